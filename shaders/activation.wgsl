@@ -1,0 +1,71 @@
+// Element-wise activations, forward and backward.
+//   gelu_new (GPT-2, tanh form): y = 0.5 x (1 + tanh(u)), u = sqrt(2/pi) (x + 0.044715 x^3)
+//     forward: y = gelu(x);  backward (in place): d <- d * gelu'(x)
+//   SwiGLU (Llama MLP): gu [N, 2I] holds gate | up side by side (one matmul writes both halves),
+//     forward: h[N, I] = silu(gate) * up;  backward: dgu = (dh * up * silu'(gate) | dh * silu(gate))
+// tanh's argument is clamped: some drivers return NaN for |u| > ~88, and tanh(15) is already 1 in f32.
+
+struct Params { n: u32, I: u32, _a: u32, _b: u32 }
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read_write> y: array<f32>;
+
+fn flat(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 { return (wid.y * nwg.x + wid.x) * 256u + lid; }
+
+const K0 = 0.7978845608028654; // sqrt(2/pi)
+const K1 = 0.044715;
+
+fn tanh_safe(u: f32) -> f32 { return tanh(clamp(u, -15.0, 15.0)); }
+
+@compute @workgroup_size(256)
+fn gelu_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let i = flat(wid, nwg, lid);
+  if (i >= p.n) { return; }
+  let v = x[i];
+  y[i] = 0.5 * v * (1.0 + tanh_safe(K0 * (v + K1 * v * v * v)));
+}
+
+// y holds dy on entry and dx on exit.
+@compute @workgroup_size(256)
+fn gelu_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let i = flat(wid, nwg, lid);
+  if (i >= p.n) { return; }
+  let v = x[i];
+  let t = tanh_safe(K0 * (v + K1 * v * v * v));
+  let dudx = K0 * (1.0 + 3.0 * K1 * v * v);
+  y[i] *= 0.5 * (1.0 + t) + 0.5 * v * (1.0 - t * t) * dudx;
+}
+
+fn sigmoid(g: f32) -> f32 { return 1.0 / (1.0 + exp(-clamp(g, -80.0, 80.0))); }
+
+// n = N * I outputs
+@compute @workgroup_size(256)
+fn swiglu_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let i = flat(wid, nwg, lid);
+  if (i >= p.n) { return; }
+  let r = i / p.I;
+  let c = i % p.I;
+  let g = x[r * 2u * p.I + c];
+  let u = x[r * 2u * p.I + p.I + c];
+  y[i] = g * sigmoid(g) * u;
+}
+
+@group(0) @binding(1) var<storage, read> dh: array<f32>;
+@group(0) @binding(2) var<storage, read> gu: array<f32>;
+@group(0) @binding(3) var<storage, read_write> dgu: array<f32>;
+
+@compute @workgroup_size(256)
+fn swiglu_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let i = flat(wid, nwg, lid);
+  if (i >= p.n) { return; }
+  let r = i / p.I;
+  let c = i % p.I;
+  let gi = r * 2u * p.I + c;
+  let g = gu[gi];
+  let u = gu[gi + p.I];
+  let s = sigmoid(g);
+  let d = dh[i];
+  dgu[gi] = d * u * s * (1.0 + g * (1.0 - s));
+  dgu[gi + p.I] = d * g * s;
+}

@@ -1,0 +1,220 @@
+// Causal multi-head self-attention with grouped-query attention, flash style: scores are never stored.
+//   qkv:  [B*T, S], S = (Hq + 2 Hkv) * HD; columns: Hq query heads | Hkv key heads | Hkv value heads
+//   out:  [B*T, Hq * HD];  lse: [B, Hq, T] log-sum-exp of each row's scaled scores (saved for backward)
+//   query head h reads key/value head h / (Hq / Hkv).
+// Defines: HD (head size, any value), so per-thread rows live in registers. One thread owns one row
+// (a query in forward and dQ, a key in dK/dV); tiles of TK rows of the other side are staged in
+// workgroup memory and consumed with an online softmax (running max m, running sum l).
+// Backward (FlashAttention-2): Dsum[b,h,t] = dO . O;  P = exp(s - lse);  dS = P (dO . v - Dsum);
+//   dQ = scale * sum_j dS K_j;  dK = scale * sum_i dS Q_i;  dV = sum_i P dO_i. dK/dV sum over the
+//   query heads of their group inside one thread, so no atomics and a fixed summation order.
+
+struct Params { B: u32, T: u32, Hq: u32, Hkv: u32, S: u32, scale: f32, _a: u32, _b: u32 }
+
+const BQ = 64u;
+const TK = 16u;
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> qkv: array<f32>;
+@group(0) @binding(2) var<storage, read_write> outp: array<f32>;
+@group(0) @binding(3) var<storage, read_write> lse: array<f32>;
+
+var<workgroup> Ks: array<f32, TK * HD>;
+var<workgroup> Vs: array<f32, TK * HD>;
+var<workgroup> Ls: array<f32, TK>;
+var<workgroup> Ds: array<f32, TK>;
+
+fn qoff(b: u32, t: u32, h: u32) -> u32 { return (b * p.T + t) * p.S + h * HD; }
+fn koff(b: u32, t: u32, hk: u32) -> u32 { return (b * p.T + t) * p.S + (p.Hq + hk) * HD; }
+fn voff(b: u32, t: u32, hk: u32) -> u32 { return (b * p.T + t) * p.S + (p.Hq + p.Hkv + hk) * HD; }
+fn ooff(b: u32, t: u32, h: u32) -> u32 { return (b * p.T + t) * p.Hq * HD + h * HD; }
+
+// Stages keys and values j0 .. j0+TK-1 of kv head hk (zeros past T).
+fn stage_kv(b: u32, hk: u32, j0: u32, lid: u32) {
+  for (var e = lid; e < TK * HD; e += BQ) {
+    let j = j0 + e / HD;
+    let d = e % HD;
+    var kv = 0.0;
+    var vv = 0.0;
+    if (j < p.T) { kv = qkv[koff(b, j, hk) + d]; vv = qkv[voff(b, j, hk) + d]; }
+    Ks[e] = kv;
+    Vs[e] = vv;
+  }
+}
+
+@compute @workgroup_size(64)
+fn forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let b = wid.y / p.Hq;
+  let h = wid.y % p.Hq;
+  let hk = h / (p.Hq / p.Hkv);
+  let t = wid.x * BQ + lid;
+  let valid = t < p.T;
+  var q: array<f32, HD>;
+  var acc: array<f32, HD>;
+  if (valid) { for (var d = 0u; d < HD; d++) { q[d] = qkv[qoff(b, t, h) + d] * p.scale; acc[d] = 0.0; } }
+  var m = -1e30;
+  var l = 0.0;
+  let kend = min(p.T, wid.x * BQ + BQ);
+  for (var j0 = 0u; j0 < kend; j0 += TK) {
+    stage_kv(b, hk, j0, lid);
+    workgroupBarrier();
+    if (valid && j0 <= t) {
+      var s: array<f32, TK>;
+      var mt = m;
+      for (var jj = 0u; jj < TK; jj++) {
+        var dot = -1e30;
+        if (j0 + jj <= t) {
+          dot = 0.0;
+          for (var d = 0u; d < HD; d++) { dot += q[d] * Ks[jj * HD + d]; }
+          mt = max(mt, dot);
+        }
+        s[jj] = dot;
+      }
+      let corr = exp(m - mt);
+      l *= corr;
+      for (var d = 0u; d < HD; d++) { acc[d] *= corr; }
+      for (var jj = 0u; jj < TK; jj++) {
+        if (j0 + jj > t) { break; }
+        let pj = exp(s[jj] - mt);
+        l += pj;
+        for (var d = 0u; d < HD; d++) { acc[d] += pj * Vs[jj * HD + d]; }
+      }
+      m = mt;
+    }
+    workgroupBarrier();
+  }
+  if (valid) {
+    let inv = 1.0 / l;
+    for (var d = 0u; d < HD; d++) { outp[ooff(b, t, h) + d] = acc[d] * inv; }
+    lse[(b * p.Hq + h) * p.T + t] = m + log(l);
+  }
+}
+
+// Dsum[b, h, t] = dO[b, t, h, :] . O[b, t, h, :]
+@group(0) @binding(1) var<storage, read> dO: array<f32>;
+@group(0) @binding(2) var<storage, read> O: array<f32>;
+@group(0) @binding(3) var<storage, read_write> Dw: array<f32>;
+
+@compute @workgroup_size(64)
+fn backward_dsum(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let i = gid.x; // (b * Hq + h) * T + t
+  if (i >= p.B * p.Hq * p.T) { return; }
+  let t = i % p.T;
+  let h = (i / p.T) % p.Hq;
+  let b = i / (p.T * p.Hq);
+  var s = 0.0;
+  for (var d = 0u; d < HD; d++) { s += dO[ooff(b, t, h) + d] * O[ooff(b, t, h) + d]; }
+  Dw[i] = s;
+}
+
+@group(0) @binding(1) var<storage, read> x: array<f32>;     // qkv
+@group(0) @binding(2) var<storage, read> g: array<f32>;     // dO
+@group(0) @binding(3) var<storage, read> L: array<f32>;     // lse
+@group(0) @binding(4) var<storage, read> Dr: array<f32>;    // Dsum
+@group(0) @binding(5) var<storage, read_write> dx: array<f32>; // dqkv
+
+fn stage_kv_x(b: u32, hk: u32, j0: u32, lid: u32) {
+  for (var e = lid; e < TK * HD; e += BQ) {
+    let j = j0 + e / HD;
+    let d = e % HD;
+    var kv = 0.0;
+    var vv = 0.0;
+    if (j < p.T) { kv = x[koff(b, j, hk) + d]; vv = x[voff(b, j, hk) + d]; }
+    Ks[e] = kv;
+    Vs[e] = vv;
+  }
+}
+
+@compute @workgroup_size(64)
+fn backward_dq(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let b = wid.y / p.Hq;
+  let h = wid.y % p.Hq;
+  let hk = h / (p.Hq / p.Hkv);
+  let t = wid.x * BQ + lid;
+  let valid = t < p.T;
+  var q: array<f32, HD>;
+  var go: array<f32, HD>;
+  var dq: array<f32, HD>;
+  var Li = 0.0;
+  var Di = 0.0;
+  if (valid) {
+    for (var d = 0u; d < HD; d++) { q[d] = x[qoff(b, t, h) + d]; go[d] = g[ooff(b, t, h) + d]; dq[d] = 0.0; }
+    Li = L[(b * p.Hq + h) * p.T + t];
+    Di = Dr[(b * p.Hq + h) * p.T + t];
+  }
+  let kend = min(p.T, wid.x * BQ + BQ);
+  for (var j0 = 0u; j0 < kend; j0 += TK) {
+    stage_kv_x(b, hk, j0, lid);
+    workgroupBarrier();
+    if (valid) {
+      for (var jj = 0u; jj < TK; jj++) {
+        if (j0 + jj > t) { break; }
+        var s = 0.0;
+        var dp = 0.0;
+        for (var d = 0u; d < HD; d++) { s += q[d] * Ks[jj * HD + d]; dp += go[d] * Vs[jj * HD + d]; }
+        let pr = exp(s * p.scale - Li);
+        let ds = pr * (dp - Di);
+        for (var d = 0u; d < HD; d++) { dq[d] += ds * Ks[jj * HD + d]; }
+      }
+    }
+    workgroupBarrier();
+  }
+  if (valid) { for (var d = 0u; d < HD; d++) { dx[qoff(b, t, h) + d] = dq[d] * p.scale; } }
+}
+
+// Here the staged tiles hold queries (Ks) and output gradients (Vs) of TK query rows.
+@compute @workgroup_size(64)
+fn backward_dkv(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let b = wid.y / p.Hkv;
+  let hk = wid.y % p.Hkv;
+  let G = p.Hq / p.Hkv;
+  let j = wid.x * BQ + lid;
+  let valid = j < p.T;
+  var k: array<f32, HD>;
+  var v: array<f32, HD>;
+  var dk: array<f32, HD>;
+  var dv: array<f32, HD>;
+  if (valid) {
+    for (var d = 0u; d < HD; d++) { k[d] = x[koff(b, j, hk) + d]; v[d] = x[voff(b, j, hk) + d]; dk[d] = 0.0; dv[d] = 0.0; }
+  }
+  for (var hg = 0u; hg < G; hg++) {
+    let h = hk * G + hg;
+    for (var i0 = wid.x * BQ; i0 < p.T; i0 += TK) {
+      for (var e = lid; e < TK * HD; e += BQ) {
+        let i = i0 + e / HD;
+        let d = e % HD;
+        var qv = 0.0;
+        var gv = 0.0;
+        if (i < p.T) { qv = x[qoff(b, i, h) + d]; gv = g[ooff(b, i, h) + d]; }
+        Ks[e] = qv;
+        Vs[e] = gv;
+      }
+      if (lid < TK) {
+        let i = i0 + lid;
+        var li = 0.0;
+        var di = 0.0;
+        if (i < p.T) { li = L[(b * p.Hq + h) * p.T + i]; di = Dr[(b * p.Hq + h) * p.T + i]; }
+        Ls[lid] = li;
+        Ds[lid] = di;
+      }
+      workgroupBarrier();
+      if (valid) {
+        for (var ii = 0u; ii < TK; ii++) {
+          let i = i0 + ii;
+          if (i >= p.T) { break; }
+          if (i < j) { continue; }
+          var s = 0.0;
+          var dp = 0.0;
+          for (var d = 0u; d < HD; d++) { s += Ks[ii * HD + d] * k[d]; dp += Vs[ii * HD + d] * v[d]; }
+          let pr = exp(s * p.scale - Ls[ii]);
+          let ds = pr * (dp - Ds[ii]);
+          for (var d = 0u; d < HD; d++) { dv[d] += pr * Vs[ii * HD + d]; dk[d] += ds * Ks[ii * HD + d]; }
+        }
+      }
+      workgroupBarrier();
+    }
+  }
+  if (valid) {
+    for (var d = 0u; d < HD; d++) { dx[koff(b, j, hk) + d] = dk[d] * p.scale; dx[voff(b, j, hk) + d] = dv[d]; }
+  }
+}

@@ -1,0 +1,106 @@
+// LayerNorm (GPT-2) and RMSNorm (Llama) over the last dimension, forward and backward.
+//   x, y, dy, dx: [N, C]; w, b, dw, db: [C]; stats: [N, 2] = (mean, rstd) saved by forward for backward.
+//   LayerNorm: y = (x - mean) * rstd * w + b, rstd = 1 / sqrt(var + eps) (biased variance).
+//   RMSNorm:   y = x * rstd * w,              rstd = 1 / sqrt(mean(x^2) + eps); mean is stored as 0.
+// Defines: RMS (RMSNorm instead of LayerNorm), ACCUM (backward adds dx into the residual gradient).
+// One workgroup per row with a tree reduction in workgroup memory; parameter grads one thread per channel,
+// rows summed in order (deterministic).
+
+struct Params { N: u32, C: u32, eps: f32, _pad: u32 }
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read> w: array<f32>;
+@group(0) @binding(3) var<storage, read> b: array<f32>;
+@group(0) @binding(4) var<storage, read_write> y: array<f32>;
+@group(0) @binding(5) var<storage, read_write> stats: array<f32>;
+
+var<workgroup> red: array<f32, 256>;
+
+fn reduce_sum(v: f32, lid: u32) -> f32 {
+  red[lid] = v;
+  workgroupBarrier();
+  for (var s = 128u; s > 0u; s >>= 1u) {
+    if (lid < s) { red[lid] += red[lid + s]; }
+    workgroupBarrier();
+  }
+  let r = red[0];
+  workgroupBarrier();
+  return r;
+}
+
+fn row_of(wid: vec3<u32>, nwg: vec3<u32>) -> u32 { return wid.y * nwg.x + wid.x; }
+
+@compute @workgroup_size(256)
+fn forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let row = row_of(wid, nwg);
+  if (row >= p.N) { return; } // uniform across the workgroup
+  let base = row * p.C;
+  let fc = f32(p.C);
+  var mean = 0.0;
+  if (!RMS) {
+    var s = 0.0;
+    for (var c = lid; c < p.C; c += 256u) { s += x[base + c]; }
+    mean = reduce_sum(s, lid) / fc;
+  }
+  var s2 = 0.0;
+  for (var c = lid; c < p.C; c += 256u) { let d = x[base + c] - mean; s2 += d * d; }
+  let rstd = inverseSqrt(reduce_sum(s2, lid) / fc + p.eps);
+  for (var c = lid; c < p.C; c += 256u) {
+    var v = (x[base + c] - mean) * rstd * w[c];
+    if (!RMS) { v += b[c]; }
+    y[base + c] = v;
+  }
+  if (lid == 0u) { stats[2u * row] = mean; stats[2u * row + 1u] = rstd; }
+}
+
+@group(0) @binding(1) var<storage, read> dy: array<f32>;
+@group(0) @binding(3) var<storage, read> st: array<f32>;
+@group(0) @binding(4) var<storage, read_write> dx: array<f32>;
+
+// dx = rstd * (g - mean(g) - xhat * mean(g * xhat)), g = dy * w   (RMSNorm: no mean(g) term)
+@compute @workgroup_size(256)
+fn backward_input(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let row = row_of(wid, nwg);
+  if (row >= p.N) { return; }
+  let base = row * p.C;
+  let fc = f32(p.C);
+  let mean = st[2u * row];
+  let rstd = st[2u * row + 1u];
+  var sg = 0.0;
+  var sgx = 0.0;
+  for (var c = lid; c < p.C; c += 256u) {
+    let g = dy[base + c] * w[c];
+    sg += g;
+    sgx += g * (x[base + c] - mean) * rstd;
+  }
+  var mg = reduce_sum(sg, lid) / fc;
+  if (RMS) { mg = 0.0; }
+  let mgx = reduce_sum(sgx, lid) / fc;
+  for (var c = lid; c < p.C; c += 256u) {
+    let xhat = (x[base + c] - mean) * rstd;
+    var v = rstd * (dy[base + c] * w[c] - mg - xhat * mgx);
+    if (ACCUM) { v += dx[base + c]; }
+    dx[base + c] = v;
+  }
+}
+
+@group(0) @binding(2) var<storage, read> st2: array<f32>;
+@group(0) @binding(3) var<storage, read_write> dw: array<f32>;
+@group(0) @binding(4) var<storage, read_write> db: array<f32>;
+@group(0) @binding(5) var<storage, read> dy2: array<f32>;
+
+@compute @workgroup_size(64)
+fn backward_params(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let c = gid.x;
+  if (c >= p.C) { return; }
+  var sw = 0.0;
+  var sb = 0.0;
+  for (var r = 0u; r < p.N; r++) {
+    let g = dy2[r * p.C + c];
+    sw += g * (x[r * p.C + c] - st2[2u * r]) * st2[2u * r + 1u];
+    sb += g;
+  }
+  dw[c] += sw;
+  if (!RMS) { db[c] += sb; }
+}

@@ -1,0 +1,24 @@
+// Node entry to the GPU runtime: Dawn through the `webgpu` package, shaders read from disk.
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { requestDevice } from './device.ts';
+import { Gpu } from './runtime.ts';
+
+const SHADER_DIR = fileURLToPath(new URL('../../shaders/', import.meta.url));
+
+export function nodeShaderSource(name: string): string {
+  return readFileSync(SHADER_DIR + name, 'utf8');
+}
+
+let dawn: GPU | undefined;
+
+export async function createNodeGpu(): Promise<Gpu> {
+  if (!process.env.XDG_RUNTIME_DIR) process.env.XDG_RUNTIME_DIR = '/tmp';
+  if (!dawn) {
+    const webgpu = await import('webgpu');
+    Object.assign(globalThis, webgpu.globals);
+    dawn = webgpu.create([]) as unknown as GPU;
+  }
+  const { device, adapter } = await requestDevice(dawn, 'rlhf-playground-node');
+  return new Gpu(device, adapter, nodeShaderSource);
+}

@@ -1,0 +1,262 @@
+// The GPU runtime: pipelines compiled once and cached, buffers, bind groups, one-submit steps,
+// readback and error scopes. It knows nothing about models.
+//
+// Execution model (llm.c-like, planned up front): an op turns its arguments into `Call`s (pipeline +
+// bind group + workgroup count) once, when a step is planned for a shape. Running a step records its
+// list of calls into one compute pass and submits once; a hot loop creates no buffers or bind groups.
+import type { AdapterSummary } from './device.ts';
+
+export type ShaderSource = (file: string) => string;
+
+/** A range of a GPU buffer holding `n` 32-bit elements starting at byte `off` (256-byte aligned). */
+export interface View {
+  buf: GPUBuffer;
+  off: number;
+  n: number;
+}
+
+/** Binding kinds of an explicit bind group layout: u = uniform, r = read-only storage, w = read-write storage. */
+export type BindingKind = 'u' | 'r' | 'w';
+
+export interface Kernel {
+  name: string;
+  pipeline: GPUComputePipeline;
+  layout: GPUBindGroupLayout;
+  kinds: BindingKind[];
+}
+
+export interface Call {
+  kernel: Kernel;
+  group: GPUBindGroup;
+  workgroups: [number, number, number];
+}
+
+export class GpuError extends Error {}
+
+export type Defines = Record<string, number | boolean>;
+
+export const ALIGN = 256; // minStorageBufferOffsetAlignment is at most 256 on every adapter
+
+export function alignUp(x: number, a = ALIGN): number {
+  return Math.ceil(x / a) * a;
+}
+
+export class Gpu {
+  readonly features: Set<string>;
+  readonly limits: GPUSupportedLimits;
+  /** Bytes of GPU buffers this runtime has allocated and not destroyed. */
+  allocatedBytes = 0;
+  private kernels = new Map<string, Promise<Kernel>>();
+  private layouts = new Map<string, GPUBindGroupLayout>();
+  private dummy: GPUBuffer | undefined;
+  private staging = new Map<number, GPUBuffer>();
+
+  constructor(
+    readonly device: GPUDevice,
+    readonly adapter: AdapterSummary,
+    private readonly source: ShaderSource,
+  ) {
+    this.features = new Set(device.features as unknown as Iterable<string>);
+    this.limits = device.limits;
+  }
+
+  get maxBinding(): number {
+    return this.limits.maxStorageBufferBindingSize;
+  }
+
+  /** Runs `fn` inside validation, out-of-memory and internal error scopes; any error becomes a GpuError naming `label`. */
+  async check<T>(label: string, fn: () => T | Promise<T>): Promise<T> {
+    const d = this.device;
+    d.pushErrorScope('internal');
+    d.pushErrorScope('out-of-memory');
+    d.pushErrorScope('validation');
+    let result: T;
+    try {
+      result = await fn();
+    } finally {
+      const errs = [await d.popErrorScope(), await d.popErrorScope(), await d.popErrorScope()];
+      const err = errs.find((e) => e !== null);
+      if (err) {
+        const kind = err instanceof GPUOutOfMemoryError ? 'out of GPU memory' : err instanceof GPUInternalError ? 'GPU internal error' : 'GPU validation error';
+        // eslint-disable-next-line no-unsafe-finally
+        throw new GpuError(`${label}: ${kind}: ${err.message}`);
+      }
+    }
+    return result;
+  }
+
+  /** WGSL text of `file` with `defines` prepended as constants (after any `enable` directives). */
+  shaderText(file: string, defines: Defines = {}): string {
+    const src = this.source(file);
+    const consts = Object.entries(defines)
+      .map(([k, v]) => `const ${k} = ${typeof v === 'boolean' ? String(v) : Number.isInteger(v) ? `${v}u` : `${v}f`};`)
+      .join('\n');
+    const lines = src.split('\n');
+    let at = 0;
+    for (let i = 0; i < lines.length; i++) if (/^\s*enable\s/.test(lines[i]!)) at = i + 1;
+    lines.splice(at, 0, consts);
+    return lines.join('\n');
+  }
+
+  layout(kinds: BindingKind[]): GPUBindGroupLayout {
+    const key = kinds.join('');
+    let l = this.layouts.get(key);
+    if (!l) {
+      l = this.device.createBindGroupLayout({
+        label: `layout:${key}`,
+        entries: kinds.map((k, binding) => ({
+          binding,
+          visibility: GPUShaderStage.COMPUTE,
+          buffer: { type: k === 'u' ? 'uniform' : k === 'r' ? 'read-only-storage' : 'storage' },
+        })),
+      });
+      this.layouts.set(key, l);
+    }
+    return l;
+  }
+
+  /** Compiles (once) entry point `entry` of `shaders/file` with the given defines and an explicit layout. */
+  kernel(file: string, entry: string, kinds: BindingKind[], defines: Defines = {}): Promise<Kernel> {
+    const key = `${file}:${entry}:${kinds.join('')}:${JSON.stringify(defines)}`;
+    let k = this.kernels.get(key);
+    if (!k) {
+      const name = `${file.replace(/\.wgsl$/, '')}.${entry}${Object.keys(defines).length ? JSON.stringify(defines) : ''}`;
+      k = this.compile(name, file, entry, kinds, defines);
+      this.kernels.set(key, k);
+    }
+    return k;
+  }
+
+  private async compile(name: string, file: string, entry: string, kinds: BindingKind[], defines: Defines): Promise<Kernel> {
+    const code = this.shaderText(file, defines);
+    return this.check(`kernel ${name}`, async () => {
+      const module = this.device.createShaderModule({ label: name, code });
+      const info = await module.getCompilationInfo();
+      const errors = info.messages.filter((m) => m.type === 'error');
+      if (errors.length) throw new GpuError(`kernel ${name}: WGSL error: ${errors.map((m) => `line ${m.lineNum}: ${m.message}`).join('; ')}`);
+      const layout = this.layout(kinds);
+      let pipeline: GPUComputePipeline;
+      try {
+        pipeline = await this.device.createComputePipelineAsync({
+          label: name,
+          layout: this.device.createPipelineLayout({ label: name, bindGroupLayouts: [layout] }),
+          compute: { module, entryPoint: entry },
+        });
+      } catch (e) {
+        throw new GpuError(`kernel ${name}: pipeline creation failed: ${(e as Error).message}`);
+      }
+      return { name, pipeline, layout, kinds };
+    });
+  }
+
+  buffer(bytes: number, label: string, usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST): GPUBuffer {
+    const size = Math.max(16, alignUp(bytes, 16));
+    if (size > this.limits.maxBufferSize) {
+      throw new GpuError(`${label}: a buffer of ${size} bytes exceeds this adapter's maxBufferSize (${this.limits.maxBufferSize})`);
+    }
+    const b = this.device.createBuffer({ label, size, usage });
+    this.allocatedBytes += size;
+    return b;
+  }
+
+  /** A fresh buffer holding `n` f32/u32 elements as a View. */
+  tensor(n: number, label: string): View {
+    return { buf: this.buffer(n * 4, label), off: 0, n };
+  }
+
+  destroy(b: GPUBuffer): void {
+    this.allocatedBytes -= b.size;
+    b.destroy();
+  }
+
+  /** A 16-byte buffer bound where a kernel's optional input is absent. */
+  get none(): View {
+    if (!this.dummy) this.dummy = this.buffer(16, 'none');
+    return { buf: this.dummy, off: 0, n: 4 };
+  }
+
+  write(v: View, data: Float32Array | Uint32Array | Int32Array, elemOffset = 0): void {
+    if (data.length + elemOffset > v.n) throw new GpuError(`write of ${data.length} elements into a view of ${v.n}`);
+    this.device.queue.writeBuffer(v.buf, v.off + elemOffset * 4, data.buffer, data.byteOffset, data.byteLength);
+  }
+
+  uniform(words: ArrayLike<number>, label: string, floats: ReadonlySet<number> = new Set()): GPUBuffer {
+    const n = Math.max(4, alignUp(words.length, 4));
+    const buf = new ArrayBuffer(n * 4);
+    const u = new Uint32Array(buf);
+    const f = new Float32Array(buf);
+    for (let i = 0; i < words.length; i++) {
+      if (floats.has(i)) f[i] = words[i]!;
+      else u[i] = words[i]!;
+    }
+    const b = this.buffer(n * 4, label, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST);
+    this.device.queue.writeBuffer(b, 0, buf);
+    return b;
+  }
+
+  /** Binds views (and uniform buffers) to a kernel; checks binding-size limits and alignment. */
+  call(kernel: Kernel, bindings: (View | GPUBuffer)[], workgroups: [number, number?, number?]): Call {
+    if (bindings.length !== kernel.kinds.length) throw new GpuError(`${kernel.name}: ${bindings.length} bindings for ${kernel.kinds.length} slots`);
+    const entries = bindings.map((b, binding) => {
+      if (!('buf' in b)) return { binding, resource: { buffer: b } };
+      const size = alignUp(b.n * 4, 4);
+      if (b.off % ALIGN !== 0) throw new GpuError(`${kernel.name}: binding ${binding} offset ${b.off} is not ${ALIGN}-byte aligned`);
+      if (size > this.maxBinding) throw new GpuError(`${kernel.name}: binding ${binding} is ${size} bytes, over maxStorageBufferBindingSize (${this.maxBinding}); split it`);
+      return { binding, resource: { buffer: b.buf, offset: b.off, size: Math.max(size, 4) } };
+    });
+    const [x, y = 1, z = 1] = workgroups;
+    const max = this.limits.maxComputeWorkgroupsPerDimension;
+    if (x > max || y > max || z > max) throw new GpuError(`${kernel.name}: dispatch ${x}x${y}x${z} exceeds ${max} workgroups per dimension`);
+    const group = this.device.createBindGroup({ label: kernel.name, layout: kernel.layout, entries });
+    return { kernel, group, workgroups: [x, y, z] };
+  }
+
+  record(pass: GPUComputePassEncoder, calls: readonly Call[]): void {
+    for (const c of calls) {
+      if (c.workgroups[0] === 0 || c.workgroups[1] === 0 || c.workgroups[2] === 0) continue;
+      pass.setPipeline(c.kernel.pipeline);
+      pass.setBindGroup(0, c.group);
+      pass.dispatchWorkgroups(c.workgroups[0], c.workgroups[1], c.workgroups[2]);
+    }
+  }
+
+  /** Records all calls into one pass and submits once. */
+  run(calls: readonly Call[], label = 'step'): void {
+    const enc = this.device.createCommandEncoder({ label });
+    const pass = enc.beginComputePass({ label });
+    this.record(pass, calls);
+    pass.end();
+    this.device.queue.submit([enc.finish()]);
+  }
+
+  /** Copies a view back to the CPU (waits for the queue). */
+  async read(v: View, n = v.n, elemOffset = 0): Promise<Float32Array> {
+    const bytes = n * 4;
+    const size = Math.max(256, 2 ** Math.ceil(Math.log2(bytes)));
+    let st = this.staging.get(size);
+    if (!st || st.mapState !== 'unmapped') {
+      st = this.device.createBuffer({ label: `staging${size}`, size, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+      this.staging.set(size, st);
+    }
+    const enc = this.device.createCommandEncoder({ label: 'readback' });
+    enc.copyBufferToBuffer(v.buf, v.off + elemOffset * 4, st, 0, alignUp(bytes, 4));
+    this.device.queue.submit([enc.finish()]);
+    await st.mapAsync(GPUMapMode.READ, 0, alignUp(bytes, 4));
+    const out = new Float32Array(st.getMappedRange(0, alignUp(bytes, 4)).slice(0));
+    st.unmap();
+    return out.subarray(0, n);
+  }
+
+  async readU32(v: View, n = v.n): Promise<Uint32Array> {
+    const f = await this.read(v, n);
+    return new Uint32Array(f.buffer, f.byteOffset, n);
+  }
+
+  /** Splits `total` workgroups into a 2-D grid within the per-dimension limit; shaders rebuild the index as y * x_count + x. */
+  grid(total: number): [number, number] {
+    const max = this.limits.maxComputeWorkgroupsPerDimension;
+    if (total <= max) return [total, 1];
+    const y = Math.ceil(total / max);
+    return [Math.ceil(total / y), y];
+  }
+}

@@ -1,0 +1,24 @@
+// LayerNorm and RMSNorm, forward and backward (shaders/norm.wgsl). stats is [N, 2] = (mean, rstd).
+import type { Call, Gpu, View } from '../gpu/runtime.ts';
+
+export interface NormShape { N: number; C: number; eps: number; rms: boolean }
+
+export async function normForward(gpu: Gpu, s: NormShape, x: { y: View; stats: View; x: View; w: View; b?: View }): Promise<Call[]> {
+  const k = await gpu.kernel('norm.wgsl', 'forward', ['u', 'r', 'r', 'r', 'w', 'w'], { RMS: s.rms, ACCUM: false });
+  const u = gpu.uniform([s.N, s.C, s.eps, 0], k.name, new Set([2]));
+  return [gpu.call(k, [u, x.x, x.w, x.b ?? gpu.none, x.y, x.stats], gpu.grid(s.N))];
+}
+
+/** dx (= or += when accum) from dy; dw, db accumulate (+=). */
+export async function normBackward(
+  gpu: Gpu, s: NormShape,
+  x: { dx: View; dw: View; db?: View; dy: View; x: View; w: View; stats: View; accum: boolean },
+): Promise<Call[]> {
+  const ki = await gpu.kernel('norm.wgsl', 'backward_input', ['u', 'r', 'r', 'r', 'w'], { RMS: s.rms, ACCUM: x.accum });
+  const kp = await gpu.kernel('norm.wgsl', 'backward_params', ['u', 'r', 'r', 'w', 'w', 'r'], { RMS: s.rms, ACCUM: false });
+  const u = gpu.uniform([s.N, s.C, s.eps, 0], ki.name, new Set([2]));
+  return [
+    gpu.call(kp, [u, x.x, x.stats, x.dw, x.db ?? gpu.none, x.dy], [Math.ceil(s.C / 64)]),
+    gpu.call(ki, [u, x.dy, x.x, x.stats, x.dx], gpu.grid(s.N)),
+  ];
+}
