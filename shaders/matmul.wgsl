@@ -1,13 +1,14 @@
 // Tiled matmul with optional bias, in every transpose the models need.
 //   C[M,N] (= or +=) op(A)[M,K] @ op(B)[K,N] (+ bias[N])
 //   A is [M,K] with row stride lda, or [K,M] when TRANS_A; B is [K,N] (ldb), or [N,K] when TRANS_B.
-//   C has row stride ldc, so a call may write a column slice of a wider matrix.
+//   C has row stride ldc and every operand an element offset (aoff, boff, coff), so a call may read or
+//   write a column slice of a wider matrix (q | k | v, gate | up).
 // Defines (prepended by the runtime): TRANS_A, TRANS_B, HAS_BIAS, ACCUM (C += result; parameter grads).
 // A workgroup computes a 64x64 tile of C with 16x16 threads; each thread owns 4x4 outputs strided by 16
 // so that workgroup-memory reads are conflict-free and global stores coalesce. K advances in slabs of 16.
 // Rows start at `row0` so the host can split a large M into several dispatches (browser watchdogs).
 
-struct Params { M: u32, N: u32, K: u32, lda: u32, ldb: u32, ldc: u32, row0: u32, _pad: u32 }
+struct Params { M: u32, N: u32, K: u32, lda: u32, ldb: u32, ldc: u32, row0: u32, aoff: u32, boff: u32, coff: u32, _a: u32, _b: u32 }
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> A: array<f32>;
@@ -24,14 +25,14 @@ var<workgroup> Bs: array<array<f32, 68>, 16>; // [k][n], padded
 
 fn loadA(m: u32, k: u32) -> f32 {
   if (m >= p.M || k >= p.K) { return 0.0; }
-  if (TRANS_A) { return A[k * p.lda + m]; }
-  return A[m * p.lda + k];
+  if (TRANS_A) { return A[p.aoff + k * p.lda + m]; }
+  return A[p.aoff + m * p.lda + k];
 }
 
 fn loadB(k: u32, n: u32) -> f32 {
   if (k >= p.K || n >= p.N) { return 0.0; }
-  if (TRANS_B) { return B[n * p.ldb + k]; }
-  return B[k * p.ldb + n];
+  if (TRANS_B) { return B[p.boff + n * p.ldb + k]; }
+  return B[p.boff + k * p.ldb + n];
 }
 
 @compute @workgroup_size(16, 16)
@@ -74,7 +75,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
       if (n >= p.N) { continue; }
       var v = rows[i][j];
       if (HAS_BIAS) { v += bias[n]; }
-      let at = m * p.ldc + n;
+      let at = p.coff + m * p.ldc + n;
       if (ACCUM) { v += C[at]; }
       C[at] = v;
     }
@@ -88,6 +89,6 @@ fn bias_backward(@builtin(global_invocation_id) gid: vec3<u32>) {
   let n = gid.x;
   if (n >= p.N) { return; }
   var s = 0.0;
-  for (var m = 0u; m < p.M; m++) { s += A[m * p.lda + n]; }
+  for (var m = 0u; m < p.M; m++) { s += A[p.aoff + m * p.lda + n]; }
   C[n] += s;
 }

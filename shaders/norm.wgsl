@@ -54,9 +54,11 @@ fn forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: 
   if (lid == 0u) { stats[2u * row] = mean; stats[2u * row + 1u] = rstd; }
 }
 
-@group(0) @binding(1) var<storage, read> dy: array<f32>;
-@group(0) @binding(3) var<storage, read> st: array<f32>;
-@group(0) @binding(4) var<storage, read_write> dx: array<f32>;
+@group(0) @binding(1) var<storage, read> gy: array<f32>;
+@group(0) @binding(2) var<storage, read> gx: array<f32>;
+@group(0) @binding(3) var<storage, read> gw: array<f32>;
+@group(0) @binding(4) var<storage, read> gst: array<f32>;
+@group(0) @binding(5) var<storage, read_write> dx: array<f32>;
 
 // dx = rstd * (g - mean(g) - xhat * mean(g * xhat)), g = dy * w   (RMSNorm: no mean(g) term)
 @compute @workgroup_size(256)
@@ -65,30 +67,29 @@ fn backward_input(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups
   if (row >= p.N) { return; }
   let base = row * p.C;
   let fc = f32(p.C);
-  let mean = st[2u * row];
-  let rstd = st[2u * row + 1u];
+  let mean = gst[2u * row];
+  let rstd = gst[2u * row + 1u];
   var sg = 0.0;
   var sgx = 0.0;
   for (var c = lid; c < p.C; c += 256u) {
-    let g = dy[base + c] * w[c];
+    let g = gy[base + c] * gw[c];
     sg += g;
-    sgx += g * (x[base + c] - mean) * rstd;
+    sgx += g * (gx[base + c] - mean) * rstd;
   }
   var mg = reduce_sum(sg, lid) / fc;
   if (RMS) { mg = 0.0; }
   let mgx = reduce_sum(sgx, lid) / fc;
   for (var c = lid; c < p.C; c += 256u) {
-    let xhat = (x[base + c] - mean) * rstd;
-    var v = rstd * (dy[base + c] * w[c] - mg - xhat * mgx);
+    let xhat = (gx[base + c] - mean) * rstd;
+    var v = rstd * (gy[base + c] * gw[c] - mg - xhat * mgx);
     if (ACCUM) { v += dx[base + c]; }
     dx[base + c] = v;
   }
 }
 
-@group(0) @binding(2) var<storage, read> st2: array<f32>;
-@group(0) @binding(3) var<storage, read_write> dw: array<f32>;
-@group(0) @binding(4) var<storage, read_write> db: array<f32>;
-@group(0) @binding(5) var<storage, read> dy2: array<f32>;
+@group(0) @binding(3) var<storage, read> pst: array<f32>;
+@group(0) @binding(4) var<storage, read_write> dw: array<f32>;
+@group(0) @binding(5) var<storage, read_write> db: array<f32>;
 
 @compute @workgroup_size(64)
 fn backward_params(@builtin(global_invocation_id) gid: vec3<u32>) {
@@ -97,8 +98,8 @@ fn backward_params(@builtin(global_invocation_id) gid: vec3<u32>) {
   var sw = 0.0;
   var sb = 0.0;
   for (var r = 0u; r < p.N; r++) {
-    let g = dy2[r * p.C + c];
-    sw += g * (x[r * p.C + c] - st2[2u * r]) * st2[2u * r + 1u];
+    let g = gy[r * p.C + c];
+    sw += g * (gx[r * p.C + c] - pst[2u * r]) * pst[2u * r + 1u];
     sb += g;
   }
   dw[c] += sw;

@@ -16,6 +16,12 @@ export interface MatmulArgs {
   lda?: number;
   ldb?: number;
   ldc?: number;
+  /** Element offsets of the operands inside their views (column slices of wider matrices). */
+  aOff?: number;
+  bOff?: number;
+  cOff?: number;
+  /** Upper bound of FLOPs per dispatch (tests lower it to exercise the splits). */
+  maxFlops?: number;
 }
 
 /** Work per dispatch stays below this many FLOPs so no single dispatch trips a browser's GPU watchdog. */
@@ -29,22 +35,23 @@ export async function matmul(gpu: Gpu, x: MatmulArgs): Promise<Call[]> {
   const lda = x.lda ?? (transA ? M : K);
   const ldb = x.ldb ?? (transB ? K : N);
   const ldc = x.ldc ?? N;
+  const maxFlops = x.maxFlops ?? MAX_DISPATCH_FLOPS;
   const calls: Call[] = [];
   // dW-style products (A transposed, K = tokens) are split along K: each slab accumulates into C.
-  const kSplit = transA && !transB ? Math.max(TILE, Math.floor(MAX_DISPATCH_FLOPS / (2 * M * N) / TILE) * TILE) : K;
-  const mSplit = Math.max(TILE, Math.floor(MAX_DISPATCH_FLOPS / (2 * N * Math.min(K, kSplit)) / TILE) * TILE);
+  const kSplit = transA && !transB ? Math.max(TILE, Math.floor(maxFlops / (2 * M * N) / TILE) * TILE) : K;
+  const mSplit = Math.max(TILE, Math.floor(maxFlops / (2 * N * Math.min(K, kSplit)) / TILE) * TILE);
   for (let k0 = 0; k0 < K || (K === 0 && k0 === 0); k0 += kSplit) {
     const kn = Math.min(kSplit, K - k0);
     const accum = !!x.accum || k0 > 0;
     const kernel = await gpu.kernel('matmul.wgsl', 'main', ['u', 'r', 'r', 'r', 'w'], {
       TRANS_A: transA, TRANS_B: transB, HAS_BIAS: !!x.bias && k0 === 0, ACCUM: accum,
     });
-    const a = k0 === 0 ? x.a : { buf: x.a.buf, off: x.a.off + k0 * lda * 4, n: x.a.n - k0 * lda };
-    const b = k0 === 0 ? x.b : { buf: x.b.buf, off: x.b.off + k0 * ldb * 4, n: x.b.n - k0 * ldb };
+    const aOff = (x.aOff ?? 0) + k0 * lda; // A is [K, M] here: slab k0 starts k0 rows in
+    const bOff = (x.bOff ?? 0) + k0 * ldb;
     for (let row0 = 0; row0 < M; row0 += mSplit) {
       const rows = Math.min(mSplit, M - row0);
-      const u = gpu.uniform([M, N, kn, lda, ldb, ldc, row0, 0], kernel.name);
-      calls.push(gpu.call(kernel, [u, a, b, x.bias ?? gpu.none, x.c], [Math.ceil(N / TILE), Math.ceil(rows / TILE)]));
+      const u = gpu.uniform([M, N, kn, lda, ldb, ldc, row0, aOff, bOff, x.cOff ?? 0, 0, 0], kernel.name);
+      calls.push(gpu.call(kernel, [u, x.a, x.b, x.bias ?? gpu.none, x.c], [Math.ceil(N / TILE), Math.ceil(rows / TILE)]));
     }
     if (K === 0) break;
   }
@@ -52,10 +59,10 @@ export async function matmul(gpu: Gpu, x: MatmulArgs): Promise<Call[]> {
 }
 
 /** dbias[N] += column sums of dy[M, N] (row stride ldy). */
-export async function biasBackward(gpu: Gpu, x: { dbias: View; dy: View; M: number; N: number; ldy?: number }): Promise<Call[]> {
+export async function biasBackward(gpu: Gpu, x: { dbias: View; dy: View; M: number; N: number; ldy?: number; dyOff?: number }): Promise<Call[]> {
   const kernel = await gpu.kernel('matmul.wgsl', 'bias_backward', ['u', 'r', 'r', 'r', 'w'], {
     TRANS_A: false, TRANS_B: false, HAS_BIAS: false, ACCUM: false,
   });
-  const u = gpu.uniform([x.M, x.N, 0, x.ldy ?? x.N, 0, 0, 0, 0], kernel.name);
+  const u = gpu.uniform([x.M, x.N, 0, x.ldy ?? x.N, 0, 0, 0, x.dyOff ?? 0, 0, 0, 0, 0], kernel.name);
   return [gpu.call(kernel, [u, x.dy, gpu.none, gpu.none, x.dbias], [Math.ceil(x.N / 64)])];
 }

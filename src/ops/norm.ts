@@ -14,11 +14,11 @@ export async function normBackward(
   gpu: Gpu, s: NormShape,
   x: { dx: View; dw: View; db?: View; dy: View; x: View; w: View; stats: View; accum: boolean },
 ): Promise<Call[]> {
-  const ki = await gpu.kernel('norm.wgsl', 'backward_input', ['u', 'r', 'r', 'r', 'w'], { RMS: s.rms, ACCUM: x.accum });
-  const kp = await gpu.kernel('norm.wgsl', 'backward_params', ['u', 'r', 'r', 'w', 'w', 'r'], { RMS: s.rms, ACCUM: false });
+  const ki = await gpu.kernel('norm.wgsl', 'backward_input', ['u', 'r', 'r', 'r', 'r', 'w'], { RMS: s.rms, ACCUM: x.accum });
+  const kp = await gpu.kernel('norm.wgsl', 'backward_params', ['u', 'r', 'r', 'r', 'w', 'w'], { RMS: s.rms, ACCUM: false });
   const u = gpu.uniform([s.N, s.C, s.eps, 0], ki.name, new Set([2]));
   return [
-    gpu.call(kp, [u, x.x, x.stats, x.dw, x.db ?? gpu.none, x.dy], [Math.ceil(s.C / 64)]),
-    gpu.call(ki, [u, x.dy, x.x, x.stats, x.dx], gpu.grid(s.N)),
+    gpu.call(kp, [u, x.dy, x.x, x.stats, x.dw, x.db ?? gpu.none], [Math.ceil(s.C / 64)]),
+    gpu.call(ki, [u, x.dy, x.x, x.w, x.stats, x.dx], gpu.grid(s.N)),
   ];
 }

@@ -1,0 +1,333 @@
+// Every kernel, forward and backward, against the float64 CPU reference (tests/ref/ops.ts) on odd sizes,
+// plus a finite-difference check of each backward through the GPU forward itself (directional derivative
+// along a random direction, in f32).
+import { describe, expect, it } from 'vitest';
+import * as ref from './ref/ops.ts';
+import { dot, expectClose, run, testGpu, upload } from './helpers.ts';
+import type { Gpu, View } from '../src/gpu/runtime.ts';
+import { matmul } from '../src/ops/matmul.ts';
+import { linearBackward, linearForward, type WeightLayout } from '../src/ops/linear.ts';
+import { normBackward, normForward } from '../src/ops/norm.ts';
+import { geluBackward, geluForward, swigluBackward, swigluForward } from '../src/ops/activation.ts';
+import { rope, ropeTable } from '../src/ops/rope.ts';
+import { attentionBackward, attentionForward } from '../src/ops/attention.ts';
+import { crossEntropy } from '../src/ops/crossentropy.ts';
+import { buildBuckets, bucketLength, embeddingBackward, embeddingForward } from '../src/ops/embedding.ts';
+import { adamw, gradNorm, normPartials } from '../src/ops/optim.ts';
+import { accumulate, add, zero } from '../src/ops/residual.ts';
+
+const read = async (g: Gpu, v: View, n = v.n) => Float64Array.from(await g.read(v, n));
+
+/** Central difference of L(x) = sum(f(x) * R) along direction u, compared with grad . u. */
+async function fdCheck(label: string, x0: Float64Array, grad: ArrayLike<number>, loss: (x: Float64Array) => Promise<number>, seed = 7) {
+  const u = ref.randn(x0.length, seed);
+  const norm = Math.sqrt(dot(u, u));
+  u.forEach((v, i) => (u[i] = v / norm)); // a unit direction: the step has norm eps whatever the size
+  const eps = 1e-2;
+  const xp = x0.map((v, i) => v + eps * u[i]!);
+  const xm = x0.map((v, i) => v - eps * u[i]!);
+  const num = ((await loss(xp)) - (await loss(xm))) / (2 * eps);
+  const ana = dot(grad, u);
+  expect(Math.abs(num - ana), `${label}: finite difference ${num} vs analytic ${ana}`).toBeLessThan(3e-3 * Math.max(1, Math.abs(ana)));
+}
+
+describe('matmul', () => {
+  const M = 67, N = 45, K = 33;
+  for (const transA of [false, true]) for (const transB of [false, true]) for (const bias of [false, true]) {
+    it(`transA=${transA} transB=${transB} bias=${bias}, accumulate`, async () => {
+      const g = await testGpu();
+      const A = ref.randn(M * K, 1), B = ref.randn(K * N, 2), b = ref.randn(N, 3), C0 = ref.randn(M * N, 4);
+      const want = ref.matmul(A, B, bias ? b : null, M, N, K, transA, transB);
+      const c = g.tensor(M * N, 'c');
+      await run(g, matmul(g, { c, a: upload(g, A), b: upload(g, B), bias: bias ? upload(g, b) : undefined, M, N, K, transA, transB }));
+      expectClose(await g.read(c), want, 1e-4, 1e-4, 'matmul');
+      const acc = upload(g, C0);
+      await run(g, matmul(g, { c: acc, a: upload(g, A), b: upload(g, B), bias: bias ? upload(g, b) : undefined, M, N, K, transA, transB, accum: true }));
+      expectClose(await g.read(acc), want.map((v, i) => v + C0[i]!), 1e-4, 1e-4, 'matmul accumulate');
+    });
+  }
+
+  it('splits large work over several dispatches (rows, and K for weight gradients) with the same result', async () => {
+    const g = await testGpu();
+    const M2 = 200, N2 = 70, K2 = 150;
+    const A = ref.randn(K2 * M2, 5), B = ref.randn(K2 * N2, 6);
+    const want = ref.matmul(A, B, null, M2, N2, K2, true, false);
+    const c = g.tensor(M2 * N2, 'c');
+    const calls = await matmul(g, { c, a: upload(g, A), b: upload(g, B), M: M2, N: N2, K: K2, transA: true, maxFlops: 2 * 64 * N2 * 64 });
+    expect(calls.length).toBeGreaterThan(4);
+    await run(g, calls);
+    expectClose(await g.read(c), want, 1e-4, 1e-4, 'split matmul');
+  });
+
+  for (const layout of ['in_out', 'out_in'] as WeightLayout[]) {
+    it(`linear layer (${layout}) backward matches the reference and finite differences, on column slices`, async () => {
+      const g = await testGpu();
+      const Nr = 37, In = 29, Out = 41, ld = 50, off = 5; // x and y live in columns [5, 5+In) of wider rows
+      const x = ref.randn(Nr * In, 11), w = ref.randn(In * Out, 12, 0.3), b = ref.randn(Out, 13), dy = ref.randn(Nr * Out, 14);
+      const widen = (a: Float64Array, cols: number) => { const o = new Float64Array(Nr * ld); for (let r = 0; r < Nr; r++) for (let c = 0; c < cols; c++) o[r * ld + off + c] = a[r * cols + c]!; return o; };
+      const narrow = (a: Float64Array, cols: number) => { const o = new Float64Array(Nr * cols); for (let r = 0; r < Nr; r++) for (let c = 0; c < cols; c++) o[r * cols + c] = a[r * ld + off + c]!; return o; };
+      const s = { N: Nr, In, Out, layout, ldx: ld, ldy: ld, xOff: off, yOff: off };
+      const want = ref.matmul(x, w, b, Nr, Out, In, false, layout === 'out_in');
+      const yv = g.tensor(Nr * ld, 'y');
+      const forward = async (xs: Float64Array) => {
+        await run(g, linearForward(g, s, { y: yv, x: upload(g, widen(xs, In)), w: upload(g, w), b: upload(g, b) }));
+        return narrow(await read(g, yv), Out);
+      };
+      expectClose(await forward(x), want, 1e-4, 1e-4, 'linear forward');
+      const dx = g.tensor(Nr * ld, 'dx'), dw = g.tensor(In * Out, 'dw'), db = g.tensor(Out, 'db');
+      await run(g, linearBackward(g, s, { dx, dw, db, dy: upload(g, widen(dy, Out)), x: upload(g, widen(x, In)), w: upload(g, w) }));
+      const r = ref.matmulBackward(dy, x, w, Nr, Out, In, false, layout === 'out_in', true);
+      const gdx = narrow(await read(g, dx), In);
+      expectClose(gdx, r.dA, 1e-4, 1e-4, 'dx');
+      expectClose(await g.read(dw), r.dB, 1e-4, 1e-4, 'dw');
+      expectClose(await g.read(db), r.dbias!, 1e-4, 1e-4, 'db');
+      await fdCheck('linear dx', x, gdx, async (xs) => dot(await forward(xs), dy));
+    });
+  }
+});
+
+describe('norms', () => {
+  for (const rms of [false, true]) {
+    it(`${rms ? 'RMSNorm' : 'LayerNorm'} forward/backward, C > workgroup size`, async () => {
+      const g = await testGpu();
+      const N = 37, C = 300, eps = 1e-5;
+      const x = ref.randn(N * C, 21).map((v, i) => v * 2 + (i % 7)), w = ref.randn(C, 22), b = ref.randn(C, 23), dy = ref.randn(N * C, 24);
+      const y = g.tensor(N * C, 'y'), stats = g.tensor(2 * N, 'stats'), wv = upload(g, w), bv = upload(g, b);
+      const forward = async (xs: Float64Array) => {
+        await run(g, normForward(g, { N, C, eps, rms }, { y, stats, x: upload(g, xs), w: wv, b: rms ? undefined : bv }));
+        return read(g, y);
+      };
+      const fy = await forward(x);
+      const r = rms ? ref.rmsnorm(x, w, N, C, eps) : ref.layernorm(x, w, b, N, C, eps);
+      expectClose(fy, r.y, 1e-4, 1e-4, 'norm forward');
+      const dx0 = ref.randn(N * C, 25);
+      const dx = upload(g, dx0), dw = upload(g, new Float64Array(C)), db = upload(g, new Float64Array(C));
+      await run(g, normBackward(g, { N, C, eps, rms }, { dx, dw, db: rms ? undefined : db, dy: upload(g, dy), x: upload(g, x), w: wv, stats, accum: true }));
+      const rb = rms ? ref.rmsnormBackward(dy, x, w, (r as { rstd: Float64Array }).rstd, N, C)
+        : ref.layernormBackward(dy, x, w, (r as unknown as { mean: Float64Array }).mean, r.rstd, N, C);
+      const gdx = (await read(g, dx)).map((v, i) => v - dx0[i]!); // accum: dx += ...
+      expectClose(gdx, rb.dx, 1e-4, 1e-3, 'norm dx');
+      expectClose(await g.read(dw), rb.dw, 1e-4, 1e-3, 'norm dw');
+      if (!rms) expectClose(await g.read(db), (rb as unknown as { db: Float64Array }).db, 1e-4, 1e-3, 'norm db');
+      await fdCheck('norm dx', x, gdx, async (xs) => dot(await forward(xs), dy));
+    });
+  }
+});
+
+describe('activations', () => {
+  it('gelu_new forward/backward, finite for huge inputs', async () => {
+    const g = await testGpu();
+    const n = 1003;
+    const x = ref.randn(n, 31, 3);
+    x[0] = 1e4; x[1] = -1e4; x[2] = 90; x[3] = -90; x[4] = 0;
+    const dy = ref.randn(n, 32);
+    const y = g.tensor(n, 'y');
+    const forward = async (xs: Float64Array) => { await run(g, geluForward(g, { y, x: upload(g, xs), n })); return read(g, y); };
+    const fy = await forward(x);
+    expectClose(fy, ref.geluNew(x), 1e-5, 1e-5, 'gelu');
+    const d = upload(g, dy);
+    await run(g, geluBackward(g, { d, x: upload(g, x), n }));
+    const gd = await read(g, d);
+    expectClose(gd, ref.geluNewBackward(dy, x), 1e-5, 1e-4, 'gelu backward');
+    const small = x.map((v) => Math.max(-6, Math.min(6, v)));
+    await run(g, geluBackward(g, { d: upload(g, dy), x: upload(g, small), n }));
+    await fdCheck('gelu', small, ref.geluNewBackward(dy, small), async (xs) => dot(await forward(xs), dy));
+  });
+
+  it('SwiGLU forward/backward', async () => {
+    const g = await testGpu();
+    const N = 13, I = 37;
+    const gate = ref.randn(N * I, 41, 2), up = ref.randn(N * I, 42), dh = ref.randn(N * I, 43);
+    gate[0] = 200; gate[1] = -200;
+    const gu = new Float64Array(N * 2 * I);
+    for (let r = 0; r < N; r++) for (let c = 0; c < I; c++) { gu[r * 2 * I + c] = gate[r * I + c]!; gu[r * 2 * I + I + c] = up[r * I + c]!; }
+    const h = g.tensor(N * I, 'h');
+    const forward = async (x: Float64Array) => { await run(g, swigluForward(g, { h, gu: upload(g, x), N, I })); return read(g, h); };
+    expectClose(await forward(gu), ref.swiglu(gate, up), 1e-4, 1e-4, 'swiglu');
+    const dgu = g.tensor(N * 2 * I, 'dgu');
+    await run(g, swigluBackward(g, { dgu, dh: upload(g, dh), gu: upload(g, gu), N, I }));
+    const r = ref.swigluBackward(dh, gate, up);
+    const got = await read(g, dgu);
+    const want = new Float64Array(N * 2 * I);
+    for (let rr = 0; rr < N; rr++) for (let c = 0; c < I; c++) { want[rr * 2 * I + c] = r.dgate[rr * I + c]!; want[rr * 2 * I + I + c] = r.dup[rr * I + c]!; }
+    expectClose(got, want, 1e-4, 1e-4, 'swiglu backward');
+    const gu2 = gu.map((v) => Math.max(-8, Math.min(8, v)));
+    await run(g, swigluBackward(g, { dgu, dh: upload(g, dh), gu: upload(g, gu2), N, I }));
+    await fdCheck('swiglu', gu2, await read(g, dgu), async (x) => dot(await forward(x), dh));
+  });
+});
+
+describe('rope', () => {
+  it('rotates the query and key heads of qkv (rotate_half layout), and backward un-rotates', async () => {
+    const g = await testGpu();
+    const B = 2, T = 9, Hq = 4, Hkv = 2, D = 6, theta = 10000, S = (Hq + 2 * Hkv) * D;
+    const qkv = ref.randn(B * T * S, 51);
+    const pos = Int32Array.from({ length: B * T }, (_, i) => (i % T) + (i >= T ? 3 : 0)); // second row starts at position 3
+    const sub = (a: Float64Array, h0: number, H: number) => { const o = new Float64Array(B * T * H * D); for (let r = 0; r < B * T; r++) for (let j = 0; j < H * D; j++) o[r * H * D + j] = a[r * S + h0 * D + j]!; return o; };
+    const table = upload(g, ropeTable(16, D, theta));
+    const posv = upload(g, pos, 'pos', 'u32');
+    const v = upload(g, qkv);
+    await run(g, rope(g, { BT: B * T, Hq, Hkv, D }, { qkv: v, pos: posv, table, backward: false }));
+    const got = await read(g, v);
+    expectClose(sub(got, 0, Hq), ref.rope(sub(qkv, 0, Hq), pos, B, T, Hq, D, theta), 1e-5, 1e-5, 'rope q');
+    expectClose(sub(got, Hq, Hkv), ref.rope(sub(qkv, Hq, Hkv), pos, B, T, Hkv, D, theta), 1e-5, 1e-5, 'rope k');
+    expectClose(sub(got, Hq + Hkv, Hkv), sub(qkv, Hq + Hkv, Hkv).map(Math.fround), 0, 0, 'v untouched');
+    await run(g, rope(g, { BT: B * T, Hq, Hkv, D }, { qkv: v, pos: posv, table, backward: true }));
+    const back = await read(g, v);
+    expectClose(sub(back, 0, Hq), ref.ropeBackward(sub(got, 0, Hq), pos, B, T, Hq, D, theta), 1e-5, 1e-5, 'rope backward');
+  });
+});
+
+describe('attention', () => {
+  const cases = [
+    { B: 2, T: 70, Hq: 4, Hkv: 2, D: 6 },
+    { B: 1, T: 19, Hq: 3, Hkv: 3, D: 20 },
+    { B: 1, T: 5, Hq: 2, Hkv: 1, D: 1 },
+  ];
+  for (const { B, T, Hq, Hkv, D } of cases) {
+    it(`causal GQA B=${B} T=${T} Hq=${Hq} Hkv=${Hkv} D=${D}: forward, lse, backward`, async () => {
+      const g = await testGpu();
+      const S = (Hq + 2 * Hkv) * D, scale = 1 / Math.sqrt(D);
+      const qkv = ref.randn(B * T * S, 61, 1.5);
+      const part = (a: Float64Array, h0: number, H: number) => { const o = new Float64Array(B * T * H * D); for (let r = 0; r < B * T; r++) for (let j = 0; j < H * D; j++) o[r * H * D + j] = a[r * S + h0 * D + j]!; return o; };
+      const q = part(qkv, 0, Hq), k = part(qkv, Hq, Hkv), v = part(qkv, Hq + Hkv, Hkv);
+      const want = ref.attention(q, k, v, B, T, Hq, Hkv, D, scale);
+      const out = g.tensor(B * T * Hq * D, 'out'), lse = g.tensor(B * Hq * T, 'lse');
+      const sh = { B, T, Hq, Hkv, D };
+      const forward = async (x: Float64Array) => { await run(g, attentionForward(g, sh, { out, lse, qkv: upload(g, x) })); return read(g, out); };
+      expectClose(await forward(qkv), want.out, 1e-5, 1e-4, 'attention out');
+      expectClose(await g.read(lse), want.lse, 1e-5, 1e-5, 'attention lse');
+      const dout = ref.randn(B * T * Hq * D, 62);
+      const dqkv = g.tensor(B * T * S, 'dqkv'), dsum = g.tensor(B * Hq * T, 'dsum');
+      await run(g, attentionBackward(g, sh, { dqkv, dsum, dout: upload(g, dout), out, lse, qkv: upload(g, qkv) }));
+      const r = ref.attentionBackward(dout, q, k, v, B, T, Hq, Hkv, D, scale);
+      const got = await read(g, dqkv);
+      expectClose(part(got, 0, Hq), r.dq, 1e-4, 1e-3, 'dq');
+      expectClose(part(got, Hq, Hkv), r.dk, 1e-4, 1e-3, 'dk');
+      expectClose(part(got, Hq + Hkv, Hkv), r.dv, 1e-4, 1e-3, 'dv');
+      await fdCheck('attention', qkv, got, async (x) => dot(await forward(x), dout));
+    });
+  }
+});
+
+describe('cross-entropy', () => {
+  it('fused forward/backward with masked rows, weights and huge logits', async () => {
+    const g = await testGpu();
+    const N = 9, V = 300;
+    const logits = ref.randn(N * V, 71, 3);
+    logits[5] = 1e4; logits[V + 7] = -1e30; // a dominant logit and a -inf-like mask
+    const targets = Int32Array.from([5, 7, 2, -1, 299, 0, 1, 100, 3]);
+    const weights = Float64Array.from([1, 0.5, 2, 1, 1, 0.25, 1, 3, 1]);
+    const r = ref.crossEntropy(logits, targets, weights, N, V);
+    const lv = upload(g, logits), tv = upload(g, targets, 't', 'i32'), wv = upload(g, weights), losses = g.tensor(N, 'losses');
+    const sh = { N, V };
+    await run(g, crossEntropy(g, sh, { logits: lv, targets: tv, weights: wv, losses, fused: false }));
+    expectClose(await g.read(losses), r.losses, 1e-4, 1e-5, 'losses');
+    expectClose(await g.read(lv), Float32Array.from(logits), 0, 0, 'forward leaves logits');
+    await run(g, crossEntropy(g, sh, { logits: lv, targets: tv, weights: wv, losses, fused: true }));
+    const dl = await read(g, lv);
+    expectClose(dl, ref.crossEntropyBackward(logits, targets, weights, N, V), 1e-6, 1e-4, 'dlogits');
+    expect(dl.every(Number.isFinite)).toBe(true);
+    const mild = ref.randn(N * V, 72);
+    const lossOf = async (x: Float64Array) => {
+      await run(g, crossEntropy(g, sh, { logits: upload(g, x), targets: tv, weights: wv, losses, fused: false }));
+      return (await read(g, losses)).reduce((a, b) => a + b, 0);
+    };
+    const gm = upload(g, mild);
+    await run(g, crossEntropy(g, sh, { logits: gm, targets: tv, weights: wv, losses, fused: true }));
+    await fdCheck('cross-entropy', mild, await read(g, gm), lossOf);
+  });
+});
+
+describe('embedding', () => {
+  for (const withPos of [true, false]) {
+    it(`token${withPos ? ' + position' : ''} embedding, deterministic scatter-add backward`, async () => {
+      const g = await testGpu();
+      const B = 3, T = 7, C = 13, V = 50;
+      const ids = Int32Array.from({ length: B * T }, (_, i) => (i * 7) % 11 + (i % 3 === 0 ? 38 : 0)); // repeats
+      const wte = ref.randn(V * C, 81), wpe = ref.randn(T * C, 82), dout = ref.randn(B * T * C, 83);
+      const pos = Int32Array.from({ length: B * T }, (_, i) => i % T);
+      const out = g.tensor(B * T * C, 'out');
+      const sh = { B, T, C, V };
+      await run(g, embeddingForward(g, sh, { out, ids: upload(g, ids, 'ids', 'u32'), pos: upload(g, pos, 'pos', 'u32'), wte: upload(g, wte), wpe: withPos ? upload(g, wpe) : undefined }));
+      expectClose(await g.read(out), ref.embedding(ids, wte, withPos ? wpe : null, B, T, C), 1e-6, 1e-6, 'embedding');
+      const buckets = upload(g, buildBuckets(ids), 'b', 'u32');
+      expect(buildBuckets(ids).length).toBe(bucketLength(B * T));
+      const dwte = upload(g, new Float64Array(V * C).fill(0.5)), dwpe = upload(g, new Float64Array(T * C));
+      await run(g, embeddingBackward(g, sh, { dwte, dwpe: withPos ? dwpe : undefined, dout: upload(g, dout), buckets }));
+      const r = ref.embeddingBackward(dout, ids, B, T, C, V, withPos ? T : 0);
+      expectClose(await g.read(dwte), r.dwte.map((v) => v + 0.5), 1e-5, 1e-5, 'dwte (accumulated)');
+      if (withPos) expectClose(await g.read(dwpe), r.dwpe!, 1e-5, 1e-5, 'dwpe');
+    });
+  }
+});
+
+describe('optimizer', () => {
+  for (const maxNorm of [0, 1]) {
+    it(`gradient norm over several tensors and AdamW (maxNorm ${maxNorm})`, async () => {
+      const g = await testGpu();
+      const sizes = [5000, 77, 1];
+      const grads = sizes.map((n, i) => ref.randn(n, 90 + i, 0.1));
+      const params = sizes.map((n, i) => ref.randn(n, 95 + i));
+      const gv = grads.map((x) => upload(g, x));
+      const clip = g.tensor(4, 'clip'), partials = g.tensor(2 * normPartials(gv), 'partials');
+      await run(g, gradNorm(g, { clip, partials, grads: gv, maxNorm }));
+      const c = await g.read(clip);
+      const r = ref.clipScale(grads, maxNorm || Infinity);
+      expect(c[0]).toBeCloseTo(r.norm, 4);
+      expect(c[1]).toBeCloseTo(maxNorm ? r.scale : 1, 5);
+      expect(c[2]).toBe(0);
+      const hyper = { lr: 1e-2, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1 };
+      const m = params.map((p) => p.map(() => 0)), v = params.map((p) => p.map(() => 0));
+      const pv = params.map((p) => upload(g, p)), mv = m.map((x) => upload(g, x)), vv = v.map((x) => upload(g, x));
+      for (let step = 1; step <= 3; step++) {
+        for (let i = 0; i < sizes.length; i++) {
+          const a = await adamw(g, { param: pv[i]!, grad: gv[i]!, m: mv[i]!, v: vv[i]!, clip, hyper });
+          a.set(step, hyper.lr);
+          await run(g, a.calls);
+          ref.adamw(params[i]!, grads[i]!, m[i]!, v[i]!, { ...hyper, step, gradScale: maxNorm ? r.scale : 1 });
+        }
+      }
+      for (let i = 0; i < sizes.length; i++) expectClose(await g.read(pv[i]!), params[i]!, 1e-5, 1e-4, `adamw param ${i}`);
+    });
+  }
+
+  it('a NaN or Inf gradient is flagged and AdamW leaves the weights untouched', async () => {
+    const g = await testGpu();
+    const grad = ref.randn(9000, 99);
+    grad[4321] = NaN;
+    const gv = upload(g, grad), clip = g.tensor(4, 'clip'), partials = g.tensor(2 * normPartials([gv]), 'p');
+    await run(g, gradNorm(g, { clip, partials, grads: [gv], maxNorm: 1 }));
+    expect((await g.read(clip))[2]).toBe(1);
+    const p0 = ref.randn(9000, 98);
+    const pv = upload(g, p0);
+    const a = await adamw(g, { param: pv, grad: gv, m: g.tensor(9000, 'm'), v: g.tensor(9000, 'v'), clip, hyper: { lr: 0.1, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0 } });
+    a.set(1, 0.1);
+    await run(g, a.calls);
+    expectClose(await g.read(pv), p0.map((x) => Math.fround(x)), 0, 0, 'weights untouched');
+  });
+});
+
+describe('residual', () => {
+  it('add, accumulate and zero', async () => {
+    const g = await testGpu();
+    const n = 1234;
+    const a = ref.randn(n, 1), b = ref.randn(n, 2);
+    const y = g.tensor(n, 'y');
+    await run(g, add(g, { y, a: upload(g, a), b: upload(g, b), n }));
+    expectClose(await g.read(y), a.map((v, i) => v + b[i]!), 1e-6, 1e-6, 'add');
+    await run(g, accumulate(g, { acc: y, src: upload(g, b), n }));
+    expectClose(await g.read(y), a.map((v, i) => v + 2 * b[i]!), 1e-6, 1e-6, 'accumulate');
+    await run(g, zero(g, y));
+    expectClose(await g.read(y), new Float64Array(n), 0, 0, 'zero');
+  });
+});
+
+describe('runtime', () => {
+  it('an invalid kernel is an error naming it, never a silent no-op', async () => {
+    const g = await testGpu();
+    await expect(g.kernel('matmul.wgsl', 'no_such_entry', ['u', 'r', 'r', 'r', 'w'], { TRANS_A: false, TRANS_B: false, HAS_BIAS: false, ACCUM: false }))
+      .rejects.toThrow(/matmul\.no_such_entry/);
+    await expect(g.kernel('matmul.wgsl', 'main', ['u', 'r', 'r', 'r', 'w'])).rejects.toThrow(/kernel matmul\.main/); // defines missing: WGSL error
+  });
+});
