@@ -115,7 +115,8 @@ export function readTensorF32(st: SafetensorsFile, name: string): Float32Array {
   if (!t) throw new SafetensorsError(st.file, 'no such tensor', name);
   const start = st.dataOffset + t.begin, stop = st.dataOffset + t.end;
   if (stop > st.bytes.length) throw new SafetensorsError(st.file, 'range runs past the end of the file', name);
-  const raw = st.bytes.slice(start, stop); // aligned copy
+  const raw = new Uint8Array(stop - start); // an aligned copy (Node's Buffer#slice would alias, so no slice())
+  raw.set(st.bytes.subarray(start, stop));
   if (t.dtype === 'F32' && LITTLE_ENDIAN_HOST) return new Float32Array(raw.buffer);
 
   const view = new DataView(raw.buffer);

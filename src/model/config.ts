@@ -1,0 +1,175 @@
+// Model configuration from a Hugging Face config.json. Anything the engine does not implement is an
+// error naming the field: a model we cannot run exactly must not run with wrong numbers.
+
+export type Arch = 'gpt2' | 'llama';
+
+export interface ModelConfig {
+  arch: Arch;
+  vocabSize: number;
+  hidden: number; // C
+  layers: number; // L
+  heads: number; // Hq
+  kvHeads: number; // Hkv (= Hq for GPT-2)
+  headDim: number; // D
+  intermediate: number; // MLP width
+  maxPositions: number;
+  eps: number;
+  ropeTheta: number; // llama only
+  tiedEmbeddings: boolean;
+  attentionBias: boolean; // llama q/k/v/o biases (GPT-2 always has biases)
+  mlpBias: boolean;
+  bosTokenId?: number;
+  eosTokenId?: number | number[];
+  /** The config as read, kept so an export writes back what came in. */
+  raw: Record<string, unknown>;
+}
+
+export class ConfigError extends Error {}
+
+type Raw = Record<string, unknown>;
+
+function num(raw: Raw, file: string, key: string, fallback?: number): number {
+  const v = raw[key];
+  if (v === undefined || v === null) {
+    if (fallback !== undefined) return fallback;
+    throw new ConfigError(`${file}: required field "${key}" is missing`);
+  }
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw new ConfigError(`${file}: field "${key}" must be a non-negative number, got ${JSON.stringify(v)}`);
+  return v;
+}
+
+function int(raw: Raw, file: string, key: string, fallback?: number): number {
+  const v = num(raw, file, key, fallback);
+  if (!Number.isInteger(v) || v === 0) throw new ConfigError(`${file}: field "${key}" must be a positive integer, got ${v}`);
+  return v;
+}
+
+function unsupported(file: string, key: string, value: unknown, why: string): never {
+  throw new ConfigError(`${file}: unsupported value of "${key}": ${JSON.stringify(value)} (${why})`);
+}
+
+export function parseConfig(raw: unknown, file = 'config.json'): ModelConfig {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new ConfigError(`${file}: not a JSON object`);
+  const r = raw as Raw;
+  const type = r.model_type;
+  if (type === 'gpt2') return gpt2(r, file);
+  if (type === 'llama') return llama(r, file);
+  return unsupported(file, 'model_type', type, 'supported: gpt2, llama');
+}
+
+function eosOf(r: Raw): number | number[] | undefined {
+  const e = r.eos_token_id;
+  return typeof e === 'number' || Array.isArray(e) ? (e as number | number[]) : undefined;
+}
+
+function gpt2(r: Raw, file: string): ModelConfig {
+  const act = r.activation_function ?? 'gelu_new';
+  if (act !== 'gelu_new' && act !== 'gelu_pytorch_tanh') unsupported(file, 'activation_function', act, 'supported: gelu_new');
+  if (r.scale_attn_by_inverse_layer_idx === true) unsupported(file, 'scale_attn_by_inverse_layer_idx', true, 'not implemented');
+  if (r.scale_attn_weights === false) unsupported(file, 'scale_attn_weights', false, 'not implemented');
+  if (r.add_cross_attention === true) unsupported(file, 'add_cross_attention', true, 'decoder-only models only');
+  const hidden = int(r, file, 'n_embd');
+  const heads = int(r, file, 'n_head');
+  if (hidden % heads !== 0) throw new ConfigError(`${file}: "n_embd" (${hidden}) is not a multiple of "n_head" (${heads})`);
+  const inner = r.n_inner === null || r.n_inner === undefined ? 4 * hidden : int(r, file, 'n_inner');
+  return {
+    arch: 'gpt2',
+    vocabSize: int(r, file, 'vocab_size'),
+    hidden,
+    layers: int(r, file, 'n_layer'),
+    heads,
+    kvHeads: heads,
+    headDim: hidden / heads,
+    intermediate: inner,
+    maxPositions: int(r, file, 'n_positions', 1024),
+    eps: num(r, file, 'layer_norm_epsilon', 1e-5),
+    ropeTheta: 0,
+    tiedEmbeddings: r.tie_word_embeddings !== false,
+    attentionBias: true,
+    mlpBias: true,
+    bosTokenId: typeof r.bos_token_id === 'number' ? r.bos_token_id : undefined,
+    eosTokenId: eosOf(r),
+    raw: r,
+  };
+}
+
+function llama(r: Raw, file: string): ModelConfig {
+  const act = r.hidden_act ?? 'silu';
+  if (act !== 'silu') unsupported(file, 'hidden_act', act, 'supported: silu');
+  if (r.rope_scaling !== undefined && r.rope_scaling !== null) unsupported(file, 'rope_scaling', r.rope_scaling, 'only the default rope is implemented');
+  if (typeof r.pretraining_tp === 'number' && r.pretraining_tp !== 1) unsupported(file, 'pretraining_tp', r.pretraining_tp, 'only 1');
+  const hidden = int(r, file, 'hidden_size');
+  const heads = int(r, file, 'num_attention_heads');
+  const kvHeads = int(r, file, 'num_key_value_heads', heads);
+  if (heads % kvHeads !== 0) throw new ConfigError(`${file}: "num_attention_heads" (${heads}) is not a multiple of "num_key_value_heads" (${kvHeads})`);
+  const headDim = r.head_dim === undefined || r.head_dim === null ? hidden / heads : int(r, file, 'head_dim');
+  if (!Number.isInteger(headDim) || headDim % 2 !== 0) throw new ConfigError(`${file}: head size ${headDim} must be an even integer for rotary embeddings`);
+  return {
+    arch: 'llama',
+    vocabSize: int(r, file, 'vocab_size'),
+    hidden,
+    layers: int(r, file, 'num_hidden_layers'),
+    heads,
+    kvHeads,
+    headDim,
+    intermediate: int(r, file, 'intermediate_size'),
+    maxPositions: int(r, file, 'max_position_embeddings', 2048),
+    eps: num(r, file, 'rms_norm_eps', 1e-6),
+    ropeTheta: num(r, file, 'rope_theta', 10000),
+    tiedEmbeddings: r.tie_word_embeddings === true,
+    attentionBias: r.attention_bias === true,
+    mlpBias: r.mlp_bias === true,
+    bosTokenId: typeof r.bos_token_id === 'number' ? r.bos_token_id : undefined,
+    eosTokenId: eosOf(r),
+    raw: r,
+  };
+}
+
+/** The parameters of an architecture: canonical name (Hub name without prefix), shape, weight-decayed or not. */
+export interface ParamSpec {
+  name: string;
+  shape: number[];
+  decay: boolean;
+}
+
+export function paramSpecs(c: ModelConfig): ParamSpec[] {
+  const C = c.hidden;
+  const out: ParamSpec[] = [];
+  const p = (name: string, shape: number[], decay = shape.length > 1) => out.push({ name, shape, decay });
+  if (c.arch === 'gpt2') {
+    p('wte.weight', [c.vocabSize, C]);
+    p('wpe.weight', [c.maxPositions, C]);
+    for (let l = 0; l < c.layers; l++) {
+      const h = `h.${l}.`;
+      p(h + 'ln_1.weight', [C]); p(h + 'ln_1.bias', [C]);
+      p(h + 'attn.c_attn.weight', [C, 3 * C]); p(h + 'attn.c_attn.bias', [3 * C]);
+      p(h + 'attn.c_proj.weight', [C, C]); p(h + 'attn.c_proj.bias', [C]);
+      p(h + 'ln_2.weight', [C]); p(h + 'ln_2.bias', [C]);
+      p(h + 'mlp.c_fc.weight', [C, c.intermediate]); p(h + 'mlp.c_fc.bias', [c.intermediate]);
+      p(h + 'mlp.c_proj.weight', [c.intermediate, C]); p(h + 'mlp.c_proj.bias', [C]);
+    }
+    p('ln_f.weight', [C]); p('ln_f.bias', [C]);
+    if (!c.tiedEmbeddings) p('lm_head.weight', [c.vocabSize, C]);
+  } else {
+    const D = c.headDim;
+    p('model.embed_tokens.weight', [c.vocabSize, C]);
+    for (let l = 0; l < c.layers; l++) {
+      const h = `model.layers.${l}.`;
+      p(h + 'input_layernorm.weight', [C]);
+      for (const [n, rows] of [['q', c.heads * D], ['k', c.kvHeads * D], ['v', c.kvHeads * D]] as const) {
+        p(h + `self_attn.${n}_proj.weight`, [rows, C]);
+        if (c.attentionBias) p(h + `self_attn.${n}_proj.bias`, [rows]);
+      }
+      p(h + 'self_attn.o_proj.weight', [C, c.heads * D]);
+      if (c.attentionBias) p(h + 'self_attn.o_proj.bias', [C]);
+      p(h + 'post_attention_layernorm.weight', [C]);
+      p(h + 'mlp.gate_proj.weight', [c.intermediate, C]);
+      p(h + 'mlp.up_proj.weight', [c.intermediate, C]);
+      p(h + 'mlp.down_proj.weight', [C, c.intermediate]);
+      if (c.mlpBias) { p(h + 'mlp.gate_proj.bias', [c.intermediate]); p(h + 'mlp.up_proj.bias', [c.intermediate]); p(h + 'mlp.down_proj.bias', [C]); }
+    }
+    p('model.norm.weight', [C]);
+    if (!c.tiedEmbeddings) p('lm_head.weight', [c.vocabSize, C]);
+  }
+  return out;
+}

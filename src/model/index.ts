@@ -1,0 +1,25 @@
+// Building a model on the GPU from Hub files: config -> parameter table -> weights.
+import type { Gpu } from '../gpu/runtime.ts';
+import type { SafetensorsFile } from '../io/safetensors.ts';
+import { parseConfig } from './config.ts';
+import { loadWeights } from './load.ts';
+import { Transformer } from './transformer.ts';
+
+export interface LoadedModel {
+  model: Transformer;
+  /** canonical parameter name -> name in the checkpoint file */
+  fileNames: Map<string, string>;
+}
+
+export function loadModel(
+  gpu: Gpu, files: { config: unknown; weights: SafetensorsFile[]; configFile?: string }, opts: { grads?: boolean; optimizer?: boolean } = {},
+): LoadedModel {
+  const cfg = parseConfig(files.config, files.configFile);
+  const model = new Transformer(gpu, cfg, opts);
+  try {
+    return { model, fileNames: loadWeights(model, files.weights) };
+  } catch (e) {
+    model.params.destroy();
+    throw e;
+  }
+}

@@ -1,0 +1,261 @@
+// GPT-2 and Llama trunks built from the ops, llm.c style: `plan(B, T)` allocates every activation for
+// that shape and records the forward as a list of calls that reads like the network diagram; the
+// backward is the same list reversed. Parameter gradients accumulate (+=); activation gradients
+// overwrite, except the residual stream's `dres`, which every branch adds into.
+import type { Call, Gpu, View } from '../gpu/runtime.ts';
+import { geluBackward, geluForward, swigluBackward, swigluForward } from '../ops/activation.ts';
+import { attentionBackward, attentionForward } from '../ops/attention.ts';
+import { crossEntropy } from '../ops/crossentropy.ts';
+import { bucketLength, buildBuckets, embeddingBackward, embeddingForward, rowChunks, rowsOf } from '../ops/embedding.ts';
+import { linearBackward, linearForward, type LinearShape } from '../ops/linear.ts';
+import { normBackward, normForward } from '../ops/norm.ts';
+import { add, zero } from '../ops/residual.ts';
+import { rope, ropeTable } from '../ops/rope.ts';
+import { paramSpecs, type ModelConfig } from './config.ts';
+import { ParamTable } from './params.ts';
+
+export class Transformer {
+  readonly params: ParamTable;
+  private ropeCs?: View;
+
+  constructor(readonly gpu: Gpu, readonly cfg: ModelConfig, opts: { grads?: boolean; optimizer?: boolean } = {}) {
+    this.params = new ParamTable(gpu, paramSpecs(cfg), opts);
+    if (cfg.arch === 'llama') {
+      this.ropeCs = gpu.tensor(cfg.maxPositions * cfg.headDim, 'rope_cos_sin');
+      gpu.write(this.ropeCs, ropeTable(cfg.maxPositions, cfg.headDim, cfg.ropeTheta));
+    }
+  }
+
+  /** Names of the embedding and LM head weights (the same tensor when tied). */
+  get embedName(): string {
+    return this.cfg.arch === 'gpt2' ? 'wte.weight' : 'model.embed_tokens.weight';
+  }
+
+  get headName(): string {
+    return this.cfg.tiedEmbeddings ? this.embedName : 'lm_head.weight';
+  }
+
+  async plan(B: number, T: number, opts: { training?: boolean } = {}): Promise<Plan> {
+    const plan = new Plan(this, B, T, !!opts.training);
+    await plan.build();
+    return plan;
+  }
+
+  get ropeTable(): View | undefined {
+    return this.ropeCs;
+  }
+}
+
+interface LayerActs {
+  n1: View; s1: View; qkv: View; att: View; lse: View; res2: View; n2: View; s2: View;
+  mid: View; // GPT-2: c_fc output (pre-gelu); Llama: gate | up
+  act: View; // GPT-2: gelu output; Llama: silu(gate) * up
+  out: View;
+}
+
+export class Plan {
+  readonly BT: number;
+  readonly ids: View;
+  readonly pos: View;
+  readonly targets: View;
+  readonly weights: View;
+  readonly losses: View;
+  readonly logits: View;
+  readonly buckets?: View;
+  forward: Call[] = [];
+  /** Cross-entropy into `losses`, logits kept. */
+  loss: Call[] = [];
+  /** Cross-entropy with dlogits written over the logits: the start of the backward. */
+  lossFused: Call[] = [];
+  backward: Call[] = [];
+  zeroGrads: Call[] = [];
+  /** Bytes of activations and scratch this plan allocated. */
+  activationBytes = 0;
+  private owned: GPUBuffer[] = [];
+
+  constructor(readonly model: Transformer, readonly B: number, readonly T: number, readonly training: boolean) {
+    const cfg = model.cfg;
+    if (T > cfg.maxPositions) throw new Error(`sequence length ${T} exceeds the model's ${cfg.maxPositions} positions`);
+    this.BT = B * T;
+    const logitBytes = this.BT * cfg.vocabSize * 4;
+    if (logitBytes > model.gpu.maxBinding) {
+      throw new Error(`batch ${B} x ${T} needs ${(logitBytes / 2 ** 20).toFixed(0)} MiB of logits, over this adapter's ${(model.gpu.maxBinding / 2 ** 20).toFixed(0)} MiB storage binding: use fewer tokens per step`);
+    }
+    this.ids = this.t(this.BT, 'ids');
+    this.pos = this.t(this.BT, 'pos');
+    this.targets = this.t(this.BT, 'targets');
+    this.weights = this.t(this.BT, 'weights');
+    this.losses = this.t(this.BT, 'losses');
+    this.logits = this.t(this.BT * cfg.vocabSize, 'logits');
+    if (training) this.buckets = this.t(bucketLength(this.BT), 'buckets');
+  }
+
+  private t(n: number, label: string): View {
+    const v = this.model.gpu.tensor(n, label);
+    this.owned.push(v.buf);
+    this.activationBytes += v.buf.size;
+    return v;
+  }
+
+  /** Writes a batch: ids [B*T]; targets default to the next token (last position ignored), weights to 1/count. */
+  setBatch(ids: ArrayLike<number>, targets?: ArrayLike<number>, weights?: ArrayLike<number>): void {
+    const { B, T, BT } = this;
+    const V = this.model.cfg.vocabSize;
+    if (ids.length !== BT) throw new Error(`batch has ${ids.length} ids, the plan expects ${B} x ${T}`);
+    for (let i = 0; i < BT; i++) {
+      const id = ids[i]!;
+      if (!Number.isInteger(id) || id < 0 || id >= V) throw new Error(`token id ${id} at position ${i} is outside the vocabulary (0..${V - 1})`);
+    }
+    const gpu = this.model.gpu;
+    gpu.write(this.ids, Uint32Array.from(ids));
+    gpu.write(this.pos, Uint32Array.from({ length: BT }, (_, i) => i % T));
+    let tg: Int32Array;
+    if (targets) tg = Int32Array.from(targets);
+    else tg = Int32Array.from({ length: BT }, (_, i) => (i % T === T - 1 ? -1 : ids[i + 1]!));
+    const count = tg.reduce((s, x) => s + (x >= 0 ? 1 : 0), 0);
+    const w = weights ? Float32Array.from(weights) : Float32Array.from(tg, (x) => (x >= 0 ? 1 / Math.max(1, count) : 0));
+    gpu.write(this.targets, tg);
+    gpu.write(this.weights, w);
+    if (this.buckets) gpu.write(this.buckets, buildBuckets(ids));
+  }
+
+  async build(): Promise<void> {
+    const { gpu, cfg, params } = this.model;
+    const { B, T, BT } = this;
+    const C = cfg.hidden, V = cfg.vocabSize, Hq = cfg.heads, Hkv = cfg.kvHeads, D = cfg.headDim, I = cfg.intermediate;
+    const S = (Hq + 2 * Hkv) * D;
+    const A = Hq * D; // attention output width
+    const llama = cfg.arch === 'llama';
+    const rms = llama;
+    const P = (n: string) => params.view(n);
+    const G = (n: string) => params.view(n, 'grad');
+    const has = (n: string) => params.has(n);
+    const bias = (n: string) => (has(n) ? P(n) : undefined);
+    const gbias = (n: string) => (has(n) ? G(n) : undefined);
+    const norm = { N: BT, C, eps: cfg.eps, rms };
+    const att = { B, T, Hq, Hkv, D };
+    const lin = (In: number, Out: number, extra: Partial<LinearShape> = {}): LinearShape =>
+      ({ N: BT, In, Out, layout: llama ? 'out_in' : 'in_out', ...extra });
+    const f: Call[] = this.forward;
+
+    // ---- forward ----
+    const x0 = this.t(BT * C, 'embed');
+    const emb = { B, T, C, V };
+    f.push(...(await embeddingForward(gpu, emb, { out: x0, ids: this.ids, pos: this.pos, wte: P(this.model.embedName), wpe: llama ? undefined : P('wpe.weight') })));
+    const sC = this.t(BT * C, 'proj_out');
+    const acts: LayerActs[] = [];
+    let x = x0;
+    for (let l = 0; l < cfg.layers; l++) {
+      const a: LayerActs = {
+        n1: this.t(BT * C, `l${l}.n1`), s1: this.t(2 * BT, `l${l}.s1`), qkv: this.t(BT * S, `l${l}.qkv`),
+        att: this.t(BT * A, `l${l}.att`), lse: this.t(B * Hq * T, `l${l}.lse`), res2: this.t(BT * C, `l${l}.res2`),
+        n2: this.t(BT * C, `l${l}.n2`), s2: this.t(2 * BT, `l${l}.s2`),
+        mid: this.t(BT * (llama ? 2 * I : I), `l${l}.mid`), act: this.t(BT * I, `l${l}.act`), out: this.t(BT * C, `l${l}.out`),
+      };
+      if (!llama) {
+        const h = `h.${l}.`;
+        f.push(...(await normForward(gpu, norm, { y: a.n1, stats: a.s1, x, w: P(h + 'ln_1.weight'), b: P(h + 'ln_1.bias') })));
+        f.push(...(await linearForward(gpu, lin(C, 3 * C), { y: a.qkv, x: a.n1, w: P(h + 'attn.c_attn.weight'), b: P(h + 'attn.c_attn.bias') })));
+        f.push(...(await attentionForward(gpu, att, { out: a.att, lse: a.lse, qkv: a.qkv })));
+        f.push(...(await linearForward(gpu, lin(C, C), { y: sC, x: a.att, w: P(h + 'attn.c_proj.weight'), b: P(h + 'attn.c_proj.bias') })));
+        f.push(...(await add(gpu, { y: a.res2, a: x, b: sC, n: BT * C })));
+        f.push(...(await normForward(gpu, norm, { y: a.n2, stats: a.s2, x: a.res2, w: P(h + 'ln_2.weight'), b: P(h + 'ln_2.bias') })));
+        f.push(...(await linearForward(gpu, lin(C, I), { y: a.mid, x: a.n2, w: P(h + 'mlp.c_fc.weight'), b: P(h + 'mlp.c_fc.bias') })));
+        f.push(...(await geluForward(gpu, { y: a.act, x: a.mid, n: BT * I })));
+        f.push(...(await linearForward(gpu, lin(I, C), { y: sC, x: a.act, w: P(h + 'mlp.c_proj.weight'), b: P(h + 'mlp.c_proj.bias') })));
+        f.push(...(await add(gpu, { y: a.out, a: a.res2, b: sC, n: BT * C })));
+      } else {
+        const h = `model.layers.${l}.`;
+        f.push(...(await normForward(gpu, norm, { y: a.n1, stats: a.s1, x, w: P(h + 'input_layernorm.weight') })));
+        for (const [name, off, rows] of [['q', 0, Hq * D], ['k', Hq * D, Hkv * D], ['v', (Hq + Hkv) * D, Hkv * D]] as const) {
+          const w = h + `self_attn.${name}_proj.`;
+          f.push(...(await linearForward(gpu, lin(C, rows, { ldy: S, yOff: off }), { y: a.qkv, x: a.n1, w: P(w + 'weight'), b: bias(w + 'bias') })));
+        }
+        f.push(...(await rope(gpu, { BT, Hq, Hkv, D }, { qkv: a.qkv, pos: this.pos, table: this.model.ropeTable!, backward: false })));
+        f.push(...(await attentionForward(gpu, att, { out: a.att, lse: a.lse, qkv: a.qkv })));
+        f.push(...(await linearForward(gpu, lin(A, C), { y: sC, x: a.att, w: P(h + 'self_attn.o_proj.weight'), b: bias(h + 'self_attn.o_proj.bias') })));
+        f.push(...(await add(gpu, { y: a.res2, a: x, b: sC, n: BT * C })));
+        f.push(...(await normForward(gpu, norm, { y: a.n2, stats: a.s2, x: a.res2, w: P(h + 'post_attention_layernorm.weight') })));
+        f.push(...(await linearForward(gpu, lin(C, I, { ldy: 2 * I, yOff: 0 }), { y: a.mid, x: a.n2, w: P(h + 'mlp.gate_proj.weight'), b: bias(h + 'mlp.gate_proj.bias') })));
+        f.push(...(await linearForward(gpu, lin(C, I, { ldy: 2 * I, yOff: I }), { y: a.mid, x: a.n2, w: P(h + 'mlp.up_proj.weight'), b: bias(h + 'mlp.up_proj.bias') })));
+        f.push(...(await swigluForward(gpu, { h: a.act, gu: a.mid, N: BT, I })));
+        f.push(...(await linearForward(gpu, lin(I, C), { y: sC, x: a.act, w: P(h + 'mlp.down_proj.weight'), b: bias(h + 'mlp.down_proj.bias') })));
+        f.push(...(await add(gpu, { y: a.out, a: a.res2, b: sC, n: BT * C })));
+      }
+      acts.push(a);
+      x = a.out;
+    }
+    const fin = this.t(BT * C, 'final_norm'), fins = this.t(2 * BT, 'final_norm_stats');
+    const lnf = llama ? 'model.norm.weight' : 'ln_f.weight';
+    f.push(...(await normForward(gpu, norm, { y: fin, stats: fins, x, w: P(lnf), b: llama ? undefined : P('ln_f.bias') })));
+    // LM head, in vocabulary chunks when the weight is larger than one storage binding.
+    const head = this.model.headName;
+    const chunks = rowChunks(gpu, V, C);
+    for (const { v0, vn } of chunks) {
+      f.push(...(await linearForward(gpu, { N: BT, In: C, Out: vn, layout: 'out_in', ldy: V, yOff: v0 }, { y: this.logits, x: fin, w: rowsOf(P(head), C, v0, vn) })));
+    }
+    const ce = { N: BT, V };
+    this.loss = await crossEntropy(gpu, ce, { logits: this.logits, targets: this.targets, weights: this.weights, losses: this.losses, fused: false });
+    if (!this.training) return;
+    this.lossFused = await crossEntropy(gpu, ce, { logits: this.logits, targets: this.targets, weights: this.weights, losses: this.losses, fused: true });
+
+    // ---- backward: the same list reversed ----
+    const bw: Call[] = this.backward;
+    const dres = this.t(BT * C, 'dres'), dC = this.t(BT * C, 'dC'), dI = this.t(BT * I, 'dI');
+    const dqkv = this.t(BT * S, 'dqkv'), dsum = this.t(B * Hq * T, 'dsum');
+    const dA = A === C ? dC : this.t(BT * A, 'dA');
+    const dGU = llama ? this.t(BT * 2 * I, 'dgu') : dI;
+    for (const [i, { v0, vn }] of chunks.entries()) {
+      bw.push(...(await linearBackward(gpu, { N: BT, In: C, Out: vn, layout: 'out_in', ldy: V, yOff: v0 },
+        { dx: dC, dw: rowsOf(G(head), C, v0, vn), dy: this.logits, x: fin, w: rowsOf(P(head), C, v0, vn), accumDx: i > 0 })));
+    }
+    bw.push(...(await normBackward(gpu, norm, { dx: dres, dw: G(lnf), db: llama ? undefined : G('ln_f.bias'), dy: dC, x, w: P(lnf), stats: fins, accum: false })));
+    for (let l = cfg.layers - 1; l >= 0; l--) {
+      const a = acts[l]!;
+      const xin = l === 0 ? x0 : acts[l - 1]!.out;
+      if (!llama) {
+        const h = `h.${l}.`;
+        bw.push(...(await linearBackward(gpu, lin(I, C), { dx: dI, dw: G(h + 'mlp.c_proj.weight'), db: G(h + 'mlp.c_proj.bias'), dy: dres, x: a.act, w: P(h + 'mlp.c_proj.weight') })));
+        bw.push(...(await geluBackward(gpu, { d: dI, x: a.mid, n: BT * I })));
+        bw.push(...(await linearBackward(gpu, lin(C, I), { dx: dC, dw: G(h + 'mlp.c_fc.weight'), db: G(h + 'mlp.c_fc.bias'), dy: dI, x: a.n2, w: P(h + 'mlp.c_fc.weight') })));
+        bw.push(...(await normBackward(gpu, norm, { dx: dres, dw: G(h + 'ln_2.weight'), db: G(h + 'ln_2.bias'), dy: dC, x: a.res2, w: P(h + 'ln_2.weight'), stats: a.s2, accum: true })));
+        bw.push(...(await linearBackward(gpu, lin(C, C), { dx: dC, dw: G(h + 'attn.c_proj.weight'), db: G(h + 'attn.c_proj.bias'), dy: dres, x: a.att, w: P(h + 'attn.c_proj.weight') })));
+        bw.push(...(await attentionBackward(gpu, att, { dqkv, dsum, dout: dC, out: a.att, lse: a.lse, qkv: a.qkv })));
+        bw.push(...(await linearBackward(gpu, lin(C, 3 * C), { dx: dC, dw: G(h + 'attn.c_attn.weight'), db: G(h + 'attn.c_attn.bias'), dy: dqkv, x: a.n1, w: P(h + 'attn.c_attn.weight') })));
+        bw.push(...(await normBackward(gpu, norm, { dx: dres, dw: G(h + 'ln_1.weight'), db: G(h + 'ln_1.bias'), dy: dC, x: xin, w: P(h + 'ln_1.weight'), stats: a.s1, accum: true })));
+      } else {
+        const h = `model.layers.${l}.`;
+        const mlp = (n: string) => h + `mlp.${n}_proj.`;
+        bw.push(...(await linearBackward(gpu, lin(I, C), { dx: dI, dw: G(mlp('down') + 'weight'), db: gbias(mlp('down') + 'bias'), dy: dres, x: a.act, w: P(mlp('down') + 'weight') })));
+        bw.push(...(await swigluBackward(gpu, { dgu: dGU, dh: dI, gu: a.mid, N: BT, I })));
+        bw.push(...(await linearBackward(gpu, lin(C, I, { ldy: 2 * I, yOff: 0 }), { dx: dC, dw: G(mlp('gate') + 'weight'), db: gbias(mlp('gate') + 'bias'), dy: dGU, x: a.n2, w: P(mlp('gate') + 'weight') })));
+        bw.push(...(await linearBackward(gpu, lin(C, I, { ldy: 2 * I, yOff: I }), { dx: dC, dw: G(mlp('up') + 'weight'), db: gbias(mlp('up') + 'bias'), dy: dGU, x: a.n2, w: P(mlp('up') + 'weight'), accumDx: true })));
+        bw.push(...(await normBackward(gpu, norm, { dx: dres, dw: G(h + 'post_attention_layernorm.weight'), dy: dC, x: a.res2, w: P(h + 'post_attention_layernorm.weight'), stats: a.s2, accum: true })));
+        const o = h + 'self_attn.o_proj.';
+        bw.push(...(await linearBackward(gpu, lin(A, C), { dx: dA, dw: G(o + 'weight'), db: gbias(o + 'bias'), dy: dres, x: a.att, w: P(o + 'weight') })));
+        bw.push(...(await attentionBackward(gpu, att, { dqkv, dsum, dout: dA, out: a.att, lse: a.lse, qkv: a.qkv })));
+        bw.push(...(await rope(gpu, { BT, Hq, Hkv, D }, { qkv: dqkv, pos: this.pos, table: this.model.ropeTable!, backward: true })));
+        for (const [i, [name, off, rows]] of ([['q', 0, Hq * D], ['k', Hq * D, Hkv * D], ['v', (Hq + Hkv) * D, Hkv * D]] as const).entries()) {
+          const w = h + `self_attn.${name}_proj.`;
+          bw.push(...(await linearBackward(gpu, lin(C, rows, { ldy: S, yOff: off }), { dx: dC, dw: G(w + 'weight'), db: gbias(w + 'bias'), dy: dqkv, x: a.n1, w: P(w + 'weight'), accumDx: i > 0 })));
+        }
+        bw.push(...(await normBackward(gpu, norm, { dx: dres, dw: G(h + 'input_layernorm.weight'), dy: dC, x: xin, w: P(h + 'input_layernorm.weight'), stats: a.s1, accum: true })));
+      }
+    }
+    bw.push(...(await embeddingBackward(gpu, emb, { dwte: G(this.model.embedName), dwpe: llama ? undefined : G('wpe.weight'), dout: dres, buckets: this.buckets! })));
+    for (const { view } of params.arenaViews('grad')) this.zeroGrads.push(...(await zero(gpu, view)));
+  }
+
+  /** Mean loss of the current batch (sum of the weighted per-token losses). */
+  async readLoss(): Promise<number> {
+    const l = await this.model.gpu.read(this.losses);
+    let s = 0;
+    for (const x of l) s += x;
+    return s;
+  }
+
+  destroy(): void {
+    for (const b of this.owned) this.model.gpu.destroy(b);
+    this.owned = [];
+  }
+}
