@@ -3,6 +3,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseJsonStrict, JsonSyntaxError } from './json-strict.ts';
 import { parseSafetensors, type SafetensorsFile } from './safetensors.ts';
+import { parseConfig } from '../model/config.ts';
 
 export class ModelFolderError extends Error {}
 
@@ -38,6 +39,7 @@ export function readModelFolder(dir: string): ModelFiles {
   } catch (e) {
     throw new ModelFolderError(`${cfgPath}: invalid JSON (${e instanceof JsonSyntaxError ? e.message : String(e)})`);
   }
+  parseConfig(config, cfgPath); // an unsupported architecture is reported before the weights are read
   const stPath = join(dir, 'model.safetensors');
   const weights = [parseSafetensors(readFile(stPath, 'model.safetensors'), stPath)];
   return { dir, config, weights };

@@ -1,0 +1,94 @@
+// The command line as a user runs it (npx rlhf-playground ...), on the fixtures.
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync, mkdirSync, copyFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+import { parseSafetensors, readTensorF32 } from '../src/io/safetensors.ts';
+import { relErr } from './helpers.ts';
+
+const run = promisify(execFile);
+const BIN = 'bin/rlhf-playground.mjs';
+
+async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const r = await run(process.execPath, [BIN, ...args], { timeout: 90_000, maxBuffer: 64 << 20 });
+    return { code: 0, stdout: r.stdout, stderr: r.stderr };
+  } catch (e) {
+    const x = e as { code: number; stdout: string; stderr: string; killed?: boolean };
+    if (x.killed) throw new Error(`rlhf-playground ${args.join(' ')} hung`);
+    return { code: x.code, stdout: x.stdout, stderr: x.stderr };
+  }
+}
+
+const ref = JSON.parse(readFileSync('tests/fixtures/gpt2-tiny/reference.json', 'utf8')) as { input_ids: number[][]; logits: number[][][]; loss: number };
+const ids = ref.input_ids.map((r) => r.join(',')).join(';');
+
+describe('rlhf-playground CLI', () => {
+  it('score prints {loss, logits} matching the reference', async () => {
+    const r = await cli(['score', '--model', 'tests/fixtures/gpt2-tiny', '--ids', ids]);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const out = JSON.parse(r.stdout) as { loss: number; logits: number[][][] };
+    expect(Math.abs(out.loss - ref.loss) / ref.loss).toBeLessThan(1e-5);
+    expect(out.logits.length).toBe(2);
+    expect(out.logits[0]!.length).toBe(ref.input_ids[0]!.length);
+    expect(relErr(out.logits.flat(2), ref.logits.flat(2))).toBeLessThan(1e-4);
+  });
+
+  it('grads writes every gradient under the model file names', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'grads-'));
+    const out = join(dir, 'g.safetensors');
+    const lref = JSON.parse(readFileSync('tests/fixtures/llama-tiny/reference.json', 'utf8')) as { input_ids: number[][] };
+    const r = await cli(['grads', '--model', 'tests/fixtures/llama-tiny', '--ids', lref.input_ids.map((x) => x.join(',')).join(';'), '--out', out]);
+    expect(r.code, r.stderr).toBe(0);
+    const got = parseSafetensors(readFileSync(out), out);
+    const want = parseSafetensors(readFileSync('tests/fixtures/llama-tiny/grads.safetensors'), 'grads.safetensors');
+    expect([...got.tensors.keys()].sort()).toEqual([...want.tensors.keys()].sort());
+    for (const name of want.tensors.keys()) expect(relErr(readTensorF32(got, name), readTensorF32(want, name)), name).toBeLessThan(1e-3);
+  });
+
+  it('a bad --model ends with one clear line and a non-zero exit', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'bad-'));
+    const cases: [string, RegExp][] = [];
+    cases.push([join(dir, 'missing'), /missing: no such model folder/]);
+    const noWeights = join(dir, 'noweights');
+    mkdirSync(noWeights);
+    copyFileSync('tests/fixtures/gpt2-tiny/config.json', join(noWeights, 'config.json'));
+    cases.push([noWeights, /model\.safetensors: no model\.safetensors there/]);
+    const corrupt = join(dir, 'corrupt');
+    mkdirSync(corrupt);
+    copyFileSync('tests/fixtures/gpt2-tiny/config.json', join(corrupt, 'config.json'));
+    const bytes = readFileSync('tests/fixtures/gpt2-tiny/model.safetensors');
+    writeFileSync(join(corrupt, 'model.safetensors'), bytes.subarray(0, bytes.length - 10));
+    cases.push([corrupt, /model\.safetensors: .*tensor "transformer\.ln_f\.bias"/]);
+    const unsupported = join(dir, 'unsupported');
+    mkdirSync(unsupported);
+    writeFileSync(join(unsupported, 'config.json'), JSON.stringify({ model_type: 'gpt2', n_embd: 48, n_head: 4, n_layer: 1, vocab_size: 10, activation_function: 'relu' }));
+    cases.push([unsupported, /config\.json: unsupported value of "activation_function": "relu"/]);
+    const badJson = join(dir, 'badjson');
+    mkdirSync(badJson);
+    writeFileSync(join(badJson, 'config.json'), '{"model_type": "gpt2",');
+    cases.push([badJson, /config\.json: invalid JSON/]);
+    for (const [model, re] of cases) {
+      const r = await cli(['score', '--model', model, '--ids', '1,2,3']);
+      expect(r.code, model).not.toBe(0);
+      expect(r.stdout).toBe('');
+      const lines = r.stderr.trim().split('\n');
+      expect(lines.length, r.stderr).toBe(1);
+      expect(lines[0]).toMatch(re);
+    }
+  });
+
+  it('bad --ids are usage errors', async () => {
+    for (const ids of ['1,2;3', '1,x,3', '', '5']) {
+      const r = await cli(['score', '--model', 'tests/fixtures/gpt2-tiny', '--ids', ids]);
+      expect(r.code).toBe(2);
+      expect(r.stderr.trim().split('\n').length).toBe(1);
+    }
+    const r = await cli(['score', '--model', 'tests/fixtures/gpt2-tiny', '--ids', '1,2,9999']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/token id 9999 at position 2 is outside the vocabulary/);
+  });
+});
