@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { requestDevice } from './device.ts';
-import { Gpu } from './runtime.ts';
+import { Gpu, type GpuOptions } from './runtime.ts';
 
 const SHADER_DIR = fileURLToPath(new URL('../../shaders/', import.meta.url));
 
@@ -12,7 +12,7 @@ export function nodeShaderSource(name: string): string {
 
 let dawn: GPU | undefined;
 
-export async function createNodeGpu(): Promise<Gpu> {
+export async function createNodeGpu(opts: GpuOptions = {}): Promise<Gpu> {
   if (!process.env.XDG_RUNTIME_DIR) process.env.XDG_RUNTIME_DIR = '/tmp';
   if (!dawn) {
     const webgpu = await import('webgpu');
@@ -20,5 +20,5 @@ export async function createNodeGpu(): Promise<Gpu> {
     dawn = webgpu.create([]) as unknown as GPU;
   }
   const { device, adapter } = await requestDevice(dawn, 'rlhf-playground-node');
-  return new Gpu(device, adapter, nodeShaderSource);
+  return new Gpu(device, adapter, nodeShaderSource, opts);
 }

@@ -33,6 +33,11 @@ export interface Call {
 
 export class GpuError extends Error {}
 
+export interface GpuOptions {
+  /** Use at most this many bytes per storage binding (to exercise the paths that split large tensors). */
+  maxBinding?: number;
+}
+
 export type Defines = Record<string, number | boolean>;
 
 export const ALIGN = 256; // minStorageBufferOffsetAlignment is at most 256 on every adapter
@@ -46,6 +51,7 @@ export class Gpu {
   readonly limits: GPUSupportedLimits;
   /** Bytes of GPU buffers this runtime has allocated and not destroyed. */
   allocatedBytes = 0;
+  private readonly bindingLimit: number;
   private kernels = new Map<string, Promise<Kernel>>();
   private layouts = new Map<string, GPUBindGroupLayout>();
   private dummy: GPUBuffer | undefined;
@@ -55,13 +61,16 @@ export class Gpu {
     readonly device: GPUDevice,
     readonly adapter: AdapterSummary,
     private readonly source: ShaderSource,
+    opts: GpuOptions = {},
   ) {
+    this.bindingLimit = Math.min(opts.maxBinding ?? Infinity, device.limits.maxStorageBufferBindingSize);
     this.features = new Set(device.features as unknown as Iterable<string>);
     this.limits = device.limits;
   }
 
+  /** Largest storage binding the engine uses: the device's limit, or less when asked (tests of the split paths). */
   get maxBinding(): number {
-    return this.limits.maxStorageBufferBindingSize;
+    return this.bindingLimit;
   }
 
   /** Runs `fn` inside validation, out-of-memory and internal error scopes; any error becomes a GpuError naming `label`. */

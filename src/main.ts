@@ -1,0 +1,53 @@
+// The page's entry. Until the playground UI lands, it runs the engine's self-test on the visitor's GPU:
+// the adapter, a matmul against the CPU, and the tiny GPT-2's loss against PyTorch's.
+import { createBrowserGpu } from './gpu/browser.ts';
+import { NoWebGPUError } from './gpu/device.ts';
+import { selfTest, type SelfTestRow } from './selftest.ts';
+
+const app = document.getElementById('app')!;
+
+function text(tag: string, content: string, cls?: string): HTMLElement {
+  const el = document.createElement(tag);
+  el.textContent = content; // model and user text is never parsed as HTML
+  if (cls) el.className = cls;
+  return el;
+}
+
+function noWebGPU(message: string): void {
+  app.replaceChildren(
+    text('p', message, 'fail'),
+    text('p', 'The playground runs on your GPU through WebGPU. It works in Chrome or Edge 113 and later on Windows, macOS and ChromeOS, '
+      + 'Chrome 121+ on Android, Safari 26 on macOS/iOS, and Firefox 141+ on Windows. On Linux, Chrome needs WebGPU enabled '
+      + '(chrome://flags/#enable-unsafe-webgpu).'),
+  );
+  document.body.dataset.selftest = 'no-webgpu';
+}
+
+async function start(): Promise<void> {
+  let gpu;
+  try {
+    gpu = await createBrowserGpu();
+  } catch (e) {
+    if (e instanceof NoWebGPUError) return noWebGPU(e.message);
+    throw e;
+  }
+  const table = document.createElement('table');
+  const head = table.insertRow();
+  for (const h of ['check', 'result', 'detail']) head.append(text('th', h));
+  app.replaceChildren(
+    text('p', `Adapter: ${gpu.adapter.name}`),
+    text('p', `Features: ${gpu.adapter.features.filter((f) => ['shader-f16', 'subgroups', 'timestamp-query'].includes(f)).join(', ') || 'none of shader-f16, subgroups, timestamp-query'}`, 'muted'),
+    text('p', `Limits: ${(gpu.adapter.limits.maxStorageBufferBindingSize / 2 ** 20).toFixed(0)} MiB per storage binding, ${(gpu.adapter.limits.maxComputeWorkgroupStorageSize / 1024).toFixed(0)} KiB workgroup storage`, 'muted'),
+    table,
+  );
+  const rows: SelfTestRow[] = await selfTest(gpu, async (path) => new Uint8Array(await (await fetch(path)).arrayBuffer()), (row) => {
+    const tr = table.insertRow();
+    tr.append(text('td', row.name), text('td', row.pass ? 'pass' : 'FAIL', row.pass ? 'pass' : 'fail'), text('td', row.detail));
+  });
+  document.body.dataset.selftest = rows.every((r) => r.pass) ? 'pass' : 'fail';
+}
+
+start().catch((e: unknown) => {
+  app.replaceChildren(text('p', `Self-test failed: ${e instanceof Error ? e.message : String(e)}`, 'fail'));
+  document.body.dataset.selftest = 'fail';
+});

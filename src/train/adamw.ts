@@ -1,0 +1,59 @@
+// The optimizer step over the whole parameter table: global gradient norm (with clipping and the
+// non-finite check) then AdamW per arena, decayed and non-decayed apart. All on the GPU, no readback:
+// the clip scale and the "bad step" flag stay in a small buffer the AdamW kernel reads.
+import type { Call, Gpu, View } from '../gpu/runtime.ts';
+import type { ParamTable } from '../model/params.ts';
+import { adamw, gradNorm, normPartials } from '../ops/optim.ts';
+
+export interface AdamWConfig {
+  lr: number; // peak learning rate
+  beta1: number; // 0.9
+  beta2: number; // 0.95 (GPT-3 / InstructGPT)
+  eps: number; // 1e-8
+  weightDecay: number; // 0.1 on matrices; biases, norms and nothing else decay-free
+  maxGradNorm: number; // 1.0; 0 disables clipping
+}
+
+export const ADAMW_DEFAULTS: AdamWConfig = { lr: 1e-4, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1, maxGradNorm: 1.0 };
+
+export class AdamW {
+  /** [norm, clip scale, bad] after the norm pass. */
+  readonly clip: View;
+  private constructor(
+    readonly calls: Call[],
+    private readonly setters: ((step: number, lr: number) => void)[],
+    clip: View,
+    private readonly gpu: Gpu,
+  ) {
+    this.clip = clip;
+  }
+
+  static async create(gpu: Gpu, params: ParamTable, cfg: AdamWConfig): Promise<AdamW> {
+    const grads = params.arenaViews('grad');
+    const clip = gpu.tensor(4, 'clip');
+    const partials = gpu.tensor(2 * normPartials(grads.map((g) => g.view)), 'norm_partials');
+    const calls = await gradNorm(gpu, { clip, partials, grads: grads.map((g) => g.view), maxNorm: cfg.maxGradNorm });
+    const setters: ((step: number, lr: number) => void)[] = [];
+    const [p, m, v] = [params.arenaViews('param'), params.arenaViews('m'), params.arenaViews('v')];
+    for (let i = 0; i < grads.length; i++) {
+      const a = await adamw(gpu, {
+        param: p[i]!.view, grad: grads[i]!.view, m: m[i]!.view, v: v[i]!.view, clip,
+        hyper: { lr: cfg.lr, beta1: cfg.beta1, beta2: cfg.beta2, eps: cfg.eps, weightDecay: grads[i]!.decay ? cfg.weightDecay : 0 },
+      });
+      calls.push(...a.calls);
+      setters.push(a.set);
+    }
+    return new AdamW(calls, setters, clip, gpu);
+  }
+
+  /** Sets the step number (from 1, for bias correction) and learning rate of the next `calls`. */
+  prepare(step: number, lr: number): void {
+    for (const s of this.setters) s(step, lr);
+  }
+
+  /** Reads [grad norm, clip scale, whether the step was skipped for a NaN/Inf]. */
+  async status(): Promise<{ gradNorm: number; scale: number; skipped: boolean }> {
+    const c = await this.gpu.read(this.clip);
+    return { gradNorm: c[0]!, scale: c[1]!, skipped: c[2] !== 0 };
+  }
+}

@@ -1,0 +1,55 @@
+// The page in a real browser: Debian's Chromium (WebGPU on SwiftShader) driven by playwright-core,
+// against Vite's dev server on localhost (what `npm run dev` serves). The self-test must pass there.
+import { mkdirSync } from 'node:fs';
+import { chromium, type Browser } from 'playwright-core';
+import { createServer, type ViteDevServer } from 'vite';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+let server: ViteDevServer;
+let browser: Browser;
+let url: string;
+
+beforeAll(async () => {
+  server = await createServer({ logLevel: 'silent', server: { port: 0, host: 'localhost' } });
+  await server.listen();
+  url = server.resolvedUrls!.local[0]!;
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--enable-unsafe-webgpu', '--no-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+  });
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await server?.close();
+});
+
+describe('playground page', () => {
+  it('runs the engine self-test on the browser GPU and passes', async () => {
+    const page = await browser.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    await page.goto(url);
+    await page.waitForSelector('body[data-selftest]', { timeout: 180_000 });
+    mkdirSync('test-results', { recursive: true });
+    await page.screenshot({ path: 'test-results/selftest.png', fullPage: true });
+    const state = await page.evaluate(() => document.body.dataset.selftest);
+    const body = await page.evaluate(() => document.body.innerText);
+    expect(errors).toEqual([]);
+    expect(state, body).toBe('pass');
+    expect(body).toMatch(/Adapter: /);
+    expect(body).toMatch(/gpt2-tiny loss vs PyTorch\s+pass/);
+    await page.close();
+  });
+
+  it('says clearly when the browser has no WebGPU', async () => {
+    const page = await browser.newPage();
+    await page.addInitScript(() => Object.defineProperty(navigator, 'gpu', { value: undefined }));
+    await page.goto(url);
+    await page.waitForSelector('body[data-selftest]', { timeout: 60_000 });
+    expect(await page.evaluate(() => document.body.dataset.selftest)).toBe('no-webgpu');
+    expect(await page.evaluate(() => document.body.innerText)).toMatch(/WebGPU is not available here.*\n*.*Chrome or Edge 113/s);
+    await page.close();
+  });
+});

@@ -1,0 +1,101 @@
+// Checkpoint layouts real Hub models use, and the paths that split tensors larger than one binding.
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { createNodeGpu } from '../src/gpu/node.ts';
+import type { Gpu } from '../src/gpu/runtime.ts';
+import { parseSafetensors, readTensorF32, writeSafetensors, type SafetensorsFile } from '../src/io/safetensors.ts';
+import { loadModel } from '../src/model/index.ts';
+import { AdamW, ADAMW_DEFAULTS } from '../src/train/adamw.ts';
+import { relErr, testGpu } from './helpers.ts';
+
+const fixture = (name: string) => {
+  const dir = `tests/fixtures/${name}`;
+  const config = JSON.parse(readFileSync(`${dir}/config.json`, 'utf8')) as Record<string, unknown>;
+  const st = parseSafetensors(readFileSync(`${dir}/model.safetensors`), `${name}/model.safetensors`);
+  const ref = JSON.parse(readFileSync(`${dir}/reference.json`, 'utf8')) as { input_ids: number[][]; logits: number[][][] };
+  const tensors = [...st.tensors.values()].map((t) => ({ name: t.name, shape: t.shape, data: readTensorF32(st, t.name) }));
+  return { config, st, ref, tensors };
+};
+
+const rewrite = (tensors: { name: string; shape: number[]; data: Float32Array }[], file = 'variant.safetensors'): SafetensorsFile =>
+  parseSafetensors(writeSafetensors(tensors), file);
+
+async function logitsOf(gpu: Gpu, config: unknown, weights: SafetensorsFile[], ids: number[][]): Promise<Float32Array> {
+  const { model } = loadModel(gpu, { config, weights });
+  const plan = await model.plan(ids.length, ids[0]!.length);
+  plan.setBatch(ids.flat());
+  await gpu.check('logits', () => gpu.run(plan.forward));
+  const out = await gpu.read(plan.logits);
+  plan.destroy();
+  model.params.destroy();
+  return out;
+}
+
+describe('checkpoint layouts', () => {
+  it('GPT-2 as openai-community/gpt2 stores it: no prefix, attn.bias mask buffers, a copy of the tied head', async () => {
+    const gpu = await testGpu();
+    const { config, ref, tensors } = fixture('gpt2-tiny');
+    const variant = tensors.map((t) => ({ ...t, name: t.name.replace(/^transformer\./, '') }));
+    for (let l = 0; l < 2; l++) variant.push({ name: `h.${l}.attn.bias`, shape: [1, 1, 4, 4], data: new Float32Array(16).fill(1) });
+    variant.push({ name: 'lm_head.weight', shape: [377, 48], data: tensors.find((t) => t.name === 'transformer.wte.weight')!.data });
+    const got = await logitsOf(gpu, config, [rewrite(variant)], ref.input_ids);
+    expect(relErr(got, ref.logits.flat(2))).toBeLessThan(1e-4);
+  });
+
+  it('Llama with tied embeddings (as SmolLM2) equals the untied model whose head is the embedding', async () => {
+    const gpu = await testGpu();
+    const { config, st, ref, tensors } = fixture('llama-tiny');
+    const embed = tensors.find((t) => t.name === 'model.embed_tokens.weight')!;
+    const untied = tensors.map((t) => (t.name === 'lm_head.weight' ? { ...t, data: embed.data } : t));
+    const tied = tensors.filter((t) => t.name !== 'lm_head.weight');
+    const a = await logitsOf(gpu, config, [rewrite(untied)], ref.input_ids);
+    const b = await logitsOf(gpu, { ...config, tie_word_embeddings: true }, [rewrite(tied)], ref.input_ids);
+    expect(relErr(b, a)).toBeLessThan(1e-6);
+    // and the untouched fixture still matches PyTorch through this path
+    expect(relErr(await logitsOf(gpu, config, [st], ref.input_ids), ref.logits.flat(2))).toBeLessThan(1e-4);
+  });
+
+  it('names the tensor that is missing, unexpected or of the wrong shape', async () => {
+    const gpu = await testGpu();
+    const { config, tensors } = fixture('gpt2-tiny');
+    const load = (t: typeof tensors) => () => loadModel(gpu, { config, weights: [rewrite(t, 'x.safetensors')] });
+    expect(load(tensors.filter((t) => t.name !== 'transformer.h.1.mlp.c_fc.bias'))).toThrow(/x\.safetensors: missing tensor "h\.1\.mlp\.c_fc\.bias"/);
+    expect(load([...tensors, { name: 'transformer.h.0.attn.q_proj.weight', shape: [1], data: new Float32Array(1) }]))
+      .toThrow(/x\.safetensors: tensor "transformer\.h\.0\.attn\.q_proj\.weight" is not a parameter/);
+    expect(load(tensors.map((t) => (t.name === 'transformer.ln_f.bias' ? { ...t, shape: [6, 8] } : t))))
+      .toThrow(/tensor "transformer\.ln_f\.bias" has shape \[6,8\], the config implies \[48\]/);
+  });
+});
+
+describe('tensors larger than one storage binding', () => {
+  it('a 64 KiB binding limit (embedding, LM head and optimizer in chunks) gives the same gradients and steps', async () => {
+    const { config, st, ref } = fixture('gpt2-tiny');
+    const ids = ref.input_ids.flat();
+    const B = ref.input_ids.length, T = ref.input_ids[0]!.length;
+    const train = async (gpu: Gpu) => {
+      const { model } = loadModel(gpu, { config, weights: [st] }, { optimizer: true });
+      const plan = await model.plan(B, T, { training: true });
+      const opt = await AdamW.create(gpu, model.params, { ...ADAMW_DEFAULTS, lr: 3e-3 });
+      plan.setBatch(ids);
+      const losses: number[] = [];
+      for (let step = 1; step <= 6; step++) {
+        opt.prepare(step, 3e-3);
+        await gpu.check('train step', () => gpu.run([...plan.zeroGrads, ...plan.forward, ...plan.lossFused, ...plan.backward, ...opt.calls]));
+        losses.push(await plan.readLoss());
+      }
+      const wte = await model.params.download('wte.weight');
+      const calls = plan.forward.length + plan.backward.length;
+      plan.destroy();
+      model.params.destroy();
+      return { losses, wte, calls };
+    };
+    const whole = await train(await testGpu());
+    const small = await createNodeGpu({ maxBinding: 64 * 1024 });
+    const split = await train(small);
+    expect(split.calls).toBeGreaterThan(whole.calls); // the split paths really ran
+    expect(whole.losses[5]!).toBeLessThan(whole.losses[0]! - 0.3); // training on one batch drives its loss down
+    for (let i = 0; i < 6; i++) expect(Math.abs(split.losses[i]! - whole.losses[i]!)).toBeLessThan(1e-5);
+    expect(relErr(split.wte, whole.wte)).toBeLessThan(1e-5);
+    small.device.destroy();
+  });
+});
