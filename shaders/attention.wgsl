@@ -9,7 +9,8 @@
 //   dQ = scale * sum_j dS K_j;  dK = scale * sum_i dS Q_i;  dV = sum_i P dO_i. dK/dV sum over the
 //   query heads of their group inside one thread, so no atomics and a fixed summation order.
 
-struct Params { B: u32, T: u32, Hq: u32, Hkv: u32, S: u32, scale: f32, _a: u32, _b: u32 }
+// Rows of the grid are (batch, head) pairs from bh0 on: the host splits long work over several dispatches.
+struct Params { B: u32, T: u32, Hq: u32, Hkv: u32, S: u32, scale: f32, bh0: u32, _b: u32 }
 
 const BQ = 64u;
 const TK = 16u;
@@ -44,8 +45,9 @@ fn stage_kv(b: u32, hk: u32, j0: u32, lid: u32) {
 
 @compute @workgroup_size(64)
 fn forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let b = wid.y / p.Hq;
-  let h = wid.y % p.Hq;
+  let bh = wid.y + p.bh0;
+  let b = bh / p.Hq;
+  let h = bh % p.Hq;
   let hk = h / (p.Hq / p.Hkv);
   let t = wid.x * BQ + lid;
   let valid = t < p.T;
@@ -127,8 +129,9 @@ fn stage_kv_x(b: u32, hk: u32, j0: u32, lid: u32) {
 
 @compute @workgroup_size(64)
 fn backward_dq(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let b = wid.y / p.Hq;
-  let h = wid.y % p.Hq;
+  let bh = wid.y + p.bh0;
+  let b = bh / p.Hq;
+  let h = bh % p.Hq;
   let hk = h / (p.Hq / p.Hkv);
   let t = wid.x * BQ + lid;
   let valid = t < p.T;
@@ -165,8 +168,9 @@ fn backward_dq(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_
 // Here the staged tiles hold queries (Ks) and output gradients (Vs) of TK query rows.
 @compute @workgroup_size(64)
 fn backward_dkv(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let b = wid.y / p.Hkv;
-  let hk = wid.y % p.Hkv;
+  let bh = wid.y + p.bh0;
+  let b = bh / p.Hkv;
+  let hk = bh % p.Hkv;
   let G = p.Hq / p.Hkv;
   let j = wid.x * BQ + lid;
   let valid = j < p.T;

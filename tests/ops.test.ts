@@ -206,6 +206,14 @@ describe('attention', () => {
       expectClose(part(got, Hq, Hkv), r.dk, 1e-4, 1e-3, 'dk');
       expectClose(part(got, Hq + Hkv, Hkv), r.dv, 1e-4, 1e-3, 'dv');
       await fdCheck('attention', qkv, got, async (x) => dot(await forward(x), dout));
+      // One (batch, head) pair per dispatch: the watchdog split gives the same numbers.
+      const tiny = { ...sh, maxFlops: 1 };
+      const fwd = await attentionForward(g, tiny, { out, lse, qkv: upload(g, qkv) });
+      expect(fwd.length).toBe(B * Hq);
+      await run(g, fwd);
+      expectClose(await g.read(out), want.out, 1e-5, 1e-4, 'split attention out');
+      await run(g, attentionBackward(g, tiny, { dqkv, dsum, dout: upload(g, dout), out, lse, qkv: upload(g, qkv) }));
+      expectClose(await g.read(dqkv), got, 0, 0, 'split attention backward');
     });
   }
 });

@@ -1,18 +1,29 @@
 // Causal grouped-query attention, flash style (shaders/attention.wgsl).
-import type { Call, Gpu, View } from '../gpu/runtime.ts';
+import type { Call, Gpu, Kernel, View } from '../gpu/runtime.ts';
+import { MAX_DISPATCH_FLOPS } from './matmul.ts';
 
-export interface AttentionShape { B: number; T: number; Hq: number; Hkv: number; D: number; scale?: number }
+export interface AttentionShape { B: number; T: number; Hq: number; Hkv: number; D: number; scale?: number; /** per dispatch (tests lower it) */ maxFlops?: number }
 
-function params(gpu: Gpu, s: AttentionShape, name: string): GPUBuffer {
+function params(gpu: Gpu, s: AttentionShape, name: string, bh0 = 0): GPUBuffer {
   if (s.Hq % s.Hkv !== 0) throw new Error(`attention: ${s.Hq} query heads are not a multiple of ${s.Hkv} key/value heads`);
   const S = (s.Hq + 2 * s.Hkv) * s.D;
-  return gpu.uniform([s.B, s.T, s.Hq, s.Hkv, S, s.scale ?? 1 / Math.sqrt(s.D)], name, new Set([5]));
+  return gpu.uniform([s.B, s.T, s.Hq, s.Hkv, S, s.scale ?? 1 / Math.sqrt(s.D), bh0, 0], name, new Set([5]));
+}
+
+/** Dispatches over `rows` (batch, head) pairs, each one at most MAX_DISPATCH_FLOPS of causal attention. */
+function split(gpu: Gpu, s: AttentionShape, k: Kernel, rows: number, perRowFlops: number, bind: (u: GPUBuffer) => (View | GPUBuffer)[]): Call[] {
+  const per = Math.max(1, Math.floor((s.maxFlops ?? MAX_DISPATCH_FLOPS) / Math.max(1, perRowFlops)));
+  const calls: Call[] = [];
+  for (let bh0 = 0; bh0 < rows; bh0 += per) {
+    calls.push(gpu.call(k, bind(params(gpu, s, k.name, bh0)), [Math.ceil(s.T / 64), Math.min(per, rows - bh0)]));
+  }
+  return calls;
 }
 
 /** out [B*T, Hq*D] and lse [B, Hq, T] from qkv [B*T, (Hq + 2 Hkv) * D]. */
 export async function attentionForward(gpu: Gpu, s: AttentionShape, x: { out: View; lse: View; qkv: View }): Promise<Call[]> {
   const k = await gpu.kernel('attention.wgsl', 'forward', ['u', 'r', 'w', 'w'], { HD: s.D });
-  return [gpu.call(k, [params(gpu, s, k.name), x.qkv, x.out, x.lse], [Math.ceil(s.T / 64), s.B * s.Hq])];
+  return split(gpu, s, k, s.B * s.Hq, 2 * s.T * s.T * s.D, (u) => [u, x.qkv, x.out, x.lse]);
 }
 
 /** dqkv (all of it is written) from dout; dsum [B, Hq, T] is scratch. */
@@ -22,10 +33,10 @@ export async function attentionBackward(
   const kd = await gpu.kernel('attention.wgsl', 'backward_dsum', ['u', 'r', 'r', 'w'], { HD: s.D });
   const kq = await gpu.kernel('attention.wgsl', 'backward_dq', ['u', 'r', 'r', 'r', 'r', 'w'], { HD: s.D });
   const kkv = await gpu.kernel('attention.wgsl', 'backward_dkv', ['u', 'r', 'r', 'r', 'r', 'w'], { HD: s.D });
-  const u = params(gpu, s, kd.name);
+  const G = s.Hq / s.Hkv;
   return [
-    gpu.call(kd, [u, x.dout, x.out, x.dsum], [Math.ceil((s.B * s.Hq * s.T) / 64)]),
-    gpu.call(kq, [u, x.qkv, x.dout, x.lse, x.dsum, x.dqkv], [Math.ceil(s.T / 64), s.B * s.Hq]),
-    gpu.call(kkv, [u, x.qkv, x.dout, x.lse, x.dsum, x.dqkv], [Math.ceil(s.T / 64), s.B * s.Hkv]),
+    gpu.call(kd, [params(gpu, s, kd.name), x.dout, x.out, x.dsum], [Math.ceil((s.B * s.Hq * s.T) / 64)]),
+    ...split(gpu, s, kq, s.B * s.Hq, 3 * s.T * s.T * s.D, (u) => [u, x.qkv, x.dout, x.lse, x.dsum, x.dqkv]),
+    ...split(gpu, s, kkv, s.B * s.Hkv, 4 * G * s.T * s.T * s.D, (u) => [u, x.qkv, x.dout, x.lse, x.dsum, x.dqkv]),
   ];
 }

@@ -9,7 +9,8 @@ export async function crossEntropy(
   gpu: Gpu, s: { N: number; V: number }, x: { logits: View; targets: View; weights: View; losses: View; fused: boolean },
 ): Promise<Call[]> {
   const k = await gpu.kernel('crossentropy.wgsl', 'forward', ['u', 'w', 'r', 'r', 'w'], { FUSED: x.fused });
-  const rowsPer = Math.max(64, Math.floor(gpu.maxBinding / (s.V * 4) / 64) * 64);
+  // Rows per dispatch: within one binding, and about 2^27 logits of work (a few passes each) per dispatch.
+  const rowsPer = Math.max(64, Math.floor(Math.min(gpu.maxBinding / 4, 2 ** 27) / s.V / 64) * 64);
   const calls: Call[] = [];
   for (let r0 = 0; r0 < s.N; r0 += rowsPer) {
     const n = Math.min(rowsPer, s.N - r0);
