@@ -10,7 +10,7 @@
 //   query heads of their group inside one thread, so no atomics and a fixed summation order.
 
 // Rows of the grid are (batch, head) pairs from bh0 on: the host splits long work over several dispatches.
-struct Params { B: u32, T: u32, Hq: u32, Hkv: u32, S: u32, scale: f32, bh0: u32, _b: u32 }
+struct Params { B: u32, T: u32, Hq: u32, Hkv: u32, S: u32, scale: f32, bh0: u32, L: u32 }
 
 const BQ = 64u;
 const TK = 16u;
@@ -220,5 +220,104 @@ fn backward_dkv(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation
   }
   if (valid) {
     for (var d = 0u; d < HD; d++) { dx[koff(b, j, hk) + d] = dk[d] * p.scale; dx[voff(b, j, hk) + d] = dv[d]; }
+  }
+}
+
+// ---- Generation with a KV cache ----
+//   kcache, vcache: [B, L, Hkv, HD]; kvmeta[0] = pos0, the absolute position of the first of this call's T tokens.
+//   kv_append: writes the keys and values of qkv's T tokens into the cache at pos0 .. pos0+T-1.
+//   decode:    out[b, t, h] = attention of query (b, t, h) over cached keys 0 .. pos0+t (causal).
+// decode runs one workgroup per (query, batch, head): threads split the keys to score them, then the
+// head dimensions to sum the values; keys are taken in chunks of CH scores with an online softmax.
+
+@group(0) @binding(1) var<storage, read> nq: array<f32>;      // qkv of the new tokens [B*T, S]
+@group(0) @binding(2) var<storage, read> kvmeta: array<u32>;
+@group(0) @binding(3) var<storage, read_write> kc: array<f32>;
+@group(0) @binding(4) var<storage, read_write> vc: array<f32>;
+
+@compute @workgroup_size(64)
+fn kv_append(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let i = gid.x; // ((b * T + t) * Hkv + hk) * HD + d
+  if (i >= p.B * p.T * p.Hkv * HD) { return; }
+  let d = i % HD;
+  let hk = (i / HD) % p.Hkv;
+  let bt = i / (HD * p.Hkv);
+  let b = bt / p.T;
+  let t = bt % p.T;
+  let at = ((b * p.L + kvmeta[0] + t) * p.Hkv + hk) * HD + d;
+  kc[at] = nq[bt * p.S + (p.Hq + hk) * HD + d];
+  vc[at] = nq[bt * p.S + (p.Hq + p.Hkv + hk) * HD + d];
+}
+
+@group(0) @binding(3) var<storage, read> kr: array<f32>;
+@group(0) @binding(4) var<storage, read> vr: array<f32>;
+@group(0) @binding(5) var<storage, read_write> dout: array<f32>;
+
+const CH = 1024u;
+const NA = (HD + 63u) / 64u;
+var<workgroup> sc: array<f32, CH>;
+var<workgroup> qs: array<f32, HD>;
+var<workgroup> red64: array<f32, 64>;
+var<workgroup> wpos: u32;
+
+fn reduce64(v: f32, lid: u32, is_max: bool) -> f32 {
+  red64[lid] = v;
+  workgroupBarrier();
+  for (var s = 32u; s > 0u; s >>= 1u) {
+    if (lid < s) {
+      if (is_max) { red64[lid] = max(red64[lid], red64[lid + s]); } else { red64[lid] += red64[lid + s]; }
+    }
+    workgroupBarrier();
+  }
+  let r = red64[0];
+  workgroupBarrier();
+  return r;
+}
+
+@compute @workgroup_size(64)
+fn decode(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let t = wid.x;
+  let bh = wid.y + p.bh0;
+  let b = bh / p.Hq;
+  let h = bh % p.Hq;
+  let hk = h / (p.Hq / p.Hkv);
+  if (lid == 0u) { wpos = kvmeta[0]; }
+  let pos0 = workgroupUniformLoad(&wpos);
+  let kend = pos0 + t + 1u;
+  for (var d = lid; d < HD; d += 64u) { qs[d] = nq[(b * p.T + t) * p.S + h * HD + d] * p.scale; }
+  workgroupBarrier();
+  var acc: array<f32, NA>;
+  for (var i = 0u; i < NA; i++) { acc[i] = 0.0; }
+  var m = -1e30;
+  var l = 0.0;
+  for (var c0 = 0u; c0 < kend; c0 += CH) {
+    let cn = min(CH, kend - c0);
+    var mloc = -1e30;
+    for (var j = lid; j < cn; j += 64u) {
+      let kb = ((b * p.L + c0 + j) * p.Hkv + hk) * HD;
+      var s = 0.0;
+      for (var d = 0u; d < HD; d++) { s += qs[d] * kr[kb + d]; }
+      sc[j] = s;
+      mloc = max(mloc, s);
+    }
+    let mn = max(m, reduce64(mloc, lid, true));
+    let corr = exp(m - mn);
+    var sloc = 0.0;
+    for (var j = lid; j < cn; j += 64u) { let e = exp(sc[j] - mn); sc[j] = e; sloc += e; }
+    l = l * corr + reduce64(sloc, lid, false); // the reduction's barriers also publish sc
+    for (var i = 0u; i < NA; i++) {
+      let d = lid + 64u * i;
+      if (d < HD) {
+        var a = acc[i] * corr;
+        for (var j = 0u; j < cn; j++) { a += sc[j] * vr[((b * p.L + c0 + j) * p.Hkv + hk) * HD + d]; }
+        acc[i] = a;
+      }
+    }
+    m = mn;
+    workgroupBarrier(); // sc is rewritten by the next chunk
+  }
+  for (var i = 0u; i < NA; i++) {
+    let d = lid + 64u * i;
+    if (d < HD) { dout[(b * p.T + t) * p.Hq * HD + h * HD + d] = acc[i] / l; }
   }
 }

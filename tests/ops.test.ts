@@ -10,7 +10,7 @@ import { linearBackward, linearForward, type WeightLayout } from '../src/ops/lin
 import { normBackward, normForward } from '../src/ops/norm.ts';
 import { geluBackward, geluForward, swigluBackward, swigluForward } from '../src/ops/activation.ts';
 import { rope, ropeTable } from '../src/ops/rope.ts';
-import { attentionBackward, attentionForward } from '../src/ops/attention.ts';
+import { attentionBackward, attentionCached, attentionForward, kvAppend } from '../src/ops/attention.ts';
 import { crossEntropy } from '../src/ops/crossentropy.ts';
 import { buildBuckets, bucketLength, embeddingBackward, embeddingForward } from '../src/ops/embedding.ts';
 import { adamw, gradNorm, normPartials } from '../src/ops/optim.ts';
@@ -216,6 +216,29 @@ describe('attention', () => {
       expectClose(await g.read(dqkv), got, 0, 0, 'split attention backward');
     });
   }
+});
+
+describe('attention with a KV cache', () => {
+  it('new tokens attend to cached keys, across more keys than one score chunk (1024)', async () => {
+    const g = await testGpu();
+    const B = 2, L = 1100, Tn = 3, Hq = 2, Hkv = 1, D = 5, S = (Hq + 2 * Hkv) * D, pos0 = L - Tn;
+    const qkv = ref.randn(B * L * S, 65);
+    const part = (a: Float64Array, h0: number, H: number, T: number) => { const o = new Float64Array(B * T * H * D); for (let r = 0; r < B * T; r++) for (let j = 0; j < H * D; j++) o[r * H * D + j] = a[r * S + h0 * D + j]!; return o; };
+    const want = ref.attention(part(qkv, 0, Hq, L), part(qkv, Hq, Hkv, L), part(qkv, Hq + Hkv, Hkv, L), B, L, Hq, Hkv, D, 1 / Math.sqrt(D));
+    const cache = { k: g.tensor(B * L * Hkv * D, 'k'), v: g.tensor(B * L * Hkv * D, 'v'), meta: g.tensor(4, 'meta'), L };
+    // fill the cache with the first pos0 tokens of each row, then add the last Tn
+    const rows = (t0: number, T: number) => { const o = new Float64Array(B * T * S); for (let b = 0; b < B; b++) o.set(qkv.subarray((b * L + t0) * S, (b * L + t0 + T) * S), b * T * S); return o; };
+    g.write(cache.meta, Uint32Array.of(0, 0, 0, 0));
+    await run(g, kvAppend(g, { B, T: pos0, Hq, Hkv, D }, { qkv: upload(g, rows(0, pos0)), cache }));
+    g.write(cache.meta, Uint32Array.of(pos0, 0, 0, 0));
+    const out = g.tensor(B * Tn * Hq * D, 'out');
+    const last = upload(g, rows(pos0, Tn));
+    await run(g, kvAppend(g, { B, T: Tn, Hq, Hkv, D }, { qkv: last, cache }));
+    await run(g, attentionCached(g, { B, T: Tn, Hq, Hkv, D }, { out, qkv: last, cache }));
+    const expectRows = new Float64Array(B * Tn * Hq * D);
+    for (let b = 0; b < B; b++) expectRows.set(want.out.subarray((b * L + pos0) * Hq * D, (b * L + L) * Hq * D), b * Tn * Hq * D);
+    expectClose(await g.read(out), expectRows, 1e-5, 1e-4, 'cached attention');
+  });
 });
 
 describe('cross-entropy', () => {

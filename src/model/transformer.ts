@@ -4,7 +4,7 @@
 // overwrite, except the residual stream's `dres`, which every branch adds into.
 import type { Call, Gpu, View } from '../gpu/runtime.ts';
 import { geluBackward, geluForward, swigluBackward, swigluForward } from '../ops/activation.ts';
-import { attentionBackward, attentionForward } from '../ops/attention.ts';
+import { attentionBackward, attentionCached, attentionForward, kvAppend, type LayerCache } from '../ops/attention.ts';
 import { crossEntropy } from '../ops/crossentropy.ts';
 import { bucketLength, buildBuckets, embeddingBackward, embeddingForward, rowChunks, rowsOf } from '../ops/embedding.ts';
 import { linearBackward, linearForward, type LinearShape } from '../ops/linear.ts';
@@ -35,14 +35,48 @@ export class Transformer {
     return this.cfg.tiedEmbeddings ? this.embedName : 'lm_head.weight';
   }
 
-  async plan(B: number, T: number, opts: { training?: boolean } = {}): Promise<Plan> {
-    const plan = new Plan(this, B, T, !!opts.training);
+  /**
+   * Plans a forward (and, when training, a backward) for B sequences of T tokens. With a KV cache the T
+   * tokens continue sequences already in the cache (positions pos0 ..), and only the last position's
+   * logits are computed: that is generation (prefill with T = prompt length, then T = 1 per step).
+   */
+  async plan(B: number, T: number, opts: { training?: boolean; cache?: KVCache } = {}): Promise<Plan> {
+    if (opts.training && opts.cache) throw new Error('a plan with a KV cache is for inference only');
+    if (opts.cache && opts.cache.B !== B) throw new Error(`KV cache holds ${opts.cache.B} sequences, the plan has ${B}`);
+    const plan = new Plan(this, B, T, !!opts.training, opts.cache);
     await plan.build();
     return plan;
   }
 
   get ropeTable(): View | undefined {
     return this.ropeCs;
+  }
+}
+
+/** Keys and values of every layer for B sequences of up to L positions. */
+export class KVCache {
+  readonly layers: LayerCache[] = [];
+  private readonly meta: View;
+  readonly bytes: number;
+
+  constructor(readonly model: Transformer, readonly B: number, readonly L: number) {
+    const c = model.cfg;
+    if (L > c.maxPositions) throw new Error(`a KV cache of ${L} positions exceeds the model's ${c.maxPositions}`);
+    const n = B * L * c.kvHeads * c.headDim;
+    if (n * 4 > model.gpu.maxBinding) throw new Error(`a KV cache of ${B} x ${L} positions needs ${(n * 4 / 2 ** 20).toFixed(0)} MiB per layer, over this adapter's storage binding`);
+    this.meta = model.gpu.tensor(4, 'kv_meta');
+    for (let l = 0; l < c.layers; l++) this.layers.push({ k: model.gpu.tensor(n, `l${l}.kcache`), v: model.gpu.tensor(n, `l${l}.vcache`), meta: this.meta, L });
+    this.bytes = 2 * c.layers * n * 4;
+  }
+
+  /** The position of the first token of the next call (the number of tokens already cached). */
+  setPos0(pos0: number): void {
+    this.model.gpu.write(this.meta, Uint32Array.of(pos0, 0, 0, 0));
+  }
+
+  destroy(): void {
+    for (const l of this.layers) for (const v of [l.k, l.v]) this.model.gpu.destroy(v.buf);
+    this.model.gpu.destroy(this.meta.buf);
   }
 }
 
@@ -73,11 +107,12 @@ export class Plan {
   activationBytes = 0;
   private owned: GPUBuffer[] = [];
 
-  constructor(readonly model: Transformer, readonly B: number, readonly T: number, readonly training: boolean) {
+  constructor(readonly model: Transformer, readonly B: number, readonly T: number, readonly training: boolean, readonly cache?: KVCache) {
     const cfg = model.cfg;
     if (T > cfg.maxPositions) throw new Error(`sequence length ${T} exceeds the model's ${cfg.maxPositions} positions`);
     this.BT = B * T;
-    const logitBytes = this.BT * cfg.vocabSize * 4;
+    const logitRows = cache ? B : this.BT;
+    const logitBytes = logitRows * cfg.vocabSize * 4;
     if (logitBytes > model.gpu.maxBinding) {
       throw new Error(`batch ${B} x ${T} needs ${(logitBytes / 2 ** 20).toFixed(0)} MiB of logits, over this adapter's ${(model.gpu.maxBinding / 2 ** 20).toFixed(0)} MiB storage binding: use fewer tokens per step`);
     }
@@ -86,7 +121,7 @@ export class Plan {
     this.targets = this.t(this.BT, 'targets');
     this.weights = this.t(this.BT, 'weights');
     this.losses = this.t(this.BT, 'losses');
-    this.logits = this.t(this.BT * cfg.vocabSize, 'logits');
+    this.logits = this.t(logitRows * cfg.vocabSize, 'logits');
     if (training) this.buckets = this.t(bucketLength(this.BT), 'buckets');
   }
 
@@ -119,6 +154,20 @@ export class Plan {
     if (this.buckets) gpu.write(this.buckets, buildBuckets(ids));
   }
 
+  /** Generation: B x T new tokens continuing cached sequences at positions pos0 .. pos0+T-1. */
+  setTokens(ids: ArrayLike<number>, pos0: number): void {
+    const { B, T, BT, cache } = this;
+    if (!cache) throw new Error('setTokens is for plans with a KV cache');
+    if (ids.length !== BT) throw new Error(`${ids.length} ids for a plan of ${B} x ${T}`);
+    if (pos0 + T > cache.L) throw new Error(`positions up to ${pos0 + T} exceed the KV cache's ${cache.L}`);
+    const V = this.model.cfg.vocabSize;
+    for (let i = 0; i < BT; i++) if (!(ids[i]! >= 0 && ids[i]! < V)) throw new Error(`token id ${ids[i]} is outside the vocabulary (0..${V - 1})`);
+    const gpu = this.model.gpu;
+    gpu.write(this.ids, Uint32Array.from(ids));
+    gpu.write(this.pos, Uint32Array.from({ length: BT }, (_, i) => pos0 + (i % T)));
+    cache.setPos0(pos0);
+  }
+
   async build(): Promise<void> {
     const { gpu, cfg, params } = this.model;
     const { B, T, BT } = this;
@@ -145,18 +194,28 @@ export class Plan {
     const sC = this.t(BT * C, 'proj_out');
     const acts: LayerActs[] = [];
     let x = x0;
+    const cache = this.cache;
+    const newActs = (l: number | string): LayerActs => ({
+      n1: this.t(BT * C, `l${l}.n1`), s1: this.t(2 * BT, `l${l}.s1`), qkv: this.t(BT * S, `l${l}.qkv`),
+      att: this.t(BT * A, `l${l}.att`), lse: this.t(B * Hq * T, `l${l}.lse`), res2: this.t(BT * C, `l${l}.res2`),
+      n2: this.t(BT * C, `l${l}.n2`), s2: this.t(2 * BT, `l${l}.s2`),
+      mid: this.t(BT * (llama ? 2 * I : I), `l${l}.mid`), act: this.t(BT * I, `l${l}.act`), out: this.t(BT * C, `l${l}.out`),
+    });
+    // Without a backward nothing needs to be kept per layer: one set of activations serves every layer,
+    // with two residual buffers taking turns as input and output.
+    const shared = this.training ? undefined : newActs('*');
+    const altOut = this.training ? undefined : this.t(BT * C, 'out_alt');
+    const attend = async (a: LayerActs, l: number): Promise<Call[]> =>
+      cache
+        ? [...(await kvAppend(gpu, att, { qkv: a.qkv, cache: cache.layers[l]! })), ...(await attentionCached(gpu, att, { out: a.att, qkv: a.qkv, cache: cache.layers[l]! }))]
+        : attentionForward(gpu, att, { out: a.att, lse: a.lse, qkv: a.qkv });
     for (let l = 0; l < cfg.layers; l++) {
-      const a: LayerActs = {
-        n1: this.t(BT * C, `l${l}.n1`), s1: this.t(2 * BT, `l${l}.s1`), qkv: this.t(BT * S, `l${l}.qkv`),
-        att: this.t(BT * A, `l${l}.att`), lse: this.t(B * Hq * T, `l${l}.lse`), res2: this.t(BT * C, `l${l}.res2`),
-        n2: this.t(BT * C, `l${l}.n2`), s2: this.t(2 * BT, `l${l}.s2`),
-        mid: this.t(BT * (llama ? 2 * I : I), `l${l}.mid`), act: this.t(BT * I, `l${l}.act`), out: this.t(BT * C, `l${l}.out`),
-      };
+      const a: LayerActs = shared ? { ...shared, out: l % 2 === 0 ? shared.out : altOut! } : newActs(l);
       if (!llama) {
         const h = `h.${l}.`;
         f.push(...(await normForward(gpu, norm, { y: a.n1, stats: a.s1, x, w: P(h + 'ln_1.weight'), b: P(h + 'ln_1.bias') })));
         f.push(...(await linearForward(gpu, lin(C, 3 * C), { y: a.qkv, x: a.n1, w: P(h + 'attn.c_attn.weight'), b: P(h + 'attn.c_attn.bias') })));
-        f.push(...(await attentionForward(gpu, att, { out: a.att, lse: a.lse, qkv: a.qkv })));
+        f.push(...(await attend(a, l)));
         f.push(...(await linearForward(gpu, lin(C, C), { y: sC, x: a.att, w: P(h + 'attn.c_proj.weight'), b: P(h + 'attn.c_proj.bias') })));
         f.push(...(await add(gpu, { y: a.res2, a: x, b: sC, n: BT * C })));
         f.push(...(await normForward(gpu, norm, { y: a.n2, stats: a.s2, x: a.res2, w: P(h + 'ln_2.weight'), b: P(h + 'ln_2.bias') })));
@@ -172,7 +231,7 @@ export class Plan {
           f.push(...(await linearForward(gpu, lin(C, rows, { ldy: S, yOff: off }), { y: a.qkv, x: a.n1, w: P(w + 'weight'), b: bias(w + 'bias') })));
         }
         f.push(...(await rope(gpu, { BT, Hq, Hkv, D }, { qkv: a.qkv, pos: this.pos, table: this.model.ropeTable!, backward: false })));
-        f.push(...(await attentionForward(gpu, att, { out: a.att, lse: a.lse, qkv: a.qkv })));
+        f.push(...(await attend(a, l)));
         f.push(...(await linearForward(gpu, lin(A, C), { y: sC, x: a.att, w: P(h + 'self_attn.o_proj.weight'), b: bias(h + 'self_attn.o_proj.bias') })));
         f.push(...(await add(gpu, { y: a.res2, a: x, b: sC, n: BT * C })));
         f.push(...(await normForward(gpu, norm, { y: a.n2, stats: a.s2, x: a.res2, w: P(h + 'post_attention_layernorm.weight') })));
@@ -191,9 +250,12 @@ export class Plan {
     // LM head, in vocabulary chunks when the weight is larger than one storage binding.
     const head = this.model.headName;
     const chunks = rowChunks(gpu, V, C);
+    // With a cache only each sequence's last position gets logits: rows b*T + T-1 of the final norm.
+    const headRows = cache ? { N: B, ldx: T * C, xOff: (T - 1) * C } : { N: BT };
     for (const { v0, vn } of chunks) {
-      f.push(...(await linearForward(gpu, { N: BT, In: C, Out: vn, layout: 'out_in', ldy: V, yOff: v0 }, { y: this.logits, x: fin, w: rowsOf(P(head), C, v0, vn) })));
+      f.push(...(await linearForward(gpu, { ...headRows, In: C, Out: vn, layout: 'out_in', ldy: V, yOff: v0 }, { y: this.logits, x: fin, w: rowsOf(P(head), C, v0, vn) })));
     }
+    if (cache) return;
     const ce = { N: BT, V };
     this.loss = await crossEntropy(gpu, ce, { logits: this.logits, targets: this.targets, weights: this.weights, losses: this.losses, fused: false });
     if (!this.training) return;

@@ -1,0 +1,136 @@
+// Generation with the KV cache: greedy output equals PyTorch's, cached logits equal a full recompute,
+// and sampling draws from the softmax it claims to.
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { readModelFolder } from '../src/io/folder.ts';
+import { loadModel } from '../src/model/index.ts';
+import { KVCache } from '../src/model/transformer.ts';
+import { GENERATE_DEFAULTS, Generator } from '../src/train/generate.ts';
+import { Rng, sampleToken, samplingDistribution } from '../src/train/sampling.ts';
+import { testGpu } from './helpers.ts';
+
+const fixture = (name: string) => ({
+  dir: `tests/fixtures/${name}`,
+  ref: JSON.parse(readFileSync(`tests/fixtures/${name}/reference.json`, 'utf8')) as { greedy: { prompt_ids: number[]; output_ids: number[] } },
+});
+
+for (const name of ['gpt2-tiny', 'llama-tiny']) {
+  describe(`${name} generation`, () => {
+    it('greedy decoding reproduces the reference', async () => {
+      const gpu = await testGpu();
+      const { dir, ref } = fixture(name);
+      const { model } = loadModel(gpu, await readModelFolder(dir));
+      const gen = new Generator(model);
+      const { prompt_ids, output_ids } = ref.greedy;
+      const streamed: number[] = [];
+      const r = await gen.generate(prompt_ids, { ...GENERATE_DEFAULTS, temperature: 0, maxNewTokens: output_ids.length - prompt_ids.length }, (_, id) => streamed.push(id));
+      expect([...prompt_ids, ...r.ids[0]!]).toEqual(output_ids);
+      expect(streamed).toEqual(r.ids[0]);
+      expect(r.finish).toEqual(['length']);
+      gen.destroy();
+      model.params.destroy();
+    });
+
+    it('cached decoding gives the logits of a full recompute at every step', async () => {
+      const gpu = await testGpu();
+      const { dir, ref } = fixture(name);
+      const { model } = loadModel(gpu, await readModelFolder(dir));
+      const K = 3, P = ref.greedy.prompt_ids.length, N = 10, V = model.cfg.vocabSize;
+      const cache = new KVCache(model, K, P + N);
+      const prefill = await model.plan(K, P, { cache });
+      const step = await model.plan(K, 1, { cache });
+      const rows: number[][] = Array.from({ length: K }, (_, k) => [...ref.greedy.prompt_ids.slice(0, P - k), ...Array(k).fill(7 + k)]);
+      const rngs = [0, 1, 2].map((k) => Rng.forSample(5, k));
+      const cached: Float32Array[] = [];
+      prefill.setTokens(rows.flat(), 0);
+      await gpu.check('prefill', () => gpu.run(prefill.forward));
+      cached.push(await gpu.read(prefill.logits));
+      for (let t = 0; t < N - 1; t++) {
+        const next = rows.map((_, k) => sampleToken(cached[t]!.subarray(k * V, (k + 1) * V), { temperature: 1, topK: 0, topP: 1 }, rngs[k]!));
+        next.forEach((id, k) => rows[k]!.push(id));
+        step.setTokens(next, P + t);
+        await gpu.check('step', () => gpu.run(step.forward));
+        cached.push(await gpu.read(step.logits));
+      }
+      const full = await model.plan(K, P + N - 1);
+      full.setBatch(rows.flat());
+      await gpu.check('full', () => gpu.run(full.forward));
+      const all = await gpu.read(full.logits);
+      let maxDiff = 0;
+      for (let t = 0; t < N; t++) for (let k = 0; k < K; k++) for (let v = 0; v < V; v++) {
+        maxDiff = Math.max(maxDiff, Math.abs(cached[t]![k * V + v]! - all[(k * (P + N - 1) + P - 1 + t) * V + v]!));
+      }
+      expect(maxDiff).toBeLessThan(1e-4);
+      for (const p of [prefill, step, full]) p.destroy();
+      cache.destroy();
+      model.params.destroy();
+    });
+  });
+}
+
+describe('sampling', () => {
+  it('draws from the softmax of the model logits (chi-square), K samples per batch', async () => {
+    const gpu = await testGpu();
+    const { dir, ref } = fixture('gpt2-tiny');
+    const { model } = loadModel(gpu, await readModelFolder(dir));
+    const prompt = ref.greedy.prompt_ids;
+    const full = await model.plan(1, prompt.length);
+    full.setBatch(prompt);
+    await gpu.check('logits', () => gpu.run(full.forward));
+    const V = model.cfg.vocabSize;
+    const logits = (await gpu.read(full.logits)).slice((prompt.length - 1) * V, prompt.length * V);
+    const cfg = { temperature: 1.5, topK: 0, topP: 1 };
+    const { ids, probs } = samplingDistribution(logits, cfg);
+    const gen = new Generator(model);
+    const counts = new Map<number, number>();
+    const K = 64, runs = 40;
+    for (let s = 0; s < runs; s++) {
+      const r = await gen.generate(prompt, { ...GENERATE_DEFAULTS, ...cfg, numSamples: K, maxNewTokens: 1, seed: s });
+      for (const x of r.ids) counts.set(x[0]!, (counts.get(x[0]!) ?? 0) + 1);
+    }
+    const n = K * runs;
+    // bins: the 12 likeliest tokens and "the rest"
+    let chi = 0;
+    let restP = 1, restC = n;
+    for (let i = 0; i < 12; i++) {
+      const e = probs[i]! * n, o = counts.get(ids[i]!) ?? 0;
+      chi += (o - e) ** 2 / e;
+      restP -= probs[i]!;
+      restC -= o;
+    }
+    chi += (restC - restP * n) ** 2 / (restP * n);
+    expect(chi).toBeLessThan(32.9); // chi-square, 12 degrees of freedom, p = 0.001
+    gen.destroy();
+    full.destroy();
+    model.params.destroy();
+  });
+
+  it('top-k and top-p restrict the support; seeds reproduce; sample i does not depend on K', async () => {
+    const logits = Float32Array.from({ length: 50 }, (_, i) => Math.sin(i) * 3);
+    const top5 = new Set(samplingDistribution(logits, { temperature: 1, topK: 5, topP: 1 }).ids);
+    const rng = new Rng(1);
+    for (let i = 0; i < 500; i++) expect(top5.has(sampleToken(logits, { temperature: 1, topK: 5, topP: 1 }, rng))).toBe(true);
+    const nucleus = samplingDistribution(logits, { temperature: 1, topK: 0, topP: 0.5 });
+    const full = samplingDistribution(logits, { temperature: 1, topK: 0, topP: 1 });
+    const mass = full.probs.slice(0, nucleus.ids.length).reduce((a, b) => a + b, 0);
+    expect(mass).toBeGreaterThanOrEqual(0.5);
+    expect(mass - full.probs[nucleus.ids.length - 1]!).toBeLessThan(0.5);
+
+    const gpu = await testGpu();
+    const { model } = loadModel(gpu, await readModelFolder('tests/fixtures/llama-tiny'));
+    const gen = new Generator(model);
+    const cfg = { ...GENERATE_DEFAULTS, maxNewTokens: 8, temperature: 1, topK: 40, topP: 0.95, seed: 11 };
+    const a = await gen.generate([1, 2, 3], { ...cfg, numSamples: 2 });
+    const b = await gen.generate([1, 2, 3], { ...cfg, numSamples: 9 });
+    const c = await gen.generate([1, 2, 3], { ...cfg, numSamples: 9 });
+    expect(b.ids.slice(0, 2)).toEqual(a.ids);
+    expect(c.ids).toEqual(b.ids);
+    expect(new Set(b.ids.map((x) => x.join(','))).size).toBeGreaterThan(1);
+    const stop = await gen.generate([1, 2, 3], { ...cfg, numSamples: 3, stopTokenIds: [b.ids[0]![2]!], stopWhen: (k, ids) => k === 2 && ids.length === 4 });
+    expect(stop.finish[0]).toBe('eos');
+    expect(stop.ids[0]!.length).toBe(3);
+    expect(stop.finish[2]).toBe(stop.ids[2]!.length === 4 ? 'stop' : 'eos');
+    gen.destroy();
+    model.params.destroy();
+  });
+});
