@@ -1,0 +1,103 @@
+// Supervised fine-tuning: next-token cross-entropy on completion tokens only (prompt and padding masked),
+// AdamW with warmup + cosine decay, global-norm clipping and gradient accumulation.
+//
+// One optimizer step = `accumulation` micro-batches of [B, T]. Each micro-batch is its own submit
+// (its ids are written between submits); the token weights are 1 / (completion tokens in the whole
+// step), so the accumulated gradient is the gradient of the step's mean loss, whatever the split.
+import type { Plan, Transformer } from '../model/transformer.ts';
+import { AdamW, type AdamWConfig } from './adamw.ts';
+import { learningRate, type ScheduleConfig } from './schedule.ts';
+
+export interface Example {
+  prompt: number[];
+  completion: number[];
+}
+
+export interface Batch {
+  ids: Int32Array; // [B*T]
+  targets: Int32Array; // [B*T], -1 = no loss
+  count: number; // tokens with a loss
+}
+
+/** Lays examples out one per row, right-padded; a target is the next token when that token is part of the completion. */
+export function sftBatch(examples: Example[], B: number, T: number, padId: number): Batch {
+  if (examples.length > B) throw new Error(`${examples.length} examples for ${B} rows`);
+  const ids = new Int32Array(B * T).fill(padId);
+  const targets = new Int32Array(B * T).fill(-1);
+  let count = 0;
+  examples.forEach((ex, b) => {
+    const seq = [...ex.prompt, ...ex.completion].slice(0, T);
+    seq.forEach((id, t) => (ids[b * T + t] = id));
+    for (let t = 0; t + 1 < seq.length; t++) {
+      if (t + 1 >= ex.prompt.length) {
+        targets[b * T + t] = seq[t + 1]!;
+        count++;
+      }
+    }
+  });
+  return { ids, targets, count };
+}
+
+export interface SftConfig extends AdamWConfig, ScheduleConfig {
+  batchSize: number; // rows per micro-batch
+  seqLen: number;
+  accumulation: number; // micro-batches per optimizer step
+}
+
+export interface StepResult {
+  step: number;
+  loss: number;
+  lr: number;
+  gradNorm: number;
+  skipped: boolean; // a NaN/Inf gradient: the weights were left untouched
+  tokens: number;
+}
+
+export class SftTrainer {
+  step = 0;
+  private constructor(readonly model: Transformer, readonly cfg: SftConfig, readonly plan: Plan, readonly opt: AdamW) {}
+
+  static async create(model: Transformer, cfg: SftConfig): Promise<SftTrainer> {
+    const plan = await model.plan(cfg.batchSize, cfg.seqLen, { training: true });
+    const opt = await AdamW.create(model.gpu, model.params, cfg);
+    return new SftTrainer(model, cfg, plan, opt);
+  }
+
+  /** One optimizer step over `micro` batches (length = accumulation). */
+  async trainStep(micro: Batch[]): Promise<StepResult> {
+    const gpu = this.model.gpu;
+    const total = micro.reduce((s, b) => s + b.count, 0);
+    const lr = learningRate(this.step + 1, this.cfg);
+    let loss = 0;
+    for (const [i, b] of micro.entries()) {
+      const w = Float32Array.from(b.targets, (t) => (t >= 0 ? 1 / Math.max(1, total) : 0));
+      this.plan.setBatch(b.ids, b.targets, w);
+      const calls = [...(i === 0 ? this.plan.zeroGrads : []), ...this.plan.forward, ...this.plan.lossFused, ...this.plan.backward];
+      await gpu.check('sft step', () => gpu.run(calls, 'sft'));
+      loss += await this.plan.readLoss();
+    }
+    this.opt.prepare(this.step + 1, lr);
+    await gpu.check('adamw', () => gpu.run(this.opt.calls, 'adamw'));
+    const st = await this.opt.status();
+    if (!st.skipped) this.step++;
+    return { step: this.step, loss, lr, gradNorm: st.gradNorm, skipped: st.skipped, tokens: total };
+  }
+
+  /** Mean loss on batches without touching the weights. */
+  async evaluate(batches: Batch[]): Promise<number> {
+    const gpu = this.model.gpu;
+    let sum = 0, n = 0;
+    for (const b of batches) {
+      const w = Float32Array.from(b.targets, (t) => (t >= 0 ? 1 : 0));
+      this.plan.setBatch(b.ids, b.targets, w);
+      await gpu.check('eval', () => gpu.run([...this.plan.forward, ...this.plan.loss]));
+      sum += await this.plan.readLoss();
+      n += b.count;
+    }
+    return sum / Math.max(1, n);
+  }
+
+  destroy(): void {
+    this.plan.destroy();
+  }
+}
