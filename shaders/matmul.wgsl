@@ -4,8 +4,10 @@
 //   C has row stride ldc and every operand an element offset (aoff, boff, coff), so a call may read or
 //   write a column slice of a wider matrix (q | k | v, gate | up).
 // Defines (prepended by the runtime): TRANS_A, TRANS_B, HAS_BIAS, ACCUM (C += result; parameter grads).
-// A workgroup computes a 64x64 tile of C with 16x16 threads; each thread owns 4x4 outputs strided by 16
-// so that workgroup-memory reads are conflict-free and global stores coalesce. K advances in slabs of 16.
+// A workgroup computes a 64x64 tile of C with 16x16 threads; thread (tx, ty) owns the 4x4 block at rows
+// 4ty.., columns 4tx... K advances in slabs of 16: both operands are staged in workgroup memory as vec4s
+// along M and N, so the inner step is two vec4 loads and sixteen multiply-adds. Global loads are
+// bounds-checked with select (no branches: edge tiles cost the same as inner ones).
 // Rows start at `row0` so the host can split a large M into several dispatches (browser watchdogs).
 
 struct Params { M: u32, N: u32, K: u32, lda: u32, ldb: u32, ldc: u32, row0: u32, aoff: u32, boff: u32, coff: u32, _a: u32, _b: u32 }
@@ -20,19 +22,21 @@ const BM = 64u;
 const BN = 64u;
 const BK = 16u;
 
-var<workgroup> As: array<array<f32, 68>, 16>; // [k][m], padded
-var<workgroup> Bs: array<array<f32, 68>, 16>; // [k][n], padded
+var<workgroup> As: array<vec4<f32>, 256>; // [k][m / 4]: As[k * 16 + i] holds rows 4i .. 4i+3 of column k
+var<workgroup> Bs: array<vec4<f32>, 256>; // [k][n / 4]
 
 fn loadA(m: u32, k: u32) -> f32 {
-  if (m >= p.M || k >= p.K) { return 0.0; }
-  if (TRANS_A) { return A[p.aoff + k * p.lda + m]; }
-  return A[p.aoff + m * p.lda + k];
+  let ok = m < p.M && k < p.K;
+  var i = p.aoff + m * p.lda + k;
+  if (TRANS_A) { i = p.aoff + k * p.lda + m; }
+  return select(0.0, A[select(0u, i, ok)], ok);
 }
 
 fn loadB(k: u32, n: u32) -> f32 {
-  if (k >= p.K || n >= p.N) { return 0.0; }
-  if (TRANS_B) { return B[p.boff + n * p.ldb + k]; }
-  return B[p.boff + k * p.ldb + n];
+  let ok = k < p.K && n < p.N;
+  var i = p.boff + k * p.ldb + n;
+  if (TRANS_B) { i = p.boff + n * p.ldb + k; }
+  return select(0.0, B[select(0u, i, ok)], ok);
 }
 
 @compute @workgroup_size(16, 16)
@@ -47,18 +51,26 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   var c2 = vec4<f32>(0.0);
   var c3 = vec4<f32>(0.0);
   for (var k0 = 0u; k0 < p.K; k0 += BK) {
-    // 64x16 elements of each operand, 4 per thread. The fast-moving index follows memory order.
-    for (var i = 0u; i < 4u; i++) {
-      let e = t + i * 256u;
-      if (TRANS_A) { let mm = e % BM; let kk = e / BM; As[kk][mm] = loadA(m0 + mm, k0 + kk); }
-      else { let kk = e % BK; let mm = e / BK; As[kk][mm] = loadA(m0 + mm, k0 + kk); }
-      if (TRANS_B) { let kk = e % BK; let nn = e / BK; Bs[kk][nn] = loadB(k0 + kk, n0 + nn); }
-      else { let nn = e % BN; let kk = e / BN; Bs[kk][nn] = loadB(k0 + kk, n0 + nn); }
+    // Each thread stages one vec4 of each operand (4 rows of A / 4 columns of B at one k). The
+    // element order follows memory order of the source so neighbouring threads read neighbouring words.
+    if (TRANS_A) {
+      let mm = (t % 16u) * 4u; let kk = t / 16u; // A is [K, M]: m fastest
+      As[kk * 16u + mm / 4u] = vec4<f32>(loadA(m0 + mm, k0 + kk), loadA(m0 + mm + 1u, k0 + kk), loadA(m0 + mm + 2u, k0 + kk), loadA(m0 + mm + 3u, k0 + kk));
+    } else {
+      let kk = t % 16u; let mm = (t / 16u) * 4u; // A is [M, K]: k fastest
+      As[kk * 16u + mm / 4u] = vec4<f32>(loadA(m0 + mm, k0 + kk), loadA(m0 + mm + 1u, k0 + kk), loadA(m0 + mm + 2u, k0 + kk), loadA(m0 + mm + 3u, k0 + kk));
+    }
+    if (TRANS_B) {
+      let kk = t % 16u; let nn = (t / 16u) * 4u; // B is [N, K]: k fastest
+      Bs[kk * 16u + nn / 4u] = vec4<f32>(loadB(k0 + kk, n0 + nn), loadB(k0 + kk, n0 + nn + 1u), loadB(k0 + kk, n0 + nn + 2u), loadB(k0 + kk, n0 + nn + 3u));
+    } else {
+      let nn = (t % 16u) * 4u; let kk = t / 16u; // B is [K, N]: n fastest
+      Bs[kk * 16u + nn / 4u] = vec4<f32>(loadB(k0 + kk, n0 + nn), loadB(k0 + kk, n0 + nn + 1u), loadB(k0 + kk, n0 + nn + 2u), loadB(k0 + kk, n0 + nn + 3u));
     }
     workgroupBarrier();
     for (var k = 0u; k < BK; k++) {
-      let a = vec4<f32>(As[k][ty], As[k][ty + 16u], As[k][ty + 32u], As[k][ty + 48u]);
-      let b = vec4<f32>(Bs[k][tx], Bs[k][tx + 16u], Bs[k][tx + 32u], Bs[k][tx + 48u]);
+      let a = As[k * 16u + ty];
+      let b = Bs[k * 16u + tx];
       c0 += a.x * b;
       c1 += a.y * b;
       c2 += a.z * b;
@@ -68,10 +80,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   }
   let rows = array<vec4<f32>, 4>(c0, c1, c2, c3);
   for (var i = 0u; i < 4u; i++) {
-    let m = m0 + ty + 16u * i;
+    let m = m0 + ty * 4u + i;
     if (m >= p.M) { continue; }
     for (var j = 0u; j < 4u; j++) {
-      let n = n0 + tx + 16u * j;
+      let n = n0 + tx * 4u + j;
       if (n >= p.N) { continue; }
       var v = rows[i][j];
       if (HAS_BIAS) { v += bias[n]; }
@@ -82,8 +94,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   }
 }
 
-// Column sums of dY[M,N] (row stride ldc) into dbias[N] (+=): the bias gradient. One thread per column,
-// rows summed in a fixed order, so results are deterministic.
+// Column sums of dY[M,N] (row stride lda, offset aoff) into dbias[N] (+=): the bias gradient. One
+// thread per column, rows summed in a fixed order, so results are deterministic.
 @compute @workgroup_size(64)
 fn bias_backward(@builtin(global_invocation_id) gid: vec3<u32>) {
   let n = gid.x;

@@ -3,7 +3,7 @@
 //   LayerNorm: y = (x - mean) * rstd * w + b, rstd = 1 / sqrt(var + eps) (biased variance).
 //   RMSNorm:   y = x * rstd * w,              rstd = 1 / sqrt(mean(x^2) + eps); mean is stored as 0.
 // Defines: RMS (RMSNorm instead of LayerNorm), ACCUM (backward adds dx into the residual gradient).
-// One workgroup per row with a tree reduction in workgroup memory; parameter grads one thread per channel,
+// One workgroup of 64 threads per row with a tree reduction in workgroup memory; parameter grads one thread per channel,
 // rows summed in order (deterministic).
 
 struct Params { N: u32, C: u32, eps: f32, _pad: u32 }
@@ -15,12 +15,13 @@ struct Params { N: u32, C: u32, eps: f32, _pad: u32 }
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;
 @group(0) @binding(5) var<storage, read_write> stats: array<f32>;
 
-var<workgroup> red: array<f32, 256>;
+const WG = 64u; // threads per row: enough for C up to a few thousand, few barrier rounds
+var<workgroup> red: array<f32, WG>;
 
 fn reduce_sum(v: f32, lid: u32) -> f32 {
   red[lid] = v;
   workgroupBarrier();
-  for (var s = 128u; s > 0u; s >>= 1u) {
+  for (var s = WG / 2u; s > 0u; s >>= 1u) {
     if (lid < s) { red[lid] += red[lid + s]; }
     workgroupBarrier();
   }
@@ -31,7 +32,7 @@ fn reduce_sum(v: f32, lid: u32) -> f32 {
 
 fn row_of(wid: vec3<u32>, nwg: vec3<u32>) -> u32 { return wid.y * nwg.x + wid.x; }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(64)
 fn forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let row = row_of(wid, nwg);
   if (row >= p.N) { return; } // uniform across the workgroup
@@ -40,13 +41,13 @@ fn forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: 
   var mean = 0.0;
   if (!RMS) {
     var s = 0.0;
-    for (var c = lid; c < p.C; c += 256u) { s += x[base + c]; }
+    for (var c = lid; c < p.C; c += WG) { s += x[base + c]; }
     mean = reduce_sum(s, lid) / fc;
   }
   var s2 = 0.0;
-  for (var c = lid; c < p.C; c += 256u) { let d = x[base + c] - mean; s2 += d * d; }
+  for (var c = lid; c < p.C; c += WG) { let d = x[base + c] - mean; s2 += d * d; }
   let rstd = inverseSqrt(reduce_sum(s2, lid) / fc + p.eps);
-  for (var c = lid; c < p.C; c += 256u) {
+  for (var c = lid; c < p.C; c += WG) {
     var v = (x[base + c] - mean) * rstd * w[c];
     if (!RMS) { v += b[c]; }
     y[base + c] = v;
@@ -61,7 +62,7 @@ fn forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: 
 @group(0) @binding(5) var<storage, read_write> dx: array<f32>;
 
 // dx = rstd * (g - mean(g) - xhat * mean(g * xhat)), g = dy * w   (RMSNorm: no mean(g) term)
-@compute @workgroup_size(256)
+@compute @workgroup_size(64)
 fn backward_input(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let row = row_of(wid, nwg);
   if (row >= p.N) { return; }
@@ -71,7 +72,7 @@ fn backward_input(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups
   let rstd = gst[2u * row + 1u];
   var sg = 0.0;
   var sgx = 0.0;
-  for (var c = lid; c < p.C; c += 256u) {
+  for (var c = lid; c < p.C; c += WG) {
     let g = gy[base + c] * gw[c];
     sg += g;
     sgx += g * (gx[base + c] - mean) * rstd;
@@ -79,7 +80,7 @@ fn backward_input(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups
   var mg = reduce_sum(sg, lid) / fc;
   if (RMS) { mg = 0.0; }
   let mgx = reduce_sum(sgx, lid) / fc;
-  for (var c = lid; c < p.C; c += 256u) {
+  for (var c = lid; c < p.C; c += WG) {
     let xhat = (gx[base + c] - mean) * rstd;
     var v = rstd * (gy[base + c] * gw[c] - mg - xhat * mgx);
     if (ACCUM) { v += dx[base + c]; }
