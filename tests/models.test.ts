@@ -17,7 +17,7 @@ for (const name of ['gpt2-tiny', 'llama-tiny']) {
 
     it('logits within 1e-4, loss within 1e-5 relative, every gradient within 1e-3 relative', async () => {
       const gpu = await testGpu();
-      const { model, fileNames } = loadModel(gpu, readModelFolder(dir), { grads: true });
+      const { model, fileNames } = loadModel(gpu, await readModelFolder(dir), { grads: true });
       const plan = await model.plan(B, T, { training: true });
       plan.setBatch(ref.input_ids.flat());
       await gpu.check(name, () => gpu.run([...plan.zeroGrads, ...plan.forward, ...plan.loss]));

@@ -43,7 +43,7 @@ async function scoreOrGrads(gpu: Gpu, cmd: 'score' | 'grads', v: Record<string, 
   const seqs = parseIds(v.ids);
   const B = seqs.length, T = seqs[0]!.length;
   if (T < 2) throw new UsageError('--ids: sequences need at least 2 tokens for a next-token loss');
-  const files = readModelFolder(v.model);
+  const files = await readModelFolder(v.model);
   const { model, fileNames } = loadModel(gpu, { ...files, configFile: `${v.model}/config.json` }, { grads: cmd === 'grads' });
   const plan = await model.plan(B, T, { training: cmd === 'grads' });
   plan.setBatch(seqs.flat());

@@ -1,46 +1,39 @@
-// A Hugging Face model folder read from disk (Node): config.json + model.safetensors.
-import { readFileSync, statSync } from 'node:fs';
+// A Hugging Face model folder read from disk (Node): config.json, model.safetensors or an index and its
+// shards, and the tokenizer files, through the same loader as every other source (sources.ts).
+// Works on a `git clone` of a Hub repo and on a huggingface_hub cache snapshot (symlinks are followed).
+import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { parseJsonStrict, JsonSyntaxError } from './json-strict.ts';
-import { parseSafetensors, type SafetensorsFile } from './safetensors.ts';
-import { parseConfig } from '../model/config.ts';
+import { loadModelFiles, ModelSourceError, type ModelFiles } from './sources.ts';
 
-export class ModelFolderError extends Error {}
+export type { ModelFiles } from './sources.ts';
+/** Kept for callers that caught folder errors by class: every folder error is now a ModelSourceError. */
+export const ModelFolderError = ModelSourceError;
 
-export interface ModelFiles {
-  dir: string;
-  config: unknown;
-  weights: SafetensorsFile[];
-}
-
-function readFile(path: string, what: string): Uint8Array {
+/** Bytes of `path` inside `dir`, or undefined when there is no such file (paths come checked by the loader). */
+async function readIn(dir: string, path: string): Promise<Uint8Array | undefined> {
+  const file = join(dir, path);
   try {
-    if (!statSync(path).isFile()) throw new ModelFolderError(`${path}: not a file`);
-    return readFileSync(path);
+    const b = await readFile(file);
+    return new Uint8Array(b.buffer, b.byteOffset, b.length); // a plain Uint8Array, not a Buffer
   } catch (e) {
-    if (e instanceof ModelFolderError) throw e;
     const code = (e as NodeJS.ErrnoException).code;
-    throw new ModelFolderError(code === 'ENOENT' ? `${path}: no ${what} there` : `${path}: cannot read (${code ?? (e as Error).message})`);
+    if (code === 'ENOENT') return undefined;
+    if (code === 'EISDIR') throw new ModelSourceError(`${file}: not a file`);
+    throw new ModelSourceError(`${file}: cannot read (${code ?? (e as Error).message})`);
   }
 }
 
-export function readModelFolder(dir: string): ModelFiles {
+export async function readModelFolder(dir: string): Promise<ModelFiles> {
+  let isDir = false;
   try {
-    if (!statSync(dir).isDirectory()) throw new ModelFolderError(`${dir}: not a folder`);
-  } catch (e) {
-    if (e instanceof ModelFolderError) throw e;
-    throw new ModelFolderError(`${dir}: no such model folder`);
+    isDir = (await stat(dir)).isDirectory();
+  } catch {
+    throw new ModelSourceError(`${dir}: no such model folder`);
   }
-  const cfgPath = join(dir, 'config.json');
-  const text = new TextDecoder().decode(readFile(cfgPath, 'config.json'));
-  let config: unknown;
-  try {
-    config = parseJsonStrict(text);
-  } catch (e) {
-    throw new ModelFolderError(`${cfgPath}: invalid JSON (${e instanceof JsonSyntaxError ? e.message : String(e)})`);
-  }
-  parseConfig(config, cfgPath); // an unsupported architecture is reported before the weights are read
-  const stPath = join(dir, 'model.safetensors');
-  const weights = [parseSafetensors(readFile(stPath, 'model.safetensors'), stPath)];
-  return { dir, config, weights };
+  if (!isDir) throw new ModelSourceError(`${dir}: not a folder`);
+  return loadModelFiles({
+    get: (path) => readIn(dir, path),
+    exists: async (path) => (await stat(join(dir, path)).catch(() => undefined))?.isFile() === true,
+    label: (path) => join(dir, path),
+  }, dir);
 }
