@@ -92,3 +92,97 @@ describe('rlhf-playground CLI', () => {
     expect(r.stderr).toMatch(/token id 9999 at position 2 is outside the vocabulary/);
   });
 });
+
+describe('rlhf-playground info, generate, export', () => {
+  it('info reports the architecture, parameter count and memory estimates', async () => {
+    const r = await cli(['info', '--model', 'tests/fixtures/llama-tiny']);
+    expect(r.code, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout) as { architecture: string; parameters: number; kvHeads: number; memory: Record<string, { totalGiB: number; fits: boolean }> };
+    expect(out.architecture).toBe('llama');
+    expect(out.kvHeads).toBe(2);
+    expect(out.parameters).toBe(134592);
+    expect(out.memory.full!.fits).toBe(true);
+    expect(out.memory.full!.totalGiB).toBeGreaterThan(out.memory.inference!.totalGiB);
+  });
+
+  it('info and generate load a Hub id through HF_ENDPOINT (a local server laid out like the Hub)', async () => {
+    const { createServer } = await import('node:http');
+    const seen: string[] = [];
+    const server = createServer((req, res) => {
+      seen.push(req.url!);
+      const m = /^\/acme\/tiny\/resolve\/main\/([\w.]+)$/.exec(req.url!);
+      try {
+        if (!m) throw new Error('no');
+        const body = readFileSync(`tests/fixtures/gpt2-tiny/${m[1]}`);
+        res.writeHead(200, { 'content-length': body.length }).end(body);
+      } catch {
+        res.writeHead(404).end();
+      }
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as { port: number }).port;
+    const cache = mkdtempSync(join(tmpdir(), 'cache-'));
+    const env = { ...process.env, HF_ENDPOINT: `http://127.0.0.1:${port}`, XDG_CACHE_HOME: cache };
+    const runEnv = async (args: string[]) => {
+      try {
+        const x = await run(process.execPath, [BIN, ...args], { env, timeout: 90_000 });
+        return { code: 0, stdout: x.stdout, stderr: x.stderr };
+      } catch (e) {
+        const x = e as { code: number; stdout: string; stderr: string };
+        return x;
+      }
+    };
+    const a = await runEnv(['info', '--model', 'acme/tiny']);
+    expect(a.code, a.stderr).toBe(0);
+    expect(JSON.parse(a.stdout).architecture).toBe('gpt2');
+    expect(seen).toContain('/acme/tiny/resolve/main/model.safetensors');
+    const before = seen.length;
+    const g = await runEnv(['generate', '--model', 'acme/tiny', '--ids', ref.input_ids[0]!.slice(0, 8).join(','), '--temperature', '0', '--max-new-tokens', '12']);
+    expect(g.code, g.stderr).toBe(0);
+    expect(seen.length).toBe(before); // the second load came from the cache
+    const fx = JSON.parse(readFileSync('tests/fixtures/gpt2-tiny/reference.json', 'utf8')) as { greedy: { prompt_ids: number[]; output_ids: number[] } };
+    expect(JSON.parse(g.stdout).samples[0].ids).toEqual(fx.greedy.output_ids.slice(8));
+    server.close();
+  });
+
+  it('generate samples K continuations from a text prompt, reproducibly, and stops on a stop string', async () => {
+    const args = ['generate', '--model', 'tests/fixtures/llama-tiny', '--prompt', 'Write a polite reply', '--num-samples', '3', '--seed', '9', '--max-new-tokens', '6', '--top-k', '50', '--top-p', '0.9', '--temperature', '0.8'];
+    const a = await cli(args);
+    expect(a.code, a.stderr).toBe(0);
+    const out = JSON.parse(a.stdout) as { samples: { ids: number[]; text: string }[] };
+    expect(out.samples.length).toBe(3);
+    for (const s of out.samples) expect(s.ids.length).toBeGreaterThan(0);
+    expect((await cli(args)).stdout).toBe(a.stdout);
+    const firstChar = out.samples[0]!.text.trim()[0]!;
+    const s = await cli([...args, '--stop', firstChar]);
+    const stopped = JSON.parse(s.stdout) as { samples: { text: string; finish: string }[] };
+    expect(stopped.samples[0]!.finish).toBe('stop');
+    expect(stopped.samples[0]!.text.includes(firstChar)).toBe(false);
+    const bad = await cli(['generate', '--model', 'tests/fixtures/llama-tiny', '--prompt', 'x', '--top-p', '2']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/--top-p: invalid value "2"/);
+  });
+
+  it('export writes a zip that imports back to identical logits, with provenance metadata', async () => {
+    const { unzipFiles } = await import('../src/io/export.ts');
+    const dir = mkdtempSync(join(tmpdir(), 'export-'));
+    const zip = join(dir, 'tiny-export.zip');
+    const r = await cli(['export', '--model', 'tests/fixtures/llama-tiny', '--out', zip]);
+    expect(r.code, r.stderr).toBe(0);
+    const files = unzipFiles(readFileSync(zip), zip);
+    expect([...files.keys()].sort()).toEqual(['config.json', 'generation_config.json', 'model.safetensors', 'tokenizer.json']);
+    expect(Buffer.from(files.get('tokenizer.json')!).equals(readFileSync('tests/fixtures/llama-tiny/tokenizer.json'))).toBe(true);
+    const meta = parseSafetensors(files.get('model.safetensors')!, 'model.safetensors').metadata;
+    expect(meta.producer).toBe('rlhf-playground');
+    expect(meta.stage).toBe('base');
+    expect(meta.baseModel).toBe('tests/fixtures/llama-tiny');
+    const unpacked = join(dir, 'unpacked');
+    mkdirSync(unpacked);
+    for (const [name, bytes] of files) writeFileSync(join(unpacked, name), bytes);
+    const lref = JSON.parse(readFileSync('tests/fixtures/llama-tiny/reference.json', 'utf8')) as { input_ids: number[][] };
+    const idsArg = lref.input_ids.map((x) => x.join(',')).join(';');
+    const a = JSON.parse((await cli(['score', '--model', 'tests/fixtures/llama-tiny', '--ids', idsArg])).stdout) as { logits: number[][][] };
+    const b = JSON.parse((await cli(['score', '--model', unpacked, '--ids', idsArg])).stdout) as { logits: number[][][] };
+    expect(b.logits).toEqual(a.logits);
+  });
+});

@@ -1,0 +1,100 @@
+// GPU memory, planned before anything is allocated: the same buffers `Plan` and `KVCache` create,
+// counted from the config, so the playground can refuse a model the adapter cannot hold with a clear
+// message instead of failing halfway through a download or a step.
+import { ALIGN, alignUp } from '../gpu/runtime.ts';
+import { paramSpecs, type ModelConfig } from './config.ts';
+
+export type Use = 'inference' | 'lora' | 'full';
+
+export interface MemoryEstimate {
+  use: Use;
+  parameters: number;
+  trainable: number;
+  bytes: { weights: number; gradients: number; optimizer: number; activations: number; kvCache: number; total: number };
+  /** The largest single buffer, which must fit the adapter's maxBufferSize. */
+  largestBuffer: number;
+  /** The largest buffer bound whole to a kernel, which must fit maxStorageBufferBindingSize. */
+  largestBinding: number;
+}
+
+export interface EstimateOptions {
+  batch: number;
+  seqLen: number;
+  /** generation: KV cache for batch x seqLen positions (inference only) */
+  kvCache?: boolean;
+  loraRank?: number;
+  /** module short names LoRA adapts (default: every attention and MLP projection) */
+  loraTargets?: string[];
+}
+
+const buf = (floats: number) => Math.max(16, alignUp(floats * 4, 16));
+
+export function estimateMemory(cfg: ModelConfig, use: Use, o: EstimateOptions): MemoryEstimate {
+  const specs = paramSpecs(cfg);
+  const tensorBytes = specs.map((s) => alignUp(s.shape.reduce((a, b) => a * b, 1) * 4, ALIGN));
+  const parameters = specs.reduce((s, p) => s + p.shape.reduce((a, b) => a * b, 1), 0);
+  const paramBytes = tensorBytes.reduce((a, b) => a + b, 0);
+  // + Llama's rotary cos/sin table, uploaded once with the weights
+  const weights = paramBytes + (cfg.arch === 'llama' ? buf(cfg.maxPositions * cfg.headDim) : 0);
+  const { batch: B, seqLen: T } = o;
+  const BT = B * T, C = cfg.hidden, V = cfg.vocabSize, I = cfg.intermediate, Hq = cfg.heads, Hkv = cfg.kvHeads, D = cfg.headDim;
+  const S = (Hq + 2 * Hkv) * D, A = Hq * D, llama = cfg.arch === 'llama';
+  const training = use !== 'inference';
+  const kv = !training && !!o.kvCache;
+  // per-layer activations (Plan's LayerActs)
+  const layer = [BT * C, 2 * BT, BT * S, BT * A, B * Hq * T, BT * C, BT * C, 2 * BT, BT * (llama ? 2 * I : I), BT * I, BT * C];
+  const layerBytes = layer.reduce((s, n) => s + buf(n), 0);
+  const logitRows = kv ? B : BT;
+  const globals = [BT, BT, BT, BT, BT, logitRows * V, BT * C, BT * C, BT * C, 2 * BT];
+  if (training) globals.push(3 * BT + 2);
+  let activations = globals.reduce((s, n) => s + buf(n), 0);
+  activations += training ? cfg.layers * layerBytes : layerBytes + buf(BT * C);
+  if (training) {
+    const scratch = [BT * C, BT * C, BT * I, BT * S, B * Hq * T];
+    if (A !== C) scratch.push(BT * A);
+    if (llama) scratch.push(BT * 2 * I);
+    activations += scratch.reduce((s, n) => s + buf(n), 0);
+  }
+  const kvPerLayer = B * T * Hkv * D;
+  const kvCache = kv ? 2 * cfg.layers * buf(kvPerLayer) + buf(4) : 0;
+  let trainable = 0, gradients = 0, optimizer = 0;
+  if (use === 'full') {
+    trainable = parameters;
+    gradients = paramBytes;
+    optimizer = 2 * paramBytes;
+  } else if (use === 'lora') {
+    const r = o.loraRank ?? 8;
+    const targets = new Set(o.loraTargets ?? (llama ? ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'] : ['c_attn', 'c_proj', 'c_fc']));
+    for (const s of specs) {
+      const mod = s.name.split('.').slice(-2, -1)[0]!;
+      if (s.shape.length === 2 && s.name.endsWith('.weight') && targets.has(mod) && !/wte|wpe|embed|lm_head/.test(s.name)) {
+        trainable += r * (s.shape[0]! + s.shape[1]!);
+      }
+    }
+    gradients = buf(trainable);
+    optimizer = 2 * buf(trainable);
+  }
+  // Parameter arenas are cut at the adapter's maxBufferSize, so only a single tensor has to fit one buffer.
+  const largestBuffer = Math.max(...tensorBytes, buf(logitRows * V), kv ? buf(kvPerLayer) : 0);
+  const largestBinding = Math.max(buf(logitRows * V), buf(BT * (llama ? 2 * I : I)), buf(BT * S), kv ? buf(kvPerLayer) : 0,
+    ...specs.filter((s) => !/wte|embed_tokens|lm_head/.test(s.name)).map((s) => buf(s.shape.reduce((a, b) => a * b, 1))));
+  const total = weights + gradients + optimizer + activations + kvCache;
+  return { use, parameters, trainable, bytes: { weights, gradients, optimizer, activations, kvCache, total }, largestBuffer, largestBinding };
+}
+
+export class MemoryError extends Error {}
+
+const mib = (b: number) => `${(b / 2 ** 20).toFixed(0)} MiB`;
+
+/** Throws a MemoryError saying what does not fit and what to change. `budget`: total bytes the user allows (optional). */
+export function checkFits(e: MemoryEstimate, limits: { maxBufferSize: number; maxStorageBufferBindingSize: number }, budget?: number): void {
+  if (e.largestBuffer > limits.maxBufferSize) {
+    throw new MemoryError(`${e.use}: needs a ${mib(e.largestBuffer)} buffer, over this adapter's maxBufferSize of ${mib(limits.maxBufferSize)}`);
+  }
+  if (e.largestBinding > limits.maxStorageBufferBindingSize) {
+    throw new MemoryError(`${e.use}: needs ${mib(e.largestBinding)} in one storage binding, over this adapter's ${mib(limits.maxStorageBufferBindingSize)}: use a smaller batch or sequence length`);
+  }
+  if (budget !== undefined && e.bytes.total > budget) {
+    throw new MemoryError(`${e.use}: needs about ${mib(e.bytes.total)} of GPU memory, more than the ${mib(budget)} available`);
+  }
+}

@@ -1,0 +1,59 @@
+// The memory estimate counts exactly the buffers the engine then allocates.
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { parseConfig } from '../src/model/config.ts';
+import { checkFits, estimateMemory, MemoryError } from '../src/model/memory.ts';
+import { KVCache, Transformer } from '../src/model/transformer.ts';
+import { testGpu } from './helpers.ts';
+
+const arenaBytes = (m: Transformer) => m.params.arenas.reduce((s, a) => s + [a.param, a.grad, a.m, a.v].reduce((t, b) => t + (b ? b.size : 0), 0), 0);
+
+for (const name of ['gpt2-tiny', 'llama-tiny']) {
+  describe(`${name} memory estimate`, () => {
+    const cfg = parseConfig(JSON.parse(readFileSync(`tests/fixtures/${name}/config.json`, 'utf8')));
+    it('full training: weights, gradients, AdamW moments and every activation of the plan', async () => {
+      const gpu = await testGpu();
+      const model = new Transformer(gpu, cfg, { optimizer: true });
+      const plan = await model.plan(3, 21, { training: true });
+      const e = estimateMemory(cfg, 'full', { batch: 3, seqLen: 21 });
+      const rope = cfg.arch === 'llama' ? cfg.maxPositions * cfg.headDim * 4 : 0;
+      expect(e.bytes.weights + e.bytes.gradients + e.bytes.optimizer).toBe(arenaBytes(model) + rope);
+      expect(e.bytes.activations).toBe(plan.activationBytes);
+      expect(e.parameters).toBe(model.params.count);
+      plan.destroy();
+      model.params.destroy();
+    });
+
+    it('generation: shared activations and the KV cache', async () => {
+      const gpu = await testGpu();
+      const model = new Transformer(gpu, cfg);
+      const cache = new KVCache(model, 4, 30);
+      const plan = await model.plan(4, 30, { cache });
+      const e = estimateMemory(cfg, 'inference', { batch: 4, seqLen: 30, kvCache: true });
+      expect(e.bytes.activations).toBe(plan.activationBytes);
+      expect(e.bytes.kvCache).toBe(cache.bytes + 16);
+      plan.destroy();
+      cache.destroy();
+      model.params.destroy();
+    });
+  });
+}
+
+describe('refusing what does not fit', () => {
+  it('names what is too large and what to change', () => {
+    const gpt2 = parseConfig({ model_type: 'gpt2', n_embd: 768, n_head: 12, n_layer: 12, vocab_size: 50257, n_positions: 1024 });
+    const limits = { maxBufferSize: 256 * 2 ** 20, maxStorageBufferBindingSize: 128 * 2 ** 20 };
+    const huge = estimateMemory(gpt2, 'full', { batch: 8, seqLen: 1024 });
+    expect(() => checkFits(huge, limits)).toThrow(/full: needs a 1571 MiB buffer, over this adapter's maxBufferSize of 256 MiB/);
+    const e = estimateMemory(gpt2, 'full', { batch: 1, seqLen: 1024 });
+    expect(e.parameters).toBe(124439808);
+    expect(() => checkFits(e, limits)).toThrow(MemoryError);
+    expect(() => checkFits(e, limits)).toThrow(/full: needs \d+ MiB in one storage binding, over this adapter's 128 MiB: use a smaller batch or sequence length/);
+    const small = estimateMemory(gpt2, 'inference', { batch: 1, seqLen: 256, kvCache: true });
+    expect(() => checkFits(small, limits)).not.toThrow();
+    expect(() => checkFits(small, limits, 100 * 2 ** 20)).toThrow(/inference: needs about \d+ MiB of GPU memory, more than the 100 MiB available/);
+    const lora = estimateMemory(gpt2, 'lora', { batch: 1, seqLen: 256, loraRank: 8 });
+    expect(lora.trainable).toBe(12 * 8 * ((768 + 2304) + (768 + 768) + (768 + 3072) + (3072 + 768)));
+    expect(lora.bytes.optimizer).toBeLessThan(e.bytes.optimizer / 100);
+  });
+});
