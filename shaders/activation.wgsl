@@ -69,3 +69,38 @@ fn swiglu_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroup
   dgu[gi] = d * u * s * (1.0 + g * (1.0 - s));
   dgu[gi + p.I] = d * g * s;
 }
+
+// Dropout (LoRA's input dropout): y = x * keep / (1 - p), keep ~ Bernoulli(1 - p) drawn from a hash of
+// (element, call-site salt, step seed), so the backward redraws the same mask instead of storing it.
+struct DropParams { n: u32, salt: u32, p: f32, _a: u32 }
+
+@group(0) @binding(0) var<uniform> dp: DropParams;
+@group(0) @binding(3) var<storage, read> seed: array<u32>;
+
+fn keep(i: u32) -> f32 {
+  var h = (i * 0x9E3779B1u) ^ (seed[0] + dp.salt * 0x85EBCA77u);
+  h ^= h >> 16u;
+  h *= 0x7FEB352Du;
+  h ^= h >> 15u;
+  h *= 0x846CA68Bu;
+  h ^= h >> 16u;
+  let u = f32(h >> 8u) * (1.0 / 16777216.0);
+  return select(0.0, 1.0 / (1.0 - dp.p), u >= dp.p);
+}
+
+@compute @workgroup_size(256)
+fn dropout_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let i = flat(wid, nwg, lid);
+  if (i >= dp.n) { return; }
+  y[i] = x[i] * keep(i);
+}
+
+@group(0) @binding(1) var<storage, read_write> dd: array<f32>;
+
+// dd holds dy on entry and dx on exit
+@compute @workgroup_size(256)
+fn dropout_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let i = flat(wid, nwg, lid);
+  if (i >= dp.n) { return; }
+  dd[i] *= keep(i);
+}

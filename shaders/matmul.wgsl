@@ -1,5 +1,5 @@
 // Tiled matmul with optional bias, in every transpose the models need.
-//   C[M,N] (= or +=) op(A)[M,K] @ op(B)[K,N] (+ bias[N])
+//   C[M,N] (= or +=) alpha * op(A)[M,K] @ op(B)[K,N] (+ bias[N])
 //   A is [M,K] with row stride lda, or [K,M] when TRANS_A; B is [K,N] (ldb), or [N,K] when TRANS_B.
 //   C has row stride ldc and every operand an element offset (aoff, boff, coff), so a call may read or
 //   write a column slice of a wider matrix (q | k | v, gate | up).
@@ -10,7 +10,7 @@
 // bounds-checked with select (no branches: edge tiles cost the same as inner ones).
 // Rows start at `row0` so the host can split a large M into several dispatches (browser watchdogs).
 
-struct Params { M: u32, N: u32, K: u32, lda: u32, ldb: u32, ldc: u32, row0: u32, aoff: u32, boff: u32, coff: u32, _a: u32, _b: u32 }
+struct Params { M: u32, N: u32, K: u32, lda: u32, ldb: u32, ldc: u32, row0: u32, aoff: u32, boff: u32, coff: u32, alpha: f32, _b: u32 }
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> A: array<f32>;
@@ -85,7 +85,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
     for (var j = 0u; j < 4u; j++) {
       let n = n0 + tx * 4u + j;
       if (n >= p.N) { continue; }
-      var v = rows[i][j];
+      var v = p.alpha * rows[i][j];
       if (HAS_BIAS) { v += bias[n]; }
       let at = p.coff + m * p.ldc + n;
       if (ACCUM) { v += C[at]; }

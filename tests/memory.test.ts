@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../src/model/config.ts';
 import { checkFits, estimateMemory, MemoryError } from '../src/model/memory.ts';
 import { KVCache, Transformer } from '../src/model/transformer.ts';
+import { LoraSet } from '../src/model/lora.ts';
 import { testGpu } from './helpers.ts';
 
 const arenaBytes = (m: Transformer) => m.params.arenas.reduce((s, a) => s + [a.param, a.grad, a.m, a.v].reduce((t, b) => t + (b ? b.size : 0), 0), 0);
@@ -21,6 +22,22 @@ for (const name of ['gpt2-tiny', 'llama-tiny']) {
       expect(e.bytes.activations).toBe(plan.activationBytes);
       expect(e.parameters).toBe(model.params.count);
       plan.destroy();
+      model.params.destroy();
+    });
+
+    it('LoRA training: the frozen base, the adapter table and its saved activations', async () => {
+      const gpu = await testGpu();
+      const model = new Transformer(gpu, cfg);
+      const targets = cfg.arch === 'gpt2' ? ['c_attn', 'c_fc'] : ['q_proj', 'v_proj', 'down_proj'];
+      const lora = new LoraSet(model, { r: 4, alpha: 8, dropout: 0.1, targets }, { optimizer: true });
+      const plan = await model.plan(2, 19, { training: true, lora });
+      const e = estimateMemory(cfg, 'lora', { batch: 2, seqLen: 19, loraRank: 4, loraTargets: targets, loraDropout: 0.1 });
+      const rope = cfg.arch === 'llama' ? cfg.maxPositions * cfg.headDim * 4 : 0;
+      expect(e.bytes.weights + e.bytes.gradients + e.bytes.optimizer).toBe(arenaBytes(model) + arenaBytes({ params: lora.params } as unknown as Transformer) + rope);
+      expect(e.bytes.activations).toBe(plan.activationBytes + lora.seed.buf.size);
+      expect(e.trainable).toBe(lora.params.count);
+      plan.destroy();
+      lora.destroy();
       model.params.destroy();
     });
 

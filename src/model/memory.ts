@@ -23,6 +23,7 @@ export interface EstimateOptions {
   /** generation: KV cache for batch x seqLen positions (inference only) */
   kvCache?: boolean;
   loraRank?: number;
+  loraDropout?: number;
   /** module short names LoRA adapts (default: every attention and MLP projection) */
   loraTargets?: string[];
 }
@@ -35,7 +36,7 @@ export function estimateMemory(cfg: ModelConfig, use: Use, o: EstimateOptions): 
   const parameters = specs.reduce((s, p) => s + p.shape.reduce((a, b) => a * b, 1), 0);
   const paramBytes = tensorBytes.reduce((a, b) => a + b, 0);
   // + Llama's rotary cos/sin table, uploaded once with the weights
-  const weights = paramBytes + (cfg.arch === 'llama' ? buf(cfg.maxPositions * cfg.headDim) : 0);
+  let weights = paramBytes + (cfg.arch === 'llama' ? buf(cfg.maxPositions * cfg.headDim) : 0);
   const { batch: B, seqLen: T } = o;
   const BT = B * T, C = cfg.hidden, V = cfg.vocabSize, I = cfg.intermediate, Hq = cfg.heads, Hkv = cfg.kvHeads, D = cfg.headDim;
   const S = (Hq + 2 * Hkv) * D, A = Hq * D, llama = cfg.arch === 'llama';
@@ -63,16 +64,24 @@ export function estimateMemory(cfg: ModelConfig, use: Use, o: EstimateOptions): 
     gradients = paramBytes;
     optimizer = 2 * paramBytes;
   } else if (use === 'lora') {
+    // The adapter's own table (A, B per module: weights, gradients, moments), and per adapted call site
+    // its saved h [BT, r] (+ the dropped-out input when dropout > 0), plus two backward scratch buffers.
     const r = o.loraRank ?? 8;
     const targets = new Set(o.loraTargets ?? (llama ? ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'] : ['c_attn', 'c_proj', 'c_fc']));
+    let adapterBytes = 0;
     for (const s of specs) {
       const mod = s.name.split('.').slice(-2, -1)[0]!;
       if (s.shape.length === 2 && s.name.endsWith('.weight') && targets.has(mod) && !/wte|wpe|embed|lm_head/.test(s.name)) {
-        trainable += r * (s.shape[0]! + s.shape[1]!);
+        const In = llama ? s.shape[1]! : s.shape[0]!, Out = llama ? s.shape[0]! : s.shape[1]!;
+        trainable += r * (In + Out);
+        adapterBytes += alignUp(r * In * 4, ALIGN) + alignUp(Out * r * 4, ALIGN);
+        activations += buf(BT * r) + ((o.loraDropout ?? 0) > 0 ? buf(BT * In) : 0);
       }
     }
-    gradients = buf(trainable);
-    optimizer = 2 * buf(trainable);
+    activations += buf(BT * r) + buf(BT * Math.max(C, I, A)) + buf(4);
+    gradients = adapterBytes;
+    optimizer = 2 * adapterBytes;
+    weights += adapterBytes;
   }
   // Parameter arenas are cut at the adapter's maxBufferSize, so only a single tensor has to fit one buffer.
   const largestBuffer = Math.max(...tensorBytes, buf(logitRows * V), kv ? buf(kvPerLayer) : 0);

@@ -3,15 +3,16 @@
 // backward is the same list reversed. Parameter gradients accumulate (+=); activation gradients
 // overwrite, except the residual stream's `dres`, which every branch adds into.
 import type { Call, Gpu, View } from '../gpu/runtime.ts';
-import { geluBackward, geluForward, swigluBackward, swigluForward } from '../ops/activation.ts';
+import { dropoutBackward, dropoutForward, geluBackward, geluForward, swigluBackward, swigluForward } from '../ops/activation.ts';
 import { attentionBackward, attentionCached, attentionForward, kvAppend, type LayerCache } from '../ops/attention.ts';
 import { crossEntropy } from '../ops/crossentropy.ts';
 import { bucketLength, buildBuckets, embeddingBackward, embeddingForward, rowChunks, rowsOf } from '../ops/embedding.ts';
 import { linearBackward, linearForward, type LinearShape } from '../ops/linear.ts';
 import { normBackward, normForward } from '../ops/norm.ts';
-import { add, zero } from '../ops/residual.ts';
+import { accumulate, add, zero } from '../ops/residual.ts';
 import { rope, ropeTable } from '../ops/rope.ts';
 import { paramSpecs, type ModelConfig } from './config.ts';
+import type { LoraSet } from './lora.ts';
 import { ParamTable } from './params.ts';
 
 export class Transformer {
@@ -40,10 +41,11 @@ export class Transformer {
    * tokens continue sequences already in the cache (positions pos0 ..), and only the last position's
    * logits are computed: that is generation (prefill with T = prompt length, then T = 1 per step).
    */
-  async plan(B: number, T: number, opts: { training?: boolean; cache?: KVCache } = {}): Promise<Plan> {
+  async plan(B: number, T: number, opts: { training?: boolean; cache?: KVCache; lora?: LoraSet } = {}): Promise<Plan> {
     if (opts.training && opts.cache) throw new Error('a plan with a KV cache is for inference only');
     if (opts.cache && opts.cache.B !== B) throw new Error(`KV cache holds ${opts.cache.B} sequences, the plan has ${B}`);
-    const plan = new Plan(this, B, T, !!opts.training, opts.cache);
+    if (opts.lora && opts.lora.model !== this) throw new Error('the LoRA adapter belongs to another model');
+    const plan = new Plan(this, B, T, !!opts.training, opts.cache, opts.lora);
     await plan.build();
     return plan;
   }
@@ -107,7 +109,10 @@ export class Plan {
   activationBytes = 0;
   private owned: GPUBuffer[] = [];
 
-  constructor(readonly model: Transformer, readonly B: number, readonly T: number, readonly training: boolean, readonly cache?: KVCache) {
+  constructor(
+    readonly model: Transformer, readonly B: number, readonly T: number, readonly training: boolean,
+    readonly cache?: KVCache, readonly lora?: LoraSet,
+  ) {
     const cfg = model.cfg;
     if (T > cfg.maxPositions) throw new Error(`sequence length ${T} exceeds the model's ${cfg.maxPositions} positions`);
     this.BT = B * T;
@@ -177,10 +182,56 @@ export class Plan {
     const llama = cfg.arch === 'llama';
     const rms = llama;
     const P = (n: string) => params.view(n);
-    const G = (n: string) => params.view(n, 'grad');
+    // With a LoRA adapter the base is frozen: no base gradients, only the adapter's.
+    const lora = this.lora;
+    const trainBase = this.training && !lora;
+    const G = (n: string) => (trainBase ? params.view(n, 'grad') : undefined);
     const has = (n: string) => params.has(n);
     const bias = (n: string) => (has(n) ? P(n) : undefined);
     const gbias = (n: string) => (has(n) ? G(n) : undefined);
+    // Linear layers, with the adapter's low-rank update where LoRA targets the module:
+    //   forward  y += (alpha / r) * (dropout(x) A^T) B^T
+    //   backward dB += s dy^T h, dh = s dy B, dA += dh^T xd, dx += dropout'(dh A)
+    const loraSaved = new Map<string, { h: View; xd?: View; salt: number }>();
+    const loraShared = lora && !this.training ? this.t(BT * lora.cfg.r, 'lora_h') : undefined;
+    const LP = (n: string) => lora!.params.view(n);
+    const LG = (n: string) => lora!.params.view(n, 'grad');
+    const dropP = this.training && lora ? lora.cfg.dropout : 0;
+    const linF = async (s: LinearShape, io: { y: View; x: View; w: string; b?: View }): Promise<Call[]> => {
+      const calls = await linearForward(gpu, s, { y: io.y, x: io.x, w: P(io.w), b: io.b });
+      const mod = io.w.slice(0, -'.weight'.length);
+      const m = lora?.modules.get(mod);
+      if (!m) return calls;
+      const r = lora!.cfg.r;
+      const st = { h: loraShared ?? this.t(BT * r, `${mod}.lora_h`), xd: dropP > 0 ? this.t(BT * m.In, `${mod}.lora_xd`) : undefined, salt: loraSaved.size + 1 };
+      loraSaved.set(mod, st);
+      if (st.xd) calls.push(...(await dropoutForward(gpu, { y: st.xd, x: io.x, seed: lora!.seed, n: BT * m.In, p: dropP, salt: st.salt })));
+      calls.push(...(await linearForward(gpu, { N: BT, In: m.In, Out: r, layout: 'out_in' }, { y: st.h, x: st.xd ?? io.x, w: LP(`${mod}.lora_A.weight`) })));
+      calls.push(...(await linearForward(gpu, { N: BT, In: r, Out: m.Out, layout: 'out_in', ldy: s.ldy, yOff: s.yOff, alpha: lora!.scale },
+        { y: io.y, x: st.h, w: LP(`${mod}.lora_B.weight`), accum: true })));
+      return calls;
+    };
+    let loraScratch: { dh: View; dxd: View } | undefined;
+    const linB = async (s: LinearShape, io: { dx: View; db?: View; dy: View; x: View; w: string; accumDx?: boolean }): Promise<Call[]> => {
+      const calls = await linearBackward(gpu, s, { dx: io.dx, dw: G(io.w), db: io.db, dy: io.dy, x: io.x, w: P(io.w), accumDx: io.accumDx });
+      const mod = io.w.slice(0, -'.weight'.length);
+      const m = lora?.modules.get(mod);
+      if (!m) return calls;
+      const r = lora!.cfg.r, st = loraSaved.get(mod)!;
+      loraScratch ??= { dh: this.t(BT * r, 'lora_dh'), dxd: this.t(BT * Math.max(C, I, A), 'lora_dxd') };
+      const { dh, dxd } = loraScratch;
+      calls.push(...(await linearBackward(gpu, { N: BT, In: r, Out: m.Out, layout: 'out_in', ldy: s.ldy, yOff: s.yOff, alpha: lora!.scale },
+        { dx: dh, dw: LG(`${mod}.lora_B.weight`), dy: io.dy, x: st.h, w: LP(`${mod}.lora_B.weight`) })));
+      const aShape: LinearShape = { N: BT, In: m.In, Out: r, layout: 'out_in' };
+      if (st.xd) {
+        calls.push(...(await linearBackward(gpu, aShape, { dx: dxd, dw: LG(`${mod}.lora_A.weight`), dy: dh, x: st.xd, w: LP(`${mod}.lora_A.weight`) })));
+        calls.push(...(await dropoutBackward(gpu, { d: dxd, seed: lora!.seed, n: BT * m.In, p: dropP, salt: st.salt })));
+        calls.push(...(await accumulate(gpu, { acc: io.dx, src: dxd, n: BT * m.In })));
+      } else {
+        calls.push(...(await linearBackward(gpu, aShape, { dx: io.dx, dw: LG(`${mod}.lora_A.weight`), dy: dh, x: io.x, w: LP(`${mod}.lora_A.weight`), accumDx: true })));
+      }
+      return calls;
+    };
     const norm = { N: BT, C, eps: cfg.eps, rms };
     const att = { B, T, Hq, Hkv, D };
     const lin = (In: number, Out: number, extra: Partial<LinearShape> = {}): LinearShape =>
@@ -214,31 +265,31 @@ export class Plan {
       if (!llama) {
         const h = `h.${l}.`;
         f.push(...(await normForward(gpu, norm, { y: a.n1, stats: a.s1, x, w: P(h + 'ln_1.weight'), b: P(h + 'ln_1.bias') })));
-        f.push(...(await linearForward(gpu, lin(C, 3 * C), { y: a.qkv, x: a.n1, w: P(h + 'attn.c_attn.weight'), b: P(h + 'attn.c_attn.bias') })));
+        f.push(...(await linF(lin(C, 3 * C), { y: a.qkv, x: a.n1, w: (h + 'attn.c_attn.weight'), b: P(h + 'attn.c_attn.bias') })));
         f.push(...(await attend(a, l)));
-        f.push(...(await linearForward(gpu, lin(C, C), { y: sC, x: a.att, w: P(h + 'attn.c_proj.weight'), b: P(h + 'attn.c_proj.bias') })));
+        f.push(...(await linF(lin(C, C), { y: sC, x: a.att, w: (h + 'attn.c_proj.weight'), b: P(h + 'attn.c_proj.bias') })));
         f.push(...(await add(gpu, { y: a.res2, a: x, b: sC, n: BT * C })));
         f.push(...(await normForward(gpu, norm, { y: a.n2, stats: a.s2, x: a.res2, w: P(h + 'ln_2.weight'), b: P(h + 'ln_2.bias') })));
-        f.push(...(await linearForward(gpu, lin(C, I), { y: a.mid, x: a.n2, w: P(h + 'mlp.c_fc.weight'), b: P(h + 'mlp.c_fc.bias') })));
+        f.push(...(await linF(lin(C, I), { y: a.mid, x: a.n2, w: (h + 'mlp.c_fc.weight'), b: P(h + 'mlp.c_fc.bias') })));
         f.push(...(await geluForward(gpu, { y: a.act, x: a.mid, n: BT * I })));
-        f.push(...(await linearForward(gpu, lin(I, C), { y: sC, x: a.act, w: P(h + 'mlp.c_proj.weight'), b: P(h + 'mlp.c_proj.bias') })));
+        f.push(...(await linF(lin(I, C), { y: sC, x: a.act, w: (h + 'mlp.c_proj.weight'), b: P(h + 'mlp.c_proj.bias') })));
         f.push(...(await add(gpu, { y: a.out, a: a.res2, b: sC, n: BT * C })));
       } else {
         const h = `model.layers.${l}.`;
         f.push(...(await normForward(gpu, norm, { y: a.n1, stats: a.s1, x, w: P(h + 'input_layernorm.weight') })));
         for (const [name, off, rows] of [['q', 0, Hq * D], ['k', Hq * D, Hkv * D], ['v', (Hq + Hkv) * D, Hkv * D]] as const) {
           const w = h + `self_attn.${name}_proj.`;
-          f.push(...(await linearForward(gpu, lin(C, rows, { ldy: S, yOff: off }), { y: a.qkv, x: a.n1, w: P(w + 'weight'), b: bias(w + 'bias') })));
+          f.push(...(await linF(lin(C, rows, { ldy: S, yOff: off }), { y: a.qkv, x: a.n1, w: (w + 'weight'), b: bias(w + 'bias') })));
         }
         f.push(...(await rope(gpu, { BT, Hq, Hkv, D }, { qkv: a.qkv, pos: this.pos, table: this.model.ropeTable!, backward: false })));
         f.push(...(await attend(a, l)));
-        f.push(...(await linearForward(gpu, lin(A, C), { y: sC, x: a.att, w: P(h + 'self_attn.o_proj.weight'), b: bias(h + 'self_attn.o_proj.bias') })));
+        f.push(...(await linF(lin(A, C), { y: sC, x: a.att, w: (h + 'self_attn.o_proj.weight'), b: bias(h + 'self_attn.o_proj.bias') })));
         f.push(...(await add(gpu, { y: a.res2, a: x, b: sC, n: BT * C })));
         f.push(...(await normForward(gpu, norm, { y: a.n2, stats: a.s2, x: a.res2, w: P(h + 'post_attention_layernorm.weight') })));
-        f.push(...(await linearForward(gpu, lin(C, I, { ldy: 2 * I, yOff: 0 }), { y: a.mid, x: a.n2, w: P(h + 'mlp.gate_proj.weight'), b: bias(h + 'mlp.gate_proj.bias') })));
-        f.push(...(await linearForward(gpu, lin(C, I, { ldy: 2 * I, yOff: I }), { y: a.mid, x: a.n2, w: P(h + 'mlp.up_proj.weight'), b: bias(h + 'mlp.up_proj.bias') })));
+        f.push(...(await linF(lin(C, I, { ldy: 2 * I, yOff: 0 }), { y: a.mid, x: a.n2, w: (h + 'mlp.gate_proj.weight'), b: bias(h + 'mlp.gate_proj.bias') })));
+        f.push(...(await linF(lin(C, I, { ldy: 2 * I, yOff: I }), { y: a.mid, x: a.n2, w: (h + 'mlp.up_proj.weight'), b: bias(h + 'mlp.up_proj.bias') })));
         f.push(...(await swigluForward(gpu, { h: a.act, gu: a.mid, N: BT, I })));
-        f.push(...(await linearForward(gpu, lin(I, C), { y: sC, x: a.act, w: P(h + 'mlp.down_proj.weight'), b: bias(h + 'mlp.down_proj.bias') })));
+        f.push(...(await linF(lin(I, C), { y: sC, x: a.act, w: (h + 'mlp.down_proj.weight'), b: bias(h + 'mlp.down_proj.bias') })));
         f.push(...(await add(gpu, { y: a.out, a: a.res2, b: sC, n: BT * C })));
       }
       acts.push(a);
@@ -269,7 +320,7 @@ export class Plan {
     const dGU = llama ? this.t(BT * 2 * I, 'dgu') : dI;
     for (const [i, { v0, vn }] of chunks.entries()) {
       bw.push(...(await linearBackward(gpu, { N: BT, In: C, Out: vn, layout: 'out_in', ldy: V, yOff: v0 },
-        { dx: dC, dw: rowsOf(G(head), C, v0, vn), dy: this.logits, x: fin, w: rowsOf(P(head), C, v0, vn), accumDx: i > 0 })));
+        { dx: dC, dw: trainBase ? rowsOf(G(head)!, C, v0, vn) : undefined, dy: this.logits, x: fin, w: rowsOf(P(head), C, v0, vn), accumDx: i > 0 })));
     }
     bw.push(...(await normBackward(gpu, norm, { dx: dres, dw: G(lnf), db: llama ? undefined : G('ln_f.bias'), dy: dC, x, w: P(lnf), stats: fins, accum: false })));
     for (let l = cfg.layers - 1; l >= 0; l--) {
@@ -277,35 +328,35 @@ export class Plan {
       const xin = l === 0 ? x0 : acts[l - 1]!.out;
       if (!llama) {
         const h = `h.${l}.`;
-        bw.push(...(await linearBackward(gpu, lin(I, C), { dx: dI, dw: G(h + 'mlp.c_proj.weight'), db: G(h + 'mlp.c_proj.bias'), dy: dres, x: a.act, w: P(h + 'mlp.c_proj.weight') })));
+        bw.push(...(await linB(lin(I, C), { dx: dI, db: G(h + 'mlp.c_proj.bias'), dy: dres, x: a.act, w: (h + 'mlp.c_proj.weight') })));
         bw.push(...(await geluBackward(gpu, { d: dI, x: a.mid, n: BT * I })));
-        bw.push(...(await linearBackward(gpu, lin(C, I), { dx: dC, dw: G(h + 'mlp.c_fc.weight'), db: G(h + 'mlp.c_fc.bias'), dy: dI, x: a.n2, w: P(h + 'mlp.c_fc.weight') })));
+        bw.push(...(await linB(lin(C, I), { dx: dC, db: G(h + 'mlp.c_fc.bias'), dy: dI, x: a.n2, w: (h + 'mlp.c_fc.weight') })));
         bw.push(...(await normBackward(gpu, norm, { dx: dres, dw: G(h + 'ln_2.weight'), db: G(h + 'ln_2.bias'), dy: dC, x: a.res2, w: P(h + 'ln_2.weight'), stats: a.s2, accum: true })));
-        bw.push(...(await linearBackward(gpu, lin(C, C), { dx: dC, dw: G(h + 'attn.c_proj.weight'), db: G(h + 'attn.c_proj.bias'), dy: dres, x: a.att, w: P(h + 'attn.c_proj.weight') })));
+        bw.push(...(await linB(lin(C, C), { dx: dC, db: G(h + 'attn.c_proj.bias'), dy: dres, x: a.att, w: (h + 'attn.c_proj.weight') })));
         bw.push(...(await attentionBackward(gpu, att, { dqkv, dsum, dout: dC, out: a.att, lse: a.lse, qkv: a.qkv })));
-        bw.push(...(await linearBackward(gpu, lin(C, 3 * C), { dx: dC, dw: G(h + 'attn.c_attn.weight'), db: G(h + 'attn.c_attn.bias'), dy: dqkv, x: a.n1, w: P(h + 'attn.c_attn.weight') })));
+        bw.push(...(await linB(lin(C, 3 * C), { dx: dC, db: G(h + 'attn.c_attn.bias'), dy: dqkv, x: a.n1, w: (h + 'attn.c_attn.weight') })));
         bw.push(...(await normBackward(gpu, norm, { dx: dres, dw: G(h + 'ln_1.weight'), db: G(h + 'ln_1.bias'), dy: dC, x: xin, w: P(h + 'ln_1.weight'), stats: a.s1, accum: true })));
       } else {
         const h = `model.layers.${l}.`;
         const mlp = (n: string) => h + `mlp.${n}_proj.`;
-        bw.push(...(await linearBackward(gpu, lin(I, C), { dx: dI, dw: G(mlp('down') + 'weight'), db: gbias(mlp('down') + 'bias'), dy: dres, x: a.act, w: P(mlp('down') + 'weight') })));
+        bw.push(...(await linB(lin(I, C), { dx: dI, db: gbias(mlp('down') + 'bias'), dy: dres, x: a.act, w: (mlp('down') + 'weight') })));
         bw.push(...(await swigluBackward(gpu, { dgu: dGU, dh: dI, gu: a.mid, N: BT, I })));
-        bw.push(...(await linearBackward(gpu, lin(C, I, { ldy: 2 * I, yOff: 0 }), { dx: dC, dw: G(mlp('gate') + 'weight'), db: gbias(mlp('gate') + 'bias'), dy: dGU, x: a.n2, w: P(mlp('gate') + 'weight') })));
-        bw.push(...(await linearBackward(gpu, lin(C, I, { ldy: 2 * I, yOff: I }), { dx: dC, dw: G(mlp('up') + 'weight'), db: gbias(mlp('up') + 'bias'), dy: dGU, x: a.n2, w: P(mlp('up') + 'weight'), accumDx: true })));
+        bw.push(...(await linB(lin(C, I, { ldy: 2 * I, yOff: 0 }), { dx: dC, db: gbias(mlp('gate') + 'bias'), dy: dGU, x: a.n2, w: (mlp('gate') + 'weight') })));
+        bw.push(...(await linB(lin(C, I, { ldy: 2 * I, yOff: I }), { dx: dC, db: gbias(mlp('up') + 'bias'), dy: dGU, x: a.n2, w: (mlp('up') + 'weight'), accumDx: true })));
         bw.push(...(await normBackward(gpu, norm, { dx: dres, dw: G(h + 'post_attention_layernorm.weight'), dy: dC, x: a.res2, w: P(h + 'post_attention_layernorm.weight'), stats: a.s2, accum: true })));
         const o = h + 'self_attn.o_proj.';
-        bw.push(...(await linearBackward(gpu, lin(A, C), { dx: dA, dw: G(o + 'weight'), db: gbias(o + 'bias'), dy: dres, x: a.att, w: P(o + 'weight') })));
+        bw.push(...(await linB(lin(A, C), { dx: dA, db: gbias(o + 'bias'), dy: dres, x: a.att, w: (o + 'weight') })));
         bw.push(...(await attentionBackward(gpu, att, { dqkv, dsum, dout: dA, out: a.att, lse: a.lse, qkv: a.qkv })));
         bw.push(...(await rope(gpu, { BT, Hq, Hkv, D }, { qkv: dqkv, pos: this.pos, table: this.model.ropeTable!, backward: true })));
         for (const [i, [name, off, rows]] of ([['q', 0, Hq * D], ['k', Hq * D, Hkv * D], ['v', (Hq + Hkv) * D, Hkv * D]] as const).entries()) {
           const w = h + `self_attn.${name}_proj.`;
-          bw.push(...(await linearBackward(gpu, lin(C, rows, { ldy: S, yOff: off }), { dx: dC, dw: G(w + 'weight'), db: gbias(w + 'bias'), dy: dqkv, x: a.n1, w: P(w + 'weight'), accumDx: i > 0 })));
+          bw.push(...(await linB(lin(C, rows, { ldy: S, yOff: off }), { dx: dC, db: gbias(w + 'bias'), dy: dqkv, x: a.n1, w: (w + 'weight'), accumDx: i > 0 })));
         }
         bw.push(...(await normBackward(gpu, norm, { dx: dres, dw: G(h + 'input_layernorm.weight'), dy: dC, x: xin, w: P(h + 'input_layernorm.weight'), stats: a.s1, accum: true })));
       }
     }
-    bw.push(...(await embeddingBackward(gpu, emb, { dwte: G(this.model.embedName), dwpe: llama ? undefined : G('wpe.weight'), dout: dres, buckets: this.buckets! })));
-    for (const { view } of params.arenaViews('grad')) this.zeroGrads.push(...(await zero(gpu, view)));
+    if (trainBase) bw.push(...(await embeddingBackward(gpu, emb, { dwte: G(this.model.embedName)!, dwpe: llama ? undefined : G('wpe.weight'), dout: dres, buckets: this.buckets! })));
+    for (const { view } of (trainBase ? params : lora!.params).arenaViews('grad')) this.zeroGrads.push(...(await zero(gpu, view)));
   }
 
   /** Mean loss of the current batch (sum of the weighted per-token losses). */

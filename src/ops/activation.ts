@@ -26,3 +26,15 @@ export async function swigluBackward(gpu: Gpu, x: { dgu: View; dh: View; gu: Vie
   const n = x.N * x.I;
   return [gpu.call(k, [gpu.uniform([n, x.I], k.name), x.dh, x.gu, x.dgu], groups(gpu, n))];
 }
+
+/** y = dropout(x) with probability p; `seed` ([u32]) changes every step, `salt` tells call sites apart. */
+export async function dropoutForward(gpu: Gpu, x: { y: View; x: View; seed: View; n: number; p: number; salt: number }): Promise<Call[]> {
+  const k = await gpu.kernel('activation.wgsl', 'dropout_forward', ['u', 'r', 'w', 'r']);
+  return [gpu.call(k, [gpu.uniform([x.n, x.salt, x.p, 0], k.name, new Set([2])), x.x, x.y, x.seed], groups(gpu, x.n))];
+}
+
+/** d <- d * mask / (1 - p) with the mask the forward drew (same seed and salt). */
+export async function dropoutBackward(gpu: Gpu, x: { d: View; seed: View; n: number; p: number; salt: number }): Promise<Call[]> {
+  const k = await gpu.kernel('activation.wgsl', 'dropout_backward', ['u', 'w', 'r', 'r']);
+  return [gpu.call(k, [gpu.uniform([x.n, x.salt, x.p, 0], k.name, new Set([2])), x.d, gpu.none, x.seed], groups(gpu, x.n))];
+}

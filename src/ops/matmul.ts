@@ -11,6 +11,8 @@ export interface MatmulArgs {
   K: number;
   transA?: boolean;
   transB?: boolean;
+  /** Scales the product (LoRA's alpha / r). */
+  alpha?: number;
   /** C += result (parameter gradients accumulate). */
   accum?: boolean;
   lda?: number;
@@ -50,7 +52,7 @@ export async function matmul(gpu: Gpu, x: MatmulArgs): Promise<Call[]> {
     const bOff = (x.bOff ?? 0) + k0 * ldb;
     for (let row0 = 0; row0 < M; row0 += mSplit) {
       const rows = Math.min(mSplit, M - row0);
-      const u = gpu.uniform([M, N, kn, lda, ldb, ldc, row0, aOff, bOff, x.cOff ?? 0, 0, 0], kernel.name);
+      const u = gpu.uniform([M, N, kn, lda, ldb, ldc, row0, aOff, bOff, x.cOff ?? 0, x.alpha ?? 1, 0], kernel.name, new Set([10]));
       calls.push(gpu.call(kernel, [u, x.a, x.b, x.bias ?? gpu.none, x.c], [Math.ceil(N / TILE), Math.ceil(rows / TILE)]));
     }
     if (K === 0) break;

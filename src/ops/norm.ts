@@ -9,16 +9,16 @@ export async function normForward(gpu: Gpu, s: NormShape, x: { y: View; stats: V
   return [gpu.call(k, [u, x.x, x.w, x.b ?? gpu.none, x.y, x.stats], gpu.grid(s.N))];
 }
 
-/** dx (= or += when accum) from dy; dw, db accumulate (+=). */
+/** dx (= or += when accum) from dy; dw, db accumulate (+=), skipped when dw is absent (a frozen norm). */
 export async function normBackward(
   gpu: Gpu, s: NormShape,
-  x: { dx: View; dw: View; db?: View; dy: View; x: View; w: View; stats: View; accum: boolean },
+  x: { dx: View; dw?: View; db?: View; dy: View; x: View; w: View; stats: View; accum: boolean },
 ): Promise<Call[]> {
   const ki = await gpu.kernel('norm.wgsl', 'backward_input', ['u', 'r', 'r', 'r', 'r', 'w'], { RMS: s.rms, ACCUM: x.accum });
   const kp = await gpu.kernel('norm.wgsl', 'backward_params', ['u', 'r', 'r', 'r', 'w', 'w'], { RMS: s.rms, ACCUM: false });
   const u = gpu.uniform([s.N, s.C, s.eps, 0], ki.name, new Set([2]));
   return [
-    gpu.call(kp, [u, x.dy, x.x, x.stats, x.dw, x.db ?? gpu.none], [Math.ceil(s.C / 64)]),
+    ...(x.dw ? [gpu.call(kp, [u, x.dy, x.x, x.stats, x.dw, x.db ?? gpu.none], [Math.ceil(s.C / 64)])] : []),
     gpu.call(ki, [u, x.dy, x.x, x.w, x.stats, x.dx], gpu.grid(s.N)),
   ];
 }
