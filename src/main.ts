@@ -2,6 +2,7 @@
 // the adapter, a matmul against the CPU, and the tiny GPT-2's loss against PyTorch's.
 import { createBrowserGpu } from './gpu/browser.ts';
 import { NoWebGPUError } from './gpu/device.ts';
+import { demoSamples } from './demo.ts';
 import { selfTest, type SelfTestRow } from './selftest.ts';
 
 const app = document.getElementById('app')!;
@@ -45,6 +46,16 @@ async function start(): Promise<void> {
     tr.append(text('td', row.name), text('td', row.pass ? 'pass' : 'FAIL', row.pass ? 'pass' : 'fail'), text('td', row.detail));
   });
   document.body.dataset.selftest = rows.every((r) => r.pass) ? 'pass' : 'fail';
+
+  // The built-in model, from this site (works offline): three samples for a demo prompt, streamed.
+  const section = document.createElement('section');
+  const promptEl = text('p', 'Loading the built-in model…', 'muted');
+  const list = document.createElement('ol');
+  section.append(text('h2', 'Built-in model'), promptEl, list);
+  app.append(section);
+  const items = [0, 1, 2].map(() => list.appendChild(document.createElement('li')));
+  await demoSamples(gpu, 'models/default/', 3, (p) => (promptEl.textContent = `Prompt: ${p}`), (k, t) => (items[k]!.textContent = t));
+  document.body.dataset.demo = 'done';
 }
 
 start().catch((e: unknown) => {

@@ -238,6 +238,41 @@ export class Gpu {
     this.device.queue.submit([enc.finish()]);
   }
 
+  private timer?: { qs: GPUQuerySet; resolve: GPUBuffer; read: GPUBuffer };
+
+  /**
+   * Runs calls as one pass and measures it: wall time until the queue is idle, and GPU time from
+   * timestamp queries at the pass's start and end when the adapter has 'timestamp-query'.
+   */
+  async timeRun(calls: readonly Call[], label = 'timed'): Promise<{ wallMs: number; gpuMs?: number }> {
+    const ts = this.features.has('timestamp-query');
+    if (ts && !this.timer) {
+      this.timer = {
+        qs: this.device.createQuerySet({ type: 'timestamp', count: 2 }),
+        resolve: this.device.createBuffer({ size: 16, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC }),
+        read: this.device.createBuffer({ size: 16, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST }),
+      };
+    }
+    const t0 = performance.now();
+    const enc = this.device.createCommandEncoder({ label });
+    const pass = enc.beginComputePass(ts ? { label, timestampWrites: { querySet: this.timer!.qs, beginningOfPassWriteIndex: 0, endOfPassWriteIndex: 1 } } : { label });
+    this.record(pass, calls);
+    pass.end();
+    if (ts) {
+      enc.resolveQuerySet(this.timer!.qs, 0, 2, this.timer!.resolve, 0);
+      enc.copyBufferToBuffer(this.timer!.resolve, 0, this.timer!.read, 0, 16);
+    }
+    this.device.queue.submit([enc.finish()]);
+    await this.device.queue.onSubmittedWorkDone();
+    const wallMs = performance.now() - t0;
+    if (!ts) return { wallMs };
+    await this.timer!.read.mapAsync(GPUMapMode.READ);
+    const [a, b] = new BigUint64Array(this.timer!.read.getMappedRange().slice(0));
+    this.timer!.read.unmap();
+    const gpuMs = Number(b! - a!) / 1e6;
+    return { wallMs, gpuMs: gpuMs > 0 ? gpuMs : undefined };
+  }
+
   /** Copies a view back to the CPU (waits for the queue). */
   async read(v: View, n = v.n, elemOffset = 0): Promise<Float32Array> {
     const bytes = n * 4;

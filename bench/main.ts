@@ -1,0 +1,267 @@
+// npm run bench [-- --out FILE.json] [--quick] [--no-peer] [--reps N]
+// Our engine against TensorFlow.js's WebGPU backend, in the same run on the same adapter (Dawn in Node):
+//   1. matmul throughput for GPT-2-small layer shapes, forward and both backward products
+//   2. one full training step (forward, backward, AdamW) of a GPT-2-shaped model at two sizes
+//   3. generation tokens/s with the KV cache at batch 1 and 8 (and recomputing without it)
+//   4. memory: bytes per parameter (full, LoRA), and a PPO setup with a shared base vs four models
+// Medians over repeats after a warm-up. Our GPU time comes from timestamp queries where the adapter has
+// them; speedups compare wall times (submit to idle, both sides), since the peer offers nothing finer.
+import { execSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { createNodeGpu } from '../src/gpu/node.ts';
+import type { Call, Gpu } from '../src/gpu/runtime.ts';
+import { parseConfig, type ModelConfig } from '../src/model/config.ts';
+import { initWeights } from '../src/model/init.ts';
+import { LoraSet, LORA_DEFAULTS } from '../src/model/lora.ts';
+import { checkFits, estimateMemory } from '../src/model/memory.ts';
+import { Transformer } from '../src/model/transformer.ts';
+import { matmul } from '../src/ops/matmul.ts';
+import { AdamW, ADAMW_DEFAULTS } from '../src/train/adamw.ts';
+import { GENERATE_DEFAULTS, Generator } from '../src/train/generate.ts';
+import { Rng } from '../src/train/sampling.ts';
+import { initTfjs, tfjsMatmul, tfjsTrainStep, type GptShape, type PeerInfo } from './peer-tfjs.ts';
+
+const { values: opt } = parseArgs({
+  options: {
+    out: { type: 'string' }, quick: { type: 'boolean' }, 'no-peer': { type: 'boolean' }, reps: { type: 'string' },
+    rows: { type: 'string' }, sizes: { type: 'string' },
+  },
+});
+const REPS = Number(opt.reps ?? (opt.quick ? 2 : 3));
+const ROWS = (opt.rows ?? (opt.quick ? '512' : '512,4096')).split(',').map(Number);
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const round = (x: number | undefined, d = 2) => (x === undefined ? undefined : Number(x.toFixed(d)));
+const log = (s: string) => process.stderr.write(s + '\n');
+
+async function timeCalls(gpu: Gpu, calls: Call[], reps: number): Promise<{ wallMs: number; gpuMs?: number }> {
+  await gpu.check('warm-up', () => gpu.timeRun(calls));
+  const walls: number[] = [], gpus: number[] = [];
+  for (let i = 0; i < reps; i++) {
+    const t = await gpu.timeRun(calls);
+    walls.push(t.wallMs);
+    if (t.gpuMs !== undefined) gpus.push(t.gpuMs);
+  }
+  return { wallMs: median(walls), gpuMs: gpus.length ? median(gpus) : undefined };
+}
+
+const rand = (n: number, seed: number) => {
+  const r = new Rng(seed);
+  return Float32Array.from({ length: n }, () => r.next() - 0.5);
+};
+
+// ---- 1. matmul ----
+interface MatmulRow { shape: string; rows: number; product: string; M: number; N: number; K: number; ours_ms: number; ours_gpu_ms?: number; ours_gflops: number; peer_ms?: number; peer_gflops?: number; speedup?: number }
+
+async function benchMatmul(gpu: Gpu, peer: PeerInfo): Promise<MatmulRow[]> {
+  const out: MatmulRow[] = [];
+  for (const [fin, fout] of [[768, 768], [768, 3072], [3072, 768]] as const) {
+    for (const rows of ROWS) {
+      // forward Y = X W; input gradient dX = dY W^T; weight gradient dW = X^T dY
+      const products = [
+        { product: 'forward', M: rows, N: fout, K: fin, transA: false, transB: false },
+        { product: 'dX', M: rows, N: fin, K: fout, transA: false, transB: true },
+        { product: 'dW', M: fin, N: fout, K: rows, transA: true, transB: false },
+      ];
+      for (const p of products) {
+        const a = gpu.tensor(p.M * p.K, 'a'), b = gpu.tensor(p.K * p.N, 'b'), c = gpu.tensor(p.M * p.N, 'c');
+        gpu.write(a, rand(p.M * p.K, 1));
+        gpu.write(b, rand(p.K * p.N, 2));
+        const t = await timeCalls(gpu, await matmul(gpu, { c, a, b, M: p.M, N: p.N, K: p.K, transA: p.transA, transB: p.transB }), REPS);
+        for (const v of [a, b, c]) gpu.destroy(v.buf);
+        const flop = 2 * p.M * p.N * p.K;
+        const row: MatmulRow = { shape: `${fin}x${fout}`, rows, product: p.product, M: p.M, N: p.N, K: p.K, ours_ms: round(t.wallMs)!, ours_gpu_ms: round(t.gpuMs), ours_gflops: round(flop / t.wallMs / 1e6)! };
+        if (peer.ok) {
+          const pm = await tfjsMatmul(p.M, p.N, p.K, p.transA, p.transB, REPS);
+          Object.assign(row, { peer_ms: round(pm.ms), peer_gflops: round(flop / pm.ms / 1e6), speedup: round(pm.ms / t.wallMs) });
+        }
+        log(`matmul ${row.shape} rows ${rows} ${p.product}: ours ${row.ours_gflops} GFLOP/s${row.peer_gflops ? `, tfjs ${row.peer_gflops} GFLOP/s, x${row.speedup}` : ''}`);
+        out.push(row);
+      }
+    }
+  }
+  return out;
+}
+
+// ---- 2. training step ----
+const gpt2Config = (s: GptShape): ModelConfig => parseConfig({
+  model_type: 'gpt2', vocab_size: s.vocab, n_layer: s.layers, n_embd: s.hidden, n_head: s.heads, n_positions: Math.max(1024, s.seqLen), tie_word_embeddings: true,
+});
+
+/** Model FLOPs of one training step: 6 x (matmul parameters, the tied LM head included) x tokens + attention. */
+function stepFlops(s: GptShape): number {
+  const C = s.hidden, tokens = s.batch * s.seqLen;
+  const matmulParams = s.layers * 12 * C * C + s.vocab * C;
+  return 6 * matmulParams * tokens + 12 * s.layers * s.seqLen * C * tokens / 2; // causal attention: half the scores
+}
+
+async function benchTrain(gpu: Gpu, peer: PeerInfo, name: string, s: GptShape, bestGflops: number) {
+  const cfg = gpt2Config(s);
+  try {
+    checkFits(estimateMemory(cfg, 'full', { batch: s.batch, seqLen: s.seqLen }), gpu.limits);
+  } catch (e) {
+    return { name, shape: s, skipped: (e as Error).message };
+  }
+  const model = new Transformer(gpu, cfg, { optimizer: true });
+  initWeights(model, 1);
+  const plan = await model.plan(s.batch, s.seqLen, { training: true });
+  const adam = await AdamW.create(gpu, model.params, { ...ADAMW_DEFAULTS, lr: 1e-4 });
+  adam.prepare(1, 1e-4);
+  const rng = new Rng(3);
+  plan.setBatch(Array.from({ length: s.batch * s.seqLen }, () => Math.floor(rng.next() * s.vocab)));
+  const calls = [...plan.zeroGrads, ...plan.forward, ...plan.lossFused, ...plan.backward, ...adam.calls];
+  const reps = s.layers >= 12 ? Math.min(REPS, 2) : REPS;
+  const t = await timeCalls(gpu, calls, reps);
+  const loss = await plan.readLoss();
+  const flops = stepFlops(s);
+  const tokens = s.batch * s.seqLen;
+  const row: Record<string, unknown> = {
+    name, shape: s, params: model.params.count, dispatches: calls.length,
+    ours_ms: round(t.wallMs), ours_gpu_ms: round(t.gpuMs), tokens_per_s: round(tokens / t.wallMs * 1000, 1),
+    model_tflop_per_step: round(flops / 1e12, 4), mfu_vs_own_best_matmul: round(flops / t.wallMs / 1e6 / bestGflops, 3), loss_after: round(loss, 4),
+  };
+  plan.destroy();
+  model.params.destroy();
+  if (peer.ok) {
+    try {
+      const p = await tfjsTrainStep(s, { warmup: 1, reps });
+      Object.assign(row, { peer_ms: round(p.ms), peer_tokens_per_s: round(tokens / p.ms * 1000, 1), peer_kernels: p.kernels, peer_loss_first: round(p.lossFirst, 4), peer_loss_last: round(p.lossLast, 4), peer_notes: p.notes, speedup: round(p.ms / t.wallMs) });
+    } catch (e) {
+      row.peer_error = (e as Error).message;
+    }
+  }
+  log(`train ${name}: ours ${row.ours_ms} ms/step (${row.tokens_per_s} tok/s, MFU ${row.mfu_vs_own_best_matmul}, ${calls.length} dispatches)${row.peer_ms ? `, tfjs ${row.peer_ms} ms/step${row.peer_kernels ? ` (${row.peer_kernels} kernels)` : ''}, x${row.speedup}` : ''}`);
+  return row;
+}
+
+// ---- 3. generation ----
+async function benchGenerate(gpu: Gpu, name: string, s: GptShape) {
+  const cfg = gpt2Config(s);
+  const model = new Transformer(gpu, cfg);
+  initWeights(model, 2);
+  const gen = new Generator(model);
+  const prompt = Array.from({ length: 16 }, (_, i) => (i * 37) % s.vocab);
+  const NEW = opt.quick ? 16 : 32;
+  const rows: Record<string, unknown>[] = [];
+  for (const K of [1, 8]) {
+    const run = () => gen.generate(prompt, { ...GENERATE_DEFAULTS, numSamples: K, maxNewTokens: NEW, temperature: 1, seed: 1 });
+    await run();
+    const t0 = performance.now();
+    await run();
+    const ms = performance.now() - t0;
+    rows.push({ name, cache: true, batch: K, new_tokens: NEW, tokens_per_s: round((K * NEW) / ms * 1000, 1) });
+  }
+  // Without a cache: every token recomputes the whole sequence (one plan at full length; causal attention
+  // makes the logits at position t independent of the padding after it).
+  const L = prompt.length + NEW;
+  const plan = await model.plan(1, L);
+  const seq = [...prompt, ...Array(NEW).fill(0)];
+  const t0 = performance.now();
+  for (let t = 0; t < NEW; t++) {
+    plan.setBatch(seq);
+    gpu.run(plan.forward);
+    const logits = await gpu.read(plan.logits, s.vocab, (prompt.length + t - 1) * s.vocab);
+    let best = 0;
+    for (let v = 1; v < s.vocab; v++) if (logits[v]! > logits[best]!) best = v;
+    seq[prompt.length + t] = best;
+  }
+  rows.push({ name, cache: false, batch: 1, new_tokens: NEW, tokens_per_s: round(NEW / (performance.now() - t0) * 1000, 1) });
+  plan.destroy();
+  gen.destroy();
+  model.params.destroy();
+  for (const r of rows) log(`generate ${name} batch ${r.batch} ${r.cache ? 'with' : 'without'} KV cache: ${r.tokens_per_s} tok/s`);
+  return rows;
+}
+
+// ---- 4. memory ----
+async function benchMemory(gpu: Gpu, s: GptShape) {
+  const cfg = gpt2Config(s);
+  const full = estimateMemory(cfg, 'full', { batch: 1, seqLen: 1 });
+  const lora = estimateMemory(cfg, 'lora', { batch: 1, seqLen: 1, loraRank: 8 });
+  const perParam = (e: typeof full) => (e.bytes.weights + e.bytes.gradients + e.bytes.optimizer) / e.parameters;
+  // PPO's four roles, measured as allocated GPU bytes (models + the policy's training plan):
+  const measure = async (build: () => Promise<() => void>) => {
+    const before = gpu.allocatedBytes;
+    const free = await build();
+    const bytes = gpu.allocatedBytes - before;
+    free();
+    return bytes;
+  };
+  const T = Math.min(128, s.seqLen), B = 4;
+  const separate = await measure(async () => {
+    const policy = new Transformer(gpu, cfg, { optimizer: true }), ref = new Transformer(gpu, cfg), rm = new Transformer(gpu, cfg), value = new Transformer(gpu, cfg, { optimizer: true });
+    const plan = await policy.plan(B, T, { training: true });
+    return () => { plan.destroy(); for (const m of [policy, ref, rm, value]) m.params.destroy(); };
+  });
+  const shared = await measure(async () => {
+    const base = new Transformer(gpu, cfg);
+    const l = LORA_DEFAULTS.gpt2;
+    const policy = new LoraSet(base, l, { optimizer: true }), value = new LoraSet(base, l, { optimizer: true }), rm = new LoraSet(base, l);
+    const plan = await base.plan(B, T, { training: true, lora: policy });
+    return () => { plan.destroy(); for (const x of [policy, value, rm]) x.destroy(); base.params.destroy(); };
+  });
+  const r = {
+    model: s, params: full.parameters,
+    bytes_per_param_full_training: round(perParam(full)), bytes_per_param_lora_r8: round(perParam(lora), 3),
+    ppo_setup_bytes: { four_separate_models: separate, shared_base_with_lora: shared, ratio: round(separate / shared), batch: B, seq: T, note: 'policy, reference, reward and value roles plus the policy\'s training plan; the scalar heads (hidden + 1 parameters each) are not included yet' },
+  };
+  log(`memory: ${r.bytes_per_param_full_training} B/param full, ${r.bytes_per_param_lora_r8} B/param LoRA r=8; PPO setup ${(separate / 2 ** 20).toFixed(0)} MiB as four models vs ${(shared / 2 ** 20).toFixed(0)} MiB shared base (x${r.ppo_setup_bytes.ratio})`);
+  return r;
+}
+
+// ---- run ----
+const gpu = await createNodeGpu();
+log(`adapter: ${gpu.adapter.name}`);
+const peer: PeerInfo = opt['no-peer'] ? { ok: false, why: 'disabled with --no-peer' } : await initTfjs();
+log(peer.ok ? `peer: TensorFlow.js ${peer.version} (${peer.backend})` : `peer unavailable: ${peer.why}`);
+const SMALL: GptShape = { vocab: 8192, layers: 4, hidden: 256, heads: 4, seqLen: 128, batch: 8 };
+const GPT2: GptShape = { vocab: 50257, layers: 12, hidden: 768, heads: 12, seqLen: opt.quick ? 128 : 256, batch: 1 };
+const sizes = (opt.sizes ?? (opt.quick ? 'small' : 'small,gpt2')).split(',');
+const matmulRows = await benchMatmul(gpu, peer);
+const best = Math.max(...matmulRows.map((r) => r.ours_gflops));
+const train = [];
+if (sizes.includes('small')) train.push(await benchTrain(gpu, peer, 'gpt-small-4x256', SMALL, best));
+if (sizes.includes('gpt2')) train.push(await benchTrain(gpu, peer, 'gpt2-12x768', GPT2, best));
+const generation = [...(await benchGenerate(gpu, 'gpt-small-4x256', SMALL))];
+const memory = await benchMemory(gpu, GPT2);
+const geo = (xs: number[]) => (xs.length ? Math.exp(xs.reduce((s, x) => s + Math.log(x), 0) / xs.length) : undefined);
+const trainSpeedups = train.map((t) => (t as { speedup?: number }).speedup).filter((x): x is number => typeof x === 'number');
+let commit = 'unknown';
+try { commit = execSync('git rev-parse HEAD', { stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim(); } catch { /* not a git checkout */ }
+const doc = {
+  adapter: gpu.adapter, date: new Date().toISOString(), commit, node: process.version,
+  settings: { reps: REPS, rows: ROWS, quick: !!opt.quick, timing: 'median wall ms from submit to queue idle (both sides); ours_gpu_ms from timestamp queries' },
+  peer, units: { ms: 'milliseconds', gflops: 'GFLOP/s', tokens_per_s: 'tokens per second', bytes: 'bytes' },
+  matmul: matmulRows, train, generation, memory,
+  summary: {
+    matmul_speedup_vs_tfjs: round(geo(matmulRows.map((r) => r.speedup).filter((x): x is number => x !== undefined)), 3) ?? null,
+    train_step_speedup_vs_tfjs: round(geo(trainSpeedups), 3) ?? null,
+    best_matmul_gflops: best,
+    ...(peer.ok ? {} : { peer_unavailable: peer.why }),
+  },
+};
+const table = [
+  `adapter: ${gpu.adapter.name}`,
+  '',
+  '| matmul | rows | product | ours GFLOP/s | tfjs GFLOP/s | speedup |',
+  '| --- | --- | --- | --- | --- | --- |',
+  ...matmulRows.map((r) => `| ${r.shape} | ${r.rows} | ${r.product} | ${r.ours_gflops} | ${r.peer_gflops ?? '-'} | ${r.speedup ?? '-'} |`),
+  '',
+  '| training step | ours ms | tokens/s | MFU | dispatches | tfjs ms | tfjs kernels | speedup |',
+  '| --- | --- | --- | --- | --- | --- | --- | --- |',
+  ...train.map((t) => {
+    const r = t as Record<string, unknown>;
+    return r.skipped ? `| ${r.name} | skipped: ${r.skipped} | | | | | | |` : `| ${r.name} | ${r.ours_ms} | ${r.tokens_per_s} | ${r.mfu_vs_own_best_matmul} | ${r.dispatches} | ${r.peer_ms ?? '-'} | ${r.peer_kernels ?? '-'} | ${r.speedup ?? '-'} |`;
+  }),
+  '',
+  '| generation | batch | KV cache | tokens/s |',
+  '| --- | --- | --- | --- |',
+  ...generation.map((g) => `| ${g.name} | ${g.batch} | ${g.cache ? 'yes' : 'no'} | ${g.tokens_per_s} |`),
+  '',
+  `memory (GPT-2 124M): ${memory.bytes_per_param_full_training} bytes/param full training, ${memory.bytes_per_param_lora_r8} bytes/param with LoRA r=8; PPO setup ${(memory.ppo_setup_bytes.four_separate_models / 2 ** 20).toFixed(0)} MiB as four models vs ${(memory.ppo_setup_bytes.shared_base_with_lora / 2 ** 20).toFixed(0)} MiB on a shared base`,
+  '',
+  `summary: matmul speedup vs tfjs ${doc.summary.matmul_speedup_vs_tfjs ?? 'n/a'}, training step speedup vs tfjs ${doc.summary.train_step_speedup_vs_tfjs ?? 'n/a'} (tfjs time / our time)`,
+].join('\n');
+process.stdout.write(table + '\n');
+if (opt.out) writeFileSync(opt.out, JSON.stringify(doc, null, 2) + '\n');
+process.exit(0);
