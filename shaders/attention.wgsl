@@ -16,7 +16,7 @@ const BQ = 64u;
 const TK = 16u;
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> qkv: array<f32>;
+@group(0) @binding(1) var<storage, read> x: array<f32>; // qkv, [B*T, S], in every entry point
 @group(0) @binding(2) var<storage, read_write> outp: array<f32>;
 @group(0) @binding(3) var<storage, read_write> lse: array<f32>;
 
@@ -37,7 +37,7 @@ fn stage_kv(b: u32, hk: u32, j0: u32, lid: u32) {
     let d = e % HD;
     var kv = 0.0;
     var vv = 0.0;
-    if (j < p.T) { kv = qkv[koff(b, j, hk) + d]; vv = qkv[voff(b, j, hk) + d]; }
+    if (j < p.T) { kv = x[koff(b, j, hk) + d]; vv = x[voff(b, j, hk) + d]; }
     Ks[e] = kv;
     Vs[e] = vv;
   }
@@ -53,7 +53,7 @@ fn forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_inde
   let valid = t < p.T;
   var q: array<f32, HD>;
   var acc: array<f32, HD>;
-  if (valid) { for (var d = 0u; d < HD; d++) { q[d] = qkv[qoff(b, t, h) + d] * p.scale; acc[d] = 0.0; } }
+  if (valid) { for (var d = 0u; d < HD; d++) { q[d] = x[qoff(b, t, h) + d] * p.scale; acc[d] = 0.0; } }
   var m = -1e30;
   var l = 0.0;
   let kend = min(p.T, wid.x * BQ + BQ);
@@ -109,23 +109,10 @@ fn backward_dsum(@builtin(global_invocation_id) gid: vec3<u32>) {
   Dw[i] = s;
 }
 
-@group(0) @binding(1) var<storage, read> x: array<f32>;     // qkv
 @group(0) @binding(2) var<storage, read> g: array<f32>;     // dO
 @group(0) @binding(3) var<storage, read> L: array<f32>;     // lse
 @group(0) @binding(4) var<storage, read> Dr: array<f32>;    // Dsum
 @group(0) @binding(5) var<storage, read_write> dx: array<f32>; // dqkv
-
-fn stage_kv_x(b: u32, hk: u32, j0: u32, lid: u32) {
-  for (var e = lid; e < TK * HD; e += BQ) {
-    let j = j0 + e / HD;
-    let d = e % HD;
-    var kv = 0.0;
-    var vv = 0.0;
-    if (j < p.T) { kv = x[koff(b, j, hk) + d]; vv = x[voff(b, j, hk) + d]; }
-    Ks[e] = kv;
-    Vs[e] = vv;
-  }
-}
 
 @compute @workgroup_size(64)
 fn backward_dq(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
@@ -147,7 +134,7 @@ fn backward_dq(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_
   }
   let kend = min(p.T, wid.x * BQ + BQ);
   for (var j0 = 0u; j0 < kend; j0 += TK) {
-    stage_kv_x(b, hk, j0, lid);
+    stage_kv(b, hk, j0, lid);
     workgroupBarrier();
     if (valid) {
       for (var jj = 0u; jj < TK; jj++) {
@@ -230,7 +217,6 @@ fn backward_dkv(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation
 // decode runs one workgroup per (query, batch, head): threads split the keys to score them, then the
 // head dimensions to sum the values; keys are taken in chunks of CH scores with an online softmax.
 
-@group(0) @binding(1) var<storage, read> nq: array<f32>;      // qkv of the new tokens [B*T, S]
 @group(0) @binding(2) var<storage, read> kvmeta: array<u32>;
 @group(0) @binding(3) var<storage, read_write> kc: array<f32>;
 @group(0) @binding(4) var<storage, read_write> vc: array<f32>;
@@ -245,8 +231,8 @@ fn kv_append(@builtin(global_invocation_id) gid: vec3<u32>) {
   let b = bt / p.T;
   let t = bt % p.T;
   let at = ((b * p.L + kvmeta[0] + t) * p.Hkv + hk) * HD + d;
-  kc[at] = nq[bt * p.S + (p.Hq + hk) * HD + d];
-  vc[at] = nq[bt * p.S + (p.Hq + p.Hkv + hk) * HD + d];
+  kc[at] = x[bt * p.S + (p.Hq + hk) * HD + d];
+  vc[at] = x[bt * p.S + (p.Hq + p.Hkv + hk) * HD + d];
 }
 
 @group(0) @binding(3) var<storage, read> kr: array<f32>;
@@ -284,7 +270,7 @@ fn decode(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index
   if (lid == 0u) { wpos = kvmeta[0]; }
   let pos0 = workgroupUniformLoad(&wpos);
   let kend = pos0 + t + 1u;
-  for (var d = lid; d < HD; d += 64u) { qs[d] = nq[(b * p.T + t) * p.S + h * HD + d] * p.scale; }
+  for (var d = lid; d < HD; d += 64u) { qs[d] = x[(b * p.T + t) * p.S + h * HD + d] * p.scale; }
   workgroupBarrier();
   var acc: array<f32, NA>;
   for (var i = 0u; i < NA; i++) { acc[i] = 0.0; }

@@ -40,6 +40,13 @@ describe('playground page', () => {
     expect(state, body).toBe('pass');
     expect(body).toMatch(/Adapter: /);
     expect(body).toMatch(/gpt2-tiny loss vs PyTorch\s+pass/);
+    // the built-in model, served by this site: three streamed samples for a demo prompt
+    await page.waitForSelector('body[data-demo="done"]', { timeout: 300_000 });
+    await page.screenshot({ path: 'test-results/builtin-model.png', fullPage: true });
+    const samples = await page.$$eval('section li', (els) => els.map((e) => e.textContent ?? ''));
+    expect(samples.length).toBe(3);
+    expect(samples.filter((t) => /[a-z]+ [a-z]+/i.test(t)).length).toBeGreaterThanOrEqual(2);
+    expect(errors).toEqual([]);
     await page.close();
   });
 
