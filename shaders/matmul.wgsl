@@ -104,3 +104,49 @@ fn bias_backward(@builtin(global_invocation_id) gid: vec3<u32>) {
   for (var m = 0u; m < p.M; m++) { s += A[p.aoff + m * p.lda + n]; }
   C[n] += s;
 }
+
+// ---- Matrix-vector products for decoding (M <= 8 rows, A not transposed) ----
+// The 64-row tiles above would do 64x the work for one row. gemv_nn (B is [K, N]): one thread per output
+// column, reading a row of B per k (coalesced across threads). gemv_nt (B is [N, K], the Hub's Linear
+// layout): one workgroup per output column, threads stride over K (coalesced) and reduce at the end.
+const GM = 8u;
+
+fn store(m: u32, n: u32, acc: f32) {
+  var v = p.alpha * acc;
+  if (HAS_BIAS) { v += bias[n]; }
+  let at = p.coff + m * p.ldc + n;
+  if (ACCUM) { v += C[at]; }
+  C[at] = v;
+}
+
+@compute @workgroup_size(64)
+fn gemv_nn(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let n = gid.x;
+  if (n >= p.N) { return; }
+  var acc: array<f32, GM>;
+  for (var k = 0u; k < p.K; k++) {
+    let w = B[p.boff + k * p.ldb + n];
+    for (var m = 0u; m < p.M; m++) { acc[m] += A[p.aoff + m * p.lda + k] * w; }
+  }
+  for (var m = 0u; m < p.M; m++) { store(m, n, acc[m]); }
+}
+
+var<workgroup> part: array<array<f32, 64>, GM>;
+
+@compute @workgroup_size(64)
+fn gemv_nt(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let n = wid.y * nwg.x + wid.x;
+  if (n >= p.N) { return; } // uniform across the workgroup
+  var acc: array<f32, GM>;
+  for (var k = lid; k < p.K; k += 64u) {
+    let w = B[p.boff + n * p.ldb + k];
+    for (var m = 0u; m < p.M; m++) { acc[m] += A[p.aoff + m * p.lda + k] * w; }
+  }
+  for (var m = 0u; m < GM; m++) { part[m][lid] = acc[m]; }
+  workgroupBarrier();
+  for (var s = 32u; s > 0u; s >>= 1u) {
+    if (lid < s) { for (var m = 0u; m < GM; m++) { part[m][lid] += part[m][lid + s]; } }
+    workgroupBarrier();
+  }
+  if (lid < p.M) { store(lid, n, part[lid][0]); }
+}

@@ -47,6 +47,20 @@ describe('matmul', () => {
     });
   }
 
+  for (const M1 of [1, 5, 8]) for (const transB of [false, true]) {
+    it(`decoding rows (M=${M1}, transB=${transB}): the matrix-vector kernels, with bias, scale and accumulation`, async () => {
+      const g = await testGpu();
+      const N1 = 77, K1 = 131;
+      const A = ref.randn(M1 * K1, 31), B = ref.randn(K1 * N1, 32), b = ref.randn(N1, 33), C0 = ref.randn(M1 * N1, 34);
+      const want = ref.matmul(A, B, null, M1, N1, K1, false, transB).map((v, i) => 0.5 * v + b[i % N1]! + C0[i]!);
+      const c = upload(g, C0);
+      const calls = await matmul(g, { c, a: upload(g, A), b: upload(g, B), bias: upload(g, b), M: M1, N: N1, K: K1, transB, accum: true, alpha: 0.5 });
+      expect(calls[0]!.kernel.name).toMatch(/gemv/);
+      await run(g, calls);
+      expectClose(await g.read(c), want, 1e-4, 1e-4, 'gemv');
+    });
+  }
+
   it('splits large work over several dispatches (rows, and K for weight gradients) with the same result', async () => {
     const g = await testGpu();
     const M2 = 200, N2 = 70, K2 = 150;

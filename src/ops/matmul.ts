@@ -29,6 +29,8 @@ export interface MatmulArgs {
 /** Work per dispatch stays below this many FLOPs so no single dispatch trips a browser's GPU watchdog. */
 export const MAX_DISPATCH_FLOPS = 2 ** 31;
 const TILE = 64;
+/** Products with at most this many rows use the matrix-vector kernels. */
+export const GEMV_ROWS = 8;
 
 export async function matmul(gpu: Gpu, x: MatmulArgs): Promise<Call[]> {
   const { M, N, K } = x;
@@ -38,6 +40,13 @@ export async function matmul(gpu: Gpu, x: MatmulArgs): Promise<Call[]> {
   const ldb = x.ldb ?? (transB ? K : N);
   const ldc = x.ldc ?? N;
   const maxFlops = x.maxFlops ?? MAX_DISPATCH_FLOPS;
+  const defines = { TRANS_A: transA, TRANS_B: transB, HAS_BIAS: !!x.bias, ACCUM: !!x.accum };
+  if (M <= GEMV_ROWS && !transA && K > 0) {
+    // decoding: a matrix-vector kernel (the tiles would compute 64 rows for these few)
+    const kernel = await gpu.kernel('matmul.wgsl', transB ? 'gemv_nt' : 'gemv_nn', ['u', 'r', 'r', 'r', 'w'], defines);
+    const u = gpu.uniform([M, N, K, lda, ldb, ldc, 0, x.aOff ?? 0, x.bOff ?? 0, x.cOff ?? 0, x.alpha ?? 1, 0], kernel.name, new Set([10]));
+    return [gpu.call(kernel, [u, x.a, x.b, x.bias ?? gpu.none, x.c], transB ? gpu.grid(N) : [Math.ceil(N / 64)])];
+  }
   const calls: Call[] = [];
   // dW-style products (A transposed, K = tokens) are split along K: each slab accumulates into C.
   const kSplit = transA && !transB ? Math.max(TILE, Math.floor(maxFlops / (2 * M * N) / TILE) * TILE) : K;
