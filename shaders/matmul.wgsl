@@ -4,9 +4,9 @@
 //   C has row stride ldc and every operand an element offset (aoff, boff, coff), so a call may read or
 //   write a column slice of a wider matrix (q | k | v, gate | up).
 // Defines (prepended by the runtime): TRANS_A, TRANS_B, HAS_BIAS, ACCUM (C += result; parameter grads).
-// A workgroup computes a 64x64 tile of C with 16x16 threads; thread (tx, ty) owns the 4x4 block at rows
-// 4ty.., columns 4tx... K advances in slabs of 16: both operands are staged in workgroup memory as vec4s
-// along M and N, so the inner step is two vec4 loads and sixteen multiply-adds. Global loads are
+// A workgroup computes a 64x128 tile of C with 16x16 threads; thread (tx, ty) owns a 4x8 block: rows
+// 4ty.., columns 4tx.. and 64+4tx... K advances in slabs of 16: both operands are staged in workgroup
+// memory as vec4s along M and N, so the inner step is three vec4 loads and thirty-two multiply-adds. Global loads are
 // bounds-checked with select (no branches: edge tiles cost the same as inner ones).
 // Rows start at `row0` so the host can split a large M into several dispatches (browser watchdogs).
 
@@ -19,11 +19,11 @@ struct Params { M: u32, N: u32, K: u32, lda: u32, ldb: u32, ldc: u32, row0: u32,
 @group(0) @binding(4) var<storage, read_write> C: array<f32>;
 
 const BM = 64u;
-const BN = 64u;
+const BN = 128u;
 const BK = 16u;
 
 var<workgroup> As: array<vec4<f32>, 256>; // [k][m / 4]: As[k * 16 + i] holds rows 4i .. 4i+3 of column k
-var<workgroup> Bs: array<vec4<f32>, 256>; // [k][n / 4]
+var<workgroup> Bs: array<vec4<f32>, 512>; // [k][n / 4]
 
 fn loadA(m: u32, k: u32) -> f32 {
   let ok = m < p.M && k < p.K;
@@ -50,6 +50,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   var c1 = vec4<f32>(0.0);
   var c2 = vec4<f32>(0.0);
   var c3 = vec4<f32>(0.0);
+  var d0 = vec4<f32>(0.0);
+  var d1 = vec4<f32>(0.0);
+  var d2 = vec4<f32>(0.0);
+  var d3 = vec4<f32>(0.0);
   for (var k0 = 0u; k0 < p.K; k0 += BK) {
     // Each thread stages one vec4 of each operand (4 rows of A / 4 columns of B at one k). The
     // element order follows memory order of the source so neighbouring threads read neighbouring words.
@@ -60,32 +64,40 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
       let kk = t % 16u; let mm = (t / 16u) * 4u; // A is [M, K]: k fastest
       As[kk * 16u + mm / 4u] = vec4<f32>(loadA(m0 + mm, k0 + kk), loadA(m0 + mm + 1u, k0 + kk), loadA(m0 + mm + 2u, k0 + kk), loadA(m0 + mm + 3u, k0 + kk));
     }
-    if (TRANS_B) {
-      let kk = t % 16u; let nn = (t / 16u) * 4u; // B is [N, K]: k fastest
-      Bs[kk * 16u + nn / 4u] = vec4<f32>(loadB(k0 + kk, n0 + nn), loadB(k0 + kk, n0 + nn + 1u), loadB(k0 + kk, n0 + nn + 2u), loadB(k0 + kk, n0 + nn + 3u));
-    } else {
-      let nn = (t % 16u) * 4u; let kk = t / 16u; // B is [K, N]: n fastest
-      Bs[kk * 16u + nn / 4u] = vec4<f32>(loadB(k0 + kk, n0 + nn), loadB(k0 + kk, n0 + nn + 1u), loadB(k0 + kk, n0 + nn + 2u), loadB(k0 + kk, n0 + nn + 3u));
+    for (var h = 0u; h < 2u; h++) {
+      let e = t + h * 256u;
+      if (TRANS_B) {
+        let kk = e % 16u; let nn = (e / 16u) * 4u; // B is [N, K]: k fastest
+        Bs[kk * 32u + nn / 4u] = vec4<f32>(loadB(k0 + kk, n0 + nn), loadB(k0 + kk, n0 + nn + 1u), loadB(k0 + kk, n0 + nn + 2u), loadB(k0 + kk, n0 + nn + 3u));
+      } else {
+        let nn = (e % 32u) * 4u; let kk = e / 32u; // B is [K, N]: n fastest
+        Bs[kk * 32u + nn / 4u] = vec4<f32>(loadB(k0 + kk, n0 + nn), loadB(k0 + kk, n0 + nn + 1u), loadB(k0 + kk, n0 + nn + 2u), loadB(k0 + kk, n0 + nn + 3u));
+      }
     }
     workgroupBarrier();
     for (var k = 0u; k < BK; k++) {
       let a = As[k * 16u + ty];
-      let b = Bs[k * 16u + tx];
+      let b = Bs[k * 32u + tx];
+      let e = Bs[k * 32u + 16u + tx];
       c0 += a.x * b;
       c1 += a.y * b;
       c2 += a.z * b;
       c3 += a.w * b;
+      d0 += a.x * e;
+      d1 += a.y * e;
+      d2 += a.z * e;
+      d3 += a.w * e;
     }
     workgroupBarrier();
   }
-  let rows = array<vec4<f32>, 4>(c0, c1, c2, c3);
+  let rows = array<vec4<f32>, 8>(c0, c1, c2, c3, d0, d1, d2, d3);
   for (var i = 0u; i < 4u; i++) {
     let m = m0 + ty * 4u + i;
     if (m >= p.M) { continue; }
-    for (var j = 0u; j < 4u; j++) {
-      let n = n0 + tx * 4u + j;
+    for (var j = 0u; j < 8u; j++) {
+      let n = n0 + (j / 4u) * 64u + tx * 4u + (j % 4u);
       if (n >= p.N) { continue; }
-      var v = p.alpha * rows[i][j];
+      var v = p.alpha * rows[i + (j / 4u) * 4u][j % 4u];
       if (HAS_BIAS) { v += bias[n]; }
       let at = p.coff + m * p.ldc + n;
       if (ACCUM) { v += C[at]; }

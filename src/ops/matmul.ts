@@ -29,6 +29,7 @@ export interface MatmulArgs {
 /** Work per dispatch stays below this many FLOPs so no single dispatch trips a browser's GPU watchdog. */
 export const MAX_DISPATCH_FLOPS = 2 ** 31;
 const TILE = 64;
+const TILE_N = 128;
 /** Products with at most this many rows use the matrix-vector kernels. */
 export const GEMV_ROWS = 8;
 
@@ -62,7 +63,7 @@ export async function matmul(gpu: Gpu, x: MatmulArgs): Promise<Call[]> {
     for (let row0 = 0; row0 < M; row0 += mSplit) {
       const rows = Math.min(mSplit, M - row0);
       const u = gpu.uniform([M, N, kn, lda, ldb, ldc, row0, aOff, bOff, x.cOff ?? 0, x.alpha ?? 1, 0], kernel.name, new Set([10]));
-      calls.push(gpu.call(kernel, [u, x.a, x.b, x.bias ?? gpu.none, x.c], [Math.ceil(N / TILE), Math.ceil(rows / TILE)]));
+      calls.push(gpu.call(kernel, [u, x.a, x.b, x.bias ?? gpu.none, x.c], [Math.ceil(N / TILE_N), Math.ceil(rows / TILE)]));
     }
     if (K === 0) break;
   }
