@@ -12,6 +12,7 @@ import { normBackward, normForward } from '../ops/norm.ts';
 import { accumulate, add, zero } from '../ops/residual.ts';
 import { rope, ropeTable } from '../ops/rope.ts';
 import { paramSpecs, type ModelConfig } from './config.ts';
+import type { ScoreHead } from './head.ts';
 import type { LoraSet } from './lora.ts';
 import { ParamTable } from './params.ts';
 
@@ -41,11 +42,12 @@ export class Transformer {
    * tokens continue sequences already in the cache (positions pos0 ..), and only the last position's
    * logits are computed: that is generation (prefill with T = prompt length, then T = 1 per step).
    */
-  async plan(B: number, T: number, opts: { training?: boolean; cache?: KVCache; lora?: LoraSet } = {}): Promise<Plan> {
+  async plan(B: number, T: number, opts: { training?: boolean; cache?: KVCache; lora?: LoraSet; score?: ScoreHead } = {}): Promise<Plan> {
     if (opts.training && opts.cache) throw new Error('a plan with a KV cache is for inference only');
     if (opts.cache && opts.cache.B !== B) throw new Error(`KV cache holds ${opts.cache.B} sequences, the plan has ${B}`);
     if (opts.lora && opts.lora.model !== this) throw new Error('the LoRA adapter belongs to another model');
-    const plan = new Plan(this, B, T, !!opts.training, opts.cache, opts.lora);
+    if (opts.score && opts.cache) throw new Error('a scalar head has no use for a KV cache');
+    const plan = new Plan(this, B, T, !!opts.training, opts.cache, opts.lora, opts.score);
     await plan.build();
     return plan;
   }
@@ -98,6 +100,9 @@ export class Plan {
   readonly losses: View;
   readonly logits: View;
   readonly buckets?: View;
+  /** With a scalar head: score of every position [B*T], and the gradient the trainer writes for it. */
+  readonly scores?: View;
+  readonly dscores?: View;
   forward: Call[] = [];
   /** Cross-entropy into `losses`, logits kept. */
   loss: Call[] = [];
@@ -111,12 +116,12 @@ export class Plan {
 
   constructor(
     readonly model: Transformer, readonly B: number, readonly T: number, readonly training: boolean,
-    readonly cache?: KVCache, readonly lora?: LoraSet,
+    readonly cache?: KVCache, readonly lora?: LoraSet, readonly score?: ScoreHead,
   ) {
     const cfg = model.cfg;
     if (T > cfg.maxPositions) throw new Error(`sequence length ${T} exceeds the model's ${cfg.maxPositions} positions`);
     this.BT = B * T;
-    const logitRows = cache ? B : this.BT;
+    const logitRows = score ? 0 : cache ? B : this.BT;
     const logitBytes = logitRows * cfg.vocabSize * 4;
     if (logitBytes > model.gpu.maxBinding) {
       throw new Error(`batch ${B} x ${T} needs ${(logitBytes / 2 ** 20).toFixed(0)} MiB of logits, over this adapter's ${(model.gpu.maxBinding / 2 ** 20).toFixed(0)} MiB storage binding: use fewer tokens per step`);
@@ -128,6 +133,10 @@ export class Plan {
     this.losses = this.t(this.BT, 'losses');
     this.logits = this.t(logitRows * cfg.vocabSize, 'logits');
     if (training) this.buckets = this.t(bucketLength(this.BT), 'buckets');
+    if (score) {
+      this.scores = this.t(this.BT, 'scores');
+      if (training) this.dscores = this.t(this.BT, 'dscores');
+    }
   }
 
   private t(n: number, label: string): View {
@@ -298,19 +307,22 @@ export class Plan {
     const fin = this.t(BT * C, 'final_norm'), fins = this.t(2 * BT, 'final_norm_stats');
     const lnf = llama ? 'model.norm.weight' : 'ln_f.weight';
     f.push(...(await normForward(gpu, norm, { y: fin, stats: fins, x, w: P(lnf), b: llama ? undefined : P('ln_f.bias') })));
+    const score = this.score;
+    const scoreShape: LinearShape = { N: BT, In: C, Out: 1, layout: 'out_in' };
+    if (score) f.push(...(await linearForward(gpu, scoreShape, { y: this.scores!, x: fin, w: score.params.view('score.weight') })));
     // LM head, in vocabulary chunks when the weight is larger than one storage binding.
     const head = this.model.headName;
     const chunks = rowChunks(gpu, V, C);
     // With a cache only each sequence's last position gets logits: rows b*T + T-1 of the final norm.
     const headRows = cache ? { N: B, ldx: T * C, xOff: (T - 1) * C } : { N: BT };
-    for (const { v0, vn } of chunks) {
+    for (const { v0, vn } of score ? [] : chunks) {
       f.push(...(await linearForward(gpu, { ...headRows, In: C, Out: vn, layout: 'out_in', ldy: V, yOff: v0 }, { y: this.logits, x: fin, w: rowsOf(P(head), C, v0, vn) })));
     }
     if (cache) return;
     const ce = { N: BT, V };
-    this.loss = await crossEntropy(gpu, ce, { logits: this.logits, targets: this.targets, weights: this.weights, losses: this.losses, fused: false });
+    if (!score) this.loss = await crossEntropy(gpu, ce, { logits: this.logits, targets: this.targets, weights: this.weights, losses: this.losses, fused: false });
     if (!this.training) return;
-    this.lossFused = await crossEntropy(gpu, ce, { logits: this.logits, targets: this.targets, weights: this.weights, losses: this.losses, fused: true });
+    if (!score) this.lossFused = await crossEntropy(gpu, ce, { logits: this.logits, targets: this.targets, weights: this.weights, losses: this.losses, fused: true });
 
     // ---- backward: the same list reversed ----
     const bw: Call[] = this.backward;
@@ -318,7 +330,10 @@ export class Plan {
     const dqkv = this.t(BT * S, 'dqkv'), dsum = this.t(B * Hq * T, 'dsum');
     const dA = A === C ? dC : this.t(BT * A, 'dA');
     const dGU = llama ? this.t(BT * 2 * I, 'dgu') : dI;
-    for (const [i, { v0, vn }] of chunks.entries()) {
+    if (score) {
+      bw.push(...(await linearBackward(gpu, scoreShape, { dx: dC, dw: score.trainable ? score.params.view('score.weight', 'grad') : undefined, dy: this.dscores!, x: fin, w: score.params.view('score.weight') })));
+    }
+    for (const [i, { v0, vn }] of (score ? [] : chunks).entries()) {
       bw.push(...(await linearBackward(gpu, { N: BT, In: C, Out: vn, layout: 'out_in', ldy: V, yOff: v0 },
         { dx: dC, dw: trainBase ? rowsOf(G(head)!, C, v0, vn) : undefined, dy: this.logits, x: fin, w: rowsOf(P(head), C, v0, vn), accumDx: i > 0 })));
     }
@@ -357,6 +372,7 @@ export class Plan {
     }
     if (trainBase) bw.push(...(await embeddingBackward(gpu, emb, { dwte: G(this.model.embedName)!, dwpe: llama ? undefined : G('wpe.weight'), dout: dres, buckets: this.buckets! })));
     for (const { view } of (trainBase ? params : lora!.params).arenaViews('grad')) this.zeroGrads.push(...(await zero(gpu, view)));
+    if (score?.trainable) for (const { view } of score.params.arenaViews('grad')) this.zeroGrads.push(...(await zero(gpu, view)));
   }
 
   /** Mean loss of the current batch (sum of the weighted per-token losses). */

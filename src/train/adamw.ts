@@ -28,13 +28,16 @@ export class AdamW {
     this.clip = clip;
   }
 
-  static async create(gpu: Gpu, params: ParamTable, cfg: AdamWConfig): Promise<AdamW> {
-    const grads = params.arenaViews('grad');
+  /** One optimizer over one or more parameter tables (e.g. an adapter and its score head): one global norm. */
+  static async create(gpu: Gpu, tables: ParamTable | ParamTable[], cfg: AdamWConfig): Promise<AdamW> {
+    const list = Array.isArray(tables) ? tables : [tables];
+    const views = (slot: 'param' | 'grad' | 'm' | 'v') => list.flatMap((t) => t.arenaViews(slot));
+    const grads = views('grad');
     const clip = gpu.tensor(4, 'clip');
     const partials = gpu.tensor(2 * normPartials(grads.map((g) => g.view)), 'norm_partials');
     const calls = await gradNorm(gpu, { clip, partials, grads: grads.map((g) => g.view), maxNorm: cfg.maxGradNorm });
     const setters: ((step: number, lr: number) => void)[] = [];
-    const [p, m, v] = [params.arenaViews('param'), params.arenaViews('m'), params.arenaViews('v')];
+    const [p, m, v] = [views('param'), views('m'), views('v')];
     for (let i = 0; i < grads.length; i++) {
       const a = await adamw(gpu, {
         param: p[i]!.view, grad: grads[i]!.view, m: m[i]!.view, v: v[i]!.view, clip,

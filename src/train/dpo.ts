@@ -1,0 +1,129 @@
+// Direct Preference Optimization (Rafailov et al. 2023) straight from the user's rankings: every ranking
+// gives its (better, worse) pairs, and
+//   loss = -log sigmoid(beta * ((log pi(y_w) - log ref(y_w)) - (log pi(y_l) - log ref(y_l))))
+// with log pi(y) the summed log-probability of the completion tokens given the prompt. The reference is
+// the SFT model: the base without the adapter when training LoRA, else a frozen copy.
+// A step runs the policy forward once for chosen and rejected rows, reads the per-token log-probs back,
+// and turns dloss/dlog pi(y) into per-token cross-entropy weights (CE = -log p, so weight = -dloss/dlog p),
+// so the fused cross-entropy kernel and the usual backward produce the DPO gradient.
+import type { LoraSet } from '../model/lora.ts';
+import type { Plan, Transformer } from '../model/transformer.ts';
+import { AdamW, type AdamWConfig } from './adamw.ts';
+import { rankingPairs, type Ranking } from './reward.ts';
+import { learningRate, type ScheduleConfig } from './schedule.ts';
+
+export interface PreferencePair { prompt: number[]; chosen: number[]; rejected: number[] }
+
+/** All (better, worse) pairs of each ranking; ties give none. */
+export function pairsFromRankings(rankings: Ranking[]): PreferencePair[] {
+  return rankings.flatMap((r) => rankingPairs(r.completions.length, r.ranks).map(([w, l]) => ({ prompt: r.prompt, chosen: r.completions[w]!, rejected: r.completions[l]! })));
+}
+
+export interface DpoConfig extends AdamWConfig, ScheduleConfig {
+  beta: number; // 0.1, as in the DPO paper and TRL
+  pairsPerStep: number;
+  seqLen: number;
+  padId: number;
+}
+
+export interface DpoStep {
+  step: number;
+  loss: number;
+  'rewards/chosen': number;
+  'rewards/rejected': number;
+  'rewards/margins': number;
+  'rewards/accuracies': number;
+  lr: number;
+  gradNorm: number;
+  skipped: boolean;
+}
+
+const logSigmoid = (x: number) => (x >= 0 ? -Math.log1p(Math.exp(-x)) : x - Math.log1p(Math.exp(x)));
+const sigmoid = (x: number) => 1 / (1 + Math.exp(-x));
+
+export class DpoTrainer {
+  step = 0;
+  private constructor(
+    readonly policy: Transformer, readonly lora: LoraSet | undefined, readonly cfg: DpoConfig,
+    readonly plan: Plan, readonly refPlan: Plan, readonly opt: AdamW,
+  ) {}
+
+  /** `reference`: a frozen model for full fine-tuning; omitted with LoRA (the base is the reference). */
+  static async create(policy: Transformer, cfg: DpoConfig, x: { lora?: LoraSet; reference?: Transformer }): Promise<DpoTrainer> {
+    if (!x.lora && !x.reference) throw new Error('DPO needs a reference: a LoRA adapter (reference = base) or a frozen reference model');
+    const B = 2 * cfg.pairsPerStep;
+    const plan = await policy.plan(B, cfg.seqLen, { training: true, lora: x.lora });
+    const refPlan = await (x.reference ?? policy).plan(B, cfg.seqLen);
+    const opt = await AdamW.create(policy.gpu, x.lora ? x.lora.params : policy.params, cfg);
+    return new DpoTrainer(policy, x.lora, cfg, plan, refPlan, opt);
+  }
+
+  /** Rows: chosen then rejected of each pair; targets on completion tokens only. */
+  private layout(pairs: PreferencePair[]): { ids: Int32Array; targets: Int32Array; ones: Float32Array } {
+    const T = this.cfg.seqLen, B = this.plan.B;
+    if (pairs.length > this.cfg.pairsPerStep) throw new Error(`${pairs.length} pairs for ${this.cfg.pairsPerStep} per step`);
+    const ids = new Int32Array(B * T).fill(this.cfg.padId), targets = new Int32Array(B * T).fill(-1);
+    pairs.forEach((p, i) => {
+      for (const [row, c] of [[2 * i, p.chosen], [2 * i + 1, p.rejected]] as const) {
+        const seq = [...p.prompt, ...c].slice(0, T);
+        seq.forEach((id, t) => (ids[row * T + t] = id));
+        for (let t = Math.max(0, p.prompt.length - 1); t + 1 < seq.length; t++) targets[row * T + t] = seq[t + 1]!;
+      }
+    });
+    return { ids, targets, ones: Float32Array.from(targets, (t) => (t >= 0 ? 1 : 0)) };
+  }
+
+  /** Summed log-probability of each row's completion under a plan (losses hold -log p per token). */
+  private async rowLogps(plan: Plan, calls: Parameters<Plan['model']['gpu']['run']>[0]): Promise<number[]> {
+    const gpu = this.policy.gpu;
+    await gpu.check('dpo forward', () => gpu.run(calls, 'dpo'));
+    const l = await gpu.read(plan.losses);
+    const T = this.cfg.seqLen;
+    return Array.from({ length: plan.B }, (_, r) => {
+      let s = 0;
+      for (let t = 0; t < T; t++) s -= l[r * T + t]!;
+      return s;
+    });
+  }
+
+  async trainStep(pairs: PreferencePair[]): Promise<DpoStep> {
+    const gpu = this.policy.gpu;
+    const { ids, targets, ones } = this.layout(pairs);
+    this.refPlan.setBatch(ids, targets, ones);
+    const ref = await this.rowLogps(this.refPlan, [...this.refPlan.forward, ...this.refPlan.loss]);
+    this.plan.setBatch(ids, targets, ones);
+    this.lora?.setStep(this.step);
+    const pi = await this.rowLogps(this.plan, [...this.plan.zeroGrads, ...this.plan.forward, ...this.plan.loss]);
+    const { beta } = this.cfg, P = pairs.length, T = this.cfg.seqLen;
+    const weights = new Float32Array(this.plan.BT);
+    let loss = 0, rc = 0, rr = 0, acc = 0;
+    for (let i = 0; i < P; i++) {
+      const cw = beta * (pi[2 * i]! - ref[2 * i]!), cl = beta * (pi[2 * i + 1]! - ref[2 * i + 1]!);
+      const z = cw - cl;
+      loss -= logSigmoid(z) / P;
+      rc += cw / P;
+      rr += cl / P;
+      acc += (z > 0 ? 1 : 0) / P;
+      const g = (beta * sigmoid(-z)) / P; // -dloss/dlog pi(y_w) = +dloss/dlog pi(y_l)
+      for (let t = 0; t < T; t++) {
+        if (targets[2 * i * T + t]! >= 0) weights[2 * i * T + t] = g;
+        if (targets[(2 * i + 1) * T + t]! >= 0) weights[(2 * i + 1) * T + t] = -g;
+      }
+    }
+    gpu.write(this.plan.weights, weights);
+    const lr = learningRate(this.step + 1, this.cfg);
+    this.opt.prepare(this.step + 1, lr);
+    await gpu.check('dpo backward', () => gpu.run([...this.plan.lossFused, ...this.plan.backward, ...this.opt.calls], 'dpo'));
+    const st = await this.opt.status();
+    if (!st.skipped) this.step++;
+    return {
+      step: this.step, loss, 'rewards/chosen': rc, 'rewards/rejected': rr, 'rewards/margins': rc - rr, 'rewards/accuracies': acc,
+      lr, gradNorm: st.gradNorm, skipped: st.skipped,
+    };
+  }
+
+  destroy(): void {
+    this.plan.destroy();
+    this.refPlan.destroy();
+  }
+}

@@ -1,0 +1,178 @@
+// Reward model from K-way rankings, as InstructGPT trains it (Ouyang et al. 2022, section 3.5):
+//  1. A ranking of K completions (K = 2..9, best first, ties allowed) gives all K(K-1)/2 pairs; tied
+//     pairs are dropped.
+//  2. All pairs of one prompt form ONE batch element: each completion is scored once (one forward per
+//     completion), and the element's loss is the mean over its pairs of -log sigmoid(r_w - r_l).
+//     (Shuffling pairs across the dataset instead makes the model overfit, the paper found.)
+//  3. The scalar comes from the score head at each sequence's last token.
+//  4. One epoch by default; held-out pair accuracy is reported.
+//  5. After training, a bias is fitted so that the demonstrations score mean 0.
+// One step = forward of every completion of a few prompts -> scores read back -> the pairwise loss and
+// its gradient per score on the CPU (a few dozen numbers) -> backward from the score head -> AdamW.
+import type { ScoreHead } from '../model/head.ts';
+import type { LoraSet } from '../model/lora.ts';
+import type { Plan, Transformer } from '../model/transformer.ts';
+import { AdamW, type AdamWConfig } from './adamw.ts';
+import { learningRate, type ScheduleConfig } from './schedule.ts';
+
+export interface Ranking {
+  prompt: number[];
+  completions: number[][];
+  /** rank of each completion, 0 = best; equal ranks are ties. Default: the order given (best first). */
+  ranks?: number[];
+}
+
+/** (winner, loser) index pairs of a ranking; ties give no pair. */
+export function rankingPairs(K: number, ranks?: number[]): [number, number][] {
+  const r = ranks ?? Array.from({ length: K }, (_, i) => i);
+  const pairs: [number, number][] = [];
+  for (let i = 0; i < K; i++) for (let j = 0; j < K; j++) if (r[i]! < r[j]!) pairs.push([i, j]);
+  return pairs;
+}
+
+const logSigmoid = (x: number) => (x >= 0 ? -Math.log1p(Math.exp(-x)) : x - Math.log1p(Math.exp(x)));
+const sigmoid = (x: number) => 1 / (1 + Math.exp(-x));
+
+/** Mean over pairs of -log sigmoid(r_w - r_l), its gradient per score, and how many pairs are ordered right. */
+export function pairwiseLoss(scores: number[], pairs: [number, number][]): { loss: number; dscores: number[]; correct: number } {
+  const d = scores.map(() => 0);
+  let loss = 0, correct = 0;
+  for (const [w, l] of pairs) {
+    const z = scores[w]! - scores[l]!;
+    loss -= logSigmoid(z);
+    const g = -sigmoid(-z) / pairs.length; // d(-log sigmoid z)/dz
+    d[w]! += g;
+    d[l]! -= g;
+    if (z > 0) correct++;
+  }
+  return { loss: pairs.length ? loss / pairs.length : 0, dscores: d, correct };
+}
+
+export interface RewardConfig extends AdamWConfig, ScheduleConfig {
+  promptsPerStep: number; // batch elements (rankings) per optimizer step
+  maxK: number; // completions per ranking, at most 9
+  seqLen: number; // prompt + completion tokens, truncated from the left of the completion's end
+  epochs: number; // 1, as the paper (more overfits)
+  padId: number;
+}
+
+export interface RewardStep { step: number; loss: number; accuracy: number; pairs: number; lr: number; gradNorm: number; skipped: boolean }
+
+export class RewardTrainer {
+  step = 0;
+  bias = 0;
+  private constructor(
+    readonly model: Transformer, readonly head: ScoreHead, readonly lora: LoraSet | undefined,
+    readonly cfg: RewardConfig, readonly plan: Plan, readonly opt: AdamW,
+  ) {}
+
+  static async create(model: Transformer, head: ScoreHead, cfg: RewardConfig, lora?: LoraSet): Promise<RewardTrainer> {
+    if (cfg.maxK < 2 || cfg.maxK > 9) throw new Error(`rankings have 2 to 9 completions, maxK is ${cfg.maxK}`);
+    const plan = await model.plan(cfg.promptsPerStep * cfg.maxK, cfg.seqLen, { training: true, lora, score: head });
+    const opt = await AdamW.create(model.gpu, [lora ? lora.params : model.params, head.params], cfg);
+    return new RewardTrainer(model, head, lora, cfg, plan, opt);
+  }
+
+  /** Lays rankings out one completion per row; returns each row's last-token index (or -1 for padding rows). */
+  private layout(rankings: Ranking[]): { ids: Int32Array; last: number[] } {
+    const { maxK, seqLen: T, padId } = this.cfg;
+    if (rankings.length > this.cfg.promptsPerStep) throw new Error(`${rankings.length} rankings for ${this.cfg.promptsPerStep} per step`);
+    const ids = new Int32Array(this.plan.B * T).fill(padId);
+    const last = new Array<number>(this.plan.B).fill(-1);
+    rankings.forEach((r, p) => {
+      const K = r.completions.length;
+      if (K < 2 || K > maxK) throw new Error(`a ranking has ${K} completions; 2 to ${maxK} are allowed`);
+      if (r.ranks && r.ranks.length !== K) throw new Error(`a ranking has ${K} completions but ${r.ranks.length} ranks`);
+      r.completions.forEach((c, k) => {
+        const seq = [...r.prompt, ...c].slice(0, T);
+        const row = p * maxK + k;
+        seq.forEach((id, t) => (ids[row * T + t] = id));
+        last[row] = row * T + seq.length - 1;
+      });
+    });
+    return { ids, last };
+  }
+
+  private async forward(rankings: Ranking[]): Promise<{ last: number[]; scores: Float32Array }> {
+    const gpu = this.model.gpu;
+    const { ids, last } = this.layout(rankings);
+    this.plan.setBatch(ids);
+    this.lora?.setStep(this.step);
+    await gpu.check('reward forward', () => gpu.run([...this.plan.zeroGrads, ...this.plan.forward], 'rm'));
+    return { last, scores: await gpu.read(this.plan.scores!) };
+  }
+
+  /** One optimizer step over a few rankings (each one batch element of all its pairs). */
+  async trainStep(rankings: Ranking[]): Promise<RewardStep> {
+    const gpu = this.model.gpu;
+    const { last, scores } = await this.forward(rankings);
+    const dscores = new Float32Array(this.plan.BT);
+    let loss = 0, correct = 0, pairs = 0;
+    rankings.forEach((r, p) => {
+      const K = r.completions.length;
+      const pr = rankingPairs(K, r.ranks);
+      const rows = Array.from({ length: K }, (_, k) => last[p * this.cfg.maxK + k]!);
+      const res = pairwiseLoss(rows.map((i) => scores[i]!), pr);
+      loss += res.loss / rankings.length;
+      correct += res.correct;
+      pairs += pr.length;
+      res.dscores.forEach((g, k) => (dscores[rows[k]!] = g / rankings.length));
+    });
+    gpu.write(this.plan.dscores!, dscores);
+    const lr = learningRate(this.step + 1, this.cfg);
+    this.opt.prepare(this.step + 1, lr);
+    await gpu.check('reward backward', () => gpu.run([...this.plan.backward, ...this.opt.calls], 'rm'));
+    const st = await this.opt.status();
+    if (!st.skipped) this.step++;
+    return { step: this.step, loss, accuracy: pairs ? correct / pairs : 0, pairs, lr, gradNorm: st.gradNorm, skipped: st.skipped };
+  }
+
+  /** Reward of each (prompt + completion), bias included. */
+  async score(seqs: { prompt: number[]; completion: number[] }[]): Promise<number[]> {
+    const out: number[] = [];
+    const per = this.cfg.promptsPerStep * this.cfg.maxK;
+    for (let i = 0; i < seqs.length; i += per) {
+      const chunk = seqs.slice(i, i + per);
+      // lay them out as one "ranking" row each: reuse the layout with rows filled in order
+      const T = this.cfg.seqLen;
+      const ids = new Int32Array(this.plan.B * T).fill(this.cfg.padId);
+      const last: number[] = [];
+      chunk.forEach((s, row) => {
+        const seq = [...s.prompt, ...s.completion].slice(0, T);
+        seq.forEach((id, t) => (ids[row * T + t] = id));
+        last.push(row * T + seq.length - 1);
+      });
+      this.plan.setBatch(ids);
+      await this.model.gpu.check('reward score', () => this.model.gpu.run(this.plan.forward, 'rm'));
+      const scores = await this.model.gpu.read(this.plan.scores!);
+      for (const i of last) out.push(scores[i]! + this.bias);
+    }
+    return out;
+  }
+
+  /** Held-out loss and pair accuracy (no weight update). */
+  async evaluate(rankings: Ranking[]): Promise<{ loss: number; accuracy: number; pairs: number }> {
+    let loss = 0, correct = 0, pairs = 0;
+    for (const r of rankings) {
+      const s = await this.score(r.completions.map((completion) => ({ prompt: r.prompt, completion })));
+      const pr = rankingPairs(r.completions.length, r.ranks);
+      const res = pairwiseLoss(s, pr);
+      loss += res.loss / rankings.length;
+      correct += res.correct;
+      pairs += pr.length;
+    }
+    return { loss, accuracy: pairs ? correct / pairs : 0, pairs };
+  }
+
+  /** The paper's normalisation: a bias so that the demonstrations (prompt + SFT completion) score mean 0. */
+  async fitBias(demos: { prompt: number[]; completion: number[] }[]): Promise<number> {
+    this.bias = 0;
+    const s = await this.score(demos);
+    this.bias = -s.reduce((a, b) => a + b, 0) / Math.max(1, s.length);
+    return this.bias;
+  }
+
+  destroy(): void {
+    this.plan.destroy();
+  }
+}
