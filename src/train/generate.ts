@@ -2,6 +2,7 @@
 // Prefill runs the prompt for all K rows at once; then one token per step, reading back only each
 // row's last logits for sampling on the CPU. Tokens stream out through `onToken` as they are drawn.
 import type { Call } from '../gpu/runtime.ts';
+import type { LoraSet } from '../model/lora.ts';
 import { KVCache, type Plan, type Transformer } from '../model/transformer.ts';
 import { Rng, sampleToken, type SamplingConfig } from './sampling.ts';
 
@@ -24,6 +25,21 @@ export type FinishReason = 'eos' | 'stop' | 'length';
 export interface Generation {
   ids: number[][]; // new tokens of each sample
   finish: FinishReason[];
+  /** entropy (nats) of the model's next-token distribution at each drawn token, before sampling filters */
+  entropy: number[][];
+}
+
+/** Entropy of softmax(logits) in nats, stable for large logits. */
+export function entropyOf(logits: ArrayLike<number>): number {
+  let m = -Infinity;
+  for (let i = 0; i < logits.length; i++) m = Math.max(m, logits[i]!);
+  let z = 0, s = 0;
+  for (let i = 0; i < logits.length; i++) {
+    const e = Math.exp(logits[i]! - m);
+    z += e;
+    s += e * (logits[i]! - m);
+  }
+  return Math.log(z) - s / z;
 }
 
 /** Keeps the plans and cache of the last shape, so repeated generations allocate nothing. */
@@ -33,15 +49,16 @@ export class Generator {
   private prefill?: Plan;
   private step?: Plan;
 
-  constructor(readonly model: Transformer) {}
+  /** `lora`: generate from the base with this adapter (PPO's policy); the base alone is the reference. */
+  constructor(readonly model: Transformer, readonly lora?: LoraSet) {}
 
   private async prepare(K: number, P: number, L: number): Promise<void> {
     const key = `${K}x${P}x${L}`;
     if (key === this.shape) return;
     this.destroy();
     this.cache = new KVCache(this.model, K, L);
-    this.prefill = await this.model.plan(K, P, { cache: this.cache });
-    this.step = await this.model.plan(K, 1, { cache: this.cache });
+    this.prefill = await this.model.plan(K, P, { cache: this.cache, lora: this.lora });
+    this.step = await this.model.plan(K, 1, { cache: this.cache, lora: this.lora });
     this.shape = key;
   }
 
@@ -57,6 +74,7 @@ export class Generator {
     await this.prepare(K, P, L);
     const rngs = Array.from({ length: K }, (_, i) => Rng.forSample(cfg.seed, i));
     const out: number[][] = Array.from({ length: K }, () => []);
+    const entropy: number[][] = Array.from({ length: K }, () => []);
     const finish: (FinishReason | undefined)[] = new Array(K).fill(undefined);
     const V = this.model.cfg.vocabSize;
     const run = async (plan: Plan, ids: number[], pos0: number): Promise<Float32Array> => {
@@ -72,8 +90,10 @@ export class Generator {
           next.push(out[k]![out[k]!.length - 1] ?? 0); // finished rows keep decoding a filler; it is ignored
           continue;
         }
-        const id = sampleToken(logits.subarray(k * V, (k + 1) * V), cfg, rngs[k]!);
+        const row = logits.subarray(k * V, (k + 1) * V);
+        const id = sampleToken(row, cfg, rngs[k]!);
         out[k]!.push(id);
+        entropy[k]!.push(entropyOf(row));
         next.push(id);
         onToken?.(k, id);
         if (cfg.stopTokenIds.includes(id)) finish[k] = 'eos';
@@ -82,7 +102,7 @@ export class Generator {
       if (finish.every((f) => f) || t === cfg.maxNewTokens - 1) break;
       logits = await run(this.step!, next, P + t);
     }
-    return { ids: out, finish: finish.map((f) => f ?? 'length') };
+    return { ids: out, finish: finish.map((f) => f ?? 'length'), entropy };
   }
 
   destroy(): void {

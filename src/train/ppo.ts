@@ -1,0 +1,270 @@
+// PPO against a reward model with a per-token KL penalty to the frozen SFT model (InstructGPT, section
+// 3.5; Ziegler et al. 2019), with the four roles as separate (model, adapter, head) triples so that with
+// LoRA they share one frozen base: reference = base, policy = base + policy adapter, reward = base + RM
+// adapter + score head, value = base + value adapter + score head (initialised from the RM).
+//
+// How this departs from the textbook, for small models in a browser:
+//  1. Rollouts are K samples per prompt decoded side by side with the KV cache; responses end at EOS or
+//     at max_new_tokens.
+//  2. Rewards: the RM score at the last response token, minus kl_coef * (log pi - log ref) per token;
+//     kl_coef fixed or adapted to a KL target (Ziegler et al.).
+//  3. GAE over response tokens (gamma 1, lam 0.95), advantages whitened over the batch.
+//  4. Clipped policy loss and clipped value loss, `ppoEpochs` passes over `minibatches` (the paper: one
+//     epoch); optional PPO-ptx: a cross-entropy term on SFT text accumulated into the same gradient.
+//  5. Every loss's gradient reaches the GPU as per-token weights: the policy's as cross-entropy weights
+//     (CE = -log p), the value's as gradients of the score head's outputs; one backward serves both.
+// Defaults are the paper's where they carry over (kl 0.02, clip 0.2, gamma 1, one epoch); the learning
+// rate is higher (1e-4 for LoRA adapters vs 1e-5 full) because adapters start at zero and runs are short.
+import type { ScoreHead } from '../model/head.ts';
+import type { LoraSet } from '../model/lora.ts';
+import type { Plan, Transformer } from '../model/transformer.ts';
+import { AdamW, type AdamWConfig } from './adamw.ts';
+import { GENERATE_DEFAULTS, Generator } from './generate.ts';
+import { AdaptiveKl, emaUpdate, gae, klPenalizedRewards, policyLoss, valueLoss, whiten } from './ppo-math.ts';
+
+export interface Role { model: Transformer; lora?: LoraSet; head?: ScoreHead }
+
+export interface PpoConfig extends AdamWConfig {
+  kl_coef: number; // 0.02 (InstructGPT)
+  kl_target: number; // adaptive controller target (nats per sequence); 0 = fixed kl_coef
+  kl_horizon: number; // 10000 (Ziegler et al.)
+  cliprange: number; // 0.2
+  cliprange_value: number; // 0.2
+  vf_coef: number; // 0.1 scale of the value loss gradient
+  gamma: number; // 1
+  lam: number; // 0.95
+  ppo_epochs: number; // 1 (the paper)
+  minibatches: number; // per epoch
+  promptsPerStep: number;
+  numSamples: number; // K
+  maxNewTokens: number;
+  temperature: number;
+  seqLen: number; // prompt + response
+  ptx_coef: number; // 0 = PPO, > 0 = PPO-ptx
+  ema_decay: number; // 0 = off; the paper's EMA used 0.992
+  padId: number;
+  eosIds: number[];
+  seed: number;
+}
+
+export const PPO_DEFAULTS: Omit<PpoConfig, 'padId' | 'eosIds'> = {
+  lr: 1e-4, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0, maxGradNorm: 1,
+  kl_coef: 0.02, kl_target: 0, kl_horizon: 10000, cliprange: 0.2, cliprange_value: 0.2, vf_coef: 0.1, gamma: 1, lam: 0.95,
+  ppo_epochs: 1, minibatches: 1, promptsPerStep: 4, numSamples: 4, maxNewTokens: 32, temperature: 1, seqLen: 128,
+  ptx_coef: 0, ema_decay: 0, seed: 0,
+};
+
+/** What the UI shows per sampled rollout: each response token with its KL contribution, value and advantage. */
+export interface TokenDiagnostics { prompt: number[]; response: number[]; score: number; kl: number[]; value: number[]; advantage: number[] }
+
+export interface PpoStep {
+  step: number;
+  'objective/scores': number;
+  'objective/kl': number;
+  'objective/entropy': number;
+  'policy/clipfrac_avg': number;
+  'policy/approxkl_avg': number;
+  'loss/policy_avg': number;
+  'loss/value_avg': number;
+  'val/clipfrac_avg': number;
+  'objective/response_length': number;
+  kl_coef: number;
+  skipped: boolean;
+  samples: TokenDiagnostics[];
+}
+
+interface Rollout { prompt: number[]; response: number[]; entropy: number[] }
+
+export class PpoTrainer {
+  step = 0;
+  readonly kl: AdaptiveKl;
+  private gen: Generator;
+  private ema?: Map<string, Float32Array>;
+
+  private constructor(
+    readonly roles: { policy: Role; reference: Role; reward: Role; value: Role }, readonly cfg: PpoConfig,
+    readonly plans: { policy: Plan; reference: Plan; reward: Plan; value: Plan }, readonly opt: { policy: AdamW; value: AdamW },
+  ) {
+    this.kl = new AdaptiveKl(cfg.kl_coef, cfg.kl_target || 1, cfg.kl_horizon);
+    this.gen = new Generator(roles.policy.model, roles.policy.lora);
+  }
+
+  static async create(roles: { policy: Role; reference: Role; reward: Role; value: Role }, cfg: PpoConfig): Promise<PpoTrainer> {
+    if (!roles.reward.head || !roles.value.head) throw new Error('the reward and value roles need a score head');
+    const rows = (cfg.promptsPerStep * cfg.numSamples) / cfg.minibatches;
+    if (!Number.isInteger(rows)) throw new Error(`${cfg.promptsPerStep * cfg.numSamples} rollouts do not split into ${cfg.minibatches} minibatches`);
+    const B = cfg.promptsPerStep * cfg.numSamples, T = cfg.seqLen;
+    const p = roles.policy, v = roles.value;
+    const plans = {
+      policy: await p.model.plan(rows, T, { training: true, lora: p.lora }),
+      reference: await roles.reference.model.plan(B, T, { lora: roles.reference.lora }),
+      reward: await roles.reward.model.plan(B, T, { lora: roles.reward.lora, score: roles.reward.head }),
+      value: await v.model.plan(rows, T, { training: true, lora: v.lora, score: v.head }),
+    };
+    const opt = {
+      policy: await AdamW.create(p.model.gpu, p.lora ? p.lora.params : p.model.params, cfg),
+      value: await AdamW.create(v.model.gpu, [v.lora ? v.lora.params : v.model.params, v.head!.params], cfg),
+    };
+    return new PpoTrainer(roles, cfg, plans, opt);
+  }
+
+  /** Lays rollouts out one per row: ids, targets (response tokens), and each row's prompt length. */
+  private layout(rs: Rollout[], B: number): { ids: Int32Array; targets: Int32Array; ones: Float32Array } {
+    const T = this.cfg.seqLen;
+    const ids = new Int32Array(B * T).fill(this.cfg.padId), targets = new Int32Array(B * T).fill(-1);
+    rs.forEach((r, row) => {
+      const seq = [...r.prompt, ...r.response];
+      seq.forEach((id, t) => (ids[row * T + t] = id));
+      r.response.forEach((id, i) => (targets[row * T + r.prompt.length - 1 + i] = id));
+    });
+    return { ids, targets, ones: Float32Array.from(targets, (t) => (t >= 0 ? 1 : 0)) };
+  }
+
+  /** log p of every response token of every row, from a plan's per-token losses. */
+  private async logps(plan: Plan, rs: Rollout[], calls: Parameters<Transformer['gpu']['run']>[0]): Promise<number[][]> {
+    const gpu = plan.model.gpu;
+    await gpu.check('ppo logprobs', () => gpu.run(calls, 'ppo'));
+    const l = await gpu.read(plan.losses);
+    const T = this.cfg.seqLen;
+    return rs.map((r, row) => r.response.map((_, i) => -l[row * T + r.prompt.length - 1 + i]!));
+  }
+
+  /** Score-head outputs at the positions that predict each response token (values), or the last one (reward). */
+  private async scores(plan: Plan, calls: Parameters<Transformer['gpu']['run']>[0]): Promise<Float32Array> {
+    const gpu = plan.model.gpu;
+    await gpu.check('ppo scores', () => gpu.run(calls, 'ppo'));
+    return gpu.read(plan.scores!);
+  }
+
+  async trainStep(prompts: number[][]): Promise<PpoStep> {
+    const cfg = this.cfg, T = cfg.seqLen, B = cfg.promptsPerStep * cfg.numSamples;
+    if (prompts.length !== cfg.promptsPerStep) throw new Error(`PPO step takes ${cfg.promptsPerStep} prompts, got ${prompts.length}`);
+    // ---- 1. rollouts ----
+    const rs: Rollout[] = [];
+    for (const [i, prompt] of prompts.entries()) {
+      const maxNew = Math.min(cfg.maxNewTokens, T - prompt.length);
+      if (maxNew < 1) throw new Error(`a prompt of ${prompt.length} tokens leaves no room in ${T} positions`);
+      const g = await this.gen.generate(prompt, { ...GENERATE_DEFAULTS, numSamples: cfg.numSamples, maxNewTokens: maxNew, temperature: cfg.temperature, seed: cfg.seed + 7919 * (this.step * cfg.promptsPerStep + i), stopTokenIds: cfg.eosIds });
+      g.ids.forEach((response, k) => rs.push({ prompt, response, entropy: g.entropy[k]! }));
+    }
+    const { ids, targets, ones } = this.layout(rs, B);
+    // ---- 2. reference and old-policy log-probs, scores, old values ----
+    const ref = this.plans.reference;
+    ref.setBatch(ids, targets, ones);
+    const refLogp = await this.logps(ref, rs, [...ref.forward, ...ref.loss]);
+    const oldLogp: number[][] = [], oldValues: number[][] = [];
+    const rows = B / cfg.minibatches;
+    for (let mb = 0; mb < cfg.minibatches; mb++) {
+      const part = rs.slice(mb * rows, (mb + 1) * rows);
+      const l = this.layout(part, rows);
+      this.plans.policy.setBatch(l.ids, l.targets, l.ones);
+      oldLogp.push(...(await this.logps(this.plans.policy, part, [...this.plans.policy.forward, ...this.plans.policy.loss])));
+      this.plans.value.setBatch(l.ids, l.targets, l.ones);
+      const v = await this.scores(this.plans.value, this.plans.value.forward);
+      part.forEach((r, row) => oldValues.push(r.response.map((_, i) => v[row * T + r.prompt.length - 1 + i]!)));
+    }
+    const rm = this.plans.reward;
+    rm.setBatch(ids);
+    const sc = await this.scores(rm, rm.forward);
+    const scores = rs.map((r, row) => sc[row * T + r.prompt.length + r.response.length - 1]!);
+    // ---- 3. rewards, advantages ----
+    const beta = this.kl.value;
+    const perRow = rs.map((_, i) => {
+      const { rewards, kl } = klPenalizedRewards(scores[i]!, oldLogp[i]!, refLogp[i]!, beta);
+      const { advantages, returns } = gae(rewards, oldValues[i]!, cfg.gamma, cfg.lam);
+      return { kl, advantages, returns };
+    });
+    const flatAdv = whiten(perRow.flatMap((x) => x.advantages));
+    let o = 0;
+    const adv = perRow.map((x) => x.advantages.map(() => flatAdv[o++]!));
+    // ---- 4. PPO epochs over minibatches ----
+    let pl = 0, vl = 0, cf = 0, vcf = 0, akl = 0, n = 0, skipped = false;
+    for (let epoch = 0; epoch < cfg.ppo_epochs; epoch++) {
+      for (let mb = 0; mb < cfg.minibatches; mb++) {
+        const sl = (a: number[][]) => a.slice(mb * rows, (mb + 1) * rows);
+        const part = rs.slice(mb * rows, (mb + 1) * rows);
+        const l = this.layout(part, rows);
+        // policy
+        const pp = this.plans.policy;
+        pp.setBatch(l.ids, l.targets, l.ones);
+        this.roles.policy.lora?.setStep(this.step * 1000 + epoch * 100 + mb);
+        const logp = await this.logps(pp, part, [...pp.zeroGrads, ...pp.forward, ...pp.loss]);
+        const res = policyLoss(logp.flat(), sl(oldLogp).flat(), sl(adv).flat(), cfg.cliprange);
+        const w = new Float32Array(rows * T);
+        let k = 0;
+        part.forEach((r, row) => r.response.forEach((_, i) => (w[row * T + r.prompt.length - 1 + i] = -res.dlogp[k++]!)));
+        pp.model.gpu.write(pp.weights, w);
+        await pp.model.gpu.check('ppo policy backward', () => pp.model.gpu.run([...pp.lossFused, ...pp.backward], 'ppo'));
+        if (cfg.ptx_coef > 0 && this.ptx.length) await this.ptxPass(pp);
+        this.opt.policy.prepare(this.step + 1, cfg.lr);
+        await pp.model.gpu.check('ppo policy update', () => pp.model.gpu.run(this.opt.policy.calls, 'ppo'));
+        skipped ||= (await this.opt.policy.status()).skipped;
+        // value
+        const vp = this.plans.value;
+        vp.setBatch(l.ids, l.targets, l.ones);
+        const v = await this.scores(vp, [...vp.zeroGrads, ...vp.forward]);
+        const values = part.flatMap((r, row) => r.response.map((_, i) => v[row * T + r.prompt.length - 1 + i]!));
+        const vr = valueLoss(values, sl(oldValues).flat(), perRow.slice(mb * rows, (mb + 1) * rows).flatMap((x) => x.returns), cfg.cliprange_value);
+        const dv = new Float32Array(rows * T);
+        k = 0;
+        part.forEach((r, row) => r.response.forEach((_, i) => (dv[row * T + r.prompt.length - 1 + i] = cfg.vf_coef * vr.dvalues[k++]!)));
+        vp.model.gpu.write(vp.dscores!, dv);
+        this.opt.value.prepare(this.step + 1, cfg.lr);
+        await vp.model.gpu.check('ppo value update', () => vp.model.gpu.run([...vp.backward, ...this.opt.value.calls], 'ppo'));
+        pl += res.loss; vl += vr.loss; cf += res.clipFrac; vcf += vr.clipFrac; akl += res.approxKl; n++;
+      }
+    }
+    if (cfg.ema_decay > 0) await this.updateEma();
+    const klSum = perRow.map((x) => x.kl.reduce((a, b) => a + b, 0));
+    const meanKl = klSum.reduce((a, b) => a + b, 0) / B;
+    if (cfg.kl_target > 0) this.kl.update(meanKl, B);
+    if (!skipped) this.step++;
+    const tokens = rs.reduce((s, r) => s + r.response.length, 0);
+    return {
+      step: this.step,
+      'objective/scores': scores.reduce((a, b) => a + b, 0) / B,
+      'objective/kl': meanKl,
+      'objective/entropy': rs.reduce((s, r) => s + r.entropy.reduce((a, b) => a + b, 0), 0) / Math.max(1, tokens),
+      'policy/clipfrac_avg': cf / n, 'policy/approxkl_avg': akl / n, 'loss/policy_avg': pl / n, 'loss/value_avg': vl / n, 'val/clipfrac_avg': vcf / n,
+      'objective/response_length': tokens / B, kl_coef: beta, skipped,
+      samples: rs.slice(0, 4).map((r, i) => ({ prompt: r.prompt, response: r.response, score: scores[i]!, kl: perRow[i]!.kl, value: oldValues[i]!, advantage: adv[i]! })),
+    };
+  }
+
+  // ---- PPO-ptx: cross-entropy on SFT/pretraining text, accumulated into the policy gradient ----
+  private ptx: { ids: Int32Array; targets: Int32Array; count: number }[] = [];
+  private ptxNext = 0;
+
+  /** Batches (laid out for the policy plan's rows) for the ptx term; see sftBatch. */
+  setPtxData(batches: { ids: Int32Array; targets: Int32Array; count: number }[]): void {
+    this.ptx = batches;
+  }
+
+  private async ptxPass(pp: Plan): Promise<void> {
+    const b = this.ptx[this.ptxNext++ % this.ptx.length]!;
+    const w = Float32Array.from(b.targets, (t) => (t >= 0 ? this.cfg.ptx_coef / Math.max(1, b.count) : 0));
+    pp.setBatch(b.ids, b.targets, w);
+    await pp.model.gpu.check('ppo ptx', () => pp.model.gpu.run([...pp.forward, ...pp.lossFused, ...pp.backward], 'ppo'));
+  }
+
+  /** EMA of the policy's trainable weights (kept on the CPU; `emaWeights` returns them for export). */
+  private async updateEma(): Promise<void> {
+    const table = this.roles.policy.lora ? this.roles.policy.lora.params : this.roles.policy.model.params;
+    this.ema ??= new Map();
+    for (const e of table.entries) {
+      const w = await table.download(e.name);
+      const cur = this.ema.get(e.name);
+      if (!cur) this.ema.set(e.name, w);
+      else emaUpdate(cur, w, this.cfg.ema_decay);
+    }
+  }
+
+  get emaWeights(): Map<string, Float32Array> | undefined {
+    return this.ema;
+  }
+
+  destroy(): void {
+    this.gen.destroy();
+    for (const p of Object.values(this.plans)) p.destroy();
+  }
+}
