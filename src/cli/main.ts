@@ -18,6 +18,7 @@ import { exportModelFiles } from '../model/export.ts';
 import { loadModel } from '../model/index.ts';
 import { checkFits, estimateMemory, type Use } from '../model/memory.ts';
 import { GENERATE_DEFAULTS, Generator } from '../train/generate.ts';
+import { trainCommand, TrainUsageError, type Stage } from './train.ts';
 
 const USAGE = `usage: rlhf-playground <command> [options]
 
@@ -29,6 +30,13 @@ commands:
       [--max-new-tokens N] [--temperature T] [--top-k K] [--top-p P] [--seed S] [--num-samples K]
       [--stop STRING]... [--raw]                        (temperature 0 = greedy; --raw skips the chat template)
   export --model DIR --out FILE.zip                     the model as a Hugging Face folder, zipped
+  sft --model DIR --data FILE.jsonl --out DIR           supervised fine-tuning on {"prompt","completion"} / {"messages"}
+  rm  --model DIR --data FILE.jsonl --out DIR           reward model from rankings {"prompt","completions"} / {"prompt","chosen","rejected"}
+  dpo --model DIR --data FILE.jsonl --out DIR           DPO from the same rankings (reference: the model as given)
+  ppo --model DIR --prompts FILE.jsonl --reward DIR --out DIR   PPO against an RM adapter (written by rm --lora-rank R)
+      [--steps N | --epochs E] [--lr X] [--batch-size B] [--seed S] [--lora-rank R (0 = full fine-tuning)]
+      [--lora-alpha A] [--lora-dropout P] [--seq-len T] [--beta B] [--kl-coef C] [--num-samples K]
+      [--checkpoint-every N] [--stop-after N] [--resume] each writes a model (or PEFT adapter) folder and metrics.jsonl
 
 --model: a Hugging Face model folder (config.json, model.safetensors or a sharded index, tokenizer files),
 or a Hub id such as openai-community/gpt2 (optionally @revision; HF_ENDPOINT and HF_TOKEN are honoured;
@@ -227,11 +235,16 @@ export async function main(argv: string[]): Promise<number> {
         'max-new-tokens': { type: 'string' }, temperature: { type: 'string' }, 'top-k': { type: 'string' },
         'top-p': { type: 'string' }, seed: { type: 'string' }, 'num-samples': { type: 'string' },
         stop: { type: 'string', multiple: true }, raw: { type: 'boolean' },
+        data: { type: 'string' }, prompts: { type: 'string' }, reward: { type: 'string' }, steps: { type: 'string' }, epochs: { type: 'string' },
+        lr: { type: 'string' }, 'batch-size': { type: 'string' }, 'lora-rank': { type: 'string' }, 'lora-alpha': { type: 'string' },
+        'lora-dropout': { type: 'string' }, 'seq-len': { type: 'string' }, beta: { type: 'string' }, 'kl-coef': { type: 'string' },
+        'checkpoint-every': { type: 'string' }, resume: { type: 'boolean' }, 'stop-after': { type: 'string' },
       },
       strict: true,
     });
     const commands: Record<string, (gpu: Gpu, v: Record<string, unknown>) => Promise<void>> = {
       score: (g, x) => scoreOrGrads(g, 'score', x), grads: (g, x) => scoreOrGrads(g, 'grads', x), info, generate, export: exportZip,
+      ...Object.fromEntries((['sft', 'rm', 'dpo', 'ppo'] as Stage[]).map((st) => [st, (g: Gpu, x: Record<string, unknown>) => trainCommand(g, st, x, { resolveModel, tokenizerOf })])),
     };
     const run = commands[cmd];
     if (!run) throw new UsageError(`unknown command "${cmd}" (try --help)`);
@@ -242,7 +255,7 @@ export async function main(argv: string[]): Promise<number> {
   } catch (e) {
     const msg = e instanceof Error ? e.message : String(e);
     process.stderr.write(`${process.stderr.isTTY ? '\n' : ''}rlhf-playground ${cmd}: ${msg.split('\n')[0]}\n`);
-    return e instanceof UsageError || (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS') ? 2 : 1;
+    return e instanceof UsageError || e instanceof TrainUsageError || (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS') ? 2 : 1;
   }
 }
 

@@ -79,7 +79,7 @@ export class LoraSet {
 const peftModule = (set: LoraSet, module: string) => (set.model.cfg.arch === 'gpt2' ? `transformer.${module}` : module);
 
 /** The adapter as a PEFT folder (adapter_config.json + adapter_model.safetensors). */
-export async function exportAdapterFiles(set: LoraSet, x: { baseModel: string; meta: ProvenanceMeta }): Promise<Map<string, Uint8Array>> {
+export async function exportAdapterFiles(set: LoraSet, x: { baseModel: string; meta: ProvenanceMeta; head?: ParamTable }): Promise<Map<string, Uint8Array>> {
   const loras: LoraTensors[] = [];
   for (const m of set.modules.values()) {
     loras.push({
@@ -90,13 +90,22 @@ export async function exportAdapterFiles(set: LoraSet, x: { baseModel: string; m
   return peftAdapterFiles({
     baseModel: x.baseModel, r: set.cfg.r, alpha: set.cfg.alpha, dropout: set.cfg.dropout, targetModules: set.cfg.targets,
     fanInFanOut: set.model.cfg.arch === 'gpt2', loras, meta: x.meta,
+    // a reward or value model's score head travels as PEFT's modules_to_save
+    ...(x.head ? { modulesToSave: ['score'], extraTensors: [{ name: 'score.weight', shape: [1, set.model.cfg.hidden], data: await x.head.download('score.weight') }] } : {}),
   });
 }
 
 /** Reads a PEFT adapter folder onto `model`: every module it names must exist with the same shape. */
 export function loadAdapter(model: Transformer, files: Map<string, Uint8Array>, file: string, opts: { optimizer?: boolean } = {}): LoraSet {
+  return loadAdapterWithHead(model, files, file, opts).lora;
+}
+
+/** An adapter and, when it carries one (modules_to_save ["score"]), its score head weights and metadata. */
+export function loadAdapterWithHead(model: Transformer, files: Map<string, Uint8Array>, file: string, opts: { optimizer?: boolean } = {}): { lora: LoraSet; score?: Float32Array; metadata: Record<string, string> } {
   const a = readPeftAdapter(files, file);
-  if (a.extraTensors.length) throw new Error(`${file}: modules_to_save (${a.extraTensors.map((t) => t.name).join(', ')}) are not supported yet`);
+  const unknown = a.extraTensors.filter((t) => !/(^|\.)score\.weight$/.test(t.name));
+  if (unknown.length) throw new Error(`${file}: modules_to_save tensors ${unknown.map((t) => t.name).join(', ')} are not supported`);
+  const score = a.extraTensors.find((t) => /(^|\.)score\.weight$/.test(t.name))?.data;
   const set = new LoraSet(model, { r: a.config.r, alpha: a.config.alpha, dropout: a.config.dropout, targets: a.config.targetModules }, opts);
   const byPeft = new Map([...set.modules.values()].map((m) => [peftModule(set, m.module), m]));
   for (const l of a.loras) {
@@ -111,5 +120,5 @@ export function loadAdapter(model: Transformer, files: Map<string, Uint8Array>, 
     set.destroy();
     throw new Error(`${file}/adapter_model.safetensors: no weights for ${[...byPeft.keys()].slice(0, 3).join(', ')}${byPeft.size > 3 ? ` and ${byPeft.size - 3} more` : ''}`);
   }
-  return set;
+  return { lora: set, score, metadata: a.metadata };
 }

@@ -4,6 +4,7 @@
 // One optimizer step = `accumulation` micro-batches of [B, T]. Each micro-batch is its own submit
 // (its ids are written between submits); the token weights are 1 / (completion tokens in the whole
 // step), so the accumulated gradient is the gradient of the step's mean loss, whatever the split.
+import type { LoraSet } from '../model/lora.ts';
 import type { Plan, Transformer } from '../model/transformer.ts';
 import { AdamW, type AdamWConfig } from './adamw.ts';
 import { learningRate, type ScheduleConfig } from './schedule.ts';
@@ -55,12 +56,13 @@ export interface StepResult {
 
 export class SftTrainer {
   step = 0;
-  private constructor(readonly model: Transformer, readonly cfg: SftConfig, readonly plan: Plan, readonly opt: AdamW) {}
+  private constructor(readonly model: Transformer, readonly cfg: SftConfig, readonly plan: Plan, readonly opt: AdamW, readonly lora?: LoraSet) {}
 
-  static async create(model: Transformer, cfg: SftConfig): Promise<SftTrainer> {
-    const plan = await model.plan(cfg.batchSize, cfg.seqLen, { training: true });
-    const opt = await AdamW.create(model.gpu, model.params, cfg);
-    return new SftTrainer(model, cfg, plan, opt);
+  /** Full fine-tuning, or with `lora` only the adapter trains (the base stays frozen). */
+  static async create(model: Transformer, cfg: SftConfig, lora?: LoraSet): Promise<SftTrainer> {
+    const plan = await model.plan(cfg.batchSize, cfg.seqLen, { training: true, lora });
+    const opt = await AdamW.create(model.gpu, lora ? lora.params : model.params, cfg);
+    return new SftTrainer(model, cfg, plan, opt, lora);
   }
 
   /** One optimizer step over `micro` batches (length = accumulation). */
@@ -69,6 +71,7 @@ export class SftTrainer {
     const total = micro.reduce((s, b) => s + b.count, 0);
     const lr = learningRate(this.step + 1, this.cfg);
     let loss = 0;
+    this.lora?.setStep(this.step);
     for (const [i, b] of micro.entries()) {
       const w = Float32Array.from(b.targets, (t) => (t >= 0 ? 1 / Math.max(1, total) : 0));
       this.plan.setBatch(b.ids, b.targets, w);

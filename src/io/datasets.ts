@@ -1,0 +1,287 @@
+// Import and export of the user's data as the JSONL formats TRL's trainers read, plus our K-way
+// ranking line. Pure string work: runs in browsers and in Node (no fs, no network).
+//
+// Line formats (one JSON object per line; TRL's dataset-formats guide names them):
+//   {"prompt": str, "completion": str}                       prompt-completion, standard (SFT)
+//   {"messages": [{"role", "content"}, ...]}                 language modeling, conversational (SFT)
+//   {"prompt": str, "chosen": str, "rejected": str}          preference with explicit prompt (reward model, DPO)
+//   {"prompt": str, "completions": [best, ..., worst],       ours: a K-way ranking, 2 <= K <= 9, best first;
+//    "ranks"?: [0, ...]}                                      optional ranks mark ties (0 = best, equal = tie)
+//
+// Also accepted on import (never written): TRL's conversational preference form
+//   {"prompt"?: [messages], "chosen": [messages], "rejected": [messages]}
+// mapped to a standard preference record when it is single-turn: the prompt (explicit, or implicit =
+// the turns chosen and rejected share before their final turn) must be exactly one user message, and
+// chosen / rejected must end in an assistant turn, whose content becomes the chosen / rejected text.
+// Anything longer (system prompts, multi-turn context) is reported as unsupported rather than
+// flattened into a string, which would silently change what the model is trained on.
+//
+// Import is for untrusted files: every line is checked, a bad line is reported as `file:line: problem`
+// (1-based line numbers) and every good line is kept. Parsing uses parseJsonStrict (duplicate keys
+// are errors, objects have null prototypes, nesting is bounded). Strings are kept verbatim: nothing is
+// interpreted as HTML or trimmed.
+
+import { isJsonObject, JsonSyntaxError, parseJsonStrict, type JsonObject, type JsonValue } from './json-strict.ts';
+
+export type Message = { role: 'system' | 'user' | 'assistant'; content: string };
+export type Record =
+  | { kind: 'completion'; prompt: string; completion: string }
+  | { kind: 'messages'; messages: Message[] }
+  | { kind: 'preference'; prompt: string; chosen: string; rejected: string }
+  | { kind: 'ranking'; prompt: string; completions: string[]; ranks?: number[] };
+
+/** `errors[].line` is 1-based; 0 marks a problem with the whole file (e.g. its size). */
+export interface ImportResult { records: Record[]; errors: { line: number; message: string }[] }
+
+export type SftRow = { prompt: string; completion: string } | { messages: Message[] };
+export type PreferencePair = { prompt: string; chosen: string; rejected: string };
+
+export const MAX_LINE_CHARS = 1_000_000;
+export const MAX_FILE_BYTES = 200 * 1024 * 1024;
+export const MIN_RANKING = 2;
+export const MAX_RANKING = 9;
+
+const ROLES: ReadonlySet<string> = new Set(['system', 'user', 'assistant']);
+const q = JSON.stringify;
+
+/** A problem with one line; the caller adds `file:line: `. */
+class LineError extends Error {}
+function bad(msg: string): never {
+  throw new LineError(msg);
+}
+
+const typeName = (v: JsonValue | undefined): string =>
+  v === undefined ? 'nothing' : v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v === 'object' ? 'an object' : `a ${typeof v}`;
+
+function onlyKeys(o: JsonObject, allowed: readonly string[], what: string): void {
+  for (const k of Object.keys(o)) if (!allowed.includes(k)) bad(`unknown key ${q(k)} in ${what} (allowed: ${allowed.join(', ')})`);
+}
+
+function str(o: JsonObject, key: string, where = ''): string {
+  const v = o[key];
+  if (v === undefined) bad(`missing ${q(key)}${where}`);
+  if (typeof v !== 'string') bad(`${q(key)}${where} must be a string, got ${typeName(v)}`);
+  return v as string;
+}
+
+function messageList(v: JsonValue | undefined, key: string): Message[] {
+  if (!Array.isArray(v)) return bad(`${q(key)} must be an array of messages, got ${typeName(v)}`);
+  if (v.length === 0) bad(`${q(key)} must hold at least one message`);
+  return v.map((m, i) => {
+    const where = ` in ${key}[${i}]`;
+    if (!isJsonObject(m)) return bad(`${key}[${i}] must be an object, got ${typeName(m)}`);
+    onlyKeys(m, ['role', 'content'], `${key}[${i}]`);
+    const role = str(m, 'role', where);
+    if (!ROLES.has(role)) bad(`bad role ${q(role)}${where} (allowed: system, user, assistant)`);
+    return { role: role as Message['role'], content: str(m, 'content', where) };
+  });
+}
+
+function checkRanking(completions: readonly unknown[], ranks: readonly unknown[] | undefined): void {
+  const k = completions.length;
+  if (k < MIN_RANKING || k > MAX_RANKING) bad(`a ranking needs ${MIN_RANKING} to ${MAX_RANKING} completions, got ${k}`);
+  completions.forEach((c, i) => {
+    if (typeof c !== 'string') bad(`completions[${i}] must be a string, got ${typeName(c as JsonValue)}`);
+  });
+  if (ranks === undefined) return;
+  if (ranks.length !== k) bad(`"ranks" has ${ranks.length} entries but there are ${k} completions`);
+  ranks.forEach((r, i) => {
+    if (typeof r !== 'number' || !Number.isInteger(r) || r < 0) bad(`ranks[${i}] must be an integer >= 0, got ${q(r)}`);
+    if (i === 0 && r !== 0) bad('ranks[0] must be 0 (completions are listed best first)');
+    if (i > 0 && r < (ranks[i - 1] as number)) bad(`ranks must not decrease (completions are listed best to worst): ranks[${i}] = ${r} < ranks[${i - 1}] = ${q(ranks[i - 1])}`);
+  });
+}
+
+/** TRL's conversational preference row, single-turn only (see the header). */
+function conversationalPreference(o: JsonObject): Record {
+  const chosen = messageList(o.chosen, 'chosen');
+  const rejected = messageList(o.rejected, 'rejected');
+  let prompt: Message[];
+  let chosenTurn: Message;
+  let rejectedTurn: Message;
+  if (o.prompt !== undefined) {
+    prompt = messageList(o.prompt, 'prompt');
+    if (chosen.length !== 1 || rejected.length !== 1) bad('with an explicit "prompt", "chosen" and "rejected" must each be a single assistant message');
+    chosenTurn = chosen[0]!;
+    rejectedTurn = rejected[0]!;
+  } else {
+    prompt = chosen.slice(0, -1);
+    const other = rejected.slice(0, -1);
+    if (prompt.length === 0) bad('conversational "chosen" has no prompt turn before its answer (add a "prompt")');
+    if (q(prompt) !== q(other)) bad('"chosen" and "rejected" do not share the same turns before their final answer');
+    chosenTurn = chosen.at(-1)!;
+    rejectedTurn = rejected.at(-1)!;
+  }
+  if (chosenTurn.role !== 'assistant') bad(`the final "chosen" turn must be an assistant message, got role ${q(chosenTurn.role)}`);
+  if (rejectedTurn.role !== 'assistant') bad(`the final "rejected" turn must be an assistant message, got role ${q(rejectedTurn.role)}`);
+  if (prompt.length !== 1 || prompt[0]!.role !== 'user') {
+    bad('only single-turn conversational preferences (the prompt is one user message) can be imported; system or multi-turn prompts are not supported');
+  }
+  return { kind: 'preference', prompt: prompt[0]!.content, chosen: chosenTurn.content, rejected: rejectedTurn.content };
+}
+
+/** Validates one parsed line and turns it into a Record; throws LineError. */
+function toRecord(v: JsonValue): Record {
+  if (!isJsonObject(v)) return bad(`each line must be a JSON object, got ${typeName(v)}`);
+  const has = (k: string) => Object.hasOwn(v, k);
+  if (has('messages')) {
+    onlyKeys(v, ['messages'], 'a messages record');
+    return { kind: 'messages', messages: messageList(v.messages, 'messages') };
+  }
+  if (has('completions')) {
+    onlyKeys(v, ['prompt', 'completions', 'ranks'], 'a ranking record');
+    const prompt = str(v, 'prompt');
+    const c = v.completions;
+    if (!Array.isArray(c)) return bad(`"completions" must be an array of strings, got ${typeName(c)}`);
+    const r = v.ranks;
+    if (r !== undefined && !Array.isArray(r)) return bad(`"ranks" must be an array of integers, got ${typeName(r)}`);
+    checkRanking(c, r);
+    const rec: Record = { kind: 'ranking', prompt, completions: c as string[] };
+    if (r !== undefined) rec.ranks = r as number[];
+    return rec;
+  }
+  if (has('chosen') || has('rejected')) {
+    onlyKeys(v, ['prompt', 'chosen', 'rejected'], 'a preference record');
+    if (Array.isArray(v.chosen) || Array.isArray(v.rejected)) return conversationalPreference(v);
+    return { kind: 'preference', prompt: str(v, 'prompt'), chosen: str(v, 'chosen'), rejected: str(v, 'rejected') };
+  }
+  if (has('completion')) {
+    onlyKeys(v, ['prompt', 'completion'], 'a completion record');
+    return { kind: 'completion', prompt: str(v, 'prompt'), completion: str(v, 'completion') };
+  }
+  const keys = Object.keys(v);
+  return bad(
+    `not a known record shape (keys: ${keys.length ? keys.map((k) => q(k)).join(', ') : 'none'}); expected ` +
+      '{"prompt","completion"}, {"messages"}, {"prompt","chosen","rejected"} or {"prompt","completions"[,"ranks"]}',
+  );
+}
+
+/** UTF-8 length of a string, stopping early once past `limit`. */
+function utf8LengthOver(text: string, limit: number): number {
+  let n = 0;
+  for (let i = 0; i < text.length && n <= limit; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 0x80) n += 1;
+    else if (c < 0x800) n += 2;
+    else if (c >= 0xd800 && c < 0xdc00 && i + 1 < text.length && (text.charCodeAt(i + 1) & 0xfc00) === 0xdc00) n += 4, i++;
+    else n += 3;
+  }
+  return n;
+}
+
+function parseLine(line: string): JsonValue {
+  try {
+    return parseJsonStrict(line);
+  } catch (e) {
+    if (e instanceof JsonSyntaxError) bad(`invalid JSON: ${e.message}`);
+    throw e;
+  }
+}
+
+export function importJsonl(text: string, file: string): ImportResult {
+  const records: Record[] = [];
+  const errors: ImportResult['errors'] = [];
+  // Cheap bound first (a UTF-16 code unit is 1 to 3 UTF-8 bytes), exact count only when it matters.
+  if (text.length > MAX_FILE_BYTES || (text.length * 3 > MAX_FILE_BYTES && utf8LengthOver(text, MAX_FILE_BYTES) > MAX_FILE_BYTES)) {
+    errors.push({ line: 0, message: `${file}: file is larger than ${MAX_FILE_BYTES / (1024 * 1024)} MB; split it into smaller files` });
+    return { records, errors };
+  }
+  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1); // byte order mark
+  let lineNo = 0;
+  let start = 0;
+  while (start <= text.length) {
+    let end = text.indexOf('\n', start);
+    if (end < 0) end = text.length;
+    lineNo++;
+    let line = text.slice(start, end);
+    start = end + 1;
+    if (line.endsWith('\r')) line = line.slice(0, -1);
+    if (line.trim() === '') continue;
+    try {
+      if (line.length > MAX_LINE_CHARS) bad(`line is ${line.length} characters long (limit ${MAX_LINE_CHARS})`);
+      records.push(toRecord(parseLine(line)));
+    } catch (e) {
+      if (!(e instanceof LineError)) throw e;
+      errors.push({ line: lineNo, message: `${file}:${lineNo}: ${e.message}` });
+    }
+  }
+  return { records, errors };
+}
+
+/** The JSON object a record is written as (keys in a fixed order). */
+function toJson(r: Record): object {
+  switch (r.kind) {
+    case 'completion':
+      return { prompt: r.prompt, completion: r.completion };
+    case 'messages':
+      return { messages: r.messages.map((m) => ({ role: m.role, content: m.content })) };
+    case 'preference':
+      return { prompt: r.prompt, chosen: r.chosen, rejected: r.rejected };
+    case 'ranking':
+      return r.ranks === undefined
+        ? { prompt: r.prompt, completions: [...r.completions] }
+        : { prompt: r.prompt, completions: [...r.completions], ranks: [...r.ranks] };
+    default:
+      throw new TypeError(`unknown record kind ${q((r as { kind?: unknown }).kind)}`);
+  }
+}
+
+/**
+ * One JSON object per line, '\n'-terminated, in the formats above. Every record is checked with the
+ * import rules first, so whatever this writes importJsonl reads back; a bad record throws a
+ * RangeError naming its index.
+ */
+export function exportJsonl(records: Record[]): string {
+  let out = '';
+  records.forEach((r, i) => {
+    const line = q(toJson(r));
+    try {
+      const back = toRecord(parseJsonStrict(line));
+      if (back.kind !== r.kind) bad(`would read back as a ${back.kind} record`);
+    } catch (e) {
+      if (e instanceof LineError) throw new RangeError(`record ${i} (${r.kind}) cannot be exported: ${e.message}`);
+      throw e;
+    }
+    out += line + '\n';
+  });
+  return out;
+}
+
+/** SFT rows: completion and messages records as TRL's SFTTrainer reads them; other kinds are skipped. */
+export function toSftRows(records: Record[]): SftRow[] {
+  const rows: SftRow[] = [];
+  for (const r of records) {
+    if (r.kind === 'completion') rows.push({ prompt: r.prompt, completion: r.completion });
+    else if (r.kind === 'messages') rows.push({ messages: r.messages.map((m) => ({ role: m.role, content: m.content })) });
+  }
+  return rows;
+}
+
+/**
+ * Preference pairs for TRL's RewardTrainer / DPOTrainer: preference records as they are, and every
+ * pair of each ranking with the better completion as "chosen" — K(K-1)/2 pairs for K completions,
+ * minus the pairs that tie (equal ranks). Completion and messages records are skipped.
+ */
+export function toPreferencePairs(records: Record[]): PreferencePair[] {
+  const pairs: PreferencePair[] = [];
+  for (const r of records) {
+    if (r.kind === 'preference') pairs.push({ prompt: r.prompt, chosen: r.chosen, rejected: r.rejected });
+    else if (r.kind === 'ranking') {
+      const c = r.completions;
+      const rank = (i: number) => r.ranks?.[i] ?? i;
+      for (let i = 0; i < c.length; i++) {
+        for (let j = i + 1; j < c.length; j++) {
+          if (rank(i) === rank(j)) continue; // tie: no preference
+          const [win, lose] = rank(i) < rank(j) ? [i, j] : [j, i];
+          pairs.push({ prompt: r.prompt, chosen: c[win]!, rejected: c[lose]! });
+        }
+      }
+    }
+  }
+  return pairs;
+}
+
+/** Rankings as they are (with their ranks, when given); other kinds are skipped. */
+export function toRankings(records: Record[]): Extract<Record, { kind: 'ranking' }>[] {
+  return records.filter((r): r is Extract<Record, { kind: 'ranking' }> => r.kind === 'ranking');
+}
