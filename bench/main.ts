@@ -14,6 +14,7 @@ import type { Call, Gpu } from '../src/gpu/runtime.ts';
 import { parseConfig, type ModelConfig } from '../src/model/config.ts';
 import { initWeights } from '../src/model/init.ts';
 import { LoraSet, LORA_DEFAULTS } from '../src/model/lora.ts';
+import { ScoreHead } from '../src/model/head.ts';
 import { checkFits, estimateMemory } from '../src/model/memory.ts';
 import { Transformer } from '../src/model/transformer.ts';
 import { matmul } from '../src/ops/matmul.ts';
@@ -190,20 +191,22 @@ async function benchMemory(gpu: Gpu, s: GptShape) {
   const T = Math.min(128, s.seqLen), B = 4;
   const separate = await measure(async () => {
     const policy = new Transformer(gpu, cfg, { optimizer: true }), ref = new Transformer(gpu, cfg), rm = new Transformer(gpu, cfg), value = new Transformer(gpu, cfg, { optimizer: true });
+    const heads = [new ScoreHead(rm), new ScoreHead(value, { optimizer: true })];
     const plan = await policy.plan(B, T, { training: true });
-    return () => { plan.destroy(); for (const m of [policy, ref, rm, value]) m.params.destroy(); };
+    return () => { plan.destroy(); for (const h of heads) h.destroy(); for (const m of [policy, ref, rm, value]) m.params.destroy(); };
   });
   const shared = await measure(async () => {
     const base = new Transformer(gpu, cfg);
     const l = LORA_DEFAULTS.gpt2;
     const policy = new LoraSet(base, l, { optimizer: true }), value = new LoraSet(base, l, { optimizer: true }), rm = new LoraSet(base, l);
+    const heads = [new ScoreHead(base), new ScoreHead(base, { optimizer: true })];
     const plan = await base.plan(B, T, { training: true, lora: policy });
-    return () => { plan.destroy(); for (const x of [policy, value, rm]) x.destroy(); base.params.destroy(); };
+    return () => { plan.destroy(); for (const h of heads) h.destroy(); for (const x of [policy, value, rm]) x.destroy(); base.params.destroy(); };
   });
   const r = {
     model: s, params: full.parameters,
     bytes_per_param_full_training: round(perParam(full)), bytes_per_param_lora_r8: round(perParam(lora), 3),
-    ppo_setup_bytes: { four_separate_models: separate, shared_base_with_lora: shared, ratio: round(separate / shared), batch: B, seq: T, note: 'policy, reference, reward and value roles plus the policy\'s training plan; the scalar heads (hidden + 1 parameters each) are not included yet' },
+    ppo_setup_bytes: { four_separate_models: separate, shared_base_with_lora: shared, ratio: round(separate / shared), batch: B, seq: T, note: 'policy, reference, reward and value roles with their score heads, plus the policy\'s training plan (batch 4 x 128)' },
   };
   log(`memory: ${r.bytes_per_param_full_training} B/param full, ${r.bytes_per_param_lora_r8} B/param LoRA r=8; PPO setup ${(separate / 2 ** 20).toFixed(0)} MiB as four models vs ${(shared / 2 ** 20).toFixed(0)} MiB shared base (x${r.ppo_setup_bytes.ratio})`);
   return r;

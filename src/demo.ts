@@ -11,7 +11,9 @@ export async function demoSamples(
 ): Promise<{ prompt: string; texts: string[] }> {
   const get = async (path: string) => {
     const r = await fetch(base + path);
-    return r.ok ? new Uint8Array(await r.arrayBuffer()) : undefined;
+    // a dev server answers a missing file with its index.html: that is a miss, not a file
+    const html = (r.headers.get('content-type') ?? '').includes('text/html');
+    return r.ok && !html ? new Uint8Array(await r.arrayBuffer()) : undefined;
   };
   const files = await loadModelFiles(get, base);
   const tok = Tok.fromJson(files.tokenizer, files.tokenizerConfig, base + 'tokenizer.json');
