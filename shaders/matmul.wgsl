@@ -97,11 +97,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
     for (var j = 0u; j < 8u; j++) {
       let n = n0 + (j / 4u) * 64u + tx * 4u + (j % 4u);
       if (n >= p.N) { continue; }
-      var v = p.alpha * rows[i + (j / 4u) * 4u][j % 4u];
-      if (HAS_BIAS) { v += bias[n]; }
-      let at = p.coff + m * p.ldc + n;
-      if (ACCUM) { v += C[at]; }
-      C[at] = v;
+      store(m, n, rows[i + (j / 4u) * 4u][j % 4u]);
     }
   }
 }
@@ -123,6 +119,7 @@ fn bias_backward(@builtin(global_invocation_id) gid: vec3<u32>) {
 // layout): one workgroup per output column, threads stride over K (coalesced) and reduce at the end.
 const GM = 8u;
 
+// C[m, n] (= or +=) alpha * acc (+ bias[n]): the epilogue of every matmul kernel here.
 fn store(m: u32, n: u32, acc: f32) {
   var v = p.alpha * acc;
   if (HAS_BIAS) { v += bias[n]; }
