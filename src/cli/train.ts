@@ -1,25 +1,21 @@
-// `rlhf-playground sft|rm|dpo|ppo`: the training stages from a terminal, on the same trainers as the
-// page. Each writes to --out a loadable model folder (full fine-tuning) or PEFT adapter folder (LoRA),
-// and metrics.jsonl: one JSON object per optimizer step with `step` and TRL's metric names.
-import { existsSync, mkdirSync, readFileSync, writeFileSync, appendFileSync } from 'node:fs';
+// `rlhf-playground sft|rm|dpo|ppo`: the training stages from a terminal, on the same stage builder as the
+// worker (src/train/stages.ts). Each writes to --out a loadable model folder (full fine-tuning) or PEFT
+// adapter folder (LoRA), and metrics.jsonl: one JSON object per optimizer step with `step` and TRL's
+// metric names. --checkpoint-every / --stop-after write a checkpoint; --resume continues bit for bit.
+import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Gpu } from '../gpu/runtime.ts';
-import { importJsonl, toRankings, type Record as DataRecord } from '../io/datasets.ts';
+import { importJsonl, type Record as DataRecord } from '../io/datasets.ts';
 import type { ModelFiles } from '../io/sources.ts';
 import type { Tok } from '../io/tokenizer.ts';
-import { exportModelFiles } from '../model/export.ts';
 import { ScoreHead } from '../model/head.ts';
 import { loadModel } from '../model/index.ts';
-import { exportAdapterFiles, loadAdapterWithHead, LoraSet, LORA_DEFAULTS } from '../model/lora.ts';
-import type { ParamTable } from '../model/params.ts';
-import { checkpointBytes, checkpointFromBytes, restore, snapshot } from '../train/checkpoint.ts';
-import { DpoTrainer, pairsFromRankings } from '../train/dpo.ts';
-import { PPO_DEFAULTS, PpoTrainer } from '../train/ppo.ts';
-import { RewardTrainer, type Ranking } from '../train/reward.ts';
-import { Rng } from '../train/sampling.ts';
-import { SftTrainer, sftBatch, type Example } from '../train/sft.ts';
+import { loadAdapterWithHead } from '../model/lora.ts';
+import { checkpointBytes, checkpointFromBytes, restore, snapshot, type Checkpoint } from '../train/checkpoint.ts';
+import { resolveConfig, type Stage, type TrainInput } from '../train/config.ts';
+import { buildStage, DataError } from '../train/stages.ts';
 
-export type Stage = 'sft' | 'rm' | 'dpo' | 'ppo';
+export type { Stage };
 
 export class TrainUsageError extends Error {}
 
@@ -27,13 +23,6 @@ export interface TrainDeps {
   resolveModel: (arg: string | undefined) => Promise<ModelFiles>;
   tokenizerOf: (files: ModelFiles) => Tok | undefined;
 }
-
-const n = (v: unknown, flag: string, fallback: number, ok: (x: number) => boolean = () => true): number => {
-  if (v === undefined) return fallback;
-  const x = Number(v);
-  if (!Number.isFinite(x) || !ok(x)) throw new TrainUsageError(`${flag}: invalid value "${v}"`);
-  return x;
-};
 
 function readData(path: unknown, flag: string): DataRecord[] {
   if (typeof path !== 'string') throw new TrainUsageError(`${flag} FILE.jsonl is required`);
@@ -44,21 +33,42 @@ function readData(path: unknown, flag: string): DataRecord[] {
   return r.records;
 }
 
-/** Seeded shuffle per epoch, so a resumed run sees the same order. */
-function order(count: number, seed: number, epoch: number): number[] {
-  const idx = Array.from({ length: count }, (_, i) => i);
-  const rng = Rng.forSample(seed, epoch);
-  for (let i = count - 1; i > 0; i--) {
-    const j = Math.floor(rng.next() * (i + 1));
-    [idx[i], idx[j]] = [idx[j]!, idx[i]!];
-  }
-  return idx;
-}
-
 function bar(step: number, total: number, text: string): void {
   if (!process.stderr.isTTY) return;
   const w = 28, done = Math.round((w * step) / Math.max(1, total));
   process.stderr.write(`\r[${'#'.repeat(done)}${'.'.repeat(w - done)}] ${step}/${total} ${text}   `);
+}
+
+/** Command-line flags -> the stage config (TrainConfig names; unset flags keep the stage's defaults). */
+function flags(v: Record<string, unknown>): TrainInput {
+  const num = (k: string, flag = `--${k}`) => {
+    if (v[k] === undefined) return undefined;
+    const x = Number(v[k]);
+    if (!Number.isFinite(x)) throw new TrainUsageError(`${flag}: invalid value "${v[k]}"`);
+    return x;
+  };
+  return {
+    seed: num('seed'), epochs: num('epochs'), steps: num('steps'), batchSize: num('batch-size'), seqLen: num('seq-len'), lr: num('lr'),
+    loraRank: num('lora-rank'), loraAlpha: num('lora-alpha'), loraDropout: num('lora-dropout'), checkpointEvery: num('checkpoint-every'),
+    beta: num('beta'), kl_coef: num('kl-coef'), numSamples: num('num-samples'), maxNewTokens: num('max-new-tokens'),
+  };
+}
+
+/** A reward-model adapter folder (from `rm --lora-rank R`) as the reward "run" PPO's stage expects. */
+async function rewardRun(gpu: Gpu, files: ModelFiles, dir: string): Promise<{ config: ReturnType<typeof resolveConfig>; checkpoint: Checkpoint }> {
+  if (!existsSync(join(dir, 'adapter_config.json'))) throw new TrainUsageError(`--reward ${dir}: not a reward-model adapter folder (written by \`rlhf-playground rm --lora-rank R\`)`);
+  const adapterFiles = new Map(['adapter_config.json', 'adapter_model.safetensors'].map((f) => [f, new Uint8Array(readFileSync(join(dir, f)))]));
+  const { model } = loadModel(gpu, files);
+  const rm = loadAdapterWithHead(model, adapterFiles, dir);
+  if (!rm.score) throw new TrainUsageError(`${dir}: the adapter has no score head (modules_to_save ["score"])`);
+  const head = new ScoreHead(model);
+  head.params.upload('score.weight', rm.score);
+  const checkpoint = await snapshot({ weights: rm.lora.params, head: head.params }, {});
+  const config = resolveConfig('rm', { loraRank: rm.lora.cfg.r, loraAlpha: rm.lora.cfg.alpha, loraDropout: rm.lora.cfg.dropout }, model.cfg.maxPositions);
+  head.destroy();
+  rm.lora.destroy();
+  model.params.destroy();
+  return { config, checkpoint };
 }
 
 export async function trainCommand(gpu: Gpu, stage: Stage, v: Record<string, unknown>, deps: TrainDeps): Promise<void> {
@@ -67,157 +77,50 @@ export async function trainCommand(gpu: Gpu, stage: Stage, v: Record<string, unk
   const files = await deps.resolveModel(v.model as string);
   const tok = deps.tokenizerOf(files);
   if (!tok) throw new TrainUsageError(`${files.source}: no tokenizer.json; the stages read text`);
-  const seed = n(v.seed, '--seed', 0, Number.isInteger);
-  const rank = n(v['lora-rank'], '--lora-rank', 0, (x) => Number.isInteger(x) && x >= 0);
-  const batch = n(v['batch-size'], '--batch-size', stage === 'ppo' ? 4 : 8, (x) => Number.isInteger(x) && x >= 1);
-  const seqLen = n(v['seq-len'], '--seq-len', Math.min(256, (files.config as { n_positions?: number; max_position_embeddings?: number }).n_positions ?? (files.config as { max_position_embeddings?: number }).max_position_embeddings ?? 256), (x) => x >= 4);
-  const eos = tok.eosTokenIds;
-  const pad = eos[0] ?? 0;
-  const lora = rank > 0;
-  const { model } = loadModel(gpu, { ...files, configFile: `${files.source}/config.json` }, { optimizer: !lora });
-  const adapter = lora ? new LoraSet(model, { ...LORA_DEFAULTS[model.cfg.arch], r: rank, alpha: n(v['lora-alpha'], '--lora-alpha', 2 * rank), dropout: n(v['lora-dropout'], '--lora-dropout', stage === 'ppo' ? 0 : 0.05, (x) => x >= 0 && x < 1) }, { optimizer: true }) : undefined;
-  adapter?.init(seed);
-  mkdirSync(out, { recursive: true });
-  const metricsPath = join(out, 'metrics.jsonl');
-  const encPrompt = (p: string) => tok.encodePrompt(p);
-  const encCompletion = (c: string) => [...tok.encode(c, { addSpecialTokens: false }), ...eos.slice(0, 1)];
-  const lr = n(v.lr, '--lr', stage === 'sft' ? (lora ? 2e-4 : 1e-5) : stage === 'ppo' ? (lora ? 1e-4 : 1e-5) : lora ? 1e-4 : 9e-6, (x) => x > 0);
-  const base = { beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1, maxGradNorm: 1, lr, minLrRatio: 0.1 };
-  let head: ScoreHead | undefined;
-  let trainables: Record<string, ParamTable> = { weights: adapter ? adapter.params : model.params };
-  let runStep: (s: number) => Promise<Record<string, number>>;
-  let totalSteps: number;
-  let finish: () => Promise<void>;
-  const meta = (steps: number) => ({ producer: 'rlhf-playground', stage, steps, baseModel: files.source, date: new Date().toISOString() });
-  const save = async (steps: number, extra?: { head?: ScoreHead; bias?: number }) => {
-    const outFiles = adapter
-      ? await exportAdapterFiles(adapter, { baseModel: files.source, meta: { ...meta(steps), ...(extra?.bias !== undefined ? { reward_bias: extra.bias } : {}) }, head: extra?.head?.params })
-      : await exportModelFiles(model, { meta: meta(steps), tokenizerFiles: new Map([...files.raw].filter(([k]) => k.startsWith('tokenizer') || k === 'special_tokens_map.json')) });
-    for (const [name, bytes] of outFiles) writeFileSync(join(out, name), bytes);
-    if (!adapter && extra?.head) writeFileSync(join(out, 'score.json'), JSON.stringify({ 'score.weight': [...(await extra.head.params.download('score.weight'))], bias: extra.bias ?? 0 }));
-  };
-
-  if (stage === 'sft') {
-    const records = readData(v.data, '--data');
-    const examples: Example[] = records.flatMap((r): Example[] => {
-      if (r.kind === 'completion') return [{ prompt: encPrompt(r.prompt), completion: encCompletion(r.completion) }];
-      if (r.kind === 'messages' && r.messages.at(-1)?.role === 'assistant' && tok.hasChatTemplate) {
-        return [{ prompt: tok.encode(tok.applyChatTemplate(r.messages.slice(0, -1), { addGenerationPrompt: true }), { addSpecialTokens: false }), completion: encCompletion(r.messages.at(-1)!.content) }];
-      }
-      return [];
-    });
-    if (!examples.length) throw new TrainUsageError(`${v.data}: no {"prompt","completion"} (or chat "messages") records for SFT`);
-    const epochs = n(v.epochs, '--epochs', 1, (x) => Number.isInteger(x) && x >= 1);
-    const perEpoch = Math.ceil(examples.length / batch);
-    totalSteps = Math.min(n(v.steps, '--steps', Infinity, (x) => x >= 1), epochs * perEpoch);
-    const t = await SftTrainer.create(model, { ...base, warmupSteps: Math.ceil(totalSteps * 0.03), totalSteps, batchSize: batch, seqLen, accumulation: 1 }, adapter);
-    runStep = async (s) => {
-      const ep = Math.floor(s / perEpoch), i = s % perEpoch, idx = order(examples.length, seed, ep).slice(i * batch, (i + 1) * batch);
-      t.step = s; // the schedule and AdamW's bias correction continue where a resumed run stopped
-      const r = await t.trainStep([sftBatch(idx.map((k) => examples[k]!), batch, seqLen, pad)]);
-      t.step = s + 1;
-      return { loss: r.loss, learning_rate: r.lr, grad_norm: r.gradNorm };
-    };
-    finish = () => save(totalSteps);
-  } else if (stage === 'rm' || stage === 'dpo') {
-    const records = readData(v.data, '--data');
-    const rankings: Ranking[] = [
-      ...toRankings(records).map((r) => ({ prompt: encPrompt(r.prompt), completions: r.completions.map(encCompletion), ranks: r.ranks })),
-      ...records.filter((r) => r.kind === 'preference').map((r) => (r as { prompt: string; chosen: string; rejected: string })).map((r) => ({ prompt: encPrompt(r.prompt), completions: [encCompletion(r.chosen), encCompletion(r.rejected)] })),
-    ];
-    if (!rankings.length) throw new TrainUsageError(`${v.data}: no rankings or {"prompt","chosen","rejected"} records`);
-    if (stage === 'rm') {
-      head = new ScoreHead(model, { optimizer: true });
-      head.init(seed);
-      trainables = { ...trainables, head: head.params };
-      const heldOut = rankings.length >= 10 ? rankings.filter((_, i) => i % 10 === 9) : [];
-      const train = rankings.filter((_, i) => !heldOut.includes(rankings[i]!));
-      totalSteps = Math.min(n(v.steps, '--steps', Infinity, (x) => x >= 1), n(v.epochs, '--epochs', 1, (x) => x >= 1) * Math.ceil(train.length / batch));
-      const maxK = Math.max(...rankings.map((r) => r.completions.length));
-      const t = await RewardTrainer.create(model, head, { ...base, warmupSteps: Math.ceil(totalSteps * 0.03), totalSteps, promptsPerStep: batch, maxK, seqLen, epochs: 1, padId: pad }, adapter);
-      const perEpoch = Math.ceil(train.length / batch);
-      runStep = async (s) => {
-        const idx = order(train.length, seed, Math.floor(s / perEpoch)).slice((s % perEpoch) * batch, (s % perEpoch + 1) * batch);
-        t.step = s;
-        const r = await t.trainStep(idx.map((k) => train[k]!));
-        t.step = s + 1;
-        return { loss: r.loss, accuracy: r.accuracy, learning_rate: r.lr, grad_norm: r.gradNorm };
-      };
-      finish = async () => {
-        const evalRes = heldOut.length ? await t.evaluate(heldOut) : undefined;
-        const demos = records.filter((r) => r.kind === 'completion').map((r) => r as { prompt: string; completion: string });
-        const bias = demos.length ? await t.fitBias(demos.map((d) => ({ prompt: encPrompt(d.prompt), completion: encCompletion(d.completion) }))) : 0;
-        if (evalRes) appendFileSync(metricsPath, JSON.stringify({ step: totalSteps, eval_loss: evalRes.loss, eval_accuracy: evalRes.accuracy, eval_pairs: evalRes.pairs }) + '\n');
-        await save(totalSteps, { head, bias });
-      };
-    } else {
-      const pairs = pairsFromRankings(rankings);
-      const reference = adapter ? undefined : loadModel(gpu, files).model;
-      totalSteps = Math.min(n(v.steps, '--steps', Infinity, (x) => x >= 1), n(v.epochs, '--epochs', 1, (x) => x >= 1) * Math.ceil(pairs.length / batch));
-      const t = await DpoTrainer.create(model, { ...base, weightDecay: 0, warmupSteps: Math.ceil(totalSteps * 0.1), totalSteps, beta: n(v.beta, '--beta', 0.1, (x) => x > 0), pairsPerStep: batch, seqLen, padId: pad }, { lora: adapter, reference });
-      const perEpoch = Math.ceil(pairs.length / batch);
-      runStep = async (s) => {
-        const idx = order(pairs.length, seed, Math.floor(s / perEpoch)).slice((s % perEpoch) * batch, (s % perEpoch + 1) * batch);
-        t.step = s;
-        const r = await t.trainStep(idx.map((k) => pairs[k]!));
-        t.step = s + 1;
-        const { step: _s, skipped: _k, lr: l, gradNorm: g, ...rest } = r;
-        return { ...rest, learning_rate: l, grad_norm: g };
-      };
-      finish = () => save(totalSteps);
-    }
-  } else {
-    // PPO: the reward model is a LoRA adapter with its score head (from `rm --lora-rank R`) on this base.
-    if (!adapter) throw new TrainUsageError('ppo runs on a shared base: give --lora-rank R (>= 1)');
-    const prompts = readData(v.prompts, '--prompts').flatMap((r) => (r.kind === 'messages' ? [] : [encPrompt(r.prompt)]));
-    const rmDir = v.reward as string | undefined;
-    if (!rmDir || !existsSync(join(rmDir, 'adapter_config.json'))) throw new TrainUsageError('--reward DIR: a reward-model adapter folder written by `rlhf-playground rm --lora-rank R`');
-    const rmFiles = new Map(['adapter_config.json', 'adapter_model.safetensors'].map((f) => [f, new Uint8Array(readFileSync(join(rmDir, f)))]));
-    const rm = loadAdapterWithHead(model, rmFiles, rmDir);
-    if (!rm.score) throw new TrainUsageError(`${rmDir}: the adapter has no score head (modules_to_save ["score"])`);
-    const rmHead = new ScoreHead(model);
-    rmHead.params.upload('score.weight', rm.score);
-    const value = loadAdapterWithHead(model, rmFiles, rmDir, { optimizer: true });
-    const valueHead = new ScoreHead(model, { optimizer: true });
-    valueHead.params.upload('score.weight', rm.score);
-    const K = n(v['num-samples'], '--num-samples', 4, (x) => Number.isInteger(x) && x >= 1 && x <= 9);
-    const cfg = { ...PPO_DEFAULTS, lr, seed, promptsPerStep: batch, numSamples: K, seqLen, padId: pad, eosIds: eos,
-      maxNewTokens: n(v['max-new-tokens'], '--max-new-tokens', 32, (x) => x >= 1), kl_coef: n(v['kl-coef'], '--kl-coef', 0.02, (x) => x >= 0) };
-    const t = await PpoTrainer.create({ policy: { model, lora: adapter }, reference: { model }, reward: { model, lora: rm.lora, head: rmHead }, value: { model, lora: value.lora, head: valueHead } }, cfg);
-    trainables = { weights: adapter.params, value: value.lora.params, valueHead: valueHead.params };
-    const perEpoch = Math.floor(prompts.length / batch);
-    if (perEpoch < 1) throw new TrainUsageError(`--prompts: ${prompts.length} prompts, fewer than --batch-size ${batch}`);
-    totalSteps = n(v.steps, '--steps', perEpoch, (x) => x >= 1);
-    runStep = async (s) => {
-      const idx = order(prompts.length, seed, Math.floor(s / perEpoch)).slice((s % perEpoch) * batch, (s % perEpoch + 1) * batch);
-      t.step = s;
-      const r = await t.trainStep(idx.map((k) => prompts[k]!));
-      t.step = s + 1;
-      const { step: _s, samples: _x, skipped: _k, ...rest } = r;
-      return rest;
-    };
-    finish = () => save(totalSteps);
+  const records = stage === 'ppo' ? readData(v.prompts, '--prompts') : readData(v.data, '--data');
+  const { model: base } = loadModel(gpu, { ...files, configFile: `${files.source}/config.json` });
+  let config;
+  try {
+    config = resolveConfig(stage, { ...flags(v), ...(stage === 'ppo' ? { rewardRunId: String(v.reward ?? '') } : {}) }, base.cfg.maxPositions);
+  } catch (e) {
+    const flag = (k: string) => (k === 'rewardRunId' ? '--reward' : `--${k.replace(/[A-Z_]/g, (c) => '-' + c.toLowerCase()).replace('--', '-')}`);
+    throw new TrainUsageError((e as Error).message.replace(/^config\.(\w+)/, (_, k: string) => flag(k)));
   }
-
-  // ---- the loop: checkpoints every N steps, resumable ----
-  const every = n(v['checkpoint-every'], '--checkpoint-every', 0, (x) => Number.isInteger(x) && x >= 0);
-  const ckptPath = join(out, 'checkpoint.safetensors');
+  const reward = stage === 'ppo' ? await rewardRun(gpu, files, String(v.reward)) : undefined;
+  let run;
+  try {
+    run = await buildStage({ gpu, files, tok, base, reward }, stage, config, records);
+  } catch (e) {
+    if (e instanceof DataError) throw new TrainUsageError(`${String(v.data ?? v.prompts)}: ${e.message}`);
+    throw e;
+  }
+  mkdirSync(out, { recursive: true });
+  const metricsPath = join(out, 'metrics.jsonl'), ckptPath = join(out, 'checkpoint.safetensors');
   let start = 0;
   if (v.resume) {
     if (!existsSync(ckptPath)) throw new TrainUsageError(`${ckptPath}: no checkpoint to resume from`);
-    start = restore(trainables, checkpointFromBytes<{ step: number }>(new Uint8Array(readFileSync(ckptPath)), ckptPath)).step;
+    const st = restore(run.trainables, checkpointFromBytes<{ step: number; state: Record<string, unknown> }>(new Uint8Array(readFileSync(ckptPath)), ckptPath));
+    run.setState(st.state);
+    start = st.step;
   } else writeFileSync(metricsPath, '');
-  // --stop-after N: end this run after step N with a checkpoint (resume later with --resume)
-  const stopAfter = n(v['stop-after'], '--stop-after', totalSteps, (x) => Number.isInteger(x) && x >= 1);
+  const total = run.totalSteps;
+  const stopAfter = v['stop-after'] === undefined ? total : Number(v['stop-after']);
+  if (!(Number.isInteger(stopAfter) && stopAfter >= 1)) throw new TrainUsageError(`--stop-after: invalid value "${v['stop-after']}"`);
+  const save = async (step: number) => writeFileSync(ckptPath, checkpointBytes(await snapshot(run.trainables, { step, stage, state: run.state() })));
   const t0 = Date.now();
-  for (let s = start; s < Math.min(totalSteps, stopAfter); s++) {
-    const m = await runStep(s);
-    appendFileSync(metricsPath, JSON.stringify({ step: s + 1, ...m }) + '\n');
-    const secs = (Date.now() - t0) / 1000, left = (secs / (s + 1 - start)) * (totalSteps - s - 1);
-    bar(s + 1, totalSteps, `${'loss' in m ? `loss ${Number(m.loss).toFixed(4)}` : `score ${Number(m['objective/scores']).toFixed(3)}`} ${left.toFixed(0)}s left`);
-    if ((every && (s + 1) % every === 0) || s + 1 === stopAfter) writeFileSync(ckptPath, checkpointBytes(await snapshot(trainables, { step: s + 1, stage, seed })));
+  for (let s = start; s < Math.min(total, stopAfter); s++) {
+    const r = await run.step(s);
+    if (r.skipped) process.stderr.write(`${process.stderr.isTTY ? '\n' : ''}warning: step ${s + 1} had a NaN or Inf gradient and was skipped (weights untouched)\n`);
+    appendFileSync(metricsPath, JSON.stringify({ step: s + 1, ...r.metrics }) + '\n');
+    const left = ((Date.now() - t0) / 1000 / (s + 1 - start)) * (total - s - 1);
+    const m = r.metrics;
+    bar(s + 1, total, `${'loss' in m ? `loss ${Number(m.loss).toFixed(4)}` : `score ${Number(m['objective/scores']).toFixed(3)}`} ${left.toFixed(0)}s left`);
+    if ((config.checkpointEvery && (s + 1) % config.checkpointEvery === 0) || s + 1 === stopAfter) await save(s + 1);
   }
   if (process.stderr.isTTY) process.stderr.write('\n');
-  if (stopAfter < totalSteps) return; // interrupted on purpose: the checkpoint is the result
-  await finish();
+  if (stopAfter < total) return; // stopped on purpose: the checkpoint is the result; --resume goes on
+  const result = await run.finish();
+  if (Object.keys(result).length) appendFileSync(metricsPath, JSON.stringify({ step: total, ...result }) + '\n');
+  for (const [name, bytes] of await run.exportFiles(total)) writeFileSync(join(out, name), bytes);
+  run.destroy();
 }

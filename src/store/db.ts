@@ -1,0 +1,222 @@
+// The user's data in IndexedDB (through `idb`): prompts, generations, rankings, datasets, training runs,
+// their metrics and their latest checkpoint. No GPU here; the worker and the UI both open it.
+//
+// Rules:
+//  1. Every write resolves only after its transaction has completed (`tx.done`): what the UI shows as
+//     saved survives a reload, a crash or a closed tab. A failed transaction rejects.
+//  2. The schema is versioned: MIGRATIONS[v] takes a database at version v to v + 1, inside the upgrade
+//     transaction, and keeps the data. Add a version by appending a function; never edit an old one.
+//  3. A run's checkpoint is one record replaced by one `put`: IndexedDB transactions are atomic, so the
+//     previous checkpoint stays until the new one is fully written.
+import { openDB, type DBSchema, type IDBPDatabase, type IDBPTransaction, type StoreNames } from 'idb';
+
+export const DEFAULT_STORE_NAME = 'rlhf-playground';
+
+export interface PromptRecord { id?: number; text: string; source?: string; createdAt: number }
+
+export interface GenerationRecord {
+  id?: number;
+  promptId?: number;
+  prompt: string;
+  texts: string[]; // the K samples
+  config: Record<string, unknown>; // sampling settings
+  model: string; // source of the model that wrote them
+  createdAt: number;
+}
+
+/** InstructGPT's labeling: a K-way ranking plus, per completion, an optional 1-7 score and flags. */
+export interface RankingRecord {
+  id?: number;
+  prompt: string;
+  completions: string[]; // K = 2..9
+  ranks: number[]; // per completion, 0 = best; equal ranks are ties
+  scores?: (number | null)[]; // per completion, 1..7 (Likert), null = not scored
+  flags?: string[][]; // per completion, e.g. ['hallucination', 'fails-instruction']
+  createdAt: number;
+}
+
+/** A list of records in the JSONL shapes of src/io/datasets.ts (kept as plain objects). */
+export interface DatasetRecord { id: string; name: string; records: unknown[]; createdAt: number }
+
+export type RunStatus = 'running' | 'paused' | 'cancelled' | 'done' | 'failed';
+
+export interface RunRecord {
+  id: string;
+  stage: string; // 'sft' | 'rm' | 'dpo' | 'ppo'
+  config: Record<string, unknown>; // the resolved config, saved with the run
+  status: RunStatus;
+  createdAt: number;
+  updatedAt: number;
+  step?: number; // optimizer steps done
+  totalSteps?: number;
+  datasetId?: string;
+  model?: Record<string, unknown>; // which model it trains (source, fingerprint, ...)
+  error?: string; // why it failed
+  result?: Record<string, unknown>; // e.g. held-out accuracy, reward bias
+}
+
+/** One optimizer step of one run; metric names as TRL's. */
+export interface MetricRecord { runId: string; step: number; time: number; values: Record<string, number> }
+
+export interface CheckpointRecord { runId: string; step: number; bytes: Uint8Array; savedAt: number }
+
+export interface Schema extends DBSchema {
+  prompts: { key: number; value: PromptRecord };
+  generations: { key: number; value: GenerationRecord; indexes: { promptId: number } };
+  rankings: { key: number; value: RankingRecord; indexes: { createdAt: number } };
+  datasets: { key: string; value: DatasetRecord };
+  runs: { key: string; value: RunRecord; indexes: { updatedAt: number } };
+  metrics: { key: [string, number]; value: MetricRecord; indexes: { runId: string } };
+  checkpoints: { key: string; value: CheckpointRecord };
+}
+
+export type Store = IDBPDatabase<Schema>;
+type UpgradeTx = IDBPTransaction<Schema, StoreNames<Schema>[], 'versionchange'>;
+export type Migration = (db: Store, tx: UpgradeTx) => Promise<void>;
+
+/** MIGRATIONS[v]: version v -> v + 1. */
+export const MIGRATIONS: Migration[] = [
+  // v1: the data a person makes while labeling.
+  async (db) => {
+    db.createObjectStore('prompts', { keyPath: 'id', autoIncrement: true });
+    db.createObjectStore('generations', { keyPath: 'id', autoIncrement: true }).createIndex('promptId', 'promptId');
+    db.createObjectStore('rankings', { keyPath: 'id', autoIncrement: true });
+    db.createObjectStore('datasets', { keyPath: 'id' });
+  },
+  // v2: training runs, their metrics and checkpoints; rankings get explicit ranks (v1 kept completions
+  // best first, no ties) and an index by time.
+  async (db, tx) => {
+    db.createObjectStore('runs', { keyPath: 'id' }).createIndex('updatedAt', 'updatedAt');
+    db.createObjectStore('metrics', { keyPath: ['runId', 'step'] }).createIndex('runId', 'runId');
+    db.createObjectStore('checkpoints', { keyPath: 'runId' });
+    const rankings = tx.objectStore('rankings');
+    rankings.createIndex('createdAt', 'createdAt');
+    for (let c = await rankings.openCursor(); c; c = await c.continue()) {
+      const r = c.value as Partial<RankingRecord> & Pick<RankingRecord, 'completions'>;
+      if (!r.ranks || r.createdAt === undefined) {
+        await c.update({ ...r, ranks: r.ranks ?? r.completions.map((_, i) => i), createdAt: r.createdAt ?? 0 } as RankingRecord);
+      }
+    }
+  },
+];
+export const SCHEMA_VERSION = MIGRATIONS.length;
+
+/** Opens (creating or migrating) the store. `version` below SCHEMA_VERSION is for tests of migrations. */
+export function openStore(name = DEFAULT_STORE_NAME, version = SCHEMA_VERSION): Promise<Store> {
+  return openDB<Schema>(name, version, {
+    async upgrade(db, oldVersion, newVersion, tx) {
+      for (let v = oldVersion; v < (newVersion ?? version); v++) await MIGRATIONS[v]!(db, tx);
+    },
+    // another tab opens a newer schema: give way (this connection closes)
+    blocking(_current, _blocked, event) {
+      (event.target as IDBDatabase).close();
+    },
+  });
+}
+
+/** put/add in one readwrite transaction; resolves with the key once the transaction has completed. */
+async function write<N extends StoreNames<Schema>>(db: Store, store: N, value: Schema[N]['value'], mode: 'put' | 'add' = 'put'): Promise<Schema[N]['key']> {
+  const tx = db.transaction(store, 'readwrite');
+  const [key] = await Promise.all([tx.store[mode]!(value), tx.done]);
+  return key;
+}
+
+// ---- prompts, generations, rankings, datasets ----
+
+export const addPrompt = (db: Store, p: Omit<PromptRecord, 'createdAt'> & { createdAt?: number }) =>
+  write(db, 'prompts', { ...p, createdAt: p.createdAt ?? Date.now() }) as Promise<number>;
+export const listPrompts = (db: Store) => db.getAll('prompts');
+
+export const addGeneration = (db: Store, g: Omit<GenerationRecord, 'createdAt'> & { createdAt?: number }) =>
+  write(db, 'generations', { ...g, createdAt: g.createdAt ?? Date.now() }) as Promise<number>;
+export const listGenerations = (db: Store, promptId?: number) =>
+  promptId === undefined ? db.getAll('generations') : db.getAllFromIndex('generations', 'promptId', promptId);
+
+/** Checks a ranking's shape (K = 2..9, one rank per completion, scores 1..7): bad data is refused, not stored. */
+export function checkRanking(r: Omit<RankingRecord, 'createdAt'>): void {
+  const K = r.completions.length;
+  if (K < 2 || K > 9) throw new Error(`a ranking has 2 to 9 completions, got ${K}`);
+  if (r.ranks.length !== K || !r.ranks.every((x) => Number.isInteger(x) && x >= 0 && x < K)) throw new Error(`ranks must be ${K} integers in 0..${K - 1}`);
+  if (r.scores && (r.scores.length !== K || !r.scores.every((s) => s === null || (Number.isInteger(s) && s >= 1 && s <= 7)))) {
+    throw new Error(`scores must be ${K} integers in 1..7 (or null)`);
+  }
+  if (r.flags && (r.flags.length !== K || !r.flags.every((f) => Array.isArray(f) && f.every((x) => typeof x === 'string')))) {
+    throw new Error(`flags must be ${K} lists of strings`);
+  }
+}
+
+/** Saves a ranking; resolves with its id once it is on disk. */
+export function saveRanking(db: Store, r: Omit<RankingRecord, 'createdAt'> & { createdAt?: number }): Promise<number> {
+  checkRanking(r);
+  return write(db, 'rankings', { ...r, createdAt: r.createdAt ?? Date.now() }, r.id === undefined ? 'add' : 'put') as Promise<number>;
+}
+/** Oldest first. */
+export const listRankings = (db: Store) => db.getAllFromIndex('rankings', 'createdAt');
+
+export const saveDataset = (db: Store, d: DatasetRecord) => write(db, 'datasets', d);
+export const getDataset = (db: Store, id: string) => db.get('datasets', id);
+
+// ---- runs, metrics, checkpoints ----
+
+export const putRun = (db: Store, run: RunRecord) => write(db, 'runs', run);
+export const getRun = (db: Store, id: string) => db.get('runs', id);
+/** Most recently updated first. */
+export const listRuns = async (db: Store) => (await db.getAllFromIndex('runs', 'updatedAt')).reverse();
+
+/** Changes some fields of a run (and updatedAt) in one transaction. */
+export async function updateRun(db: Store, id: string, patch: Partial<Omit<RunRecord, 'id'>>): Promise<RunRecord> {
+  const tx = db.transaction('runs', 'readwrite');
+  const run = await tx.store.get(id);
+  if (!run) throw new Error(`no run ${id}`);
+  const next = { ...run, ...patch, updatedAt: Date.now() };
+  await Promise.all([tx.store.put(next), tx.done]);
+  return next;
+}
+
+/** Writes metric rows; a step written again (a resumed run redoing it) replaces the old row. */
+export async function appendMetrics(db: Store, rows: MetricRecord[]): Promise<void> {
+  const tx = db.transaction('metrics', 'readwrite');
+  await Promise.all([...rows.map((r) => tx.store.put(r)), tx.done]);
+}
+
+/** A run's metrics in step order. */
+export const getMetrics = (db: Store, runId: string) => db.getAllFromIndex('metrics', 'runId', runId);
+
+/** Replaces the run's checkpoint atomically (the old one stays if this write fails). */
+export function saveCheckpoint(db: Store, runId: string, step: number, bytes: Uint8Array): Promise<string> {
+  // a view into a larger buffer would store that whole buffer: keep exactly these bytes
+  const own = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? bytes : bytes.slice();
+  return write(db, 'checkpoints', { runId, step, bytes: own, savedAt: Date.now() });
+}
+export const loadCheckpoint = (db: Store, runId: string) => db.get('checkpoints', runId);
+
+/** Removes a run with its metrics, checkpoint and data, in one transaction. */
+export async function deleteRun(db: Store, id: string): Promise<void> {
+  const tx = db.transaction(['runs', 'metrics', 'checkpoints', 'datasets'], 'readwrite');
+  const run = await tx.objectStore('runs').get(id);
+  await Promise.all([
+    tx.objectStore('runs').delete(id),
+    tx.objectStore('metrics').delete(IDBKeyRange.bound([id, -Infinity], [id, Infinity])),
+    tx.objectStore('checkpoints').delete(id),
+    ...(run?.datasetId ? [tx.objectStore('datasets').delete(run.datasetId)] : []),
+    tx.done,
+  ]);
+}
+
+// ---- the browser's storage quota ----
+
+/** Bytes used and available to this origin, where the browser tells. */
+export async function storageEstimate(): Promise<{ usage: number; quota: number } | undefined> {
+  const s = globalThis.navigator?.storage;
+  if (!s?.estimate) return undefined;
+  const e = await s.estimate();
+  return { usage: e.usage ?? 0, quota: e.quota ?? 0 };
+}
+
+/** Asks the browser not to evict this origin's data under storage pressure (a page, not a worker, can ask). */
+export async function requestPersistence(): Promise<boolean> {
+  const s = globalThis.navigator?.storage as (StorageManager & { persist?: () => Promise<boolean> }) | undefined;
+  if (!s?.persist) return false;
+  if (await s.persisted?.()) return true;
+  return s.persist();
+}

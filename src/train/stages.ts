@@ -1,0 +1,254 @@
+// One training stage built from a resolved config and the run's data (text): the trainer, the tables a
+// checkpoint holds, one optimizer step, the end of the run, and the files an export writes. The worker's
+// engine (src/worker/api.ts) and the command line (src/cli/train.ts) both drive it step by step.
+//
+// Step s (0-based) always takes the same batch (a seeded shuffle per epoch) and runs with `t.step = s`,
+// so the schedule, AdamW's bias correction and LoRA dropout continue exactly where a resumed run stopped.
+import type { Gpu } from '../gpu/runtime.ts';
+import { toRankings, type Record as DataRecord } from '../io/datasets.ts';
+import type { ModelFiles } from '../io/sources.ts';
+import type { Tok } from '../io/tokenizer.ts';
+import { exportModelFiles } from '../model/export.ts';
+import { ScoreHead } from '../model/head.ts';
+import { loadModel } from '../model/index.ts';
+import { exportAdapterFiles, LoraSet, LORA_DEFAULTS, type LoraConfig } from '../model/lora.ts';
+import type { ParamTable } from '../model/params.ts';
+import type { Transformer } from '../model/transformer.ts';
+import type { Checkpoint } from './checkpoint.ts';
+import { DpoTrainer, pairsFromRankings } from './dpo.ts';
+import { PPO_DEFAULTS, PpoTrainer } from './ppo.ts';
+import { RewardTrainer, type Ranking } from './reward.ts';
+import { Rng } from './sampling.ts';
+import { SftTrainer, sftBatch, type Example } from './sft.ts';
+import type { Stage, TrainConfig } from './config.ts';
+
+export interface StepOut {
+  metrics: Record<string, number>; // TRL's names
+  tokens: number; // tokens the step processed (throughput)
+  skipped: boolean; // a NaN/Inf gradient: the weights were left untouched
+  samples?: { prompt: string; response: string; score: number }[]; // PPO rollouts
+}
+
+export interface StageRun {
+  readonly totalSteps: number;
+  /** What a checkpoint holds (weights and AdamW moments). */
+  readonly trainables: Record<string, ParamTable>;
+  step(s: number): Promise<StepOut>;
+  /** After the last step (RM: held-out accuracy and the bias fit); goes into the run's result. */
+  finish(): Promise<Record<string, number>>;
+  /** Run state beyond the tensors, kept in the checkpoint (RM bias, PPO's adaptive KL coefficient). */
+  state(): Record<string, number>;
+  setState(s: Record<string, unknown>): void;
+  /** What to sample from after this stage; undefined for a reward model. */
+  readonly policy?: { model: Transformer; lora?: LoraSet };
+  exportFiles(steps: number): Promise<Map<string, Uint8Array>>;
+  destroy(): void;
+}
+
+export interface StageContext {
+  gpu: Gpu;
+  files: ModelFiles;
+  tok: Tok;
+  base: Transformer; // loaded from `files`, never trained: the frozen base of adapters and DPO's reference
+  /** PPO: the reward-model run it trains against. */
+  reward?: { config: TrainConfig; checkpoint: Checkpoint };
+}
+
+export class DataError extends Error {}
+
+/** Seeded shuffle per epoch, so a resumed run sees the same order (as the CLI's `order`). */
+export function epochOrder(count: number, seed: number, epoch: number): number[] {
+  const idx = Array.from({ length: count }, (_, i) => i);
+  const rng = Rng.forSample(seed, epoch);
+  for (let i = count - 1; i > 0; i--) {
+    const j = Math.floor(rng.next() * (i + 1));
+    [idx[i], idx[j]] = [idx[j]!, idx[i]!];
+  }
+  return idx;
+}
+
+/** Indices of step s's batch over `count` items. */
+function batchOf(count: number, batch: number, seed: number, s: number): number[] {
+  const perEpoch = Math.ceil(count / batch), i = s % perEpoch;
+  return epochOrder(count, seed, Math.floor(s / perEpoch)).slice(i * batch, (i + 1) * batch);
+}
+
+const loraConfig = (c: TrainConfig, arch: 'gpt2' | 'llama'): LoraConfig => ({ ...LORA_DEFAULTS[arch], r: c.loraRank, alpha: c.loraAlpha, dropout: c.loraDropout });
+
+/** Uploads the weights (not the moments) of checkpoint table `prefix` into `table`. */
+function uploadParams(table: ParamTable, ck: Checkpoint, prefix: string): void {
+  for (const e of table.entries) {
+    const data = ck.tensors.get(`${prefix}/param/${e.name}`);
+    if (!data) throw new Error(`the reward model's checkpoint has no ${prefix} tensor "${e.name}"`);
+    table.upload(e.name, data);
+  }
+}
+
+export async function buildStage(ctx: StageContext, stage: Stage, c: TrainConfig, records: DataRecord[]): Promise<StageRun> {
+  const { tok, base, files } = ctx;
+  const eos = tok.eosTokenIds, pad = eos[0] ?? 0, T = c.seqLen, B = c.batchSize;
+  const arch = base.cfg.arch, lora = c.loraRank > 0;
+  const encPrompt = (p: string) => tok.encodePrompt(p);
+  const encCompletion = (s: string) => [...tok.encode(s, { addSpecialTokens: false }), ...eos.slice(0, 1)];
+  const len = (p: number[], x: number[]) => Math.min(T, p.length + x.length);
+  const sched = (steps: number, warm = c.warmupRatio) => ({
+    lr: c.lr, beta1: c.beta1, beta2: c.beta2, eps: c.eps, weightDecay: c.weightDecay, maxGradNorm: c.maxGradNorm,
+    minLrRatio: c.minLrRatio, warmupSteps: Math.ceil(steps * warm), totalSteps: steps,
+  });
+  const stepsFor = (perEpoch: number) => (c.steps ? Math.min(c.steps, c.epochs * perEpoch) : c.epochs * perEpoch);
+
+  // ---- the trained weights: an adapter on the shared frozen base, or a model of our own ----
+  const owned = lora ? undefined : loadModel(ctx.gpu, { ...files, configFile: `${files.source}/config.json` }, { optimizer: true }).model;
+  const model = owned ?? base;
+  const adapter = lora ? new LoraSet(base, loraConfig(c, arch), { optimizer: true }) : undefined;
+  adapter?.init(c.seed);
+  const cleanup: (() => void)[] = [() => adapter?.destroy(), () => owned?.params.destroy()];
+  const weights = { weights: adapter ? adapter.params : model.params };
+  const meta = (steps: number) => ({ producer: 'rlhf-playground', stage, steps, baseModel: files.source, date: new Date().toISOString() });
+  const tokenizerFiles = new Map([...files.raw].filter(([k]) => k.startsWith('tokenizer') || k === 'special_tokens_map.json'));
+  const exportPolicy = async (steps: number, head?: ScoreHead, bias?: number) => {
+    if (adapter) return exportAdapterFiles(adapter, { baseModel: files.source, meta: { ...meta(steps), ...(head ? { reward_bias: bias ?? 0 } : {}) }, head: head?.params });
+    const out = await exportModelFiles(model, { meta: meta(steps), tokenizerFiles });
+    // a fully fine-tuned reward model: its head beside the trunk, as the CLI writes it
+    if (head) out.set('score.json', new TextEncoder().encode(JSON.stringify({ 'score.weight': [...(await head.params.download('score.weight'))], bias: bias ?? 0 })));
+    return out;
+  };
+  const common = {
+    state: () => ({}), setState: () => {},
+    finish: async () => ({}),
+    exportFiles: (steps: number) => exportPolicy(steps),
+    destroy: () => cleanup.forEach((f) => f()),
+  };
+
+  try {
+    if (stage === 'sft') {
+      const examples: Example[] = records.flatMap((r): Example[] => {
+        if (r.kind === 'completion') return [{ prompt: encPrompt(r.prompt), completion: encCompletion(r.completion) }];
+        if (r.kind === 'messages' && r.messages.at(-1)?.role === 'assistant' && tok.hasChatTemplate) {
+          return [{ prompt: tok.encode(tok.applyChatTemplate(r.messages.slice(0, -1), { addGenerationPrompt: true }), { addSpecialTokens: false }), completion: encCompletion(r.messages.at(-1)!.content) }];
+        }
+        return [];
+      });
+      if (!examples.length) throw new DataError('SFT needs {"prompt","completion"} (or chat "messages") records');
+      const totalSteps = stepsFor(Math.ceil(examples.length / B));
+      const t = await SftTrainer.create(model, { ...sched(totalSteps), batchSize: B, seqLen: T, accumulation: 1 }, adapter);
+      cleanup.unshift(() => t.destroy());
+      return {
+        ...common, totalSteps, trainables: weights, policy: { model, lora: adapter },
+        async step(s) {
+          const batch = batchOf(examples.length, B, c.seed, s).map((k) => examples[k]!);
+          t.step = s;
+          const r = await t.trainStep([sftBatch(batch, B, T, pad)]);
+          t.step = s + 1;
+          return { metrics: { loss: r.loss, learning_rate: r.lr, grad_norm: r.gradNorm }, tokens: batch.reduce((n, e) => n + len(e.prompt, e.completion), 0), skipped: r.skipped };
+        },
+      };
+    }
+
+    const rankings: Ranking[] = [
+      ...toRankings(records).map((r) => ({ prompt: encPrompt(r.prompt), completions: r.completions.map(encCompletion), ranks: r.ranks })),
+      ...records.flatMap((r) => (r.kind === 'preference' ? [{ prompt: encPrompt(r.prompt), completions: [encCompletion(r.chosen), encCompletion(r.rejected)] }] : [])),
+    ];
+    const rankingTokens = (rs: Ranking[]) => rs.reduce((n, r) => n + r.completions.reduce((m, x) => m + len(r.prompt, x), 0), 0);
+
+    if (stage === 'rm') {
+      if (!rankings.length) throw new DataError('the reward model needs rankings or {"prompt","chosen","rejected"} records');
+      const head = new ScoreHead(model, { optimizer: true });
+      head.init(c.seed);
+      cleanup.push(() => head.destroy());
+      const heldOut = rankings.length >= 10 ? rankings.filter((_, i) => i % 10 === 9) : []; // 10% for held-out accuracy
+      const train = heldOut.length ? rankings.filter((_, i) => i % 10 !== 9) : rankings;
+      const totalSteps = stepsFor(Math.ceil(train.length / B));
+      const maxK = Math.max(...rankings.map((r) => r.completions.length));
+      const t = await RewardTrainer.create(model, head, { ...sched(totalSteps), promptsPerStep: B, maxK, seqLen: T, epochs: 1, padId: pad }, adapter);
+      cleanup.unshift(() => t.destroy());
+      const demos = records.flatMap((r) => (r.kind === 'completion' ? [{ prompt: encPrompt(r.prompt), completion: encCompletion(r.completion) }] : []));
+      return {
+        ...common, totalSteps, trainables: { ...weights, head: head.params },
+        async step(s) {
+          const batch = batchOf(train.length, B, c.seed, s).map((k) => train[k]!);
+          t.step = s;
+          const r = await t.trainStep(batch);
+          t.step = s + 1;
+          return { metrics: { loss: r.loss, accuracy: r.accuracy, learning_rate: r.lr, grad_norm: r.gradNorm }, tokens: rankingTokens(batch), skipped: r.skipped };
+        },
+        async finish() {
+          const ev = heldOut.length ? await t.evaluate(heldOut) : undefined;
+          const bias = demos.length ? await t.fitBias(demos) : 0;
+          return { ...(ev ? { eval_loss: ev.loss, eval_accuracy: ev.accuracy, eval_pairs: ev.pairs } : {}), reward_bias: bias };
+        },
+        state: () => ({ bias: t.bias }),
+        setState: (st) => void (t.bias = typeof st.bias === 'number' ? st.bias : 0),
+        exportFiles: (steps) => exportPolicy(steps, head, t.bias),
+      };
+    }
+
+    if (stage === 'dpo') {
+      const pairs = pairsFromRankings(rankings);
+      if (!pairs.length) throw new DataError('DPO needs rankings (without full ties) or {"prompt","chosen","rejected"} records');
+      const totalSteps = stepsFor(Math.ceil(pairs.length / B));
+      // reference: the base (LoRA) or the untouched loaded model (full fine-tuning)
+      const t = await DpoTrainer.create(model, { ...sched(totalSteps), beta: c.beta, pairsPerStep: B, seqLen: T, padId: pad }, { lora: adapter, reference: adapter ? undefined : base });
+      cleanup.unshift(() => t.destroy());
+      return {
+        ...common, totalSteps, trainables: weights, policy: { model, lora: adapter },
+        async step(s) {
+          const batch = batchOf(pairs.length, B, c.seed, s).map((k) => pairs[k]!);
+          t.step = s;
+          const r = await t.trainStep(batch);
+          t.step = s + 1;
+          const { step: _s, skipped, lr, gradNorm, ...rest } = r;
+          return { metrics: { ...rest, learning_rate: lr, grad_norm: gradNorm }, tokens: batch.reduce((n, p) => n + len(p.prompt, p.chosen) + len(p.prompt, p.rejected), 0), skipped };
+        },
+      };
+    }
+
+    // ---- PPO: policy adapter, reference = base, reward and value from the reward-model run ----
+    const rw = ctx.reward;
+    if (!rw || !adapter) throw new Error('PPO needs a LoRA reward-model run and loraRank >= 1');
+    const prompts = records.flatMap((r) => (r.kind === 'messages' ? [] : [encPrompt(r.prompt)]));
+    const perEpoch = Math.floor(prompts.length / B);
+    if (perEpoch < 1) throw new DataError(`PPO: ${prompts.length} prompts, fewer than batchSize ${B}`);
+    const rmLora = new LoraSet(base, loraConfig(rw.config, arch));
+    const rmHead = new ScoreHead(base);
+    const value = new LoraSet(base, loraConfig(rw.config, arch), { optimizer: true });
+    const valueHead = new ScoreHead(base, { optimizer: true }); // initialised from the reward model, as the paper does
+    cleanup.push(() => rmLora.destroy(), () => rmHead.destroy(), () => value.destroy(), () => valueHead.destroy());
+    uploadParams(rmLora.params, rw.checkpoint, 'weights');
+    uploadParams(rmHead.params, rw.checkpoint, 'head');
+    uploadParams(value.params, rw.checkpoint, 'weights');
+    uploadParams(valueHead.params, rw.checkpoint, 'head');
+    const totalSteps = c.steps ? c.steps : c.epochs * perEpoch;
+    const t = await PpoTrainer.create(
+      { policy: { model: base, lora: adapter }, reference: { model: base }, reward: { model: base, lora: rmLora, head: rmHead }, value: { model: base, lora: value, head: valueHead } },
+      {
+        ...PPO_DEFAULTS, lr: c.lr, beta1: c.beta1, beta2: c.beta2, eps: c.eps, weightDecay: c.weightDecay, maxGradNorm: c.maxGradNorm,
+        kl_coef: c.kl_coef, kl_target: c.kl_target, cliprange: c.cliprange, cliprange_value: c.cliprange_value, vf_coef: c.vf_coef,
+        gamma: c.gamma, lam: c.lam, ppo_epochs: c.ppo_epochs, minibatches: c.minibatches, promptsPerStep: B, numSamples: c.numSamples,
+        maxNewTokens: c.maxNewTokens, temperature: c.temperature, seqLen: T, padId: pad, eosIds: eos, seed: c.seed,
+      },
+    );
+    cleanup.unshift(() => t.destroy());
+    return {
+      ...common, totalSteps, trainables: { ...weights, value: value.params, valueHead: valueHead.params }, policy: { model: base, lora: adapter },
+      async step(s) {
+        const i = s % perEpoch;
+        const batch = epochOrder(prompts.length, c.seed, Math.floor(s / perEpoch)).slice(i * B, (i + 1) * B).map((k) => prompts[k]!);
+        t.step = s;
+        const r = await t.trainStep(batch);
+        t.step = s + 1;
+        const { step: _s, samples, skipped, ...metrics } = r;
+        const rollouts = batch.length * c.numSamples;
+        return {
+          metrics, skipped, tokens: Math.round(rollouts * metrics['objective/response_length']) + batch.reduce((n, p) => n + p.length * c.numSamples, 0),
+          samples: samples.map((x) => ({ prompt: tok.decode(x.prompt), response: tok.decode(x.response, { skipSpecialTokens: true }), score: x.score })),
+        };
+      },
+      state: () => ({ kl_coef: t.kl.value }),
+      setState: (st) => void (typeof st.kl_coef === 'number' && (t.kl.value = st.kl_coef)),
+    };
+  } catch (e) {
+    cleanup.forEach((f) => f());
+    throw e;
+  }
+}

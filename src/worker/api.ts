@@ -1,0 +1,385 @@
+// The engine's one API: what the UI calls through comlink (src/worker/worker.ts exposes it), and what
+// Node tests call directly. Plain async methods; callbacks are plain functions here and
+// `Comlink.proxy(...)` objects on the page's side.
+//
+// Runs: startStage builds a stage (stages.ts), saves the resolved config and the data (text) to the
+// store, and drives it step by step in the background:
+//   step -> metrics row to the store -> onMetrics, onProgress (awaited: a callback that calls pause()
+//   stops the run right after this step) -> checkpoint every `checkpointEvery` steps.
+// pause() and cancel() set a small shared state that the loop reads between steps. pause ends with a
+// checkpoint; cancel leaves the last good one. resume() rebuilds the stage from the store (also in a
+// fresh engine after a reload), restores the checkpoint and continues bit for bit.
+// One run trains at a time (one GPU); generation waits for no run and refuses while one trains.
+import type { Gpu } from '../gpu/runtime.ts';
+import type { Record as DataRecord } from '../io/datasets.ts';
+import { zipFiles } from '../io/export.ts';
+import type { ModelFiles, Progress as LoadProgress } from '../io/sources.ts';
+import { findStop, StreamDecoder, Tok } from '../io/tokenizer.ts';
+import { exportModelFiles } from '../model/export.ts';
+import { loadModel as buildModel } from '../model/index.ts';
+import type { LoraSet } from '../model/lora.ts';
+import type { Transformer } from '../model/transformer.ts';
+import { checkpointBytes, checkpointFromBytes, restore, snapshot, type Checkpoint } from '../train/checkpoint.ts';
+import { GENERATE_DEFAULTS, Generator, type FinishReason } from '../train/generate.ts';
+import * as db from '../store/db.ts';
+import { resolveConfig, type Stage, type TrainConfig, type TrainInput } from '../train/config.ts';
+import { fingerprint, loadSource, type ModelSource } from './source.ts';
+import { buildStage, type StageRun } from '../train/stages.ts';
+
+export type { ModelSource } from './source.ts';
+export type { Stage, TrainConfig, TrainInput } from '../train/config.ts';
+export type { RunStatus, RunRecord, MetricRecord } from '../store/db.ts';
+
+export interface ModelInfo {
+  source: string;
+  arch: 'gpt2' | 'llama';
+  params: number;
+  layers: number;
+  hidden: number;
+  heads: number;
+  vocabSize: number;
+  maxPositions: number;
+  hasTokenizer: boolean;
+  hasChatTemplate: boolean;
+  fingerprint: string; // SHA-256 of config, weights and tokenizer files
+}
+
+export interface GenerateOptions {
+  numSamples: number; // K, 1
+  maxNewTokens: number; // 64
+  temperature: number; // 1; 0 = greedy
+  topK: number; // 0 = off
+  topP: number; // 1 = off
+  seed: number; // 0; sample i depends only on (seed, i)
+  stop: string[]; // stop strings, cut from the text
+}
+
+export interface GenerateResult { texts: string[]; finish: FinishReason[] }
+
+export interface RunProgress { runId: string; step: number; total: number; tokensPerSec: number; secondsLeft: number }
+export interface RunStatusEvent { runId: string; status: db.RunStatus; step: number; total: number; error?: string }
+
+export interface RunCallbacks {
+  onMetrics?(m: db.MetricRecord): unknown;
+  onProgress?(p: RunProgress): unknown;
+  onStatus?(s: RunStatusEvent): unknown;
+  /** PPO: a few decoded rollouts of each step with their scores. */
+  onSamples?(step: number, samples: { prompt: string; response: string; score: number }[]): unknown;
+}
+
+/** The model a run trains: enough to check, on resume, that the engine holds the same one. */
+interface RunModel { source: string; fingerprint: string; url?: string; reloadable: boolean }
+
+interface Loaded { files: ModelFiles; tok: Tok; base: Transformer; info: ModelInfo; url?: string; reloadable: boolean }
+interface Live { runId: string; ctl: { pause: boolean; cancel: boolean }; done: Promise<db.RunStatus> }
+
+const newId = () => globalThis.crypto?.randomUUID?.() ?? `${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 10)}`;
+const errText = (e: unknown) => (e instanceof Error ? e.message : String(e));
+
+/** Calls a UI callback; a failing one (a closed page, a bug) never stops training. */
+async function notify(f: (() => unknown) | undefined): Promise<void> {
+  try {
+    await f?.();
+  } catch {
+    /* the UI's problem, not the run's */
+  }
+}
+
+export class Engine {
+  private loaded?: Loaded;
+  private current?: { runId: string; stage: StageRun }; // the last built stage: generate and export use it
+  private live?: Live;
+  private gen?: { model: Transformer; lora?: LoraSet; g: Generator };
+  private readonly gpuP: Promise<Gpu>;
+  private readonly storeP: Promise<db.Store>;
+
+  /** `gpu` and `store` may be promises (a worker starts at once; a missing WebGPU fails the first call). */
+  constructor(deps: { gpu: Gpu | Promise<Gpu>; store: db.Store | Promise<db.Store> }) {
+    this.gpuP = Promise.resolve(deps.gpu);
+    this.storeP = Promise.resolve(deps.store);
+    this.gpuP.catch(() => {});
+    this.storeP.catch(() => {});
+  }
+
+  // ---- model ----
+
+  /** Loads a model (and its tokenizer) as the base of the next runs; reports architecture and size. */
+  async loadModel(source: ModelSource, onProgress?: LoadProgress): Promise<ModelInfo> {
+    const gpu = await this.gpuP;
+    if (this.live) throw new Error(`run ${this.live.runId} is training: pause or cancel it before loading another model`);
+    const files = await loadSource(source, onProgress ? (p) => void notify(() => onProgress(p)) : undefined);
+    if (!files.tokenizer) throw new Error(`${files.source}: no tokenizer.json; the playground reads and writes text`);
+    const tok = Tok.fromJson(files.tokenizer, files.tokenizerConfig, `${files.source}/tokenizer.json`);
+    const { model } = buildModel(gpu, { ...files, configFile: `${files.source}/config.json` });
+    this.unload();
+    const c = model.cfg;
+    const info: ModelInfo = {
+      source: files.source, arch: c.arch, params: model.params.count, layers: c.layers, hidden: c.hidden, heads: c.heads,
+      vocabSize: c.vocabSize, maxPositions: c.maxPositions, hasTokenizer: true, hasChatTemplate: tok.hasChatTemplate, fingerprint: await fingerprint(files),
+    };
+    // a run on a plain URL can load its model again by itself after a reload
+    this.loaded = { files, tok, base: model, info, url: 'url' in source ? source.url : undefined, reloadable: 'url' in source && !source.files };
+    return info;
+  }
+
+  private unload(): void {
+    this.dropStage();
+    this.loaded?.base.params.destroy();
+    this.loaded = undefined;
+  }
+
+  private dropStage(): void {
+    this.gen?.g.destroy();
+    this.gen = undefined;
+    this.current?.stage.destroy();
+    this.current = undefined;
+  }
+
+  private need(): Loaded {
+    if (!this.loaded) throw new Error('no model loaded: call loadModel first');
+    return this.loaded;
+  }
+
+  // ---- generation ----
+
+  /** K samples of one prompt from the current policy (the last run's, else the loaded model), streamed as text. */
+  async generate(prompt: string, opts: Partial<GenerateOptions> = {}, onToken?: (sample: number, textSoFar: string) => unknown): Promise<GenerateResult> {
+    const { tok, base } = this.need();
+    if (this.live) throw new Error(`run ${this.live.runId} is training: pause it to sample`);
+    const o = { numSamples: 1, maxNewTokens: 64, temperature: 1, topK: 0, topP: 1, seed: 0, stop: [], ...opts };
+    const policy = this.current?.stage.policy ?? { model: base };
+    if (!this.gen || this.gen.model !== policy.model || this.gen.lora !== policy.lora) {
+      this.gen?.g.destroy();
+      this.gen = { ...policy, g: new Generator(policy.model, policy.lora) };
+    }
+    const ids = tok.encodePrompt(prompt);
+    const streams = Array.from({ length: o.numSamples }, () => new StreamDecoder(tok, ids, { skipSpecialTokens: true }));
+    const texts = Array<string>(o.numSamples).fill('');
+    const r = await this.gen.g.generate(ids, {
+      ...GENERATE_DEFAULTS, numSamples: o.numSamples, maxNewTokens: o.maxNewTokens, temperature: o.temperature, topK: o.topK, topP: o.topP,
+      seed: o.seed, stopTokenIds: tok.eosTokenIds, stopWhen: (k) => findStop(texts[k]!, o.stop) >= 0,
+    }, (k, id) => {
+      const piece = streams[k]!.push(id);
+      if (!piece) return;
+      texts[k] += piece;
+      void notify(() => onToken?.(k, cut(texts[k]!, o.stop)));
+    });
+    return { texts: texts.map((t, k) => cut(t + streams[k]!.flush(), o.stop)), finish: r.finish };
+  }
+
+  // ---- runs ----
+
+  /** Starts a training stage on the loaded model; resolves with the run id once it is saved and training. */
+  async startStage(stage: Stage, config: TrainInput, data: DataRecord[], callbacks: RunCallbacks = {}): Promise<string> {
+    const store = await this.storeP;
+    const m = this.need();
+    this.idle();
+    const cfg = resolveConfig(stage, config, m.info.maxPositions);
+    const reward = stage === 'ppo' ? await this.rewardOf(cfg.rewardRunId) : undefined;
+    this.dropStage();
+    const run = await buildStage({ gpu: await this.gpuP, files: m.files, tok: m.tok, base: m.base, reward }, stage, cfg, data);
+    const id = newId(), now = Date.now();
+    this.current = { runId: id, stage: run };
+    await db.saveDataset(store, { id: `run:${id}`, name: `${stage} data`, records: data, createdAt: now });
+    const model: RunModel = { source: m.info.source, fingerprint: m.info.fingerprint, url: m.url, reloadable: m.reloadable };
+    await db.putRun(store, {
+      id, stage, config: { ...cfg }, status: 'running', createdAt: now, updatedAt: now, step: 0, totalSteps: run.totalSteps,
+      datasetId: `run:${id}`, model: { ...model },
+    });
+    this.drive(id, run, cfg, 0, callbacks);
+    return id;
+  }
+
+  /** Continues a paused, cancelled, failed or interrupted run from its last checkpoint in the store. */
+  async resume(runId: string, callbacks: RunCallbacks = {}): Promise<void> {
+    this.idle();
+    if ((await this.getRun(runId)).status === 'done') throw new Error(`run ${runId} is done; start a new run to train further`);
+    const { run, stage, from } = await this.open(runId);
+    this.drive(runId, stage, run.config as unknown as TrainConfig, from, callbacks);
+  }
+
+  /** Stops the run after its current step and writes a checkpoint; resolves with the status once stopped. */
+  async pause(runId: string): Promise<db.RunStatus> {
+    if (this.live?.runId === runId) {
+      this.live.ctl.pause = true;
+      return this.live.done;
+    }
+    return (await this.getRun(runId)).status;
+  }
+
+  /** Stops the run for good; its last checkpoint stays (export it, or resume anyway). */
+  async cancel(runId: string): Promise<db.RunStatus> {
+    if (this.live?.runId === runId) {
+      this.live.ctl.cancel = true;
+      return this.live.done;
+    }
+    const run = await this.getRun(runId);
+    if (run.status === 'done') return run.status;
+    return (await db.updateRun(await this.storeP, runId, { status: 'cancelled' })).status;
+  }
+
+  /** Resolves with the run's status once it stops training (at once when it is not training here). */
+  async wait(runId: string): Promise<db.RunStatus> {
+    if (this.live?.runId === runId) return this.live.done;
+    return (await this.getRun(runId)).status;
+  }
+
+  async getRun(runId: string): Promise<db.RunRecord> {
+    const run = await db.getRun(await this.storeP, runId);
+    if (!run) throw new Error(`no run ${runId} in the store`);
+    return run;
+  }
+
+  /**
+   * A zip of the trained model: a PEFT adapter (LoRA) or a Hugging Face folder (full fine-tuning). With a
+   * run id, that run's last checkpoint; without, the last run of this engine, else the loaded model.
+   */
+  async exportModel(runId?: string): Promise<{ name: string; zip: Uint8Array }> {
+    const m = this.need();
+    if (runId && this.current?.runId !== runId) {
+      this.idle();
+      await this.open(runId);
+    }
+    const cur = this.current;
+    if (!cur) {
+      const tokenizerFiles = new Map([...m.files.raw].filter(([k]) => k.startsWith('tokenizer') || k === 'special_tokens_map.json'));
+      const files = await exportModelFiles(m.base, { meta: { producer: 'rlhf-playground', stage: 'base', steps: 0, baseModel: m.info.source, date: new Date().toISOString() }, tokenizerFiles });
+      return { name: 'model.zip', zip: zipFiles(files) };
+    }
+    const run = await this.getRun(cur.runId);
+    const name = `${run.stage}-${cur.runId.slice(0, 8)}`;
+    return { name: `${name}.zip`, zip: zipFiles(await cur.stage.exportFiles(run.step ?? 0), name) };
+  }
+
+  /** Frees the GPU memory of the model and the last stage (the engine can load another model after). */
+  async dispose(): Promise<void> {
+    if (this.live) {
+      this.live.ctl.cancel = true;
+      await this.live.done;
+    }
+    this.unload();
+  }
+
+  // ---- internals ----
+
+  private idle(): void {
+    if (this.live) throw new Error(`run ${this.live.runId} is training: pause or cancel it first`);
+  }
+
+  /** The finished LoRA reward-model run that PPO trains against. */
+  private async rewardOf(runId: string): Promise<{ config: TrainConfig; checkpoint: Checkpoint }> {
+    const store = await this.storeP;
+    const run = await this.getRun(runId);
+    if (run.stage !== 'rm') throw new Error(`rewardRunId ${runId} is a ${run.stage} run, not a reward model`);
+    if ((run.model as unknown as RunModel | undefined)?.fingerprint !== this.need().info.fingerprint) throw new Error(`reward model ${runId} was trained on another model than the one loaded`);
+    const cfg = run.config as unknown as TrainConfig;
+    if (!(cfg.loraRank > 0)) throw new Error(`reward model ${runId} is fully fine-tuned; PPO shares one base and needs a LoRA reward model`);
+    const ck = await db.loadCheckpoint(store, runId);
+    if (!ck) throw new Error(`reward model ${runId} has no checkpoint`);
+    return { config: cfg, checkpoint: checkpointFromBytes(ck.bytes, `checkpoint of run ${runId}`) };
+  }
+
+  /** Rebuilds a run's stage from the store and restores its checkpoint (loads its model when it can). */
+  private async open(runId: string): Promise<{ run: db.RunRecord; stage: StageRun; from: number }> {
+    const store = await this.storeP;
+    const run = await this.getRun(runId);
+    const rm = run.model as unknown as RunModel;
+    if (this.loaded?.info.fingerprint !== rm.fingerprint) {
+      if (!rm.reloadable || !rm.url) throw new Error(`run ${runId} trains ${rm.source}: load that model first (the one loaded now is ${this.loaded?.info.source ?? 'none'})`);
+      await this.loadModel({ url: rm.url });
+      if (this.loaded?.info.fingerprint !== rm.fingerprint) throw new Error(`${rm.url} no longer serves the model run ${runId} was trained on`);
+    }
+    const m = this.need();
+    const data = run.datasetId ? await db.getDataset(store, run.datasetId) : undefined;
+    if (!data) throw new Error(`run ${runId} has no data in the store`);
+    const cfg = run.config as unknown as TrainConfig;
+    const reward = run.stage === 'ppo' ? await this.rewardOf(cfg.rewardRunId) : undefined;
+    this.dropStage();
+    const stage = await buildStage({ gpu: await this.gpuP, files: m.files, tok: m.tok, base: m.base, reward }, run.stage as Stage, cfg, data.records as DataRecord[]);
+    let from = 0;
+    try {
+      const ck = await db.loadCheckpoint(store, runId);
+      if (ck) {
+        const state = restore(stage.trainables, checkpointFromBytes<Record<string, unknown>>(ck.bytes, `checkpoint of run ${runId}`));
+        stage.setState(state);
+        from = ck.step;
+      }
+    } catch (e) {
+      stage.destroy();
+      throw e;
+    }
+    this.current = { runId, stage };
+    return { run, stage, from };
+  }
+
+  /** The training loop of one run, in the background; `live.done` resolves with its final status. */
+  private drive(runId: string, stage: StageRun, cfg: TrainConfig, from: number, cb: RunCallbacks): void {
+    const ctl = { pause: false, cancel: false };
+    const total = stage.totalSteps;
+    let done = from;
+    const status = async (s: db.RunStatus, patch: Partial<db.RunRecord> = {}) => {
+      await db.updateRun(await this.storeP, runId, { status: s, step: done, ...patch });
+      await notify(() => cb.onStatus?.({ runId, status: s, step: done, total, ...(patch.error ? { error: patch.error } : {}) }));
+      return s;
+    };
+    const checkpoint = async (step: number) => {
+      const bytes = checkpointBytes(await snapshot(stage.trainables, { step, ...stage.state() }));
+      await db.saveCheckpoint(await this.storeP, runId, step, bytes);
+    };
+    const loop = async (): Promise<db.RunStatus> => {
+      const store = await this.storeP;
+      await status('running', { error: undefined });
+      const t0 = performance.now();
+      let tokens = 0;
+      for (let s = from; s < total; s++) {
+        if (ctl.pause || ctl.cancel) break;
+        const out = await stage.step(s);
+        const values = out.skipped ? { ...out.metrics, skipped: 1 } : out.metrics;
+        const row: db.MetricRecord = { runId, step: s + 1, time: Date.now(), values };
+        await db.appendMetrics(store, [row]);
+        if (out.skipped && cfg.onNonFinite === 'stop') {
+          const ck = await db.loadCheckpoint(store, runId);
+          return status('failed', {
+            error: `step ${s + 1}: the gradient is NaN or infinite (loss ${values.loss ?? values['loss/policy_avg']}); the step was skipped and the run stopped (onNonFinite: 'stop'). `
+              + (ck ? `The checkpoint of step ${ck.step} is intact; ` : '') + 'try a lower learning rate or check the data.',
+          });
+        }
+        done = s + 1;
+        tokens += out.tokens;
+        const secs = (performance.now() - t0) / 1000;
+        await notify(() => cb.onMetrics?.(row));
+        if (out.samples) await notify(() => cb.onSamples?.(done, out.samples!));
+        await notify(() => cb.onProgress?.({ runId, step: done, total, tokensPerSec: tokens / Math.max(secs, 1e-9), secondsLeft: (secs / (done - from)) * (total - done) }));
+        if (cfg.checkpointEvery && done % cfg.checkpointEvery === 0 && done < total) {
+          await checkpoint(done);
+          await db.updateRun(store, runId, { step: done });
+        }
+      }
+      if (ctl.cancel) return status('cancelled');
+      if (done < total) {
+        await checkpoint(done);
+        return status('paused');
+      }
+      const result = await stage.finish();
+      await checkpoint(total);
+      return status('done', { result });
+    };
+    const live: Live = {
+      runId, ctl,
+      done: loop().catch((e) => status('failed', { error: errText(e) }).catch(() => 'failed' as const)).finally(() => {
+        if (this.live === live) this.live = undefined;
+      }),
+    };
+    this.live = live;
+  }
+}
+
+/** Text up to the first stop string. */
+const cut = (text: string, stop: string[]) => {
+  const i = findStop(text, stop);
+  return i < 0 ? text : text.slice(0, i);
+};
+
+export function createEngine(deps: { gpu: Gpu | Promise<Gpu>; store: db.Store | Promise<db.Store> }): Engine {
+  return new Engine(deps);
+}

@@ -1,0 +1,117 @@
+// The IndexedDB store (fake-indexeddb in Node): the schema, a migration that keeps the data, writes that
+// resolve only once their transaction is on disk, the metrics history and checkpoint replacement.
+import 'fake-indexeddb/auto';
+import { describe, expect, it } from 'vitest';
+import {
+  addPrompt, appendMetrics, deleteRun, getMetrics, getRun, listPrompts, listRankings, listRuns, loadCheckpoint, openStore, putRun,
+  saveCheckpoint, saveRanking, SCHEMA_VERSION, storageEstimate, updateRun, type RunRecord,
+} from '../src/store/db.ts';
+
+let n = 0;
+const fresh = () => `store-test-${n++}`;
+const run = (id: string, t = 1): RunRecord => ({ id, stage: 'sft', config: { lr: 1e-4 }, status: 'running', createdAt: t, updatedAt: t });
+
+describe('store', () => {
+  it('creates every store and index of the latest schema', async () => {
+    const db = await openStore(fresh());
+    expect(db.version).toBe(SCHEMA_VERSION);
+    expect([...db.objectStoreNames].sort()).toEqual(['checkpoints', 'datasets', 'generations', 'metrics', 'prompts', 'rankings', 'runs']);
+    const tx = db.transaction(['metrics', 'rankings', 'runs', 'generations']);
+    expect(tx.objectStore('metrics').keyPath).toEqual(['runId', 'step']);
+    expect([...tx.objectStore('metrics').indexNames]).toEqual(['runId']);
+    expect([...tx.objectStore('rankings').indexNames]).toEqual(['createdAt']);
+    expect([...tx.objectStore('runs').indexNames]).toEqual(['updatedAt']);
+    expect([...tx.objectStore('generations').indexNames]).toEqual(['promptId']);
+    db.close();
+  });
+
+  it('migrates a version-1 database and keeps its data', async () => {
+    const name = fresh();
+    const v1 = await openStore(name, 1);
+    expect([...v1.objectStoreNames].sort()).toEqual(['datasets', 'generations', 'prompts', 'rankings']);
+    await addPrompt(v1, { text: 'Say hi.' });
+    // a v1 ranking: completions best first, no ranks, no time
+    const tx = v1.transaction('rankings', 'readwrite');
+    await Promise.all([tx.store.add({ prompt: 'p', completions: ['best', 'mid', 'worst'] } as never), tx.done]);
+    v1.close();
+
+    const db = await openStore(name);
+    expect(db.version).toBe(SCHEMA_VERSION);
+    expect((await listPrompts(db)).map((p) => p.text)).toEqual(['Say hi.']);
+    const [r] = await listRankings(db);
+    expect(r).toMatchObject({ prompt: 'p', completions: ['best', 'mid', 'worst'], ranks: [0, 1, 2], createdAt: 0 });
+    await putRun(db, run('a'));
+    expect(await getRun(db, 'a')).toMatchObject({ stage: 'sft' });
+    db.close();
+  });
+
+  it('a write resolves once its transaction completed: another connection sees it at once', async () => {
+    const name = fresh();
+    const a = await openStore(name), b = await openStore(name);
+    const id = await saveRanking(a, { prompt: 'q', completions: ['x', 'y', 'z'], ranks: [1, 0, 1], scores: [3, 6, null], flags: [['hallucination'], [], []] });
+    const seen = await b.get('rankings', id);
+    expect(seen).toMatchObject({ prompt: 'q', ranks: [1, 0, 1], scores: [3, 6, null], flags: [['hallucination'], [], []] });
+    expect(typeof seen!.createdAt).toBe('number');
+    // the transaction's own completion: saveRanking's promise settles after the 'complete' event
+    const order: string[] = [];
+    const p = saveRanking(a, { prompt: 'q2', completions: ['x', 'y'], ranks: [0, 1] }).then(() => order.push('resolved'));
+    const tx = a.transaction('rankings'); // queued behind the write's transaction
+    await tx.store.count().then(() => order.push('later read'));
+    await p;
+    expect(order).toEqual(['resolved', 'later read']);
+    // a write that cannot be stored rejects, and stores nothing
+    const before = await a.count('rankings');
+    await expect(saveRanking(a, { prompt: (() => 0) as unknown as string, completions: ['x', 'y'], ranks: [0, 1] })).rejects.toThrow();
+    expect(await a.count('rankings')).toBe(before);
+    expect(() => saveRanking(a, { prompt: 'q', completions: ['only'], ranks: [0] })).toThrow(/2 to 9/);
+    expect(() => saveRanking(a, { prompt: 'q', completions: ['x', 'y'], ranks: [0, 1], scores: [0, 8] })).toThrow(/1\.\.7/);
+    a.close();
+    b.close();
+  });
+
+  it('keeps one metrics row per step, in step order, per run', async () => {
+    const db = await openStore(fresh());
+    await putRun(db, run('r1'));
+    await putRun(db, run('r2', 2));
+    const row = (runId: string, step: number, loss: number) => ({ runId, step, time: step, values: { loss } });
+    await appendMetrics(db, [row('r1', 2, 2), row('r1', 1, 1), row('r2', 1, 9)]);
+    await appendMetrics(db, [row('r1', 3, 3)]);
+    await appendMetrics(db, [row('r1', 3, 3.5)]); // a resumed run redoes step 3: replaced, not duplicated
+    expect((await getMetrics(db, 'r1')).map((m) => [m.step, m.values.loss])).toEqual([[1, 1], [2, 2], [3, 3.5]]);
+    expect((await getMetrics(db, 'r2')).map((m) => m.step)).toEqual([1]);
+    const updated = await updateRun(db, 'r1', { status: 'paused', step: 3 });
+    expect(updated.updatedAt).toBeGreaterThan(1);
+    expect((await listRuns(db)).map((r) => r.id)).toEqual(['r1', 'r2']); // most recently updated first
+    await deleteRun(db, 'r1');
+    expect(await getMetrics(db, 'r1')).toEqual([]);
+    expect((await getMetrics(db, 'r2')).length).toBe(1);
+    db.close();
+  });
+
+  it('replaces a checkpoint atomically: the old one stays until the new one is written', async () => {
+    const db = await openStore(fresh());
+    const big = new Uint8Array(64).map((_, i) => i);
+    await saveCheckpoint(db, 'r', 2, big.subarray(8, 16)); // a view: only its own bytes are stored
+    let ck = await loadCheckpoint(db, 'r');
+    expect(ck!.step).toBe(2);
+    expect([...ck!.bytes]).toEqual([8, 9, 10, 11, 12, 13, 14, 15]);
+    expect(ck!.bytes.buffer.byteLength).toBe(8);
+    // a write whose transaction aborts leaves the previous checkpoint whole
+    const tx = db.transaction('checkpoints', 'readwrite');
+    void tx.store.put({ runId: 'r', step: 4, bytes: new Uint8Array([1]), savedAt: 0 }).catch(() => {});
+    tx.abort();
+    await expect(tx.done).rejects.toThrow();
+    ck = await loadCheckpoint(db, 'r');
+    expect(ck!.step).toBe(2);
+    await saveCheckpoint(db, 'r', 4, new Uint8Array([4, 4]));
+    ck = await loadCheckpoint(db, 'r');
+    expect([ck!.step, [...ck!.bytes]]).toEqual([4, [4, 4]]);
+    expect(await db.count('checkpoints')).toBe(1);
+    db.close();
+  });
+
+  it('reports storage where the platform can', async () => {
+    const e = await storageEstimate(); // Node has no navigator.storage
+    expect(e === undefined || e.quota >= 0).toBe(true);
+  });
+});

@@ -1,0 +1,79 @@
+// The training worker in Chromium (WebGPU on SwiftShader), the page served by Vite's dev server as
+// `npm run dev` serves it: SFT in a module worker, progress callbacks on the main thread through
+// comlink, a pause, a page reload, and a resume from IndexedDB to the end. A browser without WebGPU
+// fails this test (the page reports an error); nothing is skipped.
+import { mkdirSync } from 'node:fs';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { createServer, type ViteDevServer } from 'vite';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+let server: ViteDevServer;
+let browser: Browser;
+let url: string;
+
+beforeAll(async () => {
+  server = await createServer({
+    logLevel: 'silent',
+    server: { port: 0, host: 'localhost' }, // the rest (404s for missing files, pre-bundled deps) from vite.config.ts
+  });
+  await server.listen();
+  url = server.resolvedUrls!.local[0]!;
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--enable-unsafe-webgpu', '--no-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+  });
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await server?.close();
+});
+
+type Event = { kind: string; step: number; status?: string; mainThread: boolean };
+type Phase = { runId: string; status: string; events: Event[]; checkpointStep: number; metricSteps: number[]; losses?: number[]; ms: number; equalToUninterrupted?: boolean };
+
+async function phase(page: Page, name: 'paused' | 'done', key: 'first' | 'second'): Promise<Phase> {
+  await page.waitForSelector(`body[data-phase="${name}"], body[data-error]`, { timeout: 400_000 });
+  const ds = await page.evaluate(() => ({ ...document.body.dataset }));
+  expect(ds.error, await page.evaluate(() => document.body.innerText)).toBeUndefined();
+  return JSON.parse(ds[key]!) as Phase;
+}
+
+describe('training worker in the browser', () => {
+  it('runs SFT in a worker, pauses, survives a reload and resumes from IndexedDB to the uninterrupted result', async () => {
+    const page = await browser.newPage(); // a fresh context: an empty IndexedDB
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    // console errors too, except the 404s of the optional model files the loader probes (tokenizer_config.json, ...)
+    page.on('console', (m) => void (m.type() === 'error' && !/status of 404/.test(m.text()) && errors.push(m.text())));
+    await page.goto(`${url}tests/pages/worker.html`);
+
+    const first = await phase(page, 'paused', 'first');
+    const model = JSON.parse((await page.evaluate(() => document.body.dataset.model))!) as { arch: string; params: number; loadEvents: number; ms: number };
+    expect(model.arch).toBe('gpt2');
+    expect(model.loadEvents).toBeGreaterThan(0); // load progress reached the page
+    expect(first.status).toBe('paused');
+    const progress = first.events.filter((e) => e.kind === 'progress');
+    expect(progress.map((e) => e.step)).toEqual([1, 2]);
+    expect(first.events.every((e) => e.mainThread)).toBe(true);
+    expect(first.events.filter((e) => e.kind === 'status').map((e) => e.status)).toEqual(['running', 'paused']);
+    expect(first.checkpointStep).toBe(2);
+    expect(first.metricSteps).toEqual([1, 2]);
+
+    await page.reload(); // the worker dies with the page; IndexedDB keeps the run
+    const second = await phase(page, 'done', 'second');
+    expect(second.runId).toBe(first.runId);
+    expect(second.status).toBe('done');
+    expect(second.events.filter((e) => e.kind === 'progress').map((e) => e.step)).toEqual([3]);
+    expect(second.checkpointStep).toBe(3);
+    expect(second.metricSteps).toEqual([1, 2, 3]);
+    expect(second.losses!.every((l) => Number.isFinite(l))).toBe(true);
+    expect(second.equalToUninterrupted).toBe(true); // weights and AdamW moments equal an uninterrupted run's, bit for bit
+    mkdirSync('test-results', { recursive: true });
+    await page.screenshot({ path: 'test-results/worker.png', fullPage: true });
+    expect(errors).toEqual([]);
+    console.log(`browser worker: model load ${model.ms} ms, 2 steps + pause ${first.ms} ms, resume + 1 step ${second.ms} ms`);
+    await page.close();
+  });
+});

@@ -1,0 +1,248 @@
+// The worker's API without a worker: the engine on Dawn (lavapipe) over fake-indexeddb. A paused run
+// resumed by a NEW engine over the same store (what a page reload does) ends bit for bit where an
+// uninterrupted run ends, with every step's metrics once; cancel keeps a usable checkpoint; the reward
+// model reports accuracy; DPO and PPO run through the same loop; a NaN step can end a run.
+import 'fake-indexeddb/auto';
+import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+import { importJsonl } from '../src/io/datasets.ts';
+import { unzipFiles } from '../src/io/export.ts';
+import { getMetrics, loadCheckpoint, openStore, type MetricRecord } from '../src/store/db.ts';
+import { checkpointFromBytes } from '../src/train/checkpoint.ts';
+import { createEngine, type Engine, type RunProgress, type RunStatusEvent, type TrainInput } from '../src/worker/api.ts';
+import { testGpu } from './helpers.ts';
+
+const DIR = 'tests/fixtures/gpt2-tiny';
+const files = () => new Map(['config.json', 'model.safetensors', 'tokenizer.json'].map((f) => [f, new Uint8Array(readFileSync(`${DIR}/${f}`))]));
+const words = ['the', 'cat', 'sat', 'on', 'a', 'mat', 'dog', 'ran', 'far', 'away', 'big', 'red'];
+let x = 7;
+const say = (n: number) => Array.from({ length: n }, () => words[(x = (x * 1103515245 + 12345) % 2 ** 31) % words.length]).join(' ');
+const jsonl = (rows: object[]) => importJsonl(rows.map((r) => JSON.stringify(r)).join('\n'), 'data.jsonl').records;
+const sftData = jsonl(Array.from({ length: 12 }, () => ({ prompt: say(3), completion: say(5) })));
+const rankData = jsonl([
+  ...Array.from({ length: 20 }, () => ({ prompt: say(3), completions: [say(8), say(5), say(2)] })),
+  ...Array.from({ length: 4 }, () => ({ prompt: say(3), chosen: say(6), rejected: say(1) })),
+  ...Array.from({ length: 4 }, () => ({ prompt: say(3), completion: say(6) })), // demonstrations: the RM's bias fit
+]);
+const SFT: TrainInput = { seed: 3, steps: 5, epochs: 2, batchSize: 4, seqLen: 24, lr: 1e-3 };
+
+let stores = 0;
+async function engine(name = `worker-test-${stores++}`): Promise<{ e: Engine; name: string }> {
+  const e = createEngine({ gpu: testGpu(), store: openStore(name) });
+  await e.loadModel({ files: files(), name: 'gpt2-tiny' });
+  return { e, name };
+}
+
+/** The trained tensors (weights and AdamW moments) of a run's last checkpoint. */
+async function finalTensors(store: string, runId: string) {
+  const db = await openStore(store);
+  const ck = await loadCheckpoint(db, runId);
+  db.close();
+  return { step: ck!.step, tensors: checkpointFromBytes(ck!.bytes, runId).tensors };
+}
+
+const metricsOf = async (store: string, runId: string): Promise<MetricRecord[]> => {
+  const db = await openStore(store);
+  const m = await getMetrics(db, runId);
+  db.close();
+  return m;
+};
+
+describe('training engine (worker API in Node)', () => {
+  it('loads a model from a Map of files and reports it', async () => {
+    const e = createEngine({ gpu: testGpu(), store: openStore('worker-test-info') });
+    const seen: number[] = [];
+    const info = await e.loadModel({ files: files(), name: 'gpt2-tiny' }, (p) => seen.push(p.overallLoaded));
+    expect(info).toMatchObject({ arch: 'gpt2', layers: 2, hidden: 48, heads: 4, vocabSize: 377, maxPositions: 64, hasTokenizer: true });
+    expect(info.params).toBeGreaterThan(50_000);
+    expect(info.fingerprint).toMatch(/^[0-9a-f]{64}$/);
+    expect(seen.length).toBeGreaterThan(0);
+    // generation streams each sample's text as it grows
+    const streamed: string[][] = [[], []];
+    const r = await e.generate('the cat', { numSamples: 2, maxNewTokens: 8, temperature: 1, seed: 5 }, (k, text) => streamed[k]!.push(text));
+    expect(r.texts.length).toBe(2);
+    for (const k of [0, 1]) {
+      expect(streamed[k]!.length).toBeGreaterThan(0);
+      expect(r.texts[k]!.startsWith(streamed[k]!.at(-1)!)).toBe(true);
+    }
+    await e.dispose();
+  });
+
+  it('SFT paused after step 2 and resumed by a new engine equals an uninterrupted run, bit for bit', async () => {
+    const t0 = performance.now();
+    // the uninterrupted run
+    const a = await engine();
+    const idA = await a.e.startStage('sft', SFT, sftData);
+    expect(await a.e.wait(idA)).toBe('done');
+    const ref = await finalTensors(a.name, idA);
+    const refMetrics = await metricsOf(a.name, idA);
+    await a.e.dispose();
+    expect(ref.step).toBe(5);
+    const tA = performance.now();
+
+    // the same run, paused from its progress callback after step 2
+    const b = await engine();
+    const progress: RunProgress[] = [], statuses: RunStatusEvent[] = [], rows: MetricRecord[] = [];
+    const idB = await b.e.startStage('sft', SFT, sftData, {
+      onProgress: (p) => {
+        progress.push(p);
+        if (p.step === 2) void b.e.pause(p.runId);
+      },
+      onStatus: (s) => statuses.push(s),
+      onMetrics: (m) => rows.push(m),
+    });
+    expect(await b.e.wait(idB)).toBe('paused');
+    expect(progress.map((p) => [p.step, p.total])).toEqual([[1, 5], [2, 5]]);
+    expect(progress.every((p) => p.tokensPerSec > 0 && p.secondsLeft >= 0)).toBe(true);
+    expect(statuses.map((s) => s.status)).toEqual(['running', 'paused']);
+    expect(rows.map((r) => r.step)).toEqual([1, 2]);
+    expect((await b.e.getRun(idB))).toMatchObject({ status: 'paused', step: 2, totalSteps: 5, stage: 'sft' });
+    expect((await finalTensors(b.name, idB)).step).toBe(2);
+    await b.e.dispose();
+
+    // a reload: a new engine over the same store, the model loaded again, resume
+    const c = createEngine({ gpu: testGpu(), store: openStore(b.name) });
+    await expect(c.resume(idB)).rejects.toThrow(/load that model first/); // a Map source cannot be fetched again
+    await c.loadModel({ files: files(), name: 'gpt2-tiny' });
+    const later: number[] = [];
+    await c.resume(idB, { onProgress: (p) => later.push(p.step) });
+    expect(await c.wait(idB)).toBe('done');
+    expect(later).toEqual([3, 4, 5]);
+    const got = await finalTensors(b.name, idB);
+    expect(got.step).toBe(5);
+    expect([...got.tensors.keys()]).toEqual([...ref.tensors.keys()]);
+    for (const [name, data] of ref.tensors) expect(Buffer.from(got.tensors.get(name)!.buffer).equals(Buffer.from(data.buffer)), name).toBe(true);
+    const history = await metricsOf(b.name, idB);
+    expect(history.map((m) => m.step)).toEqual([1, 2, 3, 4, 5]);
+    expect(history.map((m) => m.values.loss)).toEqual(refMetrics.map((m) => m.values.loss));
+    expect(Object.keys(history[0]!.values).sort()).toEqual(['grad_norm', 'learning_rate', 'loss']);
+    expect(history.at(-1)!.values.loss).toBeLessThan(history[0]!.values.loss!);
+    // the export is a Hugging Face folder (full fine-tuning) in a zip
+    const { name, zip } = await c.exportModel();
+    expect(name).toMatch(/^sft-.*\.zip$/);
+    const out = unzipFiles(zip, name);
+    expect([...out.keys()].map((k) => k.split('/').pop()).sort()).toEqual(expect.arrayContaining(['config.json', 'model.safetensors', 'tokenizer.json']));
+    await c.dispose();
+    console.log(`uninterrupted SFT run (5 steps): ${(tA - t0).toFixed(0)} ms; paused + resumed: ${(performance.now() - tA).toFixed(0)} ms`);
+  });
+
+  it('a run on a URL loads its model again by itself when resumed by a fresh engine', async () => {
+    const server = createServer((req, res) => {
+      const f = files().get(req.url!.split('/').pop()!);
+      res.writeHead(f ? 200 : 404).end(f);
+    });
+    await new Promise<void>((r) => server.listen(0, 'localhost', r));
+    const url = `http://localhost:${(server.address() as AddressInfo).port}/gpt2-tiny/`;
+    try {
+      const name = `worker-test-${stores++}`;
+      const a = createEngine({ gpu: testGpu(), store: openStore(name) });
+      expect((await a.loadModel({ url })).source).toBe(url.slice(0, -1));
+      const id = await a.startStage('sft', { ...SFT, steps: 3 }, sftData, { onProgress: (p) => void (p.step === 1 && a.pause(p.runId)) });
+      expect(await a.wait(id)).toBe('paused');
+      await a.dispose();
+      const b = createEngine({ gpu: testGpu(), store: openStore(name) });
+      await b.resume(id); // no loadModel: the run's URL is fetched again, and its fingerprint checked
+      expect(await b.wait(id)).toBe('done');
+      await expect(b.resume(id)).rejects.toThrow(/is done/);
+      expect((await metricsOf(name, id)).map((m) => m.step)).toEqual([1, 2, 3]);
+      await b.dispose();
+    } finally {
+      server.close();
+    }
+  });
+
+  it('cancel stops the run and leaves its last checkpoint usable', async () => {
+    const cfg = { ...SFT, loraRank: 4, checkpointEvery: 2 };
+    const a = await engine();
+    const idA = await a.e.startStage('sft', cfg, sftData);
+    await a.e.wait(idA);
+    const ref = await finalTensors(a.name, idA);
+    await a.e.dispose();
+
+    const b = await engine();
+    const id = await b.e.startStage('sft', cfg, sftData, { onProgress: (p) => void (p.step === 3 && b.e.cancel(p.runId)) });
+    expect(await b.e.wait(id)).toBe('cancelled');
+    expect((await b.e.getRun(id)).status).toBe('cancelled');
+    const ck = await finalTensors(b.name, id);
+    expect(ck.step).toBe(2); // the checkpoint of step 2, not a half-written one of step 3
+    expect([...ck.tensors.keys()].every((k) => k.includes('lora_'))).toBe(true);
+    // it exports (a PEFT adapter) from a fresh engine, and resumes to the uninterrupted result
+    const c = await engine(b.name);
+    const { zip, name } = await c.e.exportModel(id);
+    expect([...unzipFiles(zip, name).keys()].map((k) => k.split('/').pop()).sort()).toEqual(['adapter_config.json', 'adapter_model.safetensors']);
+    await c.e.resume(id);
+    expect(await c.e.wait(id)).toBe('done');
+    const got = await finalTensors(b.name, id);
+    for (const [n, data] of ref.tensors) expect(got.tensors.get(n), n).toEqual(data);
+    expect((await metricsOf(b.name, id)).map((m) => m.step)).toEqual([1, 2, 3, 4, 5]);
+    await c.e.dispose();
+  });
+
+  it('the reward model reports accuracy per step and held-out; PPO trains against it; DPO from the same rankings', async () => {
+    const { e, name } = await engine();
+    const rm = await e.startStage('rm', { seed: 1, batchSize: 4, seqLen: 24, loraRank: 4, lr: 1e-3, epochs: 2 }, rankData);
+    expect(await e.wait(rm)).toBe('done');
+    const rows = await metricsOf(name, rm);
+    expect(rows.length).toBe(12); // 20 rankings + 4 preferences, 2 held out: 22 -> 6 steps x 2 epochs
+    for (const r of rows) {
+      expect(Object.keys(r.values)).toEqual(expect.arrayContaining(['loss', 'accuracy', 'learning_rate', 'grad_norm']));
+      expect(r.values.accuracy).toBeGreaterThanOrEqual(0);
+      expect(r.values.accuracy).toBeLessThanOrEqual(1);
+    }
+    const result = (await e.getRun(rm)).result!;
+    expect(result).toMatchObject({ eval_pairs: 6 });
+    expect(result.eval_accuracy).toBeGreaterThanOrEqual(0);
+    expect(Number.isFinite(result.reward_bias)).toBe(true);
+    const files = unzipFiles((await e.exportModel()).zip, 'rm.zip');
+    const adapterCfg = JSON.parse(new TextDecoder().decode([...files].find(([k]) => k.endsWith('adapter_config.json'))![1])) as { modules_to_save: string[] };
+    expect(adapterCfg.modules_to_save).toEqual(['score']);
+
+    const samples: string[] = [];
+    const ppo = await e.startStage('ppo', { rewardRunId: rm, loraRank: 4, batchSize: 2, seqLen: 24, numSamples: 2, maxNewTokens: 6, steps: 2 }, sftData, {
+      onSamples: (_s, xs) => void samples.push(...xs.map((s) => s.response)),
+    });
+    expect(await e.wait(ppo)).toBe('done');
+    const pm = await metricsOf(name, ppo);
+    expect(pm.map((m) => m.step)).toEqual([1, 2]);
+    expect(Object.keys(pm[0]!.values)).toEqual(expect.arrayContaining(['objective/scores', 'objective/kl', 'objective/entropy', 'policy/clipfrac_avg', 'loss/value_avg']));
+    expect(samples.length).toBeGreaterThan(0);
+
+    const dpo = await e.startStage('dpo', { loraRank: 4, batchSize: 4, seqLen: 24, steps: 2 }, rankData);
+    expect(await e.wait(dpo)).toBe('done');
+    const dm = await metricsOf(name, dpo);
+    expect(Object.keys(dm[0]!.values)).toEqual(expect.arrayContaining(['loss', 'rewards/margins', 'rewards/accuracies']));
+    // the DPO policy is what generation samples now
+    expect((await e.generate('the dog', { maxNewTokens: 4 })).texts.length).toBe(1);
+    await e.dispose();
+  });
+
+  it('without a GPU the first call fails with the reason; the worker code compiles without the DOM', async () => {
+    const e = createEngine({ gpu: Promise.reject(new Error('WebGPU is not available here (no navigator.gpu).')), store: openStore('worker-test-nogpu') });
+    await expect(e.loadModel({ files: files() })).rejects.toThrow(/WebGPU is not available/);
+    // src/worker/tsconfig.json: lib WebWorker, no DOM
+    const r = await promisify(execFile)(process.execPath, ['node_modules/typescript/bin/tsc', '-p', 'src/worker'], { timeout: 120_000 }).then(
+      (ok) => ({ code: 0, out: ok.stdout }), (x: { code: number; stdout: string }) => ({ code: x.code, out: x.stdout }));
+    expect(r.code, r.out).toBe(0);
+  });
+
+  it("a NaN step is skipped, or with onNonFinite: 'stop' ends the run as failed with a clear message", async () => {
+    const { e, name } = await engine();
+    // a learning rate that blows the weights up: the second step's gradient is not finite
+    const boom: TrainInput = { ...SFT, steps: 4, lr: 1e30, warmupRatio: 0, maxGradNorm: 0 };
+    const skip = await e.startStage('sft', boom, sftData);
+    expect(await e.wait(skip)).toBe('done');
+    const rows = await metricsOf(name, skip);
+    expect(rows.map((r) => r.step)).toEqual([1, 2, 3, 4]);
+    expect(rows.some((r) => r.values.skipped === 1)).toBe(true);
+
+    const stop = await e.startStage('sft', { ...boom, onNonFinite: 'stop', checkpointEvery: 1 }, sftData);
+    expect(await e.wait(stop)).toBe('failed');
+    const run = await e.getRun(stop);
+    expect(run.error).toMatch(/step \d: the gradient is NaN or infinite .*onNonFinite: 'stop'.*checkpoint of step \d is intact/);
+    await e.dispose();
+  });
+});
