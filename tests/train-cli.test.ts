@@ -28,7 +28,7 @@ writeFileSync(join(dir, 'rank.jsonl'), [
   '{"prompt": "x", "completions": ["only one"]}',
   ...Array.from({ length: 4 }, () => JSON.stringify({ prompt: say(3), chosen: say(6), rejected: say(1) })),
 ].join('\n') + '\n');
-writeFileSync(join(dir, 'prompts.jsonl'), Array.from({ length: 4 }, () => JSON.stringify({ prompt: say(3), completion: '' })).join('\n') + '\n');
+writeFileSync(join(dir, 'prompts.jsonl'), Array.from({ length: 4 }, () => JSON.stringify({ prompt: say(3), completion: say(4) })).join('\n') + '\n');
 const model = 'tests/fixtures/gpt2-tiny';
 const common = ['--model', model, '--seq-len', '24', '--batch-size', '4'];
 const metrics = (d: string) => readFileSync(join(d, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, number>);
@@ -59,10 +59,11 @@ describe('training from the command line', () => {
     expect(Object.keys(metrics(rm).at(-1)!)).toEqual(expect.arrayContaining(['eval_accuracy']));
     expect((await cli(['dpo', ...common, '--data', join(dir, 'rank.jsonl'), '--out', dpo, '--lora-rank', '4', '--steps', '2'])).code).toBe(0);
     expect(Object.keys(metrics(dpo)[0]!)).toEqual(expect.arrayContaining(['loss', 'rewards/margins', 'rewards/accuracies']));
-    const p = await cli(['ppo', '--model', model, '--seq-len', '24', '--batch-size', '2', '--prompts', join(dir, 'prompts.jsonl'), '--reward', rm, '--out', ppo, '--lora-rank', '4', '--num-samples', '2', '--max-new-tokens', '6', '--steps', '2']);
+    const p = await cli(['ppo', '--model', model, '--seq-len', '24', '--batch-size', '2', '--prompts', join(dir, 'prompts.jsonl'), '--reward', rm, '--out', ppo, '--lora-rank', '4', '--num-samples', '2', '--max-new-tokens', '6', '--steps', '2', '--ptx-coef', '0.5', '--ema-decay', '0.9']);
     expect(p.code, p.stderr).toBe(0);
     expect(Object.keys(metrics(ppo)[0]!)).toEqual(expect.arrayContaining(['objective/scores', 'objective/kl', 'objective/entropy', 'policy/clipfrac_avg', 'loss/policy_avg', 'loss/value_avg']));
     expect(existsSync(join(ppo, 'adapter_model.safetensors'))).toBe(true);
+    expect(metrics(ppo).at(-1)!.ema_decay).toBe(0.9); // PPO-ptx and the EMA ran; the export is the EMA policy
     const bad = await cli(['ppo', '--model', model, '--prompts', join(dir, 'prompts.jsonl'), '--reward', rm, '--out', ppo]);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/--lora-rank/);

@@ -35,7 +35,7 @@ commands:
   dpo --model DIR --data FILE.jsonl --out DIR           DPO from the same rankings (reference: the model as given)
   ppo --model DIR --prompts FILE.jsonl --reward DIR --out DIR   PPO against an RM adapter (written by rm --lora-rank R)
       [--steps N | --epochs E] [--lr X] [--batch-size B] [--seed S] [--lora-rank R (0 = full fine-tuning)]
-      [--lora-alpha A] [--lora-dropout P] [--seq-len T] [--beta B] [--kl-coef C] [--num-samples K]
+      [--lora-alpha A] [--lora-dropout P] [--seq-len T] [--beta B] [--kl-coef C] [--num-samples K] [--ptx-coef G] [--ema-decay D]
       [--checkpoint-every N] [--stop-after N] [--resume] each writes a model (or PEFT adapter) folder and metrics.jsonl
 
 --model: a Hugging Face model folder (config.json, model.safetensors or a sharded index, tokenizer files),
@@ -239,6 +239,7 @@ export async function main(argv: string[]): Promise<number> {
         lr: { type: 'string' }, 'batch-size': { type: 'string' }, 'lora-rank': { type: 'string' }, 'lora-alpha': { type: 'string' },
         'lora-dropout': { type: 'string' }, 'seq-len': { type: 'string' }, beta: { type: 'string' }, 'kl-coef': { type: 'string' },
         'checkpoint-every': { type: 'string' }, resume: { type: 'boolean' }, 'stop-after': { type: 'string' },
+        'ptx-coef': { type: 'string' }, 'ema-decay': { type: 'string' },
       },
       strict: true,
     });

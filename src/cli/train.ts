@@ -51,6 +51,7 @@ function flags(v: Record<string, unknown>): TrainInput {
     seed: num('seed'), epochs: num('epochs'), steps: num('steps'), batchSize: num('batch-size'), seqLen: num('seq-len'), lr: num('lr'),
     loraRank: num('lora-rank'), loraAlpha: num('lora-alpha'), loraDropout: num('lora-dropout'), checkpointEvery: num('checkpoint-every'),
     beta: num('beta'), kl_coef: num('kl-coef'), numSamples: num('num-samples'), maxNewTokens: num('max-new-tokens'),
+    ptx_coef: num('ptx-coef'), ema_decay: num('ema-decay'),
   };
 }
 

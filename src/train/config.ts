@@ -43,6 +43,8 @@ export interface TrainConfig {
   lam: number; // 0.95
   ppo_epochs: number; // 1
   minibatches: number; // 1
+  ptx_coef: number; // 0 = PPO; > 0 = PPO-ptx on the {"prompt","completion"} records given with the prompts
+  ema_decay: number; // 0 = off; the paper's EMA of the policy used 0.992
 }
 
 export type TrainInput = Partial<TrainConfig>;
@@ -61,6 +63,7 @@ export function resolveConfig(stage: Stage, input: TrainInput, maxPositions: num
     rewardRunId: '', numSamples: PPO_DEFAULTS.numSamples, maxNewTokens: PPO_DEFAULTS.maxNewTokens, temperature: PPO_DEFAULTS.temperature,
     kl_coef: PPO_DEFAULTS.kl_coef, kl_target: PPO_DEFAULTS.kl_target, cliprange: PPO_DEFAULTS.cliprange, cliprange_value: PPO_DEFAULTS.cliprange_value,
     vf_coef: PPO_DEFAULTS.vf_coef, gamma: PPO_DEFAULTS.gamma, lam: PPO_DEFAULTS.lam, ppo_epochs: PPO_DEFAULTS.ppo_epochs, minibatches: PPO_DEFAULTS.minibatches,
+    ptx_coef: 0, ema_decay: 0,
     ...Object.fromEntries(Object.entries(input).filter(([, v]) => v !== undefined)),
   };
   const bad = (k: keyof TrainConfig, rule: string) => {
@@ -75,7 +78,8 @@ export function resolveConfig(stage: Stage, input: TrainInput, maxPositions: num
   if (c.seqLen > maxPositions) bad('seqLen', `within the model's ${maxPositions} positions`);
   if (c.onNonFinite !== 'skip' && c.onNonFinite !== 'stop') bad('onNonFinite', "'skip' or 'stop'");
   if (stage === 'ppo') {
-    int('numSamples', 1); int('maxNewTokens', 1); int('ppo_epochs', 1); int('minibatches', 1);
+    int('numSamples', 1); int('maxNewTokens', 1); int('ppo_epochs', 1); int('minibatches', 1); nonneg('ptx_coef');
+    if (!(c.ema_decay >= 0 && c.ema_decay < 1)) bad('ema_decay', 'in [0, 1)');
     if (c.numSamples > 9) bad('numSamples', 'at most 9');
     if (!c.rewardRunId) bad('rewardRunId', 'the id of a reward-model run');
     if (!lora) bad('loraRank', '>= 1: PPO runs its four roles on one shared base');

@@ -26,7 +26,8 @@ export interface StepOut {
   metrics: Record<string, number>; // TRL's names
   tokens: number; // tokens the step processed (throughput)
   skipped: boolean; // a NaN/Inf gradient: the weights were left untouched
-  samples?: { prompt: string; response: string; score: number }[]; // PPO rollouts
+  /** PPO rollouts with per-token diagnostics for the UI: each response token's text, KL contribution, value and advantage. */
+  samples?: { prompt: string; response: string; score: number; tokens: string[]; kl: number[]; value: number[]; advantage: number[] }[];
 }
 
 export interface StageRun {
@@ -226,9 +227,17 @@ export async function buildStage(ctx: StageContext, stage: Stage, c: TrainConfig
         kl_coef: c.kl_coef, kl_target: c.kl_target, cliprange: c.cliprange, cliprange_value: c.cliprange_value, vf_coef: c.vf_coef,
         gamma: c.gamma, lam: c.lam, ppo_epochs: c.ppo_epochs, minibatches: c.minibatches, promptsPerStep: B, numSamples: c.numSamples,
         maxNewTokens: c.maxNewTokens, temperature: c.temperature, seqLen: T, padId: pad, eosIds: eos, seed: c.seed,
+        ptx_coef: c.ptx_coef, ema_decay: c.ema_decay,
       },
     );
     cleanup.unshift(() => t.destroy());
+    // PPO-ptx: the demonstrations given with the prompts ({"prompt","completion"} lines with a completion)
+    const ptx = records.flatMap((r): Example[] => (r.kind === 'completion' && r.completion ? [{ prompt: encPrompt(r.prompt), completion: encCompletion(r.completion) }] : []));
+    const rows = (B * c.numSamples) / c.minibatches;
+    if (c.ptx_coef > 0) {
+      if (!ptx.length) throw new DataError('ptx_coef > 0 needs {"prompt","completion"} records with completions beside the prompts');
+      t.setPtxData(Array.from({ length: Math.ceil(ptx.length / rows) }, (_, i) => sftBatch(ptx.slice(i * rows, (i + 1) * rows), rows, T, pad)));
+    }
     return {
       ...common, totalSteps, trainables: { ...weights, value: value.params, valueHead: valueHead.params }, policy: { model: base, lora: adapter },
       async step(s) {
@@ -241,11 +250,20 @@ export async function buildStage(ctx: StageContext, stage: Stage, c: TrainConfig
         const rollouts = batch.length * c.numSamples;
         return {
           metrics, skipped, tokens: Math.round(rollouts * metrics['objective/response_length']) + batch.reduce((n, p) => n + p.length * c.numSamples, 0),
-          samples: samples.map((x) => ({ prompt: tok.decode(x.prompt), response: tok.decode(x.response, { skipSpecialTokens: true }), score: x.score })),
+          samples: samples.map((x) => ({
+            prompt: tok.decode(x.prompt), response: tok.decode(x.response, { skipSpecialTokens: true }), score: x.score,
+            tokens: x.response.map((id) => tok.decode([id])), kl: x.kl, value: x.value, advantage: x.advantage,
+          })),
         };
       },
       state: () => ({ kl_coef: t.kl.value }),
       setState: (st) => void (typeof st.kl_coef === 'number' && (t.kl.value = st.kl_coef)),
+      // with an EMA, the final policy is the average (as the paper's), not the last iterate
+      async finish(): Promise<Record<string, number>> {
+        if (!t.emaWeights) return {};
+        for (const [name, w] of t.emaWeights) adapter.params.upload(name, w);
+        return { ema_decay: c.ema_decay };
+      },
     };
   } catch (e) {
     cleanup.forEach((f) => f());
