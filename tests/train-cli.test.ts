@@ -66,6 +66,13 @@ describe('training from the command line', () => {
     expect(metrics(ppo).at(-1)!.ema_decay).toBe(0.9); // PPO-ptx and the EMA ran; the export is the EMA policy
     const bad = await cli(['ppo', '--model', model, '--prompts', join(dir, 'prompts.jsonl'), '--reward', rm, '--out', ppo]);
     expect(bad.code).toBe(2);
-    expect(bad.stderr).toMatch(/--lora-rank/);
+    expect(bad.stderr).toMatch(/a LoRA reward model needs a LoRA policy: give --lora-rank/);
+    // full fine-tuning: a full reward model (model folder + score.json) and four separate models
+    const rmFull = join(dir, 'rm-full'), ppoFull = join(dir, 'ppo-full');
+    expect((await cli(['rm', ...common, '--data', join(dir, 'rank.jsonl'), '--out', rmFull, '--steps', '2'])).code).toBe(0);
+    expect(existsSync(join(rmFull, 'score.json'))).toBe(true);
+    const f = await cli(['ppo', '--model', model, '--seq-len', '24', '--batch-size', '2', '--prompts', join(dir, 'prompts.jsonl'), '--reward', rmFull, '--out', ppoFull, '--num-samples', '2', '--max-new-tokens', '6', '--steps', '1']);
+    expect(f.code, f.stderr).toBe(0);
+    expect(existsSync(join(ppoFull, 'model.safetensors'))).toBe(true);
   });
 });

@@ -6,6 +6,7 @@ import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } fr
 import { join } from 'node:path';
 import type { Gpu } from '../gpu/runtime.ts';
 import { importJsonl, type Record as DataRecord } from '../io/datasets.ts';
+import { readModelFolder } from '../io/folder.ts';
 import type { ModelFiles } from '../io/sources.ts';
 import type { Tok } from '../io/tokenizer.ts';
 import { ScoreHead } from '../model/head.ts';
@@ -57,7 +58,18 @@ function flags(v: Record<string, unknown>): TrainInput {
 
 /** A reward-model adapter folder (from `rm --lora-rank R`) as the reward "run" PPO's stage expects. */
 async function rewardRun(gpu: Gpu, files: ModelFiles, dir: string): Promise<{ config: ReturnType<typeof resolveConfig>; checkpoint: Checkpoint }> {
-  if (!existsSync(join(dir, 'adapter_config.json'))) throw new TrainUsageError(`--reward ${dir}: not a reward-model adapter folder (written by \`rlhf-playground rm --lora-rank R\`)`);
+  if (existsSync(join(dir, 'score.json'))) {
+    // a fully fine-tuned reward model: a model folder with its score head beside it
+    const { model } = loadModel(gpu, await readModelFolder(dir));
+    const head = new ScoreHead(model);
+    const score = JSON.parse(readFileSync(join(dir, 'score.json'), 'utf8')) as { 'score.weight': number[] };
+    head.params.upload('score.weight', Float32Array.from(score['score.weight']));
+    const checkpoint = await snapshot({ weights: model.params, head: head.params }, {});
+    head.destroy();
+    model.params.destroy();
+    return { config: resolveConfig('rm', { loraRank: 0 }, model.cfg.maxPositions), checkpoint };
+  }
+  if (!existsSync(join(dir, 'adapter_config.json'))) throw new TrainUsageError(`--reward ${dir}: not a reward model written by \`rlhf-playground rm\` (an adapter folder, or a model folder with score.json)`);
   const adapterFiles = new Map(['adapter_config.json', 'adapter_model.safetensors'].map((f) => [f, new Uint8Array(readFileSync(join(dir, f)))]));
   const { model } = loadModel(gpu, files);
   const rm = loadAdapterWithHead(model, adapterFiles, dir);
@@ -92,7 +104,7 @@ export async function trainCommand(gpu: Gpu, stage: Stage, v: Record<string, unk
   try {
     run = await buildStage({ gpu, files, tok, base, reward }, stage, config, records);
   } catch (e) {
-    if (e instanceof DataError) throw new TrainUsageError(`${String(v.data ?? v.prompts)}: ${e.message}`);
+    if (e instanceof DataError) throw new TrainUsageError(`${String(v.data ?? v.prompts)}: ${e.message.replace('loraRank', '--lora-rank')}`);
     throw e;
   }
   mkdirSync(out, { recursive: true });

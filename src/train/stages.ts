@@ -204,24 +204,39 @@ export async function buildStage(ctx: StageContext, stage: Stage, c: TrainConfig
       };
     }
 
-    // ---- PPO: policy adapter, reference = base, reward and value from the reward-model run ----
+    // ---- PPO: reference = the base; reward and value (initialised from the RM, as the paper does) from
+    // the reward-model run. With LoRA the four roles share the base; full fine-tuning uses four models.
     const rw = ctx.reward;
-    if (!rw || !adapter) throw new Error('PPO needs a LoRA reward-model run and loraRank >= 1');
+    if (!rw) throw new Error('PPO needs a reward-model run');
+    if ((rw.config.loraRank > 0) !== lora) throw new DataError(lora ? 'a LoRA policy needs a LoRA reward model (one shared base)' : 'a LoRA reward model needs a LoRA policy: give loraRank >= 1');
     const prompts = records.flatMap((r) => (r.kind === 'messages' ? [] : [encPrompt(r.prompt)]));
     const perEpoch = Math.floor(prompts.length / B);
     if (perEpoch < 1) throw new DataError(`PPO: ${prompts.length} prompts, fewer than batchSize ${B}`);
-    const rmLora = new LoraSet(base, loraConfig(rw.config, arch));
-    const rmHead = new ScoreHead(base);
-    const value = new LoraSet(base, loraConfig(rw.config, arch), { optimizer: true });
-    const valueHead = new ScoreHead(base, { optimizer: true }); // initialised from the reward model, as the paper does
-    cleanup.push(() => rmLora.destroy(), () => rmHead.destroy(), () => value.destroy(), () => valueHead.destroy());
-    uploadParams(rmLora.params, rw.checkpoint, 'weights');
-    uploadParams(rmHead.params, rw.checkpoint, 'head');
-    uploadParams(value.params, rw.checkpoint, 'weights');
-    uploadParams(valueHead.params, rw.checkpoint, 'head');
+    let rmRole, valueRole, valueTables: Record<string, ParamTable>;
+    if (adapter) {
+      const rmLora = new LoraSet(base, loraConfig(rw.config, arch)), rmHead = new ScoreHead(base);
+      const value = new LoraSet(base, loraConfig(rw.config, arch), { optimizer: true }), valueHead = new ScoreHead(base, { optimizer: true });
+      cleanup.push(() => rmLora.destroy(), () => rmHead.destroy(), () => value.destroy(), () => valueHead.destroy());
+      uploadParams(rmLora.params, rw.checkpoint, 'weights');
+      uploadParams(value.params, rw.checkpoint, 'weights');
+      rmRole = { model: base, lora: rmLora, head: rmHead };
+      valueRole = { model: base, lora: value, head: valueHead };
+      valueTables = { value: value.params, valueHead: valueHead.params };
+    } else {
+      const rmModel = loadModel(ctx.gpu, files).model, valueModel = loadModel(ctx.gpu, files, { optimizer: true }).model;
+      const rmHead = new ScoreHead(rmModel), valueHead = new ScoreHead(valueModel, { optimizer: true });
+      cleanup.push(() => rmHead.destroy(), () => valueHead.destroy(), () => rmModel.params.destroy(), () => valueModel.params.destroy());
+      uploadParams(rmModel.params, rw.checkpoint, 'weights');
+      uploadParams(valueModel.params, rw.checkpoint, 'weights');
+      rmRole = { model: rmModel, head: rmHead };
+      valueRole = { model: valueModel, head: valueHead };
+      valueTables = { value: valueModel.params, valueHead: valueHead.params };
+    }
+    uploadParams(rmRole.head.params, rw.checkpoint, 'head');
+    uploadParams(valueRole.head.params, rw.checkpoint, 'head');
     const totalSteps = c.steps ? c.steps : c.epochs * perEpoch;
     const t = await PpoTrainer.create(
-      { policy: { model: base, lora: adapter }, reference: { model: base }, reward: { model: base, lora: rmLora, head: rmHead }, value: { model: base, lora: value, head: valueHead } },
+      { policy: { model, lora: adapter }, reference: { model: base }, reward: rmRole, value: valueRole },
       {
         ...PPO_DEFAULTS, lr: c.lr, beta1: c.beta1, beta2: c.beta2, eps: c.eps, weightDecay: c.weightDecay, maxGradNorm: c.maxGradNorm,
         kl_coef: c.kl_coef, kl_target: c.kl_target, cliprange: c.cliprange, cliprange_value: c.cliprange_value, vf_coef: c.vf_coef,
@@ -239,7 +254,7 @@ export async function buildStage(ctx: StageContext, stage: Stage, c: TrainConfig
       t.setPtxData(Array.from({ length: Math.ceil(ptx.length / rows) }, (_, i) => sftBatch(ptx.slice(i * rows, (i + 1) * rows), rows, T, pad)));
     }
     return {
-      ...common, totalSteps, trainables: { ...weights, value: value.params, valueHead: valueHead.params }, policy: { model: base, lora: adapter },
+      ...common, totalSteps, trainables: { ...weights, ...valueTables }, policy: { model, lora: adapter },
       async step(s) {
         const i = s % perEpoch;
         const batch = epochOrder(prompts.length, c.seed, Math.floor(s / perEpoch)).slice(i * B, (i + 1) * B).map((k) => prompts[k]!);
@@ -261,7 +276,7 @@ export async function buildStage(ctx: StageContext, stage: Stage, c: TrainConfig
       // with an EMA, the final policy is the average (as the paper's), not the last iterate
       async finish(): Promise<Record<string, number>> {
         if (!t.emaWeights) return {};
-        for (const [name, w] of t.emaWeights) adapter.params.upload(name, w);
+        for (const [name, w] of t.emaWeights) weights.weights.upload(name, w);
         return { ema_decay: c.ema_decay };
       },
     };
