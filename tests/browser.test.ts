@@ -1,28 +1,21 @@
 // The page in a real browser: Debian's Chromium (WebGPU on SwiftShader) driven by playwright-core,
 // against Vite's dev server on localhost (what `npm run dev` serves). The self-test must pass there.
 import { mkdirSync } from 'node:fs';
-import { chromium, type Browser } from 'playwright-core';
-import { createServer, type ViteDevServer } from 'vite';
+import type { Browser } from 'playwright-core';
+import { startBrowserEnv, type BrowserEnv } from './browser-env.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-let server: ViteDevServer;
+let env: BrowserEnv;
 let browser: Browser;
 let url: string;
 
 beforeAll(async () => {
-  server = await createServer({ logLevel: 'silent', server: { port: 0, host: 'localhost' } });
-  await server.listen();
-  url = server.resolvedUrls!.local[0]!;
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--enable-unsafe-webgpu', '--no-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-  });
+  env = await startBrowserEnv();
+  ({ browser, url } = env);
 });
 
 afterAll(async () => {
-  await browser?.close();
-  await server?.close();
+  await env?.close();
 });
 
 describe('playground page', () => {

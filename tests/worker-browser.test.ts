@@ -3,31 +3,21 @@
 // comlink, a pause, a page reload, and a resume from IndexedDB to the end. A browser without WebGPU
 // fails this test (the page reports an error); nothing is skipped.
 import { mkdirSync } from 'node:fs';
-import { chromium, type Browser, type Page } from 'playwright-core';
-import { createServer, type ViteDevServer } from 'vite';
+import { type Browser, type Page } from 'playwright-core';
+import { startBrowserEnv, type BrowserEnv } from './browser-env.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-let server: ViteDevServer;
+let env: BrowserEnv;
 let browser: Browser;
 let url: string;
 
 beforeAll(async () => {
-  server = await createServer({
-    logLevel: 'silent',
-    server: { port: 0, host: 'localhost' }, // the rest (404s for missing files, pre-bundled deps) from vite.config.ts
-  });
-  await server.listen();
-  url = server.resolvedUrls!.local[0]!;
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--enable-unsafe-webgpu', '--no-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-  });
+  env = await startBrowserEnv();
+  ({ browser, url } = env);
 });
 
 afterAll(async () => {
-  await browser?.close();
-  await server?.close();
+  await env?.close();
 });
 
 type Event = { kind: string; step: number; status?: string; mainThread: boolean };

@@ -1,14 +1,14 @@
 // Trains the built-in model that ships in public/models/default/ with this project's own SFT trainer,
 // on the instruction corpus that scripts/default-model/corpus.ts generates (text the project wrote, free
-// to ship). Rerun: `npm run train:default -- [--steps N] [--seed S]` (about 25 minutes on 2 CPU cores
-// with lavapipe; minutes on a GPU).
+// to ship). Rerun: `npm run train:default -- [--steps N] [--seed S]` (about an hour on 2 CPU cores with
+// lavapipe; minutes on a GPU).
 //
-// Recipe: a 4-layer Llama (RMSNorm, RoPE, grouped-query attention, SwiGLU; ~0.8M parameters), the
-// byte-level BPE tokenizer of tests/fixtures (377 tokens), prompts formatted "User: ...\nAssistant:",
-// loss on the completion tokens and the end-of-text token. Responses in the corpus come in six styles
+// Recipe: a 4-layer Llama (RMSNorm, RoPE, grouped-query attention, SwiGLU; ~1M parameters), a 2048-token
+// byte-level BPE learned from the corpus (bpe.ts), prompts formatted "User: ...\nAssistant:" by the chat
+// template, loss on the completion tokens and the end-of-text token. Responses in the corpus come in six styles
 // (helpful, detailed, cheerful, curt, off-topic, rambling), so the model's samples for one prompt
 // differ in ways a person can rank.
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { createNodeGpu } from '../../src/gpu/node.ts';
 import { Tok } from '../../src/io/tokenizer.ts';
@@ -18,11 +18,12 @@ import { initWeights } from '../../src/model/init.ts';
 import { Transformer } from '../../src/model/transformer.ts';
 import { GENERATE_DEFAULTS, Generator } from '../../src/train/generate.ts';
 import { SftTrainer, sftBatch, type Example } from '../../src/train/sft.ts';
+import { learnBpe, tokenizerJson as tokenizerJsonOf } from './bpe.ts';
 import { demoPrompts, generateCorpus } from './corpus.ts';
 
 const { values } = parseArgs({
   options: {
-    steps: { type: 'string', default: '700' },
+    steps: { type: 'string', default: '2000' },
     seed: { type: 'string', default: '1' },
     out: { type: 'string', default: 'public/models/default' },
   },
@@ -33,19 +34,23 @@ const CHAT_TEMPLATE =
   "{% for message in messages %}{% if message['role'] == 'user' %}{{ 'User: ' + message['content'] + '\\n' }}"
   + "{% elif message['role'] == 'assistant' %}{{ 'Assistant: ' + message['content'] + eos_token + '\\n' }}{% endif %}{% endfor %}"
   + "{% if add_generation_prompt %}{{ 'Assistant:' }}{% endif %}";
-const tokenizerJson = readFileSync('tests/fixtures/llama-tiny/tokenizer.json');
-const tokenizerConfig = { eos_token: '<|endoftext|>', bos_token: '<|endoftext|>', model_max_length: 256, chat_template: CHAT_TEMPLATE, clean_up_tokenization_spaces: false };
-const tok = Tok.fromJson(JSON.parse(tokenizerJson.toString('utf8')), tokenizerConfig);
+// The tokenizer: byte-level BPE merges learned from (a separate draw of) the corpus.
+const EOT = '<|endoftext|>';
+const bpeTexts = generateCorpus(20000, SEED + 7).map((e) => `User: ${e.prompt}\nAssistant: ${e.completion}`);
+const { vocab, merges } = learnBpe(bpeTexts, 2048, [EOT]);
+const tokenizerJson = new TextEncoder().encode(JSON.stringify(tokenizerJsonOf(vocab, merges, [EOT])));
+const tokenizerConfig = { eos_token: EOT, bos_token: EOT, model_max_length: 256, chat_template: CHAT_TEMPLATE, clean_up_tokenization_spaces: false };
+const tok = Tok.fromJson(JSON.parse(new TextDecoder().decode(tokenizerJson)), tokenizerConfig);
 const EOS = tok.eosTokenIds[0]!;
 
 const config = {
-  model_type: 'llama', architectures: ['LlamaForCausalLM'], vocab_size: 377, hidden_size: 128, intermediate_size: 352,
+  model_type: 'llama', architectures: ['LlamaForCausalLM'], vocab_size: vocab.size, hidden_size: 128, intermediate_size: 352,
   num_hidden_layers: 4, num_attention_heads: 4, num_key_value_heads: 2, head_dim: 32, hidden_act: 'silu',
   max_position_embeddings: 256, rms_norm_eps: 1e-5, rope_theta: 10000, tie_word_embeddings: true,
   attention_bias: false, mlp_bias: false, bos_token_id: EOS, eos_token_id: EOS,
 };
-const B = 16, T = 128;
-const hyper = { lr: 3e-3, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1, maxGradNorm: 1.0, warmupSteps: 40, totalSteps: STEPS, minLrRatio: 0.05, batchSize: B, seqLen: T, accumulation: 1 };
+const B = 16, T = 96;
+const hyper = { lr: 3e-3, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1, maxGradNorm: 1.0, warmupSteps: 60, totalSteps: STEPS, minLrRatio: 0.05, batchSize: B, seqLen: T, accumulation: 1 };
 
 const encodeExample = (prompt: string, completion: string): Example => ({
   prompt: tok.encode(tok.applyChatTemplate([{ role: 'user', content: prompt }], { addGenerationPrompt: true }), { addSpecialTokens: false }),

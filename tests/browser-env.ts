@@ -1,0 +1,19 @@
+// One place for the browser tests' setup: Vite's dev server (what `npm run dev` serves) and Debian's
+// Chromium with WebGPU (SwiftShader on machines without a GPU), launched as the workplace requires.
+import { chromium, type Browser } from 'playwright-core';
+import { createServer, type ViteDevServer } from 'vite';
+
+export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+
+export interface BrowserEnv { server: ViteDevServer; browser: Browser; url: string; close(): Promise<void> }
+
+export async function startBrowserEnv(): Promise<BrowserEnv> {
+  // the rest of the server's settings (404s for missing files, pre-bundled deps) come from vite.config.ts
+  const server = await createServer({ logLevel: 'silent', server: { port: 0, host: 'localhost' } });
+  await server.listen();
+  const browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--enable-unsafe-webgpu', '--no-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+  });
+  return { server, browser, url: server.resolvedUrls!.local[0]!, close: async () => { await browser.close(); await server.close(); } };
+}
