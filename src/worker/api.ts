@@ -10,6 +10,7 @@
 // checkpoint; cancel leaves the last good one. resume() rebuilds the stage from the store (also in a
 // fresh engine after a reload), restores the checkpoint and continues bit for bit.
 // One run trains at a time (one GPU); generation waits for no run and refuses while one trains.
+import { releaseProxy } from 'comlink';
 import type { Gpu } from '../gpu/runtime.ts';
 import type { Record as DataRecord } from '../io/datasets.ts';
 import { zipFiles } from '../io/export.ts';
@@ -368,6 +369,8 @@ export class Engine {
       runId, ctl,
       done: loop().catch((e) => status('failed', { error: errText(e) }).catch(() => 'failed' as const)).finally(() => {
         if (this.live === live) this.live = undefined;
+        // callbacks that came through comlink are proxies to the page: let them go with the run
+        for (const f of Object.values(cb)) (f as { [releaseProxy]?: () => void } | undefined)?.[releaseProxy]?.();
       }),
     };
     this.live = live;
