@@ -10,7 +10,8 @@ import { ADAMW_DEFAULTS } from '../src/train/adamw.ts';
 import { PPO_DEFAULTS, PpoTrainer } from '../src/train/ppo.ts';
 import { RewardTrainer, type Ranking } from '../src/train/reward.ts';
 import { Rng } from '../src/train/sampling.ts';
-import { testGpu } from './helpers.ts';
+import { dot, testGpu } from './helpers.ts';
+import { randn } from './ref/ops.ts';
 
 // The stop tokens: ids the fixture model emits often (its greedy output repeats 185), so that response
 // lengths vary from the start and the policy can learn to end earlier.
@@ -65,6 +66,54 @@ describe('PPO', () => {
     expect(ppo.emaWeights!.size).toBe(policy.params.entries.length);
     ppo.destroy();
     for (const x of [policy, valueLora, rmLora]) x.destroy();
+    for (const h of [rmHead, valueHead]) h.destroy();
+    base.params.destroy();
+  });
+});
+
+describe('PPO gradients', () => {
+  it('the clipped policy objective and the clipped value loss match finite differences through the model', async () => {
+    const gpu = await testGpu();
+    const { model: base } = loadModel(gpu, await readModelFolder('tests/fixtures/llama-tiny'));
+    const mk = (seed: number, opt: boolean) => {
+      const l = new LoraSet(base, { r: 4, alpha: 8, dropout: 0, targets: ['q_proj', 'v_proj', 'down_proj'] }, { optimizer: opt });
+      l.init(seed);
+      for (const m of l.modules.values()) l.params.upload(`${m.module}.lora_B.weight`, Float32Array.from(randn(m.Out * 4, seed + 50, 0.2)));
+      return l;
+    };
+    const policy = mk(1, true), value = mk(2, true), rmLora = mk(3, false);
+    const rmHead = new ScoreHead(base), valueHead = new ScoreHead(base, { optimizer: true });
+    rmHead.init(4);
+    valueHead.init(5);
+    const cfg = { ...PPO_DEFAULTS, promptsPerStep: 2, numSamples: 2, maxNewTokens: 5, seqLen: 12, padId: 376, eosIds: [376], cliprange: 0.2, vf_coef: 1 };
+    const ppo = await PpoTrainer.create({ policy: { model: base, lora: policy }, reference: { model: base }, reward: { model: base, lora: rmLora, head: rmHead }, value: { model: base, lora: value, head: valueHead } }, cfg);
+    const rng = new Rng(8);
+    const tok = () => Math.floor(rng.next() * 370);
+    const rollouts = Array.from({ length: 4 }, (_, i) => ({ prompt: [tok(), tok(), tok()], response: Array.from({ length: 3 + (i % 3) }, tok), entropy: [] }));
+    // "old" log-probs and values a little off the current ones, so some tokens clip and most do not
+    const first = await ppo.policyPass(rollouts, rollouts.map((r) => r.response.map(() => -6)), rollouts.map((r) => r.response.map(() => 0)));
+    expect(first.loss).toBe(0); // zero advantages: zero objective
+    const oldLogp = rollouts.map((r, i) => r.response.map((_, t) => -5.9 + 0.3 * Math.sin(i + 2 * t)));
+    const adv = rollouts.map((r, i) => r.response.map((_, t) => Math.cos(3 * i + t)));
+    const oldValues = rollouts.map((r, i) => r.response.map((_, t) => 0.1 * Math.sin(i * t)));
+    const returns = rollouts.map((r, i) => r.response.map((_, t) => 0.5 * Math.cos(i + t)));
+    const check = async (table: LoraSet['params'], name: string, lossAt: () => Promise<number>) => {
+      await lossAt(); // leaves the gradient in the grads
+      const w0 = await table.download(name), g = await table.download(name, 'grad');
+      const u = randn(w0.length, 12), n = Math.sqrt(dot(u, u)), eps = 1e-2;
+      const at = async (s: number) => {
+        table.upload(name, Float32Array.from(w0, (v, i) => v + (s * eps * u[i]!) / n));
+        return lossAt();
+      };
+      const num = ((await at(1)) - (await at(-1))) / (2 * eps);
+      table.upload(name, w0);
+      expect(Math.abs(num - dot(g, u) / n), `${name}: ${num} vs ${dot(g, u) / n}`).toBeLessThan(3e-3 * Math.max(0.1, Math.abs(num)) + 1e-5);
+    };
+    await check(policy.params, 'model.layers.1.self_attn.v_proj.lora_A.weight', async () => (await ppo.policyPass(rollouts, oldLogp, adv)).loss);
+    await check(value.params, 'model.layers.0.mlp.down_proj.lora_B.weight', async () => (await ppo.valuePass(rollouts, oldValues, returns)).loss);
+    await check(valueHead.params, 'score.weight', async () => (await ppo.valuePass(rollouts, oldValues, returns)).loss);
+    ppo.destroy();
+    for (const x of [policy, value, rmLora]) x.destroy();
     for (const h of [rmHead, valueHead]) h.destroy();
     base.params.destroy();
   });

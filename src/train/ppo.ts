@@ -73,7 +73,7 @@ export interface PpoStep {
   samples: TokenDiagnostics[];
 }
 
-interface Rollout { prompt: number[]; response: number[]; entropy: number[] }
+export interface Rollout { prompt: number[]; response: number[]; entropy: number[] }
 
 export class PpoTrainer {
   step = 0;
@@ -183,34 +183,19 @@ export class PpoTrainer {
       for (let mb = 0; mb < cfg.minibatches; mb++) {
         const sl = (a: number[][]) => a.slice(mb * rows, (mb + 1) * rows);
         const part = rs.slice(mb * rows, (mb + 1) * rows);
-        const l = this.layout(part, rows);
-        // policy
+        // policy: the clipped objective's gradient into the policy's grads, then (ptx and) AdamW
         const pp = this.plans.policy;
-        pp.setBatch(l.ids, l.targets, l.ones);
         this.roles.policy.lora?.setStep(this.step * 1000 + epoch * 100 + mb);
-        const logp = await this.logps(pp, part, [...pp.zeroGrads, ...pp.forward, ...pp.loss]);
-        const res = policyLoss(logp.flat(), sl(oldLogp).flat(), sl(adv).flat(), cfg.cliprange);
-        const w = new Float32Array(rows * T);
-        let k = 0;
-        part.forEach((r, row) => r.response.forEach((_, i) => (w[row * T + r.prompt.length - 1 + i] = -res.dlogp[k++]!)));
-        pp.model.gpu.write(pp.weights, w);
-        await pp.model.gpu.check('ppo policy backward', () => pp.model.gpu.run([...pp.lossFused, ...pp.backward], 'ppo'));
+        const res = await this.policyPass(part, sl(oldLogp), sl(adv));
         if (cfg.ptx_coef > 0 && this.ptx.length) await this.ptxPass(pp);
         this.opt.policy.prepare(this.step + 1, cfg.lr);
         await pp.model.gpu.check('ppo policy update', () => pp.model.gpu.run(this.opt.policy.calls, 'ppo'));
         skipped ||= (await this.opt.policy.status()).skipped;
-        // value
+        // value: the clipped value loss's gradient into the value model's grads, then AdamW
         const vp = this.plans.value;
-        vp.setBatch(l.ids, l.targets, l.ones);
-        const v = await this.scores(vp, [...vp.zeroGrads, ...vp.forward]);
-        const values = part.flatMap((r, row) => r.response.map((_, i) => v[row * T + r.prompt.length - 1 + i]!));
-        const vr = valueLoss(values, sl(oldValues).flat(), perRow.slice(mb * rows, (mb + 1) * rows).flatMap((x) => x.returns), cfg.cliprange_value);
-        const dv = new Float32Array(rows * T);
-        k = 0;
-        part.forEach((r, row) => r.response.forEach((_, i) => (dv[row * T + r.prompt.length - 1 + i] = cfg.vf_coef * vr.dvalues[k++]!)));
-        vp.model.gpu.write(vp.dscores!, dv);
+        const vr = await this.valuePass(part, sl(oldValues), perRow.slice(mb * rows, (mb + 1) * rows).map((x) => x.returns));
         this.opt.value.prepare(this.step + 1, cfg.lr);
-        await vp.model.gpu.check('ppo value update', () => vp.model.gpu.run([...vp.backward, ...this.opt.value.calls], 'ppo'));
+        await vp.model.gpu.check('ppo value update', () => vp.model.gpu.run(this.opt.value.calls, 'ppo'));
         pl += res.loss; vl += vr.loss; cf += res.clipFrac; vcf += vr.clipFrac; akl += res.approxKl; n++;
       }
     }
@@ -229,6 +214,40 @@ export class PpoTrainer {
       'objective/response_length': tokens / B, kl_coef: beta, skipped,
       samples: rs.slice(0, 4).map((r, i) => ({ prompt: r.prompt, response: r.response, score: scores[i]!, kl: perRow[i]!.kl, value: oldValues[i]!, advantage: adv[i]! })),
     };
+  }
+
+  /**
+   * The policy's clipped objective on one minibatch of rollouts: the loss, with its gradient left in the
+   * policy's grads (zeroed first). dloss/dlog p per token becomes a cross-entropy weight (CE = -log p).
+   */
+  async policyPass(part: Rollout[], oldLogp: number[][], adv: number[][]): Promise<ReturnType<typeof policyLoss>> {
+    const pp = this.plans.policy, T = this.cfg.seqLen;
+    const l = this.layout(part, pp.B);
+    pp.setBatch(l.ids, l.targets, l.ones);
+    const logp = await this.logps(pp, part, [...pp.zeroGrads, ...pp.forward, ...pp.loss]);
+    const res = policyLoss(logp.flat(), oldLogp.flat(), adv.flat(), this.cfg.cliprange);
+    const w = new Float32Array(pp.B * T);
+    let k = 0;
+    part.forEach((r, row) => r.response.forEach((_, i) => (w[row * T + r.prompt.length - 1 + i] = -res.dlogp[k++]!)));
+    pp.model.gpu.write(pp.weights, w);
+    await pp.model.gpu.check('ppo policy backward', () => pp.model.gpu.run([...pp.lossFused, ...pp.backward], 'ppo'));
+    return res;
+  }
+
+  /** The clipped value loss on one minibatch: the loss, with vf_coef x its gradient left in the value model's grads. */
+  async valuePass(part: Rollout[], oldValues: number[][], returns: number[][]): Promise<ReturnType<typeof valueLoss>> {
+    const vp = this.plans.value, T = this.cfg.seqLen;
+    const l = this.layout(part, vp.B);
+    vp.setBatch(l.ids, l.targets, l.ones);
+    const v = await this.scores(vp, [...vp.zeroGrads, ...vp.forward]);
+    const values = part.flatMap((r, row) => r.response.map((_, i) => v[row * T + r.prompt.length - 1 + i]!));
+    const vr = valueLoss(values, oldValues.flat(), returns.flat(), this.cfg.cliprange_value);
+    const dv = new Float32Array(vp.B * T);
+    let k = 0;
+    part.forEach((r, row) => r.response.forEach((_, i) => (dv[row * T + r.prompt.length - 1 + i] = this.cfg.vf_coef * vr.dvalues[k++]!)));
+    vp.model.gpu.write(vp.dscores!, dv);
+    await vp.model.gpu.check('ppo value backward', () => vp.model.gpu.run(vp.backward, 'ppo'));
+    return vr;
   }
 
   // ---- PPO-ptx: cross-entropy on SFT/pretraining text, accumulated into the policy gradient ----
