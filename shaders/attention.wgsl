@@ -30,6 +30,14 @@ fn koff(b: u32, t: u32, hk: u32) -> u32 { return (b * p.T + t) * p.S + (p.Hq + h
 fn voff(b: u32, t: u32, hk: u32) -> u32 { return (b * p.T + t) * p.S + (p.Hq + p.Hkv + hk) * HD; }
 fn ooff(b: u32, t: u32, h: u32) -> u32 { return (b * p.T + t) * p.Hq * HD + h * HD; }
 
+// The query row a thread owns: (batch, query head, its key/value head, position). Workgroups run over
+// (block of BQ queries, (batch, head) pair from bh0 on).
+fn query_row(wid: vec3<u32>, lid: u32) -> vec4<u32> {
+  let bh = wid.y + p.bh0;
+  let h = bh % p.Hq;
+  return vec4<u32>(bh / p.Hq, h, h / (p.Hq / p.Hkv), wid.x * BQ + lid);
+}
+
 // Stages keys and values j0 .. j0+TK-1 of kv head hk (zeros past T).
 fn stage_kv(b: u32, hk: u32, j0: u32, lid: u32) {
   for (var e = lid; e < TK * HD; e += BQ) {
@@ -45,11 +53,8 @@ fn stage_kv(b: u32, hk: u32, j0: u32, lid: u32) {
 
 @compute @workgroup_size(64)
 fn forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let bh = wid.y + p.bh0;
-  let b = bh / p.Hq;
-  let h = bh % p.Hq;
-  let hk = h / (p.Hq / p.Hkv);
-  let t = wid.x * BQ + lid;
+  let r = query_row(wid, lid);
+  let b = r.x; let h = r.y; let hk = r.z; let t = r.w;
   let valid = t < p.T;
   var q: array<f32, HD>;
   var acc: array<f32, HD>;
@@ -116,11 +121,8 @@ fn backward_dsum(@builtin(global_invocation_id) gid: vec3<u32>) {
 
 @compute @workgroup_size(64)
 fn backward_dq(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let bh = wid.y + p.bh0;
-  let b = bh / p.Hq;
-  let h = bh % p.Hq;
-  let hk = h / (p.Hq / p.Hkv);
-  let t = wid.x * BQ + lid;
+  let r = query_row(wid, lid);
+  let b = r.x; let h = r.y; let hk = r.z; let t = r.w;
   let valid = t < p.T;
   var q: array<f32, HD>;
   var go: array<f32, HD>;

@@ -2,6 +2,7 @@
 // Chromium with WebGPU (SwiftShader on machines without a GPU), launched as the workplace requires.
 import { chromium, type Browser } from 'playwright-core';
 import { createServer, type ViteDevServer } from 'vite';
+import { afterAll, beforeAll } from 'vitest';
 
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
@@ -16,4 +17,19 @@ export async function startBrowserEnv(): Promise<BrowserEnv> {
     args: ['--enable-unsafe-webgpu', '--no-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
   });
   return { server, browser, url: server.resolvedUrls!.local[0]!, close: async () => { await browser.close(); await server.close(); } };
+}
+
+/** Registers the file's beforeAll/afterAll and returns the live environment (read it inside tests). */
+export function useBrowserEnv(): { readonly browser: Browser; readonly url: string } {
+  let env: BrowserEnv | undefined;
+  beforeAll(async () => {
+    env = await startBrowserEnv();
+  });
+  afterAll(async () => {
+    await env?.close();
+  });
+  return {
+    get browser() { return env!.browser; },
+    get url() { return env!.url; },
+  };
 }

@@ -1,29 +1,17 @@
 // The page in a real browser: Debian's Chromium (WebGPU on SwiftShader) driven by playwright-core,
 // against Vite's dev server on localhost (what `npm run dev` serves). The self-test must pass there.
 import { mkdirSync } from 'node:fs';
-import type { Browser } from 'playwright-core';
-import { startBrowserEnv, type BrowserEnv } from './browser-env.ts';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { useBrowserEnv } from './browser-env.ts';
+import { describe, expect, it } from 'vitest';
 
-let env: BrowserEnv;
-let browser: Browser;
-let url: string;
-
-beforeAll(async () => {
-  env = await startBrowserEnv();
-  ({ browser, url } = env);
-});
-
-afterAll(async () => {
-  await env?.close();
-});
+const env = useBrowserEnv();
 
 describe('playground page', () => {
   it('runs the engine self-test on the browser GPU and passes', async () => {
-    const page = await browser.newPage();
+    const page = await env.browser.newPage();
     const errors: string[] = [];
     page.on('pageerror', (e) => errors.push(e.message));
-    await page.goto(url);
+    await page.goto(env.url);
     await page.waitForSelector('body[data-selftest]', { timeout: 180_000 });
     mkdirSync('test-results', { recursive: true });
     await page.screenshot({ path: 'test-results/selftest.png', fullPage: true });
@@ -44,9 +32,9 @@ describe('playground page', () => {
   });
 
   it('says clearly when the browser has no WebGPU', async () => {
-    const page = await browser.newPage();
+    const page = await env.browser.newPage();
     await page.addInitScript(() => Object.defineProperty(navigator, 'gpu', { value: undefined }));
-    await page.goto(url);
+    await page.goto(env.url);
     await page.waitForSelector('body[data-selftest]', { timeout: 60_000 });
     expect(await page.evaluate(() => document.body.dataset.selftest)).toBe('no-webgpu');
     expect(await page.evaluate(() => document.body.innerText)).toMatch(/WebGPU is not available here.*\n*.*Chrome or Edge 113/s);

@@ -2,29 +2,17 @@
 // submit; the ranking is in IndexedDB before the next prompt shows, survives a reload, and model or
 // prompt text containing HTML is shown as literal text.
 import { mkdirSync } from 'node:fs';
-import type { Browser } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startBrowserEnv, type BrowserEnv } from './browser-env.ts';
+import { describe, expect, it } from 'vitest';
+import { useBrowserEnv } from './browser-env.ts';
 
-let env: BrowserEnv;
-let browser: Browser;
-let url: string;
-
-beforeAll(async () => {
-  env = await startBrowserEnv();
-  ({ browser, url } = env);
-});
-
-afterAll(async () => {
-  await env?.close();
-});
+const env = useBrowserEnv();
 
 describe('rank view', () => {
   it('ranks by keyboard, saves to IndexedDB, keeps the ranking across a reload, and shows HTML as text', async () => {
-    const page = await browser.newPage();
+    const page = await env.browser.newPage();
     const errors: string[] = [];
     page.on('pageerror', (e) => errors.push(e.message));
-    await page.goto(url + 'tests/pages/rank.html');
+    await page.goto(env.url + 'tests/pages/rank.html');
     await page.waitForSelector('body[data-ready="0"]', { timeout: 60_000 });
     expect(await page.locator('rank-view .prompt').innerText()).toContain('<img src=x');
     // third completion to the top, then tie the (now) third with the second, score and flag the best

@@ -3,22 +3,11 @@
 // comlink, a pause, a page reload, and a resume from IndexedDB to the end. A browser without WebGPU
 // fails this test (the page reports an error); nothing is skipped.
 import { mkdirSync } from 'node:fs';
-import { type Browser, type Page } from 'playwright-core';
-import { startBrowserEnv, type BrowserEnv } from './browser-env.ts';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Page } from 'playwright-core';
+import { useBrowserEnv } from './browser-env.ts';
+import { describe, expect, it } from 'vitest';
 
-let env: BrowserEnv;
-let browser: Browser;
-let url: string;
-
-beforeAll(async () => {
-  env = await startBrowserEnv();
-  ({ browser, url } = env);
-});
-
-afterAll(async () => {
-  await env?.close();
-});
+const env = useBrowserEnv();
 
 type Event = { kind: string; step: number; status?: string; mainThread: boolean };
 type Phase = { runId: string; status: string; events: Event[]; checkpointStep: number; metricSteps: number[]; losses?: number[]; ms: number; equalToUninterrupted?: boolean };
@@ -32,12 +21,12 @@ async function phase(page: Page, name: 'paused' | 'done', key: 'first' | 'second
 
 describe('training worker in the browser', () => {
   it('runs SFT in a worker, pauses, survives a reload and resumes from IndexedDB to the uninterrupted result', async () => {
-    const page = await browser.newPage(); // a fresh context: an empty IndexedDB
+    const page = await env.browser.newPage(); // a fresh context: an empty IndexedDB
     const errors: string[] = [];
     page.on('pageerror', (e) => errors.push(e.message));
     // console errors too, except the 404s of the optional model files the loader probes (tokenizer_config.json, ...)
     page.on('console', (m) => void (m.type() === 'error' && !/status of 404/.test(m.text()) && errors.push(m.text())));
-    await page.goto(`${url}tests/pages/worker.html`);
+    await page.goto(`${env.url}tests/pages/worker.html`);
 
     const first = await phase(page, 'paused', 'first');
     const model = JSON.parse((await page.evaluate(() => document.body.dataset.model))!) as { arch: string; params: number; loadEvents: number; ms: number };
