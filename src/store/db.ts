@@ -60,6 +60,31 @@ export interface MetricRecord { runId: string; step: number; time: number; value
 
 export interface CheckpointRecord { runId: string; step: number; bytes: Uint8Array; savedAt: number }
 
+/** One blind A/B vote of the Compare view: which of two answers to a prompt the user preferred. */
+export interface VoteRecord {
+  id?: number;
+  prompt: string;
+  tuned: string; // what the tuned model answered
+  reference: string; // what the reference (SFT or base) model answered
+  tunedModel: string; // e.g. 'run:<id>' or an imported adapter's name
+  referenceModel: string; // e.g. 'base' or 'run:<id>'
+  tunedShownAs: 'A' | 'B'; // the side the tuned answer was shown on
+  winner: 'tuned' | 'reference' | 'tie';
+  createdAt: number;
+}
+
+/** The user's own 1-7 score of a PPO rollout shown during training (the spot check). */
+export interface SpotCheckRecord {
+  id?: number;
+  runId: string;
+  step: number;
+  prompt: string;
+  response: string;
+  reward: number; // the reward model's score of it
+  score: number; // the user's, 1..7
+  createdAt: number;
+}
+
 export interface Schema extends DBSchema {
   prompts: { key: number; value: PromptRecord };
   generations: { key: number; value: GenerationRecord; indexes: { promptId: number } };
@@ -68,6 +93,8 @@ export interface Schema extends DBSchema {
   runs: { key: string; value: RunRecord; indexes: { updatedAt: number } };
   metrics: { key: [string, number]; value: MetricRecord; indexes: { runId: string } };
   checkpoints: { key: string; value: CheckpointRecord };
+  votes: { key: number; value: VoteRecord; indexes: { createdAt: number } };
+  spotchecks: { key: number; value: SpotCheckRecord; indexes: { runId: string } };
 }
 
 export type Store = IDBPDatabase<Schema>;
@@ -98,6 +125,11 @@ export const MIGRATIONS: Migration[] = [
       }
     }
   },
+  // v3: the Compare view's blind votes and the Inspect view's spot checks.
+  async (db) => {
+    db.createObjectStore('votes', { keyPath: 'id', autoIncrement: true }).createIndex('createdAt', 'createdAt');
+    db.createObjectStore('spotchecks', { keyPath: 'id', autoIncrement: true }).createIndex('runId', 'runId');
+  },
 ];
 export const SCHEMA_VERSION = MIGRATIONS.length;
 
@@ -126,6 +158,12 @@ async function write<N extends StoreNames<Schema>>(db: Store, store: N, value: S
 export const addPrompt = (db: Store, p: Omit<PromptRecord, 'createdAt'> & { createdAt?: number }) =>
   write(db, 'prompts', { ...p, createdAt: p.createdAt ?? Date.now() }) as Promise<number>;
 export const listPrompts = (db: Store) => db.getAll('prompts');
+/** Replaces a prompt's text (its id stays). */
+export const putPrompt = (db: Store, p: PromptRecord) => write(db, 'prompts', p) as Promise<number>;
+export const deletePrompt = async (db: Store, id: number) => {
+  const tx = db.transaction('prompts', 'readwrite');
+  await Promise.all([tx.store.delete(id), tx.done]);
+};
 
 export const addGeneration = (db: Store, g: Omit<GenerationRecord, 'createdAt'> & { createdAt?: number }) =>
   write(db, 'generations', { ...g, createdAt: g.createdAt ?? Date.now() }) as Promise<number>;
@@ -152,6 +190,11 @@ export function saveRanking(db: Store, r: Omit<RankingRecord, 'createdAt'> & { c
 }
 /** Oldest first. */
 export const listRankings = (db: Store) => db.getAllFromIndex('rankings', 'createdAt');
+
+export const deleteRanking = async (db: Store, id: number) => {
+  const tx = db.transaction('rankings', 'readwrite');
+  await Promise.all([tx.store.delete(id), tx.done]);
+};
 
 export const saveDataset = (db: Store, d: DatasetRecord) => write(db, 'datasets', d);
 export const getDataset = (db: Store, id: string) => db.get('datasets', id);
@@ -192,16 +235,39 @@ export const loadCheckpoint = (db: Store, runId: string) => db.get('checkpoints'
 
 /** Removes a run with its metrics, checkpoint and data, in one transaction. */
 export async function deleteRun(db: Store, id: string): Promise<void> {
-  const tx = db.transaction(['runs', 'metrics', 'checkpoints', 'datasets'], 'readwrite');
+  const tx = db.transaction(['runs', 'metrics', 'checkpoints', 'datasets', 'spotchecks'], 'readwrite');
   const run = await tx.objectStore('runs').get(id);
   await Promise.all([
     tx.objectStore('runs').delete(id),
     tx.objectStore('metrics').delete(IDBKeyRange.bound([id, -Infinity], [id, Infinity])),
     tx.objectStore('checkpoints').delete(id),
     ...(run?.datasetId ? [tx.objectStore('datasets').delete(run.datasetId)] : []),
+    (async () => {
+      for (let c = await tx.objectStore('spotchecks').index('runId').openCursor(id); c; c = await c.continue()) await c.delete();
+    })(),
     tx.done,
   ]);
 }
+
+// ---- votes and spot checks ----
+
+export const addVote = (db: Store, v: Omit<VoteRecord, 'createdAt'> & { createdAt?: number }) =>
+  write(db, 'votes', { ...v, createdAt: v.createdAt ?? Date.now() }, 'add') as Promise<number>;
+/** Oldest first. */
+export const listVotes = (db: Store) => db.getAllFromIndex('votes', 'createdAt');
+
+/** The tuned model's win rate over decided votes, ties counting half (as Chatbot-Arena-style tallies do). */
+export function winRate(votes: Pick<VoteRecord, 'winner'>[]): { wins: number; losses: number; ties: number; rate: number | null } {
+  const wins = votes.filter((v) => v.winner === 'tuned').length, losses = votes.filter((v) => v.winner === 'reference').length;
+  const ties = votes.length - wins - losses;
+  return { wins, losses, ties, rate: votes.length ? (wins + ties / 2) / votes.length : null };
+}
+
+export function addSpotCheck(db: Store, s: Omit<SpotCheckRecord, 'createdAt'> & { createdAt?: number }): Promise<number> {
+  if (!(Number.isInteger(s.score) && s.score >= 1 && s.score <= 7)) throw new Error(`a spot-check score is 1 to 7, got ${s.score}`);
+  return write(db, 'spotchecks', { ...s, createdAt: s.createdAt ?? Date.now() }, 'add') as Promise<number>;
+}
+export const listSpotChecks = (db: Store, runId: string) => db.getAllFromIndex('spotchecks', 'runId', runId);
 
 // ---- the browser's storage quota ----
 

@@ -24,7 +24,12 @@ import { checkpointBytes, checkpointFromBytes, restore, snapshot, type Checkpoin
 import { GENERATE_DEFAULTS, Generator, type FinishReason } from '../train/generate.ts';
 import * as db from '../store/db.ts';
 import { resolveConfig, type Stage, type TrainConfig, type TrainInput } from '../train/config.ts';
-import { fingerprint, loadSource, type ModelSource } from './source.ts';
+import { adapterFiles, fingerprint, loadSource, sourceName, type ModelSource } from './source.ts';
+import type { AdapterSummary } from '../gpu/device.ts';
+import { estimateMemory } from '../model/memory.ts';
+import { loadAdapter } from '../model/lora.ts';
+import { readPeftAdapter } from '../io/export.ts';
+import { checkModelId } from '../io/hub.ts';
 import { buildStage, type StageRun } from '../train/stages.ts';
 
 export type { ModelSource } from './source.ts';
@@ -43,7 +48,12 @@ export interface ModelInfo {
   hasTokenizer: boolean;
   hasChatTemplate: boolean;
   fingerprint: string; // SHA-256 of config, weights and tokenizer files
+  /** GPU bytes to sample 4 x seqLen with the KV cache, to train LoRA r=8 and to train every weight (batch 8 x seqLen). */
+  memory: { seqLen: number; inference: number; lora: number; full: number };
 }
+
+/** What `generate` samples from now. */
+export interface PolicyInfo { kind: 'base' | 'run' | 'adapter'; name: string; runId?: string; stage?: string }
 
 export interface GenerateOptions {
   numSamples: number; // K, 1
@@ -53,6 +63,7 @@ export interface GenerateOptions {
   topP: number; // 1 = off
   seed: number; // 0; sample i depends only on (seed, i)
   stop: string[]; // stop strings, cut from the text
+  model: 'policy' | 'base'; // 'policy': the current policy (see policyInfo); 'base': the loaded model as it was loaded
 }
 
 export interface GenerateResult { texts: string[]; finish: FinishReason[] }
@@ -90,7 +101,8 @@ export class Engine {
   private loaded?: Loaded;
   private current?: { runId: string; stage: StageRun }; // the last built stage: generate and export use it
   private live?: Live;
-  private gen?: { model: Transformer; lora?: LoraSet; g: Generator };
+  private gens: { model: Transformer; lora?: LoraSet; g: Generator }[] = []; // at most one per model/adapter pair
+  private imported?: { name: string; lora: LoraSet; files: Map<string, Uint8Array> }; // a shared adapter opened on the loaded model
   private readonly gpuP: Promise<Gpu>;
   private readonly storeP: Promise<db.Store>;
 
@@ -114,9 +126,16 @@ export class Engine {
     const { model } = buildModel(gpu, { ...files, configFile: `${files.source}/config.json` });
     this.unload();
     const c = model.cfg;
+    const seqLen = Math.min(256, c.maxPositions);
+    const memory = {
+      seqLen,
+      inference: estimateMemory(c, 'inference', { batch: 4, seqLen, kvCache: true }).bytes.total,
+      lora: estimateMemory(c, 'lora', { batch: 8, seqLen, loraRank: 8 }).bytes.total,
+      full: estimateMemory(c, 'full', { batch: 8, seqLen }).bytes.total,
+    };
     const info: ModelInfo = {
       source: files.source, arch: c.arch, params: model.params.count, layers: c.layers, hidden: c.hidden, heads: c.heads,
-      vocabSize: c.vocabSize, maxPositions: c.maxPositions, hasTokenizer: true, hasChatTemplate: tok.hasChatTemplate, fingerprint: await fingerprint(files),
+      vocabSize: c.vocabSize, maxPositions: c.maxPositions, hasTokenizer: true, hasChatTemplate: tok.hasChatTemplate, fingerprint: await fingerprint(files), memory,
     };
     // a run on a plain URL can load its model again by itself after a reload
     this.loaded = { files, tok, base: model, info, url: 'url' in source ? source.url : undefined, reloadable: 'url' in source && !source.files };
@@ -130,10 +149,89 @@ export class Engine {
   }
 
   private dropStage(): void {
-    this.gen?.g.destroy();
-    this.gen = undefined;
+    for (const x of this.gens) x.g.destroy();
+    this.gens = [];
     this.current?.stage.destroy();
     this.current = undefined;
+    this.imported?.lora.destroy();
+    this.imported = undefined;
+  }
+
+  /** The adapter's name, features and the limits the engine asked for. */
+  async adapterInfo(): Promise<AdapterSummary> {
+    return (await this.gpuP).adapter;
+  }
+
+  /** The model the engine has loaded, if any. */
+  modelInfo(): ModelInfo | undefined {
+    return this.loaded?.info;
+  }
+
+  /** What `generate` samples from: an opened adapter, else the last run's policy, else the loaded model. */
+  policyInfo(): PolicyInfo | undefined {
+    if (!this.loaded) return undefined;
+    if (this.imported) return { kind: 'adapter', name: this.imported.name };
+    if (this.current) return { kind: 'run', name: `run ${this.current.runId.slice(0, 8)}`, runId: this.current.runId };
+    return { kind: 'base', name: this.loaded.info.source };
+  }
+
+  /** Makes a run's last checkpoint the policy that `generate` samples (its model must be the one loaded). */
+  async selectRun(runId: string): Promise<PolicyInfo> {
+    this.idle();
+    if (this.current?.runId !== runId || this.imported) await this.open(runId);
+    return this.policyInfo()!;
+  }
+
+  /** Back to sampling the loaded model itself (drops the last run's stage and any opened adapter). */
+  selectBase(): PolicyInfo | undefined {
+    this.idle();
+    this.dropStage();
+    return this.policyInfo();
+  }
+
+  /**
+   * Opens a shared checkpoint and uses it at once: a full model (a zipped Hugging Face folder, a URL, a Hub
+   * id, picked files) is loaded like loadModel; a PEFT LoRA adapter is put on its base model, which is
+   * the loaded one when it has the adapter's shapes, else loaded from the adapter's base_model_name_or_path
+   * when that is a Hub id. Returns the model and what generate now samples.
+   */
+  async openCheckpoint(source: ModelSource, onProgress?: LoadProgress): Promise<{ model: ModelInfo; policy: PolicyInfo }> {
+    this.idle();
+    const adapter = await adapterFiles(source);
+    if (!adapter) {
+      const model = await this.loadModel(source, onProgress);
+      return { model, policy: this.policyInfo()! };
+    }
+    const name = sourceName(source);
+    const peft = readPeftAdapter(adapter, name);
+    const tryOn = (m: Loaded) => {
+      const lora = loadAdapter(m.base, adapter, name);
+      this.dropStage();
+      this.imported = { name, lora, files: adapter };
+    };
+    let firstError: unknown;
+    if (this.loaded) {
+      try {
+        tryOn(this.loaded);
+        return { model: this.loaded.info, policy: this.policyInfo()! };
+      } catch (e) {
+        firstError = e;
+      }
+    }
+    const base = peft.config.baseModel;
+    let hubId: string | undefined;
+    try {
+      hubId = base ? checkModelId(base) : undefined;
+    } catch {
+      hubId = undefined;
+    }
+    if (!hubId) {
+      const why = firstError ? `it does not fit the loaded model (${errText(firstError)})` : 'no model is loaded';
+      throw new Error(`${name} is a LoRA adapter for ${JSON.stringify(base || 'an unnamed base model')}, and ${why}: load its base model first`);
+    }
+    const model = await this.loadModel({ hub: hubId }, onProgress);
+    tryOn(this.need());
+    return { model, policy: this.policyInfo()! };
   }
 
   private need(): Loaded {
@@ -147,16 +245,18 @@ export class Engine {
   async generate(prompt: string, opts: Partial<GenerateOptions> = {}, onToken?: (sample: number, textSoFar: string) => unknown): Promise<GenerateResult> {
     const { tok, base } = this.need();
     if (this.live) throw new Error(`run ${this.live.runId} is training: pause it to sample`);
-    const o = { numSamples: 1, maxNewTokens: 64, temperature: 1, topK: 0, topP: 1, seed: 0, stop: [], ...opts };
-    const policy = this.current?.stage.policy ?? { model: base };
-    if (!this.gen || this.gen.model !== policy.model || this.gen.lora !== policy.lora) {
-      this.gen?.g.destroy();
-      this.gen = { ...policy, g: new Generator(policy.model, policy.lora) };
+    const o = { numSamples: 1, maxNewTokens: 64, temperature: 1, topK: 0, topP: 1, seed: 0, stop: [], model: 'policy', ...opts };
+    const policy: { model: Transformer; lora?: LoraSet } = o.model === 'base' ? { model: base }
+      : this.imported ? { model: base, lora: this.imported.lora } : this.current?.stage.policy ?? { model: base };
+    let gen = this.gens.find((x) => x.model === policy.model && x.lora === policy.lora);
+    if (!gen) {
+      gen = { ...policy, g: new Generator(policy.model, policy.lora) };
+      this.gens.push(gen);
     }
     const ids = tok.encodePrompt(prompt);
     const streams = Array.from({ length: o.numSamples }, () => new StreamDecoder(tok, ids, { skipSpecialTokens: true }));
     const texts = Array<string>(o.numSamples).fill('');
-    const r = await this.gen.g.generate(ids, {
+    const r = await gen.g.generate(ids, {
       ...GENERATE_DEFAULTS, numSamples: o.numSamples, maxNewTokens: o.maxNewTokens, temperature: o.temperature, topK: o.topK, topP: o.topP,
       seed: o.seed, stopTokenIds: tok.eosTokenIds, stopWhen: (k) => findStop(texts[k]!, o.stop) >= 0,
     }, (k, id) => {
@@ -242,6 +342,7 @@ export class Engine {
       await this.open(runId);
     }
     const cur = this.current;
+    if (!runId && this.imported) return { name: 'adapter.zip', zip: zipFiles(this.imported.files, 'adapter') };
     if (!cur) {
       const tokenizerFiles = new Map([...m.files.raw].filter(([k]) => k.startsWith('tokenizer') || k === 'special_tokens_map.json'));
       const files = await exportModelFiles(m.base, { meta: { producer: 'rlhf-playground', stage: 'base', steps: 0, baseModel: m.info.source, date: new Date().toISOString() }, tokenizerFiles });

@@ -1,11 +1,55 @@
 // Where the engine's model comes from, and how a run knows it is resumed on the same one.
 //   { url }          a server folder (`${url}/config.json`, ...), through loadFromUrl; `files` given
 //                    beside it take the place of the server's (e.g. a tokenizer.json from elsewhere)
+//   { hub }          a Hugging Face Hub model id (`revision`, `endpoint`, `accessToken` optional)
 //   { files }        bytes by path (a picked folder, a test reading a fixture from disk)
-import { loadFromUrl } from '../io/hub.ts';
-import { loadModelFiles, ProgressTracker, type ModelFiles, type Progress } from '../io/sources.ts';
+//   { zip }          a zipped model folder (what the Share view downloads), unpacked safely
+// In the browser, URL and Hub downloads go through Cache Storage: a second load makes no request.
+import { browserCache, type FileCache } from '../io/cache.ts';
+import { unzipFiles } from '../io/export.ts';
+import { hubFileUrl, loadFromHub, loadFromUrl } from '../io/hub.ts';
+import { loadModelFiles, ModelSourceError, ProgressTracker, type ModelFiles, type Progress } from '../io/sources.ts';
 
-export type ModelSource = { url: string; files?: Map<string, Uint8Array> } | { files: Map<string, Uint8Array>; name?: string };
+export type ModelSource =
+  | { url: string; files?: Map<string, Uint8Array> }
+  | { hub: string; revision?: string; endpoint?: string; accessToken?: string }
+  | { files: Map<string, Uint8Array>; name?: string }
+  | { zip: Uint8Array; name: string };
+
+const cache = (): FileCache | undefined => (typeof caches !== 'undefined' ? browserCache() : undefined);
+
+/** A short name of a source for messages and the UI. */
+export function sourceName(src: ModelSource): string {
+  if ('url' in src) return src.url;
+  if ('hub' in src) return src.revision ? `${src.hub}@${src.revision}` : src.hub;
+  return src.name ?? 'files';
+}
+
+/** The files of a PEFT adapter the source holds, or undefined when it is not an adapter (no adapter_config.json). */
+export async function adapterFiles(src: ModelSource, fetchImpl: typeof fetch = fetch): Promise<Map<string, Uint8Array> | undefined> {
+  if ('files' in src && !('url' in src)) return src.files.has('adapter_config.json') ? src.files : undefined;
+  if ('zip' in src) {
+    const files = unzipFiles(src.zip, src.name);
+    return files.has('adapter_config.json') ? files : undefined;
+  }
+  const urlOf = (path: string) => ('hub' in src ? hubFileUrl(src.hub, path, { revision: src.revision, endpoint: src.endpoint }) : `${src.url.replace(/\/+$/, '')}/${path}`);
+  const headers: Record<string, string> = 'hub' in src && src.accessToken ? { Authorization: `Bearer ${src.accessToken}` } : {};
+  const get = async (path: string) => {
+    const r = await fetchImpl(urlOf(path), { headers });
+    const html = (r.headers.get('content-type') ?? '').includes('text/html'); // a dev server's fallback page
+    return r.ok && !html ? new Uint8Array(await r.arrayBuffer()) : undefined;
+  };
+  let cfg: Uint8Array | undefined;
+  try {
+    cfg = await get('adapter_config.json');
+  } catch {
+    return undefined; // the model loader reports the network problem with the file it needed
+  }
+  if (!cfg) return undefined;
+  const weights = await get('adapter_model.safetensors');
+  if (!weights) throw new ModelSourceError(`${urlOf('adapter_model.safetensors')}: missing (an adapter needs adapter_model.safetensors beside adapter_config.json)`);
+  return new Map([['adapter_config.json', cfg], ['adapter_model.safetensors', weights]]);
+}
 
 /** A fetch that answers from `files` for URLs ending in one of their paths, and goes to the network otherwise. */
 function overlayFetch(files: Map<string, Uint8Array>): typeof fetch {
@@ -17,12 +61,14 @@ function overlayFetch(files: Map<string, Uint8Array>): typeof fetch {
 }
 
 export async function loadSource(src: ModelSource, onProgress?: Progress): Promise<ModelFiles> {
-  if ('url' in src) return loadFromUrl(src.url, { onProgress, fetch: src.files ? overlayFetch(src.files) : undefined });
+  if ('url' in src) return loadFromUrl(src.url, { onProgress, fetch: src.files ? overlayFetch(src.files) : undefined, cache: src.files ? undefined : cache() });
+  if ('hub' in src) return loadFromHub(src.hub, { revision: src.revision, endpoint: src.endpoint, accessToken: src.accessToken, onProgress, cache: cache() });
   const progress = new ProgressTracker(onProgress);
   const name = src.name ?? 'files';
+  const files = 'zip' in src ? unzipFiles(src.zip, src.name) : src.files;
   return loadModelFiles({
     get: async (path) => {
-      const b = src.files.get(path);
+      const b = files.get(path);
       if (b) progress.finish(path, b.length);
       return b;
     },

@@ -1,0 +1,173 @@
+// What every view of the playground shares: the engine in the worker (through comlink), the store
+// (IndexedDB, opened on the page too), the model and policy the engine holds, and one place where
+// training runs are started so that every view sees their events.
+//
+// Views never touch the GPU or each other: they call `ctx.engine`, read and write `ctx.store`, and
+// listen to `ctx.on(topic, fn)`. A view that changes shared data says so with `ctx.changed(topic)`.
+import * as Comlink from 'comlink';
+import type { AdapterSummary } from '../gpu/device.ts';
+import type { Record as DataRecord } from '../io/datasets.ts';
+import * as db from '../store/db.ts';
+import type { Engine, ModelInfo, PolicyInfo, RunProgress, RunStatusEvent, Stage, TrainInput } from '../worker/api.ts';
+
+export type EngineRemote = Comlink.Remote<Engine>;
+
+/** A PPO rollout the engine reports during training, with its per-token diagnostics. */
+export interface RolloutSample {
+  prompt: string;
+  response: string;
+  score: number;
+  tokens?: string[];
+  kl?: number[];
+  value?: number[];
+  advantage?: number[];
+}
+
+export interface Events {
+  model: ModelInfo | undefined; // a model was loaded (or failed: undefined)
+  policy: PolicyInfo | undefined; // what generate samples changed
+  data: void; // prompts or the user's dataset changed
+  rankings: void; // a ranking was saved or deleted
+  votes: void;
+  runs: void; // a run was created, changed status or was deleted
+  metrics: db.MetricRecord; // a live run's step
+  progress: RunProgress;
+  status: RunStatusEvent;
+  samples: { runId: string; step: number; samples: RolloutSample[] };
+  notice: { text: string; kind: 'info' | 'error' };
+}
+export type Topic = keyof Events;
+
+/** The id of the user's own dataset (demonstrations and imported records) in the store's `datasets`. */
+export const USER_DATASET = 'user';
+
+export class AppContext {
+  model?: ModelInfo;
+  policy?: PolicyInfo;
+  adapter?: AdapterSummary;
+  /** the run training now (one at a time) */
+  liveRun?: string;
+  /** PPO rollouts of the live (or last) run, newest last, bounded */
+  readonly samples: { runId: string; step: number; sample: RolloutSample }[] = [];
+  private readonly target = new EventTarget();
+
+  constructor(readonly engine: EngineRemote, readonly store: db.Store) {}
+
+  on<T extends Topic>(topic: T, fn: (detail: Events[T]) => void): () => void {
+    const h = (e: Event) => fn((e as CustomEvent<Events[T]>).detail);
+    this.target.addEventListener(topic, h);
+    return () => this.target.removeEventListener(topic, h);
+  }
+
+  changed<T extends Topic>(topic: T, ...detail: Events[T] extends void ? [] : [Events[T]]): void {
+    this.target.dispatchEvent(new CustomEvent(topic, { detail: detail[0] }));
+  }
+
+  notify(text: string, kind: 'info' | 'error' = 'info'): void {
+    this.changed('notice', { text, kind });
+  }
+
+  /** Runs `f`, shows its error as a notice (naming what failed) instead of losing it; returns undefined on error. */
+  async attempt<R>(what: string, f: () => Promise<R>): Promise<R | undefined> {
+    try {
+      return await f();
+    } catch (e) {
+      this.notify(`${what}: ${e instanceof Error ? e.message : String(e)}`, 'error');
+      return undefined;
+    }
+  }
+
+  async refreshPolicy(): Promise<void> {
+    this.policy = await this.engine.policyInfo();
+    this.changed('policy', this.policy);
+  }
+
+  // ---- the user's data ----
+
+  async userRecords(): Promise<DataRecord[]> {
+    return ((await db.getDataset(this.store, USER_DATASET))?.records ?? []) as DataRecord[];
+  }
+
+  async saveUserRecords(records: DataRecord[]): Promise<void> {
+    const old = await db.getDataset(this.store, USER_DATASET);
+    await db.saveDataset(this.store, { id: USER_DATASET, name: 'My data', records, createdAt: old?.createdAt ?? Date.now() });
+    this.changed('data');
+  }
+
+  /** The records a stage trains on, from everything the user made: demonstrations, rankings, prompts. */
+  async stageData(stage: Stage): Promise<DataRecord[]> {
+    const own = await this.userRecords();
+    if (stage === 'sft') return own.filter((r) => r.kind === 'completion' || r.kind === 'messages');
+    if (stage === 'ppo') {
+      const prompts = (await db.listPrompts(this.store)).map((p): DataRecord => ({ kind: 'completion', prompt: p.text, completion: '' }));
+      // demonstrations come along for PPO-ptx; their prompts are prompts too
+      return [...prompts, ...own.filter((r) => r.kind === 'completion')];
+    }
+    const ranked = (await db.listRankings(this.store)).map((r): DataRecord => ({ kind: 'ranking', prompt: r.prompt, completions: r.completions, ranks: r.ranks }));
+    return [...ranked, ...own.filter((r) => r.kind === 'ranking' || r.kind === 'preference')];
+  }
+
+  // ---- runs: started here so every view sees their events ----
+
+  private callbacks() {
+    return Comlink.proxy({
+      onMetrics: (m: db.MetricRecord) => this.changed('metrics', m),
+      onProgress: (p: RunProgress) => this.changed('progress', p),
+      onStatus: (s: RunStatusEvent) => {
+        if (s.status !== 'running' && this.liveRun === s.runId) this.liveRun = undefined;
+        this.changed('status', s);
+        this.changed('runs');
+        if (s.status !== 'running') void this.refreshPolicy();
+      },
+      onSamples: (step: number, samples: RolloutSample[]) => {
+        const runId = this.liveRun ?? '';
+        for (const sample of samples) this.samples.push({ runId, step, sample });
+        if (this.samples.length > 200) this.samples.splice(0, this.samples.length - 200);
+        this.changed('samples', { runId, step, samples });
+      },
+    });
+  }
+
+  async startRun(stage: Stage, config: TrainInput): Promise<string> {
+    const data = await this.stageData(stage);
+    const id = await this.engine.startStage(stage, config, data, this.callbacks());
+    this.liveRun = id;
+    this.changed('runs');
+    return id;
+  }
+
+  async resumeRun(runId: string): Promise<void> {
+    await this.engine.resume(runId, this.callbacks());
+    this.liveRun = runId;
+    this.changed('runs');
+  }
+
+  async pauseRun(runId: string): Promise<db.RunStatus> {
+    return this.engine.pause(runId);
+  }
+
+  async cancelRun(runId: string): Promise<db.RunStatus> {
+    return this.engine.cancel(runId);
+  }
+}
+
+// ---- small shared formatting ----
+
+export const fmtBytes = (n: number) => (n >= 2 ** 30 ? `${(n / 2 ** 30).toFixed(2)} GiB` : n >= 2 ** 20 ? `${(n / 2 ** 20).toFixed(1)} MiB` : `${(n / 1024).toFixed(0)} KiB`);
+export const fmtCount = (n: number) => (n >= 1e9 ? `${(n / 1e9).toFixed(2)}B` : n >= 1e6 ? `${(n / 1e6).toFixed(1)}M` : n >= 1e3 ? `${(n / 1e3).toFixed(1)}k` : String(n));
+export const fmtSeconds = (s: number) => (!Number.isFinite(s) ? '–' : s >= 3600 ? `${Math.floor(s / 3600)} h ${Math.round((s % 3600) / 60)} min` : s >= 60 ? `${Math.floor(s / 60)} min ${Math.round(s % 60)} s` : `${Math.round(s)} s`);
+
+/** Saves bytes as a file download. */
+export function download(name: string, bytes: Uint8Array | string, type = 'application/octet-stream'): void {
+  const blob = new Blob([bytes as BlobPart], { type });
+  const a = document.createElement('a');
+  a.href = URL.createObjectURL(blob);
+  a.download = name;
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(a.href), 10_000);
+}
+
+/** Shared look of the views (Lit `static styles`). */
+export { sharedStyles } from './styles.ts';
