@@ -1,0 +1,148 @@
+// The Data view's rules without the DOM (run and tested in Node): what an imported file adds, how stored
+// rankings become JSONL ranking lines, what the counters count, and what the export writes.
+//
+// Import reads the record kinds of src/io/datasets.ts through importJsonl, which does not know a
+// prompt-only line ({"prompt": str}: the shape of public/prompts/demo.jsonl and of our prompts export).
+// Such a line is a prompt for the store's `prompts` (Rank view, PPO): it is taken from the lines
+// importJsonl rejected, re-parsed with parseJsonStrict, so its rules stay as strict (duplicate keys,
+// bounded nesting) and its error messages keep the `file:line: problem` form. A line is prompt-shaped
+// when it is an object with "prompt" and none of the record kinds' keys; flat metadata beside the
+// prompt ("task", "id", ...) is allowed and ignored. Anything else keeps importJsonl's own message.
+//
+// Nothing is replaced on import: records and prompts already stored (or twice in the file) are
+// counted as duplicates and skipped, so importing an export again adds nothing.
+import { exportJsonl, importJsonl, MAX_LINE_CHARS, toPreferencePairs, type Record as DataRecord } from '../io/datasets.ts';
+import { isJsonObject, parseJsonStrict, type JsonValue } from '../io/json-strict.ts';
+import type { PromptRecord, RankingRecord } from '../store/db.ts';
+
+/** Keys that make a line one of importJsonl's record kinds rather than a prompt. */
+const RECORD_KEYS = ['completion', 'completions', 'ranks', 'chosen', 'rejected', 'messages'];
+
+/**
+ * A prompt-only line: its prompt, `{ error }` when it is prompt-shaped but wrong, undefined when it is
+ * not prompt-shaped (or not JSON: importJsonl already says why).
+ */
+export function parsePromptLine(line: string): string | { error: string } | undefined {
+  let v: JsonValue;
+  try {
+    v = parseJsonStrict(line);
+  } catch {
+    return undefined;
+  }
+  if (!isJsonObject(v) || !Object.hasOwn(v, 'prompt') || RECORD_KEYS.some((k) => Object.hasOwn(v, k))) return undefined;
+  const p = v.prompt;
+  if (typeof p !== 'string') return { error: `"prompt" must be a string, got ${p === null ? 'null' : Array.isArray(p) ? 'an array' : typeof p}` };
+  if (p.trim() === '') return { error: '"prompt" is empty' };
+  for (const [k, x] of Object.entries(v)) {
+    if (k !== 'prompt' && x !== null && typeof x === 'object') {
+      return { error: `${JSON.stringify(k)} must be a string, number or boolean (a prompt line is {"prompt": str} with optional flat metadata)` };
+    }
+  }
+  return p;
+}
+
+export interface ImportedData {
+  records: DataRecord[];
+  /** prompt-only lines, in file order */
+  prompts: string[];
+  /** `file:line: problem`, in line order (a whole-file problem has no line) */
+  errors: string[];
+}
+
+/** Reads a JSONL file of records and/or prompt lines; a bad line is an error and every good line is kept. */
+export function importData(text: string, file: string): ImportedData {
+  const r = importJsonl(text, file);
+  const out: ImportedData = { records: r.records, prompts: [], errors: [] };
+  let lines: string[] | undefined; // split only when a line needs a second look
+  for (const e of r.errors) {
+    // importJsonl's numbering: '\n' separates lines, a trailing '\r' and a leading byte order mark are dropped
+    const raw = e.line > 0 ? (lines ??= (text.charCodeAt(0) === 0xfeff ? text.slice(1) : text).split('\n'))[e.line - 1]?.replace(/\r$/, '') : undefined;
+    // a line over importJsonl's length limit stays refused, whatever its shape
+    const p = raw === undefined || raw.length > MAX_LINE_CHARS ? undefined : parsePromptLine(raw);
+    if (typeof p === 'string') out.prompts.push(p);
+    else out.errors.push(p ? `${file}:${e.line}: ${p.error}` : e.message);
+  }
+  return out;
+}
+
+/** One string per distinct record: equal records (whatever their key order in the store) give equal keys. */
+export function recordKey(r: DataRecord): string {
+  switch (r.kind) {
+    case 'completion':
+      return JSON.stringify(['completion', r.prompt, r.completion]);
+    case 'messages':
+      return JSON.stringify(['messages', r.messages.map((m) => [m.role, m.content])]);
+    case 'preference':
+      return JSON.stringify(['preference', r.prompt, r.chosen, r.rejected]);
+    case 'ranking':
+      return JSON.stringify(['ranking', r.prompt, r.completions, r.ranks ?? r.completions.map((_, i) => i)]);
+    default:
+      return JSON.stringify(r);
+  }
+}
+
+/** The items of `incoming` whose key is neither in `existing` nor earlier in `incoming`. */
+export function newItems<T>(existing: Iterable<string>, incoming: readonly T[], key: (t: T) => string): { added: T[]; duplicates: number } {
+  const seen = new Set(existing);
+  const added: T[] = [];
+  for (const t of incoming) {
+    const k = key(t);
+    if (seen.has(k)) continue;
+    seen.add(k);
+    added.push(t);
+  }
+  return { added, duplicates: incoming.length - added.length };
+}
+
+/**
+ * A stored ranking as a JSONL ranking record: completions best first (stable within a tie) with dense
+ * ranks from 0, the order the format requires; "ranks" only when there are ties. Scores and flags have
+ * no place in the format and are left out.
+ */
+export function rankingToRecord(r: Pick<RankingRecord, 'prompt' | 'completions' | 'ranks'>): Extract<DataRecord, { kind: 'ranking' }> {
+  const rank = (k: number) => r.ranks[k] ?? k;
+  const order = r.completions.map((_, i) => i).sort((a, b) => rank(a) - rank(b) || a - b);
+  const ranks: number[] = [];
+  let dense = 0;
+  order.forEach((k, p) => {
+    if (p > 0 && rank(k) !== rank(order[p - 1]!)) dense++;
+    ranks.push(dense);
+  });
+  const rec: Extract<DataRecord, { kind: 'ranking' }> = { kind: 'ranking', prompt: r.prompt, completions: order.map((k) => r.completions[k]!) };
+  if (ranks.some((x, p) => x !== p)) rec.ranks = ranks;
+  return rec;
+}
+
+export interface DataCounts { prompts: number; demonstrations: number; rankings: number; comparisons: number }
+
+/**
+ * The counters: demonstrations are completion and messages records; rankings are the stored rankings
+ * plus imported ranking and preference records; comparisons are the pairs all of them give the reward
+ * model (K(K-1)/2 per ranking minus ties, one per preference).
+ */
+export function dataCounts(prompts: number, records: readonly DataRecord[], rankings: readonly Pick<RankingRecord, 'prompt' | 'completions' | 'ranks'>[]): DataCounts {
+  const ranked = [...rankings.map(rankingToRecord), ...records.filter((r) => r.kind === 'ranking' || r.kind === 'preference')];
+  return {
+    prompts,
+    demonstrations: records.filter((r) => r.kind === 'completion' || r.kind === 'messages').length,
+    rankings: ranked.length,
+    comparisons: toPreferencePairs(ranked).length,
+  };
+}
+
+/** The export: the user's records then the stored rankings as one JSONL file, the prompts as another. */
+export function exportData(records: readonly DataRecord[], rankings: readonly Pick<RankingRecord, 'prompt' | 'completions' | 'ranks'>[], prompts: readonly Pick<PromptRecord, 'text'>[]): { data: string; prompts: string } {
+  return {
+    data: exportJsonl([...records, ...rankings.map(rankingToRecord)]),
+    prompts: prompts.map((p) => JSON.stringify({ prompt: p.text }) + '\n').join(''),
+  };
+}
+
+/** The first line of a text, cut to `max` characters (for one-line summaries; the full text is a title). */
+export function oneLine(text: string, max = 120): string {
+  const first = text.split('\n', 1)[0]!;
+  return first.length > max || first.length < text.length ? `${first.slice(0, max)}…` : first;
+}
+
+/** `1 record`, `2 records`, `1 loss`, `3 losses`. */
+export const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;

@@ -1,0 +1,409 @@
+// <data-view>: everything the user has made or brought, in one place: the prompts (what the Rank view
+// and PPO sample), the demonstrations and other records of the user's dataset (what SFT, the reward
+// model and DPO train on), the saved rankings, JSONL import and export.
+//
+// Why it is built this way:
+//  - The rules (what an import adds, duplicates, ranking lines, counters, export) live in data-io.ts,
+//    tested without a DOM; this element renders and routes clicks.
+//  - Every change re-reads the store, applies itself to that fresh copy and writes it back, one change
+//    at a time (`serial`): another view saving meanwhile, or a double click, loses nothing. Records are
+//    found by content (recordKey), not by their index on screen, which a reload may have shifted.
+//  - An import only adds: a bad line is listed as `file:line: problem` and the good lines are kept.
+//  - Imported text is untrusted: it is bound as Lit text (or .value), never as HTML.
+import { css, html, type TemplateResult } from 'lit';
+import { exportJsonl, importJsonl, MAX_FILE_BYTES, type Record as DataRecord } from '../io/datasets.ts';
+import * as db from '../store/db.ts';
+import { download, type AppContext } from './context.ts';
+import { CtxView } from './ctx-view.ts';
+import { dataCounts, exportData, importData, newItems, oneLine, plural, rankingToRecord, recordKey, type DataCounts } from './data-io.ts';
+import { sharedStyles } from './styles.ts';
+
+const PAGE = 50;
+/** Import problems listed at most (the rest are counted). */
+const MAX_SHOWN_ERRORS = 200;
+
+type Section = 'prompts' | 'records' | 'rankings';
+
+const KIND_LABEL: { [K in DataRecord['kind']]: string } = {
+  completion: 'demonstration',
+  messages: 'conversation',
+  preference: 'preference',
+  ranking: 'ranking',
+};
+
+export class DataView extends CtxView {
+  static override properties = {
+    ...CtxView.properties,
+    prompts: { state: true },
+    records: { state: true },
+    rankings: { state: true },
+    editing: { state: true },
+    editError: { state: true },
+    importSummary: { state: true },
+    importErrors: { state: true },
+    shown: { state: true },
+  };
+  declare prompts: db.PromptRecord[];
+  declare records: DataRecord[];
+  declare rankings: db.RankingRecord[];
+  /** what is being edited in place: `p:<prompt id>` or `r:<recordKey>` */
+  declare editing: string | undefined;
+  declare editError: string | undefined;
+  declare importSummary: string | undefined;
+  declare importErrors: string[];
+  declare shown: { [S in Section]: number };
+  private queue: Promise<unknown> = Promise.resolve();
+
+  constructor() {
+    super();
+    this.prompts = [];
+    this.records = [];
+    this.rankings = [];
+    this.importErrors = [];
+    this.shown = { prompts: PAGE, records: PAGE, rankings: PAGE };
+  }
+
+  static override styles = [sharedStyles, css`
+    .counts { display: flex; gap: 1.25rem; flex-wrap: wrap; font-variant-numeric: tabular-nums; }
+    .counts b { font-size: 1.2rem; display: block; }
+    ul.list { list-style: none; padding: 0; margin: 0.5rem 0 0; }
+    ul.list > li { border-top: 1px solid #ececf1; padding: 0.45rem 0; display: flex; gap: 0.6rem; align-items: flex-start; }
+    ul.list > li > .body { flex: 1; min-width: 0; }
+    .actions { display: flex; gap: 0.3rem; flex-shrink: 0; }
+    .actions button { padding: 0.15rem 0.55rem; font-size: 0.85em; }
+    .prompt { font-weight: 600; }
+    .turn { margin: 0.15rem 0; }
+    .label { color: #6e6e73; font-size: 0.85em; margin-right: 0.3rem; }
+    ol.ranked { margin: 0.2rem 0 0; padding-left: 1.4rem; }
+    .add { display: grid; gap: 0.4rem; }
+    .add textarea { min-height: 3rem; }
+    #import-errors { margin: 0.4rem 0 0; padding-left: 1.2rem; max-height: 16rem; overflow: auto; font-family: ui-monospace, monospace; font-size: 0.85em; }
+    #import-errors:empty { display: none; }
+    td.cut { max-width: 22rem; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
+    td.num { font-variant-numeric: tabular-nums; white-space: nowrap; }
+  `];
+
+  protected listen(ctx: AppContext): (() => void)[] {
+    return (['data', 'rankings'] as const).map((t) => ctx.on(t, () => void ctx.attempt('Reading the store', () => this.reload(ctx))));
+  }
+
+  private reads = 0;
+
+  protected async reload(ctx: AppContext): Promise<void> {
+    const mine = ++this.reads; // a slower earlier read must not overwrite a later one
+    const [prompts, records, rankings] = await Promise.all([db.listPrompts(ctx.store), ctx.userRecords(), db.listRankings(ctx.store)]);
+    if (mine === this.reads) Object.assign(this, { prompts, records, rankings });
+  }
+
+  /** Runs changes one at a time, each on a fresh read of the store; an error becomes a notice. */
+  private serial<R>(what: string, f: (ctx: AppContext) => Promise<R>): Promise<R | undefined> {
+    const ctx = this.ctx;
+    if (!ctx) return Promise.resolve(undefined);
+    const run = this.queue.then(() => ctx.attempt(what, () => f(ctx)));
+    this.queue = run;
+    return run;
+  }
+
+  private field<T extends HTMLInputElement | HTMLTextAreaElement>(sel: string): T {
+    return this.renderRoot.querySelector(sel) as T;
+  }
+
+  // ---- prompts ----
+
+  private async addPrompt(): Promise<void> {
+    const box = this.field<HTMLTextAreaElement>('#prompt-new');
+    const text = box.value;
+    if (!text.trim()) return this.ctx?.notify('Type a prompt first.');
+    const added = await this.serial('Adding the prompt', async (ctx) => {
+      if ((await db.listPrompts(ctx.store)).some((p) => p.text === text)) {
+        ctx.notify('That prompt is already in the list.');
+        return false;
+      }
+      await db.addPrompt(ctx.store, { text, source: 'typed' });
+      ctx.changed('data');
+      return true;
+    });
+    if (added) box.value = '';
+  }
+
+  private async savePrompt(p: db.PromptRecord): Promise<void> {
+    const text = this.field<HTMLTextAreaElement>('.edit-prompt-text').value;
+    if (!text.trim()) return void (this.editError = 'A prompt cannot be empty (delete it instead).');
+    const ok = await this.serial('Saving the prompt', async (ctx) => {
+      await db.putPrompt(ctx.store, { ...p, text });
+      ctx.changed('data');
+      return true;
+    });
+    if (ok) this.stopEditing();
+  }
+
+  private deletePrompt(p: db.PromptRecord): void {
+    void this.serial('Deleting the prompt', async (ctx) => {
+      await db.deletePrompt(ctx.store, p.id!);
+      ctx.changed('data');
+    });
+  }
+
+  // ---- the user's records ----
+
+  /** Applies `f` to a fresh copy of the user's records and saves the result (nothing when f returns undefined). */
+  private changeRecords(what: string, f: (records: DataRecord[]) => DataRecord[] | undefined): Promise<boolean> {
+    return this.serial(what, async (ctx) => {
+      const next = f(await ctx.userRecords());
+      if (!next) return false;
+      await ctx.saveUserRecords(next); // says changed('data')
+      return true;
+    }).then((ok) => ok ?? false);
+  }
+
+  private async addDemo(): Promise<void> {
+    const p = this.field<HTMLTextAreaElement>('#demo-prompt'), c = this.field<HTMLTextAreaElement>('#demo-completion');
+    if (!p.value.trim() || !c.value.trim()) return this.ctx?.notify('A demonstration needs a prompt and the answer you want.');
+    const rec: DataRecord = { kind: 'completion', prompt: p.value, completion: c.value };
+    const key = recordKey(rec);
+    let duplicate = false;
+    const ok = await this.changeRecords('Adding the demonstration', (rs) => {
+      duplicate = rs.some((r) => recordKey(r) === key);
+      return duplicate ? undefined : [...rs, rec];
+    });
+    if (duplicate) this.ctx?.notify('That demonstration is already there.');
+    if (ok) p.value = c.value = '';
+  }
+
+  /** The record as edited in place: a demonstration from its two fields, any other kind from its JSONL line. */
+  private editedRecord(old: DataRecord): DataRecord | string {
+    if (old.kind === 'completion') {
+      const prompt = this.field<HTMLTextAreaElement>('.edit-prompt').value, completion = this.field<HTMLTextAreaElement>('.edit-completion').value;
+      return prompt.trim() && completion.trim() ? { kind: 'completion', prompt, completion } : 'A demonstration needs a prompt and a completion.';
+    }
+    const r = importJsonl(this.field<HTMLTextAreaElement>('.edit-json').value.trim(), 'edited record');
+    if (r.errors.length) return r.errors.map((e) => e.message).join('\n');
+    return r.records.length === 1 ? r.records[0]! : 'Write exactly one JSON line.';
+  }
+
+  private async saveRecord(old: DataRecord): Promise<void> {
+    const next = this.editedRecord(old);
+    if (typeof next === 'string') return void (this.editError = next);
+    const key = recordKey(old);
+    let gone = false;
+    const ok = await this.changeRecords('Saving the record', (rs) => {
+      const i = rs.findIndex((r) => recordKey(r) === key);
+      gone = i < 0;
+      return gone ? undefined : rs.map((r, j) => (j === i ? next : r));
+    });
+    if (gone) this.editError = 'This record is no longer in the store (deleted elsewhere?).';
+    else if (ok) this.stopEditing();
+  }
+
+  private deleteRecord(old: DataRecord): void {
+    const key = recordKey(old);
+    void this.changeRecords('Deleting the record', (rs) => {
+      const i = rs.findIndex((r) => recordKey(r) === key);
+      return i < 0 ? undefined : rs.filter((_, j) => j !== i);
+    });
+  }
+
+  private edit(what: string | undefined): void {
+    this.editing = what;
+    this.editError = undefined;
+  }
+
+  private stopEditing(): void {
+    this.edit(undefined);
+  }
+
+  // ---- import, export, rankings ----
+
+  private async importFile(e: Event): Promise<void> {
+    const input = e.target as HTMLInputElement;
+    const file = input.files?.[0];
+    input.value = ''; // the same file can be picked again
+    if (!file) return;
+    if (file.size > MAX_FILE_BYTES) {
+      this.importSummary = undefined;
+      this.importErrors = [`${file.name}: file is larger than ${MAX_FILE_BYTES / 2 ** 20} MB; split it into smaller files`];
+      return;
+    }
+    await this.importText(await file.text(), file.name);
+  }
+
+  private async importPasted(): Promise<void> {
+    const box = this.field<HTMLTextAreaElement>('#import-text');
+    if (!box.value.trim()) return this.ctx?.notify('Paste JSONL lines first.');
+    if (await this.importText(box.value, 'pasted')) box.value = '';
+  }
+
+  /** Adds the good lines of `text` (records to the user's dataset, prompt lines to the prompts); true when no line was bad. */
+  private async importText(text: string, file: string): Promise<boolean> {
+    const got = importData(text, file);
+    const shown = got.errors.slice(0, MAX_SHOWN_ERRORS);
+    if (got.errors.length > shown.length) shown.push(`… and ${got.errors.length - shown.length} more problems`);
+    this.importErrors = shown;
+    const summary = await this.serial(`Importing ${file}`, async (ctx) => {
+      const [records, prompts, rankings] = await Promise.all([ctx.userRecords(), db.listPrompts(ctx.store), db.listRankings(ctx.store)]);
+      const recs = newItems([...records, ...rankings.map(rankingToRecord)].map(recordKey), got.records, recordKey);
+      const ps = newItems(prompts.map((p) => p.text), got.prompts, (t) => t);
+      if (recs.added.length) await ctx.saveUserRecords([...records, ...recs.added]);
+      if (ps.added.length) {
+        const tx = ctx.store.transaction('prompts', 'readwrite');
+        const now = Date.now();
+        await Promise.all([...ps.added.map((text) => tx.store.add({ text, source: file, createdAt: now })), tx.done]);
+        ctx.changed('data');
+      }
+      const dup = recs.duplicates + ps.duplicates;
+      return `${file}: added ${plural(recs.added.length, 'record')} and ${plural(ps.added.length, 'prompt')}`
+        + (dup ? `; ${dup} already here (skipped)` : '')
+        + (got.errors.length ? `; ${plural(got.errors.length, 'line')} not imported:` : '.');
+    });
+    this.importSummary = summary ?? `${file}: nothing was imported.`;
+    return summary !== undefined && got.errors.length === 0;
+  }
+
+  private exportAll(): void {
+    void this.serial('Exporting', async (ctx) => {
+      const [records, rankings, prompts] = await Promise.all([ctx.userRecords(), db.listRankings(ctx.store), db.listPrompts(ctx.store)]);
+      const out = exportData(records, rankings, prompts);
+      if (!out.data && !out.prompts) return ctx.notify('Nothing to export yet.');
+      if (out.data) download('rlhf-data.jsonl', out.data, 'application/jsonl');
+      if (out.prompts) download('rlhf-prompts.jsonl', out.prompts, 'application/jsonl');
+    });
+  }
+
+  private deleteRanking(r: db.RankingRecord): void {
+    void this.serial('Deleting the ranking', async (ctx) => {
+      await db.deleteRanking(ctx.store, r.id!);
+      ctx.changed('rankings');
+    });
+  }
+
+  // ---- rendering ----
+
+  private more(section: Section, total: number): TemplateResult | string {
+    const n = this.shown[section];
+    if (total <= n) return '';
+    return html`<button class="more" @click=${() => (this.shown = { ...this.shown, [section]: n + PAGE })}>Show ${Math.min(PAGE, total - n)} more (${total - n} hidden)</button>`;
+  }
+
+  private editButtons(save: () => void): TemplateResult {
+    return html`<div class="actions"><button class="primary save" @click=${save}>Save</button><button class="cancel" @click=${() => this.stopEditing()}>Cancel</button></div>
+      ${this.editError ? html`<p class="error pre edit-error">${this.editError}</p>` : ''}`;
+  }
+
+  private rowActions(what: string, del: () => void): TemplateResult {
+    return html`<div class="actions"><button class="edit" @click=${() => this.edit(what)}>Edit</button><button class="danger delete" @click=${del}>Delete</button></div>`;
+  }
+
+  private promptRow(p: db.PromptRecord): TemplateResult {
+    const what = `p:${p.id}`;
+    if (this.editing === what) {
+      return html`<li class="prompt-row editing"><div class="body"><textarea class="edit-prompt-text" .value=${p.text}></textarea>${this.editButtons(() => void this.savePrompt(p))}</div></li>`;
+    }
+    return html`<li class="prompt-row"><div class="body pre">${p.text}</div>${this.rowActions(what, () => this.deletePrompt(p))}</li>`;
+  }
+
+  private recordBody(r: DataRecord): TemplateResult {
+    switch (r.kind) {
+      case 'completion':
+        return html`<div class="pre prompt">${r.prompt}</div><div class="pre">${r.completion}</div>`;
+      case 'messages':
+        return html`${r.messages.map((m) => html`<div class="turn pre"><span class="label">${m.role}</span>${m.content}</div>`)}`;
+      case 'preference':
+        return html`<div class="pre prompt">${r.prompt}</div>
+          <div class="turn pre"><span class="label">chosen</span>${r.chosen}</div>
+          <div class="turn pre"><span class="label">rejected</span>${r.rejected}</div>`;
+      case 'ranking':
+        return html`<div class="pre prompt">${r.prompt}</div>
+          <ol class="ranked">${r.completions.map((c, i) => html`<li class="pre"><span class="label">#${(r.ranks?.[i] ?? i) + 1}</span>${c}</li>`)}</ol>`;
+    }
+  }
+
+  private recordRow(r: DataRecord): TemplateResult {
+    const what = `r:${recordKey(r)}`;
+    const kind = html`<span class="pill">${KIND_LABEL[r.kind]}</span>`;
+    if (this.editing !== what) {
+      return html`<li class="record-row" data-kind=${r.kind}><div class="body">${kind} ${this.recordBody(r)}</div>${this.rowActions(what, () => this.deleteRecord(r))}</li>`;
+    }
+    const fields = r.kind === 'completion'
+      ? html`<label>Prompt<textarea class="edit-prompt" .value=${r.prompt}></textarea></label><label>Completion<textarea class="edit-completion" .value=${r.completion}></textarea></label>`
+      : html`<label>As a JSONL line<textarea class="edit-json" .value=${exportJsonl([r]).trim()}></textarea></label>`;
+    return html`<li class="record-row editing" data-kind=${r.kind}><div class="body add">${kind}${fields}${this.editButtons(() => void this.saveRecord(r))}</div></li>`;
+  }
+
+  private rankingRow(r: db.RankingRecord): TemplateResult {
+    const best = rankingToRecord(r).completions[0] ?? '';
+    return html`<tr class="ranking-row">
+      <td class="cut" title=${r.prompt}>${oneLine(r.prompt)}</td>
+      <td class="num">K = ${r.completions.length}</td>
+      <td class="cut" title=${best}><span class="label">best</span>${oneLine(best)}</td>
+      <td class="num">${new Date(r.createdAt).toLocaleDateString()}</td>
+      <td><button class="danger delete" @click=${() => this.deleteRanking(r)}>Delete</button></td>
+    </tr>`;
+  }
+
+  private countsBar(c: DataCounts): TemplateResult {
+    const item = (id: string, n: number, label: string, title: string) => html`<div id=${id} title=${title}><b>${n}</b>${label}</div>`;
+    return html`<div class="counts card" id="data-counts">
+      ${item('count-prompts', c.prompts, 'prompts', 'what the Rank view and PPO sample')}
+      ${item('count-demos', c.demonstrations, 'demonstrations', 'prompt + answer pairs (and conversations) for supervised fine-tuning')}
+      ${item('count-rankings', c.rankings, 'rankings', 'saved rankings plus imported rankings and preference pairs')}
+      ${item('count-comparisons', c.comparisons, 'comparisons', 'the pairs the rankings give the reward model (ties give none)')}
+    </div>`;
+  }
+
+  override render() {
+    const { prompts, records, rankings, shown } = this;
+    return html`
+      <h2>Your data</h2>
+      ${this.countsBar(dataCounts(prompts.length, records, rankings))}
+
+      <section class="card" id="prompts">
+        <h3>Prompts</h3>
+        <p class="muted small">The Rank view samples completions for these, and PPO trains on them.</p>
+        <div class="add">
+          <textarea id="prompt-new" placeholder="A prompt, e.g. Write a short thank-you note to a neighbour."></textarea>
+          <div class="row"><button id="prompt-add" class="primary" @click=${() => void this.addPrompt()}>Add prompt</button></div>
+        </div>
+        ${prompts.length ? '' : html`<p class="empty">No prompts yet: add one, or import a JSONL file of {"prompt": ...} lines.</p>`}
+        <ul class="list">${prompts.slice(0, shown.prompts).map((p) => this.promptRow(p))}</ul>
+        ${this.more('prompts', prompts.length)}
+      </section>
+
+      <section class="card" id="records">
+        <h3>Demonstrations and other records</h3>
+        <p class="muted small">Write the answer you would want for a prompt: supervised fine-tuning learns from these. Imported conversations, preferences and rankings are listed here too.</p>
+        <div class="add">
+          <label>Prompt<textarea id="demo-prompt"></textarea></label>
+          <label>The answer you want<textarea id="demo-completion"></textarea></label>
+          <div class="row"><button id="demo-add" class="primary" @click=${() => void this.addDemo()}>Add demonstration</button></div>
+        </div>
+        ${records.length ? '' : html`<p class="empty">No demonstrations yet.</p>`}
+        <ul class="list">${records.slice(0, shown.records).map((r) => this.recordRow(r))}</ul>
+        ${this.more('records', records.length)}
+      </section>
+
+      <section class="card" id="import">
+        <h3>Import JSONL</h3>
+        <p class="muted small">One JSON object per line: {"prompt","completion"}, {"messages"}, {"prompt","chosen","rejected"}, {"prompt","completions"[,"ranks"]}, or {"prompt"} alone for a prompt. Good lines are added; nothing stored is replaced.</p>
+        <div class="row"><input type="file" id="import-file" accept=".jsonl,.json,.txt,.ndjson" @change=${(e: Event) => void this.importFile(e)}></div>
+        <textarea id="import-text" placeholder="…or paste JSONL lines here"></textarea>
+        <div class="row"><button id="import-go" @click=${() => void this.importPasted()}>Import pasted lines</button></div>
+        ${this.importSummary ? html`<p id="import-summary">${this.importSummary}</p>` : ''}
+        <ul id="import-errors" class="error">${this.importErrors.map((e) => html`<li>${e}</li>`)}</ul>
+      </section>
+
+      <section class="card" id="rankings">
+        <h3>Saved rankings</h3>
+        ${rankings.length ? html`<table><tbody>${rankings.slice(0, shown.rankings).map((r) => this.rankingRow(r))}</tbody></table>` : html`<p class="empty">No rankings yet: the Rank view makes them.</p>`}
+        ${this.more('rankings', rankings.length)}
+      </section>
+
+      <section class="card" id="export">
+        <h3>Export</h3>
+        <p class="muted small">Two JSONL files: your records and rankings (the formats above, which TRL reads), and your prompts.</p>
+        <button id="export-data" @click=${() => this.exportAll()}>Export as JSONL</button>
+      </section>
+    `;
+  }
+}
+
+if (!customElements.get('data-view')) customElements.define('data-view', DataView);
