@@ -1,0 +1,146 @@
+// The Share view's reads, without the DOM (run in Node tests against fake-indexeddb): which runs can be
+// exported, the user's data as records, the input of "export for a cluster", and the model card's input
+// for what is being published. Kept apart from <share-view> so the rules are tested without a browser.
+//
+// The card describes what made the exported weights: the chosen run (a PPO run brings the reward-model
+// run it optimised against, listed first), its resolved config, its last metrics row, what it reported
+// at its end, and the counts of the data saved with that run (not the user's data today, which may
+// have changed since).
+import { toPreferencePairs, type Record as DataRecord } from '../io/datasets.ts';
+import { hubIdOf, type CardData, type CardStage, type ModelCardInput } from '../io/model-card.ts';
+import type { ClusterExportInput, RunHyper, TrlStage } from '../io/trl.ts';
+import { LORA_DEFAULTS } from '../model/lora.ts';
+import * as db from '../store/db.ts';
+import { resolveConfig, type Stage, type TrainConfig } from '../train/config.ts';
+import type { ModelInfo, PolicyInfo } from '../worker/api.ts';
+
+type Ranking = Pick<db.RankingRecord, 'prompt' | 'completions' | 'ranks'>;
+
+/** A stored ranking as the K-way ranking record of the JSONL formats. */
+export const rankingRecord = (r: Ranking): DataRecord => ({ kind: 'ranking', prompt: r.prompt, completions: r.completions, ranks: r.ranks });
+
+/** Everything the user made, as records: their own dataset (demonstrations, imports), then the rankings. */
+export async function userDataRecords(store: db.Store, own: DataRecord[]): Promise<DataRecord[]> {
+  return [...own, ...(await db.listRankings(store)).map(rankingRecord)];
+}
+
+/** Runs with weights to export: done, or stopped after at least one step. Newest first (as listRuns). */
+export function exportableRuns(runs: db.RunRecord[]): db.RunRecord[] {
+  return runs.filter((r) => r.status === 'done' || (r.status !== 'running' && (r.step ?? 0) > 0));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Export for a cluster
+
+const TRL_OF: Record<Stage, TrlStage> = { sft: 'sft', rm: 'reward', dpo: 'dpo', ppo: 'rloo' };
+
+/** A TRL stage's settings from the playground's config of the same stage. */
+function hyperOf(stage: Stage, c: TrainConfig, model: string, arch: ModelInfo['arch'] | undefined): RunHyper {
+  const trl = TRL_OF[stage];
+  const h: RunHyper = {
+    model, outputDir: `runs/${trl}`, lr: c.lr, epochs: c.epochs, batchSize: c.batchSize, gradAccum: 1, maxLength: c.seqLen,
+    warmupRatio: c.warmupRatio, weightDecay: c.weightDecay,
+    maxGradNorm: c.maxGradNorm > 0 ? c.maxGradNorm : 1e6, // 0 turns clipping off here; TRL wants a norm, and this one never clips
+    seed: c.seed, loraRank: c.loraRank, loraAlpha: c.loraAlpha, loraDropout: c.loraDropout,
+    loraTargets: arch ? [...LORA_DEFAULTS[arch].targets] : [], // the modules our adapters use; [] = PEFT's default
+  };
+  if (stage === 'dpo') h.beta = c.beta;
+  if (stage === 'ppo') {
+    Object.assign(h, { klCoef: c.kl_coef, numGenerations: Math.max(2, c.numSamples), maxNewTokens: c.maxNewTokens, temperature: c.temperature, rewardModel: 'runs/reward' });
+  }
+  return h;
+}
+
+/**
+ * The input of clusterExport: the user's demonstrations, preferences (rankings and pairs) and prompts,
+ * and per stage the config of the user's latest run of it (else the playground's LoRA defaults). Every
+ * stage starts from the loaded model, as in the playground.
+ */
+export async function clusterInput(store: db.Store, own: DataRecord[], model: ModelInfo | undefined, runs: db.RunRecord[]): Promise<ClusterExportInput> {
+  const maxPositions = model?.maxPositions ?? 1024;
+  const base = model ? hubIdOf(model.source) ?? model.source : 'BASE_MODEL';
+  const stages: Stage[] = ['sft', 'rm', 'dpo', 'ppo'];
+  const hyper = Object.fromEntries(stages.map((stage) => {
+    const last = runs.find((r) => r.stage === stage); // newest first
+    const input = { loraRank: 8, ...(last?.config as Partial<TrainConfig> | undefined), ...(stage === 'ppo' ? { rewardRunId: 'reward' } : {}) };
+    return [TRL_OF[stage], hyperOf(stage, resolveConfig(stage, input, maxPositions), base, model?.arch)];
+  })) as Record<TrlStage, RunHyper>;
+  const rankings = (await db.listRankings(store)).map(rankingRecord);
+  return {
+    hyper,
+    datasets: {
+      sft: own.filter((r) => r.kind === 'completion' || r.kind === 'messages'),
+      preferences: [...rankings, ...own.filter((r) => r.kind === 'ranking' || r.kind === 'preference')],
+      prompts: (await db.listPrompts(store)).map((p) => p.text),
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// The model card's input
+
+/** The counts a card shows for the data a run trained on. */
+export function dataCounts(stage: string, records: DataRecord[]): CardData {
+  if (stage === 'sft') return { demonstrations: records.filter((r) => r.kind === 'completion' || r.kind === 'messages').length };
+  if (stage === 'ppo') {
+    const completions = records.filter((r) => r.kind === 'completion');
+    const ptx = completions.filter((r) => r.completion !== '').length;
+    return { prompts: completions.length - ptx, ...(ptx ? { demonstrations: ptx } : {}) };
+  }
+  return { rankings: records.filter((r) => r.kind === 'ranking').length, comparisons: toPreferencePairs(records).length };
+}
+
+async function stageOf(store: db.Store, run: db.RunRecord, role?: string): Promise<{ stage: CardStage; data: CardData }> {
+  const metrics = await db.getMetrics(store, run.id);
+  const records = run.datasetId ? ((await db.getDataset(store, run.datasetId))?.records ?? []) as DataRecord[] : [];
+  return {
+    stage: { stage: run.stage, role, steps: run.step, totalSteps: run.totalSteps, config: run.config, metrics: metrics.at(-1)?.values, result: run.result },
+    data: dataCounts(run.stage, records),
+  };
+}
+
+export interface CardChoice {
+  /** the run to publish; undefined = the current policy */
+  runId?: string;
+  policy?: PolicyInfo;
+  model?: ModelInfo;
+  repo?: string;
+  title?: string;
+  description?: string;
+  license?: string;
+}
+
+/** The model card's input for the chosen run, or for the current policy (a run, an opened adapter, the loaded model). */
+export async function cardInput(store: db.Store, c: CardChoice): Promise<ModelCardInput> {
+  const common = { repo: c.repo, title: c.title, description: c.description, license: c.license, date: new Date().toISOString().slice(0, 10) };
+  const runId = c.runId ?? (c.policy?.kind === 'run' ? c.policy.runId : undefined);
+  const run = runId ? await db.getRun(store, runId) : undefined;
+  if (!run) {
+    // an adapter opened from elsewhere (its history is not ours to tell), or the loaded model as it is
+    return { ...common, kind: c.policy?.kind === 'adapter' ? 'adapter' : 'model', baseModel: c.model?.source ?? '', stages: [] };
+  }
+  const parts: { stage: CardStage; data: CardData }[] = [];
+  const rewardId = run.stage === 'ppo' ? (run.config as Partial<TrainConfig>).rewardRunId : undefined;
+  const reward = rewardId ? await db.getRun(store, rewardId) : undefined;
+  if (reward) parts.push(await stageOf(store, reward, 'the reward model PPO optimised against (not part of these weights)'));
+  parts.push(await stageOf(store, run));
+  const data: CardData = {};
+  for (const p of parts) for (const [k, v] of Object.entries(p.data) as [keyof CardData, number][]) data[k] = (data[k] ?? 0) + v;
+  const source = (run.model as { source?: unknown } | undefined)?.source;
+  return {
+    ...common,
+    kind: Number((run.config as Partial<TrainConfig>).loraRank) > 0 ? 'adapter' : 'model',
+    baseModel: typeof source === 'string' ? source : c.model?.source ?? '',
+    stages: parts.map((p) => p.stage),
+    data,
+    rewardHead: run.stage === 'rm',
+  };
+}
+
+/** A repo name for the export, e.g. "gpt2-tiny-ppo": the base's last name part and the stage, as the Hub allows names. */
+export function defaultRepoName(model: ModelInfo | undefined, run: db.RunRecord | undefined): string {
+  const source = (model?.source ?? 'model').replace(/@.*$/, '').replace(/\/+$/, '');
+  const base = source.split('/').at(-1) || 'model';
+  const name = `${base}-${run ? run.stage : 'rlhf'}`.replace(/[^A-Za-z0-9_.-]+/g, '-').replace(/([-.])[-.]+/g, '$1').replace(/^[-.]+|[-.]+$/g, '');
+  return name.slice(0, 96).replace(/[-.]+$/, '') || 'rlhf-model';
+}

@@ -1,0 +1,87 @@
+// The Share view's reads (fake-indexeddb): which runs can be exported, the card's input for a run (a PPO
+// run brings its reward model first; counts from the data saved with the runs; the last metrics row),
+// the user's data as JSONL records, and an "export for a cluster" input that clusterExport accepts.
+import 'fake-indexeddb/auto';
+import { describe, expect, it } from 'vitest';
+import { exportJsonl, importJsonl, type Record as DataRecord } from '../src/io/datasets.ts';
+import { modelCard } from '../src/io/model-card.ts';
+import { clusterExport } from '../src/io/trl.ts';
+import * as db from '../src/store/db.ts';
+import { cardInput, clusterInput, dataCounts, defaultRepoName, exportableRuns, userDataRecords } from '../src/ui/share-data.ts';
+import type { ModelInfo } from '../src/worker/api.ts';
+import { readFrontMatter } from './front-matter.ts';
+
+let n = 0;
+const model = { source: 'HuggingFaceTB/SmolLM2-135M@main', arch: 'llama', maxPositions: 2048 } as ModelInfo;
+const run = (id: string, stage: string, patch: Partial<db.RunRecord> = {}): db.RunRecord => ({
+  id, stage, config: { lr: 1e-4, loraRank: 8, loraAlpha: 16, epochs: 1, batchSize: 4 }, status: 'done', createdAt: 1, updatedAt: 1, step: 3, totalSteps: 3,
+  datasetId: `run:${id}`, model: { source: model.source, fingerprint: 'f' }, ...patch,
+});
+const demo = (i: number): DataRecord => ({ kind: 'completion', prompt: `p${i}`, completion: `c${i}` });
+const ranking: DataRecord = { kind: 'ranking', prompt: 'q', completions: ['a', 'b', 'c'], ranks: [0, 1, 1] };
+
+async function seeded(): Promise<db.Store> {
+  const store = await db.openStore(`share-data-${n++}`);
+  await db.putRun(store, run('rm1', 'rm', { result: { eval_accuracy: 0.75, reward_bias: -0.5 }, updatedAt: 2 }));
+  await db.putRun(store, run('ppo1', 'ppo', { config: { lr: 1e-4, loraRank: 8, loraAlpha: 16, rewardRunId: 'rm1', kl_coef: 0.05, numSamples: 4 }, step: 4, totalSteps: 8, status: 'paused', updatedAt: 3 }));
+  await db.putRun(store, run('sft0', 'sft', { status: 'cancelled', step: 0, updatedAt: 4 }));
+  await db.putRun(store, run('sft1', 'sft', { status: 'running', step: 2, updatedAt: 5 }));
+  await db.saveDataset(store, { id: 'run:rm1', name: 'rm data', records: [ranking, ranking, { kind: 'preference', prompt: 'x', chosen: 'y', rejected: 'z' }], createdAt: 1 });
+  await db.saveDataset(store, { id: 'run:ppo1', name: 'ppo data', records: [{ kind: 'completion', prompt: 'a', completion: '' }, { kind: 'completion', prompt: 'b', completion: '' }, demo(1)], createdAt: 1 });
+  await db.appendMetrics(store, [1, 2, 3, 4].map((step) => ({ runId: 'ppo1', step, time: step, values: { 'objective/kl': step / 100 } })));
+  await db.saveRanking(store, { prompt: 'q', completions: ['a', 'b'], ranks: [0, 1] });
+  await db.addPrompt(store, { text: 'Write a haiku.' });
+  return store;
+}
+
+describe('share data', () => {
+  it('lists runs with weights: done, or stopped after a step; never a running one', async () => {
+    const store = await seeded();
+    expect(exportableRuns(await db.listRuns(store)).map((r) => r.id)).toEqual(['ppo1', 'rm1']);
+  });
+
+  it('a PPO run\'s card: the reward model first, counts of the data saved with the runs, the last metrics', async () => {
+    const store = await seeded();
+    const input = await cardInput(store, { runId: 'ppo1', model, repo: 'alice/smol-ppo', license: 'apache-2.0' });
+    expect(input).toMatchObject({ kind: 'adapter', baseModel: model.source, rewardHead: false, data: { rankings: 2, comparisons: 5, prompts: 2, demonstrations: 1 } });
+    expect(input.stages.map((s) => s.stage)).toEqual(['rm', 'ppo']);
+    expect(input.stages[0]!.result).toEqual({ eval_accuracy: 0.75, reward_bias: -0.5 });
+    expect(input.stages[1]).toMatchObject({ steps: 4, totalSteps: 8, metrics: { 'objective/kl': 0.04 } });
+    const { meta } = readFrontMatter(modelCard(input));
+    expect(meta.get('base_model')).toBe('HuggingFaceTB/SmolLM2-135M');
+    expect(meta.get('tags')).toEqual(['rlhf-playground', 'rlhf', 'reward-model', 'ppo', 'lora']);
+
+    // the current policy when it is a run; an opened adapter; the loaded model
+    expect((await cardInput(store, { policy: { kind: 'run', name: 'r', runId: 'rm1' }, model })).rewardHead).toBe(true);
+    expect(await cardInput(store, { policy: { kind: 'adapter', name: 'a.zip' }, model })).toMatchObject({ kind: 'adapter', stages: [], baseModel: model.source });
+    expect(await cardInput(store, { policy: { kind: 'base', name: 'm' }, model })).toMatchObject({ kind: 'model', stages: [] });
+    expect(dataCounts('sft', [demo(1), demo(2), ranking])).toEqual({ demonstrations: 2 });
+  });
+
+  it('the user\'s data: own records then rankings, as JSONL that imports back', async () => {
+    const store = await seeded();
+    const records = await userDataRecords(store, [demo(1)]);
+    expect(records).toEqual([demo(1), { kind: 'ranking', prompt: 'q', completions: ['a', 'b'], ranks: [0, 1] }]);
+    expect(importJsonl(exportJsonl(records), 'x.jsonl')).toEqual({ records, errors: [] });
+  });
+
+  it('export for a cluster: the latest run\'s settings per stage, our LoRA targets, data that clusterExport takes', async () => {
+    const store = await seeded();
+    const input = await clusterInput(store, [demo(1), demo(2)], model, await db.listRuns(store));
+    expect(input.hyper.rloo).toMatchObject({ model: 'HuggingFaceTB/SmolLM2-135M', klCoef: 0.05, numGenerations: 4, rewardModel: 'runs/reward', loraRank: 8 });
+    expect(input.hyper.sft.loraTargets).toContain('q_proj');
+    expect(input.hyper.dpo.beta).toBe(0.1);
+    expect(input.datasets).toEqual({ sft: [demo(1), demo(2)], preferences: [{ kind: 'ranking', prompt: 'q', completions: ['a', 'b'], ranks: [0, 1] }], prompts: ['Write a haiku.'] });
+    const files = clusterExport(input);
+    expect([...files.keys()].sort()).toEqual(['README.md', 'data/preference.jsonl', 'data/prompts.jsonl', 'data/sft.jsonl', 'dpo.yaml', 'reward.yaml', 'rloo.yaml', 'sft.yaml']);
+    // no model loaded: a placeholder the user replaces, still a valid export
+    expect(clusterExport(await clusterInput(store, [], undefined, [])).get('sft.yaml')).toBeDefined();
+  });
+
+  it('names a repo after the base model and the stage', () => {
+    expect(defaultRepoName(model, run('x', 'ppo'))).toBe('SmolLM2-135M-ppo');
+    expect(defaultRepoName({ ...model, source: 'http://localhost:5173/models/gpt2-tiny/' }, undefined)).toBe('gpt2-tiny-rlhf');
+    expect(defaultRepoName(undefined, undefined)).toBe('model-rlhf');
+    expect(defaultRepoName({ ...model, source: 'my files (3)' }, undefined)).toBe('my-files-3-rlhf');
+  });
+});
