@@ -6,8 +6,9 @@ export default defineConfig({
   // (tokenizer_config.json, the sharded index) whose absence the loaders must see.
   appType: 'mpa',
   // the worker's dependencies, bundled up front: one found late makes the dev server reload the page
-  optimizeDeps: { include: ['comlink', 'idb', 'fflate', '@huggingface/tokenizers', '@huggingface/jinja', '@huggingface/hub'] },
-  build: { target: 'es2022', outDir: 'dist' },
+  optimizeDeps: { include: ['comlink', 'idb', 'fflate', '@huggingface/tokenizers', '@huggingface/jinja', '@huggingface/hub', 'lit', 'lit/directives/keyed.js', 'lit/directives/style-map.js', 'uplot'] },
+  // two pages: the playground (index.html) and the GPU self-test (selftest.html)
+  build: { target: 'es2022', outDir: 'dist', rollupOptions: { input: { main: 'index.html', selftest: 'selftest.html' } } },
   worker: { format: 'es' },
   server: { host: 'localhost' },
 });

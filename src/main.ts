@@ -1,64 +1,48 @@
-// The page's entry. Until the playground UI lands, it runs the engine's self-test on the visitor's GPU:
-// the adapter, a matmul against the CPU, and the tiny GPT-2's loss against PyTorch's.
-import { createBrowserGpu } from './gpu/browser.ts';
-import { NoWebGPUError } from './gpu/device.ts';
-import { demoSamples } from './demo.ts';
-import { selfTest, type SelfTestRow } from './selftest.ts';
+// The playground's entry: check that this browser has WebGPU (else explain, instead of a blank page),
+// start the engine in a web worker (training never blocks the page), open the store, ask the browser
+// to keep that storage, and mount the app.
+import * as Comlink from 'comlink';
+import { openStore, requestPersistence } from './store/db.ts';
+import { AppContext } from './ui/context.ts';
+import { showNoWebGPU } from './ui/no-webgpu.ts';
+import type { Engine } from './worker/api.ts';
+import './ui/app.ts';
 
-const app = document.getElementById('app')!;
+const boot = document.getElementById('boot')!;
 
-function text(tag: string, content: string, cls?: string): HTMLElement {
-  const el = document.createElement(tag);
-  el.textContent = content; // model and user text is never parsed as HTML
-  if (cls) el.className = cls;
-  return el;
-}
-
-function noWebGPU(message: string): void {
-  app.replaceChildren(
-    text('p', message, 'fail'),
-    text('p', 'The playground runs on your GPU through WebGPU. It works in Chrome or Edge 113 and later on Windows, macOS and ChromeOS, '
-      + 'Chrome 121+ on Android, Safari 26 on macOS/iOS, and Firefox 141+ on Windows. On Linux, Chrome needs WebGPU enabled '
-      + '(chrome://flags/#enable-unsafe-webgpu).'),
-  );
-  document.body.dataset.selftest = 'no-webgpu';
+async function hasWebGPU(): Promise<string | undefined> {
+  const gpu = (navigator as Navigator & { gpu?: GPU }).gpu;
+  if (!gpu) return 'WebGPU is not available here (no navigator.gpu).';
+  try {
+    if (!(await gpu.requestAdapter())) return 'WebGPU is present but no GPU adapter was found.';
+  } catch (e) {
+    return `WebGPU is present but asking for a GPU adapter failed: ${e instanceof Error ? e.message : String(e)}`;
+  }
+  return undefined;
 }
 
 async function start(): Promise<void> {
-  let gpu;
-  try {
-    gpu = await createBrowserGpu();
-  } catch (e) {
-    if (e instanceof NoWebGPUError) return noWebGPU(e.message);
-    throw e;
+  const missing = await hasWebGPU();
+  if (missing) {
+    showNoWebGPU(boot, missing);
+    document.body.dataset.app = 'no-webgpu';
+    return;
   }
-  const table = document.createElement('table');
-  const head = table.insertRow();
-  for (const h of ['check', 'result', 'detail']) head.append(text('th', h));
-  app.replaceChildren(
-    text('p', `Adapter: ${gpu.adapter.name}`),
-    text('p', `Features: ${gpu.adapter.features.filter((f) => ['shader-f16', 'subgroups', 'timestamp-query'].includes(f)).join(', ') || 'none of shader-f16, subgroups, timestamp-query'}`, 'muted'),
-    text('p', `Limits: ${(gpu.adapter.limits.maxStorageBufferBindingSize / 2 ** 20).toFixed(0)} MiB per storage binding, ${(gpu.adapter.limits.maxComputeWorkgroupStorageSize / 1024).toFixed(0)} KiB workgroup storage`, 'muted'),
-    table,
-  );
-  const rows: SelfTestRow[] = await selfTest(gpu, async (path) => new Uint8Array(await (await fetch(path)).arrayBuffer()), (row) => {
-    const tr = table.insertRow();
-    tr.append(text('td', row.name), text('td', row.pass ? 'pass' : 'FAIL', row.pass ? 'pass' : 'fail'), text('td', row.detail));
-  });
-  document.body.dataset.selftest = rows.every((r) => r.pass) ? 'pass' : 'fail';
-
-  // The built-in model, from this site (works offline): three samples for a demo prompt, streamed.
-  const section = document.createElement('section');
-  const promptEl = text('p', 'Loading the built-in model…', 'muted');
-  const list = document.createElement('ol');
-  section.append(text('h2', 'Built-in model'), promptEl, list);
-  app.append(section);
-  const items = [0, 1, 2].map(() => list.appendChild(document.createElement('li')));
-  await demoSamples(gpu, 'models/default/', 3, (p) => (promptEl.textContent = `Prompt: ${p}`), (k, t) => (items[k]!.textContent = t));
-  document.body.dataset.demo = 'done';
+  const worker = new Worker(new URL('./worker/worker.ts', import.meta.url), { type: 'module' });
+  const engine = Comlink.wrap<Engine>(worker);
+  const store = await openStore();
+  const ctx = new AppContext(engine, store);
+  const app = document.createElement('rlhf-app') as HTMLElement & { ctx: AppContext };
+  app.ctx = ctx;
+  boot.replaceWith(app);
+  document.body.dataset.app = 'ready';
+  void requestPersistence().then((kept) => app.dispatchEvent(new CustomEvent('persisted', { detail: kept })));
 }
 
 start().catch((e: unknown) => {
-  app.replaceChildren(text('p', `Self-test failed: ${e instanceof Error ? e.message : String(e)}`, 'fail'));
-  document.body.dataset.selftest = 'fail';
+  const p = document.createElement('p');
+  p.className = 'fail';
+  p.textContent = `The playground could not start: ${e instanceof Error ? e.message : String(e)}`;
+  boot.replaceChildren(p);
+  document.body.dataset.app = 'failed';
 });

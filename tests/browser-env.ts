@@ -6,16 +6,21 @@ import { afterAll, beforeAll } from 'vitest';
 
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
+/** Chromium with WebGPU, launched as the workplace requires (no sandbox as root, no background traffic). */
+export function launchChromium(): Promise<Browser> {
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--enable-unsafe-webgpu', '--no-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+  });
+}
+
 export interface BrowserEnv { server: ViteDevServer; browser: Browser; url: string; close(): Promise<void> }
 
 export async function startBrowserEnv(): Promise<BrowserEnv> {
   // the rest of the server's settings (404s for missing files, pre-bundled deps) come from vite.config.ts
   const server = await createServer({ logLevel: 'silent', server: { port: 0, host: 'localhost' } });
   await server.listen();
-  const browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--enable-unsafe-webgpu', '--no-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-  });
+  const browser = await launchChromium();
   return { server, browser, url: server.resolvedUrls!.local[0]!, close: async () => { await browser.close(); await server.close(); } };
 }
 
@@ -31,5 +36,28 @@ export function useBrowserEnv(): { readonly browser: Browser; readonly url: stri
   return {
     get browser() { return env!.browser; },
     get url() { return env!.url; },
+  };
+}
+
+/**
+ * The built app (what `npm run build` writes), served by Vite's preview server, with Chromium. The
+ * end-to-end tests run against this: the bundle users get, not the dev server's modules.
+ */
+export async function startBuiltEnv(): Promise<{ browser: Browser; url: string; outDir: string; close(): Promise<void> }> {
+  const { build, preview } = await import('vite');
+  const { mkdtempSync, rmSync } = await import('node:fs');
+  const { join } = await import('node:path');
+  const { tmpdir } = await import('node:os');
+  const outDir = mkdtempSync(join(tmpdir(), 'rlhf-playground-dist-'));
+  await build({ logLevel: 'silent', build: { outDir, emptyOutDir: true } });
+  const server = await preview({ logLevel: 'silent', preview: { port: 0, host: 'localhost' }, build: { outDir } });
+  const browser = await launchChromium();
+  return {
+    browser, outDir, url: server.resolvedUrls!.local[0]!,
+    close: async () => {
+      await browser.close();
+      await server.close();
+      rmSync(outDir, { recursive: true, force: true });
+    },
   };
 }

@@ -11,7 +11,7 @@ describe('playground page', () => {
     const page = await env.browser.newPage();
     const errors: string[] = [];
     page.on('pageerror', (e) => errors.push(e.message));
-    await page.goto(env.url);
+    await page.goto(env.url + 'selftest.html');
     await page.waitForSelector('body[data-selftest]', { timeout: 180_000 });
     mkdirSync('test-results', { recursive: true });
     await page.screenshot({ path: 'test-results/selftest.png', fullPage: true });
@@ -34,7 +34,7 @@ describe('playground page', () => {
   it('says clearly when the browser has no WebGPU', async () => {
     const page = await env.browser.newPage();
     await page.addInitScript(() => Object.defineProperty(navigator, 'gpu', { value: undefined }));
-    await page.goto(env.url);
+    await page.goto(env.url + 'selftest.html');
     await page.waitForSelector('body[data-selftest]', { timeout: 60_000 });
     expect(await page.evaluate(() => document.body.dataset.selftest)).toBe('no-webgpu');
     expect(await page.evaluate(() => document.body.innerText)).toMatch(/WebGPU is not available here.*\n*.*Chrome or Edge 113/s);

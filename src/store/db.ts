@@ -48,6 +48,7 @@ export interface RunRecord {
   createdAt: number;
   updatedAt: number;
   step?: number; // optimizer steps done
+  checkpointStep?: number; // the step of the run's saved checkpoint, when it has one
   totalSteps?: number;
   datasetId?: string;
   model?: Record<string, unknown>; // which model it trains (source, fingerprint, ...)

@@ -8,6 +8,7 @@ import * as Comlink from 'comlink';
 import type { AdapterSummary } from '../gpu/device.ts';
 import type { Record as DataRecord } from '../io/datasets.ts';
 import * as db from '../store/db.ts';
+import { rankingToRecord } from './data-io.ts';
 import type { Engine, ModelInfo, PolicyInfo, RunProgress, RunStatusEvent, Stage, TrainInput } from '../worker/api.ts';
 
 export type EngineRemote = Comlink.Remote<Engine>;
@@ -103,7 +104,7 @@ export class AppContext {
       // demonstrations come along for PPO-ptx; their prompts are prompts too
       return [...prompts, ...own.filter((r) => r.kind === 'completion')];
     }
-    const ranked = (await db.listRankings(this.store)).map((r): DataRecord => ({ kind: 'ranking', prompt: r.prompt, completions: r.completions, ranks: r.ranks }));
+    const ranked = (await db.listRankings(this.store)).map(rankingToRecord);
     return [...ranked, ...own.filter((r) => r.kind === 'ranking' || r.kind === 'preference')];
   }
 
@@ -119,8 +120,7 @@ export class AppContext {
         this.changed('runs');
         if (s.status !== 'running') void this.refreshPolicy();
       },
-      onSamples: (step: number, samples: RolloutSample[]) => {
-        const runId = this.liveRun ?? '';
+      onSamples: (step: number, samples: RolloutSample[], runId: string) => {
         for (const sample of samples) this.samples.push({ runId, step, sample });
         if (this.samples.length > 200) this.samples.splice(0, this.samples.length - 200);
         this.changed('samples', { runId, step, samples });
@@ -143,11 +143,15 @@ export class AppContext {
   }
 
   async pauseRun(runId: string): Promise<db.RunStatus> {
-    return this.engine.pause(runId);
+    const s = await this.engine.pause(runId);
+    this.changed('runs');
+    return s;
   }
 
   async cancelRun(runId: string): Promise<db.RunStatus> {
-    return this.engine.cancel(runId);
+    const s = await this.engine.cancel(runId);
+    this.changed('runs');
+    return s;
   }
 }
 

@@ -2,6 +2,7 @@
 import { css } from 'lit';
 
 export const sharedStyles = css`
+  :host([hidden]) { display: none; }
   :host { display: block; color: var(--fg, #1d1d1f); font: 15px/1.5 system-ui, -apple-system, 'Segoe UI', sans-serif; }
   h2 { font-size: 1.15rem; margin: 0 0 0.75rem; }
   h3 { font-size: 1rem; margin: 1.25rem 0 0.5rem; }

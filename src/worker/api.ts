@@ -30,7 +30,7 @@ import { estimateMemory } from '../model/memory.ts';
 import { loadAdapter } from '../model/lora.ts';
 import { readPeftAdapter } from '../io/export.ts';
 import { checkModelId } from '../io/hub.ts';
-import { buildStage, type StageRun } from '../train/stages.ts';
+import { buildStage, type StageRun, type StepOut } from '../train/stages.ts';
 
 export type { ModelSource } from './source.ts';
 export type { Stage, TrainConfig, TrainInput } from '../train/config.ts';
@@ -75,8 +75,8 @@ export interface RunCallbacks {
   onMetrics?(m: db.MetricRecord): unknown;
   onProgress?(p: RunProgress): unknown;
   onStatus?(s: RunStatusEvent): unknown;
-  /** PPO: a few decoded rollouts of each step with their scores. */
-  onSamples?(step: number, samples: { prompt: string; response: string; score: number }[]): unknown;
+  /** PPO: a few decoded rollouts of each step with their scores and per-token KL, value and advantage. */
+  onSamples?(step: number, samples: NonNullable<StepOut['samples']>, runId: string): unknown;
 }
 
 /** The model a run trains: enough to check, on resume, that the engine holds the same one. */
@@ -243,6 +243,18 @@ export class Engine {
 
   /** K samples of one prompt from the current policy (the last run's, else the loaded model), streamed as text. */
   async generate(prompt: string, opts: Partial<GenerateOptions> = {}, onToken?: (sample: number, textSoFar: string) => unknown): Promise<GenerateResult> {
+    // one generation at a time: a Generator's KV cache serves one call (two views may ask at once)
+    const turn = this.genQueue.then(() => this.generateNow(prompt, opts, onToken)).finally(() => {
+      // a callback that came through comlink is a proxy to the page: let it go with the generation
+      (onToken as { [releaseProxy]?: () => void } | undefined)?.[releaseProxy]?.();
+    });
+    this.genQueue = turn.catch(() => {});
+    return turn;
+  }
+
+  private genQueue: Promise<unknown> = Promise.resolve();
+
+  private async generateNow(prompt: string, opts: Partial<GenerateOptions>, onToken?: (sample: number, textSoFar: string) => unknown): Promise<GenerateResult> {
     const { tok, base } = this.need();
     if (this.live) throw new Error(`run ${this.live.runId} is training: pause it to sample`);
     const o = { numSamples: 1, maxNewTokens: 64, temperature: 1, topK: 0, topP: 1, seed: 0, stop: [], model: 'policy', ...opts };
@@ -427,6 +439,7 @@ export class Engine {
     const checkpoint = async (step: number) => {
       const bytes = checkpointBytes(await snapshot(stage.trainables, { step, ...stage.state() }));
       await db.saveCheckpoint(await this.storeP, runId, step, bytes);
+      await db.updateRun(await this.storeP, runId, { checkpointStep: step });
     };
     const loop = async (): Promise<db.RunStatus> => {
       const store = await this.storeP;
@@ -450,7 +463,7 @@ export class Engine {
         tokens += out.tokens;
         const secs = (performance.now() - t0) / 1000;
         await notify(() => cb.onMetrics?.(row));
-        if (out.samples) await notify(() => cb.onSamples?.(done, out.samples!));
+        if (out.samples) await notify(() => cb.onSamples?.(done, out.samples!, runId));
         await notify(() => cb.onProgress?.({ runId, step: done, total, tokensPerSec: tokens / Math.max(secs, 1e-9), secondsLeft: (secs / (done - from)) * (total - done) }));
         if (cfg.checkpointEvery && done % cfg.checkpointEvery === 0 && done < total) {
           await checkpoint(done);

@@ -1,0 +1,195 @@
+// <model-view>: where the model comes from (the built-in one served by this site, a Hub id, a URL, or
+// files from this computer), the download's progress, what was loaded (architecture, parameters, the
+// GPU memory sampling and training need) and the GPU adapter it runs on. The last URL or Hub choice is
+// remembered and loaded again on the next visit (from the browser's cache: no second download); the
+// built-in model loads by default so the page is useful at once.
+import * as Comlink from 'comlink';
+import { css, html, LitElement } from 'lit';
+import type { AdapterSummary } from '../gpu/device.ts';
+import type { ModelSource } from '../worker/api.ts';
+import { fmtBytes, fmtCount, type AppContext } from './context.ts';
+import { sharedStyles } from './styles.ts';
+
+const LAST_SOURCE = 'rlhf-playground:last-model';
+export const BUILTIN_URL = 'models/default/';
+
+type Remembered = { url: string } | { hub: string };
+
+/** A picked folder or files as the worker's `{ files }` source: paths inside the folder, bytes read here. */
+async function readPicked(list: FileList): Promise<ModelSource> {
+  const files = [...list];
+  if (files.length === 1 && /\.zip$/i.test(files[0]!.name)) return { zip: new Uint8Array(await files[0]!.arrayBuffer()), name: files[0]!.name };
+  const top = files[0]?.webkitRelativePath.split('/')[0] ?? '';
+  const map = new Map<string, Uint8Array>();
+  for (const f of files) {
+    const rel = f.webkitRelativePath ? f.webkitRelativePath.slice(top.length + 1) : f.name;
+    map.set(rel, new Uint8Array(await f.arrayBuffer()));
+  }
+  return { files: map, name: top || `${files.length} picked files` };
+}
+
+export class ModelView extends LitElement {
+  static override properties = {
+    ctx: { attribute: false },
+    loading: { state: true },
+    progress: { state: true },
+    error: { state: true },
+    adapter: { state: true },
+  };
+  declare ctx: AppContext;
+  declare loading: string | undefined;
+  declare progress: { loaded: number; total?: number; file: string } | undefined;
+  declare error: string | undefined;
+  declare adapter: AdapterSummary | undefined;
+  private started = false;
+
+  static override styles = [sharedStyles, css`
+    .sources { display: grid; grid-template-columns: repeat(auto-fit, minmax(14rem, 1fr)); gap: 0.75rem; }
+    .sources .card { margin: 0; display: flex; flex-direction: column; gap: 0.5rem; }
+    .sources input[type='text'] { width: 100%; }
+    dl { display: grid; grid-template-columns: max-content 1fr; gap: 0.2rem 1rem; margin: 0; }
+    dt { color: #6e6e73; }
+    dd { margin: 0; }
+  `];
+
+  override connectedCallback(): void {
+    super.connectedCallback();
+    if (this.started) return;
+    this.started = true;
+    void this.ctx.attempt('GPU adapter', async () => {
+      this.adapter = this.ctx.adapter = await this.ctx.engine.adapterInfo();
+    });
+    let last: Remembered | undefined;
+    try {
+      last = JSON.parse(localStorage.getItem(LAST_SOURCE) ?? 'null') ?? undefined;
+    } catch {
+      last = undefined;
+    }
+    void this.load(last ?? { url: BUILTIN_URL }, last ? 'your last model' : 'the built-in model');
+  }
+
+  /** Loads a model in the worker; on success it becomes the base of every view. */
+  async load(source: ModelSource, label: string): Promise<void> {
+    if (this.loading) return;
+    // the worker resolves relative URLs against its own script: make them absolute here
+    if ('url' in source) source = { ...source, url: new URL(source.url, location.href).href };
+    this.loading = label;
+    this.error = undefined;
+    this.progress = undefined;
+    try {
+      const { model, policy } = await this.ctx.engine.openCheckpoint(source, Comlink.proxy((p: { file: string; overallLoaded: number; overallTotal?: number }) => {
+        this.progress = { loaded: p.overallLoaded, total: p.overallTotal, file: p.file };
+      }));
+      this.ctx.model = model;
+      this.ctx.policy = policy;
+      this.ctx.changed('model', model);
+      this.ctx.changed('policy', policy);
+      if ('hub' in source) localStorage.setItem(LAST_SOURCE, JSON.stringify({ hub: source.hub }));
+      else if ('url' in source && !source.files && source.url !== new URL(BUILTIN_URL, location.href).href) localStorage.setItem(LAST_SOURCE, JSON.stringify({ url: source.url }));
+      else localStorage.removeItem(LAST_SOURCE);
+      this.ctx.notify(`Loaded ${model.source}${policy.kind === 'adapter' ? ` with the adapter ${policy.name}` : ''}.`);
+    } catch (e) {
+      this.error = `${label}: ${e instanceof Error ? e.message : String(e)}`;
+      localStorage.removeItem(LAST_SOURCE);
+    } finally {
+      this.loading = undefined;
+    }
+  }
+
+  private input(id: string): string {
+    return (this.renderRoot.querySelector(`#${id}`) as HTMLInputElement).value.trim();
+  }
+
+  private loadHub(): void {
+    const id = this.input('hub-id');
+    if (!id) return;
+    const token = this.input('hub-token-load');
+    const [hub, revision] = id.split('@');
+    void this.load({ hub: hub!, revision, accessToken: token || undefined }, id);
+  }
+
+  private loadUrl(): void {
+    const url = this.input('model-url');
+    if (url) void this.load({ url }, url);
+  }
+
+  private async loadPicked(e: Event): Promise<void> {
+    const list = (e.target as HTMLInputElement).files;
+    if (!list?.length) return;
+    try {
+      await this.load(await readPicked(list), list.length === 1 ? list[0]!.name : `${list.length} files`);
+    } finally {
+      (e.target as HTMLInputElement).value = '';
+    }
+  }
+
+  private renderModel() {
+    const m = this.ctx.model;
+    if (!m) return html`<p class="muted">No model loaded yet.</p>`;
+    const pol = this.ctx.policy;
+    return html`
+      <dl id="model-info">
+        <dt>Model</dt><dd>${m.source}</dd>
+        <dt>Architecture</dt><dd>${m.arch === 'gpt2' ? 'GPT-2' : 'Llama'}: ${m.layers} layers, hidden ${m.hidden}, ${m.heads} heads, vocabulary ${fmtCount(m.vocabSize)}, ${m.maxPositions} positions</dd>
+        <dt>Parameters</dt><dd id="model-params">${fmtCount(m.params)} (${m.params.toLocaleString('en')})</dd>
+        <dt>Chat template</dt><dd>${m.hasChatTemplate ? 'yes: prompts are formatted as a conversation' : 'no: prompts are used as plain text'}</dd>
+        <dt>GPU memory</dt><dd>sampling 4 × ${m.memory.seqLen} tokens: ${fmtBytes(m.memory.inference)} · LoRA r=8 training (8 × ${m.memory.seqLen}): ${fmtBytes(m.memory.lora)} · full fine-tuning: ${fmtBytes(m.memory.full)}</dd>
+        <dt>Samples from</dt><dd id="policy">${pol?.kind === 'adapter' ? `the adapter ${pol.name}` : pol?.kind === 'run' ? `${pol.name} (trained here)` : 'the model as loaded'}</dd>
+      </dl>`;
+  }
+
+  private renderAdapter() {
+    const a = this.adapter;
+    if (!a) return html`<p class="muted">Asking the browser for a GPU…</p>`;
+    const l = a.limits;
+    return html`
+      <dl id="adapter">
+        <dt>GPU</dt><dd>${a.name}</dd>
+        <dt>Features</dt><dd>${a.features.filter((f) => ['shader-f16', 'subgroups', 'timestamp-query'].includes(f)).join(', ') || 'none of shader-f16, subgroups, timestamp-query'}</dd>
+        <dt>Limits</dt><dd>${fmtBytes(l.maxBufferSize ?? 0)} per buffer, ${fmtBytes(l.maxStorageBufferBindingSize ?? 0)} per storage binding, ${fmtBytes(l.maxComputeWorkgroupStorageSize ?? 0)} workgroup storage</dd>
+      </dl>`;
+  }
+
+  override render() {
+    const busy = this.loading !== undefined;
+    const p = this.progress;
+    return html`
+      <h2>Model</h2>
+      <div class="sources">
+        <div class="card">
+          <strong>Built-in</strong>
+          <span class="muted small">A 1M-parameter Llama trained on instructions by this project. Served by this site, works offline.</span>
+          <button id="load-builtin" class="primary" ?disabled=${busy} @click=${() => void this.load({ url: BUILTIN_URL }, 'the built-in model')}>Load built-in model</button>
+        </div>
+        <div class="card">
+          <strong>Hugging Face Hub</strong>
+          <input id="hub-id" type="text" placeholder="HuggingFaceTB/SmolLM2-135M" @keydown=${(e: KeyboardEvent) => e.key === 'Enter' && this.loadHub()} />
+          <input id="hub-token-load" type="text" placeholder="access token (gated models only)" autocomplete="off" />
+          <button id="load-hub" ?disabled=${busy} @click=${() => this.loadHub()}>Load from the Hub</button>
+        </div>
+        <div class="card">
+          <strong>URL</strong>
+          <input id="model-url" type="text" placeholder="https://example.org/my-model/" @keydown=${(e: KeyboardEvent) => e.key === 'Enter' && this.loadUrl()} />
+          <span class="muted small">A folder with config.json, model.safetensors and tokenizer.json, or a shared adapter.</span>
+          <button id="load-url" ?disabled=${busy} @click=${() => this.loadUrl()}>Load URL</button>
+        </div>
+        <div class="card">
+          <strong>From this computer</strong>
+          <label class="small">Model folder <input id="pick-folder" type="file" webkitdirectory ?disabled=${busy} @change=${(e: Event) => void this.loadPicked(e)} /></label>
+          <label class="small">Files or a .zip <input id="pick-files" type="file" multiple ?disabled=${busy} @change=${(e: Event) => void this.loadPicked(e)} /></label>
+        </div>
+      </div>
+      ${busy ? html`<div class="card" id="loading">
+        <div>Loading ${this.loading}…${p ? html` <span class="muted small">${p.file}: ${fmtBytes(p.loaded)}${p.total ? ` of ${fmtBytes(p.total)}` : ''}</span>` : ''}</div>
+        ${p?.total ? html`<progress id="load-progress" max=${p.total} .value=${p.loaded}></progress>` : html`<progress id="load-progress"></progress>`}
+      </div>` : ''}
+      ${this.error ? html`<div class="card error" id="load-error" role="alert">${this.error}</div>` : ''}
+      <div class="grid">
+        <div class="card"><h3>Loaded</h3>${this.renderModel()}</div>
+        <div class="card"><h3>Your GPU</h3>${this.renderAdapter()}</div>
+      </div>
+    `;
+  }
+}
+
+if (!customElements.get('model-view')) customElements.define('model-view', ModelView);

@@ -1,0 +1,265 @@
+// <rank-panel>: the heart of the playground. For the next prompt, K completions stream in from the
+// current policy; then <rank-view> takes the keyboard (or the mouse) to order them, mark ties, score and
+// flag them. A submitted ranking is written to IndexedDB before anything else happens, and the next
+// prompt is already generating in the background while the user ranks, so it is there at once.
+//
+// Prompts come from the store (the Data view edits them), unranked first; the user can also type one.
+// An empty store offers the bundled example prompts.
+import * as Comlink from 'comlink';
+import { css, html, LitElement } from 'lit';
+import * as db from '../store/db.ts';
+import { importData } from './data-io.ts';
+import type { AppContext } from './context.ts';
+import './rank-view.ts';
+import type { RankView } from './rank-view.ts';
+import { RankingState } from './ranking-state.ts';
+import { sharedStyles } from './styles.ts';
+
+interface Item {
+  prompt: string;
+  texts: string[];
+  done: Promise<string[]>;
+  finished: boolean;
+  error?: string;
+}
+
+/** Pairs a ranking gives: K(K-1)/2 minus tied pairs. */
+export const comparisonsOf = (ranks: number[]) => {
+  let n = 0;
+  for (let i = 0; i < ranks.length; i++) for (let j = i + 1; j < ranks.length; j++) if (ranks[i] !== ranks[j]) n++;
+  return n;
+};
+
+export class RankPanel extends LitElement {
+  static override properties = {
+    ctx: { attribute: false },
+    item: { state: true },
+    state: { state: true },
+    counts: { state: true },
+    K: { state: true },
+    temperature: { state: true },
+    maxNewTokens: { state: true },
+    promptsLeft: { state: true },
+  };
+  declare ctx: AppContext;
+  declare item: Item | undefined;
+  declare state: RankingState | undefined;
+  declare counts: { rankings: number; comparisons: number };
+  declare K: number;
+  declare temperature: number;
+  declare maxNewTokens: number;
+  declare promptsLeft: number;
+  private next?: Item;
+  private skipped = new Set<string>();
+  private off: (() => void)[] = [];
+  private tick = 0; // repaint pacing for streamed text
+
+  constructor() {
+    super();
+    this.counts = { rankings: 0, comparisons: 0 };
+    this.K = 4;
+    this.temperature = 0.9;
+    this.maxNewTokens = 64;
+    this.promptsLeft = 0;
+  }
+
+  static override styles = [sharedStyles, css`
+    .settings label { display: inline-flex; gap: 0.35rem; align-items: center; }
+    .settings input { width: 4.5rem; }
+    .samples { list-style: none; padding: 0; margin: 0; }
+    .samples li { border: 1px solid #e3e3e8; border-radius: 8px; padding: 0.5rem 0.75rem; margin: 0.35rem 0; background: #fff; white-space: pre-wrap; min-height: 1.5em; }
+    .counter { font-variant-numeric: tabular-nums; }
+    .prompt { font-weight: 600; white-space: pre-wrap; }
+    #own-prompt { flex: 1; min-width: 14rem; }
+  `];
+
+  override connectedCallback(): void {
+    super.connectedCallback();
+    this.off.push(
+      this.ctx.on('rankings', () => void this.refreshCounts()),
+      this.ctx.on('data', () => void this.refreshCounts()),
+      // a new model or policy: samples of the old one are not what the user wants to rank
+      this.ctx.on('policy', () => this.dropQueued()),
+    );
+    void this.refreshCounts();
+  }
+
+  override disconnectedCallback(): void {
+    for (const f of this.off) f();
+    this.off = [];
+    super.disconnectedCallback();
+  }
+
+  private dropQueued(): void {
+    this.next = undefined;
+    if (this.item && !this.state) this.item = undefined;
+  }
+
+  private async refreshCounts(): Promise<void> {
+    const rankings = await db.listRankings(this.ctx.store);
+    this.counts = { rankings: rankings.length, comparisons: rankings.reduce((s, r) => s + comparisonsOf(r.ranks), 0) };
+    this.promptsLeft = (await this.queue()).length;
+  }
+
+  /** Prompts not ranked yet and not skipped in this session, in the order the user added them. */
+  private async queue(): Promise<string[]> {
+    const ranked = new Set((await db.listRankings(this.ctx.store)).map((r) => r.prompt));
+    return (await db.listPrompts(this.ctx.store)).map((p) => p.text).filter((t) => !ranked.has(t) && !this.skipped.has(t));
+  }
+
+  private generate(prompt: string): Item {
+    const K = this.K;
+    const item: Item = { prompt, texts: Array<string>(K).fill(''), finished: false, done: Promise.resolve([]) };
+    const seed = Math.floor(Math.random() * 2 ** 31);
+    item.done = this.ctx.engine.generate(prompt, { numSamples: K, maxNewTokens: this.maxNewTokens, temperature: this.temperature, topP: 0.95, seed },
+      Comlink.proxy((k: number, text: string) => {
+        item.texts[k] = text;
+        if (this.item === item && performance.now() - this.tick > 50) {
+          this.tick = performance.now();
+          this.requestUpdate();
+        }
+      })).then((r) => {
+      item.texts = r.texts;
+      item.finished = true;
+      return r.texts;
+    }, (e: unknown) => {
+      item.error = e instanceof Error ? e.message : String(e);
+      item.finished = true;
+      return [];
+    });
+    return item;
+  }
+
+  /** Shows `item` (streaming, then ranking) and starts the one after it. */
+  private async show(item: Item): Promise<void> {
+    this.item = item;
+    this.state = undefined;
+    const texts = await item.done;
+    if (this.item !== item) return;
+    if (item.error) {
+      this.ctx.notify(`Generating for "${item.prompt.slice(0, 60)}": ${item.error}`, 'error');
+      this.requestUpdate();
+      return;
+    }
+    this.state = new RankingState(item.prompt, texts);
+    await this.updateComplete;
+    (this.renderRoot.querySelector('rank-view') as RankView | null)?.focus();
+    void this.prefetch();
+  }
+
+  private async prefetch(): Promise<void> {
+    if (this.next) return;
+    const q = (await this.queue()).filter((p) => p !== this.item?.prompt);
+    if (q.length) this.next = this.generate(q[0]!);
+  }
+
+  /** The next prompt: the prefetched one if it is still wanted, else the first of the queue. */
+  async advance(): Promise<void> {
+    if (!this.ctx.model) return this.ctx.notify('Load a model first (Model tab).', 'error');
+    const q = await this.queue();
+    const pre = this.next;
+    this.next = undefined;
+    if (pre && q.includes(pre.prompt)) return this.show(pre);
+    if (!q.length) {
+      this.item = undefined;
+      this.state = undefined;
+      return;
+    }
+    return this.show(this.generate(q[0]!));
+  }
+
+  private async rankOwn(): Promise<void> {
+    const input = this.renderRoot.querySelector('#own-prompt') as HTMLTextAreaElement;
+    const text = input.value.trim();
+    if (!text || !this.ctx.model) return;
+    input.value = '';
+    await db.addPrompt(this.ctx.store, { text, source: 'typed in the rank view' });
+    this.ctx.changed('data');
+    this.skipped.delete(text);
+    await this.show(this.generate(text));
+  }
+
+  private async submit(e: CustomEvent<Omit<db.RankingRecord, 'createdAt'>>): Promise<void> {
+    const rec = e.detail;
+    const saved = await this.ctx.attempt('Saving the ranking', () => db.saveRanking(this.ctx.store, rec));
+    if (saved === undefined) return; // nothing is lost: the ranking stays on screen to submit again
+    this.ctx.changed('rankings');
+    await this.advance();
+  }
+
+  private async skip(): Promise<void> {
+    if (this.item) this.skipped.add(this.item.prompt);
+    await this.advance();
+  }
+
+  private async addExamples(): Promise<void> {
+    await this.ctx.attempt('Adding the example prompts', async () => {
+      const r = await fetch(new URL('prompts/demo.jsonl', location.href));
+      const { prompts, errors } = importData(await r.text(), 'prompts/demo.jsonl');
+      if (errors.length) throw new Error(errors.join('; '));
+      const have = new Set((await db.listPrompts(this.ctx.store)).map((p) => p.text));
+      const fresh = [...new Set(prompts)].filter((t) => !have.has(t));
+      for (const text of fresh) await db.addPrompt(this.ctx.store, { text, source: 'example prompts' });
+      this.ctx.changed('data');
+      this.ctx.notify(`Added ${fresh.length} example prompts.`);
+    });
+  }
+
+  private num(e: Event, min: number, max: number, fallback: number): number {
+    const v = Number((e.target as HTMLInputElement).value);
+    return Number.isFinite(v) ? Math.min(max, Math.max(min, v)) : fallback;
+  }
+
+  private renderStage() {
+    const it = this.item;
+    if (!it) {
+      if (!this.ctx.model) return html`<div class="empty">Load a model in the Model tab to generate completions.</div>`;
+      if (this.promptsLeft === 0) {
+        return html`<div class="empty">No prompts left to rank. Add prompts in the Data tab, type one above, or
+          <button id="add-examples" @click=${() => void this.addExamples()}>add the example prompts</button>.</div>`;
+      }
+      return html`<div class="empty">${this.promptsLeft} prompts waiting.
+        <button id="rank-start" class="primary" @click=${() => void this.advance()}>Generate ${this.K} completions</button></div>`;
+    }
+    if (this.state) {
+      return html`<rank-view .state=${this.state} @ranking-submit=${(e: CustomEvent) => void this.submit(e)} @ranking-skip=${() => void this.skip()}></rank-view>
+        <div class="row" style="margin-top:0.5rem"><button id="rank-submit" class="primary" @click=${() => this.submitClick()}>Submit ranking (Enter)</button>
+        <button id="rank-skip" @click=${() => void this.skip()}>Skip (Esc)</button></div>`;
+    }
+    return html`<div class="prompt">${it.prompt}</div>
+      <p class="muted small" id="rank-status">${it.error ? html`<span class="error">${it.error}</span>` : `Generating ${it.texts.length} completions…`}</p>
+      <ol class="samples">${it.texts.map((t) => html`<li class="sample">${t}</li>`)}</ol>
+      ${it.error ? html`<button @click=${() => void this.show(this.generate(it.prompt))}>Try again</button>` : ''}`;
+  }
+
+  private submitClick(): void {
+    if (this.state) this.renderRoot.querySelector('rank-view')?.dispatchEvent(new CustomEvent('ranking-submit', { detail: this.state.toRecord() }));
+  }
+
+  override render() {
+    return html`
+      <div class="row" style="justify-content:space-between">
+        <h2>Rank</h2>
+        <span class="counter pill" id="comparisons">${this.counts.rankings} rankings · ${this.counts.comparisons} comparisons</span>
+      </div>
+      <div class="card row settings">
+        <label>Completions (K) <input id="rank-k" type="number" min="2" max="9" .value=${String(this.K)} @change=${(e: Event) => (this.K = Math.round(this.num(e, 2, 9, 4)))} /></label>
+        <label>Temperature <input type="number" min="0" max="2" step="0.1" .value=${String(this.temperature)} @change=${(e: Event) => (this.temperature = this.num(e, 0, 2, 0.9))} /></label>
+        <label>Max new tokens <input type="number" min="1" max="512" .value=${String(this.maxNewTokens)} @change=${(e: Event) => (this.maxNewTokens = Math.round(this.num(e, 1, 512, 64)))} /></label>
+        <span class="muted small">${this.promptsLeft} prompts to rank</span>
+      </div>
+      <div class="card row">
+        <textarea id="own-prompt" rows="1" placeholder="Or type a prompt of your own…" @keydown=${(e: KeyboardEvent) => {
+          if (e.key === 'Enter' && !e.shiftKey) {
+            e.preventDefault();
+            void this.rankOwn();
+          }
+        }}></textarea>
+        <button @click=${() => void this.rankOwn()} ?disabled=${!this.ctx.model}>Generate</button>
+      </div>
+      <div class="card">${this.renderStage()}</div>
+    `;
+  }
+}
+
+if (!customElements.get('rank-panel')) customElements.define('rank-panel', RankPanel);
