@@ -4,7 +4,8 @@
 // remembered and loaded again on the next visit (from the browser's cache: no second download); the
 // built-in model loads by default so the page is useful at once.
 import * as Comlink from 'comlink';
-import { css, html, LitElement } from 'lit';
+import { css, html } from 'lit';
+import { CtxView } from './ctx-view.ts';
 import type { AdapterSummary } from '../gpu/device.ts';
 import type { ModelSource } from '../worker/api.ts';
 import { fmtBytes, fmtCount, type AppContext } from './context.ts';
@@ -28,9 +29,9 @@ async function readPicked(list: FileList): Promise<ModelSource> {
   return { files: map, name: top || `${files.length} picked files` };
 }
 
-export class ModelView extends LitElement {
+export class ModelView extends CtxView {
   static override properties = {
-    ctx: { attribute: false },
+    ...CtxView.properties,
     loading: { state: true },
     progress: { state: true },
     error: { state: true },
@@ -52,9 +53,16 @@ export class ModelView extends LitElement {
     dd { margin: 0; }
   `];
 
+  protected listen(ctx: AppContext): (() => void)[] {
+    // another view may open a model or select a policy (Share, Train, Compare)
+    return [ctx.on('model', () => this.requestUpdate()), ctx.on('policy', () => this.requestUpdate())];
+  }
+
+  protected async reload(): Promise<void> {}
+
   override connectedCallback(): void {
     super.connectedCallback();
-    if (this.started) return;
+    if (this.started || !this.ctx) return;
     this.started = true;
     void this.ctx.attempt('GPU adapter', async () => {
       this.adapter = this.ctx.adapter = await this.ctx.engine.adapterInfo();

@@ -6,7 +6,8 @@
 // Prompts come from the store (the Data view edits them), unranked first; the user can also type one.
 // An empty store offers the bundled example prompts.
 import * as Comlink from 'comlink';
-import { css, html, LitElement } from 'lit';
+import { css, html } from 'lit';
+import { CtxView } from './ctx-view.ts';
 import * as db from '../store/db.ts';
 import { importData } from './data-io.ts';
 import type { AppContext } from './context.ts';
@@ -30,9 +31,9 @@ export const comparisonsOf = (ranks: number[]) => {
   return n;
 };
 
-export class RankPanel extends LitElement {
+export class RankPanel extends CtxView {
   static override properties = {
-    ctx: { attribute: false },
+    ...CtxView.properties,
     item: { state: true },
     state: { state: true },
     counts: { state: true },
@@ -51,7 +52,6 @@ export class RankPanel extends LitElement {
   declare promptsLeft: number;
   private next?: Item;
   private skipped = new Set<string>();
-  private off: (() => void)[] = [];
   private tick = 0; // repaint pacing for streamed text
 
   constructor() {
@@ -73,32 +73,26 @@ export class RankPanel extends LitElement {
     #own-prompt { flex: 1; min-width: 14rem; }
   `];
 
-  override connectedCallback(): void {
-    super.connectedCallback();
-    this.off.push(
-      this.ctx.on('rankings', () => void this.refreshCounts()),
-      this.ctx.on('data', () => void this.refreshCounts()),
+  protected listen(ctx: AppContext): (() => void)[] {
+    return [
+      ctx.on('rankings', () => void this.reload()),
+      ctx.on('data', () => void this.reload()),
+      ctx.on('model', () => this.requestUpdate()),
       // a new model or policy: samples of the old one are not what the user wants to rank
-      this.ctx.on('policy', () => this.dropQueued()),
-    );
-    void this.refreshCounts();
+      ctx.on('policy', () => this.dropQueued()),
+    ];
   }
 
-  override disconnectedCallback(): void {
-    for (const f of this.off) f();
-    this.off = [];
-    super.disconnectedCallback();
+  protected async reload(): Promise<void> {
+    const rankings = await db.listRankings(this.ctx.store);
+    this.counts = { rankings: rankings.length, comparisons: rankings.reduce((s, r) => s + comparisonsOf(r.ranks), 0) };
+    this.promptsLeft = (await this.queue()).length;
   }
 
   private dropQueued(): void {
     this.next = undefined;
     if (this.item && !this.state) this.item = undefined;
-  }
-
-  private async refreshCounts(): Promise<void> {
-    const rankings = await db.listRankings(this.ctx.store);
-    this.counts = { rankings: rankings.length, comparisons: rankings.reduce((s, r) => s + comparisonsOf(r.ranks), 0) };
-    this.promptsLeft = (await this.queue()).length;
+    this.requestUpdate();
   }
 
   /** Prompts not ranked yet and not skipped in this session, in the order the user added them. */

@@ -1,0 +1,157 @@
+// The playground end to end, as a person uses it: the built app (vite build, served by Vite's preview
+// server on localhost) in Debian's Chromium with WebGPU (SwiftShader here), the real worker and the
+// real IndexedDB. Load the built-in model, import data (one line holding HTML), generate K completions
+// and rank them with the keyboard, reload and find the rankings kept, train a reward model for a few
+// steps while the chart and the progress bar move, export the trained adapter and open it back.
+// Screenshots of every view go to test-results/ as artifacts. Without WebGPU this fails; nothing skips.
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { unzipFiles } from '../src/io/export.ts';
+import { startBuiltEnv } from './browser-env.ts';
+
+let env: Awaited<ReturnType<typeof startBuiltEnv>>;
+beforeAll(async () => {
+  env = await startBuiltEnv();
+}, 300_000);
+afterAll(async () => {
+  await env?.close();
+});
+
+const SHOTS = 'test-results/app';
+const shot = (page: Page, name: string) => page.screenshot({ path: `${SHOTS}/${name}.png`, fullPage: true });
+
+const XSS = 'Greet <img src=x onerror="document.body.dataset.xss=1"> politely.';
+const DATA = [
+  { prompt: XSS },
+  { prompt: 'Name a fruit you like.' },
+  { prompt: 'Say hello to Ana.' },
+  { prompt: 'Tell me about rain.' },
+  { prompt: 'Give me a tip for tea.', completion: 'Warm the pot first, then let the leaves steep for three minutes.' },
+].map((o) => JSON.stringify(o)).join('\n');
+
+async function tab(page: Page, id: string): Promise<void> {
+  await page.click(`#tab-${id}`);
+  await page.waitForSelector(`#tab-${id}[aria-selected="true"]`);
+}
+
+async function modelLoaded(page: Page): Promise<void> {
+  await page.waitForSelector('body[data-app="ready"]', { timeout: 60_000 });
+  await page.waitForSelector('#model-params', { state: 'attached', timeout: 180_000 });
+}
+
+/** Waits for the rank view of a new prompt, ranks it with the keyboard alone and submits. */
+async function rankWithKeyboard(page: Page, expectRankings: number, keys: string[]): Promise<void> {
+  await page.waitForSelector('rank-view li', { timeout: 300_000 });
+  for (const k of keys) await page.keyboard.press(k);
+  await page.keyboard.press('Enter');
+  await page.waitForFunction((n) => document.querySelector('rlhf-app')?.shadowRoot?.querySelector('rank-panel')?.shadowRoot
+    ?.querySelector('#comparisons')?.textContent?.startsWith(`${n} rankings`), expectRankings, { timeout: 30_000 });
+}
+
+describe('the playground, end to end', () => {
+  it('loads, imports, ranks by keyboard, keeps rankings over a reload, trains a reward model, exports and imports', async () => {
+    mkdirSync(SHOTS, { recursive: true });
+    const page = await env.browser.newPage({ viewport: { width: 1200, height: 900 }, acceptDownloads: true });
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    await page.goto(env.url);
+    await modelLoaded(page);
+    expect(await page.locator('#model-params').innerText()).toMatch(/1\.0M/);
+    expect(await page.locator('#adapter').innerText()).toMatch(/GPU/);
+    await shot(page, 'model');
+
+    // Data: paste JSONL; the HTML in a prompt is shown as text and never runs
+    await tab(page, 'data');
+    await page.fill('#import-text', DATA);
+    await page.click('#import-go');
+    await page.waitForFunction(() => document.querySelector('rlhf-app')?.shadowRoot?.querySelector('data-view')?.shadowRoot
+      ?.querySelectorAll('.prompt-row').length === 4, undefined, { timeout: 30_000 });
+    const rows = await page.locator('.prompt-row').allInnerTexts();
+    expect(rows.some((t) => t.includes('<img src=x onerror="document.body.dataset.xss=1">'))).toBe(true);
+    expect(await page.locator('.record-row').count()).toBe(1);
+    await shot(page, 'data');
+
+    // Rank: K = 3 streamed completions, ranked with the keyboard; the next prompt is generated meanwhile
+    await tab(page, 'rank');
+    await page.fill('#rank-k', '3');
+    await page.locator('#rank-k').dispatchEvent('change');
+    await page.click('#rank-start');
+    await page.waitForSelector('rank-view li', { timeout: 300_000 });
+    expect(await page.locator('rank-view li').count()).toBe(3);
+    // second completion to the top, quality 6 and "hallucination" on it, then tie the last two
+    for (const k of ['ArrowDown', 'Alt+ArrowUp', '6', 'h', 'ArrowDown', 'ArrowDown', '=']) await page.keyboard.press(k);
+    await shot(page, 'rank');
+    await page.keyboard.press('Enter');
+    await page.waitForFunction(() => document.querySelector('rlhf-app')?.shadowRoot?.querySelector('rank-panel')?.shadowRoot
+      ?.querySelector('#comparisons')?.textContent?.startsWith('1 rankings'), undefined, { timeout: 30_000 });
+    await rankWithKeyboard(page, 2, ['ArrowDown', 'ArrowDown', 'Alt+ArrowUp']);
+    await rankWithKeyboard(page, 3, ['Alt+ArrowDown']);
+    expect(await page.locator('#comparisons').innerText()).toBe('3 rankings · 8 comparisons');
+
+    // Reload: the rankings are in IndexedDB
+    await page.reload();
+    await modelLoaded(page);
+    await tab(page, 'rank');
+    await page.waitForFunction(() => document.querySelector('rlhf-app')?.shadowRoot?.querySelector('rank-panel')?.shadowRoot
+      ?.querySelector('#comparisons')?.textContent?.startsWith('3 rankings'), undefined, { timeout: 30_000 });
+    await tab(page, 'data');
+    await page.waitForSelector('.ranking-row', { timeout: 30_000 });
+    expect(await page.locator('.ranking-row').count()).toBe(3);
+
+    // Train: a LoRA reward model for a few steps; the chart and the progress bar move
+    await tab(page, 'train');
+    await page.check('#stage input[value="rm"]');
+    for (const [k, v] of [['steps', '3'], ['batchSize', '1'], ['seqLen', '48'], ['loraRank', '4']] as const) {
+      await page.fill(`#cfg-${k}`, v);
+      await page.locator(`#cfg-${k}`).dispatchEvent('change');
+    }
+    await page.click('#start');
+    await page.waitForSelector('#run[data-status="running"]', { timeout: 120_000 });
+    await page.waitForFunction(() => Number(document.querySelector('rlhf-app')?.shadowRoot?.querySelector('train-view')?.shadowRoot
+      ?.querySelector('line-chart.loss')?.getAttribute('data-points')) >= 2, undefined, { timeout: 300_000 });
+    expect(Number(await page.locator('progress#progress').evaluate((p) => (p as HTMLProgressElement).value))).toBeGreaterThanOrEqual(2);
+    expect(await page.locator('#progress-text').innerText()).toMatch(/step [23] \/ 3/);
+    await shot(page, 'train');
+    await page.waitForSelector('#run[data-status="done"]', { timeout: 300_000 });
+    const runId = (await page.locator('#run').getAttribute('data-run'))!;
+
+    await tab(page, 'inspect');
+    await shot(page, 'inspect');
+    await tab(page, 'compare');
+    await shot(page, 'compare');
+
+    // Share: export the trained adapter, then open the zip as a shared checkpoint
+    await tab(page, 'share');
+    await page.waitForSelector(`#share-model option[value="${runId}"]`, { state: 'attached', timeout: 30_000 });
+    await page.selectOption('#share-model', runId);
+    const [download] = await Promise.all([page.waitForEvent('download', { timeout: 120_000 }), page.click('#download-model')]);
+    const zipPath = join(SHOTS, 'exported-adapter.zip');
+    writeFileSync(zipPath, readFileSync((await download.path())!));
+    const files = unzipFiles(new Uint8Array(readFileSync(zipPath)), 'exported-adapter.zip');
+    expect([...files.keys()].sort()).toEqual(['adapter_config.json', 'adapter_model.safetensors']);
+    await shot(page, 'share');
+    await page.setInputFiles('#open-file', zipPath);
+    await page.click('#open-go');
+    await page.waitForFunction(() => /adapter/.test(document.querySelector('rlhf-app')?.shadowRoot?.querySelector('model-view')?.shadowRoot
+      ?.querySelector('#policy')?.textContent ?? ''), undefined, { timeout: 120_000 });
+    expect(await page.locator('#status').innerText()).toMatch(/sampling exported-adapter\.zip/);
+
+    expect(await page.evaluate(() => document.body.dataset.xss)).toBeUndefined();
+    expect(errors).toEqual([]);
+    await page.close();
+  });
+
+  it('explains, instead of a blank page, when the browser has no WebGPU', async () => {
+    const page = await env.browser.newPage();
+    await page.addInitScript(() => Object.defineProperty(navigator, 'gpu', { value: undefined }));
+    await page.goto(env.url);
+    await page.waitForSelector('body[data-app="no-webgpu"]', { timeout: 60_000 });
+    const text = await page.evaluate(() => document.body.innerText);
+    expect(text).toMatch(/cannot run the playground/);
+    expect(text).toMatch(/Chrome or Edge 113/);
+    await page.screenshot({ path: `${SHOTS}/no-webgpu.png` });
+    await page.close();
+  });
+});
