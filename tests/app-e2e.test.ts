@@ -43,7 +43,11 @@ async function modelLoaded(page: Page): Promise<void> {
 
 /** Waits for the rank view of a new prompt, ranks it with the keyboard alone and submits. */
 async function rankWithKeyboard(page: Page, expectRankings: number, keys: string[]): Promise<void> {
-  await page.waitForSelector('rank-view li', { timeout: 300_000 });
+  await page.waitForFunction((n) => {
+    const panel = document.querySelector('rlhf-app')?.shadowRoot?.querySelector('rank-panel')?.shadowRoot;
+    // the counter shows the rankings before this one, and the rank view of the next prompt is up
+    return panel?.querySelector('#comparisons')?.textContent?.startsWith(`${n - 1} rankings`) && panel.querySelector('rank-view')?.shadowRoot?.querySelector('li');
+  }, expectRankings, { timeout: 300_000 });
   for (const k of keys) await page.keyboard.press(k);
   await page.keyboard.press('Enter');
   await page.waitForFunction((n) => document.querySelector('rlhf-app')?.shadowRoot?.querySelector('rank-panel')?.shadowRoot

@@ -23,7 +23,7 @@ const ranking: DataRecord = { kind: 'ranking', prompt: 'q', completions: ['a', '
 async function seeded(): Promise<db.Store> {
   const store = await db.openStore(`share-data-${n++}`);
   await db.putRun(store, run('rm1', 'rm', { result: { eval_accuracy: 0.75, reward_bias: -0.5 }, updatedAt: 2 }));
-  await db.putRun(store, run('ppo1', 'ppo', { config: { lr: 1e-4, loraRank: 8, loraAlpha: 16, rewardRunId: 'rm1', kl_coef: 0.05, numSamples: 4 }, step: 4, totalSteps: 8, status: 'paused', updatedAt: 3 }));
+  await db.putRun(store, run('ppo1', 'ppo', { config: { lr: 1e-4, loraRank: 8, loraAlpha: 16, rewardRunId: 'rm1', kl_coef: 0.05, numSamples: 4 }, step: 4, checkpointStep: 4, totalSteps: 8, status: 'paused', updatedAt: 3 }));
   await db.putRun(store, run('sft0', 'sft', { status: 'cancelled', step: 0, updatedAt: 4 }));
   await db.putRun(store, run('sft1', 'sft', { status: 'running', step: 2, updatedAt: 5 }));
   await db.saveDataset(store, { id: 'run:rm1', name: 'rm data', records: [ranking, ranking, { kind: 'preference', prompt: 'x', chosen: 'y', rejected: 'z' }], createdAt: 1 });
@@ -61,7 +61,7 @@ describe('share data', () => {
   it('the user\'s data: own records then rankings, as JSONL that imports back', async () => {
     const store = await seeded();
     const records = await userDataRecords(store, [demo(1)]);
-    expect(records).toEqual([demo(1), { kind: 'ranking', prompt: 'q', completions: ['a', 'b'], ranks: [0, 1] }]);
+    expect(records).toEqual([demo(1), { kind: 'ranking', prompt: 'q', completions: ['a', 'b'] }]);
     expect(importJsonl(exportJsonl(records), 'x.jsonl')).toEqual({ records, errors: [] });
   });
 
@@ -71,7 +71,7 @@ describe('share data', () => {
     expect(input.hyper.rloo).toMatchObject({ model: 'HuggingFaceTB/SmolLM2-135M', klCoef: 0.05, numGenerations: 4, rewardModel: 'runs/reward', loraRank: 8 });
     expect(input.hyper.sft.loraTargets).toContain('q_proj');
     expect(input.hyper.dpo.beta).toBe(0.1);
-    expect(input.datasets).toEqual({ sft: [demo(1), demo(2)], preferences: [{ kind: 'ranking', prompt: 'q', completions: ['a', 'b'], ranks: [0, 1] }], prompts: ['Write a haiku.'] });
+    expect(input.datasets).toEqual({ sft: [demo(1), demo(2)], preferences: [{ kind: 'ranking', prompt: 'q', completions: ['a', 'b'] }], prompts: ['Write a haiku.'] });
     const files = clusterExport(input);
     expect([...files.keys()].sort()).toEqual(['README.md', 'data/preference.jsonl', 'data/prompts.jsonl', 'data/sft.jsonl', 'dpo.yaml', 'reward.yaml', 'rloo.yaml', 'sft.yaml']);
     // no model loaded: a placeholder the user replaces, still a valid export

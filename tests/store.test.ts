@@ -3,7 +3,7 @@
 import 'fake-indexeddb/auto';
 import { describe, expect, it } from 'vitest';
 import {
-  addPrompt, appendMetrics, deleteRun, getMetrics, getRun, listPrompts, listRankings, listRuns, loadCheckpoint, openStore, putRun,
+  addPrompt, addSpotCheck, addVote, appendMetrics, deletePrompt, deleteRun, listSpotChecks, listVotes, putPrompt, winRate, getMetrics, getRun, listPrompts, listRankings, listRuns, loadCheckpoint, openStore, putRun,
   saveCheckpoint, saveRanking, SCHEMA_VERSION, storageEstimate, updateRun, type RunRecord,
 } from '../src/store/db.ts';
 
@@ -15,13 +15,35 @@ describe('store', () => {
   it('creates every store and index of the latest schema', async () => {
     const db = await openStore(fresh());
     expect(db.version).toBe(SCHEMA_VERSION);
-    expect([...db.objectStoreNames].sort()).toEqual(['checkpoints', 'datasets', 'generations', 'metrics', 'prompts', 'rankings', 'runs']);
+    expect([...db.objectStoreNames].sort()).toEqual(['checkpoints', 'datasets', 'generations', 'metrics', 'prompts', 'rankings', 'runs', 'spotchecks', 'votes']);
     const tx = db.transaction(['metrics', 'rankings', 'runs', 'generations']);
     expect(tx.objectStore('metrics').keyPath).toEqual(['runId', 'step']);
     expect([...tx.objectStore('metrics').indexNames]).toEqual(['runId']);
     expect([...tx.objectStore('rankings').indexNames]).toEqual(['createdAt']);
     expect([...tx.objectStore('runs').indexNames]).toEqual(['updatedAt']);
     expect([...tx.objectStore('generations').indexNames]).toEqual(['promptId']);
+    db.close();
+  });
+
+  it('edits and deletes prompts; keeps votes with a win rate and spot checks by run (deleted with the run)', async () => {
+    const db = await openStore(fresh());
+    const id = await addPrompt(db, { text: 'first' });
+    await addPrompt(db, { text: 'second' });
+    await putPrompt(db, { id, text: 'first, edited', createdAt: 1 });
+    await deletePrompt(db, id + 1);
+    expect((await listPrompts(db)).map((p) => p.text)).toEqual(['first, edited']);
+    const vote = { prompt: 'p', tuned: 't', reference: 'r', tunedModel: 'run:a', referenceModel: 'base', tunedShownAs: 'A' as const };
+    for (const winner of ['tuned', 'tuned', 'reference', 'tie'] as const) await addVote(db, { ...vote, winner });
+    expect(winRate(await listVotes(db))).toEqual({ wins: 2, losses: 1, ties: 1, rate: 2.5 / 4 });
+    expect(winRate([]).rate).toBeNull();
+    await putRun(db, run('r1'));
+    await addSpotCheck(db, { runId: 'r1', step: 1, prompt: 'p', response: 'x', reward: 0.5, score: 6 });
+    await addSpotCheck(db, { runId: 'r2', step: 1, prompt: 'p', response: 'y', reward: 0.1, score: 2 });
+    expect(() => addSpotCheck(db, { runId: 'r1', step: 1, prompt: 'p', response: 'x', reward: 0, score: 8 })).toThrow(/1 to 7/);
+    expect((await listSpotChecks(db, 'r1')).map((s) => s.score)).toEqual([6]);
+    await deleteRun(db, 'r1');
+    expect(await listSpotChecks(db, 'r1')).toEqual([]);
+    expect((await listSpotChecks(db, 'r2')).length).toBe(1);
     db.close();
   });
 

@@ -12,6 +12,9 @@
 //   - body text has every Markdown punctuation character backslash-escaped and `<`, `&` written as
 //     entities, so it renders as the literal text and never as HTML, a link or a table break;
 //   - code blocks hold only validated Hub ids (or a placeholder), never free text.
+import { wellFormed, yamlQuote } from './yaml.ts';
+
+export { yamlQuote };
 import { checkModelId, parseModelRef } from './hub.ts';
 
 export interface CardStage {
@@ -58,26 +61,7 @@ export interface ModelCardInput {
 // ---------------------------------------------------------------------------------------------
 // Escaping
 
-/** A double-quoted YAML scalar that PyYAML (1.1) and YAML 1.2 parsers read back as exactly `s`. */
-export function yamlQuote(s: string): string {
-  let out = '"';
-  for (const ch of wellFormed(s)) {
-    const c = ch.codePointAt(0)!;
-    if (ch === '"' || ch === '\\') out += '\\' + ch;
-    else if (ch === '\n') out += '\\n';
-    else if (ch === '\t') out += '\\t';
-    else if (ch === '\r') out += '\\r';
-    else if (c < 0x20 || (c >= 0x7f && c <= 0x9f)) out += `\\x${c.toString(16).padStart(2, '0')}`;
-    else if (c === 0x2028 || c === 0x2029 || c === 0xfeff || c === 0xfffe || c === 0xffff) out += `\\u${c.toString(16).padStart(4, '0')}`;
-    else out += ch;
-  }
-  return out + '"';
-}
 
-/** Lone surrogates (which UTF-8 cannot encode) become U+FFFD. */
-function wellFormed(s: string): string {
-  return s.replace(/[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g, '\ufffd');
-}
 
 /** Markdown-significant ASCII punctuation: escaped with a backslash (CommonMark allows it before any of these). */
 const MD_PUNCT = /[\\`*_{}[\]()#+\-.!|~>:"'=^$]/g;

@@ -31,6 +31,7 @@
 // PyYAML reads "1e-5" as a string. Keys a script does not know are ignored silently by the TRL
 // scripts (fail_with_unknown_args=False), hence TRL_FIELDS and the check in trlConfigYaml.
 
+import { yamlQuote } from './yaml.ts';
 import { exportJsonl, toPreferencePairs, toSftRows, type Record as DataRecord } from './datasets.ts';
 
 export type TrlStage = 'sft' | 'reward' | 'dpo' | 'rloo';
@@ -119,14 +120,6 @@ type Scalar = string | number | boolean;
 type YamlValue = Scalar | readonly Scalar[] | readonly { readonly [k: string]: Scalar }[];
 interface Entry { key: string; value: YamlValue; comment?: string }
 
-/** A double-quoted YAML scalar. JSON's escapes are valid YAML escapes; characters PyYAML treats as
- *  line breaks (U+0085, U+2028, U+2029) or refuses as non-printable are escaped too. */
-function yamlString(s: string): string {
-  return JSON.stringify(s).replace(
-    /[\u007f-\u009f\u2028\u2029\ufffe\uffff]/g,
-    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
-  );
-}
 
 /** A number PyYAML (YAML 1.1) reads back as int or float. */
 function yamlNumber(n: number, key: string): string {
@@ -138,7 +131,7 @@ function yamlNumber(n: number, key: string): string {
 }
 
 function yamlScalar(v: Scalar, key: string): string {
-  if (typeof v === 'string') return yamlString(v);
+  if (typeof v === 'string') return yamlQuote(v);
   if (typeof v === 'boolean') return v ? 'true' : 'false';
   return yamlNumber(v, key);
 }

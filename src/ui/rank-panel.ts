@@ -174,9 +174,13 @@ export class RankPanel extends CtxView {
   }
 
   private async submit(e: CustomEvent<Omit<db.RankingRecord, 'createdAt'>>): Promise<void> {
-    const rec = e.detail;
+    const rec = e.detail, shown = this.state;
+    this.state = undefined; // one submit per ranking: the view goes while it is saved
     const saved = await this.ctx.attempt('Saving the ranking', () => db.saveRanking(this.ctx.store, rec));
-    if (saved === undefined) return; // nothing is lost: the ranking stays on screen to submit again
+    if (saved === undefined) {
+      this.state = shown; // nothing is lost: the ranking comes back to submit again
+      return;
+    }
     this.ctx.changed('rankings');
     await this.advance();
   }

@@ -6,6 +6,7 @@
 // run it optimised against, listed first), its resolved config, its last metrics row, what it reported
 // at its end, and the counts of the data saved with that run (not the user's data today, which may
 // have changed since).
+import { rankingToRecord } from './data-io.ts';
 import { toPreferencePairs, type Record as DataRecord } from '../io/datasets.ts';
 import { hubIdOf, type CardData, type CardStage, type ModelCardInput } from '../io/model-card.ts';
 import type { ClusterExportInput, RunHyper, TrlStage } from '../io/trl.ts';
@@ -14,19 +15,17 @@ import * as db from '../store/db.ts';
 import { resolveConfig, type Stage, type TrainConfig } from '../train/config.ts';
 import type { ModelInfo, PolicyInfo } from '../worker/api.ts';
 
-type Ranking = Pick<db.RankingRecord, 'prompt' | 'completions' | 'ranks'>;
 
 /** A stored ranking as the K-way ranking record of the JSONL formats. */
-export const rankingRecord = (r: Ranking): DataRecord => ({ kind: 'ranking', prompt: r.prompt, completions: r.completions, ranks: r.ranks });
 
 /** Everything the user made, as records: their own dataset (demonstrations, imports), then the rankings. */
 export async function userDataRecords(store: db.Store, own: DataRecord[]): Promise<DataRecord[]> {
-  return [...own, ...(await db.listRankings(store)).map(rankingRecord)];
+  return [...own, ...(await db.listRankings(store)).map(rankingToRecord)];
 }
 
-/** Runs with weights to export: done, or stopped after at least one step. Newest first (as listRuns). */
+/** Runs with weights to export: done, or stopped with a checkpoint past step 0. Newest first (as listRuns). */
 export function exportableRuns(runs: db.RunRecord[]): db.RunRecord[] {
-  return runs.filter((r) => r.status === 'done' || (r.status !== 'running' && (r.step ?? 0) > 0));
+  return runs.filter((r) => r.status === 'done' || (r.status !== 'running' && (r.checkpointStep ?? 0) > 0));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -65,7 +64,7 @@ export async function clusterInput(store: db.Store, own: DataRecord[], model: Mo
     const input = { loraRank: 8, ...(last?.config as Partial<TrainConfig> | undefined), ...(stage === 'ppo' ? { rewardRunId: 'reward' } : {}) };
     return [TRL_OF[stage], hyperOf(stage, resolveConfig(stage, input, maxPositions), base, model?.arch)];
   })) as Record<TrlStage, RunHyper>;
-  const rankings = (await db.listRankings(store)).map(rankingRecord);
+  const rankings = (await db.listRankings(store)).map(rankingToRecord);
   return {
     hyper,
     datasets: {

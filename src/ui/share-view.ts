@@ -7,8 +7,9 @@
 // The rules live elsewhere (share-data.ts: what to read; model-card.ts; hub-publish.ts: the Hub); this
 // element renders them and routes input. Every user or model string is bound as text (Lit escapes it);
 // the published repo's link is built from the checked repo id, never from what the server returned.
+import { CtxView } from './ctx-view.ts';
 import * as Comlink from 'comlink';
-import { css, html, LitElement, nothing, type PropertyValues } from 'lit';
+import { css, html, nothing, type PropertyValues } from 'lit';
 import { exportJsonl } from '../io/datasets.ts';
 import { unzipFiles, zipFiles } from '../io/export.ts';
 import { parseModelRef } from '../io/hub.ts';
@@ -36,9 +37,9 @@ const PHASES: Record<Progress['phase'], string> = {
 const OPEN_LABEL: Record<OpenFrom, string> = { file: 'the file', url: 'the URL', hub: 'the Hub id' };
 const TOPICS: Topic[] = ['runs', 'policy', 'model', 'data', 'rankings'];
 
-export class ShareView extends LitElement {
+export class ShareView extends CtxView {
   static override properties = {
-    ctx: { attribute: false },
+    ...CtxView.properties,
     hubUrl: { attribute: 'hub-url' },
     clientId: { attribute: 'client-id' },
     runs: { state: true }, choice: { state: true }, counts: { state: true }, busy: { state: true },
@@ -47,7 +48,6 @@ export class ShareView extends LitElement {
     progress: { state: true }, result: { state: true }, publishError: { state: true },
     openFrom: { state: true }, openProgress: { state: true }, openStatus: { state: true }, openError: { state: true },
   };
-  declare ctx: AppContext | undefined;
   /** The Hub to sign in to and publish on (a mirror, or a fake one in tests). */
   declare hubUrl: string;
   /** The OAuth app's client id; empty inside a Space with hf_oauth (the Space's own), else sign-in needs one. */
@@ -71,8 +71,6 @@ export class ShareView extends LitElement {
   declare openStatus: string | undefined;
   declare openError: string | undefined;
 
-  private bound?: AppContext;
-  private offs: (() => void)[] = [];
   private cardSeq = 0;
   private signInChecked = false;
 
@@ -103,40 +101,22 @@ export class ShareView extends LitElement {
 
   override connectedCallback(): void {
     super.connectedCallback();
-    this.bind();
     if (!this.signInChecked) {
       this.signInChecked = true;
       queueMicrotask(() => void this.checkSignIn()); // after the page has set hubUrl / clientId
     }
   }
 
-  override disconnectedCallback(): void {
-    this.unbind();
-    super.disconnectedCallback();
-  }
-
   protected override willUpdate(changed: PropertyValues<this>): void {
-    if (changed.has('ctx')) this.bind();
+    super.willUpdate(changed);
     if (changed.has('hubUrl') && changed.get('hubUrl') !== undefined) this.session = this.storedSession();
   }
 
-  private bind(): void {
-    if (this.bound === this.ctx || !this.isConnected) return;
-    this.unbind();
-    const ctx = this.ctx;
-    if (!ctx) return;
-    this.bound = ctx;
-    this.offs = TOPICS.map((t) => ctx.on(t, () => void this.reload()));
-    void this.reload();
+  protected listen(ctx: AppContext): (() => void)[] {
+    return TOPICS.map((t) => ctx.on(t, () => void this.reload()));
   }
 
-  private unbind(): void {
-    for (const off of this.offs) off();
-    this.offs = [];
-    this.bound = undefined;
-  }
-
-  private async reload(): Promise<void> {
+  protected async reload(): Promise<void> {
     const ctx = this.ctx;
     if (!ctx) return;
     await ctx.attempt('Share: read the store', async () => {
