@@ -20,7 +20,11 @@ afterAll(async () => {
 });
 
 const SHOTS = 'test-results/app';
-const shot = (page: Page, name: string) => page.screenshot({ path: `${SHOTS}/${name}.png`, fullPage: true });
+const t0 = Date.now();
+const shot = (page: Page, name: string) => {
+  console.log(`${name}: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  return page.screenshot({ path: `${SHOTS}/${name}.png`, fullPage: true });
+};
 
 const XSS = 'Greet <img src=x onerror="document.body.dataset.xss=1"> politely.';
 const DATA = [
@@ -42,13 +46,14 @@ async function modelLoaded(page: Page): Promise<void> {
 }
 
 /** Waits for the rank view of a new prompt, ranks it with the keyboard alone and submits. */
-async function rankWithKeyboard(page: Page, expectRankings: number, keys: string[]): Promise<void> {
+async function rankWithKeyboard(page: Page, expectRankings: number, keys: string[], screenshot?: string): Promise<void> {
   await page.waitForFunction((n) => {
     const panel = document.querySelector('rlhf-app')?.shadowRoot?.querySelector('rank-panel')?.shadowRoot;
     // the counter shows the rankings before this one, and the rank view of the next prompt is up
     return panel?.querySelector('#comparisons')?.textContent?.startsWith(`${n - 1} rankings`) && panel.querySelector('rank-view')?.shadowRoot?.querySelector('li');
   }, expectRankings, { timeout: 300_000 });
   for (const k of keys) await page.keyboard.press(k);
+  if (screenshot) await shot(page, screenshot);
   await page.keyboard.press('Enter');
   await page.waitForFunction((n) => document.querySelector('rlhf-app')?.shadowRoot?.querySelector('rank-panel')?.shadowRoot
     ?.querySelector('#comparisons')?.textContent?.startsWith(`${n} rankings`), expectRankings, { timeout: 30_000 });
@@ -86,11 +91,11 @@ describe('the playground, end to end', () => {
     expect(await page.locator('rank-view li').count()).toBe(3);
     // second completion to the top, quality 6 and "hallucination" on it, then tie the last two
     for (const k of ['ArrowDown', 'Alt+ArrowUp', '6', 'h', 'ArrowDown', 'ArrowDown', '=']) await page.keyboard.press(k);
-    await shot(page, 'rank');
+    await shot(page, 'rank-html-prompt');
     await page.keyboard.press('Enter');
     await page.waitForFunction(() => document.querySelector('rlhf-app')?.shadowRoot?.querySelector('rank-panel')?.shadowRoot
       ?.querySelector('#comparisons')?.textContent?.startsWith('1 rankings'), undefined, { timeout: 30_000 });
-    await rankWithKeyboard(page, 2, ['ArrowDown', 'ArrowDown', 'Alt+ArrowUp']);
+    await rankWithKeyboard(page, 2, ['ArrowDown', 'ArrowDown', 'Alt+ArrowUp', '5', 'ArrowDown', 'f'], 'rank');
     await rankWithKeyboard(page, 3, ['Alt+ArrowDown']);
     expect(await page.locator('#comparisons').innerText()).toBe('3 rankings · 8 comparisons');
 
@@ -107,16 +112,16 @@ describe('the playground, end to end', () => {
     // Train: a LoRA reward model for a few steps; the chart and the progress bar move
     await tab(page, 'train');
     await page.check('#stage input[value="rm"]');
-    for (const [k, v] of [['steps', '3'], ['batchSize', '1'], ['seqLen', '48'], ['loraRank', '4']] as const) {
+    for (const [k, v] of [['epochs', '2'], ['steps', '6'], ['batchSize', '1'], ['seqLen', '48'], ['loraRank', '4']] as const) {
       await page.fill(`#cfg-${k}`, v);
       await page.locator(`#cfg-${k}`).dispatchEvent('change');
     }
     await page.click('#start');
     await page.waitForSelector('#run[data-status="running"]', { timeout: 120_000 });
     await page.waitForFunction(() => Number(document.querySelector('rlhf-app')?.shadowRoot?.querySelector('train-view')?.shadowRoot
-      ?.querySelector('line-chart.loss')?.getAttribute('data-points')) >= 2, undefined, { timeout: 300_000 });
-    expect(Number(await page.locator('progress#progress').evaluate((p) => (p as HTMLProgressElement).value))).toBeGreaterThanOrEqual(2);
-    expect(await page.locator('#progress-text').innerText()).toMatch(/step [23] \/ 3/);
+      ?.querySelector('line-chart.loss')?.getAttribute('data-points')) >= 4, undefined, { timeout: 300_000 });
+    expect(Number(await page.locator('progress#progress').evaluate((p) => (p as HTMLProgressElement).value))).toBeGreaterThanOrEqual(4);
+    expect(await page.locator('#progress-text').innerText()).toMatch(/step [4-6] \/ 6/);
     await shot(page, 'train');
     await page.waitForSelector('#run[data-status="done"]', { timeout: 300_000 });
     const runId = (await page.locator('#run').getAttribute('data-run'))!;
@@ -145,7 +150,7 @@ describe('the playground, end to end', () => {
     expect(await page.evaluate(() => document.body.dataset.xss)).toBeUndefined();
     expect(errors).toEqual([]);
     await page.close();
-  });
+  }, 900_000);
 
   it('explains, instead of a blank page, when the browser has no WebGPU', async () => {
     const page = await env.browser.newPage();

@@ -444,7 +444,7 @@ export class TrainView extends CtxView {
             <tr class="run ${r.id === this.viewId ? 'viewed' : ''}" data-run=${r.id} data-status=${r.status}>
               <td>${r.id === live ? 'training' : r.status}${r.error ? html`<div class="error small">${r.error}</div>` : null}</td>
               <td>${r.stage}</td>
-              <td>${r.step ?? 0} / ${r.totalSteps ?? '?'}</td>
+              <td>${r.id === live && r.id === this.viewId && this.progress ? this.progress.step : r.step ?? 0} / ${r.totalSteps ?? '?'}</td>
               <td>${new Date(r.createdAt).toLocaleString()}</td>
               <td class="row">
                 <button class="show" ?disabled=${r.id === this.viewId} @click=${() => this.view(r.id)}>Show</button>
