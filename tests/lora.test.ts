@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { readModelFolder } from '../src/io/folder.ts';
 import { loadModel } from '../src/model/index.ts';
-import { exportAdapterFiles, loadAdapter, LoraSet } from '../src/model/lora.ts';
+import { exportAdapterFiles, loadAdapter, LoraSet, mergeLora, restoreWeights } from '../src/model/lora.ts';
 import type { Transformer } from '../src/model/transformer.ts';
 import { AdamW, ADAMW_DEFAULTS } from '../src/train/adamw.ts';
 import { readPeftAdapter } from '../src/io/export.ts';
@@ -77,6 +77,16 @@ for (const name of ['gpt2-tiny', 'llama-tiny']) {
         expect(relErr(await lora.params.download(`${m.module}.lora_B.weight`, 'grad'), wantB), `${m.module} dB`).toBeLessThan(1e-3);
         expect(relErr(await lora.params.download(`${m.module}.lora_A.weight`, 'grad'), wantA), `${m.module} dA`).toBeLessThan(1e-3);
       }
+
+      // mergeLora folds the same update into the base itself; restoreWeights undoes it exactly
+      const before = (await lossAndLogits(base, batch)).logits!;
+      const saved = await mergeLora(lora);
+      expect(relErr((await lossAndLogits(base, batch)).logits!, a.logits!)).toBeLessThan(1e-5);
+      for (const m of lora.modules.values()) {
+        expect(relErr(await base.params.download(`${m.module}.weight`), await merged.params.download(`${m.module}.weight`)), m.module).toBeLessThan(1e-6);
+      }
+      restoreWeights(base, saved);
+      expect((await lossAndLogits(base, batch)).logits).toEqual(before);
       lora.destroy();
       base.params.destroy();
       merged.params.destroy();

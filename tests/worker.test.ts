@@ -220,6 +220,48 @@ describe('training engine (worker API in Node)', () => {
     await e.dispose();
   });
 
+  it('the recipe chains: SFT becomes the starting model of the RM and PPO; a fresh engine rebuilds it; export and reset', async () => {
+    const { e, name } = await engine();
+    const greedy = { maxNewTokens: 8, temperature: 0 };
+    const prompts = ['the cat', 'a dog ran', 'big red'];
+    const sample = async (model: 'policy' | 'base') => Promise.all(prompts.map(async (p) => (await e.generate(p, { ...greedy, model })).texts[0]));
+    const root = (await e.adapterInfo()) && e.modelInfo()!;
+    const sft = await e.startStage('sft', { ...SFT, loraRank: 4, lr: 3e-3, steps: 8 }, sftData);
+    expect(await e.wait(sft)).toBe('done');
+    const tuned = await sample('policy');
+    expect(tuned).not.toEqual(await sample('base')); // the SFT adapter changed what the model says
+
+    await expect(e.adoptRun('nope')).rejects.toThrow(/no run nope/);
+    const info = await e.adoptRun(sft);
+    expect(info.merged).toEqual([{ runId: sft, stage: 'sft', step: (await e.getRun(sft)).step }]);
+    expect(info.fingerprint).not.toBe(root.fingerprint);
+    expect(e.policyInfo()!.kind).toBe('base');
+    expect(await sample('base')).toEqual(tuned); // the merged model says what model + adapter said
+
+    // the reward model and PPO train on the merged model; PPO is leashed to it
+    const rm = await e.startStage('rm', { seed: 1, batchSize: 4, seqLen: 24, loraRank: 4, lr: 1e-3, steps: 2 }, rankData);
+    expect(await e.wait(rm)).toBe('done');
+    await expect(e.adoptRun(rm)).rejects.toThrow(/reward model/);
+    const ppo = await e.startStage('ppo', { rewardRunId: rm, loraRank: 4, batchSize: 2, seqLen: 24, numSamples: 2, maxNewTokens: 6, steps: 2 }, sftData);
+    expect(await e.wait(ppo)).toBe('done');
+    const ppoSays = await sample('policy');
+    const zip = unzipFiles((await e.exportModel(ppo)).zip, 'ppo.zip');
+    expect([...zip.keys()].sort()).toEqual(['config.json', 'generation_config.json', 'model.safetensors', 'tokenizer.json']); // a whole model: PEFT could not rebuild the merged base
+    await e.dispose();
+
+    // a fresh engine (a reload) with the files loaded again rebuilds the merged base to open the PPO run
+    const f = createEngine({ gpu: testGpu(), store: openStore(name) });
+    await f.loadModel({ files: files(), name: 'gpt2-tiny' });
+    await f.selectRun(ppo);
+    expect(f.modelInfo()!.fingerprint).toBe(info.fingerprint);
+    expect(await Promise.all(prompts.map(async (p) => (await f.generate(p, greedy)).texts[0]))).toEqual(ppoSays);
+    // and back to the model as loaded
+    const back = await f.resetModel();
+    expect(back.fingerprint).toBe(root.fingerprint);
+    expect(back.merged).toEqual([]);
+    await f.dispose();
+  });
+
   it('without a GPU the first call fails with the reason; the worker code compiles without the DOM', async () => {
     const e = createEngine({ gpu: Promise.reject(new Error('WebGPU is not available here (no navigator.gpu).')), store: openStore('worker-test-nogpu') });
     await expect(e.loadModel({ files: files() })).rejects.toThrow(/WebGPU is not available/);

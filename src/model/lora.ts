@@ -122,3 +122,39 @@ export function loadAdapterWithHead(model: Transformer, files: Map<string, Uint8
   }
   return { lora: set, score, metadata: a.metadata };
 }
+
+/**
+ * Folds the adapter into its model's weights, W += (alpha / r) B A in the base's layout ([in, out] for
+ * GPT-2's Conv1D, [out, in] for a Linear), so the model alone computes what model + adapter computed
+ * (up to float rounding). Returns the changed weights as they were: `restoreWeights` puts them back
+ * exactly (subtracting the update again would drift).
+ */
+export async function mergeLora(set: LoraSet): Promise<Map<string, Float32Array>> {
+  const model = set.model, gpt2 = model.cfg.arch === 'gpt2', r = set.cfg.r;
+  const saved = new Map<string, Float32Array>();
+  for (const m of set.modules.values()) {
+    const name = `${m.module}.weight`;
+    const [W, A, B] = await Promise.all([model.params.download(name), set.params.download(`${m.module}.lora_A.weight`), set.params.download(`${m.module}.lora_B.weight`)]);
+    saved.set(name, W.slice());
+    const { In, Out } = m;
+    for (let o = 0; o < Out; o++) {
+      for (let i = 0; i < In; i++) {
+        let d = 0;
+        for (let k = 0; k < r; k++) d += B[o * r + k]! * A[k * In + i]!;
+        W[gpt2 ? i * Out + o : o * In + i]! += set.scale * d;
+      }
+    }
+    model.params.upload(name, W);
+  }
+  return saved;
+}
+
+/** Puts back weights saved by `mergeLora` (or any name -> tensor map of the model's parameters). */
+export function restoreWeights(model: Transformer, saved: Map<string, Float32Array>): void {
+  for (const [name, w] of saved) model.params.upload(name, w);
+}
+
+/** Copies every weight of `from` into `to` (two models of one config). */
+export async function copyWeights(from: Transformer, to: Transformer): Promise<void> {
+  for (const e of to.params.entries) to.params.upload(e.name, await from.params.download(e.name));
+}

@@ -11,7 +11,7 @@ import type { Tok } from '../io/tokenizer.ts';
 import { exportModelFiles } from '../model/export.ts';
 import { ScoreHead } from '../model/head.ts';
 import { loadModel } from '../model/index.ts';
-import { exportAdapterFiles, LoraSet, LORA_DEFAULTS, type LoraConfig } from '../model/lora.ts';
+import { exportAdapterFiles, LoraSet, LORA_DEFAULTS, type LoraConfig, copyWeights } from '../model/lora.ts';
 import type { ParamTable } from '../model/params.ts';
 import type { Transformer } from '../model/transformer.ts';
 import type { Checkpoint } from './checkpoint.ts';
@@ -51,6 +51,8 @@ export interface StageContext {
   files: ModelFiles;
   tok: Tok;
   base: Transformer; // loaded from `files`, never trained: the frozen base of adapters and DPO's reference
+  /** The base's weights are no longer those of `files` (earlier runs were merged in): models of our own start from the base. */
+  adopted?: boolean;
   /** PPO: the reward-model run it trains against. */
   reward?: { config: TrainConfig; checkpoint: Checkpoint };
 }
@@ -100,6 +102,7 @@ export async function buildStage(ctx: StageContext, stage: Stage, c: TrainConfig
 
   // ---- the trained weights: an adapter on the shared frozen base, or a model of our own ----
   const owned = lora ? undefined : loadModel(ctx.gpu, { ...files, configFile: `${files.source}/config.json` }, { optimizer: true }).model;
+  if (owned && ctx.adopted) await copyWeights(base, owned);
   const model = owned ?? base;
   const adapter = lora ? new LoraSet(base, loraConfig(c, arch), { optimizer: true }) : undefined;
   adapter?.init(c.seed);

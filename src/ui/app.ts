@@ -126,7 +126,8 @@ export class RlhfApp extends LitElement {
     const c = this.ctx;
     if (!c.model) return 'No model loaded';
     const pol = c.policy && c.policy.kind !== 'base' ? ` · sampling ${c.policy.name}` : '';
-    return `${c.model.source} · ${c.model.arch} · ${(c.model.params / 1e6).toFixed(1)}M parameters${pol}`;
+    const merged = c.model.merged.length ? ` + ${c.model.merged.map((x) => x.stage.toUpperCase()).join(' + ')}` : '';
+    return `${c.model.source}${merged} · ${c.model.arch} · ${(c.model.params / 1e6).toFixed(1)}M parameters${pol}`;
   }
 
   override render() {

@@ -104,6 +104,28 @@ export class ModelView extends CtxView {
     }
   }
 
+  /** Merges a trained run into the model: the next stages start from it (SFT before the RM and PPO). */
+  private async adopt(runId: string): Promise<void> {
+    this.loading = 'the run into the model';
+    const info = await this.ctx.attempt('Starting from the run', () => this.ctx.engine.adoptRun(runId));
+    this.loading = undefined;
+    if (!info) return;
+    this.ctx.model = info;
+    this.ctx.changed('model', info);
+    await this.ctx.refreshPolicy();
+    this.ctx.notify(`The next runs start from run ${runId.slice(0, 8)}.`);
+  }
+
+  private async reset(): Promise<void> {
+    this.loading = 'the model as loaded';
+    const info = await this.ctx.attempt('Going back to the model as loaded', () => this.ctx.engine.resetModel());
+    this.loading = undefined;
+    if (!info) return;
+    this.ctx.model = info;
+    this.ctx.changed('model', info);
+    await this.ctx.refreshPolicy();
+  }
+
   private input(id: string): string {
     return (this.renderRoot.querySelector(`#${id}`) as HTMLInputElement).value.trim();
   }
@@ -134,7 +156,7 @@ export class ModelView extends CtxView {
   private renderModel() {
     const m = this.ctx.model;
     if (!m) return html`<p class="muted">No model loaded yet.</p>`;
-    const pol = this.ctx.policy;
+    const pol = this.ctx.policy, busy = this.loading !== undefined;
     return html`
       <dl id="model-info">
         <dt>Model</dt><dd>${m.source}</dd>
@@ -142,7 +164,13 @@ export class ModelView extends CtxView {
         <dt>Parameters</dt><dd id="model-params">${fmtCount(m.params)} (${m.params.toLocaleString('en')})</dd>
         <dt>Chat template</dt><dd>${m.hasChatTemplate ? 'yes: prompts are formatted as a conversation' : 'no: prompts are used as plain text'}</dd>
         <dt>GPU memory</dt><dd>sampling 4 × ${m.memory.seqLen} tokens: ${fmtBytes(m.memory.inference)} · LoRA r=8 training (8 × ${m.memory.seqLen}): ${fmtBytes(m.memory.lora)} · full fine-tuning: ${fmtBytes(m.memory.full)}</dd>
-        <dt>Samples from</dt><dd id="policy">${pol?.kind === 'adapter' ? `the adapter ${pol.name}` : pol?.kind === 'run' ? `${pol.name} (trained here)` : 'the model as loaded'}</dd>
+        <dt>Starting model</dt><dd id="merged">${m.merged.length
+          ? html`the loaded model with ${m.merged.map((x, i) => `${i ? ', then ' : ''}${x.stage.toUpperCase()} run ${x.runId.slice(0, 8)} (step ${x.step})`).join('')} merged in
+            <button id="reset-model" class="small" ?disabled=${busy} @click=${() => void this.reset()}>Back to the model as loaded</button>`
+          : 'the model as loaded: new runs start from it'}</dd>
+        <dt>Samples from</dt><dd id="policy">${pol?.kind === 'adapter' ? `the adapter ${pol.name}` : pol?.kind === 'run' ? html`${pol.name} (trained here)
+          <button id="adopt-run" class="small" ?disabled=${busy} title="Merge this run's weights into the model, so the next runs (reward model, PPO, DPO) start from it and PPO is held to it, as InstructGPT's PPO starts from its SFT model"
+            @click=${() => void this.adopt(pol.runId!)}>Start the next runs from it</button>` : 'the starting model'}</dd>
       </dl>`;
   }
 

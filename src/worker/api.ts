@@ -24,10 +24,10 @@ import { checkpointBytes, checkpointFromBytes, restore, snapshot, type Checkpoin
 import { GENERATE_DEFAULTS, Generator, type FinishReason } from '../train/generate.ts';
 import * as db from '../store/db.ts';
 import { resolveConfig, type Stage, type TrainConfig, type TrainInput } from '../train/config.ts';
-import { adapterFiles, fingerprint, loadSource, sourceName, type ModelSource } from './source.ts';
+import { adapterFiles, fingerprint, loadSource, sourceName, textFingerprint, type ModelSource } from './source.ts';
 import type { AdapterSummary } from '../gpu/device.ts';
 import { estimateMemory } from '../model/memory.ts';
-import { loadAdapter } from '../model/lora.ts';
+import { copyWeights, loadAdapter, mergeLora, restoreWeights } from '../model/lora.ts';
 import { readPeftAdapter } from '../io/export.ts';
 import { checkModelId } from '../io/hub.ts';
 import { buildStage, type StageRun, type StepOut } from '../train/stages.ts';
@@ -48,6 +48,8 @@ export interface ModelInfo {
   hasTokenizer: boolean;
   hasChatTemplate: boolean;
   fingerprint: string; // SHA-256 of config, weights and tokenizer files
+  /** Runs merged into the loaded weights, oldest first (adoptRun): the starting model of the next runs. */
+  merged: { runId: string; stage: string; step: number }[];
   /** GPU bytes to sample 4 x seqLen with the KV cache, to train LoRA r=8 and to train every weight (batch 8 x seqLen). */
   memory: { seqLen: number; inference: number; lora: number; full: number };
 }
@@ -80,9 +82,25 @@ export interface RunCallbacks {
 }
 
 /** The model a run trains: enough to check, on resume, that the engine holds the same one. */
-interface RunModel { source: string; fingerprint: string; url?: string; reloadable: boolean }
+interface RunModel {
+  source: string;
+  fingerprint: string; // of the starting model: the loaded files' fingerprint, or after merges, a digest of the chain
+  url?: string;
+  reloadable: boolean;
+  root?: string; // the loaded files' fingerprint (absent in runs saved before merging existed: = fingerprint)
+  chain?: string[]; // runs merged into the loaded weights before this run started, oldest first
+}
 
-interface Loaded { files: ModelFiles; tok: Tok; base: Transformer; info: ModelInfo; url?: string; reloadable: boolean }
+interface Loaded {
+  files: ModelFiles;
+  tok: Tok;
+  base: Transformer; // the weights of `files`, plus the runs of `chain` merged in
+  info: ModelInfo;
+  rootInfo: ModelInfo; // the model as loaded from `files`
+  chain: string[];
+  url?: string;
+  reloadable: boolean;
+}
 interface Live { runId: string; ctl: { pause: boolean; cancel: boolean }; done: Promise<db.RunStatus> }
 
 const newId = () => globalThis.crypto?.randomUUID?.() ?? `${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 10)}`;
@@ -135,10 +153,10 @@ export class Engine {
     };
     const info: ModelInfo = {
       source: files.source, arch: c.arch, params: model.params.count, layers: c.layers, hidden: c.hidden, heads: c.heads,
-      vocabSize: c.vocabSize, maxPositions: c.maxPositions, hasTokenizer: true, hasChatTemplate: tok.hasChatTemplate, fingerprint: await fingerprint(files), memory,
+      vocabSize: c.vocabSize, maxPositions: c.maxPositions, hasTokenizer: true, hasChatTemplate: tok.hasChatTemplate, fingerprint: await fingerprint(files), memory, merged: [],
     };
     // a run on a plain URL can load its model again by itself after a reload
-    this.loaded = { files, tok, base: model, info, url: 'url' in source ? source.url : undefined, reloadable: 'url' in source && !source.files };
+    this.loaded = { files, tok, base: model, info, rootInfo: info, chain: [], url: 'url' in source ? source.url : undefined, reloadable: 'url' in source && !source.files };
     return info;
   }
 
@@ -244,11 +262,10 @@ export class Engine {
   /** K samples of one prompt from the current policy (the last run's, else the loaded model), streamed as text. */
   async generate(prompt: string, opts: Partial<GenerateOptions> = {}, onToken?: (sample: number, textSoFar: string) => unknown): Promise<GenerateResult> {
     // one generation at a time: a Generator's KV cache serves one call (two views may ask at once)
-    const turn = this.genQueue.then(() => this.generateNow(prompt, opts, onToken)).finally(() => {
+    const turn = this.exclusive(() => this.generateNow(prompt, opts, onToken)).finally(() => {
       // a callback that came through comlink is a proxy to the page: let it go with the generation
       (onToken as { [releaseProxy]?: () => void } | undefined)?.[releaseProxy]?.();
     });
-    this.genQueue = turn.catch(() => {});
     return turn;
   }
 
@@ -290,11 +307,11 @@ export class Engine {
     const cfg = resolveConfig(stage, config, m.info.maxPositions);
     const reward = stage === 'ppo' ? await this.rewardOf(cfg.rewardRunId) : undefined;
     this.dropStage();
-    const run = await buildStage({ gpu: await this.gpuP, files: m.files, tok: m.tok, base: m.base, reward }, stage, cfg, data);
+    const run = await buildStage({ gpu: await this.gpuP, files: m.files, tok: m.tok, base: m.base, reward, adopted: m.chain.length > 0 }, stage, cfg, data);
     const id = newId(), now = Date.now();
     this.current = { runId: id, stage: run };
     await db.saveDataset(store, { id: `run:${id}`, name: `${stage} data`, records: data, createdAt: now });
-    const model: RunModel = { source: m.info.source, fingerprint: m.info.fingerprint, url: m.url, reloadable: m.reloadable };
+    const model: RunModel = { source: m.info.source, fingerprint: m.info.fingerprint, url: m.url, reloadable: m.reloadable, root: m.rootInfo.fingerprint, chain: [...m.chain] };
     await db.putRun(store, {
       id, stage, config: { ...cfg }, status: 'running', createdAt: now, updatedAt: now, step: 0, totalSteps: run.totalSteps,
       datasetId: `run:${id}`, model: { ...model },
@@ -355,13 +372,31 @@ export class Engine {
     }
     const cur = this.current;
     if (!runId && this.imported) return { name: 'adapter.zip', zip: zipFiles(this.imported.files, 'adapter') };
+    const tokenizerFiles = new Map([...m.files.raw].filter(([k]) => k.startsWith('tokenizer') || k === 'special_tokens_map.json'));
+    const merged = m.info.merged;
+    const meta = (stage: string, steps: number) => ({
+      producer: 'rlhf-playground', stage: [...merged.map((x) => x.stage), stage].join('+'), steps, baseModel: m.rootInfo.source, date: new Date().toISOString(),
+      ...(merged.length ? { merged_runs: merged.map((x) => `${x.stage}:${x.runId}@${x.step}`).join(',') } : {}),
+    });
     if (!cur) {
-      const tokenizerFiles = new Map([...m.files.raw].filter(([k]) => k.startsWith('tokenizer') || k === 'special_tokens_map.json'));
-      const files = await exportModelFiles(m.base, { meta: { producer: 'rlhf-playground', stage: 'base', steps: 0, baseModel: m.info.source, date: new Date().toISOString() }, tokenizerFiles });
+      const files = await this.exclusive(() => exportModelFiles(m.base, { meta: meta(merged.length ? merged.at(-1)!.stage : 'base', merged.at(-1)?.step ?? 0), tokenizerFiles }));
       return { name: 'model.zip', zip: zipFiles(files) };
     }
     const run = await this.getRun(cur.runId);
     const name = `${run.stage}-${cur.runId.slice(0, 8)}`;
+    const lora = cur.stage.policy?.lora;
+    if (merged.length && lora) {
+      // an adapter over merged runs: PEFT could not rebuild that base from a Hub id, so this is the whole model
+      const files = await this.exclusive(async () => {
+        const saved = await mergeLora(lora);
+        try {
+          return await exportModelFiles(m.base, { meta: meta(run.stage, run.step ?? 0), tokenizerFiles });
+        } finally {
+          restoreWeights(m.base, saved);
+        }
+      });
+      return { name: `${name}.zip`, zip: zipFiles(files, name) };
+    }
     return { name: `${name}.zip`, zip: zipFiles(await cur.stage.exportFiles(run.step ?? 0), name) };
   }
 
@@ -372,6 +407,70 @@ export class Engine {
       await this.live.done;
     }
     this.unload();
+  }
+
+  /**
+   * Makes a trained policy (an SFT, DPO or PPO run with a checkpoint) the starting model of the next runs:
+   * its weights are merged into the loaded model (LoRA: W += (alpha/r) B A; full fine-tuning: the weights
+   * copied). Later stages start from it and PPO and DPO hold their policy to it, as InstructGPT's PPO
+   * starts from and is leashed to the SFT model. The model's identity becomes a digest of (the loaded
+   * files, the merged runs), so runs trained on it resume only on it; after a reload, resume rebuilds it
+   * by loading the files again (URL models) and merging the same runs. `resetModel` goes back.
+   */
+  async adoptRun(runId: string): Promise<ModelInfo> {
+    this.idle();
+    const run = await this.getRun(runId);
+    if (run.stage === 'rm') throw new Error(`run ${runId} is a reward model; a policy (an SFT, DPO or PPO run) can be the starting model`);
+    const { stage, from } = await this.open(runId);
+    if (!from) throw new Error(`run ${runId} has no checkpoint yet: there are no trained weights to start from`);
+    const m = this.need(), pol = stage.policy!;
+    await this.exclusive(async () => {
+      if (pol.lora) await mergeLora(pol.lora);
+      else await copyWeights(pol.model, m.base);
+    });
+    this.dropStage();
+    m.chain = [...m.chain, runId];
+    m.info = {
+      ...m.info, merged: [...m.info.merged, { runId, stage: run.stage, step: from }],
+      fingerprint: await textFingerprint(`${m.info.fingerprint}|${runId}|${from}`),
+    };
+    return m.info;
+  }
+
+  /** Back to the model as it was loaded (undoes adoptRun); the merged runs stay in the store. */
+  async resetModel(): Promise<ModelInfo> {
+    this.idle();
+    const m = this.need();
+    if (m.chain.length) {
+      this.dropStage();
+      const { model } = buildModel(await this.gpuP, { ...m.files, configFile: `${m.files.source}/config.json` });
+      m.base.params.destroy();
+      m.base = model;
+      m.chain = [];
+      m.info = m.rootInfo;
+    }
+    return m.info;
+  }
+
+  /** Gets the starting model of a run back: its files (reloaded from its URL if need be), then its merged runs. */
+  private async rebuild(runId: string, rm: RunModel): Promise<void> {
+    const root = rm.root ?? rm.fingerprint, chain = rm.chain ?? [];
+    if (this.loaded?.rootInfo.fingerprint !== root) {
+      if (!rm.reloadable || !rm.url) throw new Error(`run ${runId} trains ${rm.source}: load that model first (the one loaded now is ${this.loaded?.info.source ?? 'none'})`);
+      await this.loadModel({ url: rm.url });
+      if (this.loaded?.rootInfo.fingerprint !== root) throw new Error(`${rm.url} no longer serves the model run ${runId} was trained on`);
+    }
+    const m = this.need();
+    if (!(m.chain.length <= chain.length && m.chain.every((id, i) => chain[i] === id))) await this.resetModel();
+    for (const id of chain.slice(m.chain.length)) await this.adoptRun(id);
+    if (m.info.fingerprint !== rm.fingerprint) throw new Error(`run ${runId}: merging its ${chain.length} earlier runs again did not give its starting model`);
+  }
+
+  /** Runs `f` between generations (a Generator reading weights that `f` changes would mix the two). */
+  private exclusive<R>(f: () => Promise<R>): Promise<R> {
+    const turn = this.genQueue.then(f);
+    this.genQueue = turn.catch(() => {});
+    return turn;
   }
 
   // ---- internals ----
@@ -385,7 +484,10 @@ export class Engine {
     const store = await this.storeP;
     const run = await this.getRun(runId);
     if (run.stage !== 'rm') throw new Error(`rewardRunId ${runId} is a ${run.stage} run, not a reward model`);
-    if ((run.model as unknown as RunModel | undefined)?.fingerprint !== this.need().info.fingerprint) throw new Error(`reward model ${runId} was trained on another model than the one loaded`);
+    if ((run.model as unknown as RunModel | undefined)?.fingerprint !== this.need().info.fingerprint) {
+      throw new Error(`reward model ${runId} was trained on another starting model than the one loaded now (PPO's roles share one base): `
+        + 'train the reward model after choosing the starting model');
+    }
     const cfg = run.config as unknown as TrainConfig;
     if (!(cfg.loraRank > 0)) throw new Error(`reward model ${runId} is fully fine-tuned; PPO shares one base and needs a LoRA reward model`);
     const ck = await db.loadCheckpoint(store, runId);
@@ -398,18 +500,14 @@ export class Engine {
     const store = await this.storeP;
     const run = await this.getRun(runId);
     const rm = run.model as unknown as RunModel;
-    if (this.loaded?.info.fingerprint !== rm.fingerprint) {
-      if (!rm.reloadable || !rm.url) throw new Error(`run ${runId} trains ${rm.source}: load that model first (the one loaded now is ${this.loaded?.info.source ?? 'none'})`);
-      await this.loadModel({ url: rm.url });
-      if (this.loaded?.info.fingerprint !== rm.fingerprint) throw new Error(`${rm.url} no longer serves the model run ${runId} was trained on`);
-    }
+    if (this.loaded?.info.fingerprint !== rm.fingerprint) await this.rebuild(runId, rm);
     const m = this.need();
     const data = run.datasetId ? await db.getDataset(store, run.datasetId) : undefined;
     if (!data) throw new Error(`run ${runId} has no data in the store`);
     const cfg = run.config as unknown as TrainConfig;
     const reward = run.stage === 'ppo' ? await this.rewardOf(cfg.rewardRunId) : undefined;
     this.dropStage();
-    const stage = await buildStage({ gpu: await this.gpuP, files: m.files, tok: m.tok, base: m.base, reward }, run.stage as Stage, cfg, data.records as DataRecord[]);
+    const stage = await buildStage({ gpu: await this.gpuP, files: m.files, tok: m.tok, base: m.base, reward, adopted: m.chain.length > 0 }, run.stage as Stage, cfg, data.records as DataRecord[]);
     let from = 0;
     try {
       const ck = await db.loadCheckpoint(store, runId);

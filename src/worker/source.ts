@@ -88,6 +88,9 @@ export async function fingerprint(files: ModelFiles): Promise<string> {
   return digest(new TextEncoder().encode(parts.join('\n')));
 }
 
+/** The same digest over a text (the identity of a model with runs merged into it). */
+export const textFingerprint = (text: string) => digest(new TextEncoder().encode(text));
+
 async function digest(bytes: Uint8Array): Promise<string> {
   const subtle = globalThis.crypto?.subtle;
   if (subtle) return [...new Uint8Array(await subtle.digest('SHA-256', bytes as BufferSource))].map((b) => b.toString(16).padStart(2, '0')).join('');
