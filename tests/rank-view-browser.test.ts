@@ -8,7 +8,7 @@ import { useBrowserEnv } from './browser-env.ts';
 const env = useBrowserEnv();
 
 describe('rank view', () => {
-  it('ranks by keyboard, saves to IndexedDB, keeps the ranking across a reload, and shows HTML as text', async () => {
+  it('ranks by keyboard and by drag-and-drop, saves to IndexedDB, keeps the ranking across a reload, and shows HTML as text', async () => {
     const page = await env.browser.newPage();
     const errors: string[] = [];
     page.on('pageerror', (e) => errors.push(e.message));
@@ -39,6 +39,14 @@ describe('rank view', () => {
     expect(await page.locator('#count').innerText()).toBe('1 rankings saved');
     expect(await page.locator('rank-view .prompt').innerText()).toBe('Name a pet fish.');
     expect(await page.evaluate(() => document.body.dataset.xss)).toBeUndefined();
+
+    // the mouse: drag the second completion above the first, then submit
+    await page.locator('rank-view li').nth(1).dragTo(page.locator('rank-view li').nth(0));
+    expect(await page.locator('rank-view li > div:first-child').allInnerTexts()).toEqual(['Fish', 'Bubbles']);
+    await page.keyboard.press('Enter');
+    await page.waitForSelector('body[data-ready="2"]', { timeout: 30_000 });
+    const both = JSON.parse((await page.evaluate(() => document.body.dataset.saved))!) as { completions: string[]; ranks: number[] }[];
+    expect(both[1]).toMatchObject({ completions: ['Fish', 'Bubbles'], ranks: [0, 1] });
     expect(errors).toEqual([]);
     await page.close();
   });
