@@ -197,6 +197,9 @@ describe('training engine (worker API in Node)', () => {
     expect(result).toMatchObject({ eval_pairs: 6 });
     expect(result.eval_accuracy).toBeGreaterThanOrEqual(0);
     expect(Number.isFinite(result.reward_bias)).toBe(true);
+    // held-out accuracy during the run too (every 2nd of 12 steps, for the live chart); the last equals the result's
+    expect(rows.filter((r) => r.values.eval_accuracy !== undefined).map((r) => r.step)).toEqual([2, 4, 6, 8, 10, 12]);
+    expect(rows.at(-1)!.values.eval_accuracy).toBe(result.eval_accuracy);
     const files = unzipFiles((await e.exportModel()).zip, 'rm.zip');
     const adapterCfg = JSON.parse(new TextDecoder().decode([...files].find(([k]) => k.endsWith('adapter_config.json'))![1])) as { modules_to_save: string[] };
     expect(adapterCfg.modules_to_save).toEqual(['score']);

@@ -163,6 +163,7 @@ export async function buildStage(ctx: StageContext, stage: Stage, c: TrainConfig
       const heldOut = rankings.length >= 10 ? rankings.filter((_, i) => i % 10 === 9) : []; // 10% for held-out accuracy
       const train = heldOut.length ? rankings.filter((_, i) => i % 10 !== 9) : rankings;
       const totalSteps = stepsFor(Math.ceil(train.length / B));
+      const evalEvery = Math.max(1, Math.ceil(totalSteps / 10));
       const maxK = Math.max(...rankings.map((r) => r.completions.length));
       const t = await RewardTrainer.create(model, head, { ...sched(totalSteps), promptsPerStep: B, maxK, seqLen: T, epochs: 1, padId: pad }, adapter);
       cleanup.unshift(() => t.destroy());
@@ -174,7 +175,13 @@ export async function buildStage(ctx: StageContext, stage: Stage, c: TrainConfig
           t.step = s;
           const r = await t.trainStep(batch);
           t.step = s + 1;
-          return { metrics: { loss: r.loss, accuracy: r.accuracy, learning_rate: r.lr, grad_norm: r.gradNorm }, tokens: rankingTokens(batch), skipped: r.skipped };
+          const metrics: Record<string, number> = { loss: r.loss, accuracy: r.accuracy, learning_rate: r.lr, grad_norm: r.gradNorm };
+          // held-out pair accuracy about ten times a run and at its end (TRL's eval_strategy="steps"), for the live chart
+          if (heldOut.length && ((s + 1) % evalEvery === 0 || s + 1 === totalSteps)) {
+            const ev = await t.evaluate(heldOut);
+            Object.assign(metrics, { eval_loss: ev.loss, eval_accuracy: ev.accuracy });
+          }
+          return { metrics, tokens: rankingTokens(batch), skipped: r.skipped };
         },
         async finish() {
           const ev = heldOut.length ? await t.evaluate(heldOut) : undefined;
