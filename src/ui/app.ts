@@ -83,6 +83,7 @@ export class RlhfApp extends LitElement {
     const c = this.ctx;
     this.off.push(
       c.on('notice', (n) => this.pushNotice(n.text, n.kind)),
+      c.on('navigate', (tab) => void (location.hash = `#${tab}`)),
       c.on('model', () => this.requestUpdate()),
       c.on('policy', () => this.requestUpdate()),
       c.on('progress', (p) => (this.progress = p)),

@@ -36,6 +36,10 @@ export interface Events {
   status: RunStatusEvent;
   samples: { runId: string; step: number; samples: RolloutSample[] };
   notice: { text: string; kind: 'info' | 'error' };
+  /** completions someone wants ranked now (e.g. PPO's rollouts of one prompt, from the Inspect view) */
+  rank: { prompt: string; completions: string[] };
+  /** a view asks the shell to show another tab */
+  navigate: string;
 }
 export type Topic = keyof Events;
 
@@ -76,6 +80,13 @@ export class AppContext {
       this.notify(`${what}: ${e instanceof Error ? e.message : String(e)}`, 'error');
       return undefined;
     }
+  }
+
+  /** Sends completions to the Rank tab and shows it (2 to 9 of them; more are cut to the first 9). */
+  offerForRanking(prompt: string, completions: string[]): void {
+    if (completions.length < 2) throw new Error('a ranking needs at least 2 completions');
+    this.changed('rank', { prompt, completions: completions.slice(0, 9) });
+    this.changed('navigate', 'rank');
   }
 
   async refreshPolicy(): Promise<void> {

@@ -78,6 +78,7 @@ export class RankPanel extends CtxView {
       ctx.on('rankings', () => void this.reload()),
       ctx.on('data', () => void this.reload()),
       ctx.on('model', () => this.requestUpdate()),
+      ctx.on('rank', (r) => void this.rankGiven(r.prompt, r.completions)),
       // a new model or policy: samples of the old one are not what the user wants to rank
       ctx.on('policy', () => this.dropQueued()),
     ];
@@ -142,7 +143,7 @@ export class RankPanel extends CtxView {
   }
 
   private async prefetch(): Promise<void> {
-    if (this.next) return;
+    if (this.next || this.ctx.liveRun) return; // the engine samples nothing while a run trains
     const q = (await this.queue()).filter((p) => p !== this.item?.prompt);
     if (q.length) this.next = this.generate(q[0]!);
   }
@@ -150,6 +151,11 @@ export class RankPanel extends CtxView {
   /** The next prompt: the prefetched one if it is still wanted, else the first of the queue. */
   async advance(): Promise<void> {
     if (!this.ctx.model) return this.ctx.notify('Load a model first (Model tab).', 'error');
+    if (this.ctx.liveRun) {
+      this.item = undefined;
+      this.state = undefined;
+      return this.ctx.notify('New completions wait until the training run pauses or ends; PPO rollouts can be ranked meanwhile from the Inspect tab.');
+    }
     const q = await this.queue();
     const pre = this.next;
     this.next = undefined;
@@ -160,6 +166,12 @@ export class RankPanel extends CtxView {
       return;
     }
     return this.show(this.generate(q[0]!));
+  }
+
+  /** Completions made elsewhere (PPO's rollouts during training): ranked like generated ones, nothing to generate. */
+  private async rankGiven(prompt: string, completions: string[]): Promise<void> {
+    this.next = undefined;
+    await this.show({ prompt, texts: completions, done: Promise.resolve(completions), finished: true });
   }
 
   private async rankOwn(): Promise<void> {
