@@ -8,6 +8,8 @@
 //    replaces the old row instead of drawing a zigzag.
 //  - The number of steps drawn is on the host (`points`, `data-points`) so a test can see the chart move.
 //  - `label`, not `title`: the host's native title attribute would be a tooltip over the whole chart.
+//  - The value axis writes as many decimals as its tick spacing needs (uPlot's default keeps three, so a
+//    KL of -0.0004 read "-0" beside "0"), and is as wide as its longest label.
 import { css, html, LitElement, unsafeCSS, type PropertyValues } from 'lit';
 import uPlot from 'uplot';
 import uplotCss from 'uplot/dist/uPlot.min.css?inline';
@@ -17,6 +19,28 @@ export interface ChartRow { step: number; values: Record<string, number> }
 // steps are whole numbers: no tick at 1.5
 const STEP_TICKS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10_000, 20_000, 50_000, 100_000];
 const PALETTE = ['#0a66c2', '#d9480f', '#2b8a3e', '#862e9c', '#c2255c', '#5c940d'];
+
+/** Decimals that write `incr` exactly (0.25 -> 2, 0.0005 -> 4, 20 -> 0), at most 12. */
+function decimalsOf(incr: number): number {
+  if (!(incr > 0 && Number.isFinite(incr))) return 3;
+  for (let d = 0; d < 12; d++) {
+    const x = incr * 10 ** d;
+    if (Math.round(x) >= 1 && Math.abs(x - Math.round(x)) <= 1e-6 * x) return d;
+  }
+  return 12;
+}
+
+/** Labels of ticks `incr` apart: the decimals the spacing needs, never "-0", exponents for tiny or huge numbers. */
+export function tickLabels(splits: readonly (number | null)[], incr: number): string[] {
+  const d = decimalsOf(incr);
+  return splits.map((v) => {
+    if (v === null || !Number.isFinite(v)) return '';
+    const x = Math.abs(v) < incr / 2 ? 0 : v; // a tick at 0 computed as -1e-18
+    const a = Math.abs(x);
+    if (a !== 0 && (d > 6 || a >= 1e7)) return Number(x.toPrecision(3)).toExponential();
+    return x.toFixed(d);
+  });
+}
 
 export class LineChart extends LitElement {
   static override properties = { label: {}, series: { attribute: false }, height: { type: Number } };
@@ -110,7 +134,11 @@ export class LineChart extends LitElement {
     this.plot = new uPlot({
       width: this.width(), height: this.height,
       scales: { x: { time: false } },
-      axes: [{ label: 'step', incrs: STEP_TICKS }, {}],
+      axes: [{ label: 'step', incrs: STEP_TICKS }, {
+        values: (_u, splits, _axis, _space, incr) => tickLabels(splits, incr),
+        // 7 px a character at uPlot's 12 px font, plus the tick and the gap
+        size: (_u, values) => Math.max(40, 16 + 7 * Math.max(0, ...(values ?? []).map((v) => v.length))),
+      }],
       series: [{ label: 'step' }, ...this.series.map((name, i) => ({ label: name, stroke: PALETTE[i % PALETTE.length], width: 1.5 }))],
     }, this.aligned(), target);
     this.draw();
