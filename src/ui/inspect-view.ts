@@ -9,6 +9,10 @@
 //    survive a reload.
 //  - The colour scale is diverging and symmetric around 0 (blue below, red above), scaled to the
 //    largest |value| on screen: the sign is what matters for all three quantities.
+//  - The engine reports a rollout's prompt as the model saw it (chat template included); it is shown,
+//    and offered for ranking, as the user's own prompt whenever one of the stored prompts is inside it.
+//  - A spot-check score goes to the rollout that was on screen when the user pressed it, even when a new
+//    step's rollouts arrived in between.
 //  - Model text is bound as text, never as HTML.
 import { css, html } from 'lit';
 import { styleMap } from 'lit/directives/style-map.js';
@@ -20,10 +24,11 @@ import { sharedStyles } from './styles.ts';
 
 type Quantity = 'kl' | 'value' | 'advantage';
 
-const QUANTITIES: { id: Quantity; label: string; low: string; high: string }[] = [
-  { id: 'kl', label: 'KL contribution (log policy - log reference)', low: 'likelier under the starting model', high: 'likelier under the policy' },
-  { id: 'value', label: 'Value (expected reward from this token on)', low: 'expects a low reward', high: 'expects a high reward' },
-  { id: 'advantage', label: 'Advantage (better or worse than expected)', low: 'discouraged', high: 'reinforced' },
+const QUANTITIES: { id: Quantity; label: string; low: string; high: string; allZero: string }[] = [
+  { id: 'kl', label: 'KL contribution (log policy - log reference)', low: 'likelier under the starting model', high: 'likelier under the policy',
+    allZero: 'the policy has not moved from the starting model yet (the rollouts of step 1 are sampled before the first update)' },
+  { id: 'value', label: 'Value (expected reward from this token on)', low: 'expects a low reward', high: 'expects a high reward', allZero: 'the value model expects no reward either way' },
+  { id: 'advantage', label: 'Advantage (better or worse than expected)', low: 'discouraged', high: 'reinforced', allZero: 'no token did better or worse than expected' },
 ];
 
 /** Background for x on a diverging scale over [-max, max]: blue below 0, red above, white at 0. */
@@ -31,6 +36,24 @@ export function divergingColor(x: number, max: number): string {
   const t = Math.max(-1, Math.min(1, max > 0 ? x / max : 0));
   const [r, g, b] = t < 0 ? [33, 102, 172] : [214, 47, 39];
   return `rgba(${r}, ${g}, ${b}, ${(Math.abs(t) * 0.75).toFixed(3)})`;
+}
+
+/** A per-token number for a tooltip: four decimals, or three significant digits when that would read 0.0000. */
+export function fmtValue(x: number): string {
+  return x !== 0 && Math.abs(x) < 5e-5 ? x.toExponential(2) : x.toFixed(4);
+}
+
+/** Tokens such as <|endoftext|> or </s>: drawn apart from the text, since they are not text. */
+export const isSpecialToken = (t: string) => /^<\|[^|]*\|>$|^<\/?s>$|^<(?:pad|unk|eos|bos)>$/.test(t);
+
+/**
+ * The user's prompt inside the prompt the model saw (chat template and special tokens around it): the
+ * longest of `known` that it contains; undefined when none does.
+ */
+export function userPrompt(seen: string, known: Iterable<string>): string | undefined {
+  let best: string | undefined;
+  for (const k of known) if (k.trim() && seen.includes(k) && (!best || k.length > best.length)) best = k;
+  return best;
 }
 
 interface Shown { step: number; sample: RolloutSample }
@@ -43,11 +66,15 @@ export class InspectView extends CtxView {
   private checks: db.SpotCheckRecord[] = [];
   private step?: number; // the step whose rollouts are shown; undefined = the latest
   private saving = false;
+  private known = new Set<string>(); // the user's prompts (stored prompts and those of the dataset)
+  private offered?: Shown; // the rollout the spot check shows now: what keys 1-7 score
 
   static override styles = [sharedStyles, css`
     :host { outline: none; }
+    .card > h3:first-child { margin-top: 0; }
     .tokens { white-space: pre-wrap; word-break: break-word; font-family: ui-monospace, SFMono-Regular, Menlo, monospace; font-size: 0.9em; line-height: 1.7; }
     .tok { border-radius: 3px; }
+    .tok.special { font-size: 0.75em; color: #6e6e73; border: 1px dotted #b0b0b8; padding: 0 0.15em; margin-left: 0.15em; }
     .legend { display: flex; align-items: center; gap: 0.5rem; font-size: 0.85em; }
     .legend .bar { width: 10rem; height: 0.8rem; border-radius: 3px; border: 1px solid #d0d0d7;
       background: linear-gradient(to right, rgba(33,102,172,0.75), rgba(255,255,255,0), rgba(214,47,39,0.75)); }
@@ -55,7 +82,10 @@ export class InspectView extends CtxView {
     .sample .prompt { font-weight: 600; }
     .alarm { border-left: 4px solid #e8a400; background: #fff8e6; padding: 0.4rem 0.75rem; margin: 0.4rem 0; border-radius: 4px; list-style: none; }
     .alarm.critical { border-color: #b42318; background: #fdf0ef; }
-    #alarms { padding: 0; margin: 0; }
+    #alarms { padding: 0; margin: 0; list-style: none; }
+    .group { border-top: 1px solid #ececf1; }
+    .group > .sample { border-top: none; padding-left: 0.75rem; }
+    .group-head { display: flex; gap: 0.6rem; align-items: baseline; justify-content: space-between; padding-top: 0.5rem; }
     .score { min-width: 2.4rem; }
   `];
 
@@ -75,6 +105,7 @@ export class InspectView extends CtxView {
   protected listen(ctx: AppContext) {
     return [
       ctx.on('runs', () => void ctx.attempt('inspect: reading runs', () => this.loadRuns(ctx))),
+      ctx.on('data', () => void ctx.attempt('inspect: reading prompts', () => this.loadPrompts(ctx))),
       ctx.on('samples', (s) => {
         if (s.runId && s.runId !== this.runId) void this.pick(s.runId);
         else this.requestUpdate();
@@ -88,13 +119,24 @@ export class InspectView extends CtxView {
   }
 
   protected async reload(ctx: AppContext): Promise<void> {
-    await this.loadRuns(ctx);
+    await Promise.all([this.loadRuns(ctx), this.loadPrompts(ctx)]);
     if (!this.runId) await this.pick(ctx.liveRun ?? ctx.samples.at(-1)?.runId ?? this.runs[0]?.id);
   }
 
   private async loadRuns(ctx: AppContext): Promise<void> {
     this.runs = (await db.listRuns(ctx.store)).filter((r) => r.stage === 'ppo');
     this.requestUpdate();
+  }
+
+  private async loadPrompts(ctx: AppContext): Promise<void> {
+    const [prompts, records] = await Promise.all([db.listPrompts(ctx.store), ctx.userRecords()]);
+    this.known = new Set([...prompts.map((p) => p.text), ...records.flatMap((r) => ('prompt' in r ? [r.prompt] : []))]);
+    this.requestUpdate();
+  }
+
+  /** The user's prompt of a rollout, else the prompt as the model saw it. */
+  private promptOf(s: RolloutSample): string {
+    return userPrompt(s.prompt, this.known) ?? s.prompt;
   }
 
   /** Inspects another run: its metric history and spot checks from the store. */
@@ -127,12 +169,14 @@ export class InspectView extends CtxView {
     return [...all].reverse().find((s) => !seen.has(`${s.step}\n${s.sample.response}`));
   }
 
-  private async score(score: number): Promise<void> {
-    const ctx = this.ctx, s = this.nextCheck(this.rollouts());
+  /** Saves the user's score of `s`, the rollout that was on screen (keys: the one shown now). */
+  private async score(score: number, s = this.offered): Promise<void> {
+    const ctx = this.ctx;
     if (!ctx || !s || !this.runId || this.saving) return;
     this.saving = true;
+    this.requestUpdate();
     try {
-      const record = { runId: this.runId, step: s.step, prompt: s.sample.prompt, response: s.sample.response, reward: s.sample.score, score };
+      const record = { runId: this.runId, step: s.step, prompt: this.promptOf(s.sample), response: s.sample.response, reward: s.sample.score, score };
       await db.addSpotCheck(ctx.store, record);
       this.checks = [...this.checks, { ...record, createdAt: Date.now() }];
     } catch (e) {
@@ -196,6 +240,7 @@ export class InspectView extends CtxView {
 
   private spotCheck(all: Shown[]) {
     const s = this.nextCheck(all);
+    this.offered = s;
     const mean = this.checks.length ? this.checks.reduce((a, c) => a + c.score, 0) / this.checks.length : undefined;
     return html`
       <section class="card" id="spot">
@@ -204,12 +249,12 @@ export class InspectView extends CtxView {
           ${this.checks.length} scored${mean !== undefined ? `, mean ${mean.toFixed(1)}` : ''}.</p>
         ${s ? html`
           <div class="sample" data-step=${s.step}>
-            <div class="prompt">${s.sample.prompt}</div>
+            <div class="prompt">${this.promptOf(s.sample)}</div>
             <div class="pre">${s.sample.response}</div>
             <div class="muted small">step ${s.step} · reward model: ${s.sample.score.toFixed(3)}</div>
           </div>
           <div class="row">${[1, 2, 3, 4, 5, 6, 7].map((n) => html`
-            <button class="score" data-score=${n} ?disabled=${this.saving} title="score ${n} (key ${n})" @click=${() => this.score(n)}>${n}</button>`)}
+            <button class="score" data-score=${n} ?disabled=${this.saving} title="score ${n} (key ${n})" @click=${() => this.score(n, s)}>${n}</button>`)}
             <span class="muted small">or press 1-7</span>
           </div>`
           : html`<div class="empty">${all.length ? 'All rollouts shown so far are scored; more come with the next steps.' : 'Rollouts appear here while a PPO run trains.'}</div>`}
@@ -220,6 +265,10 @@ export class InspectView extends CtxView {
   private rolloutView(shown: Shown[], steps: number[], step: number | undefined) {
     const q = QUANTITIES.find((x) => x.id === this.quantity)!;
     const max = Math.max(0, ...shown.flatMap((s) => (s.sample[this.quantity] ?? []).map(Math.abs).filter(Number.isFinite)));
+    const live = this.ctx?.liveRun === this.runId;
+    // the rollouts of one prompt together: several answers to one prompt can be ranked at once
+    const groups = new Map<string, Shown[]>();
+    for (const s of shown) groups.set(s.sample.prompt, [...(groups.get(s.sample.prompt) ?? []), s]);
     return html`
       <section class="card" id="rollouts">
         <h3>Rollouts</h3>
@@ -231,18 +280,38 @@ export class InspectView extends CtxView {
           </label>
           <label>Step
             <select id="sample-step" ?disabled=${!steps.length} @change=${(e: Event) => { const v = (e.target as HTMLSelectElement).value; this.step = v ? Number(v) : undefined; this.requestUpdate(); }}>
-              <option value="" ?selected=${this.step === undefined}>latest</option>
+              <option value="" ?selected=${this.step === undefined}>latest${steps.length ? ` (${steps.at(-1)})` : ''}</option>
               ${steps.map((s) => html`<option value=${s} ?selected=${s === this.step}>${s}</option>`)}
             </select>
           </label>
         </div>
-        <div class="legend" id="legend">
-          <span>${(-max).toPrecision(3)}</span><span class="bar"></span><span>${max.toPrecision(3)}</span>
-          <span class="muted">blue: ${q.low} · red: ${q.high}; hover a token for its number</span>
-        </div>
-        ${shown.length ? shown.map((s) => this.tokens(s, max)) : html`<div class="empty">No rollouts for this run in this session yet.</div>`}
-        ${step !== undefined ? html`<p class="muted small">step ${step}</p>` : null}
+        ${!shown.length ? null : max > 0 ? html`<div class="legend" id="legend">
+            <span>${(-max).toPrecision(3)}</span><span class="bar"></span><span>${max.toPrecision(3)}</span>
+            <span class="muted">blue: ${q.low} · red: ${q.high}; hover a token for its number</span>
+          </div>`
+          : html`<p class="legend muted" id="legend" data-all-zero>Every token is 0 at step ${step}: ${q.allZero}.</p>`}
+        ${shown.length ? [...groups.values()].map((g) => this.group(g, max))
+          : html`<div class="empty">${live ? 'The first rollouts appear after the first step.'
+            : 'No rollouts of this run in this session: they are shown while a run trains and are not stored (the alarms above come from its stored metrics).'}</div>`}
       </section>
+    `;
+  }
+
+  private group(g: Shown[], max: number) {
+    const sample = g[0]!.sample;
+    const prompt = userPrompt(sample.prompt, this.known);
+    const answers = g.map((s) => s.sample.response);
+    const why = answers.length < 2 ? 'one answer: a ranking needs two or more'
+      : !prompt ? 'this prompt is not among your prompts (Data tab)' : undefined;
+    return html`
+      <div class="group">
+        <div class="group-head">
+          <span class="prompt">${prompt ?? sample.prompt}</span>
+          <button class="rank-these" ?disabled=${!!why} title=${why ?? 'rank these answers on the Rank tab: your ranking teaches the next reward model'}
+            @click=${() => prompt && this.ctx?.offerForRanking(prompt, answers)}>Rank these ${answers.length}</button>
+        </div>
+        ${g.map((s) => this.tokens(s, max))}
+      </div>
     `;
   }
 
@@ -250,12 +319,12 @@ export class InspectView extends CtxView {
     const values = sample[this.quantity];
     return html`
       <div class="sample" data-step=${step}>
-        <div class="prompt">${sample.prompt}</div>
         <div class="tokens">${sample.tokens && values
           ? sample.tokens.map((t, i) => {
             const x = values[i];
-            return x === undefined ? html`<span class="tok">${t}</span>`
-              : html`<span class="tok" title=${`${JSON.stringify(t)} · ${this.quantity} ${x.toFixed(4)}`} style=${styleMap({ background: divergingColor(x, max) })}>${t}</span>`;
+            const cls = isSpecialToken(t) ? 'tok special' : 'tok';
+            return x === undefined || !Number.isFinite(x) ? html`<span class=${cls}>${t}</span>`
+              : html`<span class=${cls} title=${`${JSON.stringify(t)} · ${this.quantity} ${fmtValue(x)}`} style=${styleMap({ background: divergingColor(x, max) })}>${t}</span>`;
           })
           : sample.response}</div>
         <div class="muted small">reward model: ${sample.score.toFixed(3)}</div>
