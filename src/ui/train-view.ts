@@ -78,8 +78,9 @@ const CHARTS: Record<Stage, { cls: string; label: string; series: string[] }[]> 
   sft: [{ cls: 'loss', label: 'Loss on the answers', series: ['loss'] }],
   rm: [
     { cls: 'loss', label: 'Pairwise loss', series: ['loss'] },
-    // held-out accuracy comes once, at the end (the run's result): shown as text below the progress
-    { cls: 'accuracy', label: 'Pair accuracy on the training batch', series: ['accuracy'] },
+    // held-out accuracy (eval_accuracy) comes about ten times a run when 10 or more rankings leave some
+    // out; the final one is also the run's result, shown as text below the progress
+    { cls: 'accuracy', label: 'Pair accuracy: training batch and held-out', series: ['accuracy', 'eval_accuracy'] },
   ],
   dpo: [
     { cls: 'loss', label: 'DPO loss', series: ['loss'] },
@@ -110,7 +111,7 @@ export function dataSummary(stage: Stage, records: DataRecord[], o: { batchSize:
   const rankings = count('ranking') + count('preference');
   const text = `${rankings} ranking${rankings === 1 ? '' : 's'}, ${pairs} pair${pairs === 1 ? '' : 's'}`;
   if (stage === 'rm') {
-    return { text, missing: rankings ? undefined : 'rank at least one prompt first', hint: rankings < 10 ? 'rank at least 10 prompts to get a held-out accuracy' : undefined };
+    return { text, missing: rankings ? undefined : 'rank at least one prompt first', hint: rankings < 10 ? 'Rank at least 10 prompts to get a held-out accuracy' : undefined };
   }
   return { text, missing: pairs ? undefined : 'rank at least one prompt (with answers not all tied) first' };
 }
@@ -126,6 +127,14 @@ const hasCheckpoint = (r: db.RunRecord) => {
 };
 const pct = (x: unknown) => (typeof x === 'number' ? `${Math.round(x * 100)}%` : '–');
 
+/** A reward model in PPO's list, short enough for the field (about 35 characters): id, when, and its held-out accuracy if it has one. */
+export function rewardModelLabel(r: Pick<db.RunRecord, 'id' | 'createdAt' | 'result'>, now = Date.now()): string {
+  const d = new Date(r.createdAt), today = new Date(now).toDateString() === d.toDateString();
+  const when = today ? d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' }) : d.toLocaleDateString();
+  const acc = typeof r.result?.eval_accuracy === 'number' ? ` · held-out ${pct(r.result.eval_accuracy)}` : '';
+  return `${r.id.slice(0, 8)} · ${when}${acc}`;
+}
+
 export class TrainView extends CtxView {
   private stage: Stage = 'sft';
   private input: TrainInput = {}; // the fields the user changed
@@ -139,6 +148,7 @@ export class TrainView extends CtxView {
   private actionError?: string;
 
   static override styles = [sharedStyles, css`
+    .card > h3:first-child { margin-top: 0; }
     #stage label { display: flex; gap: 0.5rem; align-items: baseline; padding: 0.3rem 0; }
     #stage .uses { font-size: 0.85em; }
     .fields { display: grid; grid-template-columns: repeat(auto-fill, minmax(16rem, 1fr)); gap: 0.6rem 1rem; margin: 0.5rem 0; }
@@ -372,7 +382,8 @@ export class TrainView extends CtxView {
         </details>
         ${cfgError && !summary?.missing ? html`<p id="form-error" class="error">${cfgError}</p>` : null}
         <div class="row">
-          <button id="start" class="primary" ?disabled=${!!live || !!blocked || !!this.busy} title=${blocked ?? ''} @click=${() => this.start()}>Start ${STAGES.find((s) => s.id === this.stage)!.name}</button>
+          <button id="start" class="primary" ?disabled=${!!live || !!blocked || !!this.busy}
+            title=${live ? 'a run is training: pause or cancel it first (one GPU, one run)' : blocked ?? ''} @click=${() => this.start()}>Start ${STAGES.find((s) => s.id === this.stage)!.name}</button>
           ${this.controls(live)}
         </div>
         ${blocked && !live ? html`<p class="muted small" id="blocked">Cannot start: ${blocked}.</p>` : null}
@@ -388,7 +399,7 @@ export class TrainView extends CtxView {
     const value = String(this.input[f.key] ?? cfg[f.key]);
     const control = f.key === 'rewardRunId'
       ? html`<select id=${id} ?disabled=${!rms.length} @change=${(e: Event) => this.setField(f.key, (e.target as HTMLSelectElement).value, false)}>
-          ${rms.length ? rms.map((r) => html`<option value=${r.id} ?selected=${r.id === (this.input.rewardRunId ?? rms[0]!.id)}>${`${r.id.slice(0, 8)} · ${new Date(r.createdAt).toLocaleString()} · held-out ${pct(r.result?.eval_accuracy)}`}</option>`)
+          ${rms.length ? rms.map((r) => html`<option value=${r.id} ?selected=${r.id === (this.input.rewardRunId ?? rms[0]!.id)}>${rewardModelLabel(r)}</option>`)
             : html`<option value="">no finished LoRA reward model yet</option>`}
         </select>`
       : f.options
