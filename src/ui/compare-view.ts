@@ -121,6 +121,9 @@ export class CompareView extends CtxView {
     const key = tunedModelKey(p);
     if (!key) return { why: `The policy is the loaded model itself (${p.name}): train a model or open one first.` };
     const run = p.kind === 'run' ? this.runs.find((r) => r.id === p.runId) : undefined;
+    // after a reward model trains, the engine's last run is that RM, whose generate falls back to the
+    // loaded model: comparing it would be the loaded model against itself, and the votes a lie
+    if (run?.stage === 'rm') return { why: `The last run is a reward model (RM run ${run.id.slice(0, 8)}): it scores answers and writes none. Open an SFT, DPO or PPO run to compare.` };
     return { key, label: run ? `${run.stage.toUpperCase()} run ${run.id.slice(0, 8)}` : p.kind === 'adapter' ? `adapter ${p.name}` : p.name };
   }
 
@@ -224,10 +227,16 @@ export class CompareView extends CtxView {
 
   // ---- rendering ----
 
+  /** The reference as the engine samples it: the loaded model, with any runs merged into it as the starting model. */
+  private referenceLabel(): string {
+    const merged = this.ctx?.model?.merged ?? [];
+    return merged.length ? `the starting model (${merged.map((m) => `${m.stage.toUpperCase()} run ${m.runId.slice(0, 8)}`).join(' + ')} merged)` : 'the loaded model';
+  }
+
   private sideTitle(c: Comparison | undefined, s: Side): string {
-    if (!c) return s === 'A' ? 'Reference' : 'Tuned';
+    if (!c) return this.blind ? s : s === 'A' ? 'Reference' : 'Tuned';
     const isTuned = s === c.tunedShownAs;
-    const who = isTuned ? `tuned: ${c.tunedLabel}` : `reference: the loaded model`;
+    const who = isTuned ? `tuned: ${c.tunedLabel}` : `reference: ${this.referenceLabel()}`;
     if (!c.blind) return who[0]!.toUpperCase() + who.slice(1);
     return c.vote ? `${s} · ${who}` : s;
   }
@@ -245,14 +254,17 @@ export class CompareView extends CtxView {
 
   private voteBar(): TemplateResult | string {
     const c = this.cmp;
-    if (!c?.blind || !c.done || c.failed) return '';
+    if (!c?.done || c.failed) return '';
+    // the same text on both sides: with the same seed, the tuned model has not moved on this prompt
+    const same = c.texts.A === c.texts.B ? html`<p id="cmp-same" class="muted small">Both answers are the same: on this prompt and seed the tuned model still writes what the reference writes${c.blind && !c.vote ? ' (a tie is the honest vote)' : ''}. Try another prompt or seed.</p>` : '';
+    if (!c.blind) return same;
     if (c.vote) {
       const w = winnerOf(c.vote, c.tunedShownAs);
-      const said = w === 'tie' ? 'a tie' : w === 'tuned' ? `the tuned model (${c.tunedLabel})` : 'the reference (the loaded model)';
-      return html`<p id="vote-result">You chose ${said}: the tuned answer was ${c.tunedShownAs}. Saved.</p>`;
+      const said = w === 'tie' ? 'a tie' : w === 'tuned' ? `the tuned model (${c.tunedLabel})` : `the reference (${this.referenceLabel()})`;
+      return html`${same}<p id="vote-result">You chose ${said}: the tuned answer was ${c.tunedShownAs}. Saved.</p>`;
     }
     const can = this.canVote();
-    return html`<div class="row votes">
+    return html`${same}<div class="row votes">
       <span>Which is better?</span>
       <button id="vote-a" class="primary" ?disabled=${!can} @click=${() => void this.vote('A')}>A is better <kbd>a</kbd></button>
       <button id="vote-b" class="primary" ?disabled=${!can} @click=${() => void this.vote('B')}>B is better <kbd>b</kbd></button>
@@ -278,19 +290,19 @@ export class CompareView extends CtxView {
     const runs = this.runs.filter((r) => r.stage !== 'rm' && (r.step ?? 0) > 0 && r.status !== 'running');
     return html`
       <h2>Compare</h2>
-      <p class="muted small">The same prompt, seed and settings for the reference (the model as loaded) and the tuned model. Blind mode hides which is which until you vote.</p>
+      <p class="muted small">The same prompt, seed and settings for the reference (${this.referenceLabel()}) and the tuned model. Blind mode hides which is which until you vote.</p>
 
       <div class="card">
         <div class="row">
           <span>Tuned model: <b id="cmp-tuned">${'key' in t ? t.label : 'none'}</b></span>
-          ${runs.length ? html`<label class="row">open another run
+          ${runs.length ? html`<label class="row">choose a run
             <select id="cmp-run" ?disabled=${live || this.busy} @change=${(e: Event) => void this.selectRun(e)}>
               <option value="" ?selected=${this.policy?.kind !== 'run'}>—</option>
               ${runs.map((r) => html`<option value=${r.id} ?selected=${this.policy?.runId === r.id}>${r.stage.toUpperCase()} run ${r.id.slice(0, 8)} · ${r.status} · step ${r.step}</option>`)}
             </select></label>` : ''}
         </div>
         ${cannot ? html`<p class="error" id="cmp-why">${cannot}</p>` : ''}
-        ${'key' in t ? this.winRateLine(tally(this.votes, t.key), t.label) : html`<p id="win-rate" class="muted">No tuned model.</p>`}
+        ${'key' in t ? this.winRateLine(tally(this.votes, t.key), t.label) : ''}
       </div>
 
       <div class="card">
