@@ -7,7 +7,7 @@ import { exportJsonl, importJsonl, type Record as DataRecord } from '../src/io/d
 import { modelCard } from '../src/io/model-card.ts';
 import { clusterExport } from '../src/io/trl.ts';
 import * as db from '../src/store/db.ts';
-import { cardInput, clusterInput, dataCounts, defaultRepoName, exportableRuns, userDataRecords } from '../src/ui/share-data.ts';
+import { cardInput, clusterInput, dataCounts, defaultRepoName, exportableRuns, exportKind, mergedChain, userDataRecords } from '../src/ui/share-data.ts';
 import type { ModelInfo } from '../src/worker/api.ts';
 import { readFrontMatter } from './front-matter.ts';
 
@@ -56,6 +56,36 @@ describe('share data', () => {
     expect(await cardInput(store, { policy: { kind: 'adapter', name: 'a.zip' }, model })).toMatchObject({ kind: 'adapter', stages: [], baseModel: model.source });
     expect(await cardInput(store, { policy: { kind: 'base', name: 'm' }, model })).toMatchObject({ kind: 'model', stages: [] });
     expect(dataCounts('sft', [demo(1), demo(2), ranking])).toEqual({ demonstrations: 2 });
+  });
+
+  it('a run on a starting model with merged runs: those runs first, and a whole model unless it is a reward model', async () => {
+    const store = await seeded();
+    const chain = { source: model.source, fingerprint: 'g', root: 'f', chain: ['sft9'] };
+    await db.putRun(store, run('sft9', 'sft', { updatedAt: 6 }));
+    await db.saveDataset(store, { id: 'run:sft9', name: 'sft data', records: [demo(1), demo(2), demo(3)], createdAt: 1 });
+    await db.putRun(store, run('rm9', 'rm', { model: chain, updatedAt: 7 }));
+    await db.saveDataset(store, { id: 'run:rm9', name: 'rm data', records: [ranking], createdAt: 1 });
+    await db.putRun(store, run('ppo9', 'ppo', { config: { loraRank: 8, rewardRunId: 'rm9' }, model: chain, updatedAt: 8 }));
+    await db.saveDataset(store, { id: 'run:ppo9', name: 'ppo data', records: [{ kind: 'completion', prompt: 'a', completion: '' }], createdAt: 1 });
+
+    const ppo = await cardInput(store, { runId: 'ppo9', model });
+    expect(ppo).toMatchObject({ kind: 'model', data: { demonstrations: 3, rankings: 1, prompts: 1 } });
+    expect(ppo.stages.map((s) => [s.stage, s.role])).toEqual([
+      ['sft', 'merged into the starting model: part of these weights'],
+      ['rm', 'the reward model PPO optimised against (not part of these weights)'],
+      ['ppo', undefined],
+    ]);
+    expect(readFrontMatter(modelCard(ppo)).meta.get('library_name')).toBe('transformers');
+    // the engine exports a reward model's adapter and head as they are; a policy on its own base as an adapter
+    expect(exportKind((await db.getRun(store, 'rm9'))!)).toBe('adapter');
+    expect(exportKind((await db.getRun(store, 'ppo9'))!)).toBe('model');
+    expect(exportKind((await db.getRun(store, 'ppo1'))!)).toBe('adapter');
+    expect(exportKind(run('full', 'sft', { config: { loraRank: 0 } }))).toBe('model');
+    expect(mergedChain((await db.getRun(store, 'ppo1'))!)).toEqual([]);
+
+    // the loaded model with a run merged in, exported as the current policy: that run is its history
+    const merged = { ...model, merged: [{ runId: 'sft9', stage: 'sft', step: 3 }] };
+    expect(await cardInput(store, { policy: { kind: 'base', name: 'm' }, model: merged })).toMatchObject({ kind: 'model', stages: [{ stage: 'sft', steps: 3 }], data: { demonstrations: 3 } });
   });
 
   it('the user\'s data: own records then rankings, as JSONL that imports back', async () => {

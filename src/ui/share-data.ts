@@ -5,7 +5,9 @@
 // The card describes what made the exported weights: the chosen run (a PPO run brings the reward-model
 // run it optimised against, listed first), its resolved config, its last metrics row, what it reported
 // at its end, and the counts of the data saved with that run (not the user's data today, which may
-// have changed since).
+// have changed since). A run trained on a starting model that earlier runs were merged into (the
+// engine's adoptRun: SFT merged, then RM and PPO on it) lists those runs first, as part of the weights;
+// the engine exports such a policy as a whole model, since PEFT could not rebuild its base from a Hub id.
 import { rankingToRecord } from './data-io.ts';
 import { toPreferencePairs, type Record as DataRecord } from '../io/datasets.ts';
 import { hubIdOf, type CardData, type CardStage, type ModelCardInput } from '../io/model-card.ts';
@@ -16,11 +18,24 @@ import { resolveConfig, type Stage, type TrainConfig } from '../train/config.ts'
 import type { ModelInfo, PolicyInfo } from '../worker/api.ts';
 
 
-/** A stored ranking as the K-way ranking record of the JSONL formats. */
-
 /** Everything the user made, as records: their own dataset (demonstrations, imports), then the rankings. */
 export async function userDataRecords(store: db.Store, own: DataRecord[]): Promise<DataRecord[]> {
   return [...own, ...(await db.listRankings(store)).map(rankingToRecord)];
+}
+
+/** The runs merged into a run's starting model, oldest first (none for runs on the model as loaded). */
+export function mergedChain(run: Pick<db.RunRecord, 'model'>): string[] {
+  const chain = (run.model as { chain?: unknown } | undefined)?.chain;
+  return Array.isArray(chain) ? chain.filter((x): x is string => typeof x === 'string') : [];
+}
+
+/**
+ * What exporting a run gives: its LoRA adapter, or a whole model (full fine-tuning; or a policy over
+ * merged runs, which the engine merges into the weights; a reward model keeps its adapter and score head).
+ */
+export function exportKind(run: Pick<db.RunRecord, 'stage' | 'config' | 'model'>): 'adapter' | 'model' {
+  const lora = Number((run.config as Partial<TrainConfig>).loraRank) > 0;
+  return lora && (run.stage === 'rm' || !mergedChain(run).length) ? 'adapter' : 'model';
 }
 
 /** Runs with weights to export: done, or stopped with a checkpoint past step 0. Newest first (as listRuns). */
@@ -114,26 +129,41 @@ export async function cardInput(store: db.Store, c: CardChoice): Promise<ModelCa
   const common = { repo: c.repo, title: c.title, description: c.description, license: c.license, date: new Date().toISOString().slice(0, 10) };
   const runId = c.runId ?? (c.policy?.kind === 'run' ? c.policy.runId : undefined);
   const run = runId ? await db.getRun(store, runId) : undefined;
+  const merged = async (ids: string[]) => {
+    const out: { stage: CardStage; data: CardData }[] = [];
+    for (const id of ids) {
+      const r = await db.getRun(store, id);
+      if (r) out.push(await stageOf(store, r, 'merged into the starting model: part of these weights'));
+    }
+    return out;
+  };
   if (!run) {
-    // an adapter opened from elsewhere (its history is not ours to tell), or the loaded model as it is
-    return { ...common, kind: c.policy?.kind === 'adapter' ? 'adapter' : 'model', baseModel: c.model?.source ?? '', stages: [] };
+    // an adapter opened from elsewhere (its history is not ours to tell), or the loaded model as it is,
+    // with the runs merged into it, if any
+    if (c.policy?.kind === 'adapter') return { ...common, kind: 'adapter', baseModel: c.model?.source ?? '', stages: [] };
+    const parts = await merged(c.model?.merged?.map((m) => m.runId) ?? []);
+    return { ...common, kind: 'model', baseModel: c.model?.source ?? '', stages: parts.map((p) => p.stage), ...(parts.length ? { data: sumData(parts) } : {}) };
   }
-  const parts: { stage: CardStage; data: CardData }[] = [];
+  const parts = await merged(mergedChain(run));
   const rewardId = run.stage === 'ppo' ? (run.config as Partial<TrainConfig>).rewardRunId : undefined;
   const reward = rewardId ? await db.getRun(store, rewardId) : undefined;
   if (reward) parts.push(await stageOf(store, reward, 'the reward model PPO optimised against (not part of these weights)'));
   parts.push(await stageOf(store, run));
-  const data: CardData = {};
-  for (const p of parts) for (const [k, v] of Object.entries(p.data) as [keyof CardData, number][]) data[k] = (data[k] ?? 0) + v;
   const source = (run.model as { source?: unknown } | undefined)?.source;
   return {
     ...common,
-    kind: Number((run.config as Partial<TrainConfig>).loraRank) > 0 ? 'adapter' : 'model',
+    kind: exportKind(run),
     baseModel: typeof source === 'string' ? source : c.model?.source ?? '',
     stages: parts.map((p) => p.stage),
-    data,
+    data: sumData(parts),
     rewardHead: run.stage === 'rm',
   };
+}
+
+function sumData(parts: { data: CardData }[]): CardData {
+  const data: CardData = {};
+  for (const p of parts) for (const [k, v] of Object.entries(p.data) as [keyof CardData, number][]) data[k] = (data[k] ?? 0) + v;
+  return data;
 }
 
 /** A repo name for the export, e.g. "gpt2-tiny-ppo": the base's last name part and the stage, as the Hub allows names. */

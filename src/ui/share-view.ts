@@ -22,7 +22,8 @@ import { clusterExport } from '../io/trl.ts';
 import * as db from '../store/db.ts';
 import type { ModelSource } from '../worker/api.ts';
 import { download, fmtBytes, type AppContext, type Topic } from './context.ts';
-import { cardInput, clusterInput, defaultRepoName, exportableRuns, userDataRecords } from './share-data.ts';
+import { cardInput, clusterInput, defaultRepoName, exportableRuns, exportKind, mergedChain, userDataRecords } from './share-data.ts';
+import { plural } from './data-io.ts';
 import { sharedStyles } from './styles.ts';
 
 type Busy = 'model' | 'data' | 'cluster' | 'signin' | 'publish' | 'open';
@@ -334,7 +335,7 @@ export class ShareView extends CtxView {
   // ---- render ----
 
   private runLabel(r: db.RunRecord): string {
-    const lora = Number((r.config as { loraRank?: unknown }).loraRank) > 0 ? 'LoRA adapter' : 'full model';
+    const lora = exportKind(r) === 'adapter' ? 'LoRA adapter' : mergedChain(r).length ? 'whole model (merged runs + LoRA)' : 'full model';
     return `${r.stage.toUpperCase()} · ${lora} · ${r.status} · step ${r.step ?? 0}/${r.totalSteps ?? '?'} · ${new Date(r.updatedAt).toLocaleString()}`;
   }
 
@@ -355,7 +356,7 @@ export class ShareView extends CtxView {
           <button id="download-data" ?disabled=${!!this.busy} @click=${this.downloadData}>Download my data (.jsonl)</button>
           <button id="download-cluster" ?disabled=${!!this.busy} @click=${this.downloadCluster}>Export for a cluster (.zip)</button>
         </div>
-        <p class="muted small">${noModel ? 'Load a model to export it. ' : ''}Your data: ${this.counts.records} demonstrations and imported records, ${this.counts.rankings} rankings, ${this.counts.prompts} prompts.
+        <p class="muted small">${noModel ? 'Load a model to export it. ' : ''}Your data: ${plural(this.counts.records, 'demonstration or imported record', 'demonstrations and imported records')}, ${plural(this.counts.rankings, 'ranking')}, ${plural(this.counts.prompts, 'prompt')}.
           The cluster export holds them as TRL datasets with a config per stage (trl sft | reward | dpo | rloo).</p>
       </section>`;
   }
@@ -380,6 +381,7 @@ export class ShareView extends CtxView {
   private renderPublish() {
     const target = this.targetRepo();
     const p = this.progress;
+    const why = !this.session ? 'sign in (or use a token) first' : !this.ctx?.model ? 'load a model first' : !target ? 'give the repository as owner/name' : undefined;
     return html`
       <section class="card">
         <h2>Publish to the Hugging Face Hub</h2>
@@ -402,7 +404,8 @@ export class ShareView extends CtxView {
           <pre class="card-preview pre" id="hub-card">${this.card}</pre>
         </details>
         <div class="row">
-          <button id="hub-publish" class="primary" ?disabled=${!this.session || !this.ctx?.model || !target || !!this.busy} @click=${this.publish}>Publish</button>
+          <button id="hub-publish" class="primary" ?disabled=${!!why || !!this.busy} title=${why ?? ''} @click=${this.publish}>Publish</button>
+          ${why && !p ? html`<span class="muted small" id="hub-publish-why">To publish: ${why}.</span>` : nothing}
           ${p ? html`<span id="hub-progress">${PHASES[p.phase]}${p.file ? ` ${p.file}` : ''}${p.fraction !== undefined ? ` ${Math.round(p.fraction * 100)}%` : ''}</span>` : nothing}
         </div>
         ${p?.fraction !== undefined ? html`<progress max="1" .value=${p.fraction}></progress>` : nothing}
