@@ -64,6 +64,7 @@ export class DataView extends CtxView {
   }
 
   static override styles = [sharedStyles, css`
+    .card > h3:first-child { margin-top: 0; }
     .counts { display: flex; gap: 1.25rem; flex-wrap: wrap; font-variant-numeric: tabular-nums; }
     .counts b { font-size: 1.2rem; display: block; }
     ul.list { list-style: none; padding: 0; margin: 0.5rem 0 0; }
