@@ -6,9 +6,9 @@
 // Screenshots of every view go to test-results/ as artifacts. Without WebGPU this fails; nothing skips.
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { unzipFiles } from '../src/io/export.ts';
+import { modelLoaded, rankWithKeyboard, setFields, shot, SHOTS, tab } from './app-helpers.ts';
 import { startBuiltEnv } from './browser-env.ts';
 
 let env: Awaited<ReturnType<typeof startBuiltEnv>>;
@@ -19,13 +19,6 @@ afterAll(async () => {
   await env?.close();
 });
 
-const SHOTS = 'test-results/app';
-const t0 = Date.now();
-const shot = (page: Page, name: string) => {
-  console.log(`${name}: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
-  return page.screenshot({ path: `${SHOTS}/${name}.png`, fullPage: true });
-};
-
 const XSS = 'Greet <img src=x onerror="document.body.dataset.xss=1"> politely.';
 const DATA = [
   { prompt: XSS },
@@ -34,30 +27,6 @@ const DATA = [
   { prompt: 'Tell me about rain.' },
   { prompt: 'Give me a tip for tea.', completion: 'Warm the pot first, then let the leaves steep for three minutes.' },
 ].map((o) => JSON.stringify(o)).join('\n');
-
-async function tab(page: Page, id: string): Promise<void> {
-  await page.click(`#tab-${id}`);
-  await page.waitForSelector(`#tab-${id}[aria-selected="true"]`);
-}
-
-async function modelLoaded(page: Page): Promise<void> {
-  await page.waitForSelector('body[data-app="ready"]', { timeout: 60_000 });
-  await page.waitForSelector('#model-params', { state: 'attached', timeout: 180_000 });
-}
-
-/** Waits for the rank view of a new prompt, ranks it with the keyboard alone and submits. */
-async function rankWithKeyboard(page: Page, expectRankings: number, keys: string[], screenshot?: string): Promise<void> {
-  await page.waitForFunction((n) => {
-    const panel = document.querySelector('rlhf-app')?.shadowRoot?.querySelector('rank-panel')?.shadowRoot;
-    // the counter shows the rankings before this one, and the rank view of the next prompt is up
-    return panel?.querySelector('#comparisons')?.textContent?.startsWith(`${n - 1} rankings`) && panel.querySelector('rank-view')?.shadowRoot?.querySelector('li');
-  }, expectRankings, { timeout: 300_000 });
-  for (const k of keys) await page.keyboard.press(k);
-  if (screenshot) await shot(page, screenshot);
-  await page.keyboard.press('Enter');
-  await page.waitForFunction((n) => document.querySelector('rlhf-app')?.shadowRoot?.querySelector('rank-panel')?.shadowRoot
-    ?.querySelector('#comparisons')?.textContent?.startsWith(`${n} rankings`), expectRankings, { timeout: 30_000 });
-}
 
 describe('the playground, end to end', () => {
   it('loads, imports, ranks by keyboard, keeps rankings over a reload, trains a reward model, exports and imports', async () => {
@@ -112,10 +81,7 @@ describe('the playground, end to end', () => {
     // Train: a LoRA reward model for a few steps; the chart and the progress bar move
     await tab(page, 'train');
     await page.check('#stage input[value="rm"]');
-    for (const [k, v] of [['epochs', '2'], ['steps', '6'], ['batchSize', '1'], ['seqLen', '48'], ['loraRank', '4']] as const) {
-      await page.fill(`#cfg-${k}`, v);
-      await page.locator(`#cfg-${k}`).dispatchEvent('change');
-    }
+    await setFields(page, [['epochs', '2'], ['steps', '6'], ['batchSize', '1'], ['seqLen', '48'], ['loraRank', '4']]);
     await page.click('#start');
     await page.waitForSelector('#run[data-status="running"]', { timeout: 120_000 });
     await page.waitForFunction(() => Number(document.querySelector('rlhf-app')?.shadowRoot?.querySelector('train-view')?.shadowRoot

@@ -1,0 +1,67 @@
+// What the end-to-end tests of the built app share: screenshots, tab switching, waiting for the model,
+// ranking a prompt by keyboard, and reading a view's shadow DOM. Playwright's CSS locators pierce open
+// shadow roots; page.waitForFunction runs in the page and does not, so it walks the roots itself.
+import type { Page } from 'playwright-core';
+
+export const SHOTS = 'test-results/app';
+
+const t0 = Date.now();
+/** A full-page screenshot to test-results/app/<name>.png, logging when it was taken. */
+export function shot(page: Page, name: string): Promise<Buffer> {
+  console.log(`${name}: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  return page.screenshot({ path: `${SHOTS}/${name}.png`, fullPage: true });
+}
+
+export async function tab(page: Page, id: string): Promise<void> {
+  await page.click(`#tab-${id}`);
+  await page.waitForSelector(`#tab-${id}[aria-selected="true"]`);
+}
+
+export async function modelLoaded(page: Page): Promise<void> {
+  await page.waitForSelector('body[data-app="ready"]', { timeout: 60_000 });
+  await page.waitForSelector('#model-params', { state: 'attached', timeout: 180_000 });
+}
+
+/** Fills the Train tab's hyperparameter fields (#cfg-<key>) as a person types them. */
+export async function setFields(page: Page, fields: [string, string][]): Promise<void> {
+  for (const [k, v] of fields) {
+    await page.fill(`#cfg-${k}`, v);
+    await page.locator(`#cfg-${k}`).dispatchEvent('change');
+  }
+}
+
+/** Pastes JSONL into the Data tab's import box and waits until `prompts` prompt rows are listed. */
+export async function importText(page: Page, jsonl: string, prompts: number): Promise<void> {
+  await tab(page, 'data');
+  await page.fill('#import-text', jsonl);
+  await page.click('#import-go');
+  await page.waitForFunction((n) => document.querySelector('rlhf-app')?.shadowRoot?.querySelector('data-view')?.shadowRoot
+    ?.querySelectorAll('.prompt-row').length === n, prompts, { timeout: 30_000 });
+}
+
+/** Sets K (and the answers' length, when given) on the Rank tab and starts ranking. */
+export async function startRanking(page: Page, k: number, maxNewTokens?: number): Promise<void> {
+  await tab(page, 'rank');
+  await page.fill('#rank-k', String(k));
+  await page.locator('#rank-k').dispatchEvent('change');
+  if (maxNewTokens !== undefined) {
+    const box = page.locator('rank-panel').getByLabel('Max new tokens');
+    await box.fill(String(maxNewTokens));
+    await box.dispatchEvent('change');
+  }
+  await page.click('#rank-start');
+}
+
+/** Waits for the rank view of a new prompt, ranks it with the keyboard alone and submits. */
+export async function rankWithKeyboard(page: Page, expectRankings: number, keys: string[], screenshot?: string): Promise<void> {
+  await page.waitForFunction((n) => {
+    const panel = document.querySelector('rlhf-app')?.shadowRoot?.querySelector('rank-panel')?.shadowRoot;
+    // the counter shows the rankings before this one, and the rank view of the next prompt is up
+    return panel?.querySelector('#comparisons')?.textContent?.startsWith(`${n - 1} rankings`) && panel.querySelector('rank-view')?.shadowRoot?.querySelector('li');
+  }, expectRankings, { timeout: 300_000 });
+  for (const k of keys) await page.keyboard.press(k);
+  if (screenshot) await shot(page, screenshot);
+  await page.keyboard.press('Enter');
+  await page.waitForFunction((n) => document.querySelector('rlhf-app')?.shadowRoot?.querySelector('rank-panel')?.shadowRoot
+    ?.querySelector('#comparisons')?.textContent?.startsWith(`${n} rankings`), expectRankings, { timeout: 30_000 });
+}
