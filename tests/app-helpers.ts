@@ -45,7 +45,7 @@ export async function startRanking(page: Page, k: number, maxNewTokens?: number)
   await page.fill('#rank-k', String(k));
   await page.locator('#rank-k').dispatchEvent('change');
   if (maxNewTokens !== undefined) {
-    const box = page.locator('rank-panel').getByLabel('Max new tokens');
+    const box = page.locator('#rank-max-tokens');
     await box.fill(String(maxNewTokens));
     await box.dispatchEvent('change');
   }

@@ -245,6 +245,10 @@ describe('training engine (worker API in Node)', () => {
     const rm = await e.startStage('rm', { seed: 1, batchSize: 4, seqLen: 24, loraRank: 4, lr: 1e-3, steps: 2 }, rankData);
     expect(await e.wait(rm)).toBe('done');
     await expect(e.adoptRun(rm)).rejects.toThrow(/reward model/);
+    // its adapter's base is the merged model, which is not on the Hub: the zip carries it beside the adapter
+    const rmZip = unzipFiles((await e.exportModel(rm)).zip, 'rm.zip');
+    expect([...rmZip.keys()].filter((k) => k.startsWith('starting-model/')).sort()).toEqual(['starting-model/config.json', 'starting-model/generation_config.json', 'starting-model/model.safetensors', 'starting-model/tokenizer.json']);
+    expect(JSON.parse(new TextDecoder().decode(rmZip.get('adapter/adapter_config.json')))).toMatchObject({ base_model_name_or_path: 'starting-model', modules_to_save: ['score'] });
     const ppo = await e.startStage('ppo', { rewardRunId: rm, loraRank: 4, batchSize: 2, seqLen: 24, numSamples: 2, maxNewTokens: 6, steps: 2 }, sftData);
     expect(await e.wait(ppo)).toBe('done');
     const ppoSays = await sample('policy');

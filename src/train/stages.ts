@@ -7,7 +7,7 @@
 import type { Gpu } from '../gpu/runtime.ts';
 import { toRankings, type Record as DataRecord } from '../io/datasets.ts';
 import type { ModelFiles } from '../io/sources.ts';
-import type { Tok } from '../io/tokenizer.ts';
+import { StreamDecoder, type Tok } from '../io/tokenizer.ts';
 import { exportModelFiles } from '../model/export.ts';
 import { ScoreHead } from '../model/head.ts';
 import { loadModel } from '../model/index.ts';
@@ -220,6 +220,8 @@ export async function buildStage(ctx: StageContext, stage: Stage, c: TrainConfig
     if (!rw) throw new Error('PPO needs a reward-model run');
     if ((rw.config.loraRank > 0) !== lora) throw new DataError(lora ? 'a LoRA policy needs a LoRA reward model (one shared base)' : 'a LoRA reward model needs a LoRA policy: give loraRank >= 1');
     const prompts = records.flatMap((r) => (r.kind === 'messages' ? [] : [encPrompt(r.prompt)]));
+    // the prompt as the user wrote it, for the rollouts shown during training (the ids carry the chat template)
+    const promptText = new Map(records.flatMap((r) => (r.kind === 'messages' ? [] : [[encPrompt(r.prompt).join(','), r.prompt] as const])));
     const perEpoch = Math.floor(prompts.length / B);
     if (perEpoch < 1) throw new DataError(`PPO: ${prompts.length} prompts, fewer than batchSize ${B}`);
     let rmRole, valueRole, valueTables: Record<string, ParamTable>;
@@ -275,10 +277,16 @@ export async function buildStage(ctx: StageContext, stage: Stage, c: TrainConfig
         const rollouts = batch.length * c.numSamples;
         return {
           metrics, skipped, tokens: Math.round(rollouts * metrics['objective/response_length']) + batch.reduce((n, p) => n + p.length * c.numSamples, 0),
-          samples: samples.map((x) => ({
-            prompt: tok.decode(x.prompt), response: tok.decode(x.response, { skipSpecialTokens: true }), score: x.score,
-            tokens: x.response.map((id) => tok.decode([id])), kl: x.kl, value: x.value, advantage: x.advantage,
-          })),
+          samples: samples.map((x) => {
+            // one piece of text per token; a character split over tokens shows whole on the token that ends it
+            const sd = new StreamDecoder(tok, x.prompt);
+            const tokens = x.response.map((id) => sd.push(id));
+            if (tokens.length) tokens[tokens.length - 1] += sd.flush();
+            return {
+              prompt: promptText.get(x.prompt.join(',')) ?? tok.decode(x.prompt), response: tok.decode(x.response, { skipSpecialTokens: true }), score: x.score,
+              tokens, kl: x.kl, value: x.value, advantage: x.advantage,
+            };
+          }),
         };
       },
       state: () => ({ kl_coef: t.kl.value }),

@@ -83,7 +83,10 @@ export class RlhfApp extends LitElement {
     const c = this.ctx;
     this.off.push(
       c.on('notice', (n) => this.pushNotice(n.text, n.kind)),
-      c.on('navigate', (tab) => void (location.hash = `#${tab}`)),
+      c.on('navigate', (tab) => {
+        this.tab = (TABS.find((t) => t.id === tab)?.id ?? this.tab) as TabId; // now, not at the (later) hashchange
+        location.hash = `#${tab}`;
+      }),
       c.on('model', () => this.requestUpdate()),
       c.on('policy', () => this.requestUpdate()),
       c.on('progress', (p) => (this.progress = p)),

@@ -119,11 +119,8 @@ export class CompareView extends CtxView {
     const p = this.policy;
     if (!p) return { why: 'Load a model first (Model tab).' };
     const key = tunedModelKey(p);
-    if (!key) return { why: `The policy is the loaded model itself (${p.name}): train a model or open one first.` };
+    if (!key) return { why: `Samples come from the starting model itself (${p.name}): train an SFT, DPO or PPO run, or open one, to compare (a reward model scores answers and writes none).` };
     const run = p.kind === 'run' ? this.runs.find((r) => r.id === p.runId) : undefined;
-    // after a reward model trains, the engine's last run is that RM, whose generate falls back to the
-    // loaded model: comparing it would be the loaded model against itself, and the votes a lie
-    if (run?.stage === 'rm') return { why: `The last run is a reward model (RM run ${run.id.slice(0, 8)}): it scores answers and writes none. Open an SFT, DPO or PPO run to compare.` };
     return { key, label: run ? `${run.stage.toUpperCase()} run ${run.id.slice(0, 8)}` : p.kind === 'adapter' ? `adapter ${p.name}` : p.name };
   }
 

@@ -85,8 +85,8 @@ export class AppContext {
   /** Sends completions to the Rank tab and shows it (2 to 9 of them; more are cut to the first 9). */
   offerForRanking(prompt: string, completions: string[]): void {
     if (completions.length < 2) throw new Error('a ranking needs at least 2 completions');
+    this.changed('navigate', 'rank'); // first: the Rank tab is visible when it takes the keyboard
     this.changed('rank', { prompt, completions: completions.slice(0, 9) });
-    this.changed('navigate', 'rank');
   }
 
   async refreshPolicy(): Promise<void> {

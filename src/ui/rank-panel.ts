@@ -254,8 +254,8 @@ export class RankPanel extends CtxView {
       </div>
       <div class="card row settings">
         <label>Completions (K) <input id="rank-k" type="number" min="2" max="9" .value=${String(this.K)} @change=${(e: Event) => (this.K = Math.round(this.num(e, 2, 9, 4)))} /></label>
-        <label>Temperature <input type="number" min="0" max="2" step="0.1" .value=${String(this.temperature)} @change=${(e: Event) => (this.temperature = this.num(e, 0, 2, 0.9))} /></label>
-        <label>Max new tokens <input type="number" min="1" max="512" .value=${String(this.maxNewTokens)} @change=${(e: Event) => (this.maxNewTokens = Math.round(this.num(e, 1, 512, 64)))} /></label>
+        <label>Temperature <input id="rank-temperature" type="number" min="0" max="2" step="0.1" .value=${String(this.temperature)} @change=${(e: Event) => (this.temperature = this.num(e, 0, 2, 0.9))} /></label>
+        <label>Max new tokens <input id="rank-max-tokens" type="number" min="1" max="512" .value=${String(this.maxNewTokens)} @change=${(e: Event) => (this.maxNewTokens = Math.round(this.num(e, 1, 512, 64)))} /></label>
         <span class="muted small">${this.promptsLeft} prompts to rank</span>
       </div>
       <div class="card row">

@@ -161,18 +161,28 @@ export class Engine {
   }
 
   private unload(): void {
+    const base = this.loaded?.base;
     this.dropStage();
-    this.loaded?.base.params.destroy();
     this.loaded = undefined;
+    if (base) void this.exclusive(async () => base.params.destroy());
   }
 
+  /**
+   * Forgets the last stage, its generators and an opened adapter. Their GPU memory is freed once the
+   * generation in flight (a view may be streaming) has finished: freeing it under a running Generator breaks it.
+   */
   private dropStage(): void {
-    for (const x of this.gens) x.g.destroy();
+    const gens = this.gens, stage = this.current?.stage, imported = this.imported;
     this.gens = [];
-    this.current?.stage.destroy();
     this.current = undefined;
-    this.imported?.lora.destroy();
     this.imported = undefined;
+    if (gens.length || stage || imported) {
+      void this.exclusive(async () => {
+        for (const x of gens) x.g.destroy();
+        stage?.destroy();
+        imported?.lora.destroy();
+      });
+    }
   }
 
   /** The adapter's name, features and the limits the engine asked for. */
@@ -189,7 +199,8 @@ export class Engine {
   policyInfo(): PolicyInfo | undefined {
     if (!this.loaded) return undefined;
     if (this.imported) return { kind: 'adapter', name: this.imported.name };
-    if (this.current) return { kind: 'run', name: `run ${this.current.runId.slice(0, 8)}`, runId: this.current.runId };
+    // a reward-model run has no policy: generate samples the starting model then
+    if (this.current?.stage.policy) return { kind: 'run', name: `run ${this.current.runId.slice(0, 8)}`, runId: this.current.runId };
     return { kind: 'base', name: this.loaded.info.source };
   }
 
@@ -397,7 +408,19 @@ export class Engine {
       });
       return { name: `${name}.zip`, zip: zipFiles(files, name) };
     }
-    return { name: `${name}.zip`, zip: zipFiles(await cur.stage.exportFiles(run.step ?? 0), name) };
+    const files = await cur.stage.exportFiles(run.step ?? 0);
+    if (merged.length && files.has('adapter_config.json')) {
+      // a reward-model adapter over merged runs: its base is not on the Hub, so the starting model travels with it
+      const start = await this.exclusive(() => exportModelFiles(m.base, { meta: meta(merged.at(-1)!.stage, merged.at(-1)!.step), tokenizerFiles }));
+      const cfg = JSON.parse(new TextDecoder().decode(files.get('adapter_config.json'))) as Record<string, unknown>;
+      cfg.base_model_name_or_path = 'starting-model'; // PEFT reads it relative to where it is loaded from: unzip, load from that folder
+      const both = new Map<string, Uint8Array>([
+        ...[...start].map(([k, v]) => [`starting-model/${k}`, v] as const),
+        ...[...files].map(([k, v]) => [`adapter/${k}`, k === 'adapter_config.json' ? new TextEncoder().encode(JSON.stringify(cfg, null, 2)) : v] as const),
+      ]);
+      return { name: `${name}.zip`, zip: zipFiles(both, name) };
+    }
+    return { name: `${name}.zip`, zip: zipFiles(files, name) };
   }
 
   /** Frees the GPU memory of the model and the last stage (the engine can load another model after). */
@@ -444,7 +467,8 @@ export class Engine {
     if (m.chain.length) {
       this.dropStage();
       const { model } = buildModel(await this.gpuP, { ...m.files, configFile: `${m.files.source}/config.json` });
-      m.base.params.destroy();
+      const old = m.base;
+      void this.exclusive(async () => old.params.destroy());
       m.base = model;
       m.chain = [];
       m.info = m.rootInfo;
