@@ -84,6 +84,13 @@ describe('the playground, end to end', () => {
     await setFields(page, [['epochs', '2'], ['steps', '6'], ['batchSize', '1'], ['seqLen', '48'], ['loraRank', '4']]);
     await page.click('#start');
     await page.waitForSelector('#run[data-status="running"]', { timeout: 120_000 });
+    // the page keeps working while the worker trains: add a prompt on the Data tab and see it listed
+    await tab(page, 'data');
+    await page.fill('#prompt-new', 'Written while the reward model trains.');
+    await page.click('#prompt-add');
+    await page.waitForFunction(() => [...document.querySelector('rlhf-app')?.shadowRoot?.querySelector('data-view')?.shadowRoot
+      ?.querySelectorAll('.prompt-row') ?? []].some((r) => r.textContent?.includes('Written while the reward model trains.')), undefined, { timeout: 30_000 });
+    await tab(page, 'train');
     await page.waitForFunction(() => Number(document.querySelector('rlhf-app')?.shadowRoot?.querySelector('train-view')?.shadowRoot
       ?.querySelector('line-chart.loss')?.getAttribute('data-points')) >= 4, undefined, { timeout: 300_000 });
     expect(Number(await page.locator('progress#progress').evaluate((p) => (p as HTMLProgressElement).value))).toBeGreaterThanOrEqual(4);
@@ -112,6 +119,13 @@ describe('the playground, end to end', () => {
     await page.waitForFunction(() => /adapter/.test(document.querySelector('rlhf-app')?.shadowRoot?.querySelector('model-view')?.shadowRoot
       ?.querySelector('#policy')?.textContent ?? ''), undefined, { timeout: 120_000 });
     expect(await page.locator('#status').innerText()).toMatch(/sampling exported-adapter\.zip/);
+
+    // a model from this computer: the picked files of a GPT-2 folder replace the built-in Llama
+    await tab(page, 'model');
+    await page.setInputFiles('#pick-files', ['config.json', 'model.safetensors', 'tokenizer.json'].map((f) => `tests/fixtures/gpt2-tiny/${f}`));
+    await page.waitForFunction(() => /GPT-2: 2 layers/.test(document.querySelector('rlhf-app')?.shadowRoot?.querySelector('model-view')?.shadowRoot
+      ?.querySelector('#model-info')?.textContent ?? ''), undefined, { timeout: 120_000 });
+    expect(await page.locator('#status').innerText()).toMatch(/^3 picked files · gpt2/);
 
     expect(await page.evaluate(() => document.body.dataset.xss)).toBeUndefined();
     expect(errors).toEqual([]);

@@ -144,12 +144,13 @@ export class ModelView extends CtxView {
   }
 
   private async loadPicked(e: Event): Promise<void> {
-    const list = (e.target as HTMLInputElement).files;
+    const input = e.target as HTMLInputElement; // read now: a shadow-tree event's target is null once dispatched
+    const list = input.files;
     if (!list?.length) return;
     try {
       await this.load(await readPicked(list), list.length === 1 ? list[0]!.name : `${list.length} files`);
     } finally {
-      (e.target as HTMLInputElement).value = '';
+      input.value = ''; // picking the same files again loads them again
     }
   }
 
