@@ -1,6 +1,6 @@
-// The second half of the recipe end to end, as a person does it in the built app (Chromium, WebGPU on
-// SwiftShader, the real worker and IndexedDB): import prompts, rank three of them by keyboard, train a
-// LoRA reward model, run PPO against it with tiny settings, look inside the run on the Inspect tab
+// The recipe end to end, as a person does it in the built app (Chromium, WebGPU on SwiftShader, the
+// real worker and IndexedDB): import prompts and demonstrations, SFT and make it the starting model,
+// rank three prompts by keyboard, train a LoRA reward model, run PPO against it with tiny settings, look inside the run on the Inspect tab
 // (rollouts coloured token by token, the quantity switch, the alarms, a spot check saved to the store),
 // then compare the PPO policy with the loaded model in blind A/B and see the win rate. Screenshots:
 // test-results/app/inspect-ppo.png and compare-vote.png. Without WebGPU this fails; nothing skips.
@@ -51,8 +51,13 @@ const storedSpotChecks = (page: Page, runId: string) => page.evaluate((id) => ne
   };
 }), runId);
 
-describe('the playground, reward model to PPO to a blind comparison', () => {
-  it('ranks, trains a reward model and PPO, inspects the rollouts with a spot check, and votes blind', async () => {
+const DEMOS = [
+  { prompt: 'Write a short greeting for Mira.', completion: 'Hello Mira, I hope you have a lovely day!' },
+  { prompt: 'Give me one tip for a calm morning.', completion: 'Drink a glass of water before you look at your phone.' },
+];
+
+describe('the playground, SFT to reward model to PPO to a blind comparison', () => {
+  it('SFT becomes the starting model; ranks, trains a reward model and PPO, inspects the rollouts with a spot check, and votes blind', async () => {
     mkdirSync(SHOTS, { recursive: true });
     const page = await env.browser.newPage({ viewport: { width: 1200, height: 900 } });
     const errors: string[] = [];
@@ -60,8 +65,25 @@ describe('the playground, reward model to PPO to a blind comparison', () => {
     await page.goto(env.url);
     await modelLoaded(page);
 
-    // Data: six prompts; Rank: three of them, K = 3, by keyboard (short answers keep SwiftShader quick)
-    await importText(page, PROMPTS.map((prompt) => JSON.stringify({ prompt })).join('\n'), PROMPTS.length);
+    // Data: six prompts and two demonstrations
+    await importText(page, [...PROMPTS.map((prompt) => ({ prompt })), ...DEMOS].map((o) => JSON.stringify(o)).join('\n'), PROMPTS.length);
+
+    // SFT on the demonstrations, then make it the starting model: what is ranked next is its output, and
+    // the reward model and PPO start from it (PPO's KL leash holds the policy to it)
+    await tab(page, 'train');
+    await page.check('#stage input[value="sft"]');
+    await setFields(page, [['steps', '2'], ['batchSize', '1'], ['seqLen', '48'], ['loraRank', '4']]);
+    await page.click('#start');
+    await page.waitForSelector('#run[data-status="running"]', { timeout: 60_000 });
+    const sftId = (await page.locator('#run').getAttribute('data-run'))!;
+    await page.waitForSelector(`#run[data-run="${sftId}"][data-status="done"]`, { timeout: 120_000 });
+    await tab(page, 'model');
+    await page.click('#adopt-run');
+    await page.waitForFunction((id) => (document.querySelector('rlhf-app')?.shadowRoot?.querySelector('model-view')?.shadowRoot
+      ?.querySelector('#merged')?.textContent ?? '').includes(`SFT run ${id.slice(0, 8)}`), sftId, { timeout: 60_000 });
+    expect(await page.locator('#status').innerText()).toMatch(/\+ SFT · llama/);
+
+    // Rank: three prompts, K = 3, by keyboard (short answers keep SwiftShader quick)
     await startRanking(page, 3, 16);
     await rankWithKeyboard(page, 1, ['ArrowDown', 'Alt+ArrowUp']);
     await rankWithKeyboard(page, 2, ['Alt+ArrowDown', '5']);
@@ -179,7 +201,7 @@ describe('the playground, reward model to PPO to a blind comparison', () => {
     await page.uncheck('#cmp-blind');
     await page.click('#cmp-go');
     await page.waitForSelector('#cmp-go:not([disabled])', { timeout: 60_000 });
-    expect(await page.locator('#cmp-left h3').innerText()).toMatch(/^Reference: the loaded model/);
+    expect(await page.locator('#cmp-left h3').innerText()).toMatch(/^Reference: the starting model \(SFT run [0-9a-f]{8} merged\)/);
     expect(await page.locator('#cmp-right h3').innerText()).toBe(`Tuned: PPO run ${ppoId.slice(0, 8)}`);
     const open = { ref: await page.locator('#cmp-left .text').innerText(), tuned: await page.locator('#cmp-right .text').innerText() };
     expect(open.ref.length).toBeGreaterThan(0);
