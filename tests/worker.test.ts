@@ -249,6 +249,12 @@ describe('training engine (worker API in Node)', () => {
     const rmZip = unzipFiles((await e.exportModel(rm)).zip, 'rm.zip');
     expect([...rmZip.keys()].filter((k) => k.startsWith('starting-model/')).sort()).toEqual(['starting-model/config.json', 'starting-model/generation_config.json', 'starting-model/model.safetensors', 'starting-model/tokenizer.json']);
     expect(JSON.parse(new TextDecoder().decode(rmZip.get('adapter/adapter_config.json')))).toMatchObject({ base_model_name_or_path: 'starting-model', modules_to_save: ['score'] });
+    // and opens back as that model with the adapter on it (in a fresh engine: another person's browser)
+    const other = createEngine({ gpu: testGpu(), store: openStore(`${name}-other`) });
+    const opened = await other.openCheckpoint({ zip: (await e.exportModel(rm)).zip, name: 'rm.zip' });
+    expect(opened.model.source).toBe('rm.zip/starting-model');
+    expect(opened.policy).toMatchObject({ kind: 'adapter', name: 'rm.zip/adapter' });
+    await other.dispose();
     const ppo = await e.startStage('ppo', { rewardRunId: rm, loraRank: 4, batchSize: 2, seqLen: 24, numSamples: 2, maxNewTokens: 6, steps: 2 }, sftData);
     expect(await e.wait(ppo)).toBe('done');
     const ppoSays = await sample('policy');

@@ -28,7 +28,7 @@ import { adapterFiles, fingerprint, loadSource, sourceName, textFingerprint, typ
 import type { AdapterSummary } from '../gpu/device.ts';
 import { estimateMemory } from '../model/memory.ts';
 import { copyWeights, loadAdapter, mergeLora, restoreWeights } from '../model/lora.ts';
-import { readPeftAdapter } from '../io/export.ts';
+import { readPeftAdapter, unzipFiles } from '../io/export.ts';
 import { checkModelId } from '../io/hub.ts';
 import { buildStage, type StageRun, type StepOut } from '../train/stages.ts';
 
@@ -226,6 +226,16 @@ export class Engine {
    */
   async openCheckpoint(source: ModelSource, onProgress?: LoadProgress): Promise<{ model: ModelInfo; policy: PolicyInfo }> {
     this.idle();
+    if ('zip' in source) {
+      // our export of an adapter over merged runs: the starting model beside the adapter (exportModel)
+      const all = unzipFiles(source.zip, source.name);
+      if (all.has('starting-model/config.json')) {
+        const sub = (dir: string) => new Map([...all].filter(([k]) => k.startsWith(dir)).map(([k, v]) => [k.slice(dir.length), v]));
+        const model = await this.loadModel({ files: sub('starting-model/'), name: `${source.name}/starting-model` }, onProgress);
+        if (!all.has('adapter/adapter_config.json')) return { model, policy: this.policyInfo()! };
+        return this.openCheckpoint({ files: sub('adapter/'), name: `${source.name}/adapter` });
+      }
+    }
     const adapter = await adapterFiles(source);
     if (!adapter) {
       const model = await this.loadModel(source, onProgress);
