@@ -6,18 +6,12 @@
 // Screenshots of every view go to test-results/ as artifacts. Without WebGPU this fails; nothing skips.
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { unzipFiles } from '../src/io/export.ts';
 import { modelLoaded, rankWithKeyboard, setFields, shot, SHOTS, tab } from './app-helpers.ts';
-import { startBuiltEnv } from './browser-env.ts';
+import { useBuiltEnv } from './browser-env.ts';
 
-let env: Awaited<ReturnType<typeof startBuiltEnv>>;
-beforeAll(async () => {
-  env = await startBuiltEnv();
-}, 300_000);
-afterAll(async () => {
-  await env?.close();
-});
+const env = useBuiltEnv();
 
 const XSS = 'Greet <img src=x onerror="document.body.dataset.xss=1"> politely.';
 const DATA = [

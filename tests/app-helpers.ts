@@ -65,3 +65,18 @@ export async function rankWithKeyboard(page: Page, expectRankings: number, keys:
   await page.waitForFunction((n) => document.querySelector('rlhf-app')?.shadowRoot?.querySelector('rank-panel')?.shadowRoot
     ?.querySelector('#comparisons')?.textContent?.startsWith(`${n} rankings`), expectRankings, { timeout: 30_000 });
 }
+
+/** Picks a stage on the Train tab, fills its fields, starts it; resolves with the run id once it trains. */
+export async function startRun(page: Page, stage: string, fields: [string, string][]): Promise<string> {
+  await tab(page, 'train');
+  await page.check(`#stage input[value="${stage}"]`);
+  await setFields(page, fields);
+  await page.click('#start');
+  await page.waitForSelector('#run[data-status="running"]', { timeout: 60_000 });
+  return (await page.locator('#run').getAttribute('data-run'))!;
+}
+
+/** Waits until the Train tab shows the run as done. */
+export async function runDone(page: Page, runId: string): Promise<void> {
+  await page.waitForSelector(`#run[data-run="${runId}"][data-status="done"]`, { timeout: 120_000 });
+}

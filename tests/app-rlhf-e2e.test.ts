@@ -6,17 +6,11 @@
 // test-results/app/inspect-ppo.png and compare-vote.png. Without WebGPU this fails; nothing skips.
 import { mkdirSync } from 'node:fs';
 import type { Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { importText, modelLoaded, rankWithKeyboard, setFields, shot, SHOTS, startRanking, tab } from './app-helpers.ts';
-import { startBuiltEnv } from './browser-env.ts';
+import { describe, expect, it } from 'vitest';
+import { importText, modelLoaded, rankWithKeyboard, runDone, setFields, shot, SHOTS, startRanking, startRun, tab } from './app-helpers.ts';
+import { useBuiltEnv } from './browser-env.ts';
 
-let env: Awaited<ReturnType<typeof startBuiltEnv>>;
-beforeAll(async () => {
-  env = await startBuiltEnv();
-}, 300_000);
-afterAll(async () => {
-  await env?.close();
-});
+const env = useBuiltEnv();
 
 const PROMPTS = [
   'Write a short greeting for Lena.',
@@ -70,13 +64,8 @@ describe('the playground, SFT to reward model to PPO to a blind comparison', () 
 
     // SFT on the demonstrations, then make it the starting model: what is ranked next is its output, and
     // the reward model and PPO start from it (PPO's KL leash holds the policy to it)
-    await tab(page, 'train');
-    await page.check('#stage input[value="sft"]');
-    await setFields(page, [['steps', '2'], ['batchSize', '1'], ['seqLen', '48'], ['loraRank', '4']]);
-    await page.click('#start');
-    await page.waitForSelector('#run[data-status="running"]', { timeout: 60_000 });
-    const sftId = (await page.locator('#run').getAttribute('data-run'))!;
-    await page.waitForSelector(`#run[data-run="${sftId}"][data-status="done"]`, { timeout: 120_000 });
+    const sftId = await startRun(page, 'sft', [['steps', '2'], ['batchSize', '1'], ['seqLen', '48'], ['loraRank', '4']]);
+    await runDone(page, sftId);
     await tab(page, 'model');
     await page.click('#adopt-run');
     await page.waitForFunction((id) => (document.querySelector('rlhf-app')?.shadowRoot?.querySelector('model-view')?.shadowRoot
@@ -92,13 +81,8 @@ describe('the playground, SFT to reward model to PPO to a blind comparison', () 
     // the fourth prompt is being generated now: starting a run meanwhile must not break that generation
 
     // Train: a LoRA reward model on the three rankings
-    await tab(page, 'train');
-    await page.check('#stage input[value="rm"]');
-    await setFields(page, [['steps', '3'], ['batchSize', '1'], ['seqLen', '48'], ['loraRank', '4']]);
-    await page.click('#start');
-    await page.waitForSelector('#run[data-status="running"]', { timeout: 60_000 });
-    const rmId = (await page.locator('#run').getAttribute('data-run'))!;
-    await page.waitForSelector(`#run[data-run="${rmId}"][data-status="done"]`, { timeout: 120_000 });
+    const rmId = await startRun(page, 'rm', [['steps', '3'], ['batchSize', '1'], ['seqLen', '48'], ['loraRank', '4']]);
+    await runDone(page, rmId);
     expect(await page.locator('#heldout').innerText()).toMatch(/fewer than 10 rankings/);
 
     // a reward model writes no answers: Compare says so instead of comparing the loaded model with itself

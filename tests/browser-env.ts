@@ -24,21 +24,6 @@ export async function startBrowserEnv(): Promise<BrowserEnv> {
   return { server, browser, url: server.resolvedUrls!.local[0]!, close: async () => { await browser.close(); await server.close(); } };
 }
 
-/** Registers the file's beforeAll/afterAll and returns the live environment (read it inside tests). */
-export function useBrowserEnv(): { readonly browser: Browser; readonly url: string } {
-  let env: BrowserEnv | undefined;
-  beforeAll(async () => {
-    env = await startBrowserEnv();
-  });
-  afterAll(async () => {
-    await env?.close();
-  });
-  return {
-    get browser() { return env!.browser; },
-    get url() { return env!.url; },
-  };
-}
-
 /**
  * The built app (what `npm run build` writes), served by Vite's preview server, with Chromium. The
  * end-to-end tests run against this: the bundle users get, not the dev server's modules.
@@ -61,3 +46,23 @@ export async function startBuiltEnv(): Promise<{ browser: Browser; url: string; 
     },
   };
 }
+
+/** Registers the file's beforeAll/afterAll around `start` and returns the live environment (read it inside tests). */
+function useEnv(start: () => Promise<{ browser: Browser; url: string; close(): Promise<void> }>): { readonly browser: Browser; readonly url: string } {
+  let env: Awaited<ReturnType<typeof start>> | undefined;
+  beforeAll(async () => {
+    env = await start();
+  }, 300_000);
+  afterAll(async () => {
+    await env?.close();
+  });
+  return {
+    get browser() { return env!.browser; },
+    get url() { return env!.url; },
+  };
+}
+
+/** Vite's dev server (test pages, the self-test) and Chromium. */
+export const useBrowserEnv = () => useEnv(startBrowserEnv);
+/** The built app and Chromium: what the end-to-end tests drive. */
+export const useBuiltEnv = () => useEnv(startBuiltEnv);

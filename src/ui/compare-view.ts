@@ -12,6 +12,7 @@
 //  - A comparison remembers the tuned model it was made with, so a vote cast after the policy changed
 //    still counts for the model that wrote the answer.
 //  - Model text and prompts are bound as text, never as HTML.
+import { KeyController } from './keys.ts';
 import * as Comlink from 'comlink';
 import { css, html, type TemplateResult } from 'lit';
 import * as db from '../store/db.ts';
@@ -91,16 +92,6 @@ export class CompareView extends CtxView {
     kbd { font: 0.8em ui-monospace, monospace; border: 1px solid #c7c7cf; border-radius: 4px; padding: 0 0.3rem; }
   `];
 
-  override connectedCallback(): void {
-    super.connectedCallback();
-    this.tabIndex = 0;
-    this.addEventListener('keydown', this.onKey);
-  }
-
-  override disconnectedCallback(): void {
-    this.removeEventListener('keydown', this.onKey);
-    super.disconnectedCallback();
-  }
 
   protected listen(ctx: AppContext): (() => void)[] {
     return (['model', 'policy', 'data', 'votes', 'runs'] as const).map((t) => ctx.on(t, () => void ctx.attempt('Reading the store', () => this.reload(ctx))));
@@ -133,6 +124,8 @@ export class CompareView extends CtxView {
     e.preventDefault();
     void this.vote(choice);
   };
+
+  protected readonly keys = new KeyController(this, this.onKey); // focusable, Enter/keys while in the page
 
   private canVote(): boolean {
     const c = this.cmp;

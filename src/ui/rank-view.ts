@@ -2,6 +2,7 @@
 // 1-7 and set the Table 3 flags; Enter submits (a `ranking-submit` event carrying the record), Escape
 // skips (`ranking-skip`). The rules live in RankingState; this element only renders and routes input.
 // Model text is bound as text, never as HTML.
+import { KeyController } from './keys.ts';
 import { css, html, LitElement } from 'lit';
 import { FLAGS, RankingState } from './ranking-state.ts';
 
@@ -21,16 +22,6 @@ export class RankView extends LitElement {
     .help { color: #6e6e73; font-size: 0.8em; margin-top: 0.5rem; }
   `;
 
-  override connectedCallback(): void {
-    super.connectedCallback();
-    this.tabIndex = 0;
-    this.addEventListener('keydown', this.onKey);
-  }
-
-  override disconnectedCallback(): void {
-    this.removeEventListener('keydown', this.onKey);
-    super.disconnectedCallback();
-  }
 
   private onKey = (e: KeyboardEvent): void => {
     const s = this.state;
@@ -42,6 +33,8 @@ export class RankView extends LitElement {
     else if (action === 'skip') this.dispatchEvent(new CustomEvent('ranking-skip', { bubbles: true, composed: true }));
     this.requestUpdate();
   };
+
+  protected readonly keys = new KeyController(this, this.onKey); // focusable, Enter/keys while in the page
 
   private drop(to: number): void {
     this.state?.moveTo(this.dragFrom, to);
