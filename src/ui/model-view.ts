@@ -13,6 +13,8 @@ import { sharedStyles } from './styles.ts';
 
 const LAST_SOURCE = 'rlhf-playground:last-model';
 export const BUILTIN_URL = 'models/default/';
+/** The built-in model's name in the page, in runs and in exported files (its URL depends on the host). */
+export const BUILTIN_NAME = 'rlhf-playground/default (built-in)';
 
 type Remembered = { url: string } | { hub: string };
 
@@ -73,7 +75,7 @@ export class ModelView extends CtxView {
     } catch {
       last = undefined;
     }
-    void this.load(last ?? { url: BUILTIN_URL }, last ? 'your last model' : 'the built-in model');
+    void this.load(last ?? { url: BUILTIN_URL, name: BUILTIN_NAME }, last ? 'your last model' : 'the built-in model');
   }
 
   /** Loads a model in the worker; on success it becomes the base of every view. */
@@ -196,7 +198,7 @@ export class ModelView extends CtxView {
         <div class="card">
           <strong>Built-in</strong>
           <span class="muted small">A 1M-parameter Llama trained on instructions by this project. Served by this site, works offline.</span>
-          <button id="load-builtin" class="primary" ?disabled=${busy} @click=${() => void this.load({ url: BUILTIN_URL }, 'the built-in model')}>Load built-in model</button>
+          <button id="load-builtin" class="primary" ?disabled=${busy} @click=${() => void this.load({ url: BUILTIN_URL, name: BUILTIN_NAME }, 'the built-in model')}>Load built-in model</button>
         </div>
         <div class="card">
           <strong>Hugging Face Hub</strong>

@@ -491,7 +491,7 @@ export class Engine {
     const root = rm.root ?? rm.fingerprint, chain = rm.chain ?? [];
     if (this.loaded?.rootInfo.fingerprint !== root) {
       if (!rm.reloadable || !rm.url) throw new Error(`run ${runId} trains ${rm.source}: load that model first (the one loaded now is ${this.loaded?.info.source ?? 'none'})`);
-      await this.loadModel({ url: rm.url });
+      await this.loadModel({ url: rm.url, name: rm.source });
       if (this.loaded?.rootInfo.fingerprint !== root) throw new Error(`${rm.url} no longer serves the model run ${runId} was trained on`);
     }
     const m = this.need();

@@ -11,7 +11,7 @@ import { hubFileUrl, loadFromHub, loadFromUrl } from '../io/hub.ts';
 import { loadModelFiles, ModelSourceError, ProgressTracker, type ModelFiles, type Progress } from '../io/sources.ts';
 
 export type ModelSource =
-  | { url: string; files?: Map<string, Uint8Array> }
+  | { url: string; files?: Map<string, Uint8Array>; name?: string }
   | { hub: string; revision?: string; endpoint?: string; accessToken?: string }
   | { files: Map<string, Uint8Array>; name?: string }
   | { zip: Uint8Array; name: string };
@@ -20,7 +20,7 @@ const cache = (): FileCache | undefined => (typeof caches !== 'undefined' ? brow
 
 /** A short name of a source for messages and the UI. */
 export function sourceName(src: ModelSource): string {
-  if ('url' in src) return src.url;
+  if ('url' in src) return src.name ?? src.url;
   if ('hub' in src) return src.revision ? `${src.hub}@${src.revision}` : src.hub;
   return src.name ?? 'files';
 }
@@ -61,7 +61,10 @@ function overlayFetch(files: Map<string, Uint8Array>): typeof fetch {
 }
 
 export async function loadSource(src: ModelSource, onProgress?: Progress): Promise<ModelFiles> {
-  if ('url' in src) return loadFromUrl(src.url, { onProgress, fetch: src.files ? overlayFetch(src.files) : undefined, cache: src.files ? undefined : cache() });
+  if ('url' in src) {
+    const files = await loadFromUrl(src.url, { onProgress, fetch: src.files ? overlayFetch(src.files) : undefined, cache: src.files ? undefined : cache() });
+    return src.name ? { ...files, source: src.name } : files; // a stable name (the built-in model's URL depends on the host)
+  }
   if ('hub' in src) return loadFromHub(src.hub, { revision: src.revision, endpoint: src.endpoint, accessToken: src.accessToken, onProgress, cache: cache() });
   const progress = new ProgressTracker(onProgress);
   const name = src.name ?? 'files';
