@@ -114,6 +114,12 @@ describe('the playground, end to end', () => {
       ?.querySelector('#policy')?.textContent ?? ''), undefined, { timeout: 120_000 });
     expect(await page.locator('#status').innerText()).toMatch(/sampling exported-adapter\.zip/);
 
+    // delete the run (after a confirmation): it leaves the runs table and the store
+    await tab(page, 'train');
+    page.once('dialog', (d) => void d.accept());
+    await page.click(`#runs tr.run[data-run="${runId}"] button.delete`);
+    await page.waitForSelector(`#runs tr.run[data-run="${runId}"]`, { state: 'detached', timeout: 30_000 });
+
     // a model from this computer: the picked files of a GPT-2 folder replace the built-in Llama
     await tab(page, 'model');
     await page.setInputFiles('#pick-files', ['config.json', 'model.safetensors', 'tokenizer.json'].map((f) => `tests/fixtures/gpt2-tiny/${f}`));

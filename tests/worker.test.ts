@@ -269,9 +269,14 @@ describe('training engine (worker API in Node)', () => {
     expect(f.modelInfo()!.fingerprint).toBe(info.fingerprint);
     expect(await Promise.all(prompts.map(async (p) => (await f.generate(p, greedy)).texts[0]))).toEqual(ppoSays);
     // and back to the model as loaded
+    await expect(f.deleteRun(sft)).rejects.toThrow(/merged into the starting model/);
     const back = await f.resetModel();
     expect(back.fingerprint).toBe(root.fingerprint);
     expect(back.merged).toEqual([]);
+    // deleting the SFT run takes its checkpoint: the runs that started from it cannot be rebuilt, and say why
+    await f.deleteRun(sft);
+    await expect(f.getRun(sft)).rejects.toThrow(/no run/);
+    await expect(f.selectRun(ppo)).rejects.toThrow(new RegExp(`no run ${sft}`));
     await f.dispose();
   });
 

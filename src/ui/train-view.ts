@@ -344,6 +344,17 @@ export class TrainView extends CtxView {
     if (policy) ctx.notify(`Sampling now from ${policy.name}.`);
   }
 
+  private async deleteRun(id: string): Promise<void> {
+    const ctx = this.ctx!;
+    if (!confirm(`Delete run ${id.slice(0, 8)} with its checkpoint and metrics? Runs that train against it or start from it can no longer be resumed.`)) return;
+    await this.act('delete the run', async () => {
+      await ctx.engine.deleteRun(id);
+      if (this.viewId === id) this.viewId = undefined;
+      ctx.changed('runs');
+      await ctx.refreshPolicy();
+    });
+  }
+
   // ---- rendering ----
 
   override render() {
@@ -462,6 +473,8 @@ export class TrainView extends CtxView {
                 ${resumable(r) ? html`<button class="resume" ?disabled=${!!live || !!this.busy} @click=${() => this.resume(r.id)}>Resume</button>` : null}
                 ${r.stage !== 'rm' ? html`<button class="use" ?disabled=${!!live || !!this.busy || !hasCheckpoint(r)} title="sample from this run's last checkpoint"
                   @click=${() => this.use(r.id)}>Use this model</button>` : null}
+                <button class="delete danger" ?disabled=${r.id === live || !!this.busy} title="delete the run with its checkpoint and metrics"
+                  @click=${() => this.deleteRun(r.id)}>Delete</button>
               </td>
             </tr>`)}
           </tbody>

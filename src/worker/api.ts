@@ -470,6 +470,14 @@ export class Engine {
     return m.info;
   }
 
+  /** Deletes a run with its metrics, checkpoint, data and spot checks (not one training, nor one merged into the model). */
+  async deleteRun(runId: string): Promise<void> {
+    if (this.live?.runId === runId) throw new Error(`run ${runId} is training: cancel it first`);
+    if (this.loaded?.chain.includes(runId)) throw new Error(`run ${runId} is merged into the starting model: go back to the model as loaded first`);
+    if (this.current?.runId === runId) this.dropStage();
+    await db.deleteRun(await this.storeP, runId);
+  }
+
   /** Back to the model as it was loaded (undoes adoptRun); the merged runs stay in the store. */
   async resetModel(): Promise<ModelInfo> {
     this.idle();
