@@ -43,10 +43,15 @@ describe('rank view', () => {
     // the mouse: drag the second completion above the first, then submit
     await page.locator('rank-view li').nth(1).dragTo(page.locator('rank-view li').nth(0));
     expect(await page.locator('rank-view li > div:first-child').allInnerTexts()).toEqual(['Fish', 'Bubbles']);
+    // and the selected completion's score and flags by mouse, then Enter (the keyboard is back on the view)
+    await page.locator('rank-view li').nth(1).click();
+    await page.locator('rank-view .chip.score', { hasText: '3' }).click();
+    await page.locator('rank-view .chip.flag[data-flag="opinion"]').click();
+    expect(await page.locator('rank-view .chip.flag[data-flag="opinion"]').getAttribute('aria-pressed')).toBe('true');
     await page.keyboard.press('Enter');
     await page.waitForSelector('body[data-ready="2"]', { timeout: 30_000 });
     const both = JSON.parse((await page.evaluate(() => document.body.dataset.saved))!) as { completions: string[]; ranks: number[] }[];
-    expect(both[1]).toMatchObject({ completions: ['Fish', 'Bubbles'], ranks: [0, 1] });
+    expect(both[1]).toMatchObject({ completions: ['Fish', 'Bubbles'], ranks: [0, 1], scores: [null, 3], flags: [[], ['opinion']] });
     expect(errors).toEqual([]);
     await page.close();
   });

@@ -20,6 +20,14 @@ export class RankView extends LitElement {
     li.tied { margin-top: -0.1rem; border-top-style: dashed; }
     .meta { color: #6e6e73; font-size: 0.85em; }
     .help { color: #6e6e73; font-size: 0.8em; margin-top: 0.5rem; }
+    .panel { margin-top: 0.6rem; padding: 0.5rem 0.6rem; background: #f6f6f8; border-radius: 8px; }
+    .line { display: flex; flex-wrap: wrap; gap: 0.3rem; align-items: center; }
+    .flags { margin-top: 0.35rem; }
+    .what { color: #48484a; font-size: 0.85em; margin: 0 0.2rem; }
+    .chip { font: inherit; font-size: 0.8em; padding: 0.1rem 0.5rem; border: 1px solid #c7c7cf; border-radius: 999px; background: #fff; cursor: pointer; color: #1d1d1f; }
+    .chip:disabled { opacity: 0.4; cursor: default; }
+    .chip[aria-pressed='true'] { background: #0a66c2; border-color: #0a66c2; color: #fff; }
+    .chip kbd { font: 0.9em ui-monospace, monospace; opacity: 0.7; }
   `;
 
 
@@ -42,24 +50,45 @@ export class RankView extends LitElement {
     this.requestUpdate();
   }
 
+  /** A control of the panel for the focused completion: the same action as its key, then the keyboard again. */
+  private act(f: () => void): void {
+    f();
+    this.requestUpdate();
+    this.focus();
+  }
+
   override render() {
     const s = this.state;
     if (!s) return html``;
     const ranks = s.ranksByPosition();
+    const p = s.focus, k = s.order[p]!;
     return html`
       <div class="prompt">${s.prompt}</div>
       <ol>
-        ${s.order.map((k, p) => html`
-          <li class="${p === s.focus ? 'focus' : ''} ${s.tied[p] ? 'tied' : ''}" draggable="true" data-completion="${k}"
-            @click=${() => { s.focus = p; this.requestUpdate(); }}
-            @dragstart=${() => (this.dragFrom = p)} @dragover=${(e: DragEvent) => e.preventDefault()} @drop=${() => this.drop(p)}>
-            <div>${s.completions[k]}</div>
-            <div class="meta">#${ranks[p]! + 1}${s.tied[p] ? ' (tie)' : ''}${s.scores[k] ? ` · quality ${s.scores[k]}/7` : ''}${
-              [...s.flags[k]!].map((f) => ` · ${FLAGS.find((x) => x.id === f)!.label}`).join('')}</div>
+        ${s.order.map((c, i) => html`
+          <li class="${i === p ? 'focus' : ''} ${s.tied[i] ? 'tied' : ''}" draggable="true" data-completion="${c}"
+            @click=${() => { s.focus = i; this.requestUpdate(); }}
+            @dragstart=${() => (this.dragFrom = i)} @dragover=${(e: DragEvent) => e.preventDefault()} @drop=${() => this.drop(i)}>
+            <div>${s.completions[c]}</div>
+            <div class="meta">#${ranks[i]! + 1}${s.tied[i] ? ' (tie)' : ''}${s.scores[c] ? ` · quality ${s.scores[c]}/7` : ''}${
+              [...s.flags[c]!].map((f) => ` · ${FLAGS.find((x) => x.id === f)!.label}`).join('')}</div>
           </li>`)}
       </ol>
-      <div class="help">Up/Down: choose · Alt or Shift + Up/Down: move · =: tie with the one above · 1-7: quality · ${
-        FLAGS.map((f) => `${f.key}: ${f.label.toLowerCase()}`).join(' · ')} · Enter: submit · Esc: skip · ${s.comparisons()} comparisons</div>
+      <div class="panel" aria-label="The selected completion">
+        <div class="line"><span class="what">#${ranks[p]! + 1} selected</span>
+          <button class="chip" ?disabled=${p === 0} @click=${() => this.act(() => s.move(-1))} title="move up (Alt+Up)">↑</button>
+          <button class="chip" ?disabled=${p === s.K - 1} @click=${() => this.act(() => s.move(1))} title="move down (Alt+Down)">↓</button>
+          <button class="chip" aria-pressed=${String(s.tied[p] ?? false)} ?disabled=${p === 0} @click=${() => this.act(() => s.toggleTie())} title="tie with the one above (=)">= tie</button>
+          <span class="what">quality</span>
+          ${[1, 2, 3, 4, 5, 6, 7].map((n) => html`<button class="chip score" aria-pressed=${String(s.scores[k] === n)} title="quality ${n}/7 (key ${n}; 0 clears)"
+            @click=${() => this.act(() => s.setScore(k, s.scores[k] === n ? null : n))}>${n}</button>`)}
+        </div>
+        <div class="line flags">
+          ${FLAGS.map((f) => html`<button class="chip flag" data-flag=${f.id} aria-pressed=${String(s.flags[k]!.has(f.id))} title="key ${f.key}"
+            @click=${() => this.act(() => s.toggleFlag(k, f.id))}><kbd>${f.key}</kbd> ${f.label}</button>`)}
+        </div>
+      </div>
+      <div class="help">↑/↓ choose · Alt or Shift+↑/↓ move · = tie · 1-7 quality (0 clears) · letters: flags · Enter submit · Esc skip · drag to reorder · ${s.comparisons()} comparisons</div>
     `;
   }
 }
