@@ -132,6 +132,16 @@ describe('the playground, end to end', () => {
     await page.close();
   }, 900_000);
 
+  it('falls back to the built-in model when the last one cannot be loaded, and says why', async () => {
+    const page = await env.browser.newPage();
+    await page.addInitScript(() => localStorage.setItem('rlhf-playground:last-model', JSON.stringify({ url: '/no-such-model/' })));
+    await page.goto(env.url);
+    await modelLoaded(page);
+    expect(await page.locator('#model-params').innerText()).toMatch(/1\.0M/);
+    expect(await page.locator('#load-error').innerText()).toMatch(/^your last model: .*no-such-model/);
+    await page.close();
+  });
+
   it('explains, instead of a blank page, when the browser has no WebGPU', async () => {
     const page = await env.browser.newPage();
     await page.addInitScript(() => Object.defineProperty(navigator, 'gpu', { value: undefined }));

@@ -75,7 +75,17 @@ export class ModelView extends CtxView {
     } catch {
       last = undefined;
     }
-    void this.load(last ?? { url: BUILTIN_URL, name: BUILTIN_NAME }, last ? 'your last model' : 'the built-in model');
+    const builtin = () => this.load({ url: BUILTIN_URL, name: BUILTIN_NAME }, 'the built-in model');
+    // the last model may be gone (offline, a token needed): then the built-in one, and its error stays shown
+    if (!last) void builtin();
+    else {
+      void this.load(last, 'your last model').then(async () => {
+        if (this.ctx?.model) return;
+        const why = this.error;
+        await builtin();
+        this.error ??= why;
+      });
+    }
   }
 
   /** Loads a model in the worker; on success it becomes the base of every view. */
