@@ -257,6 +257,14 @@ export function toSftRows(records: Record[]): SftRow[] {
   return rows;
 }
 
+/** (winner, loser) index pairs of a K-way ranking (ranks: 0 = best, equal = tie; default best first); ties give no pair. */
+export function rankingPairs(K: number, ranks?: number[]): [number, number][] {
+  const r = ranks ?? Array.from({ length: K }, (_, i) => i);
+  const pairs: [number, number][] = [];
+  for (let i = 0; i < K; i++) for (let j = 0; j < K; j++) if (r[i]! < r[j]!) pairs.push([i, j]);
+  return pairs;
+}
+
 /**
  * Preference pairs for TRL's RewardTrainer / DPOTrainer: preference records as they are, and every
  * pair of each ranking with the better completion as "chosen" — K(K-1)/2 pairs for K completions,
@@ -267,15 +275,7 @@ export function toPreferencePairs(records: Record[]): PreferencePair[] {
   for (const r of records) {
     if (r.kind === 'preference') pairs.push({ prompt: r.prompt, chosen: r.chosen, rejected: r.rejected });
     else if (r.kind === 'ranking') {
-      const c = r.completions;
-      const rank = (i: number) => r.ranks?.[i] ?? i;
-      for (let i = 0; i < c.length; i++) {
-        for (let j = i + 1; j < c.length; j++) {
-          if (rank(i) === rank(j)) continue; // tie: no preference
-          const [win, lose] = rank(i) < rank(j) ? [i, j] : [j, i];
-          pairs.push({ prompt: r.prompt, chosen: c[win]!, rejected: c[lose]! });
-        }
-      }
+      for (const [win, lose] of rankingPairs(r.completions.length, r.ranks)) pairs.push({ prompt: r.prompt, chosen: r.completions[win]!, rejected: r.completions[lose]! });
     }
   }
   return pairs;

@@ -1,6 +1,6 @@
 // Stage configs: what a caller may set, and the resolved config saved with every run and checkpoint.
 // One table of defaults for the command line and the worker.
-import { PPO_DEFAULTS } from './ppo.ts';
+import { PPO_DEFAULTS } from './ppo-defaults.ts';
 
 export type Stage = 'sft' | 'rm' | 'dpo' | 'ppo';
 

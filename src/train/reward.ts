@@ -9,6 +9,7 @@
 //  5. After training, a bias is fitted so that the demonstrations score mean 0.
 // One step = forward of every completion of a few prompts -> scores read back -> the pairwise loss and
 // its gradient per score on the CPU (a few dozen numbers) -> backward from the score head -> AdamW.
+import { rankingPairs } from '../io/datasets.ts';
 import type { ScoreHead } from '../model/head.ts';
 import type { LoraSet } from '../model/lora.ts';
 import type { Plan, Transformer } from '../model/transformer.ts';
@@ -22,13 +23,7 @@ export interface Ranking {
   ranks?: number[];
 }
 
-/** (winner, loser) index pairs of a ranking; ties give no pair. */
-export function rankingPairs(K: number, ranks?: number[]): [number, number][] {
-  const r = ranks ?? Array.from({ length: K }, (_, i) => i);
-  const pairs: [number, number][] = [];
-  for (let i = 0; i < K; i++) for (let j = 0; j < K; j++) if (r[i]! < r[j]!) pairs.push([i, j]);
-  return pairs;
-}
+export { rankingPairs }; // the data format's rule (src/io/datasets.ts), used by the trainers
 
 const logSigmoid = (x: number) => (x >= 0 ? -Math.log1p(Math.exp(-x)) : x - Math.log1p(Math.exp(x)));
 const sigmoid = (x: number) => 1 / (1 + Math.exp(-x));

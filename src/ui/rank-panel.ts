@@ -5,6 +5,7 @@
 //
 // Prompts come from the store (the Data view edits them), unranked first; the user can also type one.
 // An empty store offers the bundled example prompts.
+import { rankingPairs } from '../io/datasets.ts';
 import * as Comlink from 'comlink';
 import { css, html } from 'lit';
 import { CtxView } from './ctx-view.ts';
@@ -25,11 +26,7 @@ interface Item {
 }
 
 /** Pairs a ranking gives: K(K-1)/2 minus tied pairs. */
-export const comparisonsOf = (ranks: number[]) => {
-  let n = 0;
-  for (let i = 0; i < ranks.length; i++) for (let j = i + 1; j < ranks.length; j++) if (ranks[i] !== ranks[j]) n++;
-  return n;
-};
+const comparisonsOf = (ranks: number[]) => rankingPairs(ranks.length, ranks).length;
 
 export class RankPanel extends CtxView {
   static override properties = {

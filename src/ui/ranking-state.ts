@@ -1,6 +1,7 @@
 // The state of one ranking in the rank view, kept apart from the DOM so keyboard use, drag-and-drop and
 // the saved record follow one set of rules: K completions ordered best to worst, ties with the one
 // above, an optional 1-7 quality score and the labeler metadata of InstructGPT's Table 3 per completion.
+import { rankingPairs } from '../io/datasets.ts';
 import type { RankingRecord } from '../store/db.ts';
 
 /** InstructGPT, Table 3: the metadata labelers gave each output (besides the 1-7 overall quality). */
@@ -83,10 +84,7 @@ export class RankingState {
 
   /** Pairs the ranking gives the reward model: K(K-1)/2 minus tied pairs (for the comparisons counter). */
   comparisons(): number {
-    const r = this.ranksByPosition();
-    let n = 0;
-    for (let i = 0; i < r.length; i++) for (let j = i + 1; j < r.length; j++) if (r[i] !== r[j]) n++;
-    return n;
+    return rankingPairs(this.K, this.ranksByPosition()).length;
   }
 
   /**

@@ -16,7 +16,7 @@ import { keyed } from 'lit/directives/keyed.js';
 import type { Record as DataRecord } from '../io/datasets.ts';
 import * as db from '../store/db.ts';
 import { resolveConfig, type Stage, type TrainConfig, type TrainInput } from '../train/config.ts';
-import { rankingPairs } from '../train/reward.ts';
+import { rankingPairs } from '../io/datasets.ts';
 import type { LineChart } from './chart.ts';
 import './chart.ts';
 import { fmtSeconds, type AppContext } from './context.ts';
