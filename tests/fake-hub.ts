@@ -43,6 +43,8 @@ export interface FakeHub {
   repos: Map<string, FakeRepo>;
   requests: ReceivedRequest[];
   commits: ReceivedCommit[];
+  /** the transfer methods each LFS batch request offered */
+  lfsTransfers: string[][];
   tokens: Map<string, TokenInfo>;
   /** the next request matching `method` and `path` answers `status` with `{ error }` */
   fail(method: string, path: RegExp, status: number, error?: string): void;
@@ -87,6 +89,7 @@ export async function startFakeHub(opts: FakeHubOptions = {}): Promise<FakeHub> 
   const repos = new Map<string, FakeRepo>();
   const requests: ReceivedRequest[] = [];
   const commits: ReceivedCommit[] = [];
+  const lfsTransfers: string[][] = [];
   const lfs = new Map<string, Uint8Array>();
   const codes = new Map<string, { challenge: string; redirectUri: string; scopes: string[] }>();
   const failures: { method: string; path: RegExp; status: number; error: string }[] = [];
@@ -189,6 +192,7 @@ export async function startFakeHub(opts: FakeHubOptions = {}): Promise<FakeHub> 
     ['POST', /^\/([^/]+\/[^/]+)\.git\/info\/lfs\/objects\/batch$/, async (req, res, m) => {
       writable(req, m[1]!);
       const p = json<{ operation: string; transfers?: string[]; objects: { oid: string; size: number }[] }>(await body(req), 'lfs batch');
+      lfsTransfers.push(p.transfers ?? ['basic']);
       if (p.operation !== 'upload' || !(p.transfers ?? ['basic']).includes('basic')) throw new HttpError(422, 'only basic uploads');
       send(res, 200, {
         transfer: 'basic',
@@ -274,7 +278,7 @@ export async function startFakeHub(opts: FakeHubOptions = {}): Promise<FakeHub> 
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   return {
-    url, repos, requests, commits, tokens,
+    url, repos, requests, commits, lfsTransfers, tokens,
     fail: (method, path, status, error = `fake failure ${status}`) => void failures.push({ method, path, status, error }),
     close: () => new Promise<void>((resolve) => {
       server.closeAllConnections();

@@ -67,6 +67,9 @@ describe('publish', () => {
     // one commit; the weights went through LFS, the text inline
     expect(hub.commits).toHaveLength(1);
     expect(hub.commits[0]!.lfs).toEqual(['adapter_model.safetensors']);
+    // the tested path: LFS basic/multipart uploads, never the Xet protocol this fake Hub cannot check
+    expect(hub.lfsTransfers.length).toBeGreaterThan(0);
+    expect(hub.lfsTransfers.flat()).not.toContain('xet');
     expect(hub.commits[0]!.title).toBe('Upload from RLHF Playground');
 
     // the README's front matter as the Hub reads it
