@@ -61,6 +61,11 @@ describe('the playground, end to end', () => {
     await rankWithKeyboard(page, 2, ['ArrowDown', 'ArrowDown', 'Alt+ArrowUp', '5', 'ArrowDown', 'f'], 'rank');
     await rankWithKeyboard(page, 3, ['Alt+ArrowDown']);
     expect(await page.locator('#comparisons').innerText()).toBe('3 rankings · 8 comparisons');
+    // Escape skips the last prompt without saving anything: no prompt is left to rank
+    await page.waitForSelector('rank-panel rank-view li', { timeout: 300_000 });
+    await page.keyboard.press('Escape');
+    await page.waitForSelector('#add-examples', { timeout: 30_000 });
+    expect(await page.locator('#comparisons').innerText()).toBe('3 rankings · 8 comparisons');
 
     // Reload: the rankings are in IndexedDB
     await page.reload();

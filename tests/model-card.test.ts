@@ -128,8 +128,10 @@ describe('modelCard', () => {
     }
   });
 
-  const python = spawnSync('python3', ['-c', 'import yaml'], { encoding: 'utf8' });
-  it.runIf(python.status === 0)('PyYAML (what huggingface_hub reads cards with) reads the same front matter', () => {
+  // PyYAML is a test requirement (Debian's python3-yaml, installed by .ci/setup-system): without it this fails, never skips
+  it('PyYAML (what huggingface_hub reads cards with) reads the same front matter', () => {
+    const python = spawnSync('python3', ['-c', 'import yaml'], { encoding: 'utf8' });
+    expect(python.status, `python3 with PyYAML is needed (apt-get install python3-yaml): ${python.error?.message ?? python.stderr}`).toBe(0);
     const cards = HOSTILE.map((s) => modelCard({ ...ppoCard, license: s, baseModel: s, title: s }));
     const script = 'import sys, json, yaml\nout = []\nfor c in json.load(sys.stdin):\n    out.append(yaml.safe_load(c.split("\\n---\\n")[0][4:]))\nprint(json.dumps(out))';
     const r = spawnSync('python3', ['-c', script], { input: JSON.stringify(cards), encoding: 'utf8' });

@@ -21,7 +21,6 @@ interface Item {
   prompt: string;
   texts: string[];
   done: Promise<string[]>;
-  finished: boolean;
   error?: string;
 }
 
@@ -101,7 +100,7 @@ export class RankPanel extends CtxView {
 
   private generate(prompt: string): Item {
     const K = this.K;
-    const item: Item = { prompt, texts: Array<string>(K).fill(''), finished: false, done: Promise.resolve([]) };
+    const item: Item = { prompt, texts: Array<string>(K).fill(''), done: Promise.resolve([]) };
     const seed = Math.floor(Math.random() * 2 ** 31);
     item.done = this.ctx.engine.generate(prompt, { numSamples: K, maxNewTokens: this.maxNewTokens, temperature: this.temperature, topP: 0.95, seed },
       Comlink.proxy((k: number, text: string) => {
@@ -112,11 +111,9 @@ export class RankPanel extends CtxView {
         }
       })).then((r) => {
       item.texts = r.texts;
-      item.finished = true;
       return r.texts;
     }, (e: unknown) => {
       item.error = e instanceof Error ? e.message : String(e);
-      item.finished = true;
       return [];
     });
     return item;
@@ -154,6 +151,7 @@ export class RankPanel extends CtxView {
       return this.ctx.notify('New completions wait until the training run pauses or ends; PPO rollouts can be ranked meanwhile from the Inspect tab.');
     }
     const q = await this.queue();
+    this.promptsLeft = q.length; // a skip changes it without a store event
     const pre = this.next;
     this.next = undefined;
     if (pre && q.includes(pre.prompt)) return this.show(pre);
@@ -168,7 +166,7 @@ export class RankPanel extends CtxView {
   /** Completions made elsewhere (PPO's rollouts during training): ranked like generated ones, nothing to generate. */
   private async rankGiven(prompt: string, completions: string[]): Promise<void> {
     this.next = undefined;
-    await this.show({ prompt, texts: completions, done: Promise.resolve(completions), finished: true });
+    await this.show({ prompt, texts: completions, done: Promise.resolve(completions) });
   }
 
   private async rankOwn(): Promise<void> {
@@ -194,7 +192,7 @@ export class RankPanel extends CtxView {
     await this.advance();
   }
 
-  private async skip(): Promise<void> {
+  private async skipPrompt(): Promise<void> {
     if (this.item) this.skipped.add(this.item.prompt);
     await this.advance();
   }
@@ -229,9 +227,9 @@ export class RankPanel extends CtxView {
         <button id="rank-start" class="primary" @click=${() => void this.advance()}>Generate ${this.K} completions</button></div>`;
     }
     if (this.state) {
-      return html`<rank-view .state=${this.state} @ranking-submit=${(e: CustomEvent) => void this.submit(e)} @ranking-skip=${() => void this.skip()}></rank-view>
+      return html`<rank-view .state=${this.state} @ranking-submit=${(e: CustomEvent) => void this.submit(e)} @ranking-skip=${() => void this.skipPrompt()}></rank-view>
         <div class="row" style="margin-top:0.5rem"><button id="rank-submit" class="primary" @click=${() => this.submitClick()}>Submit ranking (Enter)</button>
-        <button id="rank-skip" @click=${() => void this.skip()}>Skip (Esc)</button></div>`;
+        <button id="rank-skip" @click=${() => void this.skipPrompt()}>Skip (Esc)</button></div>`;
     }
     return html`<div class="prompt">${it.prompt}</div>
       <p class="muted small" id="rank-status">${it.error ? html`<span class="error">${it.error}</span>` : `Generating ${it.texts.length} completions…`}</p>
