@@ -4,6 +4,9 @@
 import type { Page } from 'playwright-core';
 
 export const SHOTS = 'test-results/app';
+/** How long a step that runs the model (sampling, training, export) may take: SwiftShader on two
+ *  shared CPU cores, beside the rest of the suite, is slow and uneven; the test's own limit bounds the sum. */
+export const MODEL_WORK = { timeout: 300_000 };
 
 const t0 = Date.now();
 /** A full-page screenshot to test-results/app/<name>.png, logging when it was taken. */
@@ -19,7 +22,7 @@ export async function tab(page: Page, id: string): Promise<void> {
 
 export async function modelLoaded(page: Page): Promise<void> {
   await page.waitForSelector('body[data-app="ready"]', { timeout: 60_000 });
-  await page.waitForSelector('#model-params', { state: 'attached', timeout: 180_000 });
+  await page.waitForSelector('#model-params', { state: 'attached', ...MODEL_WORK });
 }
 
 /** Fills the Train tab's hyperparameter fields (#cfg-<key>) as a person types them. */
@@ -58,7 +61,7 @@ export async function rankWithKeyboard(page: Page, expectRankings: number, keys:
     const panel = document.querySelector('rlhf-app')?.shadowRoot?.querySelector('rank-panel')?.shadowRoot;
     // the counter shows the rankings before this one, and the rank view of the next prompt is up
     return panel?.querySelector('#comparisons')?.textContent?.startsWith(`${n - 1} rankings`) && panel.querySelector('rank-view')?.shadowRoot?.querySelector('li');
-  }, expectRankings, { timeout: 300_000 });
+  }, expectRankings, MODEL_WORK);
   for (const k of keys) await page.keyboard.press(k);
   if (screenshot) await shot(page, screenshot);
   await page.keyboard.press('Enter');
@@ -72,11 +75,11 @@ export async function startRun(page: Page, stage: string, fields: [string, strin
   await page.check(`#stage input[value="${stage}"]`);
   await setFields(page, fields);
   await page.click('#start');
-  await page.waitForSelector('#run[data-status="running"]', { timeout: 60_000 });
+  await page.waitForSelector('#run[data-status="running"]', MODEL_WORK);
   return (await page.locator('#run').getAttribute('data-run'))!;
 }
 
 /** Waits until the Train tab shows the run as done. */
 export async function runDone(page: Page, runId: string): Promise<void> {
-  await page.waitForSelector(`#run[data-run="${runId}"][data-status="done"]`, { timeout: 120_000 });
+  await page.waitForSelector(`#run[data-run="${runId}"][data-status="done"]`, MODEL_WORK);
 }

@@ -7,7 +7,7 @@
 import { mkdirSync } from 'node:fs';
 import type { Page } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
-import { importText, modelLoaded, rankWithKeyboard, runDone, setFields, shot, SHOTS, startRanking, startRun, tab } from './app-helpers.ts';
+import { importText, MODEL_WORK, modelLoaded, rankWithKeyboard, runDone, setFields, shot, SHOTS, startRanking, startRun, tab } from './app-helpers.ts';
 import { useBuiltEnv } from './browser-env.ts';
 
 const env = useBuiltEnv();
@@ -69,7 +69,7 @@ describe('the playground, SFT to reward model to PPO to a blind comparison', () 
     await tab(page, 'model');
     await page.click('#adopt-run');
     await page.waitForFunction((id) => (document.querySelector('rlhf-app')?.shadowRoot?.querySelector('model-view')?.shadowRoot
-      ?.querySelector('#merged')?.textContent ?? '').includes(`SFT run ${id.slice(0, 8)}`), sftId, { timeout: 60_000 });
+      ?.querySelector('#merged')?.textContent ?? '').includes(`SFT run ${id.slice(0, 8)}`), sftId, MODEL_WORK);
     expect(await page.locator('#status').innerText()).toMatch(/\+ SFT · llama/);
 
     // Rank: three prompts, K = 3, by keyboard (short answers keep SwiftShader quick)
@@ -99,7 +99,7 @@ describe('the playground, SFT to reward model to PPO to a blind comparison', () 
     await setFields(page, [['steps', '2'], ['batchSize', '2'], ['numSamples', '2'], ['maxNewTokens', '12'], ['seqLen', '48'], ['loraRank', '4']]);
     expect(await page.locator('#blocked').count()).toBe(0);
     await page.click('#start');
-    await page.waitForSelector('#run[data-status="running"]', { timeout: 60_000 });
+    await page.waitForSelector('#run[data-status="running"]', MODEL_WORK);
     const ppoId = (await page.locator('#run').getAttribute('data-run'))!;
     expect(ppoId).not.toBe(rmId);
     expect(await page.locator('#start').getAttribute('title')).toMatch(/a run is training/);
@@ -108,7 +108,7 @@ describe('the playground, SFT to reward model to PPO to a blind comparison', () 
     // the starting model (the adapter starts at zero), so the KL is 0 on every token and the legend says
     // why; the value and the advantage are not 0.
     await tab(page, 'inspect');
-    await page.waitForSelector('#sample-step option[value="1"]', { state: 'attached', timeout: 120_000 });
+    await page.waitForSelector('#sample-step option[value="1"]', { state: 'attached', ...MODEL_WORK });
     await page.selectOption('#sample-step', '1');
     expect(await page.locator('#inspect-run').inputValue()).toBe(ppoId);
     expect(await page.locator('inspect-view .tok[title]').first().getAttribute('title')).toMatch(/ · kl /);
@@ -143,7 +143,7 @@ describe('the playground, SFT to reward model to PPO to a blind comparison', () 
     expect(PROMPTS).toContain(checks[0]!.prompt);
 
     // the run ends; step 2's KL is no longer 0 (one update moved the policy), and the alarms are there
-    await page.waitForSelector(`#run[data-run="${ppoId}"][data-status="done"]`, { state: 'attached', timeout: 180_000 });
+    await page.waitForSelector(`#run[data-run="${ppoId}"][data-status="done"]`, { state: 'attached', ...MODEL_WORK });
     await page.waitForSelector('#sample-step option[value="2"]', { state: 'attached' });
     await page.selectOption('#sample-step', '2');
     await page.selectOption('#quantity', 'kl');
@@ -175,7 +175,7 @@ describe('the playground, SFT to reward model to PPO to a blind comparison', () 
     await page.waitForSelector(`#cmp-run option[value="${ppoId}"]`, { state: 'attached', timeout: 30_000 });
     if ((await page.locator('#cmp-run').inputValue()) !== ppoId) await page.selectOption('#cmp-run', ppoId);
     await page.waitForFunction((id) => document.querySelector('rlhf-app')?.shadowRoot?.querySelector('compare-view')?.shadowRoot
-      ?.querySelector('#cmp-tuned')?.textContent === `PPO run ${id.slice(0, 8)}`, ppoId, { timeout: 60_000 });
+      ?.querySelector('#cmp-tuned')?.textContent === `PPO run ${id.slice(0, 8)}`, ppoId, MODEL_WORK);
     expect(await page.locator('#win-rate').innerText()).toMatch(/No blind votes/);
     await page.fill('#cmp-max-tokens', '12');
     await page.locator('#cmp-max-tokens').dispatchEvent('change');
@@ -184,7 +184,7 @@ describe('the playground, SFT to reward model to PPO to a blind comparison', () 
 
     await page.uncheck('#cmp-blind');
     await page.click('#cmp-go');
-    await page.waitForSelector('#cmp-go:not([disabled])', { timeout: 60_000 });
+    await page.waitForSelector('#cmp-go:not([disabled])', MODEL_WORK);
     expect(await page.locator('#cmp-left h3').innerText()).toMatch(/^Reference: the starting model \(SFT run [0-9a-f]{8} merged\)/);
     expect(await page.locator('#cmp-right h3').innerText()).toBe(`Tuned: PPO run ${ppoId.slice(0, 8)}`);
     const open = { ref: await page.locator('#cmp-left .text').innerText(), tuned: await page.locator('#cmp-right .text').innerText() };
@@ -195,7 +195,7 @@ describe('the playground, SFT to reward model to PPO to a blind comparison', () 
 
     await page.check('#cmp-blind');
     await page.click('#cmp-go');
-    await page.waitForSelector('#vote-a:not([disabled])', { timeout: 60_000 });
+    await page.waitForSelector('#vote-a:not([disabled])', MODEL_WORK);
     expect(await page.locator('#cmp-left h3').innerText()).toBe('A');
     expect(await page.locator('#cmp-right h3').innerText()).toBe('B');
     // the same prompt, seed and settings: the same two answers, on sides the coin chose

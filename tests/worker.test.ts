@@ -72,6 +72,34 @@ describe('training engine (worker API in Node)', () => {
     await e.dispose();
   });
 
+  it('background generation gives way to a call made meanwhile, then ends with the text it gives alone, streamed without going back', async () => {
+    const { e } = await engine();
+    const opts = { numSamples: 3, maxNewTokens: 40, temperature: 1, seed: 11 };
+    const alone = await e.generate('the cat sat', opts);
+    const streamed: string[][] = [[], [], []];
+    let started!: () => void;
+    const midway = new Promise<void>((r) => (started = r));
+    const order: string[] = [];
+    const bg = e.generate('the cat sat', { ...opts, background: true }, (k, text) => {
+      streamed[k]!.push(text);
+      if (streamed[0]!.length === 2) started();
+    }).then((r) => (order.push('background'), r));
+    await midway; // the background generation is drawing tokens now
+    const fg = await e.generate('the dog', { maxNewTokens: 4, seed: 1 }).then((r) => (order.push('foreground'), r));
+    const r = await bg;
+    expect(order).toEqual(['foreground', 'background']);
+    expect(fg.texts.length).toBe(1);
+    expect(r.texts).toEqual(alone.texts);
+    for (const [k, s] of streamed.entries()) {
+      for (let i = 1; i < s.length; i++) expect(s[i]!.length > s[i - 1]!.length && s[i]!.startsWith(s[i - 1]!)).toBe(true);
+      expect(alone.texts[k]!.startsWith(s.at(-1)!)).toBe(true);
+    }
+    // two background generations do not keep giving way to each other
+    const both = await Promise.all([1, 2].map((seed) => e.generate('the dog', { maxNewTokens: 12, seed, background: true })));
+    expect(both.map((x) => x.texts.length)).toEqual([1, 1]);
+    await e.dispose();
+  });
+
   it('SFT paused after step 2 and resumed by a new engine equals an uninterrupted run, bit for bit', async () => {
     const t0 = performance.now();
     // the uninterrupted run

@@ -14,6 +14,9 @@ export interface GenerateConfig extends SamplingConfig {
   stopTokenIds: number[];
   /** Extra stop rule, e.g. a stop string in the decoded text; called after each token of a sample. */
   stopWhen?: (sample: number, ids: number[]) => boolean;
+  /** Checked between decode steps: true ends the whole generation at once, `interrupted` set (a caller
+   *  that yields to more urgent work; with the same seed a rerun draws the same tokens). */
+  interrupt?: () => boolean;
 }
 
 export const GENERATE_DEFAULTS: GenerateConfig = {
@@ -27,6 +30,8 @@ export interface Generation {
   finish: FinishReason[];
   /** entropy (nats) of the model's next-token distribution at each drawn token, before sampling filters */
   entropy: number[][];
+  /** `interrupt` ended it early: the samples are cut short, their finish reasons are not final */
+  interrupted?: boolean;
 }
 
 /** Entropy of softmax(logits) in nats, stable for large logits. */
@@ -100,6 +105,7 @@ export class Generator {
         else if (cfg.stopWhen?.(k, out[k]!)) finish[k] = 'stop';
       }
       if (finish.every((f) => f) || t === cfg.maxNewTokens - 1) break;
+      if (cfg.interrupt?.()) return { ids: out, finish: finish.map((f) => f ?? 'length'), entropy, interrupted: true };
       logits = await run(this.step!, next, P + t);
     }
     return { ids: out, finish: finish.map((f) => f ?? 'length'), entropy };

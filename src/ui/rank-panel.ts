@@ -22,7 +22,11 @@ interface Item {
   texts: string[];
   done: Promise<string[]>;
   error?: string;
+  /** a prefetch: it gave way to other work, and can fail for reasons gone by now (a run that trained meanwhile) */
+  background?: boolean;
 }
+
+const WAIT_FOR_RUN = 'New completions wait until the training run pauses or ends; PPO rollouts can be ranked meanwhile from the Inspect tab.';
 
 /** Pairs a ranking gives: K(K-1)/2 minus tied pairs. */
 const comparisonsOf = (ranks: number[]) => rankingPairs(ranks.length, ranks).length;
@@ -98,11 +102,12 @@ export class RankPanel extends CtxView {
     return (await db.listPrompts(this.ctx.store)).map((p) => p.text).filter((t) => !ranked.has(t) && !this.skipped.has(t));
   }
 
-  private generate(prompt: string): Item {
+  /** `background`: the prefetch of the next prompt, which gives way to whatever else the user asks of the engine (Compare, Share). */
+  private generate(prompt: string, background = false): Item {
     const K = this.K;
-    const item: Item = { prompt, texts: Array<string>(K).fill(''), done: Promise.resolve([]) };
+    const item: Item = { prompt, texts: Array<string>(K).fill(''), done: Promise.resolve([]), background };
     const seed = Math.floor(Math.random() * 2 ** 31);
-    item.done = this.ctx.engine.generate(prompt, { numSamples: K, maxNewTokens: this.maxNewTokens, temperature: this.temperature, topP: 0.95, seed },
+    item.done = this.ctx.engine.generate(prompt, { numSamples: K, maxNewTokens: this.maxNewTokens, temperature: this.temperature, topP: 0.95, seed, background },
       Comlink.proxy((k: number, text: string) => {
         item.texts[k] = text;
         if (this.item === item && performance.now() - this.tick > 50) {
@@ -125,6 +130,11 @@ export class RankPanel extends CtxView {
     this.state = undefined;
     const texts = await item.done;
     if (this.item !== item) return;
+    if (item.error && this.ctx.liveRun) { // a run started before this generation could: it waits for the run
+      this.item = undefined;
+      return this.ctx.notify(WAIT_FOR_RUN);
+    }
+    if (item.error && item.background) return this.show(this.generate(item.prompt)); // once more, while the user waits for it
     if (item.error) {
       this.ctx.notify(`Generating for "${item.prompt.slice(0, 60)}": ${item.error}`, 'error');
       this.requestUpdate();
@@ -139,7 +149,7 @@ export class RankPanel extends CtxView {
   private async prefetch(): Promise<void> {
     if (this.next || this.ctx.liveRun) return; // the engine samples nothing while a run trains
     const q = (await this.queue()).filter((p) => p !== this.item?.prompt);
-    if (q.length) this.next = this.generate(q[0]!);
+    if (q.length) this.next = this.generate(q[0]!, true);
   }
 
   /** The next prompt: the prefetched one if it is still wanted, else the first of the queue. */
@@ -148,7 +158,7 @@ export class RankPanel extends CtxView {
     if (this.ctx.liveRun) {
       this.item = undefined;
       this.state = undefined;
-      return this.ctx.notify('New completions wait until the training run pauses or ends; PPO rollouts can be ranked meanwhile from the Inspect tab.');
+      return this.ctx.notify(WAIT_FOR_RUN);
     }
     const q = await this.queue();
     this.promptsLeft = q.length; // a skip changes it without a store event

@@ -66,6 +66,9 @@ export interface GenerateOptions {
   seed: number; // 0; sample i depends only on (seed, i)
   stop: string[]; // stop strings, cut from the text
   model: 'policy' | 'base'; // 'policy': the current policy (see policyInfo); 'base': the loaded model as it was loaded
+  /** false; true for work nobody waits on yet (the Rank tab's next prompt): anything asked of the engine
+   *  meanwhile goes first, and this generation starts over after it, with the same seed, so the same text */
+  background: boolean;
 }
 
 export interface GenerateResult { texts: string[]; finish: FinishReason[] }
@@ -282,17 +285,35 @@ export class Engine {
 
   /** K samples of one prompt from the current policy (the last run's, else the loaded model), streamed as text. */
   async generate(prompt: string, opts: Partial<GenerateOptions> = {}, onToken?: (sample: number, textSoFar: string) => unknown): Promise<GenerateResult> {
-    // one generation at a time: a Generator's KV cache serves one call (two views may ask at once)
-    const turn = this.exclusive(() => this.generateNow(prompt, opts, onToken)).finally(() => {
+    try {
+      if (!opts.background) return (await this.exclusive(() => this.generateNow(prompt, opts, onToken), true))!; // never interrupted
+      // Background work yields to generation someone waits for: it waits while such a call is queued, and
+      // when one arrives mid-generation it stops and queues again behind it (other work, a run starting or
+      // an export, waits for it as for any generation). A rerun streams the same tokens (same seed),
+      // so only text longer than what was sent before goes out: the page sees one steady stream.
+      const sent: number[] = [];
+      const stream = onToken && ((k: number, text: string) => {
+        if (text.length <= (sent[k] ?? 0)) return;
+        sent[k] = text.length;
+        return onToken(k, text);
+      });
+      for (;;) {
+        const r = await this.exclusive(async () => this.waiting > 0 ? undefined : this.generateNow(prompt, opts, stream, () => this.waiting > 0));
+        if (r) return r;
+      }
+    } finally {
       // a callback that came through comlink is a proxy to the page: let it go with the generation
       (onToken as { [releaseProxy]?: () => void } | undefined)?.[releaseProxy]?.();
-    });
-    return turn;
+    }
   }
 
   private genQueue: Promise<unknown> = Promise.resolve();
+  /** generations someone waits for (not background ones), queued and not started: background generation gives way to them */
+  private waiting = 0;
 
-  private async generateNow(prompt: string, opts: Partial<GenerateOptions>, onToken?: (sample: number, textSoFar: string) => unknown): Promise<GenerateResult> {
+  /** One generation; undefined when `interrupt` said to stop before the end. */
+  private async generateNow(prompt: string, opts: Partial<GenerateOptions>, onToken?: (sample: number, textSoFar: string) => unknown,
+    interrupt?: () => boolean): Promise<GenerateResult | undefined> {
     const { tok, base } = this.need();
     if (this.live) throw new Error(`run ${this.live.runId} is training: pause it to sample`);
     const o = { numSamples: 1, maxNewTokens: 64, temperature: 1, topK: 0, topP: 1, seed: 0, stop: [], model: 'policy', ...opts };
@@ -308,13 +329,14 @@ export class Engine {
     const texts = Array<string>(o.numSamples).fill('');
     const r = await gen.g.generate(ids, {
       ...GENERATE_DEFAULTS, numSamples: o.numSamples, maxNewTokens: o.maxNewTokens, temperature: o.temperature, topK: o.topK, topP: o.topP,
-      seed: o.seed, stopTokenIds: tok.eosTokenIds, stopWhen: (k) => findStop(texts[k]!, o.stop) >= 0,
+      seed: o.seed, stopTokenIds: tok.eosTokenIds, stopWhen: (k) => findStop(texts[k]!, o.stop) >= 0, interrupt,
     }, (k, id) => {
       const piece = streams[k]!.push(id);
       if (!piece) return;
       texts[k] += piece;
       void notify(() => onToken?.(k, cut(texts[k]!, o.stop)));
     });
+    if (r.interrupted) return undefined;
     return { texts: texts.map((t, k) => cut(t + streams[k]!.flush(), o.stop)), finish: r.finish };
   }
 
@@ -508,9 +530,14 @@ export class Engine {
     if (m.info.fingerprint !== rm.fingerprint) throw new Error(`run ${runId}: merging its ${chain.length} earlier runs again did not give its starting model`);
   }
 
-  /** Runs `f` between generations (a Generator reading weights that `f` changes would mix the two). */
-  private exclusive<R>(f: () => Promise<R>): Promise<R> {
-    const turn = this.genQueue.then(f);
+  /** Runs `f` between generations (a Generator reading weights that `f` changes would mix the two).
+   *  `urgent`: a generation someone waits for, which a background one gives way to (see generate). */
+  private exclusive<R>(f: () => Promise<R>, urgent = false): Promise<R> {
+    if (urgent) this.waiting++;
+    const turn = this.genQueue.then(() => {
+      if (urgent) this.waiting--;
+      return f();
+    });
     this.genQueue = turn.catch(() => {});
     return turn;
   }
