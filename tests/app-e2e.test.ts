@@ -8,8 +8,9 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { unzipFiles } from '../src/io/export.ts';
-import { modelLoaded, rankWithKeyboard, setFields, shot, SHOTS, tab } from './app-helpers.ts';
+import { MODEL_WORK, modelLoaded, rankWithKeyboard, setFields, shot, SHOTS, tab } from './app-helpers.ts';
 import { useBuiltEnv } from './browser-env.ts';
+import { startFakeHub } from './fake-hub.ts';
 
 const env = useBuiltEnv();
 
@@ -50,7 +51,7 @@ describe('the playground, end to end', () => {
     await page.fill('#rank-k', '3');
     await page.locator('#rank-k').dispatchEvent('change');
     await page.click('#rank-start');
-    await page.waitForSelector('rank-view li', { timeout: 300_000 });
+    await page.waitForSelector('rank-view li', MODEL_WORK);
     expect(await page.locator('rank-view li').count()).toBe(3);
     // second completion to the top, quality 6 and "hallucination" on it, then tie the last two
     for (const k of ['ArrowDown', 'Alt+ArrowUp', '6', 'h', 'ArrowDown', 'ArrowDown', '=']) await page.keyboard.press(k);
@@ -62,7 +63,7 @@ describe('the playground, end to end', () => {
     await rankWithKeyboard(page, 3, ['Alt+ArrowDown']);
     expect(await page.locator('#comparisons').innerText()).toBe('3 rankings · 8 comparisons');
     // Escape skips the last prompt without saving anything: no prompt is left to rank
-    await page.waitForSelector('rank-panel rank-view li', { timeout: 300_000 });
+    await page.waitForSelector('rank-panel rank-view li', MODEL_WORK);
     await page.keyboard.press('Escape');
     await page.waitForSelector('#add-examples', { timeout: 30_000 });
     expect(await page.locator('#comparisons').innerText()).toBe('3 rankings · 8 comparisons');
@@ -82,7 +83,7 @@ describe('the playground, end to end', () => {
     await page.check('#stage input[value="rm"]');
     await setFields(page, [['epochs', '2'], ['steps', '6'], ['batchSize', '1'], ['seqLen', '48'], ['loraRank', '4']]);
     await page.click('#start');
-    await page.waitForSelector('#run[data-status="running"]', { timeout: 120_000 });
+    await page.waitForSelector('#run[data-status="running"]', MODEL_WORK);
     // the page keeps working while the worker trains: add a prompt on the Data tab and see it listed
     await tab(page, 'data');
     await page.fill('#prompt-new', 'Written while the reward model trains.');
@@ -91,11 +92,11 @@ describe('the playground, end to end', () => {
       ?.querySelectorAll('.prompt-row') ?? []].some((r) => r.textContent?.includes('Written while the reward model trains.')), undefined, { timeout: 30_000 });
     await tab(page, 'train');
     await page.waitForFunction(() => Number(document.querySelector('rlhf-app')?.shadowRoot?.querySelector('train-view')?.shadowRoot
-      ?.querySelector('line-chart.loss')?.getAttribute('data-points')) >= 4, undefined, { timeout: 300_000 });
+      ?.querySelector('line-chart.loss')?.getAttribute('data-points')) >= 4, undefined, MODEL_WORK);
     expect(Number(await page.locator('progress#progress').evaluate((p) => (p as HTMLProgressElement).value))).toBeGreaterThanOrEqual(4);
     expect(await page.locator('#progress-text').innerText()).toMatch(/step [4-6] \/ 6/);
     await shot(page, 'train');
-    await page.waitForSelector('#run[data-status="done"]', { timeout: 300_000 });
+    await page.waitForSelector('#run[data-status="done"]', MODEL_WORK);
     const runId = (await page.locator('#run').getAttribute('data-run'))!;
 
     await tab(page, 'inspect');
@@ -107,7 +108,7 @@ describe('the playground, end to end', () => {
     await tab(page, 'share');
     await page.waitForSelector(`#share-model option[value="${runId}"]`, { state: 'attached', timeout: 30_000 });
     await page.selectOption('#share-model', runId);
-    const [download] = await Promise.all([page.waitForEvent('download', { timeout: 120_000 }), page.click('#download-model')]);
+    const [download] = await Promise.all([page.waitForEvent('download', MODEL_WORK), page.click('#download-model')]);
     const zipPath = join(SHOTS, 'exported-adapter.zip');
     writeFileSync(zipPath, readFileSync((await download.path())!));
     const files = unzipFiles(new Uint8Array(readFileSync(zipPath)), 'exported-adapter.zip');
@@ -116,7 +117,7 @@ describe('the playground, end to end', () => {
     await page.setInputFiles('#open-file', zipPath);
     await page.click('#open-go');
     await page.waitForFunction(() => /adapter/.test(document.querySelector('rlhf-app')?.shadowRoot?.querySelector('model-view')?.shadowRoot
-      ?.querySelector('#policy')?.textContent ?? ''), undefined, { timeout: 120_000 });
+      ?.querySelector('#policy')?.textContent ?? ''), undefined, MODEL_WORK);
     expect(await page.locator('#status').innerText()).toMatch(/sampling exported-adapter\.zip/);
 
     // delete the run (after a confirmation): it leaves the runs table and the store
@@ -129,7 +130,7 @@ describe('the playground, end to end', () => {
     await tab(page, 'model');
     await page.setInputFiles('#pick-files', ['config.json', 'model.safetensors', 'tokenizer.json'].map((f) => `tests/fixtures/gpt2-tiny/${f}`));
     await page.waitForFunction(() => /GPT-2: 2 layers/.test(document.querySelector('rlhf-app')?.shadowRoot?.querySelector('model-view')?.shadowRoot
-      ?.querySelector('#model-info')?.textContent ?? ''), undefined, { timeout: 120_000 });
+      ?.querySelector('#model-info')?.textContent ?? ''), undefined, MODEL_WORK);
     expect(await page.locator('#status').innerText()).toMatch(/^3 picked files · gpt2/);
 
     expect(await page.evaluate(() => document.body.dataset.xss)).toBeUndefined();
@@ -146,6 +147,66 @@ describe('the playground, end to end', () => {
     expect(await page.locator('#load-error').innerText()).toMatch(/^your last model: .*no-such-model/);
     await page.close();
   });
+
+  it('loads from a Hub set on the Model tab (a mirror): a private model with a token, a public one again after a reload', async () => {
+    const hub = await startFakeHub({ tokens: { hf_reader: { user: 'alice', role: 'read' } } });
+    try {
+      const dir = 'public/models/default';
+      const files = new Map(['config.json', 'generation_config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json']
+        .map((f) => [f, new Uint8Array(readFileSync(join(dir, f)))]));
+      hub.repos.set('alice/tiny-private', { id: 'alice/tiny-private', private: true, files });
+      hub.repos.set('alice/tiny-chat', { id: 'alice/tiny-chat', private: false, files });
+      const page = await env.browser.newPage();
+      const errors: string[] = [];
+      page.on('pageerror', (e) => errors.push(e.message));
+      await page.goto(env.url);
+      await modelLoaded(page);
+      const host = hub.url.replace(/^http:\/\//, '');
+      expect(await page.locator('#hub-shown').innerText()).toBe('huggingface.co');
+      await page.click('#hub-where summary');
+      await page.fill('#hub-address', 'ftp://example.org');
+      await page.click('#use-hub');
+      expect(await page.locator('#load-error').innerText()).toMatch(/^Hub address: .*ftp:\/\/example\.org/);
+      await page.fill('#hub-address', hub.url);
+      await page.click('#use-hub');
+      expect(await page.locator('#hub-shown').innerText()).toBe(host);
+      expect(await page.locator('#load-error').count()).toBe(0);
+
+      // private: refused without a token, with the reason; loaded with one, sent as a bearer token
+      await page.fill('#hub-id', 'alice/tiny-private');
+      await page.click('#load-hub');
+      await page.waitForSelector('#load-error', MODEL_WORK);
+      expect(await page.locator('#load-error').innerText()).toMatch(/^alice\/tiny-private: no such model on the Hub, or it is private or gated \(sign in: pass an access token\)$/);
+      await page.fill('#hub-token-load', 'hf_reader');
+      await page.click('#load-hub');
+      await page.waitForFunction(() => document.querySelector('rlhf-app')?.shadowRoot?.querySelector('model-view')?.shadowRoot
+        ?.querySelector('#model-info dd')?.textContent === 'alice/tiny-private@main', undefined, MODEL_WORK);
+      const got = hub.requests.filter((r) => r.path.startsWith('/alice/tiny-private/resolve/main/') && r.auth === 'Bearer hf_reader').map((r) => r.path.split('/').at(-1));
+      expect(got).toEqual(expect.arrayContaining(['config.json', 'model.safetensors', 'tokenizer.json']));
+
+      // public, given as a model page URL with a revision: remembered, mirror included, over a reload
+      await page.fill('#hub-token-load', '');
+      await page.fill('#hub-id', `${hub.url}/alice/tiny-chat/tree/main`);
+      await page.click('#load-hub');
+      await page.waitForFunction(() => document.querySelector('rlhf-app')?.shadowRoot?.querySelector('model-view')?.shadowRoot
+        ?.querySelector('#model-info dd')?.textContent === 'alice/tiny-chat@main', undefined, MODEL_WORK);
+      await page.reload();
+      await modelLoaded(page);
+      await page.waitForFunction(() => document.querySelector('rlhf-app')?.shadowRoot?.querySelector('model-view')?.shadowRoot
+        ?.querySelector('#model-info dd')?.textContent === 'alice/tiny-chat@main', undefined, MODEL_WORK);
+      expect(await page.locator('#load-error').count()).toBe(0);
+      expect(await page.locator('#hub-shown').innerText()).toBe(host);
+      await shot(page, 'model-hub');
+      // the Share tab publishes to the same Hub
+      await tab(page, 'share');
+      expect(await page.locator('#hub-host').innerText()).toBe(host);
+      expect(errors).toEqual([]);
+      await page.evaluate(() => localStorage.clear()); // the next test's page starts with the defaults
+      await page.close();
+    } finally {
+      await hub.close();
+    }
+  }, 600_000);
 
   it('explains, instead of a blank page, when the browser has no WebGPU', async () => {
     const page = await env.browser.newPage();

@@ -40,6 +40,8 @@ export interface Events {
   rank: { prompt: string; completions: string[] };
   /** a view asks the shell to show another tab */
   navigate: string;
+  /** the Hub address (src/ui/hub-address.ts) changed */
+  hub: string;
 }
 export type Topic = keyof Events;
 

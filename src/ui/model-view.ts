@@ -7,8 +7,11 @@ import * as Comlink from 'comlink';
 import { css, html } from 'lit';
 import { CtxView } from './ctx-view.ts';
 import type { AdapterSummary } from '../gpu/device.ts';
+import { parseModelRef } from '../io/hub.ts';
+import { loadSession } from '../io/hub-publish.ts';
 import type { ModelSource } from '../worker/api.ts';
 import { fmtBytes, fmtCount, type AppContext } from './context.ts';
+import { defaultHubAddress, hubAddress, setHubAddress } from './hub-address.ts';
 import { sharedStyles } from './styles.ts';
 
 const LAST_SOURCE = 'rlhf-playground:last-model';
@@ -16,7 +19,7 @@ export const BUILTIN_URL = 'models/default/';
 /** The built-in model's name in the page, in runs and in exported files (its URL depends on the host). */
 export const BUILTIN_NAME = 'rlhf-playground/default (built-in)';
 
-type Remembered = { url: string } | { hub: string };
+type Remembered = { url: string } | { hub: string; revision?: string; endpoint?: string };
 
 /** A picked folder or files as the worker's `{ files }` source: paths inside the folder, bytes read here. */
 async function readPicked(list: FileList): Promise<ModelSource> {
@@ -38,13 +41,21 @@ export class ModelView extends CtxView {
     progress: { state: true },
     error: { state: true },
     adapter: { state: true },
+    hub: { state: true },
   };
   declare ctx: AppContext;
   declare loading: string | undefined;
   declare progress: { loaded: number; total?: number; file: string } | undefined;
   declare error: string | undefined;
   declare adapter: AdapterSummary | undefined;
+  /** the Hub address models load from (and Share publishes to) */
+  declare hub: string;
   private started = false;
+
+  constructor() {
+    super();
+    this.hub = hubAddress();
+  }
 
   static override styles = [sharedStyles, css`
     .sources { display: grid; grid-template-columns: repeat(auto-fit, minmax(14rem, 1fr)); gap: 0.75rem; }
@@ -75,6 +86,8 @@ export class ModelView extends CtxView {
     } catch {
       last = undefined;
     }
+    // a private model from the Hub loads again with the Share tab's sign-in (a typed token is not kept)
+    if (last && 'hub' in last) last = { ...last, accessToken: loadSession(last.endpoint ?? this.hub)?.accessToken } as Remembered;
     const builtin = () => this.load({ url: BUILTIN_URL, name: BUILTIN_NAME }, 'the built-in model');
     // the last model may be gone (offline, a token needed): then the built-in one, and its error stays shown
     if (!last) void builtin();
@@ -104,12 +117,13 @@ export class ModelView extends CtxView {
       this.ctx.policy = policy;
       this.ctx.changed('model', model);
       this.ctx.changed('policy', policy);
-      if ('hub' in source) localStorage.setItem(LAST_SOURCE, JSON.stringify({ hub: source.hub }));
+      if ('hub' in source) localStorage.setItem(LAST_SOURCE, JSON.stringify({ hub: source.hub, revision: source.revision, endpoint: source.endpoint } satisfies Remembered));
       else if ('url' in source && !source.files && source.url !== new URL(BUILTIN_URL, location.href).href) localStorage.setItem(LAST_SOURCE, JSON.stringify({ url: source.url }));
       else localStorage.removeItem(LAST_SOURCE);
       this.ctx.notify(`Loaded ${model.source}${policy.kind === 'adapter' ? ` with the adapter ${policy.name}` : ''}.`);
     } catch (e) {
-      this.error = `${label}: ${e instanceof Error ? e.message : String(e)}`;
+      const why = e instanceof Error ? e.message : String(e);
+      this.error = why.startsWith(`${label}: `) ? why : `${label}: ${why}`; // Hub errors start with the model id
       localStorage.removeItem(LAST_SOURCE);
     } finally {
       this.loading = undefined;
@@ -142,12 +156,30 @@ export class ModelView extends CtxView {
     return (this.renderRoot.querySelector(`#${id}`) as HTMLInputElement).value.trim();
   }
 
+  /** An id (`owner/name`, `@revision` optional) or a model page's URL, from the chosen Hub. A typed token
+   *  goes first; else the Share tab's sign-in to this Hub, so private and gated models load once signed in. */
   private loadHub(): void {
-    const id = this.input('hub-id');
-    if (!id) return;
-    const token = this.input('hub-token-load');
-    const [hub, revision] = id.split('@');
-    void this.load({ hub: hub!, revision, accessToken: token || undefined }, id);
+    const text = this.input('hub-id');
+    if (!text) return;
+    let ref: { id: string; revision?: string };
+    try {
+      ref = parseModelRef(text, this.hub);
+    } catch (e) {
+      this.error = e instanceof Error ? e.message : String(e);
+      return;
+    }
+    const token = this.input('hub-token-load') || loadSession(this.hub)?.accessToken;
+    void this.load({ hub: ref.id, revision: ref.revision, endpoint: this.hub, accessToken: token || undefined }, ref.revision ? `${ref.id}@${ref.revision}` : ref.id);
+  }
+
+  private useHub(): void {
+    try {
+      this.hub = setHubAddress(this.input('hub-address'));
+      this.error = undefined;
+      this.ctx.changed('hub', this.hub);
+    } catch (e) {
+      this.error = `Hub address: ${e instanceof Error ? e.message : String(e)}`;
+    }
   }
 
   private loadUrl(): void {
@@ -213,8 +245,14 @@ export class ModelView extends CtxView {
         <div class="card">
           <strong>Hugging Face Hub</strong>
           <input id="hub-id" type="text" placeholder="HuggingFaceTB/SmolLM2-135M" @keydown=${(e: KeyboardEvent) => e.key === 'Enter' && this.loadHub()} />
-          <input id="hub-token-load" type="text" placeholder="access token (gated models only)" autocomplete="off" />
+          <input id="hub-token-load" type="password" placeholder="access token (private or gated models)" autocomplete="off" />
           <button id="load-hub" ?disabled=${busy} @click=${() => this.loadHub()}>Load from the Hub</button>
+          <details id="hub-where" class="small">
+            <summary>From <span id="hub-shown">${this.hub.replace(/^https?:\/\//, '')}</span></summary>
+            <input id="hub-address" type="text" .value=${this.hub} placeholder=${defaultHubAddress()} @keydown=${(e: KeyboardEvent) => e.key === 'Enter' && this.useHub()} />
+            <button id="use-hub" class="small" @click=${() => this.useHub()}>Use this Hub</button>
+            <span class="muted">A mirror or your own Hub; the Share tab publishes there too. Empty: ${defaultHubAddress()}.</span>
+          </details>
         </div>
         <div class="card">
           <strong>URL</strong>

@@ -8,6 +8,7 @@
 // element renders them and routes input. Every user or model string is bound as text (Lit escapes it);
 // the published repo's link is built from the checked repo id, never from what the server returned.
 import { CtxView } from './ctx-view.ts';
+import { hubAddress } from './hub-address.ts';
 import * as Comlink from 'comlink';
 import { css, html, nothing, type PropertyValues } from 'lit';
 import { exportJsonl } from '../io/datasets.ts';
@@ -78,7 +79,7 @@ export class ShareView extends CtxView {
   constructor() {
     super();
     const env = import.meta.env as Record<string, string | undefined> | undefined;
-    this.hubUrl = env?.VITE_HF_ENDPOINT || 'https://huggingface.co';
+    this.hubUrl = hubAddress();
     this.clientId = env?.VITE_HF_CLIENT_ID || '';
     this.runs = [];
     this.choice = '';
@@ -114,7 +115,7 @@ export class ShareView extends CtxView {
   }
 
   protected listen(ctx: AppContext): (() => void)[] {
-    return TOPICS.map((t) => ctx.on(t, () => void this.reload()));
+    return [...TOPICS.map((t) => ctx.on(t, () => void this.reload())), ctx.on('hub', (address) => (this.hubUrl = address))];
   }
 
   protected async reload(): Promise<void> {
@@ -385,6 +386,7 @@ export class ShareView extends CtxView {
     return html`
       <section class="card">
         <h2>Publish to the Hugging Face Hub</h2>
+        <p class="muted small">On <span id="hub-host">${this.hubUrl.replace(/^https?:\/\//, '')}</span> (a mirror or your own Hub is set on the Model tab).</p>
         ${this.renderSignIn()}
         ${this.signinError ? html`<p class="error" id="hub-signin-error">${this.signinError}</p>` : nothing}
         <label>Repository (name, or owner/name)
