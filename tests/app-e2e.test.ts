@@ -74,6 +74,23 @@ describe('the playground, end to end', () => {
     await tab(page, 'rank');
     await page.waitForFunction(() => document.querySelector('rlhf-app')?.shadowRoot?.querySelector('rank-panel')?.shadowRoot
       ?.querySelector('#comparisons')?.textContent?.startsWith('3 rankings'), undefined, { timeout: 30_000 });
+    // the prompt skipped before the reload is offered again; long answers, stopped once the first words
+    // are there, are ranked as they stand (and skipped again here: nothing is saved)
+    for (const [id, v] of [['#rank-max-tokens', '200'], ['#rank-temperature', '2']]) { // rambling: no early end of text
+      await page.fill(id, v);
+      await page.locator(id).dispatchEvent('change');
+    }
+    await page.click('#rank-start');
+    await page.waitForFunction(() => [...document.querySelector('rlhf-app')?.shadowRoot?.querySelector('rank-panel')?.shadowRoot
+      ?.querySelectorAll('.samples li') ?? []].some((li) => (li.textContent ?? '').length > 3), undefined, MODEL_WORK);
+    await shot(page, 'rank-streaming');
+    await page.click('#rank-stop');
+    await page.waitForSelector('rank-panel rank-view li', MODEL_WORK);
+    const stopped = await page.locator('rank-panel rank-view li').allInnerTexts();
+    expect(stopped.length).toBe(4); // K's default
+    expect(stopped.some((t) => t.trim().length > 0)).toBe(true);
+    await page.keyboard.press('Escape');
+    await page.waitForSelector('#add-examples', { timeout: 30_000 });
     await tab(page, 'data');
     await page.waitForSelector('.ranking-row', { timeout: 30_000 });
     expect(await page.locator('.ranking-row').count()).toBe(3);

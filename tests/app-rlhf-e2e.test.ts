@@ -210,6 +210,21 @@ describe('the playground, SFT to reward model to PPO to a blind comparison', () 
     expect(await page.locator('#win-rate').innerText()).toMatch(/95% interval \d+%–\d+%/);
     await shot(page, 'compare-vote');
 
+    // a long comparison stopped midway: the answers stay as they were cut, and it is not voted on
+    for (const [id, v] of [['#cmp-max-tokens', '200'], ['#cmp-temperature', '2']]) { // rambling: no early end of text
+      await page.fill(id, v);
+      await page.locator(id).dispatchEvent('change');
+    }
+    await page.click('#cmp-go');
+    await page.waitForFunction(() => (document.querySelector('rlhf-app')?.shadowRoot?.querySelector('compare-view')?.shadowRoot
+      ?.querySelector('#cmp-left .text')?.textContent ?? '').length > 3, undefined, MODEL_WORK);
+    await page.click('#cmp-stop');
+    await page.waitForSelector('#cmp-stopped', MODEL_WORK);
+    await shot(page, 'compare-stopped');
+    expect(await page.locator('#cmp-go').isDisabled()).toBe(false);
+    expect(await page.locator('#vote-a').count()).toBe(0);
+    expect(await page.locator('#win-rate').innerText()).toContain(`wins ${rate} of 1 blind vote`);
+
     const notices = await page.locator('.notice.error').allInnerTexts();
     expect(notices).toEqual([]);
     expect(errors).toEqual([]);

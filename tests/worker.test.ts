@@ -100,6 +100,47 @@ describe('training engine (worker API in Node)', () => {
     await e.dispose();
   });
 
+  it('stopGeneration ends a generation with its text so far, and one still queued with none', async () => {
+    const { e } = await engine();
+    const opts = { numSamples: 2, maxNewTokens: 40, temperature: 1, seed: 4 };
+    const alone = await e.generate('the cat sat', opts);
+    for (const background of [false, true]) {
+      let midway!: () => void;
+      const started = new Promise<void>((r) => (midway = r));
+      let tokens = 0;
+      const running = e.generate('the cat sat', { ...opts, background, id: `a${background}` }, () => ++tokens === 3 && midway());
+      // behind a foreground generation a call waits its turn (a background one would give way to it)
+      const queued = background ? undefined : e.generate('the dog', { maxNewTokens: 8, id: 'b' });
+      await started;
+      e.stopGeneration('b');
+      e.stopGeneration(`a${background}`);
+      const [r, q] = await Promise.all([running, queued]);
+      expect(r.finish).toEqual(['interrupted', 'interrupted']);
+      for (const [k, t] of r.texts.entries()) {
+        expect(t.length).toBeGreaterThan(0);
+        expect(t.length).toBeLessThan(alone.texts[k]!.length);
+        expect(alone.texts[k]!.startsWith(t)).toBe(true);
+      }
+      if (queued) expect(q).toEqual({ texts: [''], finish: ['interrupted'] });
+    }
+    // stopped while it waits behind a call it gave way to: it keeps what it wrote before
+    let wrote!: () => void, fgStarted!: () => void;
+    const bgWrote = new Promise<void>((r) => (wrote = r)), fgWrites = new Promise<void>((r) => (fgStarted = r));
+    let n = 0;
+    const bg = e.generate('the cat sat', { ...opts, background: true, id: 'd' }, () => ++n === 3 && wrote());
+    await bgWrote;
+    const fg = e.generate('the dog', { maxNewTokens: 20, seed: 2 }, () => fgStarted());
+    await fgWrites;
+    e.stopGeneration('d');
+    const [r] = await Promise.all([bg, fg]);
+    expect(r.finish).toEqual(['interrupted', 'interrupted']);
+    for (const [k, t] of r.texts.entries()) expect(t.length > 0 && alone.texts[k]!.startsWith(t)).toBe(true);
+    // a name that is not generating now stops nothing later
+    e.stopGeneration('c');
+    expect((await e.generate('the cat sat', { ...opts, id: 'c' })).texts).toEqual(alone.texts);
+    await e.dispose();
+  });
+
   it('SFT paused after step 2 and resumed by a new engine equals an uninterrupted run, bit for bit', async () => {
     const t0 = performance.now();
     // the uninterrupted run

@@ -23,14 +23,15 @@ export const GENERATE_DEFAULTS: GenerateConfig = {
   maxNewTokens: 64, numSamples: 1, seed: 0, temperature: 1, topK: 0, topP: 1, stopTokenIds: [],
 };
 
-export type FinishReason = 'eos' | 'stop' | 'length';
+/** 'interrupted': `interrupt` ended the generation before this sample ended */
+export type FinishReason = 'eos' | 'stop' | 'length' | 'interrupted';
 
 export interface Generation {
   ids: number[][]; // new tokens of each sample
   finish: FinishReason[];
   /** entropy (nats) of the model's next-token distribution at each drawn token, before sampling filters */
   entropy: number[][];
-  /** `interrupt` ended it early: the samples are cut short, their finish reasons are not final */
+  /** `interrupt` ended it early: the samples not ended by then are cut short ('interrupted') */
   interrupted?: boolean;
 }
 
@@ -105,7 +106,7 @@ export class Generator {
         else if (cfg.stopWhen?.(k, out[k]!)) finish[k] = 'stop';
       }
       if (finish.every((f) => f) || t === cfg.maxNewTokens - 1) break;
-      if (cfg.interrupt?.()) return { ids: out, finish: finish.map((f) => f ?? 'length'), entropy, interrupted: true };
+      if (cfg.interrupt?.()) return { ids: out, finish: finish.map((f) => f ?? 'interrupted'), entropy, interrupted: true };
       logits = await run(this.step!, next, P + t);
     }
     return { ids: out, finish: finish.map((f) => f ?? 'length'), entropy };

@@ -32,6 +32,10 @@ interface Comparison {
   texts: { [S in Side]: string };
   done: boolean;
   failed: boolean;
+  /** the user stopped it: the two answers are not alike in length, so it is not voted on */
+  stopped?: boolean;
+  /** the engine's name for the generation running now (stopGeneration) */
+  genId?: string;
   vote?: Choice; // set once the vote is saved; reveals the sides
 }
 
@@ -129,7 +133,7 @@ export class CompareView extends CtxView {
 
   private canVote(): boolean {
     const c = this.cmp;
-    return !!c && c.blind && c.done && !c.failed && !c.vote && !this.saving;
+    return !!c && c.blind && c.done && !c.failed && !c.stopped && !c.vote && !this.saving;
   }
 
   private async go(): Promise<void> {
@@ -149,7 +153,9 @@ export class CompareView extends CtxView {
           cmp.texts[s] = text;
           this.requestUpdate();
         });
-        const r = await ctx.engine.generate(prompt, { ...opts, model: s === side ? 'policy' : 'base' }, onToken);
+        if (cmp.stopped) break;
+        cmp.genId = crypto.randomUUID();
+        const r = await ctx.engine.generate(prompt, { ...opts, model: s === side ? 'policy' : 'base', id: cmp.genId }, onToken);
         cmp.texts[s] = r.texts[0] ?? '';
       }
       return true;
@@ -159,6 +165,15 @@ export class CompareView extends CtxView {
     this.busy = false;
     this.requestUpdate();
     if (ok && cmp.blind) this.focus(); // the keys a / b / t vote from here
+  }
+
+  /** Ends the comparison now: the answer being written stops where it is, the other is not started. */
+  private stop(): void {
+    const c = this.cmp;
+    if (!c || c.done || !this.ctx) return;
+    c.stopped = true;
+    if (c.genId) void this.ctx.engine.stopGeneration(c.genId);
+    this.requestUpdate();
   }
 
   private async vote(choice: Choice): Promise<void> {
@@ -245,6 +260,7 @@ export class CompareView extends CtxView {
   private voteBar(): TemplateResult | string {
     const c = this.cmp;
     if (!c?.done || c.failed) return '';
+    if (c.stopped) return html`<p id="cmp-stopped" class="muted small">Stopped: the answers are cut where they were, so this comparison is not voted on.</p>`;
     // the same text on both sides: with the same seed, the tuned model has not moved on this prompt
     const same = c.texts.A === c.texts.B ? html`<p id="cmp-same" class="muted small">Both answers are the same: on this prompt and seed the tuned model still writes what the reference writes${c.blind && !c.vote ? ' (a tie is the honest vote)' : ''}. Try another prompt or seed.</p>` : '';
     if (!c.blind) return same;
@@ -310,6 +326,7 @@ export class CompareView extends CtxView {
           <label>seed <input id="cmp-seed" type="number" min="0" step="1" .value=${String(this.seed)} @change=${this.num('seed', 0, 2 ** 31 - 1, true)}></label>
           <label><input id="cmp-blind" type="checkbox" .checked=${this.blind} ?disabled=${this.busy} @change=${(e: Event) => (this.blind = (e.target as HTMLInputElement).checked)}> blind A/B</label>
           <button id="cmp-go" class="primary" ?disabled=${!!cannot || this.busy} @click=${() => void this.go()}>${this.busy ? 'Generating…' : 'Compare'}</button>
+          ${this.busy && this.cmp && !this.cmp.done ? html`<button id="cmp-stop" ?disabled=${!!this.cmp.stopped} @click=${() => this.stop()}>Stop</button>` : ''}
         </div>
       </div>
 

@@ -24,6 +24,8 @@ interface Item {
   error?: string;
   /** a prefetch: it gave way to other work, and can fail for reasons gone by now (a run that trained meanwhile) */
   background?: boolean;
+  /** the engine's name for its generation (stopGeneration); none for completions given to rank */
+  id?: string;
 }
 
 const WAIT_FOR_RUN = 'New completions wait until the training run pauses or ends; PPO rollouts can be ranked meanwhile from the Inspect tab.';
@@ -105,9 +107,9 @@ export class RankPanel extends CtxView {
   /** `background`: the prefetch of the next prompt, which gives way to whatever else the user asks of the engine (Compare, Share). */
   private generate(prompt: string, background = false): Item {
     const K = this.K;
-    const item: Item = { prompt, texts: Array<string>(K).fill(''), done: Promise.resolve([]), background };
+    const item: Item = { prompt, texts: Array<string>(K).fill(''), done: Promise.resolve([]), background, id: crypto.randomUUID() };
     const seed = Math.floor(Math.random() * 2 ** 31);
-    item.done = this.ctx.engine.generate(prompt, { numSamples: K, maxNewTokens: this.maxNewTokens, temperature: this.temperature, topP: 0.95, seed, background },
+    item.done = this.ctx.engine.generate(prompt, { numSamples: K, maxNewTokens: this.maxNewTokens, temperature: this.temperature, topP: 0.95, seed, background, id: item.id },
       Comlink.proxy((k: number, text: string) => {
         item.texts[k] = text;
         if (this.item === item && performance.now() - this.tick > 50) {
@@ -203,8 +205,15 @@ export class RankPanel extends CtxView {
   }
 
   private async skipPrompt(): Promise<void> {
-    if (this.item) this.skipped.add(this.item.prompt);
+    const it = this.item;
+    if (it) this.skipped.add(it.prompt);
+    if (it?.id && !this.state) void this.ctx.engine.stopGeneration(it.id); // skipped while it was being written
     await this.advance();
+  }
+
+  /** Ends the completions being written where they are, to rank them as they stand. */
+  private stopWriting(): void {
+    if (this.item?.id && !this.state) void this.ctx.engine.stopGeneration(this.item.id);
   }
 
   private async addExamples(): Promise<void> {
@@ -244,7 +253,9 @@ export class RankPanel extends CtxView {
     return html`<div class="prompt">${it.prompt}</div>
       <p class="muted small" id="rank-status">${it.error ? html`<span class="error">${it.error}</span>` : `Generating ${it.texts.length} completions…`}</p>
       <ol class="samples">${it.texts.map((t) => html`<li class="sample">${t}</li>`)}</ol>
-      ${it.error ? html`<button @click=${() => void this.show(this.generate(it.prompt))}>Try again</button>` : ''}`;
+      ${it.error ? html`<button @click=${() => void this.show(this.generate(it.prompt))}>Try again</button>` : html`<div class="row">
+        <button id="rank-stop" title="End the completions where they are and rank them as they stand" @click=${() => this.stopWriting()}>Stop and rank these</button>
+        <button id="rank-skip-now" @click=${() => void this.skipPrompt()}>Skip this prompt</button></div>`}`;
   }
 
   private submitClick(): void {

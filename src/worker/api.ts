@@ -66,11 +66,14 @@ export interface GenerateOptions {
   seed: number; // 0; sample i depends only on (seed, i)
   stop: string[]; // stop strings, cut from the text
   model: 'policy' | 'base'; // 'policy': the current policy (see policyInfo); 'base': the loaded model as it was loaded
+  /** a name for stopGeneration (unique per call); '' = none */
+  id: string;
   /** false; true for work nobody waits on yet (the Rank tab's next prompt): anything asked of the engine
    *  meanwhile goes first, and this generation starts over after it, with the same seed, so the same text */
   background: boolean;
 }
 
+/** finish: per sample 'eos', 'stop' (a stop string), 'length', or 'interrupted' (stopGeneration, texts so far) */
 export interface GenerateResult { texts: string[]; finish: FinishReason[] }
 
 export interface RunProgress { runId: string; step: number; total: number; tokensPerSec: number; secondsLeft: number }
@@ -285,38 +288,58 @@ export class Engine {
 
   /** K samples of one prompt from the current policy (the last run's, else the loaded model), streamed as text. */
   async generate(prompt: string, opts: Partial<GenerateOptions> = {}, onToken?: (sample: number, textSoFar: string) => unknown): Promise<GenerateResult> {
+    const id = opts.id || undefined;
+    if (id) this.generating.add(id);
+    const stopped = () => !!id && this.stopped.has(id);
     try {
-      if (!opts.background) return (await this.exclusive(() => this.generateNow(prompt, opts, onToken), true))!; // never interrupted
+      if (!opts.background) return (await this.exclusive(() => this.generateNow(prompt, opts, onToken, stopped), true))!;
       // Background work yields to generation someone waits for: it waits while such a call is queued, and
       // when one arrives mid-generation it stops and queues again behind it (other work, a run starting or
       // an export, waits for it as for any generation). A rerun streams the same tokens (same seed),
       // so only text longer than what was sent before goes out: the page sees one steady stream.
-      const sent: number[] = [];
-      const stream = onToken && ((k: number, text: string) => {
-        if (text.length <= (sent[k] ?? 0)) return;
-        sent[k] = text.length;
-        return onToken(k, text);
-      });
+      const sent: string[] = [];
+      const stream = (k: number, text: string) => {
+        if (text.length <= (sent[k]?.length ?? 0)) return;
+        sent[k] = text;
+        return onToken?.(k, text);
+      };
       for (;;) {
-        const r = await this.exclusive(async () => this.waiting > 0 ? undefined : this.generateNow(prompt, opts, stream, () => this.waiting > 0));
-        if (r) return r;
+        const r = await this.exclusive(async () => this.waiting > 0 && !stopped() ? undefined
+          : this.generateNow(prompt, opts, stream, () => stopped() || this.waiting > 0));
+        // stopped in a rerun: what an earlier run wrote may be further along
+        if (r) return { ...r, texts: r.texts.map((t, k) => r.finish[k] === 'interrupted' && (sent[k]?.length ?? 0) > t.length ? sent[k]! : t) };
       }
     } finally {
+      if (id) {
+        this.generating.delete(id);
+        this.stopped.delete(id);
+      }
       // a callback that came through comlink is a proxy to the page: let it go with the generation
       (onToken as { [releaseProxy]?: () => void } | undefined)?.[releaseProxy]?.();
     }
   }
 
+  /** Ends the generation named `id` (GenerateOptions.id) after the token being drawn: it resolves with the
+   *  text so far, 'interrupted' where a sample had not ended. One not started yet resolves with no text. */
+  stopGeneration(id: string): void {
+    if (this.generating.has(id)) this.stopped.add(id);
+  }
+
   private genQueue: Promise<unknown> = Promise.resolve();
   /** generations someone waits for (not background ones), queued and not started: background generation gives way to them */
   private waiting = 0;
+  private readonly generating = new Set<string>();
+  private readonly stopped = new Set<string>();
 
-  /** One generation; undefined when `interrupt` said to stop before the end. */
-  private async generateNow(prompt: string, opts: Partial<GenerateOptions>, onToken?: (sample: number, textSoFar: string) => unknown,
-    interrupt?: () => boolean): Promise<GenerateResult | undefined> {
+  /** One generation. `interrupt` ends it between tokens: with the text so far when the call was stopped
+   *  (stopGeneration), else undefined (a background generation giving way, to be run again). */
+  private async generateNow(prompt: string, opts: Partial<GenerateOptions>, onToken: ((sample: number, textSoFar: string) => unknown) | undefined,
+    interrupt: () => boolean): Promise<GenerateResult | undefined> {
     const { tok, base } = this.need();
-    if (this.live) throw new Error(`run ${this.live.runId} is training: pause it to sample`);
     const o = { numSamples: 1, maxNewTokens: 64, temperature: 1, topK: 0, topP: 1, seed: 0, stop: [], model: 'policy', ...opts };
+    const stopped = () => !!opts.id && this.stopped.has(opts.id);
+    if (stopped()) return { texts: Array<string>(o.numSamples).fill(''), finish: Array<FinishReason>(o.numSamples).fill('interrupted') };
+    if (this.live) throw new Error(`run ${this.live.runId} is training: pause it to sample`);
     const policy: { model: Transformer; lora?: LoraSet } = o.model === 'base' ? { model: base }
       : this.imported ? { model: base, lora: this.imported.lora } : this.current?.stage.policy ?? { model: base };
     let gen = this.gens.find((x) => x.model === policy.model && x.lora === policy.lora);
@@ -336,7 +359,7 @@ export class Engine {
       texts[k] += piece;
       void notify(() => onToken?.(k, cut(texts[k]!, o.stop)));
     });
-    if (r.interrupted) return undefined;
+    if (r.interrupted && !stopped()) return undefined;
     return { texts: texts.map((t, k) => cut(t + streams[k]!.flush(), o.stop)), finish: r.finish };
   }
 
