@@ -74,15 +74,22 @@ describe('the playground, end to end', () => {
     await tab(page, 'rank');
     await page.waitForFunction(() => document.querySelector('rlhf-app')?.shadowRoot?.querySelector('rank-panel')?.shadowRoot
       ?.querySelector('#comparisons')?.textContent?.startsWith('3 rankings'), undefined, { timeout: 30_000 });
-    // the prompt skipped before the reload is offered again; long answers, stopped once the first words
-    // are there, are ranked as they stand (and skipped again here: nothing is saved)
-    for (const [id, v] of [['#rank-max-tokens', '200'], ['#rank-temperature', '2']]) { // rambling: no early end of text
+    // the prompt skipped before the reload is offered again: Escape skips it while it is being written.
+    // A prompt typed here, stopped once the first words are there, is ranked as it stands (and skipped
+    // again: nothing is saved). High temperature: rambling answers, no early end of text.
+    for (const [id, v] of [['#rank-max-tokens', '200'], ['#rank-temperature', '2']]) {
       await page.fill(id, v);
       await page.locator(id).dispatchEvent('change');
     }
-    await page.click('#rank-start');
-    await page.waitForFunction(() => [...document.querySelector('rlhf-app')?.shadowRoot?.querySelector('rank-panel')?.shadowRoot
+    const written = () => page.waitForFunction(() => [...document.querySelector('rlhf-app')?.shadowRoot?.querySelector('rank-panel')?.shadowRoot
       ?.querySelectorAll('.samples li') ?? []].some((li) => (li.textContent ?? '').length > 3), undefined, MODEL_WORK);
+    await page.click('#rank-start');
+    await written();
+    await page.keyboard.press('Escape');
+    await page.waitForSelector('#add-examples', { timeout: 30_000 });
+    await page.fill('#own-prompt', 'Describe the sea at night.');
+    await page.press('#own-prompt', 'Enter');
+    await written();
     await shot(page, 'rank-streaming');
     await page.click('#rank-stop');
     await page.waitForSelector('rank-panel rank-view li', MODEL_WORK);
@@ -91,6 +98,7 @@ describe('the playground, end to end', () => {
     expect(stopped.some((t) => t.trim().length > 0)).toBe(true);
     await page.keyboard.press('Escape');
     await page.waitForSelector('#add-examples', { timeout: 30_000 });
+    expect(await page.locator('#comparisons').innerText()).toBe('3 rankings · 8 comparisons');
     await tab(page, 'data');
     await page.waitForSelector('.ranking-row', { timeout: 30_000 });
     expect(await page.locator('.ranking-row').count()).toBe(3);

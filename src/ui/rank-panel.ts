@@ -10,8 +10,9 @@ import * as Comlink from 'comlink';
 import { css, html } from 'lit';
 import { CtxView } from './ctx-view.ts';
 import * as db from '../store/db.ts';
-import { importData } from './data-io.ts';
+import { importData, plural } from './data-io.ts';
 import type { AppContext } from './context.ts';
+import { KeyController } from './keys.ts';
 import './rank-view.ts';
 import type { RankView } from './rank-view.ts';
 import { RankingState } from './ranking-state.ts';
@@ -66,6 +67,7 @@ export class RankPanel extends CtxView {
   }
 
   static override styles = [sharedStyles, css`
+    :host(:focus) { outline: none; } /* focused for its keys only; the rank view shows what is selected */
     .settings label { display: inline-flex; gap: 0.35rem; align-items: center; }
     .settings input { width: 4.5rem; }
     .samples { list-style: none; padding: 0; margin: 0; }
@@ -130,6 +132,7 @@ export class RankPanel extends CtxView {
   private async show(item: Item): Promise<void> {
     this.item = item;
     this.state = undefined;
+    this.focus(); // keys (Escape) reach the panel while the completions are written
     const texts = await item.done;
     if (this.item !== item) return;
     if (item.error && this.ctx.liveRun) { // a run started before this generation could: it waits for the run
@@ -192,8 +195,20 @@ export class RankPanel extends CtxView {
     await this.show(this.generate(text));
   }
 
+  /** While completions are written the rank view is not there yet: Escape skips the prompt from here. */
+  private onKey = (e: KeyboardEvent): void => {
+    const target = e.composedPath()[0];
+    if (target instanceof HTMLElement && (target.isContentEditable || ['INPUT', 'TEXTAREA', 'SELECT'].includes(target.tagName))) return;
+    if (e.key !== 'Escape' || this.state || !this.item || this.item.error) return;
+    e.preventDefault();
+    void this.skipPrompt();
+  };
+
+  protected readonly keys = new KeyController(this, this.onKey);
+
   private async submit(e: CustomEvent<Omit<db.RankingRecord, 'createdAt'>>): Promise<void> {
     const rec = e.detail, shown = this.state;
+    this.focus(); // the keyboard stays here while the rank view is gone (Escape skips the next prompt as it is written)
     this.state = undefined; // one submit per ranking: the view goes while it is saved
     const saved = await this.ctx.attempt('Saving the ranking', () => db.saveRanking(this.ctx.store, rec));
     if (saved === undefined) {
@@ -242,7 +257,7 @@ export class RankPanel extends CtxView {
         return html`<div class="empty">No prompts left to rank. Add prompts in the Data tab, type one above, or
           <button id="add-examples" @click=${() => void this.addExamples()}>add the example prompts</button>.</div>`;
       }
-      return html`<div class="empty">${this.promptsLeft} prompts waiting.
+      return html`<div class="empty">${plural(this.promptsLeft, 'prompt')} waiting.
         <button id="rank-start" class="primary" @click=${() => void this.advance()}>Generate ${this.K} completions</button></div>`;
     }
     if (this.state) {
@@ -255,7 +270,7 @@ export class RankPanel extends CtxView {
       <ol class="samples">${it.texts.map((t) => html`<li class="sample">${t}</li>`)}</ol>
       ${it.error ? html`<button @click=${() => void this.show(this.generate(it.prompt))}>Try again</button>` : html`<div class="row">
         <button id="rank-stop" title="End the completions where they are and rank them as they stand" @click=${() => this.stopWriting()}>Stop and rank these</button>
-        <button id="rank-skip-now" @click=${() => void this.skipPrompt()}>Skip this prompt</button></div>`}`;
+        <button id="rank-skip-now" @click=${() => void this.skipPrompt()}>Skip this prompt (Esc)</button></div>`}`;
   }
 
   private submitClick(): void {
@@ -272,7 +287,7 @@ export class RankPanel extends CtxView {
         <label>Completions (K) <input id="rank-k" type="number" min="2" max="9" .value=${String(this.K)} @change=${(e: Event) => (this.K = Math.round(this.num(e, 2, 9, 4)))} /></label>
         <label>Temperature <input id="rank-temperature" type="number" min="0" max="2" step="0.1" .value=${String(this.temperature)} @change=${(e: Event) => (this.temperature = this.num(e, 0, 2, 0.9))} /></label>
         <label>Max new tokens <input id="rank-max-tokens" type="number" min="1" max="512" .value=${String(this.maxNewTokens)} @change=${(e: Event) => (this.maxNewTokens = Math.round(this.num(e, 1, 512, 64)))} /></label>
-        <span class="muted small">${this.promptsLeft} prompts to rank</span>
+        <span class="muted small" id="prompts-left">${plural(this.promptsLeft, 'prompt')} to rank</span>
       </div>
       <div class="card row">
         <textarea id="own-prompt" rows="1" placeholder="Or type a prompt of your own…" @keydown=${(e: KeyboardEvent) => {
