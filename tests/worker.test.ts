@@ -13,7 +13,8 @@ import { importJsonl } from '../src/io/datasets.ts';
 import { unzipFiles } from '../src/io/export.ts';
 import { getMetrics, loadCheckpoint, openStore, type MetricRecord } from '../src/store/db.ts';
 import { checkpointFromBytes } from '../src/train/checkpoint.ts';
-import { createEngine, type Engine, type RunProgress, type RunStatusEvent, type TrainInput } from '../src/worker/api.ts';
+import { createNodeGpu } from '../src/gpu/node.ts';
+import { createEngine, type Engine, type GpuProblem, type RunProgress, type RunStatusEvent, type TrainInput } from '../src/worker/api.ts';
 import { testGpu } from './helpers.ts';
 
 const DIR = 'tests/fixtures/gpt2-tiny';
@@ -356,6 +357,33 @@ describe('training engine (worker API in Node)', () => {
     const r = await promisify(execFile)(process.execPath, ['node_modules/typescript/bin/tsc', '-p', 'src/worker'], { timeout: 120_000 }).then(
       (ok) => ({ code: 0, out: ok.stdout }), (x: { code: number; stdout: string }) => ({ code: x.code, out: x.stdout }));
     expect(r.code, r.out).toBe(0);
+  });
+
+  it('a lost GPU is reported, fails the running run with how to go on, and a fresh engine resumes it to the end', async () => {
+    const gpu = await createNodeGpu(); // its own device: destroying it must not touch the other tests'
+    const name = `worker-test-${stores++}`;
+    const e = createEngine({ gpu, store: openStore(name) });
+    await e.loadModel({ files: files(), name: 'gpt2-tiny' });
+    const problems: GpuProblem[] = [];
+    await e.watchGpu((p) => problems.push(p));
+    let destroyed = false;
+    const id = await e.startStage('sft', { ...SFT, steps: 6, checkpointEvery: 2 }, sftData, {
+      onProgress: (p) => { if (p.step === 3 && !destroyed) { destroyed = true; gpu.device.destroy(); } },
+    });
+    expect(await e.wait(id)).toBe('failed');
+    const run = await e.getRun(id);
+    expect(run.error).toMatch(/^the GPU device was lost \(destroyed\).*Reload the page, then resume the run: it goes on from its checkpoint of step 2\.$/);
+    await expect.poll(() => problems.map((p) => p.kind)).toEqual(['lost']);
+    expect(problems[0]!.message).toMatch(/GPU device was lost/);
+    // every later call says the same instead of hanging or returning nothing
+    await expect(e.generate('the cat', { numSamples: 1, maxNewTokens: 2 })).rejects.toThrow(/GPU device was lost/);
+    // the reload: a fresh engine on a new device over the same store goes on from step 2
+    const b = createEngine({ gpu: testGpu(), store: openStore(name) });
+    await b.loadModel({ files: files(), name: 'gpt2-tiny' });
+    await b.resume(id);
+    expect(await b.wait(id)).toBe('done');
+    expect((await metricsOf(name, id)).map((r) => r.step)).toEqual([1, 2, 3, 4, 5, 6]) // step 3 again, kept once;
+    await b.dispose();
   });
 
   it("a NaN step is skipped, or with onNonFinite: 'stop' ends the run as failed with a clear message", async () => {

@@ -33,6 +33,14 @@ export interface Call {
 
 export class GpuError extends Error {}
 
+/** The device is gone (a driver reset or timeout, GPU memory exhausted, the browser took it back):
+ *  nothing on it runs any more, and a new device (a page reload) is the way on. */
+export class GpuLostError extends GpuError {
+  constructor(readonly reason: string, detail: string) {
+    super(`the GPU device was lost${reason && reason !== 'unknown' ? ` (${reason})` : ''}${detail ? `: ${detail}` : ''}`);
+  }
+}
+
 export interface GpuOptions {
   /** Use at most this many bytes per storage binding (to exercise the paths that split large tensors). */
   maxBinding?: number;
@@ -56,6 +64,10 @@ export class Gpu {
   private layouts = new Map<string, GPUBindGroupLayout>();
   private dummy: GPUBuffer | undefined;
   private staging = new Map<number, GPUBuffer>();
+  /** Set once the device is lost: every GPU call after that fails with it. */
+  lost?: GpuLostError;
+  /** Resolves when the device is lost. */
+  readonly whenLost: Promise<GpuLostError>;
 
   constructor(
     readonly device: GPUDevice,
@@ -66,6 +78,7 @@ export class Gpu {
     this.bindingLimit = Math.min(opts.maxBinding ?? Infinity, device.limits.maxStorageBufferBindingSize);
     this.features = new Set(device.features as unknown as Iterable<string>);
     this.limits = device.limits;
+    this.whenLost = device.lost.then((info) => (this.lost = new GpuLostError(info.reason, info.message)));
   }
 
   /** Largest storage binding the engine uses: the device's limit, or less when asked (tests of the split paths). */
@@ -76,6 +89,7 @@ export class Gpu {
   /** Runs `fn` inside validation, out-of-memory and internal error scopes; any error becomes a GpuError naming `label`. */
   async check<T>(label: string, fn: () => T | Promise<T>): Promise<T> {
     const d = this.device;
+    if (this.lost) throw this.lost;
     d.pushErrorScope('internal');
     d.pushErrorScope('out-of-memory');
     d.pushErrorScope('validation');
@@ -84,6 +98,8 @@ export class Gpu {
       result = await fn();
     } finally {
       const errs = [await d.popErrorScope(), await d.popErrorScope(), await d.popErrorScope()];
+      // eslint-disable-next-line no-unsafe-finally
+      if (this.lost) throw this.lost; // a lost device reports no errors: its results are not there
       const err = errs.find((e) => e !== null);
       if (err) {
         const kind = err instanceof GPUOutOfMemoryError ? 'out of GPU memory' : err instanceof GPUInternalError ? 'GPU internal error' : 'GPU validation error';
@@ -285,7 +301,11 @@ export class Gpu {
     const enc = this.device.createCommandEncoder({ label: 'readback' });
     enc.copyBufferToBuffer(v.buf, v.off + elemOffset * 4, st, 0, alignUp(bytes, 4));
     this.device.queue.submit([enc.finish()]);
-    await st.mapAsync(GPUMapMode.READ, 0, alignUp(bytes, 4));
+    try {
+      await st.mapAsync(GPUMapMode.READ, 0, alignUp(bytes, 4));
+    } catch (e) {
+      throw this.lost ?? (await Promise.race([this.whenLost, new Promise((r) => setTimeout(r, 100))])) ?? e; // lost: say so
+    }
     const out = new Float32Array(st.getMappedRange(0, alignUp(bytes, 4)).slice(0));
     st.unmap();
     return out.subarray(0, n);

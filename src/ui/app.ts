@@ -95,6 +95,7 @@ export class RlhfApp extends LitElement {
         if (s.status === 'failed') this.pushNotice(`Run ${s.runId.slice(0, 8)} failed: ${s.error ?? 'unknown error'}`, 'error');
         void this.refreshStorage();
       }),
+      c.on('gpu', (g) => (g.kind === 'lost' ? this.requestUpdate() : this.pushNotice(`GPU error (please report it): ${g.message}`, 'error'))),
       c.on('rankings', () => void this.refreshStorage()),
       c.on('data', () => void this.refreshStorage()),
     );
@@ -147,6 +148,9 @@ export class RlhfApp extends LitElement {
         </nav>
       </header>
       <div class="notices" aria-live="polite">
+        ${this.ctx.gpuLost ? html`<div class="notice error" id="gpu-lost" role="alert"><span>The GPU stopped working: ${this.ctx.gpuLost}. Everything you made is
+          saved in this browser: reload the page to go on (a training run resumes from its last checkpoint).</span>
+          <button id="gpu-reload" class="primary" @click=${() => location.reload()}>Reload</button></div>` : ''}
         ${this.notices.map((n) => html`<div class="notice ${n.kind}" role=${n.kind === 'error' ? 'alert' : 'status'}><span>${n.text}</span>
           <button aria-label="Dismiss" @click=${() => this.dismiss(n.id)}>×</button></div>`)}
       </div>

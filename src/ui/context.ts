@@ -9,7 +9,7 @@ import type { AdapterSummary } from '../gpu/device.ts';
 import type { Record as DataRecord } from '../io/datasets.ts';
 import * as db from '../store/db.ts';
 import { rankingToRecord } from './data-io.ts';
-import type { Engine, ModelInfo, PolicyInfo, RunProgress, RunStatusEvent, Stage, TrainInput } from '../worker/api.ts';
+import type { Engine, GpuProblem, ModelInfo, PolicyInfo, RunProgress, RunStatusEvent, Stage, TrainInput } from '../worker/api.ts';
 
 export type EngineRemote = Comlink.Remote<Engine>;
 
@@ -42,6 +42,8 @@ export interface Events {
   navigate: string;
   /** the Hub address (src/ui/hub-address.ts) changed */
   hub: string;
+  /** the GPU was lost, or reported an error outside the engine's checks */
+  gpu: GpuProblem;
 }
 export type Topic = keyof Events;
 
@@ -58,7 +60,15 @@ export class AppContext {
   readonly samples: { runId: string; step: number; sample: RolloutSample }[] = [];
   private readonly target = new EventTarget();
 
-  constructor(readonly engine: EngineRemote, readonly store: db.Store) {}
+  /** why the GPU stopped working, once it has: nothing runs until the page is reloaded */
+  gpuLost?: string;
+
+  constructor(readonly engine: EngineRemote, readonly store: db.Store) {
+    void engine.watchGpu(Comlink.proxy((p: GpuProblem) => {
+      if (p.kind === 'lost') this.gpuLost = p.message;
+      this.changed('gpu', p);
+    })).catch(() => {}); // no GPU at all: the first call that needs one says so
+  }
 
   on<T extends Topic>(topic: T, fn: (detail: Events[T]) => void): () => void {
     const h = (e: Event) => fn((e as CustomEvent<Events[T]>).detail);

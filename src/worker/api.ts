@@ -11,7 +11,7 @@
 // fresh engine after a reload), restores the checkpoint and continues bit for bit.
 // One run trains at a time (one GPU); generation waits for no run and refuses while one trains.
 import { releaseProxy } from 'comlink';
-import type { Gpu } from '../gpu/runtime.ts';
+import { GpuLostError, type Gpu } from '../gpu/runtime.ts';
 import type { Record as DataRecord } from '../io/datasets.ts';
 import { zipFiles } from '../io/export.ts';
 import type { ModelFiles, Progress as LoadProgress } from '../io/sources.ts';
@@ -75,6 +75,9 @@ export interface GenerateOptions {
 
 /** finish: per sample 'eos', 'stop' (a stop string), 'length', or 'interrupted' (stopGeneration, texts so far) */
 export interface GenerateResult { texts: string[]; finish: FinishReason[] }
+
+/** What watchGpu reports. */
+export interface GpuProblem { kind: 'lost' | 'error'; message: string }
 
 export interface RunProgress { runId: string; step: number; total: number; tokensPerSec: number; secondsLeft: number }
 export interface RunStatusEvent { runId: string; status: db.RunStatus; step: number; total: number; error?: string }
@@ -189,6 +192,19 @@ export class Engine {
         imported?.lora.destroy();
       });
     }
+  }
+
+  /**
+   * Tells `onProblem` when the GPU stops working ('lost': a driver reset or timeout, GPU memory exhausted;
+   * nothing runs any more until a reload, and a training run fails with a message saying how to resume it)
+   * or reports an error outside the engine's checks ('error': a bug to report). Resolves once watching.
+   */
+  async watchGpu(onProblem: (p: GpuProblem) => unknown): Promise<void> {
+    const gpu = await this.gpuP;
+    void gpu.whenLost.then((e) => notify(() => onProblem({ kind: 'lost', message: e.message })));
+    gpu.device.addEventListener('uncapturederror', (ev) => {
+      void notify(() => onProblem({ kind: 'error', message: (ev as GPUUncapturedErrorEvent).error.message }));
+    });
   }
 
   /** The adapter's name, features and the limits the engine asked for. */
@@ -671,7 +687,14 @@ export class Engine {
     };
     const live: Live = {
       runId, ctl,
-      done: loop().catch((e) => status('failed', { error: errText(e) }).catch(() => 'failed' as const)).finally(() => {
+      done: loop().catch(async (e) => {
+        let error = errText(e);
+        if (e instanceof GpuLostError) {
+          const ck = await db.loadCheckpoint(await this.storeP, runId).catch(() => undefined);
+          error += `. Reload the page, then resume the run: it goes on from ${ck ? `its checkpoint of step ${ck.step}` : 'the start'}.`;
+        }
+        return status('failed', { error }).catch(() => 'failed' as const);
+      }).finally(() => {
         if (this.live === live) this.live = undefined;
         // callbacks that came through comlink are proxies to the page: let them go with the run
         for (const f of Object.values(cb)) (f as { [releaseProxy]?: () => void } | undefined)?.[releaseProxy]?.();
