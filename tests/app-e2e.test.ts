@@ -58,7 +58,7 @@ describe('the playground, end to end', () => {
     await shot(page, 'rank-html-prompt');
     await page.keyboard.press('Enter');
     await page.waitForFunction(() => document.querySelector('rlhf-app')?.shadowRoot?.querySelector('rank-panel')?.shadowRoot
-      ?.querySelector('#comparisons')?.textContent?.startsWith('1 rankings'), undefined, { timeout: 30_000 });
+      ?.querySelector('#comparisons')?.textContent?.startsWith('1 ranking ·'), undefined, { timeout: 30_000 });
     await rankWithKeyboard(page, 2, ['ArrowDown', 'ArrowDown', 'Alt+ArrowUp', '5', 'ArrowDown', 'f'], 'rank');
     await rankWithKeyboard(page, 3, ['Alt+ArrowDown']);
     expect(await page.locator('#comparisons').innerText()).toBe('3 rankings · 8 comparisons');

@@ -60,13 +60,13 @@ export async function rankWithKeyboard(page: Page, expectRankings: number, keys:
   await page.waitForFunction((n) => {
     const panel = document.querySelector('rlhf-app')?.shadowRoot?.querySelector('rank-panel')?.shadowRoot;
     // the counter shows the rankings before this one, and the rank view of the next prompt is up
-    return panel?.querySelector('#comparisons')?.textContent?.startsWith(`${n - 1} rankings`) && panel.querySelector('rank-view')?.shadowRoot?.querySelector('li');
+    return panel?.querySelector('#comparisons')?.textContent?.match(new RegExp(`^${n - 1} rankings? ·`)) && panel.querySelector('rank-view')?.shadowRoot?.querySelector('li');
   }, expectRankings, MODEL_WORK);
   for (const k of keys) await page.keyboard.press(k);
   if (screenshot) await shot(page, screenshot);
   await page.keyboard.press('Enter');
   await page.waitForFunction((n) => document.querySelector('rlhf-app')?.shadowRoot?.querySelector('rank-panel')?.shadowRoot
-    ?.querySelector('#comparisons')?.textContent?.startsWith(`${n} rankings`), expectRankings, { timeout: 30_000 });
+    ?.querySelector('#comparisons')?.textContent?.match(new RegExp(`^${n} rankings? ·`)), expectRankings, { timeout: 30_000 });
 }
 
 /** Picks a stage on the Train tab, fills its fields, starts it; resolves with the run id once it trains. */

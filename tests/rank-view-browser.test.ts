@@ -36,7 +36,7 @@ describe('rank view', () => {
     expect(saved[0]!.ranks).toEqual([0, 1, 1]);
     expect(saved[0]!.scores).toEqual([7, null, null]);
     expect(saved[0]!.flags).toEqual([['satisfies-constraint'], [], []]);
-    expect(await page.locator('#count').innerText()).toBe('1 rankings saved');
+    expect(await page.locator('#count').innerText()).toBe('1 ranking saved');
     expect(await page.locator('rank-view .prompt').innerText()).toBe('Name a pet fish.');
     expect(await page.evaluate(() => document.body.dataset.xss)).toBeUndefined();
 

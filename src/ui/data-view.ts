@@ -342,7 +342,7 @@ export class DataView extends CtxView {
   }
 
   private countsBar(c: DataCounts): TemplateResult {
-    const item = (id: string, n: number, label: string, title: string) => html`<div id=${id} title=${title}><b>${n}</b>${label}</div>`;
+    const item = (id: string, n: number, label: string, title: string) => html`<div id=${id} title=${title}><b>${n}</b>${n === 1 ? label.replace(/s$/, '') : label}</div>`;
     return html`<div class="counts card" id="data-counts">
       ${item('count-prompts', c.prompts, 'prompts', 'what the Rank view and PPO sample')}
       ${item('count-demos', c.demonstrations, 'demonstrations', 'prompt + answer pairs (and conversations) for supervised fine-tuning')}

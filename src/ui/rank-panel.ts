@@ -281,7 +281,7 @@ export class RankPanel extends CtxView {
     return html`
       <div class="row" style="justify-content:space-between">
         <h2>Rank</h2>
-        <span class="counter pill" id="comparisons">${this.counts.rankings} rankings · ${this.counts.comparisons} comparisons</span>
+        <span class="counter pill" id="comparisons">${plural(this.counts.rankings, 'ranking')} · ${plural(this.counts.comparisons, 'comparison')}</span>
       </div>
       <div class="card row settings">
         <label>Completions (K) <input id="rank-k" type="number" min="2" max="9" .value=${String(this.K)} @change=${(e: Event) => (this.K = Math.round(this.num(e, 2, 9, 4)))} /></label>

@@ -4,6 +4,7 @@
 // Model text is bound as text, never as HTML.
 import { KeyController } from './keys.ts';
 import { css, html, LitElement } from 'lit';
+import { plural } from './data-io.ts';
 import { FLAGS, RankingState } from './ranking-state.ts';
 
 export class RankView extends LitElement {
@@ -88,7 +89,7 @@ export class RankView extends LitElement {
             @click=${() => this.act(() => s.toggleFlag(k, f.id))}><kbd>${f.key}</kbd> ${f.label}</button>`)}
         </div>
       </div>
-      <div class="help">↑/↓ choose · Alt or Shift+↑/↓ move · = tie · 1-7 quality (0 clears) · letters: flags · Enter submit · Esc skip · drag to reorder · ${s.comparisons()} comparisons</div>
+      <div class="help">↑/↓ choose · Alt or Shift+↑/↓ move · = tie · 1-7 quality (0 clears) · letters: flags · Enter submit · Esc skip · drag to reorder · ${plural(s.comparisons(), 'comparison')}</div>
     `;
   }
 }

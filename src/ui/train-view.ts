@@ -17,6 +17,7 @@ import type { Record as DataRecord } from '../io/datasets.ts';
 import * as db from '../store/db.ts';
 import { resolveConfig, type Stage, type TrainConfig, type TrainInput } from '../train/config.ts';
 import { rankingPairs } from '../io/datasets.ts';
+import { plural } from './data-io.ts';
 import type { LineChart } from './chart.ts';
 import './chart.ts';
 import { fmtSeconds, type AppContext } from './context.ts';
@@ -100,16 +101,16 @@ export function dataSummary(stage: Stage, records: DataRecord[], o: { batchSize:
   const pairs = records.reduce((n, r) => n + (r.kind === 'ranking' ? rankingPairs(r.completions.length, r.ranks).length : r.kind === 'preference' ? 1 : 0), 0);
   if (stage === 'sft') {
     const n = records.length;
-    return { text: `${n} demonstration${n === 1 ? '' : 's'}`, missing: n ? undefined : 'write or import at least one demonstration (a prompt with the answer you want) first' };
+    return { text: plural(n, 'demonstration'), missing: n ? undefined : 'write or import at least one demonstration (a prompt with the answer you want) first' };
   }
   if (stage === 'ppo') {
     const demos = records.filter((r) => r.kind === 'completion' && r.completion).length;
     const missing = records.length < o.batchSize ? `add at least ${o.batchSize} prompts first (one step takes a batch of ${o.batchSize})`
       : !o.rewardModels ? 'train a reward model with LoRA on this model first' : undefined;
-    return { text: `${records.length} prompts (${demos} with a demonstration, for PPO-ptx)`, missing };
+    return { text: `${plural(records.length, 'prompt')} (${demos} with a demonstration, for PPO-ptx)`, missing };
   }
   const rankings = count('ranking') + count('preference');
-  const text = `${rankings} ranking${rankings === 1 ? '' : 's'}, ${pairs} pair${pairs === 1 ? '' : 's'}`;
+  const text = `${plural(rankings, 'ranking')}, ${plural(pairs, 'pair')}`;
   if (stage === 'rm') {
     return { text, missing: rankings ? undefined : 'rank at least one prompt first', hint: rankings < 10 ? 'Rank at least 10 prompts to get a held-out accuracy' : undefined };
   }

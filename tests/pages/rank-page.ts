@@ -13,7 +13,7 @@ const store = await openStore('rank-view-test');
 const view = document.querySelector('rank-view') as RankView;
 const show = async () => {
   const saved = await listRankings(store);
-  document.getElementById('count')!.textContent = `${saved.length} rankings saved`;
+  document.getElementById('count')!.textContent = `${saved.length} ranking${saved.length === 1 ? '' : 's'} saved`;
   document.body.dataset.saved = JSON.stringify(saved);
   const next = prompts[saved.length % prompts.length]!;
   view.state = new RankingState(next.prompt, next.completions);
