@@ -182,7 +182,31 @@ describe('the playground, SFT to reward model to PPO to a blind comparison', () 
     await page.selectOption('#cmp-pick', { label: PROMPTS[0]! });
     expect(await page.locator('#cmp-prompt').inputValue()).toBe(PROMPTS[0]);
 
+    // blind first: a fresh seed, sides the coin chose, a vote, and only then the sides revealed
+    expect(await page.locator('#cmp-blind').isChecked()).toBe(true);
+    expect(await page.locator('#cmp-seed').isDisabled()).toBe(true);
+    await page.click('#cmp-go');
+    await page.waitForSelector('#vote-a:not([disabled])', MODEL_WORK);
+    expect(await page.locator('#cmp-left h3').innerText()).toBe('A');
+    expect(await page.locator('#cmp-right h3').innerText()).toBe('B');
+    expect(await page.locator('#cmp-left').getAttribute('data-model')).toBe(''); // nothing in the page tells
+    const blind = { A: await page.locator('#cmp-left .text').innerText(), B: await page.locator('#cmp-right .text').innerText() };
+    await page.click('#vote-a');
+    await page.waitForSelector('#vote-result', { timeout: 30_000 });
+    const tunedSide = (await page.locator('#cmp-left').getAttribute('data-model')) === 'tuned' ? 'A' : 'B';
+    expect(await page.locator('#vote-result').innerText()).toContain(`the tuned answer was ${tunedSide}`);
+    const seed = Number(await page.locator('#vote-result').getAttribute('data-seed'));
+    expect(Number.isInteger(seed) && seed >= 0 && seed < 2 ** 31).toBe(true);
+    const rate = tunedSide === 'A' ? '100%' : '0%';
+    await page.waitForFunction((r) => document.querySelector('rlhf-app')?.shadowRoot?.querySelector('compare-view')?.shadowRoot
+      ?.querySelector('#win-rate')?.textContent?.includes(`wins ${r} of 1 blind vote`), rate, { timeout: 30_000 });
+    expect(await page.locator('#win-rate').innerText()).toMatch(/95% interval \d+%–\d+%/);
+    await shot(page, 'compare-vote');
+
+    // side by side with the blind comparison's seed: the same two answers, now named
     await page.uncheck('#cmp-blind');
+    await page.fill('#cmp-seed', String(seed));
+    await page.locator('#cmp-seed').dispatchEvent('change');
     await page.click('#cmp-go');
     await page.waitForSelector('#cmp-go:not([disabled])', MODEL_WORK);
     expect(await page.locator('#cmp-left h3').innerText()).toMatch(/^Reference: the starting model \(SFT run [0-9a-f]{8} merged\)/);
@@ -190,25 +214,11 @@ describe('the playground, SFT to reward model to PPO to a blind comparison', () 
     const open = { ref: await page.locator('#cmp-left .text').innerText(), tuned: await page.locator('#cmp-right .text').innerText() };
     expect(open.ref.length).toBeGreaterThan(0);
     expect(open.tuned.length).toBeGreaterThan(0);
+    expect(open.tuned).toBe(blind[tunedSide]);
+    expect(open.ref).toBe(blind[tunedSide === 'A' ? 'B' : 'A']);
     expect(await page.locator('#cmp-same').count()).toBe(open.ref === open.tuned ? 1 : 0);
     expect(await page.locator('#vote-a').count()).toBe(0); // only blind comparisons are voted on
-
-    await page.check('#cmp-blind');
-    await page.click('#cmp-go');
-    await page.waitForSelector('#vote-a:not([disabled])', MODEL_WORK);
-    expect(await page.locator('#cmp-left h3').innerText()).toBe('A');
-    expect(await page.locator('#cmp-right h3').innerText()).toBe('B');
-    // the same prompt, seed and settings: the same two answers, on sides the coin chose
-    expect([await page.locator('#cmp-left .text').innerText(), await page.locator('#cmp-right .text').innerText()].sort()).toEqual([open.ref, open.tuned].sort());
-    await page.click('#vote-a');
-    await page.waitForSelector('#vote-result', { timeout: 30_000 });
-    const tunedSide = (await page.locator('#cmp-left').getAttribute('data-model')) === 'tuned' ? 'A' : 'B';
-    expect(await page.locator('#vote-result').innerText()).toContain(`the tuned answer was ${tunedSide}`);
-    const rate = tunedSide === 'A' ? '100%' : '0%';
-    await page.waitForFunction((r) => document.querySelector('rlhf-app')?.shadowRoot?.querySelector('compare-view')?.shadowRoot
-      ?.querySelector('#win-rate')?.textContent?.includes(`wins ${r} of 1 blind vote`), rate, { timeout: 30_000 });
-    expect(await page.locator('#win-rate').innerText()).toMatch(/95% interval \d+%–\d+%/);
-    await shot(page, 'compare-vote');
+    await shot(page, 'compare-open');
 
     // a long comparison stopped midway: the answers stay as they were cut, and it is not voted on
     for (const [id, v] of [['#cmp-max-tokens', '200'], ['#cmp-temperature', '2']]) { // rambling: no early end of text

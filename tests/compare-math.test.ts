@@ -178,6 +178,19 @@ describe('stored rankings, counters and export', () => {
     expect(rankingToRecord({ prompt: 'p', completions: ['a', 'b'], ranks: [0, 0] })).toEqual({ kind: 'ranking', prompt: 'p', completions: ['a', 'b'], ranks: [0, 0] });
   });
 
+  it('keeps the 1-7 scores and Table 3 flags, in the best-first order, and they import back', () => {
+    const stored = { prompt: 'p', completions: ['x', 'y', 'z'], ranks: [2, 0, 1], scores: [2, 6, null], flags: [['hallucination', 'opinion'], [], ['fails-instruction']] };
+    const rec = rankingToRecord(stored);
+    expect(rec).toEqual({ kind: 'ranking', prompt: 'p', completions: ['y', 'z', 'x'], scores: [6, null, 2], flags: [[], ['fails-instruction'], ['hallucination', 'opinion']] });
+    // nothing set: no empty labels in the file
+    expect(rankingToRecord({ ...stored, scores: [null, null, null], flags: [[], [], []] })).toEqual({ kind: 'ranking', prompt: 'p', completions: ['y', 'z', 'x'] });
+    const out = exportData([], [stored], []);
+    expect(out.data).toBe('{"prompt":"p","completions":["y","z","x"],"scores":[6,null,2],"flags":[[],["fails-instruction"],["hallucination","opinion"]]}\n');
+    expect(importJsonl(out.data, 'rlhf-data.jsonl')).toEqual({ records: [rec], errors: [] });
+    // the same ranking with other labels is not a duplicate of it
+    expect(recordKey(rec)).not.toBe(recordKey({ ...rec, scores: [5, null, 2] }));
+  });
+
   it('counts prompts, demonstrations, rankings and the pairs they give', () => {
     const records: DataRecord[] = [
       { kind: 'completion', prompt: 'p', completion: 'c' },

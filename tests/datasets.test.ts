@@ -128,6 +128,34 @@ describe('importJsonl errors', () => {
     ]);
   });
 
+  it('checks a ranking\'s scores (1-7 or null) and flags (names per completion)', () => {
+    const base = '"prompt":"p","completions":["a","b"]';
+    const lines = [
+      `{${base},"scores":[7,null],"flags":[["harmful-advice"],[]]}`,
+      `{${base},"scores":[7]}`,
+      `{${base},"scores":[0,1]}`,
+      `{${base},"scores":[3,4.5]}`,
+      `{${base},"scores":"7"}`,
+      `{${base},"flags":[[],[],[]]}`,
+      `{${base},"flags":[["opinion","opinion"],[]]}`,
+      `{${base},"flags":[["<img src=x>"],[]]}`,
+      `{${base},"flags":["opinion",[]]}`,
+    ];
+    const r = importJsonl(lines.join('\n'), F);
+    expect(r.records).toEqual([{ kind: 'ranking', prompt: 'p', completions: ['a', 'b'], scores: [7, null], flags: [['harmful-advice'], []] }]);
+    expect(r.errors.map((e) => e.message)).toEqual([
+      expect.stringMatching(/:2: "scores" has 1 entries but there are 2 completions/),
+      expect.stringMatching(/:3: scores\[0\] must be an integer 1-7 or null, got 0/),
+      expect.stringMatching(/:4: scores\[1\] must be an integer 1-7 or null/),
+      expect.stringMatching(/:5: "scores" must be an array/),
+      expect.stringMatching(/:6: "flags" has 3 entries but there are 2 completions/),
+      expect.stringMatching(/:7: flags\[0\] names "opinion" twice/),
+      expect.stringMatching(/:8: flags\[0\]\[0\] must be a flag name/),
+      expect.stringMatching(/:9: flags\[0\] must be an array of flag names/),
+    ]);
+    expect(importJsonl(exportJsonl(r.records), F)).toEqual({ records: r.records, errors: [] });
+  });
+
   it('handles CRLF line ends, a byte order mark and trailing blank lines', () => {
     const text = '\ufeff{"prompt":"a","completion":"b"}\r\n\r\n{"prompt":"c","completion":"d"}\r\n\r\n';
     const r = importJsonl(text, F);

@@ -6,7 +6,10 @@
 //   {"messages": [{"role", "content"}, ...]}                 language modeling, conversational (SFT)
 //   {"prompt": str, "chosen": str, "rejected": str}          preference with explicit prompt (reward model, DPO)
 //   {"prompt": str, "completions": [best, ..., worst],       ours: a K-way ranking, 2 <= K <= 9, best first;
-//    "ranks"?: [0, ...]}                                      optional ranks mark ties (0 = best, equal = tie)
+//    "ranks"?: [0, ...],                                      optional ranks mark ties (0 = best, equal = tie);
+//    "scores"?: [1..7 | null, ...], "flags"?: [[str], ...]}   optional labels per completion, in the same order:
+//                                                             InstructGPT's 1-7 quality and its Table 3 flags
+//                                                             (trainers ignore both; they keep the labelling)
 //
 // Also accepted on import (never written): TRL's conversational preference form
 //   {"prompt"?: [messages], "chosen": [messages], "rejected": [messages]}
@@ -28,7 +31,7 @@ export type Record =
   | { kind: 'completion'; prompt: string; completion: string }
   | { kind: 'messages'; messages: Message[] }
   | { kind: 'preference'; prompt: string; chosen: string; rejected: string }
-  | { kind: 'ranking'; prompt: string; completions: string[]; ranks?: number[] };
+  | { kind: 'ranking'; prompt: string; completions: string[]; ranks?: number[]; scores?: (number | null)[]; flags?: string[][] };
 
 /** `errors[].line` is 1-based; 0 marks a problem with the whole file (e.g. its size). */
 export interface ImportResult { records: Record[]; errors: { line: number; message: string }[] }
@@ -92,6 +95,31 @@ function checkRanking(completions: readonly unknown[], ranks: readonly unknown[]
   });
 }
 
+/** The highest quality score: InstructGPT's 1-7 Likert scale. */
+export const MAX_SCORE = 7;
+
+function rankingScores(v: JsonValue, k: number): (number | null)[] {
+  if (!Array.isArray(v)) return bad(`"scores" must be an array of integers 1-${MAX_SCORE} or null, got ${typeName(v)}`);
+  if (v.length !== k) bad(`"scores" has ${v.length} entries but there are ${k} completions`);
+  return v.map((x, i) => {
+    if (x !== null && (typeof x !== 'number' || !Number.isInteger(x) || x < 1 || x > MAX_SCORE)) bad(`scores[${i}] must be an integer 1-${MAX_SCORE} or null, got ${q(x)}`);
+    return x as number | null;
+  });
+}
+
+function rankingFlags(v: JsonValue, k: number): string[][] {
+  if (!Array.isArray(v)) return bad(`"flags" must be an array (one list of flag names per completion), got ${typeName(v)}`);
+  if (v.length !== k) bad(`"flags" has ${v.length} entries but there are ${k} completions`);
+  return v.map((f, i) => {
+    if (!Array.isArray(f)) return bad(`flags[${i}] must be an array of flag names, got ${typeName(f)}`);
+    f.forEach((x, j) => {
+      if (typeof x !== 'string' || !/^[a-z][a-z0-9-]{0,39}$/.test(x)) bad(`flags[${i}][${j}] must be a flag name such as "hallucination" (lower case, digits and '-'), got ${q(x)}`);
+      if (f.indexOf(x) !== j) bad(`flags[${i}] names ${q(x)} twice`);
+    });
+    return [...f] as string[];
+  });
+}
+
 /** TRL's conversational preference row, single-turn only (see the header). */
 function conversationalPreference(o: JsonObject): Record {
   const chosen = messageList(o.chosen, 'chosen');
@@ -129,7 +157,7 @@ function toRecord(v: JsonValue): Record {
     return { kind: 'messages', messages: messageList(v.messages, 'messages') };
   }
   if (has('completions')) {
-    onlyKeys(v, ['prompt', 'completions', 'ranks'], 'a ranking record');
+    onlyKeys(v, ['prompt', 'completions', 'ranks', 'scores', 'flags'], 'a ranking record');
     const prompt = str(v, 'prompt');
     const c = v.completions;
     if (!Array.isArray(c)) return bad(`"completions" must be an array of strings, got ${typeName(c)}`);
@@ -138,6 +166,8 @@ function toRecord(v: JsonValue): Record {
     checkRanking(c, r);
     const rec: Record = { kind: 'ranking', prompt, completions: c as string[] };
     if (r !== undefined) rec.ranks = r as number[];
+    if (v.scores !== undefined) rec.scores = rankingScores(v.scores, c.length);
+    if (v.flags !== undefined) rec.flags = rankingFlags(v.flags, c.length);
     return rec;
   }
   if (has('chosen') || has('rejected')) {
@@ -152,7 +182,7 @@ function toRecord(v: JsonValue): Record {
   const keys = Object.keys(v);
   return bad(
     `not a known record shape (keys: ${keys.length ? keys.map((k) => q(k)).join(', ') : 'none'}); expected ` +
-      '{"prompt","completion"}, {"messages"}, {"prompt","chosen","rejected"} or {"prompt","completions"[,"ranks"]}',
+      '{"prompt","completion"}, {"messages"}, {"prompt","chosen","rejected"} or {"prompt","completions"[,"ranks","scores","flags"]}',
   );
 }
 
@@ -218,9 +248,12 @@ function toJson(r: Record): object {
     case 'preference':
       return { prompt: r.prompt, chosen: r.chosen, rejected: r.rejected };
     case 'ranking':
-      return r.ranks === undefined
-        ? { prompt: r.prompt, completions: [...r.completions] }
-        : { prompt: r.prompt, completions: [...r.completions], ranks: [...r.ranks] };
+      return {
+        prompt: r.prompt, completions: [...r.completions],
+        ...(r.ranks === undefined ? {} : { ranks: [...r.ranks] }),
+        ...(r.scores === undefined ? {} : { scores: [...r.scores] }),
+        ...(r.flags === undefined ? {} : { flags: r.flags.map((f) => [...f]) }),
+      };
     default:
       throw new TypeError(`unknown record kind ${q((r as { kind?: unknown }).kind)}`);
   }

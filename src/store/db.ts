@@ -71,6 +71,8 @@ export interface VoteRecord {
   referenceModel: string; // e.g. 'base' or 'run:<id>'
   tunedShownAs: 'A' | 'B'; // the side the tuned answer was shown on
   winner: 'tuned' | 'reference' | 'tie';
+  /** the sampling seed both answers were drawn with (a fresh one per blind comparison) */
+  seed?: number;
   createdAt: number;
 }
 

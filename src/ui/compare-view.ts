@@ -1,6 +1,8 @@
 // <compare-view>: one prompt, the loaded model as loaded (the reference) beside the tuned policy, both
 // streamed with the same sampling settings and seed. In blind mode the two answers are "A" and "B" in
-// random order; the user votes A, B or tie (buttons or the keys a / b / t), the vote is saved
+// random order, drawn with a fresh seed each time (the seed field would let an open comparison of the
+// same prompt show the blind answers beforehand, and repeated votes would judge the same two texts);
+// the user votes A, B or tie (buttons or the keys a / b / t), the vote is saved
 // (db.addVote) and only then is the identity revealed. The win rate of the tuned model over its blind
 // votes is shown with a Wilson 95% interval, so ten votes do not pass for a verdict.
 //
@@ -30,6 +32,8 @@ interface Comparison {
   blind: boolean;
   tunedShownAs: Side; // open mode: 'B', the right-hand side
   texts: { [S in Side]: string };
+  /** both answers' sampling seed: the seed field's in open mode, a fresh one per blind comparison */
+  seed: number;
   done: boolean;
   failed: boolean;
   /** the user stopped it: the two answers are not alike in length, so it is not voted on */
@@ -144,10 +148,11 @@ export class CompareView extends CtxView {
     if (!ctx || this.busy || 'why' in t) return;
     if (!prompt.trim()) return ctx.notify('Type a prompt or pick one.');
     const side = this.blind ? tunedSide() : 'B';
-    const cmp: Comparison = { prompt, tunedModel: t.key, tunedLabel: t.label, blind: this.blind, tunedShownAs: side, texts: { A: '', B: '' }, done: false, failed: false };
+    const seed = this.blind ? crypto.getRandomValues(new Uint32Array(1))[0]! >>> 1 : this.seed;
+    const cmp: Comparison = { prompt, tunedModel: t.key, tunedLabel: t.label, blind: this.blind, tunedShownAs: side, texts: { A: '', B: '' }, seed, done: false, failed: false };
     this.cmp = cmp;
     this.busy = true;
-    const opts = { numSamples: 1, temperature: this.temperature, maxNewTokens: this.maxNewTokens, seed: this.seed };
+    const opts = { numSamples: 1, temperature: this.temperature, maxNewTokens: this.maxNewTokens, seed };
     const ok = await ctx.attempt('Comparing', async () => {
       for (const s of SIDES) {
         const onToken = Comlink.proxy((_k: number, text: string) => {
@@ -189,6 +194,7 @@ export class CompareView extends CtxView {
       referenceModel: REFERENCE_MODEL,
       tunedShownAs: c.tunedShownAs,
       winner: winnerOf(choice, c.tunedShownAs),
+      seed: c.seed,
     }));
     this.saving = false;
     if (saved === undefined) return;
@@ -268,7 +274,8 @@ export class CompareView extends CtxView {
     if (c.vote) {
       const w = winnerOf(c.vote, c.tunedShownAs);
       const said = w === 'tie' ? 'a tie' : w === 'tuned' ? `the tuned model (${c.tunedLabel})` : `the reference (${this.referenceLabel()})`;
-      return html`${same}<p id="vote-result">You chose ${said}: the tuned answer was ${c.tunedShownAs}. Saved.</p>`;
+      return html`${same}<p id="vote-result" data-seed=${c.seed}>You chose ${said}: the tuned answer was ${c.tunedShownAs}. Saved.
+        <span class="muted small">Both were drawn with seed ${c.seed}: set it and turn blind mode off to see them again side by side.</span></p>`;
     }
     const can = this.canVote();
     return html`${same}<div class="row votes">
@@ -297,7 +304,7 @@ export class CompareView extends CtxView {
     const runs = this.runs.filter((r) => r.stage !== 'rm' && (r.step ?? 0) > 0 && r.status !== 'running');
     return html`
       <h2>Compare</h2>
-      <p class="muted small">The same prompt, seed and settings for the reference (${this.referenceLabel()}) and the tuned model. Blind mode hides which is which until you vote.</p>
+      <p class="muted small">The same prompt, seed and settings for the reference (${this.referenceLabel()}) and the tuned model. Blind mode hides which is which until you vote, and draws a new seed each time.</p>
 
       <div class="card">
         <div class="row">
@@ -324,7 +331,8 @@ export class CompareView extends CtxView {
             <button id="cmp-random" @click=${() => this.pickRandom()}>Random prompt</button>` : ''}
           <label>temperature <input id="cmp-temperature" type="number" min="0" max="2" step="0.1" .value=${String(this.temperature)} @change=${this.num('temperature', 0, 2, false)}></label>
           <label>max new tokens <input id="cmp-max-tokens" type="number" min="1" max="1024" step="1" .value=${String(this.maxNewTokens)} @change=${this.num('maxNewTokens', 1, 1024, true)}></label>
-          <label>seed <input id="cmp-seed" type="number" min="0" step="1" .value=${String(this.seed)} @change=${this.num('seed', 0, 2 ** 31 - 1, true)}></label>
+          <label title=${this.blind ? 'blind comparisons draw a new seed each time' : 'both answers are sampled with this seed'}>seed <input id="cmp-seed" type="number" min="0" step="1"
+            .value=${this.blind ? '' : String(this.seed)} placeholder=${this.blind ? 'new' : ''} ?disabled=${this.blind} @change=${this.num('seed', 0, 2 ** 31 - 1, true)}></label>
           <label><input id="cmp-blind" type="checkbox" .checked=${this.blind} ?disabled=${this.busy} @change=${(e: Event) => (this.blind = (e.target as HTMLInputElement).checked)}> blind A/B</label>
           <button id="cmp-go" class="primary" ?disabled=${!!cannot || this.busy} @click=${() => void this.go()}>${this.busy ? 'Generating…' : 'Compare'}</button>
           ${this.busy && this.cmp && !this.cmp.done ? html`<button id="cmp-stop" ?disabled=${!!this.cmp.stopped} @click=${() => this.stop()}>Stop</button>` : ''}

@@ -75,7 +75,7 @@ export function recordKey(r: DataRecord): string {
     case 'preference':
       return JSON.stringify(['preference', r.prompt, r.chosen, r.rejected]);
     case 'ranking':
-      return JSON.stringify(['ranking', r.prompt, r.completions, r.ranks ?? r.completions.map((_, i) => i)]);
+      return JSON.stringify(['ranking', r.prompt, r.completions, r.ranks ?? r.completions.map((_, i) => i), r.scores ?? null, r.flags ?? null]);
     default:
       return JSON.stringify(r);
   }
@@ -96,10 +96,11 @@ export function newItems<T>(existing: Iterable<string>, incoming: readonly T[], 
 
 /**
  * A stored ranking as a JSONL ranking record: completions best first (stable within a tie) with dense
- * ranks from 0, the order the format requires; "ranks" only when there are ties. Scores and flags have
- * no place in the format and are left out.
+ * ranks from 0, the order the format requires; "ranks" only when there are ties. The 1-7 scores and
+ * Table 3 flags go along in the same order, each only when the user set one, so an export keeps all the
+ * labelling and importing it gives the same record.
  */
-export function rankingToRecord(r: Pick<RankingRecord, 'prompt' | 'completions' | 'ranks'>): Extract<DataRecord, { kind: 'ranking' }> {
+export function rankingToRecord(r: Pick<RankingRecord, 'prompt' | 'completions' | 'ranks' | 'scores' | 'flags'>): Extract<DataRecord, { kind: 'ranking' }> {
   const rank = (k: number) => r.ranks[k] ?? k;
   const order = r.completions.map((_, i) => i).sort((a, b) => rank(a) - rank(b) || a - b);
   const ranks: number[] = [];
@@ -110,6 +111,8 @@ export function rankingToRecord(r: Pick<RankingRecord, 'prompt' | 'completions' 
   });
   const rec: Extract<DataRecord, { kind: 'ranking' }> = { kind: 'ranking', prompt: r.prompt, completions: order.map((k) => r.completions[k]!) };
   if (ranks.some((x, p) => x !== p)) rec.ranks = ranks;
+  if (r.scores?.some((x) => x !== null && x !== undefined)) rec.scores = order.map((k) => r.scores![k] ?? null);
+  if (r.flags?.some((f) => f?.length)) rec.flags = order.map((k) => [...(r.flags![k] ?? [])]);
   return rec;
 }
 
@@ -120,7 +123,7 @@ export interface DataCounts { prompts: number; demonstrations: number; rankings:
  * plus imported ranking and preference records; comparisons are the pairs all of them give the reward
  * model (K(K-1)/2 per ranking minus ties, one per preference).
  */
-export function dataCounts(prompts: number, records: readonly DataRecord[], rankings: readonly Pick<RankingRecord, 'prompt' | 'completions' | 'ranks'>[]): DataCounts {
+export function dataCounts(prompts: number, records: readonly DataRecord[], rankings: readonly Pick<RankingRecord, 'prompt' | 'completions' | 'ranks' | 'scores' | 'flags'>[]): DataCounts {
   const ranked = [...rankings.map(rankingToRecord), ...records.filter((r) => r.kind === 'ranking' || r.kind === 'preference')];
   return {
     prompts,
@@ -131,7 +134,7 @@ export function dataCounts(prompts: number, records: readonly DataRecord[], rank
 }
 
 /** The export: the user's records then the stored rankings as one JSONL file, the prompts as another. */
-export function exportData(records: readonly DataRecord[], rankings: readonly Pick<RankingRecord, 'prompt' | 'completions' | 'ranks'>[], prompts: readonly Pick<PromptRecord, 'text'>[]): { data: string; prompts: string } {
+export function exportData(records: readonly DataRecord[], rankings: readonly Pick<RankingRecord, 'prompt' | 'completions' | 'ranks' | 'scores' | 'flags'>[], prompts: readonly Pick<PromptRecord, 'text'>[]): { data: string; prompts: string } {
   return {
     data: exportJsonl([...records, ...rankings.map(rankingToRecord)]),
     prompts: prompts.map((p) => JSON.stringify({ prompt: p.text }) + '\n').join(''),
