@@ -32,7 +32,17 @@ describe('the playground, end to end', () => {
     await page.goto(env.url);
     await modelLoaded(page);
     expect(await page.locator('#model-params').innerText()).toMatch(/1\.0M/);
-    expect(await page.locator('#adapter').innerText()).toMatch(/GPU/);
+    const size = '\\d+(\\.\\d+)? [KMG]iB';
+    expect(await page.locator('#model-info').innerText()).toMatch(new RegExp(`GPU memory\\s+sampling 4 × \\d+ tokens: ${size} · LoRA r=8 training \\(8 × \\d+\\): ${size} · full fine-tuning: ${size}`));
+    // the adapter as the browser names it (in a worker the page asks the same navigator.gpu)
+    const own = await page.evaluate(async () => {
+      const i = (await navigator.gpu.requestAdapter())!.info;
+      return [i.vendor, i.architecture, i.device, i.description].filter((x) => x).join(' ');
+    });
+    expect(own.length).toBeGreaterThan(0);
+    await page.waitForFunction(() => !!document.querySelector('rlhf-app')?.shadowRoot?.querySelector('model-view')?.shadowRoot?.querySelector('#adapter'));
+    expect(await page.locator('#adapter dd').first().innerText()).toBe(own);
+    expect(await page.locator('#adapter').innerText()).toMatch(/Limits\s+\d+(\.\d+)? [KMG]iB per buffer, \d+(\.\d+)? [KMG]iB per storage binding/);
     await shot(page, 'model');
 
     // Data: paste JSONL; the HTML in a prompt is shown as text and never runs
@@ -60,10 +70,17 @@ describe('the playground, end to end', () => {
     await page.waitForFunction(() => document.querySelector('rlhf-app')?.shadowRoot?.querySelector('rank-panel')?.shadowRoot
       ?.querySelector('#comparisons')?.textContent?.startsWith('1 ranking ·'), undefined, { timeout: 30_000 });
     await rankWithKeyboard(page, 2, ['ArrowDown', 'ArrowDown', 'Alt+ArrowUp', '5', 'ArrowDown', 'f'], 'rank');
+    // K changed while the next prompt is written in the background with K = 3: it is written anew with 2
+    await page.waitForSelector('rank-panel rank-view li', MODEL_WORK);
+    await page.fill('#rank-k', '2');
+    await page.locator('#rank-k').dispatchEvent('change');
+    expect(await page.locator('rank-panel rank-view li').count()).toBe(3); // the prompt on screen keeps its three
+    await page.locator('rank-panel rank-view').focus(); // the keyboard back from the field
     await rankWithKeyboard(page, 3, ['Alt+ArrowDown']);
     expect(await page.locator('#comparisons').innerText()).toBe('3 rankings · 8 comparisons');
-    // Escape skips the last prompt without saving anything: no prompt is left to rank
+    // Escape skips the last prompt (written with K = 2) without saving anything: no prompt is left to rank
     await page.waitForSelector('rank-panel rank-view li', MODEL_WORK);
+    expect(await page.locator('rank-panel rank-view li').count()).toBe(2);
     await page.keyboard.press('Escape');
     await page.waitForSelector('#add-examples', { timeout: 30_000 });
     expect(await page.locator('#comparisons').innerText()).toBe('3 rankings · 8 comparisons');
@@ -116,12 +133,26 @@ describe('the playground, end to end', () => {
     await page.waitForFunction(() => [...document.querySelector('rlhf-app')?.shadowRoot?.querySelector('data-view')?.shadowRoot
       ?.querySelectorAll('.prompt-row') ?? []].some((r) => r.textContent?.includes('Written while the reward model trains.')), undefined, { timeout: 30_000 });
     await tab(page, 'train');
-    await page.waitForFunction(() => Number(document.querySelector('rlhf-app')?.shadowRoot?.querySelector('train-view')?.shadowRoot
-      ?.querySelector('line-chart.loss')?.getAttribute('data-points')) >= 4, undefined, MODEL_WORK);
-    expect(Number(await page.locator('progress#progress').evaluate((p) => (p as HTMLProgressElement).value))).toBeGreaterThanOrEqual(4);
-    expect(await page.locator('#progress-text').innerText()).toMatch(/step [4-6] \/ 6/);
+    const points = (n: number) => page.waitForFunction((k) => Number(document.querySelector('rlhf-app')?.shadowRoot?.querySelector('train-view')?.shadowRoot
+      ?.querySelector('line-chart.loss')?.getAttribute('data-points')) >= k, n, MODEL_WORK);
+    // pause after step 2 (a checkpoint), then resume: it goes on from where it stopped
+    await points(2);
+    await page.click('#pause');
+    await page.waitForSelector('#run[data-status="paused"]', MODEL_WORK);
+    const pausedAt = Number(/^step (\d) \/ 6/.exec(await page.locator('#progress-text').innerText())?.[1]);
+    expect(pausedAt).toBeGreaterThanOrEqual(2);
+    expect(pausedAt).toBeLessThan(6);
+    expect(await page.locator('#pause').isDisabled()).toBe(true);
+    await page.click('#resume');
+    await page.waitForSelector('#run[data-status="running"]', MODEL_WORK);
+    // the progress line after the first step since: steps, tokens/s and time left
+    await page.waitForFunction(() => /^step [3-6] \/ 6 · \d+ tokens\/s · .+ left$/.test(document.querySelector('rlhf-app')?.shadowRoot
+      ?.querySelector('train-view')?.shadowRoot?.querySelector('#progress-text')?.textContent ?? ''), undefined, MODEL_WORK);
+    await points(pausedAt + 1);
+    expect(Number(await page.locator('progress#progress').evaluate((p) => (p as HTMLProgressElement).value))).toBeGreaterThan(pausedAt);
     await shot(page, 'train');
     await page.waitForSelector('#run[data-status="done"]', MODEL_WORK);
+    expect(Number(await page.locator('line-chart.loss').getAttribute('data-points'))).toBe(6); // each step once
     const runId = (await page.locator('#run').getAttribute('data-run'))!;
 
     await tab(page, 'inspect');
@@ -139,6 +170,10 @@ describe('the playground, end to end', () => {
     const files = unzipFiles(new Uint8Array(readFileSync(zipPath)), 'exported-adapter.zip');
     expect([...files.keys()].sort()).toEqual(['adapter_config.json', 'adapter_model.safetensors']);
     await shot(page, 'share');
+    // this build has no OAuth app: the sign-in button says so instead of failing when pressed; a token works
+    expect(await page.locator('#hub-signin').isDisabled()).toBe(true);
+    expect(await page.locator('#hub-no-oauth').innerText()).toMatch(/needs an OAuth app .*access token/s);
+    expect(await page.locator('#hub-token-use').isDisabled()).toBe(false);
     await page.setInputFiles('#open-file', zipPath);
     await page.click('#open-go');
     await page.waitForFunction(() => /adapter/.test(document.querySelector('rlhf-app')?.shadowRoot?.querySelector('model-view')?.shadowRoot

@@ -192,6 +192,11 @@ export function withoutOAuthParams(url: string): string {
 }
 
 /** The Hub's authorization URL to send the user to (location.assign it). */
+/** Whether "Sign in with Hugging Face" can work here: an OAuth app's client id, or a Space with `hf_oauth: true` (the library finds the Space's own). */
+export function oauthAvailable(clientId: string | undefined): boolean {
+  return !!clientId || !!(globalThis as { huggingface?: { variables?: { OAUTH_CLIENT_ID?: string } } }).huggingface?.variables?.OAUTH_CLIENT_ID;
+}
+
 export async function signInUrl(o: OAuthSettings): Promise<string> {
   const hubUrl = hubEndpoint(o.hubUrl);
   // a redirect URI has no fragment (RFC 6749 3.1.2): the page's #tab travels in the OAuth state instead
@@ -199,9 +204,7 @@ export async function signInUrl(o: OAuthSettings): Promise<string> {
   const hash = here?.hash || undefined;
   if (here) here.hash = '';
   const redirectUrl = o.redirectUrl ?? here?.href;
-  // inside a Space with `hf_oauth: true` the library finds the Space's own client id
-  const spaceClient = (globalThis as { huggingface?: { variables?: { OAUTH_CLIENT_ID?: string } } }).huggingface?.variables?.OAUTH_CLIENT_ID;
-  if (!o.clientId && !spaceClient) {
+  if (!oauthAvailable(o.clientId)) {
     throw new HubPublishError(`starting the sign-in: no OAuth client id is set. Register an app at ${hubUrl}/settings/applications and set its id, or paste an access token instead`, 'starting the sign-in');
   }
   return hubStep('starting the sign-in', hubUrl, () =>

@@ -157,6 +157,18 @@ export class RankPanel extends CtxView {
     if (q.length) this.next = this.generate(q[0]!, true);
   }
 
+  /**
+   * K, temperature or max new tokens changed: the next prompt, already being written in the background with
+   * the old ones, is dropped (its generation stopped) and written anew, so what comes next has the settings
+   * the user sees. The prompt on screen keeps the completions it has.
+   */
+  private settingsChanged(): void {
+    const pre = this.next;
+    this.next = undefined;
+    if (pre?.id) void this.ctx.engine.stopGeneration(pre.id);
+    if (this.state) void this.prefetch();
+  }
+
   /** The next prompt: the prefetched one if it is still wanted, else the first of the queue. */
   async advance(): Promise<void> {
     if (!this.ctx.model) return this.ctx.notify('Load a model first (Model tab).', 'error');
@@ -244,6 +256,12 @@ export class RankPanel extends CtxView {
     });
   }
 
+  private set(key: 'K' | 'temperature' | 'maxNewTokens', v: number): void {
+    if (this[key] === v) return;
+    this[key] = v;
+    this.settingsChanged();
+  }
+
   private num(e: Event, min: number, max: number, fallback: number): number {
     const v = Number((e.target as HTMLInputElement).value);
     return Number.isFinite(v) ? Math.min(max, Math.max(min, v)) : fallback;
@@ -284,9 +302,9 @@ export class RankPanel extends CtxView {
         <span class="counter pill" id="comparisons">${plural(this.counts.rankings, 'ranking')} · ${plural(this.counts.comparisons, 'comparison')}</span>
       </div>
       <div class="card row settings">
-        <label>Completions (K) <input id="rank-k" type="number" min="2" max="9" .value=${String(this.K)} @change=${(e: Event) => (this.K = Math.round(this.num(e, 2, 9, 4)))} /></label>
-        <label>Temperature <input id="rank-temperature" type="number" min="0" max="2" step="0.1" .value=${String(this.temperature)} @change=${(e: Event) => (this.temperature = this.num(e, 0, 2, 0.9))} /></label>
-        <label>Max new tokens <input id="rank-max-tokens" type="number" min="1" max="512" .value=${String(this.maxNewTokens)} @change=${(e: Event) => (this.maxNewTokens = Math.round(this.num(e, 1, 512, 64)))} /></label>
+        <label>Completions (K) <input id="rank-k" type="number" min="2" max="9" .value=${String(this.K)} @change=${(e: Event) => this.set('K', Math.round(this.num(e, 2, 9, 4)))} /></label>
+        <label>Temperature <input id="rank-temperature" type="number" min="0" max="2" step="0.1" .value=${String(this.temperature)} @change=${(e: Event) => this.set('temperature', this.num(e, 0, 2, 0.9))} /></label>
+        <label>Max new tokens <input id="rank-max-tokens" type="number" min="1" max="512" .value=${String(this.maxNewTokens)} @change=${(e: Event) => this.set('maxNewTokens', Math.round(this.num(e, 1, 512, 64)))} /></label>
         <span class="muted small" id="prompts-left">${plural(this.promptsLeft, 'prompt')} to rank</span>
       </div>
       <div class="card row">

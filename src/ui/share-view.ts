@@ -15,7 +15,7 @@ import { exportJsonl } from '../io/datasets.ts';
 import { unzipFiles, zipFiles } from '../io/export.ts';
 import { parseModelRef } from '../io/hub.ts';
 import {
-  completeSignIn, hubEndpoint, HubPublishError, loadSession, publish, repoId, signInUrl, signInWithToken, signOut,
+  completeSignIn, hubEndpoint, HubPublishError, loadSession, oauthAvailable, publish, repoId, signInUrl, signInWithToken, signOut,
   type HubSession, type PublishProgress, type PublishResult,
 } from '../io/hub-publish.ts';
 import { modelCard } from '../io/model-card.ts';
@@ -369,13 +369,18 @@ export class ShareView extends CtxView {
       return html`<p class="row">Signed in as <b id="hub-user">${s.user ?? 'an unknown user'}</b>${until ? html`<span class="muted small">${until}</span>` : nothing}
         <button id="hub-signout" @click=${this.signOut}>Sign out</button></p>`;
     }
+    const oauth = oauthAvailable(this.clientId);
     return html`
       <div class="row">
-        <button id="hub-signin" class="primary" ?disabled=${!!this.busy} @click=${this.signIn}>Sign in with Hugging Face</button>
+        <button id="hub-signin" class="primary" ?disabled=${!!this.busy || !oauth} @click=${this.signIn}
+          title=${oauth ? 'Sign in on the Hub and come back here' : 'This copy of the playground has no Hugging Face OAuth app: paste a token instead'}>Sign in with Hugging Face</button>
         <span class="muted">or paste an access token with the write role:</span>
         <input id="hub-token" type="password" autocomplete="off" placeholder="hf_…" @keydown=${(e: KeyboardEvent) => e.key === 'Enter' && void this.useToken()} />
         <button id="hub-token-use" ?disabled=${!!this.busy} @click=${this.useToken}>Use token</button>
       </div>
+      ${oauth ? nothing : html`<p class="muted small" id="hub-no-oauth">Signing in with Hugging Face needs an OAuth app registered for this site
+        (whoever hosts it builds it with <code>VITE_HF_CLIENT_ID</code>); an access token from
+        <a href=${`${this.hubUrl}/settings/tokens`} target="_blank" rel="noopener">your token settings</a> works everywhere.</p>`}
       <label class="check small"><input id="hub-remember" type="checkbox" /> Keep the token on this device (otherwise it is forgotten when the tab closes)</label>`;
   }
 
