@@ -35,6 +35,17 @@ describe('ranking state', () => {
     s.moveTo(0, 2);
     expect(s.order).toEqual([1, 2, 0]);
     expect(s.focus).toBe(2);
+    // dragging another completion past the focused one: the focus stays on the same completion
+    const on = () => s.order[s.focus];
+    s.focus = 1; // 'c'
+    s.moveTo(2, 0); // 'a' to the top: 'c' goes down a place
+    expect(s.order).toEqual([0, 1, 2]);
+    expect(on()).toBe(2);
+    s.moveTo(0, 2); // 'a' to the bottom: 'c' comes up a place
+    expect(on()).toBe(2);
+    s.moveTo(0, 1); // 'b' below it: 'c' comes up to the top
+    expect(on()).toBe(2);
+    s.order = [0, 1, 2];
     s.focus = 0;
     s.toggleTie();
     expect(s.ranksByPosition()).toEqual([0, 1, 2]);

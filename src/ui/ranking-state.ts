@@ -50,7 +50,10 @@ export class RankingState {
     if (from < 0 || from >= this.K || to < 0 || to >= this.K) return;
     const [item] = this.order.splice(from, 1);
     this.order.splice(to, 0, item!);
+    // the focus stays on the completion it was on: the moved one, or one the move shifted by a place
     if (this.focus === from) this.focus = to;
+    else if (from < this.focus && this.focus <= to) this.focus--;
+    else if (to <= this.focus && this.focus < from) this.focus++;
     this.tied[0] = false;
   }
 
