@@ -6,6 +6,7 @@
 // Screenshots of every view go to test-results/ as artifacts. Without WebGPU this fails; nothing skips.
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { Download } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
 import { unzipFiles } from '../src/io/export.ts';
 import { MODEL_WORK, modelLoaded, rankWithKeyboard, setFields, shot, SHOTS, tab } from './app-helpers.ts';
@@ -55,6 +56,32 @@ describe('the playground, end to end', () => {
     expect(rows.some((t) => t.includes('<img src=x onerror="document.body.dataset.xss=1">'))).toBe(true);
     expect(await page.locator('.record-row').count()).toBe(1);
     await shot(page, 'data');
+    // write, edit and delete a prompt and a demonstration in place
+    await page.fill('#prompt-new', 'A prompt to edit.');
+    await page.click('#prompt-add');
+    const promptRow = (text: string) => page.locator('.prompt-row', { hasText: text });
+    await promptRow('A prompt to edit.').locator('button.edit').click();
+    await page.fill('.edit-prompt-text', 'A prompt, edited.');
+    await page.click('.prompt-row.editing button.save');
+    await promptRow('A prompt, edited.').waitFor({ timeout: 30_000 });
+    expect(await promptRow('A prompt to edit.').count()).toBe(0);
+    await promptRow('A prompt, edited.').locator('button.delete').click();
+    await page.waitForFunction(() => document.querySelector('rlhf-app')?.shadowRoot?.querySelector('data-view')?.shadowRoot
+      ?.querySelectorAll('.prompt-row').length === 4, undefined, { timeout: 30_000 });
+    await page.fill('#demo-prompt', 'Say thanks to Leo.');
+    await page.fill('#demo-completion', 'Thanks, Leo!');
+    await page.click('#demo-add');
+    const demoRow = page.locator('.record-row', { hasText: 'Say thanks to Leo.' });
+    await demoRow.waitFor({ timeout: 30_000 });
+    await demoRow.locator('button.edit').click();
+    await page.fill('.record-row.editing .edit-completion', 'Thank you so much, Leo!');
+    await page.click('.record-row.editing button.save');
+    await page.locator('.record-row', { hasText: 'Thank you so much, Leo!' }).waitFor({ timeout: 30_000 });
+    expect(await page.locator('#count-demos').innerText()).toMatch(/^2\s*demonstrations$/);
+    await page.locator('.record-row', { hasText: 'Say thanks to Leo.' }).locator('button.delete').click();
+    await page.waitForFunction(() => document.querySelector('rlhf-app')?.shadowRoot?.querySelector('data-view')?.shadowRoot
+      ?.querySelectorAll('.record-row').length === 1, undefined, { timeout: 30_000 });
+    expect(await page.locator('#count-demos').innerText()).toMatch(/^1\s*demonstration$/);
 
     // Rank: K = 3 streamed completions, ranked with the keyboard; the next prompt is generated meanwhile
     await tab(page, 'rank');
@@ -119,6 +146,17 @@ describe('the playground, end to end', () => {
     await tab(page, 'data');
     await page.waitForSelector('.ranking-row', { timeout: 30_000 });
     expect(await page.locator('.ranking-row').count()).toBe(3);
+    // the export keeps every label: ranks with the tie, the quality scores and the flags, best first
+    const downloads: Promise<Download>[] = [page.waitForEvent('download'), page.waitForEvent('download')];
+    await page.click('#export-data');
+    const got = new Map<string, string>();
+    for (const d of await Promise.all(downloads)) got.set(d.suggestedFilename(), readFileSync((await d.path())!, 'utf8'));
+    expect([...got.keys()].sort()).toEqual(['rlhf-data.jsonl', 'rlhf-prompts.jsonl']);
+    const lines = got.get('rlhf-data.jsonl')!.trim().split('\n').map((l) => JSON.parse(l));
+    expect(lines.find((l) => l.prompt === XSS)).toMatchObject({ ranks: [0, 1, 1], scores: [6, null, null], flags: [['hallucination'], [], []] });
+    expect(lines.find((l) => l.prompt === 'Name a fruit you like.')).toMatchObject({ scores: [null, 5, null], flags: [[], [], ['fails-instruction']] });
+    expect(lines.filter((l) => l.completions).length).toBe(3);
+    expect(got.get('rlhf-prompts.jsonl')!.trim().split('\n').map((l) => JSON.parse(l).prompt)).toContain(XSS);
 
     // Train: a LoRA reward model for a few steps; the chart and the progress bar move
     await tab(page, 'train');

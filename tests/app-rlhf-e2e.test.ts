@@ -7,6 +7,8 @@
 import { mkdirSync } from 'node:fs';
 import type { Page } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
+import type { MetricRecord, RolloutRecord, RunRecord, SpotCheckRecord } from '../src/store/db.ts';
+import { computeAlarms } from '../src/ui/alarms.ts';
 import { importText, MODEL_WORK, modelLoaded, rankWithKeyboard, runDone, setFields, shot, SHOTS, startRanking, startRun, tab } from './app-helpers.ts';
 import { useBuiltEnv } from './browser-env.ts';
 
@@ -31,19 +33,38 @@ const inView = <T>(page: Page, view: string, f: string): Promise<T> =>
 /** The background colours of the Inspect tab's tokens, in order. */
 const tokenColours = (page: Page) => inView<string[]>(page, 'inspect-view', `return [...root.querySelectorAll('.tok[title]')].map((t) => t.style.background);`);
 
-/** The spot checks of a run, read straight from IndexedDB. */
-const storedSpotChecks = (page: Page, runId: string) => page.evaluate((id) => new Promise<{ runId: string; score: number; prompt: string; response: string }[]>((resolve, reject) => {
+/** Every record of one of the page's IndexedDB stores, read straight from it. */
+const stored = <T>(page: Page, store: string) => page.evaluate((name) => new Promise<unknown[]>((resolve, reject) => {
   const open = indexedDB.open('rlhf-playground');
   open.onerror = () => reject(open.error);
   open.onsuccess = () => {
-    const req = open.result.transaction('spotchecks').objectStore('spotchecks').index('runId').getAll(id);
+    const req = open.result.transaction(name).objectStore(name).getAll();
     req.onsuccess = () => {
       open.result.close();
       resolve(req.result);
     };
     req.onerror = () => reject(req.error);
   };
-}), runId);
+}), store) as Promise<T[]>;
+
+/** The spot checks of a run, from IndexedDB. */
+const storedSpotChecks = async (page: Page, runId: string) => (await stored<SpotCheckRecord>(page, 'spotchecks')).filter((c) => c.runId === runId);
+
+/** The alarms the Inspect view shows, and those computeAlarms gives for the run's stored metrics, spot checks, rollouts and config. */
+async function alarmsShownAndExpected(page: Page, runId: string): Promise<{ shown: string[]; expected: string[] }> {
+  const metrics = (await stored<MetricRecord>(page, 'metrics')).filter((m) => m.runId === runId).sort((a, b) => a.step - b.step);
+  const rollouts = (await stored<RolloutRecord>(page, 'rollouts')).filter((r) => r.runId === runId).sort((a, b) => a.step - b.step);
+  const run = (await stored<RunRecord>(page, 'runs')).find((r) => r.id === runId)!;
+  const last = rollouts.at(-1);
+  const expected = computeAlarms({
+    metrics, spotChecks: await storedSpotChecks(page, runId),
+    samples: (last?.samples ?? []).map((x) => ({ step: last!.step, response: x.response, tokens: x.tokens })),
+    config: { kl_target: Number(run.config.kl_target ?? 0), cliprange: Number(run.config.cliprange ?? 0.2) },
+  }).map((a) => a.id);
+  const shown = await page.locator('#alarms > li.alarm').evaluateAll((li) => li.map((x) => x.getAttribute('data-alarm') ?? ''));
+  if (!shown.length) expect(await page.locator('#alarms > li.none').count()).toBe(1);
+  return { shown, expected };
+}
 
 const DEMOS = [
   { prompt: 'Write a short greeting for Mira.', completion: 'Hello Mira, I hope you have a lovely day!' },
@@ -130,8 +151,6 @@ describe('the playground, SFT to reward model to PPO to a blind comparison', () 
     const adv = await tokenColours(page);
     expect(adv.some((c) => !/, 0\)$/.test(c))).toBe(true);
     expect(adv).not.toEqual(value);
-    // alarms: one entry per alarm, or the one line that says none fired
-    expect(await page.locator('#alarms > li.alarm, #alarms > li.none').count()).toBeGreaterThan(0);
 
     // a spot check: score the rollout offered; it is saved (with the user's prompt) and the next is offered
     const offered = await page.locator('#spot .sample .pre').innerText();
@@ -149,8 +168,11 @@ describe('the playground, SFT to reward model to PPO to a blind comparison', () 
     await page.selectOption('#quantity', 'kl');
     await page.waitForFunction(() => document.querySelector('rlhf-app')?.shadowRoot?.querySelector('inspect-view')?.shadowRoot
       ?.querySelector('.tok[title]')?.getAttribute('title')?.includes(' · kl '));
-    expect((await tokenColours(page)).some((c) => !/, 0\)$/.test(c))).toBe(true);
-    expect(await page.locator('#alarms > li.alarm, #alarms > li.none').count()).toBeGreaterThan(0);
+    const klStep2 = await tokenColours(page);
+    expect(klStep2.some((c) => !/, 0\)$/.test(c))).toBe(true);
+    // alarms: one entry per alarm the run's stored evidence gives, or the one line that says none fired
+    const alarms = await alarmsShownAndExpected(page, ppoId);
+    expect(alarms.shown).toEqual(alarms.expected);
     await shot(page, 'inspect-ppo');
     await tab(page, 'train');
     await page.waitForFunction(() => Number(document.querySelector('rlhf-app')?.shadowRoot?.querySelector('train-view')?.shadowRoot
@@ -234,6 +256,21 @@ describe('the playground, SFT to reward model to PPO to a blind comparison', () 
     expect(await page.locator('#cmp-go').isDisabled()).toBe(false);
     expect(await page.locator('#vote-a').count()).toBe(0);
     expect(await page.locator('#win-rate').innerText()).toContain(`wins ${rate} of 1 blind vote`);
+
+    // after a reload the PPO run can still be inspected: its rollouts, spot check and alarms are stored
+    await page.reload();
+    await modelLoaded(page);
+    await tab(page, 'inspect');
+    await page.waitForSelector('#sample-step option[value="2"]', { state: 'attached', ...MODEL_WORK });
+    expect(await page.locator('#inspect-run').inputValue()).toBe(ppoId);
+    await page.selectOption('#sample-step', '2');
+    await page.selectOption('#quantity', 'kl');
+    await page.waitForFunction(() => document.querySelector('rlhf-app')?.shadowRoot?.querySelector('inspect-view')?.shadowRoot
+      ?.querySelector('.tok[title]')?.getAttribute('title')?.includes(' · kl '));
+    expect(await tokenColours(page)).toEqual(klStep2);
+    expect(await page.locator('#spot').innerText()).toMatch(/\b1 scored, mean 6\.0\b/);
+    const again = await alarmsShownAndExpected(page, ppoId);
+    expect(again.shown).toEqual(alarms.shown);
 
     const notices = await page.locator('.notice.error').allInnerTexts();
     expect(notices).toEqual([]);

@@ -3,7 +3,7 @@
 import 'fake-indexeddb/auto';
 import { describe, expect, it } from 'vitest';
 import {
-  addPrompt, addSpotCheck, addVote, appendMetrics, deletePrompt, deleteRun, listSpotChecks, listVotes, putPrompt, winRate, getMetrics, getRun, listPrompts, listRankings, listRuns, loadCheckpoint, openStore, putRun,
+  addPrompt, addSpotCheck, addVote, appendMetrics, deletePrompt, deleteRun, listRollouts, listSpotChecks, saveRollouts, listVotes, putPrompt, winRate, getMetrics, getRun, listPrompts, listRankings, listRuns, loadCheckpoint, openStore, putRun,
   saveCheckpoint, saveRanking, SCHEMA_VERSION, storageEstimate, updateRun, type RunRecord,
 } from '../src/store/db.ts';
 
@@ -15,7 +15,7 @@ describe('store', () => {
   it('creates every store and index of the latest schema', async () => {
     const db = await openStore(fresh());
     expect(db.version).toBe(SCHEMA_VERSION);
-    expect([...db.objectStoreNames].sort()).toEqual(['checkpoints', 'datasets', 'generations', 'metrics', 'prompts', 'rankings', 'runs', 'spotchecks', 'votes']);
+    expect([...db.objectStoreNames].sort()).toEqual(['checkpoints', 'datasets', 'generations', 'metrics', 'prompts', 'rankings', 'rollouts', 'runs', 'spotchecks', 'votes']);
     const tx = db.transaction(['metrics', 'rankings', 'runs', 'generations']);
     expect(tx.objectStore('metrics').keyPath).toEqual(['runId', 'step']);
     expect([...tx.objectStore('metrics').indexNames]).toEqual(['runId']);
@@ -41,9 +41,18 @@ describe('store', () => {
     await addSpotCheck(db, { runId: 'r2', step: 1, prompt: 'p', response: 'y', reward: 0.1, score: 2 });
     expect(() => addSpotCheck(db, { runId: 'r1', step: 1, prompt: 'p', response: 'x', reward: 0, score: 8 })).toThrow(/1 to 7/);
     expect((await listSpotChecks(db, 'r1')).map((s) => s.score)).toEqual([6]);
+    // rollouts: one record per step in step order, a step written again replaced, by run
+    const sample = (response: string) => ({ prompt: 'p', response, score: 0.5, tokens: [response], kl: [0.1], value: [0.2], advantage: [-0.3] });
+    await saveRollouts(db, { runId: 'r1', step: 10, samples: [sample('ten')] });
+    await saveRollouts(db, { runId: 'r1', step: 2, samples: [sample('two'), sample('two b')] });
+    await saveRollouts(db, { runId: 'r1', step: 2, samples: [sample('two again')] });
+    await saveRollouts(db, { runId: 'r2', step: 1, samples: [sample('other run')] });
+    expect((await listRollouts(db, 'r1')).map((r) => [r.step, r.samples.map((x) => x.response)])).toEqual([[2, ['two again']], [10, ['ten']]]);
     await deleteRun(db, 'r1');
     expect(await listSpotChecks(db, 'r1')).toEqual([]);
+    expect(await listRollouts(db, 'r1')).toEqual([]);
     expect((await listSpotChecks(db, 'r2')).length).toBe(1);
+    expect((await listRollouts(db, 'r2')).length).toBe(1);
     db.close();
   });
 

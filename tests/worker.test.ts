@@ -11,7 +11,7 @@ import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { importJsonl } from '../src/io/datasets.ts';
 import { unzipFiles } from '../src/io/export.ts';
-import { getMetrics, loadCheckpoint, openStore, type MetricRecord } from '../src/store/db.ts';
+import { getMetrics, listRollouts, loadCheckpoint, openStore, type MetricRecord } from '../src/store/db.ts';
 import { checkpointFromBytes } from '../src/train/checkpoint.ts';
 import { createNodeGpu } from '../src/gpu/node.ts';
 import { createEngine, type Engine, type GpuProblem, type RunProgress, type RunStatusEvent, type TrainInput } from '../src/worker/api.ts';
@@ -283,6 +283,13 @@ describe('training engine (worker API in Node)', () => {
     expect(pm.map((m) => m.step)).toEqual([1, 2]);
     expect(Object.keys(pm[0]!.values)).toEqual(expect.arrayContaining(['objective/scores', 'objective/kl', 'objective/entropy', 'policy/clipfrac_avg', 'loss/value_avg']));
     expect(samples.length).toBeGreaterThan(0);
+    // the same rollouts are in the store, by step, for the Inspect view after a reload
+    const st = await openStore(name);
+    const stored = await listRollouts(st, ppo);
+    st.close();
+    expect(stored.map((r) => r.step)).toEqual([1, 2]);
+    expect(stored.flatMap((r) => r.samples.map((x) => x.response))).toEqual(samples);
+    for (const x of stored.flatMap((r) => r.samples)) expect([x.kl!.length, x.value!.length, x.advantage!.length]).toEqual([x.tokens!.length, x.tokens!.length, x.tokens!.length]);
 
     const dpo = await e.startStage('dpo', { loraRank: 4, batchSize: 4, seqLen: 24, steps: 2 }, rankData);
     expect(await e.wait(dpo)).toBe('done');

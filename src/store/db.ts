@@ -1,5 +1,5 @@
 // The user's data in IndexedDB (through `idb`): prompts, generations, rankings, datasets, training runs,
-// their metrics and their latest checkpoint. No GPU here; the worker and the UI both open it.
+// their metrics, PPO rollouts and their latest checkpoint. No GPU here; the worker and the UI both open it.
 //
 // Rules:
 //  1. Every write resolves only after its transaction has completed (`tx.done`): what the UI shows as
@@ -88,6 +88,20 @@ export interface SpotCheckRecord {
   createdAt: number;
 }
 
+/** A PPO rollout as the engine reports it: decoded, with its reward-model score and per-token diagnostics. */
+export interface RolloutSample {
+  prompt: string;
+  response: string;
+  score: number;
+  tokens?: string[];
+  kl?: number[];
+  value?: number[];
+  advantage?: number[];
+}
+
+/** The few rollouts of one PPO step the Inspect view shows (a handful per step, a few KiB). */
+export interface RolloutRecord { runId: string; step: number; samples: RolloutSample[] }
+
 export interface Schema extends DBSchema {
   prompts: { key: number; value: PromptRecord };
   generations: { key: number; value: GenerationRecord; indexes: { promptId: number } };
@@ -98,6 +112,7 @@ export interface Schema extends DBSchema {
   checkpoints: { key: string; value: CheckpointRecord };
   votes: { key: number; value: VoteRecord; indexes: { createdAt: number } };
   spotchecks: { key: number; value: SpotCheckRecord; indexes: { runId: string } };
+  rollouts: { key: [string, number]; value: RolloutRecord };
 }
 
 export type Store = IDBPDatabase<Schema>;
@@ -132,6 +147,10 @@ export const MIGRATIONS: Migration[] = [
   async (db) => {
     db.createObjectStore('votes', { keyPath: 'id', autoIncrement: true }).createIndex('createdAt', 'createdAt');
     db.createObjectStore('spotchecks', { keyPath: 'id', autoIncrement: true }).createIndex('runId', 'runId');
+  },
+  // v4: PPO's rollouts per step, so a run can be inspected after a reload (they lived in the page only).
+  async (db) => {
+    db.createObjectStore('rollouts', { keyPath: ['runId', 'step'] });
   },
 ];
 export const SCHEMA_VERSION = MIGRATIONS.length;
@@ -228,6 +247,11 @@ export async function appendMetrics(db: Store, rows: MetricRecord[]): Promise<vo
 /** A run's metrics in step order. */
 export const getMetrics = (db: Store, runId: string) => db.getAllFromIndex('metrics', 'runId', runId);
 
+/** Saves a PPO step's rollouts; a step written again (a resumed run redoing it) replaces them. */
+export const saveRollouts = (db: Store, r: RolloutRecord) => write(db, 'rollouts', r);
+/** A run's rollouts in step order. */
+export const listRollouts = (db: Store, runId: string) => db.getAll('rollouts', IDBKeyRange.bound([runId, -Infinity], [runId, Infinity]));
+
 /** Replaces the run's checkpoint atomically (the old one stays if this write fails). */
 export function saveCheckpoint(db: Store, runId: string, step: number, bytes: Uint8Array): Promise<string> {
   // a view into a larger buffer would store that whole buffer: keep exactly these bytes
@@ -238,11 +262,12 @@ export const loadCheckpoint = (db: Store, runId: string) => db.get('checkpoints'
 
 /** Removes a run with its metrics, checkpoint and data, in one transaction. */
 export async function deleteRun(db: Store, id: string): Promise<void> {
-  const tx = db.transaction(['runs', 'metrics', 'checkpoints', 'datasets', 'spotchecks'], 'readwrite');
+  const tx = db.transaction(['runs', 'metrics', 'checkpoints', 'datasets', 'spotchecks', 'rollouts'], 'readwrite');
   const run = await tx.objectStore('runs').get(id);
   await Promise.all([
     tx.objectStore('runs').delete(id),
     tx.objectStore('metrics').delete(IDBKeyRange.bound([id, -Infinity], [id, Infinity])),
+    tx.objectStore('rollouts').delete(IDBKeyRange.bound([id, -Infinity], [id, Infinity])),
     tx.objectStore('checkpoints').delete(id),
     ...(run?.datasetId ? [tx.objectStore('datasets').delete(run.datasetId)] : []),
     (async () => {

@@ -13,16 +13,8 @@ import type { Engine, GpuProblem, ModelInfo, PolicyInfo, RunProgress, RunStatusE
 
 export type EngineRemote = Comlink.Remote<Engine>;
 
-/** A PPO rollout the engine reports during training, with its per-token diagnostics. */
-export interface RolloutSample {
-  prompt: string;
-  response: string;
-  score: number;
-  tokens?: string[];
-  kl?: number[];
-  value?: number[];
-  advantage?: number[];
-}
+/** A PPO rollout the engine reports during training, with its per-token diagnostics (the engine stores them too). */
+export type RolloutSample = db.RolloutSample;
 
 export interface Events {
   model: ModelInfo | undefined; // a model was loaded (or failed: undefined)

@@ -4,9 +4,9 @@
 // that "the reward rises but the answers get worse" is caught by a person, not only by the reward model.
 //
 // Why it is built this way:
-//  - Rollouts are not stored (they are many and only worth a glance): they come from ctx.samples, the
-//    bounded list of the live session. Metrics and spot checks are in the store, so a run's alarms
-//    survive a reload.
+//  - The engine stores each PPO step's few rollouts (and its metrics); the spot checks are stored too,
+//    so a run can be inspected, spot-checked and its alarms read after a reload. While a run trains the
+//    newest steps come from ctx.samples (the session's events), which win over a stored copy of a step.
 //  - The colour scale is diverging and symmetric around 0 (blue below, red above), scaled to the
 //    largest |value| on screen: the sign is what matters for all three quantities.
 //  - The engine reports a rollout's prompt as the model saw it (chat template included); it is shown,
@@ -64,6 +64,7 @@ export class InspectView extends CtxView {
   private runId?: string;
   private rows = new Map<number, db.MetricRecord>();
   private checks: db.SpotCheckRecord[] = [];
+  private stored: Shown[] = []; // the inspected run's rollouts from the store, as they were when picked
   private step?: number; // the step whose rollouts are shown; undefined = the latest
   private saving = false;
   private known = new Set<string>(); // the user's prompts (stored prompts and those of the dataset)
@@ -146,21 +147,25 @@ export class InspectView extends CtxView {
     this.step = undefined;
     this.rows = new Map();
     this.checks = [];
+    this.stored = [];
     this.requestUpdate();
     if (!ctx || !this.runId) return;
     const id = this.runId;
-    const [metrics, checks] = await Promise.all([db.getMetrics(ctx.store, id), db.listSpotChecks(ctx.store, id)]);
+    const [metrics, checks, rollouts] = await Promise.all([db.getMetrics(ctx.store, id), db.listSpotChecks(ctx.store, id), db.listRollouts(ctx.store, id)]);
     if (this.runId !== id) return;
     for (const m of metrics) if (!this.rows.has(m.step)) this.rows.set(m.step, m);
     this.checks = checks;
+    this.stored = rollouts.flatMap((r) => r.samples.map((sample) => ({ step: r.step, sample })));
     this.requestUpdate();
   }
 
   // ---- rollouts and spot checks ----
 
-  /** The inspected run's rollouts in the session, oldest first. */
+  /** The inspected run's rollouts, oldest first: the stored ones, and the session's for the steps since (or redone). */
   private rollouts(): Shown[] {
-    return (this.ctx?.samples ?? []).filter((s) => s.runId === this.runId).map(({ step, sample }) => ({ step, sample }));
+    const live = (this.ctx?.samples ?? []).filter((s) => s.runId === this.runId).map(({ step, sample }) => ({ step, sample }));
+    const fresh = new Set(live.map((s) => s.step));
+    return [...this.stored.filter((s) => !fresh.has(s.step)), ...live].sort((a, b) => a.step - b.step); // stable: a step's samples keep their order
   }
 
   /** The newest rollout the user has not scored yet. */
@@ -292,7 +297,7 @@ export class InspectView extends CtxView {
           : html`<p class="legend muted" id="legend" data-all-zero>Every token is 0 at step ${step}: ${q.allZero}.</p>`}
         ${shown.length ? [...groups.values()].map((g) => this.group(g, max))
           : html`<div class="empty">${live ? 'The first rollouts appear after the first step.'
-            : 'No rollouts of this run in this session: they are shown while a run trains and are not stored (the alarms above come from its stored metrics).'}</div>`}
+            : 'No rollouts stored for this run (runs trained before the playground kept them have none; the alarms above come from its stored metrics).'}</div>`}
       </section>
     `;
   }

@@ -669,7 +669,10 @@ export class Engine {
         tokens += out.tokens;
         const secs = (performance.now() - t0) / 1000;
         await notify(() => cb.onMetrics?.(row));
-        if (out.samples) await notify(() => cb.onSamples?.(done, out.samples!, runId));
+        if (out.samples) {
+          await db.saveRollouts(store, { runId, step: done, samples: out.samples });
+          await notify(() => cb.onSamples?.(done, out.samples!, runId));
+        }
         await notify(() => cb.onProgress?.({ runId, step: done, total, tokensPerSec: tokens / Math.max(secs, 1e-9), secondsLeft: (secs / (done - from)) * (total - done) }));
         if (cfg.checkpointEvery && done % cfg.checkpointEvery === 0 && done < total) {
           await checkpoint(done);
