@@ -147,10 +147,14 @@ describe('the playground, end to end', () => {
     await page.waitForSelector('.ranking-row', { timeout: 30_000 });
     expect(await page.locator('.ranking-row').count()).toBe(3);
     // the export keeps every label: ranks with the tie, the quality scores and the flags, best first
-    const downloads: Promise<Download>[] = [page.waitForEvent('download'), page.waitForEvent('download')];
+    const downloads: Download[] = [];
+    const collect = (d: Download) => void downloads.push(d);
+    page.on('download', collect);
     await page.click('#export-data');
+    await expect.poll(() => downloads.length, { timeout: 30_000 }).toBe(2);
+    page.off('download', collect);
     const got = new Map<string, string>();
-    for (const d of await Promise.all(downloads)) got.set(d.suggestedFilename(), readFileSync((await d.path())!, 'utf8'));
+    for (const d of downloads) got.set(d.suggestedFilename(), readFileSync((await d.path())!, 'utf8'));
     expect([...got.keys()].sort()).toEqual(['rlhf-data.jsonl', 'rlhf-prompts.jsonl']);
     const lines = got.get('rlhf-data.jsonl')!.trim().split('\n').map((l) => JSON.parse(l));
     expect(lines.find((l) => l.prompt === XSS)).toMatchObject({ ranks: [0, 1, 1], scores: [6, null, null], flags: [['hallucination'], [], []] });
