@@ -162,6 +162,12 @@ describe('the playground, end to end', () => {
     expect(lines.filter((l) => l.completions).length).toBe(3);
     expect(got.get('rlhf-prompts.jsonl')!.trim().split('\n').map((l) => JSON.parse(l).prompt)).toContain(XSS);
 
+    // ten imported rankings besides the three made here: enough for the reward model to hold one out
+    await page.fill('#import-text', Array.from({ length: 10 }, (_, i) => JSON.stringify({ prompt: `Count to ${i + 2}.`, completions: [Array.from({ length: i + 2 }, (_, k) => k + 1).join(', '), 'No.'] })).join('\n'));
+    await page.click('#import-go');
+    await page.waitForFunction(() => document.querySelector('rlhf-app')?.shadowRoot?.querySelector('data-view')?.shadowRoot
+      ?.querySelector('#count-rankings')?.textContent?.startsWith('13'), undefined, { timeout: 30_000 });
+
     // Train: a LoRA reward model for a few steps; the chart and the progress bar move
     await tab(page, 'train');
     await page.check('#stage input[value="rm"]');
@@ -194,6 +200,10 @@ describe('the playground, end to end', () => {
     expect(Number(await page.locator('progress#progress').evaluate((p) => (p as HTMLProgressElement).value))).toBeGreaterThan(pausedAt);
     await shot(page, 'train');
     await page.waitForSelector('#run[data-status="done"]', MODEL_WORK);
+    // the held-out accuracy: on the chart beside the training batch's, and in the run's result
+    const heldOutPoints = await page.locator('line-chart.accuracy').evaluate((c) => (c as HTMLElement & { seriesPoints(s: string): number }).seriesPoints('eval_accuracy'));
+    expect(heldOutPoints).toBeGreaterThanOrEqual(2);
+    expect(await page.locator('#heldout').innerText()).toMatch(/^Held-out pair accuracy \d+% on 1 pair/);
     expect(Number(await page.locator('line-chart.loss').getAttribute('data-points'))).toBe(6); // each step once
     const runId = (await page.locator('#run').getAttribute('data-run'))!;
 

@@ -9,9 +9,11 @@ export const SHOTS = 'test-results/app';
 export const MODEL_WORK = { timeout: 300_000 };
 
 const t0 = Date.now();
-/** A full-page screenshot to test-results/app/<name>.png, logging when it was taken. */
-export function shot(page: Page, name: string): Promise<Buffer> {
+/** A full-page screenshot to test-results/app/<name>.png, logging when it was taken. From the top: a page
+ *  scrolled down would draw its sticky header in the middle of the picture. */
+export async function shot(page: Page, name: string): Promise<Buffer> {
   console.log(`${name}: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  await page.evaluate(() => window.scrollTo(0, 0));
   return page.screenshot({ path: `${SHOTS}/${name}.png`, fullPage: true });
 }
 

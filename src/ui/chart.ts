@@ -77,6 +77,11 @@ export class LineChart extends LitElement {
     return this.rows.length;
   }
 
+  /** Steps where `series` has a finite value (the held-out accuracy is measured at some steps only). */
+  seriesPoints(series: string): number {
+    return this.rows.filter((r) => Number.isFinite(r.values[series])).length;
+  }
+
   /** Adds (or replaces) one step's values; a non-finite value leaves a gap. (Not `append`: Element has one.) */
   addStep(step: number, values: Record<string, number>): void {
     let i = this.rows.length;

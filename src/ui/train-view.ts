@@ -448,7 +448,7 @@ export class TrainView extends CtxView {
         <p id="progress-text" class="small">step ${p?.step ?? 0} / ${p?.total ?? 0}${speed}</p>
         ${error ? html`<p id="run-error" class="error" role="alert">Failed: ${error}</p>` : null}
         ${stage === 'rm' && r.status === 'done' ? html`<p id="heldout">${typeof r.result?.eval_accuracy === 'number'
-          ? `Held-out pair accuracy ${pct(r.result.eval_accuracy)} on ${r.result.eval_pairs ?? '?'} pairs (loss ${Number(r.result.eval_loss).toFixed(3)}).`
+          ? `Held-out pair accuracy ${pct(r.result.eval_accuracy)} on ${typeof r.result.eval_pairs === 'number' ? plural(r.result.eval_pairs, 'pair') : '? pairs'} (loss ${Number(r.result.eval_loss).toFixed(3)}).`
           : 'No held-out accuracy: fewer than 10 rankings, so none was held out.'}</p>` : null}
         ${keyed(r.id, html`<div class="charts">${(CHARTS[stage] ?? []).map((c) => html`
           <line-chart class=${c.cls} data-run=${r.id} .label=${c.label} .series=${c.series}></line-chart>`)}</div>`)}
