@@ -6,7 +6,6 @@
 // Screenshots of every view go to test-results/ as artifacts. Without WebGPU this fails; nothing skips.
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Download } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
 import { unzipFiles } from '../src/io/export.ts';
 import { MODEL_WORK, modelLoaded, rankWithKeyboard, setFields, shot, SHOTS, tab } from './app-helpers.ts';
@@ -147,20 +146,22 @@ describe('the playground, end to end', () => {
     await page.waitForSelector('.ranking-row', { timeout: 30_000 });
     expect(await page.locator('.ranking-row').count()).toBe(3);
     // the export keeps every label: ranks with the tie, the quality scores and the flags, best first
-    const downloads: Download[] = [];
-    const collect = (d: Download) => void downloads.push(d);
-    page.on('download', collect);
-    await page.click('#export-data');
-    await expect.poll(() => downloads.length, { timeout: 30_000 }).toBe(2);
-    page.off('download', collect);
-    const got = new Map<string, string>();
-    for (const d of downloads) got.set(d.suggestedFilename(), readFileSync((await d.path())!, 'utf8'));
-    expect([...got.keys()].sort()).toEqual(['rlhf-data.jsonl', 'rlhf-prompts.jsonl']);
-    const lines = got.get('rlhf-data.jsonl')!.trim().split('\n').map((l) => JSON.parse(l));
+    const [bundle] = await Promise.all([page.waitForEvent('download', { timeout: 30_000 }), page.click('#export-data')]);
+    expect(bundle.suggestedFilename()).toBe('rlhf-playground-data.zip');
+    const bundlePath = join(SHOTS, 'rlhf-playground-data.zip');
+    writeFileSync(bundlePath, readFileSync((await bundle.path())!));
+    const got = unzipFiles(new Uint8Array(readFileSync(bundlePath)), 'rlhf-playground-data.zip');
+    expect([...got.keys()].sort()).toEqual(['data.jsonl', 'prompts.jsonl']); // no votes or spot checks yet
+    const text = (f: string) => new TextDecoder().decode(got.get(f));
+    const lines = text('data.jsonl').trim().split('\n').map((l) => JSON.parse(l));
     expect(lines.find((l) => l.prompt === XSS)).toMatchObject({ ranks: [0, 1, 1], scores: [6, null, null], flags: [['hallucination'], [], []] });
     expect(lines.find((l) => l.prompt === 'Name a fruit you like.')).toMatchObject({ scores: [null, 5, null], flags: [[], [], ['fails-instruction']] });
     expect(lines.filter((l) => l.completions).length).toBe(3);
-    expect(got.get('rlhf-prompts.jsonl')!.trim().split('\n').map((l) => JSON.parse(l).prompt)).toContain(XSS);
+    expect(text('prompts.jsonl').trim().split('\n').map((l) => JSON.parse(l).prompt)).toContain(XSS);
+    // the zip imports back on the same tab: everything in it is here already
+    await page.setInputFiles('#import-file', bundlePath);
+    await page.waitForFunction(() => /^rlhf-playground-data\.zip: added 0 records and 0 prompts; \d+ already here \(skipped\)\.$/.test(document.querySelector('rlhf-app')
+      ?.shadowRoot?.querySelector('data-view')?.shadowRoot?.querySelector('#import-summary')?.textContent ?? ''), undefined, { timeout: 30_000 });
 
     // ten imported rankings besides the three made here: enough for the reward model to hold one out
     await page.fill('#import-text', Array.from({ length: 10 }, (_, i) => JSON.stringify({ prompt: `Count to ${i + 2}.`, completions: [Array.from({ length: i + 2 }, (_, k) => k + 1).join(', '), 'No.'] })).join('\n'));

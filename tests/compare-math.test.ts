@@ -5,7 +5,8 @@ import { describe, expect, it } from 'vitest';
 import { importJsonl, MAX_LINE_CHARS, type Record as DataRecord } from '../src/io/datasets.ts';
 import { winRate, type VoteRecord } from '../src/store/db.ts';
 import { REFERENCE_MODEL, tally, tunedModelKey, tunedSide, verdict, wilson, winnerOf } from '../src/ui/compare-math.ts';
-import { dataCounts, exportData, importData, newItems, oneLine, parsePromptLine, plural, rankingToRecord, recordKey } from '../src/ui/data-io.ts';
+import { dataBundle, dataCounts, exportData, importData, importDataBundle, newItems, oneLine, parsePromptLine, plural, rankingToRecord, recordKey } from '../src/ui/data-io.ts';
+import { unzipFiles, zipFiles } from '../src/io/export.ts';
 
 describe('wilson interval', () => {
   it('matches textbook values', () => {
@@ -176,6 +177,28 @@ describe('stored rankings, counters and export', () => {
     expect(rankingToRecord({ prompt: 'p', completions: ['a', 'b', 'c', 'd'], ranks: [1, 0, 1, 3] })).toEqual({ kind: 'ranking', prompt: 'p', completions: ['b', 'a', 'c', 'd'], ranks: [0, 1, 1, 2] });
     expect(rankingToRecord({ prompt: 'p', completions: ['a', 'b'], ranks: [5, 3] })).toEqual({ kind: 'ranking', prompt: 'p', completions: ['b', 'a'] });
     expect(rankingToRecord({ prompt: 'p', completions: ['a', 'b'], ranks: [0, 0] })).toEqual({ kind: 'ranking', prompt: 'p', completions: ['a', 'b'], ranks: [0, 0] });
+  });
+
+  it('bundles everything in one zip (data, prompts, votes, spot checks) whose data and prompts import back', () => {
+    const records: DataRecord[] = [{ kind: 'completion', prompt: 'p', completion: 'c' }];
+    const rankings = [{ prompt: 'q', completions: ['worst', 'best'], ranks: [1, 0], scores: [2, 7], flags: [['hallucination'], []] }];
+    const prompts = [{ text: 'Say hi.' }];
+    const votes = [{ id: 3, prompt: 'v', tuned: 't', reference: 'r', tunedModel: 'run:a', referenceModel: 'base', tunedShownAs: 'B' as const, winner: 'tuned' as const, seed: 9, createdAt: 5 }];
+    const spotChecks = [{ id: 1, runId: 'a', step: 2, prompt: 'p', response: 'x', reward: 0.5, score: 6, createdAt: 6 }];
+    const zip = dataBundle({ records, rankings, prompts, votes, spotChecks })!;
+    const files = unzipFiles(zip, 'rlhf-playground-data.zip');
+    expect([...files.keys()].sort()).toEqual(['data.jsonl', 'prompts.jsonl', 'spot-checks.jsonl', 'votes.jsonl']); // (unzipFiles drops the one folder)
+    const text = (f: string) => new TextDecoder().decode(files.get(f));
+    expect(JSON.parse(text('votes.jsonl'))).toEqual({ ...votes[0], id: undefined }); // the store's key is not data
+    expect(JSON.parse(text('spot-checks.jsonl'))).toMatchObject({ runId: 'a', score: 6, reward: 0.5 });
+    const back = importDataBundle(zip, 'rlhf-playground-data.zip');
+    expect(back).toEqual({ records: [...records, { kind: 'ranking', prompt: 'q', completions: ['best', 'worst'], scores: [7, 2], flags: [[], ['hallucination']] }], prompts: ['Say hi.'], errors: [], kept: ['votes.jsonl', 'spot-checks.jsonl'] });
+    expect(dataBundle({ records: [], rankings: [], prompts: [], votes: [], spotChecks: [] })).toBeUndefined();
+    // a bad line is named by zip, entry and line; a zip without the data files says what it lacks
+    const enc = new TextEncoder();
+    const bad = zipFiles(new Map([['data.jsonl', enc.encode('{"prompt":"p","completion":"c"}\n{"prompt":3}\n')]]));
+    expect(importDataBundle(bad, 'mine.zip')).toMatchObject({ records: [records[0]], errors: ['mine.zip/data.jsonl:2: "prompt" must be a string, got number'] });
+    expect(() => importDataBundle(zipFiles(new Map([['notes.txt', enc.encode('hi')]])), 'other.zip')).toThrow(/^other\.zip: holds no data\.jsonl or prompts\.jsonl/);
   });
 
   it('keeps the 1-7 scores and Table 3 flags, in the best-first order, and they import back', () => {

@@ -5,7 +5,7 @@
 import { mkdirSync, readFileSync } from 'node:fs';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { importJsonl } from '../src/io/datasets.ts';
+import { importDataBundle } from '../src/ui/data-io.ts';
 import { unzipFiles } from '../src/io/export.ts';
 import { parseSafetensors, readTensorF32 } from '../src/io/safetensors.ts';
 import { useBrowserEnv } from './browser-env.ts';
@@ -38,9 +38,10 @@ describe('share view', () => {
     await ready(page);
     const runId = (await page.evaluate(() => document.body.dataset.runId))!;
 
-    // Download: the data as JSONL that imports back; the run's adapter as a zip
-    const jsonl = new TextDecoder().decode(await downloaded(page, '#download-data'));
-    expect(importJsonl(jsonl, 'data.jsonl').records.map((r) => r.kind)).toEqual(['completion', 'completion', 'completion', 'completion', 'ranking']);
+    // Download: the data as the zip the Data tab imports back; the run's adapter as a zip
+    const data = importDataBundle(await downloaded(page, '#download-data'), 'rlhf-playground-data.zip');
+    expect(data.errors).toEqual([]);
+    expect(data.records.map((r) => r.kind)).toEqual(['completion', 'completion', 'completion', 'completion', 'ranking']);
     await page.selectOption('#share-model', runId);
     const zip = unzipFiles(await downloaded(page, '#download-model'), 'download');
     expect([...zip.keys()].sort()).toEqual(['adapter_config.json', 'adapter_model.safetensors']);

@@ -3,11 +3,11 @@
 // the user's data as JSONL records, and an "export for a cluster" input that clusterExport accepts.
 import 'fake-indexeddb/auto';
 import { describe, expect, it } from 'vitest';
-import { exportJsonl, importJsonl, type Record as DataRecord } from '../src/io/datasets.ts';
+import type { Record as DataRecord } from '../src/io/datasets.ts';
 import { modelCard } from '../src/io/model-card.ts';
 import { clusterExport } from '../src/io/trl.ts';
 import * as db from '../src/store/db.ts';
-import { cardInput, clusterInput, dataCounts, defaultRepoName, exportableRuns, exportKind, mergedChain, userDataRecords } from '../src/ui/share-data.ts';
+import { cardInput, clusterInput, dataCounts, defaultRepoName, exportableRuns, exportKind, mergedChain } from '../src/ui/share-data.ts';
 import type { ModelInfo } from '../src/worker/api.ts';
 import { readFrontMatter } from './front-matter.ts';
 
@@ -86,13 +86,6 @@ describe('share data', () => {
     // the loaded model with a run merged in, exported as the current policy: that run is its history
     const merged = { ...model, merged: [{ runId: 'sft9', stage: 'sft', step: 3 }] };
     expect(await cardInput(store, { policy: { kind: 'base', name: 'm' }, model: merged })).toMatchObject({ kind: 'model', stages: [{ stage: 'sft', steps: 3 }], data: { demonstrations: 3 } });
-  });
-
-  it('the user\'s data: own records then rankings, as JSONL that imports back', async () => {
-    const store = await seeded();
-    const records = await userDataRecords(store, [demo(1)]);
-    expect(records).toEqual([demo(1), { kind: 'ranking', prompt: 'q', completions: ['a', 'b'] }]);
-    expect(importJsonl(exportJsonl(records), 'x.jsonl')).toEqual({ records, errors: [] });
   });
 
   it('export for a cluster: the latest run\'s settings per stage, our LoRA targets, data that clusterExport takes', async () => {

@@ -296,6 +296,8 @@ export function addSpotCheck(db: Store, s: Omit<SpotCheckRecord, 'createdAt'> & 
   return write(db, 'spotchecks', { ...s, createdAt: s.createdAt ?? Date.now() }, 'add') as Promise<number>;
 }
 export const listSpotChecks = (db: Store, runId: string) => db.getAllFromIndex('spotchecks', 'runId', runId);
+/** Every run's spot checks, oldest first. */
+export const listAllSpotChecks = (db: Store) => db.getAll('spotchecks');
 
 // ---- the browser's storage quota ----
 

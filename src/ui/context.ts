@@ -8,7 +8,7 @@ import * as Comlink from 'comlink';
 import type { AdapterSummary } from '../gpu/device.ts';
 import type { Record as DataRecord } from '../io/datasets.ts';
 import * as db from '../store/db.ts';
-import { rankingToRecord } from './data-io.ts';
+import { DATA_BUNDLE, dataBundle, rankingToRecord } from './data-io.ts';
 import type { Engine, GpuProblem, ModelInfo, PolicyInfo, RunProgress, RunStatusEvent, Stage, TrainInput } from '../worker/api.ts';
 
 export type EngineRemote = Comlink.Remote<Engine>;
@@ -102,6 +102,15 @@ export class AppContext {
 
   async userRecords(): Promise<DataRecord[]> {
     return ((await db.getDataset(this.store, USER_DATASET))?.records ?? []) as DataRecord[];
+  }
+
+  /** Everything the user made as one zip (data-io's dataBundle), saved as a download; false when there is nothing yet. */
+  async downloadUserData(): Promise<boolean> {
+    const [records, rankings, prompts, votes, spotChecks] = await Promise.all([
+      this.userRecords(), db.listRankings(this.store), db.listPrompts(this.store), db.listVotes(this.store), db.listAllSpotChecks(this.store)]);
+    const zip = dataBundle({ records, rankings, prompts, votes, spotChecks });
+    if (zip) download(`${DATA_BUNDLE}.zip`, zip, 'application/zip');
+    return !!zip;
   }
 
   async saveUserRecords(records: DataRecord[]): Promise<void> {

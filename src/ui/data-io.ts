@@ -12,8 +12,9 @@
 // Nothing is replaced on import: records and prompts already stored (or twice in the file) are
 // counted as duplicates and skipped, so importing an export again adds nothing.
 import { exportJsonl, importJsonl, MAX_LINE_CHARS, toPreferencePairs, type Record as DataRecord } from '../io/datasets.ts';
+import { ImportError, unzipFiles, zipFiles } from '../io/export.ts';
 import { isJsonObject, parseJsonStrict, type JsonValue } from '../io/json-strict.ts';
-import type { PromptRecord, RankingRecord } from '../store/db.ts';
+import type { PromptRecord, RankingRecord, SpotCheckRecord, VoteRecord } from '../store/db.ts';
 
 /** Keys that make a line one of importJsonl's record kinds rather than a prompt. */
 const RECORD_KEYS = ['completion', 'completions', 'ranks', 'chosen', 'rejected', 'messages'];
@@ -149,3 +150,67 @@ export function oneLine(text: string, max = 120): string {
 
 /** `1 record`, `2 records`, `1 loss`, `3 losses`. */
 export const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
+
+// ---------------------------------------------------------------------------------------------
+// Everything the user made, in one zip (the Data tab's export and Share's "Download my data"):
+//   data.jsonl         demonstrations, imported records and the rankings with their labels (exportData)
+//   prompts.jsonl      the prompts, one {"prompt": ...} a line
+//   votes.jsonl        the blind A/B votes, as stored (which model won, the two answers, the seed)
+//   spot-checks.jsonl  the 1-7 scores of PPO rollouts, as stored
+// Importing the zip on the Data tab adds data.jsonl and prompts.jsonl back (skipping what is there).
+// Votes and spot checks name this browser's runs, so they are kept as a record and not imported.
+
+export const DATA_BUNDLE = 'rlhf-playground-data';
+const BUNDLE_DATA = ['data.jsonl', 'prompts.jsonl'] as const;
+const BUNDLE_RECORD_ONLY = ['votes.jsonl', 'spot-checks.jsonl'] as const;
+
+export interface UserData {
+  records: readonly DataRecord[];
+  rankings: readonly Pick<RankingRecord, 'prompt' | 'completions' | 'ranks' | 'scores' | 'flags'>[];
+  prompts: readonly Pick<PromptRecord, 'text'>[];
+  votes: readonly VoteRecord[];
+  spotChecks: readonly SpotCheckRecord[];
+}
+
+/** The zip's bytes, files in a folder named DATA_BUNDLE; undefined when there is nothing to export. */
+export function dataBundle(d: UserData, opts: { mtime?: Date | number } = {}): Uint8Array | undefined {
+  const { data, prompts } = exportData(d.records, d.rankings, d.prompts);
+  const rows = (xs: readonly object[]) => xs.map((x) => JSON.stringify({ ...x, id: undefined }) + '\n').join('');
+  const texts: [string, string][] = [['data.jsonl', data], ['prompts.jsonl', prompts], ['votes.jsonl', rows(d.votes)], ['spot-checks.jsonl', rows(d.spotChecks)]];
+  const enc = new TextEncoder();
+  const files = new Map(texts.filter(([, t]) => t).map(([n, t]) => [n, enc.encode(t)]));
+  return files.size ? zipFiles(files, DATA_BUNDLE, opts) : undefined;
+}
+
+/**
+ * Reads the zip `dataBundle` writes (or any zip holding a data.jsonl and/or prompts.jsonl, at its top or in
+ * one folder) with importData's rules; problems are named `zip/entry:line`. `kept` lists the files that
+ * are a record only (votes, spot checks). Throws ImportError for a zip with neither file.
+ */
+export function importDataBundle(zip: Uint8Array, file: string): ImportedData & { kept: string[] } {
+  const entries = unzipFiles(zip, file, { maxTotalBytes: 256 * 2 ** 20 });
+  const byName = new Map<string, [string, Uint8Array]>();
+  for (const [path, bytes] of entries) {
+    const parts = path.split('/');
+    if (parts.length <= 2) byName.set(parts.at(-1)!, [path, bytes]);
+  }
+  const found = BUNDLE_DATA.filter((n) => byName.has(n));
+  if (!found.length) throw new ImportError(`${file}: holds no data.jsonl or prompts.jsonl (an export of this playground's data has them)`);
+  const out: ImportedData & { kept: string[] } = { records: [], prompts: [], errors: [], kept: BUNDLE_RECORD_ONLY.filter((n) => byName.has(n)) };
+  const dec = new TextDecoder('utf-8', { fatal: true });
+  for (const name of found) {
+    const [path, bytes] = byName.get(name)!;
+    let text: string;
+    try {
+      text = dec.decode(bytes);
+    } catch {
+      out.errors.push(`${file}/${path}: not UTF-8 text`);
+      continue;
+    }
+    const got = importData(text, `${file}/${path}`);
+    out.records.push(...got.records);
+    out.prompts.push(...got.prompts);
+    out.errors.push(...got.errors);
+  }
+  return out;
+}

@@ -13,9 +13,9 @@
 import { css, html, type TemplateResult } from 'lit';
 import { exportJsonl, importJsonl, MAX_FILE_BYTES, type Record as DataRecord } from '../io/datasets.ts';
 import * as db from '../store/db.ts';
-import { download, type AppContext } from './context.ts';
+import type { AppContext } from './context.ts';
 import { CtxView } from './ctx-view.ts';
-import { dataCounts, exportData, importData, newItems, oneLine, plural, rankingToRecord, recordKey, type DataCounts } from './data-io.ts';
+import { dataCounts, importData, importDataBundle, newItems, oneLine, plural, rankingToRecord, recordKey, type DataCounts, type ImportedData } from './data-io.ts';
 import { sharedStyles } from './styles.ts';
 
 const PAGE = 50;
@@ -225,7 +225,21 @@ export class DataView extends CtxView {
       this.importErrors = [`${file.name}: file is larger than ${MAX_FILE_BYTES / 2 ** 20} MB; split it into smaller files`];
       return;
     }
-    await this.importText(await file.text(), file.name);
+    const bytes = new Uint8Array(await file.arrayBuffer());
+    if (bytes[0] === 0x50 && bytes[1] === 0x4b) { // "PK": a zip, e.g. this playground's data export
+      let got: ReturnType<typeof importDataBundle>;
+      try {
+        got = importDataBundle(bytes, file.name);
+      } catch (err) {
+        this.importSummary = undefined;
+        this.importErrors = [err instanceof Error ? err.message : String(err)];
+        return;
+      }
+      const kept = got.kept.length ? ` (${got.kept.join(' and ')} are kept as a record of the runs they name and not imported)` : '';
+      await this.addImported(got, file.name, kept);
+      return;
+    }
+    await this.importText(new TextDecoder().decode(bytes), file.name);
   }
 
   private async importPasted(): Promise<void> {
@@ -235,8 +249,11 @@ export class DataView extends CtxView {
   }
 
   /** Adds the good lines of `text` (records to the user's dataset, prompt lines to the prompts); true when no line was bad. */
-  private async importText(text: string, file: string): Promise<boolean> {
-    const got = importData(text, file);
+  private importText(text: string, file: string): Promise<boolean> {
+    return this.addImported(importData(text, file), file);
+  }
+
+  private async addImported(got: ImportedData, file: string, note = ''): Promise<boolean> {
     const shown = got.errors.slice(0, MAX_SHOWN_ERRORS);
     if (got.errors.length > shown.length) shown.push(`… and ${got.errors.length - shown.length} more problems`);
     this.importErrors = shown;
@@ -253,7 +270,7 @@ export class DataView extends CtxView {
       }
       const dup = recs.duplicates + ps.duplicates;
       return `${file}: added ${plural(recs.added.length, 'record')} and ${plural(ps.added.length, 'prompt')}`
-        + (dup ? `; ${dup} already here (skipped)` : '')
+        + (dup ? `; ${dup} already here (skipped)` : '') + note
         + (got.errors.length ? `; ${plural(got.errors.length, 'line')} not imported:` : '.');
     });
     this.importSummary = summary ?? `${file}: nothing was imported.`;
@@ -262,11 +279,7 @@ export class DataView extends CtxView {
 
   private exportAll(): void {
     void this.serial('Exporting', async (ctx) => {
-      const [records, rankings, prompts] = await Promise.all([ctx.userRecords(), db.listRankings(ctx.store), db.listPrompts(ctx.store)]);
-      const out = exportData(records, rankings, prompts);
-      if (!out.data && !out.prompts) return ctx.notify('Nothing to export yet.');
-      if (out.data) download('rlhf-data.jsonl', out.data, 'application/jsonl');
-      if (out.prompts) download('rlhf-prompts.jsonl', out.prompts, 'application/jsonl');
+      if (!(await ctx.downloadUserData())) ctx.notify('Nothing to export yet.');
     });
   }
 
@@ -384,8 +397,8 @@ export class DataView extends CtxView {
 
       <section class="card" id="import">
         <h3>Import JSONL</h3>
-        <p class="muted small">One JSON object per line: {"prompt","completion"}, {"messages"}, {"prompt","chosen","rejected"}, {"prompt","completions"[,"ranks"]}, or {"prompt"} alone for a prompt. Good lines are added; nothing stored is replaced.</p>
-        <div class="row"><input type="file" id="import-file" accept=".jsonl,.json,.txt,.ndjson" @change=${(e: Event) => void this.importFile(e)}></div>
+        <p class="muted small">One JSON object per line: {"prompt","completion"}, {"messages"}, {"prompt","chosen","rejected"}, {"prompt","completions"[,"ranks","scores","flags"]}, or {"prompt"} alone for a prompt; or the .zip that "Export everything" writes. Good lines are added; nothing stored is replaced.</p>
+        <div class="row"><input type="file" id="import-file" accept=".jsonl,.json,.txt,.ndjson,.zip" @change=${(e: Event) => void this.importFile(e)}></div>
         <textarea id="import-text" placeholder="…or paste JSONL lines here"></textarea>
         <div class="row"><button id="import-go" @click=${() => void this.importPasted()}>Import pasted lines</button></div>
         ${this.importSummary ? html`<p id="import-summary">${this.importSummary}</p>` : ''}
@@ -401,7 +414,7 @@ export class DataView extends CtxView {
       <section class="card" id="export">
         <h3>Export</h3>
         <p class="muted small">Two JSONL files: your records and rankings (the formats above, which TRL reads), and your prompts.</p>
-        <button id="export-data" @click=${() => this.exportAll()}>Export as JSONL</button>
+        <button id="export-data" @click=${() => this.exportAll()}>Export everything (.zip)</button>
       </section>
     `;
   }

@@ -18,10 +18,6 @@ import { resolveConfig, type Stage, type TrainConfig } from '../train/config.ts'
 import type { ModelInfo, PolicyInfo } from '../worker/api.ts';
 
 
-/** Everything the user made, as records: their own dataset (demonstrations, imports), then the rankings. */
-export async function userDataRecords(store: db.Store, own: DataRecord[]): Promise<DataRecord[]> {
-  return [...own, ...(await db.listRankings(store)).map(rankingToRecord)];
-}
 
 /** The runs merged into a run's starting model, oldest first (none for runs on the model as loaded). */
 export function mergedChain(run: Pick<db.RunRecord, 'model'>): string[] {

@@ -11,7 +11,6 @@ import { CtxView } from './ctx-view.ts';
 import { hubAddress } from './hub-address.ts';
 import * as Comlink from 'comlink';
 import { css, html, nothing, type PropertyValues } from 'lit';
-import { exportJsonl } from '../io/datasets.ts';
 import { unzipFiles, zipFiles } from '../io/export.ts';
 import { parseModelRef } from '../io/hub.ts';
 import {
@@ -23,7 +22,7 @@ import { clusterExport } from '../io/trl.ts';
 import * as db from '../store/db.ts';
 import type { ModelSource } from '../worker/api.ts';
 import { download, fmtBytes, type AppContext, type Topic } from './context.ts';
-import { cardInput, clusterInput, defaultRepoName, exportableRuns, exportKind, mergedChain, userDataRecords } from './share-data.ts';
+import { cardInput, clusterInput, defaultRepoName, exportableRuns, exportKind, mergedChain } from './share-data.ts';
 import { plural } from './data-io.ts';
 import { sharedStyles } from './styles.ts';
 
@@ -185,9 +184,7 @@ export class ShareView extends CtxView {
   });
 
   private downloadData = () => this.run('data', 'Download my data', async (ctx) => {
-    const records = await userDataRecords(ctx.store, await ctx.userRecords());
-    if (!records.length) return ctx.notify('Nothing to download yet: rank some samples or add demonstrations first');
-    download('rlhf-playground-data.jsonl', exportJsonl(records), 'application/jsonl');
+    if (!(await ctx.downloadUserData())) ctx.notify('Nothing to download yet: add prompts, rank some samples or add demonstrations first');
   });
 
   private downloadCluster = () => this.run('cluster', 'Export for a cluster', async (ctx) => {
@@ -354,7 +351,7 @@ export class ShareView extends CtxView {
         </label>
         <div class="row">
           <button id="download-model" ?disabled=${noModel || !!this.busy} @click=${this.downloadModel}>${this.busy === 'model' ? 'Exporting…' : 'Download model (.zip)'}</button>
-          <button id="download-data" ?disabled=${!!this.busy} @click=${this.downloadData}>Download my data (.jsonl)</button>
+          <button id="download-data" ?disabled=${!!this.busy} @click=${this.downloadData}>Download my data (.zip)</button>
           <button id="download-cluster" ?disabled=${!!this.busy} @click=${this.downloadCluster}>Export for a cluster (.zip)</button>
         </div>
         <p class="muted small">${noModel ? 'Load a model to export it. ' : ''}Your data: ${plural(this.counts.records, 'demonstration or imported record', 'demonstrations and imported records')}, ${plural(this.counts.rankings, 'ranking')}, ${plural(this.counts.prompts, 'prompt')}.
