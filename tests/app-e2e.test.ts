@@ -290,8 +290,16 @@ describe('the playground, end to end', () => {
       await page.click('#load-hub');
       await page.waitForSelector('#load-error', MODEL_WORK);
       expect(await page.locator('#load-error').innerText()).toMatch(/^alice\/tiny-private: no such model on the Hub, or it is private or gated \(sign in: pass an access token\)$/);
+      // over a slow network: the download shows its progress, the bytes so far of the whole
+      hub.throttle(/^\/alice\/tiny-private\/resolve\/main\/model\.safetensors$/, 256 * 1024, 100);
       await page.fill('#hub-token-load', 'hf_reader');
       await page.click('#load-hub');
+      const during = await page.waitForFunction(() => {
+        const root = document.querySelector('rlhf-app')?.shadowRoot?.querySelector('model-view')?.shadowRoot;
+        const p = root?.querySelector('#load-progress') as HTMLProgressElement | null;
+        return !!p && p.max > 1 && p.value > 0 && p.value < p.max && root!.querySelector('#loading')!.textContent!.replace(/\s+/g, ' ');
+      }, undefined, { timeout: 60_000, polling: 20 });
+      expect(await during.jsonValue()).toMatch(/model\.safetensors: [\d.]+ [KM]iB of [\d.]+ MiB/);
       await page.waitForFunction(() => document.querySelector('rlhf-app')?.shadowRoot?.querySelector('model-view')?.shadowRoot
         ?.querySelector('#model-info dd')?.textContent === 'alice/tiny-private@main', undefined, MODEL_WORK);
       const got = hub.requests.filter((r) => r.path.startsWith('/alice/tiny-private/resolve/main/') && r.auth === 'Bearer hf_reader').map((r) => r.path.split('/').at(-1));

@@ -48,6 +48,8 @@ export interface FakeHub {
   tokens: Map<string, TokenInfo>;
   /** the next request matching `method` and `path` answers `status` with `{ error }` */
   fail(method: string, path: RegExp, status: number, error?: string): void;
+  /** files read through `resolve` whose path matches are sent `chunkBytes` at a time, `delayMs` apart (a slow network) */
+  throttle(path: RegExp, chunkBytes: number, delayMs: number): void;
   close(): Promise<void>;
 }
 
@@ -93,6 +95,7 @@ export async function startFakeHub(opts: FakeHubOptions = {}): Promise<FakeHub> 
   const lfs = new Map<string, Uint8Array>();
   const codes = new Map<string, { challenge: string; redirectUri: string; scopes: string[] }>();
   const failures: { method: string; path: RegExp; status: number; error: string }[] = [];
+  const throttles: { path: RegExp; chunkBytes: number; delayMs: number }[] = [];
   let url = '';
 
   const send = (res: ServerResponse, status: number, payload: unknown, headers: Record<string, string> = {}) => {
@@ -240,7 +243,18 @@ export async function startFakeHub(opts: FakeHubOptions = {}): Promise<FakeHub> 
       const file = repo.files.get(decodeURIComponent(m[3]!));
       if (!file) throw new HttpError(404, 'Entry not found', 'EntryNotFound');
       res.writeHead(200, { 'Content-Type': 'application/octet-stream', 'Content-Length': String(file.length) });
-      res.end(file);
+      const slow = throttles.find((t) => t.path.test(new URL(req.url ?? '/', url).pathname));
+      if (!slow) return void res.end(file);
+      let at = 0;
+      const next = () => {
+        if (res.destroyed) return;
+        const end = Math.min(file.length, at + slow.chunkBytes);
+        res.write(file.subarray(at, end));
+        at = end;
+        if (at < file.length) setTimeout(next, slow.delayMs);
+        else res.end();
+      };
+      next();
     }],
   ];
 
@@ -280,6 +294,7 @@ export async function startFakeHub(opts: FakeHubOptions = {}): Promise<FakeHub> 
   return {
     url, repos, requests, commits, lfsTransfers, tokens,
     fail: (method, path, status, error = `fake failure ${status}`) => void failures.push({ method, path, status, error }),
+    throttle: (path, chunkBytes, delayMs) => void throttles.push({ path, chunkBytes, delayMs }),
     close: () => new Promise<void>((resolve) => {
       server.closeAllConnections();
       server.close(() => resolve());
