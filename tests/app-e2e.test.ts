@@ -4,12 +4,13 @@
 // and rank them with the keyboard, reload and find the rankings kept, train a reward model for a few
 // steps while the chart and the progress bar move, export the trained adapter and open it back.
 // Screenshots of every view go to test-results/ as artifacts. Without WebGPU this fails; nothing skips.
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { unzipFiles } from '../src/io/export.ts';
 import { MODEL_WORK, modelLoaded, rankWithKeyboard, setFields, shot, SHOTS, tab } from './app-helpers.ts';
-import { useBuiltEnv } from './browser-env.ts';
+import { launchChromiumProfile, useBuiltEnv } from './browser-env.ts';
 import { startFakeHub } from './fake-hub.ts';
 
 const env = useBuiltEnv();
@@ -250,6 +251,34 @@ describe('the playground, end to end', () => {
     expect(errors).toEqual([]);
     await page.close();
   }, 900_000);
+
+  it('keeps what the user made across a browser restart, and shows the storage used and whether it is persistent', async () => {
+    const profile = mkdtempSync(join(tmpdir(), 'rlhf-playground-profile-'));
+    try {
+      const first = await launchChromiumProfile(profile);
+      const page = await first.newPage();
+      await page.goto(env.url);
+      await modelLoaded(page);
+      await tab(page, 'data');
+      await page.fill('#prompt-new', 'Kept across a browser restart.');
+      await page.click('#prompt-add');
+      await page.locator('.prompt-row', { hasText: 'Kept across a browser restart.' }).waitFor({ timeout: 30_000 });
+      const persisted = await page.evaluate(() => navigator.storage.persisted());
+      await page.waitForFunction(() => /\(IndexedDB\): [\d.]+ [KMG]iB used of [\d.]+ [KMG]iB · /.test(document.querySelector('rlhf-app')?.shadowRoot?.querySelector('#storage')?.textContent ?? ''));
+      expect(await page.locator('#storage').innerText()).toContain(persisted ? 'storage is persistent' : 'persistence was not granted');
+      await first.close(); // the browser process ends
+
+      const second = await launchChromiumProfile(profile);
+      const again = await second.newPage();
+      await again.goto(env.url);
+      await modelLoaded(again);
+      await tab(again, 'data');
+      await again.locator('.prompt-row', { hasText: 'Kept across a browser restart.' }).waitFor({ timeout: 30_000 });
+      await second.close();
+    } finally {
+      rmSync(profile, { recursive: true, force: true });
+    }
+  });
 
   it('falls back to the built-in model when the last one cannot be loaded, and says why', async () => {
     const page = await env.browser.newPage();

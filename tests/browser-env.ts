@@ -1,17 +1,21 @@
 // One place for the browser tests' setup: Vite's dev server (what `npm run dev` serves) and Debian's
 // Chromium with WebGPU (SwiftShader on machines without a GPU), launched as the workplace requires.
-import { chromium, type Browser } from 'playwright-core';
+import { chromium, type Browser, type BrowserContext } from 'playwright-core';
 import { createServer, type ViteDevServer } from 'vite';
 import { afterAll, beforeAll } from 'vitest';
 
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
+const CHROMIUM_ARGS = ['--enable-unsafe-webgpu', '--no-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
+
 /** Chromium with WebGPU, launched as the workplace requires (no sandbox as root, no background traffic). */
 export function launchChromium(): Promise<Browser> {
-  return chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--enable-unsafe-webgpu', '--no-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-  });
+  return chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+}
+
+/** The same Chromium on a profile kept in `userDataDir`: closing it and launching again is a browser restart. */
+export function launchChromiumProfile(userDataDir: string): Promise<BrowserContext> {
+  return chromium.launchPersistentContext(userDataDir, { executablePath: CHROMIUM, args: CHROMIUM_ARGS });
 }
 
 export interface BrowserEnv { server: ViteDevServer; browser: Browser; url: string; close(): Promise<void> }
