@@ -97,12 +97,14 @@ function checkRanking(completions: readonly unknown[], ranks: readonly unknown[]
 
 /** The highest quality score: InstructGPT's 1-7 Likert scale. */
 export const MAX_SCORE = 7;
+/** A quality score: an integer 1..MAX_SCORE (the rank view, stored rankings, spot checks and the JSONL line share this rule). */
+export const isQualityScore = (x: unknown): x is number => typeof x === 'number' && Number.isInteger(x) && x >= 1 && x <= MAX_SCORE;
 
 function rankingScores(v: JsonValue, k: number): (number | null)[] {
   if (!Array.isArray(v)) return bad(`"scores" must be an array of integers 1-${MAX_SCORE} or null, got ${typeName(v)}`);
   if (v.length !== k) bad(`"scores" has ${v.length} entries but there are ${k} completions`);
   return v.map((x, i) => {
-    if (x !== null && (typeof x !== 'number' || !Number.isInteger(x) || x < 1 || x > MAX_SCORE)) bad(`scores[${i}] must be an integer 1-${MAX_SCORE} or null, got ${q(x)}`);
+    if (x !== null && !isQualityScore(x)) bad(`scores[${i}] must be an integer 1-${MAX_SCORE} or null, got ${q(x)}`);
     return x as number | null;
   });
 }

@@ -191,12 +191,12 @@ export function withoutOAuthParams(url: string): string {
   return u.href;
 }
 
-/** The Hub's authorization URL to send the user to (location.assign it). */
 /** Whether "Sign in with Hugging Face" can work here: an OAuth app's client id, or a Space with `hf_oauth: true` (the library finds the Space's own). */
 export function oauthAvailable(clientId: string | undefined): boolean {
   return !!clientId || !!(globalThis as { huggingface?: { variables?: { OAUTH_CLIENT_ID?: string } } }).huggingface?.variables?.OAUTH_CLIENT_ID;
 }
 
+/** The Hub's authorization URL to send the user to (location.assign it). */
 export async function signInUrl(o: OAuthSettings): Promise<string> {
   const hubUrl = hubEndpoint(o.hubUrl);
   // a redirect URI has no fragment (RFC 6749 3.1.2): the page's #tab travels in the OAuth state instead

@@ -9,6 +9,7 @@
 //  3. A run's checkpoint is one record replaced by one `put`: IndexedDB transactions are atomic, so the
 //     previous checkpoint stays until the new one is fully written.
 import { openDB, type DBSchema, type IDBPDatabase, type IDBPTransaction, type StoreNames } from 'idb';
+import { isQualityScore } from '../io/datasets.ts';
 
 export const DEFAULT_STORE_NAME = 'rlhf-playground';
 
@@ -197,7 +198,7 @@ export function checkRanking(r: Omit<RankingRecord, 'createdAt'>): void {
   const K = r.completions.length;
   if (K < 2 || K > 9) throw new Error(`a ranking has 2 to 9 completions, got ${K}`);
   if (r.ranks.length !== K || !r.ranks.every((x) => Number.isInteger(x) && x >= 0 && x < K)) throw new Error(`ranks must be ${K} integers in 0..${K - 1}`);
-  if (r.scores && (r.scores.length !== K || !r.scores.every((s) => s === null || (Number.isInteger(s) && s >= 1 && s <= 7)))) {
+  if (r.scores && (r.scores.length !== K || !r.scores.every((s) => s === null || isQualityScore(s)))) {
     throw new Error(`scores must be ${K} integers in 1..7 (or null)`);
   }
   if (r.flags && (r.flags.length !== K || !r.flags.every((f) => Array.isArray(f) && f.every((x) => typeof x === 'string')))) {
@@ -292,7 +293,7 @@ export function winRate(votes: Pick<VoteRecord, 'winner'>[]): { wins: number; lo
 }
 
 export function addSpotCheck(db: Store, s: Omit<SpotCheckRecord, 'createdAt'> & { createdAt?: number }): Promise<number> {
-  if (!(Number.isInteger(s.score) && s.score >= 1 && s.score <= 7)) throw new Error(`a spot-check score is 1 to 7, got ${s.score}`);
+  if (!isQualityScore(s.score)) throw new Error(`a spot-check score is 1 to 7, got ${s.score}`);
   return write(db, 'spotchecks', { ...s, createdAt: s.createdAt ?? Date.now() }, 'add') as Promise<number>;
 }
 export const listSpotChecks = (db: Store, runId: string) => db.getAllFromIndex('spotchecks', 'runId', runId);

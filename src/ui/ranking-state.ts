@@ -1,7 +1,7 @@
 // The state of one ranking in the rank view, kept apart from the DOM so keyboard use, drag-and-drop and
 // the saved record follow one set of rules: K completions ordered best to worst, ties with the one
 // above, an optional 1-7 quality score and the labeler metadata of InstructGPT's Table 3 per completion.
-import { rankingPairs } from '../io/datasets.ts';
+import { isQualityScore, rankingPairs } from '../io/datasets.ts';
 import type { RankingRecord } from '../store/db.ts';
 
 /** InstructGPT, Table 3: the metadata labelers gave each output (besides the 1-7 overall quality). */
@@ -68,7 +68,7 @@ export class RankingState {
   }
 
   setScore(completion: number, score: number | null): void {
-    if (score !== null && !(Number.isInteger(score) && score >= 1 && score <= 7)) throw new Error(`a quality score is 1 to 7, got ${score}`);
+    if (score !== null && !isQualityScore(score)) throw new Error(`a quality score is 1 to 7, got ${score}`);
     this.scores[completion] = score;
   }
 

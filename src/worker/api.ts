@@ -693,8 +693,8 @@ export class Engine {
       done: loop().catch(async (e) => {
         let error = errText(e);
         if (e instanceof GpuLostError) {
-          const ck = await db.loadCheckpoint(await this.storeP, runId).catch(() => undefined);
-          error += `. Reload the page, then resume the run: it goes on from ${ck ? `its checkpoint of step ${ck.step}` : 'the start'}.`;
+          const at = (await db.getRun(await this.storeP, runId).catch(() => undefined))?.checkpointStep; // the step, not the checkpoint's bytes
+          error += `. Reload the page, then resume the run: it goes on from ${at ? `its checkpoint of step ${at}` : 'the start'}.`;
         }
         return status('failed', { error }).catch(() => 'failed' as const);
       }).finally(() => {
