@@ -127,6 +127,23 @@ describe('hfModelFiles', () => {
     expectThrows(() => hfModelFiles({ config, tensors, meta: { ...meta, format: 'x' } }), ExportError, 'format');
   });
 
+  it('a reward model: *ForSequenceClassification with one label and a pad token, no generation_config.json', () => {
+    const C = 48;
+    const rm = hfModelFiles({
+      config, tensors: [...tensors, { name: 'score.weight', shape: [1, C], data: rand(C, 9) }], meta: { ...meta, stage: 'rm', reward_bias: -0.25 },
+      sequenceClassification: { padTokenId: 376 },
+    });
+    expect([...rm.keys()]).toEqual(['config.json', 'model.safetensors']);
+    const c = json(rm.get('config.json')!);
+    expect(c).toMatchObject({ architectures: ['GPT2ForSequenceClassification'], num_labels: 1, id2label: { 0: 'LABEL_0' }, label2id: { LABEL_0: 0 }, pad_token_id: 376 });
+    expect(dec(rm.get('config.json')!)).toContain('\n  "id2label": {\n    "0": "LABEL_0"\n  },\n');
+    expect(parseSafetensors(rm.get('model.safetensors')!, 'm').metadata.reward_bias).toBe('-0.25');
+    // a pad_token_id the config has is kept; Llama's class
+    const llama = fixture('tests/fixtures/llama-tiny');
+    const lc = json(hfModelFiles({ config: { ...llama.config, pad_token_id: 3 }, tensors: llama.tensors, meta, sequenceClassification: { padTokenId: 376 } }).get('config.json')!);
+    expect(lc).toMatchObject({ architectures: ['LlamaForSequenceClassification'], pad_token_id: 3 });
+  });
+
   it('generation_config.json: given, or minimal with bos/eos from the config', () => {
     expect(json(files.get('generation_config.json')!)).toEqual({ _from_model_config: true, bos_token_id: 376, eos_token_id: 376 });
     const given = hfModelFiles({ config, tensors, meta, generationConfig: { max_new_tokens: 32, eos_token_id: 376, do_sample: true } });
@@ -250,7 +267,7 @@ describe('PEFT LoRA adapter', () => {
 
   it('peftAdapterFiles -> zip -> readPeftAdapter round trip', () => {
     const back = readPeftAdapter(unzipFiles(zipFiles(files, 'gpt2-lora'), ZIP), ZIP);
-    expect(back.config).toEqual({ r, alpha: 8, dropout: 0.05, targetModules: ['c_attn', 'c_proj'], fanInFanOut: true, baseModel: 'openai-community/gpt2', modulesToSave: null });
+    expect(back.config).toEqual({ r, alpha: 8, dropout: 0.05, targetModules: ['c_attn', 'c_proj'], fanInFanOut: true, baseModel: 'openai-community/gpt2', modulesToSave: null, taskType: 'CAUSAL_LM' });
     expect(back.loras).toEqual(loras);
     expect(back.extraTensors).toEqual([]);
     expect(back.metadata).toEqual({ format: 'pt', producer: 'rlhf-playground', stage: 'ppo', steps: '120', baseModel: 'openai-community/gpt2', date: meta.date, lr: '0.0003' });
@@ -274,6 +291,15 @@ describe('PEFT LoRA adapter', () => {
     expect(back.loras).toEqual(ll);
     expect(back.extraTensors).toEqual([score]);
     expect(back.config.modulesToSave).toEqual(['score']);
+    // a reward model's adapter: PEFT's SEQ_CLS task, the head under the key PEFT saves (adapter name stripped)
+    const seq = peftAdapterFiles({ baseModel: 'tiny-llama', r: 2, alpha: 16, dropout: 0, targetModules: ['q_proj', 'v_proj'], fanInFanOut: false, loras: ll, modulesToSave: ['score'], extraTensors: [score], taskType: 'SEQ_CLS', meta });
+    expect(json(seq.get('adapter_config.json')!)).toMatchObject({ task_type: 'SEQ_CLS', modules_to_save: ['score'] });
+    expect([...parseSafetensors(seq.get('adapter_model.safetensors')!, 'x').tensors.keys()]).toContain('base_model.model.score.weight');
+    expect(readPeftAdapter(seq, 'seq').config).toMatchObject({ taskType: 'SEQ_CLS', modulesToSave: ['score'] });
+    // PEFT saves a SEQ_CLS model's score head even when modules_to_save is null
+    const implicit = new Map(seq);
+    implicit.set('adapter_config.json', enc(JSON.stringify({ ...json(seq.get('adapter_config.json')!), modules_to_save: null })));
+    expect(readPeftAdapter(implicit, 'implicit').extraTensors).toEqual([score]);
     expectThrows(() => peftAdapterFiles({ baseModel: 'x', r: 2, alpha: 16, dropout: 0, targetModules: ['q_proj', 'v_proj'], fanInFanOut: false, loras: ll, extraTensors: [score], meta }),
       ExportError, 'base_model.model.score.weight', 'modules_to_save');
   });

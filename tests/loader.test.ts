@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { createNodeGpu } from '../src/gpu/node.ts';
 import type { Gpu } from '../src/gpu/runtime.ts';
 import { parseSafetensors, readTensorF32, writeSafetensors, type SafetensorsFile } from '../src/io/safetensors.ts';
+import { ScoreHead } from '../src/model/head.ts';
 import { loadModel } from '../src/model/index.ts';
 import { AdamW, ADAMW_DEFAULTS } from '../src/train/adamw.ts';
 import { relErr, testGpu } from './helpers.ts';
@@ -53,6 +54,38 @@ describe('checkpoint layouts', () => {
     expect(relErr(b, a)).toBeLessThan(1e-6);
     // and the untouched fixture still matches PyTorch through this path
     expect(relErr(await logitsOf(gpu, config, [st], ref.input_ids), ref.logits.flat(2))).toBeLessThan(1e-4);
+  });
+
+  it('a *ForSequenceClassification folder (a reward model) loads its trunk: score.weight apart, no LM head, tied or not', async () => {
+    const gpu = await testGpu();
+    for (const [name, cls] of [['llama-tiny', 'LlamaForSequenceClassification'], ['gpt2-tiny', 'GPT2ForSequenceClassification']] as const) {
+      const { config, st, ref, tensors } = fixture(name);
+      const C = Number(config.hidden_size ?? config.n_embd);
+      const w = Float32Array.from({ length: C }, (_, i) => Math.sin(i + 1));
+      const folder = [...tensors.filter((t) => t.name !== 'lm_head.weight'), { name: 'score.weight', shape: [1, C], data: w }];
+      const seqCls = { ...config, architectures: [cls], num_labels: 1, id2label: { 0: 'LABEL_0' }, label2id: { LABEL_0: 0 }, pad_token_id: 376 };
+      const rm = loadModel(gpu, { config: seqCls, weights: [rewrite(folder, 'rm.safetensors')] });
+      expect(rm.model.cfg.sequenceClassification).toBe(true);
+      expect(rm.score).toEqual({ file: 'rm.safetensors', shape: [1, C], data: w });
+      if (!rm.model.cfg.tiedEmbeddings) expect((await rm.model.params.download('lm_head.weight')).every((v) => v === 0), `${name}: lm_head`).toBe(true);
+      // the trunk is the causal model's: a score head on each gives the same scores
+      const causal = loadModel(gpu, { config, weights: [st] });
+      const scores = async (m: typeof rm) => {
+        const head = new ScoreHead(m.model);
+        head.params.upload('score.weight', w);
+        const plan = await m.model.plan(ref.input_ids.length, ref.input_ids[0]!.length, { score: head });
+        plan.setBatch(ref.input_ids.flat());
+        await gpu.check('scores', () => gpu.run(plan.forward));
+        const out = await gpu.read(plan.scores!);
+        plan.destroy();
+        head.destroy();
+        m.model.params.destroy();
+        return out;
+      };
+      expect(await scores(rm), name).toEqual(await scores(causal));
+      // a causal-LM config does not take a score head
+      expect(() => loadModel(gpu, { config, weights: [rewrite(folder, 'x.safetensors')] })).toThrow(/x\.safetensors: tensor "score\.weight" is not a parameter/);
+    }
   });
 
   it('names the tensor that is missing, unexpected or of the wrong shape', async () => {

@@ -94,8 +94,15 @@ describe('modelCard', () => {
     const adapter = readFrontMatter(modelCard({ ...ppoCard, stages: [ppoCard.stages[0]!], rewardHead: true }));
     expect(adapter.meta.get('pipeline_tag')).toBe('text-classification');
     expect(adapter.body).toContain('AutoModelForSequenceClassification.from_pretrained("HuggingFaceTB/SmolLM2-135M", num_labels=1)');
-    const full = modelCard({ kind: 'model', baseModel: 'openai-community/gpt2', stages: [{ stage: 'rm' }], rewardHead: true });
-    expect(full).toContain('score.json');
+    expect(adapter.body).toContain('`task_type: "SEQ_CLS"`');
+    expect(adapter.body).toContain('`reward_bias` from the metadata of `adapter_model.safetensors`');
+    const full = readFrontMatter(modelCard({ kind: 'model', baseModel: 'openai-community/gpt2', repo: 'alice/gpt2-rm', stages: [{ stage: 'rm' }], rewardHead: true }));
+    expect(full.meta.get('library_name')).toBe('transformers');
+    expect(full.body).toContain('AutoModelForSequenceClassification.from_pretrained("alice/gpt2-rm")');
+    expect(full.body).toContain('`GPT2ForSequenceClassification`');
+    expect(full.body).toContain('`reward_bias` from the metadata of `model.safetensors`');
+    expect(full.body).not.toContain('score.json');
+    expect(full.body).not.toContain('AutoModelForCausalLM');
   });
 
   it('leaves base_model out when the base is not a Hub id, and uses placeholders in the code', () => {

@@ -1,9 +1,18 @@
 // The reward model as the paper trains it: all pairs of a K-way ranking in one batch element, scores at
 // the last token, ties dropped, held-out pair accuracy, a bias that centres the demonstrations at 0.
 import { describe, expect, it } from 'vitest';
+import { importJsonl } from '../src/io/datasets.ts';
 import { readModelFolder } from '../src/io/folder.ts';
+import { parseSafetensors } from '../src/io/safetensors.ts';
+import { loadModelFiles } from '../src/io/sources.ts';
+import { Tok } from '../src/io/tokenizer.ts';
+import { rewardBiasOf } from '../src/model/export.ts';
 import { ScoreHead } from '../src/model/head.ts';
 import { loadModel } from '../src/model/index.ts';
+import { loadAdapterWithHead, LoraSet, LORA_DEFAULTS } from '../src/model/lora.ts';
+import type { Transformer } from '../src/model/transformer.ts';
+import { resolveConfig } from '../src/train/config.ts';
+import { buildStage } from '../src/train/stages.ts';
 import { ADAMW_DEFAULTS } from '../src/train/adamw.ts';
 import { pairwiseLoss, rankingPairs, RewardTrainer, type Ranking } from '../src/train/reward.ts';
 import { Rng } from '../src/train/sampling.ts';
@@ -89,5 +98,109 @@ describe('reward model training', () => {
     rm.destroy();
     head.destroy();
     model.params.destroy();
+  });
+});
+
+describe('a trained reward model exported as Hugging Face loads it, and read back', () => {
+  const words = ['the', 'cat', 'sat', 'on', 'a', 'mat', 'dog', 'ran', 'far', 'away', 'big', 'red'];
+  let x = 11;
+  const say = (n: number) => Array.from({ length: n }, () => words[(x = (x * 1103515245 + 12345) % 2 ** 31) % words.length]).join(' ');
+  const lines = [
+    ...Array.from({ length: 12 }, () => ({ prompt: say(3), completions: [say(8), say(5), say(2)] })),
+    ...Array.from({ length: 4 }, () => ({ prompt: say(3), completion: say(6) })), // demonstrations: the bias fit
+  ];
+  const records = importJsonl(lines.map((l) => JSON.stringify(l)).join('\n'), 'rm.jsonl').records;
+  const T = 24;
+
+  async function train(dir: string, loraRank: number) {
+    const gpu = await testGpu();
+    const files = await readModelFolder(dir);
+    const tok = Tok.fromJson(files.tokenizer, files.tokenizerConfig, `${dir}/tokenizer.json`);
+    const { model: base } = loadModel(gpu, files);
+    const cfg = resolveConfig('rm', { seed: 1, steps: 3, batchSize: 4, seqLen: T, lr: 1e-3, loraRank }, base.cfg.maxPositions);
+    const run = await buildStage({ gpu, files, tok, base }, 'rm', cfg, records);
+    for (let s = 0; s < run.totalSteps; s++) await run.step(s);
+    const result = await run.finish();
+    const out = await run.exportFiles(run.totalSteps);
+    const eos = tok.eosTokenIds[0]!;
+    const demos = lines.flatMap((l) => ('completion' in l ? [[...tok.encodePrompt(l.prompt), ...tok.encode(l.completion, { addSpecialTokens: false }), eos]] : []));
+    return { gpu, files, base, cfg, run, result, out, demos, eos };
+  }
+
+  /** Each sequence's score at its last token (what RewardTrainer.score reads, before the bias). */
+  async function scores(model: Transformer, headWeight: Float32Array, seqs: number[][], pad: number, lora?: LoraSet): Promise<number[]> {
+    const head = new ScoreHead(model);
+    head.params.upload('score.weight', headWeight);
+    const plan = await model.plan(seqs.length, T, { score: head, lora });
+    const ids = new Int32Array(seqs.length * T).fill(pad);
+    seqs.forEach((s, r) => s.slice(0, T).forEach((id, t) => (ids[r * T + t] = id)));
+    plan.setBatch(ids);
+    await model.gpu.check('scores', () => model.gpu.run(plan.forward));
+    const all = await model.gpu.read(plan.scores!);
+    plan.destroy();
+    head.destroy();
+    return seqs.map((s, r) => all[r * T + Math.min(T, s.length) - 1]!);
+  }
+
+  const json = (b: Uint8Array | undefined) => JSON.parse(new TextDecoder().decode(b)) as Record<string, unknown>;
+  const folderOf = (files: Map<string, Uint8Array>, name: string) => loadModelFiles(async (p) => files.get(p), name);
+
+  it('fully fine-tuned: a LlamaForSequenceClassification folder (model.* + score.weight, no lm_head) scoring as trained, bias included', async () => {
+    const { gpu, files, base, run, result, out, demos, eos } = await train('tests/fixtures/llama-tiny', 0);
+    expect(base.cfg.tiedEmbeddings).toBe(false); // the case where dropping lm_head matters
+    expect([...out.keys()].sort()).toEqual(['config.json', 'model.safetensors', 'tokenizer.json']);
+    const config = json(out.get('config.json'));
+    expect(config).toMatchObject({
+      architectures: ['LlamaForSequenceClassification'], model_type: 'llama', num_labels: 1,
+      id2label: { 0: 'LABEL_0' }, label2id: { LABEL_0: 0 }, pad_token_id: eos,
+    });
+    const st = parseSafetensors(out.get('model.safetensors')!, 'model.safetensors');
+    const names = [...st.tensors.keys()];
+    expect(names).toContain('score.weight');
+    expect(names).not.toContain('lm_head.weight');
+    expect(names.filter((n) => n !== 'score.weight').every((n) => n.startsWith('model.'))).toBe(true);
+    expect(names.length).toBe(base.params.entries.length); // the trunk (every parameter but lm_head) and the score head
+    expect(st.tensors.get('score.weight')!.shape).toEqual([1, base.cfg.hidden]);
+    const bias = run.state().bias!;
+    expect(bias).not.toBe(0);
+    expect(result.reward_bias).toBe(bias);
+    expect(Number(st.metadata.reward_bias)).toBe(bias);
+
+    // reference: the run's own weights, head and bias
+    const { model: ref } = loadModel(gpu, files);
+    for (const e of ref.params.entries) ref.params.upload(e.name, await run.trainables.weights!.download(e.name));
+    const headW = await run.trainables.head!.download('score.weight');
+    const want = (await scores(ref, headW, demos, eos)).map((s) => s + bias);
+    // read back from the files alone
+    const back = loadModel(gpu, await folderOf(out, 'rm'));
+    expect(back.model.cfg.sequenceClassification).toBe(true);
+    const got = (await scores(back.model, back.score!.data, demos, eos)).map((s) => s + rewardBiasOf(st.metadata, 'rm'));
+    expect(got).toEqual(want);
+    expect(Math.abs(got.reduce((a, b) => a + b, 0) / got.length)).toBeLessThan(1e-4); // the bias centres the demonstrations
+    for (const m of [ref, back.model]) m.params.destroy();
+    run.destroy();
+    base.params.destroy();
+  });
+
+  it('LoRA: a PEFT SEQ_CLS adapter with modules_to_save ["score"], scoring as trained, bias included', async () => {
+    const { base, cfg, run, out, demos, eos } = await train('tests/fixtures/gpt2-tiny', 4);
+    const ac = json(out.get('adapter_config.json'));
+    expect(ac).toMatchObject({ task_type: 'SEQ_CLS', modules_to_save: ['score'], peft_type: 'LORA', r: 4 });
+    const st = parseSafetensors(out.get('adapter_model.safetensors')!, 'adapter_model.safetensors');
+    expect(st.tensors.get('base_model.model.score.weight')!.shape).toEqual([1, base.cfg.hidden]);
+    expect([...st.tensors.keys()].filter((k) => k !== 'base_model.model.score.weight').every((k) => /^base_model\.model\.transformer\.h\.\d+\..*\.lora_[AB]\.weight$/.test(k))).toBe(true);
+    const bias = run.state().bias!;
+    expect(Number(st.metadata.reward_bias)).toBe(bias);
+
+    const refLora = new LoraSet(base, { ...LORA_DEFAULTS.gpt2, r: cfg.loraRank, alpha: cfg.loraAlpha, dropout: cfg.loraDropout });
+    for (const e of refLora.params.entries) refLora.params.upload(e.name, await run.trainables.weights!.download(e.name));
+    const want = (await scores(base, await run.trainables.head!.download('score.weight'), demos, eos, refLora)).map((s) => s + bias);
+    const back = loadAdapterWithHead(base, out, 'rm-adapter');
+    const got = (await scores(base, back.score!, demos, eos, back.lora)).map((s) => s + rewardBiasOf(back.metadata, 'rm-adapter'));
+    expect(got).toEqual(want);
+    refLora.destroy();
+    back.lora.destroy();
+    run.destroy();
+    base.params.destroy();
   });
 });

@@ -54,6 +54,8 @@ describe('share data', () => {
     // the current policy when it is a run; an opened adapter; the loaded model
     expect((await cardInput(store, { policy: { kind: 'run', name: 'r', runId: 'rm1' }, model })).rewardHead).toBe(true);
     expect(await cardInput(store, { policy: { kind: 'adapter', name: 'a.zip' }, model })).toMatchObject({ kind: 'adapter', stages: [], baseModel: model.source });
+    // an opened reward model's adapter keeps its card a reward model's
+    expect((await cardInput(store, { policy: { kind: 'adapter', name: 'rm.zip', reward: true }, model })).rewardHead).toBe(true);
     expect(await cardInput(store, { policy: { kind: 'base', name: 'm' }, model })).toMatchObject({ kind: 'model', stages: [] });
     expect(dataCounts('sft', [demo(1), demo(2), ranking])).toEqual({ demonstrations: 2 });
   });

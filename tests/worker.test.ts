@@ -10,7 +10,8 @@ import type { AddressInfo } from 'node:net';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { importJsonl } from '../src/io/datasets.ts';
-import { unzipFiles } from '../src/io/export.ts';
+import { unzipFiles, zipFiles } from '../src/io/export.ts';
+import { parseSafetensors, readTensorF32, writeSafetensors } from '../src/io/safetensors.ts';
 import { getMetrics, listRollouts, loadCheckpoint, openStore, type MetricRecord } from '../src/store/db.ts';
 import { checkpointFromBytes } from '../src/train/checkpoint.ts';
 import { createNodeGpu } from '../src/gpu/node.ts';
@@ -273,6 +274,8 @@ describe('training engine (worker API in Node)', () => {
     const files = unzipFiles((await e.exportModel()).zip, 'rm.zip');
     const adapterCfg = JSON.parse(new TextDecoder().decode([...files].find(([k]) => k.endsWith('adapter_config.json'))![1])) as { modules_to_save: string[] };
     expect(adapterCfg.modules_to_save).toEqual(['score']);
+    // opened back as a shared checkpoint, the adapter goes on the loaded model and is recognised as a reward model's
+    expect((await e.openCheckpoint({ zip: (await e.exportModel()).zip, name: 'rm.zip' })).policy).toEqual({ kind: 'adapter', name: 'rm.zip', reward: true });
 
     const samples: string[] = [];
     const ppo = await e.startStage('ppo', { rewardRunId: rm, loraRank: 4, batchSize: 2, seqLen: 24, numSamples: 2, maxNewTokens: 6, steps: 2 }, sftData, {
@@ -297,6 +300,23 @@ describe('training engine (worker API in Node)', () => {
     expect(Object.keys(dm[0]!.values)).toEqual(expect.arrayContaining(['loss', 'rewards/margins', 'rewards/accuracies']));
     // the DPO policy is what generation samples now
     expect((await e.generate('the dog', { maxNewTokens: 4 })).texts.length).toBe(1);
+    await e.dispose();
+  });
+
+  it('a fully fine-tuned reward model (*ForSequenceClassification, or an older folder with score.json) opened in the page is refused, the loaded model kept', async () => {
+    const { e } = await engine();
+    const before = e.modelInfo()!;
+    const seqCls: Map<string, Uint8Array> = files();
+    const cfg = JSON.parse(new TextDecoder().decode(seqCls.get('config.json'))) as Record<string, unknown>;
+    seqCls.set('config.json', new TextEncoder().encode(JSON.stringify({ ...cfg, architectures: ['GPT2ForSequenceClassification'], num_labels: 1, pad_token_id: 376 })));
+    const st = parseSafetensors(seqCls.get('model.safetensors')!, 'm');
+    seqCls.set('model.safetensors', writeSafetensors([...[...st.tensors.keys()].map((n) => ({ name: n, shape: st.tensors.get(n)!.shape, data: readTensorF32(st, n) })), { name: 'score.weight', shape: [1, 48], data: new Float32Array(48) }]));
+    await expect(e.openCheckpoint({ files: seqCls, name: 'rm-full' })).rejects.toThrow(/^rm-full is a fully fine-tuned reward model \(a \*ForSequenceClassification model/);
+    await expect(e.openCheckpoint({ zip: zipFiles(seqCls, 'rm-full'), name: 'rm-full.zip' })).rejects.toThrow(/^rm-full\.zip is a fully fine-tuned reward model/);
+    const old = new Map([...files(), ['score.json', new TextEncoder().encode(JSON.stringify({ 'score.weight': new Array(48).fill(0), bias: 0 }))]]);
+    await expect(e.openCheckpoint({ zip: zipFiles(old, 'rm-old'), name: 'rm-old.zip' })).rejects.toThrow(/^rm-old\.zip is a fully fine-tuned reward model \(a model folder with score\.json\)/);
+    expect(e.modelInfo()).toEqual(before);
+    expect((await e.generate('the dog', { maxNewTokens: 2 })).texts.length).toBe(1);
     await e.dispose();
   });
 

@@ -153,6 +153,8 @@ function safetensorsOrThrow(tensors: ExportTensor[], metadata: Record<string, st
 // Hugging Face model folder
 
 const ARCHITECTURES: ReadonlyMap<string, string> = new Map([['gpt2', 'GPT2LMHeadModel'], ['llama', 'LlamaForCausalLM']]);
+/** A reward model's class: the trunk and a `score` head ([num_labels, hidden], no bias) instead of the LM head. */
+const SEQ_CLS_ARCHITECTURES: ReadonlyMap<string, string> = new Map([['gpt2', 'GPT2ForSequenceClassification'], ['llama', 'LlamaForSequenceClassification']]);
 /** Names the model folder writes itself, or that would make a loader pick other weights than ours. */
 const RESERVED_MODEL_FILES = new Set([
   'config.json', 'model.safetensors', 'generation_config.json', 'model.safetensors.index.json', 'pytorch_model.bin', 'pytorch_model.bin.index.json',
@@ -164,15 +166,27 @@ export function hfModelFiles(x: {
   meta: ProvenanceMeta;
   tokenizerFiles?: Map<string, Uint8Array>;
   generationConfig?: Record<string, unknown>;
+  /**
+   * A reward model as transformers' *ForSequenceClassification with one label (the tensors then hold
+   * `score.weight` and no LM head). `padTokenId` is written unless the config has a pad_token_id: the class
+   * reads each row's score at its last token that is not the pad token. No generation_config.json (it
+   * does not generate).
+   */
+  sequenceClassification?: { padTokenId: number };
 }): Map<string, Uint8Array> {
   if (!isPlainObject(x.config)) throw new ExportError('config.json: the config must be a plain object');
   const modelType = x.config.model_type;
-  const arch = typeof modelType === 'string' ? ARCHITECTURES.get(modelType) : undefined;
+  const arch = typeof modelType === 'string' ? (x.sequenceClassification ? SEQ_CLS_ARCHITECTURES : ARCHITECTURES).get(modelType) : undefined;
   if (arch === undefined) throw new ExportError(`config.json: unsupported "model_type" ${q(modelType ?? null)} (supported: ${[...ARCHITECTURES.keys()].join(', ')})`);
   if (x.tensors.length === 0) throw new ExportError('model.safetensors: no tensors to write');
 
   const config: Record<string, unknown> = { ...x.config, architectures: [arch], torch_dtype: 'float32' };
   if (Object.hasOwn(config, 'dtype')) config.dtype = 'float32'; // newer transformers write "dtype" instead of "torch_dtype"
+  if (x.sequenceClassification) {
+    // one label, as transformers writes num_labels=1 (id2label keys are strings in JSON)
+    Object.assign(config, { num_labels: 1, id2label: { 0: 'LABEL_0' }, label2id: { LABEL_0: 0 } });
+    if (typeof config.pad_token_id !== 'number') config.pad_token_id = x.sequenceClassification.padTokenId;
+  }
 
   let generation: Record<string, unknown>;
   if (x.generationConfig !== undefined) {
@@ -185,7 +199,7 @@ export function hfModelFiles(x: {
 
   const files = new Map<string, Uint8Array>();
   files.set('config.json', jsonFile(config, 'config.json', true));
-  files.set('generation_config.json', jsonFile(generation, 'generation_config.json', true));
+  if (!x.sequenceClassification) files.set('generation_config.json', jsonFile(generation, 'generation_config.json', true));
   files.set('model.safetensors', safetensorsOrThrow(x.tensors, provenanceMetadata(x.meta, 'model.safetensors'), 'model.safetensors'));
   for (const [name, bytes] of x.tokenizerFiles ?? []) {
     checkExportName(name, 'tokenizer file');
@@ -218,9 +232,13 @@ export function peftAdapterFiles(x: {
   loras: LoraTensors[];
   modulesToSave?: string[];
   extraTensors?: ExportTensor[];
+  /** PEFT's task type: 'SEQ_CLS' for a reward or value model (the base loads as *ForSequenceClassification); default 'CAUSAL_LM'. */
+  taskType?: PeftTaskType;
   meta: ProvenanceMeta;
 }): Map<string, Uint8Array> {
   const cfg = 'adapter_config.json', st = 'adapter_model.safetensors';
+  const taskType = x.taskType ?? 'CAUSAL_LM';
+  if (taskType !== 'CAUSAL_LM' && taskType !== 'SEQ_CLS') throw new ExportError(`${cfg}: task_type must be "CAUSAL_LM" or "SEQ_CLS", got ${q(taskType)}`);
   if (!isPosInt(x.r)) throw new ExportError(`${cfg}: r must be a positive integer, got ${x.r}`);
   if (typeof x.alpha !== 'number' || !Number.isFinite(x.alpha)) throw new ExportError(`${cfg}: lora_alpha must be a finite number, got ${x.alpha}`);
   if (typeof x.dropout !== 'number' || !(x.dropout >= 0 && x.dropout < 1)) throw new ExportError(`${cfg}: lora_dropout must be in [0, 1), got ${x.dropout}`);
@@ -287,7 +305,7 @@ export function peftAdapterFiles(x: {
     rank_pattern: {},
     revision: null,
     target_modules: targets,
-    task_type: 'CAUSAL_LM',
+    task_type: taskType,
     use_dora: false,
     use_rslora: false,
   };
@@ -297,8 +315,14 @@ export function peftAdapterFiles(x: {
   ]);
 }
 
+export type PeftTaskType = 'CAUSAL_LM' | 'SEQ_CLS';
+
 export interface PeftAdapter {
-  config: { r: number; alpha: number; dropout: number; targetModules: string[]; fanInFanOut: boolean; baseModel: string; modulesToSave: string[] | null };
+  config: {
+    r: number; alpha: number; dropout: number; targetModules: string[]; fanInFanOut: boolean; baseModel: string; modulesToSave: string[] | null;
+    /** task_type as written (null when absent); 'SEQ_CLS' is a sequence-classification (reward) adapter. */
+    taskType: string | null;
+  };
   loras: LoraTensors[];
   extraTensors: ExportTensor[];
   metadata: Record<string, string>;
@@ -350,6 +374,10 @@ export function readPeftAdapter(files: Map<string, Uint8Array>, file: string): P
     if (!Array.isArray(m) || !m.every((t) => typeof t === 'string' && t !== '')) throw bad('modules_to_save', 'must be null or a list of module names');
     modulesToSave = m as string[];
   }
+  const tt = has('task_type') ? c.task_type : null;
+  if (tt !== null && typeof tt !== 'string') throw bad('task_type', 'must be null or a string');
+  // PeftModelForSequenceClassification saves its classifier head whatever modules_to_save says
+  const saved = tt === 'SEQ_CLS' ? [...new Set([...(modulesToSave ?? []), 'classifier', 'score'])] : modulesToSave;
   // Settings that change what the tensors mean: refused rather than applied wrongly.
   if (has('use_dora') && c.use_dora !== false) unsupported('use_dora', 'DoRA adapters are not supported');
   if (has('use_rslora') && c.use_rslora !== false) unsupported('use_rslora', 'rank-stabilized scaling (alpha / sqrt(r)) is not supported');
@@ -387,8 +415,8 @@ export function readPeftAdapter(files: Map<string, Uint8Array>, file: string): P
     } else if (LORA_PART.test(rest)) {
       throw tbad(name, 'unsupported LoRA tensor (only lora_A.weight / lora_B.weight of linear layers, without an adapter name, are read)');
     } else {
-      if (modulesToSave === null || !underModule(rest, modulesToSave)) {
-        throw tbad(name, `neither a LoRA weight nor under a module in modules_to_save (${modulesToSave === null ? 'none listed' : modulesToSave.join(', ')})`);
+      if (saved === null || !underModule(rest, saved)) {
+        throw tbad(name, `neither a LoRA weight nor under a module in modules_to_save (${saved === null ? 'none listed' : saved.join(', ')})`);
       }
       extraTensors.push({ name: rest, shape: info.shape, data: readTensorF32(st, name) });
     }
@@ -409,7 +437,7 @@ export function readPeftAdapter(files: Map<string, Uint8Array>, file: string): P
   }
 
   return {
-    config: { r, alpha, dropout, targetModules, fanInFanOut: fif, baseModel: base, modulesToSave },
+    config: { r, alpha, dropout, targetModules, fanInFanOut: fif, baseModel: base, modulesToSave, taskType: tt },
     loras,
     extraTensors,
     metadata: { ...st.metadata },

@@ -189,8 +189,11 @@ function usage(x: ModelCardInput, base: string | undefined, repo: string | undef
   const r = JSON.stringify(repo ?? 'your-name/your-model');
   const b = JSON.stringify(base ?? 'BASE_MODEL');
   const noBase = base ? '' : `\nReplace \`BASE_MODEL\` with the model this was trained from (${mdInline(x.baseModel || 'not recorded')}).\n`;
+  // where transformers reads a sequence's score, and the constant the playground adds to it
+  const scoring = (biasFile: string) => `The reward of a text is the score head at its last token; the playground scores the prompt (through the chat template when the tokenizer has one), the completion and the EOS token after it. transformers reads the score at each row's last token that is not \`pad_token_id\` (without one, at the last token of one unpadded row): where \`pad_token_id\` is the EOS id (a tokenizer without a pad token), score one unpadded sequence at a time with \`model.config.pad_token_id = None\` to read it at the EOS, as the playground does. The playground also adds \`reward_bias\` from the metadata of \`${biasFile}\`, a constant that makes the demonstrations score 0 on average.
+`;
   if (x.kind === 'adapter' && x.rewardHead) {
-    return `A LoRA adapter with its score head (PEFT \`modules_to_save: ["score"]\`): a reward model that gives one scalar per sequence, read at its last token.
+    return `A LoRA adapter of a reward model for [PEFT](https://huggingface.co/docs/peft) (\`task_type: "SEQ_CLS"\`, the score head in \`modules_to_save: ["score"]\`): load the base model as a sequence classifier with one label, then the adapter on it.
 
 \`\`\`python
 from peft import PeftModel
@@ -201,8 +204,7 @@ model = PeftModel.from_pretrained(base, ${r})
 tokenizer = AutoTokenizer.from_pretrained(${b})
 \`\`\`
 ${noBase}
-The playground shifts the scores by a constant so that the demonstrations score 0 on average; the shift is \`reward_bias\` in the metadata of \`adapter_model.safetensors\`.
-`;
+${scoring('adapter_model.safetensors')}`;
   }
   if (x.kind === 'adapter') {
     return `A LoRA adapter for [PEFT](https://huggingface.co/docs/peft): load the base model, then the adapter on it.
@@ -218,9 +220,18 @@ model = model.merge_and_unload()  # optional: one plain transformers model
 \`\`\`
 ${noBase}`;
   }
-  const head = x.rewardHead
-    ? '\nThe reward model\'s score head is in `score.json` (`score.weight`, one value per hidden unit, and `bias`): the reward of a sequence is its last token\'s final hidden state dotted with `score.weight`, plus `bias`.\n'
-    : '';
+  if (x.rewardHead) {
+    return `A reward model in transformers' sequence-classification layout: \`config.json\` names \`LlamaForSequenceClassification\` or \`GPT2ForSequenceClassification\` with one label, and \`model.safetensors\` holds the trunk and the score head \`score.weight\` (one value per hidden unit, no bias) in place of the LM head.
+
+\`\`\`python
+from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+model = AutoModelForSequenceClassification.from_pretrained(${r})
+tokenizer = AutoTokenizer.from_pretrained(${r})
+\`\`\`
+
+${scoring('model.safetensors')}`;
+  }
   return `A complete model folder (config, safetensors weights, tokenizer) for [transformers](https://huggingface.co/docs/transformers).
 
 \`\`\`python
@@ -229,7 +240,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 model = AutoModelForCausalLM.from_pretrained(${r})
 tokenizer = AutoTokenizer.from_pretrained(${r})
 \`\`\`
-${head}`;
+`;
 }
 
 /** The model card (README.md) for `x`. */

@@ -16,6 +16,9 @@ export interface ModelConfig {
   eps: number;
   ropeTheta: number; // llama only
   tiedEmbeddings: boolean;
+  /** config.json names a *ForSequenceClassification class (a reward model): its checkpoint holds `score.weight`
+   *  beside the trunk and no LM head (see loadWeights). */
+  sequenceClassification: boolean;
   attentionBias: boolean; // llama q/k/v/o biases (GPT-2 always has biases)
   mlpBias: boolean;
   bosTokenId?: number;
@@ -62,6 +65,9 @@ function eosOf(r: Raw): number | number[] | undefined {
   return typeof e === 'number' || Array.isArray(e) ? (e as number | number[]) : undefined;
 }
 
+/** architectures lists a *ForSequenceClassification class (transformers' reward-model layout). */
+const isSequenceClassification = (r: Raw) => Array.isArray(r.architectures) && r.architectures.some((a) => typeof a === 'string' && a.endsWith('ForSequenceClassification'));
+
 function gpt2(r: Raw, file: string): ModelConfig {
   const act = r.activation_function ?? 'gelu_new';
   if (act !== 'gelu_new' && act !== 'gelu_pytorch_tanh') unsupported(file, 'activation_function', act, 'supported: gelu_new');
@@ -85,6 +91,7 @@ function gpt2(r: Raw, file: string): ModelConfig {
     eps: num(r, file, 'layer_norm_epsilon', 1e-5),
     ropeTheta: 0,
     tiedEmbeddings: r.tie_word_embeddings !== false,
+    sequenceClassification: isSequenceClassification(r),
     attentionBias: true,
     mlpBias: true,
     bosTokenId: typeof r.bos_token_id === 'number' ? r.bos_token_id : undefined,
@@ -117,6 +124,7 @@ function llama(r: Raw, file: string): ModelConfig {
     eps: num(r, file, 'rms_norm_eps', 1e-6),
     ropeTheta: num(r, file, 'rope_theta', 10000),
     tiedEmbeddings: r.tie_word_embeddings === true,
+    sequenceClassification: isSequenceClassification(r),
     attentionBias: r.attention_bias === true,
     mlpBias: r.mlp_bias === true,
     bosTokenId: typeof r.bos_token_id === 'number' ? r.bos_token_id : undefined,

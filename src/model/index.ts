@@ -2,13 +2,15 @@
 import type { Gpu } from '../gpu/runtime.ts';
 import type { SafetensorsFile } from '../io/safetensors.ts';
 import { parseConfig } from './config.ts';
-import { loadWeights } from './load.ts';
+import { loadWeights, scoreWeight } from './load.ts';
 import { Transformer } from './transformer.ts';
 
 export interface LoadedModel {
   model: Transformer;
   /** canonical parameter name -> name in the checkpoint file */
   fileNames: Map<string, string>;
+  /** A *ForSequenceClassification folder (a reward model): its score head `score.weight`, [num_labels, hidden]. */
+  score?: { file: string; shape: number[]; data: Float32Array };
 }
 
 export function loadModel(
@@ -17,7 +19,9 @@ export function loadModel(
   const cfg = parseConfig(files.config, files.configFile);
   const model = new Transformer(gpu, cfg, opts);
   try {
-    return { model, fileNames: loadWeights(model, files.weights) };
+    const fileNames = loadWeights(model, files.weights);
+    const score = cfg.sequenceClassification ? scoreWeight(files.weights) : undefined;
+    return { model, fileNames, ...(score ? { score } : {}) };
   } catch (e) {
     model.params.destroy();
     throw e;

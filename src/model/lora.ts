@@ -90,8 +90,8 @@ export async function exportAdapterFiles(set: LoraSet, x: { baseModel: string; m
   return peftAdapterFiles({
     baseModel: x.baseModel, r: set.cfg.r, alpha: set.cfg.alpha, dropout: set.cfg.dropout, targetModules: set.cfg.targets,
     fanInFanOut: set.model.cfg.arch === 'gpt2', loras, meta: x.meta,
-    // a reward or value model's score head travels as PEFT's modules_to_save
-    ...(x.head ? { modulesToSave: ['score'], extraTensors: [{ name: 'score.weight', shape: [1, set.model.cfg.hidden], data: await x.head.download('score.weight') }] } : {}),
+    // a reward or value model: PEFT's SEQ_CLS task (the base loads as *ForSequenceClassification), its score head as modules_to_save
+    ...(x.head ? { taskType: 'SEQ_CLS' as const, modulesToSave: ['score'], extraTensors: [{ name: 'score.weight', shape: [1, set.model.cfg.hidden], data: await x.head.download('score.weight') }] } : {}),
   });
 }
 

@@ -136,7 +136,7 @@ export async function cardInput(store: db.Store, c: CardChoice): Promise<ModelCa
   if (!run) {
     // an adapter opened from elsewhere (its history is not ours to tell), or the loaded model as it is,
     // with the runs merged into it, if any
-    if (c.policy?.kind === 'adapter') return { ...common, kind: 'adapter', baseModel: c.model?.source ?? '', stages: [] };
+    if (c.policy?.kind === 'adapter') return { ...common, kind: 'adapter', baseModel: c.model?.source ?? '', stages: [], ...(c.policy.reward ? { rewardHead: true } : {}) };
     const parts = await merged(c.model?.merged?.map((m) => m.runId) ?? []);
     return { ...common, kind: 'model', baseModel: c.model?.source ?? '', stages: parts.map((p) => p.stage), ...(parts.length ? { data: sumData(parts) } : {}) };
   }

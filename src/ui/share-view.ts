@@ -321,7 +321,9 @@ export class ShareView extends CtxView {
         ctx.changed('model', r.model);
       }
       await ctx.refreshPolicy();
-      this.openStatus = `Opened: generation now samples ${r.policy.kind === 'adapter' ? 'the adapter' : 'the model'} ${r.policy.name}`;
+      this.openStatus = r.policy.reward
+        ? `Opened the reward model ${r.policy.name} (a LoRA adapter with its score head): generation now samples the loaded model with its adapter, which was trained to score text, not to write it`
+        : `Opened: generation now samples ${r.policy.kind === 'adapter' ? 'the adapter' : 'the model'} ${r.policy.name}`;
     } catch (e) {
       this.openError = errText(e);
     } finally {

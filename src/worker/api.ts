@@ -17,6 +17,7 @@ import { zipFiles } from '../io/export.ts';
 import type { ModelFiles, Progress as LoadProgress } from '../io/sources.ts';
 import { findStop, StreamDecoder, Tok } from '../io/tokenizer.ts';
 import { exportModelFiles } from '../model/export.ts';
+import { parseConfig } from '../model/config.ts';
 import { loadModel as buildModel } from '../model/index.ts';
 import type { LoraSet } from '../model/lora.ts';
 import type { Transformer } from '../model/transformer.ts';
@@ -28,7 +29,7 @@ import { adapterFiles, fingerprint, loadSource, sourceName, textFingerprint, typ
 import type { AdapterSummary } from '../gpu/device.ts';
 import { estimateMemory } from '../model/memory.ts';
 import { copyWeights, loadAdapter, mergeLora, restoreWeights } from '../model/lora.ts';
-import { readPeftAdapter, unzipFiles } from '../io/export.ts';
+import { readPeftAdapter, unzipFiles, type PeftAdapter } from '../io/export.ts';
 import { checkModelId } from '../io/hub.ts';
 import { buildStage, type StageRun, type StepOut } from '../train/stages.ts';
 
@@ -54,8 +55,9 @@ export interface ModelInfo {
   memory: { seqLen: number; inference: number; lora: number; full: number };
 }
 
-/** What `generate` samples from now. */
-export interface PolicyInfo { kind: 'base' | 'run' | 'adapter'; name: string; runId?: string; stage?: string }
+/** What `generate` samples from now. `reward`: the opened adapter is a reward model's (PEFT SEQ_CLS, a score
+ *  head): generation samples the loaded model with its LoRA, which was trained to score text, not to write it. */
+export interface PolicyInfo { kind: 'base' | 'run' | 'adapter'; name: string; runId?: string; stage?: string; reward?: true }
 
 export interface GenerateOptions {
   numSamples: number; // K, 1
@@ -112,6 +114,14 @@ interface Loaded {
 }
 interface Live { runId: string; ctl: { pause: boolean; cancel: boolean }; done: Promise<db.RunStatus> }
 
+/** A fully fine-tuned reward model opened as the model: it would replace the loaded one with a trunk that has no LM head. */
+const rewardModelError = (name: string, what: string) => new Error(
+  `${name} is a fully fine-tuned reward model (${what}): it scores text and does not generate, so it cannot be the loaded model. `
+  + 'PPO here trains against a reward model trained in this page; `rlhf-playground ppo --reward DIR` takes this one');
+
+/** A PEFT adapter of a reward model: task_type SEQ_CLS, or (older exports) a score head in modules_to_save. */
+const isRewardAdapter = (peft: PeftAdapter) => peft.config.taskType === 'SEQ_CLS' || peft.extraTensors.some((t) => /(^|\.)score\.weight$/.test(t.name));
+
 const newId = () => globalThis.crypto?.randomUUID?.() ?? `${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 10)}`;
 const errText = (e: unknown) => (e instanceof Error ? e.message : String(e));
 
@@ -129,7 +139,7 @@ export class Engine {
   private current?: { runId: string; stage: StageRun }; // the last built stage: generate and export use it
   private live?: Live;
   private gens: { model: Transformer; lora?: LoraSet; g: Generator }[] = []; // at most one per model/adapter pair
-  private imported?: { name: string; lora: LoraSet; files: Map<string, Uint8Array> }; // a shared adapter opened on the loaded model
+  private imported?: { name: string; lora: LoraSet; files: Map<string, Uint8Array>; reward?: true }; // a shared adapter opened on the loaded model
   private readonly gpuP: Promise<Gpu>;
   private readonly storeP: Promise<db.Store>;
 
@@ -150,6 +160,9 @@ export class Engine {
     const files = await loadSource(source, onProgress ? (p) => void notify(() => onProgress(p)) : undefined);
     if (!files.tokenizer) throw new Error(`${files.source}: no tokenizer.json; the playground reads and writes text`);
     const tok = Tok.fromJson(files.tokenizer, files.tokenizerConfig, `${files.source}/tokenizer.json`);
+    if (parseConfig(files.config, `${files.source}/config.json`).sequenceClassification) {
+      throw rewardModelError(files.source, 'a *ForSequenceClassification model: a score head instead of the LM head');
+    }
     const { model } = buildModel(gpu, { ...files, configFile: `${files.source}/config.json` });
     this.unload();
     const c = model.cfg;
@@ -220,7 +233,7 @@ export class Engine {
   /** What `generate` samples from: an opened adapter, else the last run's policy, else the loaded model. */
   policyInfo(): PolicyInfo | undefined {
     if (!this.loaded) return undefined;
-    if (this.imported) return { kind: 'adapter', name: this.imported.name };
+    if (this.imported) return { kind: 'adapter', name: this.imported.name, ...(this.imported.reward ? { reward: true as const } : {}) };
     // a reward-model run has no policy: generate samples the starting model then
     if (this.current?.stage.policy) return { kind: 'run', name: `run ${this.current.runId.slice(0, 8)}`, runId: this.current.runId };
     return { kind: 'base', name: this.loaded.info.source };
@@ -244,13 +257,16 @@ export class Engine {
    * Opens a shared checkpoint and uses it at once: a full model (a zipped Hugging Face folder, a URL, a Hub
    * id, picked files) is loaded like loadModel; a PEFT LoRA adapter is put on its base model, which is
    * the loaded one when it has the adapter's shapes, else loaded from the adapter's base_model_name_or_path
-   * when that is a Hub id. Returns the model and what generate now samples.
+   * when that is a Hub id. Returns the model and what generate now samples. A reward model's adapter (PEFT
+   * SEQ_CLS, or a score head in modules_to_save) opens the same way, marked `reward` in the policy; a fully
+   * fine-tuned reward model (*ForSequenceClassification, or an older folder with score.json) is refused.
    */
   async openCheckpoint(source: ModelSource, onProgress?: LoadProgress): Promise<{ model: ModelInfo; policy: PolicyInfo }> {
     this.idle();
     if ('zip' in source) {
       // our export of an adapter over merged runs: the starting model beside the adapter (exportModel)
       const all = unzipFiles(source.zip, source.name);
+      if (all.has('score.json')) throw rewardModelError(source.name, 'a model folder with score.json');
       if (all.has('starting-model/config.json')) {
         const sub = (dir: string) => new Map([...all].filter(([k]) => k.startsWith(dir)).map(([k, v]) => [k.slice(dir.length), v]));
         const model = await this.loadModel({ files: sub('starting-model/'), name: `${source.name}/starting-model` }, onProgress);
@@ -258,6 +274,7 @@ export class Engine {
         return this.openCheckpoint({ files: sub('adapter/'), name: `${source.name}/adapter` });
       }
     }
+    if ('files' in source && !('url' in source) && source.files.has('score.json')) throw rewardModelError(sourceName(source), 'a model folder with score.json');
     const adapter = await adapterFiles(source);
     if (!adapter) {
       const model = await this.loadModel(source, onProgress);
@@ -265,10 +282,11 @@ export class Engine {
     }
     const name = sourceName(source);
     const peft = readPeftAdapter(adapter, name);
+    const reward = isRewardAdapter(peft);
     const tryOn = (m: Loaded) => {
       const lora = loadAdapter(m.base, adapter, name);
       this.dropStage();
-      this.imported = { name, lora, files: adapter };
+      this.imported = { name, lora, files: adapter, ...(reward ? { reward } : {}) };
     };
     let firstError: unknown;
     if (this.loaded) {
