@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { parseSafetensors, readTensorF32 } from '../src/io/safetensors.ts';
+import { resolveConfig } from '../src/train/config.ts';
 import { relErr } from './helpers.ts';
 
 const run = promisify(execFile);
@@ -184,5 +185,89 @@ describe('rlhf-playground info, generate, export', () => {
     const a = JSON.parse((await cli(['score', '--model', 'tests/fixtures/llama-tiny', '--ids', idsArg])).stdout) as { logits: number[][][] };
     const b = JSON.parse((await cli(['score', '--model', unpacked, '--ids', idsArg])).stdout) as { logits: number[][][] };
     expect(b.logits).toEqual(a.logits);
+  });
+});
+
+/** The options of a --help text: flags -> their description, on one line. */
+function helpOptions(help: string): Map<string, string> {
+  const out = new Map<string, string>();
+  let flag: string | undefined;
+  for (const line of help.split('\n')) {
+    const m = /^  (-[\w-]+(?:, -[\w-]+)?)(?: <[^>]+>)?(?:\s{2,}(.*))?$/.exec(line);
+    if (m) out.set((flag = m[1]!), m[2] ?? '');
+    else if (flag && /^\s{6,}\S/.test(line)) out.set(flag, `${out.get(flag)} ${line.trim()}`.trim());
+    else flag = undefined;
+  }
+  return out;
+}
+
+describe('rlhf-playground --help and usage errors', () => {
+  const COMMANDS = ['info', 'score', 'grads', 'generate', 'export', 'sft', 'rm', 'dpo', 'ppo'];
+
+  it('--help lists the commands; every command answers --help with its own options', async () => {
+    const top = await cli(['--help']);
+    expect(top.code, top.stderr).toBe(0);
+    for (const c of COMMANDS) expect(top.stdout).toMatch(new RegExp(`^  ${c} `, 'm'));
+    const helps = new Map(await Promise.all(COMMANDS.map(async (c) => {
+      const r = await cli([c, '--help']);
+      expect(r.code, `${c}: ${r.stderr}`).toBe(0);
+      expect(r.stderr).toBe('');
+      expect(r.stdout).toMatch(new RegExp(`^Usage: rlhf-playground ${c} `, 'm'));
+      return [c, helpOptions(r.stdout)] as const;
+    })));
+    for (const [c, o] of helps) expect(o.get('--model'), c).toMatch(/\(required\)/);
+    expect([...helps.get('generate')!.keys()]).toEqual(expect.arrayContaining(['--prompt', '--ids', '--temperature', '--top-p', '--stop', '--raw']));
+    expect(helps.get('generate')!.get('--num-samples')).toMatch(/\(default: 1\)/);
+    expect(helps.get('generate')!.get('--max-new-tokens')).toMatch(/\(default: 64\)/);
+    expect(helps.get('sft')!.has('--beta')).toBe(false); // each command lists its own options only
+    expect(helps.get('dpo')!.get('--beta')).toMatch(/\(default: 0\.1\)/);
+    expect(helps.get('ppo')!.get('--prompts')).toMatch(/\(required\)/);
+    expect(helps.get('ppo')!.has('--data')).toBe(false);
+    // `help <command>` says the same
+    const viaHelp = await cli(['help', 'ppo']);
+    expect(helpOptions(viaHelp.stdout)).toEqual(helps.get('ppo'));
+  });
+
+  it("the training stages' --help shows the defaults of resolveConfig, per stage, with and without LoRA", async () => {
+    const exp = (x: number) => x.toExponential(); // 1e-4, as the help writes small numbers
+    for (const stage of ['sft', 'rm', 'dpo', 'ppo'] as const) {
+      const o = helpOptions((await cli([stage, '--help'])).stdout);
+      const full = resolveConfig(stage, { loraRank: 0, rewardRunId: 'rm' }, 1024), lora = resolveConfig(stage, { loraRank: 8, rewardRunId: 'rm' }, 1024);
+      expect(o.get('--lr'), stage).toContain(`(default: ${exp(lora.lr)} with LoRA, ${exp(full.lr)} full)`);
+      expect(o.get('--batch-size'), stage).toContain(`(default: ${full.batchSize})`);
+      expect(o.get('--lora-dropout'), stage).toContain(`(default: ${lora.loraDropout})`);
+      expect(o.get('--lora-alpha'), stage).toContain(`(default: ${lora.loraAlpha / 8} x --lora-rank)`);
+      expect(o.get('--seq-len'), stage).toContain(`(default: ${full.seqLen}, at most the model's positions)`);
+      expect(o.get('--max-steps, --steps'), stage).toMatch(/max_steps.*\(default: 0\)/);
+    }
+    // the table's own numbers, so a copy of it could not pass: these differ per stage and per LoRA
+    expect(helpOptions((await cli(['rm', '--help'])).stdout).get('--lr')).toContain('(default: 1e-4 with LoRA, 9e-6 full)');
+    expect(helpOptions((await cli(['ppo', '--help'])).stdout).get('--num-samples')).toContain('(default: 4)');
+  });
+
+  it('usage errors are one line naming the problem, exit 2, before any model is loaded', async () => {
+    const cases: [string[], RegExp][] = [
+      [['sft', '--frobnicate', '3'], /^rlhf-playground sft: unknown option '--frobnicate'$/],
+      [['sft', '--model', 'm', '--data', 'd.jsonl', '--out', 'o', '--beta', '0.2'], /^rlhf-playground sft: unknown option '--beta'/],
+      [['generate', '--model', 'm', '--prompt', 'x', '--temprature', '0'], /^rlhf-playground generate: unknown option '--temprature' \(Did you mean --temperature\?\)$/],
+      [['sft', '--model', 'm', '--out', 'o'], /^rlhf-playground sft: --data FILE\.jsonl is required$/],
+      [['ppo', '--model', 'm', '--prompts', 'p.jsonl', '--out', 'o'], /^rlhf-playground ppo: --reward DIR is required$/],
+      [['sft', '--model', 'm', '--data', 'd.jsonl', '--out', 'o', '--lr', 'fast'], /^rlhf-playground sft: --lr: invalid value "fast"$/],
+      [['sft', '--model', 'm', '--data', 'd.jsonl', '--out', 'o', '--stop-after', '0'], /^rlhf-playground sft: --stop-after: invalid value "0"$/],
+      [['score', '--model', 'm', 'extra'], /^rlhf-playground score: too many arguments/],
+      [['sfft'], /^rlhf-playground: unknown command 'sfft' \(Did you mean sft\?\)$/],
+      [['--model', 'm'], /^rlhf-playground: unknown option '--model'$/],
+    ];
+    await Promise.all(cases.map(async ([args, re]) => {
+      const r = await cli(args);
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(r.stdout).toBe('');
+      expect(r.stderr.trim().split('\n'), args.join(' ')).toEqual([expect.stringMatching(re)]);
+    }));
+    // no command at all: the help on stdout, one line on stderr
+    const none = await cli([]);
+    expect(none.code).toBe(2);
+    expect(none.stdout).toMatch(/^Usage: rlhf-playground <command>/);
+    expect(none.stderr.trim().split('\n')).toHaveLength(1);
   });
 });

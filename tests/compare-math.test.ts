@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { importJsonl, MAX_LINE_CHARS, type Record as DataRecord } from '../src/io/datasets.ts';
 import { winRate, type VoteRecord } from '../src/store/db.ts';
 import { REFERENCE_MODEL, tally, tunedModelKey, tunedSide, verdict, wilson, winnerOf } from '../src/ui/compare-math.ts';
-import { dataBundle, dataCounts, exportData, importData, importDataBundle, newItems, oneLine, parsePromptLine, plural, rankingToRecord, recordKey } from '../src/ui/data-io.ts';
+import { dataBundle, dataCounts, exportData, importData, importDataBundle, newItems, oneLine, plural, rankingToRecord, recordKey } from '../src/ui/data-io.ts';
 import { unzipFiles, zipFiles } from '../src/io/export.ts';
 
 describe('wilson interval', () => {
@@ -101,22 +101,30 @@ describe('blind votes', () => {
 });
 
 describe('data import', () => {
-  it('takes prompt-only lines strictly and leaves record lines to importJsonl', () => {
-    expect(parsePromptLine('{"prompt":"Say hi."}')).toBe('Say hi.');
-    expect(parsePromptLine('{"prompt":"Greet Kofi.","task":"greeting","id":7,"ok":true,"x":null}')).toBe('Greet Kofi.');
-    expect(parsePromptLine('{"prompt":5}')).toEqual({ error: '"prompt" must be a string, got number' });
-    expect(parsePromptLine('{"prompt":null}')).toEqual({ error: '"prompt" must be a string, got null' });
-    expect(parsePromptLine('{"prompt":" \\n"}')).toEqual({ error: '"prompt" is empty' });
-    expect(parsePromptLine('{"prompt":"x","meta":{"a":1}}')).toHaveProperty('error');
-    // not prompt-shaped: importJsonl's message stands
-    expect(parsePromptLine('{"prompt":"x","completion":5}')).toBeUndefined();
-    expect(parsePromptLine('{"prompt":"x","chosen":"y"}')).toBeUndefined();
-    expect(parsePromptLine('{"text":"x"}')).toBeUndefined();
-    expect(parsePromptLine('["x"]')).toBeUndefined();
-    expect(parsePromptLine('{"prompt":"a","prompt":"b"}')).toBeUndefined(); // duplicate key: not JSON we accept
-    expect(parsePromptLine('{"prompt":"x",}')).toBeUndefined();
+  it('takes prompt-only lines strictly, by the rule importJsonl applies everywhere', () => {
+    const one = (line: string) => {
+      const r = importData(line, 'f.jsonl');
+      return r.errors.length ? { error: r.errors[0]!.replace(/^f\.jsonl:1: /, '') } : r.prompts.length ? r.prompts[0] : r.records[0];
+    };
+    expect(one('{"prompt":"Say hi."}')).toBe('Say hi.');
+    expect(one('{"prompt":"Greet Kofi.","task":"greeting","id":7,"ok":true,"x":null}')).toBe('Greet Kofi.');
+    expect(one('{"prompt":5}')).toEqual({ error: '"prompt" must be a string or a list of messages, got a number' });
+    expect(one('{"prompt":null}')).toEqual({ error: '"prompt" must be a string or a list of messages, got null' });
+    expect(one('{"prompt":" \\n"}')).toEqual({ error: '"prompt" is empty' });
+    expect(one('{"prompt":"x","meta":{"a":1}}')).toEqual({ error: expect.stringMatching(/^"meta" must be a string, number, boolean or null/) });
+    // TRL's conversational prompt: one user message is kept as its text (it encodes the same); the
+    // store keeps prompts as text, so a system or multi-turn prompt is refused on its line
+    expect(one('{"prompt":[{"role":"user","content":"Hi there."}]}')).toBe('Hi there.');
+    expect(one('{"prompt":[{"role":"system","content":"Be brief."},{"role":"user","content":"Hi."}]}')).toEqual({ error: expect.stringMatching(/system or multi-turn conversational prompt cannot be kept here/) });
+    expect(one('{"prompt":[{"role":"user","content":"Hi."},{"role":"assistant","content":"Hello."}]}')).toEqual({ error: 'a conversational prompt must end with a user turn, got role "assistant"' });
+    // other kinds keep their own rules and messages
+    expect(one('{"prompt":"x","completion":5}')).toEqual({ error: '"completion" must be a string, got a number' });
+    expect(one('{"prompt":"x","chosen":"y"}')).toEqual({ error: 'missing "rejected"' });
+    expect(one('{"prompt":"x","ranks":[0,1]}')).toEqual({ error: expect.stringMatching(/^not a known record shape/) });
+    expect(one('{"text":"x"}')).toEqual({ error: expect.stringMatching(/^not a known record shape/) });
+    expect(one('{"prompt":"a","prompt":"b"}')).toEqual({ error: expect.stringMatching(/duplicate key "prompt"/) });
     // keys that mean something to other code are plain data (strict parser, null prototype)
-    expect(parsePromptLine('{"prompt":"p","__proto__":"x","constructor":"y"}')).toBe('p');
+    expect(one('{"prompt":"p","__proto__":"x","constructor":"y"}')).toBe('p');
   });
 
   it('adds every good line, reports each bad one as file:line: problem, keeps strings verbatim', () => {
@@ -142,7 +150,7 @@ describe('data import', () => {
     expect(r.prompts).toEqual([xss, '  spaced  ']);
     expect(r.errors).toHaveLength(4);
     expect(r.errors[0]).toMatch(/^mine\.jsonl:3: invalid JSON/);
-    expect(r.errors[1]).toBe('mine.jsonl:5: "prompt" must be a string, got number');
+    expect(r.errors[1]).toBe('mine.jsonl:5: "prompt" must be a string or a list of messages, got a number');
     expect(r.errors[2]).toBe('mine.jsonl:8: "completion" must be a string, got a number');
     expect(r.errors[3]).toMatch(/^mine\.jsonl:9: invalid JSON: duplicate key "prompt"/);
   });
@@ -197,7 +205,7 @@ describe('stored rankings, counters and export', () => {
     // a bad line is named by zip, entry and line; a zip without the data files says what it lacks
     const enc = new TextEncoder();
     const bad = zipFiles(new Map([['data.jsonl', enc.encode('{"prompt":"p","completion":"c"}\n{"prompt":3}\n')]]));
-    expect(importDataBundle(bad, 'mine.zip')).toMatchObject({ records: [records[0]], errors: ['mine.zip/data.jsonl:2: "prompt" must be a string, got number'] });
+    expect(importDataBundle(bad, 'mine.zip')).toMatchObject({ records: [records[0]], errors: ['mine.zip/data.jsonl:2: "prompt" must be a string or a list of messages, got a number'] });
     expect(() => importDataBundle(zipFiles(new Map([['notes.txt', enc.encode('hi')]])), 'other.zip')).toThrow(/^other\.zip: holds no data\.jsonl or prompts\.jsonl/);
   });
 

@@ -1,6 +1,6 @@
 import { describe, it, expect } from 'vitest';
 import {
-  exportJsonl, importJsonl, MAX_FILE_BYTES, MAX_LINE_CHARS, toPreferencePairs, toRankings, toSftRows, type Record,
+  exportJsonl, importJsonl, MAX_FILE_BYTES, MAX_LINE_CHARS, promptText, toPreferencePairs, toPrompts, toRankings, toSftRows, type Record,
 } from '../src/io/datasets.ts';
 
 const F = 'my-data.jsonl';
@@ -12,6 +12,8 @@ const samples: Record[] = [
   { kind: 'ranking', prompt: 'Rank these', completions: ['best', 'middle', 'worst'] },
   { kind: 'ranking', prompt: 'With ties', completions: ['a', 'b', 'c', 'd'], ranks: [0, 0, 1, 2] },
   { kind: 'ranking', prompt: 'nine', completions: ['1', '2', '3', '4', '5', '6', '7', '8', '9'] },
+  { kind: 'prompt', prompt: 'Write a haiku.' },
+  { kind: 'prompt', prompt: [{ role: 'system', content: 'Be brief.' }, { role: 'user', content: 'Hi?' }] },
 ];
 
 /** Plain objects, so toEqual does not trip over null-prototype objects or absent keys. */
@@ -35,6 +37,8 @@ describe('export / import round trip', () => {
     expect(lines[2]).toEqual({ prompt: 'The sky is', chosen: ' blue.', rejected: ' green.' });
     expect(lines[3]).toEqual({ prompt: 'Rank these', completions: ['best', 'middle', 'worst'] });
     expect(lines[4]).toEqual({ prompt: 'With ties', completions: ['a', 'b', 'c', 'd'], ranks: [0, 0, 1, 2] });
+    expect(lines[6]).toEqual({ prompt: 'Write a haiku.' });
+    expect(lines[7]).toEqual({ prompt: [{ role: 'system', content: 'Be brief.' }, { role: 'user', content: 'Hi?' }] });
   });
 
   it('round trips a whole file and awkward strings', () => {
@@ -219,6 +223,62 @@ describe('conversational preference rows (TRL form)', () => {
       expect.stringMatching(/:3: the final "chosen" turn must be an assistant/),
       expect.stringMatching(/:4: "prompt" must be an array of messages/),
     ]);
+  });
+});
+
+describe('prompt-only rows (TRL form)', () => {
+  it('reads standard and conversational prompts; flat metadata beside them is ignored', () => {
+    const lines = [
+      '{"prompt":"Greet Kofi.","task":"greeting","id":7,"ok":true,"x":null}',
+      '{"prompt":[{"role":"user","content":"What color is the sky?"}]}',
+      '{"prompt":[{"role":"system","content":"Answer in French."},{"role":"user","content":"Hi."}],"source":"web"}',
+    ];
+    const r = importJsonl(lines.join('\n'), F);
+    expect(r.errors).toEqual([]);
+    expect(plain(r.records)).toEqual([
+      { kind: 'prompt', prompt: 'Greet Kofi.' },
+      { kind: 'prompt', prompt: [{ role: 'user', content: 'What color is the sky?' }] },
+      { kind: 'prompt', prompt: [{ role: 'system', content: 'Answer in French.' }, { role: 'user', content: 'Hi.' }] },
+    ]);
+    // the metadata is not data: the export writes the prompt alone
+    expect(exportJsonl(r.records).split('\n')[0]).toBe('{"prompt":"Greet Kofi."}');
+  });
+
+  it('reports bad prompt-only rows by line', () => {
+    const lines = [
+      '{"prompt":""}',
+      '{"prompt":7}',
+      '{"prompt":[]}',
+      '{"prompt":[{"role":"user","content":"Hi."},{"role":"assistant","content":"Hello."}]}',
+      '{"prompt":[{"role":"tool","content":"x"}]}',
+      '{"prompt":"p","meta":{"a":1}}',
+      '{"prompt":"p","ranks":[0,1]}',
+    ];
+    const r = importJsonl(lines.join('\n'), F);
+    expect(r.records).toEqual([]);
+    expect(r.errors.map((e) => e.message)).toEqual([
+      `${F}:1: "prompt" is empty`,
+      `${F}:2: "prompt" must be a string or a list of messages, got a number`,
+      `${F}:3: "prompt" must hold at least one message`,
+      `${F}:4: a conversational prompt must end with a user turn, got role "assistant"`,
+      expect.stringMatching(/:5: bad role "tool" in prompt\[0\]/),
+      expect.stringMatching(/:6: "meta" must be a string, number, boolean or null/),
+      expect.stringMatching(/:7: not a known record shape/),
+    ]);
+  });
+
+  it("a caller's refuse() turns a record it cannot keep into its line's error", () => {
+    const text = '{"prompt":"a","completion":"b"}\n{"prompt":"p"}\n';
+    const r = importJsonl(text, F, { refuse: (x) => (x.kind === 'prompt' ? 'no prompts here' : undefined) });
+    expect(r.records.map((x) => x.kind)).toEqual(['completion']);
+    expect(r.errors).toEqual([{ line: 2, message: `${F}:2: no prompts here` }]);
+  });
+
+  it("toPrompts: PPO's prompts from every kind but chat messages; promptText: the one-user-turn text", () => {
+    expect(plain(toPrompts(samples))).toEqual(['Say hi.', 'The sky is', 'Rank these', 'With ties', 'nine', 'Write a haiku.', plain((samples[7] as { prompt: unknown }).prompt)]);
+    expect(promptText('x')).toBe('x');
+    expect(promptText([{ role: 'user', content: 'Hi.' }])).toBe('Hi.');
+    expect(promptText([{ role: 'system', content: 'S' }, { role: 'user', content: 'Hi.' }])).toBeUndefined();
   });
 });
 

@@ -251,6 +251,17 @@ describe('chat templates', () => {
     expect(tok.decode([...tok.encode('Hello.'), 378], { skipSpecialTokens: true })).toBe('Hello.');
   });
 
+  it("formats TRL's conversational prompts with the generation prompt; one user message as a text prompt", () => {
+    const conversation = [{ role: 'system' as const, content: 'Be brief.' }, { role: 'user' as const, content: 'Hi!' }];
+    expect(tok.formatPrompt(conversation)).toBe('<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi!<|im_end|>\n<|im_start|>assistant\n');
+    expect(tok.encodePrompt(conversation)).toEqual(tok.encode(tok.formatPrompt(conversation), { addSpecialTokens: false }));
+    expect(tok.encodePrompt(messages)).toEqual(tok.encodePrompt('Hi!'));
+    // without a template a single user message is its plain text, as a text prompt is; anything more cannot be formatted
+    const plain = loadTok('gpt2-tiny');
+    expect(plain.encodePrompt([{ role: 'user', content: 'Hi there' }])).toEqual(plain.encodePrompt('Hi there'));
+    expectTokError(() => plain.formatPrompt(conversation), 'no chat_template', 'system or multi-turn');
+  });
+
   it('passes the special tokens and uses "default" of the list form', () => {
     const t = Tok.fromJson(chatJson(), {
       bos_token: '<|im_start|>',

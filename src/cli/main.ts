@@ -1,9 +1,11 @@
-// rlhf-playground command line: the same engine as the page, on Dawn. Every failure ends with one
+// rlhf-playground command line: the same engine as the page, on Dawn. Each subcommand is one
+// `program.command(...)` in `cli()` below, its options declared to commander, which answers --help for
+// every command with its options and defaults and refuses unknown options. Every failure ends with one
 // line on stderr and a non-zero exit (2 for usage errors).
 import { existsSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { basename, join } from 'node:path';
-import { parseArgs } from 'node:util';
+import { Command, CommanderError, Option } from 'commander';
 import { createNodeGpu } from '../gpu/node.ts';
 import type { Gpu } from '../gpu/runtime.ts';
 import { zipFiles } from '../io/export.ts';
@@ -18,33 +20,16 @@ import { exportModelFiles } from '../model/export.ts';
 import { loadModel } from '../model/index.ts';
 import { checkFits, estimateMemory, type Use } from '../model/memory.ts';
 import { GENERATE_DEFAULTS, Generator } from '../train/generate.ts';
-import { trainCommand, TrainUsageError, type Stage } from './train.ts';
+import { checkRequired, required, UsageError } from './options.ts';
+import { stageOptions, trainCommand, TrainUsageError } from './train.ts';
 
-const USAGE = `usage: rlhf-playground <command> [options]
-
-commands:
-  info --model DIR|ID                                   architecture, parameter count, GPU memory estimates
-  score --model DIR --ids "1,2,3;4,5,6"                 loss and logits of a batch, as JSON
-  grads --model DIR --ids "..." --out FILE.safetensors  d loss / d parameter, under the model file's names
-  generate --model DIR (--prompt TEXT | --ids "...")    sample continuations, as JSON {"samples":[{"ids","text"}]}
-      [--max-new-tokens N] [--temperature T] [--top-k K] [--top-p P] [--seed S] [--num-samples K]
-      [--stop STRING]... [--raw]                        (temperature 0 = greedy; --raw skips the chat template)
-  export --model DIR --out FILE.zip                     the model as a Hugging Face folder, zipped
-  sft --model DIR --data FILE.jsonl --out DIR           supervised fine-tuning on {"prompt","completion"} / {"messages"}
-  rm  --model DIR --data FILE.jsonl --out DIR           reward model from rankings {"prompt","completions"} / {"prompt","chosen","rejected"}
-  dpo --model DIR --data FILE.jsonl --out DIR           DPO from the same rankings (reference: the model as given)
-  ppo --model DIR --prompts FILE.jsonl --reward DIR --out DIR   PPO against an RM adapter (written by rm --lora-rank R)
-      [--steps N | --epochs E] [--lr X] [--batch-size B] [--seed S] [--lora-rank R (0 = full fine-tuning)]
-      [--lora-alpha A] [--lora-dropout P] [--seq-len T] [--beta B] [--kl-coef C] [--num-samples K] [--ptx-coef G] [--ema-decay D]
-      [--checkpoint-every N] [--stop-after N] [--resume] each writes a model (or PEFT adapter) folder and metrics.jsonl
-
+const MODEL_HELP = `
 --model: a Hugging Face model folder (config.json, model.safetensors or a sharded index, tokenizer files),
 or a Hub id such as openai-community/gpt2 (optionally @revision; HF_ENDPOINT and HF_TOKEN are honoured;
 downloads are cached in ~/.cache/rlhf-playground).
 --ids: token ids, sequences separated by ';', all of the same length. The loss is the mean next-token
-cross-entropy over the batch and positions 0..T-2.`;
-
-class UsageError extends Error {}
+cross-entropy over the batch and positions 0..T-2.
+Each command's options and defaults: rlhf-playground <command> --help`;
 
 /** Writes to stdout and waits until it is flushed (a pipe is asynchronous, and we exit right after). */
 const print = (text: string) => new Promise<void>((resolve, reject) => process.stdout.write(text, (e) => (e ? reject(e) : resolve())));
@@ -64,12 +49,13 @@ export function parseIds(text: string): number[][] {
   return seqs;
 }
 
-function num(v: string | undefined, flag: string, fallback: number, check: (x: number) => boolean = () => true): number {
-  if (v === undefined) return fallback;
+/** A number option's parser: a bad value is a usage error naming the flag, raised as commander reads it. */
+const num = (flag: string, check: (x: number) => boolean = () => true) => (v: string): number => {
   const x = Number(v);
-  if (!Number.isFinite(x) || !check(x)) throw new UsageError(`${flag}: invalid value "${v}"`);
+  if (v.trim() === '' || !Number.isFinite(x) || !check(x)) throw new UsageError(`${flag}: invalid value "${v}"`);
   return x;
-}
+};
+const int = (min: number, max = Infinity) => (x: number) => Number.isInteger(x) && x >= min && x <= max;
 
 /** A folder path, or a Hub id (with @revision) downloaded through the cache. */
 async function resolveModel(arg: string | undefined): Promise<ModelFiles> {
@@ -103,13 +89,14 @@ function tokenizerOf(files: ModelFiles): Tok | undefined {
   return files.tokenizer ? Tok.fromJson(files.tokenizer, files.tokenizerConfig, `${files.source}/tokenizer.json`) : undefined;
 }
 
-async function scoreOrGrads(gpu: Gpu, cmd: 'score' | 'grads', v: Record<string, unknown>): Promise<void> {
-  if (!v.ids) throw new UsageError('--ids is required');
-  if (cmd === 'grads' && !v.out) throw new UsageError('--out FILE.safetensors is required');
-  const seqs = parseIds(v.ids as string);
+interface ModelOpts { model: string }
+interface IdsOpts extends ModelOpts { ids: string; out?: string }
+
+async function scoreOrGrads(gpu: Gpu, cmd: 'score' | 'grads', v: IdsOpts): Promise<void> {
+  const seqs = parseIds(v.ids);
   const B = seqs.length, T = seqs[0]!.length;
   if (T < 2) throw new UsageError('--ids: sequences need at least 2 tokens for a next-token loss');
-  const files = await resolveModel(v.model as string);
+  const files = await resolveModel(v.model);
   fits(gpu, files, cmd === 'grads' ? 'full' : 'inference', B, T);
   const { model, fileNames } = loadModel(gpu, { ...files, configFile: `${files.source}/config.json` }, { grads: cmd === 'grads' });
   const plan = await model.plan(B, T, { training: cmd === 'grads' });
@@ -126,13 +113,13 @@ async function scoreOrGrads(gpu: Gpu, cmd: 'score' | 'grads', v: Record<string, 
     const loss = await plan.readLoss();
     const tensors = [];
     for (const e of model.params.entries) tensors.push({ name: fileNames.get(e.name)!, shape: e.shape, data: await model.params.download(e.name, 'grad') });
-    writeFileSync(v.out as string, writeSafetensors(tensors, { producer: 'rlhf-playground', content: 'd loss / d parameter', loss: String(loss) }));
+    writeFileSync(v.out!, writeSafetensors(tensors, { producer: 'rlhf-playground', content: 'd loss / d parameter', loss: String(loss) }));
     await print(JSON.stringify({ loss, out: v.out, tensors: tensors.length }) + '\n');
   }
 }
 
-async function info(gpu: Gpu, v: Record<string, unknown>): Promise<void> {
-  const files = await resolveModel(v.model as string);
+async function info(gpu: Gpu, v: ModelOpts): Promise<void> {
+  const files = await resolveModel(v.model);
   const cfg = parseConfig(files.config, `${files.source}/config.json`);
   const seqLen = Math.min(cfg.maxPositions, 1024);
   const gib = (b: number) => Number((b / 2 ** 30).toFixed(3));
@@ -157,34 +144,32 @@ async function info(gpu: Gpu, v: Record<string, unknown>): Promise<void> {
   }) + '\n');
 }
 
-async function generate(gpu: Gpu, v: Record<string, unknown>): Promise<void> {
+interface GenerateOpts extends ModelOpts {
+  prompt?: string; ids?: string; raw?: boolean; stop: string[];
+  maxNewTokens: number; temperature: number; topK: number; topP: number; seed: number; numSamples: number;
+}
+
+async function generate(gpu: Gpu, v: GenerateOpts): Promise<void> {
   if (!v.prompt === !v.ids) throw new UsageError('give exactly one of --prompt TEXT or --ids "..."');
-  const files = await resolveModel(v.model as string);
+  const files = await resolveModel(v.model);
   const tok = tokenizerOf(files);
   let prompt: number[];
   if (v.prompt !== undefined) {
     if (!tok) throw new UsageError(`${files.source}: no tokenizer.json, so --prompt cannot be encoded; use --ids`);
-    prompt = v.raw ? tok.encode(v.prompt as string) : tok.encodePrompt(v.prompt as string);
+    prompt = v.raw ? tok.encode(v.prompt) : tok.encodePrompt(v.prompt);
   } else {
-    const seqs = parseIds(v.ids as string);
+    const seqs = parseIds(v.ids!);
     if (seqs.length !== 1) throw new UsageError('--ids: generate takes one prompt (use --num-samples for several samples)');
     prompt = seqs[0]!;
   }
-  const cfg = {
-    ...GENERATE_DEFAULTS,
-    maxNewTokens: num(v['max-new-tokens'] as string, '--max-new-tokens', 64, (x) => Number.isInteger(x) && x >= 1),
-    temperature: num(v.temperature as string, '--temperature', 1, (x) => x >= 0),
-    topK: num(v['top-k'] as string, '--top-k', 0, (x) => Number.isInteger(x) && x >= 0),
-    topP: num(v['top-p'] as string, '--top-p', 1, (x) => x > 0 && x <= 1),
-    seed: num(v.seed as string, '--seed', 0, Number.isInteger),
-    numSamples: num(v['num-samples'] as string, '--num-samples', 1, (x) => Number.isInteger(x) && x >= 1 && x <= 64),
-  };
+  const { maxNewTokens, temperature, topK, topP, seed, numSamples } = v;
+  const cfg = { ...GENERATE_DEFAULTS, maxNewTokens, temperature, topK, topP, seed, numSamples };
   const config = parseConfig(files.config);
   const eos = new Set<number>(tok?.eosTokenIds ?? []);
   for (const src of [config.eosTokenId, (files.generationConfig as { eos_token_id?: number | number[] } | undefined)?.eos_token_id]) {
     for (const id of [src].flat()) if (typeof id === 'number') eos.add(id);
   }
-  const stops = (v.stop as string[] | undefined) ?? [];
+  const stops = v.stop;
   if (stops.length && !tok) throw new UsageError('--stop needs the model\'s tokenizer');
   const texts: string[] = Array(cfg.numSamples).fill('');
   fits(gpu, files, 'inference', cfg.numSamples, prompt.length + cfg.maxNewTokens, true);
@@ -202,9 +187,8 @@ async function generate(gpu: Gpu, v: Record<string, unknown>): Promise<void> {
   await print(JSON.stringify({ samples }) + '\n');
 }
 
-async function exportZip(gpu: Gpu, v: Record<string, unknown>): Promise<void> {
-  if (!v.out) throw new UsageError('--out FILE.zip is required');
-  const files = await resolveModel(v.model as string);
+async function exportZip(gpu: Gpu, v: ModelOpts & { out: string }): Promise<void> {
+  const files = await resolveModel(v.model);
   const { model } = loadModel(gpu, { ...files, configFile: `${files.source}/config.json` });
   const tokenizerFiles = new Map([...files.raw].filter(([name]) => ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json'].includes(name)));
   const prior = files.weights[0]?.metadata ?? {};
@@ -216,47 +200,105 @@ async function exportZip(gpu: Gpu, v: Record<string, unknown>): Promise<void> {
     tokenizerFiles,
     generationConfig: files.generationConfig as Record<string, unknown> | undefined,
   });
-  const zip = zipFiles(out, basename(v.out as string).replace(/\.zip$/i, ''));
-  writeFileSync(v.out as string, zip);
+  const zip = zipFiles(out, basename(v.out).replace(/\.zip$/i, ''));
+  writeFileSync(v.out, zip);
   await print(JSON.stringify({ out: v.out, bytes: zip.length, files: [...out.keys()] }) + '\n');
 }
 
-export async function main(argv: string[]): Promise<number> {
-  const [cmd, ...rest] = argv;
-  if (!cmd || cmd === '--help' || cmd === '-h' || cmd === 'help') {
-    await print(USAGE + '\n');
-    return cmd ? 0 : 2;
+/** An action that needs the GPU: Dawn starts only once commander has accepted the command line. */
+const onGpu = <O>(command: (gpu: Gpu, opts: O) => Promise<void>) => async (opts: O) => command(await createNodeGpu(), opts);
+
+const modelOption = () => required('--model <DIR|ID>', 'a Hugging Face model folder or Hub id (see rlhf-playground --help)');
+const idsOption = () => required('--ids <IDS>', 'token ids: "1,2,3;4,5,6", sequences of one length separated by ";"');
+
+const STAGE_HELP = {
+  sft: 'supervised fine-tuning on demonstrations (loss on completion tokens only)',
+  rm: 'a reward model from rankings (all pairs of a ranking in one batch element)',
+  dpo: 'DPO from the same rankings (reference: the model as given)',
+  ppo: 'PPO against a reward model written by `rm`, with a KL leash to the model as given',
+} as const;
+
+/**
+ * The command line. `out` receives what commander writes to stdout (help), so main can wait for it to be
+ * flushed before exiting. A new subcommand is one more `program.command(...)`: its options, and an action
+ * (`onGpu(fn)` for a `fn(gpu, opts)` that needs the GPU).
+ */
+export function cli(out: (text: string) => void): Command {
+  const program = new Command('rlhf-playground')
+    .description('The InstructGPT recipe (SFT, reward model, PPO, DPO) on the WebGPU engine, from a terminal (Dawn).')
+    .usage('<command> [options]')
+    // set before the subcommands are made, which inherit them: errors come back to main() as one line
+    .exitOverride()
+    .configureOutput({ writeOut: out, writeErr: (t) => process.stderr.write(t), outputError: () => {} })
+    .showSuggestionAfterError()
+    .hook('preAction', checkRequired)
+    .addHelpText('after', MODEL_HELP);
+
+  program.command('info').description('architecture, parameter count, GPU memory estimates (JSON)')
+    .addOption(modelOption())
+    .action(onGpu(info));
+  program.command('score').description('loss and logits of a batch (JSON {"loss","logits"})')
+    .addOption(modelOption()).addOption(idsOption())
+    .action(onGpu((gpu, o: IdsOpts) => scoreOrGrads(gpu, 'score', o)));
+  program.command('grads').description('d loss / d parameter (safetensors, under the model file\'s tensor names)')
+    .addOption(modelOption()).addOption(idsOption())
+    .addOption(required('--out <FILE.safetensors>', 'where the gradients go'))
+    .action(onGpu((gpu, o: IdsOpts) => scoreOrGrads(gpu, 'grads', o)));
+  program.command('generate').summary('sample continuations of a prompt (JSON)')
+    .description('sample continuations of --prompt or --ids, as JSON {"samples":[{"ids","text","finish"}]}; --temperature 0 is greedy')
+    .addOption(modelOption())
+    .option('--prompt <TEXT>', 'the prompt, formatted with the model\'s chat template when it has one')
+    .option('--ids <IDS>', 'the prompt as token ids (instead of --prompt)')
+    .option('--raw', 'encode --prompt as it is, without the chat template')
+    .addOption(new Option('--max-new-tokens <N>', 'tokens per sample at most').argParser(num('--max-new-tokens', int(1))).default(GENERATE_DEFAULTS.maxNewTokens))
+    .addOption(new Option('--temperature <T>', 'sampling temperature; 0 = greedy').argParser(num('--temperature', (x) => x >= 0)).default(GENERATE_DEFAULTS.temperature))
+    .addOption(new Option('--top-k <K>', 'sample from the K likeliest tokens; 0 = all').argParser(num('--top-k', int(0))).default(GENERATE_DEFAULTS.topK))
+    .addOption(new Option('--top-p <P>', 'nucleus sampling: the likeliest tokens holding P of the probability').argParser(num('--top-p', (x) => x > 0 && x <= 1)).default(GENERATE_DEFAULTS.topP))
+    .addOption(new Option('--seed <S>', 'random seed').argParser(num('--seed', Number.isInteger)).default(GENERATE_DEFAULTS.seed))
+    .addOption(new Option('--num-samples <K>', 'samples of the prompt (1 to 64)').argParser(num('--num-samples', int(1, 64))).default(GENERATE_DEFAULTS.numSamples))
+    .addOption(new Option('--stop <STRING>', 'stop a sample where it writes STRING (repeatable)').argParser((v: string, all: string[]) => [...all, v]).default([], 'none'))
+    .action(onGpu(generate));
+  program.command('export').description('the model as a Hugging Face folder, zipped')
+    .addOption(modelOption())
+    .addOption(required('--out <FILE.zip>', 'where the zip goes'))
+    .action(onGpu(exportZip));
+  for (const stage of ['sft', 'rm', 'dpo', 'ppo'] as const) {
+    const cmd = program.command(stage).summary(STAGE_HELP[stage])
+      .description(`${STAGE_HELP[stage]}. Writes to --out a model folder (a PEFT adapter with --lora-rank) and metrics.jsonl, one line per optimizer step under TRL's metric names.`)
+      .usage(`--model DIR|ID ${stage === 'ppo' ? '--prompts FILE.jsonl --reward DIR' : '--data FILE.jsonl'} --out DIR [options]`)
+      .addOption(modelOption());
+    for (const o of stageOptions(stage)) cmd.addOption(o);
+    cmd.action(onGpu((gpu, o: Record<string, unknown>) => trainCommand(gpu, stage, o, { resolveModel, tokenizerOf })));
   }
+  return program;
+}
+
+/** One line however the message reads (commander's suggestions come on a second line). */
+const oneLine = (msg: string, joinLines: boolean) => (joinLines ? msg.replace(/\s*\n\s*/g, ' ') : msg.split('\n')[0]!);
+
+export async function main(argv: string[]): Promise<number> {
+  const written: Promise<void>[] = [];
+  const program = cli((text) => void written.push(print(text)));
+  const cmd = program.commands.find((c) => c.name() === argv[0])?.name();
+  const fail = (msg: string) => process.stderr.write(`${process.stderr.isTTY ? '\n' : ''}rlhf-playground${cmd ? ` ${cmd}` : ''}: ${msg}\n`);
   try {
-    const { values } = parseArgs({
-      args: rest,
-      options: {
-        model: { type: 'string' }, ids: { type: 'string' }, out: { type: 'string' }, prompt: { type: 'string' },
-        'max-new-tokens': { type: 'string' }, temperature: { type: 'string' }, 'top-k': { type: 'string' },
-        'top-p': { type: 'string' }, seed: { type: 'string' }, 'num-samples': { type: 'string' },
-        stop: { type: 'string', multiple: true }, raw: { type: 'boolean' },
-        data: { type: 'string' }, prompts: { type: 'string' }, reward: { type: 'string' }, steps: { type: 'string' }, epochs: { type: 'string' },
-        lr: { type: 'string' }, 'batch-size': { type: 'string' }, 'lora-rank': { type: 'string' }, 'lora-alpha': { type: 'string' },
-        'lora-dropout': { type: 'string' }, 'seq-len': { type: 'string' }, beta: { type: 'string' }, 'kl-coef': { type: 'string' },
-        'checkpoint-every': { type: 'string' }, resume: { type: 'boolean' }, 'stop-after': { type: 'string' },
-        'ptx-coef': { type: 'string' }, 'ema-decay': { type: 'string' },
-      },
-      strict: true,
-    });
-    const commands: Record<string, (gpu: Gpu, v: Record<string, unknown>) => Promise<void>> = {
-      score: (g, x) => scoreOrGrads(g, 'score', x), grads: (g, x) => scoreOrGrads(g, 'grads', x), info, generate, export: exportZip,
-      ...Object.fromEntries((['sft', 'rm', 'dpo', 'ppo'] as Stage[]).map((st) => [st, (g: Gpu, x: Record<string, unknown>) => trainCommand(g, st, x, { resolveModel, tokenizerOf })])),
-    };
-    const run = commands[cmd];
-    if (!run) throw new UsageError(`unknown command "${cmd}" (try --help)`);
-    if (!values.model) throw new UsageError('--model DIR|ID is required');
-    const gpu = await createNodeGpu();
-    await run(gpu, values);
+    if (!argv.length) {
+      program.outputHelp();
+      await Promise.all(written);
+      fail('give a command (listed above)');
+      return 2;
+    }
+    await program.parseAsync(argv, { from: 'user' });
     return 0;
   } catch (e) {
-    const msg = e instanceof Error ? e.message : String(e);
-    process.stderr.write(`${process.stderr.isTTY ? '\n' : ''}rlhf-playground ${cmd}: ${msg.split('\n')[0]}\n`);
-    return e instanceof UsageError || e instanceof TrainUsageError || (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS') ? 2 : 1;
+    await Promise.all(written);
+    if (e instanceof CommanderError) {
+      if (e.exitCode === 0) return 0; // --help, help <command>
+      fail(oneLine(e.message.replace(/^error: /, ''), true));
+      return 2;
+    }
+    fail(oneLine(e instanceof Error ? e.message : String(e), false));
+    return e instanceof UsageError || e instanceof TrainUsageError ? 2 : 1;
   }
 }
 

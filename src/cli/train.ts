@@ -2,8 +2,12 @@
 // worker (src/train/stages.ts). Each writes to --out a loadable model folder (full fine-tuning) or PEFT
 // adapter folder (LoRA), and metrics.jsonl: one JSON object per optimizer step with `step` and TRL's
 // metric names. --checkpoint-every / --stop-after write a checkpoint; --resume continues bit for bit.
+// The stages' flags are declared here (stageOptions) with the defaults resolveConfig gives, so --help
+// shows the table a run will use rather than a copy of it.
 import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { Option } from 'commander';
+import { required } from './options.ts';
 import type { Gpu } from '../gpu/runtime.ts';
 import { importJsonl, type Record as DataRecord } from '../io/datasets.ts';
 import { readModelFolder } from '../io/folder.ts';
@@ -11,9 +15,10 @@ import type { ModelFiles } from '../io/sources.ts';
 import type { Tok } from '../io/tokenizer.ts';
 import { ScoreHead } from '../model/head.ts';
 import { loadModel } from '../model/index.ts';
+import { rewardBiasOf } from '../model/export.ts';
 import { loadAdapterWithHead } from '../model/lora.ts';
 import { checkpointBytes, checkpointFromBytes, restore, snapshot, type Checkpoint } from '../train/checkpoint.ts';
-import { resolveConfig, type Stage, type TrainInput } from '../train/config.ts';
+import { resolveConfig, type Stage, type TrainConfig, type TrainInput } from '../train/config.ts';
 import { buildStage, DataError } from '../train/stages.ts';
 
 export type { Stage };
@@ -40,48 +45,144 @@ function bar(step: number, total: number, text: string): void {
   process.stderr.write(`\r[${'#'.repeat(done)}${'.'.repeat(w - done)}] ${step}/${total} ${text}   `);
 }
 
-/** Command-line flags -> the stage config (TrainConfig names; unset flags keep the stage's defaults). */
-function flags(v: Record<string, unknown>): TrainInput {
-  const num = (k: string, flag = `--${k}`) => {
-    if (v[k] === undefined) return undefined;
-    const x = Number(v[k]);
-    if (!Number.isFinite(x)) throw new TrainUsageError(`${flag}: invalid value "${v[k]}"`);
-    return x;
-  };
-  return {
-    seed: num('seed'), epochs: num('epochs'), steps: num('steps'), batchSize: num('batch-size'), seqLen: num('seq-len'), lr: num('lr'),
-    loraRank: num('lora-rank'), loraAlpha: num('lora-alpha'), loraDropout: num('lora-dropout'), checkpointEvery: num('checkpoint-every'),
-    beta: num('beta'), kl_coef: num('kl-coef'), numSamples: num('num-samples'), maxNewTokens: num('max-new-tokens'),
-    ptx_coef: num('ptx-coef'), ema_decay: num('ema-decay'),
-  };
+/** A flag that sets a TrainConfig field; `stages` limits it to those stages (all when absent). */
+interface ConfigFlag { key: keyof TrainConfig; flags: string; help: string | ((stage: Stage) => string); stages?: readonly Stage[] }
+
+const BATCH_OF: Record<Stage, string> = { sft: 'demonstrations', rm: 'rankings', dpo: 'preference pairs', ppo: 'prompts' };
+
+/** The stages' config flags (Hugging Face / TRL names where they have one). An unset flag keeps the stage's default. */
+const CONFIG_FLAGS: readonly ConfigFlag[] = [
+  { key: 'steps', flags: '--max-steps, --steps <N>', help: "optimizer steps (Hugging Face's max_steps): overrides --epochs, cycling through the data as often as needed; 0 = what the epochs give" },
+  { key: 'epochs', flags: '--epochs <E>', help: 'passes over the data' },
+  { key: 'batchSize', flags: '--batch-size <B>', help: (stage) => `${BATCH_OF[stage]} per optimizer step` },
+  { key: 'lr', flags: '--lr <X>', help: 'peak learning rate (AdamW, warmup then cosine decay)' },
+  { key: 'seed', flags: '--seed <S>', help: (stage) => `data order and initialisation${stage === 'ppo' ? ', rollout sampling' : ''}` },
+  { key: 'seqLen', flags: '--seq-len <T>', help: 'prompt + completion tokens' },
+  { key: 'loraRank', flags: '--lora-rank <R>', help: 'train a LoRA adapter of this rank (written as a PEFT adapter); 0 = full fine-tuning' },
+  { key: 'loraAlpha', flags: '--lora-alpha <A>', help: 'LoRA alpha (the update is scaled by alpha / rank)' },
+  { key: 'loraDropout', flags: '--lora-dropout <P>', help: 'dropout on the LoRA input' },
+  { key: 'checkpointEvery', flags: '--checkpoint-every <N>', help: 'also write checkpoint.safetensors every N steps (0 = at the end and at --stop-after only)' },
+  { key: 'beta', flags: '--beta <B>', help: "DPO's beta: how tightly the policy is held to the reference", stages: ['dpo'] },
+  { key: 'kl_coef', flags: '--kl-coef <C>', help: 'per-token KL penalty to the reference (the starting model)', stages: ['ppo'] },
+  { key: 'numSamples', flags: '--num-samples <K>', help: 'rollouts per prompt', stages: ['ppo'] },
+  { key: 'maxNewTokens', flags: '--max-new-tokens <N>', help: 'tokens per rollout at most', stages: ['ppo'] },
+  { key: 'ptx_coef', flags: '--ptx-coef <G>', help: 'PPO-ptx: weight of an SFT loss on the {"prompt","completion"} lines among the prompts; 0 = plain PPO', stages: ['ppo'] },
+  { key: 'ema_decay', flags: '--ema-decay <D>', help: "export an EMA of the policy with this decay (the paper's 0.992); 0 = the last iterate", stages: ['ppo'] },
+];
+
+/** The flag that sets a config field (for error messages): its first spelling. */
+const flagOf = (key: string): string => (key === 'rewardRunId' ? '--reward' : CONFIG_FLAGS.find((f) => f.key === key)?.flags.split(/[ ,]/)[0] ?? `--${key}`);
+/** Where commander puts a flag's value among the parsed options. */
+const attributeOf = (f: ConfigFlag): string => new Option(f.flags).attributeName();
+
+/** A number as a person writes it in a flag: 1e-4 rather than 0.0001. */
+const fmt = (x: unknown): string => (typeof x === 'number' && x !== 0 && Math.abs(x) < 1e-3 ? x.toExponential() : String(x));
+
+/**
+ * The default of `key` for `stage`, read off resolveConfig (with and without LoRA, for a short and a long
+ * model) and put in words where it depends on them: "1e-4 with LoRA, 9e-6 full", "2 x --lora-rank".
+ */
+export function defaultOf(stage: Stage, key: keyof TrainConfig): string {
+  const at = (loraRank: number, maxPositions = Number.MAX_SAFE_INTEGER) =>
+    resolveConfig(stage, { ...(key === 'loraRank' ? {} : { loraRank }), rewardRunId: 'rm' }, maxPositions)[key];
+  const full = at(0), r4 = at(4), r8 = at(8);
+  if (at(0, 8) !== full) return `${fmt(full)}, at most the model's positions`;
+  if (r4 !== r8 && typeof r8 === 'number' && (r4 as number) * 2 === r8) return `${fmt(r8 / 8)} x --lora-rank`;
+  if (r8 !== full) return `${fmt(r8)} with LoRA, ${fmt(full)} full`;
+  return fmt(full);
 }
 
-/** A reward-model adapter folder (from `rm --lora-rank R`) as the reward "run" PPO's stage expects. */
+/** A flag's number; TrainConfig's own rules (integers, ranges) are resolveConfig's, reported under the flag. */
+const finite = (flag: string) => (v: string): number => {
+  const x = Number(v);
+  if (v.trim() === '' || !Number.isFinite(x)) throw new TrainUsageError(`${flag}: invalid value "${v}"`);
+  return x;
+};
+
+const DATA_HELP: Record<Exclude<Stage, 'ppo'>, string> = {
+  sft: 'demonstrations: {"prompt","completion"} or chat {"messages"} lines',
+  rm: 'rankings: {"prompt","completions":[best, ..., worst]} or {"prompt","chosen","rejected"} lines; {"prompt","completion"} lines fit the score bias',
+  dpo: 'rankings: {"prompt","completions":[best, ..., worst]} or {"prompt","chosen","rejected"} lines',
+};
+
+/** The options of `rlhf-playground <stage>`, each shown with its default for that stage. */
+export function stageOptions(stage: Stage): Option[] {
+  const data = stage === 'ppo'
+    ? [
+      required('--prompts <FILE.jsonl>', 'TRL\'s prompt-only lines, {"prompt": text} or {"prompt": [messages]} (through the chat template), or the prompt of any other line but {"messages"}'),
+      required('--reward <DIR>', 'the reward model written by `rlhf-playground rm` (a PEFT adapter with a score head, or a *ForSequenceClassification model folder)'),
+    ]
+    : [required('--data <FILE.jsonl>', DATA_HELP[stage])];
+  return [
+    ...data,
+    required('--out <DIR>', 'where the model (or PEFT adapter) folder, metrics.jsonl and checkpoint.safetensors go'),
+    ...CONFIG_FLAGS.filter((f) => !f.stages || f.stages.includes(stage))
+      .map((f) => new Option(f.flags, `${typeof f.help === 'string' ? f.help : f.help(stage)} (default: ${defaultOf(stage, f.key)})`).argParser(finite(flagOf(f.key)))),
+    new Option('--stop-after <N>', 'stop after step N, writing a checkpoint (--resume goes on)').argParser((v) => {
+      const x = Number(v);
+      if (!(Number.isInteger(x) && x >= 1)) throw new TrainUsageError(`--stop-after: invalid value "${v}"`);
+      return x;
+    }),
+    new Option('--resume', "continue from --out's checkpoint, bit for bit"),
+  ];
+}
+
+/** Parsed flags -> the stage config (TrainConfig names; unset flags keep the stage's defaults). */
+function flags(v: Record<string, unknown>): TrainInput {
+  return Object.fromEntries(CONFIG_FLAGS.map((f) => [f.key, v[attributeOf(f)] as number | undefined]));
+}
+
+/**
+ * A reward model from `rlhf-playground rm` as the reward "run" PPO's stage expects (its bias in the state):
+ * a PEFT adapter (LoRA: task_type SEQ_CLS, or CAUSAL_LM from older versions, with the score head in
+ * modules_to_save), a *ForSequenceClassification model folder (full fine-tuning), or an older model folder
+ * with score.json beside it.
+ */
 async function rewardRun(gpu: Gpu, files: ModelFiles, dir: string): Promise<{ config: ReturnType<typeof resolveConfig>; checkpoint: Checkpoint }> {
-  if (existsSync(join(dir, 'score.json'))) {
-    // a fully fine-tuned reward model: a model folder with its score head beside it
-    const { model } = loadModel(gpu, await readModelFolder(dir));
+  const notRm = `--reward ${dir}: not a reward model written by \`rlhf-playground rm\` (a PEFT adapter with a score head, or a *ForSequenceClassification model folder)`;
+  if (existsSync(join(dir, 'adapter_config.json'))) {
+    const adapterFiles = new Map(['adapter_config.json', 'adapter_model.safetensors'].flatMap((f) => (existsSync(join(dir, f)) ? [[f, new Uint8Array(readFileSync(join(dir, f)))] as const] : [])));
+    const { model } = loadModel(gpu, files);
+    const rm = loadAdapterWithHead(model, adapterFiles, dir);
+    if (!rm.score) throw new TrainUsageError(`${dir}: the adapter has no score head (modules_to_save ["score"])`);
     const head = new ScoreHead(model);
-    const score = JSON.parse(readFileSync(join(dir, 'score.json'), 'utf8')) as { 'score.weight': number[] };
-    head.params.upload('score.weight', Float32Array.from(score['score.weight']));
-    const checkpoint = await snapshot({ weights: model.params, head: head.params }, {});
+    head.params.upload('score.weight', rm.score);
+    const checkpoint = await snapshot({ weights: rm.lora.params, head: head.params }, { bias: rewardBiasOf(rm.metadata, `${dir}/adapter_model.safetensors`) });
+    const config = resolveConfig('rm', { loraRank: rm.lora.cfg.r, loraAlpha: rm.lora.cfg.alpha, loraDropout: rm.lora.cfg.dropout }, model.cfg.maxPositions);
     head.destroy();
+    rm.lora.destroy();
     model.params.destroy();
-    return { config: resolveConfig('rm', { loraRank: 0 }, model.cfg.maxPositions), checkpoint };
+    return { config, checkpoint };
   }
-  if (!existsSync(join(dir, 'adapter_config.json'))) throw new TrainUsageError(`--reward ${dir}: not a reward model written by \`rlhf-playground rm\` (an adapter folder, or a model folder with score.json)`);
-  const adapterFiles = new Map(['adapter_config.json', 'adapter_model.safetensors'].map((f) => [f, new Uint8Array(readFileSync(join(dir, f)))]));
-  const { model } = loadModel(gpu, files);
-  const rm = loadAdapterWithHead(model, adapterFiles, dir);
-  if (!rm.score) throw new TrainUsageError(`${dir}: the adapter has no score head (modules_to_save ["score"])`);
+  if (!existsSync(join(dir, 'config.json'))) throw new TrainUsageError(notRm);
+  // a fully fine-tuned reward model: transformers' *ForSequenceClassification (score.weight beside the trunk,
+  // the bias in the metadata), or, as older versions wrote it, a causal-LM folder with score.json
+  const folder = await readModelFolder(dir);
+  const old = existsSync(join(dir, 'score.json'));
+  const { model, score } = loadModel(gpu, folder);
+  let weight: Float32Array, bias: number;
+  if (old) {
+    const s = JSON.parse(readFileSync(join(dir, 'score.json'), 'utf8')) as { 'score.weight': number[]; bias?: number };
+    weight = Float32Array.from(s['score.weight']);
+    bias = typeof s.bias === 'number' ? s.bias : 0;
+  } else {
+    if (!score) {
+      model.params.destroy();
+      throw new TrainUsageError(model.cfg.sequenceClassification ? `${dir}: no score.weight in the model's safetensors` : notRm);
+    }
+    if (score.shape.length !== 2 || score.shape[0] !== 1 || score.shape[1] !== model.cfg.hidden) {
+      model.params.destroy();
+      throw new TrainUsageError(`${score.file}: score.weight has shape [${score.shape}]; a reward model's is [1, ${model.cfg.hidden}] (num_labels 1)`);
+    }
+    weight = score.data;
+    bias = rewardBiasOf(folder.weights.find((w) => w.file === score.file)!.metadata, score.file);
+  }
   const head = new ScoreHead(model);
-  head.params.upload('score.weight', rm.score);
-  const checkpoint = await snapshot({ weights: rm.lora.params, head: head.params }, {});
-  const config = resolveConfig('rm', { loraRank: rm.lora.cfg.r, loraAlpha: rm.lora.cfg.alpha, loraDropout: rm.lora.cfg.dropout }, model.cfg.maxPositions);
+  head.params.upload('score.weight', weight);
+  const checkpoint = await snapshot({ weights: model.params, head: head.params }, { bias });
   head.destroy();
-  rm.lora.destroy();
   model.params.destroy();
-  return { config, checkpoint };
+  return { config: resolveConfig('rm', { loraRank: 0 }, model.cfg.maxPositions), checkpoint };
 }
 
 export async function trainCommand(gpu: Gpu, stage: Stage, v: Record<string, unknown>, deps: TrainDeps): Promise<void> {
@@ -91,13 +192,14 @@ export async function trainCommand(gpu: Gpu, stage: Stage, v: Record<string, unk
   const tok = deps.tokenizerOf(files);
   if (!tok) throw new TrainUsageError(`${files.source}: no tokenizer.json; the stages read text`);
   const records = stage === 'ppo' ? readData(v.prompts, '--prompts') : readData(v.data, '--data');
+  const promptOnly = records.filter((r) => r.kind === 'prompt').length;
+  if (stage !== 'ppo' && promptOnly) process.stderr.write(`warning: ${String(v.data)}: ${promptOnly} prompt-only line${promptOnly > 1 ? 's' : ''} skipped (prompts are for ppo --prompts)\n`);
   const { model: base } = loadModel(gpu, { ...files, configFile: `${files.source}/config.json` });
   let config;
   try {
     config = resolveConfig(stage, { ...flags(v), ...(stage === 'ppo' ? { rewardRunId: String(v.reward ?? '') } : {}) }, base.cfg.maxPositions);
   } catch (e) {
-    const flag = (k: string) => (k === 'rewardRunId' ? '--reward' : `--${k.replace(/[A-Z_]/g, (c) => '-' + c.toLowerCase()).replace('--', '-')}`);
-    throw new TrainUsageError((e as Error).message.replace(/^config\.(\w+)/, (_, k: string) => flag(k)));
+    throw new TrainUsageError((e as Error).message.replace(/^config\.(\w+)/, (_, k: string) => flagOf(k)));
   }
   const reward = stage === 'ppo' ? await rewardRun(gpu, files, String(v.reward)) : undefined;
   let run;
@@ -117,8 +219,7 @@ export async function trainCommand(gpu: Gpu, stage: Stage, v: Record<string, unk
     start = st.step;
   } else writeFileSync(metricsPath, '');
   const total = run.totalSteps;
-  const stopAfter = v['stop-after'] === undefined ? total : Number(v['stop-after']);
-  if (!(Number.isInteger(stopAfter) && stopAfter >= 1)) throw new TrainUsageError(`--stop-after: invalid value "${v['stop-after']}"`);
+  const stopAfter = (v.stopAfter as number | undefined) ?? total; // checked as commander read it (stageOptions)
   const save = async (step: number) => writeFileSync(ckptPath, checkpointBytes(await snapshot(run.trainables, { step, stage, state: run.state() })));
   const t0 = Date.now();
   for (let s = start; s < Math.min(total, stopAfter); s++) {

@@ -10,6 +10,14 @@
 //    "scores"?: [1..7 | null, ...], "flags"?: [[str], ...]}   optional labels per completion, in the same order:
 //                                                             InstructGPT's 1-7 quality and its Table 3 flags
 //                                                             (trainers ignore both; they keep the labelling)
+//   {"prompt": str}                                          prompt-only, standard (PPO's prompts, the Rank tab's)
+//   {"prompt": [{"role", "content"}, ...]}                   prompt-only, conversational: formatted with the chat
+//                                                             template and its generation prompt, so it must end
+//                                                             with a user turn
+// A prompt-only line may carry flat metadata beside the prompt ("task", "id": strings, numbers, booleans,
+// null), as public datasets and public/prompts/demo.jsonl do; it is ignored and not written back. SFT,
+// the reward model and DPO skip prompt-only records; PPO takes the prompt of every record but a chat
+// "messages" one (toPrompts).
 //
 // Also accepted on import (never written): TRL's conversational preference form
 //   {"prompt"?: [messages], "chosen": [messages], "rejected": [messages]}
@@ -27,7 +35,10 @@
 import { isJsonObject, JsonSyntaxError, parseJsonStrict, type JsonObject, type JsonValue } from './json-strict.ts';
 
 export type Message = { role: 'system' | 'user' | 'assistant'; content: string };
+/** TRL's "prompt": text, or a conversation (conversational format). */
+export type Prompt = string | Message[];
 export type Record =
+  | { kind: 'prompt'; prompt: Prompt }
   | { kind: 'completion'; prompt: string; completion: string }
   | { kind: 'messages'; messages: Message[] }
   | { kind: 'preference'; prompt: string; chosen: string; rejected: string }
@@ -150,6 +161,26 @@ function conversationalPreference(o: JsonObject): Record {
   return { kind: 'preference', prompt: prompt[0]!.content, chosen: chosenTurn.content, rejected: rejectedTurn.content };
 }
 
+/** TRL's prompt-only line (see the header); `o` has "prompt" and none of the other kinds' keys. */
+function promptOnly(o: JsonObject): Record {
+  const p = o.prompt;
+  let prompt: Prompt;
+  if (Array.isArray(p)) {
+    prompt = messageList(p, 'prompt');
+    // the generation prompt opens the assistant's turn, which answers the last user turn
+    const last = prompt.at(-1)!;
+    if (last.role !== 'user') bad(`a conversational prompt must end with a user turn, got role ${q(last.role)}`);
+  } else {
+    if (typeof p !== 'string') bad(`"prompt" must be a string or a list of messages, got ${typeName(p)}`);
+    if ((p as string).trim() === '') bad('"prompt" is empty');
+    prompt = p as string;
+  }
+  for (const [k, x] of Object.entries(o)) {
+    if (k !== 'prompt' && x !== null && typeof x === 'object') bad(`${q(k)} must be a string, number, boolean or null (a prompt-only line is {"prompt"} with optional flat metadata)`);
+  }
+  return { kind: 'prompt', prompt };
+}
+
 /** Validates one parsed line and turns it into a Record; throws LineError. */
 function toRecord(v: JsonValue): Record {
   if (!isJsonObject(v)) return bad(`each line must be a JSON object, got ${typeName(v)}`);
@@ -181,10 +212,11 @@ function toRecord(v: JsonValue): Record {
     onlyKeys(v, ['prompt', 'completion'], 'a completion record');
     return { kind: 'completion', prompt: str(v, 'prompt'), completion: str(v, 'completion') };
   }
+  if (has('prompt') && !has('ranks')) return promptOnly(v); // "ranks" without "completions": a broken ranking
   const keys = Object.keys(v);
   return bad(
     `not a known record shape (keys: ${keys.length ? keys.map((k) => q(k)).join(', ') : 'none'}); expected ` +
-      '{"prompt","completion"}, {"messages"}, {"prompt","chosen","rejected"} or {"prompt","completions"[,"ranks","scores","flags"]}',
+      '{"prompt","completion"}, {"messages"}, {"prompt","chosen","rejected"}, {"prompt","completions"[,"ranks","scores","flags"]} or {"prompt"}',
   );
 }
 
@@ -210,7 +242,12 @@ function parseLine(line: string): JsonValue {
   }
 }
 
-export function importJsonl(text: string, file: string): ImportResult {
+export interface ImportOptions {
+  /** A caller's own limit on what it can keep: a reason refuses the record, reported as its line's problem. */
+  refuse?: (r: Record) => string | undefined;
+}
+
+export function importJsonl(text: string, file: string, opts: ImportOptions = {}): ImportResult {
   const records: Record[] = [];
   const errors: ImportResult['errors'] = [];
   // Cheap bound first (a UTF-16 code unit is 1 to 3 UTF-8 bytes), exact count only when it matters.
@@ -231,7 +268,10 @@ export function importJsonl(text: string, file: string): ImportResult {
     if (line.trim() === '') continue;
     try {
       if (line.length > MAX_LINE_CHARS) bad(`line is ${line.length} characters long (limit ${MAX_LINE_CHARS})`);
-      records.push(toRecord(parseLine(line)));
+      const r = toRecord(parseLine(line));
+      const refused = opts.refuse?.(r);
+      if (refused !== undefined) bad(refused);
+      records.push(r);
     } catch (e) {
       if (!(e instanceof LineError)) throw e;
       errors.push({ line: lineNo, message: `${file}:${lineNo}: ${e.message}` });
@@ -243,6 +283,8 @@ export function importJsonl(text: string, file: string): ImportResult {
 /** The JSON object a record is written as (keys in a fixed order). */
 function toJson(r: Record): object {
   switch (r.kind) {
+    case 'prompt':
+      return { prompt: typeof r.prompt === 'string' ? r.prompt : r.prompt.map((m) => ({ role: m.role, content: m.content })) };
     case 'completion':
       return { prompt: r.prompt, completion: r.completion };
     case 'messages':
@@ -314,6 +356,24 @@ export function toPreferencePairs(records: Record[]): PreferencePair[] {
     }
   }
   return pairs;
+}
+
+/**
+ * PPO's prompts: prompt-only records, and the prompt of every completion, preference and ranking record
+ * (a rankings file serves as prompts too); a chat "messages" record has no prompt of its own.
+ */
+export function toPrompts(records: Record[]): Prompt[] {
+  return records.flatMap((r) => (r.kind === 'messages' ? [] : [r.prompt]));
+}
+
+/**
+ * The prompt as the text of one user turn, when it is one: a string, or a conversation of a single user
+ * message. The two encode alike (Tok.encodePrompt formats a string as that one user turn), so a
+ * store that keeps prompts as text (the Data tab's) loses nothing; undefined for a system or multi-turn prompt.
+ */
+export function promptText(p: Prompt): string | undefined {
+  if (typeof p === 'string') return p;
+  return p.length === 1 && p[0]!.role === 'user' ? p[0]!.content : undefined;
 }
 
 /** Rankings as they are (with their ranks, when given); other kinds are skipped. */

@@ -253,14 +253,21 @@ export class Tok {
   }
 
   /** Prompt formatting used by the playground: a one-user-turn chat with the generation prompt when the
-   * tokenizer has a chat template, else the plain prompt text. */
-  formatPrompt(prompt: string): string {
+   * tokenizer has a chat template, else the plain prompt text. A conversation (TRL's conversational
+   * prompt) goes through the template with the generation prompt; without a template only a single user
+   * message can be formatted, as its plain text (the same rule as for a text prompt). */
+  formatPrompt(prompt: string | ChatMessage[]): string {
+    if (typeof prompt !== 'string') {
+      if (this.hasChatTemplate) return this.applyChatTemplate(prompt, { addGenerationPrompt: true });
+      if (prompt.length === 1 && prompt[0]!.role === 'user') return prompt[0]!.content;
+      throw new TokenizerError(`${this.cfgFile}: no chat_template, so a system or multi-turn conversational prompt cannot be formatted`);
+    }
     return this.hasChatTemplate ? this.applyChatTemplate([{ role: 'user', content: prompt }], { addGenerationPrompt: true }) : prompt;
   }
 
   /** Ids of formatPrompt(prompt). A chat template writes its own special tokens (e.g. bos_token), so the
    * post-processor's are only added to plain prompts; no BOS is doubled. */
-  encodePrompt(prompt: string): number[] {
+  encodePrompt(prompt: string | ChatMessage[]): number[] {
     return this.encode(this.formatPrompt(prompt), { addSpecialTokens: !this.hasChatTemplate });
   }
 }

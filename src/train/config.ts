@@ -8,7 +8,7 @@ export interface TrainConfig {
   // ---- data and schedule ----
   seed: number; // 0: data order per epoch, adapter and head initialisation
   epochs: number; // 1
-  steps: number; // cap on optimizer steps; 0 = what the epochs give (PPO: one pass over the prompts)
+  steps: number; // 0 = what the epochs give; N = exactly N optimizer steps, cycling through the data (Hugging Face's max_steps: overrides epochs)
   batchSize: number; // 8 (PPO 4): examples / rankings / pairs / prompts per optimizer step
   seqLen: number; // prompt + completion tokens; default min(256, the model's positions)
   // ---- optimizer (AdamW, warmup + cosine decay) ----

@@ -5,7 +5,7 @@
 // Step s (0-based) always takes the same batch (a seeded shuffle per epoch) and runs with `t.step = s`,
 // so the schedule, AdamW's bias correction and LoRA dropout continue exactly where a resumed run stopped.
 import type { Gpu } from '../gpu/runtime.ts';
-import { toRankings, type Record as DataRecord } from '../io/datasets.ts';
+import { promptText, toPrompts, toRankings, type Prompt, type Record as DataRecord } from '../io/datasets.ts';
 import type { ModelFiles } from '../io/sources.ts';
 import { StreamDecoder, type Tok } from '../io/tokenizer.ts';
 import { exportModelFiles } from '../model/export.ts';
@@ -43,6 +43,8 @@ export interface StageRun {
   /** What to sample from after this stage; undefined for a reward model. */
   readonly policy?: { model: Transformer; lora?: LoraSet };
   exportFiles(steps: number): Promise<Map<string, Uint8Array>>;
+  /** Reward model: loss and pair accuracy on rankings it did not train on (the experiment's held-out set). */
+  evaluate?(records: DataRecord[]): Promise<{ loss: number; accuracy: number; pairs: number }>;
   destroy(): void;
 }
 
@@ -91,14 +93,15 @@ export async function buildStage(ctx: StageContext, stage: Stage, c: TrainConfig
   const { tok, base, files } = ctx;
   const eos = tok.eosTokenIds, pad = eos[0] ?? 0, T = c.seqLen, B = c.batchSize;
   const arch = base.cfg.arch, lora = c.loraRank > 0;
-  const encPrompt = (p: string) => tok.encodePrompt(p);
+  const encPrompt = (p: Prompt) => tok.encodePrompt(p);
   const encCompletion = (s: string) => [...tok.encode(s, { addSpecialTokens: false }), ...eos.slice(0, 1)];
   const len = (p: number[], x: number[]) => Math.min(T, p.length + x.length);
   const sched = (steps: number, warm = c.warmupRatio) => ({
     lr: c.lr, beta1: c.beta1, beta2: c.beta2, eps: c.eps, weightDecay: c.weightDecay, maxGradNorm: c.maxGradNorm,
     minLrRatio: c.minLrRatio, warmupSteps: Math.ceil(steps * warm), totalSteps: steps,
   });
-  const stepsFor = (perEpoch: number) => (c.steps ? Math.min(c.steps, c.epochs * perEpoch) : c.epochs * perEpoch);
+  // Hugging Face's max_steps: set, it overrides the epochs (batchOf cycles through the data as often as needed)
+  const stepsFor = (perEpoch: number) => c.steps || c.epochs * perEpoch;
 
   // ---- the trained weights: an adapter on the shared frozen base, or a model of our own ----
   const owned = lora ? undefined : loadModel(ctx.gpu, { ...files, configFile: `${files.source}/config.json` }, { optimizer: true }).model;
@@ -112,10 +115,9 @@ export async function buildStage(ctx: StageContext, stage: Stage, c: TrainConfig
   const tokenizerFiles = new Map([...files.raw].filter(([k]) => k.startsWith('tokenizer') || k === 'special_tokens_map.json'));
   const exportPolicy = async (steps: number, head?: ScoreHead, bias?: number) => {
     if (adapter) return exportAdapterFiles(adapter, { baseModel: files.source, meta: { ...meta(steps), ...(head ? { reward_bias: bias ?? 0 } : {}) }, head: head?.params });
-    const out = await exportModelFiles(model, { meta: meta(steps), tokenizerFiles });
-    // a fully fine-tuned reward model: its head beside the trunk, as the CLI writes it
-    if (head) out.set('score.json', new TextEncoder().encode(JSON.stringify({ 'score.weight': [...(await head.params.download('score.weight'))], bias: bias ?? 0 })));
-    return out;
+    // a fully fine-tuned reward model: a *ForSequenceClassification folder (score.weight beside the trunk, the bias in its metadata)
+    const score = head ? { weight: await head.params.download('score.weight'), bias: bias ?? 0, padTokenId: tok.padTokenId ?? pad } : undefined;
+    return exportModelFiles(model, { meta: meta(steps), tokenizerFiles, score });
   };
   const common = {
     state: () => ({}), setState: () => {},
@@ -188,6 +190,7 @@ export async function buildStage(ctx: StageContext, stage: Stage, c: TrainConfig
           const bias = demos.length ? await t.fitBias(demos) : 0;
           return { ...(ev ? { eval_loss: ev.loss, eval_accuracy: ev.accuracy, eval_pairs: ev.pairs } : {}), reward_bias: bias };
         },
+        evaluate: (recs) => t.evaluate(toRankings(recs).map((r) => ({ prompt: encPrompt(r.prompt), completions: r.completions.map(encCompletion), ranks: r.ranks }))),
         state: () => ({ bias: t.bias }),
         setState: (st) => void (t.bias = typeof st.bias === 'number' ? st.bias : 0),
         exportFiles: (steps) => exportPolicy(steps, head, t.bias),
@@ -219,9 +222,11 @@ export async function buildStage(ctx: StageContext, stage: Stage, c: TrainConfig
     const rw = ctx.reward;
     if (!rw) throw new Error('PPO needs a reward-model run');
     if ((rw.config.loraRank > 0) !== lora) throw new DataError(lora ? 'a LoRA policy needs a LoRA reward model (one shared base)' : 'a LoRA reward model needs a LoRA policy: give loraRank >= 1');
-    const prompts = records.flatMap((r) => (r.kind === 'messages' ? [] : [encPrompt(r.prompt)]));
-    // the prompt as the user wrote it, for the rollouts shown during training (the ids carry the chat template)
-    const promptText = new Map(records.flatMap((r) => (r.kind === 'messages' ? [] : [[encPrompt(r.prompt).join(','), r.prompt] as const])));
+    const given = toPrompts(records);
+    if (!tok.hasChatTemplate && given.some((p) => promptText(p) === undefined)) throw new DataError('a system or multi-turn conversational prompt needs the model\'s chat template, and it has none');
+    const prompts = given.map(encPrompt);
+    // the prompt as the user wrote it (a conversation: its last user turn), for the rollouts shown during training (the ids carry the chat template)
+    const shownPrompt = new Map(given.map((p, i) => [prompts[i]!.join(','), typeof p === 'string' ? p : p.at(-1)!.content] as const));
     const perEpoch = Math.floor(prompts.length / B);
     if (perEpoch < 1) throw new DataError(`PPO: ${prompts.length} prompts, fewer than batchSize ${B}`);
     let rmRole, valueRole, valueTables: Record<string, ParamTable>;
@@ -246,7 +251,7 @@ export async function buildStage(ctx: StageContext, stage: Stage, c: TrainConfig
     }
     uploadParams(rmRole.head.params, rw.checkpoint, 'head');
     uploadParams(valueRole.head.params, rw.checkpoint, 'head');
-    const totalSteps = c.steps ? c.steps : c.epochs * perEpoch;
+    const totalSteps = stepsFor(perEpoch);
     const t = await PpoTrainer.create(
       { policy: { model, lora: adapter }, reference: { model: base }, reward: rmRole, value: valueRole },
       {
@@ -283,7 +288,7 @@ export async function buildStage(ctx: StageContext, stage: Stage, c: TrainConfig
             const tokens = x.response.map((id) => sd.push(id));
             if (tokens.length) tokens[tokens.length - 1] += sd.flush();
             return {
-              prompt: promptText.get(x.prompt.join(',')) ?? tok.decode(x.prompt), response: tok.decode(x.response, { skipSpecialTokens: true }), score: x.score,
+              prompt: shownPrompt.get(x.prompt.join(',')) ?? tok.decode(x.prompt), response: tok.decode(x.response, { skipSpecialTokens: true }), score: x.score,
               tokens, kl: x.kl, value: x.value, advantage: x.advantage,
             };
           }),

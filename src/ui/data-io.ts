@@ -1,46 +1,17 @@
 // The Data view's rules without the DOM (run and tested in Node): what an imported file adds, how stored
 // rankings become JSONL ranking lines, what the counters count, and what the export writes.
 //
-// Import reads the record kinds of src/io/datasets.ts through importJsonl, which does not know a
-// prompt-only line ({"prompt": str}: the shape of public/prompts/demo.jsonl and of our prompts export).
-// Such a line is a prompt for the store's `prompts` (Rank view, PPO): it is taken from the lines
-// importJsonl rejected, re-parsed with parseJsonStrict, so its rules stay as strict (duplicate keys,
-// bounded nesting) and its error messages keep the `file:line: problem` form. A line is prompt-shaped
-// when it is an object with "prompt" and none of the record kinds' keys; flat metadata beside the
-// prompt ("task", "id", ...) is allowed and ignored. Anything else keeps importJsonl's own message.
+// Import reads every line through importJsonl, whose rules (src/io/datasets.ts) are those of the command
+// line and the worker too. A prompt-only line ({"prompt": str}: the shape of public/prompts/demo.jsonl
+// and of our prompts export, or TRL's conversational {"prompt": [messages]}) becomes a prompt of the
+// store's `prompts` (Rank view, PPO), which keeps a prompt as text: a conversation of one user message is
+// that message's text (it encodes the same), and a system or multi-turn prompt is refused on its line.
 //
 // Nothing is replaced on import: records and prompts already stored (or twice in the file) are
 // counted as duplicates and skipped, so importing an export again adds nothing.
-import { exportJsonl, importJsonl, MAX_LINE_CHARS, toPreferencePairs, type Record as DataRecord } from '../io/datasets.ts';
+import { exportJsonl, importJsonl, promptText, toPreferencePairs, type Record as DataRecord } from '../io/datasets.ts';
 import { ImportError, unzipFiles, zipFiles } from '../io/export.ts';
-import { isJsonObject, parseJsonStrict, type JsonValue } from '../io/json-strict.ts';
 import type { PromptRecord, RankingRecord, SpotCheckRecord, VoteRecord } from '../store/db.ts';
-
-/** Keys that make a line one of importJsonl's record kinds rather than a prompt. */
-const RECORD_KEYS = ['completion', 'completions', 'ranks', 'chosen', 'rejected', 'messages'];
-
-/**
- * A prompt-only line: its prompt, `{ error }` when it is prompt-shaped but wrong, undefined when it is
- * not prompt-shaped (or not JSON: importJsonl already says why).
- */
-export function parsePromptLine(line: string): string | { error: string } | undefined {
-  let v: JsonValue;
-  try {
-    v = parseJsonStrict(line);
-  } catch {
-    return undefined;
-  }
-  if (!isJsonObject(v) || !Object.hasOwn(v, 'prompt') || RECORD_KEYS.some((k) => Object.hasOwn(v, k))) return undefined;
-  const p = v.prompt;
-  if (typeof p !== 'string') return { error: `"prompt" must be a string, got ${p === null ? 'null' : Array.isArray(p) ? 'an array' : typeof p}` };
-  if (p.trim() === '') return { error: '"prompt" is empty' };
-  for (const [k, x] of Object.entries(v)) {
-    if (k !== 'prompt' && x !== null && typeof x === 'object') {
-      return { error: `${JSON.stringify(k)} must be a string, number or boolean (a prompt line is {"prompt": str} with optional flat metadata)` };
-    }
-  }
-  return p;
-}
 
 export interface ImportedData {
   records: DataRecord[];
@@ -50,18 +21,21 @@ export interface ImportedData {
   errors: string[];
 }
 
+/** Why the store cannot keep a prompt-only record as one of its text prompts; undefined when it can. */
+function notTextPrompt(r: DataRecord): string | undefined {
+  if (r.kind !== 'prompt') return undefined;
+  const text = promptText(r.prompt);
+  if (text === undefined) return 'a system or multi-turn conversational prompt cannot be kept here: the Data tab stores a prompt as one user message (the command line\'s `ppo --prompts` takes it)';
+  return text.trim() === '' ? 'the prompt is empty' : undefined;
+}
+
 /** Reads a JSONL file of records and/or prompt lines; a bad line is an error and every good line is kept. */
 export function importData(text: string, file: string): ImportedData {
-  const r = importJsonl(text, file);
-  const out: ImportedData = { records: r.records, prompts: [], errors: [] };
-  let lines: string[] | undefined; // split only when a line needs a second look
-  for (const e of r.errors) {
-    // importJsonl's numbering: '\n' separates lines, a trailing '\r' and a leading byte order mark are dropped
-    const raw = e.line > 0 ? (lines ??= (text.charCodeAt(0) === 0xfeff ? text.slice(1) : text).split('\n'))[e.line - 1]?.replace(/\r$/, '') : undefined;
-    // a line over importJsonl's length limit stays refused, whatever its shape
-    const p = raw === undefined || raw.length > MAX_LINE_CHARS ? undefined : parsePromptLine(raw);
-    if (typeof p === 'string') out.prompts.push(p);
-    else out.errors.push(p ? `${file}:${e.line}: ${p.error}` : e.message);
+  const r = importJsonl(text, file, { refuse: notTextPrompt });
+  const out: ImportedData = { records: [], prompts: [], errors: r.errors.map((e) => e.message) };
+  for (const rec of r.records) {
+    if (rec.kind === 'prompt') out.prompts.push(promptText(rec.prompt)!);
+    else out.records.push(rec);
   }
   return out;
 }

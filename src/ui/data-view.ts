@@ -29,6 +29,7 @@ const KIND_LABEL: { [K in DataRecord['kind']]: string } = {
   messages: 'conversation',
   preference: 'preference',
   ranking: 'ranking',
+  prompt: 'prompt', // never among the records: an imported prompt-only line goes to the prompts
 };
 
 export class DataView extends CtxView {
@@ -179,6 +180,7 @@ export class DataView extends CtxView {
     }
     const r = importJsonl(this.field<HTMLTextAreaElement>('.edit-json').value.trim(), 'edited record');
     if (r.errors.length) return r.errors.map((e) => e.message).join('\n');
+    if (r.records[0]?.kind === 'prompt') return 'A prompt-only line is a prompt: add it under Prompts.';
     return r.records.length === 1 ? r.records[0]! : 'Write exactly one JSON line.';
   }
 
@@ -328,6 +330,9 @@ export class DataView extends CtxView {
       case 'ranking':
         return html`<div class="pre prompt">${r.prompt}</div>
           <ol class="ranked">${r.completions.map((c, i) => html`<li class="pre"><span class="label">#${(r.ranks?.[i] ?? i) + 1}</span>${c}</li>`)}</ol>`;
+      case 'prompt':
+        return typeof r.prompt === 'string' ? html`<div class="pre prompt">${r.prompt}</div>`
+          : html`${r.prompt.map((m) => html`<div class="turn pre"><span class="label">${m.role}</span>${m.content}</div>`)}`;
     }
   }
 

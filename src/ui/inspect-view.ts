@@ -131,7 +131,7 @@ export class InspectView extends CtxView {
 
   private async loadPrompts(ctx: AppContext): Promise<void> {
     const [prompts, records] = await Promise.all([db.listPrompts(ctx.store), ctx.userRecords()]);
-    this.known = new Set([...prompts.map((p) => p.text), ...records.flatMap((r) => ('prompt' in r ? [r.prompt] : []))]);
+    this.known = new Set([...prompts.map((p) => p.text), ...records.flatMap((r) => ('prompt' in r && typeof r.prompt === 'string' ? [r.prompt] : []))]);
     this.requestUpdate();
   }
 

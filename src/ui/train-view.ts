@@ -38,7 +38,7 @@ interface Field { key: keyof TrainConfig; label: string; help: string; stages?: 
 
 const FIELDS: Field[] = [
   { key: 'epochs', label: 'epochs', help: 'passes over the data' },
-  { key: 'steps', label: 'steps', help: 'cap on optimizer steps; 0 = what the epochs give (PPO: one pass over the prompts)' },
+  { key: 'steps', label: 'steps', help: 'optimizer steps, overriding the epochs (cycles through the data as needed); 0 = what the epochs give' },
   { key: 'batchSize', label: 'batch size', help: 'demonstrations (SFT), rankings (RM), pairs (DPO) or prompts (PPO) per step' },
   { key: 'lr', label: 'learning rate', help: 'AdamW step size, with warmup and cosine decay; adapters take larger ones than full fine-tuning' },
   { key: 'loraRank', label: 'LoRA rank', help: 'size of the low-rank adapters; 0 trains every weight (far more memory; PPO needs LoRA)' },
