@@ -21,6 +21,7 @@ import { loadModel } from '../model/index.ts';
 import { checkFits, estimateMemory, type Use } from '../model/memory.ts';
 import { GENERATE_DEFAULTS, Generator } from '../train/generate.ts';
 import { checkRequired, required, UsageError } from './options.ts';
+import { experimentCommand, experimentOptions } from './experiment.ts';
 import { stageOptions, trainCommand, TrainUsageError } from './train.ts';
 
 const MODEL_HELP = `
@@ -270,6 +271,11 @@ export function cli(out: (text: string) => void): Command {
     for (const o of stageOptions(stage)) cmd.addOption(o);
     cmd.action(onGpu((gpu, o: Record<string, unknown>) => trainCommand(gpu, stage, o, { resolveModel, tokenizerOf })));
   }
+  program.command('experiment').summary('the InstructGPT headline experiment with a simulated labeler (results.json, plot.svg)')
+    .description('SFT on demonstrations; a simulated labeler ranks K = 4 samples per prompt; a reward model, PPO and DPO from those rankings; the labeler judges the tuned models against SFT on held-out prompts. Over --seeds seeds, with 95% intervals.')
+    .addOption(modelOption());
+  for (const o of experimentOptions()) program.commands.at(-1)!.addOption(o);
+  program.commands.at(-1)!.action(onGpu(experimentCommand));
   return program;
 }
 

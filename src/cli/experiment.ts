@@ -1,0 +1,80 @@
+// `rlhf-playground experiment`: the InstructGPT headline experiment with a simulated labeler, headless
+// (src/experiment/run.ts). Writes results.json, plot.svg and every stage's metrics.jsonl under --out, and
+// prints the summary table.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Option } from 'commander';
+import type { Gpu } from '../gpu/runtime.ts';
+import { LABELERS } from '../experiment/labelers/index.ts';
+import { plotSvg } from '../experiment/plot.ts';
+import { builtinPrompts } from '../experiment/prompts.ts';
+import { runExperiment, type ExperimentResults } from '../experiment/run.ts';
+import type { Stage } from '../train/config.ts';
+import { required, UsageError } from './options.ts';
+
+export interface ExperimentOpts {
+  model: string; labeler: string; comparisons: number; curve: string; seeds: number; stages: string; out: string; evalSamples: number; config?: string;
+}
+
+const STAGES: Stage[] = ['sft', 'rm', 'ppo', 'dpo'];
+const int = (flag: string, min: number) => (v: string) => {
+  const x = Number(v);
+  if (!(Number.isInteger(x) && x >= min)) throw new UsageError(`${flag}: invalid value "${v}" (an integer >= ${min})`);
+  return x;
+};
+
+export function experimentOptions(): Option[] {
+  return [
+    required('--labeler <NAME>', `the simulated labeler(s), comma-separated, or "all": ${Object.values(LABELERS).map((l) => `${l.name} (${l.taste})`).join('; ')}`),
+    required('--out <DIR>', 'where results.json, plot.svg and every stage\'s metrics.jsonl go'),
+    new Option('--comparisons <N>', 'pairs the labeler gives (rankings of K = 4 samples: 6 pairs each, fewer with ties)').argParser(int('--comparisons', 1)).default(200),
+    new Option('--curve <LIST>', 'learning-curve points (comparisons), comma-separated; those below --comparisons are run too').default('25,50,100'),
+    new Option('--seeds <S>', 'seeds (each a whole run: SFT, rankings, RM, PPO, DPO)').argParser(int('--seeds', 1)).default(3),
+    new Option('--stages <LIST>', `stages to run, of ${STAGES.join(',')} (ppo needs rm)`).default(STAGES.join(',')),
+    new Option('--eval-samples <N>', 'samples per held-out prompt and model for the win rate').argParser(int('--eval-samples', 1)).default(2),
+    new Option('--config <JSON>', 'hyperparameters over the defaults, per stage: {"rm": {"lr": 1e-3}, "ppo": {"steps": 20}} (TrainConfig names)'),
+  ];
+}
+
+export async function experimentCommand(gpu: Gpu, v: ExperimentOpts): Promise<void> {
+  const names = v.labeler === 'all' ? Object.keys(LABELERS) : v.labeler.split(',').map((s) => s.trim());
+  const labelers = names.map((n) => LABELERS[n] ?? (() => { throw new UsageError(`--labeler: no labeler "${n}" (there are ${Object.keys(LABELERS).join(', ')})`); })());
+  const stages = v.stages.split(',').map((s) => s.trim()) as Stage[];
+  const badStage = stages.find((s) => !STAGES.includes(s));
+  if (badStage) throw new UsageError(`--stages: no stage "${badStage}" (there are ${STAGES.join(', ')})`);
+  if (stages.includes('ppo') && !stages.includes('rm')) throw new UsageError('--stages: ppo trains against the reward model; add rm');
+  const curve = v.curve.split(',').filter(Boolean).map((s) => int('--curve', 1)(s.trim()));
+  let config;
+  if (v.config) {
+    try {
+      config = JSON.parse(v.config);
+    } catch (e) {
+      throw new UsageError(`--config: not JSON (${(e as Error).message})`);
+    }
+  }
+  mkdirSync(v.out, { recursive: true });
+  const t0 = Date.now();
+  const results = await runExperiment(gpu, {
+    model: v.model, labelers, prompts: builtinPrompts(), comparisons: v.comparisons, curve, seeds: v.seeds, stages, config, K: 4, evalSamples: v.evalSamples, out: v.out,
+    log: (line) => process.stderr.write(`[${((Date.now() - t0) / 1000).toFixed(0)} s] ${line}\n`),
+  });
+  writeFileSync(join(v.out, 'plot.svg'), plotSvg(results));
+  process.stdout.write(summaryTable(results) + '\n');
+}
+
+const iv = (x?: { mean: number; lo: number; hi: number }) => (x ? `${x.mean.toFixed(2)} [${x.lo.toFixed(2)}, ${x.hi.toFixed(2)}]` : '-');
+
+/** The summary as a Markdown table (the README carries it). */
+export function summaryTable(r: ExperimentResults): string {
+  const rows = Object.entries(r.summary).map(([name, s]) => {
+    const l = r.settings.labelers.find((x) => x.name === name)!;
+    return `| ${name} | ${l.self_agreement.toFixed(2)} | ${s.comparisons} | ${iv(s.rm_accuracy)} | ${iv(s.rm_accuracy_noisy)} | ${iv(s.ppo_win_rate)} | ${iv(s.ppo_kl)} | ${iv(s.dpo_win_rate)} | ${iv(s.dpo_kl)} |`;
+  });
+  return [
+    `| labeler | self-agreement | comparisons | RM held-out accuracy | RM vs noisy labels | PPO win rate vs SFT | PPO KL (nats) | DPO win rate vs SFT | DPO KL (nats) |`,
+    `| --- | --- | --- | --- | --- | --- | --- | --- | --- |`,
+    ...rows,
+    '',
+    `${r.settings.seeds} seeds, means with 95% intervals over seeds; ${r.settings.eval_prompts} held-out prompts x ${r.settings.evalSamples} samples; adapter: ${r.adapter}; ${Math.round(r.seconds)} s.`,
+  ].join('\n');
+}

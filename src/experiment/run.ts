@@ -1,0 +1,397 @@
+// The InstructGPT headline experiment at playground scale, headless: SFT on demonstrations; a simulated
+// labeler ranks K = 4 samples per prompt; a reward model from those rankings; PPO against it and DPO on
+// the same rankings; then the labeler judges the tuned models against the SFT model on prompts, samples
+// and noise that never appear in training. Every stage goes through the same stage builder as the page
+// and the CLI (src/train/stages.ts), with the same defaults, so what this measures is what a user gets.
+import { mkdirSync, writeFileSync, appendFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Gpu } from '../gpu/runtime.ts';
+import type { Record as DataRecord } from '../io/datasets.ts';
+import { readModelFolder } from '../io/folder.ts';
+import type { ModelFiles } from '../io/sources.ts';
+import { Tok } from '../io/tokenizer.ts';
+import { loadModel } from '../model/index.ts';
+import { mergeLora, type LoraSet } from '../model/lora.ts';
+import type { Transformer } from '../model/transformer.ts';
+import { snapshot } from '../train/checkpoint.ts';
+import { resolveConfig, type Stage, type TrainInput } from '../train/config.ts';
+import { Generator, GENERATE_DEFAULTS } from '../train/generate.ts';
+import { Rng } from '../train/sampling.ts';
+import { buildStage, type StageContext, type StageRun } from '../train/stages.ts';
+import { judge, preferProb, rankCompletions, type Labeler } from './labeler.ts';
+import type { ExperimentPrompts } from './prompts.ts';
+import { interval, pooled, type Interval } from './stats.ts';
+
+export type PolicyStage = 'ppo' | 'dpo';
+
+export interface ExperimentOptions {
+  model: string; // a model folder
+  labelers: Labeler[];
+  prompts: ExperimentPrompts;
+  comparisons: number; // pairs the labeler gives (the full run)
+  curve: number[]; // learning-curve points (pairs), each <= comparisons; the full run is the last
+  seeds: number;
+  stages: Stage[]; // which of sft, rm, ppo, dpo run (rm is needed by ppo)
+  /** Hyperparameters over the defaults, per stage (none: the defaults, which is what the issue asks to work). */
+  config?: Partial<Record<Stage, TrainInput>>;
+  K: number; // samples ranked per prompt (4)
+  evalSamples: number; // samples per held-out prompt and model for the win rate
+  out: string;
+  log?: (line: string) => void;
+}
+
+/** What one (labeler, seed, comparisons) run measured. */
+export interface RunResult {
+  labeler: string;
+  seed: number;
+  comparisons: number; // pairs in the RM's and DPO's data (without ties)
+  prompts: number; // ranked prompts
+  rm?: { heldout_accuracy: number; heldout_accuracy_noisy: number; heldout_pairs: number; train_eval_accuracy?: number };
+  ppo?: PolicyResult;
+  dpo?: PolicyResult;
+  seconds: number;
+}
+
+export interface PolicyResult {
+  win_rate: number; // labeler's judgments with fresh noise, ties 0.5
+  win_rate_expected: number; // mean P(tuned preferred) under the labeler's noise model (no draw)
+  judgments: number;
+  kl: number; // mean sequence KL(tuned || SFT) in nats on held-out samples
+  labeler_score: number; // mean noise-free labeler score of the tuned model's held-out samples
+  sft_labeler_score: number;
+  mean_length: number; // words
+  distinct: number; // share of distinct samples among the held-out samples (collapse shows as a drop)
+  rm_score?: number; // PPO: mean RM score of its rollouts over the last steps
+  reward_hacking?: string; // set when reward rose but the labeler's judgment did not follow
+}
+
+const words = (s: string) => s.split(/\s+/).filter(Boolean).length;
+
+/** A K-way ranking line (completions best first, ranks for ties) from the labeler's ranks. */
+export function rankingRecord(prompt: string, completions: string[], ranks: number[]): DataRecord {
+  const order = completions.map((_, i) => i).sort((a, b) => ranks[a]! - ranks[b]!);
+  const r = order.map((i) => ranks[i]!);
+  return { kind: 'ranking', prompt, completions: order.map((i) => completions[i]!), ranks: r.map((x) => x - r[0]!) };
+}
+
+/** Pairs a ranking gives the reward model (ties give none). */
+export function pairCount(r: DataRecord): number {
+  if (r.kind !== 'ranking') return r.kind === 'preference' ? 1 : 0;
+  const ranks = r.ranks ?? r.completions.map((_, i) => i);
+  let n = 0;
+  for (let i = 0; i < ranks.length; i++) for (let j = i + 1; j < ranks.length; j++) if (ranks[i] !== ranks[j]) n++;
+  return n;
+}
+
+/** Samples from a model (with an adapter, or the base alone), decoded; `seed` makes them reproducible. */
+async function sample(gen: Generator, tok: Tok, prompt: string, k: number, seed: number, maxNewTokens: number): Promise<string[]> {
+  const g = await gen.generate(tok.encodePrompt(prompt), { ...GENERATE_DEFAULTS, numSamples: k, maxNewTokens, temperature: 1, seed, stopTokenIds: tok.eosTokenIds });
+  return g.ids.map((ids) => tok.decode(ids, { skipSpecialTokens: true }).trim());
+}
+
+/** Summed log p(completion | prompt) under a model (+ adapter), one value per sequence. */
+async function sequenceLogps(model: Transformer, lora: LoraSet | undefined, tok: Tok, items: { prompt: string; completion: string }[]): Promise<number[]> {
+  const seqs = items.map((it) => ({ p: tok.encodePrompt(it.prompt), c: [...tok.encode(it.completion, { addSpecialTokens: false }), ...tok.eosTokenIds.slice(0, 1)] }));
+  const T = Math.min(model.cfg.maxPositions, Math.ceil(Math.max(...seqs.map((x) => x.p.length + x.c.length)) / 8) * 8), B = 8, out: number[] = [];
+  const plan = await model.plan(B, T, { lora });
+  try {
+    for (let i = 0; i < items.length; i += B) {
+      const chunk = seqs.slice(i, i + B);
+      const ids = new Int32Array(B * T).fill(tok.eosTokenIds[0] ?? 0), targets = new Int32Array(B * T).fill(-1);
+      chunk.forEach(({ p, c }, row) => {
+        const seq = [...p, ...c].slice(0, T);
+        seq.forEach((id, t) => (ids[row * T + t] = id));
+        for (let t = p.length - 1; t + 1 < seq.length; t++) targets[row * T + t] = seq[t + 1]!;
+      });
+      plan.setBatch(ids, targets, Float32Array.from(targets, (t) => (t >= 0 ? 1 : 0)));
+      await model.gpu.check('experiment logprobs', () => model.gpu.run([...plan.forward, ...plan.loss]));
+      const l = await model.gpu.read(plan.losses);
+      chunk.forEach((_, row) => {
+        let s = 0;
+        for (let t = 0; t < T; t++) s -= l[row * T + t]!;
+        out.push(s);
+      });
+    }
+  } finally {
+    plan.destroy();
+  }
+  return out;
+}
+
+async function runStage(run: StageRun, dir: string, log: (s: string) => void, name: string): Promise<Record<string, number>[]> {
+  mkdirSync(dir, { recursive: true });
+  const path = join(dir, 'metrics.jsonl'), lines: Record<string, number>[] = [];
+  writeFileSync(path, '');
+  for (let s = 0; s < run.totalSteps; s++) {
+    const r = await run.step(s);
+    const line = { step: s + 1, ...r.metrics };
+    lines.push(line);
+    appendFileSync(path, JSON.stringify(line) + '\n');
+  }
+  const fin = await run.finish();
+  if (Object.keys(fin).length) {
+    lines.push({ step: run.totalSteps, ...fin });
+    appendFileSync(path, JSON.stringify({ step: run.totalSteps, ...fin }) + '\n');
+  }
+  log(`  ${name}: ${run.totalSteps} steps`);
+  return lines;
+}
+
+/** Runs the whole experiment; writes results.json beside every stage's metrics.jsonl under `out`. */
+export async function runExperiment(gpu: Gpu, o: ExperimentOptions): Promise<ExperimentResults> {
+  const log = o.log ?? (() => {});
+  const t0 = Date.now();
+  const files: ModelFiles = await readModelFolder(o.model);
+  if (!files.tokenizer) throw new Error(`${o.model}: no tokenizer.json; the experiment reads and writes text`);
+  const tok = Tok.fromJson(files.tokenizer, files.tokenizerConfig, `${files.source}/tokenizer.json`);
+  const runs: RunResult[] = [];
+  const ppoCurves: Record<string, Record<string, number>[][]> = {};
+  // how often the labeler agrees with itself, judging the same held-out pair twice (InstructGPT's
+  // labelers agreed with each other 72.6% of the time)
+  const agree: Record<string, { same: number; n: number }> = {};
+  const maxNew = 48;
+  const cfgOf = (stage: Stage, seed: number, base: Transformer) => resolveConfig(stage, { seed, ...(o.config?.[stage] ?? {}) }, base.cfg.maxPositions);
+
+  for (let seed = 1; seed <= o.seeds; seed++) {
+    const { model: base } = loadModel(gpu, { ...files, configFile: `${files.source}/config.json` });
+    try {
+      const ctx: StageContext = { gpu, files, tok, base };
+      const seedDir = join(o.out, `seed-${seed}`);
+      // ---- SFT on the demonstrations, merged into the base: the starting model of every later stage ----
+      if (o.stages.includes('sft')) {
+        const demos = o.prompts.demonstrations(seed);
+        const run = await buildStage(ctx, 'sft', cfgOf('sft', seed, base), demos);
+        await runStage(run, join(seedDir, 'sft'), log, `seed ${seed} sft (${demos.length} demonstrations)`);
+        if (run.policy?.lora) await mergeLora(run.policy.lora);
+        run.destroy();
+        ctx.adopted = true;
+      }
+      const sftGen = new Generator(base);
+      // held-out samples of the SFT model, the baseline every tuned model is judged against
+      const evalPrompts = o.prompts.eval;
+      const sftEval: string[][] = [];
+      for (const [i, p] of evalPrompts.entries()) sftEval.push(await sample(sftGen, tok, p, o.evalSamples, 1_000_003 * seed + i, maxNew));
+
+      for (const labeler of o.labelers) {
+        const ldir = join(seedDir, labeler.name);
+        // ---- the labeler ranks K samples of training prompts until it has given `comparisons` pairs ----
+        const rng = Rng.forSample(seed, 17);
+        const trainPrompts = o.prompts.train(seed);
+        const rankings: DataRecord[] = [];
+        let pairs = 0;
+        for (const [i, p] of trainPrompts.entries()) {
+          if (pairs >= o.comparisons) break;
+          const cs = await sample(sftGen, tok, p, o.K, 7_000_001 * seed + i, maxNew);
+          const r = rankingRecord(p, cs, rankCompletions(labeler, p, cs, rng));
+          rankings.push(r);
+          pairs += pairCount(r);
+        }
+        if (pairs < o.comparisons) throw new Error(`${trainPrompts.length} training prompts gave only ${pairs} of the ${o.comparisons} comparisons asked for`);
+        mkdirSync(ldir, { recursive: true });
+        writeFileSync(join(ldir, 'rankings.jsonl'), rankings.map((r) => JSON.stringify({ prompt: (r as { prompt: string }).prompt, completions: (r as { completions: string[] }).completions, ranks: (r as { ranks: number[] }).ranks })).join('\n') + '\n');
+        // held-out rankings: eval prompts, other samples, fresh noise; and the labeler's noise-free order of them
+        const evalRng = Rng.forSample(seed, 23);
+        const heldNoisy: DataRecord[] = [], heldTrue: DataRecord[] = [];
+        for (const [i, p] of evalPrompts.entries()) {
+          const cs = await sample(sftGen, tok, p, o.K, 9_000_011 * seed + i, maxNew);
+          heldNoisy.push(rankingRecord(p, cs, rankCompletions(labeler, p, cs, evalRng)));
+          const s = cs.map((c) => labeler.score(p, c));
+          const distinct = [...new Set(s)].sort((a, b) => b - a);
+          heldTrue.push(rankingRecord(p, cs, s.map((x) => distinct.indexOf(x))));
+        }
+        const judgeRng = Rng.forSample(seed, 29);
+        const a = (agree[labeler.name] ??= { same: 0, n: 0 });
+        for (const r of heldTrue) {
+          const cs = (r as { completions: string[] }).completions, p = (r as { prompt: string }).prompt;
+          for (let i = 0; i < cs.length; i++) for (let j = i + 1; j < cs.length; j++) {
+            if (cs[i] === cs[j]) continue;
+            a.same += judge(labeler, p, cs[i]!, cs[j]!, evalRng) === judge(labeler, p, cs[i]!, cs[j]!, evalRng) ? 1 : 0;
+            a.n++;
+          }
+        }
+
+        for (const n of [...new Set([...o.curve.filter((x) => x < o.comparisons), o.comparisons])].sort((a, b) => a - b)) {
+          const t1 = Date.now();
+          const dir = join(ldir, `comparisons-${n}`);
+          // the first rankings that give n pairs (the last one may give a few more)
+          const data: DataRecord[] = [];
+          let have = 0;
+          for (const r of rankings) {
+            if (have >= n) break;
+            data.push(r);
+            have += pairCount(r);
+          }
+          const res: RunResult = { labeler: labeler.name, seed, comparisons: have, prompts: data.length, seconds: 0 };
+          log(`seed ${seed}, labeler ${labeler.name}, ${have} comparisons from ${data.length} prompts`);
+          let reward: StageContext['reward'];
+          if (o.stages.includes('rm')) {
+            const c = cfgOf('rm', seed, base);
+            const run = await buildStage(ctx, 'rm', c, data);
+            const lines = await runStage(run, join(dir, 'rm'), log, 'rm');
+            const evTrue = await run.evaluate!(heldTrue), evNoisy = await run.evaluate!(heldNoisy);
+            res.rm = { heldout_accuracy: evTrue.accuracy, heldout_accuracy_noisy: evNoisy.accuracy, heldout_pairs: evTrue.pairs, train_eval_accuracy: lines.at(-1)?.eval_accuracy };
+            log(`  rm held-out accuracy ${evTrue.accuracy.toFixed(3)} (noisy labels ${evNoisy.accuracy.toFixed(3)}, ${evTrue.pairs} pairs)`);
+            reward = { config: c, checkpoint: await snapshot(run.trainables, {}) };
+            run.destroy();
+          }
+          for (const stage of ['ppo', 'dpo'] as const) {
+            if (!o.stages.includes(stage) || (stage === 'ppo' && !reward)) continue;
+            const c = cfgOf(stage, seed, base);
+            const run = await buildStage({ ...ctx, reward }, stage, stage === 'ppo' ? { ...c, rewardRunId: 'experiment' } : c, stage === 'ppo' ? o.prompts.ppo(seed) : data);
+            const lines = await runStage(run, join(dir, stage), log, stage);
+            if (stage === 'ppo') (ppoCurves[`${labeler.name}/${n}`] ??= []).push(lines);
+            res[stage] = await evaluatePolicy(run, base, tok, labeler, evalPrompts, sftEval, o.evalSamples, seed, maxNew, judgeRng, stage === 'ppo' ? lines : undefined);
+            log(`  ${stage} win rate ${res[stage]!.win_rate.toFixed(3)} (expected ${res[stage]!.win_rate_expected.toFixed(3)}), KL ${res[stage]!.kl.toFixed(2)} nats, labeler score ${res[stage]!.labeler_score.toFixed(2)} vs SFT ${res[stage]!.sft_labeler_score.toFixed(2)}`);
+            run.destroy();
+          }
+          res.seconds = (Date.now() - t1) / 1000;
+          runs.push(res);
+          writeFileSync(join(dir, 'result.json'), JSON.stringify(res, null, 2) + '\n');
+        }
+      }
+      sftGen.destroy();
+    } finally {
+      base.params.destroy();
+    }
+  }
+  const agreement = Object.fromEntries(Object.entries(agree).map(([k, v]) => [k, v.same / v.n]));
+  const results = summarize(o, runs, ppoCurves, agreement, gpu, (Date.now() - t0) / 1000);
+  writeFileSync(join(o.out, 'results.json'), JSON.stringify(results, null, 2) + '\n');
+  return results;
+}
+
+async function evaluatePolicy(
+  run: StageRun, base: Transformer, tok: Tok, labeler: Labeler, prompts: string[], sftEval: string[][], k: number, seed: number, maxNew: number, rng: Rng,
+  ppoLines?: Record<string, number>[],
+): Promise<PolicyResult> {
+  const pol = run.policy!;
+  const gen = new Generator(pol.model, pol.lora);
+  let wins = 0, expected = 0, n = 0, score = 0, sftScore = 0, len = 0;
+  const items: { prompt: string; completion: string }[] = [];
+  try {
+    for (const [i, p] of prompts.entries()) {
+      const tuned = await sample(gen, tok, p, k, 1_000_003 * seed + i + 500_000, maxNew);
+      tuned.forEach((t, j) => {
+        const s = sftEval[i]![j]!;
+        wins += judge(labeler, p, t, s, rng);
+        expected += t === s ? 0.5 : preferProb(labeler, p, t, s);
+        score += labeler.score(p, t);
+        sftScore += labeler.score(p, s);
+        len += words(t);
+        n++;
+        items.push({ prompt: p, completion: t });
+      });
+    }
+  } finally {
+    gen.destroy();
+  }
+  // KL(tuned || SFT) per sequence on the tuned model's own samples: E[log pi(y) - log pi_sft(y)]
+  const lp = await sequenceLogps(pol.model, pol.lora, tok, items);
+  const lref = pol.lora ? await sequenceLogps(base, undefined, tok, items) : await sequenceLogps(base, undefined, tok, items);
+  const kl = lp.reduce((a, x, i) => a + x - lref[i]!, 0) / items.length;
+  const r: PolicyResult = {
+    win_rate: wins / n, win_rate_expected: expected / n, judgments: n, kl, labeler_score: score / n, sft_labeler_score: sftScore / n,
+    mean_length: len / n, distinct: new Set(items.map((x) => x.completion)).size / items.length,
+  };
+  if (ppoLines) {
+    const tail = ppoLines.filter((l) => 'objective/scores' in l).slice(-3);
+    const head = ppoLines.filter((l) => 'objective/scores' in l).slice(0, 3);
+    const mean = (ls: Record<string, number>[]) => ls.reduce((a, l) => a + l['objective/scores']!, 0) / Math.max(1, ls.length);
+    r.rm_score = mean(tail);
+    if (mean(tail) > mean(head) && r.win_rate_expected <= 0.5) r.reward_hacking = `RM score rose ${mean(head).toFixed(2)} -> ${mean(tail).toFixed(2)} while the labeler prefers the SFT model (expected win rate ${r.win_rate_expected.toFixed(2)})`;
+  }
+  if (r.distinct < 0.5) r.reward_hacking = `${r.reward_hacking ? r.reward_hacking + '; ' : ''}degenerate text: only ${(100 * r.distinct).toFixed(0)}% of held-out samples are distinct`;
+  return r;
+}
+
+export interface ExperimentResults {
+  adapter: string;
+  date: string;
+  model: string;
+  settings: Omit<ExperimentOptions, 'labelers' | 'prompts' | 'log' | 'out'> & { labelers: { name: string; taste: string; noise: number; self_agreement: number }[]; eval_prompts: number };
+  seconds: number;
+  /** Per labeler: the full run's figures, mean and 95% interval over seeds. */
+  summary: Record<string, LabelerSummary>;
+  /** Per labeler, win rate (and RM accuracy) against comparisons. */
+  curve: Record<string, { comparisons: number; rm_accuracy?: Interval; ppo_win_rate?: Interval; dpo_win_rate?: Interval }[]>;
+  /** Per labeler: PPO's reward and KL per step, averaged over seeds (the full run). */
+  ppo_steps: Record<string, { step: number; reward: number; kl: number }[]>;
+  targets: { rm_accuracy: number; win_rate: number; max_kl: number; met: Record<string, Record<string, boolean>> };
+  runs: RunResult[];
+}
+
+export interface LabelerSummary {
+  comparisons: number;
+  rm_accuracy?: Interval;
+  rm_accuracy_noisy?: Interval;
+  ppo_win_rate?: Interval & { pooled: Interval };
+  dpo_win_rate?: Interval & { pooled: Interval };
+  ppo_kl?: Interval;
+  dpo_kl?: Interval;
+  reward_hacking: string[];
+}
+
+function summarize(o: ExperimentOptions, runs: RunResult[], ppoCurves: Record<string, Record<string, number>[][]>, agreement: Record<string, number>, gpu: Gpu, seconds: number): ExperimentResults {
+  const summary: Record<string, LabelerSummary> = {}, curve: ExperimentResults['curve'] = {}, steps: ExperimentResults['ppo_steps'] = {};
+  const met: Record<string, Record<string, boolean>> = {};
+  for (const l of o.labelers) {
+    const mine = runs.filter((r) => r.labeler === l.name);
+    const points = [...new Set(mine.map((r) => r.comparisons))];
+    const byN = new Map<number, RunResult[]>();
+    // the curve's points by requested size: runs of one size may differ by a few pairs between seeds
+    const sizes = [...new Set([...o.curve.filter((x) => x < o.comparisons), o.comparisons])].sort((a, b) => a - b);
+    for (const r of mine) {
+      const s = sizes.filter((x) => x <= r.comparisons).at(-1) ?? sizes[0]!;
+      byN.set(s, [...(byN.get(s) ?? []), r]);
+    }
+    void points;
+    curve[l.name] = sizes.map((n) => {
+      const rs = byN.get(n) ?? [];
+      return {
+        comparisons: n,
+        rm_accuracy: rs.some((r) => r.rm) ? interval(rs.flatMap((r) => (r.rm ? [r.rm.heldout_accuracy] : []))) : undefined,
+        ppo_win_rate: rs.some((r) => r.ppo) ? interval(rs.flatMap((r) => (r.ppo ? [r.ppo.win_rate] : []))) : undefined,
+        dpo_win_rate: rs.some((r) => r.dpo) ? interval(rs.flatMap((r) => (r.dpo ? [r.dpo.win_rate] : []))) : undefined,
+      };
+    });
+    const full = byN.get(o.comparisons) ?? [];
+    const pol = (k: PolicyStage) => {
+      const rs = full.flatMap((r) => (r[k] ? [r[k]!] : []));
+      if (!rs.length) return undefined;
+      const wins = rs.reduce((a, r) => a + r.win_rate * r.judgments, 0), n = rs.reduce((a, r) => a + r.judgments, 0);
+      return { ...interval(rs.map((r) => r.win_rate)), pooled: pooled(wins, n) };
+    };
+    const s: LabelerSummary = {
+      comparisons: o.comparisons,
+      rm_accuracy: full.some((r) => r.rm) ? interval(full.flatMap((r) => (r.rm ? [r.rm.heldout_accuracy] : []))) : undefined,
+      rm_accuracy_noisy: full.some((r) => r.rm) ? interval(full.flatMap((r) => (r.rm ? [r.rm.heldout_accuracy_noisy] : []))) : undefined,
+      ppo_win_rate: pol('ppo'), dpo_win_rate: pol('dpo'),
+      ppo_kl: full.some((r) => r.ppo) ? interval(full.flatMap((r) => (r.ppo ? [r.ppo.kl] : []))) : undefined,
+      dpo_kl: full.some((r) => r.dpo) ? interval(full.flatMap((r) => (r.dpo ? [r.dpo.kl] : []))) : undefined,
+      reward_hacking: mine.flatMap((r) => [r.ppo?.reward_hacking, r.dpo?.reward_hacking].filter((x): x is string => !!x).map((x) => `seed ${r.seed}, ${r.comparisons} comparisons: ${x}`)),
+    };
+    summary[l.name] = s;
+    met[l.name] = {
+      ...(s.rm_accuracy ? { rm_accuracy: s.rm_accuracy.mean >= 0.9 } : {}),
+      ...(s.ppo_win_rate ? { ppo_win_rate: s.ppo_win_rate.mean >= 0.8, ppo_kl: s.ppo_kl!.mean <= 10 } : {}),
+      ...(s.dpo_win_rate ? { dpo_win_rate: s.dpo_win_rate.mean >= 0.8, dpo_kl: s.dpo_kl!.mean <= 10 } : {}),
+    };
+    const curves = ppoCurves[`${l.name}/${o.comparisons}`] ?? [];
+    if (curves.length) {
+      const len = Math.min(...curves.map((c) => c.filter((x) => 'objective/scores' in x).length));
+      steps[l.name] = Array.from({ length: len }, (_, i) => {
+        const at = curves.map((c) => c.filter((x) => 'objective/scores' in x)[i]!);
+        return { step: i + 1, reward: at.reduce((a, x) => a + x['objective/scores']!, 0) / at.length, kl: at.reduce((a, x) => a + x['objective/kl']!, 0) / at.length };
+      });
+    }
+  }
+  const { labelers, prompts, log: _log, out: _out, ...settings } = o;
+  return {
+    adapter: gpu.adapter.name, date: new Date().toISOString(), model: o.model,
+    settings: { ...settings, labelers: labelers.map((l) => ({ name: l.name, taste: l.taste, noise: l.noise, self_agreement: agreement[l.name] ?? NaN })), eval_prompts: prompts.eval.length },
+    seconds, summary, curve, ppo_steps: steps,
+    targets: { rm_accuracy: 0.9, win_rate: 0.8, max_kl: 10, met },
+    runs,
+  };
+}
+

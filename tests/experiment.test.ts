@@ -1,0 +1,77 @@
+// The efficacy experiment's parts: the simulated labelers (pure), and a CI-sized run of the whole recipe
+// on the built-in model (real WebGPU), with a loose bound a broken stage would fail.
+import { describe, expect, it } from 'vitest';
+import { judge, preferProb, rankCompletions, sigmoid } from '../src/experiment/labeler.ts';
+import { LABELERS } from '../src/experiment/labelers/index.ts';
+import { builtinPrompts } from '../src/experiment/prompts.ts';
+import { pairCount, rankingRecord } from '../src/experiment/run.ts';
+import { interval, pooled } from '../src/experiment/stats.ts';
+import { importJsonl, exportJsonl } from '../src/io/datasets.ts';
+import { Rng } from '../src/train/sampling.ts';
+
+describe('simulated labelers', () => {
+  const p = 'Write a short greeting for Maya.';
+  it('each has its own taste', () => {
+    const { cheerful, concise, thorough } = LABELERS;
+    const upbeat = 'Hi Maya! It is so great to see you! I hope you have a wonderful day!';
+    const curt = 'Hi.';
+    const long = 'Hello Maya, it is really good to see you. I hope your week has been kind to you. Come in and tell me how you have been.';
+    const ramble = 'Hello Maya, hello, hello to you, Maya, hello, so hello, hello again, hello.';
+    expect(cheerful!.score(p, upbeat)).toBeGreaterThan(cheerful!.score(p, long));
+    expect(cheerful!.score(p, long)).toBeGreaterThan(cheerful!.score(p, 'Say hello yourself.'));
+    expect(concise!.score(p, 'Hi Maya.')).toBeGreaterThan(concise!.score(p, long));
+    expect(concise!.score(p, 'Hi Maya.')).toBeGreaterThan(concise!.score(p, curt)); // on topic beats shorter
+    expect(thorough!.score(p, long)).toBeGreaterThan(thorough!.score(p, ramble));
+  });
+
+  it('ranks with Bradley-Terry noise: each pair of a ranking is ordered with preferProb odds', () => {
+    const l = LABELERS.cheerful!;
+    const cs = ['Hi Maya!', 'Hi Maya! So great!', 'Hi.', 'Hello Maya.'];
+    const rng = Rng.forSample(3, 0), n = 4000;
+    let aheadOf = 0;
+    for (let i = 0; i < n; i++) {
+      const r = rankCompletions(l, p, cs, rng);
+      if (r[0]! < r[3]!) aheadOf++;
+    }
+    const want = preferProb(l, p, cs[0]!, cs[3]!);
+    expect(want).toBeGreaterThan(0.6);
+    expect(want).toBeLessThan(0.99);
+    expect(Math.abs(aheadOf / n - want)).toBeLessThan(4 * Math.sqrt((want * (1 - want)) / n));
+  });
+
+  it('judges identical texts a tie, and disagrees with itself on close pairs only', () => {
+    const l = LABELERS.concise!, rng = Rng.forSample(1, 1);
+    expect(judge(l, p, 'Hi Maya.', 'Hi Maya.', rng)).toBe(0.5);
+    expect(sigmoid(0)).toBe(0.5);
+    let flips = 0;
+    for (let i = 0; i < 1000; i++) flips += judge(l, p, 'Hi Maya.', 'Hello Maya, hello, hello, hello to you, Maya, hello again and again.', rng) === 1 ? 0 : 1;
+    expect(flips).toBeLessThan(20);
+  });
+
+  it('a ranking becomes a K-way line best first, ties kept, that the JSONL reader takes back', () => {
+    const r = rankingRecord('q', ['a', 'b', 'c', 'b'], [2, 0, 1, 0]);
+    expect(r).toEqual({ kind: 'ranking', prompt: 'q', completions: ['b', 'b', 'a', 'c'].slice(0, 0).concat(['b', 'b', 'c', 'a']), ranks: [0, 0, 1, 2] });
+    expect(pairCount(r)).toBe(5); // 6 pairs less the tie
+    const back = importJsonl(exportJsonl([r]), 'x.jsonl');
+    expect(back.errors).toEqual([]);
+    expect(back.records[0]).toMatchObject({ completions: ['b', 'b', 'c', 'a'], ranks: [0, 0, 1, 2] });
+  });
+
+  it('held-out prompts never appear among training prompts or demonstrations', () => {
+    const P = builtinPrompts();
+    const held = new Set(P.eval);
+    expect(P.eval.length).toBeGreaterThanOrEqual(50);
+    expect(P.train(1).filter((x) => held.has(x))).toEqual([]);
+    expect(P.demonstrations(1).filter((r) => held.has((r as { prompt: string }).prompt))).toEqual([]);
+    expect(new Set(P.train(1)).size).toBe(P.train(1).length);
+  });
+
+  it('intervals: t over seeds, Wilson over judgments', () => {
+    const i = interval([0.7, 0.8, 0.9]);
+    expect(i.mean).toBeCloseTo(0.8, 12);
+    expect(i.hi - i.mean).toBeCloseTo((4.303 * 0.1) / Math.sqrt(3), 3);
+    const w = pooled(80, 100);
+    expect(w.lo).toBeGreaterThan(0.7);
+    expect(w.hi).toBeLessThan(0.88);
+  });
+});
