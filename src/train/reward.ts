@@ -145,11 +145,12 @@ export class RewardTrainer {
     return out;
   }
 
-  /** Held-out loss and pair accuracy (no weight update). */
+  /** Held-out loss and pair accuracy (no weight update). All completions are scored in full batches. */
   async evaluate(rankings: Ranking[]): Promise<{ loss: number; accuracy: number; pairs: number }> {
-    let loss = 0, correct = 0, pairs = 0;
+    const all = await this.score(rankings.flatMap((r) => r.completions.map((completion) => ({ prompt: r.prompt, completion }))));
+    let loss = 0, correct = 0, pairs = 0, o = 0;
     for (const r of rankings) {
-      const s = await this.score(r.completions.map((completion) => ({ prompt: r.prompt, completion })));
+      const s = all.slice(o, (o += r.completions.length));
       const pr = rankingPairs(r.completions.length, r.ranks);
       const res = pairwiseLoss(s, pr);
       loss += res.loss / rankings.length;

@@ -91,7 +91,13 @@ function uploadParams(table: ParamTable, ck: Checkpoint, prefix: string): void {
 
 export async function buildStage(ctx: StageContext, stage: Stage, c: TrainConfig, records: DataRecord[]): Promise<StageRun> {
   const { tok, base, files } = ctx;
-  const eos = tok.eosTokenIds, pad = eos[0] ?? 0, T = c.seqLen, B = c.batchSize;
+  const eos = tok.eosTokenIds, pad = eos[0] ?? 0, B = c.batchSize;
+  // Plans are allocated for T positions; a step costs the positions it holds, padding included. A stage
+  // knows every sequence it trains on, so T is the longest of them (rounded up to 8), capped by seqLen:
+  // the same results (padding after a sequence changes nothing before it) for less work. The reward
+  // model scores rankings it has not seen in `evaluate`: it keeps 32 positions of room, and refuses longer.
+  let T = c.seqLen;
+  const fitT = (longest: number, room = 0) => (T = Math.max(4, Math.min(c.seqLen, Math.ceil((longest + room) / 8) * 8)));
   const arch = base.cfg.arch, lora = c.loraRank > 0;
   const encPrompt = (p: Prompt) => tok.encodePrompt(p);
   const encCompletion = (s: string) => [...tok.encode(s, { addSpecialTokens: false }), ...eos.slice(0, 1)];
@@ -136,6 +142,7 @@ export async function buildStage(ctx: StageContext, stage: Stage, c: TrainConfig
         return [];
       });
       if (!examples.length) throw new DataError('SFT needs {"prompt","completion"} (or chat "messages") records');
+      fitT(Math.max(...examples.map((e) => e.prompt.length + e.completion.length)));
       const totalSteps = stepsFor(Math.ceil(examples.length / B));
       const t = await SftTrainer.create(model, { ...sched(totalSteps), batchSize: B, seqLen: T, accumulation: 1 }, adapter);
       cleanup.unshift(() => t.destroy());
@@ -167,9 +174,10 @@ export async function buildStage(ctx: StageContext, stage: Stage, c: TrainConfig
       const totalSteps = stepsFor(Math.ceil(train.length / B));
       const evalEvery = Math.max(1, Math.ceil(totalSteps / 10));
       const maxK = Math.max(...rankings.map((r) => r.completions.length));
+      const demos = records.flatMap((r) => (r.kind === 'completion' ? [{ prompt: encPrompt(r.prompt), completion: encCompletion(r.completion) }] : []));
+      fitT(Math.max(...rankings.flatMap((r) => r.completions.map((x) => r.prompt.length + x.length)), ...demos.map((d) => d.prompt.length + d.completion.length)), 32);
       const t = await RewardTrainer.create(model, head, { ...sched(totalSteps), promptsPerStep: B, maxK, seqLen: T, epochs: 1, padId: pad }, adapter);
       cleanup.unshift(() => t.destroy());
-      const demos = records.flatMap((r) => (r.kind === 'completion' ? [{ prompt: encPrompt(r.prompt), completion: encCompletion(r.completion) }] : []));
       return {
         ...common, totalSteps, trainables: { ...weights, head: head.params },
         async step(s) {
@@ -190,7 +198,12 @@ export async function buildStage(ctx: StageContext, stage: Stage, c: TrainConfig
           const bias = demos.length ? await t.fitBias(demos) : 0;
           return { ...(ev ? { eval_loss: ev.loss, eval_accuracy: ev.accuracy, eval_pairs: ev.pairs } : {}), reward_bias: bias };
         },
-        evaluate: (recs) => t.evaluate(toRankings(recs).map((r) => ({ prompt: encPrompt(r.prompt), completions: r.completions.map(encCompletion), ranks: r.ranks }))),
+        async evaluate(recs) {
+          const rs = toRankings(recs).map((r) => ({ prompt: encPrompt(r.prompt), completions: r.completions.map(encCompletion), ranks: r.ranks }));
+          const longest = Math.max(0, ...rs.flatMap((r) => r.completions.map((x) => r.prompt.length + x.length)));
+          if (longest > T) throw new DataError(`a ranking to evaluate holds ${longest} tokens, more than the ${T} positions this reward model was built with`);
+          return t.evaluate(rs);
+        },
         state: () => ({ bias: t.bias }),
         setState: (st) => void (t.bias = typeof st.bias === 'number' ? st.bias : 0),
         exportFiles: (steps) => exportPolicy(steps, head, t.bias),
@@ -200,6 +213,7 @@ export async function buildStage(ctx: StageContext, stage: Stage, c: TrainConfig
     if (stage === 'dpo') {
       const pairs = pairsFromRankings(rankings);
       if (!pairs.length) throw new DataError('DPO needs rankings (without full ties) or {"prompt","chosen","rejected"} records');
+      fitT(Math.max(...pairs.map((p) => p.prompt.length + Math.max(p.chosen.length, p.rejected.length))));
       const totalSteps = stepsFor(Math.ceil(pairs.length / B));
       // reference: the base (LoRA) or the untouched loaded model (full fine-tuning)
       const t = await DpoTrainer.create(model, { ...sched(totalSteps), beta: c.beta, pairsPerStep: B, seqLen: T, padId: pad }, { lora: adapter, reference: adapter ? undefined : base });
@@ -251,6 +265,9 @@ export async function buildStage(ctx: StageContext, stage: Stage, c: TrainConfig
     }
     uploadParams(rmRole.head.params, rw.checkpoint, 'head');
     uploadParams(valueRole.head.params, rw.checkpoint, 'head');
+    // PPO-ptx: the demonstrations given with the prompts ({"prompt","completion"} lines with a completion)
+    const ptx = records.flatMap((r): Example[] => (r.kind === 'completion' && r.completion ? [{ prompt: encPrompt(r.prompt), completion: encCompletion(r.completion) }] : []));
+    fitT(Math.max(...prompts.map((p) => p.length + c.maxNewTokens), ...(c.ptx_coef > 0 ? ptx.map((e) => e.prompt.length + e.completion.length) : [])));
     const totalSteps = stepsFor(perEpoch);
     const t = await PpoTrainer.create(
       { policy: { model, lora: adapter }, reference: { model: base }, reward: rmRole, value: valueRole },
@@ -263,8 +280,6 @@ export async function buildStage(ctx: StageContext, stage: Stage, c: TrainConfig
       },
     );
     cleanup.unshift(() => t.destroy());
-    // PPO-ptx: the demonstrations given with the prompts ({"prompt","completion"} lines with a completion)
-    const ptx = records.flatMap((r): Example[] => (r.kind === 'completion' && r.completion ? [{ prompt: encPrompt(r.prompt), completion: encCompletion(r.completion) }] : []));
     const rows = (B * c.numSamples) / c.minibatches;
     if (c.ptx_coef > 0) {
       if (!ptx.length) throw new DataError('ptx_coef > 0 needs {"prompt","completion"} records with completions beside the prompts');
