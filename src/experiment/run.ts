@@ -74,6 +74,12 @@ export function rankingRecord(prompt: string, completions: string[], ranks: numb
   return { kind: 'ranking', prompt, completions: order.map((i) => completions[i]!), ranks: r.map((x) => x - r[0]!) };
 }
 
+/** A ranking as its JSONL line. */
+const lineOf = (r: DataRecord) => {
+  const k = r as { prompt: string; completions: string[]; ranks: number[] };
+  return { prompt: k.prompt, completions: k.completions, ranks: k.ranks };
+};
+
 /** Pairs a ranking gives the reward model (ties give none). */
 export function pairCount(r: DataRecord): number {
   if (r.kind !== 'ranking') return r.kind === 'preference' ? 1 : 0;
@@ -150,7 +156,9 @@ export async function runExperiment(gpu: Gpu, o: ExperimentOptions): Promise<Exp
   // labelers agreed with each other 72.6% of the time)
   const agree: Record<string, { same: number; n: number }> = {};
   const maxNew = 48;
-  const cfgOf = (stage: Stage, seed: number, base: Transformer) => resolveConfig(stage, { seed, ...(o.config?.[stage] ?? {}) }, base.cfg.maxPositions);
+  // PPO's reward model is the one trained just before it, in this process (no run id to name)
+  const cfgOf = (stage: Stage, seed: number, base: Transformer) =>
+    resolveConfig(stage, { seed, ...(stage === 'ppo' ? { rewardRunId: 'experiment' } : {}), ...(o.config?.[stage] ?? {}) }, base.cfg.maxPositions);
 
   for (let seed = 1; seed <= o.seeds; seed++) {
     const { model: base } = loadModel(gpu, { ...files, configFile: `${files.source}/config.json` });
@@ -171,6 +179,13 @@ export async function runExperiment(gpu: Gpu, o: ExperimentOptions): Promise<Exp
       const evalPrompts = o.prompts.eval;
       const sftEval: string[][] = [];
       for (const [i, p] of evalPrompts.entries()) sftEval.push(await sample(sftGen, tok, p, o.evalSamples, 1_000_003 * seed + i, maxNew));
+      // the SFT model's K samples of a prompt are the same whoever ranks them: drawn once per seed
+      const drawn = new Map<string, string[]>();
+      const samplesOf = async (key: string, p: string, sampleSeed: number) => {
+        let cs = drawn.get(key);
+        if (!cs) drawn.set(key, (cs = await sample(sftGen, tok, p, o.K, sampleSeed, maxNew)));
+        return cs;
+      };
 
       for (const labeler of o.labelers) {
         const ldir = join(seedDir, labeler.name);
@@ -181,24 +196,25 @@ export async function runExperiment(gpu: Gpu, o: ExperimentOptions): Promise<Exp
         let pairs = 0;
         for (const [i, p] of trainPrompts.entries()) {
           if (pairs >= o.comparisons) break;
-          const cs = await sample(sftGen, tok, p, o.K, 7_000_001 * seed + i, maxNew);
+          const cs = await samplesOf(`train/${i}`, p, 7_000_001 * seed + i);
           const r = rankingRecord(p, cs, rankCompletions(labeler, p, cs, rng));
           rankings.push(r);
           pairs += pairCount(r);
         }
         if (pairs < o.comparisons) throw new Error(`${trainPrompts.length} training prompts gave only ${pairs} of the ${o.comparisons} comparisons asked for`);
         mkdirSync(ldir, { recursive: true });
-        writeFileSync(join(ldir, 'rankings.jsonl'), rankings.map((r) => JSON.stringify({ prompt: (r as { prompt: string }).prompt, completions: (r as { completions: string[] }).completions, ranks: (r as { ranks: number[] }).ranks })).join('\n') + '\n');
+        writeFileSync(join(ldir, 'rankings.jsonl'), rankings.map((r) => JSON.stringify(lineOf(r))).join('\n') + '\n');
         // held-out rankings: eval prompts, other samples, fresh noise; and the labeler's noise-free order of them
         const evalRng = Rng.forSample(seed, 23);
         const heldNoisy: DataRecord[] = [], heldTrue: DataRecord[] = [];
         for (const [i, p] of evalPrompts.entries()) {
-          const cs = await sample(sftGen, tok, p, o.K, 9_000_011 * seed + i, maxNew);
+          const cs = await samplesOf(`eval/${i}`, p, 9_000_011 * seed + i);
           heldNoisy.push(rankingRecord(p, cs, rankCompletions(labeler, p, cs, evalRng)));
           const s = cs.map((c) => labeler.score(p, c));
           const distinct = [...new Set(s)].sort((a, b) => b - a);
           heldTrue.push(rankingRecord(p, cs, s.map((x) => distinct.indexOf(x))));
         }
+        writeFileSync(join(ldir, 'heldout.jsonl'), heldTrue.map((r, i) => JSON.stringify({ ...lineOf(r), noisy_ranks: (heldNoisy[i] as { ranks: number[] }).ranks, noisy_completions: (heldNoisy[i] as { completions: string[] }).completions })).join('\n') + '\n');
         const judgeRng = Rng.forSample(seed, 29);
         const a = (agree[labeler.name] ??= { same: 0, n: 0 });
         for (const r of heldTrue) {
@@ -237,7 +253,7 @@ export async function runExperiment(gpu: Gpu, o: ExperimentOptions): Promise<Exp
           for (const stage of ['ppo', 'dpo'] as const) {
             if (!o.stages.includes(stage) || (stage === 'ppo' && !reward)) continue;
             const c = cfgOf(stage, seed, base);
-            const run = await buildStage({ ...ctx, reward }, stage, stage === 'ppo' ? { ...c, rewardRunId: 'experiment' } : c, stage === 'ppo' ? o.prompts.ppo(seed) : data);
+            const run = await buildStage({ ...ctx, reward }, stage, c, stage === 'ppo' ? o.prompts.ppo(seed) : data);
             const lines = await runStage(run, join(dir, stage), log, stage);
             if (stage === 'ppo') (ppoCurves[`${labeler.name}/${n}`] ??= []).push(lines);
             res[stage] = await evaluatePolicy(run, base, tok, labeler, evalPrompts, sftEval, o.evalSamples, seed, maxNew, judgeRng, stage === 'ppo' ? lines : undefined);
@@ -260,7 +276,7 @@ export async function runExperiment(gpu: Gpu, o: ExperimentOptions): Promise<Exp
   return results;
 }
 
-async function evaluatePolicy(
+export async function evaluatePolicy(
   run: StageRun, base: Transformer, tok: Tok, labeler: Labeler, prompts: string[], sftEval: string[][], k: number, seed: number, maxNew: number, rng: Rng,
   ppoLines?: Record<string, number>[],
 ): Promise<PolicyResult> {
@@ -287,7 +303,7 @@ async function evaluatePolicy(
   }
   // KL(tuned || SFT) per sequence on the tuned model's own samples: E[log pi(y) - log pi_sft(y)]
   const lp = await sequenceLogps(pol.model, pol.lora, tok, items);
-  const lref = pol.lora ? await sequenceLogps(base, undefined, tok, items) : await sequenceLogps(base, undefined, tok, items);
+  const lref = await sequenceLogps(base, undefined, tok, items);
   const kl = lp.reduce((a, x, i) => a + x - lref[i]!, 0) / items.length;
   const r: PolicyResult = {
     win_rate: wins / n, win_rate_expected: expected / n, judgments: n, kl, labeler_score: score / n, sft_labeler_score: sftScore / n,
