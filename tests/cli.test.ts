@@ -232,8 +232,10 @@ describe('rlhf-playground --help and usage errors', () => {
     const exp = (x: number) => x.toExponential(); // 1e-4, as the help writes small numbers
     for (const stage of ['sft', 'rm', 'dpo', 'ppo'] as const) {
       const o = helpOptions((await cli([stage, '--help'])).stdout);
-      const full = resolveConfig(stage, { loraRank: 0, rewardRunId: 'rm' }, 1024), lora = resolveConfig(stage, { loraRank: 8, rewardRunId: 'rm' }, 1024);
-      expect(o.get('--lr'), stage).toContain(`(default: ${exp(lora.lr)} with LoRA, ${exp(full.lr)} full)`);
+      const shape = { maxPositions: 1024, hidden: 4096 }; // the paper's width: the learning rates unscaled
+      const full = resolveConfig(stage, { loraRank: 0, rewardRunId: 'rm' }, shape), lora = resolveConfig(stage, { loraRank: 8, rewardRunId: 'rm' }, shape);
+      expect(o.get('--lr'), stage).toContain(`(default: ${exp(lora.lr)} with LoRA, ${exp(full.lr)} full, x 4096 / the model's hidden size, at most x 32)`);
+      expect(o.get('--epochs'), stage).toContain('(default: 0 = auto: passes for at least 32 steps, at most 8)');
       expect(o.get('--batch-size'), stage).toContain(`(default: ${full.batchSize})`);
       expect(o.get('--lora-dropout'), stage).toContain(`(default: ${lora.loraDropout})`);
       expect(o.get('--lora-alpha'), stage).toContain(`(default: ${lora.loraAlpha / 8} x --lora-rank)`);
@@ -241,7 +243,7 @@ describe('rlhf-playground --help and usage errors', () => {
       expect(o.get('--max-steps, --steps'), stage).toMatch(/max_steps.*\(default: 0\)/);
     }
     // the table's own numbers, so a copy of it could not pass: these differ per stage and per LoRA
-    expect(helpOptions((await cli(['rm', '--help'])).stdout).get('--lr')).toContain('(default: 1e-4 with LoRA, 9e-6 full)');
+    expect(helpOptions((await cli(['rm', '--help'])).stdout).get('--lr')).toContain("(default: 1e-4 with LoRA, 9e-6 full, x 4096 / the model's hidden size, at most x 32)");
     expect(helpOptions((await cli(['ppo', '--help'])).stdout).get('--num-samples')).toContain('(default: 4)');
   });
 

@@ -1,13 +1,18 @@
 // The efficacy experiment's parts: the simulated labelers (pure), and a CI-sized run of the whole recipe
 // on the built-in model (real WebGPU), with a loose bound a broken stage would fail.
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { judge, preferProb, rankCompletions, sigmoid } from '../src/experiment/labeler.ts';
 import { LABELERS } from '../src/experiment/labelers/index.ts';
 import { builtinPrompts } from '../src/experiment/prompts.ts';
-import { pairCount, rankingRecord } from '../src/experiment/run.ts';
+import { plotSvg } from '../src/experiment/plot.ts';
+import { pairCount, rankingRecord, runExperiment } from '../src/experiment/run.ts';
 import { interval, pooled } from '../src/experiment/stats.ts';
 import { importJsonl, exportJsonl } from '../src/io/datasets.ts';
 import { Rng } from '../src/train/sampling.ts';
+import { testGpu } from './helpers.ts';
 
 describe('simulated labelers', () => {
   const p = 'Write a short greeting for Maya.';
@@ -74,4 +79,37 @@ describe('simulated labelers', () => {
     expect(w.lo).toBeGreaterThan(0.7);
     expect(w.hi).toBeLessThan(0.88);
   });
+});
+
+// The whole experiment at CI size on the built-in model (real WebGPU; fails without an adapter): SFT, the
+// concise labeler's rankings, a reward model, PPO and DPO with the defaults (only the step counts and the
+// sample length cut), judged on held-out prompts. The bounds are loose, but a stage that does not learn
+// sits at 0.5: a broken trainer, loss or default fails here.
+describe('the experiment, CI-sized', () => {
+  it('a reward model from 48 comparisons ranks held-out pairs better than chance, and PPO and DPO beat the SFT model', async () => {
+    const gpu = await testGpu();
+    const out = mkdtempSync(join(tmpdir(), 'experiment-'));
+    const r = await runExperiment(gpu, {
+      model: 'public/models/default', labelers: [LABELERS.concise!], prompts: builtinPrompts({ demonstrations: 16, ppoPrompts: 16, evalPrompts: 12 }),
+      comparisons: 48, curve: [], seeds: 1, stages: ['sft', 'rm', 'ppo', 'dpo'], K: 4, evalSamples: 2, maxNewTokens: 24, out,
+      config: { sft: { steps: 2 }, ppo: { steps: 8 } },
+    });
+    const run = r.runs[0]!;
+    console.log('CI experiment', JSON.stringify({ rm: run.rm, ppo: run.ppo, dpo: run.dpo, seconds: r.seconds }));
+    expect(run.comparisons).toBeGreaterThanOrEqual(48);
+    expect(run.rm!.heldout_accuracy).toBeGreaterThan(0.6);
+    for (const k of ['ppo', 'dpo'] as const) {
+      expect(run[k]!.win_rate_expected, k).toBeGreaterThan(0.6);
+      expect(run[k]!.kl, k).toBeGreaterThan(0); // it moved, away from the SFT model
+      expect(run[k]!.distinct, k).toBeGreaterThan(0.5);
+    }
+    const res = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8'));
+    expect(res.adapter).toBe(gpu.adapter.name);
+    expect(res.summary.concise.dpo_win_rate.mean).toBe(run.dpo!.win_rate);
+    for (const stage of ['sft', 'rm', 'ppo', 'dpo']) {
+      const dir = stage === 'sft' ? join(out, 'seed-1', 'sft') : join(out, 'seed-1', 'concise', 'comparisons-48', stage);
+      expect(readFileSync(join(dir, 'metrics.jsonl'), 'utf8').trim().split('\n').length, stage).toBeGreaterThan(0);
+    }
+    expect(plotSvg(r)).toMatch(/^<svg/);
+  }, 600_000);
 });

@@ -117,7 +117,7 @@ describe('a trained reward model exported as Hugging Face loads it, and read bac
     const files = await readModelFolder(dir);
     const tok = Tok.fromJson(files.tokenizer, files.tokenizerConfig, `${dir}/tokenizer.json`);
     const { model: base } = loadModel(gpu, files);
-    const cfg = resolveConfig('rm', { seed: 1, steps: 3, batchSize: 4, seqLen: T, lr: 1e-3, loraRank }, base.cfg.maxPositions);
+    const cfg = resolveConfig('rm', { seed: 1, steps: 3, batchSize: 4, seqLen: T, lr: 1e-3, loraRank }, base.cfg);
     const run = await buildStage({ gpu, files, tok, base }, 'rm', cfg, records);
     for (let s = 0; s < run.totalSteps; s++) await run.step(s);
     const result = await run.finish();

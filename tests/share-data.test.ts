@@ -12,7 +12,7 @@ import type { ModelInfo } from '../src/worker/api.ts';
 import { readFrontMatter } from './front-matter.ts';
 
 let n = 0;
-const model = { source: 'HuggingFaceTB/SmolLM2-135M@main', arch: 'llama', maxPositions: 2048 } as ModelInfo;
+const model = { source: 'HuggingFaceTB/SmolLM2-135M@main', arch: 'llama', maxPositions: 2048, hidden: 576 } as ModelInfo;
 const run = (id: string, stage: string, patch: Partial<db.RunRecord> = {}): db.RunRecord => ({
   id, stage, config: { lr: 1e-4, loraRank: 8, loraAlpha: 16, epochs: 1, batchSize: 4 }, status: 'done', createdAt: 1, updatedAt: 1, step: 3, totalSteps: 3,
   datasetId: `run:${id}`, model: { source: model.source, fingerprint: 'f' }, ...patch,

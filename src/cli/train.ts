@@ -18,7 +18,7 @@ import { loadModel } from '../model/index.ts';
 import { rewardBiasOf } from '../model/export.ts';
 import { loadAdapterWithHead } from '../model/lora.ts';
 import { checkpointBytes, checkpointFromBytes, restore, snapshot, type Checkpoint } from '../train/checkpoint.ts';
-import { resolveConfig, type Stage, type TrainConfig, type TrainInput } from '../train/config.ts';
+import { AUTO_EPOCHS, resolveConfig, widthScale, type Stage, type TrainConfig, type TrainInput } from '../train/config.ts';
 import { buildStage, DataError } from '../train/stages.ts';
 
 export type { Stage };
@@ -83,9 +83,11 @@ const fmt = (x: unknown): string => (typeof x === 'number' && x !== 0 && Math.ab
  * model) and put in words where it depends on them: "1e-4 with LoRA, 9e-6 full", "2 x --lora-rank".
  */
 export function defaultOf(stage: Stage, key: keyof TrainConfig): string {
-  const at = (loraRank: number, maxPositions = Number.MAX_SAFE_INTEGER) =>
-    resolveConfig(stage, { ...(key === 'loraRank' ? {} : { loraRank }), rewardRunId: 'rm' }, maxPositions)[key];
+  const at = (loraRank: number, maxPositions = Number.MAX_SAFE_INTEGER, hidden = 4096) =>
+    resolveConfig(stage, { ...(key === 'loraRank' ? {} : { loraRank }), rewardRunId: 'rm' }, { maxPositions, hidden })[key];
   const full = at(0), r4 = at(4), r8 = at(8);
+  if (key === 'epochs' && full === 0) return `0 = auto: passes for at least ${AUTO_EPOCHS.minSteps} steps, at most ${AUTO_EPOCHS.maxEpochs}`;
+  if (at(0, undefined, 128) !== full) return `${fmt(r8)} with LoRA, ${fmt(full)} full, x 4096 / the model's hidden size, at most x ${widthScale(0)}`;
   if (at(0, 8) !== full) return `${fmt(full)}, at most the model's positions`;
   if (r4 !== r8 && typeof r8 === 'number' && (r4 as number) * 2 === r8) return `${fmt(r8 / 8)} x --lora-rank`;
   if (r8 !== full) return `${fmt(r8)} with LoRA, ${fmt(full)} full`;
@@ -148,7 +150,7 @@ async function rewardRun(gpu: Gpu, files: ModelFiles, dir: string): Promise<{ co
     const head = new ScoreHead(model);
     head.params.upload('score.weight', rm.score);
     const checkpoint = await snapshot({ weights: rm.lora.params, head: head.params }, { bias: rewardBiasOf(rm.metadata, `${dir}/adapter_model.safetensors`) });
-    const config = resolveConfig('rm', { loraRank: rm.lora.cfg.r, loraAlpha: rm.lora.cfg.alpha, loraDropout: rm.lora.cfg.dropout }, model.cfg.maxPositions);
+    const config = resolveConfig('rm', { loraRank: rm.lora.cfg.r, loraAlpha: rm.lora.cfg.alpha, loraDropout: rm.lora.cfg.dropout }, model.cfg);
     head.destroy();
     rm.lora.destroy();
     model.params.destroy();
@@ -182,7 +184,7 @@ async function rewardRun(gpu: Gpu, files: ModelFiles, dir: string): Promise<{ co
   const checkpoint = await snapshot({ weights: model.params, head: head.params }, { bias });
   head.destroy();
   model.params.destroy();
-  return { config: resolveConfig('rm', { loraRank: 0 }, model.cfg.maxPositions), checkpoint };
+  return { config: resolveConfig('rm', { loraRank: 0 }, model.cfg), checkpoint };
 }
 
 export async function trainCommand(gpu: Gpu, stage: Stage, v: Record<string, unknown>, deps: TrainDeps): Promise<void> {
@@ -197,7 +199,7 @@ export async function trainCommand(gpu: Gpu, stage: Stage, v: Record<string, unk
   const { model: base } = loadModel(gpu, { ...files, configFile: `${files.source}/config.json` });
   let config;
   try {
-    config = resolveConfig(stage, { ...flags(v), ...(stage === 'ppo' ? { rewardRunId: String(v.reward ?? '') } : {}) }, base.cfg.maxPositions);
+    config = resolveConfig(stage, { ...flags(v), ...(stage === 'ppo' ? { rewardRunId: String(v.reward ?? '') } : {}) }, base.cfg);
   } catch (e) {
     throw new TrainUsageError((e as Error).message.replace(/^config\.(\w+)/, (_, k: string) => flagOf(k)));
   }

@@ -36,6 +36,7 @@ export interface ExperimentOptions {
   config?: Partial<Record<Stage, TrainInput>>;
   K: number; // samples ranked per prompt (4)
   evalSamples: number; // samples per held-out prompt and model for the win rate
+  maxNewTokens?: number; // longest sample (ranked, judged): 48
   out: string;
   log?: (line: string) => void;
 }
@@ -155,10 +156,10 @@ export async function runExperiment(gpu: Gpu, o: ExperimentOptions): Promise<Exp
   // how often the labeler agrees with itself, judging the same held-out pair twice (InstructGPT's
   // labelers agreed with each other 72.6% of the time)
   const agree: Record<string, { same: number; n: number }> = {};
-  const maxNew = 48;
+  const maxNew = o.maxNewTokens ?? 48;
   // PPO's reward model is the one trained just before it, in this process (no run id to name)
   const cfgOf = (stage: Stage, seed: number, base: Transformer) =>
-    resolveConfig(stage, { seed, ...(stage === 'ppo' ? { rewardRunId: 'experiment' } : {}), ...(o.config?.[stage] ?? {}) }, base.cfg.maxPositions);
+    resolveConfig(stage, { seed, ...(stage === 'ppo' ? { rewardRunId: 'experiment' } : {}), ...(o.config?.[stage] ?? {}) }, base.cfg);
 
   for (let seed = 1; seed <= o.seeds; seed++) {
     const { model: base } = loadModel(gpu, { ...files, configFile: `${files.source}/config.json` });

@@ -20,7 +20,7 @@ import { PPO_DEFAULTS, PpoTrainer } from './ppo.ts';
 import { RewardTrainer, type Ranking } from './reward.ts';
 import { Rng } from './sampling.ts';
 import { SftTrainer, sftBatch, type Example } from './sft.ts';
-import type { Stage, TrainConfig } from './config.ts';
+import { stepsFor as stepsOf, type Stage, type TrainConfig } from './config.ts';
 
 export interface StepOut {
   metrics: Record<string, number>; // TRL's names
@@ -107,7 +107,7 @@ export async function buildStage(ctx: StageContext, stage: Stage, c: TrainConfig
     minLrRatio: c.minLrRatio, warmupSteps: Math.ceil(steps * warm), totalSteps: steps,
   });
   // Hugging Face's max_steps: set, it overrides the epochs (batchOf cycles through the data as often as needed)
-  const stepsFor = (perEpoch: number) => c.steps || c.epochs * perEpoch;
+  const stepsFor = (perEpoch: number) => stepsOf(c, perEpoch);
 
   // ---- the trained weights: an adapter on the shared frozen base, or a model of our own ----
   const owned = lora ? undefined : loadModel(ctx.gpu, { ...files, configFile: `${files.source}/config.json` }, { optimizer: true }).model;

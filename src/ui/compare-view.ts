@@ -5,6 +5,8 @@
 // the user votes A, B or tie (buttons or the keys a / b / t), the vote is saved
 // (db.addVote) and only then is the identity revealed. The win rate of the tuned model over its blind
 // votes is shown with a Wilson 95% interval, so ten votes do not pass for a verdict.
+// When the Train tab's whole recipe ends, it selects the tuned policy and sends a prompt (the 'compare'
+// event): this view starts a blind comparison of it at once, so the vote is ready when the answers are.
 //
 // Why it is built this way:
 //  - The two answers are generated one after the other, left then right (the engine samples one call
@@ -103,7 +105,19 @@ export class CompareView extends CtxView {
 
 
   protected listen(ctx: AppContext): (() => void)[] {
-    return (['model', 'policy', 'data', 'votes', 'runs'] as const).map((t) => ctx.on(t, () => void ctx.attempt('Reading the store', () => this.reload(ctx))));
+    return [
+      ...(['model', 'policy', 'data', 'votes', 'runs'] as const).map((t) => ctx.on(t, () => void ctx.attempt('Reading the store', () => this.reload(ctx)))),
+      ctx.on('compare', (c) => void ctx.attempt('Comparing', () => this.blindOn(ctx, c.prompt))),
+    ];
+  }
+
+  /** A blind comparison of `prompt` at once, with the policy as it is now (the whole recipe's result): the vote is ready when both answers are written. */
+  private async blindOn(ctx: AppContext, prompt: string): Promise<void> {
+    await this.reload(ctx);
+    this.blind = true;
+    await this.updateComplete;
+    this.setPrompt(prompt);
+    await this.go();
   }
 
   private reads = 0;

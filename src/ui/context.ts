@@ -32,6 +32,8 @@ export interface Events {
   rank: { prompt: string; completions: string[] };
   /** a view asks the shell to show another tab */
   navigate: string;
+  /** the Compare tab is to start a blind comparison of this prompt now (the whole recipe ended) */
+  compare: { prompt: string };
   /** the Hub address (src/ui/hub-address.ts) changed */
   hub: string;
   /** the GPU was lost, or reported an error outside the engine's checks */

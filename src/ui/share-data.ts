@@ -14,7 +14,7 @@ import { hubIdOf, type CardData, type CardStage, type ModelCardInput } from '../
 import type { ClusterExportInput, RunHyper, TrlStage } from '../io/trl.ts';
 import { LORA_DEFAULTS } from '../model/lora.ts';
 import * as db from '../store/db.ts';
-import { resolveConfig, type Stage, type TrainConfig } from '../train/config.ts';
+import { epochsFor, resolveConfig, type Stage, type TrainConfig } from '../train/config.ts';
 import type { ModelInfo, PolicyInfo } from '../worker/api.ts';
 
 
@@ -44,11 +44,11 @@ export function exportableRuns(runs: db.RunRecord[]): db.RunRecord[] {
 
 const TRL_OF: Record<Stage, TrlStage> = { sft: 'sft', rm: 'reward', dpo: 'dpo', ppo: 'rloo' };
 
-/** A TRL stage's settings from the playground's config of the same stage. */
-function hyperOf(stage: Stage, c: TrainConfig, model: string, arch: ModelInfo['arch'] | undefined): RunHyper {
+/** A TRL stage's settings from the playground's config of the same stage; `perEpoch`: the steps of one pass over its data here (what auto epochs follow). */
+function hyperOf(stage: Stage, c: TrainConfig, model: string, arch: ModelInfo['arch'] | undefined, perEpoch: number): RunHyper {
   const trl = TRL_OF[stage];
   const h: RunHyper = {
-    model, outputDir: `runs/${trl}`, lr: c.lr, epochs: c.epochs, batchSize: c.batchSize, gradAccum: 1, maxLength: c.seqLen,
+    model, outputDir: `runs/${trl}`, lr: c.lr, epochs: epochsFor(c, perEpoch), batchSize: c.batchSize, gradAccum: 1, maxLength: c.seqLen,
     warmupRatio: c.warmupRatio, weightDecay: c.weightDecay,
     maxGradNorm: c.maxGradNorm > 0 ? c.maxGradNorm : 1e6, // 0 turns clipping off here; TRL wants a norm, and this one never clips
     seed: c.seed, loraRank: c.loraRank, loraAlpha: c.loraAlpha, loraDropout: c.loraDropout,
@@ -67,23 +67,26 @@ function hyperOf(stage: Stage, c: TrainConfig, model: string, arch: ModelInfo['a
  * stage starts from the loaded model, as in the playground.
  */
 export async function clusterInput(store: db.Store, own: DataRecord[], model: ModelInfo | undefined, runs: db.RunRecord[]): Promise<ClusterExportInput> {
-  const maxPositions = model?.maxPositions ?? 1024;
+  const shape = model ?? { maxPositions: 1024, hidden: 768 }; // no model loaded: GPT-2's
   const base = model ? hubIdOf(model.source) ?? model.source : 'BASE_MODEL';
   const stages: Stage[] = ['sft', 'rm', 'dpo', 'ppo'];
+  const rankings = (await db.listRankings(store)).map(rankingToRecord);
+  const datasets = {
+    sft: own.filter((r) => r.kind === 'completion' || r.kind === 'messages'),
+    preferences: [...rankings, ...own.filter((r) => r.kind === 'ranking' || r.kind === 'preference')],
+    prompts: (await db.listPrompts(store)).map((p) => p.text),
+  };
+  // about one pass over each stage's data, in the units its batches count: what auto epochs (0) follow
+  const items: Record<Stage, number> = {
+    sft: datasets.sft.length, rm: datasets.preferences.length, dpo: toPreferencePairs(datasets.preferences).length, ppo: datasets.prompts.length,
+  };
   const hyper = Object.fromEntries(stages.map((stage) => {
     const last = runs.find((r) => r.stage === stage); // newest first
     const input = { loraRank: 8, ...(last?.config as Partial<TrainConfig> | undefined), ...(stage === 'ppo' ? { rewardRunId: 'reward' } : {}) };
-    return [TRL_OF[stage], hyperOf(stage, resolveConfig(stage, input, maxPositions), base, model?.arch)];
+    const c = resolveConfig(stage, input, shape);
+    return [TRL_OF[stage], hyperOf(stage, c, base, model?.arch, Math.max(1, Math.ceil(items[stage] / c.batchSize)))];
   })) as Record<TrlStage, RunHyper>;
-  const rankings = (await db.listRankings(store)).map(rankingToRecord);
-  return {
-    hyper,
-    datasets: {
-      sft: own.filter((r) => r.kind === 'completion' || r.kind === 'messages'),
-      preferences: [...rankings, ...own.filter((r) => r.kind === 'ranking' || r.kind === 'preference')],
-      prompts: (await db.listPrompts(store)).map((p) => p.text),
-    },
-  };
+  return { hyper, datasets };
 }
 
 // ---------------------------------------------------------------------------------------------

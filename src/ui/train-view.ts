@@ -10,12 +10,16 @@
 //    (db.getMetrics) and then from ctx's metric events; rows are keyed by step, so a step that arrives by
 //    both ways, or again after a resume, is drawn once.
 //  - The curves are the metric names the stages emit (src/train/stages.ts, TRL's names).
+//  - "The whole recipe" (src/ui/recipe.ts) runs a reward model then PPO, or DPO, from the rankings as
+//    ordinary runs one after the other (RecipeRunner, through ctx.startRun like the Start button), with
+//    an estimate of the time before it starts; at its end the tuned policy is selected (as "Use this
+//    model") and the Compare tab opens on it with a blind comparison.
 //  - All text (errors, run data) is bound as text, never as HTML.
 import { css, html, type PropertyValues } from 'lit';
 import { keyed } from 'lit/directives/keyed.js';
 import type { Record as DataRecord } from '../io/datasets.ts';
 import * as db from '../store/db.ts';
-import { resolveConfig, type Stage, type TrainConfig, type TrainInput } from '../train/config.ts';
+import { AUTO_EPOCHS, resolveConfig, type Stage, type TrainConfig, type TrainInput } from '../train/config.ts';
 import { rankingPairs } from '../io/datasets.ts';
 import { plural } from './data-io.ts';
 import type { LineChart } from './chart.ts';
@@ -23,6 +27,10 @@ import './chart.ts';
 import { fmtSeconds, type AppContext } from './context.ts';
 import { CtxView, errText } from './ctx-view.ts';
 import { sharedStyles } from './styles.ts';
+import {
+  correction, dataLens, estimateStage, measuredStepSeconds, RECIPE_RANK, recipeConfigs, RecipeRunner, RECIPES, roughDuration, speedFrom,
+  STAGE_NAMES, stageWork, stepSeconds, textsOf, type DataLens, type RecipeHost, type RecipeKind, type RecipeOptions, type Speed, type StageEstimate, type StageWork,
+} from './recipe.ts';
 
 const STAGES: { id: Stage; name: string; what: string }[] = [
   { id: 'sft', name: 'SFT', what: 'imitates your demonstrations: next-token loss on the answers of your prompt/answer pairs.' },
@@ -31,13 +39,27 @@ const STAGES: { id: Stage; name: string; what: string }[] = [
   { id: 'dpo', name: 'DPO', what: 'learns straight from the pairs of your rankings, without a reward model: the better answer becomes likelier than the worse, relative to the starting model.' },
 ];
 
+/** The shape the defaults are shown for until a model is loaded: the built-in model's. */
+const NO_MODEL = { maxPositions: 256, hidden: 128 };
+
 /** LoRA rank the playground starts from: small adapters train fast and PPO's four roles share one base. */
 const DEFAULT_RANK = 8;
+
+/** The recipe's settings: empty = the recipe's defaults (shown as the placeholder). */
+const RECIPE_FIELDS: { key: keyof RecipeOptions; label: string; help: string; ppo?: true }[] = [
+  { key: 'steps', label: 'steps per stage', help: 'optimizer steps of each run; empty: passes over the data, enough for at least 32 steps (at most 8)' },
+  { key: 'batchSize', label: 'batch size', help: 'rankings (reward model), pairs (DPO) or prompts (PPO) per step' },
+  { key: 'lr', label: 'learning rate', help: "AdamW step size; empty: each stage's default for LoRA" },
+  { key: 'seqLen', label: 'sequence length', help: 'prompt + answer tokens per example; longer text is cut' },
+  { key: 'loraRank', label: 'LoRA rank', help: 'size of the adapters (PPO needs them: its roles share one base)' },
+  { key: 'numSamples', label: 'samples per prompt', ppo: true, help: "PPO's answers sampled for each prompt at each step (1 to 9)" },
+  { key: 'maxNewTokens', label: 'max new tokens', ppo: true, help: "PPO's longest sampled answer" },
+];
 
 interface Field { key: keyof TrainConfig; label: string; help: string; stages?: Stage[]; advanced?: true; options?: string[] }
 
 const FIELDS: Field[] = [
-  { key: 'epochs', label: 'epochs', help: 'passes over the data' },
+  { key: 'epochs', label: 'epochs', help: 'passes over the data; 0 = auto: enough for at least 32 steps, at most 8' },
   { key: 'steps', label: 'steps', help: 'optimizer steps, overriding the epochs (cycles through the data as needed); 0 = what the epochs give' },
   { key: 'batchSize', label: 'batch size', help: 'demonstrations (SFT), rankings (RM), pairs (DPO) or prompts (PPO) per step' },
   { key: 'lr', label: 'learning rate', help: 'AdamW step size, with warmup and cosine decay; adapters take larger ones than full fine-tuning' },
@@ -147,6 +169,20 @@ export class TrainView extends CtxView {
   private errors = new Map<string, string>(); // run id -> error of a 'failed' status event
   private busy?: string; // the action under way ('start', 'pause', ...)
   private actionError?: string;
+  // ---- the whole recipe ----
+  private recipeKind: RecipeKind = 'dpo';
+  private recipeOpts: RecipeOptions = {};
+  private recipe?: RecipeRunner;
+  /** the estimate shown when the recipe started: the progress of the whole recipe is measured in it */
+  private recipePlan?: StageEstimate[];
+  private recipeLive?: { runId: string; step: number; total: number; secondsLeft?: number };
+  private lens?: { key: string; lens: DataLens };
+  /** this GPU's speed on the loaded model (by source and size: merged runs change no shapes) */
+  private speed?: { key: string; speed?: Speed; error?: string };
+  /** the latest earlier run of each stage on this model: its measured seconds per step and its work */
+  private earlier: Partial<Record<Stage, { runId: string; measured: number; work: StageWork }>> = {};
+  private visible = false;
+  private observer?: IntersectionObserver;
 
   static override styles = [sharedStyles, css`
     .card > h3:first-child { margin-top: 0; }
@@ -157,6 +193,11 @@ export class TrainView extends CtxView {
     .field input, .field select { width: 100%; }
     .field .help { display: block; color: #6e6e73; font-size: 0.8em; }
     .charts { display: grid; grid-template-columns: repeat(auto-fit, minmax(20rem, 1fr)); gap: 1rem; }
+    button:focus-visible, input:focus-visible, select:focus-visible, summary:focus-visible { outline: 2px solid #0a66c2; outline-offset: 2px; }
+    #recipe .kinds label { display: flex; gap: 0.5rem; align-items: baseline; padding: 0.3rem 0; }
+    #recipe-stages { margin: 0.5rem 0; padding-left: 1.4rem; }
+    #recipe-stages li[data-status='running'] { font-weight: 600; }
+    #recipe-estimate { font-variant-numeric: tabular-nums; }
     #run-error { white-space: pre-wrap; border: 1px solid #f1b8b2; background: #fdf0ef; border-radius: 8px; padding: 0.5rem 0.75rem; }
     tr.viewed { background: #f4f8fd; }
   `];
@@ -171,6 +212,7 @@ export class TrainView extends CtxView {
       ctx.on('runs', () => void this.loadRuns(ctx)),
       ctx.on('metrics', (m) => this.onMetrics(m)),
       ctx.on('progress', (p) => {
+        if (p.runId === this.recipe?.current?.runId) this.recipeLive = { runId: p.runId, step: p.step, total: p.total, secondsLeft: p.secondsLeft };
         if (p.runId !== this.viewId) return;
         this.progress = p;
         this.requestUpdate();
@@ -191,16 +233,100 @@ export class TrainView extends CtxView {
     if (!this.viewId) await this.view(ctx.liveRun ?? this.runs[0]?.id);
   }
 
+  override connectedCallback(): void {
+    super.connectedCallback();
+    // the GPU is timed for the estimate when the tab is first seen (not at page load, when other work waits)
+    this.observer ??= new IntersectionObserver((es) => {
+      this.visible = es.some((e) => e.isIntersecting);
+      if (this.visible && this.ctx) void this.measure(this.ctx);
+    });
+    this.observer.observe(this);
+  }
+
+  override disconnectedCallback(): void {
+    this.observer?.disconnect();
+    this.observer = undefined;
+    super.disconnectedCallback();
+  }
+
   private async loadData(ctx: AppContext): Promise<void> {
     const all = await Promise.all(STAGES.map(async (s) => [s.id, await ctx.stageData(s.id)] as const));
     this.records = Object.fromEntries(all);
     this.requestUpdate();
+    await this.countData(ctx);
   }
 
   private async loadRuns(ctx: AppContext): Promise<void> {
     this.runs = await db.listRuns(ctx.store);
     const r = this.viewed;
     if (r && r.id !== ctx.liveRun) this.progress = { step: r.step ?? 0, total: r.totalSteps ?? 0 };
+    this.requestUpdate();
+    if (this.visible && !ctx.liveRun) void this.measure(ctx); // a run that kept it from being timed has ended
+    await this.findEarlier(ctx);
+  }
+
+  // ---- the recipe's estimate: the data in tokens, this GPU's speed, earlier runs ----
+
+  private modelKey(ctx: AppContext): string | undefined {
+    return ctx.model ? `${ctx.model.source}|${ctx.model.params}` : undefined;
+  }
+
+  /** The token lengths of the recipe's data (rankings, PPO's prompts) on the loaded model. */
+  private async countData(ctx: AppContext): Promise<void> {
+    const ranked = this.records.dpo, prompts = this.records.ppo;
+    if (!ctx.model || !ranked || !prompts) return;
+    const texts = textsOf(ranked, prompts);
+    const key = `${ctx.model.fingerprint}|${JSON.stringify(texts).length}|${ranked.length}|${prompts.length}`;
+    if (this.lens?.key === key) return;
+    const counts = await ctx.attempt('Counting the tokens of your data', () => ctx.engine.countTokens(texts.prompts, texts.completions));
+    if (counts) this.lens = { key, lens: dataLens(ranked, prompts, texts, counts) };
+    this.requestUpdate();
+    if (this.visible) void this.measure(ctx);
+  }
+
+  /** Times two forward passes of the loaded model (once per model; not while a run trains). */
+  private async measure(ctx: AppContext): Promise<void> {
+    const key = this.modelKey(ctx), m = ctx.model;
+    if (!key || !m || ctx.liveRun || this.speed?.key === key) return;
+    this.speed = { key };
+    this.requestUpdate();
+    try {
+      const len = Math.min(64, m.maxPositions);
+      const a = { tokens: 16, seconds: await ctx.engine.timeForward(1, 16) };
+      const b = { tokens: 4 * len, seconds: await ctx.engine.timeForward(4, len) };
+      if (this.speed?.key === key) this.speed = { key, speed: speedFrom(a, b, m.vocabSize) };
+    } catch (e) {
+      // a run that started meanwhile: measure again later
+      if (this.speed?.key === key) this.speed = ctx.liveRun ? undefined : { key, error: errText(e) };
+    }
+    this.requestUpdate();
+  }
+
+  /** The latest earlier run of each stage on this model with a few steps: how long its steps took. */
+  private async findEarlier(ctx: AppContext): Promise<void> {
+    const m = ctx.model;
+    if (!m) return;
+    const found: typeof this.earlier = {};
+    for (const stage of ['rm', 'dpo', 'ppo'] as const) {
+      const r = this.runs.find((x) => x.stage === stage && x.id !== ctx.liveRun && (x.step ?? 0) >= 3 && x.model?.source === m.source);
+      if (!r) continue;
+      const old = this.earlier[stage];
+      if (old?.runId === r.id) {
+        found[stage] = old;
+        continue;
+      }
+      const [rows, data] = await Promise.all([db.getMetrics(ctx.store, r.id), r.datasetId ? db.getDataset(ctx.store, r.datasetId) : undefined]);
+      const measured = measuredStepSeconds(rows.map((x) => x.time));
+      const records = (data?.records ?? []) as DataRecord[];
+      if (measured === undefined || !records.length) continue;
+      const texts = stage === 'ppo' ? textsOf([], records) : textsOf(records, []);
+      const counts = await ctx.engine.countTokens(texts.prompts, texts.completions).catch(() => undefined);
+      if (!counts) continue;
+      const lens = stage === 'ppo' ? dataLens([], records, texts, counts) : dataLens(records, [], texts, counts);
+      const work = stageWork(stage, r.config as unknown as TrainConfig, lens);
+      if (work) found[stage] = { runId: r.id, measured, work };
+    }
+    this.earlier = found;
     this.requestUpdate();
   }
 
@@ -251,7 +377,7 @@ export class TrainView extends CtxView {
   /** The defaults shown: resolveConfig's for this stage and LoRA rank on the loaded model. */
   private defaults(): TrainConfig {
     const rank = Number.isInteger(this.input.loraRank) && this.input.loraRank! >= 0 ? this.input.loraRank! : DEFAULT_RANK;
-    return resolveConfig(this.stage, { loraRank: rank, rewardRunId: 'unset' }, this.ctx?.model?.maxPositions ?? 256);
+    return resolveConfig(this.stage, { loraRank: rank, rewardRunId: 'unset' }, this.ctx?.model ?? NO_MODEL);
   }
 
   /** Finished LoRA reward models trained on the loaded model: what PPO can train against. */
@@ -264,7 +390,7 @@ export class TrainView extends CtxView {
   private summary(stage: Stage, rewardModels: number) {
     const records = this.records[stage];
     if (!records) return undefined;
-    const batchSize = (stage === this.stage ? this.startInput().batchSize : undefined) ?? resolveConfig(stage, { rewardRunId: 'unset' }, 256).batchSize;
+    const batchSize = (stage === this.stage ? this.startInput().batchSize : undefined) ?? resolveConfig(stage, { rewardRunId: 'unset' }, NO_MODEL).batchSize;
     return dataSummary(stage, records, { batchSize, rewardModels });
   }
 
@@ -278,7 +404,7 @@ export class TrainView extends CtxView {
   /** Why the config cannot start, in resolveConfig's words (undefined when it can). */
   private configError(): string | undefined {
     try {
-      resolveConfig(this.stage, this.startInput(), this.ctx?.model?.maxPositions ?? 256);
+      resolveConfig(this.stage, this.startInput(), this.ctx?.model ?? NO_MODEL);
       return undefined;
     } catch (e) {
       return errText(e);
@@ -356,6 +482,188 @@ export class TrainView extends CtxView {
     });
   }
 
+  // ---- the whole recipe ----
+
+  private get recipeActive(): boolean {
+    return this.recipe?.state === 'running' || this.recipe?.state === 'paused';
+  }
+
+  /** What the recipe will use, what is missing, and how long it will take (or what the estimate waits for). */
+  private recipeEstimate(): { data?: string; missing?: string; configError?: string; waiting?: string; stages?: StageEstimate[]; basis?: string } {
+    const ctx = this.ctx, m = ctx?.model;
+    if (!ctx || !m) return { waiting: 'load a model first' };
+    let configs: ReturnType<typeof recipeConfigs>;
+    try {
+      configs = recipeConfigs(this.recipeKind, this.recipeOpts, m);
+    } catch (e) {
+      return { configError: errText(e) };
+    }
+    const ranked = this.records.dpo, prompts = this.records.ppo;
+    if (!ranked || !prompts) return { waiting: 'reading your data' };
+    const ppo = configs.find((c) => c.stage === 'ppo');
+    const sums = configs.map((c) => dataSummary(c.stage, c.stage === 'ppo' ? prompts : ranked, { batchSize: c.config.batchSize, rewardModels: 1 }));
+    const data = `${dataSummary('dpo', ranked, { batchSize: 1, rewardModels: 0 }).text}${ppo ? `, and ${sums.at(-1)!.text.replace(/ \(.*\)$/, '')} for PPO` : ''}`;
+    const missing = sums.find((x) => x.missing)?.missing;
+    if (missing) return { data, missing };
+    if (!this.lens) return { data, waiting: 'counting your data' };
+    const works = configs.map((c) => stageWork(c.stage, c.config, this.lens!.lens));
+    if (works.some((w) => !w)) return { data, missing: 'more data: a stage has nothing to train on' };
+    const sp = this.speed?.speed;
+    if (!sp) return { data, waiting: this.speed?.error ? `could not time this GPU (${this.speed.error})` : ctx.liveRun ? 'timing this GPU once no run trains' : 'timing this GPU' };
+    const stages = works.map((w) => {
+      const e = this.earlier[w!.stage];
+      return estimateStage(w!, sp, e ? correction(e.measured, stepSeconds(e.work, sp)) : undefined);
+    });
+    const ms = (x: number) => `${(x * 1000).toFixed(x < 0.01 ? 1 : 0)} ms`;
+    const calibrated = stages.filter((x) => x.calibrated).map((x) => `${STAGE_NAMES[x.stage]} run ${this.earlier[x.stage]!.runId.slice(0, 8)}`);
+    const basis = `from the size of your data and this GPU's speed, timed just now on the loaded model (a forward pass of 16 tokens: ${ms(sp.overhead + 16 * sp.perToken)}, of ${
+      Math.min(64, m.maxPositions) * 4} tokens: ${ms(sp.overhead + Math.min(64, m.maxPositions) * 4 * sp.perToken)})${calibrated.length ? `, corrected by the measured steps of your earlier ${calibrated.join(' and ')}` : ''}`;
+    return { data, stages, basis };
+  }
+
+  private setRecipeField(key: keyof RecipeOptions, raw: string): void {
+    const v = Number(raw);
+    if (raw.trim() === '' || !Number.isFinite(v)) delete this.recipeOpts[key];
+    else this.recipeOpts[key] = v;
+    this.recipeOpts = { ...this.recipeOpts };
+    this.requestUpdate();
+  }
+
+  private recipeHost(ctx: AppContext): RecipeHost {
+    return {
+      startRun: (stage, input) => ctx.startRun(stage, input),
+      wait: (id) => ctx.engine.wait(id),
+      resumeRun: (id) => ctx.resumeRun(id),
+      pauseRun: (id) => ctx.pauseRun(id),
+      cancelRun: (id) => ctx.cancelRun(id),
+      onStatus: (fn) => ctx.on('status', fn),
+      get liveRun() { return ctx.liveRun; },
+    };
+  }
+
+  private async startRecipe(): Promise<void> {
+    const ctx = this.ctx!;
+    this.recipePlan = this.recipeEstimate().stages;
+    this.recipeLive = undefined;
+    const runner = new RecipeRunner(this.recipeHost(ctx), this.recipeKind, { ...this.recipeOpts }, () => this.requestUpdate());
+    this.recipe = runner;
+    this.requestUpdate();
+    await this.updateComplete;
+    (this.renderRoot.querySelector('#recipe-pause') as HTMLElement | null)?.focus(); // the start button is disabled now
+    const last = await runner.done;
+    if (runner.state === 'failed') ctx.notify(`The whole recipe stopped: ${runner.error ?? 'a run failed'}.`, 'error');
+    if (!last || this.recipe !== runner) return;
+    // the tuned policy is what generate samples (as "Use this model"), and Compare opens on it, blind
+    const ok = await ctx.attempt('Opening the tuned model', async () => {
+      await ctx.engine.selectRun(last);
+      await ctx.refreshPolicy();
+      return true;
+    });
+    if (!ok) return;
+    const ranked = (this.records.dpo ?? []).filter((r) => r.kind === 'ranking' || r.kind === 'preference');
+    const prompt = ranked[Math.floor(Math.random() * ranked.length)]?.prompt ?? '';
+    ctx.notify(`The whole recipe is done: ${STAGE_NAMES[runner.stages.at(-1)!.stage]} run ${last.slice(0, 8)} is the tuned model. Vote blind: which answer is better?`);
+    ctx.changed('navigate', 'compare');
+    ctx.changed('compare', { prompt });
+  }
+
+  /** How far the recipe is, in the estimated seconds of its stages (equal shares without an estimate). */
+  private recipeProgress(r: RecipeRunner): { value: number; max: number; left?: number } {
+    const plan = this.recipePlan, live = this.recipeLive;
+    const weight = (i: number) => plan?.[i]?.seconds ?? 1;
+    let value = 0, max = 0, left = 0;
+    r.stages.forEach((st, i) => {
+      const w = weight(i);
+      max += w;
+      const lv = live?.runId === st.runId ? live : undefined;
+      const step = lv ? lv.step : st.step ?? 0, total = lv ? lv.total : st.total ?? 0;
+      const frac = st.status === 'done' ? 1 : total ? step / total : 0;
+      value += w * frac;
+      if (st.status === 'done') return;
+      left += lv?.secondsLeft !== undefined && step > 0 ? lv.secondsLeft : w * (1 - frac);
+    });
+    return { value, max, left: plan ? left : undefined };
+  }
+
+  private recipeCard(live: string | undefined) {
+    const ctx = this.ctx!, r = this.recipe, active = this.recipeActive;
+    const est = this.recipeEstimate();
+    const total = est.stages?.reduce((s, x) => s + x.seconds, 0);
+    const canStart = !!ctx.model && !live && !active && !this.busy && !est.missing && !est.configError
+      && (!!est.stages || !!this.speed?.error);
+    const kindStages = RECIPES.find((k) => k.id === this.recipeKind)!.stages;
+    const defaults = (() => {
+      try {
+        return recipeConfigs(this.recipeKind, { loraRank: this.recipeOpts.loraRank }, ctx.model ?? NO_MODEL);
+      } catch {
+        return recipeConfigs(this.recipeKind, {}, ctx.model ?? NO_MODEL);
+      }
+    })();
+    const placeholder = (key: keyof RecipeOptions) => {
+      if (key === 'steps') return `auto: at least ${AUTO_EPOCHS.minSteps}, at most ${AUTO_EPOCHS.maxEpochs} passes`;
+      if (key === 'loraRank') return String(RECIPE_RANK);
+      const vals = defaults.filter((c) => !RECIPE_FIELDS.find((f) => f.key === key)?.ppo || c.stage === 'ppo').map((c) => [c.stage, c.config[key as keyof TrainConfig]] as const);
+      return new Set(vals.map((v) => v[1])).size === 1 ? String(vals[0]![1]) : vals.map(([st, v]) => `${STAGE_NAMES[st]} ${v}`).join(' · ');
+    };
+    const progress = r ? this.recipeProgress(r) : undefined;
+    return html`
+      <section class="card" id="recipe" data-state=${r?.state ?? ''}>
+        <h3>The whole recipe</h3>
+        <p class="muted small">From your rankings to a tuned model in one go: the runs start one after the other (each is an ordinary run, listed below), and when they are done the Compare tab opens on the result with a blind A/B vote.</p>
+        <div class="kinds" role="radiogroup" aria-label="Recipe">
+          ${RECIPES.map((k) => html`<label>
+            <input type="radio" name="recipe" value=${k.id} .checked=${k.id === this.recipeKind} ?disabled=${active}
+              @change=${() => { this.recipeKind = k.id; this.requestUpdate(); }}>
+            <span><b>${k.name}</b>: ${k.what}</span>
+          </label>`)}
+        </div>
+        ${est.data ? html`<p class="small" id="recipe-data">Uses ${est.data}.</p>` : null}
+        <details id="recipe-settings"><summary>Settings (empty: the recipe's defaults)</summary>
+          <div class="fields">${RECIPE_FIELDS.filter((f) => !f.ppo || kindStages.includes('ppo')).map((f) => html`
+            <label class="field"><span class="name">${f.label}</span>
+              <input id="recipe-${f.key}" type="number" step="any" placeholder=${placeholder(f.key)} .value=${this.recipeOpts[f.key] === undefined ? '' : String(this.recipeOpts[f.key])}
+                ?disabled=${active} @change=${(e: Event) => this.setRecipeField(f.key, (e.target as HTMLInputElement).value)}>
+              <span class="help">${f.help}</span></label>`)}
+          </div>
+        </details>
+        ${est.configError ? html`<p id="recipe-error" class="error">${est.configError}</p>` : null}
+        ${est.missing ? html`<p id="recipe-missing" class="error small">Missing: ${est.missing}.</p>` : null}
+        ${est.stages && total !== undefined ? html`<p id="recipe-estimate" data-seconds=${Math.round(total)}>
+            About <b>${roughDuration(total)}</b> in all: ${est.stages.map((x) => `${STAGE_NAMES[x.stage]} ${roughDuration(x.seconds)} (${x.steps} steps)`).join(', then ')}.
+            <span class="muted small">An estimate, ${est.basis}; each run shows its real speed and time left as it trains.</span></p>`
+          : est.waiting && !est.missing && !est.configError ? html`<p id="recipe-estimate" class="muted small">Estimate of the time: ${est.waiting}…</p>` : null}
+        <div class="row">
+          <button id="recipe-start" class="primary" ?disabled=${!canStart}
+            title=${live ? 'a run is training: pause or cancel it first (one GPU, one run)' : ''} @click=${() => void this.startRecipe()}>Run the whole recipe: ${RECIPES.find((k) => k.id === this.recipeKind)!.name}</button>
+          <button id="recipe-pause" ?disabled=${r?.state !== 'running' || !r.current?.runId || live !== r.current.runId || !!this.busy}
+            @click=${() => void this.act('pause', () => r!.pause())}>Pause</button>
+          <button id="recipe-resume" ?disabled=${r?.state !== 'paused' || !!live || !!this.busy} @click=${() => void this.act('resume', () => r!.resume())}>Resume</button>
+          <button id="recipe-cancel" class="danger" ?disabled=${!active || !!this.busy} @click=${() => void this.act('cancel', () => r!.cancel())}>Cancel the recipe</button>
+        </div>
+        ${r ? html`
+          <ol id="recipe-stages">${r.stages.map((st, i) => {
+            const lv = this.recipeLive?.runId === st.runId ? this.recipeLive : undefined;
+            const step = lv?.step ?? st.step, tot = lv?.total ?? st.total;
+            return html`<li data-stage=${st.stage} data-status=${st.status ?? 'waiting'} data-run=${st.runId ?? ''}>
+              ${STAGE_NAMES[st.stage]}: ${st.status ?? (i > r.index ? 'waiting' : 'starting')}${st.runId ? ` · run ${st.runId.slice(0, 8)} · step ${step ?? 0} / ${tot ?? '?'}` : ''}</li>`;
+          })}</ol>
+          ${progress ? html`<progress id="recipe-progress" max=${progress.max} .value=${progress.value} aria-label="The whole recipe"></progress>` : null}
+          <p id="recipe-state" class="small" role="status">${this.recipeStateText(r, progress?.left)}</p>` : null}
+      </section>
+    `;
+  }
+
+  private recipeStateText(r: RecipeRunner, left: number | undefined): string {
+    const n = r.stages.length, i = Math.min(r.index, n - 1), name = STAGE_NAMES[r.stages[i]!.stage];
+    switch (r.state) {
+      case 'running': return `Stage ${i + 1} of ${n}: ${name}${left !== undefined ? ` · about ${roughDuration(left)} left in all (an estimate)` : ''}.`;
+      case 'paused': return `Paused in stage ${i + 1} of ${n} (${name}): Resume goes on from its checkpoint.`;
+      case 'done': return `Done: ${name} run ${r.stages[i]!.runId?.slice(0, 8)} is the tuned model; Compare is open on it.`;
+      case 'cancelled': return `Cancelled in stage ${i + 1} of ${n} (${name}). Its runs stay in the list.`;
+      case 'failed': return `Stopped in stage ${i + 1} of ${n} (${name}): ${r.error ?? 'the run failed'}.`;
+    }
+  }
+
   // ---- rendering ----
 
   override render() {
@@ -371,6 +679,7 @@ export class TrainView extends CtxView {
     return html`
       <h2>Train</h2>
       ${ctx.model ? null : html`<p id="no-model" class="error">Load a model first (Model tab): every stage trains the loaded model.</p>`}
+      ${this.recipeCard(live)}
       <section class="card">
         <h3>Stage</h3>
         <div id="stage" role="radiogroup">
@@ -394,8 +703,8 @@ export class TrainView extends CtxView {
         </details>
         ${cfgError && !summary?.missing ? html`<p id="form-error" class="error">${cfgError}</p>` : null}
         <div class="row">
-          <button id="start" class="primary" ?disabled=${!!live || !!blocked || !!this.busy}
-            title=${live ? 'a run is training: pause or cancel it first (one GPU, one run)' : blocked ?? ''} @click=${() => this.start()}>Start ${STAGES.find((s) => s.id === this.stage)!.name}</button>
+          <button id="start" class="primary" ?disabled=${!!live || !!blocked || !!this.busy || this.recipeActive}
+            title=${live ? 'a run is training: pause or cancel it first (one GPU, one run)' : this.recipeActive ? 'the whole recipe is under way: cancel it first' : blocked ?? ''} @click=${() => this.start()}>Start ${STAGES.find((s) => s.id === this.stage)!.name}</button>
           ${this.controls(live)}
         </div>
         ${blocked && !live ? html`<p class="muted small" id="blocked">Cannot start: ${blocked}.</p>` : null}

@@ -397,6 +397,32 @@ export class Engine {
     return { texts: texts.map((t, k) => cut(t + streams[k]!.flush(), o.stop)), finish: r.finish };
   }
 
+  // ---- what a run will cost (the Train tab's time estimates) ----
+
+  /** Seconds of one forward pass of the loaded model over `rows` x `len` tokens: the median of three after a warm-up, between generations. */
+  async timeForward(rows: number, len: number): Promise<number> {
+    this.idle();
+    const { base } = this.need();
+    return this.exclusive(async () => {
+      const gpu = base.gpu, plan = await base.plan(rows, len);
+      try {
+        plan.setBatch(new Array<number>(rows * len).fill(0));
+        await gpu.check('timing a forward pass', () => gpu.timeRun(plan.forward));
+        const ms: number[] = [];
+        for (let i = 0; i < 3; i++) ms.push((await gpu.timeRun(plan.forward)).wallMs);
+        return ms.sort((a, b) => a - b)[1]! / 1000;
+      } finally {
+        plan.destroy();
+      }
+    }, true);
+  }
+
+  /** Token counts as the stages encode text: a prompt with the chat template, a completion with its end of text. */
+  countTokens(prompts: string[], completions: string[]): { prompts: number[]; completions: number[] } {
+    const { tok } = this.need();
+    return { prompts: prompts.map((p) => tok.encodePrompt(p).length), completions: completions.map((c) => tok.encode(c, { addSpecialTokens: false }).length + 1) };
+  }
+
   // ---- runs ----
 
   /** Starts a training stage on the loaded model; resolves with the run id once it is saved and training. */
@@ -404,7 +430,7 @@ export class Engine {
     const store = await this.storeP;
     const m = this.need();
     this.idle();
-    const cfg = resolveConfig(stage, config, m.info.maxPositions);
+    const cfg = resolveConfig(stage, config, m.info);
     const reward = stage === 'ppo' ? await this.rewardOf(cfg.rewardRunId) : undefined;
     this.dropStage();
     const run = await buildStage({ gpu: await this.gpuP, files: m.files, tok: m.tok, base: m.base, reward, adopted: m.chain.length > 0 }, stage, cfg, data);
