@@ -8,6 +8,7 @@ describe('stage defaults', () => {
     expect(defaultLr('rm', false, 4096)).toBe(9e-6); // InstructGPT's 6B reward model
     expect(defaultLr('ppo', false, 4096)).toBe(9.7e-6); // its 9.65e-6, to two digits
     expect(defaultLr('rm', false, 128)).toBe(2.9e-4); // the built-in model: 32x
+    expect(defaultLr('dpo', false, 128)).toBe(9.6e-4);
     expect(defaultLr('sft', false, 768)).toBe(5.1e-5); // GPT-2: about the usual 5e-5
     expect(defaultLr('sft', true, 4096)).toBe(2e-4);
     expect(defaultLr('dpo', true, 8192)).toBe(1e-4); // wider than the paper's: never below its value

@@ -34,14 +34,14 @@ export interface TrainConfig {
   numSamples: number; // 4 rollouts per prompt
   maxNewTokens: number; // 32
   temperature: number; // 1
-  kl_coef: number; // 0.02
+  kl_coef: number; // 0.2 (the paper's 0.02: see PPO_KL_COEF)
   kl_target: number; // 0 = fixed kl_coef
   cliprange: number; // 0.2
   cliprange_value: number; // 0.2
   vf_coef: number; // 0.1
   gamma: number; // 1
   lam: number; // 0.95
-  ppo_epochs: number; // 1
+  ppo_epochs: number; // 4 (TRL's num_ppo_epochs; PpoTrainer's own default is 1: see PPO_EPOCHS)
   minibatches: number; // 1
   ptx_coef: number; // 0 = PPO; > 0 = PPO-ptx on the {"prompt","completion"} records given with the prompts
   ema_decay: number; // 0 = off; the paper's EMA of the policy used 0.992
@@ -64,9 +64,11 @@ export type TrainInput = Partial<TrainConfig>;
 
 /** The paper's (full fine-tuning) or LoRA's usual learning rate for a 4096-wide model, per stage. */
 const BASE_LR = {
-  // InstructGPT: SFT 9.65e-6 (1.3B, 6B); RM 9e-6 (6B); PPO 9.65e-6 (1.3B, 6B); DPO's paper used 1e-6 on
-  // 7B-class models, but with beta 0.1 the RM's rate moves a small model as far with the same data
-  full: { sft: 9.65e-6, rm: 9e-6, dpo: 9e-6, ppo: 9.65e-6 },
+  // InstructGPT: SFT 9.65e-6 (1.3B, 6B); RM 9e-6 (6B); PPO 9.65e-6 (1.3B, 6B). DPO has no InstructGPT
+  // value (TRL's default is 1e-6, for 7B-class models); measured on the built-in model (cheerful labeler,
+  // 200 comparisons), the RM's 9e-6 (2.9e-4 there) won 63% against SFT at 1.1 nats of KL after 75
+  // steps, 1e-3 there 87% at 34 nats after 50: DPO gets 3e-5 (9.6e-4 there)
+  full: { sft: 9.65e-6, rm: 9e-6, dpo: 3e-5, ppo: 9.65e-6 },
   // LoRA's usual rates on 7B-class models (PEFT's and TRL's examples): 2e-4 for SFT, 1e-4 for the rest
   lora: { sft: 2e-4, rm: 1e-4, dpo: 1e-4, ppo: 1e-4 },
 } as const;
@@ -93,6 +95,16 @@ export const epochsFor = (c: TrainConfig, perEpoch: number): number => c.epochs 
 /** A run's optimizer steps over data of `perEpoch` steps per pass: `steps` when set (Hugging Face's max_steps overrides the epochs), else the passes'. */
 export const stepsFor = (c: TrainConfig, perEpoch: number): number => c.steps || epochsFor(c, perEpoch) * perEpoch;
 
+// PPO, measured the same way (cheerful labeler, 200 comparisons, lr 3e-4, 32 steps): one pass over each
+// batch of rollouts won 69% against the SFT model at 17 nats of KL; four passes (TRL's num_ppo_epochs)
+// 94% at 35 nats with the paper's kl_coef 0.02, and 82% at 22 nats with 0.2. A reward model trained on
+// a few hundred comparisons scores on a wide scale (its rollouts' scores rose from about 0 to 9-14), so
+// the paper's 0.02 hardly leashes the policy: 0.2 is the default here.
+/** Passes over each batch of rollouts (PpoTrainer's own default, PPO_DEFAULTS, is 1; TRL's num_ppo_epochs is 4). */
+const PPO_EPOCHS = 4;
+/** The KL penalty's coefficient (the paper's: 0.02). */
+const PPO_KL_COEF = 0.2;
+
 /** What the defaults depend on: the model's positions (seqLen) and its width (the learning rates). */
 export interface ModelShape { maxPositions: number; hidden: number }
 
@@ -109,8 +121,8 @@ export function resolveConfig(stage: Stage, input: TrainInput, model: ModelShape
     checkpointEvery: 0, onNonFinite: 'skip',
     beta: 0.1,
     rewardRunId: '', numSamples: PPO_DEFAULTS.numSamples, maxNewTokens: PPO_DEFAULTS.maxNewTokens, temperature: PPO_DEFAULTS.temperature,
-    kl_coef: PPO_DEFAULTS.kl_coef, kl_target: PPO_DEFAULTS.kl_target, cliprange: PPO_DEFAULTS.cliprange, cliprange_value: PPO_DEFAULTS.cliprange_value,
-    vf_coef: PPO_DEFAULTS.vf_coef, gamma: PPO_DEFAULTS.gamma, lam: PPO_DEFAULTS.lam, ppo_epochs: PPO_DEFAULTS.ppo_epochs, minibatches: PPO_DEFAULTS.minibatches,
+    kl_coef: PPO_KL_COEF, kl_target: PPO_DEFAULTS.kl_target, cliprange: PPO_DEFAULTS.cliprange, cliprange_value: PPO_DEFAULTS.cliprange_value,
+    vf_coef: PPO_DEFAULTS.vf_coef, gamma: PPO_DEFAULTS.gamma, lam: PPO_DEFAULTS.lam, ppo_epochs: PPO_EPOCHS, minibatches: PPO_DEFAULTS.minibatches,
     ptx_coef: 0, ema_decay: 0,
     ...Object.fromEntries(Object.entries(input).filter(([, v]) => v !== undefined)),
   };
