@@ -1,7 +1,8 @@
 // What the end-to-end tests of the built app share: screenshots, tab switching, waiting for the model,
 // ranking a prompt by keyboard, and reading a view's shadow DOM. Playwright's CSS locators pierce open
 // shadow roots; page.waitForFunction runs in the page and does not, so it walks the roots itself.
-import type { Page } from 'playwright-core';
+import { mkdirSync } from 'node:fs';
+import type { Browser, Page } from 'playwright-core';
 
 export const SHOTS = 'test-results/app';
 /** How long a step that runs the model (sampling, training, export) may take: SwiftShader on two
@@ -25,6 +26,17 @@ export async function tab(page: Page, id: string): Promise<void> {
 export async function modelLoaded(page: Page): Promise<void> {
   await page.waitForSelector('body[data-app="ready"]', { timeout: 60_000 });
   await page.waitForSelector('#model-params', { state: 'attached', ...MODEL_WORK });
+}
+
+/** A page of the app with the built-in model loaded, and the page errors it throws from then on (a test ends expecting none). */
+export async function openApp(browser: Browser, url: string): Promise<{ page: Page; errors: string[] }> {
+  mkdirSync(SHOTS, { recursive: true });
+  const page = await browser.newPage({ viewport: { width: 1200, height: 900 } });
+  const errors: string[] = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  await page.goto(url);
+  await modelLoaded(page);
+  return { page, errors };
 }
 
 /** Fills the Train tab's hyperparameter fields (#cfg-<key>) as a person types them. */

@@ -15,13 +15,12 @@
 // reward model + PPO path shares every part but the stages (the runner's sequencing is tested in Node,
 // tests/recipe.test.ts; PPO in the page in tests/app-rlhf-e2e.test.ts). Screenshots: test-results/app/
 // recipe-*.png. Without WebGPU this fails; nothing skips.
-import { mkdirSync } from 'node:fs';
 import type { Page } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
 import { rankCompletions } from '../src/experiment/labeler.ts';
 import { LABELERS } from '../src/experiment/labelers/index.ts';
 import { Rng } from '../src/train/sampling.ts';
-import { importText, MODEL_WORK, modelLoaded, shot, SHOTS, startRanking, tab } from './app-helpers.ts';
+import { importText, MODEL_WORK, openApp, shot, startRanking, tab } from './app-helpers.ts';
 import { useBuiltEnv } from './browser-env.ts';
 
 const env = useBuiltEnv();
@@ -100,12 +99,7 @@ describe('the whole recipe in the page', () => {
   });
 
   it('a simulated labeler ranks by keyboard, the whole recipe (DPO) trains, and Compare opens blind on a model that writes differently', async () => {
-    mkdirSync(SHOTS, { recursive: true });
-    const page = await env.browser.newPage({ viewport: { width: 1200, height: 900 } });
-    const errors: string[] = [];
-    page.on('pageerror', (e) => errors.push(e.message));
-    await page.goto(env.url);
-    await modelLoaded(page);
+    const { page, errors } = await openApp(env.browser, env.url);
     // Compare's answers as short as the ranked ones (its blind comparison starts by itself at the recipe's end)
     await tab(page, 'compare');
     await page.fill('#cmp-max-tokens', '16');

@@ -4,12 +4,11 @@
 // (rollouts coloured token by token, the quantity switch, the alarms, a spot check saved to the store),
 // then compare the PPO policy with the loaded model in blind A/B and see the win rate. Screenshots:
 // test-results/app/inspect-ppo.png and compare-vote.png. Without WebGPU this fails; nothing skips.
-import { mkdirSync } from 'node:fs';
 import type { Page } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
 import type { MetricRecord, RolloutRecord, RunRecord, SpotCheckRecord } from '../src/store/db.ts';
 import { computeAlarms } from '../src/ui/alarms.ts';
-import { importText, MODEL_WORK, modelLoaded, rankWithKeyboard, runDone, setFields, shot, SHOTS, startRanking, startRun, tab } from './app-helpers.ts';
+import { importText, MODEL_WORK, modelLoaded, openApp, rankWithKeyboard, runDone, setFields, shot, startRanking, startRun, tab } from './app-helpers.ts';
 import { useBuiltEnv } from './browser-env.ts';
 
 const env = useBuiltEnv();
@@ -73,12 +72,7 @@ const DEMOS = [
 
 describe('the playground, SFT to reward model to PPO to a blind comparison', () => {
   it('SFT becomes the starting model; ranks, trains a reward model and PPO, inspects the rollouts with a spot check, and votes blind', async () => {
-    mkdirSync(SHOTS, { recursive: true });
-    const page = await env.browser.newPage({ viewport: { width: 1200, height: 900 } });
-    const errors: string[] = [];
-    page.on('pageerror', (e) => errors.push(e.message));
-    await page.goto(env.url);
-    await modelLoaded(page);
+    const { page, errors } = await openApp(env.browser, env.url);
 
     // Data: six prompts and two demonstrations
     await importText(page, [...PROMPTS.map((prompt) => ({ prompt })), ...DEMOS].map((o) => JSON.stringify(o)).join('\n'), PROMPTS.length);
