@@ -12,7 +12,7 @@ export interface TrainConfig {
   batchSize: number; // 8 (PPO 4): examples / rankings / pairs / prompts per optimizer step
   seqLen: number; // prompt + completion tokens; default min(256, the model's positions)
   // ---- optimizer (AdamW, warmup + cosine decay) ----
-  lr: number; // the paper's (full) or LoRA's usual value for a 4096-wide model, scaled by width: see baseLr
+  lr: number; // the paper's (full) or LoRA's usual value for a 4096-wide model, scaled by width: see defaultLr
   weightDecay: number; // 0.1 (DPO and PPO 0)
   maxGradNorm: number; // 1
   beta1: number; // 0.9

@@ -32,7 +32,7 @@ export const STAGE_NAMES: Record<Stage, string> = { sft: 'SFT', rm: 'Reward mode
 
 /** What the user may set for the whole recipe; undefined = the recipe's default. */
 export interface RecipeOptions {
-  steps?: number; // every stage; 0 or undefined = the epochs below
+  steps?: number; // every stage; 0 or undefined = the stage's default passes (auto epochs)
   batchSize?: number;
   lr?: number;
   seqLen?: number;
