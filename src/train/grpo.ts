@@ -1,0 +1,256 @@
+// GRPO (Shao et al. 2024, DeepSeekMath) and RLOO (Ahmadian et al. 2024) with TRL's semantics: G samples
+// of each prompt, rewards from one or more reward functions (rules written in JavaScript, or a reward
+// model), a baseline from the other samples of the same prompt instead of a value model, and a clipped
+// surrogate. With LoRA the whole stage is one frozen base and one adapter: the reference (only when
+// beta > 0) is the base with the adapter switched off; under full fine-tuning, an untouched copy.
+//
+// One step (TRL's generation batch with steps_per_generation 1):
+//  1. rollouts: G samples per prompt with the KV cache (temperature, max_completion_length, EOS);
+//  2. rewards: every reward function scores every completion (null = does not apply), summed with
+//     reward_weights;
+//  3. (beta > 0) log p of each completion token under the reference;
+//  4. num_iterations updates: a forward of the policy gives log p (the first is the "old" policy, so
+//     on-policy the ratio is 1 and no extra pass is needed), the loss's gradient with respect to each
+//     token's log p goes to the GPU as cross-entropy weights (CE = -log p), one backward, AdamW.
+// The math (advantages, loss_type, clipping, k3) is in grpo-math.ts and tested there.
+import type { Call } from '../gpu/runtime.ts';
+import type { ScoreHead } from '../model/head.ts';
+import type { LoraSet } from '../model/lora.ts';
+import type { Plan, Transformer } from '../model/transformer.ts';
+import { AdamW, type AdamWConfig } from './adamw.ts';
+import { GENERATE_DEFAULTS, Generator, type FinishReason } from './generate.ts';
+import {
+  combineRewards, grpoAdvantages, grpoLoss, nanMean, nanStd, rlooAdvantages, rlooLoss, rlooRewards,
+  type LossType, type PgLoss, type PgRow, type ScaleRewards,
+} from './grpo-math.ts';
+import { learningRate, type ScheduleConfig } from './schedule.ts';
+
+export type GroupMethod = 'grpo' | 'rloo';
+
+export interface GrpoConfig extends AdamWConfig, ScheduleConfig {
+  method: GroupMethod;
+  num_generations: number; // G
+  promptsPerStep: number;
+  max_completion_length: number;
+  temperature: number;
+  scale_rewards: ScaleRewards; // GRPO
+  loss_type: LossType; // GRPO
+  normalize_advantages: boolean; // RLOO
+  epsilon: number;
+  epsilon_high: number;
+  beta: number; // GRPO: k3 KL term in the loss; RLOO: sequence KL folded into the reward
+  num_iterations: number;
+  mask_truncated_completions: boolean;
+  reward_weights?: number[];
+  seqLen: number; // prompt + completion positions of the plans
+  padId: number;
+  eosIds: number[];
+  seed: number;
+}
+
+export interface Rollout { prompt: number[]; completion: number[]; finish: FinishReason; entropy: number[] }
+
+/** A reward function as the trainer calls it: one score (or null: does not apply) per rollout, in order. */
+export interface RewardScorer { name: string; score(rs: Rollout[]): Promise<(number | null)[]> }
+
+export interface GrpoRow { prompt: number[]; completion: number[]; rewards: (number | null)[]; reward: number; advantage: number }
+
+export interface GrpoStep {
+  step: number;
+  /** TRL's metric names. */
+  metrics: Record<string, number>;
+  skipped: boolean;
+  /** Every rollout of the step with each reward function's score and its advantage (TRL's completions table). */
+  rows: GrpoRow[];
+}
+
+/** A reward model (base + adapter + score head) as a reward function: its score at the completion's last token, plus its bias. */
+export class ModelReward implements RewardScorer {
+  private constructor(readonly name: string, private plan: Plan, private bias: number, private T: number, private padId: number) {}
+
+  static async create(name: string, role: { model: Transformer; lora?: LoraSet; head: ScoreHead }, rows: number, T: number, bias: number, padId: number): Promise<ModelReward> {
+    return new ModelReward(name, await role.model.plan(rows, T, { lora: role.lora, score: role.head }), bias, T, padId);
+  }
+
+  async score(rs: Rollout[]): Promise<number[]> {
+    const { plan, T } = this, gpu = plan.model.gpu, out: number[] = [];
+    for (let i = 0; i < rs.length; i += plan.B) {
+      const part = rs.slice(i, i + plan.B);
+      const ids = new Int32Array(plan.B * T).fill(this.padId);
+      part.forEach((r, row) => [...r.prompt, ...r.completion].slice(0, T).forEach((id, t) => (ids[row * T + t] = id)));
+      plan.setBatch(ids);
+      await gpu.check('reward model score', () => gpu.run(plan.forward, 'grpo'));
+      const s = await gpu.read(plan.scores!);
+      part.forEach((r, row) => out.push(s[row * T + Math.min(T, r.prompt.length + r.completion.length) - 1]! + this.bias));
+    }
+    return out;
+  }
+
+  destroy(): void {
+    this.plan.destroy();
+  }
+}
+
+/** Every score of every reward function, checked: one finite number or null per rollout. */
+async function scoreAll(fns: RewardScorer[], rs: Rollout[]): Promise<(number | null)[][]> {
+  const out: (number | null)[][] = [];
+  for (const f of fns) {
+    const s = await f.score(rs);
+    if (!Array.isArray(s) || s.length !== rs.length) throw new Error(`reward function "${f.name}" returned ${Array.isArray(s) ? s.length : typeof s} scores for ${rs.length} completions`);
+    s.forEach((x, i) => {
+      if (x !== null && !(typeof x === 'number' && Number.isFinite(x))) throw new Error(`reward function "${f.name}" gave completion ${i} the score ${String(x)}: a reward is a finite number, or null where the function does not apply`);
+    });
+    out.push(s);
+  }
+  return out;
+}
+
+export class GrpoTrainer {
+  step = 0;
+  private gen: Generator;
+
+  private constructor(
+    readonly policy: { model: Transformer; lora?: LoraSet }, readonly cfg: GrpoConfig, readonly rewards: RewardScorer[],
+    private plan: Plan, private ref: Plan | undefined, private opt: AdamW,
+  ) {
+    this.gen = new Generator(policy.model, policy.lora);
+  }
+
+  /** `reference` is needed when beta > 0: the base without the adapter (LoRA) or an untouched copy (full fine-tuning). */
+  static async create(policy: { model: Transformer; lora?: LoraSet }, reference: Transformer | undefined, rewards: RewardScorer[], cfg: GrpoConfig): Promise<GrpoTrainer> {
+    if (!rewards.length) throw new Error(`${cfg.method.toUpperCase()} needs at least one reward function`);
+    if (cfg.reward_weights && cfg.reward_weights.length !== rewards.length) throw new Error(`reward_weights has ${cfg.reward_weights.length} entries for ${rewards.length} reward functions`);
+    if (cfg.method === 'rloo' && cfg.num_generations < 2) throw new Error('RLOO needs num_generations >= 2 (the baseline is the other samples of the prompt)');
+    if (cfg.beta > 0 && !reference) throw new Error('beta > 0 needs a reference model');
+    const B = cfg.promptsPerStep * cfg.num_generations, T = cfg.seqLen;
+    const plan = await policy.model.plan(B, T, { training: true, lora: policy.lora });
+    const ref = cfg.beta > 0 ? await reference!.plan(B, T) : undefined;
+    const opt = await AdamW.create(policy.model.gpu, policy.lora ? policy.lora.params : policy.model.params, cfg);
+    return new GrpoTrainer(policy, cfg, rewards, plan, ref, opt);
+  }
+
+  /** Rollouts one per row: ids, targets (the completion tokens, at the positions that predict them), weights 1 there. */
+  private layout(rs: Rollout[]): { ids: Int32Array; targets: Int32Array; ones: Float32Array } {
+    const T = this.cfg.seqLen, B = this.plan.B;
+    const ids = new Int32Array(B * T).fill(this.cfg.padId), targets = new Int32Array(B * T).fill(-1);
+    rs.forEach((r, row) => {
+      [...r.prompt, ...r.completion].forEach((id, t) => (ids[row * T + t] = id));
+      r.completion.forEach((id, i) => (targets[row * T + r.prompt.length - 1 + i] = id));
+    });
+    return { ids, targets, ones: Float32Array.from(targets, (t) => (t >= 0 ? 1 : 0)) };
+  }
+
+  /** log p of every completion token of every row, from the per-token losses of `calls` on `plan`. */
+  private async logps(plan: Plan, rs: Rollout[], calls: Call[]): Promise<number[][]> {
+    const gpu = plan.model.gpu, T = this.cfg.seqLen;
+    await gpu.check(`${this.cfg.method} logprobs`, () => gpu.run(calls, this.cfg.method));
+    const l = await gpu.read(plan.losses);
+    return rs.map((r, row) => r.completion.map((_, i) => -l[row * T + r.prompt.length - 1 + i]!));
+  }
+
+  /** Optimizer updates so far (num_iterations per step): AdamW's bias correction and the schedule count these. */
+  private updates(it: number): number {
+    return this.step * this.cfg.num_iterations + it + 1;
+  }
+
+  async trainStep(prompts: number[][]): Promise<GrpoStep> {
+    const c = this.cfg, G = c.num_generations, T = c.seqLen, B = c.promptsPerStep * G, method = c.method;
+    if (prompts.length !== c.promptsPerStep) throw new Error(`a ${method.toUpperCase()} step takes ${c.promptsPerStep} prompts, got ${prompts.length}`);
+    // ---- 1. rollouts ----
+    const rs: Rollout[] = [];
+    for (const [i, prompt] of prompts.entries()) {
+      const maxNew = Math.min(c.max_completion_length, T - prompt.length);
+      if (maxNew < 1) throw new Error(`a prompt of ${prompt.length} tokens leaves no room in ${T} positions`);
+      const g = await this.gen.generate(prompt, { ...GENERATE_DEFAULTS, numSamples: G, maxNewTokens: maxNew, temperature: c.temperature, seed: c.seed + 7919 * (this.step * c.promptsPerStep + i), stopTokenIds: c.eosIds });
+      g.ids.forEach((completion, k) => rs.push({ prompt, completion, finish: g.finish[k]!, entropy: g.entropy[k]! }));
+    }
+    // ---- 2. rewards ----
+    const perFn = await scoreAll(this.rewards, rs);
+    const rewards = combineRewards(perFn, c.reward_weights);
+    const l = this.layout(rs);
+    // ---- 3. the reference's log-probs ----
+    let refLogp: number[][] | undefined;
+    if (this.ref) {
+      this.ref.setBatch(l.ids, l.targets, l.ones);
+      refLogp = await this.logps(this.ref, rs, [...this.ref.forward, ...this.ref.loss]);
+    }
+    // ---- 4. updates ----
+    const gpu = this.plan.model.gpu;
+    const truncated = rs.map((r) => c.mask_truncated_completions && r.finish === 'length');
+    let old: number[][] = [], adv: number[] = [], seqKl: number[] = [], zeroStd = 0, groupStd: number[] = [];
+    let loss = 0, low = 0, high = 0, region = 0, kl = 0, gradNorm = 0, lr = 0, skipped = false;
+    for (let it = 0; it < c.num_iterations; it++) {
+      this.policy.lora?.setStep(this.updates(it));
+      const res = await this.lossPass(rs, (logp) => {
+        if (it === 0) {
+          old = logp; // the policy that sampled: on-policy, the ratio of the first update is 1
+          if (method === 'grpo') {
+            const a = grpoAdvantages(rewards, G, c.scale_rewards);
+            adv = a.advantages; zeroStd = a.fracZeroStd; groupStd = a.std;
+          } else {
+            const r = rlooRewards(rewards, old, refLogp, c.beta);
+            seqKl = r.kl;
+            adv = rlooAdvantages(r.rewards, G, c.normalize_advantages);
+            ({ fracZeroStd: zeroStd, std: groupStd } = grpoAdvantages(rewards, G, 'none'));
+          }
+        }
+        return rs.map((_, i) => (truncated[i] ? { logp: [], old: [], ref: [], advantage: 0 } : { logp: logp[i]!, old: old[i]!, ref: refLogp?.[i], advantage: adv[i]! }));
+      });
+      lr = learningRate(this.updates(it), c);
+      this.opt.prepare(this.updates(it), lr);
+      await gpu.check(`${method} update`, () => gpu.run(this.opt.calls, method));
+      const st = await this.opt.status();
+      skipped ||= st.skipped;
+      gradNorm += st.gradNorm / c.num_iterations;
+      loss += res.loss / c.num_iterations; low += res.clipLow / c.num_iterations; high += res.clipHigh / c.num_iterations; region += res.clipRegion / c.num_iterations;
+      if (it === 0) kl = res.kl;
+    }
+    if (!skipped) this.step++;
+    // ---- metrics (TRL's names) ----
+    const lens = rs.map((r) => r.completion.length), tokens = lens.reduce((a, b) => a + b, 0);
+    if (method === 'rloo') kl = refLogp ? seqKl.reduce((a, b) => a + b, 0) / Math.max(1, tokens) : 0;
+    const metrics: Record<string, number> = {
+      loss, learning_rate: lr, grad_norm: gradNorm,
+      reward: nanMean(rewards), reward_std: nanMean(groupStd),
+      frac_reward_zero_std: zeroStd,
+      ...Object.fromEntries(this.rewards.flatMap((f, k) => {
+        const s = perFn[k]!.map((x) => (x === null ? NaN : x));
+        return [[`rewards/${f.name}/mean`, nanMean(s)], [`rewards/${f.name}/std`, nanStd(s)]];
+      })),
+      ...(c.beta > 0 ? { kl } : {}),
+      entropy: rs.reduce((s, r) => s + r.entropy.reduce((a, b) => a + b, 0), 0) / Math.max(1, tokens),
+      'clip_ratio/low_mean': low, 'clip_ratio/high_mean': high, 'clip_ratio/region_mean': region,
+      'completions/mean_length': tokens / B, 'completions/min_length': Math.min(...lens), 'completions/max_length': Math.max(...lens),
+      'completions/clipped_ratio': rs.filter((r) => r.finish === 'length').length / B,
+    };
+    return {
+      step: this.step, metrics, skipped,
+      rows: rs.map((r, i) => ({ prompt: r.prompt, completion: r.completion, rewards: perFn.map((f) => f[i]!), reward: rewards[i]!, advantage: adv[i]! })),
+    };
+  }
+
+  /**
+   * One forward and backward of the policy on `rs`: log p of every completion token, the loss of the rows
+   * `rowsOf` makes of them (GRPO's or RLOO's), and its gradient left in the trainable weights' grads
+   * (zeroed first); d loss / d log p reaches the GPU as cross-entropy weights (CE = -log p). No update.
+   */
+  async lossPass(rs: Rollout[], rowsOf: (logp: number[][]) => PgRow[]): Promise<PgLoss> {
+    const c = this.cfg, pp = this.plan, T = c.seqLen, gpu = pp.model.gpu, l = this.layout(rs);
+    pp.setBatch(l.ids, l.targets, l.ones);
+    const rows = rowsOf(await this.logps(pp, rs, [...pp.zeroGrads, ...pp.forward, ...pp.loss]));
+    const res = c.method === 'grpo'
+      ? grpoLoss(rows, { loss_type: c.loss_type, epsilon: c.epsilon, epsilon_high: c.epsilon_high, beta: c.beta, max_completion_length: c.max_completion_length })
+      : rlooLoss(rows, c);
+    const w = new Float32Array(pp.B * T);
+    rs.forEach((r, row) => res.dlogp[row]!.forEach((d, i) => (w[row * T + r.prompt.length - 1 + i] = -d)));
+    gpu.write(pp.weights, w);
+    await gpu.check(`${c.method} backward`, () => gpu.run([...pp.lossFused, ...pp.backward], c.method));
+    return res;
+  }
+
+  destroy(): void {
+    this.gen.destroy();
+    this.plan.destroy();
+    this.ref?.destroy();
+  }
+}
