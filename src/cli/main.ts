@@ -217,6 +217,8 @@ const STAGE_HELP = {
   rm: 'a reward model from rankings (all pairs of a ranking in one batch element)',
   dpo: 'DPO from the same rankings (reference: the model as given)',
   ppo: 'PPO against a reward model written by `rm`, with a KL leash to the model as given',
+  grpo: 'GRPO: G completions per prompt, each scored by reward functions in JavaScript (or a reward model) against its group',
+  rloo: 'RLOO: the leave-one-out baseline (the other completions of the prompt), the KL to the model as given folded into the reward',
 } as const;
 
 /**
@@ -263,10 +265,10 @@ export function cli(out: (text: string) => void): Command {
     .addOption(modelOption())
     .addOption(required('--out <FILE.zip>', 'where the zip goes'))
     .action(onGpu(exportZip));
-  for (const stage of ['sft', 'rm', 'dpo', 'ppo'] as const) {
+  for (const stage of ['sft', 'rm', 'dpo', 'ppo', 'grpo', 'rloo'] as const) {
     const cmd = program.command(stage).summary(STAGE_HELP[stage])
-      .description(`${STAGE_HELP[stage]}. Writes to --out a model folder (a PEFT adapter with --lora-rank) and metrics.jsonl, one line per optimizer step under TRL's metric names.`)
-      .usage(`--model DIR|ID ${stage === 'ppo' ? '--prompts FILE.jsonl --reward DIR' : '--data FILE.jsonl'} --out DIR [options]`)
+      .description(`${STAGE_HELP[stage]}. Writes to --out a model folder (a PEFT adapter with --lora-rank) and metrics.jsonl, one line per optimizer step under TRL's metric names${stage === 'grpo' || stage === 'rloo' ? ', and completions.jsonl: every completion with each reward and its advantage' : ''}.`)
+      .usage(`--model DIR|ID ${stage === 'ppo' ? '--prompts FILE.jsonl --reward DIR' : stage === 'grpo' || stage === 'rloo' ? '--prompts FILE.jsonl --reward-fn FILE.mjs|RULE [--reward DIR]' : '--data FILE.jsonl'} --out DIR [options]`)
       .addOption(modelOption());
     for (const o of stageOptions(stage)) cmd.addOption(o);
     cmd.action(onGpu((gpu, o: Record<string, unknown>) => trainCommand(gpu, stage, o, { resolveModel, tokenizerOf })));

@@ -1,11 +1,12 @@
-// `rlhf-playground sft|rm|dpo|ppo`: the training stages from a terminal, on the same stage builder as the
+// `rlhf-playground sft|rm|dpo|ppo|grpo|rloo`: the training stages from a terminal, on the same stage builder as the
 // worker (src/train/stages.ts). Each writes to --out a loadable model folder (full fine-tuning) or PEFT
 // adapter folder (LoRA), and metrics.jsonl: one JSON object per optimizer step with `step` and TRL's
 // metric names. --checkpoint-every / --stop-after write a checkpoint; --resume continues bit for bit.
 // The stages' flags are declared here (stageOptions) with the defaults resolveConfig gives, so --help
 // shows the table a run will use rather than a copy of it.
 import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { Option } from 'commander';
 import { required } from './options.ts';
 import type { Gpu } from '../gpu/runtime.ts';
@@ -19,6 +20,7 @@ import { rewardBiasOf } from '../model/export.ts';
 import { loadAdapterWithHead } from '../model/lora.ts';
 import { checkpointBytes, checkpointFromBytes, restore, snapshot, type Checkpoint } from '../train/checkpoint.ts';
 import { AUTO_EPOCHS, resolveConfig, widthScale, type Stage, type TrainConfig, type TrainInput } from '../train/config.ts';
+import { builtinReward, BUILTIN_REWARDS, rewardFunctionsOf, type RewardFunction } from '../train/rewards.ts';
 import { buildStage, DataError } from '../train/stages.ts';
 
 export type { Stage };
@@ -45,10 +47,11 @@ function bar(step: number, total: number, text: string): void {
   process.stderr.write(`\r[${'#'.repeat(done)}${'.'.repeat(w - done)}] ${step}/${total} ${text}   `);
 }
 
-/** A flag that sets a TrainConfig field; `stages` limits it to those stages (all when absent). */
-interface ConfigFlag { key: keyof TrainConfig; flags: string; help: string | ((stage: Stage) => string); stages?: readonly Stage[] }
+/** A flag that sets a TrainConfig field; `stages` limits it to those stages (all when absent); `kind`: its value's type (a number unless said). */
+interface ConfigFlag { key: keyof TrainConfig; flags: string; help: string | ((stage: Stage) => string); stages?: readonly Stage[]; kind?: 'string' | 'boolean' | 'numbers' }
 
-const BATCH_OF: Record<Stage, string> = { sft: 'demonstrations', rm: 'rankings', dpo: 'preference pairs', ppo: 'prompts' };
+const BATCH_OF: Record<Stage, string> = { sft: 'demonstrations', rm: 'rankings', dpo: 'preference pairs', ppo: 'prompts', grpo: 'prompts', rloo: 'prompts' };
+const GROUP: readonly Stage[] = ['grpo', 'rloo'];
 
 /** The stages' config flags (Hugging Face / TRL names where they have one). An unset flag keeps the stage's default. */
 const CONFIG_FLAGS: readonly ConfigFlag[] = [
@@ -62,29 +65,45 @@ const CONFIG_FLAGS: readonly ConfigFlag[] = [
   { key: 'loraAlpha', flags: '--lora-alpha <A>', help: 'LoRA alpha (the update is scaled by alpha / rank)' },
   { key: 'loraDropout', flags: '--lora-dropout <P>', help: 'dropout on the LoRA input' },
   { key: 'checkpointEvery', flags: '--checkpoint-every <N>', help: 'also write checkpoint.safetensors every N steps (0 = at the end and at --stop-after only)' },
-  { key: 'beta', flags: '--beta <B>', help: "DPO's beta: how tightly the policy is held to the reference", stages: ['dpo'] },
+  { key: 'beta', flags: '--beta <B>', help: (stage) => (stage === 'dpo' ? "DPO's beta: how tightly the policy is held to the reference"
+    : stage === 'grpo' ? 'KL coefficient (k3 estimator, per token) to the reference, the starting model; 0 = no KL term and no reference pass'
+      : "KL coefficient: beta x the completion's KL to the reference (the starting model) is taken off its reward"), stages: ['dpo', 'grpo', 'rloo'] },
   { key: 'kl_coef', flags: '--kl-coef <C>', help: 'per-token KL penalty to the reference (the starting model)', stages: ['ppo'] },
   { key: 'numSamples', flags: '--num-samples <K>', help: 'rollouts per prompt', stages: ['ppo'] },
+  { key: 'numSamples', flags: '--num-generations <G>', help: 'completions sampled per prompt: the group whose other members are each one\'s baseline', stages: GROUP },
   { key: 'maxNewTokens', flags: '--max-new-tokens <N>', help: 'tokens per rollout at most', stages: ['ppo'] },
+  { key: 'maxNewTokens', flags: '--max-completion-length, --max-new-tokens <N>', help: 'tokens per completion at most', stages: GROUP },
+  { key: 'temperature', flags: '--temperature <T>', help: 'sampling temperature of the completions', stages: GROUP },
+  { key: 'scale_rewards', flags: '--scale-rewards <S>', help: "advantages divided by the std of the prompt's group ('group'), of the batch ('batch'), or not at all ('none', Dr. GRPO)", stages: ['grpo'], kind: 'string' },
+  { key: 'loss_type', flags: '--loss-type <L>', help: "how the per-token loss is normalised: 'grpo' (per sequence), 'bnpo' / 'dapo' (per token of the batch), 'dr_grpo' (by rows x max completion length)", stages: ['grpo'], kind: 'string' },
+  { key: 'normalize_advantages', flags: '--normalize-advantages', help: 'whiten the advantages over the batch', stages: ['rloo'], kind: 'boolean' },
+  { key: 'epsilon', flags: '--epsilon <E>', help: 'the ratio is clipped below at 1 - epsilon', stages: GROUP },
+  { key: 'epsilon_high', flags: '--epsilon-high <E>', help: 'the ratio is clipped above at 1 + epsilon-high (DAPO: 0.28); 0 = --epsilon', stages: GROUP },
+  { key: 'num_iterations', flags: '--num-iterations <N>', help: 'updates per batch of completions', stages: GROUP },
+  { key: 'mask_truncated_completions', flags: '--mask-truncated-completions', help: 'leave completions cut at the length limit out of the loss', stages: GROUP, kind: 'boolean' },
+  { key: 'reward_weights', flags: '--reward-weights <W,...>', help: 'one weight per reward: the --reward-fn functions in order, then --reward; default 1 each', stages: GROUP, kind: 'numbers' },
   { key: 'ptx_coef', flags: '--ptx-coef <G>', help: 'PPO-ptx: weight of an SFT loss on the {"prompt","completion"} lines among the prompts; 0 = plain PPO', stages: ['ppo'] },
   { key: 'ema_decay', flags: '--ema-decay <D>', help: "export an EMA of the policy with this decay (the paper's 0.992); 0 = the last iterate", stages: ['ppo'] },
 ];
 
 /** The flag that sets a config field (for error messages): its first spelling. */
-const flagOf = (key: string): string => (key === 'rewardRunId' ? '--reward' : CONFIG_FLAGS.find((f) => f.key === key)?.flags.split(/[ ,]/)[0] ?? `--${key}`);
+const flagOf = (key: string): string => (key === 'rewardRunId' ? '--reward' : key === 'reward_funcs' ? '--reward-fn' : CONFIG_FLAGS.find((f) => f.key === key)?.flags.split(/[ ,]/)[0] ?? `--${key}`);
 /** Where commander puts a flag's value among the parsed options. */
 const attributeOf = (f: ConfigFlag): string => new Option(f.flags).attributeName();
 
 /** A number as a person writes it in a flag: 1e-4 rather than 0.0001. */
-const fmt = (x: unknown): string => (typeof x === 'number' && x !== 0 && Math.abs(x) < 1e-3 ? x.toExponential() : String(x));
+const fmt = (x: unknown): string => (typeof x === 'number' && x !== 0 && Math.abs(x) < 1e-3 ? x.toExponential() : Array.isArray(x) ? (x.length ? x.join(',') : 'none') : String(x));
 
 /**
  * The default of `key` for `stage`, read off resolveConfig (with and without LoRA, for a short and a long
  * model) and put in words where it depends on them: "1e-4 with LoRA, 9e-6 full", "2 x --lora-rank".
  */
 export function defaultOf(stage: Stage, key: keyof TrainConfig): string {
-  const at = (loraRank: number, maxPositions = Number.MAX_SAFE_INTEGER, hidden = 4096) =>
-    resolveConfig(stage, { ...(key === 'loraRank' ? {} : { loraRank }), rewardRunId: 'rm' }, { maxPositions, hidden })[key];
+  // arrays (reward_weights) compare by value: as their text
+  const at = (loraRank: number, maxPositions = Number.MAX_SAFE_INTEGER, hidden = 4096) => {
+    const x = resolveConfig(stage, { ...(key === 'loraRank' ? {} : { loraRank }), rewardRunId: 'rm' }, { maxPositions, hidden })[key];
+    return Array.isArray(x) ? fmt(x) : x;
+  };
   const full = at(0), r4 = at(4), r8 = at(8);
   if (key === 'epochs' && full === 0) return `0 = auto: passes for at least ${AUTO_EPOCHS.minSteps} steps, at most ${AUTO_EPOCHS.maxEpochs}`;
   if (at(0, undefined, 128) !== full) return `${fmt(r8)} with LoRA, ${fmt(full)} full, x 4096 / the model's hidden size, at most x ${widthScale(0)}`;
@@ -101,7 +120,7 @@ const finite = (flag: string) => (v: string): number => {
   return x;
 };
 
-const DATA_HELP: Record<Exclude<Stage, 'ppo'>, string> = {
+const DATA_HELP: Record<'sft' | 'rm' | 'dpo', string> = {
   sft: 'demonstrations: {"prompt","completion"} or chat {"messages"} lines',
   rm: 'rankings: {"prompt","completions":[best, ..., worst]} or {"prompt","chosen","rejected"} lines; {"prompt","completion"} lines fit the score bias',
   dpo: 'rankings: {"prompt","completions":[best, ..., worst]} or {"prompt","chosen","rejected"} lines',
@@ -109,17 +128,27 @@ const DATA_HELP: Record<Exclude<Stage, 'ppo'>, string> = {
 
 /** The options of `rlhf-playground <stage>`, each shown with its default for that stage. */
 export function stageOptions(stage: Stage): Option[] {
-  const data = stage === 'ppo'
-    ? [
-      required('--prompts <FILE.jsonl>', 'TRL\'s prompt-only lines, {"prompt": text} or {"prompt": [messages]} (through the chat template), or the prompt of any other line but {"messages"}'),
-      required('--reward <DIR>', 'the reward model written by `rlhf-playground rm` (a PEFT adapter with a score head, or a *ForSequenceClassification model folder)'),
+  const promptsFlag = () => required('--prompts <FILE.jsonl>', 'TRL\'s prompt-only lines, {"prompt": text} or {"prompt": [messages]} (through the chat template), or the prompt of any other line but {"messages"}');
+  const rmHelp = 'the reward model written by `rlhf-playground rm` (a PEFT adapter with a score head, or a *ForSequenceClassification model folder)';
+  const data = stage === 'ppo' ? [promptsFlag(), required('--reward <DIR>', rmHelp)]
+    : GROUP.includes(stage) ? [
+      promptsFlag(),
+      new Option('--reward-fn <FILE.mjs|RULE>', 'a reward function (repeatable): a JavaScript module whose exported functions take { prompts, completions, completion_ids } and return one number (or null) per completion, '
+        + `or a built-in rule: ${Object.values(BUILTIN_REWARDS).map((b) => b.help).join('; ')}`).argParser((v: string, all: string[] = []) => [...all, v]),
+      new Option('--reward <DIR>', `${rmHelp}, scoring beside (or instead of) --reward-fn`),
     ]
-    : [required('--data <FILE.jsonl>', DATA_HELP[stage])];
+      : [required('--data <FILE.jsonl>', DATA_HELP[stage as keyof typeof DATA_HELP])];
   return [
     ...data,
     required('--out <DIR>', 'where the model (or PEFT adapter) folder, metrics.jsonl and checkpoint.safetensors go'),
-    ...CONFIG_FLAGS.filter((f) => !f.stages || f.stages.includes(stage))
-      .map((f) => new Option(f.flags, `${typeof f.help === 'string' ? f.help : f.help(stage)} (default: ${defaultOf(stage, f.key)})`).argParser(finite(flagOf(f.key)))),
+    ...CONFIG_FLAGS.filter((f) => !f.stages || f.stages.includes(stage)).map((f) => {
+      const o = new Option(f.flags, `${typeof f.help === 'string' ? f.help : f.help(stage)} (default: ${defaultOf(stage, f.key)})`);
+      const flag = f.flags.split(/[ ,]/)[0]!;
+      if (f.kind === 'boolean') return o;
+      if (f.kind === 'string') return o.argParser((v: string) => v);
+      if (f.kind === 'numbers') return o.argParser((v: string) => v.split(',').map(finite(flag)));
+      return o.argParser(finite(flag));
+    }),
     new Option('--stop-after <N>', 'stop after step N, writing a checkpoint (--resume goes on)').argParser((v) => {
       const x = Number(v);
       if (!(Number.isInteger(x) && x >= 1)) throw new TrainUsageError(`--stop-after: invalid value "${v}"`);
@@ -131,7 +160,40 @@ export function stageOptions(stage: Stage): Option[] {
 
 /** Parsed flags -> the stage config (TrainConfig names; unset flags keep the stage's defaults). */
 function flags(v: Record<string, unknown>): TrainInput {
-  return Object.fromEntries(CONFIG_FLAGS.map((f) => [f.key, v[attributeOf(f)] as number | undefined]));
+  // two flags may set one field (--num-samples, --num-generations): the one given wins
+  const out: Record<string, unknown> = {};
+  for (const f of CONFIG_FLAGS) if (v[attributeOf(f)] !== undefined) out[f.key] = v[attributeOf(f)];
+  return out as TrainInput;
+}
+
+/** The reward functions of --reward-fn: JavaScript modules (every exported function) and built-in rules. */
+async function rewardFunctions(specs: string[]): Promise<RewardFunction[]> {
+  const out: RewardFunction[] = [];
+  for (const spec of specs) {
+    if (/\.[cm]?js$/i.test(spec)) {
+      if (!existsSync(spec)) throw new TrainUsageError(`--reward-fn ${spec}: no such file`);
+      let mod: Record<string, unknown>;
+      try {
+        mod = await import(pathToFileURL(resolve(spec)).href) as Record<string, unknown>;
+      } catch (e) {
+        throw new TrainUsageError(`--reward-fn ${spec}: cannot load the module: ${(e as Error).message.split('\n')[0]}`);
+      }
+      try {
+        out.push(...rewardFunctionsOf(mod, spec));
+      } catch (e) {
+        throw new TrainUsageError((e as Error).message);
+      }
+    } else {
+      try {
+        out.push(builtinReward(spec));
+      } catch (e) {
+        throw new TrainUsageError(`--reward-fn: ${(e as Error).message}`);
+      }
+    }
+  }
+  const dup = out.find((f, i) => out.findIndex((g) => g.name === f.name) !== i);
+  if (dup) throw new TrainUsageError(`--reward-fn: two reward functions are named "${dup.name}" (${dup.origin})`);
+  return out;
 }
 
 /**
@@ -193,33 +255,40 @@ export async function trainCommand(gpu: Gpu, stage: Stage, v: Record<string, unk
   const files = await deps.resolveModel(v.model as string);
   const tok = deps.tokenizerOf(files);
   if (!tok) throw new TrainUsageError(`${files.source}: no tokenizer.json; the stages read text`);
-  const records = stage === 'ppo' ? readData(v.prompts, '--prompts') : readData(v.data, '--data');
+  const online = stage === 'ppo' || GROUP.includes(stage);
+  const records = online ? readData(v.prompts, '--prompts') : readData(v.data, '--data');
   const promptOnly = records.filter((r) => r.kind === 'prompt').length;
-  if (stage !== 'ppo' && promptOnly) process.stderr.write(`warning: ${String(v.data)}: ${promptOnly} prompt-only line${promptOnly > 1 ? 's' : ''} skipped (prompts are for ppo --prompts)\n`);
+  if (!online && promptOnly) process.stderr.write(`warning: ${String(v.data)}: ${promptOnly} prompt-only line${promptOnly > 1 ? 's' : ''} skipped (prompts are for ppo --prompts)\n`);
   const { model: base } = loadModel(gpu, { ...files, configFile: `${files.source}/config.json` });
+  const fns = GROUP.includes(stage) ? await rewardFunctions((v.rewardFn as string[] | undefined) ?? []) : [];
   let config;
   try {
-    config = resolveConfig(stage, { ...flags(v), ...(stage === 'ppo' ? { rewardRunId: String(v.reward ?? '') } : {}) }, base.cfg);
+    config = resolveConfig(stage, {
+      ...flags(v), ...(online ? { rewardRunId: String(v.reward ?? '') } : {}), ...(fns.length ? { reward_funcs: fns.map((f) => f.name) } : {}),
+    }, base.cfg);
   } catch (e) {
     throw new TrainUsageError((e as Error).message.replace(/^config\.(\w+)/, (_, k: string) => flagOf(k)));
   }
-  const reward = stage === 'ppo' ? await rewardRun(gpu, files, String(v.reward)) : undefined;
+  const reward = online && v.reward !== undefined ? await rewardRun(gpu, files, String(v.reward)) : undefined;
   let run;
   try {
-    run = await buildStage({ gpu, files, tok, base, reward }, stage, config, records);
+    run = await buildStage({ gpu, files, tok, base, reward, rewardFunctions: fns }, stage, config, records);
   } catch (e) {
     if (e instanceof DataError) throw new TrainUsageError(`${String(v.data ?? v.prompts)}: ${e.message.replace('loraRank', '--lora-rank')}`);
     throw e;
   }
   mkdirSync(out, { recursive: true });
-  const metricsPath = join(out, 'metrics.jsonl'), ckptPath = join(out, 'checkpoint.safetensors');
+  const metricsPath = join(out, 'metrics.jsonl'), ckptPath = join(out, 'checkpoint.safetensors'), completionsPath = join(out, 'completions.jsonl');
   let start = 0;
   if (v.resume) {
     if (!existsSync(ckptPath)) throw new TrainUsageError(`${ckptPath}: no checkpoint to resume from`);
     const st = restore(run.trainables, checkpointFromBytes<{ step: number; state: Record<string, unknown> }>(new Uint8Array(readFileSync(ckptPath)), ckptPath));
     run.setState(st.state);
     start = st.step;
-  } else writeFileSync(metricsPath, '');
+  } else {
+    writeFileSync(metricsPath, '');
+    if (GROUP.includes(stage)) writeFileSync(completionsPath, '');
+  }
   const total = run.totalSteps;
   const stopAfter = (v.stopAfter as number | undefined) ?? total; // checked as commander read it (stageOptions)
   const save = async (step: number) => writeFileSync(ckptPath, checkpointBytes(await snapshot(run.trainables, { step, stage, state: run.state() })));
@@ -228,9 +297,11 @@ export async function trainCommand(gpu: Gpu, stage: Stage, v: Record<string, unk
     const r = await run.step(s);
     if (r.skipped) process.stderr.write(`${process.stderr.isTTY ? '\n' : ''}warning: step ${s + 1} had a NaN or Inf gradient and was skipped (weights untouched)\n`);
     appendFileSync(metricsPath, JSON.stringify({ step: s + 1, ...r.metrics }) + '\n');
+    if (r.completions) appendFileSync(completionsPath, r.completions.map((x) => JSON.stringify(x) + '\n').join(''));
     const left = ((Date.now() - t0) / 1000 / (s + 1 - start)) * (total - s - 1);
     const m = r.metrics;
-    bar(s + 1, total, `${'loss' in m ? `loss ${Number(m.loss).toFixed(4)}` : `score ${Number(m['objective/scores']).toFixed(3)}`} ${left.toFixed(0)}s left`);
+    const shown = 'reward' in m ? `reward ${Number(m.reward).toFixed(3)}` : 'loss' in m ? `loss ${Number(m.loss).toFixed(4)}` : `score ${Number(m['objective/scores']).toFixed(3)}`;
+    bar(s + 1, total, `${shown} ${left.toFixed(0)}s left`);
     if ((config.checkpointEvery && (s + 1) % config.checkpointEvery === 0) || s + 1 === stopAfter) await save(s + 1);
   }
   if (process.stderr.isTTY) process.stderr.write('\n');

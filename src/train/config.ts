@@ -1,8 +1,15 @@
 // Stage configs: what a caller may set, and the resolved config saved with every run and checkpoint.
 // One table of defaults for the command line and the worker.
+import { LOSS_TYPES, SCALE_REWARDS, type LossType, type ScaleRewards } from './grpo-math.ts';
 import { PPO_DEFAULTS } from './ppo-defaults.ts';
 
-export type Stage = 'sft' | 'rm' | 'dpo' | 'ppo';
+export type Stage = 'sft' | 'rm' | 'dpo' | 'ppo' | 'grpo' | 'rloo';
+export const STAGES: readonly Stage[] = ['sft', 'rm', 'dpo', 'ppo', 'grpo', 'rloo'];
+/** The online stages: they sample from the policy at every step and train on prompts. */
+export const ONLINE: readonly Stage[] = ['ppo', 'grpo', 'rloo'];
+export const isOnline = (s: Stage): boolean => ONLINE.includes(s);
+/** GRPO and RLOO: a baseline from the other samples of the prompt, no value model. */
+export const isGroup = (s: Stage): s is 'grpo' | 'rloo' => s === 'grpo' || s === 'rloo';
 
 export interface TrainConfig {
   // ---- data and schedule ----
@@ -27,12 +34,12 @@ export interface TrainConfig {
   // ---- run control ----
   checkpointEvery: number; // 0 = only at pause and at the end
   onNonFinite: 'skip' | 'stop'; // a NaN/Inf gradient: skip the step (weights untouched) or end the run as failed
-  // ---- DPO ----
-  beta: number; // 0.1
+  // ---- DPO, GRPO, RLOO ----
+  beta: number; // DPO 0.1; GRPO 0 (no KL term, no reference pass); RLOO 0.05 (TRL's)
   // ---- PPO (TRL's names) ----
-  rewardRunId: string; // a finished LoRA reward-model run on the same base
-  numSamples: number; // 4 rollouts per prompt
-  maxNewTokens: number; // 32
+  rewardRunId: string; // a finished reward-model run on the same base (PPO: required; GRPO/RLOO: one of the reward functions)
+  numSamples: number; // 4 rollouts per prompt (GRPO/RLOO: num_generations)
+  maxNewTokens: number; // 32 (TRL's max_completion_length)
   temperature: number; // 1
   kl_coef: number; // 0.2 (the paper's 0.02: see PPO_KL_COEF)
   kl_target: number; // 0 = fixed kl_coef
@@ -45,6 +52,16 @@ export interface TrainConfig {
   minibatches: number; // 1
   ptx_coef: number; // 0 = PPO; > 0 = PPO-ptx on the {"prompt","completion"} records given with the prompts
   ema_decay: number; // 0 = off; the paper's EMA of the policy used 0.992
+  // ---- GRPO and RLOO (TRL's GRPOConfig / RLOOConfig names; num_generations is numSamples) ----
+  reward_funcs: string[]; // the reward functions' names (their code travels beside the run), besides rewardRunId's reward model
+  reward_weights: number[]; // [] = 1 each, in the order: reward_funcs, then the reward model
+  scale_rewards: ScaleRewards; // GRPO: 'group'
+  loss_type: LossType; // GRPO: 'dapo' (TRL's default)
+  normalize_advantages: boolean; // RLOO: false
+  epsilon: number; // 0.2
+  epsilon_high: number; // 0 = epsilon (DAPO uses 0.28)
+  num_iterations: number; // 1 update per batch of rollouts
+  mask_truncated_completions: boolean; // false
 }
 
 export type TrainInput = Partial<TrainConfig>;
@@ -68,9 +85,10 @@ const BASE_LR = {
   // value (TRL's default is 1e-6, for 7B-class models); measured on the built-in model (cheerful labeler,
   // 200 comparisons), the RM's 9e-6 (2.9e-4 there) won 63% against SFT at 1.1 nats of KL after 75
   // steps, 1e-3 there 87% at 34 nats after 50: DPO gets 3e-5 (9.6e-4 there)
-  full: { sft: 9.65e-6, rm: 9e-6, dpo: 3e-5, ppo: 9.65e-6 },
+  // GRPO and RLOO take PPO's rates: TRL's 1e-6 default is for full fine-tuning of 7B-class models
+  full: { sft: 9.65e-6, rm: 9e-6, dpo: 3e-5, ppo: 9.65e-6, grpo: 9.65e-6, rloo: 9.65e-6 },
   // LoRA's usual rates on 7B-class models (PEFT's and TRL's examples): 2e-4 for SFT, 1e-4 for the rest
-  lora: { sft: 2e-4, rm: 1e-4, dpo: 1e-4, ppo: 1e-4 },
+  lora: { sft: 2e-4, rm: 1e-4, dpo: 1e-4, ppo: 1e-4, grpo: 1e-4, rloo: 1e-4 },
 } as const;
 
 /** The width factor of the learning rates: 4096 / hidden, within [1, 32]. */
@@ -105,6 +123,12 @@ const PPO_EPOCHS = 4;
 /** The KL penalty's coefficient (the paper's: 0.02). */
 const PPO_KL_COEF = 0.2;
 
+// GRPO's num_generations is 4 here (TRL's 8): a step costs prompts x G rollouts to decode and to train
+// on, and 4 prompts x 4 samples keeps a GRPO step the size of a PPO step (16 rollouts), which fits the
+// memory of a laptop GPU for GPT-2 124M; three other samples still give each one a baseline. RLOO's is
+// TRL's 2 ("which of these two is better"), over 8 prompts: the same 16 rollouts.
+const GROUP_SIZE = { grpo: 4, rloo: 2 } as const;
+
 /** What the defaults depend on: the model's positions (seqLen) and its width (the learning rates). */
 export interface ModelShape { maxPositions: number; hidden: number }
 
@@ -114,16 +138,18 @@ export function resolveConfig(stage: Stage, input: TrainInput, model: ModelShape
   const rank = input.loraRank ?? 0, lora = rank > 0;
   const lr = defaultLr(stage, lora, model.hidden);
   const c: TrainConfig = {
-    seed: 0, epochs: 0, steps: 0, batchSize: stage === 'ppo' ? 4 : 8, seqLen: Math.min(256, maxPositions),
-    lr, weightDecay: stage === 'dpo' || stage === 'ppo' ? 0 : 0.1, maxGradNorm: 1, beta1: 0.9, beta2: 0.95, eps: 1e-8,
+    seed: 0, epochs: 0, steps: 0, batchSize: stage === 'ppo' || stage === 'grpo' ? 4 : 8, seqLen: Math.min(256, maxPositions),
+    lr, weightDecay: stage === 'dpo' || isOnline(stage) ? 0 : 0.1, maxGradNorm: 1, beta1: 0.9, beta2: 0.95, eps: 1e-8,
     warmupRatio: stage === 'dpo' ? 0.1 : 0.03, minLrRatio: 0.1,
-    loraRank: rank, loraAlpha: 2 * rank, loraDropout: stage === 'ppo' ? 0 : 0.05,
+    loraRank: rank, loraAlpha: 2 * rank, loraDropout: isOnline(stage) ? 0 : 0.05,
     checkpointEvery: 0, onNonFinite: 'skip',
-    beta: 0.1,
-    rewardRunId: '', numSamples: PPO_DEFAULTS.numSamples, maxNewTokens: PPO_DEFAULTS.maxNewTokens, temperature: PPO_DEFAULTS.temperature,
+    beta: stage === 'grpo' ? 0 : stage === 'rloo' ? 0.05 : 0.1,
+    rewardRunId: '', numSamples: isGroup(stage) ? GROUP_SIZE[stage] : PPO_DEFAULTS.numSamples, maxNewTokens: PPO_DEFAULTS.maxNewTokens, temperature: PPO_DEFAULTS.temperature,
     kl_coef: PPO_KL_COEF, kl_target: PPO_DEFAULTS.kl_target, cliprange: PPO_DEFAULTS.cliprange, cliprange_value: PPO_DEFAULTS.cliprange_value,
     vf_coef: PPO_DEFAULTS.vf_coef, gamma: PPO_DEFAULTS.gamma, lam: PPO_DEFAULTS.lam, ppo_epochs: PPO_EPOCHS, minibatches: PPO_DEFAULTS.minibatches,
     ptx_coef: 0, ema_decay: 0,
+    reward_funcs: [], reward_weights: [], scale_rewards: 'group', loss_type: 'dapo', normalize_advantages: false,
+    epsilon: 0.2, epsilon_high: 0, num_iterations: 1, mask_truncated_completions: false,
     ...Object.fromEntries(Object.entries(input).filter(([, v]) => v !== undefined)),
   };
   const bad = (k: keyof TrainConfig, rule: string) => {
@@ -133,7 +159,7 @@ export function resolveConfig(stage: Stage, input: TrainInput, model: ModelShape
   const pos = (k: keyof TrainConfig) => (typeof c[k] === 'number' && Number.isFinite(c[k]) && (c[k] as number) > 0) || bad(k, 'a finite number > 0');
   const nonneg = (k: keyof TrainConfig) => (typeof c[k] === 'number' && Number.isFinite(c[k]) && (c[k] as number) >= 0) || bad(k, 'a finite number >= 0');
   int('seed', 0); int('epochs', 0); int('steps', 0); int('batchSize', 1); int('seqLen', 4); int('loraRank', 0); int('checkpointEvery', 0);
-  pos('lr'); pos('eps'); pos('beta'); nonneg('weightDecay'); nonneg('maxGradNorm'); nonneg('warmupRatio'); nonneg('minLrRatio'); nonneg('loraAlpha');
+  pos('lr'); pos('eps'); if (isGroup(stage)) nonneg('beta'); else pos('beta'); nonneg('weightDecay'); nonneg('maxGradNorm'); nonneg('warmupRatio'); nonneg('minLrRatio'); nonneg('loraAlpha');
   if (!(c.loraDropout >= 0 && c.loraDropout < 1)) bad('loraDropout', 'in [0, 1)');
   if (c.seqLen > maxPositions) bad('seqLen', `within the model's ${maxPositions} positions`);
   if (c.onNonFinite !== 'skip' && c.onNonFinite !== 'stop') bad('onNonFinite', "'skip' or 'stop'");
@@ -142,6 +168,21 @@ export function resolveConfig(stage: Stage, input: TrainInput, model: ModelShape
     if (!(c.ema_decay >= 0 && c.ema_decay < 1)) bad('ema_decay', 'in [0, 1)');
     if (c.numSamples > 9) bad('numSamples', 'at most 9');
     if (!c.rewardRunId) bad('rewardRunId', 'the id of a reward-model run');
+  }
+  if (isGroup(stage)) {
+    int('numSamples', stage === 'rloo' ? 2 : 1); int('maxNewTokens', 1); int('num_iterations', 1); pos('temperature');
+    if (c.numSamples > 16) bad('numSamples', 'at most 16');
+    if (!(c.epsilon > 0 && c.epsilon < 1)) bad('epsilon', 'in (0, 1)');
+    nonneg('epsilon_high');
+    if (!SCALE_REWARDS.includes(c.scale_rewards)) bad('scale_rewards', SCALE_REWARDS.map((x) => `'${x}'`).join(', '));
+    if (!LOSS_TYPES.includes(c.loss_type)) bad('loss_type', LOSS_TYPES.map((x) => `'${x}'`).join(', '));
+    if (!Array.isArray(c.reward_funcs) || c.reward_funcs.some((x) => typeof x !== 'string' || !x)) bad('reward_funcs', 'a list of reward function names');
+    if (!c.reward_funcs.length && !c.rewardRunId) bad('reward_funcs', 'given: GRPO and RLOO need reward functions, a reward model (rewardRunId), or both');
+    const n = c.reward_funcs.length + (c.rewardRunId ? 1 : 0);
+    if (!Array.isArray(c.reward_weights) || c.reward_weights.some((x) => typeof x !== 'number' || !Number.isFinite(x))) bad('reward_weights', 'a list of finite numbers');
+    if (c.reward_weights.length && c.reward_weights.length !== n) bad('reward_weights', `one weight per reward function (${n})`);
+    if (typeof c.normalize_advantages !== 'boolean') bad('normalize_advantages', 'true or false');
+    if (typeof c.mask_truncated_completions !== 'boolean') bad('mask_truncated_completions', 'true or false');
   }
   return c;
 }

@@ -224,7 +224,8 @@ export class GrpoTrainer {
       'completions/clipped_ratio': rs.filter((r) => r.finish === 'length').length / B,
     };
     return {
-      step: this.step, metrics, skipped,
+      // a mean over no values (a reward function that applied to none of the batch) is left out rather than NaN
+      step: this.step, metrics: Object.fromEntries(Object.entries(metrics).filter(([, v]) => Number.isFinite(v))), skipped,
       rows: rs.map((r, i) => ({ prompt: r.prompt, completion: r.completion, rewards: perFn.map((f) => f[i]!), reward: rewards[i]!, advantage: adv[i]! })),
     };
   }

@@ -17,10 +17,12 @@ import type { Transformer } from '../model/transformer.ts';
 import type { Checkpoint } from './checkpoint.ts';
 import { DpoTrainer, pairsFromRankings } from './dpo.ts';
 import { PPO_DEFAULTS, PpoTrainer } from './ppo.ts';
+import { GrpoTrainer, ModelReward, type RewardScorer } from './grpo.ts';
 import { RewardTrainer, type Ranking } from './reward.ts';
+import { callReward, type RewardFunction } from './rewards.ts';
 import { Rng } from './sampling.ts';
 import { SftTrainer, sftBatch, type Example } from './sft.ts';
-import { stepsFor as stepsOf, type Stage, type TrainConfig } from './config.ts';
+import { isGroup, stepsFor as stepsOf, type Stage, type TrainConfig } from './config.ts';
 
 export interface StepOut {
   metrics: Record<string, number>; // TRL's names
@@ -28,7 +30,11 @@ export interface StepOut {
   skipped: boolean; // a NaN/Inf gradient: the weights were left untouched
   /** PPO rollouts with per-token diagnostics for the UI: each response token's text, KL contribution, value and advantage. */
   samples?: { prompt: string; response: string; score: number; tokens: string[]; kl: number[]; value: number[]; advantage: number[] }[];
+  /** GRPO/RLOO: every rollout of the step with each reward function's score and its advantage (TRL's completions table). */
+  completions?: CompletionRow[];
 }
+
+export interface CompletionRow { step: number; prompt: string; completion: string; rewards: Record<string, number | null>; reward: number; advantage: number }
 
 export interface StageRun {
   readonly totalSteps: number;
@@ -55,8 +61,17 @@ export interface StageContext {
   base: Transformer; // loaded from `files`, never trained: the frozen base of adapters and DPO's reference
   /** The base's weights are no longer those of `files` (earlier runs were merged in): models of our own start from the base. */
   adopted?: boolean;
-  /** PPO: the reward-model run it trains against. */
+  /** PPO: the reward-model run it trains against; GRPO/RLOO: the one named by rewardRunId, if any. */
   reward?: { config: TrainConfig; checkpoint: Checkpoint };
+  /** GRPO/RLOO: the reward functions that config.reward_funcs names. */
+  rewardFunctions?: RewardFunction[];
+}
+
+/** The bias of a reward-model checkpoint: in its state (the CLI's import) or its run state (a run's checkpoint). */
+function rewardBias(ck: Checkpoint): number {
+  const st = ck.state as { bias?: unknown; state?: { bias?: unknown } } | null;
+  const b = st?.bias ?? st?.state?.bias;
+  return typeof b === 'number' ? b : 0;
 }
 
 export class DataError extends Error {}
@@ -131,6 +146,23 @@ export async function buildStage(ctx: StageContext, stage: Stage, c: TrainConfig
     exportFiles: (steps: number) => exportPolicy(steps),
     destroy: () => cleanup.forEach((f) => f()),
   };
+
+  // ---- the online stages' prompts: encoded, as shown, and step s's batch (whole batches per pass) ----
+  const promptsOf = () => {
+    const given = toPrompts(records);
+    if (!tok.hasChatTemplate && given.some((p) => promptText(p) === undefined)) throw new DataError('a system or multi-turn conversational prompt needs the model\'s chat template, and it has none');
+    const prompts = given.map(encPrompt);
+    // the prompt as the user wrote it (a conversation: its last user turn), for the rollouts shown during training and the reward functions (the ids carry the chat template)
+    const shownPrompt = new Map(given.map((p, i) => [prompts[i]!.join(','), typeof p === 'string' ? p : p.at(-1)!.content] as const));
+    const perEpoch = Math.floor(prompts.length / B);
+    if (perEpoch < 1) throw new DataError(`${stage.toUpperCase()}: ${prompts.length} prompts, fewer than batchSize ${B}`);
+    const batchAt = (s: number) => {
+      const i = s % perEpoch;
+      return epochOrder(prompts.length, c.seed, Math.floor(s / perEpoch)).slice(i * B, (i + 1) * B).map((k) => prompts[k]!);
+    };
+    return { prompts, shownPrompt, perEpoch, batchAt };
+  };
+  const textOf = (shownPrompt: Map<string, string>, ids: number[]) => shownPrompt.get(ids.join(',')) ?? tok.decode(ids);
 
   try {
     if (stage === 'sft') {
@@ -231,18 +263,70 @@ export async function buildStage(ctx: StageContext, stage: Stage, c: TrainConfig
       };
     }
 
+    // ---- GRPO / RLOO: the policy, its reward functions (and a reward model), and the reference only when
+    // beta > 0: the base with the adapter off (LoRA) or the untouched loaded model (full fine-tuning)
+    if (isGroup(stage)) {
+      const { prompts, shownPrompt, perEpoch, batchAt } = promptsOf();
+      fitT(Math.max(...prompts.map((p) => p.length + c.maxNewTokens)));
+      const G = c.numSamples, given = ctx.rewardFunctions ?? [];
+      const scorers: RewardScorer[] = c.reward_funcs.map((name) => {
+        const f = given.find((g) => g.name === name);
+        if (!f) throw new DataError(`no reward function named "${name}" was given (${given.map((g) => g.name).join(', ') || 'none'})`);
+        return {
+          name,
+          score: (rs) => callReward(f, { prompts: rs.map((r) => textOf(shownPrompt, r.prompt)), completions: rs.map((r) => tok.decode(r.completion, { skipSpecialTokens: true })), completion_ids: rs.map((r) => r.completion) }),
+        };
+      });
+      if (c.rewardRunId) {
+        const rw = ctx.reward;
+        if (!rw) throw new Error(`${stage.toUpperCase()}: rewardRunId is set, and the reward-model run was not given`);
+        // the reward model's adapter sits on the frozen base (with a LoRA or a fully fine-tuned policy alike)
+        const rmModel = rw.config.loraRank > 0 ? base : loadModel(ctx.gpu, files).model;
+        const rmLora = rw.config.loraRank > 0 ? new LoraSet(base, loraConfig(rw.config, arch)) : undefined;
+        const rmHead = new ScoreHead(rmModel);
+        cleanup.push(() => rmHead.destroy(), () => rmLora?.destroy(), () => rmModel !== base && rmModel.params.destroy());
+        uploadParams(rmLora ? rmLora.params : rmModel.params, rw.checkpoint, 'weights');
+        uploadParams(rmHead.params, rw.checkpoint, 'head');
+        const m = await ModelReward.create('reward_model', { model: rmModel, lora: rmLora, head: rmHead }, B * G, T, rewardBias(rw.checkpoint), pad);
+        cleanup.unshift(() => m.destroy());
+        scorers.push(m);
+      }
+      const totalSteps = stepsFor(perEpoch);
+      const t = await GrpoTrainer.create({ model, lora: adapter }, adapter ? base : ctx.base, scorers, {
+        method: stage, lr: c.lr, beta1: c.beta1, beta2: c.beta2, eps: c.eps, weightDecay: c.weightDecay, maxGradNorm: c.maxGradNorm,
+        warmupSteps: Math.ceil(totalSteps * c.num_iterations * c.warmupRatio), totalSteps: totalSteps * c.num_iterations, minLrRatio: c.minLrRatio,
+        num_generations: G, promptsPerStep: B, max_completion_length: c.maxNewTokens, temperature: c.temperature,
+        scale_rewards: c.scale_rewards, loss_type: c.loss_type, normalize_advantages: c.normalize_advantages,
+        epsilon: c.epsilon, epsilon_high: c.epsilon_high || c.epsilon, beta: c.beta, num_iterations: c.num_iterations,
+        mask_truncated_completions: c.mask_truncated_completions, reward_weights: c.reward_weights.length ? c.reward_weights : undefined,
+        seqLen: T, padId: pad, eosIds: eos, seed: c.seed,
+      });
+      cleanup.unshift(() => t.destroy());
+      return {
+        ...common, totalSteps, trainables: weights, policy: { model, lora: adapter },
+        async step(s) {
+          const batch = batchAt(s);
+          t.step = s;
+          const r = await t.trainStep(batch);
+          t.step = s + 1;
+          return {
+            metrics: r.metrics, skipped: r.skipped,
+            tokens: Math.round(B * G * r.metrics['completions/mean_length']!) + batch.reduce((n, p) => n + p.length * G, 0),
+            completions: r.rows.map((x) => ({
+              step: s + 1, prompt: textOf(shownPrompt, x.prompt), completion: tok.decode(x.completion, { skipSpecialTokens: true }),
+              rewards: Object.fromEntries(scorers.map((f, k) => [f.name, x.rewards[k]!])), reward: x.reward, advantage: x.advantage,
+            })),
+          };
+        },
+      };
+    }
+
     // ---- PPO: reference = the base; reward and value (initialised from the RM, as the paper does) from
     // the reward-model run. With LoRA the four roles share the base; full fine-tuning uses four models.
     const rw = ctx.reward;
     if (!rw) throw new Error('PPO needs a reward-model run');
     if ((rw.config.loraRank > 0) !== lora) throw new DataError(lora ? 'a LoRA policy needs a LoRA reward model (one shared base)' : 'a LoRA reward model needs a LoRA policy: give loraRank >= 1');
-    const given = toPrompts(records);
-    if (!tok.hasChatTemplate && given.some((p) => promptText(p) === undefined)) throw new DataError('a system or multi-turn conversational prompt needs the model\'s chat template, and it has none');
-    const prompts = given.map(encPrompt);
-    // the prompt as the user wrote it (a conversation: its last user turn), for the rollouts shown during training (the ids carry the chat template)
-    const shownPrompt = new Map(given.map((p, i) => [prompts[i]!.join(','), typeof p === 'string' ? p : p.at(-1)!.content] as const));
-    const perEpoch = Math.floor(prompts.length / B);
-    if (perEpoch < 1) throw new DataError(`PPO: ${prompts.length} prompts, fewer than batchSize ${B}`);
+    const { prompts, shownPrompt, perEpoch, batchAt } = promptsOf();
     let rmRole, valueRole, valueTables: Record<string, ParamTable>;
     if (adapter) {
       const rmLora = new LoraSet(base, loraConfig(rw.config, arch)), rmHead = new ScoreHead(base);
@@ -288,8 +372,7 @@ export async function buildStage(ctx: StageContext, stage: Stage, c: TrainConfig
     return {
       ...common, totalSteps, trainables: { ...weights, ...valueTables }, policy: { model, lora: adapter },
       async step(s) {
-        const i = s % perEpoch;
-        const batch = epochOrder(prompts.length, c.seed, Math.floor(s / perEpoch)).slice(i * B, (i + 1) * B).map((k) => prompts[k]!);
+        const batch = batchAt(s);
         t.step = s;
         const r = await t.trainStep(batch);
         t.step = s + 1;
@@ -303,7 +386,7 @@ export async function buildStage(ctx: StageContext, stage: Stage, c: TrainConfig
             const tokens = x.response.map((id) => sd.push(id));
             if (tokens.length) tokens[tokens.length - 1] += sd.flush();
             return {
-              prompt: shownPrompt.get(x.prompt.join(',')) ?? tok.decode(x.prompt), response: tok.decode(x.response, { skipSpecialTokens: true }), score: x.score,
+              prompt: textOf(shownPrompt, x.prompt), response: tok.decode(x.response, { skipSpecialTokens: true }), score: x.score,
               tokens, kl: x.kl, value: x.value, advantage: x.advantage,
             };
           }),

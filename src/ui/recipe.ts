@@ -28,7 +28,7 @@ export const RECIPES: { id: RecipeKind; name: string; what: string; stages: Stag
     what: 'learns straight from the pairs of your rankings, without a reward model or sampling: one stage, usually the faster.' },
 ];
 
-export const STAGE_NAMES: Record<Stage, string> = { sft: 'SFT', rm: 'Reward model', ppo: 'PPO', dpo: 'DPO' };
+export const STAGE_NAMES: Record<Stage, string> = { sft: 'SFT', rm: 'Reward model', ppo: 'PPO', dpo: 'DPO', grpo: 'GRPO', rloo: 'RLOO' };
 
 /** What the user may set for the whole recipe; undefined = the recipe's default. */
 export interface RecipeOptions {

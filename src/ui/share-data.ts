@@ -14,7 +14,7 @@ import { hubIdOf, type CardData, type CardStage, type ModelCardInput } from '../
 import type { ClusterExportInput, RunHyper, TrlStage } from '../io/trl.ts';
 import { LORA_DEFAULTS } from '../model/lora.ts';
 import * as db from '../store/db.ts';
-import { epochsFor, resolveConfig, type Stage, type TrainConfig } from '../train/config.ts';
+import { epochsFor, resolveConfig, type TrainConfig } from '../train/config.ts';
 import type { ModelInfo, PolicyInfo } from '../worker/api.ts';
 
 
@@ -42,10 +42,12 @@ export function exportableRuns(runs: db.RunRecord[]): db.RunRecord[] {
 // ---------------------------------------------------------------------------------------------
 // Export for a cluster
 
-const TRL_OF: Record<Stage, TrlStage> = { sft: 'sft', rm: 'reward', dpo: 'dpo', ppo: 'rloo' };
+const TRL_OF: Record<ClusterStage, TrlStage> = { sft: 'sft', rm: 'reward', dpo: 'dpo', ppo: 'rloo' };
+/** The stages the export for a cluster writes a TRL config for. */
+type ClusterStage = 'sft' | 'rm' | 'dpo' | 'ppo';
 
 /** A TRL stage's settings from the playground's config of the same stage; `perEpoch`: the steps of one pass over its data here (what auto epochs follow). */
-function hyperOf(stage: Stage, c: TrainConfig, model: string, arch: ModelInfo['arch'] | undefined, perEpoch: number): RunHyper {
+function hyperOf(stage: ClusterStage, c: TrainConfig, model: string, arch: ModelInfo['arch'] | undefined, perEpoch: number): RunHyper {
   const trl = TRL_OF[stage];
   const h: RunHyper = {
     model, outputDir: `runs/${trl}`, lr: c.lr, epochs: epochsFor(c, perEpoch), batchSize: c.batchSize, gradAccum: 1, maxLength: c.seqLen,
@@ -69,7 +71,7 @@ function hyperOf(stage: Stage, c: TrainConfig, model: string, arch: ModelInfo['a
 export async function clusterInput(store: db.Store, own: DataRecord[], model: ModelInfo | undefined, runs: db.RunRecord[]): Promise<ClusterExportInput> {
   const shape = model ?? { maxPositions: 1024, hidden: 768 }; // no model loaded: GPT-2's
   const base = model ? hubIdOf(model.source) ?? model.source : 'BASE_MODEL';
-  const stages: Stage[] = ['sft', 'rm', 'dpo', 'ppo'];
+  const stages: ClusterStage[] = ['sft', 'rm', 'dpo', 'ppo'];
   const rankings = (await db.listRankings(store)).map(rankingToRecord);
   const datasets = {
     sft: own.filter((r) => r.kind === 'completion' || r.kind === 'messages'),
@@ -77,7 +79,7 @@ export async function clusterInput(store: db.Store, own: DataRecord[], model: Mo
     prompts: (await db.listPrompts(store)).map((p) => p.text),
   };
   // about one pass over each stage's data, in the units its batches count: what auto epochs (0) follow
-  const items: Record<Stage, number> = {
+  const items: Record<ClusterStage, number> = {
     sft: datasets.sft.length, rm: datasets.preferences.length, dpo: toPreferencePairs(datasets.preferences).length, ppo: datasets.prompts.length,
   };
   const hyper = Object.fromEntries(stages.map((stage) => {

@@ -115,6 +115,16 @@ const CHARTS: Record<Stage, { cls: string; label: string; series: string[] }[]> 
     { cls: 'reward', label: 'Reward (mean reward-model score)', series: ['objective/scores'] },
     { cls: 'kl', label: 'KL to the starting model (nats per answer)', series: ['objective/kl'] },
   ],
+  grpo: [
+    { cls: 'reward', label: 'Reward (mean over the completions)', series: ['reward'] },
+    { cls: 'kl', label: 'KL to the starting model (nats per token)', series: ['kl'] },
+    { cls: 'loss', label: 'Completion length (tokens)', series: ['completions/mean_length'] },
+  ],
+  rloo: [
+    { cls: 'reward', label: 'Reward (mean over the completions)', series: ['reward'] },
+    { cls: 'kl', label: 'KL to the starting model (nats per token)', series: ['kl'] },
+    { cls: 'loss', label: 'Completion length (tokens)', series: ['completions/mean_length'] },
+  ],
 };
 
 /** What a stage's data amounts to, and what is missing before it can start. */
