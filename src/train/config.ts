@@ -60,7 +60,7 @@ export interface TrainConfig {
   normalize_advantages: boolean; // RLOO: false
   epsilon: number; // 0.2
   epsilon_high: number; // 0 = epsilon (DAPO uses 0.28)
-  num_iterations: number; // 1 update per batch of rollouts
+  num_iterations: number; // 4 updates per batch of rollouts (TRL's 1: see GROUP_ITERATIONS)
   mask_truncated_completions: boolean; // false
 }
 
@@ -128,6 +128,13 @@ const PPO_KL_COEF = 0.2;
 // memory of a laptop GPU for GPT-2 124M; three other samples still give each one a baseline. RLOO's is
 // TRL's 2 ("which of these two is better"), over 8 prompts: the same 16 rollouts.
 const GROUP_SIZE = { grpo: 4, rloo: 2 } as const;
+// Updates per batch of completions: TRL's num_iterations is 1. Measured on the built-in model (GRPO, LoRA
+// rank 8, max_words:8, 12 steps of 4 prompts x 4, beta 0.04, llvmpipe): with 1 the reward went 0.38 ->
+// 0.52 and back (flat within noise), with 4 0.38 -> 0.73 (last three steps) at 0.30 nats per token of KL,
+// and the wall time hardly changed (2m46s vs 2m26s): decoding the completions costs more than the
+// updates. So 4, as PPO's passes over its rollouts (TRL's num_ppo_epochs); the clipped ratio keeps the
+// later passes near the policy that sampled.
+const GROUP_ITERATIONS = 4;
 
 /** What the defaults depend on: the model's positions (seqLen) and its width (the learning rates). */
 export interface ModelShape { maxPositions: number; hidden: number }
@@ -149,7 +156,7 @@ export function resolveConfig(stage: Stage, input: TrainInput, model: ModelShape
     vf_coef: PPO_DEFAULTS.vf_coef, gamma: PPO_DEFAULTS.gamma, lam: PPO_DEFAULTS.lam, ppo_epochs: PPO_EPOCHS, minibatches: PPO_DEFAULTS.minibatches,
     ptx_coef: 0, ema_decay: 0,
     reward_funcs: [], reward_weights: [], scale_rewards: 'group', loss_type: 'dapo', normalize_advantages: false,
-    epsilon: 0.2, epsilon_high: 0, num_iterations: 1, mask_truncated_completions: false,
+    epsilon: 0.2, epsilon_high: 0, num_iterations: GROUP_ITERATIONS, mask_truncated_completions: false,
     ...Object.fromEntries(Object.entries(input).filter(([, v]) => v !== undefined)),
   };
   const bad = (k: keyof TrainConfig, rule: string) => {
