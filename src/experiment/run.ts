@@ -22,7 +22,9 @@ import { judge, preferProb, rankCompletions, type Labeler } from './labeler.ts';
 import type { ExperimentPrompts } from './prompts.ts';
 import { interval, pooled, type Interval } from './stats.ts';
 
-export type PolicyStage = 'ppo' | 'dpo';
+export type PolicyStage = 'ppo' | 'dpo' | 'grpo';
+/** The policy stages that train against the reward model, and the metric of its score in their steps. */
+const RM_SCORE = { ppo: 'objective/scores', grpo: 'rewards/reward_model/mean' } as const;
 
 export interface ExperimentOptions {
   model: string; // a model folder
@@ -31,7 +33,7 @@ export interface ExperimentOptions {
   comparisons: number; // pairs the labeler gives (the full run)
   curve: number[]; // learning-curve points (pairs), each <= comparisons; the full run is the last
   seeds: number;
-  stages: Stage[]; // which of sft, rm, ppo, dpo run (rm is needed by ppo)
+  stages: Stage[]; // which of sft, rm, ppo, dpo, grpo run (rm is needed by ppo and grpo)
   /** Hyperparameters over the defaults, per stage (none: the defaults, which is what the issue asks to work). */
   config?: Partial<Record<Stage, TrainInput>>;
   K: number; // samples ranked per prompt (4)
@@ -50,6 +52,7 @@ export interface RunResult {
   rm?: { heldout_accuracy: number; heldout_accuracy_noisy: number; heldout_pairs: number; train_eval_accuracy?: number };
   ppo?: PolicyResult;
   dpo?: PolicyResult;
+  grpo?: PolicyResult;
   seconds: number;
 }
 
@@ -62,7 +65,7 @@ export interface PolicyResult {
   sft_labeler_score: number;
   mean_length: number; // words
   distinct: number; // share of distinct samples among the held-out samples (collapse shows as a drop)
-  rm_score?: number; // PPO: mean RM score of its rollouts over the last steps
+  rm_score?: number; // PPO, GRPO: mean RM score of its rollouts over the last steps
   reward_hacking?: string; // set when reward rose but the labeler's judgment did not follow
 }
 
@@ -159,7 +162,7 @@ export async function runExperiment(gpu: Gpu, o: ExperimentOptions): Promise<Exp
   const maxNew = o.maxNewTokens ?? 48;
   // PPO's reward model is the one trained just before it, in this process (no run id to name)
   const cfgOf = (stage: Stage, seed: number, base: Transformer) =>
-    resolveConfig(stage, { seed, ...(stage === 'ppo' ? { rewardRunId: 'experiment' } : {}), ...(o.config?.[stage] ?? {}) }, base.cfg);
+    resolveConfig(stage, { seed, ...(stage === 'ppo' || stage === 'grpo' ? { rewardRunId: 'experiment' } : {}), ...(o.config?.[stage] ?? {}) }, base.cfg);
 
   for (let seed = 1; seed <= o.seeds; seed++) {
     const { model: base } = loadModel(gpu, { ...files, configFile: `${files.source}/config.json` });
@@ -251,13 +254,14 @@ export async function runExperiment(gpu: Gpu, o: ExperimentOptions): Promise<Exp
             reward = { config: c, checkpoint: await snapshot(run.trainables, {}) };
             run.destroy();
           }
-          for (const stage of ['ppo', 'dpo'] as const) {
-            if (!o.stages.includes(stage) || (stage === 'ppo' && !reward)) continue;
+          for (const stage of ['ppo', 'dpo', 'grpo'] as const) {
+            const online = stage !== 'dpo';
+            if (!o.stages.includes(stage) || (online && !reward)) continue;
             const c = cfgOf(stage, seed, base);
-            const run = await buildStage({ ...ctx, reward }, stage, c, stage === 'ppo' ? o.prompts.ppo(seed) : data);
+            const run = await buildStage({ ...ctx, reward }, stage, c, online ? o.prompts.ppo(seed) : data);
             const lines = await runStage(run, join(dir, stage), log, stage);
             if (stage === 'ppo') (ppoCurves[`${labeler.name}/${n}`] ??= []).push(lines);
-            res[stage] = await evaluatePolicy(run, base, tok, labeler, evalPrompts, sftEval, o.evalSamples, seed, maxNew, judgeRng, stage === 'ppo' ? lines : undefined);
+            res[stage] = await evaluatePolicy(run, base, tok, labeler, evalPrompts, sftEval, o.evalSamples, seed, maxNew, judgeRng, online ? { lines, key: RM_SCORE[stage] } : undefined);
             log(`  ${stage} win rate ${res[stage]!.win_rate.toFixed(3)} (expected ${res[stage]!.win_rate_expected.toFixed(3)}), KL ${res[stage]!.kl.toFixed(2)} nats, labeler score ${res[stage]!.labeler_score.toFixed(2)} vs SFT ${res[stage]!.sft_labeler_score.toFixed(2)}`);
             run.destroy();
           }
@@ -279,7 +283,7 @@ export async function runExperiment(gpu: Gpu, o: ExperimentOptions): Promise<Exp
 
 export async function evaluatePolicy(
   run: StageRun, base: Transformer, tok: Tok, labeler: Labeler, prompts: string[], sftEval: string[][], k: number, seed: number, maxNew: number, rng: Rng,
-  ppoLines?: Record<string, number>[],
+  rmScores?: { lines: Record<string, number>[]; key: string },
 ): Promise<PolicyResult> {
   const pol = run.policy!;
   const gen = new Generator(pol.model, pol.lora);
@@ -310,10 +314,11 @@ export async function evaluatePolicy(
     win_rate: wins / n, win_rate_expected: expected / n, judgments: n, kl, labeler_score: score / n, sft_labeler_score: sftScore / n,
     mean_length: len / n, distinct: new Set(items.map((x) => x.completion)).size / items.length,
   };
-  if (ppoLines) {
-    const tail = ppoLines.filter((l) => 'objective/scores' in l).slice(-3);
-    const head = ppoLines.filter((l) => 'objective/scores' in l).slice(0, 3);
-    const mean = (ls: Record<string, number>[]) => ls.reduce((a, l) => a + l['objective/scores']!, 0) / Math.max(1, ls.length);
+  if (rmScores) {
+    const { lines, key } = rmScores;
+    const tail = lines.filter((l) => key in l).slice(-3);
+    const head = lines.filter((l) => key in l).slice(0, 3);
+    const mean = (ls: Record<string, number>[]) => ls.reduce((a, l) => a + l[key]!, 0) / Math.max(1, ls.length);
     r.rm_score = mean(tail);
     if (mean(tail) > mean(head) && r.win_rate_expected <= 0.5) r.reward_hacking = `RM score rose ${mean(head).toFixed(2)} -> ${mean(tail).toFixed(2)} while the labeler prefers the SFT model (expected win rate ${r.win_rate_expected.toFixed(2)})`;
   }
@@ -330,7 +335,7 @@ export interface ExperimentResults {
   /** Per labeler: the full run's figures, mean and 95% interval over seeds. */
   summary: Record<string, LabelerSummary>;
   /** Per labeler, win rate (and RM accuracy) against comparisons. */
-  curve: Record<string, { comparisons: number; rm_accuracy?: Interval; ppo_win_rate?: Interval; dpo_win_rate?: Interval }[]>;
+  curve: Record<string, { comparisons: number; rm_accuracy?: Interval; ppo_win_rate?: Interval; dpo_win_rate?: Interval; grpo_win_rate?: Interval }[]>;
   /** Per labeler: PPO's reward and KL per step, averaged over seeds (the full run). */
   ppo_steps: Record<string, { step: number; reward: number; kl: number }[]>;
   targets: { rm_accuracy: number; win_rate: number; max_kl: number; met: Record<string, Record<string, boolean>> };
@@ -343,8 +348,10 @@ export interface LabelerSummary {
   rm_accuracy_noisy?: Interval;
   ppo_win_rate?: Interval & { pooled: Interval };
   dpo_win_rate?: Interval & { pooled: Interval };
+  grpo_win_rate?: Interval & { pooled: Interval };
   ppo_kl?: Interval;
   dpo_kl?: Interval;
+  grpo_kl?: Interval;
   reward_hacking: string[];
 }
 
@@ -369,6 +376,7 @@ function summarize(o: ExperimentOptions, runs: RunResult[], ppoCurves: Record<st
         rm_accuracy: rs.some((r) => r.rm) ? interval(rs.flatMap((r) => (r.rm ? [r.rm.heldout_accuracy] : []))) : undefined,
         ppo_win_rate: rs.some((r) => r.ppo) ? interval(rs.flatMap((r) => (r.ppo ? [r.ppo.win_rate] : []))) : undefined,
         dpo_win_rate: rs.some((r) => r.dpo) ? interval(rs.flatMap((r) => (r.dpo ? [r.dpo.win_rate] : []))) : undefined,
+        grpo_win_rate: rs.some((r) => r.grpo) ? interval(rs.flatMap((r) => (r.grpo ? [r.grpo.win_rate] : []))) : undefined,
       };
     });
     const full = byN.get(o.comparisons) ?? [];
@@ -382,16 +390,18 @@ function summarize(o: ExperimentOptions, runs: RunResult[], ppoCurves: Record<st
       comparisons: o.comparisons,
       rm_accuracy: full.some((r) => r.rm) ? interval(full.flatMap((r) => (r.rm ? [r.rm.heldout_accuracy] : []))) : undefined,
       rm_accuracy_noisy: full.some((r) => r.rm) ? interval(full.flatMap((r) => (r.rm ? [r.rm.heldout_accuracy_noisy] : []))) : undefined,
-      ppo_win_rate: pol('ppo'), dpo_win_rate: pol('dpo'),
+      ppo_win_rate: pol('ppo'), dpo_win_rate: pol('dpo'), grpo_win_rate: pol('grpo'),
       ppo_kl: full.some((r) => r.ppo) ? interval(full.flatMap((r) => (r.ppo ? [r.ppo.kl] : []))) : undefined,
       dpo_kl: full.some((r) => r.dpo) ? interval(full.flatMap((r) => (r.dpo ? [r.dpo.kl] : []))) : undefined,
-      reward_hacking: mine.flatMap((r) => [r.ppo?.reward_hacking, r.dpo?.reward_hacking].filter((x): x is string => !!x).map((x) => `seed ${r.seed}, ${r.comparisons} comparisons: ${x}`)),
+      grpo_kl: full.some((r) => r.grpo) ? interval(full.flatMap((r) => (r.grpo ? [r.grpo.kl] : []))) : undefined,
+      reward_hacking: mine.flatMap((r) => [r.ppo?.reward_hacking, r.dpo?.reward_hacking, r.grpo?.reward_hacking].filter((x): x is string => !!x).map((x) => `seed ${r.seed}, ${r.comparisons} comparisons: ${x}`)),
     };
     summary[l.name] = s;
     met[l.name] = {
       ...(s.rm_accuracy ? { rm_accuracy: s.rm_accuracy.mean >= 0.9 } : {}),
       ...(s.ppo_win_rate ? { ppo_win_rate: s.ppo_win_rate.mean >= 0.8, ppo_kl: s.ppo_kl!.mean <= 10 } : {}),
       ...(s.dpo_win_rate ? { dpo_win_rate: s.dpo_win_rate.mean >= 0.8, dpo_kl: s.dpo_kl!.mean <= 10 } : {}),
+      ...(s.grpo_win_rate ? { grpo_win_rate: s.grpo_win_rate.mean >= 0.8, grpo_kl: s.grpo_kl!.mean <= 10 } : {}),
     };
     const curves = ppoCurves[`${l.name}/${o.comparisons}`] ?? [];
     if (curves.length) {
