@@ -53,7 +53,8 @@ export interface TrainConfig {
   ptx_coef: number; // 0 = PPO; > 0 = PPO-ptx on the {"prompt","completion"} records given with the prompts
   ema_decay: number; // 0 = off; the paper's EMA of the policy used 0.992
   // ---- GRPO and RLOO (TRL's GRPOConfig / RLOOConfig names; num_generations is numSamples) ----
-  reward_funcs: string[]; // the reward functions' names (their code travels beside the run), besides rewardRunId's reward model
+  reward_funcs: string[]; // the reward functions' names, besides rewardRunId's reward model
+  reward_module: string; // the page: the JavaScript module (source) that exports them, kept with the run ('' = given otherwise: the CLI's --reward-fn)
   reward_weights: number[]; // [] = 1 each, in the order: reward_funcs, then the reward model
   scale_rewards: ScaleRewards; // GRPO: 'group'
   loss_type: LossType; // GRPO: 'dapo' (TRL's default)
@@ -155,7 +156,7 @@ export function resolveConfig(stage: Stage, input: TrainInput, model: ModelShape
     kl_coef: PPO_KL_COEF, kl_target: PPO_DEFAULTS.kl_target, cliprange: PPO_DEFAULTS.cliprange, cliprange_value: PPO_DEFAULTS.cliprange_value,
     vf_coef: PPO_DEFAULTS.vf_coef, gamma: PPO_DEFAULTS.gamma, lam: PPO_DEFAULTS.lam, ppo_epochs: PPO_EPOCHS, minibatches: PPO_DEFAULTS.minibatches,
     ptx_coef: 0, ema_decay: 0,
-    reward_funcs: [], reward_weights: [], scale_rewards: 'group', loss_type: 'dapo', normalize_advantages: false,
+    reward_funcs: [], reward_module: '', reward_weights: [], scale_rewards: 'group', loss_type: 'dapo', normalize_advantages: false,
     epsilon: 0.2, epsilon_high: 0, num_iterations: GROUP_ITERATIONS, mask_truncated_completions: false,
     ...Object.fromEntries(Object.entries(input).filter(([, v]) => v !== undefined)),
   };
@@ -184,6 +185,7 @@ export function resolveConfig(stage: Stage, input: TrainInput, model: ModelShape
     if (!SCALE_REWARDS.includes(c.scale_rewards)) bad('scale_rewards', SCALE_REWARDS.map((x) => `'${x}'`).join(', '));
     if (!LOSS_TYPES.includes(c.loss_type)) bad('loss_type', LOSS_TYPES.map((x) => `'${x}'`).join(', '));
     if (!Array.isArray(c.reward_funcs) || c.reward_funcs.some((x) => typeof x !== 'string' || !x)) bad('reward_funcs', 'a list of reward function names');
+    if (typeof c.reward_module !== 'string') bad('reward_module', 'the source of a JavaScript module');
     if (!c.reward_funcs.length && !c.rewardRunId) bad('reward_funcs', 'given: GRPO and RLOO need reward functions, a reward model (rewardRunId), or both');
     const n = c.reward_funcs.length + (c.rewardRunId ? 1 : 0);
     if (!Array.isArray(c.reward_weights) || c.reward_weights.some((x) => typeof x !== 'number' || !Number.isFinite(x))) bad('reward_weights', 'a list of finite numbers');
