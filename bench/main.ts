@@ -16,7 +16,7 @@ import { initWeights } from '../src/model/init.ts';
 import { LoraSet, LORA_DEFAULTS } from '../src/model/lora.ts';
 import { ScoreHead } from '../src/model/head.ts';
 import { checkFits, estimateMemory } from '../src/model/memory.ts';
-import { Transformer } from '../src/model/transformer.ts';
+import { KVCache, Transformer } from '../src/model/transformer.ts';
 import { matmul } from '../src/ops/matmul.ts';
 import { AdamW, ADAMW_DEFAULTS } from '../src/train/adamw.ts';
 import { GENERATE_DEFAULTS, Generator } from '../src/train/generate.ts';
@@ -26,7 +26,7 @@ import { initTfjs, tfjsMatmul, tfjsTrainStep, type GptShape, type PeerInfo } fro
 const { values: opt } = parseArgs({
   options: {
     out: { type: 'string' }, quick: { type: 'boolean' }, 'no-peer': { type: 'boolean' }, reps: { type: 'string' },
-    rows: { type: 'string' }, sizes: { type: 'string' },
+    rows: { type: 'string' }, sizes: { type: 'string' }, only: { type: 'string' },
   },
 });
 const REPS = Number(opt.reps ?? (opt.quick ? 2 : 3));
@@ -212,9 +212,73 @@ async function benchMemory(gpu: Gpu, s: GptShape) {
   return r;
 }
 
+// ---- 4b. memory of the online stages: PPO's four roles vs GRPO's one adapter, as allocated ----
+/** SmolLM2-135M's shape (30 layers, 576 wide, 9/3 heads, vocab 49152), random weights. */
+const SMOLLM2_135M = () => parseConfig({
+  model_type: 'llama', vocab_size: 49152, hidden_size: 576, intermediate_size: 1536, num_hidden_layers: 30, num_attention_heads: 9, num_key_value_heads: 3,
+  max_position_embeddings: 2048, rms_norm_eps: 1e-5, rope_theta: 100000, tie_word_embeddings: true,
+});
+
+/**
+ * GPU bytes allocated by a LoRA run's setup, everything a step holds: PPO (policy, value and RM adapters
+ * on one base, two score heads; the policy's and value's training plans, the reference's and the RM's
+ * forward plans, the rollouts' KV cache) against GRPO (one adapter; its training plan, the reference's
+ * forward plan only with beta > 0, the KV cache). Batch: 4 prompts x 4 samples, as both stages' defaults,
+ * of 32 positions: 16 rows x 128 would need 393 MiB of logits in one binding for a 50k vocabulary, over
+ * the 128 MiB many adapters allow (the plans refuse it; the vocabulary is not yet cut into chunks).
+ */
+async function benchRlMemory(gpu: Gpu, name: string, cfg: ModelConfig) {
+  const P = 4, G = 4, rows = P * G, T = 32;
+  const measure = async (build: () => Promise<(() => void)[]>) => {
+    const before = gpu.allocatedBytes;
+    const frees = await build();
+    const bytes = gpu.allocatedBytes - before;
+    for (const f of frees.reverse()) f();
+    return bytes;
+  };
+  const targets = LORA_DEFAULTS[cfg.arch];
+  // the rollouts decode one prompt's G samples at a time: a KV cache of G rows x T positions
+  const kv = () => new KVCache(base, G, T);
+  const base = new Transformer(gpu, cfg);
+  const baseBytes = gpu.allocatedBytes;
+  const ppo = await measure(async () => {
+    const policy = new LoraSet(base, targets, { optimizer: true }), value = new LoraSet(base, targets, { optimizer: true }), rm = new LoraSet(base, targets);
+    const rmHead = new ScoreHead(base), valueHead = new ScoreHead(base, { optimizer: true });
+    const plans = [
+      await base.plan(rows, T, { training: true, lora: policy }), await base.plan(rows, T, { training: true, lora: value, score: valueHead }),
+      await base.plan(rows, T), await base.plan(rows, T, { lora: rm, score: rmHead }),
+    ];
+    const cache = kv();
+    return [() => cache.destroy(), ...plans.map((p) => () => p.destroy()), () => rmHead.destroy(), () => valueHead.destroy(), () => policy.destroy(), () => value.destroy(), () => rm.destroy()];
+  });
+  const grpo = async (beta: number) => measure(async () => {
+    const policy = new LoraSet(base, targets, { optimizer: true });
+    const plans = [await base.plan(rows, T, { training: true, lora: policy }), ...(beta > 0 ? [await base.plan(rows, T)] : [])];
+    const cache = kv();
+    return [() => cache.destroy(), ...plans.map((p) => () => p.destroy()), () => policy.destroy()];
+  });
+  const grpo0 = await grpo(0), grpoKl = await grpo(0.04);
+  base.params.destroy();
+  const mib = (b: number) => Math.round(b / 2 ** 20);
+  const r = {
+    model: name, base_weights_bytes: baseBytes, batch: `${P} prompts x ${G} samples`, seq: T,
+    ppo_lora_bytes: ppo, grpo_lora_bytes: grpo0, grpo_lora_with_kl_bytes: grpoKl,
+    ppo_over_grpo: round(ppo / grpo0), ppo_over_grpo_with_kl: round(ppo / grpoKl),
+    note: 'bytes allocated on the GPU beyond the frozen base: adapters, heads, AdamW moments, every plan a step uses and the rollouts\' KV cache',
+  };
+  log(`memory ${name}: base ${mib(baseBytes)} MiB; beyond it PPO LoRA ${mib(ppo)} MiB, GRPO LoRA ${mib(grpo0)} MiB (beta 0), ${mib(grpoKl)} MiB (beta > 0): PPO x${r.ppo_over_grpo}`);
+  return r;
+}
+
 // ---- run ----
 const gpu = await createNodeGpu();
 log(`adapter: ${gpu.adapter.name}`);
+if (opt.only === 'rl-memory') {
+  // just the online stages' memory table (allocations, no timing): quick, and what the README's table shows
+  const rows = [await benchRlMemory(gpu, 'gpt2-124m', gpt2Config({ vocab: 50257, layers: 12, hidden: 768, heads: 12, seqLen: 256, batch: 1 })), await benchRlMemory(gpu, 'smollm2-135m', SMOLLM2_135M())];
+  console.log(JSON.stringify({ adapter: gpu.adapter, rl_memory: rows }, null, 2));
+  process.exit(0);
+}
 const peer: PeerInfo = opt['no-peer'] ? { ok: false, why: 'disabled with --no-peer' } : await initTfjs();
 log(peer.ok ? `peer: TensorFlow.js ${peer.version} (${peer.backend})` : `peer unavailable: ${peer.why}`);
 const SMALL: GptShape = { vocab: 8192, layers: 4, hidden: 256, heads: 4, seqLen: 128, batch: 8 };
@@ -227,6 +291,7 @@ if (sizes.includes('small')) train.push(await benchTrain(gpu, peer, 'gpt-small-4
 if (sizes.includes('gpt2')) train.push(await benchTrain(gpu, peer, 'gpt2-12x768', GPT2, best));
 const generation = [...(await benchGenerate(gpu, 'gpt-small-4x256', SMALL))];
 const memory = await benchMemory(gpu, GPT2);
+const rlMemory = [await benchRlMemory(gpu, 'gpt2-124m', gpt2Config(GPT2)), await benchRlMemory(gpu, 'smollm2-135m', SMOLLM2_135M())];
 const geo = (xs: number[]) => (xs.length ? Math.exp(xs.reduce((s, x) => s + Math.log(x), 0) / xs.length) : undefined);
 const trainSpeedups = train.map((t) => (t as { speedup?: number }).speedup).filter((x): x is number => typeof x === 'number');
 let commit = 'unknown';
@@ -235,7 +300,7 @@ const doc = {
   adapter: gpu.adapter, date: new Date().toISOString(), commit, node: process.version,
   settings: { reps: REPS, rows: ROWS, quick: !!opt.quick, timing: 'median wall ms from submit to queue idle (both sides); ours_gpu_ms from timestamp queries' },
   peer, units: { ms: 'milliseconds', gflops: 'GFLOP/s', tokens_per_s: 'tokens per second', bytes: 'bytes' },
-  matmul: matmulRows, train, generation, memory,
+  matmul: matmulRows, train, generation, memory, rl_memory: rlMemory,
   summary: {
     matmul_speedup_vs_tfjs: round(geo(matmulRows.map((r) => r.speedup).filter((x): x is number => x !== undefined)), 3) ?? null,
     train_step_speedup_vs_tfjs: round(geo(trainSpeedups), 3) ?? null,
