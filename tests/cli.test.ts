@@ -1,27 +1,14 @@
 // The command line as a user runs it (npx rlhf-playground ...), on the fixtures.
-import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync, mkdirSync, copyFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
+import { cli } from './cli-helpers.ts';
 import { parseSafetensors, readTensorF32 } from '../src/io/safetensors.ts';
 import { resolveConfig } from '../src/train/config.ts';
 import { relErr } from './helpers.ts';
 
-const run = promisify(execFile);
-const BIN = 'bin/rlhf-playground.mjs';
 
-async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const r = await run(process.execPath, [BIN, ...args], { timeout: 90_000, maxBuffer: 64 << 20 });
-    return { code: 0, stdout: r.stdout, stderr: r.stderr };
-  } catch (e) {
-    const x = e as { code: number; stdout: string; stderr: string; killed?: boolean };
-    if (x.killed) throw new Error(`rlhf-playground ${args.join(' ')} hung`);
-    return { code: x.code, stdout: x.stdout, stderr: x.stderr };
-  }
-}
 
 const ref = JSON.parse(readFileSync('tests/fixtures/gpt2-tiny/reference.json', 'utf8')) as { input_ids: number[][]; logits: number[][][]; loss: number };
 const ids = ref.input_ids.map((r) => r.join(',')).join(';');
@@ -124,15 +111,7 @@ describe('rlhf-playground info, generate, export', () => {
     const port = (server.address() as { port: number }).port;
     const cache = mkdtempSync(join(tmpdir(), 'cache-'));
     const env = { ...process.env, HF_ENDPOINT: `http://127.0.0.1:${port}`, XDG_CACHE_HOME: cache };
-    const runEnv = async (args: string[]) => {
-      try {
-        const x = await run(process.execPath, [BIN, ...args], { env, timeout: 90_000 });
-        return { code: 0, stdout: x.stdout, stderr: x.stderr };
-      } catch (e) {
-        const x = e as { code: number; stdout: string; stderr: string };
-        return x;
-      }
-    };
+    const runEnv = (args: string[]) => cli(args, { timeoutMs: 90_000, env });
     const a = await runEnv(['info', '--model', 'acme/tiny']);
     expect(a.code, a.stderr).toBe(0);
     expect(JSON.parse(a.stdout).architecture).toBe('gpt2');

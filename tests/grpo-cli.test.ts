@@ -1,23 +1,13 @@
 // GRPO and RLOO from the command line: reward functions written in JavaScript (and built-in rules, and a
 // reward model) score the completions; TRL's metric names and completions table; a resumed run ends with
 // the weights of an uninterrupted one; a reward function that misbehaves is named in one line.
-import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
+import { cli } from './cli-helpers.ts';
 import { parseSafetensors, readTensorF32 } from '../src/io/safetensors.ts';
 
-const exec = promisify(execFile);
-async function cli(args: string[]) {
-  try {
-    const r = await exec(process.execPath, ['bin/rlhf-playground.mjs', ...args], { timeout: 300_000 });
-    return { code: 0, stdout: r.stdout, stderr: r.stderr };
-  } catch (e) {
-    return e as { code: number; stdout: string; stderr: string };
-  }
-}
 
 const dir = mkdtempSync(join(tmpdir(), 'grpo-cli-'));
 const words = ['the', 'cat', 'sat', 'on', 'a', 'mat', 'dog', 'ran', 'far', 'away', 'big', 'red'];

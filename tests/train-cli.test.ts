@@ -1,22 +1,12 @@
 // The training stages from the command line: outputs that load, metrics under TRL's names, malformed data
 // lines reported and skipped, and a resumed run that reproduces the uninterrupted one bit for bit.
-import { execFile } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
+import { cli } from './cli-helpers.ts';
 import { parseSafetensors, readTensorF32 } from '../src/io/safetensors.ts';
 
-const exec = promisify(execFile);
-async function cli(args: string[]) {
-  try {
-    const r = await exec(process.execPath, ['bin/rlhf-playground.mjs', ...args], { timeout: 180_000 });
-    return { code: 0, stdout: r.stdout, stderr: r.stderr };
-  } catch (e) {
-    return e as { code: number; stdout: string; stderr: string };
-  }
-}
 
 const dir = mkdtempSync(join(tmpdir(), 'train-cli-'));
 const words = ['the', 'cat', 'sat', 'on', 'a', 'mat', 'dog', 'ran', 'far', 'away', 'big', 'red'];
