@@ -53,7 +53,11 @@ export interface Rollout { prompt: number[]; completion: number[]; finish: Finis
 /** A reward function as the trainer calls it: one score (or null: does not apply) per rollout, in order. */
 export interface RewardScorer { name: string; score(rs: Rollout[]): Promise<(number | null)[]> }
 
-export interface GrpoRow { prompt: number[]; completion: number[]; rewards: (number | null)[]; reward: number; advantage: number }
+export interface GrpoRow {
+  prompt: number[]; completion: number[]; rewards: (number | null)[]; reward: number; advantage: number;
+  /** log p of each completion token under the policy that sampled it, and under the reference (beta > 0) */
+  logp: number[]; ref?: number[];
+}
 
 export interface GrpoStep {
   step: number;
@@ -226,7 +230,7 @@ export class GrpoTrainer {
     return {
       // a mean over no values (a reward function that applied to none of the batch) is left out rather than NaN
       step: this.step, metrics: Object.fromEntries(Object.entries(metrics).filter(([, v]) => Number.isFinite(v))), skipped,
-      rows: rs.map((r, i) => ({ prompt: r.prompt, completion: r.completion, rewards: perFn.map((f) => f[i]!), reward: rewards[i]!, advantage: adv[i]! })),
+      rows: rs.map((r, i) => ({ prompt: r.prompt, completion: r.completion, rewards: perFn.map((f) => f[i]!), reward: rewards[i]!, advantage: adv[i]!, logp: old[i]!, ...(refLogp ? { ref: refLogp[i]! } : {}) })),
     };
   }
 

@@ -28,7 +28,7 @@ export interface StepOut {
   metrics: Record<string, number>; // TRL's names
   tokens: number; // tokens the step processed (throughput)
   skipped: boolean; // a NaN/Inf gradient: the weights were left untouched
-  /** PPO rollouts with per-token diagnostics for the UI: each response token's text, KL contribution, value and advantage. */
+  /** Online rollouts with per-token diagnostics for the UI: each response token's text, KL contribution, value (PPO; [] without a value model) and advantage. */
   samples?: { prompt: string; response: string; score: number; tokens: string[]; kl: number[]; value: number[]; advantage: number[] }[];
   /** GRPO/RLOO: every rollout of the step with each reward function's score and its advantage (TRL's completions table). */
   completions?: CompletionRow[];
@@ -163,6 +163,13 @@ export async function buildStage(ctx: StageContext, stage: Stage, c: TrainConfig
     return { prompts, shownPrompt, perEpoch, batchAt };
   };
   const textOf = (shownPrompt: Map<string, string>, ids: number[]) => shownPrompt.get(ids.join(',')) ?? tok.decode(ids);
+  /** One piece of text per token of `ids` after `prompt`; a character split over tokens shows whole on the token that ends it. */
+  const tokenTexts = (prompt: number[], ids: number[]) => {
+    const sd = new StreamDecoder(tok, prompt);
+    const tokens = ids.map((id) => sd.push(id));
+    if (tokens.length) tokens[tokens.length - 1] += sd.flush();
+    return tokens;
+  };
 
   try {
     if (stage === 'sft') {
@@ -312,6 +319,12 @@ export async function buildStage(ctx: StageContext, stage: Stage, c: TrainConfig
           return {
             metrics: r.metrics, skipped: r.skipped,
             tokens: Math.round(B * G * r.metrics['completions/mean_length']!) + batch.reduce((n, p) => n + p.length * G, 0),
+            // the first rollouts token by token for the Inspect tab: KL contribution (log pi - log ref; 0 without
+            // a reference), no value model, the sequence's advantage on every token
+            samples: r.rows.slice(0, 4).map((x) => ({
+              prompt: textOf(shownPrompt, x.prompt), response: tok.decode(x.completion, { skipSpecialTokens: true }), score: x.reward,
+              tokens: tokenTexts(x.prompt, x.completion), kl: x.logp.map((l, i) => (x.ref ? l - x.ref[i]! : 0)), value: [], advantage: x.completion.map(() => x.advantage),
+            })),
             completions: r.rows.map((x) => ({
               step: s + 1, prompt: textOf(shownPrompt, x.prompt), completion: tok.decode(x.completion, { skipSpecialTokens: true }),
               rewards: Object.fromEntries(scorers.map((f, k) => [f.name, x.rewards[k]!])), reward: x.reward, advantage: x.advantage,
@@ -380,16 +393,10 @@ export async function buildStage(ctx: StageContext, stage: Stage, c: TrainConfig
         const rollouts = batch.length * c.numSamples;
         return {
           metrics, skipped, tokens: Math.round(rollouts * metrics['objective/response_length']) + batch.reduce((n, p) => n + p.length * c.numSamples, 0),
-          samples: samples.map((x) => {
-            // one piece of text per token; a character split over tokens shows whole on the token that ends it
-            const sd = new StreamDecoder(tok, x.prompt);
-            const tokens = x.response.map((id) => sd.push(id));
-            if (tokens.length) tokens[tokens.length - 1] += sd.flush();
-            return {
-              prompt: textOf(shownPrompt, x.prompt), response: tok.decode(x.response, { skipSpecialTokens: true }), score: x.score,
-              tokens, kl: x.kl, value: x.value, advantage: x.advantage,
-            };
-          }),
+          samples: samples.map((x) => ({
+            prompt: textOf(shownPrompt, x.prompt), response: tok.decode(x.response, { skipSpecialTokens: true }), score: x.score,
+            tokens: tokenTexts(x.prompt, x.response), kl: x.kl, value: x.value, advantage: x.advantage,
+          })),
         };
       },
       state: () => ({ kl_coef: t.kl.value }),
