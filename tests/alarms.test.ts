@@ -2,7 +2,7 @@
 // it, and a healthy run (KL growing slowly from 0, small clip fractions, reward and the user's scores
 // rising together, varied answers) raises nothing. Pure: no GPU, no DOM.
 import { describe, expect, it } from 'vitest';
-import { computeAlarms, repetition, slope, type AlarmInput } from '../src/ui/alarms.ts';
+import { asPpoMetrics, computeAlarms, repetition, slope, type AlarmInput } from '../src/ui/alarms.ts';
 
 const STEPS = 30;
 const wobble = (s: number, size: number) => size * Math.sin(s * 1.7); // deterministic batch noise
@@ -129,5 +129,18 @@ describe('alarms', () => {
     expect(repetition(['a', 'bc', 'ab', 'c', 'a', 'bc'])).toMatchObject({ coverage: 0, times: 0 }); // tokens are not glued
     expect(slope([[1, 1], [2, 3], [3, 5]])).toBeCloseTo(2);
     expect(slope([[4, 1]])).toBe(0);
+  });
+});
+
+describe('GRPO and RLOO runs', () => {
+  it('read under PPO\'s names where they mean the same: reward, KL per sequence, clipped share', () => {
+    expect(asPpoMetrics({ reward: 0.5, kl: 0.02, 'completions/mean_length': 20, 'clip_ratio/region_mean': 0.1 })).toMatchObject({
+      'objective/scores': 0.5, 'objective/kl': 0.4, 'policy/clipfrac_avg': 0.1,
+    });
+    expect(asPpoMetrics({ reward: 1 })).not.toHaveProperty('objective/kl');
+  });
+  it('a GRPO run whose KL per token times length runs away raises the KL alarm', () => {
+    const metrics = Array.from({ length: 10 }, (_, i) => ({ step: i + 1, values: asPpoMetrics({ reward: i, kl: i < 5 ? 0.01 : 1, 'completions/mean_length': 20, 'clip_ratio/region_mean': 0 }) }));
+    expect(computeAlarms({ metrics }).map((a) => a.id)).toContain('kl-exploding');
   });
 });

@@ -1,5 +1,5 @@
-// Alarms for the ways PPO is known to go wrong, read off what a run already reports: its metric history
-// (TRL's names, as src/train/ppo.ts emits them), the user's spot checks and a few decoded rollouts.
+// Alarms for the ways PPO (and GRPO / RLOO, through asPpoMetrics) is known to go wrong, read off what a
+// run already reports: its metric history (TRL's names, as src/train/ppo.ts emits them), the user's spot checks and a few decoded rollouts.
 // Pure functions (no DOM, no GPU, no store) so each signature is tested on a crafted history.
 //
 // The signatures (see Ziegler et al. 2019, InstructGPT section 3.5, and TRL's PPO docs):
@@ -53,6 +53,20 @@ export const ALARM_LIMITS = {
 export type AlarmLimits = typeof ALARM_LIMITS;
 
 type Point = [step: number, value: number];
+
+/**
+ * A GRPO or RLOO step's metrics under the PPO names the alarms read, where they mean the same thing:
+ * the mean reward as objective/scores (reward hacking: it rises while the spot checks fall), the KL per
+ * token times the mean completion length as objective/kl (nats per sequence, as PPO's), and the share of
+ * clipped tokens as policy/clipfrac_avg. They have no approxkl (the ratio alarm reads the clip share alone).
+ */
+export function asPpoMetrics(values: Record<string, number>): Record<string, number> {
+  const out: Record<string, number> = { ...values };
+  if ('reward' in values) out['objective/scores'] = values.reward!;
+  if ('kl' in values && 'completions/mean_length' in values) out['objective/kl'] = values.kl! * values['completions/mean_length']!;
+  if ('clip_ratio/region_mean' in values) out['policy/clipfrac_avg'] = values['clip_ratio/region_mean']!;
+  return out;
+}
 
 /** The finite values of one metric over steps. */
 export function metricSeries(metrics: AlarmInput['metrics'], key: string): Point[] {

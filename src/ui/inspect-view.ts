@@ -1,4 +1,4 @@
-// <inspect-view>: look inside a PPO run. Its rollouts are shown token by token, coloured by a chosen
+// <inspect-view>: look inside a PPO, GRPO or RLOO run. Its rollouts are shown token by token, coloured by a chosen
 // per-token quantity (KL contribution, value, advantage) with the number on hover; alarms flag the known
 // failure signatures (src/ui/alarms.ts); and the user spot-checks recent rollouts with a 1-7 score, so
 // that "the reward rises but the answers get worse" is caught by a person, not only by the reward model.
@@ -17,12 +17,14 @@
 import { css, html } from 'lit';
 import { styleMap } from 'lit/directives/style-map.js';
 import * as db from '../store/db.ts';
-import { computeAlarms } from './alarms.ts';
+import { asPpoMetrics, computeAlarms } from './alarms.ts';
 import type { AppContext, RolloutSample } from './context.ts';
 import { CtxView, errText } from './ctx-view.ts';
 import { sharedStyles } from './styles.ts';
 
 type Quantity = 'kl' | 'value' | 'advantage';
+
+const ONLINE_STAGES = ['ppo', 'grpo', 'rloo'];
 
 const QUANTITIES: { id: Quantity; label: string; low: string; high: string; allZero: string }[] = [
   { id: 'kl', label: 'KL contribution (log policy - log reference)', low: 'likelier under the starting model', high: 'likelier under the policy',
@@ -60,7 +62,7 @@ interface Shown { step: number; sample: RolloutSample }
 
 export class InspectView extends CtxView {
   private quantity: Quantity = 'kl';
-  private runs: db.RunRecord[] = []; // PPO runs, newest first
+  private runs: db.RunRecord[] = []; // online runs (PPO, GRPO, RLOO), newest first
   private runId?: string;
   private rows = new Map<number, db.MetricRecord>();
   private checks: db.SpotCheckRecord[] = [];
@@ -125,7 +127,7 @@ export class InspectView extends CtxView {
   }
 
   private async loadRuns(ctx: AppContext): Promise<void> {
-    this.runs = (await db.listRuns(ctx.store)).filter((r) => r.stage === 'ppo');
+    this.runs = (await db.listRuns(ctx.store)).filter((r) => ONLINE_STAGES.includes(r.stage));
     this.requestUpdate();
   }
 
@@ -210,8 +212,9 @@ export class InspectView extends CtxView {
     const step = this.step ?? steps.at(-1);
     const shown = all.filter((s) => s.step === step);
     const run = this.runs.find((r) => r.id === this.runId);
+    const group = run !== undefined && run.stage !== 'ppo';
     const alarms = computeAlarms({
-      metrics: [...this.rows.values()].sort((a, b) => a.step - b.step),
+      metrics: [...this.rows.values()].sort((a, b) => a.step - b.step).map((m) => (group ? { ...m, values: asPpoMetrics(m.values) } : m)),
       spotChecks: this.checks,
       // the newest rollouts, whichever step is on screen: alarms are about now
       samples: all.filter((s) => s.step === steps.at(-1)).map((s) => ({ step: s.step, response: s.sample.response, tokens: s.sample.tokens })),
@@ -262,13 +265,22 @@ export class InspectView extends CtxView {
             <button class="score" data-score=${n} ?disabled=${this.saving} title="score ${n} (key ${n})" @click=${() => this.score(n, s)}>${n}</button>`)}
             <span class="muted small">or press 1-7</span>
           </div>`
-          : html`<div class="empty">${all.length ? 'All rollouts shown so far are scored; more come with the next steps.' : 'Rollouts appear here while a PPO run trains.'}</div>`}
+          : html`<div class="empty">${all.length ? 'All rollouts shown so far are scored; more come with the next steps.' : 'Rollouts appear here while a PPO, GRPO or RLOO run trains.'}</div>`}
       </section>
     `;
   }
 
+  /** GRPO and RLOO have no value model: only KL and advantage (one per completion, on each of its tokens). */
+  private quantities(): typeof QUANTITIES {
+    const stage = this.runs.find((r) => r.id === this.runId)?.stage;
+    if (stage === 'ppo' || stage === undefined) return QUANTITIES;
+    if (this.quantity === 'value') this.quantity = 'kl';
+    return QUANTITIES.filter((q) => q.id !== 'value');
+  }
+
   private rolloutView(shown: Shown[], steps: number[], step: number | undefined) {
-    const q = QUANTITIES.find((x) => x.id === this.quantity)!;
+    const quantities = this.quantities();
+    const q = quantities.find((x) => x.id === this.quantity)!;
     const max = Math.max(0, ...shown.flatMap((s) => (s.sample[this.quantity] ?? []).map(Math.abs).filter(Number.isFinite)));
     const live = this.ctx?.liveRun === this.runId;
     // the rollouts of one prompt together: several answers to one prompt can be ranked at once
@@ -280,7 +292,7 @@ export class InspectView extends CtxView {
         <div class="row">
           <label>Colour by
             <select id="quantity" @change=${(e: Event) => { this.quantity = (e.target as HTMLSelectElement).value as Quantity; this.requestUpdate(); }}>
-              ${QUANTITIES.map((x) => html`<option value=${x.id} ?selected=${x.id === this.quantity}>${x.label}</option>`)}
+              ${quantities.map((x) => html`<option value=${x.id} ?selected=${x.id === this.quantity}>${x.label}</option>`)}
             </select>
           </label>
           <label>Step
