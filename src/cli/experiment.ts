@@ -8,7 +8,7 @@ import type { Gpu } from '../gpu/runtime.ts';
 import { LABELERS } from '../experiment/labelers/index.ts';
 import { plotSvg } from '../experiment/plot.ts';
 import { builtinPrompts } from '../experiment/prompts.ts';
-import { runExperiment, type ExperimentResults } from '../experiment/run.ts';
+import { POLICY_STAGES, runExperiment, type ExperimentResults } from '../experiment/run.ts';
 import type { Stage } from '../train/config.ts';
 import { required, UsageError } from './options.ts';
 
@@ -16,8 +16,8 @@ export interface ExperimentOpts {
   model: string; labeler: string; comparisons: number; curve: string; seeds: number; stages: string; out: string; evalSamples: number; config?: string;
 }
 
-const STAGES: Stage[] = ['sft', 'rm', 'ppo', 'dpo', 'grpo'];
-/** What runs when --stages is not given: GRPO joins when asked for (it doubles the online part of a run). */
+const STAGES: Stage[] = ['sft', 'rm', 'ppo', 'dpo', 'grpo', 'rloo'];
+/** What runs when --stages is not given: GRPO and RLOO join when asked for (each doubles the online part of a run). */
 const DEFAULT_STAGES: Stage[] = ['sft', 'rm', 'ppo', 'dpo'];
 const int = (flag: string, min: number) => (v: string) => {
   const x = Number(v);
@@ -32,7 +32,7 @@ export function experimentOptions(): Option[] {
     new Option('--comparisons <N>', 'pairs the labeler gives (rankings of K = 4 samples: 6 pairs each, fewer with ties)').argParser(int('--comparisons', 1)).default(200),
     new Option('--curve <LIST>', 'learning-curve points (comparisons), comma-separated; those below --comparisons are run too').default('25,50,100'),
     new Option('--seeds <S>', 'seeds (each a whole run: SFT, rankings, RM, PPO, DPO)').argParser(int('--seeds', 1)).default(3),
-    new Option('--stages <LIST>', `stages to run, of ${STAGES.join(',')} (ppo and grpo need rm)`).default(DEFAULT_STAGES.join(',')),
+    new Option('--stages <LIST>', `stages to run, of ${STAGES.join(',')} (ppo, grpo and rloo need rm)`).default(DEFAULT_STAGES.join(',')),
     new Option('--eval-samples <N>', 'samples per held-out prompt and model for the win rate').argParser(int('--eval-samples', 1)).default(2),
     new Option('--config <JSON>', 'hyperparameters over the defaults, per stage: {"rm": {"lr": 1e-3}, "ppo": {"steps": 20}} (TrainConfig names)'),
   ];
@@ -44,7 +44,7 @@ export async function experimentCommand(gpu: Gpu, v: ExperimentOpts): Promise<vo
   const stages = v.stages.split(',').map((s) => s.trim()) as Stage[];
   const badStage = stages.find((s) => !STAGES.includes(s));
   if (badStage) throw new UsageError(`--stages: no stage "${badStage}" (there are ${STAGES.join(', ')})`);
-  for (const s of ['ppo', 'grpo'] as const) if (stages.includes(s) && !stages.includes('rm')) throw new UsageError(`--stages: ${s} trains against the reward model; add rm`);
+  for (const s of ['ppo', 'grpo', 'rloo'] as const) if (stages.includes(s) && !stages.includes('rm')) throw new UsageError(`--stages: ${s} trains against the reward model; add rm`);
   const curve = v.curve.split(',').filter(Boolean).map((s) => int('--curve', 1)(s.trim()));
   let config;
   if (v.config) {
@@ -70,11 +70,12 @@ const iv = (x?: { mean: number; lo: number; hi: number }) => (x ? `${x.mean.toFi
 export function summaryTable(r: ExperimentResults): string {
   const rows = Object.entries(r.summary).map(([name, s]) => {
     const l = r.settings.labelers.find((x) => x.name === name)!;
-    return `| ${name} | ${l.self_agreement.toFixed(2)} | ${s.comparisons} | ${iv(s.rm_accuracy)} | ${iv(s.rm_accuracy_noisy)} | ${iv(s.ppo_win_rate)} | ${iv(s.ppo_kl)} | ${iv(s.dpo_win_rate)} | ${iv(s.dpo_kl)} | ${iv(s.grpo_win_rate)} | ${iv(s.grpo_kl)} |`;
+    return `| ${name} | ${l.self_agreement.toFixed(2)} | ${s.comparisons} | ${iv(s.rm_accuracy)} | ${iv(s.rm_accuracy_noisy)} | ${POLICY_STAGES.map((k) => `${iv(s[`${k}_win_rate`])} | ${iv(s[`${k}_kl`])}`).join(' | ')} |`;
   });
+  const names = { ppo: 'PPO', dpo: 'DPO', grpo: 'GRPO', rloo: 'RLOO' };
   return [
-    `| labeler | self-agreement | comparisons | RM held-out accuracy | RM vs noisy labels | PPO win rate vs SFT | PPO KL (nats) | DPO win rate vs SFT | DPO KL (nats) | GRPO win rate vs SFT | GRPO KL (nats) |`,
-    `| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |`,
+    `| labeler | self-agreement | comparisons | RM held-out accuracy | RM vs noisy labels | ${POLICY_STAGES.map((k) => `${names[k]} win rate vs SFT | ${names[k]} KL (nats)`).join(' | ')} |`,
+    `| --- | --- | --- | --- | --- |${' --- | --- |'.repeat(POLICY_STAGES.length)}`,
     ...rows,
     '',
     `${r.settings.seeds} seeds, means with 95% intervals over seeds; ${r.settings.eval_prompts} held-out prompts x ${r.settings.evalSamples} samples; adapter: ${r.adapter}; ${Math.round(r.seconds)} s.`,

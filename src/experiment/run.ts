@@ -22,9 +22,10 @@ import { judge, preferProb, rankCompletions, type Labeler } from './labeler.ts';
 import type { ExperimentPrompts } from './prompts.ts';
 import { interval, pooled, type Interval } from './stats.ts';
 
-export type PolicyStage = 'ppo' | 'dpo' | 'grpo';
+export type PolicyStage = 'ppo' | 'dpo' | 'grpo' | 'rloo';
+export const POLICY_STAGES: readonly PolicyStage[] = ['ppo', 'dpo', 'grpo', 'rloo'];
 /** The policy stages that train against the reward model, and the metric of its score in their steps. */
-const RM_SCORE = { ppo: 'objective/scores', grpo: 'rewards/reward_model/mean' } as const;
+const RM_SCORE = { ppo: 'objective/scores', grpo: 'rewards/reward_model/mean', rloo: 'rewards/reward_model/mean' } as const;
 
 export interface ExperimentOptions {
   model: string; // a model folder
@@ -33,7 +34,7 @@ export interface ExperimentOptions {
   comparisons: number; // pairs the labeler gives (the full run)
   curve: number[]; // learning-curve points (pairs), each <= comparisons; the full run is the last
   seeds: number;
-  stages: Stage[]; // which of sft, rm, ppo, dpo, grpo run (rm is needed by ppo and grpo)
+  stages: Stage[]; // which of sft, rm, ppo, dpo, grpo, rloo run (rm is needed by ppo, grpo and rloo)
   /** Hyperparameters over the defaults, per stage (none: the defaults, which is what the issue asks to work). */
   config?: Partial<Record<Stage, TrainInput>>;
   K: number; // samples ranked per prompt (4)
@@ -53,6 +54,7 @@ export interface RunResult {
   ppo?: PolicyResult;
   dpo?: PolicyResult;
   grpo?: PolicyResult;
+  rloo?: PolicyResult;
   seconds: number;
 }
 
@@ -162,7 +164,7 @@ export async function runExperiment(gpu: Gpu, o: ExperimentOptions): Promise<Exp
   const maxNew = o.maxNewTokens ?? 48;
   // PPO's reward model is the one trained just before it, in this process (no run id to name)
   const cfgOf = (stage: Stage, seed: number, base: Transformer) =>
-    resolveConfig(stage, { seed, ...(stage === 'ppo' || stage === 'grpo' ? { rewardRunId: 'experiment' } : {}), ...(o.config?.[stage] ?? {}) }, base.cfg);
+    resolveConfig(stage, { seed, ...(stage in RM_SCORE ? { rewardRunId: 'experiment' } : {}), ...(o.config?.[stage] ?? {}) }, base.cfg);
 
   for (let seed = 1; seed <= o.seeds; seed++) {
     const { model: base } = loadModel(gpu, { ...files, configFile: `${files.source}/config.json` });
@@ -254,7 +256,7 @@ export async function runExperiment(gpu: Gpu, o: ExperimentOptions): Promise<Exp
             reward = { config: c, checkpoint: await snapshot(run.trainables, {}) };
             run.destroy();
           }
-          for (const stage of ['ppo', 'dpo', 'grpo'] as const) {
+          for (const stage of POLICY_STAGES) {
             const online = stage !== 'dpo';
             if (!o.stages.includes(stage) || (online && !reward)) continue;
             const c = cfgOf(stage, seed, base);
@@ -335,25 +337,20 @@ export interface ExperimentResults {
   /** Per labeler: the full run's figures, mean and 95% interval over seeds. */
   summary: Record<string, LabelerSummary>;
   /** Per labeler, win rate (and RM accuracy) against comparisons. */
-  curve: Record<string, { comparisons: number; rm_accuracy?: Interval; ppo_win_rate?: Interval; dpo_win_rate?: Interval; grpo_win_rate?: Interval }[]>;
+  curve: Record<string, ({ comparisons: number; rm_accuracy?: Interval } & Partial<Record<`${PolicyStage}_win_rate`, Interval>>)[]>;
   /** Per labeler: PPO's reward and KL per step, averaged over seeds (the full run). */
   ppo_steps: Record<string, { step: number; reward: number; kl: number }[]>;
   targets: { rm_accuracy: number; win_rate: number; max_kl: number; met: Record<string, Record<string, boolean>> };
   runs: RunResult[];
 }
 
-export interface LabelerSummary {
+/** Per policy stage: `${stage}_win_rate` (with the judgments pooled) and `${stage}_kl`. */
+export type LabelerSummary = {
   comparisons: number;
   rm_accuracy?: Interval;
   rm_accuracy_noisy?: Interval;
-  ppo_win_rate?: Interval & { pooled: Interval };
-  dpo_win_rate?: Interval & { pooled: Interval };
-  grpo_win_rate?: Interval & { pooled: Interval };
-  ppo_kl?: Interval;
-  dpo_kl?: Interval;
-  grpo_kl?: Interval;
   reward_hacking: string[];
-}
+} & Partial<Record<`${PolicyStage}_win_rate`, Interval & { pooled: Interval }>> & Partial<Record<`${PolicyStage}_kl`, Interval>>;
 
 function summarize(o: ExperimentOptions, runs: RunResult[], ppoCurves: Record<string, Record<string, number>[][]>, agreement: Record<string, number>, gpu: Gpu, seconds: number): ExperimentResults {
   const summary: Record<string, LabelerSummary> = {}, curve: ExperimentResults['curve'] = {}, steps: ExperimentResults['ppo_steps'] = {};
@@ -374,9 +371,7 @@ function summarize(o: ExperimentOptions, runs: RunResult[], ppoCurves: Record<st
       return {
         comparisons: n,
         rm_accuracy: rs.some((r) => r.rm) ? interval(rs.flatMap((r) => (r.rm ? [r.rm.heldout_accuracy] : []))) : undefined,
-        ppo_win_rate: rs.some((r) => r.ppo) ? interval(rs.flatMap((r) => (r.ppo ? [r.ppo.win_rate] : []))) : undefined,
-        dpo_win_rate: rs.some((r) => r.dpo) ? interval(rs.flatMap((r) => (r.dpo ? [r.dpo.win_rate] : []))) : undefined,
-        grpo_win_rate: rs.some((r) => r.grpo) ? interval(rs.flatMap((r) => (r.grpo ? [r.grpo.win_rate] : []))) : undefined,
+        ...Object.fromEntries(POLICY_STAGES.flatMap((k) => (rs.some((r) => r[k]) ? [[`${k}_win_rate`, interval(rs.flatMap((r) => (r[k] ? [r[k]!.win_rate] : [])))]] : []))),
       };
     });
     const full = byN.get(o.comparisons) ?? [];
@@ -390,18 +385,13 @@ function summarize(o: ExperimentOptions, runs: RunResult[], ppoCurves: Record<st
       comparisons: o.comparisons,
       rm_accuracy: full.some((r) => r.rm) ? interval(full.flatMap((r) => (r.rm ? [r.rm.heldout_accuracy] : []))) : undefined,
       rm_accuracy_noisy: full.some((r) => r.rm) ? interval(full.flatMap((r) => (r.rm ? [r.rm.heldout_accuracy_noisy] : []))) : undefined,
-      ppo_win_rate: pol('ppo'), dpo_win_rate: pol('dpo'), grpo_win_rate: pol('grpo'),
-      ppo_kl: full.some((r) => r.ppo) ? interval(full.flatMap((r) => (r.ppo ? [r.ppo.kl] : []))) : undefined,
-      dpo_kl: full.some((r) => r.dpo) ? interval(full.flatMap((r) => (r.dpo ? [r.dpo.kl] : []))) : undefined,
-      grpo_kl: full.some((r) => r.grpo) ? interval(full.flatMap((r) => (r.grpo ? [r.grpo.kl] : []))) : undefined,
-      reward_hacking: mine.flatMap((r) => [r.ppo?.reward_hacking, r.dpo?.reward_hacking, r.grpo?.reward_hacking].filter((x): x is string => !!x).map((x) => `seed ${r.seed}, ${r.comparisons} comparisons: ${x}`)),
+      ...Object.fromEntries(POLICY_STAGES.flatMap((k) => (full.some((r) => r[k]) ? [[`${k}_win_rate`, pol(k)], [`${k}_kl`, interval(full.flatMap((r) => (r[k] ? [r[k]!.kl] : [])))]] : []))),
+      reward_hacking: mine.flatMap((r) => POLICY_STAGES.map((k) => r[k]?.reward_hacking).filter((x): x is string => !!x).map((x) => `seed ${r.seed}, ${r.comparisons} comparisons: ${x}`)),
     };
     summary[l.name] = s;
     met[l.name] = {
       ...(s.rm_accuracy ? { rm_accuracy: s.rm_accuracy.mean >= 0.9 } : {}),
-      ...(s.ppo_win_rate ? { ppo_win_rate: s.ppo_win_rate.mean >= 0.8, ppo_kl: s.ppo_kl!.mean <= 10 } : {}),
-      ...(s.dpo_win_rate ? { dpo_win_rate: s.dpo_win_rate.mean >= 0.8, dpo_kl: s.dpo_kl!.mean <= 10 } : {}),
-      ...(s.grpo_win_rate ? { grpo_win_rate: s.grpo_win_rate.mean >= 0.8, grpo_kl: s.grpo_kl!.mean <= 10 } : {}),
+      ...Object.fromEntries(POLICY_STAGES.flatMap((k) => (s[`${k}_win_rate`] ? [[`${k}_win_rate`, s[`${k}_win_rate`]!.mean >= 0.8], [`${k}_kl`, s[`${k}_kl`]!.mean <= 10]] : []))),
     };
     const curves = ppoCurves[`${l.name}/${o.comparisons}`] ?? [];
     if (curves.length) {
