@@ -93,14 +93,52 @@ describe('share data', () => {
   it('export for a cluster: the latest run\'s settings per stage, our LoRA targets, data that clusterExport takes', async () => {
     const store = await seeded();
     const input = await clusterInput(store, [demo(1), demo(2)], model, await db.listRuns(store));
-    expect(input.hyper.rloo).toMatchObject({ model: 'HuggingFaceTB/SmolLM2-135M', klCoef: 0.05, numGenerations: 4, rewardModel: 'runs/reward', loraRank: 8 });
+    // no RLOO run: TRL's RLOO continues the PPO run; its batch counts completions (4 prompts x 4 samples)
+    expect(input.hyper.rloo).toMatchObject({ model: 'HuggingFaceTB/SmolLM2-135M', klCoef: 0.05, numGenerations: 4, batchSize: 16, rewardModel: 'runs/reward', loraRank: 8 });
+    // no GRPO run: GRPO's defaults, scored by the reward stage's output
+    expect(input.hyper.grpo).toMatchObject({ outputDir: 'runs/grpo', rewardModel: 'runs/reward', rewardFuncs: [], numGenerations: 4, klCoef: 0, scaleRewards: 'group', lossType: 'dapo' });
+    expect(input.rewardFunctions).toBeUndefined();
     expect(input.hyper.sft.loraTargets).toContain('q_proj');
     expect(input.hyper.dpo.beta).toBe(0.1);
     expect(input.datasets).toEqual({ sft: [demo(1), demo(2)], preferences: [{ kind: 'ranking', prompt: 'q', completions: ['a', 'b'] }], prompts: ['Write a haiku.'] });
     const files = clusterExport(input);
-    expect([...files.keys()].sort()).toEqual(['README.md', 'data/preference.jsonl', 'data/prompts.jsonl', 'data/sft.jsonl', 'dpo.yaml', 'reward.yaml', 'rloo.yaml', 'sft.yaml']);
+    expect([...files.keys()].sort()).toEqual(['README.md', 'data/preference.jsonl', 'data/prompts.jsonl', 'data/sft.jsonl', 'dpo.yaml', 'grpo.yaml', 'reward.yaml', 'rloo.yaml', 'sft.yaml']);
     // no model loaded: a placeholder the user replaces, still a valid export
     expect(clusterExport(await clusterInput(store, [], undefined, [])).get('sft.yaml')).toBeDefined();
+  });
+
+  it('export for a cluster: GRPO and RLOO runs with their settings and reward functions\' JavaScript', async () => {
+    const store = await seeded();
+    const module = 'export const concise = ({ completions }) => completions.map((c) => (c.length < 40 ? 1 : 0));\nexport function polite({ completions }) { return completions.map((c) => (/please/i.test(c) ? 1 : 0)); }\n';
+    await db.putRun(store, run('rloo1', 'rloo', {
+      config: { loraRank: 8, rewardRunId: 'rm1', reward_funcs: ['concise', 'polite'], reward_module: module, reward_weights: [1, 0.5, 2], numSamples: 3, batchSize: 8, beta: 0.02, normalize_advantages: true },
+      updatedAt: 9,
+    }));
+    await db.putRun(store, run('grpo1', 'grpo', {
+      config: { loraRank: 8, reward_funcs: ['concise'], reward_module: module, loss_type: 'bnpo', scale_rewards: 'none', epsilon_high: 0.28, num_iterations: 2, mask_truncated_completions: true },
+      updatedAt: 10,
+    }));
+    const input = await clusterInput(store, [demo(1)], model, await db.listRuns(store));
+    // TRL's RLOO now continues the RLOO run, not the PPO one
+    expect(input.hyper.rloo).toMatchObject({
+      klCoef: 0.02, numGenerations: 3, batchSize: 24, rewardModel: 'runs/reward', rewardFuncs: ['concise', 'polite'], rewardWeights: [1, 0.5, 2],
+      normalizeAdvantages: true, epsilon: 0.2, numIterations: 4,
+    });
+    expect(input.hyper.rloo.scaleRewards).toBeUndefined();
+    // GRPO with reward functions only: no reward model
+    expect(input.hyper.grpo).toMatchObject({ rewardFuncs: ['concise'], lossType: 'bnpo', scaleRewards: 'none', epsilonHigh: 0.28, numIterations: 2, maskTruncatedCompletions: true, klCoef: 0 });
+    expect(input.hyper.grpo.rewardModel).toBeUndefined();
+    expect(input.hyper.grpo.normalizeAdvantages).toBeUndefined();
+    expect(input.rewardFunctions).toEqual([{ name: 'concise', source: module }, { name: 'polite', source: module }]);
+
+    const files = clusterExport(input);
+    expect([...files.keys()].filter((k) => k.startsWith('rewards/')).sort()).toEqual(['rewards/__init__.py', 'rewards/concise.js', 'rewards/polite.js']);
+    expect(new TextDecoder().decode(files.get('rewards/polite.js'))).toContain('rloo.yaml names it in reward_funcs as "rewards.polite.polite"');
+    const grpo = new TextDecoder().decode(files.get('grpo.yaml'));
+    expect(grpo).toContain('reward_funcs:\n  - "rewards.concise.concise"\n');
+    expect(grpo).not.toContain('reward_model_name_or_path');
+    // TRL's order: the reward model's weight first
+    expect(new TextDecoder().decode(files.get('rloo.yaml'))).toContain('reward_weights:\n  - 2\n  - 1\n  - 0.5\n');
   });
 
   it('names a repo after the base model and the stage', () => {

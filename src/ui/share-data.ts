@@ -11,10 +11,10 @@
 import { rankingToRecord } from './data-io.ts';
 import { toPreferencePairs, type Record as DataRecord } from '../io/datasets.ts';
 import { hubIdOf, type CardData, type CardStage, type ModelCardInput } from '../io/model-card.ts';
-import type { ClusterExportInput, RunHyper, TrlStage } from '../io/trl.ts';
+import { TRL_STAGES, type ClusterExportInput, type RunHyper, type TrlStage } from '../io/trl.ts';
 import { LORA_DEFAULTS } from '../model/lora.ts';
 import * as db from '../store/db.ts';
-import { epochsFor, resolveConfig, type TrainConfig } from '../train/config.ts';
+import { epochsFor, isGroup, isOnline, resolveConfig, type Stage, type TrainConfig, type TrainInput } from '../train/config.ts';
 import type { ModelInfo, PolicyInfo } from '../worker/api.ts';
 
 
@@ -42,13 +42,21 @@ export function exportableRuns(runs: db.RunRecord[]): db.RunRecord[] {
 // ---------------------------------------------------------------------------------------------
 // Export for a cluster
 
-const TRL_OF: Record<ClusterStage, TrlStage> = { sft: 'sft', rm: 'reward', dpo: 'dpo', ppo: 'rloo' };
-/** The stages the export for a cluster writes a TRL config for. */
-type ClusterStage = 'sft' | 'rm' | 'dpo' | 'ppo';
+/** Which of our stages each TRL config continues. TRL has no PPO trainer, so its RLOO continues our RLOO
+ *  run when there is one (the same algorithm, field for field), else our PPO run (the online stage of the
+ *  InstructGPT recipe, as before GRPO and RLOO came here), else our RLOO stage's defaults. */
+function sourceOf(trl: TrlStage, runs: db.RunRecord[]): { stage: Stage; last?: db.RunRecord } {
+  const latest = (stage: Stage) => runs.find((r) => r.stage === stage); // newest first
+  if (trl === 'rloo') {
+    const last = latest('rloo') ?? latest('ppo');
+    return { stage: (last?.stage as Stage | undefined) ?? 'rloo', last };
+  }
+  const stage: Stage = trl === 'reward' ? 'rm' : trl;
+  return { stage, last: latest(stage) };
+}
 
-/** A TRL stage's settings from the playground's config of the same stage; `perEpoch`: the steps of one pass over its data here (what auto epochs follow). */
-function hyperOf(stage: ClusterStage, c: TrainConfig, model: string, arch: ModelInfo['arch'] | undefined, perEpoch: number): RunHyper {
-  const trl = TRL_OF[stage];
+/** A TRL stage's settings from the playground's config of `stage`; `perEpoch`: the steps of one pass over its data here (what auto epochs follow). */
+function hyperOf(trl: TrlStage, stage: Stage, c: TrainConfig, model: string, arch: ModelInfo['arch'] | undefined, perEpoch: number): RunHyper {
   const h: RunHyper = {
     model, outputDir: `runs/${trl}`, lr: c.lr, epochs: epochsFor(c, perEpoch), batchSize: c.batchSize, gradAccum: 1, maxLength: c.seqLen,
     warmupRatio: c.warmupRatio, weightDecay: c.weightDecay,
@@ -57,21 +65,43 @@ function hyperOf(stage: ClusterStage, c: TrainConfig, model: string, arch: Model
     loraTargets: arch ? [...LORA_DEFAULTS[arch].targets] : [], // the modules our adapters use; [] = PEFT's default
   };
   if (stage === 'dpo') h.beta = c.beta;
-  if (stage === 'ppo') {
-    Object.assign(h, { klCoef: c.kl_coef, numGenerations: Math.max(2, c.numSamples), maxNewTokens: c.maxNewTokens, temperature: c.temperature, rewardModel: 'runs/reward' });
+  if (isOnline(stage)) {
+    const k = Math.max(2, c.numSamples); // TRL wants 2 or more (PPO takes 1 here)
+    // Our batch counts prompts, each sampled K times; TRL's per_device_train_batch_size counts completions
+    // (a step takes that x gradient_accumulation_steps x GPUs / K prompts): K x ours keeps a step's prompts
+    // on one GPU, and divisible by num_generations.
+    Object.assign(h, { batchSize: c.batchSize * k, numGenerations: k, maxNewTokens: c.maxNewTokens, temperature: c.temperature });
+  }
+  if (stage === 'ppo') Object.assign(h, { klCoef: c.kl_coef, rewardModel: 'runs/reward' });
+  if (isGroup(stage)) {
+    Object.assign(h, {
+      klCoef: c.beta, // GRPO's and RLOO's KL coefficient is beta, in TRL as here
+      ...(c.rewardRunId ? { rewardModel: 'runs/reward' } : {}), // the reward stage's output on the cluster
+      rewardFuncs: [...c.reward_funcs],
+      ...(c.reward_weights.length ? { rewardWeights: [...c.reward_weights] } : {}),
+      epsilon: c.epsilon, epsilonHigh: c.epsilon_high, numIterations: c.num_iterations, maskTruncatedCompletions: c.mask_truncated_completions,
+    });
+    if (stage === 'grpo') Object.assign(h, { scaleRewards: c.scale_rewards, lossType: c.loss_type });
+    else h.normalizeAdvantages = c.normalize_advantages;
   }
   return h;
 }
 
+/** The JavaScript of a GRPO/RLOO run's reward functions: the module the page keeps in its config
+ *  (reward_module), under each name it gives ('' for the CLI's --reward-fn files, which stay on its disk). */
+function rewardSources(c: TrainConfig): { name: string; source: string }[] {
+  return c.reward_module.trim() ? c.reward_funcs.map((name) => ({ name, source: c.reward_module })) : [];
+}
+
 /**
  * The input of clusterExport: the user's demonstrations, preferences (rankings and pairs) and prompts,
- * and per stage the config of the user's latest run of it (else the playground's LoRA defaults). Every
- * stage starts from the loaded model, as in the playground.
+ * and per stage the config of the user's latest run of it (else the playground's LoRA defaults), with
+ * the JavaScript of the reward functions the GRPO and RLOO configs name. Every stage starts from the
+ * loaded model, as in the playground.
  */
 export async function clusterInput(store: db.Store, own: DataRecord[], model: ModelInfo | undefined, runs: db.RunRecord[]): Promise<ClusterExportInput> {
   const shape = model ?? { maxPositions: 1024, hidden: 768 }; // no model loaded: GPT-2's
   const base = model ? hubIdOf(model.source) ?? model.source : 'BASE_MODEL';
-  const stages: ClusterStage[] = ['sft', 'rm', 'dpo', 'ppo'];
   const rankings = (await db.listRankings(store)).map(rankingToRecord);
   const datasets = {
     sft: own.filter((r) => r.kind === 'completion' || r.kind === 'messages'),
@@ -79,16 +109,22 @@ export async function clusterInput(store: db.Store, own: DataRecord[], model: Mo
     prompts: (await db.listPrompts(store)).map((p) => p.text),
   };
   // about one pass over each stage's data, in the units its batches count: what auto epochs (0) follow
-  const items: Record<ClusterStage, number> = {
-    sft: datasets.sft.length, rm: datasets.preferences.length, dpo: toPreferencePairs(datasets.preferences).length, ppo: datasets.prompts.length,
-  };
-  const hyper = Object.fromEntries(stages.map((stage) => {
-    const last = runs.find((r) => r.stage === stage); // newest first
-    const input = { loraRank: 8, ...(last?.config as Partial<TrainConfig> | undefined), ...(stage === 'ppo' ? { rewardRunId: 'reward' } : {}) };
+  const items = (stage: Stage): number =>
+    stage === 'sft' ? datasets.sft.length : stage === 'rm' ? datasets.preferences.length : stage === 'dpo' ? toPreferencePairs(datasets.preferences).length : datasets.prompts.length;
+  const hyper = {} as Record<TrlStage, RunHyper>;
+  const rewardFunctions: { name: string; source: string }[] = [];
+  for (const trl of TRL_STAGES) {
+    const { stage, last } = sourceOf(trl, runs);
+    // PPO needs a reward model, GRPO and RLOO a reward model or reward functions: without a run of
+    // theirs, the reward stage's output stands in (as 'runs/reward' in the export)
+    const input: TrainInput = { loraRank: 8, ...(last?.config as TrainInput | undefined) };
+    if (stage === 'ppo' || (isGroup(stage) && !input.rewardRunId && !input.reward_funcs?.length)) input.rewardRunId = 'reward';
     const c = resolveConfig(stage, input, shape);
-    return [TRL_OF[stage], hyperOf(stage, c, base, model?.arch, Math.max(1, Math.ceil(items[stage] / c.batchSize)))];
-  })) as Record<TrlStage, RunHyper>;
-  return { hyper, datasets };
+    hyper[trl] = hyperOf(trl, stage, c, base, model?.arch, Math.max(1, Math.ceil(items(stage) / c.batchSize)));
+    // one file per name: when the RLOO and GRPO runs' modules both define a name, RLOO's (first) is written
+    if (isGroup(stage)) for (const f of rewardSources(c)) if (!rewardFunctions.some((g) => g.name === f.name)) rewardFunctions.push(f);
+  }
+  return { hyper, datasets, ...(rewardFunctions.length ? { rewardFunctions } : {}) };
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -357,7 +357,7 @@ export class ShareView extends CtxView {
           <button id="download-cluster" ?disabled=${!!this.busy} @click=${this.downloadCluster}>Export for a cluster (.zip)</button>
         </div>
         <p class="muted small">${noModel ? 'Load a model to export it. ' : ''}Your data: ${plural(this.counts.records, 'demonstration or imported record', 'demonstrations and imported records')}, ${plural(this.counts.rankings, 'ranking')}, ${plural(this.counts.prompts, 'prompt')}.
-          The cluster export holds them as TRL datasets with a config per stage (trl sft | reward | dpo | rloo).</p>
+          The cluster export holds them as TRL datasets with a config per stage (trl sft | reward | dpo | rloo | grpo; reward functions as JavaScript, which TRL needs ported to Python).</p>
       </section>`;
   }
 
