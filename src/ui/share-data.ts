@@ -133,10 +133,10 @@ export async function clusterInput(store: db.Store, own: DataRecord[], model: Mo
 /** The counts a card shows for the data a run trained on. */
 export function dataCounts(stage: string, records: DataRecord[]): CardData {
   if (stage === 'sft') return { demonstrations: records.filter((r) => r.kind === 'completion' || r.kind === 'messages').length };
-  if (stage === 'ppo') {
+  if (stage === 'ppo' || stage === 'grpo' || stage === 'rloo') {
     const completions = records.filter((r) => r.kind === 'completion');
     const ptx = completions.filter((r) => r.completion !== '').length;
-    return { prompts: completions.length - ptx, ...(ptx ? { demonstrations: ptx } : {}) };
+    return { prompts: completions.length - ptx + records.filter((r) => r.kind === 'prompt').length, ...(ptx ? { demonstrations: ptx } : {}) };
   }
   return { rankings: records.filter((r) => r.kind === 'ranking').length, comparisons: toPreferencePairs(records).length };
 }
