@@ -72,6 +72,11 @@ describe('train view helpers', () => {
     expect(dataSummary('ppo', prompts.slice(0, 1), { batchSize: 1, rewardModels: 1 }).text).toBe('1 prompt (0 with a demonstration, for PPO-ptx)');
     expect(dataSummary('rm', [ranking('p')], { batchSize: 1, rewardModels: 0 }).text).toBe('1 ranking, 3 pairs');
     expect(dataSummary('sft', prompts.slice(0, 1), { batchSize: 1, rewardModels: 0 }).text).toBe('1 demonstration');
+    // GRPO and RLOO need prompts only: their reward functions are written on the tab, a reward model is optional
+    for (const stage of ['grpo', 'rloo'] as const) {
+      expect(dataSummary(stage, prompts, { batchSize: 2, rewardModels: 0 })).toEqual({ text: '3 prompts', missing: undefined });
+      expect(dataSummary(stage, prompts, { batchSize: 4, rewardModels: 1 }).missing).toBe('add at least 4 prompts first (one step takes a batch of 4)');
+    }
   });
 
   it('labels a reward model briefly: the time today, the date before, the held-out accuracy when there is one', () => {

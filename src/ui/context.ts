@@ -8,6 +8,7 @@ import * as Comlink from 'comlink';
 import type { AdapterSummary } from '../gpu/device.ts';
 import type { Record as DataRecord } from '../io/datasets.ts';
 import * as db from '../store/db.ts';
+import { isOnline } from '../train/config.ts';
 import { DATA_BUNDLE, dataBundle, rankingToRecord } from './data-io.ts';
 import type { Engine, GpuProblem, ModelInfo, PolicyInfo, RunProgress, RunStatusEvent, Stage, TrainInput } from '../worker/api.ts';
 
@@ -125,9 +126,9 @@ export class AppContext {
   async stageData(stage: Stage): Promise<DataRecord[]> {
     const own = await this.userRecords();
     if (stage === 'sft') return own.filter((r) => r.kind === 'completion' || r.kind === 'messages');
-    if (stage === 'ppo') {
+    if (isOnline(stage)) {
       const prompts = (await db.listPrompts(this.store)).map((p): DataRecord => ({ kind: 'completion', prompt: p.text, completion: '' }));
-      // demonstrations come along for PPO-ptx; their prompts are prompts too
+      // demonstrations come along for PPO-ptx; their prompts are prompts too (GRPO and RLOO sample on them as well)
       return [...prompts, ...own.filter((r) => r.kind === 'completion')];
     }
     const ranked = (await db.listRankings(this.store)).map(rankingToRecord);

@@ -14,12 +14,17 @@
 //    ordinary runs one after the other (RecipeRunner, through ctx.startRun like the Start button), with
 //    an estimate of the time before it starts; at its end the tuned policy is selected (as "Use this
 //    model") and the Compare tab opens on it with a blind comparison.
+//  - GRPO and RLOO score with reward functions the user writes in a textarea (a JavaScript module, sent as
+//    config.reward_module; the engine runs it in a sandbox worker and uses every export). The engine
+//    reads it when the editor is left (checkRewardModule), so the names of its functions, or why it does
+//    not load, show before a run starts; they also size the check of reward_weights.
 //  - All text (errors, run data) is bound as text, never as HTML.
 import { css, html, type PropertyValues } from 'lit';
 import { keyed } from 'lit/directives/keyed.js';
 import type { Record as DataRecord } from '../io/datasets.ts';
 import * as db from '../store/db.ts';
-import { AUTO_EPOCHS, resolveConfig, type Stage, type TrainConfig, type TrainInput } from '../train/config.ts';
+import { AUTO_EPOCHS, isGroup, resolveConfig, type Stage, type TrainConfig, type TrainInput } from '../train/config.ts';
+import { LOSS_TYPES, SCALE_REWARDS } from '../train/grpo-math.ts';
 import { rankingPairs } from '../io/datasets.ts';
 import { plural } from './data-io.ts';
 import type { LineChart } from './chart.ts';
@@ -36,6 +41,8 @@ const STAGES: { id: Stage; name: string; what: string }[] = [
   { id: 'sft', name: 'SFT', what: 'imitates your demonstrations: next-token loss on the answers of your prompt/answer pairs.' },
   { id: 'rm', name: 'Reward model', what: 'learns to score answers the way you ranked them: in every pair of a ranking the better answer must score higher.' },
   { id: 'ppo', name: 'PPO', what: 'samples answers to your prompts, scores them with a reward model and moves toward higher scores, on a KL leash to the starting model.' },
+  { id: 'grpo', name: 'GRPO', what: 'samples G answers per prompt, scores them with your reward functions (below) or a reward model, and judges each against the others of its prompt: no value model.' },
+  { id: 'rloo', name: 'RLOO', what: "the same sampling and scoring; each answer's baseline is the mean of the other samples of its prompt, with the KL to the starting model folded into the reward." },
   { id: 'dpo', name: 'DPO', what: 'learns straight from the pairs of your rankings, without a reward model: the better answer becomes likelier than the worse, relative to the starting model.' },
 ];
 
@@ -44,6 +51,29 @@ const NO_MODEL = { maxPositions: 256, hidden: 128 };
 
 /** LoRA rank the playground starts from: small adapters train fast and PPO's four roles share one base. */
 const DEFAULT_RANK = 8;
+
+/** The reward module the editor starts with (GRPO, RLOO): the contract in a comment, a rule for every answer, one that applies to some prompts only. */
+export const EXAMPLE_REWARDS = `// Reward functions for GRPO and RLOO. Every function this module exports scores each step's answers.
+// It receives { prompts, completions, completion_ids }: one entry per answer (the prompt as you wrote
+// it, the answer as text, the answer's token ids) and returns one number per answer, higher is
+// better, or null where it does not apply. Each is charted as rewards/<name>/mean; the reward is
+// their sum (weighted by "reward weights" under Advanced). The module runs in a worker of its own,
+// with fetch and storage switched off; a call that takes over 30 s fails the run.
+
+// 1 for an answer of at most 12 words, falling to 0 at 24 words
+export function concise({ completions }) {
+  return completions.map((c) => {
+    const words = c.split(/\\s+/).filter(Boolean).length;
+    return words <= 12 ? 1 : Math.max(0, 1 - (words - 12) / 12);
+  });
+}
+
+// only for prompts that ask to thank someone: 1 when the answer says thank you, else 0;
+// null for every other prompt (it does not apply there)
+export function thanks({ prompts, completions }) {
+  return completions.map((c, i) => (/thank/i.test(prompts[i]) ? (/thank/i.test(c) ? 1 : 0) : null));
+}
+`;
 
 /** The recipe's settings: empty = the recipe's defaults (shown as the placeholder). */
 const RECIPE_FIELDS: { key: keyof RecipeOptions; label: string; help: string; ppo?: true }[] = [
@@ -56,12 +86,15 @@ const RECIPE_FIELDS: { key: keyof RecipeOptions; label: string; help: string; pp
   { key: 'maxNewTokens', label: 'max new tokens', ppo: true, help: "PPO's longest sampled answer" },
 ];
 
-interface Field { key: keyof TrainConfig; label: string; help: string; stages?: Stage[]; advanced?: true; options?: string[] }
+/** `options`: a select; `kind` 'bool': a true/false select, 'list': numbers separated by commas; else a number. */
+interface Field { key: keyof TrainConfig; label: string; help: string; stages?: Stage[]; advanced?: true; options?: readonly string[]; kind?: 'bool' | 'list'; placeholder?: string }
+
+const GROUP: Stage[] = ['grpo', 'rloo'];
 
 const FIELDS: Field[] = [
   { key: 'epochs', label: 'epochs', help: 'passes over the data; 0 = auto: enough for at least 32 steps, at most 8' },
   { key: 'steps', label: 'steps', help: 'optimizer steps, overriding the epochs (cycles through the data as needed); 0 = what the epochs give' },
-  { key: 'batchSize', label: 'batch size', help: 'demonstrations (SFT), rankings (RM), pairs (DPO) or prompts (PPO) per step' },
+  { key: 'batchSize', label: 'batch size', help: 'demonstrations (SFT), rankings (RM), pairs (DPO) or prompts (PPO, GRPO, RLOO) per step' },
   { key: 'lr', label: 'learning rate', help: 'AdamW step size, with warmup and cosine decay; adapters take larger ones than full fine-tuning' },
   { key: 'loraRank', label: 'LoRA rank', help: 'size of the low-rank adapters; 0 trains every weight (far more memory; PPO needs LoRA)' },
   { key: 'seqLen', label: 'sequence length', help: 'prompt + answer tokens per example; longer text is cut' },
@@ -70,6 +103,13 @@ const FIELDS: Field[] = [
   { key: 'kl_coef', label: 'KL coefficient', stages: ['ppo'], help: 'penalty per token for drifting from the starting model (the leash)' },
   { key: 'numSamples', label: 'samples per prompt', stages: ['ppo'], help: 'answers sampled for each prompt at each step (1 to 9)' },
   { key: 'maxNewTokens', label: 'max new tokens', stages: ['ppo'], help: 'longest answer sampled' },
+  // ---- GRPO and RLOO (TRL's names in the help) ----
+  { key: 'rewardRunId', label: 'reward model (optional)', stages: GROUP, help: 'a finished LoRA reward-model run on this model, scoring beside your reward functions (as reward_model); none: the functions alone' },
+  { key: 'numSamples', label: 'completions per prompt', stages: GROUP, help: "G, TRL's num_generations: answers sampled for each prompt at each step, each judged against the others (GRPO 1 to 16, RLOO 2 to 16)" },
+  { key: 'maxNewTokens', label: 'max completion length', stages: GROUP, help: "longest answer sampled, in tokens (TRL's max_completion_length)" },
+  { key: 'beta', label: 'beta (KL)', stages: ['grpo'], help: 'weight of the KL to the starting model in the loss; 0 (the default) leaves the leash off and skips the reference pass' },
+  { key: 'beta', label: 'beta (KL)', stages: ['rloo'], help: "beta x the answer's KL to the starting model (nats) is taken off its reward (TRL's 0.05)" },
+  { key: 'temperature', label: 'temperature', stages: GROUP, help: 'sampling temperature of the answers; lower samples them more alike' },
   // ---- advanced ----
   { key: 'seed', label: 'seed', advanced: true, help: 'data order, adapter and head initialisation: same seed, same run' },
   { key: 'weightDecay', label: 'weight decay', advanced: true, help: "AdamW's pull of the weights toward zero" },
@@ -94,6 +134,13 @@ const FIELDS: Field[] = [
   { key: 'minibatches', label: 'minibatches', stages: ['ppo'], advanced: true, help: 'updates per pass over a batch of rollouts' },
   { key: 'ptx_coef', label: 'pretraining mix (ptx)', stages: ['ppo'], advanced: true, help: '> 0 mixes the demonstrations\' loss in (PPO-ptx), to keep what SFT taught' },
   { key: 'ema_decay', label: 'EMA decay', stages: ['ppo'], advanced: true, help: 'keep an average of the policy as the result (the paper: 0.992); 0 = off' },
+  { key: 'scale_rewards', label: 'scale rewards', stages: ['grpo'], advanced: true, options: SCALE_REWARDS, help: "advantages divided by the std of the prompt's group ('group'), of the batch ('batch'), or not at all ('none': Dr. GRPO)" },
+  { key: 'loss_type', label: 'loss type', stages: ['grpo'], advanced: true, options: LOSS_TYPES, help: "how token losses are averaged: 'grpo' over each answer's tokens, then the answers; 'bnpo' and 'dapo' (TRL's default) over the batch's tokens; 'dr_grpo' by answers x max completion length" },
+  { key: 'normalize_advantages', label: 'normalize advantages', stages: ['rloo'], advanced: true, kind: 'bool', help: "whiten the advantages over the batch (TRL's normalize_advantages)" },
+  { key: 'epsilon', label: 'epsilon (clip)', stages: GROUP, advanced: true, help: "how far one update may move an answer's probability ratio from 1, downward (and upward, unless epsilon high is set)" },
+  { key: 'epsilon_high', label: 'epsilon high', stages: GROUP, advanced: true, help: 'the upper clip, when it differs (DAPO: 0.28); 0 = epsilon' },
+  { key: 'num_iterations', label: 'updates per batch', stages: GROUP, advanced: true, help: "optimizer updates on each batch of answers (TRL's num_iterations); the clip keeps later ones near the sampling policy" },
+  { key: 'reward_weights', label: 'reward weights', stages: GROUP, advanced: true, kind: 'list', placeholder: '1 each', help: 'one weight per reward, commas between: your functions in the order listed under the editor, then the reward model' },
 ];
 
 /** The curves of each stage, by the metric names its step reports. */
@@ -117,7 +164,7 @@ const CHARTS: Record<Stage, { cls: string; label: string; series: string[] }[]> 
   ],
   grpo: [
     { cls: 'reward', label: 'Reward (mean over the completions)', series: ['reward'] },
-    { cls: 'kl', label: 'KL to the starting model (nats per token)', series: ['kl'] },
+    { cls: 'kl', label: 'KL to the starting model (nats per token; measured when beta > 0)', series: ['kl'] },
     { cls: 'loss', label: 'Completion length (tokens)', series: ['completions/mean_length'] },
   ],
   rloo: [
@@ -134,6 +181,9 @@ export function dataSummary(stage: Stage, records: DataRecord[], o: { batchSize:
   if (stage === 'sft') {
     const n = records.length;
     return { text: plural(n, 'demonstration'), missing: n ? undefined : 'write or import at least one demonstration (a prompt with the answer you want) first' };
+  }
+  if (stage === 'grpo' || stage === 'rloo') {
+    return { text: plural(records.length, 'prompt'), missing: records.length < o.batchSize ? `add at least ${o.batchSize} prompts first (one step takes a batch of ${o.batchSize})` : undefined };
   }
   if (stage === 'ppo') {
     const demos = records.filter((r) => r.kind === 'completion' && r.completion).length;
@@ -178,6 +228,11 @@ export class TrainView extends CtxView {
   private progress?: { step: number; total: number; tokensPerSec?: number; secondsLeft?: number };
   private errors = new Map<string, string>(); // run id -> error of a 'failed' status event
   private busy?: string; // the action under way ('start', 'pause', ...)
+  // ---- GRPO / RLOO: the reward module in the editor, and what the engine found in it ----
+  private rewardModule = EXAMPLE_REWARDS;
+  private moduleEdited = false; // the user typed in it: a stored run's module no longer replaces it
+  private moduleCheck?: { source: string; names?: string[]; error?: string };
+  private rewardSeries = new Map<string, string[]>(); // run id -> its per-function curves
   private actionError?: string;
   // ---- the whole recipe ----
   private recipeKind: RecipeKind = 'dpo';
@@ -208,6 +263,9 @@ export class TrainView extends CtxView {
     #recipe-stages { margin: 0.5rem 0; padding-left: 1.4rem; }
     #recipe-stages li[data-status='running'] { font-weight: 600; }
     #recipe-estimate { font-variant-numeric: tabular-nums; }
+    #reward-module { display: block; width: 100%; box-sizing: border-box; font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: 0.85em; line-height: 1.4; tab-size: 2; resize: vertical; }
+    #reward-module-status code, #rewards code { font-size: 0.95em; }
+    textarea:focus-visible { outline: 2px solid #0a66c2; outline-offset: 2px; }
     #run-error { white-space: pre-wrap; border: 1px solid #f1b8b2; background: #fdf0ef; border-radius: 8px; padding: 0.5rem 0.75rem; }
     tr.viewed { background: #f4f8fd; }
   `];
@@ -268,6 +326,12 @@ export class TrainView extends CtxView {
 
   private async loadRuns(ctx: AppContext): Promise<void> {
     this.runs = await db.listRuns(ctx.store);
+    // the editor starts from the reward module of the latest GRPO/RLOO run, until the user edits it
+    const last = this.runs.find((r) => isGroup(r.stage as Stage) && typeof r.config.reward_module === 'string' && r.config.reward_module.trim());
+    if (!this.moduleEdited && last && last.config.reward_module !== this.rewardModule) {
+      this.rewardModule = last.config.reward_module as string;
+      if (isGroup(this.stage)) void this.checkModule();
+    }
     const r = this.viewed;
     if (r && r.id !== ctx.liveRun) this.progress = { step: r.step ?? 0, total: r.totalSteps ?? 0 };
     this.requestUpdate();
@@ -408,29 +472,73 @@ export class TrainView extends CtxView {
     const { rewardRunId, ...rest } = this.input;
     const input: TrainInput = { loraRank: DEFAULT_RANK, ...rest };
     if (this.stage === 'ppo') input.rewardRunId = rewardRunId ?? this.rewardModels()[0]?.id ?? '';
+    if (isGroup(this.stage)) {
+      // the engine runs the module's functions (all of them: reward_funcs is left to it) and keeps the source with the run
+      input.reward_module = this.rewardModule;
+      if (rewardRunId) input.rewardRunId = rewardRunId;
+    }
     return input;
   }
 
   /** Why the config cannot start, in resolveConfig's words (undefined when it can). */
   private configError(): string | undefined {
     try {
-      resolveConfig(this.stage, this.startInput(), this.ctx?.model ?? NO_MODEL);
+      let input = this.startInput();
+      if (isGroup(this.stage)) {
+        const check = this.moduleCheck?.source === this.rewardModule ? this.moduleCheck : undefined;
+        if (check?.error) return check.error;
+        const empty = !this.rewardModule.trim();
+        if (empty && !input.rewardRunId) return 'write reward functions in the editor, or choose a reward model';
+        // the functions' names once the engine has read the module; until then one stands for them (and the weights wait for the count)
+        const names = empty ? [] : check?.names;
+        input = { ...input, reward_funcs: names ?? ['reward_module'], ...(names ? {} : { reward_weights: [] }) };
+      }
+      resolveConfig(this.stage, input, this.ctx?.model ?? NO_MODEL);
       return undefined;
     } catch (e) {
       return errText(e);
     }
   }
 
-  private setField(key: keyof TrainConfig, raw: string, numeric: boolean): void {
+  /** `as`: how the text becomes the config's value (a number, the text, true/false, numbers separated by commas or spaces). */
+  private setField(key: keyof TrainConfig, raw: string, as: 'number' | 'text' | 'bool' | 'list'): void {
     const input = this.input as Record<string, unknown>;
-    if (raw === '') delete input[key];
-    else input[key] = numeric ? Number(raw) : raw;
+    if (raw.trim() === '') delete input[key];
+    else input[key] = as === 'number' ? Number(raw) : as === 'bool' ? raw === 'true' : as === 'list' ? raw.split(/[\s,]+/).filter(Boolean).map(Number) : raw;
     this.requestUpdate();
   }
 
   private pickStage(stage: Stage): void {
     this.stage = stage;
     this.input = {}; // each stage has its own defaults (lr, batch size): start from them
+    if (isGroup(stage) && this.moduleCheck?.source !== this.rewardModule) void this.checkModule();
+    this.requestUpdate();
+  }
+
+  // ---- the reward module (GRPO, RLOO) ----
+
+  private editModule(text: string): void {
+    this.rewardModule = text;
+    this.moduleEdited = true;
+    this.requestUpdate();
+  }
+
+  /** Has the engine load the editor's module in its sandbox: the names of its functions, or why it does not load. */
+  private async checkModule(): Promise<void> {
+    const ctx = this.ctx, source = this.rewardModule;
+    if (!ctx) return;
+    if (!source.trim()) {
+      this.moduleCheck = { source, names: [] };
+      this.requestUpdate();
+      return;
+    }
+    let check: NonNullable<typeof this.moduleCheck>;
+    try {
+      check = { source, names: await ctx.engine.checkRewardModule(source) };
+    } catch (e) {
+      check = { source, error: errText(e) };
+    }
+    if (this.rewardModule === source) this.moduleCheck = check;
     this.requestUpdate();
   }
 
@@ -705,6 +813,7 @@ export class TrainView extends CtxView {
           })}
         </div>
       </section>
+      ${isGroup(this.stage) ? this.rewardCard() : null}
       <section class="card">
         <h3>Hyperparameters</h3>
         <div class="fields">${fields.filter((f) => !f.advanced).map((f) => this.field(f, cfg, rms))}</div>
@@ -725,19 +834,56 @@ export class TrainView extends CtxView {
     `;
   }
 
+  /** GRPO/RLOO: the editor of the reward module, and the functions the engine found in it. */
+  private rewardCard() {
+    const check = this.moduleCheck?.source === this.rewardModule ? this.moduleCheck : undefined;
+    const status = !this.rewardModule.trim() ? html`<span class="muted">No reward functions: choose a reward model, or write some.</span>`
+      : check?.error ? html`<span class="error">${check.error}</span>`
+      : check?.names ? html`Exports ${check.names.map((n, i) => html`${i ? ', ' : ''}<code>${n}</code>`)}: each is charted as <code>rewards/&lt;name&gt;/mean</code>.`
+      : html`<span class="muted">Reading the module…</span>`;
+    return html`
+      <section class="card" id="rewards">
+        <h3><label for="reward-module">Reward functions</label></h3>
+        <p id="reward-module-help" class="muted small">A JavaScript module: every function it exports gets <code>{ prompts, completions, completion_ids }</code> (one entry per answer)
+          and returns one number per answer, or <code>null</code> where it does not apply. It runs in a worker of its own, apart from training, and is saved with the run.
+          Tab leaves the editor.</p>
+        <textarea id="reward-module" rows="16" spellcheck="false" autocomplete="off" autocapitalize="off" aria-describedby="reward-module-help reward-module-status"
+          .value=${this.rewardModule}
+          @input=${(e: Event) => this.editModule((e.target as HTMLTextAreaElement).value)}
+          @change=${() => void this.checkModule()}></textarea>
+        <div class="row">
+          <button id="reward-check" @click=${() => void this.checkModule()}>Check the module</button>
+          <button id="reward-example" ?disabled=${this.rewardModule === EXAMPLE_REWARDS} @click=${() => { this.editModule(EXAMPLE_REWARDS); void this.checkModule(); }}>Back to the example</button>
+        </div>
+        <p id="reward-module-status" class="small" role="status" aria-live="polite">${status}</p>
+      </section>
+    `;
+  }
+
   private field(f: Field, cfg: TrainConfig, rms: db.RunRecord[]) {
     const id = `cfg-${f.key}`;
-    const value = String(this.input[f.key] ?? cfg[f.key]);
-    const control = f.key === 'rewardRunId'
-      ? html`<select id=${id} ?disabled=${!rms.length} @change=${(e: Event) => this.setField(f.key, (e.target as HTMLSelectElement).value, false)}>
+    const cur = this.input[f.key] ?? cfg[f.key];
+    const value = Array.isArray(cur) ? cur.join(', ') : String(cur);
+    const picked = (e: Event) => (e.target as HTMLSelectElement).value;
+    const control = f.key === 'rewardRunId' && isGroup(this.stage)
+      // GRPO/RLOO: a reward model is optional, beside (or instead of) the reward functions
+      ? html`<select id=${id} @change=${(e: Event) => this.setField(f.key, picked(e), 'text')}>
+          <option value="" ?selected=${!this.input.rewardRunId}>none: the reward functions alone</option>
+          ${rms.map((r) => html`<option value=${r.id} ?selected=${r.id === this.input.rewardRunId}>${rewardModelLabel(r)}</option>`)}
+        </select>`
+      : f.key === 'rewardRunId'
+      ? html`<select id=${id} ?disabled=${!rms.length} @change=${(e: Event) => this.setField(f.key, picked(e), 'text')}>
           ${rms.length ? rms.map((r) => html`<option value=${r.id} ?selected=${r.id === (this.input.rewardRunId ?? rms[0]!.id)}>${rewardModelLabel(r)}</option>`)
             : html`<option value="">no finished LoRA reward model yet</option>`}
         </select>`
-      : f.options
-        ? html`<select id=${id} @change=${(e: Event) => this.setField(f.key, (e.target as HTMLSelectElement).value, false)}>
-            ${f.options.map((o) => html`<option value=${o} ?selected=${o === value}>${o}</option>`)}
+      : f.options || f.kind === 'bool'
+        ? html`<select id=${id} @change=${(e: Event) => this.setField(f.key, picked(e), f.kind === 'bool' ? 'bool' : 'text')}>
+            ${(f.options ?? ['false', 'true']).map((o) => html`<option value=${o} ?selected=${o === value}>${o}</option>`)}
           </select>`
-        : html`<input id=${id} type="number" step="any" .value=${value} @change=${(e: Event) => this.setField(f.key, (e.target as HTMLInputElement).value, true)}>`;
+        : f.kind === 'list'
+          ? html`<input id=${id} type="text" inputmode="decimal" autocomplete="off" placeholder=${f.placeholder ?? ''} .value=${value}
+              @change=${(e: Event) => this.setField(f.key, (e.target as HTMLInputElement).value, 'list')}>`
+          : html`<input id=${id} type="number" step="any" .value=${value} @change=${(e: Event) => this.setField(f.key, (e.target as HTMLInputElement).value, 'number')}>`;
     return html`<label class="field"><span class="name">${f.label}</span>${control}<span class="help">${f.help}</span></label>`;
   }
 
@@ -769,10 +915,22 @@ export class TrainView extends CtxView {
         ${stage === 'rm' && r.status === 'done' ? html`<p id="heldout">${typeof r.result?.eval_accuracy === 'number'
           ? `Held-out pair accuracy ${pct(r.result.eval_accuracy)} on ${typeof r.result.eval_pairs === 'number' ? plural(r.result.eval_pairs, 'pair') : '? pairs'} (loss ${Number(r.result.eval_loss).toFixed(3)}).`
           : 'No held-out accuracy: fewer than 10 rankings, so none was held out.'}</p>` : null}
-        ${keyed(r.id, html`<div class="charts">${(CHARTS[stage] ?? []).map((c) => html`
+        ${keyed(r.id, html`<div class="charts">${[...(CHARTS[stage] ?? []), ...this.rewardCharts(r)].map((c) => html`
           <line-chart class=${c.cls} data-run=${r.id} .label=${c.label} .series=${c.series}></line-chart>`)}</div>`)}
       </section>
     `;
+  }
+
+  /** GRPO/RLOO: one curve per reward function (and the reward model), the names in the run's config. */
+  private rewardCharts(r: db.RunRecord): { cls: string; label: string; series: string[] }[] {
+    if (!isGroup(r.stage as Stage)) return [];
+    let series = this.rewardSeries.get(r.id); // one array per run: a new one would redraw the chart from scratch
+    if (!series) {
+      const names = [...(Array.isArray(r.config.reward_funcs) ? r.config.reward_funcs as string[] : []), ...(r.config.rewardRunId ? ['reward_model'] : [])];
+      series = names.map((n) => `rewards/${n}/mean`);
+      this.rewardSeries.set(r.id, series);
+    }
+    return series.length > 1 ? [{ cls: 'rewards', label: 'Each reward (mean over the answers it applies to)', series }] : [];
   }
 
   private runList(live: string | undefined) {

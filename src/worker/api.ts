@@ -10,6 +10,8 @@
 // checkpoint; cancel leaves the last good one. resume() rebuilds the stage from the store (also in a
 // fresh engine after a reload), restores the checkpoint and continues bit for bit.
 // One run trains at a time (one GPU); generation waits for no run and refuses while one trains.
+// GRPO/RLOO: the reward functions are the JavaScript source in config.reward_module, run in a sandbox
+// worker of their own (reward-sandbox.ts), built again when a run is opened or resumed.
 import { releaseProxy } from 'comlink';
 import { GpuLostError, type Gpu } from '../gpu/runtime.ts';
 import type { Record as DataRecord } from '../io/datasets.ts';
@@ -24,7 +26,7 @@ import type { Transformer } from '../model/transformer.ts';
 import { checkpointBytes, checkpointFromBytes, restore, snapshot, type Checkpoint } from '../train/checkpoint.ts';
 import { GENERATE_DEFAULTS, Generator, type FinishReason } from '../train/generate.ts';
 import * as db from '../store/db.ts';
-import { resolveConfig, type Stage, type TrainConfig, type TrainInput } from '../train/config.ts';
+import { isGroup, resolveConfig, type Stage, type TrainConfig, type TrainInput } from '../train/config.ts';
 import { adapterFiles, fingerprint, loadSource, sourceName, textFingerprint, type ModelSource } from './source.ts';
 import type { AdapterSummary } from '../gpu/device.ts';
 import { estimateMemory } from '../model/memory.ts';
@@ -32,6 +34,7 @@ import { copyWeights, loadAdapter, mergeLora, restoreWeights } from '../model/lo
 import { readPeftAdapter, unzipFiles, type PeftAdapter } from '../io/export.ts';
 import { checkModelId } from '../io/hub.ts';
 import { buildStage, type StageRun, type StepOut } from '../train/stages.ts';
+import { loadRewardModule, type RewardModule } from './reward-sandbox.ts';
 
 export type { ModelSource } from './source.ts';
 export type { Stage, TrainConfig, TrainInput } from '../train/config.ts';
@@ -425,15 +428,32 @@ export class Engine {
 
   // ---- runs ----
 
+  /** The names of the reward functions a GRPO/RLOO reward module exports, as a run would use them
+   *  (loaded in its sandbox worker and stopped again); throws with the module's problem. */
+  async checkRewardModule(source: string): Promise<string[]> {
+    const fns = await loadRewardModule(source);
+    fns.dispose();
+    return fns.functions.map((f) => f.name);
+  }
+
   /** Starts a training stage on the loaded model; resolves with the run id once it is saved and training. */
   async startStage(stage: Stage, config: TrainInput, data: DataRecord[], callbacks: RunCallbacks = {}): Promise<string> {
     const store = await this.storeP;
     const m = this.need();
     this.idle();
-    const cfg = resolveConfig(stage, config, m.info);
-    const reward = stage === 'ppo' ? await this.rewardOf(cfg.rewardRunId) : undefined;
-    this.dropStage();
-    const run = await buildStage({ gpu: await this.gpuP, files: m.files, tok: m.tok, base: m.base, reward, adopted: m.chain.length > 0 }, stage, cfg, data);
+    // GRPO / RLOO: the reward functions of config.reward_module (every export when reward_funcs names none,
+    // and the saved config then names them all)
+    const fns = isGroup(stage) && typeof config.reward_module === 'string' && config.reward_module.trim() ? await loadRewardModule(config.reward_module) : undefined;
+    let run: StageRun, cfg: TrainConfig;
+    try {
+      cfg = resolveConfig(stage, fns && !config.reward_funcs?.length ? { ...config, reward_funcs: fns.functions.map((f) => f.name) } : config, m.info);
+      const reward = stage === 'ppo' || (isGroup(stage) && cfg.rewardRunId) ? await this.rewardOf(cfg.rewardRunId) : undefined;
+      this.dropStage();
+      run = withModule(await buildStage({ gpu: await this.gpuP, files: m.files, tok: m.tok, base: m.base, reward, adopted: m.chain.length > 0, rewardFunctions: fns?.functions }, stage, cfg, data), fns);
+    } catch (e) {
+      fns?.dispose();
+      throw e;
+    }
     const id = newId(), now = Date.now();
     this.current = { runId: id, stage: run };
     await db.saveDataset(store, { id: `run:${id}`, name: `${stage} data`, records: data, createdAt: now });
@@ -657,9 +677,18 @@ export class Engine {
     const data = run.datasetId ? await db.getDataset(store, run.datasetId) : undefined;
     if (!data) throw new Error(`run ${runId} has no data in the store`);
     const cfg = run.config as unknown as TrainConfig;
-    const reward = run.stage === 'ppo' ? await this.rewardOf(cfg.rewardRunId) : undefined;
+    const group = isGroup(run.stage as Stage);
+    const reward = run.stage === 'ppo' || (group && cfg.rewardRunId) ? await this.rewardOf(cfg.rewardRunId) : undefined;
+    const fns = group && typeof cfg.reward_module === 'string' && cfg.reward_module.trim() ? await loadRewardModule(cfg.reward_module) : undefined;
     this.dropStage();
-    const stage = await buildStage({ gpu: await this.gpuP, files: m.files, tok: m.tok, base: m.base, reward, adopted: m.chain.length > 0 }, run.stage as Stage, cfg, data.records as DataRecord[]);
+    let stage: StageRun;
+    try {
+      stage = withModule(await buildStage({ gpu: await this.gpuP, files: m.files, tok: m.tok, base: m.base, reward, adopted: m.chain.length > 0, rewardFunctions: fns?.functions },
+        run.stage as Stage, cfg, data.records as DataRecord[]), fns);
+    } catch (e) {
+      fns?.dispose();
+      throw e;
+    }
     let from = 0;
     try {
       const ck = await db.loadCheckpoint(store, runId);
@@ -749,6 +778,17 @@ export class Engine {
     };
     this.live = live;
   }
+}
+
+/** The stage, whose destroy also stops its reward functions' sandbox worker. */
+function withModule(stage: StageRun, fns: RewardModule | undefined): StageRun {
+  if (!fns) return stage;
+  const destroy = stage.destroy;
+  stage.destroy = () => {
+    fns.dispose();
+    destroy.call(stage);
+  };
+  return stage;
 }
 
 /** Text up to the first stop string. */
