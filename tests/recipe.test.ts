@@ -54,6 +54,12 @@ describe('the recipe', () => {
     expect(ppo.passes[1]).toEqual({ n: 11, tokens: 4 }); // a pass per new token over the four rollouts
     expect(ppo.sampled).toBe(4 * 12);
     expect(stageWork('ppo', resolveConfig('ppo', { batchSize: 8, rewardRunId: 'x' }, SHAPE), lens)).toBeUndefined(); // fewer prompts than a batch
+    // GRPO: no value model; the reference only with beta > 0, the reward model only when named; 3 passes per update
+    const grpo = stageWork('grpo', resolveConfig('grpo', { batchSize: 2, numSamples: 2, maxNewTokens: 12, loraRank: 8, reward_funcs: ['f'] }, SHAPE), lens)!;
+    expect(grpo.passes.slice(2)).toEqual([{ n: 0, tokens: 4 * 32 }, { n: 3 * 4, tokens: 4 * 32 }]); // the longest prompt 13 + 12 -> 32 positions; 4 updates
+    const rloo = stageWork('rloo', resolveConfig('rloo', { batchSize: 2, loraRank: 8, maxNewTokens: 12, rewardRunId: 'x' }, SHAPE), lens)!;
+    expect(rloo.passes[2]).toEqual({ n: 2, tokens: 4 * 32 }); // the reward model and the reference (beta 0.05)
+    expect(rloo.sampled).toBe(2 * 2 * 12);
     expect(stageWork('dpo', resolveConfig('dpo', {}, SHAPE), { rankings: [{ prompt: 3, completions: [2, 2], ranks: [0, 0] }], prompts: [] })).toBeUndefined();
   });
 

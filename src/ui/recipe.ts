@@ -169,6 +169,20 @@ export function stageWork(stage: Stage, c: TrainConfig, d: DataLens): StageWork 
       ],
     };
   }
+  if (stage === 'grpo' || stage === 'rloo') {
+    const perEpoch = Math.floor(d.prompts.length / B);
+    if (perEpoch < 1) return undefined;
+    const P = Math.max(...d.prompts), R = B * c.numSamples, T = fit(P + c.maxNewTokens, c.seqLen);
+    return {
+      stage, steps: stepsFor(perEpoch), extra: [], sampled: R * c.maxNewTokens,
+      passes: [
+        { n: 1, tokens: R * P }, // the rollouts' prefill
+        { n: c.maxNewTokens - 1, tokens: R }, // one pass per new token
+        { n: (c.rewardRunId ? 1 : 0) + (c.beta > 0 ? 1 : 0), tokens: R * T }, // the reward model, the reference (beta > 0)
+        { n: 3 * c.num_iterations, tokens: R * T }, // the policy, forward and backward, per update (no value model)
+      ],
+    };
+  }
   return undefined;
 }
 
