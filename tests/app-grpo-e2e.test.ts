@@ -133,6 +133,17 @@ describe('the playground, GRPO with reward functions written in the page', () =>
 
     expect(await page.locator('.notice.error').allInnerTexts()).toEqual([]);
 
+    // Inspect: the GRPO run, its rollouts token by token (no value model), and step 2's completions table
+    // (every completion with each reward and its advantage), from the store and this session alike
+    await tab(page, 'inspect');
+    const inspect = (f: string) => page.evaluate((body) => new Function('root', body)(document.querySelector('rlhf-app')!.shadowRoot!.querySelector('inspect-view')!.shadowRoot!), f);
+    await page.waitForFunction(() => !!document.querySelector('rlhf-app')?.shadowRoot?.querySelector('inspect-view')?.shadowRoot?.querySelector('#completions tbody tr'), undefined, { timeout: 30_000 });
+    expect(await inspect("return [...root.querySelectorAll('#quantity option')].map((o) => o.value)")).toEqual(['kl', 'advantage']);
+    expect(await inspect("return root.querySelector('#completions h3').textContent.trim()")).toBe('Completions of step 2');
+    expect(await inspect("return [...root.querySelectorAll('#completions th')].map((t) => t.textContent.trim())")).toEqual(['prompt', 'completion', 'concise', 'sandboxed', 'reward', 'advantage']);
+    expect(await inspect("return root.querySelectorAll('#completions tbody tr').length")).toBe(2); // 1 prompt x 2 completions
+    await tab(page, 'train');
+
     // a function that throws in its worker fails the run with its name and its message, shown on the tab;
     // two weights for one function are refused before that
     await typeModule(page, "export function boom() { throw new Error('no score for you'); }\n");

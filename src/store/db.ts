@@ -10,6 +10,7 @@
 //     previous checkpoint stays until the new one is fully written.
 import { openDB, type DBSchema, type IDBPDatabase, type IDBPTransaction, type StoreNames } from 'idb';
 import { isQualityScore } from '../io/datasets.ts';
+import type { CompletionRow } from '../train/stages.ts';
 
 export const DEFAULT_STORE_NAME = 'rlhf-playground';
 
@@ -100,8 +101,8 @@ export interface RolloutSample {
   advantage?: number[];
 }
 
-/** The few rollouts of one PPO step the Inspect view shows (a handful per step, a few KiB). */
-export interface RolloutRecord { runId: string; step: number; samples: RolloutSample[] }
+/** The few rollouts of one online step the Inspect view shows (a handful per step, a few KiB); GRPO and RLOO also keep every completion with each reward (TRL's completions table). */
+export interface RolloutRecord { runId: string; step: number; samples: RolloutSample[]; completions?: CompletionRow[] }
 
 export interface Schema extends DBSchema {
   prompts: { key: number; value: PromptRecord };

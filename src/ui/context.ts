@@ -7,6 +7,7 @@
 import * as Comlink from 'comlink';
 import type { AdapterSummary } from '../gpu/device.ts';
 import type { Record as DataRecord } from '../io/datasets.ts';
+import type { CompletionRow } from '../train/stages.ts';
 import * as db from '../store/db.ts';
 import { isOnline } from '../train/config.ts';
 import { DATA_BUNDLE, dataBundle, rankingToRecord } from './data-io.ts';
@@ -53,6 +54,8 @@ export class AppContext {
   liveRun?: string;
   /** PPO rollouts of the live (or last) run, newest last, bounded */
   readonly samples: { runId: string; step: number; sample: RolloutSample }[] = [];
+  /** GRPO/RLOO: the latest steps' completions tables (every completion with each reward), this session's. */
+  readonly completions: { runId: string; step: number; rows: CompletionRow[] }[] = [];
   private readonly target = new EventTarget();
 
   /** why the GPU stopped working, once it has: nothing runs until the page is reloaded */
@@ -147,8 +150,12 @@ export class AppContext {
         this.changed('runs');
         if (s.status !== 'running') void this.refreshPolicy();
       },
-      onSamples: (step: number, samples: RolloutSample[], runId: string) => {
+      onSamples: (step: number, samples: RolloutSample[], runId: string, completions?: CompletionRow[]) => {
         for (const sample of samples) this.samples.push({ runId, step, sample });
+        if (completions) {
+          this.completions.push({ runId, step, rows: completions });
+          if (this.completions.length > 20) this.completions.splice(0, this.completions.length - 20);
+        }
         if (this.samples.length > 200) this.samples.splice(0, this.samples.length - 200);
         this.changed('samples', { runId, step, samples });
       },

@@ -21,6 +21,7 @@ import { asPpoMetrics, computeAlarms } from './alarms.ts';
 import type { AppContext, RolloutSample } from './context.ts';
 import { CtxView, errText } from './ctx-view.ts';
 import { sharedStyles } from './styles.ts';
+import type { CompletionRow } from '../train/stages.ts';
 
 type Quantity = 'kl' | 'value' | 'advantage';
 
@@ -67,6 +68,7 @@ export class InspectView extends CtxView {
   private rows = new Map<number, db.MetricRecord>();
   private checks: db.SpotCheckRecord[] = [];
   private stored: Shown[] = []; // the inspected run's rollouts from the store, as they were when picked
+  private storedTables = new Map<number, CompletionRow[]>(); // GRPO/RLOO: each stored step's completions table
   private step?: number; // the step whose rollouts are shown; undefined = the latest
   private saving = false;
   private known = new Set<string>(); // the user's prompts (stored prompts and those of the dataset)
@@ -75,6 +77,11 @@ export class InspectView extends CtxView {
   static override styles = [sharedStyles, css`
     :host { outline: none; }
     .card > h3:first-child { margin-top: 0; }
+    .table-wrap { overflow-x: auto; max-height: 28em; }
+    #completions table { border-collapse: collapse; font-size: 0.88em; }
+    #completions th, #completions td { border-bottom: 1px solid #e3e3e3; padding: 0.25em 0.5em; text-align: left; vertical-align: top; }
+    #completions td.num { font-variant-numeric: tabular-nums; text-align: right; white-space: nowrap; }
+    #completions td.text { white-space: pre-wrap; word-break: break-word; max-width: 32em; }
     .tokens { white-space: pre-wrap; word-break: break-word; font-family: ui-monospace, SFMono-Regular, Menlo, monospace; font-size: 0.9em; line-height: 1.7; }
     .tok { border-radius: 3px; }
     .tok.special { font-size: 0.75em; color: #6e6e73; border: 1px dotted #b0b0b8; padding: 0 0.15em; margin-left: 0.15em; }
@@ -150,6 +157,7 @@ export class InspectView extends CtxView {
     this.rows = new Map();
     this.checks = [];
     this.stored = [];
+    this.storedTables = new Map();
     this.requestUpdate();
     if (!ctx || !this.runId) return;
     const id = this.runId;
@@ -158,6 +166,7 @@ export class InspectView extends CtxView {
     for (const m of metrics) if (!this.rows.has(m.step)) this.rows.set(m.step, m);
     this.checks = checks;
     this.stored = rollouts.flatMap((r) => r.samples.map((sample) => ({ step: r.step, sample })));
+    this.storedTables = new Map(rollouts.flatMap((r) => (r.completions ? [[r.step, r.completions] as const] : [])));
     this.requestUpdate();
   }
 
@@ -168,6 +177,37 @@ export class InspectView extends CtxView {
     const live = (this.ctx?.samples ?? []).filter((s) => s.runId === this.runId).map(({ step, sample }) => ({ step, sample }));
     const fresh = new Set(live.map((s) => s.step));
     return [...this.stored.filter((s) => !fresh.has(s.step)), ...live].sort((a, b) => a.step - b.step); // stable: a step's samples keep their order
+  }
+
+  /** GRPO/RLOO: step `step`'s completions table, this session's copy first, else the stored one. */
+  private table(step: number | undefined): CompletionRow[] | undefined {
+    if (step === undefined) return undefined;
+    return this.ctx?.completions.find((c) => c.runId === this.runId && c.step === step)?.rows ?? this.storedTables.get(step);
+  }
+
+  /** Every completion of the step with each reward function's score and its advantage, as TRL logs it. */
+  private tableView(step: number | undefined) {
+    const rows = this.table(step);
+    if (!rows?.length) return null;
+    const names = Object.keys(rows[0]!.rewards);
+    const num = (x: number | null | undefined) => (x === null || x === undefined ? '—' : x.toFixed(3));
+    return html`
+      <section class="card" id="completions">
+        <h3>Completions of step ${step}</h3>
+        <p class="muted small">Every completion of the step with each reward (— where a function does not apply), their weighted sum and the advantage it was trained with: the group's other completions are its baseline.</p>
+        <div class="table-wrap"><table>
+          <thead><tr><th>prompt</th><th>completion</th>${names.map((n) => html`<th>${n}</th>`)}<th>reward</th><th>advantage</th></tr></thead>
+          <tbody>${rows.map((r) => html`<tr>
+            <td>${this.promptOfText(r.prompt)}</td><td class="text">${r.completion}</td>${names.map((n) => html`<td class="num">${num(r.rewards[n])}</td>`)}
+            <td class="num">${num(r.reward)}</td><td class="num" style=${styleMap({ background: divergingColor(r.advantage, Math.max(...rows.map((x) => Math.abs(x.advantage)), 1e-9)) })}>${num(r.advantage)}</td>
+          </tr>`)}</tbody>
+        </table></div>
+      </section>`;
+  }
+
+  /** The user's prompt inside a prompt as the model saw it, else that prompt. */
+  private promptOfText(seen: string): string {
+    return userPrompt(seen, this.known) ?? seen;
   }
 
   /** The newest rollout the user has not scored yet. */
@@ -243,6 +283,7 @@ export class InspectView extends CtxView {
       </section>
       ${this.spotCheck(all)}
       ${this.rolloutView(shown, steps, step)}
+      ${this.tableView(step)}
     `;
   }
 

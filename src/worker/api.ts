@@ -92,7 +92,8 @@ export interface RunCallbacks {
   onProgress?(p: RunProgress): unknown;
   onStatus?(s: RunStatusEvent): unknown;
   /** PPO: a few decoded rollouts of each step with their scores and per-token KL, value and advantage. */
-  onSamples?(step: number, samples: NonNullable<StepOut['samples']>, runId: string): unknown;
+  /** An online step's rollouts; GRPO and RLOO add every completion with each reward and its advantage. */
+  onSamples?(step: number, samples: NonNullable<StepOut['samples']>, runId: string, completions?: StepOut['completions']): unknown;
 }
 
 /** The model a run trains: enough to check, on resume, that the engine holds the same one. */
@@ -743,8 +744,8 @@ export class Engine {
         const secs = (performance.now() - t0) / 1000;
         await notify(() => cb.onMetrics?.(row));
         if (out.samples) {
-          await db.saveRollouts(store, { runId, step: done, samples: out.samples });
-          await notify(() => cb.onSamples?.(done, out.samples!, runId));
+          await db.saveRollouts(store, { runId, step: done, samples: out.samples, ...(out.completions ? { completions: out.completions } : {}) });
+          await notify(() => cb.onSamples?.(done, out.samples!, runId, out.completions));
         }
         await notify(() => cb.onProgress?.({ runId, step: done, total, tokensPerSec: tokens / Math.max(secs, 1e-9), secondsLeft: (secs / (done - from)) * (total - done) }));
         if (cfg.checkpointEvery && done % cfg.checkpointEvery === 0 && done < total) {
