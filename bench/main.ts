@@ -236,7 +236,7 @@ async function benchRlMemory(gpu: Gpu, name: string, cfg: ModelConfig) {
     for (const f of frees.reverse()) f();
     return bytes;
   };
-  const targets = LORA_DEFAULTS[cfg.arch];
+  const targets = { ...LORA_DEFAULTS[cfg.arch], dropout: 0 }; // the online stages' default: no LoRA dropout
   // the rollouts decode one prompt's G samples at a time: a KV cache of G rows x T positions
   const kv = () => new KVCache(base, G, T);
   const base = new Transformer(gpu, cfg);

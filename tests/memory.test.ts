@@ -74,3 +74,56 @@ describe('refusing what does not fit', () => {
     expect(lora.bytes.optimizer).toBeLessThan(e.bytes.optimizer / 100);
   });
 });
+
+// The estimate before a run starts against what the trainers then hold on the GPU (after a step, so the
+// rollouts' KV cache and plans are there too): within 10%. AdamW's norm scratch and the generator's small
+// per-token plans are the difference.
+describe('a stage\'s memory before it starts', () => {
+  it('GRPO (with and without a reference, with a reward model) and PPO, LoRA on gpt2-tiny', async () => {
+    const { GrpoTrainer } = await import('../src/train/grpo.ts');
+    const { PpoTrainer, PPO_DEFAULTS } = await import('../src/train/ppo.ts');
+    const { ScoreHead } = await import('../src/model/head.ts');
+    const { ADAMW_DEFAULTS } = await import('../src/train/adamw.ts');
+    const { stageMemory } = await import('../src/model/memory.ts');
+    const gpu = await testGpu();
+    const cfg = parseConfig(JSON.parse(readFileSync('tests/fixtures/gpt2-tiny/config.json', 'utf8')));
+    const targets = ['c_attn', 'c_fc', 'c_proj'], r = 4, P = 2, G = 3, T = 16;
+    const prompts = [[1, 2, 3], [4, 5, 6]];
+    const held = async (run: () => Promise<() => void>) => {
+      const before = gpu.allocatedBytes;
+      const free = await run();
+      const bytes = gpu.allocatedBytes - before;
+      free();
+      return bytes;
+    };
+    for (const beta of [0, 0.04]) {
+      const bytes = await held(async () => {
+        const base = new Transformer(gpu, cfg);
+        const lora = new LoraSet(base, { r, alpha: 8, dropout: 0, targets }, { optimizer: true });
+        const t = await GrpoTrainer.create({ model: base, lora }, base, [{ name: 'len', score: async (rs) => rs.map((x) => x.completion.length) }], {
+          ...ADAMW_DEFAULTS, warmupSteps: 0, totalSteps: 4, minLrRatio: 1, method: 'grpo', num_generations: G, promptsPerStep: P, max_completion_length: T - 3, temperature: 1,
+          scale_rewards: 'group', loss_type: 'dapo', normalize_advantages: false, epsilon: 0.2, epsilon_high: 0.2, beta, num_iterations: 1, mask_truncated_completions: false,
+          seqLen: T, padId: 0, eosIds: [], seed: 1,
+        });
+        await t.trainStep(prompts);
+        return () => { t.destroy(); lora.destroy(); base.params.destroy(); };
+      });
+      const e = stageMemory(cfg, { stage: 'grpo', batch: P, seqLen: T, samples: G, loraRank: r, loraTargets: targets, beta, rewardModel: false });
+      expect(Math.abs(e.total / bytes - 1), `beta ${beta}: estimated ${e.total}, held ${bytes}`).toBeLessThan(0.1);
+      expect('reference' in e.parts).toBe(beta > 0);
+    }
+    const ppoBytes = await held(async () => {
+      const base = new Transformer(gpu, cfg);
+      const mk = (opt: boolean) => new LoraSet(base, { r, alpha: 8, dropout: 0, targets }, { optimizer: opt });
+      const policy = mk(true), value = mk(true), rm = mk(false), rmHead = new ScoreHead(base), valueHead = new ScoreHead(base, { optimizer: true });
+      const t = await PpoTrainer.create({ policy: { model: base, lora: policy }, reference: { model: base }, reward: { model: base, lora: rm, head: rmHead }, value: { model: base, lora: value, head: valueHead } },
+        { ...PPO_DEFAULTS, promptsPerStep: P, numSamples: G, maxNewTokens: T - 3, seqLen: T, padId: 0, eosIds: [] });
+      await t.trainStep(prompts);
+      return () => { t.destroy(); for (const x of [policy, value, rm]) x.destroy(); rmHead.destroy(); valueHead.destroy(); base.params.destroy(); };
+    });
+    const ppo = stageMemory(cfg, { stage: 'ppo', batch: P, seqLen: T, samples: G, loraRank: r, loraTargets: targets, beta: 0, rewardModel: true });
+    expect(Math.abs(ppo.total / ppoBytes - 1), `PPO: estimated ${ppo.total}, held ${ppoBytes}`).toBeLessThan(0.1);
+    const grpo = stageMemory(cfg, { stage: 'grpo', batch: P, seqLen: T, samples: G, loraRank: r, loraTargets: targets, beta: 0, rewardModel: false });
+    expect(ppo.total).toBeGreaterThan(grpo.total);
+  });
+});

@@ -107,3 +107,58 @@ export function checkFits(e: MemoryEstimate, limits: { maxBufferSize: number; ma
     throw new MemoryError(`${e.use}: needs about ${mib(e.bytes.total)} of GPU memory, more than the ${mib(budget)} available`);
   }
 }
+
+/** What a training stage holds on the GPU, for the estimate before it starts (see stageMemory). */
+export interface StageMemoryInput {
+  stage: 'sft' | 'rm' | 'dpo' | 'ppo' | 'grpo' | 'rloo';
+  batch: number; // examples / rankings / pairs / prompts per step
+  seqLen: number;
+  samples: number; // completions per prompt (online stages) or per ranking (rm)
+  loraRank: number; // 0 = full fine-tuning
+  loraTargets?: string[];
+  loraDropout?: number;
+  beta: number; // GRPO: a reference pass only when > 0
+  rewardModel: boolean; // GRPO/RLOO: a reward model scores beside the functions
+}
+
+/**
+ * GPU bytes a stage's run holds, from the same per-plan counts as estimateMemory: the frozen base, the
+ * trained weights (an adapter, or a model of its own with its gradients and moments), every plan a step
+ * uses, and for the online stages the rollouts' KV cache (G rows) and the other roles: PPO's value model
+ * (trained) and reward model, GRPO's and RLOO's reference (when beta > 0) and reward model (when given).
+ * Score heads count their weight and their scores. `bytes` by part; `total` their sum.
+ */
+export function stageMemory(cfg: ModelConfig, s: StageMemoryInput): { total: number; parts: Record<string, number> } {
+  const lora = s.loraRank > 0, T = s.seqLen;
+  const online = s.stage === 'ppo' || s.stage === 'grpo' || s.stage === 'rloo';
+  const rows = online ? s.batch * s.samples : s.stage === 'rm' ? s.batch * s.samples : s.stage === 'dpo' ? 2 * s.batch : s.batch;
+  const base = estimateMemory(cfg, 'inference', { batch: 1, seqLen: 1 }).bytes.weights;
+  const opts = { seqLen: T, loraRank: s.loraRank, loraTargets: s.loraTargets, loraDropout: s.loraDropout };
+  /** A trained role: its own weights (adapter, or the whole model under full fine-tuning), gradients, moments and training plan. */
+  const trained = (batch: number) => {
+    const e = estimateMemory(cfg, lora ? 'lora' : 'full', { ...opts, batch });
+    return e.bytes.weights - (lora ? base : 0) + e.bytes.gradients + e.bytes.optimizer + e.bytes.activations;
+  };
+  /** A frozen role's forward plan (and, with LoRA, its adapter; a model of its own otherwise). */
+  const frozen = (batch: number, ownWeights: boolean) => {
+    const plan = estimateMemory(cfg, 'inference', { batch, seqLen: T }).bytes.activations;
+    if (!ownWeights) return plan;
+    return plan + (lora ? estimateMemory(cfg, 'lora', { ...opts, batch: 1, seqLen: 1 }).bytes.weights - base : base);
+  };
+  // a score head's plan has its weight and scores in place of the LM head's logits
+  const head = (batch: number, training: boolean) => buf(cfg.hidden) * (training ? 4 : 1) + buf(batch * T) * (training ? 2 : 1) - buf(batch * T * cfg.vocabSize);
+  const kv = () => {
+    const e = estimateMemory(cfg, 'inference', { batch: s.samples, seqLen: T, kvCache: true });
+    return e.bytes.kvCache + e.bytes.activations;
+  };
+  const parts: Record<string, number> = { base, policy: trained(rows) };
+  if (s.stage === 'rm') parts.head = head(rows, true);
+  if (s.stage === 'dpo') parts.reference = frozen(rows, false);
+  if (s.stage === 'ppo') Object.assign(parts, { value: trained(rows) + head(rows, true), reference: frozen(rows, false), reward: frozen(rows, true) + head(rows, false) });
+  if (s.stage === 'grpo' || s.stage === 'rloo') {
+    if (s.beta > 0) parts.reference = frozen(rows, false);
+    if (s.rewardModel) parts.reward = frozen(rows, true) + head(rows, false);
+  }
+  if (online) parts.rollouts = kv();
+  return { total: Object.values(parts).reduce((a, b) => a + b, 0), parts };
+}
