@@ -108,6 +108,9 @@ describe('the playground, GRPO with reward functions written in the page', () =>
       ?.querySelector('#reward-module-status')?.textContent?.trim() ?? ''), undefined, { timeout: 30_000 });
     expect(await page.locator('#reward-module').inputValue()).toBe(MODULE);
     expect(await page.locator('#blocked').count()).toBe(0);
+    // the GPU memory the run will hold, before it starts: no reference (beta 0), no reward model, the KV cache
+    await page.waitForSelector('#memory-estimate', { timeout: 30_000 });
+    expect(await page.locator('#memory-estimate').innerText()).toMatch(/^GPU memory: at most about [\d.]+ (KiB|MiB) at 48 positions \(the model [\d.]+ (KiB|MiB), the trained weights and their step [\d.]+ (KiB|MiB), the rollouts' KV cache [\d.]+ (KiB|MiB)\)\.$/);
     await page.click('#start');
     await page.waitForSelector('#run[data-status="running"]', MODEL_WORK);
     const runId = (await page.locator('#run').getAttribute('data-run'))!;

@@ -129,4 +129,17 @@ describe('GRPO and RLOO in the engine, with the reward functions of config.rewar
     await expect(callReward(nothing!, input)).rejects.toThrow('reward function "nothing" (reward_module) returned number, not an array of 1 scores');
     m.dispose();
   });
+
+  it('estimates the GPU memory of a run before it starts: the reference only with beta > 0, the reward model only when named', async () => {
+    const { e } = await engine();
+    const at = (beta: number, rewardRunId?: string) => e.stageMemory('grpo', { loraRank: 4, beta, reward_module: MODULE, ...(rewardRunId ? { rewardRunId } : {}) });
+    const plain = await at(0), kl = await at(0.04), rm = await at(0, 'some-run');
+    expect(Object.keys(plain.parts)).toEqual(['base', 'policy', 'rollouts']);
+    expect(Object.keys(kl.parts)).toEqual(['base', 'policy', 'reference', 'rollouts']);
+    expect(Object.keys(rm.parts)).toEqual(['base', 'policy', 'reward', 'rollouts']);
+    expect(kl.total).toBeGreaterThan(plain.total);
+    const ppo = await e.stageMemory('ppo', { loraRank: 4 });
+    expect(ppo.total).toBeGreaterThan(rm.total); // PPO's value model on top of the same roles
+    await expect(e.stageMemory('grpo', { loraRank: 4, epsilon: 2 })).rejects.toThrow(/config.epsilon/);
+  });
 });

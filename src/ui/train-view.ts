@@ -29,7 +29,7 @@ import { rankingPairs } from '../io/datasets.ts';
 import { plural } from './data-io.ts';
 import type { LineChart } from './chart.ts';
 import './chart.ts';
-import { fmtSeconds, type AppContext } from './context.ts';
+import { fmtBytes, fmtSeconds, type AppContext } from './context.ts';
 import { CtxView, errText } from './ctx-view.ts';
 import { sharedStyles } from './styles.ts';
 import {
@@ -436,6 +436,32 @@ export class TrainView extends CtxView {
     return [...this.renderRoot.querySelectorAll('line-chart')].filter((c) => c.dataset.run === this.viewId);
   }
 
+  // ---- the GPU memory a run of the form's settings would hold, asked of the engine as they change ----
+  private memoryKey = '';
+  private memory?: { key: string; text: string };
+
+  /** The estimate for the form as it stands (asked for once per distinct stage and settings). */
+  private memoryEstimate(): string | undefined {
+    const ctx = this.ctx;
+    if (!ctx?.model) return undefined;
+    const input = this.startInput();
+    const key = JSON.stringify([ctx.model.fingerprint, this.stage, { ...input, reward_module: undefined }]);
+    if (key !== this.memoryKey) {
+      this.memoryKey = key;
+      const stage = this.stage;
+      ctx.engine.stageMemory(stage, input).then((e) => {
+        const names: Record<string, string> = { base: 'the model', policy: stage === 'rm' ? 'the reward model in training' : 'the trained weights and their step', value: 'the value model', reference: 'the reference', reward: 'the reward model', rollouts: 'the rollouts\' KV cache', head: 'the score head' };
+        const parts = Object.entries(e.parts).map(([k, v]) => `${names[k] ?? k} ${fmtBytes(v)}`).join(', ');
+        this.memory = { key, text: `GPU memory: at most about ${fmtBytes(e.total)} at ${e.seqLen} positions (${parts}).` };
+        this.requestUpdate();
+      }, () => {
+        this.memory = undefined; // the form's own error says what is wrong
+        this.requestUpdate();
+      });
+    }
+    return this.memory?.key === key ? this.memory.text : undefined;
+  }
+
   protected override updated(changed: PropertyValues<this>): void {
     super.updated(changed);
     // charts made by this render (a new run, a new stage) start from the rows already read
@@ -827,6 +853,10 @@ export class TrainView extends CtxView {
           ${this.controls(live)}
         </div>
         ${blocked && !live ? html`<p class="muted small" id="blocked">Cannot start: ${blocked}.</p>` : null}
+        ${(() => {
+          const m = this.memoryEstimate();
+          return m ? html`<p class="muted small" id="memory-estimate">${m}</p>` : null;
+        })()}
         ${this.actionError ? html`<p id="action-error" class="error">${this.actionError}</p>` : null}
       </section>
       ${this.runView()}

@@ -29,8 +29,8 @@ import * as db from '../store/db.ts';
 import { isGroup, resolveConfig, type Stage, type TrainConfig, type TrainInput } from '../train/config.ts';
 import { adapterFiles, fingerprint, loadSource, sourceName, textFingerprint, type ModelSource } from './source.ts';
 import type { AdapterSummary } from '../gpu/device.ts';
-import { estimateMemory } from '../model/memory.ts';
-import { copyWeights, loadAdapter, mergeLora, restoreWeights } from '../model/lora.ts';
+import { estimateMemory, stageMemory } from '../model/memory.ts';
+import { copyWeights, loadAdapter, LORA_DEFAULTS, mergeLora, restoreWeights } from '../model/lora.ts';
 import { readPeftAdapter, unzipFiles, type PeftAdapter } from '../io/export.ts';
 import { checkModelId } from '../io/hub.ts';
 import { buildStage, type StageRun, type StepOut } from '../train/stages.ts';
@@ -422,6 +422,26 @@ export class Engine {
   }
 
   /** Token counts as the stages encode text: a prompt with the chat template, a completion with its end of text. */
+  /**
+   * The GPU bytes a run of `stage` with `input` would hold on the loaded model (stageMemory), at its
+   * sequence length (a run fits its positions to its data, so this is at most what it holds). Throws
+   * resolveConfig's message when the config is not valid.
+   */
+  async stageMemory(stage: Stage, input: TrainInput): Promise<{ total: number; parts: Record<string, number>; seqLen: number }> {
+    const m = this.need();
+    // the reward functions are named when the run starts (the module's exports): stand-ins, as many as the weights say
+    const fns = Math.max(input.rewardRunId ? 0 : 1, (input.reward_weights?.length ?? 0) - (input.rewardRunId ? 1 : 0));
+    const c = resolveConfig(stage, {
+      ...input, ...(stage === 'ppo' && !input.rewardRunId ? { rewardRunId: 'unset' } : {}),
+      ...(isGroup(stage) && !input.reward_funcs?.length ? { reward_funcs: Array.from({ length: fns }, (_, i) => `f${i}`) } : {}),
+    }, m.info);
+    const e = stageMemory(m.base.cfg, {
+      stage, batch: c.batchSize, seqLen: c.seqLen, samples: c.numSamples, loraRank: c.loraRank, loraDropout: c.loraDropout,
+      loraTargets: c.loraRank > 0 ? [...LORA_DEFAULTS[m.base.cfg.arch].targets] : undefined, beta: c.beta, rewardModel: !!c.rewardRunId,
+    });
+    return { ...e, seqLen: c.seqLen };
+  }
+
   countTokens(prompts: string[], completions: string[]): { prompts: number[]; completions: number[] } {
     const { tok } = this.need();
     return { prompts: prompts.map((p) => tok.encodePrompt(p).length), completions: completions.map((c) => tok.encode(c, { addSpecialTokens: false }).length + 1) };
