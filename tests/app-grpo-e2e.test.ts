@@ -9,7 +9,7 @@
 import type { Page } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
 import type { MetricRecord, RunRecord } from '../src/store/db.ts';
-import { importText, MODEL_WORK, openApp, setFields, shot, tab } from './app-helpers.ts';
+import { importText, MODEL_WORK, openApp, setFields, shot, stored, tab } from './app-helpers.ts';
 import { useBuiltEnv } from './browser-env.ts';
 
 const env = useBuiltEnv();
@@ -32,19 +32,6 @@ const trainView = <T>(page: Page, f: string): Promise<T> => page.evaluate((body)
   return new Function('root', body)(root) as T; // eslint-disable-line no-new-func
 }, f);
 
-/** Every record of one of the page's IndexedDB stores. */
-const stored = <T>(page: Page, store: string) => page.evaluate((name) => new Promise<unknown[]>((resolve, reject) => {
-  const open = indexedDB.open('rlhf-playground');
-  open.onerror = () => reject(open.error);
-  open.onsuccess = () => {
-    const req = open.result.transaction(name).objectStore(name).getAll();
-    req.onsuccess = () => {
-      open.result.close();
-      resolve(req.result);
-    };
-    req.onerror = () => reject(req.error);
-  };
-}), store) as Promise<T[]>;
 
 /** Replaces the reward module's text as a person does: focus, select all, type, Tab out (the change event checks it). */
 async function typeModule(page: Page, text: string): Promise<void> {

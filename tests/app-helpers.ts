@@ -97,3 +97,17 @@ export async function startRun(page: Page, stage: string, fields: [string, strin
 export async function runDone(page: Page, runId: string): Promise<void> {
   await page.waitForSelector(`#run[data-run="${runId}"][data-status="done"]`, MODEL_WORK);
 }
+
+/** Every record of one of the page's IndexedDB stores, read straight from it. */
+export const stored = <T>(page: Page, store: string) => page.evaluate((name) => new Promise<unknown[]>((resolve, reject) => {
+  const open = indexedDB.open('rlhf-playground');
+  open.onerror = () => reject(open.error);
+  open.onsuccess = () => {
+    const req = open.result.transaction(name).objectStore(name).getAll();
+    req.onsuccess = () => {
+      open.result.close();
+      resolve(req.result);
+    };
+    req.onerror = () => reject(req.error);
+  };
+}), store) as Promise<T[]>;

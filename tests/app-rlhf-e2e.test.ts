@@ -8,7 +8,7 @@ import type { Page } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
 import type { MetricRecord, RolloutRecord, RunRecord, SpotCheckRecord } from '../src/store/db.ts';
 import { computeAlarms } from '../src/ui/alarms.ts';
-import { importText, MODEL_WORK, modelLoaded, openApp, rankWithKeyboard, runDone, setFields, shot, startRanking, startRun, tab } from './app-helpers.ts';
+import { importText, MODEL_WORK, modelLoaded, openApp, rankWithKeyboard, runDone, setFields, shot, startRanking, startRun, stored, tab } from './app-helpers.ts';
 import { useBuiltEnv } from './browser-env.ts';
 
 const env = useBuiltEnv();
@@ -32,19 +32,6 @@ const inView = <T>(page: Page, view: string, f: string): Promise<T> =>
 /** The background colours of the Inspect tab's tokens, in order. */
 const tokenColours = (page: Page) => inView<string[]>(page, 'inspect-view', `return [...root.querySelectorAll('.tok[title]')].map((t) => t.style.background);`);
 
-/** Every record of one of the page's IndexedDB stores, read straight from it. */
-const stored = <T>(page: Page, store: string) => page.evaluate((name) => new Promise<unknown[]>((resolve, reject) => {
-  const open = indexedDB.open('rlhf-playground');
-  open.onerror = () => reject(open.error);
-  open.onsuccess = () => {
-    const req = open.result.transaction(name).objectStore(name).getAll();
-    req.onsuccess = () => {
-      open.result.close();
-      resolve(req.result);
-    };
-    req.onerror = () => reject(req.error);
-  };
-}), store) as Promise<T[]>;
 
 /** The spot checks of a run, from IndexedDB. */
 const storedSpotChecks = async (page: Page, runId: string) => (await stored<SpotCheckRecord>(page, 'spotchecks')).filter((c) => c.runId === runId);
