@@ -28,7 +28,7 @@ describe('GRPO / RLOO gradients', () => {
     for (const m of lora.modules.values()) lora.params.upload(`${m.module}.lora_B.weight`, Float32Array.from(randn(m.Out * 4, 51, 0.2)));
     const rng = new Rng(8);
     const tok = () => Math.floor(rng.next() * 370);
-    const rs: Rollout[] = Array.from({ length: 4 }, (_, i) => ({ prompt: [tok(), tok(), tok()], completion: Array.from({ length: 3 + (i % 3) }, tok), finish: 'eos', entropy: [] }));
+    const rs: Rollout[] = Array.from({ length: 4 }, (_, i) => ({ prompt: [tok(), tok(), tok()], response: Array.from({ length: 3 + (i % 3) }, tok), finish: 'eos', entropy: [] }));
     const none: RewardScorer = { name: 'none', score: async (x) => x.map(() => 0) };
     for (const [method, extra] of [['grpo', { loss_type: 'grpo' }], ['grpo', { loss_type: 'dr_grpo', beta: 0.1 }], ['rloo', {}]] as const) {
       const t = await GrpoTrainer.create({ model, lora }, model, [none], { ...base, ...extra, method, promptsPerStep: 2, num_generations: 2, seqLen: 12, max_completion_length: 5 });
@@ -59,10 +59,30 @@ describe('GRPO / RLOO gradients', () => {
   });
 });
 
+describe('mask_truncated_completions', () => {
+  it('leaves completions cut at the length limit out of the loss: all cut, no gradient at all', async () => {
+    const gpu = await testGpu();
+    const { model } = loadModel(gpu, await readModelFolder('tests/fixtures/gpt2-tiny'));
+    const lora = new LoraSet(model, { r: 4, alpha: 8, dropout: 0, targets: ['c_attn'] }, { optimizer: true });
+    lora.init(1);
+    const varied: RewardScorer = { name: 'varied', score: async (rs) => rs.map((r) => r.response[0]! / 376) };
+    for (const mask of [false, true]) {
+      const t = await GrpoTrainer.create({ model, lora }, undefined, [varied], { ...base, method: 'grpo', promptsPerStep: 2, num_generations: 2, max_completion_length: 4, mask_truncated_completions: mask });
+      const s = await t.trainStep([[1, 2, 3], [4, 5, 6]]); // no stop tokens: every completion runs to the limit
+      expect(s.metrics['completions/clipped_ratio']).toBe(1);
+      if (mask) expect([s.metrics.loss, s.metrics.grad_norm]).toEqual([0, 0]);
+      else expect(s.metrics.grad_norm).toBeGreaterThan(0);
+      t.destroy();
+    }
+    lora.destroy();
+    model.params.destroy();
+  });
+});
+
 describe('GRPO / RLOO learn a verifiable reward', () => {
   // the rule: shorter is better (1 for one token, 0 for all 8). The stop tokens are ids the fixture model
   // emits often (its greedy output repeats 185), so lengths vary from the start and it can learn to end earlier.
-  const low: RewardScorer = { name: 'short', score: async (rs) => rs.map((r) => (8 - r.completion.length) / 7) };
+  const low: RewardScorer = { name: 'short', score: async (rs) => rs.map((r) => (8 - r.response.length) / 7) };
   const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
   for (const [method, extra] of [['grpo', { beta: 0.04 }], ['rloo', { num_generations: 2, promptsPerStep: 8, beta: 0.05 }]] as const) {
     it(`${method}: the reward rises, the KL to the reference is reported`, async () => {

@@ -100,7 +100,7 @@ describe('a stage\'s memory before it starts', () => {
       const bytes = await held(async () => {
         const base = new Transformer(gpu, cfg);
         const lora = new LoraSet(base, { r, alpha: 8, dropout: 0, targets }, { optimizer: true });
-        const t = await GrpoTrainer.create({ model: base, lora }, base, [{ name: 'len', score: async (rs) => rs.map((x) => x.completion.length) }], {
+        const t = await GrpoTrainer.create({ model: base, lora }, base, [{ name: 'len', score: async (rs) => rs.map((x) => x.response.length) }], {
           ...ADAMW_DEFAULTS, warmupSteps: 0, totalSteps: 4, minLrRatio: 1, method: 'grpo', num_generations: G, promptsPerStep: P, max_completion_length: T - 3, temperature: 1,
           scale_rewards: 'group', loss_type: 'dapo', normalize_advantages: false, epsilon: 0.2, epsilon_high: 0.2, beta, num_iterations: 1, mask_truncated_completions: false,
           seqLen: T, padId: 0, eosIds: [], seed: 1,

@@ -18,11 +18,13 @@ import type { ScoreHead } from '../model/head.ts';
 import type { LoraSet } from '../model/lora.ts';
 import type { Plan, Transformer } from '../model/transformer.ts';
 import { AdamW, type AdamWConfig } from './adamw.ts';
-import { GENERATE_DEFAULTS, Generator, type FinishReason } from './generate.ts';
+import { Generator } from './generate.ts';
 import {
   combineRewards, grpoAdvantages, grpoLoss, nanMean, nanStd, rlooAdvantages, rlooLoss, rlooRewards,
   type LossType, type PgLoss, type PgRow, type ScaleRewards,
 } from './grpo-math.ts';
+import { checkScores } from './rewards.ts';
+import { layoutRollouts, rolloutLogps, sampleRollouts, type Rollout } from './rollouts.ts';
 import { learningRate, type ScheduleConfig } from './schedule.ts';
 
 export type GroupMethod = 'grpo' | 'rloo';
@@ -48,7 +50,7 @@ export interface GrpoConfig extends AdamWConfig, ScheduleConfig {
   seed: number;
 }
 
-export interface Rollout { prompt: number[]; completion: number[]; finish: FinishReason; entropy: number[] }
+export type { Rollout };
 
 /** A reward function as the trainer calls it: one score (or null: does not apply) per rollout, in order. */
 export interface RewardScorer { name: string; score(rs: Rollout[]): Promise<(number | null)[]> }
@@ -81,11 +83,11 @@ export class ModelReward implements RewardScorer {
     for (let i = 0; i < rs.length; i += plan.B) {
       const part = rs.slice(i, i + plan.B);
       const ids = new Int32Array(plan.B * T).fill(this.padId);
-      part.forEach((r, row) => [...r.prompt, ...r.completion].slice(0, T).forEach((id, t) => (ids[row * T + t] = id)));
+      part.forEach((r, row) => [...r.prompt, ...r.response].slice(0, T).forEach((id, t) => (ids[row * T + t] = id)));
       plan.setBatch(ids);
       await gpu.check('reward model score', () => gpu.run(plan.forward, 'grpo'));
       const s = await gpu.read(plan.scores!);
-      part.forEach((r, row) => out.push(s[row * T + Math.min(T, r.prompt.length + r.completion.length) - 1]! + this.bias));
+      part.forEach((r, row) => out.push(s[row * T + Math.min(T, r.prompt.length + r.response.length) - 1]! + this.bias));
     }
     return out;
   }
@@ -98,14 +100,7 @@ export class ModelReward implements RewardScorer {
 /** Every score of every reward function, checked: one finite number or null per rollout. */
 async function scoreAll(fns: RewardScorer[], rs: Rollout[]): Promise<(number | null)[][]> {
   const out: (number | null)[][] = [];
-  for (const f of fns) {
-    const s = await f.score(rs);
-    if (!Array.isArray(s) || s.length !== rs.length) throw new Error(`reward function "${f.name}" returned ${Array.isArray(s) ? s.length : typeof s} scores for ${rs.length} completions`);
-    s.forEach((x, i) => {
-      if (x !== null && !(typeof x === 'number' && Number.isFinite(x))) throw new Error(`reward function "${f.name}" gave completion ${i} the score ${String(x)}: a reward is a finite number, or null where the function does not apply`);
-    });
-    out.push(s);
-  }
+  for (const f of fns) out.push(checkScores(await f.score(rs), rs.length, `reward function "${f.name}"`));
   return out;
 }
 
@@ -133,23 +128,12 @@ export class GrpoTrainer {
     return new GrpoTrainer(policy, cfg, rewards, plan, ref, opt);
   }
 
-  /** Rollouts one per row: ids, targets (the completion tokens, at the positions that predict them), weights 1 there. */
   private layout(rs: Rollout[]): { ids: Int32Array; targets: Int32Array; ones: Float32Array } {
-    const T = this.cfg.seqLen, B = this.plan.B;
-    const ids = new Int32Array(B * T).fill(this.cfg.padId), targets = new Int32Array(B * T).fill(-1);
-    rs.forEach((r, row) => {
-      [...r.prompt, ...r.completion].forEach((id, t) => (ids[row * T + t] = id));
-      r.completion.forEach((id, i) => (targets[row * T + r.prompt.length - 1 + i] = id));
-    });
-    return { ids, targets, ones: Float32Array.from(targets, (t) => (t >= 0 ? 1 : 0)) };
+    return layoutRollouts(rs, this.plan.B, this.cfg.seqLen, this.cfg.padId);
   }
 
-  /** log p of every completion token of every row, from the per-token losses of `calls` on `plan`. */
-  private async logps(plan: Plan, rs: Rollout[], calls: Call[]): Promise<number[][]> {
-    const gpu = plan.model.gpu, T = this.cfg.seqLen;
-    await gpu.check(`${this.cfg.method} logprobs`, () => gpu.run(calls, this.cfg.method));
-    const l = await gpu.read(plan.losses);
-    return rs.map((r, row) => r.completion.map((_, i) => -l[row * T + r.prompt.length - 1 + i]!));
+  private logps(plan: Plan, rs: Rollout[], calls: Call[]): Promise<number[][]> {
+    return rolloutLogps(plan, rs, calls, this.cfg.method);
   }
 
   /** Optimizer updates so far (num_iterations per step): AdamW's bias correction and the schedule count these. */
@@ -158,16 +142,10 @@ export class GrpoTrainer {
   }
 
   async trainStep(prompts: number[][]): Promise<GrpoStep> {
-    const c = this.cfg, G = c.num_generations, T = c.seqLen, B = c.promptsPerStep * G, method = c.method;
+    const c = this.cfg, G = c.num_generations, B = c.promptsPerStep * G, method = c.method;
     if (prompts.length !== c.promptsPerStep) throw new Error(`a ${method.toUpperCase()} step takes ${c.promptsPerStep} prompts, got ${prompts.length}`);
     // ---- 1. rollouts ----
-    const rs: Rollout[] = [];
-    for (const [i, prompt] of prompts.entries()) {
-      const maxNew = Math.min(c.max_completion_length, T - prompt.length);
-      if (maxNew < 1) throw new Error(`a prompt of ${prompt.length} tokens leaves no room in ${T} positions`);
-      const g = await this.gen.generate(prompt, { ...GENERATE_DEFAULTS, numSamples: G, maxNewTokens: maxNew, temperature: c.temperature, seed: c.seed + 7919 * (this.step * c.promptsPerStep + i), stopTokenIds: c.eosIds });
-      g.ids.forEach((completion, k) => rs.push({ prompt, completion, finish: g.finish[k]!, entropy: g.entropy[k]! }));
-    }
+    const rs = await sampleRollouts(this.gen, prompts, this.step, { ...c, numSamples: G, maxNewTokens: c.max_completion_length });
     // ---- 2. rewards ----
     const perFn = await scoreAll(this.rewards, rs);
     const rewards = combineRewards(perFn, c.reward_weights);
@@ -211,7 +189,7 @@ export class GrpoTrainer {
     }
     if (!skipped) this.step++;
     // ---- metrics (TRL's names) ----
-    const lens = rs.map((r) => r.completion.length), tokens = lens.reduce((a, b) => a + b, 0);
+    const lens = rs.map((r) => r.response.length), tokens = lens.reduce((a, b) => a + b, 0);
     if (method === 'rloo') kl = refLogp ? seqKl.reduce((a, b) => a + b, 0) / Math.max(1, tokens) : 0;
     const metrics: Record<string, number> = {
       loss, learning_rate: lr, grad_norm: gradNorm,
@@ -230,7 +208,7 @@ export class GrpoTrainer {
     return {
       // a mean over no values (a reward function that applied to none of the batch) is left out rather than NaN
       step: this.step, metrics: Object.fromEntries(Object.entries(metrics).filter(([, v]) => Number.isFinite(v))), skipped,
-      rows: rs.map((r, i) => ({ prompt: r.prompt, completion: r.completion, rewards: perFn.map((f) => f[i]!), reward: rewards[i]!, advantage: adv[i]!, logp: old[i]!, ...(refLogp ? { ref: refLogp[i]! } : {}) })),
+      rows: rs.map((r, i) => ({ prompt: r.prompt, completion: r.response, rewards: perFn.map((f) => f[i]!), reward: rewards[i]!, advantage: adv[i]!, logp: old[i]!, ...(refLogp ? { ref: refLogp[i]! } : {}) })),
     };
   }
 

@@ -19,8 +19,11 @@ import type { ScoreHead } from '../model/head.ts';
 import type { LoraSet } from '../model/lora.ts';
 import type { Plan, Transformer } from '../model/transformer.ts';
 import { AdamW, type AdamWConfig } from './adamw.ts';
-import { GENERATE_DEFAULTS, Generator } from './generate.ts';
+import { Generator } from './generate.ts';
 import { AdaptiveKl, emaUpdate, gae, klPenalizedRewards, policyLoss, valueLoss, whiten } from './ppo-math.ts';
+import { layoutRollouts, rolloutLogps, sampleRollouts, type Rollout } from './rollouts.ts';
+
+export type { Rollout };
 
 export interface Role { model: Transformer; lora?: LoraSet; head?: ScoreHead }
 
@@ -68,7 +71,6 @@ export interface PpoStep {
   samples: TokenDiagnostics[];
 }
 
-export interface Rollout { prompt: number[]; response: number[]; entropy: number[] }
 
 export class PpoTrainer {
   step = 0;
@@ -103,25 +105,14 @@ export class PpoTrainer {
     return new PpoTrainer(roles, cfg, plans, opt);
   }
 
-  /** Lays rollouts out one per row: ids, targets (response tokens), and each row's prompt length. */
+  /** Lays rollouts out one per row of B: ids, targets (response tokens), weights 1 there. */
   private layout(rs: Rollout[], B: number): { ids: Int32Array; targets: Int32Array; ones: Float32Array } {
-    const T = this.cfg.seqLen;
-    const ids = new Int32Array(B * T).fill(this.cfg.padId), targets = new Int32Array(B * T).fill(-1);
-    rs.forEach((r, row) => {
-      const seq = [...r.prompt, ...r.response];
-      seq.forEach((id, t) => (ids[row * T + t] = id));
-      r.response.forEach((id, i) => (targets[row * T + r.prompt.length - 1 + i] = id));
-    });
-    return { ids, targets, ones: Float32Array.from(targets, (t) => (t >= 0 ? 1 : 0)) };
+    return layoutRollouts(rs, B, this.cfg.seqLen, this.cfg.padId);
   }
 
   /** log p of every response token of every row, from a plan's per-token losses. */
-  private async logps(plan: Plan, rs: Rollout[], calls: Parameters<Transformer['gpu']['run']>[0]): Promise<number[][]> {
-    const gpu = plan.model.gpu;
-    await gpu.check('ppo logprobs', () => gpu.run(calls, 'ppo'));
-    const l = await gpu.read(plan.losses);
-    const T = this.cfg.seqLen;
-    return rs.map((r, row) => r.response.map((_, i) => -l[row * T + r.prompt.length - 1 + i]!));
+  private logps(plan: Plan, rs: Rollout[], calls: Parameters<Transformer['gpu']['run']>[0]): Promise<number[][]> {
+    return rolloutLogps(plan, rs, calls, 'ppo');
   }
 
   /** Score-head outputs at the positions that predict each response token (values), or the last one (reward). */
@@ -135,13 +126,7 @@ export class PpoTrainer {
     const cfg = this.cfg, T = cfg.seqLen, B = cfg.promptsPerStep * cfg.numSamples;
     if (prompts.length !== cfg.promptsPerStep) throw new Error(`PPO step takes ${cfg.promptsPerStep} prompts, got ${prompts.length}`);
     // ---- 1. rollouts ----
-    const rs: Rollout[] = [];
-    for (const [i, prompt] of prompts.entries()) {
-      const maxNew = Math.min(cfg.maxNewTokens, T - prompt.length);
-      if (maxNew < 1) throw new Error(`a prompt of ${prompt.length} tokens leaves no room in ${T} positions`);
-      const g = await this.gen.generate(prompt, { ...GENERATE_DEFAULTS, numSamples: cfg.numSamples, maxNewTokens: maxNew, temperature: cfg.temperature, seed: cfg.seed + 7919 * (this.step * cfg.promptsPerStep + i), stopTokenIds: cfg.eosIds });
-      g.ids.forEach((response, k) => rs.push({ prompt, response, entropy: g.entropy[k]! }));
-    }
+    const rs = await sampleRollouts(this.gen, prompts, this.step, cfg);
     const { ids, targets, ones } = this.layout(rs, B);
     // ---- 2. reference and old-policy log-probs, scores, old values ----
     const ref = this.plans.reference;

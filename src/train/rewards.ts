@@ -96,12 +96,16 @@ export async function callReward(f: RewardFunction, input: RewardInput): Promise
   } catch (e) {
     throw new Error(`reward function "${f.name}" (${f.origin}) failed: ${(e as Error)?.message ?? String(e)}`);
   }
-  const n = input.completions.length;
-  if (!Array.isArray(s)) throw new Error(`reward function "${f.name}" (${f.origin}) returned ${s === null ? 'null' : typeof s}, not an array of ${n} scores`);
-  if (s.length !== n) throw new Error(`reward function "${f.name}" (${f.origin}) returned ${s.length} scores for ${n} completions`);
+  return checkScores(s, input.completions.length, `reward function "${f.name}" (${f.origin})`);
+}
+
+/** What a reward function returned, checked: one finite number or null (undefined counts as null) for each of `n` completions; `who` names it in the error. */
+export function checkScores(s: unknown, n: number, who: string): (number | null)[] {
+  if (!Array.isArray(s)) throw new Error(`${who} returned ${s === null ? 'null' : typeof s}, not an array of ${n} scores`);
+  if (s.length !== n) throw new Error(`${who} returned ${s.length} scores for ${n} completions`);
   return s.map((x, i) => {
     if (x === null || x === undefined) return null;
-    if (typeof x !== 'number' || !Number.isFinite(x)) throw new Error(`reward function "${f.name}" (${f.origin}) gave completion ${i} the score ${JSON.stringify(x) ?? String(x)}: a reward is a finite number, or null where it does not apply`);
+    if (typeof x !== 'number' || !Number.isFinite(x)) throw new Error(`${who} gave completion ${i} the score ${JSON.stringify(x) ?? String(x)}: a reward is a finite number, or null where it does not apply`);
     return x;
   });
 }

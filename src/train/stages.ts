@@ -281,7 +281,7 @@ export async function buildStage(ctx: StageContext, stage: Stage, c: TrainConfig
         if (!f) throw new DataError(`no reward function named "${name}" was given (${given.map((g) => g.name).join(', ') || 'none'})`);
         return {
           name,
-          score: (rs) => callReward(f, { prompts: rs.map((r) => textOf(shownPrompt, r.prompt)), completions: rs.map((r) => tok.decode(r.completion, { skipSpecialTokens: true })), completion_ids: rs.map((r) => r.completion) }),
+          score: (rs) => callReward(f, { prompts: rs.map((r) => textOf(shownPrompt, r.prompt)), completions: rs.map((r) => tok.decode(r.response, { skipSpecialTokens: true })), completion_ids: rs.map((r) => r.response) }),
         };
       });
       if (c.rewardRunId) {

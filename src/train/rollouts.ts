@@ -1,0 +1,44 @@
+// What the online stages (PPO, GRPO, RLOO) share about rollouts: sampling K of each prompt with the KV
+// cache under seeds that depend only on the step and the prompt's place in it (so a resumed run samples
+// the same), laying them out one per row of a plan, and reading each response token's log p back from a
+// plan's per-token losses (CE = -log p at the position that predicts the token).
+import type { Call } from '../gpu/runtime.ts';
+import type { Plan } from '../model/transformer.ts';
+import { GENERATE_DEFAULTS, type FinishReason, type Generator } from './generate.ts';
+
+/** `finish`: why the response ended (absent for rollouts made by hand, as in tests). */
+export interface Rollout { prompt: number[]; response: number[]; entropy: number[]; finish?: FinishReason }
+
+export interface SampleOptions { numSamples: number; maxNewTokens: number; temperature: number; seqLen: number; eosIds: number[]; seed: number; promptsPerStep: number }
+
+/** K rollouts of each prompt of step `step`, in prompt order; a response ends at EOS or where the positions run out. */
+export async function sampleRollouts(gen: Generator, prompts: number[][], step: number, o: SampleOptions): Promise<Rollout[]> {
+  const rs: Rollout[] = [];
+  for (const [i, prompt] of prompts.entries()) {
+    const maxNew = Math.min(o.maxNewTokens, o.seqLen - prompt.length);
+    if (maxNew < 1) throw new Error(`a prompt of ${prompt.length} tokens leaves no room in ${o.seqLen} positions`);
+    const g = await gen.generate(prompt, {
+      ...GENERATE_DEFAULTS, numSamples: o.numSamples, maxNewTokens: maxNew, temperature: o.temperature, seed: o.seed + 7919 * (step * o.promptsPerStep + i), stopTokenIds: o.eosIds,
+    });
+    g.ids.forEach((response, k) => rs.push({ prompt, response, entropy: g.entropy[k]!, finish: g.finish[k]! }));
+  }
+  return rs;
+}
+
+/** Rollouts one per row of B x T: ids, targets (the response tokens, at the positions that predict them) and weight 1 there. */
+export function layoutRollouts(rs: { prompt: number[]; response: number[] }[], B: number, T: number, padId: number): { ids: Int32Array; targets: Int32Array; ones: Float32Array } {
+  const ids = new Int32Array(B * T).fill(padId), targets = new Int32Array(B * T).fill(-1);
+  rs.forEach((r, row) => {
+    [...r.prompt, ...r.response].forEach((id, t) => (ids[row * T + t] = id));
+    r.response.forEach((id, i) => (targets[row * T + r.prompt.length - 1 + i] = id));
+  });
+  return { ids, targets, ones: Float32Array.from(targets, (t) => (t >= 0 ? 1 : 0)) };
+}
+
+/** Runs `calls` on `plan` and reads log p of every response token of every row from its per-token losses. */
+export async function rolloutLogps(plan: Plan, rs: { prompt: number[]; response: number[] }[], calls: readonly Call[], label: string): Promise<number[][]> {
+  const gpu = plan.model.gpu, T = plan.T;
+  await gpu.check(`${label} logprobs`, () => gpu.run(calls, label));
+  const l = await gpu.read(plan.losses);
+  return rs.map((r, row) => r.response.map((_, i) => -l[row * T + r.prompt.length - 1 + i]!));
+}
