@@ -58,6 +58,9 @@ describe('share data', () => {
     expect((await cardInput(store, { policy: { kind: 'adapter', name: 'rm.zip', reward: true }, model })).rewardHead).toBe(true);
     expect(await cardInput(store, { policy: { kind: 'base', name: 'm' }, model })).toMatchObject({ kind: 'model', stages: [] });
     expect(dataCounts('sft', [demo(1), demo(2), ranking])).toEqual({ demonstrations: 2 });
+    // the online stages' data are prompts (the page's prompt lines, or prompt-only records), as PPO's
+    const prompt = (i: number): DataRecord => ({ kind: 'completion', prompt: `p${i}`, completion: '' });
+    for (const stage of ['ppo', 'grpo', 'rloo']) expect(dataCounts(stage, [prompt(1), prompt(2), { kind: 'prompt', prompt: 'p3' }]), stage).toEqual({ prompts: 3 });
   });
 
   it('a run on a starting model with merged runs: those runs first, and a whole model unless it is a reward model', async () => {
