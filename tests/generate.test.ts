@@ -133,4 +133,25 @@ describe('sampling', () => {
     gen.destroy();
     model.params.destroy();
   });
+  it('generateMany: prompts of different lengths in one batch draw what each would alone', async () => {
+    const gpu = await testGpu();
+    const { model } = loadModel(gpu, await readModelFolder('tests/fixtures/llama-tiny'));
+    const gen = new Generator(model);
+    const cfg = { ...GENERATE_DEFAULTS, maxNewTokens: 6, temperature: 1, topK: 40, topP: 0.95, numSamples: 3 };
+    const requests = [{ prompt: [1, 2, 3], seed: 5 }, { prompt: [4, 5, 6, 7, 8, 9, 10], seed: 6, maxNewTokens: 4 }, { prompt: [11], seed: 7 }];
+    const streamed: string[] = [];
+    const many = await gen.generateMany(requests, cfg, (j, k, id) => streamed.push(`${j}/${k}/${id}`));
+    expect(many.length).toBe(3);
+    for (const [j, r] of requests.entries()) {
+      const alone = await gen.generate(r.prompt, { ...cfg, seed: r.seed, maxNewTokens: r.maxNewTokens ?? cfg.maxNewTokens });
+      expect(many[j]!.ids).toEqual(alone.ids);
+      expect(many[j]!.finish).toEqual(alone.finish);
+      many[j]!.entropy.flat().forEach((e, i) => expect(e).toBeCloseTo(alone.entropy.flat()[i]!, 4));
+    }
+    expect(many[1]!.ids.every((x) => x.length <= 4)).toBe(true);
+    expect(streamed.length).toBe(many.flatMap((g) => g.ids).flat().length);
+    expect(await gen.generateMany([], cfg)).toEqual([]);
+    gen.destroy();
+    model.params.destroy();
+  });
 });

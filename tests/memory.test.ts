@@ -108,7 +108,7 @@ describe('a stage\'s memory before it starts', () => {
         await t.trainStep(prompts);
         return () => { t.destroy(); lora.destroy(); base.params.destroy(); };
       });
-      const e = stageMemory(cfg, { stage: 'grpo', batch: P, seqLen: T, samples: G, loraRank: r, loraTargets: targets, beta, rewardModel: false });
+      const e = stageMemory(cfg, { stage: 'grpo', batch: P, seqLen: T, samples: G, loraRank: r, loraTargets: targets, beta, rewardModel: false, promptLen: 3 });
       expect(Math.abs(e.total / bytes - 1), `beta ${beta}: estimated ${e.total}, held ${bytes}`).toBeLessThan(0.1);
       expect('reference' in e.parts).toBe(beta > 0);
     }
@@ -121,7 +121,7 @@ describe('a stage\'s memory before it starts', () => {
       await t.trainStep(prompts);
       return () => { t.destroy(); for (const x of [policy, value, rm]) x.destroy(); rmHead.destroy(); valueHead.destroy(); base.params.destroy(); };
     });
-    const ppo = stageMemory(cfg, { stage: 'ppo', batch: P, seqLen: T, samples: G, loraRank: r, loraTargets: targets, beta: 0, rewardModel: true });
+    const ppo = stageMemory(cfg, { stage: 'ppo', batch: P, seqLen: T, samples: G, loraRank: r, loraTargets: targets, beta: 0, rewardModel: true, promptLen: 3 });
     expect(Math.abs(ppo.total / ppoBytes - 1), `PPO: estimated ${ppo.total}, held ${ppoBytes}`).toBeLessThan(0.1);
     const grpo = stageMemory(cfg, { stage: 'grpo', batch: P, seqLen: T, samples: G, loraRank: r, loraTargets: targets, beta: 0, rewardModel: false });
     expect(ppo.total).toBeGreaterThan(grpo.total);

@@ -119,12 +119,14 @@ export interface StageMemoryInput {
   loraDropout?: number;
   beta: number; // GRPO: a reference pass only when > 0
   rewardModel: boolean; // GRPO/RLOO: a reward model scores beside the functions
+  /** online stages: the longest prompt in tokens, which the rollouts' prefill holds for every row (default seqLen, a bound) */
+  promptLen?: number;
 }
 
 /**
  * GPU bytes a stage's run holds, from the same per-plan counts as estimateMemory: the frozen base, the
  * trained weights (an adapter, or a model of its own with its gradients and moments), every plan a step
- * uses, and for the online stages the rollouts' KV cache (G rows) and the other roles: PPO's value model
+ * uses, and for the online stages the rollouts' KV cache (prompts x G rows, decoded together) and the other roles: PPO's value model
  * (trained) and reward model, GRPO's and RLOO's reference (when beta > 0) and reward model (when given).
  * Score heads count their weight and their scores. `bytes` by part; `total` their sum.
  */
@@ -147,10 +149,9 @@ export function stageMemory(cfg: ModelConfig, s: StageMemoryInput): { total: num
   };
   // a score head's plan has its weight and scores in place of the LM head's logits
   const head = (batch: number, training: boolean) => buf(cfg.hidden) * (training ? 4 : 1) + buf(batch * T) * (training ? 2 : 1) - buf(batch * T * cfg.vocabSize);
-  const kv = () => {
-    const e = estimateMemory(cfg, 'inference', { batch: s.samples, seqLen: T, kvCache: true });
-    return e.bytes.kvCache + e.bytes.activations;
-  };
+  // every prompt of a step decodes in one batch: a cache of rows x T, and the prefill's plan of rows x the prompt
+  const kv = () => estimateMemory(cfg, 'inference', { batch: rows, seqLen: T, kvCache: true }).bytes.kvCache
+    + estimateMemory(cfg, 'inference', { batch: rows, seqLen: Math.min(T, s.promptLen ?? T), kvCache: true }).bytes.activations;
   const parts: Record<string, number> = { base, policy: trained(rows) };
   if (s.stage === 'rm') parts.head = head(rows, true);
   if (s.stage === 'dpo') parts.reference = frozen(rows, false);

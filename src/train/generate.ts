@@ -1,4 +1,5 @@
-// Generation with a KV cache on the GPU: one prompt, K samples decoded side by side in one batch.
+// Generation with a KV cache on the GPU: K samples of a prompt (or of several prompts) decoded side by
+// side in one batch.
 // Prefill runs the prompt for all K rows at once; then one token per step, reading back only each
 // row's last logits for sampling on the CPU. Tokens stream out through `onToken` as they are drawn.
 import type { Call } from '../gpu/runtime.ts';
@@ -69,47 +70,79 @@ export class Generator {
   }
 
   async generate(prompt: number[], cfg: GenerateConfig, onToken?: (sample: number, id: number) => void): Promise<Generation> {
+    const [g] = await this.generateMany([{ prompt, seed: cfg.seed }], cfg, onToken && ((_, k, id) => onToken(k, id)));
+    return g!;
+  }
+
+  /**
+   * K samples of each of several prompts, decoded side by side in one batch of (prompts x K) rows: a
+   * step costs about the same for 32 rows as for 4, so a batch of prompts costs about what one did.
+   * Prompts may differ in length: the prefill runs the shortest one's length for every row, and the
+   * decode steps that follow feed each longer prompt's remaining tokens to its rows (read, not drawn)
+   * until its own samples begin. Row k of prompt j draws with Rng.forSample(seed_j, k), so a sample is
+   * the same as generate(prompt_j) with seed_j would draw (up to float rounding of the prompt's tail).
+   */
+  async generateMany(requests: { prompt: number[]; seed: number; maxNewTokens?: number }[], cfg: GenerateConfig, onToken?: (request: number, sample: number, id: number) => void): Promise<Generation[]> {
     const gpu = this.model.gpu;
-    const K = cfg.numSamples, P = prompt.length;
+    const K = cfg.numSamples, J = requests.length;
     if (!(K >= 1)) throw new Error('numSamples must be at least 1');
-    if (P < 1) throw new Error('the prompt is empty');
-    const L = P + cfg.maxNewTokens;
+    if (J < 1) return [];
+    const lengths = requests.map((r) => r.prompt.length), maxNew = requests.map((r) => r.maxNewTokens ?? cfg.maxNewTokens);
+    if (Math.min(...lengths) < 1) throw new Error('the prompt is empty');
+    if (!(Math.max(...maxNew) >= 1)) return requests.map(() => ({ ids: Array.from({ length: K }, () => []), finish: new Array(K).fill('length'), entropy: Array.from({ length: K }, () => []) }));
+    const P0 = Math.min(...lengths), ends = lengths.map((n, j) => n + maxNew[j]!), L = Math.max(...ends);
     if (L > this.model.cfg.maxPositions) {
-      throw new Error(`prompt (${P} tokens) + ${cfg.maxNewTokens} new tokens exceed the model's ${this.model.cfg.maxPositions} positions`);
+      const j = ends.indexOf(L);
+      throw new Error(`prompt (${lengths[j]} tokens) + ${maxNew[j]} new tokens exceed the model's ${this.model.cfg.maxPositions} positions`);
     }
-    await this.prepare(K, P, L);
-    const rngs = Array.from({ length: K }, (_, i) => Rng.forSample(cfg.seed, i));
-    const out: number[][] = Array.from({ length: K }, () => []);
-    const entropy: number[][] = Array.from({ length: K }, () => []);
-    const finish: (FinishReason | undefined)[] = new Array(K).fill(undefined);
+    const R = J * K; // row j*K + k: sample k of request j
+    await this.prepare(R, P0, L);
+    const rngs = Array.from({ length: R }, (_, r) => Rng.forSample(requests[Math.floor(r / K)]!.seed, r % K));
+    const out: number[][] = Array.from({ length: R }, () => []);
+    const entropy: number[][] = Array.from({ length: R }, () => []);
+    // a request with no new tokens to draw is finished before it starts
+    const finish: (FinishReason | undefined)[] = Array.from({ length: R }, (_, r) => (maxNew[Math.floor(r / K)]! < 1 ? 'length' : undefined));
     const V = this.model.cfg.vocabSize;
     const run = async (plan: Plan, ids: number[], pos0: number): Promise<Float32Array> => {
       plan.setTokens(ids, pos0);
       await gpu.check('generate', () => gpu.run(plan.forward as Call[], 'generate'));
       return gpu.read(plan.logits);
     };
-    let logits = await run(this.prefill!, Array.from({ length: K }, () => prompt).flat(), 0);
-    for (let t = 0; t < cfg.maxNewTokens; t++) {
+    const result = (interrupted: boolean): Generation[] => requests.map((_, j) => {
+      const rows = Array.from({ length: K }, (_, k) => j * K + k);
+      const g: Generation = { ids: rows.map((r) => out[r]!), finish: rows.map((r) => finish[r] ?? (interrupted ? 'interrupted' : 'length')), entropy: rows.map((r) => entropy[r]!) };
+      if (interrupted) g.interrupted = true;
+      return g;
+    });
+    let logits = await run(this.prefill!, Array.from({ length: R }, (_, r) => requests[Math.floor(r / K)]!.prompt.slice(0, P0)).flat(), 0);
+    // `pos`: the position whose token the logits just computed predict
+    for (let pos = P0; ; pos++) {
       const next: number[] = [];
-      for (let k = 0; k < K; k++) {
-        if (finish[k]) {
-          next.push(out[k]![out[k]!.length - 1] ?? 0); // finished rows keep decoding a filler; it is ignored
+      for (let r = 0; r < R; r++) {
+        const j = Math.floor(r / K), prompt = requests[j]!.prompt, k = r % K;
+        if (pos < prompt.length) {
+          next.push(prompt[pos]!); // this prompt is longer than the prefill: its next token is read, not drawn
           continue;
         }
-        const row = logits.subarray(k * V, (k + 1) * V);
-        const id = sampleToken(row, cfg, rngs[k]!);
-        out[k]!.push(id);
-        entropy[k]!.push(entropyOf(row));
+        if (finish[r]) {
+          next.push(out[r]![out[r]!.length - 1] ?? 0); // finished rows keep decoding a filler; it is ignored
+          continue;
+        }
+        const row = logits.subarray(r * V, (r + 1) * V);
+        const id = sampleToken(row, cfg, rngs[r]!);
+        out[r]!.push(id);
+        entropy[r]!.push(entropyOf(row));
         next.push(id);
-        onToken?.(k, id);
-        if (cfg.stopTokenIds.includes(id)) finish[k] = 'eos';
-        else if (cfg.stopWhen?.(k, out[k]!)) finish[k] = 'stop';
+        onToken?.(j, k, id);
+        if (cfg.stopTokenIds.includes(id)) finish[r] = 'eos';
+        else if (cfg.stopWhen?.(k, out[r]!)) finish[r] = 'stop';
+        else if (out[r]!.length >= maxNew[j]!) finish[r] = 'length';
       }
-      if (finish.every((f) => f) || t === cfg.maxNewTokens - 1) break;
-      if (cfg.interrupt?.()) return { ids: out, finish: finish.map((f) => f ?? 'interrupted'), entropy, interrupted: true };
-      logits = await run(this.step!, next, P + t);
+      if (finish.every((f) => f)) break;
+      if (cfg.interrupt?.()) return result(true);
+      logits = await run(this.step!, next, pos);
     }
-    return { ids: out, finish: finish.map((f) => f ?? 'length'), entropy };
+    return result(false);
   }
 
   destroy(): void {

@@ -11,18 +11,20 @@ export interface Rollout { prompt: number[]; response: number[]; entropy: number
 
 export interface SampleOptions { numSamples: number; maxNewTokens: number; temperature: number; seqLen: number; eosIds: number[]; seed: number; promptsPerStep: number }
 
-/** K rollouts of each prompt of step `step`, in prompt order; a response ends at EOS or where the positions run out. */
+/**
+ * K rollouts of each prompt of step `step`, in prompt order, drawn for all prompts in one batch; a
+ * response ends at EOS or where the positions run out. Prompt i's seed depends only on the step and i.
+ */
 export async function sampleRollouts(gen: Generator, prompts: number[][], step: number, o: SampleOptions): Promise<Rollout[]> {
-  const rs: Rollout[] = [];
-  for (const [i, prompt] of prompts.entries()) {
-    const maxNew = Math.min(o.maxNewTokens, o.seqLen - prompt.length);
-    if (maxNew < 1) throw new Error(`a prompt of ${prompt.length} tokens leaves no room in ${o.seqLen} positions`);
-    const g = await gen.generate(prompt, {
-      ...GENERATE_DEFAULTS, numSamples: o.numSamples, maxNewTokens: maxNew, temperature: o.temperature, seed: o.seed + 7919 * (step * o.promptsPerStep + i), stopTokenIds: o.eosIds,
-    });
-    g.ids.forEach((response, k) => rs.push({ prompt, response, entropy: g.entropy[k]!, finish: g.finish[k]! }));
-  }
-  return rs;
+  const requests = prompts.map((prompt, i) => {
+    const maxNewTokens = Math.min(o.maxNewTokens, o.seqLen - prompt.length);
+    if (maxNewTokens < 1) throw new Error(`a prompt of ${prompt.length} tokens leaves no room in ${o.seqLen} positions`);
+    return { prompt, seed: o.seed + 7919 * (step * o.promptsPerStep + i), maxNewTokens };
+  });
+  const gs = await gen.generateMany(requests, {
+    ...GENERATE_DEFAULTS, numSamples: o.numSamples, maxNewTokens: o.maxNewTokens, temperature: o.temperature, seed: o.seed, stopTokenIds: o.eosIds,
+  });
+  return gs.flatMap((g, i) => g.ids.map((response, k) => ({ prompt: prompts[i]!, response, entropy: g.entropy[k]!, finish: g.finish[k]! })));
 }
 
 /** Rollouts one per row of B x T: ids, targets (the response tokens, at the positions that predict them) and weight 1 there. */
