@@ -128,4 +128,16 @@ describe("Hugging Face's max_steps and TRL's prompt-only lines", () => {
     expect(s.stderr).toMatch(/4 prompt-only lines skipped \(prompts are for ppo --prompts\)/);
     expect(s.stderr.trim().split('\n').at(-1)).toMatch(/prompt-only\.jsonl: SFT needs \{"prompt","completion"\}/);
   });
+  it('a dataset that is not UTF-8 text, binary or empty is refused in one line naming the file, before any training', async () => {
+    const latin1 = join(dir, 'latin1.jsonl'), bin = join(dir, 'weights.jsonl'), empty = join(dir, 'empty.jsonl');
+    writeFileSync(latin1, Buffer.concat([Buffer.from('{"prompt": "a", "completion": "b"}\n{"prompt": "caf'), Buffer.from([0xe9]), Buffer.from('", "completion": "x"}\n')]));
+    writeFileSync(bin, Buffer.from([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 0x01, 0x00, 0x76, 0x00]));
+    writeFileSync(empty, '');
+    for (const [file, problem] of [[latin1, 'not UTF-8 text (line 2, byte offset 50: 0xe9)'], [bin, 'a binary file, not text (a NUL byte at line 1, byte offset 7)'], [empty, 'the file is empty']] as const) {
+      const r = await cli(['sft', ...common, '--data', file, '--out', join(dir, 'sft-bad')]);
+      expect(r.code, file).toBe(2);
+      expect(r.stderr.trim().split('\n'), file).toEqual([expect.stringContaining(`${file}: ${problem}`)]);
+    }
+    expect(existsSync(join(dir, 'sft-bad', 'metrics.jsonl'))).toBe(false);
+  });
 });

@@ -5,6 +5,7 @@
 // The stages' flags are declared here (stageOptions) with the defaults resolveConfig gives, so --help
 // shows the table a run will use rather than a copy of it.
 import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { decodeText, TextFileError } from '../io/text.ts';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Option } from 'commander';
@@ -32,10 +33,20 @@ export interface TrainDeps {
   tokenizerOf: (files: ModelFiles) => Tok | undefined;
 }
 
+/** A text file from the user, checked (src/io/text.ts): its problem as a usage error, in one line. */
+function readText(path: string): string {
+  try {
+    return decodeText(new Uint8Array(readFileSync(path)), path);
+  } catch (e) {
+    if (e instanceof TextFileError) throw new TrainUsageError(e.message);
+    throw e;
+  }
+}
+
 function readData(path: unknown, flag: string): DataRecord[] {
   if (typeof path !== 'string') throw new TrainUsageError(`${flag} FILE.jsonl is required`);
   if (!existsSync(path)) throw new TrainUsageError(`${path}: no such file`);
-  const r = importJsonl(readFileSync(path, 'utf8'), path);
+  const r = importJsonl(readText(path), path);
   for (const e of r.errors) process.stderr.write(`warning: ${e.message}\n`);
   if (!r.records.length) throw new TrainUsageError(`${path}: no usable records`);
   return r.records;

@@ -12,6 +12,7 @@
 // Pure I/O, browser- and Node-safe (no node: imports here; the Node folder getter is in folder.ts).
 
 import { assertSafeShardFilename } from '@huggingface/hub';
+import { decodeText, TextFileError } from './text.ts';
 import { JsonSyntaxError, parseJsonStrict } from './json-strict.ts';
 import { parseSafetensors, SafetensorsError, type SafetensorsFile } from './safetensors.ts';
 import { ConfigError, parseConfig } from '../model/config.ts';
@@ -83,9 +84,10 @@ export async function loadModelFiles(src: FileGetter | FileSource, source: strin
   const json = (path: string, bytes: Uint8Array): unknown => {
     let text: string;
     try {
-      text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
-    } catch {
-      return fail(path, 'not valid UTF-8');
+      text = decodeText(bytes, path);
+    } catch (e) {
+      if (e instanceof TextFileError) return fail(path, e.problem); // under the source's label
+      throw e;
     }
     try {
       return parseJsonStrict(text);

@@ -10,6 +10,7 @@
 // Nothing is replaced on import: records and prompts already stored (or twice in the file) are
 // counted as duplicates and skipped, so importing an export again adds nothing.
 import { exportJsonl, importJsonl, promptText, toPreferencePairs, type Record as DataRecord } from '../io/datasets.ts';
+import { decodeText } from '../io/text.ts';
 import { ImportError, unzipFiles, zipFiles } from '../io/export.ts';
 import type { PromptRecord, RankingRecord, SpotCheckRecord, VoteRecord } from '../store/db.ts';
 
@@ -171,14 +172,13 @@ export function importDataBundle(zip: Uint8Array, file: string): ImportedData & 
   const found = BUNDLE_DATA.filter((n) => byName.has(n));
   if (!found.length) throw new ImportError(`${file}: holds no data.jsonl or prompts.jsonl (an export of this playground's data has them)`);
   const out: ImportedData & { kept: string[] } = { records: [], prompts: [], errors: [], kept: BUNDLE_RECORD_ONLY.filter((n) => byName.has(n)) };
-  const dec = new TextDecoder('utf-8', { fatal: true });
   for (const name of found) {
     const [path, bytes] = byName.get(name)!;
     let text: string;
     try {
-      text = dec.decode(bytes);
-    } catch {
-      out.errors.push(`${file}/${path}: not UTF-8 text`);
+      text = decodeText(bytes, `${file}/${path}`, { allowEmpty: true });
+    } catch (e) {
+      out.errors.push((e as Error).message);
       continue;
     }
     const got = importData(text, `${file}/${path}`);
