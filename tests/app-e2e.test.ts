@@ -131,7 +131,8 @@ describe('the playground, end to end', () => {
     await written();
     await page.keyboard.press('Escape');
     await page.waitForSelector('#add-examples', { timeout: 30_000 });
-    await page.fill('#own-prompt', 'Describe the sea at night.');
+    // (a prompt already in the list, typed here: ranked again, not stored twice, the Data tab's rule)
+    await page.fill('#own-prompt', 'Tell me about rain.');
     await page.press('#own-prompt', 'Enter');
     await written();
     await shot(page, 'rank-streaming');
@@ -146,6 +147,8 @@ describe('the playground, end to end', () => {
     await tab(page, 'data');
     await page.waitForSelector('.ranking-row', { timeout: 30_000 });
     expect(await page.locator('.ranking-row').count()).toBe(3);
+    expect(await page.locator('.prompt-row', { hasText: 'Tell me about rain.' }).count()).toBe(1);
+    expect(await page.locator('.prompt-row').count()).toBe(4);
     // the export keeps every label: ranks with the tie, the quality scores and the flags, best first
     const [bundle] = await Promise.all([page.waitForEvent('download', { timeout: 30_000 }), page.click('#export-data')]);
     expect(bundle.suggestedFilename()).toBe('rlhf-playground-data.zip');
@@ -163,6 +166,18 @@ describe('the playground, end to end', () => {
     await page.setInputFiles('#import-file', bundlePath);
     await page.waitForFunction(() => /^rlhf-playground-data\.zip: added 0 records and 0 prompts; \d+ already here \(skipped\)\.$/.test(document.querySelector('rlhf-app')
       ?.shadowRoot?.querySelector('data-view')?.shadowRoot?.querySelector('#import-summary')?.textContent ?? ''), undefined, { timeout: 30_000 });
+    // a binary file, an empty one and one in Latin-1 are each refused in one message, not line by line
+    const importErrors = () => page.locator('data-view #import-errors li').allInnerTexts();
+    for (const [name, buffer, problem] of [
+      ['model.jsonl', Buffer.from([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 0x01, 0x00, 0x76, 0x00, 0x7b, 0x0a, 0x7d]), 'model.jsonl: a binary file, not text (a NUL byte at line 1, byte offset 7)'],
+      ['empty.jsonl', Buffer.alloc(0), 'empty.jsonl: the file is empty'],
+      ['latin1.jsonl', Buffer.concat([Buffer.from('{"prompt": "caf'), Buffer.from([0xe9]), Buffer.from('"}\n')]), 'latin1.jsonl: not UTF-8 text (line 1, byte offset 15: 0xe9); save it as UTF-8'],
+    ] as const) {
+      await page.setInputFiles('#import-file', { name, mimeType: 'application/octet-stream', buffer });
+      await page.waitForFunction((n) => document.querySelector('rlhf-app')?.shadowRoot?.querySelector('data-view')?.shadowRoot
+        ?.querySelector('#import-errors li')?.textContent?.startsWith(n), name, { timeout: 30_000 });
+      expect(await importErrors()).toEqual([problem]);
+    }
 
     // ten imported rankings besides the three made here: enough for the reward model to hold one out
     await page.fill('#import-text', Array.from({ length: 10 }, (_, i) => JSON.stringify({ prompt: `Count to ${i + 2}.`, completions: [Array.from({ length: i + 2 }, (_, k) => k + 1).join(', '), 'No.'] })).join('\n'));

@@ -3,7 +3,7 @@
 import 'fake-indexeddb/auto';
 import { describe, expect, it } from 'vitest';
 import {
-  addPrompt, addSpotCheck, addVote, appendMetrics, deletePrompt, deleteRun, listRollouts, listSpotChecks, saveRollouts, listVotes, putPrompt, winRate, getMetrics, getRun, listPrompts, listRankings, listRuns, loadCheckpoint, openStore, putRun,
+  addPrompt, addPrompts, addSpotCheck, addVote, appendMetrics, deletePrompt, deleteRun, listRollouts, listSpotChecks, saveRollouts, listVotes, putPrompt, winRate, getMetrics, getRun, listPrompts, listRankings, listRuns, loadCheckpoint, openStore, putRun,
   saveCheckpoint, saveRanking, SCHEMA_VERSION, storageEstimate, updateRun, type RunRecord,
 } from '../src/store/db.ts';
 
@@ -27,8 +27,14 @@ describe('store', () => {
 
   it('edits and deletes prompts; keeps votes with a win rate and spot checks by run (deleted with the run)', async () => {
     const db = await openStore(fresh());
-    const id = await addPrompt(db, { text: 'first' });
+    const id = (await addPrompt(db, { text: 'first' }))!;
     await addPrompt(db, { text: 'second' });
+    // one rule wherever prompts are added: a text that is stored is not stored again
+    expect(await addPrompt(db, { text: 'second', source: 'typed in the rank view' })).toBeUndefined();
+    expect(await addPrompts(db, ['third', 'first', 'third', 'fourth'], 'file.jsonl')).toEqual({ added: ['third', 'fourth'], duplicates: 2 });
+    expect((await listPrompts(db)).map((p) => p.text)).toEqual(['first', 'second', 'third', 'fourth']);
+    await deletePrompt(db, id + 2);
+    await deletePrompt(db, id + 3);
     await putPrompt(db, { id, text: 'first, edited', createdAt: 1 });
     await deletePrompt(db, id + 1);
     expect((await listPrompts(db)).map((p) => p.text)).toEqual(['first, edited']);

@@ -179,8 +179,28 @@ async function write<N extends StoreNames<Schema>>(db: Store, store: N, value: S
 
 // ---- prompts, generations, rankings, datasets ----
 
-export const addPrompt = (db: Store, p: Omit<PromptRecord, 'createdAt'> & { createdAt?: number }) =>
-  write(db, 'prompts', { ...p, createdAt: p.createdAt ?? Date.now() }) as Promise<number>;
+/**
+ * Adds the prompts whose text is not stored yet (nor earlier in `texts`), in one transaction: the one rule
+ * for every place that adds prompts (the Data tab and its import, the Rank tab, the example prompts).
+ * The texts added, in order, and how many were there already.
+ */
+export async function addPrompts(db: Store, texts: readonly string[], source?: string, createdAt = Date.now()): Promise<{ added: string[]; duplicates: number }> {
+  const tx = db.transaction('prompts', 'readwrite', { durability: 'strict' });
+  const have = new Set((await tx.store.getAll()).map((p) => p.text));
+  const added = texts.filter((t) => !have.has(t) && !!have.add(t));
+  await Promise.all([...added.map((text) => tx.store.add({ text, ...(source === undefined ? {} : { source }), createdAt })), tx.done]);
+  return { added, duplicates: texts.length - added.length };
+}
+/** One prompt, by the same rule: its id, or undefined when a prompt with this text is stored already. */
+export async function addPrompt(db: Store, p: Omit<PromptRecord, 'createdAt' | 'id'> & { createdAt?: number }): Promise<number | undefined> {
+  const tx = db.transaction('prompts', 'readwrite', { durability: 'strict' });
+  if ((await tx.store.getAll()).some((x) => x.text === p.text)) {
+    await tx.done;
+    return undefined;
+  }
+  const [id] = await Promise.all([tx.store.add({ ...p, createdAt: p.createdAt ?? Date.now() }), tx.done]);
+  return id;
+}
 export const listPrompts = (db: Store) => db.getAll('prompts');
 /** Replaces a prompt's text (its id stays). */
 export const putPrompt = (db: Store, p: PromptRecord) => write(db, 'prompts', p) as Promise<number>;

@@ -11,6 +11,7 @@
 //  - An import only adds: a bad line is listed as `file:line: problem` and the good lines are kept.
 //  - Imported text is untrusted: it is bound as Lit text (or .value), never as HTML.
 import { css, html, type TemplateResult } from 'lit';
+import { decodeText } from '../io/text.ts';
 import { exportJsonl, importJsonl, MAX_FILE_BYTES, type Record as DataRecord } from '../io/datasets.ts';
 import * as db from '../store/db.ts';
 import type { AppContext } from './context.ts';
@@ -117,11 +118,10 @@ export class DataView extends CtxView {
     const text = box.value;
     if (!text.trim()) return this.ctx?.notify('Type a prompt first.');
     const added = await this.serial('Adding the prompt', async (ctx) => {
-      if ((await db.listPrompts(ctx.store)).some((p) => p.text === text)) {
+      if ((await db.addPrompt(ctx.store, { text, source: 'typed' })) === undefined) {
         ctx.notify('That prompt is already in the list.');
         return false;
       }
-      await db.addPrompt(ctx.store, { text, source: 'typed' });
       ctx.changed('data');
       return true;
     });
@@ -241,7 +241,16 @@ export class DataView extends CtxView {
       await this.addImported(got, file.name, kept);
       return;
     }
-    await this.importText(new TextDecoder().decode(bytes), file.name);
+    let text: string;
+    try {
+      text = decodeText(bytes, file.name);
+    } catch (err) {
+      // an empty or binary file, or one that is not UTF-8: said once, not line by line
+      this.importSummary = undefined;
+      this.importErrors = [(err as Error).message];
+      return;
+    }
+    await this.importText(text, file.name);
   }
 
   private async importPasted(): Promise<void> {
@@ -260,16 +269,11 @@ export class DataView extends CtxView {
     if (got.errors.length > shown.length) shown.push(`… and ${got.errors.length - shown.length} more problems`);
     this.importErrors = shown;
     const summary = await this.serial(`Importing ${file}`, async (ctx) => {
-      const [records, prompts, rankings] = await Promise.all([ctx.userRecords(), db.listPrompts(ctx.store), db.listRankings(ctx.store)]);
+      const [records, rankings] = await Promise.all([ctx.userRecords(), db.listRankings(ctx.store)]);
       const recs = newItems([...records, ...rankings.map(rankingToRecord)].map(recordKey), got.records, recordKey);
-      const ps = newItems(prompts.map((p) => p.text), got.prompts, (t) => t);
       if (recs.added.length) await ctx.saveUserRecords([...records, ...recs.added]);
-      if (ps.added.length) {
-        const tx = ctx.store.transaction('prompts', 'readwrite');
-        const now = Date.now();
-        await Promise.all([...ps.added.map((text) => tx.store.add({ text, source: file, createdAt: now })), tx.done]);
-        ctx.changed('data');
-      }
+      const ps = await db.addPrompts(ctx.store, got.prompts, file);
+      if (ps.added.length) ctx.changed('data');
       const dup = recs.duplicates + ps.duplicates;
       return `${file}: added ${plural(recs.added.length, 'record')} and ${plural(ps.added.length, 'prompt')}`
         + (dup ? `; ${dup} already here (skipped)` : '') + note
@@ -418,7 +422,7 @@ export class DataView extends CtxView {
 
       <section class="card" id="export">
         <h3>Export</h3>
-        <p class="muted small">Two JSONL files: your records and rankings (the formats above, which TRL reads), and your prompts.</p>
+        <p class="muted small">One .zip of JSONL files: data.jsonl (your records and rankings, in the formats above, which TRL reads), prompts.jsonl, and, when there are any, votes.jsonl (blind A/B votes) and spot-checks.jsonl (1-7 scores of PPO rollouts). Importing it here adds the first two back.</p>
         <button id="export-data" @click=${() => this.exportAll()}>Export everything (.zip)</button>
       </section>
     `;

@@ -201,8 +201,8 @@ export class RankPanel extends CtxView {
     const text = input.value.trim();
     if (!text || !this.ctx.model) return;
     input.value = '';
-    await db.addPrompt(this.ctx.store, { text, source: 'typed in the rank view' });
-    this.ctx.changed('data');
+    // stored once, by the Data tab's rule: a prompt already in the list is ranked again, not added again
+    if ((await db.addPrompt(this.ctx.store, { text, source: 'typed in the rank view' })) !== undefined) this.ctx.changed('data');
     this.skipped.delete(text);
     await this.show(this.generate(text));
   }
@@ -248,11 +248,9 @@ export class RankPanel extends CtxView {
       const r = await fetch(new URL('prompts/demo.jsonl', location.href));
       const { prompts, errors } = importData(await r.text(), 'prompts/demo.jsonl');
       if (errors.length) throw new Error(errors.join('; '));
-      const have = new Set((await db.listPrompts(this.ctx.store)).map((p) => p.text));
-      const fresh = [...new Set(prompts)].filter((t) => !have.has(t));
-      for (const text of fresh) await db.addPrompt(this.ctx.store, { text, source: 'example prompts' });
+      const { added } = await db.addPrompts(this.ctx.store, prompts, 'example prompts');
       this.ctx.changed('data');
-      this.ctx.notify(`Added ${fresh.length} example prompts.`);
+      this.ctx.notify(`Added ${added.length} example prompts.`);
     });
   }
 
