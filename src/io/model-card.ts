@@ -9,8 +9,8 @@
 //     breaks (also the ones YAML 1.1 counts: U+0085, U+2028, U+2029) and characters PyYAML refuses are
 //     escaped, lone surrogates become U+FFFD. No value can end the front matter or add a key;
 //   - `base_model` is written only when it is a valid Hub id (the Hub links and indexes it);
-//   - body text has every Markdown punctuation character backslash-escaped and `<`, `&` written as
-//     entities, so it renders as the literal text and never as HTML, a link or a table break;
+//   - body text has the Markdown syntax it would hold backslash-escaped (mdInline) and `<`, `&` written
+//     as entities, so it renders as the literal text and never as HTML, a link or a table break;
 //   - code blocks hold only validated Hub ids (or a placeholder), never free text.
 import { wellFormed, yamlQuote } from './yaml.ts';
 
@@ -63,10 +63,16 @@ export interface ModelCardInput {
 
 
 
-/** Markdown-significant ASCII punctuation: escaped with a backslash (CommonMark allows it before any of these). */
-const MD_PUNCT = /[\\`*_{}[\]()#+\-.!|~>:"'=^$]/g;
+/** Markdown syntax anywhere in a line: escapes, code, emphasis, links and images, table cells,
+ *  strikethrough, math and headings' closing #s (CommonMark allows a backslash before any of these). */
+const MD_ANYWHERE = /[\\`*_[\]|~$#]/g;
 
-/** One line of literal text in Markdown: line breaks become spaces, HTML and Markdown syntax are inert. */
+/**
+ * One line of literal text in Markdown: line breaks become spaces, HTML and Markdown syntax are inert.
+ * Only what Markdown would read is escaped, so "0.0001" and "rlhf-playground" stay as they are: the
+ * characters above anywhere; what starts a block at the start (a list, a quote, a heading underline);
+ * and the "://" and "www." that GFM would turn into a link.
+ */
 export function mdInline(s: string): string {
   return wellFormed(s)
     .replace(/\r\n?|[\n\u0085\u2028\u2029]/g, ' ')
@@ -74,7 +80,11 @@ export function mdInline(s: string): string {
     .replace(/\t/g, ' ')
     .replace(/&/g, '&amp;')
     .replace(/</g, '&lt;')
-    .replace(MD_PUNCT, (c) => '\\' + c);
+    .replace(MD_ANYWHERE, (c) => '\\' + c)
+    // a list item ("- ", "+ ", "1. ", "2) "), a rule or setext underline ("---", "==="), a quote (">")
+    .replace(/^(\s*)([=>]|[-+](?=[\s\-+]|$)|\d+(?=[.)](\s|$)))/, (_, sp: string, x: string) => (/\d/.test(x) ? `${sp}${x}\\` : `${sp}\\${x}`))
+    .replace(/:(?=\/\/)/g, '\\:')
+    .replace(/\b(www)\./gi, '$1\\.');
 }
 
 /**
@@ -176,6 +186,7 @@ function stageSection(s: CardStage, i: number): string {
   for (const [key, label] of [...COMMON_KEYS, ...(STAGE_KEYS[s.stage] ?? [])]) {
     if (!lora && key.startsWith('lora') && key !== 'loraRank') continue;
     if (key === 'steps' && cfg.steps === 0) continue;
+    if (key === 'epochs' && (Number(cfg.steps) > 0 || cfg.epochs === 0)) continue; // the step cap overrides the epochs; 0 was never resolved
     const v = key === 'loraRank' && !lora ? 'full fine-tuning' : fmtValue(cfg[key]);
     if (v !== undefined) rows.push([label, v]);
   }
