@@ -28,10 +28,13 @@ describe('the playground, end to end', () => {
   it('loads, imports, ranks by keyboard, keeps rankings over a reload, trains a reward model, exports and imports', async () => {
     mkdirSync(SHOTS, { recursive: true });
     const page = await env.browser.newPage({ viewport: { width: 1200, height: 900 }, acceptDownloads: true });
-    const errors: string[] = [];
+    const errors: string[] = [], consoleErrors: string[] = [];
     page.on('pageerror', (e) => errors.push(e.message));
+    page.on('console', (m) => void (m.type() === 'error' && consoleErrors.push(`${m.text()} (${m.location().url})`)));
     await page.goto(env.url);
     await modelLoaded(page);
+    // a clean load logs no error: a favicon, and no probe for the optional files the built-in model lacks
+    expect(consoleErrors).toEqual([]);
     expect(await page.locator('#model-params').innerText()).toMatch(/1\.0M/);
     const size = '\\d+(\\.\\d+)? [KMG]iB';
     expect(await page.locator('#model-info').innerText()).toMatch(new RegExp(`GPU memory\\s+sampling 4 × \\d+ tokens: ${size} · LoRA r=8 training \\(8 × \\d+\\): ${size} · full fine-tuning: ${size}`));
@@ -46,8 +49,17 @@ describe('the playground, end to end', () => {
     expect(await page.locator('#adapter').innerText()).toMatch(/Limits\s+\d+(\.\d+)? [KMG]iB per buffer, \d+(\.\d+)? [KMG]iB per storage binding/);
     await shot(page, 'model');
 
-    // Data: paste JSONL; the HTML in a prompt is shown as text and never runs
+    // Data: paste JSONL; the HTML in a prompt is shown as text and never runs. (First a notice: shown on
+    // the tab where it was raised, not on the others, and dismissed by its button.)
     await tab(page, 'data');
+    await page.click('#import-go');
+    const pasteFirst = page.locator('.notice', { hasText: 'Paste JSONL lines first.' });
+    await pasteFirst.waitFor({ timeout: 30_000 });
+    await tab(page, 'rank');
+    expect(await pasteFirst.count()).toBe(0);
+    await tab(page, 'data');
+    if (await pasteFirst.count()) await pasteFirst.locator('button[aria-label="Dismiss"]').click(); // (unless it expired meanwhile)
+    expect(await pasteFirst.count()).toBe(0);
     await page.fill('#import-text', DATA);
     await page.click('#import-go');
     await page.waitForFunction(() => document.querySelector('rlhf-app')?.shadowRoot?.querySelector('data-view')?.shadowRoot

@@ -1,12 +1,13 @@
 // The built-in model in public/models/default: small enough to ship, loads offline with its tokenizer
 // and chat template, and gives varied, readable samples for the bundled demo prompts.
-import { readFileSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { readModelFolder } from '../src/io/folder.ts';
 import { Tok } from '../src/io/tokenizer.ts';
 import { loadModel } from '../src/model/index.ts';
 import { GENERATE_DEFAULTS, Generator } from '../src/train/generate.ts';
 import { testGpu } from './helpers.ts';
+import { BUILTIN_MODEL_FILES } from '../src/worker/builtin.ts';
 
 const DIR = 'public/models/default';
 const demo = readFileSync('public/prompts/demo.jsonl', 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { prompt: string; task: string });
@@ -14,7 +15,9 @@ const demo = readFileSync('public/prompts/demo.jsonl', 'utf8').trim().split('\n'
 describe('built-in model', () => {
   it('ships at most 10 MB with a tokenizer, a chat template and its training record', () => {
     let total = 0;
-    for (const f of ['config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json', 'generation_config.json', 'training.json']) total += statSync(`${DIR}/${f}`).size;
+    // the page loads it requesting these files and no others
+    expect(readdirSync(DIR).sort()).toEqual([...BUILTIN_MODEL_FILES].sort());
+    for (const f of BUILTIN_MODEL_FILES) total += statSync(`${DIR}/${f}`).size;
     expect(total).toBeLessThan(10 * 2 ** 20);
     const training = JSON.parse(readFileSync(`${DIR}/training.json`, 'utf8')) as { recipe: string; steps: number; heldOutLoss: number };
     expect(training.recipe).toBe('scripts/default-model/train.ts');

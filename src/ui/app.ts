@@ -1,6 +1,7 @@
 // <rlhf-app>: the playground's shell. A header with the model, the policy and the live run; tabs for the
 // views (the address keeps the tab: #rank survives a reload); the storage the browser gives us and
-// whether it is persistent; notices (errors stay until dismissed). Every view stays mounted while
+// whether it is persistent; notices, on the tab where they were raised (information expires, errors
+// stay until dismissed and are named on the other tabs). Every view stays mounted while
 // hidden, so a stream or a chart keeps its state when the user looks elsewhere.
 import { css, html, LitElement } from 'lit';
 import { storageEstimate } from '../store/db.ts';
@@ -31,7 +32,8 @@ const tabFromHash = (): TabId => {
   return (TABS.find((t) => t.id === h)?.id ?? 'model') as TabId;
 };
 
-interface Notice { id: number; text: string; kind: 'info' | 'error' }
+/** `tab`: where it was raised (where the action was); it is shown there. */
+interface Notice { id: number; text: string; kind: 'info' | 'error'; tab: TabId }
 
 export class RlhfApp extends LitElement {
   static override properties = {
@@ -118,7 +120,7 @@ export class RlhfApp extends LitElement {
   }
 
   private pushNotice(text: string, kind: 'info' | 'error'): void {
-    const n = { id: this.nextNotice++, text, kind };
+    const n = { id: this.nextNotice++, text, kind, tab: this.tab };
     this.notices = [...this.notices.slice(-4), n];
     if (kind === 'info') setTimeout(() => this.dismiss(n.id), 6000);
   }
@@ -151,8 +153,13 @@ export class RlhfApp extends LitElement {
         ${this.ctx.gpuLost ? html`<div class="notice error" id="gpu-lost" role="alert"><span>The GPU stopped working: ${this.ctx.gpuLost}. Everything you made is
           saved in this browser: reload the page to go on (a training run resumes from its last checkpoint).</span>
           <button id="gpu-reload" class="primary" @click=${() => location.reload()}>Reload</button></div>` : ''}
-        ${this.notices.map((n) => html`<div class="notice ${n.kind}" role=${n.kind === 'error' ? 'alert' : 'status'}><span>${n.text}</span>
+        ${this.notices.filter((n) => n.tab === this.tab).map((n) => html`<div class="notice ${n.kind}" role=${n.kind === 'error' ? 'alert' : 'status'}><span>${n.text}</span>
           <button aria-label="Dismiss" @click=${() => this.dismiss(n.id)}>×</button></div>`)}
+        ${TABS.filter((t) => t.id !== this.tab).map((t) => {
+          // errors stay where they were raised until dismissed; elsewhere one line says they are there
+          const k = this.notices.filter((n) => n.tab === t.id && n.kind === 'error').length;
+          return k ? html`<div class="notice error elsewhere"><span>${k === 1 ? 'An error' : `${k} errors`} on the ${t.label} tab</span><a href="#${t.id}">Show</a></div>` : '';
+        })}
       </div>
       <main>
         <model-view .ctx=${this.ctx} ?hidden=${this.tab !== 'model'}></model-view>

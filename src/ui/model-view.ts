@@ -10,6 +10,7 @@ import type { AdapterSummary } from '../gpu/device.ts';
 import { parseModelRef } from '../io/hub.ts';
 import { loadSession } from '../io/hub-publish.ts';
 import type { ModelSource } from '../worker/api.ts';
+import { BUILTIN_MODEL_FILES } from '../worker/builtin.ts';
 import { fmtBytes, fmtCount, type AppContext } from './context.ts';
 import { defaultHubAddress, hubAddress, setHubAddress } from './hub-address.ts';
 import { sharedStyles } from './styles.ts';
@@ -18,6 +19,7 @@ const LAST_SOURCE = 'rlhf-playground:last-model';
 export const BUILTIN_URL = 'models/default/';
 /** The built-in model's name in the page, in runs and in exported files (its URL depends on the host). */
 export const BUILTIN_NAME = 'rlhf-playground/default (built-in)';
+const BUILTIN = { url: BUILTIN_URL, name: BUILTIN_NAME, only: BUILTIN_MODEL_FILES };
 
 type Remembered = { url: string } | { hub: string; revision?: string; endpoint?: string };
 
@@ -88,7 +90,7 @@ export class ModelView extends CtxView {
     }
     // a private model from the Hub loads again with the Share tab's sign-in (a typed token is not kept)
     if (last && 'hub' in last) last = { ...last, accessToken: loadSession(last.endpoint ?? this.hub)?.accessToken } as Remembered;
-    const builtin = () => this.load({ url: BUILTIN_URL, name: BUILTIN_NAME }, 'the built-in model');
+    const builtin = () => this.load(BUILTIN, 'the built-in model');
     // the last model may be gone (offline, a token needed): then the built-in one, and its error stays shown
     if (!last) void builtin();
     else {
@@ -240,7 +242,7 @@ export class ModelView extends CtxView {
         <div class="card">
           <strong>Built-in</strong>
           <span class="muted small">A 1M-parameter Llama trained on instructions by this project. Served by this site, works offline.</span>
-          <button id="load-builtin" class="primary" ?disabled=${busy} @click=${() => void this.load({ url: BUILTIN_URL, name: BUILTIN_NAME }, 'the built-in model')}>Load built-in model</button>
+          <button id="load-builtin" class="primary" ?disabled=${busy} @click=${() => void this.load(BUILTIN, 'the built-in model')}>Load built-in model</button>
         </div>
         <div class="card">
           <strong>Hugging Face Hub</strong>

@@ -1,6 +1,8 @@
 // Where the engine's model comes from, and how a run knows it is resumed on the same one.
 //   { url }          a server folder (`${url}/config.json`, ...), through loadFromUrl; `files` given
-//                    beside it take the place of the server's (e.g. a tokenizer.json from elsewhere)
+//                    beside it take the place of the server's (e.g. a tokenizer.json from elsewhere);
+//                    `only`: the files the folder holds, when known (the built-in model): the optional
+//                    files it lacks are not requested, so a clean load logs no 404
 //   { hub }          a Hugging Face Hub model id (`revision`, `endpoint`, `accessToken` optional)
 //   { files }        bytes by path (a picked folder, a test reading a fixture from disk)
 //   { zip }          a zipped model folder (what the Share view downloads), unpacked safely
@@ -11,7 +13,7 @@ import { hubFileUrl, loadFromHub, loadFromUrl } from '../io/hub.ts';
 import { loadModelFiles, ModelSourceError, ProgressTracker, type ModelFiles, type Progress } from '../io/sources.ts';
 
 export type ModelSource =
-  | { url: string; files?: Map<string, Uint8Array>; name?: string }
+  | { url: string; files?: Map<string, Uint8Array>; name?: string; only?: readonly string[] }
   | { hub: string; revision?: string; endpoint?: string; accessToken?: string }
   | { files: Map<string, Uint8Array>; name?: string }
   | { zip: Uint8Array; name: string };
@@ -28,6 +30,7 @@ export function sourceName(src: ModelSource): string {
 /** The files of a PEFT adapter the source holds, or undefined when it is not an adapter (no adapter_config.json). */
 export async function adapterFiles(src: ModelSource, fetchImpl: typeof fetch = fetch): Promise<Map<string, Uint8Array> | undefined> {
   if ('files' in src && !('url' in src)) return src.files.has('adapter_config.json') ? src.files : undefined;
+  if ('url' in src && src.only && !src.only.includes('adapter_config.json')) return undefined;
   if ('zip' in src) {
     const files = unzipFiles(src.zip, src.name);
     return files.has('adapter_config.json') ? files : undefined;
@@ -51,6 +54,15 @@ export async function adapterFiles(src: ModelSource, fetchImpl: typeof fetch = f
   return new Map([['adapter_config.json', cfg], ['adapter_model.safetensors', weights]]);
 }
 
+/** A fetch that answers 404 at once, without a request, for a file not among `only` (the files a folder holds). */
+function listedFetch(only: readonly string[], next: typeof fetch): typeof fetch {
+  return (input, init) => {
+    const url = typeof input === 'string' ? input : input instanceof URL ? input.href : input.url;
+    const path = new URL(url, globalThis.location?.href).pathname;
+    return only.some((f) => path.endsWith('/' + f)) ? next(input, init) : Promise.resolve(new Response(null, { status: 404 }));
+  };
+}
+
 /** A fetch that answers from `files` for URLs ending in one of their paths, and goes to the network otherwise. */
 function overlayFetch(files: Map<string, Uint8Array>): typeof fetch {
   return (input, init) => {
@@ -62,7 +74,8 @@ function overlayFetch(files: Map<string, Uint8Array>): typeof fetch {
 
 export async function loadSource(src: ModelSource, onProgress?: Progress): Promise<ModelFiles> {
   if ('url' in src) {
-    const files = await loadFromUrl(src.url, { onProgress, fetch: src.files ? overlayFetch(src.files) : undefined, cache: src.files ? undefined : cache() });
+    const net = src.files ? overlayFetch(src.files) : fetch;
+    const files = await loadFromUrl(src.url, { onProgress, fetch: src.only ? listedFetch(src.only, net) : src.files ? net : undefined, cache: src.files ? undefined : cache() });
     return src.name ? { ...files, source: src.name } : files; // a stable name (the built-in model's URL depends on the host)
   }
   if ('hub' in src) return loadFromHub(src.hub, { revision: src.revision, endpoint: src.endpoint, accessToken: src.accessToken, onProgress, cache: cache() });
