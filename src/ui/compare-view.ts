@@ -87,7 +87,6 @@ export class CompareView extends CtxView {
   }
 
   static override styles = [sharedStyles, css`
-    :host(:focus) { outline: none; } /* focused for the vote keys only */
     :host { outline: none; }
     .settings label { display: inline-flex; gap: 0.35rem; align-items: center; }
     .settings input[type='number'] { width: 5rem; }

@@ -67,7 +67,6 @@ export class RankPanel extends CtxView {
   }
 
   static override styles = [sharedStyles, css`
-    :host(:focus) { outline: none; } /* focused for its keys only; the rank view shows what is selected */
     .settings label { display: inline-flex; gap: 0.35rem; align-items: center; }
     .settings input { width: 4.5rem; }
     .samples { list-style: none; padding: 0; margin: 0; }

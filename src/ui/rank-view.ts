@@ -14,6 +14,7 @@ export class RankView extends LitElement {
 
   static override styles = css`
     :host { display: block; font: 15px/1.5 system-ui, sans-serif; outline: none; }
+    :host(:focus-visible) { outline: 2px solid #0a66c2; outline-offset: 4px; border-radius: 8px; }
     .prompt { font-weight: 600; margin-bottom: 0.5rem; }
     ol { list-style: none; padding: 0; margin: 0; }
     li { border: 1px solid #d0d0d7; border-radius: 8px; padding: 0.5rem 0.75rem; margin: 0.35rem 0; background: #fff; cursor: grab; }

@@ -3,6 +3,9 @@ import { css } from 'lit';
 
 export const sharedStyles = css`
   :host([hidden]) { display: none; }
+  /* a clear ring on whatever the keyboard reaches (the browser's default is faint or, on a view's host, none) */
+  :focus-visible { outline: 2px solid #0a66c2; outline-offset: 2px; }
+  :host(:focus-visible) { outline: 2px solid #0a66c2; outline-offset: 4px; border-radius: 6px; }
   :host { display: block; color: var(--fg, #1d1d1f); font: 15px/1.5 system-ui, -apple-system, 'Segoe UI', sans-serif; }
   h2 { font-size: 1.15rem; margin: 0 0 0.75rem; }
   h3 { font-size: 1rem; margin: 1.25rem 0 0.5rem; }

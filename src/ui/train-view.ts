@@ -258,14 +258,12 @@ export class TrainView extends CtxView {
     .field input, .field select { width: 100%; }
     .field .help { display: block; color: #6e6e73; font-size: 0.8em; }
     .charts { display: grid; grid-template-columns: repeat(auto-fit, minmax(20rem, 1fr)); gap: 1rem; }
-    button:focus-visible, input:focus-visible, select:focus-visible, summary:focus-visible { outline: 2px solid #0a66c2; outline-offset: 2px; }
     #recipe .kinds label { display: flex; gap: 0.5rem; align-items: baseline; padding: 0.3rem 0; }
     #recipe-stages { margin: 0.5rem 0; padding-left: 1.4rem; }
     #recipe-stages li[data-status='running'] { font-weight: 600; }
     #recipe-estimate { font-variant-numeric: tabular-nums; }
     #reward-module { display: block; width: 100%; box-sizing: border-box; font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: 0.85em; line-height: 1.4; tab-size: 2; resize: vertical; }
     #reward-module-status code, #rewards code { font-size: 0.95em; }
-    textarea:focus-visible { outline: 2px solid #0a66c2; outline-offset: 2px; }
     #run-error { white-space: pre-wrap; border: 1px solid #f1b8b2; background: #fdf0ef; border-radius: 8px; padding: 0.5rem 0.75rem; }
     tr.viewed { background: #f4f8fd; }
   `];
