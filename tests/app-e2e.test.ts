@@ -249,7 +249,16 @@ describe('the playground, end to end', () => {
     const zipPath = join(SHOTS, 'exported-adapter.zip');
     writeFileSync(zipPath, readFileSync((await download.path())!));
     const files = unzipFiles(new Uint8Array(readFileSync(zipPath)), 'exported-adapter.zip');
-    expect([...files.keys()].sort()).toEqual(['adapter_config.json', 'adapter_model.safetensors']);
+    // the built-in base is not on the Hub: it travels beside the adapter, with the tokenizer and the model card
+    expect([...files.keys()].sort()).toEqual([
+      'README.md', 'adapter/adapter_config.json', 'adapter/adapter_model.safetensors', 'adapter/tokenizer.json', 'adapter/tokenizer_config.json',
+      'starting-model/config.json', 'starting-model/generation_config.json', 'starting-model/model.safetensors', 'starting-model/tokenizer.json', 'starting-model/tokenizer_config.json',
+    ]);
+    expect(JSON.parse(new TextDecoder().decode(files.get('adapter/adapter_config.json')))).toMatchObject({ base_model_name_or_path: 'starting-model' });
+    const readme = new TextDecoder().decode(files.get('README.md'));
+    expect(readme).toMatch(/^---\n/);
+    expect(readme).toContain('from_pretrained("starting-model"');
+    expect(readme).toContain('PeftModel.from_pretrained(base, "adapter")');
     await shot(page, 'share');
     // this build has no OAuth app: the sign-in button says so instead of failing when pressed; a token works
     expect(await page.locator('#hub-signin').isDisabled()).toBe(true);

@@ -44,7 +44,10 @@ describe('share view', () => {
     expect(data.records.map((r) => r.kind)).toEqual(['completion', 'completion', 'completion', 'completion', 'ranking']);
     await page.selectOption('#share-model', runId);
     const zip = unzipFiles(await downloaded(page, '#download-model'), 'download');
-    expect([...zip.keys()].sort()).toEqual(['adapter_config.json', 'adapter_model.safetensors']);
+    // a small base from a URL (not on the Hub) travels beside the adapter, with the tokenizer and the model card
+    expect([...zip.keys()].sort()).toEqual(['README.md', 'adapter/adapter_config.json', 'adapter/adapter_model.safetensors', 'adapter/tokenizer.json',
+      'starting-model/config.json', 'starting-model/generation_config.json', 'starting-model/model.safetensors', 'starting-model/tokenizer.json']);
+    expect(new TextDecoder().decode(zip.get('README.md'))).toContain('in `starting-model/` beside the adapter in `adapter/`');
     expect(unzipFiles(await downloaded(page, '#download-cluster'), 'cluster').has('sft.yaml')).toBe(true);
 
     // Sign in: to the Hub's authorize page and back with a code; the page reloads and finishes the sign-in
@@ -72,10 +75,14 @@ describe('share view', () => {
     expect(await page.locator('#hub-result').innerText()).toBe('alice/tiny-sft');
 
     const repo = hub.repos.get('alice/tiny-sft')!;
-    expect([...repo.files.keys()].sort()).toEqual(['README.md', 'adapter_config.json', 'adapter_model.safetensors']);
-    expect(Buffer.from(repo.files.get('adapter_config.json')!).equals(Buffer.from(zip.get('adapter_config.json')!))).toBe(true);
+    expect([...repo.files.keys()].sort()).toEqual(['README.md', 'adapter_config.json', 'adapter_model.safetensors', 'tokenizer.json']); // the tokenizer too, as PEFT repos carry it
+    // the same adapter as the download, which names its bundled base instead of the URL the base came from
+    const json = (b: Uint8Array | undefined) => JSON.parse(new TextDecoder().decode(b)) as Record<string, unknown>;
+    const [pubCfg, dlCfg] = [json(repo.files.get('adapter_config.json')), json(zip.get('adapter/adapter_config.json'))];
+    expect(dlCfg.base_model_name_or_path).toBe('starting-model');
+    expect({ ...pubCfg, base_model_name_or_path: 'starting-model' }).toEqual(dlCfg);
     // the same tensors as the download (the provenance metadata carries the export's time)
-    const [pub, dl] = [repo.files.get('adapter_model.safetensors')!, zip.get('adapter_model.safetensors')!].map((b, i) => parseSafetensors(b, String(i)));
+    const [pub, dl] = [repo.files.get('adapter_model.safetensors')!, zip.get('adapter/adapter_model.safetensors')!].map((b, i) => parseSafetensors(b, String(i)));
     expect([...pub!.tensors.keys()].sort()).toEqual([...dl!.tensors.keys()].sort());
     for (const name of dl!.tensors.keys()) expect(readTensorF32(pub!, name)).toEqual(readTensorF32(dl!, name));
     const card = new TextDecoder().decode(repo.files.get('README.md'));
@@ -85,7 +92,7 @@ describe('share view', () => {
     expect(meta.get('license')).toBe('mit');
     expect(meta.get('tags')).toEqual(['rlhf-playground', 'rlhf', 'sft', 'lora']);
     expect(meta.has('base_model')).toBe(false); // the tiny model came from a URL, not the Hub
-    expect(body).toContain('&lt;b\\>not bold&lt;/b\\>');
+    expect(body).toContain('&lt;b>not bold&lt;/b>'); // the HTML shown as text
     expect(hub.commits).toHaveLength(1);
     expect(hub.commits[0]!.auth).toBe(`Bearer ${session.accessToken}`);
     expect(hub.tokens.get(session.accessToken)?.scopes).toEqual(['openid', 'profile', 'write-repos', 'manage-repos']);

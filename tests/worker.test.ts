@@ -244,7 +244,7 @@ describe('training engine (worker API in Node)', () => {
     // it exports (a PEFT adapter) from a fresh engine, and resumes to the uninterrupted result
     const c = await engine(b.name);
     const { zip, name } = await c.e.exportModel(id);
-    expect([...unzipFiles(zip, name).keys()].map((k) => k.split('/').pop()).sort()).toEqual(['adapter_config.json', 'adapter_model.safetensors']);
+    expect([...unzipFiles(zip, name).keys()].map((k) => k.split('/').pop()).sort()).toEqual(['adapter_config.json', 'adapter_model.safetensors', 'tokenizer.json']);
     await c.e.resume(id);
     expect(await c.e.wait(id)).toBe('done');
     const got = await finalTensors(b.name, id);

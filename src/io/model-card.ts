@@ -54,6 +54,8 @@ export interface ModelCardInput {
   data?: CardData;
   /** The weights hold a reward model's score head (a reward model, not a policy). */
   rewardHead?: boolean;
+  /** A download that carries the base model beside the adapter (starting-model/ and adapter/): the code loads both from there. */
+  bundledBase?: boolean;
   /** ISO date of the export. */
   date?: string;
 }
@@ -197,9 +199,12 @@ function stageSection(s: CardStage, i: number): string {
 const indent = (s: string) => s.split('\n').map((l) => '   ' + l).join('\n');
 
 function usage(x: ModelCardInput, base: string | undefined, repo: string | undefined): string {
-  const r = JSON.stringify(repo ?? 'your-name/your-model');
-  const b = JSON.stringify(base ?? 'BASE_MODEL');
-  const noBase = base ? '' : `\nReplace \`BASE_MODEL\` with the model this was trained from (${mdInline(x.baseModel || 'not recorded')}).\n`;
+  const bundled = x.kind === 'adapter' && !!x.bundledBase;
+  const r = JSON.stringify(bundled ? 'adapter' : repo ?? 'your-name/your-model');
+  const b = JSON.stringify(bundled ? 'starting-model' : base ?? 'BASE_MODEL');
+  const noBase = bundled
+    ? `\nThe download carries the base model (${mdInline(x.baseModel || 'not recorded')}, which is not on the Hugging Face Hub) in \`starting-model/\` beside the adapter in \`adapter/\`: with both in one folder (the download unzipped, or the repo fetched with \`huggingface_hub.snapshot_download\`), run this from there.\n`
+    : base ? '' : `\nReplace \`BASE_MODEL\` with the model this was trained from (${mdInline(x.baseModel || 'not recorded')}).\n`;
   // where transformers reads a sequence's score, and the constant the playground adds to it
   const scoring = (biasFile: string) => `The reward of a text is the score head at its last token; the playground scores the prompt (through the chat template when the tokenizer has one), the completion and the EOS token after it. transformers reads the score at each row's last token that is not \`pad_token_id\` (without one, at the last token of one unpadded row): where \`pad_token_id\` is the EOS id (a tokenizer without a pad token), score one unpadded sequence at a time with \`model.config.pad_token_id = None\` to read it at the EOS, as the playground does. The playground also adds \`reward_bias\` from the metadata of \`${biasFile}\`, a constant that makes the demonstrations score 0 on average.
 `;

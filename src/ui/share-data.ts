@@ -159,11 +159,13 @@ export interface CardChoice {
   title?: string;
   description?: string;
   license?: string;
+  /** the download carries the adapter's base beside it (the engine's exportLayout) */
+  bundledBase?: boolean;
 }
 
 /** The model card's input for the chosen run, or for the current policy (a run, an opened adapter, the loaded model). */
 export async function cardInput(store: db.Store, c: CardChoice): Promise<ModelCardInput> {
-  const common = { repo: c.repo, title: c.title, description: c.description, license: c.license, date: new Date().toISOString().slice(0, 10) };
+  const common = { repo: c.repo, title: c.title, description: c.description, license: c.license, date: new Date().toISOString().slice(0, 10), ...(c.bundledBase ? { bundledBase: true } : {}) };
   const runId = c.runId ?? (c.policy?.kind === 'run' ? c.policy.runId : undefined);
   const run = runId ? await db.getRun(store, runId) : undefined;
   const merged = async (ids: string[]) => {

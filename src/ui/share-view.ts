@@ -145,10 +145,10 @@ export class ShareView extends CtxView {
     }
   }
 
-  private async cardFor(repo: string | undefined): Promise<string> {
+  private async cardFor(repo: string | undefined, bundledBase = false): Promise<string> {
     const ctx = this.ctx!;
     return modelCard(await cardInput(ctx.store, {
-      runId: this.choice || undefined, policy: ctx.policy, model: ctx.model, repo, description: this.description, license: this.license,
+      runId: this.choice || undefined, policy: ctx.policy, model: ctx.model, repo, description: this.description, license: this.license, bundledBase,
     }));
   }
 
@@ -177,7 +177,10 @@ export class ShareView extends CtxView {
   }
 
   private downloadModel = () => this.run('model', 'Download the model', async (ctx) => {
-    const { name, zip } = await ctx.engine.exportModel(this.choice || undefined);
+    // the model card goes in as README.md, its loading code following the zip's layout
+    const { bundledBase } = await ctx.engine.exportLayout(this.choice || undefined);
+    const card = await this.cardFor(this.targetRepo(), bundledBase);
+    const { name, zip } = await ctx.engine.exportModel(this.choice || undefined, { card });
     download(name, zip, 'application/zip');
     if (this.choice) await ctx.refreshPolicy(); // exporting a run makes it the policy
     ctx.notify(`Downloaded ${name} (${fmtBytes(zip.length)})`);
@@ -259,10 +262,12 @@ export class ShareView extends CtxView {
     try {
       const repo = repoId(this.repo || defaultRepoName(ctx.model, this.chosenRun()), session.user);
       this.progress = { phase: 'exporting' };
-      const { name, zip } = await ctx.engine.exportModel(this.choice || undefined);
+      // a Hub repo holds the adapter at its top (its base is named, not carried, unless merged runs made it)
+      const { bundledBase } = await ctx.engine.exportLayout(this.choice || undefined, false);
+      const { name, zip } = await ctx.engine.exportModel(this.choice || undefined, { bundleBase: false });
       if (this.choice) await ctx.refreshPolicy();
       const files = unzipFiles(zip, name);
-      const card = await this.cardFor(repo);
+      const card = await this.cardFor(repo, bundledBase);
       this.card = card;
       this.result = await publish({
         repo, files, card, private: this.isPrivate, accessToken: session.accessToken, hubUrl: this.hubUrl,

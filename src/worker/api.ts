@@ -33,6 +33,7 @@ import { estimateMemory, stageMemory } from '../model/memory.ts';
 import { copyWeights, loadAdapter, LORA_DEFAULTS, mergeLora, restoreWeights } from '../model/lora.ts';
 import { readPeftAdapter, unzipFiles, type PeftAdapter } from '../io/export.ts';
 import { checkModelId } from '../io/hub.ts';
+import { hubIdOf } from '../io/model-card.ts';
 import { buildStage, type StageRun, type StepOut } from '../train/stages.ts';
 import { loadRewardModule, type RewardModule } from './reward-sandbox.ts';
 
@@ -480,7 +481,8 @@ export class Engine {
     await db.saveDataset(store, { id: `run:${id}`, name: `${stage} data`, records: data, createdAt: now });
     const model: RunModel = { source: m.info.source, fingerprint: m.info.fingerprint, url: m.url, reloadable: m.reloadable, root: m.rootInfo.fingerprint, chain: [...m.chain] };
     await db.putRun(store, {
-      id, stage, config: { ...cfg }, status: 'running', createdAt: now, updatedAt: now, step: 0, totalSteps: run.totalSteps,
+      // the settings as the run uses them: auto epochs (0) resolved; no epochs when the step count overrides them
+      id, stage, config: { ...cfg, epochs: run.epochs ?? 0 }, status: 'running', createdAt: now, updatedAt: now, step: 0, totalSteps: run.totalSteps,
       datasetId: `run:${id}`, model: { ...model },
     });
     this.drive(id, run, cfg, 0, callbacks);
@@ -530,15 +532,47 @@ export class Engine {
   /**
    * A zip of the trained model: a PEFT adapter (LoRA) or a Hugging Face folder (full fine-tuning). With a
    * run id, that run's last checkpoint; without, the last run of this engine, else the loaded model.
+   * Every zip holds the tokenizer beside the weights and, given `card`, the model card as README.md. An
+   * adapter whose base is neither on the Hub nor the loaded files' own (merged runs), or is a small model
+   * that is not on the Hub (the built-in one), carries that base: starting-model/ beside adapter/ (merged
+   * runs always; the small base unless `bundleBase` is false, as for a Hub repo, whose adapter sits at its top).
    */
-  async exportModel(runId?: string): Promise<{ name: string; zip: Uint8Array }> {
+  async exportModel(runId?: string, opts: { card?: string; bundleBase?: boolean } = {}): Promise<{ name: string; zip: Uint8Array }> {
+    const r = await this.exportFilesOf(runId, opts.bundleBase ?? true);
+    if (opts.card !== undefined) r.files.set('README.md', new TextEncoder().encode(opts.card));
+    return { name: `${r.name}.zip`, zip: zipFiles(r.files, r.folder) };
+  }
+
+  /** Whether exportModel of the current run's adapter carries its base (starting-model/ beside adapter/): see there. */
+  private bundlesBase(small = true): boolean {
+    const m = this.need(), cur = this.current;
+    if (!cur || (m.info.merged.length && cur.stage.policy?.lora)) return false; // no run, or a whole model
+    const offHub = small && hubIdOf(m.rootInfo.source) === undefined && m.rootInfo.params * 4 <= 64 * 2 ** 20;
+    return m.info.merged.length > 0 || offHub;
+  }
+
+  /**
+   * How exportModel will lay out this run (the model card's loading code follows it): whether an adapter
+   * comes with its base model in starting-model/ (undefined when the run trains no adapter).
+   */
+  async exportLayout(runId?: string, bundleBase = true): Promise<{ adapter: boolean; bundledBase: boolean }> {
+    if (runId && this.current?.runId !== runId) {
+      this.idle();
+      await this.open(runId);
+    }
+    const run = this.current ? await this.getRun(this.current.runId) : undefined;
+    const adapter = !!run && Number(run.config.loraRank) > 0 && !(this.need().info.merged.length && this.current!.stage.policy?.lora);
+    return { adapter, bundledBase: adapter && this.bundlesBase(bundleBase) };
+  }
+
+  private async exportFilesOf(runId: string | undefined, bundleBase: boolean): Promise<{ name: string; folder?: string; files: Map<string, Uint8Array> }> {
     const m = this.need();
     if (runId && this.current?.runId !== runId) {
       this.idle();
       await this.open(runId);
     }
     const cur = this.current;
-    if (!runId && this.imported) return { name: 'adapter.zip', zip: zipFiles(this.imported.files, 'adapter') };
+    if (!runId && this.imported) return { name: 'adapter', folder: 'adapter', files: new Map(this.imported.files) };
     const tokenizerFiles = new Map([...m.files.raw].filter(([k]) => k.startsWith('tokenizer') || k === 'special_tokens_map.json'));
     const merged = m.info.merged;
     const meta = (stage: string, steps: number) => ({
@@ -547,7 +581,7 @@ export class Engine {
     });
     if (!cur) {
       const files = await this.exclusive(() => exportModelFiles(m.base, { meta: meta(merged.length ? merged.at(-1)!.stage : 'base', merged.at(-1)?.step ?? 0), tokenizerFiles }));
-      return { name: 'model.zip', zip: zipFiles(files) };
+      return { name: 'model', files };
     }
     const run = await this.getRun(cur.runId);
     const name = `${run.stage}-${cur.runId.slice(0, 8)}`;
@@ -562,21 +596,24 @@ export class Engine {
           restoreWeights(m.base, saved);
         }
       });
-      return { name: `${name}.zip`, zip: zipFiles(files, name) };
+      return { name, folder: name, files };
     }
     const files = await cur.stage.exportFiles(run.step ?? 0);
-    if (merged.length && files.has('adapter_config.json')) {
-      // a reward-model adapter over merged runs: its base is not on the Hub, so the starting model travels with it
-      const start = await this.exclusive(() => exportModelFiles(m.base, { meta: meta(merged.at(-1)!.stage, merged.at(-1)!.step), tokenizerFiles }));
+    if (!files.has('adapter_config.json')) return { name, folder: name, files };
+    for (const [k, v] of tokenizerFiles) if (!files.has(k)) files.set(k, v); // the adapter's tokenizer, as PEFT repos carry it
+    // the base travels with the adapter when PEFT could not fetch it: merged runs (a reward model over them),
+    // or a small model that is not on the Hub (the built-in one: a few MiB)
+    if (this.bundlesBase(bundleBase)) {
+      const start = await this.exclusive(() => exportModelFiles(m.base, { meta: meta(merged.at(-1)?.stage ?? 'base', merged.at(-1)?.step ?? 0), tokenizerFiles }));
       const cfg = JSON.parse(new TextDecoder().decode(files.get('adapter_config.json'))) as Record<string, unknown>;
       cfg.base_model_name_or_path = 'starting-model'; // PEFT reads it relative to where it is loaded from: unzip, load from that folder
       const both = new Map<string, Uint8Array>([
         ...[...start].map(([k, v]) => [`starting-model/${k}`, v] as const),
         ...[...files].map(([k, v]) => [`adapter/${k}`, k === 'adapter_config.json' ? new TextEncoder().encode(JSON.stringify(cfg, null, 2)) : v] as const),
       ]);
-      return { name: `${name}.zip`, zip: zipFiles(both, name) };
+      return { name, folder: name, files: both };
     }
-    return { name: `${name}.zip`, zip: zipFiles(files, name) };
+    return { name, folder: name, files };
   }
 
   /** Frees the GPU memory of the model and the last stage (the engine can load another model after). */
