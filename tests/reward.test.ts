@@ -95,6 +95,16 @@ describe('reward model training', () => {
     await rm.fitBias(demos);
     const s = await rm.score(demos);
     expect(Math.abs(s.reduce((a, b) => a + b, 0) / s.length)).toBeLessThan(1e-4);
+    // normalised: the ranked samples' scores have standard deviation 1, the demonstrations mean 0, the order unchanged
+    const samples = train.slice(0, 30).flatMap((r) => r.completions.map((completion) => ({ prompt: r.prompt, completion })));
+    const { gain } = await rm.normalize(samples, demos);
+    expect(gain).not.toBeCloseTo(1, 1);
+    const ns = await rm.score(samples), mean = ns.reduce((a, b) => a + b, 0) / ns.length;
+    expect(Math.sqrt(ns.reduce((a, x) => a + (x - mean) ** 2, 0) / (ns.length - 1))).toBeCloseTo(1, 4);
+    const nd = await rm.score(demos);
+    expect(Math.abs(nd.reduce((a, b) => a + b, 0) / nd.length)).toBeLessThan(1e-4);
+    expect((await rm.evaluate(heldOut)).accuracy).toBe(after.accuracy);
+    expect((await rm.normalize(samples, demos)).gain).toBeCloseTo(1, 4); // a second time changes nothing
     rm.destroy();
     head.destroy();
     model.params.destroy();
@@ -124,7 +134,7 @@ describe('a trained reward model exported as Hugging Face loads it, and read bac
     const out = await run.exportFiles(run.totalSteps);
     const eos = tok.eosTokenIds[0]!;
     const demos = lines.flatMap((l) => ('completion' in l ? [[...tok.encodePrompt(l.prompt), ...tok.encode(l.completion, { addSpecialTokens: false }), eos]] : []));
-    return { gpu, files, base, cfg, run, result, out, demos, eos };
+    return { gpu, files, base, cfg, run, result, out, demos, eos, tok };
   }
 
   /** Each sequence's score at its last token (what RewardTrainer.score reads, before the bias). */
@@ -146,7 +156,7 @@ describe('a trained reward model exported as Hugging Face loads it, and read bac
   const folderOf = (files: Map<string, Uint8Array>, name: string) => loadModelFiles(async (p) => files.get(p), name);
 
   it('fully fine-tuned: a LlamaForSequenceClassification folder (model.* + score.weight, no lm_head) scoring as trained, bias included', async () => {
-    const { gpu, files, base, run, result, out, demos, eos } = await train('tests/fixtures/llama-tiny', 0);
+    const { gpu, files, base, run, result, out, demos, eos, tok } = await train('tests/fixtures/llama-tiny', 0);
     expect(base.cfg.tiedEmbeddings).toBe(false); // the case where dropping lm_head matters
     expect([...out.keys()].sort()).toEqual(['config.json', 'model.safetensors', 'tokenizer.json']);
     const config = json(out.get('config.json'));
@@ -177,6 +187,12 @@ describe('a trained reward model exported as Hugging Face loads it, and read bac
     const got = (await scores(back.model, back.score!.data, demos, eos)).map((s) => s + rewardBiasOf(st.metadata, 'rm'));
     expect(got).toEqual(want);
     expect(Math.abs(got.reduce((a, b) => a + b, 0) / got.length)).toBeLessThan(1e-4); // the bias centres the demonstrations
+    // and the head's scale puts the ranked samples at standard deviation 1 (in the exported weight itself)
+    const ranked = lines.flatMap((l) => ('completions' in l ? l.completions.map((c) => [...tok.encodePrompt(l.prompt), ...tok.encode(c, { addSpecialTokens: false }), eos]) : []));
+    const rs = await scores(back.model, back.score!.data, ranked, eos), rmean = rs.reduce((a, b) => a + b, 0) / rs.length;
+    expect(Math.sqrt(rs.reduce((a, v) => a + (v - rmean) ** 2, 0) / (rs.length - 1))).toBeCloseTo(1, 4);
+    expect(result.reward_gain).toBeGreaterThan(0);
+    expect(run.epochs).toBeUndefined(); // steps: 3 overrides the epochs
     for (const m of [ref, back.model]) m.params.destroy();
     run.destroy();
     base.params.destroy();
@@ -201,6 +217,20 @@ describe('a trained reward model exported as Hugging Face loads it, and read bac
     refLora.destroy();
     back.lora.destroy();
     run.destroy();
+    base.params.destroy();
+  });
+  it('a run records the epochs it makes: auto (0) resolved, none when the step count overrides them', async () => {
+    const gpu = await testGpu();
+    const dir = 'tests/fixtures/gpt2-tiny';
+    const files = await readModelFolder(dir);
+    const tok = Tok.fromJson(files.tokenizer, files.tokenizerConfig, `${dir}/tokenizer.json`);
+    const { model: base } = loadModel(gpu, files);
+    for (const [input, epochs, totalSteps] of [[{ epochs: 0 }, 8, 24], [{ epochs: 3 }, 3, 9], [{ epochs: 3, steps: 5 }, undefined, 5]] as const) {
+      // 12 rankings, one held out: 11 at 4 per step = 3 steps a pass; auto = enough passes for 32 steps, at most 8
+      const run = await buildStage({ gpu, files, tok, base }, 'rm', resolveConfig('rm', { seed: 1, batchSize: 4, seqLen: T, loraRank: 4, ...input }, base.cfg), records);
+      expect([run.epochs, run.totalSteps], JSON.stringify(input)).toEqual([epochs, totalSteps]);
+      run.destroy();
+    }
     base.params.destroy();
   });
 });

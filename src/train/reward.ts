@@ -6,7 +6,8 @@
 //     (Shuffling pairs across the dataset instead makes the model overfit, the paper found.)
 //  3. The scalar comes from the score head at each sequence's last token.
 //  4. One epoch by default; held-out pair accuracy is reported.
-//  5. After training, a bias is fitted so that the demonstrations score mean 0.
+//  5. After training, the scores are normalised (normalize): the head scaled so that the ranked samples
+//     have standard deviation 1, and a bias so that the demonstrations score mean 0.
 // One step = forward of every completion of a few prompts -> scores read back -> the pairwise loss and
 // its gradient per score on the CPU (a few dozen numbers) -> backward from the score head -> AdamW.
 import { rankingPairs } from '../io/datasets.ts';
@@ -160,12 +161,35 @@ export class RewardTrainer {
     return { loss, accuracy: pairs ? correct / pairs : 0, pairs };
   }
 
-  /** The paper's normalisation: a bias so that the demonstrations (prompt + SFT completion) score mean 0. */
+  /** The paper's centring alone: a bias so that the demonstrations (prompt + SFT completion) score mean 0. */
   async fitBias(demos: { prompt: number[]; completion: number[] }[]): Promise<number> {
     this.bias = 0;
     const s = await this.score(demos);
     this.bias = -s.reduce((a, b) => a + b, 0) / Math.max(1, s.length);
     return this.bias;
+  }
+
+  /**
+   * The normalisation before RL. The score head is scaled so that the scores of `samples` (the policy's
+   * own samples: the completions the labeler ranked) have standard deviation 1, as Ziegler et al. (2019)
+   * normalise theirs, so that a KL coefficient means the same whatever scale training left the scores on;
+   * then a bias centres the demonstrations at 0, as InstructGPT does (the samples, when there are no
+   * demonstrations). The head's scale is in its weight, so an exported model scores the same; running it
+   * again changes nothing (gain 1).
+   */
+  async normalize(samples: { prompt: number[]; completion: number[] }[], demos: { prompt: number[]; completion: number[] }[]): Promise<{ bias: number; gain: number }> {
+    this.bias = 0;
+    const s = await this.score(samples);
+    const mean = s.reduce((a, b) => a + b, 0) / Math.max(1, s.length);
+    const sd = Math.sqrt(s.reduce((a, x) => a + (x - mean) ** 2, 0) / Math.max(1, s.length - 1));
+    const gain = s.length > 1 && sd > 1e-6 ? 1 / sd : 1;
+    if (gain !== 1) {
+      const w = await this.head.params.download('score.weight');
+      this.head.params.upload('score.weight', w.map((x) => x * gain));
+    }
+    const ref = demos.length ? await this.score(demos) : s.map((x) => x * gain);
+    this.bias = -ref.reduce((a, b) => a + b, 0) / Math.max(1, ref.length);
+    return { bias: this.bias, gain };
   }
 
   destroy(): void {

@@ -22,7 +22,7 @@ import { RewardTrainer, type Ranking } from './reward.ts';
 import { callReward, type RewardFunction } from './rewards.ts';
 import { Rng } from './sampling.ts';
 import { SftTrainer, sftBatch, type Example } from './sft.ts';
-import { isGroup, stepsFor as stepsOf, type Stage, type TrainConfig } from './config.ts';
+import { epochsFor, isGroup, stepsFor as stepsOf, type Stage, type TrainConfig } from './config.ts';
 
 export interface StepOut {
   metrics: Record<string, number>; // TRL's names
@@ -38,6 +38,8 @@ export interface CompletionRow { step: number; prompt: string; completion: strin
 
 export interface StageRun {
   readonly totalSteps: number;
+  /** The passes over the data the steps make, `epochs: 0` (auto) resolved; undefined when `steps` overrides the epochs. */
+  readonly epochs?: number;
   /** What a checkpoint holds (weights and AdamW moments). */
   readonly trainables: Record<string, ParamTable>;
   step(s: number): Promise<StepOut>;
@@ -122,7 +124,11 @@ export async function buildStage(ctx: StageContext, stage: Stage, c: TrainConfig
     minLrRatio: c.minLrRatio, warmupSteps: Math.ceil(steps * warm), totalSteps: steps,
   });
   // Hugging Face's max_steps: set, it overrides the epochs (batchOf cycles through the data as often as needed)
-  const stepsFor = (perEpoch: number) => stepsOf(c, perEpoch);
+  let epochs: number | undefined;
+  const stepsFor = (perEpoch: number) => {
+    epochs = c.steps ? undefined : epochsFor(c, perEpoch);
+    return stepsOf(c, perEpoch);
+  };
 
   // ---- the trained weights: an adapter on the shared frozen base, or a model of our own ----
   const owned = lora ? undefined : loadModel(ctx.gpu, { ...files, configFile: `${files.source}/config.json` }, { optimizer: true }).model;
@@ -141,6 +147,7 @@ export async function buildStage(ctx: StageContext, stage: Stage, c: TrainConfig
     return exportModelFiles(model, { meta: meta(steps), tokenizerFiles, score });
   };
   const common = {
+    get epochs() { return epochs; },
     state: () => ({}), setState: () => {},
     finish: async () => ({}),
     exportFiles: (steps: number) => exportPolicy(steps),
@@ -234,8 +241,9 @@ export async function buildStage(ctx: StageContext, stage: Stage, c: TrainConfig
         },
         async finish() {
           const ev = heldOut.length ? await t.evaluate(heldOut) : undefined;
-          const bias = demos.length ? await t.fitBias(demos) : 0;
-          return { ...(ev ? { eval_loss: ev.loss, eval_accuracy: ev.accuracy, eval_pairs: ev.pairs } : {}), reward_bias: bias };
+          const samples = rankings.flatMap((r) => r.completions.map((completion) => ({ prompt: r.prompt, completion })));
+          const { bias, gain } = await t.normalize(samples, demos);
+          return { ...(ev ? { eval_loss: ev.loss, eval_accuracy: ev.accuracy, eval_pairs: ev.pairs } : {}), reward_bias: bias, reward_gain: gain };
         },
         async evaluate(recs) {
           const rs = toRankings(recs).map((r) => ({ prompt: encPrompt(r.prompt), completions: r.completions.map(encCompletion), ranks: r.ranks }));
