@@ -101,9 +101,13 @@ describe('the playground, SFT to reward model to PPO to a blind comparison', () 
     await setFields(page, [['steps', '2'], ['batchSize', '2'], ['numSamples', '2'], ['maxNewTokens', '12'], ['seqLen', '48'], ['loraRank', '4']]);
     expect(await page.locator('#blocked').count()).toBe(0);
     await page.click('#start');
+    // shown as starting at once (building PPO's four roles takes seconds), then a sign of life inside its long step
+    await page.waitForSelector('#run[data-status="starting"]', { timeout: 5_000 });
     await page.waitForSelector('#run[data-status="running"]', MODEL_WORK);
     const ppoId = (await page.locator('#run').getAttribute('data-run'))!;
     expect(ppoId).not.toBe(rmId);
+    await page.waitForSelector('#phase[data-phase]', MODEL_WORK);
+    expect(await page.locator('#phase').innerText()).toMatch(/^step [12]: (sampling the rollouts: \d+ of at most 48 tokens|scoring the rollouts|updating: pass \d of 4)/);
     expect(await page.locator('#start').getAttribute('title')).toMatch(/a run is training/);
 
     // Inspect, while it trains: step 1's rollouts, coloured token by token. At step 1 the policy is still

@@ -52,7 +52,13 @@ describe('PPO', () => {
     const ppo = await PpoTrainer.create({ policy: { model: base, lora: policy }, reference: { model: base }, reward: { model: base, lora: rmLora, head: rmHead }, value: { model: base, lora: valueLora, head: valueHead } }, cfg);
     const prompts = rankings.slice(0, 4).map((r) => r.prompt);
     const steps = [];
-    for (let i = 0; i < 14; i++) steps.push(await ppo.trainStep(prompts));
+    // the phases of a step, as the page shows them: every token drawn, then scoring, then each update
+    const phases: string[] = [];
+    steps.push(await ppo.trainStep(prompts, (p) => phases.push(`${p.phase} ${p.done}/${p.total}`)));
+    const drawn = phases.filter((p) => p.startsWith('sampling')), tokens = steps[0]!['objective/response_length'] * 16;
+    expect(drawn).toEqual(Array.from({ length: tokens + 1 }, (_, i) => `sampling ${i}/${16 * 8}`));
+    expect(phases.slice(drawn.length)).toEqual(['scoring 0/1', 'updating 0/2', 'updating 1/2']); // 1 pass (ppo_epochs) x 2 minibatches
+    for (let i = 1; i < 14; i++) steps.push(await ppo.trainStep(prompts));
     const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
     const early = mean(steps.slice(0, 3).map((s) => s['objective/scores'])), late = mean(steps.slice(-3).map((s) => s['objective/scores']));
     const trace = steps.map((s) => `${s['objective/scores'].toFixed(2)}/${s['objective/response_length'].toFixed(1)}/${s['objective/kl'].toFixed(2)}`).join(' ');

@@ -24,7 +24,7 @@ import {
   type LossType, type PgLoss, type PgRow, type ScaleRewards,
 } from './grpo-math.ts';
 import { checkScores } from './rewards.ts';
-import { layoutRollouts, rolloutLogps, sampleRollouts, type Rollout } from './rollouts.ts';
+import { layoutRollouts, rolloutLogps, sampleRollouts, type Rollout, type StepPhase } from './rollouts.ts';
 import { learningRate, type ScheduleConfig } from './schedule.ts';
 
 export type GroupMethod = 'grpo' | 'rloo';
@@ -141,12 +141,14 @@ export class GrpoTrainer {
     return this.step * this.cfg.num_iterations + it + 1;
   }
 
-  async trainStep(prompts: number[][]): Promise<GrpoStep> {
+  /** One GRPO / RLOO step; `onPhase` hears where it is (sampling, scoring, updating) as it goes. */
+  async trainStep(prompts: number[][], onPhase?: (p: StepPhase) => void): Promise<GrpoStep> {
     const c = this.cfg, G = c.num_generations, B = c.promptsPerStep * G, method = c.method;
     if (prompts.length !== c.promptsPerStep) throw new Error(`a ${method.toUpperCase()} step takes ${c.promptsPerStep} prompts, got ${prompts.length}`);
     // ---- 1. rollouts ----
-    const rs = await sampleRollouts(this.gen, prompts, this.step, { ...c, numSamples: G, maxNewTokens: c.max_completion_length });
+    const rs = await sampleRollouts(this.gen, prompts, this.step, { ...c, numSamples: G, maxNewTokens: c.max_completion_length }, onPhase);
     // ---- 2. rewards ----
+    onPhase?.({ phase: 'scoring', done: 0, total: 1 });
     const perFn = await scoreAll(this.rewards, rs);
     const rewards = combineRewards(perFn, c.reward_weights);
     const l = this.layout(rs);
@@ -162,6 +164,7 @@ export class GrpoTrainer {
     let old: number[][] = [], adv: number[] = [], seqKl: number[] = [], zeroStd = 0, groupStd: number[] = [];
     let loss = 0, low = 0, high = 0, region = 0, kl = 0, gradNorm = 0, lr = 0, skipped = false;
     for (let it = 0; it < c.num_iterations; it++) {
+      onPhase?.({ phase: 'updating', done: it, total: c.num_iterations });
       this.policy.lora?.setStep(this.updates(it));
       const res = await this.lossPass(rs, (logp) => {
         if (it === 0) {

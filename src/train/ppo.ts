@@ -21,7 +21,7 @@ import type { Plan, Transformer } from '../model/transformer.ts';
 import { AdamW, type AdamWConfig } from './adamw.ts';
 import { Generator } from './generate.ts';
 import { AdaptiveKl, emaUpdate, gae, klPenalizedRewards, policyLoss, valueLoss, whiten } from './ppo-math.ts';
-import { layoutRollouts, rolloutLogps, sampleRollouts, type Rollout } from './rollouts.ts';
+import { layoutRollouts, rolloutLogps, sampleRollouts, type Rollout, type StepPhase } from './rollouts.ts';
 
 export type { Rollout };
 
@@ -122,12 +122,14 @@ export class PpoTrainer {
     return gpu.read(plan.scores!);
   }
 
-  async trainStep(prompts: number[][]): Promise<PpoStep> {
+  /** One PPO iteration; `onPhase` hears where it is (sampling, scoring, updating) as it goes. */
+  async trainStep(prompts: number[][], onPhase?: (p: StepPhase) => void): Promise<PpoStep> {
     const cfg = this.cfg, T = cfg.seqLen, B = cfg.promptsPerStep * cfg.numSamples;
     if (prompts.length !== cfg.promptsPerStep) throw new Error(`PPO step takes ${cfg.promptsPerStep} prompts, got ${prompts.length}`);
     // ---- 1. rollouts ----
-    const rs = await sampleRollouts(this.gen, prompts, this.step, cfg);
+    const rs = await sampleRollouts(this.gen, prompts, this.step, cfg, onPhase);
     const { ids, targets, ones } = this.layout(rs, B);
+    onPhase?.({ phase: 'scoring', done: 0, total: 1 });
     // ---- 2. reference and old-policy log-probs, scores, old values ----
     const ref = this.plans.reference;
     ref.setBatch(ids, targets, ones);
@@ -161,6 +163,7 @@ export class PpoTrainer {
     let pl = 0, vl = 0, cf = 0, vcf = 0, akl = 0, n = 0, skipped = false;
     for (let epoch = 0; epoch < cfg.ppo_epochs; epoch++) {
       for (let mb = 0; mb < cfg.minibatches; mb++) {
+        onPhase?.({ phase: 'updating', done: n, total: cfg.ppo_epochs * cfg.minibatches });
         const sl = (a: number[][]) => a.slice(mb * rows, (mb + 1) * rows);
         const part = rs.slice(mb * rows, (mb + 1) * rows);
         // policy: the clipped objective's gradient into the policy's grads, then (ptx and) AdamW

@@ -5,6 +5,7 @@
 // Step s (0-based) always takes the same batch (a seeded shuffle per epoch) and runs with `t.step = s`,
 // so the schedule, AdamW's bias correction and LoRA dropout continue exactly where a resumed run stopped.
 import type { Gpu } from '../gpu/runtime.ts';
+import type { StepPhase } from './rollouts.ts';
 import { promptText, toPrompts, toRankings, type Prompt, type Record as DataRecord } from '../io/datasets.ts';
 import type { ModelFiles } from '../io/sources.ts';
 import { StreamDecoder, type Tok } from '../io/tokenizer.ts';
@@ -42,7 +43,8 @@ export interface StageRun {
   readonly epochs?: number;
   /** What a checkpoint holds (weights and AdamW moments). */
   readonly trainables: Record<string, ParamTable>;
-  step(s: number): Promise<StepOut>;
+  /** Step s; an online stage tells `onPhase` where it is inside the step (a PPO step can take minutes). */
+  step(s: number, onPhase?: (p: StepPhase) => void): Promise<StepOut>;
   /** After the last step (RM: held-out accuracy and the bias fit); goes into the run's result. */
   finish(): Promise<Record<string, number>>;
   /** Run state beyond the tensors, kept in the checkpoint (RM bias, PPO's adaptive KL coefficient). */
@@ -319,10 +321,10 @@ export async function buildStage(ctx: StageContext, stage: Stage, c: TrainConfig
       cleanup.unshift(() => t.destroy());
       return {
         ...common, totalSteps, trainables: weights, policy: { model, lora: adapter },
-        async step(s) {
+        async step(s, onPhase) {
           const batch = batchAt(s);
           t.step = s;
-          const r = await t.trainStep(batch);
+          const r = await t.trainStep(batch, onPhase);
           t.step = s + 1;
           return {
             metrics: r.metrics, skipped: r.skipped,
@@ -392,10 +394,10 @@ export async function buildStage(ctx: StageContext, stage: Stage, c: TrainConfig
     }
     return {
       ...common, totalSteps, trainables: { ...weights, ...valueTables }, policy: { model, lora: adapter },
-      async step(s) {
+      async step(s, onPhase) {
         const batch = batchAt(s);
         t.step = s;
-        const r = await t.trainStep(batch);
+        const r = await t.trainStep(batch, onPhase);
         t.step = s + 1;
         const { step: _s, samples, skipped, ...metrics } = r;
         const rollouts = batch.length * c.numSamples;

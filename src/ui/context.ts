@@ -11,7 +11,7 @@ import type { CompletionRow } from '../train/stages.ts';
 import * as db from '../store/db.ts';
 import { isOnline } from '../train/config.ts';
 import { DATA_BUNDLE, dataBundle, rankingToRecord } from './data-io.ts';
-import type { Engine, GpuProblem, ModelInfo, PolicyInfo, RunProgress, RunStatusEvent, Stage, TrainInput } from '../worker/api.ts';
+import type { Engine, GpuProblem, ModelInfo, PolicyInfo, RunPhase, RunProgress, RunStatusEvent, Stage, TrainInput } from '../worker/api.ts';
 
 export type EngineRemote = Comlink.Remote<Engine>;
 
@@ -27,6 +27,8 @@ export interface Events {
   runs: void; // a run was created, changed status or was deleted
   metrics: db.MetricRecord; // a live run's step
   progress: RunProgress;
+  /** where a live online run is inside its step */
+  phase: RunPhase;
   status: RunStatusEvent;
   samples: { runId: string; step: number; samples: RolloutSample[] };
   notice: { text: string; kind: 'info' | 'error' };
@@ -144,6 +146,7 @@ export class AppContext {
     return Comlink.proxy({
       onMetrics: (m: db.MetricRecord) => this.changed('metrics', m),
       onProgress: (p: RunProgress) => this.changed('progress', p),
+      onPhase: (p: RunPhase) => this.changed('phase', p),
       onStatus: (s: RunStatusEvent) => {
         if (s.status !== 'running' && this.liveRun === s.runId) this.liveRun = undefined;
         this.changed('status', s);

@@ -30,6 +30,7 @@ import { plural } from './data-io.ts';
 import type { LineChart } from './chart.ts';
 import './chart.ts';
 import { fmtBytes, fmtSeconds, type AppContext } from './context.ts';
+import type { RunPhase } from '../worker/api.ts';
 import { CtxView, errText } from './ctx-view.ts';
 import { sharedStyles } from './styles.ts';
 import {
@@ -226,6 +227,8 @@ export class TrainView extends CtxView {
   private viewId?: string; // the run whose progress and curves are shown
   private rows = new Map<number, db.MetricRecord>(); // its metrics by step
   private progress?: { step: number; total: number; tokensPerSec?: number; secondsLeft?: number };
+  /** inside the live step of the viewed run (online stages): sampling, scoring, updating, and since when */
+  private phase?: RunPhase & { since: number };
   private errors = new Map<string, string>(); // run id -> error of a 'failed' status event
   private busy?: string; // the action under way ('start', 'pause', ...)
   // ---- GRPO / RLOO: the reward module in the editor, and what the engine found in it ----
@@ -281,12 +284,19 @@ export class TrainView extends CtxView {
         if (p.runId === this.recipe?.current?.runId) this.recipeLive = { runId: p.runId, step: p.step, total: p.total, secondsLeft: p.secondsLeft };
         if (p.runId !== this.viewId) return;
         this.progress = p;
+        this.phase = undefined; // the step is done
+        this.requestUpdate();
+      }),
+      ctx.on('phase', (p) => {
+        if (p.runId !== this.viewId) return;
+        this.phase = { ...p, since: p.phase === this.phase?.phase && p.step === this.phase.step ? this.phase.since : Date.now() };
         this.requestUpdate();
       }),
       ctx.on('status', (s) => {
         if (s.status === 'failed' && s.error) this.errors.set(s.runId, s.error);
         if (s.status === 'running') this.errors.delete(s.runId);
         if (s.runId === this.viewId) this.progress = { ...this.progress, step: s.step, total: s.total };
+        if (s.runId === this.viewId && s.status !== 'running') this.phase = undefined;
         // a run started or resumed anywhere is the one to watch
         if (s.status === 'running' && s.runId !== this.viewId) void this.view(s.runId);
         this.requestUpdate();
@@ -927,8 +937,23 @@ export class TrainView extends CtxView {
     `;
   }
 
+  /** A sign of life inside a long online step: what it is doing, how far, and for how long. */
+  private phaseView(ph: RunPhase & { since: number }) {
+    const what = ph.phase === 'sampling' ? `sampling the rollouts: ${ph.done} of at most ${ph.total} tokens`
+      : ph.phase === 'scoring' ? 'scoring the rollouts (reward, reference and old policy)'
+      : `updating: pass ${ph.done + 1} of ${ph.total}`;
+    const secs = Math.round((Date.now() - ph.since) / 1000);
+    return html`<div id="phase" data-phase=${ph.phase}>
+      <progress id="phase-progress" max=${ph.total || 1} .value=${ph.phase === 'scoring' ? 0 : ph.done}></progress>
+      <p class="small muted">step ${ph.step}: ${what}${secs >= 2 ? ` (${fmtSeconds(secs)} so far)` : ''}</p></div>`;
+  }
+
   private runView() {
     const r = this.viewed, p = this.progress;
+    // from the click on: building a stage (its plans, a reference or value model) takes seconds
+    if (this.busy === 'start') return html`<section class="card" id="run" data-status="starting">
+      <h3>Starting a run <span class="pill">${this.stage}</span> <span class="pill status">starting</span></h3>
+      <progress id="progress"></progress><p id="progress-text" class="small">preparing the models and plans on the GPU…</p></section>`;
     if (!r || !this.viewId) return html`<section class="card"><div class="empty">No run yet: pick a stage and start one.</div></section>`;
     const stage = r.stage as Stage;
     // the status event's error shows at once; the record's after a reload
@@ -939,6 +964,7 @@ export class TrainView extends CtxView {
         <h3>Run ${r.id.slice(0, 8)} <span class="pill">${stage}</span> <span class="pill status">${r.status}</span></h3>
         <progress id="progress" max=${p?.total || 1} .value=${p?.step ?? 0}></progress>
         <p id="progress-text" class="small">step ${p?.step ?? 0} / ${p?.total ?? 0}${speed}</p>
+        ${this.phase && this.ctx?.liveRun === r.id ? this.phaseView(this.phase) : null}
         ${error ? html`<p id="run-error" class="error" role="alert">Failed: ${error}</p>` : null}
         ${stage === 'rm' && r.status === 'done' ? html`<p id="heldout">${typeof r.result?.eval_accuracy === 'number'
           ? `Held-out pair accuracy ${pct(r.result.eval_accuracy)} on ${typeof r.result.eval_pairs === 'number' ? plural(r.result.eval_pairs, 'pair') : '? pairs'} (loss ${Number(r.result.eval_loss).toFixed(3)}).`

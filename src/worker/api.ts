@@ -35,6 +35,7 @@ import { readPeftAdapter, unzipFiles, type PeftAdapter } from '../io/export.ts';
 import { checkModelId } from '../io/hub.ts';
 import { hubIdOf } from '../io/model-card.ts';
 import { buildStage, type StageRun, type StepOut } from '../train/stages.ts';
+import type { StepPhase } from '../train/rollouts.ts';
 import { loadRewardModule, type RewardModule } from './reward-sandbox.ts';
 
 export type { ModelSource } from './source.ts';
@@ -86,11 +87,14 @@ export interface GenerateResult { texts: string[]; finish: FinishReason[] }
 export interface GpuProblem { kind: 'lost' | 'error'; message: string }
 
 export interface RunProgress { runId: string; step: number; total: number; tokensPerSec: number; secondsLeft: number }
+/** Inside step `step` (1-based) of an online run: where it is (StepPhase), at most a few times a second. */
+export interface RunPhase extends StepPhase { runId: string; step: number }
 export interface RunStatusEvent { runId: string; status: db.RunStatus; step: number; total: number; error?: string }
 
 export interface RunCallbacks {
   onMetrics?(m: db.MetricRecord): unknown;
   onProgress?(p: RunProgress): unknown;
+  onPhase?(p: RunPhase): unknown;
   onStatus?(s: RunStatusEvent): unknown;
   /** PPO: a few decoded rollouts of each step with their scores and per-token KL, value and advantage. */
   /** An online step's rollouts; GRPO and RLOO add every completion with each reward and its advantage. */
@@ -785,7 +789,15 @@ export class Engine {
       let tokens = 0;
       for (let s = from; s < total; s++) {
         if (ctl.pause || ctl.cancel) break;
-        const out = await stage.step(s);
+        let told = 0, last = '';
+        const out = await stage.step(s, cb.onPhase && ((ph) => {
+          // each new phase at once; within one, at most four times a second (every call crosses to the page)
+          const now = performance.now();
+          if (ph.phase === last && now - told < 250) return;
+          told = now;
+          last = ph.phase;
+          void notify(() => cb.onPhase?.({ runId, step: s + 1, ...ph }));
+        }));
         const values = out.skipped ? { ...out.metrics, skipped: 1 } : out.metrics;
         const row: db.MetricRecord = { runId, step: s + 1, time: Date.now(), values };
         await db.appendMetrics(store, [row]);
