@@ -170,9 +170,15 @@ export function openStore(name = DEFAULT_STORE_NAME, version = SCHEMA_VERSION): 
   });
 }
 
+/**
+ * What the user made by hand (hours of their work): written with durability 'strict', so that "saved"
+ * means on disk, not in the browser's write cache (Chromium's default is 'relaxed').
+ */
+const USER_MADE = new Set<string>(['prompts', 'rankings', 'datasets', 'votes', 'spotchecks']);
+
 /** put/add in one readwrite transaction; resolves with the key once the transaction has completed. */
 async function write<N extends StoreNames<Schema>>(db: Store, store: N, value: Schema[N]['value'], mode: 'put' | 'add' = 'put'): Promise<Schema[N]['key']> {
-  const tx = db.transaction(store, 'readwrite');
+  const tx = db.transaction(store, 'readwrite', USER_MADE.has(store) ? { durability: 'strict' } : {});
   const [key] = await Promise.all([tx.store[mode]!(value), tx.done]);
   return key;
 }
@@ -205,7 +211,7 @@ export const listPrompts = (db: Store) => db.getAll('prompts');
 /** Replaces a prompt's text (its id stays). */
 export const putPrompt = (db: Store, p: PromptRecord) => write(db, 'prompts', p) as Promise<number>;
 export const deletePrompt = async (db: Store, id: number) => {
-  const tx = db.transaction('prompts', 'readwrite');
+  const tx = db.transaction('prompts', 'readwrite', { durability: 'strict' });
   await Promise.all([tx.store.delete(id), tx.done]);
 };
 
@@ -236,7 +242,7 @@ export function saveRanking(db: Store, r: Omit<RankingRecord, 'createdAt'> & { c
 export const listRankings = (db: Store) => db.getAllFromIndex('rankings', 'createdAt');
 
 export const deleteRanking = async (db: Store, id: number) => {
-  const tx = db.transaction('rankings', 'readwrite');
+  const tx = db.transaction('rankings', 'readwrite', { durability: 'strict' });
   await Promise.all([tx.store.delete(id), tx.done]);
 };
 
