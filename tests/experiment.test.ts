@@ -1,6 +1,6 @@
 // The efficacy experiment's parts: the simulated labelers (pure), and a CI-sized run of the whole recipe
 // on the built-in model (real WebGPU), with a loose bound a broken stage would fail.
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -120,5 +120,6 @@ describe('the experiment, CI-sized', () => {
       expect(readFileSync(join(dir, 'metrics.jsonl'), 'utf8').trim().split('\n').length, stage).toBeGreaterThan(0);
     }
     expect(plotSvg(r)).toMatch(/^<svg/);
+    rmSync(out, { recursive: true, force: true }); // (kept when a check fails, to look at)
   }, 600_000);
 });
