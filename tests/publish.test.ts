@@ -78,7 +78,8 @@ describe('publish', () => {
     expect(meta.get('library_name')).toBe('peft');
     expect(meta.get('license')).toBe('mit');
     expect(meta.get('tags')).toEqual(['rlhf-playground', 'rlhf', 'sft', 'lora']);
-    expect(body).toContain('He said \\"hi\\"\\');
+    // the description as written, its line break kept as a hard break, and the "---" line escaped (no front matter end, no rule)
+    expect(body).toContain('He said "hi"\\\n\\---\\\nlicense: evil');
 
     // every Hub API call carried the token; the LFS upload (a storage URL) did not need it
     const api = hub.requests.filter((q) => !q.path.startsWith('/_lfs/'));
