@@ -556,8 +556,8 @@ export class Engine {
   }
 
   /**
-   * How exportModel will lay out this run (the model card's loading code follows it): whether an adapter
-   * comes with its base model in starting-model/ (undefined when the run trains no adapter).
+   * How exportModel will lay out this run (the model card's loading code follows it): whether it is an
+   * adapter, and whether that adapter comes with its base model in starting-model/.
    */
   async exportLayout(runId?: string, bundleBase = true): Promise<{ adapter: boolean; bundledBase: boolean }> {
     if (runId && this.current?.runId !== runId) {
