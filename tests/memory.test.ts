@@ -126,4 +126,20 @@ describe('a stage\'s memory before it starts', () => {
     const grpo = stageMemory(cfg, { stage: 'grpo', batch: P, seqLen: T, samples: G, loraRank: r, loraTargets: targets, beta: 0, rewardModel: false });
     expect(ppo.total).toBeGreaterThan(grpo.total);
   });
+
+  it('a reward model\'s parts are each >= 0 (full and LoRA), the score head counted apart from the trained model', async () => {
+    const { stageMemory } = await import('../src/model/memory.ts');
+    for (const name of ['gpt2-tiny', 'llama-tiny']) {
+      const cfg = parseConfig(JSON.parse(readFileSync(`tests/fixtures/${name}/config.json`, 'utf8')));
+      for (const loraRank of [0, 4]) {
+        const e = stageMemory(cfg, { stage: 'rm', batch: 2, seqLen: 16, samples: 3, loraRank, beta: 0, rewardModel: false });
+        for (const [part, bytes] of Object.entries(e.parts)) expect(bytes, `${name} rank ${loraRank}: ${part}`).toBeGreaterThanOrEqual(0);
+        expect(e.parts.head).toBeGreaterThan(0);
+        expect(e.total).toBe(Object.values(e.parts).reduce((a, b) => a + b, 0));
+        // the head replaces the LM head's logits: the run holds less than a policy's training plan of the same rows
+        const sft = stageMemory(cfg, { stage: 'sft', batch: 6, seqLen: 16, samples: 1, loraRank, beta: 0, rewardModel: false });
+        expect(e.total).toBeLessThan(sft.total);
+      }
+    }
+  });
 });

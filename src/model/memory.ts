@@ -147,18 +147,20 @@ export function stageMemory(cfg: ModelConfig, s: StageMemoryInput): { total: num
     if (!ownWeights) return plan;
     return plan + (lora ? estimateMemory(cfg, 'lora', { ...opts, batch: 1, seqLen: 1 }).bytes.weights - base : base);
   };
-  // a score head's plan has its weight and scores in place of the LM head's logits
-  const head = (batch: number, training: boolean) => buf(cfg.hidden) * (training ? 4 : 1) + buf(batch * T) * (training ? 2 : 1) - buf(batch * T * cfg.vocabSize);
+  // a score head's plan has its weight and scores in place of the LM head's logits: the role it scores for
+  // drops its logits (noLogits) and the head counts what it adds, so every part stays >= 0
+  const head = (batch: number, training: boolean) => buf(cfg.hidden) * (training ? 4 : 1) + buf(batch * T) * (training ? 2 : 1);
+  const noLogits = (batch: number) => -buf(batch * T * cfg.vocabSize);
   // every prompt of a step decodes in one batch: a cache of rows x T, and the prefill's plan of rows x the prompt
   const kv = () => estimateMemory(cfg, 'inference', { batch: rows, seqLen: T, kvCache: true }).bytes.kvCache
     + estimateMemory(cfg, 'inference', { batch: rows, seqLen: Math.min(T, s.promptLen ?? T), kvCache: true }).bytes.activations;
   const parts: Record<string, number> = { base, policy: trained(rows) };
-  if (s.stage === 'rm') parts.head = head(rows, true);
+  if (s.stage === 'rm') Object.assign(parts, { policy: parts.policy + noLogits(rows), head: head(rows, true) });
   if (s.stage === 'dpo') parts.reference = frozen(rows, false);
-  if (s.stage === 'ppo') Object.assign(parts, { value: trained(rows) + head(rows, true), reference: frozen(rows, false), reward: frozen(rows, true) + head(rows, false) });
+  if (s.stage === 'ppo') Object.assign(parts, { value: trained(rows) + noLogits(rows) + head(rows, true), reference: frozen(rows, false), reward: frozen(rows, true) + noLogits(rows) + head(rows, false) });
   if (s.stage === 'grpo' || s.stage === 'rloo') {
     if (s.beta > 0) parts.reference = frozen(rows, false);
-    if (s.rewardModel) parts.reward = frozen(rows, true) + head(rows, false);
+    if (s.rewardModel) parts.reward = frozen(rows, true) + noLogits(rows) + head(rows, false);
   }
   if (online) parts.rollouts = kv();
   return { total: Object.values(parts).reduce((a, b) => a + b, 0), parts };
