@@ -92,9 +92,6 @@ describe('reward model training', () => {
     const after = await rm.evaluate(heldOut);
     expect(after.accuracy, `held-out pair accuracy ${after.accuracy} (before: ${before.accuracy})`).toBeGreaterThanOrEqual(0.9);
     const demos = train.slice(0, 20).map((r) => ({ prompt: r.prompt, completion: r.completions[0]! }));
-    await rm.fitBias(demos);
-    const s = await rm.score(demos);
-    expect(Math.abs(s.reduce((a, b) => a + b, 0) / s.length)).toBeLessThan(1e-4);
     // normalised: the ranked samples' scores have standard deviation 1, the demonstrations mean 0, the order unchanged
     const samples = train.slice(0, 30).flatMap((r) => r.completions.map((completion) => ({ prompt: r.prompt, completion })));
     const { gain } = await rm.normalize(samples, demos);

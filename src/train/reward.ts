@@ -161,14 +161,6 @@ export class RewardTrainer {
     return { loss, accuracy: pairs ? correct / pairs : 0, pairs };
   }
 
-  /** The paper's centring alone: a bias so that the demonstrations (prompt + SFT completion) score mean 0. */
-  async fitBias(demos: { prompt: number[]; completion: number[] }[]): Promise<number> {
-    this.bias = 0;
-    const s = await this.score(demos);
-    this.bias = -s.reduce((a, b) => a + b, 0) / Math.max(1, s.length);
-    return this.bias;
-  }
-
   /**
    * The normalisation before RL. The score head is scaled so that the scores of `samples` (the policy's
    * own samples: the completions the labeler ranked) have standard deviation 1, as Ziegler et al. (2019)
