@@ -100,15 +100,31 @@ describe('the playground, SFT to reward model to PPO to a blind comparison', () 
     await page.selectOption('#cfg-rewardRunId', rmId);
     await setFields(page, [['steps', '2'], ['batchSize', '2'], ['numSamples', '2'], ['maxNewTokens', '12'], ['seqLen', '48'], ['loraRank', '4']]);
     expect(await page.locator('#blocked').count()).toBe(0);
+    // shown as starting at once (building PPO's four roles takes a moment), then a sign of life inside its long
+    // step. The statuses the run card shows are recorded as they render: on a quiet machine "starting" can last
+    // less than a poll of waitForSelector, and it must still have been shown.
+    await page.evaluate(() => {
+      const root = document.querySelector('rlhf-app')!.shadowRoot!.querySelector('train-view')!.shadowRoot!;
+      const seen: string[] = ((window as unknown as { runStatuses: string[] }).runStatuses = []);
+      new MutationObserver(() => {
+        const s = root.querySelector('#run')?.getAttribute('data-status');
+        if (s && seen.at(-1) !== s) seen.push(s);
+      }).observe(root, { subtree: true, childList: true, attributes: true });
+    });
     await page.click('#start');
-    // shown as starting at once (building PPO's four roles takes seconds), then a sign of life inside its long step
-    await page.waitForSelector('#run[data-status="starting"]', { timeout: 5_000 });
     await page.waitForSelector('#run[data-status="running"]', MODEL_WORK);
+    const shown = await page.evaluate(() => (window as unknown as { runStatuses: string[] }).runStatuses);
+    expect(shown, shown.join(' > ')).toContain('starting');
+    expect(shown.slice(shown.indexOf('starting'))).toContain('running');
     const ppoId = (await page.locator('#run').getAttribute('data-run'))!;
     expect(ppoId).not.toBe(rmId);
     await page.waitForSelector('#phase[data-phase]', MODEL_WORK);
     expect(await page.locator('#phase').innerText()).toMatch(/^step [12]: (sampling the rollouts: \d+ of at most 48 tokens|scoring the rollouts|updating: pass \d of 4)/);
     expect(await page.locator('#start').getAttribute('title')).toMatch(/a run is training/);
+    // an ETA from the first measured phase, then, once step 1 is done, for the step and the run
+    await page.locator('#phase-eta', { hasText: /^(at most )?about \d+ (s|min) left in this phase$/ }).waitFor(MODEL_WORK);
+    await page.locator('#phase-eta', { hasText: /^about \d+ (s|min) left in this step, about \d+ (s|min) in the run$/ }).waitFor(MODEL_WORK);
+    expect(await page.locator('#phase').innerText()).toMatch(/^step 2: /);
 
     // Inspect, while it trains: step 1's rollouts, coloured token by token. At step 1 the policy is still
     // the starting model (the adapter starts at zero), so the KL is 0 on every token and the legend says
