@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import type { Record as DataRecord } from '../src/io/datasets.ts';
 import { tickLabels } from '../src/ui/chart.ts';
 import { divergingColor, fmtValue, isSpecialToken, userPrompt } from '../src/ui/inspect-view.ts';
-import { dataSummary, rewardModelLabel } from '../src/ui/train-view.ts';
+import { dataSummary, phaseEta, rewardModelLabel } from '../src/ui/train-view.ts';
 
 describe('chart value axis', () => {
   it('writes the decimals the tick spacing needs, so small values are not all "0"', () => {
@@ -86,5 +86,25 @@ describe('train view helpers', () => {
     expect(today).not.toMatch(/2026/);
     const older = rewardModelLabel({ id: 'abcdef12-0000', createdAt: new Date(2026, 10, 20, 3, 47).getTime() }, now);
     expect(older).toMatch(/^abcdef12 · \S*2026\S*$/);
+  });
+});
+
+describe('the ETA inside a long online step', () => {
+  const at = { done: 0, total: 48, phaseSecs: 0, stepSecs: 0, stepsAfter: 1 };
+  it('says nothing until the first phase has measured something', () => {
+    expect(phaseEta({ ...at, phase: 'sampling' })).toBe('');
+    expect(phaseEta({ ...at, phase: 'sampling', done: 3, phaseSecs: 0.5 })).toBe('');
+    expect(phaseEta({ ...at, phase: 'scoring', done: 1, phaseSecs: 30 })).toBe('');
+  });
+  it('before a step has finished: the phase under way, at its rate so far (sampling: the token budget, so at most)', () => {
+    expect(phaseEta({ ...at, phase: 'sampling', done: 12, phaseSecs: 40 })).toBe('at most about 2 min left in this phase');
+    expect(phaseEta({ ...at, phase: 'updating', done: 1, total: 4, phaseSecs: 10 })).toBe('about 30 s left in this phase');
+    expect(phaseEta({ ...at, phase: 'updating', done: 3, total: 4, phaseSecs: 1 })).toBe('about 5 s left in this phase');
+  });
+  it('once a step has finished: what is left of this step and of the run, from the seconds per step', () => {
+    expect(phaseEta({ ...at, phase: 'sampling', done: 2, stepSecs: 60, secondsPerStep: 180, stepsAfter: 2 })).toBe('about 2 min left in this step, about 8 min in the run');
+    // a step running longer than the last ones is not given a negative time
+    expect(phaseEta({ ...at, phase: 'scoring', stepSecs: 200, secondsPerStep: 180, stepsAfter: 0 })).toBe('about 5 s left in this step, about 5 s in the run');
+    expect(phaseEta({ ...at, phase: 'updating', stepSecs: 0, secondsPerStep: 7300, stepsAfter: 0 })).toBe('about 2 h 2 min left in this step, about 2 h 2 min in the run');
   });
 });

@@ -3,7 +3,7 @@
 // whether it is persistent; notices, on the tab where they were raised (information expires, errors
 // stay until dismissed and are named on the other tabs). Every view stays mounted while
 // hidden, so a stream or a chart keeps its state when the user looks elsewhere.
-import { css, html, LitElement } from 'lit';
+import { css, html, LitElement, type PropertyValues } from 'lit';
 import { storageEstimate } from '../store/db.ts';
 import type { RunProgress } from '../worker/api.ts';
 import { fmtBytes, type AppContext } from './context.ts';
@@ -52,6 +52,8 @@ export class RlhfApp extends LitElement {
   declare progress: RunProgress | undefined;
   private off: (() => void)[] = [];
   private nextNotice = 0;
+  /** each tab's own scroll position: a tab opens where the user left it (at first, at its top), not at another's */
+  private scrolls = new Map<TabId, number>();
 
   constructor() {
     super();
@@ -110,6 +112,16 @@ export class RlhfApp extends LitElement {
     for (const f of this.off) f();
     this.off = [];
     super.disconnectedCallback();
+  }
+
+  protected override willUpdate(changed: PropertyValues<this>): void {
+    const left = changed.get('tab') as TabId | undefined;
+    if (left !== undefined && left !== this.tab) this.scrolls.set(left, window.scrollY);
+  }
+
+  protected override updated(changed: PropertyValues<this>): void {
+    const left = changed.get('tab') as TabId | undefined;
+    if (left !== undefined && left !== this.tab) window.scrollTo(0, this.scrolls.get(this.tab) ?? 0);
   }
 
   private onHash = () => (this.tab = tabFromHash());

@@ -328,7 +328,7 @@ export class CompareView extends CtxView {
               ${runs.map((r) => html`<option value=${r.id} ?selected=${this.policy?.runId === r.id}>${r.stage.toUpperCase()} run ${r.id.slice(0, 8)} · ${r.status} · step ${r.step}</option>`)}
             </select></label>` : ''}
         </div>
-        ${cannot ? html`<p class="error" id="cmp-why">${cannot}</p>` : ''}
+        ${cannot ? html`<div class="empty" id="cmp-why">${cannot}</div>` : ''}
         ${'key' in t ? this.winRateLine(tally(this.votes, t.key), t.label) : ''}
       </div>
 

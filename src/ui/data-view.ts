@@ -73,7 +73,6 @@ export class DataView extends CtxView {
     ul.list > li { border-top: 1px solid #ececf1; padding: 0.45rem 0; display: flex; gap: 0.6rem; align-items: flex-start; }
     ul.list > li > .body { flex: 1; min-width: 0; }
     .actions { display: flex; gap: 0.3rem; flex-shrink: 0; }
-    .actions button { padding: 0.15rem 0.55rem; font-size: 0.85em; }
     .prompt { font-weight: 600; }
     .turn { margin: 0.15rem 0; }
     .label { color: #6e6e73; font-size: 0.85em; margin-right: 0.3rem; }

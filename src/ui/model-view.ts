@@ -62,7 +62,7 @@ export class ModelView extends CtxView {
   static override styles = [sharedStyles, css`
     .sources { display: grid; grid-template-columns: repeat(auto-fit, minmax(14rem, 1fr)); gap: 0.75rem; }
     .sources .card { margin: 0; display: flex; flex-direction: column; gap: 0.5rem; }
-    .sources input[type='text'] { width: 100%; }
+    .sources input { width: 100%; }
     dl { display: grid; grid-template-columns: max-content 1fr; gap: 0.2rem 1rem; margin: 0; }
     dt { color: #6e6e73; }
     dd { margin: 0; }

@@ -349,7 +349,7 @@ export class ShareView extends CtxView {
     const noModel = !ctx?.model;
     return html`
       <section class="card">
-        <h2>Download</h2>
+        <h3>Download</h3>
         <label>Model or adapter
           <select id="share-model" .value=${this.choice} @change=${(e: Event) => { this.choice = (e.target as HTMLSelectElement).value; void this.refreshCard(); }}>
             <option value="" ?selected=${this.choice === ''}>The current policy${ctx?.policy ? `: ${ctx.policy.name}` : ''}</option>
@@ -394,7 +394,7 @@ export class ShareView extends CtxView {
     const why = !this.session ? 'sign in (or use a token) first' : !this.ctx?.model ? 'load a model first' : !target ? 'give the repository as owner/name' : undefined;
     return html`
       <section class="card">
-        <h2>Publish to the Hugging Face Hub</h2>
+        <h3>Publish to the Hugging Face Hub</h3>
         <p class="muted small">On <span id="hub-host">${this.hubUrl.replace(/^https?:\/\//, '')}</span> (a mirror or your own Hub is set on the Model tab).</p>
         ${this.renderSignIn()}
         ${this.signinError ? html`<p class="error" id="hub-signin-error">${this.signinError}</p>` : nothing}
@@ -430,7 +430,7 @@ export class ShareView extends CtxView {
     const from = (f: OpenFrom) => () => (this.openFrom = f);
     return html`
       <section class="card">
-        <h2>Open a shared checkpoint</h2>
+        <h3>Open a shared checkpoint</h3>
         <p class="muted small">A model folder or a LoRA adapter (PEFT), zipped, on a server or on the Hub. A model replaces the loaded one; an adapter goes on the loaded model (or on its base model from the Hub).</p>
         <label>A .zip file <input id="open-file" type="file" accept=".zip,application/zip" @change=${from('file')} /></label>
         <label>A URL of a model folder <input id="open-url" type="url" placeholder="https://example.org/my-model/" @input=${from('url')} /></label>
@@ -446,7 +446,7 @@ export class ShareView extends CtxView {
   }
 
   override render() {
-    return html`${this.renderDownload()}${this.renderPublish()}${this.renderOpen()}`;
+    return html`<h2>Share</h2>${this.renderDownload()}${this.renderPublish()}${this.renderOpen()}`;
   }
 }
 

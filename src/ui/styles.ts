@@ -9,6 +9,7 @@ export const sharedStyles = css`
   :host { display: block; color: var(--fg, #1d1d1f); font: 15px/1.5 system-ui, -apple-system, 'Segoe UI', sans-serif; }
   h2 { font-size: 1.15rem; margin: 0 0 0.75rem; }
   h3 { font-size: 1rem; margin: 1.25rem 0 0.5rem; }
+  .card > h3:first-child { margin-top: 0; }
   p { margin: 0.4rem 0; }
   .muted { color: #6e6e73; }
   .small { font-size: 0.85em; }
@@ -23,7 +24,7 @@ export const sharedStyles = css`
   button.primary:hover:not(:disabled) { background: #0957a6; }
   button.danger { color: #b42318; }
   button:disabled { opacity: 0.5; cursor: default; }
-  input[type='text'], input[type='number'], input[type='url'], input:not([type]), select, textarea {
+  input[type='text'], input[type='number'], input[type='url'], input[type='password'], input:not([type]), select, textarea {
     font: inherit; padding: 0.3rem 0.5rem; border: 1px solid #c7c7cf; border-radius: 6px; background: #fff; box-sizing: border-box;
   }
   textarea { width: 100%; min-height: 4.5rem; resize: vertical; }
@@ -34,5 +35,7 @@ export const sharedStyles = css`
   th { font-weight: 600; color: #48484a; }
   .pre { white-space: pre-wrap; word-break: break-word; }
   .pill { display: inline-block; padding: 0 0.5rem; border-radius: 999px; background: #eef3fb; color: #0a66c2; font-size: 0.8em; }
+  /* one size for the buttons of a row (Edit, Delete, Show, ...) wherever a list has them */
+  td button, .actions button { padding: 0.15rem 0.55rem; font-size: 0.85em; }
   .empty { color: #6e6e73; padding: 1rem; text-align: center; border: 1px dashed #d0d0d7; border-radius: 10px; }
 `;

@@ -175,6 +175,23 @@ const CHARTS: Record<Stage, { cls: string; label: string; series: string[] }[]> 
   ],
 };
 
+/** A duration as an estimate says it: to 5 s under a minute, to the minute under an hour. */
+const about = (s: number) => `about ${s < 60 ? `${Math.max(5, Math.round(s / 5) * 5)} s` : s < 3600 ? `${Math.round(s / 60)} min` : fmtSeconds(s)}`;
+
+/**
+ * The ETA the phase line of a long online step writes. Before a step has finished, from the phase under way:
+ * its rate so far over what is left of it (sampling: the rest of the token budget, so at most; updating: the
+ * passes left). Once one has, from the measured seconds per step: what is left of this step and of the run.
+ */
+export function phaseEta(p: { phase: RunPhase['phase']; done: number; total: number; phaseSecs: number; stepSecs: number; secondsPerStep?: number; stepsAfter: number }): string {
+  if (p.secondsPerStep !== undefined && Number.isFinite(p.secondsPerStep)) {
+    const step = Math.max(0, p.secondsPerStep - p.stepSecs);
+    return `${about(step)} left in this step, ${about(step + p.stepsAfter * p.secondsPerStep)} in the run`;
+  }
+  if (p.phase === 'scoring' || p.done <= 0 || p.phaseSecs < 1 || p.done >= p.total) return '';
+  return `${p.phase === 'sampling' ? 'at most ' : ''}${about((p.phaseSecs / p.done) * (p.total - p.done))} left in this phase`;
+}
+
 /** What a stage's data amounts to, and what is missing before it can start. */
 export function dataSummary(stage: Stage, records: DataRecord[], o: { batchSize: number; rewardModels: number }): { text: string; missing?: string; hint?: string } {
   const count = (kind: DataRecord['kind']) => records.filter((r) => r.kind === kind).length;
@@ -228,7 +245,7 @@ export class TrainView extends CtxView {
   private rows = new Map<number, db.MetricRecord>(); // its metrics by step
   private progress?: { step: number; total: number; tokensPerSec?: number; secondsLeft?: number };
   /** inside the live step of the viewed run (online stages): sampling, scoring, updating, and since when */
-  private phase?: RunPhase & { since: number };
+  private phase?: RunPhase & { since: number; stepSince: number };
   private errors = new Map<string, string>(); // run id -> error of a 'failed' status event
   private busy?: string; // the action under way ('start', 'pause', ...)
   // ---- GRPO / RLOO: the reward module in the editor, and what the engine found in it ----
@@ -253,7 +270,6 @@ export class TrainView extends CtxView {
   private observer?: IntersectionObserver;
 
   static override styles = [sharedStyles, css`
-    .card > h3:first-child { margin-top: 0; }
     #stage label { display: flex; gap: 0.5rem; align-items: baseline; padding: 0.3rem 0; }
     #stage .uses { font-size: 0.85em; }
     .fields { display: grid; grid-template-columns: repeat(auto-fill, minmax(16rem, 1fr)); gap: 0.6rem 1rem; margin: 0.5rem 0; }
@@ -289,7 +305,8 @@ export class TrainView extends CtxView {
       }),
       ctx.on('phase', (p) => {
         if (p.runId !== this.viewId) return;
-        this.phase = { ...p, since: p.phase === this.phase?.phase && p.step === this.phase.step ? this.phase.since : Date.now() };
+        const now = Date.now(), same = p.step === this.phase?.step;
+        this.phase = { ...p, since: same && p.phase === this.phase!.phase ? this.phase!.since : now, stepSince: same ? this.phase!.stepSince : now };
         this.requestUpdate();
       }),
       ctx.on('status', (s) => {
@@ -938,14 +955,17 @@ export class TrainView extends CtxView {
   }
 
   /** A sign of life inside a long online step: what it is doing, how far, and for how long. */
-  private phaseView(ph: RunPhase & { since: number }) {
+  private phaseView(ph: RunPhase & { since: number; stepSince: number }) {
     const what = ph.phase === 'sampling' ? `sampling the rollouts: ${ph.done} of at most ${ph.total} tokens`
       : ph.phase === 'scoring' ? 'scoring the rollouts (reward, reference and old policy)'
       : `updating: pass ${ph.done + 1} of ${ph.total}`;
-    const secs = Math.round((Date.now() - ph.since) / 1000);
+    const now = Date.now(), secs = Math.round((now - ph.since) / 1000), p = this.progress;
+    // the engine's estimate after a step: the seconds left over the steps left
+    const secondsPerStep = p?.secondsLeft !== undefined && p.total > p.step ? p.secondsLeft / (p.total - p.step) : undefined;
+    const eta = phaseEta({ ...ph, phaseSecs: (now - ph.since) / 1000, stepSecs: (now - ph.stepSince) / 1000, secondsPerStep, stepsAfter: Math.max(0, (p?.total ?? ph.step) - ph.step) });
     return html`<div id="phase" data-phase=${ph.phase}>
       <progress id="phase-progress" max=${ph.total || 1} .value=${ph.phase === 'scoring' ? 0 : ph.done}></progress>
-      <p class="small muted">step ${ph.step}: ${what}${secs >= 2 ? ` (${fmtSeconds(secs)} so far)` : ''}</p></div>`;
+      <p class="small muted">step ${ph.step}: ${what}${secs >= 2 ? ` (${fmtSeconds(secs)} so far)` : ''}${eta ? html` · <span id="phase-eta">${eta}</span>` : ''}</p></div>`;
   }
 
   private runView() {

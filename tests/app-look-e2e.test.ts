@@ -1,0 +1,80 @@
+// The look, in the built app (Chromium): fields of a row are one height (the token fields too) and wide
+// enough for their placeholder, every tab has a heading, every Delete button is one size, an empty state
+// is not dressed as an error, and each tab keeps its own scroll position instead of inheriting another's.
+import type { Page } from 'playwright-core';
+import { describe, expect, it } from 'vitest';
+import { importText, openApp, startRanking, rankWithKeyboard, tab } from './app-helpers.ts';
+import { useBuiltEnv } from './browser-env.ts';
+
+const env = useBuiltEnv();
+
+/** Computed style properties and box of an element found through the shadow roots. */
+const look = (page: Page, selector: string) => page.locator(selector).first().evaluate((el: HTMLElement) => {
+  const st = getComputedStyle(el);
+  return { height: el.getBoundingClientRect().height, fontSize: st.fontSize, color: st.color, fits: el.scrollWidth <= el.clientWidth };
+});
+
+describe('the playground looks consistent', () => {
+  it('fields, headings, Delete buttons, empty states and scroll positions', async () => {
+    const { page, errors } = await openApp(env.browser, env.url);
+    // Model: the token field is as tall as the Hub id beside it, and as wide, so its placeholder shows whole
+    const id = await look(page, '#hub-id'), token = await look(page, '#hub-token-load');
+    expect(token.height).toBe(id.height);
+    expect(token.fontSize).toBe(id.fontSize);
+    const widths = await Promise.all(['#hub-id', '#hub-token-load'].map((s) => page.locator(s).evaluate((el) => el.clientWidth)));
+    expect(widths[1]).toBe(widths[0]);
+    const placeholder = await page.locator('#hub-token-load').evaluate((el: HTMLInputElement) => {
+      const c = document.createElement('canvas').getContext('2d')!;
+      const st = getComputedStyle(el);
+      c.font = `${st.fontSize} ${st.fontFamily}`;
+      return { text: c.measureText(el.placeholder).width, room: el.clientWidth - parseFloat(st.paddingLeft) - parseFloat(st.paddingRight) };
+    });
+    expect(placeholder.text).toBeLessThanOrEqual(placeholder.room);
+    await tab(page, 'share');
+    expect(await look(page, '#hub-token')).toMatchObject({ fontSize: (await look(page, '#hub-repo')).fontSize, height: (await look(page, '#hub-repo')).height });
+
+    // every tab opens with a heading; Share's is "Share", its cards' titles under it
+    for (const t of ['model', 'data', 'train', 'inspect', 'compare', 'share']) {
+      await tab(page, t);
+      expect(await page.locator(`${t}-view h2`).first().isVisible(), t).toBe(true);
+    }
+    expect(await page.locator('share-view h2').innerText()).toBe('Share');
+
+    // Compare with nothing to compare against: a neutral empty state, not the error red
+    await tab(page, 'compare');
+    await page.waitForSelector('#cmp-why');
+    const error = await page.locator('#cmp-why').evaluate((el) => {
+      const probe = document.createElement('p');
+      probe.className = 'error';
+      el.parentElement!.append(probe);
+      const c = getComputedStyle(probe).color;
+      probe.remove();
+      return c;
+    });
+    expect((await look(page, '#cmp-why')).color).not.toBe(error);
+    expect(await page.locator('#cmp-why').getAttribute('class')).toBe('empty');
+
+    // Data: a prompt's Delete and a stored ranking's Delete are one size
+    await importText(page, ['"Say thanks."', '"Name a colour."'].map((p) => `{"prompt": ${p}}`).join('\n'), 2);
+    await startRanking(page, 2, 4);
+    await rankWithKeyboard(page, 1, []);
+    await page.keyboard.press('Escape');
+    await tab(page, 'data');
+    await page.waitForSelector('.ranking-row');
+    const a = await look(page, '.prompt-row button.delete'), b = await look(page, '.ranking-row button.delete');
+    expect(b.height).toBe(a.height);
+    expect(b.fontSize).toBe(a.fontSize);
+
+    // scroll: a tab opens at its top (or where it was left), not at the position of the tab before it
+    await page.setViewportSize({ width: 1200, height: 400 });
+    await page.evaluate(() => window.scrollTo(0, 300));
+    const dataAt = await page.evaluate(() => window.scrollY);
+    expect(dataAt).toBeGreaterThan(100);
+    await tab(page, 'train');
+    expect(await page.evaluate(() => window.scrollY)).toBe(0);
+    await tab(page, 'data');
+    expect(await page.evaluate(() => window.scrollY)).toBe(dataAt);
+    expect(errors).toEqual([]);
+    await page.close();
+  }, 600_000);
+});
