@@ -247,7 +247,7 @@ export class ModelView extends CtxView {
         <div class="card">
           <strong>Hugging Face Hub</strong>
           <input id="hub-id" type="text" placeholder="HuggingFaceTB/SmolLM2-135M" @keydown=${(e: KeyboardEvent) => e.key === 'Enter' && this.loadHub()} />
-          <input id="hub-token-load" type="password" placeholder="access token (private or gated models)" autocomplete="off" />
+          <input id="hub-token-load" type="password" placeholder="access token (optional)" title="an access token, for private or gated models" aria-label="Hugging Face access token, for private or gated models" autocomplete="off" />
           <button id="load-hub" ?disabled=${busy} @click=${() => this.loadHub()}>Load from the Hub</button>
           <details id="hub-where" class="small">
             <summary>From <span id="hub-shown">${this.hub.replace(/^https?:\/\//, '')}</span></summary>
