@@ -2,11 +2,14 @@
 //   x, y, dy, dx: [N, C]; w, b, dw, db: [C]; stats: [N, 2] = (mean, rstd) saved by forward for backward.
 //   LayerNorm: y = (x - mean) * rstd * w + b, rstd = 1 / sqrt(var + eps) (biased variance).
 //   RMSNorm:   y = x * rstd * w,              rstd = 1 / sqrt(mean(x^2) + eps); mean is stored as 0.
+// Rows need not be contiguous: row r starts at off + (r / G) * ld + (r % G) * C, so the per-head q/k norms of
+// Qwen3 run over the heads inside the fused qkv rows (G heads per token, token stride ld); G = 1, ld = C, off = 0
+// is the plain [N, C] layout. stats stay [N, 2], contiguous.
 // Defines: RMS (RMSNorm instead of LayerNorm), ACCUM (backward adds dx into the residual gradient).
 // One workgroup of 64 threads per row with a tree reduction in workgroup memory; parameter grads one thread per channel,
 // rows summed in order (deterministic).
 
-struct Params { N: u32, C: u32, eps: f32, _pad: u32 }
+struct Params { N: u32, C: u32, eps: f32, G: u32, ld: u32, off: u32, _p0: u32, _p1: u32 }
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
@@ -31,12 +34,13 @@ fn reduce_sum(v: f32, lid: u32) -> f32 {
 }
 
 fn row_of(wid: vec3<u32>, nwg: vec3<u32>) -> u32 { return wid.y * nwg.x + wid.x; }
+fn base_of(row: u32) -> u32 { return p.off + (row / p.G) * p.ld + (row % p.G) * p.C; }
 
 @compute @workgroup_size(64)
 fn forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let row = row_of(wid, nwg);
   if (row >= p.N) { return; } // uniform across the workgroup
-  let base = row * p.C;
+  let base = base_of(row);
   let fc = f32(p.C);
   var mean = 0.0;
   if (!RMS) {
@@ -66,7 +70,7 @@ fn forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: 
 fn backward_input(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let row = row_of(wid, nwg);
   if (row >= p.N) { return; }
-  let base = row * p.C;
+  let base = base_of(row);
   let fc = f32(p.C);
   let mean = gst[2u * row];
   let rstd = gst[2u * row + 1u];
@@ -99,8 +103,9 @@ fn backward_params(@builtin(global_invocation_id) gid: vec3<u32>) {
   var sw = 0.0;
   var sb = 0.0;
   for (var r = 0u; r < p.N; r++) {
-    let g = gy[r * p.C + c];
-    sw += g * (gx[r * p.C + c] - pst[2u * r]) * pst[2u * r + 1u];
+    let i = base_of(r) + c;
+    let g = gy[i];
+    sw += g * (gx[i] - pst[2u * r]) * pst[2u * r + 1u];
     sb += g;
   }
   dw[c] += sw;

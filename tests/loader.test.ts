@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { createNodeGpu } from '../src/gpu/node.ts';
 import type { Gpu } from '../src/gpu/runtime.ts';
 import { parseSafetensors, readTensorF32, writeSafetensors, type SafetensorsFile } from '../src/io/safetensors.ts';
+import { ConfigError, paramSpecs, parseConfig } from '../src/model/config.ts';
 import { ScoreHead } from '../src/model/head.ts';
 import { loadModel } from '../src/model/index.ts';
 import { AdamW, ADAMW_DEFAULTS } from '../src/train/adamw.ts';
@@ -97,6 +98,60 @@ describe('checkpoint layouts', () => {
       .toThrow(/x\.safetensors: tensor "transformer\.h\.0\.attn\.q_proj\.weight" is not a parameter/);
     expect(load(tensors.map((t) => (t.name === 'transformer.ln_f.bias' ? { ...t, shape: [6, 8] } : t))))
       .toThrow(/tensor "transformer\.ln_f\.bias" has shape \[6,8\], the config implies \[48\]/);
+  });
+});
+
+describe('Qwen configs as the Hub writes them', () => {
+  // Qwen/Qwen2.5-0.5B and Qwen/Qwen3-0.6B's config.json, as published
+  const qwen25 = {
+    architectures: ['Qwen2ForCausalLM'], attention_dropout: 0.0, bos_token_id: 151643, eos_token_id: 151643, hidden_act: 'silu', hidden_size: 896,
+    initializer_range: 0.02, intermediate_size: 4864, max_position_embeddings: 32768, max_window_layers: 24, model_type: 'qwen2', num_attention_heads: 14,
+    num_hidden_layers: 24, num_key_value_heads: 2, rms_norm_eps: 1e-6, rope_theta: 1000000.0, sliding_window: 32768, tie_word_embeddings: true,
+    torch_dtype: 'bfloat16', use_cache: true, use_sliding_window: false, vocab_size: 151936,
+  };
+  const qwen3 = {
+    architectures: ['Qwen3ForCausalLM'], attention_bias: false, attention_dropout: 0.0, bos_token_id: 151643, eos_token_id: 151645, head_dim: 128,
+    hidden_act: 'silu', hidden_size: 1024, initializer_range: 0.02, intermediate_size: 3072, max_position_embeddings: 40960, max_window_layers: 28,
+    model_type: 'qwen3', num_attention_heads: 16, num_hidden_layers: 28, num_key_value_heads: 8, rms_norm_eps: 1e-6, rope_scaling: null,
+    rope_theta: 1000000, sliding_window: null, tie_word_embeddings: true, torch_dtype: 'bfloat16', use_cache: true, use_sliding_window: false, vocab_size: 151936,
+  };
+  const shapes = (cfg: ReturnType<typeof parseConfig>) => new Map(paramSpecs(cfg).map((s) => [s.name, s.shape]));
+
+  it('Qwen2.5: biases on q/k/v and none on o, tied, the sliding-window fields ignored while use_sliding_window is false', () => {
+    const c = parseConfig(qwen25);
+    expect([c.arch, c.headDim, c.kvHeads, c.tiedEmbeddings, c.qkvBias, c.oBias, c.qkNorm, c.ropeTheta]).toEqual(['llama', 64, 2, true, true, false, false, 1e6]);
+    const p = shapes(c);
+    expect(p.get('model.layers.23.self_attn.q_proj.bias')).toEqual([896]);
+    expect(p.get('model.layers.0.self_attn.k_proj.bias')).toEqual([128]);
+    expect(p.get('model.layers.0.self_attn.v_proj.bias')).toEqual([128]);
+    expect(p.has('model.layers.0.self_attn.o_proj.bias')).toBe(false);
+    expect(p.has('lm_head.weight')).toBe(false);
+    // Qwen2 has no attention_bias field: transformers' Qwen2Attention hard-codes the biases
+    expect(parseConfig({ ...qwen25, attention_bias: false }).qkvBias).toBe(true);
+  });
+
+  it('Qwen3: head_dim from the config (not hidden / heads), q_norm and k_norm [head_dim], attention_bias on all four projections', () => {
+    const c = parseConfig(qwen3);
+    expect([c.headDim, c.heads * c.headDim, c.hidden, c.qkNorm, c.qkvBias, c.oBias]).toEqual([128, 2048, 1024, true, false, false]);
+    const p = shapes(c);
+    expect(p.get('model.layers.27.self_attn.q_norm.weight')).toEqual([128]);
+    expect(p.get('model.layers.27.self_attn.k_norm.weight')).toEqual([128]);
+    expect(p.get('model.layers.0.self_attn.q_proj.weight')).toEqual([2048, 1024]);
+    expect(p.get('model.layers.0.self_attn.o_proj.weight')).toEqual([1024, 2048]);
+    expect(p.has('model.layers.0.self_attn.q_proj.bias')).toBe(false);
+    const biased = shapes(parseConfig({ ...qwen3, attention_bias: true }));
+    expect(['q', 'k', 'v', 'o'].map((n) => biased.get(`model.layers.0.self_attn.${n}_proj.bias`))).toEqual([[2048], [1024], [1024], [1024]]);
+    // Qwen3Config's default, as transformers reads a config without the field
+    const { head_dim: _, ...noHeadDim } = qwen3;
+    expect(parseConfig(noHeadDim).headDim).toBe(128);
+  });
+
+  it('refuses sliding-window attention, naming config.json and the field', () => {
+    for (const cfg of [qwen25, qwen3]) {
+      expect(() => parseConfig({ ...cfg, use_sliding_window: true }, 'Qwen/config.json')).toThrow(ConfigError);
+      expect(() => parseConfig({ ...cfg, use_sliding_window: true }, 'Qwen/config.json')).toThrow(/^Qwen\/config\.json: unsupported value of "use_sliding_window": true \(sliding-window attention is not implemented\)$/);
+    }
+    expect(() => parseConfig({ ...qwen3, head_dim: 15 })).toThrow(/config\.json: head size 15 must be an even integer/);
   });
 });
 

@@ -1,4 +1,4 @@
-// GPT-2 and Llama against PyTorch: logits, loss and every parameter gradient of the fixtures
+// GPT-2, Llama, Qwen2 and Qwen3 against PyTorch: logits, loss and every parameter gradient of the fixtures
 // (tests/fixtures, copied from the reference set; computed in float64 by an independent implementation).
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
@@ -9,7 +9,7 @@ import { relErr, testGpu } from './helpers.ts';
 
 interface Reference { input_ids: number[][]; logits: number[][][]; loss: number }
 
-for (const name of ['gpt2-tiny', 'llama-tiny']) {
+for (const name of ['gpt2-tiny', 'llama-tiny', 'qwen2-tiny', 'qwen3-tiny']) {
   describe(name, () => {
     const dir = `tests/fixtures/${name}`;
     const ref = JSON.parse(readFileSync(`${dir}/reference.json`, 'utf8')) as Reference;

@@ -126,6 +126,34 @@ describe('norms', () => {
       await fdCheck('norm dx', x, gdx, async (xs) => dot(await forward(xs), dy));
     });
   }
+
+  it('RMSNorm over rows inside wider rows (per-head q/k norms in the fused qkv layout), other columns untouched', async () => {
+    const g = await testGpu();
+    const tokens = 13, G = 3, C = 10, ld = 47, off = 6, N = tokens * G, eps = 1e-6; // G rows of C at column 6 of 47-wide rows
+    const x = ref.randn(N * C, 41), w = ref.randn(C, 42), dy = ref.randn(N * C, 43);
+    const at = (r: number) => off + Math.floor(r / G) * ld + (r % G) * C;
+    const widen = (a: Float64Array, fill: Float64Array) => { const o = fill.slice(); for (let r = 0; r < N; r++) for (let c = 0; c < C; c++) o[at(r) + c] = a[r * C + c]!; return o; };
+    const narrow = (a: Float64Array) => { const o = new Float64Array(N * C); for (let r = 0; r < N; r++) for (let c = 0; c < C; c++) o[r * C + c] = a[at(r) + c]!; return o; };
+    const outside = (a: Float64Array) => a.filter((_, i) => { const col = i % ld; return col < off || col >= off + G * C; });
+    const s = { N, C, eps, rms: true, rows: { group: G, ld, off } };
+    const y0 = ref.randn(tokens * ld, 44), dx0 = ref.randn(tokens * ld, 45);
+    const y = upload(g, y0), stats = g.tensor(2 * N, 'stats'), wv = upload(g, w);
+    const forward = async (xs: Float64Array) => {
+      await run(g, normForward(g, s, { y, stats, x: upload(g, widen(xs, ref.randn(tokens * ld, 46))), w: wv }));
+      return read(g, y);
+    };
+    const fy = await forward(x);
+    const r = ref.rmsnorm(x, w, N, C, eps);
+    expectClose(narrow(fy), r.y, 1e-4, 1e-4, 'strided norm forward');
+    expect(outside(fy), 'columns outside the rows').toEqual(outside(Float64Array.from(Float32Array.from(y0))));
+    const dx = upload(g, dx0), dw = upload(g, new Float64Array(C));
+    await run(g, normBackward(g, s, { dx, dw, dy: upload(g, widen(dy, new Float64Array(tokens * ld))), x: upload(g, widen(x, new Float64Array(tokens * ld))), w: wv, stats, accum: false }));
+    const rb = ref.rmsnormBackward(dy, x, w, r.rstd, N, C);
+    const gdx = await read(g, dx);
+    expectClose(narrow(gdx), rb.dx, 1e-4, 1e-3, 'strided norm dx');
+    expect(outside(gdx), 'dx columns outside the rows').toEqual(outside(Float64Array.from(Float32Array.from(dx0))));
+    expectClose(await g.read(dw), rb.dw, 1e-4, 1e-3, 'strided norm dw');
+  });
 });
 
 describe('activations', () => {

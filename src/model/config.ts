@@ -19,7 +19,12 @@ export interface ModelConfig {
   /** config.json names a *ForSequenceClassification class (a reward model): its checkpoint holds `score.weight`
    *  beside the trunk and no LM head (see loadWeights). */
   sequenceClassification: boolean;
-  attentionBias: boolean; // llama q/k/v/o biases (GPT-2 always has biases)
+  /** Llama-block biases: on q_proj/k_proj/v_proj (Llama's attention_bias, always on Qwen2) and on o_proj
+   *  (Llama's and Qwen3's attention_bias; never on Qwen2). GPT-2 always has biases. */
+  qkvBias: boolean;
+  oBias: boolean;
+  /** Qwen3: RMSNorm over head_dim (one weight [head_dim] each) on every head of q and k, before RoPE. */
+  qkNorm: boolean;
   mlpBias: boolean;
   bosTokenId?: number;
   eosTokenId?: number | number[];
@@ -56,8 +61,8 @@ export function parseConfig(raw: unknown, file = 'config.json'): ModelConfig {
   const r = raw as Raw;
   const type = r.model_type;
   if (type === 'gpt2') return gpt2(r, file);
-  if (type === 'llama') return llama(r, file);
-  return unsupported(file, 'model_type', type, 'supported: gpt2, llama');
+  if (type === 'llama' || type === 'qwen2' || type === 'qwen3') return llama(r, file, type);
+  return unsupported(file, 'model_type', type, 'supported: gpt2, llama, qwen2, qwen3');
 }
 
 function eosOf(r: Raw): number | number[] | undefined {
@@ -92,7 +97,9 @@ function gpt2(r: Raw, file: string): ModelConfig {
     ropeTheta: 0,
     tiedEmbeddings: r.tie_word_embeddings !== false,
     sequenceClassification: isSequenceClassification(r),
-    attentionBias: true,
+    qkvBias: true,
+    oBias: true,
+    qkNorm: false,
     mlpBias: true,
     bosTokenId: typeof r.bos_token_id === 'number' ? r.bos_token_id : undefined,
     eosTokenId: eosOf(r),
@@ -100,7 +107,12 @@ function gpt2(r: Raw, file: string): ModelConfig {
   };
 }
 
-function llama(r: Raw, file: string): ModelConfig {
+/** Llama and the Qwen models built on its block (Qwen2ForCausalLM, Qwen3ForCausalLM), told apart by what
+ *  transformers' classes hard-code: Qwen2 always biases q/k/v and never o; Qwen3 norms q and k per head and
+ *  reads head_dim from its config (Qwen3Config's default 128 when absent, never hidden / heads). */
+function llama(r: Raw, file: string, type: 'llama' | 'qwen2' | 'qwen3'): ModelConfig {
+  // Qwen configs carry sliding_window / max_window_layers, which take effect only with use_sliding_window
+  if (type !== 'llama' && r.use_sliding_window === true) unsupported(file, 'use_sliding_window', true, 'sliding-window attention is not implemented');
   const act = r.hidden_act ?? 'silu';
   if (act !== 'silu') unsupported(file, 'hidden_act', act, 'supported: silu');
   if (r.rope_scaling !== undefined && r.rope_scaling !== null) unsupported(file, 'rope_scaling', r.rope_scaling, 'only the default rope is implemented');
@@ -109,7 +121,7 @@ function llama(r: Raw, file: string): ModelConfig {
   const heads = int(r, file, 'num_attention_heads');
   const kvHeads = int(r, file, 'num_key_value_heads', heads);
   if (heads % kvHeads !== 0) throw new ConfigError(`${file}: "num_attention_heads" (${heads}) is not a multiple of "num_key_value_heads" (${kvHeads})`);
-  const headDim = r.head_dim === undefined || r.head_dim === null ? hidden / heads : int(r, file, 'head_dim');
+  const headDim = r.head_dim === undefined || r.head_dim === null ? (type === 'qwen3' ? 128 : hidden / heads) : int(r, file, 'head_dim');
   if (!Number.isInteger(headDim) || headDim % 2 !== 0) throw new ConfigError(`${file}: head size ${headDim} must be an even integer for rotary embeddings`);
   return {
     arch: 'llama',
@@ -125,8 +137,11 @@ function llama(r: Raw, file: string): ModelConfig {
     ropeTheta: num(r, file, 'rope_theta', 10000),
     tiedEmbeddings: r.tie_word_embeddings === true,
     sequenceClassification: isSequenceClassification(r),
-    attentionBias: r.attention_bias === true,
-    mlpBias: r.mlp_bias === true,
+    qkvBias: type === 'qwen2' || r.attention_bias === true,
+    oBias: type !== 'qwen2' && r.attention_bias === true,
+    qkNorm: type === 'qwen3',
+    // transformers' Qwen MLPs have no biases whatever the config says
+    mlpBias: type === 'llama' && r.mlp_bias === true,
     bosTokenId: typeof r.bos_token_id === 'number' ? r.bos_token_id : undefined,
     eosTokenId: eosOf(r),
     raw: r,
@@ -166,10 +181,11 @@ export function paramSpecs(c: ModelConfig): ParamSpec[] {
       p(h + 'input_layernorm.weight', [C]);
       for (const [n, rows] of [['q', c.heads * D], ['k', c.kvHeads * D], ['v', c.kvHeads * D]] as const) {
         p(h + `self_attn.${n}_proj.weight`, [rows, C]);
-        if (c.attentionBias) p(h + `self_attn.${n}_proj.bias`, [rows]);
+        if (c.qkvBias) p(h + `self_attn.${n}_proj.bias`, [rows]);
       }
       p(h + 'self_attn.o_proj.weight', [C, c.heads * D]);
-      if (c.attentionBias) p(h + 'self_attn.o_proj.bias', [C]);
+      if (c.oBias) p(h + 'self_attn.o_proj.bias', [C]);
+      if (c.qkNorm) { p(h + 'self_attn.q_norm.weight', [D]); p(h + 'self_attn.k_norm.weight', [D]); }
       p(h + 'post_attention_layernorm.weight', [C]);
       p(h + 'mlp.gate_proj.weight', [c.intermediate, C]);
       p(h + 'mlp.up_proj.weight', [c.intermediate, C]);

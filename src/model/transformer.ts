@@ -89,6 +89,8 @@ interface LayerActs {
   mid: View; // GPT-2: c_fc output (pre-gelu); Llama: gate | up
   act: View; // GPT-2: gelu output; Llama: silu(gate) * up
   out: View;
+  /** Qwen3: q and k before their per-head norms, in qkv's row layout (its v columns unused), and the norms' stats. */
+  qk?: View; sq?: View; sk?: View;
 }
 
 export class Plan {
@@ -190,6 +192,7 @@ export class Plan {
     const A = Hq * D; // attention output width
     const llama = cfg.arch === 'llama';
     const rms = llama;
+    const qkNorm = cfg.qkNorm;
     const P = (n: string) => params.view(n);
     // With a LoRA adapter the base is frozen: no base gradients, only the adapter's.
     const lora = this.lora;
@@ -242,6 +245,9 @@ export class Plan {
       return calls;
     };
     const norm = { N: BT, C, eps: cfg.eps, rms };
+    // Qwen3's q_norm / k_norm: RMSNorm over each head's D values, read from and written to the fused qkv rows
+    const qNorm = { N: BT * Hq, C: D, eps: cfg.eps, rms: true, rows: { group: Hq, ld: S, off: 0 } };
+    const kNorm = { N: BT * Hkv, C: D, eps: cfg.eps, rms: true, rows: { group: Hkv, ld: S, off: Hq * D } };
     const att = { B, T, Hq, Hkv, D };
     const lin = (In: number, Out: number, extra: Partial<LinearShape> = {}): LinearShape =>
       ({ N: BT, In, Out, layout: llama ? 'out_in' : 'in_out', ...extra });
@@ -260,6 +266,7 @@ export class Plan {
       att: this.t(BT * A, `l${l}.att`), lse: this.t(B * Hq * T, `l${l}.lse`), res2: this.t(BT * C, `l${l}.res2`),
       n2: this.t(BT * C, `l${l}.n2`), s2: this.t(2 * BT, `l${l}.s2`),
       mid: this.t(BT * (llama ? 2 * I : I), `l${l}.mid`), act: this.t(BT * I, `l${l}.act`), out: this.t(BT * C, `l${l}.out`),
+      ...(qkNorm ? { qk: this.t(BT * S, `l${l}.qk`), sq: this.t(2 * BT * Hq, `l${l}.sq`), sk: this.t(2 * BT * Hkv, `l${l}.sk`) } : {}),
     });
     // Without a backward nothing needs to be kept per layer: one set of activations serves every layer,
     // with two residual buffers taking turns as input and output.
@@ -288,7 +295,13 @@ export class Plan {
         f.push(...(await normForward(gpu, norm, { y: a.n1, stats: a.s1, x, w: P(h + 'input_layernorm.weight') })));
         for (const [name, off, rows] of [['q', 0, Hq * D], ['k', Hq * D, Hkv * D], ['v', (Hq + Hkv) * D, Hkv * D]] as const) {
           const w = h + `self_attn.${name}_proj.`;
-          f.push(...(await linF(lin(C, rows, { ldy: S, yOff: off }), { y: a.qkv, x: a.n1, w: (w + 'weight'), b: bias(w + 'bias') })));
+          // with q/k norms, q and k land in a.qk and their norms write them into a.qkv (the norm cannot run in place)
+          const y = qkNorm && name !== 'v' ? a.qk! : a.qkv;
+          f.push(...(await linF(lin(C, rows, { ldy: S, yOff: off }), { y, x: a.n1, w: (w + 'weight'), b: bias(w + 'bias') })));
+        }
+        if (qkNorm) {
+          f.push(...(await normForward(gpu, qNorm, { y: a.qkv, stats: a.sq!, x: a.qk!, w: P(h + 'self_attn.q_norm.weight') })));
+          f.push(...(await normForward(gpu, kNorm, { y: a.qkv, stats: a.sk!, x: a.qk!, w: P(h + 'self_attn.k_norm.weight') })));
         }
         f.push(...(await rope(gpu, { BT, Hq, Hkv, D }, { qkv: a.qkv, pos: this.pos, table: this.model.ropeTable!, backward: false })));
         f.push(...(await attend(a, l)));
@@ -328,6 +341,7 @@ export class Plan {
     const bw: Call[] = this.backward;
     const dres = this.t(BT * C, 'dres'), dC = this.t(BT * C, 'dC'), dI = this.t(BT * I, 'dI');
     const dqkv = this.t(BT * S, 'dqkv'), dsum = this.t(B * Hq * T, 'dsum');
+    const dqk = qkNorm ? this.t(BT * S, 'dqk') : undefined;
     const dA = A === C ? dC : this.t(BT * A, 'dA');
     const dGU = llama ? this.t(BT * 2 * I, 'dgu') : dI;
     if (score) {
@@ -363,9 +377,15 @@ export class Plan {
         bw.push(...(await linB(lin(A, C), { dx: dA, db: gbias(o + 'bias'), dy: dres, x: a.att, w: (o + 'weight') })));
         bw.push(...(await attentionBackward(gpu, att, { dqkv, dsum, dout: dA, out: a.att, lse: a.lse, qkv: a.qkv })));
         bw.push(...(await rope(gpu, { BT, Hq, Hkv, D }, { qkv: dqkv, pos: this.pos, table: this.model.ropeTable!, backward: true })));
+        if (qkNorm) {
+          const qn = h + 'self_attn.q_norm.weight', kn = h + 'self_attn.k_norm.weight';
+          bw.push(...(await normBackward(gpu, qNorm, { dx: dqk!, dw: G(qn), dy: dqkv, x: a.qk!, w: P(qn), stats: a.sq!, accum: false })));
+          bw.push(...(await normBackward(gpu, kNorm, { dx: dqk!, dw: G(kn), dy: dqkv, x: a.qk!, w: P(kn), stats: a.sk!, accum: false })));
+        }
         for (const [i, [name, off, rows]] of ([['q', 0, Hq * D], ['k', Hq * D, Hkv * D], ['v', (Hq + Hkv) * D, Hkv * D]] as const).entries()) {
           const w = h + `self_attn.${name}_proj.`;
-          bw.push(...(await linB(lin(C, rows, { ldy: S, yOff: off }), { dx: dC, db: gbias(w + 'bias'), dy: dqkv, x: a.n1, w: (w + 'weight'), accumDx: i > 0 })));
+          const dy = qkNorm && name !== 'v' ? dqk! : dqkv;
+          bw.push(...(await linB(lin(C, rows, { ldy: S, yOff: off }), { dx: dC, db: gbias(w + 'bias'), dy, x: a.n1, w: (w + 'weight'), accumDx: i > 0 })));
         }
         bw.push(...(await normBackward(gpu, norm, { dx: dres, dw: G(h + 'input_layernorm.weight'), dy: dC, x: xin, w: P(h + 'input_layernorm.weight'), stats: a.s1, accum: true })));
       }

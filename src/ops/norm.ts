@@ -1,11 +1,21 @@
 // LayerNorm and RMSNorm, forward and backward (shaders/norm.wgsl). stats is [N, 2] = (mean, rstd).
 import type { Call, Gpu, View } from '../gpu/runtime.ts';
 
-export interface NormShape { N: number; C: number; eps: number; rms: boolean }
+export interface NormShape {
+  N: number; C: number; eps: number; rms: boolean;
+  /** Rows inside wider rows: `group` rows of C side by side at element `off` of every `ld`-wide row (default: [N, C] contiguous). */
+  rows?: { group: number; ld: number; off: number };
+}
+
+const uniformOf = (gpu: Gpu, s: NormShape, label: string) => {
+  const { group, ld, off } = s.rows ?? { group: 1, ld: s.C, off: 0 };
+  if (group * s.C + off > ld || s.N % group !== 0) throw new Error(`norm: ${group} rows of ${s.C} at ${off} do not fit rows of ${ld} (N = ${s.N})`);
+  return gpu.uniform([s.N, s.C, s.eps, group, ld, off, 0, 0], label, new Set([2]));
+};
 
 export async function normForward(gpu: Gpu, s: NormShape, x: { y: View; stats: View; x: View; w: View; b?: View }): Promise<Call[]> {
   const k = await gpu.kernel('norm.wgsl', 'forward', ['u', 'r', 'r', 'r', 'w', 'w'], { RMS: s.rms, ACCUM: false });
-  const u = gpu.uniform([s.N, s.C, s.eps, 0], k.name, new Set([2]));
+  const u = uniformOf(gpu, s, k.name);
   return [gpu.call(k, [u, x.x, x.w, x.b ?? gpu.none, x.y, x.stats], gpu.grid(s.N))];
 }
 
@@ -16,7 +26,7 @@ export async function normBackward(
 ): Promise<Call[]> {
   const ki = await gpu.kernel('norm.wgsl', 'backward_input', ['u', 'r', 'r', 'r', 'r', 'w'], { RMS: s.rms, ACCUM: x.accum });
   const kp = await gpu.kernel('norm.wgsl', 'backward_params', ['u', 'r', 'r', 'r', 'w', 'w'], { RMS: s.rms, ACCUM: false });
-  const u = gpu.uniform([s.N, s.C, s.eps, 0], ki.name, new Set([2]));
+  const u = uniformOf(gpu, s, ki.name);
   return [
     ...(x.dw ? [gpu.call(kp, [u, x.dy, x.x, x.stats, x.dw, x.db ?? gpu.none], [Math.ceil(s.C / 64)])] : []),
     gpu.call(ki, [u, x.dy, x.x, x.w, x.stats, x.dx], gpu.grid(s.N)),
