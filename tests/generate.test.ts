@@ -1,4 +1,4 @@
-// Generation with the KV cache: greedy output equals PyTorch's, cached logits equal a full recompute,
+// Generation with the KV cache (GPT-2, Llama, Qwen2, Qwen3): greedy output equals PyTorch's, cached logits equal a full recompute,
 // and sampling draws from the softmax it claims to.
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
@@ -14,7 +14,7 @@ const fixture = (name: string) => ({
   ref: JSON.parse(readFileSync(`tests/fixtures/${name}/reference.json`, 'utf8')) as { greedy: { prompt_ids: number[]; output_ids: number[] } },
 });
 
-for (const name of ['gpt2-tiny', 'llama-tiny']) {
+for (const name of ['gpt2-tiny', 'llama-tiny', 'qwen2-tiny', 'qwen3-tiny']) {
   describe(`${name} generation`, () => {
     it('greedy decoding reproduces the reference', async () => {
       const gpu = await testGpu();
