@@ -112,6 +112,12 @@ describe('hfModelFiles', () => {
     const llama = fixture('tests/fixtures/llama-tiny');
     const lf = hfModelFiles({ config: { ...llama.config, architectures: ['Something'] }, tensors: llama.tensors, meta });
     expect(json(lf.get('config.json')!).architectures).toEqual(['LlamaForCausalLM']);
+    // Qwen: transformers' own class, and the fields its config class reads (head_dim, attention_bias, the sliding-window switch) as given
+    for (const [name, cls] of [['qwen2-tiny', 'Qwen2ForCausalLM'], ['qwen3-tiny', 'Qwen3ForCausalLM']]) {
+      const q = fixture(`tests/fixtures/${name}`);
+      const qc = json(hfModelFiles({ config: q.config, tensors: q.tensors, meta }).get('config.json')!);
+      expect(qc).toEqual({ ...q.config, architectures: [cls], torch_dtype: 'float32' });
+    }
     expectThrows(() => hfModelFiles({ config: { ...config, model_type: 'bert' }, tensors, meta }), ExportError, 'model_type', 'bert');
   });
 
@@ -142,6 +148,10 @@ describe('hfModelFiles', () => {
     const llama = fixture('tests/fixtures/llama-tiny');
     const lc = json(hfModelFiles({ config: { ...llama.config, pad_token_id: 3 }, tensors: llama.tensors, meta, sequenceClassification: { padTokenId: 376 } }).get('config.json')!);
     expect(lc).toMatchObject({ architectures: ['LlamaForSequenceClassification'], pad_token_id: 3 });
+    for (const [name, cls] of [['qwen2-tiny', 'Qwen2ForSequenceClassification'], ['qwen3-tiny', 'Qwen3ForSequenceClassification']]) {
+      const q = fixture(`tests/fixtures/${name}`);
+      expect(json(hfModelFiles({ config: q.config, tensors: q.tensors, meta, sequenceClassification: { padTokenId: 376 } }).get('config.json')!)).toMatchObject({ architectures: [cls], pad_token_id: 376 });
+    }
   });
 
   it('generation_config.json: given, or minimal with bos/eos from the config', () => {

@@ -4,10 +4,12 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { readModelFolder } from '../src/io/folder.ts';
 import { loadModel } from '../src/model/index.ts';
-import { exportAdapterFiles, loadAdapter, LoraSet, mergeLora, restoreWeights } from '../src/model/lora.ts';
+import { exportModelFiles } from '../src/model/export.ts';
+import { exportAdapterFiles, LORA_DEFAULTS, loadAdapter, LoraSet, mergeLora, restoreWeights } from '../src/model/lora.ts';
 import type { Transformer } from '../src/model/transformer.ts';
 import { AdamW, ADAMW_DEFAULTS } from '../src/train/adamw.ts';
 import { readPeftAdapter } from '../src/io/export.ts';
+import { parseSafetensors } from '../src/io/safetensors.ts';
 import { dot, relErr, testGpu } from './helpers.ts';
 import { randn } from './ref/ops.ts';
 
@@ -24,7 +26,7 @@ async function lossAndLogits(model: Transformer, batch: number[][], lora?: LoraS
   return { loss, logits };
 }
 
-for (const name of ['gpt2-tiny', 'llama-tiny']) {
+for (const name of ['gpt2-tiny', 'llama-tiny', 'qwen2-tiny', 'qwen3-tiny']) {
   describe(`LoRA on ${name}`, () => {
     it('equals the merged model in logits and gradients (every target module)', async () => {
       const gpu = await testGpu();
@@ -163,3 +165,48 @@ describe('LoRA training', () => {
     base.params.destroy();
   });
 });
+
+for (const name of ['qwen2-tiny', 'qwen3-tiny']) {
+  it(`LoRA on ${name}: biases and q/k norms stay frozen while every projection trains; PEFT round trip; the merged export loads back`, async () => {
+    const gpu = await testGpu();
+    const base = loadModel(gpu, await readModelFolder(`tests/fixtures/${name}`)).model;
+    const lora = new LoraSet(base, { ...LORA_DEFAULTS.llama, r: 4, dropout: 0 }, { optimizer: true });
+    expect([...lora.modules.keys()].filter((m) => m.startsWith('model.layers.0.')).map((m) => m.split('.').pop())).toEqual(['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj']);
+    lora.init(2);
+    const frozen = base.params.entries.map((e) => e.name).filter((n) => /_proj\.bias$|_norm\.weight$/.test(n));
+    expect(frozen.length).toBe(name === 'qwen2-tiny' ? 6 : 4); // q/k/v biases of 2 layers; q_norm, k_norm of 2 layers
+    const before = new Map(await Promise.all(frozen.map(async (n) => [n, await base.params.download(n)] as const)));
+    const batch = ids(name);
+    const plan = await base.plan(2, batch[0]!.length, { training: true, lora });
+    const opt = await AdamW.create(gpu, lora.params, { ...ADAMW_DEFAULTS, lr: 1e-2, weightDecay: 0 });
+    plan.setBatch(batch.flat());
+    const losses: number[] = [];
+    for (let step = 1; step <= 6; step++) {
+      opt.prepare(step, 1e-2);
+      await gpu.check('lora step', () => gpu.run([...plan.zeroGrads, ...plan.forward, ...plan.lossFused, ...plan.backward, ...opt.calls]));
+      losses.push(await plan.readLoss());
+    }
+    plan.destroy();
+    expect(losses[5]!).toBeLessThan(losses[0]! - 0.1);
+    for (const [n, w] of before) expect(await base.params.download(n), n).toEqual(w);
+
+    const meta = { producer: 'rlhf-playground', stage: 'sft', steps: 6, baseModel: name, date: '2026-12-04T00:00:00Z' };
+    const files = await exportAdapterFiles(lora, { baseModel: name, meta });
+    const peft = readPeftAdapter(files, 'adapter');
+    expect(peft.loras.map((l) => l.module)).toContain('model.layers.1.self_attn.q_proj'); // under base_model.model., as PEFT names Qwen2ForCausalLM's modules
+    expect(peft.config.fanInFanOut).toBe(false);
+    const again = loadAdapter(base, files, 'adapter');
+    const adapted = (await lossAndLogits(base, batch, lora)).logits!;
+    expect((await lossAndLogits(base, batch, again)).logits).toEqual(adapted);
+
+    // merged into the base and exported as a Hugging Face folder, it loads back as the same model
+    const saved = await mergeLora(lora);
+    const folder = await exportModelFiles(base, { meta });
+    const merged = loadModel(gpu, { config: JSON.parse(new TextDecoder().decode(folder.get('config.json')!)), weights: [parseSafetensors(folder.get('model.safetensors')!, 'model.safetensors')] }).model;
+    expect(merged.cfg.raw.architectures).toEqual([name === 'qwen2-tiny' ? 'Qwen2ForCausalLM' : 'Qwen3ForCausalLM']);
+    expect(relErr((await lossAndLogits(merged, batch)).logits!, adapted)).toBeLessThan(1e-5);
+    restoreWeights(base, saved);
+    for (const x of [again, lora]) x.destroy();
+    for (const m of [base, merged]) m.params.destroy();
+  });
+}

@@ -152,9 +152,11 @@ function safetensorsOrThrow(tensors: ExportTensor[], metadata: Record<string, st
 // ---------------------------------------------------------------------------------------------
 // Hugging Face model folder
 
-const ARCHITECTURES: ReadonlyMap<string, string> = new Map([['gpt2', 'GPT2LMHeadModel'], ['llama', 'LlamaForCausalLM']]);
+const ARCHITECTURES: ReadonlyMap<string, string> = new Map([['gpt2', 'GPT2LMHeadModel'], ['llama', 'LlamaForCausalLM'], ['qwen2', 'Qwen2ForCausalLM'], ['qwen3', 'Qwen3ForCausalLM']]);
 /** A reward model's class: the trunk and a `score` head ([num_labels, hidden], no bias) instead of the LM head. */
-const SEQ_CLS_ARCHITECTURES: ReadonlyMap<string, string> = new Map([['gpt2', 'GPT2ForSequenceClassification'], ['llama', 'LlamaForSequenceClassification']]);
+const SEQ_CLS_ARCHITECTURES: ReadonlyMap<string, string> = new Map([
+  ['gpt2', 'GPT2ForSequenceClassification'], ['llama', 'LlamaForSequenceClassification'], ['qwen2', 'Qwen2ForSequenceClassification'], ['qwen3', 'Qwen3ForSequenceClassification'],
+]);
 /** Names the model folder writes itself, or that would make a loader pick other weights than ours. */
 const RESERVED_MODEL_FILES = new Set([
   'config.json', 'model.safetensors', 'generation_config.json', 'model.safetensors.index.json', 'pytorch_model.bin', 'pytorch_model.bin.index.json',

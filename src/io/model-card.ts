@@ -237,7 +237,7 @@ model = model.merge_and_unload()  # optional: one plain transformers model
 ${noBase}`;
   }
   if (x.rewardHead) {
-    return `A reward model in transformers' sequence-classification layout: \`config.json\` names \`LlamaForSequenceClassification\` or \`GPT2ForSequenceClassification\` with one label, and \`model.safetensors\` holds the trunk and the score head \`score.weight\` (one value per hidden unit, no bias) in place of the LM head.
+    return `A reward model in transformers' sequence-classification layout: \`config.json\` names the architecture's sequence-classification class (\`LlamaForSequenceClassification\`, \`Qwen2ForSequenceClassification\`, \`GPT2ForSequenceClassification\`, ...) with one label, and \`model.safetensors\` holds the trunk and the score head \`score.weight\` (one value per hidden unit, no bias) in place of the LM head.
 
 \`\`\`python
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
