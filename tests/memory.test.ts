@@ -9,7 +9,7 @@ import { testGpu } from './helpers.ts';
 
 const arenaBytes = (m: Transformer) => m.params.arenas.reduce((s, a) => s + [a.param, a.grad, a.m, a.v].reduce((t, b) => t + (b ? b.size : 0), 0), 0);
 
-for (const name of ['gpt2-tiny', 'llama-tiny']) {
+for (const name of ['gpt2-tiny', 'llama-tiny', 'qwen2-tiny', 'qwen3-tiny']) {
   describe(`${name} memory estimate`, () => {
     const cfg = parseConfig(JSON.parse(readFileSync(`tests/fixtures/${name}/config.json`, 'utf8')));
     it('full training: weights, gradients, AdamW moments and every activation of the plan', async () => {
@@ -55,6 +55,50 @@ for (const name of ['gpt2-tiny', 'llama-tiny']) {
     });
   });
 }
+
+describe('Qwen-sized configs', () => {
+  // Qwen/Qwen2.5-0.5B's shape: 14 query and 2 key/value heads of 64, q/k/v biases, tied embeddings
+  const qwen25 = parseConfig({
+    model_type: 'qwen2', hidden_size: 896, num_hidden_layers: 24, num_attention_heads: 14, num_key_value_heads: 2, intermediate_size: 4864,
+    vocab_size: 151936, max_position_embeddings: 32768, rope_theta: 1000000.0, rms_norm_eps: 1e-6, tie_word_embeddings: true, use_sliding_window: false,
+  });
+  const mib = (b: number) => b / 2 ** 20;
+
+  it('Qwen2.5-0.5B: its published parameter count (biases included), 4 bytes each, and PEFT\'s trainable count for r = 8 on every projection', () => {
+    const e = estimateMemory(qwen25, 'full', { batch: 1, seqLen: 256 });
+    expect(e.parameters).toBe(494032768); // transformers' num_parameters() for Qwen2.5-0.5B
+    const biases = 24 * (896 + 128 + 128);
+    const noBias = estimateMemory({ ...qwen25, qkvBias: false }, 'full', { batch: 1, seqLen: 256 });
+    expect(e.parameters - noBias.parameters).toBe(biases);
+    const rope = 32768 * 64 * 4;
+    // every tensor rounded up to 256 bytes: at most 256 more per tensor (1 + 24 * 12 + 1 of them)
+    expect(e.bytes.weights - rope).toBeGreaterThanOrEqual(4 * e.parameters);
+    expect(e.bytes.weights - rope - 4 * e.parameters).toBeLessThan(256 * 290);
+    expect(e.bytes.gradients).toBe(e.bytes.weights - rope);
+    expect(e.bytes.optimizer).toBe(2 * e.bytes.gradients);
+    expect(mib(e.bytes.weights)).toBeCloseTo(1892.6, 0); // 494M floats and the 8 MiB rotary table
+    expect(e.bytes.total / 2 ** 30).toBeGreaterThan(7.3); // 16 bytes per parameter before activations
+    expect(e.bytes.total / 2 ** 30).toBeLessThan(9);
+    expect(e.largestBuffer).toBe(151936 * 896 * 4); // the tied embedding
+
+    const lora = estimateMemory(qwen25, 'lora', { batch: 1, seqLen: 256, loraRank: 8 });
+    expect(lora.trainable).toBe(4399104); // PEFT's print_trainable_parameters for r = 8 on q,k,v,o,gate,up,down
+    expect(mib(lora.bytes.gradients)).toBeCloseTo(4399104 * 4 / 2 ** 20, 0);
+    const gen = estimateMemory(qwen25, 'inference', { batch: 1, seqLen: 1024, kvCache: true });
+    expect(gen.bytes.kvCache).toBe(2 * 24 * 1024 * 2 * 64 * 4 + 16); // 2 key/value heads: 12 MiB for 1024 positions
+  });
+
+  it('Qwen3-0.6B: head_dim 128 with 16 heads over hidden 1024, q_norm and k_norm counted', () => {
+    const qwen3 = parseConfig({
+      model_type: 'qwen3', hidden_size: 1024, head_dim: 128, num_hidden_layers: 28, num_attention_heads: 16, num_key_value_heads: 8, intermediate_size: 3072,
+      vocab_size: 151936, max_position_embeddings: 40960, rope_theta: 1000000, rms_norm_eps: 1e-6, tie_word_embeddings: true, attention_bias: false,
+    });
+    const e = estimateMemory(qwen3, 'inference', { batch: 1, seqLen: 64 });
+    expect(e.parameters).toBe(596049920); // transformers' num_parameters() for Qwen3-0.6B
+    expect(e.parameters - estimateMemory({ ...qwen3, qkNorm: false }, 'inference', { batch: 1, seqLen: 64 }).parameters).toBe(28 * 2 * 128);
+    expect(estimateMemory(qwen3, 'lora', { batch: 1, seqLen: 64, loraRank: 16 }).trainable).toBe(28 * 16 * ((1024 + 2048) * 2 + (1024 + 1024) * 2 + (1024 + 3072) * 3));
+  });
+});
 
 describe('refusing what does not fit', () => {
   it('names what is too large and what to change', () => {

@@ -42,8 +42,9 @@ export function estimateMemory(cfg: ModelConfig, use: Use, o: EstimateOptions): 
   const S = (Hq + 2 * Hkv) * D, A = Hq * D, llama = cfg.arch === 'llama';
   const training = use !== 'inference';
   const kv = !training && !!o.kvCache;
-  // per-layer activations (Plan's LayerActs)
+  // per-layer activations (Plan's LayerActs); Qwen3's q/k before their norms and the norms' stats
   const layer = [BT * C, 2 * BT, BT * S, BT * A, B * Hq * T, BT * C, BT * C, 2 * BT, BT * (llama ? 2 * I : I), BT * I, BT * C];
+  if (cfg.qkNorm) layer.push(BT * S, 2 * BT * Hq, 2 * BT * Hkv);
   const layerBytes = layer.reduce((s, n) => s + buf(n), 0);
   const logitRows = kv ? B : BT;
   const globals = [BT, BT, BT, BT, BT, logitRows * V, BT * C, BT * C, BT * C, 2 * BT];
@@ -54,6 +55,7 @@ export function estimateMemory(cfg: ModelConfig, use: Use, o: EstimateOptions): 
     const scratch = [BT * C, BT * C, BT * I, BT * S, B * Hq * T];
     if (A !== C) scratch.push(BT * A);
     if (llama) scratch.push(BT * 2 * I);
+    if (cfg.qkNorm) scratch.push(BT * S);
     activations += scratch.reduce((s, n) => s + buf(n), 0);
   }
   const kvPerLayer = B * T * Hkv * D;
