@@ -291,6 +291,37 @@ describe('chat templates', () => {
   });
 });
 
+describe('Qwen chat templates (tokenizer_config.json of Qwen/Qwen2.5-0.5B-Instruct and Qwen/Qwen3-0.6B, in tests/fixtures/chat-templates)', () => {
+  const qwen = (file: string) => Tok.fromJson(chatJson(), {
+    bos_token: null, eos_token: '<|im_end|>', pad_token: '<|endoftext|>',
+    chat_template: readFileSync(new URL(`./fixtures/chat-templates/${file}`, import.meta.url), 'utf8'),
+  }, `${file}/tokenizer.json`);
+  const turns = [{ role: 'system' as const, content: 'Be brief.' }, { role: 'user' as const, content: 'Hi!' }, { role: 'assistant' as const, content: 'Hello.' }];
+
+  it('Qwen2.5: its default system prompt unless one is given, ChatML turns, the generation prompt; <|im_end|> ends a turn', () => {
+    const tok = qwen('qwen2.5.jinja');
+    const system = '<|im_start|>system\nYou are Qwen, created by Alibaba Cloud. You are a helpful assistant.<|im_end|>\n';
+    expect(tok.formatPrompt('Hi!')).toBe(`${system}<|im_start|>user\nHi!<|im_end|>\n<|im_start|>assistant\n`);
+    expect(tok.applyChatTemplate(turns)).toBe('<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi!<|im_end|>\n<|im_start|>assistant\nHello.<|im_end|>\n');
+    const ids = tok.encodePrompt('Hi!');
+    expect(ids.filter((id) => id === 377).length).toBe(3); // <|im_start|> of system, user and assistant, one id each
+    expect(tok.decode(ids)).toBe(tok.formatPrompt('Hi!'));
+    expect(tok.eosTokenIds).toEqual([378]);
+    expect(tok.padTokenId).toBe(376);
+    expect(tok.bosTokenId).toBeUndefined();
+  });
+
+  it('Qwen3: no default system prompt; thinking kept only in the turn after the last user message; the generation prompt leaves thinking on', () => {
+    const tok = qwen('qwen3.jinja');
+    expect(tok.formatPrompt('Hi!')).toBe('<|im_start|>user\nHi!<|im_end|>\n<|im_start|>assistant\n');
+    expect(tok.applyChatTemplate(turns)).toBe('<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi!<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\nHello.<|im_end|>\n');
+    const thought = [{ role: 'user' as const, content: 'Hi!' }, { role: 'assistant' as const, content: '<think>\nA greeting.\n</think>\n\nHello.' }, { role: 'user' as const, content: 'Again.' }];
+    expect(tok.formatPrompt(thought)).toBe('<|im_start|>user\nHi!<|im_end|>\n<|im_start|>assistant\nHello.<|im_end|>\n<|im_start|>user\nAgain.<|im_end|>\n<|im_start|>assistant\n');
+    expect(tok.applyChatTemplate(thought.slice(0, 2))).toBe('<|im_start|>user\nHi!<|im_end|>\n<|im_start|>assistant\n<think>\nA greeting.\n</think>\n\nHello.<|im_end|>\n');
+    expect(tok.decode(tok.encodePrompt(thought))).toBe(tok.formatPrompt(thought));
+  });
+});
+
 describe('malformed input', () => {
   const F = 'models/x/tokenizer.json';
   it('gives a TokenizerError naming the file', () => {
