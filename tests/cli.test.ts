@@ -222,7 +222,7 @@ describe('rlhf-playground --help and usage errors', () => {
       expect(o.get('--max-steps, --steps'), stage).toMatch(/max_steps.*\(default: 0\)/);
     }
     // the table's own numbers, so a copy of it could not pass: these differ per stage and per LoRA
-    expect(helpOptions((await cli(['rm', '--help'])).stdout).get('--lr')).toContain("(default: 1e-4 with LoRA, 9e-6 full, x 4096 / the model's hidden size, at most x 32)");
+    expect(helpOptions((await cli(['rm', '--help'])).stdout).get('--lr')).toContain("(default: 1e-4 with LoRA, 3.1e-5 full, x 4096 / the model's hidden size, at most x 32)");
     expect(helpOptions((await cli(['ppo', '--help'])).stdout).get('--num-samples')).toContain('(default: 4)');
   });
 
