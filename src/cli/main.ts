@@ -2,7 +2,7 @@
 // `program.command(...)` in `cli()` below, its options declared to commander, which answers --help for
 // every command with its options and defaults and refuses unknown options. Every failure ends with one
 // line on stderr and a non-zero exit (2 for usage errors).
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { basename, join } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
@@ -20,12 +20,13 @@ import { exportModelFiles } from '../model/export.ts';
 import { loadModel } from '../model/index.ts';
 import { checkFits, estimateMemory, type Use } from '../model/memory.ts';
 import { GENERATE_DEFAULTS, Generator } from '../train/generate.ts';
+import { loadSource } from '../worker/source.ts';
 import { checkRequired, required, UsageError } from './options.ts';
 import { experimentCommand, experimentOptions } from './experiment.ts';
 import { stageOptions, trainCommand, TrainUsageError } from './train.ts';
 
 const MODEL_HELP = `
---model: a Hugging Face model folder (config.json, model.safetensors or a sharded index, tokenizer files),
+--model: a Hugging Face model folder (config.json, model.safetensors or a sharded index, tokenizer files), the folder zipped,
 or a Hub id such as openai-community/gpt2 (optionally @revision; HF_ENDPOINT and HF_TOKEN are honoured;
 downloads are cached in ~/.cache/rlhf-playground).
 --ids: token ids, sequences separated by ';', all of the same length. The loss is the mean next-token
@@ -58,9 +59,10 @@ const num = (flag: string, check: (x: number) => boolean = () => true) => (v: st
 };
 const int = (min: number, max = Infinity) => (x: number) => Number.isInteger(x) && x >= min && x <= max;
 
-/** A folder path, or a Hub id (with @revision) downloaded through the cache. */
+/** A folder path, a zipped folder (as the page's Share tab downloads it), or a Hub id (with @revision) downloaded through the cache. */
 async function resolveModel(arg: string | undefined): Promise<ModelFiles> {
   if (!arg) throw new UsageError('--model DIR|ID is required');
+  if (/\.zip$/i.test(arg) && existsSync(arg) && statSync(arg).isFile()) return loadSource({ zip: new Uint8Array(readFileSync(arg)), name: arg });
   if (existsSync(arg) || arg.startsWith('.') || arg.startsWith('/')) return readModelFolder(arg);
   const [id, revision] = arg.split('@') as [string, string | undefined];
   try {

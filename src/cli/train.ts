@@ -47,8 +47,12 @@ function readData(path: unknown, flag: string): DataRecord[] {
   if (typeof path !== 'string') throw new TrainUsageError(`${flag} FILE.jsonl is required`);
   if (!existsSync(path)) throw new TrainUsageError(`${path}: no such file`);
   const r = importJsonl(readText(path), path);
+  // nothing usable: the first line's problem is the error (one line), not a warning per line and a vague end
+  if (!r.records.length) {
+    const [first, ...more] = r.errors;
+    throw new TrainUsageError(first ? `${first.message}${more.length ? ` (and ${more.length} more line${more.length === 1 ? '' : 's'} with problems)` : ''}` : `${path}: no usable records`);
+  }
   for (const e of r.errors) process.stderr.write(`warning: ${e.message}\n`);
-  if (!r.records.length) throw new TrainUsageError(`${path}: no usable records`);
   return r.records;
 }
 
