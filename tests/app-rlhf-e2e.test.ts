@@ -6,7 +6,8 @@
 // test-results/app/inspect-ppo.png and compare-vote.png. Without WebGPU this fails; nothing skips.
 import type { Page } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
-import type { MetricRecord, RolloutRecord, RunRecord, SpotCheckRecord } from '../src/store/db.ts';
+import { GENERATION_DEFAULTS } from '../src/io/generation-config.ts';
+import type { MetricRecord, RolloutRecord, RunRecord, SpotCheckRecord, VoteRecord } from '../src/store/db.ts';
 import { computeAlarms } from '../src/ui/alarms.ts';
 import { importText, MODEL_WORK, modelLoaded, openApp, rankWithKeyboard, runDone, setFields, shot, startRanking, startRun, stored, tab } from './app-helpers.ts';
 import { useBuiltEnv } from './browser-env.ts';
@@ -219,6 +220,9 @@ describe('the playground, SFT to reward model to PPO to a blind comparison', () 
     const tunedSide = (await page.locator('#cmp-left').getAttribute('data-model')) === 'tuned' ? 'A' : 'B';
     expect(await page.locator('#vote-result').innerText()).toContain(`the tuned answer was ${tunedSide}`);
     const seed = Number(await page.locator('#vote-result').getAttribute('data-seed'));
+    // the vote records how both answers were sampled: the page's one set of settings, max new tokens as set here
+    const [vote] = await stored(page, 'votes') as VoteRecord[];
+    expect(vote).toMatchObject({ seed, generation_config: { ...GENERATION_DEFAULTS, max_new_tokens: 12 } });
     expect(Number.isInteger(seed) && seed >= 0 && seed < 2 ** 31).toBe(true);
     const rate = tunedSide === 'A' ? '100%' : '0%';
     await page.waitForFunction((r) => document.querySelector('rlhf-app')?.shadowRoot?.querySelector('compare-view')?.shadowRoot
@@ -261,6 +265,11 @@ describe('the playground, SFT to reward model to PPO to a blind comparison', () 
     // after a reload the PPO run can still be inspected: its rollouts, spot check and alarms are stored
     await page.reload();
     await modelLoaded(page);
+    // the sampling settings set on Compare are kept, and they are the Rank tab's too
+    await tab(page, 'compare');
+    expect([await page.locator('#cmp-max-tokens').inputValue(), await page.locator('#cmp-temperature').inputValue()]).toEqual(['200', '2']);
+    await tab(page, 'rank');
+    expect([await page.locator('#rank-max-tokens').inputValue(), await page.locator('#rank-temperature').inputValue(), await page.locator('#rank-top-p').inputValue()]).toEqual(['200', '2', '0.95']);
     await tab(page, 'inspect');
     await page.waitForSelector('#sample-step option[value="2"]', { state: 'attached', ...MODEL_WORK });
     expect(await page.locator('#inspect-run').inputValue()).toBe(ppoId);

@@ -222,6 +222,21 @@ describe('stored rankings, counters and export', () => {
     expect(recordKey(rec)).not.toBe(recordKey({ ...rec, scores: [5, null, 2] }));
   });
 
+  it('keeps the rationale and the sampling settings, and they import back', () => {
+    const g = { temperature: 0.9, top_p: 0.95, top_k: 0, max_new_tokens: 64 };
+    const stored = { prompt: 'p', completions: ['x', 'y'], ranks: [1, 0], rationale: 'y answers it', generation_config: g };
+    const rec = rankingToRecord(stored);
+    expect(rec).toEqual({ kind: 'ranking', prompt: 'p', completions: ['y', 'x'], rationale: 'y answers it', generation_config: g });
+    const out = exportData([], [stored], []);
+    expect(out.data).toBe('{"prompt":"p","completions":["y","x"],"rationale":"y answers it","generation_config":{"temperature":0.9,"top_p":0.95,"top_k":0,"max_new_tokens":64}}\n');
+    expect(importJsonl(out.data, 'rlhf-data.jsonl')).toEqual({ records: [rec], errors: [] });
+    // a blank rationale is not written; a bad setting in a file is refused by line
+    expect(rankingToRecord({ ...stored, rationale: '  ', generation_config: undefined })).toEqual({ kind: 'ranking', prompt: 'p', completions: ['y', 'x'] });
+    expect(importJsonl('{"prompt":"p","completions":["a","b"],"generation_config":{"top_p":0}}\n', 'r.jsonl').errors)
+      .toEqual([{ line: 1, message: 'r.jsonl:1: "generation_config": top_p must be above 0 and at most 1, got 0' }]);
+    expect(importJsonl('{"prompt":"p","completions":["a","b"],"rationale":3}\n', 'r.jsonl').errors[0]!.message).toMatch(/"rationale" must be a string/);
+  });
+
   it('counts prompts, demonstrations, rankings and the pairs they give', () => {
     const records: DataRecord[] = [
       { kind: 'completion', prompt: 'p', completion: 'c' },

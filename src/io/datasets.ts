@@ -7,9 +7,12 @@
 //   {"prompt": str, "chosen": str, "rejected": str}          preference with explicit prompt (reward model, DPO)
 //   {"prompt": str, "completions": [best, ..., worst],       ours: a K-way ranking, 2 <= K <= 9, best first;
 //    "ranks"?: [0, ...],                                      optional ranks mark ties (0 = best, equal = tie);
-//    "scores"?: [1..7 | null, ...], "flags"?: [[str], ...]}   optional labels per completion, in the same order:
+//    "scores"?: [1..7 | null, ...], "flags"?: [[str], ...],   optional labels per completion, in the same order:
 //                                                             InstructGPT's 1-7 quality and its Table 3 flags
 //                                                             (trainers ignore both; they keep the labelling)
+//    "rationale"?: str,                                       optional: why the labeler ranked them so
+//    "generation_config"?: {"temperature", "top_p",           optional: how the completions were sampled, under
+//                           "top_k", "max_new_tokens"}}       transformers' GenerationConfig names (generation-config.ts)
 //   {"prompt": str}                                          prompt-only, standard (PPO's prompts, the Rank tab's)
 //   {"prompt": [{"role", "content"}, ...]}                   prompt-only, conversational: formatted with the chat
 //                                                             template and its generation prompt, so it must end
@@ -32,6 +35,7 @@
 // are errors, objects have null prototypes, nesting is bounded). Strings are kept verbatim: nothing is
 // interpreted as HTML or trimmed.
 
+import { generationConfigProblem, type GenerationConfig } from './generation-config.ts';
 import { isJsonObject, JsonSyntaxError, parseJsonStrict, type JsonObject, type JsonValue } from './json-strict.ts';
 
 export type Message = { role: 'system' | 'user' | 'assistant'; content: string };
@@ -42,7 +46,7 @@ export type Record =
   | { kind: 'completion'; prompt: string; completion: string }
   | { kind: 'messages'; messages: Message[] }
   | { kind: 'preference'; prompt: string; chosen: string; rejected: string }
-  | { kind: 'ranking'; prompt: string; completions: string[]; ranks?: number[]; scores?: (number | null)[]; flags?: string[][] };
+  | { kind: 'ranking'; prompt: string; completions: string[]; ranks?: number[]; scores?: (number | null)[]; flags?: string[][]; rationale?: string; generation_config?: Partial<GenerationConfig> };
 
 /** `errors[].line` is 1-based; 0 marks a problem with the whole file (e.g. its size). */
 export interface ImportResult { records: Record[]; errors: { line: number; message: string }[] }
@@ -190,7 +194,7 @@ function toRecord(v: JsonValue): Record {
     return { kind: 'messages', messages: messageList(v.messages, 'messages') };
   }
   if (has('completions')) {
-    onlyKeys(v, ['prompt', 'completions', 'ranks', 'scores', 'flags'], 'a ranking record');
+    onlyKeys(v, ['prompt', 'completions', 'ranks', 'scores', 'flags', 'rationale', 'generation_config'], 'a ranking record');
     const prompt = str(v, 'prompt');
     const c = v.completions;
     if (!Array.isArray(c)) return bad(`"completions" must be an array of strings, got ${typeName(c)}`);
@@ -201,6 +205,12 @@ function toRecord(v: JsonValue): Record {
     if (r !== undefined) rec.ranks = r as number[];
     if (v.scores !== undefined) rec.scores = rankingScores(v.scores, c.length);
     if (v.flags !== undefined) rec.flags = rankingFlags(v.flags, c.length);
+    if (v.rationale !== undefined) rec.rationale = str(v, 'rationale');
+    if (v.generation_config !== undefined) {
+      const problem = generationConfigProblem(v.generation_config);
+      if (problem) bad(problem);
+      rec.generation_config = { ...(v.generation_config as Partial<GenerationConfig>) };
+    }
     return rec;
   }
   if (has('chosen') || has('rejected')) {
@@ -297,6 +307,8 @@ function toJson(r: Record): object {
         ...(r.ranks === undefined ? {} : { ranks: [...r.ranks] }),
         ...(r.scores === undefined ? {} : { scores: [...r.scores] }),
         ...(r.flags === undefined ? {} : { flags: r.flags.map((f) => [...f]) }),
+        ...(r.rationale === undefined ? {} : { rationale: r.rationale }),
+        ...(r.generation_config === undefined ? {} : { generation_config: { ...r.generation_config } }),
       };
     default:
       throw new TypeError(`unknown record kind ${q((r as { kind?: unknown }).kind)}`);

@@ -10,6 +10,7 @@
 //     previous checkpoint stays until the new one is fully written.
 import { openDB, type DBSchema, type IDBPDatabase, type IDBPTransaction, type StoreNames } from 'idb';
 import { isQualityScore } from '../io/datasets.ts';
+import { generationConfigProblem, type GenerationConfig } from '../io/generation-config.ts';
 import type { CompletionRow } from '../train/stages.ts';
 
 export const DEFAULT_STORE_NAME = 'rlhf-playground';
@@ -34,7 +35,13 @@ export interface RankingRecord {
   ranks: number[]; // per completion, 0 = best; equal ranks are ties
   scores?: (number | null)[]; // per completion, 1..7 (Likert), null = not scored
   flags?: string[][]; // per completion, e.g. ['hallucination', 'fails-instruction']
+  /** why the labeler ranked them so (optional; a record imported or made before it existed has none) */
+  rationale?: string;
+  /** how the completions were sampled (transformers' names); none for completions given to rank (PPO's rollouts) and for rankings saved before it was recorded */
+  generation_config?: GenerationConfig;
   createdAt: number;
+  /** when it was last edited on the Data tab */
+  editedAt?: number;
 }
 
 /** A list of records in the JSONL shapes of src/io/datasets.ts (kept as plain objects). */
@@ -75,6 +82,8 @@ export interface VoteRecord {
   winner: 'tuned' | 'reference' | 'tie';
   /** the sampling seed both answers were drawn with (a fresh one per blind comparison) */
   seed?: number;
+  /** the sampling settings both answers were drawn with (none in votes saved before it was recorded) */
+  generation_config?: GenerationConfig;
   createdAt: number;
 }
 
@@ -231,6 +240,9 @@ export function checkRanking(r: Omit<RankingRecord, 'createdAt'>): void {
   if (r.flags && (r.flags.length !== K || !r.flags.every((f) => Array.isArray(f) && f.every((x) => typeof x === 'string')))) {
     throw new Error(`flags must be ${K} lists of strings`);
   }
+  if (r.rationale !== undefined && typeof r.rationale !== 'string') throw new Error('a rationale is text');
+  const g = r.generation_config === undefined ? undefined : generationConfigProblem(r.generation_config);
+  if (g) throw new Error(g);
 }
 
 /** Saves a ranking; resolves with its id once it is on disk. */

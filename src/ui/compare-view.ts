@@ -26,6 +26,8 @@ import { pct, REFERENCE_MODEL, tally, tunedModelKey, tunedSide, verdict, winnerO
 import { CtxView } from './ctx-view.ts';
 import { oneLine, plural } from './data-io.ts';
 import { sharedStyles } from './styles.ts';
+import { engineSampling, type GenerationConfig } from '../io/generation-config.ts';
+import { generationFields } from './generation-fields.ts';
 
 interface Comparison {
   prompt: string;
@@ -36,6 +38,8 @@ interface Comparison {
   texts: { [S in Side]: string };
   /** both answers' sampling seed: the seed field's in open mode, a fresh one per blind comparison */
   seed: number;
+  /** the sampling settings both answers were drawn with (saved with the vote) */
+  generation: GenerationConfig;
   done: boolean;
   failed: boolean;
   /** the user stopped it: the two answers are not alike in length, so it is not voted on */
@@ -56,8 +60,6 @@ export class CompareView extends CtxView {
     runs: { state: true },
     votes: { state: true },
     blind: { state: true },
-    temperature: { state: true },
-    maxNewTokens: { state: true },
     seed: { state: true },
     cmp: { state: true },
     busy: { state: true },
@@ -67,8 +69,6 @@ export class CompareView extends CtxView {
   declare runs: db.RunRecord[];
   declare votes: db.VoteRecord[];
   declare blind: boolean;
-  declare temperature: number;
-  declare maxNewTokens: number;
   declare seed: number;
   declare cmp: Comparison | undefined;
   declare busy: boolean;
@@ -80,8 +80,6 @@ export class CompareView extends CtxView {
     this.runs = [];
     this.votes = [];
     this.blind = true;
-    this.temperature = 0.7;
-    this.maxNewTokens = 64;
     this.seed = 1;
     this.busy = false;
   }
@@ -107,6 +105,7 @@ export class CompareView extends CtxView {
     return [
       ...(['model', 'policy', 'data', 'votes', 'runs'] as const).map((t) => ctx.on(t, () => void ctx.attempt('Reading the store', () => this.reload(ctx)))),
       ctx.on('compare', (c) => void ctx.attempt('Comparing', () => this.blindOn(ctx, c.prompt))),
+      ctx.on('generation', () => this.requestUpdate()), // the shared sampling settings changed on another tab
     ];
   }
 
@@ -162,10 +161,10 @@ export class CompareView extends CtxView {
     if (!prompt.trim()) return ctx.notify('Type a prompt or pick one.');
     const side = this.blind ? tunedSide() : 'B';
     const seed = this.blind ? crypto.getRandomValues(new Uint32Array(1))[0]! >>> 1 : this.seed;
-    const cmp: Comparison = { prompt, tunedModel: t.key, tunedLabel: t.label, blind: this.blind, tunedShownAs: side, texts: { A: '', B: '' }, seed, done: false, failed: false };
+    const cmp: Comparison = { prompt, tunedModel: t.key, tunedLabel: t.label, blind: this.blind, tunedShownAs: side, texts: { A: '', B: '' }, seed, generation: { ...ctx.generation }, done: false, failed: false };
     this.cmp = cmp;
     this.busy = true;
-    const opts = { numSamples: 1, temperature: this.temperature, maxNewTokens: this.maxNewTokens, seed };
+    const opts = { numSamples: 1, ...engineSampling(cmp.generation), seed };
     const ok = await ctx.attempt('Comparing', async () => {
       for (const s of SIDES) {
         const onToken = Comlink.proxy((_k: number, text: string) => {
@@ -208,6 +207,7 @@ export class CompareView extends CtxView {
       tunedShownAs: c.tunedShownAs,
       winner: winnerOf(choice, c.tunedShownAs),
       seed: c.seed,
+      generation_config: c.generation,
     }));
     this.saving = false;
     if (saved === undefined) return;
@@ -243,7 +243,7 @@ export class CompareView extends CtxView {
     this.busy = false;
   }
 
-  private num(key: 'temperature' | 'maxNewTokens' | 'seed', min: number, max: number, int: boolean) {
+  private num(key: 'seed', min: number, max: number, int: boolean) {
     return (e: Event) => {
       const v = Number((e.target as HTMLInputElement).value);
       if (Number.isFinite(v)) this[key] = Math.min(max, Math.max(min, int ? Math.round(v) : v));
@@ -342,8 +342,7 @@ export class CompareView extends CtxView {
               ${this.prompts.map((p) => html`<option value=${String(p.id)}>${oneLine(p.text, 80)}</option>`)}
             </select>
             <button id="cmp-random" @click=${() => this.pickRandom()}>Random prompt</button>` : ''}
-          <label>temperature <input id="cmp-temperature" type="number" min="0" max="2" step="0.1" .value=${String(this.temperature)} @change=${this.num('temperature', 0, 2, false)}></label>
-          <label>max new tokens <input id="cmp-max-tokens" type="number" min="1" max="1024" step="1" .value=${String(this.maxNewTokens)} @change=${this.num('maxNewTokens', 1, 1024, true)}></label>
+          ${generationFields(this.ctx, 'cmp')}
           <label title=${this.blind ? 'blind comparisons draw a new seed each time' : 'both answers are sampled with this seed'}>seed <input id="cmp-seed" type="number" min="0" step="1"
             .value=${this.blind ? '' : String(this.seed)} placeholder=${this.blind ? 'new' : ''} ?disabled=${this.blind} @change=${this.num('seed', 0, 2 ** 31 - 1, true)}></label>
           <label><input id="cmp-blind" type="checkbox" .checked=${this.blind} ?disabled=${this.busy} @change=${(e: Event) => (this.blind = (e.target as HTMLInputElement).checked)}> blind A/B</label>

@@ -7,6 +7,7 @@
 import * as Comlink from 'comlink';
 import type { AdapterSummary } from '../gpu/device.ts';
 import type { Record as DataRecord } from '../io/datasets.ts';
+import { readGeneration, type GenerationConfig } from '../io/generation-config.ts';
 import type { CompletionRow } from '../train/stages.ts';
 import * as db from '../store/db.ts';
 import { isOnline } from '../train/config.ts';
@@ -42,8 +43,13 @@ export interface Events {
   hub: string;
   /** the GPU was lost, or reported an error outside the engine's checks */
   gpu: GpuProblem;
+  /** the sampling settings changed (ctx.generation) */
+  generation: GenerationConfig;
 }
 export type Topic = keyof Events;
+
+/** Where the sampling settings are kept between visits (this origin's localStorage). */
+export const GENERATION_STORAGE_KEY = 'rlhf-playground.generation';
 
 /** The id of the user's own dataset (demonstrations and imported records) in the store's `datasets`. */
 export const USER_DATASET = 'user';
@@ -63,6 +69,9 @@ export class AppContext {
   /** why the GPU stopped working, once it has: nothing runs until the page is reloaded */
   gpuLost?: string;
 
+  /** The one set of sampling settings of every view that draws samples for the user (Rank, Compare); kept across reloads. */
+  generation: GenerationConfig = loadGeneration();
+
   constructor(readonly engine: EngineRemote, readonly store: db.Store) {
     void engine.watchGpu(Comlink.proxy((p: GpuProblem) => {
       if (p.kind === 'lost') this.gpuLost = p.message;
@@ -78,6 +87,17 @@ export class AppContext {
 
   changed<T extends Topic>(topic: T, ...detail: Events[T] extends void ? [] : [Events[T]]): void {
     this.target.dispatchEvent(new CustomEvent(topic, { detail: detail[0] }));
+  }
+
+  /** Changes some sampling settings (values already in range), keeps them for the next visit and tells every view. */
+  setGeneration(patch: Partial<GenerationConfig>): void {
+    const next = { ...this.generation, ...patch };
+    if ((Object.keys(patch) as (keyof GenerationConfig)[]).every((k) => next[k] === this.generation[k])) return;
+    this.generation = next;
+    try {
+      globalThis.localStorage?.setItem(GENERATION_STORAGE_KEY, JSON.stringify(next));
+    } catch { /* storage refused (private mode, quota): the settings hold for this visit */ }
+    this.changed('generation', next);
   }
 
   notify(text: string, kind: 'info' | 'error' = 'info'): void {
@@ -189,6 +209,15 @@ export class AppContext {
     const s = await this.engine.cancel(runId);
     this.changed('runs');
     return s;
+  }
+}
+
+function loadGeneration(): GenerationConfig {
+  try {
+    const saved = globalThis.localStorage?.getItem(GENERATION_STORAGE_KEY);
+    return readGeneration(saved ? JSON.parse(saved) : undefined);
+  } catch {
+    return readGeneration(undefined);
   }
 }
 

@@ -14,6 +14,9 @@ import { decodeText } from '../io/text.ts';
 import { ImportError, unzipFiles, zipFiles } from '../io/export.ts';
 import type { PromptRecord, RankingRecord, SpotCheckRecord, VoteRecord } from '../store/db.ts';
 
+/** What a stored ranking's JSONL line is made of (the rest of the record is the store's). */
+export type RankingLabels = Pick<RankingRecord, 'prompt' | 'completions' | 'ranks' | 'scores' | 'flags' | 'rationale' | 'generation_config'>;
+
 export interface ImportedData {
   records: DataRecord[];
   /** prompt-only lines, in file order */
@@ -73,10 +76,11 @@ export function newItems<T>(existing: Iterable<string>, incoming: readonly T[], 
 /**
  * A stored ranking as a JSONL ranking record: completions best first (stable within a tie) with dense
  * ranks from 0, the order the format requires; "ranks" only when there are ties. The 1-7 scores and
- * Table 3 flags go along in the same order, each only when the user set one, so an export keeps all the
+ * Table 3 flags go along in the same order, each only when the user set one, and so do the rationale and
+ * the sampling settings the completions were drawn with (`generation_config`), so an export keeps all the
  * labelling and importing it gives the same record.
  */
-export function rankingToRecord(r: Pick<RankingRecord, 'prompt' | 'completions' | 'ranks' | 'scores' | 'flags'>): Extract<DataRecord, { kind: 'ranking' }> {
+export function rankingToRecord(r: RankingLabels): Extract<DataRecord, { kind: 'ranking' }> {
   const rank = (k: number) => r.ranks[k] ?? k;
   const order = r.completions.map((_, i) => i).sort((a, b) => rank(a) - rank(b) || a - b);
   const ranks: number[] = [];
@@ -89,6 +93,8 @@ export function rankingToRecord(r: Pick<RankingRecord, 'prompt' | 'completions' 
   if (ranks.some((x, p) => x !== p)) rec.ranks = ranks;
   if (r.scores?.some((x) => x !== null && x !== undefined)) rec.scores = order.map((k) => r.scores![k] ?? null);
   if (r.flags?.some((f) => f?.length)) rec.flags = order.map((k) => [...(r.flags![k] ?? [])]);
+  if (r.rationale?.trim()) rec.rationale = r.rationale;
+  if (r.generation_config) rec.generation_config = { ...r.generation_config };
   return rec;
 }
 
@@ -99,7 +105,7 @@ export interface DataCounts { prompts: number; demonstrations: number; rankings:
  * plus imported ranking and preference records; comparisons are the pairs all of them give the reward
  * model (K(K-1)/2 per ranking minus ties, one per preference).
  */
-export function dataCounts(prompts: number, records: readonly DataRecord[], rankings: readonly Pick<RankingRecord, 'prompt' | 'completions' | 'ranks' | 'scores' | 'flags'>[]): DataCounts {
+export function dataCounts(prompts: number, records: readonly DataRecord[], rankings: readonly RankingLabels[]): DataCounts {
   const ranked = [...rankings.map(rankingToRecord), ...records.filter((r) => r.kind === 'ranking' || r.kind === 'preference')];
   return {
     prompts,
@@ -110,7 +116,7 @@ export function dataCounts(prompts: number, records: readonly DataRecord[], rank
 }
 
 /** The export: the user's records then the stored rankings as one JSONL file, the prompts as another. */
-export function exportData(records: readonly DataRecord[], rankings: readonly Pick<RankingRecord, 'prompt' | 'completions' | 'ranks' | 'scores' | 'flags'>[], prompts: readonly Pick<PromptRecord, 'text'>[]): { data: string; prompts: string } {
+export function exportData(records: readonly DataRecord[], rankings: readonly RankingLabels[], prompts: readonly Pick<PromptRecord, 'text'>[]): { data: string; prompts: string } {
   return {
     data: exportJsonl([...records, ...rankings.map(rankingToRecord)]),
     prompts: prompts.map((p) => JSON.stringify({ prompt: p.text }) + '\n').join(''),
@@ -130,7 +136,7 @@ export const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n ==
 // Everything the user made, in one zip (the Data tab's export and Share's "Download my data"):
 //   data.jsonl         demonstrations, imported records and the rankings with their labels (exportData)
 //   prompts.jsonl      the prompts, one {"prompt": ...} a line
-//   votes.jsonl        the blind A/B votes, as stored (which model won, the two answers, the seed)
+//   votes.jsonl        the blind A/B votes, as stored (which model won, the two answers, the seed, generation_config)
 //   spot-checks.jsonl  the 1-7 scores of PPO rollouts, as stored
 // Importing the zip on the Data tab adds data.jsonl and prompts.jsonl back (skipping what is there).
 // Votes and spot checks name this browser's runs, so they are kept as a record and not imported.
@@ -141,7 +147,7 @@ const BUNDLE_RECORD_ONLY = ['votes.jsonl', 'spot-checks.jsonl'] as const;
 
 export interface UserData {
   records: readonly DataRecord[];
-  rankings: readonly Pick<RankingRecord, 'prompt' | 'completions' | 'ranks' | 'scores' | 'flags'>[];
+  rankings: readonly RankingLabels[];
   prompts: readonly Pick<PromptRecord, 'text'>[];
   votes: readonly VoteRecord[];
   spotChecks: readonly SpotCheckRecord[];

@@ -17,6 +17,8 @@ import './rank-view.ts';
 import type { RankView } from './rank-view.ts';
 import { RankingState } from './ranking-state.ts';
 import { sharedStyles } from './styles.ts';
+import { engineSampling, type GenerationConfig } from '../io/generation-config.ts';
+import { generationFields } from './generation-fields.ts';
 
 interface Item {
   prompt: string;
@@ -27,6 +29,8 @@ interface Item {
   background?: boolean;
   /** the engine's name for its generation (stopGeneration); none for completions given to rank */
   id?: string;
+  /** the sampling settings it was drawn with (saved with its ranking); none for completions given to rank */
+  generation?: GenerationConfig;
 }
 
 const WAIT_FOR_RUN = 'New completions wait until the training run pauses or ends; PPO rollouts can be ranked meanwhile from the Inspect tab.';
@@ -41,8 +45,6 @@ export class RankPanel extends CtxView {
     state: { state: true },
     counts: { state: true },
     K: { state: true },
-    temperature: { state: true },
-    maxNewTokens: { state: true },
     promptsLeft: { state: true },
   };
   declare ctx: AppContext;
@@ -50,8 +52,6 @@ export class RankPanel extends CtxView {
   declare state: RankingState | undefined;
   declare counts: { rankings: number; comparisons: number };
   declare K: number;
-  declare temperature: number;
-  declare maxNewTokens: number;
   declare promptsLeft: number;
   private next?: Item;
   private skipped = new Set<string>();
@@ -61,8 +61,6 @@ export class RankPanel extends CtxView {
     super();
     this.counts = { rankings: 0, comparisons: 0 };
     this.K = 4;
-    this.temperature = 0.9;
-    this.maxNewTokens = 64;
     this.promptsLeft = 0;
   }
 
@@ -84,6 +82,11 @@ export class RankPanel extends CtxView {
       ctx.on('rank', (r) => void this.rankGiven(r.prompt, r.completions)),
       // a new model or policy: samples of the old one are not what the user wants to rank
       ctx.on('policy', () => this.dropQueued()),
+      // the sampling settings changed (here or on Compare): the prefetched prompt is drawn again with them
+      ctx.on('generation', () => {
+        this.settingsChanged();
+        this.requestUpdate();
+      }),
     ];
   }
 
@@ -108,9 +111,10 @@ export class RankPanel extends CtxView {
   /** `background`: the prefetch of the next prompt, which gives way to whatever else the user asks of the engine (Compare, Share). */
   private generate(prompt: string, background = false): Item {
     const K = this.K;
-    const item: Item = { prompt, texts: Array<string>(K).fill(''), done: Promise.resolve([]), background, id: crypto.randomUUID() };
+    const generation = { ...this.ctx.generation };
+    const item: Item = { prompt, texts: Array<string>(K).fill(''), done: Promise.resolve([]), background, id: crypto.randomUUID(), generation };
     const seed = Math.floor(Math.random() * 2 ** 31);
-    item.done = this.ctx.engine.generate(prompt, { numSamples: K, maxNewTokens: this.maxNewTokens, temperature: this.temperature, topP: 0.95, seed, background, id: item.id },
+    item.done = this.ctx.engine.generate(prompt, { numSamples: K, ...engineSampling(generation), seed, background, id: item.id },
       Comlink.proxy((k: number, text: string) => {
         item.texts[k] = text;
         if (this.item === item && performance.now() - this.tick > 50) {
@@ -157,7 +161,7 @@ export class RankPanel extends CtxView {
   }
 
   /**
-   * K, temperature or max new tokens changed: the next prompt, already being written in the background with
+   * K or a sampling setting changed: the next prompt, already being written in the background with
    * the old ones, is dropped (its generation stopped) and written anew, so what comes next has the settings
    * the user sees. The prompt on screen keeps the completions it has.
    */
@@ -218,7 +222,8 @@ export class RankPanel extends CtxView {
   protected readonly keys = new KeyController(this, this.onKey);
 
   private async submit(e: CustomEvent<Omit<db.RankingRecord, 'createdAt'>>): Promise<void> {
-    const rec = e.detail, shown = this.state;
+    const shown = this.state, drawn = this.item?.generation;
+    const rec = drawn ? { ...e.detail, generation_config: drawn } : e.detail; // how these completions were sampled
     this.focus(); // the keyboard stays here while the rank view is gone (Escape skips the next prompt as it is written)
     this.state = undefined; // one submit per ranking: the view goes while it is saved
     const saved = await this.ctx.attempt('Saving the ranking', () => db.saveRanking(this.ctx.store, rec));
@@ -253,7 +258,7 @@ export class RankPanel extends CtxView {
     });
   }
 
-  private set(key: 'K' | 'temperature' | 'maxNewTokens', v: number): void {
+  private set(key: 'K', v: number): void {
     if (this[key] === v) return;
     this[key] = v;
     this.settingsChanged();
@@ -300,8 +305,7 @@ export class RankPanel extends CtxView {
       </div>
       <div class="card row settings">
         <label>Completions (K) <input id="rank-k" type="number" min="2" max="9" .value=${String(this.K)} @change=${(e: Event) => this.set('K', Math.round(this.num(e, 2, 9, 4)))} /></label>
-        <label>Temperature <input id="rank-temperature" type="number" min="0" max="2" step="0.1" .value=${String(this.temperature)} @change=${(e: Event) => this.set('temperature', this.num(e, 0, 2, 0.9))} /></label>
-        <label>Max new tokens <input id="rank-max-tokens" type="number" min="1" max="512" .value=${String(this.maxNewTokens)} @change=${(e: Event) => this.set('maxNewTokens', Math.round(this.num(e, 1, 512, 64)))} /></label>
+        ${generationFields(this.ctx, 'rank')}
         <span class="muted small" id="prompts-left">${plural(this.promptsLeft, 'prompt')} to rank</span>
       </div>
       <div class="card row">
