@@ -9,7 +9,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { unzipFiles } from '../src/io/export.ts';
-import { MODEL_WORK, modelLoaded, rankWithKeyboard, setFields, shot, SHOTS, tab } from './app-helpers.ts';
+import { GENERATION_DEFAULTS } from '../src/io/generation-config.ts';
+import type { RankingRecord } from '../src/store/db.ts';
+import { MODEL_WORK, modelLoaded, rankWithKeyboard, setFields, shot, SHOTS, stored, tab } from './app-helpers.ts';
 import { launchChromiumProfile, useBuiltEnv } from './browser-env.ts';
 import { startFakeHub } from './fake-hub.ts';
 
@@ -172,12 +174,42 @@ describe('the playground, end to end', () => {
     const lines = text('data.jsonl').trim().split('\n').map((l) => JSON.parse(l));
     expect(lines.find((l) => l.prompt === XSS)).toMatchObject({ ranks: [0, 1, 1], scores: [6, null, null], flags: [['hallucination'], [], []] });
     expect(lines.find((l) => l.prompt === 'Name a fruit you like.')).toMatchObject({ scores: [null, 5, null], flags: [[], [], ['fails-instruction']] });
+    // and how the completions were sampled: the Rank tab's settings, untouched here (transformers' names)
+    expect(lines.filter((l) => l.completions).map((l) => l.generation_config)).toEqual([GENERATION_DEFAULTS, GENERATION_DEFAULTS, GENERATION_DEFAULTS]);
     expect(lines.filter((l) => l.completions).length).toBe(3);
     expect(text('prompts.jsonl').trim().split('\n').map((l) => JSON.parse(l).prompt)).toContain(XSS);
     // the zip imports back on the same tab: everything in it is here already
     await page.setInputFiles('#import-file', bundlePath);
     await page.waitForFunction(() => /^rlhf-playground-data\.zip: added 0 records and 0 prompts; \d+ already here \(skipped\)\.$/.test(document.querySelector('rlhf-app')
       ?.shadowRoot?.querySelector('data-view')?.shadowRoot?.querySelector('#import-summary')?.textContent ?? ''), undefined, { timeout: 30_000 });
+    // a saved ranking shown whole: order, the tie, the score and the flag (by mouse)
+    const xssRow = page.locator('.ranking-row', { hasText: 'Greet' });
+    await xssRow.locator('button.show').click();
+    const whole = page.locator('.ranking-detail');
+    await whole.waitFor({ timeout: 30_000 });
+    const items = await whole.locator('.ranked-item').allInnerTexts();
+    expect(items.length).toBe(3);
+    expect(items[0]).toMatch(/^#1\b[\s\S]*quality 6\/7[\s\S]*Hallucination/);
+    expect(items[1]).toMatch(/^#2\b/);
+    expect(items[2]).toMatch(/^#2 \(tie\)/);
+    expect(await whole.locator('.sampled').innerText()).toBe('Sampled at temperature 0.9, top-p 0.95, top-k off, up to 64 new tokens.');
+    // edited in a rank view by keyboard: the last completion carried to the top, a reason typed, saved
+    await xssRow.locator('button.edit').click();
+    await page.waitForSelector('.edit-ranking rank-view li', { timeout: 30_000 });
+    for (const k of ['ArrowDown', 'ArrowDown', 'Alt+ArrowUp', 'Alt+ArrowUp']) await page.keyboard.press(k);
+    await page.fill('.edit-rationale', 'the shortest greeting');
+    await page.press('.edit-rationale', 'Enter');
+    await page.waitForFunction(() => document.querySelector('rlhf-app')?.shadowRoot?.querySelector('data-view')?.shadowRoot
+      ?.querySelector('.ranking-detail .rationale')?.textContent?.includes('the shortest greeting'), undefined, { timeout: 30_000 });
+    expect(await xssRow.innerText()).toContain('(edited)');
+    const edited = (await stored(page, 'rankings') as RankingRecord[]).find((r) => r.prompt === XSS)!;
+    const before = lines.find((l) => l.prompt === XSS);
+    expect(edited.completions).toEqual([before.completions[2], before.completions[0], before.completions[1]]);
+    expect(edited).toMatchObject({ rationale: 'the shortest greeting', scores: [null, 6, null], flags: [[], ['hallucination'], []], generation_config: GENERATION_DEFAULTS });
+    expect(edited.editedAt).toBeGreaterThanOrEqual(edited.createdAt);
+    await xssRow.locator('button.show').click(); // hidden again
+    await whole.waitFor({ state: 'detached', timeout: 30_000 });
+
     // a binary file, an empty one and one in Latin-1 are each refused in one message, not line by line
     const importErrors = () => page.locator('data-view #import-errors li').allInnerTexts();
     for (const [name, buffer, problem] of [

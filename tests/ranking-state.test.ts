@@ -66,4 +66,23 @@ describe('ranking state', () => {
     expect(back.errors).toEqual([]);
     expect(back.records[0]).toEqual({ kind: 'ranking', prompt: '<img src=x onerror=alert(1)>', completions: ['x', 'y', 'z'], ranks: [0, 1, 1] });
   });
+
+  it('opens a saved ranking again as it was saved, and saves it back unchanged', () => {
+    const saved = { prompt: 'p', completions: ['c', 'a', 'b', 'd'], ranks: [0, 1, 1, 2], scores: [6, null, null, 3], flags: [['hallucination'], [], ['a-flag-from-elsewhere'], []] };
+    const s = RankingState.fromRecord(saved);
+    expect(s.order).toEqual([0, 1, 2, 3]);
+    expect(s.tied).toEqual([false, false, true, false]);
+    expect(s.comparisons()).toBe(5);
+    expect(s.toRecord()).toEqual(saved); // an unknown flag is kept
+    // saved in another order (ranks not sorted): shown best first, ties kept
+    const t = RankingState.fromRecord({ prompt: 'p', completions: ['x', 'y', 'z'], ranks: [2, 0, 0] });
+    expect(t.order).toEqual([1, 2, 0]);
+    expect(t.tied).toEqual([false, true, false]);
+    expect(t.toRecord()).toMatchObject({ completions: ['y', 'z', 'x'], ranks: [0, 0, 1], scores: [null, null, null] });
+    // and edited: the worst to the top
+    t.focus = 2;
+    t.handleKey('ArrowUp', { alt: true });
+    t.handleKey('ArrowUp', { alt: true });
+    expect(t.toRecord().completions).toEqual(['x', 'y', 'z']);
+  });
 });

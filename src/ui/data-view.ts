@@ -1,6 +1,7 @@
 // <data-view>: everything the user has made or brought, in one place: the prompts (what the Rank view
 // and PPO sample), the demonstrations and other records of the user's dataset (what SFT, the reward
-// model and DPO train on), the saved rankings, JSONL import and export.
+// model and DPO train on), the saved rankings (each shown whole, edited in a rank view, or deleted),
+// JSONL import and export.
 //
 // Why it is built this way:
 //  - The rules (what an import adds, duplicates, ranking lines, counters, export) live in data-io.ts,
@@ -16,6 +17,8 @@ import { exportJsonl, importJsonl, MAX_FILE_BYTES, type Record as DataRecord } f
 import * as db from '../store/db.ts';
 import type { AppContext } from './context.ts';
 import { CtxView } from './ctx-view.ts';
+import './rank-view.ts';
+import { FLAGS, RankingState } from './ranking-state.ts';
 import { dataCounts, importData, importDataBundle, newItems, oneLine, plural, rankingToRecord, recordKey, type DataCounts, type ImportedData } from './data-io.ts';
 import { sharedStyles } from './styles.ts';
 
@@ -40,6 +43,7 @@ export class DataView extends CtxView {
     records: { state: true },
     rankings: { state: true },
     editing: { state: true },
+    opened: { state: true },
     editError: { state: true },
     importSummary: { state: true },
     importErrors: { state: true },
@@ -48,8 +52,12 @@ export class DataView extends CtxView {
   declare prompts: db.PromptRecord[];
   declare records: DataRecord[];
   declare rankings: db.RankingRecord[];
-  /** what is being edited in place: `p:<prompt id>` or `r:<recordKey>` */
+  /** what is being edited in place: `p:<prompt id>`, `r:<recordKey>` or `k:<ranking id>` */
   declare editing: string | undefined;
+  /** the saved rankings shown whole (by id) */
+  declare opened: Set<number>;
+  /** the ranking being edited, as the rank view holds it */
+  private rankEdit?: RankingState;
   declare editError: string | undefined;
   declare importSummary: string | undefined;
   declare importErrors: string[];
@@ -62,6 +70,7 @@ export class DataView extends CtxView {
     this.records = [];
     this.rankings = [];
     this.importErrors = [];
+    this.opened = new Set();
     this.shown = { prompts: PAGE, records: PAGE, rankings: PAGE };
   }
 
@@ -83,6 +92,9 @@ export class DataView extends CtxView {
     #import-errors:empty { display: none; }
     td.cut { max-width: 22rem; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
     td.num { font-variant-numeric: tabular-nums; white-space: nowrap; }
+    tr.ranking-detail > td { padding: 0.2rem 0 0.7rem; }
+    ol.ranked .pill { margin-left: 0.3rem; }
+    .edit-ranking { display: grid; gap: 0.5rem; }
   `];
 
   protected listen(ctx: AppContext): (() => void)[] {
@@ -288,6 +300,31 @@ export class DataView extends CtxView {
     });
   }
 
+  private toggleRanking(r: db.RankingRecord): void {
+    const opened = new Set(this.opened);
+    if (!opened.delete(r.id!)) opened.add(r.id!);
+    this.opened = opened;
+  }
+
+  private editRanking(r: db.RankingRecord): void {
+    this.rankEdit = RankingState.fromRecord(r);
+    this.edit(`k:${r.id}`);
+    void this.updateComplete.then(() => (this.renderRoot.querySelector('.edit-ranking rank-view') as HTMLElement | null)?.focus());
+  }
+
+  /** The edited order, ties, scores and flags, and the reason, over the stored ranking (its id, date and sampling settings kept). */
+  private saveRanking(r: db.RankingRecord): void {
+    const state = this.rankEdit;
+    if (!state) return;
+    const rationale = this.field<HTMLInputElement>('.edit-rationale').value.trim();
+    void this.serial('Saving the ranking', async (ctx) => {
+      const { rationale: _old, ...rest } = r;
+      await db.saveRanking(ctx.store, { ...rest, ...state.toRecord(), ...(rationale ? { rationale } : {}), editedAt: Date.now() });
+      this.stopEditing();
+      ctx.changed('rankings');
+    });
+  }
+
   private deleteRanking(r: db.RankingRecord): void {
     void this.serial('Deleting the ranking', async (ctx) => {
       await db.deleteRanking(ctx.store, r.id!);
@@ -353,13 +390,45 @@ export class DataView extends CtxView {
 
   private rankingRow(r: db.RankingRecord): TemplateResult {
     const best = rankingToRecord(r).completions[0] ?? '';
-    return html`<tr class="ranking-row">
+    const editing = this.editing === `k:${r.id}`, open = editing || this.opened.has(r.id!);
+    const row = html`<tr class="ranking-row" data-id=${String(r.id)}>
       <td class="cut" title=${r.prompt}>${oneLine(r.prompt)}</td>
       <td class="num">K = ${r.completions.length}</td>
       <td class="cut" title=${best}><span class="label">best</span>${oneLine(best)}</td>
-      <td class="num">${new Date(r.createdAt).toLocaleDateString()}</td>
-      <td><button class="danger delete" @click=${() => this.deleteRanking(r)}>Delete</button></td>
+      <td class="num" title=${r.editedAt ? `edited ${new Date(r.editedAt).toLocaleString()}` : ''}>${new Date(r.createdAt).toLocaleDateString()}${r.editedAt ? ' (edited)' : ''}</td>
+      <td><div class="actions">
+        <button class="show" aria-expanded=${open ? 'true' : 'false'} ?disabled=${editing} @click=${() => this.toggleRanking(r)}>${open ? 'Hide' : 'Show'}</button>
+        <button class="edit" ?disabled=${editing} @click=${() => this.editRanking(r)}>Edit</button>
+        <button class="danger delete" @click=${() => this.deleteRanking(r)}>Delete</button>
+      </div></td>
     </tr>`;
+    if (!open) return row;
+    return html`${row}<tr class="ranking-detail"><td colspan="5">${editing && this.rankEdit ? this.rankingEditor(r, this.rankEdit) : this.rankingWhole(r)}</td></tr>`;
+  }
+
+  /** The whole ranking: best first, ties marked, each completion's 1-7 score and flags, the reason and how it was sampled. */
+  private rankingWhole(r: db.RankingRecord): TemplateResult {
+    const s = RankingState.fromRecord(r), ranks = s.ranksByPosition();
+    const g = r.generation_config;
+    return html`<div class="pre prompt">${r.prompt}</div>
+      <ol class="ranked">${s.order.map((i, p) => {
+        const score = s.scores[i] !== null ? html`<span class="pill score">quality ${s.scores[i]}/7</span>` : '';
+        const flags = [...s.flags[i]!].map((f) => html`<span class="pill flag">${FLAGS.find((x) => x.id === f)?.label ?? f}</span>`);
+        // one line of markup: the completion keeps its own line breaks (pre-wrap), and no others are added
+        return html`<li class="ranked-item" data-rank=${String(ranks[p])}><span class="label">#${ranks[p]! + 1}${s.tied[p] ? ' (tie)' : ''}</span><span class="pre">${r.completions[i]}</span>${score}${flags}</li>`;
+      })}</ol>
+      ${r.rationale ? html`<p class="rationale"><span class="label">why</span>${r.rationale}</p>` : ''}
+      ${g ? html`<p class="muted small sampled">Sampled at temperature ${g.temperature}, top-p ${g.top_p}, top-k ${g.top_k || 'off'}, up to ${g.max_new_tokens} new tokens.</p>` : ''}`;
+  }
+
+  /** The rank view over the saved ranking (the Rank tab's keys: Enter saves, Escape cancels) and its reason. */
+  private rankingEditor(r: db.RankingRecord, state: RankingState): TemplateResult {
+    return html`<div class="edit-ranking">
+      <rank-view .state=${state} @ranking-submit=${() => this.saveRanking(r)} @ranking-skip=${() => this.stopEditing()}></rank-view>
+      <label>Why (optional) <input class="edit-rationale" type="text" .value=${r.rationale ?? ''} placeholder="one line: what decided it"
+        @keydown=${(e: KeyboardEvent) => { if (e.key === 'Enter') this.saveRanking(r); }}></label>
+      ${this.editButtons(() => this.saveRanking(r))}
+    </div>`;
   }
 
   private countsBar(c: DataCounts): TemplateResult {

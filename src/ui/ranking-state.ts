@@ -41,6 +41,23 @@ export class RankingState {
     this.flags = completions.map(() => new Set<FlagId>());
   }
 
+  /**
+   * A saved ranking opened again (the Data tab's edit): completions in their saved order, ties where their
+   * ranks are equal, scores and flags as saved (a flag this version does not know is kept, not dropped).
+   */
+  static fromRecord(r: Pick<RankingRecord, 'prompt' | 'completions' | 'ranks' | 'scores' | 'flags'>): RankingState {
+    const s = new RankingState(r.prompt, r.completions);
+    const rank = (i: number) => r.ranks[i] ?? i;
+    s.order.sort((a, b) => rank(a) - rank(b) || a - b);
+    s.tied = s.order.map((i, p) => p > 0 && rank(i) === rank(s.order[p - 1]!));
+    r.completions.forEach((_, i) => {
+      const score = r.scores?.[i];
+      s.scores[i] = score !== undefined && score !== null && isQualityScore(score) ? score : null;
+      for (const f of r.flags?.[i] ?? []) s.flags[i]!.add(f as FlagId);
+    });
+    return s;
+  }
+
   get K(): number {
     return this.completions.length;
   }
