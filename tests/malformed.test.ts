@@ -2,13 +2,13 @@
 // non-zero exit and exactly one line on stderr that names the file and says what is wrong. Model folders
 // go to `generate --model DIR`, zipped ones to `generate --model FILE.zip`, datasets to `sft --data`, and reward
 // adapters to `ppo --reward` (their valid base written by `rm` first). Real Dawn; no GPU mock.
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { zipFiles } from '../src/io/export.ts';
 import { cli } from './cli-helpers.ts';
-import { ADAPTER_CASES, ALL_CASES, DATA_CASES, MODEL_CASES, MODEL_DIR, modelBase, ZIP_CASES, type Case, type Files } from './malformed.ts';
+import { ADAPTER_CASES, ALL_CASES, DATA_CASES, MODEL_CASES, MODEL_DIR, modelBase, rewardAdapterBase, ZIP_CASES, type Case, type Files } from './malformed.ts';
 
 /** What reads every file of a model folder: the weights (a forward pass), the tokenizer and the chat template. */
 const GENERATE = ['generate', '--prompt', 'Hi', '--max-new-tokens', '2', '--temperature', '0'];
@@ -20,7 +20,6 @@ function writeFolder(dir: string, files: Files): string {
   for (const [name, bytes] of files) writeFileSync(join(dir, name), bytes);
   return dir;
 }
-const readFolder = (dir: string): Files => new Map(readdirSync(dir).map((f) => [f, new Uint8Array(readFileSync(join(dir, f)))]));
 
 /** The command fails with one line on stderr that names the case's file and matches its words. */
 async function refused(c: Case, args: string[]): Promise<void> {
@@ -87,17 +86,9 @@ describe('the malformed corpus, on the command line', () => {
   }, 600_000);
 
   describe('reward adapters: ppo --reward DIR', () => {
-    let base: Files;
-    const prompts = join(tmp, 'prompts.jsonl');
+    let base: Files, prompts: string;
     beforeAll(async () => {
-      const data = join(tmp, 'rankings.jsonl');
-      writeFileSync(data, ['a', 'b', 'c', 'd'].map((p) => JSON.stringify({ prompt: `Say ${p}.`, completions: [p, `${p}${p} ${p}`] })).join('\n') + '\n');
-      writeFileSync(prompts, '{"prompt": "Say a."}\n{"prompt": "Say b."}\n');
-      const out = join(tmp, 'rm-base');
-      const r = await cli(['rm', '--model', MODEL_DIR, '--data', data, '--out', out, '--lora-rank', '2', '--max-steps', '1']);
-      expect(r.code, r.stderr).toBe(0);
-      base = readFolder(out);
-      expect([...base.keys()]).toContain('adapter_config.json');
+      ({ files: base, prompts } = await rewardAdapterBase(tmp));
     }, 300_000);
 
     it('each refused with one line naming the adapter file', async () => {

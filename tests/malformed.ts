@@ -3,8 +3,11 @@
 // the file its error must name and the words that say what is wrong. tests/malformed.test.ts feeds every
 // case to the command line (a non-zero exit and one line on stderr) and to the page (the error shown where
 // the file was picked).
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { expect } from 'vitest';
 import { zipFiles } from '../src/io/export.ts';
+import { cli } from './cli-helpers.ts';
 
 export type Files = Map<string, Uint8Array>;
 
@@ -169,3 +172,19 @@ export const ZIP_CASES: ZipCase[] = [
 
 /** All cases, for counting: at least 40 distinct rules. */
 export const ALL_CASES: Case[] = [...MODEL_CASES, ...DATA_CASES, ...ADAPTER_CASES, ...ZIP_CASES];
+
+/**
+ * The valid reward adapter every adapter case starts from: `rlhf-playground rm` with LoRA on the base model
+ * folder, one step (a PEFT adapter with a score head). Written under `dir`; `prompts` for ppo beside it.
+ */
+export async function rewardAdapterBase(dir: string): Promise<{ files: Files; prompts: string }> {
+  const data = join(dir, 'rankings.jsonl'), prompts = join(dir, 'prompts.jsonl'), out = join(dir, 'rm-base');
+  writeFileSync(data, ['a', 'b', 'c', 'd'].map((p) => JSON.stringify({ prompt: `Say ${p}.`, completions: [p, `${p}${p} ${p}`] })).join('\n') + '\n');
+  writeFileSync(prompts, '{"prompt": "Say a."}\n{"prompt": "Say b."}\n');
+  const r = await cli(['rm', '--model', MODEL_DIR, '--data', data, '--out', out, '--lora-rank', '2', '--max-steps', '1']);
+  expect(r.code, r.stderr).toBe(0);
+  const files: Files = new Map(['adapter_config.json', 'adapter_model.safetensors'].map((f) => [f, new Uint8Array(readFileSync(join(out, f)))]));
+  expect(readdirSync(out)).toContain('adapter_config.json');
+  return { files, prompts };
+}
+

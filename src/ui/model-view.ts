@@ -194,7 +194,7 @@ export class ModelView extends CtxView {
     const list = input.files;
     if (!list?.length) return;
     try {
-      await this.load(await readPicked(list), list.length === 1 ? list[0]!.name : `${list.length} files`);
+      await this.load(await readPicked(list), list.length === 1 ? list[0]!.name : `${list.length} picked files`);
     } finally {
       input.value = ''; // picking the same files again loads them again
     }

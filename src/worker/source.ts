@@ -89,6 +89,8 @@ export async function loadSource(src: ModelSource, onProgress?: Progress): Promi
       return b;
     },
     willFetch: (paths) => progress.willFetch(paths),
+    // what else the folder holds: a pytorch_model.bin without safetensors is named as such, not "missing"
+    exists: async (path) => files.has(path),
     label: (path) => `${name}/${path}`,
   }, name);
 }
