@@ -4,11 +4,27 @@
 import { expect } from 'vitest';
 import { createNodeGpu } from '../src/gpu/node.ts';
 import type { Call, Gpu, View } from '../src/gpu/runtime.ts';
+import type { ModelConfig } from '../src/model/config.ts';
+import { estimateMemory } from '../src/model/memory.ts';
 
 let gpu: Promise<Gpu> | undefined;
 export function testGpu(): Promise<Gpu> {
   gpu ??= createNodeGpu();
   return gpu;
+}
+
+const tight = new Map<number, Promise<Gpu>>();
+/**
+ * A device that allows no larger buffer or storage binding than the memory estimate says a B x T training
+ * step of `cfg` needs: the vocabulary tables, larger than that, are stored over several buffers and bound
+ * in row chunks, and the logits come in vocabulary chunks (Qwen's 151,936-token vocabulary on a 128 MiB
+ * binding, in miniature).
+ */
+export function tightGpu(cfg: ModelConfig, B: number, T: number): Promise<Gpu> {
+  const limit = estimateMemory(cfg, 'full', { batch: B, seqLen: T }).largestBinding;
+  let g = tight.get(limit);
+  if (!g) tight.set(limit, (g = createNodeGpu({ maxBinding: limit, maxBuffer: limit })));
+  return g;
 }
 
 export function upload(g: Gpu, data: ArrayLike<number>, label = 'test', kind: 'f32' | 'u32' | 'i32' = 'f32'): View {

@@ -27,7 +27,7 @@ async function logitsOf(gpu: Gpu, config: unknown, weights: SafetensorsFile[], i
   const plan = await model.plan(ids.length, ids[0]!.length);
   plan.setBatch(ids.flat());
   await gpu.check('logits', () => gpu.run(plan.forward));
-  const out = await gpu.read(plan.logits);
+  const out = await plan.readLogits();
   plan.destroy();
   model.params.destroy();
   return out;

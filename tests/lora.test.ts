@@ -21,7 +21,7 @@ async function lossAndLogits(model: Transformer, batch: number[][], lora?: LoraS
   plan.setBatch(batch.flat());
   await gpu.check('run', () => gpu.run(grads ? [...plan.zeroGrads, ...plan.forward, ...plan.lossFused, ...plan.backward] : [...plan.forward, ...plan.loss]));
   const loss = await plan.readLoss();
-  const logits = grads ? undefined : await gpu.read(plan.logits);
+  const logits = grads ? undefined : await plan.readLogits();
   plan.destroy();
   return { loss, logits };
 }

@@ -284,32 +284,51 @@ describe('attention with a KV cache', () => {
 });
 
 describe('cross-entropy', () => {
-  it('fused forward/backward with masked rows, weights and huge logits', async () => {
-    const g = await testGpu();
-    const N = 9, V = 300;
-    const logits = ref.randn(N * V, 71, 3);
-    logits[5] = 1e4; logits[V + 7] = -1e30; // a dominant logit and a -inf-like mask
-    const targets = Int32Array.from([5, 7, 2, -1, 299, 0, 1, 100, 3]);
-    const weights = Float64Array.from([1, 0.5, 2, 1, 1, 0.25, 1, 3, 1]);
-    const r = ref.crossEntropy(logits, targets, weights, N, V);
-    const lv = upload(g, logits), tv = upload(g, targets, 't', 'i32'), wv = upload(g, weights), losses = g.tensor(N, 'losses');
-    const sh = { N, V };
-    await run(g, crossEntropy(g, sh, { logits: lv, targets: tv, weights: wv, losses, fused: false }));
-    expectClose(await g.read(losses), r.losses, 1e-4, 1e-5, 'losses');
-    expectClose(await g.read(lv), Float32Array.from(logits), 0, 0, 'forward leaves logits');
-    await run(g, crossEntropy(g, sh, { logits: lv, targets: tv, weights: wv, losses, fused: true }));
-    const dl = await read(g, lv);
-    expectClose(dl, ref.crossEntropyBackward(logits, targets, weights, N, V), 1e-6, 1e-4, 'dlogits');
-    expect(dl.every(Number.isFinite)).toBe(true);
-    const mild = ref.randn(N * V, 72);
-    const lossOf = async (x: Float64Array) => {
-      await run(g, crossEntropy(g, sh, { logits: upload(g, x), targets: tv, weights: wv, losses, fused: false }));
-      return (await read(g, losses)).reduce((a, b) => a + b, 0);
-    };
-    const gm = upload(g, mild);
-    await run(g, crossEntropy(g, sh, { logits: gm, targets: tv, weights: wv, losses, fused: true }));
-    await fdCheck('cross-entropy', mild, await read(g, gm), lossOf);
-  });
+  // the logits whole, and in three vocabulary chunks of their own buffers (as the LM head writes a large vocabulary)
+  for (const widths of [[300], [128, 128, 44]]) {
+    it(`fused forward/backward with masked rows, weights and huge logits, ${widths.length} vocabulary chunk(s)`, async () => {
+      const g = await testGpu();
+      const N = 9, V = 300;
+      const logits = ref.randn(N * V, 71, 3);
+      logits[5] = 1e4; logits[V + 7] = -1e30; // a dominant logit and a -inf-like mask
+      logits[2 * V + 280] = 60; // a row whose max is in the last chunk: the running sum is rescaled
+      const targets = Int32Array.from([5, 7, 2, -1, 299, 0, 1, 100, 3]);
+      const weights = Float64Array.from([1, 0.5, 2, 1, 1, 0.25, 1, 3, 1]);
+      const r = ref.crossEntropy(logits, targets, weights, N, V);
+      const starts = widths.map((_, i) => widths.slice(0, i).reduce((a, b) => a + b, 0));
+      const chunksOf = (x: Float64Array) => widths.map((vn, i) => {
+        const v0 = starts[i]!, part = new Float64Array(N * vn);
+        for (let n = 0; n < N; n++) part.set(x.subarray(n * V + v0, n * V + v0 + vn), n * vn);
+        return { v0, vn, view: upload(g, part) };
+      });
+      const joined = async (cs: { v0: number; vn: number; view: View }[]) => {
+        const out = new Float64Array(N * V);
+        for (const c of cs) {
+          const part = await read(g, c.view);
+          for (let n = 0; n < N; n++) out.set(part.subarray(n * c.vn, (n + 1) * c.vn), n * V + c.v0);
+        }
+        return out;
+      };
+      const tv = upload(g, targets, 't', 'i32'), wv = upload(g, weights), losses = g.tensor(N, 'losses'), stats = g.tensor(3 * N, 'stats');
+      const ce = (chunks: { v0: number; vn: number; view: View }[], fused: boolean) => crossEntropy(g, { N }, { chunks, targets: tv, weights: wv, stats, losses, fused });
+      const lv = chunksOf(logits);
+      await run(g, ce(lv, false));
+      expectClose(await g.read(losses), r.losses, 1e-4, 1e-5, 'losses');
+      expectClose(await joined(lv), Float32Array.from(logits), 0, 0, 'forward leaves logits');
+      await run(g, ce(lv, true));
+      const dl = await joined(lv);
+      expectClose(dl, ref.crossEntropyBackward(logits, targets, weights, N, V), 1e-6, 1e-4, 'dlogits');
+      expect(dl.every(Number.isFinite)).toBe(true);
+      const mild = ref.randn(N * V, 72);
+      const lossOf = async (x: Float64Array) => {
+        await run(g, ce(chunksOf(x), false));
+        return (await read(g, losses)).reduce((a, b) => a + b, 0);
+      };
+      const gm = chunksOf(mild);
+      await run(g, ce(gm, true));
+      await fdCheck('cross-entropy', mild, await joined(gm), lossOf);
+    });
+  }
 });
 
 describe('embedding', () => {
@@ -322,12 +341,12 @@ describe('embedding', () => {
       const pos = Int32Array.from({ length: B * T }, (_, i) => i % T);
       const out = g.tensor(B * T * C, 'out');
       const sh = { B, T, C, V };
-      await run(g, embeddingForward(g, sh, { out, ids: upload(g, ids, 'ids', 'u32'), pos: upload(g, pos, 'pos', 'u32'), wte: upload(g, wte), wpe: withPos ? upload(g, wpe) : undefined }));
+      await run(g, embeddingForward(g, sh, { out, ids: upload(g, ids, 'ids', 'u32'), pos: upload(g, pos, 'pos', 'u32'), wte: [{ v0: 0, vn: V, view: upload(g, wte) }], wpe: withPos ? upload(g, wpe) : undefined }));
       expectClose(await g.read(out), ref.embedding(ids, wte, withPos ? wpe : null, B, T, C), 1e-6, 1e-6, 'embedding');
       const buckets = upload(g, buildBuckets(ids), 'b', 'u32');
       expect(buildBuckets(ids).length).toBe(bucketLength(B * T));
       const dwte = upload(g, new Float64Array(V * C).fill(0.5)), dwpe = upload(g, new Float64Array(T * C));
-      await run(g, embeddingBackward(g, sh, { dwte, dwpe: withPos ? dwpe : undefined, dout: upload(g, dout), buckets }));
+      await run(g, embeddingBackward(g, sh, { dwte: [{ v0: 0, vn: V, view: dwte }], dwpe: withPos ? dwpe : undefined, dout: upload(g, dout), buckets }));
       const r = ref.embeddingBackward(dout, ids, B, T, C, V, withPos ? T : 0);
       expectClose(await g.read(dwte), r.dwte.map((v) => v + 0.5), 1e-5, 1e-5, 'dwte (accumulated)');
       if (withPos) expectClose(await g.read(dwpe), r.dwpe!, 1e-5, 1e-5, 'dwpe');

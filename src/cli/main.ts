@@ -106,7 +106,7 @@ async function scoreOrGrads(gpu: Gpu, cmd: 'score' | 'grads', v: IdsOpts): Promi
   plan.setBatch(seqs.flat());
   if (cmd === 'score') {
     await gpu.check('score', () => gpu.run([...plan.forward, ...plan.loss]));
-    const logits = await gpu.read(plan.logits);
+    const logits = await plan.readLogits();
     const loss = await plan.readLoss();
     const V = model.cfg.vocabSize;
     const nested = seqs.map((_, b) => Array.from({ length: T }, (_, t) => Array.from(logits.subarray((b * T + t) * V, (b * T + t + 1) * V))));

@@ -44,6 +44,8 @@ export class GpuLostError extends GpuError {
 export interface GpuOptions {
   /** Use at most this many bytes per storage binding (to exercise the paths that split large tensors). */
   maxBinding?: number;
+  /** Use at most this many bytes per buffer (to exercise the tables split across buffers). */
+  maxBuffer?: number;
 }
 
 export type Defines = Record<string, number | boolean>;
@@ -60,6 +62,7 @@ export class Gpu {
   /** Bytes of GPU buffers this runtime has allocated and not destroyed. */
   allocatedBytes = 0;
   private readonly bindingLimit: number;
+  private readonly bufferLimit: number;
   private kernels = new Map<string, Promise<Kernel>>();
   private layouts = new Map<string, GPUBindGroupLayout>();
   private dummy: GPUBuffer | undefined;
@@ -76,6 +79,7 @@ export class Gpu {
     opts: GpuOptions = {},
   ) {
     this.bindingLimit = Math.min(opts.maxBinding ?? Infinity, device.limits.maxStorageBufferBindingSize);
+    this.bufferLimit = Math.min(opts.maxBuffer ?? Infinity, device.limits.maxBufferSize);
     this.features = new Set(device.features as unknown as Iterable<string>);
     this.limits = device.limits;
     this.whenLost = device.lost.then((info) => (this.lost = new GpuLostError(info.reason, info.message)));
@@ -84,6 +88,11 @@ export class Gpu {
   /** Largest storage binding the engine uses: the device's limit, or less when asked (tests of the split paths). */
   get maxBinding(): number {
     return this.bindingLimit;
+  }
+
+  /** Largest buffer the engine creates: the device's maxBufferSize, or less when asked (tests of the split tables). */
+  get maxBuffer(): number {
+    return this.bufferLimit;
   }
 
   /** Runs `fn` inside validation, out-of-memory and internal error scopes; any error becomes a GpuError naming `label`. */
@@ -176,8 +185,8 @@ export class Gpu {
 
   buffer(bytes: number, label: string, usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST): GPUBuffer {
     const size = Math.max(16, alignUp(bytes, 16));
-    if (size > this.limits.maxBufferSize) {
-      throw new GpuError(`${label}: a buffer of ${size} bytes exceeds this adapter's maxBufferSize (${this.limits.maxBufferSize})`);
+    if (size > this.maxBuffer) {
+      throw new GpuError(`${label}: a buffer of ${size} bytes exceeds this adapter's maxBufferSize (${this.maxBuffer})`);
     }
     const b = this.device.createBuffer({ label, size, usage });
     this.allocatedBytes += size;
@@ -291,24 +300,46 @@ export class Gpu {
 
   /** Copies a view back to the CPU (waits for the queue). */
   async read(v: View, n = v.n, elemOffset = 0): Promise<Float32Array> {
-    const bytes = n * 4;
-    const size = Math.max(256, 2 ** Math.ceil(Math.log2(bytes)));
-    let st = this.staging.get(size);
-    if (!st || st.mapState !== 'unmapped') {
-      st = this.device.createBuffer({ label: `staging${size}`, size, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
-      this.staging.set(size, st);
+    return this.readAll([{ buf: v.buf, off: v.off + elemOffset * 4, n }]);
+  }
+
+  /** Copies views back to the CPU one after the other into one array, through one staging buffer and one
+   *  map when they fit one (a row of logits in vocabulary chunks comes back in one round trip). */
+  async readAll(views: View[]): Promise<Float32Array> {
+    const total = views.reduce((s, v) => s + v.n, 0);
+    const out = new Float32Array(total);
+    // staging buffers are kept by power-of-two size; one never exceeds the largest buffer (a huge read goes in pieces)
+    const cap = 2 ** Math.floor(Math.log2(this.maxBuffer));
+    let at = 0, i = 0, skip = 0; // views[i] from element `skip` on is still to copy
+    while (at < total) {
+      const want = Math.min((total - at) * 4, cap);
+      const size = Math.max(256, 2 ** Math.ceil(Math.log2(want)));
+      let st = this.staging.get(size);
+      if (!st || st.mapState !== 'unmapped') {
+        st = this.device.createBuffer({ label: `staging${size}`, size, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+        this.staging.set(size, st);
+      }
+      const enc = this.device.createCommandEncoder({ label: 'readback' });
+      let bytes = 0;
+      while (i < views.length && bytes < want) {
+        const v = views[i]!;
+        const n = Math.min(v.n - skip, (want - bytes) / 4);
+        if (n > 0) enc.copyBufferToBuffer(v.buf, v.off + skip * 4, st, bytes, alignUp(n * 4, 4));
+        bytes += n * 4;
+        skip += n;
+        if (skip >= v.n) i++, (skip = 0);
+      }
+      this.device.queue.submit([enc.finish()]);
+      try {
+        await st.mapAsync(GPUMapMode.READ, 0, bytes);
+      } catch (e) {
+        throw this.lost ?? (await Promise.race([this.whenLost, new Promise((r) => setTimeout(r, 100))])) ?? e; // lost: say so
+      }
+      out.set(new Float32Array(st.getMappedRange(0, bytes)), at);
+      st.unmap();
+      at += bytes / 4;
     }
-    const enc = this.device.createCommandEncoder({ label: 'readback' });
-    enc.copyBufferToBuffer(v.buf, v.off + elemOffset * 4, st, 0, alignUp(bytes, 4));
-    this.device.queue.submit([enc.finish()]);
-    try {
-      await st.mapAsync(GPUMapMode.READ, 0, alignUp(bytes, 4));
-    } catch (e) {
-      throw this.lost ?? (await Promise.race([this.whenLost, new Promise((r) => setTimeout(r, 100))])) ?? e; // lost: say so
-    }
-    const out = new Float32Array(st.getMappedRange(0, alignUp(bytes, 4)).slice(0));
-    st.unmap();
-    return out.subarray(0, n);
+    return out;
   }
 
   async readU32(v: View, n = v.n): Promise<Uint32Array> {

@@ -3,6 +3,7 @@
 // message instead of failing halfway through a download or a step.
 import { ALIGN, alignUp } from '../gpu/runtime.ts';
 import { paramSpecs, type ModelConfig } from './config.ts';
+import { rowAlign } from './params.ts';
 
 export type Use = 'inference' | 'lora' | 'full';
 
@@ -11,7 +12,8 @@ export interface MemoryEstimate {
   parameters: number;
   trainable: number;
   bytes: { weights: number; gradients: number; optimizer: number; activations: number; kvCache: number; total: number };
-  /** The largest single buffer, which must fit the adapter's maxBufferSize. */
+  /** The largest single buffer, which must fit the adapter's maxBufferSize (the vocabulary tables and
+   *  the logits are split over buffers as the adapter needs, so they do not count whole). */
   largestBuffer: number;
   /** The largest buffer bound whole to a kernel, which must fit maxStorageBufferBindingSize. */
   largestBinding: number;
@@ -47,7 +49,9 @@ export function estimateMemory(cfg: ModelConfig, use: Use, o: EstimateOptions): 
   if (cfg.qkNorm) layer.push(BT * S, 2 * BT * Hq, 2 * BT * Hkv);
   const layerBytes = layer.reduce((s, n) => s + buf(n), 0);
   const logitRows = kv ? B : BT;
-  const globals = [BT, BT, BT, BT, BT, logitRows * V, BT * C, BT * C, BT * C, 2 * BT];
+  // the logits (one buffer per vocabulary chunk: one chunk where the adapter's binding holds them whole) and
+  // the cross-entropy's per-row stats
+  const globals = [BT, BT, BT, BT, BT, logitRows * V, 3 * BT, BT * C, BT * C, BT * C, 2 * BT];
   if (training) globals.push(3 * BT + 2);
   let activations = globals.reduce((s, n) => s + buf(n), 0);
   activations += training ? cfg.layers * layerBytes : layerBytes + buf(BT * C);
@@ -85,10 +89,14 @@ export function estimateMemory(cfg: ModelConfig, use: Use, o: EstimateOptions): 
     optimizer = 2 * adapterBytes;
     weights += adapterBytes;
   }
-  // Parameter arenas are cut at the adapter's maxBufferSize, so only a single tensor has to fit one buffer.
-  const largestBuffer = Math.max(...tensorBytes, buf(logitRows * V), kv ? buf(kvPerLayer) : 0);
-  const largestBinding = Math.max(buf(logitRows * V), buf(BT * (llama ? 2 * I : I)), buf(BT * S), kv ? buf(kvPerLayer) : 0,
-    ...specs.filter((s) => !/wte|embed_tokens|lm_head/.test(s.name)).map((s) => buf(s.shape.reduce((a, b) => a * b, 1))));
+  // Parameter arenas are cut at the adapter's maxBufferSize, and the vocabulary tables split in row parts
+  // where one is larger, so only the other tensors have to fit one buffer each. The logits come in vocabulary
+  // chunks as narrow as the binding needs: at least one aligned group of columns must fit it.
+  const vocab = /wte|embed_tokens|lm_head/;
+  const others = specs.filter((s) => !vocab.test(s.name)).map((s) => buf(s.shape.reduce((a, b) => a * b, 1)));
+  const acts = [buf(BT * (llama ? 2 * I : I)), buf(BT * S), kv ? buf(kvPerLayer) : 0, buf(logitRows * rowAlign(C)), llama ? buf(cfg.maxPositions * D) : 0];
+  const largestBuffer = Math.max(...others, ...acts);
+  const largestBinding = Math.max(...others, ...acts);
   const total = weights + gradients + optimizer + activations + kvCache;
   return { use, parameters, trainable, bytes: { weights, gradients, optimizer, activations, kvCache, total }, largestBuffer, largestBinding };
 }
@@ -152,7 +160,7 @@ export function stageMemory(cfg: ModelConfig, s: StageMemoryInput): { total: num
   // a score head's plan has its weight and scores in place of the LM head's logits: the role it scores for
   // drops its logits (noLogits) and the head counts what it adds, so every part stays >= 0
   const head = (batch: number, training: boolean) => buf(cfg.hidden) * (training ? 4 : 1) + buf(batch * T) * (training ? 2 : 1);
-  const noLogits = (batch: number) => -buf(batch * T * cfg.vocabSize);
+  const noLogits = (batch: number) => -buf(batch * T * cfg.vocabSize) - buf(3 * batch * T);
   // every prompt of a step decodes in one batch: a cache of rows x T, and the prefill's plan of rows x the prompt
   const kv = () => estimateMemory(cfg, 'inference', { batch: rows, seqLen: T, kvCache: true }).bytes.kvCache
     + estimateMemory(cfg, 'inference', { batch: rows, seqLen: Math.min(T, s.promptLen ?? T), kvCache: true }).bytes.activations;

@@ -1,13 +1,23 @@
 // The named parameter table: one layout shared by weights, gradients and the AdamW moments.
 // Tensors are packed into a few large buffers ("arenas"), decayed and non-decayed apart so AdamW runs
-// one pass per arena; each tensor starts on a 256-byte boundary so it can be bound on its own.
+// one pass per arena; each tensor starts on a 256-byte boundary so it can be bound on its own. A tensor
+// larger than one buffer (Qwen's 151,936 x 896 embedding is 519 MiB; many adapters allow 256 MiB) is
+// stored in row parts, each placed like a tensor of its own; kernels bind it in row chunks (rowChunks).
 import { ALIGN, alignUp, type Gpu, type View } from '../gpu/runtime.ts';
 import type { ParamSpec } from './config.ts';
 
+/** Rows [r0, r0 + rows) of a tensor, `off` bytes into arena `arena`. */
+export interface ParamPart {
+  r0: number;
+  rows: number;
+  arena: number;
+  off: number;
+}
+
 export interface ParamEntry extends ParamSpec {
   n: number;
-  arena: number;
-  off: number; // bytes into the arena
+  /** One part, or several when the tensor is larger than one buffer. */
+  parts: ParamPart[];
 }
 
 export interface Arena {
@@ -23,23 +33,37 @@ export type Slot = 'param' | 'grad' | 'm' | 'v';
 
 const numel = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
 
+const gcd = (a: number, b: number): number => (b ? gcd(b, a % b) : a);
+
+/** Rows whose bytes are a multiple of the 256-byte offset alignment, for rows of `width` f32s: a row chunk
+ *  may start at any multiple of this many rows. */
+export const rowAlign = (width: number) => ALIGN / 4 / gcd(width, ALIGN / 4);
+
 export class ParamTable {
   readonly entries: ParamEntry[] = [];
   readonly arenas: Arena[] = [];
   private byName = new Map<string, ParamEntry>();
 
   constructor(readonly gpu: Gpu, specs: ParamSpec[], opts: { grads?: boolean; optimizer?: boolean } = {}) {
-    const cap = Math.min(gpu.limits.maxBufferSize, 2 ** 30);
+    const cap = Math.min(gpu.maxBuffer, 2 ** 30);
     const layout: { decay: boolean; bytes: number }[] = [];
     for (const decay of [true, false]) {
       let cur = -1;
       for (const s of specs.filter((x) => x.decay === decay)) {
         const n = numel(s.shape);
-        const bytes = alignUp(n * 4, ALIGN);
-        if (bytes > gpu.limits.maxBufferSize) throw new Error(`parameter ${s.name} (${bytes} bytes) exceeds this adapter's maxBufferSize (${gpu.limits.maxBufferSize})`);
-        if (cur < 0 || layout[cur]!.bytes + bytes > cap) layout.push({ decay, bytes: 0 }), (cur = layout.length - 1);
-        const e: ParamEntry = { ...s, n, arena: cur, off: layout[cur]!.bytes };
-        layout[cur]!.bytes += bytes;
+        const R = s.shape[0] ?? 1, width = n / R;
+        // rows per part: the whole tensor when it fits one buffer, else as many aligned rows as fit
+        const g = rowAlign(width);
+        const per = alignUp(n * 4, ALIGN) <= cap ? R : Math.floor(cap / (width * 4) / g) * g;
+        if (per < 1) throw new Error(`parameter ${s.name} (${n * 4} bytes) exceeds this adapter's maxBufferSize (${gpu.maxBuffer})`);
+        const parts: ParamPart[] = [];
+        for (let r0 = 0; r0 < R; r0 += per) {
+          const rows = Math.min(per, R - r0), bytes = alignUp(rows * width * 4, ALIGN);
+          if (cur < 0 || layout[cur]!.bytes + bytes > cap) layout.push({ decay, bytes: 0 }), (cur = layout.length - 1);
+          parts.push({ r0, rows, arena: cur, off: layout[cur]!.bytes });
+          layout[cur]!.bytes += bytes;
+        }
+        const e: ParamEntry = { ...s, n, parts };
         this.entries.push(e);
         this.byName.set(s.name, e);
       }
@@ -70,11 +94,41 @@ export class ParamTable {
     return e;
   }
 
+  /** The whole tensor as one view; a tensor stored in parts is bound in row chunks instead (rowChunks, rows). */
   view(name: string, slot: Slot = 'param'): View {
     const e = this.entry(name);
-    const buf = this.arenas[e.arena]![slot];
+    if (e.parts.length > 1) throw new Error(`parameter ${name} is stored in ${e.parts.length} buffers (larger than one); bind it in row chunks`);
+    return this.partView(e, e.parts[0]!, slot);
+  }
+
+  private partView(e: ParamEntry, p: ParamPart, slot: Slot): View {
+    const buf = this.arenas[p.arena]![slot];
     if (!buf) throw new Error(`parameter table has no ${slot} buffers`);
-    return { buf, off: e.off, n: e.n };
+    return { buf, off: p.off, n: (p.rows * e.n) / (e.shape[0] ?? 1) };
+  }
+
+  /**
+   * Row chunks [v0, v0 + vn) of a [rows, width] tensor for kernels that bind it piece by piece (the
+   * embedding and the LM head over the vocabulary): each lies in one part, fits one storage binding, holds at
+   * most `maxRows` rows (the LM head's logits of a chunk must fit one binding too) and starts aligned.
+   */
+  rowChunks(name: string, maxRows = Infinity): { v0: number; vn: number }[] {
+    const e = this.entry(name);
+    const width = e.n / (e.shape[0] ?? 1), g = rowAlign(width);
+    const per = Math.floor(Math.min(this.gpu.maxBinding / (width * 4), maxRows) / g) * g;
+    if (per < 1) throw new Error(`parameter ${name}: ${g} rows of ${width} values do not fit one storage binding of ${this.gpu.maxBinding} bytes${maxRows < Infinity ? ` with ${maxRows} rows at most` : ''}`);
+    const out: { v0: number; vn: number }[] = [];
+    for (const p of e.parts) for (let v0 = p.r0; v0 < p.r0 + p.rows; v0 += per) out.push({ v0, vn: Math.min(per, p.r0 + p.rows - v0) });
+    return out;
+  }
+
+  /** Rows [v0, v0 + vn) of a tensor as one view; they must lie in one part (as rowChunks' chunks do). */
+  rows(name: string, v0: number, vn: number, slot: Slot = 'param'): View {
+    const e = this.entry(name);
+    const p = e.parts.find((q) => v0 >= q.r0 && v0 + vn <= q.r0 + q.rows);
+    if (!p) throw new Error(`parameter ${name}: rows ${v0}..${v0 + vn} are not in one of its buffers`);
+    const width = e.n / (e.shape[0] ?? 1), v = this.partView(e, p, slot);
+    return { buf: v.buf, off: v.off + (v0 - p.r0) * width * 4, n: vn * width };
   }
 
   /** Whole arenas of one slot, for passes over every parameter (zeroing, norms, AdamW). */
@@ -89,11 +143,13 @@ export class ParamTable {
   upload(name: string, data: Float32Array, slot: Slot = 'param'): void {
     const e = this.entry(name);
     if (data.length !== e.n) throw new Error(`parameter ${name}: ${data.length} values for shape [${e.shape}]`);
-    this.gpu.write(this.view(name, slot), data);
+    const width = e.n / (e.shape[0] ?? 1);
+    for (const p of e.parts) this.gpu.write(this.partView(e, p, slot), data.subarray(p.r0 * width, (p.r0 + p.rows) * width));
   }
 
   async download(name: string, slot: Slot = 'param'): Promise<Float32Array> {
-    return this.gpu.read(this.view(name, slot));
+    const e = this.entry(name);
+    return this.gpu.readAll(e.parts.map((p) => this.partView(e, p, slot)));
   }
 
   destroy(): void {

@@ -5,8 +5,8 @@
 import type { Call, Gpu, View } from '../gpu/runtime.ts';
 import { dropoutBackward, dropoutForward, geluBackward, geluForward, swigluBackward, swigluForward } from '../ops/activation.ts';
 import { attentionBackward, attentionCached, attentionForward, kvAppend, type LayerCache } from '../ops/attention.ts';
-import { crossEntropy } from '../ops/crossentropy.ts';
-import { bucketLength, buildBuckets, embeddingBackward, embeddingForward, rowChunks, rowsOf } from '../ops/embedding.ts';
+import { crossEntropy, type LogitChunk } from '../ops/crossentropy.ts';
+import { bucketLength, buildBuckets, embeddingBackward, embeddingForward, type RowChunk } from '../ops/embedding.ts';
 import { linearBackward, linearForward, type LinearShape } from '../ops/linear.ts';
 import { normBackward, normForward } from '../ops/norm.ts';
 import { accumulate, add, zero } from '../ops/residual.ts';
@@ -14,7 +14,7 @@ import { rope, ropeTable } from '../ops/rope.ts';
 import { paramSpecs, type ModelConfig } from './config.ts';
 import type { ScoreHead } from './head.ts';
 import type { LoraSet } from './lora.ts';
-import { ParamTable } from './params.ts';
+import { ParamTable, rowAlign } from './params.ts';
 
 export class Transformer {
   readonly params: ParamTable;
@@ -100,7 +100,10 @@ export class Plan {
   readonly targets: View;
   readonly weights: View;
   readonly losses: View;
-  readonly logits: View;
+  /** The LM head's logits by vocabulary chunk (the head's row chunks), each [rows, vn] in a buffer of its own:
+   *  a large vocabulary's logits need not fit one binding or one buffer. readLogits() puts them together. */
+  readonly logitChunks: LogitChunk[];
+  private readonly ceStats?: View;
   readonly buckets?: View;
   /** With a scalar head: score of every position [B*T], and the gradient the trainer writes for it. */
   readonly scores?: View;
@@ -124,16 +127,19 @@ export class Plan {
     if (T > cfg.maxPositions) throw new Error(`sequence length ${T} exceeds the model's ${cfg.maxPositions} positions`);
     this.BT = B * T;
     const logitRows = score ? 0 : cache ? B : this.BT;
-    const logitBytes = logitRows * cfg.vocabSize * 4;
-    if (logitBytes > model.gpu.maxBinding) {
-      throw new Error(`batch ${B} x ${T} needs ${(logitBytes / 2 ** 20).toFixed(0)} MiB of logits, over this adapter's ${(model.gpu.maxBinding / 2 ** 20).toFixed(0)} MiB storage binding: use fewer tokens per step`);
+    // a chunk's logits [rows, vn] must fit one binding, so the rows bound how many columns a chunk holds
+    const maxCols = Math.floor(model.gpu.maxBinding / 4 / Math.max(1, logitRows));
+    if (!score && maxCols < rowAlign(cfg.hidden)) {
+      throw new Error(`batch ${B} x ${T}: even ${rowAlign(cfg.hidden)} vocabulary columns of logits (${logitRows} rows) are over this adapter's ${(model.gpu.maxBinding / 2 ** 20).toFixed(0)} MiB storage binding: use fewer tokens per step`);
     }
+    const chunks = score ? [] : model.params.rowChunks(model.headName, maxCols);
     this.ids = this.t(this.BT, 'ids');
     this.pos = this.t(this.BT, 'pos');
     this.targets = this.t(this.BT, 'targets');
     this.weights = this.t(this.BT, 'weights');
     this.losses = this.t(this.BT, 'losses');
-    this.logits = this.t(logitRows * cfg.vocabSize, 'logits');
+    this.logitChunks = chunks.map(({ v0, vn }) => ({ v0, vn, view: this.t(logitRows * vn, `logits[${v0}:${v0 + vn}]`) }));
+    if (!score) this.ceStats = this.t(3 * this.BT, 'ce_stats');
     if (training) this.buckets = this.t(bucketLength(this.BT), 'buckets');
     if (score) {
       this.scores = this.t(this.BT, 'scores');
@@ -194,6 +200,10 @@ export class Plan {
     const rms = llama;
     const qkNorm = cfg.qkNorm;
     const P = (n: string) => params.view(n);
+    // the vocabulary tables (embedding, LM head) by row chunk: they may exceed one binding or one buffer
+    const rowsP = (n: string, cs: { v0: number; vn: number }[], slot: 'param' | 'grad' = 'param'): RowChunk[] =>
+      cs.map(({ v0, vn }) => ({ v0, vn, view: params.rows(n, v0, vn, slot) }));
+    const embedChunks = params.rowChunks(this.model.embedName);
     // With a LoRA adapter the base is frozen: no base gradients, only the adapter's.
     const lora = this.lora;
     const trainBase = this.training && !lora;
@@ -256,7 +266,7 @@ export class Plan {
     // ---- forward ----
     const x0 = this.t(BT * C, 'embed');
     const emb = { B, T, C, V };
-    f.push(...(await embeddingForward(gpu, emb, { out: x0, ids: this.ids, pos: this.pos, wte: P(this.model.embedName), wpe: llama ? undefined : P('wpe.weight') })));
+    f.push(...(await embeddingForward(gpu, emb, { out: x0, ids: this.ids, pos: this.pos, wte: rowsP(this.model.embedName, embedChunks), wpe: llama ? undefined : P('wpe.weight') })));
     const sC = this.t(BT * C, 'proj_out');
     const acts: LayerActs[] = [];
     let x = x0;
@@ -323,19 +333,19 @@ export class Plan {
     const score = this.score;
     const scoreShape: LinearShape = { N: BT, In: C, Out: 1, layout: 'out_in' };
     if (score) f.push(...(await linearForward(gpu, scoreShape, { y: this.scores!, x: fin, w: score.params.view('score.weight') })));
-    // LM head, in vocabulary chunks when the weight is larger than one storage binding.
+    // LM head, by vocabulary chunk: logits[:, v0:v0+vn] = fin W[v0:v0+vn]^T into each chunk's own buffer
     const head = this.model.headName;
-    const chunks = rowChunks(gpu, V, C);
+    const headW = rowsP(head, this.logitChunks);
     // With a cache only each sequence's last position gets logits: rows b*T + T-1 of the final norm.
     const headRows = cache ? { N: B, ldx: T * C, xOff: (T - 1) * C } : { N: BT };
-    for (const { v0, vn } of score ? [] : chunks) {
-      f.push(...(await linearForward(gpu, { ...headRows, In: C, Out: vn, layout: 'out_in', ldy: V, yOff: v0 }, { y: this.logits, x: fin, w: rowsOf(P(head), C, v0, vn) })));
+    for (const [i, { vn, view }] of this.logitChunks.entries()) {
+      f.push(...(await linearForward(gpu, { ...headRows, In: C, Out: vn, layout: 'out_in' }, { y: view, x: fin, w: headW[i]!.view })));
     }
     if (cache) return;
-    const ce = { N: BT, V };
-    if (!score) this.loss = await crossEntropy(gpu, ce, { logits: this.logits, targets: this.targets, weights: this.weights, losses: this.losses, fused: false });
+    const ce = { chunks: this.logitChunks, targets: this.targets, weights: this.weights, stats: this.ceStats!, losses: this.losses };
+    if (!score) this.loss = await crossEntropy(gpu, { N: BT }, { ...ce, fused: false });
     if (!this.training) return;
-    if (!score) this.lossFused = await crossEntropy(gpu, ce, { logits: this.logits, targets: this.targets, weights: this.weights, losses: this.losses, fused: true });
+    if (!score) this.lossFused = await crossEntropy(gpu, { N: BT }, { ...ce, fused: true });
 
     // ---- backward: the same list reversed ----
     const bw: Call[] = this.backward;
@@ -347,9 +357,10 @@ export class Plan {
     if (score) {
       bw.push(...(await linearBackward(gpu, scoreShape, { dx: dC, dw: score.trainable ? score.params.view('score.weight', 'grad') : undefined, dy: this.dscores!, x: fin, w: score.params.view('score.weight') })));
     }
-    for (const [i, { v0, vn }] of (score ? [] : chunks).entries()) {
-      bw.push(...(await linearBackward(gpu, { N: BT, In: C, Out: vn, layout: 'out_in', ldy: V, yOff: v0 },
-        { dx: dC, dw: trainBase ? rowsOf(G(head)!, C, v0, vn) : undefined, dy: this.logits, x: fin, w: rowsOf(P(head), C, v0, vn), accumDx: i > 0 })));
+    const headG = trainBase ? rowsP(head, this.logitChunks, 'grad') : undefined;
+    for (const [i, { vn, view }] of this.logitChunks.entries()) {
+      bw.push(...(await linearBackward(gpu, { N: BT, In: C, Out: vn, layout: 'out_in' },
+        { dx: dC, dw: headG?.[i]!.view, dy: view, x: fin, w: headW[i]!.view, accumDx: i > 0 })));
     }
     bw.push(...(await normBackward(gpu, norm, { dx: dres, dw: G(lnf), db: llama ? undefined : G('ln_f.bias'), dy: dC, x, w: P(lnf), stats: fins, accum: false })));
     for (let l = cfg.layers - 1; l >= 0; l--) {
@@ -390,9 +401,23 @@ export class Plan {
         bw.push(...(await normBackward(gpu, norm, { dx: dres, dw: G(h + 'input_layernorm.weight'), dy: dC, x: xin, w: P(h + 'input_layernorm.weight'), stats: a.s1, accum: true })));
       }
     }
-    if (trainBase) bw.push(...(await embeddingBackward(gpu, emb, { dwte: G(this.model.embedName)!, dwpe: llama ? undefined : G('wpe.weight'), dout: dres, buckets: this.buckets! })));
+    if (trainBase) bw.push(...(await embeddingBackward(gpu, emb, { dwte: rowsP(this.model.embedName, embedChunks, 'grad'), dwpe: llama ? undefined : G('wpe.weight'), dout: dres, buckets: this.buckets! })));
     for (const { view } of (trainBase ? params : lora!.params).arenaViews('grad')) this.zeroGrads.push(...(await zero(gpu, view)));
     if (score?.trainable) for (const { view } of score.params.arenaViews('grad')) this.zeroGrads.push(...(await zero(gpu, view)));
+  }
+
+  /** The logits as one [rows, V] array (rows: B*T, or B with a KV cache), from the vocabulary chunks. */
+  async readLogits(): Promise<Float32Array> {
+    const cs = this.logitChunks, V = this.model.cfg.vocabSize;
+    const flat = await this.model.gpu.readAll(cs.map((c) => c.view));
+    if (cs.length === 1) return flat;
+    const rows = cs[0]!.view.n / cs[0]!.vn, out = new Float32Array(rows * V);
+    let at = 0;
+    for (const { v0, vn } of cs) {
+      for (let r = 0; r < rows; r++) out.set(flat.subarray(at + r * vn, at + (r + 1) * vn), r * V + v0);
+      at += rows * vn;
+    }
+    return out;
   }
 
   /** Mean loss of the current batch (sum of the weighted per-token losses). */

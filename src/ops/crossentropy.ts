@@ -1,21 +1,29 @@
 // Softmax cross-entropy over the vocabulary with per-token weights (shaders/crossentropy.wgsl).
 import type { Call, Gpu, View } from '../gpu/runtime.ts';
 
+/** The logits of vocabulary columns [v0, v0 + vn): a buffer of their own, [N, vn]. */
+export interface LogitChunk { v0: number; vn: number; view: View }
+
 /**
- * losses[i] = weights[i] * CE(logits[i], targets[i]); with `fused`, logits are overwritten by their gradient.
- * Rows are processed in chunks that fit one storage binding.
+ * losses[i] = weights[i] * CE(logits[i], targets[i]), the logits given as vocabulary chunks in order; with
+ * `fused`, every chunk is overwritten by its gradient. `stats` is scratch of 3N floats.
  */
 export async function crossEntropy(
-  gpu: Gpu, s: { N: number; V: number }, x: { logits: View; targets: View; weights: View; losses: View; fused: boolean },
+  gpu: Gpu, s: { N: number }, x: { chunks: LogitChunk[]; targets: View; weights: View; stats: View; losses: View; fused: boolean },
 ): Promise<Call[]> {
-  const k = await gpu.kernel('crossentropy.wgsl', 'forward', ['u', 'w', 'r', 'r', 'w'], { FUSED: x.fused });
-  // Rows per dispatch: within one binding, and about 2^27 logits of work (a few passes each) per dispatch.
-  const rowsPer = Math.max(64, Math.floor(Math.min(gpu.maxBinding / 4, 2 ** 27) / s.V / 64) * 64);
+  const kinds = ['u', 'w', 'r', 'r', 'w', 'w'] as const;
+  const [ks, kf, kg] = await Promise.all(['chunk_stats', 'finalize', 'grad'].map((e) => gpu.kernel('crossentropy.wgsl', e, [...kinds])));
   const calls: Call[] = [];
-  for (let r0 = 0; r0 < s.N; r0 += rowsPer) {
-    const n = Math.min(rowsPer, s.N - r0);
-    const at = (v: View, w: number) => ({ buf: v.buf, off: v.off + r0 * w * 4, n: n * w });
-    calls.push(gpu.call(k, [gpu.uniform([n, s.V], k.name), at(x.logits, s.V), at(x.targets, 1), at(x.weights, 1), at(x.losses, 1)], gpu.grid(n)));
-  }
+  const dispatches = (kernel: typeof ks, c: LogitChunk) => {
+    // rows per dispatch: about 2^27 logits of work (a few passes each), so no dispatch trips a watchdog
+    const rowsPer = Math.max(1, Math.floor(2 ** 27 / c.vn));
+    for (let r0 = 0; r0 < s.N; r0 += rowsPer) {
+      const n = Math.min(rowsPer, s.N - r0);
+      calls.push(gpu.call(kernel!, [gpu.uniform([s.N, c.vn, c.v0, r0, n], kernel!.name), c.view, x.targets, x.weights, x.stats, x.losses], gpu.grid(n)));
+    }
+  };
+  for (const c of x.chunks) dispatches(ks, c);
+  calls.push(gpu.call(kf!, [gpu.uniform([s.N, 0, 0, 0, s.N], kf!.name), gpu.none, x.targets, x.weights, x.stats, x.losses], [Math.ceil(s.N / 256)]));
+  if (x.fused) for (const c of x.chunks) dispatches(kg, c);
   return calls;
 }

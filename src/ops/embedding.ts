@@ -3,25 +3,17 @@ import type { Call, Gpu, View } from '../gpu/runtime.ts';
 
 export interface EmbeddingShape { B: number; T: number; C: number; V: number }
 
-/** Row chunks [v0, v0 + vn) of a [V, C] table so each fits one storage binding (offsets stay 256-byte aligned). */
-export function rowChunks(gpu: Gpu, V: number, C: number): { v0: number; vn: number }[] {
-  const per = Math.max(64, Math.floor(gpu.maxBinding / (C * 4) / 64) * 64);
-  const out: { v0: number; vn: number }[] = [];
-  for (let v0 = 0; v0 < V; v0 += per) out.push({ v0, vn: Math.min(per, V - v0) });
-  return out;
-}
-
-export function rowsOf(t: View, C: number, v0: number, vn: number): View {
-  return { buf: t.buf, off: t.off + v0 * C * 4, n: vn * C };
-}
+/** The token table bound piece by piece: rows [v0, v0 + vn) in `view` (ParamTable.rowChunks), so a table
+ *  larger than one storage binding or one buffer works. */
+export interface RowChunk { v0: number; vn: number; view: View }
 
 export async function embeddingForward(
-  gpu: Gpu, s: EmbeddingShape, x: { out: View; ids: View; pos: View; wte: View; wpe?: View },
+  gpu: Gpu, s: EmbeddingShape, x: { out: View; ids: View; pos: View; wte: RowChunk[]; wpe?: View },
 ): Promise<Call[]> {
   const k = await gpu.kernel('embedding.wgsl', 'forward', ['u', 'r', 'r', 'r', 'r', 'w'], { HAS_POS: !!x.wpe });
   const BT = s.B * s.T;
-  return rowChunks(gpu, s.V, s.C).map(({ v0, vn }) =>
-    gpu.call(k, [gpu.uniform([BT, s.C, s.T, s.B, v0, vn], k.name), x.ids, x.pos, rowsOf(x.wte, s.C, v0, vn), x.wpe ?? gpu.none, x.out],
+  return x.wte.map(({ v0, vn, view }) =>
+    gpu.call(k, [gpu.uniform([BT, s.C, s.T, s.B, v0, vn], k.name), x.ids, x.pos, view, x.wpe ?? gpu.none, x.out],
       gpu.grid(Math.ceil((BT * s.C) / 256))));
 }
 
@@ -50,12 +42,12 @@ export function buildBuckets(ids: ArrayLike<number>, out = new Uint32Array(bucke
 }
 
 export async function embeddingBackward(
-  gpu: Gpu, s: EmbeddingShape, x: { dwte: View; dwpe?: View; dout: View; buckets: View },
+  gpu: Gpu, s: EmbeddingShape, x: { dwte: RowChunk[]; dwpe?: View; dout: View; buckets: View },
 ): Promise<Call[]> {
   const BT = s.B * s.T;
   const kt = await gpu.kernel('embedding.wgsl', 'backward_tokens', ['u', 'r', 'r', 'w'], { HAS_POS: false });
-  const calls = rowChunks(gpu, s.V, s.C).map(({ v0, vn }) =>
-    gpu.call(kt, [gpu.uniform([BT, s.C, s.T, s.B, v0, vn], kt.name), x.dout, x.buckets, rowsOf(x.dwte, s.C, v0, vn)],
+  const calls = x.dwte.map(({ v0, vn, view }) =>
+    gpu.call(kt, [gpu.uniform([BT, s.C, s.T, s.B, v0, vn], kt.name), x.dout, x.buckets, view],
       gpu.grid(Math.ceil((BT * s.C) / 256))));
   if (x.dwpe) {
     const kp = await gpu.kernel('embedding.wgsl', 'backward_positions', ['u', 'r', 'r', 'w'], { HAS_POS: true });

@@ -106,7 +106,7 @@ export class Generator {
     const run = async (plan: Plan, ids: number[], pos0: number): Promise<Float32Array> => {
       plan.setTokens(ids, pos0);
       await gpu.check('generate', () => gpu.run(plan.forward as Call[], 'generate'));
-      return gpu.read(plan.logits);
+      return plan.readLogits();
     };
     const result = (interrupted: boolean): Generation[] => requests.map((_, j) => {
       const rows = Array.from({ length: K }, (_, k) => j * K + k);
