@@ -1,10 +1,12 @@
 // The IndexedDB store (fake-indexeddb in Node): the schema, a migration that keeps the data, writes that
 // resolve only once their transaction is on disk, the metrics history and checkpoint replacement.
 import 'fake-indexeddb/auto';
+import { CHUNK_BYTES, cleanOrphanChunks, readCheckpoint, readCheckpointAll, StorageFullError, writeCheckpoint } from '../src/store/checkpoints.ts';
+import { checkpointBytes } from '../src/train/checkpoint.ts';
 import { describe, expect, it } from 'vitest';
 import {
-  addPrompt, addPrompts, addSpotCheck, addVote, appendMetrics, deletePrompt, deleteRun, listRollouts, listSpotChecks, saveRollouts, listVotes, putPrompt, winRate, getMetrics, getRun, listPrompts, listRankings, listRuns, loadCheckpoint, openStore, putRun,
-  saveCheckpoint, saveRanking, SCHEMA_VERSION, storageEstimate, updateRun, type RunRecord,
+  checkpointManifest, addPrompt, addPrompts, addSpotCheck, addVote, appendMetrics, deletePrompt, deleteRun, listRollouts, listSpotChecks, saveRollouts, listVotes, putPrompt, winRate, getMetrics, getRun, listPrompts, listRankings, listRuns, openStore, putRun,
+  saveRanking, SCHEMA_VERSION, storageEstimate, updateRun, type RunRecord,
 } from '../src/store/db.ts';
 
 let n = 0;
@@ -15,7 +17,7 @@ describe('store', () => {
   it('creates every store and index of the latest schema', async () => {
     const db = await openStore(fresh());
     expect(db.version).toBe(SCHEMA_VERSION);
-    expect([...db.objectStoreNames].sort()).toEqual(['checkpoints', 'datasets', 'generations', 'metrics', 'prompts', 'rankings', 'rollouts', 'runs', 'spotchecks', 'votes']);
+    expect([...db.objectStoreNames].sort()).toEqual(['checkpoints', 'chunks', 'datasets', 'generations', 'metrics', 'prompts', 'rankings', 'rollouts', 'runs', 'spotchecks', 'votes']);
     const tx = db.transaction(['metrics', 'rankings', 'runs', 'generations']);
     expect(tx.objectStore('metrics').keyPath).toEqual(['runId', 'step']);
     expect([...tx.objectStore('metrics').indexNames]).toEqual(['runId']);
@@ -125,27 +127,94 @@ describe('store', () => {
     db.close();
   });
 
-  it('replaces a checkpoint atomically: the old one stays until the new one is written', async () => {
+  it('writes a checkpoint in chunks under a manifest: the old one stays until the switch, and a failed write leaves it whole', async () => {
     const db = await openStore(fresh());
-    const big = new Uint8Array(64).map((_, i) => i);
-    await saveCheckpoint(db, 'r', 2, big.subarray(8, 16)); // a view: only its own bytes are stored
-    let ck = await loadCheckpoint(db, 'r');
+    const tensor = (n: number, seed: number) => { const t = new Float32Array(n); for (let i = 0; i < n; i++) t[i] = seed + i / 7; return t; };
+    const same = (a: Float32Array | undefined, b: Float32Array) => a !== undefined && a.length === b.length && a.every((x, i) => x === b[i]);
+    const big = new Float32Array(64).map((_, i) => i);
+    // a view into a larger buffer: only its own floats are stored; a tensor over CHUNK_BYTES spans chunks
+    const long = CHUNK_BYTES / 4 + 3;
+    await writeCheckpoint(db, 'r', { step: 2, state: { cursor: 5 }, tensors: [['a', big.subarray(8, 16)], ['b', tensor(long, 1)], ['empty', new Float32Array(0)]], bytes: 32 + 4 * long });
+    const ck = await readCheckpointAll<{ cursor: number }>(db, 'r');
     expect(ck!.step).toBe(2);
-    expect([...ck!.bytes]).toEqual([8, 9, 10, 11, 12, 13, 14, 15]);
-    expect(ck!.bytes.buffer.byteLength).toBe(8);
-    // a write whose transaction aborts leaves the previous checkpoint whole
-    const tx = db.transaction('checkpoints', 'readwrite');
-    void tx.store.put({ runId: 'r', step: 4, bytes: new Uint8Array([1]), savedAt: 0 }).catch(() => {});
-    tx.abort();
-    await expect(tx.done).rejects.toThrow();
-    ck = await loadCheckpoint(db, 'r');
-    expect(ck!.step).toBe(2);
-    await saveCheckpoint(db, 'r', 4, new Uint8Array([4, 4]));
-    ck = await loadCheckpoint(db, 'r');
-    expect([ck!.step, [...ck!.bytes]]).toEqual([4, [4, 4]]);
+    expect(ck!.state).toEqual({ cursor: 5 });
+    expect([...ck!.tensors.get('a')!]).toEqual([8, 9, 10, 11, 12, 13, 14, 15]);
+    expect(same(ck!.tensors.get('b'), tensor(long, 1))).toBe(true);
+    expect(ck!.tensors.get('empty')!.length).toBe(0);
+    expect(await db.count('chunks')).toBe(1 + 2 + 1);
+    const first = (await checkpointManifest(db, 'r'))!.gen;
+
+    // a write that fails midway (the iterator throws after one tensor): the manifest still points at step 2,
+    // and the half-written generation's chunks are gone
+    async function* failing(): AsyncGenerator<[string, Float32Array]> {
+      yield ['a', tensor(8, 9)];
+      throw new Error('the GPU was lost');
+    }
+    await expect(writeCheckpoint(db, 'r', { step: 4, state: {}, tensors: failing(), bytes: 64 })).rejects.toThrow('the GPU was lost');
+    expect((await checkpointManifest(db, 'r'))!).toMatchObject({ step: 2, gen: first });
+    expect(await db.count('chunks')).toBe(4);
+
+    // a full disk is refused before anything is written, with the numbers, and keeps step 2
+    const full = async () => ({ usage: 990 * 2 ** 20, quota: 1000 * 2 ** 20 });
+    await expect(writeCheckpoint(db, 'r', { step: 4, state: {}, tensors: [['a', tensor(8, 0)]], bytes: 20 * 2 ** 20 }, { estimate: full }))
+      .rejects.toThrow(new StorageFullError('not enough storage for the checkpoint of step 4: it needs 22 MiB, 10 MiB is free; the checkpoint of step 2 is kept. Delete old runs on the Train tab (or free disk space) and resume.'));
+    // and a quota error from the browser midway the same way
+    const quota = async function* (): AsyncGenerator<[string, Float32Array]> {
+      yield ['a', tensor(8, 0)];
+      throw Object.assign(new Error('quota'), { name: 'QuotaExceededError' });
+    };
+    await expect(writeCheckpoint(db, 'r', { step: 4, state: {}, tensors: quota(), bytes: 32 })).rejects.toThrow(/^the disk filled up while writing the checkpoint of step 4; the checkpoint of step 2 is kept/);
+    expect(await db.count('chunks')).toBe(4);
+
+    // the next write switches and drops the old generation's chunks
+    await writeCheckpoint(db, 'r', { step: 6, state: { cursor: 9 }, tensors: [['a', tensor(3, 2)]], bytes: 12 });
+    expect((await readCheckpointAll(db, 'r'))!.tensors.get('a')).toEqual(tensor(3, 2));
+    expect(await db.count('chunks')).toBe(1);
     expect(await db.count('checkpoints')).toBe(1);
     db.close();
   });
+
+  it('cleans chunks no manifest points at (a write cut short by a crash), and deleting a run deletes its chunks', async () => {
+    const db = await openStore(fresh());
+    await putRun(db, run('r'));
+    await writeCheckpoint(db, 'r', { step: 1, state: {}, tensors: [['a', new Float32Array([1, 2])]], bytes: 8 });
+    // what a crash between the chunks and the switch leaves: chunks of a generation nothing points at
+    await db.put('chunks', { runId: 'r', gen: 'cut-short', index: 0, data: new Uint8Array(8) });
+    await db.put('chunks', { runId: 'gone', gen: 'x', index: 0, data: new Uint8Array(8) });
+    expect(await cleanOrphanChunks(db)).toBe(2);
+    expect(await db.count('chunks')).toBe(1);
+    expect([...(await readCheckpointAll(db, 'r'))!.tensors.get('a')!]).toEqual([1, 2]);
+    await deleteRun(db, 'r');
+    expect([await db.count('chunks'), await db.count('checkpoints')]).toEqual([0, 0]);
+    db.close();
+  });
+
+  it('reads a checkpoint written before v5 (one safetensors file in the record)', async () => {
+    const db = await openStore(fresh());
+    const bytes = checkpointBytes({ state: { step: 3, cursor: 1 }, tensors: new Map([['w', new Float32Array([0.5, -1])]]) });
+    await db.put('checkpoints', { runId: 'old', step: 3, bytes, savedAt: 0 });
+    const ck = await readCheckpointAll(db, 'old');
+    expect(ck).toEqual({ step: 3, state: { step: 3, cursor: 1 }, tensors: new Map([['w', new Float32Array([0.5, -1])]]) });
+    db.close();
+  });
+
+  it('a checkpoint of 512 MiB round-trips, tensor by tensor', async () => {
+    const db = await openStore(fresh());
+    const n = 32, floats = 4 * 2 ** 20; // 32 tensors of 16 MiB
+    const make = (k: number) => { const t = new Float32Array(floats); for (let i = 0; i < floats; i += 4099) t[i] = k + i; t[floats - 1] = -k; return t; };
+    await writeCheckpoint(db, 'big', { step: 7, state: {}, tensors: (function* () { for (let k = 0; k < n; k++) yield [`t${k}`, make(k)] as [string, Float32Array]; })(), bytes: n * floats * 4 });
+    const ck = (await readCheckpoint(db, 'big'))!;
+    let k = 0;
+    for await (const [name, t] of ck.tensors()) {
+      expect(name).toBe(`t${k}`);
+      expect(t.length).toBe(floats);
+      expect(t[floats - 1]).toBe(-k);
+      expect(t[4099 * 3]).toBe(k + 4099 * 3);
+      k++;
+    }
+    expect(k).toBe(n);
+    db.close();
+  }, 120_000);
 
   it('reports storage where the platform can', async () => {
     const e = await storageEstimate(); // Node has no navigator.storage

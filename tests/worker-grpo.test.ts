@@ -9,8 +9,8 @@ import 'fake-indexeddb/auto';
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { importJsonl } from '../src/io/datasets.ts';
-import { getMetrics, listRuns, loadCheckpoint, openStore, type MetricRecord } from '../src/store/db.ts';
-import { checkpointFromBytes } from '../src/train/checkpoint.ts';
+import { getMetrics, listRuns, openStore, type MetricRecord } from '../src/store/db.ts';
+import { readCheckpointAll } from '../src/store/checkpoints.ts';
 import { callReward } from '../src/train/rewards.ts';
 import { createEngine, type Engine, type TrainInput } from '../src/worker/api.ts';
 import { loadRewardModule } from '../src/worker/reward-sandbox.ts';
@@ -44,8 +44,8 @@ async function inStore<T>(name: string, f: (db: Awaited<ReturnType<typeof openSt
 }
 const metricsOf = (name: string, id: string): Promise<MetricRecord[]> => inStore(name, (db) => getMetrics(db, id));
 const tensorsOf = (name: string, id: string) => inStore(name, async (db) => {
-  const ck = await loadCheckpoint(db, id);
-  return { step: ck!.step, tensors: checkpointFromBytes(ck!.bytes, id).tensors };
+  const ck = await readCheckpointAll(db, id);
+  return { step: ck!.step, tensors: ck!.tensors };
 });
 
 describe('GRPO and RLOO in the engine, with the reward functions of config.reward_module', () => {

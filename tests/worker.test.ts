@@ -12,8 +12,8 @@ import { describe, expect, it } from 'vitest';
 import { importJsonl } from '../src/io/datasets.ts';
 import { unzipFiles, zipFiles } from '../src/io/export.ts';
 import { parseSafetensors, readTensorF32, writeSafetensors } from '../src/io/safetensors.ts';
-import { getMetrics, listRollouts, loadCheckpoint, openStore, type MetricRecord } from '../src/store/db.ts';
-import { checkpointFromBytes } from '../src/train/checkpoint.ts';
+import { getMetrics, listRollouts, openStore, type MetricRecord } from '../src/store/db.ts';
+import { readCheckpointAll } from '../src/store/checkpoints.ts';
 import { createNodeGpu } from '../src/gpu/node.ts';
 import { createEngine, type Engine, type GpuProblem, type RunProgress, type RunStatusEvent, type TrainInput } from '../src/worker/api.ts';
 import { testGpu } from './helpers.ts';
@@ -42,9 +42,9 @@ async function engine(name = `worker-test-${stores++}`): Promise<{ e: Engine; na
 /** The trained tensors (weights and AdamW moments) of a run's last checkpoint. */
 async function finalTensors(store: string, runId: string) {
   const db = await openStore(store);
-  const ck = await loadCheckpoint(db, runId);
+  const ck = await readCheckpointAll(db, runId);
   db.close();
-  return { step: ck!.step, tensors: checkpointFromBytes(ck!.bytes, runId).tensors };
+  return { step: ck!.step, tensors: ck!.tensors };
 }
 
 const metricsOf = async (store: string, runId: string): Promise<MetricRecord[]> => {

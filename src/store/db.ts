@@ -6,8 +6,10 @@
 //     saved survives a reload, a crash or a closed tab. A failed transaction rejects.
 //  2. The schema is versioned: MIGRATIONS[v] takes a database at version v to v + 1, inside the upgrade
 //     transaction, and keeps the data. Add a version by appending a function; never edit an old one.
-//  3. A run's checkpoint is one record replaced by one `put`: IndexedDB transactions are atomic, so the
-//     previous checkpoint stays until the new one is fully written.
+//  3. A run's checkpoint is written as chunks of a new generation, then one small manifest record (the
+//     pointer) switches to it in one transaction that also drops the old generation's chunks: a crash
+//     mid-write leaves the previous checkpoint whole, and its half-written chunks are cleaned on start
+//     (src/store/checkpoints.ts).
 import { openDB, type DBSchema, type IDBPDatabase, type IDBPTransaction, type StoreNames } from 'idb';
 import { isQualityScore } from '../io/datasets.ts';
 import { generationConfigProblem, type GenerationConfig } from '../io/generation-config.ts';
@@ -68,7 +70,22 @@ export interface RunRecord {
 /** One optimizer step of one run; metric names as TRL's. */
 export interface MetricRecord { runId: string; step: number; time: number; values: Record<string, number> }
 
-export interface CheckpointRecord { runId: string; step: number; bytes: Uint8Array; savedAt: number }
+/**
+ * A run's checkpoint. Since v5 a manifest: the run's state (JSON) and each tensor's length and chunks, under
+ * a generation whose chunks are in `chunks`. Before v5 the whole checkpoint was one safetensors file in
+ * `bytes` (still read).
+ */
+export interface CheckpointRecord {
+  runId: string;
+  step: number;
+  savedAt: number;
+  gen?: string;
+  state?: string;
+  tensors?: { name: string; length: number; first: number; chunks: number }[];
+  bytes?: Uint8Array;
+}
+/** One piece of a checkpoint generation's tensor data (at most CHUNK_BYTES). */
+export interface ChunkRecord { runId: string; gen: string; index: number; data: Uint8Array }
 
 /** One blind A/B vote of the Compare view: which of two answers to a prompt the user preferred. */
 export interface VoteRecord {
@@ -121,6 +138,7 @@ export interface Schema extends DBSchema {
   runs: { key: string; value: RunRecord; indexes: { updatedAt: number } };
   metrics: { key: [string, number]; value: MetricRecord; indexes: { runId: string } };
   checkpoints: { key: string; value: CheckpointRecord };
+  chunks: { key: [string, string, number]; value: ChunkRecord };
   votes: { key: number; value: VoteRecord; indexes: { createdAt: number } };
   spotchecks: { key: number; value: SpotCheckRecord; indexes: { runId: string } };
   rollouts: { key: [string, number]; value: RolloutRecord };
@@ -162,6 +180,10 @@ export const MIGRATIONS: Migration[] = [
   // v4: PPO's rollouts per step, so a run can be inspected after a reload (they lived in the page only).
   async (db) => {
     db.createObjectStore('rollouts', { keyPath: ['runId', 'step'] });
+  },
+  // v5: checkpoints in chunks under a manifest (one record could not hold a GPT-2 full fine-tune's 2 GB).
+  async (db) => {
+    db.createObjectStore('chunks', { keyPath: ['runId', 'gen', 'index'] });
   },
 ];
 export const SCHEMA_VERSION = MIGRATIONS.length;
@@ -292,23 +314,22 @@ export const saveRollouts = (db: Store, r: RolloutRecord) => write(db, 'rollouts
 /** A run's rollouts in step order. */
 export const listRollouts = (db: Store, runId: string) => db.getAll('rollouts', IDBKeyRange.bound([runId, -Infinity], [runId, Infinity]));
 
-/** Replaces the run's checkpoint atomically (the old one stays if this write fails). */
-export function saveCheckpoint(db: Store, runId: string, step: number, bytes: Uint8Array): Promise<string> {
-  // a view into a larger buffer would store that whole buffer: keep exactly these bytes
-  const own = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? bytes : bytes.slice();
-  return write(db, 'checkpoints', { runId, step, bytes: own, savedAt: Date.now() });
-}
-export const loadCheckpoint = (db: Store, runId: string) => db.get('checkpoints', runId);
+/** A run's checkpoint manifest (no tensor data): its step, or undefined when it has none. Written and read by src/store/checkpoints.ts. */
+export const checkpointManifest = (db: Store, runId: string) => db.get('checkpoints', runId);
+
+/** Every chunk of a run, of any generation (an array sorts above every string, so [id, []] bounds them). */
+export const runChunks = (runId: string) => IDBKeyRange.bound([runId], [runId, []]);
 
 /** Removes a run with its metrics, checkpoint and data, in one transaction. */
 export async function deleteRun(db: Store, id: string): Promise<void> {
-  const tx = db.transaction(['runs', 'metrics', 'checkpoints', 'datasets', 'spotchecks', 'rollouts'], 'readwrite');
+  const tx = db.transaction(['runs', 'metrics', 'checkpoints', 'chunks', 'datasets', 'spotchecks', 'rollouts'], 'readwrite');
   const run = await tx.objectStore('runs').get(id);
   await Promise.all([
     tx.objectStore('runs').delete(id),
     tx.objectStore('metrics').delete(IDBKeyRange.bound([id, -Infinity], [id, Infinity])),
     tx.objectStore('rollouts').delete(IDBKeyRange.bound([id, -Infinity], [id, Infinity])),
     tx.objectStore('checkpoints').delete(id),
+    tx.objectStore('chunks').delete(runChunks(id)),
     ...(run?.datasetId ? [tx.objectStore('datasets').delete(run.datasetId)] : []),
     (async () => {
       for (let c = await tx.objectStore('spotchecks').index('runId').openCursor(id); c; c = await c.continue()) await c.delete();

@@ -23,6 +23,41 @@ export async function snapshot<S>(tables: Record<string, ParamTable>, state: S):
   return { state: structuredClone(state), tensors };
 }
 
+/** The tables' tensors under their checkpoint names, downloaded one at a time (a checkpoint is written as they come). */
+export async function* tensorsOf(tables: Record<string, ParamTable>): AsyncGenerator<[string, Float32Array]> {
+  for (const [t, table] of Object.entries(tables)) {
+    for (const slot of SLOTS) {
+      if (!table.arenas[0]?.[slot]) continue;
+      for (const e of table.entries) yield [`${t}/${slot}/${e.name}`, await table.download(e.name, slot)];
+    }
+  }
+}
+
+/** The bytes tensorsOf yields, before downloading anything (the storage check). */
+export function tensorBytes(tables: Record<string, ParamTable>): number {
+  let n = 0;
+  for (const table of Object.values(tables)) {
+    for (const slot of SLOTS) if (table.arenas[0]?.[slot]) for (const e of table.entries) n += 4 * e.shape.reduce((p, d) => p * d, 1);
+  }
+  return n;
+}
+
+/** Puts back tensors as they are read (one at a time); every tensor of the tables must come. */
+export async function restoreFrom(tables: Record<string, ParamTable>, tensors: AsyncIterable<[string, Float32Array]>, file: string): Promise<void> {
+  const want = new Map<string, [ParamTable, string, (typeof SLOTS)[number]]>();
+  for (const [t, table] of Object.entries(tables)) {
+    for (const slot of SLOTS) if (table.arenas[0]?.[slot]) for (const e of table.entries) want.set(`${t}/${slot}/${e.name}`, [table, e.name, slot]);
+  }
+  for await (const [key, data] of tensors) {
+    const w = want.get(key);
+    if (!w) continue; // a table this stage does not train now
+    w[0].upload(w[1], data, w[2]);
+    want.delete(key);
+  }
+  const [missing] = want.keys();
+  if (missing !== undefined) throw new Error(`${file}: has no tensor "${missing}"${want.size > 1 ? ` (and ${want.size - 1} more missing)` : ''}`);
+}
+
 export function restore<S>(tables: Record<string, ParamTable>, c: Checkpoint<S>): S {
   for (const [t, table] of Object.entries(tables)) {
     for (const slot of SLOTS) {

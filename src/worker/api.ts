@@ -19,17 +19,18 @@ import { zipFiles } from '../io/export.ts';
 import type { ModelFiles, Progress as LoadProgress } from '../io/sources.ts';
 import { findStop, StreamDecoder, Tok } from '../io/tokenizer.ts';
 import { exportModelFiles } from '../model/export.ts';
-import { parseConfig } from '../model/config.ts';
+import { parseConfig, type ModelType } from '../model/config.ts';
 import { loadModel as buildModel } from '../model/index.ts';
 import type { LoraSet } from '../model/lora.ts';
 import type { Transformer } from '../model/transformer.ts';
-import { checkpointBytes, checkpointFromBytes, restore, snapshot, type Checkpoint } from '../train/checkpoint.ts';
+import { restoreFrom, tensorBytes, tensorsOf, type Checkpoint } from '../train/checkpoint.ts';
+import { cleanOrphanChunks, readCheckpoint, readCheckpointAll, writeCheckpoint } from '../store/checkpoints.ts';
 import { GENERATE_DEFAULTS, Generator, type FinishReason } from '../train/generate.ts';
 import * as db from '../store/db.ts';
 import { isGroup, resolveConfig, type Stage, type TrainConfig, type TrainInput } from '../train/config.ts';
 import { adapterFiles, fingerprint, loadSource, sourceName, textFingerprint, type ModelSource } from './source.ts';
 import type { AdapterSummary } from '../gpu/device.ts';
-import { estimateMemory, stageMemory } from '../model/memory.ts';
+import { playgroundMemory, stageMemory } from '../model/memory.ts';
 import { copyWeights, loadAdapter, LORA_DEFAULTS, mergeLora, restoreWeights } from '../model/lora.ts';
 import { readPeftAdapter, unzipFiles, type PeftAdapter } from '../io/export.ts';
 import { checkModelId } from '../io/hub.ts';
@@ -44,7 +45,9 @@ export type { RunStatus, RunRecord, MetricRecord } from '../store/db.ts';
 
 export interface ModelInfo {
   source: string;
+  /** The block the engine runs (code branches on it); modelType is config.json's model_type, which users see. */
   arch: 'gpt2' | 'llama';
+  modelType: ModelType;
   params: number;
   layers: number;
   hidden: number;
@@ -155,7 +158,8 @@ export class Engine {
   /** `gpu` and `store` may be promises (a worker starts at once; a missing WebGPU fails the first call). */
   constructor(deps: { gpu: Gpu | Promise<Gpu>; store: db.Store | Promise<db.Store> }) {
     this.gpuP = Promise.resolve(deps.gpu);
-    this.storeP = Promise.resolve(deps.store);
+    // a checkpoint write cut short (a crash, a closed tab) left chunks no manifest points at: gone on start
+    this.storeP = Promise.resolve(deps.store).then(async (s) => (await cleanOrphanChunks(s), s));
     this.gpuP.catch(() => {});
     this.storeP.catch(() => {});
   }
@@ -175,15 +179,10 @@ export class Engine {
     const { model } = buildModel(gpu, { ...files, configFile: `${files.source}/config.json` });
     this.unload();
     const c = model.cfg;
-    const seqLen = Math.min(256, c.maxPositions);
-    const memory = {
-      seqLen,
-      inference: estimateMemory(c, 'inference', { batch: 4, seqLen, kvCache: true }).bytes.total,
-      lora: estimateMemory(c, 'lora', { batch: 8, seqLen, loraRank: 8 }).bytes.total,
-      full: estimateMemory(c, 'full', { batch: 8, seqLen }).bytes.total,
-    };
+    const uses = playgroundMemory(c);
+    const memory = { seqLen: uses.seqLen, inference: uses.inference.bytes.total, lora: uses.lora.bytes.total, full: uses.full.bytes.total };
     const info: ModelInfo = {
-      source: files.source, arch: c.arch, params: model.params.count, layers: c.layers, hidden: c.hidden, heads: c.heads,
+      source: files.source, arch: c.arch, modelType: c.modelType, params: model.params.count, layers: c.layers, hidden: c.hidden, heads: c.heads,
       vocabSize: c.vocabSize, maxPositions: c.maxPositions, hasTokenizer: true, hasChatTemplate: tok.hasChatTemplate, fingerprint: await fingerprint(files), memory, merged: [],
     };
     // a run on a plain URL can load its model again by itself after a reload
@@ -724,9 +723,9 @@ export class Engine {
     }
     const cfg = run.config as unknown as TrainConfig;
     if (!(cfg.loraRank > 0)) throw new Error(`reward model ${runId} is fully fine-tuned; PPO shares one base and needs a LoRA reward model`);
-    const ck = await db.loadCheckpoint(store, runId);
+    const ck = await readCheckpointAll(store, runId);
     if (!ck) throw new Error(`reward model ${runId} has no checkpoint`);
-    return { config: cfg, checkpoint: checkpointFromBytes(ck.bytes, `checkpoint of run ${runId}`) };
+    return { config: cfg, checkpoint: { state: ck.state, tensors: ck.tensors } };
   }
 
   /** Rebuilds a run's stage from the store and restores its checkpoint (loads its model when it can). */
@@ -753,10 +752,10 @@ export class Engine {
     }
     let from = 0;
     try {
-      const ck = await db.loadCheckpoint(store, runId);
+      const ck = await readCheckpoint<Record<string, unknown>>(store, runId);
       if (ck) {
-        const state = restore(stage.trainables, checkpointFromBytes<Record<string, unknown>>(ck.bytes, `checkpoint of run ${runId}`));
-        stage.setState(state);
+        await restoreFrom(stage.trainables, ck.tensors(), `checkpoint of run ${runId}`);
+        stage.setState(structuredClone(ck.state));
         from = ck.step;
       }
     } catch (e) {
@@ -778,8 +777,8 @@ export class Engine {
       return s;
     };
     const checkpoint = async (step: number) => {
-      const bytes = checkpointBytes(await snapshot(stage.trainables, { step, ...stage.state() }));
-      await db.saveCheckpoint(await this.storeP, runId, step, bytes);
+      // tensor by tensor from the GPU into the store: never the whole checkpoint in one array
+      await writeCheckpoint(await this.storeP, runId, { step, state: { step, ...stage.state() }, tensors: tensorsOf(stage.trainables), bytes: tensorBytes(stage.trainables) });
       await db.updateRun(await this.storeP, runId, { checkpointStep: step });
     };
     const loop = async (): Promise<db.RunStatus> => {
@@ -802,7 +801,7 @@ export class Engine {
         const row: db.MetricRecord = { runId, step: s + 1, time: Date.now(), values };
         await db.appendMetrics(store, [row]);
         if (out.skipped && cfg.onNonFinite === 'stop') {
-          const ck = await db.loadCheckpoint(store, runId);
+          const ck = await db.checkpointManifest(store, runId);
           return status('failed', {
             error: `step ${s + 1}: the gradient is NaN or infinite (loss ${values.loss ?? values['loss/policy_avg']}); the step was skipped and the run stopped (onNonFinite: 'stop'). `
               + (ck ? `The checkpoint of step ${ck.step} is intact; ` : '') + 'try a lower learning rate or check the data.',

@@ -2,8 +2,8 @@
 // GPT-2 in the worker, run SFT, pause from the progress callback after step 2. After a reload: find the
 // paused run in IndexedDB, load the model again, resume, finish. Results go to document.body.dataset.
 import * as Comlink from 'comlink';
-import { getMetrics, listRuns, loadCheckpoint, openStore, type Store } from '../../src/store/db.ts';
-import { checkpointFromBytes } from '../../src/train/checkpoint.ts';
+import { checkpointManifest, getMetrics, listRuns, openStore, type Store } from '../../src/store/db.ts';
+import { readCheckpointAll } from '../../src/store/checkpoints.ts';
 import type { Engine, RunCallbacks } from '../../src/worker/api.ts';
 
 const ds = document.body.dataset;
@@ -18,7 +18,7 @@ const CONFIG = { seed: 3, steps: 3, batchSize: 2, seqLen: 16, lr: 1e-3 };
 
 /** Whether two runs' last checkpoints hold the same tensors, bit for bit. */
 async function sameTensors(db: Store, a: string, b: string): Promise<boolean> {
-  const [x, y] = await Promise.all([a, b].map(async (id) => checkpointFromBytes((await loadCheckpoint(db, id))!.bytes, id).tensors));
+  const [x, y] = await Promise.all([a, b].map(async (id) => (await readCheckpointAll(db, id))!.tensors));
   const bits = (t: Float32Array) => new Uint32Array(t.buffer, t.byteOffset, t.length);
   return x!.size === y!.size && [...x!].every(([name, t]) => {
     const u = y!.get(name);
@@ -56,14 +56,14 @@ async function main(): Promise<void> {
     // first visit: two steps, then pause
     const runId = await engine.startStage('sft', CONFIG, data, callbacks(2));
     const status = await engine.wait(runId);
-    const ck = await loadCheckpoint(db, runId);
+    const ck = await checkpointManifest(db, runId);
     put('first', { runId, status, events, checkpointStep: ck?.step, metricSteps: (await getMetrics(db, runId)).map((m) => m.step), ms: Math.round(performance.now() - t1) });
     ds.phase = 'paused';
   } else {
     // after the reload: resume from IndexedDB and finish
     await engine.resume(paused.id, callbacks());
     const status = await engine.wait(paused.id);
-    const ck = await loadCheckpoint(db, paused.id);
+    const ck = await checkpointManifest(db, paused.id);
     const metrics = await getMetrics(db, paused.id);
     const ms = Math.round(performance.now() - t1);
     // the same run without the interruption, for comparison
