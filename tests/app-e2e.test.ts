@@ -169,8 +169,9 @@ describe('the playground, end to end', () => {
     const bundlePath = join(SHOTS, 'rlhf-playground-data.zip');
     writeFileSync(bundlePath, readFileSync((await bundle.path())!));
     const got = unzipFiles(new Uint8Array(readFileSync(bundlePath)), 'rlhf-playground-data.zip');
-    expect([...got.keys()].sort()).toEqual(['data.jsonl', 'prompts.jsonl']); // no votes or spot checks yet
+    expect([...got.keys()].sort()).toEqual(['data.jsonl', 'guidelines.md', 'prompts.jsonl']); // no votes or spot checks yet
     const text = (f: string) => new TextDecoder().decode(got.get(f));
+    expect(text('guidelines.md')).toMatch(/^# Labeling guidelines\n/); // the Rank tab's, unedited
     const lines = text('data.jsonl').trim().split('\n').map((l) => JSON.parse(l));
     expect(lines.find((l) => l.prompt === XSS)).toMatchObject({ ranks: [0, 1, 1], scores: [6, null, null], flags: [['hallucination'], [], []] });
     expect(lines.find((l) => l.prompt === 'Name a fruit you like.')).toMatchObject({ scores: [null, 5, null], flags: [[], [], ['fails-instruction']] });
@@ -180,7 +181,7 @@ describe('the playground, end to end', () => {
     expect(text('prompts.jsonl').trim().split('\n').map((l) => JSON.parse(l).prompt)).toContain(XSS);
     // the zip imports back on the same tab: everything in it is here already
     await page.setInputFiles('#import-file', bundlePath);
-    await page.waitForFunction(() => /^rlhf-playground-data\.zip: added 0 records and 0 prompts; \d+ already here \(skipped\)\.$/.test(document.querySelector('rlhf-app')
+    await page.waitForFunction(() => /^rlhf-playground-data\.zip: added 0 records and 0 prompts; \d+ already here \(skipped\); guidelines\.md kept as a record, not imported\.$/.test(document.querySelector('rlhf-app')
       ?.shadowRoot?.querySelector('data-view')?.shadowRoot?.querySelector('#import-summary')?.textContent ?? ''), undefined, { timeout: 30_000 });
     // a saved ranking shown whole: order, the tie, the score and the flag (by mouse)
     const xssRow = page.locator('.ranking-row', { hasText: 'Greet' });
@@ -193,12 +194,12 @@ describe('the playground, end to end', () => {
     expect(items[1]).toMatch(/^#2\b/);
     expect(items[2]).toMatch(/^#2 \(tie\)/);
     expect(await whole.locator('.sampled').innerText()).toBe('Sampled at temperature 0.9, top-p 0.95, top-k off, up to 64 new tokens.');
-    // edited in a rank view by keyboard: the last completion carried to the top, a reason typed, saved
+    // edited in a rank view by keyboard: the last completion carried to the top, a reason typed ('r'), saved (Enter)
     await xssRow.locator('button.edit').click();
     await page.waitForSelector('.edit-ranking rank-view li', { timeout: 30_000 });
-    for (const k of ['ArrowDown', 'ArrowDown', 'Alt+ArrowUp', 'Alt+ArrowUp']) await page.keyboard.press(k);
-    await page.fill('.edit-rationale', 'the shortest greeting');
-    await page.press('.edit-rationale', 'Enter');
+    for (const k of ['ArrowDown', 'ArrowDown', 'Alt+ArrowUp', 'Alt+ArrowUp', 'r']) await page.keyboard.press(k);
+    await page.keyboard.type('the shortest greeting');
+    await page.keyboard.press('Enter');
     await page.waitForFunction(() => document.querySelector('rlhf-app')?.shadowRoot?.querySelector('data-view')?.shadowRoot
       ?.querySelector('.ranking-detail .rationale')?.textContent?.includes('the shortest greeting'), undefined, { timeout: 30_000 });
     expect(await xssRow.innerText()).toContain('(edited)');

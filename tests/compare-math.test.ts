@@ -219,7 +219,7 @@ describe('stored rankings, counters and export', () => {
     expect(out.data).toBe('{"prompt":"p","completions":["y","z","x"],"scores":[6,null,2],"flags":[[],["fails-instruction"],["hallucination","opinion"]]}\n');
     expect(importJsonl(out.data, 'rlhf-data.jsonl')).toEqual({ records: [rec], errors: [] });
     // the same ranking with other labels is not a duplicate of it
-    expect(recordKey(rec)).not.toBe(recordKey({ ...rec, scores: [5, null, 2] }));
+    expect(recordKey(rec)).not.toBe(recordKey({ ...rec, scores: [5, null, 2] } as typeof rec));
   });
 
   it('keeps the rationale and the sampling settings, and they import back', () => {

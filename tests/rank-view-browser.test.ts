@@ -1,6 +1,7 @@
 // <rank-view> in Chromium: rank three completions with the keyboard alone (move, tie, score, flag),
 // submit; the ranking is in IndexedDB before the next prompt shows, survives a reload, and model or
-// prompt text containing HTML is shown as literal text.
+// prompt text containing HTML is shown as literal text. <pair-view> the same way, keyboard and mouse:
+// every verdict, the reason, a better answer for "both bad", a skip; and the guidelines edited and kept.
 import { mkdirSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { useBrowserEnv } from './browser-env.ts';
@@ -48,10 +49,75 @@ describe('rank view', () => {
     await page.locator('rank-view .chip.score', { hasText: '3' }).click();
     await page.locator('rank-view .chip.flag[data-flag="opinion"]').click();
     expect(await page.locator('rank-view .chip.flag[data-flag="opinion"]').getAttribute('aria-pressed')).toBe('true');
+    // a reason: 'r' opens it, typed letters stay in it (no flag), Enter in it submits the ranking
+    await page.keyboard.press('r');
+    await page.keyboard.type('a name, not a word');
     await page.keyboard.press('Enter');
     await page.waitForSelector('body[data-ready="2"]', { timeout: 30_000 });
     const both = JSON.parse((await page.evaluate(() => document.body.dataset.saved))!) as { completions: string[]; ranks: number[] }[];
-    expect(both[1]).toMatchObject({ completions: ['Fish', 'Bubbles'], ranks: [0, 1], scores: [null, 3], flags: [[], ['opinion']] });
+    expect(both[1]).toEqual(expect.objectContaining({ completions: ['Fish', 'Bubbles'], ranks: [0, 1], scores: [null, 3], flags: [[], ['opinion']], rationale: 'a name, not a word' }));
+    expect(errors).toEqual([]);
+    await page.close();
+  });
+
+  it('judges pairs by keyboard and by mouse: sides shown, every verdict, the reason, a better answer when both are bad, a skip; edits the guidelines', async () => {
+    const page = await env.browser.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    await page.goto(env.url + 'tests/pages/pair.html');
+    const ready = (n: string) => page.waitForSelector(`body[data-ready="${n}"]`, { timeout: 60_000 });
+    const saved = async () => JSON.parse((await page.evaluate(() => document.body.dataset.saved))!) as Record<string, unknown>[];
+    const sides = () => page.locator('pair-view .side .text').allInnerTexts();
+    await ready('0/0');
+    expect(await page.locator('pair-view .prompt').innerText()).toContain('<img src=x');
+    expect(await sides()).toEqual(['Go away.', 'Hi Ana!']); // drawn the other way round
+    // keyboard: a reason ('r', typed, Enter gives the keys back), then B is better
+    await page.keyboard.press('r');
+    await page.keyboard.type('only B greets her');
+    await page.keyboard.press('Enter');
+    await page.keyboard.press('ArrowRight');
+    await ready('1/0');
+    expect((await saved())[0]).toMatchObject({ completions: ['Hi Ana!', 'Go away.'], ranks: [0, 1], verdict: 'b', shown: [1, 0], rationale: 'only B greets her' });
+    // both bad ('n'): the better answer is written and saved with Ctrl+Enter
+    expect(await sides()).toEqual(['Fish', 'Rock']);
+    await page.keyboard.press('n');
+    await page.keyboard.type('Bubbles');
+    await page.keyboard.press('Control+Enter');
+    await ready('2/0');
+    expect((await saved())[1]).toMatchObject({ prompt: 'Name a pet fish.', ranks: [0, 0], verdict: 'both-bad', shown: [0, 1] });
+    expect(await page.evaluate(() => document.body.dataset.demos)).toBe('["Bubbles"]');
+    // the mouse: a tie
+    await page.locator('pair-view button.verdict[data-verdict="tie"]').click();
+    await ready('3/0');
+    expect((await saved())[2]).toMatchObject({ prompt: 'Say hi.', ranks: [0, 0], verdict: 'tie' });
+    // both bad, back to the verdict, both bad again, saved without an answer
+    await page.locator('pair-view button.verdict[data-verdict="both-bad"]').click();
+    await page.locator('pair-view button.back').click();
+    await page.locator('pair-view button.verdict[data-verdict="both-bad"]').click();
+    await page.locator('pair-view button.save-both-bad').click();
+    await ready('4/0');
+    expect((await saved())[3]).toMatchObject({ prompt: 'Thank Omar.', verdict: 'both-bad' });
+    expect(await page.evaluate(() => document.body.dataset.demos)).toBe('["Bubbles"]');
+    // Escape skips; then by mouse, a reason and A is better
+    await page.keyboard.press('Escape');
+    await ready('4/1');
+    await page.locator('pair-view button.why').click();
+    await page.locator('pair-view input.rationale').fill('A is kind');
+    await page.locator('pair-view button.verdict[data-verdict="a"]').click();
+    await ready('5/1');
+    expect((await saved())[4]).toMatchObject({ completions: ['Hi Ana!', 'Go away.'], ranks: [0, 1], verdict: 'a', shown: [0, 1], rationale: 'A is kind' });
+    expect(await page.evaluate(() => document.body.dataset.xss)).toBeUndefined();
+
+    // the guidelines: the default, edited, kept over a reload
+    expect(await page.locator('guidelines-panel #guidelines-text').innerText()).toContain('Truthful');
+    await page.locator('guidelines-panel button.edit-guidelines').click();
+    await page.locator('guidelines-panel textarea.guidelines-text').fill('# Ours\nShort answers win.');
+    await page.locator('guidelines-panel button.save-guidelines').click();
+    await page.reload();
+    await ready('5/0');
+    expect(await page.locator('guidelines-panel #guidelines-text').innerText()).toBe('# Ours\nShort answers win.');
+    await page.locator('guidelines-panel button.reset-guidelines').click();
+    expect(await page.locator('guidelines-panel #guidelines-text').innerText()).toContain('Truthful');
     expect(errors).toEqual([]);
     await page.close();
   });

@@ -4,13 +4,20 @@
 // Line formats (one JSON object per line; TRL's dataset-formats guide names them):
 //   {"prompt": str, "completion": str}                       prompt-completion, standard (SFT)
 //   {"messages": [{"role", "content"}, ...]}                 language modeling, conversational (SFT)
-//   {"prompt": str, "chosen": str, "rejected": str}          preference with explicit prompt (reward model, DPO)
+//   {"prompt": str, "chosen": str, "rejected": str,          preference with explicit prompt (reward model, DPO);
+//    "rationale"?: str, "generation_config"?: {...}}          the Rank tab's decided pairwise verdicts are written so,
+//                                                             with the same optional fields as a ranking line (below)
 //   {"prompt": str, "completions": [best, ..., worst],       ours: a K-way ranking, 2 <= K <= 9, best first;
 //    "ranks"?: [0, ...],                                      optional ranks mark ties (0 = best, equal = tie);
 //    "scores"?: [1..7 | null, ...], "flags"?: [[str], ...],   optional labels per completion, in the same order:
 //                                                             InstructGPT's 1-7 quality and its Table 3 flags
 //                                                             (trainers ignore both; they keep the labelling)
 //    "rationale"?: str,                                       optional: why the labeler ranked them so
+//    "verdict"?: "tie" | "both-bad",                          optional, K = 2 with "ranks": [0, 0]: a pairwise verdict
+//                                                             that decides nothing, the two as good (a tie) or both
+//                                                             bad (Chatbot Arena's "both are bad"). It gives no pair:
+//                                                             the reward model and DPO drop it, as InstructGPT drops
+//                                                             ties; both-bad marks a prompt worth a demonstration
 //    "generation_config"?: {"temperature", "top_p",           optional: how the completions were sampled, under
 //                           "top_k", "max_new_tokens"}}       transformers' GenerationConfig names (generation-config.ts)
 //   {"prompt": str}                                          prompt-only, standard (PPO's prompts, the Rank tab's)
@@ -45,8 +52,29 @@ export type Record =
   | { kind: 'prompt'; prompt: Prompt }
   | { kind: 'completion'; prompt: string; completion: string }
   | { kind: 'messages'; messages: Message[] }
-  | { kind: 'preference'; prompt: string; chosen: string; rejected: string }
-  | { kind: 'ranking'; prompt: string; completions: string[]; ranks?: number[]; scores?: (number | null)[]; flags?: string[][]; rationale?: string; generation_config?: Partial<GenerationConfig> };
+  | { kind: 'preference'; prompt: string; chosen: string; rejected: string; rationale?: string; generation_config?: Partial<GenerationConfig> }
+  | { kind: 'ranking'; prompt: string; completions: string[]; ranks?: number[]; scores?: (number | null)[]; flags?: string[][]; rationale?: string; generation_config?: Partial<GenerationConfig>; verdict?: Undecided };
+
+/**
+ * A pairwise verdict (the Rank tab's A / B mode, Chatbot Arena's four buttons): the completion shown as A
+ * is better, the one shown as B, they tie, or both are bad.
+ */
+export const VERDICTS = ['a', 'b', 'tie', 'both-bad'] as const;
+export type Verdict = (typeof VERDICTS)[number];
+/** The verdicts that prefer neither completion: a ranking line keeps them ("verdict"); the others are preference lines. */
+export type Undecided = Extract<Verdict, 'tie' | 'both-bad'>;
+export const isUndecided = (v: unknown): v is Undecided => v === 'tie' || v === 'both-bad';
+
+/**
+ * The ranks a pairwise verdict gives the two completions (in their stored order), `shown` naming the
+ * completions shown as A and B: the better one 0, the other 1; equal (no pair) for a tie or both bad.
+ */
+export function verdictRanks(verdict: Verdict, shown: readonly [number, number]): number[] {
+  const ranks = [0, 0];
+  if (verdict === 'a') ranks[shown[1]] = 1;
+  if (verdict === 'b') ranks[shown[0]] = 1;
+  return ranks;
+}
 
 /** `errors[].line` is 1-based; 0 marks a problem with the whole file (e.g. its size). */
 export interface ImportResult { records: Record[]; errors: { line: number; message: string }[] }
@@ -185,6 +213,16 @@ function promptOnly(o: JsonObject): Record {
   return { kind: 'prompt', prompt };
 }
 
+/** The labelling a ranking or preference line may carry: why (the rationale) and how its completions were sampled. */
+function labels(v: JsonObject, rec: Extract<Record, { kind: 'ranking' | 'preference' }>): void {
+  if (v.rationale !== undefined) rec.rationale = str(v, 'rationale');
+  if (v.generation_config !== undefined) {
+    const problem = generationConfigProblem(v.generation_config);
+    if (problem) bad(problem);
+    rec.generation_config = { ...(v.generation_config as Partial<GenerationConfig>) };
+  }
+}
+
 /** Validates one parsed line and turns it into a Record; throws LineError. */
 function toRecord(v: JsonValue): Record {
   if (!isJsonObject(v)) return bad(`each line must be a JSON object, got ${typeName(v)}`);
@@ -194,7 +232,7 @@ function toRecord(v: JsonValue): Record {
     return { kind: 'messages', messages: messageList(v.messages, 'messages') };
   }
   if (has('completions')) {
-    onlyKeys(v, ['prompt', 'completions', 'ranks', 'scores', 'flags', 'rationale', 'generation_config'], 'a ranking record');
+    onlyKeys(v, ['prompt', 'completions', 'ranks', 'scores', 'flags', 'rationale', 'generation_config', 'verdict'], 'a ranking record');
     const prompt = str(v, 'prompt');
     const c = v.completions;
     if (!Array.isArray(c)) return bad(`"completions" must be an array of strings, got ${typeName(c)}`);
@@ -205,18 +243,23 @@ function toRecord(v: JsonValue): Record {
     if (r !== undefined) rec.ranks = r as number[];
     if (v.scores !== undefined) rec.scores = rankingScores(v.scores, c.length);
     if (v.flags !== undefined) rec.flags = rankingFlags(v.flags, c.length);
-    if (v.rationale !== undefined) rec.rationale = str(v, 'rationale');
-    if (v.generation_config !== undefined) {
-      const problem = generationConfigProblem(v.generation_config);
-      if (problem) bad(problem);
-      rec.generation_config = { ...(v.generation_config as Partial<GenerationConfig>) };
+    if (v.verdict !== undefined) {
+      if (!isUndecided(v.verdict)) bad(`"verdict" must be "tie" or "both-bad" (a decided pair is a {"prompt","chosen","rejected"} line), got ${q(v.verdict)}`);
+      if (c.length !== 2 || r === undefined || r[0] !== 0 || r[1] !== 0) bad('a "verdict" belongs to a pair whose two completions tie: 2 completions with "ranks": [0, 0]');
+      rec.verdict = v.verdict;
     }
+    labels(v, rec);
     return rec;
   }
   if (has('chosen') || has('rejected')) {
-    onlyKeys(v, ['prompt', 'chosen', 'rejected'], 'a preference record');
-    if (Array.isArray(v.chosen) || Array.isArray(v.rejected)) return conversationalPreference(v);
-    return { kind: 'preference', prompt: str(v, 'prompt'), chosen: str(v, 'chosen'), rejected: str(v, 'rejected') };
+    if (Array.isArray(v.chosen) || Array.isArray(v.rejected)) {
+      onlyKeys(v, ['prompt', 'chosen', 'rejected'], 'a conversational preference record');
+      return conversationalPreference(v);
+    }
+    onlyKeys(v, ['prompt', 'chosen', 'rejected', 'rationale', 'generation_config'], 'a preference record');
+    const rec: Record = { kind: 'preference', prompt: str(v, 'prompt'), chosen: str(v, 'chosen'), rejected: str(v, 'rejected') };
+    labels(v, rec);
+    return rec;
   }
   if (has('completion')) {
     onlyKeys(v, ['prompt', 'completion'], 'a completion record');
@@ -226,7 +269,7 @@ function toRecord(v: JsonValue): Record {
   const keys = Object.keys(v);
   return bad(
     `not a known record shape (keys: ${keys.length ? keys.map((k) => q(k)).join(', ') : 'none'}); expected ` +
-      '{"prompt","completion"}, {"messages"}, {"prompt","chosen","rejected"}, {"prompt","completions"[,"ranks","scores","flags"]} or {"prompt"}',
+      '{"prompt","completion"}, {"messages"}, {"prompt","chosen","rejected"}, {"prompt","completions"[,"ranks","scores","flags","verdict"]} or {"prompt"}',
   );
 }
 
@@ -300,7 +343,11 @@ function toJson(r: Record): object {
     case 'messages':
       return { messages: r.messages.map((m) => ({ role: m.role, content: m.content })) };
     case 'preference':
-      return { prompt: r.prompt, chosen: r.chosen, rejected: r.rejected };
+      return {
+        prompt: r.prompt, chosen: r.chosen, rejected: r.rejected,
+        ...(r.rationale === undefined ? {} : { rationale: r.rationale }),
+        ...(r.generation_config === undefined ? {} : { generation_config: { ...r.generation_config } }),
+      };
     case 'ranking':
       return {
         prompt: r.prompt, completions: [...r.completions],
@@ -309,6 +356,7 @@ function toJson(r: Record): object {
         ...(r.flags === undefined ? {} : { flags: r.flags.map((f) => [...f]) }),
         ...(r.rationale === undefined ? {} : { rationale: r.rationale }),
         ...(r.generation_config === undefined ? {} : { generation_config: { ...r.generation_config } }),
+        ...(r.verdict === undefined ? {} : { verdict: r.verdict }),
       };
     default:
       throw new TypeError(`unknown record kind ${q((r as { kind?: unknown }).kind)}`);
@@ -386,6 +434,15 @@ export function toPrompts(records: Record[]): Prompt[] {
 export function promptText(p: Prompt): string | undefined {
   if (typeof p === 'string') return p;
   return p.length === 1 && p[0]!.role === 'user' ? p[0]!.content : undefined;
+}
+
+/**
+ * The rankings a reward model learns from: those that give at least one pair. A ranking whose completions
+ * all tie (a pairwise tie or "both bad") says nothing about which is better and is dropped, as InstructGPT
+ * drops ties, instead of taking a place in a batch with no loss.
+ */
+export function rewardRankings(records: Record[]): Extract<Record, { kind: 'ranking' }>[] {
+  return toRankings(records).filter((r) => rankingPairs(r.completions.length, r.ranks).length > 0);
 }
 
 /** Rankings as they are (with their ranks, when given); other kinds are skipped. */

@@ -11,7 +11,7 @@
 //     mid-write leaves the previous checkpoint whole, and its half-written chunks are cleaned on start
 //     (src/store/checkpoints.ts).
 import { openDB, type DBSchema, type IDBPDatabase, type IDBPTransaction, type StoreNames } from 'idb';
-import { isQualityScore } from '../io/datasets.ts';
+import { isQualityScore, VERDICTS, verdictRanks, type Verdict } from '../io/datasets.ts';
 import { generationConfigProblem, type GenerationConfig } from '../io/generation-config.ts';
 import type { CompletionRow } from '../train/stages.ts';
 
@@ -41,6 +41,10 @@ export interface RankingRecord {
   rationale?: string;
   /** how the completions were sampled (transformers' names); none for completions given to rank (PPO's rollouts) and for rankings saved before it was recorded */
   generation_config?: GenerationConfig;
+  /** a pairwise judgement (the Rank tab's A / B mode; K = 2, completions as drawn): its ranks follow from it */
+  verdict?: Verdict;
+  /** with a verdict: the completions shown as A and B (drawn in random order, so the side is known for each verdict) */
+  shown?: [number, number];
   createdAt: number;
   /** when it was last edited on the Data tab */
   editedAt?: number;
@@ -263,6 +267,12 @@ export function checkRanking(r: Omit<RankingRecord, 'createdAt'>): void {
     throw new Error(`flags must be ${K} lists of strings`);
   }
   if (r.rationale !== undefined && typeof r.rationale !== 'string') throw new Error('a rationale is text');
+  if (r.verdict !== undefined || r.shown !== undefined) {
+    const s = r.shown;
+    if (!VERDICTS.includes(r.verdict!)) throw new Error(`a pairwise verdict is one of ${VERDICTS.join(', ')}, got ${JSON.stringify(r.verdict)}`);
+    if (K !== 2 || !s || s.length !== 2 || !((s[0] === 0 && s[1] === 1) || (s[0] === 1 && s[1] === 0))) throw new Error('a pairwise verdict has 2 completions and the order they were shown in ([0, 1] or [1, 0])');
+    if (verdictRanks(r.verdict!, s).some((x, i) => x !== r.ranks[i])) throw new Error(`ranks ${JSON.stringify(r.ranks)} do not say what the verdict "${r.verdict}" says`);
+  }
   const g = r.generation_config === undefined ? undefined : generationConfigProblem(r.generation_config);
   if (g) throw new Error(g);
 }

@@ -6,7 +6,7 @@
 // so the schedule, AdamW's bias correction and LoRA dropout continue exactly where a resumed run stopped.
 import type { Gpu } from '../gpu/runtime.ts';
 import type { StepPhase } from './rollouts.ts';
-import { promptText, toPrompts, toRankings, type Prompt, type Record as DataRecord } from '../io/datasets.ts';
+import { promptText, rewardRankings, toPrompts, toRankings, type Prompt, type Record as DataRecord } from '../io/datasets.ts';
 import type { ModelFiles } from '../io/sources.ts';
 import { StreamDecoder, type Tok } from '../io/tokenizer.ts';
 import { exportModelFiles } from '../model/export.ts';
@@ -206,8 +206,8 @@ export async function buildStage(ctx: StageContext, stage: Stage, c: TrainConfig
       };
     }
 
-    const rankings: Ranking[] = [
-      ...toRankings(records).map((r) => ({ prompt: encPrompt(r.prompt), completions: r.completions.map(encCompletion), ranks: r.ranks })),
+    const rankings: Ranking[] = [ // full ties (a pairwise tie, both bad) teach nothing: dropped
+      ...rewardRankings(records).map((r) => ({ prompt: encPrompt(r.prompt), completions: r.completions.map(encCompletion), ranks: r.ranks })),
       ...records.flatMap((r) => (r.kind === 'preference' ? [{ prompt: encPrompt(r.prompt), completions: [encCompletion(r.chosen), encCompletion(r.rejected)] }] : [])),
     ];
     const rankingTokens = (rs: Ranking[]) => rs.reduce((n, r) => n + r.completions.reduce((m, x) => m + len(r.prompt, x), 0), 0);

@@ -11,7 +11,8 @@ import { readGeneration, type GenerationConfig } from '../io/generation-config.t
 import type { CompletionRow } from '../train/stages.ts';
 import * as db from '../store/db.ts';
 import { isOnline } from '../train/config.ts';
-import { DATA_BUNDLE, dataBundle, rankingToRecord } from './data-io.ts';
+import { DATA_BUNDLE, dataBundle, rankingToRecord, recordKey } from './data-io.ts';
+import { loadGuidelines } from './labeling.ts';
 import type { Engine, GpuProblem, ModelInfo, PolicyInfo, RunPhase, RunProgress, RunStatusEvent, Stage, TrainInput } from '../worker/api.ts';
 
 export type EngineRemote = Comlink.Remote<Engine>;
@@ -136,7 +137,7 @@ export class AppContext {
   async downloadUserData(): Promise<boolean> {
     const [records, rankings, prompts, votes, spotChecks] = await Promise.all([
       this.userRecords(), db.listRankings(this.store), db.listPrompts(this.store), db.listVotes(this.store), db.listAllSpotChecks(this.store)]);
-    const zip = dataBundle({ records, rankings, prompts, votes, spotChecks });
+    const zip = dataBundle({ records, rankings, prompts, votes, spotChecks, guidelines: loadGuidelines(globalThis.localStorage, this.store.name) });
     if (zip) download(`${DATA_BUNDLE}.zip`, zip, 'application/zip');
     return !!zip;
   }
@@ -145,6 +146,15 @@ export class AppContext {
     const old = await db.getDataset(this.store, USER_DATASET);
     await db.saveDataset(this.store, { id: USER_DATASET, name: 'My data', records, createdAt: old?.createdAt ?? Date.now() });
     this.changed('data');
+  }
+
+  /** A demonstration ({"prompt","completion"}) added to the user's dataset as the Data tab adds one: not twice. True when added. */
+  async addDemonstration(prompt: string, completion: string): Promise<boolean> {
+    const rec: DataRecord = { kind: 'completion', prompt, completion };
+    const own = await this.userRecords();
+    if (own.some((r) => recordKey(r) === recordKey(rec))) return false;
+    await this.saveUserRecords([...own, rec]);
+    return true;
   }
 
   /** The records a stage trains on, from everything the user made: demonstrations, rankings, prompts. */

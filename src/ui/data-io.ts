@@ -9,13 +9,13 @@
 //
 // Nothing is replaced on import: records and prompts already stored (or twice in the file) are
 // counted as duplicates and skipped, so importing an export again adds nothing.
-import { exportJsonl, importJsonl, promptText, toPreferencePairs, type Record as DataRecord } from '../io/datasets.ts';
+import { exportJsonl, importJsonl, isUndecided, promptText, toPreferencePairs, type Record as DataRecord } from '../io/datasets.ts';
 import { decodeText } from '../io/text.ts';
 import { ImportError, unzipFiles, zipFiles } from '../io/export.ts';
 import type { PromptRecord, RankingRecord, SpotCheckRecord, VoteRecord } from '../store/db.ts';
 
 /** What a stored ranking's JSONL line is made of (the rest of the record is the store's). */
-export type RankingLabels = Pick<RankingRecord, 'prompt' | 'completions' | 'ranks' | 'scores' | 'flags' | 'rationale' | 'generation_config'>;
+export type RankingLabels = Pick<RankingRecord, 'prompt' | 'completions' | 'ranks' | 'scores' | 'flags' | 'rationale' | 'generation_config' | 'verdict'>;
 
 export interface ImportedData {
   records: DataRecord[];
@@ -54,7 +54,7 @@ export function recordKey(r: DataRecord): string {
     case 'preference':
       return JSON.stringify(['preference', r.prompt, r.chosen, r.rejected]);
     case 'ranking':
-      return JSON.stringify(['ranking', r.prompt, r.completions, r.ranks ?? r.completions.map((_, i) => i), r.scores ?? null, r.flags ?? null]);
+      return JSON.stringify(['ranking', r.prompt, r.completions, r.ranks ?? r.completions.map((_, i) => i), r.scores ?? null, r.flags ?? null, r.verdict ?? null]);
     default:
       return JSON.stringify(r);
   }
@@ -79,8 +79,20 @@ export function newItems<T>(existing: Iterable<string>, incoming: readonly T[], 
  * Table 3 flags go along in the same order, each only when the user set one, and so do the rationale and
  * the sampling settings the completions were drawn with (`generation_config`), so an export keeps all the
  * labelling and importing it gives the same record.
+ *
+ * A pairwise verdict that decides (A or B better) is TRL's {"prompt","chosen","rejected"} line, with the
+ * reason and the sampling settings; a tie or "both bad" is a ranking line of the two, tied, with its
+ * "verdict". The side each completion was shown on stays in the store (it matters to the labeler's
+ * consistency, not to a trainer).
  */
-export function rankingToRecord(r: RankingLabels): Extract<DataRecord, { kind: 'ranking' }> {
+export function rankingToRecord(r: RankingLabels): Extract<DataRecord, { kind: 'ranking' | 'preference' }> {
+  if (r.verdict === 'a' || r.verdict === 'b') {
+    const win = r.ranks[0]! <= r.ranks[1]! ? 0 : 1;
+    const pref: Extract<DataRecord, { kind: 'preference' }> = { kind: 'preference', prompt: r.prompt, chosen: r.completions[win]!, rejected: r.completions[1 - win]! };
+    if (r.rationale?.trim()) pref.rationale = r.rationale;
+    if (r.generation_config) pref.generation_config = { ...r.generation_config };
+    return pref;
+  }
   const rank = (k: number) => r.ranks[k] ?? k;
   const order = r.completions.map((_, i) => i).sort((a, b) => rank(a) - rank(b) || a - b);
   const ranks: number[] = [];
@@ -95,6 +107,7 @@ export function rankingToRecord(r: RankingLabels): Extract<DataRecord, { kind: '
   if (r.flags?.some((f) => f?.length)) rec.flags = order.map((k) => [...(r.flags![k] ?? [])]);
   if (r.rationale?.trim()) rec.rationale = r.rationale;
   if (r.generation_config) rec.generation_config = { ...r.generation_config };
+  if (isUndecided(r.verdict)) rec.verdict = r.verdict;
   return rec;
 }
 
@@ -138,12 +151,14 @@ export const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n ==
 //   prompts.jsonl      the prompts, one {"prompt": ...} a line
 //   votes.jsonl        the blind A/B votes, as stored (which model won, the two answers, the seed, generation_config)
 //   spot-checks.jsonl  the 1-7 scores of PPO rollouts, as stored
+//   guidelines.md      the labeling guidelines the rankings were made under (the Rank tab's, as edited)
 // Importing the zip on the Data tab adds data.jsonl and prompts.jsonl back (skipping what is there).
-// Votes and spot checks name this browser's runs, so they are kept as a record and not imported.
+// Votes and spot checks name this browser's runs, so they are kept as a record and not imported; so are
+// the guidelines, which an import must not silently replace.
 
 export const DATA_BUNDLE = 'rlhf-playground-data';
 const BUNDLE_DATA = ['data.jsonl', 'prompts.jsonl'] as const;
-const BUNDLE_RECORD_ONLY = ['votes.jsonl', 'spot-checks.jsonl'] as const;
+const BUNDLE_RECORD_ONLY = ['votes.jsonl', 'spot-checks.jsonl', 'guidelines.md'] as const;
 
 export interface UserData {
   records: readonly DataRecord[];
@@ -151,22 +166,26 @@ export interface UserData {
   prompts: readonly Pick<PromptRecord, 'text'>[];
   votes: readonly VoteRecord[];
   spotChecks: readonly SpotCheckRecord[];
+  /** the labeling guidelines (Markdown) */
+  guidelines?: string;
 }
 
-/** The zip's bytes, files in a folder named DATA_BUNDLE; undefined when there is nothing to export. */
+/** The zip's bytes, files in a folder named DATA_BUNDLE; undefined when there is nothing to export (guidelines alone are not data). */
 export function dataBundle(d: UserData, opts: { mtime?: Date | number } = {}): Uint8Array | undefined {
   const { data, prompts } = exportData(d.records, d.rankings, d.prompts);
   const rows = (xs: readonly object[]) => xs.map((x) => JSON.stringify({ ...x, id: undefined }) + '\n').join('');
   const texts: [string, string][] = [['data.jsonl', data], ['prompts.jsonl', prompts], ['votes.jsonl', rows(d.votes)], ['spot-checks.jsonl', rows(d.spotChecks)]];
   const enc = new TextEncoder();
   const files = new Map(texts.filter(([, t]) => t).map(([n, t]) => [n, enc.encode(t)]));
-  return files.size ? zipFiles(files, DATA_BUNDLE, opts) : undefined;
+  if (!files.size) return undefined;
+  if (d.guidelines?.trim()) files.set('guidelines.md', enc.encode(d.guidelines.endsWith('\n') ? d.guidelines : d.guidelines + '\n'));
+  return zipFiles(files, DATA_BUNDLE, opts);
 }
 
 /**
  * Reads the zip `dataBundle` writes (or any zip holding a data.jsonl and/or prompts.jsonl, at its top or in
  * one folder) with importData's rules; problems are named `zip/entry:line`. `kept` lists the files that
- * are a record only (votes, spot checks). Throws ImportError for a zip with neither file.
+ * are a record only (votes, spot checks, guidelines). Throws ImportError for a zip with neither file.
  */
 export function importDataBundle(zip: Uint8Array, file: string): ImportedData & { kept: string[] } {
   const entries = unzipFiles(zip, file, { maxTotalBytes: 256 * 2 ** 20 });

@@ -1,7 +1,7 @@
 // <data-view>: everything the user has made or brought, in one place: the prompts (what the Rank view
 // and PPO sample), the demonstrations and other records of the user's dataset (what SFT, the reward
-// model and DPO train on), the saved rankings (each shown whole, edited in a rank view, or deleted),
-// JSONL import and export.
+// model and DPO train on), the saved rankings and pairwise verdicts (each shown whole, edited in the
+// Rank tab's own rank or pair view, or deleted), JSONL import and export.
 //
 // Why it is built this way:
 //  - The rules (what an import adds, duplicates, ranking lines, counters, export) live in data-io.ts,
@@ -18,6 +18,9 @@ import * as db from '../store/db.ts';
 import type { AppContext } from './context.ts';
 import { CtxView } from './ctx-view.ts';
 import './rank-view.ts';
+import './pair-view.ts';
+import type { PairSubmit } from './pair-view.ts';
+import { PairState, verdictLabel } from './pair-state.ts';
 import { FLAGS, RankingState } from './ranking-state.ts';
 import { dataCounts, importData, importDataBundle, newItems, oneLine, plural, rankingToRecord, recordKey, type DataCounts, type ImportedData } from './data-io.ts';
 import { sharedStyles } from './styles.ts';
@@ -56,8 +59,8 @@ export class DataView extends CtxView {
   declare editing: string | undefined;
   /** the saved rankings shown whole (by id) */
   declare opened: Set<number>;
-  /** the ranking being edited, as the rank view holds it */
-  private rankEdit?: RankingState;
+  /** the ranking being edited, as the rank view (or, for a pairwise verdict, the pair view) holds it */
+  private rankEdit?: RankingState | PairState;
   declare editError: string | undefined;
   declare importSummary: string | undefined;
   declare importErrors: string[];
@@ -248,7 +251,7 @@ export class DataView extends CtxView {
         this.importErrors = [err instanceof Error ? err.message : String(err)];
         return;
       }
-      const kept = got.kept.length ? ` (${got.kept.join(' and ')} are kept as a record of the runs they name and not imported)` : '';
+      const kept = got.kept.length ? `; ${got.kept.join(', ')} kept as a record, not imported` : '';
       await this.addImported(got, file.name, kept);
       return;
     }
@@ -307,19 +310,25 @@ export class DataView extends CtxView {
   }
 
   private editRanking(r: db.RankingRecord): void {
-    this.rankEdit = RankingState.fromRecord(r);
+    this.rankEdit = r.verdict ? PairState.fromRecord(r) : RankingState.fromRecord(r);
     this.edit(`k:${r.id}`);
-    void this.updateComplete.then(() => (this.renderRoot.querySelector('.edit-ranking rank-view') as HTMLElement | null)?.focus());
+    void this.updateComplete.then(() => (this.renderRoot.querySelector('.edit-ranking rank-view, .edit-ranking pair-view') as HTMLElement | null)?.focus());
   }
 
-  /** The edited order, ties, scores and flags, and the reason, over the stored ranking (its id, date and sampling settings kept). */
-  private saveRanking(r: db.RankingRecord): void {
+  /**
+   * The edited labels over the stored ranking, its id, date and sampling settings kept: the order, ties,
+   * scores, flags and reason of a ranking, or the verdict and reason of a pair (whose better answer, when
+   * both were bad and one was written, joins the demonstrations).
+   */
+  private saveRanking(r: db.RankingRecord, pair?: PairSubmit): void {
     const state = this.rankEdit;
     if (!state) return;
-    const rationale = this.field<HTMLInputElement>('.edit-rationale').value.trim();
+    const edited = pair?.record ?? (state instanceof RankingState ? state.toRecord() : undefined);
+    if (!edited) return;
     void this.serial('Saving the ranking', async (ctx) => {
       const { rationale: _old, ...rest } = r;
-      await db.saveRanking(ctx.store, { ...rest, ...state.toRecord(), ...(rationale ? { rationale } : {}), editedAt: Date.now() });
+      await db.saveRanking(ctx.store, { ...rest, ...edited, editedAt: Date.now() });
+      if (pair?.demonstration) await ctx.addDemonstration(r.prompt, pair.demonstration);
       this.stopEditing();
       ctx.changed('rankings');
     });
@@ -389,12 +398,13 @@ export class DataView extends CtxView {
   }
 
   private rankingRow(r: db.RankingRecord): TemplateResult {
-    const best = rankingToRecord(r).completions[0] ?? '';
+    const line = rankingToRecord(r);
+    const best = line.kind === 'preference' ? line.chosen : r.verdict ? '' : line.completions[0] ?? '';
     const editing = this.editing === `k:${r.id}`, open = editing || this.opened.has(r.id!);
     const row = html`<tr class="ranking-row" data-id=${String(r.id)}>
       <td class="cut" title=${r.prompt}>${oneLine(r.prompt)}</td>
-      <td class="num">K = ${r.completions.length}</td>
-      <td class="cut" title=${best}><span class="label">best</span>${oneLine(best)}</td>
+      <td class="num">${r.verdict ? 'A / B' : `K = ${r.completions.length}`}</td>
+      <td class="cut" title=${best}>${best ? html`<span class="label">best</span>${oneLine(best)}` : html`<span class="label">${verdictLabel(r.verdict!).toLowerCase()}</span>`}</td>
       <td class="num" title=${r.editedAt ? `edited ${new Date(r.editedAt).toLocaleString()}` : ''}>${new Date(r.createdAt).toLocaleDateString()}${r.editedAt ? ' (edited)' : ''}</td>
       <td><div class="actions">
         <button class="show" aria-expanded=${open ? 'true' : 'false'} ?disabled=${editing} @click=${() => this.toggleRanking(r)}>${open ? 'Hide' : 'Show'}</button>
@@ -408,8 +418,14 @@ export class DataView extends CtxView {
 
   /** The whole ranking: best first, ties marked, each completion's 1-7 score and flags, the reason and how it was sampled. */
   private rankingWhole(r: db.RankingRecord): TemplateResult {
+    if (r.verdict && r.shown) {
+      const sides = r.shown;
+      return html`<div class="pre prompt">${r.prompt}</div>
+        <p class="verdict"><span class="pill">${verdictLabel(r.verdict)}</span></p>
+        <ol class="ranked">${sides.map((c, i) => html`<li class="ranked-item" data-side=${i ? 'B' : 'A'}><span class="label">${i ? 'B' : 'A'}</span><span class="pre">${r.completions[c]}</span></li>`)}</ol>
+        ${this.rankingNotes(r)}`;
+    }
     const s = RankingState.fromRecord(r), ranks = s.ranksByPosition();
-    const g = r.generation_config;
     return html`<div class="pre prompt">${r.prompt}</div>
       <ol class="ranked">${s.order.map((i, p) => {
         const score = s.scores[i] !== null ? html`<span class="pill score">quality ${s.scores[i]}/7</span>` : '';
@@ -417,16 +433,29 @@ export class DataView extends CtxView {
         // one line of markup: the completion keeps its own line breaks (pre-wrap), and no others are added
         return html`<li class="ranked-item" data-rank=${String(ranks[p])}><span class="label">#${ranks[p]! + 1}${s.tied[p] ? ' (tie)' : ''}</span><span class="pre">${r.completions[i]}</span>${score}${flags}</li>`;
       })}</ol>
-      ${r.rationale ? html`<p class="rationale"><span class="label">why</span>${r.rationale}</p>` : ''}
+      ${this.rankingNotes(r)}`;
+  }
+
+  /** The reason and how the completions were sampled, under a saved ranking or verdict. */
+  private rankingNotes(r: db.RankingRecord): TemplateResult {
+    const g = r.generation_config;
+    return html`${r.rationale ? html`<p class="rationale"><span class="label">why</span>${r.rationale}</p>` : ''}
       ${g ? html`<p class="muted small sampled">Sampled at temperature ${g.temperature}, top-p ${g.top_p}, top-k ${g.top_k || 'off'}, up to ${g.max_new_tokens} new tokens.</p>` : ''}`;
   }
 
-  /** The rank view over the saved ranking (the Rank tab's keys: Enter saves, Escape cancels) and its reason. */
-  private rankingEditor(r: db.RankingRecord, state: RankingState): TemplateResult {
+  /**
+   * The Rank tab's view over the saved ranking with its keys (Enter saves, 'r' the reason, Escape cancels),
+   * or for a pairwise verdict its pair view (a verdict saves, the saved one is marked).
+   */
+  private rankingEditor(r: db.RankingRecord, state: RankingState | PairState): TemplateResult {
+    if (state instanceof PairState) {
+      return html`<div class="edit-ranking">
+        <pair-view .state=${state} @pair-submit=${(e: CustomEvent<PairSubmit>) => this.saveRanking(r, e.detail)} @ranking-skip=${() => this.stopEditing()}></pair-view>
+        <div class="actions"><button class="cancel" @click=${() => this.stopEditing()}>Cancel</button></div>
+      </div>`;
+    }
     return html`<div class="edit-ranking">
       <rank-view .state=${state} @ranking-submit=${() => this.saveRanking(r)} @ranking-skip=${() => this.stopEditing()}></rank-view>
-      <label>Why (optional) <input class="edit-rationale" type="text" .value=${r.rationale ?? ''} placeholder="one line: what decided it"
-        @keydown=${(e: KeyboardEvent) => { if (e.key === 'Enter') this.saveRanking(r); }}></label>
       ${this.editButtons(() => this.saveRanking(r))}
     </div>`;
   }

@@ -3,6 +3,10 @@
 // flag them. A submitted ranking is written to IndexedDB before anything else happens, and the next
 // prompt is already generating in the background while the user ranks, so it is there at once.
 //
+// Beside the K-way mode, a pairwise one: two completions in <pair-view>, A / B / tie / both bad, a
+// faster call per prompt (Chatbot Arena's); "both bad" can add the better answer as a demonstration.
+// The project's guidelines sit beside the ranking, and a goal bar and the time per ranking above it.
+//
 // Prompts come from the store (the Data view edits them), unranked first; the user can also type one.
 // An empty store offers the bundled example prompts.
 import { rankingPairs } from '../io/datasets.ts';
@@ -16,6 +20,11 @@ import { KeyController } from './keys.ts';
 import './rank-view.ts';
 import type { RankView } from './rank-view.ts';
 import { RankingState } from './ranking-state.ts';
+import './pair-view.ts';
+import type { PairSubmit } from './pair-view.ts';
+import { PairState } from './pair-state.ts';
+import './guidelines-panel.ts';
+import { goalProgress, loadGoal, saveGoal, secondsPerRanking } from './labeling.ts';
 import { sharedStyles } from './styles.ts';
 import { engineSampling, type GenerationConfig } from '../io/generation-config.ts';
 import { generationFields } from './generation-fields.ts';
@@ -33,6 +42,10 @@ interface Item {
   generation?: GenerationConfig;
 }
 
+/** K-way ranking, or pairwise verdicts (two completions). */
+type Mode = 'rank' | 'pair';
+const MODE_KEY = 'rlhf-playground:rank-mode';
+
 const WAIT_FOR_RUN = 'New completions wait until the training run pauses or ends; PPO rollouts can be ranked meanwhile from the Inspect tab.';
 
 /** Pairs a ranking gives: K(K-1)/2 minus tied pairs. */
@@ -45,14 +58,22 @@ export class RankPanel extends CtxView {
     state: { state: true },
     counts: { state: true },
     K: { state: true },
+    mode: { state: true },
+    goal: { state: true },
     promptsLeft: { state: true },
   };
   declare ctx: AppContext;
   declare item: Item | undefined;
-  declare state: RankingState | undefined;
+  declare state: RankingState | PairState | undefined;
   declare counts: { rankings: number; comparisons: number };
   declare K: number;
+  declare mode: Mode;
+  /** comparisons wanted before a first reward model (the bar) */
+  declare goal: number;
   declare promptsLeft: number;
+  /** when the ranking on screen was shown (performance.now()), and how long the ones saved since the page opened took */
+  private shownAt = 0;
+  private times: number[] = [];
   private next?: Item;
   private skipped = new Set<string>();
   private tick = 0; // repaint pacing for streamed text
@@ -61,6 +82,8 @@ export class RankPanel extends CtxView {
     super();
     this.counts = { rankings: 0, comparisons: 0 };
     this.K = 4;
+    this.mode = globalThis.localStorage?.getItem(MODE_KEY) === 'pair' ? 'pair' : 'rank';
+    this.goal = loadGoal(globalThis.localStorage);
     this.promptsLeft = 0;
   }
 
@@ -72,6 +95,12 @@ export class RankPanel extends CtxView {
     .counter { font-variant-numeric: tabular-nums; }
     .prompt { font-weight: 600; white-space: pre-wrap; }
     #own-prompt { flex: 1; min-width: 14rem; }
+    .layout { display: grid; grid-template-columns: minmax(0, 1fr) minmax(14rem, 22rem); gap: 0.75rem; align-items: start; }
+    .layout > guidelines-panel { margin: 0.75rem 0; position: sticky; top: 0.5rem; }
+    @media (max-width: 900px) { .layout { grid-template-columns: minmax(0, 1fr); } }
+    .mode label { display: inline-flex; gap: 0.3rem; align-items: center; }
+    #goal-input { width: 4.5rem; }
+    .progress { display: grid; gap: 0.25rem; }
   `];
 
   protected listen(ctx: AppContext): (() => void)[] {
@@ -110,7 +139,7 @@ export class RankPanel extends CtxView {
 
   /** `background`: the prefetch of the next prompt, which gives way to whatever else the user asks of the engine (Compare, Share). */
   private generate(prompt: string, background = false): Item {
-    const K = this.K;
+    const K = this.mode === 'pair' ? 2 : this.K;
     const generation = { ...this.ctx.generation };
     const item: Item = { prompt, texts: Array<string>(K).fill(''), done: Promise.resolve([]), background, id: crypto.randomUUID(), generation };
     const seed = Math.floor(Math.random() * 2 ** 31);
@@ -148,10 +177,20 @@ export class RankPanel extends CtxView {
       this.requestUpdate();
       return;
     }
-    this.state = new RankingState(item.prompt, texts);
+    this.state = this.stateFor(item.prompt, texts);
     await this.updateComplete;
-    (this.renderRoot.querySelector('rank-view') as RankView | null)?.focus();
+    this.focusJudge();
     void this.prefetch();
+  }
+
+  /** Pairwise when the mode asks for it and there are two completions (rollouts given to rank may be more); else a ranking. */
+  private stateFor(prompt: string, texts: string[]): RankingState | PairState {
+    this.shownAt = performance.now();
+    return this.mode === 'pair' && texts.length === 2 ? PairState.drawn(prompt, texts) : new RankingState(prompt, texts);
+  }
+
+  private focusJudge(): void {
+    (this.renderRoot.querySelector('rank-view, pair-view') as RankView | null)?.focus();
   }
 
   private async prefetch(): Promise<void> {
@@ -221,16 +260,22 @@ export class RankPanel extends CtxView {
 
   protected readonly keys = new KeyController(this, this.onKey);
 
-  private async submit(e: CustomEvent<Omit<db.RankingRecord, 'createdAt'>>): Promise<void> {
-    const shown = this.state, drawn = this.item?.generation;
-    const rec = drawn ? { ...e.detail, generation_config: drawn } : e.detail; // how these completions were sampled
+  /** A ranking (rank view) or a verdict (pair view, with the better answer when both were bad and one was written). */
+  private async submit(record: Omit<db.RankingRecord, 'createdAt'>, demonstration?: string): Promise<void> {
+    const shown = this.state, drawn = this.item?.generation, took = performance.now() - this.shownAt;
+    const rec = drawn ? { ...record, generation_config: drawn } : record; // how these completions were sampled
     this.focus(); // the keyboard stays here while the rank view is gone (Escape skips the next prompt as it is written)
     this.state = undefined; // one submit per ranking: the view goes while it is saved
-    const saved = await this.ctx.attempt('Saving the ranking', () => db.saveRanking(this.ctx.store, rec));
+    const saved = await this.ctx.attempt('Saving the ranking', async () => {
+      const id = await db.saveRanking(this.ctx.store, rec);
+      if (demonstration !== undefined && !(await this.ctx.addDemonstration(rec.prompt, demonstration))) this.ctx.notify('That answer is already among your demonstrations.');
+      return id;
+    });
     if (saved === undefined) {
       this.state = shown; // nothing is lost: the ranking comes back to submit again
       return;
     }
+    this.times = [...this.times, took];
     this.ctx.changed('rankings');
     await this.advance();
   }
@@ -264,6 +309,24 @@ export class RankPanel extends CtxView {
     this.settingsChanged();
   }
 
+  /** The other mode: kept across reloads; the prompt on screen is judged in it when its completions fit (two for a pair). */
+  private setMode(mode: Mode): void {
+    if (this.mode === mode) return;
+    this.mode = mode;
+    globalThis.localStorage?.setItem(MODE_KEY, mode);
+    this.settingsChanged(); // the prefetched prompt has the other mode's number of completions
+    if (this.state) {
+      const texts = this.item!.texts;
+      if (mode === 'rank' || texts.length === 2) this.state = this.stateFor(this.state.prompt, texts);
+      void this.updateComplete.then(() => this.focusJudge());
+    }
+  }
+
+  private setGoal(e: Event): void {
+    this.goal = Math.round(this.num(e, 1, 100_000, this.goal));
+    saveGoal(globalThis.localStorage, this.goal);
+  }
+
   private num(e: Event, min: number, max: number, fallback: number): number {
     const v = Number((e.target as HTMLInputElement).value);
     return Number.isFinite(v) ? Math.min(max, Math.max(min, v)) : fallback;
@@ -278,10 +341,14 @@ export class RankPanel extends CtxView {
           <button id="add-examples" @click=${() => void this.addExamples()}>add the example prompts</button>.</div>`;
       }
       return html`<div class="empty">${plural(this.promptsLeft, 'prompt')} waiting.
-        <button id="rank-start" class="primary" @click=${() => void this.advance()}>Generate ${this.K} completions</button></div>`;
+        <button id="rank-start" class="primary" @click=${() => void this.advance()}>Generate ${this.mode === 'pair' ? 'a pair of' : this.K} completions</button></div>`;
+    }
+    if (this.state instanceof PairState) {
+      return html`<pair-view .state=${this.state} @pair-submit=${(e: CustomEvent<PairSubmit>) => void this.submit(e.detail.record, e.detail.demonstration)}
+        @ranking-skip=${() => void this.skipPrompt()}></pair-view>`;
     }
     if (this.state) {
-      return html`<rank-view .state=${this.state} @ranking-submit=${(e: CustomEvent) => void this.submit(e)} @ranking-skip=${() => void this.skipPrompt()}></rank-view>
+      return html`<rank-view .state=${this.state} @ranking-submit=${(e: CustomEvent<Omit<db.RankingRecord, 'createdAt'>>) => void this.submit(e.detail)} @ranking-skip=${() => void this.skipPrompt()}></rank-view>
         <div class="row" style="margin-top:0.5rem"><button id="rank-submit" class="primary" @click=${() => this.submitClick()}>Submit ranking (Enter)</button>
         <button id="rank-skip" @click=${() => void this.skipPrompt()}>Skip (Esc)</button></div>`;
     }
@@ -294,7 +361,7 @@ export class RankPanel extends CtxView {
   }
 
   private submitClick(): void {
-    if (this.state) this.renderRoot.querySelector('rank-view')?.dispatchEvent(new CustomEvent('ranking-submit', { detail: this.state.toRecord() }));
+    if (this.state instanceof RankingState) this.renderRoot.querySelector('rank-view')?.dispatchEvent(new CustomEvent('ranking-submit', { detail: this.state.toRecord() }));
   }
 
   override render() {
@@ -304,7 +371,11 @@ export class RankPanel extends CtxView {
         <span class="counter pill" id="comparisons">${plural(this.counts.rankings, 'ranking')} · ${plural(this.counts.comparisons, 'comparison')}</span>
       </div>
       <div class="card row settings">
-        <label>Completions (K) <input id="rank-k" type="number" min="2" max="9" .value=${String(this.K)} @change=${(e: Event) => this.set('K', Math.round(this.num(e, 2, 9, 4)))} /></label>
+        <span class="row mode" role="radiogroup" aria-label="How to judge">
+          <label><input type="radio" name="rank-mode" id="mode-rank" .checked=${this.mode === 'rank'} @change=${() => this.setMode('rank')} /> Rank K</label>
+          <label><input type="radio" name="rank-mode" id="mode-pair" .checked=${this.mode === 'pair'} @change=${() => this.setMode('pair')} /> Pairwise A / B</label>
+        </span>
+        ${this.mode === 'rank' ? html`<label>Completions (K) <input id="rank-k" type="number" min="2" max="9" .value=${String(this.K)} @change=${(e: Event) => this.set('K', Math.round(this.num(e, 2, 9, 4)))} /></label>` : ''}
         ${generationFields(this.ctx, 'rank')}
         <span class="muted small" id="prompts-left">${plural(this.promptsLeft, 'prompt')} to rank</span>
       </div>
@@ -317,8 +388,25 @@ export class RankPanel extends CtxView {
         }}></textarea>
         <button @click=${() => void this.rankOwn()} ?disabled=${!this.ctx.model}>Generate</button>
       </div>
-      <div class="card">${this.renderStage()}</div>
+      ${this.renderProgress()}
+      <div class="layout">
+        <div class="card">${this.renderStage()}</div>
+        <guidelines-panel .project=${this.ctx.store.name}></guidelines-panel>
+      </div>
     `;
+  }
+
+  /** The goal bar and the pace. */
+  private renderProgress() {
+    const p = goalProgress(this.counts.comparisons, this.goal), pace = secondsPerRanking(this.times);
+    return html`<div class="card progress">
+      <div class="row" style="justify-content:space-between">
+        <span id="goal-text">${p.text}</span>
+        <label class="small muted">Goal <input id="goal-input" type="number" min="1" .value=${String(this.goal)} @change=${(e: Event) => this.setGoal(e)} /> comparisons</label>
+      </div>
+      <progress id="goal-bar" max="1" .value=${p.fraction} aria-label="Comparisons towards the goal"></progress>
+      <span class="muted small" id="pace">${pace === undefined ? 'Time per ranking: shown after the first one.' : `Time per ranking: ${pace < 10 ? pace.toFixed(1) : Math.round(pace)} s (median of the last ${Math.min(this.times.length, 10)}).`}</span>
+    </div>`;
   }
 }
 

@@ -1,18 +1,22 @@
 // <rank-view>: order K completions best to worst by drag-and-drop or by keyboard alone, mark ties, score
-// 1-7 and set the Table 3 flags; Enter submits (a `ranking-submit` event carrying the record), Escape
-// skips (`ranking-skip`). The rules live in RankingState; this element only renders and routes input.
+// 1-7 and set the Table 3 flags, 'r' writes a one-line reason; Enter submits (a `ranking-submit` event
+// carrying the record), Escape skips (`ranking-skip`). The rules live in RankingState; this element only
+// renders and routes input.
 // Model text is bound as text, never as HTML.
 import { KeyController } from './keys.ts';
 import { css, html, LitElement } from 'lit';
 import { plural } from './data-io.ts';
 import { FLAGS, RankingState } from './ranking-state.ts';
+import { rationaleField, rationaleStyles, typing } from './rationale-field.ts';
 
 export class RankView extends LitElement {
   static override properties = { state: { attribute: false } };
   declare state: RankingState | undefined;
   private dragFrom = -1;
+  /** the ranking whose reason field was opened ('r'): a new ranking starts with it closed */
+  private reasonFor?: RankingState;
 
-  static override styles = css`
+  static override styles = [rationaleStyles, css`
     :host { display: block; font: 15px/1.5 system-ui, sans-serif; outline: none; }
     :host(:focus-visible) { outline: 2px solid #0a66c2; outline-offset: 4px; border-radius: 8px; }
     .prompt { font-weight: 600; margin-bottom: 0.5rem; }
@@ -30,19 +34,31 @@ export class RankView extends LitElement {
     .chip:disabled { opacity: 0.4; cursor: default; }
     .chip[aria-pressed='true'] { background: #0a66c2; border-color: #0a66c2; color: #fff; }
     .chip kbd { font: 0.9em ui-monospace, monospace; opacity: 0.7; }
-  `;
+  `];
 
 
   private onKey = (e: KeyboardEvent): void => {
     const s = this.state;
-    if (!s) return;
+    if (!s || typing(e)) return;
     const action = s.handleKey(e.key, { alt: e.altKey, shift: e.shiftKey });
     if (action === 'none') return;
     e.preventDefault();
-    if (action === 'submit') this.dispatchEvent(new CustomEvent('ranking-submit', { detail: s.toRecord(), bubbles: true, composed: true }));
+    if (action === 'submit') this.submit();
     else if (action === 'skip') this.dispatchEvent(new CustomEvent('ranking-skip', { bubbles: true, composed: true }));
+    else if (action === 'rationale') void this.openReason();
     this.requestUpdate();
   };
+
+  private submit(): void {
+    if (this.state) this.dispatchEvent(new CustomEvent('ranking-submit', { detail: this.state.toRecord(), bubbles: true, composed: true }));
+  }
+
+  private async openReason(): Promise<void> {
+    this.reasonFor = this.state;
+    this.requestUpdate();
+    await this.updateComplete;
+    this.renderRoot.querySelector<HTMLInputElement>('input.rationale')?.focus();
+  }
 
   protected readonly keys = new KeyController(this, this.onKey); // focusable, Enter/keys while in the page
 
@@ -90,7 +106,8 @@ export class RankView extends LitElement {
             @click=${() => this.act(() => s.toggleFlag(k, f.id))}><kbd>${f.key}</kbd> ${f.label}</button>`)}
         </div>
       </div>
-      <div class="help">↑/↓ choose · Alt or Shift+↑/↓ move · = tie · 1-7 quality (0 clears) · letters: flags · Enter submit · Esc skip · drag to reorder · ${plural(s.comparisons(), 'comparison')}</div>
+      ${this.reasonFor === s || s.rationale ? rationaleField(s, { enter: () => this.submit(), escape: () => this.focus() }) : ''}
+      <div class="help">↑/↓ choose · Alt or Shift+↑/↓ move · = tie · 1-7 quality (0 clears) · letters: flags · r reason · Enter submit · Esc skip · drag to reorder · ${plural(s.comparisons(), 'comparison')}</div>
     `;
   }
 }

@@ -3,6 +3,7 @@
 // above, an optional 1-7 quality score and the labeler metadata of InstructGPT's Table 3 per completion.
 import { isQualityScore, rankingPairs } from '../io/datasets.ts';
 import type { RankingRecord } from '../store/db.ts';
+import { RATIONALE_KEY } from './pair-state.ts';
 
 /** InstructGPT, Table 3: the metadata labelers gave each output (besides the 1-7 overall quality). */
 export const FLAGS = [
@@ -21,7 +22,7 @@ export const FLAGS = [
 
 export type FlagId = (typeof FLAGS)[number]['id'];
 
-export type RankAction = 'focus' | 'move' | 'tie' | 'score' | 'flag' | 'submit' | 'skip' | 'none';
+export type RankAction = 'focus' | 'move' | 'tie' | 'score' | 'flag' | 'rationale' | 'submit' | 'skip' | 'none';
 
 export class RankingState {
   /** completion indices, best first */
@@ -32,6 +33,8 @@ export class RankingState {
   focus = 0;
   readonly scores: (number | null)[];
   readonly flags: Set<FlagId>[];
+  /** why (optional, one line) */
+  rationale = '';
 
   constructor(readonly prompt: string, readonly completions: string[]) {
     if (completions.length < 2 || completions.length > 9) throw new Error(`a ranking has 2 to 9 completions, got ${completions.length}`);
@@ -43,9 +46,9 @@ export class RankingState {
 
   /**
    * A saved ranking opened again (the Data tab's edit): completions in their saved order, ties where their
-   * ranks are equal, scores and flags as saved (a flag this version does not know is kept, not dropped).
+   * ranks are equal, scores, flags and the reason as saved (a flag this version does not know is kept, not dropped).
    */
-  static fromRecord(r: Pick<RankingRecord, 'prompt' | 'completions' | 'ranks' | 'scores' | 'flags'>): RankingState {
+  static fromRecord(r: Pick<RankingRecord, 'prompt' | 'completions' | 'ranks' | 'scores' | 'flags' | 'rationale'>): RankingState {
     const s = new RankingState(r.prompt, r.completions);
     const rank = (i: number) => r.ranks[i] ?? i;
     s.order.sort((a, b) => rank(a) - rank(b) || a - b);
@@ -55,6 +58,7 @@ export class RankingState {
       s.scores[i] = score !== undefined && score !== null && isQualityScore(score) ? score : null;
       for (const f of r.flags?.[i] ?? []) s.flags[i]!.add(f as FlagId);
     });
+    s.rationale = r.rationale ?? '';
     return s;
   }
 
@@ -109,8 +113,8 @@ export class RankingState {
 
   /**
    * The keyboard: Up/Down (or k/j) move the focus; with Alt (or Shift) they move the completion; '=' ties it
-   * with the one above; 1-7 scores it, 0 clears; the letters of FLAGS toggle its metadata; Enter submits;
-   * Escape skips the prompt.
+   * with the one above; 1-7 scores it, 0 clears; the letters of FLAGS toggle its metadata; 'r' opens the
+   * reason; Enter submits; Escape skips the prompt.
    */
   handleKey(key: string, mods: { alt?: boolean; shift?: boolean } = {}): RankAction {
     const carry = mods.alt || mods.shift;
@@ -128,6 +132,7 @@ export class RankingState {
     if (/^[0-7]$/.test(key)) return this.setScore(this.order[this.focus]!, key === '0' ? null : Number(key)), 'score';
     const flag = FLAGS.find((f) => f.key === key);
     if (flag) return this.toggleFlag(this.order[this.focus]!, flag.id), 'flag';
+    if (key.toLowerCase() === RATIONALE_KEY) return 'rationale';
     if (key === 'Enter') return 'submit';
     if (key === 'Escape') return 'skip';
     return 'none';
@@ -135,13 +140,14 @@ export class RankingState {
 
   /** The record the store keeps and the JSONL export writes: completions best first with their ranks. */
   toRecord(): Omit<RankingRecord, 'createdAt'> {
-    const ranks = this.ranksByPosition();
+    const ranks = this.ranksByPosition(), why = this.rationale.trim();
     return {
       prompt: this.prompt,
       completions: this.order.map((i) => this.completions[i]!),
       ranks,
       scores: this.order.map((i) => this.scores[i]!),
       flags: this.order.map((i) => [...this.flags[i]!]),
+      ...(why ? { rationale: why } : {}),
     };
   }
 }

@@ -1,0 +1,158 @@
+// The Rank tab's labelling rules beyond the K-way order: pairwise verdicts (keys, the sides shown, the
+// stored record and its check), how they export (decided pairs as TRL preference lines, ties and both-bad
+// as ranking lines with a "verdict") and import back, what the reward model keeps of them, the reason
+// key, the guidelines (per project, in the data zip), the goal and the pace.
+import { describe, expect, it } from 'vitest';
+import { exportJsonl, importJsonl, rewardRankings, toPreferencePairs, type Record as DataRecord } from '../src/io/datasets.ts';
+import { unzipFiles } from '../src/io/export.ts';
+import { checkRanking } from '../src/store/db.ts';
+import { dataBundle, dataCounts, exportData, importDataBundle, rankingToRecord, recordKey } from '../src/ui/data-io.ts';
+import { DEFAULT_GOAL, DEFAULT_GUIDELINES, goalProgress, loadGoal, loadGuidelines, saveGoal, saveGuidelines, secondsPerRanking } from '../src/ui/labeling.ts';
+import { PAIR_KEYS, PairState } from '../src/ui/pair-state.ts';
+import { FLAGS, RankingState } from '../src/ui/ranking-state.ts';
+
+const g = { temperature: 0.9, top_p: 0.95, top_k: 0, max_new_tokens: 64 };
+
+/** A Storage stand-in (Node has no localStorage). */
+function memory(): Pick<Storage, 'getItem' | 'setItem' | 'removeItem'> & { map: Map<string, string> } {
+  const map = new Map<string, string>();
+  return { map, getItem: (k) => map.get(k) ?? null, setItem: (k, v) => void map.set(k, v), removeItem: (k) => void map.delete(k) };
+}
+
+describe('pairwise verdicts', () => {
+  it('draws the sides at random, takes a key per verdict, and records the verdict with the sides shown', () => {
+    const swapped = PairState.drawn('p', ['first', 'second'], () => 0.9);
+    expect(swapped.shown).toEqual([1, 0]);
+    expect([swapped.side(0), swapped.side(1)]).toEqual(['second', 'first']);
+    expect(PairState.drawn('p', ['x', 'y'], () => 0.1).shown).toEqual([0, 1]);
+    expect(['ArrowLeft', 'ArrowRight', 't', 'T', 'n', 'r', 'Escape', 'q', 'Enter'].map((k) => swapped.handleKey(k)))
+      .toEqual(['a', 'b', 'tie', 'tie', 'both-bad', 'rationale', 'skip', 'none', 'none']);
+    expect(swapped.handleKey('t', { ctrl: true })).toBe('none'); // the browser's shortcuts stay the browser's
+    // A ("second") is better: the stored completions keep their drawn order, ranks say which won
+    swapped.rationale = '  names the fish  ';
+    const rec = swapped.toRecord('a');
+    expect(rec).toEqual({ prompt: 'p', completions: ['first', 'second'], ranks: [1, 0], verdict: 'a', shown: [1, 0], rationale: 'names the fish' });
+    expect(swapped.toRecord('b').ranks).toEqual([0, 1]);
+    expect(swapped.toRecord('tie').ranks).toEqual([0, 0]);
+    expect(swapped.toRecord('both-bad').ranks).toEqual([0, 0]);
+    for (const v of ['a', 'b', 'tie', 'both-bad'] as const) expect(() => checkRanking(swapped.toRecord(v))).not.toThrow();
+    // opened again (the Data tab's edit): same sides, verdict and reason
+    const back = PairState.fromRecord(rec);
+    expect([back.shown, back.verdict, back.rationale]).toEqual([[1, 0], 'a', 'names the fish']);
+    expect(() => new PairState('p', ['a', 'b', 'c'], [0, 1])).toThrow(/2 completions/);
+  });
+
+  it("uses keys that mean nothing else in the K-way view, and 'r' opens the reason in both", () => {
+    const kway = new Set(['j', 'k', 'J', 'K', '=', 'Enter', ...'01234567', ...FLAGS.map((f) => f.key)]);
+    for (const p of PAIR_KEYS) expect(kway.has(p.key)).toBe(false);
+    expect(kway.has('r')).toBe(false);
+    const s = new RankingState('p', ['x', 'y']);
+    expect(s.handleKey('r')).toBe('rationale');
+    s.rationale = 'x is shorter';
+    expect(s.toRecord().rationale).toBe('x is shorter');
+    s.rationale = '   ';
+    expect(s.toRecord()).not.toHaveProperty('rationale'); // blank: none
+    expect(RankingState.fromRecord({ prompt: 'p', completions: ['x', 'y'], ranks: [0, 1], rationale: 'why' }).rationale).toBe('why');
+  });
+
+  it('refuses a verdict that its ranks or sides contradict', () => {
+    const base = { prompt: 'p', completions: ['x', 'y'], ranks: [0, 1], verdict: 'a' as const, shown: [0, 1] as [number, number] };
+    expect(() => checkRanking(base)).not.toThrow();
+    expect(() => checkRanking({ ...base, shown: [1, 0] })).toThrow(/do not say what the verdict "a" says/);
+    expect(() => checkRanking({ ...base, verdict: 'tie' })).toThrow(/do not say/);
+    expect(() => checkRanking({ ...base, shown: [0, 0] })).toThrow(/order they were shown/);
+    expect(() => checkRanking({ ...base, shown: undefined })).toThrow(/order they were shown/);
+    expect(() => checkRanking({ ...base, verdict: 'maybe' as 'a' })).toThrow(/one of a, b, tie, both-bad/);
+    expect(() => checkRanking({ ...base, completions: ['x', 'y', 'z'], ranks: [0, 1, 2] })).toThrow(/2 completions/);
+  });
+
+  it('exports a decided pair as a TRL preference line and a tie or both-bad as a ranking line with its verdict; all import back', () => {
+    const won = { prompt: 'Name a fish.', completions: ['Fish', 'Bubbles'], ranks: [1, 0], verdict: 'a' as const, shown: [1, 0] as [number, number], rationale: 'a name', generation_config: g };
+    const tie = { prompt: 'Say hi.', completions: ['Hi', 'Hello'], ranks: [0, 0], verdict: 'tie' as const, shown: [0, 1] as [number, number] };
+    const bad = { prompt: 'Greet Ana.', completions: ['Go away.', 'No.'], ranks: [0, 0], verdict: 'both-bad' as const, shown: [1, 0] as [number, number], rationale: 'both rude' };
+    const recs = [won, tie, bad].map(rankingToRecord);
+    expect(recs).toEqual([
+      { kind: 'preference', prompt: 'Name a fish.', chosen: 'Bubbles', rejected: 'Fish', rationale: 'a name', generation_config: g },
+      { kind: 'ranking', prompt: 'Say hi.', completions: ['Hi', 'Hello'], ranks: [0, 0], verdict: 'tie' },
+      { kind: 'ranking', prompt: 'Greet Ana.', completions: ['Go away.', 'No.'], ranks: [0, 0], rationale: 'both rude', verdict: 'both-bad' },
+    ]);
+    const { data } = exportData([], [won, tie, bad], []);
+    expect(data.split('\n').slice(0, 3)).toEqual([
+      '{"prompt":"Name a fish.","chosen":"Bubbles","rejected":"Fish","rationale":"a name","generation_config":{"temperature":0.9,"top_p":0.95,"top_k":0,"max_new_tokens":64}}',
+      '{"prompt":"Say hi.","completions":["Hi","Hello"],"ranks":[0,0],"verdict":"tie"}',
+      '{"prompt":"Greet Ana.","completions":["Go away.","No."],"ranks":[0,0],"rationale":"both rude","verdict":"both-bad"}',
+    ]);
+    expect(importJsonl(data, 'data.jsonl')).toEqual({ records: recs, errors: [] });
+    // a tie and both-bad of the same two completions are different records (an import keeps both)
+    expect(recordKey(recs[1]!)).not.toBe(recordKey({ ...recs[1]!, verdict: 'both-bad' } as DataRecord));
+    // a "verdict" only where it fits: two tied completions, and never a decided one (that is a preference line)
+    const errs = importJsonl([
+      '{"prompt":"p","completions":["a","b"],"ranks":[0,0],"verdict":"a"}',
+      '{"prompt":"p","completions":["a","b"],"verdict":"tie"}',
+      '{"prompt":"p","completions":["a","b","c"],"ranks":[0,0,0],"verdict":"tie"}',
+      '{"prompt":"p","chosen":"a","rejected":"b","rationale":7}',
+      '{"prompt":"p","chosen":"a","rejected":"b","verdict":"a"}',
+    ].join('\n'), 'f.jsonl').errors.map((e) => e.message);
+    expect(errs).toEqual([
+      'f.jsonl:1: "verdict" must be "tie" or "both-bad" (a decided pair is a {"prompt","chosen","rejected"} line), got "a"',
+      'f.jsonl:2: a "verdict" belongs to a pair whose two completions tie: 2 completions with "ranks": [0, 0]',
+      'f.jsonl:3: a "verdict" belongs to a pair whose two completions tie: 2 completions with "ranks": [0, 0]',
+      'f.jsonl:4: "rationale" must be a string, got a number',
+      'f.jsonl:5: unknown key "verdict" in a preference record (allowed: prompt, chosen, rejected, rationale, generation_config)',
+    ]);
+    expect(exportJsonl(recs)).toBe(data);
+  });
+
+  it('gives the reward model and DPO the decided pair only: ties and both-bad are dropped, as InstructGPT drops ties', () => {
+    const recs = [
+      { prompt: 'p', completions: ['x', 'y'], ranks: [0, 1], verdict: 'b' as const, shown: [1, 0] as [number, number] },
+      { prompt: 'q', completions: ['x', 'y'], ranks: [0, 0], verdict: 'tie' as const, shown: [0, 1] as [number, number] },
+      { prompt: 'r', completions: ['x', 'y'], ranks: [0, 0], verdict: 'both-bad' as const, shown: [0, 1] as [number, number] },
+    ].map(rankingToRecord);
+    expect(toPreferencePairs(recs)).toEqual([{ prompt: 'p', chosen: 'x', rejected: 'y' }]); // what the cluster export and DPO train on
+    expect(rewardRankings(recs)).toEqual([]); // the preference goes to the RM as a pair; the tied rankings give it nothing
+    expect(rewardRankings([...recs, { kind: 'ranking', prompt: 's', completions: ['a', 'b', 'c'], ranks: [0, 0, 1] }]).map((r) => r.prompt)).toEqual(['s']);
+    expect(dataCounts(0, [], [
+      { prompt: 'p', completions: ['x', 'y'], ranks: [0, 1], verdict: 'b' },
+      { prompt: 'q', completions: ['x', 'y'], ranks: [0, 0], verdict: 'tie' },
+    ])).toEqual({ prompts: 0, demonstrations: 0, rankings: 2, comparisons: 1 });
+  });
+});
+
+describe('guidelines, goal and pace', () => {
+  it('keeps guidelines per project, the default unless edited, and puts them in the data zip', () => {
+    const kv = memory();
+    expect(loadGuidelines(kv, 'a')).toBe(DEFAULT_GUIDELINES);
+    expect(DEFAULT_GUIDELINES).toMatch(/## Helpful[\s\S]*## Truthful[\s\S]*## Harmless[\s\S]*truthful and harmless matter more than helpful/);
+    saveGuidelines(kv, 'a', '# Ours\nBe kind.\n');
+    expect([loadGuidelines(kv, 'a'), loadGuidelines(kv, 'b')]).toEqual(['# Ours\nBe kind.\n', DEFAULT_GUIDELINES]);
+    saveGuidelines(kv, 'a', '  ');
+    expect(loadGuidelines(kv, 'a')).toBe(DEFAULT_GUIDELINES);
+    expect(kv.map.size).toBe(0); // the default is not stored
+    expect(loadGuidelines(undefined, 'a')).toBe(DEFAULT_GUIDELINES);
+
+    const rankings = [{ prompt: 'p', completions: ['x', 'y'], ranks: [0, 1] }];
+    const zip = dataBundle({ records: [], rankings, prompts: [], votes: [], spotChecks: [], guidelines: '# Ours\nBe kind.' })!;
+    const files = unzipFiles(zip, 'd.zip');
+    expect([...files.keys()].sort()).toEqual(['data.jsonl', 'guidelines.md']);
+    expect(new TextDecoder().decode(files.get('guidelines.md'))).toBe('# Ours\nBe kind.\n');
+    expect(importDataBundle(zip, 'd.zip').kept).toEqual(['guidelines.md']); // not imported over the user's own
+    expect(dataBundle({ records: [], rankings: [], prompts: [], votes: [], spotChecks: [], guidelines: DEFAULT_GUIDELINES })).toBeUndefined();
+  });
+
+  it('shows the way to the goal and the median time per ranking', () => {
+    const kv = memory();
+    expect(loadGoal(kv)).toBe(DEFAULT_GOAL);
+    saveGoal(kv, 80);
+    expect(loadGoal(kv)).toBe(80);
+    kv.setItem('rlhf-playground:rank-goal', 'lots');
+    expect(loadGoal(kv)).toBe(DEFAULT_GOAL);
+    expect(goalProgress(12, 50)).toEqual({ fraction: 0.24, text: '12 of 50 comparisons for a first reward model: 38 to go.' });
+    expect(goalProgress(60, 50)).toEqual({ fraction: 1, text: '60 comparisons: enough for a first reward model (Train tab).' });
+    expect(secondsPerRanking([])).toBeUndefined();
+    expect(secondsPerRanking([4000, 2000, 600_000])).toBe(4); // one left open does not swamp it
+    const times = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12].map((s) => s * 1000);
+    expect(secondsPerRanking(times)).toBe(7.5); // the last ten: 3..12 s
+    expect(times[0]).toBe(1000); // the caller's list is not sorted in place
+  });
+});
