@@ -93,6 +93,14 @@ describe('rlhf-playground info, generate, export', () => {
     expect(out.memory.full!.totalGiB).toBeGreaterThan(out.memory.inference!.totalGiB);
   });
 
+  it('info names a Qwen model by its model_type, and the block the engine runs it as', async () => {
+    for (const [name, type] of [['qwen2-tiny', 'qwen2'], ['qwen3-tiny', 'qwen3']]) {
+      const r = await cli(['info', '--model', `tests/fixtures/${name}`]);
+      expect(r.code, r.stderr).toBe(0);
+      expect(JSON.parse(r.stdout)).toMatchObject({ architecture: type, block: 'llama' });
+    }
+  });
+
   it('info and generate load a Hub id through HF_ENDPOINT (a local server laid out like the Hub)', async () => {
     const { createServer } = await import('node:http');
     const seen: string[] = [];

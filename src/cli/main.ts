@@ -139,7 +139,7 @@ async function info(gpu: Gpu, v: ModelOpts): Promise<void> {
     return [use, { batch, seqLen, totalGiB: gib(e.bytes.total), weightsGiB: gib(e.bytes.weights), trainable: e.trainable, fits: fitsAdapter, ...(why ? { why } : {}) }];
   }));
   await print(JSON.stringify({
-    source: files.source, architecture: cfg.arch, layers: cfg.layers, hidden: cfg.hidden, heads: cfg.heads, kvHeads: cfg.kvHeads,
+    source: files.source, architecture: cfg.modelType, block: cfg.arch, layers: cfg.layers, hidden: cfg.hidden, heads: cfg.heads, kvHeads: cfg.kvHeads,
     headDim: cfg.headDim, vocab: cfg.vocabSize, maxPositions: cfg.maxPositions, tiedEmbeddings: cfg.tiedEmbeddings,
     parameters: estimateMemory(cfg, 'inference', { batch: 1, seqLen: 1 }).parameters,
     tokenizer: !!files.tokenizer, chatTemplate: !!tokenizerOf(files)?.hasChatTemplate,

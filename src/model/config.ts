@@ -3,8 +3,13 @@
 
 export type Arch = 'gpt2' | 'llama';
 
+/** config.json's model_type: what users are shown (Qwen2 and Qwen3 run as the Llama block, arch 'llama'). */
+export type ModelType = 'gpt2' | 'llama' | 'qwen2' | 'qwen3';
+
 export interface ModelConfig {
+  /** The block the engine runs: code branches on this, never on modelType. */
   arch: Arch;
+  modelType: ModelType;
   vocabSize: number;
   hidden: number; // C
   layers: number; // L
@@ -85,6 +90,7 @@ function gpt2(r: Raw, file: string): ModelConfig {
   const inner = r.n_inner === null || r.n_inner === undefined ? 4 * hidden : int(r, file, 'n_inner');
   return {
     arch: 'gpt2',
+    modelType: 'gpt2',
     vocabSize: int(r, file, 'vocab_size'),
     hidden,
     layers: int(r, file, 'n_layer'),
@@ -110,7 +116,7 @@ function gpt2(r: Raw, file: string): ModelConfig {
 /** Llama and the Qwen models built on its block (Qwen2ForCausalLM, Qwen3ForCausalLM), told apart by what
  *  transformers' classes hard-code: Qwen2 always biases q/k/v and never o; Qwen3 norms q and k per head and
  *  reads head_dim from its config (Qwen3Config's default 128 when absent, never hidden / heads). */
-function llama(r: Raw, file: string, type: 'llama' | 'qwen2' | 'qwen3'): ModelConfig {
+function llama(r: Raw, file: string, type: Exclude<ModelType, 'gpt2'>): ModelConfig {
   // Qwen configs carry sliding_window / max_window_layers, which take effect only with use_sliding_window
   if (type !== 'llama' && r.use_sliding_window === true) unsupported(file, 'use_sliding_window', true, 'sliding-window attention is not implemented');
   const act = r.hidden_act ?? 'silu';
@@ -125,6 +131,7 @@ function llama(r: Raw, file: string, type: 'llama' | 'qwen2' | 'qwen3'): ModelCo
   if (!Number.isInteger(headDim) || headDim % 2 !== 0) throw new ConfigError(`${file}: head size ${headDim} must be an even integer for rotary embeddings`);
   return {
     arch: 'llama',
+    modelType: type,
     vocabSize: int(r, file, 'vocab_size'),
     hidden,
     layers: int(r, file, 'num_hidden_layers'),

@@ -101,6 +101,18 @@ export function estimateMemory(cfg: ModelConfig, use: Use, o: EstimateOptions): 
   return { use, parameters, trainable, bytes: { weights, gradients, optimizer, activations, kvCache, total }, largestBuffer, largestBinding };
 }
 
+/** The uses the Model tab shows for a model: sampling 4 x seqLen with the KV cache, LoRA r=8 and full
+ *  fine-tuning on 8 x seqLen, with seqLen 256 (or the model's positions when fewer). */
+export function playgroundMemory(cfg: ModelConfig): { seqLen: number; inference: MemoryEstimate; lora: MemoryEstimate; full: MemoryEstimate } {
+  const seqLen = Math.min(256, cfg.maxPositions);
+  return {
+    seqLen,
+    inference: estimateMemory(cfg, 'inference', { batch: 4, seqLen, kvCache: true }),
+    lora: estimateMemory(cfg, 'lora', { batch: 8, seqLen, loraRank: 8 }),
+    full: estimateMemory(cfg, 'full', { batch: 8, seqLen }),
+  };
+}
+
 export class MemoryError extends Error {}
 
 const mib = (b: number) => `${(b / 2 ** 20).toFixed(0)} MiB`;

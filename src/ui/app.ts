@@ -7,6 +7,7 @@ import { css, html, LitElement, type PropertyValues } from 'lit';
 import { storageEstimate } from '../store/db.ts';
 import type { RunProgress } from '../worker/api.ts';
 import { fmtBytes, type AppContext } from './context.ts';
+import { ARCHITECTURE_NAMES } from './model-suggestions.ts';
 import { sharedStyles } from './styles.ts';
 import './model-view.ts';
 import './data-view.ts';
@@ -146,7 +147,7 @@ export class RlhfApp extends LitElement {
     if (!c.model) return 'No model loaded';
     const pol = c.policy && c.policy.kind !== 'base' ? ` · sampling ${c.policy.name}` : '';
     const merged = c.model.merged.length ? ` + ${c.model.merged.map((x) => x.stage.toUpperCase()).join(' + ')}` : '';
-    return `${c.model.source}${merged} · ${c.model.arch} · ${(c.model.params / 1e6).toFixed(1)}M parameters${pol}`;
+    return `${c.model.source}${merged} · ${ARCHITECTURE_NAMES[c.model.modelType]} · ${(c.model.params / 1e6).toFixed(1)}M parameters${pol}`;
   }
 
   override render() {

@@ -12,6 +12,7 @@ import { loadSession } from '../io/hub-publish.ts';
 import type { ModelSource } from '../worker/api.ts';
 import { BUILTIN_MODEL_FILES } from '../worker/builtin.ts';
 import { fmtBytes, fmtCount, type AppContext } from './context.ts';
+import { ARCHITECTURE_NAMES, fitsOn, SUGGESTIONS, suggestionText } from './model-suggestions.ts';
 import { defaultHubAddress, hubAddress, setHubAddress } from './hub-address.ts';
 import { sharedStyles } from './styles.ts';
 
@@ -66,6 +67,7 @@ export class ModelView extends CtxView {
     dl { display: grid; grid-template-columns: max-content 1fr; gap: 0.2rem 1rem; margin: 0; }
     dt { color: #6e6e73; }
     dd { margin: 0; }
+    #suggestions ul { list-style: none; padding: 0; margin: 0.5rem 0 0; display: grid; gap: 0.5rem; }
   `];
 
   protected listen(ctx: AppContext): (() => void)[] {
@@ -170,8 +172,12 @@ export class ModelView extends CtxView {
       this.error = e instanceof Error ? e.message : String(e);
       return;
     }
+    this.loadHubId(ref.id, ref.revision);
+  }
+
+  private loadHubId(id: string, revision?: string): void {
     const token = this.input('hub-token-load') || loadSession(this.hub)?.accessToken;
-    void this.load({ hub: ref.id, revision: ref.revision, endpoint: this.hub, accessToken: token || undefined }, ref.revision ? `${ref.id}@${ref.revision}` : ref.id);
+    void this.load({ hub: id, revision, endpoint: this.hub, accessToken: token || undefined }, revision ? `${id}@${revision}` : id);
   }
 
   private useHub(): void {
@@ -207,7 +213,7 @@ export class ModelView extends CtxView {
     return html`
       <dl id="model-info">
         <dt>Model</dt><dd>${m.source}</dd>
-        <dt>Architecture</dt><dd>${m.arch === 'gpt2' ? 'GPT-2' : 'Llama'}: ${m.layers} layers, hidden ${m.hidden}, ${m.heads} heads, vocabulary ${fmtCount(m.vocabSize)}, ${m.maxPositions} positions</dd>
+        <dt>Architecture</dt><dd>${ARCHITECTURE_NAMES[m.modelType]}: ${m.layers} layers, hidden ${m.hidden}, ${m.heads} heads, vocabulary ${fmtCount(m.vocabSize)}, ${m.maxPositions} positions</dd>
         <dt>Parameters</dt><dd id="model-params">${fmtCount(m.params)} (${m.params.toLocaleString('en')})</dd>
         <dt>Chat template</dt><dd>${m.hasChatTemplate ? 'yes: prompts are formatted as a conversation' : 'no: prompts are used as plain text'}</dd>
         <dt>GPU memory</dt><dd>sampling 4 × ${m.memory.seqLen} tokens: ${fmtBytes(m.memory.inference)} · LoRA r=8 training (8 × ${m.memory.seqLen}): ${fmtBytes(m.memory.lora)} · full fine-tuning: ${fmtBytes(m.memory.full)}</dd>
@@ -231,6 +237,23 @@ export class ModelView extends CtxView {
         <dt>Features</dt><dd>${a.features.filter((f) => ['shader-f16', 'subgroups', 'timestamp-query'].includes(f)).join(', ') || 'none of shader-f16, subgroups, timestamp-query'}</dd>
         <dt>Limits</dt><dd>${fmtBytes(l.maxBufferSize ?? 0)} per buffer, ${fmtBytes(l.maxStorageBufferBindingSize ?? 0)} per storage binding, ${fmtBytes(l.maxComputeWorkgroupStorageSize ?? 0)} workgroup storage</dd>
       </dl>`;
+  }
+
+  /** Instruct models to start from, each with what it needs on this GPU; sampling refused: no Load button to press. */
+  private renderSuggestions(busy: boolean) {
+    return html`
+      <div class="card" id="suggestions">
+        <strong>Suggested models</strong>
+        <span class="muted small">From the Hub, with the GPU memory each needs before you download it. WebGPU does not tell a page how much memory your GPU has: compare with it.</span>
+        <ul>${SUGGESTIONS.map((s) => {
+          const refused = fitsOn(s.cfg, this.adapter).uses[0]!.refused;
+          return html`<li data-id=${s.id}>
+            <button class="small" ?disabled=${busy || refused !== undefined} title=${refused ?? `Load ${s.id} from the Hub`} @click=${() => this.loadHubId(s.id)}>Load</button>
+            <strong>${s.id}</strong> <span class="muted small">${s.about}</span>
+            <div class="small">${suggestionText(s, this.adapter)}</div>
+          </li>`;
+        })}</ul>
+      </div>`;
   }
 
   override render() {
@@ -268,6 +291,7 @@ export class ModelView extends CtxView {
           <label class="small">Files or a .zip <input id="pick-files" type="file" multiple ?disabled=${busy} @change=${(e: Event) => void this.loadPicked(e)} /></label>
         </div>
       </div>
+      ${this.renderSuggestions(busy)}
       ${busy ? html`<div class="card" id="loading">
         <div>Loading ${this.loading}…${p ? html` <span class="muted small">${p.file}: ${fmtBytes(p.loaded)}${p.total ? ` of ${fmtBytes(p.total)}` : ''}</span>` : ''}</div>
         ${p?.total ? html`<progress id="load-progress" max=${p.total} .value=${p.loaded}></progress>` : html`<progress id="load-progress"></progress>`}
