@@ -313,12 +313,31 @@ describe('Qwen chat templates (tokenizer_config.json of Qwen/Qwen2.5-0.5B-Instru
 
   it('Qwen3: no default system prompt; thinking kept only in the turn after the last user message; the generation prompt leaves thinking on', () => {
     const tok = qwen('qwen3.jinja');
-    expect(tok.formatPrompt('Hi!')).toBe('<|im_start|>user\nHi!<|im_end|>\n<|im_start|>assistant\n');
+    expect(tok.applyChatTemplate([{ role: 'user', content: 'Hi!' }], { addGenerationPrompt: true })).toBe('<|im_start|>user\nHi!<|im_end|>\n<|im_start|>assistant\n');
     expect(tok.applyChatTemplate(turns)).toBe('<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi!<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\nHello.<|im_end|>\n');
     const thought = [{ role: 'user' as const, content: 'Hi!' }, { role: 'assistant' as const, content: '<think>\nA greeting.\n</think>\n\nHello.' }, { role: 'user' as const, content: 'Again.' }];
-    expect(tok.formatPrompt(thought)).toBe('<|im_start|>user\nHi!<|im_end|>\n<|im_start|>assistant\nHello.<|im_end|>\n<|im_start|>user\nAgain.<|im_end|>\n<|im_start|>assistant\n');
+    expect(tok.applyChatTemplate(thought, { addGenerationPrompt: true })).toBe('<|im_start|>user\nHi!<|im_end|>\n<|im_start|>assistant\nHello.<|im_end|>\n<|im_start|>user\nAgain.<|im_end|>\n<|im_start|>assistant\n');
     expect(tok.applyChatTemplate(thought.slice(0, 2))).toBe('<|im_start|>user\nHi!<|im_end|>\n<|im_start|>assistant\n<think>\nA greeting.\n</think>\n\nHello.<|im_end|>\n');
     expect(tok.decode(tok.encodePrompt(thought))).toBe(tok.formatPrompt(thought));
+  });
+
+  it('Qwen3\'s enable_thinking as transformers passes it: false closes an empty <think> after the generation prompt, true is the default; the playground formats prompts with thinking off', () => {
+    const tok = qwen('qwen3.jinja');
+    const hi = [{ role: 'user' as const, content: 'Hi!' }];
+    const on = '<|im_start|>user\nHi!<|im_end|>\n<|im_start|>assistant\n';
+    const off = `${on}<think>\n\n</think>\n\n`;
+    expect(tok.applyChatTemplate(hi, { addGenerationPrompt: true, enableThinking: true })).toBe(on);
+    expect(tok.applyChatTemplate(hi, { addGenerationPrompt: true, enableThinking: false })).toBe(off);
+    // without the generation prompt the switch changes nothing: the history renders as it is
+    expect(tok.applyChatTemplate(turns, { enableThinking: false })).toBe(tok.applyChatTemplate(turns));
+    expect(tok.formatPrompt('Hi!')).toBe(off);
+    expect(tok.formatPrompt(hi)).toBe(off);
+    expect(tok.formatPrompt('Hi!', { enableThinking: true })).toBe(on);
+    expect(tok.decode(tok.encodePrompt('Hi!'))).toBe(off);
+    // Qwen2.5's template has no such switch: its prompts are the same either way
+    const q25 = qwen('qwen2.5.jinja');
+    expect(q25.formatPrompt('Hi!')).toBe(q25.formatPrompt('Hi!', { enableThinking: true }));
+    expect(q25.formatPrompt('Hi!')).toBe(q25.applyChatTemplate(hi, { addGenerationPrompt: true }));
   });
 });
 

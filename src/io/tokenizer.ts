@@ -229,8 +229,11 @@ export class Tok {
   /**
    * Renders the chat template with `messages`, `add_generation_prompt`, and the special tokens of
    * tokenizer_config.json (bos_token, eos_token, pad_token, unk_token, ..., additional_special_tokens).
+   * `enableThinking` is passed as `enable_thinking`, as transformers' apply_chat_template passes its extra
+   * keyword arguments (Qwen3's switch: false writes an empty <think></think> after the generation prompt);
+   * left out, it is undefined, the template's default (Qwen3 thinks). Templates that do not read it ignore it.
    */
-  applyChatTemplate(messages: ChatMessage[], opts: { addGenerationPrompt?: boolean } = {}): string {
+  applyChatTemplate(messages: ChatMessage[], opts: { addGenerationPrompt?: boolean; enableThinking?: boolean } = {}): string {
     if (this.templateSource === undefined) throw new TokenizerError(`${this.cfgFile}: no chat_template`);
     if (this.template === undefined) {
       try {
@@ -244,6 +247,7 @@ export class Tok {
       additional_special_tokens: this.additionalSpecial,
       messages: messages.map((m) => ({ role: m.role, content: m.content })),
       add_generation_prompt: opts.addGenerationPrompt ?? false,
+      ...(opts.enableThinking === undefined ? {} : { enable_thinking: opts.enableThinking }),
     };
     try {
       return this.template.render(ctx);
@@ -255,14 +259,18 @@ export class Tok {
   /** Prompt formatting used by the playground: a one-user-turn chat with the generation prompt when the
    * tokenizer has a chat template, else the plain prompt text. A conversation (TRL's conversational
    * prompt) goes through the template with the generation prompt; without a template only a single user
-   * message can be formatted, as its plain text (the same rule as for a text prompt). */
-  formatPrompt(prompt: string | ChatMessage[]): string {
+   * message can be formatted, as its plain text (the same rule as for a text prompt).
+   * Thinking is off unless asked for: the playground samples short answers (a few dozen tokens) to rank,
+   * score and train on, and a Qwen3 left in its default thinking mode spends them on a <think> block, so
+   * the samples would be cut-off reasoning and the reward would judge thoughts instead of answers. */
+  formatPrompt(prompt: string | ChatMessage[], opts: { enableThinking?: boolean } = {}): string {
+    const chat = { addGenerationPrompt: true, enableThinking: opts.enableThinking ?? false };
     if (typeof prompt !== 'string') {
-      if (this.hasChatTemplate) return this.applyChatTemplate(prompt, { addGenerationPrompt: true });
+      if (this.hasChatTemplate) return this.applyChatTemplate(prompt, chat);
       if (prompt.length === 1 && prompt[0]!.role === 'user') return prompt[0]!.content;
       throw new TokenizerError(`${this.cfgFile}: no chat_template, so a system or multi-turn conversational prompt cannot be formatted`);
     }
-    return this.hasChatTemplate ? this.applyChatTemplate([{ role: 'user', content: prompt }], { addGenerationPrompt: true }) : prompt;
+    return this.hasChatTemplate ? this.applyChatTemplate([{ role: 'user', content: prompt }], chat) : prompt;
   }
 
   /** Ids of formatPrompt(prompt). A chat template writes its own special tokens (e.g. bos_token), so the

@@ -185,7 +185,8 @@ export async function buildStage(ctx: StageContext, stage: Stage, c: TrainConfig
       const examples: Example[] = records.flatMap((r): Example[] => {
         if (r.kind === 'completion') return [{ prompt: encPrompt(r.prompt), completion: encCompletion(r.completion) }];
         if (r.kind === 'messages' && r.messages.at(-1)?.role === 'assistant' && tok.hasChatTemplate) {
-          return [{ prompt: tok.encode(tok.applyChatTemplate(r.messages.slice(0, -1), { addGenerationPrompt: true }), { addSpecialTokens: false }), completion: encCompletion(r.messages.at(-1)!.content) }];
+          // formatted as every prompt is (Qwen3's thinking off), so SFT trains on the prompts generation sees
+          return [{ prompt: tok.encodePrompt(r.messages.slice(0, -1)), completion: encCompletion(r.messages.at(-1)!.content) }];
         }
         return [];
       });
