@@ -28,10 +28,15 @@ export async function modelLoaded(page: Page): Promise<void> {
   await page.waitForSelector('#model-params', { state: 'attached', ...MODEL_WORK });
 }
 
-/** A page of the app with the built-in model loaded, and the page errors it throws from then on (a test ends expecting none). */
+/**
+ * A page of the app with the built-in model loaded, and the page errors it throws from then on (a test ends
+ * expecting none). The Rank tab's repeats of earlier comparisons are off: the tests rank their prompts in
+ * order, and a repeat comes at random (tests/labeling.test.ts covers them).
+ */
 export async function openApp(browser: Browser, url: string): Promise<{ page: Page; errors: string[] }> {
   mkdirSync(SHOTS, { recursive: true });
   const page = await browser.newPage({ viewport: { width: 1200, height: 900 } });
+  await page.addInitScript(() => localStorage.setItem('rlhf-playground:recheck-every', '0'));
   const errors: string[] = [];
   page.on('pageerror', (e) => errors.push(e.message));
   await page.goto(url);

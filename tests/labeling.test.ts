@@ -1,11 +1,13 @@
 // The Rank tab's labelling rules beyond the K-way order: pairwise verdicts (keys, the sides shown, the
 // stored record and its check), how they export (decided pairs as TRL preference lines, ties and both-bad
 // as ranking lines with a "verdict") and import back, what the reward model keeps of them, the reason
-// key, the guidelines (per project, in the data zip), the goal and the pace.
+// key, the guidelines (per project, in the data zip), the goal and the pace, and self-consistency
+// (which comparison comes back, in what order, and the agreement with its interval).
 import { describe, expect, it } from 'vitest';
 import { exportJsonl, importJsonl, rewardRankings, toPreferencePairs, type Record as DataRecord } from '../src/io/datasets.ts';
 import { unzipFiles } from '../src/io/export.ts';
-import { checkRanking } from '../src/store/db.ts';
+import { checkRanking, type RankingRecord } from '../src/store/db.ts';
+import { agreementOf, agreementText, DEFAULT_RECHECK_EVERY, loadRecheckEvery, newOrder, pickRecheck, ranksInRecordOrder, recheckReordered, recheckText, saveRecheckEvery, selfAgreement } from '../src/ui/consistency.ts';
 import { dataBundle, dataCounts, exportData, importDataBundle, rankingToRecord, recordKey } from '../src/ui/data-io.ts';
 import { DEFAULT_GOAL, DEFAULT_GUIDELINES, goalProgress, loadGoal, loadGuidelines, saveGoal, saveGuidelines, secondsPerRanking } from '../src/ui/labeling.ts';
 import { PAIR_KEYS, PairState } from '../src/ui/pair-state.ts';
@@ -154,5 +156,75 @@ describe('guidelines, goal and pace', () => {
     const times = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12].map((s) => s * 1000);
     expect(secondsPerRanking(times)).toBe(7.5); // the last ten: 3..12 s
     expect(times[0]).toBe(1000); // the caller's list is not sorted in place
+  });
+});
+
+describe('self-consistency', () => {
+  /** random() answering these values in turn */
+  const seq = (...xs: number[]) => () => xs.shift() ?? 0;
+  const kway = (id: number): RankingRecord => ({ id, prompt: `p${id}`, completions: ['x', 'y', 'z'], ranks: [0, 1, 2], createdAt: id });
+  const pair = (id: number): RankingRecord => ({ id, prompt: `q${id}`, completions: ['x', 'y'], ranks: [0, 1], verdict: 'a', shown: [0, 1], createdAt: id });
+
+  it('repeats 1 in N, an earlier comparison of the mode, not one of the last few nor one repeated already', () => {
+    const rs = [kway(1), pair(2), { ...kway(3), recheck: { ranks: [0, 1, 2], createdAt: 9 } }, kway(4), pair(5), kway(6), kway(7), kway(8)];
+    expect(pickRecheck(rs, false, 10, seq(0.05, 0.99))?.id).toBe(4); // the roll (< 1/10), then the last of [1, 4]
+    expect(pickRecheck(rs, false, 10, seq(0.05, 0))?.id).toBe(1);
+    expect(pickRecheck(rs, false, 10, seq(0.2))).toBeUndefined(); // the roll failed
+    expect(pickRecheck(rs, true, 10, seq(0.05, 0.99))?.id).toBe(5); // pairs: 2 and 5
+    expect(pickRecheck([...rs.slice(0, 5), kway(6), kway(7)], true, 10, seq(0.05, 0.99))?.id).toBe(2); // 5 is among the last three
+    expect(pickRecheck(rs, false, 0, seq(0))).toBeUndefined(); // off
+    expect(pickRecheck(rs.slice(0, 3), false, 1, seq(0))).toBeUndefined(); // all recent
+    const kv = memory();
+    expect(loadRecheckEvery(kv)).toBe(DEFAULT_RECHECK_EVERY);
+    saveRecheckEvery(kv, 0);
+    expect(loadRecheckEvery(kv)).toBe(0);
+    for (let k = 2; k <= 9; k++) {
+      const o = newOrder(k);
+      expect([...o].sort()).toEqual(Array.from({ length: k }, (_, i) => i));
+      expect(o).not.toEqual(Array.from({ length: k }, (_, i) => i)); // always a new order
+    }
+  });
+
+  it('measures agreement per pair of completions, one trial per repeat, with a Wilson interval, beside InstructGPT', () => {
+    // a pair judged A then, with the sides swapped, B: the same completion won
+    const same = { ...pair(1), recheck: { ranks: [0, 1], verdict: 'b' as const, shown: [1, 0] as [number, number], createdAt: 2 } };
+    expect(() => checkRanking(same)).not.toThrow();
+    expect(agreementOf(same)).toBe(1);
+    expect(recheckText(same)).toBe('Judged again later, sides swapped: the same call.');
+    // the other won: disagree; a tie then both-bad: neither preferred both times, agree
+    const flip = { ...same, recheck: { ...same.recheck, ranks: [1, 0], verdict: 'a' as const } };
+    expect(agreementOf(flip)).toBe(0);
+    expect(agreementOf({ ranks: [0, 0], recheck: { ranks: [0, 0], verdict: 'both-bad', shown: [0, 1], createdAt: 0 } })).toBe(1);
+    // K = 3, shown again as z, x, y and ranked x, z, y (the view's order, best first): z moved above y, 2 of 3 pairs alike
+    const again = new RankingState('p3', ['z', 'x', 'y']);
+    again.moveTo(1, 0);
+    expect(again.toRecord().completions).toEqual(['x', 'z', 'y']);
+    const three = { ...kway(3), recheck: { ranks: ranksInRecordOrder([2, 0, 1], again.order, again.ranksByPosition()), createdAt: 4 } };
+    expect(three.recheck.ranks).toEqual([0, 2, 1]);
+    expect(agreementOf(three)).toBeCloseTo(2 / 3);
+    expect(recheckText(three)).toBe('Judged again later in a new order: 67% of its pairs alike.');
+    expect(agreementOf(kway(5))).toBeUndefined();
+    // edited on the Data tab (y to the top): the record's completions are saved as y, x, z and the repeat's ranks follow
+    const edit = RankingState.fromRecord(three);
+    edit.focus = 1;
+    edit.handleKey('ArrowUp', { alt: true });
+    const moved = { ...three, ...edit.toRecord(), recheck: recheckReordered(three.recheck, edit.order) };
+    expect([moved.completions, moved.recheck.ranks]).toEqual([['y', 'x', 'z'], [2, 0, 1]]);
+    expect(agreementOf(moved)).toBeCloseTo(1 / 3); // now y > x > z against the repeat's x > z > y: only x over z alike
+    // a repeat is checked like the record: its ranks and verdict must fit
+    expect(() => checkRanking({ ...same, recheck: { ...same.recheck, verdict: 'a' } })).toThrow(/^the repeat: ranks \[0,1\] do not say/);
+    expect(() => checkRanking({ ...three, recheck: { ranks: [0, 1], createdAt: 1 } })).toThrow(/^the repeat: ranks must be 3 integers/);
+
+    const a = selfAgreement([same, flip, three, kway(5)])!;
+    expect(a.repeats).toBe(3);
+    expect(a.rate).toBeCloseTo((1 + 0 + 2 / 3) / 3);
+    expect(a.interval.low).toBeLessThan(a.rate);
+    expect(a.interval.high).toBeGreaterThan(a.rate);
+    expect(selfAgreement([kway(1)])).toBeUndefined();
+    expect(agreementText([same], 10)).toBe("Agreement with yourself: 100% over 1 repeat (95% interval 21% to 100%), comparisons judged again in a new order. For context, InstructGPT's labelers agreed with each other 72.6% of the time (±1.5%).");
+    expect(agreementText([], 10)).toMatch(/^Agreement with yourself: not measured yet \(the Rank tab shows about 1 in 10 comparisons again, in a new order\)\. For context, InstructGPT's labelers agreed with each other 72\.6%/);
+    // a repeat is not a second record: the export and the counts are the first judgement's
+    expect(exportData([], [same], []).data).toBe('{"prompt":"q1","chosen":"x","rejected":"y"}\n');
+    expect(dataCounts(0, [], [same, three])).toMatchObject({ rankings: 2, comparisons: 4 });
   });
 });

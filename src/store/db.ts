@@ -45,6 +45,12 @@ export interface RankingRecord {
   verdict?: Verdict;
   /** with a verdict: the completions shown as A and B (drawn in random order, so the side is known for each verdict) */
   shown?: [number, number];
+  /**
+   * The same comparison judged again later, its completions shown in a new order (the Rank tab's
+   * self-consistency check): the ranks it got then, per completion in this record's order, and for a pair
+   * the verdict and sides of that time. Kept here, not as a second record, so nothing trains or exports twice.
+   */
+  recheck?: { ranks: number[]; verdict?: Verdict; shown?: [number, number]; createdAt: number };
   createdAt: number;
   /** when it was last edited on the Data tab */
   editedAt?: number;
@@ -272,6 +278,15 @@ export function checkRanking(r: Omit<RankingRecord, 'createdAt'>): void {
     if (!VERDICTS.includes(r.verdict!)) throw new Error(`a pairwise verdict is one of ${VERDICTS.join(', ')}, got ${JSON.stringify(r.verdict)}`);
     if (K !== 2 || !s || s.length !== 2 || !((s[0] === 0 && s[1] === 1) || (s[0] === 1 && s[1] === 0))) throw new Error('a pairwise verdict has 2 completions and the order they were shown in ([0, 1] or [1, 0])');
     if (verdictRanks(r.verdict!, s).some((x, i) => x !== r.ranks[i])) throw new Error(`ranks ${JSON.stringify(r.ranks)} do not say what the verdict "${r.verdict}" says`);
+  }
+  if (r.recheck !== undefined) {
+    const { ranks, verdict, shown, createdAt } = r.recheck;
+    if (!Number.isFinite(createdAt)) throw new Error('a repeat has the time it was made');
+    try {
+      checkRanking({ prompt: r.prompt, completions: r.completions, ranks, ...(verdict === undefined ? {} : { verdict }), ...(shown === undefined ? {} : { shown }) });
+    } catch (e) {
+      throw new Error(`the repeat: ${(e as Error).message}`);
+    }
   }
   const g = r.generation_config === undefined ? undefined : generationConfigProblem(r.generation_config);
   if (g) throw new Error(g);

@@ -21,6 +21,7 @@ import './rank-view.ts';
 import './pair-view.ts';
 import type { PairSubmit } from './pair-view.ts';
 import { PairState, verdictLabel } from './pair-state.ts';
+import { agreementText, loadRecheckEvery, recheckReordered, recheckText } from './consistency.ts';
 import { FLAGS, RankingState } from './ranking-state.ts';
 import { dataCounts, importData, importDataBundle, newItems, oneLine, plural, rankingToRecord, recordKey, type DataCounts, type ImportedData } from './data-io.ts';
 import { sharedStyles } from './styles.ts';
@@ -325,9 +326,11 @@ export class DataView extends CtxView {
     if (!state) return;
     const edited = pair?.record ?? (state instanceof RankingState ? state.toRecord() : undefined);
     if (!edited) return;
+    // a repeat's ranks follow the record's completions, which a ranking saves in its new order (a pair keeps its order)
+    const recheck = r.recheck && state instanceof RankingState ? recheckReordered(r.recheck, state.order) : r.recheck;
     void this.serial('Saving the ranking', async (ctx) => {
-      const { rationale: _old, ...rest } = r;
-      await db.saveRanking(ctx.store, { ...rest, ...edited, editedAt: Date.now() });
+      const { rationale: _old, recheck: _repeat, ...rest } = r;
+      await db.saveRanking(ctx.store, { ...rest, ...edited, ...(recheck ? { recheck } : {}), editedAt: Date.now() });
       if (pair?.demonstration) await ctx.addDemonstration(r.prompt, pair.demonstration);
       this.stopEditing();
       ctx.changed('rankings');
@@ -438,8 +441,9 @@ export class DataView extends CtxView {
 
   /** The reason and how the completions were sampled, under a saved ranking or verdict. */
   private rankingNotes(r: db.RankingRecord): TemplateResult {
-    const g = r.generation_config;
+    const g = r.generation_config, again = recheckText(r);
     return html`${r.rationale ? html`<p class="rationale"><span class="label">why</span>${r.rationale}</p>` : ''}
+      ${again ? html`<p class="muted small recheck">${again}</p>` : ''}
       ${g ? html`<p class="muted small sampled">Sampled at temperature ${g.temperature}, top-p ${g.top_p}, top-k ${g.top_k || 'off'}, up to ${g.max_new_tokens} new tokens.</p>` : ''}`;
   }
 
@@ -475,6 +479,7 @@ export class DataView extends CtxView {
     return html`
       <h2>Your data</h2>
       ${this.countsBar(dataCounts(prompts.length, records, rankings))}
+      <p class="muted small" id="self-agreement">${agreementText(rankings, loadRecheckEvery(globalThis.localStorage))}</p>
 
       <section class="card" id="prompts">
         <h3>Prompts</h3>
@@ -503,7 +508,7 @@ export class DataView extends CtxView {
 
       <section class="card" id="import">
         <h3>Import JSONL</h3>
-        <p class="muted small">One JSON object per line: {"prompt","completion"}, {"messages"}, {"prompt","chosen","rejected"}, {"prompt","completions"[,"ranks","scores","flags"]}, or {"prompt"} alone for a prompt; or the .zip that "Export everything" writes. Good lines are added; nothing stored is replaced.</p>
+        <p class="muted small">One JSON object per line: {"prompt","completion"}, {"messages"}, {"prompt","chosen","rejected"}, {"prompt","completions"[,"ranks","scores","flags","rationale","verdict"]}, or {"prompt"} alone for a prompt; or the .zip that "Export everything" writes. Good lines are added; nothing stored is replaced.</p>
         <div class="row"><input type="file" id="import-file" accept=".jsonl,.json,.txt,.ndjson,.zip" @change=${(e: Event) => void this.importFile(e)}></div>
         <textarea id="import-text" placeholder="…or paste JSONL lines here"></textarea>
         <div class="row"><button id="import-go" @click=${() => void this.importPasted()}>Import pasted lines</button></div>
@@ -519,7 +524,7 @@ export class DataView extends CtxView {
 
       <section class="card" id="export">
         <h3>Export</h3>
-        <p class="muted small">One .zip of JSONL files: data.jsonl (your records and rankings, in the formats above, which TRL reads), prompts.jsonl, and, when there are any, votes.jsonl (blind A/B votes) and spot-checks.jsonl (1-7 scores of PPO rollouts). Importing it here adds the first two back.</p>
+        <p class="muted small">One .zip of JSONL files: data.jsonl (your records and rankings, in the formats above, which TRL reads), prompts.jsonl, and, when there are any, votes.jsonl (blind A/B votes) and spot-checks.jsonl (1-7 scores of PPO rollouts), with guidelines.md (the Rank tab's guidelines the labels were made under). A pairwise verdict is a {"prompt","chosen","rejected"} line, or a ranking line with its "verdict" for a tie or both bad. Importing the zip here adds the first two files back.</p>
         <button id="export-data" @click=${() => this.exportAll()}>Export everything (.zip)</button>
       </section>
     `;

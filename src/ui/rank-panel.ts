@@ -6,6 +6,8 @@
 // Beside the K-way mode, a pairwise one: two completions in <pair-view>, A / B / tie / both bad, a
 // faster call per prompt (Chatbot Arena's); "both bad" can add the better answer as a demonstration.
 // The project's guidelines sit beside the ranking, and a goal bar and the time per ranking above it.
+// Now and then (1 in N) an earlier comparison comes back in a new order, unannounced, and the second
+// judgement is kept on the first record: the labeler's agreement with themselves (consistency.ts).
 //
 // Prompts come from the store (the Data view edits them), unranked first; the user can also type one.
 // An empty store offers the bundled example prompts.
@@ -25,6 +27,7 @@ import type { PairSubmit } from './pair-view.ts';
 import { PairState } from './pair-state.ts';
 import './guidelines-panel.ts';
 import { goalProgress, loadGoal, saveGoal, secondsPerRanking } from './labeling.ts';
+import { loadRecheckEvery, newOrder, pickRecheck, ranksInRecordOrder, saveRecheckEvery } from './consistency.ts';
 import { sharedStyles } from './styles.ts';
 import { engineSampling, type GenerationConfig } from '../io/generation-config.ts';
 import { generationFields } from './generation-fields.ts';
@@ -40,6 +43,8 @@ interface Item {
   id?: string;
   /** the sampling settings it was drawn with (saved with its ranking); none for completions given to rank */
   generation?: GenerationConfig;
+  /** an earlier comparison shown again: the record, and (K-way) which of its completions each shown one is */
+  recheck?: { of: db.RankingRecord; order: number[] };
 }
 
 /** K-way ranking, or pairwise verdicts (two completions). */
@@ -60,6 +65,7 @@ export class RankPanel extends CtxView {
     K: { state: true },
     mode: { state: true },
     goal: { state: true },
+    recheckEvery: { state: true },
     promptsLeft: { state: true },
   };
   declare ctx: AppContext;
@@ -70,6 +76,8 @@ export class RankPanel extends CtxView {
   declare mode: Mode;
   /** comparisons wanted before a first reward model (the bar) */
   declare goal: number;
+  /** 1 in this many comparisons is an earlier one again (0: never) */
+  declare recheckEvery: number;
   declare promptsLeft: number;
   /** when the ranking on screen was shown (performance.now()), and how long the ones saved since the page opened took */
   private shownAt = 0;
@@ -84,12 +92,14 @@ export class RankPanel extends CtxView {
     this.K = 4;
     this.mode = globalThis.localStorage?.getItem(MODE_KEY) === 'pair' ? 'pair' : 'rank';
     this.goal = loadGoal(globalThis.localStorage);
+    this.recheckEvery = loadRecheckEvery(globalThis.localStorage);
     this.promptsLeft = 0;
   }
 
   static override styles = [sharedStyles, css`
     .settings label { display: inline-flex; gap: 0.35rem; align-items: center; }
     .settings input { width: 4.5rem; }
+    .settings input[type='radio'] { width: auto; margin: 0; }
     .samples { list-style: none; padding: 0; margin: 0; }
     .samples li { border: 1px solid #e3e3e8; border-radius: 8px; padding: 0.5rem 0.75rem; margin: 0.35rem 0; background: #fff; white-space: pre-wrap; min-height: 1.5em; }
     .counter { font-variant-numeric: tabular-nums; }
@@ -177,7 +187,7 @@ export class RankPanel extends CtxView {
       this.requestUpdate();
       return;
     }
-    this.state = this.stateFor(item.prompt, texts);
+    this.state = item.recheck ? this.recheckState(item.recheck.of) : this.stateFor(item.prompt, texts);
     await this.updateComplete;
     this.focusJudge();
     void this.prefetch();
@@ -187,6 +197,20 @@ export class RankPanel extends CtxView {
   private stateFor(prompt: string, texts: string[]): RankingState | PairState {
     this.shownAt = performance.now();
     return this.mode === 'pair' && texts.length === 2 ? PairState.drawn(prompt, texts) : new RankingState(prompt, texts);
+  }
+
+  /** An earlier comparison judged again: a pair with its sides swapped, a ranking in the new order of its item. */
+  private recheckState(of: db.RankingRecord): RankingState | PairState {
+    this.shownAt = performance.now();
+    if (of.verdict && of.shown) return new PairState(of.prompt, of.completions, [of.shown[1], of.shown[0]]);
+    return new RankingState(of.prompt, this.item!.texts);
+  }
+
+  /** The item that shows `of` again; K-way, its completions in a new order. */
+  private recheckItem(of: db.RankingRecord): Item {
+    const order = of.verdict ? [0, 1] : newOrder(of.completions.length);
+    const texts = order.map((i) => of.completions[i]!);
+    return { prompt: of.prompt, texts, done: Promise.resolve(texts), recheck: { of, order } };
   }
 
   private focusJudge(): void {
@@ -221,6 +245,9 @@ export class RankPanel extends CtxView {
     }
     const q = await this.queue();
     this.promptsLeft = q.length; // a skip changes it without a store event
+    // a repeat among new work (not once the prompts run out); the prefetched prompt waits for the next turn
+    const again = q.length ? pickRecheck(await db.listRankings(this.ctx.store), this.mode === 'pair', this.recheckEvery) : undefined;
+    if (again) return this.show(this.recheckItem(again));
     const pre = this.next;
     this.next = undefined;
     if (pre && q.includes(pre.prompt)) return this.show(pre);
@@ -262,8 +289,9 @@ export class RankPanel extends CtxView {
 
   /** A ranking (rank view) or a verdict (pair view, with the better answer when both were bad and one was written). */
   private async submit(record: Omit<db.RankingRecord, 'createdAt'>, demonstration?: string): Promise<void> {
-    const shown = this.state, drawn = this.item?.generation, took = performance.now() - this.shownAt;
-    const rec = drawn ? { ...record, generation_config: drawn } : record; // how these completions were sampled
+    const shown = this.state, drawn = this.item?.generation, took = performance.now() - this.shownAt, again = this.item?.recheck;
+    const made = drawn ? { ...record, generation_config: drawn } : record; // how these completions were sampled
+    const rec = again && shown ? { ...again.of, recheck: this.recheckOf(again, shown, record) } : made;
     this.focus(); // the keyboard stays here while the rank view is gone (Escape skips the next prompt as it is written)
     this.state = undefined; // one submit per ranking: the view goes while it is saved
     const saved = await this.ctx.attempt('Saving the ranking', async () => {
@@ -285,6 +313,13 @@ export class RankPanel extends CtxView {
     if (it) this.skipped.add(it.prompt);
     if (it?.id && !this.state) void this.ctx.engine.stopGeneration(it.id); // skipped while it was being written
     await this.advance();
+  }
+
+  /** The repeat's judgement in the first record's terms: ranks per completion in its order (and for a pair, the verdict and sides). */
+  private recheckOf(again: NonNullable<Item['recheck']>, state: RankingState | PairState, record: Omit<db.RankingRecord, 'createdAt'>): NonNullable<db.RankingRecord['recheck']> {
+    const createdAt = Date.now();
+    if (state instanceof PairState) return { ranks: record.ranks, verdict: record.verdict!, shown: record.shown!, createdAt };
+    return { ranks: ranksInRecordOrder(again.order, state.order, state.ranksByPosition()), createdAt };
   }
 
   /** Ends the completions being written where they are, to rank them as they stand. */
@@ -320,6 +355,11 @@ export class RankPanel extends CtxView {
       if (mode === 'rank' || texts.length === 2) this.state = this.stateFor(this.state.prompt, texts);
       void this.updateComplete.then(() => this.focusJudge());
     }
+  }
+
+  private setRecheckEvery(e: Event): void {
+    this.recheckEvery = Math.round(this.num(e, 0, 1000, this.recheckEvery));
+    saveRecheckEvery(globalThis.localStorage, this.recheckEvery);
   }
 
   private setGoal(e: Event): void {
@@ -377,6 +417,8 @@ export class RankPanel extends CtxView {
         </span>
         ${this.mode === 'rank' ? html`<label>Completions (K) <input id="rank-k" type="number" min="2" max="9" .value=${String(this.K)} @change=${(e: Event) => this.set('K', Math.round(this.num(e, 2, 9, 4)))} /></label>` : ''}
         ${generationFields(this.ctx, 'rank')}
+        <label title="An earlier comparison comes back now and then, in a new order, to measure how consistent you are (the Data tab shows it). 0 never.">Repeat 1 in
+          <input id="recheck-every" type="number" min="0" max="1000" .value=${String(this.recheckEvery)} @change=${(e: Event) => this.setRecheckEvery(e)} /></label>
         <span class="muted small" id="prompts-left">${plural(this.promptsLeft, 'prompt')} to rank</span>
       </div>
       <div class="card row">
