@@ -104,6 +104,7 @@ export class RankView extends LitElement {
         <div class="line flags">
           ${FLAGS.map((f) => html`<button class="chip flag" data-flag=${f.id} aria-pressed=${String(s.flags[k]!.has(f.id))} title="key ${f.key}"
             @click=${() => this.act(() => s.toggleFlag(k, f.id))}><kbd>${f.key}</kbd> ${f.label}</button>`)}
+          <button class="chip why" title="a one-line reason for the whole ranking (r)" @click=${() => void this.openReason()}><kbd>r</kbd> Why…</button>
         </div>
       </div>
       ${this.reasonFor === s || s.rationale ? rationaleField(s, { enter: () => this.submit(), escape: () => this.focus() }) : ''}
