@@ -55,4 +55,24 @@ describe('training worker in the browser', () => {
     console.log(`browser worker: model load ${model.ms} ms, 2 steps + pause ${first.ms} ms, resume + 1 step ${second.ms} ms`);
     await page.close();
   });
+
+  it('a device lost in the worker during a run: the page is told, the engine gets a new one, and the run resumed on it ends as an uninterrupted one', async () => {
+    const page = await env.browser.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    await page.goto(`${env.url}tests/pages/gpu-lost.html`);
+    await page.waitForSelector('body[data-result], body[data-error]', { timeout: 400_000 });
+    const ds = await page.evaluate(() => ({ ...document.body.dataset }));
+    expect(ds.error).toBeUndefined();
+    const r = JSON.parse(ds.result!) as { status: string; error: string; problems: string[]; lostRun: boolean; model: string; devices: number; resumed: string; steps: number[]; equal: boolean };
+    expect(r.status).toBe('failed');
+    expect(r.error).toMatch(/GPU device was lost .*Reconnect the GPU \(or reload the page\), then resume the run: it goes on from its checkpoint of step [12]\.$/);
+    expect(r.problems).toEqual(['lost']);
+    expect([r.lostRun, r.model, r.devices, r.resumed]).toEqual([true, 'gpt2', 2, 'done']);
+    expect(r.steps).toEqual([1, 2, 3]);
+    expect(r.equal).toBe(true); // weights and AdamW moments as the run without the loss, bit for bit
+    expect(errors).toEqual([]);
+    await page.close();
+  }, 400_000);
 });
+

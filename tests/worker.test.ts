@@ -386,31 +386,47 @@ describe('training engine (worker API in Node)', () => {
     expect(r.code, r.out).toBe(0);
   });
 
-  it('a lost GPU is reported, fails the running run with how to go on, and a fresh engine resumes it to the end', async () => {
-    const gpu = await createNodeGpu(); // its own device: destroying it must not touch the other tests'
+  it('a lost GPU is reported and fails the running run; the engine gets a new device, and the run resumed on it ends as an uninterrupted one', async () => {
+    const devices: Awaited<ReturnType<typeof createNodeGpu>>[] = [];
     const name = `worker-test-${stores++}`;
-    const e = createEngine({ gpu, store: openStore(name) });
+    // the GPU as a factory, as the worker gives it: each call a device of its own (destroying one must not touch the other tests')
+    const e = createEngine({ gpu: async () => { const g = await createNodeGpu(); devices.push(g); return g; }, store: openStore(name) });
     await e.loadModel({ files: files(), name: 'gpt2-tiny' });
     const problems: GpuProblem[] = [];
     await e.watchGpu((p) => problems.push(p));
+    expect(await e.reconnectGpu()).toMatchObject({ model: { source: 'gpt2-tiny' } }); // the GPU works: nothing to do
+    expect(devices.length).toBe(1);
     let destroyed = false;
-    const id = await e.startStage('sft', { ...SFT, steps: 6, checkpointEvery: 2 }, sftData, {
-      onProgress: (p) => { if (p.step === 3 && !destroyed) { destroyed = true; gpu.device.destroy(); } },
+    const cfg = { ...SFT, steps: 6, checkpointEvery: 2 };
+    const id = await e.startStage('sft', cfg, sftData, {
+      onProgress: (p) => { if (p.step === 3 && !destroyed) { destroyed = true; devices[0]!.device.destroy(); } },
     });
     expect(await e.wait(id)).toBe('failed');
     const run = await e.getRun(id);
-    expect(run.error).toMatch(/^the GPU device was lost \(destroyed\).*Reload the page, then resume the run: it goes on from its checkpoint of step 2\.$/);
+    expect(run.error).toMatch(/^the GPU device was lost \(destroyed\).*Reconnect the GPU \(or reload the page\), then resume the run: it goes on from its checkpoint of step 2\.$/);
     await expect.poll(() => problems.map((p) => p.kind)).toEqual(['lost']);
     expect(problems[0]!.message).toMatch(/GPU device was lost/);
     // every later call says the same instead of hanging or returning nothing
     await expect(e.generate('the cat', { numSamples: 1, maxNewTokens: 2 })).rejects.toThrow(/GPU device was lost/);
-    // the reload: a fresh engine on a new device over the same store goes on from step 2
-    const b = createEngine({ gpu: testGpu(), store: openStore(name) });
-    await b.loadModel({ files: files(), name: 'gpt2-tiny' });
-    await b.resume(id);
-    expect(await b.wait(id)).toBe('done');
-    expect((await metricsOf(name, id)).map((r) => r.step)).toEqual([1, 2, 3, 4, 5, 6]) // step 3 again, kept once;
-    await b.dispose();
+
+    // one call: a new device, the model built on it again; the run the loss stopped is named, and goes on from step 2
+    const back = await e.reconnectGpu();
+    expect(devices.length).toBe(2);
+    expect(back).toMatchObject({ model: { source: 'gpt2-tiny' }, lostRun: id });
+    await e.resume(back.lostRun!);
+    expect(await e.wait(id)).toBe('done');
+    expect((await metricsOf(name, id)).map((r) => r.step)).toEqual([1, 2, 3, 4, 5, 6]); // step 3 again, kept once
+    expect((await e.generate('the cat', { numSamples: 1, maxNewTokens: 2 })).texts.length).toBe(1); // the page goes on
+    // bit for bit the run without the loss
+    const straight = await e.startStage('sft', cfg, sftData);
+    expect(await e.wait(straight)).toBe('done');
+    const [x, y] = await Promise.all([finalTensors(name, id), finalTensors(name, straight)]);
+    expect(x.step).toBe(6);
+    for (const [k, t] of y.tensors) expect(x.tensors.get(k), k).toEqual(t);
+    // a later loss, of the new device, reaches the same watcher
+    devices[1]!.device.destroy();
+    await expect.poll(() => problems.map((p) => p.kind)).toEqual(['lost', 'lost']);
+    await e.dispose();
   });
 
   it("a NaN step is skipped, or with onNonFinite: 'stop' ends the run as failed with a clear message", async () => {

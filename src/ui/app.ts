@@ -44,6 +44,7 @@ export class RlhfApp extends LitElement {
     storage: { state: true },
     persisted: { state: true },
     progress: { state: true },
+    reconnecting: { state: true },
   };
   declare ctx: AppContext;
   declare tab: TabId;
@@ -51,6 +52,7 @@ export class RlhfApp extends LitElement {
   declare storage: { usage: number; quota: number } | undefined;
   declare persisted: boolean | undefined;
   declare progress: RunProgress | undefined;
+  declare reconnecting: boolean;
   private off: (() => void)[] = [];
   private nextNotice = 0;
   /** each tab's own scroll position: a tab opens where the user left it (at first, at its top), not at another's */
@@ -132,6 +134,13 @@ export class RlhfApp extends LitElement {
     this.storage = await storageEstimate();
   }
 
+  /** The lost-GPU notice's one click: a new device, the model on it, the stopped run resumed. */
+  private async reconnect(): Promise<void> {
+    this.reconnecting = true;
+    await this.ctx.attempt('Reconnecting the GPU', () => this.ctx.reconnectGpu());
+    this.reconnecting = false;
+  }
+
   private pushNotice(text: string, kind: 'info' | 'error'): void {
     const n = { id: this.nextNotice++, text, kind, tab: this.tab };
     this.notices = [...this.notices.slice(-4), n];
@@ -164,8 +173,9 @@ export class RlhfApp extends LitElement {
       </header>
       <div class="notices" aria-live="polite">
         ${this.ctx.gpuLost ? html`<div class="notice error" id="gpu-lost" role="alert"><span>The GPU stopped working: ${this.ctx.gpuLost}. Everything you made is
-          saved in this browser: reload the page to go on (a training run resumes from its last checkpoint).</span>
-          <button id="gpu-reload" class="primary" @click=${() => location.reload()}>Reload</button></div>` : ''}
+          saved in this browser: reconnect to go on (a training run the loss stopped resumes from its last checkpoint), or reload the page.</span>
+          <button id="gpu-reconnect" class="primary" ?disabled=${this.reconnecting} @click=${() => void this.reconnect()}>${this.reconnecting ? 'Reconnecting…' : 'Reconnect and go on'}</button>
+          <button id="gpu-reload" @click=${() => location.reload()}>Reload</button></div>` : ''}
         ${this.notices.filter((n) => n.tab === this.tab).map((n) => html`<div class="notice ${n.kind}" role=${n.kind === 'error' ? 'alert' : 'status'}><span>${n.text}</span>
           <button aria-label="Dismiss" @click=${() => this.dismiss(n.id)}>×</button></div>`)}
         ${TABS.filter((t) => t.id !== this.tab).map((t) => {

@@ -67,7 +67,7 @@ export class AppContext {
   readonly completions: { runId: string; step: number; rows: CompletionRow[] }[] = [];
   private readonly target = new EventTarget();
 
-  /** why the GPU stopped working, once it has: nothing runs until the page is reloaded */
+  /** why the GPU stopped working, once it has: nothing runs until reconnectGpu (or a reload) */
   gpuLost?: string;
 
   /** The one set of sampling settings of every view that draws samples for the user (Rank, Compare); kept across reloads. */
@@ -201,6 +201,21 @@ export class AppContext {
     this.liveRun = id;
     this.changed('runs');
     return id;
+  }
+
+  /**
+   * After a GPU loss, the one click that goes on: the engine gets a new device and builds the model on it
+   * again, and the run the loss stopped resumes from its checkpoint.
+   */
+  async reconnectGpu(): Promise<void> {
+    const { model, lostRun } = await this.engine.reconnectGpu();
+    this.gpuLost = undefined;
+    if (model) {
+      this.model = model;
+      this.changed('model', model);
+    }
+    await this.refreshPolicy();
+    if (lostRun) await this.resumeRun(lostRun);
   }
 
   async resumeRun(runId: string): Promise<void> {

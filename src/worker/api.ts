@@ -152,12 +152,21 @@ export class Engine {
   private live?: Live;
   private gens: { model: Transformer; lora?: LoraSet; g: Generator }[] = []; // at most one per model/adapter pair
   private imported?: { name: string; lora: LoraSet; files: Map<string, Uint8Array>; reward?: true }; // a shared adapter opened on the loaded model
-  private readonly gpuP: Promise<Gpu>;
+  private gpuP: Promise<Gpu>;
+  /** Asks for a new device after a loss (the browser's navigator.gpu); none when the engine was given one device. */
+  private readonly newGpu?: () => Promise<Gpu>;
+  private readonly watchers: ((p: GpuProblem) => unknown)[] = [];
+  /** The run the last GPU loss stopped: resumed after reconnectGpu. */
+  private lostRun?: string;
   private readonly storeP: Promise<db.Store>;
 
-  /** `gpu` and `store` may be promises (a worker starts at once; a missing WebGPU fails the first call). */
-  constructor(deps: { gpu: Gpu | Promise<Gpu>; store: db.Store | Promise<db.Store> }) {
-    this.gpuP = Promise.resolve(deps.gpu);
+  /**
+   * `gpu` and `store` may be promises (a worker starts at once; a missing WebGPU fails the first call); `gpu`
+   * given as a function is asked again for a new device when the GPU is lost (reconnectGpu).
+   */
+  constructor(deps: { gpu: Gpu | Promise<Gpu> | (() => Promise<Gpu>); store: db.Store | Promise<db.Store> }) {
+    if (typeof deps.gpu === 'function') this.newGpu = deps.gpu;
+    this.gpuP = typeof deps.gpu === 'function' ? deps.gpu() : Promise.resolve(deps.gpu);
     // a checkpoint write cut short (a crash, a closed tab) left chunks no manifest points at: gone on start
     this.storeP = Promise.resolve(deps.store).then(async (s) => (await cleanOrphanChunks(s), s));
     this.gpuP.catch(() => {});
@@ -171,6 +180,11 @@ export class Engine {
     const gpu = await this.gpuP;
     if (this.live) throw new Error(`run ${this.live.runId} is training: pause or cancel it before loading another model`);
     const files = await loadSource(source, onProgress ? (p) => void notify(() => onProgress(p)) : undefined);
+    return this.install(gpu, files, 'url' in source ? source.url : undefined, 'url' in source && !source.files);
+  }
+
+  /** The model of `files` built on `gpu` as the loaded one (the runs merged into the old one are not). */
+  private async install(gpu: Gpu, files: ModelFiles, url: string | undefined, reloadable: boolean): Promise<ModelInfo> {
     if (!files.tokenizer) throw new Error(`${files.source}: no tokenizer.json; the playground reads and writes text`);
     const tok = Tok.fromJson(files.tokenizer, files.tokenizerConfig, `${files.source}/tokenizer.json`);
     if (parseConfig(files.config, `${files.source}/config.json`).sequenceClassification) {
@@ -186,8 +200,31 @@ export class Engine {
       vocabSize: c.vocabSize, maxPositions: c.maxPositions, hasTokenizer: true, hasChatTemplate: tok.hasChatTemplate, fingerprint: await fingerprint(files), memory, merged: [],
     };
     // a run on a plain URL can load its model again by itself after a reload
-    this.loaded = { files, tok, base: model, info, rootInfo: info, chain: [], url: 'url' in source ? source.url : undefined, reloadable: 'url' in source && !source.files };
+    this.loaded = { files, tok, base: model, info, rootInfo: info, chain: [], url, reloadable };
     return info;
+  }
+
+  /**
+   * After the GPU was lost: a new device, and the loaded model built on it again from its files (still in
+   * memory) with the runs that were merged into it merged again, so the page goes on without a reload. Says
+   * which run the loss stopped (resume it: it goes on from its checkpoint). Does nothing while the GPU works.
+   */
+  async reconnectGpu(): Promise<{ model?: ModelInfo; lostRun?: string }> {
+    const old = await this.gpuP.catch(() => undefined);
+    if (old && !old.lost) return { model: this.loaded?.info };
+    if (!this.newGpu) throw new Error('this engine was given one GPU device and cannot ask for another: reload the page');
+    await this.live?.done; // the run the loss stopped ends as failed first
+    const keep = this.loaded;
+    this.unload(); // its buffers belong to the lost device: nothing to free, nothing to read
+    this.gpuP = this.newGpu();
+    const gpu = await this.gpuP;
+    for (const w of this.watchers) this.watch(gpu, w);
+    const lostRun = this.lostRun;
+    this.lostRun = undefined;
+    if (!keep) return { lostRun };
+    await this.install(gpu, keep.files, keep.url, keep.reloadable);
+    for (const id of keep.chain) await this.adoptRun(id);
+    return { model: this.loaded!.info, ...(lostRun ? { lostRun } : {}) };
   }
 
   private unload(): void {
@@ -217,11 +254,15 @@ export class Engine {
 
   /**
    * Tells `onProblem` when the GPU stops working ('lost': a driver reset or timeout, GPU memory exhausted;
-   * nothing runs any more until a reload, and a training run fails with a message saying how to resume it)
+   * nothing runs until reconnectGpu gets a new device or the page is reloaded, and a training run fails with a message saying how to resume it)
    * or reports an error outside the engine's checks ('error': a bug to report). Resolves once watching.
    */
   async watchGpu(onProblem: (p: GpuProblem) => unknown): Promise<void> {
-    const gpu = await this.gpuP;
+    this.watchers.push(onProblem); // and on every device reconnectGpu gets
+    this.watch(await this.gpuP, onProblem);
+  }
+
+  private watch(gpu: Gpu, onProblem: (p: GpuProblem) => unknown): void {
     void gpu.whenLost.then((e) => notify(() => onProblem({ kind: 'lost', message: e.message })));
     gpu.device.addEventListener('uncapturederror', (ev) => {
       void notify(() => onProblem({ kind: 'error', message: (ev as GPUUncapturedErrorEvent).error.message }));
@@ -836,7 +877,8 @@ export class Engine {
         let error = errText(e);
         if (e instanceof GpuLostError) {
           const at = (await db.getRun(await this.storeP, runId).catch(() => undefined))?.checkpointStep; // the step, not the checkpoint's bytes
-          error += `. Reload the page, then resume the run: it goes on from ${at ? `its checkpoint of step ${at}` : 'the start'}.`;
+          error += `. Reconnect the GPU (or reload the page), then resume the run: it goes on from ${at ? `its checkpoint of step ${at}` : 'the start'}.`;
+          this.lostRun = runId;
         }
         return status('failed', { error }).catch(() => 'failed' as const);
       }).finally(() => {
@@ -866,6 +908,6 @@ const cut = (text: string, stop: string[]) => {
   return i < 0 ? text : text.slice(0, i);
 };
 
-export function createEngine(deps: { gpu: Gpu | Promise<Gpu>; store: db.Store | Promise<db.Store> }): Engine {
+export function createEngine(deps: { gpu: Gpu | Promise<Gpu> | (() => Promise<Gpu>); store: db.Store | Promise<db.Store> }): Engine {
   return new Engine(deps);
 }

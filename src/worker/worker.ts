@@ -6,4 +6,5 @@ import { createBrowserGpu } from '../gpu/browser.ts';
 import { openStore } from '../store/db.ts';
 import { createEngine } from './api.ts';
 
-Comlink.expose(createEngine({ gpu: createBrowserGpu(), store: openStore() }));
+// the GPU as a factory: after a device loss the engine asks for a new one (reconnectGpu)
+Comlink.expose(createEngine({ gpu: createBrowserGpu, store: openStore() }));

@@ -2,8 +2,8 @@
 // GPT-2 in the worker, run SFT, pause from the progress callback after step 2. After a reload: find the
 // paused run in IndexedDB, load the model again, resume, finish. Results go to document.body.dataset.
 import * as Comlink from 'comlink';
-import { checkpointManifest, getMetrics, listRuns, openStore, type Store } from '../../src/store/db.ts';
-import { readCheckpointAll } from '../../src/store/checkpoints.ts';
+import { checkpointManifest, getMetrics, listRuns, openStore } from '../../src/store/db.ts';
+import { sameTensors } from './same-tensors.ts';
 import type { Engine, RunCallbacks } from '../../src/worker/api.ts';
 
 const ds = document.body.dataset;
@@ -15,18 +15,6 @@ const data = Array.from({ length: 6 }, (_, i) => ({
   kind: 'completion' as const, prompt: `${words[i]} ${words[(i + 3) % 8]}`, completion: `${words[(i + 1) % 8]} ${words[(i + 5) % 8]} ${words[(i + 2) % 8]}`,
 }));
 const CONFIG = { seed: 3, steps: 3, batchSize: 2, seqLen: 16, lr: 1e-3 };
-
-/** Whether two runs' last checkpoints hold the same tensors, bit for bit. */
-async function sameTensors(db: Store, a: string, b: string): Promise<boolean> {
-  const [x, y] = await Promise.all([a, b].map(async (id) => (await readCheckpointAll(db, id))!.tensors));
-  const bits = (t: Float32Array) => new Uint32Array(t.buffer, t.byteOffset, t.length);
-  return x!.size === y!.size && [...x!].every(([name, t]) => {
-    const u = y!.get(name);
-    if (!u || u.length !== t.length) return false;
-    const [p, q] = [bits(t), bits(u)];
-    return p.every((v, i) => v === q[i]);
-  });
-}
 
 async function main(): Promise<void> {
   if (!('gpu' in navigator) || !navigator.gpu) throw new Error('no WebGPU in this browser (navigator.gpu is missing)');
