@@ -161,7 +161,7 @@ async function benchGenerate(gpu: Gpu, name: string, s: GptShape) {
   for (let t = 0; t < NEW; t++) {
     plan.setBatch(seq);
     gpu.run(plan.forward);
-    const logits = (await plan.readLogits()).subarray((prompt.length + t - 1) * s.vocab, (prompt.length + t) * s.vocab);
+    const logits = await plan.readLogits(prompt.length + t - 1, 1);
     let best = 0;
     for (let v = 1; v < s.vocab; v++) if (logits[v]! > logits[best]!) best = v;
     seq[prompt.length + t] = best;

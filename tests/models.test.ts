@@ -85,6 +85,7 @@ describe('Qwen\'s 151,936-token vocabulary on the device\'s own limits', () => {
     both.setBatch(ids, undefined, weights(2));
     await gpu.check('both', () => gpu.run([...both.forward, ...both.loss]));
     const loss = await both.readLoss(), logits = await both.readLogits();
+    expect(await both.readLogits(T + 5, 2)).toEqual(logits.subarray((T + 5) * V, (T + 7) * V)); // a few rows, from both chunks
     both.destroy();
     expect(loss).toBeGreaterThan(Math.log(V) - 0.5); // about uniform at initialisation
     const one = await model.plan(1, T);

@@ -406,16 +406,22 @@ export class Plan {
     if (score?.trainable) for (const { view } of score.params.arenaViews('grad')) this.zeroGrads.push(...(await zero(gpu, view)));
   }
 
-  /** The logits as one [rows, V] array (rows: B*T, or B with a KV cache), from the vocabulary chunks. */
-  async readLogits(): Promise<Float32Array> {
+  /** Rows of logits the LM head writes: B*T, or B with a KV cache (none with a scalar head). */
+  get logitRows(): number {
+    const c = this.logitChunks[0];
+    return c ? c.view.n / c.vn : 0;
+  }
+
+  /** Logit rows r0 .. r0+n-1 (by default all) as one [n, V] array, put together from the vocabulary chunks. */
+  async readLogits(r0 = 0, n = this.logitRows - r0): Promise<Float32Array> {
     const cs = this.logitChunks, V = this.model.cfg.vocabSize;
-    const flat = await this.model.gpu.readAll(cs.map((c) => c.view));
+    const flat = await this.model.gpu.readAll(cs.map((c) => ({ buf: c.view.buf, off: c.view.off + r0 * c.vn * 4, n: n * c.vn })));
     if (cs.length === 1) return flat;
-    const rows = cs[0]!.view.n / cs[0]!.vn, out = new Float32Array(rows * V);
+    const out = new Float32Array(n * V);
     let at = 0;
     for (const { v0, vn } of cs) {
-      for (let r = 0; r < rows; r++) out.set(flat.subarray(at + r * vn, at + (r + 1) * vn), r * V + v0);
-      at += rows * vn;
+      for (let r = 0; r < n; r++) out.set(flat.subarray(at + r * vn, at + (r + 1) * vn), r * V + v0);
+      at += n * vn;
     }
     return out;
   }
