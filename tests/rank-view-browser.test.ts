@@ -78,8 +78,11 @@ describe('rank view', () => {
     await page.keyboard.press('ArrowRight');
     await ready('1/0');
     expect((await saved())[0]).toMatchObject({ completions: ['Hi Ana!', 'Go away.'], ranks: [0, 1], verdict: 'b', shown: [1, 0], rationale: 'only B greets her' });
-    // both bad ('n'): the better answer is written and saved with Ctrl+Enter
+    // both bad ('n'), Escape back to the verdict, 'n' again: the better answer is written and saved with Ctrl+Enter
     expect(await sides()).toEqual(['Fish', 'Rock']);
+    await page.keyboard.press('n');
+    await page.keyboard.press('Escape');
+    expect(await page.locator('pair-view textarea.better-text').count()).toBe(0);
     await page.keyboard.press('n');
     await page.keyboard.type('Bubbles');
     await page.keyboard.press('Control+Enter');

@@ -39,7 +39,14 @@ export class PairView extends LitElement {
 
   private onKey = (e: KeyboardEvent): void => {
     const s = this.state;
-    if (!s || typing(e) || this.writing === s) return;
+    if (!s || typing(e)) return;
+    if (this.writing === s) { // the better answer's buttons have the focus: Escape still goes back
+      if (e.key === 'Escape') {
+        e.preventDefault();
+        this.back();
+      }
+      return;
+    }
     const action = s.handleKey(e.key, { alt: e.altKey, ctrl: e.ctrlKey, meta: e.metaKey });
     if (action === 'none') return;
     e.preventDefault();

@@ -20,13 +20,12 @@ import { importData, plural } from './data-io.ts';
 import type { AppContext } from './context.ts';
 import { KeyController } from './keys.ts';
 import './rank-view.ts';
-import type { RankView } from './rank-view.ts';
 import { RankingState } from './ranking-state.ts';
 import './pair-view.ts';
 import type { PairSubmit } from './pair-view.ts';
 import { PairState } from './pair-state.ts';
 import './guidelines-panel.ts';
-import { goalProgress, loadGoal, saveGoal, secondsPerRanking } from './labeling.ts';
+import { goalProgress, loadGoal, PACE_WINDOW, saveGoal, secondsPerRanking } from './labeling.ts';
 import { loadRecheckEvery, newOrder, pickRecheck, ranksInRecordOrder, saveRecheckEvery } from './consistency.ts';
 import { sharedStyles } from './styles.ts';
 import { engineSampling, type GenerationConfig } from '../io/generation-config.ts';
@@ -214,7 +213,7 @@ export class RankPanel extends CtxView {
   }
 
   private focusJudge(): void {
-    (this.renderRoot.querySelector('rank-view, pair-view') as RankView | null)?.focus();
+    this.renderRoot.querySelector<HTMLElement>('rank-view, pair-view')?.focus();
   }
 
   private async prefetch(): Promise<void> {
@@ -344,13 +343,16 @@ export class RankPanel extends CtxView {
     this.settingsChanged();
   }
 
-  /** The other mode: kept across reloads; the prompt on screen is judged in it when its completions fit (two for a pair). */
+  /**
+   * The other mode: kept across reloads; the prompt on screen is judged in it when its completions fit
+   * (two for a pair), unless it is a repeat, which is judged as the first time was.
+   */
   private setMode(mode: Mode): void {
     if (this.mode === mode) return;
     this.mode = mode;
     globalThis.localStorage?.setItem(MODE_KEY, mode);
     this.settingsChanged(); // the prefetched prompt has the other mode's number of completions
-    if (this.state) {
+    if (this.state && !this.item?.recheck) {
       const texts = this.item!.texts;
       if (mode === 'rank' || texts.length === 2) this.state = this.stateFor(this.state.prompt, texts);
       void this.updateComplete.then(() => this.focusJudge());
@@ -447,7 +449,7 @@ export class RankPanel extends CtxView {
         <label class="small muted">Goal <input id="goal-input" type="number" min="1" .value=${String(this.goal)} @change=${(e: Event) => this.setGoal(e)} /> comparisons</label>
       </div>
       <progress id="goal-bar" max="1" .value=${p.fraction} aria-label="Comparisons towards the goal"></progress>
-      <span class="muted small" id="pace">${pace === undefined ? 'Time per ranking: shown after the first one.' : `Time per ranking: ${pace < 10 ? pace.toFixed(1) : Math.round(pace)} s (median of the last ${Math.min(this.times.length, 10)}).`}</span>
+      <span class="muted small" id="pace">${pace === undefined ? 'Time per ranking: shown after the first one.' : `Time per ranking: ${pace < 10 ? pace.toFixed(1) : Math.round(pace)} s (median of the last ${Math.min(this.times.length, PACE_WINDOW)}).`}</span>
     </div>`;
   }
 }
