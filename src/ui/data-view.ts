@@ -378,10 +378,10 @@ export class DataView extends CtxView {
       case 'preference':
         return html`<div class="pre prompt">${r.prompt}</div>
           <div class="turn pre"><span class="label">chosen</span>${r.chosen}</div>
-          <div class="turn pre"><span class="label">rejected</span>${r.rejected}</div>`;
+          <div class="turn pre"><span class="label">rejected</span>${r.rejected}</div>${this.why(r.rationale)}`;
       case 'ranking':
-        return html`<div class="pre prompt">${r.prompt}</div>
-          <ol class="ranked">${r.completions.map((c, i) => html`<li class="pre"><span class="label">#${(r.ranks?.[i] ?? i) + 1}</span>${c}</li>`)}</ol>`;
+        return html`<div class="pre prompt">${r.prompt}</div>${r.verdict ? html`<span class="pill">${verdictLabel(r.verdict)}</span>` : ''}
+          <ol class="ranked">${r.completions.map((c, i) => html`<li class="pre"><span class="label">#${(r.ranks?.[i] ?? i) + 1}</span>${c}</li>`)}</ol>${this.why(r.rationale)}`;
       case 'prompt':
         return typeof r.prompt === 'string' ? html`<div class="pre prompt">${r.prompt}</div>`
           : html`${r.prompt.map((m) => html`<div class="turn pre"><span class="label">${m.role}</span>${m.content}</div>`)}`;
@@ -439,10 +439,15 @@ export class DataView extends CtxView {
       ${this.rankingNotes(r)}`;
   }
 
+  /** The labeler's reason, under a ranking, a pair or a preference. */
+  private why(rationale: string | undefined): TemplateResult | string {
+    return rationale ? html`<p class="rationale"><span class="label">why</span>${rationale}</p>` : '';
+  }
+
   /** The reason and how the completions were sampled, under a saved ranking or verdict. */
   private rankingNotes(r: db.RankingRecord): TemplateResult {
     const g = r.generation_config, again = recheckText(r);
-    return html`${r.rationale ? html`<p class="rationale"><span class="label">why</span>${r.rationale}</p>` : ''}
+    return html`${this.why(r.rationale)}
       ${again ? html`<p class="muted small recheck">${again}</p>` : ''}
       ${g ? html`<p class="muted small sampled">Sampled at temperature ${g.temperature}, top-p ${g.top_p}, top-k ${g.top_k || 'off'}, up to ${g.max_new_tokens} new tokens.</p>` : ''}`;
   }
