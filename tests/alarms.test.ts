@@ -115,6 +115,17 @@ describe('alarms', () => {
     expect(ids({ ...healthy, samples: [{ step: 1, response: 'ok ok ok', tokens: ['ok', ' ok', ' ok'] }] })).toEqual([]);
   });
 
+  it("fire when TRL's early-stopping guard skipped a step's updates, for PPO and GRPO alike", () => {
+    expect(ids({ ...healthy, metrics: history(() => ({ 'policy/early_stop': 0 })) })).toEqual([]);
+    const run = { ...healthy, metrics: history((s) => ({ 'policy/early_stop': s === 28 ? 1 : 0 })) };
+    expect(ids(run)).toEqual(['early-stop']);
+    expect(computeAlarms(run)[0]).toMatchObject({ step: 28, severity: 'warning', detail: expect.stringMatching(/^In 1 of the last 5 steps the early-stopping guard skipped/) });
+    // long ago: out of the window, quiet again
+    expect(ids({ ...healthy, metrics: history((s) => ({ 'policy/early_stop': s === 3 ? 1 : 0 })) })).toEqual([]);
+    // GRPO names it early_stop
+    expect(asPpoMetrics({ early_stop: 1, reward: 0.5 })['policy/early_stop']).toBe(1);
+  });
+
   it('report several alarms at once, most severe first', () => {
     const bad = {
       ...healthy,

@@ -107,7 +107,18 @@ describe('GRPO / RLOO learn a verifiable reward', () => {
       }
       expect(last.rows.length).toBe(cfg.promptsPerStep * cfg.num_generations);
       expect(last.rows[0]!.rewards).toHaveLength(1);
+      expect(last.metrics.early_stop).toBe(0);
       t.destroy();
+      // TRL's early stopping with num_iterations 3: the first update is on-policy (approx KL 0); the second
+      // pass finds the policy moved more than 1.5 x target_kl from the one that sampled, so it and the third
+      // are skipped; without the guard all three run
+      for (const early_stopping of [true, false]) {
+        const g = await GrpoTrainer.create({ model, lora }, model, [low], { ...cfg, num_iterations: 3, early_stopping, target_kl: 1e-8 });
+        const seen: number[] = [];
+        const out = await g.trainStep(prompts, (p) => void (p.phase === 'updating' && seen.push(p.done)));
+        expect([out.metrics.early_stop, seen], `early_stopping ${early_stopping}`).toEqual(early_stopping ? [1, [0, 1]] : [0, [0, 1, 2]]);
+        g.destroy();
+      }
       lora.destroy();
       model.params.destroy();
     });

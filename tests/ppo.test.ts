@@ -70,7 +70,28 @@ describe('PPO', () => {
     expect(last.samples[0]!.kl.length).toBe(last.samples[0]!.response.length);
     expect(last.samples[0]!.advantage.length).toBe(last.samples[0]!.response.length);
     expect(ppo.emaWeights!.size).toBe(policy.params.entries.length);
+    expect(last['policy/early_stop']).toBe(0); // the guard is off unless asked (as in TRL)
     ppo.destroy();
+
+    // TRL's early stopping: once an update has moved the policy more than 1.5 x target_kl (approx KL) from the
+    // one that sampled, the step's remaining updates are skipped and the step says so; off, all 2 x 2 run
+    const guarded = await PpoTrainer.create({ policy: { model: base, lora: policy }, reference: { model: base }, reward: { model: base, lora: rmLora, head: rmHead }, value: { model: base, lora: valueLora, head: valueHead } },
+      { ...cfg, ppo_epochs: 2, ema_decay: 0, early_stopping: true, target_kl: 1e-8 });
+    const updates = async (t: PpoTrainer) => {
+      const seen: string[] = [];
+      const out = await t.trainStep(prompts, (p) => { if (p.phase === 'updating') seen.push(`${p.done}/${p.total}`); });
+      return { seen, out };
+    };
+    const stopped = await updates(guarded);
+    expect(stopped.seen).toEqual(['0/4', '1/4']); // the first update ran; the second pass found the policy moved and stopped
+    expect(stopped.out['policy/early_stop']).toBe(1);
+    expect(stopped.out['policy/approxkl_avg']).toBeGreaterThan(1.5e-8);
+    guarded.destroy();
+    const free = await PpoTrainer.create({ policy: { model: base, lora: policy }, reference: { model: base }, reward: { model: base, lora: rmLora, head: rmHead }, value: { model: base, lora: valueLora, head: valueHead } },
+      { ...cfg, ppo_epochs: 2, ema_decay: 0, early_stopping: false, target_kl: 1e-8 });
+    const all = await updates(free);
+    expect([all.seen, all.out['policy/early_stop']]).toEqual([['0/4', '1/4', '2/4', '3/4'], 0]);
+    free.destroy();
     for (const x of [policy, valueLora, rmLora]) x.destroy();
     for (const h of [rmHead, valueHead]) h.destroy();
     base.params.destroy();

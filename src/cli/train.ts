@@ -95,6 +95,8 @@ const CONFIG_FLAGS: readonly ConfigFlag[] = [
   { key: 'epsilon', flags: '--epsilon <E>', help: 'the ratio is clipped below at 1 - epsilon', stages: GROUP },
   { key: 'epsilon_high', flags: '--epsilon-high <E>', help: 'the ratio is clipped above at 1 + epsilon-high (DAPO: 0.28); 0 = --epsilon', stages: GROUP },
   { key: 'num_iterations', flags: '--num-iterations <N>', help: 'updates per batch of completions', stages: GROUP },
+  { key: 'target_kl', flags: '--target-kl <X>', help: "early stopping: a step's updates stop once their approx KL to the sampling policy exceeds 1.5 x this", stages: ['ppo', 'grpo', 'rloo'] },
+  { key: 'early_stopping', flags: '--no-early-stopping', help: "turn off TRL's early-stopping guard (--target-kl)", stages: ['ppo', 'grpo', 'rloo'], kind: 'boolean' },
   { key: 'mask_truncated_completions', flags: '--mask-truncated-completions', help: 'leave completions cut at the length limit out of the loss', stages: GROUP, kind: 'boolean' },
   { key: 'reward_weights', flags: '--reward-weights <W,...>', help: 'one weight per reward: the --reward-fn functions in order, then --reward; default 1 each', stages: GROUP, kind: 'numbers' },
   { key: 'ptx_coef', flags: '--ptx-coef <G>', help: 'PPO-ptx: weight of an SFT loss on the {"prompt","completion"} lines among the prompts; 0 = plain PPO', stages: ['ppo'] },

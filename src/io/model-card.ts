@@ -124,7 +124,7 @@ const STAGE_KEYS: Record<string, [string, string][]> = {
     ['numSamples', 'samples per prompt'], ['maxNewTokens', 'max new tokens'], ['temperature', 'sampling temperature'],
     ['kl_coef', 'KL coefficient'], ['kl_target', 'KL target (0 = fixed coefficient)'], ['cliprange', 'policy clip range'],
     ['cliprange_value', 'value clip range'], ['vf_coef', 'value loss coefficient'], ['gamma', 'gamma'], ['lam', 'GAE lambda'],
-    ['ppo_epochs', 'PPO epochs'], ['minibatches', 'minibatches'], ['ptx_coef', 'pretraining-mix (PPO-ptx) coefficient'], ['ema_decay', 'policy EMA decay'],
+    ['ppo_epochs', 'PPO epochs'], ['minibatches', 'minibatches'], ['ptx_coef', 'pretraining-mix (PPO-ptx) coefficient'], ['ema_decay', 'policy EMA decay'], ['early_stopping', 'early stopping'], ['target_kl', 'early-stopping target KL'],
   ],
 };
 

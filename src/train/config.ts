@@ -63,6 +63,9 @@ export interface TrainConfig {
   epsilon_high: number; // 0 = epsilon (DAPO uses 0.28)
   num_iterations: number; // 4 updates per batch of rollouts (TRL's 1: see GROUP_ITERATIONS)
   mask_truncated_completions: boolean; // false
+  // ---- PPO, GRPO and RLOO: TRL's early-stopping guard (PPOConfig's names) ----
+  early_stopping: boolean; // true here (TRL's default is false: see EARLY_STOPPING)
+  target_kl: number; // 1: an update is skipped, and the step's remaining ones with it, once approx KL > 1.5 x target_kl
 }
 
 export type TrainInput = Partial<TrainConfig>;
@@ -128,6 +131,15 @@ export const stepsFor = (c: TrainConfig, perEpoch: number): number => c.steps ||
 // rate judged / expected from the labeler's odds, KL in nats): 0.2 -> 0.55 / 0.61 at 5.3; 0.1 -> 0.67 /
 // 0.75 at 13.7; 0.05 -> 0.79 / 0.85 at 17.0, against the unnormalised 0.2's 0.82 / 0.83 at 21.9. So 0.05:
 // as far as 0.2 went before in expectation, for less KL. None reaches 0.8 at 10 nats.
+/**
+ * TRL's early-stopping guard, on by default here (TRL's PPOConfig has early_stopping false, target_kl 1): the
+ * playground runs 4 passes over each batch (PPO_EPOCHS, GROUP_ITERATIONS) with learning rates scaled up for
+ * small models, where one bad batch can throw the policy far from the one that sampled; the guard stops the
+ * step's updates once their approx KL to that policy exceeds 1.5 x target_kl, and says so in the metrics
+ * (policy/early_stop). In ordinary steps approx KL stays near 0.01, so it changes nothing there.
+ */
+export const EARLY_STOPPING = true;
+
 /** Passes over each batch of rollouts (PpoTrainer's own default, PPO_DEFAULTS, is 1; TRL's num_ppo_epochs is 4). */
 const PPO_EPOCHS = 4;
 /** The KL penalty's coefficient on the normalised reward (the paper's: 0.02, on a scale it does not give). */
@@ -167,6 +179,7 @@ export function resolveConfig(stage: Stage, input: TrainInput, model: ModelShape
     ptx_coef: 0, ema_decay: 0,
     reward_funcs: [], reward_module: '', reward_weights: [], scale_rewards: 'group', loss_type: 'dapo', normalize_advantages: false,
     epsilon: 0.2, epsilon_high: 0, num_iterations: GROUP_ITERATIONS, mask_truncated_completions: false,
+    early_stopping: EARLY_STOPPING, target_kl: 1,
     ...Object.fromEntries(Object.entries(input).filter(([, v]) => v !== undefined)),
   };
   const bad = (k: keyof TrainConfig, rule: string) => {
@@ -180,6 +193,10 @@ export function resolveConfig(stage: Stage, input: TrainInput, model: ModelShape
   if (!(c.loraDropout >= 0 && c.loraDropout < 1)) bad('loraDropout', 'in [0, 1)');
   if (c.seqLen > maxPositions) bad('seqLen', `within the model's ${maxPositions} positions`);
   if (c.onNonFinite !== 'skip' && c.onNonFinite !== 'stop') bad('onNonFinite', "'skip' or 'stop'");
+  if (isOnline(stage)) {
+    if (typeof c.early_stopping !== 'boolean') bad('early_stopping', 'true or false');
+    pos('target_kl');
+  }
   if (stage === 'ppo') {
     int('numSamples', 1); int('maxNewTokens', 1); int('ppo_epochs', 1); int('minibatches', 1); nonneg('ptx_coef');
     if (!(c.ema_decay >= 0 && c.ema_decay < 1)) bad('ema_decay', 'in [0, 1)');

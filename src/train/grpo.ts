@@ -43,6 +43,8 @@ export interface GrpoConfig extends AdamWConfig, ScheduleConfig {
   beta: number; // GRPO: k3 KL term in the loss; RLOO: sequence KL folded into the reward
   num_iterations: number;
   mask_truncated_completions: boolean;
+  early_stopping?: boolean; // TRL's guard: the rest of a step's updates are skipped once approx KL > 1.5 x target_kl
+  target_kl?: number;
   reward_weights?: number[];
   seqLen: number; // prompt + completion positions of the plans
   padId: number;
@@ -162,7 +164,7 @@ export class GrpoTrainer {
     const gpu = this.plan.model.gpu;
     const truncated = rs.map((r) => c.mask_truncated_completions && r.finish === 'length');
     let old: number[][] = [], adv: number[] = [], seqKl: number[] = [], zeroStd = 0, groupStd: number[] = [];
-    let loss = 0, low = 0, high = 0, region = 0, kl = 0, gradNorm = 0, lr = 0, skipped = false;
+    let loss = 0, low = 0, high = 0, region = 0, kl = 0, gradNorm = 0, lr = 0, skipped = false, approxKl = 0, earlyStop = 0;
     for (let it = 0; it < c.num_iterations; it++) {
       onPhase?.({ phase: 'updating', done: it, total: c.num_iterations });
       this.policy.lora?.setStep(this.updates(it));
@@ -179,8 +181,14 @@ export class GrpoTrainer {
             ({ fracZeroStd: zeroStd, std: groupStd } = grpoAdvantages(rewards, G, 'none'));
           }
         }
+        approxKl = meanApproxKl(logp, old, truncated);
         return rs.map((_, i) => (truncated[i] ? { logp: [], old: [], ref: [], advantage: 0 } : { logp: logp[i]!, old: old[i]!, ref: refLogp?.[i], advantage: adv[i]! }));
       });
+      // TRL's early stopping: the policy has moved too far from the one that sampled: this update and the rest are skipped
+      if (c.early_stopping && approxKl > 1.5 * (c.target_kl ?? 1)) {
+        earlyStop = 1;
+        break;
+      }
       lr = learningRate(this.updates(it), c);
       this.opt.prepare(this.updates(it), lr);
       await gpu.check(`${method} update`, () => gpu.run(this.opt.calls, method));
@@ -195,6 +203,7 @@ export class GrpoTrainer {
     const lens = rs.map((r) => r.response.length), tokens = lens.reduce((a, b) => a + b, 0);
     if (method === 'rloo') kl = refLogp ? seqKl.reduce((a, b) => a + b, 0) / Math.max(1, tokens) : 0;
     const metrics: Record<string, number> = {
+      early_stop: earlyStop,
       loss, learning_rate: lr, grad_norm: gradNorm,
       reward: nanMean(rewards), reward_std: nanMean(groupStd),
       frac_reward_zero_std: zeroStd,
@@ -239,4 +248,14 @@ export class GrpoTrainer {
     this.plan.destroy();
     this.ref?.destroy();
   }
+}
+
+/** PPO's approx KL of the policy now to the one that sampled, 0.5 (log p - log p_old)^2 averaged over the tokens in the loss. */
+function meanApproxKl(logp: number[][], old: number[][], skip: boolean[]): number {
+  let sum = 0, n = 0;
+  logp.forEach((row, i) => {
+    if (skip[i]) return;
+    row.forEach((x, t) => { const d = x - old[i]![t]!; sum += 0.5 * d * d; n++; });
+  });
+  return n ? sum / n : 0;
 }

@@ -45,6 +45,8 @@ export interface PpoConfig extends AdamWConfig {
   seqLen: number; // prompt + response
   ptx_coef: number; // 0 = PPO, > 0 = PPO-ptx
   ema_decay: number; // 0 = off; the paper's EMA used 0.992
+  early_stopping?: boolean; // TRL's guard: skip the rest of a step's updates once approx KL > 1.5 x target_kl
+  target_kl?: number;
   padId: number;
   eosIds: number[];
   seed: number;
@@ -62,6 +64,8 @@ export interface PpoStep {
   'objective/entropy': number;
   'policy/clipfrac_avg': number;
   'policy/approxkl_avg': number;
+  /** 1 when the early-stopping guard skipped the step's remaining updates (approx KL > 1.5 x target_kl), else 0 */
+  'policy/early_stop': number;
   'loss/policy_avg': number;
   'loss/value_avg': number;
   'val/clipfrac_avg': number;
@@ -160,8 +164,8 @@ export class PpoTrainer {
     let o = 0;
     const adv = perRow.map((x) => x.advantages.map(() => flatAdv[o++]!));
     // ---- 4. PPO epochs over minibatches ----
-    let pl = 0, vl = 0, cf = 0, vcf = 0, akl = 0, n = 0, skipped = false;
-    for (let epoch = 0; epoch < cfg.ppo_epochs; epoch++) {
+    let pl = 0, vl = 0, cf = 0, vcf = 0, akl = 0, n = 0, nv = 0, skipped = false, earlyStop = false;
+    updates: for (let epoch = 0; epoch < cfg.ppo_epochs; epoch++) {
       for (let mb = 0; mb < cfg.minibatches; mb++) {
         onPhase?.({ phase: 'updating', done: n, total: cfg.ppo_epochs * cfg.minibatches });
         const sl = (a: number[][]) => a.slice(mb * rows, (mb + 1) * rows);
@@ -170,6 +174,12 @@ export class PpoTrainer {
         const pp = this.plans.policy;
         this.roles.policy.lora?.setStep(this.step * 1000 + epoch * 100 + mb);
         const res = await this.policyPass(part, sl(oldLogp), sl(adv));
+        // TRL's early stopping: this update (its gradient is in the grads, zeroed by the next pass) and the rest of the step's are skipped
+        if (cfg.early_stopping && res.approxKl > 1.5 * (cfg.target_kl ?? 1)) {
+          earlyStop = true;
+          pl += res.loss; cf += res.clipFrac; akl += res.approxKl; n++; // the policy metrics count the pass that stopped it
+          break updates;
+        }
         if (cfg.ptx_coef > 0 && this.ptx.length) await this.ptxPass(pp);
         this.opt.policy.prepare(this.step + 1, cfg.lr);
         await pp.model.gpu.check('ppo policy update', () => pp.model.gpu.run(this.opt.policy.calls, 'ppo'));
@@ -179,7 +189,7 @@ export class PpoTrainer {
         const vr = await this.valuePass(part, sl(oldValues), perRow.slice(mb * rows, (mb + 1) * rows).map((x) => x.returns));
         this.opt.value.prepare(this.step + 1, cfg.lr);
         await vp.model.gpu.check('ppo value update', () => vp.model.gpu.run(this.opt.value.calls, 'ppo'));
-        pl += res.loss; vl += vr.loss; cf += res.clipFrac; vcf += vr.clipFrac; akl += res.approxKl; n++;
+        pl += res.loss; vl += vr.loss; cf += res.clipFrac; vcf += vr.clipFrac; akl += res.approxKl; n++; nv++;
       }
     }
     if (cfg.ema_decay > 0) await this.updateEma();
@@ -193,7 +203,7 @@ export class PpoTrainer {
       'objective/scores': scores.reduce((a, b) => a + b, 0) / B,
       'objective/kl': meanKl,
       'objective/entropy': rs.reduce((s, r) => s + r.entropy.reduce((a, b) => a + b, 0), 0) / Math.max(1, tokens),
-      'policy/clipfrac_avg': cf / n, 'policy/approxkl_avg': akl / n, 'loss/policy_avg': pl / n, 'loss/value_avg': vl / n, 'val/clipfrac_avg': vcf / n,
+      'policy/clipfrac_avg': cf / n, 'policy/approxkl_avg': akl / n, 'policy/early_stop': earlyStop ? 1 : 0, 'loss/policy_avg': pl / n, 'loss/value_avg': vl / nv, 'val/clipfrac_avg': vcf / nv,
       'objective/response_length': tokens / B, kl_coef: beta, skipped,
       samples: rs.slice(0, 4).map((r, i) => ({ prompt: r.prompt, response: r.response, score: scores[i]!, kl: perRow[i]!.kl, value: oldValues[i]!, advantage: adv[i]! })),
     };

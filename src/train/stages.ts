@@ -315,7 +315,7 @@ export async function buildStage(ctx: StageContext, stage: Stage, c: TrainConfig
         warmupSteps: Math.ceil(totalSteps * c.num_iterations * c.warmupRatio), totalSteps: totalSteps * c.num_iterations, minLrRatio: c.minLrRatio,
         num_generations: G, promptsPerStep: B, max_completion_length: c.maxNewTokens, temperature: c.temperature,
         scale_rewards: c.scale_rewards, loss_type: c.loss_type, normalize_advantages: c.normalize_advantages,
-        epsilon: c.epsilon, epsilon_high: c.epsilon_high || c.epsilon, beta: c.beta, num_iterations: c.num_iterations,
+        epsilon: c.epsilon, epsilon_high: c.epsilon_high || c.epsilon, beta: c.beta, num_iterations: c.num_iterations, early_stopping: c.early_stopping, target_kl: c.target_kl,
         mask_truncated_completions: c.mask_truncated_completions, reward_weights: c.reward_weights.length ? c.reward_weights : undefined,
         seqLen: T, padId: pad, eosIds: eos, seed: c.seed,
       });
@@ -382,7 +382,7 @@ export async function buildStage(ctx: StageContext, stage: Stage, c: TrainConfig
       {
         ...PPO_DEFAULTS, lr: c.lr, beta1: c.beta1, beta2: c.beta2, eps: c.eps, weightDecay: c.weightDecay, maxGradNorm: c.maxGradNorm,
         kl_coef: c.kl_coef, kl_target: c.kl_target, cliprange: c.cliprange, cliprange_value: c.cliprange_value, vf_coef: c.vf_coef,
-        gamma: c.gamma, lam: c.lam, ppo_epochs: c.ppo_epochs, minibatches: c.minibatches, promptsPerStep: B, numSamples: c.numSamples,
+        gamma: c.gamma, lam: c.lam, ppo_epochs: c.ppo_epochs, minibatches: c.minibatches, early_stopping: c.early_stopping, target_kl: c.target_kl, promptsPerStep: B, numSamples: c.numSamples,
         maxNewTokens: c.maxNewTokens, temperature: c.temperature, seqLen: T, padId: pad, eosIds: eos, seed: c.seed,
         ptx_coef: c.ptx_coef, ema_decay: c.ema_decay,
       },

@@ -13,10 +13,12 @@
 //     values mean each update moves the policy further than the clipped objective can trust.
 //  4. Reward hacking: the reward model's score rises while the user's own 1-7 spot checks fall.
 //  5. Repetition collapse: a response filled by one token or one short phrase over and over.
+//  6. Updates stopped early: TRL's early-stopping guard (early_stopping, target_kl) skipped a step's
+//     remaining updates because the policy had moved more than 1.5 x target_kl from the one that sampled.
 // Each rule averages a few steps (`window`) so that one noisy batch raises nothing.
 import type { MetricRecord, SpotCheckRecord } from '../store/db.ts';
 
-export type AlarmId = 'kl-negative' | 'kl-exploding' | 'policy-ratio' | 'reward-hacking' | 'repetition';
+export type AlarmId = 'kl-negative' | 'kl-exploding' | 'policy-ratio' | 'reward-hacking' | 'repetition' | 'early-stop';
 
 export interface Alarm {
   id: AlarmId;
@@ -65,6 +67,7 @@ export function asPpoMetrics(values: Record<string, number>): Record<string, num
   if ('reward' in values) out['objective/scores'] = values.reward!;
   if ('kl' in values && 'completions/mean_length' in values) out['objective/kl'] = values.kl! * values['completions/mean_length']!;
   if ('clip_ratio/region_mean' in values) out['policy/clipfrac_avg'] = values['clip_ratio/region_mean']!;
+  if ('early_stop' in values) out['policy/early_stop'] = values.early_stop!;
   return out;
 }
 
@@ -190,7 +193,18 @@ export function repetitionAlarm(input: AlarmInput, lim: AlarmLimits = ALARM_LIMI
 }
 
 /** Every alarm that fires, most severe first. */
+/** Any step of the last window whose remaining updates the early-stopping guard skipped (one is enough: it already means the policy ran off). */
+export function earlyStopAlarm(input: AlarmInput, lim: AlarmLimits = ALARM_LIMITS): Alarm[] {
+  const recent = metricSeries(input.metrics, 'policy/early_stop').slice(-lim.window);
+  const stopped = recent.filter(([, v]) => v > 0);
+  if (!stopped.length) return [];
+  return [{
+    id: 'early-stop', severity: 'warning', step: stopped.at(-1)![0], title: 'Updates stopped early',
+    detail: `In ${stopped.length} of the last ${recent.length} steps the early-stopping guard skipped the step's remaining updates: the policy had moved more than 1.5 x target_kl (approx KL) from the one that sampled. Lower the learning rate, or use fewer ppo_epochs (num_iterations).`,
+  }];
+}
+
 export function computeAlarms(input: AlarmInput, lim: AlarmLimits = ALARM_LIMITS): Alarm[] {
-  const all = [...klAlarms(input, lim), ...ratioAlarm(input, lim), ...rewardHackingAlarm(input, lim), ...repetitionAlarm(input, lim)];
+  const all = [...klAlarms(input, lim), ...ratioAlarm(input, lim), ...rewardHackingAlarm(input, lim), ...repetitionAlarm(input, lim), ...earlyStopAlarm(input, lim)];
   return all.sort((a, b) => (a.severity === b.severity ? 0 : a.severity === 'critical' ? -1 : 1));
 }

@@ -134,6 +134,7 @@ const FIELDS: Field[] = [
   { key: 'ppo_epochs', label: 'PPO epochs', stages: ['ppo'], advanced: true, help: 'passes over each batch of rollouts' },
   { key: 'minibatches', label: 'minibatches', stages: ['ppo'], advanced: true, help: 'updates per pass over a batch of rollouts' },
   { key: 'ptx_coef', label: 'pretraining mix (ptx)', stages: ['ppo'], advanced: true, help: '> 0 mixes the demonstrations\' loss in (PPO-ptx), to keep what SFT taught' },
+  { key: 'target_kl', label: 'target KL', stages: ['ppo', 'grpo', 'rloo'], advanced: true, help: "early stopping (TRL's): a step's updates stop once the policy's approx KL to the one that sampled exceeds 1.5 × this" },
   { key: 'ema_decay', label: 'EMA decay', stages: ['ppo'], advanced: true, help: 'keep an average of the policy as the result (the paper: 0.992); 0 = off' },
   { key: 'scale_rewards', label: 'scale rewards', stages: ['grpo'], advanced: true, options: SCALE_REWARDS, help: "advantages divided by the std of the prompt's group ('group'), of the batch ('batch'), or not at all ('none': Dr. GRPO)" },
   { key: 'loss_type', label: 'loss type', stages: ['grpo'], advanced: true, options: LOSS_TYPES, help: "how token losses are averaged: 'grpo' over each answer's tokens, then the answers; 'bnpo' and 'dapo' (TRL's default) over the batch's tokens; 'dr_grpo' by answers x max completion length" },
