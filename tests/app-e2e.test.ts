@@ -314,7 +314,7 @@ describe('the playground, end to end', () => {
     await page.setInputFiles('#pick-files', ['config.json', 'model.safetensors', 'tokenizer.json'].map((f) => `tests/fixtures/gpt2-tiny/${f}`));
     await page.waitForFunction(() => /GPT-2: 2 layers/.test(document.querySelector('rlhf-app')?.shadowRoot?.querySelector('model-view')?.shadowRoot
       ?.querySelector('#model-info')?.textContent ?? ''), undefined, MODEL_WORK);
-    expect(await page.locator('#status').innerText()).toMatch(/^3 picked files · gpt2/);
+    expect(await page.locator('#status').innerText()).toMatch(/^3 picked files · GPT-2/);
 
     expect(await page.evaluate(() => document.body.dataset.xss)).toBeUndefined();
     expect(errors).toEqual([]);

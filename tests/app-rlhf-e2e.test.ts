@@ -73,7 +73,7 @@ describe('the playground, SFT to reward model to PPO to a blind comparison', () 
     await page.click('#adopt-run');
     await page.waitForFunction((id) => (document.querySelector('rlhf-app')?.shadowRoot?.querySelector('model-view')?.shadowRoot
       ?.querySelector('#merged')?.textContent ?? '').includes(`SFT run ${id.slice(0, 8)}`), sftId, MODEL_WORK);
-    expect(await page.locator('#status').innerText()).toMatch(/\+ SFT · llama/);
+    expect(await page.locator('#status').innerText()).toMatch(/\+ SFT · Llama/);
 
     // Rank: three prompts, K = 3, by keyboard (short answers keep SwiftShader quick)
     await startRanking(page, 3, 16);
