@@ -122,4 +122,32 @@ describe('the experiment, CI-sized', () => {
     expect(plotSvg(r)).toMatch(/^<svg/);
     rmSync(out, { recursive: true, force: true }); // (kept when a check fails, to look at)
   }, 600_000);
+
+  it('active selection: half the comparisons as the prompts come, then the prompts a reward model trained on those is least sure of', async () => {
+    const gpu = await testGpu();
+    const out = mkdtempSync(join(tmpdir(), 'experiment-select-'));
+    const r = await runExperiment(gpu, {
+      model: 'public/models/default', labelers: [LABELERS.concise!], prompts: builtinPrompts({ demonstrations: 16, ppoPrompts: 16, evalPrompts: 6 }),
+      comparisons: 24, curve: [], seeds: 1, stages: ['sft', 'rm'], K: 4, evalSamples: 1, maxNewTokens: 16, out, select: 'uncertain',
+      config: { sft: { steps: 2 }, rm: { steps: 8 } },
+    });
+    const run = r.runs[0]!;
+    expect(run.comparisons).toBeGreaterThanOrEqual(24);
+    expect(Number.isFinite(run.rm!.heldout_accuracy)).toBe(true);
+    const dir = join(out, 'seed-1', 'concise', 'comparisons-24');
+    const lines = (f: string) => readFileSync(join(dir, f), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const ranked = lines('rankings.jsonl'), pool = lines('selection.jsonl') as { prompt: string; margin: number }[];
+    const all = lines('../rankings.jsonl'); // the labeler's rankings in prompt order
+    // the first rankings are the ones in order, up to half the comparisons
+    let half = 0, k = 0;
+    while (half < 12) half += pairCount({ kind: 'ranking', ...all[k++] });
+    expect(ranked.slice(0, k).map((x) => x.prompt)).toEqual(all.slice(0, k).map((x) => x.prompt));
+    // the rest are the pool's smallest margins, in that order
+    expect(pool.map((x) => x.margin)).toEqual([...pool.map((x) => x.margin)].sort((a, b) => a - b));
+    expect(ranked.slice(k).map((x) => x.prompt)).toEqual(pool.slice(0, ranked.length - k).map((x) => x.prompt));
+    expect(pool.length).toBeGreaterThan(ranked.length - k); // there was a choice
+    expect(readFileSync(join(dir, 'rm-select', 'metrics.jsonl'), 'utf8').trim().split('\n').length).toBeGreaterThan(0);
+    rmSync(out, { recursive: true, force: true });
+  }, 600_000);
 });
+

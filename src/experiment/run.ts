@@ -38,6 +38,13 @@ export interface ExperimentOptions {
   /** Hyperparameters over the defaults, per stage (none: the defaults, which is what the issue asks to work). */
   config?: Partial<Record<Stage, TrainInput>>;
   K: number; // samples ranked per prompt (4)
+  /**
+   * Which prompts the labeler ranks: 'order' (as they come) or 'uncertain' (active selection: the first
+   * half of the comparisons as they come, then a reward model trained on those picks, from a pool of three
+   * times the prompts still needed, those whose samples it is least sure about: the smallest mean score
+   * margin over their pairs).
+   */
+  select?: 'order' | 'uncertain';
   evalSamples: number; // samples per held-out prompt and model for the win rate
   maxNewTokens?: number; // longest sample (ranked, judged): 48
   out: string;
@@ -212,6 +219,38 @@ export async function runExperiment(gpu: Gpu, o: ExperimentOptions): Promise<Exp
 
       for (const labeler of o.labelers) {
         const ldir = join(seedDir, labeler.name);
+        /** Active selection: `warm` ranked as the prompts come, then the most uncertain prompts of a pool, until n pairs. */
+        const uncertainRankings = async (warm: DataRecord[], n: number, dir: string): Promise<DataRecord[]> => {
+          const run = await buildStage(ctx, 'rm', cfgOf('rm', seed, base), warm);
+          await runStage(run, join(dir, 'rm-select'), log, 'rm (trained on the first half, to pick the rest)');
+          let have = warm.reduce((s, r) => s + pairCount(r), 0);
+          const perPrompt = have / warm.length;
+          const pool = Array.from({ length: Math.max(12, Math.ceil((3 * (n - have)) / perPrompt)) }, (_, j) => warm.length + j).filter((i) => i < trainAll.length);
+          const margin: { i: number; m: number }[] = [];
+          for (const i of pool) {
+            const p = trainAll[i]!, cs = await samplesOf('train', i);
+            const s = await run.score!(cs.map((completion) => ({ prompt: p, completion })));
+            let sum = 0, pairs = 0;
+            for (let a = 0; a < cs.length; a++) for (let b = a + 1; b < cs.length; b++) if (cs[a] !== cs[b]) { sum += Math.abs(s[a]! - s[b]!); pairs++; }
+            if (pairs) margin.push({ i, m: sum / pairs });
+          }
+          run.destroy();
+          const rng = Rng.forSample(seed, 31);
+          const out = [...warm];
+          margin.sort((x, y) => x.m - y.m || x.i - y.i);
+          mkdirSync(dir, { recursive: true });
+          writeFileSync(join(dir, 'selection.jsonl'), margin.map(({ i, m }) => JSON.stringify({ prompt: trainAll[i], margin: m })).join('\n') + '\n');
+          for (const { i } of margin) {
+            if (have >= n) break;
+            const p = trainAll[i]!, cs = await samplesOf('train', i);
+            const r = rankingRecord(p, cs, rankCompletions(labeler, p, cs, rng));
+            out.push(r);
+            have += pairCount(r);
+          }
+          if (have < n) throw new Error(`active selection: a pool of ${pool.length} prompts gave only ${have} of the ${n} comparisons asked for`);
+          writeFileSync(join(dir, 'rankings.jsonl'), out.map((r) => JSON.stringify(lineOf(r))).join('\n') + '\n');
+          return out;
+        };
         // ---- the labeler ranks K samples of training prompts until it has given `comparisons` pairs ----
         const rng = Rng.forSample(seed, 17);
         const trainPrompts = trainAll;
@@ -252,14 +291,20 @@ export async function runExperiment(gpu: Gpu, o: ExperimentOptions): Promise<Exp
         for (const n of [...new Set([...o.curve.filter((x) => x < o.comparisons), o.comparisons])].sort((a, b) => a - b)) {
           const t1 = Date.now();
           const dir = join(ldir, `comparisons-${n}`);
-          // the first rankings that give n pairs (the last one may give a few more)
-          const data: DataRecord[] = [];
-          let have = 0;
-          for (const r of rankings) {
-            if (have >= n) break;
-            data.push(r);
-            have += pairCount(r);
-          }
+          // the first rankings that give n pairs (the last one may give a few more), or with active selection
+          // the first that give half of them and then the ones a reward model trained on those is least sure of
+          const first = (upTo: number) => {
+            const out: DataRecord[] = [];
+            let got = 0;
+            for (const r of rankings) {
+              if (got >= upTo) break;
+              out.push(r);
+              got += pairCount(r);
+            }
+            return out;
+          };
+          const data = o.select === 'uncertain' ? await uncertainRankings(first(Math.ceil(n / 2)), n, dir) : first(n);
+          const have = data.reduce((s, r) => s + pairCount(r), 0);
           const res: RunResult = { labeler: labeler.name, seed, comparisons: have, prompts: data.length, seconds: 0 };
           log(`seed ${seed}, labeler ${labeler.name}, ${have} comparisons from ${data.length} prompts`);
           let reward: StageContext['reward'];

@@ -55,6 +55,8 @@ export interface StageRun {
   exportFiles(steps: number): Promise<Map<string, Uint8Array>>;
   /** Reward model: loss and pair accuracy on rankings it did not train on (the experiment's held-out set). */
   evaluate?(records: DataRecord[]): Promise<{ loss: number; accuracy: number; pairs: number }>;
+  /** Reward model: the score of each (prompt, completion) (what to rank next: the pairs it is least sure of). */
+  score?(items: { prompt: string; completion: string }[]): Promise<number[]>;
   destroy(): void;
 }
 
@@ -253,6 +255,12 @@ export async function buildStage(ctx: StageContext, stage: Stage, c: TrainConfig
           const longest = Math.max(0, ...rs.flatMap((r) => r.completions.map((x) => r.prompt.length + x.length)));
           if (longest > T) throw new DataError(`a ranking to evaluate holds ${longest} tokens, more than the ${T} positions this reward model was built with`);
           return t.evaluate(rs);
+        },
+        async score(items) {
+          const seqs = items.map((x) => ({ prompt: encPrompt(x.prompt), completion: encCompletion(x.completion) }));
+          const longest = Math.max(0, ...seqs.map((x) => x.prompt.length + x.completion.length));
+          if (longest > T) throw new DataError(`a completion to score holds ${longest} tokens, more than the ${T} positions this reward model was built with`);
+          return t.score(seqs);
         },
         state: () => ({ bias: t.bias }),
         setState: (st) => void (t.bias = typeof st.bias === 'number' ? st.bias : 0),
