@@ -39,6 +39,8 @@ export async function openApp(browser: Browser, url: string): Promise<{ page: Pa
   await page.addInitScript(() => localStorage.setItem('rlhf-playground:recheck-every', '0'));
   const errors: string[] = [];
   page.on('pageerror', (e) => errors.push(e.message));
+  // the built app's Content-Security-Policy (vite.config.ts): anything it refuses fails the test
+  page.on('console', (m) => void (m.type() === 'error' && /Content Security Policy/.test(m.text()) && errors.push(m.text())));
   await page.goto(url);
   await modelLoaded(page);
   return { page, errors };

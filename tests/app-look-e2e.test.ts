@@ -17,6 +17,17 @@ const look = (page: Page, selector: string) => page.locator(selector).first().ev
 describe('the playground looks consistent', () => {
   it('fields, headings, Delete buttons, empty states and scroll positions', async () => {
     const { page, errors } = await openApp(env.browser, env.url);
+    // the built page carries its Content-Security-Policy, and it refuses an inline script (what an injected one would be)
+    expect(await page.evaluate(() => document.querySelector('meta[http-equiv="Content-Security-Policy"]')?.getAttribute('content'))).toMatch(/script-src 'self' blob:/);
+    const ran = await page.evaluate(() => {
+      const s = document.createElement('script');
+      s.textContent = 'document.body.dataset.inline = "ran"';
+      document.head.append(s);
+      return document.body.dataset.inline;
+    });
+    expect(ran).toBeUndefined();
+    await expect.poll(() => errors.filter((e) => /Content Security Policy/.test(e)).length).toBe(1); // openApp records every refusal
+    errors.length = 0;
     // Model: the token field is as tall as the Hub id beside it, and as wide, so its placeholder shows whole
     const id = await look(page, '#hub-id'), token = await look(page, '#hub-token-load');
     expect(token.height).toBe(id.height);
