@@ -402,6 +402,8 @@ describe('the playground, end to end', () => {
         ?.querySelector('#model-info dd')?.textContent === 'alice/tiny-private@main', undefined, MODEL_WORK);
       const got = hub.requests.filter((r) => r.path.startsWith('/alice/tiny-private/resolve/main/') && r.auth === 'Bearer hf_reader').map((r) => r.path.split('/').at(-1));
       expect(got).toEqual(expect.arrayContaining(['config.json', 'model.safetensors', 'tokenizer.json']));
+      // the token was sent, not kept: no storage of the page holds it (the model remembered for next time is named without it)
+      expect(await page.evaluate(() => [localStorage, sessionStorage].flatMap((st) => Object.keys(st).filter((k) => st.getItem(k)!.includes('hf_reader'))))).toEqual([]);
 
       // public, given as a model page URL with a revision: remembered, mirror included, over a reload
       await page.fill('#hub-token-load', '');

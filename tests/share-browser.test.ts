@@ -32,8 +32,9 @@ async function downloaded(page: Page, button: string): Promise<Uint8Array> {
 describe('share view', () => {
   it('downloads, signs in with OAuth, publishes to the Hub and opens the published adapter back', async () => {
     const page = await env.browser.newPage(); // a fresh context: empty IndexedDB and storage
-    const errors: string[] = [];
+    const errors: string[] = [], logs: string[] = [];
     page.on('pageerror', (e) => errors.push(e.message));
+    page.on('console', (m) => void logs.push(m.text()));
     await page.goto(`${env.url}tests/pages/share.html?hub=${encodeURIComponent(hub.url)}&client=playground-test#share`);
     await ready(page);
     const runId = (await page.evaluate(() => document.body.dataset.runId))!;
@@ -104,6 +105,15 @@ describe('share view', () => {
     expect(await page.locator('#open-error').count(), await page.locator('share-view').innerText()).toBe(0);
     expect(await page.locator('#open-status').innerText()).toContain('the adapter alice/tiny-sft');
     expect(hub.requests.some((r) => r.path === '/alice/tiny-sft/resolve/main/adapter_model.safetensors')).toBe(true);
+
+    // the token went where it was needed (the Hub's Authorization header) and nowhere else: not into a
+    // published or downloaded file, the model card, a log line, or storage that outlives the tab (the user
+    // did not ask to keep it: it is in sessionStorage only)
+    const token = session.accessToken, has = (b: Uint8Array) => new TextDecoder().decode(b).includes(token);
+    expect([...repo.files].filter(([, b]) => has(b)).map(([k]) => k), 'published files holding the token').toEqual([]);
+    expect([...zip].filter(([, b]) => has(b)).map(([k]) => k), 'downloaded files holding the token').toEqual([]);
+    expect(logs.filter((l) => l.includes(token)), 'log lines holding the token').toEqual([]);
+    expect(await page.evaluate((t) => Object.keys(localStorage).filter((k) => localStorage.getItem(k)!.includes(t)), token), 'localStorage keys holding the token').toEqual([]);
 
     mkdirSync('test-results', { recursive: true });
     await page.screenshot({ path: 'test-results/share-view.png', fullPage: true });
