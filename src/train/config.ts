@@ -63,7 +63,7 @@ export interface TrainConfig {
   epsilon_high: number; // 0 = epsilon (DAPO uses 0.28)
   num_iterations: number; // 4 updates per batch of rollouts (TRL's 1: see GROUP_ITERATIONS)
   mask_truncated_completions: boolean; // false
-  // ---- PPO, GRPO and RLOO: TRL's early-stopping guard (the names of PPOConfig up to TRL 0.11, whose PPO had it; its later PPO trainer does not) ----
+  // ---- PPO, GRPO and RLOO: TRL's early-stopping guard (the names of TRL's older PPOConfig, whose PPO had it; its rewritten PPO trainer does not) ----
   early_stopping: boolean; // true here (TRL's default is false: see EARLY_STOPPING)
   target_kl: number; // 4 (TRL's 1: see EARLY_STOPPING): a step's remaining updates are skipped once approx KL > 1.5 x target_kl
 }
@@ -132,7 +132,7 @@ export const stepsFor = (c: TrainConfig, perEpoch: number): number => c.steps ||
 // 0.75 at 13.7; 0.05 -> 0.79 / 0.85 at 17.0, against the unnormalised 0.2's 0.82 / 0.83 at 21.9. So 0.05:
 // as far as 0.2 went before in expectation, for less KL. None reaches 0.8 at 10 nats.
 /**
- * TRL's early-stopping guard, on by default here (TRL's PPOConfig up to 0.11 had early_stopping false, target_kl 1; later TRL has no such guard): the
+ * TRL's early-stopping guard, on by default here (TRL's older PPOConfig had early_stopping false, target_kl 1; its rewritten PPO trainer has no such guard): the
  * playground runs 4 passes over each batch (PPO_EPOCHS, GROUP_ITERATIONS) with learning rates scaled up for
  * small models, where one bad batch can throw the policy far from the one that sampled; the guard stops the
  * step's updates once their approx KL to that policy exceeds 1.5 x target_kl, and says so in the metrics
