@@ -90,6 +90,8 @@ export interface CheckpointRecord {
   step: number;
   savedAt: number;
   gen?: string;
+  /** 'opfs': the generation's chunks are files in the Origin Private File System (src/store/chunk-files.ts); else in `chunks` */
+  where?: 'opfs';
   state?: string;
   tensors?: { name: string; length: number; first: number; chunks: number }[];
   bytes?: Uint8Array;
