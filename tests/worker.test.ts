@@ -12,11 +12,12 @@ import { describe, expect, it } from 'vitest';
 import { importJsonl } from '../src/io/datasets.ts';
 import { unzipFiles, zipFiles } from '../src/io/export.ts';
 import { parseSafetensors, readTensorF32, writeSafetensors } from '../src/io/safetensors.ts';
-import { getMetrics, listRollouts, openStore, type MetricRecord } from '../src/store/db.ts';
+import { getMetrics, listRollouts, listRuns, openStore, type MetricRecord } from '../src/store/db.ts';
 import { readCheckpointAll } from '../src/store/checkpoints.ts';
 import { createNodeGpu } from '../src/gpu/node.ts';
 import { createEngine, type Engine, type GpuProblem, type RunProgress, type RunStatusEvent, type TrainInput } from '../src/worker/api.ts';
-import { testGpu } from './helpers.ts';
+import { testGpu, tightGpu } from './helpers.ts';
+import { parseConfig } from '../src/model/config.ts';
 
 const DIR = 'tests/fixtures/gpt2-tiny';
 const files = () => new Map(['config.json', 'model.safetensors', 'tokenizer.json'].map((f) => [f, new Uint8Array(readFileSync(`${DIR}/${f}`))]));
@@ -426,6 +427,27 @@ describe('training engine (worker API in Node)', () => {
     // a later loss, of the new device, reaches the same watcher
     devices[1]!.device.destroy();
     await expect.poll(() => problems.map((p) => p.kind)).toEqual(['lost', 'lost']);
+    await e.dispose();
+  });
+
+  it('a run whose buffers cannot exist on the adapter is refused before anything is allocated, with needed vs the limit; the engine goes on', async () => {
+    const cfg = parseConfig(JSON.parse(new TextDecoder().decode(files().get('config.json'))));
+    // a device whose buffer and binding limits are what a 4 x 24 full fine-tuning step needs
+    const name = `worker-test-${stores++}`;
+    const e = createEngine({ gpu: tightGpu(cfg, 4, 24), store: openStore(name) });
+    const runsNow = async () => { const db = await openStore(name); const n = (await listRuns(db)).length; db.close(); return n; };
+    await e.loadModel({ files: files(), name: 'gpt2-tiny' });
+    const limit = (await tightGpu(cfg, 4, 24)).maxBuffer;
+    const runs = await runsNow();
+    const err = await e.startStage('sft', { ...SFT, batchSize: 16 }, sftData).then(() => undefined, (x: Error) => x);
+    expect(err?.message).toMatch(/^SFT run: needs a \d+ KiB buffer, over this adapter's maxBufferSize of \d+ KiB$/);
+    const [needed, allowed] = [...err!.message.matchAll(/(\d+) KiB/g)].map((m) => Number(m[1]));
+    expect(allowed).toBe(Math.round(limit / 1024));
+    expect(needed).toBeGreaterThan(allowed!);
+    expect(await runsNow()).toBe(runs); // no run was made
+    // the same engine, the same model: a run that fits trains
+    const ok = await e.startStage('sft', { ...SFT, steps: 2 }, sftData);
+    expect(await e.wait(ok)).toBe('done');
     await e.dispose();
   });
 

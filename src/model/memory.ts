@@ -115,10 +115,10 @@ export function playgroundMemory(cfg: ModelConfig): { seqLen: number; inference:
 
 export class MemoryError extends Error {}
 
-const mib = (b: number) => `${(b / 2 ** 20).toFixed(0)} MiB`;
+const mib = (b: number) => (b < 2 ** 20 ? `${(b / 2 ** 10).toFixed(0)} KiB` : `${(b / 2 ** 20).toFixed(b < 10 * 2 ** 20 ? 1 : 0)} MiB`);
 
 /** Throws a MemoryError saying what does not fit and what to change. `budget`: total bytes the user allows (optional). */
-export function checkFits(e: MemoryEstimate, limits: { maxBufferSize: number; maxStorageBufferBindingSize: number }, budget?: number): void {
+export function checkFits(e: { use: string; largestBuffer: number; largestBinding: number; bytes: { total: number } }, limits: { maxBufferSize: number; maxStorageBufferBindingSize: number }, budget?: number): void {
   if (e.largestBuffer > limits.maxBufferSize) {
     throw new MemoryError(`${e.use}: needs a ${mib(e.largestBuffer)} buffer, over this adapter's maxBufferSize of ${mib(limits.maxBufferSize)}`);
   }
@@ -152,30 +152,37 @@ export interface StageMemoryInput {
  * (trained) and reward model, GRPO's and RLOO's reference (when beta > 0) and reward model (when given).
  * Score heads count their weight and their scores. `bytes` by part; `total` their sum.
  */
-export function stageMemory(cfg: ModelConfig, s: StageMemoryInput): { total: number; parts: Record<string, number> } {
+export function stageMemory(cfg: ModelConfig, s: StageMemoryInput): StageMemory {
   const lora = s.loraRank > 0, T = s.seqLen;
+  let largestBuffer = 0, largestBinding = 0;
+  const estimate = (use: Use, o: Parameters<typeof estimateMemory>[2]) => {
+    const e = estimateMemory(cfg, use, o);
+    largestBuffer = Math.max(largestBuffer, e.largestBuffer);
+    largestBinding = Math.max(largestBinding, e.largestBinding);
+    return e;
+  };
   const online = s.stage === 'ppo' || s.stage === 'grpo' || s.stage === 'rloo';
   const rows = online ? s.batch * s.samples : s.stage === 'rm' ? s.batch * s.samples : s.stage === 'dpo' ? 2 * s.batch : s.batch;
-  const base = estimateMemory(cfg, 'inference', { batch: 1, seqLen: 1 }).bytes.weights;
+  const base = estimate( 'inference', { batch: 1, seqLen: 1 }).bytes.weights;
   const opts = { seqLen: T, loraRank: s.loraRank, loraTargets: s.loraTargets, loraDropout: s.loraDropout };
   /** A trained role: its own weights (adapter, or the whole model under full fine-tuning), gradients, moments and training plan. */
   const trained = (batch: number) => {
-    const e = estimateMemory(cfg, lora ? 'lora' : 'full', { ...opts, batch });
+    const e = estimate( lora ? 'lora' : 'full', { ...opts, batch });
     return e.bytes.weights - (lora ? base : 0) + e.bytes.gradients + e.bytes.optimizer + e.bytes.activations;
   };
   /** A frozen role's forward plan (and, with LoRA, its adapter; a model of its own otherwise). */
   const frozen = (batch: number, ownWeights: boolean) => {
-    const plan = estimateMemory(cfg, 'inference', { batch, seqLen: T }).bytes.activations;
+    const plan = estimate( 'inference', { batch, seqLen: T }).bytes.activations;
     if (!ownWeights) return plan;
-    return plan + (lora ? estimateMemory(cfg, 'lora', { ...opts, batch: 1, seqLen: 1 }).bytes.weights - base : base);
+    return plan + (lora ? estimate( 'lora', { ...opts, batch: 1, seqLen: 1 }).bytes.weights - base : base);
   };
   // a score head's plan has its weight and scores in place of the LM head's logits: the role it scores for
   // drops its logits (noLogits) and the head counts what it adds, so every part stays >= 0
   const head = (batch: number, training: boolean) => buf(cfg.hidden) * (training ? 4 : 1) + buf(batch * T) * (training ? 2 : 1);
   const noLogits = (batch: number) => -buf(batch * T * cfg.vocabSize) - buf(3 * batch * T);
   // every prompt of a step decodes in one batch: a cache of rows x T, and the prefill's plan of rows x the prompt
-  const kv = () => estimateMemory(cfg, 'inference', { batch: rows, seqLen: T, kvCache: true }).bytes.kvCache
-    + estimateMemory(cfg, 'inference', { batch: rows, seqLen: Math.min(T, s.promptLen ?? T), kvCache: true }).bytes.activations;
+  const kv = () => estimate( 'inference', { batch: rows, seqLen: T, kvCache: true }).bytes.kvCache
+    + estimate( 'inference', { batch: rows, seqLen: Math.min(T, s.promptLen ?? T), kvCache: true }).bytes.activations;
   const parts: Record<string, number> = { base, policy: trained(rows) };
   if (s.stage === 'rm') Object.assign(parts, { policy: parts.policy + noLogits(rows), head: head(rows, true) });
   if (s.stage === 'dpo') parts.reference = frozen(rows, false);
@@ -185,5 +192,18 @@ export function stageMemory(cfg: ModelConfig, s: StageMemoryInput): { total: num
     if (s.rewardModel) parts.reward = frozen(rows, true) + noLogits(rows) + head(rows, false);
   }
   if (online) parts.rollouts = kv();
-  return { total: Object.values(parts).reduce((a, b) => a + b, 0), parts };
+  return { total: Object.values(parts).reduce((a, b) => a + b, 0), parts, largestBuffer, largestBinding };
+}
+
+export interface StageMemory {
+  total: number;
+  parts: Record<string, number>;
+  /** the largest single buffer and the largest whole binding of any plan the stage builds */
+  largestBuffer: number;
+  largestBinding: number;
+}
+
+/** Throws a MemoryError, before anything is allocated, when a stage's buffers cannot exist on this adapter. */
+export function checkStageFits(stage: string, e: StageMemory, limits: { maxBufferSize: number; maxStorageBufferBindingSize: number }): void {
+  checkFits({ use: `${stage.toUpperCase()} run`, bytes: { total: e.total }, largestBuffer: e.largestBuffer, largestBinding: e.largestBinding }, limits);
 }

@@ -24,13 +24,13 @@ import { loadModel as buildModel } from '../model/index.ts';
 import type { LoraSet } from '../model/lora.ts';
 import type { Transformer } from '../model/transformer.ts';
 import { restoreFrom, tensorBytes, tensorsOf, type Checkpoint } from '../train/checkpoint.ts';
-import { cleanOrphanChunks, readCheckpoint, readCheckpointAll, writeCheckpoint } from '../store/checkpoints.ts';
+import { cleanOrphanChunks, deleteCheckpointFiles, readCheckpoint, readCheckpointAll, writeCheckpoint } from '../store/checkpoints.ts';
 import { GENERATE_DEFAULTS, Generator, type FinishReason } from '../train/generate.ts';
 import * as db from '../store/db.ts';
 import { isGroup, resolveConfig, type Stage, type TrainConfig, type TrainInput } from '../train/config.ts';
 import { adapterFiles, fingerprint, loadSource, sourceName, textFingerprint, type ModelSource } from './source.ts';
 import type { AdapterSummary } from '../gpu/device.ts';
-import { playgroundMemory, stageMemory } from '../model/memory.ts';
+import { checkStageFits, playgroundMemory, stageMemory, type StageMemory } from '../model/memory.ts';
 import { copyWeights, loadAdapter, LORA_DEFAULTS, mergeLora, restoreWeights } from '../model/lora.ts';
 import { readPeftAdapter, unzipFiles, type PeftAdapter } from '../io/export.ts';
 import { checkModelId } from '../io/hub.ts';
@@ -480,11 +480,16 @@ export class Engine {
       ...input, ...(stage === 'ppo' && !input.rewardRunId ? { rewardRunId: 'unset' } : {}),
       ...(isGroup(stage) && !input.reward_funcs?.length ? { reward_funcs: Array.from({ length: fns }, (_, i) => `f${i}`) } : {}),
     }, m.info);
-    const e = stageMemory(m.base.cfg, {
+    const { total, parts } = this.memoryOf(stage, c);
+    return { total, parts, seqLen: c.seqLen };
+  }
+
+  private memoryOf(stage: Stage, c: TrainConfig): StageMemory {
+    const cfg = this.need().base.cfg;
+    return stageMemory(cfg, {
       stage, batch: c.batchSize, seqLen: c.seqLen, samples: c.numSamples, loraRank: c.loraRank, loraDropout: c.loraDropout,
-      loraTargets: c.loraRank > 0 ? [...LORA_DEFAULTS[m.base.cfg.arch].targets] : undefined, beta: c.beta, rewardModel: !!c.rewardRunId,
+      loraTargets: c.loraRank > 0 ? [...LORA_DEFAULTS[cfg.arch].targets] : undefined, beta: c.beta, rewardModel: !!c.rewardRunId,
     });
-    return { ...e, seqLen: c.seqLen };
   }
 
   countTokens(prompts: string[], completions: string[]): { prompts: number[]; completions: number[] } {
@@ -513,6 +518,9 @@ export class Engine {
     let run: StageRun, cfg: TrainConfig;
     try {
       cfg = resolveConfig(stage, fns && !config.reward_funcs?.length ? { ...config, reward_funcs: fns.functions.map((f) => f.name) } : config, m.info);
+      // refused before anything is allocated when a buffer could not exist on this adapter (needed vs its limit)
+      const gpu = await this.gpuP;
+      checkStageFits(stage, this.memoryOf(stage, cfg), { maxBufferSize: gpu.maxBuffer, maxStorageBufferBindingSize: gpu.maxBinding });
       const reward = stage === 'ppo' || (isGroup(stage) && cfg.rewardRunId) ? await this.rewardOf(cfg.rewardRunId) : undefined;
       this.dropStage();
       run = withModule(await buildStage({ gpu: await this.gpuP, files: m.files, tok: m.tok, base: m.base, reward, adopted: m.chain.length > 0, rewardFunctions: fns?.functions }, stage, cfg, data), fns);
@@ -703,6 +711,7 @@ export class Engine {
     if (this.loaded?.chain.includes(runId)) throw new Error(`run ${runId} is merged into the starting model: go back to the model as loaded first`);
     if (this.current?.runId === runId) this.dropStage();
     await db.deleteRun(await this.storeP, runId);
+    await deleteCheckpointFiles(runId);
   }
 
   /** Back to the model as it was loaded (undoes adoptRun); the merged runs stay in the store. */
