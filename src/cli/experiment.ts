@@ -13,7 +13,7 @@ import type { Stage } from '../train/config.ts';
 import { required, UsageError } from './options.ts';
 
 export interface ExperimentOpts {
-  model: string; labeler: string; comparisons: number; curve: string; seeds: number; stages: string; out: string; evalSamples: number; config?: string; select: 'order' | 'uncertain';
+  model: string; labeler: string; comparisons: number; curve: string; seeds: number; firstSeed: number; stages: string; out: string; evalSamples: number; config?: string; select: 'order' | 'uncertain';
 }
 
 const STAGES: Stage[] = ['sft', 'rm', 'ppo', 'dpo', 'grpo', 'rloo'];
@@ -32,6 +32,7 @@ export function experimentOptions(): Option[] {
     new Option('--comparisons <N>', 'pairs the labeler gives (rankings of K = 4 samples: 6 pairs each, fewer with ties)').argParser(int('--comparisons', 1)).default(200),
     new Option('--curve <LIST>', 'learning-curve points (comparisons), comma-separated; those below --comparisons are run too').default('25,50,100'),
     new Option('--seeds <S>', 'seeds (each a whole run: SFT, rankings, RM, PPO, DPO)').argParser(int('--seeds', 1)).default(3),
+    new Option('--first-seed <S>', 'the first seed: seeds S .. S + seeds - 1 run (a long experiment spread over several runs, put together with --merge)').argParser(int('--first-seed', 1)).default(1),
     new Option('--stages <LIST>', `stages to run, of ${STAGES.join(',')} (ppo, grpo and rloo need rm)`).default(DEFAULT_STAGES.join(',')),
     new Option('--eval-samples <N>', 'samples per held-out prompt and model for the win rate').argParser(int('--eval-samples', 1)).default(2),
     new Option('--select <HOW>', "which prompts the labeler ranks: 'order' (as they come) or 'uncertain' (half as they come, then those a reward model trained on them is least sure of)").choices(['order', 'uncertain']).default('order'),
@@ -58,7 +59,7 @@ export async function experimentCommand(gpu: Gpu, v: ExperimentOpts): Promise<vo
   mkdirSync(v.out, { recursive: true });
   const t0 = Date.now();
   const results = await runExperiment(gpu, {
-    model: v.model, labelers, prompts: builtinPrompts(), comparisons: v.comparisons, curve, seeds: v.seeds, stages, config, K: 4, select: v.select, evalSamples: v.evalSamples, out: v.out,
+    model: v.model, labelers, prompts: builtinPrompts(), comparisons: v.comparisons, curve, seeds: v.seeds, firstSeed: v.firstSeed, stages, config, K: 4, select: v.select, evalSamples: v.evalSamples, out: v.out,
     log: (line) => process.stderr.write(`[${((Date.now() - t0) / 1000).toFixed(0)} s] ${line}\n`),
   });
   writeFileSync(join(v.out, 'plot.svg'), plotSvg(results));

@@ -34,6 +34,8 @@ export interface ExperimentOptions {
   comparisons: number; // pairs the labeler gives (the full run)
   curve: number[]; // learning-curve points (pairs), each <= comparisons; the full run is the last
   seeds: number;
+  /** the first seed (1): seeds firstSeed .. firstSeed + seeds - 1 run, so one experiment can be spread over several runs and merged (mergeResults) */
+  firstSeed?: number;
   stages: Stage[]; // which of sft, rm, ppo, dpo, grpo, rloo run (rm is needed by ppo, grpo and rloo)
   /** Hyperparameters over the defaults, per stage (none: the defaults, which is what the issue asks to work). */
   config?: Partial<Record<Stage, TrainInput>>;
@@ -184,7 +186,8 @@ export async function runExperiment(gpu: Gpu, o: ExperimentOptions): Promise<Exp
   const cfgOf = (stage: Stage, seed: number, base: Transformer) =>
     resolveConfig(stage, { seed, ...(stage in RM_SCORE ? { rewardRunId: 'experiment' } : {}), ...(o.config?.[stage] ?? {}) }, base.cfg);
 
-  for (let seed = 1; seed <= o.seeds; seed++) {
+  const firstSeed = o.firstSeed ?? 1;
+  for (let seed = firstSeed; seed < firstSeed + o.seeds; seed++) {
     const { model: base } = loadModel(gpu, { ...files, configFile: `${files.source}/config.json` });
     try {
       const ctx: StageContext = { gpu, files, tok, base };
