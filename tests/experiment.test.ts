@@ -1,6 +1,6 @@
 // The efficacy experiment's parts: the simulated labelers (pure), and a CI-sized run of the whole recipe
 // on the built-in model (real WebGPU), with a loose bound a broken stage would fail.
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -8,7 +8,9 @@ import { judge, preferProb, rankCompletions, sigmoid } from '../src/experiment/l
 import { LABELERS } from '../src/experiment/labelers/index.ts';
 import { builtinPrompts } from '../src/experiment/prompts.ts';
 import { plotSvg } from '../src/experiment/plot.ts';
-import { pairCount, rankingRecord, runExperiment } from '../src/experiment/run.ts';
+import { mergeResults, pairCount, rankingRecord, runExperiment, type ExperimentResults } from '../src/experiment/run.ts';
+import { summaryTable } from '../src/cli/experiment.ts';
+import { cli } from './cli-helpers.ts';
 import { interval, pooled } from '../src/experiment/stats.ts';
 import { importJsonl, exportJsonl } from '../src/io/datasets.ts';
 import { Rng } from '../src/train/sampling.ts';
@@ -151,3 +153,65 @@ describe('the experiment, CI-sized', () => {
   }, 600_000);
 });
 
+
+// experiment-merge: one experiment from runs of other seeds (--first-seed), summarised as if one run had
+// done them all. Two hand-made results files: seed 1 alone, seeds 2 and 3 together.
+describe('mergeResults', () => {
+  const labelers = [{ name: 'concise', taste: 'short', noise: 0.5 }];
+  const pol = (win: number, kl: number) => ({ win_rate: win, win_rate_expected: win, judgments: 100, kl, labeler_score: 1, sft_labeler_score: 0, mean_length: 5, distinct: 1 });
+  const run = (seed: number, acc: number, win: number, kl: number) => ({ labeler: 'concise', seed, comparisons: 200, prompts: 34, seconds: 10, rm: { heldout_accuracy: acc, heldout_accuracy_noisy: acc - 0.05, heldout_pairs: 300 }, ppo: pol(win, kl) });
+  const results = (runs: ReturnType<typeof run>[], agreement: number, steps: { step: number; reward: number; kl: number }[], seconds: number, date: string) => ({
+    adapter: 'llvmpipe', date, model: 'public/models/default',
+    settings: { model: 'public/models/default', comparisons: 200, curve: [], seeds: runs.length, firstSeed: runs[0]!.seed, stages: ['sft', 'rm', 'ppo'], K: 4, select: 'order', evalSamples: 2, labelers: labelers.map((l) => ({ ...l, self_agreement: agreement })), eval_prompts: 52 },
+    seconds, summary: { concise: { comparisons: 200, reward_hacking: [], ppo_win_rate: { ...interval(runs.map((r) => r.ppo.win_rate)), pooled: pooled(0, 1) } } },
+    curve: {}, ppo_steps: { concise: steps }, targets: { rm_accuracy: 0.9, win_rate: 0.8, max_kl: 10, met: {} }, runs,
+  }) as unknown as ExperimentResults;
+  const a = results([run(1, 0.7, 0.6, 5)], 0.8, [{ step: 1, reward: 0, kl: 0 }, { step: 2, reward: 3, kl: 3 }], 100, '2026-12-04T00:00:00Z');
+  const b = results([run(2, 0.8, 0.7, 7), run(3, 0.9, 0.8, 9)], 0.65, [{ step: 1, reward: 0.3, kl: 0 }, { step: 2, reward: 1.5, kl: 6 }], 250, '2026-12-05T00:00:00Z');
+
+  it('intervals over every seed, self-agreement weighted by seeds, PPO steps averaged over every seed, wall times added', () => {
+    const m = mergeResults([a, b], ['a.json', 'b.json']);
+    expect(m.runs.map((r) => r.seed)).toEqual([1, 2, 3]);
+    expect(m.settings.seeds).toBe(3);
+    expect(m.summary.concise!.rm_accuracy).toEqual(interval([0.7, 0.8, 0.9]));
+    expect(m.summary.concise!.ppo_win_rate!.mean).toBeCloseTo(0.7, 12);
+    expect(m.summary.concise!.ppo_win_rate!.pooled).toEqual(pooled(210, 300));
+    expect(m.summary.concise!.ppo_kl).toEqual(interval([5, 7, 9]));
+    expect(m.settings.labelers[0]!.self_agreement).toBeCloseTo((0.8 + 2 * 0.65) / 3, 12);
+    expect(m.ppo_steps.concise!.map((x) => x.reward)).toEqual([(0 + 2 * 0.3) / 3, (3 + 2 * 1.5) / 3]);
+    expect(m.ppo_steps.concise![1]!.kl).toBeCloseTo(5, 12);
+    expect(m.seconds).toBe(350);
+    expect(m.merged_from).toEqual([{ date: a.date, seeds: [1], seconds: 100 }, { date: b.date, seeds: [2, 3], seconds: 250 }]);
+    expect(m.targets.met.concise).toEqual({ rm_accuracy: false, ppo_win_rate: false, ppo_kl: true });
+    expect(summaryTable(m)).toContain('3 seeds (1 + 2, 3, run separately)');
+  });
+
+  it('refuses a seed run twice, or runs of other settings, naming the files', () => {
+    expect(() => mergeResults([a, a], ['a.json', 'again.json'])).toThrow('merge: again.json and a.json both ran seed 1');
+    const other = { ...b, settings: { ...b.settings, comparisons: 100 } };
+    expect(() => mergeResults([a, other], ['a.json', 'b.json'])).toThrow('merge: b.json was run with other settings than a.json');
+    const otherGpu = { ...b, adapter: 'SwiftShader' };
+    expect(() => mergeResults([a, otherGpu], ['a.json', 'b.json'])).toThrow('other settings');
+    const otherConfig = { ...b, settings: { ...b.settings, config: { rm: { lr: 1e-3 } } } };
+    expect(() => mergeResults([a, otherConfig], ['a.json', 'b.json'])).toThrow('other settings');
+    const reordered = { ...b, settings: { ...b.settings, labelers: [...b.settings.labelers].reverse(), K: 4 } };
+    expect(mergeResults([a, reordered]).runs.length).toBe(3);
+    expect(() => mergeResults([a])).toThrow('at least two');
+  });
+
+  it('rlhf-playground experiment-merge writes results.json, plot.svg and the table; a bad file is one line and exit 2', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'merge-'));
+    writeFileSync(join(dir, 'a.json'), JSON.stringify(a));
+    writeFileSync(join(dir, 'b.json'), JSON.stringify(b));
+    writeFileSync(join(dir, 'bad.json'), '{"runs": ');
+    const ok = await cli(['experiment-merge', join(dir, 'a.json'), join(dir, 'b.json'), '--out', join(dir, 'out')]);
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(ok.stdout).toContain('| concise | 0.70 | 200 |');
+    expect(JSON.parse(readFileSync(join(dir, 'out', 'results.json'), 'utf8')).runs.length).toBe(3);
+    expect(readFileSync(join(dir, 'out', 'plot.svg'), 'utf8')).toMatch(/^<svg/);
+    const bad = await cli(['experiment-merge', join(dir, 'a.json'), join(dir, 'bad.json'), '--out', join(dir, 'out2')]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr.trim().split('\n')).toEqual([expect.stringMatching(/bad\.json: not JSON/)]);
+    rmSync(dir, { recursive: true, force: true });
+  }, 120_000);
+});

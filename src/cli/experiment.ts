@@ -1,14 +1,14 @@
 // `rlhf-playground experiment`: the InstructGPT headline experiment with a simulated labeler, headless
 // (src/experiment/run.ts). Writes results.json, plot.svg and every stage's metrics.jsonl under --out, and
 // prints the summary table.
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Option } from 'commander';
 import type { Gpu } from '../gpu/runtime.ts';
 import { LABELERS } from '../experiment/labelers/index.ts';
 import { plotSvg } from '../experiment/plot.ts';
 import { builtinPrompts } from '../experiment/prompts.ts';
-import { POLICY_STAGES, runExperiment, type ExperimentResults } from '../experiment/run.ts';
+import { mergeResults, POLICY_STAGES, runExperiment, type ExperimentResults } from '../experiment/run.ts';
 import type { Stage } from '../train/config.ts';
 import { required, UsageError } from './options.ts';
 
@@ -32,7 +32,7 @@ export function experimentOptions(): Option[] {
     new Option('--comparisons <N>', 'pairs the labeler gives (rankings of K = 4 samples: 6 pairs each, fewer with ties)').argParser(int('--comparisons', 1)).default(200),
     new Option('--curve <LIST>', 'learning-curve points (comparisons), comma-separated; those below --comparisons are run too').default('25,50,100'),
     new Option('--seeds <S>', 'seeds (each a whole run: SFT, rankings, RM, PPO, DPO)').argParser(int('--seeds', 1)).default(3),
-    new Option('--first-seed <S>', 'the first seed: seeds S .. S + seeds - 1 run (a long experiment spread over several runs, put together with --merge)').argParser(int('--first-seed', 1)).default(1),
+    new Option('--first-seed <S>', 'the first seed: seeds S .. S + seeds - 1 run (a long experiment spread over several runs, put together with experiment-merge)').argParser(int('--first-seed', 1)).default(1),
     new Option('--stages <LIST>', `stages to run, of ${STAGES.join(',')} (ppo, grpo and rloo need rm)`).default(DEFAULT_STAGES.join(',')),
     new Option('--eval-samples <N>', 'samples per held-out prompt and model for the win rate').argParser(int('--eval-samples', 1)).default(2),
     new Option('--select <HOW>', "which prompts the labeler ranks: 'order' (as they come) or 'uncertain' (half as they come, then those a reward model trained on them is least sure of)").choices(['order', 'uncertain']).default('order'),
@@ -66,6 +66,36 @@ export async function experimentCommand(gpu: Gpu, v: ExperimentOpts): Promise<vo
   process.stdout.write(summaryTable(results) + '\n');
 }
 
+/** `experiment-merge A/results.json B/results.json --out DIR`: one experiment from runs of other seeds. */
+export function experimentMergeCommand(files: string[], v: { out: string }): void {
+  const parts = files.map((f) => {
+    let text: string;
+    try {
+      text = readFileSync(f, 'utf8');
+    } catch (e) {
+      throw new UsageError(`${f}: cannot read it (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+    }
+    let r: ExperimentResults;
+    try {
+      r = JSON.parse(text);
+    } catch (e) {
+      throw new UsageError(`${f}: not JSON (${(e as Error).message})`);
+    }
+    if (!r || typeof r !== 'object' || !Array.isArray(r.runs) || !r.settings || !r.summary || !r.ppo_steps) throw new UsageError(`${f}: not an experiment's results.json (no runs, settings, summary or ppo_steps)`);
+    return r;
+  });
+  let merged: ExperimentResults;
+  try {
+    merged = mergeResults(parts, files);
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+  mkdirSync(v.out, { recursive: true });
+  writeFileSync(join(v.out, 'results.json'), JSON.stringify(merged, null, 2) + '\n');
+  writeFileSync(join(v.out, 'plot.svg'), plotSvg(merged));
+  process.stdout.write(summaryTable(merged) + '\n');
+}
+
 const iv = (x?: { mean: number; lo: number; hi: number }) => (x ? `${x.mean.toFixed(2)} [${x.lo.toFixed(2)}, ${x.hi.toFixed(2)}]` : '-');
 
 /** The summary as a Markdown table (the README carries it). */
@@ -80,6 +110,6 @@ export function summaryTable(r: ExperimentResults): string {
     `| --- | --- | --- | --- | --- |${' --- | --- |'.repeat(POLICY_STAGES.length)}`,
     ...rows,
     '',
-    `${r.settings.seeds} seeds, means with 95% intervals over seeds; ${r.settings.eval_prompts} held-out prompts x ${r.settings.evalSamples} samples; adapter: ${r.adapter}; ${Math.round(r.seconds)} s.`,
+    `${r.settings.seeds} seeds${r.merged_from ? ` (${r.merged_from.map((m) => m.seeds.join(', ')).join(' + ')}, run separately)` : ''}, means with 95% intervals over seeds; ${r.settings.eval_prompts} held-out prompts x ${r.settings.evalSamples} samples; adapter: ${r.adapter}; ${Math.round(r.seconds)} s.`,
   ].join('\n');
 }

@@ -22,7 +22,7 @@ import { checkFits, estimateMemory, type Use } from '../model/memory.ts';
 import { GENERATE_DEFAULTS, Generator } from '../train/generate.ts';
 import { loadSource } from '../worker/source.ts';
 import { checkRequired, required, UsageError } from './options.ts';
-import { experimentCommand, experimentOptions } from './experiment.ts';
+import { experimentCommand, experimentMergeCommand, experimentOptions } from './experiment.ts';
 import { stageOptions, trainCommand, TrainUsageError } from './train.ts';
 
 const MODEL_HELP = `
@@ -280,6 +280,11 @@ export function cli(out: (text: string) => void): Command {
     .addOption(modelOption());
   for (const o of experimentOptions()) program.commands.at(-1)!.addOption(o);
   program.commands.at(-1)!.action(onGpu(experimentCommand));
+  program.command('experiment-merge').summary('one experiment from runs of it with other seeds (experiment --first-seed)')
+    .description('Puts together results.json files of the same experiment run with different seeds (same model, adapter, labelers, stages and settings) and summarises them again as one: results.json, plot.svg and the table, as experiment writes them.')
+    .argument('<results...>', 'results.json files')
+    .addOption(required('--out <DIR>', 'where the merged results.json and plot.svg go'))
+    .action((files: string[], o: { out: string }) => experimentMergeCommand(files, o));
   return program;
 }
 

@@ -343,7 +343,11 @@ export async function runExperiment(gpu: Gpu, o: ExperimentOptions): Promise<Exp
     }
   }
   const agreement = Object.fromEntries(Object.entries(agree).map(([k, v]) => [k, v.same / v.n]));
-  const results = summarize(o, runs, ppoCurves, agreement, gpu, (Date.now() - t0) / 1000);
+  const { labelers, prompts, log: _log, out: _out, ...settings } = o;
+  const results = summarize(
+    { settings, labelers: labelers.map((l) => ({ name: l.name, taste: l.taste, noise: l.noise })), evalPrompts: prompts.eval.length },
+    runs, ppoCurves, agreement, gpu.adapter.name, (Date.now() - t0) / 1000,
+  );
   writeFileSync(join(o.out, 'results.json'), JSON.stringify(results, null, 2) + '\n');
   return results;
 }
@@ -407,7 +411,12 @@ export interface ExperimentResults {
   ppo_steps: Record<string, { step: number; reward: number; kl: number }[]>;
   targets: { rm_accuracy: number; win_rate: number; max_kl: number; met: Record<string, Record<string, boolean>> };
   runs: RunResult[];
+  /** Set by mergeResults: the runs put together, each with its seeds, date and wall time. */
+  merged_from?: { date: string; seeds: number[]; seconds: number }[];
 }
+
+type Settings = Omit<ExperimentOptions, 'labelers' | 'prompts' | 'log' | 'out'>;
+interface SummaryInput { settings: Settings; labelers: { name: string; taste: string; noise: number }[]; evalPrompts: number }
 
 /** Per policy stage: `${stage}_win_rate` (with the judgments pooled) and `${stage}_kl`. */
 export type LabelerSummary = {
@@ -417,7 +426,8 @@ export type LabelerSummary = {
   reward_hacking: string[];
 } & Partial<Record<`${PolicyStage}_win_rate`, Interval & { pooled: Interval }>> & Partial<Record<`${PolicyStage}_kl`, Interval>>;
 
-function summarize(o: ExperimentOptions, runs: RunResult[], ppoCurves: Record<string, Record<string, number>[][]>, agreement: Record<string, number>, gpu: Gpu, seconds: number): ExperimentResults {
+function summarize(input: SummaryInput, runs: RunResult[], ppoCurves: Record<string, Record<string, number>[][]>, agreement: Record<string, number>, adapter: string, seconds: number): ExperimentResults {
+  const o = { ...input.settings, labelers: input.labelers };
   const summary: Record<string, LabelerSummary> = {}, curve: ExperimentResults['curve'] = {}, steps: ExperimentResults['ppo_steps'] = {};
   const met: Record<string, Record<string, boolean>> = {};
   for (const l of o.labelers) {
@@ -467,13 +477,75 @@ function summarize(o: ExperimentOptions, runs: RunResult[], ppoCurves: Record<st
       });
     }
   }
-  const { labelers, prompts, log: _log, out: _out, ...settings } = o;
   return {
-    adapter: gpu.adapter.name, date: new Date().toISOString(), model: o.model,
-    settings: { ...settings, labelers: labelers.map((l) => ({ name: l.name, taste: l.taste, noise: l.noise, self_agreement: agreement[l.name] ?? NaN })), eval_prompts: prompts.eval.length },
+    adapter, date: new Date().toISOString(), model: o.model,
+    settings: { ...input.settings, labelers: input.labelers.map((l) => ({ ...l, self_agreement: agreement[l.name] ?? NaN })), eval_prompts: input.evalPrompts },
     seconds, summary, curve, ppo_steps: steps,
     targets: { rm_accuracy: 0.9, win_rate: 0.8, max_kl: 10, met },
     runs,
   };
 }
 
+
+/** JSON with every object's keys sorted, so equal settings give equal text whatever their order. */
+const canonical = (v: unknown): string =>
+  Array.isArray(v) ? `[${v.map(canonical).join(',')}]`
+  : v && typeof v === 'object' ? `{${Object.keys(v).sort().filter((k) => (v as Record<string, unknown>)[k] !== undefined).map((k) => `${JSON.stringify(k)}:${canonical((v as Record<string, unknown>)[k])}`).join(',')}}`
+  : JSON.stringify(v) ?? 'null';
+
+/**
+ * One experiment from several runs of it with other seeds (`--first-seed`): the same model, adapter,
+ * labelers, stages and settings, no seed twice. The runs are put together and summarised again, as if
+ * one run had done every seed: intervals over all the seeds, the labelers' self-agreement weighted by
+ * seeds, PPO's per-step reward and KL averaged over every seed (each file's curve is already its seeds'
+ * mean, so it counts as many times as it has seeds), wall times added.
+ */
+export function mergeResults(parts: ExperimentResults[], names: string[] = parts.map((_, i) => `results ${i + 1}`)): ExperimentResults {
+  if (parts.length < 2) throw new Error('merge: give at least two results.json files');
+  const first = parts[0]!;
+  const same = (r: ExperimentResults) => {
+    const { seeds: _s, firstSeed: _f, labelers, ...rest } = r.settings;
+    const ls = labelers.map(({ self_agreement: _a, ...l }) => l).sort((a, b) => a.name.localeCompare(b.name));
+    return canonical({ ...rest, select: rest.select ?? 'order', labelers: ls, adapter: r.adapter });
+  };
+  const seen = new Map<string, string>();
+  const seedsOf = (r: ExperimentResults, i: number) => {
+    const seeds = [...new Set(r.runs.map((x) => x.seed))].sort((a, b) => a - b);
+    for (const s of seeds) {
+      if (seen.has(String(s))) throw new Error(`merge: ${names[i]} and ${seen.get(String(s))} both ran seed ${s}; merge runs of different seeds`);
+      seen.set(String(s), names[i]!);
+    }
+    return seeds;
+  };
+  const seedLists = parts.map(seedsOf);
+  parts.forEach((r, i) => {
+    if (same(r) !== same(first)) throw new Error(`merge: ${names[i]} was run with other settings than ${names[0]} (model, adapter, labelers, stages, comparisons, curve and sampling must be equal)`);
+  });
+  const runs = parts.flatMap((r) => r.runs).sort((a, b) => a.seed - b.seed || a.labeler.localeCompare(b.labeler) || a.comparisons - b.comparisons);
+  const ppoCurves: Record<string, Record<string, number>[][]> = {};
+  const agreement: Record<string, number> = {};
+  const { seeds: _s, firstSeed: _f, labelers, eval_prompts, ...settings } = first.settings;
+  for (const l of labelers) {
+    let w = 0, sum = 0;
+    parts.forEach((r, i) => {
+      const k = seedLists[i]!.length;
+      const a = r.settings.labelers.find((x) => x.name === l.name)?.self_agreement;
+      if (a !== undefined && Number.isFinite(a)) (w += k), (sum += k * a);
+      const steps = r.ppo_steps[l.name];
+      if (steps?.length) {
+        const lines = steps.map((x) => ({ 'objective/scores': x.reward, 'objective/kl': x.kl }));
+        // the runs its curve is the mean of: those of the full size with PPO
+        const full = r.summary[l.name]?.ppo_win_rate?.n ?? k;
+        for (let j = 0; j < full; j++) (ppoCurves[`${l.name}/${first.settings.comparisons}`] ??= []).push(lines);
+      }
+    });
+    agreement[l.name] = w ? sum / w : NaN;
+  }
+  const seeds = seedLists.flat().sort((a, b) => a - b);
+  const merged = summarize(
+    { settings: { ...settings, seeds: seeds.length, firstSeed: seeds[0] }, labelers: labelers.map(({ self_agreement: _a, ...l }) => l), evalPrompts: eval_prompts },
+    runs, ppoCurves, agreement, first.adapter, parts.reduce((a, r) => a + r.seconds, 0),
+  );
+  merged.merged_from = parts.map((r, i) => ({ date: r.date, seeds: seedLists[i]!, seconds: r.seconds }));
+  return merged;
+}
