@@ -19,7 +19,8 @@ import { ScoreHead } from '../model/head.ts';
 import { loadModel } from '../model/index.ts';
 import { rewardBiasOf } from '../model/export.ts';
 import { loadAdapterWithHead } from '../model/lora.ts';
-import { checkpointBytes, checkpointFromBytes, restore, snapshot, type Checkpoint } from '../train/checkpoint.ts';
+import { snapshot, type Checkpoint } from '../train/checkpoint.ts';
+import { readCheckpointFile, writeCheckpointFile } from './checkpoint-file.ts';
 import { AUTO_EPOCHS, resolveConfig, widthScale, type Stage, type TrainConfig, type TrainInput } from '../train/config.ts';
 import { builtinReward, BUILTIN_REWARDS, rewardFunctionsOf, type RewardFunction } from '../train/rewards.ts';
 import { buildStage, DataError } from '../train/stages.ts';
@@ -299,7 +300,7 @@ export async function trainCommand(gpu: Gpu, stage: Stage, v: Record<string, unk
   let start = 0;
   if (v.resume) {
     if (!existsSync(ckptPath)) throw new TrainUsageError(`${ckptPath}: no checkpoint to resume from`);
-    const st = restore(run.trainables, checkpointFromBytes<{ step: number; state: Record<string, unknown> }>(new Uint8Array(readFileSync(ckptPath)), ckptPath));
+    const st = await readCheckpointFile<{ step: number; state: Record<string, unknown> }>(ckptPath, run.trainables);
     run.setState(st.state);
     start = st.step;
   } else {
@@ -308,7 +309,7 @@ export async function trainCommand(gpu: Gpu, stage: Stage, v: Record<string, unk
   }
   const total = run.totalSteps;
   const stopAfter = (v.stopAfter as number | undefined) ?? total; // checked as commander read it (stageOptions)
-  const save = async (step: number) => writeFileSync(ckptPath, checkpointBytes(await snapshot(run.trainables, { step, stage, state: run.state() })));
+  const save = (step: number) => writeCheckpointFile(ckptPath, run.trainables, { step, stage, state: run.state() });
   const t0 = Date.now();
   for (let s = start; s < Math.min(total, stopAfter); s++) {
     const r = await run.step(s);

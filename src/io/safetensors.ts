@@ -29,16 +29,30 @@ const kind = (v: JsonValue) => (v === null ? 'null' : Array.isArray(v) ? 'array'
 const isUint = (v: JsonValue) => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
 
 export function parseSafetensors(bytes: Uint8Array, file: string): SafetensorsFile {
+  return { ...parseSafetensorsHeader(bytes, bytes.length, file), bytes };
+}
+
+/** The header's length field of a file's first 8 bytes (a BigInt: untrusted, may exceed 2^53). */
+export const headerLength = (first8: Uint8Array): bigint => new DataView(first8.buffer, first8.byteOffset, 8).getBigUint64(0, true);
+
+/**
+ * The layout of a safetensors file of `size` bytes from its start alone (`head`: at least the 8 bytes and
+ * the header, as far as the file has them), validated as parseSafetensors validates it: so a large file
+ * can be read tensor by tensor without holding it whole.
+ */
+export function parseSafetensorsHeader(head: Uint8Array, size: number, file: string): Omit<SafetensorsFile, 'bytes'> {
+  const bytes = head;
   const err = (message: string, tensor?: string) => new SafetensorsError(file, message, tensor);
-  if (bytes.length < 8) throw err(`file is ${bytes.length} bytes, shorter than the 8-byte header length`);
+  if (size < 8) throw err(`file is ${size} bytes, shorter than the 8-byte header length`);
 
   // Header length: u64 LE, compared as a BigInt so huge values cannot lose precision.
-  const n64 = new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0, true);
+  const n64 = headerLength(bytes);
   if (n64 > BigInt(MAX_HEADER)) throw err(`header length ${n64} exceeds the limit of ${MAX_HEADER} bytes`);
   const n = Number(n64);
   if (n === 0) throw err('header length is 0');
-  if (8 + n > bytes.length) throw err(`header length ${n} runs past the end of the file (${bytes.length} bytes)`);
-  const dataOffset = 8 + n, dataLen = bytes.length - dataOffset;
+  if (8 + n > size) throw err(`header length ${n} runs past the end of the file (${size} bytes)`);
+  if (8 + n > bytes.length) throw new Error(`${file}: parseSafetensorsHeader was given ${bytes.length} bytes of a ${8 + n}-byte header`);
+  const dataOffset = 8 + n, dataLen = size - dataOffset;
 
   // Header: strict UTF-8 (BOM kept, so JSON rejects it), strict JSON.
   let text: string;
@@ -106,7 +120,7 @@ export function parseSafetensors(bytes: Uint8Array, file: string): SafetensorsFi
   }
   if (cursor !== dataLen) throw err(`${dataLen - cursor} trailing bytes after the last tensor (data section is ${dataLen} bytes, tensors end at ${cursor})`, prev?.name);
 
-  return { file, tensors: new Map(infos.map((t) => [t.name, t])), metadata, bytes, dataOffset };
+  return { file, tensors: new Map(infos.map((t) => [t.name, t])), metadata, dataOffset };
 }
 
 /** Converts one tensor to a fresh Float32Array (works at any byte alignment). */
@@ -142,6 +156,35 @@ export function f16ToF32(h: number): number {
 
 /** Writes F32 tensors contiguously in the given order; header padded with spaces to a multiple of 8. */
 export function writeSafetensors(tensors: { name: string; shape: number[]; data: Float32Array }[], metadata?: Record<string, string>): Uint8Array {
+  const { header, dataBytes } = safetensorsHeader(tensors, metadata);
+  for (const { name, shape, data } of tensors) {
+    const count = shape.reduce((p, d) => p * d, 1);
+    if (count !== data.length) throw new SafetensorsError('(writeSafetensors)', `shape [${shape.join(',')}] has ${count} elements but data has ${data.length}`, name);
+  }
+  const out = new Uint8Array(header.length + dataBytes);
+  out.set(header);
+  let pos = header.length;
+  for (const { data } of tensors) {
+    out.set(f32Bytes(data), pos);
+    pos += data.byteLength;
+  }
+  return out;
+}
+
+/** An F32 tensor's bytes as they go into a file (little-endian on any host). */
+export function f32Bytes(data: Float32Array): Uint8Array {
+  if (LITTLE_ENDIAN_HOST) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  const out = new Uint8Array(data.byteLength), view = new DataView(out.buffer);
+  data.forEach((v, i) => view.setFloat32(4 * i, v, true));
+  return out;
+}
+
+/**
+ * The first bytes of an F32 safetensors file (the length, then the header padded with spaces to a multiple
+ * of 8) for tensors of these names and shapes, laid out contiguously in this order, and the data
+ * section's size: a writer can then stream each tensor's f32Bytes after it.
+ */
+export function safetensorsHeader(tensors: { name: string; shape: number[] }[], metadata?: Record<string, string>): { header: Uint8Array; dataBytes: number } {
   const file = '(writeSafetensors)';
   const entries: string[] = [];
   if (metadata) {
@@ -153,29 +196,22 @@ export function writeSafetensors(tensors: { name: string; shape: number[]; data:
   }
   const seen = new Set<string>();
   let offset = 0;
-  for (const { name, shape, data } of tensors) {
+  for (const { name, shape } of tensors) {
     if (name === '__metadata__' || seen.has(name)) throw new SafetensorsError(file, seen.has(name) ? 'duplicate tensor name' : 'reserved tensor name', name);
     seen.add(name);
     if (!shape.every((d) => Number.isSafeInteger(d) && d >= 0)) throw new SafetensorsError(file, `invalid shape [${shape.join(',')}]`, name);
-    const count = shape.reduce((p, d) => p * d, 1);
-    if (count !== data.length) throw new SafetensorsError(file, `shape [${shape.join(',')}] has ${count} elements but data has ${data.length}`, name);
-    entries.push(`${JSON.stringify(name)}:{"dtype":"F32","shape":[${shape.join(',')}],"data_offsets":[${offset},${offset + data.byteLength}]}`);
-    offset += data.byteLength;
+    const bytes = 4 * shape.reduce((p, d) => p * d, 1);
+    entries.push(`${JSON.stringify(name)}:{"dtype":"F32","shape":[${shape.join(',')}],"data_offsets":[${offset},${offset + bytes}]}`);
+    offset += bytes;
   }
 
   const json = new TextEncoder().encode(`{${entries.join(',')}}`);
   const n = Math.ceil(json.length / 8) * 8;
-  const out = new Uint8Array(8 + n + offset);
-  const view = new DataView(out.buffer);
+  const header = new Uint8Array(8 + n);
+  const view = new DataView(header.buffer);
   view.setUint32(0, n % 2 ** 32, true);
   view.setUint32(4, Math.floor(n / 2 ** 32), true);
-  out.set(json, 8);
-  out.fill(0x20, 8 + json.length, 8 + n); // space padding
-  let pos = 8 + n;
-  for (const { data } of tensors) {
-    if (LITTLE_ENDIAN_HOST) out.set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), pos);
-    else data.forEach((v, i) => view.setFloat32(pos + 4 * i, v, true));
-    pos += data.byteLength;
-  }
-  return out;
+  header.set(json, 8);
+  header.fill(0x20, 8 + json.length, 8 + n); // space padding
+  return { header, dataBytes: offset };
 }

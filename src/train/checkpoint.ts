@@ -1,8 +1,9 @@
 // Training checkpoints: every trainable table's weights and AdamW moments, the step, and the run's own
-// state (config, data cursor, RNG, metric history) as JSON. Stored as one safetensors file whose
-// metadata carries the JSON, so the same bytes go to IndexedDB in the page and to a folder from the CLI.
-// Restoring puts back exactly the same floats, so a resumed run continues bit for bit.
-import { parseSafetensors, readTensorF32, writeSafetensors } from '../io/safetensors.ts';
+// state (config, data cursor, RNG, metric history) as JSON, streamed tensor by tensor (tensorsOf /
+// restoreFrom): to IndexedDB or OPFS chunks in the page (src/store/checkpoints.ts), to one safetensors file
+// whose metadata carries the JSON from the CLI (src/cli/checkpoint-file.ts). Restoring puts back exactly
+// the same floats, so a resumed run continues bit for bit.
+import { writeSafetensors } from '../io/safetensors.ts';
 import type { ParamTable } from '../model/params.ts';
 
 export interface Checkpoint<S = unknown> {
@@ -33,14 +34,22 @@ export async function* tensorsOf(tables: Record<string, ParamTable>): AsyncGener
   }
 }
 
+/** What tensorsOf yields, in its order, before downloading anything: each name and its float count. */
+export function checkpointLayout(tables: Record<string, ParamTable>): [string, number][] {
+  const out: [string, number][] = [];
+  for (const [t, table] of Object.entries(tables)) {
+    for (const slot of SLOTS) if (table.arenas[0]?.[slot]) for (const e of table.entries) out.push([`${t}/${slot}/${e.name}`, e.shape.reduce((p, d) => p * d, 1)]);
+  }
+  return out;
+}
+
 /** The bytes tensorsOf yields, before downloading anything (the storage check). */
 export function tensorBytes(tables: Record<string, ParamTable>): number {
-  let n = 0;
-  for (const table of Object.values(tables)) {
-    for (const slot of SLOTS) if (table.arenas[0]?.[slot]) for (const e of table.entries) n += 4 * e.shape.reduce((p, d) => p * d, 1);
-  }
-  return n;
+  return checkpointLayout(tables).reduce((a, [, n]) => a + 4 * n, 0);
 }
+
+/** The safetensors metadata `format` of a checkpoint file (its run state is the metadata's `state`). */
+export const CHECKPOINT_FORMAT = 'rlhf-playground-checkpoint';
 
 /** Puts back tensors as they are read (one at a time); every tensor of the tables must come. */
 export async function restoreFrom(tables: Record<string, ParamTable>, tensors: AsyncIterable<[string, Float32Array]>, file: string): Promise<void> {
@@ -58,29 +67,7 @@ export async function restoreFrom(tables: Record<string, ParamTable>, tensors: A
   if (missing !== undefined) throw new Error(`${file}: has no tensor "${missing}"${want.size > 1 ? ` (and ${want.size - 1} more missing)` : ''}`);
 }
 
-export function restore<S>(tables: Record<string, ParamTable>, c: Checkpoint<S>): S {
-  for (const [t, table] of Object.entries(tables)) {
-    for (const slot of SLOTS) {
-      if (!table.arenas[0]?.[slot]) continue;
-      for (const e of table.entries) {
-        const data = c.tensors.get(`${t}/${slot}/${e.name}`);
-        if (!data) throw new Error(`checkpoint has no ${slot} for ${t} tensor "${e.name}"`);
-        table.upload(e.name, data, slot);
-      }
-    }
-  }
-  return structuredClone(c.state);
-}
-
 export function checkpointBytes(c: Checkpoint): Uint8Array {
   const tensors = [...c.tensors].map(([name, data]) => ({ name, shape: [data.length], data }));
-  return writeSafetensors(tensors, { format: 'rlhf-playground-checkpoint', state: JSON.stringify(c.state) });
-}
-
-export function checkpointFromBytes<S>(bytes: Uint8Array, file: string): Checkpoint<S> {
-  const st = parseSafetensors(bytes, file);
-  if (st.metadata.format !== 'rlhf-playground-checkpoint') throw new Error(`${file}: not a training checkpoint`);
-  const tensors = new Map<string, Float32Array>();
-  for (const name of st.tensors.keys()) tensors.set(name, readTensorF32(st, name));
-  return { state: JSON.parse(st.metadata.state ?? 'null') as S, tensors };
+  return writeSafetensors(tensors, { format: CHECKPOINT_FORMAT, state: JSON.stringify(c.state) });
 }
