@@ -6,6 +6,7 @@ import type { Gpu } from '../src/gpu/runtime.ts';
 import { parseSafetensors, readTensorF32, writeSafetensors, type SafetensorsFile } from '../src/io/safetensors.ts';
 import { ConfigError, paramSpecs, parseConfig } from '../src/model/config.ts';
 import { ScoreHead } from '../src/model/head.ts';
+import { exportModelFiles } from '../src/model/export.ts';
 import { loadModel } from '../src/model/index.ts';
 import { AdamW, ADAMW_DEFAULTS } from '../src/train/adamw.ts';
 import { relErr, testGpu } from './helpers.ts';
@@ -152,6 +153,63 @@ describe('Qwen configs as the Hub writes them', () => {
       expect(() => parseConfig({ ...cfg, use_sliding_window: true }, 'Qwen/config.json')).toThrow(/^Qwen\/config\.json: unsupported value of "use_sliding_window": true \(sliding-window attention is not implemented\)$/);
     }
     expect(() => parseConfig({ ...qwen3, head_dim: 15 })).toThrow(/config\.json: head size 15 must be an even integer/);
+  });
+});
+
+describe('RoPE settings as transformers 4 and 5 write them', () => {
+  // transformers >= 5 saves {"rope_parameters": {"rope_type": "default", "rope_theta": ...}} instead of a top-level rope_theta
+  const v5 = (config: Record<string, unknown>, rope: Record<string, unknown> = { rope_type: 'default', rope_theta: config.rope_theta }) => {
+    const { rope_theta: _, rope_scaling: __, ...rest } = config;
+    return { ...rest, rope_parameters: rope };
+  };
+
+  it('rope_parameters.rope_theta gives the logits of the same theta at the top level (qwen3-tiny, theta 1e6); export keeps it', async () => {
+    const gpu = await testGpu();
+    const { config, st, ref } = fixture('qwen3-tiny');
+    expect(config.rope_theta).toBe(1e6);
+    const top = await logitsOf(gpu, config, [st], ref.input_ids);
+    expect(relErr(top, ref.logits.flat(2))).toBeLessThan(1e-4);
+    const nested = v5(config);
+    expect(parseConfig(nested).ropeTheta).toBe(1e6);
+    expect(await logitsOf(gpu, nested, [st], ref.input_ids)).toEqual(top);
+    // theta matters at these positions: transformers' default (10000) gives other logits
+    const { rope_theta: _, ...noTheta } = config;
+    expect(relErr(await logitsOf(gpu, noTheta, [st], ref.input_ids), top)).toBeGreaterThan(1e-3);
+    // both layouts at once, agreeing, as a config converted by hand may carry them
+    expect(parseConfig({ ...nested, rope_theta: 1e6 }).ropeTheta).toBe(1e6);
+    // the exported config.json is the one read, rope_parameters included, and reads back to the same theta
+    const { model } = loadModel(gpu, { config: nested, weights: [st] });
+    const files = await exportModelFiles(model, { meta: { producer: 'rlhf-playground', stage: 'base', steps: 0, baseModel: 'qwen3-tiny', date: '2026-01-01T00:00:00Z' } });
+    model.params.destroy();
+    const written = JSON.parse(new TextDecoder().decode(files.get('config.json'))) as Record<string, unknown>;
+    expect(written.rope_parameters).toEqual({ rope_type: 'default', rope_theta: 1e6 });
+    expect(parseConfig(written).ropeTheta).toBe(1e6);
+  });
+
+  it('refuses two thetas that differ, naming the file and both values', () => {
+    const { config } = fixture('qwen3-tiny');
+    expect(() => parseConfig({ ...v5(config, { rope_type: 'default', rope_theta: 10000 }), rope_theta: 1e6 }, 'Qwen/config.json'))
+      .toThrow(/^Qwen\/config\.json: "rope_theta" \(1000000\) and "rope_parameters\.rope_theta" \(10000\) differ/);
+  });
+
+  it('refuses every rope_type but the default, in rope_parameters or rope_scaling, and a partial rotary factor, by name', () => {
+    const { config } = fixture('qwen2-tiny');
+    const refuse = (cfg: Record<string, unknown>, field: string) => {
+      expect(() => parseConfig(cfg, 'Qwen/config.json')).toThrow(ConfigError);
+      expect(() => parseConfig(cfg, 'Qwen/config.json')).toThrow(new RegExp(`^Qwen/config\\.json: unsupported value of "${field.replace('.', '\\.')}": `));
+    };
+    for (const type of ['yarn', 'linear', 'llama3', 'dynamic', 'longrope']) {
+      refuse(v5(config, { rope_type: type, rope_theta: 1e6, factor: 4.0, original_max_position_embeddings: 32768 }), 'rope_parameters.rope_type');
+      refuse({ ...config, rope_scaling: { rope_type: type, factor: 4.0 } }, 'rope_scaling.rope_type');
+      refuse({ ...config, rope_scaling: { type, factor: 4.0 } }, 'rope_scaling.rope_type'); // transformers 4's older key
+    }
+    expect(() => parseConfig({ ...config, rope_scaling: { type: 'yarn', factor: 4.0 } })).toThrow(/"rope_scaling\.rope_type": "yarn" \(only the default rope is implemented\)$/);
+    refuse(v5(config, { rope_type: 'default', rope_theta: 1e6, partial_rotary_factor: 0.5 }), 'rope_parameters.partial_rotary_factor');
+    refuse({ ...config, partial_rotary_factor: 0.5 }, 'partial_rotary_factor');
+    refuse(v5(config, { full_attention: { rope_type: 'default', rope_theta: 1e6 } }), 'rope_parameters');
+    // what the default rope means is accepted in either dict: no rope_type, or "default", a factor of 1
+    expect(parseConfig(v5(config, { rope_theta: 1e6, partial_rotary_factor: 1.0 })).ropeTheta).toBe(1e6);
+    expect(parseConfig({ ...config, rope_scaling: { rope_type: 'default' } }).ropeTheta).toBe(1e6);
   });
 });
 

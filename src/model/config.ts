@@ -113,6 +113,37 @@ function gpt2(r: Raw, file: string): ModelConfig {
   };
 }
 
+const isObject = (v: unknown): v is Raw => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/**
+ * RoPE's base from either layout transformers writes: a top-level `rope_theta` (up to 4.x, with an optional
+ * `rope_scaling` dict), or `rope_parameters: {"rope_type": "default", "rope_theta": ...}` (5.x, which reads a
+ * `rope_scaling` dict as its rope_parameters). Only the default rope over the whole head is implemented: any
+ * other rope_type (linear, dynamic, yarn, longrope, llama3, ...), a per-layer-type dict or a
+ * partial_rotary_factor other than 1 is refused by name; two thetas that disagree are refused with both values
+ * (transformers 5 would silently take rope_parameters' one).
+ */
+function ropeThetaOf(r: Raw, file: string): number {
+  const thetas: [string, number][] = [];
+  if (r.rope_theta !== undefined && r.rope_theta !== null) thetas.push(['rope_theta', num(r, file, 'rope_theta')]);
+  if (r.partial_rotary_factor !== undefined && r.partial_rotary_factor !== null && r.partial_rotary_factor !== 1)
+    unsupported(file, 'partial_rotary_factor', r.partial_rotary_factor, 'rope over part of the head is not implemented');
+  for (const key of ['rope_scaling', 'rope_parameters']) {
+    const rope = r[key];
+    if (rope === undefined || rope === null) continue;
+    if (!isObject(rope)) unsupported(file, key, rope, 'must be an object');
+    if (Object.values(rope).some(isObject)) unsupported(file, key, rope, 'per-layer-type rope parameters are not implemented');
+    const type = rope.rope_type ?? rope.type ?? 'default';
+    if (type !== 'default') unsupported(file, `${key}.rope_type`, type, 'only the default rope is implemented');
+    const prf = rope.partial_rotary_factor;
+    if (prf !== undefined && prf !== null && prf !== 1) unsupported(file, `${key}.partial_rotary_factor`, prf, 'rope over part of the head is not implemented');
+    if (rope.rope_theta !== undefined && rope.rope_theta !== null) thetas.push([`${key}.rope_theta`, num(rope, `${file}: "${key}"`, 'rope_theta')]);
+  }
+  const differ = thetas.find(([, t]) => t !== thetas[0]![1]);
+  if (differ) throw new ConfigError(`${file}: ${thetas.map(([k, t]) => `"${k}" (${t})`).join(' and ')} differ; which one the model was trained with is unknown`);
+  return thetas[0]?.[1] ?? 10000;
+}
+
 /** Llama and the Qwen models built on its block (Qwen2ForCausalLM, Qwen3ForCausalLM), told apart by what
  *  transformers' classes hard-code: Qwen2 always biases q/k/v and never o; Qwen3 norms q and k per head and
  *  reads head_dim from its config (Qwen3Config's default 128 when absent, never hidden / heads). */
@@ -121,7 +152,6 @@ function llama(r: Raw, file: string, type: Exclude<ModelType, 'gpt2'>): ModelCon
   if (type !== 'llama' && r.use_sliding_window === true) unsupported(file, 'use_sliding_window', true, 'sliding-window attention is not implemented');
   const act = r.hidden_act ?? 'silu';
   if (act !== 'silu') unsupported(file, 'hidden_act', act, 'supported: silu');
-  if (r.rope_scaling !== undefined && r.rope_scaling !== null) unsupported(file, 'rope_scaling', r.rope_scaling, 'only the default rope is implemented');
   if (typeof r.pretraining_tp === 'number' && r.pretraining_tp !== 1) unsupported(file, 'pretraining_tp', r.pretraining_tp, 'only 1');
   const hidden = int(r, file, 'hidden_size');
   const heads = int(r, file, 'num_attention_heads');
@@ -141,7 +171,7 @@ function llama(r: Raw, file: string, type: Exclude<ModelType, 'gpt2'>): ModelCon
     intermediate: int(r, file, 'intermediate_size'),
     maxPositions: int(r, file, 'max_position_embeddings', 2048),
     eps: num(r, file, 'rms_norm_eps', 1e-6),
-    ropeTheta: num(r, file, 'rope_theta', 10000),
+    ropeTheta: ropeThetaOf(r, file),
     tiedEmbeddings: r.tie_word_embeddings === true,
     sequenceClassification: isSequenceClassification(r),
     qkvBias: type === 'qwen2' || r.attention_bias === true,
