@@ -1,8 +1,12 @@
 // The look, in the built app (Chromium): fields of a row are one height (the token fields too) and wide
 // enough for their placeholder, every tab has a heading, every Delete button is one size, an empty state
 // is not dressed as an error, and each tab keeps its own scroll position instead of inheriting another's.
+// And the Model tab's suggested models as the page lists them on this browser's adapter.
 import type { Page } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
+import { playgroundMemory } from '../src/model/memory.ts';
+import { fmtBytes } from '../src/ui/context.ts';
+import { SUGGESTIONS, suggestionText } from '../src/ui/model-suggestions.ts';
 import { importText, openApp, startRanking, rankWithKeyboard, tab } from './app-helpers.ts';
 import { useBuiltEnv } from './browser-env.ts';
 
@@ -88,4 +92,46 @@ describe('the playground looks consistent', () => {
     expect(errors).toEqual([]);
     await page.close();
   }, 600_000);
+
+  it('the Model tab suggests SmolLM2, Qwen2.5 and Qwen3 with what each needs on this GPU, and refuses only what its limits cannot hold', async () => {
+    const { page, errors } = await openApp(env.browser, env.url);
+    await tab(page, 'model');
+    await page.waitForSelector('#adapter');
+    // this browser's adapter, asked the way the engine asks (src/gpu/device.ts): the real one, SwiftShader here
+    const limits = await page.evaluate(async () => {
+      const a = await navigator.gpu.requestAdapter({ powerPreference: 'high-performance' });
+      return { maxBufferSize: a!.limits.maxBufferSize, maxStorageBufferBindingSize: a!.limits.maxStorageBufferBindingSize };
+    });
+    expect(await page.locator('#adapter').innerText()).toContain(`${fmtBytes(limits.maxBufferSize)} per buffer, ${fmtBytes(limits.maxStorageBufferBindingSize)} per storage binding`);
+    const rows = page.locator('#suggestions li');
+    await expect.poll(() => rows.evaluateAll((li) => li.map((l) => l.getAttribute('data-id')))).toEqual([
+      'HuggingFaceTB/SmolLM2-135M-Instruct', 'HuggingFaceTB/SmolLM2-360M-Instruct', 'Qwen/Qwen2.5-0.5B-Instruct', 'Qwen/Qwen3-0.6B',
+    ]);
+    const shown = await rows.evaluateAll((li) => li.map((l) => ({
+      text: l.querySelector('div.small')?.textContent ?? '',
+      load: { disabled: (l.querySelector('button') as HTMLButtonElement).disabled, title: l.querySelector('button')!.title },
+    })));
+    // each with its parameters and the memory of sampling, LoRA and full fine-tuning, as the estimate gives them for this adapter
+    expect(shown[2]!.text).toBe('494.0M parameters · sampling (4 × 256): 1.96 GiB · LoRA (8 × 256, r=8): 6.98 GiB · full fine-tuning (8 × 256): 12.39 GiB');
+    const adapter = { name: '', features: [], limits };
+    for (const [i, s] of SUGGESTIONS.entries()) {
+      expect(shown[i]!.text, s.id).toBe(suggestionText(s, adapter));
+      expect(shown[i]!.text, s.id).toMatch(/^[\d.]+M parameters · sampling \(4 × 256\): [\d.]+ [MG]iB · LoRA \(8 × 256, r=8\): [\d.]+ [MG]iB · full fine-tuning \(8 × 256\): [\d.]+ [MG]iB$/);
+      expect(shown[i]!.load, s.id).toEqual({ disabled: false, title: `Load ${s.id} from the Hub` });
+    }
+    // Nothing is refused, and no WebGPU adapter could refuse these: the embedding and LM head are stored and bound
+    // in chunks, so the largest buffer any of them needs (76 MiB, Qwen2.5's LoRA and full training) is under
+    // the 128 MiB binding and 256 MiB buffer every adapter must allow, and this one allows at least that. The
+    // refusal with its numbers and no Load button is tested in Node on smaller limits (tests/model-suggestions.test.ts).
+    expect(limits.maxStorageBufferBindingSize).toBeGreaterThanOrEqual(128 * 2 ** 20);
+    expect(limits.maxBufferSize).toBeGreaterThanOrEqual(256 * 2 ** 20);
+    const largest = Math.max(...SUGGESTIONS.flatMap((s) => {
+      const m = playgroundMemory(s.cfg);
+      return [m.inference, m.lora, m.full].flatMap((e) => [e.largestBuffer, e.largestBinding]);
+    }));
+    expect(largest).toBeLessThan(128 * 2 ** 20);
+    expect(await page.locator('#suggestions').innerText()).not.toContain('does not fit');
+    expect(errors).toEqual([]);
+    await page.close();
+  }, 300_000);
 });
