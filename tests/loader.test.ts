@@ -10,6 +10,7 @@ import { exportModelFiles } from '../src/model/export.ts';
 import { loadModel } from '../src/model/index.ts';
 import { AdamW, ADAMW_DEFAULTS } from '../src/train/adamw.ts';
 import { relErr, testGpu } from './helpers.ts';
+import { attention, embedding, matmul, randn, rmsnorm, rope, swiglu } from './ref/ops.ts';
 
 const fixture = (name: string) => {
   const dir = `tests/fixtures/${name}`;
@@ -153,6 +154,48 @@ describe('Qwen configs as the Hub writes them', () => {
       expect(() => parseConfig({ ...cfg, use_sliding_window: true }, 'Qwen/config.json')).toThrow(/^Qwen\/config\.json: unsupported value of "use_sliding_window": true \(sliding-window attention is not implemented\)$/);
     }
     expect(() => parseConfig({ ...qwen3, head_dim: 15 })).toThrow(/config\.json: head size 15 must be an even integer/);
+  });
+});
+
+/** The Qwen3 block in float64 from the reference ops (tests/ref/ops.ts): biases on every attention projection when given. */
+function qwen3Reference(c: ReturnType<typeof parseConfig>, w: Map<string, Float64Array>, ids: number[][]): Float64Array {
+  const B = ids.length, T = ids[0]!.length, N = B * T, C = c.hidden, D = c.headDim, Hq = c.heads, Hkv = c.kvHeads, I = c.intermediate;
+  const pos = Int32Array.from({ length: N }, (_, i) => i % T);
+  const W = (name: string) => w.get(name)!;
+  const linear = (x: Float64Array, name: string, out: number, inp: number) => matmul(x, W(`${name}.weight`), w.get(`${name}.bias`) ?? null, N, out, inp, false, true);
+  let x = embedding(ids.flat(), W('model.embed_tokens.weight'), null, B, T, C);
+  for (let l = 0; l < c.layers; l++) {
+    const p = `model.layers.${l}.`;
+    let h = rmsnorm(x, W(p + 'input_layernorm.weight'), N, C, c.eps).y;
+    const q = rope(rmsnorm(linear(h, p + 'self_attn.q_proj', Hq * D, C), W(p + 'self_attn.q_norm.weight'), N * Hq, D, c.eps).y, pos, B, T, Hq, D, c.ropeTheta);
+    const k = rope(rmsnorm(linear(h, p + 'self_attn.k_proj', Hkv * D, C), W(p + 'self_attn.k_norm.weight'), N * Hkv, D, c.eps).y, pos, B, T, Hkv, D, c.ropeTheta);
+    const v = linear(h, p + 'self_attn.v_proj', Hkv * D, C);
+    const o = linear(attention(q, k, v, B, T, Hq, Hkv, D, 1 / Math.sqrt(D)).out, p + 'self_attn.o_proj', C, Hq * D);
+    x = x.map((xi, i) => xi + o[i]!);
+    h = rmsnorm(x, W(p + 'post_attention_layernorm.weight'), N, C, c.eps).y;
+    const m = linear(swiglu(linear(h, p + 'mlp.gate_proj', I, C), linear(h, p + 'mlp.up_proj', I, C)), p + 'mlp.down_proj', C, I);
+    x = x.map((xi, i) => xi + m[i]!);
+  }
+  const head = c.tiedEmbeddings ? W('model.embed_tokens.weight') : W('lm_head.weight');
+  return matmul(rmsnorm(x, W('model.norm.weight'), N, C, c.eps).y, head, null, N, c.vocabSize, C, false, true);
+}
+
+describe('Qwen3 with attention_bias', () => {
+  it('biases on q, k, v and o: the engine\'s logits equal a float64 reference of the Qwen3 block', async () => {
+    const gpu = await testGpu();
+    const { config, ref, tensors } = fixture('qwen3-tiny');
+    const f64 = (ts: typeof tensors) => new Map(ts.map((t) => [t.name, Float64Array.from(t.data)]));
+    // the reference composition first reproduces PyTorch's logits of the unbiased fixture
+    const plain = qwen3Reference(parseConfig(config), f64(tensors), ref.input_ids);
+    expect(relErr(plain, ref.logits.flat(2))).toBeLessThan(1e-5);
+    const biased = { ...config, attention_bias: true };
+    const cfg = parseConfig(biased);
+    const biases = paramSpecs(cfg).filter((s) => s.name.endsWith('_proj.bias')).map((s, i) => ({ name: s.name, shape: s.shape, data: Float32Array.from(randn(s.shape[0]!, 100 + i, 0.5)) }));
+    expect(biases.map((b) => b.name.split('.').slice(-2, -1)[0]).sort()).toEqual(['k_proj', 'k_proj', 'o_proj', 'o_proj', 'q_proj', 'q_proj', 'v_proj', 'v_proj']);
+    const want = qwen3Reference(cfg, f64([...tensors, ...biases]), ref.input_ids);
+    expect(relErr(want, plain)).toBeGreaterThan(0.05); // the biases change the logits well beyond the tolerance
+    const got = await logitsOf(gpu, biased, [rewrite([...tensors, ...biases])], ref.input_ids);
+    expect(relErr(got, want)).toBeLessThan(1e-4);
   });
 });
 
