@@ -261,6 +261,15 @@ describe('PEFT LoRA adapter', () => {
     expect(text).toContain('\n  "target_modules": [\n    "c_attn",\n    "c_proj"\n  ],\n');
   });
 
+  it("a pinned base: PEFT's revision beside the bare id, read back; a revision that is not a string refused", () => {
+    const pinned = peftAdapterFiles({ ...args, baseRevision: 'v1.0' });
+    expect(json(pinned.get('adapter_config.json')!)).toMatchObject({ base_model_name_or_path: 'openai-community/gpt2', revision: 'v1.0' });
+    expect(readPeftAdapter(pinned, 'pinned').config).toMatchObject({ baseModel: 'openai-community/gpt2', baseRevision: 'v1.0' });
+    expectThrows(() => peftAdapterFiles({ ...args, baseRevision: '' }), ExportError, 'revision must be');
+    const bad = new Map(pinned).set('adapter_config.json', new TextEncoder().encode(JSON.stringify({ ...json(pinned.get('adapter_config.json')!), revision: 3 })));
+    expect(() => readPeftAdapter(bad, 'bad')).toThrow(/revision/);
+  });
+
   it('adapter_model.safetensors uses PEFT key names and shapes', () => {
     const st = parseSafetensors(files.get('adapter_model.safetensors')!, 'adapter_model.safetensors');
     expect([...st.tensors.keys()].slice(0, 2)).toEqual([
@@ -277,7 +286,7 @@ describe('PEFT LoRA adapter', () => {
 
   it('peftAdapterFiles -> zip -> readPeftAdapter round trip', () => {
     const back = readPeftAdapter(unzipFiles(zipFiles(files, 'gpt2-lora'), ZIP), ZIP);
-    expect(back.config).toEqual({ r, alpha: 8, dropout: 0.05, targetModules: ['c_attn', 'c_proj'], fanInFanOut: true, baseModel: 'openai-community/gpt2', modulesToSave: null, taskType: 'CAUSAL_LM' });
+    expect(back.config).toEqual({ r, alpha: 8, dropout: 0.05, targetModules: ['c_attn', 'c_proj'], fanInFanOut: true, baseModel: 'openai-community/gpt2', baseRevision: null, modulesToSave: null, taskType: 'CAUSAL_LM' });
     expect(back.loras).toEqual(loras);
     expect(back.extraTensors).toEqual([]);
     expect(back.metadata).toEqual({ format: 'pt', producer: 'rlhf-playground', stage: 'ppo', steps: '120', baseModel: 'openai-community/gpt2', date: meta.date, lr: '0.0003' });

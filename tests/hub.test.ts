@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { browserCache, folderCache, memoryCache } from '../src/io/cache.ts';
 import { readModelFolder } from '../src/io/folder.ts';
-import { checkModelId, hubFileUrl, loadFromHub, loadFromUrl, parseModelRef } from '../src/io/hub.ts';
+import { baseRefOf, checkModelId, hubFileUrl, loadFromHub, loadFromUrl, parseModelRef } from '../src/io/hub.ts';
 import { parseSafetensors, readTensorF32, writeSafetensors, type SafetensorsFile } from '../src/io/safetensors.ts';
 import { loadFromFileList, loadModelFiles, ModelSourceError, totalWeightBytes, type ModelFiles } from '../src/io/sources.ts';
 
@@ -323,6 +323,12 @@ describe('loadFromHub', () => {
     expect(parseModelRef(' openai-community/gpt2@v1 ')).toEqual({ id: 'openai-community/gpt2', revision: 'v1' });
     expect(parseModelRef('https://huggingface.co/openai-community/gpt2/tree/refs%2Fpr%2F3')).toEqual({ id: 'openai-community/gpt2', revision: 'refs/pr/3' });
     expect(parseModelRef('gpt2')).toEqual({ id: 'gpt2' });
+    // a source as PEFT's adapter_config.json names the base: a Hub model's bare id, the revision apart (null = main)
+    expect(baseRefOf('openai-community/gpt2@main')).toEqual({ name: 'openai-community/gpt2', revision: null });
+    expect(baseRefOf('gpt2@refs/pr/3')).toEqual({ name: 'gpt2', revision: 'refs/pr/3' });
+    for (const other of ['tests/fixtures/gpt2-tiny', '/home/me/models/x@2', 'https://example.org/m@v1', 'rlhf-playground/default (built-in)', 'sft']) {
+      expect(baseRefOf(other)).toEqual({ name: other, revision: null });
+    }
   });
 
   it('can be cancelled mid-download', async () => {

@@ -106,6 +106,13 @@ describe('share data', () => {
     expect(input.datasets).toEqual({ sft: [demo(1), demo(2)], preferences: [{ kind: 'ranking', prompt: 'q', completions: ['a', 'b'] }], prompts: ['Write a haiku.'] });
     const files = clusterExport(input);
     expect([...files.keys()].sort()).toEqual(['README.md', 'data/preference.jsonl', 'data/prompts.jsonl', 'data/sft.jsonl', 'dpo.yaml', 'grpo.yaml', 'reward.yaml', 'rloo.yaml', 'sft.yaml']);
+    expect(input.hyper.sft.modelRevision).toBeUndefined(); // main: TRL's default, no model_revision
+    expect(files.get('sft.yaml')).not.toContain('model_revision');
+    // a pinned revision of the base: the bare id in model_name_or_path, the revision in model_revision
+    const pinned = clusterExport(await clusterInput(store, [demo(1)], { ...model, source: 'HuggingFaceTB/SmolLM2-135M@v1.0' }, await db.listRuns(store)));
+    const yaml = new TextDecoder().decode(pinned.get('sft.yaml'));
+    expect(yaml).toMatch(/^model_name_or_path: "?HuggingFaceTB\/SmolLM2-135M"?$/m);
+    expect(yaml).toMatch(/^model_revision: "?v1\.0"?$/m);
     // no model loaded: a placeholder the user replaces, still a valid export
     expect(clusterExport(await clusterInput(store, [], undefined, [])).get('sft.yaml')).toBeDefined();
   });

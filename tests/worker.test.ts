@@ -17,6 +17,10 @@ import { readCheckpointAll } from '../src/store/checkpoints.ts';
 import { createNodeGpu } from '../src/gpu/node.ts';
 import { createEngine, type Engine, type GpuProblem, type RunProgress, type RunStatusEvent, type TrainInput } from '../src/worker/api.ts';
 import { testGpu, tightGpu } from './helpers.ts';
+import { modelCard } from '../src/io/model-card.ts';
+import { cardInput } from '../src/ui/share-data.ts';
+import { startFakeHub } from './fake-hub.ts';
+import { readFrontMatter } from './front-matter.ts';
 import { parseConfig } from '../src/model/config.ts';
 
 const DIR = 'tests/fixtures/gpt2-tiny';
@@ -224,6 +228,38 @@ describe('training engine (worker API in Node)', () => {
       await b.dispose();
     } finally {
       server.close();
+    }
+  });
+
+  it('an adapter trained on a Hub model names its base as PEFT loads it: the bare repo id, the revision apart (null for main); the card too', async () => {
+    const hub = await startFakeHub();
+    try {
+      hub.repos.set('test/gpt2-tiny', { id: 'test/gpt2-tiny', private: false, files: files() });
+      for (const revision of [undefined, 'v1.0']) {
+        const name = `worker-test-hub-${revision ?? 'main'}`;
+        const e = createEngine({ gpu: testGpu(), store: openStore(name) });
+        const info = await e.loadModel({ hub: 'test/gpt2-tiny', endpoint: hub.url, ...(revision ? { revision } : {}) });
+        expect(info.source).toBe(`test/gpt2-tiny@${revision ?? 'main'}`); // what the page shows and the run records
+        const id = await e.startStage('sft', { ...SFT, steps: 2, loraRank: 4 }, sftData);
+        expect(await e.wait(id)).toBe('done');
+        const zip = unzipFiles((await e.exportModel(id)).zip, 'sft.zip');
+        const cfgFile = [...zip].find(([k]) => k.endsWith('adapter_config.json'));
+        expect(cfgFile![0]).not.toMatch(/^starting-model\/|\/adapter\//); // on the Hub: the adapter alone, at the top
+        const cfg = JSON.parse(new TextDecoder().decode(cfgFile![1])) as { base_model_name_or_path: string; revision: string | null };
+        // PEFT: AutoModel*.from_pretrained(base_model_name_or_path, revision=revision); null loads main
+        expect(cfg.base_model_name_or_path).toBe('test/gpt2-tiny');
+        expect(cfg.revision).toBe(revision ?? null);
+        // the model card the Share tab writes for this run: base_model is the repo id, the code loads that revision
+        const st = await openStore(name);
+        const card = modelCard(await cardInput(st, { runId: id, model: info }));
+        st.close();
+        const { meta, body } = readFrontMatter(card);
+        expect(meta.get('base_model')).toBe('test/gpt2-tiny');
+        expect(body).toContain(revision ? 'AutoModelForCausalLM.from_pretrained("test/gpt2-tiny", revision="v1.0")' : 'AutoModelForCausalLM.from_pretrained("test/gpt2-tiny")\n');
+        await e.dispose();
+      }
+    } finally {
+      await hub.close();
     }
   });
 

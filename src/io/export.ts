@@ -225,7 +225,10 @@ const matchesTarget = (module: string, targets: string[]) => targets.some((t) =>
 const underModule = (name: string, modules: string[]) => modules.some((m) => name.startsWith(m + '.') || name.includes('.' + m + '.'));
 
 export function peftAdapterFiles(x: {
+  /** base_model_name_or_path: what from_pretrained loads (a bare Hub id, or a path), never "id@revision". */
   baseModel: string;
+  /** PEFT's `revision` of the base: a branch, tag or commit; null or absent for the default branch (PEFT's null). */
+  baseRevision?: string | null;
   r: number;
   alpha: number;
   dropout: number;
@@ -246,6 +249,7 @@ export function peftAdapterFiles(x: {
   if (typeof x.dropout !== 'number' || !(x.dropout >= 0 && x.dropout < 1)) throw new ExportError(`${cfg}: lora_dropout must be in [0, 1), got ${x.dropout}`);
   if (typeof x.fanInFanOut !== 'boolean') throw new ExportError(`${cfg}: fan_in_fan_out must be a boolean`);
   if (typeof x.baseModel !== 'string') throw new ExportError(`${cfg}: base_model_name_or_path must be a string`);
+  if (x.baseRevision != null && (typeof x.baseRevision !== 'string' || x.baseRevision === '')) throw new ExportError(`${cfg}: revision must be a non-empty string or null`);
   const names = (list: unknown, field: string): string[] => {
     if (!Array.isArray(list) || list.length === 0 || !list.every((t) => typeof t === 'string' && t !== '')) {
       throw new ExportError(`${cfg}: ${field} must be a non-empty list of non-empty strings`);
@@ -305,7 +309,7 @@ export function peftAdapterFiles(x: {
     peft_type: 'LORA',
     r: x.r,
     rank_pattern: {},
-    revision: null,
+    revision: x.baseRevision ?? null,
     target_modules: targets,
     task_type: taskType,
     use_dora: false,
@@ -322,6 +326,8 @@ export type PeftTaskType = 'CAUSAL_LM' | 'SEQ_CLS';
 export interface PeftAdapter {
   config: {
     r: number; alpha: number; dropout: number; targetModules: string[]; fanInFanOut: boolean; baseModel: string; modulesToSave: string[] | null;
+    /** PEFT's `revision` of the base (null: the default branch). */
+    baseRevision: string | null;
     /** task_type as written (null when absent); 'SEQ_CLS' is a sequence-classification (reward) adapter. */
     taskType: string | null;
   };
@@ -370,6 +376,8 @@ export function readPeftAdapter(files: Map<string, Uint8Array>, file: string): P
   if (typeof fif !== 'boolean') throw bad('fan_in_fan_out', 'must be a boolean');
   const base = has('base_model_name_or_path') ? c.base_model_name_or_path : '';
   if (typeof base !== 'string') throw bad('base_model_name_or_path', 'must be a string or null');
+  const rev = has('revision') ? c.revision : null;
+  if (rev !== null && (typeof rev !== 'string' || rev === '')) throw bad('revision', 'must be null or the base model\'s revision (a branch, tag or commit)');
   let modulesToSave: string[] | null = null;
   if (has('modules_to_save')) {
     const m = c.modules_to_save;
@@ -439,7 +447,7 @@ export function readPeftAdapter(files: Map<string, Uint8Array>, file: string): P
   }
 
   return {
-    config: { r, alpha, dropout, targetModules, fanInFanOut: fif, baseModel: base, modulesToSave, taskType: tt },
+    config: { r, alpha, dropout, targetModules, fanInFanOut: fif, baseModel: base, baseRevision: rev as string | null, modulesToSave, taskType: tt },
     loras,
     extraTensors,
     metadata: { ...st.metadata },

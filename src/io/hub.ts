@@ -89,6 +89,25 @@ export function parseModelRef(text: string, endpoint = HUB_URL): { id: string; r
   return { id: checkModelId(t.slice(0, at)), revision: checkRevision(t.slice(at + 1)) };
 }
 
+/**
+ * A model's source as a loader outside the page must name it: a Hub model (`loadFromHub` names its
+ * files "id@revision") by its bare repo id, which `from_pretrained` takes, and the revision apart, or
+ * null for the Hub's default branch (what PEFT's adapter_config.json `revision` and TRL's
+ * `model_revision` hold when the base is not pinned: both load `main` then). Any other source (a
+ * folder, a URL, a name) is returned as it is, with no revision.
+ */
+export function baseRefOf(source: string): { name: string; revision: string | null } {
+  if (source.includes('@')) {
+    try {
+      const { id, revision } = parseModelRef(source);
+      if (revision !== undefined) return { name: id, revision: revision === DEFAULT_REVISION ? null : revision };
+    } catch {
+      // not "id@revision": a path or a name that holds an "@"
+    }
+  }
+  return { name: source, revision: null };
+}
+
 function checkEndpoint(endpoint: string): string {
   let u: URL;
   try {

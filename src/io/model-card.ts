@@ -15,7 +15,7 @@
 import { wellFormed, yamlQuote } from './yaml.ts';
 
 export { yamlQuote };
-import { checkModelId, parseModelRef } from './hub.ts';
+import { baseRefOf, checkModelId, parseModelRef } from './hub.ts';
 
 export interface CardStage {
   stage: string; // 'sft' | 'rm' | 'dpo' | 'ppo' (another name is shown as it is)
@@ -152,6 +152,8 @@ function validRepo(repo: string | undefined): string | undefined {
 }
 
 const LICENSE_ID = /^[a-z0-9][a-z0-9.+-]{0,63}$/;
+/** A revision that may stand in the loading code: a branch, tag or commit of plain characters. */
+const SAFE_REVISION = /^[A-Za-z0-9][A-Za-z0-9._/-]{0,99}$/;
 
 // ---------------------------------------------------------------------------------------------
 
@@ -201,7 +203,9 @@ const indent = (s: string) => s.split('\n').map((l) => '   ' + l).join('\n');
 function usage(x: ModelCardInput, base: string | undefined, repo: string | undefined): string {
   const bundled = x.kind === 'adapter' && !!x.bundledBase;
   const r = JSON.stringify(bundled ? 'adapter' : repo ?? 'your-name/your-model');
-  const b = JSON.stringify(bundled ? 'starting-model' : base ?? 'BASE_MODEL');
+  // the base's revision beside its id, as from_pretrained takes it (only a plain ref name goes into code)
+  const rev = bundled || !base ? null : baseRefOf(x.baseModel).revision;
+  const b = JSON.stringify(bundled ? 'starting-model' : base ?? 'BASE_MODEL') + (rev !== null && SAFE_REVISION.test(rev) ? `, revision=${JSON.stringify(rev)}` : '');
   const noBase = bundled
     ? `\nThe download carries the base model (${mdInline(x.baseModel || 'not recorded')}, which is not on the Hugging Face Hub) in \`starting-model/\` beside the adapter in \`adapter/\`: with both in one folder (the download unzipped, or the repo fetched with \`huggingface_hub.snapshot_download\`), run this from there.\n`
     : base ? '' : `\nReplace \`BASE_MODEL\` with the model this was trained from (${mdInline(x.baseModel || 'not recorded')}).\n`;
@@ -275,7 +279,8 @@ export function modelCard(x: ModelCardInput): string {
     : 'It was exported from RLHF Playground, which trains models in a web browser.';
   parts.push(`${what} for ${baseText}, made with ${recipe}. ${where}\n`);
 
-  parts.push(`## Base model\n\n${base ? `[${mdInline(base)}](https://huggingface.co/${base}) (\`base_model\` above).` : `${baseText} (not a Hugging Face Hub id, so \`base_model\` is not set).`}\n`);
+  const baseRev = base ? baseRefOf(x.baseModel).revision : null;
+  parts.push(`## Base model\n\n${base ? `[${mdInline(base)}](https://huggingface.co/${base}) (\`base_model\` above)${baseRev !== null ? `, at revision ${mdInline(baseRev)}` : ''}.` : `${baseText} (not a Hugging Face Hub id, so \`base_model\` is not set).`}\n`);
 
   if (x.stages.length) parts.push(`## Training\n\nStages, in the order they ran:\n\n${x.stages.map(stageSection).join('\n')}`);
 

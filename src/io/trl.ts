@@ -70,6 +70,7 @@ export const TRL_LOSS_TYPES = ['grpo', 'bnpo', 'dr_grpo', 'dapo'] as const;
 
 export interface RunHyper {
   model: string; // base model hub id (or a path on the cluster, e.g. the SFT stage's output_dir)
+  modelRevision?: string; // the base's Hub revision (model_revision) when it is not the default branch
   outputDir: string;
   lr: number;
   epochs: number;
@@ -288,6 +289,7 @@ function validateOnline(stage: TrlStage, h: RunHyper): void {
 
 function validate(stage: TrlStage, h: RunHyper, datasetPath: string): void {
   check(isText(h.model), stage, 'model', h.model, 'a non-empty string');
+  if (h.modelRevision !== undefined) check(isText(h.modelRevision), stage, 'modelRevision', h.modelRevision, 'a non-empty string');
   check(isText(h.outputDir), stage, 'outputDir', h.outputDir, 'a non-empty string');
   check(isText(datasetPath), stage, 'datasetPath', datasetPath, 'a non-empty string');
   check(isNum(h.lr, 0, Infinity, true), stage, 'lr', h.lr, 'a number > 0');
@@ -378,6 +380,7 @@ export function trlConfigYaml(stage: TrlStage, h: RunHyper, datasetPath: string)
   const add: Add = (key, value, comment) => e.push({ key, value, comment });
 
   add('model_name_or_path', h.model);
+  if (h.modelRevision !== undefined) add('model_revision', h.modelRevision);
   add('datasets', [{ path: 'json', data_files: datasetPath, split: 'train' }],
     'Local JSON Lines through the DatasetMixtureConfig section: load_dataset("json", data_files=..., split="train").');
   add('dataset_train_split', 'train');

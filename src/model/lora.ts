@@ -79,7 +79,7 @@ export class LoraSet {
 const peftModule = (set: LoraSet, module: string) => (set.model.cfg.arch === 'gpt2' ? `transformer.${module}` : module);
 
 /** The adapter as a PEFT folder (adapter_config.json + adapter_model.safetensors). */
-export async function exportAdapterFiles(set: LoraSet, x: { baseModel: string; meta: ProvenanceMeta; head?: ParamTable }): Promise<Map<string, Uint8Array>> {
+export async function exportAdapterFiles(set: LoraSet, x: { baseModel: string; baseRevision?: string | null; meta: ProvenanceMeta; head?: ParamTable }): Promise<Map<string, Uint8Array>> {
   const loras: LoraTensors[] = [];
   for (const m of set.modules.values()) {
     loras.push({
@@ -88,7 +88,7 @@ export async function exportAdapterFiles(set: LoraSet, x: { baseModel: string; m
     });
   }
   return peftAdapterFiles({
-    baseModel: x.baseModel, r: set.cfg.r, alpha: set.cfg.alpha, dropout: set.cfg.dropout, targetModules: set.cfg.targets,
+    baseModel: x.baseModel, baseRevision: x.baseRevision, r: set.cfg.r, alpha: set.cfg.alpha, dropout: set.cfg.dropout, targetModules: set.cfg.targets,
     fanInFanOut: set.model.cfg.arch === 'gpt2', loras, meta: x.meta,
     // a reward or value model: PEFT's SEQ_CLS task (the base loads as *ForSequenceClassification), its score head as modules_to_save
     ...(x.head ? { taskType: 'SEQ_CLS' as const, modulesToSave: ['score'], extraTensors: [{ name: 'score.weight', shape: [1, set.model.cfg.hidden], data: await x.head.download('score.weight') }] } : {}),

@@ -7,6 +7,7 @@
 import type { Gpu } from '../gpu/runtime.ts';
 import type { StepPhase } from './rollouts.ts';
 import { promptText, rewardRankings, toPrompts, toRankings, type Prompt, type Record as DataRecord } from '../io/datasets.ts';
+import { baseRefOf } from '../io/hub.ts';
 import type { ModelFiles } from '../io/sources.ts';
 import { StreamDecoder, type Tok } from '../io/tokenizer.ts';
 import { exportModelFiles } from '../model/export.ts';
@@ -144,8 +145,10 @@ export async function buildStage(ctx: StageContext, stage: Stage, c: TrainConfig
   const weights = { weights: adapter ? adapter.params : model.params };
   const meta = (steps: number) => ({ producer: 'rlhf-playground', stage, steps, baseModel: files.source, date: new Date().toISOString() });
   const tokenizerFiles = new Map([...files.raw].filter(([k]) => k.startsWith('tokenizer') || k === 'special_tokens_map.json'));
+  const baseRef = baseRefOf(files.source);
   const exportPolicy = async (steps: number, head?: ScoreHead, bias?: number) => {
-    if (adapter) return exportAdapterFiles(adapter, { baseModel: files.source, meta: { ...meta(steps), ...(head ? { reward_bias: bias ?? 0 } : {}) }, head: head?.params });
+    // PEFT loads base_model_name_or_path with from_pretrained: a Hub model's bare id, its revision apart
+    if (adapter) return exportAdapterFiles(adapter, { baseModel: baseRef.name, baseRevision: baseRef.revision, meta: { ...meta(steps), ...(head ? { reward_bias: bias ?? 0 } : {}) }, head: head?.params });
     // a fully fine-tuned reward model: a *ForSequenceClassification folder (score.weight beside the trunk, the bias in its metadata)
     const score = head ? { weight: await head.params.download('score.weight'), bias: bias ?? 0, padTokenId: tok.padTokenId ?? pad } : undefined;
     return exportModelFiles(model, { meta: meta(steps), tokenizerFiles, score });

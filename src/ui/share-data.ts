@@ -11,6 +11,7 @@
 import { rankingToRecord } from './data-io.ts';
 import { toPreferencePairs, type Record as DataRecord } from '../io/datasets.ts';
 import { hubIdOf, type CardData, type CardStage, type ModelCardInput } from '../io/model-card.ts';
+import { baseRefOf } from '../io/hub.ts';
 import { TRL_STAGES, type ClusterExportInput, type RunHyper, type TrlStage } from '../io/trl.ts';
 import { LORA_DEFAULTS } from '../model/lora.ts';
 import * as db from '../store/db.ts';
@@ -102,6 +103,7 @@ function rewardSources(c: TrainConfig): { name: string; source: string }[] {
 export async function clusterInput(store: db.Store, own: DataRecord[], model: ModelInfo | undefined, runs: db.RunRecord[]): Promise<ClusterExportInput> {
   const shape = model ?? { maxPositions: 1024, hidden: 768 }; // no model loaded: GPT-2's
   const base = model ? hubIdOf(model.source) ?? model.source : 'BASE_MODEL';
+  const revision = model && hubIdOf(model.source) ? baseRefOf(model.source).revision : null; // "id@v1.0": model_revision v1.0
   const rankings = (await db.listRankings(store)).map(rankingToRecord);
   const datasets = {
     sft: own.filter((r) => r.kind === 'completion' || r.kind === 'messages'),
@@ -121,6 +123,7 @@ export async function clusterInput(store: db.Store, own: DataRecord[], model: Mo
     if (stage === 'ppo' || (isGroup(stage) && !input.rewardRunId && !input.reward_funcs?.length)) input.rewardRunId = 'reward';
     const c = resolveConfig(stage, input, shape);
     hyper[trl] = hyperOf(trl, stage, c, base, model?.arch, Math.max(1, Math.ceil(items(stage) / c.batchSize)));
+    if (revision !== null) hyper[trl].modelRevision = revision;
     // one file per name: when the RLOO and GRPO runs' modules both define a name, RLOO's (first) is written
     if (isGroup(stage)) for (const f of rewardSources(c)) if (!rewardFunctions.some((g) => g.name === f.name)) rewardFunctions.push(f);
   }

@@ -357,7 +357,8 @@ export class Engine {
       const why = firstError ? `it does not fit the loaded model (${errText(firstError)})` : 'no model is loaded';
       throw new Error(`${name} is a LoRA adapter for ${JSON.stringify(base || 'an unnamed base model')}, and ${why}: load its base model first`);
     }
-    const model = await this.loadModel({ hub: hubId }, onProgress);
+    const revision = peft.config.baseRevision;
+    const model = await this.loadModel({ hub: hubId, ...(revision !== null ? { revision } : {}) }, onProgress);
     tryOn(this.need());
     return { model, policy: this.policyInfo()! };
   }
@@ -659,6 +660,7 @@ export class Engine {
       const start = await this.exclusive(() => exportModelFiles(m.base, { meta: meta(merged.at(-1)?.stage ?? 'base', merged.at(-1)?.step ?? 0), tokenizerFiles }));
       const cfg = JSON.parse(new TextDecoder().decode(files.get('adapter_config.json'))) as Record<string, unknown>;
       cfg.base_model_name_or_path = 'starting-model'; // PEFT reads it relative to where it is loaded from: unzip, load from that folder
+      cfg.revision = null; // a folder has no revision
       const both = new Map<string, Uint8Array>([
         ...[...start].map(([k, v]) => [`starting-model/${k}`, v] as const),
         ...[...files].map(([k, v]) => [`adapter/${k}`, k === 'adapter_config.json' ? new TextEncoder().encode(JSON.stringify(cfg, null, 2)) : v] as const),
