@@ -290,7 +290,7 @@ describe('training engine (worker API in Node)', () => {
     await c.e.dispose();
   });
 
-  it('the reward model reports accuracy per step and held-out; PPO trains against it; DPO from the same rankings', async () => {
+  it('the reward model reports accuracy per step and held-out; PPO trains against it, for a step cap or for epochs over the prompts; DPO from the same rankings', async () => {
     const { e, name } = await engine();
     const rm = await e.startStage('rm', { seed: 1, batchSize: 4, seqLen: 24, loraRank: 4, lr: 1e-3, epochs: 2 }, rankData);
     expect(await e.wait(rm)).toBe('done');
@@ -315,7 +315,7 @@ describe('training engine (worker API in Node)', () => {
     expect((await e.openCheckpoint({ zip: (await e.exportModel()).zip, name: 'rm.zip' })).policy).toEqual({ kind: 'adapter', name: 'rm.zip', reward: true });
 
     const samples: string[] = [];
-    const ppo = await e.startStage('ppo', { rewardRunId: rm, loraRank: 4, batchSize: 2, seqLen: 24, numSamples: 2, maxNewTokens: 6, steps: 2 }, sftData, {
+    const ppo = await e.startStage('ppo', { rewardRunId: rm, loraRank: 4, batchSize: 2, seqLen: 24, numSamples: 2, maxNewTokens: 6, steps: 2, epochs: 3 }, sftData, {
       onSamples: (_s, xs) => void samples.push(...xs.map((s) => s.response)),
     });
     expect(await e.wait(ppo)).toBe('done');
@@ -330,6 +330,29 @@ describe('training engine (worker API in Node)', () => {
     expect(stored.map((r) => r.step)).toEqual([1, 2]);
     expect(stored.flatMap((r) => r.samples.map((x) => x.response))).toEqual(samples);
     for (const x of stored.flatMap((r) => r.samples)) expect([x.kl!.length, x.value!.length, x.advantage!.length]).toEqual([x.tokens!.length, x.tokens!.length, x.tokens!.length]);
+    // a step cap (max_steps) overrides the epochs given beside it: the run records none (0), and the card shows the cap alone
+    const capped = await e.getRun(ppo);
+    expect([capped.totalSteps, capped.config.steps, capped.config.epochs]).toEqual([2, 2, 0]);
+
+    // PPO's epochs: 2 passes over 6 prompts, 2 a step, are 6 steps; each pass samples every prompt once
+    const prompts = ['the cat', 'a dog', 'big red', 'far away', 'on a mat', 'dog ran'];
+    const twice = await e.startStage('ppo', { rewardRunId: rm, loraRank: 4, batchSize: 2, seqLen: 24, numSamples: 2, maxNewTokens: 4, epochs: 2 }, jsonl(prompts.map((prompt) => ({ prompt }))));
+    expect(await e.wait(twice)).toBe('done');
+    const run2 = await e.getRun(twice);
+    expect([run2.totalSteps, run2.step, run2.config.epochs]).toEqual([6, 6, 2]);
+    expect((await metricsOf(name, twice)).map((m) => m.step)).toEqual([1, 2, 3, 4, 5, 6]);
+    const st2 = await openStore(name);
+    const byStep = (await listRollouts(st2, twice)).map((r) => [...new Set(r.samples.map((x) => x.prompt))]);
+    const cards = [capped, run2].map((r) => cardInput(st2, { runId: r.id }).then(modelCard));
+    const [cappedCard, twiceCard] = await Promise.all(cards);
+    st2.close();
+    expect(byStep.map((ps) => ps.length)).toEqual([2, 2, 2, 2, 2, 2]);
+    for (const pass of [byStep.slice(0, 3), byStep.slice(3)]) expect(pass.flat().sort()).toEqual([...prompts].sort());
+    // the card records the setting each PPO run used: the epochs of the second, never the first's unused ones
+    const ppoPart = (card: string) => card.split(/^\d+\. \*\*/m).find((part) => part.startsWith('PPO '))!;
+    expect(ppoPart(twiceCard)).toMatch(/\| epochs \| 2 \|/);
+    expect(ppoPart(cappedCard)).not.toMatch(/\| epochs \|/);
+    expect(ppoPart(cappedCard)).toMatch(/\| step cap \| 2 \|/);
 
     const dpo = await e.startStage('dpo', { loraRank: 4, batchSize: 4, seqLen: 24, steps: 2 }, rankData);
     expect(await e.wait(dpo)).toBe('done');
