@@ -211,6 +211,27 @@ describe('the playground, end to end', () => {
     await xssRow.locator('button.show').click(); // hidden again
     await whole.waitFor({ state: 'detached', timeout: 30_000 });
 
+    // a saved ranking deleted (by mouse): gone from the list at once, and after a reload from the list and
+    // the exported data; its prompt stays (only the ranking was deleted)
+    const fruit = 'Name a fruit you like.';
+    const fruitRow = page.locator('.ranking-row', { hasText: fruit });
+    await fruitRow.locator('button.delete').click();
+    await fruitRow.waitFor({ state: 'detached', timeout: 30_000 });
+    expect(await page.locator('.ranking-row').count()).toBe(2);
+    await page.reload();
+    await modelLoaded(page);
+    await tab(page, 'data');
+    await page.waitForSelector('.ranking-row', { timeout: 30_000 });
+    expect(await page.locator('.ranking-row').count()).toBe(2);
+    expect(await fruitRow.count()).toBe(0);
+    const [afterDelete] = await Promise.all([page.waitForEvent('download', { timeout: 30_000 }), page.click('#export-data')]);
+    const left = unzipFiles(new Uint8Array(readFileSync((await afterDelete.path())!)), 'rlhf-playground-data.zip');
+    const leftText = (f: string) => new TextDecoder().decode(left.get(f));
+    const leftLines = leftText('data.jsonl').trim().split('\n').map((l) => JSON.parse(l));
+    expect(leftLines.filter((l) => l.completions).map((l) => l.prompt).sort()).toEqual(lines.filter((l) => l.completions && l.prompt !== fruit).map((l) => l.prompt).sort());
+    expect(leftLines.some((l) => l.prompt === fruit)).toBe(false);
+    expect(leftText('prompts.jsonl').trim().split('\n').map((l) => JSON.parse(l).prompt)).toContain(fruit);
+
     // a binary file, an empty one and one in Latin-1 are each refused in one message, not line by line
     const importErrors = () => page.locator('data-view #import-errors li').allInnerTexts();
     for (const [name, buffer, problem] of [
@@ -224,8 +245,8 @@ describe('the playground, end to end', () => {
       expect(await importErrors()).toEqual([problem]);
     }
 
-    // ten imported rankings besides the three made here: enough for the reward model to hold one out
-    await page.fill('#import-text', Array.from({ length: 10 }, (_, i) => JSON.stringify({ prompt: `Count to ${i + 2}.`, completions: [Array.from({ length: i + 2 }, (_, k) => k + 1).join(', '), 'No.'] })).join('\n'));
+    // eleven imported rankings besides the two kept here: enough for the reward model to hold one out
+    await page.fill('#import-text', Array.from({ length: 11 }, (_, i) => JSON.stringify({ prompt: `Count to ${i + 2}.`, completions: [Array.from({ length: i + 2 }, (_, k) => k + 1).join(', '), 'No.'] })).join('\n'));
     await page.click('#import-go');
     await page.waitForFunction(() => document.querySelector('rlhf-app')?.shadowRoot?.querySelector('data-view')?.shadowRoot
       ?.querySelector('#count-rankings')?.textContent?.startsWith('13'), undefined, { timeout: 30_000 });
