@@ -37,10 +37,20 @@ function need(): Tf {
 const errMsg = (e: unknown) => (e instanceof Error ? e.message : String(e));
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
-/** Gives tfjs-backend-webgpu a `navigator.gpu` backed by Dawn; must run before the backend module is imported. */
-async function installNavigatorGpu(): Promise<void> {
-  const g = globalThis as { navigator?: { gpu?: unknown } };
-  if (g.navigator?.gpu) return;
+/**
+ * Gives the peers a `navigator.gpu` backed by Dawn; must run before tfjs-backend-webgpu is imported. One Dawn
+ * instance for both peers, created as our engine creates its own (src/gpu/node.ts: `create([])`, no flags), so
+ * every device in the process sits on the same adapter. jax-js also reads `navigator.userAgent` (Node 20 has no
+ * navigator at all).
+ */
+export async function installNavigatorGpu(): Promise<void> {
+  const g = globalThis as { navigator?: { gpu?: unknown; userAgent?: unknown } };
+  if (g.navigator?.gpu) {
+    if (typeof g.navigator.userAgent !== 'string') {
+      try { Object.defineProperty(g.navigator, 'userAgent', { value: 'node', configurable: true }); } catch { /* kept as is */ }
+    }
+    return;
+  }
   if (!process.env.XDG_RUNTIME_DIR) process.env.XDG_RUNTIME_DIR = '/tmp';
   if (!process.env.LP_NUM_THREADS) process.env.LP_NUM_THREADS = '8';
   const webgpu = await import('webgpu');
@@ -53,7 +63,7 @@ async function installNavigatorGpu(): Promise<void> {
       Object.defineProperty(g.navigator, 'gpu', { value: gpu, configurable: true, writable: true });
     } catch { /* not extensible: replaced below */ }
   }
-  if (!g.navigator?.gpu) Object.defineProperty(globalThis, 'navigator', { value: { gpu }, configurable: true, writable: true });
+  if (!g.navigator?.gpu) Object.defineProperty(globalThis, 'navigator', { value: { gpu, userAgent: 'node' }, configurable: true, writable: true });
 }
 
 function webgpuBackend(t: Tf): WebGpuBackendLike {
@@ -148,7 +158,7 @@ export async function initTfjs(): Promise<PeerInfo> {
 }
 
 /** Fast deterministic N(0, std) (or uniform) fill: JS-side generation of 10^8 values must not take minutes. */
-function randomFill(n: number, seed: number, std: number, kind: 'normal' | 'uniform' = 'normal'): Float32Array {
+export function randomFill(n: number, seed: number, std: number, kind: 'normal' | 'uniform' = 'normal'): Float32Array<ArrayBuffer> {
   const out = new Float32Array(n);
   let s = (seed * 0x9e3779b9) >>> 0 || 1;
   const next = () => { // xorshift32 -> (0, 1)
