@@ -4,6 +4,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { featureFit } from '../src/experiment/feature-fit.ts';
 import { judge, preferProb, rankCompletions, sigmoid } from '../src/experiment/labeler.ts';
 import { LABELERS } from '../src/experiment/labelers/index.ts';
 import { builtinPrompts } from '../src/experiment/prompts.ts';
@@ -53,6 +54,36 @@ describe('simulated labelers', () => {
     let flips = 0;
     for (let i = 0; i < 1000; i++) flips += judge(l, p, 'Hi Maya.', 'Hello Maya, hello, hello, hello to you, Maya, hello again and again.', rng) === 1 ? 0 : 1;
     expect(flips).toBeLessThan(20);
+  });
+
+  it("a labeler's score is the weighted sum of its named features", () => {
+    const upbeat = 'Hi Maya! It is so great to see you! I hope you have a wonderful day!';
+    for (const l of Object.values(LABELERS)) {
+      const sum = Object.values(l.features).reduce((s, f) => s + f.weight * f.of(p, upbeat), 0);
+      expect(l.score(p, upbeat)).toBe(sum);
+    }
+  });
+
+  it("fitting the labeler's own features to its noisy rankings recovers its weights, and is the reward model's ceiling", () => {
+    // synthetic completions mixing what the cheerful labeler looks at, ranked K = 4 at a time with its noise
+    const l = LABELERS.cheerful!, rng = new Rng(5);
+    const bits = ['Hi Maya!', 'It is so great!', 'Whatever.', 'Hello there.', 'Have a wonderful day!', 'Fine, okay.', 'I love it.', 'See you.'];
+    const text = () => Array.from({ length: 1 + Math.floor(rng.next() * 4) }, () => bits[Math.floor(rng.next() * bits.length)]!).join(' ');
+    const ranked = (n: number, noisy: boolean) => Array.from({ length: n }, () => {
+      const cs = Array.from({ length: 4 }, text);
+      const s = cs.map((c) => l.score(p, c)), d = [...new Set(s)].sort((a, b) => b - a);
+      return rankingRecord(p, cs, noisy ? rankCompletions(l, p, cs, rng) : s.map((x) => d.indexOf(x)));
+    });
+    const held = ranked(100, false);
+    const many = featureFit(l, ranked(600, true), held);
+    expect(many.train_pairs).toBeGreaterThan(3000);
+    expect(many.heldout_pairs).toBeGreaterThan(400);
+    expect(many.heldout_accuracy).toBeGreaterThan(0.97);
+    for (const [k, f] of Object.entries(l.features)) expect(Math.abs(many.weights[k]! - f.weight), k).toBeLessThan(0.25 * Math.abs(f.weight) + 0.1);
+    // a few noisy rankings fit worse than many; ties (identical texts) give no pairs
+    const few = featureFit(l, ranked(3, true), held);
+    expect(few.heldout_accuracy).toBeLessThan(many.heldout_accuracy);
+    expect(featureFit(l, [rankingRecord(p, ['Hi!', 'Hi!'], [0, 0])], held).train_pairs).toBe(0);
   });
 
   it('a ranking becomes a K-way line best first, ties kept, that the JSONL reader takes back', () => {

@@ -102,12 +102,12 @@ const iv = (x?: { mean: number; lo: number; hi: number }) => (x ? `${x.mean.toFi
 export function summaryTable(r: ExperimentResults): string {
   const rows = Object.entries(r.summary).map(([name, s]) => {
     const l = r.settings.labelers.find((x) => x.name === name)!;
-    return `| ${name} | ${l.self_agreement.toFixed(2)} | ${s.comparisons} | ${iv(s.rm_accuracy)} | ${iv(s.rm_accuracy_noisy)} | ${POLICY_STAGES.map((k) => `${iv(s[`${k}_win_rate`])} | ${iv(s[`${k}_kl`])}`).join(' | ')} |`;
+    return `| ${name} | ${l.self_agreement.toFixed(2)} | ${s.comparisons} | ${iv(s.rm_accuracy)} | ${iv(s.feature_fit_accuracy)} | ${iv(s.rm_accuracy_noisy)} | ${POLICY_STAGES.map((k) => `${iv(s[`${k}_win_rate`])} | ${iv(s[`${k}_kl`])}`).join(' | ')} |`;
   });
   const names = { ppo: 'PPO', dpo: 'DPO', grpo: 'GRPO', rloo: 'RLOO' };
   return [
-    `| labeler | self-agreement | comparisons | RM held-out accuracy | RM vs noisy labels | ${POLICY_STAGES.map((k) => `${names[k]} win rate vs SFT | ${names[k]} KL (nats)`).join(' | ')} |`,
-    `| --- | --- | --- | --- | --- |${' --- | --- |'.repeat(POLICY_STAGES.length)}`,
+    `| labeler | self-agreement | comparisons | RM held-out accuracy | the labeler's features fitted (the RM's ceiling) | RM vs noisy labels | ${POLICY_STAGES.map((k) => `${names[k]} win rate vs SFT | ${names[k]} KL (nats)`).join(' | ')} |`,
+    `| --- | --- | --- | --- | --- | --- |${' --- | --- |'.repeat(POLICY_STAGES.length)}`,
     ...rows,
     '',
     `${r.settings.seeds} seeds${r.merged_from ? ` (${r.merged_from.map((m) => m.seeds.join(', ')).join(' + ')}, run separately)` : ''}, means with 95% intervals over seeds; ${r.settings.eval_prompts} held-out prompts x ${r.settings.evalSamples} samples; adapter: ${r.adapter}; ${Math.round(r.seconds)} s.`,

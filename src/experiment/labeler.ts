@@ -2,8 +2,17 @@
 // person has. Judgments follow Bradley-Terry: the labeler prefers A to B with probability
 // sigmoid((score(A) - score(B)) / noise), so clear differences are judged the same way almost always
 // and near-ties are coin flips, as with people (InstructGPT's labelers agreed with each other 72.6% of
-// the time). Each labeler lives in its own file under ./labelers/.
+// the time). Each labeler lives in its own file under ./labelers/, its taste written as a few named
+// features of the text and the weight it gives each: its score is their weighted sum. Naming them lets the
+// experiment ask how well a reward model could do at best (featureFit): a model that looks at exactly
+// these features, fitted to the same noisy rankings.
 import { Rng } from '../train/sampling.ts';
+
+/** One thing a labeler looks at, and how much it counts (score units per unit of the feature). */
+export interface Feature {
+  readonly weight: number;
+  of(prompt: string, completion: string): number;
+}
 
 export interface Labeler {
   readonly name: string;
@@ -11,8 +20,16 @@ export interface Labeler {
   readonly taste: string;
   /** Bradley-Terry temperature, in score units: larger = noisier. */
   readonly noise: number;
+  /** What it looks at; its score is their weighted sum. */
+  readonly features: Readonly<Record<string, Feature>>;
   /** The labeler's private, noise-free opinion of a completion. */
   score(prompt: string, completion: string): number;
+}
+
+/** A labeler whose score is the weighted sum of its features, in their order. */
+export function labeler(spec: Omit<Labeler, 'score'>): Labeler {
+  const fs = Object.values(spec.features);
+  return { ...spec, score: (prompt, completion) => fs.reduce((s, f) => s + f.weight * f.of(prompt, completion), 0) };
 }
 
 export const sigmoid = (x: number) => 1 / (1 + Math.exp(-x));

@@ -18,6 +18,7 @@ import { resolveConfig, type Stage, type TrainInput } from '../train/config.ts';
 import { Generator, GENERATE_DEFAULTS } from '../train/generate.ts';
 import { Rng } from '../train/sampling.ts';
 import { buildStage, type StageContext, type StageRun } from '../train/stages.ts';
+import { featureFit, type FeatureFit } from './feature-fit.ts';
 import { judge, preferProb, rankCompletions, type Labeler } from './labeler.ts';
 import type { ExperimentPrompts } from './prompts.ts';
 import { interval, pooled, type Interval } from './stats.ts';
@@ -60,6 +61,8 @@ export interface RunResult {
   comparisons: number; // pairs in the RM's and DPO's data (without ties)
   prompts: number; // ranked prompts
   rm?: { heldout_accuracy: number; heldout_accuracy_noisy: number; heldout_pairs: number; train_eval_accuracy?: number };
+  /** The best a reward model could expect from the same rankings: the labeler's own features, fitted (feature-fit.ts). */
+  feature_fit?: FeatureFit;
   ppo?: PolicyResult;
   dpo?: PolicyResult;
   grpo?: PolicyResult;
@@ -308,8 +311,8 @@ export async function runExperiment(gpu: Gpu, o: ExperimentOptions): Promise<Exp
           };
           const data = o.select === 'uncertain' ? await uncertainRankings(first(Math.ceil(n / 2)), n, dir) : first(n);
           const have = data.reduce((s, r) => s + pairCount(r), 0);
-          const res: RunResult = { labeler: labeler.name, seed, comparisons: have, prompts: data.length, seconds: 0 };
-          log(`seed ${seed}, labeler ${labeler.name}, ${have} comparisons from ${data.length} prompts`);
+          const res: RunResult = { labeler: labeler.name, seed, comparisons: have, prompts: data.length, seconds: 0, feature_fit: featureFit(labeler, data, heldTrue) };
+          log(`seed ${seed}, labeler ${labeler.name}, ${have} comparisons from ${data.length} prompts (the labeler's own features fitted to them: held-out accuracy ${res.feature_fit!.heldout_accuracy.toFixed(3)})`);
           let reward: StageContext['reward'];
           if (o.stages.includes('rm')) {
             const c = cfgOf('rm', seed, base);
@@ -406,7 +409,7 @@ export interface ExperimentResults {
   /** Per labeler: the full run's figures, mean and 95% interval over seeds. */
   summary: Record<string, LabelerSummary>;
   /** Per labeler, win rate (and RM accuracy) against comparisons. */
-  curve: Record<string, ({ comparisons: number; rm_accuracy?: Interval } & Partial<Record<`${PolicyStage}_win_rate`, Interval>>)[]>;
+  curve: Record<string, ({ comparisons: number; rm_accuracy?: Interval; feature_fit_accuracy?: Interval } & Partial<Record<`${PolicyStage}_win_rate`, Interval>>)[]>;
   /** Per labeler: PPO's reward and KL per step, averaged over seeds (the full run). */
   ppo_steps: Record<string, { step: number; reward: number; kl: number }[]>;
   targets: { rm_accuracy: number; win_rate: number; max_kl: number; met: Record<string, Record<string, boolean>> };
@@ -423,6 +426,8 @@ export type LabelerSummary = {
   comparisons: number;
   rm_accuracy?: Interval;
   rm_accuracy_noisy?: Interval;
+  /** The labeler's own features fitted to the same rankings (the reference for rm_accuracy). */
+  feature_fit_accuracy?: Interval;
   reward_hacking: string[];
 } & Partial<Record<`${PolicyStage}_win_rate`, Interval & { pooled: Interval }>> & Partial<Record<`${PolicyStage}_kl`, Interval>>;
 
@@ -446,6 +451,7 @@ function summarize(input: SummaryInput, runs: RunResult[], ppoCurves: Record<str
       return {
         comparisons: n,
         rm_accuracy: rs.some((r) => r.rm) ? interval(rs.flatMap((r) => (r.rm ? [r.rm.heldout_accuracy] : []))) : undefined,
+        feature_fit_accuracy: rs.some((r) => r.feature_fit) ? interval(rs.flatMap((r) => (r.feature_fit ? [r.feature_fit.heldout_accuracy] : []))) : undefined,
         ...Object.fromEntries(POLICY_STAGES.flatMap((k) => (rs.some((r) => r[k]) ? [[`${k}_win_rate`, interval(rs.flatMap((r) => (r[k] ? [r[k]!.win_rate] : [])))]] : []))),
       };
     });
@@ -460,6 +466,7 @@ function summarize(input: SummaryInput, runs: RunResult[], ppoCurves: Record<str
       comparisons: o.comparisons,
       rm_accuracy: full.some((r) => r.rm) ? interval(full.flatMap((r) => (r.rm ? [r.rm.heldout_accuracy] : []))) : undefined,
       rm_accuracy_noisy: full.some((r) => r.rm) ? interval(full.flatMap((r) => (r.rm ? [r.rm.heldout_accuracy_noisy] : []))) : undefined,
+      feature_fit_accuracy: full.some((r) => r.feature_fit) ? interval(full.flatMap((r) => (r.feature_fit ? [r.feature_fit.heldout_accuracy] : []))) : undefined,
       ...Object.fromEntries(POLICY_STAGES.flatMap((k) => (full.some((r) => r[k]) ? [[`${k}_win_rate`, pol(k)], [`${k}_kl`, interval(full.flatMap((r) => (r[k] ? [r[k]!.kl] : [])))]] : []))),
       reward_hacking: mine.flatMap((r) => POLICY_STAGES.map((k) => r[k]?.reward_hacking).filter((x): x is string => !!x).map((x) => `seed ${r.seed}, ${r.comparisons} comparisons: ${x}`)),
     };

@@ -1,9 +1,13 @@
 // Likes short answers that still answer: on topic, in as few words as it takes, never rambling.
-import { onTopic, repetition, words, type Labeler } from '../labeler.ts';
+import { labeler, onTopic, repetition, words } from '../labeler.ts';
 
-export const concise: Labeler = {
+export const concise = labeler({
   name: 'concise',
   taste: 'short answers that stay on topic; every extra word costs',
   noise: 0.5,
-  score: (prompt, completion) => 2 * onTopic(prompt, completion) - 0.08 * words(completion).length - 3 * repetition(completion),
-};
+  features: {
+    on_topic: { weight: 2, of: onTopic },
+    words: { weight: -0.08, of: (_, c) => words(c).length },
+    repetition: { weight: -3, of: (_, c) => repetition(c) },
+  },
+});

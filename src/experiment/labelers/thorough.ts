@@ -1,10 +1,14 @@
 // Likes full, careful answers: on topic, several sentences, without repeating itself.
-import { onTopic, repetition, sentences, words, type Labeler } from '../labeler.ts';
+import { labeler, onTopic, repetition, sentences, words } from '../labeler.ts';
 
-export const thorough: Labeler = {
+export const thorough = labeler({
   name: 'thorough',
   taste: 'detailed answers of several sentences that stay on topic and do not repeat themselves',
   noise: 0.5,
-  score: (prompt, completion) =>
-    2 * onTopic(prompt, completion) + 0.7 * Math.min(3, sentences(completion)) + 0.03 * Math.min(40, words(completion).length) - 5 * repetition(completion),
-};
+  features: {
+    on_topic: { weight: 2, of: onTopic },
+    sentences: { weight: 0.7, of: (_, c) => Math.min(3, sentences(c)) },
+    words: { weight: 0.03, of: (_, c) => Math.min(40, words(c).length) },
+    repetition: { weight: -5, of: (_, c) => repetition(c) },
+  },
+});
