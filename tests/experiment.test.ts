@@ -95,13 +95,20 @@ describe('simulated labelers', () => {
     expect(back.records[0]).toMatchObject({ completions: ['b', 'b', 'c', 'a'], ranks: [0, 0, 1, 2] });
   });
 
-  it('held-out prompts never appear among training prompts or demonstrations', () => {
+  it('held-out prompts (of unseen names, and of the training vocabulary) never appear among training prompts or demonstrations', () => {
     const P = builtinPrompts();
     const held = new Set(P.eval);
     expect(P.eval.length).toBeGreaterThanOrEqual(50);
     expect(P.train(1).filter((x) => held.has(x))).toEqual([]);
     expect(P.demonstrations(1).filter((r) => held.has((r as { prompt: string }).prompt))).toEqual([]);
     expect(new Set(P.train(1)).size).toBe(P.train(1).length);
+    // the held-out prompts of the training vocabulary: as many, none ranked, PPO's or demonstrated
+    for (const seed of [1, 2]) {
+      const seen = P.evalSeen(seed), taken = new Set([...P.train(seed), ...P.ppo(seed).map((r) => (r as { prompt: string }).prompt), ...P.demonstrations(seed).map((r) => (r as { prompt: string }).prompt), ...P.eval]);
+      expect(seen.length).toBe(P.eval.length);
+      expect(new Set(seen).size).toBe(seen.length);
+      expect(seen.filter((x) => taken.has(x))).toEqual([]);
+    }
   });
 
   it('intervals: t over seeds, Wilson over judgments', () => {
@@ -132,7 +139,7 @@ describe('the experiment, CI-sized', () => {
       config: { sft: { steps: 2 }, ppo: { steps: 8 } },
     });
     const run = r.runs[0]!;
-    console.log('CI experiment', JSON.stringify({ rm: run.rm, ppo: run.ppo, dpo: run.dpo, seconds: r.seconds }));
+    console.log('CI experiment', JSON.stringify({ rm: run.rm, feature_fit: run.feature_fit, ppo: run.ppo, dpo: run.dpo, seconds: r.seconds }));
     expect(run.comparisons).toBeGreaterThanOrEqual(48);
     expect(run.rm!.heldout_accuracy).toBeGreaterThan(0.6);
     expect(run.dpo!.win_rate_expected).toBeGreaterThan(0.6);
@@ -145,6 +152,14 @@ describe('the experiment, CI-sized', () => {
       expect(run[k]!.kl, k).toBeGreaterThan(0.5); // it moved, away from the SFT model
       expect(run[k]!.distinct, k).toBeGreaterThan(0.5);
     }
+    // the same judgments on held-out prompts of the training vocabulary, and the reward model's ceiling
+    expect(run.rm!.heldout_seen_pairs).toBeGreaterThan(20);
+    expect(run.rm!.heldout_seen_accuracy).toBeGreaterThan(0.6);
+    for (const k of ['ppo', 'dpo'] as const) expect(run[k]!.seen!.judgments, k).toBe(20);
+    expect(run.dpo!.seen!.win_rate_expected).toBeGreaterThan(0.6);
+    expect(run.feature_fit!.heldout_accuracy).toBeGreaterThan(0.6);
+    expect(run.feature_fit!.heldout_seen_accuracy).toBeGreaterThan(0.6);
+    expect(summaryTable(r)).toContain('Held-out prompts of the training vocabulary');
     const res = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8'));
     expect(res.adapter).toBe(gpu.adapter.name);
     expect(res.summary.cheerful.dpo_win_rate.mean).toBe(run.dpo!.win_rate);

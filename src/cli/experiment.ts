@@ -98,18 +98,31 @@ export function experimentMergeCommand(files: string[], v: { out: string }): voi
 
 const iv = (x?: { mean: number; lo: number; hi: number }) => (x ? `${x.mean.toFixed(2)} [${x.lo.toFixed(2)}, ${x.hi.toFixed(2)}]` : '-');
 
-/** The summary as a Markdown table (the README carries it). */
+/** The summary as Markdown tables (the README carries them): the held-out prompts of unseen names, then those of the training vocabulary when measured. */
 export function summaryTable(r: ExperimentResults): string {
+  const names = { ppo: 'PPO', dpo: 'DPO', grpo: 'GRPO', rloo: 'RLOO' };
   const rows = Object.entries(r.summary).map(([name, s]) => {
     const l = r.settings.labelers.find((x) => x.name === name)!;
     return `| ${name} | ${l.self_agreement.toFixed(2)} | ${s.comparisons} | ${iv(s.rm_accuracy)} | ${iv(s.feature_fit_accuracy)} | ${iv(s.rm_accuracy_noisy)} | ${POLICY_STAGES.map((k) => `${iv(s[`${k}_win_rate`])} | ${iv(s[`${k}_kl`])}`).join(' | ')} |`;
   });
-  const names = { ppo: 'PPO', dpo: 'DPO', grpo: 'GRPO', rloo: 'RLOO' };
+  const seen = Object.entries(r.summary).filter(([, s]) => s.rm_accuracy_seen || s.feature_fit_accuracy_seen || POLICY_STAGES.some((k) => s[`${k}_win_rate_seen`]))
+    .map(([name, s]) => `| ${name} | ${s.comparisons} | ${iv(s.rm_accuracy_seen)} | ${iv(s.feature_fit_accuracy_seen)} | ${POLICY_STAGES.map((k) => `${iv(s[`${k}_win_rate_seen`])} | ${iv(s[`${k}_kl_seen`])}`).join(' | ')} |`);
+  const policyHeads = POLICY_STAGES.map((k) => `${names[k]} win rate vs SFT | ${names[k]} KL (nats)`).join(' | ');
   return [
-    `| labeler | self-agreement | comparisons | RM held-out accuracy | the labeler's features fitted (the RM's ceiling) | RM vs noisy labels | ${POLICY_STAGES.map((k) => `${names[k]} win rate vs SFT | ${names[k]} KL (nats)`).join(' | ')} |`,
+    `Held-out prompts of names, objects and places the model never saw:`,
+    '',
+    `| labeler | self-agreement | comparisons | RM held-out accuracy | the labeler's features fitted (the RM's ceiling) | RM vs noisy labels | ${policyHeads} |`,
     `| --- | --- | --- | --- | --- | --- |${' --- | --- |'.repeat(POLICY_STAGES.length)}`,
     ...rows,
+    ...(seen.length ? [
+      '',
+      `Held-out prompts of the training vocabulary (never ranked, demonstrated or PPO's):`,
+      '',
+      `| labeler | comparisons | RM held-out accuracy | the labeler's features fitted (the RM's ceiling) | ${policyHeads} |`,
+      `| --- | --- | --- | --- |${' --- | --- |'.repeat(POLICY_STAGES.length)}`,
+      ...seen,
+    ] : []),
     '',
-    `${r.settings.seeds} seeds${r.merged_from ? ` (${r.merged_from.map((m) => m.seeds.join(', ')).join(' + ')}, run separately)` : ''}, means with 95% intervals over seeds; ${r.settings.eval_prompts} held-out prompts x ${r.settings.evalSamples} samples; adapter: ${r.adapter}; ${Math.round(r.seconds)} s.`,
+    `${r.settings.seeds} seeds${r.merged_from ? ` (${r.merged_from.map((m) => m.seeds.join(', ')).join(' + ')}, run separately)` : ''}, means with 95% intervals over seeds; ${r.settings.eval_prompts} held-out prompts (of each kind) x ${r.settings.evalSamples} samples; adapter: ${r.adapter}; ${Math.round(r.seconds)} s.`,
   ].join('\n');
 }

@@ -60,9 +60,13 @@ export interface RunResult {
   seed: number;
   comparisons: number; // pairs in the RM's and DPO's data (without ties)
   prompts: number; // ranked prompts
-  rm?: { heldout_accuracy: number; heldout_accuracy_noisy: number; heldout_pairs: number; train_eval_accuracy?: number };
+  rm?: {
+    heldout_accuracy: number; heldout_accuracy_noisy: number; heldout_pairs: number; train_eval_accuracy?: number;
+    /** the same on the held-out prompts of the training vocabulary (ExperimentPrompts.evalSeen) */
+    heldout_seen_accuracy?: number; heldout_seen_pairs?: number;
+  };
   /** The best a reward model could expect from the same rankings: the labeler's own features, fitted (feature-fit.ts). */
-  feature_fit?: FeatureFit;
+  feature_fit?: FeatureFit & { heldout_seen_accuracy?: number };
   ppo?: PolicyResult;
   dpo?: PolicyResult;
   grpo?: PolicyResult;
@@ -81,6 +85,8 @@ export interface PolicyResult {
   distinct: number; // share of distinct samples among the held-out samples (collapse shows as a drop)
   rm_score?: number; // PPO, GRPO: mean RM score of its rollouts over the last steps
   reward_hacking?: string; // set when reward rose but the labeler's judgment did not follow
+  /** The same judgment on the held-out prompts of the training vocabulary (other samples, its own noise). */
+  seen?: PolicyResult;
 }
 
 const words = (s: string) => s.split(/\s+/).filter(Boolean).length;
@@ -106,6 +112,9 @@ export function pairCount(r: DataRecord): number {
   for (let i = 0; i < ranks.length; i++) for (let j = i + 1; j < ranks.length; j++) if (ranks[i] !== ranks[j]) n++;
   return n;
 }
+
+/** Sample seeds of the seen-vocabulary held-out prompts sit this far from the unseen ones' (no stream shared). */
+const SEEN_SEEDS = 2_000_000;
 
 /** Prompts sampled together in one batch (k rows each): a decode step costs about the same for 64 rows as for 4. */
 const SAMPLE_BATCH = 16;
@@ -206,18 +215,19 @@ export async function runExperiment(gpu: Gpu, o: ExperimentOptions): Promise<Exp
       }
       const sftGen = new Generator(base);
       // held-out samples of the SFT model, the baseline every tuned model is judged against
-      const evalPrompts = o.prompts.eval;
+      const evalPrompts = o.prompts.eval, seenPrompts = o.prompts.evalSeen(seed);
       const sftEval = await sampleMany(sftGen, tok, evalPrompts, o.evalSamples, evalPrompts.map((_, i) => 1_000_003 * seed + i), maxNew);
+      const sftSeen = await sampleMany(sftGen, tok, seenPrompts, o.evalSamples, seenPrompts.map((_, i) => 1_000_003 * seed + i + SEEN_SEEDS), maxNew);
       // the SFT model's K samples of a prompt are the same whoever ranks them: drawn once per seed, a
       // batch of prompts at a time (the held-out ones all at once)
       const drawn = new Map<string, string[]>();
       const trainAll = o.prompts.train(seed);
-      const samplesOf = async (kind: 'train' | 'eval', i: number) => {
+      const samplesOf = async (kind: 'train' | 'eval' | 'seen', i: number) => {
         const key = `${kind}/${i}`;
         if (!drawn.has(key)) {
-          const ps = kind === 'train' ? trainAll : evalPrompts;
+          const ps = kind === 'train' ? trainAll : kind === 'eval' ? evalPrompts : seenPrompts;
           const idx = Array.from({ length: kind === 'train' ? SAMPLE_BATCH : ps.length }, (_, j) => i + j).filter((x) => x < ps.length && !drawn.has(`${kind}/${x}`));
-          const cs = await sampleMany(sftGen, tok, idx.map((x) => ps[x]!), o.K, idx.map((x) => (kind === 'train' ? 7_000_001 : 9_000_011) * seed + x), maxNew);
+          const cs = await sampleMany(sftGen, tok, idx.map((x) => ps[x]!), o.K, idx.map((x) => ({ train: 7_000_001, eval: 9_000_011, seen: 9_100_019 })[kind] * seed + x), maxNew);
           idx.forEach((x, j) => drawn.set(`${kind}/${x}`, cs[j]!));
         }
         return drawn.get(key)!;
@@ -275,15 +285,21 @@ export async function runExperiment(gpu: Gpu, o: ExperimentOptions): Promise<Exp
         // held-out rankings: eval prompts, other samples, fresh noise; and the labeler's noise-free order of them
         const evalRng = Rng.forSample(seed, 23);
         const heldNoisy: DataRecord[] = [], heldTrue: DataRecord[] = [];
+        const trueOrder = (p: string, cs: string[]) => {
+          const s = cs.map((c) => labeler.score(p, c));
+          const distinct = [...new Set(s)].sort((a, b) => b - a);
+          return rankingRecord(p, cs, s.map((x) => distinct.indexOf(x)));
+        };
         for (const [i, p] of evalPrompts.entries()) {
           const cs = await samplesOf('eval', i);
           heldNoisy.push(rankingRecord(p, cs, rankCompletions(labeler, p, cs, evalRng)));
-          const s = cs.map((c) => labeler.score(p, c));
-          const distinct = [...new Set(s)].sort((a, b) => b - a);
-          heldTrue.push(rankingRecord(p, cs, s.map((x) => distinct.indexOf(x))));
+          heldTrue.push(trueOrder(p, cs));
         }
+        const heldSeen: DataRecord[] = [];
+        for (const [i, p] of seenPrompts.entries()) heldSeen.push(trueOrder(p, await samplesOf('seen', i)));
+        writeFileSync(join(ldir, 'heldout-seen.jsonl'), heldSeen.map((r) => JSON.stringify(lineOf(r))).join('\n') + '\n');
         writeFileSync(join(ldir, 'heldout.jsonl'), heldTrue.map((r, i) => JSON.stringify({ ...lineOf(r), noisy_ranks: (heldNoisy[i] as { ranks: number[] }).ranks, noisy_completions: (heldNoisy[i] as { completions: string[] }).completions })).join('\n') + '\n');
-        const judgeRng = Rng.forSample(seed, 29);
+        const judgeRng = Rng.forSample(seed, 29), seenRng = Rng.forSample(seed, 43);
         const a = (agree[labeler.name] ??= { same: 0, n: 0 });
         for (const r of heldTrue) {
           const cs = (r as { completions: string[] }).completions, p = (r as { prompt: string }).prompt;
@@ -311,16 +327,20 @@ export async function runExperiment(gpu: Gpu, o: ExperimentOptions): Promise<Exp
           };
           const data = o.select === 'uncertain' ? await uncertainRankings(first(Math.ceil(n / 2)), n, dir) : first(n);
           const have = data.reduce((s, r) => s + pairCount(r), 0);
-          const res: RunResult = { labeler: labeler.name, seed, comparisons: have, prompts: data.length, seconds: 0, feature_fit: featureFit(labeler, data, heldTrue) };
-          log(`seed ${seed}, labeler ${labeler.name}, ${have} comparisons from ${data.length} prompts (the labeler's own features fitted to them: held-out accuracy ${res.feature_fit!.heldout_accuracy.toFixed(3)})`);
+          const fit = { ...featureFit(labeler, data, heldTrue), heldout_seen_accuracy: featureFit(labeler, data, heldSeen).heldout_accuracy };
+          const res: RunResult = { labeler: labeler.name, seed, comparisons: have, prompts: data.length, seconds: 0, feature_fit: fit };
+          log(`seed ${seed}, labeler ${labeler.name}, ${have} comparisons from ${data.length} prompts (the labeler's own features fitted to them: held-out accuracy ${fit.heldout_accuracy.toFixed(3)}, seen vocabulary ${fit.heldout_seen_accuracy.toFixed(3)})`);
           let reward: StageContext['reward'];
           if (o.stages.includes('rm')) {
             const c = cfgOf('rm', seed, base);
             const run = await buildStage(ctx, 'rm', c, data);
             const lines = await runStage(run, join(dir, 'rm'), log, 'rm');
-            const evTrue = await run.evaluate!(heldTrue), evNoisy = await run.evaluate!(heldNoisy);
-            res.rm = { heldout_accuracy: evTrue.accuracy, heldout_accuracy_noisy: evNoisy.accuracy, heldout_pairs: evTrue.pairs, train_eval_accuracy: lines.at(-1)?.eval_accuracy };
-            log(`  rm held-out accuracy ${evTrue.accuracy.toFixed(3)} (noisy labels ${evNoisy.accuracy.toFixed(3)}, ${evTrue.pairs} pairs)`);
+            const evTrue = await run.evaluate!(heldTrue), evNoisy = await run.evaluate!(heldNoisy), evSeen = await run.evaluate!(heldSeen);
+            res.rm = {
+              heldout_accuracy: evTrue.accuracy, heldout_accuracy_noisy: evNoisy.accuracy, heldout_pairs: evTrue.pairs, train_eval_accuracy: lines.at(-1)?.eval_accuracy,
+              heldout_seen_accuracy: evSeen.accuracy, heldout_seen_pairs: evSeen.pairs,
+            };
+            log(`  rm held-out accuracy ${evTrue.accuracy.toFixed(3)} (noisy labels ${evNoisy.accuracy.toFixed(3)}, ${evTrue.pairs} pairs); seen vocabulary ${evSeen.accuracy.toFixed(3)} (${evSeen.pairs} pairs)`);
             reward = { config: c, checkpoint: await snapshot(run.trainables, {}) };
             run.destroy();
           }
@@ -331,8 +351,9 @@ export async function runExperiment(gpu: Gpu, o: ExperimentOptions): Promise<Exp
             const run = await buildStage({ ...ctx, reward }, stage, c, online ? o.prompts.ppo(seed) : data);
             const lines = await runStage(run, join(dir, stage), log, stage);
             if (stage === 'ppo') (ppoCurves[`${labeler.name}/${n}`] ??= []).push(lines);
-            res[stage] = await evaluatePolicy(run, base, tok, labeler, evalPrompts, sftEval, o.evalSamples, seed, maxNew, judgeRng, online ? { lines, key: RM_SCORE[stage] } : undefined);
-            log(`  ${stage} win rate ${res[stage]!.win_rate.toFixed(3)} (expected ${res[stage]!.win_rate_expected.toFixed(3)}), KL ${res[stage]!.kl.toFixed(2)} nats, labeler score ${res[stage]!.labeler_score.toFixed(2)} vs SFT ${res[stage]!.sft_labeler_score.toFixed(2)}`);
+            const r = (res[stage] = await evaluatePolicy(run, base, tok, labeler, evalPrompts, sftEval, o.evalSamples, seed, maxNew, judgeRng, online ? { lines, key: RM_SCORE[stage] } : undefined));
+            r.seen = await evaluatePolicy(run, base, tok, labeler, seenPrompts, sftSeen, o.evalSamples, seed, maxNew, seenRng, undefined, SEEN_SEEDS);
+            log(`  ${stage} win rate ${r.win_rate.toFixed(3)} (expected ${r.win_rate_expected.toFixed(3)}), KL ${r.kl.toFixed(2)} nats, labeler score ${r.labeler_score.toFixed(2)} vs SFT ${r.sft_labeler_score.toFixed(2)}; seen vocabulary ${r.seen.win_rate.toFixed(3)} (expected ${r.seen.win_rate_expected.toFixed(3)}), KL ${r.seen.kl.toFixed(2)}`);
             run.destroy();
           }
           res.seconds = (Date.now() - t1) / 1000;
@@ -357,14 +378,14 @@ export async function runExperiment(gpu: Gpu, o: ExperimentOptions): Promise<Exp
 
 export async function evaluatePolicy(
   run: StageRun, base: Transformer, tok: Tok, labeler: Labeler, prompts: string[], sftEval: string[][], k: number, seed: number, maxNew: number, rng: Rng,
-  rmScores?: { lines: Record<string, number>[]; key: string },
+  rmScores?: { lines: Record<string, number>[]; key: string }, seedOffset = 0,
 ): Promise<PolicyResult> {
   const pol = run.policy!;
   const gen = new Generator(pol.model, pol.lora);
   let wins = 0, expected = 0, n = 0, score = 0, sftScore = 0, len = 0;
   const items: { prompt: string; completion: string }[] = [];
   try {
-    const all = await sampleMany(gen, tok, prompts, k, prompts.map((_, i) => 1_000_003 * seed + i + 500_000), maxNew);
+    const all = await sampleMany(gen, tok, prompts, k, prompts.map((_, i) => 1_000_003 * seed + i + 500_000 + seedOffset), maxNew);
     for (const [i, p] of prompts.entries()) {
       all[i]!.forEach((t, j) => {
         const s = sftEval[i]![j]!;
@@ -412,7 +433,8 @@ export interface ExperimentResults {
   curve: Record<string, ({ comparisons: number; rm_accuracy?: Interval; feature_fit_accuracy?: Interval } & Partial<Record<`${PolicyStage}_win_rate`, Interval>>)[]>;
   /** Per labeler: PPO's reward and KL per step, averaged over seeds (the full run). */
   ppo_steps: Record<string, { step: number; reward: number; kl: number }[]>;
-  targets: { rm_accuracy: number; win_rate: number; max_kl: number; met: Record<string, Record<string, boolean>> };
+  /** met: on the held-out prompts of unseen names; met_seen: on those of the training vocabulary. */
+  targets: { rm_accuracy: number; win_rate: number; max_kl: number; met: Record<string, Record<string, boolean>>; met_seen?: Record<string, Record<string, boolean>> };
   runs: RunResult[];
   /** Set by mergeResults: the runs put together, each with its seeds, date and wall time. */
   merged_from?: { date: string; seeds: number[]; seconds: number }[];
@@ -428,13 +450,22 @@ export type LabelerSummary = {
   rm_accuracy_noisy?: Interval;
   /** The labeler's own features fitted to the same rankings (the reference for rm_accuracy). */
   feature_fit_accuracy?: Interval;
+  /** The same figures on the held-out prompts of the training vocabulary (runs that measured them). */
+  rm_accuracy_seen?: Interval;
+  feature_fit_accuracy_seen?: Interval;
   reward_hacking: string[];
-} & Partial<Record<`${PolicyStage}_win_rate`, Interval & { pooled: Interval }>> & Partial<Record<`${PolicyStage}_kl`, Interval>>;
+} & Partial<Record<`${PolicyStage}_win_rate` | `${PolicyStage}_win_rate_seen`, Interval & { pooled: Interval }>> & Partial<Record<`${PolicyStage}_kl` | `${PolicyStage}_kl_seen`, Interval>>;
+
+/** The interval of the values some runs measured (undefined: none did). */
+const seenOf = (xs: (number | undefined)[]) => {
+  const v = xs.filter((x): x is number => x !== undefined);
+  return v.length ? interval(v) : undefined;
+};
 
 function summarize(input: SummaryInput, runs: RunResult[], ppoCurves: Record<string, Record<string, number>[][]>, agreement: Record<string, number>, adapter: string, seconds: number): ExperimentResults {
   const o = { ...input.settings, labelers: input.labelers };
   const summary: Record<string, LabelerSummary> = {}, curve: ExperimentResults['curve'] = {}, steps: ExperimentResults['ppo_steps'] = {};
-  const met: Record<string, Record<string, boolean>> = {};
+  const met: Record<string, Record<string, boolean>> = {}, metSeen: Record<string, Record<string, boolean>> = {};
   for (const l of o.labelers) {
     const mine = runs.filter((r) => r.labeler === l.name);
     const points = [...new Set(mine.map((r) => r.comparisons))];
@@ -456,8 +487,8 @@ function summarize(input: SummaryInput, runs: RunResult[], ppoCurves: Record<str
       };
     });
     const full = byN.get(o.comparisons) ?? [];
-    const pol = (k: PolicyStage) => {
-      const rs = full.flatMap((r) => (r[k] ? [r[k]!] : []));
+    const pol = (k: PolicyStage, seen = false) => {
+      const rs = full.flatMap((r) => (r[k] && (!seen || r[k]!.seen) ? [seen ? r[k]!.seen! : r[k]!] : []));
       if (!rs.length) return undefined;
       const wins = rs.reduce((a, r) => a + r.win_rate * r.judgments, 0), n = rs.reduce((a, r) => a + r.judgments, 0);
       return { ...interval(rs.map((r) => r.win_rate)), pooled: pooled(wins, n) };
@@ -467,6 +498,9 @@ function summarize(input: SummaryInput, runs: RunResult[], ppoCurves: Record<str
       rm_accuracy: full.some((r) => r.rm) ? interval(full.flatMap((r) => (r.rm ? [r.rm.heldout_accuracy] : []))) : undefined,
       rm_accuracy_noisy: full.some((r) => r.rm) ? interval(full.flatMap((r) => (r.rm ? [r.rm.heldout_accuracy_noisy] : []))) : undefined,
       feature_fit_accuracy: full.some((r) => r.feature_fit) ? interval(full.flatMap((r) => (r.feature_fit ? [r.feature_fit.heldout_accuracy] : []))) : undefined,
+      rm_accuracy_seen: seenOf(full.map((r) => r.rm?.heldout_seen_accuracy)),
+      feature_fit_accuracy_seen: seenOf(full.map((r) => r.feature_fit?.heldout_seen_accuracy)),
+      ...Object.fromEntries(POLICY_STAGES.flatMap((k) => (full.some((r) => r[k]?.seen) ? [[`${k}_win_rate_seen`, pol(k, true)], [`${k}_kl_seen`, seenOf(full.map((r) => r[k]?.seen?.kl))]] : []))),
       ...Object.fromEntries(POLICY_STAGES.flatMap((k) => (full.some((r) => r[k]) ? [[`${k}_win_rate`, pol(k)], [`${k}_kl`, interval(full.flatMap((r) => (r[k] ? [r[k]!.kl] : [])))]] : []))),
       reward_hacking: mine.flatMap((r) => POLICY_STAGES.map((k) => r[k]?.reward_hacking).filter((x): x is string => !!x).map((x) => `seed ${r.seed}, ${r.comparisons} comparisons: ${x}`)),
     };
@@ -474,6 +508,10 @@ function summarize(input: SummaryInput, runs: RunResult[], ppoCurves: Record<str
     met[l.name] = {
       ...(s.rm_accuracy ? { rm_accuracy: s.rm_accuracy.mean >= 0.9 } : {}),
       ...Object.fromEntries(POLICY_STAGES.flatMap((k) => (s[`${k}_win_rate`] ? [[`${k}_win_rate`, s[`${k}_win_rate`]!.mean >= 0.8], [`${k}_kl`, s[`${k}_kl`]!.mean <= 10]] : []))),
+    };
+    metSeen[l.name] = {
+      ...(s.rm_accuracy_seen ? { rm_accuracy: s.rm_accuracy_seen.mean >= 0.9 } : {}),
+      ...Object.fromEntries(POLICY_STAGES.flatMap((k) => (s[`${k}_win_rate_seen`] ? [[`${k}_win_rate`, s[`${k}_win_rate_seen`]!.mean >= 0.8], [`${k}_kl`, s[`${k}_kl_seen`]!.mean <= 10]] : []))),
     };
     const curves = ppoCurves[`${l.name}/${o.comparisons}`] ?? [];
     if (curves.length) {
@@ -488,7 +526,7 @@ function summarize(input: SummaryInput, runs: RunResult[], ppoCurves: Record<str
     adapter, date: new Date().toISOString(), model: o.model,
     settings: { ...input.settings, labelers: input.labelers.map((l) => ({ ...l, self_agreement: agreement[l.name] ?? NaN })), eval_prompts: input.evalPrompts },
     seconds, summary, curve, ppo_steps: steps,
-    targets: { rm_accuracy: 0.9, win_rate: 0.8, max_kl: 10, met },
+    targets: { rm_accuracy: 0.9, win_rate: 0.8, max_kl: 10, met, met_seen: metSeen },
     runs,
   };
 }
