@@ -120,7 +120,7 @@ describe('the playground, SFT to reward model to PPO to a blind comparison', () 
     const ppoId = (await page.locator('#run').getAttribute('data-run'))!;
     expect(ppoId).not.toBe(rmId);
     await page.waitForSelector('#phase[data-phase]', MODEL_WORK);
-    expect(await page.locator('#phase').innerText()).toMatch(/^step [12]: (sampling the rollouts: \d+ of at most 48 tokens|scoring the rollouts|updating: pass \d of 4)/);
+    expect(await page.locator('#phase').innerText()).toMatch(/^step [12]: (sampling the rollouts: \d+ of at most 48 tokens|scoring the rollouts|updating: minibatch update \d of 4)/);
     expect(await page.locator('#start').getAttribute('title')).toMatch(/a run is training/);
     // an ETA from the first measured phase, then, once step 1 is done, for the step and the run
     await page.locator('#phase-eta', { hasText: /^(at most )?about \d+ (s|min) left in this phase$/ }).waitFor(MODEL_WORK);

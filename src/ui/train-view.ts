@@ -959,7 +959,7 @@ export class TrainView extends CtxView {
   private phaseView(ph: RunPhase & { since: number; stepSince: number }) {
     const what = ph.phase === 'sampling' ? `sampling the rollouts: ${ph.done} of at most ${ph.total} tokens`
       : ph.phase === 'scoring' ? 'scoring the rollouts (reward, reference and old policy)'
-      : `updating: pass ${ph.done + 1} of ${ph.total}`;
+      : `updating: minibatch update ${ph.done + 1} of ${ph.total}`;
     const now = Date.now(), secs = Math.round((now - ph.since) / 1000), p = this.progress;
     // the engine's estimate after a step: the seconds left over the steps left
     const secondsPerStep = p?.secondsLeft !== undefined && p.total > p.step ? p.secondsLeft / (p.total - p.step) : undefined;
