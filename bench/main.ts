@@ -1,11 +1,13 @@
-// npm run bench [-- --out FILE.json] [--quick] [--no-peer] [--reps N]
-// Our engine against TensorFlow.js's WebGPU backend, in the same run on the same adapter (Dawn in Node):
+// npm run bench [-- --out FILE.json] [--quick] [--no-peer | --peers tfjs,jaxjs] [--reps N] [--only matmul|train|rl-memory]
+// Our engine against two peers, TensorFlow.js's WebGPU backend and jax-js's, in the same run on the same adapter
+// (Dawn in Node):
 //   1. matmul throughput for GPT-2-small layer shapes, forward and both backward products
 //   2. one full training step (forward, backward, AdamW) of a GPT-2-shaped model at two sizes
 //   3. generation tokens/s with the KV cache at batch 1 and 8 (and recomputing without it)
 //   4. memory: bytes per parameter (full, LoRA), and a PPO setup with a shared base vs four models
 // Medians over repeats after a warm-up. Our GPU time comes from timestamp queries where the adapter has
-// them; speedups compare wall times (submit to idle, both sides), since the peer offers nothing finer.
+// them; speedups compare wall times (submit to idle, every side), since the peers offer nothing finer. A figure a
+// peer cannot produce (an error, an unsupported op, a buffer past a limit) is a `<peer>_error` string in its row.
 import { execSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -21,11 +23,12 @@ import { matmul } from '../src/ops/matmul.ts';
 import { AdamW, ADAMW_DEFAULTS } from '../src/train/adamw.ts';
 import { GENERATE_DEFAULTS, Generator } from '../src/train/generate.ts';
 import { Rng } from '../src/train/sampling.ts';
+import { disposeJaxjs, initJaxjs, jaxjsMatmul, jaxjsTrainStep } from './peer-jaxjs.ts';
 import { initTfjs, tfjsMatmul, tfjsTrainStep, type GptShape, type PeerInfo } from './peer-tfjs.ts';
 
 const { values: opt } = parseArgs({
   options: {
-    out: { type: 'string' }, quick: { type: 'boolean' }, 'no-peer': { type: 'boolean' }, reps: { type: 'string' },
+    out: { type: 'string' }, quick: { type: 'boolean' }, 'no-peer': { type: 'boolean' }, peers: { type: 'string' }, reps: { type: 'string' },
     rows: { type: 'string' }, sizes: { type: 'string' }, only: { type: 'string' },
   },
 });
@@ -34,6 +37,17 @@ const ROWS = (opt.rows ?? (opt.quick ? '512' : '512,4096')).split(',').map(Numbe
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const round = (x: number | undefined, d = 2) => (x === undefined ? undefined : Number(x.toFixed(d)));
 const log = (s: string) => process.stderr.write(s + '\n');
+const errMsg = (e: unknown) => (e instanceof Error ? e.message : String(e));
+
+// ---- peers ----
+type PeerKey = 'tfjs' | 'jaxjs';
+interface TrainResult { ms: number; lossFirst: number; lossLast: number; kernels?: number; notes: string[] }
+interface Peer {
+  key: PeerKey; label: string; info: PeerInfo;
+  matmul: (M: number, N: number, K: number, transA: boolean, transB: boolean, reps: number) => Promise<{ ms: number }>;
+  train: (s: GptShape, o: { warmup: number; reps: number }) => Promise<TrainResult>;
+}
+const PEER_KEYS: PeerKey[] = ['tfjs', 'jaxjs'];
 
 async function timeCalls(gpu: Gpu, calls: Call[], reps: number): Promise<{ wallMs: number; gpuMs?: number }> {
   await gpu.check('warm-up', () => gpu.timeRun(calls));
@@ -52,9 +66,10 @@ const rand = (n: number, seed: number) => {
 };
 
 // ---- 1. matmul ----
-interface MatmulRow { shape: string; rows: number; product: string; M: number; N: number; K: number; ours_ms: number; ours_gpu_ms?: number; ours_gflops: number; peer_ms?: number; peer_gflops?: number; speedup?: number }
+type MatmulRow = { shape: string; rows: number; product: string; M: number; N: number; K: number; ours_ms: number; ours_gpu_ms?: number; ours_gflops: number }
+  & Partial<Record<`${PeerKey}_ms` | `${PeerKey}_gflops` | `speedup_vs_${PeerKey}`, number>> & Partial<Record<`${PeerKey}_error`, string>>;
 
-async function benchMatmul(gpu: Gpu, peer: PeerInfo): Promise<MatmulRow[]> {
+async function benchMatmul(gpu: Gpu, peers: Peer[]): Promise<MatmulRow[]> {
   const out: MatmulRow[] = [];
   for (const [fin, fout] of [[768, 768], [768, 3072], [3072, 768]] as const) {
     for (const rows of ROWS) {
@@ -72,11 +87,18 @@ async function benchMatmul(gpu: Gpu, peer: PeerInfo): Promise<MatmulRow[]> {
         for (const v of [a, b, c]) gpu.destroy(v.buf);
         const flop = 2 * p.M * p.N * p.K;
         const row: MatmulRow = { shape: `${fin}x${fout}`, rows, product: p.product, M: p.M, N: p.N, K: p.K, ours_ms: round(t.wallMs)!, ours_gpu_ms: round(t.gpuMs), ours_gflops: round(flop / t.wallMs / 1e6)! };
-        if (peer.ok) {
-          const pm = await tfjsMatmul(p.M, p.N, p.K, p.transA, p.transB, REPS);
-          Object.assign(row, { peer_ms: round(pm.ms), peer_gflops: round(flop / pm.ms / 1e6), speedup: round(pm.ms / t.wallMs) });
+        let said = '';
+        for (const peer of peers) {
+          try {
+            const pm = await peer.matmul(p.M, p.N, p.K, p.transA, p.transB, REPS);
+            Object.assign(row, { [`${peer.key}_ms`]: round(pm.ms), [`${peer.key}_gflops`]: round(flop / pm.ms / 1e6), [`speedup_vs_${peer.key}`]: round(pm.ms / t.wallMs) });
+            said += `, ${peer.label} ${row[`${peer.key}_gflops`]} GFLOP/s, x${row[`speedup_vs_${peer.key}`]}`;
+          } catch (e) {
+            row[`${peer.key}_error`] = errMsg(e);
+            said += `, ${peer.label} failed: ${errMsg(e).split('\n')[0]}`;
+          }
         }
-        log(`matmul ${row.shape} rows ${rows} ${p.product}: ours ${row.ours_gflops} GFLOP/s${row.peer_gflops ? `, tfjs ${row.peer_gflops} GFLOP/s, x${row.speedup}` : ''}`);
+        log(`matmul ${row.shape} rows ${rows} ${p.product}: ours ${row.ours_gflops} GFLOP/s${said}`);
         out.push(row);
       }
     }
@@ -96,7 +118,7 @@ function stepFlops(s: GptShape): number {
   return 6 * matmulParams * tokens + 12 * s.layers * s.seqLen * C * tokens / 2; // causal attention: half the scores
 }
 
-async function benchTrain(gpu: Gpu, peer: PeerInfo, name: string, s: GptShape, bestGflops: number) {
+async function benchTrain(gpu: Gpu, peers: Peer[], name: string, s: GptShape, bestGflops: number) {
   const cfg = gpt2Config(s);
   try {
     checkFits(estimateMemory(cfg, 'full', { batch: s.batch, seqLen: s.seqLen }), gpu.limits);
@@ -119,19 +141,26 @@ async function benchTrain(gpu: Gpu, peer: PeerInfo, name: string, s: GptShape, b
   const row: Record<string, unknown> = {
     name, shape: s, params: model.params.count, dispatches: calls.length,
     ours_ms: round(t.wallMs), ours_gpu_ms: round(t.gpuMs), tokens_per_s: round(tokens / t.wallMs * 1000, 1),
-    model_tflop_per_step: round(flops / 1e12, 4), mfu_vs_own_best_matmul: round(flops / t.wallMs / 1e6 / bestGflops, 3), loss_after: round(loss, 4),
+    model_tflop_per_step: round(flops / 1e12, 4), mfu_vs_own_best_matmul: bestGflops > 0 ? round(flops / t.wallMs / 1e6 / bestGflops, 3) : undefined, loss_after: round(loss, 4),
   };
   plan.destroy();
   model.params.destroy();
-  if (peer.ok) {
+  let said = '';
+  for (const peer of peers) {
+    const k = peer.key;
     try {
-      const p = await tfjsTrainStep(s, { warmup: 1, reps });
-      Object.assign(row, { peer_ms: round(p.ms), peer_tokens_per_s: round(tokens / p.ms * 1000, 1), peer_kernels: p.kernels, peer_loss_first: round(p.lossFirst, 4), peer_loss_last: round(p.lossLast, 4), peer_notes: p.notes, speedup: round(p.ms / t.wallMs) });
+      const p = await peer.train(s, { warmup: 1, reps });
+      Object.assign(row, {
+        [`${k}_ms`]: round(p.ms), [`${k}_tokens_per_s`]: round(tokens / p.ms * 1000, 1), [`${k}_kernels`]: p.kernels,
+        [`${k}_loss_first`]: round(p.lossFirst, 4), [`${k}_loss_last`]: round(p.lossLast, 4), [`${k}_notes`]: p.notes, [`speedup_vs_${k}`]: round(p.ms / t.wallMs),
+      });
+      said += `, ${peer.label} ${row[`${k}_ms`]} ms/step${p.kernels ? ` (${p.kernels} kernels)` : ''}, loss ${row[`${k}_loss_first`]} -> ${row[`${k}_loss_last`]}, x${row[`speedup_vs_${k}`]}`;
     } catch (e) {
-      row.peer_error = (e as Error).message;
+      row[`${k}_error`] = errMsg(e);
+      said += `, ${peer.label} failed: ${errMsg(e).split('\n')[0]}`;
     }
   }
-  log(`train ${name}: ours ${row.ours_ms} ms/step (${row.tokens_per_s} tok/s, MFU ${row.mfu_vs_own_best_matmul}, ${calls.length} dispatches)${row.peer_ms ? `, tfjs ${row.peer_ms} ms/step${row.peer_kernels ? ` (${row.peer_kernels} kernels)` : ''}, x${row.speedup}` : ''}`);
+  log(`train ${name}: ours ${row.ours_ms} ms/step (${row.tokens_per_s} tok/s, MFU ${row.mfu_vs_own_best_matmul}, ${calls.length} dispatches)${said}`);
   return row;
 }
 
@@ -279,56 +308,78 @@ if (opt.only === 'rl-memory') {
   console.log(JSON.stringify({ adapter: gpu.adapter, rl_memory: rows }, null, 2));
   process.exit(0);
 }
-const peer: PeerInfo = opt['no-peer'] ? { ok: false, why: 'disabled with --no-peer' } : await initTfjs();
-log(peer.ok ? `peer: TensorFlow.js ${peer.version} (${peer.backend})` : `peer unavailable: ${peer.why}`);
+const wanted = (opt.peers ?? PEER_KEYS.join(',')).split(',').map((x) => x.trim()).filter(Boolean);
+for (const w of wanted) if (!PEER_KEYS.includes(w as PeerKey)) throw new Error(`--peers: unknown peer ${w} (known: ${PEER_KEYS.join(', ')})`);
+const peerInfo = async (key: PeerKey, init: () => Promise<PeerInfo>): Promise<PeerInfo> =>
+  opt['no-peer'] ? { ok: false, why: 'disabled with --no-peer' } : !wanted.includes(key) ? { ok: false, why: `not in --peers ${opt.peers}` } : init();
+const peerList: Peer[] = [
+  { key: 'tfjs', label: 'tfjs', info: await peerInfo('tfjs', initTfjs), matmul: tfjsMatmul, train: tfjsTrainStep },
+  { key: 'jaxjs', label: 'jax-js', info: await peerInfo('jaxjs', initJaxjs), matmul: jaxjsMatmul, train: jaxjsTrainStep },
+];
+for (const p of peerList) log(p.info.ok ? `peer: ${p.label} ${p.info.version} (${p.info.backend})` : `peer ${p.label} unavailable: ${p.info.why}`);
+const peers = peerList.filter((p) => p.info.ok);
 const SMALL: GptShape = { vocab: 8192, layers: 4, hidden: 256, heads: 4, seqLen: 128, batch: 8 };
 const GPT2: GptShape = { vocab: 50257, layers: 12, hidden: 768, heads: 12, seqLen: opt.quick ? 128 : 256, batch: 1 };
 const sizes = (opt.sizes ?? (opt.quick ? 'small' : 'small,gpt2')).split(',');
-const matmulRows = await benchMatmul(gpu, peer);
-const best = Math.max(...matmulRows.map((r) => r.ours_gflops));
-const train = [];
-if (sizes.includes('small')) train.push(await benchTrain(gpu, peer, 'gpt-small-4x256', SMALL, best));
-if (sizes.includes('gpt2')) train.push(await benchTrain(gpu, peer, 'gpt2-12x768', GPT2, best));
-const generation = [...(await benchGenerate(gpu, 'gpt-small-4x256', SMALL))];
-const memory = await benchMemory(gpu, GPT2);
-const rlMemory = [await benchRlMemory(gpu, 'gpt2-124m', gpt2Config(GPT2)), await benchRlMemory(gpu, 'smollm2-135m', SMOLLM2_135M())];
+// --only matmul / --only train: one section (and the peers' part of it), e.g. to measure again on a busy machine
+if (opt.only && !['matmul', 'train'].includes(opt.only)) throw new Error(`--only: matmul, train or rl-memory, not ${opt.only}`);
+const matmulRows = opt.only === 'train' ? [] : await benchMatmul(gpu, peers);
+const best = Math.max(...matmulRows.map((r) => r.ours_gflops)); // -Infinity without matmuls: no MFU
+const train: Record<string, unknown>[] = [];
+if (opt.only !== 'matmul') {
+  if (sizes.includes('small')) train.push(await benchTrain(gpu, peers, 'gpt-small-4x256', SMALL, best));
+  if (sizes.includes('gpt2')) train.push(await benchTrain(gpu, peers, 'gpt2-12x768', GPT2, best));
+}
+disposeJaxjs(); // its buffer pool never shrinks: let go of the memory before the rest
+const generation = opt.only ? [] : await benchGenerate(gpu, 'gpt-small-4x256', SMALL);
+const memory = opt.only ? undefined : await benchMemory(gpu, GPT2);
+const rlMemory = opt.only ? [] : [await benchRlMemory(gpu, 'gpt2-124m', gpt2Config(GPT2)), await benchRlMemory(gpu, 'smollm2-135m', SMOLLM2_135M())];
 const geo = (xs: number[]) => (xs.length ? Math.exp(xs.reduce((s, x) => s + Math.log(x), 0) / xs.length) : undefined);
-const trainSpeedups = train.map((t) => (t as { speedup?: number }).speedup).filter((x): x is number => typeof x === 'number');
+const nums = (xs: unknown[]) => xs.filter((x): x is number => typeof x === 'number');
+const matmulSpeedup = (k: PeerKey) => round(geo(nums(matmulRows.map((r) => r[`speedup_vs_${k}`]))), 3) ?? null;
+const trainSpeedup = (k: PeerKey) => round(geo(nums(train.map((t) => t[`speedup_vs_${k}`]))), 3) ?? null;
+const unavailable = Object.fromEntries(peerList.filter((p) => !p.info.ok).map((p) => [p.key, p.info.why]));
 let commit = 'unknown';
 try { commit = execSync('git rev-parse HEAD', { stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim(); } catch { /* not a git checkout */ }
 const doc = {
   adapter: gpu.adapter, date: new Date().toISOString(), commit, node: process.version,
-  settings: { reps: REPS, rows: ROWS, quick: !!opt.quick, timing: 'median wall ms from submit to queue idle (both sides); ours_gpu_ms from timestamp queries' },
-  peer, units: { ms: 'milliseconds', gflops: 'GFLOP/s', tokens_per_s: 'tokens per second', bytes: 'bytes' },
-  matmul: matmulRows, train, generation, memory, rl_memory: rlMemory,
+  settings: { reps: REPS, rows: ROWS, quick: !!opt.quick, timing: 'median wall ms from submit to results ready on the device (every side); ours_gpu_ms from timestamp queries' },
+  peers: { tfjs: peerList[0]!.info, jaxjs: peerList[1]!.info }, units: { ms: 'milliseconds', gflops: 'GFLOP/s', tokens_per_s: 'tokens per second', bytes: 'bytes' },
+  matmul: matmulRows, train, generation, memory: memory ?? null, rl_memory: rlMemory,
   summary: {
-    matmul_speedup_vs_tfjs: round(geo(matmulRows.map((r) => r.speedup).filter((x): x is number => x !== undefined)), 3) ?? null,
-    train_step_speedup_vs_tfjs: round(geo(trainSpeedups), 3) ?? null,
+    matmul_speedup_vs_tfjs: matmulSpeedup('tfjs'),
+    train_step_speedup_vs_tfjs: trainSpeedup('tfjs'),
+    matmul_speedup_vs_jaxjs: matmulSpeedup('jaxjs'),
+    train_step_speedup_vs_jaxjs: trainSpeedup('jaxjs'),
     best_matmul_gflops: best,
-    ...(peer.ok ? {} : { peer_unavailable: peer.why }),
+    ...(Object.keys(unavailable).length ? { peers_unavailable: unavailable } : {}),
   },
 };
+/** A peer's figure, or "error" where its row has a <peer>_error (the JSON has the message). */
+const cell = (r: Record<string, unknown>, field: string, key: PeerKey) => String(r[field] ?? (r[`${key}_error`] ? 'error' : '-'));
 const table = [
   `adapter: ${gpu.adapter.name}`,
   '',
-  '| matmul | rows | product | ours GFLOP/s | tfjs GFLOP/s | speedup |',
-  '| --- | --- | --- | --- | --- | --- |',
-  ...matmulRows.map((r) => `| ${r.shape} | ${r.rows} | ${r.product} | ${r.ours_gflops} | ${r.peer_gflops ?? '-'} | ${r.speedup ?? '-'} |`),
-  '',
-  '| training step | ours ms | tokens/s | MFU | dispatches | tfjs ms | tfjs kernels | speedup |',
+  '| matmul | rows | product | ours GFLOP/s | tfjs GFLOP/s | vs tfjs | jax-js GFLOP/s | vs jax-js |',
   '| --- | --- | --- | --- | --- | --- | --- | --- |',
+  ...matmulRows.map((r) => `| ${r.shape} | ${r.rows} | ${r.product} | ${r.ours_gflops} | ${cell(r, 'tfjs_gflops', 'tfjs')} | ${r.speedup_vs_tfjs ?? '-'} | ${cell(r, 'jaxjs_gflops', 'jaxjs')} | ${r.speedup_vs_jaxjs ?? '-'} |`),
+  '',
+  '| training step | ours ms | tokens/s | MFU | dispatches | tfjs ms | tfjs kernels | vs tfjs | jax-js ms | jax-js kernels | vs jax-js |',
+  '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
   ...train.map((t) => {
     const r = t as Record<string, unknown>;
-    return r.skipped ? `| ${r.name} | skipped: ${r.skipped} | | | | | | |` : `| ${r.name} | ${r.ours_ms} | ${r.tokens_per_s} | ${r.mfu_vs_own_best_matmul} | ${r.dispatches} | ${r.peer_ms ?? '-'} | ${r.peer_kernels ?? '-'} | ${r.speedup ?? '-'} |`;
+    return r.skipped ? `| ${r.name} | skipped: ${r.skipped} | | | | | | | | | |` : `| ${r.name} | ${r.ours_ms} | ${r.tokens_per_s} | ${r.mfu_vs_own_best_matmul ?? '-'} | ${r.dispatches} | ${cell(r, 'tfjs_ms', 'tfjs')} | ${r.tfjs_kernels ?? '-'} | ${r.speedup_vs_tfjs ?? '-'} | ${cell(r, 'jaxjs_ms', 'jaxjs')} | ${r.jaxjs_kernels ?? '-'} | ${r.speedup_vs_jaxjs ?? '-'} |`;
   }),
   '',
-  '| generation | batch | KV cache | tokens/s |',
-  '| --- | --- | --- | --- |',
-  ...generation.map((g) => `| ${g.name} | ${g.batch} | ${g.cache ? 'yes' : 'no'} | ${g.tokens_per_s} |`),
-  '',
-  `memory (GPT-2 124M): ${memory.bytes_per_param_full_training} bytes/param full training, ${memory.bytes_per_param_lora_r8} bytes/param with LoRA r=8; PPO setup ${(memory.ppo_setup_bytes.four_separate_models / 2 ** 20).toFixed(0)} MiB as four models vs ${(memory.ppo_setup_bytes.shared_base_with_lora / 2 ** 20).toFixed(0)} MiB on a shared base`,
-  '',
-  `summary: matmul speedup vs tfjs ${doc.summary.matmul_speedup_vs_tfjs ?? 'n/a'}, training step speedup vs tfjs ${doc.summary.train_step_speedup_vs_tfjs ?? 'n/a'} (tfjs time / our time)`,
+  ...(memory ? [
+    '| generation | batch | KV cache | tokens/s |',
+    '| --- | --- | --- | --- |',
+    ...generation.map((g) => `| ${g.name} | ${g.batch} | ${g.cache ? 'yes' : 'no'} | ${g.tokens_per_s} |`),
+    '',
+    `memory (GPT-2 124M): ${memory.bytes_per_param_full_training} bytes/param full training, ${memory.bytes_per_param_lora_r8} bytes/param with LoRA r=8; PPO setup ${(memory.ppo_setup_bytes.four_separate_models / 2 ** 20).toFixed(0)} MiB as four models vs ${(memory.ppo_setup_bytes.shared_base_with_lora / 2 ** 20).toFixed(0)} MiB on a shared base`,
+    '',
+  ] : []),
+  `summary: matmul speedup vs tfjs ${doc.summary.matmul_speedup_vs_tfjs ?? 'n/a'}, vs jax-js ${doc.summary.matmul_speedup_vs_jaxjs ?? 'n/a'}; training step speedup vs tfjs ${doc.summary.train_step_speedup_vs_tfjs ?? 'n/a'}, vs jax-js ${doc.summary.train_step_speedup_vs_jaxjs ?? 'n/a'} (peer time / our time)`,
 ].join('\n');
 process.stdout.write(table + '\n');
 if (opt.out) writeFileSync(opt.out, JSON.stringify(doc, null, 2) + '\n');
