@@ -19,7 +19,12 @@
 //                                                             the reward model and DPO drop it, as InstructGPT drops
 //                                                             ties; both-bad marks a prompt worth a demonstration
 //    "generation_config"?: {"temperature", "top_p",           optional: how the completions were sampled, under
-//                           "top_k", "max_new_tokens"}}       transformers' GenerationConfig names (generation-config.ts)
+//                           "top_k", "max_new_tokens"},       transformers' GenerationConfig names (generation-config.ts)
+//    "selection"?: {"method": "uncertain",                    optional: the Rank tab's active selection chose it, as the
+//                   "margin": number >= 0,                    comparison a reward model was least sure of: the score
+//                   "reward_model"?: str}}                    margin of the pair shown (pairwise) or the mean margin over
+//                                                             the prompt's pairs (K-way), and the reward model's run id;
+//                                                             a preference line may carry it too (trainers ignore it)
 //   {"prompt": str}                                          prompt-only, standard (PPO's prompts, the Rank tab's)
 //   {"prompt": [{"role", "content"}, ...]}                   prompt-only, conversational: formatted with the chat
 //                                                             template and its generation prompt, so it must end
@@ -52,8 +57,26 @@ export type Record =
   | { kind: 'prompt'; prompt: Prompt }
   | { kind: 'completion'; prompt: string; completion: string }
   | { kind: 'messages'; messages: Message[] }
-  | { kind: 'preference'; prompt: string; chosen: string; rejected: string; rationale?: string; generation_config?: Partial<GenerationConfig> }
-  | { kind: 'ranking'; prompt: string; completions: string[]; ranks?: number[]; scores?: (number | null)[]; flags?: string[][]; rationale?: string; generation_config?: Partial<GenerationConfig>; verdict?: Undecided };
+  | { kind: 'preference'; prompt: string; chosen: string; rejected: string; rationale?: string; generation_config?: Partial<GenerationConfig>; selection?: Selection }
+  | { kind: 'ranking'; prompt: string; completions: string[]; ranks?: number[]; scores?: (number | null)[]; flags?: string[][]; rationale?: string; generation_config?: Partial<GenerationConfig>; verdict?: Undecided; selection?: Selection };
+
+/**
+ * How a comparison came to be shown (the Rank tab's active selection): 'uncertain', a reward model was
+ * least sure of it. `margin`: the |score difference| of the pair shown (pairwise mode), or the mean over the
+ * prompt's pairs of completions (K-way mode); `reward_model`: the reward-model run that scored them.
+ */
+export interface Selection { method: 'uncertain'; margin: number; reward_model?: string }
+
+/** Why `v` is not a Selection; undefined when it is. */
+export function selectionProblem(v: unknown): string | undefined {
+  if (!v || typeof v !== 'object' || Array.isArray(v)) return '"selection" must be an object {"method": "uncertain", "margin": number, "reward_model"?: string}';
+  const o = v as { [k: string]: unknown };
+  for (const k of Object.keys(o)) if (!['method', 'margin', 'reward_model'].includes(k)) return `"selection" has an unknown key ${JSON.stringify(k)} (allowed: method, margin, reward_model)`;
+  if (o.method !== 'uncertain') return `"selection"."method" must be "uncertain", got ${JSON.stringify(o.method)}`;
+  if (typeof o.margin !== 'number' || !Number.isFinite(o.margin) || o.margin < 0) return `"selection"."margin" must be a number >= 0, got ${JSON.stringify(o.margin)}`;
+  if (o.reward_model !== undefined && typeof o.reward_model !== 'string') return `"selection"."reward_model" must be a string, got ${JSON.stringify(o.reward_model)}`;
+  return undefined;
+}
 
 /**
  * A pairwise verdict (the Rank tab's A / B mode, Chatbot Arena's four buttons): the completion shown as A
@@ -213,7 +236,7 @@ function promptOnly(o: JsonObject): Record {
   return { kind: 'prompt', prompt };
 }
 
-/** The labelling a ranking or preference line may carry: why (the rationale) and how its completions were sampled. */
+/** The labelling a ranking or preference line may carry: why (the rationale), how its completions were sampled, and how it was chosen. */
 function labels(v: JsonObject, rec: Extract<Record, { kind: 'ranking' | 'preference' }>): void {
   if (v.rationale !== undefined) rec.rationale = str(v, 'rationale');
   if (v.generation_config !== undefined) {
@@ -221,7 +244,15 @@ function labels(v: JsonObject, rec: Extract<Record, { kind: 'ranking' | 'prefere
     if (problem) bad(problem);
     rec.generation_config = { ...(v.generation_config as Partial<GenerationConfig>) };
   }
+  if (v.selection !== undefined) {
+    const problem = selectionProblem(v.selection);
+    if (problem) bad(problem);
+    rec.selection = copySelection(v.selection as unknown as Selection);
+  }
 }
+
+/** A plain copy of a selection, keys in a fixed order. */
+const copySelection = (x: Selection): Selection => ({ method: x.method, margin: x.margin, ...(x.reward_model === undefined ? {} : { reward_model: x.reward_model }) });
 
 /** Validates one parsed line and turns it into a Record; throws LineError. */
 function toRecord(v: JsonValue): Record {
@@ -232,7 +263,7 @@ function toRecord(v: JsonValue): Record {
     return { kind: 'messages', messages: messageList(v.messages, 'messages') };
   }
   if (has('completions')) {
-    onlyKeys(v, ['prompt', 'completions', 'ranks', 'scores', 'flags', 'rationale', 'generation_config', 'verdict'], 'a ranking record');
+    onlyKeys(v, ['prompt', 'completions', 'ranks', 'scores', 'flags', 'rationale', 'generation_config', 'verdict', 'selection'], 'a ranking record');
     const prompt = str(v, 'prompt');
     const c = v.completions;
     if (!Array.isArray(c)) return bad(`"completions" must be an array of strings, got ${typeName(c)}`);
@@ -256,7 +287,7 @@ function toRecord(v: JsonValue): Record {
       onlyKeys(v, ['prompt', 'chosen', 'rejected'], 'a conversational preference record');
       return conversationalPreference(v);
     }
-    onlyKeys(v, ['prompt', 'chosen', 'rejected', 'rationale', 'generation_config'], 'a preference record');
+    onlyKeys(v, ['prompt', 'chosen', 'rejected', 'rationale', 'generation_config', 'selection'], 'a preference record');
     const rec: Record = { kind: 'preference', prompt: str(v, 'prompt'), chosen: str(v, 'chosen'), rejected: str(v, 'rejected') };
     labels(v, rec);
     return rec;
@@ -347,6 +378,7 @@ function toJson(r: Record): object {
         prompt: r.prompt, chosen: r.chosen, rejected: r.rejected,
         ...(r.rationale === undefined ? {} : { rationale: r.rationale }),
         ...(r.generation_config === undefined ? {} : { generation_config: { ...r.generation_config } }),
+        ...(r.selection === undefined ? {} : { selection: copySelection(r.selection) }),
       };
     case 'ranking':
       return {
@@ -357,6 +389,7 @@ function toJson(r: Record): object {
         ...(r.rationale === undefined ? {} : { rationale: r.rationale }),
         ...(r.generation_config === undefined ? {} : { generation_config: { ...r.generation_config } }),
         ...(r.verdict === undefined ? {} : { verdict: r.verdict }),
+        ...(r.selection === undefined ? {} : { selection: copySelection(r.selection) }),
       };
     default:
       throw new TypeError(`unknown record kind ${q((r as { kind?: unknown }).kind)}`);

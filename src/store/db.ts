@@ -11,7 +11,7 @@
 //     mid-write leaves the previous checkpoint whole, and its half-written chunks are cleaned on start
 //     (src/store/checkpoints.ts).
 import { openDB, type DBSchema, type IDBPDatabase, type IDBPTransaction, type StoreNames } from 'idb';
-import { isQualityScore, VERDICTS, verdictRanks, type Verdict } from '../io/datasets.ts';
+import { isQualityScore, selectionProblem, VERDICTS, verdictRanks, type Selection, type Verdict } from '../io/datasets.ts';
 import { generationConfigProblem, type GenerationConfig } from '../io/generation-config.ts';
 import type { CompletionRow } from '../train/stages.ts';
 
@@ -51,6 +51,8 @@ export interface RankingRecord {
    * the verdict and sides of that time. Kept here, not as a second record, so nothing trains or exports twice.
    */
   recheck?: { ranks: number[]; verdict?: Verdict; shown?: [number, number]; createdAt: number };
+  /** the Rank tab's active selection chose it: the comparison a reward model was least sure of (exported as the line's "selection") */
+  selection?: Selection;
   createdAt: number;
   /** when it was last edited on the Data tab */
   editedAt?: number;
@@ -292,6 +294,8 @@ export function checkRanking(r: Omit<RankingRecord, 'createdAt'>): void {
   }
   const g = r.generation_config === undefined ? undefined : generationConfigProblem(r.generation_config);
   if (g) throw new Error(g);
+  const sel = r.selection === undefined ? undefined : selectionProblem(r.selection);
+  if (sel) throw new Error(sel);
 }
 
 /** Saves a ranking; resolves with its id once it is on disk. */

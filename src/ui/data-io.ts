@@ -15,7 +15,7 @@ import { ImportError, unzipFiles, zipFiles } from '../io/export.ts';
 import type { PromptRecord, RankingRecord, SpotCheckRecord, VoteRecord } from '../store/db.ts';
 
 /** What a stored ranking's JSONL line is made of (the rest of the record is the store's). */
-export type RankingLabels = Pick<RankingRecord, 'prompt' | 'completions' | 'ranks' | 'scores' | 'flags' | 'rationale' | 'generation_config' | 'verdict'>;
+export type RankingLabels = Pick<RankingRecord, 'prompt' | 'completions' | 'ranks' | 'scores' | 'flags' | 'rationale' | 'generation_config' | 'verdict' | 'selection'>;
 
 export interface ImportedData {
   records: DataRecord[];
@@ -77,8 +77,8 @@ export function newItems<T>(existing: Iterable<string>, incoming: readonly T[], 
  * A stored ranking as a JSONL ranking record: completions best first (stable within a tie) with dense
  * ranks from 0, the order the format requires; "ranks" only when there are ties. The 1-7 scores and
  * Table 3 flags go along in the same order, each only when the user set one, and so do the rationale and
- * the sampling settings the completions were drawn with (`generation_config`), so an export keeps all the
- * labelling and importing it gives the same record.
+ * the sampling settings the completions were drawn with (`generation_config`) and, when active selection
+ * chose it, how (`selection`), so an export keeps all the labelling and importing it gives the same record.
  *
  * A pairwise verdict that decides (A or B better) is TRL's {"prompt","chosen","rejected"} line, with the
  * reason and the sampling settings; a tie or "both bad" is a ranking line of the two, tied, with its
@@ -91,6 +91,7 @@ export function rankingToRecord(r: RankingLabels): Extract<DataRecord, { kind: '
     const pref: Extract<DataRecord, { kind: 'preference' }> = { kind: 'preference', prompt: r.prompt, chosen: r.completions[win]!, rejected: r.completions[1 - win]! };
     if (r.rationale?.trim()) pref.rationale = r.rationale;
     if (r.generation_config) pref.generation_config = { ...r.generation_config };
+    if (r.selection) pref.selection = { ...r.selection };
     return pref;
   }
   const rank = (k: number) => r.ranks[k] ?? k;
@@ -108,6 +109,7 @@ export function rankingToRecord(r: RankingLabels): Extract<DataRecord, { kind: '
   if (r.rationale?.trim()) rec.rationale = r.rationale;
   if (r.generation_config) rec.generation_config = { ...r.generation_config };
   if (isUndecided(r.verdict)) rec.verdict = r.verdict;
+  if (r.selection) rec.selection = { ...r.selection };
   return rec;
 }
 
