@@ -15,6 +15,7 @@ import { parseSafetensors, readTensorF32, writeSafetensors } from '../src/io/saf
 import { getMetrics, listRollouts, listRuns, openStore, type MetricRecord } from '../src/store/db.ts';
 import { readCheckpointAll } from '../src/store/checkpoints.ts';
 import { createNodeGpu } from '../src/gpu/node.ts';
+import type { StageRun } from '../src/train/stages.ts';
 import { createEngine, type Engine, type GpuProblem, type RunProgress, type RunStatusEvent, type TrainInput } from '../src/worker/api.ts';
 import { testGpu, tightGpu } from './helpers.ts';
 import { modelCard } from '../src/io/model-card.ts';
@@ -360,6 +361,30 @@ describe('training engine (worker API in Node)', () => {
     expect(Object.keys(dm[0]!.values)).toEqual(expect.arrayContaining(['loss', 'rewards/margins', 'rewards/accuracies']));
     // the DPO policy is what generation samples now
     expect((await e.generate('the dog', { maxNewTokens: 4 })).texts.length).toBe(1);
+    await e.dispose();
+  });
+
+  it('rewardScores (the Rank tab\'s active selection): a finished reward model scores (prompt, completion) as its own stage does, here and in a fresh engine over the same store', async () => {
+    const { e, name } = await engine();
+    // LoRA dropout 0: the stage scores with its training plan, where dropout would be on; rewardScores never drops
+    const rm = await e.startStage('rm', { seed: 1, batchSize: 4, seqLen: 24, loraRank: 4, lr: 1e-3, steps: 4, loraDropout: 0 }, rankData);
+    expect(await e.wait(rm)).toBe('done');
+    const items = rankData.flatMap((r) => (r.kind === 'ranking' ? r.completions.map((completion) => ({ prompt: r.prompt, completion })) : [])).slice(0, 7);
+    const stage = (e as unknown as { current: { stage: StageRun } }).current.stage;
+    const own = await stage.score!(items);
+    expect(new Set(own.map((s) => s.toFixed(3))).size).toBeGreaterThan(1); // trained: it tells them apart
+    const got = await e.rewardScores(rm, items);
+    expect(got.length).toBe(items.length);
+    got.forEach((s, i) => expect(s).toBeCloseTo(own[i]!, 4));
+    // kept between calls; a smaller call on the same plan gives each item's own score
+    expect(await e.rewardScores(rm, items)).toEqual(got);
+    (await e.rewardScores(rm, items.slice(2, 4))).forEach((s, i) => expect(s).toBeCloseTo(got[2 + i]!, 5));
+    // after a reload: loaded from its checkpoint in the store, weights, score head and bias
+    const f = createEngine({ gpu: testGpu(), store: openStore(name) });
+    await f.loadModel({ files: files(), name: 'gpt2-tiny' });
+    (await f.rewardScores(rm, items)).forEach((s, i) => expect(s).toBeCloseTo(own[i]!, 4));
+    await expect(f.rewardScores('no-such-run', items)).rejects.toThrow(/no run no-such-run/);
+    await f.dispose();
     await e.dispose();
   });
 

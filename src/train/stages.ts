@@ -83,6 +83,7 @@ function rewardBias(ck: Checkpoint): number {
 
 export class DataError extends Error {}
 
+
 /** Seeded shuffle per epoch, so a resumed run sees the same order (as the CLI's `order`). */
 export function epochOrder(count: number, seed: number, epoch: number): number[] {
   const idx = Array.from({ length: count }, (_, i) => i);
@@ -109,6 +110,32 @@ function uploadParams(table: ParamTable, ck: Checkpoint, prefix: string): void {
     if (!data) throw new Error(`the reward model's checkpoint has no ${prefix} tensor "${e.name}"`);
     table.upload(e.name, data);
   }
+}
+
+/**
+ * A finished reward-model run as a scorer's role, its weights and head from its checkpoint, and its bias:
+ * GRPO/RLOO's reward_model, and the engine's rewardScores (the Rank tab's active selection). A LoRA
+ * reward model's adapter sits on the frozen base (with a LoRA or a fully fine-tuned policy alike); a fully
+ * fine-tuned one gets a model of its own. `destroy` frees what it made (never the base).
+ */
+export function rewardModelRole(ctx: Pick<StageContext, 'gpu' | 'files' | 'base'>, rw: { config: TrainConfig; checkpoint: Checkpoint }) {
+  const { base } = ctx;
+  const rmModel = rw.config.loraRank > 0 ? base : loadModel(ctx.gpu, ctx.files).model;
+  const rmLora = rw.config.loraRank > 0 ? new LoraSet(base, loraConfig(rw.config, base.cfg.arch)) : undefined;
+  const rmHead = new ScoreHead(rmModel);
+  const destroy = () => {
+    rmHead.destroy();
+    rmLora?.destroy();
+    if (rmModel !== base) rmModel.params.destroy();
+  };
+  try {
+    uploadParams(rmLora ? rmLora.params : rmModel.params, rw.checkpoint, 'weights');
+    uploadParams(rmHead.params, rw.checkpoint, 'head');
+  } catch (e) {
+    destroy();
+    throw e;
+  }
+  return { role: { model: rmModel, lora: rmLora, head: rmHead }, bias: rewardBias(rw.checkpoint), destroy };
 }
 
 export async function buildStage(ctx: StageContext, stage: Stage, c: TrainConfig, records: DataRecord[]): Promise<StageRun> {
@@ -309,14 +336,9 @@ export async function buildStage(ctx: StageContext, stage: Stage, c: TrainConfig
       if (c.rewardRunId) {
         const rw = ctx.reward;
         if (!rw) throw new Error(`${stage.toUpperCase()}: rewardRunId is set, and the reward-model run was not given`);
-        // the reward model's adapter sits on the frozen base (with a LoRA or a fully fine-tuned policy alike)
-        const rmModel = rw.config.loraRank > 0 ? base : loadModel(ctx.gpu, files).model;
-        const rmLora = rw.config.loraRank > 0 ? new LoraSet(base, loraConfig(rw.config, arch)) : undefined;
-        const rmHead = new ScoreHead(rmModel);
-        cleanup.push(() => rmHead.destroy(), () => rmLora?.destroy(), () => rmModel !== base && rmModel.params.destroy());
-        uploadParams(rmLora ? rmLora.params : rmModel.params, rw.checkpoint, 'weights');
-        uploadParams(rmHead.params, rw.checkpoint, 'head');
-        const m = await ModelReward.create('reward_model', { model: rmModel, lora: rmLora, head: rmHead }, B * G, T, rewardBias(rw.checkpoint), pad);
+        const rm = rewardModelRole(ctx, rw);
+        cleanup.push(() => rm.destroy());
+        const m = await ModelReward.create('reward_model', rm.role, B * G, T, rm.bias, pad);
         cleanup.unshift(() => m.destroy());
         scorers.push(m);
       }

@@ -35,7 +35,8 @@ import { copyWeights, loadAdapter, LORA_DEFAULTS, mergeLora, restoreWeights } fr
 import { readPeftAdapter, unzipFiles, type PeftAdapter } from '../io/export.ts';
 import { checkModelId } from '../io/hub.ts';
 import { hubIdOf } from '../io/model-card.ts';
-import { buildStage, type StageRun, type StepOut } from '../train/stages.ts';
+import { buildStage, rewardModelRole, type StageRun, type StepOut } from '../train/stages.ts';
+import { ModelReward } from '../train/grpo.ts';
 import type { StepPhase } from '../train/rollouts.ts';
 import { loadRewardModule, type RewardModule } from './reward-sandbox.ts';
 
@@ -152,6 +153,8 @@ export class Engine {
   private live?: Live;
   private gens: { model: Transformer; lora?: LoraSet; g: Generator }[] = []; // at most one per model/adapter pair
   private imported?: { name: string; lora: LoraSet; files: Map<string, Uint8Array>; reward?: true }; // a shared adapter opened on the loaded model
+  /** rewardScores' reward model, kept between calls: its run, the model it sits on, and a plan of `rows` x `T` */
+  private rewardScorer?: RewardScorerCache;
   private gpuP: Promise<Gpu>;
   /** Asks for a new device after a loss (the browser's navigator.gpu); none when the engine was given one device. */
   private readonly newGpu?: () => Promise<Gpu>;
@@ -243,6 +246,7 @@ export class Engine {
     this.gens = [];
     this.current = undefined;
     this.imported = undefined;
+    this.dropRewardScorer(); // a run may need the memory; the next rewardScores loads it again
     if (gens.length || stage || imported) {
       void this.exclusive(async () => {
         for (const x of gens) x.g.destroy();
@@ -250,6 +254,13 @@ export class Engine {
         imported?.lora.destroy();
       });
     }
+  }
+
+  /** Forgets rewardScores' reward model; its GPU memory is freed between generations, as dropStage's. */
+  private dropRewardScorer(): void {
+    const sc = this.rewardScorer;
+    this.rewardScorer = undefined;
+    if (sc) void this.exclusive(async () => freeScorer(sc));
   }
 
   /**
@@ -407,6 +418,46 @@ export class Engine {
    *  text so far, 'interrupted' where a sample had not ended. One not started yet resolves with no text. */
   stopGeneration(id: string): void {
     if (this.generating.has(id)) this.stopped.add(id);
+  }
+
+  /**
+   * The score a finished reward-model run gives each (prompt, completion), as its own stage scores them
+   * (the prompt with the chat template, the completion with its end of text; the bias included): the Rank
+   * tab's active selection. The run must be a LoRA reward model trained on the loaded model (as PPO's);
+   * it is loaded once and kept until the stage or the model changes. Text past the positions the reward
+   * model was trained with (its seqLen) is cut. Runs between generations; `background` (scoring
+   * completions drawn ahead) lets a generation someone waits for go first. Refused while a run trains.
+   */
+  async rewardScores(rmRunId: string, items: { prompt: string; completion: string }[], opts: { background?: boolean } = {}): Promise<number[]> {
+    this.idle();
+    const { tok, base } = this.need();
+    if (!items.length) return [];
+    const eos = tok.eosTokenIds, pad = eos[0] ?? 0;
+    const seqs = items.map((x) => ({ prompt: tok.encodePrompt(x.prompt), response: [...tok.encode(x.completion, { addSpecialTokens: false }), ...eos.slice(0, 1)], entropy: [] }));
+    return this.exclusive(async () => {
+      this.idle();
+      let sc = this.rewardScorer;
+      if (sc && (sc.runId !== rmRunId || sc.base !== this.need().base)) {
+        freeScorer(sc);
+        sc = this.rewardScorer = undefined;
+      }
+      if (!sc) {
+        const rw = await this.rewardOf(rmRunId);
+        if (this.need().base !== base) throw new Error('the loaded model changed while the reward model was loading');
+        sc = this.rewardScorer = { runId: rmRunId, base, seqLen: rw.config.seqLen, role: rewardModelRole({ gpu: await this.gpuP, files: this.need().files, base }, rw), rows: 0, T: 0 };
+      }
+      const rows = Math.min(seqs.length, 16);
+      const longest = Math.max(...seqs.map((x) => x.prompt.length + x.response.length));
+      const T = Math.max(8, Math.min(sc.seqLen, Math.ceil(longest / 16) * 16));
+      if (!sc.plan || sc.rows < rows || sc.T < T) { // a plan as large as the largest call so far
+        sc.plan?.destroy();
+        sc.plan = undefined;
+        sc.rows = Math.max(sc.rows, rows);
+        sc.T = Math.max(sc.T, T);
+        sc.plan = await ModelReward.create('reward_model', sc.role.role, sc.rows, sc.T, sc.role.bias, pad);
+      }
+      return sc.plan.score(seqs);
+    }, !opts.background);
   }
 
   private genQueue: Promise<unknown> = Promise.resolve();
@@ -712,6 +763,7 @@ export class Engine {
     if (this.live?.runId === runId) throw new Error(`run ${runId} is training: cancel it first`);
     if (this.loaded?.chain.includes(runId)) throw new Error(`run ${runId} is merged into the starting model: go back to the model as loaded first`);
     if (this.current?.runId === runId) this.dropStage();
+    if (this.rewardScorer?.runId === runId) this.dropRewardScorer();
     await db.deleteRun(await this.storeP, runId);
     await deleteCheckpointFiles(runId);
   }
@@ -900,6 +952,14 @@ export class Engine {
     };
     this.live = live;
   }
+}
+
+/** rewardScores' reward model: its run, the model it sits on, its positions, and a plan of `rows` x `T` (made on first use). */
+interface RewardScorerCache { runId: string; base: Transformer; seqLen: number; role: ReturnType<typeof rewardModelRole>; plan?: ModelReward; rows: number; T: number }
+
+function freeScorer(sc: RewardScorerCache): void {
+  sc.plan?.destroy();
+  sc.role.destroy();
 }
 
 /** The stage, whose destroy also stops its reward functions' sandbox worker. */
