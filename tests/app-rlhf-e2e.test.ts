@@ -1,13 +1,13 @@
 // The recipe end to end, as a person does it in the built app (Chromium, WebGPU on SwiftShader, the
 // real worker and IndexedDB): import prompts and demonstrations, SFT and make it the starting model,
-// rank three prompts by keyboard, train a LoRA reward model, run PPO against it with tiny settings, look inside the run on the Inspect tab
+// rank three prompts by keyboard, train a LoRA reward model (then let it pick a pair to judge: active selection), run PPO against it with tiny settings, look inside the run on the Inspect tab
 // (rollouts coloured token by token, the quantity switch, the alarms, a spot check saved to the store),
 // then compare the PPO policy with the loaded model in blind A/B and see the win rate. Screenshots:
 // test-results/app/inspect-ppo.png and compare-vote.png. Without WebGPU this fails; nothing skips.
 import type { Page } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
 import { GENERATION_DEFAULTS } from '../src/io/generation-config.ts';
-import type { MetricRecord, RolloutRecord, RunRecord, SpotCheckRecord, VoteRecord } from '../src/store/db.ts';
+import type { MetricRecord, RankingRecord, RolloutRecord, RunRecord, SpotCheckRecord, VoteRecord } from '../src/store/db.ts';
 import { computeAlarms } from '../src/ui/alarms.ts';
 import { importText, MODEL_WORK, modelLoaded, openApp, rankWithKeyboard, runDone, setFields, shot, startRanking, startRun, stored, tab } from './app-helpers.ts';
 import { useBuiltEnv } from './browser-env.ts';
@@ -87,6 +87,28 @@ describe('the playground, SFT to reward model to PPO to a blind comparison', () 
     const rmId = await startRun(page, 'rm', [['steps', '3'], ['batchSize', '1'], ['seqLen', '48'], ['loraRank', '4']]);
     await runDone(page, rmId);
     expect(await page.locator('#heldout').innerText()).toMatch(/fewer than 10 rankings/);
+
+    // What to rank next: with the reward model done, the Rank tab's switch lets it choose. Pairwise, it draws
+    // 4 answers and shows the two it scores closest, sides at random; the verdict records that it chose them
+    await tab(page, 'rank');
+    await page.waitForSelector('#rank-uncertain:not([disabled])', { timeout: 30_000 });
+    expect(await page.locator('#uncertain-why').innerText()).toMatch(new RegExp(`^Comparisons whose scores the reward model puts close teach it the most: .*Reward model: run ${rmId.slice(0, 8)}`));
+    await page.check('#mode-pair');
+    await page.check('#rank-uncertain');
+    await page.fill('#own-prompt', PROMPTS[5]!);
+    await page.press('#own-prompt', 'Enter');
+    await page.waitForSelector('pair-view button.verdict[data-verdict="a"]', MODEL_WORK);
+    expect(await page.locator('#chosen-note').innerText()).toMatch(/^Chosen by the reward model: it scores these two \d+\.\d{3} apart, the closest pair of the 4 answers drawn\.$/);
+    await page.click('pair-view button.verdict[data-verdict="a"]');
+    await page.waitForFunction(() => document.querySelector('rlhf-app')?.shadowRoot?.querySelector('rank-panel')?.shadowRoot
+      ?.querySelector('#comparisons')?.textContent?.startsWith('4 rankings'), undefined, { timeout: 30_000 });
+    const chosen = (await stored<RankingRecord>(page, 'rankings')).find((r) => r.verdict)!;
+    expect(chosen).toMatchObject({ prompt: PROMPTS[5], verdict: 'a', selection: { method: 'uncertain', reward_model: rmId } });
+    expect(chosen.selection!.margin).toBeGreaterThanOrEqual(0);
+    expect([[0, 1], [1, 0]]).toContainEqual(chosen.shown);
+    // back to ranking K as drawn: the rollouts ranked below are a ranking
+    await page.uncheck('#rank-uncertain');
+    await page.check('#mode-rank');
 
     // a reward model writes no answers: Compare says so instead of comparing the loaded model with itself
     await tab(page, 'compare');
@@ -192,7 +214,7 @@ describe('the playground, SFT to reward model to PPO to a blind comparison', () 
     expect(await page.locator('rank-panel rank-view li').count()).toBe(2);
     await page.keyboard.press('Enter'); // the rank view has the keyboard at once
     await page.waitForFunction(() => document.querySelector('rlhf-app')?.shadowRoot?.querySelector('rank-panel')?.shadowRoot
-      ?.querySelector('#comparisons')?.textContent?.startsWith('4 rankings'), undefined, { timeout: 30_000 });
+      ?.querySelector('#comparisons')?.textContent?.startsWith('5 rankings'), undefined, { timeout: 30_000 });
 
     // Compare: the PPO run is the tuned model; first side by side, then blind with a vote
     await tab(page, 'compare');

@@ -444,11 +444,12 @@ export class DataView extends CtxView {
     return rationale ? html`<p class="rationale"><span class="label">why</span>${rationale}</p>` : '';
   }
 
-  /** The reason and how the completions were sampled, under a saved ranking or verdict. */
+  /** The reason, how the completions were sampled, and whether the reward model chose them, under a saved ranking or verdict. */
   private rankingNotes(r: db.RankingRecord): TemplateResult {
-    const g = r.generation_config, again = recheckText(r);
+    const g = r.generation_config, again = recheckText(r), sel = r.selection;
     return html`${this.why(r.rationale)}
       ${again ? html`<p class="muted small recheck">${again}</p>` : ''}
+      ${sel ? html`<p class="muted small selected">Chosen by active selection: the reward model${sel.reward_model ? ` (run ${sel.reward_model.slice(0, 8)})` : ''} scored ${r.verdict ? 'the two' : 'them'} ${sel.margin.toFixed(3)} apart${r.verdict ? '' : ' on average'}.</p>` : ''}
       ${g ? html`<p class="muted small sampled">Sampled at temperature ${g.temperature}, top-p ${g.top_p}, top-k ${g.top_k || 'off'}, up to ${g.max_new_tokens} new tokens.</p>` : ''}`;
   }
 

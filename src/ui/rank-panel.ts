@@ -8,10 +8,13 @@
 // The project's guidelines sit beside the ranking, and a goal bar and the time per ranking above it.
 // Now and then (1 in N) an earlier comparison comes back in a new order, unannounced, and the second
 // judgement is kept on the first record: the labeler's agreement with themselves (consistency.ts).
+// Once a reward model exists, a switch lets it choose what comes next (active-selection.ts): pairwise,
+// the two of SELECT_SAMPLES samples it scores closest; K-way, the prompt among SELECT_POOL drawn ahead
+// whose samples it scores closest on average. Each ranking it chose records how (`selection`).
 //
 // Prompts come from the store (the Data view edits them), unranked first; the user can also type one.
 // An empty store offers the bundled example prompts.
-import { rankingPairs } from '../io/datasets.ts';
+import { rankingPairs, type Selection } from '../io/datasets.ts';
 import * as Comlink from 'comlink';
 import { css, html } from 'lit';
 import { CtxView } from './ctx-view.ts';
@@ -30,6 +33,8 @@ import { loadRecheckEvery, newOrder, pickRecheck, ranksInRecordOrder, saveRechec
 import { sharedStyles } from './styles.ts';
 import { engineSampling, type GenerationConfig } from '../io/generation-config.ts';
 import { generationFields } from './generation-fields.ts';
+import { byUncertainty, leastSurePair, loadSelecting, meanMargin, noRewardModelReason, rewardModelsFor, saveSelecting, SELECT_POOL, SELECT_SAMPLES, uncertainSelection } from './active-selection.ts';
+import { rewardModelLabel } from './train-view.ts';
 
 interface Item {
   prompt: string;
@@ -44,6 +49,13 @@ interface Item {
   generation?: GenerationConfig;
   /** an earlier comparison shown again: the record, and (K-way) which of its completions each shown one is */
   recheck?: { of: db.RankingRecord; order: number[] };
+  /** the reward model chose it (the pair of the samples drawn, or the prompt of those drawn ahead): saved with its ranking */
+  selection?: Selection;
+  /** K-way, drawn ahead with the switch on: the mean score margin of its samples, once scored, and the reward model's run (null: all alike) */
+  margin?: number | null;
+  scoredBy?: string;
+  /** why the reward model could not choose (it is shown as drawn) */
+  selectError?: string;
 }
 
 /** K-way ranking, or pairwise verdicts (two completions). */
@@ -66,6 +78,8 @@ export class RankPanel extends CtxView {
     goal: { state: true },
     recheckEvery: { state: true },
     promptsLeft: { state: true },
+    selecting: { state: true },
+    runs: { state: true },
   };
   declare ctx: AppContext;
   declare item: Item | undefined;
@@ -78,10 +92,15 @@ export class RankPanel extends CtxView {
   /** 1 in this many comparisons is an earlier one again (0: never) */
   declare recheckEvery: number;
   declare promptsLeft: number;
+  /** the switch: the reward model chooses what to rank next (when one exists) */
+  declare selecting: boolean;
+  /** every run in the store (the reward models that can choose, and why none can) */
+  declare runs: db.RunRecord[];
   /** when the ranking on screen was shown (performance.now()), and how long the ones saved since the page opened took */
   private shownAt = 0;
   private times: number[] = [];
-  private next?: Item;
+  /** prompts drawn ahead, in the background: one, or SELECT_POOL for the reward model to choose from (K-way) */
+  private pool: Item[] = [];
   private skipped = new Set<string>();
   private tick = 0; // repaint pacing for streamed text
 
@@ -93,6 +112,8 @@ export class RankPanel extends CtxView {
     this.goal = loadGoal(globalThis.localStorage);
     this.recheckEvery = loadRecheckEvery(globalThis.localStorage);
     this.promptsLeft = 0;
+    this.selecting = loadSelecting(globalThis.localStorage);
+    this.runs = [];
   }
 
   static override styles = [sharedStyles, css`
@@ -110,13 +131,16 @@ export class RankPanel extends CtxView {
     .mode label { display: inline-flex; gap: 0.3rem; align-items: center; }
     #goal-input { width: 4.5rem; }
     .progress { display: grid; gap: 0.25rem; }
+    .selection label { display: inline-flex; gap: 0.4rem; align-items: center; font-weight: 600; }
+    .selection p { margin: 0.25rem 0 0; }
   `];
 
   protected listen(ctx: AppContext): (() => void)[] {
     return [
       ctx.on('rankings', () => void this.reload()),
       ctx.on('data', () => void this.reload()),
-      ctx.on('model', () => this.requestUpdate()),
+      ctx.on('model', () => void this.loadRuns()),
+      ctx.on('runs', () => void this.loadRuns()),
       ctx.on('rank', (r) => void this.rankGiven(r.prompt, r.completions)),
       // a new model or policy: samples of the old one are not what the user wants to rank
       ctx.on('policy', () => this.dropQueued()),
@@ -129,13 +153,23 @@ export class RankPanel extends CtxView {
   }
 
   protected async reload(): Promise<void> {
+    await this.loadRuns();
     const rankings = await db.listRankings(this.ctx.store);
     this.counts = { rankings: rankings.length, comparisons: rankings.reduce((s, r) => s + comparisonsOf(r.ranks), 0) };
     this.promptsLeft = (await this.queue()).length;
   }
 
+  private async loadRuns(): Promise<void> {
+    this.runs = await db.listRuns(this.ctx.store);
+  }
+
+  /** The reward model that chooses (the newest finished one on the loaded model), when the switch is on. */
+  private chooser(): string | undefined {
+    return this.selecting ? rewardModelsFor(this.runs, this.ctx.model?.fingerprint)[0]?.id : undefined;
+  }
+
   private dropQueued(): void {
-    this.next = undefined;
+    this.pool = [];
     if (this.item && !this.state) this.item = undefined;
     this.requestUpdate();
   }
@@ -148,7 +182,9 @@ export class RankPanel extends CtxView {
 
   /** `background`: the prefetch of the next prompt, which gives way to whatever else the user asks of the engine (Compare, Share). */
   private generate(prompt: string, background = false): Item {
-    const K = this.mode === 'pair' ? 2 : this.K;
+    // the reward model picks the pair of a few samples, or (K-way) scores the prompts drawn ahead to pick from
+    const rm = this.chooser(), pick = rm && this.mode === 'pair' ? 'pair' : rm && background ? 'prompt' : undefined;
+    const K = this.mode === 'pair' ? (pick ? SELECT_SAMPLES : 2) : this.K;
     const generation = { ...this.ctx.generation };
     const item: Item = { prompt, texts: Array<string>(K).fill(''), done: Promise.resolve([]), background, id: crypto.randomUUID(), generation };
     const seed = Math.floor(Math.random() * 2 ** 31);
@@ -161,12 +197,44 @@ export class RankPanel extends CtxView {
         }
       })).then((r) => {
       item.texts = r.texts;
-      return r.texts;
+      return pick && rm ? this.choose(item, pick, rm) : r.texts;
     }, (e: unknown) => {
       item.error = e instanceof Error ? e.message : String(e);
       return [];
     });
     return item;
+  }
+
+  /**
+   * The reward model's scores of `item`'s samples: pairwise, the two it scores closest become the item's
+   * completions; K-way, their mean margin is kept for advance() to choose by. If it cannot score, the
+   * samples are shown as drawn (the first two of a pair), and show() says why; while a run trains, the
+   * item waits for it as a generation does.
+   */
+  private async choose(item: Item, how: 'pair' | 'prompt', rm: string): Promise<string[]> {
+    const texts = item.texts;
+    let scores: number[];
+    try {
+      scores = await this.ctx.engine.rewardScores(rm, texts.map((completion) => ({ prompt: item.prompt, completion })), { background: !!item.background });
+    } catch (e) {
+      const why = e instanceof Error ? e.message : String(e);
+      if (this.ctx.liveRun) {
+        item.error = why;
+        return [];
+      }
+      item.selectError = why;
+      if (how === 'pair') item.texts = texts.slice(0, 2);
+      return item.texts;
+    }
+    if (how === 'prompt') {
+      item.margin = meanMargin(texts, scores) ?? null;
+      item.scoredBy = rm;
+      return texts;
+    }
+    const best = leastSurePair(texts, scores);
+    item.texts = best ? best.pair.map((i) => texts[i]!) : texts.slice(0, 2); // all alike: nothing to choose
+    if (best) item.selection = uncertainSelection(best.margin, rm);
+    return item.texts;
   }
 
   /** Shows `item` (streaming, then ranking) and starts the one after it. */
@@ -186,6 +254,7 @@ export class RankPanel extends CtxView {
       this.requestUpdate();
       return;
     }
+    if (item.selectError) this.ctx.notify(`The reward model could not choose (${item.selectError}); shown as drawn.`, 'error');
     this.state = item.recheck ? this.recheckState(item.recheck.of) : this.stateFor(item.prompt, texts);
     await this.updateComplete;
     this.focusJudge();
@@ -216,10 +285,15 @@ export class RankPanel extends CtxView {
     this.renderRoot.querySelector<HTMLElement>('rank-view, pair-view')?.focus();
   }
 
+  /** Draws the next prompt ahead (K-way with the reward model choosing, the next SELECT_POOL), in the background. */
   private async prefetch(): Promise<void> {
-    if (this.next || this.ctx.liveRun) return; // the engine samples nothing while a run trains
-    const q = (await this.queue()).filter((p) => p !== this.item?.prompt);
-    if (q.length) this.next = this.generate(q[0]!, true);
+    if (this.ctx.liveRun) return; // the engine samples nothing while a run trains
+    const want = this.mode === 'rank' && this.chooser() ? SELECT_POOL : 1;
+    if (this.pool.length >= want) return;
+    for (const p of await this.queue()) {
+      if (this.pool.length >= want) break;
+      if (p !== this.item?.prompt && !this.pool.some((x) => x.prompt === p)) this.pool.push(this.generate(p, true));
+    }
   }
 
   /**
@@ -228,13 +302,16 @@ export class RankPanel extends CtxView {
    * the user sees. The prompt on screen keeps the completions it has.
    */
   private settingsChanged(): void {
-    const pre = this.next;
-    this.next = undefined;
-    if (pre?.id) void this.ctx.engine.stopGeneration(pre.id);
+    const pre = this.pool;
+    this.pool = [];
+    for (const x of pre) if (x.id) void this.ctx.engine.stopGeneration(x.id);
     if (this.state) void this.prefetch();
   }
 
-  /** The next prompt: the prefetched one if it is still wanted, else the first of the queue. */
+  /**
+   * The next prompt: the prefetched one if it is still wanted (K-way with the reward model choosing, the one
+   * of those drawn ahead whose samples it is least sure of, among those scored), else the first of the queue.
+   */
   async advance(): Promise<void> {
     if (!this.ctx.model) return this.ctx.notify('Load a model first (Model tab).', 'error');
     if (this.ctx.liveRun) {
@@ -247,9 +324,15 @@ export class RankPanel extends CtxView {
     // a repeat among new work (not once the prompts run out); the prefetched prompt waits for the next turn
     const again = q.length ? pickRecheck(await db.listRankings(this.ctx.store), this.mode === 'pair', this.recheckEvery) : undefined;
     if (again) return this.show(this.recheckItem(again));
-    const pre = this.next;
-    this.next = undefined;
-    if (pre && q.includes(pre.prompt)) return this.show(pre);
+    const ahead = this.pool.filter((x) => q.includes(x.prompt));
+    let pre = ahead[0];
+    const least = this.mode === 'rank' && this.chooser() ? byUncertainty(ahead)[0] : undefined;
+    if (least && typeof least.margin === 'number' && least.scoredBy) {
+      pre = least;
+      least.selection = uncertainSelection(least.margin, least.scoredBy);
+    }
+    this.pool = ahead.filter((x) => x !== pre);
+    if (pre) return this.show(pre);
     if (!q.length) {
       this.item = undefined;
       this.state = undefined;
@@ -260,7 +343,7 @@ export class RankPanel extends CtxView {
 
   /** Completions made elsewhere (PPO's rollouts during training): ranked like generated ones, nothing to generate. */
   private async rankGiven(prompt: string, completions: string[]): Promise<void> {
-    this.next = undefined;
+    this.pool = [];
     await this.show({ prompt, texts: completions, done: Promise.resolve(completions) });
   }
 
@@ -288,8 +371,9 @@ export class RankPanel extends CtxView {
 
   /** A ranking (rank view) or a verdict (pair view, with the better answer when both were bad and one was written). */
   private async submit(record: Omit<db.RankingRecord, 'createdAt'>, demonstration?: string): Promise<void> {
-    const shown = this.state, drawn = this.item?.generation, took = performance.now() - this.shownAt, again = this.item?.recheck;
-    const made = drawn ? { ...record, generation_config: drawn } : record; // how these completions were sampled
+    const shown = this.state, drawn = this.item?.generation, took = performance.now() - this.shownAt, again = this.item?.recheck, chosen = this.item?.selection;
+    // how these completions were sampled, and how the reward model chose them
+    const made = { ...record, ...(drawn ? { generation_config: drawn } : {}), ...(chosen ? { selection: chosen } : {}) };
     const rec = again && shown ? { ...again.of, recheck: this.recheckOf(again, shown, record) } : made;
     this.focus(); // the keyboard stays here while the rank view is gone (Escape skips the next prompt as it is written)
     this.state = undefined; // one submit per ranking: the view goes while it is saved
@@ -359,6 +443,13 @@ export class RankPanel extends CtxView {
     }
   }
 
+  /** The switch: kept across reloads; what is drawn ahead is drawn again, as the reward model now chooses it (or not). */
+  private setSelecting(on: boolean): void {
+    this.selecting = on;
+    saveSelecting(globalThis.localStorage, on);
+    this.settingsChanged();
+  }
+
   private setRecheckEvery(e: Event): void {
     this.recheckEvery = Math.round(this.num(e, 0, 1000, this.recheckEvery));
     saveRecheckEvery(globalThis.localStorage, this.recheckEvery);
@@ -386,20 +477,45 @@ export class RankPanel extends CtxView {
         <button id="rank-start" class="primary" @click=${() => void this.advance()}>Generate ${this.mode === 'pair' ? 'a pair of' : this.K} completions</button></div>`;
     }
     if (this.state instanceof PairState) {
-      return html`<pair-view .state=${this.state} @pair-submit=${(e: CustomEvent<PairSubmit>) => void this.submit(e.detail.record, e.detail.demonstration)}
+      return html`${this.chosenNote(it)}<pair-view .state=${this.state} @pair-submit=${(e: CustomEvent<PairSubmit>) => void this.submit(e.detail.record, e.detail.demonstration)}
         @ranking-skip=${() => void this.skipPrompt()}></pair-view>`;
     }
     if (this.state) {
-      return html`<rank-view .state=${this.state} @ranking-submit=${(e: CustomEvent<Omit<db.RankingRecord, 'createdAt'>>) => void this.submit(e.detail)} @ranking-skip=${() => void this.skipPrompt()}></rank-view>
+      return html`${this.chosenNote(it)}<rank-view .state=${this.state} @ranking-submit=${(e: CustomEvent<Omit<db.RankingRecord, 'createdAt'>>) => void this.submit(e.detail)} @ranking-skip=${() => void this.skipPrompt()}></rank-view>
         <div class="row" style="margin-top:0.5rem"><button id="rank-submit" class="primary" @click=${() => this.submitClick()}>Submit ranking (Enter)</button>
         <button id="rank-skip" @click=${() => void this.skipPrompt()}>Skip (Esc)</button></div>`;
     }
     return html`<div class="prompt">${it.prompt}</div>
-      <p class="muted small" id="rank-status">${it.error ? html`<span class="error">${it.error}</span>` : `Generating ${it.texts.length} completions…`}</p>
+      <p class="muted small" id="rank-status">${it.error ? html`<span class="error">${it.error}</span>` : `Generating ${it.texts.length} completions…${this.mode === 'pair' && it.texts.length > 2 ? ' The reward model then shows the two it is least sure of.' : ''}`}</p>
       <ol class="samples">${it.texts.map((t) => html`<li class="sample">${t}</li>`)}</ol>
       ${it.error ? html`<button @click=${() => void this.show(this.generate(it.prompt))}>Try again</button>` : html`<div class="row">
         <button id="rank-stop" title="End the completions where they are and rank them as they stand" @click=${() => this.stopWriting()}>Stop and rank these</button>
         <button id="rank-skip-now" @click=${() => void this.skipPrompt()}>Skip this prompt (Esc)</button></div>`}`;
+  }
+
+  /** How the reward model chose what is shown, when it did. */
+  private chosenNote(it: Item) {
+    const sel = it.selection;
+    if (!sel || it.recheck) return '';
+    const m = sel.margin.toFixed(3);
+    return html`<p class="muted small" id="chosen-note">${it.texts.length === 2 && this.state instanceof PairState
+      ? `Chosen by the reward model: it scores these two ${m} apart, the closest pair of the ${SELECT_SAMPLES} answers drawn.`
+      : `Chosen by the reward model: it scores these answers ${m} apart on average, the closest of the prompts drawn ahead.`}</p>`;
+  }
+
+  /** The switch that lets the reward model choose, with what it does and why, or why it cannot. */
+  private renderSelection() {
+    const rms = rewardModelsFor(this.runs, this.ctx.model?.fingerprint), rm = rms[0];
+    const how = this.mode === 'pair'
+      ? `it draws ${SELECT_SAMPLES} answers and shows the two it scores closest`
+      : `of the next ${SELECT_POOL} prompts drawn ahead, it brings the one whose answers it scores closest`;
+    return html`<div class="card selection">
+      <label><input type="checkbox" id="rank-uncertain" .checked=${this.selecting && !!rm} ?disabled=${!rm}
+        @change=${(e: Event) => this.setSelecting((e.target as HTMLInputElement).checked)} /> Rank what the reward model is least sure of</label>
+      <p class="muted small" id="uncertain-why">${rm
+        ? `Comparisons whose scores the reward model puts close teach it the most: ${how}. Reward model: run ${rewardModelLabel(rm)}${rms.length > 1 ? ' (the newest of yours)' : ''}.`
+        : noRewardModelReason(this.runs, !!this.ctx.model)}</p>
+    </div>`;
   }
 
   private submitClick(): void {
@@ -432,6 +548,7 @@ export class RankPanel extends CtxView {
         }}></textarea>
         <button @click=${() => void this.rankOwn()} ?disabled=${!this.ctx.model}>Generate</button>
       </div>
+      ${this.renderSelection()}
       ${this.renderProgress()}
       <div class="layout">
         <div class="card">${this.renderStage()}</div>
