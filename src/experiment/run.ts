@@ -14,6 +14,7 @@ import { loadModel } from '../model/index.ts';
 import { mergeLora, type LoraSet } from '../model/lora.ts';
 import type { Transformer } from '../model/transformer.ts';
 import { snapshot } from '../train/checkpoint.ts';
+import { layoutRows, targetWeights } from '../train/layout.ts';
 import { resolveConfig, type Stage, type TrainInput } from '../train/config.ts';
 import { Generator, GENERATE_DEFAULTS } from '../train/generate.ts';
 import { Rng } from '../train/sampling.ts';
@@ -141,13 +142,8 @@ async function sequenceLogps(model: Transformer, lora: LoraSet | undefined, tok:
   try {
     for (let i = 0; i < items.length; i += B) {
       const chunk = seqs.slice(i, i + B);
-      const ids = new Int32Array(B * T).fill(tok.eosTokenIds[0] ?? 0), targets = new Int32Array(B * T).fill(-1);
-      chunk.forEach(({ p, c }, row) => {
-        const seq = [...p, ...c].slice(0, T);
-        seq.forEach((id, t) => (ids[row * T + t] = id));
-        for (let t = p.length - 1; t + 1 < seq.length; t++) targets[row * T + t] = seq[t + 1]!;
-      });
-      plan.setBatch(ids, targets, Float32Array.from(targets, (t) => (t >= 0 ? 1 : 0)));
+      const { ids, targets } = layoutRows(chunk.map(({ p, c }) => ({ prompt: p, completion: c })), B, T, tok.eosTokenIds[0] ?? 0);
+      plan.setBatch(ids, targets, targetWeights(targets));
       await model.gpu.check('experiment logprobs', () => model.gpu.run([...plan.forward, ...plan.loss]));
       const l = await model.gpu.read(plan.losses);
       chunk.forEach((_, row) => {

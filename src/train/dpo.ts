@@ -9,6 +9,7 @@
 import type { LoraSet } from '../model/lora.ts';
 import type { Plan, Transformer } from '../model/transformer.ts';
 import { AdamW, type AdamWConfig } from './adamw.ts';
+import { layoutRows, targetWeights } from './layout.ts';
 import { rankingPairs, type Ranking } from './reward.ts';
 import { learningRate, type ScheduleConfig } from './schedule.ts';
 
@@ -62,15 +63,8 @@ export class DpoTrainer {
   private layout(pairs: PreferencePair[]): { ids: Int32Array; targets: Int32Array; ones: Float32Array } {
     const T = this.cfg.seqLen, B = this.plan.B;
     if (pairs.length > this.cfg.pairsPerStep) throw new Error(`${pairs.length} pairs for ${this.cfg.pairsPerStep} per step`);
-    const ids = new Int32Array(B * T).fill(this.cfg.padId), targets = new Int32Array(B * T).fill(-1);
-    pairs.forEach((p, i) => {
-      for (const [row, c] of [[2 * i, p.chosen], [2 * i + 1, p.rejected]] as const) {
-        const seq = [...p.prompt, ...c].slice(0, T);
-        seq.forEach((id, t) => (ids[row * T + t] = id));
-        for (let t = Math.max(0, p.prompt.length - 1); t + 1 < seq.length; t++) targets[row * T + t] = seq[t + 1]!;
-      }
-    });
-    return { ids, targets, ones: Float32Array.from(targets, (t) => (t >= 0 ? 1 : 0)) };
+    const { ids, targets } = layoutRows(pairs.flatMap((p) => [{ prompt: p.prompt, completion: p.chosen }, { prompt: p.prompt, completion: p.rejected }]), B, T, this.cfg.padId);
+    return { ids, targets, ones: targetWeights(targets) };
   }
 
   /** Summed log-probability of each row's completion under a plan (losses hold -log p per token). */

@@ -19,6 +19,7 @@ import type { LoraSet } from '../model/lora.ts';
 import type { Plan, Transformer } from '../model/transformer.ts';
 import { AdamW, type AdamWConfig } from './adamw.ts';
 import { Generator } from './generate.ts';
+import { layoutRows } from './layout.ts';
 import {
   combineRewards, grpoAdvantages, grpoLoss, nanMean, nanStd, rlooAdvantages, rlooLoss, rlooRewards,
   type LossType, type PgLoss, type PgRow, type ScaleRewards,
@@ -84,12 +85,11 @@ export class ModelReward implements RewardScorer {
     const { plan, T } = this, gpu = plan.model.gpu, out: number[] = [];
     for (let i = 0; i < rs.length; i += plan.B) {
       const part = rs.slice(i, i + plan.B);
-      const ids = new Int32Array(plan.B * T).fill(this.padId);
-      part.forEach((r, row) => [...r.prompt, ...r.response].slice(0, T).forEach((id, t) => (ids[row * T + t] = id)));
+      const { ids, last } = layoutRows(part.map((r) => ({ prompt: r.prompt, completion: r.response })), plan.B, T, this.padId);
       plan.setBatch(ids);
       await gpu.check('reward model score', () => gpu.run(plan.forward, 'grpo'));
       const s = await gpu.read(plan.scores!);
-      part.forEach((r, row) => out.push(s[row * T + Math.min(T, r.prompt.length + r.response.length) - 1]! + this.bias));
+      for (const at of last) out.push(s[at]! + this.bias);
     }
     return out;
   }

@@ -5,6 +5,7 @@
 import type { Call } from '../gpu/runtime.ts';
 import type { Plan } from '../model/transformer.ts';
 import { GENERATE_DEFAULTS, type FinishReason, type Generator } from './generate.ts';
+import { layoutRows, targetWeights } from './layout.ts';
 
 /** `finish`: why the response ended (absent for rollouts made by hand, as in tests). */
 export interface Rollout { prompt: number[]; response: number[]; entropy: number[]; finish?: FinishReason }
@@ -39,12 +40,10 @@ export async function sampleRollouts(gen: Generator, prompts: number[][], step: 
 
 /** Rollouts one per row of B x T: ids, targets (the response tokens, at the positions that predict them) and weight 1 there. */
 export function layoutRollouts(rs: { prompt: number[]; response: number[] }[], B: number, T: number, padId: number): { ids: Int32Array; targets: Int32Array; ones: Float32Array } {
-  const ids = new Int32Array(B * T).fill(padId), targets = new Int32Array(B * T).fill(-1);
-  rs.forEach((r, row) => {
-    [...r.prompt, ...r.response].forEach((id, t) => (ids[row * T + t] = id));
-    r.response.forEach((id, i) => (targets[row * T + r.prompt.length - 1 + i] = id));
-  });
-  return { ids, targets, ones: Float32Array.from(targets, (t) => (t >= 0 ? 1 : 0)) };
+  const long = rs.findIndex((r) => r.prompt.length + r.response.length > T);
+  if (long >= 0) throw new Error(`rollout ${long} holds ${rs[long]!.prompt.length + rs[long]!.response.length} tokens, more than the ${T} positions of its batch`);
+  const { ids, targets } = layoutRows(rs.map((r) => ({ prompt: r.prompt, completion: r.response })), B, T, padId);
+  return { ids, targets, ones: targetWeights(targets) };
 }
 
 /** Runs `calls` on `plan` and reads log p of every response token of every row from its per-token losses. */

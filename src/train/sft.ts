@@ -7,6 +7,7 @@
 import type { LoraSet } from '../model/lora.ts';
 import type { Plan, Transformer } from '../model/transformer.ts';
 import { AdamW, type AdamWConfig } from './adamw.ts';
+import { layoutRows } from './layout.ts';
 import { learningRate, type ScheduleConfig } from './schedule.ts';
 
 export interface Example {
@@ -23,19 +24,7 @@ export interface Batch {
 /** Lays examples out one per row, right-padded; a target is the next token when that token is part of the completion. */
 export function sftBatch(examples: Example[], B: number, T: number, padId: number): Batch {
   if (examples.length > B) throw new Error(`${examples.length} examples for ${B} rows`);
-  const ids = new Int32Array(B * T).fill(padId);
-  const targets = new Int32Array(B * T).fill(-1);
-  let count = 0;
-  examples.forEach((ex, b) => {
-    const seq = [...ex.prompt, ...ex.completion].slice(0, T);
-    seq.forEach((id, t) => (ids[b * T + t] = id));
-    for (let t = 0; t + 1 < seq.length; t++) {
-      if (t + 1 >= ex.prompt.length) {
-        targets[b * T + t] = seq[t + 1]!;
-        count++;
-      }
-    }
-  });
+  const { ids, targets, count } = layoutRows(examples, B, T, padId);
   return { ids, targets, count };
 }
 
