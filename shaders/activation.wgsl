@@ -72,12 +72,14 @@ fn swiglu_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroup
 
 // Dropout (LoRA's input dropout): y = x * keep / (1 - p), keep ~ Bernoulli(1 - p) drawn from a hash of
 // (element, call-site salt, step seed), so the backward redraws the same mask instead of storing it.
+// seed[1] != 0 turns it off (PyTorch's eval mode) without another plan: scoring with a training plan.
 struct DropParams { n: u32, salt: u32, p: f32, _a: u32 }
 
 @group(0) @binding(0) var<uniform> dp: DropParams;
 @group(0) @binding(3) var<storage, read> seed: array<u32>;
 
 fn keep(i: u32) -> f32 {
+  if (seed[1] != 0u) { return 1.0; }
   var h = (i * 0x9E3779B1u) ^ (seed[0] + dp.salt * 0x85EBCA77u);
   h ^= h >> 16u;
   h *= 0x7FEB352Du;

@@ -15,6 +15,7 @@ import { resolveConfig } from '../src/train/config.ts';
 import { buildStage } from '../src/train/stages.ts';
 import { ADAMW_DEFAULTS } from '../src/train/adamw.ts';
 import { pairwiseLoss, rankingPairs, RewardTrainer, type Ranking } from '../src/train/reward.ts';
+import { layoutRows } from '../src/train/layout.ts';
 import { Rng } from '../src/train/sampling.ts';
 import { dot, testGpu } from './helpers.ts';
 import { randn } from './ref/ops.ts';
@@ -105,6 +106,36 @@ describe('reward model training', () => {
     rm.destroy();
     head.destroy();
     model.params.destroy();
+  });
+});
+
+describe('scoring with the training plan', () => {
+  it('LoRA dropout is off when the reward model scores (held-out accuracy, normalisation): the scores do not depend on the step\'s mask', async () => {
+    const gpu = await testGpu();
+    const { model } = loadModel(gpu, await readModelFolder('tests/fixtures/gpt2-tiny'));
+    const lora = new LoraSet(model, { ...LORA_DEFAULTS.gpt2, dropout: 0.5 }, { optimizer: true });
+    lora.init(3);
+    const head = new ScoreHead(model, { optimizer: true });
+    head.init(4);
+    const cfg = { ...ADAMW_DEFAULTS, lr: 1e-2, weightDecay: 0, warmupSteps: 0, totalSteps: 4, minLrRatio: 1, promptsPerStep: 4, maxK: 4, seqLen: 24, epochs: 1, padId: 376 };
+    const rm = await RewardTrainer.create(model, head, cfg, lora);
+    const train = lengthRankings(16, 21, 377);
+    for (let i = 0; i < train.length; i += 4) await rm.trainStep(train.slice(i, i + 4)); // B moves off 0: the adapter (and its dropout) now counts
+    const seqs = lengthRankings(4, 22, 377).flatMap((r) => r.completions.map((completion) => ({ prompt: r.prompt, completion })));
+    const a = await rm.score(seqs);
+    lora.setStep(97); // another mask: a pass with dropout on would score differently
+    const b = await rm.score(seqs);
+    expect(b).toEqual(a);
+    // and the same pass with dropout on does depend on the mask, so the check above has teeth
+    const raw = async (step: number) => {
+      lora.setStep(step);
+      const { ids } = layoutRows(seqs, rm.plan.B, 24, 376);
+      rm.plan.setBatch(ids);
+      await gpu.run(rm.plan.forward, 'rm');
+      return [...(await gpu.read(rm.plan.scores!))];
+    };
+    expect(await raw(1)).not.toEqual(await raw(2));
+    rm.destroy(); head.destroy(); lora.destroy(); model.params.destroy();
   });
 });
 

@@ -366,8 +366,8 @@ describe('training engine (worker API in Node)', () => {
 
   it('rewardScores (the Rank tab\'s active selection): a finished reward model scores (prompt, completion) as its own stage does, here and in a fresh engine over the same store', async () => {
     const { e, name } = await engine();
-    // LoRA dropout 0: the stage scores with its training plan, where dropout would be on; rewardScores never drops
-    const rm = await e.startStage('rm', { seed: 1, batchSize: 4, seqLen: 24, loraRank: 4, lr: 1e-3, steps: 4, loraDropout: 0 }, rankData);
+    // LoRA dropout at its default: the stage scores with its training plan, dropout turned off for it
+    const rm = await e.startStage('rm', { seed: 1, batchSize: 4, seqLen: 24, loraRank: 4, lr: 1e-3, steps: 4 }, rankData);
     expect(await e.wait(rm)).toBe('done');
     const items = rankData.flatMap((r) => (r.kind === 'ranking' ? r.completions.map((completion) => ({ prompt: r.prompt, completion })) : [])).slice(0, 7);
     const stage = (e as unknown as { current: { stage: StageRun } }).current.stage;

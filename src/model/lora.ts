@@ -33,6 +33,8 @@ export class LoraSet {
   readonly scale: number;
   /** [step seed] read by the dropout kernels; `setStep` changes it so every step draws a new mask. */
   readonly seed: View;
+  private stepWord = 0;
+  private dropoutOff = 0;
 
   constructor(readonly model: Transformer, readonly cfg: LoraConfig, opts: { optimizer?: boolean } = {}) {
     if (!(Number.isInteger(cfg.r) && cfg.r >= 1)) throw new Error(`LoRA rank must be a positive integer, got ${cfg.r}`);
@@ -66,7 +68,17 @@ export class LoraSet {
   }
 
   setStep(step: number): void {
-    this.model.gpu.write(this.seed, Uint32Array.of((Math.imul(step + 1, 0x9e3779b1) ^ 0x5bd1e995) >>> 0, 0, 0, 0));
+    this.stepWord = (Math.imul(step + 1, 0x9e3779b1) ^ 0x5bd1e995) >>> 0;
+    this.model.gpu.write(this.seed, Uint32Array.of(this.stepWord, this.dropoutOff, 0, 0));
+  }
+
+  /**
+   * Dropout on (training, the default) or off (PyTorch's eval mode) in every plan of this set, from the
+   * next submit on: a training plan then scores what the trained weights say, not one draw of a mask.
+   */
+  setDropout(on: boolean): void {
+    this.dropoutOff = on ? 0 : 1;
+    this.model.gpu.write(this.seed, Uint32Array.of(this.stepWord, this.dropoutOff, 0, 0));
   }
 
   destroy(): void {

@@ -15,6 +15,7 @@ import type { ScoreHead } from '../model/head.ts';
 import type { LoraSet } from '../model/lora.ts';
 import type { Plan, Transformer } from '../model/transformer.ts';
 import { AdamW, type AdamWConfig } from './adamw.ts';
+import { layoutRows, type Sequence } from './layout.ts';
 import { learningRate, type ScheduleConfig } from './schedule.ts';
 
 export interface Ranking {
@@ -73,20 +74,19 @@ export class RewardTrainer {
   private layout(rankings: Ranking[]): { ids: Int32Array; last: number[] } {
     const { maxK, seqLen: T, padId } = this.cfg;
     if (rankings.length > this.cfg.promptsPerStep) throw new Error(`${rankings.length} rankings for ${this.cfg.promptsPerStep} per step`);
-    const ids = new Int32Array(this.plan.B * T).fill(padId);
-    const last = new Array<number>(this.plan.B).fill(-1);
+    const last = new Array<number>(this.plan.B).fill(-1), seqs: Sequence[] = [], rows: number[] = [];
     rankings.forEach((r, p) => {
       const K = r.completions.length;
       if (K < 2 || K > maxK) throw new Error(`a ranking has ${K} completions; 2 to ${maxK} are allowed`);
       if (r.ranks && r.ranks.length !== K) throw new Error(`a ranking has ${K} completions but ${r.ranks.length} ranks`);
-      r.completions.forEach((c, k) => {
-        const seq = [...r.prompt, ...c].slice(0, T);
-        const row = p * maxK + k;
-        seq.forEach((id, t) => (ids[row * T + t] = id));
-        last[row] = row * T + seq.length - 1;
+      r.completions.forEach((completion, k) => {
+        seqs.push({ prompt: r.prompt, completion });
+        rows.push(p * maxK + k);
       });
     });
-    return { ids, last };
+    const laid = layoutRows(seqs, this.plan.B, T, padId, (i) => rows[i]!);
+    laid.last.forEach((at, i) => (last[rows[i]!] = at));
+    return { ids: laid.ids, last };
   }
 
   private async forward(rankings: Ranking[]): Promise<{ last: number[]; scores: Float32Array }> {
@@ -124,20 +124,23 @@ export class RewardTrainer {
   }
 
   /** Reward of each (prompt + completion), bias included. */
+  /** Scores with dropout off (eval mode), so held-out accuracy and the normalisation see the trained model, not a mask. */
   async score(seqs: { prompt: number[]; completion: number[] }[]): Promise<number[]> {
+    this.lora?.setDropout(false);
+    try {
+      return await this.scoreRows(seqs);
+    } finally {
+      this.lora?.setDropout(true);
+    }
+  }
+
+  private async scoreRows(seqs: { prompt: number[]; completion: number[] }[]): Promise<number[]> {
     const out: number[] = [];
     const per = this.cfg.promptsPerStep * this.cfg.maxK;
     for (let i = 0; i < seqs.length; i += per) {
       const chunk = seqs.slice(i, i + per);
       // lay them out as one "ranking" row each: reuse the layout with rows filled in order
-      const T = this.cfg.seqLen;
-      const ids = new Int32Array(this.plan.B * T).fill(this.cfg.padId);
-      const last: number[] = [];
-      chunk.forEach((s, row) => {
-        const seq = [...s.prompt, ...s.completion].slice(0, T);
-        seq.forEach((id, t) => (ids[row * T + t] = id));
-        last.push(row * T + seq.length - 1);
-      });
+      const { ids, last } = layoutRows(chunk, this.plan.B, this.cfg.seqLen, this.cfg.padId);
       this.plan.setBatch(ids);
       await this.model.gpu.check('reward score', () => this.model.gpu.run(this.plan.forward, 'rm'));
       const scores = await this.model.gpu.read(this.plan.scores!);
