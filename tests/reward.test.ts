@@ -109,6 +109,31 @@ describe('reward model training', () => {
   });
 });
 
+describe('the score head\'s learning rate', () => {
+  it('headLrRatio scales the head\'s step alone: one AdamW step moves the head r times as far, the trunk the same', async () => {
+    const gpu = await testGpu();
+    const step = async (ratio: number) => {
+      const { model } = loadModel(gpu, await readModelFolder('tests/fixtures/llama-tiny'), { optimizer: true });
+      const head = new ScoreHead(model, { optimizer: true });
+      head.init(1);
+      const cfg = { ...ADAMW_DEFAULTS, lr: 1e-3, weightDecay: 0, maxGradNorm: 0, warmupSteps: 0, totalSteps: 1, minLrRatio: 1, promptsPerStep: 2, maxK: 4, seqLen: 24, epochs: 1, padId: 376, headLrRatio: ratio };
+      const rm = await RewardTrainer.create(model, head, cfg);
+      const name = 'model.layers.1.self_attn.v_proj.weight';
+      const h0 = await head.params.download('score.weight'), w0 = await model.params.download(name);
+      await rm.trainStep(lengthRankings(2, 5, 377));
+      const h1 = await head.params.download('score.weight'), w1 = await model.params.download(name);
+      rm.destroy(); head.destroy(); model.params.destroy();
+      const moved = (a: Float32Array, b: Float32Array) => Math.sqrt(a.reduce((s, x, i) => s + (x - b[i]!) ** 2, 0));
+      return { head: moved(h1, h0), trunk: moved(w1, w0) };
+    };
+    const one = await step(1), ten = await step(10);
+    expect(one.head).toBeGreaterThan(0);
+    expect(ten.head / one.head).toBeCloseTo(10, 2);
+    expect(ten.trunk).toBeCloseTo(one.trunk, 6);
+    expect(() => resolveConfig('rm', { headLrRatio: 0 }, { maxPositions: 64, hidden: 64 })).toThrow('config.headLrRatio');
+  });
+});
+
 describe('scoring with the training plan', () => {
   it('LoRA dropout is off when the reward model scores (held-out accuracy, normalisation): the scores do not depend on the step\'s mask', async () => {
     const gpu = await testGpu();

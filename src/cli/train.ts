@@ -80,6 +80,7 @@ const CONFIG_FLAGS: readonly ConfigFlag[] = [
   { key: 'loraRank', flags: '--lora-rank <R>', help: 'train a LoRA adapter of this rank (written as a PEFT adapter); 0 = full fine-tuning' },
   { key: 'loraAlpha', flags: '--lora-alpha <A>', help: 'LoRA alpha (the update is scaled by alpha / rank)' },
   { key: 'loraDropout', flags: '--lora-dropout <P>', help: 'dropout on the LoRA input' },
+  { key: 'headLrRatio', flags: '--head-lr-ratio <X>', help: "the score head's learning rate over the rest's (--lr)", stages: ['rm'] },
   { key: 'checkpointEvery', flags: '--checkpoint-every <N>', help: 'also write checkpoint.safetensors every N steps (0 = at the end and at --stop-after only)' },
   { key: 'beta', flags: '--beta <B>', help: (stage) => (stage === 'dpo' ? "DPO's beta: how tightly the policy is held to the reference"
     : stage === 'grpo' ? 'KL coefficient (k3 estimator, per token) to the reference, the starting model; 0 = no KL term and no reference pass'

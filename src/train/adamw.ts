@@ -14,6 +14,9 @@ export interface AdamWConfig {
   maxGradNorm: number; // 1.0; 0 disables clipping
 }
 
+/** A parameter table, or one with its own learning-rate multiplier. */
+export type TableGroup = ParamTable | { table: ParamTable; lrScale: number };
+
 export const ADAMW_DEFAULTS: AdamWConfig = { lr: 1e-4, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1, maxGradNorm: 1.0 };
 
 export class AdamW {
@@ -28,10 +31,13 @@ export class AdamW {
     this.clip = clip;
   }
 
-  /** One optimizer over one or more parameter tables (e.g. an adapter and its score head): one global norm. */
-  static async create(gpu: Gpu, tables: ParamTable | ParamTable[], cfg: AdamWConfig): Promise<AdamW> {
-    const list = Array.isArray(tables) ? tables : [tables];
-    const views = (slot: 'param' | 'grad' | 'm' | 'v') => list.flatMap((t) => t.arenaViews(slot));
+  /**
+   * One optimizer over one or more parameter tables (e.g. an adapter and its score head): one global norm.
+   * A table given as `{ table, lrScale }` steps at lrScale x the learning rate (a head that learns faster).
+   */
+  static async create(gpu: Gpu, tables: TableGroup | TableGroup[], cfg: AdamWConfig): Promise<AdamW> {
+    const list = (Array.isArray(tables) ? tables : [tables]).map((t) => ('table' in t ? t : { table: t, lrScale: 1 }));
+    const views = (slot: 'param' | 'grad' | 'm' | 'v') => list.flatMap(({ table, lrScale }) => table.arenaViews(slot).map((a) => ({ ...a, lrScale })));
     const grads = views('grad');
     const clip = gpu.tensor(4, 'clip');
     const partials = gpu.tensor(2 * normPartials(grads.map((g) => g.view)), 'norm_partials');
@@ -44,7 +50,8 @@ export class AdamW {
         hyper: { lr: cfg.lr, beta1: cfg.beta1, beta2: cfg.beta2, eps: cfg.eps, weightDecay: grads[i]!.decay ? cfg.weightDecay : 0 },
       });
       calls.push(...a.calls);
-      setters.push(a.set);
+      const scale = grads[i]!.lrScale;
+      setters.push(scale === 1 ? a.set : (step, lr) => a.set(step, lr * scale));
     }
     return new AdamW(calls, setters, clip, gpu);
   }

@@ -27,6 +27,7 @@ export interface TrainConfig {
   eps: number; // 1e-8
   warmupRatio: number; // 0.03 of the steps (DPO 0.1)
   minLrRatio: number; // 0.1: the cosine's floor
+  headLrRatio: number; // reward model: the score head's learning rate over the trunk's (1: the same)
   // ---- LoRA ----
   loraRank: number; // 0 = full fine-tuning
   loraAlpha: number; // 2 * rank
@@ -173,7 +174,7 @@ export function resolveConfig(stage: Stage, input: TrainInput, model: ModelShape
   const c: TrainConfig = {
     seed: 0, epochs: 0, steps: 0, batchSize: stage === 'ppo' || stage === 'grpo' ? 4 : 8, seqLen: Math.min(256, maxPositions),
     lr, weightDecay: stage === 'dpo' || isOnline(stage) ? 0 : 0.1, maxGradNorm: 1, beta1: 0.9, beta2: 0.95, eps: 1e-8,
-    warmupRatio: stage === 'dpo' ? 0.1 : 0.03, minLrRatio: 0.1,
+    warmupRatio: stage === 'dpo' ? 0.1 : 0.03, minLrRatio: 0.1, headLrRatio: 1,
     loraRank: rank, loraAlpha: 2 * rank, loraDropout: isOnline(stage) ? 0 : 0.05,
     checkpointEvery: 0, onNonFinite: 'skip',
     beta: stage === 'grpo' ? 0 : stage === 'rloo' ? 0.05 : 0.1,
@@ -193,7 +194,7 @@ export function resolveConfig(stage: Stage, input: TrainInput, model: ModelShape
   const pos = (k: keyof TrainConfig) => (typeof c[k] === 'number' && Number.isFinite(c[k]) && (c[k] as number) > 0) || bad(k, 'a finite number > 0');
   const nonneg = (k: keyof TrainConfig) => (typeof c[k] === 'number' && Number.isFinite(c[k]) && (c[k] as number) >= 0) || bad(k, 'a finite number >= 0');
   int('seed', 0); int('epochs', 0); int('steps', 0); int('batchSize', 1); int('seqLen', 4); int('loraRank', 0); int('checkpointEvery', 0);
-  pos('lr'); pos('eps'); if (isGroup(stage)) nonneg('beta'); else pos('beta'); nonneg('weightDecay'); nonneg('maxGradNorm'); nonneg('warmupRatio'); nonneg('minLrRatio'); nonneg('loraAlpha');
+  pos('lr'); pos('eps'); if (isGroup(stage)) nonneg('beta'); else pos('beta'); nonneg('weightDecay'); nonneg('maxGradNorm'); nonneg('warmupRatio'); nonneg('minLrRatio'); nonneg('loraAlpha'); pos('headLrRatio');
   if (!(c.loraDropout >= 0 && c.loraDropout < 1)) bad('loraDropout', 'in [0, 1)');
   if (c.seqLen > maxPositions) bad('seqLen', `within the model's ${maxPositions} positions`);
   if (c.onNonFinite !== 'skip' && c.onNonFinite !== 'stop') bad('onNonFinite', "'skip' or 'stop'");

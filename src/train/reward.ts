@@ -51,6 +51,7 @@ export interface RewardConfig extends AdamWConfig, ScheduleConfig {
   seqLen: number; // prompt + completion tokens, truncated from the left of the completion's end
   epochs: number; // 1, as the paper (more overfits)
   padId: number;
+  headLrRatio?: number; // the score head's learning rate over the trunk's (1)
 }
 
 export interface RewardStep { step: number; loss: number; accuracy: number; pairs: number; lr: number; gradNorm: number; skipped: boolean }
@@ -66,7 +67,7 @@ export class RewardTrainer {
   static async create(model: Transformer, head: ScoreHead, cfg: RewardConfig, lora?: LoraSet): Promise<RewardTrainer> {
     if (cfg.maxK < 2 || cfg.maxK > 9) throw new Error(`rankings have 2 to 9 completions, maxK is ${cfg.maxK}`);
     const plan = await model.plan(cfg.promptsPerStep * cfg.maxK, cfg.seqLen, { training: true, lora, score: head });
-    const opt = await AdamW.create(model.gpu, [lora ? lora.params : model.params, head.params], cfg);
+    const opt = await AdamW.create(model.gpu, [lora ? lora.params : model.params, { table: head.params, lrScale: cfg.headLrRatio ?? 1 }], cfg);
     return new RewardTrainer(model, head, lora, cfg, plan, opt);
   }
 

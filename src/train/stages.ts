@@ -257,7 +257,7 @@ export async function buildStage(ctx: StageContext, stage: Stage, c: TrainConfig
       const maxK = Math.max(...rankings.map((r) => r.completions.length));
       const demos = records.flatMap((r) => (r.kind === 'completion' ? [{ prompt: encPrompt(r.prompt), completion: encCompletion(r.completion) }] : []));
       fitT(Math.max(...rankings.flatMap((r) => r.completions.map((x) => r.prompt.length + x.length)), ...demos.map((d) => d.prompt.length + d.completion.length)), 32);
-      const t = await RewardTrainer.create(model, head, { ...sched(totalSteps), promptsPerStep: B, maxK, seqLen: T, epochs: 1, padId: pad }, adapter);
+      const t = await RewardTrainer.create(model, head, { ...sched(totalSteps), promptsPerStep: B, maxK, seqLen: T, epochs: 1, padId: pad, headLrRatio: c.headLrRatio }, adapter);
       cleanup.unshift(() => t.destroy());
       return {
         ...common, totalSteps, trainables: { ...weights, head: head.params },

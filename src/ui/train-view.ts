@@ -117,6 +117,7 @@ const FIELDS: Field[] = [
   { key: 'maxGradNorm', label: 'max gradient norm', advanced: true, help: 'larger gradients are scaled down to this norm; 0 = no clipping' },
   { key: 'warmupRatio', label: 'warmup ratio', advanced: true, help: 'share of the steps over which the learning rate ramps up' },
   { key: 'minLrRatio', label: 'min lr ratio', advanced: true, help: 'where the cosine decay ends, as a share of the learning rate' },
+  { key: 'headLrRatio', label: 'head lr ratio', stages: ['rm'], advanced: true, help: "the score head's learning rate over the rest of the model's" },
   { key: 'beta1', label: 'Adam beta1', advanced: true, help: 'momentum of the gradient average' },
   { key: 'beta2', label: 'Adam beta2', advanced: true, help: 'momentum of the squared-gradient average' },
   { key: 'eps', label: 'Adam epsilon', advanced: true, help: 'keeps the update finite where gradients are tiny' },
