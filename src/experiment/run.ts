@@ -15,6 +15,7 @@ import { mergeLora, type LoraSet } from '../model/lora.ts';
 import type { Transformer } from '../model/transformer.ts';
 import { snapshot } from '../train/checkpoint.ts';
 import { layoutRows, targetWeights } from '../train/layout.ts';
+import { meanMargin } from '../train/selection.ts';
 import { resolveConfig, type Stage, type TrainInput } from '../train/config.ts';
 import { Generator, GENERATE_DEFAULTS } from '../train/generate.ts';
 import { Rng } from '../train/sampling.ts';
@@ -242,9 +243,8 @@ export async function runExperiment(gpu: Gpu, o: ExperimentOptions): Promise<Exp
           for (const i of pool) {
             const p = trainAll[i]!, cs = await samplesOf('train', i);
             const s = await run.score!(cs.map((completion) => ({ prompt: p, completion })));
-            let sum = 0, pairs = 0;
-            for (let a = 0; a < cs.length; a++) for (let b = a + 1; b < cs.length; b++) if (cs[a] !== cs[b]) { sum += Math.abs(s[a]! - s[b]!); pairs++; }
-            if (pairs) margin.push({ i, m: sum / pairs });
+            const m = meanMargin(cs, s);
+            if (m !== undefined) margin.push({ i, m });
           }
           run.destroy();
           const rng = Rng.forSample(seed, 31);

@@ -7,38 +7,15 @@
 // Identical completions are no comparison: their pairs are left out. Which reward model: the newest
 // finished LoRA reward-model run trained on the loaded model (the runs PPO can train against).
 import type { Selection } from '../io/datasets.ts';
+import { leastSurePair, meanMargin } from '../train/selection.ts';
+
+export { leastSurePair, meanMargin }; // the rule, shared with the experiment's --select uncertain
 import type { RunRecord } from '../store/db.ts';
 
 /** Samples drawn for a pairwise judgement when the reward model picks the pair: 6 pairs to choose from. */
 export const SELECT_SAMPLES = 4;
 /** Upcoming prompts drawn ahead in the K-way mode, for the reward model to pick the next from. */
 export const SELECT_POOL = 3;
-
-/** The pair of distinct completions the scores put closest (first such pair on a tie); undefined when all are the same. */
-export function leastSurePair(texts: readonly string[], scores: readonly number[]): { pair: [number, number]; margin: number } | undefined {
-  let best: { pair: [number, number]; margin: number } | undefined;
-  for (let a = 0; a < texts.length; a++) {
-    for (let b = a + 1; b < texts.length; b++) {
-      if (texts[a] === texts[b]) continue;
-      const margin = Math.abs(scores[a]! - scores[b]!);
-      if (!best || margin < best.margin) best = { pair: [a, b], margin };
-    }
-  }
-  return best;
-}
-
-/** The mean |score difference| over the pairs of distinct completions; undefined when all are the same (nothing to compare). */
-export function meanMargin(texts: readonly string[], scores: readonly number[]): number | undefined {
-  let sum = 0, pairs = 0;
-  for (let a = 0; a < texts.length; a++) {
-    for (let b = a + 1; b < texts.length; b++) {
-      if (texts[a] === texts[b]) continue;
-      sum += Math.abs(scores[a]! - scores[b]!);
-      pairs++;
-    }
-  }
-  return pairs ? sum / pairs : undefined;
-}
 
 /**
  * The candidates in the order to show them: scored ones by their margin, smallest first (the earlier one
