@@ -100,7 +100,7 @@ describe('pairwise verdicts', () => {
       'f.jsonl:2: a "verdict" belongs to a pair whose two completions tie: 2 completions with "ranks": [0, 0]',
       'f.jsonl:3: a "verdict" belongs to a pair whose two completions tie: 2 completions with "ranks": [0, 0]',
       'f.jsonl:4: "rationale" must be a string, got a number',
-      'f.jsonl:5: unknown key "verdict" in a preference record (allowed: prompt, chosen, rejected, rationale, generation_config)',
+      'f.jsonl:5: unknown key "verdict" in a preference record (allowed: prompt, chosen, rejected, rationale, generation_config, selection)',
     ]);
     expect(exportJsonl(recs)).toBe(data);
   });
