@@ -154,10 +154,10 @@ describe('scoring with the training plan', () => {
     // and the same pass with dropout on does depend on the mask, so the check above has teeth
     const raw = async (step: number) => {
       lora.setStep(step);
-      const { ids } = layoutRows(seqs, rm.plan.B, 24, 376);
-      rm.plan.setBatch(ids);
-      await gpu.run(rm.plan.forward, 'rm');
-      return [...(await gpu.read(rm.plan.scores!))];
+      const { ids } = layoutRows(seqs, rm.rows, 24, 376);
+      rm.plans.full.setBatch(ids);
+      await gpu.run(rm.plans.full.forward, 'rm');
+      return [...(await gpu.read(rm.plans.full.scores!))];
     };
     expect(await raw(1)).not.toEqual(await raw(2));
     rm.destroy(); head.destroy(); lora.destroy(); model.params.destroy();

@@ -42,12 +42,12 @@ export class Transformer {
    * tokens continue sequences already in the cache (positions pos0 ..), and only the last position's
    * logits are computed: that is generation (prefill with T = prompt length, then T = 1 per step).
    */
-  async plan(B: number, T: number, opts: { training?: boolean; cache?: KVCache; lora?: LoraSet; score?: ScoreHead } = {}): Promise<Plan> {
+  async plan(B: number, T: number, opts: PlanOptions = {}): Promise<Plan> {
     if (opts.training && opts.cache) throw new Error('a plan with a KV cache is for inference only');
     if (opts.cache && opts.cache.B !== B) throw new Error(`KV cache holds ${opts.cache.B} sequences, the plan has ${B}`);
     if (opts.lora && opts.lora.model !== this) throw new Error('the LoRA adapter belongs to another model');
     if (opts.score && opts.cache) throw new Error('a scalar head has no use for a KV cache');
-    const plan = new Plan(this, B, T, !!opts.training, opts.cache, opts.lora, opts.score);
+    const plan = new Plan(this, B, T, !!opts.training, opts.cache, opts.lora, opts.score, opts.share);
     await plan.build();
     return plan;
   }
@@ -93,6 +93,16 @@ interface LayerActs {
   qk?: View; sq?: View; sk?: View;
 }
 
+export interface PlanOptions {
+  training?: boolean; cache?: KVCache; lora?: LoraSet; score?: ScoreHead;
+  /**
+   * A plan of the same model, batch and options for at least T positions whose buffers this one uses
+   * instead of allocating its own (its i-th tensor in the i-th of `share`'s): plans for shorter batches
+   * (src/model/plan-set.ts) then cost no memory. Only one of them may be in use at a time.
+   */
+  share?: Plan;
+}
+
 export class Plan {
   readonly BT: number;
   readonly ids: View;
@@ -118,17 +128,23 @@ export class Plan {
   /** Bytes of activations and scratch this plan allocated. */
   activationBytes = 0;
   private owned: GPUBuffer[] = [];
+  /** Every tensor's buffer in the order allocated (owned or `share`'s). */
+  private readonly allocs: GPUBuffer[] = [];
 
   constructor(
     readonly model: Transformer, readonly B: number, readonly T: number, readonly training: boolean,
-    readonly cache?: KVCache, readonly lora?: LoraSet, readonly score?: ScoreHead,
+    readonly cache?: KVCache, readonly lora?: LoraSet, readonly score?: ScoreHead, private readonly share?: Plan,
   ) {
     const cfg = model.cfg;
     if (T > cfg.maxPositions) throw new Error(`sequence length ${T} exceeds the model's ${cfg.maxPositions} positions`);
+    if (share && (share.model !== model || share.B !== B || share.T < T || share.training !== training || share.cache !== cache || share.lora !== lora || share.score !== score)) {
+      throw new Error(`a plan of ${B} x ${T} can only share the buffers of a plan of the same model, batch and options, at least ${T} long`);
+    }
     this.BT = B * T;
     const logitRows = score ? 0 : cache ? B : this.BT;
     // a chunk's logits [rows, vn] must fit one binding, so the rows bound how many columns a chunk holds
-    const maxCols = Math.floor(model.gpu.maxBinding / 4 / Math.max(1, logitRows));
+    // (a sharing plan chunks as the plan it shares with, so that its logit tensors line up with those)
+    const maxCols = Math.floor(model.gpu.maxBinding / 4 / Math.max(1, share ? share.logitRows : logitRows));
     if (!score && maxCols < rowAlign(cfg.hidden)) {
       throw new Error(`batch ${B} x ${T}: even ${rowAlign(cfg.hidden)} vocabulary columns of logits (${logitRows} rows) are over this adapter's ${(model.gpu.maxBinding / 2 ** 20).toFixed(0)} MiB storage binding: use fewer tokens per step`);
     }
@@ -148,8 +164,14 @@ export class Plan {
   }
 
   private t(n: number, label: string): View {
+    const theirs = this.share?.allocs[this.allocs.length];
+    if (theirs && theirs.size >= n * 4) {
+      this.allocs.push(theirs);
+      return { buf: theirs, off: 0, n };
+    }
     const v = this.model.gpu.tensor(n, label);
     this.owned.push(v.buf);
+    this.allocs.push(v.buf);
     this.activationBytes += v.buf.size;
     return v;
   }

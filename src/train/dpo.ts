@@ -7,9 +7,10 @@
 // and turns dloss/dlog pi(y) into per-token cross-entropy weights (CE = -log p, so weight = -dloss/dlog p),
 // so the fused cross-entropy kernel and the usual backward produce the DPO gradient.
 import type { LoraSet } from '../model/lora.ts';
+import { PlanSet } from '../model/plan-set.ts';
 import type { Plan, Transformer } from '../model/transformer.ts';
 import { AdamW, type AdamWConfig } from './adamw.ts';
-import { layoutRows, targetWeights } from './layout.ts';
+import { layoutRows, rowLength, targetWeights } from './layout.ts';
 import { rankingPairs, type Ranking } from './reward.ts';
 import { learningRate, type ScheduleConfig } from './schedule.ts';
 
@@ -46,25 +47,27 @@ export class DpoTrainer {
   step = 0;
   private constructor(
     readonly policy: Transformer, readonly lora: LoraSet | undefined, readonly cfg: DpoConfig,
-    readonly plan: Plan, readonly refPlan: Plan, readonly opt: AdamW,
+    readonly plans: PlanSet, readonly refPlans: PlanSet, readonly opt: AdamW,
   ) {}
 
   /** `reference`: a frozen model for full fine-tuning; omitted with LoRA (the base is the reference). */
   static async create(policy: Transformer, cfg: DpoConfig, x: { lora?: LoraSet; reference?: Transformer }): Promise<DpoTrainer> {
     if (!x.lora && !x.reference) throw new Error('DPO needs a reference: a LoRA adapter (reference = base) or a frozen reference model');
     const B = 2 * cfg.pairsPerStep;
-    const plan = await policy.plan(B, cfg.seqLen, { training: true, lora: x.lora });
-    const refPlan = await (x.reference ?? policy).plan(B, cfg.seqLen);
+    const plans = await PlanSet.create(policy, B, cfg.seqLen, { training: true, lora: x.lora });
+    const refPlans = await PlanSet.create(x.reference ?? policy, B, cfg.seqLen);
     const opt = await AdamW.create(policy.gpu, x.lora ? x.lora.params : policy.params, cfg);
-    return new DpoTrainer(policy, x.lora, cfg, plan, refPlan, opt);
+    return new DpoTrainer(policy, x.lora, cfg, plans, refPlans, opt);
   }
 
-  /** Rows: chosen then rejected of each pair; targets on completion tokens only. */
-  private layout(pairs: PreferencePair[]): { ids: Int32Array; targets: Int32Array; ones: Float32Array } {
-    const T = this.cfg.seqLen, B = this.plan.B;
+  /** Rows: chosen then rejected of each pair; targets on completion tokens only; on the shortest plans that hold them. */
+  private async layout(pairs: PreferencePair[]): Promise<{ plan: Plan; refPlan: Plan; ids: Int32Array; targets: Int32Array; ones: Float32Array }> {
     if (pairs.length > this.cfg.pairsPerStep) throw new Error(`${pairs.length} pairs for ${this.cfg.pairsPerStep} per step`);
-    const { ids, targets } = layoutRows(pairs.flatMap((p) => [{ prompt: p.prompt, completion: p.chosen }, { prompt: p.prompt, completion: p.rejected }]), B, T, this.cfg.padId);
-    return { ids, targets, ones: targetWeights(targets) };
+    const seqs = pairs.flatMap((p) => [{ prompt: p.prompt, completion: p.chosen }, { prompt: p.prompt, completion: p.rejected }]);
+    const lengths = seqs.map((q) => rowLength(q, this.cfg.seqLen));
+    const [plan, refPlan] = [await this.plans.fit(lengths), await this.refPlans.fit(lengths)];
+    const { ids, targets } = layoutRows(seqs, plan.B, plan.T, this.cfg.padId);
+    return { plan, refPlan, ids, targets, ones: targetWeights(targets) };
   }
 
   /** Summed log-probability of each row's completion under a plan (losses hold -log p per token). */
@@ -72,7 +75,7 @@ export class DpoTrainer {
     const gpu = this.policy.gpu;
     await gpu.check('dpo forward', () => gpu.run(calls, 'dpo'));
     const l = await gpu.read(plan.losses);
-    const T = this.cfg.seqLen;
+    const T = plan.T;
     return Array.from({ length: plan.B }, (_, r) => {
       let s = 0;
       for (let t = 0; t < T; t++) s -= l[r * T + t]!;
@@ -82,14 +85,14 @@ export class DpoTrainer {
 
   async trainStep(pairs: PreferencePair[]): Promise<DpoStep> {
     const gpu = this.policy.gpu;
-    const { ids, targets, ones } = this.layout(pairs);
-    this.refPlan.setBatch(ids, targets, ones);
-    const ref = await this.rowLogps(this.refPlan, [...this.refPlan.forward, ...this.refPlan.loss]);
-    this.plan.setBatch(ids, targets, ones);
+    const { plan, refPlan, ids, targets, ones } = await this.layout(pairs);
+    refPlan.setBatch(ids, targets, ones);
+    const ref = await this.rowLogps(refPlan, [...refPlan.forward, ...refPlan.loss]);
+    plan.setBatch(ids, targets, ones);
     this.lora?.setStep(this.step);
-    const pi = await this.rowLogps(this.plan, [...this.plan.zeroGrads, ...this.plan.forward, ...this.plan.loss]);
-    const { beta } = this.cfg, P = pairs.length, T = this.cfg.seqLen;
-    const weights = new Float32Array(this.plan.BT);
+    const pi = await this.rowLogps(plan, [...plan.zeroGrads, ...plan.forward, ...plan.loss]);
+    const { beta } = this.cfg, P = pairs.length, T = plan.T;
+    const weights = new Float32Array(plan.BT);
     let loss = 0, rc = 0, rr = 0, acc = 0;
     for (let i = 0; i < P; i++) {
       const cw = beta * (pi[2 * i]! - ref[2 * i]!), cl = beta * (pi[2 * i + 1]! - ref[2 * i + 1]!);
@@ -104,10 +107,10 @@ export class DpoTrainer {
         if (targets[(2 * i + 1) * T + t]! >= 0) weights[(2 * i + 1) * T + t] = -g;
       }
     }
-    gpu.write(this.plan.weights, weights);
+    gpu.write(plan.weights, weights);
     const lr = learningRate(this.step + 1, this.cfg);
     this.opt.prepare(this.step + 1, lr);
-    await gpu.check('dpo backward', () => gpu.run([...this.plan.lossFused, ...this.plan.backward, ...this.opt.calls], 'dpo'));
+    await gpu.check('dpo backward', () => gpu.run([...plan.lossFused, ...plan.backward, ...this.opt.calls], 'dpo'));
     const st = await this.opt.status();
     if (!st.skipped) this.step++;
     return {
@@ -117,7 +120,7 @@ export class DpoTrainer {
   }
 
   destroy(): void {
-    this.plan.destroy();
-    this.refPlan.destroy();
+    this.plans.destroy();
+    this.refPlans.destroy();
   }
 }

@@ -38,3 +38,26 @@ export function layoutRows(seqs: readonly Sequence[], B: number, T: number, padI
 
 /** Weight 1 where a row has a target, 0 elsewhere. */
 export const targetWeights = (targets: Int32Array): Float32Array => Float32Array.from(targets, (t) => (t >= 0 ? 1 : 0));
+
+/** Tokens a sequence fills of a row of T (prompt then completion, cut at T): what its plan must hold. */
+export const rowLength = (s: Sequence, T: number): number => Math.min(T, s.prompt.length + s.completion.length);
+
+/**
+ * Each row's span in a laid-out batch: the positions up to and including its last target, all a causal
+ * model computes the row's loss from (0 for a row without targets).
+ */
+export function targetSpans(targets: Int32Array, B: number, T: number): number[] {
+  return Array.from({ length: B }, (_, r) => {
+    for (let t = T - 1; t >= 0; t--) if (targets[r * T + t]! >= 0) return t + 1;
+    return 0;
+  });
+}
+
+/** A B x T batch's rows cut to their first `T2` positions (B x T2). */
+export function narrowRows<A extends Int32Array | Float32Array>(x: A, B: number, T: number, T2: number): A {
+  if (T2 === T) return x;
+  if (T2 > T) throw new Error(`rows of ${T} cannot widen to ${T2}`);
+  const out = new (x.constructor as new (n: number) => A)(B * T2);
+  for (let r = 0; r < B; r++) out.set(x.subarray(r * T, r * T + T2), r * T2);
+  return out;
+}

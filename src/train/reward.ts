@@ -13,9 +13,10 @@
 import { rankingPairs } from '../io/datasets.ts';
 import type { ScoreHead } from '../model/head.ts';
 import type { LoraSet } from '../model/lora.ts';
+import { PlanSet } from '../model/plan-set.ts';
 import type { Plan, Transformer } from '../model/transformer.ts';
 import { AdamW, type AdamWConfig } from './adamw.ts';
-import { layoutRows, type Sequence } from './layout.ts';
+import { layoutRows, rowLength, type Sequence } from './layout.ts';
 import { learningRate, type ScheduleConfig } from './schedule.ts';
 
 export interface Ranking {
@@ -61,21 +62,26 @@ export class RewardTrainer {
   bias = 0;
   private constructor(
     readonly model: Transformer, readonly head: ScoreHead, readonly lora: LoraSet | undefined,
-    readonly cfg: RewardConfig, readonly plan: Plan, readonly opt: AdamW,
+    readonly cfg: RewardConfig, readonly plans: PlanSet, readonly opt: AdamW,
   ) {}
 
   static async create(model: Transformer, head: ScoreHead, cfg: RewardConfig, lora?: LoraSet): Promise<RewardTrainer> {
     if (cfg.maxK < 2 || cfg.maxK > 9) throw new Error(`rankings have 2 to 9 completions, maxK is ${cfg.maxK}`);
-    const plan = await model.plan(cfg.promptsPerStep * cfg.maxK, cfg.seqLen, { training: true, lora, score: head });
+    const plans = await PlanSet.create(model, cfg.promptsPerStep * cfg.maxK, cfg.seqLen, { training: true, lora, score: head });
     const opt = await AdamW.create(model.gpu, [lora ? lora.params : model.params, { table: head.params, lrScale: cfg.headLrRatio ?? 1 }], cfg);
-    return new RewardTrainer(model, head, lora, cfg, plan, opt);
+    return new RewardTrainer(model, head, lora, cfg, plans, opt);
   }
 
-  /** Lays rankings out one completion per row; returns each row's last-token index (or -1 for padding rows). */
-  private layout(rankings: Ranking[]): { ids: Int32Array; last: number[] } {
-    const { maxK, seqLen: T, padId } = this.cfg;
+  /** Rows per batch: promptsPerStep x maxK completions. */
+  get rows(): number {
+    return this.plans.B;
+  }
+
+  /** Lays rankings out one completion per row, on the shortest plan that holds them; returns each row's last-token index (or -1 for padding rows). */
+  private async layout(rankings: Ranking[]): Promise<{ plan: Plan; ids: Int32Array; last: number[] }> {
+    const { maxK, seqLen, padId } = this.cfg;
     if (rankings.length > this.cfg.promptsPerStep) throw new Error(`${rankings.length} rankings for ${this.cfg.promptsPerStep} per step`);
-    const last = new Array<number>(this.plan.B).fill(-1), seqs: Sequence[] = [], rows: number[] = [];
+    const last = new Array<number>(this.rows).fill(-1), seqs: Sequence[] = [], rows: number[] = [];
     rankings.forEach((r, p) => {
       const K = r.completions.length;
       if (K < 2 || K > maxK) throw new Error(`a ranking has ${K} completions; 2 to ${maxK} are allowed`);
@@ -85,25 +91,26 @@ export class RewardTrainer {
         rows.push(p * maxK + k);
       });
     });
-    const laid = layoutRows(seqs, this.plan.B, T, padId, (i) => rows[i]!);
+    const plan = await this.plans.fit(seqs.map((q) => rowLength(q, seqLen)));
+    const laid = layoutRows(seqs, this.rows, plan.T, padId, (i) => rows[i]!);
     laid.last.forEach((at, i) => (last[rows[i]!] = at));
-    return { ids: laid.ids, last };
+    return { plan, ids: laid.ids, last };
   }
 
-  private async forward(rankings: Ranking[]): Promise<{ last: number[]; scores: Float32Array }> {
+  private async forward(rankings: Ranking[]): Promise<{ plan: Plan; last: number[]; scores: Float32Array }> {
     const gpu = this.model.gpu;
-    const { ids, last } = this.layout(rankings);
-    this.plan.setBatch(ids);
+    const { plan, ids, last } = await this.layout(rankings);
+    plan.setBatch(ids);
     this.lora?.setStep(this.step);
-    await gpu.check('reward forward', () => gpu.run([...this.plan.zeroGrads, ...this.plan.forward], 'rm'));
-    return { last, scores: await gpu.read(this.plan.scores!) };
+    await gpu.check('reward forward', () => gpu.run([...plan.zeroGrads, ...plan.forward], 'rm'));
+    return { plan, last, scores: await gpu.read(plan.scores!) };
   }
 
   /** One optimizer step over a few rankings (each one batch element of all its pairs). */
   async trainStep(rankings: Ranking[]): Promise<RewardStep> {
     const gpu = this.model.gpu;
-    const { last, scores } = await this.forward(rankings);
-    const dscores = new Float32Array(this.plan.BT);
+    const { plan, last, scores } = await this.forward(rankings);
+    const dscores = new Float32Array(plan.BT);
     let loss = 0, correct = 0, pairs = 0;
     rankings.forEach((r, p) => {
       const K = r.completions.length;
@@ -115,10 +122,10 @@ export class RewardTrainer {
       pairs += pr.length;
       res.dscores.forEach((g, k) => (dscores[rows[k]!] = g / rankings.length));
     });
-    gpu.write(this.plan.dscores!, dscores);
+    gpu.write(plan.dscores!, dscores);
     const lr = learningRate(this.step + 1, this.cfg);
     this.opt.prepare(this.step + 1, lr);
-    await gpu.check('reward backward', () => gpu.run([...this.plan.backward, ...this.opt.calls], 'rm'));
+    await gpu.check('reward backward', () => gpu.run([...plan.backward, ...this.opt.calls], 'rm'));
     const st = await this.opt.status();
     if (!st.skipped) this.step++;
     return { step: this.step, loss, accuracy: pairs ? correct / pairs : 0, pairs, lr, gradNorm: st.gradNorm, skipped: st.skipped };
@@ -137,14 +144,15 @@ export class RewardTrainer {
 
   private async scoreRows(seqs: { prompt: number[]; completion: number[] }[]): Promise<number[]> {
     const out: number[] = [];
-    const per = this.cfg.promptsPerStep * this.cfg.maxK;
+    const per = this.rows;
     for (let i = 0; i < seqs.length; i += per) {
       const chunk = seqs.slice(i, i + per);
-      // lay them out as one "ranking" row each: reuse the layout with rows filled in order
-      const { ids, last } = layoutRows(chunk, this.plan.B, this.cfg.seqLen, this.cfg.padId);
-      this.plan.setBatch(ids);
-      await this.model.gpu.check('reward score', () => this.model.gpu.run(this.plan.forward, 'rm'));
-      const scores = await this.model.gpu.read(this.plan.scores!);
+      // one row each, in order, on the shortest plan that holds the chunk
+      const plan = await this.plans.fit(chunk.map((q) => rowLength(q, this.cfg.seqLen)));
+      const { ids, last } = layoutRows(chunk, per, plan.T, this.cfg.padId);
+      plan.setBatch(ids);
+      await this.model.gpu.check('reward score', () => this.model.gpu.run(plan.forward, 'rm'));
+      const scores = await this.model.gpu.read(plan.scores!);
       for (const i of last) out.push(scores[i]! + this.bias);
     }
     return out;
@@ -189,6 +197,6 @@ export class RewardTrainer {
   }
 
   destroy(): void {
-    this.plan.destroy();
+    this.plans.destroy();
   }
 }

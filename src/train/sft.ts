@@ -5,9 +5,10 @@
 // (its ids are written between submits); the token weights are 1 / (completion tokens in the whole
 // step), so the accumulated gradient is the gradient of the step's mean loss, whatever the split.
 import type { LoraSet } from '../model/lora.ts';
-import type { Plan, Transformer } from '../model/transformer.ts';
+import { PlanSet } from '../model/plan-set.ts';
+import type { Transformer } from '../model/transformer.ts';
 import { AdamW, type AdamWConfig } from './adamw.ts';
-import { layoutRows } from './layout.ts';
+import { layoutRows, narrowRows, targetSpans } from './layout.ts';
 import { learningRate, type ScheduleConfig } from './schedule.ts';
 
 export interface Example {
@@ -45,13 +46,22 @@ export interface StepResult {
 
 export class SftTrainer {
   step = 0;
-  private constructor(readonly model: Transformer, readonly cfg: SftConfig, readonly plan: Plan, readonly opt: AdamW, readonly lora?: LoraSet) {}
+  private constructor(readonly model: Transformer, readonly cfg: SftConfig, readonly plans: PlanSet, readonly opt: AdamW, readonly lora?: LoraSet) {}
 
   /** Full fine-tuning, or with `lora` only the adapter trains (the base stays frozen). */
   static async create(model: Transformer, cfg: SftConfig, lora?: LoraSet): Promise<SftTrainer> {
-    const plan = await model.plan(cfg.batchSize, cfg.seqLen, { training: true, lora });
+    const plans = await PlanSet.create(model, cfg.batchSize, cfg.seqLen, { training: true, lora });
     const opt = await AdamW.create(model.gpu, lora ? lora.params : model.params, cfg);
-    return new SftTrainer(model, cfg, plan, opt, lora);
+    return new SftTrainer(model, cfg, plans, opt, lora);
+  }
+
+  /** A batch (laid out B x seqLen) on the shortest plan that holds its rows' targets, its weights set. */
+  private async load(b: Batch, weight: number) {
+    const { batchSize: B, seqLen: T } = this.cfg;
+    const plan = await this.plans.fit(targetSpans(b.targets, B, T));
+    const targets = narrowRows(b.targets, B, T, plan.T);
+    plan.setBatch(narrowRows(b.ids, B, T, plan.T), targets, Float32Array.from(targets, (t) => (t >= 0 ? weight : 0)));
+    return plan;
   }
 
   /** One optimizer step over `micro` batches (length = accumulation). */
@@ -62,11 +72,10 @@ export class SftTrainer {
     let loss = 0;
     this.lora?.setStep(this.step);
     for (const [i, b] of micro.entries()) {
-      const w = Float32Array.from(b.targets, (t) => (t >= 0 ? 1 / Math.max(1, total) : 0));
-      this.plan.setBatch(b.ids, b.targets, w);
-      const calls = [...(i === 0 ? this.plan.zeroGrads : []), ...this.plan.forward, ...this.plan.lossFused, ...this.plan.backward];
+      const plan = await this.load(b, 1 / Math.max(1, total));
+      const calls = [...(i === 0 ? plan.zeroGrads : []), ...plan.forward, ...plan.lossFused, ...plan.backward];
       await gpu.check('sft step', () => gpu.run(calls, 'sft'));
-      loss += await this.plan.readLoss();
+      loss += await plan.readLoss();
     }
     this.opt.prepare(this.step + 1, lr);
     await gpu.check('adamw', () => gpu.run(this.opt.calls, 'adamw'));
@@ -80,16 +89,15 @@ export class SftTrainer {
     const gpu = this.model.gpu;
     let sum = 0, n = 0;
     for (const b of batches) {
-      const w = Float32Array.from(b.targets, (t) => (t >= 0 ? 1 : 0));
-      this.plan.setBatch(b.ids, b.targets, w);
-      await gpu.check('eval', () => gpu.run([...this.plan.forward, ...this.plan.loss]));
-      sum += await this.plan.readLoss();
+      const plan = await this.load(b, 1);
+      await gpu.check('eval', () => gpu.run([...plan.forward, ...plan.loss]));
+      sum += await plan.readLoss();
       n += b.count;
     }
     return sum / Math.max(1, n);
   }
 
   destroy(): void {
-    this.plan.destroy();
+    this.plans.destroy();
   }
 }
