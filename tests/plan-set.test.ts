@@ -13,6 +13,8 @@ import { bucketLengths, PlanSet } from '../src/model/plan-set.ts';
 import type { Plan, Transformer } from '../src/model/transformer.ts';
 import { ADAMW_DEFAULTS } from '../src/train/adamw.ts';
 import { DpoTrainer } from '../src/train/dpo.ts';
+import { GrpoTrainer, ModelReward } from '../src/train/grpo.ts';
+import { PPO_DEFAULTS, PpoTrainer } from '../src/train/ppo.ts';
 import { layoutRows, narrowRows, rowLength, targetSpans, targetWeights } from '../src/train/layout.ts';
 import { RewardTrainer } from '../src/train/reward.ts';
 import { Rng } from '../src/train/sampling.ts';
@@ -123,6 +125,42 @@ describe('plan sets: a step costs the tokens it holds', () => {
     const long = await after(MAX_T).finally(() => (PlanSet.bucketing = true));
     expect(short.sftUse).toEqual({ batches: 1, positions: B * 16, tokens: 11 + 4 + 12 });
     expect(long.sftUse).toEqual({ batches: 1, positions: B * MAX_T, tokens: 11 + 4 + 12 });
+    for (const k of Object.keys(long.out)) expectClose(short.out[k]!, long.out[k]!, 1e-6, 1e-4, k);
+  });
+
+  it('a PPO and a GRPO step (full fine-tuning, reward model, value model, reference) take the step they take at full length', async () => {
+    const gpu = await testGpu();
+    const files = await readModelFolder('tests/fixtures/gpt2-tiny');
+    const load = () => loadModel(gpu, files, { optimizer: true }).model;
+    const prompts = [toks(4), toks(3)];
+    const opt = { ...ADAMW_DEFAULTS, warmupSteps: 0, totalSteps: 10, minLrRatio: 1 };
+    const step = async () => {
+      const [policy, reference, reward, value] = [load(), load(), load(), load()];
+      const rmHead = new ScoreHead(reward), vHead = new ScoreHead(value, { optimizer: true });
+      rmHead.init(1); vHead.init(2);
+      const ppo = await PpoTrainer.create({ policy: { model: policy }, reference: { model: reference }, reward: { model: reward, head: rmHead }, value: { model: value, head: vHead } },
+        { ...PPO_DEFAULTS, ...opt, lr: 3e-3, promptsPerStep: 2, numSamples: 2, maxNewTokens: 8, seqLen: MAX_T, minibatches: 2, padId: PAD, eosIds: [], seed: 5, ema_decay: 0 });
+      const r = await ppo.trainStep(prompts);
+      const use = { ...ppo.plans.policy.use };
+      const out: Record<string, Float32Array> = { ppo: await policy.params.download('h.1.mlp.c_fc.weight'), value: await vHead.params.download('score.weight'), score: Float32Array.of(r['objective/scores'], r['objective/kl']) };
+      ppo.destroy();
+      const g = load();
+      const rm = await ModelReward.create('rm', { model: reward, head: rmHead }, 4, MAX_T, 0, PAD);
+      const grpo = await GrpoTrainer.create({ model: g }, reference, [rm], {
+        ...opt, lr: 3e-3, method: 'grpo', num_generations: 2, promptsPerStep: 2, max_completion_length: 8, temperature: 1, scale_rewards: 'group', loss_type: 'dapo',
+        normalize_advantages: false, epsilon: 0.2, epsilon_high: 0.2, beta: 0.1, num_iterations: 1, mask_truncated_completions: false, seqLen: MAX_T, padId: PAD, eosIds: [], seed: 3,
+      });
+      await grpo.trainStep(prompts);
+      out.grpo = await g.params.download('h.1.mlp.c_fc.weight');
+      grpo.destroy(); rm.destroy();
+      for (const m of [policy, reference, reward, value, g]) m.params.destroy();
+      rmHead.destroy(); vHead.destroy();
+      return { out, use };
+    };
+    const short = await step();
+    PlanSet.bucketing = false;
+    const long = await step().finally(() => (PlanSet.bucketing = true));
+    expect(short.use.positions).toBeLessThan(long.use.positions / 3); // rows of at most 12 tokens: 16 positions, not 64
     for (const k of Object.keys(long.out)) expectClose(short.out[k]!, long.out[k]!, 1e-6, 1e-4, k);
   });
 });

@@ -16,10 +16,11 @@
 import type { Call } from '../gpu/runtime.ts';
 import type { ScoreHead } from '../model/head.ts';
 import type { LoraSet } from '../model/lora.ts';
+import { PlanSet } from '../model/plan-set.ts';
 import type { Plan, Transformer } from '../model/transformer.ts';
 import { AdamW, type AdamWConfig } from './adamw.ts';
 import { Generator } from './generate.ts';
-import { layoutRows } from './layout.ts';
+import { layoutRows, rowLength } from './layout.ts';
 import {
   combineRewards, grpoAdvantages, grpoLoss, nanMean, nanStd, rlooAdvantages, rlooLoss, rlooRewards,
   type LossType, type PgLoss, type PgRow, type ScaleRewards,
@@ -75,17 +76,18 @@ export interface GrpoStep {
 
 /** A reward model (base + adapter + score head) as a reward function: its score at the completion's last token, plus its bias. */
 export class ModelReward implements RewardScorer {
-  private constructor(readonly name: string, private plan: Plan, private bias: number, private T: number, private padId: number) {}
+  private constructor(readonly name: string, private plans: PlanSet, private bias: number, private padId: number) {}
 
   static async create(name: string, role: { model: Transformer; lora?: LoraSet; head: ScoreHead }, rows: number, T: number, bias: number, padId: number): Promise<ModelReward> {
-    return new ModelReward(name, await role.model.plan(rows, T, { lora: role.lora, score: role.head }), bias, T, padId);
+    return new ModelReward(name, await PlanSet.create(role.model, rows, T, { lora: role.lora, score: role.head }), bias, padId);
   }
 
   async score(rs: Rollout[]): Promise<number[]> {
-    const { plan, T } = this, gpu = plan.model.gpu, out: number[] = [];
-    for (let i = 0; i < rs.length; i += plan.B) {
-      const part = rs.slice(i, i + plan.B);
-      const { ids, last } = layoutRows(part.map((r) => ({ prompt: r.prompt, completion: r.response })), plan.B, T, this.padId);
+    const gpu = this.plans.full.model.gpu, out: number[] = [], B = this.plans.B;
+    for (let i = 0; i < rs.length; i += B) {
+      const seqs = rs.slice(i, i + B).map((r) => ({ prompt: r.prompt, completion: r.response }));
+      const plan = await this.plans.fit(seqs.map((q) => rowLength(q, this.plans.maxT)));
+      const { ids, last } = layoutRows(seqs, B, plan.T, this.padId);
       plan.setBatch(ids);
       await gpu.check('reward model score', () => gpu.run(plan.forward, 'grpo'));
       const s = await gpu.read(plan.scores!);
@@ -95,7 +97,7 @@ export class ModelReward implements RewardScorer {
   }
 
   destroy(): void {
-    this.plan.destroy();
+    this.plans.destroy();
   }
 }
 
@@ -112,7 +114,7 @@ export class GrpoTrainer {
 
   private constructor(
     readonly policy: { model: Transformer; lora?: LoraSet }, readonly cfg: GrpoConfig, readonly rewards: RewardScorer[],
-    private plan: Plan, private ref: Plan | undefined, private opt: AdamW,
+    private plans: PlanSet, private ref: PlanSet | undefined, private opt: AdamW,
   ) {
     this.gen = new Generator(policy.model, policy.lora);
   }
@@ -124,14 +126,16 @@ export class GrpoTrainer {
     if (cfg.method === 'rloo' && cfg.num_generations < 2) throw new Error('RLOO needs num_generations >= 2 (the baseline is the other samples of the prompt)');
     if (cfg.beta > 0 && !reference) throw new Error('beta > 0 needs a reference model');
     const B = cfg.promptsPerStep * cfg.num_generations, T = cfg.seqLen;
-    const plan = await policy.model.plan(B, T, { training: true, lora: policy.lora });
-    const ref = cfg.beta > 0 ? await reference!.plan(B, T) : undefined;
+    const plans = await PlanSet.create(policy.model, B, T, { training: true, lora: policy.lora });
+    const ref = cfg.beta > 0 ? await PlanSet.create(reference!, B, T) : undefined;
     const opt = await AdamW.create(policy.model.gpu, policy.lora ? policy.lora.params : policy.model.params, cfg);
-    return new GrpoTrainer(policy, cfg, rewards, plan, ref, opt);
+    return new GrpoTrainer(policy, cfg, rewards, plans, ref, opt);
   }
 
-  private layout(rs: Rollout[]): { ids: Int32Array; targets: Int32Array; ones: Float32Array } {
-    return layoutRollouts(rs, this.plan.B, this.cfg.seqLen, this.cfg.padId);
+  /** The shortest plan of `set` that holds the rollouts, and them laid out on it one per row. */
+  private async layout(set: PlanSet, rs: Rollout[]): Promise<{ plan: Plan; ids: Int32Array; targets: Int32Array; ones: Float32Array }> {
+    const plan = await set.fit(rs.map((r) => r.prompt.length + r.response.length));
+    return { plan, ...layoutRollouts(rs, plan.B, plan.T, this.cfg.padId) };
   }
 
   private logps(plan: Plan, rs: Rollout[], calls: Call[]): Promise<number[][]> {
@@ -153,15 +157,15 @@ export class GrpoTrainer {
     onPhase?.({ phase: 'scoring', done: 0, total: 1 });
     const perFn = await scoreAll(this.rewards, rs);
     const rewards = combineRewards(perFn, c.reward_weights);
-    const l = this.layout(rs);
     // ---- 3. the reference's log-probs ----
     let refLogp: number[][] | undefined;
     if (this.ref) {
-      this.ref.setBatch(l.ids, l.targets, l.ones);
-      refLogp = await this.logps(this.ref, rs, [...this.ref.forward, ...this.ref.loss]);
+      const { plan: ref, ...l } = await this.layout(this.ref, rs);
+      ref.setBatch(l.ids, l.targets, l.ones);
+      refLogp = await this.logps(ref, rs, [...ref.forward, ...ref.loss]);
     }
     // ---- 4. updates ----
-    const gpu = this.plan.model.gpu;
+    const gpu = this.plans.full.model.gpu;
     const truncated = rs.map((r) => c.mask_truncated_completions && r.finish === 'length');
     let old: number[][] = [], adv: number[] = [], seqKl: number[] = [], zeroStd = 0, groupStd: number[] = [];
     let loss = 0, low = 0, high = 0, region = 0, kl = 0, gradNorm = 0, lr = 0, skipped = false, approxKl = 0, earlyStop = 0;
@@ -230,7 +234,7 @@ export class GrpoTrainer {
    * (zeroed first); d loss / d log p reaches the GPU as cross-entropy weights (CE = -log p). No update.
    */
   async lossPass(rs: Rollout[], rowsOf: (logp: number[][]) => PgRow[]): Promise<PgLoss> {
-    const c = this.cfg, pp = this.plan, T = c.seqLen, gpu = pp.model.gpu, l = this.layout(rs);
+    const c = this.cfg, { plan: pp, ...l } = await this.layout(this.plans, rs), T = pp.T, gpu = pp.model.gpu;
     pp.setBatch(l.ids, l.targets, l.ones);
     const rows = rowsOf(await this.logps(pp, rs, [...pp.zeroGrads, ...pp.forward, ...pp.loss]));
     const res = c.method === 'grpo'
@@ -245,7 +249,7 @@ export class GrpoTrainer {
 
   destroy(): void {
     this.gen.destroy();
-    this.plan.destroy();
+    this.plans.destroy();
     this.ref?.destroy();
   }
 }

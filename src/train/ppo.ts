@@ -17,9 +17,11 @@
 // rate is higher (1e-4 for LoRA adapters vs 1e-5 full) because adapters start at zero and runs are short.
 import type { ScoreHead } from '../model/head.ts';
 import type { LoraSet } from '../model/lora.ts';
+import { PlanSet } from '../model/plan-set.ts';
 import type { Plan, Transformer } from '../model/transformer.ts';
 import { AdamW, type AdamWConfig } from './adamw.ts';
 import { Generator } from './generate.ts';
+import { narrowRows, targetSpans } from './layout.ts';
 import { AdaptiveKl, emaUpdate, gae, klPenalizedRewards, policyLoss, valueLoss, whiten } from './ppo-math.ts';
 import { layoutRollouts, rolloutLogps, sampleRollouts, type Rollout, type StepPhase } from './rollouts.ts';
 
@@ -84,7 +86,7 @@ export class PpoTrainer {
 
   private constructor(
     readonly roles: { policy: Role; reference: Role; reward: Role; value: Role }, readonly cfg: PpoConfig,
-    readonly plans: { policy: Plan; reference: Plan; reward: Plan; value: Plan }, readonly opt: { policy: AdamW; value: AdamW },
+    readonly plans: { policy: PlanSet; reference: PlanSet; reward: PlanSet; value: PlanSet }, readonly opt: { policy: AdamW; value: AdamW },
   ) {
     this.kl = new AdaptiveKl(cfg.kl_coef, cfg.kl_target || 1, cfg.kl_horizon);
     this.gen = new Generator(roles.policy.model, roles.policy.lora);
@@ -97,10 +99,10 @@ export class PpoTrainer {
     const B = cfg.promptsPerStep * cfg.numSamples, T = cfg.seqLen;
     const p = roles.policy, v = roles.value;
     const plans = {
-      policy: await p.model.plan(rows, T, { training: true, lora: p.lora }),
-      reference: await roles.reference.model.plan(B, T, { lora: roles.reference.lora }),
-      reward: await roles.reward.model.plan(B, T, { lora: roles.reward.lora, score: roles.reward.head }),
-      value: await v.model.plan(rows, T, { training: true, lora: v.lora, score: v.head }),
+      policy: await PlanSet.create(p.model, rows, T, { training: true, lora: p.lora }),
+      reference: await PlanSet.create(roles.reference.model, B, T, { lora: roles.reference.lora }),
+      reward: await PlanSet.create(roles.reward.model, B, T, { lora: roles.reward.lora, score: roles.reward.head }),
+      value: await PlanSet.create(v.model, rows, T, { training: true, lora: v.lora, score: v.head }),
     };
     const opt = {
       policy: await AdamW.create(p.model.gpu, p.lora ? p.lora.params : p.model.params, cfg),
@@ -109,9 +111,10 @@ export class PpoTrainer {
     return new PpoTrainer(roles, cfg, plans, opt);
   }
 
-  /** Lays rollouts out one per row of B: ids, targets (response tokens), weights 1 there. */
-  private layout(rs: Rollout[], B: number): { ids: Int32Array; targets: Int32Array; ones: Float32Array } {
-    return layoutRollouts(rs, B, this.cfg.seqLen, this.cfg.padId);
+  /** The shortest plan of `set` that holds the rollouts, and them laid out on it one per row: ids, targets (response tokens), weights 1 there. */
+  private async layout(set: PlanSet, rs: Rollout[]): Promise<{ plan: Plan; ids: Int32Array; targets: Int32Array; ones: Float32Array }> {
+    const plan = await set.fit(rs.map((r) => r.prompt.length + r.response.length));
+    return { plan, ...layoutRollouts(rs, plan.B, plan.T, this.cfg.padId) };
   }
 
   /** log p of every response token of every row, from a plan's per-token losses. */
@@ -128,31 +131,31 @@ export class PpoTrainer {
 
   /** One PPO iteration; `onPhase` hears where it is (sampling, scoring, updating) as it goes. */
   async trainStep(prompts: number[][], onPhase?: (p: StepPhase) => void): Promise<PpoStep> {
-    const cfg = this.cfg, T = cfg.seqLen, B = cfg.promptsPerStep * cfg.numSamples;
+    const cfg = this.cfg, B = cfg.promptsPerStep * cfg.numSamples;
     if (prompts.length !== cfg.promptsPerStep) throw new Error(`PPO step takes ${cfg.promptsPerStep} prompts, got ${prompts.length}`);
     // ---- 1. rollouts ----
     const rs = await sampleRollouts(this.gen, prompts, this.step, cfg, onPhase);
-    const { ids, targets, ones } = this.layout(rs, B);
     onPhase?.({ phase: 'scoring', done: 0, total: 1 });
     // ---- 2. reference and old-policy log-probs, scores, old values ----
-    const ref = this.plans.reference;
+    const { plan: ref, ids, targets, ones } = await this.layout(this.plans.reference, rs);
     ref.setBatch(ids, targets, ones);
     const refLogp = await this.logps(ref, rs, [...ref.forward, ...ref.loss]);
     const oldLogp: number[][] = [], oldValues: number[][] = [];
     const rows = B / cfg.minibatches;
     for (let mb = 0; mb < cfg.minibatches; mb++) {
       const part = rs.slice(mb * rows, (mb + 1) * rows);
-      const l = this.layout(part, rows);
-      this.plans.policy.setBatch(l.ids, l.targets, l.ones);
-      oldLogp.push(...(await this.logps(this.plans.policy, part, [...this.plans.policy.forward, ...this.plans.policy.loss])));
-      this.plans.value.setBatch(l.ids, l.targets, l.ones);
-      const v = await this.scores(this.plans.value, this.plans.value.forward);
-      part.forEach((r, row) => oldValues.push(r.response.map((_, i) => v[row * T + r.prompt.length - 1 + i]!)));
+      const { plan: pp, ...l } = await this.layout(this.plans.policy, part);
+      pp.setBatch(l.ids, l.targets, l.ones);
+      oldLogp.push(...(await this.logps(pp, part, [...pp.forward, ...pp.loss])));
+      const { plan: vp, ...lv } = await this.layout(this.plans.value, part);
+      vp.setBatch(lv.ids, lv.targets, lv.ones);
+      const v = await this.scores(vp, vp.forward);
+      part.forEach((r, row) => oldValues.push(r.response.map((_, i) => v[row * vp.T + r.prompt.length - 1 + i]!)));
     }
-    const rm = this.plans.reward;
-    rm.setBatch(ids);
+    const { plan: rm, ids: rmIds } = await this.layout(this.plans.reward, rs);
+    rm.setBatch(rmIds);
     const sc = await this.scores(rm, rm.forward);
-    const scores = rs.map((r, row) => sc[row * T + r.prompt.length + r.response.length - 1]!);
+    const scores = rs.map((r, row) => sc[row * rm.T + r.prompt.length + r.response.length - 1]!);
     // ---- 3. rewards, advantages ----
     const beta = this.kl.value;
     const perRow = rs.map((_, i) => {
@@ -171,7 +174,7 @@ export class PpoTrainer {
         const sl = (a: number[][]) => a.slice(mb * rows, (mb + 1) * rows);
         const part = rs.slice(mb * rows, (mb + 1) * rows);
         // policy: the clipped objective's gradient into the policy's grads, then (ptx and) AdamW
-        const pp = this.plans.policy;
+        const pp = this.plans.policy.full;
         this.roles.policy.lora?.setStep(this.step * 1000 + epoch * 100 + mb);
         const res = await this.policyPass(part, sl(oldLogp), sl(adv));
         // TRL's early stopping: this update (its gradient is in the grads, zeroed by the next pass) and the rest of the step's are skipped
@@ -180,12 +183,12 @@ export class PpoTrainer {
           pl += res.loss; cf += res.clipFrac; akl += res.approxKl; n++; // the policy metrics count the pass that stopped it
           break updates;
         }
-        if (cfg.ptx_coef > 0 && this.ptx.length) await this.ptxPass(pp);
+        if (cfg.ptx_coef > 0 && this.ptx.length) await this.ptxPass();
         this.opt.policy.prepare(this.step + 1, cfg.lr);
         await pp.model.gpu.check('ppo policy update', () => pp.model.gpu.run(this.opt.policy.calls, 'ppo'));
         skipped ||= (await this.opt.policy.status()).skipped;
         // value: the clipped value loss's gradient into the value model's grads, then AdamW
-        const vp = this.plans.value;
+        const vp = this.plans.value.full;
         const vr = await this.valuePass(part, sl(oldValues), perRow.slice(mb * rows, (mb + 1) * rows).map((x) => x.returns));
         this.opt.value.prepare(this.step + 1, cfg.lr);
         await vp.model.gpu.check('ppo value update', () => vp.model.gpu.run(this.opt.value.calls, 'ppo'));
@@ -214,8 +217,8 @@ export class PpoTrainer {
    * policy's grads (zeroed first). dloss/dlog p per token becomes a cross-entropy weight (CE = -log p).
    */
   async policyPass(part: Rollout[], oldLogp: number[][], adv: number[][]): Promise<ReturnType<typeof policyLoss>> {
-    const pp = this.plans.policy, T = this.cfg.seqLen;
-    const l = this.layout(part, pp.B);
+    const { plan: pp, ...l } = await this.layout(this.plans.policy, part);
+    const T = pp.T;
     pp.setBatch(l.ids, l.targets, l.ones);
     const logp = await this.logps(pp, part, [...pp.zeroGrads, ...pp.forward, ...pp.loss]);
     const res = policyLoss(logp.flat(), oldLogp.flat(), adv.flat(), this.cfg.cliprange);
@@ -229,8 +232,8 @@ export class PpoTrainer {
 
   /** The clipped value loss on one minibatch: the loss, with vf_coef x its gradient left in the value model's grads. */
   async valuePass(part: Rollout[], oldValues: number[][], returns: number[][]): Promise<ReturnType<typeof valueLoss>> {
-    const vp = this.plans.value, T = this.cfg.seqLen;
-    const l = this.layout(part, vp.B);
+    const { plan: vp, ...l } = await this.layout(this.plans.value, part);
+    const T = vp.T;
     vp.setBatch(l.ids, l.targets, l.ones);
     const v = await this.scores(vp, [...vp.zeroGrads, ...vp.forward]);
     const values = part.flatMap((r, row) => r.response.map((_, i) => v[row * T + r.prompt.length - 1 + i]!));
@@ -252,10 +255,13 @@ export class PpoTrainer {
     this.ptx = batches;
   }
 
-  private async ptxPass(pp: Plan): Promise<void> {
+  private async ptxPass(): Promise<void> {
     const b = this.ptx[this.ptxNext++ % this.ptx.length]!;
-    const w = Float32Array.from(b.targets, (t) => (t >= 0 ? this.cfg.ptx_coef / Math.max(1, b.count) : 0));
-    pp.setBatch(b.ids, b.targets, w);
+    const B = this.plans.policy.B, T = this.cfg.seqLen;
+    const pp = await this.plans.policy.fit(targetSpans(b.targets, B, T));
+    const targets = narrowRows(b.targets, B, T, pp.T);
+    const w = Float32Array.from(targets, (t) => (t >= 0 ? this.cfg.ptx_coef / Math.max(1, b.count) : 0));
+    pp.setBatch(narrowRows(b.ids, B, T, pp.T), targets, w);
     await pp.model.gpu.check('ppo ptx', () => pp.model.gpu.run([...pp.forward, ...pp.lossFused, ...pp.backward], 'ppo'));
   }
 
