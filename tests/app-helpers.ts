@@ -33,10 +33,23 @@ export async function modelLoaded(page: Page): Promise<void> {
  * expecting none). The Rank tab's repeats of earlier comparisons are off: the tests rank their prompts in
  * order, and a repeat comes at random (tests/labeling.test.ts covers them).
  */
-export async function openApp(browser: Browser, url: string): Promise<{ page: Page; errors: string[] }> {
+export async function openApp(browser: Browser, url: string, opts: { randomSeed?: number } = {}): Promise<{ page: Page; errors: string[] }> {
   mkdirSync(SHOTS, { recursive: true });
   const page = await browser.newPage({ viewport: { width: 1200, height: 900 } });
   await page.addInitScript(() => localStorage.setItem('rlhf-playground:recheck-every', '0'));
+  // the page's Math.random from a seed (mulberry32): what the Rank tab samples, which prompt Compare
+  // picks and which side is tuned are then the same on every run, so a test's outcome is too
+  if (opts.randomSeed !== undefined) {
+    await page.addInitScript((seed) => {
+      let a = seed >>> 0;
+      Math.random = () => {
+        a = (a + 0x6d2b79f5) >>> 0;
+        let t = Math.imul(a ^ (a >>> 15), 1 | a);
+        t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+        return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+      };
+    }, opts.randomSeed);
+  }
   const errors: string[] = [];
   page.on('pageerror', (e) => errors.push(e.message));
   // the built app's Content-Security-Policy (vite.config.ts): anything it refuses fails the test
