@@ -13,7 +13,7 @@ import type { Stage } from '../train/config.ts';
 import { required, UsageError } from './options.ts';
 
 export interface ExperimentOpts {
-  model: string; labeler: string; comparisons: number; curve: string; seeds: number; firstSeed: number; stages: string; out: string; evalSamples: number; config?: string; select: 'order' | 'uncertain';
+  model: string; labeler: string; comparisons: number; curve: string; seeds: number; firstSeed: number; stages: string; out: string; evalSamples: number; config?: string; select: 'order' | 'uncertain'; buckets: boolean;
 }
 
 const STAGES: Stage[] = ['sft', 'rm', 'ppo', 'dpo', 'grpo', 'rloo'];
@@ -36,6 +36,7 @@ export function experimentOptions(): Option[] {
     new Option('--stages <LIST>', `stages to run, of ${STAGES.join(',')} (ppo, grpo and rloo need rm)`).default(DEFAULT_STAGES.join(',')),
     new Option('--eval-samples <N>', 'samples per held-out prompt and model for the win rate').argParser(int('--eval-samples', 1)).default(2),
     new Option('--select <HOW>', "which prompts the labeler ranks: 'order' (as they come) or 'uncertain' (half as they come, then those a reward model trained on them is least sure of)").choices(['order', 'uncertain']).default('order'),
+    new Option('--no-buckets', 'run every batch at its stage\'s full length, as before batches were cut to their longest row (to measure what that saves: the same figures, more positions computed)'),
     new Option('--config <JSON>', 'hyperparameters over the defaults, per stage: {"rm": {"lr": 1e-3}, "ppo": {"steps": 20}} (TrainConfig names)'),
   ];
 }
@@ -59,7 +60,7 @@ export async function experimentCommand(gpu: Gpu, v: ExperimentOpts): Promise<vo
   mkdirSync(v.out, { recursive: true });
   const t0 = Date.now();
   const results = await runExperiment(gpu, {
-    model: v.model, labelers, prompts: builtinPrompts(), comparisons: v.comparisons, curve, seeds: v.seeds, firstSeed: v.firstSeed, stages, config, K: 4, select: v.select, evalSamples: v.evalSamples, out: v.out,
+    model: v.model, labelers, prompts: builtinPrompts(), comparisons: v.comparisons, curve, seeds: v.seeds, firstSeed: v.firstSeed, stages, config, K: 4, select: v.select, evalSamples: v.evalSamples, out: v.out, ...(v.buckets === false ? { buckets: false as const } : {}),
     log: (line) => process.stderr.write(`[${((Date.now() - t0) / 1000).toFixed(0)} s] ${line}\n`),
   });
   writeFileSync(join(v.out, 'plot.svg'), plotSvg(results));

@@ -13,6 +13,7 @@ import { Tok } from '../io/tokenizer.ts';
 import { loadModel } from '../model/index.ts';
 import { mergeLora, type LoraSet } from '../model/lora.ts';
 import type { Transformer } from '../model/transformer.ts';
+import { PlanSet } from '../model/plan-set.ts';
 import { snapshot } from '../train/checkpoint.ts';
 import { layoutRows, targetWeights } from '../train/layout.ts';
 import { meanMargin } from '../train/selection.ts';
@@ -50,6 +51,8 @@ export interface ExperimentOptions {
    * margin over their pairs).
    */
   select?: 'order' | 'uncertain';
+  /** false: every batch at its stage's full length, as before plan sets (to measure what they save); left out otherwise. */
+  buckets?: false;
   evalSamples: number; // samples per held-out prompt and model for the win rate
   maxNewTokens?: number; // longest sample (ranked, judged): 48
   out: string;
@@ -74,7 +77,11 @@ export interface RunResult {
   grpo?: PolicyResult;
   rloo?: PolicyResult;
   seconds: number;
+  /** Each stage's training time, and the positions its plans computed for the tokens its batches held (src/model/plan-set.ts). */
+  stages?: Record<string, StageUse>;
 }
+
+export interface StageUse { seconds: number; positions: number; tokens: number }
 
 export interface PolicyResult {
   win_rate: number; // labeler's judgments with fresh noise, ties 0.5
@@ -159,7 +166,8 @@ async function sequenceLogps(model: Transformer, lora: LoraSet | undefined, tok:
   return out;
 }
 
-async function runStage(run: StageRun, dir: string, log: (s: string) => void, name: string): Promise<Record<string, number>[]> {
+async function runStage(run: StageRun, dir: string, log: (s: string) => void, name: string, use?: (u: StageUse) => void): Promise<Record<string, number>[]> {
+  const t0 = Date.now();
   mkdirSync(dir, { recursive: true });
   const path = join(dir, 'metrics.jsonl'), lines: Record<string, number>[] = [];
   writeFileSync(path, '');
@@ -174,12 +182,24 @@ async function runStage(run: StageRun, dir: string, log: (s: string) => void, na
     lines.push({ step: run.totalSteps, ...fin });
     appendFileSync(path, JSON.stringify({ step: run.totalSteps, ...fin }) + '\n');
   }
-  log(`  ${name}: ${run.totalSteps} steps`);
+  const u = { seconds: (Date.now() - t0) / 1000, positions: run.planUse().positions, tokens: run.planUse().tokens };
+  use?.(u);
+  log(`  ${name}: ${run.totalSteps} steps, ${u.seconds.toFixed(0)} s, ${u.positions} positions computed for ${u.tokens} tokens`);
   return lines;
 }
 
 /** Runs the whole experiment; writes results.json beside every stage's metrics.jsonl under `out`. */
 export async function runExperiment(gpu: Gpu, o: ExperimentOptions): Promise<ExperimentResults> {
+  const was = PlanSet.bucketing;
+  PlanSet.bucketing = o.buckets !== false;
+  try {
+    return await experiment(gpu, o);
+  } finally {
+    PlanSet.bucketing = was;
+  }
+}
+
+async function experiment(gpu: Gpu, o: ExperimentOptions): Promise<ExperimentResults> {
   const log = o.log ?? (() => {});
   const t0 = Date.now();
   const files: ModelFiles = await readModelFolder(o.model);
@@ -330,7 +350,7 @@ export async function runExperiment(gpu: Gpu, o: ExperimentOptions): Promise<Exp
           if (o.stages.includes('rm')) {
             const c = cfgOf('rm', seed, base);
             const run = await buildStage(ctx, 'rm', c, data);
-            const lines = await runStage(run, join(dir, 'rm'), log, 'rm');
+            const lines = await runStage(run, join(dir, 'rm'), log, 'rm', (u) => ((res.stages ??= {}).rm = u));
             const evTrue = await run.evaluate!(heldTrue), evNoisy = await run.evaluate!(heldNoisy), evSeen = await run.evaluate!(heldSeen);
             res.rm = {
               heldout_accuracy: evTrue.accuracy, heldout_accuracy_noisy: evNoisy.accuracy, heldout_pairs: evTrue.pairs, train_eval_accuracy: lines.at(-1)?.eval_accuracy,
@@ -345,7 +365,7 @@ export async function runExperiment(gpu: Gpu, o: ExperimentOptions): Promise<Exp
             if (!o.stages.includes(stage) || (online && !reward)) continue;
             const c = cfgOf(stage, seed, base);
             const run = await buildStage({ ...ctx, reward }, stage, c, online ? o.prompts.ppo(seed) : data);
-            const lines = await runStage(run, join(dir, stage), log, stage);
+            const lines = await runStage(run, join(dir, stage), log, stage, (u) => ((res.stages ??= {})[stage] = u));
             if (stage === 'ppo') (ppoCurves[`${labeler.name}/${n}`] ??= []).push(lines);
             const r = (res[stage] = await evaluatePolicy(run, base, tok, labeler, evalPrompts, sftEval, o.evalSamples, seed, maxNew, judgeRng, online ? { lines, key: RM_SCORE[stage] } : undefined));
             r.seen = await evaluatePolicy(run, base, tok, labeler, seenPrompts, sftSeen, o.evalSamples, seed, maxNew, seenRng, undefined, SEEN_SEEDS);

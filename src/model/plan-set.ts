@@ -92,3 +92,14 @@ export class PlanSet {
     this.plans.clear();
   }
 }
+
+/** The plan use of several plan sets (or of trainers that hold some) together: a PPO step runs four. */
+export function totalUse(sets: readonly ({ use: PlanUse } | { planUse: PlanUse } | undefined)[]): PlanUse {
+  const out: PlanUse = { batches: 0, positions: 0, tokens: 0 };
+  for (const s of sets) {
+    if (!s) continue;
+    const u = 'use' in s ? s.use : s.planUse;
+    for (const k of ['batches', 'positions', 'tokens'] as const) out[k] += u[k];
+  }
+  return out;
+}

@@ -7,7 +7,7 @@
 // and turns dloss/dlog pi(y) into per-token cross-entropy weights (CE = -log p, so weight = -dloss/dlog p),
 // so the fused cross-entropy kernel and the usual backward produce the DPO gradient.
 import type { LoraSet } from '../model/lora.ts';
-import { PlanSet } from '../model/plan-set.ts';
+import { PlanSet, totalUse, type PlanUse } from '../model/plan-set.ts';
 import type { Plan, Transformer } from '../model/transformer.ts';
 import { AdamW, type AdamWConfig } from './adamw.ts';
 import { layoutRows, rowLength, targetWeights } from './layout.ts';
@@ -117,6 +117,11 @@ export class DpoTrainer {
       step: this.step, loss, 'rewards/chosen': rc, 'rewards/rejected': rr, 'rewards/margins': rc - rr, 'rewards/accuracies': acc,
       lr, gradNorm: st.gradNorm, skipped: st.skipped,
     };
+  }
+
+  /** Positions computed and tokens held so far (policy and reference). */
+  get planUse(): PlanUse {
+    return totalUse([this.plans, this.refPlans]);
   }
 
   destroy(): void {

@@ -16,7 +16,7 @@
 import type { Call } from '../gpu/runtime.ts';
 import type { ScoreHead } from '../model/head.ts';
 import type { LoraSet } from '../model/lora.ts';
-import { PlanSet } from '../model/plan-set.ts';
+import { PlanSet, totalUse, type PlanUse } from '../model/plan-set.ts';
 import type { Plan, Transformer } from '../model/transformer.ts';
 import { AdamW, type AdamWConfig } from './adamw.ts';
 import { Generator } from './generate.ts';
@@ -94,6 +94,10 @@ export class ModelReward implements RewardScorer {
       for (const at of last) out.push(s[at]! + this.bias);
     }
     return out;
+  }
+
+  get planUse(): PlanUse {
+    return totalUse([this.plans]);
   }
 
   destroy(): void {
@@ -245,6 +249,11 @@ export class GrpoTrainer {
     gpu.write(pp.weights, w);
     await gpu.check(`${c.method} backward`, () => gpu.run([...pp.lossFused, ...pp.backward], c.method));
     return res;
+  }
+
+  /** Positions computed and tokens held so far (policy and reference; a reward model's are its own). */
+  get planUse(): PlanUse {
+    return totalUse([this.plans, this.ref]);
   }
 
   destroy(): void {

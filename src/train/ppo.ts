@@ -17,7 +17,7 @@
 // rate is higher (1e-4 for LoRA adapters vs 1e-5 full) because adapters start at zero and runs are short.
 import type { ScoreHead } from '../model/head.ts';
 import type { LoraSet } from '../model/lora.ts';
-import { PlanSet } from '../model/plan-set.ts';
+import { PlanSet, totalUse, type PlanUse } from '../model/plan-set.ts';
 import type { Plan, Transformer } from '../model/transformer.ts';
 import { AdamW, type AdamWConfig } from './adamw.ts';
 import { Generator } from './generate.ts';
@@ -279,6 +279,11 @@ export class PpoTrainer {
 
   get emaWeights(): Map<string, Float32Array> | undefined {
     return this.ema;
+  }
+
+  /** Positions computed and tokens held so far (policy, reference, reward and value passes). */
+  get planUse(): PlanUse {
+    return totalUse(Object.values(this.plans));
   }
 
   destroy(): void {

@@ -13,7 +13,7 @@
 import { rankingPairs } from '../io/datasets.ts';
 import type { ScoreHead } from '../model/head.ts';
 import type { LoraSet } from '../model/lora.ts';
-import { PlanSet } from '../model/plan-set.ts';
+import { PlanSet, totalUse, type PlanUse } from '../model/plan-set.ts';
 import type { Plan, Transformer } from '../model/transformer.ts';
 import { AdamW, type AdamWConfig } from './adamw.ts';
 import { layoutRows, rowLength, type Sequence } from './layout.ts';
@@ -194,6 +194,11 @@ export class RewardTrainer {
     const ref = demos.length ? await this.score(demos) : s.map((x) => x * gain);
     this.bias = -ref.reduce((a, b) => a + b, 0) / Math.max(1, ref.length);
     return { bias: this.bias, gain };
+  }
+
+  /** Positions computed and tokens held so far. */
+  get planUse(): PlanUse {
+    return totalUse([this.plans]);
   }
 
   destroy(): void {

@@ -5,7 +5,7 @@
 // (its ids are written between submits); the token weights are 1 / (completion tokens in the whole
 // step), so the accumulated gradient is the gradient of the step's mean loss, whatever the split.
 import type { LoraSet } from '../model/lora.ts';
-import { PlanSet } from '../model/plan-set.ts';
+import { PlanSet, totalUse, type PlanUse } from '../model/plan-set.ts';
 import type { Transformer } from '../model/transformer.ts';
 import { AdamW, type AdamWConfig } from './adamw.ts';
 import { layoutRows, narrowRows, targetSpans } from './layout.ts';
@@ -95,6 +95,11 @@ export class SftTrainer {
       n += b.count;
     }
     return sum / Math.max(1, n);
+  }
+
+  /** Positions computed and tokens held so far. */
+  get planUse(): PlanUse {
+    return totalUse([this.plans]);
   }
 
   destroy(): void {

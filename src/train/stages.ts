@@ -15,6 +15,7 @@ import { ScoreHead } from '../model/head.ts';
 import { loadModel } from '../model/index.ts';
 import { exportAdapterFiles, LoraSet, LORA_DEFAULTS, type LoraConfig, copyWeights } from '../model/lora.ts';
 import type { ParamTable } from '../model/params.ts';
+import { totalUse, type PlanUse } from '../model/plan-set.ts';
 import type { Transformer } from '../model/transformer.ts';
 import type { Checkpoint } from './checkpoint.ts';
 import { DpoTrainer, pairsFromRankings } from './dpo.ts';
@@ -56,6 +57,8 @@ export interface StageRun {
   exportFiles(steps: number): Promise<Map<string, Uint8Array>>;
   /** Reward model: loss and pair accuracy on rankings it did not train on (the experiment's held-out set). */
   evaluate?(records: DataRecord[]): Promise<{ loss: number; accuracy: number; pairs: number }>;
+  /** Positions the stage's plans computed and the tokens they held, so far (src/model/plan-set.ts). */
+  planUse(): PlanUse;
   /** Reward model: the score of each (prompt, completion) (what to rank next: the pairs it is least sure of). */
   score?(items: { prompt: string; completion: string }[]): Promise<number[]>;
   destroy(): void;
@@ -229,6 +232,7 @@ export async function buildStage(ctx: StageContext, stage: Stage, c: TrainConfig
       cleanup.unshift(() => t.destroy());
       return {
         ...common, totalSteps, trainables: weights, policy: { model, lora: adapter },
+        planUse: () => t.planUse,
         async step(s) {
           const batch = batchOf(examples.length, B, c.seed, s).map((k) => examples[k]!);
           t.step = s;
@@ -261,6 +265,7 @@ export async function buildStage(ctx: StageContext, stage: Stage, c: TrainConfig
       cleanup.unshift(() => t.destroy());
       return {
         ...common, totalSteps, trainables: { ...weights, head: head.params },
+        planUse: () => t.planUse,
         async step(s) {
           const batch = batchOf(train.length, B, c.seed, s).map((k) => train[k]!);
           t.step = s;
@@ -308,6 +313,7 @@ export async function buildStage(ctx: StageContext, stage: Stage, c: TrainConfig
       cleanup.unshift(() => t.destroy());
       return {
         ...common, totalSteps, trainables: weights, policy: { model, lora: adapter },
+        planUse: () => t.planUse,
         async step(s) {
           const batch = batchOf(pairs.length, B, c.seed, s).map((k) => pairs[k]!);
           t.step = s;
@@ -333,6 +339,7 @@ export async function buildStage(ctx: StageContext, stage: Stage, c: TrainConfig
           score: (rs) => callReward(f, { prompts: rs.map((r) => textOf(shownPrompt, r.prompt)), completions: rs.map((r) => tok.decode(r.response, { skipSpecialTokens: true })), completion_ids: rs.map((r) => r.response) }),
         };
       });
+      let rewardModel: ModelReward | undefined;
       if (c.rewardRunId) {
         const rw = ctx.reward;
         if (!rw) throw new Error(`${stage.toUpperCase()}: rewardRunId is set, and the reward-model run was not given`);
@@ -341,6 +348,7 @@ export async function buildStage(ctx: StageContext, stage: Stage, c: TrainConfig
         const m = await ModelReward.create('reward_model', rm.role, B * G, T, rm.bias, pad);
         cleanup.unshift(() => m.destroy());
         scorers.push(m);
+        rewardModel = m;
       }
       const totalSteps = stepsFor(perEpoch);
       const t = await GrpoTrainer.create({ model, lora: adapter }, adapter ? base : ctx.base, scorers, {
@@ -355,6 +363,7 @@ export async function buildStage(ctx: StageContext, stage: Stage, c: TrainConfig
       cleanup.unshift(() => t.destroy());
       return {
         ...common, totalSteps, trainables: weights, policy: { model, lora: adapter },
+        planUse: () => totalUse([t, rewardModel]),
         async step(s, onPhase) {
           const batch = batchAt(s);
           t.step = s;
@@ -428,6 +437,7 @@ export async function buildStage(ctx: StageContext, stage: Stage, c: TrainConfig
     }
     return {
       ...common, totalSteps, trainables: { ...weights, ...valueTables }, policy: { model, lora: adapter },
+      planUse: () => t.planUse,
       async step(s, onPhase) {
         const batch = batchAt(s);
         t.step = s;
