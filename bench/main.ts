@@ -1,10 +1,12 @@
-// npm run bench [-- --out FILE.json] [--quick] [--no-peer | --peers tfjs,jaxjs] [--reps N] [--only matmul|train|rl-memory]
+// npm run bench [-- --out FILE.json] [--quick] [--no-peer | --peers tfjs,jaxjs] [--reps N] [--only matmul|train|stages|rl-memory]
 // Our engine against two peers, TensorFlow.js's WebGPU backend and jax-js's, in the same run on the same adapter
 // (Dawn in Node):
 //   1. matmul throughput for GPT-2-small layer shapes, forward and both backward products
 //   2. one full training step (forward, backward, AdamW) of a GPT-2-shaped model at two sizes
 //   3. generation tokens/s with the KV cache at batch 1 and 8 (and recomputing without it)
 //   4. memory: bytes per parameter (full, LoRA), and a PPO setup with a shared base vs four models
+//   5. every stage of the recipe on the built-in model: ms per step, positions computed vs tokens held,
+//      with batches on plans as long as their rows and at full length (bench/stages.ts)
 // Medians over repeats after a warm-up. Our GPU time comes from timestamp queries where the adapter has
 // them; speedups compare wall times (submit to idle, every side), since the peers offer nothing finer. A figure a
 // peer cannot produce (an error, an unsupported op, a buffer past a limit) is a `<peer>_error` string in its row.
@@ -23,6 +25,7 @@ import { matmul } from '../src/ops/matmul.ts';
 import { AdamW, ADAMW_DEFAULTS } from '../src/train/adamw.ts';
 import { GENERATE_DEFAULTS, Generator } from '../src/train/generate.ts';
 import { Rng } from '../src/train/sampling.ts';
+import { benchStages, type StageRow } from './stages.ts';
 import { disposeJaxjs, initJaxjs, jaxjsMatmul, jaxjsTrainStep } from './peer-jaxjs.ts';
 import { initTfjs, tfjsMatmul, tfjsTrainStep, type GptShape, type PeerInfo } from './peer-tfjs.ts';
 
@@ -302,6 +305,11 @@ async function benchRlMemory(gpu: Gpu, name: string, cfg: ModelConfig) {
 // ---- run ----
 const gpu = await createNodeGpu();
 log(`adapter: ${gpu.adapter.name}`);
+if (opt.only === 'stages') {
+  const stages = await benchStages(gpu, log, !!opt.quick);
+  console.log(JSON.stringify({ adapter: gpu.adapter, date: new Date().toISOString(), stages }, null, 2));
+  process.exit(0);
+}
 if (opt.only === 'rl-memory') {
   // just the online stages' memory table (allocations, no timing): quick, and what the README's table shows
   const rows = [await benchRlMemory(gpu, 'gpt2-124m', gpt2Config({ vocab: 50257, layers: 12, hidden: 768, heads: 12, seqLen: 256, batch: 1 })), await benchRlMemory(gpu, 'smollm2-135m', SMOLLM2_135M())];
@@ -322,7 +330,7 @@ const SMALL: GptShape = { vocab: 8192, layers: 4, hidden: 256, heads: 4, seqLen:
 const GPT2: GptShape = { vocab: 50257, layers: 12, hidden: 768, heads: 12, seqLen: opt.quick ? 128 : 256, batch: 1 };
 const sizes = (opt.sizes ?? (opt.quick ? 'small' : 'small,gpt2')).split(',');
 // --only matmul / --only train: one section (and the peers' part of it), e.g. to measure again on a busy machine
-if (opt.only && !['matmul', 'train'].includes(opt.only)) throw new Error(`--only: matmul, train or rl-memory, not ${opt.only}`);
+if (opt.only && !['matmul', 'train'].includes(opt.only)) throw new Error(`--only: matmul, train, stages or rl-memory, not ${opt.only}`);
 const matmulRows = opt.only === 'train' ? [] : await benchMatmul(gpu, peers);
 const best = Math.max(...matmulRows.map((r) => r.ours_gflops)); // -Infinity without matmuls: no MFU
 const train: Record<string, unknown>[] = [];
@@ -334,6 +342,7 @@ disposeJaxjs(); // its buffer pool never shrinks: let go of the memory before th
 const generation = opt.only ? [] : await benchGenerate(gpu, 'gpt-small-4x256', SMALL);
 const memory = opt.only ? undefined : await benchMemory(gpu, GPT2);
 const rlMemory = opt.only ? [] : [await benchRlMemory(gpu, 'gpt2-124m', gpt2Config(GPT2)), await benchRlMemory(gpu, 'smollm2-135m', SMOLLM2_135M())];
+const stages: StageRow[] = opt.only ? [] : await benchStages(gpu, log, !!opt.quick);
 const geo = (xs: number[]) => (xs.length ? Math.exp(xs.reduce((s, x) => s + Math.log(x), 0) / xs.length) : undefined);
 const nums = (xs: unknown[]) => xs.filter((x): x is number => typeof x === 'number');
 const matmulSpeedup = (k: PeerKey) => round(geo(nums(matmulRows.map((r) => r[`speedup_vs_${k}`]))), 3) ?? null;
@@ -345,7 +354,7 @@ const doc = {
   adapter: gpu.adapter, date: new Date().toISOString(), commit, node: process.version,
   settings: { reps: REPS, rows: ROWS, quick: !!opt.quick, timing: 'median wall ms from submit to results ready on the device (every side); ours_gpu_ms from timestamp queries' },
   peers: { tfjs: peerList[0]!.info, jaxjs: peerList[1]!.info }, units: { ms: 'milliseconds', gflops: 'GFLOP/s', tokens_per_s: 'tokens per second', bytes: 'bytes' },
-  matmul: matmulRows, train, generation, memory: memory ?? null, rl_memory: rlMemory,
+  matmul: matmulRows, train, generation, memory: memory ?? null, rl_memory: rlMemory, stages,
   summary: {
     matmul_speedup_vs_tfjs: matmulSpeedup('tfjs'),
     train_step_speedup_vs_tfjs: trainSpeedup('tfjs'),
@@ -377,6 +386,12 @@ const table = [
     ...generation.map((g) => `| ${g.name} | ${g.batch} | ${g.cache ? 'yes' : 'no'} | ${g.tokens_per_s} |`),
     '',
     `memory (GPT-2 124M): ${memory.bytes_per_param_full_training} bytes/param full training, ${memory.bytes_per_param_lora_r8} bytes/param with LoRA r=8; PPO setup ${(memory.ppo_setup_bytes.four_separate_models / 2 ** 20).toFixed(0)} MiB as four models vs ${(memory.ppo_setup_bytes.shared_base_with_lora / 2 ** 20).toFixed(0)} MiB on a shared base`,
+    '',
+  ] : []),
+  ...(stages.length ? [
+    '| stage (built-in model) | ms/step | positions computed | tokens held | full length ms/step | full length positions | speedup |',
+    '| --- | --- | --- | --- | --- | --- | --- |',
+    ...stages.map((r) => `| ${r.stage} | ${r.ms_per_step} | ${r.positions} | ${r.tokens} | ${r.full_length_ms_per_step} | ${r.full_length_positions} | ${r.speedup} |`),
     '',
   ] : []),
   `summary: matmul speedup vs tfjs ${doc.summary.matmul_speedup_vs_tfjs ?? 'n/a'}, vs jax-js ${doc.summary.matmul_speedup_vs_jaxjs ?? 'n/a'}; training step speedup vs tfjs ${doc.summary.train_step_speedup_vs_tfjs ?? 'n/a'}, vs jax-js ${doc.summary.train_step_speedup_vs_jaxjs ?? 'n/a'} (peer time / our time)`,

@@ -144,10 +144,11 @@ export function rewardModelRole(ctx: Pick<StageContext, 'gpu' | 'files' | 'base'
 export async function buildStage(ctx: StageContext, stage: Stage, c: TrainConfig, records: DataRecord[]): Promise<StageRun> {
   const { tok, base, files } = ctx;
   const eos = tok.eosTokenIds, pad = eos[0] ?? 0, B = c.batchSize;
-  // Plans are allocated for T positions; a step costs the positions it holds, padding included. A stage
-  // knows every sequence it trains on, so T is the longest of them (rounded up to 8), capped by seqLen:
-  // the same results (padding after a sequence changes nothing before it) for less work. The reward
-  // model scores rankings it has not seen in `evaluate`: it keeps 32 positions of room, and refuses longer.
+  // Plans are allocated for T positions. A stage knows every sequence it trains on, so T is the longest
+  // of them (rounded up to 8), capped by seqLen: the memory a run needs. Each batch then runs on the
+  // shortest plan that holds its own longest row (src/model/plan-set.ts): the same results (padding after
+  // a sequence changes nothing before it) for less work. The reward model scores rankings it has not seen
+  // in `evaluate`: it keeps 32 positions of room, and refuses longer.
   let T = c.seqLen;
   const fitT = (longest: number, room = 0) => (T = Math.max(4, Math.min(c.seqLen, Math.ceil((longest + room) / 8) * 8)));
   const arch = base.cfg.arch, lora = c.loraRank > 0;
