@@ -9,7 +9,7 @@ import { unzipFiles } from '../src/io/export.ts';
 import { checkRanking, type RankingRecord } from '../src/store/db.ts';
 import { agreementOf, agreementText, DEFAULT_RECHECK_EVERY, loadRecheckEvery, newOrder, pickRecheck, ranksInRecordOrder, recheckReordered, recheckText, saveRecheckEvery, selfAgreement } from '../src/ui/consistency.ts';
 import { dataBundle, dataCounts, exportData, importDataBundle, rankingToRecord, recordKey } from '../src/ui/data-io.ts';
-import { DEFAULT_GOAL, DEFAULT_GUIDELINES, goalProgress, loadGoal, loadGuidelines, saveGoal, saveGuidelines, secondsPerRanking } from '../src/ui/labeling.ts';
+import { aboutDuration, DEFAULT_GOAL, DEFAULT_GUIDELINES, goalProgress, HELD_OUT_FROM, loadGoal, loadGuidelines, paceText, saveGoal, saveGuidelines, secondsPerRanking, stageCounts, stageNeeds, timeToGoal } from '../src/ui/labeling.ts';
 import { PAIR_KEYS, PairState } from '../src/ui/pair-state.ts';
 import { FLAGS, RankingState } from '../src/ui/ranking-state.ts';
 
@@ -156,6 +156,57 @@ describe('guidelines, goal and pace', () => {
     const times = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12].map((s) => s * 1000);
     expect(secondsPerRanking(times)).toBe(7.5); // the last ten: 3..12 s
     expect(times[0]).toBe(1000); // the caller's list is not sorted in place
+  });
+
+  it('says how long the rest of the way to the goal takes at this pace', () => {
+    // 12 comparisons from 4 rankings (3 each): 38 to go is 13 rankings, at 6 s each
+    expect(timeToGoal(12, 4, 50, 6)).toBe(78);
+    expect(timeToGoal(3, 4, 10, 5)).toBe(50); // pairs with ties: 0.75 a ranking, 7 to go is 10 rankings
+    expect(timeToGoal(12, 4, 50, undefined)).toBeUndefined(); // nothing timed yet
+    expect(timeToGoal(50, 10, 50, 6)).toBeUndefined(); // there already
+    expect(timeToGoal(0, 2, 50, 6)).toBeUndefined(); // only ties so far: no rate to go by
+    expect([3, 42, 78, 3599, 7199, 9000].map(aboutDuration)).toEqual(['about 5 s', 'about 40 s', 'about 1 min', 'about 60 min', 'about 120 min', 'about 2.5 h']);
+    expect(paceText(undefined, 0, undefined)).toBe('Time per ranking: shown after the first one.');
+    expect(paceText(4.25, 3, 78)).toBe('Time per ranking: 4.3 s (median of the last 3); about 1 min to the goal at this pace.');
+    expect(paceText(12.4, 14, undefined)).toBe('Time per ranking: 12 s (median of the last 10).');
+  });
+
+  it("counts what each training stage gets: pairs for the reward model and DPO, demonstrations for SFT with the better answers, prompts for PPO", () => {
+    const saved = [
+      { prompt: 'k', completions: ['x', 'y', 'z'], ranks: [0, 1, 2] }, // 3 pairs
+      { prompt: 'k2', completions: ['x', 'y', 'z'], ranks: [0, 0, 1] }, // 2 pairs (one tied)
+      { prompt: 'a', completions: ['x', 'y'], ranks: [1, 0], verdict: 'a' as const, shown: [1, 0] as [number, number] }, // 1
+      { prompt: 't', completions: ['x', 'y'], ranks: [0, 0], verdict: 'tie' as const, shown: [0, 1] as [number, number] }, // none, dropped
+      { prompt: 'bad', completions: ['x', 'y'], ranks: [0, 0], verdict: 'both-bad' as const, shown: [0, 1] as [number, number] }, // none, dropped
+    ];
+    const records: DataRecord[] = [
+      { kind: 'completion', prompt: 'bad', completion: 'the better answer' }, // written for the both-bad pair
+      { kind: 'completion', prompt: 'other', completion: 'typed on the Data tab' },
+      { kind: 'messages', messages: [{ role: 'user', content: 'hi' }, { role: 'assistant', content: 'hello' }] },
+      { kind: 'preference', prompt: 'p', chosen: 'c', rejected: 'r' }, // imported: 1 pair
+      { kind: 'ranking', prompt: 'q', completions: ['c', 'd'] }, // imported: 1 pair
+    ];
+    const c = stageCounts(6, records, saved);
+    expect(c).toEqual({ pairs: 8, importedPairs: 2, rmRankings: 5, demonstrations: 3, betterAnswers: 1, prompts: 8 });
+    // the reward model's and DPO's numbers are what those stages read: every pair of the Train tab's data
+    const trainData = [...saved.map(rankingToRecord), ...records.filter((r) => r.kind === 'ranking' || r.kind === 'preference')];
+    expect(c.pairs).toBe(toPreferencePairs(trainData).length);
+    expect(c.rmRankings).toBe(rewardRankings(trainData).length + trainData.filter((r) => r.kind === 'preference').length);
+    expect(stageNeeds(c)).toEqual([
+      { stage: 'rm', name: 'Reward model', text: `8 comparisons (2 imported) from 5 rankings; a held-out accuracy from ${HELD_OUT_FROM} rankings: 5 to go.` },
+      { stage: 'dpo', name: 'DPO', text: 'the same 8 pairs, the better answer as chosen.' },
+      { stage: 'sft', name: 'SFT', text: '3 demonstrations (1 written when both answers were bad).' },
+      { stage: 'online', name: 'PPO, GRPO, RLOO', text: '8 prompts to sample on; PPO also needs the reward model.' },
+    ]);
+    expect(stageNeeds({ ...c, rmRankings: 10, importedPairs: 0 })[0]!.text).toBe('8 comparisons from 10 rankings; 1 in 10 held out to measure its accuracy.');
+    expect(stageNeeds(stageCounts(0, [], [])).map((n) => n.text)).toEqual([
+      'no comparisons yet: a decided pair or an ordered ranking gives them (a tie or both bad gives none).',
+      'no pairs yet.',
+      'no demonstrations yet: write one on the Data tab, or a better answer when both are bad (n).',
+      '0 prompts to sample on: add prompts on the Data tab; PPO also needs the reward model.',
+    ]);
+    // only the ties and both-bad so far: nothing for the reward model, and the both-bad prompt's answer still counts for SFT
+    expect(stageCounts(1, records.slice(0, 1), saved.slice(3))).toMatchObject({ pairs: 0, rmRankings: 0, demonstrations: 1, betterAnswers: 1 });
   });
 });
 

@@ -1,6 +1,9 @@
 // What a labeler works by, beside the rank view: the project's guidelines (an editable text, exported with
-// the data as guidelines.md), the goal (comparisons before a first reward model) and the pace (time per
-// ranking). Pure rules and this origin's localStorage, passed in so Node tests run them without a page.
+// the data as guidelines.md), the goal (comparisons before a first reward model), the pace (time per
+// ranking, and the time to the goal at it) and what each training stage gets from the labels so far.
+// Pure rules and this origin's localStorage, passed in so Node tests run them without a page.
+import { rewardRankings, toPreferencePairs, type Record as DataRecord } from '../io/datasets.ts';
+import { plural, rankingToRecord, type RankingLabels } from './data-io.ts';
 
 /**
  * The default guidelines, adapted from the labeling instructions of InstructGPT (Ouyang et al. 2022,
@@ -87,4 +90,74 @@ export function secondsPerRanking(ms: readonly number[]): number | undefined {
   if (!last.length) return undefined;
   const mid = last.length >> 1;
   return (last.length % 2 ? last[mid]! : (last[mid - 1]! + last[mid]!) / 2) / 1000;
+}
+
+/** Seconds as a person reads an estimate: to 5 s under a minute, to the minute under two hours, then hours. */
+export function aboutDuration(s: number): string {
+  if (s < 60) return `about ${Math.max(5, Math.round(s / 5) * 5)} s`;
+  if (s < 7200) return `about ${Math.round(s / 60)} min`;
+  return `about ${Math.round(s / 360) / 10} h`;
+}
+
+/**
+ * How long the rest of the way to the goal takes at this pace: the comparisons left over the comparisons a
+ * ranking has given on average (a K-way ranking gives up to K(K-1)/2, a pair one or none), times the seconds
+ * per ranking. Undefined at the goal, before the first timed ranking, or before any comparison.
+ */
+export function timeToGoal(comparisons: number, rankings: number, goal: number, secondsPer: number | undefined): number | undefined {
+  if (secondsPer === undefined || comparisons >= goal || comparisons <= 0 || rankings <= 0) return undefined;
+  return Math.ceil((goal - comparisons) / (comparisons / rankings)) * secondsPer;
+}
+
+/** The pace line under the bar. */
+export function paceText(secondsPer: number | undefined, timed: number, toGoal: number | undefined): string {
+  if (secondsPer === undefined) return 'Time per ranking: shown after the first one.';
+  const each = secondsPer < 10 ? secondsPer.toFixed(1) : String(Math.round(secondsPer));
+  return `Time per ranking: ${each} s (median of the last ${Math.min(timed, PACE_WINDOW)})${toGoal === undefined ? '.' : `; ${aboutDuration(toGoal)} to the goal at this pace.`}`;
+}
+
+/** Rankings a reward model wants before it holds 1 in 10 out to measure its accuracy (src/train/stages.ts). */
+export const HELD_OUT_FROM = 10;
+
+/** What the training stages get from everything labelled and written so far (the Train tab's data, counted). */
+export interface StageCounts {
+  /** the pairs the reward model and DPO train on (chosen over rejected), and how many came from imported records */
+  pairs: number;
+  importedPairs: number;
+  /** rankings the reward model keeps: those that give a pair (a tie or both-bad drops out, as InstructGPT drops ties) */
+  rmRankings: number;
+  /** SFT's demonstrations, and of them the answers written for a prompt judged "both bad" */
+  demonstrations: number;
+  betterAnswers: number;
+  /** what PPO, GRPO and RLOO sample on: the prompts, and the demonstrations' prompts */
+  prompts: number;
+}
+
+/** Counts `records` (the user's dataset), `rankings` (saved on the Rank tab) and `prompts` as the stages read them. */
+export function stageCounts(prompts: number, records: readonly DataRecord[], rankings: readonly RankingLabels[]): StageCounts {
+  const own = rankings.map(rankingToRecord), imported = records.filter((r) => r.kind === 'ranking' || r.kind === 'preference');
+  const ranked = [...own, ...imported];
+  const bothBad = new Set(rankings.filter((r) => r.verdict === 'both-bad').map((r) => r.prompt));
+  const demos = records.filter((r) => r.kind === 'completion' || r.kind === 'messages');
+  return {
+    pairs: toPreferencePairs(ranked).length,
+    importedPairs: toPreferencePairs(imported).length,
+    rmRankings: rewardRankings(ranked).length + ranked.filter((r) => r.kind === 'preference').length,
+    demonstrations: demos.length,
+    betterAnswers: demos.filter((r) => r.kind === 'completion' && bothBad.has(r.prompt)).length,
+    prompts: prompts + records.filter((r) => r.kind === 'completion').length,
+  };
+}
+
+/** One line per stage: what it has to train on now, and what it still needs. */
+export function stageNeeds(c: StageCounts): { stage: 'rm' | 'dpo' | 'sft' | 'online'; name: string; text: string }[] {
+  const imported = c.importedPairs ? ` (${c.importedPairs} imported)` : '';
+  const heldOut = c.rmRankings >= HELD_OUT_FROM ? '1 in 10 held out to measure its accuracy'
+    : `a held-out accuracy from ${HELD_OUT_FROM} rankings: ${HELD_OUT_FROM - c.rmRankings} to go`;
+  return [
+    { stage: 'rm', name: 'Reward model', text: c.pairs ? `${plural(c.pairs, 'comparison')}${imported} from ${plural(c.rmRankings, 'ranking')}; ${heldOut}.` : 'no comparisons yet: a decided pair or an ordered ranking gives them (a tie or both bad gives none).' },
+    { stage: 'dpo', name: 'DPO', text: c.pairs ? `the same ${plural(c.pairs, 'pair')}, the better answer as chosen.` : 'no pairs yet.' },
+    { stage: 'sft', name: 'SFT', text: c.demonstrations ? `${plural(c.demonstrations, 'demonstration')}${c.betterAnswers ? ` (${c.betterAnswers} written when both answers were bad)` : ''}.` : 'no demonstrations yet: write one on the Data tab, or a better answer when both are bad (n).' },
+    { stage: 'online', name: 'PPO, GRPO, RLOO', text: `${plural(c.prompts, 'prompt')} to sample on${c.prompts ? '' : ': add prompts on the Data tab'}; PPO also needs the reward model.` },
+  ];
 }

@@ -5,7 +5,9 @@
 //
 // Beside the K-way mode, a pairwise one: two completions in <pair-view>, A / B / tie / both bad, a
 // faster call per prompt (Chatbot Arena's); "both bad" can add the better answer as a demonstration.
-// The project's guidelines sit beside the ranking, and a goal bar and the time per ranking above it.
+// The project's guidelines sit beside the ranking; above it a goal bar, what each training stage has to
+// train on so far (pairs for the reward model and DPO, demonstrations for SFT, prompts for PPO) and the
+// time per ranking, with the time to the goal at that pace.
 // Now and then (1 in N) an earlier comparison comes back in a new order, unannounced, and the second
 // judgement is kept on the first record: the labeler's agreement with themselves (consistency.ts).
 // Once a reward model exists, a switch lets it choose what comes next (active-selection.ts): pairwise,
@@ -28,7 +30,7 @@ import './pair-view.ts';
 import type { PairSubmit } from './pair-view.ts';
 import { PairState } from './pair-state.ts';
 import './guidelines-panel.ts';
-import { goalProgress, loadGoal, PACE_WINDOW, saveGoal, secondsPerRanking } from './labeling.ts';
+import { goalProgress, loadGoal, paceText, saveGoal, secondsPerRanking, stageCounts, stageNeeds, timeToGoal, type StageCounts } from './labeling.ts';
 import { loadRecheckEvery, newOrder, pickRecheck, ranksInRecordOrder, saveRecheckEvery } from './consistency.ts';
 import { sharedStyles } from './styles.ts';
 import { engineSampling, type GenerationConfig } from '../io/generation-config.ts';
@@ -73,6 +75,7 @@ export class RankPanel extends CtxView {
     item: { state: true },
     state: { state: true },
     counts: { state: true },
+    stages: { state: true },
     K: { state: true },
     mode: { state: true },
     goal: { state: true },
@@ -85,6 +88,8 @@ export class RankPanel extends CtxView {
   declare item: Item | undefined;
   declare state: RankingState | PairState | undefined;
   declare counts: { rankings: number; comparisons: number };
+  /** what the training stages get from everything labelled and written so far */
+  declare stages: StageCounts | undefined;
   declare K: number;
   declare mode: Mode;
   /** comparisons wanted before a first reward model (the bar) */
@@ -131,6 +136,9 @@ export class RankPanel extends CtxView {
     .mode label { display: inline-flex; gap: 0.3rem; align-items: center; }
     #goal-input { width: 4.5rem; }
     .progress { display: grid; gap: 0.25rem; }
+    #stage-needs { display: grid; grid-template-columns: max-content 1fr; gap: 0.1rem 0.75rem; margin: 0.25rem 0 0; }
+    #stage-needs dt { font-weight: 600; }
+    #stage-needs dd { margin: 0; }
     .selection label { display: inline-flex; gap: 0.4rem; align-items: center; font-weight: 600; }
     .selection p { margin: 0.25rem 0 0; }
   `];
@@ -154,8 +162,9 @@ export class RankPanel extends CtxView {
 
   protected async reload(): Promise<void> {
     await this.loadRuns();
-    const rankings = await db.listRankings(this.ctx.store);
+    const [rankings, records, prompts] = await Promise.all([db.listRankings(this.ctx.store), this.ctx.userRecords(), db.listPrompts(this.ctx.store)]);
     this.counts = { rankings: rankings.length, comparisons: rankings.reduce((s, r) => s + comparisonsOf(r.ranks), 0) };
+    this.stages = stageCounts(prompts.length, records, rankings);
     this.promptsLeft = (await this.queue()).length;
   }
 
@@ -557,16 +566,19 @@ export class RankPanel extends CtxView {
     `;
   }
 
-  /** The goal bar and the pace. */
+  /** The goal bar, what each stage has to train on so far, and the pace. */
   private renderProgress() {
     const p = goalProgress(this.counts.comparisons, this.goal), pace = secondsPerRanking(this.times);
+    const toGoal = timeToGoal(this.counts.comparisons, this.counts.rankings, this.goal, pace);
     return html`<div class="card progress">
       <div class="row" style="justify-content:space-between">
         <span id="goal-text">${p.text}</span>
         <label class="small muted">Goal <input id="goal-input" type="number" min="1" .value=${String(this.goal)} @change=${(e: Event) => this.setGoal(e)} /> comparisons</label>
       </div>
       <progress id="goal-bar" max="1" .value=${p.fraction} aria-label="Comparisons towards the goal"></progress>
-      <span class="muted small" id="pace">${pace === undefined ? 'Time per ranking: shown after the first one.' : `Time per ranking: ${pace < 10 ? pace.toFixed(1) : Math.round(pace)} s (median of the last ${Math.min(this.times.length, PACE_WINDOW)}).`}</span>
+      <span class="muted small" id="pace">${paceText(pace, this.times.length, toGoal)}</span>
+      ${this.stages ? html`<dl id="stage-needs" class="small" aria-label="What each training stage has so far">${stageNeeds(this.stages).map((n) => html`
+        <dt>${n.name}</dt><dd data-stage=${n.stage}>${n.text}</dd>`)}</dl>` : ''}
     </div>`;
   }
 }
