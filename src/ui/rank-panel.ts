@@ -12,7 +12,8 @@
 // judgement is kept on the first record: the labeler's agreement with themselves (consistency.ts).
 // Once a reward model exists, a switch lets it choose what comes next (active-selection.ts): pairwise,
 // the two of SELECT_SAMPLES samples it scores closest; K-way, the prompt among SELECT_POOL drawn ahead
-// whose samples it scores closest on average. Each ranking it chose records how (`selection`).
+// whose samples it scores closest on average (the switch's card lists them with their margins as they are
+// scored). Each ranking it chose records how (`selection`).
 //
 // Prompts come from the store (the Data view edits them), unranked first; the user can also type one.
 // An empty store offers the bundled example prompts.
@@ -21,7 +22,7 @@ import * as Comlink from 'comlink';
 import { css, html } from 'lit';
 import { CtxView } from './ctx-view.ts';
 import * as db from '../store/db.ts';
-import { importData, plural } from './data-io.ts';
+import { importData, oneLine, plural } from './data-io.ts';
 import type { AppContext } from './context.ts';
 import { KeyController } from './keys.ts';
 import './rank-view.ts';
@@ -139,6 +140,8 @@ export class RankPanel extends CtxView {
     #stage-needs { display: grid; grid-template-columns: max-content 1fr; gap: 0.1rem 0.75rem; margin: 0.25rem 0 0; }
     #stage-needs dt { font-weight: 600; }
     #stage-needs dd { margin: 0; }
+    #ahead { margin: 0.2rem 0 0; padding-left: 1.4rem; }
+    #ahead li[data-next] { font-weight: 600; }
     .selection label { display: inline-flex; gap: 0.4rem; align-items: center; font-weight: 600; }
     .selection p { margin: 0.25rem 0 0; }
   `];
@@ -233,11 +236,13 @@ export class RankPanel extends CtxView {
       }
       item.selectError = why;
       if (how === 'pair') item.texts = texts.slice(0, 2);
+      this.requestUpdate();
       return item.texts;
     }
     if (how === 'prompt') {
       item.margin = meanMargin(texts, scores) ?? null;
       item.scoredBy = rm;
+      this.requestUpdate(); // the switch's card lists the margins of the prompts drawn ahead
       return texts;
     }
     const best = leastSurePair(texts, scores);
@@ -303,6 +308,7 @@ export class RankPanel extends CtxView {
       if (this.pool.length >= want) break;
       if (p !== this.item?.prompt && !this.pool.some((x) => x.prompt === p)) this.pool.push(this.generate(p, true));
     }
+    this.requestUpdate();
   }
 
   /**
@@ -524,7 +530,22 @@ export class RankPanel extends CtxView {
       <p class="muted small" id="uncertain-why">${rm
         ? `Comparisons whose scores the reward model puts close teach it the most: ${how}. Reward model: run ${rewardModelLabel(rm)}${rms.length > 1 ? ' (the newest of yours)' : ''}.`
         : noRewardModelReason(this.runs, !!this.ctx.model)}</p>
+      ${this.renderAhead()}
     </div>`;
+  }
+
+  /**
+   * K-way with the reward model choosing: the prompts drawn ahead, each with its answers' mean margin once
+   * scored; the smallest comes next (advance()), unless a repeat of an earlier comparison comes first.
+   */
+  private renderAhead() {
+    if (this.mode !== 'rank' || !this.chooser() || !this.pool.length) return '';
+    const next = byUncertainty(this.pool)[0];
+    const status = (x: Item) => x.error ? 'could not be drawn' : x.selectError ? 'could not be scored' : x.margin === null ? 'answers all alike'
+      : typeof x.margin === 'number' ? `${x.margin.toFixed(3)} apart on average${x === next && typeof next.margin === 'number' ? ' (next)' : ''}` : 'being drawn and scored…';
+    return html`<p class="muted small ahead-head">Drawn ahead, with the reward model's margins:</p>
+      <ol class="small" id="ahead">${this.pool.map((x) => html`<li class="ahead" data-prompt=${x.prompt} data-margin=${typeof x.margin === 'number' ? String(x.margin) : ''}
+        ?data-next=${x === next && typeof x.margin === 'number'}>${oneLine(x.prompt, 60)} — ${status(x)}</li>`)}</ol>`;
   }
 
   private submitClick(): void {
