@@ -136,7 +136,7 @@ describe('the experiment, CI-sized', () => {
     const r = await runExperiment(gpu, {
       model: 'public/models/default', labelers: [LABELERS.cheerful!], prompts: builtinPrompts({ demonstrations: 16, ppoPrompts: 16, evalPrompts: 10 }),
       comparisons: 48, curve: [], seeds: 1, stages: ['sft', 'rm', 'ppo', 'dpo'], K: 4, evalSamples: 2, maxNewTokens: 24, out,
-      config: { sft: { steps: 2 }, ppo: { steps: 8 } },
+      config: { sft: { steps: 2 }, ppo: { steps: 8 } }, log: (line) => console.log(`CI experiment: ${line}`),
     });
     const run = r.runs[0]!;
     console.log('CI experiment', JSON.stringify({ rm: run.rm, feature_fit: run.feature_fit, ppo: run.ppo, dpo: run.dpo, seconds: r.seconds }));
@@ -168,6 +168,16 @@ describe('the experiment, CI-sized', () => {
       expect(readFileSync(join(dir, 'metrics.jsonl'), 'utf8').trim().split('\n').length, stage).toBeGreaterThan(0);
     }
     expect(plotSvg(r)).toMatch(/^<svg/);
+    // each stage's time, and the positions its plans computed for the tokens its batches held: every
+    // batch on a plan as long as its longest row computes at least its tokens, and never more than the
+    // stage's whole length for every row
+    for (const stage of ['rm', 'ppo', 'dpo']) {
+      const u = run.stages![stage]!;
+      expect(u.seconds, stage).toBeGreaterThan(0);
+      expect(u.tokens, stage).toBeGreaterThan(0);
+      expect(u.positions, stage).toBeGreaterThanOrEqual(u.tokens);
+    }
+    expect(res.runs[0].stages.rm.positions).toBe(run.stages!.rm!.positions);
     rmSync(out, { recursive: true, force: true }); // (kept when a check fails, to look at)
   }, 600_000);
 
