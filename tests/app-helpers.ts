@@ -30,13 +30,14 @@ export async function modelLoaded(page: Page): Promise<void> {
 
 /**
  * A page of the app with the built-in model loaded, and the page errors it throws from then on (a test ends
- * expecting none). The Rank tab's repeats of earlier comparisons are off: the tests rank their prompts in
- * order, and a repeat comes at random (tests/labeling.test.ts covers them).
+ * expecting none). The Rank tab's repeats of earlier comparisons are off unless `recheckEvery` (1 in N) is
+ * given: the tests rank their prompts in order, and a repeat comes at random (tests/labeling.test.ts
+ * covers the rule; tests/app-labelling-e2e.test.ts sets 1, so a repeat comes as soon as one can).
  */
-export async function openApp(browser: Browser, url: string, opts: { randomSeed?: number } = {}): Promise<{ page: Page; errors: string[] }> {
+export async function openApp(browser: Browser, url: string, opts: { randomSeed?: number; recheckEvery?: number } = {}): Promise<{ page: Page; errors: string[] }> {
   mkdirSync(SHOTS, { recursive: true });
   const page = await browser.newPage({ viewport: { width: 1200, height: 900 } });
-  await page.addInitScript(() => localStorage.setItem('rlhf-playground:recheck-every', '0'));
+  await page.addInitScript((every) => localStorage.setItem('rlhf-playground:recheck-every', String(every)), opts.recheckEvery ?? 0);
   // the page's Math.random from a seed (mulberry32): what the Rank tab samples, which prompt Compare
   // picks and which side is tuned are then the same on every run, so a test's outcome is too
   if (opts.randomSeed !== undefined) {
