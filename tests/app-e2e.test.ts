@@ -8,7 +8,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { unzipFiles } from '../src/io/export.ts';
+import { unzipFiles } from '../src/io/zip.ts';
 import { GENERATION_DEFAULTS } from '../src/io/generation-config.ts';
 import type { RankingRecord } from '../src/store/db.ts';
 import { MODEL_WORK, modelLoaded, rankWithKeyboard, setFields, shot, SHOTS, stored, tab } from './app-helpers.ts';

@@ -152,7 +152,7 @@ describe('rlhf-playground info, generate, export', () => {
   });
 
   it('export writes a zip that imports back to identical logits, with provenance metadata', async () => {
-    const { unzipFiles } = await import('../src/io/export.ts');
+    const { unzipFiles } = await import('../src/io/zip.ts');
     const dir = mkdtempSync(join(tmpdir(), 'export-'));
     const zip = join(dir, 'tiny-export.zip');
     const r = await cli(['export', '--model', 'tests/fixtures/llama-tiny', '--out', zip]);

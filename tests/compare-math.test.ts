@@ -6,7 +6,7 @@ import { importJsonl, MAX_LINE_CHARS, type Record as DataRecord } from '../src/i
 import { winRate, type VoteRecord } from '../src/store/db.ts';
 import { REFERENCE_MODEL, tally, tunedModelKey, tunedSide, verdict, wilson, winnerOf } from '../src/ui/compare-math.ts';
 import { dataBundle, dataCounts, exportData, importData, importDataBundle, newItems, oneLine, plural, rankingToRecord, recordKey } from '../src/ui/data-io.ts';
-import { unzipFiles, zipFiles } from '../src/io/export.ts';
+import { unzipFiles, zipFiles } from '../src/io/zip.ts';
 
 describe('wilson interval', () => {
   it('matches textbook values', () => {

@@ -1,10 +1,10 @@
 import { describe, it, expect } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { zipSync } from 'fflate';
-import {
-  ExportError, hfModelFiles, ImportError, peftAdapterFiles, readPeftAdapter, unzipFiles, zipFiles,
-  type ExportTensor, type LoraTensors, type ProvenanceMeta,
-} from '../src/io/export.ts';
+import { ExportError, ImportError, type ExportTensor, type ProvenanceMeta } from '../src/io/export.ts';
+import { hfModelFiles } from '../src/io/hf-folder.ts';
+import { peftAdapterFiles, readPeftAdapter, type LoraTensors } from '../src/io/peft.ts';
+import { unzipFiles, zipFiles } from '../src/io/zip.ts';
 import { parseSafetensors, readTensorF32, writeSafetensors } from '../src/io/safetensors.ts';
 import { parseJsonStrict } from '../src/io/json-strict.ts';
 

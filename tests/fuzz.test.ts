@@ -4,7 +4,8 @@
 import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { peftAdapterFiles, readPeftAdapter, unzipFiles, zipFiles, type LoraTensors } from '../src/io/export.ts';
+import { peftAdapterFiles, readPeftAdapter, type LoraTensors } from '../src/io/peft.ts';
+import { unzipFiles, zipFiles } from '../src/io/zip.ts';
 import { parseSafetensors, readTensorF32 } from '../src/io/safetensors.ts';
 import { loadModelFiles } from '../src/io/sources.ts';
 import { exportJsonl } from '../src/io/datasets.ts';

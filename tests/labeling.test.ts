@@ -5,7 +5,7 @@
 // (which comparison comes back, in what order, and the agreement with its interval).
 import { describe, expect, it } from 'vitest';
 import { exportJsonl, importJsonl, rewardRankings, toPreferencePairs, type Record as DataRecord } from '../src/io/datasets.ts';
-import { unzipFiles } from '../src/io/export.ts';
+import { unzipFiles } from '../src/io/zip.ts';
 import { checkRanking, type RankingRecord } from '../src/store/db.ts';
 import { agreementOf, agreementText, DEFAULT_RECHECK_EVERY, loadRecheckEvery, newOrder, pickRecheck, ranksInRecordOrder, recheckReordered, recheckText, saveRecheckEvery, selfAgreement } from '../src/ui/consistency.ts';
 import { dataBundle, dataCounts, exportData, importDataBundle, rankingToRecord, recordKey } from '../src/ui/data-io.ts';

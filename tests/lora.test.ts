@@ -8,7 +8,7 @@ import { exportModelFiles } from '../src/model/export.ts';
 import { exportAdapterFiles, LORA_DEFAULTS, loadAdapter, LoraSet, mergeLora, restoreWeights } from '../src/model/lora.ts';
 import type { Transformer } from '../src/model/transformer.ts';
 import { AdamW, ADAMW_DEFAULTS } from '../src/train/adamw.ts';
-import { readPeftAdapter } from '../src/io/export.ts';
+import { readPeftAdapter } from '../src/io/peft.ts';
 import { parseSafetensors } from '../src/io/safetensors.ts';
 import { dot, relErr, testGpu } from './helpers.ts';
 import { randn } from './ref/ops.ts';

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { afterAll, describe, expect, it } from 'vitest';
-import { zipFiles } from '../src/io/export.ts';
+import { zipFiles } from '../src/io/zip.ts';
 import { MODEL_WORK, openApp, tab } from './app-helpers.ts';
 import { useBuiltEnv } from './browser-env.ts';
 import { ADAPTER_CASES, DATA_CASES, MODEL_CASES, modelBase, rewardAdapterBase, ZIP_CASES, type Case, type Files } from './malformed.ts';

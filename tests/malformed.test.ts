@@ -6,7 +6,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { zipFiles } from '../src/io/export.ts';
+import { zipFiles } from '../src/io/zip.ts';
 import { cli } from './cli-helpers.ts';
 import { ADAPTER_CASES, ALL_CASES, DATA_CASES, MODEL_CASES, MODEL_DIR, modelBase, rewardAdapterBase, ZIP_CASES, type Case, type Files } from './malformed.ts';
 

@@ -6,7 +6,7 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { importDataBundle } from '../src/ui/data-io.ts';
-import { unzipFiles } from '../src/io/export.ts';
+import { unzipFiles } from '../src/io/zip.ts';
 import { parseSafetensors, readTensorF32 } from '../src/io/safetensors.ts';
 import { useBrowserEnv } from './browser-env.ts';
 import { startFakeHub, type FakeHub } from './fake-hub.ts';

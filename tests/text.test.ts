@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { decodeText, firstInvalidUtf8, TextFileError } from '../src/io/text.ts';
 import { importDataBundle } from '../src/ui/data-io.ts';
-import { zipFiles } from '../src/io/export.ts';
+import { zipFiles } from '../src/io/zip.ts';
 
 const fatal = (b: Uint8Array) => {
   try {

@@ -10,7 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { importJsonl } from '../src/io/datasets.ts';
-import { unzipFiles, zipFiles } from '../src/io/export.ts';
+import { unzipFiles, zipFiles } from '../src/io/zip.ts';
 import { parseSafetensors, readTensorF32, writeSafetensors } from '../src/io/safetensors.ts';
 import { getMetrics, listRollouts, listRuns, openStore, type MetricRecord } from '../src/store/db.ts';
 import { readCheckpointAll } from '../src/store/checkpoints.ts';

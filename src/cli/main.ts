@@ -8,7 +8,7 @@ import { basename, join } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import { createNodeGpu } from '../gpu/node.ts';
 import type { Gpu } from '../gpu/runtime.ts';
-import { zipFiles } from '../io/export.ts';
+import { zipFiles } from '../io/zip.ts';
 import { folderCache } from '../io/cache.ts';
 import { readModelFolder } from '../io/folder.ts';
 import { checkModelId, loadFromHub } from '../io/hub.ts';

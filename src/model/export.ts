@@ -3,7 +3,8 @@
 // A reward model (a score head given) is written as transformers' *ForSequenceClassification: the trunk
 // and `score.weight` [1, hidden], no LM head, and our bias (transformers' score layer has none) in the
 // safetensors metadata as `reward_bias`, as the LoRA reward adapter carries it.
-import { hfModelFiles, type ExportTensor, type ProvenanceMeta } from '../io/export.ts';
+import type { ExportTensor, ProvenanceMeta } from '../io/export.ts';
+import { hfModelFiles } from '../io/hf-folder.ts';
 import { SCORE_TENSOR } from './load.ts';
 import type { Transformer } from './transformer.ts';
 

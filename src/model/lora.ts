@@ -4,7 +4,8 @@
 // adapter has its own parameter table (and gradients and AdamW moments); the base stays frozen and can
 // be shared by several adapters (PPO's policy, reward and value roles on one base).
 import type { View } from '../gpu/runtime.ts';
-import { peftAdapterFiles, readPeftAdapter, type LoraTensors, type ProvenanceMeta } from '../io/export.ts';
+import type { ProvenanceMeta } from '../io/export.ts';
+import { peftAdapterFiles, readPeftAdapter, type LoraTensors } from '../io/peft.ts';
 import { Rng } from '../train/sampling.ts';
 import { ParamTable } from './params.ts';
 import type { Transformer } from './transformer.ts';

@@ -11,7 +11,8 @@
 // counted as duplicates and skipped, so importing an export again adds nothing.
 import { exportJsonl, importJsonl, isUndecided, promptText, toPreferencePairs, type Record as DataRecord } from '../io/datasets.ts';
 import { decodeText } from '../io/text.ts';
-import { ImportError, unzipFiles, zipFiles } from '../io/export.ts';
+import { ImportError } from '../io/export.ts';
+import { unzipFiles, zipFiles } from '../io/zip.ts';
 import type { PromptRecord, RankingRecord, SpotCheckRecord, VoteRecord } from '../store/db.ts';
 
 /** What a stored ranking's JSONL line is made of (the rest of the record is the store's). */

@@ -11,7 +11,7 @@ import { CtxView } from './ctx-view.ts';
 import { hubAddress } from './hub-address.ts';
 import * as Comlink from 'comlink';
 import { css, html, nothing, type PropertyValues } from 'lit';
-import { unzipFiles, zipFiles } from '../io/export.ts';
+import { unzipFiles, zipFiles } from '../io/zip.ts';
 import { parseModelRef } from '../io/hub.ts';
 import {
   completeSignIn, hubEndpoint, HubPublishError, loadSession, oauthAvailable, publish, repoId, signInUrl, signInWithToken, signOut,

@@ -15,7 +15,7 @@
 import { releaseProxy } from 'comlink';
 import { GpuLostError, type Gpu } from '../gpu/runtime.ts';
 import type { Record as DataRecord } from '../io/datasets.ts';
-import { zipFiles } from '../io/export.ts';
+import { zipFiles } from '../io/zip.ts';
 import type { ModelFiles, Progress as LoadProgress } from '../io/sources.ts';
 import { findStop, StreamDecoder, Tok } from '../io/tokenizer.ts';
 import { exportModelFiles } from '../model/export.ts';
@@ -32,7 +32,8 @@ import { adapterFiles, fingerprint, loadSource, sourceName, textFingerprint, typ
 import type { AdapterSummary } from '../gpu/device.ts';
 import { checkStageFits, playgroundMemory, stageMemory, type StageMemory } from '../model/memory.ts';
 import { copyWeights, loadAdapter, LORA_DEFAULTS, mergeLora, restoreWeights } from '../model/lora.ts';
-import { readPeftAdapter, unzipFiles, type PeftAdapter } from '../io/export.ts';
+import { readPeftAdapter, type PeftAdapter } from '../io/peft.ts';
+import { unzipFiles } from '../io/zip.ts';
 import { checkModelId } from '../io/hub.ts';
 import { hubIdOf } from '../io/model-card.ts';
 import { buildStage, rewardModelRole, type StageRun, type StepOut } from '../train/stages.ts';

@@ -8,7 +8,7 @@
 //   { zip }          a zipped model folder (what the Share view downloads), unpacked safely
 // In the browser, URL and Hub downloads go through Cache Storage: a second load makes no request.
 import { browserCache, type FileCache } from '../io/cache.ts';
-import { unzipFiles } from '../io/export.ts';
+import { unzipFiles } from '../io/zip.ts';
 import { hubFileUrl, loadFromHub, loadFromUrl } from '../io/hub.ts';
 import { loadModelFiles, ModelSourceError, ProgressTracker, type ModelFiles, type Progress } from '../io/sources.ts';
 
