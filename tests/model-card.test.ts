@@ -5,7 +5,8 @@
 import { spawnSync } from 'node:child_process';
 import MarkdownIt from 'markdown-it';
 import { describe, expect, it } from 'vitest';
-import { mdInline, modelCard, yamlQuote, type ModelCardInput } from '../src/io/model-card.ts';
+import { mdInline, modelCard, type ModelCardInput } from '../src/io/model-card.ts';
+import { yamlQuote } from '../src/io/yaml.ts';
 import { readFrontMatter, yamlDoubleQuoted } from './front-matter.ts';
 
 const HOSTILE = [

@@ -5,10 +5,6 @@ import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { loadModelFiles, ModelSourceError, type ModelFiles } from './sources.ts';
 
-export type { ModelFiles } from './sources.ts';
-/** Kept for callers that caught folder errors by class: every folder error is now a ModelSourceError. */
-export const ModelFolderError = ModelSourceError;
-
 /** Bytes of `path` inside `dir`, or undefined when there is no such file (paths come checked by the loader). */
 async function readIn(dir: string, path: string): Promise<Uint8Array | undefined> {
   const file = join(dir, path);

@@ -12,10 +12,8 @@
 //   - body text has the Markdown syntax it would hold backslash-escaped (mdInline) and `<`, `&` written
 //     as entities, so it renders as the literal text and never as HTML, a link or a table break;
 //   - code blocks hold only validated Hub ids (or a placeholder), never free text.
-import { wellFormed, yamlQuote } from './yaml.ts';
-
-export { yamlQuote };
 import { baseRefOf, checkModelId, parseModelRef } from './hub.ts';
+import { wellFormed, yamlQuote } from './yaml.ts';
 
 export interface CardStage {
   stage: string; // 'sft' | 'rm' | 'dpo' | 'ppo' (another name is shown as it is)

@@ -263,6 +263,3 @@ export function download(name: string, bytes: Uint8Array | string, type = 'appli
   a.remove();
   setTimeout(() => URL.revokeObjectURL(a.href), 10_000);
 }
-
-/** Shared look of the views (Lit `static styles`). */
-export { sharedStyles } from './styles.ts';

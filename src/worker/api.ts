@@ -42,8 +42,8 @@ import type { StepPhase } from '../train/rollouts.ts';
 import { loadRewardModule, type RewardModule } from './reward-sandbox.ts';
 
 export type { ModelSource } from './source.ts';
-export type { Stage, TrainConfig, TrainInput } from '../train/config.ts';
-export type { RunStatus, RunRecord, MetricRecord } from '../store/db.ts';
+export type { Stage, TrainInput } from '../train/config.ts';
+export type { RunStatus } from '../store/db.ts';
 
 export interface ModelInfo {
   source: string;
