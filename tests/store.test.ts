@@ -3,27 +3,34 @@
 import 'fake-indexeddb/auto';
 import { CHUNK_BYTES, cleanOrphanChunks, readCheckpoint, readCheckpointAll, StorageFullError, writeCheckpoint } from '../src/store/checkpoints.ts';
 import { checkpointBytes } from '../src/train/checkpoint.ts';
+import type { IDBPDatabase } from 'idb';
 import { describe, expect, it } from 'vitest';
 import {
   checkpointManifest, addPrompt, addPrompts, addSpotCheck, addVote, appendMetrics, deletePrompt, deleteRun, listRollouts, listSpotChecks, saveRollouts, listVotes, putPrompt, winRate, getMetrics, getRun, listPrompts, listRankings, listRuns, openStore, putRun,
-  saveRanking, SCHEMA_VERSION, storageEstimate, updateRun, type RunRecord,
+  saveDataset, saveRanking, SCHEMA_VERSION, storageEstimate, updateRun, type RunRecord, type Store,
 } from '../src/store/db.ts';
 
 let n = 0;
 const fresh = () => `store-test-${n++}`;
 const run = (id: string, t = 1): RunRecord => ({ id, stage: 'sft', config: { lr: 1e-4 }, status: 'running', createdAt: t, updatedAt: t });
+/** Every store of the latest schema. */
+const STORES = ['checkpoints', 'chunks', 'datasets', 'metrics', 'prompts', 'rankings', 'rollouts', 'runs', 'spotchecks', 'votes'] as const;
+/** Each store's key path, indexes and records. */
+const contents = async (db: Store) => Object.fromEntries(await Promise.all(STORES.map(async (name) => {
+  const store = db.transaction(name).store;
+  return [name, { keyPath: store.keyPath, indexes: [...store.indexNames], records: await db.getAll(name) }] as const;
+})));
 
 describe('store', () => {
   it('creates every store and index of the latest schema', async () => {
     const db = await openStore(fresh());
     expect(db.version).toBe(SCHEMA_VERSION);
-    expect([...db.objectStoreNames].sort()).toEqual(['checkpoints', 'chunks', 'datasets', 'generations', 'metrics', 'prompts', 'rankings', 'rollouts', 'runs', 'spotchecks', 'votes']);
-    const tx = db.transaction(['metrics', 'rankings', 'runs', 'generations']);
+    expect([...db.objectStoreNames].sort()).toEqual([...STORES]);
+    const tx = db.transaction(['metrics', 'rankings', 'runs']);
     expect(tx.objectStore('metrics').keyPath).toEqual(['runId', 'step']);
     expect([...tx.objectStore('metrics').indexNames]).toEqual(['runId']);
     expect([...tx.objectStore('rankings').indexNames]).toEqual(['createdAt']);
     expect([...tx.objectStore('runs').indexNames]).toEqual(['updatedAt']);
-    expect([...tx.objectStore('generations').indexNames]).toEqual(['promptId']);
     db.close();
   });
 
@@ -81,6 +88,37 @@ describe('store', () => {
     expect(r).toMatchObject({ prompt: 'p', completions: ['best', 'mid', 'worst'], ranks: [0, 1, 2], createdAt: 0 });
     await putRun(db, run('a'));
     expect(await getRun(db, 'a')).toMatchObject({ stage: 'sft' });
+    db.close();
+  });
+
+  it('migrates a version-5 database: the unused generations store goes, rankings and every other store keep their data', async () => {
+    const name = fresh();
+    const v5 = await openStore(name, 5);
+    expect([...v5.objectStoreNames]).toContain('generations');
+    // a record in every store, rankings of each kind among them
+    await addPrompts(v5, ['Say hi.', 'Name a colour.'], 'file.jsonl', 1);
+    await saveRanking(v5, { prompt: 'Say hi.', completions: ['hi', 'hello', 'hey'], ranks: [1, 0, 1], scores: [3, 6, null], flags: [['hallucination'], [], []], rationale: 'warmer', createdAt: 2 });
+    await saveRanking(v5, { prompt: 'Name a colour.', completions: ['red', 'car'], ranks: [0, 1], verdict: 'b', shown: [1, 0], createdAt: 3 });
+    await saveRanking(v5, { prompt: 'Name a colour.', completions: ['blue', 'dog'], ranks: [0, 1], verdict: 'a', shown: [0, 1], recheck: { ranks: [0, 1], verdict: 'b', shown: [1, 0], createdAt: 5 }, createdAt: 4 });
+    await saveDataset(v5, { id: 'd1', name: 'prefs.jsonl', records: [{ prompt: 'p', chosen: 'a', rejected: 'b' }], createdAt: 6 });
+    await putRun(v5, { ...run('r1', 7), datasetId: 'd1' });
+    await appendMetrics(v5, [{ runId: 'r1', step: 1, time: 8, values: { loss: 0.5 } }]);
+    await writeCheckpoint(v5, 'r1', { step: 1, state: { cursor: 3 }, tensors: [['w', new Float32Array([1, 2, 3])]], bytes: 12 });
+    await saveRollouts(v5, { runId: 'r1', step: 1, samples: [{ prompt: 'p', response: 'r', score: 0.25 }] });
+    await addVote(v5, { prompt: 'p', tuned: 't', reference: 'r', tunedModel: 'run:r1', referenceModel: 'base', tunedShownAs: 'B', winner: 'tuned', createdAt: 9 });
+    await addSpotCheck(v5, { runId: 'r1', step: 1, prompt: 'p', response: 'r', reward: 0.25, score: 5, createdAt: 10 });
+    const old = v5 as unknown as IDBPDatabase; // the v5 schema's generations store is not in today's types
+    await old.add('generations', { prompt: 'p', texts: ['a', 'b'], config: {}, model: 'base', createdAt: 11 });
+    const before = await contents(v5);
+    expect(Object.values(before).every((s) => s.records.length > 0)).toBe(true);
+    v5.close();
+
+    const db = await openStore(name);
+    expect(db.version).toBe(SCHEMA_VERSION);
+    expect([...db.objectStoreNames].sort()).toEqual([...STORES]);
+    expect(await contents(db)).toEqual(before);
+    expect((await listRankings(db)).map((r) => r.createdAt)).toEqual([2, 3, 4]);
+    expect((await readCheckpointAll(db, 'r1'))!.tensors.get('w')).toEqual(new Float32Array([1, 2, 3]));
     db.close();
   });
 

@@ -1,4 +1,4 @@
-// The user's data in IndexedDB (through `idb`): prompts, generations, rankings, datasets, training runs,
+// The user's data in IndexedDB (through `idb`): prompts, rankings, datasets, training runs,
 // their metrics, PPO rollouts and their latest checkpoint. No GPU here; the worker and the UI both open it.
 //
 // Rules:
@@ -18,16 +18,6 @@ import type { CompletionRow } from '../train/stages.ts';
 export const DEFAULT_STORE_NAME = 'rlhf-playground';
 
 export interface PromptRecord { id?: number; text: string; source?: string; createdAt: number }
-
-export interface GenerationRecord {
-  id?: number;
-  promptId?: number;
-  prompt: string;
-  texts: string[]; // the K samples
-  config: Record<string, unknown>; // sampling settings
-  model: string; // source of the model that wrote them
-  createdAt: number;
-}
 
 /** InstructGPT's labeling: a K-way ranking plus, per completion, an optional 1-7 score and flags. */
 export interface RankingRecord {
@@ -146,7 +136,6 @@ export interface RolloutRecord { runId: string; step: number; samples: RolloutSa
 
 export interface Schema extends DBSchema {
   prompts: { key: number; value: PromptRecord };
-  generations: { key: number; value: GenerationRecord; indexes: { promptId: number } };
   rankings: { key: number; value: RankingRecord; indexes: { createdAt: number } };
   datasets: { key: string; value: DatasetRecord };
   runs: { key: string; value: RunRecord; indexes: { updatedAt: number } };
@@ -159,8 +148,15 @@ export interface Schema extends DBSchema {
 }
 
 export type Store = IDBPDatabase<Schema>;
+
+/** Stores that an old version created and a later migration deleted: only the migrations name them. */
+interface RetiredStores extends DBSchema {
+  /** v1 to v5: sampled completions per prompt; nothing ever wrote to it, v6 deletes it. */
+  generations: { key: number; value: unknown; indexes: { promptId: number } };
+}
+type UpgradeDb = IDBPDatabase<Schema & RetiredStores>;
 type UpgradeTx = IDBPTransaction<Schema, StoreNames<Schema>[], 'versionchange'>;
-export type Migration = (db: Store, tx: UpgradeTx) => Promise<void>;
+export type Migration = (db: UpgradeDb, tx: UpgradeTx) => Promise<void>;
 
 /** MIGRATIONS[v]: version v -> v + 1. */
 export const MIGRATIONS: Migration[] = [
@@ -199,6 +195,10 @@ export const MIGRATIONS: Migration[] = [
   async (db) => {
     db.createObjectStore('chunks', { keyPath: ['runId', 'gen', 'index'] });
   },
+  // v6: the unused `generations` store goes (no version of the app wrote to it); every other store stays as it is.
+  async (db) => {
+    db.deleteObjectStore('generations');
+  },
 ];
 export const SCHEMA_VERSION = MIGRATIONS.length;
 
@@ -206,7 +206,7 @@ export const SCHEMA_VERSION = MIGRATIONS.length;
 export function openStore(name = DEFAULT_STORE_NAME, version = SCHEMA_VERSION): Promise<Store> {
   return openDB<Schema>(name, version, {
     async upgrade(db, oldVersion, newVersion, tx) {
-      for (let v = oldVersion; v < (newVersion ?? version); v++) await MIGRATIONS[v]!(db, tx);
+      for (let v = oldVersion; v < (newVersion ?? version); v++) await MIGRATIONS[v]!(db as unknown as UpgradeDb, tx);
     },
     // another tab opens a newer schema: give way (this connection closes)
     blocking(_current, _blocked, event) {
@@ -228,7 +228,7 @@ async function write<N extends StoreNames<Schema>>(db: Store, store: N, value: S
   return key;
 }
 
-// ---- prompts, generations, rankings, datasets ----
+// ---- prompts, rankings, datasets ----
 
 /**
  * Adds the prompts whose text is not stored yet (nor earlier in `texts`), in one transaction: the one rule
@@ -259,11 +259,6 @@ export const deletePrompt = async (db: Store, id: number) => {
   const tx = db.transaction('prompts', 'readwrite', { durability: 'strict' });
   await Promise.all([tx.store.delete(id), tx.done]);
 };
-
-export const addGeneration = (db: Store, g: Omit<GenerationRecord, 'createdAt'> & { createdAt?: number }) =>
-  write(db, 'generations', { ...g, createdAt: g.createdAt ?? Date.now() }) as Promise<number>;
-export const listGenerations = (db: Store, promptId?: number) =>
-  promptId === undefined ? db.getAll('generations') : db.getAllFromIndex('generations', 'promptId', promptId);
 
 /** Checks a ranking's shape (K = 2..9, one rank per completion, scores 1..7): bad data is refused, not stored. */
 export function checkRanking(r: Omit<RankingRecord, 'createdAt'>): void {
