@@ -1,11 +1,12 @@
-// npm run bench [-- --out FILE.json] [--quick] [--no-peer | --peers tfjs,jaxjs] [--reps N] [--only matmul|train|stages|rl-memory]
+// npm run bench [-- --out FILE.json] [--quick] [--no-peer | --peers tfjs,jaxjs] [--reps N] [--only matmul|train|stages|smollm|generate|rl-memory]
 // Our engine against two peers, TensorFlow.js's WebGPU backend and jax-js's, in the same run on the same adapter
 // (Dawn in Node):
 //   1. matmul throughput for GPT-2-small layer shapes, forward and both backward products
 //   2. one full training step (forward, backward, AdamW) of a GPT-2-shaped model at two sizes
-//   3. generation tokens/s with the KV cache at batch 1 and 8 (and recomputing without it)
+//   3. generation tokens/s with the KV cache at batch 1 and 8, and recomputing without it, after 32 and 256 tokens
 //   4. memory: bytes per parameter (full, LoRA), and a PPO setup with a shared base vs four models
-//   5. every stage of the recipe on the built-in model: ms per step, positions computed vs tokens held,
+//   5. a SmolLM2-135M-shaped Llama with LoRA: an SFT step, a PPO and a GRPO iteration, tokens/s and memory (bench/smollm.ts)
+//   6. every stage of the recipe on the built-in model: ms per step, positions computed vs tokens held,
 //      with batches on plans as long as their rows and at full length (bench/stages.ts)
 // Medians over repeats after a warm-up. Our GPU time comes from timestamp queries where the adapter has
 // them; speedups compare wall times (submit to idle, every side), since the peers offer nothing finer. A figure a
@@ -25,6 +26,7 @@ import { matmul } from '../src/ops/matmul.ts';
 import { AdamW, ADAMW_DEFAULTS } from '../src/train/adamw.ts';
 import { GENERATE_DEFAULTS, Generator } from '../src/train/generate.ts';
 import { Rng } from '../src/train/sampling.ts';
+import { benchSmolLM2, SMOLLM2_135M } from './smollm.ts';
 import { benchStages, type StageRow } from './stages.ts';
 import { disposeJaxjs, initJaxjs, jaxjsMatmul, jaxjsTrainStep } from './peer-jaxjs.ts';
 import { initTfjs, tfjsMatmul, tfjsTrainStep, type GptShape, type PeerInfo } from './peer-tfjs.ts';
@@ -61,6 +63,24 @@ async function timeCalls(gpu: Gpu, calls: Call[], reps: number): Promise<{ wallM
     if (t.gpuMs !== undefined) gpus.push(t.gpuMs);
   }
   return { wallMs: median(walls), gpuMs: gpus.length ? median(gpus) : undefined };
+}
+
+/**
+ * Where a step's time goes: each dispatch run alone in its own pass (GPU time from timestamp queries where
+ * the adapter has them, else wall time), summed by kernel. Alone, a dispatch pays its own pass's start-up,
+ * so the total is above the step's; the shares show which kernels to work on.
+ */
+async function profileCalls(gpu: Gpu, calls: Call[]): Promise<{ kernel: string; dispatches: number; ms: number; share: number }[]> {
+  const by = new Map<string, { dispatches: number; ms: number }>();
+  for (const c of calls) {
+    const t = await gpu.timeRun([c]);
+    const e = by.get(c.kernel.name) ?? { dispatches: 0, ms: 0 };
+    e.dispatches++;
+    e.ms += t.gpuMs ?? t.wallMs;
+    by.set(c.kernel.name, e);
+  }
+  const total = [...by.values()].reduce((a, e) => a + e.ms, 0);
+  return [...by.entries()].map(([kernel, e]) => ({ kernel, dispatches: e.dispatches, ms: round(e.ms)!, share: round(e.ms / total, 3)! })).sort((a, b) => b.ms - a.ms);
 }
 
 const rand = (n: number, seed: number) => {
@@ -139,12 +159,15 @@ async function benchTrain(gpu: Gpu, peers: Peer[], name: string, s: GptShape, be
   const reps = s.layers >= 12 ? Math.min(REPS, 2) : REPS;
   const t = await timeCalls(gpu, calls, reps);
   const loss = await plan.readLoss();
+  const profile = await gpu.check('kernel profile', () => profileCalls(gpu, calls));
+  log(`train ${name}: per-kernel profile (each dispatch alone): ${profile.slice(0, 8).map((k) => `${k.kernel} ${(k.share * 100).toFixed(0)}%`).join(', ')}`);
   const flops = stepFlops(s);
   const tokens = s.batch * s.seqLen;
   const row: Record<string, unknown> = {
     name, shape: s, params: model.params.count, dispatches: calls.length,
     ours_ms: round(t.wallMs), ours_gpu_ms: round(t.gpuMs), tokens_per_s: round(tokens / t.wallMs * 1000, 1),
     model_tflop_per_step: round(flops / 1e12, 4), mfu_vs_own_best_matmul: bestGflops > 0 ? round(flops / t.wallMs / 1e6 / bestGflops, 3) : undefined, loss_after: round(loss, 4),
+    kernel_profile: profile,
   };
   plan.destroy();
   model.params.destroy();
@@ -168,41 +191,52 @@ async function benchTrain(gpu: Gpu, peers: Peer[], name: string, s: GptShape, be
 }
 
 // ---- 3. generation ----
+// Decoding with the KV cache against recomputing the whole sequence for every token, after a prompt of 32
+// and of 256 tokens (the cost of recomputing grows with the context; the cache's barely), at batch 1, and
+// with the cache at batch 8 (8 samples of one prompt, as the Rank tab and the rollouts draw them).
 async function benchGenerate(gpu: Gpu, name: string, s: GptShape) {
   const cfg = gpt2Config(s);
   const model = new Transformer(gpu, cfg);
   initWeights(model, 2);
   const gen = new Generator(model);
-  const prompt = Array.from({ length: 16 }, (_, i) => (i * 37) % s.vocab);
-  const NEW = opt.quick ? 16 : 32;
+  const NEW = opt.quick ? 8 : 16;
   const rows: Record<string, unknown>[] = [];
-  for (const K of [1, 8]) {
-    const run = () => gen.generate(prompt, { ...GENERATE_DEFAULTS, numSamples: K, maxNewTokens: NEW, temperature: 1, seed: 1 });
-    await run();
+  for (const ctx of [32, 256]) {
+    const prompt = Array.from({ length: ctx }, (_, i) => (i * 37) % s.vocab);
+    for (const K of ctx === 32 ? [1, 8] : [1]) {
+      // the decode rate after the prompt: NEW tokens less 1 token, both after the same prefill
+      const run = async (n: number) => {
+        const t0 = performance.now();
+        await gen.generate(prompt, { ...GENERATE_DEFAULTS, numSamples: K, maxNewTokens: n, temperature: 1, seed: 1 });
+        return performance.now() - t0;
+      };
+      await run(NEW);
+      const ms = (await run(NEW)) - (await run(1));
+      rows.push({ name, context: ctx, cache: true, batch: K, new_tokens: NEW, tokens_per_s: round((K * (NEW - 1)) / ms * 1000, 1), note: 'decode only: the time of NEW tokens less that of 1, the same prefill in both' });
+    }
+    // Without a cache: every token recomputes the whole sequence (one plan at full length; causal attention
+    // makes the logits at position t independent of the padding after it).
+    const L = prompt.length + NEW;
+    const plan = await model.plan(1, L);
+    const seq = [...prompt, ...Array(NEW).fill(0)];
     const t0 = performance.now();
-    await run();
-    const ms = performance.now() - t0;
-    rows.push({ name, cache: true, batch: K, new_tokens: NEW, tokens_per_s: round((K * NEW) / ms * 1000, 1) });
+    for (let t = 0; t < NEW; t++) {
+      plan.setBatch(seq);
+      gpu.run(plan.forward);
+      const logits = await plan.readLogits(prompt.length + t - 1, 1);
+      let best = 0;
+      for (let v = 1; v < s.vocab; v++) if (logits[v]! > logits[best]!) best = v;
+      seq[prompt.length + t] = best;
+    }
+    rows.push({ name, context: ctx, cache: false, batch: 1, new_tokens: NEW, tokens_per_s: round(NEW / (performance.now() - t0) * 1000, 1) });
+    plan.destroy();
   }
-  // Without a cache: every token recomputes the whole sequence (one plan at full length; causal attention
-  // makes the logits at position t independent of the padding after it).
-  const L = prompt.length + NEW;
-  const plan = await model.plan(1, L);
-  const seq = [...prompt, ...Array(NEW).fill(0)];
-  const t0 = performance.now();
-  for (let t = 0; t < NEW; t++) {
-    plan.setBatch(seq);
-    gpu.run(plan.forward);
-    const logits = await plan.readLogits(prompt.length + t - 1, 1);
-    let best = 0;
-    for (let v = 1; v < s.vocab; v++) if (logits[v]! > logits[best]!) best = v;
-    seq[prompt.length + t] = best;
-  }
-  rows.push({ name, cache: false, batch: 1, new_tokens: NEW, tokens_per_s: round(NEW / (performance.now() - t0) * 1000, 1) });
-  plan.destroy();
   gen.destroy();
   model.params.destroy();
-  for (const r of rows) log(`generate ${name} batch ${r.batch} ${r.cache ? 'with' : 'without'} KV cache: ${r.tokens_per_s} tok/s`);
+  const tps = (ctx: number, cache: boolean, batch: number) => rows.find((r) => r.context === ctx && r.cache === cache && r.batch === batch)?.tokens_per_s as number;
+  for (const ctx of [32, 256]) rows.push({ name, context: ctx, cache_over_recompute: round(tps(ctx, true, 1) / tps(ctx, false, 1)) });
+  rows.push({ name, context: 32, batch8_over_batch1: round(tps(32, true, 8) / tps(32, true, 1)) });
+  for (const r of rows) log(`generate ${name} ${JSON.stringify(r)}`);
   return rows;
 }
 
@@ -245,11 +279,6 @@ async function benchMemory(gpu: Gpu, s: GptShape) {
 }
 
 // ---- 4b. memory of the online stages: PPO's four roles vs GRPO's one adapter, as allocated ----
-/** SmolLM2-135M's shape (30 layers, 576 wide, 9/3 heads, vocab 49152), random weights. */
-const SMOLLM2_135M = () => parseConfig({
-  model_type: 'llama', vocab_size: 49152, hidden_size: 576, intermediate_size: 1536, num_hidden_layers: 30, num_attention_heads: 9, num_key_value_heads: 3,
-  max_position_embeddings: 2048, rms_norm_eps: 1e-5, rope_theta: 100000, tie_word_embeddings: true,
-});
 
 /**
  * GPU bytes allocated by a LoRA run's setup, everything a step holds: PPO (policy, value and RM adapters
@@ -305,6 +334,12 @@ async function benchRlMemory(gpu: Gpu, name: string, cfg: ModelConfig) {
 // ---- run ----
 const gpu = await createNodeGpu();
 log(`adapter: ${gpu.adapter.name}`);
+if (opt.only === 'smollm' || opt.only === 'generate') {
+  const SHAPE: GptShape = { vocab: 8192, layers: 4, hidden: 256, heads: 4, seqLen: 128, batch: 8 };
+  const out = opt.only === 'smollm' ? { smollm2: await benchSmolLM2(gpu, log, !!opt.quick) } : { generation: await benchGenerate(gpu, 'gpt-small-4x256', SHAPE) };
+  console.log(JSON.stringify({ adapter: gpu.adapter, date: new Date().toISOString(), ...out }, null, 2));
+  process.exit(0);
+}
 if (opt.only === 'stages') {
   const stages = await benchStages(gpu, log, !!opt.quick);
   console.log(JSON.stringify({ adapter: gpu.adapter, date: new Date().toISOString(), stages }, null, 2));
@@ -342,6 +377,7 @@ disposeJaxjs(); // its buffer pool never shrinks: let go of the memory before th
 const generation = opt.only ? [] : await benchGenerate(gpu, 'gpt-small-4x256', SMALL);
 const memory = opt.only ? undefined : await benchMemory(gpu, GPT2);
 const rlMemory = opt.only ? [] : [await benchRlMemory(gpu, 'gpt2-124m', gpt2Config(GPT2)), await benchRlMemory(gpu, 'smollm2-135m', SMOLLM2_135M())];
+const smollm2 = opt.only ? undefined : await benchSmolLM2(gpu, log, !!opt.quick);
 const stages: StageRow[] = opt.only ? [] : await benchStages(gpu, log, !!opt.quick);
 const geo = (xs: number[]) => (xs.length ? Math.exp(xs.reduce((s, x) => s + Math.log(x), 0) / xs.length) : undefined);
 const nums = (xs: unknown[]) => xs.filter((x): x is number => typeof x === 'number');
@@ -354,7 +390,7 @@ const doc = {
   adapter: gpu.adapter, date: new Date().toISOString(), commit, node: process.version,
   settings: { reps: REPS, rows: ROWS, quick: !!opt.quick, timing: 'median wall ms from submit to results ready on the device (every side); ours_gpu_ms from timestamp queries' },
   peers: { tfjs: peerList[0]!.info, jaxjs: peerList[1]!.info }, units: { ms: 'milliseconds', gflops: 'GFLOP/s', tokens_per_s: 'tokens per second', bytes: 'bytes' },
-  matmul: matmulRows, train, generation, memory: memory ?? null, rl_memory: rlMemory, stages,
+  matmul: matmulRows, train, generation, memory: memory ?? null, rl_memory: rlMemory, smollm2: smollm2 ?? null, stages,
   summary: {
     matmul_speedup_vs_tfjs: matmulSpeedup('tfjs'),
     train_step_speedup_vs_tfjs: trainSpeedup('tfjs'),
@@ -381,11 +417,18 @@ const table = [
   }),
   '',
   ...(memory ? [
-    '| generation | batch | KV cache | tokens/s |',
-    '| --- | --- | --- | --- |',
-    ...generation.map((g) => `| ${g.name} | ${g.batch} | ${g.cache ? 'yes' : 'no'} | ${g.tokens_per_s} |`),
+    '| generation | context | batch | KV cache | tokens/s |',
+    '| --- | --- | --- | --- | --- |',
+    ...generation.filter((g) => g.tokens_per_s !== undefined).map((g) => `| ${g.name} | ${g.context} | ${g.batch} | ${g.cache ? 'yes' : 'no'} | ${g.tokens_per_s} |`),
+    ...generation.filter((g) => g.tokens_per_s === undefined).map((g) => `${g.name}, ${g.context} tokens of context: ${g.cache_over_recompute !== undefined ? `cache ${g.cache_over_recompute}x recomputing` : `batch 8 ${g.batch8_over_batch1}x batch 1`}`),
     '',
     `memory (GPT-2 124M): ${memory.bytes_per_param_full_training} bytes/param full training, ${memory.bytes_per_param_lora_r8} bytes/param with LoRA r=8; PPO setup ${(memory.ppo_setup_bytes.four_separate_models / 2 ** 20).toFixed(0)} MiB as four models vs ${(memory.ppo_setup_bytes.shared_base_with_lora / 2 ** 20).toFixed(0)} MiB on a shared base`,
+    '',
+  ] : []),
+  ...(smollm2 ? [
+    `| smollm2-135m-shaped (random weights, LoRA r 8) | ms | tokens/s | MiB beyond the ${(smollm2.base_weights_bytes / 2 ** 20).toFixed(0)} MiB base | setting |`,
+    '| --- | --- | --- | --- | --- |',
+    ...smollm2.rows.map((r) => `| ${r.name} | ${r.ms} | ${r.tokens_per_s} | ${(r.memory_bytes / 2 ** 20).toFixed(0)} | ${r.setting} |`),
     '',
   ] : []),
   ...(stages.length ? [
