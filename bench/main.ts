@@ -332,11 +332,11 @@ async function benchRlMemory(gpu: Gpu, name: string, cfg: ModelConfig) {
 }
 
 // ---- run ----
+const SMALL: GptShape = { vocab: 8192, layers: 4, hidden: 256, heads: 4, seqLen: 128, batch: 8 };
 const gpu = await createNodeGpu();
 log(`adapter: ${gpu.adapter.name}`);
 if (opt.only === 'smollm' || opt.only === 'generate') {
-  const SHAPE: GptShape = { vocab: 8192, layers: 4, hidden: 256, heads: 4, seqLen: 128, batch: 8 };
-  const out = opt.only === 'smollm' ? { smollm2: await benchSmolLM2(gpu, log, !!opt.quick) } : { generation: await benchGenerate(gpu, 'gpt-small-4x256', SHAPE) };
+  const out = opt.only === 'smollm' ? { smollm2: await benchSmolLM2(gpu, log, !!opt.quick) } : { generation: await benchGenerate(gpu, 'gpt-small-4x256', SMALL) };
   console.log(JSON.stringify({ adapter: gpu.adapter, date: new Date().toISOString(), ...out }, null, 2));
   process.exit(0);
 }
@@ -361,7 +361,6 @@ const peerList: Peer[] = [
 ];
 for (const p of peerList) log(p.info.ok ? `peer: ${p.label} ${p.info.version} (${p.info.backend})` : `peer ${p.label} unavailable: ${p.info.why}`);
 const peers = peerList.filter((p) => p.info.ok);
-const SMALL: GptShape = { vocab: 8192, layers: 4, hidden: 256, heads: 4, seqLen: 128, batch: 8 };
 const GPT2: GptShape = { vocab: 50257, layers: 12, hidden: 768, heads: 12, seqLen: opt.quick ? 128 : 256, batch: 1 };
 const sizes = (opt.sizes ?? (opt.quick ? 'small' : 'small,gpt2')).split(',');
 // --only matmul / --only train: one section (and the peers' part of it), e.g. to measure again on a busy machine

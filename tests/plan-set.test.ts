@@ -100,9 +100,11 @@ describe('plan sets: a step costs the tokens it holds', () => {
       const weight = (m: Transformer) => m.params.download('h.1.mlp.c_fc.weight');
       let m = load();
       const sft = await SftTrainer.create(m, { ...opt, batchSize: B, seqLen: T, accumulation: 1 });
-      await sft.trainStep([sftBatch(SEQS, B, T, PAD)]);
-      out.sft = await weight(m);
+      const sr = await sft.trainStep([sftBatch(SEQS, B, T, PAD)]);
       const sftUse = { ...sft.plans.use };
+      out.sft = await weight(m);
+      // the loss and gradient norm too: Adam's first step is nearly blind to the gradient's scale
+      out.sftLoss = Float32Array.of(sr.loss, sr.gradNorm, await sft.evaluate([sftBatch(SEQS, B, T, PAD)]));
       sft.destroy(); m.params.destroy();
       m = load();
       const head = new ScoreHead(m, { optimizer: true });
@@ -128,7 +130,7 @@ describe('plan sets: a step costs the tokens it holds', () => {
     for (const k of Object.keys(long.out)) expectClose(short.out[k]!, long.out[k]!, 1e-6, 1e-4, k);
   });
 
-  it('a PPO and a GRPO step (full fine-tuning, reward model, value model, reference) take the step they take at full length', async () => {
+  it('a PPO step (with PPO-ptx) and a GRPO step (full fine-tuning, reward model, value model, reference) take the step they take at full length', async () => {
     const gpu = await testGpu();
     const files = await readModelFolder('tests/fixtures/gpt2-tiny');
     const load = () => loadModel(gpu, files, { optimizer: true }).model;
@@ -139,7 +141,8 @@ describe('plan sets: a step costs the tokens it holds', () => {
       const rmHead = new ScoreHead(reward), vHead = new ScoreHead(value, { optimizer: true });
       rmHead.init(1); vHead.init(2);
       const ppo = await PpoTrainer.create({ policy: { model: policy }, reference: { model: reference }, reward: { model: reward, head: rmHead }, value: { model: value, head: vHead } },
-        { ...PPO_DEFAULTS, ...opt, lr: 3e-3, promptsPerStep: 2, numSamples: 2, maxNewTokens: 8, seqLen: MAX_T, minibatches: 2, padId: PAD, eosIds: [], seed: 5, ema_decay: 0 });
+        { ...PPO_DEFAULTS, ...opt, lr: 3e-3, promptsPerStep: 2, numSamples: 2, maxNewTokens: 8, seqLen: MAX_T, minibatches: 2, padId: PAD, eosIds: [], seed: 5, ema_decay: 0, ptx_coef: 0.5 });
+      ppo.setPtxData([sftBatch(SEQS.slice(0, 2), 2, MAX_T, PAD)]); // PPO-ptx: SFT rows of 2 (a minibatch), laid out at full length
       const r = await ppo.trainStep(prompts);
       const use = { ...ppo.plans.policy.use };
       const out: Record<string, Float32Array> = { ppo: await policy.params.download('h.1.mlp.c_fc.weight'), value: await vHead.params.download('score.weight'), score: Float32Array.of(r['objective/scores'], r['objective/kl']) };

@@ -182,7 +182,8 @@ async function runStage(run: StageRun, dir: string, log: (s: string) => void, na
     lines.push({ step: run.totalSteps, ...fin });
     appendFileSync(path, JSON.stringify({ step: run.totalSteps, ...fin }) + '\n');
   }
-  const u = { seconds: (Date.now() - t0) / 1000, positions: run.planUse().positions, tokens: run.planUse().tokens };
+  const { positions, tokens } = run.planUse();
+  const u = { seconds: (Date.now() - t0) / 1000, positions, tokens };
   use?.(u);
   log(`  ${name}: ${run.totalSteps} steps, ${u.seconds.toFixed(0)} s, ${u.positions} positions computed for ${u.tokens} tokens`);
   return lines;

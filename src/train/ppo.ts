@@ -21,7 +21,7 @@ import { PlanSet, totalUse, type PlanUse } from '../model/plan-set.ts';
 import type { Plan, Transformer } from '../model/transformer.ts';
 import { AdamW, type AdamWConfig } from './adamw.ts';
 import { Generator } from './generate.ts';
-import { narrowRows, targetSpans } from './layout.ts';
+import { fitBatch } from './sft.ts';
 import { AdaptiveKl, emaUpdate, gae, klPenalizedRewards, policyLoss, valueLoss, whiten } from './ppo-math.ts';
 import { layoutRollouts, rolloutLogps, sampleRollouts, type Rollout, type StepPhase } from './rollouts.ts';
 
@@ -257,11 +257,7 @@ export class PpoTrainer {
 
   private async ptxPass(): Promise<void> {
     const b = this.ptx[this.ptxNext++ % this.ptx.length]!;
-    const B = this.plans.policy.B, T = this.cfg.seqLen;
-    const pp = await this.plans.policy.fit(targetSpans(b.targets, B, T));
-    const targets = narrowRows(b.targets, B, T, pp.T);
-    const w = Float32Array.from(targets, (t) => (t >= 0 ? this.cfg.ptx_coef / Math.max(1, b.count) : 0));
-    pp.setBatch(narrowRows(b.ids, B, T, pp.T), targets, w);
+    const pp = await fitBatch(this.plans.policy, b, this.cfg.seqLen, this.cfg.ptx_coef / Math.max(1, b.count));
     await pp.model.gpu.check('ppo ptx', () => pp.model.gpu.run([...pp.forward, ...pp.lossFused, ...pp.backward], 'ppo'));
   }
 

@@ -6,7 +6,7 @@
 // step), so the accumulated gradient is the gradient of the step's mean loss, whatever the split.
 import type { LoraSet } from '../model/lora.ts';
 import { PlanSet, totalUse, type PlanUse } from '../model/plan-set.ts';
-import type { Transformer } from '../model/transformer.ts';
+import type { Plan, Transformer } from '../model/transformer.ts';
 import { AdamW, type AdamWConfig } from './adamw.ts';
 import { layoutRows, narrowRows, targetSpans } from './layout.ts';
 import { learningRate, type ScheduleConfig } from './schedule.ts';
@@ -27,6 +27,18 @@ export function sftBatch(examples: Example[], B: number, T: number, padId: numbe
   if (examples.length > B) throw new Error(`${examples.length} examples for ${B} rows`);
   const { ids, targets, count } = layoutRows(examples, B, T, padId);
   return { ids, targets, count };
+}
+
+/**
+ * A batch laid out B x T (sftBatch) on the shortest plan of `plans` that holds its rows' targets, cut to
+ * it, with `weight` on every target: SFT's micro-batches and PPO-ptx's.
+ */
+export async function fitBatch(plans: PlanSet, b: Batch, T: number, weight: number): Promise<Plan> {
+  const B = plans.B;
+  const plan = await plans.fit(targetSpans(b.targets, B, T));
+  const targets = narrowRows(b.targets, B, T, plan.T);
+  plan.setBatch(narrowRows(b.ids, B, T, plan.T), targets, Float32Array.from(targets, (t) => (t >= 0 ? weight : 0)));
+  return plan;
 }
 
 export interface SftConfig extends AdamWConfig, ScheduleConfig {
@@ -55,14 +67,6 @@ export class SftTrainer {
     return new SftTrainer(model, cfg, plans, opt, lora);
   }
 
-  /** A batch (laid out B x seqLen) on the shortest plan that holds its rows' targets, its weights set. */
-  private async load(b: Batch, weight: number) {
-    const { batchSize: B, seqLen: T } = this.cfg;
-    const plan = await this.plans.fit(targetSpans(b.targets, B, T));
-    const targets = narrowRows(b.targets, B, T, plan.T);
-    plan.setBatch(narrowRows(b.ids, B, T, plan.T), targets, Float32Array.from(targets, (t) => (t >= 0 ? weight : 0)));
-    return plan;
-  }
 
   /** One optimizer step over `micro` batches (length = accumulation). */
   async trainStep(micro: Batch[]): Promise<StepResult> {
@@ -72,7 +76,7 @@ export class SftTrainer {
     let loss = 0;
     this.lora?.setStep(this.step);
     for (const [i, b] of micro.entries()) {
-      const plan = await this.load(b, 1 / Math.max(1, total));
+      const plan = await fitBatch(this.plans, b, this.cfg.seqLen, 1 / Math.max(1, total));
       const calls = [...(i === 0 ? plan.zeroGrads : []), ...plan.forward, ...plan.lossFused, ...plan.backward];
       await gpu.check('sft step', () => gpu.run(calls, 'sft'));
       loss += await plan.readLoss();
@@ -89,7 +93,7 @@ export class SftTrainer {
     const gpu = this.model.gpu;
     let sum = 0, n = 0;
     for (const b of batches) {
-      const plan = await this.load(b, 1);
+      const plan = await fitBatch(this.plans, b, this.cfg.seqLen, 1);
       await gpu.check('eval', () => gpu.run([...plan.forward, ...plan.loss]));
       sum += await plan.readLoss();
       n += b.count;

@@ -7,10 +7,10 @@
 // Identical completions are no comparison: their pairs are left out. Which reward model: the newest
 // finished LoRA reward-model run trained on the loaded model (the runs PPO can train against).
 import type { Selection } from '../io/datasets.ts';
+import type { RunRecord } from '../store/db.ts';
 import { leastSurePair, meanMargin } from '../train/selection.ts';
 
 export { leastSurePair, meanMargin }; // the rule, shared with the experiment's --select uncertain
-import type { RunRecord } from '../store/db.ts';
 
 /** Samples drawn for a pairwise judgement when the reward model picks the pair: 6 pairs to choose from. */
 export const SELECT_SAMPLES = 4;
