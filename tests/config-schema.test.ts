@@ -4,7 +4,12 @@
 // as their differences from it), so moving or restating a default cannot change a run's config.
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { Option } from 'commander';
+import { stageOptions } from '../src/cli/train.ts';
+import { TRL_FIELDS, type TrlStage } from '../src/io/trl.ts';
 import { resolveConfig, STAGES, type Stage, type TrainInput } from '../src/train/config.ts';
+import { PPO_DEFAULTS } from '../src/train/ppo-defaults.ts';
+import { appliesTo, cardRows, formFields, helpOf, OPTIONS, stageDefaults, stageFlags, trlName } from '../src/train/schema.ts';
 
 const pinned = JSON.parse(readFileSync(new URL('./fixtures/resolved-configs.json', import.meta.url), 'utf8')) as {
   base: Record<Stage, Record<string, unknown>>; cases: Record<string, Record<string, unknown>>;
@@ -24,5 +29,90 @@ describe('resolveConfig', () => {
       n++;
     }
     expect(n).toBe(STAGES.length * SHAPES.length * 4);
+  });
+});
+
+describe('the schema', () => {
+  const shape = { maxPositions: 256, hidden: 128 };
+
+  it('has one entry per config field, and the defaults are exactly those fields', () => {
+    const keys = OPTIONS.map((o) => o.key);
+    expect(new Set(keys).size).toBe(keys.length);
+    for (const stage of STAGES) expect(Object.keys(stageDefaults(stage, 0, shape)).sort(), stage).toEqual([...keys].sort());
+    // a resolved config keeps the field order runs were saved with
+    expect(Object.keys(resolveConfig('sft', {}, shape))).toEqual(Object.keys(pinned.base.sft));
+  });
+
+  it("names each option as TRL's config for that stage does", () => {
+    const trl: Partial<Record<Stage, TrlStage>> = { sft: 'sft', rm: 'reward', dpo: 'dpo', grpo: 'grpo', rloo: 'rloo' }; // PPO: TRL's older PPOConfig, no longer in TRL
+    let n = 0;
+    for (const stage of STAGES) for (const o of OPTIONS) {
+      const name = appliesTo(o, stage) ? trlName(o, stage) : undefined;
+      if (!name || !trl[stage]) continue;
+      expect(TRL_FIELDS[trl[stage]!], `${stage} ${o.key} -> ${name}`).toContain(name);
+      n++;
+    }
+    expect(n).toBeGreaterThan(60);
+  });
+
+  it('help lines name the options they refer to, on both surfaces', () => {
+    for (const stage of STAGES) for (const o of OPTIONS) for (const surface of ['cli', 'form'] as const) {
+      const h = helpOf(o, stage, surface);
+      expect(h, `${stage} ${o.key}`).not.toMatch(/\{\w+\}/);
+      expect(h.length, `${stage} ${o.key}`).toBeGreaterThan(8);
+    }
+    expect(helpOf(OPTIONS.find((o) => o.key === 'steps')!, 'sft', 'cli')).toContain('overrides --epochs');
+    expect(helpOf(OPTIONS.find((o) => o.key === 'steps')!, 'sft', 'form')).toContain('overrides epochs');
+  });
+
+  it('gives each stage its flags, one config field each, every one shown with its default', () => {
+    for (const stage of STAGES) {
+      const flags = stageFlags(stage);
+      const attrs = flags.map((f) => new Option(f.flags).attributeName());
+      expect(new Set(attrs).size, stage).toBe(attrs.length);
+      for (const f of flags) expect(OPTIONS.find((o) => o.key === f.key)!.stages ?? STAGES, `${stage} ${f.flags}`).toContain(stage);
+      const help = new Map(stageOptions(stage).map((o) => [o.flags, o.description]));
+      for (const f of flags) expect(help.get(f.flags), `${stage} ${f.flags}`).toMatch(/\(default: [^)]+\)$/);
+    }
+    // the flags the CLI had before the schema, each still there
+    const ppo = stageFlags('ppo').map((f) => f.flags), grpo = stageFlags('grpo').map((f) => f.flags);
+    expect(ppo).toEqual(expect.arrayContaining(['--num-samples <K>', '--max-new-tokens <N>', '--kl-coef <C>', '--ptx-coef <G>', '--ema-decay <D>', '--target-kl <X>', '--no-early-stopping', '--max-steps, --steps <N>']));
+    expect(grpo).toEqual(expect.arrayContaining(['--num-generations <G>', '--max-completion-length, --max-new-tokens <N>', '--scale-rewards <S>', '--loss-type <L>', '--reward-weights <W,...>', '--mask-truncated-completions', '--beta <B>']));
+    expect(stageFlags('rloo').map((f) => f.flags)).toContain('--normalize-advantages');
+    expect(stageFlags('rm').map((f) => f.flags)).toContain('--head-lr-ratio <X>');
+    expect(stageFlags('sft').map((f) => f.flags)).not.toContain('--beta <B>');
+  });
+
+  it("lays out the Train form: the stage's fields, plain ones then Advanced", () => {
+    const keys = (stage: Stage, advanced: boolean) => formFields(stage).filter((f) => f.advanced === advanced).map((f) => f.key);
+    expect(keys('sft', false)).toEqual(['epochs', 'steps', 'batchSize', 'lr', 'loraRank', 'seqLen']);
+    expect(keys('ppo', false)).toEqual(['epochs', 'steps', 'batchSize', 'lr', 'loraRank', 'seqLen', 'rewardRunId', 'kl_coef', 'numSamples', 'maxNewTokens']);
+    expect(keys('grpo', false)).toEqual(['epochs', 'steps', 'batchSize', 'lr', 'loraRank', 'seqLen', 'rewardRunId', 'numSamples', 'maxNewTokens', 'beta', 'temperature']);
+    expect(keys('ppo', true).slice(11, 14)).toEqual(['onNonFinite', 'temperature', 'kl_target']); // PPO's temperature under Advanced
+    expect(keys('rm', true)).toContain('headLrRatio');
+    expect(formFields('grpo').find((f) => f.key === 'loss_type')!.options).toEqual(['grpo', 'bnpo', 'dr_grpo', 'dapo']);
+    expect(formFields('rloo').find((f) => f.key === 'numSamples')!.label).toBe('completions per prompt');
+  });
+
+  it("lists on the model card what it listed before, with TRL's names", () => {
+    const rows = (stage: string) => cardRows(stage).map(([k]) => k).sort();
+    const common = ['lr', 'epochs', 'steps', 'batchSize', 'seqLen', 'weightDecay', 'warmupRatio', 'maxGradNorm', 'loraRank', 'loraAlpha', 'loraDropout', 'seed'];
+    expect(rows('sft')).toEqual([...common].sort());
+    expect(rows('rm')).toEqual([...common].sort());
+    expect(rows('some-other-stage')).toEqual([...common].sort());
+    expect(rows('dpo')).toEqual([...common, 'beta'].sort());
+    expect(rows('ppo')).toEqual([...common, 'numSamples', 'maxNewTokens', 'temperature', 'kl_coef', 'kl_target', 'cliprange', 'cliprange_value', 'vf_coef', 'gamma', 'lam',
+      'ppo_epochs', 'minibatches', 'ptx_coef', 'ema_decay', 'early_stopping', 'target_kl'].sort());
+    expect(cardRows('dpo').find(([k]) => k === 'beta')).toEqual(['beta', 'DPO beta', 'beta']);
+    expect(cardRows('sft').find(([k]) => k === 'lr')).toEqual(['lr', 'learning rate', 'learning_rate']);
+  });
+
+  it("PpoTrainer's own defaults are the schema's but for the paper's lr, kl_coef and single pass", () => {
+    const d = stageDefaults('ppo', 0, { maxPositions: 1e9, hidden: 4096 });
+    const same = Object.entries(PPO_DEFAULTS).filter(([k]) => k in d && !['lr', 'kl_coef', 'ppo_epochs'].includes(k));
+    expect(same.length).toBeGreaterThan(15);
+    for (const [k, v] of same) expect(v, k).toEqual(d[k as keyof typeof d]);
+    expect(PPO_DEFAULTS.seqLen).toBe(resolveConfig('ppo', { rewardRunId: 'rm' }, { maxPositions: 4096, hidden: 128 }).seqLen); // one sequence length: 256
+    expect(PPO_DEFAULTS.promptsPerStep).toBe(d.batchSize);
   });
 });

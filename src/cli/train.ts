@@ -2,8 +2,9 @@
 // worker (src/train/stages.ts). Each writes to --out a loadable model folder (full fine-tuning) or PEFT
 // adapter folder (LoRA), and metrics.jsonl: one JSON object per optimizer step with `step` and TRL's
 // metric names. --checkpoint-every / --stop-after write a checkpoint; --resume continues bit for bit.
-// The stages' flags are declared here (stageOptions) with the defaults resolveConfig gives, so --help
-// shows the table a run will use rather than a copy of it.
+// The stages' flags, their help lines and the config fields they set are the schema's (src/train/schema.ts:
+// stageFlags); --help shows each with the default resolveConfig gives, so it is the table a run will use
+// rather than a copy of it.
 import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { decodeText, TextFileError } from '../io/text.ts';
 import { join, resolve } from 'node:path';
@@ -21,7 +22,8 @@ import { rewardBiasOf } from '../model/export.ts';
 import { loadAdapterWithHead } from '../model/lora.ts';
 import { snapshot, type Checkpoint } from '../train/checkpoint.ts';
 import { readCheckpointFile, writeCheckpointFile } from './checkpoint-file.ts';
-import { AUTO_EPOCHS, resolveConfig, widthScale, type Stage, type TrainConfig, type TrainInput } from '../train/config.ts';
+import { resolveConfig, widthScale, type Stage, type TrainConfig, type TrainInput } from '../train/config.ts';
+import { flagOf as schemaFlagOf, OPTION, stageFlags, type StageFlag } from '../train/schema.ts';
 import { builtinReward, BUILTIN_REWARDS, rewardFunctionsOf, type RewardFunction } from '../train/rewards.ts';
 import { buildStage, DataError } from '../train/stages.ts';
 
@@ -63,52 +65,13 @@ function bar(step: number, total: number, text: string): void {
   process.stderr.write(`\r[${'#'.repeat(done)}${'.'.repeat(w - done)}] ${step}/${total} ${text}   `);
 }
 
-/** A flag that sets a TrainConfig field; `stages` limits it to those stages (all when absent); `kind`: its value's type (a number unless said). */
-interface ConfigFlag { key: keyof TrainConfig; flags: string; help: string | ((stage: Stage) => string); stages?: readonly Stage[]; kind?: 'string' | 'boolean' | 'numbers' }
-
-const BATCH_OF: Record<Stage, string> = { sft: 'demonstrations', rm: 'rankings', dpo: 'preference pairs', ppo: 'prompts', grpo: 'prompts', rloo: 'prompts' };
 const GROUP: readonly Stage[] = ['grpo', 'rloo'];
 
-/** The stages' config flags (Hugging Face / TRL names where they have one). An unset flag keeps the stage's default. */
-const CONFIG_FLAGS: readonly ConfigFlag[] = [
-  { key: 'steps', flags: '--max-steps, --steps <N>', help: "optimizer steps (Hugging Face's max_steps): overrides --epochs, cycling through the data as often as needed; 0 = what the epochs give" },
-  { key: 'epochs', flags: '--epochs <E>', help: 'passes over the data' },
-  { key: 'batchSize', flags: '--batch-size <B>', help: (stage) => `${BATCH_OF[stage]} per optimizer step` },
-  { key: 'lr', flags: '--lr <X>', help: 'peak learning rate (AdamW, warmup then cosine decay)' },
-  { key: 'seed', flags: '--seed <S>', help: (stage) => `data order and initialisation${stage === 'ppo' ? ', rollout sampling' : ''}` },
-  { key: 'seqLen', flags: '--seq-len <T>', help: 'prompt + completion tokens' },
-  { key: 'loraRank', flags: '--lora-rank <R>', help: 'train a LoRA adapter of this rank (written as a PEFT adapter); 0 = full fine-tuning' },
-  { key: 'loraAlpha', flags: '--lora-alpha <A>', help: 'LoRA alpha (the update is scaled by alpha / rank)' },
-  { key: 'loraDropout', flags: '--lora-dropout <P>', help: 'dropout on the LoRA input' },
-  { key: 'headLrRatio', flags: '--head-lr-ratio <X>', help: "the score head's learning rate over the rest's (--lr)", stages: ['rm'] },
-  { key: 'checkpointEvery', flags: '--checkpoint-every <N>', help: 'also write checkpoint.safetensors every N steps (0 = at the end and at --stop-after only)' },
-  { key: 'beta', flags: '--beta <B>', help: (stage) => (stage === 'dpo' ? "DPO's beta: how tightly the policy is held to the reference"
-    : stage === 'grpo' ? 'KL coefficient (k3 estimator, per token) to the reference, the starting model; 0 = no KL term and no reference pass'
-      : "KL coefficient: beta x the completion's KL to the reference (the starting model) is taken off its reward"), stages: ['dpo', 'grpo', 'rloo'] },
-  { key: 'kl_coef', flags: '--kl-coef <C>', help: 'per-token KL penalty to the reference (the starting model)', stages: ['ppo'] },
-  { key: 'numSamples', flags: '--num-samples <K>', help: 'rollouts per prompt', stages: ['ppo'] },
-  { key: 'numSamples', flags: '--num-generations <G>', help: 'completions sampled per prompt: the group whose other members are each one\'s baseline', stages: GROUP },
-  { key: 'maxNewTokens', flags: '--max-new-tokens <N>', help: 'tokens per rollout at most', stages: ['ppo'] },
-  { key: 'maxNewTokens', flags: '--max-completion-length, --max-new-tokens <N>', help: 'tokens per completion at most', stages: GROUP },
-  { key: 'temperature', flags: '--temperature <T>', help: 'sampling temperature of the completions', stages: GROUP },
-  { key: 'scale_rewards', flags: '--scale-rewards <S>', help: "advantages divided by the std of the prompt's group ('group'), of the batch ('batch'), or not at all ('none', Dr. GRPO)", stages: ['grpo'], kind: 'string' },
-  { key: 'loss_type', flags: '--loss-type <L>', help: "how the per-token loss is normalised: 'grpo' (per sequence), 'bnpo' / 'dapo' (per token of the batch), 'dr_grpo' (by rows x max completion length)", stages: ['grpo'], kind: 'string' },
-  { key: 'normalize_advantages', flags: '--normalize-advantages', help: 'whiten the advantages over the batch', stages: ['rloo'], kind: 'boolean' },
-  { key: 'epsilon', flags: '--epsilon <E>', help: 'the ratio is clipped below at 1 - epsilon', stages: GROUP },
-  { key: 'epsilon_high', flags: '--epsilon-high <E>', help: 'the ratio is clipped above at 1 + epsilon-high (DAPO: 0.28); 0 = --epsilon', stages: GROUP },
-  { key: 'num_iterations', flags: '--num-iterations <N>', help: 'updates per batch of completions', stages: GROUP },
-  { key: 'target_kl', flags: '--target-kl <X>', help: "early stopping: a step's updates stop once their approx KL to the sampling policy exceeds 1.5 x this", stages: ['ppo', 'grpo', 'rloo'] },
-  { key: 'early_stopping', flags: '--no-early-stopping', help: "turn off TRL's early-stopping guard (--target-kl)", stages: ['ppo', 'grpo', 'rloo'], kind: 'boolean' },
-  { key: 'mask_truncated_completions', flags: '--mask-truncated-completions', help: 'leave completions cut at the length limit out of the loss', stages: GROUP, kind: 'boolean' },
-  { key: 'reward_weights', flags: '--reward-weights <W,...>', help: 'one weight per reward: the --reward-fn functions in order, then --reward; default 1 each', stages: GROUP, kind: 'numbers' },
-  { key: 'ptx_coef', flags: '--ptx-coef <G>', help: 'PPO-ptx: weight of an SFT loss on the {"prompt","completion"} lines among the prompts; 0 = plain PPO', stages: ['ppo'] },
-  { key: 'ema_decay', flags: '--ema-decay <D>', help: "export an EMA of the policy with this decay (the paper's 0.992); 0 = the last iterate", stages: ['ppo'] },
-];
-
-/** The flag that sets a config field (for error messages): its first spelling. */
-const flagOf = (key: string): string => (key === 'rewardRunId' ? '--reward' : key === 'reward_funcs' ? '--reward-fn' : CONFIG_FLAGS.find((f) => f.key === key)?.flags.split(/[ ,]/)[0] ?? `--${key}`);
+/** The flag that sets a config field on `stage` (for error messages): its first spelling. */
+const flagOf = (stage: Stage, key: string): string => (key === 'rewardRunId' ? '--reward' : key === 'reward_funcs' ? '--reward-fn'
+  : (key in OPTION ? schemaFlagOf(OPTION[key as keyof TrainConfig], stage) : undefined) ?? `--${key}`);
 /** Where commander puts a flag's value among the parsed options. */
-const attributeOf = (f: ConfigFlag): string => new Option(f.flags).attributeName();
+const attributeOf = (f: StageFlag): string => new Option(f.flags).attributeName();
 
 /** A number as a person writes it in a flag: 1e-4 rather than 0.0001. */
 const fmt = (x: unknown): string => (typeof x === 'number' && x !== 0 && Math.abs(x) < 1e-3 ? x.toExponential() : Array.isArray(x) ? (x.length ? x.join(',') : 'none') : String(x));
@@ -118,13 +81,14 @@ const fmt = (x: unknown): string => (typeof x === 'number' && x !== 0 && Math.ab
  * model) and put in words where it depends on them: "1e-4 with LoRA, 9e-6 full", "2 x --lora-rank".
  */
 export function defaultOf(stage: Stage, key: keyof TrainConfig): string {
+  const words = OPTION[key].defaultText; // the schema's words, where the value alone does not say it (epochs' 0 = auto)
+  if (words) return words;
   // arrays (reward_weights) compare by value: as their text
   const at = (loraRank: number, maxPositions = Number.MAX_SAFE_INTEGER, hidden = 4096) => {
     const x = resolveConfig(stage, { ...(key === 'loraRank' ? {} : { loraRank }), rewardRunId: 'rm' }, { maxPositions, hidden })[key];
     return Array.isArray(x) ? fmt(x) : x;
   };
   const full = at(0), r4 = at(4), r8 = at(8);
-  if (key === 'epochs' && full === 0) return `0 = auto: passes for at least ${AUTO_EPOCHS.minSteps} steps, at most ${AUTO_EPOCHS.maxEpochs}`;
   if (at(0, undefined, 128) !== full) return `${fmt(r8)} with LoRA, ${fmt(full)} full, x 4096 / the model's hidden size, at most x ${widthScale(0)}`;
   if (at(0, 8) !== full) return `${fmt(full)}, at most the model's positions`;
   if (r4 !== r8 && typeof r8 === 'number' && (r4 as number) * 2 === r8) return `${fmt(r8 / 8)} x --lora-rank`;
@@ -160,12 +124,12 @@ export function stageOptions(stage: Stage): Option[] {
   return [
     ...data,
     required('--out <DIR>', 'where the model (or PEFT adapter) folder, metrics.jsonl and checkpoint.safetensors go'),
-    ...CONFIG_FLAGS.filter((f) => !f.stages || f.stages.includes(stage)).map((f) => {
-      const o = new Option(f.flags, `${typeof f.help === 'string' ? f.help : f.help(stage)} (default: ${defaultOf(stage, f.key)})`);
+    ...stageFlags(stage).map((f) => {
+      const o = new Option(f.flags, `${f.help} (default: ${defaultOf(stage, f.key)})`);
       const flag = f.flags.split(/[ ,]/)[0]!;
-      if (f.kind === 'boolean') return o;
-      if (f.kind === 'string') return o.argParser((v: string) => v);
-      if (f.kind === 'numbers') return o.argParser((v: string) => v.split(',').map(finite(flag)));
+      if (f.type === 'bool') return o;
+      if (f.type === 'string') return o.argParser((v: string) => v);
+      if (f.type === 'numbers') return o.argParser((v: string) => v.split(',').map(finite(flag)));
       return o.argParser(finite(flag));
     }),
     new Option('--stop-after <N>', 'stop after step N, writing a checkpoint (--resume goes on)').argParser((v) => {
@@ -178,10 +142,9 @@ export function stageOptions(stage: Stage): Option[] {
 }
 
 /** Parsed flags -> the stage config (TrainConfig names; unset flags keep the stage's defaults). */
-function flags(v: Record<string, unknown>): TrainInput {
-  // two flags may set one field (--num-samples, --num-generations): the one given wins
+function flags(stage: Stage, v: Record<string, unknown>): TrainInput {
   const out: Record<string, unknown> = {};
-  for (const f of CONFIG_FLAGS) if (v[attributeOf(f)] !== undefined) out[f.key] = v[attributeOf(f)];
+  for (const f of stageFlags(stage)) if (v[attributeOf(f)] !== undefined) out[f.key] = v[attributeOf(f)];
   return out as TrainInput;
 }
 
@@ -283,10 +246,10 @@ export async function trainCommand(gpu: Gpu, stage: Stage, v: Record<string, unk
   let config;
   try {
     config = resolveConfig(stage, {
-      ...flags(v), ...(online ? { rewardRunId: String(v.reward ?? '') } : {}), ...(fns.length ? { reward_funcs: fns.map((f) => f.name) } : {}),
+      ...flags(stage, v), ...(online ? { rewardRunId: String(v.reward ?? '') } : {}), ...(fns.length ? { reward_funcs: fns.map((f) => f.name) } : {}),
     }, base.cfg);
   } catch (e) {
-    throw new TrainUsageError((e as Error).message.replace(/^config\.(\w+)/, (_, k: string) => flagOf(k)));
+    throw new TrainUsageError((e as Error).message.replace(/^config\.(\w+)/, (_, k: string) => flagOf(stage, k)));
   }
   const reward = online && v.reward !== undefined ? await rewardRun(gpu, files, String(v.reward)) : undefined;
   let run;

@@ -13,6 +13,7 @@
 //     as entities, so it renders as the literal text and never as HTML, a link or a table break;
 //   - code blocks hold only validated Hub ids (or a placeholder), never free text.
 import { baseRefOf, checkModelId, parseModelRef } from './hub.ts';
+import { cardRows } from '../train/schema.ts';
 import { wellFormed, yamlQuote } from './yaml.ts';
 
 export interface CardStage {
@@ -110,22 +111,6 @@ const STAGES: Record<string, { tag: string; name: string }> = {
   ppo: { tag: 'ppo', name: 'PPO against the reward model, with a KL penalty to the reference' },
 };
 
-/** The hyperparameters worth reading per stage, with labels; others in the config are left out. */
-const COMMON_KEYS: [string, string][] = [
-  ['lr', 'learning rate'], ['epochs', 'epochs'], ['steps', 'step cap'], ['batchSize', 'batch size'], ['seqLen', 'sequence length'],
-  ['weightDecay', 'weight decay'], ['warmupRatio', 'warmup ratio'], ['maxGradNorm', 'gradient clip norm'],
-  ['loraRank', 'LoRA rank'], ['loraAlpha', 'LoRA alpha'], ['loraDropout', 'LoRA dropout'], ['seed', 'seed'],
-];
-const STAGE_KEYS: Record<string, [string, string][]> = {
-  dpo: [['beta', 'DPO beta']],
-  ppo: [
-    ['numSamples', 'samples per prompt'], ['maxNewTokens', 'max new tokens'], ['temperature', 'sampling temperature'],
-    ['kl_coef', 'KL coefficient'], ['kl_target', 'KL target (0 = fixed coefficient)'], ['cliprange', 'policy clip range'],
-    ['cliprange_value', 'value clip range'], ['vf_coef', 'value loss coefficient'], ['gamma', 'gamma'], ['lam', 'GAE lambda'],
-    ['ppo_epochs', 'PPO epochs'], ['minibatches', 'minibatches'], ['ptx_coef', 'pretraining-mix (PPO-ptx) coefficient'], ['ema_decay', 'policy EMA decay'], ['early_stopping', 'early stopping'], ['target_kl', 'early-stopping target KL'],
-  ],
-};
-
 const fmtNumber = (n: number) => (Number.isInteger(n) ? String(n) : Number.isFinite(n) ? String(Number(n.toPrecision(5))) : String(n));
 const fmtValue = (v: unknown): string | undefined =>
   typeof v === 'number' ? fmtNumber(v) : typeof v === 'boolean' ? String(v) : typeof v === 'string' && v !== '' ? v : undefined;
@@ -174,8 +159,8 @@ function frontMatter(x: ModelCardInput, base: string | undefined): string {
   return `---\n${lines.join('\n')}\n---\n`;
 }
 
-function table(head: [string, string], rows: [string, string][]): string {
-  return [`| ${head[0]} | ${head[1]} |`, '| --- | --- |', ...rows.map(([a, b]) => `| ${mdInline(a)} | ${mdInline(b)} |`)].join('\n');
+function table(head: readonly string[], rows: readonly (readonly string[])[]): string {
+  return [`| ${head.join(' | ')} |`, `|${' --- |'.repeat(head.length)}`, ...rows.map((r) => `| ${r.map(mdInline).join(' | ')} |`)].join('\n');
 }
 
 function stageSection(s: CardStage, i: number): string {
@@ -184,15 +169,16 @@ function stageSection(s: CardStage, i: number): string {
   let out = `${i + 1}. **${mdInline(what)}**${mdInline(steps)}${s.role ? `: ${mdInline(s.role)}` : ''}\n`;
   const cfg = s.config ?? {};
   const lora = typeof cfg.loraRank === 'number' && cfg.loraRank > 0;
-  const rows: [string, string][] = [];
-  for (const [key, label] of [...COMMON_KEYS, ...(STAGE_KEYS[s.stage] ?? [])]) {
+  const rows: [string, string, string][] = [];
+  // the hyperparameters worth reading, with their labels and TRL's names: the schema's (src/train/schema.ts, `card`, `trl`)
+  for (const [key, label, trl] of cardRows(s.stage)) {
     if (!lora && key.startsWith('lora') && key !== 'loraRank') continue;
     if (key === 'steps' && cfg.steps === 0) continue;
     if (key === 'epochs' && (Number(cfg.steps) > 0 || cfg.epochs === 0)) continue; // the step cap overrides the epochs; 0 was never resolved
     const v = key === 'loraRank' && !lora ? 'full fine-tuning' : fmtValue(cfg[key]);
-    if (v !== undefined) rows.push([label, v]);
+    if (v !== undefined) rows.push([label, v, trl]);
   }
-  if (rows.length) out += '\n' + indent(table(['hyperparameter', 'value'], rows)) + '\n';
+  if (rows.length) out += '\n' + indent(table(['hyperparameter', 'value', 'TRL name'], rows)) + '\n';
   return out;
 }
 

@@ -1,9 +1,23 @@
-// PPO's defaults apart from its trainer, so the page (the Train tab's form) gets them without the GPU code.
+// PpoTrainer's own defaults, for callers that build the trainer directly (tests, benchmarks). The PPO
+// stage (src/train/stages.ts) passes every field of a resolved config over them, so a run's values are the
+// schema's (src/train/schema.ts); here only what the schema does not hold, and the trainer's own choices
+// where they are the paper's rather than the playground's.
 import type { PpoConfig } from './ppo.ts';
+import { stageDefaults } from './schema.ts';
+
+/** The schema's PPO defaults for a full fine-tuning of a model as wide as the paper's, whose positions do not bound seqLen. */
+const schema = stageDefaults('ppo', 0, { maxPositions: Number.MAX_SAFE_INTEGER, hidden: 4096 });
 
 export const PPO_DEFAULTS: Omit<PpoConfig, 'padId' | 'eosIds'> = {
-  lr: 1e-4, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0, maxGradNorm: 1,
-  kl_coef: 0.02, kl_target: 0, kl_horizon: 10000, cliprange: 0.2, cliprange_value: 0.2, vf_coef: 0.1, gamma: 1, lam: 0.95,
-  ppo_epochs: 1, minibatches: 1, promptsPerStep: 4, numSamples: 4, maxNewTokens: 32, temperature: 1, seqLen: 128,
-  ptx_coef: 0, ema_decay: 0, seed: 0,
+  beta1: schema.beta1, beta2: schema.beta2, eps: schema.eps, weightDecay: schema.weightDecay, maxGradNorm: schema.maxGradNorm,
+  kl_target: schema.kl_target, cliprange: schema.cliprange, cliprange_value: schema.cliprange_value, vf_coef: schema.vf_coef,
+  gamma: schema.gamma, lam: schema.lam, minibatches: schema.minibatches, promptsPerStep: schema.batchSize, numSamples: schema.numSamples,
+  maxNewTokens: schema.maxNewTokens, temperature: schema.temperature,
+  seqLen: schema.seqLen, // the schema's SEQ_LEN (256): this table said 128, which no run used (see SEQ_LEN)
+  ptx_coef: schema.ptx_coef, ema_decay: schema.ema_decay, seed: schema.seed,
+  // the trainer's own, apart from a run's: a fixed 1e-4 (a run's is scaled by width: defaultLr), the
+  // paper's kl_coef on an unnormalised reward (a run's PPO_KL_COEF is on the normalised one) and the
+  // paper's single pass over each batch (a run's PPO_EPOCHS is 4); kl_horizon is the adaptive
+  // controller's (Ziegler et al.), which the schema does not expose
+  lr: 1e-4, kl_coef: 0.02, ppo_epochs: 1, kl_horizon: 10000,
 };

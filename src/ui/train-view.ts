@@ -24,7 +24,7 @@ import { keyed } from 'lit/directives/keyed.js';
 import type { Record as DataRecord } from '../io/datasets.ts';
 import * as db from '../store/db.ts';
 import { AUTO_EPOCHS, isGroup, resolveConfig, type Stage, type TrainConfig, type TrainInput } from '../train/config.ts';
-import { LOSS_TYPES, SCALE_REWARDS } from '../train/grpo-math.ts';
+import { formFields, type FormField } from '../train/schema.ts';
 import { rankingPairs } from '../io/datasets.ts';
 import { plural } from './data-io.ts';
 import type { LineChart } from './chart.ts';
@@ -85,65 +85,6 @@ const RECIPE_FIELDS: { key: keyof RecipeOptions; label: string; help: string; pp
   { key: 'loraRank', label: 'LoRA rank', help: 'size of the adapters (PPO needs them: its roles share one base)' },
   { key: 'numSamples', label: 'samples per prompt', ppo: true, help: "PPO's answers sampled for each prompt at each step (1 to 9)" },
   { key: 'maxNewTokens', label: 'max new tokens', ppo: true, help: "PPO's longest sampled answer" },
-];
-
-/** `options`: a select; `kind` 'bool': a true/false select, 'list': numbers separated by commas; else a number. */
-interface Field { key: keyof TrainConfig; label: string; help: string; stages?: Stage[]; advanced?: true; options?: readonly string[]; kind?: 'bool' | 'list'; placeholder?: string }
-
-const GROUP: Stage[] = ['grpo', 'rloo'];
-
-const FIELDS: Field[] = [
-  { key: 'epochs', label: 'epochs', help: 'passes over the data; 0 = auto: enough for at least 32 steps, at most 8' },
-  { key: 'steps', label: 'steps', help: 'optimizer steps, overriding the epochs (cycles through the data as needed); 0 = what the epochs give' },
-  { key: 'batchSize', label: 'batch size', help: 'demonstrations (SFT), rankings (RM), pairs (DPO) or prompts (PPO, GRPO, RLOO) per step' },
-  { key: 'lr', label: 'learning rate', help: 'AdamW step size, with warmup and cosine decay; adapters take larger ones than full fine-tuning' },
-  { key: 'loraRank', label: 'LoRA rank', help: 'size of the low-rank adapters; 0 trains every weight (far more memory; PPO needs LoRA)' },
-  { key: 'seqLen', label: 'sequence length', help: 'prompt + answer tokens per example; longer text is cut' },
-  { key: 'beta', label: 'beta', stages: ['dpo'], help: "how tightly DPO stays near the starting model; lower lets it move further" },
-  { key: 'rewardRunId', label: 'reward model', stages: ['ppo'], help: 'a finished LoRA reward-model run on this model: it scores the samples' },
-  { key: 'kl_coef', label: 'KL coefficient', stages: ['ppo'], help: 'penalty per token for drifting from the starting model (the leash)' },
-  { key: 'numSamples', label: 'samples per prompt', stages: ['ppo'], help: 'answers sampled for each prompt at each step (1 to 9)' },
-  { key: 'maxNewTokens', label: 'max new tokens', stages: ['ppo'], help: 'longest answer sampled' },
-  // ---- GRPO and RLOO (TRL's names in the help) ----
-  { key: 'rewardRunId', label: 'reward model (optional)', stages: GROUP, help: 'a finished LoRA reward-model run on this model, scoring beside your reward functions (as reward_model); none: the functions alone' },
-  { key: 'numSamples', label: 'completions per prompt', stages: GROUP, help: "G, TRL's num_generations: answers sampled for each prompt at each step, each judged against the others (GRPO 1 to 16, RLOO 2 to 16)" },
-  { key: 'maxNewTokens', label: 'max completion length', stages: GROUP, help: "longest answer sampled, in tokens (TRL's max_completion_length)" },
-  { key: 'beta', label: 'beta (KL)', stages: ['grpo'], help: 'weight of the KL to the starting model in the loss; 0 (the default) leaves the leash off and skips the reference pass' },
-  { key: 'beta', label: 'beta (KL)', stages: ['rloo'], help: "beta x the answer's KL to the starting model (nats) is taken off its reward (TRL's 0.05)" },
-  { key: 'temperature', label: 'temperature', stages: GROUP, help: 'sampling temperature of the answers; lower samples them more alike' },
-  // ---- advanced ----
-  { key: 'seed', label: 'seed', advanced: true, help: 'data order, adapter and head initialisation: same seed, same run' },
-  { key: 'weightDecay', label: 'weight decay', advanced: true, help: "AdamW's pull of the weights toward zero" },
-  { key: 'maxGradNorm', label: 'max gradient norm', advanced: true, help: 'larger gradients are scaled down to this norm; 0 = no clipping' },
-  { key: 'warmupRatio', label: 'warmup ratio', advanced: true, help: 'share of the steps over which the learning rate ramps up' },
-  { key: 'minLrRatio', label: 'min lr ratio', advanced: true, help: 'where the cosine decay ends, as a share of the learning rate' },
-  { key: 'headLrRatio', label: 'head lr ratio', stages: ['rm'], advanced: true, help: "the score head's learning rate over the rest of the model's" },
-  { key: 'beta1', label: 'Adam beta1', advanced: true, help: 'momentum of the gradient average' },
-  { key: 'beta2', label: 'Adam beta2', advanced: true, help: 'momentum of the squared-gradient average' },
-  { key: 'eps', label: 'Adam epsilon', advanced: true, help: 'keeps the update finite where gradients are tiny' },
-  { key: 'loraAlpha', label: 'LoRA alpha', advanced: true, help: 'scale of the adapter (alpha / rank); 2 x rank by default' },
-  { key: 'loraDropout', label: 'LoRA dropout', advanced: true, help: "dropout on the adapter's input while training" },
-  { key: 'checkpointEvery', label: 'checkpoint every', advanced: true, help: 'steps between checkpoints to the browser storage; 0 = only at pause and at the end' },
-  { key: 'onNonFinite', label: 'on NaN/Inf gradient', advanced: true, options: ['skip', 'stop'], help: 'skip that step (weights untouched) or stop the run as failed' },
-  { key: 'temperature', label: 'temperature', stages: ['ppo'], advanced: true, help: 'sampling temperature of the rollouts' },
-  { key: 'kl_target', label: 'KL target', stages: ['ppo'], advanced: true, help: 'nats per answer; > 0 adapts the KL coefficient toward it, 0 keeps it fixed' },
-  { key: 'cliprange', label: 'clip range', stages: ['ppo'], advanced: true, help: "how far one update may move the policy's probability ratio from 1" },
-  { key: 'cliprange_value', label: 'value clip range', stages: ['ppo'], advanced: true, help: 'the same for the value model' },
-  { key: 'vf_coef', label: 'value loss weight', stages: ['ppo'], advanced: true, help: "scale of the value model's loss" },
-  { key: 'gamma', label: 'gamma', stages: ['ppo'], advanced: true, help: 'discount over answer tokens (1: none)' },
-  { key: 'lam', label: 'GAE lambda', stages: ['ppo'], advanced: true, help: 'bias/variance trade-off of the advantages' },
-  { key: 'ppo_epochs', label: 'PPO epochs', stages: ['ppo'], advanced: true, help: 'passes over each batch of rollouts' },
-  { key: 'minibatches', label: 'minibatches', stages: ['ppo'], advanced: true, help: 'updates per pass over a batch of rollouts' },
-  { key: 'ptx_coef', label: 'pretraining mix (ptx)', stages: ['ppo'], advanced: true, help: '> 0 mixes the demonstrations\' loss in (PPO-ptx), to keep what SFT taught' },
-  { key: 'target_kl', label: 'target KL', stages: ['ppo', 'grpo', 'rloo'], advanced: true, help: "early stopping (TRL's): a step's updates stop once the policy's approx KL to the one that sampled exceeds 1.5 × this" },
-  { key: 'ema_decay', label: 'EMA decay', stages: ['ppo'], advanced: true, help: 'keep an average of the policy as the result (the paper: 0.992); 0 = off' },
-  { key: 'scale_rewards', label: 'scale rewards', stages: ['grpo'], advanced: true, options: SCALE_REWARDS, help: "advantages divided by the std of the prompt's group ('group'), of the batch ('batch'), or not at all ('none': Dr. GRPO)" },
-  { key: 'loss_type', label: 'loss type', stages: ['grpo'], advanced: true, options: LOSS_TYPES, help: "how token losses are averaged: 'grpo' over each answer's tokens, then the answers; 'bnpo' and 'dapo' (TRL's default) over the batch's tokens; 'dr_grpo' by answers x max completion length" },
-  { key: 'normalize_advantages', label: 'normalize advantages', stages: ['rloo'], advanced: true, kind: 'bool', help: "whiten the advantages over the batch (TRL's normalize_advantages)" },
-  { key: 'epsilon', label: 'epsilon (clip)', stages: GROUP, advanced: true, help: "how far one update may move an answer's probability ratio from 1, downward (and upward, unless epsilon high is set)" },
-  { key: 'epsilon_high', label: 'epsilon high', stages: GROUP, advanced: true, help: 'the upper clip, when it differs (DAPO: 0.28); 0 = epsilon' },
-  { key: 'num_iterations', label: 'updates per batch', stages: GROUP, advanced: true, help: "optimizer updates on each batch of answers (TRL's num_iterations); the clip keeps later ones near the sampling policy" },
-  { key: 'reward_weights', label: 'reward weights', stages: GROUP, advanced: true, kind: 'list', placeholder: '1 each', help: 'one weight per reward, commas between: your functions in the order listed under the editor, then the reward model' },
 ];
 
 /** The curves of each stage, by the metric names its step reports. */
@@ -846,7 +787,7 @@ export class TrainView extends CtxView {
     const summary = this.summary(this.stage, rms.length);
     const cfgError = this.configError();
     const blocked = !ctx.model ? 'load a model first' : !summary ? 'reading your data' : summary.missing ?? cfgError;
-    const fields = FIELDS.filter((f) => !f.stages || f.stages.includes(this.stage));
+    const fields = formFields(this.stage); // the schema's (src/train/schema.ts): labels, help lines, Advanced
     return html`
       <h2>Train</h2>
       ${ctx.model ? null : html`<p id="no-model" class="error">Load a model first (Model tab): every stage trains the loaded model.</p>`}
@@ -917,7 +858,7 @@ export class TrainView extends CtxView {
     `;
   }
 
-  private field(f: Field, cfg: TrainConfig, rms: db.RunRecord[]) {
+  private field(f: FormField, cfg: TrainConfig, rms: db.RunRecord[]) {
     const id = `cfg-${f.key}`;
     const cur = this.input[f.key] ?? cfg[f.key];
     const value = Array.isArray(cur) ? cur.join(', ') : String(cur);
@@ -933,11 +874,11 @@ export class TrainView extends CtxView {
           ${rms.length ? rms.map((r) => html`<option value=${r.id} ?selected=${r.id === (this.input.rewardRunId ?? rms[0]!.id)}>${rewardModelLabel(r)}</option>`)
             : html`<option value="">no finished LoRA reward model yet</option>`}
         </select>`
-      : f.options || f.kind === 'bool'
-        ? html`<select id=${id} @change=${(e: Event) => this.setField(f.key, picked(e), f.kind === 'bool' ? 'bool' : 'text')}>
+      : f.options || f.type === 'bool'
+        ? html`<select id=${id} @change=${(e: Event) => this.setField(f.key, picked(e), f.type === 'bool' ? 'bool' : 'text')}>
             ${(f.options ?? ['false', 'true']).map((o) => html`<option value=${o} ?selected=${o === value}>${o}</option>`)}
           </select>`
-        : f.kind === 'list'
+        : f.type === 'numbers'
           ? html`<input id=${id} type="text" inputmode="decimal" autocomplete="off" placeholder=${f.placeholder ?? ''} .value=${value}
               @change=${(e: Event) => this.setField(f.key, (e.target as HTMLInputElement).value, 'list')}>`
           : html`<input id=${id} type="number" step="any" .value=${value} @change=${(e: Event) => this.setField(f.key, (e.target as HTMLInputElement).value, 'number')}>`;
