@@ -2,7 +2,8 @@
 //   y = x W + (alpha / r) * dropout(x) A^T B^T,   A: [r, in] (lora_A.weight), B: [out, r] (lora_B.weight).
 // A starts as PEFT's kaiming-uniform, B at zero, so a fresh adapter leaves the model unchanged. The
 // adapter has its own parameter table (and gradients and AdamW moments); the base stays frozen and can
-// be shared by several adapters (PPO's policy, reward and value roles on one base).
+// be shared by several adapters (PPO's policy, reward and value roles on one base). Its forward and
+// backward inside a plan: adapted-linear.ts.
 import type { View } from '../gpu/runtime.ts';
 import type { ProvenanceMeta } from '../io/export.ts';
 import { peftAdapterFiles, readPeftAdapter, type LoraTensors } from '../io/peft.ts';

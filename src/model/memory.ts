@@ -44,7 +44,7 @@ export function estimateMemory(cfg: ModelConfig, use: Use, o: EstimateOptions): 
   const S = (Hq + 2 * Hkv) * D, A = Hq * D, llama = cfg.arch === 'llama';
   const training = use !== 'inference';
   const kv = !training && !!o.kvCache;
-  // per-layer activations (Plan's LayerActs); Qwen3's q/k before their norms and the norms' stats
+  // per-layer activations (a block's `activations`, blocks/gpt2.ts and blocks/llama.ts); Qwen3's q/k before their norms and the norms' stats
   const layer = [BT * C, 2 * BT, BT * S, BT * A, B * Hq * T, BT * C, BT * C, 2 * BT, BT * (llama ? 2 * I : I), BT * I, BT * C];
   if (cfg.qkNorm) layer.push(BT * S, 2 * BT * Hq, 2 * BT * Hkv);
   const layerBytes = layer.reduce((s, n) => s + buf(n), 0);

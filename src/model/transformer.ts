@@ -1,16 +1,19 @@
-// GPT-2 and Llama trunks built from the ops, llm.c style: `plan(B, T)` allocates every activation for
-// that shape and records the forward as a list of calls that reads like the network diagram; the
-// backward is the same list reversed. Parameter gradients accumulate (+=); activation gradients
-// overwrite, except the residual stream's `dres`, which every branch adds into.
+// The model and its plans, llm.c style: `plan(B, T)` allocates every activation for that shape and
+// records the forward as a list of calls that reads like the network diagram (the embedding, each
+// layer's block, the final norm, the head); the backward is the same steps reversed. The blocks'
+// recipes are in blocks/ (GPT-2; Llama with Qwen's variations), their linear layers with LoRA in
+// adapted-linear.ts.
 import type { Call, Gpu, View } from '../gpu/runtime.ts';
-import { dropoutBackward, dropoutForward, geluBackward, geluForward, swigluBackward, swigluForward } from '../ops/activation.ts';
-import { attentionBackward, attentionCached, attentionForward, kvAppend, type LayerCache } from '../ops/attention.ts';
+import type { LayerCache } from '../ops/attention.ts';
 import { crossEntropy, type LogitChunk } from '../ops/crossentropy.ts';
 import { bucketLength, buildBuckets, embeddingBackward, embeddingForward, type RowChunk } from '../ops/embedding.ts';
 import { linearBackward, linearForward, type LinearShape } from '../ops/linear.ts';
-import { normBackward, normForward } from '../ops/norm.ts';
-import { accumulate, add, zero } from '../ops/residual.ts';
-import { rope, ropeTable } from '../ops/rope.ts';
+import { zero } from '../ops/residual.ts';
+import { ropeTable } from '../ops/rope.ts';
+import { LinearLayers } from './adapted-linear.ts';
+import { BlockEnv, type Block, type BlockGrads, type Step } from './blocks/block.ts';
+import { gpt2Block } from './blocks/gpt2.ts';
+import { llamaBlock } from './blocks/llama.ts';
 import { paramSpecs, type ModelConfig } from './config.ts';
 import type { ScoreHead } from './head.ts';
 import type { LoraSet } from './lora.ts';
@@ -18,10 +21,13 @@ import { ParamTable, rowAlign } from './params.ts';
 
 export class Transformer {
   readonly params: ParamTable;
+  /** The recipe of every layer (and the names of the weights around the layers). */
+  readonly block: Block<{ out: View }, BlockGrads>;
   private ropeCs?: View;
 
   constructor(readonly gpu: Gpu, readonly cfg: ModelConfig, opts: { grads?: boolean; optimizer?: boolean } = {}) {
     this.params = new ParamTable(gpu, paramSpecs(cfg), opts);
+    this.block = cfg.arch === 'gpt2' ? gpt2Block : llamaBlock;
     if (cfg.arch === 'llama') {
       this.ropeCs = gpu.tensor(cfg.maxPositions * cfg.headDim, 'rope_cos_sin');
       gpu.write(this.ropeCs, ropeTable(cfg.maxPositions, cfg.headDim, cfg.ropeTheta));
@@ -30,7 +36,7 @@ export class Transformer {
 
   /** Names of the embedding and LM head weights (the same tensor when tied). */
   get embedName(): string {
-    return this.cfg.arch === 'gpt2' ? 'wte.weight' : 'model.embed_tokens.weight';
+    return this.block.embed;
   }
 
   get headName(): string {
@@ -82,15 +88,6 @@ export class KVCache {
     for (const l of this.layers) for (const v of [l.k, l.v]) this.model.gpu.destroy(v.buf);
     this.model.gpu.destroy(this.meta.buf);
   }
-}
-
-interface LayerActs {
-  n1: View; s1: View; qkv: View; att: View; lse: View; res2: View; n2: View; s2: View;
-  mid: View; // GPT-2: c_fc output (pre-gelu); Llama: gate | up
-  act: View; // GPT-2: gelu output; Llama: silu(gate) * up
-  out: View;
-  /** Qwen3: q and k before their per-head norms, in qkv's row layout (its v columns unused), and the norms' stats. */
-  qk?: View; sq?: View; sk?: View;
 }
 
 export interface PlanOptions {
@@ -213,219 +210,108 @@ export class Plan {
   }
 
   async build(): Promise<void> {
-    const { gpu, cfg, params } = this.model;
-    const { B, T, BT } = this;
-    const C = cfg.hidden, V = cfg.vocabSize, Hq = cfg.heads, Hkv = cfg.kvHeads, D = cfg.headDim, I = cfg.intermediate;
-    const S = (Hq + 2 * Hkv) * D;
-    const A = Hq * D; // attention output width
-    const llama = cfg.arch === 'llama';
-    const rms = llama;
-    const qkNorm = cfg.qkNorm;
-    const P = (n: string) => params.view(n);
-    // the vocabulary tables (embedding, LM head) by row chunk: they may exceed one binding or one buffer
-    const rowsP = (n: string, cs: { v0: number; vn: number }[], slot: 'param' | 'grad' = 'param'): RowChunk[] =>
-      cs.map(({ v0, vn }) => ({ v0, vn, view: params.rows(n, v0, vn, slot) }));
-    const embedChunks = params.rowChunks(this.model.embedName);
+    const { gpu, cfg, params, block } = this.model;
+    const { B, T, BT, training, lora } = this;
+    const C = cfg.hidden;
+    const tensor = (n: number, label: string) => this.t(n, label);
     // With a LoRA adapter the base is frozen: no base gradients, only the adapter's.
-    const lora = this.lora;
-    const trainBase = this.training && !lora;
-    const G = (n: string) => (trainBase ? params.view(n, 'grad') : undefined);
-    const has = (n: string) => params.has(n);
-    const bias = (n: string) => (has(n) ? P(n) : undefined);
-    const gbias = (n: string) => (has(n) ? G(n) : undefined);
-    // Linear layers, with the adapter's low-rank update where LoRA targets the module:
-    //   forward  y += (alpha / r) * (dropout(x) A^T) B^T
-    //   backward dB += s dy^T h, dh = s dy B, dA += dh^T xd, dx += dropout'(dh A)
-    const loraSaved = new Map<string, { h: View; xd?: View; salt: number }>();
-    const loraShared = lora && !this.training ? this.t(BT * lora.cfg.r, 'lora_h') : undefined;
-    const LP = (n: string) => lora!.params.view(n);
-    const LG = (n: string) => lora!.params.view(n, 'grad');
-    const dropP = this.training && lora ? lora.cfg.dropout : 0;
-    const linF = async (s: LinearShape, io: { y: View; x: View; w: string; b?: View }): Promise<Call[]> => {
-      const calls = await linearForward(gpu, s, { y: io.y, x: io.x, w: P(io.w), b: io.b });
-      const mod = io.w.slice(0, -'.weight'.length);
-      const m = lora?.modules.get(mod);
-      if (!m) return calls;
-      const r = lora!.cfg.r;
-      const st = { h: loraShared ?? this.t(BT * r, `${mod}.lora_h`), xd: dropP > 0 ? this.t(BT * m.In, `${mod}.lora_xd`) : undefined, salt: loraSaved.size + 1 };
-      loraSaved.set(mod, st);
-      if (st.xd) calls.push(...(await dropoutForward(gpu, { y: st.xd, x: io.x, seed: lora!.seed, n: BT * m.In, p: dropP, salt: st.salt })));
-      calls.push(...(await linearForward(gpu, { N: BT, In: m.In, Out: r, layout: 'out_in' }, { y: st.h, x: st.xd ?? io.x, w: LP(`${mod}.lora_A.weight`) })));
-      calls.push(...(await linearForward(gpu, { N: BT, In: r, Out: m.Out, layout: 'out_in', ldy: s.ldy, yOff: s.yOff, alpha: lora!.scale },
-        { y: io.y, x: st.h, w: LP(`${mod}.lora_B.weight`), accum: true })));
-      return calls;
-    };
-    let loraScratch: { dh: View; dxd: View } | undefined;
-    const linB = async (s: LinearShape, io: { dx: View; db?: View; dy: View; x: View; w: string; accumDx?: boolean }): Promise<Call[]> => {
-      const calls = await linearBackward(gpu, s, { dx: io.dx, dw: G(io.w), db: io.db, dy: io.dy, x: io.x, w: P(io.w), accumDx: io.accumDx });
-      const mod = io.w.slice(0, -'.weight'.length);
-      const m = lora?.modules.get(mod);
-      if (!m) return calls;
-      const r = lora!.cfg.r, st = loraSaved.get(mod)!;
-      loraScratch ??= { dh: this.t(BT * r, 'lora_dh'), dxd: this.t(BT * Math.max(C, I, A), 'lora_dxd') };
-      const { dh, dxd } = loraScratch;
-      calls.push(...(await linearBackward(gpu, { N: BT, In: r, Out: m.Out, layout: 'out_in', ldy: s.ldy, yOff: s.yOff, alpha: lora!.scale },
-        { dx: dh, dw: LG(`${mod}.lora_B.weight`), dy: io.dy, x: st.h, w: LP(`${mod}.lora_B.weight`) })));
-      const aShape: LinearShape = { N: BT, In: m.In, Out: r, layout: 'out_in' };
-      if (st.xd) {
-        calls.push(...(await linearBackward(gpu, aShape, { dx: dxd, dw: LG(`${mod}.lora_A.weight`), dy: dh, x: st.xd, w: LP(`${mod}.lora_A.weight`) })));
-        calls.push(...(await dropoutBackward(gpu, { d: dxd, seed: lora!.seed, n: BT * m.In, p: dropP, salt: st.salt })));
-        calls.push(...(await accumulate(gpu, { acc: io.dx, src: dxd, n: BT * m.In })));
-      } else {
-        calls.push(...(await linearBackward(gpu, aShape, { dx: io.dx, dw: LG(`${mod}.lora_A.weight`), dy: dh, x: io.x, w: LP(`${mod}.lora_A.weight`), accumDx: true })));
-      }
-      return calls;
-    };
-    const norm = { N: BT, C, eps: cfg.eps, rms };
-    // Qwen3's q_norm / k_norm: RMSNorm over each head's D values, read from and written to the fused qkv rows
-    const qNorm = { N: BT * Hq, C: D, eps: cfg.eps, rms: true, rows: { group: Hq, ld: S, off: 0 } };
-    const kNorm = { N: BT * Hkv, C: D, eps: cfg.eps, rms: true, rows: { group: Hkv, ld: S, off: Hq * D } };
-    const att = { B, T, Hq, Hkv, D };
-    const lin = (In: number, Out: number, extra: Partial<LinearShape> = {}): LinearShape =>
-      ({ N: BT, In, Out, layout: llama ? 'out_in' : 'in_out', ...extra });
-    const f: Call[] = this.forward;
-
-    // ---- forward ----
+    const trainBase = training && !lora;
+    const linears = new LinearLayers({ gpu, params, N: BT, training, trainBase, lora, tensor });
     const x0 = this.t(BT * C, 'embed');
-    const emb = { B, T, C, V };
-    f.push(...(await embeddingForward(gpu, emb, { out: x0, ids: this.ids, pos: this.pos, wte: rowsP(this.model.embedName, embedChunks), wpe: llama ? undefined : P('wpe.weight') })));
-    const sC = this.t(BT * C, 'proj_out');
-    const acts: LayerActs[] = [];
-    let x = x0;
-    const cache = this.cache;
-    const newActs = (l: number | string): LayerActs => ({
-      n1: this.t(BT * C, `l${l}.n1`), s1: this.t(2 * BT, `l${l}.s1`), qkv: this.t(BT * S, `l${l}.qkv`),
-      att: this.t(BT * A, `l${l}.att`), lse: this.t(B * Hq * T, `l${l}.lse`), res2: this.t(BT * C, `l${l}.res2`),
-      n2: this.t(BT * C, `l${l}.n2`), s2: this.t(2 * BT, `l${l}.s2`),
-      mid: this.t(BT * (llama ? 2 * I : I), `l${l}.mid`), act: this.t(BT * I, `l${l}.act`), out: this.t(BT * C, `l${l}.out`),
-      ...(qkNorm ? { qk: this.t(BT * S, `l${l}.qk`), sq: this.t(2 * BT * Hq, `l${l}.sq`), sk: this.t(2 * BT * Hkv, `l${l}.sk`) } : {}),
+    const env = new BlockEnv({
+      gpu, cfg, B, T, params, trainBase, linears, tensor, pos: this.pos, ropeTable: this.model.ropeTable, cache: this.cache, branch: this.t(BT * C, 'proj_out'),
     });
+    // ---- forward: the steps in order, each layer's activations allocated as it is reached ----
+    const steps: Step<BlockGrads>[] = [];
+    const record = async (more: Step<BlockGrads>[]) => {
+      for (const step of more) this.forward.push(...(await step.forward()));
+      steps.push(...more);
+    };
+    await record([this.embedding(env, x0, trainBase)]);
     // Without a backward nothing needs to be kept per layer: one set of activations serves every layer,
     // with two residual buffers taking turns as input and output.
-    const shared = this.training ? undefined : newActs('*');
-    const altOut = this.training ? undefined : this.t(BT * C, 'out_alt');
-    const attend = async (a: LayerActs, l: number): Promise<Call[]> =>
-      cache
-        ? [...(await kvAppend(gpu, att, { qkv: a.qkv, cache: cache.layers[l]! })), ...(await attentionCached(gpu, att, { out: a.att, qkv: a.qkv, cache: cache.layers[l]! }))]
-        : attentionForward(gpu, att, { out: a.att, lse: a.lse, qkv: a.qkv });
+    const shared = training ? undefined : block.activations(env, '*');
+    const altOut = shared && this.t(BT * C, 'out_alt');
+    let x = x0;
     for (let l = 0; l < cfg.layers; l++) {
-      const a: LayerActs = shared ? { ...shared, out: l % 2 === 0 ? shared.out : altOut! } : newActs(l);
-      if (!llama) {
-        const h = `h.${l}.`;
-        f.push(...(await normForward(gpu, norm, { y: a.n1, stats: a.s1, x, w: P(h + 'ln_1.weight'), b: P(h + 'ln_1.bias') })));
-        f.push(...(await linF(lin(C, 3 * C), { y: a.qkv, x: a.n1, w: (h + 'attn.c_attn.weight'), b: P(h + 'attn.c_attn.bias') })));
-        f.push(...(await attend(a, l)));
-        f.push(...(await linF(lin(C, C), { y: sC, x: a.att, w: (h + 'attn.c_proj.weight'), b: P(h + 'attn.c_proj.bias') })));
-        f.push(...(await add(gpu, { y: a.res2, a: x, b: sC, n: BT * C })));
-        f.push(...(await normForward(gpu, norm, { y: a.n2, stats: a.s2, x: a.res2, w: P(h + 'ln_2.weight'), b: P(h + 'ln_2.bias') })));
-        f.push(...(await linF(lin(C, I), { y: a.mid, x: a.n2, w: (h + 'mlp.c_fc.weight'), b: P(h + 'mlp.c_fc.bias') })));
-        f.push(...(await geluForward(gpu, { y: a.act, x: a.mid, n: BT * I })));
-        f.push(...(await linF(lin(I, C), { y: sC, x: a.act, w: (h + 'mlp.c_proj.weight'), b: P(h + 'mlp.c_proj.bias') })));
-        f.push(...(await add(gpu, { y: a.out, a: a.res2, b: sC, n: BT * C })));
-      } else {
-        const h = `model.layers.${l}.`;
-        f.push(...(await normForward(gpu, norm, { y: a.n1, stats: a.s1, x, w: P(h + 'input_layernorm.weight') })));
-        for (const [name, off, rows] of [['q', 0, Hq * D], ['k', Hq * D, Hkv * D], ['v', (Hq + Hkv) * D, Hkv * D]] as const) {
-          const w = h + `self_attn.${name}_proj.`;
-          // with q/k norms, q and k land in a.qk and their norms write them into a.qkv (the norm cannot run in place)
-          const y = qkNorm && name !== 'v' ? a.qk! : a.qkv;
-          f.push(...(await linF(lin(C, rows, { ldy: S, yOff: off }), { y, x: a.n1, w: (w + 'weight'), b: bias(w + 'bias') })));
-        }
-        if (qkNorm) {
-          f.push(...(await normForward(gpu, qNorm, { y: a.qkv, stats: a.sq!, x: a.qk!, w: P(h + 'self_attn.q_norm.weight') })));
-          f.push(...(await normForward(gpu, kNorm, { y: a.qkv, stats: a.sk!, x: a.qk!, w: P(h + 'self_attn.k_norm.weight') })));
-        }
-        f.push(...(await rope(gpu, { BT, Hq, Hkv, D }, { qkv: a.qkv, pos: this.pos, table: this.model.ropeTable!, backward: false })));
-        f.push(...(await attend(a, l)));
-        f.push(...(await linF(lin(A, C), { y: sC, x: a.att, w: (h + 'self_attn.o_proj.weight'), b: bias(h + 'self_attn.o_proj.bias') })));
-        f.push(...(await add(gpu, { y: a.res2, a: x, b: sC, n: BT * C })));
-        f.push(...(await normForward(gpu, norm, { y: a.n2, stats: a.s2, x: a.res2, w: P(h + 'post_attention_layernorm.weight') })));
-        f.push(...(await linF(lin(C, I, { ldy: 2 * I, yOff: 0 }), { y: a.mid, x: a.n2, w: (h + 'mlp.gate_proj.weight'), b: bias(h + 'mlp.gate_proj.bias') })));
-        f.push(...(await linF(lin(C, I, { ldy: 2 * I, yOff: I }), { y: a.mid, x: a.n2, w: (h + 'mlp.up_proj.weight'), b: bias(h + 'mlp.up_proj.bias') })));
-        f.push(...(await swigluForward(gpu, { h: a.act, gu: a.mid, N: BT, I })));
-        f.push(...(await linF(lin(I, C), { y: sC, x: a.act, w: (h + 'mlp.down_proj.weight'), b: bias(h + 'mlp.down_proj.bias') })));
-        f.push(...(await add(gpu, { y: a.out, a: a.res2, b: sC, n: BT * C })));
-      }
-      acts.push(a);
-      x = a.out;
+      const acts = shared ? { ...shared, out: l % 2 === 0 ? shared.out : altOut! } : block.activations(env, l);
+      await record(block.layer(env, l, x, acts));
+      x = acts.out;
     }
-    const fin = this.t(BT * C, 'final_norm'), fins = this.t(2 * BT, 'final_norm_stats');
-    const lnf = llama ? 'model.norm.weight' : 'ln_f.weight';
-    f.push(...(await normForward(gpu, norm, { y: fin, stats: fins, x, w: P(lnf), b: llama ? undefined : P('ln_f.bias') })));
-    const score = this.score;
-    const scoreShape: LinearShape = { N: BT, In: C, Out: 1, layout: 'out_in' };
-    if (score) f.push(...(await linearForward(gpu, scoreShape, { y: this.scores!, x: fin, w: score.params.view('score.weight') })));
-    // LM head, by vocabulary chunk: logits[:, v0:v0+vn] = fin W[v0:v0+vn]^T into each chunk's own buffer
-    const head = this.model.headName;
-    const headW = rowsP(head, this.logitChunks);
-    // With a cache only each sequence's last position gets logits: rows b*T + T-1 of the final norm.
-    const headRows = cache ? { N: B, ldx: T * C, xOff: (T - 1) * C } : { N: BT };
-    for (const [i, { vn, view }] of this.logitChunks.entries()) {
-      f.push(...(await linearForward(gpu, { ...headRows, In: C, Out: vn, layout: 'out_in' }, { y: view, x: fin, w: headW[i]!.view })));
-    }
-    if (cache) return;
+    const final = { x, y: this.t(BT * C, 'final_norm'), stats: this.t(2 * BT, 'final_norm_stats') };
+    await record([
+      env.norm<BlockGrads>(block.finalNorm, { N: BT, C, eps: cfg.eps, rms: block.rms }, final, (g) => ({ dx: g.dres, dy: g.dC, accum: false })),
+      this.score ? this.scoreHead(final.y) : this.lmHead(final.y, trainBase),
+    ]);
+    if (this.cache) return;
     const ce = { chunks: this.logitChunks, targets: this.targets, weights: this.weights, stats: this.ceStats!, losses: this.losses };
-    if (!score) this.loss = await crossEntropy(gpu, { N: BT }, { ...ce, fused: false });
-    if (!this.training) return;
-    if (!score) this.lossFused = await crossEntropy(gpu, { N: BT }, { ...ce, fused: true });
+    if (!this.score) this.loss = await crossEntropy(gpu, { N: BT }, { ...ce, fused: false });
+    if (!training) return;
+    if (!this.score) this.lossFused = await crossEntropy(gpu, { N: BT }, { ...ce, fused: true });
 
-    // ---- backward: the same list reversed ----
-    const bw: Call[] = this.backward;
-    const dres = this.t(BT * C, 'dres'), dC = this.t(BT * C, 'dC'), dI = this.t(BT * I, 'dI');
-    const dqkv = this.t(BT * S, 'dqkv'), dsum = this.t(B * Hq * T, 'dsum');
-    const dqk = qkNorm ? this.t(BT * S, 'dqk') : undefined;
-    const dA = A === C ? dC : this.t(BT * A, 'dA');
-    const dGU = llama ? this.t(BT * 2 * I, 'dgu') : dI;
-    if (score) {
-      bw.push(...(await linearBackward(gpu, scoreShape, { dx: dC, dw: score.trainable ? score.params.view('score.weight', 'grad') : undefined, dy: this.dscores!, x: fin, w: score.params.view('score.weight') })));
-    }
-    const headG = trainBase ? rowsP(head, this.logitChunks, 'grad') : undefined;
-    for (const [i, { vn, view }] of this.logitChunks.entries()) {
-      bw.push(...(await linearBackward(gpu, { N: BT, In: C, Out: vn, layout: 'out_in' },
-        { dx: dC, dw: headG?.[i]!.view, dy: view, x: fin, w: headW[i]!.view, accumDx: i > 0 })));
-    }
-    bw.push(...(await normBackward(gpu, norm, { dx: dres, dw: G(lnf), db: llama ? undefined : G('ln_f.bias'), dy: dC, x, w: P(lnf), stats: fins, accum: false })));
-    for (let l = cfg.layers - 1; l >= 0; l--) {
-      const a = acts[l]!;
-      const xin = l === 0 ? x0 : acts[l - 1]!.out;
-      if (!llama) {
-        const h = `h.${l}.`;
-        bw.push(...(await linB(lin(I, C), { dx: dI, db: G(h + 'mlp.c_proj.bias'), dy: dres, x: a.act, w: (h + 'mlp.c_proj.weight') })));
-        bw.push(...(await geluBackward(gpu, { d: dI, x: a.mid, n: BT * I })));
-        bw.push(...(await linB(lin(C, I), { dx: dC, db: G(h + 'mlp.c_fc.bias'), dy: dI, x: a.n2, w: (h + 'mlp.c_fc.weight') })));
-        bw.push(...(await normBackward(gpu, norm, { dx: dres, dw: G(h + 'ln_2.weight'), db: G(h + 'ln_2.bias'), dy: dC, x: a.res2, w: P(h + 'ln_2.weight'), stats: a.s2, accum: true })));
-        bw.push(...(await linB(lin(C, C), { dx: dC, db: G(h + 'attn.c_proj.bias'), dy: dres, x: a.att, w: (h + 'attn.c_proj.weight') })));
-        bw.push(...(await attentionBackward(gpu, att, { dqkv, dsum, dout: dC, out: a.att, lse: a.lse, qkv: a.qkv })));
-        bw.push(...(await linB(lin(C, 3 * C), { dx: dC, db: G(h + 'attn.c_attn.bias'), dy: dqkv, x: a.n1, w: (h + 'attn.c_attn.weight') })));
-        bw.push(...(await normBackward(gpu, norm, { dx: dres, dw: G(h + 'ln_1.weight'), db: G(h + 'ln_1.bias'), dy: dC, x: xin, w: P(h + 'ln_1.weight'), stats: a.s1, accum: true })));
-      } else {
-        const h = `model.layers.${l}.`;
-        const mlp = (n: string) => h + `mlp.${n}_proj.`;
-        bw.push(...(await linB(lin(I, C), { dx: dI, db: gbias(mlp('down') + 'bias'), dy: dres, x: a.act, w: (mlp('down') + 'weight') })));
-        bw.push(...(await swigluBackward(gpu, { dgu: dGU, dh: dI, gu: a.mid, N: BT, I })));
-        bw.push(...(await linB(lin(C, I, { ldy: 2 * I, yOff: 0 }), { dx: dC, db: gbias(mlp('gate') + 'bias'), dy: dGU, x: a.n2, w: (mlp('gate') + 'weight') })));
-        bw.push(...(await linB(lin(C, I, { ldy: 2 * I, yOff: I }), { dx: dC, db: gbias(mlp('up') + 'bias'), dy: dGU, x: a.n2, w: (mlp('up') + 'weight'), accumDx: true })));
-        bw.push(...(await normBackward(gpu, norm, { dx: dres, dw: G(h + 'post_attention_layernorm.weight'), dy: dC, x: a.res2, w: P(h + 'post_attention_layernorm.weight'), stats: a.s2, accum: true })));
-        const o = h + 'self_attn.o_proj.';
-        bw.push(...(await linB(lin(A, C), { dx: dA, db: gbias(o + 'bias'), dy: dres, x: a.att, w: (o + 'weight') })));
-        bw.push(...(await attentionBackward(gpu, att, { dqkv, dsum, dout: dA, out: a.att, lse: a.lse, qkv: a.qkv })));
-        bw.push(...(await rope(gpu, { BT, Hq, Hkv, D }, { qkv: dqkv, pos: this.pos, table: this.model.ropeTable!, backward: true })));
-        if (qkNorm) {
-          const qn = h + 'self_attn.q_norm.weight', kn = h + 'self_attn.k_norm.weight';
-          bw.push(...(await normBackward(gpu, qNorm, { dx: dqk!, dw: G(qn), dy: dqkv, x: a.qk!, w: P(qn), stats: a.sq!, accum: false })));
-          bw.push(...(await normBackward(gpu, kNorm, { dx: dqk!, dw: G(kn), dy: dqkv, x: a.qk!, w: P(kn), stats: a.sk!, accum: false })));
-        }
-        for (const [i, [name, off, rows]] of ([['q', 0, Hq * D], ['k', Hq * D, Hkv * D], ['v', (Hq + Hkv) * D, Hkv * D]] as const).entries()) {
-          const w = h + `self_attn.${name}_proj.`;
-          const dy = qkNorm && name !== 'v' ? dqk! : dqkv;
-          bw.push(...(await linB(lin(C, rows, { ldy: S, yOff: off }), { dx: dC, db: gbias(w + 'bias'), dy, x: a.n1, w: (w + 'weight'), accumDx: i > 0 })));
-        }
-        bw.push(...(await normBackward(gpu, norm, { dx: dres, dw: G(h + 'input_layernorm.weight'), dy: dC, x: xin, w: P(h + 'input_layernorm.weight'), stats: a.s1, accum: true })));
-      }
-    }
-    if (trainBase) bw.push(...(await embeddingBackward(gpu, emb, { dwte: rowsP(this.model.embedName, embedChunks, 'grad'), dwpe: llama ? undefined : G('wpe.weight'), dout: dres, buckets: this.buckets! })));
+    // ---- backward: the same steps reversed ----
+    const grads = block.gradients(env);
+    for (const step of steps.reverse()) if (step.backward) this.backward.push(...(await step.backward(grads)));
     for (const { view } of (trainBase ? params : lora!.params).arenaViews('grad')) this.zeroGrads.push(...(await zero(gpu, view)));
-    if (score?.trainable) for (const { view } of score.params.arenaViews('grad')) this.zeroGrads.push(...(await zero(gpu, view)));
+    if (this.score?.trainable) for (const { view } of this.score.params.arenaViews('grad')) this.zeroGrads.push(...(await zero(gpu, view)));
+  }
+
+  /** A vocabulary table (embedding, LM head) by row chunk: it may exceed one binding or one buffer. */
+  private tableRows(name: string, chunks: { v0: number; vn: number }[], slot: 'param' | 'grad' = 'param'): RowChunk[] {
+    return chunks.map(({ v0, vn }) => ({ v0, vn, view: this.model.params.rows(name, v0, vn, slot) }));
+  }
+
+  /** Token (and GPT-2's position) embeddings into x0; their gradients come from dres. */
+  private embedding(env: BlockEnv, x0: View, trainBase: boolean): Step<BlockGrads> {
+    const { gpu, cfg, params, block } = this.model;
+    const shape = { B: this.B, T: this.T, C: cfg.hidden, V: cfg.vocabSize };
+    const chunks = params.rowChunks(block.embed);
+    return {
+      forward: () => embeddingForward(gpu, shape, {
+        out: x0, ids: this.ids, pos: this.pos, wte: this.tableRows(block.embed, chunks), wpe: block.positions ? env.param(block.positions) : undefined,
+      }),
+      backward: async (g) => trainBase ? embeddingBackward(gpu, shape, {
+        dwte: this.tableRows(block.embed, chunks, 'grad'), dwpe: block.positions ? env.grad(block.positions) : undefined, dout: g.dres, buckets: this.buckets!,
+      }) : [],
+    };
+  }
+
+  /** The LM head, by vocabulary chunk: logits[:, v0:v0+vn] = x W[v0:v0+vn]^T into each chunk's own buffer. */
+  private lmHead(x: View, trainBase: boolean): Step<BlockGrads> {
+    const { gpu, cfg, headName } = this.model;
+    const C = cfg.hidden, weights = this.tableRows(headName, this.logitChunks);
+    // With a cache only each sequence's last position gets logits: rows b*T + T-1 of x.
+    const rows = this.cache ? { N: this.B, ldx: this.T * C, xOff: (this.T - 1) * C } : { N: this.BT };
+    return {
+      forward: async () => {
+        const calls: Call[] = [];
+        for (const [i, { vn, view }] of this.logitChunks.entries()) {
+          calls.push(...(await linearForward(gpu, { ...rows, In: C, Out: vn, layout: 'out_in' }, { y: view, x, w: weights[i]!.view })));
+        }
+        return calls;
+      },
+      // dlogits, written over the logits by the fused cross-entropy, into dC (summed over the chunks)
+      backward: async (g) => {
+        const grads = trainBase ? this.tableRows(headName, this.logitChunks, 'grad') : undefined;
+        const calls: Call[] = [];
+        for (const [i, { vn, view }] of this.logitChunks.entries()) {
+          calls.push(...(await linearBackward(gpu, { N: this.BT, In: C, Out: vn, layout: 'out_in' },
+            { dx: g.dC, dw: grads?.[i]!.view, dy: view, x, w: weights[i]!.view, accumDx: i > 0 })));
+        }
+        return calls;
+      },
+    };
+  }
+
+  /** The scalar head in place of the LM head: scores = x w, its gradient from the trainer's dscores. */
+  private scoreHead(x: View): Step<BlockGrads> {
+    const { gpu, cfg } = this.model, score = this.score!;
+    const shape: LinearShape = { N: this.BT, In: cfg.hidden, Out: 1, layout: 'out_in' };
+    const w = score.params.view('score.weight');
+    return {
+      forward: () => linearForward(gpu, shape, { y: this.scores!, x, w }),
+      backward: (g) => linearBackward(gpu, shape, { dx: g.dC, dw: score.trainable ? score.params.view('score.weight', 'grad') : undefined, dy: this.dscores!, x, w }),
+    };
   }
 
   /** Rows of logits the LM head writes: B*T, or B with a KV cache (none with a scalar head). */
