@@ -100,6 +100,8 @@ export function experimentMergeCommand(files: string[], v: { out: string }): voi
 const iv = (x?: { mean: number; lo: number; hi: number }) => (x ? `${x.mean.toFixed(2)} [${x.lo.toFixed(2)}, ${x.hi.toFixed(2)}]` : '-');
 /** A rate's interval, cut to [0, 1] (a t-interval over a few seeds can run past either end). */
 const rate = (x?: { mean: number; lo: number; hi: number }) => iv(x && { ...x, lo: Math.max(0, x.lo), hi: Math.min(1, x.hi) });
+/** A KL's interval, cut at 0 (a KL is never negative; over two seeds a t-interval easily runs below it). */
+const kl = (x?: { mean: number; lo: number; hi: number }) => iv(x && { ...x, lo: Math.max(0, x.lo) });
 
 /** The summary as Markdown tables (the README carries them): the held-out prompts of unseen names, then those of the training vocabulary when measured. */
 export function summaryTable(r: ExperimentResults): string {
@@ -107,10 +109,10 @@ export function summaryTable(r: ExperimentResults): string {
   const stages = POLICY_STAGES.filter((k) => r.settings.stages.includes(k)); // the columns of the stages that ran
   const rows = Object.entries(r.summary).map(([name, s]) => {
     const l = r.settings.labelers.find((x) => x.name === name)!;
-    return `| ${name} | ${l.self_agreement.toFixed(2)} | ${s.comparisons} | ${rate(s.rm_accuracy)} | ${rate(s.feature_fit_accuracy)} | ${rate(s.rm_accuracy_noisy)} |${stages.map((k) => ` ${rate(s[`${k}_win_rate`])} | ${iv(s[`${k}_kl`])} |`).join('')}`;
+    return `| ${name} | ${l.self_agreement.toFixed(2)} | ${s.comparisons} | ${rate(s.rm_accuracy)} | ${rate(s.feature_fit_accuracy)} | ${rate(s.rm_accuracy_noisy)} |${stages.map((k) => ` ${rate(s[`${k}_win_rate`])} | ${kl(s[`${k}_kl`])} |`).join('')}`;
   });
   const seen = Object.entries(r.summary).filter(([, s]) => s.rm_accuracy_seen || s.feature_fit_accuracy_seen || stages.some((k) => s[`${k}_win_rate_seen`]))
-    .map(([name, s]) => `| ${name} | ${s.comparisons} | ${rate(s.rm_accuracy_seen)} | ${rate(s.feature_fit_accuracy_seen)} |${stages.map((k) => ` ${rate(s[`${k}_win_rate_seen`])} | ${iv(s[`${k}_kl_seen`])} |`).join('')}`);
+    .map(([name, s]) => `| ${name} | ${s.comparisons} | ${rate(s.rm_accuracy_seen)} | ${rate(s.feature_fit_accuracy_seen)} |${stages.map((k) => ` ${rate(s[`${k}_win_rate_seen`])} | ${kl(s[`${k}_kl_seen`])} |`).join('')}`);
   const policyHeads = stages.map((k) => ` ${names[k]} win rate vs SFT | ${names[k]} KL (nats) |`).join('');
   return [
     `Held-out prompts of names, objects and places the model never saw:`,
