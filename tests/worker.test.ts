@@ -16,7 +16,8 @@ import { getMetrics, listRollouts, listRuns, openStore, type MetricRecord } from
 import { readCheckpointAll } from '../src/store/checkpoints.ts';
 import { createNodeGpu } from '../src/gpu/node.ts';
 import type { StageRun } from '../src/train/stages.ts';
-import { createEngine, type Engine, type GpuProblem, type RunProgress, type RunStatusEvent, type TrainInput } from '../src/worker/api.ts';
+import type { Engine, GpuProblem, RunProgress, RunStatusEvent, TrainInput } from '../src/worker/api.ts';
+import { createEngine } from '../src/worker/engine.ts';
 import { testGpu, tightGpu } from './helpers.ts';
 import { modelCard } from '../src/io/model-card.ts';
 import { cardInput } from '../src/ui/share-data.ts';

@@ -1,19 +1,17 @@
 // One training stage built from a resolved config and the run's data (text): the trainer, the tables a
-// checkpoint holds, one optimizer step, the end of the run, and the files an export writes. The worker's
-// engine (src/worker/api.ts) and the command line (src/cli/train.ts) both drive it step by step.
+// checkpoint holds, one optimizer step, the end of the run, and the files an export writes (package.ts).
+// The worker's run driver (src/worker/run-driver.ts) and the command line (src/cli/train.ts) both drive it step by step.
 //
 // Step s (0-based) always takes the same batch (a seeded shuffle per epoch) and runs with `t.step = s`,
 // so the schedule, AdamW's bias correction and LoRA dropout continue exactly where a resumed run stopped.
 import type { Gpu } from '../gpu/runtime.ts';
 import type { StepPhase } from './rollouts.ts';
 import { promptText, rewardRankings, toPrompts, toRankings, type Prompt, type Record as DataRecord } from '../io/datasets.ts';
-import { baseRefOf } from '../io/hub.ts';
 import type { ModelFiles } from '../io/sources.ts';
 import { StreamDecoder, type Tok } from '../io/tokenizer.ts';
-import { exportModelFiles } from '../model/export.ts';
 import { ScoreHead } from '../model/head.ts';
 import { loadModel } from '../model/index.ts';
-import { exportAdapterFiles, LoraSet, LORA_DEFAULTS, type LoraConfig, copyWeights } from '../model/lora.ts';
+import { LoraSet, LORA_DEFAULTS, type LoraConfig, copyWeights } from '../model/lora.ts';
 import type { ParamTable } from '../model/params.ts';
 import { totalUse, type PlanUse } from '../model/plan-set.ts';
 import type { Transformer } from '../model/transformer.ts';
@@ -26,6 +24,7 @@ import { callReward, type RewardFunction } from './rewards.ts';
 import { Rng } from './sampling.ts';
 import { SftTrainer, sftBatch, type Example } from './sft.ts';
 import { epochsFor, isGroup, stepsFor as stepsOf, type Stage, type TrainConfig } from './config.ts';
+import { exportMeta, packagePolicy, tokenizerFilesOf } from './package.ts';
 
 export interface StepOut {
   metrics: Record<string, number>; // TRL's names
@@ -174,16 +173,11 @@ export async function buildStage(ctx: StageContext, stage: Stage, c: TrainConfig
   adapter?.init(c.seed);
   const cleanup: (() => void)[] = [() => adapter?.destroy(), () => owned?.params.destroy()];
   const weights = { weights: adapter ? adapter.params : model.params };
-  const meta = (steps: number) => ({ producer: 'rlhf-playground', stage, steps, baseModel: files.source, date: new Date().toISOString() });
-  const tokenizerFiles = new Map([...files.raw].filter(([k]) => k.startsWith('tokenizer') || k === 'special_tokens_map.json'));
-  const baseRef = baseRefOf(files.source);
-  const exportPolicy = async (steps: number, head?: ScoreHead, bias?: number) => {
-    // PEFT loads base_model_name_or_path with from_pretrained: a Hub model's bare id, its revision apart
-    if (adapter) return exportAdapterFiles(adapter, { baseModel: baseRef.name, baseRevision: baseRef.revision, meta: { ...meta(steps), ...(head ? { reward_bias: bias ?? 0 } : {}) }, head: head?.params });
-    // a fully fine-tuned reward model: a *ForSequenceClassification folder (score.weight beside the trunk, the bias in its metadata)
-    const score = head ? { weight: await head.params.download('score.weight'), bias: bias ?? 0, padTokenId: tok.padTokenId ?? pad } : undefined;
-    return exportModelFiles(model, { meta: meta(steps), tokenizerFiles, score });
-  };
+  // the files an export writes (package.ts): the adapter, or the whole model; a reward model's with its head and bias
+  const exportPolicy = (steps: number, head?: ScoreHead, bias?: number) => packagePolicy({ model, lora: adapter }, {
+    meta: exportMeta(stage, steps, files.source), source: files.source, tokenizerFiles: tokenizerFilesOf(files),
+    score: head ? { head: head.params, bias: bias ?? 0, padTokenId: tok.padTokenId ?? pad } : undefined,
+  });
   const common = {
     get epochs() { return epochs; },
     state: () => ({}), setState: () => {},

@@ -4,7 +4,7 @@ import * as Comlink from 'comlink';
 import { createBrowserGpu } from '../../src/gpu/browser.ts';
 import type { Gpu } from '../../src/gpu/runtime.ts';
 import { openStore } from '../../src/store/db.ts';
-import { createEngine } from '../../src/worker/api.ts';
+import { createEngine } from '../../src/worker/engine.ts';
 
 const devices: Gpu[] = [];
 const engine = createEngine({ gpu: async () => { const g = await createBrowserGpu(); devices.push(g); return g; }, store: openStore() });
