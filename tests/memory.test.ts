@@ -6,6 +6,9 @@ import { checkFits, estimateMemory, MemoryError } from '../src/model/memory.ts';
 import { KVCache, Transformer } from '../src/model/transformer.ts';
 import { LoraSet } from '../src/model/lora.ts';
 import { testGpu } from './helpers.ts';
+import { readModelFolder } from '../src/io/folder.ts';
+import { loadModel } from '../src/model/index.ts';
+import { Generator, GENERATE_DEFAULTS } from '../src/train/generate.ts';
 
 const arenaBytes = (m: Transformer) => m.params.arenas.reduce((s, a) => s + [a.param, a.grad, a.m, a.v].reduce((t, b) => t + (b ? b.size : 0), 0), 0);
 
@@ -137,6 +140,40 @@ describe('refusing what does not fit', () => {
     const lora = estimateMemory(gpt2, 'lora', { batch: 1, seqLen: 256, loraRank: 8 });
     expect(lora.trainable).toBe(12 * 8 * ((768 + 2304) + (768 + 768) + (768 + 3072) + (3072 + 768)));
     expect(lora.bytes.optimizer).toBeLessThan(e.bytes.optimizer / 100);
+  });
+});
+
+// What no estimate can promise: the GPU refusing an allocation anyway. lavapipe reports a real
+// GPUOutOfMemoryError (vkCreateBuffer: VK_ERROR_OUT_OF_DEVICE_MEMORY) for a buffer of its whole
+// maxBufferSize, which Dawn rounds up past what Vulkan backs. The engine names it as out of memory, and the
+// device, the model on it and its plans go on as before.
+describe('an allocation the GPU refuses', () => {
+  it('is reported as out of GPU memory, with what was being made, and the engine goes on', async () => {
+    const gpu = await testGpu();
+    const { model } = loadModel(gpu, await readModelFolder('tests/fixtures/llama-tiny'));
+    const ids = Array.from({ length: 6 }, (_, i) => (i * 5) % model.cfg.vocabSize);
+    const logits = async () => {
+      const plan = await model.plan(1, ids.length);
+      plan.setBatch(Int32Array.from(ids));
+      await gpu.check('forward', () => gpu.run(plan.forward, 'forward'));
+      const out = await plan.readLogits();
+      plan.destroy();
+      return out;
+    };
+    const before = await logits();
+    const size = gpu.device.limits.maxBufferSize;
+    let refused: GPUBuffer | undefined;
+    await expect(gpu.check('a buffer of the whole maxBufferSize', () => {
+      refused = gpu.device.createBuffer({ size, usage: GPUBufferUsage.STORAGE });
+    })).rejects.toThrow(/^a buffer of the whole maxBufferSize: out of GPU memory: /);
+    refused?.destroy();
+    expect(await logits()).toEqual(before);
+    // and generation allocates its KV cache and plans on the same device
+    const gen = new Generator(model);
+    const g = await gen.generate(ids, { ...GENERATE_DEFAULTS, maxNewTokens: 3, temperature: 0 });
+    expect(g.ids[0]).toHaveLength(3);
+    gen.destroy();
+    model.params.destroy();
   });
 });
 

@@ -54,7 +54,14 @@ export class Transformer {
     if (opts.lora && opts.lora.model !== this) throw new Error('the LoRA adapter belongs to another model');
     if (opts.score && opts.cache) throw new Error('a scalar head has no use for a KV cache');
     const plan = new Plan(this, B, T, !!opts.training, opts.cache, opts.lora, opts.score, opts.share);
-    await plan.build();
+    // an allocation the GPU refuses (out of memory) fails here, named, with what was allocated freed,
+    // rather than as an uncaptured error and an invalid buffer in the first step that uses it
+    try {
+      await this.gpu.check(`a plan of ${B} x ${T} tokens`, () => plan.build());
+    } catch (e) {
+      plan.destroy();
+      throw e;
+    }
     return plan;
   }
 

@@ -6,6 +6,7 @@ import type { Call } from '../gpu/runtime.ts';
 import type { LoraSet } from '../model/lora.ts';
 import { KVCache, type Plan, type Transformer } from '../model/transformer.ts';
 import { Rng, sampleToken, type SamplingConfig } from './sampling.ts';
+import { GENERATE_OPTION_DEFAULTS } from './schema.ts';
 
 export interface GenerateConfig extends SamplingConfig {
   maxNewTokens: number;
@@ -20,9 +21,8 @@ export interface GenerateConfig extends SamplingConfig {
   interrupt?: () => boolean;
 }
 
-export const GENERATE_DEFAULTS: GenerateConfig = {
-  maxNewTokens: 64, numSamples: 1, seed: 0, temperature: 1, topK: 0, topP: 1, stopTokenIds: [],
-};
+/** The generation options' defaults (src/train/schema.ts: GENERATE_OPTIONS), no stop ids. */
+export const GENERATE_DEFAULTS: GenerateConfig = { ...GENERATE_OPTION_DEFAULTS, stopTokenIds: [] };
 
 /** 'interrupted': `interrupt` ended the generation before this sample ended */
 export type FinishReason = 'eos' | 'stop' | 'length' | 'interrupted';
@@ -63,9 +63,14 @@ export class Generator {
     const key = `${K}x${P}x${L}`;
     if (key === this.shape) return;
     this.destroy();
-    this.cache = new KVCache(this.model, K, L);
-    this.prefill = await this.model.plan(K, P, { cache: this.cache, lora: this.lora });
-    this.step = await this.model.plan(K, 1, { cache: this.cache, lora: this.lora });
+    try {
+      await this.model.gpu.check(`a KV cache of ${K} x ${L} positions`, () => (this.cache = new KVCache(this.model, K, L)));
+      this.prefill = await this.model.plan(K, P, { cache: this.cache, lora: this.lora });
+      this.step = await this.model.plan(K, 1, { cache: this.cache, lora: this.lora });
+    } catch (e) {
+      this.destroy(); // out of memory: nothing half-made is kept, and the next call starts clean
+      throw e;
+    }
     this.shape = key;
   }
 
