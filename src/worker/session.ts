@@ -1,7 +1,7 @@
 // The session: what the engine holds on the GPU. The device (asked again after a loss), the loaded model
 // with its files, tokenizer and identity (a fingerprint of the files, or after merges a digest of the
 // chain), the runs merged into it (adoptRun, resetModel), the last run's stage and an opened adapter (what
-// generation samples), their generators, and rewardScores' reward model. It rebuilds a run's stage from the
+// generation samples), their generators, and rewardScores' reward model (reward-scores.ts). It rebuilds a run's stage from the
 // store (open), loading and merging the run's starting model again when it can.
 //
 // Weights and GPU memory change only between generations: `between` (the generation queue's exclusive)
@@ -24,12 +24,12 @@ import * as db from '../store/db.ts';
 import { restoreFrom, type Checkpoint } from '../train/checkpoint.ts';
 import { isGroup, type Stage, type TrainConfig } from '../train/config.ts';
 import { Generator } from '../train/generate.ts';
-import { ModelReward } from '../train/grpo.ts';
 import type { Between } from '../train/package.ts';
-import { buildStage, rewardModelRole, type StageRun } from '../train/stages.ts';
+import { buildStage, type StageRun } from '../train/stages.ts';
 import type { GpuProblem, ModelInfo, PolicyInfo } from './api.ts';
 import { errText, notify, runOf } from './common.ts';
 import { loadRewardModule, type RewardModule } from './reward-sandbox.ts';
+import { RewardScores } from './reward-scores.ts';
 import { adapterFiles, fingerprint, loadSource, sourceName, textFingerprint, type ModelSource } from './source.ts';
 
 /** The model a run trains: enough to check, on resume, that the engine holds the same one. */
@@ -56,9 +56,6 @@ export interface Loaded {
 /** An adapter shared by someone else, opened on the loaded model. */
 export interface Imported { name: string; lora: LoraSet; files: Map<string, Uint8Array>; reward?: true }
 
-/** rewardScores' reward model: its run, the model it sits on, its positions, and a plan of `rows` x `T` (made on first use). */
-interface RewardScorerCache { runId: string; base: Transformer; seqLen: number; role: ReturnType<typeof rewardModelRole>; plan?: ModelReward; rows: number; T: number }
-
 export type GpuDep = Gpu | Promise<Gpu> | (() => Promise<Gpu>);
 
 /** A fully fine-tuned reward model opened as the model: it would replace the loaded one with a trunk that has no LM head. */
@@ -74,8 +71,8 @@ export class Session {
   private cur?: { runId: string; stage: StageRun }; // the last built stage: generate and export use it
   private gens: { model: Transformer; lora?: LoraSet; g: Generator }[] = []; // at most one per model/adapter pair
   private opened?: Imported; // a shared adapter opened on the loaded model
-  /** rewardScores' reward model, kept between calls: its run, the model it sits on, and a plan of `rows` x `T` */
-  private rewardScorer?: RewardScorerCache;
+  /** rewardScores' reward model, kept between calls */
+  private readonly scorer: RewardScores;
   private gpuP: Promise<Gpu>;
   /** Asks for a new device after a loss (the browser's navigator.gpu); none when the session was given one device. */
   private readonly newGpu?: () => Promise<Gpu>;
@@ -90,6 +87,7 @@ export class Session {
     this.gpuP.catch(() => {});
     this.storeP = Promise.resolve(deps.store);
     this.between = deps.between ?? ((f) => f());
+    this.scorer = new RewardScores(this.between);
   }
 
   /** The device now (a rejected promise when there is none: a missing WebGPU). */
@@ -203,7 +201,7 @@ export class Session {
     this.gens = [];
     this.cur = undefined;
     this.opened = undefined;
-    this.dropRewardScorer(); // a run may need the memory; the next rewardScores loads it again
+    this.scorer.drop(); // a run may need the memory; the next rewardScores loads it again
     if (gens.length || stage || imported) {
       void this.between(async () => {
         for (const x of gens) x.g.destroy();
@@ -211,13 +209,6 @@ export class Session {
         imported?.lora.destroy();
       });
     }
-  }
-
-  /** Forgets rewardScores' reward model; its GPU memory is freed between generations, as dropStage's. */
-  private dropRewardScorer(): void {
-    const sc = this.rewardScorer;
-    this.rewardScorer = undefined;
-    if (sc) void this.between(async () => freeScorer(sc));
   }
 
   /** What generation samples from: an opened adapter, else the last run's policy, else the loaded model. */
@@ -342,7 +333,7 @@ export class Session {
   forgetRun(runId: string): void {
     if (this.loaded?.chain.includes(runId)) throw new Error(`run ${runId} is merged into the starting model: go back to the model as loaded first`);
     if (this.cur?.runId === runId) this.dropStage();
-    if (this.rewardScorer?.runId === runId) this.dropRewardScorer();
+    if (this.scorer.runId === runId) this.scorer.drop();
   }
 
   /** The model a new run trains, as its record keeps it. */
@@ -443,35 +434,10 @@ export class Session {
     if (!items.length) return [];
     const eos = tok.eosTokenIds, pad = eos[0] ?? 0;
     const seqs = items.map((x) => ({ prompt: tok.encodePrompt(x.prompt), response: [...tok.encode(x.completion, { addSpecialTokens: false }), ...eos.slice(0, 1)], entropy: [] }));
-    return turn(async () => {
-      let sc = this.rewardScorer;
-      if (sc && (sc.runId !== rmRunId || sc.base !== this.need().base)) {
-        freeScorer(sc);
-        sc = this.rewardScorer = undefined;
-      }
-      if (!sc) {
-        const rw = await this.rewardOf(rmRunId);
-        if (this.need().base !== base) throw new Error('the loaded model changed while the reward model was loading');
-        sc = this.rewardScorer = { runId: rmRunId, base, seqLen: rw.config.seqLen, role: rewardModelRole({ gpu: await this.gpuP, files: this.need().files, base }, rw), rows: 0, T: 0 };
-      }
-      const rows = Math.min(seqs.length, 16);
-      const longest = Math.max(...seqs.map((x) => x.prompt.length + x.response.length));
-      const T = Math.max(8, Math.min(sc.seqLen, Math.ceil(longest / 16) * 16));
-      if (!sc.plan || sc.rows < rows || sc.T < T) { // a plan as large as the largest call so far
-        sc.plan?.destroy();
-        sc.plan = undefined;
-        sc.rows = Math.max(sc.rows, rows);
-        sc.T = Math.max(sc.T, T);
-        sc.plan = await ModelReward.create('reward_model', sc.role.role, sc.rows, sc.T, sc.role.bias, pad);
-      }
-      return sc.plan.score(seqs);
-    });
+    return turn(() => this.scorer.score({
+      runId: rmRunId, base, seqs, pad, gpu: () => this.gpuP, now: () => this.need(), load: () => this.rewardOf(rmRunId),
+    }));
   }
-}
-
-function freeScorer(sc: RewardScorerCache): void {
-  sc.plan?.destroy();
-  sc.role.destroy();
 }
 
 /** The stage, whose destroy also stops its reward functions' sandbox worker. */
