@@ -8,6 +8,7 @@ import { Option } from 'commander';
 import { stageOptions } from '../src/cli/train.ts';
 import { TRL_FIELDS, type TrlStage } from '../src/io/trl.ts';
 import { resolveConfig, STAGES, type Stage, type TrainInput } from '../src/train/config.ts';
+import { GENERATE_DEFAULTS } from '../src/train/generate.ts';
 import { PPO_DEFAULTS } from '../src/train/ppo-defaults.ts';
 import { appliesTo, cardRows, formFields, helpOf, OPTIONS, stageDefaults, stageFlags, trlName } from '../src/train/schema.ts';
 
@@ -114,5 +115,9 @@ describe('the schema', () => {
     for (const [k, v] of same) expect(v, k).toEqual(d[k as keyof typeof d]);
     expect(PPO_DEFAULTS.seqLen).toBe(resolveConfig('ppo', { rewardRunId: 'rm' }, { maxPositions: 4096, hidden: 128 }).seqLen); // one sequence length: 256
     expect(PPO_DEFAULTS.promptsPerStep).toBe(d.batchSize);
+  });
+
+  it("gives Generator the generation options' defaults it had", () => {
+    expect(GENERATE_DEFAULTS).toEqual({ maxNewTokens: 64, numSamples: 1, seed: 0, temperature: 1, topK: 0, topP: 1, stopTokenIds: [] });
   });
 });

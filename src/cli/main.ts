@@ -20,6 +20,7 @@ import { exportModelFiles } from '../model/export.ts';
 import { loadModel } from '../model/index.ts';
 import { checkFits, estimateMemory, type Use } from '../model/memory.ts';
 import { GENERATE_DEFAULTS, Generator } from '../train/generate.ts';
+import { GENERATE_OPTIONS } from '../train/schema.ts';
 import { loadSource } from '../worker/source.ts';
 import { checkRequired, required, UsageError } from './options.ts';
 import { experimentCommand, experimentMergeCommand, experimentOptions } from './experiment.ts';
@@ -57,7 +58,6 @@ const num = (flag: string, check: (x: number) => boolean = () => true) => (v: st
   if (v.trim() === '' || !Number.isFinite(x) || !check(x)) throw new UsageError(`${flag}: invalid value "${v}"`);
   return x;
 };
-const int = (min: number, max = Infinity) => (x: number) => Number.isInteger(x) && x >= min && x <= max;
 
 /** A folder path, a zipped folder (as the page's Share tab downloads it), or a Hub id (with @revision) downloaded through the cache. */
 async function resolveModel(arg: string | undefined): Promise<ModelFiles> {
@@ -249,19 +249,15 @@ export function cli(out: (text: string) => void): Command {
     .addOption(modelOption()).addOption(idsOption())
     .addOption(required('--out <FILE.safetensors>', 'where the gradients go'))
     .action(onGpu((gpu, o: IdsOpts) => scoreOrGrads(gpu, 'grads', o)));
-  program.command('generate').summary('sample continuations of a prompt (JSON)')
+  const gen = program.command('generate').summary('sample continuations of a prompt (JSON)')
     .description('sample continuations of --prompt or --ids, as JSON {"samples":[{"ids","text","finish"}]}; --temperature 0 is greedy')
     .addOption(modelOption())
     .option('--prompt <TEXT>', 'the prompt, formatted with the model\'s chat template when it has one')
     .option('--ids <IDS>', 'the prompt as token ids (instead of --prompt)')
-    .option('--raw', 'encode --prompt as it is, without the chat template')
-    .addOption(new Option('--max-new-tokens <N>', 'tokens per sample at most').argParser(num('--max-new-tokens', int(1))).default(GENERATE_DEFAULTS.maxNewTokens))
-    .addOption(new Option('--temperature <T>', 'sampling temperature; 0 = greedy').argParser(num('--temperature', (x) => x >= 0)).default(GENERATE_DEFAULTS.temperature))
-    .addOption(new Option('--top-k <K>', 'sample from the K likeliest tokens; 0 = all').argParser(num('--top-k', int(0))).default(GENERATE_DEFAULTS.topK))
-    .addOption(new Option('--top-p <P>', 'nucleus sampling: the likeliest tokens holding P of the probability').argParser(num('--top-p', (x) => x > 0 && x <= 1)).default(GENERATE_DEFAULTS.topP))
-    .addOption(new Option('--seed <S>', 'random seed').argParser(num('--seed', Number.isInteger)).default(GENERATE_DEFAULTS.seed))
-    .addOption(new Option('--num-samples <K>', 'samples of the prompt (1 to 64)').argParser(num('--num-samples', int(1, 64))).default(GENERATE_DEFAULTS.numSamples))
-    .addOption(new Option('--stop <STRING>', 'stop a sample where it writes STRING (repeatable)').argParser((v: string, all: string[]) => [...all, v]).default([], 'none'))
+    .option('--raw', 'encode --prompt as it is, without the chat template');
+  // the sampling flags, their help and defaults: the schema's generation options (src/train/schema.ts)
+  for (const o of GENERATE_OPTIONS) gen.addOption(new Option(o.cli, o.help).argParser(num(o.cli.split(' ')[0]!, o.valid)).default(o.default));
+  gen.addOption(new Option('--stop <STRING>', 'stop a sample where it writes STRING (repeatable)').argParser((v: string, all: string[]) => [...all, v]).default([], 'none'))
     .action(onGpu(generate));
   program.command('export').description('the model as a Hugging Face folder, zipped')
     .addOption(modelOption())

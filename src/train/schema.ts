@@ -158,6 +158,9 @@ export interface OptionSpec<K extends keyof TrainConfig = keyof TrainConfig> {
   card?: ByStage<string>;
 }
 
+/** One entry, its default typed by its key's field. */
+type AnyOption = { [K in keyof TrainConfig]: OptionSpec<K> }[keyof TrainConfig];
+
 const byStage = <T>(x: ByStage<T>, stage: Stage): T => (typeof x === 'function' ? (x as (s: Stage) => T)(stage) : x);
 /** A default (or any value) that differs on some stages: `otherwise` elsewhere. */
 const perStage = <T>(otherwise: T, on: Partial<Record<Stage, T>>) => ({ stage }: { stage: Stage }): T => (stage in on ? on[stage]! : otherwise);
@@ -165,7 +168,7 @@ const perStage = <T>(otherwise: T, on: Partial<Record<Stage, T>>) => ({ stage }:
 const BATCH_OF: Record<Stage, string> = { sft: 'demonstrations', rm: 'rankings', dpo: 'preference pairs', ppo: 'prompts', grpo: 'prompts', rloo: 'prompts' };
 
 /** Every training option, in the order the CLI's --help and the Train form list them (the form: its plain fields, then Advanced). */
-export const OPTIONS: readonly OptionSpec[] = [
+export const OPTIONS: readonly AnyOption[] = [
   // ---- data and schedule ----
   // 0 = auto (TRL's num_train_epochs is 3): see AUTO_EPOCHS
   { key: 'epochs', type: 'int', default: 0, group: 'schedule', cli: '--epochs <E>', label: 'epochs', trl: 'num_train_epochs', card: 'epochs',
@@ -364,3 +367,37 @@ export function cardRows(stage: string): [key: keyof TrainConfig, label: string,
 
 /** TRL's name of `o` for `stage`, or undefined where TRL has no such setting. */
 export const trlName = (o: OptionSpec, stage: Stage): string | undefined => (o.trl === undefined ? undefined : byStage(o.trl, stage));
+
+// ---------------------------------------------------------------------------------------------
+// Sampling: the generation options (Generator's, src/train/generate.ts: GENERATE_DEFAULTS) and the
+// `generate` command's flags. The rollouts of the online stages take their own length, temperature and
+// count from the training options above, and these for the rest (top-k and top-p off). The page's Rank and
+// Compare tabs sample with a model's generation_config.json or their own defaults (src/io/generation-config.ts).
+
+export type GenerateKey = 'maxNewTokens' | 'temperature' | 'topK' | 'topP' | 'seed' | 'numSamples';
+
+export interface GenerateOptionSpec {
+  key: GenerateKey;
+  default: number;
+  /** The values the flag takes (the CLI refuses others as it reads them). */
+  valid: (x: number) => boolean;
+  help: string;
+  cli: string;
+  /** The name in transformers' GenerationConfig (generation_config.json), where it has one. */
+  hf?: string;
+}
+
+const intIn = (min: number, max = Infinity) => (x: number) => Number.isInteger(x) && x >= min && x <= max;
+
+/** The generation options, in the order `generate --help` lists them. */
+export const GENERATE_OPTIONS: readonly GenerateOptionSpec[] = [
+  { key: 'maxNewTokens', default: 64, valid: intIn(1), cli: '--max-new-tokens <N>', hf: 'max_new_tokens', help: 'tokens per sample at most' },
+  { key: 'temperature', default: 1, valid: (x) => x >= 0, cli: '--temperature <T>', hf: 'temperature', help: 'sampling temperature; 0 = greedy' },
+  { key: 'topK', default: 0, valid: intIn(0), cli: '--top-k <K>', hf: 'top_k', help: 'sample from the K likeliest tokens; 0 = all' },
+  { key: 'topP', default: 1, valid: (x) => x > 0 && x <= 1, cli: '--top-p <P>', hf: 'top_p', help: 'nucleus sampling: the likeliest tokens holding P of the probability' },
+  { key: 'seed', default: 0, valid: Number.isInteger, cli: '--seed <S>', help: 'random seed' },
+  { key: 'numSamples', default: 1, valid: intIn(1, 64), cli: '--num-samples <K>', hf: 'num_return_sequences', help: 'samples of the prompt (1 to 64)' },
+];
+
+/** The generation defaults, by key. */
+export const GENERATE_OPTION_DEFAULTS = Object.fromEntries(GENERATE_OPTIONS.map((o) => [o.key, o.default])) as Readonly<Record<GenerateKey, number>>;
