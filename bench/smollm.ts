@@ -5,7 +5,7 @@
 // each timed after a warm-up step, with tokens/s and the GPU memory the setup and its step hold beyond the
 // base weights (allocated bytes, every plan and KV cache included).
 import type { Gpu } from '../src/gpu/runtime.ts';
-import { parseConfig } from '../src/model/config.ts';
+import { parseConfig } from '../src/shared/model-config.ts';
 import { ScoreHead } from '../src/model/head.ts';
 import { initWeights } from '../src/model/init.ts';
 import { LoraSet, LORA_DEFAULTS } from '../src/model/lora.ts';
@@ -13,7 +13,7 @@ import { Transformer } from '../src/model/transformer.ts';
 import { ADAMW_DEFAULTS } from '../src/train/adamw.ts';
 import { GrpoTrainer } from '../src/train/grpo.ts';
 import { PPO_DEFAULTS, PpoTrainer } from '../src/train/ppo.ts';
-import { Rng } from '../src/train/sampling.ts';
+import { Rng } from '../src/shared/sampling.ts';
 import { SftTrainer, sftBatch } from '../src/train/sft.ts';
 
 /** SmolLM2-135M's shape (30 layers, 576 wide, 9/3 heads, vocab 49152), random weights. */

@@ -12,7 +12,7 @@ import { builtinPrompts } from '../src/experiment/prompts.ts';
 import { loadModel } from '../src/model/index.ts';
 import { PlanSet } from '../src/model/plan-set.ts';
 import { snapshot } from '../src/train/checkpoint.ts';
-import { resolveConfig, type Stage } from '../src/train/config.ts';
+import { resolveConfig, type Stage } from '../src/shared/config.ts';
 import { buildStage, type StageContext } from '../src/train/stages.ts';
 
 export interface StageRow {

@@ -15,7 +15,7 @@
 import type { Page } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
 import type { RankingRecord } from '../src/store/db.ts';
-import { meanMargin } from '../src/train/selection.ts';
+import { meanMargin } from '../src/shared/selection.ts';
 import { agreementText } from '../src/ui/consistency.ts';
 import { importText, MODEL_WORK, openApp, rankWithKeyboard, runDone, shot, startRanking, startRun, stored, tab } from './app-helpers.ts';
 import { useBuiltEnv } from './browser-env.ts';

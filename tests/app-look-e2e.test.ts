@@ -4,7 +4,7 @@
 // And the Model tab's suggested models as the page lists them on this browser's adapter.
 import type { Page } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
-import { playgroundMemory } from '../src/model/memory.ts';
+import { playgroundMemory } from '../src/shared/memory.ts';
 import { fmtBytes } from '../src/ui/context.ts';
 import { SUGGESTIONS, suggestionText } from '../src/ui/model-suggestions.ts';
 import { importText, openApp, startRanking, rankWithKeyboard, tab } from './app-helpers.ts';

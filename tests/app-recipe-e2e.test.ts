@@ -19,7 +19,7 @@ import type { Page } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
 import { rankCompletions } from '../src/experiment/labeler.ts';
 import { LABELERS } from '../src/experiment/labelers/index.ts';
-import { Rng } from '../src/train/sampling.ts';
+import { Rng } from '../src/shared/sampling.ts';
 import { importText, MODEL_WORK, openApp, shot, startRanking, tab } from './app-helpers.ts';
 import { useBuiltEnv } from './browser-env.ts';
 

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { cli } from './cli-helpers.ts';
 import { parseSafetensors, readTensorF32 } from '../src/io/safetensors.ts';
-import { resolveConfig } from '../src/train/config.ts';
+import { resolveConfig } from '../src/shared/config.ts';
 import { relErr } from './helpers.ts';
 
 

@@ -7,10 +7,10 @@ import { describe, expect, it } from 'vitest';
 import { Option } from 'commander';
 import { stageOptions } from '../src/cli/train.ts';
 import { TRL_FIELDS, type TrlStage } from '../src/io/trl.ts';
-import { resolveConfig, STAGES, type Stage, type TrainInput } from '../src/train/config.ts';
+import { resolveConfig, STAGES, type Stage, type TrainInput } from '../src/shared/config.ts';
 import { GENERATE_DEFAULTS } from '../src/train/generate.ts';
 import { PPO_DEFAULTS } from '../src/train/ppo-defaults.ts';
-import { appliesTo, cardRows, formFields, helpOf, OPTIONS, stageDefaults, stageFlags, trlName } from '../src/train/schema.ts';
+import { appliesTo, cardRows, formFields, helpOf, OPTIONS, stageDefaults, stageFlags, trlName } from '../src/shared/schema.ts';
 
 const pinned = JSON.parse(readFileSync(new URL('./fixtures/resolved-configs.json', import.meta.url), 'utf8')) as {
   base: Record<Stage, Record<string, unknown>>; cases: Record<string, Record<string, unknown>>;

@@ -1,7 +1,7 @@
 // The stage defaults for small models (src/train/config.ts): learning rates scaled by width from the
 // paper's (and LoRA's usual) values for 4096-wide models, and passes over the data that follow its size.
 import { describe, expect, it } from 'vitest';
-import { autoEpochs, defaultLr, resolveConfig, stepsFor, widthScale } from '../src/train/config.ts';
+import { autoEpochs, defaultLr, resolveConfig, stepsFor, widthScale } from '../src/shared/config.ts';
 
 describe('stage defaults', () => {
   it("scales the paper's learning rates by 4096 / hidden, within 1x and 32x", () => {

@@ -7,7 +7,7 @@ import { Tok } from '../src/io/tokenizer.ts';
 import { loadModel } from '../src/model/index.ts';
 import { GENERATE_DEFAULTS, Generator } from '../src/train/generate.ts';
 import { testGpu } from './helpers.ts';
-import { BUILTIN_MODEL_FILES } from '../src/worker/builtin.ts';
+import { BUILTIN_MODEL_FILES } from '../src/shared/builtin-model.ts';
 
 const DIR = 'public/models/default';
 const demo = readFileSync('public/prompts/demo.jsonl', 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { prompt: string; task: string });

@@ -6,7 +6,7 @@ import { loadModel } from '../src/model/index.ts';
 import { LoraSet } from '../src/model/lora.ts';
 import { ADAMW_DEFAULTS } from '../src/train/adamw.ts';
 import { DpoTrainer, pairsFromRankings } from '../src/train/dpo.ts';
-import { Rng } from '../src/train/sampling.ts';
+import { Rng } from '../src/shared/sampling.ts';
 import { dot, testGpu } from './helpers.ts';
 import { randn } from './ref/ops.ts';
 

@@ -14,7 +14,7 @@ import { summaryTable } from '../src/cli/experiment.ts';
 import { cli } from './cli-helpers.ts';
 import { interval, pooled } from '../src/experiment/stats.ts';
 import { importJsonl, exportJsonl } from '../src/io/datasets.ts';
-import { Rng } from '../src/train/sampling.ts';
+import { Rng } from '../src/shared/sampling.ts';
 import { testGpu } from './helpers.ts';
 
 describe('simulated labelers', () => {

@@ -11,7 +11,7 @@ import { loadModelFiles } from '../src/io/sources.ts';
 import { exportJsonl } from '../src/io/datasets.ts';
 import { decodeText } from '../src/io/text.ts';
 import { Tok } from '../src/io/tokenizer.ts';
-import { parseConfig } from '../src/model/config.ts';
+import { parseConfig } from '../src/shared/model-config.ts';
 import { dataBundle, importData, importDataBundle } from '../src/ui/data-io.ts';
 
 const RUNS = Number(process.env.FUZZ_RUNS ?? 400);

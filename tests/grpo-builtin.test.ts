@@ -7,8 +7,8 @@ import { builtinPrompts } from '../src/experiment/prompts.ts';
 import { readModelFolder } from '../src/io/folder.ts';
 import { Tok } from '../src/io/tokenizer.ts';
 import { loadModel } from '../src/model/index.ts';
-import { resolveConfig } from '../src/train/config.ts';
-import { builtinReward } from '../src/train/rewards.ts';
+import { resolveConfig } from '../src/shared/config.ts';
+import { builtinReward } from '../src/shared/rewards.ts';
 import { buildStage } from '../src/train/stages.ts';
 import { testGpu } from './helpers.ts';
 

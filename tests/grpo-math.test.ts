@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import {
   combineRewards, grpoAdvantages, grpoLoss, LOSS_TYPES, nanMean, nanStd, rlooAdvantages, rlooLoss, rlooRewards, type GrpoLossConfig, type PgRow,
 } from '../src/train/grpo-math.ts';
-import { Rng } from '../src/train/sampling.ts';
+import { Rng } from '../src/shared/sampling.ts';
 
 const close = (a: number[], b: number[], tol = 1e-9) => {
   expect(a.length).toBe(b.length);

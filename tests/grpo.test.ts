@@ -8,7 +8,7 @@ import { LoraSet } from '../src/model/lora.ts';
 import { ADAMW_DEFAULTS } from '../src/train/adamw.ts';
 import { GrpoTrainer, type GrpoConfig, type RewardScorer, type Rollout } from '../src/train/grpo.ts';
 import type { PgRow } from '../src/train/grpo-math.ts';
-import { Rng } from '../src/train/sampling.ts';
+import { Rng } from '../src/shared/sampling.ts';
 import { dot, testGpu } from './helpers.ts';
 import { randn } from './ref/ops.ts';
 

@@ -4,8 +4,8 @@
 import { expect } from 'vitest';
 import { createNodeGpu } from '../src/gpu/node.ts';
 import type { Call, Gpu, View } from '../src/gpu/runtime.ts';
-import type { ModelConfig } from '../src/model/config.ts';
-import { estimateMemory } from '../src/model/memory.ts';
+import type { ModelConfig } from '../src/shared/model-config.ts';
+import { estimateMemory } from '../src/shared/memory.ts';
 
 let gpu: Promise<Gpu> | undefined;
 export function testGpu(): Promise<Gpu> {

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { createNodeGpu } from '../src/gpu/node.ts';
 import type { Gpu } from '../src/gpu/runtime.ts';
 import { parseSafetensors, readTensorF32, writeSafetensors, type SafetensorsFile } from '../src/io/safetensors.ts';
-import { ConfigError, paramSpecs, parseConfig } from '../src/model/config.ts';
+import { ConfigError, paramSpecs, parseConfig } from '../src/shared/model-config.ts';
 import { ScoreHead } from '../src/model/head.ts';
 import { exportModelFiles } from '../src/model/export.ts';
 import { loadModel } from '../src/model/index.ts';

@@ -1,8 +1,8 @@
 // The memory estimate counts exactly the buffers the engine then allocates.
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { parseConfig } from '../src/model/config.ts';
-import { checkFits, estimateMemory, MemoryError } from '../src/model/memory.ts';
+import { parseConfig } from '../src/shared/model-config.ts';
+import { checkFits, estimateMemory, MemoryError } from '../src/shared/memory.ts';
 import { KVCache, Transformer } from '../src/model/transformer.ts';
 import { LoraSet } from '../src/model/lora.ts';
 import { testGpu } from './helpers.ts';
@@ -186,7 +186,7 @@ describe('a stage\'s memory before it starts', () => {
     const { PpoTrainer, PPO_DEFAULTS } = await import('../src/train/ppo.ts');
     const { ScoreHead } = await import('../src/model/head.ts');
     const { ADAMW_DEFAULTS } = await import('../src/train/adamw.ts');
-    const { stageMemory } = await import('../src/model/memory.ts');
+    const { stageMemory } = await import('../src/shared/memory.ts');
     const gpu = await testGpu();
     const cfg = parseConfig(JSON.parse(readFileSync('tests/fixtures/gpt2-tiny/config.json', 'utf8')));
     const targets = ['c_attn', 'c_fc', 'c_proj'], r = 4, P = 2, G = 3, T = 16;
@@ -230,7 +230,7 @@ describe('a stage\'s memory before it starts', () => {
   });
 
   it('a reward model\'s parts are each >= 0 (full and LoRA), the score head counted apart from the trained model', async () => {
-    const { stageMemory } = await import('../src/model/memory.ts');
+    const { stageMemory } = await import('../src/shared/memory.ts');
     for (const name of ['gpt2-tiny', 'llama-tiny']) {
       const cfg = parseConfig(JSON.parse(readFileSync(`tests/fixtures/${name}/config.json`, 'utf8')));
       for (const loraRank of [0, 4]) {

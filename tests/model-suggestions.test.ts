@@ -2,8 +2,8 @@
 // parameter counts), what sampling, LoRA and full fine-tuning need, and what an adapter's limits refuse, with the numbers.
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import type { AdapterSummary } from '../src/gpu/device.ts';
-import { parseConfig } from '../src/model/config.ts';
+import type { AdapterSummary } from '../src/shared/types.ts';
+import { parseConfig } from '../src/shared/model-config.ts';
 import { ARCHITECTURE_NAMES, fitsOn, SUGGESTIONS, suggestionText } from '../src/ui/model-suggestions.ts';
 
 const adapter = (buffer: number, binding: number): AdapterSummary =>

@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { readModelFolder } from '../src/io/folder.ts';
 import { parseSafetensors, readTensorF32 } from '../src/io/safetensors.ts';
-import { parseConfig } from '../src/model/config.ts';
+import { parseConfig } from '../src/shared/model-config.ts';
 import { loadModel } from '../src/model/index.ts';
 import { initWeights } from '../src/model/init.ts';
 import { Transformer } from '../src/model/transformer.ts';

@@ -17,7 +17,7 @@ import { GrpoTrainer, ModelReward } from '../src/train/grpo.ts';
 import { PPO_DEFAULTS, PpoTrainer } from '../src/train/ppo.ts';
 import { layoutRows, narrowRows, rowLength, targetSpans, targetWeights } from '../src/train/layout.ts';
 import { RewardTrainer } from '../src/train/reward.ts';
-import { Rng } from '../src/train/sampling.ts';
+import { Rng } from '../src/shared/sampling.ts';
 import { SftTrainer, sftBatch } from '../src/train/sft.ts';
 import { expectClose, testGpu } from './helpers.ts';
 

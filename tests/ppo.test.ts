@@ -9,7 +9,7 @@ import { LoraSet } from '../src/model/lora.ts';
 import { ADAMW_DEFAULTS } from '../src/train/adamw.ts';
 import { PPO_DEFAULTS, PpoTrainer } from '../src/train/ppo.ts';
 import { RewardTrainer, type Ranking } from '../src/train/reward.ts';
-import { Rng } from '../src/train/sampling.ts';
+import { Rng } from '../src/shared/sampling.ts';
 import { dot, testGpu } from './helpers.ts';
 import { randn } from './ref/ops.ts';
 

@@ -8,7 +8,7 @@ import {
   type RecipeHost,
 } from '../src/ui/recipe.ts';
 import type { RunStatus, RunStatusEvent, Stage, TrainInput } from '../src/worker/api.ts';
-import { resolveConfig } from '../src/train/config.ts';
+import { resolveConfig } from '../src/shared/config.ts';
 
 const SHAPE = { maxPositions: 256, hidden: 128 }; // the built-in model's
 

@@ -11,12 +11,12 @@ import { ScoreHead } from '../src/model/head.ts';
 import { loadModel } from '../src/model/index.ts';
 import { loadAdapterWithHead, LoraSet, LORA_DEFAULTS } from '../src/model/lora.ts';
 import type { Transformer } from '../src/model/transformer.ts';
-import { resolveConfig } from '../src/train/config.ts';
+import { resolveConfig } from '../src/shared/config.ts';
 import { buildStage } from '../src/train/stages.ts';
 import { ADAMW_DEFAULTS } from '../src/train/adamw.ts';
 import { pairwiseLoss, rankingPairs, RewardTrainer, type Ranking } from '../src/train/reward.ts';
 import { layoutRows } from '../src/train/layout.ts';
-import { Rng } from '../src/train/sampling.ts';
+import { Rng } from '../src/shared/sampling.ts';
 import { dot, testGpu } from './helpers.ts';
 import { randn } from './ref/ops.ts';
 

@@ -6,7 +6,7 @@ import { loadModel } from '../src/model/index.ts';
 import { ADAMW_DEFAULTS } from '../src/train/adamw.ts';
 import { learningRate } from '../src/train/schedule.ts';
 import { SftTrainer, sftBatch, type Example } from '../src/train/sft.ts';
-import { Rng } from '../src/train/sampling.ts';
+import { Rng } from '../src/shared/sampling.ts';
 import { relErr, testGpu } from './helpers.ts';
 
 const rng = new Rng(4);

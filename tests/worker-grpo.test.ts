@@ -11,7 +11,7 @@ import { describe, expect, it } from 'vitest';
 import { importJsonl } from '../src/io/datasets.ts';
 import { getMetrics, listRuns, openStore, type MetricRecord } from '../src/store/db.ts';
 import { readCheckpointAll } from '../src/store/checkpoints.ts';
-import { callReward } from '../src/train/rewards.ts';
+import { callReward } from '../src/shared/rewards.ts';
 import type { Engine, TrainInput } from '../src/worker/api.ts';
 import { createEngine } from '../src/worker/engine.ts';
 import { loadRewardModule } from '../src/worker/reward-sandbox.ts';

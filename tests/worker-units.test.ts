@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import * as api from '../src/worker/api.ts';
 import { getMetrics, getRun, openStore, putRun, type RunStatus } from '../src/store/db.ts';
 import { readCheckpoint } from '../src/store/checkpoints.ts';
-import type { TrainConfig } from '../src/train/config.ts';
+import type { TrainConfig } from '../src/shared/config.ts';
 import type { StageRun } from '../src/train/stages.ts';
 import { GenerationQueue } from '../src/worker/generation.ts';
 import { RunDriver } from '../src/worker/run-driver.ts';

@@ -23,7 +23,7 @@ import { modelCard } from '../src/io/model-card.ts';
 import { cardInput } from '../src/ui/share-data.ts';
 import { startFakeHub } from './fake-hub.ts';
 import { readFrontMatter } from './front-matter.ts';
-import { parseConfig } from '../src/model/config.ts';
+import { parseConfig } from '../src/shared/model-config.ts';
 
 const DIR = 'tests/fixtures/gpt2-tiny';
 const files = () => new Map(['config.json', 'model.safetensors', 'tokenizer.json'].map((f) => [f, new Uint8Array(readFileSync(`${DIR}/${f}`))]));

@@ -12,7 +12,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { createNodeGpu } from '../../src/gpu/node.ts';
 import { Tok } from '../../src/io/tokenizer.ts';
-import { parseConfig } from '../../src/model/config.ts';
+import { parseConfig } from '../../src/shared/model-config.ts';
 import { exportModelFiles } from '../../src/model/export.ts';
 import { initWeights } from '../../src/model/init.ts';
 import { Transformer } from '../../src/model/transformer.ts';

@@ -9,7 +9,7 @@ import { LABELERS } from '../experiment/labelers/index.ts';
 import { plotSvg } from '../experiment/plot.ts';
 import { builtinPrompts } from '../experiment/prompts.ts';
 import { mergeResults, POLICY_STAGES, runExperiment, type ExperimentResults } from '../experiment/run.ts';
-import type { Stage } from '../train/config.ts';
+import type { Stage } from '../shared/config.ts';
 import { required, UsageError } from './options.ts';
 
 export interface ExperimentOpts {

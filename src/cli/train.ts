@@ -22,9 +22,9 @@ import { rewardBiasOf } from '../model/export.ts';
 import { loadAdapterWithHead } from '../model/lora.ts';
 import { snapshot, type Checkpoint } from '../train/checkpoint.ts';
 import { readCheckpointFile, writeCheckpointFile } from './checkpoint-file.ts';
-import { resolveConfig, widthScale, type Stage, type TrainConfig, type TrainInput } from '../train/config.ts';
-import { flagOf as schemaFlagOf, OPTION, stageFlags, type StageFlag } from '../train/schema.ts';
-import { builtinReward, BUILTIN_REWARDS, rewardFunctionsOf, type RewardFunction } from '../train/rewards.ts';
+import { resolveConfig, widthScale, type Stage, type TrainConfig, type TrainInput } from '../shared/config.ts';
+import { flagOf as schemaFlagOf, OPTION, stageFlags, type StageFlag } from '../shared/schema.ts';
+import { builtinReward, BUILTIN_REWARDS, rewardFunctionsOf, type RewardFunction } from '../shared/rewards.ts';
 import { buildStage, DataError } from '../train/stages.ts';
 
 export type { Stage };

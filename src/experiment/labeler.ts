@@ -6,7 +6,7 @@
 // features of the text and the weight it gives each: its score is their weighted sum. Naming them lets the
 // experiment ask how well a reward model could do at best (featureFit): a model that looks at exactly
 // these features, fitted to the same noisy rankings.
-import { Rng } from '../train/sampling.ts';
+import { Rng } from '../shared/sampling.ts';
 
 /** One thing a labeler looks at, and how much it counts (score units per unit of the feature). */
 export interface Feature {

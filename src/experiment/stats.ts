@@ -1,5 +1,5 @@
 // Intervals the experiment reports: over seeds (Student's t), and for pooled judgments (Wilson).
-import { wilson } from '../ui/compare-math.ts';
+import { wilson } from '../shared/wilson.ts';
 
 export interface Interval { mean: number; lo: number; hi: number; n: number }
 

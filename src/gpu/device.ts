@@ -1,6 +1,7 @@
 // Getting a WebGPU device, in the browser (navigator.gpu) or in Node (Dawn, the `webgpu` package).
 // We ask for the adapter's real limits and the optional features the engine can use; the
 // defaults (16 KiB workgroup storage, 128 MiB per binding) are far below what GPUs offer.
+import type { AdapterSummary } from '../shared/types.ts';
 
 export const WANTED_FEATURES: GPUFeatureName[] = ['shader-f16', 'subgroups', 'timestamp-query'];
 
@@ -15,11 +16,8 @@ const WANTED_LIMITS = [
   'maxStorageBuffersPerShaderStage',
 ] as const;
 
-export interface AdapterSummary {
-  name: string; // vendor / architecture / device / description, whatever the adapter tells
-  features: string[];
-  limits: Record<string, number>;
-}
+// The summary's type is shared with the page (src/shared/types.ts).
+export type { AdapterSummary } from '../shared/types.ts';
 
 export class NoWebGPUError extends Error {}
 

@@ -13,7 +13,7 @@
 //     as entities, so it renders as the literal text and never as HTML, a link or a table break;
 //   - code blocks hold only validated Hub ids (or a placeholder), never free text.
 import { baseRefOf, checkModelId, parseModelRef } from './hub.ts';
-import { cardRows } from '../train/schema.ts';
+import { cardRows } from '../shared/schema.ts';
 import { wellFormed, yamlQuote } from './yaml.ts';
 
 export interface CardStage {

@@ -15,7 +15,7 @@ import { assertSafeShardFilename } from '@huggingface/hub';
 import { decodeText, TextFileError } from './text.ts';
 import { JsonSyntaxError, parseJsonStrict } from './json-strict.ts';
 import { parseSafetensors, SafetensorsError, type SafetensorsFile } from './safetensors.ts';
-import { ConfigError, parseConfig } from '../model/config.ts';
+import { ConfigError, parseConfig } from '../shared/model-config.ts';
 
 /** Everything a model needs, already fetched and validated. */
 export interface ModelFiles {

@@ -55,7 +55,7 @@
 
 import { yamlQuote } from './yaml.ts';
 import { exportJsonl, toPreferencePairs, toSftRows, type Record as DataRecord } from './datasets.ts';
-import { BUILTIN_REWARDS } from '../train/rewards.ts';
+import { BUILTIN_REWARDS } from '../shared/rewards.ts';
 
 export type TrlStage = 'sft' | 'reward' | 'dpo' | 'rloo' | 'grpo';
 export const TRL_STAGES: readonly TrlStage[] = ['sft', 'reward', 'dpo', 'rloo', 'grpo'];

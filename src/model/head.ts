@@ -2,7 +2,7 @@
 // *ForSequenceClassification heads (`score.weight`, [1, hidden], no bias). A reward model reads it at the
 // last token of each sequence; PPO's value model at every response token.
 import { ParamTable } from './params.ts';
-import { Rng } from '../train/sampling.ts';
+import { Rng } from '../shared/sampling.ts';
 import type { Transformer } from './transformer.ts';
 
 export class ScoreHead {

@@ -1,7 +1,7 @@
 // Fresh weights for training from scratch (the built-in model, tests): GPT-2's scheme. Matrices and
 // embeddings ~ N(0, 0.02), the projections that write into the residual stream scaled by 1/sqrt(2 L),
 // norm gains 1, biases 0.
-import { Rng } from '../train/sampling.ts';
+import { Rng } from '../shared/sampling.ts';
 import type { Transformer } from './transformer.ts';
 
 function normal(n: number, std: number, rng: Rng): Float32Array {

@@ -7,7 +7,7 @@
 import type { View } from '../gpu/runtime.ts';
 import type { ProvenanceMeta } from '../io/export.ts';
 import { peftAdapterFiles, readPeftAdapter, type LoraTensors } from '../io/peft.ts';
-import { Rng } from '../train/sampling.ts';
+import { Rng } from '../shared/sampling.ts';
 import { ParamTable } from './params.ts';
 import type { Transformer } from './transformer.ts';
 

@@ -13,7 +13,7 @@
 import { openDB, type DBSchema, type IDBPDatabase, type IDBPTransaction, type StoreNames } from 'idb';
 import { isQualityScore, selectionProblem, VERDICTS, verdictRanks, type Selection, type Verdict } from '../io/datasets.ts';
 import { generationConfigProblem, type GenerationConfig } from '../io/generation-config.ts';
-import type { CompletionRow } from '../train/stages.ts';
+import type { CompletionRow } from '../shared/types.ts';
 
 export const DEFAULT_STORE_NAME = 'rlhf-playground';
 

@@ -21,10 +21,9 @@
 // Convention: one row per sampled completion, rows of one prompt adjacent (G = num_generations rows per
 // group); per-token arrays hold the completion's tokens only.
 
-export type ScaleRewards = 'group' | 'batch' | 'none';
-export type LossType = 'grpo' | 'bnpo' | 'dr_grpo' | 'dapo';
-export const SCALE_REWARDS: readonly ScaleRewards[] = ['group', 'batch', 'none'];
-export const LOSS_TYPES: readonly LossType[] = ['grpo', 'bnpo', 'dr_grpo', 'dapo'];
+import type { LossType, ScaleRewards } from '../shared/schema.ts';
+// The options' values are the schema's (src/shared/schema.ts), which the page reads without this file.
+export { LOSS_TYPES, SCALE_REWARDS, type LossType, type ScaleRewards } from '../shared/schema.ts';
 
 /** Mean of the finite entries (NaN when there are none). */
 export function nanMean(xs: ArrayLike<number>): number {

@@ -25,7 +25,7 @@ import {
   combineRewards, grpoAdvantages, grpoLoss, nanMean, nanStd, rlooAdvantages, rlooLoss, rlooRewards,
   type LossType, type PgLoss, type PgRow, type ScaleRewards,
 } from './grpo-math.ts';
-import { checkScores } from './rewards.ts';
+import { checkScores } from '../shared/rewards.ts';
 import { layoutRollouts, rolloutLogps, sampleRollouts, type Rollout, type StepPhase } from './rollouts.ts';
 import { learningRate, type ScheduleConfig } from './schedule.ts';
 

@@ -3,7 +3,7 @@
 // schema's (src/train/schema.ts); here only what the schema does not hold, and the trainer's own choices
 // where they are the paper's rather than the playground's.
 import type { PpoConfig } from './ppo.ts';
-import { stageDefaults } from './schema.ts';
+import { stageDefaults } from '../shared/schema.ts';
 
 /** The schema's PPO defaults for a full fine-tuning of a model as wide as the paper's, whose positions do not bound seqLen. */
 const schema = stageDefaults('ppo', 0, { maxPositions: Number.MAX_SAFE_INTEGER, hidden: 4096 });

@@ -20,10 +20,12 @@ import { DpoTrainer, pairsFromRankings } from './dpo.ts';
 import { PPO_DEFAULTS, PpoTrainer } from './ppo.ts';
 import { GrpoTrainer, ModelReward, type RewardScorer } from './grpo.ts';
 import { RewardTrainer, type Ranking } from './reward.ts';
-import { callReward, type RewardFunction } from './rewards.ts';
-import { Rng } from './sampling.ts';
+import { callReward, type RewardFunction } from '../shared/rewards.ts';
+import { Rng } from '../shared/sampling.ts';
+import type { CompletionRow } from '../shared/types.ts';
+export type { CompletionRow } from '../shared/types.ts';
 import { SftTrainer, sftBatch, type Example } from './sft.ts';
-import { epochsFor, isGroup, stepsFor as stepsOf, type Stage, type TrainConfig } from './config.ts';
+import { epochsFor, isGroup, stepsFor as stepsOf, type Stage, type TrainConfig } from '../shared/config.ts';
 import { exportMeta, packagePolicy, tokenizerFilesOf } from './package.ts';
 
 export interface StepOut {
@@ -35,8 +37,6 @@ export interface StepOut {
   /** GRPO/RLOO: every rollout of the step with each reward function's score and its advantage (TRL's completions table). */
   completions?: CompletionRow[];
 }
-
-export interface CompletionRow { step: number; prompt: string; completion: string; rewards: Record<string, number | null>; reward: number; advantage: number }
 
 export interface StageRun {
   readonly totalSteps: number;

@@ -8,7 +8,7 @@
 // finished LoRA reward-model run trained on the loaded model (the runs PPO can train against).
 import type { Selection } from '../io/datasets.ts';
 import type { RunRecord } from '../store/db.ts';
-import { leastSurePair, meanMargin } from '../train/selection.ts';
+import { leastSurePair, meanMargin } from '../shared/selection.ts';
 
 export { leastSurePair, meanMargin }; // the rule, shared with the experiment's --select uncertain
 

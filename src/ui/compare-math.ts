@@ -10,25 +10,9 @@
 import { winRate, type VoteRecord } from '../store/db.ts';
 import type { PolicyInfo } from '../worker/api.ts';
 
-/** z for a two-sided 95% interval. */
-export const Z95 = 1.959963984540054;
-
-export interface Interval { low: number; high: number }
-
-/**
- * The Wilson score interval for `successes` out of `n` trials (successes may be fractional, see the
- * header); undefined when n is 0. Bounds lie in [0, 1].
- */
-export function wilson(successes: number, n: number, z = Z95): Interval | undefined {
-  if (!(n > 0)) return undefined;
-  if (!(successes >= 0 && successes <= n)) throw new RangeError(`wilson: successes must be in 0..${n}, got ${successes}`);
-  const p = successes / n, z2 = z * z;
-  const denom = 1 + z2 / n;
-  const center = (p + z2 / (2 * n)) / denom;
-  const half = (z / denom) * Math.sqrt((p * (1 - p)) / n + z2 / (4 * n * n));
-  // exactly 0 and 1 at the ends, where rounding would leave 1e-17 or 0.9999999999999999
-  return { low: successes === 0 ? 0 : Math.max(0, center - half), high: successes === n ? 1 : Math.min(1, center + half) };
-}
+// The Wilson interval is shared with the experiment's statistics (src/shared/wilson.ts).
+import { wilson, type Interval } from '../shared/wilson.ts';
+export { wilson, Z95, type Interval } from '../shared/wilson.ts';
 
 /** The side of a blind comparison; the other side is the reference. */
 export type Side = 'A' | 'B';

@@ -5,12 +5,12 @@
 // Views never touch the GPU or each other: they call `ctx.engine`, read and write `ctx.store`, and
 // listen to `ctx.on(topic, fn)`. A view that changes shared data says so with `ctx.changed(topic)`.
 import * as Comlink from 'comlink';
-import type { AdapterSummary } from '../gpu/device.ts';
+import type { AdapterSummary } from '../shared/types.ts';
 import type { Record as DataRecord } from '../io/datasets.ts';
 import { readGeneration, type GenerationConfig } from '../io/generation-config.ts';
-import type { CompletionRow } from '../train/stages.ts';
+import type { CompletionRow } from '../shared/types.ts';
 import * as db from '../store/db.ts';
-import { isOnline } from '../train/config.ts';
+import { isOnline } from '../shared/config.ts';
 import { DATA_BUNDLE, dataBundle, rankingToRecord, recordKey } from './data-io.ts';
 import { loadGuidelines } from './labeling.ts';
 import type { Engine, GpuProblem, ModelInfo, PolicyInfo, RunPhase, RunProgress, RunStatusEvent, Stage, TrainInput } from '../worker/api.ts';

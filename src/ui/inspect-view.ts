@@ -21,7 +21,7 @@ import { asPpoMetrics, computeAlarms } from './alarms.ts';
 import type { AppContext, RolloutSample } from './context.ts';
 import { CtxView, errText } from './ctx-view.ts';
 import { sharedStyles } from './styles.ts';
-import type { CompletionRow } from '../train/stages.ts';
+import type { CompletionRow } from '../shared/types.ts';
 
 type Quantity = 'kl' | 'value' | 'advantage';
 

@@ -1,9 +1,9 @@
 // The models the Model tab suggests, with what each needs on the user's GPU before anything is
 // downloaded: the instruct models people fine-tune in 2026 (SmolLM2, Qwen2.5, Qwen3), their config.json
 // fields as the Hub serves them, through the same estimate (and refusal) as a loaded model.
-import type { AdapterSummary } from '../gpu/device.ts';
-import { parseConfig, type ModelConfig, type ModelType } from '../model/config.ts';
-import { checkFits, playgroundMemory, type MemoryEstimate } from '../model/memory.ts';
+import type { AdapterSummary } from '../shared/types.ts';
+import { parseConfig, type ModelConfig, type ModelType } from '../shared/model-config.ts';
+import { checkFits, playgroundMemory, type MemoryEstimate } from '../shared/memory.ts';
 import { fmtBytes, fmtCount } from './context.ts';
 
 /** How the Model tab names an architecture: config.json's model_type (Qwen2.5 checkpoints say qwen2). */

@@ -6,11 +6,11 @@
 import * as Comlink from 'comlink';
 import { css, html } from 'lit';
 import { CtxView } from './ctx-view.ts';
-import type { AdapterSummary } from '../gpu/device.ts';
+import type { AdapterSummary } from '../shared/types.ts';
 import { parseModelRef } from '../io/hub.ts';
 import { loadSession } from '../io/hub-publish.ts';
 import type { ModelSource } from '../worker/api.ts';
-import { BUILTIN_MODEL_FILES } from '../worker/builtin.ts';
+import { BUILTIN_MODEL_FILES } from '../shared/builtin-model.ts';
 import { fmtBytes, fmtCount, type AppContext } from './context.ts';
 import { ARCHITECTURE_NAMES, fitsOn, SUGGESTIONS, suggestionText } from './model-suggestions.ts';
 import { defaultHubAddress, hubAddress, setHubAddress } from './hub-address.ts';

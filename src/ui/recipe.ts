@@ -16,7 +16,7 @@
 //    measured seconds per step (the metric rows' times) over what the same formula predicts for it.
 // Everything here but RecipeRunner is pure, and tested in Node (tests/recipe.test.ts).
 import { rankingPairs, type Record as DataRecord } from '../io/datasets.ts';
-import { resolveConfig, stepsFor as stepsOf, type ModelShape, type Stage, type TrainConfig, type TrainInput } from '../train/config.ts';
+import { resolveConfig, stepsFor as stepsOf, type ModelShape, type Stage, type TrainConfig, type TrainInput } from '../shared/config.ts';
 import type { RunStatus, RunStatusEvent } from '../worker/api.ts';
 
 export type RecipeKind = 'rm-ppo' | 'dpo';

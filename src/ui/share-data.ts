@@ -13,9 +13,9 @@ import { toPreferencePairs, type Record as DataRecord } from '../io/datasets.ts'
 import { hubIdOf, type CardData, type CardStage, type ModelCardInput } from '../io/model-card.ts';
 import { baseRefOf } from '../io/hub.ts';
 import { TRL_STAGES, type ClusterExportInput, type RunHyper, type TrlStage } from '../io/trl.ts';
-import { LORA_DEFAULTS } from '../model/lora.ts';
+import { LORA_DEFAULTS } from '../shared/lora.ts';
 import * as db from '../store/db.ts';
-import { epochsFor, isGroup, isOnline, resolveConfig, type Stage, type TrainConfig, type TrainInput } from '../train/config.ts';
+import { epochsFor, isGroup, isOnline, resolveConfig, type Stage, type TrainConfig, type TrainInput } from '../shared/config.ts';
 import type { ModelInfo, PolicyInfo } from '../worker/api.ts';
 
 

@@ -6,19 +6,19 @@
 // side. One run trains at a time (one GPU); generation waits for no run and refuses while one trains.
 // The implementation: engine.ts composes session.ts (the loaded model), generation.ts (the generation
 // queue) and run-driver.ts (the run loop; its header says how pause, cancel and resume work).
-import type { AdapterSummary } from '../gpu/device.ts';
+import type { AdapterSummary } from '../shared/types.ts';
 import type { Record as DataRecord } from '../io/datasets.ts';
 import type { Progress as LoadProgress } from '../io/sources.ts';
-import type { ModelType } from '../model/config.ts';
+import type { ModelType } from '../shared/model-config.ts';
 import type { MetricRecord, RunRecord, RunStatus } from '../store/db.ts';
-import type { Stage, TrainInput } from '../train/config.ts';
+import type { Stage, TrainInput } from '../shared/config.ts';
 import type { FinishReason } from '../train/generate.ts';
 import type { StepPhase } from '../train/rollouts.ts';
 import type { StepOut } from '../train/stages.ts';
 import type { ModelSource } from './source.ts';
 
 export type { ModelSource } from './source.ts';
-export type { Stage, TrainInput } from '../train/config.ts';
+export type { Stage, TrainInput } from '../shared/config.ts';
 export type { RunStatus } from '../store/db.ts';
 
 export interface ModelInfo {

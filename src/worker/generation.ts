@@ -90,7 +90,7 @@ const cut = (text: string, stop: string[]) => {
  */
 export async function sample(g: Generator, tok: Tok, prompt: string, opts: Partial<GenerateOptions>, onToken: OnToken | undefined,
   interrupt: () => boolean, stopped: () => boolean): Promise<GenerateResult | undefined> {
-  const o = { numSamples: 1, maxNewTokens: 64, temperature: 1, topK: 0, topP: 1, seed: 0, stop: [], ...opts };
+  const o = { ...GENERATE_DEFAULTS, stop: [] as string[], ...opts }; // the schema's defaults (GENERATE_OPTIONS)
   const ids = tok.encodePrompt(prompt);
   const streams = Array.from({ length: o.numSamples }, () => new StreamDecoder(tok, ids, { skipSpecialTokens: true }));
   const texts = Array<string>(o.numSamples).fill('');

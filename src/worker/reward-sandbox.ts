@@ -17,7 +17,7 @@
 //
 // Where there is no Worker (Node: the engine's tests run it there), the module is imported in place
 // from a data: URL.
-import { rewardFunctionsOf, type RewardFn, type RewardFunction, type RewardInput } from '../train/rewards.ts';
+import { rewardFunctionsOf, type RewardFn, type RewardFunction, type RewardInput } from '../shared/rewards.ts';
 
 /** How long a reward function (or the module's loading) may take before it fails. */
 export const REWARD_TIMEOUT_MS = 30_000;

@@ -6,7 +6,7 @@ import type { Gpu } from '../gpu/runtime.ts';
 import type { ModelFiles } from '../io/sources.ts';
 import type { Transformer } from '../model/transformer.ts';
 import type { Checkpoint } from '../train/checkpoint.ts';
-import type { TrainConfig } from '../train/config.ts';
+import type { TrainConfig } from '../shared/config.ts';
 import { ModelReward } from '../train/grpo.ts';
 import type { Rollout } from '../train/rollouts.ts';
 import type { Between } from '../train/package.ts';

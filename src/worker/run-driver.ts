@@ -10,7 +10,7 @@ import { GpuLostError } from '../gpu/runtime.ts';
 import { tensorBytes, tensorsOf } from '../train/checkpoint.ts';
 import { writeCheckpoint } from '../store/checkpoints.ts';
 import * as db from '../store/db.ts';
-import type { TrainConfig } from '../train/config.ts';
+import type { TrainConfig } from '../shared/config.ts';
 import type { StageRun } from '../train/stages.ts';
 import type { RunCallbacks } from './api.ts';
 import { errText, notify, release, runOf } from './common.ts';

@@ -1,0 +1,15 @@
+// Buffer alignment arithmetic the memory estimate (./memory.ts) shares with the GPU code. The GPU code's
+// own copies (ALIGN, alignUp in src/gpu/runtime.ts; rowAlign in src/model/params.ts) are kept equal to these
+// by tests/shared.test.ts until those files import them from here.
+
+export const ALIGN = 256; // minStorageBufferOffsetAlignment is at most 256 on every adapter
+
+export function alignUp(x: number, a = ALIGN): number {
+  return Math.ceil(x / a) * a;
+}
+
+const gcd = (a: number, b: number): number => (b ? gcd(b, a % b) : a);
+
+/** Rows whose bytes are a multiple of the 256-byte offset alignment, for rows of `width` f32s: a row chunk
+ *  may start at any multiple of this many rows. */
+export const rowAlign = (width: number) => ALIGN / 4 / gcd(width, ALIGN / 4);
