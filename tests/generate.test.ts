@@ -7,7 +7,7 @@ import { loadModel } from '../src/model/index.ts';
 import { KVCache } from '../src/model/transformer.ts';
 import { GENERATE_DEFAULTS, Generator } from '../src/train/generate.ts';
 import { Rng, sampleToken, samplingDistribution } from '../src/train/sampling.ts';
-import { testGpu, tightGpu } from './helpers.ts';
+import { testGpu, tightGpu } from './helpers/gpu.ts';
 import type { Gpu } from '../src/gpu/runtime.ts';
 import { parseConfig } from '../src/model/config.ts';
 
@@ -164,6 +164,33 @@ describe('sampling', () => {
     expect(many[1]!.ids.every((x) => x.length <= 4)).toBe(true);
     expect(streamed.length).toBe(many.flatMap((g) => g.ids).flat().length);
     expect(await gen.generateMany([], cfg)).toEqual([]);
+    gen.destroy();
+    model.params.destroy();
+  });
+
+  it('plans once per maximum length: prompts of new lengths reuse the KV cache and step plan, and draw what a fresh generator draws', async () => {
+    const gpu = await testGpu();
+    const { model } = loadModel(gpu, await readModelFolder('tests/fixtures/llama-tiny'));
+    const gen = new Generator(model);
+    const cfg = { ...GENERATE_DEFAULTS, maxNewTokens: 5, temperature: 1, topK: 40, topP: 0.95, numSamples: 2 };
+    const steps = [[3, 7], [5, 2], [9, 4], [3, 6], [12, 12], [2, 2]];
+    for (const [s, [a, b]] of steps.entries()) {
+      const requests = [a!, b!].map((n, i) => ({ prompt: Array.from({ length: n }, (_, t) => 1 + ((t * 7 + i + s) % 90)), seed: 100 * s + i }));
+      const reused = await gen.generateMany(requests, cfg);
+      const fresh = new Generator(model);
+      expect(reused.map((g) => g.ids)).toEqual((await fresh.generateMany(requests, cfg)).map((g) => g.ids));
+      fresh.destroy();
+    }
+    // one cache of 32 positions (every call fits it) and its step plan; prefill plans share one set of buffers
+    expect(gen.plannedLength).toBe(32);
+    expect(gen.plansBuilt).toBe(1 + 6); // step; prefills of 3, 2 (in 3's buffers), 4 (new buffers), 3 (in 4's), 12 (new buffers), 2 (in 12's)
+    // a longer call plans a larger cache once; `planLength` plans for it up front
+    await gen.generate([1, 2, 3], { ...cfg, maxNewTokens: 40 });
+    expect(gen.plannedLength).toBe(64);
+    const sized = new Generator(model);
+    await sized.generate([1, 2, 3], { ...cfg, planLength: 50 });
+    expect(sized.plannedLength).toBe(50);
+    sized.destroy();
     gen.destroy();
     model.params.destroy();
   });

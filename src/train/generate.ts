@@ -19,6 +19,10 @@ export interface GenerateConfig extends SamplingConfig {
   /** Checked between decode steps: true ends the whole generation at once, `interrupted` set (a caller
    *  that yields to more urgent work; with the same seed a rerun draws the same tokens). */
   interrupt?: () => boolean;
+  /** The most positions (prompt + new tokens) any call of this generator will need, e.g. a stage's
+   *  sequence length: the KV cache is planned for that many once, instead of for each call's length
+   *  rounded up to PLAN_BUCKET. A call that needs more plans more. */
+  planLength?: number;
 }
 
 /** The generation options' defaults (src/train/schema.ts: GENERATE_OPTIONS), no stop ids. */
@@ -49,29 +53,79 @@ export function entropyOf(logits: ArrayLike<number>): number {
   return Math.log(z) - s / z;
 }
 
-/** Keeps the plans and cache of the last shape, so repeated generations allocate nothing. */
+/** Positions a KV cache is planned for are rounded up to a multiple of this, so calls whose lengths
+ *  differ a little share one cache and step plan. */
+export const PLAN_BUCKET = 32;
+/** Prefill plans kept besides the one that owns their buffers (a prompt length each; the oldest goes). */
+const MAX_PREFILLS = 8;
+
+/**
+ * Keeps one KV cache and one step plan per batch of rows and maximum length (the length rounded up to
+ * PLAN_BUCKET, or the caller's `planLength`), and reuses them for any call that fits: PPO's and GRPO's
+ * prompts differ in length every step, and re-planning allocated a cache and two plans each time.
+ * The prefill runs exactly the shortest prompt's length, as before (so the samples are the same tokens):
+ * its plans for different lengths share the buffers of the longest one planned so far (kept while a
+ * longer prompt does not come), so a new prompt length costs bind groups, not memory.
+ */
 export class Generator {
-  private shape = '';
   private cache?: KVCache;
-  private prefill?: Plan;
   private step?: Plan;
+  /** The prefill plan whose buffers the others share (the longest prompt so far), and the plans by prompt length. */
+  private base?: Plan;
+  private prefills = new Map<number, Plan>();
+  /** Plans built so far (KV-cache step and prefill plans): what reuse saves, for tests and benchmarks. */
+  plansBuilt = 0;
 
   /** `lora`: generate from the base with this adapter (PPO's policy); the base alone is the reference. */
   constructor(readonly model: Transformer, readonly lora?: LoraSet) {}
 
-  private async prepare(K: number, P: number, L: number): Promise<void> {
-    const key = `${K}x${P}x${L}`;
-    if (key === this.shape) return;
-    this.destroy();
+  /** The KV cache's positions now (0 before the first generation). */
+  get plannedLength(): number {
+    return this.cache?.L ?? 0;
+  }
+
+  /** The prefill plan for R rows of P prompt tokens, with a cache of at least L positions (`hint`: plan for that many). */
+  private async prepare(R: number, P: number, L: number, hint?: number): Promise<Plan> {
+    const maxPos = this.model.cfg.maxPositions;
     try {
-      await this.model.gpu.check(`a KV cache of ${K} x ${L} positions`, () => (this.cache = new KVCache(this.model, K, L)));
-      this.prefill = await this.model.plan(K, P, { cache: this.cache, lora: this.lora });
-      this.step = await this.model.plan(K, 1, { cache: this.cache, lora: this.lora });
+      if (!this.cache || this.cache.B !== R || this.cache.L < L) {
+        this.destroy();
+        const Lp = Math.min(maxPos, hint !== undefined && hint >= L ? hint : Math.ceil(L / PLAN_BUCKET) * PLAN_BUCKET);
+        await this.model.gpu.check(`a KV cache of ${R} x ${Lp} positions`, () => (this.cache = new KVCache(this.model, R, Lp)));
+        this.step = await this.build(1);
+      }
+      const known = this.prefills.get(P);
+      if (known) {
+        this.prefills.delete(P); // most recently used last
+        this.prefills.set(P, known);
+        return known;
+      }
+      if (!this.base || this.base.T < P) {
+        for (const p of this.prefills.values()) if (p !== this.base) p.destroy();
+        this.base?.destroy();
+        this.prefills.clear();
+        this.base = undefined;
+        this.base = await this.build(P); // the longest prompt so far: a prefill needs no more memory than before
+      }
+      const plan = this.base.T === P ? this.base : await this.build(P, this.base);
+      this.prefills.set(P, plan);
+      for (const [n, p] of this.prefills) {
+        if (this.prefills.size <= MAX_PREFILLS) break;
+        if (p === this.base) continue;
+        p.destroy();
+        this.prefills.delete(n);
+      }
+      return plan;
     } catch (e) {
       this.destroy(); // out of memory: nothing half-made is kept, and the next call starts clean
       throw e;
     }
-    this.shape = key;
+  }
+
+  private async build(T: number, share?: Plan): Promise<Plan> {
+    const plan = await this.model.plan(this.cache!.B, T, { cache: this.cache, lora: this.lora, share });
+    this.plansBuilt++;
+    return plan;
   }
 
   async generate(prompt: number[], cfg: GenerateConfig, onToken?: (sample: number, id: number) => void): Promise<Generation> {
@@ -101,7 +155,7 @@ export class Generator {
       throw new Error(`prompt (${lengths[j]} tokens) + ${maxNew[j]} new tokens exceed the model's ${this.model.cfg.maxPositions} positions`);
     }
     const R = J * K; // row j*K + k: sample k of request j
-    await this.prepare(R, P0, L);
+    const prefill = await this.prepare(R, P0, L, cfg.planLength);
     const rngs = Array.from({ length: R }, (_, r) => Rng.forSample(requests[Math.floor(r / K)]!.seed, r % K));
     const out: number[][] = Array.from({ length: R }, () => []);
     const entropy: number[][] = Array.from({ length: R }, () => []);
@@ -119,7 +173,7 @@ export class Generator {
       if (interrupted) g.interrupted = true;
       return g;
     });
-    let logits = await run(this.prefill!, Array.from({ length: R }, (_, r) => requests[Math.floor(r / K)]!.prompt.slice(0, P0)).flat(), 0);
+    let logits = await run(prefill, Array.from({ length: R }, (_, r) => requests[Math.floor(r / K)]!.prompt.slice(0, P0)).flat(), 0);
     // `pos`: the position whose token the logits just computed predict
     for (let pos = P0; ; pos++) {
       const next: number[] = [];
@@ -151,10 +205,11 @@ export class Generator {
   }
 
   destroy(): void {
-    this.prefill?.destroy();
+    for (const p of this.prefills.values()) if (p !== this.base) p.destroy();
+    this.base?.destroy();
     this.step?.destroy();
     this.cache?.destroy();
-    this.prefill = this.step = this.cache = undefined;
-    this.shape = '';
+    this.prefills.clear();
+    this.base = this.step = this.cache = undefined;
   }
 }

@@ -34,6 +34,7 @@ export async function sampleRollouts(gen: Generator, prompts: number[][], step: 
   onPhase?.({ phase: 'sampling', done: 0, total });
   const gs = await gen.generateMany(requests, {
     ...GENERATE_DEFAULTS, numSamples: o.numSamples, maxNewTokens: o.maxNewTokens, temperature: o.temperature, seed: o.seed, stopTokenIds: o.eosIds,
+    planLength: o.seqLen, // every step's rollouts fit seqLen: one KV cache and step plan for the whole run
   }, onPhase && (() => onPhase({ phase: 'sampling', done: ++drawn, total })));
   return gs.flatMap((g, i) => g.ids.map((response, k) => ({ prompt: prompts[i]!, response, entropy: g.entropy[k]!, finish: g.finish[k]! })));
 }
