@@ -11,9 +11,9 @@ import { describe, expect, it } from 'vitest';
 import { unzipFiles } from '../src/io/zip.ts';
 import { GENERATION_DEFAULTS } from '../src/io/generation-config.ts';
 import type { RankingRecord } from '../src/store/db.ts';
-import { MODEL_WORK, modelLoaded, rankWithKeyboard, setFields, shot, SHOTS, stored, tab } from './app-helpers.ts';
-import { launchChromiumProfile, useBuiltEnv } from './browser-env.ts';
-import { startFakeHub } from './fake-hub.ts';
+import { MODEL_WORK, modelLoaded, rankWithKeyboard, setFields, shot, SHOTS, stored, tab } from './helpers/app.ts';
+import { launchChromiumProfile, useBuiltEnv } from './helpers/browser-env.ts';
+import { startFakeHub } from './helpers/fake-hub.ts';
 
 const env = useBuiltEnv();
 

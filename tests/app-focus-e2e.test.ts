@@ -4,8 +4,8 @@
 // fails; nothing skips.
 import type { Page } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
-import { openApp, tab } from './app-helpers.ts';
-import { useBuiltEnv } from './browser-env.ts';
+import { openApp, tab } from './helpers/app.ts';
+import { useBuiltEnv } from './helpers/browser-env.ts';
 
 const env = useBuiltEnv();
 

@@ -9,8 +9,8 @@
 import type { Page } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
 import type { MetricRecord, RunRecord } from '../src/store/db.ts';
-import { importText, MODEL_WORK, openApp, setFields, shot, stored, tab } from './app-helpers.ts';
-import { useBuiltEnv } from './browser-env.ts';
+import { importText, MODEL_WORK, openApp, setFields, shot, stored, tab } from './helpers/app.ts';
+import { useBuiltEnv } from './helpers/browser-env.ts';
 
 const env = useBuiltEnv();
 

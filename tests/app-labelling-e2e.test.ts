@@ -17,8 +17,8 @@ import { describe, expect, it } from 'vitest';
 import type { RankingRecord } from '../src/store/db.ts';
 import { meanMargin } from '../src/shared/selection.ts';
 import { agreementText } from '../src/ui/consistency.ts';
-import { importText, MODEL_WORK, openApp, rankWithKeyboard, runDone, shot, startRanking, startRun, stored, tab } from './app-helpers.ts';
-import { useBuiltEnv } from './browser-env.ts';
+import { importText, MODEL_WORK, openApp, rankWithKeyboard, runDone, shot, startRanking, startRun, stored, tab } from './helpers/app.ts';
+import { useBuiltEnv } from './helpers/browser-env.ts';
 
 const env = useBuiltEnv();
 

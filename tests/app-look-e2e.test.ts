@@ -7,8 +7,8 @@ import { describe, expect, it } from 'vitest';
 import { playgroundMemory } from '../src/shared/memory.ts';
 import { fmtBytes } from '../src/ui/context.ts';
 import { SUGGESTIONS, suggestionText } from '../src/ui/model-suggestions.ts';
-import { importText, openApp, startRanking, rankWithKeyboard, tab } from './app-helpers.ts';
-import { useBuiltEnv } from './browser-env.ts';
+import { importText, openApp, startRanking, rankWithKeyboard, tab } from './helpers/app.ts';
+import { useBuiltEnv } from './helpers/browser-env.ts';
 
 const env = useBuiltEnv();
 

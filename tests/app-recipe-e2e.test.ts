@@ -20,8 +20,8 @@ import { describe, expect, it } from 'vitest';
 import { rankCompletions } from '../src/experiment/labeler.ts';
 import { LABELERS } from '../src/experiment/labelers/index.ts';
 import { Rng } from '../src/shared/sampling.ts';
-import { importText, MODEL_WORK, openApp, shot, startRanking, tab } from './app-helpers.ts';
-import { useBuiltEnv } from './browser-env.ts';
+import { importText, MODEL_WORK, openApp, shot, startRanking, tab } from './helpers/app.ts';
+import { useBuiltEnv } from './helpers/browser-env.ts';
 
 const env = useBuiltEnv();
 

@@ -9,8 +9,8 @@ import { describe, expect, it } from 'vitest';
 import { GENERATION_DEFAULTS } from '../src/io/generation-config.ts';
 import type { MetricRecord, RankingRecord, RolloutRecord, RunRecord, SpotCheckRecord, VoteRecord } from '../src/store/db.ts';
 import { computeAlarms } from '../src/ui/alarms.ts';
-import { importText, MODEL_WORK, modelLoaded, openApp, rankWithKeyboard, runDone, setFields, shot, startRanking, startRun, stored, tab } from './app-helpers.ts';
-import { useBuiltEnv } from './browser-env.ts';
+import { importText, MODEL_WORK, modelLoaded, openApp, rankWithKeyboard, runDone, setFields, shot, startRanking, startRun, stored, tab } from './helpers/app.ts';
+import { useBuiltEnv } from './helpers/browser-env.ts';
 
 const env = useBuiltEnv();
 

@@ -1,7 +1,7 @@
 // The page in a real browser: Debian's Chromium (WebGPU on SwiftShader) driven by playwright-core,
 // against Vite's dev server on localhost (what `npm run dev` serves). The self-test must pass there.
 import { mkdirSync } from 'node:fs';
-import { useBrowserEnv } from './browser-env.ts';
+import { useBrowserEnv } from './helpers/browser-env.ts';
 import { describe, expect, it } from 'vitest';
 
 const env = useBrowserEnv();

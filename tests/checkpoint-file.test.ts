@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { readCheckpointFile, writeCheckpointFile } from '../src/cli/checkpoint-file.ts';
 import { writeSafetensors } from '../src/io/safetensors.ts';
 import { ParamTable } from '../src/model/params.ts';
-import { testGpu } from './helpers.ts';
+import { testGpu } from './helpers/gpu.ts';
 
 const fill = (n: number, k: number) => {
   const t = new Float32Array(n);

@@ -3,10 +3,10 @@ import { mkdtempSync, readFileSync, writeFileSync, mkdirSync, copyFileSync } fro
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { cli } from './cli-helpers.ts';
+import { cli } from './helpers/cli.ts';
 import { parseSafetensors, readTensorF32 } from '../src/io/safetensors.ts';
 import { resolveConfig } from '../src/shared/config.ts';
-import { relErr } from './helpers.ts';
+import { relErr } from './helpers/gpu.ts';
 
 
 

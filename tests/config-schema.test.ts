@@ -1,4 +1,4 @@
-// The training options' one schema (src/train/schema.ts) and what derives from it. The resolved configs
+// The training options' one schema (src/shared/schema.ts) and what derives from it. The resolved configs
 // are pinned: tests/fixtures/resolved-configs.json holds what resolveConfig gave for every stage, model
 // shape and LoRA rank before the defaults moved into the schema (a stage's first case in full, the others
 // as their differences from it), so moving or restating a default cannot change a run's config.

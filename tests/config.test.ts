@@ -1,4 +1,4 @@
-// The stage defaults for small models (src/train/config.ts): learning rates scaled by width from the
+// The stage defaults for small models (src/shared/config.ts): learning rates scaled by width from the
 // paper's (and LoRA's usual) values for 4096-wide models, and passes over the data that follow its size.
 import { describe, expect, it } from 'vitest';
 import { autoEpochs, defaultLr, resolveConfig, stepsFor, widthScale } from '../src/shared/config.ts';

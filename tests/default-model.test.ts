@@ -6,7 +6,7 @@ import { readModelFolder } from '../src/io/folder.ts';
 import { Tok } from '../src/io/tokenizer.ts';
 import { loadModel } from '../src/model/index.ts';
 import { GENERATE_DEFAULTS, Generator } from '../src/train/generate.ts';
-import { testGpu } from './helpers.ts';
+import { testGpu } from './helpers/gpu.ts';
 import { BUILTIN_MODEL_FILES } from '../src/shared/builtin-model.ts';
 
 const DIR = 'public/models/default';

@@ -7,7 +7,7 @@ import { LoraSet } from '../src/model/lora.ts';
 import { ADAMW_DEFAULTS } from '../src/train/adamw.ts';
 import { DpoTrainer, pairsFromRankings } from '../src/train/dpo.ts';
 import { Rng } from '../src/shared/sampling.ts';
-import { dot, testGpu } from './helpers.ts';
+import { dot, testGpu } from './helpers/gpu.ts';
 import { randn } from './ref/ops.ts';
 
 const rng = new Rng(9);

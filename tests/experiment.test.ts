@@ -11,11 +11,11 @@ import { builtinPrompts } from '../src/experiment/prompts.ts';
 import { plotSvg } from '../src/experiment/plot.ts';
 import { mergeResults, pairCount, rankingRecord, runExperiment, type ExperimentResults } from '../src/experiment/run.ts';
 import { summaryTable } from '../src/cli/experiment.ts';
-import { cli } from './cli-helpers.ts';
+import { cli } from './helpers/cli.ts';
 import { interval, pooled } from '../src/experiment/stats.ts';
 import { importJsonl, exportJsonl } from '../src/io/datasets.ts';
 import { Rng } from '../src/shared/sampling.ts';
-import { testGpu } from './helpers.ts';
+import { testGpu } from './helpers/gpu.ts';
 
 describe('simulated labelers', () => {
   const p = 'Write a short greeting for Maya.';

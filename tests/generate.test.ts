@@ -6,10 +6,10 @@ import { readModelFolder } from '../src/io/folder.ts';
 import { loadModel } from '../src/model/index.ts';
 import { KVCache } from '../src/model/transformer.ts';
 import { GENERATE_DEFAULTS, Generator } from '../src/train/generate.ts';
-import { Rng, sampleToken, samplingDistribution } from '../src/train/sampling.ts';
-import { testGpu, tightGpu } from './helpers.ts';
+import { Rng, sampleToken, samplingDistribution } from '../src/shared/sampling.ts';
+import { testGpu, tightGpu } from './helpers/gpu.ts';
 import type { Gpu } from '../src/gpu/runtime.ts';
-import { parseConfig } from '../src/model/config.ts';
+import { parseConfig } from '../src/shared/model-config.ts';
 
 const fixture = (name: string) => ({
   dir: `tests/fixtures/${name}`,

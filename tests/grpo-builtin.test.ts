@@ -10,7 +10,7 @@ import { loadModel } from '../src/model/index.ts';
 import { resolveConfig } from '../src/shared/config.ts';
 import { builtinReward } from '../src/shared/rewards.ts';
 import { buildStage } from '../src/train/stages.ts';
-import { testGpu } from './helpers.ts';
+import { testGpu } from './helpers/gpu.ts';
 
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 

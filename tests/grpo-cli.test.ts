@@ -5,7 +5,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { cli } from './cli-helpers.ts';
+import { cli } from './helpers/cli.ts';
 import { parseSafetensors, readTensorF32 } from '../src/io/safetensors.ts';
 
 

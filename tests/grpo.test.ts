@@ -9,7 +9,7 @@ import { ADAMW_DEFAULTS } from '../src/train/adamw.ts';
 import { GrpoTrainer, type GrpoConfig, type RewardScorer, type Rollout } from '../src/train/grpo.ts';
 import type { PgRow } from '../src/train/grpo-math.ts';
 import { Rng } from '../src/shared/sampling.ts';
-import { dot, testGpu } from './helpers.ts';
+import { dot, testGpu } from './helpers/gpu.ts';
 import { randn } from './ref/ops.ts';
 
 const base: Omit<GrpoConfig, 'method'> = {

@@ -9,7 +9,7 @@ import { ScoreHead } from '../src/model/head.ts';
 import { exportModelFiles } from '../src/model/export.ts';
 import { loadModel } from '../src/model/index.ts';
 import { AdamW, ADAMW_DEFAULTS } from '../src/train/adamw.ts';
-import { relErr, testGpu } from './helpers.ts';
+import { relErr, testGpu } from './helpers/gpu.ts';
 import { attention, embedding, matmul, randn, rmsnorm, rope, swiglu } from './ref/ops.ts';
 
 const fixture = (name: string) => {

@@ -10,7 +10,7 @@ import type { Transformer } from '../src/model/transformer.ts';
 import { AdamW, ADAMW_DEFAULTS } from '../src/train/adamw.ts';
 import { readPeftAdapter } from '../src/io/peft.ts';
 import { parseSafetensors } from '../src/io/safetensors.ts';
-import { dot, relErr, testGpu } from './helpers.ts';
+import { dot, relErr, testGpu } from './helpers/gpu.ts';
 import { randn } from './ref/ops.ts';
 
 const ids = (name: string) => (JSON.parse(readFileSync(`tests/fixtures/${name}/reference.json`, 'utf8')) as { input_ids: number[][] }).input_ids;

@@ -1,4 +1,4 @@
-// The malformed corpus (tests/malformed.ts) in the page (Chromium, the built app): every model folder and
+// The malformed corpus (tests/helpers/malformed.ts) in the page (Chromium, the built app): every model folder and
 // zip picked on the Model tab, every dataset imported on the Data tab and every reward adapter opened on
 // the Share tab is refused with one line that names the file and says what is wrong, and what was loaded
 // before stays loaded. Without WebGPU this fails; nothing skips.
@@ -8,9 +8,9 @@ import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { afterAll, describe, expect, it } from 'vitest';
 import { zipFiles } from '../src/io/zip.ts';
-import { MODEL_WORK, openApp, tab } from './app-helpers.ts';
-import { useBuiltEnv } from './browser-env.ts';
-import { ADAPTER_CASES, DATA_CASES, MODEL_CASES, modelBase, rewardAdapterBase, ZIP_CASES, type Case, type Files } from './malformed.ts';
+import { MODEL_WORK, openApp, tab } from './helpers/app.ts';
+import { useBuiltEnv } from './helpers/browser-env.ts';
+import { ADAPTER_CASES, DATA_CASES, MODEL_CASES, modelBase, rewardAdapterBase, ZIP_CASES, type Case, type Files } from './helpers/malformed.ts';
 
 const env = useBuiltEnv();
 const tmp = mkdtempSync(join(tmpdir(), 'malformed-page-'));

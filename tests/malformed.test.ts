@@ -1,4 +1,4 @@
-// The malformed corpus (tests/malformed.ts) through the command line: every case ends the command with a
+// The malformed corpus (tests/helpers/malformed.ts) through the command line: every case ends the command with a
 // non-zero exit and exactly one line on stderr that names the file and says what is wrong. Model folders
 // go to `generate --model DIR`, zipped ones to `generate --model FILE.zip`, datasets to `sft --data`, and reward
 // adapters to `ppo --reward` (their valid base written by `rm` first). Real Dawn; no GPU mock.
@@ -7,8 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { zipFiles } from '../src/io/zip.ts';
-import { cli } from './cli-helpers.ts';
-import { ADAPTER_CASES, ALL_CASES, DATA_CASES, MODEL_CASES, MODEL_DIR, modelBase, rewardAdapterBase, ZIP_CASES, type Case, type Files } from './malformed.ts';
+import { cli } from './helpers/cli.ts';
+import { ADAPTER_CASES, ALL_CASES, DATA_CASES, MODEL_CASES, MODEL_DIR, modelBase, rewardAdapterBase, ZIP_CASES, type Case, type Files } from './helpers/malformed.ts';
 
 /** What reads every file of a model folder: the weights (a forward pass), the tokenizer and the chat template. */
 const GENERATE = ['generate', '--prompt', 'Hi', '--max-new-tokens', '2', '--temperature', '0'];

@@ -5,7 +5,7 @@ import { parseConfig } from '../src/shared/model-config.ts';
 import { checkFits, estimateMemory, MemoryError } from '../src/shared/memory.ts';
 import { KVCache, Transformer } from '../src/model/transformer.ts';
 import { LoraSet } from '../src/model/lora.ts';
-import { testGpu } from './helpers.ts';
+import { testGpu } from './helpers/gpu.ts';
 import { readModelFolder } from '../src/io/folder.ts';
 import { loadModel } from '../src/model/index.ts';
 import { Generator, GENERATE_DEFAULTS } from '../src/train/generate.ts';

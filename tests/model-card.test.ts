@@ -7,7 +7,7 @@ import MarkdownIt from 'markdown-it';
 import { describe, expect, it } from 'vitest';
 import { mdInline, modelCard, type ModelCardInput } from '../src/io/model-card.ts';
 import { yamlQuote } from '../src/io/yaml.ts';
-import { readFrontMatter, yamlDoubleQuoted } from './front-matter.ts';
+import { readFrontMatter, yamlDoubleQuoted } from './helpers/front-matter.ts';
 
 const HOSTILE = [
   'plain', '"quoted" and \'single\'', 'back\\slash \\n not a newline', 'line one\nline two\r\nthree\rfour',

@@ -9,7 +9,7 @@ import { loadModel } from '../src/model/index.ts';
 import { initWeights } from '../src/model/init.ts';
 import { Transformer } from '../src/model/transformer.ts';
 import type { Gpu } from '../src/gpu/runtime.ts';
-import { relErr, testGpu, tightGpu } from './helpers.ts';
+import { relErr, testGpu, tightGpu } from './helpers/gpu.ts';
 
 interface Reference { input_ids: number[][]; logits: number[][][]; loss: number }
 

@@ -3,7 +3,7 @@
 // along a random direction, in f32).
 import { describe, expect, it } from 'vitest';
 import * as ref from './ref/ops.ts';
-import { dot, expectClose, run, testGpu, upload } from './helpers.ts';
+import { dot, expectClose, run, testGpu, upload } from './helpers/gpu.ts';
 import type { Gpu, View } from '../src/gpu/runtime.ts';
 import { matmul } from '../src/ops/matmul.ts';
 import { linearBackward, linearForward, type WeightLayout } from '../src/ops/linear.ts';

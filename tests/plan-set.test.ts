@@ -19,7 +19,7 @@ import { layoutRows, narrowRows, rowLength, targetSpans, targetWeights } from '.
 import { RewardTrainer } from '../src/train/reward.ts';
 import { Rng } from '../src/shared/sampling.ts';
 import { SftTrainer, sftBatch } from '../src/train/sft.ts';
-import { expectClose, testGpu } from './helpers.ts';
+import { expectClose, testGpu } from './helpers/gpu.ts';
 
 const rng = new Rng(11);
 const toks = (n: number) => Array.from({ length: n }, () => Math.floor(rng.next() * 370));

@@ -10,7 +10,7 @@ import { ADAMW_DEFAULTS } from '../src/train/adamw.ts';
 import { PPO_DEFAULTS, PpoTrainer } from '../src/train/ppo.ts';
 import { RewardTrainer, type Ranking } from '../src/train/reward.ts';
 import { Rng } from '../src/shared/sampling.ts';
-import { dot, testGpu } from './helpers.ts';
+import { dot, testGpu } from './helpers/gpu.ts';
 import { randn } from './ref/ops.ts';
 
 // The stop tokens: ids the fixture model emits often (its greedy output repeats 185), so that response

@@ -1,4 +1,4 @@
-// Publishing to the Hub through @huggingface/hub, against the fake Hub of tests/fake-hub.ts: the files
+// Publishing to the Hub through @huggingface/hub, against the fake Hub of tests/helpers/fake-hub.ts: the files
 // arrive byte for byte (text inline in the commit, weights through LFS), README.md is the model card,
 // every API call carries the token, and 401 / 403 / network / server failures say which step failed and
 // what to do. The OAuth sign-in (PKCE) runs in Node too, with the verifier kept in an object.
@@ -9,8 +9,8 @@ import {
   type KeyValueStorage, type PublishProgress,
 } from '../src/io/hub-publish.ts';
 import { modelCard } from '../src/io/model-card.ts';
-import { startFakeHub, type FakeHub } from './fake-hub.ts';
-import { readFrontMatter } from './front-matter.ts';
+import { startFakeHub, type FakeHub } from './helpers/fake-hub.ts';
+import { readFrontMatter } from './helpers/front-matter.ts';
 
 const WRITE = 'hf_writeToken0123456789', READ = 'hf_readToken0123456789', BOB = 'hf_bobToken0123456789';
 let hub: FakeHub;

@@ -4,7 +4,7 @@
 // every verdict, the reason, a better answer for "both bad", a skip; and the guidelines edited and kept.
 import { mkdirSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { useBrowserEnv } from './browser-env.ts';
+import { useBrowserEnv } from './helpers/browser-env.ts';
 
 const env = useBrowserEnv();
 

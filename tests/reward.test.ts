@@ -17,7 +17,7 @@ import { ADAMW_DEFAULTS } from '../src/train/adamw.ts';
 import { pairwiseLoss, rankingPairs, RewardTrainer, type Ranking } from '../src/train/reward.ts';
 import { layoutRows } from '../src/train/layout.ts';
 import { Rng } from '../src/shared/sampling.ts';
-import { dot, testGpu } from './helpers.ts';
+import { dot, testGpu } from './helpers/gpu.ts';
 import { randn } from './ref/ops.ts';
 
 describe('pairwise ranking loss', () => {

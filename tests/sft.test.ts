@@ -7,7 +7,7 @@ import { ADAMW_DEFAULTS } from '../src/train/adamw.ts';
 import { learningRate } from '../src/train/schedule.ts';
 import { SftTrainer, sftBatch, type Example } from '../src/train/sft.ts';
 import { Rng } from '../src/shared/sampling.ts';
-import { relErr, testGpu } from './helpers.ts';
+import { relErr, testGpu } from './helpers/gpu.ts';
 
 const rng = new Rng(4);
 const toks = (n: number) => Array.from({ length: n }, () => Math.floor(rng.next() * 370));

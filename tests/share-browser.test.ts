@@ -1,4 +1,4 @@
-// <share-view> in Chromium with the real worker and store, against the fake Hub of tests/fake-hub.ts:
+// <share-view> in Chromium with the real worker and store, against the fake Hub of tests/helpers/fake-hub.ts:
 // download the user's data and the trained adapter, sign in with Hugging Face through the OAuth redirect
 // (PKCE; the page reloads), publish the adapter with its model card, check what the Hub received, then
 // open it back from the Hub as the policy. A browser without WebGPU fails this test; nothing is skipped.
@@ -8,9 +8,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { importDataBundle } from '../src/ui/data-io.ts';
 import { unzipFiles } from '../src/io/zip.ts';
 import { parseSafetensors, readTensorF32 } from '../src/io/safetensors.ts';
-import { useBrowserEnv } from './browser-env.ts';
-import { startFakeHub, type FakeHub } from './fake-hub.ts';
-import { readFrontMatter } from './front-matter.ts';
+import { useBrowserEnv } from './helpers/browser-env.ts';
+import { startFakeHub, type FakeHub } from './helpers/fake-hub.ts';
+import { readFrontMatter } from './helpers/front-matter.ts';
 
 const env = useBrowserEnv();
 let hub: FakeHub;

@@ -9,7 +9,7 @@ import { clusterExport } from '../src/io/trl.ts';
 import * as db from '../src/store/db.ts';
 import { cardInput, clusterInput, dataCounts, defaultRepoName, exportableRuns, exportKind, mergedChain } from '../src/ui/share-data.ts';
 import type { ModelInfo } from '../src/worker/api.ts';
-import { readFrontMatter } from './front-matter.ts';
+import { readFrontMatter } from './helpers/front-matter.ts';
 
 let n = 0;
 const model = { source: 'HuggingFaceTB/SmolLM2-135M@main', arch: 'llama', maxPositions: 2048, hidden: 576 } as ModelInfo;

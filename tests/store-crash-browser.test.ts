@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
-import { CHROMIUM, CHROMIUM_ARGS, useBrowserEnv } from './browser-env.ts';
+import { CHROMIUM, CHROMIUM_ARGS, useBrowserEnv } from './helpers/browser-env.ts';
 
 const env = useBrowserEnv();
 

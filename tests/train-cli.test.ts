@@ -4,7 +4,7 @@ import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync, exis
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { cli } from './cli-helpers.ts';
+import { cli } from './helpers/cli.ts';
 import { parseSafetensors, readTensorF32 } from '../src/io/safetensors.ts';
 
 

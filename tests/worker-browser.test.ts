@@ -4,7 +4,7 @@
 // fails this test (the page reports an error); nothing is skipped.
 import { mkdirSync } from 'node:fs';
 import type { Page } from 'playwright-core';
-import { useBrowserEnv } from './browser-env.ts';
+import { useBrowserEnv } from './helpers/browser-env.ts';
 import { describe, expect, it } from 'vitest';
 
 const env = useBrowserEnv();

@@ -15,7 +15,7 @@ import { callReward } from '../src/shared/rewards.ts';
 import type { Engine, TrainInput } from '../src/worker/api.ts';
 import { createEngine } from '../src/worker/engine.ts';
 import { loadRewardModule } from '../src/worker/reward-sandbox.ts';
-import { testGpu } from './helpers.ts';
+import { testGpu } from './helpers/gpu.ts';
 
 const DIR = 'tests/fixtures/gpt2-tiny';
 const files = () => new Map(['config.json', 'model.safetensors', 'tokenizer.json'].map((f) => [f, new Uint8Array(readFileSync(`${DIR}/${f}`))]));

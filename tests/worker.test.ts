@@ -18,11 +18,11 @@ import { createNodeGpu } from '../src/gpu/node.ts';
 import type { StageRun } from '../src/train/stages.ts';
 import type { Engine, GpuProblem, RunProgress, RunStatusEvent, TrainInput } from '../src/worker/api.ts';
 import { createEngine } from '../src/worker/engine.ts';
-import { testGpu, tightGpu } from './helpers.ts';
+import { testGpu, tightGpu } from './helpers/gpu.ts';
 import { modelCard } from '../src/io/model-card.ts';
 import { cardInput } from '../src/ui/share-data.ts';
-import { startFakeHub } from './fake-hub.ts';
-import { readFrontMatter } from './front-matter.ts';
+import { startFakeHub } from './helpers/fake-hub.ts';
+import { readFrontMatter } from './helpers/front-matter.ts';
 import { parseConfig } from '../src/shared/model-config.ts';
 
 const DIR = 'tests/fixtures/gpt2-tiny';

@@ -255,7 +255,7 @@ export function cli(out: (text: string) => void): Command {
     .option('--prompt <TEXT>', 'the prompt, formatted with the model\'s chat template when it has one')
     .option('--ids <IDS>', 'the prompt as token ids (instead of --prompt)')
     .option('--raw', 'encode --prompt as it is, without the chat template');
-  // the sampling flags, their help and defaults: the schema's generation options (src/train/schema.ts)
+  // the sampling flags, their help and defaults: the schema's generation options (src/shared/schema.ts)
   for (const o of GENERATE_OPTIONS) gen.addOption(new Option(o.cli, o.help).argParser(num(o.cli.split(' ')[0]!, o.valid)).default(o.default));
   gen.addOption(new Option('--stop <STRING>', 'stop a sample where it writes STRING (repeatable)').argParser((v: string, all: string[]) => [...all, v]).default([], 'none'))
     .action(onGpu(generate));

@@ -2,7 +2,7 @@
 // worker (src/train/stages.ts). Each writes to --out a loadable model folder (full fine-tuning) or PEFT
 // adapter folder (LoRA), and metrics.jsonl: one JSON object per optimizer step with `step` and TRL's
 // metric names. --checkpoint-every / --stop-after write a checkpoint; --resume continues bit for bit.
-// The stages' flags, their help lines and the config fields they set are the schema's (src/train/schema.ts:
+// The stages' flags, their help lines and the config fields they set are the schema's (src/shared/schema.ts:
 // stageFlags); --help shows each with the default resolveConfig gives, so it is the table a run will use
 // rather than a copy of it.
 import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';

@@ -22,7 +22,7 @@ export interface CardStage {
   role?: string;
   steps?: number;
   totalSteps?: number;
-  /** The resolved training config (src/train/config.ts names); the key hyperparameters are picked from it. */
+  /** The resolved training config (src/shared/config.ts names); the key hyperparameters are picked from it. */
   config?: Record<string, unknown>;
   /** The last optimizer step's metrics (TRL names). */
   metrics?: Record<string, number>;
@@ -170,7 +170,7 @@ function stageSection(s: CardStage, i: number): string {
   const cfg = s.config ?? {};
   const lora = typeof cfg.loraRank === 'number' && cfg.loraRank > 0;
   const rows: [string, string, string][] = [];
-  // the hyperparameters worth reading, with their labels and TRL's names: the schema's (src/train/schema.ts, `card`, `trl`)
+  // the hyperparameters worth reading, with their labels and TRL's names: the schema's (src/shared/schema.ts, `card`, `trl`)
   for (const [key, label, trl] of cardRows(s.stage)) {
     if (!lora && key.startsWith('lora') && key !== 'loraRank') continue;
     if (key === 'steps' && cfg.steps === 0) continue;

@@ -51,7 +51,7 @@
 // `module.function`, imported with the current folder on sys.path, so "rewards.<name>.<name>" is the
 // function <name> in rewards/<name>.py beside the config. TRL calls it with keyword arguments
 // (prompts=, completions=, completion_ids=, the dataset's other columns, trainer_state=), the same
-// contract as ours (src/train/rewards.ts), and reads None as "does not apply", as we read null.
+// contract as ours (src/shared/rewards.ts), and reads None as "does not apply", as we read null.
 
 import { yamlQuote } from './yaml.ts';
 import { exportJsonl, toPreferencePairs, toSftRows, type Record as DataRecord } from './datasets.ts';

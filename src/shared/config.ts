@@ -1,5 +1,5 @@
 // Stage configs: what a caller may set, and the resolved config saved with every run and checkpoint.
-// The defaults, help lines, flags and TRL names of every field are one table, src/train/schema.ts; here
+// The defaults, help lines, flags and TRL names of every field are one table, src/shared/schema.ts; here
 // the config's type, the resolution (the stage's defaults, then the input over them) and its rules.
 import {
   AUTO_EPOCHS, isGroup, isOnline, LOSS_TYPES, SCALE_REWARDS, stageDefaults, type LossType, type ModelShape, type ScaleRewards, type Stage,
@@ -9,7 +9,7 @@ export {
   AUTO_EPOCHS, defaultLr, EARLY_STOPPING, isGroup, isOnline, ONLINE, STAGES, TARGET_KL, widthScale, type ModelShape, type Stage,
 } from './schema.ts';
 
-/** A stage's resolved config. Each field's default, help line, flag and TRL name: OPTION[key] in src/train/schema.ts. */
+/** A stage's resolved config. Each field's default, help line, flag and TRL name: OPTION[key] in src/shared/schema.ts. */
 export interface TrainConfig {
   // ---- data and schedule ----
   seed: number; // data order per epoch, adapter and head initialisation, sampling

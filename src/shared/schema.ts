@@ -2,7 +2,7 @@
 // it differs, or a function of the model's shape for the learning rate and the sequence length), one help
 // line, its group, its command-line flag, its name in TRL (where TRL has the same setting) and its label on
 // the page and in the model card. Everything else derives from it:
-//   - resolveConfig (src/train/config.ts): the defaults of a stage for a model, then the input over them;
+//   - resolveConfig (src/shared/config.ts): the defaults of a stage for a model, then the input over them;
 //   - the CLI's training flags and each stage's --help (src/cli/train.ts: stageFlags here);
 //   - the Train tab's form (src/ui/train-view.ts: formFields here);
 //   - the model card's hyperparameter list (src/io/model-card.ts: cardRows here);

@@ -1,6 +1,6 @@
 // PpoTrainer's own defaults, for callers that build the trainer directly (tests, benchmarks). The PPO
 // stage (src/train/stages.ts) passes every field of a resolved config over them, so a run's values are the
-// schema's (src/train/schema.ts); here only what the schema does not hold, and the trainer's own choices
+// schema's (src/shared/schema.ts); here only what the schema does not hold, and the trainer's own choices
 // where they are the paper's rather than the playground's.
 import type { PpoConfig } from './ppo.ts';
 import { stageDefaults } from '../shared/schema.ts';

@@ -787,7 +787,7 @@ export class TrainView extends CtxView {
     const summary = this.summary(this.stage, rms.length);
     const cfgError = this.configError();
     const blocked = !ctx.model ? 'load a model first' : !summary ? 'reading your data' : summary.missing ?? cfgError;
-    const fields = formFields(this.stage); // the schema's (src/train/schema.ts): labels, help lines, Advanced
+    const fields = formFields(this.stage); // the schema's (src/shared/schema.ts): labels, help lines, Advanced
     return html`
       <h2>Train</h2>
       ${ctx.model ? null : html`<p id="no-model" class="error">Load a model first (Model tab): every stage trains the loaded model.</p>`}

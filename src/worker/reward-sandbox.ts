@@ -1,6 +1,6 @@
 // The page's reward functions (GRPO, RLOO): a JavaScript module the user writes on the Train tab, kept
 // as source in the run's config (config.reward_module), turned here into the RewardFunction list that
-// the stage builder calls (src/train/rewards.ts: every exported function; each gets
+// the stage builder calls (src/shared/rewards.ts: every exported function; each gets
 // { prompts, completions, completion_ids } and returns one number or null per completion).
 //
 // In a browser the module runs in a dedicated Worker of its own (a module worker from a Blob URL),

@@ -6,8 +6,8 @@
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'vitest';
-import { zipFiles } from '../src/io/zip.ts';
-import { cli } from './cli-helpers.ts';
+import { zipFiles } from '../../src/io/zip.ts';
+import { cli } from './cli.ts';
 
 export type Files = Map<string, Uint8Array>;
 

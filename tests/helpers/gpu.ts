@@ -2,10 +2,10 @@
 // that print the first mismatches. There is no mock: without an adapter, createNodeGpu throws and the
 // tests fail.
 import { expect } from 'vitest';
-import { createNodeGpu } from '../src/gpu/node.ts';
-import type { Call, Gpu, View } from '../src/gpu/runtime.ts';
-import type { ModelConfig } from '../src/shared/model-config.ts';
-import { estimateMemory } from '../src/shared/memory.ts';
+import { createNodeGpu } from '../../src/gpu/node.ts';
+import type { Call, Gpu, View } from '../../src/gpu/runtime.ts';
+import type { ModelConfig } from '../../src/shared/model-config.ts';
+import { estimateMemory } from '../../src/shared/memory.ts';
 
 let gpu: Promise<Gpu> | undefined;
 export function testGpu(): Promise<Gpu> {
