@@ -18,10 +18,9 @@ export interface LoraConfig {
   targets: string[]; // module short names: c_attn, c_proj, c_fc (GPT-2); q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj (Llama)
 }
 
-export const LORA_DEFAULTS: Record<'gpt2' | 'llama', LoraConfig> = {
-  gpt2: { r: 8, alpha: 16, dropout: 0.05, targets: ['c_attn', 'c_proj', 'c_fc'] },
-  llama: { r: 8, alpha: 16, dropout: 0.05, targets: ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'] },
-};
+// The adapted modules per architecture, with a typical rank-8 adapter (tests, benchmarks): one table, in the
+// shared layer for the page too. A stage's adapter takes its rank, alpha and dropout from its config.
+export { LORA_DEFAULTS } from '../shared/lora.ts';
 
 export interface LoraModule {
   module: string; // canonical module path, e.g. 'h.0.attn.c_attn' or 'model.layers.0.self_attn.q_proj'

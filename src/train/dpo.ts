@@ -10,7 +10,7 @@ import type { LoraSet } from '../model/lora.ts';
 import { PlanSet, totalUse, type PlanUse } from '../model/plan-set.ts';
 import type { Plan, Transformer } from '../model/transformer.ts';
 import { AdamW, type AdamWConfig } from './adamw.ts';
-import { layoutRows, rowLength, targetWeights } from './layout.ts';
+import { layoutRows, rowLength, rowWeights, targetWeights } from './layout.ts';
 import { rankingPairs, type Ranking } from './reward.ts';
 import { learningRate, type ScheduleConfig } from './schedule.ts';
 
@@ -91,8 +91,7 @@ export class DpoTrainer {
     plan.setBatch(ids, targets, ones);
     this.lora?.setStep(this.step);
     const pi = await this.rowLogps(plan, [...plan.zeroGrads, ...plan.forward, ...plan.loss]);
-    const { beta } = this.cfg, P = pairs.length, T = plan.T;
-    const weights = new Float32Array(plan.BT);
+    const { beta } = this.cfg, P = pairs.length, g: number[] = [];
     let loss = 0, rc = 0, rr = 0, acc = 0;
     for (let i = 0; i < P; i++) {
       const cw = beta * (pi[2 * i]! - ref[2 * i]!), cl = beta * (pi[2 * i + 1]! - ref[2 * i + 1]!);
@@ -101,13 +100,10 @@ export class DpoTrainer {
       rc += cw / P;
       rr += cl / P;
       acc += (z > 0 ? 1 : 0) / P;
-      const g = (beta * sigmoid(-z)) / P; // -dloss/dlog pi(y_w) = +dloss/dlog pi(y_l)
-      for (let t = 0; t < T; t++) {
-        if (targets[2 * i * T + t]! >= 0) weights[2 * i * T + t] = g;
-        if (targets[(2 * i + 1) * T + t]! >= 0) weights[(2 * i + 1) * T + t] = -g;
-      }
+      g.push((beta * sigmoid(-z)) / P); // -dloss/dlog pi(y_w) = +dloss/dlog pi(y_l)
     }
-    gpu.write(plan.weights, weights);
+    // +g on the chosen row's targets, -g on the rejected one's
+    gpu.write(plan.weights, rowWeights(targets, plan.T, (row) => (row % 2 ? -g[(row - 1) / 2]! : g[row / 2]!)));
     const lr = learningRate(this.step + 1, this.cfg);
     this.opt.prepare(this.step + 1, lr);
     await gpu.check('dpo backward', () => gpu.run([...plan.lossFused, ...plan.backward, ...this.opt.calls], 'dpo'));

@@ -20,13 +20,13 @@ import { PlanSet, totalUse, type PlanUse } from '../model/plan-set.ts';
 import type { Plan, Transformer } from '../model/transformer.ts';
 import { AdamW, type AdamWConfig } from './adamw.ts';
 import { Generator } from './generate.ts';
-import { layoutRows, rowLength } from './layout.ts';
+import { layoutRows, rowLength, type Rows } from './layout.ts';
 import {
   combineRewards, grpoAdvantages, grpoLoss, nanMean, nanStd, rlooAdvantages, rlooLoss, rlooRewards,
   type LossType, type PgLoss, type PgRow, type ScaleRewards,
 } from './grpo-math.ts';
 import { checkScores } from '../shared/rewards.ts';
-import { layoutRollouts, rolloutLogps, sampleRollouts, type Rollout, type StepPhase } from './rollouts.ts';
+import { fitRollouts, rolloutLogps, sampleRollouts, type Rollout, type StepPhase } from './rollouts.ts';
 import { learningRate, type ScheduleConfig } from './schedule.ts';
 
 export type GroupMethod = 'grpo' | 'rloo';
@@ -136,14 +136,13 @@ export class GrpoTrainer {
     return new GrpoTrainer(policy, cfg, rewards, plans, ref, opt);
   }
 
-  /** The shortest plan of `set` that holds the rollouts, and them laid out on it one per row. */
-  private async layout(set: PlanSet, rs: Rollout[]): Promise<{ plan: Plan; ids: Int32Array; targets: Int32Array; ones: Float32Array }> {
-    const plan = await set.fit(rs.map((r) => r.prompt.length + r.response.length));
-    return { plan, ...layoutRollouts(rs, plan.B, plan.T, this.cfg.padId) };
+  /** The shortest plan of `set` that holds the rollouts, and them laid out on it one per row (fitRollouts). */
+  private layout(set: PlanSet, rs: Rollout[]): ReturnType<typeof fitRollouts> {
+    return fitRollouts(set, rs, this.cfg.padId);
   }
 
-  private logps(plan: Plan, rs: Rollout[], calls: Call[]): Promise<number[][]> {
-    return rolloutLogps(plan, rs, calls, this.cfg.method);
+  private logps(plan: Plan, laid: Pick<Rows, 'read'>, calls: Call[]): Promise<number[][]> {
+    return rolloutLogps(plan, laid, calls, this.cfg.method);
   }
 
   /** Optimizer updates so far (num_iterations per step): AdamW's bias correction and the schedule count these. */
@@ -166,7 +165,7 @@ export class GrpoTrainer {
     if (this.ref) {
       const { plan: ref, ...l } = await this.layout(this.ref, rs);
       ref.setBatch(l.ids, l.targets, l.ones);
-      refLogp = await this.logps(ref, rs, [...ref.forward, ...ref.loss]);
+      refLogp = await this.logps(ref, l, [...ref.forward, ...ref.loss]);
     }
     // ---- 4. updates ----
     const gpu = this.plans.full.model.gpu;
@@ -238,15 +237,13 @@ export class GrpoTrainer {
    * (zeroed first); d loss / d log p reaches the GPU as cross-entropy weights (CE = -log p). No update.
    */
   async lossPass(rs: Rollout[], rowsOf: (logp: number[][]) => PgRow[]): Promise<PgLoss> {
-    const c = this.cfg, { plan: pp, ...l } = await this.layout(this.plans, rs), T = pp.T, gpu = pp.model.gpu;
+    const c = this.cfg, { plan: pp, ...l } = await this.layout(this.plans, rs), gpu = pp.model.gpu;
     pp.setBatch(l.ids, l.targets, l.ones);
-    const rows = rowsOf(await this.logps(pp, rs, [...pp.zeroGrads, ...pp.forward, ...pp.loss]));
+    const rows = rowsOf(await this.logps(pp, l, [...pp.zeroGrads, ...pp.forward, ...pp.loss]));
     const res = c.method === 'grpo'
       ? grpoLoss(rows, { loss_type: c.loss_type, epsilon: c.epsilon, epsilon_high: c.epsilon_high, beta: c.beta, max_completion_length: c.max_completion_length })
       : rlooLoss(rows, c);
-    const w = new Float32Array(pp.B * T);
-    rs.forEach((r, row) => res.dlogp[row]!.forEach((d, i) => (w[row * T + r.prompt.length - 1 + i] = -d)));
-    gpu.write(pp.weights, w);
+    gpu.write(pp.weights, l.place(res.dlogp.map((row) => row.map((d) => -d)))); // a masked (truncated) row's are none: weight 0
     await gpu.check(`${c.method} backward`, () => gpu.run([...pp.lossFused, ...pp.backward], c.method));
     return res;
   }

@@ -2,7 +2,9 @@
 // row of a B x T batch, prompt then completion, cut at T, right-padded with the pad id. The targets are
 // the completion's tokens at the positions that predict them (position t predicts token t + 1), -1
 // elsewhere, so the loss, log-probabilities and their weights cover the completion only; `last` is each
-// placed row's last position (where a reward model reads its score).
+// placed row's last position (where a reward model reads its score). A laid-out batch also reads and
+// writes per-token values at its completions' positions (`read`, `place`): log-probabilities and values
+// out of a plan, cross-entropy weights and score gradients into it.
 
 export interface Sequence {
   prompt: readonly number[];
@@ -16,11 +18,17 @@ export interface Rows {
   last: number[];
   /** targets set: the completion tokens that fit */
   count: number;
+  /** Each sequence's values of `x` (B x T, this layout's) at the positions that predict its completion tokens that fit, in the order given. */
+  read(x: ArrayLike<number>): number[][];
+  /** B x T, 0 but for `values[i][k]` at the position that predicts completion token k of sequence i (a shorter `values[i]` leaves the rest 0). */
+  place(values: readonly (readonly number[])[]): Float32Array;
 }
 
 /** Lays `seqs` out, sequence i in row `rowOf(i)` (default i). */
 export function layoutRows(seqs: readonly Sequence[], B: number, T: number, padId: number, rowOf: (i: number) => number = (i) => i): Rows {
   const ids = new Int32Array(B * T).fill(padId), targets = new Int32Array(B * T).fill(-1), last: number[] = [];
+  // sequence i's completion token k is predicted at start[i] + k, for k < fits[i]
+  const start: number[] = [], fits: number[] = [];
   let count = 0;
   seqs.forEach((s, i) => {
     const row = rowOf(i);
@@ -32,12 +40,28 @@ export function layoutRows(seqs: readonly Sequence[], B: number, T: number, padI
       count++;
     }
     last.push(row * T + seq.length - 1);
+    start.push(row * T + s.prompt.length - 1);
+    fits.push(Math.max(0, seq.length - s.prompt.length));
   });
-  return { ids, targets, last, count };
+  return {
+    ids, targets, last, count,
+    read: (x) => start.map((at, i) => Array.from({ length: fits[i]! }, (_, k) => x[at + k]!)),
+    place(values) {
+      const out = new Float32Array(B * T);
+      values.forEach((v, i) => {
+        for (let k = 0; k < Math.min(v.length, fits[i]!); k++) out[start[i]! + k] = v[k]!;
+      });
+      return out;
+    },
+  };
 }
 
-/** Weight 1 where a row has a target, 0 elsewhere. */
-export const targetWeights = (targets: Int32Array): Float32Array => Float32Array.from(targets, (t) => (t >= 0 ? 1 : 0));
+/** `weight` (1) where a position has a target, 0 elsewhere. */
+export const targetWeights = (targets: Int32Array, weight = 1): Float32Array => Float32Array.from(targets, (t) => (t >= 0 ? weight : 0));
+
+/** `weightOf(row)` on every target of each row of T positions, 0 elsewhere (DPO: +g on a chosen row, -g on its rejected one). */
+export const rowWeights = (targets: Int32Array, T: number, weightOf: (row: number) => number): Float32Array =>
+  Float32Array.from(targets, (t, j) => (t >= 0 ? weightOf(Math.floor(j / T)) : 0));
 
 /** Tokens a sequence fills of a row of T (prompt then completion, cut at T): what its plan must hold. */
 export const rowLength = (s: Sequence, T: number): number => Math.min(T, s.prompt.length + s.completion.length);

@@ -23,7 +23,8 @@ import { AdamW, type AdamWConfig } from './adamw.ts';
 import { Generator } from './generate.ts';
 import { fitBatch } from './sft.ts';
 import { AdaptiveKl, emaUpdate, gae, klPenalizedRewards, policyLoss, valueLoss, whiten } from './ppo-math.ts';
-import { layoutRollouts, rolloutLogps, sampleRollouts, type Rollout, type StepPhase } from './rollouts.ts';
+import type { Rows } from './layout.ts';
+import { fitRollouts, rolloutLogps, sampleRollouts, type Rollout, type StepPhase } from './rollouts.ts';
 
 export type { Rollout };
 
@@ -78,6 +79,12 @@ export interface PpoStep {
 }
 
 
+/** A flat array (one value per response token of all rows, in order) cut into rows as long as `like`'s. */
+function byRow(flat: readonly number[], like: readonly (readonly number[])[]): number[][] {
+  let k = 0;
+  return like.map((row) => row.map(() => flat[k++]!));
+}
+
 export class PpoTrainer {
   step = 0;
   readonly kl: AdaptiveKl;
@@ -111,15 +118,14 @@ export class PpoTrainer {
     return new PpoTrainer(roles, cfg, plans, opt);
   }
 
-  /** The shortest plan of `set` that holds the rollouts, and them laid out on it one per row: ids, targets (response tokens), weights 1 there. */
-  private async layout(set: PlanSet, rs: Rollout[]): Promise<{ plan: Plan; ids: Int32Array; targets: Int32Array; ones: Float32Array }> {
-    const plan = await set.fit(rs.map((r) => r.prompt.length + r.response.length));
-    return { plan, ...layoutRollouts(rs, plan.B, plan.T, this.cfg.padId) };
+  /** The shortest plan of `set` that holds the rollouts, and them laid out on it one per row (fitRollouts). */
+  private layout(set: PlanSet, rs: Rollout[]): ReturnType<typeof fitRollouts> {
+    return fitRollouts(set, rs, this.cfg.padId);
   }
 
-  /** log p of every response token of every row, from a plan's per-token losses. */
-  private logps(plan: Plan, rs: Rollout[], calls: Parameters<Transformer['gpu']['run']>[0]): Promise<number[][]> {
-    return rolloutLogps(plan, rs, calls, 'ppo');
+  /** log p of every response token of every row (as `laid` put them), from a plan's per-token losses. */
+  private logps(plan: Plan, laid: Pick<Rows, 'read'>, calls: Parameters<Transformer['gpu']['run']>[0]): Promise<number[][]> {
+    return rolloutLogps(plan, laid, calls, 'ppo');
   }
 
   /** Score-head outputs at the positions that predict each response token (values), or the last one (reward). */
@@ -137,25 +143,24 @@ export class PpoTrainer {
     const rs = await sampleRollouts(this.gen, prompts, this.step, cfg, onPhase);
     onPhase?.({ phase: 'scoring', done: 0, total: 1 });
     // ---- 2. reference and old-policy log-probs, scores, old values ----
-    const { plan: ref, ids, targets, ones } = await this.layout(this.plans.reference, rs);
-    ref.setBatch(ids, targets, ones);
-    const refLogp = await this.logps(ref, rs, [...ref.forward, ...ref.loss]);
+    const { plan: ref, ...lref } = await this.layout(this.plans.reference, rs);
+    ref.setBatch(lref.ids, lref.targets, lref.ones);
+    const refLogp = await this.logps(ref, lref, [...ref.forward, ...ref.loss]);
     const oldLogp: number[][] = [], oldValues: number[][] = [];
     const rows = B / cfg.minibatches;
     for (let mb = 0; mb < cfg.minibatches; mb++) {
       const part = rs.slice(mb * rows, (mb + 1) * rows);
       const { plan: pp, ...l } = await this.layout(this.plans.policy, part);
       pp.setBatch(l.ids, l.targets, l.ones);
-      oldLogp.push(...(await this.logps(pp, part, [...pp.forward, ...pp.loss])));
+      oldLogp.push(...(await this.logps(pp, l, [...pp.forward, ...pp.loss])));
       const { plan: vp, ...lv } = await this.layout(this.plans.value, part);
       vp.setBatch(lv.ids, lv.targets, lv.ones);
-      const v = await this.scores(vp, vp.forward);
-      part.forEach((r, row) => oldValues.push(r.response.map((_, i) => v[row * vp.T + r.prompt.length - 1 + i]!)));
+      oldValues.push(...lv.read(await this.scores(vp, vp.forward)));
     }
-    const { plan: rm, ids: rmIds } = await this.layout(this.plans.reward, rs);
-    rm.setBatch(rmIds);
+    const { plan: rm, ...lm } = await this.layout(this.plans.reward, rs);
+    rm.setBatch(lm.ids);
     const sc = await this.scores(rm, rm.forward);
-    const scores = rs.map((r, row) => sc[row * rm.T + r.prompt.length + r.response.length - 1]!);
+    const scores = lm.last.map((at) => sc[at]!);
     // ---- 3. rewards, advantages ----
     const beta = this.kl.value;
     const perRow = rs.map((_, i) => {
@@ -218,14 +223,10 @@ export class PpoTrainer {
    */
   async policyPass(part: Rollout[], oldLogp: number[][], adv: number[][]): Promise<ReturnType<typeof policyLoss>> {
     const { plan: pp, ...l } = await this.layout(this.plans.policy, part);
-    const T = pp.T;
     pp.setBatch(l.ids, l.targets, l.ones);
-    const logp = await this.logps(pp, part, [...pp.zeroGrads, ...pp.forward, ...pp.loss]);
+    const logp = await this.logps(pp, l, [...pp.zeroGrads, ...pp.forward, ...pp.loss]);
     const res = policyLoss(logp.flat(), oldLogp.flat(), adv.flat(), this.cfg.cliprange);
-    const w = new Float32Array(pp.B * T);
-    let k = 0;
-    part.forEach((r, row) => r.response.forEach((_, i) => (w[row * T + r.prompt.length - 1 + i] = -res.dlogp[k++]!)));
-    pp.model.gpu.write(pp.weights, w);
+    pp.model.gpu.write(pp.weights, l.place(byRow(res.dlogp.map((d) => -d), logp)));
     await pp.model.gpu.check('ppo policy backward', () => pp.model.gpu.run([...pp.lossFused, ...pp.backward], 'ppo'));
     return res;
   }
@@ -233,15 +234,10 @@ export class PpoTrainer {
   /** The clipped value loss on one minibatch: the loss, with vf_coef x its gradient left in the value model's grads. */
   async valuePass(part: Rollout[], oldValues: number[][], returns: number[][]): Promise<ReturnType<typeof valueLoss>> {
     const { plan: vp, ...l } = await this.layout(this.plans.value, part);
-    const T = vp.T;
     vp.setBatch(l.ids, l.targets, l.ones);
-    const v = await this.scores(vp, [...vp.zeroGrads, ...vp.forward]);
-    const values = part.flatMap((r, row) => r.response.map((_, i) => v[row * T + r.prompt.length - 1 + i]!));
-    const vr = valueLoss(values, oldValues.flat(), returns.flat(), this.cfg.cliprange_value);
-    const dv = new Float32Array(vp.B * T);
-    let k = 0;
-    part.forEach((r, row) => r.response.forEach((_, i) => (dv[row * T + r.prompt.length - 1 + i] = this.cfg.vf_coef * vr.dvalues[k++]!)));
-    vp.model.gpu.write(vp.dscores!, dv);
+    const values = l.read(await this.scores(vp, [...vp.zeroGrads, ...vp.forward]));
+    const vr = valueLoss(values.flat(), oldValues.flat(), returns.flat(), this.cfg.cliprange_value);
+    vp.model.gpu.write(vp.dscores!, l.place(byRow(vr.dvalues.map((d) => this.cfg.vf_coef * d), values)));
     await vp.model.gpu.check('ppo value backward', () => vp.model.gpu.run(vp.backward, 'ppo'));
     return vr;
   }

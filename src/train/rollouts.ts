@@ -3,9 +3,10 @@
 // the same), laying them out one per row of a plan, and reading each response token's log p back from a
 // plan's per-token losses (CE = -log p at the position that predicts the token).
 import type { Call } from '../gpu/runtime.ts';
+import type { PlanSet } from '../model/plan-set.ts';
 import type { Plan } from '../model/transformer.ts';
 import { GENERATE_DEFAULTS, type FinishReason, type Generator } from './generate.ts';
-import { layoutRows, targetWeights } from './layout.ts';
+import { layoutRows, targetWeights, type Rows } from './layout.ts';
 
 /** `finish`: why the response ended (absent for rollouts made by hand, as in tests). */
 export interface Rollout { prompt: number[]; response: number[]; entropy: number[]; finish?: FinishReason }
@@ -39,18 +40,25 @@ export async function sampleRollouts(gen: Generator, prompts: number[][], step: 
   return gs.flatMap((g, i) => g.ids.map((response, k) => ({ prompt: prompts[i]!, response, entropy: g.entropy[k]!, finish: g.finish[k]! })));
 }
 
-/** Rollouts one per row of B x T: ids, targets (the response tokens, at the positions that predict them) and weight 1 there. */
-export function layoutRollouts(rs: { prompt: number[]; response: number[] }[], B: number, T: number, padId: number): { ids: Int32Array; targets: Int32Array; ones: Float32Array } {
+type RolloutRow = Pick<Rollout, 'prompt' | 'response'>;
+
+/** Rollouts one per row of B x T (layoutRows): ids, targets (the response tokens, at the positions that predict them), weight 1 there. */
+export function layoutRollouts(rs: readonly RolloutRow[], B: number, T: number, padId: number): Rows & { ones: Float32Array } {
   const long = rs.findIndex((r) => r.prompt.length + r.response.length > T);
   if (long >= 0) throw new Error(`rollout ${long} holds ${rs[long]!.prompt.length + rs[long]!.response.length} tokens, more than the ${T} positions of its batch`);
-  const { ids, targets } = layoutRows(rs.map((r) => ({ prompt: r.prompt, completion: r.response })), B, T, padId);
-  return { ids, targets, ones: targetWeights(targets) };
+  const laid = layoutRows(rs.map((r) => ({ prompt: r.prompt, completion: r.response })), B, T, padId);
+  return { ...laid, ones: targetWeights(laid.targets) };
 }
 
-/** Runs `calls` on `plan` and reads log p of every response token of every row from its per-token losses. */
-export async function rolloutLogps(plan: Plan, rs: { prompt: number[]; response: number[] }[], calls: readonly Call[], label: string): Promise<number[][]> {
-  const gpu = plan.model.gpu, T = plan.T;
+/** The shortest plan of `set` that holds the rollouts, and them laid out on it one per row (layoutRollouts). */
+export async function fitRollouts(set: PlanSet, rs: readonly RolloutRow[], padId: number): Promise<{ plan: Plan } & ReturnType<typeof layoutRollouts>> {
+  const plan = await set.fit(rs.map((r) => r.prompt.length + r.response.length));
+  return { plan, ...layoutRollouts(rs, plan.B, plan.T, padId) };
+}
+
+/** Runs `calls` on `plan` and reads log p of every response token of every row (as `laid` put them) from its per-token losses. */
+export async function rolloutLogps(plan: Plan, laid: Pick<Rows, 'read'>, calls: readonly Call[], label: string): Promise<number[][]> {
+  const gpu = plan.model.gpu;
   await gpu.check(`${label} logprobs`, () => gpu.run(calls, label));
-  const l = await gpu.read(plan.losses);
-  return rs.map((r, row) => r.response.map((_, i) => -l[row * T + r.prompt.length - 1 + i]!));
+  return laid.read(await gpu.read(plan.losses)).map((row) => row.map((l) => -l));
 }

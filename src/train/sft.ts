@@ -8,7 +8,7 @@ import type { LoraSet } from '../model/lora.ts';
 import { PlanSet, totalUse, type PlanUse } from '../model/plan-set.ts';
 import type { Plan, Transformer } from '../model/transformer.ts';
 import { AdamW, type AdamWConfig } from './adamw.ts';
-import { layoutRows, narrowRows, targetSpans } from './layout.ts';
+import { layoutRows, narrowRows, targetSpans, targetWeights } from './layout.ts';
 import { learningRate, type ScheduleConfig } from './schedule.ts';
 
 export interface Example {
@@ -37,7 +37,7 @@ export async function fitBatch(plans: PlanSet, b: Batch, T: number, weight: numb
   const B = plans.B;
   const plan = await plans.fit(targetSpans(b.targets, B, T));
   const targets = narrowRows(b.targets, B, T, plan.T);
-  plan.setBatch(narrowRows(b.ids, B, T, plan.T), targets, Float32Array.from(targets, (t) => (t >= 0 ? weight : 0)));
+  plan.setBatch(narrowRows(b.ids, B, T, plan.T), targets, targetWeights(targets, weight));
   return plan;
 }
 
