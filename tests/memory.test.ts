@@ -143,6 +143,68 @@ describe('refusing what does not fit', () => {
   });
 });
 
+// One list of a plan's buffers (src/shared/plan-buffers.ts) is what Plan allocates, in order, and what the
+// estimate sums; a generation whose buffers cannot exist on the adapter is refused before anything is allocated.
+describe('the plan\'s buffer list', () => {
+  it('is what a plan allocates, by name and size, for training, LoRA, generation and a score head', async () => {
+    const { planBuffers } = await import('../src/shared/plan-buffers.ts');
+    const { ScoreHead } = await import('../src/model/head.ts');
+    const gpu = await testGpu();
+    for (const name of ['gpt2-tiny', 'qwen3-tiny']) {
+      const cfg = parseConfig(JSON.parse(readFileSync(`tests/fixtures/${name}/config.json`, 'utf8')));
+      const model = new Transformer(gpu, cfg, { grads: true });
+      const targets = cfg.arch === 'gpt2' ? ['c_attn', 'c_fc'] : ['q_proj', 'down_proj'];
+      const lora = new LoraSet(model, { r: 4, alpha: 8, dropout: 0.1, targets }, { optimizer: true });
+      const head = new ScoreHead(model, { optimizer: true });
+      const cache = new KVCache(model, 2, 12);
+      const cases = [
+        { opts: { training: true }, list: { training: true } },
+        { opts: { training: true, lora }, list: { training: true, lora: { r: 4, dropout: 0.1, modules: [...lora.modules.values()] } } },
+        { opts: { lora }, list: { training: false, lora: { r: 4, dropout: 0.1, modules: [...lora.modules.values()] } } },
+        { opts: { cache }, list: { training: false, kvCache: true } },
+        { opts: { training: true, score: head }, list: { training: true, score: true } },
+      ];
+      for (const { opts, list } of cases) {
+        const made: [string, number][] = [];
+        const tensor = gpu.tensor.bind(gpu);
+        gpu.tensor = (n, label) => (made.push([label, n]), tensor(n, label));
+        const plan = await model.plan(2, 5, opts).finally(() => (gpu.tensor = tensor));
+        const { io, body } = planBuffers(cfg, 2, 5, list);
+        expect(made, `${name} ${JSON.stringify(list)}`).toEqual([...io, ...body].map((b) => [b.label, b.n]));
+        plan.destroy();
+      }
+      cache.destroy();
+      head.params.destroy();
+      lora.destroy();
+      model.params.destroy();
+    }
+  });
+
+  it('refuses a generation whose prefill cannot be bound before allocating anything (it allocated the KV cache and plans before, then failed)', async () => {
+    const { createNodeGpu } = await import('../src/gpu/node.ts');
+    const files = await readModelFolder('tests/fixtures/llama-tiny');
+    const cfg = parseConfig(files.config);
+    const limit = estimateMemory(cfg, 'inference', { batch: 1, seqLen: 8, kvCache: true }).largestBinding;
+    const gpu = await createNodeGpu({ maxBinding: limit, maxBuffer: limit });
+    const { model } = loadModel(gpu, files);
+    const gen = new Generator(model);
+    let made = 0;
+    const buffer = gpu.buffer.bind(gpu);
+    gpu.buffer = (...a) => (made++, buffer(...a));
+    const before = gpu.allocatedBytes;
+    const long = Array.from({ length: 100 }, (_, i) => 1 + (i % 50));
+    const err = await gen.generate(long, { ...GENERATE_DEFAULTS, maxNewTokens: 4, temperature: 0 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(MemoryError);
+    expect((err as Error).message).toMatch(/^generation of 1 x 100 prompt tokens: needs .* (buffer|storage binding)/);
+    expect(made).toBe(0);
+    expect(gpu.allocatedBytes).toBe(before);
+    // a prompt that fits still generates on the same generator
+    expect((await gen.generate([1, 2, 3], { ...GENERATE_DEFAULTS, maxNewTokens: 3, temperature: 0 })).ids[0]).toHaveLength(3);
+    gen.destroy();
+    model.params.destroy();
+  });
+});
+
 // What no estimate can promise: the GPU refusing an allocation anyway. lavapipe reports a real
 // GPUOutOfMemoryError (vkCreateBuffer: VK_ERROR_OUT_OF_DEVICE_MEMORY) for a buffer of its whole
 // maxBufferSize, which Dawn rounds up past what Vulkan backs. The engine names it as out of memory, and the

@@ -6,7 +6,7 @@
 import type { Call, Gpu, View } from '../gpu/runtime.ts';
 import type { LayerCache } from '../ops/attention.ts';
 import { crossEntropy, type LogitChunk } from '../ops/crossentropy.ts';
-import { bucketLength, buildBuckets, embeddingBackward, embeddingForward, type RowChunk } from '../ops/embedding.ts';
+import { buildBuckets, embeddingBackward, embeddingForward, type RowChunk } from '../ops/embedding.ts';
 import { linearBackward, linearForward, type LinearShape } from '../ops/linear.ts';
 import { zero } from '../ops/residual.ts';
 import { ropeTable } from '../ops/rope.ts';
@@ -15,6 +15,7 @@ import { BlockEnv, type Block, type BlockGrads, type Step } from './blocks/block
 import { gpt2Block } from './blocks/gpt2.ts';
 import { llamaBlock } from './blocks/llama.ts';
 import { paramSpecs, type ModelConfig } from './config.ts';
+import { kvCacheBuffers, planBuffers, type PlanBuffer } from '../shared/plan-buffers.ts';
 import type { ScoreHead } from './head.ts';
 import type { LoraSet } from './lora.ts';
 import { ParamTable, rowAlign } from './params.ts';
@@ -81,8 +82,10 @@ export class KVCache {
     if (L > c.maxPositions) throw new Error(`a KV cache of ${L} positions exceeds the model's ${c.maxPositions}`);
     const n = B * L * c.kvHeads * c.headDim;
     if (n * 4 > model.gpu.maxBinding) throw new Error(`a KV cache of ${B} x ${L} positions needs ${(n * 4 / 2 ** 20).toFixed(0)} MiB per layer, over this adapter's storage binding`);
-    this.meta = model.gpu.tensor(4, 'kv_meta');
-    for (let l = 0; l < c.layers; l++) this.layers.push({ k: model.gpu.tensor(n, `l${l}.kcache`), v: model.gpu.tensor(n, `l${l}.vcache`), meta: this.meta, L });
+    // the buffers kvCacheBuffers lists (what the memory estimate counts): the position, then each layer's keys and values
+    const [meta, ...kv] = kvCacheBuffers(c, B, L).map((b) => model.gpu.tensor(b.n, b.label));
+    this.meta = meta!;
+    for (let l = 0; l < c.layers; l++) this.layers.push({ k: kv[2 * l]!, v: kv[2 * l + 1]!, meta: this.meta, L });
     this.bytes = 2 * c.layers * n * 4;
   }
 
@@ -134,6 +137,9 @@ export class Plan {
   private owned: GPUBuffer[] = [];
   /** Every tensor's buffer in the order allocated (owned or `share`'s). */
   private readonly allocs: GPUBuffer[] = [];
+  /** The buffers this plan allocates (planBuffers), and each by its label once allocated. */
+  private readonly layout: { io: PlanBuffer[]; body: PlanBuffer[] };
+  private readonly byLabel = new Map<string, View>();
 
   constructor(
     readonly model: Transformer, readonly B: number, readonly T: number, readonly training: boolean,
@@ -153,18 +159,36 @@ export class Plan {
       throw new Error(`batch ${B} x ${T}: even ${rowAlign(cfg.hidden)} vocabulary columns of logits (${logitRows} rows) are over this adapter's ${(model.gpu.maxBinding / 2 ** 20).toFixed(0)} MiB storage binding: use fewer tokens per step`);
     }
     const chunks = score ? [] : model.params.rowChunks(model.headName, maxCols);
-    this.ids = this.t(this.BT, 'ids');
-    this.pos = this.t(this.BT, 'pos');
-    this.targets = this.t(this.BT, 'targets');
-    this.weights = this.t(this.BT, 'weights');
-    this.losses = this.t(this.BT, 'losses');
-    this.logitChunks = chunks.map(({ v0, vn }) => ({ v0, vn, view: this.t(logitRows * vn, `logits[${v0}:${v0 + vn}]`) }));
-    if (!score) this.ceStats = this.t(3 * this.BT, 'ce_stats');
-    if (training) this.buckets = this.t(bucketLength(this.BT), 'buckets');
+    // every buffer, from the list the memory estimate sums: the batch's and the head's now, the rest in build()
+    this.layout = planBuffers(cfg, B, T, {
+      training, kvCache: !!cache, score: !!score, logitChunks: chunks,
+      lora: lora && { r: lora.cfg.r, dropout: lora.cfg.dropout, modules: [...lora.modules.values()] },
+    });
+    this.allocate(this.layout.io);
+    this.ids = this.take('ids');
+    this.pos = this.take('pos');
+    this.targets = this.take('targets');
+    this.weights = this.take('weights');
+    this.losses = this.take('losses');
+    this.logitChunks = chunks.map(({ v0, vn }) => ({ v0, vn, view: this.take(`logits[${v0}:${v0 + vn}]`) }));
+    if (!score) this.ceStats = this.take('ce_stats');
+    if (training) this.buckets = this.take('buckets');
     if (score) {
-      this.scores = this.t(this.BT, 'scores');
-      if (training) this.dscores = this.t(this.BT, 'dscores');
+      this.scores = this.take('scores');
+      if (training) this.dscores = this.take('dscores');
     }
+  }
+
+  private allocate(list: readonly PlanBuffer[]): void {
+    for (const { label, n } of list) this.byLabel.set(label, this.t(n, label));
+  }
+
+  /** A buffer of the plan's list by name (`n`, when given, must be its size): a recipe cannot allocate what the list lacks. */
+  private take(label: string, n?: number): View {
+    const v = this.byLabel.get(label);
+    if (!v) throw new Error(`plan ${this.B} x ${this.T}: no buffer '${label}' in planBuffers (src/shared/plan-buffers.ts)`);
+    if (n !== undefined && v.n !== n) throw new Error(`plan ${this.B} x ${this.T}: buffer '${label}' is ${v.n} elements in planBuffers, ${n} asked`);
+    return v;
   }
 
   private t(n: number, label: string): View {
@@ -220,13 +244,14 @@ export class Plan {
     const { gpu, cfg, params, block } = this.model;
     const { B, T, BT, training, lora } = this;
     const C = cfg.hidden;
-    const tensor = (n: number, label: string) => this.t(n, label);
+    this.allocate(this.layout.body);
+    const tensor = (n: number, label: string) => this.take(label, n);
     // With a LoRA adapter the base is frozen: no base gradients, only the adapter's.
     const trainBase = training && !lora;
     const linears = new LinearLayers({ gpu, params, N: BT, training, trainBase, lora, tensor });
-    const x0 = this.t(BT * C, 'embed');
+    const x0 = this.take('embed');
     const env = new BlockEnv({
-      gpu, cfg, B, T, params, trainBase, linears, tensor, pos: this.pos, ropeTable: this.model.ropeTable, cache: this.cache, branch: this.t(BT * C, 'proj_out'),
+      gpu, cfg, B, T, params, trainBase, linears, tensor, pos: this.pos, ropeTable: this.model.ropeTable, cache: this.cache, branch: this.take('proj_out'),
     });
     // ---- forward: the steps in order, each layer's activations allocated as it is reached ----
     const steps: Step<BlockGrads>[] = [];
@@ -238,14 +263,14 @@ export class Plan {
     // Without a backward nothing needs to be kept per layer: one set of activations serves every layer,
     // with two residual buffers taking turns as input and output.
     const shared = training ? undefined : block.activations(env, '*');
-    const altOut = shared && this.t(BT * C, 'out_alt');
+    const altOut = shared && this.take('out_alt');
     let x = x0;
     for (let l = 0; l < cfg.layers; l++) {
       const acts = shared ? { ...shared, out: l % 2 === 0 ? shared.out : altOut! } : block.activations(env, l);
       await record(block.layer(env, l, x, acts));
       x = acts.out;
     }
-    const final = { x, y: this.t(BT * C, 'final_norm'), stats: this.t(2 * BT, 'final_norm_stats') };
+    const final = { x, y: this.take('final_norm'), stats: this.take('final_norm_stats') };
     await record([
       env.norm<BlockGrads>(block.finalNorm, { N: BT, C, eps: cfg.eps, rms: block.rms }, final, (g) => ({ dx: g.dres, dy: g.dC, accum: false })),
       this.score ? this.scoreHead(final.y) : this.lmHead(final.y, trainBase),

@@ -18,7 +18,9 @@ export async function embeddingForward(
 }
 
 /** Length of the bucket buffer the token backward reads: [U, uniq[BT], start[BT+1], order[BT]]. */
-export const bucketLength = (BT: number) => 3 * BT + 2;
+import { bucketLength } from '../shared/plan-buffers.ts';
+
+export { bucketLength };
 
 /** Groups token positions by id on the host (ids are known there when a batch is built). */
 export function buildBuckets(ids: ArrayLike<number>, out = new Uint32Array(bucketLength(ids.length))): Uint32Array {

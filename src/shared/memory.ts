@@ -3,6 +3,7 @@
 // message instead of failing halfway through a download or a step.
 import { ALIGN, alignUp, rowAlign } from './align.ts';
 import { paramSpecs, type ModelConfig } from './model-config.ts';
+import { buffersBytes, kvCacheBuffers, planBuffers } from './plan-buffers.ts';
 
 export type Use = 'inference' | 'lora' | 'full';
 
@@ -39,51 +40,36 @@ export function estimateMemory(cfg: ModelConfig, use: Use, o: EstimateOptions): 
   // + Llama's rotary cos/sin table, uploaded once with the weights
   let weights = paramBytes + (cfg.arch === 'llama' ? buf(cfg.maxPositions * cfg.headDim) : 0);
   const { batch: B, seqLen: T } = o;
-  const BT = B * T, C = cfg.hidden, V = cfg.vocabSize, I = cfg.intermediate, Hq = cfg.heads, Hkv = cfg.kvHeads, D = cfg.headDim;
-  const S = (Hq + 2 * Hkv) * D, A = Hq * D, llama = cfg.arch === 'llama';
+  const BT = B * T, C = cfg.hidden, I = cfg.intermediate, Hq = cfg.heads, Hkv = cfg.kvHeads, D = cfg.headDim;
+  const S = (Hq + 2 * Hkv) * D, llama = cfg.arch === 'llama';
   const training = use !== 'inference';
   const kv = !training && !!o.kvCache;
-  // per-layer activations (a block's `activations`, blocks/gpt2.ts and blocks/llama.ts); Qwen3's q/k before their norms and the norms' stats
-  const layer = [BT * C, 2 * BT, BT * S, BT * A, B * Hq * T, BT * C, BT * C, 2 * BT, BT * (llama ? 2 * I : I), BT * I, BT * C];
-  if (cfg.qkNorm) layer.push(BT * S, 2 * BT * Hq, 2 * BT * Hkv);
-  const layerBytes = layer.reduce((s, n) => s + buf(n), 0);
   const logitRows = kv ? B : BT;
-  // the logits (one buffer per vocabulary chunk: one chunk where the adapter's binding holds them whole) and
-  // the cross-entropy's per-row stats
-  const globals = [BT, BT, BT, BT, BT, logitRows * V, 3 * BT, BT * C, BT * C, BT * C, 2 * BT];
-  if (training) globals.push(3 * BT + 2);
-  let activations = globals.reduce((s, n) => s + buf(n), 0);
-  activations += training ? cfg.layers * layerBytes : layerBytes + buf(BT * C);
-  if (training) {
-    const scratch = [BT * C, BT * C, BT * I, BT * S, B * Hq * T];
-    if (A !== C) scratch.push(BT * A);
-    if (llama) scratch.push(BT * 2 * I);
-    if (cfg.qkNorm) scratch.push(BT * S);
-    activations += scratch.reduce((s, n) => s + buf(n), 0);
-  }
+  // every buffer of the plan, from the list `Plan` allocates (plan-buffers.ts); the logits in one vocabulary
+  // chunk (one buffer: where the adapter's binding needs several, they add a little alignment)
+  const r = o.loraRank ?? 8, targets = new Set(o.loraTargets ?? (llama ? ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'] : ['c_attn', 'c_proj', 'c_fc']));
+  const adapted = use === 'lora' ? specs.filter((s) => {
+    const mod = s.name.split('.').slice(-2, -1)[0]!;
+    return s.shape.length === 2 && s.name.endsWith('.weight') && targets.has(mod) && !/wte|wpe|embed|lm_head/.test(s.name);
+  }).map((s) => ({ module: s.name.slice(0, -'.weight'.length), In: llama ? s.shape[1]! : s.shape[0]!, Out: llama ? s.shape[0]! : s.shape[1]! })) : [];
+  const plan = planBuffers(cfg, B, T, { training, kvCache: kv, lora: use === 'lora' ? { r, dropout: o.loraDropout ?? 0, modules: adapted } : undefined });
+  let activations = buffersBytes(plan.io) + buffersBytes(plan.body);
   const kvPerLayer = B * T * Hkv * D;
-  const kvCache = kv ? 2 * cfg.layers * buf(kvPerLayer) + buf(4) : 0;
+  const kvCache = kv ? buffersBytes(kvCacheBuffers(cfg, B, T)) : 0;
   let trainable = 0, gradients = 0, optimizer = 0;
   if (use === 'full') {
     trainable = parameters;
     gradients = paramBytes;
     optimizer = 2 * paramBytes;
   } else if (use === 'lora') {
-    // The adapter's own table (A, B per module: weights, gradients, moments), and per adapted call site
-    // its saved h [BT, r] (+ the dropped-out input when dropout > 0), plus two backward scratch buffers.
-    const r = o.loraRank ?? 8;
-    const targets = new Set(o.loraTargets ?? (llama ? ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'] : ['c_attn', 'c_proj', 'c_fc']));
+    // The adapter's own table (A, B per module: weights, gradients, moments); its saved activations and
+    // backward scratch are in the plan's list, and its dropout seed (4 words) beside it.
     let adapterBytes = 0;
-    for (const s of specs) {
-      const mod = s.name.split('.').slice(-2, -1)[0]!;
-      if (s.shape.length === 2 && s.name.endsWith('.weight') && targets.has(mod) && !/wte|wpe|embed|lm_head/.test(s.name)) {
-        const In = llama ? s.shape[1]! : s.shape[0]!, Out = llama ? s.shape[0]! : s.shape[1]!;
-        trainable += r * (In + Out);
-        adapterBytes += alignUp(r * In * 4, ALIGN) + alignUp(Out * r * 4, ALIGN);
-        activations += buf(BT * r) + ((o.loraDropout ?? 0) > 0 ? buf(BT * In) : 0);
-      }
+    for (const { In, Out } of adapted) {
+      trainable += r * (In + Out);
+      adapterBytes += alignUp(r * In * 4, ALIGN) + alignUp(Out * r * 4, ALIGN);
     }
-    activations += buf(BT * r) + buf(BT * Math.max(C, I, A)) + buf(4);
+    activations += buf(4);
     gradients = adapterBytes;
     optimizer = 2 * adapterBytes;
     weights += adapterBytes;

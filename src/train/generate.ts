@@ -5,6 +5,7 @@
 import type { Call } from '../gpu/runtime.ts';
 import type { LoraSet } from '../model/lora.ts';
 import { KVCache, type Plan, type Transformer } from '../model/transformer.ts';
+import { checkFits, estimateMemory } from '../shared/memory.ts';
 import { Rng, sampleToken, type SamplingConfig } from './sampling.ts';
 import { GENERATE_OPTION_DEFAULTS } from './schema.ts';
 
@@ -86,12 +87,21 @@ export class Generator {
 
   /** The prefill plan for R rows of P prompt tokens, with a cache of at least L positions (`hint`: plan for that many). */
   private async prepare(R: number, P: number, L: number, hint?: number): Promise<Plan> {
-    const maxPos = this.model.cfg.maxPositions;
+    const { cfg, gpu } = this.model, maxPos = cfg.maxPositions;
+    const replan = !this.cache || this.cache.B !== R || this.cache.L < L;
+    const Lp = !replan ? this.cache!.L : Math.min(maxPos, hint !== undefined && hint >= L ? hint : Math.ceil(L / PLAN_BUCKET) * PLAN_BUCKET);
+    if (replan || !this.prefills.has(P)) {
+      // refused before anything is allocated (or the plans in hand dropped) when a buffer cannot exist on this
+      // adapter: the prefill's activations and the KV cache's layers, as the memory estimate counts them
+      const limits = { maxBufferSize: gpu.maxBuffer, maxStorageBufferBindingSize: gpu.maxBinding };
+      checkFits({ ...estimateMemory(cfg, 'inference', { batch: R, seqLen: P, kvCache: true }), use: `generation of ${R} x ${P} prompt tokens` }, limits);
+      const kvLayer = R * Lp * cfg.kvHeads * cfg.headDim * 4;
+      checkFits({ use: `a KV cache of ${R} x ${Lp} positions`, bytes: { total: 0 }, largestBuffer: kvLayer, largestBinding: kvLayer }, limits);
+    }
     try {
-      if (!this.cache || this.cache.B !== R || this.cache.L < L) {
+      if (replan) {
         this.destroy();
-        const Lp = Math.min(maxPos, hint !== undefined && hint >= L ? hint : Math.ceil(L / PLAN_BUCKET) * PLAN_BUCKET);
-        await this.model.gpu.check(`a KV cache of ${R} x ${Lp} positions`, () => (this.cache = new KVCache(this.model, R, Lp)));
+        await gpu.check(`a KV cache of ${R} x ${Lp} positions`, () => (this.cache = new KVCache(this.model, R, Lp)));
         this.step = await this.build(1);
       }
       const known = this.prefills.get(P);

@@ -95,6 +95,11 @@ export class BlockEnv {
     return this.opts.tensor(n, label);
   }
 
+  /** The plan's buffers of a list (src/shared/plan-buffers.ts: layerActivations, blockGradients) by name, labelled `${prefix}${name}`. */
+  buffers(list: readonly [string, number][], prefix = ''): Record<string, View> {
+    return Object.fromEntries(list.map(([name, n]) => [name, this.tensor(n, prefix + name)]));
+  }
+
   param(name: string): View {
     return this.opts.params.view(name);
   }

@@ -3,6 +3,7 @@
 import type { View } from '../../gpu/runtime.ts';
 import { geluBackward, geluForward } from '../../ops/activation.ts';
 import type { LinearShape } from '../../ops/linear.ts';
+import { blockGradients, layerActivations } from '../../shared/plan-buffers.ts';
 import type { Block, BlockGrads } from './block.ts';
 
 export interface Gpt2Acts {
@@ -24,21 +25,12 @@ export const gpt2Block: Block<Gpt2Acts, Gpt2Grads> = {
   finalNorm: 'ln_f',
   rms: false,
 
-  activations(env, l) {
-    const { B, T, BT } = env, { hidden: C, heads: H, intermediate: I } = env.cfg;
-    const t = (n: number, name: string) => env.tensor(n, `l${l}.${name}`);
-    return {
-      n1: t(BT * C, 'n1'), s1: t(2 * BT, 's1'), qkv: t(BT * 3 * C, 'qkv'), att: t(BT * C, 'att'), lse: t(B * H * T, 'lse'),
-      res2: t(BT * C, 'res2'), n2: t(BT * C, 'n2'), s2: t(2 * BT, 's2'), mid: t(BT * I, 'mid'), act: t(BT * I, 'act'), out: t(BT * C, 'out'),
-    };
-  },
+  // the buffers' names and sizes: src/shared/plan-buffers.ts, the list the memory estimate sums
+  activations: (env, l) => env.buffers(layerActivations(env.cfg, env.B, env.T), `l${l}.`) as unknown as Gpt2Acts,
 
   gradients(env) {
-    const { B, T, BT } = env, { hidden: C, heads: H, intermediate: I } = env.cfg;
-    return {
-      dres: env.tensor(BT * C, 'dres'), dC: env.tensor(BT * C, 'dC'), dI: env.tensor(BT * I, 'dI'),
-      dqkv: env.tensor(BT * 3 * C, 'dqkv'), dsum: env.tensor(B * H * T, 'dsum'),
-    };
+    const g = env.buffers(blockGradients(env.cfg, env.B, env.T));
+    return { dres: g.dres!, dC: g.dC!, dI: g.dI!, dqkv: g.dqkv!, dsum: g.dsum! };
   },
 
   layer(env, l, x, a) {

@@ -8,6 +8,7 @@ import type { View } from '../../gpu/runtime.ts';
 import { swigluBackward, swigluForward } from '../../ops/activation.ts';
 import type { LinearShape } from '../../ops/linear.ts';
 import { rope } from '../../ops/rope.ts';
+import { blockGradients, layerActivations } from '../../shared/plan-buffers.ts';
 import { group, type Block, type BlockGrads, type Step } from './block.ts';
 
 export interface LlamaActs {
@@ -37,24 +38,12 @@ export const llamaBlock: Block<LlamaActs, LlamaGrads> = {
   finalNorm: 'model.norm',
   rms: true,
 
-  activations(env, l) {
-    const { B, T, BT } = env, { hidden: C, heads: Hq, kvHeads: Hkv, headDim: D, intermediate: I, qkNorm } = env.cfg;
-    const S = (Hq + 2 * Hkv) * D;
-    const t = (n: number, name: string) => env.tensor(n, `l${l}.${name}`);
-    return {
-      n1: t(BT * C, 'n1'), s1: t(2 * BT, 's1'), qkv: t(BT * S, 'qkv'), att: t(BT * Hq * D, 'att'), lse: t(B * Hq * T, 'lse'),
-      res2: t(BT * C, 'res2'), n2: t(BT * C, 'n2'), s2: t(2 * BT, 's2'), mid: t(BT * 2 * I, 'mid'), act: t(BT * I, 'act'), out: t(BT * C, 'out'),
-      ...(qkNorm ? { qk: t(BT * S, 'qk'), sq: t(2 * BT * Hq, 'sq'), sk: t(2 * BT * Hkv, 'sk') } : {}),
-    };
-  },
+  // the buffers' names and sizes: src/shared/plan-buffers.ts, the list the memory estimate sums
+  activations: (env, l) => env.buffers(layerActivations(env.cfg, env.B, env.T), `l${l}.`) as unknown as LlamaActs,
 
   gradients(env) {
-    const { B, T, BT } = env, { hidden: C, heads: Hq, kvHeads: Hkv, headDim: D, intermediate: I, qkNorm } = env.cfg;
-    const dres = env.tensor(BT * C, 'dres'), dC = env.tensor(BT * C, 'dC'), dI = env.tensor(BT * I, 'dI');
-    const dqkv = env.tensor(BT * (Hq + 2 * Hkv) * D, 'dqkv'), dsum = env.tensor(B * Hq * T, 'dsum');
-    const dqk = qkNorm ? env.tensor(BT * (Hq + 2 * Hkv) * D, 'dqk') : undefined;
-    const dA = Hq * D === C ? dC : env.tensor(BT * Hq * D, 'dA');
-    return { dres, dC, dI, dqkv, dsum, dqk, dA, dGU: env.tensor(BT * 2 * I, 'dgu') };
+    const g = env.buffers(blockGradients(env.cfg, env.B, env.T));
+    return { dres: g.dres!, dC: g.dC!, dI: g.dI!, dqkv: g.dqkv!, dsum: g.dsum!, dqk: g.dqk, dA: g.dA ?? g.dC!, dGU: g.dgu! };
   },
 
   layer(env, l, x, a) {
