@@ -23,6 +23,73 @@ export interface Kernel {
   pipeline: GPUComputePipeline;
   layout: GPUBindGroupLayout;
   kinds: BindingKind[];
+  /** The fields of the entry point's uniform struct, in order (what `Gpu.params` packs by name). */
+  params: ParamField[];
+}
+
+export type ScalarType = 'u32' | 'i32' | 'f32';
+export interface ParamField { name: string; type: ScalarType }
+
+/** What an entry point of a WGSL module binds, read from its text: each binding's kind (slots 0 up to the last it
+ *  uses) and its uniform struct's fields. */
+export interface EntryLayout { kinds: BindingKind[]; params: ParamField[] }
+
+/**
+ * Reads the layout of `entry` from WGSL source: the `@group(0) @binding(i) var<...>` globals the entry point
+ * uses (itself or through the functions it calls), as u (uniform), r (storage, read) or w (storage,
+ * read_write), and the fields of the struct its uniform holds (scalars u32, i32, f32). A slot no global
+ * of the entry uses, below one it does, takes the kind every declaration of that slot in the module has
+ * (or read-only storage where they differ): a launcher binds a placeholder there.
+ */
+export function entryLayout(code: string, entry: string): EntryLayout {
+  const src = code.replace(/\/\*[\s\S]*?\*\//g, '').replace(/\/\/[^\n]*/g, '');
+  const structs = new Map<string, ParamField[]>();
+  for (const m of src.matchAll(/\bstruct\s+(\w+)\s*\{([^}]*)\}/g)) {
+    structs.set(m[1]!, m[2]!.split(',').map((f) => f.trim()).filter(Boolean).map((f) => {
+      const [name, type] = f.split(':').map((t) => t.trim());
+      if (type !== 'u32' && type !== 'i32' && type !== 'f32') throw new Error(`struct ${m[1]}: field ${name} is ${type}, not a 32-bit scalar`);
+      return { name: name!, type };
+    }));
+  }
+  const globals = new Map<string, { slot: number; kind: BindingKind; type: string }>();
+  for (const m of src.matchAll(/@group\(0\)\s*@binding\((\d+)\)\s*var<([^>]*)>\s*(\w+)\s*:\s*([^;]+);/g)) {
+    const space = m[2]!.replace(/\s/g, '');
+    const kind: BindingKind = space === 'uniform' ? 'u' : space === 'storage,read_write' ? 'w' : space === 'storage' || space === 'storage,read' ? 'r' : (() => { throw new Error(`binding ${m[3]}: address space <${m[2]}>`); })();
+    globals.set(m[3]!, { slot: Number(m[1]), kind, type: m[4]!.trim() });
+  }
+  // each function's identifiers (member names after '.' are not identifiers)
+  const fns = new Map<string, Set<string>>();
+  for (const m of src.matchAll(/\bfn\s+(\w+)\s*\(/g)) {
+    let i = m.index! + m[0].length, depth = 1;
+    while (depth > 0 && i < src.length) depth += src[i] === '(' ? 1 : src[i] === ')' ? -1 : 0, i++;
+    const open = src.indexOf('{', i);
+    let j = open + 1;
+    depth = 1;
+    while (depth > 0 && j < src.length) depth += src[j] === '{' ? 1 : src[j] === '}' ? -1 : 0, j++;
+    fns.set(m[1]!, new Set(src.slice(m.index!, j).match(/(?<![.\w])[A-Za-z_]\w*/g) ?? []));
+  }
+  if (!fns.has(entry)) throw new Error(`no function ${entry} in the shader`);
+  const used = new Set<string>(), seen = new Set<string>([entry]), todo = [entry];
+  while (todo.length) {
+    for (const id of fns.get(todo.pop()!)!) {
+      if (globals.has(id)) used.add(id);
+      else if (fns.has(id) && !seen.has(id)) seen.add(id), todo.push(id);
+    }
+  }
+  const slots: (BindingKind | undefined)[] = [];
+  let params: ParamField[] = [];
+  for (const name of used) {
+    const g = globals.get(name)!;
+    if (slots[g.slot] && slots[g.slot] !== g.kind) throw new Error(`${entry}: two globals at binding ${g.slot}`);
+    slots[g.slot] = g.kind;
+    if (g.kind === 'u') params = structs.get(g.type) ?? (() => { throw new Error(`${entry}: uniform ${name} of unknown struct ${g.type}`); })();
+  }
+  const kinds = Array.from(slots, (k, slot) => {
+    if (k) return k;
+    const decl = new Set([...globals.values()].filter((g) => g.slot === slot).map((g) => g.kind));
+    return decl.size === 1 ? [...decl][0]! : 'r'; // read-only storage takes any placeholder the launcher binds
+  });
+  return { kinds, params };
 }
 
 export interface Call {
@@ -54,6 +121,21 @@ export const ALIGN = 256; // minStorageBufferOffsetAlignment is at most 256 on e
 
 export function alignUp(x: number, a = ALIGN): number {
   return Math.ceil(x / a) * a;
+}
+
+/** The bytes of `kernel`'s params struct with its fields by name (`_...` padding fields 0), rounded up to 16 bytes. */
+export function packParams(kernel: Pick<Kernel, 'name' | 'params'>, values: Readonly<Record<string, number>>): ArrayBuffer {
+  const fields = kernel.params;
+  for (const k of Object.keys(values)) if (!fields.some((f) => f.name === k)) throw new GpuError(`${kernel.name}: its params have no field ${k}`);
+  const buf = new ArrayBuffer(Math.max(4, alignUp(fields.length, 4)) * 4), view = new DataView(buf);
+  fields.forEach(({ name, type }, i) => {
+    const v = values[name];
+    if (v === undefined && !name.startsWith('_')) throw new GpuError(`${kernel.name}: param ${name} is missing`);
+    if (type === 'f32') view.setFloat32(i * 4, v ?? 0, true);
+    else if (type === 'i32') view.setInt32(i * 4, v ?? 0, true);
+    else view.setUint32(i * 4, v ?? 0, true);
+  });
+  return buf;
 }
 
 export class Gpu {
@@ -149,20 +231,36 @@ export class Gpu {
     return l;
   }
 
-  /** Compiles (once) entry point `entry` of `shaders/file` with the given defines and an explicit layout. */
-  kernel(file: string, entry: string, kinds: BindingKind[], defines: Defines = {}): Promise<Kernel> {
-    const key = `${file}:${entry}:${kinds.join('')}:${JSON.stringify(defines)}`;
+  /** Compiles (once) entry point `entry` of `shaders/file` with the given defines and an explicit layout,
+   *  its binding kinds and uniform fields read from the shader's text (entryLayout). */
+  kernel(file: string, entry: string, defines?: Defines): Promise<Kernel>;
+  /** With `kinds`: the layout the caller expects, checked against the shader's. */
+  kernel(file: string, entry: string, kinds: BindingKind[], defines?: Defines): Promise<Kernel>;
+  kernel(file: string, entry: string, a: BindingKind[] | Defines = {}, b: Defines = {}): Promise<Kernel> {
+    const expect = Array.isArray(a) ? a : undefined, defines = Array.isArray(a) ? b : a;
+    const key = `${file}:${entry}:${JSON.stringify(defines)}`;
     let k = this.kernels.get(key);
     if (!k) {
       const name = `${file.replace(/\.wgsl$/, '')}.${entry}${Object.keys(defines).length ? JSON.stringify(defines) : ''}`;
-      k = this.compile(name, file, entry, kinds, defines);
+      k = this.compile(name, file, entry, defines);
       this.kernels.set(key, k);
     }
-    return k;
+    if (!expect) return k;
+    return k.then((kernel) => {
+      if (kernel.kinds.join('') !== expect.join('')) throw new GpuError(`kernel ${kernel.name}: binds ${kernel.kinds.join('')} in the shader, ${expect.join('')} expected`);
+      return kernel;
+    });
   }
 
-  private async compile(name: string, file: string, entry: string, kinds: BindingKind[], defines: Defines): Promise<Kernel> {
+  private async compile(name: string, file: string, entry: string, defines: Defines): Promise<Kernel> {
     const code = this.shaderText(file, defines);
+    let parsed: EntryLayout;
+    try {
+      parsed = entryLayout(code, entry);
+    } catch (e) {
+      throw new GpuError(`kernel ${name}: ${(e as Error).message}`);
+    }
+    const { kinds, params } = parsed;
     return this.check(`kernel ${name}`, async () => {
       const module = this.device.createShaderModule({ label: name, code });
       const info = await module.getCompilationInfo();
@@ -179,7 +277,7 @@ export class Gpu {
       } catch (e) {
         throw new GpuError(`kernel ${name}: pipeline creation failed: ${(e as Error).message}`);
       }
-      return { name, pipeline, layout, kinds };
+      return { name, pipeline, layout, kinds, params };
     });
   }
 
@@ -214,18 +312,20 @@ export class Gpu {
     this.device.queue.writeBuffer(v.buf, v.off + elemOffset * 4, data.buffer, data.byteOffset, data.byteLength);
   }
 
-  uniform(words: ArrayLike<number>, label: string, floats: ReadonlySet<number> = new Set()): GPUBuffer {
-    const n = Math.max(4, alignUp(words.length, 4));
-    const buf = new ArrayBuffer(n * 4);
-    const u = new Uint32Array(buf);
-    const f = new Float32Array(buf);
-    for (let i = 0; i < words.length; i++) {
-      if (floats.has(i)) f[i] = words[i]!;
-      else u[i] = words[i]!;
-    }
-    const b = this.buffer(n * 4, label, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST);
+  /**
+   * A uniform buffer of `kernel`'s params struct, its fields by name: u32 and i32 fields as integers, f32
+   * fields as floats; fields named `_...` (padding) are 0. The struct's words, rounded up to 16 bytes.
+   */
+  params(kernel: Kernel, values: Readonly<Record<string, number>>, label = kernel.name): GPUBuffer {
+    const buf = packParams(kernel, values);
+    const b = this.buffer(buf.byteLength, label, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST);
     this.device.queue.writeBuffer(b, 0, buf);
     return b;
+  }
+
+  /** Rewrites a buffer made by `params` (e.g. a learning rate that changes every step; no allocation). */
+  writeParams(b: GPUBuffer, kernel: Kernel, values: Readonly<Record<string, number>>): void {
+    this.device.queue.writeBuffer(b, 0, packParams(kernel, values));
   }
 
   /** Binds views (and uniform buffers) to a kernel; checks binding-size limits and alignment. */
@@ -355,3 +455,4 @@ export class Gpu {
     return [Math.ceil(total / y), y];
   }
 }
+

@@ -4,10 +4,10 @@ import { MAX_DISPATCH_FLOPS } from './matmul.ts';
 
 export interface AttentionShape { B: number; T: number; Hq: number; Hkv: number; D: number; scale?: number; /** per dispatch (tests lower it) */ maxFlops?: number }
 
-function params(gpu: Gpu, s: AttentionShape, name: string, bh0 = 0, L = 0): GPUBuffer {
+function params(gpu: Gpu, s: AttentionShape, k: Kernel, bh0 = 0, L = 0): GPUBuffer {
   if (s.Hq % s.Hkv !== 0) throw new Error(`attention: ${s.Hq} query heads are not a multiple of ${s.Hkv} key/value heads`);
   const S = (s.Hq + 2 * s.Hkv) * s.D;
-  return gpu.uniform([s.B, s.T, s.Hq, s.Hkv, S, s.scale ?? 1 / Math.sqrt(s.D), bh0, L], name, new Set([5]));
+  return gpu.params(k, { B: s.B, T: s.T, Hq: s.Hq, Hkv: s.Hkv, S, scale: s.scale ?? 1 / Math.sqrt(s.D), bh0, L });
 }
 
 /** Dispatches over `rows` (batch, head) pairs, each one at most MAX_DISPATCH_FLOPS of causal attention. */
@@ -15,14 +15,14 @@ function split(gpu: Gpu, s: AttentionShape, k: Kernel, rows: number, perRowFlops
   const per = Math.max(1, Math.floor((s.maxFlops ?? MAX_DISPATCH_FLOPS) / Math.max(1, perRowFlops)));
   const calls: Call[] = [];
   for (let bh0 = 0; bh0 < rows; bh0 += per) {
-    calls.push(gpu.call(k, bind(params(gpu, s, k.name, bh0)), [Math.ceil(s.T / 64), Math.min(per, rows - bh0)]));
+    calls.push(gpu.call(k, bind(params(gpu, s, k, bh0)), [Math.ceil(s.T / 64), Math.min(per, rows - bh0)]));
   }
   return calls;
 }
 
 /** out [B*T, Hq*D] and lse [B, Hq, T] from qkv [B*T, (Hq + 2 Hkv) * D]. */
 export async function attentionForward(gpu: Gpu, s: AttentionShape, x: { out: View; lse: View; qkv: View }): Promise<Call[]> {
-  const k = await gpu.kernel('attention.wgsl', 'forward', ['u', 'r', 'w', 'w'], { HD: s.D });
+  const k = await gpu.kernel('attention.wgsl', 'forward', { HD: s.D });
   return split(gpu, s, k, s.B * s.Hq, 2 * s.T * s.T * s.D, (u) => [u, x.qkv, x.out, x.lse]);
 }
 
@@ -30,12 +30,12 @@ export async function attentionForward(gpu: Gpu, s: AttentionShape, x: { out: Vi
 export async function attentionBackward(
   gpu: Gpu, s: AttentionShape, x: { dqkv: View; dsum: View; dout: View; out: View; lse: View; qkv: View },
 ): Promise<Call[]> {
-  const kd = await gpu.kernel('attention.wgsl', 'backward_dsum', ['u', 'r', 'r', 'w'], { HD: s.D });
-  const kq = await gpu.kernel('attention.wgsl', 'backward_dq', ['u', 'r', 'r', 'r', 'r', 'w'], { HD: s.D });
-  const kkv = await gpu.kernel('attention.wgsl', 'backward_dkv', ['u', 'r', 'r', 'r', 'r', 'w'], { HD: s.D });
+  const kd = await gpu.kernel('attention.wgsl', 'backward_dsum', { HD: s.D });
+  const kq = await gpu.kernel('attention.wgsl', 'backward_dq', { HD: s.D });
+  const kkv = await gpu.kernel('attention.wgsl', 'backward_dkv', { HD: s.D });
   const G = s.Hq / s.Hkv;
   return [
-    gpu.call(kd, [params(gpu, s, kd.name), x.dout, x.out, x.dsum], [Math.ceil((s.B * s.Hq * s.T) / 64)]),
+    gpu.call(kd, [params(gpu, s, kd), x.dout, x.out, x.dsum], [Math.ceil((s.B * s.Hq * s.T) / 64)]),
     ...split(gpu, s, kq, s.B * s.Hq, 3 * s.T * s.T * s.D, (u) => [u, x.qkv, x.dout, x.lse, x.dsum, x.dqkv]),
     ...split(gpu, s, kkv, s.B * s.Hkv, 4 * G * s.T * s.T * s.D, (u) => [u, x.qkv, x.dout, x.lse, x.dsum, x.dqkv]),
   ];
@@ -46,19 +46,19 @@ export interface LayerCache { k: View; v: View; meta: View; L: number }
 
 /** Appends the new tokens' keys and values (from qkv [B*T, S]) to the cache at pos0 .. pos0+T-1. */
 export async function kvAppend(gpu: Gpu, s: AttentionShape, x: { qkv: View; cache: LayerCache }): Promise<Call[]> {
-  const k = await gpu.kernel('attention.wgsl', 'kv_append', ['u', 'r', 'r', 'w', 'w'], { HD: s.D });
+  const k = await gpu.kernel('attention.wgsl', 'kv_append', { HD: s.D });
   const n = s.B * s.T * s.Hkv * s.D;
-  return [gpu.call(k, [params(gpu, s, k.name, 0, x.cache.L), x.qkv, x.cache.meta, x.cache.k, x.cache.v], [Math.ceil(n / 64)])];
+  return [gpu.call(k, [params(gpu, s, k, 0, x.cache.L), x.qkv, x.cache.meta, x.cache.k, x.cache.v], [Math.ceil(n / 64)])];
 }
 
 /** out [B*T, Hq*D]: the new tokens' queries attend to cached keys 0 .. pos0+t. */
 export async function attentionCached(gpu: Gpu, s: AttentionShape, x: { out: View; qkv: View; cache: LayerCache }): Promise<Call[]> {
-  const k = await gpu.kernel('attention.wgsl', 'decode', ['u', 'r', 'r', 'r', 'r', 'w'], { HD: s.D });
+  const k = await gpu.kernel('attention.wgsl', 'decode', { HD: s.D });
   const per = Math.max(1, Math.floor((s.maxFlops ?? MAX_DISPATCH_FLOPS) / Math.max(1, 4 * s.T * x.cache.L * s.D)));
   const rows = s.B * s.Hq;
   const calls: Call[] = [];
   for (let bh0 = 0; bh0 < rows; bh0 += per) {
-    const u = params(gpu, s, k.name, bh0, x.cache.L);
+    const u = params(gpu, s, k, bh0, x.cache.L);
     calls.push(gpu.call(k, [u, x.qkv, x.cache.meta, x.cache.k, x.cache.v, x.out], [s.T, Math.min(per, rows - bh0)]));
   }
   return calls;

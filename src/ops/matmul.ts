@@ -44,8 +44,8 @@ export async function matmul(gpu: Gpu, x: MatmulArgs): Promise<Call[]> {
   const defines = { TRANS_A: transA, TRANS_B: transB, HAS_BIAS: !!x.bias, ACCUM: !!x.accum };
   if (M <= GEMV_ROWS && !transA && K > 0) {
     // decoding: a matrix-vector kernel (the tiles would compute 64 rows for these few)
-    const kernel = await gpu.kernel('matmul.wgsl', transB ? 'gemv_nt' : 'gemv_nn', ['u', 'r', 'r', 'r', 'w'], defines);
-    const u = gpu.uniform([M, N, K, lda, ldb, ldc, 0, x.aOff ?? 0, x.bOff ?? 0, x.cOff ?? 0, x.alpha ?? 1, 0], kernel.name, new Set([10]));
+    const kernel = await gpu.kernel('matmul.wgsl', transB ? 'gemv_nt' : 'gemv_nn', defines);
+    const u = gpu.params(kernel, { M, N, K, lda, ldb, ldc, row0: 0, aoff: x.aOff ?? 0, boff: x.bOff ?? 0, coff: x.cOff ?? 0, alpha: x.alpha ?? 1 });
     return [gpu.call(kernel, [u, x.a, x.b, x.bias ?? gpu.none, x.c], transB ? gpu.grid(N) : [Math.ceil(N / 64)])];
   }
   const calls: Call[] = [];
@@ -55,14 +55,14 @@ export async function matmul(gpu: Gpu, x: MatmulArgs): Promise<Call[]> {
   for (let k0 = 0; k0 < K || (K === 0 && k0 === 0); k0 += kSplit) {
     const kn = Math.min(kSplit, K - k0);
     const accum = !!x.accum || k0 > 0;
-    const kernel = await gpu.kernel('matmul.wgsl', 'main', ['u', 'r', 'r', 'r', 'w'], {
+    const kernel = await gpu.kernel('matmul.wgsl', 'main', {
       TRANS_A: transA, TRANS_B: transB, HAS_BIAS: !!x.bias && k0 === 0, ACCUM: accum,
     });
     const aOff = (x.aOff ?? 0) + k0 * lda; // A is [K, M] here: slab k0 starts k0 rows in
     const bOff = (x.bOff ?? 0) + k0 * ldb;
     for (let row0 = 0; row0 < M; row0 += mSplit) {
       const rows = Math.min(mSplit, M - row0);
-      const u = gpu.uniform([M, N, kn, lda, ldb, ldc, row0, aOff, bOff, x.cOff ?? 0, x.alpha ?? 1, 0], kernel.name, new Set([10]));
+      const u = gpu.params(kernel, { M, N, K: kn, lda, ldb, ldc, row0, aoff: aOff, boff: bOff, coff: x.cOff ?? 0, alpha: x.alpha ?? 1 });
       calls.push(gpu.call(kernel, [u, x.a, x.b, x.bias ?? gpu.none, x.c], [Math.ceil(N / TILE_N), Math.ceil(rows / TILE)]));
     }
     if (K === 0) break;
@@ -72,9 +72,9 @@ export async function matmul(gpu: Gpu, x: MatmulArgs): Promise<Call[]> {
 
 /** dbias[N] += column sums of dy[M, N] (row stride ldy). */
 export async function biasBackward(gpu: Gpu, x: { dbias: View; dy: View; M: number; N: number; ldy?: number; dyOff?: number }): Promise<Call[]> {
-  const kernel = await gpu.kernel('matmul.wgsl', 'bias_backward', ['u', 'r', 'r', 'r', 'w'], {
+  const kernel = await gpu.kernel('matmul.wgsl', 'bias_backward', {
     TRANS_A: false, TRANS_B: false, HAS_BIAS: false, ACCUM: false,
   });
-  const u = gpu.uniform([x.M, x.N, 0, x.ldy ?? x.N, 0, 0, 0, x.dyOff ?? 0, 0, 0, 0, 0], kernel.name);
+  const u = gpu.params(kernel, { M: x.M, N: x.N, K: 0, lda: x.ldy ?? x.N, ldb: 0, ldc: 0, row0: 0, aoff: x.dyOff ?? 0, boff: 0, coff: 0, alpha: 0 });
   return [gpu.call(kernel, [u, x.dy, gpu.none, gpu.none, x.dbias], [Math.ceil(x.N / 64)])];
 }

@@ -1,5 +1,5 @@
 // LayerNorm and RMSNorm, forward and backward (shaders/norm.wgsl). stats is [N, 2] = (mean, rstd).
-import type { Call, Gpu, View } from '../gpu/runtime.ts';
+import type { Call, Gpu, Kernel, View } from '../gpu/runtime.ts';
 
 export interface NormShape {
   N: number; C: number; eps: number; rms: boolean;
@@ -7,15 +7,15 @@ export interface NormShape {
   rows?: { group: number; ld: number; off: number };
 }
 
-const uniformOf = (gpu: Gpu, s: NormShape, label: string) => {
+const uniformOf = (gpu: Gpu, s: NormShape, k: Kernel) => {
   const { group, ld, off } = s.rows ?? { group: 1, ld: s.C, off: 0 };
   if (group * s.C + off > ld || s.N % group !== 0) throw new Error(`norm: ${group} rows of ${s.C} at ${off} do not fit rows of ${ld} (N = ${s.N})`);
-  return gpu.uniform([s.N, s.C, s.eps, group, ld, off, 0, 0], label, new Set([2]));
+  return gpu.params(k, { N: s.N, C: s.C, eps: s.eps, G: group, ld, off });
 };
 
 export async function normForward(gpu: Gpu, s: NormShape, x: { y: View; stats: View; x: View; w: View; b?: View }): Promise<Call[]> {
-  const k = await gpu.kernel('norm.wgsl', 'forward', ['u', 'r', 'r', 'r', 'w', 'w'], { RMS: s.rms, ACCUM: false });
-  const u = uniformOf(gpu, s, k.name);
+  const k = await gpu.kernel('norm.wgsl', 'forward', { RMS: s.rms, ACCUM: false });
+  const u = uniformOf(gpu, s, k);
   return [gpu.call(k, [u, x.x, x.w, x.b ?? gpu.none, x.y, x.stats], gpu.grid(s.N))];
 }
 
@@ -24,9 +24,9 @@ export async function normBackward(
   gpu: Gpu, s: NormShape,
   x: { dx: View; dw?: View; db?: View; dy: View; x: View; w: View; stats: View; accum: boolean },
 ): Promise<Call[]> {
-  const ki = await gpu.kernel('norm.wgsl', 'backward_input', ['u', 'r', 'r', 'r', 'r', 'w'], { RMS: s.rms, ACCUM: x.accum });
-  const kp = await gpu.kernel('norm.wgsl', 'backward_params', ['u', 'r', 'r', 'r', 'w', 'w'], { RMS: s.rms, ACCUM: false });
-  const u = uniformOf(gpu, s, ki.name);
+  const ki = await gpu.kernel('norm.wgsl', 'backward_input', { RMS: s.rms, ACCUM: x.accum });
+  const kp = await gpu.kernel('norm.wgsl', 'backward_params', { RMS: s.rms, ACCUM: false });
+  const u = uniformOf(gpu, s, ki);
   return [
     ...(x.dw ? [gpu.call(kp, [u, x.dy, x.x, x.stats, x.dw, x.db ?? gpu.none], [Math.ceil(s.C / 64)])] : []),
     gpu.call(ki, [u, x.dy, x.x, x.w, x.stats, x.dx], gpu.grid(s.N)),

@@ -17,18 +17,18 @@ export function normPartials(grads: View[]): number {
 
 /** clip = [norm, scale, bad] over all `grads`; maxNorm 0 disables clipping (scale 1). partials: 2 * normPartials(grads). */
 export async function gradNorm(gpu: Gpu, x: { clip: View; partials: View; grads: View[]; maxNorm: number }): Promise<Call[]> {
-  const ks = await gpu.kernel('optim.wgsl', 'sumsq', ['u', 'r', 'w']);
-  const kf = await gpu.kernel('optim.wgsl', 'finalize', ['u', 'r', 'w']);
+  const ks = await gpu.kernel('optim.wgsl', 'sumsq');
+  const kf = await gpu.kernel('optim.wgsl', 'finalize');
   const calls: Call[] = [];
   let pofs = 0;
   for (const g of x.grads) {
     for (const piece of pieces(gpu, g)) {
       const groups = Math.ceil(piece.n / PER_GROUP);
-      calls.push(gpu.call(ks, [gpu.uniform([piece.n, pofs, 0, 0], ks.name), piece, x.partials], gpu.grid(groups)));
+      calls.push(gpu.call(ks, [gpu.params(ks, { n: piece.n, pofs, maxnorm: 0 }), piece, x.partials], gpu.grid(groups)));
       pofs += groups;
     }
   }
-  calls.push(gpu.call(kf, [gpu.uniform([pofs, 0, x.maxNorm, 0], kf.name, new Set([2])), x.partials, x.clip], [1]));
+  calls.push(gpu.call(kf, [gpu.params(kf, { n: pofs, pofs: 0, maxnorm: x.maxNorm }), x.partials, x.clip], [1]));
   return calls;
 }
 
@@ -38,21 +38,18 @@ export interface AdamHyper { lr: number; beta1: number; beta2: number; eps: numb
 export async function adamw(
   gpu: Gpu, x: { param: View; grad: View; m: View; v: View; clip: View; hyper: AdamHyper },
 ): Promise<{ calls: Call[]; set: (step: number, lr: number) => void }> {
-  const k = await gpu.kernel('optim.wgsl', 'adamw', ['u', 'w', 'r', 'w', 'w', 'r']);
+  const k = await gpu.kernel('optim.wgsl', 'adamw');
   const h = x.hyper;
   const parts = [pieces(gpu, x.param), pieces(gpu, x.grad), pieces(gpu, x.m), pieces(gpu, x.v)];
   const uniforms: { u: GPUBuffer; n: number }[] = [];
   const calls = parts[0]!.map((p, i) => {
-    const u = gpu.uniform([p.n, h.lr, h.beta1, h.beta2, h.eps, h.weightDecay, 1, 1], k.name, new Set([1, 2, 3, 4, 5, 6, 7]));
+    const u = gpu.params(k, { n: p.n, lr: h.lr, b1: h.beta1, b2: h.beta2, eps: h.eps, wd: h.weightDecay, bc1: 1, bc2: 1 });
     uniforms.push({ u, n: p.n });
     return gpu.call(k, [u, p, parts[1]![i]!, parts[2]![i]!, parts[3]![i]!, x.clip], gpu.grid(Math.ceil(p.n / 256)));
   });
   const set = (step: number, lr: number) => {
     for (const { u, n } of uniforms) {
-      const buf = new ArrayBuffer(32);
-      new Uint32Array(buf, 0, 1)[0] = n;
-      new Float32Array(buf, 4, 7).set([lr, h.beta1, h.beta2, h.eps, h.weightDecay, 1 - h.beta1 ** step, 1 - h.beta2 ** step]);
-      gpu.device.queue.writeBuffer(u, 0, buf);
+      gpu.writeParams(u, k, { n, lr, b1: h.beta1, b2: h.beta2, eps: h.eps, wd: h.weightDecay, bc1: 1 - h.beta1 ** step, bc2: 1 - h.beta2 ** step });
     }
   };
   return { calls, set };

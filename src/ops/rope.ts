@@ -21,9 +21,9 @@ export interface RopeShape { BT: number; Hq: number; Hkv: number; D: number }
 
 /** Rotates (forward) or un-rotates (backward, on gradients) heads 0 .. Hq+Hkv-1 of qkv in place. */
 export async function rope(gpu: Gpu, s: RopeShape, x: { qkv: View; pos: View; table: View; backward: boolean }): Promise<Call[]> {
-  const k = await gpu.kernel('rope.wgsl', 'main', ['u', 'r', 'r', 'w']);
+  const k = await gpu.kernel('rope.wgsl', 'main');
   const H = s.Hq + s.Hkv;
   const S = (s.Hq + 2 * s.Hkv) * s.D;
-  const u = gpu.uniform([s.BT, S, H, s.D, x.backward ? -1 : 1], k.name, new Set([4]));
+  const u = gpu.params(k, { BT: s.BT, S, H, D: s.D, sign: x.backward ? -1 : 1 });
   return [gpu.call(k, [u, x.pos, x.table, x.qkv], gpu.grid(Math.ceil((s.BT * H * s.D) / 2 / 256)))];
 }
