@@ -180,6 +180,29 @@ describe('the plan\'s buffer list', () => {
     }
   });
 
+  it('refuses a plan with a buffer over the binding before allocating anything, on every path (a reward scorer\'s plan set here; it allocated before)', async () => {
+    const { createNodeGpu } = await import('../src/gpu/node.ts');
+    const { PlanSet } = await import('../src/model/plan-set.ts');
+    const { ScoreHead } = await import('../src/model/head.ts');
+    const cfg = parseConfig(JSON.parse(readFileSync('tests/fixtures/llama-tiny/config.json', 'utf8')));
+    const limit = estimateMemory(cfg, 'full', { batch: 1, seqLen: 8 }).largestBinding;
+    const gpu = await createNodeGpu({ maxBinding: limit, maxBuffer: limit });
+    const model = new Transformer(gpu, cfg);
+    const head = new ScoreHead(model);
+    let made = 0;
+    const buffer = gpu.buffer.bind(gpu);
+    gpu.buffer = (...a) => (made++, buffer(...a));
+    const before = gpu.allocatedBytes;
+    const err = await PlanSet.create(model, 4, 64, { score: head }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(MemoryError);
+    expect((err as Error).message).toMatch(/^a plan of 4 x 64 tokens: its \S+ needs .* in one buffer, over this adapter's .* storage binding: use a smaller batch or sequence length$/);
+    expect(made).toBe(0);
+    expect(gpu.allocatedBytes).toBe(before);
+    (await PlanSet.create(model, 1, 8, { score: head })).destroy(); // what fits is planned as before
+    head.destroy();
+    model.params.destroy();
+  });
+
   it('refuses a generation whose prefill cannot be bound before allocating anything (it allocated the KV cache and plans before, then failed)', async () => {
     const { createNodeGpu } = await import('../src/gpu/node.ts');
     const files = await readModelFolder('tests/fixtures/llama-tiny');

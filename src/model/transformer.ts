@@ -15,7 +15,8 @@ import { BlockEnv, type Block, type BlockGrads, type Step } from './blocks/block
 import { gpt2Block } from './blocks/gpt2.ts';
 import { llamaBlock } from './blocks/llama.ts';
 import { paramSpecs, type ModelConfig } from './config.ts';
-import { kvCacheBuffers, planBuffers, type PlanBuffer } from '../shared/plan-buffers.ts';
+import { MemoryError } from '../shared/memory.ts';
+import { bufferBytes, kvCacheBuffers, planBuffers, type PlanBuffer } from '../shared/plan-buffers.ts';
 import type { ScoreHead } from './head.ts';
 import type { LoraSet } from './lora.ts';
 import { ParamTable, rowAlign } from './params.ts';
@@ -164,6 +165,14 @@ export class Plan {
       training, kvCache: !!cache, score: !!score, logitChunks: chunks,
       lora: lora && { r: lora.cfg.r, dropout: lora.cfg.dropout, modules: [...lora.modules.values()] },
     });
+    // refused before anything is allocated, on every path that makes a plan (trainers, plan sets, scorers,
+    // generation): each buffer is bound whole by some kernel, so none may exceed a binding or a buffer
+    const limit = Math.min(model.gpu.maxBinding, model.gpu.maxBuffer);
+    const over = [...this.layout.io, ...this.layout.body].find((b) => bufferBytes(b.n) > limit);
+    if (over) {
+      const mib = (n: number) => `${(n / 2 ** 20).toFixed(n < 10 * 2 ** 20 ? 2 : 0)} MiB`;
+      throw new MemoryError(`a plan of ${B} x ${T} tokens: its ${over.label} needs ${mib(bufferBytes(over.n))} in one buffer, over this adapter's ${mib(limit)} storage binding: use a smaller batch or sequence length`);
+    }
     this.allocate(this.layout.io);
     this.ids = this.take('ids');
     this.pos = this.take('pos');
