@@ -4,6 +4,7 @@
 // Execution model (llm.c-like, planned up front): an op turns its arguments into `Call`s (pipeline +
 // bind group + workgroup count) once, when a step is planned for a shape. Running a step records its
 // list of calls into one compute pass and submits once; a hot loop creates no buffers or bind groups.
+import { ALIGN, alignUp } from '../shared/align.ts';
 import type { AdapterSummary } from './device.ts';
 
 export type ShaderSource = (file: string) => string;
@@ -117,11 +118,7 @@ export interface GpuOptions {
 
 export type Defines = Record<string, number | boolean>;
 
-export const ALIGN = 256; // minStorageBufferOffsetAlignment is at most 256 on every adapter
-
-export function alignUp(x: number, a = ALIGN): number {
-  return Math.ceil(x / a) * a;
-}
+export { ALIGN, alignUp };
 
 /** The bytes of `kernel`'s params struct with its fields by name (`_...` padding fields 0), rounded up to 16 bytes. */
 export function packParams(kernel: Pick<Kernel, 'name' | 'params'>, values: Readonly<Record<string, number>>): ArrayBuffer {

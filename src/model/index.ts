@@ -1,7 +1,7 @@
 // Building a model on the GPU from Hub files: config -> parameter table -> weights.
 import type { Gpu } from '../gpu/runtime.ts';
 import type { SafetensorsFile } from '../io/safetensors.ts';
-import { parseConfig } from './config.ts';
+import { parseConfig } from '../shared/model-config.ts';
 import { loadWeights, scoreWeight } from './load.ts';
 import { Transformer } from './transformer.ts';
 

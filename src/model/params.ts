@@ -4,7 +4,8 @@
 // larger than one buffer (Qwen's 151,936 x 896 embedding is 519 MiB; many adapters allow 256 MiB) is
 // stored in row parts, each placed like a tensor of its own; kernels bind it in row chunks (rowChunks).
 import { ALIGN, alignUp, type Gpu, type View } from '../gpu/runtime.ts';
-import type { ParamSpec } from './config.ts';
+import { rowAlign } from '../shared/align.ts';
+import type { ParamSpec } from '../shared/model-config.ts';
 
 /** Rows [r0, r0 + rows) of a tensor, `off` bytes into arena `arena`. */
 export interface ParamPart {
@@ -33,11 +34,7 @@ export type Slot = 'param' | 'grad' | 'm' | 'v';
 
 const numel = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
 
-const gcd = (a: number, b: number): number => (b ? gcd(b, a % b) : a);
-
-/** Rows whose bytes are a multiple of the 256-byte offset alignment, for rows of `width` f32s: a row chunk
- *  may start at any multiple of this many rows. */
-export const rowAlign = (width: number) => ALIGN / 4 / gcd(width, ALIGN / 4);
+export { rowAlign };
 
 export class ParamTable {
   readonly entries: ParamEntry[] = [];

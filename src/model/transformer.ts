@@ -14,7 +14,7 @@ import { LinearLayers } from './adapted-linear.ts';
 import { BlockEnv, type Block, type BlockGrads, type Step } from './blocks/block.ts';
 import { gpt2Block } from './blocks/gpt2.ts';
 import { llamaBlock } from './blocks/llama.ts';
-import { paramSpecs, type ModelConfig } from './config.ts';
+import { paramSpecs, type ModelConfig } from '../shared/model-config.ts';
 import { MemoryError } from '../shared/memory.ts';
 import { bufferBytes, kvCacheBuffers, planBuffers, type PlanBuffer } from '../shared/plan-buffers.ts';
 import type { ScoreHead } from './head.ts';

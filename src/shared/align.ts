@@ -1,6 +1,5 @@
-// Buffer alignment arithmetic the memory estimate (./memory.ts) shares with the GPU code. The GPU code's
-// own copies (ALIGN, alignUp in src/gpu/runtime.ts; rowAlign in src/model/params.ts) are kept equal to these
-// by tests/shared.test.ts until those files import them from here.
+// Buffer alignment arithmetic: one definition for the GPU code (src/gpu/runtime.ts and src/model/params.ts
+// re-export it) and the memory estimate (./memory.ts), so both count the same padded bytes.
 
 export const ALIGN = 256; // minStorageBufferOffsetAlignment is at most 256 on every adapter
 

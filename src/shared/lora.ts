@@ -1,6 +1,5 @@
-// The LoRA adapters' default shape per architecture, for the page (a shared dataset's card names the modules
-// our adapters use) without the adapters' GPU code. src/model/lora.ts holds the engine's copy,
-// LORA_DEFAULTS; tests/shared.test.ts keeps the two equal until it imports this one.
+// The LoRA adapters' default shape per architecture: one table for the engine (src/model/lora.ts re-exports
+// it) and the page (a shared dataset's card names the modules our adapters use), without the adapters' GPU code.
 
 export interface LoraConfig {
   r: number; // rank

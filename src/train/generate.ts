@@ -6,8 +6,8 @@ import type { Call } from '../gpu/runtime.ts';
 import type { LoraSet } from '../model/lora.ts';
 import { KVCache, type Plan, type Transformer } from '../model/transformer.ts';
 import { checkFits, estimateMemory } from '../shared/memory.ts';
-import { Rng, sampleToken, type SamplingConfig } from './sampling.ts';
-import { GENERATE_OPTION_DEFAULTS } from './schema.ts';
+import { Rng, sampleToken, type SamplingConfig } from '../shared/sampling.ts';
+import { GENERATE_OPTION_DEFAULTS } from '../shared/schema.ts';
 
 export interface GenerateConfig extends SamplingConfig {
   maxNewTokens: number;

@@ -8,7 +8,7 @@ import type { LinearShape } from '../../ops/linear.ts';
 import { normBackward, normForward, type NormShape } from '../../ops/norm.ts';
 import { add } from '../../ops/residual.ts';
 import type { LinearLayers } from '../adapted-linear.ts';
-import type { ModelConfig } from '../config.ts';
+import type { ModelConfig } from '../../shared/model-config.ts';
 import type { ParamTable } from '../params.ts';
 import type { KVCache } from '../transformer.ts';
 
