@@ -184,7 +184,9 @@ describe('the playground, end to end', () => {
     await page.waitForFunction(() => /^rlhf-playground-data\.zip: added 0 records and 0 prompts; \d+ already here \(skipped\); guidelines\.md kept as a record, not imported\.$/.test(document.querySelector('rlhf-app')
       ?.shadowRoot?.querySelector('data-view')?.shadowRoot?.querySelector('#import-summary')?.textContent ?? ''), undefined, { timeout: 30_000 });
     // a saved ranking shown whole: order, the tie, the score and the flag (by mouse)
-    const xssRow = page.locator('.ranking-row', { hasText: 'Greet' });
+    // (by its prompt cell: the row also shows the best completion, which the model may write with "Greet" in it)
+    const rowOf = (prompt: string) => page.locator('.ranking-row', { has: page.locator('td:first-child', { hasText: prompt }) });
+    const xssRow = rowOf('Greet <img');
     await xssRow.locator('button.show').click();
     const whole = page.locator('.ranking-detail');
     await whole.waitFor({ timeout: 30_000 });
@@ -214,7 +216,7 @@ describe('the playground, end to end', () => {
     // a saved ranking deleted (by mouse): gone from the list at once, and after a reload from the list and
     // the exported data; its prompt stays (only the ranking was deleted)
     const fruit = 'Name a fruit you like.';
-    const fruitRow = page.locator('.ranking-row', { hasText: fruit });
+    const fruitRow = rowOf(fruit);
     await fruitRow.locator('button.delete').click();
     await fruitRow.waitFor({ state: 'detached', timeout: 30_000 });
     expect(await page.locator('.ranking-row').count()).toBe(2);
