@@ -29,7 +29,7 @@ export default defineConfig({
     projects: [
       { extends: true, test: { name: 'unit', include: ['tests/**/*.test.ts'], exclude: [...GPU_TESTS, ...BROWSER_TESTS] } },
       { extends: true, test: { name: 'gpu', include: GPU_TESTS } },
-      { extends: true, test: { name: 'browser', include: BROWSER_TESTS } },
+      { extends: true, test: { name: 'browser', include: BROWSER_TESTS, globalSetup: ['tests/helpers/build-app.ts'] } },
     ],
   },
 });

@@ -2,7 +2,7 @@
 // Chromium with WebGPU (SwiftShader on machines without a GPU), launched as the workplace requires.
 import { chromium, type Browser, type BrowserContext } from 'playwright-core';
 import { createServer, type ViteDevServer } from 'vite';
-import { afterAll, beforeAll } from 'vitest';
+import { afterAll, beforeAll, inject } from 'vitest';
 
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
@@ -29,16 +29,14 @@ export async function startBrowserEnv(): Promise<BrowserEnv> {
 }
 
 /**
- * The built app (what `npm run build` writes), served by Vite's preview server, with Chromium. The
- * end-to-end tests run against this: the bundle users get, not the dev server's modules.
+ * The built app (what `npm run build` writes, built once for the run by tests/helpers/build-app.ts), served
+ * by Vite's preview server, with Chromium. The end-to-end tests run against this: the bundle users get, not
+ * the dev server's modules.
  */
 export async function startBuiltEnv(): Promise<{ browser: Browser; url: string; outDir: string; close(): Promise<void> }> {
-  const { build, preview } = await import('vite');
-  const { mkdtempSync, rmSync } = await import('node:fs');
-  const { join } = await import('node:path');
-  const { tmpdir } = await import('node:os');
-  const outDir = mkdtempSync(join(tmpdir(), 'rlhf-playground-dist-'));
-  await build({ logLevel: 'silent', build: { outDir, emptyOutDir: true } });
+  const { preview } = await import('vite');
+  const outDir = inject('builtApp');
+  if (!outDir) throw new Error('the built app is missing: run the browser tests through vitest (its browser project builds it once)');
   const server = await preview({ logLevel: 'silent', preview: { port: 0, host: 'localhost' }, build: { outDir } });
   const browser = await launchChromium();
   return {
@@ -46,7 +44,6 @@ export async function startBuiltEnv(): Promise<{ browser: Browser; url: string; 
     close: async () => {
       await browser.close();
       await server.close();
-      rmSync(outDir, { recursive: true, force: true });
     },
   };
 }
