@@ -20,6 +20,7 @@ import { exportModelFiles } from '../model/export.ts';
 import { loadModel } from '../model/index.ts';
 import { checkFits, estimateMemory, type Use } from '../shared/memory.ts';
 import { GENERATE_DEFAULTS, Generator } from '../train/generate.ts';
+import { tokenizerFilesOf } from '../train/package.ts';
 import { GENERATE_OPTIONS } from '../shared/schema.ts';
 import { loadSource } from '../worker/source.ts';
 import { checkRequired, required, UsageError } from './options.ts';
@@ -193,14 +194,13 @@ async function generate(gpu: Gpu, v: GenerateOpts): Promise<void> {
 async function exportZip(gpu: Gpu, v: ModelOpts & { out: string }): Promise<void> {
   const files = await resolveModel(v.model);
   const { model } = loadModel(gpu, { ...files, configFile: `${files.source}/config.json` });
-  const tokenizerFiles = new Map([...files.raw].filter(([name]) => ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json'].includes(name)));
   const prior = files.weights[0]?.metadata ?? {};
   const out = await exportModelFiles(model, {
     meta: {
       producer: 'rlhf-playground', stage: prior.stage ?? 'base', steps: Number(prior.steps ?? 0),
       baseModel: prior.baseModel ?? files.source, date: new Date().toISOString(),
     },
-    tokenizerFiles,
+    tokenizerFiles: tokenizerFilesOf(files), // the same files every other export carries (a SentencePiece tokenizer.model too)
     generationConfig: files.generationConfig as Record<string, unknown> | undefined,
   });
   const zip = zipFiles(out, basename(v.out).replace(/\.zip$/i, ''));
