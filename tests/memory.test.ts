@@ -203,6 +203,32 @@ describe('the plan\'s buffer list', () => {
     model.params.destroy();
   });
 
+  it('refuses a stage whose buffers cannot exist on this adapter before allocating anything, wherever it is built (the CLI and the experiment too, not only the worker)', async () => {
+    const { createNodeGpu } = await import('../src/gpu/node.ts');
+    const { buildStage } = await import('../src/train/stages.ts');
+    const { resolveConfig } = await import('../src/shared/config.ts');
+    const { Tok } = await import('../src/io/tokenizer.ts');
+    const dir = 'tests/fixtures/llama-tiny';
+    const files = await readModelFolder(dir);
+    const cfg = parseConfig(files.config);
+    const limit = estimateMemory(cfg, 'full', { batch: 1, seqLen: 8 }).largestBinding;
+    const gpu = await createNodeGpu({ maxBinding: limit, maxBuffer: limit });
+    const tok = Tok.fromJson(files.tokenizer, files.tokenizerConfig, `${dir}/tokenizer.json`);
+    const { model: base } = loadModel(gpu, files);
+    const records = [{ kind: 'completion' as const, prompt: 'Hi', completion: 'Hello there' }];
+    let made = 0;
+    const buffer = gpu.buffer.bind(gpu);
+    gpu.buffer = (...a) => (made++, buffer(...a));
+    const before = gpu.allocatedBytes;
+    const err = await buildStage({ gpu, files, tok, base }, 'sft', resolveConfig('sft', { batchSize: 4, seqLen: 64 }, base.cfg), records).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(MemoryError);
+    expect((err as Error).message).toMatch(/^SFT run: .* (buffer|storage binding)/);
+    expect(made).toBe(0);
+    expect(gpu.allocatedBytes).toBe(before);
+    (await buildStage({ gpu, files, tok, base }, 'sft', resolveConfig('sft', { batchSize: 1, seqLen: 8 }, base.cfg), records)).destroy(); // what fits builds as before
+    base.params.destroy();
+  });
+
   it('refuses a generation whose prefill cannot be bound before allocating anything (it allocated the KV cache and plans before, then failed)', async () => {
     const { createNodeGpu } = await import('../src/gpu/node.ts');
     const files = await readModelFolder('tests/fixtures/llama-tiny');

@@ -4,6 +4,8 @@
 import { ALIGN, alignUp, rowAlign } from './align.ts';
 import { paramSpecs, type ModelConfig } from './model-config.ts';
 import { buffersBytes, kvCacheBuffers, planBuffers } from './plan-buffers.ts';
+import type { Stage, TrainConfig } from './config.ts';
+import { LORA_DEFAULTS } from './lora.ts';
 
 export type Use = 'inference' | 'lora' | 'full';
 
@@ -186,6 +188,14 @@ export interface StageMemory {
   /** the largest single buffer and the largest whole binding of any plan the stage builds */
   largestBuffer: number;
   largestBinding: number;
+}
+
+/** A stage's memory from its resolved config: what the worker shows and every path that builds a stage checks. */
+export function stageMemoryOf(cfg: ModelConfig, stage: Stage, c: TrainConfig, rewardModel: boolean): StageMemory {
+  return stageMemory(cfg, {
+    stage, batch: c.batchSize, seqLen: c.seqLen, samples: c.numSamples, loraRank: c.loraRank, loraDropout: c.loraDropout,
+    loraTargets: c.loraRank > 0 ? [...LORA_DEFAULTS[cfg.arch].targets] : undefined, beta: c.beta, rewardModel,
+  });
 }
 
 /** Throws a MemoryError, before anything is allocated, when a stage's buffers cannot exist on this adapter. */

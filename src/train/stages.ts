@@ -21,6 +21,7 @@ import type { RewardFunction } from '../shared/rewards.ts';
 import type { CompletionRow } from '../shared/types.ts';
 export type { CompletionRow } from '../shared/types.ts';
 import type { Stage, TrainConfig } from '../shared/config.ts';
+import { checkStageFits, stageMemoryOf } from '../shared/memory.ts';
 import { setup, type Setup } from './stages/common.ts';
 import { sftStage } from './stages/sft.ts';
 import { rmStage } from './stages/rm.ts';
@@ -81,7 +82,9 @@ export interface StageContext {
 /** Each stage's builder: from the trained weights and the shared helpers (setup) to its StageRun. */
 const BUILDERS: Record<Stage, (x: Setup) => Promise<StageRun>> = { sft: sftStage, rm: rmStage, dpo: dpoStage, ppo: ppoStage, grpo: groupStage, rloo: groupStage };
 
+/** A stage's run; refused before anything is allocated when one of its buffers could not exist on this adapter (on every path: the worker, the CLI, the experiment). */
 export async function buildStage(ctx: StageContext, stage: Stage, c: TrainConfig, records: DataRecord[]): Promise<StageRun> {
+  checkStageFits(stage, stageMemoryOf(ctx.base.cfg, stage, c, !!ctx.reward), { maxBufferSize: ctx.gpu.maxBuffer, maxStorageBufferBindingSize: ctx.gpu.maxBinding });
   const x = await setup(ctx, stage, c, records);
   try {
     return await BUILDERS[stage](x);
