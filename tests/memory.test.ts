@@ -286,6 +286,35 @@ describe('an allocation the GPU refuses', () => {
     gen.destroy();
     model.params.destroy();
   });
+
+  it("fails the plan that asked, when it is the plan's first buffers (ids, logits) the GPU refuses, with its buffers freed", async () => {
+    const gpu = await testGpu();
+    const { model } = loadModel(gpu, await readModelFolder('tests/fixtures/llama-tiny'));
+    // the logits buffer comes from the real device, at a size lavapipe refuses (its whole maxBufferSize):
+    // a real out-of-memory error, raised where the plan's constructor allocates
+    const buffer = gpu.buffer.bind(gpu), destroy = gpu.destroy.bind(gpu);
+    const made = new Set<GPUBuffer>(), freed = new Set<GPUBuffer>();
+    gpu.buffer = (bytes, label, usage) => {
+      const b = !label?.includes('logits') ? buffer(bytes, label, usage) : gpu.device.createBuffer({ label: 'refused logits', size: gpu.device.limits.maxBufferSize, usage: GPUBufferUsage.STORAGE });
+      if (b.usage & GPUBufferUsage.STORAGE) made.add(b);
+      return b;
+    };
+    gpu.destroy = (b) => {
+      freed.add(b);
+      if (b.label === 'refused logits') b.destroy(); // never counted in allocatedBytes
+      else destroy(b);
+    };
+    try {
+      await expect(model.plan(1, 6)).rejects.toThrow(/^a plan of 1 x 6 tokens: out of GPU memory: /);
+    } finally {
+      gpu.buffer = buffer;
+      gpu.destroy = destroy;
+    }
+    expect(made.size).toBeGreaterThan(0);
+    expect([...made].filter((b) => !freed.has(b)).map((b) => b.label)).toEqual([]); // every buffer the plan made is freed
+    (await model.plan(1, 6)).destroy(); // and the next plan is made as before
+    model.params.destroy();
+  });
 });
 
 // The estimate before a run starts against what the trainers then hold on the GPU (after a step, so the

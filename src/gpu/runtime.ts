@@ -188,7 +188,8 @@ export class Gpu {
       const errs = [await d.popErrorScope(), await d.popErrorScope(), await d.popErrorScope()];
       // eslint-disable-next-line no-unsafe-finally
       if (this.lost) throw this.lost; // a lost device reports no errors: its results are not there
-      const err = errs.find((e) => e !== null);
+      // out of memory first: the validation errors that follow from an invalid buffer are its consequence
+      const err = errs.find((e) => e instanceof GPUOutOfMemoryError) ?? errs.find((e) => e !== null);
       if (err) {
         const kind = err instanceof GPUOutOfMemoryError ? 'out of GPU memory' : err instanceof GPUInternalError ? 'GPU internal error' : 'GPU validation error';
         // eslint-disable-next-line no-unsafe-finally

@@ -55,16 +55,20 @@ export class Transformer {
     if (opts.cache && opts.cache.B !== B) throw new Error(`KV cache holds ${opts.cache.B} sequences, the plan has ${B}`);
     if (opts.lora && opts.lora.model !== this) throw new Error('the LoRA adapter belongs to another model');
     if (opts.score && opts.cache) throw new Error('a scalar head has no use for a KV cache');
-    const plan = new Plan(this, B, T, !!opts.training, opts.cache, opts.lora, opts.score, opts.share);
     // an allocation the GPU refuses (out of memory) fails here, named, with what was allocated freed,
-    // rather than as an uncaptured error and an invalid buffer in the first step that uses it
+    // rather than as an uncaptured error and an invalid buffer in the first step that uses it: the
+    // constructor's buffers (ids, targets, logits: often the largest) as well as build()'s
+    let plan: Plan | undefined;
     try {
-      await this.gpu.check(`a plan of ${B} x ${T} tokens`, () => plan.build());
+      await this.gpu.check(`a plan of ${B} x ${T} tokens`, () => {
+        plan = new Plan(this, B, T, !!opts.training, opts.cache, opts.lora, opts.score, opts.share);
+        return plan.build();
+      });
     } catch (e) {
-      plan.destroy();
+      plan?.destroy();
       throw e;
     }
-    return plan;
+    return plan!;
   }
 
   get ropeTable(): View | undefined {

@@ -58,9 +58,10 @@ export class RewardScores {
     if (!sc.plan || sc.rows < rows || sc.T < T) { // a plan as large as the largest call so far
       sc.plan?.destroy();
       sc.plan = undefined;
-      sc.rows = Math.max(sc.rows, rows);
-      sc.T = Math.max(sc.T, T);
-      sc.plan = await ModelReward.create('reward_model', sc.role.role, sc.rows, sc.T, sc.role.bias, x.pad);
+      const want = { rows: Math.max(sc.rows, rows), T: Math.max(sc.T, T) };
+      sc.plan = await ModelReward.create('reward_model', sc.role.role, want.rows, want.T, sc.role.bias, x.pad);
+      // the size is kept once it exists: a size the GPU refused is not asked again by every later, smaller call
+      Object.assign(sc, want);
     }
     return sc.plan.score(seqs);
   }
