@@ -3,10 +3,10 @@
 // can), the switch kept across reloads, and the record's `selection` through the store's check, the
 // export and the import (data.jsonl reads back what it writes; a malformed one is refused on its line).
 import { describe, expect, it } from 'vitest';
-import { exportJsonl, importJsonl } from '../src/io/datasets.ts';
-import { checkRanking, type RunRecord } from '../src/store/db.ts';
+import { checkRankingLabels, exportJsonl, importJsonl, rankingToRecord } from '../src/io/datasets.ts';
+import type { RunRecord } from '../src/store/db.ts';
 import { byUncertainty, leastSurePair, loadSelecting, meanMargin, noRewardModelReason, rewardModelsFor, saveSelecting, uncertainSelection } from '../src/ui/active-selection.ts';
-import { exportData, importData, rankingToRecord, recordKey } from '../src/ui/data-io.ts';
+import { exportData, importData, recordKey } from '../src/ui/data-io.ts';
 
 describe('active selection: what the reward model is least sure of', () => {
   it('the pair with the smallest |score difference|, identical completions left out', () => {
@@ -76,9 +76,9 @@ describe('a ranking chosen by active selection: stored, exported and imported wi
 
   it('the store keeps a valid one and refuses a malformed one', () => {
     const pair = { prompt: 'p', completions: ['x', 'y'], ranks: [1, 0], verdict: 'b' as const, shown: [0, 1] as [number, number] };
-    expect(() => checkRanking({ ...pair, selection: sel })).not.toThrow();
-    expect(() => checkRanking({ ...pair, selection: { ...sel, margin: -1 } })).toThrow(/"margin" must be a number >= 0/);
-    expect(() => checkRanking({ ...pair, selection: { ...sel, method: 'random' as 'uncertain' } })).toThrow(/"method" must be "uncertain"/);
+    expect(() => checkRankingLabels({ ...pair, selection: sel })).not.toThrow();
+    expect(() => checkRankingLabels({ ...pair, selection: { ...sel, margin: -1 } })).toThrow(/"margin" must be a number >= 0/);
+    expect(() => checkRankingLabels({ ...pair, selection: { ...sel, method: 'random' as 'uncertain' } })).toThrow(/"method" must be "uncertain"/);
   });
 
   it('a decided pair exports as a preference line and a K-way ranking as a ranking line, each with it, and both read back the same', () => {

@@ -2,10 +2,10 @@
 // and the blind-vote bookkeeping (compare-math.ts); the data import of records and prompt lines, the
 // duplicate rules, stored rankings as JSONL lines, the counters and the export (data-io.ts).
 import { describe, expect, it } from 'vitest';
-import { importJsonl, MAX_LINE_CHARS, type Record as DataRecord } from '../src/io/datasets.ts';
+import { importJsonl, MAX_LINE_CHARS, rankingToRecord, type Record as DataRecord } from '../src/io/datasets.ts';
 import { winRate, type VoteRecord } from '../src/store/db.ts';
 import { REFERENCE_MODEL, tally, tunedModelKey, tunedSide, verdict, wilson, winnerOf } from '../src/ui/compare-math.ts';
-import { dataBundle, dataCounts, exportData, importData, importDataBundle, newItems, oneLine, plural, rankingToRecord, recordKey } from '../src/ui/data-io.ts';
+import { dataBundle, dataCounts, exportData, importData, importDataBundle, newItems, oneLine, plural, recordKey } from '../src/ui/data-io.ts';
 import { unzipFiles, zipFiles } from '../src/io/zip.ts';
 
 describe('wilson interval', () => {

@@ -4,11 +4,11 @@
 // key, the guidelines (per project, in the data zip), the goal and the pace, and self-consistency
 // (which comparison comes back, in what order, and the agreement with its interval).
 import { describe, expect, it } from 'vitest';
-import { exportJsonl, importJsonl, rewardRankings, toPreferencePairs, type Record as DataRecord } from '../src/io/datasets.ts';
+import { checkRankingLabels, exportJsonl, importJsonl, rankingToRecord, rewardRankings, toPreferencePairs, type Record as DataRecord } from '../src/io/datasets.ts';
 import { unzipFiles } from '../src/io/zip.ts';
-import { checkRanking, type RankingRecord } from '../src/store/db.ts';
+import type { RankingRecord } from '../src/store/db.ts';
 import { agreementOf, agreementText, DEFAULT_RECHECK_EVERY, loadRecheckEvery, newOrder, pickRecheck, ranksInRecordOrder, recheckReordered, recheckText, saveRecheckEvery, selfAgreement } from '../src/ui/consistency.ts';
-import { dataBundle, dataCounts, exportData, importDataBundle, rankingToRecord, recordKey } from '../src/ui/data-io.ts';
+import { dataBundle, dataCounts, exportData, importDataBundle, recordKey } from '../src/ui/data-io.ts';
 import { aboutDuration, DEFAULT_GOAL, DEFAULT_GUIDELINES, goalProgress, HELD_OUT_FROM, loadGoal, loadGuidelines, paceText, saveGoal, saveGuidelines, secondsPerRanking, stageCounts, stageNeeds, timeToGoal } from '../src/ui/labeling.ts';
 import { PAIR_KEYS, PairState } from '../src/ui/pair-state.ts';
 import { FLAGS, RankingState } from '../src/ui/ranking-state.ts';
@@ -37,7 +37,7 @@ describe('pairwise verdicts', () => {
     expect(swapped.toRecord('b').ranks).toEqual([0, 1]);
     expect(swapped.toRecord('tie').ranks).toEqual([0, 0]);
     expect(swapped.toRecord('both-bad').ranks).toEqual([0, 0]);
-    for (const v of ['a', 'b', 'tie', 'both-bad'] as const) expect(() => checkRanking(swapped.toRecord(v))).not.toThrow();
+    for (const v of ['a', 'b', 'tie', 'both-bad'] as const) expect(() => checkRankingLabels(swapped.toRecord(v))).not.toThrow();
     // opened again (the Data tab's edit): same sides, verdict and reason
     const back = PairState.fromRecord(rec);
     expect([back.shown, back.verdict, back.rationale]).toEqual([[1, 0], 'a', 'names the fish']);
@@ -59,13 +59,13 @@ describe('pairwise verdicts', () => {
 
   it('refuses a verdict that its ranks or sides contradict', () => {
     const base = { prompt: 'p', completions: ['x', 'y'], ranks: [0, 1], verdict: 'a' as const, shown: [0, 1] as [number, number] };
-    expect(() => checkRanking(base)).not.toThrow();
-    expect(() => checkRanking({ ...base, shown: [1, 0] })).toThrow(/do not say what the verdict "a" says/);
-    expect(() => checkRanking({ ...base, verdict: 'tie' })).toThrow(/do not say/);
-    expect(() => checkRanking({ ...base, shown: [0, 0] })).toThrow(/order they were shown/);
-    expect(() => checkRanking({ ...base, shown: undefined })).toThrow(/order they were shown/);
-    expect(() => checkRanking({ ...base, verdict: 'maybe' as 'a' })).toThrow(/one of a, b, tie, both-bad/);
-    expect(() => checkRanking({ ...base, completions: ['x', 'y', 'z'], ranks: [0, 1, 2] })).toThrow(/2 completions/);
+    expect(() => checkRankingLabels(base)).not.toThrow();
+    expect(() => checkRankingLabels({ ...base, shown: [1, 0] })).toThrow(/do not say what the verdict "a" says/);
+    expect(() => checkRankingLabels({ ...base, verdict: 'tie' })).toThrow(/do not say/);
+    expect(() => checkRankingLabels({ ...base, shown: [0, 0] })).toThrow(/order they were shown/);
+    expect(() => checkRankingLabels({ ...base, shown: undefined })).toThrow(/order they were shown/);
+    expect(() => checkRankingLabels({ ...base, verdict: 'maybe' as 'a' })).toThrow(/one of a, b, tie, both-bad/);
+    expect(() => checkRankingLabels({ ...base, completions: ['x', 'y', 'z'], ranks: [0, 1, 2] })).toThrow(/2 completions/);
   });
 
   it('exports a decided pair as a TRL preference line and a tie or both-bad as a ranking line with its verdict; all import back', () => {
@@ -239,7 +239,7 @@ describe('self-consistency', () => {
   it('measures agreement per pair of completions, one trial per repeat, with a Wilson interval, beside InstructGPT', () => {
     // a pair judged A then, with the sides swapped, B: the same completion won
     const same = { ...pair(1), recheck: { ranks: [0, 1], verdict: 'b' as const, shown: [1, 0] as [number, number], createdAt: 2 } };
-    expect(() => checkRanking(same)).not.toThrow();
+    expect(() => checkRankingLabels(same)).not.toThrow();
     expect(agreementOf(same)).toBe(1);
     expect(recheckText(same)).toBe('Judged again later, sides swapped: the same call.');
     // the other won: disagree; a tie then both-bad: neither preferred both times, agree
@@ -263,8 +263,8 @@ describe('self-consistency', () => {
     expect([moved.completions, moved.recheck.ranks]).toEqual([['y', 'x', 'z'], [2, 0, 1]]);
     expect(agreementOf(moved)).toBeCloseTo(1 / 3); // now y > x > z against the repeat's x > z > y: only x over z alike
     // a repeat is checked like the record: its ranks and verdict must fit
-    expect(() => checkRanking({ ...same, recheck: { ...same.recheck, verdict: 'a' } })).toThrow(/^the repeat: ranks \[0,1\] do not say/);
-    expect(() => checkRanking({ ...three, recheck: { ranks: [0, 1], createdAt: 1 } })).toThrow(/^the repeat: ranks must be 3 integers/);
+    expect(() => checkRankingLabels({ ...same, recheck: { ...same.recheck, verdict: 'a' } })).toThrow(/^the repeat: ranks \[0,1\] do not say/);
+    expect(() => checkRankingLabels({ ...three, recheck: { ranks: [0, 1], createdAt: 1 } })).toThrow(/^the repeat: ranks must be 3 integers/);
 
     const a = selfAgreement([same, flip, three, kway(5)])!;
     expect(a.repeats).toBe(3);

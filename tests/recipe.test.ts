@@ -17,7 +17,8 @@ const rankings: DataRecord[] = [
   { kind: 'ranking', prompt: 'Name a fruit.', completions: ['Apple.', 'Apple.'], ranks: [0, 0] }, // all tied: no pair
   { kind: 'preference', prompt: 'Thank Ana.', chosen: 'Thanks, Ana!', rejected: 'No.' },
 ];
-const prompts: DataRecord[] = ['Say hi.', 'Name a fruit.', 'Thank Ana.', 'Tell a joke.', 'Greet Bo.'].map((prompt) => ({ kind: 'completion', prompt, completion: '' }));
+// an online stage's records (src/train/stage-data.ts): the prompts, then a demonstration, whose prompt is sampled too
+const prompts: DataRecord[] = [...['Say hi.', 'Name a fruit.', 'Thank Ana.', 'Tell a joke.'].map((prompt): DataRecord => ({ kind: 'prompt', prompt })), { kind: 'completion', prompt: 'Greet Bo.', completion: 'Hi Bo!' }];
 // one token per character stands in for a tokenizer
 const count = (t: { prompts: string[]; completions: string[] }) => ({ prompts: t.prompts.map((p) => p.length), completions: t.completions.map((c) => c.length + 1) });
 

@@ -27,7 +27,7 @@ async function seeded(): Promise<db.Store> {
   await db.putRun(store, run('sft0', 'sft', { status: 'cancelled', step: 0, updatedAt: 4 }));
   await db.putRun(store, run('sft1', 'sft', { status: 'running', step: 2, updatedAt: 5 }));
   await db.saveDataset(store, { id: 'run:rm1', name: 'rm data', records: [ranking, ranking, { kind: 'preference', prompt: 'x', chosen: 'y', rejected: 'z' }], createdAt: 1 });
-  await db.saveDataset(store, { id: 'run:ppo1', name: 'ppo data', records: [{ kind: 'completion', prompt: 'a', completion: '' }, { kind: 'completion', prompt: 'b', completion: '' }, demo(1)], createdAt: 1 });
+  await db.saveDataset(store, { id: 'run:ppo1', name: 'ppo data', records: [{ kind: 'prompt', prompt: 'a' }, { kind: 'prompt', prompt: 'b' }, demo(1)], createdAt: 1 });
   await db.appendMetrics(store, [1, 2, 3, 4].map((step) => ({ runId: 'ppo1', step, time: step, values: { 'objective/kl': step / 100 } })));
   await db.saveRanking(store, { prompt: 'q', completions: ['a', 'b'], ranks: [0, 1] });
   await db.addPrompt(store, { text: 'Write a haiku.' });
@@ -71,7 +71,7 @@ describe('share data', () => {
     await db.putRun(store, run('rm9', 'rm', { model: chain, updatedAt: 7 }));
     await db.saveDataset(store, { id: 'run:rm9', name: 'rm data', records: [ranking], createdAt: 1 });
     await db.putRun(store, run('ppo9', 'ppo', { config: { loraRank: 8, rewardRunId: 'rm9' }, model: chain, updatedAt: 8 }));
-    await db.saveDataset(store, { id: 'run:ppo9', name: 'ppo data', records: [{ kind: 'completion', prompt: 'a', completion: '' }], createdAt: 1 });
+    await db.saveDataset(store, { id: 'run:ppo9', name: 'ppo data', records: [{ kind: 'prompt', prompt: 'a' }], createdAt: 1 });
 
     const ppo = await cardInput(store, { runId: 'ppo9', model });
     expect(ppo).toMatchObject({ kind: 'model', data: { demonstrations: 3, rankings: 1, prompts: 1 } });

@@ -7,8 +7,9 @@ import type { IDBPDatabase } from 'idb';
 import { describe, expect, it } from 'vitest';
 import {
   checkpointManifest, addPrompt, addPrompts, addSpotCheck, addVote, appendMetrics, deletePrompt, deleteRun, listRollouts, listSpotChecks, saveRollouts, listVotes, putPrompt, winRate, getMetrics, getRun, listPrompts, listRankings, listRuns, openStore, putRun,
-  saveDataset, saveRanking, SCHEMA_VERSION, storageEstimate, updateRun, type RunRecord, type Store,
+  getDataset, saveDataset, saveRanking, SCHEMA_VERSION, storageEstimate, updateRun, userData, USER_DATASET, type RunRecord, type Store,
 } from '../src/store/db.ts';
+import { RecordError, toPrompts, type Record as DataRecord } from '../src/io/datasets.ts';
 
 let n = 0;
 const fresh = () => `store-test-${n++}`;
@@ -100,7 +101,7 @@ describe('store', () => {
     await saveRanking(v5, { prompt: 'Say hi.', completions: ['hi', 'hello', 'hey'], ranks: [1, 0, 1], scores: [3, 6, null], flags: [['hallucination'], [], []], rationale: 'warmer', createdAt: 2 });
     await saveRanking(v5, { prompt: 'Name a colour.', completions: ['red', 'car'], ranks: [0, 1], verdict: 'b', shown: [1, 0], createdAt: 3 });
     await saveRanking(v5, { prompt: 'Name a colour.', completions: ['blue', 'dog'], ranks: [0, 1], verdict: 'a', shown: [0, 1], recheck: { ranks: [0, 1], verdict: 'b', shown: [1, 0], createdAt: 5 }, createdAt: 4 });
-    await saveDataset(v5, { id: 'd1', name: 'prefs.jsonl', records: [{ prompt: 'p', chosen: 'a', rejected: 'b' }], createdAt: 6 });
+    await saveDataset(v5, { id: 'd1', name: 'prefs.jsonl', records: [{ kind: 'preference', prompt: 'p', chosen: 'a', rejected: 'b' }], createdAt: 6 });
     await putRun(v5, { ...run('r1', 7), datasetId: 'd1' });
     await appendMetrics(v5, [{ runId: 'r1', step: 1, time: 8, values: { loss: 0.5 } }]);
     await writeCheckpoint(v5, 'r1', { step: 1, state: { cursor: 3 }, tensors: [['w', new Float32Array([1, 2, 3])]], bytes: 12 });
@@ -122,6 +123,66 @@ describe('store', () => {
     db.close();
   });
 
+  it('migrates a version-6 database: the prompts a PPO, GRPO or RLOO run snapshotted as empty demonstrations become prompt records; nothing else changes', async () => {
+    const name = fresh();
+    const v6 = await openStore(name, 6);
+    const old = [
+      { kind: 'completion', prompt: 'Tell a joke.', completion: '' }, // a stored prompt, as the page wrote it before v7
+      { kind: 'completion', prompt: 'Greet Ana.', completion: 'Hello, Ana!' }, // a demonstration (PPO-ptx)
+      { kind: 'completion', prompt: 'Name a fruit.', completion: '' },
+    ];
+    for (const [id, stage] of [['p1', 'ppo'], ['g1', 'grpo'], ['s1', 'sft']] as const) {
+      await putRun(v6, { ...run(id), stage, datasetId: `run:${id}` });
+      await v6.put('datasets', { id: `run:${id}`, name: `${stage} data`, records: old as DataRecord[], createdAt: 1 });
+    }
+    await v6.put('datasets', { id: USER_DATASET, name: 'My data', records: old as DataRecord[], createdAt: 2 });
+    v6.close();
+
+    const db = await openStore(name);
+    expect(db.version).toBe(SCHEMA_VERSION);
+    const prompts = [{ kind: 'prompt', prompt: 'Tell a joke.' }, old[1], { kind: 'prompt', prompt: 'Name a fruit.' }];
+    for (const id of ['run:p1', 'run:g1']) expect((await getDataset(db, id))!.records, id).toEqual(prompts);
+    // the same prompts in the same order for the stages, the demonstration still PPO-ptx's
+    expect(toPrompts((await getDataset(db, 'run:p1'))!.records)).toEqual(toPrompts(old as DataRecord[]));
+    // an SFT run trains on what it was given, and the user's own records are theirs: untouched
+    expect((await getDataset(db, 'run:s1'))!.records).toEqual(old);
+    expect((await getDataset(db, USER_DATASET))!.records).toEqual(old);
+    db.close();
+  });
+
+  it('checks records by the one rule set: a bad record is refused when saved and reported when read, naming the dataset, the record and the problem', async () => {
+    const db = await openStore(fresh());
+    const good: DataRecord[] = [{ kind: 'completion', prompt: 'a', completion: 'b' }, { kind: 'prompt', prompt: 'c' }];
+    await saveDataset(db, { id: USER_DATASET, name: 'My data', records: good, createdAt: 1 });
+    expect((await getDataset(db, USER_DATASET))!.records).toEqual(good);
+    // refused on save: nothing written
+    const bad = { kind: 'completion', prompt: 'a', completion: 7 } as unknown as DataRecord;
+    await expect(saveDataset(db, { id: USER_DATASET, name: 'My data', records: [good[0]!, bad], createdAt: 1 }))
+      .rejects.toThrow(new RecordError('dataset "user", record 2 of 2: "completion" must be a string, got a number'));
+    await expect(saveDataset(db, { id: 'd', name: 'x', records: [{ kind: 'demonstration', prompt: 'a' } as unknown as DataRecord], createdAt: 1 }))
+      .rejects.toThrow(/^dataset "d", record 1 of 1: "kind" must be one of "prompt", "completion", "messages", "preference", "ranking", got "demonstration"$/);
+    await expect(saveDataset(db, { id: 'd', name: 'x', records: [{ kind: 'prompt', prompt: 'a', completion: '' } as unknown as DataRecord], createdAt: 1 }))
+      .rejects.toThrow(/^dataset "d", record 1 of 1: unknown key "completion" in a prompt-only record \(allowed: kind, prompt\)$/);
+    await expect(saveDataset(db, { id: 'd', name: 'x', records: [{ kind: 'ranking', prompt: 'p', completions: ['x', 'y'], ranks: [1, 0] }], createdAt: 1 }))
+      .rejects.toThrow(/record 1 of 1: ranks\[0\] must be 0 \(completions are listed best first\)/);
+    expect((await getDataset(db, USER_DATASET))!.records).toEqual(good);
+    expect(await getDataset(db, 'd')).toBeUndefined();
+    // a record that got past the rules (an older version, a hand-edited database) is reported when read, not handed on
+    await db.put('datasets', { id: USER_DATASET, name: 'My data', records: [...good, bad], createdAt: 1 });
+    await expect(getDataset(db, USER_DATASET)).rejects.toThrow('dataset "user", record 3 of 3: "completion" must be a string, got a number');
+    await expect(userData(db)).rejects.toThrow(/^dataset "user", record 3 of 3/);
+    await db.put('datasets', { id: USER_DATASET, name: 'My data', records: good, createdAt: 1 });
+    // rankings and prompts too
+    await saveRanking(db, { prompt: 'q', completions: ['x', 'y', 'z'], ranks: [2, 0, 1], createdAt: 5 });
+    await addPrompts(db, ['Say hi.']);
+    expect(await userData(db)).toEqual({ prompts: ['Say hi.'], rankings: [expect.objectContaining({ prompt: 'q', ranks: [2, 0, 1] })], records: good });
+    await expect(addPrompts(db, ['fine', '   '])).rejects.toThrow('prompt "   ": "prompt" is empty');
+    const id = await db.add('rankings', { prompt: 'q', completions: ['x', 'y'], ranks: [0, 3], createdAt: 6 });
+    await expect(listRankings(db)).rejects.toThrow(`ranking ${id}: ranks must be 2 integers in 0..1`);
+    await expect(userData(db)).rejects.toThrow(`ranking ${id}: ranks must be 2 integers in 0..1`);
+    db.close();
+  });
+
   it('a write resolves once its transaction completed: another connection sees it at once', async () => {
     const name = fresh();
     const a = await openStore(name), b = await openStore(name);
@@ -138,10 +199,13 @@ describe('store', () => {
     expect(order).toEqual(['resolved', 'later read']);
     // a write that cannot be stored rejects, and stores nothing
     const before = await a.count('rankings');
-    await expect(saveRanking(a, { prompt: (() => 0) as unknown as string, completions: ['x', 'y'], ranks: [0, 1] })).rejects.toThrow();
+    await expect(saveRanking(a, { prompt: 'q', completions: ['x', 'y'], ranks: [0, 1], editedAt: (() => 0) as unknown as number })).rejects.toThrow(); // not cloneable
     expect(await a.count('rankings')).toBe(before);
+    // a ranking that breaks the rules (src/io/datasets.ts's, the JSONL line's too) is refused before any write, saying why
+    expect(() => saveRanking(a, { prompt: (() => 0) as unknown as string, completions: ['x', 'y'], ranks: [0, 1] })).toThrow('a new ranking: "prompt" must be a string, got a function');
     expect(() => saveRanking(a, { prompt: 'q', completions: ['only'], ranks: [0] })).toThrow(/2 to 9/);
-    expect(() => saveRanking(a, { prompt: 'q', completions: ['x', 'y'], ranks: [0, 1], scores: [0, 8] })).toThrow(/1\.\.7/);
+    expect(() => saveRanking(a, { id: 4, prompt: 'q', completions: ['x', 'y'], ranks: [0, 1], scores: [0, 8] })).toThrow('ranking 4: scores[0] must be an integer 1-7 or null, got 0');
+    expect(await a.count('rankings')).toBe(before);
     a.close();
     b.close();
   });

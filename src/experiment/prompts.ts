@@ -50,7 +50,7 @@ export function builtinPrompts(opts: { demonstrations?: number; ppoPrompts?: num
       return shuffled(seed).filter((p) => !out.has(p));
     },
     // PPO's prompts come from the far end of the same list: other prompts than those ranked first
-    ppo: (seed) => ppo(seed).map((prompt) => ({ kind: 'completion', prompt, completion: '' })),
+    ppo: (seed) => ppo(seed).map((prompt) => ({ kind: 'prompt', prompt })),
     demonstrations: (seed) => demonstrations(seed).map((e) => ({ kind: 'completion', prompt: e.prompt, completion: e.completion })),
     eval: evalSet,
     evalSeen,

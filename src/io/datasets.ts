@@ -1,5 +1,8 @@
-// Import and export of the user's data as the JSONL formats TRL's trainers read, plus our K-way
-// ranking line. Pure string work: runs in browsers and in Node (no fs, no network).
+// The user's data as records (the `Record` union: one kind per line format below), the one rule set that
+// decides whether a value is a record (checkRecord: the importers, the store and the stages all ask it),
+// the Rank tab's stored rankings (RankingLabels: their rules and their records), and import and export as
+// the JSONL formats TRL's trainers read, plus our K-way ranking line. Pure: runs in browsers and in Node
+// (no fs, no network).
 //
 // Line formats (one JSON object per line; TRL's dataset-formats guide names them):
 //   {"prompt": str, "completion": str}                       prompt-completion, standard (SFT)
@@ -41,6 +44,10 @@
 // chosen / rejected must end in an assistant turn, whose content becomes the chosen / rejected text.
 // Anything longer (system prompts, multi-turn context) is reported as unsupported rather than
 // flattened into a string, which would silently change what the model is trained on.
+//
+// A record in memory or in the store is the line's object with its `kind` ({"kind": "completion", "prompt",
+// "completion"}), nothing else: a prompt is {"kind": "prompt", "prompt"}, never a demonstration with an
+// empty completion.
 //
 // Import is for untrusted files: every line is checked, a bad line is reported as `file:line: problem`
 // (1-based line numbers) and every good line is kept. Parsing uses parseJsonStrict (duplicate keys
@@ -113,32 +120,64 @@ export const MAX_RANKING = 9;
 const ROLES: ReadonlySet<string> = new Set(['system', 'user', 'assistant']);
 const q = JSON.stringify;
 
-/** A problem with one line; the caller adds `file:line: `. */
-class LineError extends Error {}
+/** The highest quality score: InstructGPT's 1-7 Likert scale. */
+export const MAX_SCORE = 7;
+/** A quality score: an integer 1..MAX_SCORE (the rank view, stored rankings, spot checks and the JSONL line share this rule). */
+export const isQualityScore = (x: unknown): x is number => typeof x === 'number' && Number.isInteger(x) && x >= 1 && x <= MAX_SCORE;
+
+// ---- the one rule set ----
+//
+// Whether a value is a record of one of the kinds above is decided here, by checkRecord, for every way a
+// record comes in: a JSONL line (importJsonl maps the line to a record, then checks it), the store (the
+// user's dataset and a run's snapshot of its data, when saved and when read back; a stored ranking's
+// labels, checkRankingLabels, through the same rules), the stages that train on records (src/train), and
+// the export (exportJsonl). A problem is a RecordError whose message says what is wrong; the caller adds
+// where (`file:line: `, `dataset "user", record 3: `).
+
+/** A record, or a stored ranking, that breaks the rules: the message names the problem. */
+export class RecordError extends Error {
+  override name = 'RecordError';
+}
 function bad(msg: string): never {
-  throw new LineError(msg);
+  throw new RecordError(msg);
 }
 
-const typeName = (v: JsonValue | undefined): string =>
+type Obj = { readonly [k: string]: unknown };
+const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+const typeName = (v: unknown): string =>
   v === undefined ? 'nothing' : v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v === 'object' ? 'an object' : `a ${typeof v}`;
 
-function onlyKeys(o: JsonObject, allowed: readonly string[], what: string): void {
+/** The fields of each kind of record besides `kind`: what its JSONL line may hold (in the order it is written). */
+const FIELDS = {
+  prompt: ['prompt'],
+  completion: ['prompt', 'completion'],
+  messages: ['messages'],
+  preference: ['prompt', 'chosen', 'rejected', 'rationale', 'generation_config', 'selection'],
+  ranking: ['prompt', 'completions', 'ranks', 'scores', 'flags', 'rationale', 'generation_config', 'verdict', 'selection'],
+} as const satisfies { readonly [K in Record['kind']]: readonly string[] };
+const KINDS = Object.keys(FIELDS) as Record['kind'][];
+const WHAT: { readonly [K in Record['kind']]: string } = {
+  prompt: 'a prompt-only record', completion: 'a completion record', messages: 'a messages record', preference: 'a preference record', ranking: 'a ranking record',
+};
+
+function onlyKeys(o: Obj, allowed: readonly string[], what: string): void {
   for (const k of Object.keys(o)) if (!allowed.includes(k)) bad(`unknown key ${q(k)} in ${what} (allowed: ${allowed.join(', ')})`);
 }
 
-function str(o: JsonObject, key: string, where = ''): string {
+function str(o: Obj, key: string, where = ''): string {
   const v = o[key];
   if (v === undefined) bad(`missing ${q(key)}${where}`);
   if (typeof v !== 'string') bad(`${q(key)}${where} must be a string, got ${typeName(v)}`);
   return v as string;
 }
 
-function messageList(v: JsonValue | undefined, key: string): Message[] {
+function messageList(v: unknown, key: string): Message[] {
   if (!Array.isArray(v)) return bad(`${q(key)} must be an array of messages, got ${typeName(v)}`);
   if (v.length === 0) bad(`${q(key)} must hold at least one message`);
-  return v.map((m, i) => {
+  return v.map((m: unknown, i) => {
     const where = ` in ${key}[${i}]`;
-    if (!isJsonObject(m)) return bad(`${key}[${i}] must be an object, got ${typeName(m)}`);
+    if (!isObj(m)) return bad(`${key}[${i}] must be an object, got ${typeName(m)}`);
     onlyKeys(m, ['role', 'content'], `${key}[${i}]`);
     const role = str(m, 'role', where);
     if (!ROLES.has(role)) bad(`bad role ${q(role)}${where} (allowed: system, user, assistant)`);
@@ -146,47 +185,251 @@ function messageList(v: JsonValue | undefined, key: string): Message[] {
   });
 }
 
-function checkRanking(completions: readonly unknown[], ranks: readonly unknown[] | undefined): void {
+/** A prompt-only record's prompt: non-empty text, or a conversation ending with the user's turn. */
+function promptValue(p: unknown): Prompt {
+  if (Array.isArray(p)) {
+    const prompt = messageList(p, 'prompt');
+    // the generation prompt opens the assistant's turn, which answers the last user turn
+    const last = prompt.at(-1)!;
+    if (last.role !== 'user') bad(`a conversational prompt must end with a user turn, got role ${q(last.role)}`);
+    return prompt;
+  }
+  if (typeof p !== 'string') bad(`"prompt" must be a string or a list of messages, got ${typeName(p)}`);
+  if ((p as string).trim() === '') bad('"prompt" is empty');
+  return p as string;
+}
+
+/** K completions (MIN_RANKING..MAX_RANKING strings), listed best first: optional ranks, 0 first, never decreasing. */
+function rankingOrder(completions: unknown, ranks: unknown): { completions: string[]; ranks?: number[] } {
+  if (!Array.isArray(completions)) return bad(`"completions" must be an array of strings, got ${typeName(completions)}`);
+  if (ranks !== undefined && !Array.isArray(ranks)) return bad(`"ranks" must be an array of integers, got ${typeName(ranks)}`);
   const k = completions.length;
   if (k < MIN_RANKING || k > MAX_RANKING) bad(`a ranking needs ${MIN_RANKING} to ${MAX_RANKING} completions, got ${k}`);
-  completions.forEach((c, i) => {
-    if (typeof c !== 'string') bad(`completions[${i}] must be a string, got ${typeName(c as JsonValue)}`);
+  completions.forEach((c: unknown, i) => {
+    if (typeof c !== 'string') bad(`completions[${i}] must be a string, got ${typeName(c)}`);
   });
-  if (ranks === undefined) return;
+  if (ranks === undefined) return { completions: [...completions] as string[] };
   if (ranks.length !== k) bad(`"ranks" has ${ranks.length} entries but there are ${k} completions`);
-  ranks.forEach((r, i) => {
+  ranks.forEach((r: unknown, i) => {
     if (typeof r !== 'number' || !Number.isInteger(r) || r < 0) bad(`ranks[${i}] must be an integer >= 0, got ${q(r)}`);
     if (i === 0 && r !== 0) bad('ranks[0] must be 0 (completions are listed best first)');
     if (i > 0 && r < (ranks[i - 1] as number)) bad(`ranks must not decrease (completions are listed best to worst): ranks[${i}] = ${r} < ranks[${i - 1}] = ${q(ranks[i - 1])}`);
   });
+  return { completions: [...completions] as string[], ranks: [...ranks] as number[] };
 }
 
-/** The highest quality score: InstructGPT's 1-7 Likert scale. */
-export const MAX_SCORE = 7;
-/** A quality score: an integer 1..MAX_SCORE (the rank view, stored rankings, spot checks and the JSONL line share this rule). */
-export const isQualityScore = (x: unknown): x is number => typeof x === 'number' && Number.isInteger(x) && x >= 1 && x <= MAX_SCORE;
-
-function rankingScores(v: JsonValue, k: number): (number | null)[] {
+function rankingScores(v: unknown, k: number): (number | null)[] {
   if (!Array.isArray(v)) return bad(`"scores" must be an array of integers 1-${MAX_SCORE} or null, got ${typeName(v)}`);
   if (v.length !== k) bad(`"scores" has ${v.length} entries but there are ${k} completions`);
-  return v.map((x, i) => {
+  return v.map((x: unknown, i) => {
     if (x !== null && !isQualityScore(x)) bad(`scores[${i}] must be an integer 1-${MAX_SCORE} or null, got ${q(x)}`);
     return x as number | null;
   });
 }
 
-function rankingFlags(v: JsonValue, k: number): string[][] {
+function rankingFlags(v: unknown, k: number): string[][] {
   if (!Array.isArray(v)) return bad(`"flags" must be an array (one list of flag names per completion), got ${typeName(v)}`);
   if (v.length !== k) bad(`"flags" has ${v.length} entries but there are ${k} completions`);
-  return v.map((f, i) => {
+  return v.map((f: unknown, i) => {
     if (!Array.isArray(f)) return bad(`flags[${i}] must be an array of flag names, got ${typeName(f)}`);
-    f.forEach((x, j) => {
+    f.forEach((x: unknown, j) => {
       if (typeof x !== 'string' || !/^[a-z][a-z0-9-]{0,39}$/.test(x)) bad(`flags[${i}][${j}] must be a flag name such as "hallucination" (lower case, digits and '-'), got ${q(x)}`);
       if (f.indexOf(x) !== j) bad(`flags[${i}] names ${q(x)} twice`);
     });
     return [...f] as string[];
   });
 }
+
+/** A plain copy of a selection, keys in a fixed order. */
+const copySelection = (x: Selection): Selection => ({ method: x.method, margin: x.margin, ...(x.reward_model === undefined ? {} : { reward_model: x.reward_model }) });
+
+/** The labelling a ranking or preference record may carry: why (the rationale), how its completions were sampled, and how it was chosen. */
+function labels(v: Obj, rec: Extract<Record, { kind: 'ranking' | 'preference' }>): void {
+  if (v.rationale !== undefined) rec.rationale = str(v, 'rationale');
+  if (v.generation_config !== undefined) {
+    const problem = generationConfigProblem(v.generation_config);
+    if (problem) bad(problem);
+    rec.generation_config = { ...(v.generation_config as Partial<GenerationConfig>) };
+  }
+  if (v.selection !== undefined) {
+    const problem = selectionProblem(v.selection);
+    if (problem) bad(problem);
+    rec.selection = copySelection(v.selection as Selection);
+  }
+}
+
+/** Fields set to undefined are absent (a record built in code may spell an unset option so). */
+const defined = (v: Obj): Obj => Object.fromEntries(Object.entries(v).filter(([, x]) => x !== undefined));
+
+/**
+ * The one rule set: `v` as a record of its `kind`, or a RecordError naming the problem. Checks the keys
+ * (the kind's fields, nothing else), each field's type and range, and the rules between fields (a
+ * ranking's K, ranks, scores and flags per completion, a verdict's pair), and returns a plain copy with its
+ * keys in a fixed order: what the store keeps and the stages train on.
+ */
+export function checkRecord(value: unknown): Record {
+  if (!isObj(value)) return bad(`a record must be an object, got ${typeName(value)}`);
+  const kind = value.kind;
+  if (typeof kind !== 'string' || !(KINDS as string[]).includes(kind)) return bad(`"kind" must be one of ${KINDS.map((k) => q(k)).join(', ')}, got ${q(kind) ?? 'nothing'}`);
+  const k = kind as Record['kind'];
+  const v = defined(value);
+  onlyKeys(v, ['kind', ...FIELDS[k]], WHAT[k]);
+  switch (k) {
+    case 'prompt':
+      return { kind: 'prompt', prompt: promptValue(v.prompt) };
+    case 'completion':
+      return { kind: 'completion', prompt: str(v, 'prompt'), completion: str(v, 'completion') };
+    case 'messages':
+      return { kind: 'messages', messages: messageList(v.messages, 'messages') };
+    case 'preference': {
+      const rec: Record = { kind: 'preference', prompt: str(v, 'prompt'), chosen: str(v, 'chosen'), rejected: str(v, 'rejected') };
+      labels(v, rec);
+      return rec;
+    }
+    case 'ranking': {
+      const prompt = str(v, 'prompt');
+      const { completions, ranks } = rankingOrder(v.completions, v.ranks);
+      const rec: Record = { kind: 'ranking', prompt, completions, ...(ranks ? { ranks } : {}) };
+      if (v.scores !== undefined) rec.scores = rankingScores(v.scores, completions.length);
+      if (v.flags !== undefined) rec.flags = rankingFlags(v.flags, completions.length);
+      if (v.verdict !== undefined) {
+        if (!isUndecided(v.verdict)) bad(`"verdict" must be "tie" or "both-bad" (a decided pair is a {"prompt","chosen","rejected"} line), got ${q(v.verdict)}`);
+        if (completions.length !== 2 || ranks?.[0] !== 0 || ranks[1] !== 0) bad('a "verdict" belongs to a pair whose two completions tie: 2 completions with "ranks": [0, 0]');
+        rec.verdict = v.verdict;
+      }
+      labels(v, rec);
+      return rec;
+    }
+  }
+}
+
+/** Why `v` is not a record (checkRecord's message); undefined when it is one. */
+export function recordProblem(v: unknown): string | undefined {
+  try {
+    checkRecord(v);
+    return undefined;
+  } catch (e) {
+    if (e instanceof RecordError) return e.message;
+    throw e;
+  }
+}
+
+/** checkRecord over a list: the plain copies, or a RecordError `<where>, record <n>: <problem>` (n from 1). */
+export function checkRecords(values: readonly unknown[], where: string): Record[] {
+  if (!Array.isArray(values)) bad(`${where}: the records must be a list, got ${typeName(values)}`);
+  return values.map((v, i) => {
+    try {
+      return checkRecord(v);
+    } catch (e) {
+      if (e instanceof RecordError) throw new RecordError(`${where}, record ${i + 1} of ${values.length}: ${e.message}`);
+      throw e;
+    }
+  });
+}
+
+// ---- the Rank tab's rankings, as the store keeps them ----
+
+/**
+ * A ranking as the Rank tab makes it and the store keeps it (src/store/db.ts's RankingRecord adds its id and
+ * times): the completions in the order they were drawn, with a rank each, and what labels them. Its JSONL
+ * line (and what trains on it) is rankingToRecord's.
+ */
+export interface RankingLabels {
+  prompt: string;
+  completions: string[]; // K = 2..9
+  ranks: number[]; // per completion, 0 = best; equal ranks are ties
+  scores?: (number | null)[]; // per completion, 1..7 (Likert), null = not scored
+  flags?: string[][]; // per completion, e.g. ['hallucination', 'fails-instruction']
+  /** why the labeler ranked them so (optional; a record imported or made before it existed has none) */
+  rationale?: string;
+  /** how the completions were sampled (transformers' names); none for completions given to rank (PPO's rollouts) and for rankings saved before it was recorded */
+  generation_config?: Partial<GenerationConfig>;
+  /** a pairwise judgement (the Rank tab's A / B mode; K = 2, completions as drawn): its ranks follow from it */
+  verdict?: Verdict;
+  /** with a verdict: the completions shown as A and B (drawn in random order, so the side is known for each verdict) */
+  shown?: [number, number];
+  /**
+   * The same comparison judged again later, its completions shown in a new order (the Rank tab's
+   * self-consistency check): the ranks it got then, per completion in this record's order, and for a pair
+   * the verdict and sides of that time. Kept here, not as a second record, so nothing trains or exports twice.
+   */
+  recheck?: { ranks: number[]; verdict?: Verdict; shown?: [number, number]; createdAt: number };
+  /** the Rank tab's active selection chose it: the comparison a reward model was least sure of (exported as the line's "selection") */
+  selection?: Selection;
+}
+
+/**
+ * A stored ranking's rules, or a RecordError naming the problem. What it shares with a ranking record (the
+ * prompt, K completions, their scores and flags, the rationale, the sampling settings, the selection) is
+ * checkRecord's to decide; its own are the ranks in the drawn order (one per completion, 0..K-1) and a
+ * pairwise verdict, which the ranks must say, with the sides it was shown on; a repeat by the same rules.
+ */
+export function checkRankingLabels(r: RankingLabels): void {
+  if (!isObj(r)) bad(`a ranking must be an object, got ${typeName(r)}`);
+  const { prompt, completions, scores, flags, rationale, generation_config, selection } = r;
+  checkRecord({ kind: 'ranking', prompt, completions, scores, flags, rationale, generation_config, selection });
+  const K = completions.length;
+  if (!Array.isArray(r.ranks) || r.ranks.length !== K || !r.ranks.every((x) => Number.isInteger(x) && x >= 0 && x < K)) throw new RecordError(`ranks must be ${K} integers in 0..${K - 1}`);
+  if (r.verdict !== undefined || r.shown !== undefined) {
+    const s = r.shown;
+    if (!VERDICTS.includes(r.verdict!)) bad(`a pairwise verdict is one of ${VERDICTS.join(', ')}, got ${q(r.verdict)}`);
+    if (K !== 2 || !Array.isArray(s) || s.length !== 2 || !((s[0] === 0 && s[1] === 1) || (s[0] === 1 && s[1] === 0))) bad('a pairwise verdict has 2 completions and the order they were shown in ([0, 1] or [1, 0])');
+    if (verdictRanks(r.verdict!, s).some((x, i) => x !== r.ranks[i])) bad(`ranks ${q(r.ranks)} do not say what the verdict "${r.verdict}" says`);
+  }
+  if (r.recheck !== undefined) {
+    if (!isObj(r.recheck)) bad(`a repeat must be an object, got ${typeName(r.recheck)}`);
+    const { ranks, verdict, shown, createdAt } = r.recheck;
+    if (!Number.isFinite(createdAt)) bad('a repeat has the time it was made');
+    try {
+      checkRankingLabels({ prompt, completions, ranks, ...(verdict === undefined ? {} : { verdict }), ...(shown === undefined ? {} : { shown }) });
+    } catch (e) {
+      if (e instanceof RecordError) bad(`the repeat: ${e.message}`);
+      throw e;
+    }
+  }
+}
+
+/**
+ * A stored ranking as a JSONL ranking record: completions best first (stable within a tie) with dense
+ * ranks from 0, the order the format requires; "ranks" only when there are ties. The 1-7 scores and
+ * Table 3 flags go along in the same order, each only when the user set one, and so do the rationale and
+ * the sampling settings the completions were drawn with (`generation_config`) and, when active selection
+ * chose it, how (`selection`), so an export keeps all the labelling and importing it gives the same record.
+ *
+ * A pairwise verdict that decides (A or B better) is TRL's {"prompt","chosen","rejected"} line, with the
+ * reason and the sampling settings; a tie or "both bad" is a ranking line of the two, tied, with its
+ * "verdict". The side each completion was shown on stays in the store (it matters to the labeler's
+ * consistency, not to a trainer).
+ */
+export function rankingToRecord(r: Pick<RankingLabels, 'prompt' | 'completions' | 'ranks' | 'scores' | 'flags' | 'rationale' | 'generation_config' | 'verdict' | 'selection'>): Extract<Record, { kind: 'ranking' | 'preference' }> {
+  if (r.verdict === 'a' || r.verdict === 'b') {
+    const win = r.ranks[0]! <= r.ranks[1]! ? 0 : 1;
+    const pref: Extract<Record, { kind: 'preference' }> = { kind: 'preference', prompt: r.prompt, chosen: r.completions[win]!, rejected: r.completions[1 - win]! };
+    if (r.rationale?.trim()) pref.rationale = r.rationale;
+    if (r.generation_config) pref.generation_config = { ...r.generation_config };
+    if (r.selection) pref.selection = { ...r.selection };
+    return pref;
+  }
+  const rank = (k: number) => r.ranks[k] ?? k;
+  const order = r.completions.map((_, i) => i).sort((a, b) => rank(a) - rank(b) || a - b);
+  const ranks: number[] = [];
+  let dense = 0;
+  order.forEach((k, p) => {
+    if (p > 0 && rank(k) !== rank(order[p - 1]!)) dense++;
+    ranks.push(dense);
+  });
+  const rec: Extract<Record, { kind: 'ranking' }> = { kind: 'ranking', prompt: r.prompt, completions: order.map((k) => r.completions[k]!) };
+  if (ranks.some((x, p) => x !== p)) rec.ranks = ranks;
+  if (r.scores?.some((x) => x !== null && x !== undefined)) rec.scores = order.map((k) => r.scores![k] ?? null);
+  if (r.flags?.some((f) => f?.length)) rec.flags = order.map((k) => [...(r.flags![k] ?? [])]);
+  if (r.rationale?.trim()) rec.rationale = r.rationale;
+  if (r.generation_config) rec.generation_config = { ...r.generation_config };
+  if (isUndecided(r.verdict)) rec.verdict = r.verdict;
+  if (r.selection) rec.selection = { ...r.selection };
+  return rec;
+}
+
+// ---- JSONL lines ----
 
 /** TRL's conversational preference row, single-turn only (see the header). */
 function conversationalPreference(o: JsonObject): Record {
@@ -213,89 +456,38 @@ function conversationalPreference(o: JsonObject): Record {
   if (prompt.length !== 1 || prompt[0]!.role !== 'user') {
     bad('only single-turn conversational preferences (the prompt is one user message) can be imported; system or multi-turn prompts are not supported');
   }
-  return { kind: 'preference', prompt: prompt[0]!.content, chosen: chosenTurn.content, rejected: rejectedTurn.content };
+  return checkRecord({ kind: 'preference', prompt: prompt[0]!.content, chosen: chosenTurn.content, rejected: rejectedTurn.content });
 }
 
 /** TRL's prompt-only line (see the header); `o` has "prompt" and none of the other kinds' keys. */
 function promptOnly(o: JsonObject): Record {
-  const p = o.prompt;
-  let prompt: Prompt;
-  if (Array.isArray(p)) {
-    prompt = messageList(p, 'prompt');
-    // the generation prompt opens the assistant's turn, which answers the last user turn
-    const last = prompt.at(-1)!;
-    if (last.role !== 'user') bad(`a conversational prompt must end with a user turn, got role ${q(last.role)}`);
-  } else {
-    if (typeof p !== 'string') bad(`"prompt" must be a string or a list of messages, got ${typeName(p)}`);
-    if ((p as string).trim() === '') bad('"prompt" is empty');
-    prompt = p as string;
-  }
+  const rec = checkRecord({ kind: 'prompt', prompt: o.prompt });
   for (const [k, x] of Object.entries(o)) {
     if (k !== 'prompt' && x !== null && typeof x === 'object') bad(`${q(k)} must be a string, number, boolean or null (a prompt-only line is {"prompt"} with optional flat metadata)`);
   }
-  return { kind: 'prompt', prompt };
+  return rec;
 }
 
-/** The labelling a ranking or preference line may carry: why (the rationale), how its completions were sampled, and how it was chosen. */
-function labels(v: JsonObject, rec: Extract<Record, { kind: 'ranking' | 'preference' }>): void {
-  if (v.rationale !== undefined) rec.rationale = str(v, 'rationale');
-  if (v.generation_config !== undefined) {
-    const problem = generationConfigProblem(v.generation_config);
-    if (problem) bad(problem);
-    rec.generation_config = { ...(v.generation_config as Partial<GenerationConfig>) };
-  }
-  if (v.selection !== undefined) {
-    const problem = selectionProblem(v.selection);
-    if (problem) bad(problem);
-    rec.selection = copySelection(v.selection as unknown as Selection);
-  }
+/** A line of one kind: its keys are the kind's fields (the line has no "kind"), then the record's rules. */
+function lineOf(kind: Exclude<Record['kind'], 'prompt'>, v: JsonObject): Record {
+  onlyKeys(v, FIELDS[kind], WHAT[kind]);
+  return checkRecord({ kind, ...v });
 }
 
-/** A plain copy of a selection, keys in a fixed order. */
-const copySelection = (x: Selection): Selection => ({ method: x.method, margin: x.margin, ...(x.reward_model === undefined ? {} : { reward_model: x.reward_model }) });
-
-/** Validates one parsed line and turns it into a Record; throws LineError. */
+/** One parsed line as a Record (its kind told by its keys), checked by checkRecord; throws RecordError. */
 function toRecord(v: JsonValue): Record {
   if (!isJsonObject(v)) return bad(`each line must be a JSON object, got ${typeName(v)}`);
   const has = (k: string) => Object.hasOwn(v, k);
-  if (has('messages')) {
-    onlyKeys(v, ['messages'], 'a messages record');
-    return { kind: 'messages', messages: messageList(v.messages, 'messages') };
-  }
-  if (has('completions')) {
-    onlyKeys(v, ['prompt', 'completions', 'ranks', 'scores', 'flags', 'rationale', 'generation_config', 'verdict', 'selection'], 'a ranking record');
-    const prompt = str(v, 'prompt');
-    const c = v.completions;
-    if (!Array.isArray(c)) return bad(`"completions" must be an array of strings, got ${typeName(c)}`);
-    const r = v.ranks;
-    if (r !== undefined && !Array.isArray(r)) return bad(`"ranks" must be an array of integers, got ${typeName(r)}`);
-    checkRanking(c, r);
-    const rec: Record = { kind: 'ranking', prompt, completions: c as string[] };
-    if (r !== undefined) rec.ranks = r as number[];
-    if (v.scores !== undefined) rec.scores = rankingScores(v.scores, c.length);
-    if (v.flags !== undefined) rec.flags = rankingFlags(v.flags, c.length);
-    if (v.verdict !== undefined) {
-      if (!isUndecided(v.verdict)) bad(`"verdict" must be "tie" or "both-bad" (a decided pair is a {"prompt","chosen","rejected"} line), got ${q(v.verdict)}`);
-      if (c.length !== 2 || r === undefined || r[0] !== 0 || r[1] !== 0) bad('a "verdict" belongs to a pair whose two completions tie: 2 completions with "ranks": [0, 0]');
-      rec.verdict = v.verdict;
-    }
-    labels(v, rec);
-    return rec;
-  }
+  if (has('messages')) return lineOf('messages', v);
+  if (has('completions')) return lineOf('ranking', v);
   if (has('chosen') || has('rejected')) {
     if (Array.isArray(v.chosen) || Array.isArray(v.rejected)) {
       onlyKeys(v, ['prompt', 'chosen', 'rejected'], 'a conversational preference record');
       return conversationalPreference(v);
     }
-    onlyKeys(v, ['prompt', 'chosen', 'rejected', 'rationale', 'generation_config', 'selection'], 'a preference record');
-    const rec: Record = { kind: 'preference', prompt: str(v, 'prompt'), chosen: str(v, 'chosen'), rejected: str(v, 'rejected') };
-    labels(v, rec);
-    return rec;
+    return lineOf('preference', v);
   }
-  if (has('completion')) {
-    onlyKeys(v, ['prompt', 'completion'], 'a completion record');
-    return { kind: 'completion', prompt: str(v, 'prompt'), completion: str(v, 'completion') };
-  }
+  if (has('completion')) return lineOf('completion', v);
   if (has('prompt') && !has('ranks')) return promptOnly(v); // "ranks" without "completions": a broken ranking
   const keys = Object.keys(v);
   return bad(
@@ -357,7 +549,7 @@ export function importJsonl(text: string, file: string, opts: ImportOptions = {}
       if (refused !== undefined) bad(refused);
       records.push(r);
     } catch (e) {
-      if (!(e instanceof LineError)) throw e;
+      if (!(e instanceof RecordError)) throw e;
       errors.push({ line: lineNo, message: `${file}:${lineNo}: ${e.message}` });
     }
   }
@@ -397,22 +589,22 @@ function toJson(r: Record): object {
 }
 
 /**
- * One JSON object per line, '\n'-terminated, in the formats above. Every record is checked with the
- * import rules first, so whatever this writes importJsonl reads back; a bad record throws a
- * RangeError naming its index.
+ * One JSON object per line, '\n'-terminated, in the formats above. Every record is checked by the one rule
+ * set (checkRecord) first, and its line read back, so whatever this writes importJsonl reads back; a bad
+ * record throws a RangeError naming its index.
  */
 export function exportJsonl(records: Record[]): string {
   let out = '';
   records.forEach((r, i) => {
-    const line = q(toJson(r));
     try {
+      const line = q(toJson(checkRecord(r)));
       const back = toRecord(parseJsonStrict(line));
       if (back.kind !== r.kind) bad(`would read back as a ${back.kind} record`);
+      out += line + '\n';
     } catch (e) {
-      if (e instanceof LineError) throw new RangeError(`record ${i} (${r.kind}) cannot be exported: ${e.message}`);
+      if (e instanceof RecordError) throw new RangeError(`record ${i} (${r.kind}) cannot be exported: ${e.message}`);
       throw e;
     }
-    out += line + '\n';
   });
   return out;
 }

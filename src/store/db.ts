@@ -6,50 +6,43 @@
 //     saved survives a reload, a crash or a closed tab. A failed transaction rejects.
 //  2. The schema is versioned: MIGRATIONS[v] takes a database at version v to v + 1, inside the upgrade
 //     transaction, and keeps the data. Add a version by appending a function; never edit an old one.
-//  3. A run's checkpoint is written as chunks of a new generation, then one small manifest record (the
+//  3. Records are checked by the one rule set of src/io/datasets.ts when they are saved and when they are
+//     read back: a dataset's records (checkRecord), a ranking (checkRankingLabels), a prompt (a prompt
+//     record's rule). Bad data is refused with the record named, never stored, and never handed on.
+//  4. A run's checkpoint is written as chunks of a new generation, then one small manifest record (the
 //     pointer) switches to it in one transaction that also drops the old generation's chunks: a crash
 //     mid-write leaves the previous checkpoint whole, and its half-written chunks are cleaned on start
 //     (src/store/checkpoints.ts).
 import { openDB, type DBSchema, type IDBPDatabase, type IDBPTransaction, type StoreNames } from 'idb';
-import { isQualityScore, selectionProblem, VERDICTS, verdictRanks, type Selection, type Verdict } from '../io/datasets.ts';
-import { generationConfigProblem, type GenerationConfig } from '../io/generation-config.ts';
+import { checkRankingLabels, checkRecord, checkRecords, isQualityScore, RecordError, type RankingLabels, type Record as DataRecord } from '../io/datasets.ts';
+import type { GenerationConfig } from '../io/generation-config.ts';
 import type { CompletionRow } from '../shared/types.ts';
 
 export const DEFAULT_STORE_NAME = 'rlhf-playground';
 
 export interface PromptRecord { id?: number; text: string; source?: string; createdAt: number }
 
-/** InstructGPT's labeling: a K-way ranking plus, per completion, an optional 1-7 score and flags. */
-export interface RankingRecord {
+/**
+ * InstructGPT's labeling: a K-way ranking plus, per completion, an optional 1-7 score and flags, and a
+ * pairwise verdict with its sides (the fields and their rules: RankingLabels in src/io/datasets.ts).
+ */
+export interface RankingRecord extends RankingLabels {
   id?: number;
-  prompt: string;
-  completions: string[]; // K = 2..9
-  ranks: number[]; // per completion, 0 = best; equal ranks are ties
-  scores?: (number | null)[]; // per completion, 1..7 (Likert), null = not scored
-  flags?: string[][]; // per completion, e.g. ['hallucination', 'fails-instruction']
-  /** why the labeler ranked them so (optional; a record imported or made before it existed has none) */
-  rationale?: string;
-  /** how the completions were sampled (transformers' names); none for completions given to rank (PPO's rollouts) and for rankings saved before it was recorded */
   generation_config?: GenerationConfig;
-  /** a pairwise judgement (the Rank tab's A / B mode; K = 2, completions as drawn): its ranks follow from it */
-  verdict?: Verdict;
-  /** with a verdict: the completions shown as A and B (drawn in random order, so the side is known for each verdict) */
-  shown?: [number, number];
-  /**
-   * The same comparison judged again later, its completions shown in a new order (the Rank tab's
-   * self-consistency check): the ranks it got then, per completion in this record's order, and for a pair
-   * the verdict and sides of that time. Kept here, not as a second record, so nothing trains or exports twice.
-   */
-  recheck?: { ranks: number[]; verdict?: Verdict; shown?: [number, number]; createdAt: number };
-  /** the Rank tab's active selection chose it: the comparison a reward model was least sure of (exported as the line's "selection") */
-  selection?: Selection;
   createdAt: number;
   /** when it was last edited on the Data tab */
   editedAt?: number;
 }
 
-/** A list of records in the JSONL shapes of src/io/datasets.ts (kept as plain objects). */
-export interface DatasetRecord { id: string; name: string; records: unknown[]; createdAt: number }
+/**
+ * A list of records of src/io/datasets.ts (Record: {kind, ...the line's fields}): the user's own (USER_DATASET),
+ * or the records a run trains on, snapshotted when it starts (`run:<id>`, the run's datasetId) so that a
+ * resumed run trains on exactly them whatever the user changed meanwhile.
+ */
+export interface DatasetRecord { id: string; name: string; records: DataRecord[]; createdAt: number }
+
+/** The id of the user's own dataset (demonstrations and imported records) in `datasets`. */
+export const USER_DATASET = 'user';
 
 export type RunStatus = 'running' | 'paused' | 'cancelled' | 'done' | 'failed';
 
@@ -199,6 +192,25 @@ export const MIGRATIONS: Migration[] = [
   async (db) => {
     db.deleteObjectStore('generations');
   },
+  // v7: a prompt is a prompt record. The data a PPO, GRPO or RLOO run snapshotted held the store's prompts
+  // as demonstrations with an empty completion ({"kind": "completion", "completion": ""}); they become
+  // {"kind": "prompt"} records in place. The stages read the same prompts in the same order from either
+  // (a demonstration with no completion never trained PPO-ptx), so a resumed run goes on as it would have.
+  async (_db, tx) => {
+    const datasets = tx.objectStore('datasets');
+    for (const run of await tx.objectStore('runs').getAll()) {
+      if (!['ppo', 'grpo', 'rloo'].includes(run.stage) || !run.datasetId) continue;
+      const d = await datasets.get(run.datasetId);
+      const old = d?.records as unknown[] | undefined;
+      if (!d || !Array.isArray(old)) continue;
+      const prompt = (r: unknown) => {
+        const x = r as { kind?: unknown; prompt?: unknown; completion?: unknown };
+        return x?.kind === 'completion' && x.completion === '' && typeof x.prompt === 'string' && x.prompt.trim() !== '' ? x.prompt : undefined;
+      };
+      if (!old.some((r) => prompt(r) !== undefined)) continue;
+      await datasets.put({ ...d, records: old.map((r) => { const p = prompt(r); return (p === undefined ? r : { kind: 'prompt', prompt: p }) as DataRecord; }) });
+    }
+  },
 ];
 export const SCHEMA_VERSION = MIGRATIONS.length;
 
@@ -230,12 +242,33 @@ async function write<N extends StoreNames<Schema>>(db: Store, store: N, value: S
 
 // ---- prompts, rankings, datasets ----
 
+/** A prompt's text, checked as a prompt record's (non-empty): a RecordError naming it otherwise. */
+function checkPromptText(text: string): void {
+  try {
+    checkRecord({ kind: 'prompt', prompt: text });
+  } catch (e) {
+    if (e instanceof RecordError) throw new RecordError(`prompt ${JSON.stringify(text.slice(0, 60))}: ${e.message}`);
+    throw e;
+  }
+}
+
+/** A ranking by the one rule set, or a RecordError naming it (`ranking 12: ...`). */
+function checkRanking(r: Omit<RankingRecord, 'createdAt'>, what = r.id === undefined ? 'a new ranking' : `ranking ${r.id}`): void {
+  try {
+    checkRankingLabels(r);
+  } catch (e) {
+    if (e instanceof RecordError) throw new RecordError(`${what}: ${e.message}`);
+    throw e;
+  }
+}
+
 /**
  * Adds the prompts whose text is not stored yet (nor earlier in `texts`), in one transaction: the one rule
  * for every place that adds prompts (the Data tab and its import, the Rank tab, the example prompts).
  * The texts added, in order, and how many were there already.
  */
 export async function addPrompts(db: Store, texts: readonly string[], source?: string, createdAt = Date.now()): Promise<{ added: string[]; duplicates: number }> {
+  texts.forEach(checkPromptText);
   const tx = db.transaction('prompts', 'readwrite', { durability: 'strict' });
   const have = new Set((await tx.store.getAll()).map((p) => p.text));
   const added = texts.filter((t) => !have.has(t) && !!have.add(t));
@@ -244,6 +277,7 @@ export async function addPrompts(db: Store, texts: readonly string[], source?: s
 }
 /** One prompt, by the same rule: its id, or undefined when a prompt with this text is stored already. */
 export async function addPrompt(db: Store, p: Omit<PromptRecord, 'createdAt' | 'id'> & { createdAt?: number }): Promise<number | undefined> {
+  checkPromptText(p.text);
   const tx = db.transaction('prompts', 'readwrite', { durability: 'strict' });
   if ((await tx.store.getAll()).some((x) => x.text === p.text)) {
     await tx.done;
@@ -254,60 +288,49 @@ export async function addPrompt(db: Store, p: Omit<PromptRecord, 'createdAt' | '
 }
 export const listPrompts = (db: Store) => db.getAll('prompts');
 /** Replaces a prompt's text (its id stays). */
-export const putPrompt = (db: Store, p: PromptRecord) => write(db, 'prompts', p) as Promise<number>;
+export const putPrompt = async (db: Store, p: PromptRecord) => (checkPromptText(p.text), write(db, 'prompts', p) as Promise<number>);
 export const deletePrompt = async (db: Store, id: number) => {
   const tx = db.transaction('prompts', 'readwrite', { durability: 'strict' });
   await Promise.all([tx.store.delete(id), tx.done]);
 };
-
-/** Checks a ranking's shape (K = 2..9, one rank per completion, scores 1..7): bad data is refused, not stored. */
-export function checkRanking(r: Omit<RankingRecord, 'createdAt'>): void {
-  const K = r.completions.length;
-  if (K < 2 || K > 9) throw new Error(`a ranking has 2 to 9 completions, got ${K}`);
-  if (r.ranks.length !== K || !r.ranks.every((x) => Number.isInteger(x) && x >= 0 && x < K)) throw new Error(`ranks must be ${K} integers in 0..${K - 1}`);
-  if (r.scores && (r.scores.length !== K || !r.scores.every((s) => s === null || isQualityScore(s)))) {
-    throw new Error(`scores must be ${K} integers in 1..7 (or null)`);
-  }
-  if (r.flags && (r.flags.length !== K || !r.flags.every((f) => Array.isArray(f) && f.every((x) => typeof x === 'string')))) {
-    throw new Error(`flags must be ${K} lists of strings`);
-  }
-  if (r.rationale !== undefined && typeof r.rationale !== 'string') throw new Error('a rationale is text');
-  if (r.verdict !== undefined || r.shown !== undefined) {
-    const s = r.shown;
-    if (!VERDICTS.includes(r.verdict!)) throw new Error(`a pairwise verdict is one of ${VERDICTS.join(', ')}, got ${JSON.stringify(r.verdict)}`);
-    if (K !== 2 || !s || s.length !== 2 || !((s[0] === 0 && s[1] === 1) || (s[0] === 1 && s[1] === 0))) throw new Error('a pairwise verdict has 2 completions and the order they were shown in ([0, 1] or [1, 0])');
-    if (verdictRanks(r.verdict!, s).some((x, i) => x !== r.ranks[i])) throw new Error(`ranks ${JSON.stringify(r.ranks)} do not say what the verdict "${r.verdict}" says`);
-  }
-  if (r.recheck !== undefined) {
-    const { ranks, verdict, shown, createdAt } = r.recheck;
-    if (!Number.isFinite(createdAt)) throw new Error('a repeat has the time it was made');
-    try {
-      checkRanking({ prompt: r.prompt, completions: r.completions, ranks, ...(verdict === undefined ? {} : { verdict }), ...(shown === undefined ? {} : { shown }) });
-    } catch (e) {
-      throw new Error(`the repeat: ${(e as Error).message}`);
-    }
-  }
-  const g = r.generation_config === undefined ? undefined : generationConfigProblem(r.generation_config);
-  if (g) throw new Error(g);
-  const sel = r.selection === undefined ? undefined : selectionProblem(r.selection);
-  if (sel) throw new Error(sel);
-}
 
 /** Saves a ranking; resolves with its id once it is on disk. */
 export function saveRanking(db: Store, r: Omit<RankingRecord, 'createdAt'> & { createdAt?: number }): Promise<number> {
   checkRanking(r);
   return write(db, 'rankings', { ...r, createdAt: r.createdAt ?? Date.now() }, r.id === undefined ? 'add' : 'put') as Promise<number>;
 }
-/** Oldest first. */
-export const listRankings = (db: Store) => db.getAllFromIndex('rankings', 'createdAt');
+/** Oldest first; each checked by the one rule set (a bad one is a RecordError naming its id). */
+export const listRankings = async (db: Store): Promise<RankingRecord[]> => {
+  const all = await db.getAllFromIndex('rankings', 'createdAt');
+  for (const r of all) checkRanking(r);
+  return all;
+};
 
 export const deleteRanking = async (db: Store, id: number) => {
   const tx = db.transaction('rankings', 'readwrite', { durability: 'strict' });
   await Promise.all([tx.store.delete(id), tx.done]);
 };
 
-export const saveDataset = (db: Store, d: DatasetRecord) => write(db, 'datasets', d);
-export const getDataset = (db: Store, id: string) => db.get('datasets', id);
+/** The dataset with its records checked by the one rule set (plain copies, keys in order), or a RecordError naming the record. */
+const checkedDataset = (d: DatasetRecord): DatasetRecord => ({ ...d, records: checkRecords(d.records, `dataset ${JSON.stringify(d.id)}`) });
+
+/** Saves a dataset; a record that breaks the rules refuses the whole save (`dataset "user", record 3 of 9: ...`). */
+export const saveDataset = async (db: Store, d: DatasetRecord) => write(db, 'datasets', checkedDataset(d));
+/** A dataset, its records checked as they are read. */
+export const getDataset = async (db: Store, id: string): Promise<DatasetRecord | undefined> => {
+  const d = await db.get('datasets', id);
+  return d && checkedDataset(d);
+};
+
+/** What the user made, read in one transaction (one consistent state): the prompts' texts, the rankings (oldest first) and their own records. */
+export async function userData(db: Store): Promise<{ prompts: string[]; rankings: RankingRecord[]; records: DataRecord[] }> {
+  const tx = db.transaction(['prompts', 'rankings', 'datasets']);
+  const [prompts, rankings, own] = await Promise.all([
+    tx.objectStore('prompts').getAll(), tx.objectStore('rankings').index('createdAt').getAll(), tx.objectStore('datasets').get(USER_DATASET), tx.done,
+  ]);
+  for (const r of rankings) checkRanking(r);
+  return { prompts: prompts.map((p) => p.text), rankings, records: own ? checkedDataset(own).records : [] };
+}
 
 // ---- runs, metrics, checkpoints ----
 

@@ -9,7 +9,7 @@
 // exactly where a resumed run stopped.
 import type { Gpu } from '../gpu/runtime.ts';
 import type { StepPhase } from './rollouts.ts';
-import type { Record as DataRecord } from '../io/datasets.ts';
+import { checkRecords, RecordError, type Record as DataRecord } from '../io/datasets.ts';
 import type { ModelFiles } from '../io/sources.ts';
 import type { Tok } from '../io/tokenizer.ts';
 import type { LoraSet } from '../model/lora.ts';
@@ -22,7 +22,7 @@ import type { CompletionRow } from '../shared/types.ts';
 export type { CompletionRow } from '../shared/types.ts';
 import type { Stage, TrainConfig } from '../shared/config.ts';
 import { checkStageFits, stageMemoryOf } from '../shared/memory.ts';
-import { setup, type Setup } from './stages/common.ts';
+import { DataError, setup, type Setup } from './stages/common.ts';
 import { sftStage } from './stages/sft.ts';
 import { rmStage } from './stages/rm.ts';
 import { dpoStage } from './stages/dpo.ts';
@@ -85,7 +85,14 @@ const BUILDERS: Record<Stage, (x: Setup) => Promise<StageRun>> = { sft: sftStage
 /** A stage's run; refused before anything is allocated when one of its buffers could not exist on this adapter (on every path: the worker, the CLI, the experiment). */
 export async function buildStage(ctx: StageContext, stage: Stage, c: TrainConfig, records: DataRecord[]): Promise<StageRun> {
   checkStageFits(stage, stageMemoryOf(ctx.base.cfg, stage, c, !!ctx.reward), { maxBufferSize: ctx.gpu.maxBuffer, maxStorageBufferBindingSize: ctx.gpu.maxBinding });
-  const x = await setup(ctx, stage, c, records);
+  // the one rule set (src/io/datasets.ts) on every path too: the builders read the kinds' fields as checked
+  let data: DataRecord[];
+  try {
+    data = checkRecords(records, `the ${stage} data`);
+  } catch (e) {
+    throw e instanceof RecordError ? new DataError(e.message) : e;
+  }
+  const x = await setup(ctx, stage, c, data);
   try {
     return await BUILDERS[stage](x);
   } catch (e) {

@@ -6,12 +6,12 @@
 // listen to `ctx.on(topic, fn)`. A view that changes shared data says so with `ctx.changed(topic)`.
 import * as Comlink from 'comlink';
 import type { AdapterSummary } from '../shared/types.ts';
-import type { Record as DataRecord } from '../io/datasets.ts';
+import { rankingToRecord, type Record as DataRecord } from '../io/datasets.ts';
 import { readGeneration, type GenerationConfig } from '../io/generation-config.ts';
 import type { CompletionRow } from '../shared/types.ts';
 import * as db from '../store/db.ts';
 import { isOnline } from '../shared/config.ts';
-import { DATA_BUNDLE, dataBundle, rankingToRecord, recordKey } from './data-io.ts';
+import { DATA_BUNDLE, dataBundle, recordKey } from './data-io.ts';
 import { loadGuidelines } from './labeling.ts';
 import type { Engine, GpuProblem, ModelInfo, PolicyInfo, RunPhase, RunProgress, RunStatusEvent, Stage, TrainInput } from '../worker/api.ts';
 
@@ -51,9 +51,6 @@ export type Topic = keyof Events;
 
 /** Where the sampling settings are kept between visits (this origin's localStorage). */
 export const GENERATION_STORAGE_KEY = 'rlhf-playground.generation';
-
-/** The id of the user's own dataset (demonstrations and imported records) in the store's `datasets`. */
-export const USER_DATASET = 'user';
 
 export class AppContext {
   model?: ModelInfo;
@@ -130,7 +127,7 @@ export class AppContext {
   // ---- the user's data ----
 
   async userRecords(): Promise<DataRecord[]> {
-    return ((await db.getDataset(this.store, USER_DATASET))?.records ?? []) as DataRecord[];
+    return (await db.getDataset(this.store, db.USER_DATASET))?.records ?? [];
   }
 
   /** Everything the user made as one zip (data-io's dataBundle), saved as a download; false when there is nothing yet. */
@@ -143,8 +140,8 @@ export class AppContext {
   }
 
   async saveUserRecords(records: DataRecord[]): Promise<void> {
-    const old = await db.getDataset(this.store, USER_DATASET);
-    await db.saveDataset(this.store, { id: USER_DATASET, name: 'My data', records, createdAt: old?.createdAt ?? Date.now() });
+    const old = await db.getDataset(this.store, db.USER_DATASET);
+    await db.saveDataset(this.store, { id: db.USER_DATASET, name: 'My data', records, createdAt: old?.createdAt ?? Date.now() });
     this.changed('data');
   }
 
@@ -162,7 +159,7 @@ export class AppContext {
     const own = await this.userRecords();
     if (stage === 'sft') return own.filter((r) => r.kind === 'completion' || r.kind === 'messages');
     if (isOnline(stage)) {
-      const prompts = (await db.listPrompts(this.store)).map((p): DataRecord => ({ kind: 'completion', prompt: p.text, completion: '' }));
+      const prompts = (await db.listPrompts(this.store)).map((p): DataRecord => ({ kind: 'prompt', prompt: p.text }));
       // demonstrations come along for PPO-ptx; their prompts are prompts too (GRPO and RLOO sample on them as well)
       return [...prompts, ...own.filter((r) => r.kind === 'completion')];
     }

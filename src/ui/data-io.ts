@@ -1,5 +1,5 @@
-// The Data view's rules without the DOM (run and tested in Node): what an imported file adds, how stored
-// rankings become JSONL ranking lines, what the counters count, and what the export writes.
+// The Data view's rules without the DOM (run and tested in Node): what an imported file adds, what the
+// counters count, and what the export writes (stored rankings as JSONL lines: rankingToRecord, src/io/datasets.ts).
 //
 // Import reads every line through importJsonl, whose rules (src/io/datasets.ts) are those of the command
 // line and the worker too. A prompt-only line ({"prompt": str}: the shape of public/prompts/demo.jsonl
@@ -9,14 +9,11 @@
 //
 // Nothing is replaced on import: records and prompts already stored (or twice in the file) are
 // counted as duplicates and skipped, so importing an export again adds nothing.
-import { exportJsonl, importJsonl, isUndecided, promptText, toPreferencePairs, type Record as DataRecord } from '../io/datasets.ts';
+import { exportJsonl, importJsonl, promptText, rankingToRecord, toPreferencePairs, type RankingLabels, type Record as DataRecord } from '../io/datasets.ts';
 import { decodeText } from '../io/text.ts';
 import { ImportError } from '../io/export.ts';
 import { unzipFiles, zipFiles } from '../io/zip.ts';
-import type { PromptRecord, RankingRecord, SpotCheckRecord, VoteRecord } from '../store/db.ts';
-
-/** What a stored ranking's JSONL line is made of (the rest of the record is the store's). */
-export type RankingLabels = Pick<RankingRecord, 'prompt' | 'completions' | 'ranks' | 'scores' | 'flags' | 'rationale' | 'generation_config' | 'verdict' | 'selection'>;
+import type { PromptRecord, SpotCheckRecord, VoteRecord } from '../store/db.ts';
 
 export interface ImportedData {
   records: DataRecord[];
@@ -72,46 +69,6 @@ export function newItems<T>(existing: Iterable<string>, incoming: readonly T[], 
     added.push(t);
   }
   return { added, duplicates: incoming.length - added.length };
-}
-
-/**
- * A stored ranking as a JSONL ranking record: completions best first (stable within a tie) with dense
- * ranks from 0, the order the format requires; "ranks" only when there are ties. The 1-7 scores and
- * Table 3 flags go along in the same order, each only when the user set one, and so do the rationale and
- * the sampling settings the completions were drawn with (`generation_config`) and, when active selection
- * chose it, how (`selection`), so an export keeps all the labelling and importing it gives the same record.
- *
- * A pairwise verdict that decides (A or B better) is TRL's {"prompt","chosen","rejected"} line, with the
- * reason and the sampling settings; a tie or "both bad" is a ranking line of the two, tied, with its
- * "verdict". The side each completion was shown on stays in the store (it matters to the labeler's
- * consistency, not to a trainer).
- */
-export function rankingToRecord(r: RankingLabels): Extract<DataRecord, { kind: 'ranking' | 'preference' }> {
-  if (r.verdict === 'a' || r.verdict === 'b') {
-    const win = r.ranks[0]! <= r.ranks[1]! ? 0 : 1;
-    const pref: Extract<DataRecord, { kind: 'preference' }> = { kind: 'preference', prompt: r.prompt, chosen: r.completions[win]!, rejected: r.completions[1 - win]! };
-    if (r.rationale?.trim()) pref.rationale = r.rationale;
-    if (r.generation_config) pref.generation_config = { ...r.generation_config };
-    if (r.selection) pref.selection = { ...r.selection };
-    return pref;
-  }
-  const rank = (k: number) => r.ranks[k] ?? k;
-  const order = r.completions.map((_, i) => i).sort((a, b) => rank(a) - rank(b) || a - b);
-  const ranks: number[] = [];
-  let dense = 0;
-  order.forEach((k, p) => {
-    if (p > 0 && rank(k) !== rank(order[p - 1]!)) dense++;
-    ranks.push(dense);
-  });
-  const rec: Extract<DataRecord, { kind: 'ranking' }> = { kind: 'ranking', prompt: r.prompt, completions: order.map((k) => r.completions[k]!) };
-  if (ranks.some((x, p) => x !== p)) rec.ranks = ranks;
-  if (r.scores?.some((x) => x !== null && x !== undefined)) rec.scores = order.map((k) => r.scores![k] ?? null);
-  if (r.flags?.some((f) => f?.length)) rec.flags = order.map((k) => [...(r.flags![k] ?? [])]);
-  if (r.rationale?.trim()) rec.rationale = r.rationale;
-  if (r.generation_config) rec.generation_config = { ...r.generation_config };
-  if (isUndecided(r.verdict)) rec.verdict = r.verdict;
-  if (r.selection) rec.selection = { ...r.selection };
-  return rec;
 }
 
 export interface DataCounts { prompts: number; demonstrations: number; rankings: number; comparisons: number }

@@ -13,7 +13,7 @@
 //  - Imported text is untrusted: it is bound as Lit text (or .value), never as HTML.
 import { css, html, type TemplateResult } from 'lit';
 import { decodeText } from '../io/text.ts';
-import { exportJsonl, importJsonl, MAX_FILE_BYTES, type Record as DataRecord } from '../io/datasets.ts';
+import { exportJsonl, importJsonl, MAX_FILE_BYTES, rankingToRecord, type Record as DataRecord } from '../io/datasets.ts';
 import * as db from '../store/db.ts';
 import type { AppContext } from './context.ts';
 import { CtxView } from './ctx-view.ts';
@@ -23,7 +23,7 @@ import type { PairSubmit } from './pair-view.ts';
 import { PairState, verdictLabel } from './pair-state.ts';
 import { agreementText, loadRecheckEvery, recheckReordered, recheckText } from './consistency.ts';
 import { FLAGS, RankingState } from './ranking-state.ts';
-import { dataCounts, importData, importDataBundle, newItems, oneLine, plural, rankingToRecord, recordKey, type DataCounts, type ImportedData } from './data-io.ts';
+import { dataCounts, importData, importDataBundle, newItems, oneLine, plural, recordKey, type DataCounts, type ImportedData } from './data-io.ts';
 import { sharedStyles } from './styles.ts';
 
 const PAGE = 50;

@@ -2,8 +2,8 @@
 // the data as guidelines.md), the goal (comparisons before a first reward model), the pace (time per
 // ranking, and the time to the goal at it) and what each training stage gets from the labels so far.
 // Pure rules and this origin's localStorage, passed in so Node tests run them without a page.
-import { rewardRankings, toPreferencePairs, type Record as DataRecord } from '../io/datasets.ts';
-import { plural, rankingToRecord, type RankingLabels } from './data-io.ts';
+import { rankingToRecord, rewardRankings, toPreferencePairs, type RankingLabels, type Record as DataRecord } from '../io/datasets.ts';
+import { plural } from './data-io.ts';
 
 /**
  * The default guidelines, adapted from the labeling instructions of InstructGPT (Ouyang et al. 2022,
@@ -145,7 +145,7 @@ export function stageCounts(prompts: number, records: readonly DataRecord[], ran
     rmRankings: rewardRankings(ranked).length + ranked.filter((r) => r.kind === 'preference').length,
     demonstrations: demos.length,
     betterAnswers: demos.filter((r) => r.kind === 'completion' && bothBad.has(r.prompt)).length,
-    prompts: prompts + records.filter((r) => r.kind === 'completion').length,
+    prompts: prompts + records.filter((r) => r.kind === 'prompt' || r.kind === 'completion').length,
   };
 }
 

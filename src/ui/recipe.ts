@@ -15,7 +15,7 @@
 //  - an earlier run of the same stage on this model, when there is one, corrects that guess: its
 //    measured seconds per step (the metric rows' times) over what the same formula predicts for it.
 // Everything here but RecipeRunner is pure, and tested in Node (tests/recipe.test.ts).
-import { rankingPairs, type Record as DataRecord } from '../io/datasets.ts';
+import { promptText, rankingPairs, type Record as DataRecord } from '../io/datasets.ts';
 import { resolveConfig, stepsFor as stepsOf, type ModelShape, type Stage, type TrainConfig, type TrainInput } from '../shared/config.ts';
 import type { RunStatus, RunStatusEvent } from '../worker/api.ts';
 
@@ -79,6 +79,9 @@ export interface DataLens {
   prompts: number[];
 }
 
+/** The text of an online stage's prompt: a prompt record's (one user turn), or a demonstration's (its prompt is sampled too). */
+const promptOf = (r: DataRecord): string | undefined => (r.kind === 'prompt' ? promptText(r.prompt) : r.kind === 'completion' ? r.prompt : undefined);
+
 /** The texts to count: every prompt and completion of the ranking data, and PPO's prompts. */
 export function textsOf(rankingRecords: DataRecord[], promptRecords: DataRecord[]): { prompts: string[]; completions: string[] } {
   const prompts = new Set<string>(), completions = new Set<string>();
@@ -91,7 +94,10 @@ export function textsOf(rankingRecords: DataRecord[], promptRecords: DataRecord[
       completions.add(r.chosen).add(r.rejected);
     }
   }
-  for (const r of promptRecords) if (r.kind === 'completion') prompts.add(r.prompt);
+  for (const r of promptRecords) {
+    const p = promptOf(r);
+    if (p !== undefined) prompts.add(p);
+  }
   return { prompts: [...prompts], completions: [...completions] };
 }
 
@@ -105,7 +111,7 @@ export function dataLens(rankingRecords: DataRecord[], promptRecords: DataRecord
     if (r.kind === 'ranking') rankings.push({ prompt: p.get(r.prompt) ?? 0, completions: r.completions.map((x) => c.get(x) ?? 0), ...(r.ranks ? { ranks: r.ranks } : {}) });
     else if (r.kind === 'preference') rankings.push({ prompt: p.get(r.prompt) ?? 0, completions: [c.get(r.chosen) ?? 0, c.get(r.rejected) ?? 0] });
   }
-  return { rankings, prompts: promptRecords.flatMap((r) => (r.kind === 'completion' ? [p.get(r.prompt) ?? 0] : [])) };
+  return { rankings, prompts: promptRecords.flatMap((r) => { const x = promptOf(r); return x === undefined ? [] : [p.get(x) ?? 0]; }) };
 }
 
 // ---- the work of a stage ----

@@ -8,8 +8,7 @@
 // have changed since). A run trained on a starting model that earlier runs were merged into (the
 // engine's adoptRun: SFT merged, then RM and PPO on it) lists those runs first, as part of the weights;
 // the engine exports such a policy as a whole model, since PEFT could not rebuild its base from a Hub id.
-import { rankingToRecord } from './data-io.ts';
-import { toPreferencePairs, type Record as DataRecord } from '../io/datasets.ts';
+import { rankingToRecord, toPreferencePairs, type Record as DataRecord } from '../io/datasets.ts';
 import { hubIdOf, type CardData, type CardStage, type ModelCardInput } from '../io/model-card.ts';
 import { baseRefOf } from '../io/hub.ts';
 import { TRL_STAGES, type ClusterExportInput, type RunHyper, type TrlStage } from '../io/trl.ts';
