@@ -4,14 +4,13 @@
 //   SwiGLU (Llama MLP): gu [N, 2I] holds gate | up side by side (one matmul writes both halves),
 //     forward: h[N, I] = silu(gate) * up;  backward: dgu = (dh * up * silu'(gate) | dh * silu(gate))
 // tanh's argument is clamped: some drivers return NaN for |u| > ~88, and tanh(15) is already 1 in f32.
+// One thread per element, its index the prelude's flat (shaders/prelude.wgsl).
 
 struct Params { n: u32, I: u32, _a: u32, _b: u32 }
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read_write> y: array<f32>;
-
-fn flat(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 { return (wid.y * nwg.x + wid.x) * 256u + lid; }
 
 const K0 = 0.7978845608028654; // sqrt(2/pi)
 const K1 = 0.044715;

@@ -1,6 +1,6 @@
 // Causal multi-head self-attention with grouped-query attention, flash style: scores are never stored.
 //   qkv:  [B*T, S], S = (Hq + 2 Hkv) * HD; columns: Hq query heads | Hkv key heads | Hkv value heads
-//   out:  [B*T, Hq * HD];  lse: [B, Hq, T] log-sum-exp of each row's scaled scores (saved for backward)
+//   o:    [B*T, Hq * HD];  lse: [B, Hq, T] log-sum-exp of each row's scaled scores (saved for backward)
 //   query head h reads key/value head h / (Hq / Hkv).
 // Defines: HD (head size, any value), so per-thread rows live in registers. One thread owns one row
 // (a query in forward and dQ, a key in dK/dV); tiles of TK rows of the other side are staged in
@@ -8,6 +8,17 @@
 // Backward (FlashAttention-2): Dsum[b,h,t] = dO . O;  P = exp(s - lse);  dS = P (dO . v - Dsum);
 //   dQ = scale * sum_j dS K_j;  dK = scale * sum_i dS Q_i;  dV = sum_i P dO_i. dK/dV sum over the
 //   query heads of their group inside one thread, so no atomics and a fixed summation order.
+// Bindings: one name for one tensor at one slot (slot 0 is `p` everywhere). WGSL gives a global one access mode,
+// so a tensor one entry point writes and a later one reads has a read-only twin, the same name + `_in`:
+//   entry point      1       2       3          4          5
+//   forward          qkv     o       lse
+//   backward_dsum    o_in    dO      dsum
+//   backward_dq      qkv     dO      lse_in     dsum_in    dqkv
+//   backward_dkv     qkv     dO      lse_in     dsum_in    dqkv
+//   kv_append        qkv     kvmeta  kcache     vcache
+//   decode           qkv     kvmeta  kcache_in  vcache_in  o_decode
+// (o_decode: decode's output, the same [B*T, Hq * HD] rows as forward's o, at the slot after the caches.)
+// The workgroup reductions of decode are the prelude's wg_reduce (shaders/prelude.wgsl).
 
 // Rows of the grid are (batch, head) pairs from bh0 on: the host splits long work over several dispatches.
 struct Params { B: u32, T: u32, Hq: u32, Hkv: u32, S: u32, scale: f32, bh0: u32, L: u32 }
@@ -16,14 +27,13 @@ const BQ = 64u;
 const TK = 16u;
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> x: array<f32>; // qkv, [B*T, S], in every entry point
-@group(0) @binding(2) var<storage, read_write> outp: array<f32>;
+@group(0) @binding(1) var<storage, read> qkv: array<f32>;
+@group(0) @binding(2) var<storage, read_write> o: array<f32>;
 @group(0) @binding(3) var<storage, read_write> lse: array<f32>;
 
+// forward and backward_dq stage keys and values of TK key rows
 var<workgroup> Ks: array<f32, TK * HD>;
 var<workgroup> Vs: array<f32, TK * HD>;
-var<workgroup> Ls: array<f32, TK>;
-var<workgroup> Ds: array<f32, TK>;
 
 fn qoff(b: u32, t: u32, h: u32) -> u32 { return (b * p.T + t) * p.S + h * HD; }
 fn koff(b: u32, t: u32, hk: u32) -> u32 { return (b * p.T + t) * p.S + (p.Hq + hk) * HD; }
@@ -45,7 +55,7 @@ fn stage_kv(b: u32, hk: u32, j0: u32, lid: u32) {
     let d = e % HD;
     var kv = 0.0;
     var vv = 0.0;
-    if (j < p.T) { kv = x[koff(b, j, hk) + d]; vv = x[voff(b, j, hk) + d]; }
+    if (j < p.T) { kv = qkv[koff(b, j, hk) + d]; vv = qkv[voff(b, j, hk) + d]; }
     Ks[e] = kv;
     Vs[e] = vv;
   }
@@ -58,7 +68,7 @@ fn forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_inde
   let valid = t < p.T;
   var q: array<f32, HD>;
   var acc: array<f32, HD>;
-  if (valid) { for (var d = 0u; d < HD; d++) { q[d] = x[qoff(b, t, h) + d] * p.scale; acc[d] = 0.0; } }
+  if (valid) { for (var d = 0u; d < HD; d++) { q[d] = qkv[qoff(b, t, h) + d] * p.scale; acc[d] = 0.0; } }
   var m = -1e30;
   var l = 0.0;
   let kend = min(p.T, wid.x * BQ + BQ);
@@ -92,15 +102,15 @@ fn forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_inde
   }
   if (valid) {
     let inv = 1.0 / l;
-    for (var d = 0u; d < HD; d++) { outp[ooff(b, t, h) + d] = acc[d] * inv; }
+    for (var d = 0u; d < HD; d++) { o[ooff(b, t, h) + d] = acc[d] * inv; }
     lse[(b * p.Hq + h) * p.T + t] = m + log(l);
   }
 }
 
 // Dsum[b, h, t] = dO[b, t, h, :] . O[b, t, h, :]
-@group(0) @binding(1) var<storage, read> dO: array<f32>;
-@group(0) @binding(2) var<storage, read> O: array<f32>;
-@group(0) @binding(3) var<storage, read_write> Dw: array<f32>;
+@group(0) @binding(1) var<storage, read> o_in: array<f32>;
+@group(0) @binding(2) var<storage, read> dO: array<f32>;
+@group(0) @binding(3) var<storage, read_write> dsum: array<f32>;
 
 @compute @workgroup_size(64)
 fn backward_dsum(@builtin(global_invocation_id) gid: vec3<u32>) {
@@ -110,14 +120,13 @@ fn backward_dsum(@builtin(global_invocation_id) gid: vec3<u32>) {
   let h = (i / p.T) % p.Hq;
   let b = i / (p.T * p.Hq);
   var s = 0.0;
-  for (var d = 0u; d < HD; d++) { s += dO[ooff(b, t, h) + d] * O[ooff(b, t, h) + d]; }
-  Dw[i] = s;
+  for (var d = 0u; d < HD; d++) { s += dO[ooff(b, t, h) + d] * o_in[ooff(b, t, h) + d]; }
+  dsum[i] = s;
 }
 
-@group(0) @binding(2) var<storage, read> g: array<f32>;     // dO
-@group(0) @binding(3) var<storage, read> L: array<f32>;     // lse
-@group(0) @binding(4) var<storage, read> Dr: array<f32>;    // Dsum
-@group(0) @binding(5) var<storage, read_write> dx: array<f32>; // dqkv
+@group(0) @binding(3) var<storage, read> lse_in: array<f32>;
+@group(0) @binding(4) var<storage, read> dsum_in: array<f32>;
+@group(0) @binding(5) var<storage, read_write> dqkv: array<f32>;
 
 @compute @workgroup_size(64)
 fn backward_dq(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
@@ -130,9 +139,9 @@ fn backward_dq(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_
   var Li = 0.0;
   var Di = 0.0;
   if (valid) {
-    for (var d = 0u; d < HD; d++) { q[d] = x[qoff(b, t, h) + d]; go[d] = g[ooff(b, t, h) + d]; dq[d] = 0.0; }
-    Li = L[(b * p.Hq + h) * p.T + t];
-    Di = Dr[(b * p.Hq + h) * p.T + t];
+    for (var d = 0u; d < HD; d++) { q[d] = qkv[qoff(b, t, h) + d]; go[d] = dO[ooff(b, t, h) + d]; dq[d] = 0.0; }
+    Li = lse_in[(b * p.Hq + h) * p.T + t];
+    Di = dsum_in[(b * p.Hq + h) * p.T + t];
   }
   let kend = min(p.T, wid.x * BQ + BQ);
   for (var j0 = 0u; j0 < kend; j0 += TK) {
@@ -151,10 +160,15 @@ fn backward_dq(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_
     }
     workgroupBarrier();
   }
-  if (valid) { for (var d = 0u; d < HD; d++) { dx[qoff(b, t, h) + d] = dq[d] * p.scale; } }
+  if (valid) { for (var d = 0u; d < HD; d++) { dqkv[qoff(b, t, h) + d] = dq[d] * p.scale; } }
 }
 
-// Here the staged tiles hold queries (Ks) and output gradients (Vs) of TK query rows.
+// backward_dkv stages queries, output gradients, lse and Dsum of TK query rows
+var<workgroup> Qs: array<f32, TK * HD>;
+var<workgroup> Gs: array<f32, TK * HD>;
+var<workgroup> Ls: array<f32, TK>;
+var<workgroup> Ds: array<f32, TK>;
+
 @compute @workgroup_size(64)
 fn backward_dkv(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let bh = wid.y + p.bh0;
@@ -168,7 +182,7 @@ fn backward_dkv(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation
   var dk: array<f32, HD>;
   var dv: array<f32, HD>;
   if (valid) {
-    for (var d = 0u; d < HD; d++) { k[d] = x[koff(b, j, hk) + d]; v[d] = x[voff(b, j, hk) + d]; dk[d] = 0.0; dv[d] = 0.0; }
+    for (var d = 0u; d < HD; d++) { k[d] = qkv[koff(b, j, hk) + d]; v[d] = qkv[voff(b, j, hk) + d]; dk[d] = 0.0; dv[d] = 0.0; }
   }
   for (var hg = 0u; hg < G; hg++) {
     let h = hk * G + hg;
@@ -178,15 +192,15 @@ fn backward_dkv(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation
         let d = e % HD;
         var qv = 0.0;
         var gv = 0.0;
-        if (i < p.T) { qv = x[qoff(b, i, h) + d]; gv = g[ooff(b, i, h) + d]; }
-        Ks[e] = qv;
-        Vs[e] = gv;
+        if (i < p.T) { qv = qkv[qoff(b, i, h) + d]; gv = dO[ooff(b, i, h) + d]; }
+        Qs[e] = qv;
+        Gs[e] = gv;
       }
       if (lid < TK) {
         let i = i0 + lid;
         var li = 0.0;
         var di = 0.0;
-        if (i < p.T) { li = L[(b * p.Hq + h) * p.T + i]; di = Dr[(b * p.Hq + h) * p.T + i]; }
+        if (i < p.T) { li = lse_in[(b * p.Hq + h) * p.T + i]; di = dsum_in[(b * p.Hq + h) * p.T + i]; }
         Ls[lid] = li;
         Ds[lid] = di;
       }
@@ -198,30 +212,30 @@ fn backward_dkv(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation
           if (i < j) { continue; }
           var s = 0.0;
           var dp = 0.0;
-          for (var d = 0u; d < HD; d++) { s += Ks[ii * HD + d] * k[d]; dp += Vs[ii * HD + d] * v[d]; }
+          for (var d = 0u; d < HD; d++) { s += Qs[ii * HD + d] * k[d]; dp += Gs[ii * HD + d] * v[d]; }
           let pr = exp(s * p.scale - Ls[ii]);
           let ds = pr * (dp - Ds[ii]);
-          for (var d = 0u; d < HD; d++) { dv[d] += pr * Vs[ii * HD + d]; dk[d] += ds * Ks[ii * HD + d]; }
+          for (var d = 0u; d < HD; d++) { dv[d] += pr * Gs[ii * HD + d]; dk[d] += ds * Qs[ii * HD + d]; }
         }
       }
       workgroupBarrier();
     }
   }
   if (valid) {
-    for (var d = 0u; d < HD; d++) { dx[koff(b, j, hk) + d] = dk[d] * p.scale; dx[voff(b, j, hk) + d] = dv[d]; }
+    for (var d = 0u; d < HD; d++) { dqkv[koff(b, j, hk) + d] = dk[d] * p.scale; dqkv[voff(b, j, hk) + d] = dv[d]; }
   }
 }
 
 // ---- Generation with a KV cache ----
 //   kcache, vcache: [B, L, Hkv, HD]; kvmeta[0] = pos0, the absolute position of the first of this call's T tokens.
 //   kv_append: writes the keys and values of qkv's T tokens into the cache at pos0 .. pos0+T-1.
-//   decode:    out[b, t, h] = attention of query (b, t, h) over cached keys 0 .. pos0+t (causal).
+//   decode:    o_decode[b, t, h] = attention of query (b, t, h) over cached keys 0 .. pos0+t (causal).
 // decode runs one workgroup per (query, batch, head): threads split the keys to score them, then the
 // head dimensions to sum the values; keys are taken in chunks of CH scores with an online softmax.
 
 @group(0) @binding(2) var<storage, read> kvmeta: array<u32>;
-@group(0) @binding(3) var<storage, read_write> kc: array<f32>;
-@group(0) @binding(4) var<storage, read_write> vc: array<f32>;
+@group(0) @binding(3) var<storage, read_write> kcache: array<f32>;
+@group(0) @binding(4) var<storage, read_write> vcache: array<f32>;
 
 @compute @workgroup_size(64)
 fn kv_append(@builtin(global_invocation_id) gid: vec3<u32>) {
@@ -233,34 +247,19 @@ fn kv_append(@builtin(global_invocation_id) gid: vec3<u32>) {
   let b = bt / p.T;
   let t = bt % p.T;
   let at = ((b * p.L + kvmeta[0] + t) * p.Hkv + hk) * HD + d;
-  kc[at] = x[bt * p.S + (p.Hq + hk) * HD + d];
-  vc[at] = x[bt * p.S + (p.Hq + p.Hkv + hk) * HD + d];
+  kcache[at] = qkv[bt * p.S + (p.Hq + hk) * HD + d];
+  vcache[at] = qkv[bt * p.S + (p.Hq + p.Hkv + hk) * HD + d];
 }
 
-@group(0) @binding(3) var<storage, read> kr: array<f32>;
-@group(0) @binding(4) var<storage, read> vr: array<f32>;
-@group(0) @binding(5) var<storage, read_write> dout: array<f32>;
+@group(0) @binding(3) var<storage, read> kcache_in: array<f32>;
+@group(0) @binding(4) var<storage, read> vcache_in: array<f32>;
+@group(0) @binding(5) var<storage, read_write> o_decode: array<f32>;
 
 const CH = 1024u;
 const NA = (HD + 63u) / 64u;
 var<workgroup> sc: array<f32, CH>;
 var<workgroup> qs: array<f32, HD>;
-var<workgroup> red64: array<f32, 64>;
 var<workgroup> wpos: u32;
-
-fn reduce64(v: f32, lid: u32, is_max: bool) -> f32 {
-  red64[lid] = v;
-  workgroupBarrier();
-  for (var s = 32u; s > 0u; s >>= 1u) {
-    if (lid < s) {
-      if (is_max) { red64[lid] = max(red64[lid], red64[lid + s]); } else { red64[lid] += red64[lid + s]; }
-    }
-    workgroupBarrier();
-  }
-  let r = red64[0];
-  workgroupBarrier();
-  return r;
-}
 
 @compute @workgroup_size(64)
 fn decode(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
@@ -272,7 +271,7 @@ fn decode(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index
   if (lid == 0u) { wpos = kvmeta[0]; }
   let pos0 = workgroupUniformLoad(&wpos);
   let kend = pos0 + t + 1u;
-  for (var d = lid; d < HD; d += 64u) { qs[d] = x[(b * p.T + t) * p.S + h * HD + d] * p.scale; }
+  for (var d = lid; d < HD; d += 64u) { qs[d] = qkv[(b * p.T + t) * p.S + h * HD + d] * p.scale; }
   workgroupBarrier();
   var acc: array<f32, NA>;
   for (var i = 0u; i < NA; i++) { acc[i] = 0.0; }
@@ -284,20 +283,20 @@ fn decode(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index
     for (var j = lid; j < cn; j += 64u) {
       let kb = ((b * p.L + c0 + j) * p.Hkv + hk) * HD;
       var s = 0.0;
-      for (var d = 0u; d < HD; d++) { s += qs[d] * kr[kb + d]; }
+      for (var d = 0u; d < HD; d++) { s += qs[d] * kcache_in[kb + d]; }
       sc[j] = s;
       mloc = max(mloc, s);
     }
-    let mn = max(m, reduce64(mloc, lid, true));
+    let mn = max(m, wg_reduce(mloc, lid, 64u, true));
     let corr = exp(m - mn);
     var sloc = 0.0;
     for (var j = lid; j < cn; j += 64u) { let e = exp(sc[j] - mn); sc[j] = e; sloc += e; }
-    l = l * corr + reduce64(sloc, lid, false); // the reduction's barriers also publish sc
+    l = l * corr + wg_reduce(sloc, lid, 64u, false); // the reduction's barriers also publish sc
     for (var i = 0u; i < NA; i++) {
       let d = lid + 64u * i;
       if (d < HD) {
         var a = acc[i] * corr;
-        for (var j = 0u; j < cn; j++) { a += sc[j] * vr[((b * p.L + c0 + j) * p.Hkv + hk) * HD + d]; }
+        for (var j = 0u; j < cn; j++) { a += sc[j] * vcache_in[((b * p.L + c0 + j) * p.Hkv + hk) * HD + d]; }
         acc[i] = a;
       }
     }
@@ -306,6 +305,6 @@ fn decode(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index
   }
   for (var i = 0u; i < NA; i++) {
     let d = lid + 64u * i;
-    if (d < HD) { dout[(b * p.T + t) * p.Hq * HD + h * HD + d] = acc[i] / l; }
+    if (d < HD) { o_decode[(b * p.T + t) * p.Hq * HD + h * HD + d] = acc[i] / l; }
   }
 }

@@ -7,7 +7,8 @@
 //   finalize: losses[i] = weight[i] * (logsumexp - logits[i, target[i]])  (0 for ignored rows); stats[i].x = logsumexp
 //   grad:     per chunk: logits overwritten with d(sum losses)/d logits = weight * (softmax - onehot)
 // One workgroup per row (threads over the chunk's columns; finalize: one thread per row); rows r0 .. r0 + n of
-// N per dispatch. The max is subtracted before exp, so large logits and -inf masks stay finite.
+// N per dispatch. The max is subtracted before exp, so large logits and -inf masks stay finite. A row's max and
+// sum of exp over the 256 threads are the prelude's wg_reduce, its row the prelude's group_index (+ r0).
 
 struct Params { N: u32, vn: u32, v0: u32, r0: u32, n: u32, _a: u32, _b: u32, _c: u32 }
 
@@ -18,23 +19,7 @@ struct Params { N: u32, vn: u32, v0: u32, r0: u32, n: u32, _a: u32, _b: u32, _c:
 @group(0) @binding(4) var<storage, read_write> stats: array<f32>;
 @group(0) @binding(5) var<storage, read_write> losses: array<f32>;
 
-var<workgroup> red: array<f32, 256>;
-
-fn reduce(v: f32, lid: u32, is_max: bool) -> f32 {
-  red[lid] = v;
-  workgroupBarrier();
-  for (var s = 128u; s > 0u; s >>= 1u) {
-    if (lid < s) {
-      if (is_max) { red[lid] = max(red[lid], red[lid + s]); } else { red[lid] += red[lid + s]; }
-    }
-    workgroupBarrier();
-  }
-  let r = red[0];
-  workgroupBarrier();
-  return r;
-}
-
-fn row_of(wid: vec3<u32>, nwg: vec3<u32>) -> u32 { return p.r0 + wid.y * nwg.x + wid.x; }
+fn row_of(wid: vec3<u32>, nwg: vec3<u32>) -> u32 { return p.r0 + group_index(wid, nwg); }
 
 @compute @workgroup_size(256)
 fn chunk_stats(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
@@ -43,10 +28,10 @@ fn chunk_stats(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
   let base = row * p.vn;
   var m = -3.0e38;
   for (var c = lid; c < p.vn; c += 256u) { m = max(m, logits[base + c]); }
-  m = reduce(m, lid, true);
+  m = wg_reduce(m, lid, 256u, true);
   var s = 0.0;
   for (var c = lid; c < p.vn; c += 256u) { s += exp(logits[base + c] - m); }
-  s = reduce(s, lid, false);
+  s = wg_reduce(s, lid, 256u, false);
   if (lid == 0u) {
     let tg = targets[row];
     let here = tg >= i32(p.v0) && tg < i32(p.v0 + p.vn);

@@ -5,6 +5,7 @@
 // wte may be bound in row chunks [v0, v0 + vn) when it is larger than one storage binding.
 // The token backward uses buckets built on the host from the ids (no float atomics, fixed order):
 //   bucket = [U, uniq[BT], start[BT + 1], order[BT]]: U distinct ids, their tokens listed in `order`.
+// One thread per output element, its index the prelude's flat (shaders/prelude.wgsl).
 
 struct Params { BT: u32, C: u32, T: u32, B: u32, v0: u32, vn: u32, _a: u32, _b: u32 }
 
@@ -14,8 +15,6 @@ struct Params { BT: u32, C: u32, T: u32, B: u32, v0: u32, vn: u32, _a: u32, _b: 
 @group(0) @binding(3) var<storage, read> wte: array<f32>;
 @group(0) @binding(4) var<storage, read> wpe: array<f32>;
 @group(0) @binding(5) var<storage, read_write> outp: array<f32>;
-
-fn flat(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 { return (wid.y * nwg.x + wid.x) * 256u + lid; }
 
 @compute @workgroup_size(256)
 fn forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {

@@ -116,7 +116,8 @@ fn bias_backward(@builtin(global_invocation_id) gid: vec3<u32>) {
 // ---- Matrix-vector products for decoding (M <= 8 rows, A not transposed) ----
 // The 64-row tiles above would do 64x the work for one row. gemv_nn (B is [K, N]): one thread per output
 // column, reading a row of B per k (coalesced across threads). gemv_nt (B is [N, K], the Hub's Linear
-// layout): one workgroup per output column, threads stride over K (coalesced) and reduce at the end.
+// layout): one workgroup per output column (the prelude's group_index), threads stride over K (coalesced) and
+// reduce at the end: all GM rows in one tree, sharing its barriers (not the prelude's one-value wg_reduce).
 const GM = 8u;
 
 // C[m, n] (= or +=) alpha * acc (+ bias[n]): the epilogue of every matmul kernel here.
@@ -144,7 +145,7 @@ var<workgroup> part: array<array<f32, 64>, GM>;
 
 @compute @workgroup_size(64)
 fn gemv_nt(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let n = wid.y * nwg.x + wid.x;
+  let n = group_index(wid, nwg);
   if (n >= p.N) { return; } // uniform across the workgroup
   var acc: array<f32, GM>;
   for (var k = lid; k < p.K; k += 64u) {

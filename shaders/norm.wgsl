@@ -6,8 +6,8 @@
 // Qwen3 run over the heads inside the fused qkv rows (G heads per token, token stride ld); G = 1, ld = C, off = 0
 // is the plain [N, C] layout. stats stay [N, 2], contiguous.
 // Defines: RMS (RMSNorm instead of LayerNorm), ACCUM (backward adds dx into the residual gradient).
-// One workgroup of 64 threads per row with a tree reduction in workgroup memory; parameter grads one thread per channel,
-// rows summed in order (deterministic).
+// One workgroup of 64 threads per row (the prelude's group_index) with the prelude's tree reduction over them
+// (wg_reduce, shaders/prelude.wgsl); parameter grads one thread per channel, rows summed in order (deterministic).
 
 struct Params { N: u32, C: u32, eps: f32, G: u32, ld: u32, off: u32, _p0: u32, _p1: u32 }
 
@@ -19,26 +19,12 @@ struct Params { N: u32, C: u32, eps: f32, G: u32, ld: u32, off: u32, _p0: u32, _
 @group(0) @binding(5) var<storage, read_write> stats: array<f32>;
 
 const WG = 64u; // threads per row: enough for C up to a few thousand, few barrier rounds
-var<workgroup> red: array<f32, WG>;
 
-fn reduce_sum(v: f32, lid: u32) -> f32 {
-  red[lid] = v;
-  workgroupBarrier();
-  for (var s = WG / 2u; s > 0u; s >>= 1u) {
-    if (lid < s) { red[lid] += red[lid + s]; }
-    workgroupBarrier();
-  }
-  let r = red[0];
-  workgroupBarrier();
-  return r;
-}
-
-fn row_of(wid: vec3<u32>, nwg: vec3<u32>) -> u32 { return wid.y * nwg.x + wid.x; }
 fn base_of(row: u32) -> u32 { return p.off + (row / p.G) * p.ld + (row % p.G) * p.C; }
 
 @compute @workgroup_size(64)
 fn forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let row = row_of(wid, nwg);
+  let row = group_index(wid, nwg);
   if (row >= p.N) { return; } // uniform across the workgroup
   let base = base_of(row);
   let fc = f32(p.C);
@@ -46,11 +32,11 @@ fn forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: 
   if (!RMS) {
     var s = 0.0;
     for (var c = lid; c < p.C; c += WG) { s += x[base + c]; }
-    mean = reduce_sum(s, lid) / fc;
+    mean = wg_reduce(s, lid, WG, false) / fc;
   }
   var s2 = 0.0;
   for (var c = lid; c < p.C; c += WG) { let d = x[base + c] - mean; s2 += d * d; }
-  let rstd = inverseSqrt(reduce_sum(s2, lid) / fc + p.eps);
+  let rstd = inverseSqrt(wg_reduce(s2, lid, WG, false) / fc + p.eps);
   for (var c = lid; c < p.C; c += WG) {
     var v = (x[base + c] - mean) * rstd * w[c];
     if (!RMS) { v += b[c]; }
@@ -68,7 +54,7 @@ fn forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: 
 // dx = rstd * (g - mean(g) - xhat * mean(g * xhat)), g = dy * w   (RMSNorm: no mean(g) term)
 @compute @workgroup_size(64)
 fn backward_input(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let row = row_of(wid, nwg);
+  let row = group_index(wid, nwg);
   if (row >= p.N) { return; }
   let base = base_of(row);
   let fc = f32(p.C);
@@ -81,9 +67,9 @@ fn backward_input(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups
     sg += g;
     sgx += g * (gx[base + c] - mean) * rstd;
   }
-  var mg = reduce_sum(sg, lid) / fc;
+  var mg = wg_reduce(sg, lid, WG, false) / fc;
   if (RMS) { mg = 0.0; }
-  let mgx = reduce_sum(sgx, lid) / fc;
+  let mgx = wg_reduce(sgx, lid, WG, false) / fc;
   for (var c = lid; c < p.C; c += WG) {
     let xhat = (gx[base + c] - mean) * rstd;
     var v = rstd * (gy[base + c] * gw[c] - mg - xhat * mgx);

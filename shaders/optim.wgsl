@@ -7,6 +7,8 @@
 //   adamw:    torch.optim.AdamW: p -= lr * wd * p; m = b1 m + (1 - b1) g; v = b2 v + (1 - b2) g^2;
 //             p -= (lr / bc1) * m / (sqrt(v) / sqrt(bc2) + eps), with g = scale * grad.
 //             Nothing is written when clip.bad is set: a non-finite step never touches the weights.
+// sumsq and finalize sum over their 256 threads with the prelude's wg_reduce (shaders/prelude.wgsl), the squares
+// and the non-finite counts one after the other; adamw takes its element from the prelude's flat.
 
 struct NormParams { n: u32, pofs: u32, maxnorm: f32, _a: u32 }
 
@@ -14,24 +16,11 @@ struct NormParams { n: u32, pofs: u32, maxnorm: f32, _a: u32 }
 @group(0) @binding(1) var<storage, read> g: array<f32>;
 @group(0) @binding(2) var<storage, read_write> partials: array<f32>;
 
-var<workgroup> red: array<f32, 256>;
-var<workgroup> redb: array<f32, 256>;
-
 fn finite(x: f32) -> bool { return (bitcast<u32>(x) & 0x7f800000u) != 0x7f800000u; }
-
-fn reduce2(a: f32, b: f32, lid: u32) {
-  red[lid] = a;
-  redb[lid] = b;
-  workgroupBarrier();
-  for (var s = 128u; s > 0u; s >>= 1u) {
-    if (lid < s) { red[lid] += red[lid + s]; redb[lid] += redb[lid + s]; }
-    workgroupBarrier();
-  }
-}
 
 @compute @workgroup_size(256)
 fn sumsq(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let w = wid.y * nwg.x + wid.x;
+  let w = group_index(wid, nwg);
   var s = 0.0;
   var bad = 0.0;
   for (var k = 0u; k < 16u; k++) {
@@ -41,8 +30,9 @@ fn sumsq(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: ve
       if (finite(x)) { s += x * x; } else { bad += 1.0; }
     }
   }
-  reduce2(s, bad, lid);
-  if (lid == 0u) { partials[2u * (np.pofs + w)] = red[0]; partials[2u * (np.pofs + w) + 1u] = redb[0]; }
+  let ss = wg_reduce(s, lid, 256u, false);
+  let nbad = wg_reduce(bad, lid, 256u, false);
+  if (lid == 0u) { partials[2u * (np.pofs + w)] = ss; partials[2u * (np.pofs + w) + 1u] = nbad; }
 }
 
 @group(0) @binding(1) var<storage, read> parts: array<f32>;
@@ -54,14 +44,15 @@ fn finalize(@builtin(local_invocation_index) lid: u32) {
   var s = 0.0;
   var bad = 0.0;
   for (var i = lid; i < np.n; i += 256u) { s += parts[2u * i]; bad += parts[2u * i + 1u]; }
-  reduce2(s, bad, lid);
+  let ss = wg_reduce(s, lid, 256u, false);
+  let nbad = wg_reduce(bad, lid, 256u, false);
   if (lid == 0u) {
-    let norm = sqrt(red[0]);
+    let norm = sqrt(ss);
     var scale = 1.0;
     if (np.maxnorm > 0.0 && norm > np.maxnorm) { scale = np.maxnorm / (norm + 1e-6); }
     clip[0] = norm;
     clip[1] = scale;
-    clip[2] = select(0.0, 1.0, redb[0] > 0.0 || !finite(norm));
+    clip[2] = select(0.0, 1.0, nbad > 0.0 || !finite(norm));
   }
 }
 
@@ -76,7 +67,7 @@ struct AdamParams { n: u32, lr: f32, b1: f32, b2: f32, eps: f32, wd: f32, bc1: f
 
 @compute @workgroup_size(256)
 fn adamw(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let i = (wid.y * nwg.x + wid.x) * 256u + lid;
+  let i = flat(wid, nwg, lid);
   if (i >= ap.n || cl[2] != 0.0) { return; }
   let gi = grad[i] * cl[1];
   var pi = param[i] * (1.0 - ap.lr * ap.wd);

@@ -1,4 +1,5 @@
 // Residual stream: y = a + b, and the in-place form acc += b (used for gradients that meet at a fork).
+// One thread per element, its index the prelude's flat (shaders/prelude.wgsl).
 
 struct Params { n: u32, _a: u32, _b: u32, _c: u32 }
 
@@ -6,8 +7,6 @@ struct Params { n: u32, _a: u32, _b: u32, _c: u32 }
 @group(0) @binding(1) var<storage, read> a: array<f32>;
 @group(0) @binding(2) var<storage, read> b: array<f32>;
 @group(0) @binding(3) var<storage, read_write> y: array<f32>;
-
-fn flat(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 { return (wid.y * nwg.x + wid.x) * 256u + lid; }
 
 @compute @workgroup_size(256)
 fn add(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {

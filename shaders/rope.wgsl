@@ -4,6 +4,7 @@
 //   cs:  [P, D/2, 2] = (cos, sin) of pos * inv_freq[i], computed on the host in float64.
 //   forward:  (x1, x2) <- (x1 cos - x2 sin, x2 cos + x1 sin)   with x1 = x[i], x2 = x[i + D/2]
 //   backward: the inverse rotation (sin -> -sin), applied to the gradient in place.
+// One thread per rotated pair, its index the prelude's flat (shaders/prelude.wgsl).
 
 struct Params { BT: u32, S: u32, H: u32, D: u32, sign: f32, _a: u32, _b: u32, _c: u32 }
 
@@ -15,7 +16,7 @@ struct Params { BT: u32, S: u32, H: u32, D: u32, sign: f32, _a: u32, _b: u32, _c
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let half = p.D / 2u;
-  let i = (wid.y * nwg.x + wid.x) * 256u + lid;
+  let i = flat(wid, nwg, lid);
   if (i >= p.BT * p.H * half) { return; }
   let k = i % half;
   let h = (i / half) % p.H;

@@ -4,7 +4,9 @@
 import { describe, expect, it } from 'vitest';
 import * as ref from './ref/ops.ts';
 import { dot, expectClose, run, testGpu, upload } from './helpers/gpu.ts';
-import type { Gpu, View } from '../src/gpu/runtime.ts';
+import { readdirSync, readFileSync } from 'node:fs';
+import { Gpu, PRELUDE, type Defines, type View } from '../src/gpu/runtime.ts';
+import { nodeShaderSource } from '../src/gpu/node.ts';
 import { matmul } from '../src/ops/matmul.ts';
 import { linearBackward, linearForward, type WeightLayout } from '../src/ops/linear.ts';
 import { normBackward, normForward } from '../src/ops/norm.ts';
@@ -421,5 +423,50 @@ describe('runtime', () => {
     await expect(g.kernel('matmul.wgsl', 'no_such_entry', ['u', 'r', 'r', 'r', 'w'], { TRANS_A: false, TRANS_B: false, HAS_BIAS: false, ACCUM: false }))
       .rejects.toThrow(/matmul\.no_such_entry/);
     await expect(g.kernel('matmul.wgsl', 'main', ['u', 'r', 'r', 'r', 'w'])).rejects.toThrow(/kernel matmul\.main/); // defines missing: WGSL error
+  });
+
+  it('every shader compiles with the prelude and each set of defines its launchers use: no WGSL message, no error in any scope', async () => {
+    const g = await testGpu();
+    const flags = (names: string[]): Defines[] => names.reduce<Defines[]>((all, n) => all.flatMap((d) => [{ ...d, [n]: false }, { ...d, [n]: true }]), [{}]);
+    const DEFINES: Record<string, Defines[]> = {
+      attention: [16, 24, 64].map((HD) => ({ HD })), embedding: flags(['HAS_POS']), norm: flags(['RMS', 'ACCUM']),
+      matmul: flags(['TRANS_A', 'TRANS_B', 'HAS_BIAS', 'ACCUM']),
+    };
+    const files = readdirSync('shaders').filter((f) => f.endsWith('.wgsl') && f !== PRELUDE);
+    let pipelines = 0;
+    for (const file of files) {
+      const entries = [...readFileSync(`shaders/${file}`, 'utf8').matchAll(/@compute[^\n]*\n\s*fn\s+(\w+)/g)].map((m) => m[1]!);
+      expect(entries.length, file).toBeGreaterThan(0);
+      for (const defines of DEFINES[file.replace(/\.wgsl$/, '')] ?? [{}]) {
+        // the module by hand, inside error scopes: a compiler message of any kind (warnings too) fails the test
+        g.device.pushErrorScope('validation');
+        g.device.pushErrorScope('internal');
+        const module = g.device.createShaderModule({ label: file, code: g.shaderText(file, defines) });
+        const messages = (await module.getCompilationInfo()).messages.map((m) => `${m.type} line ${m.lineNum}: ${m.message}`);
+        const errors = [await g.device.popErrorScope(), await g.device.popErrorScope()].filter((e) => e).map((e) => e!.message);
+        expect([...messages, ...errors], `${file} ${JSON.stringify(defines)}`).toEqual([]);
+        // and each entry point's pipeline through the runtime (its own error scopes: a broken one throws, never runs in zero time)
+        for (const entry of entries) {
+          const k = await g.kernel(file, entry, defines);
+          expect(k.kinds[0], `${file}.${entry}`).toBe('u');
+          pipelines++;
+        }
+      }
+    }
+    expect(pipelines).toBeGreaterThan(90);
+  });
+
+  it('a shader that redeclares a prelude helper fails to compile, the message pointing into the files; the prelude is no kernel', async () => {
+    const g = await testGpu();
+    const bad = `@group(0) @binding(0) var<storage, read_write> y: array<f32>;
+fn flat(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 { return lid; }
+@compute @workgroup_size(256)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) { y[flat(wid, nwg, lid)] = 1.0; }`;
+    const h = new Gpu(g.device, g.adapter, (f) => (f === 'bad.wgsl' ? bad : nodeShaderSource(f)));
+    // compiled beside a good kernel: each gets its own errors (the error scopes of one compile never span an await)
+    const [broken, good] = await Promise.allSettled([h.kernel('bad.wgsl', 'main'), h.kernel('norm.wgsl', 'forward', { RMS: true, ACCUM: false })]);
+    expect(good.status).toBe('fulfilled');
+    expect(broken.status === 'rejected' && String(broken.reason)).toMatch(/kernel bad\.main: WGSL error: bad\.wgsl:2: [^;]*'flat'.*; prelude\.wgsl:\d+: note: /);
+    await expect(h.kernel(PRELUDE, 'wg_reduce')).rejects.toThrow(/no shader of its own/);
   });
 });

@@ -1,11 +1,24 @@
 // The GPU boundary read from the WGSL (src/gpu/runtime.ts: entryLayout, packParams): each entry point's
 // binding kinds and its uniform struct come from the shader text, so the launchers pass params by name and
-// declare no layout of their own. No GPU: the shaders are read from disk.
-import { readFileSync } from 'node:fs';
+// declare no layout of their own. No GPU: the shaders are read from disk. Also the prelude the runtime prepends
+// to every shader (shaders/prelude.wgsl: composeShader), and attention's one name per binding slot.
+import { readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { entryLayout, packParams } from '../src/gpu/runtime.ts';
+import { composeShader, entryLayout, packParams, PRELUDE, type Defines } from '../src/gpu/runtime.ts';
 
 const shader = (f: string) => readFileSync(`shaders/${f}.wgsl`, 'utf8');
+const prelude = readFileSync(`shaders/${PRELUDE}`, 'utf8');
+const SHADERS = readdirSync('shaders').filter((f) => f.endsWith('.wgsl') && f !== PRELUDE).map((f) => f.replace(/\.wgsl$/, ''));
+/** Defines each shader needs to compile (one combination; tests/ops.test.ts compiles them all on the GPU). */
+const DEFINES: Record<string, Defines> = {
+  attention: { HD: 16 }, embedding: { HAS_POS: true }, norm: { RMS: false, ACCUM: false },
+  matmul: { TRANS_A: false, TRANS_B: false, HAS_BIAS: false, ACCUM: false },
+};
+/** The shader as the runtime compiles it: directives, defines, the prelude, the file. */
+const composed = (f: string) => composeShader(`${f}.wgsl`, shader(f), prelude, DEFINES[f]).code;
+const stripComments = (code: string) => code.replace(/\/\*[\s\S]*?\*\//g, '').replace(/\/\/[^\n]*/g, '');
+/** The names the prelude declares at module scope (its lines that start a declaration). */
+const PRELUDE_NAMES = [...stripComments(prelude).matchAll(/^(?:fn|const|override|alias|struct|var(?:<[^>]*>)?)\s+(\w+)/gm)].map((m) => m[1]!);
 
 // the layouts the launchers used to declare by hand (a trailing slot no entry uses is no longer bound)
 const LAYOUTS: [string, string, string][] = [
@@ -22,8 +35,12 @@ const LAYOUTS: [string, string, string][] = [
 ];
 
 describe('shader layouts from the WGSL', () => {
-  it('every entry point binds what its launcher binds', () => {
-    for (const [f, entry, kinds] of LAYOUTS) expect(entryLayout(shader(f), entry).kinds.join(''), `${f}.${entry}`).toBe(kinds);
+  it('every entry point binds what its launcher binds, read from the file or from the shader as compiled (with the prelude)', () => {
+    for (const [f, entry, kinds] of LAYOUTS) {
+      expect(entryLayout(shader(f), entry).kinds.join(''), `${f}.${entry}`).toBe(kinds);
+      expect(entryLayout(composed(f), entry), `${f}.${entry} with the prelude`).toEqual(entryLayout(shader(f), entry));
+    }
+    expect(new Set(LAYOUTS.map(([f]) => f))).toEqual(new Set(SHADERS)); // every shader file is listed
   });
 
   it('an entry point\'s uniform struct is the one it reads, field by field', () => {
@@ -58,7 +75,99 @@ describe('shader layouts from the WGSL', () => {
 fn helper(i: u32) -> f32 { return a[i] * p.x; } // reads a
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) g: vec3<u32>) { if (g.x < p.n) { b[g.x] = helper(g.x); } }`;
-    expect(entryLayout(code, 'main')).toEqual({ kinds: ['u', 'r', 'w'], params: [{ name: 'n', type: 'u32' }, { name: 'x', type: 'f32' }] });
+    expect(entryLayout(code, 'main')).toEqual({ kinds: ['u', 'r', 'w'], names: ['p', 'a', 'b'], params: [{ name: 'n', type: 'u32' }, { name: 'x', type: 'f32' }] });
     expect(() => entryLayout(code, 'nope')).toThrow(/no function nope/);
+  });
+
+  it('a name a function declares is its own, not a global; two globals at one slot of an entry point are an error', () => {
+    const code = `struct P { n: u32 }
+@group(0) @binding(0) var<uniform> p: P;
+@group(0) @binding(1) var<storage, read> a: array<f32>;
+@group(0) @binding(2) var<storage, read> v: array<f32>;
+@group(0) @binding(2) var<storage, read> w: array<f32>;
+@group(0) @binding(3) var<storage, read_write> b: array<f32>;
+fn twice(v: f32) -> f32 { let w = 2.0 * v; return w; } // parameter v and local w shadow the globals
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) g: vec3<u32>) { b[g.x] = twice(a[g.x]); }
+@compute @workgroup_size(64)
+fn both(@builtin(global_invocation_id) g: vec3<u32>) { b[g.x] = v[g.x] + w[g.x]; }`;
+    expect(entryLayout(code, 'main')).toMatchObject({ kinds: ['u', 'r', 'r', 'w'], names: ['', 'a', '', 'b'] }); // 0 and 2: placeholders
+    expect(() => entryLayout(code, 'both')).toThrow(/both: two globals at binding 2, v and w/);
+  });
+});
+
+describe('the prelude (shaders/prelude.wgsl)', () => {
+  it('is prepended exactly once to every shader, after its directives and the defines', () => {
+    expect(PRELUDE_NAMES).toEqual(expect.arrayContaining(['flat', 'group_index', 'wg_reduce']));
+    for (const f of SHADERS) {
+      const code = composed(f);
+      expect(code.split(prelude.trimEnd()).length - 1, f).toBe(1);
+      for (const name of PRELUDE_NAMES) expect(code.match(new RegExp(`^(?:fn|var<[^>]*>)\\s+${name}\\b`, 'gm'))?.length, `${f}: ${name}`).toBe(1);
+    }
+    const c = composeShader('x.wgsl', 'enable f16;\n// body\nfn main() {}\n', prelude, { HD: 16, RMS: true, eps: 0.5 });
+    const lines = c.code.split('\n'), n = prelude.trimEnd().split('\n').length;
+    expect(lines.slice(0, 4)).toEqual(['enable f16;', 'const HD = 16u;', 'const RMS = true;', 'const eps = 0.5f;']);
+    expect(lines.slice(4, 4 + n).join('\n')).toBe(prelude.trimEnd());
+    expect(lines.slice(4 + n)).toEqual(['// body', 'fn main() {}', '']);
+    // compiler messages point into the file they came from
+    expect([1, 2, 5, 4 + n, 5 + n, 6 + n].map(c.where)).toEqual(['x.wgsl:1', 'defines', 'prelude.wgsl:1', `prelude.wgsl:${n}`, 'x.wgsl:2', 'x.wgsl:3']);
+    expect(composeShader('y.wgsl', 'fn main() {}', prelude).code).toBe(`${prelude.trimEnd()}\nfn main() {}`);
+    expect(() => composeShader(PRELUDE, prelude, prelude)).toThrow(/no shader of its own/);
+  });
+
+  it('no shader declares a prelude name, or keeps a copy of its helpers, and every helper is used', () => {
+    for (const f of SHADERS) {
+      const src = stripComments(shader(f));
+      for (const name of PRELUDE_NAMES) {
+        expect(src, `${f}.wgsl declares ${name}`).not.toMatch(new RegExp(`\\b(?:fn|let|const|override|alias|struct|var(?:<[^>]*>)?)\\s+${name}\\b`));
+      }
+      expect(src, `${f}.wgsl: the 2-D workgroup index is the prelude's group_index`).not.toMatch(/wid\.y\s*\*\s*nwg\.x/);
+      // a tree reduction over one workgroup array is the prelude's wg_reduce (matmul's gemv_nt sums GM rows at once)
+      expect(src.match(/\bs\s*>>=\s*1u/g)?.length ?? 0, `${f}.wgsl: a tree reduction of its own`).toBe(f === 'matmul' ? 1 : 0);
+    }
+    const all = SHADERS.map((f) => stripComments(shader(f))).join('\n');
+    for (const name of PRELUDE_NAMES.filter((x) => x !== 'wg_red')) expect(all, `no shader uses ${name}`).toMatch(new RegExp(`\\b${name}\\s*\\(`));
+  });
+
+  it('holds helpers only (no directive, binding, struct or entry point), and its locals never read as a shader\'s bindings', () => {
+    const src = stripComments(prelude);
+    expect(src).not.toMatch(/^\s*(enable|requires|diagnostic)\b|@group|@binding|@compute|\bstruct\b|\boverride\b|\bconst\b/m);
+    // a shader whose bindings are named like every parameter and local of the prelude's functions
+    const ids = [...new Set([...src.matchAll(/[(,]\s*(\w+)\s*:|\b(?:let|var)\s+(\w+)/g)].map((m) => m[1] ?? m[2]!))];
+    expect(ids.sort()).toEqual(['is_max', 'lid', 'n', 'nwg', 'r', 's', 'v', 'wid']);
+    const decoys = ids.map((id, i) => `@group(0) @binding(${i + 2}) var<storage, read> ${id}: array<f32>;`).join('\n');
+    const code = composeShader('decoy.wgsl', `struct P { n: u32 }
+@group(0) @binding(0) var<uniform> p: P;
+@group(0) @binding(1) var<storage, read_write> o: array<f32>;
+${decoys}
+@compute @workgroup_size(256)
+fn main(@builtin(workgroup_id) w: vec3<u32>, @builtin(num_workgroups) c: vec3<u32>, @builtin(local_invocation_index) l: u32) {
+  o[group_index(w, c) + p.n] = wg_reduce(f32(flat(w, c, l)), l, 256u, false);
+}`, prelude).code;
+    expect(entryLayout(code, 'main')).toEqual({ kinds: ['u', 'w'], names: ['p', 'o'], params: [{ name: 'n', type: 'u32' }] });
+  });
+});
+
+describe('attention binds one name per tensor and slot', () => {
+  it('each entry point binds the names of the table in the shader\'s header, and no name means two things', () => {
+    const src = shader('attention');
+    const table = src.slice(src.indexOf('//   entry point'), src.indexOf('// (o_decode')).split('\n').slice(1).filter(Boolean)
+      .map((line) => line.replace(/^\/\/\s+/, '').split(/\s+/));
+    expect(table.map((r) => r[0])).toEqual(['forward', 'backward_dsum', 'backward_dq', 'backward_dkv', 'kv_append', 'decode']);
+    const slotOf = new Map<string, number>();
+    for (const [entry, ...names] of table) {
+      const layout = entryLayout(src, entry!);
+      expect(layout.names, entry).toEqual(['p', ...names]);
+      names.forEach((name, i) => {
+        expect(slotOf.get(name) ?? i + 1, `${name} at two slots`).toBe(i + 1);
+        slotOf.set(name, i + 1);
+      });
+    }
+    // every binding declared in the file is in the table, and a read-only twin (`_in`) sits beside what writes it
+    const declared = [...stripComments(src).matchAll(/@binding\((\d+)\)\s*var<([^>]*)>\s*(\w+)/g)];
+    expect(new Set(declared.map((m) => m[3]))).toEqual(new Set(['p', ...slotOf.keys()]));
+    for (const [, , space, name] of declared) {
+      if (name!.endsWith('_in')) expect(space!.replace(/\s/g, ''), name).toBe('storage,read');
+    }
   });
 });

@@ -32,15 +32,17 @@ export type ScalarType = 'u32' | 'i32' | 'f32';
 export interface ParamField { name: string; type: ScalarType }
 
 /** What an entry point of a WGSL module binds, read from its text: each binding's kind (slots 0 up to the last it
- *  uses) and its uniform struct's fields. */
-export interface EntryLayout { kinds: BindingKind[]; params: ParamField[] }
+ *  uses), the global it reads there ('' at a placeholder slot) and its uniform struct's fields. */
+export interface EntryLayout { kinds: BindingKind[]; names: string[]; params: ParamField[] }
 
 /**
  * Reads the layout of `entry` from WGSL source: the `@group(0) @binding(i) var<...>` globals the entry point
  * uses (itself or through the functions it calls), as u (uniform), r (storage, read) or w (storage,
- * read_write), and the fields of the struct its uniform holds (scalars u32, i32, f32). A slot no global
- * of the entry uses, below one it does, takes the kind every declaration of that slot in the module has
- * (or read-only storage where they differ): a launcher binds a placeholder there.
+ * read_write), and the fields of the struct its uniform holds (scalars u32, i32, f32). A name a function
+ * declares itself (a parameter, let, var or const) is local to it, not a global it uses: the prelude's locals
+ * never pull in a binding of the same name. An entry point using two globals at one slot is an error. A
+ * slot no global of the entry uses, below one it does, takes the kind every declaration of that slot in the
+ * module has (or read-only storage where they differ): a launcher binds a placeholder there.
  */
 export function entryLayout(code: string, entry: string): EntryLayout {
   const src = code.replace(/\/\*[\s\S]*?\*\//g, '').replace(/\/\/[^\n]*/g, '');
@@ -67,7 +69,9 @@ export function entryLayout(code: string, entry: string): EntryLayout {
     let j = open + 1;
     depth = 1;
     while (depth > 0 && j < src.length) depth += src[j] === '{' ? 1 : src[j] === '}' ? -1 : 0, j++;
-    fns.set(m[1]!, new Set(src.slice(m.index!, j).match(/(?<![.\w])[A-Za-z_]\w*/g) ?? []));
+    const args = src.slice(m.index! + m[0].length, i - 1), body = src.slice(open, j);
+    const locals = new Set([...args.matchAll(/(\w+)\s*:/g), ...body.matchAll(/\b(?:let|const|var(?:\s*<[^>]*>)?)\s+(\w+)/g)].map((d) => d[1]!));
+    fns.set(m[1]!, new Set((src.slice(m.index!, j).match(/(?<![.\w])[A-Za-z_]\w*/g) ?? []).filter((id) => !locals.has(id))));
   }
   if (!fns.has(entry)) throw new Error(`no function ${entry} in the shader`);
   const used = new Set<string>(), seen = new Set<string>([entry]), todo = [entry];
@@ -77,12 +81,13 @@ export function entryLayout(code: string, entry: string): EntryLayout {
       else if (fns.has(id) && !seen.has(id)) seen.add(id), todo.push(id);
     }
   }
-  const slots: (BindingKind | undefined)[] = [];
+  const slots: (BindingKind | undefined)[] = [], names: string[] = [];
   let params: ParamField[] = [];
   for (const name of used) {
     const g = globals.get(name)!;
-    if (slots[g.slot] && slots[g.slot] !== g.kind) throw new Error(`${entry}: two globals at binding ${g.slot}`);
+    if (names[g.slot]) throw new Error(`${entry}: two globals at binding ${g.slot}, ${names[g.slot]} and ${name}`);
     slots[g.slot] = g.kind;
+    names[g.slot] = name;
     if (g.kind === 'u') params = structs.get(g.type) ?? (() => { throw new Error(`${entry}: uniform ${name} of unknown struct ${g.type}`); })();
   }
   const kinds = Array.from(slots, (k, slot) => {
@@ -90,7 +95,40 @@ export function entryLayout(code: string, entry: string): EntryLayout {
     const decl = new Set([...globals.values()].filter((g) => g.slot === slot).map((g) => g.kind));
     return decl.size === 1 ? [...decl][0]! : 'r'; // read-only storage takes any placeholder the launcher binds
   });
-  return { kinds, params };
+  return { kinds, names: Array.from(kinds, (_, slot) => names[slot] ?? ''), params };
+}
+
+/** The shared helpers' file (shaders/prelude.wgsl): prepended to every shader by composeShader. */
+export const PRELUDE = 'prelude.wgsl';
+
+/** A shader as compiled, and where each of its lines came from. */
+export interface ComposedShader {
+  code: string;
+  /** "attention.wgsl:12", "prelude.wgsl:3" or "defines" for 1-based line `line` of `code`. */
+  where(line: number): string;
+}
+
+/**
+ * The WGSL the runtime compiles for `file` (text `src`): its directives (`enable`, `requires`, `diagnostic`,
+ * which must come first), then `defines` as constants, then the prelude, then the rest of the file. WGSL
+ * declarations may come in any order, so the shader uses the defines and the prelude's helpers wherever.
+ */
+export function composeShader(file: string, src: string, prelude: string, defines: Defines = {}): ComposedShader {
+  if (file === PRELUDE) throw new Error(`${PRELUDE} is prepended to every shader; it is no shader of its own`);
+  const consts = Object.entries(defines)
+    .map(([k, v]) => `const ${k} = ${typeof v === 'boolean' ? String(v) : Number.isInteger(v) ? `${v}u` : `${v}f`};`);
+  const lines = src.split('\n'), pre = prelude.replace(/\n$/, '').split('\n');
+  let at = 0;
+  for (let i = 0; i < lines.length; i++) if (/^\s*(enable|requires|diagnostic)\b/.test(lines[i]!)) at = i + 1;
+  const code = [...lines.slice(0, at), ...consts, ...pre, ...lines.slice(at)].join('\n');
+  const where = (line: number): string => {
+    const i = line - 1;
+    if (i < at) return `${file}:${line}`;
+    if (i < at + consts.length) return 'defines';
+    if (i < at + consts.length + pre.length) return `${PRELUDE}:${i - at - consts.length + 1}`;
+    return `${file}:${i - consts.length - pre.length + 1}`;
+  };
+  return { code, where };
 }
 
 export interface Call {
@@ -100,6 +138,12 @@ export interface Call {
 }
 
 export class GpuError extends Error {}
+
+/** An error an error scope caught, as a GpuError naming what raised it. */
+function scopeError(label: string, err: GPUError): GpuError {
+  const kind = err instanceof GPUOutOfMemoryError ? 'out of GPU memory' : err instanceof GPUInternalError ? 'GPU internal error' : 'GPU validation error';
+  return new GpuError(`${label}: ${kind}: ${err.message}`);
+}
 
 /** The device is gone (a driver reset or timeout, GPU memory exhausted, the browser took it back):
  *  nothing on it runs any more, and a new device (a page reload) is the way on. */
@@ -185,31 +229,24 @@ export class Gpu {
     try {
       result = await fn();
     } finally {
-      const errs = [await d.popErrorScope(), await d.popErrorScope(), await d.popErrorScope()];
+      const errs = await Promise.all([d.popErrorScope(), d.popErrorScope(), d.popErrorScope()]); // popped together
       // eslint-disable-next-line no-unsafe-finally
       if (this.lost) throw this.lost; // a lost device reports no errors: its results are not there
       // out of memory first: the validation errors that follow from an invalid buffer are its consequence
       const err = errs.find((e) => e instanceof GPUOutOfMemoryError) ?? errs.find((e) => e !== null);
-      if (err) {
-        const kind = err instanceof GPUOutOfMemoryError ? 'out of GPU memory' : err instanceof GPUInternalError ? 'GPU internal error' : 'GPU validation error';
-        // eslint-disable-next-line no-unsafe-finally
-        throw new GpuError(`${label}: ${kind}: ${err.message}`);
-      }
+      // eslint-disable-next-line no-unsafe-finally
+      if (err) throw scopeError(label, err);
     }
     return result;
   }
 
-  /** WGSL text of `file` with `defines` prepended as constants (after any `enable` directives). */
+  /** WGSL text of `file` as compiled: `defines` as constants and the prelude prepended (composeShader). */
   shaderText(file: string, defines: Defines = {}): string {
-    const src = this.source(file);
-    const consts = Object.entries(defines)
-      .map(([k, v]) => `const ${k} = ${typeof v === 'boolean' ? String(v) : Number.isInteger(v) ? `${v}u` : `${v}f`};`)
-      .join('\n');
-    const lines = src.split('\n');
-    let at = 0;
-    for (let i = 0; i < lines.length; i++) if (/^\s*enable\s/.test(lines[i]!)) at = i + 1;
-    lines.splice(at, 0, consts);
-    return lines.join('\n');
+    return this.composed(file, defines).code;
+  }
+
+  private composed(file: string, defines: Defines): ComposedShader {
+    return composeShader(file, this.source(file), this.source(PRELUDE), defines);
   }
 
   layout(kinds: BindingKind[]): GPUBindGroupLayout {
@@ -251,32 +288,44 @@ export class Gpu {
   }
 
   private async compile(name: string, file: string, entry: string, defines: Defines): Promise<Kernel> {
-    const code = this.shaderText(file, defines);
-    let parsed: EntryLayout;
+    let code: string, where: (line: number) => string, parsed: EntryLayout;
     try {
+      ({ code, where } = this.composed(file, defines));
       parsed = entryLayout(code, entry);
     } catch (e) {
       throw new GpuError(`kernel ${name}: ${(e as Error).message}`);
     }
     const { kinds, params } = parsed;
-    return this.check(`kernel ${name}`, async () => {
-      const module = this.device.createShaderModule({ label: name, code });
-      const info = await module.getCompilationInfo();
-      const errors = info.messages.filter((m) => m.type === 'error');
-      if (errors.length) throw new GpuError(`kernel ${name}: WGSL error: ${errors.map((m) => `line ${m.lineNum}: ${m.message}`).join('; ')}`);
-      const layout = this.layout(kinds);
-      let pipeline: GPUComputePipeline;
-      try {
-        pipeline = await this.device.createComputePipelineAsync({
-          label: name,
-          layout: this.device.createPipelineLayout({ label: name, bindGroupLayouts: [layout] }),
-          compute: { module, entryPoint: entry },
-        });
-      } catch (e) {
-        throw new GpuError(`kernel ${name}: pipeline creation failed: ${(e as Error).message}`);
-      }
-      return { name, pipeline, layout, kinds, params };
-    });
+    const d = this.device;
+    if (this.lost) throw this.lost;
+    // The module and the layouts are created inside error scopes popped before anything is awaited, so kernels
+    // compiled at the same time never take each other's errors; a WGSL error is reported from the compilation
+    // messages, at lines of the files they came from (the shader, the defines or the prelude) rather than of `code`.
+    d.pushErrorScope('internal');
+    d.pushErrorScope('out-of-memory');
+    d.pushErrorScope('validation');
+    const module = d.createShaderModule({ label: name, code });
+    const layout = this.layout(kinds);
+    const pipelineLayout = d.createPipelineLayout({ label: name, bindGroupLayouts: [layout] });
+    const scopes = Promise.all([d.popErrorScope(), d.popErrorScope(), d.popErrorScope()]);
+    const info = await module.getCompilationInfo();
+    const errs = await scopes;
+    if (this.lost) throw this.lost;
+    if (info.messages.some((m) => m.type === 'error')) {
+      const text = info.messages.filter((m) => m.type !== 'warning').map((m) => `${where(m.lineNum)}: ${m.type === 'info' ? 'note: ' : ''}${m.message}`);
+      throw new GpuError(`kernel ${name}: WGSL error: ${text.join('; ')}`);
+    }
+    const err = errs.find((e) => e instanceof GPUOutOfMemoryError) ?? errs.find((e) => e !== null);
+    if (err) throw scopeError(`kernel ${name}`, err);
+    let pipeline: GPUComputePipeline;
+    try {
+      // an invalid pipeline rejects here (GPUPipelineError), never reaching an error scope
+      pipeline = await d.createComputePipelineAsync({ label: name, layout: pipelineLayout, compute: { module, entryPoint: entry } });
+    } catch (e) {
+      throw this.lost ?? new GpuError(`kernel ${name}: pipeline creation failed: ${(e as Error).message}`);
+    }
+    if (this.lost) throw this.lost;
+    return { name, pipeline, layout, kinds, params };
   }
 
   buffer(bytes: number, label: string, usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST): GPUBuffer {

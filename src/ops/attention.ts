@@ -35,7 +35,7 @@ export async function attentionBackward(
   const kkv = await gpu.kernel('attention.wgsl', 'backward_dkv', { HD: s.D });
   const G = s.Hq / s.Hkv;
   return [
-    gpu.call(kd, [params(gpu, s, kd), x.dout, x.out, x.dsum], [Math.ceil((s.B * s.Hq * s.T) / 64)]),
+    gpu.call(kd, [params(gpu, s, kd), x.out, x.dout, x.dsum], [Math.ceil((s.B * s.Hq * s.T) / 64)]),
     ...split(gpu, s, kq, s.B * s.Hq, 3 * s.T * s.T * s.D, (u) => [u, x.qkv, x.dout, x.lse, x.dsum, x.dqkv]),
     ...split(gpu, s, kkv, s.B * s.Hkv, 4 * G * s.T * s.T * s.D, (u) => [u, x.qkv, x.dout, x.lse, x.dsum, x.dqkv]),
   ];
