@@ -3,14 +3,18 @@
 //   A is [M,K] with row stride lda, or [K,M] when TRANS_A; B is [K,N] (ldb), or [N,K] when TRANS_B.
 //   C has row stride ldc and every operand an element offset (aoff, boff, coff), so a call may read or
 //   write a column slice of a wider matrix (q | k | v, gate | up).
-// Defines (prepended by the runtime): TRANS_A, TRANS_B, HAS_BIAS, ACCUM (C += result; parameter grads).
+// Defines (prepended by the runtime): TRANS_A, TRANS_B: they shape the inner loop's loads, so each is a
+// pipeline of its own. The epilogue's choices are uniform flags instead (p.flags: FLAG_BIAS adds bias[n],
+// FLAG_ACCUM makes C += result, for parameter grads): a branch per stored element that every thread takes
+// the same way, where defines would compile four pipelines per transpose (a shader compile costs seconds
+// on CPU adapters and on first use in a browser; the branch costs nothing next to the K loop).
 // A workgroup computes a 64x128 tile of C with 16x16 threads; thread (tx, ty) owns a 4x8 block: rows
 // 4ty.., columns 4tx.. and 64+4tx... K advances in slabs of 16: both operands are staged in workgroup
 // memory as vec4s along M and N, so the inner step is three vec4 loads and thirty-two multiply-adds. Global loads are
 // bounds-checked with select (no branches: edge tiles cost the same as inner ones).
 // Rows start at `row0` so the host can split a large M into several dispatches (browser watchdogs).
 
-struct Params { M: u32, N: u32, K: u32, lda: u32, ldb: u32, ldc: u32, row0: u32, aoff: u32, boff: u32, coff: u32, alpha: f32, _b: u32 }
+struct Params { M: u32, N: u32, K: u32, lda: u32, ldb: u32, ldc: u32, row0: u32, aoff: u32, boff: u32, coff: u32, alpha: f32, flags: u32 }
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> A: array<f32>;
@@ -120,12 +124,15 @@ fn bias_backward(@builtin(global_invocation_id) gid: vec3<u32>) {
 // reduce at the end: all GM rows in one tree, sharing its barriers (not the prelude's one-value wg_reduce).
 const GM = 8u;
 
+const FLAG_BIAS = 1u;
+const FLAG_ACCUM = 2u;
+
 // C[m, n] (= or +=) alpha * acc (+ bias[n]): the epilogue of every matmul kernel here.
 fn store(m: u32, n: u32, acc: f32) {
   var v = p.alpha * acc;
-  if (HAS_BIAS) { v += bias[n]; }
+  if ((p.flags & FLAG_BIAS) != 0u) { v += bias[n]; }
   let at = p.coff + m * p.ldc + n;
-  if (ACCUM) { v += C[at]; }
+  if ((p.flags & FLAG_ACCUM) != 0u) { v += C[at]; }
   C[at] = v;
 }
 

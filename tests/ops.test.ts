@@ -420,7 +420,7 @@ describe('residual', () => {
 describe('runtime', () => {
   it('an invalid kernel is an error naming it, never a silent no-op', async () => {
     const g = await testGpu();
-    await expect(g.kernel('matmul.wgsl', 'no_such_entry', ['u', 'r', 'r', 'r', 'w'], { TRANS_A: false, TRANS_B: false, HAS_BIAS: false, ACCUM: false }))
+    await expect(g.kernel('matmul.wgsl', 'no_such_entry', ['u', 'r', 'r', 'r', 'w'], { TRANS_A: false, TRANS_B: false }))
       .rejects.toThrow(/matmul\.no_such_entry/);
     await expect(g.kernel('matmul.wgsl', 'main', ['u', 'r', 'r', 'r', 'w'])).rejects.toThrow(/kernel matmul\.main/); // defines missing: WGSL error
   });
@@ -430,7 +430,7 @@ describe('runtime', () => {
     const flags = (names: string[]): Defines[] => names.reduce<Defines[]>((all, n) => all.flatMap((d) => [{ ...d, [n]: false }, { ...d, [n]: true }]), [{}]);
     const DEFINES: Record<string, Defines[]> = {
       attention: [16, 24, 64].map((HD) => ({ HD })), embedding: flags(['HAS_POS']), norm: flags(['RMS', 'ACCUM']),
-      matmul: flags(['TRANS_A', 'TRANS_B', 'HAS_BIAS', 'ACCUM']),
+      matmul: flags(['TRANS_A', 'TRANS_B']),
     };
     const files = readdirSync('shaders').filter((f) => f.endsWith('.wgsl') && f !== PRELUDE);
     let pipelines = 0;
@@ -453,7 +453,7 @@ describe('runtime', () => {
         }
       }
     }
-    expect(pipelines).toBeGreaterThan(90);
+    expect(pipelines).toBeGreaterThan(60); // 68 today: 4 matmul entries x 4 transposes, attention x 3 head sizes, ...
   });
 
   it('a shader that redeclares a prelude helper fails to compile, the message pointing into the files; the prelude is no kernel', async () => {

@@ -12,7 +12,7 @@ const SHADERS = readdirSync('shaders').filter((f) => f.endsWith('.wgsl') && f !=
 /** Defines each shader needs to compile (one combination; tests/ops.test.ts compiles them all on the GPU). */
 const DEFINES: Record<string, Defines> = {
   attention: { HD: 16 }, embedding: { HAS_POS: true }, norm: { RMS: false, ACCUM: false },
-  matmul: { TRANS_A: false, TRANS_B: false, HAS_BIAS: false, ACCUM: false },
+  matmul: { TRANS_A: false, TRANS_B: false },
 };
 /** The shader as the runtime compiles it: directives, defines, the prelude, the file. */
 const composed = (f: string) => composeShader(`${f}.wgsl`, shader(f), prelude, DEFINES[f]).code;
@@ -53,12 +53,12 @@ describe('shader layouts from the WGSL', () => {
 
   it('packs params by name into the bytes the positional arrays made', () => {
     const k = { name: 'matmul.main', params: entryLayout(shader('matmul'), 'main').params };
-    const buf = packParams(k, { M: 3, N: 4, K: 5, lda: 5, ldb: 4, ldc: 4, row0: 0, aoff: 0, boff: 0, coff: 0, alpha: 0.5 });
+    const buf = packParams(k, { M: 3, N: 4, K: 5, lda: 5, ldb: 4, ldc: 4, row0: 0, aoff: 0, boff: 0, coff: 0, alpha: 0.5, flags: 2 });
     const u = new Uint32Array(buf), f = new Float32Array(buf);
     expect(buf.byteLength).toBe(48);
     expect([...u.slice(0, 10)]).toEqual([3, 4, 5, 5, 4, 4, 0, 0, 0, 0]);
     expect(f[10]).toBe(0.5);
-    expect(u[11]).toBe(0);
+    expect(u[11]).toBe(2);
     const rope = { name: 'rope.main', params: entryLayout(shader('rope'), 'main').params };
     expect(new Float32Array(packParams(rope, { BT: 1, S: 2, H: 3, D: 4, sign: -1 }))[4]).toBe(-1);
     expect(packParams({ name: 'residual.add', params: entryLayout(shader('residual'), 'add').params }, { n: 7 }).byteLength).toBe(16);

@@ -30,6 +30,8 @@ export interface MatmulArgs {
 export const MAX_DISPATCH_FLOPS = 2 ** 31;
 const TILE = 64;
 const TILE_N = 128;
+/** The epilogue's flags (Params.flags in shaders/matmul.wgsl). */
+const FLAG_BIAS = 1, FLAG_ACCUM = 2;
 /** Products with at most this many rows use the matrix-vector kernels. */
 export const GEMV_ROWS = 8;
 
@@ -41,11 +43,13 @@ export async function matmul(gpu: Gpu, x: MatmulArgs): Promise<Call[]> {
   const ldb = x.ldb ?? (transB ? K : N);
   const ldc = x.ldc ?? N;
   const maxFlops = x.maxFlops ?? MAX_DISPATCH_FLOPS;
-  const defines = { TRANS_A: transA, TRANS_B: transB, HAS_BIAS: !!x.bias, ACCUM: !!x.accum };
+  // the transposes are compiled in; bias and accumulation are uniform flags (shaders/matmul.wgsl)
+  const defines = { TRANS_A: transA, TRANS_B: transB };
+  const flags = (bias: boolean, accum: boolean) => (bias ? FLAG_BIAS : 0) | (accum ? FLAG_ACCUM : 0);
   if (M <= GEMV_ROWS && !transA && K > 0) {
     // decoding: a matrix-vector kernel (the tiles would compute 64 rows for these few)
     const kernel = await gpu.kernel('matmul.wgsl', transB ? 'gemv_nt' : 'gemv_nn', defines);
-    const u = gpu.params(kernel, { M, N, K, lda, ldb, ldc, row0: 0, aoff: x.aOff ?? 0, boff: x.bOff ?? 0, coff: x.cOff ?? 0, alpha: x.alpha ?? 1 });
+    const u = gpu.params(kernel, { M, N, K, lda, ldb, ldc, row0: 0, aoff: x.aOff ?? 0, boff: x.bOff ?? 0, coff: x.cOff ?? 0, alpha: x.alpha ?? 1, flags: flags(!!x.bias, !!x.accum) });
     return [gpu.call(kernel, [u, x.a, x.b, x.bias ?? gpu.none, x.c], transB ? gpu.grid(N) : [Math.ceil(N / 64)])];
   }
   const calls: Call[] = [];
@@ -54,15 +58,13 @@ export async function matmul(gpu: Gpu, x: MatmulArgs): Promise<Call[]> {
   const mSplit = Math.max(TILE, Math.floor(maxFlops / (2 * N * Math.min(K, kSplit)) / TILE) * TILE);
   for (let k0 = 0; k0 < K || (K === 0 && k0 === 0); k0 += kSplit) {
     const kn = Math.min(kSplit, K - k0);
-    const accum = !!x.accum || k0 > 0;
-    const kernel = await gpu.kernel('matmul.wgsl', 'main', {
-      TRANS_A: transA, TRANS_B: transB, HAS_BIAS: !!x.bias && k0 === 0, ACCUM: accum,
-    });
+    const kernel = await gpu.kernel('matmul.wgsl', 'main', defines);
+    const f = flags(!!x.bias && k0 === 0, !!x.accum || k0 > 0);
     const aOff = (x.aOff ?? 0) + k0 * lda; // A is [K, M] here: slab k0 starts k0 rows in
     const bOff = (x.bOff ?? 0) + k0 * ldb;
     for (let row0 = 0; row0 < M; row0 += mSplit) {
       const rows = Math.min(mSplit, M - row0);
-      const u = gpu.params(kernel, { M, N, K: kn, lda, ldb, ldc, row0, aoff: aOff, boff: bOff, coff: x.cOff ?? 0, alpha: x.alpha ?? 1 });
+      const u = gpu.params(kernel, { M, N, K: kn, lda, ldb, ldc, row0, aoff: aOff, boff: bOff, coff: x.cOff ?? 0, alpha: x.alpha ?? 1, flags: f });
       calls.push(gpu.call(kernel, [u, x.a, x.b, x.bias ?? gpu.none, x.c], [Math.ceil(N / TILE_N), Math.ceil(rows / TILE)]));
     }
     if (K === 0) break;
@@ -72,9 +74,7 @@ export async function matmul(gpu: Gpu, x: MatmulArgs): Promise<Call[]> {
 
 /** dbias[N] += column sums of dy[M, N] (row stride ldy). */
 export async function biasBackward(gpu: Gpu, x: { dbias: View; dy: View; M: number; N: number; ldy?: number; dyOff?: number }): Promise<Call[]> {
-  const kernel = await gpu.kernel('matmul.wgsl', 'bias_backward', {
-    TRANS_A: false, TRANS_B: false, HAS_BIAS: false, ACCUM: false,
-  });
-  const u = gpu.params(kernel, { M: x.M, N: x.N, K: 0, lda: x.ldy ?? x.N, ldb: 0, ldc: 0, row0: 0, aoff: x.dyOff ?? 0, boff: 0, coff: 0, alpha: 0 });
+  const kernel = await gpu.kernel('matmul.wgsl', 'bias_backward', { TRANS_A: false, TRANS_B: false });
+  const u = gpu.params(kernel, { M: x.M, N: x.N, K: 0, lda: x.ldy ?? x.N, ldb: 0, ldc: 0, row0: 0, aoff: x.dyOff ?? 0, boff: 0, coff: 0, alpha: 0, flags: 0 });
   return [gpu.call(kernel, [u, x.dy, gpu.none, gpu.none, x.dbias], [Math.ceil(x.N / 64)])];
 }
