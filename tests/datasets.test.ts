@@ -1,6 +1,6 @@
 import { describe, it, expect } from 'vitest';
 import {
-  exportJsonl, importJsonl, MAX_FILE_BYTES, MAX_LINE_CHARS, promptText, toPreferencePairs, toPrompts, toRankings, toSftRows, type Record,
+  checkRecord, checkRecords, exportJsonl, importJsonl, MAX_FILE_BYTES, recordProblem, RecordError, MAX_LINE_CHARS, promptText, toPreferencePairs, toPrompts, toRankings, toSftRows, type Record,
 } from '../src/io/datasets.ts';
 
 const F = 'my-data.jsonl';
@@ -69,6 +69,31 @@ describe('export / import round trip', () => {
     expect(() => exportJsonl([{ kind: 'ranking', prompt: 'p', completions: ['only one'] }])).toThrow(/record 0 .*2 to 9 completions/);
     expect(() => exportJsonl([samples[0]!, { kind: 'messages', messages: [{ role: 'tool' as 'user', content: 'x' }] }])).toThrow(/record 1 .*bad role/);
     expect(() => exportJsonl([{ kind: 'ranking', prompt: 'p', completions: ['a', 'b'], ranks: [0] }])).toThrow(/ranks/);
+  });
+});
+
+describe('checkRecord: the one rule set, for a record in memory or in the store', () => {
+  it('accepts every kind and returns a plain copy, keys in order; an option spelled undefined is absent', () => {
+    for (const r of samples) {
+      const got = checkRecord(r);
+      expect(got).toEqual(r);
+      expect(got).not.toBe(r);
+    }
+    const pref = { rejected: 'b', chosen: 'a', prompt: 'p', kind: 'preference', rationale: undefined, selection: { margin: 0.5, method: 'uncertain' } };
+    expect(Object.keys(checkRecord(pref))).toEqual(['kind', 'prompt', 'chosen', 'rejected', 'selection']);
+    // what the JSONL line reads back is what checkRecord says of the object
+    expect(importJsonl(exportJsonl(samples), F).records.map((r) => checkRecord(r))).toEqual(samples.map((r) => checkRecord(r)));
+  });
+
+  it('refuses what a line would be refused for, and what only an object can get wrong (its kind, keys a line cannot name)', () => {
+    expect(recordProblem({ kind: 'completion', prompt: 'p', completion: '' })).toBeUndefined(); // an empty completion is a completion
+    expect(recordProblem({ kind: 'prompt', prompt: ' ' })).toBe('"prompt" is empty');
+    expect(recordProblem({ kind: 'prompt', prompt: 'p', completion: '' })).toBe('unknown key "completion" in a prompt-only record (allowed: kind, prompt)');
+    expect(recordProblem({ prompt: 'p', completion: 'c' })).toBe('"kind" must be one of "prompt", "completion", "messages", "preference", "ranking", got nothing');
+    expect(recordProblem('text')).toBe('a record must be an object, got a string');
+    expect(recordProblem({ kind: 'ranking', prompt: 'p', completions: ['a', 'b'], verdict: 'tie' })).toMatch(/a "verdict" belongs to a pair whose two completions tie/);
+    expect(recordProblem({ kind: 'messages', messages: [{ role: 'user', content: 'hi', name: 'x' }] })).toMatch(/unknown key "name" in messages\[0\]/);
+    expect(() => checkRecords([samples[0], { kind: 'completion', prompt: 1, completion: 'c' }], 'my list')).toThrow(new RecordError('my list, record 2 of 2: "prompt" must be a string, got a number'));
   });
 });
 
