@@ -8,8 +8,8 @@
 import 'fake-indexeddb/auto';
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { importJsonl } from '../src/io/datasets.ts';
-import { getMetrics, listRuns, openStore, type MetricRecord } from '../src/store/db.ts';
+import { importJsonl, type Record as DataRecord } from '../src/io/datasets.ts';
+import { addPrompts, getMetrics, listRuns, openStore, saveDataset, USER_DATASET, type MetricRecord } from '../src/store/db.ts';
 import { readCheckpointAll } from '../src/store/checkpoints.ts';
 import { callReward } from '../src/shared/rewards.ts';
 import type { Engine, TrainInput } from '../src/worker/api.ts';
@@ -20,7 +20,8 @@ import { testGpu } from './helpers/gpu.ts';
 const DIR = 'tests/fixtures/gpt2-tiny';
 const files = () => new Map(['config.json', 'model.safetensors', 'tokenizer.json'].map((f) => [f, new Uint8Array(readFileSync(`${DIR}/${f}`))]));
 const jsonl = (rows: object[]) => importJsonl(rows.map((r) => JSON.stringify(r)).join('\n'), 'data.jsonl').records;
-const prompts = jsonl(['the cat sat', 'a dog ran', 'big red mat', 'the cat ran far'].map((prompt) => ({ prompt })));
+// the Data tab's prompts: what the engine gives GRPO and RLOO (src/train/stage-data.ts)
+const PROMPTS = ['the cat sat', 'a dog ran', 'big red mat', 'the cat ran far'];
 
 // two functions: one scores every answer, one applies to the prompts with a cat only (null elsewhere)
 const MODULE = `
@@ -29,12 +30,6 @@ export const about_the_cat = ({ prompts, completion_ids }) => prompts.map((p, i)
 `;
 const GRPO: TrainInput = { seed: 2, loraRank: 4, batchSize: 2, numSamples: 2, maxNewTokens: 6, seqLen: 24, steps: 2, num_iterations: 1, reward_module: MODULE };
 
-let stores = 0;
-async function engine(name = `worker-grpo-${stores++}`): Promise<{ e: Engine; name: string }> {
-  const e = createEngine({ gpu: testGpu(), store: openStore(name) });
-  await e.loadModel({ files: files(), name: 'gpt2-tiny' });
-  return { e, name };
-}
 async function inStore<T>(name: string, f: (db: Awaited<ReturnType<typeof openStore>>) => Promise<T>): Promise<T> {
   const db = await openStore(name);
   try {
@@ -42,6 +37,17 @@ async function inStore<T>(name: string, f: (db: Awaited<ReturnType<typeof openSt
   } finally {
     db.close();
   }
+}
+let stores = 0;
+/** An engine with the tiny model, over a store that holds the prompts (and `records` as the user's own). */
+async function engine(name = `worker-grpo-${stores++}`, records: DataRecord[] = []): Promise<{ e: Engine; name: string }> {
+  await inStore(name, async (db) => {
+    await saveDataset(db, { id: USER_DATASET, name: 'My data', records, createdAt: 1 });
+    await addPrompts(db, PROMPTS);
+  });
+  const e = createEngine({ gpu: testGpu(), store: openStore(name) });
+  await e.loadModel({ files: files(), name: 'gpt2-tiny' });
+  return { e, name };
 }
 const metricsOf = (name: string, id: string): Promise<MetricRecord[]> => inStore(name, (db) => getMetrics(db, id));
 const tensorsOf = (name: string, id: string) => inStore(name, async (db) => {
@@ -54,7 +60,7 @@ describe('GRPO and RLOO in the engine, with the reward functions of config.rewar
     const t0 = performance.now();
     const a = await engine();
     expect(await a.e.checkRewardModule(MODULE)).toEqual(['about_the_cat', 'short']);
-    const idA = await a.e.startStage('grpo', GRPO, prompts);
+    const idA = await a.e.startStage('grpo', GRPO);
     expect(await a.e.wait(idA), (await a.e.getRun(idA)).error).toBe('done');
     const run = await a.e.getRun(idA);
     // the module's functions in its namespace's order (alphabetical), and its source, kept with the run
@@ -72,7 +78,7 @@ describe('GRPO and RLOO in the engine, with the reward functions of config.rewar
     const tA = performance.now();
 
     const b = await engine();
-    const idB = await b.e.startStage('grpo', GRPO, prompts, { onProgress: (p) => void (p.step === 1 && b.e.pause(p.runId)) });
+    const idB = await b.e.startStage('grpo', GRPO, { onProgress: (p) => void (p.step === 1 && b.e.pause(p.runId)) });
     expect(await b.e.wait(idB)).toBe('paused');
     await b.e.dispose();
     // a reload: a fresh engine over the same store builds the reward functions again from the saved source
@@ -91,11 +97,11 @@ describe('GRPO and RLOO in the engine, with the reward functions of config.rewar
   });
 
   it('rloo: a reward model from rewardRunId scores beside the functions, as reward_model', async () => {
-    const { e, name } = await engine();
     const rank = jsonl(Array.from({ length: 6 }, (_, i) => ({ prompt: `the cat ${i}`, completions: ['a big red dog ran far away', 'the cat', 'mat'] })));
-    const rm = await e.startStage('rm', { seed: 1, batchSize: 2, seqLen: 24, loraRank: 4, lr: 1e-3, steps: 2 }, rank);
+    const { e, name } = await engine(undefined, rank); // the reward model trains on the rankings, RLOO samples the prompts
+    const rm = await e.startStage('rm', { seed: 1, batchSize: 2, seqLen: 24, loraRank: 4, lr: 1e-3, steps: 2 });
     expect(await e.wait(rm)).toBe('done');
-    const id = await e.startStage('rloo', { ...GRPO, steps: 1, rewardRunId: rm, reward_funcs: ['short'], reward_weights: [1, 0.5] }, prompts);
+    const id = await e.startStage('rloo', { ...GRPO, steps: 1, rewardRunId: rm, reward_funcs: ['short'], reward_weights: [1, 0.5] });
     expect(await e.wait(id), (await e.getRun(id)).error).toBe('done');
     expect((await e.getRun(id)).config).toMatchObject({ reward_funcs: ['short'], rewardRunId: rm, beta: 0.05 });
     const [row] = await metricsOf(name, id);
@@ -106,16 +112,16 @@ describe('GRPO and RLOO in the engine, with the reward functions of config.rewar
 
   it('a module that does not load or exports nothing is refused before a run starts; a function with the wrong number of scores fails the run, named', async () => {
     const { e, name } = await engine();
-    await expect(e.startStage('grpo', { ...GRPO, reward_module: 'export function broken({ completions }) { return completions.map((c) => ; }' }, prompts))
+    await expect(e.startStage('grpo', { ...GRPO, reward_module: 'export function broken({ completions }) { return completions.map((c) => ; }' }))
       .rejects.toThrow(/^reward_module: cannot load the module: /);
-    await expect(e.startStage('grpo', { ...GRPO, reward_module: 'export const limit = 12;' }, prompts)).rejects.toThrow(/^reward_module: exports no reward function/);
-    await expect(e.startStage('grpo', { ...GRPO, reward_funcs: ['nope'] }, prompts)).rejects.toThrow(/no reward function named "nope" was given \(about_the_cat, short\)/);
+    await expect(e.startStage('grpo', { ...GRPO, reward_module: 'export const limit = 12;' })).rejects.toThrow(/^reward_module: exports no reward function/);
+    await expect(e.startStage('grpo', { ...GRPO, reward_funcs: ['nope'] })).rejects.toThrow(/no reward function named "nope" was given \(about_the_cat, short\)/);
     await expect(e.checkRewardModule('export default 3;')).rejects.toThrow(/reward_module: the default export is not a function/);
     expect(await inStore(name, (db) => listRuns(db))).toEqual([]);
     // without a module or a reward model there is nothing to score with
-    await expect(e.startStage('grpo', { ...GRPO, reward_module: '' }, prompts)).rejects.toThrow(/config\.reward_funcs: .*need reward functions, a reward model/);
+    await expect(e.startStage('grpo', { ...GRPO, reward_module: '' })).rejects.toThrow(/config\.reward_funcs: .*need reward functions, a reward model/);
 
-    const id = await e.startStage('grpo', { ...GRPO, reward_module: 'export default function broken({ completions }) { return completions.slice(1); }' }, prompts);
+    const id = await e.startStage('grpo', { ...GRPO, reward_module: 'export default function broken({ completions }) { return completions.slice(1); }' });
     expect(await e.wait(id)).toBe('failed');
     expect((await e.getRun(id)).error).toBe('reward function "broken" (reward_module) returned 3 scores for 4 completions');
     await e.dispose();

@@ -9,10 +9,10 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { importJsonl } from '../src/io/datasets.ts';
+import { importJsonl, type Record as DataRecord } from '../src/io/datasets.ts';
 import { unzipFiles, zipFiles } from '../src/io/zip.ts';
 import { parseSafetensors, readTensorF32, writeSafetensors } from '../src/io/safetensors.ts';
-import { getMetrics, listRollouts, listRuns, openStore, type MetricRecord } from '../src/store/db.ts';
+import { addPrompts, deletePrompt, getDataset, getMetrics, listPrompts, listRollouts, listRuns, openStore, saveDataset, USER_DATASET, type MetricRecord } from '../src/store/db.ts';
 import { readCheckpointAll } from '../src/store/checkpoints.ts';
 import { createNodeGpu } from '../src/gpu/node.ts';
 import type { StageRun } from '../src/train/stages.ts';
@@ -39,8 +39,22 @@ const rankData = jsonl([
 ]);
 const SFT: TrainInput = { seed: 3, steps: 5, epochs: 2, batchSize: 4, seqLen: 24, lr: 1e-3 };
 
+/**
+ * The user's data in a store, as the page keeps it: their own records (the Data tab's dataset) and the
+ * prompts. The engine reads it when a run starts and takes the stage's records by src/train/stage-data.ts.
+ */
+async function setData(name: string, records: DataRecord[], prompts: string[] = []): Promise<void> {
+  const db = await openStore(name);
+  await saveDataset(db, { id: USER_DATASET, name: 'My data', records, createdAt: 1 });
+  for (const p of await listPrompts(db)) await deletePrompt(db, p.id!);
+  await addPrompts(db, prompts);
+  db.close();
+}
+
 let stores = 0;
-async function engine(name = `worker-test-${stores++}`): Promise<{ e: Engine; name: string }> {
+/** An engine with the tiny model loaded, over a store that holds `records` as the user's data (the demonstrations unless told). */
+async function engine(name = `worker-test-${stores++}`, records = sftData): Promise<{ e: Engine; name: string }> {
+  await setData(name, records);
   const e = createEngine({ gpu: testGpu(), store: openStore(name) });
   await e.loadModel({ files: files(), name: 'gpt2-tiny' });
   return { e, name };
@@ -150,11 +164,11 @@ describe('training engine (worker API in Node)', () => {
     await e.dispose();
   });
 
-  it('SFT paused after step 2 and resumed by a new engine equals an uninterrupted run, bit for bit', async () => {
+  it('SFT paused after step 2 and resumed by a new engine equals an uninterrupted run, bit for bit, on the data it started with though the user changed theirs meanwhile', async () => {
     const t0 = performance.now();
     // the uninterrupted run
     const a = await engine();
-    const idA = await a.e.startStage('sft', SFT, sftData);
+    const idA = await a.e.startStage('sft', SFT);
     expect(await a.e.wait(idA)).toBe('done');
     const ref = await finalTensors(a.name, idA);
     const refMetrics = await metricsOf(a.name, idA);
@@ -165,7 +179,7 @@ describe('training engine (worker API in Node)', () => {
     // the same run, paused from its progress callback after step 2
     const b = await engine();
     const progress: RunProgress[] = [], statuses: RunStatusEvent[] = [], rows: MetricRecord[] = [];
-    const idB = await b.e.startStage('sft', SFT, sftData, {
+    const idB = await b.e.startStage('sft', SFT, {
       onProgress: (p) => {
         progress.push(p);
         if (p.step === 2) void b.e.pause(p.runId);
@@ -182,8 +196,14 @@ describe('training engine (worker API in Node)', () => {
     expect((await finalTensors(b.name, idB)).step).toBe(2);
     await b.e.dispose();
 
+    // meanwhile the user edits their data: other demonstrations, one of the old ones gone, and a chat one
+    const edited: DataRecord[] = [...sftData.slice(1, 5).map((r) => ({ ...r, completion: `${say(4)} instead` }) as DataRecord), ...sftData.slice(6),
+      { kind: 'messages', messages: [{ role: 'user', content: say(3) }, { role: 'assistant', content: say(4) }] }];
+    await setData(b.name, edited);
+
     // a reload: a new engine over the same store, the model loaded again, resume
     const c = createEngine({ gpu: testGpu(), store: openStore(b.name) });
+    expect(await c.stageData('sft')).toEqual(edited); // what a new run would train on now (the page's summary)
     await expect(c.resume(idB)).rejects.toThrow(/load that model first/); // a Map source cannot be fetched again
     await c.loadModel({ files: files(), name: 'gpt2-tiny' });
     const later: number[] = [];
@@ -199,11 +219,23 @@ describe('training engine (worker API in Node)', () => {
     expect(history.map((m) => m.values.loss)).toEqual(refMetrics.map((m) => m.values.loss));
     expect(Object.keys(history[0]!.values).sort()).toEqual(['grad_norm', 'learning_rate', 'loss']);
     expect(history.at(-1)!.values.loss).toBeLessThan(history[0]!.values.loss!);
+    // the run kept the records it started on (its snapshot in the store), which resume read
+    const st = await openStore(b.name);
+    expect((await getDataset(st, `run:${idB}`))!.records).toEqual(sftData);
+    st.close();
     // the export is a Hugging Face folder (full fine-tuning) in a zip
     const { name, zip } = await c.exportModel();
     expect(name).toMatch(/^sft-.*\.zip$/);
     const out = unzipFiles(zip, name);
     expect([...out.keys()].map((k) => k.split('/').pop()).sort()).toEqual(expect.arrayContaining(['config.json', 'model.safetensors', 'tokenizer.json']));
+    // the edit mattered: a new run takes the edited records, and its first step is not the old run's
+    const idC = await c.startStage('sft', { ...SFT, steps: 1 });
+    expect(await c.wait(idC)).toBe('done');
+    expect((await metricsOf(b.name, idC))[0]!.values.loss).not.toBe(refMetrics[0]!.values.loss);
+    const st2 = await openStore(b.name);
+    expect((await getDataset(st2, `run:${idC}`))!.records).toEqual(edited);
+    expect((await getDataset(st2, `run:${idB}`))!.records).toEqual(sftData);
+    st2.close();
     await c.dispose();
     console.log(`uninterrupted SFT run (5 steps): ${(tA - t0).toFixed(0)} ms; paused + resumed: ${(performance.now() - tA).toFixed(0)} ms`);
   });
@@ -217,9 +249,10 @@ describe('training engine (worker API in Node)', () => {
     const url = `http://localhost:${(server.address() as AddressInfo).port}/gpt2-tiny/`;
     try {
       const name = `worker-test-${stores++}`;
+      await setData(name, sftData);
       const a = createEngine({ gpu: testGpu(), store: openStore(name) });
       expect((await a.loadModel({ url })).source).toBe(url.slice(0, -1));
-      const id = await a.startStage('sft', { ...SFT, steps: 3 }, sftData, { onProgress: (p) => void (p.step === 1 && a.pause(p.runId)) });
+      const id = await a.startStage('sft', { ...SFT, steps: 3 }, { onProgress: (p) => void (p.step === 1 && a.pause(p.runId)) });
       expect(await a.wait(id)).toBe('paused');
       await a.dispose();
       const b = createEngine({ gpu: testGpu(), store: openStore(name) });
@@ -239,10 +272,11 @@ describe('training engine (worker API in Node)', () => {
       hub.repos.set('test/gpt2-tiny', { id: 'test/gpt2-tiny', private: false, files: files() });
       for (const revision of [undefined, 'v1.0']) {
         const name = `worker-test-hub-${revision ?? 'main'}`;
+        await setData(name, sftData);
         const e = createEngine({ gpu: testGpu(), store: openStore(name) });
         const info = await e.loadModel({ hub: 'test/gpt2-tiny', endpoint: hub.url, ...(revision ? { revision } : {}) });
         expect(info.source).toBe(`test/gpt2-tiny@${revision ?? 'main'}`); // what the page shows and the run records
-        const id = await e.startStage('sft', { ...SFT, steps: 2, loraRank: 4 }, sftData);
+        const id = await e.startStage('sft', { ...SFT, steps: 2, loraRank: 4 });
         expect(await e.wait(id)).toBe('done');
         const zip = unzipFiles((await e.exportModel(id)).zip, 'sft.zip');
         const cfgFile = [...zip].find(([k]) => k.endsWith('adapter_config.json'));
@@ -268,13 +302,13 @@ describe('training engine (worker API in Node)', () => {
   it('cancel stops the run and leaves its last checkpoint usable', async () => {
     const cfg = { ...SFT, loraRank: 4, checkpointEvery: 2 };
     const a = await engine();
-    const idA = await a.e.startStage('sft', cfg, sftData);
+    const idA = await a.e.startStage('sft', cfg);
     await a.e.wait(idA);
     const ref = await finalTensors(a.name, idA);
     await a.e.dispose();
 
     const b = await engine();
-    const id = await b.e.startStage('sft', cfg, sftData, { onProgress: (p) => void (p.step === 3 && b.e.cancel(p.runId)) });
+    const id = await b.e.startStage('sft', cfg, { onProgress: (p) => void (p.step === 3 && b.e.cancel(p.runId)) });
     expect(await b.e.wait(id)).toBe('cancelled');
     expect((await b.e.getRun(id)).status).toBe('cancelled');
     const ck = await finalTensors(b.name, id);
@@ -293,8 +327,8 @@ describe('training engine (worker API in Node)', () => {
   });
 
   it('the reward model reports accuracy per step and held-out; PPO trains against it, for a step cap or for epochs over the prompts; DPO from the same rankings', async () => {
-    const { e, name } = await engine();
-    const rm = await e.startStage('rm', { seed: 1, batchSize: 4, seqLen: 24, loraRank: 4, lr: 1e-3, epochs: 2 }, rankData);
+    const { e, name } = await engine(undefined, rankData);
+    const rm = await e.startStage('rm', { seed: 1, batchSize: 4, seqLen: 24, loraRank: 4, lr: 1e-3, epochs: 2 });
     expect(await e.wait(rm)).toBe('done');
     const rows = await metricsOf(name, rm);
     expect(rows.length).toBe(12); // 20 rankings + 4 preferences, 2 held out: 22 -> 6 steps x 2 epochs
@@ -317,7 +351,8 @@ describe('training engine (worker API in Node)', () => {
     expect((await e.openCheckpoint({ zip: (await e.exportModel()).zip, name: 'rm.zip' })).policy).toEqual({ kind: 'adapter', name: 'rm.zip', reward: true });
 
     const samples: string[] = [];
-    const ppo = await e.startStage('ppo', { rewardRunId: rm, loraRank: 4, batchSize: 2, seqLen: 24, numSamples: 2, maxNewTokens: 6, steps: 2, epochs: 3 }, sftData, {
+    await setData(name, sftData); // PPO samples the demonstrations' prompts
+    const ppo = await e.startStage('ppo', { rewardRunId: rm, loraRank: 4, batchSize: 2, seqLen: 24, numSamples: 2, maxNewTokens: 6, steps: 2, epochs: 3 }, {
       onSamples: (_s, xs) => void samples.push(...xs.map((s) => s.response)),
     });
     expect(await e.wait(ppo)).toBe('done');
@@ -338,7 +373,8 @@ describe('training engine (worker API in Node)', () => {
 
     // PPO's epochs: 2 passes over 6 prompts, 2 a step, are 6 steps; each pass samples every prompt once
     const prompts = ['the cat', 'a dog', 'big red', 'far away', 'on a mat', 'dog ran'];
-    const twice = await e.startStage('ppo', { rewardRunId: rm, loraRank: 4, batchSize: 2, seqLen: 24, numSamples: 2, maxNewTokens: 4, epochs: 2 }, jsonl(prompts.map((prompt) => ({ prompt }))));
+    await setData(name, [], prompts); // the Data tab's prompts alone
+    const twice = await e.startStage('ppo', { rewardRunId: rm, loraRank: 4, batchSize: 2, seqLen: 24, numSamples: 2, maxNewTokens: 4, epochs: 2 });
     expect(await e.wait(twice)).toBe('done');
     const run2 = await e.getRun(twice);
     expect([run2.totalSteps, run2.step, run2.config.epochs]).toEqual([6, 6, 2]);
@@ -356,7 +392,8 @@ describe('training engine (worker API in Node)', () => {
     expect(ppoPart(cappedCard)).not.toMatch(/\| epochs \|/);
     expect(ppoPart(cappedCard)).toMatch(/\| step cap \| 2 \|/);
 
-    const dpo = await e.startStage('dpo', { loraRank: 4, batchSize: 4, seqLen: 24, steps: 2 }, rankData);
+    await setData(name, rankData);
+    const dpo = await e.startStage('dpo', { loraRank: 4, batchSize: 4, seqLen: 24, steps: 2 });
     expect(await e.wait(dpo)).toBe('done');
     const dm = await metricsOf(name, dpo);
     expect(Object.keys(dm[0]!.values)).toEqual(expect.arrayContaining(['loss', 'rewards/margins', 'rewards/accuracies']));
@@ -366,9 +403,9 @@ describe('training engine (worker API in Node)', () => {
   });
 
   it('rewardScores (the Rank tab\'s active selection): a finished reward model scores (prompt, completion) as its own stage does, here and in a fresh engine over the same store', async () => {
-    const { e, name } = await engine();
+    const { e, name } = await engine(undefined, rankData);
     // LoRA dropout at its default: the stage scores with its training plan, dropout turned off for it
-    const rm = await e.startStage('rm', { seed: 1, batchSize: 4, seqLen: 24, loraRank: 4, lr: 1e-3, steps: 4 }, rankData);
+    const rm = await e.startStage('rm', { seed: 1, batchSize: 4, seqLen: 24, loraRank: 4, lr: 1e-3, steps: 4 });
     expect(await e.wait(rm)).toBe('done');
     const items = rankData.flatMap((r) => (r.kind === 'ranking' ? r.completions.map((completion) => ({ prompt: r.prompt, completion })) : [])).slice(0, 7);
     const stage = (e as unknown as { current: { stage: StageRun } }).current.stage;
@@ -412,7 +449,7 @@ describe('training engine (worker API in Node)', () => {
     const prompts = ['the cat', 'a dog ran', 'big red'];
     const sample = async (model: 'policy' | 'base') => Promise.all(prompts.map(async (p) => (await e.generate(p, { ...greedy, model })).texts[0]));
     const root = (await e.adapterInfo()) && e.modelInfo()!;
-    const sft = await e.startStage('sft', { ...SFT, loraRank: 4, lr: 3e-3, steps: 8 }, sftData);
+    const sft = await e.startStage('sft', { ...SFT, loraRank: 4, lr: 3e-3, steps: 8 });
     expect(await e.wait(sft)).toBe('done');
     const tuned = await sample('policy');
     expect(tuned).not.toEqual(await sample('base')); // the SFT adapter changed what the model says
@@ -425,7 +462,8 @@ describe('training engine (worker API in Node)', () => {
     expect(await sample('base')).toEqual(tuned); // the merged model says what model + adapter said
 
     // the reward model and PPO train on the merged model; PPO is leashed to it
-    const rm = await e.startStage('rm', { seed: 1, batchSize: 4, seqLen: 24, loraRank: 4, lr: 1e-3, steps: 2 }, rankData);
+    await setData(name, rankData);
+    const rm = await e.startStage('rm', { seed: 1, batchSize: 4, seqLen: 24, loraRank: 4, lr: 1e-3, steps: 2 });
     expect(await e.wait(rm)).toBe('done');
     await expect(e.adoptRun(rm)).rejects.toThrow(/reward model/);
     // its adapter's base is the merged model, which is not on the Hub: the zip carries it beside the adapter
@@ -438,7 +476,8 @@ describe('training engine (worker API in Node)', () => {
     expect(opened.model.source).toBe('rm.zip/starting-model');
     expect(opened.policy).toMatchObject({ kind: 'adapter', name: 'rm.zip/adapter' });
     await other.dispose();
-    const ppo = await e.startStage('ppo', { rewardRunId: rm, loraRank: 4, batchSize: 2, seqLen: 24, numSamples: 2, maxNewTokens: 6, steps: 2 }, sftData);
+    await setData(name, sftData);
+    const ppo = await e.startStage('ppo', { rewardRunId: rm, loraRank: 4, batchSize: 2, seqLen: 24, numSamples: 2, maxNewTokens: 6, steps: 2 });
     expect(await e.wait(ppo)).toBe('done');
     const ppoSays = await sample('policy');
     const zip = unzipFiles((await e.exportModel(ppo)).zip, 'ppo.zip');
@@ -475,6 +514,7 @@ describe('training engine (worker API in Node)', () => {
   it('a lost GPU is reported and fails the running run; the engine gets a new device, and the run resumed on it ends as an uninterrupted one', async () => {
     const devices: Awaited<ReturnType<typeof createNodeGpu>>[] = [];
     const name = `worker-test-${stores++}`;
+    await setData(name, sftData);
     // the GPU as a factory, as the worker gives it: each call a device of its own (destroying one must not touch the other tests')
     const e = createEngine({ gpu: async () => { const g = await createNodeGpu(); devices.push(g); return g; }, store: openStore(name) });
     await e.loadModel({ files: files(), name: 'gpt2-tiny' });
@@ -484,7 +524,7 @@ describe('training engine (worker API in Node)', () => {
     expect(devices.length).toBe(1);
     let destroyed = false;
     const cfg = { ...SFT, steps: 6, checkpointEvery: 2 };
-    const id = await e.startStage('sft', cfg, sftData, {
+    const id = await e.startStage('sft', cfg, {
       onProgress: (p) => { if (p.step === 3 && !destroyed) { destroyed = true; devices[0]!.device.destroy(); } },
     });
     expect(await e.wait(id)).toBe('failed');
@@ -504,7 +544,7 @@ describe('training engine (worker API in Node)', () => {
     expect((await metricsOf(name, id)).map((r) => r.step)).toEqual([1, 2, 3, 4, 5, 6]); // step 3 again, kept once
     expect((await e.generate('the cat', { numSamples: 1, maxNewTokens: 2 })).texts.length).toBe(1); // the page goes on
     // bit for bit the run without the loss
-    const straight = await e.startStage('sft', cfg, sftData);
+    const straight = await e.startStage('sft', cfg);
     expect(await e.wait(straight)).toBe('done');
     const [x, y] = await Promise.all([finalTensors(name, id), finalTensors(name, straight)]);
     expect(x.step).toBe(6);
@@ -519,19 +559,20 @@ describe('training engine (worker API in Node)', () => {
     const cfg = parseConfig(JSON.parse(new TextDecoder().decode(files().get('config.json'))));
     // a device whose buffer and binding limits are what a 4 x 24 full fine-tuning step needs
     const name = `worker-test-${stores++}`;
+    await setData(name, sftData);
     const e = createEngine({ gpu: tightGpu(cfg, 4, 24), store: openStore(name) });
     const runsNow = async () => { const db = await openStore(name); const n = (await listRuns(db)).length; db.close(); return n; };
     await e.loadModel({ files: files(), name: 'gpt2-tiny' });
     const limit = (await tightGpu(cfg, 4, 24)).maxBuffer;
     const runs = await runsNow();
-    const err = await e.startStage('sft', { ...SFT, batchSize: 16 }, sftData).then(() => undefined, (x: Error) => x);
+    const err = await e.startStage('sft', { ...SFT, batchSize: 16 }).then(() => undefined, (x: Error) => x);
     expect(err?.message).toMatch(/^SFT run: needs a \d+ KiB buffer, over this adapter's maxBufferSize of \d+ KiB$/);
     const [needed, allowed] = [...err!.message.matchAll(/(\d+) KiB/g)].map((m) => Number(m[1]));
     expect(allowed).toBe(Math.round(limit / 1024));
     expect(needed).toBeGreaterThan(allowed!);
     expect(await runsNow()).toBe(runs); // no run was made
     // the same engine, the same model: a run that fits trains
-    const ok = await e.startStage('sft', { ...SFT, steps: 2 }, sftData);
+    const ok = await e.startStage('sft', { ...SFT, steps: 2 });
     expect(await e.wait(ok)).toBe('done');
     await e.dispose();
   });
@@ -540,13 +581,13 @@ describe('training engine (worker API in Node)', () => {
     const { e, name } = await engine();
     // a learning rate that blows the weights up: the second step's gradient is not finite
     const boom: TrainInput = { ...SFT, steps: 4, lr: 1e30, warmupRatio: 0, maxGradNorm: 0 };
-    const skip = await e.startStage('sft', boom, sftData);
+    const skip = await e.startStage('sft', boom);
     expect(await e.wait(skip)).toBe('done');
     const rows = await metricsOf(name, skip);
     expect(rows.map((r) => r.step)).toEqual([1, 2, 3, 4]);
     expect(rows.some((r) => r.values.skipped === 1)).toBe(true);
 
-    const stop = await e.startStage('sft', { ...boom, onNonFinite: 'stop', checkpointEvery: 1 }, sftData);
+    const stop = await e.startStage('sft', { ...boom, onNonFinite: 'stop', checkpointEvery: 1 });
     expect(await e.wait(stop)).toBe('failed');
     const run = await e.getRun(stop);
     expect(run.error).toMatch(/step \d: the gradient is NaN or infinite .*onNonFinite: 'stop'.*checkpoint of step \d is intact/);

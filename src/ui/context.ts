@@ -6,11 +6,10 @@
 // listen to `ctx.on(topic, fn)`. A view that changes shared data says so with `ctx.changed(topic)`.
 import * as Comlink from 'comlink';
 import type { AdapterSummary } from '../shared/types.ts';
-import { rankingToRecord, type Record as DataRecord } from '../io/datasets.ts';
+import type { Record as DataRecord } from '../io/datasets.ts';
 import { readGeneration, type GenerationConfig } from '../io/generation-config.ts';
 import type { CompletionRow } from '../shared/types.ts';
 import * as db from '../store/db.ts';
-import { isOnline } from '../shared/config.ts';
 import { DATA_BUNDLE, dataBundle, recordKey } from './data-io.ts';
 import { loadGuidelines } from './labeling.ts';
 import type { Engine, GpuProblem, ModelInfo, PolicyInfo, RunPhase, RunProgress, RunStatusEvent, Stage, TrainInput } from '../worker/api.ts';
@@ -154,17 +153,12 @@ export class AppContext {
     return true;
   }
 
-  /** The records a stage trains on, from everything the user made: demonstrations, rankings, prompts. */
-  async stageData(stage: Stage): Promise<DataRecord[]> {
-    const own = await this.userRecords();
-    if (stage === 'sft') return own.filter((r) => r.kind === 'completion' || r.kind === 'messages');
-    if (isOnline(stage)) {
-      const prompts = (await db.listPrompts(this.store)).map((p): DataRecord => ({ kind: 'prompt', prompt: p.text }));
-      // demonstrations come along for PPO-ptx; their prompts are prompts too (GRPO and RLOO sample on them as well)
-      return [...prompts, ...own.filter((r) => r.kind === 'completion')];
-    }
-    const ranked = (await db.listRankings(this.store)).map(rankingToRecord);
-    return [...ranked, ...own.filter((r) => r.kind === 'ranking' || r.kind === 'preference')];
+  /**
+   * The records a run of `stage` would train on now: the engine reads the store and applies the training
+   * side's policy (src/train/stage-data.ts), as startStage does; the page only shows them (summaries, token counts).
+   */
+  stageData(stage: Stage): Promise<DataRecord[]> {
+    return this.engine.stageData(stage);
   }
 
   // ---- runs: started here so every view sees their events ----
@@ -192,9 +186,9 @@ export class AppContext {
     });
   }
 
+  /** Starts a run: the engine takes the stage's records from the store itself (and keeps them with the run). */
   async startRun(stage: Stage, config: TrainInput): Promise<string> {
-    const data = await this.stageData(stage);
-    const id = await this.engine.startStage(stage, config, data, this.callbacks());
+    const id = await this.engine.startStage(stage, config, this.callbacks());
     this.liveRun = id;
     this.changed('runs');
     return id;

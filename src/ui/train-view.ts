@@ -357,9 +357,10 @@ export class TrainView extends CtxView {
         found[stage] = old;
         continue;
       }
-      const [rows, data] = await Promise.all([db.getMetrics(ctx.store, r.id), r.datasetId ? db.getDataset(ctx.store, r.datasetId) : undefined]);
+      // a snapshot the rules refuse (an older version's) only leaves this run out of the estimate
+      const [rows, data] = await Promise.all([db.getMetrics(ctx.store, r.id), r.datasetId ? db.getDataset(ctx.store, r.datasetId).catch(() => undefined) : undefined]);
       const measured = measuredStepSeconds(rows.map((x) => x.time));
-      const records = (data?.records ?? []) as DataRecord[];
+      const records = data?.records ?? [];
       if (measured === undefined || !records.length) continue;
       const texts = stage === 'ppo' ? textsOf([], records) : textsOf(records, []);
       const counts = await ctx.engine.countTokens(texts.prompts, texts.completions).catch(() => undefined);

@@ -183,8 +183,19 @@ export interface Engine {
    *  (loaded in its sandbox worker and stopped again); throws with the module's problem. */
   checkRewardModule(source: string): Promise<string[]>;
 
-  /** Starts a training stage on the loaded model; resolves with the run id once it is saved and training. */
-  startStage(stage: Stage, config: TrainInput, data: DataRecord[], callbacks?: RunCallbacks): Promise<string>;
+  /**
+   * The records a run of `stage` would train on now: the user's data in the store (the prompts, the Rank
+   * tab's rankings, their own dataset) through the training side's policy (src/train/stage-data.ts), as
+   * startStage takes them. For the page's summaries; needs no model.
+   */
+  stageData(stage: Stage): Promise<DataRecord[]>;
+
+  /**
+   * Starts a training stage on the loaded model, on the records stageData gives now, read from the store by
+   * the engine (no data crosses from the page); resolves with the run id once the run and those records (its
+   * snapshot, which resume trains on) are saved and it trains.
+   */
+  startStage(stage: Stage, config: TrainInput, callbacks?: RunCallbacks): Promise<string>;
 
   /** Continues a paused, cancelled, failed or interrupted run from its last checkpoint in the store. */
   resume(runId: string, callbacks?: RunCallbacks): Promise<void>;

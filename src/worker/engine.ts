@@ -4,8 +4,11 @@
 // their own. This file checks and orders (no model change while a run trains, weights changed only between
 // generations); the units do the work.
 //
-// Runs: startStage builds a stage (src/train/stages.ts), saves the resolved config and the data (text) to
-// the store, and hands it to the run driver. GRPO/RLOO: the reward functions are the JavaScript source in
+// Runs: startStage reads the user's data from the store (prompts, rankings, their dataset, in one
+// transaction), takes the stage's records by the training side's policy (src/train/stage-data.ts: the page
+// asks the same through stageData), builds a stage on them (src/train/stages.ts), saves the resolved config
+// and those records with the run (its snapshot, `run:<id>`: resume trains on them, whatever the user changed
+// meanwhile), and hands it to the run driver. GRPO/RLOO: the reward functions are the JavaScript source in
 // config.reward_module, run in a sandbox worker of their own (reward-sandbox.ts), built again when a run
 // is opened or resumed.
 import type { AdapterSummary } from '../gpu/device.ts';
@@ -18,6 +21,7 @@ import { cleanOrphanChunks, deleteCheckpointFiles } from '../store/checkpoints.t
 import * as db from '../store/db.ts';
 import { isGroup, resolveConfig, type Stage, type TrainConfig, type TrainInput } from '../shared/config.ts';
 import { carriesBase, packageModel, packageRun } from '../train/package.ts';
+import { stageRecords } from '../train/stage-data.ts';
 import type { StageRun } from '../train/stages.ts';
 import type { Engine, GenerateOptions, GenerateResult, GpuProblem, ModelInfo, PolicyInfo, RunCallbacks } from './api.ts';
 import { newId, runOf } from './common.ts';
@@ -192,10 +196,15 @@ export class PlaygroundEngine implements Engine {
     return fns.functions.map((f) => f.name);
   }
 
-  async startStage(stage: Stage, config: TrainInput, data: DataRecord[], callbacks: RunCallbacks = {}): Promise<string> {
+  async stageData(stage: Stage): Promise<DataRecord[]> {
+    return stageRecords(stage, await db.userData(await this.storeP));
+  }
+
+  async startStage(stage: Stage, config: TrainInput, callbacks: RunCallbacks = {}): Promise<string> {
     const store = await this.storeP;
     const m = this.session.need();
     this.runs.idle();
+    const data = stageRecords(stage, await db.userData(store));
     // GRPO / RLOO: the reward functions of config.reward_module (every export when reward_funcs names none,
     // and the saved config then names them all)
     const fns: RewardModule | undefined = isGroup(stage) && typeof config.reward_module === 'string' && config.reward_module.trim() ? await loadRewardModule(config.reward_module) : undefined;

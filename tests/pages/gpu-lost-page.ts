@@ -3,7 +3,7 @@
 // new device and builds the model again, and the run resumed on it ends bit for bit as an uninterrupted
 // one. Results go to document.body.dataset.
 import * as Comlink from 'comlink';
-import { getMetrics, openStore } from '../../src/store/db.ts';
+import { getMetrics, openStore, saveDataset, USER_DATASET } from '../../src/store/db.ts';
 import type { Engine, GpuProblem } from '../../src/worker/api.ts';
 import { sameTensors } from './same-tensors.ts';
 
@@ -20,8 +20,11 @@ async function main(): Promise<void> {
   await engine.loadModel({ url: '/models/gpt2-tiny/', files: new Map([['tokenizer.json', tokenizer]]) });
   const problems: string[] = [];
   await engine.watchGpu(Comlink.proxy((p: GpuProblem) => void problems.push(p.kind)));
+  // the user's demonstrations, where the page keeps them: the engine reads a run's data from the store
+  const db = await openStore();
+  await saveDataset(db, { id: USER_DATASET, name: 'My data', records: data, createdAt: 1 });
   let lost = false;
-  const id = await engine.startStage('sft', CONFIG, data, Comlink.proxy({
+  const id = await engine.startStage('sft', CONFIG, Comlink.proxy({
     onProgress: (p: { step: number }) => { if (p.step === 2 && !lost) { lost = true; void engine.loseDevice(); } },
   }));
   const status = await engine.wait(id);
@@ -29,9 +32,8 @@ async function main(): Promise<void> {
   const back = await engine.reconnectGpu();
   if (back.lostRun) await engine.resume(back.lostRun);
   const resumed = await engine.wait(id);
-  const straight = await engine.startStage('sft', { ...CONFIG, checkpointEvery: 0 }, data);
+  const straight = await engine.startStage('sft', { ...CONFIG, checkpointEvery: 0 });
   await engine.wait(straight);
-  const db = await openStore();
   put('result', {
     status, error, problems, lostRun: back.lostRun === id, model: back.model?.arch, devices: await engine.deviceCount(), resumed,
     steps: (await getMetrics(db, id)).map((m) => m.step), equal: await sameTensors(db, id, straight),

@@ -2,7 +2,7 @@
 // GPT-2 in the worker, run SFT, pause from the progress callback after step 2. After a reload: find the
 // paused run in IndexedDB, load the model again, resume, finish. Results go to document.body.dataset.
 import * as Comlink from 'comlink';
-import { checkpointManifest, getMetrics, listRuns, openStore } from '../../src/store/db.ts';
+import { checkpointManifest, getMetrics, listRuns, openStore, saveDataset, USER_DATASET } from '../../src/store/db.ts';
 import { sameTensors } from './same-tensors.ts';
 import type { Engine, RunCallbacks } from '../../src/worker/api.ts';
 
@@ -27,6 +27,8 @@ async function main(): Promise<void> {
   log(`model: ${info.arch}, ${info.params} parameters`);
 
   const db = await openStore();
+  // the user's demonstrations, where the page keeps them: the engine reads a run's data from the store
+  await saveDataset(db, { id: USER_DATASET, name: 'My data', records: data, createdAt: 1 });
   const events: { kind: string; step: number; status?: string; mainThread: boolean }[] = [];
   const callbacks = (pauseAt?: number): RunCallbacks & Comlink.ProxyMarked => Comlink.proxy({
     onProgress: (p) => {
@@ -42,7 +44,7 @@ async function main(): Promise<void> {
   const t1 = performance.now();
   if (!paused) {
     // first visit: two steps, then pause
-    const runId = await engine.startStage('sft', CONFIG, data, callbacks(2));
+    const runId = await engine.startStage('sft', CONFIG, callbacks(2));
     const status = await engine.wait(runId);
     const ck = await checkpointManifest(db, runId);
     put('first', { runId, status, events, checkpointStep: ck?.step, metricSteps: (await getMetrics(db, runId)).map((m) => m.step), ms: Math.round(performance.now() - t1) });
@@ -55,7 +57,7 @@ async function main(): Promise<void> {
     const metrics = await getMetrics(db, paused.id);
     const ms = Math.round(performance.now() - t1);
     // the same run without the interruption, for comparison
-    const straight = await engine.startStage('sft', CONFIG, data);
+    const straight = await engine.startStage('sft', CONFIG);
     await engine.wait(straight);
     const equal = await sameTensors(db, paused.id, straight);
     put('second', { runId: paused.id, status, events, checkpointStep: ck?.step, metricSteps: metrics.map((m) => m.step), losses: metrics.map((m) => m.values.loss), ms, equalToUninterrupted: equal });
