@@ -18,7 +18,10 @@
 //   kv_append        qkv     kvmeta  kcache     vcache
 //   decode           qkv     kvmeta  kcache_in  vcache_in  o_decode
 // (o_decode: decode's output, the same [B*T, Hq * HD] rows as forward's o, at the slot after the caches.)
-// The workgroup reductions of decode are the prelude's wg_reduce (shaders/prelude.wgsl).
+// The workgroup reductions of decode are the prelude's wg_reduce (shaders/prelude.wgsl): subgroup operations
+// where the device has them (its workgroup memory then 512 bytes smaller), else a tree; each deterministic on one
+// device, not bit-equal to the other. forward and backward reduce nothing across threads (a thread owns a row),
+// so they compile to the same shader on both paths.
 
 // Rows of the grid are (batch, head) pairs from bh0 on: the host splits long work over several dispatches.
 struct Params { B: u32, T: u32, Hq: u32, Hkv: u32, S: u32, scale: f32, bh0: u32, L: u32 }
@@ -291,7 +294,7 @@ fn decode(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index
     let corr = exp(m - mn);
     var sloc = 0.0;
     for (var j = lid; j < cn; j += 64u) { let e = exp(sc[j] - mn); sc[j] = e; sloc += e; }
-    l = l * corr + wg_reduce(sloc, lid, 64u, false); // the reduction's barriers also publish sc
+    l = l * corr + wg_reduce(sloc, lid, 64u, false); // the reduction's barrier (either path has one) also publishes sc
     for (var i = 0u; i < NA; i++) {
       let d = lid + 64u * i;
       if (d < HD) {

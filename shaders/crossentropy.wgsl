@@ -8,7 +8,9 @@
 //   grad:     per chunk: logits overwritten with d(sum losses)/d logits = weight * (softmax - onehot)
 // One workgroup per row (threads over the chunk's columns; finalize: one thread per row); rows r0 .. r0 + n of
 // N per dispatch. The max is subtracted before exp, so large logits and -inf masks stay finite. A row's max and
-// sum of exp over the 256 threads are the prelude's wg_reduce, its row the prelude's group_index (+ r0).
+// sum of exp over the 256 threads are the prelude's wg_reduce, its row the prelude's group_index (+ r0). wg_reduce
+// uses subgroup operations where the device has them (512 bytes of workgroup memory instead of the tree's 1 KiB):
+// the max is the same on both paths, the sum of exp is deterministic on one device but not bit-equal across paths.
 
 struct Params { N: u32, vn: u32, v0: u32, r0: u32, n: u32, _a: u32, _b: u32, _c: u32 }
 

@@ -6,8 +6,10 @@
 // Qwen3 run over the heads inside the fused qkv rows (G heads per token, token stride ld); G = 1, ld = C, off = 0
 // is the plain [N, C] layout. stats stay [N, 2], contiguous.
 // Defines: RMS (RMSNorm instead of LayerNorm), ACCUM (backward adds dx into the residual gradient).
-// One workgroup of 64 threads per row (the prelude's group_index) with the prelude's tree reduction over them
-// (wg_reduce, shaders/prelude.wgsl); parameter grads one thread per channel, rows summed in order (deterministic).
+// One workgroup of 64 threads per row (the prelude's group_index) with the prelude's reduction over them
+// (wg_reduce, shaders/prelude.wgsl: subgroup operations where the device has them, 512 bytes of workgroup memory,
+// else a tree in 1 KiB; each deterministic on one device, the two not bit-equal: they add in different orders);
+// parameter grads one thread per channel, rows summed in order (deterministic, the same on both paths).
 
 struct Params { N: u32, C: u32, eps: f32, G: u32, ld: u32, off: u32, _p0: u32, _p1: u32 }
 

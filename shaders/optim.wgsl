@@ -8,7 +8,10 @@
 //             p -= (lr / bc1) * m / (sqrt(v) / sqrt(bc2) + eps), with g = scale * grad.
 //             Nothing is written when clip.bad is set: a non-finite step never touches the weights.
 // sumsq and finalize sum over their 256 threads with the prelude's wg_reduce (shaders/prelude.wgsl), the squares
-// and the non-finite counts one after the other; adamw takes its element from the prelude's flat.
+// and the non-finite counts one after the other: subgroup operations where the device has them (512 bytes of
+// workgroup memory instead of 1 KiB), else a tree. The norm is deterministic on one device, not bit-equal across
+// the paths; the counts are whole numbers, exact on both, so a step is skipped on both or neither. adamw takes its
+// element from the prelude's flat.
 
 struct NormParams { n: u32, pofs: u32, maxnorm: f32, _a: u32 }
 

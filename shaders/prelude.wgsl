@@ -2,7 +2,10 @@
 // this file once to every shader it compiles, after the shader's directives (`enable ...`) and the defines, so
 // a shader calls these without declaring them; no shader may declare these names itself, and this file holds
 // no directives, defines, structs or bindings (tests/shader-layout.test.ts checks all of it). WGSL compiles
-// only what an entry point uses: a shader that calls none of these pays nothing for them.
+// only what an entry point uses: a shader that calls none of these pays nothing for them. A part between
+// `//#if subgroups` and `//#else` (or `//#endif`) uses subgroup operations: the runtime keeps it, and puts
+// `enable subgroups;` among the shader's directives, when it compiles a shader that calls a function declared
+// there on a device whose reductions use subgroups; otherwise it keeps the `//#else` part (preludeFor).
 
 // The index of this workgroup in a 2-D dispatch: Gpu.grid splits a count of workgroups over x and y when it
 // is over the per-dimension limit (65535), and the shader rebuilds it as y * x_count + x.
@@ -12,10 +15,45 @@ fn group_index(wid: vec3<u32>, nwg: vec3<u32>) -> u32 { return wid.y * nwg.x + w
 // per thread, workgroups in group_index order.
 fn flat(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 { return group_index(wid, nwg) * 256u + lid; }
 
-// Tree reduction across a workgroup of `n` threads (a power of two, at most 256, the same in every thread):
-// each thread passes its value and gets back the sum of all of them, or the maximum when is_max. The order
-// is fixed (thread i adds i + s for s = n/2, n/4, .., 1), so the result is deterministic. Call it from
-// uniform control flow (it holds barriers); the barrier before it returns lets it be called again at once.
+// wg_reduce(v, lid, n, is_max): a reduction across a workgroup of `n` threads (its thread count, a power of
+// two, at most 256, the same in every thread; lid its local_invocation_index): each thread passes its value and
+// gets back the sum of all of them, or the maximum when is_max, the same bits in every thread. Call it from
+// uniform control flow (it holds a barrier, after which every write made before the call is visible to the
+// whole workgroup); it may be called again at once. Two versions; the runtime compiles one (composeShader: the
+// lines between `//#if subgroups`, `//#else` and `//#endif`), so one place decides (Gpu.reductions):
+//#if subgroups
+// With subgroups (the device has the feature, and the runtime's probe found the subgroups of 1-D workgroups
+// to be aligned blocks of local_invocation_index whose size divides the workgroup's: every driver we know lays
+// them out so, but WGSL does not promise it): each subgroup reduces its values with subgroupAdd or subgroupMax,
+// and its first thread writes the result to slot lid / c, c = the subgroup's thread count (subgroupAdd(1u): no
+// size is assumed; 4 to 128 all work, at most 64 slots, and a subgroup larger than the workgroup is one partial
+// subgroup, c = n); one barrier; then every thread combines the n / c slots in slot order. Calls alternate
+// between two banks of slots, so a call may follow another without a second barrier (a call writes a bank only
+// after every thread has passed the barrier of the call between, so after the reads of the call before).
+// Deterministic on one device and driver (a subgroup's own order is fixed by the compiled pipeline, the slots
+// are combined in one order), not bit-equal to the tree below (another summation order). Workgroup memory: 128
+// floats (512 bytes) instead of the tree's 256 (1 KiB).
+var<workgroup> wg_red: array<f32, 128>;
+var<private> wg_bank: u32;
+
+fn wg_reduce(v: f32, lid: u32, n: u32, is_max: bool) -> f32 {
+  var r: f32;
+  if (is_max) { r = subgroupMax(v); } else { r = subgroupAdd(v); }
+  let c = subgroupAdd(1u);
+  let base = wg_bank * 64u;
+  wg_bank ^= 1u;
+  if (lid % c == 0u) { wg_red[base + lid / c] = r; }
+  workgroupBarrier();
+  var t = wg_red[base];
+  for (var i = 1u; i < n / c; i++) {
+    if (is_max) { t = max(t, wg_red[base + i]); } else { t += wg_red[base + i]; }
+  }
+  return t;
+}
+//#else
+// Without subgroups: a tree. The order is fixed (thread i adds i + s for s = n/2, n/4, .., 1), so the
+// result is deterministic; log2(n) barrier rounds, and the barrier before it returns lets it be called
+// again at once.
 var<workgroup> wg_red: array<f32, 256>;
 
 fn wg_reduce(v: f32, lid: u32, n: u32, is_max: bool) -> f32 {
@@ -31,3 +69,4 @@ fn wg_reduce(v: f32, lid: u32, n: u32, is_max: bool) -> f32 {
   workgroupBarrier();
   return r;
 }
+//#endif

@@ -3,10 +3,10 @@
 // along a random direction, in f32).
 import { describe, expect, it } from 'vitest';
 import * as ref from './ref/ops.ts';
-import { dot, expectClose, run, testGpu, upload } from './helpers/gpu.ts';
+import { dot, expectClose, relErr, run, testGpu, upload } from './helpers/gpu.ts';
 import { readdirSync, readFileSync } from 'node:fs';
-import { Gpu, PRELUDE, type Defines, type View } from '../src/gpu/runtime.ts';
-import { nodeShaderSource } from '../src/gpu/node.ts';
+import { Gpu, PRELUDE, type Defines, type ReductionPath, type View } from '../src/gpu/runtime.ts';
+import { createNodeGpu, nodeShaderSource } from '../src/gpu/node.ts';
 import { matmul } from '../src/ops/matmul.ts';
 import { linearBackward, linearForward, type WeightLayout } from '../src/ops/linear.ts';
 import { normBackward, normForward } from '../src/ops/norm.ts';
@@ -17,8 +17,22 @@ import { crossEntropy } from '../src/ops/crossentropy.ts';
 import { buildBuckets, bucketLength, embeddingBackward, embeddingForward } from '../src/ops/embedding.ts';
 import { adamw, gradNorm, normPartials } from '../src/ops/optim.ts';
 import { accumulate, add, zero } from '../src/ops/residual.ts';
+import { readModelFolder } from '../src/io/folder.ts';
+import { parseSafetensors, readTensorF32 } from '../src/io/safetensors.ts';
+import { loadModel } from '../src/model/index.ts';
 
 const read = async (g: Gpu, v: View, n = v.n) => Float64Array.from(await g.read(v, n));
+
+// The two ways a workgroup reduces (Gpu.reductions, shaders/prelude.wgsl's wg_reduce), both on the test adapter:
+// testGpu's device uses subgroup operations where the adapter has them (lavapipe does), the other is told not to.
+const PATHS: ReductionPath[] = ['subgroups', 'workgroup'];
+let treeGpu: Promise<Gpu> | undefined;
+async function gpuOn(path: ReductionPath): Promise<Gpu> {
+  const g = path === 'subgroups' ? await testGpu() : await (treeGpu ??= createNodeGpu({ subgroups: false }));
+  const r = await g.reductions();
+  expect(r.path, `${path}: ${r.why}`).toBe(path === 'subgroups' && !g.features.has('subgroups') ? 'workgroup' : path);
+  return g;
+}
 
 /** Central difference of L(x) = sum(f(x) * R) along direction u, compared with grad . u. */
 async function fdCheck(label: string, x0: Float64Array, grad: ArrayLike<number>, loss: (x: Float64Array) => Promise<number>, seed = 7) {
@@ -103,9 +117,9 @@ describe('matmul', () => {
 });
 
 describe('norms', () => {
-  for (const rms of [false, true]) {
-    it(`${rms ? 'RMSNorm' : 'LayerNorm'} forward/backward, C > workgroup size`, async () => {
-      const g = await testGpu();
+  for (const path of PATHS) for (const rms of [false, true]) {
+    it(`${rms ? 'RMSNorm' : 'LayerNorm'} forward/backward, C > workgroup size (${path})`, async () => {
+      const g = await gpuOn(path);
       const N = 37, C = 300, eps = 1e-5;
       const x = ref.randn(N * C, 21).map((v, i) => v * 2 + (i % 7)), w = ref.randn(C, 22), b = ref.randn(C, 23), dy = ref.randn(N * C, 24);
       const y = g.tensor(N * C, 'y'), stats = g.tensor(2 * N, 'stats'), wv = upload(g, w), bv = upload(g, b);
@@ -129,8 +143,8 @@ describe('norms', () => {
     });
   }
 
-  it('RMSNorm over rows inside wider rows (per-head q/k norms in the fused qkv layout), other columns untouched', async () => {
-    const g = await testGpu();
+  for (const path of PATHS) it(`RMSNorm over rows inside wider rows (per-head q/k norms in the fused qkv layout), other columns untouched (${path})`, async () => {
+    const g = await gpuOn(path);
     const tokens = 13, G = 3, C = 10, ld = 47, off = 6, N = tokens * G, eps = 1e-6; // G rows of C at column 6 of 47-wide rows
     const x = ref.randn(N * C, 41), w = ref.randn(C, 42), dy = ref.randn(N * C, 43);
     const at = (r: number) => off + Math.floor(r / G) * ld + (r % G) * C;
@@ -228,9 +242,9 @@ describe('attention', () => {
     { B: 1, T: 19, Hq: 3, Hkv: 3, D: 20 },
     { B: 1, T: 5, Hq: 2, Hkv: 1, D: 1 },
   ];
-  for (const { B, T, Hq, Hkv, D } of cases) {
-    it(`causal GQA B=${B} T=${T} Hq=${Hq} Hkv=${Hkv} D=${D}: forward, lse, backward`, async () => {
-      const g = await testGpu();
+  for (const path of PATHS) for (const { B, T, Hq, Hkv, D } of cases) {
+    it(`causal GQA B=${B} T=${T} Hq=${Hq} Hkv=${Hkv} D=${D}: forward, lse, backward (${path})`, async () => {
+      const g = await gpuOn(path);
       const S = (Hq + 2 * Hkv) * D, scale = 1 / Math.sqrt(D);
       const qkv = ref.randn(B * T * S, 61, 1.5);
       const part = (a: Float64Array, h0: number, H: number) => { const o = new Float64Array(B * T * H * D); for (let r = 0; r < B * T; r++) for (let j = 0; j < H * D; j++) o[r * H * D + j] = a[r * S + h0 * D + j]!; return o; };
@@ -263,8 +277,8 @@ describe('attention', () => {
 });
 
 describe('attention with a KV cache', () => {
-  it('new tokens attend to cached keys, across more keys than one score chunk (1024)', async () => {
-    const g = await testGpu();
+  for (const path of PATHS) it(`new tokens attend to cached keys, across more keys than one score chunk (1024) (${path})`, async () => {
+    const g = await gpuOn(path);
     const B = 2, L = 1100, Tn = 3, Hq = 2, Hkv = 1, D = 5, S = (Hq + 2 * Hkv) * D, pos0 = L - Tn;
     const qkv = ref.randn(B * L * S, 65);
     const part = (a: Float64Array, h0: number, H: number, T: number) => { const o = new Float64Array(B * T * H * D); for (let r = 0; r < B * T; r++) for (let j = 0; j < H * D; j++) o[r * H * D + j] = a[r * S + h0 * D + j]!; return o; };
@@ -287,9 +301,9 @@ describe('attention with a KV cache', () => {
 
 describe('cross-entropy', () => {
   // the logits whole, and in three vocabulary chunks of their own buffers (as the LM head writes a large vocabulary)
-  for (const widths of [[300], [128, 128, 44]]) {
-    it(`fused forward/backward with masked rows, weights and huge logits, ${widths.length} vocabulary chunk(s)`, async () => {
-      const g = await testGpu();
+  for (const path of PATHS) for (const widths of [[300], [128, 128, 44]]) {
+    it(`fused forward/backward with masked rows, weights and huge logits, ${widths.length} vocabulary chunk(s) (${path})`, async () => {
+      const g = await gpuOn(path);
       const N = 9, V = 300;
       const logits = ref.randn(N * V, 71, 3);
       logits[5] = 1e4; logits[V + 7] = -1e30; // a dominant logit and a -inf-like mask
@@ -357,9 +371,9 @@ describe('embedding', () => {
 });
 
 describe('optimizer', () => {
-  for (const maxNorm of [0, 1]) {
-    it(`gradient norm over several tensors and AdamW (maxNorm ${maxNorm})`, async () => {
-      const g = await testGpu();
+  for (const path of PATHS) for (const maxNorm of [0, 1]) {
+    it(`gradient norm over several tensors and AdamW (maxNorm ${maxNorm}, ${path})`, async () => {
+      const g = await gpuOn(path);
       const sizes = [5000, 77, 1];
       const grads = sizes.map((n, i) => ref.randn(n, 90 + i, 0.1));
       const params = sizes.map((n, i) => ref.randn(n, 95 + i));
@@ -386,8 +400,8 @@ describe('optimizer', () => {
     });
   }
 
-  it('a NaN or Inf gradient is flagged and AdamW leaves the weights untouched', async () => {
-    const g = await testGpu();
+  for (const path of PATHS) it(`a NaN or Inf gradient is flagged and AdamW leaves the weights untouched (${path})`, async () => {
+    const g = await gpuOn(path);
     const grad = ref.randn(9000, 99);
     grad[4321] = NaN;
     const gv = upload(g, grad), clip = g.tensor(4, 'clip'), partials = g.tensor(2 * normPartials([gv]), 'p');
@@ -417,6 +431,168 @@ describe('residual', () => {
   });
 });
 
+describe('reductions with subgroups and in workgroup memory', () => {
+  // Every kernel that reduces across a workgroup, on both paths with the same inputs. The paths add in different
+  // orders, so they are not bit-equal: each output tensor must agree within REL_TOL of its largest magnitude (f32
+  // sums of a few hundred terms reordered), far inside the 1e-4 both keep to the float64 references above. Each
+  // path gives the same bits when run again (the determinism the shaders' headers claim), and a kernel that does
+  // not reduce (attention's forward and backward: a thread owns a row) gives the same bits on both.
+  const REL_TOL = 1e-6;
+  type Outputs = Record<string, ArrayLike<number>>;
+  const worst: Record<string, number> = {};
+  /** Runs `op` twice on each path; returns the outputs of the subgroup path's first run and the workgroup path's. */
+  async function bothPaths(label: string, op: (g: Gpu) => Promise<Outputs>, bitEqual = false): Promise<void> {
+    const got: Partial<Record<ReductionPath, Outputs>> = {};
+    for (const path of PATHS) {
+      const g = await gpuOn(path);
+      const [a, b] = [await op(g), await op(g)];
+      for (const k of Object.keys(a)) expectClose(b[k]!, a[k]!, 0, 0, `${label} ${k} (${path}): run to run`);
+      got[path] = a;
+    }
+    for (const k of Object.keys(got.workgroup!)) {
+      const sg = got.subgroups![k]!, wg = got.workgroup![k]!;
+      if (bitEqual) { expectClose(sg, wg, 0, 0, `${label} ${k}: the same kernel on both paths`); continue; }
+      let d = 0, m = 0;
+      for (let i = 0; i < wg.length; i++) d = Math.max(d, Math.abs(sg[i]! - wg[i]!)), m = Math.max(m, Math.abs(wg[i]!));
+      worst[`${label} ${k}`] = m ? d / m : d;
+      expect(d, `${label} ${k}: max |subgroups - workgroup| ${d}, max |workgroup| ${m}`).toBeLessThanOrEqual(REL_TOL * m);
+    }
+  }
+
+  it('the test adapter has subgroups, so both paths run here', async () => {
+    const g = await testGpu();
+    const r = await g.reductions();
+    expect(g.features.has('subgroups'), `${g.adapter.name} has no 'subgroups': only the workgroup path is tested`).toBe(true);
+    expect(r.path, r.why).toBe('subgroups');
+    for (const n of [32, 64, 128, 256]) expect([4, 8, 16, 32, 64, 128], `${n}-thread workgroups`).toContain(r.sizes![n]! > n ? n : r.sizes![n]);
+    expect(g.subgroups).toBe(true);
+    expect((await gpuOn('workgroup')).subgroups).toBe(false);
+  });
+
+  const norm = (rms: boolean) => async (g: Gpu): Promise<Outputs> => {
+    const N = 19, C = 1000, eps = 1e-5;
+    const x = ref.randn(N * C, 121).map((v, i) => v * 3 + (i % 5)), w = ref.randn(C, 122), b = ref.randn(C, 123), dy = ref.randn(N * C, 124);
+    const y = g.tensor(N * C, 'y'), stats = g.tensor(2 * N, 'stats'), dx = g.tensor(N * C, 'dx');
+    const dw = upload(g, new Float64Array(C)), db = upload(g, new Float64Array(C)), xv = upload(g, x), wv = upload(g, w);
+    await run(g, normForward(g, { N, C, eps, rms }, { y, stats, x: xv, w: wv, b: rms ? undefined : upload(g, b) }));
+    await run(g, normBackward(g, { N, C, eps, rms }, { dx, dw, db: rms ? undefined : db, dy: upload(g, dy), x: xv, w: wv, stats, accum: false }));
+    return { y: await g.read(y), stats: await g.read(stats), dx: await g.read(dx), dw: await g.read(dw), ...(rms ? {} : { db: await g.read(db) }) };
+  };
+  for (const rms of [false, true]) it(`${rms ? 'RMSNorm' : 'LayerNorm'} forward and backward`, () => bothPaths(rms ? 'rmsnorm' : 'layernorm', norm(rms)));
+
+  it('on the workgroup path every reducing shader compiles, without the directive, with no message and no scope error', async () => {
+    const g = await gpuOn('workgroup');
+    const DEFINES: Record<string, Defines[]> = {
+      norm: [false, true].flatMap((RMS) => [false, true].map((ACCUM) => ({ RMS, ACCUM }))), attention: [16, 24, 64].map((HD) => ({ HD })), crossentropy: [{}], optim: [{}],
+    };
+    for (const [file, sets] of Object.entries(DEFINES)) {
+      for (const defines of sets) {
+        const code = g.shaderText(`${file}.wgsl`, defines);
+        expect(code, file).not.toMatch(/^enable subgroups;|\bsubgroup[A-Z]\w*\(/m);
+        g.device.pushErrorScope('validation');
+        const module = g.device.createShaderModule({ label: file, code });
+        const messages = (await module.getCompilationInfo()).messages.map((m) => `${m.type} line ${m.lineNum}: ${m.message}`);
+        expect([...messages, (await g.device.popErrorScope())?.message].filter(Boolean), `${file} ${JSON.stringify(defines)}`).toEqual([]);
+      }
+    }
+  });
+
+  it('cross-entropy: row statistics, losses and the logits\' gradient, over two vocabulary chunks', async () => {
+    const N = 7, widths = [3000, 1234], V = 4234;
+    const logits = ref.randn(N * V, 131, 4);
+    const targets = Int32Array.from([5, 4000, -1, 2999, 3000, 0, 17]), weights = Float64Array.from([1, 0.5, 1, 2, 1, 0.25, 1]);
+    await bothPaths('cross-entropy', async (g) => {
+      const chunks = widths.map((vn, i) => {
+        const v0 = i ? widths[0]! : 0, part = new Float64Array(N * vn);
+        for (let n = 0; n < N; n++) part.set(logits.subarray(n * V + v0, n * V + v0 + vn), n * vn);
+        return { v0, vn, view: upload(g, part) };
+      });
+      const stats = g.tensor(3 * N, 'stats'), losses = g.tensor(N, 'losses');
+      await run(g, crossEntropy(g, { N }, { chunks, targets: upload(g, targets, 't', 'i32'), weights: upload(g, weights), stats, losses, fused: true }));
+      return { stats: await g.read(stats), losses: await g.read(losses), dlogits0: await g.read(chunks[0]!.view), dlogits1: await g.read(chunks[1]!.view) };
+    });
+  });
+
+  it('attention: KV-cache decoding (softmax over 1100 keys in two chunks) reduces; forward and backward do not', async () => {
+    const B = 2, L = 1100, Tn = 3, Hq = 4, Hkv = 2, D = 24, S = (Hq + 2 * Hkv) * D, pos0 = L - Tn;
+    const qkv = ref.randn(B * L * S, 141, 1.5);
+    const rows = (t0: number, T: number) => { const o = new Float64Array(B * T * S); for (let b = 0; b < B; b++) o.set(qkv.subarray((b * L + t0) * S, (b * L + t0 + T) * S), b * T * S); return o; };
+    await bothPaths('decode', async (g) => {
+      const cache = { k: g.tensor(B * L * Hkv * D, 'k'), v: g.tensor(B * L * Hkv * D, 'v'), meta: g.tensor(4, 'meta'), L };
+      g.write(cache.meta, Uint32Array.of(0, 0, 0, 0));
+      await run(g, kvAppend(g, { B, T: pos0, Hq, Hkv, D }, { qkv: upload(g, rows(0, pos0)), cache }));
+      g.write(cache.meta, Uint32Array.of(pos0, 0, 0, 0));
+      const last = upload(g, rows(pos0, Tn)), out = g.tensor(B * Tn * Hq * D, 'out');
+      await run(g, kvAppend(g, { B, T: Tn, Hq, Hkv, D }, { qkv: last, cache }));
+      await run(g, attentionCached(g, { B, T: Tn, Hq, Hkv, D }, { out, qkv: last, cache }));
+      return { out: await g.read(out) };
+    });
+    const T = 70, sh = { B, T, Hq, Hkv, D }, x = qkv.subarray(0, B * T * S), dout = ref.randn(B * T * Hq * D, 142);
+    await bothPaths('attention', async (g) => {
+      const out = g.tensor(B * T * Hq * D, 'out'), lse = g.tensor(B * Hq * T, 'lse'), dqkv = g.tensor(B * T * S, 'dqkv'), qv = upload(g, x);
+      await run(g, attentionForward(g, sh, { out, lse, qkv: qv }));
+      await run(g, attentionBackward(g, sh, { dqkv, dsum: g.tensor(B * Hq * T, 'dsum'), dout: upload(g, dout), out, lse, qkv: qv }));
+      return { out: await g.read(out), lse: await g.read(lse), dqkv: await g.read(dqkv) };
+    }, true);
+  });
+
+  it('optimizer: the global gradient norm (sums of squares per 4096 elements, then over the partials)', async () => {
+    const sizes = [300_000, 4097, 5];
+    const grads = sizes.map((n, i) => ref.randn(n, 151 + i, 0.01 * (i + 1)));
+    await bothPaths('grad norm', async (g) => {
+      const gv = grads.map((x) => upload(g, x)), clip = g.tensor(4, 'clip'), partials = g.tensor(2 * normPartials(gv), 'partials');
+      await run(g, gradNorm(g, { clip, partials, grads: gv, maxNorm: 1 }));
+      return { partials: await g.read(partials), clip: (await g.read(clip)).subarray(0, 3) };
+    });
+  });
+
+  // The PyTorch fixtures of tests/models.test.ts (which runs them on testGpu's path) on both paths: each within
+  // the fixtures' tolerances, and the two paths' logits and gradients within MODEL_TOL of each other (a whole
+  // model's forward and backward: the paths' differences pass through every layer).
+  const MODEL_TOL = 1e-5;
+  for (const name of ['gpt2-tiny', 'llama-tiny', 'qwen2-tiny', 'qwen3-tiny']) {
+    it(`the PyTorch fixture ${name}: logits, loss and every gradient on both paths`, async () => {
+      const dir = `tests/fixtures/${name}`;
+      const want = JSON.parse(readFileSync(`${dir}/reference.json`, 'utf8')) as { input_ids: number[][]; logits: number[][][]; loss: number };
+      const grads = parseSafetensors(readFileSync(`${dir}/grads.safetensors`), 'grads.safetensors');
+      const B = want.input_ids.length, T = want.input_ids[0]!.length, wantLogits = want.logits.flat(2);
+      const got: Partial<Record<ReductionPath, Map<string, Float32Array>>> = {};
+      for (const path of PATHS) {
+        const g = await gpuOn(path);
+        const { model, fileNames } = loadModel(g, await readModelFolder(dir), { grads: true });
+        const plan = await model.plan(B, T, { training: true });
+        plan.setBatch(want.input_ids.flat());
+        await g.check(name, () => g.run([...plan.zeroGrads, ...plan.forward, ...plan.loss]));
+        const logits = await plan.readLogits(), loss = await plan.readLoss();
+        expectClose(logits, wantLogits, 1e-4, 0, `${name} logits (${path})`);
+        expect(Math.abs(loss - want.loss) / want.loss, `${name} loss ${loss} vs ${want.loss} (${path})`).toBeLessThan(1e-5);
+        await g.check(name, () => g.run([...plan.lossFused, ...plan.backward]));
+        const out = new Map([['logits', logits]]);
+        for (const e of model.params.entries) {
+          const grad = await model.params.download(e.name, 'grad');
+          expect(relErr(grad, readTensorF32(grads, fileNames.get(e.name)!)), `${name} ${e.name} gradient (${path})`).toBeLessThan(1e-3);
+          out.set(e.name, grad);
+        }
+        got[path] = out;
+        plan.destroy();
+        model.params.destroy();
+      }
+      let most = 0;
+      for (const [k, wg] of got.workgroup!) {
+        const d = relErr(got.subgroups!.get(k)!, wg);
+        most = Math.max(most, d);
+        expect(d, `${name} ${k}: subgroups vs workgroup`).toBeLessThanOrEqual(MODEL_TOL);
+      }
+      worst[`${name} (logits and gradients, worst tensor)`] = most;
+    });
+  }
+
+  it('prints the largest differences between the paths', () => {
+    console.log(`subgroups vs workgroup memory, max |difference| / max |value| per output (tolerance ${REL_TOL}):\n${Object.entries(worst).map(([k, v]) => `  ${k}: ${v.toExponential(2)}`).join('\n')}`);
+    expect(Object.keys(worst).length).toBeGreaterThan(15);
+  });
+});
+
 describe('runtime', () => {
   it('an invalid kernel is an error naming it, never a silent no-op', async () => {
     const g = await testGpu();
@@ -427,6 +603,7 @@ describe('runtime', () => {
 
   it('every shader compiles with the prelude and each set of defines its launchers use: no WGSL message, no error in any scope', async () => {
     const g = await testGpu();
+    await g.reductions(); // shaderText composes on the path it decides
     const flags = (names: string[]): Defines[] => names.reduce<Defines[]>((all, n) => all.flatMap((d) => [{ ...d, [n]: false }, { ...d, [n]: true }]), [{}]);
     const DEFINES: Record<string, Defines[]> = {
       attention: [16, 24, 64].map((HD) => ({ HD })), embedding: flags(['HAS_POS']), norm: flags(['RMS', 'ACCUM']),

@@ -4,7 +4,7 @@
 // to every shader (shaders/prelude.wgsl: composeShader), and attention's one name per binding slot.
 import { readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { composeShader, entryLayout, packParams, PRELUDE, type Defines } from '../src/gpu/runtime.ts';
+import { composeShader, entryLayout, packParams, PRELUDE, preludeFor, subgroupHelpers, type Defines, type ReductionPath } from '../src/gpu/runtime.ts';
 
 const shader = (f: string) => readFileSync(`shaders/${f}.wgsl`, 'utf8');
 const prelude = readFileSync(`shaders/${PRELUDE}`, 'utf8');
@@ -17,8 +17,12 @@ const DEFINES: Record<string, Defines> = {
 /** The shader as the runtime compiles it: directives, defines, the prelude, the file. */
 const composed = (f: string) => composeShader(`${f}.wgsl`, shader(f), prelude, DEFINES[f]).code;
 const stripComments = (code: string) => code.replace(/\/\*[\s\S]*?\*\//g, '').replace(/\/\/[^\n]*/g, '');
-/** The names the prelude declares at module scope (its lines that start a declaration). */
-const PRELUDE_NAMES = [...stripComments(prelude).matchAll(/^(?:fn|const|override|alias|struct|var(?:<[^>]*>)?)\s+(\w+)/gm)].map((m) => m[1]!);
+/** The names a prelude text declares at module scope (its lines that start a declaration), once each. */
+const namesOf = (text: string) => [...new Set([...stripComments(text).matchAll(/^(?:fn|const|override|alias|struct|var(?:<[^>]*>)?)\s+(\w+)/gm)].map((m) => m[1]!))];
+const PRELUDE_NAMES = namesOf(prelude);
+/** The shaders that reduce across a workgroup (the prelude's wg_reduce): on the subgroup path they take its subgroup version. */
+const REDUCING = ['attention', 'crossentropy', 'norm', 'optim'];
+const PATHS: ReductionPath[] = ['workgroup', 'subgroups'];
 
 // the layouts the launchers used to declare by hand (a trailing slot no entry uses is no longer bound)
 const LAYOUTS: [string, string, string][] = [
@@ -97,22 +101,60 @@ fn both(@builtin(global_invocation_id) g: vec3<u32>) { b[g.x] = v[g.x] + w[g.x];
 });
 
 describe('the prelude (shaders/prelude.wgsl)', () => {
-  it('is prepended exactly once to every shader, after its directives and the defines', () => {
+  it('is prepended exactly once to every shader, after its directives and the defines, on either reduction path', () => {
     expect(PRELUDE_NAMES).toEqual(expect.arrayContaining(['flat', 'group_index', 'wg_reduce']));
-    for (const f of SHADERS) {
-      const code = composed(f);
-      expect(code.split(prelude.trimEnd()).length - 1, f).toBe(1);
-      for (const name of PRELUDE_NAMES) expect(code.match(new RegExp(`^(?:fn|var<[^>]*>)\\s+${name}\\b`, 'gm'))?.length, `${f}: ${name}`).toBe(1);
+    for (const path of PATHS) {
+      for (const f of SHADERS) {
+        const c = composeShader(`${f}.wgsl`, shader(f), prelude, DEFINES[f], path);
+        // a shader that reduces takes the subgroup parts (and the directive) on the subgroup path; any other the tree's
+        expect(c.subgroups, `${f} on ${path}`).toBe(path === 'subgroups' && REDUCING.includes(f));
+        const pre = preludeFor(prelude, c.subgroups).trimEnd();
+        expect(c.code.split(pre).length - 1, f).toBe(1);
+        for (const name of namesOf(pre)) expect(c.code.match(new RegExp(`^(?:fn|var<[^>]*>)\\s+${name}\\b`, 'gm'))?.length, `${f}: ${name}`).toBe(1);
+        expect(c.code.match(/^enable subgroups;$/gm)?.length ?? 0, `${f} on ${path}: enable subgroups`).toBe(c.subgroups ? 1 : 0);
+        expect(/\bsubgroup[A-Z]\w*\s*\(/.test(stripComments(c.code)), `${f} on ${path}: a subgroup builtin`).toBe(c.subgroups);
+      }
     }
     const c = composeShader('x.wgsl', 'enable f16;\n// body\nfn main() {}\n', prelude, { HD: 16, RMS: true, eps: 0.5 });
-    const lines = c.code.split('\n'), n = prelude.trimEnd().split('\n').length;
+    const tree = preludeFor(prelude, false).trimEnd();
+    const lines = c.code.split('\n'), n = tree.split('\n').length;
     expect(lines.slice(0, 4)).toEqual(['enable f16;', 'const HD = 16u;', 'const RMS = true;', 'const eps = 0.5f;']);
-    expect(lines.slice(4, 4 + n).join('\n')).toBe(prelude.trimEnd());
+    expect(lines.slice(4, 4 + n).join('\n')).toBe(tree);
     expect(lines.slice(4 + n)).toEqual(['// body', 'fn main() {}', '']);
     // compiler messages point into the file they came from
     expect([1, 2, 5, 4 + n, 5 + n, 6 + n].map(c.where)).toEqual(['x.wgsl:1', 'defines', 'prelude.wgsl:1', `prelude.wgsl:${n}`, 'x.wgsl:2', 'x.wgsl:3']);
-    expect(composeShader('y.wgsl', 'fn main() {}', prelude).code).toBe(`${prelude.trimEnd()}\nfn main() {}`);
+    expect(composeShader('y.wgsl', 'fn main() {}', prelude).code).toBe(`${tree}\nfn main() {}`);
+    expect(composeShader('y.wgsl', 'fn main() {}', prelude, {}, 'subgroups').code, 'no reduction, no subgroups').toBe(`${tree}\nfn main() {}`);
     expect(() => composeShader(PRELUDE, prelude, prelude)).toThrow(/no shader of its own/);
+    // on the subgroup path a shader that calls wg_reduce gets the directive after its own, and the subgroup parts
+    const s = composeShader('x.wgsl', 'enable f16;\n// calls wg_reduce(\nfn main() { _ = wg_reduce(1.0, 0u, 64u, false); }\n', prelude, { HD: 16 }, 'subgroups');
+    const sub = preludeFor(prelude, true).trimEnd(), m = sub.split('\n').length;
+    expect(s.code.split('\n').slice(0, 3)).toEqual(['enable f16;', 'enable subgroups;', 'const HD = 16u;']);
+    expect(s.code.split('\n').slice(3, 3 + m).join('\n')).toBe(sub);
+    expect([1, 2, 3, 4, 3 + m, 4 + m].map(s.where)).toEqual(['x.wgsl:1', 'directives', 'defines', 'prelude.wgsl:1', `prelude.wgsl:${m}`, 'x.wgsl:2']);
+  });
+
+  it('keeps one of the two versions of wg_reduce, line for line where the file has it', () => {
+    const lines = prelude.split('\n'), marker = /^\/\/#(if subgroups|else|endif)$/;
+    expect(lines.filter((l) => marker.test(l)).map((l) => l.slice(3))).toEqual(['if subgroups', 'else', 'endif']);
+    const [i, e, z] = ['//#if subgroups', '//#else', '//#endif'].map((m) => lines.indexOf(m));
+    for (const sg of [true, false]) {
+      const kept = preludeFor(prelude, sg).split('\n');
+      expect(kept.length).toBe(lines.length);
+      kept.forEach((line, k) => {
+        const inBranch = k > i! && k < e! ? sg : k > e! && k < z! ? !sg : k !== i && k !== e && k !== z;
+        expect(line, `line ${k + 1} (subgroups ${sg})`).toBe(inBranch ? lines[k] : '');
+      });
+    }
+    // both versions declare the same names (one reduction, its workgroup array), the subgroup one also its bank
+    expect(namesOf(preludeFor(prelude, true)).sort()).toEqual([...namesOf(preludeFor(prelude, false)), 'wg_bank'].sort());
+    expect(subgroupHelpers(prelude)).toEqual(['wg_reduce']);
+    // subgroup builtins only in the subgroup part: WGSL refuses them anywhere without `enable subgroups;`
+    expect(stripComments(preludeFor(prelude, false))).not.toMatch(/subgroup/i);
+    expect(stripComments(preludeFor(prelude, true))).toMatch(/\bsubgroupAdd\(/);
+    expect(() => preludeFor('//#if subgroups\nfn a() {}\n', true)).toThrow(/without \/\/#endif/);
+    expect(() => preludeFor('//#else\n', true)).toThrow(/without \/\/#if/);
+    expect(() => preludeFor('//#ifdef X\n', true)).toThrow(/unknown marker/);
   });
 
   it('no shader declares a prelude name, or keeps a copy of its helpers, and every helper is used', () => {
@@ -124,9 +166,12 @@ describe('the prelude (shaders/prelude.wgsl)', () => {
       expect(src, `${f}.wgsl: the 2-D workgroup index is the prelude's group_index`).not.toMatch(/wid\.y\s*\*\s*nwg\.x/);
       // a tree reduction over one workgroup array is the prelude's wg_reduce (matmul's gemv_nt sums GM rows at once)
       expect(src.match(/\bs\s*>>=\s*1u/g)?.length ?? 0, `${f}.wgsl: a tree reduction of its own`).toBe(f === 'matmul' ? 1 : 0);
+      // a shader that uses subgroups takes them from the prelude (the runtime enables them only where they are on)
+      expect(src, `${f}.wgsl: subgroup operations of its own`).not.toMatch(/\bsubgroup[A-Z]\w*\s*\(|enable\s+subgroups/);
     }
     const all = SHADERS.map((f) => stripComments(shader(f))).join('\n');
-    for (const name of PRELUDE_NAMES.filter((x) => x !== 'wg_red')) expect(all, `no shader uses ${name}`).toMatch(new RegExp(`\\b${name}\\s*\\(`));
+    for (const name of PRELUDE_NAMES.filter((x) => !['wg_red', 'wg_bank'].includes(x))) expect(all, `no shader uses ${name}`).toMatch(new RegExp(`\\b${name}\\s*\\(`));
+    expect(REDUCING.filter((f) => /\bwg_reduce\s*\(/.test(stripComments(shader(f))))).toEqual(REDUCING);
   });
 
   it('holds helpers only (no directive, binding, struct or entry point), and its locals never read as a shader\'s bindings', () => {
@@ -134,17 +179,20 @@ describe('the prelude (shaders/prelude.wgsl)', () => {
     expect(src).not.toMatch(/^\s*(enable|requires|diagnostic)\b|@group|@binding|@compute|\bstruct\b|\boverride\b|\bconst\b/m);
     // a shader whose bindings are named like every parameter and local of the prelude's functions
     const ids = [...new Set([...src.matchAll(/[(,]\s*(\w+)\s*:|\b(?:let|var)\s+(\w+)/g)].map((m) => m[1] ?? m[2]!))];
-    expect(ids.sort()).toEqual(['is_max', 'lid', 'n', 'nwg', 'r', 's', 'v', 'wid']);
+    expect(ids.sort()).toEqual(['base', 'c', 'i', 'is_max', 'lid', 'n', 'nwg', 'r', 's', 't', 'v', 'wid']);
     const decoys = ids.map((id, i) => `@group(0) @binding(${i + 2}) var<storage, read> ${id}: array<f32>;`).join('\n');
-    const code = composeShader('decoy.wgsl', `struct P { n: u32 }
+    for (const path of PATHS) {
+      const c = composeShader('decoy.wgsl', `struct P { n: u32 }
 @group(0) @binding(0) var<uniform> p: P;
 @group(0) @binding(1) var<storage, read_write> o: array<f32>;
 ${decoys}
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) w: vec3<u32>, @builtin(num_workgroups) c: vec3<u32>, @builtin(local_invocation_index) l: u32) {
   o[group_index(w, c) + p.n] = wg_reduce(f32(flat(w, c, l)), l, 256u, false);
-}`, prelude).code;
-    expect(entryLayout(code, 'main')).toEqual({ kinds: ['u', 'w'], names: ['p', 'o'], params: [{ name: 'n', type: 'u32' }] });
+}`, prelude, {}, path);
+      expect(c.subgroups).toBe(path === 'subgroups');
+      expect(entryLayout(c.code, 'main'), path).toEqual({ kinds: ['u', 'w'], names: ['p', 'o'], params: [{ name: 'n', type: 'u32' }] });
+    }
   });
 });
 

@@ -101,10 +101,52 @@ export function entryLayout(code: string, entry: string): EntryLayout {
 /** The shared helpers' file (shaders/prelude.wgsl): prepended to every shader by composeShader. */
 export const PRELUDE = 'prelude.wgsl';
 
+/** How a workgroup reduces (the prelude's wg_reduce): with subgroup operations, or a tree in workgroup memory. */
+export type ReductionPath = 'subgroups' | 'workgroup';
+
+/**
+ * The prelude as compiled on one path: of each `//#if subgroups` ... `//#else` ... `//#endif` part, the lines of
+ * the path's branch; the other branch and the marker lines become empty lines, so line i of the result is line i
+ * of the file (compiler messages keep pointing at the right line).
+ */
+export function preludeFor(prelude: string, subgroups: boolean): string {
+  let branch: 'if' | 'else' | undefined;
+  const out = prelude.split('\n').map((line, i) => {
+    const marker = /^\s*\/\/#(if subgroups|else|endif)\s*$/.exec(line)?.[1];
+    if (marker === 'if subgroups') {
+      if (branch) throw new Error(`${PRELUDE}:${i + 1}: //#if inside //#if`);
+      branch = 'if';
+    } else if (marker === 'else') {
+      if (branch !== 'if') throw new Error(`${PRELUDE}:${i + 1}: //#else without //#if subgroups`);
+      branch = 'else';
+    } else if (marker === 'endif') {
+      if (!branch) throw new Error(`${PRELUDE}:${i + 1}: //#endif without //#if subgroups`);
+      branch = undefined;
+    } else if (/^\s*\/\/#/.test(line)) {
+      throw new Error(`${PRELUDE}:${i + 1}: unknown marker ${line.trim()} (only //#if subgroups, //#else, //#endif)`);
+    }
+    if (marker) return '';
+    return branch === undefined || (branch === 'if') === subgroups ? line : '';
+  });
+  if (branch) throw new Error(`${PRELUDE}: //#if subgroups without //#endif`);
+  return out.join('\n');
+}
+
+/** The functions the prelude's subgroup parts declare: a shader calling one of them reduces (composeShader). */
+export function subgroupHelpers(prelude: string): string[] {
+  const names = new Set<string>();
+  for (const m of prelude.matchAll(/^\s*\/\/#if subgroups\s*$([\s\S]*?)^\s*\/\/#(?:else|endif)\s*$/gm)) {
+    for (const f of m[1]!.matchAll(/^fn\s+(\w+)/gm)) names.add(f[1]!);
+  }
+  return [...names];
+}
+
 /** A shader as compiled, and where each of its lines came from. */
 export interface ComposedShader {
   code: string;
-  /** "attention.wgsl:12", "prelude.wgsl:3" or "defines" for 1-based line `line` of `code`. */
+  /** Whether it was composed with the prelude's subgroup parts and `enable subgroups;`. */
+  subgroups: boolean;
+  /** "attention.wgsl:12", "prelude.wgsl:3", "defines" or "directives" (the runtime's `enable subgroups;`) for 1-based line `line` of `code`. */
   where(line: number): string;
 }
 
@@ -112,23 +154,32 @@ export interface ComposedShader {
  * The WGSL the runtime compiles for `file` (text `src`): its directives (`enable`, `requires`, `diagnostic`,
  * which must come first), then `defines` as constants, then the prelude, then the rest of the file. WGSL
  * declarations may come in any order, so the shader uses the defines and the prelude's helpers wherever.
+ * With `path` 'subgroups', a shader that calls a helper of the prelude's subgroup parts (wg_reduce) gets
+ * `enable subgroups;` after its own directives and those parts of the prelude; every other shader, and every
+ * shader on the 'workgroup' path, gets the prelude's `//#else` parts and no directive (WGSL refuses a mention
+ * of a subgroup builtin without `enable subgroups;`, even in code no entry point uses).
  */
-export function composeShader(file: string, src: string, prelude: string, defines: Defines = {}): ComposedShader {
+export function composeShader(file: string, src: string, prelude: string, defines: Defines = {}, path: ReductionPath = 'workgroup'): ComposedShader {
   if (file === PRELUDE) throw new Error(`${PRELUDE} is prepended to every shader; it is no shader of its own`);
   const consts = Object.entries(defines)
     .map(([k, v]) => `const ${k} = ${typeof v === 'boolean' ? String(v) : Number.isInteger(v) ? `${v}u` : `${v}f`};`);
-  const lines = src.split('\n'), pre = prelude.replace(/\n$/, '').split('\n');
+  const calls = src.replace(/\/\*[\s\S]*?\*\//g, '').replace(/\/\/[^\n]*/g, '');
+  const subgroups = path === 'subgroups' && subgroupHelpers(prelude).some((f) => new RegExp(`\\b${f}\\s*\\(`).test(calls));
+  const enable = subgroups ? ['enable subgroups;'] : [];
+  const lines = src.split('\n'), pre = preludeFor(prelude, subgroups).trimEnd().split('\n');
   let at = 0;
   for (let i = 0; i < lines.length; i++) if (/^\s*(enable|requires|diagnostic)\b/.test(lines[i]!)) at = i + 1;
-  const code = [...lines.slice(0, at), ...consts, ...pre, ...lines.slice(at)].join('\n');
+  const code = [...lines.slice(0, at), ...enable, ...consts, ...pre, ...lines.slice(at)].join('\n');
+  const head = at + enable.length;
   const where = (line: number): string => {
     const i = line - 1;
     if (i < at) return `${file}:${line}`;
-    if (i < at + consts.length) return 'defines';
-    if (i < at + consts.length + pre.length) return `${PRELUDE}:${i - at - consts.length + 1}`;
-    return `${file}:${i - consts.length - pre.length + 1}`;
+    if (i < head) return 'directives';
+    if (i < head + consts.length) return 'defines';
+    if (i < head + consts.length + pre.length) return `${PRELUDE}:${i - head - consts.length + 1}`;
+    return `${file}:${i - enable.length - consts.length - pre.length + 1}`;
   };
-  return { code, where };
+  return { code, subgroups, where };
 }
 
 export interface Call {
@@ -158,7 +209,35 @@ export interface GpuOptions {
   maxBinding?: number;
   /** Use at most this many bytes per buffer (to exercise the tables split across buffers). */
   maxBuffer?: number;
+  /** false: reductions take the workgroup-memory tree even where the device has 'subgroups' (the tests run
+   *  both paths on one adapter); by default they use subgroup operations wherever the device has them. */
+  subgroups?: boolean;
 }
+
+/** How this runtime's kernels reduce across a workgroup, and why (Gpu.reductions). */
+export interface Reductions {
+  path: ReductionPath;
+  why: string;
+  /** Threads per subgroup the probe found at each workgroup size it checked (where it ran). */
+  sizes?: Record<number, number>;
+}
+
+/** The workgroup sizes the subgroup probe checks: wg_reduce's callers use 64 and 256. */
+const PROBE_SIZES = [32, 64, 128, 256];
+
+/** A module whose entry point probe<n> writes, per thread of one n-thread workgroup, its subgroup's thread count
+ *  when the subgroup is the aligned block of local_invocation_index the prelude's wg_reduce takes it for, else 0. */
+const PROBE_WGSL = `enable subgroups;
+@group(0) @binding(0) var<storage, read_write> out: array<u32>;
+fn probe(lid: u32, n: u32, at: u32) {
+  let c = subgroupAdd(1u);
+  let lo = subgroupMin(lid);
+  let hi = subgroupMax(lid);
+  let aligned = lo == lid - lid % c && hi == lo + c - 1u && n % c == 0u && n / c <= 64u;
+  out[at + lid] = select(0u, c, aligned);
+}
+${PROBE_SIZES.map((n, i) => `@compute @workgroup_size(${n}) fn probe${n}(@builtin(local_invocation_index) lid: u32) { probe(lid, ${n}u, ${PROBE_SIZES.slice(0, i).reduce((a, b) => a + b, 0)}u); }`).join('\n')}
+`;
 
 export type Defines = Record<string, number | boolean>;
 
@@ -194,6 +273,9 @@ export class Gpu {
   lost?: GpuLostError;
   /** Resolves when the device is lost. */
   readonly whenLost: Promise<GpuLostError>;
+  private readonly wantSubgroups: boolean;
+  private reduction?: Promise<Reductions>;
+  private decided?: Reductions;
 
   constructor(
     readonly device: GPUDevice,
@@ -206,6 +288,80 @@ export class Gpu {
     this.features = new Set(device.features as unknown as Iterable<string>);
     this.limits = device.limits;
     this.whenLost = device.lost.then((info) => (this.lost = new GpuLostError(info.reason, info.message)));
+    this.wantSubgroups = opts.subgroups !== false;
+  }
+
+  /**
+   * How kernels reduce across a workgroup (the prelude's wg_reduce), decided here and nowhere else, once per
+   * runtime, before its first kernel compiles: with subgroup operations when the device has 'subgroups', the
+   * options did not turn them off, and a probe finds the subgroups of 1-D workgroups of 32 to 256 threads to be
+   * aligned blocks of local_invocation_index (which wg_reduce relies on and WGSL does not promise; every driver
+   * we know lays them out so); else with the workgroup-memory tree.
+   */
+  reductions(): Promise<Reductions> {
+    this.reduction ??= this.decideReductions().then((r) => (this.decided = r));
+    return this.reduction;
+  }
+
+  /** The path of reductions() once it has resolved (every kernel compiles after it has). */
+  get subgroups(): boolean {
+    if (!this.decided) throw new GpuError('the reduction path is not decided yet: await gpu.reductions() first');
+    return this.decided.path === 'subgroups';
+  }
+
+  private async decideReductions(): Promise<Reductions> {
+    if (!this.features.has('subgroups')) return { path: 'workgroup', why: "the device has no 'subgroups' feature" };
+    if (!this.wantSubgroups) return { path: 'workgroup', why: 'subgroups turned off (GpuOptions.subgroups: false)' };
+    const d = this.device, total = PROBE_SIZES.reduce((a, b) => a + b, 0);
+    if (this.lost) throw this.lost;
+    let read: GPUBuffer | undefined, out: GPUBuffer | undefined;
+    try {
+      // everything is created and submitted inside error scopes popped before anything is awaited (see compile)
+      d.pushErrorScope('internal');
+      d.pushErrorScope('out-of-memory');
+      d.pushErrorScope('validation');
+      const module = d.createShaderModule({ label: 'subgroup probe', code: PROBE_WGSL });
+      out = d.createBuffer({ label: 'subgroup probe', size: total * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC });
+      read = d.createBuffer({ label: 'subgroup probe read', size: total * 4, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+      const layout = this.layout(['w']);
+      const pipelineLayout = d.createPipelineLayout({ label: 'subgroup probe', bindGroupLayouts: [layout] });
+      const group = d.createBindGroup({ label: 'subgroup probe', layout, entries: [{ binding: 0, resource: { buffer: out } }] });
+      const enc = d.createCommandEncoder({ label: 'subgroup probe' });
+      const pass = enc.beginComputePass({ label: 'subgroup probe' });
+      for (const n of PROBE_SIZES) {
+        pass.setPipeline(d.createComputePipeline({ label: `subgroup probe ${n}`, layout: pipelineLayout, compute: { module, entryPoint: `probe${n}` } }));
+        pass.setBindGroup(0, group);
+        pass.dispatchWorkgroups(1);
+      }
+      pass.end();
+      enc.copyBufferToBuffer(out, 0, read, 0, total * 4);
+      d.queue.submit([enc.finish()]);
+      const scopes = Promise.all([d.popErrorScope(), d.popErrorScope(), d.popErrorScope()]);
+      const messages = (await module.getCompilationInfo()).messages.filter((m) => m.type === 'error').map((m) => m.message);
+      const err = (await scopes).find((e) => e !== null);
+      if (this.lost) throw this.lost;
+      if (messages.length || err) return { path: 'workgroup', why: `the subgroup probe failed: ${messages.join('; ') || err!.message}` };
+      await read.mapAsync(GPUMapMode.READ);
+      const got = new Uint32Array(read.getMappedRange().slice(0));
+      read.unmap();
+      const sizes: Record<number, number> = {};
+      let at = 0;
+      for (const n of PROBE_SIZES) {
+        const c = got.subarray(at, at + n);
+        at += n;
+        if (!c.every((x) => x === c[0] && x > 0)) {
+          return { path: 'workgroup', why: `subgroups of a ${n}-thread workgroup are not aligned blocks of its threads (per-thread result ${[...c.slice(0, 8)].join(',')}, ...)`, sizes };
+        }
+        sizes[n] = c[0]!;
+      }
+      return { path: 'subgroups', why: `subgroups of ${[...new Set(Object.values(sizes))].join(' or ')} threads, aligned blocks of each workgroup`, sizes };
+    } catch (e) {
+      if (this.lost) throw this.lost;
+      return { path: 'workgroup', why: `the subgroup probe failed: ${(e as Error).message}` };
+    } finally {
+      out?.destroy();
+      read?.destroy();
+    }
   }
 
   /** Largest storage binding the engine uses: the device's limit, or less when asked (tests of the split paths). */
@@ -240,13 +396,14 @@ export class Gpu {
     return result;
   }
 
-  /** WGSL text of `file` as compiled: `defines` as constants and the prelude prepended (composeShader). */
+  /** WGSL text of `file` as compiled: `defines` as constants and the prelude prepended (composeShader), on this
+   *  runtime's reduction path (after `await gpu.reductions()`; every kernel compiles after it). */
   shaderText(file: string, defines: Defines = {}): string {
     return this.composed(file, defines).code;
   }
 
   private composed(file: string, defines: Defines): ComposedShader {
-    return composeShader(file, this.source(file), this.source(PRELUDE), defines);
+    return composeShader(file, this.source(file), this.source(PRELUDE), defines, this.subgroups ? 'subgroups' : 'workgroup');
   }
 
   layout(kinds: BindingKind[]): GPUBindGroupLayout {
@@ -288,6 +445,7 @@ export class Gpu {
   }
 
   private async compile(name: string, file: string, entry: string, defines: Defines): Promise<Kernel> {
+    await this.reductions();
     let code: string, where: (line: number) => string, parsed: EntryLayout;
     try {
       ({ code, where } = this.composed(file, defines));
