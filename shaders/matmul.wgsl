@@ -121,7 +121,11 @@ fn bias_backward(@builtin(global_invocation_id) gid: vec3<u32>) {
 // The 64-row tiles above would do 64x the work for one row. gemv_nn (B is [K, N]): one thread per output
 // column, reading a row of B per k (coalesced across threads). gemv_nt (B is [N, K], the Hub's Linear
 // layout): one workgroup per output column (the prelude's group_index), threads stride over K (coalesced) and
-// reduce at the end: all GM rows in one tree, sharing its barriers (not the prelude's one-value wg_reduce).
+// reduce at the end, all GM rows at once (not the prelude's one-value wg_reduce). Like wg_reduce in two versions
+// (the runtime compiles one: Gpu.reductions): with subgroups, each subgroup sums its rows with subgroupAdd and its
+// first thread writes them to slot lid / c (c = its thread count; aligned blocks, as the runtime's probe found),
+// one barrier, then thread m adds row m's slots in slot order (deterministic on one device; 512 bytes of
+// workgroup memory); without, one tree over the 64 threads for all rows, sharing its barriers (2 KiB).
 const GM = 8u;
 
 const FLAG_BIAS = 1u;
@@ -148,7 +152,11 @@ fn gemv_nn(@builtin(global_invocation_id) gid: vec3<u32>) {
   for (var m = 0u; m < p.M; m++) { store(m, n, acc[m]); }
 }
 
+//#if subgroups
+var<workgroup> part: array<array<f32, 16>, GM>; // 64 threads in subgroups of 4 or more
+//#else
 var<workgroup> part: array<array<f32, 64>, GM>;
+//#endif
 
 @compute @workgroup_size(64)
 fn gemv_nt(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
@@ -159,6 +167,19 @@ fn gemv_nt(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: 
     let w = B[p.boff + n * p.ldb + k];
     for (var m = 0u; m < p.M; m++) { acc[m] += A[p.aoff + m * p.lda + k] * w; }
   }
+//#if subgroups
+  let c = subgroupAdd(1u);
+  for (var m = 0u; m < p.M; m++) {
+    let r = subgroupAdd(acc[m]);
+    if (lid % c == 0u) { part[m][lid / c] = r; }
+  }
+  workgroupBarrier();
+  if (lid < p.M) {
+    var t = part[lid][0];
+    for (var i = 1u; i < 64u / c; i++) { t += part[lid][i]; }
+    store(lid, n, t);
+  }
+//#else
   for (var m = 0u; m < GM; m++) { part[m][lid] = acc[m]; }
   workgroupBarrier();
   for (var s = 32u; s > 0u; s >>= 1u) {
@@ -166,4 +187,5 @@ fn gemv_nt(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: 
     workgroupBarrier();
   }
   if (lid < p.M) { store(lid, n, part[lid][0]); }
+//#endif
 }

@@ -63,9 +63,9 @@ describe('matmul', () => {
     });
   }
 
-  for (const M1 of [1, 5, 8]) for (const transB of [false, true]) {
-    it(`decoding rows (M=${M1}, transB=${transB}): the matrix-vector kernels, with bias, scale and accumulation`, async () => {
-      const g = await testGpu();
+  for (const path of PATHS) for (const M1 of [1, 5, 8]) for (const transB of [false, true]) {
+    it(`decoding rows (M=${M1}, transB=${transB}): the matrix-vector kernels, with bias, scale and accumulation (${path})`, async () => {
+      const g = await gpuOn(path);
       const N1 = 77, K1 = 131;
       const A = ref.randn(M1 * K1, 31), B = ref.randn(K1 * N1, 32), b = ref.randn(N1, 33), C0 = ref.randn(M1 * N1, 34);
       const want = ref.matmul(A, B, null, M1, N1, K1, false, transB).map((v, i) => 0.5 * v + b[i % N1]! + C0[i]!);
@@ -484,6 +484,7 @@ describe('reductions with subgroups and in workgroup memory', () => {
     const g = await gpuOn('workgroup');
     const DEFINES: Record<string, Defines[]> = {
       norm: [false, true].flatMap((RMS) => [false, true].map((ACCUM) => ({ RMS, ACCUM }))), attention: [16, 24, 64].map((HD) => ({ HD })), crossentropy: [{}], optim: [{}],
+      matmul: [false, true].flatMap((TRANS_A) => [false, true].map((TRANS_B) => ({ TRANS_A, TRANS_B }))),
     };
     for (const [file, sets] of Object.entries(DEFINES)) {
       for (const defines of sets) {
@@ -534,6 +535,19 @@ describe('reductions with subgroups and in workgroup memory', () => {
       await run(g, attentionBackward(g, sh, { dqkv, dsum: g.tensor(B * Hq * T, 'dsum'), dout: upload(g, dout), out, lse, qkv: qv }));
       return { out: await g.read(out), lse: await g.read(lse), dqkv: await g.read(dqkv) };
     }, true);
+  });
+
+  it('matrix-vector products for decoding (gemv_nt: a workgroup per column sums its threads\' parts of K)', async () => {
+    const K = 3000, N = 77;
+    for (const M of [1, 8]) {
+      const A = ref.randn(M * K, 161), B = ref.randn(N * K, 162), b = ref.randn(N, 163);
+      await bothPaths(`gemv_nt M=${M}`, async (g) => {
+        const c = g.tensor(M * N, 'c'), calls = await matmul(g, { c, a: upload(g, A), b: upload(g, B), bias: upload(g, b), M, N, K, transB: true });
+        expect(calls[0]!.kernel.name).toMatch(/gemv_nt/);
+        await run(g, calls);
+        return { c: await g.read(c) };
+      });
+    }
   });
 
   it('optimizer: the global gradient norm (sums of squares per 4096 elements, then over the partials)', async () => {

@@ -4,7 +4,7 @@
 // to every shader (shaders/prelude.wgsl: composeShader), and attention's one name per binding slot.
 import { readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { composeShader, entryLayout, packParams, PRELUDE, preludeFor, subgroupHelpers, type Defines, type ReductionPath } from '../src/gpu/runtime.ts';
+import { composeShader, entryLayout, packParams, pathText, PRELUDE, preludeFor, subgroupHelpers, type Defines, type ReductionPath } from '../src/gpu/runtime.ts';
 
 const shader = (f: string) => readFileSync(`shaders/${f}.wgsl`, 'utf8');
 const prelude = readFileSync(`shaders/${PRELUDE}`, 'utf8');
@@ -20,8 +20,9 @@ const stripComments = (code: string) => code.replace(/\/\*[\s\S]*?\*\//g, '').re
 /** The names a prelude text declares at module scope (its lines that start a declaration), once each. */
 const namesOf = (text: string) => [...new Set([...stripComments(text).matchAll(/^(?:fn|const|override|alias|struct|var(?:<[^>]*>)?)\s+(\w+)/gm)].map((m) => m[1]!))];
 const PRELUDE_NAMES = namesOf(prelude);
-/** The shaders that reduce across a workgroup (the prelude's wg_reduce): on the subgroup path they take its subgroup version. */
-const REDUCING = ['attention', 'crossentropy', 'norm', 'optim'];
+/** The shaders that reduce across a workgroup: with the prelude's wg_reduce, or (matmul's gemv_nt) a `//#if subgroups`
+ *  part of their own. On the subgroup path they take the subgroup versions; every other shader compiles as on the other. */
+const REDUCING = ['attention', 'crossentropy', 'matmul', 'norm', 'optim'];
 const PATHS: ReductionPath[] = ['workgroup', 'subgroups'];
 
 // the layouts the launchers used to declare by hand (a trailing slot no entry uses is no longer bound)
@@ -166,12 +167,12 @@ describe('the prelude (shaders/prelude.wgsl)', () => {
       expect(src, `${f}.wgsl: the 2-D workgroup index is the prelude's group_index`).not.toMatch(/wid\.y\s*\*\s*nwg\.x/);
       // a tree reduction over one workgroup array is the prelude's wg_reduce (matmul's gemv_nt sums GM rows at once)
       expect(src.match(/\bs\s*>>=\s*1u/g)?.length ?? 0, `${f}.wgsl: a tree reduction of its own`).toBe(f === 'matmul' ? 1 : 0);
-      // a shader that uses subgroups takes them from the prelude (the runtime enables them only where they are on)
-      expect(src, `${f}.wgsl: subgroup operations of its own`).not.toMatch(/\bsubgroup[A-Z]\w*\s*\(|enable\s+subgroups/);
+      // subgroup operations only in `//#if subgroups` parts (the runtime enables them only where they are on)
+      expect(stripComments(pathText(shader(f), false, `${f}.wgsl`)), `${f}.wgsl: subgroup operations outside //#if subgroups`).not.toMatch(/\bsubgroup[A-Z]\w*\s*\(|enable\s+subgroups/);
+      expect(shader(f).includes('//#if subgroups') || /\bwg_reduce\s*\(/.test(src), `${f}.wgsl reduces`).toBe(REDUCING.includes(f));
     }
     const all = SHADERS.map((f) => stripComments(shader(f))).join('\n');
     for (const name of PRELUDE_NAMES.filter((x) => !['wg_red', 'wg_bank'].includes(x))) expect(all, `no shader uses ${name}`).toMatch(new RegExp(`\\b${name}\\s*\\(`));
-    expect(REDUCING.filter((f) => /\bwg_reduce\s*\(/.test(stripComments(shader(f))))).toEqual(REDUCING);
   });
 
   it('holds helpers only (no directive, binding, struct or entry point), and its locals never read as a shader\'s bindings', () => {

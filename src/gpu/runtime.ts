@@ -105,34 +105,37 @@ export const PRELUDE = 'prelude.wgsl';
 export type ReductionPath = 'subgroups' | 'workgroup';
 
 /**
- * The prelude as compiled on one path: of each `//#if subgroups` ... `//#else` ... `//#endif` part, the lines of
- * the path's branch; the other branch and the marker lines become empty lines, so line i of the result is line i
- * of the file (compiler messages keep pointing at the right line).
+ * WGSL text (the prelude, or a shader) as compiled on one path: of each `//#if subgroups` ... `//#else` ...
+ * `//#endif` part, the lines of the path's branch; the other branch and the marker lines become empty lines, so
+ * line i of the result is line i of the file (compiler messages keep pointing at the right line).
  */
-export function preludeFor(prelude: string, subgroups: boolean): string {
+export function pathText(text: string, subgroups: boolean, file = PRELUDE): string {
   let branch: 'if' | 'else' | undefined;
-  const out = prelude.split('\n').map((line, i) => {
+  const out = text.split('\n').map((line, i) => {
     const marker = /^\s*\/\/#(if subgroups|else|endif)\s*$/.exec(line)?.[1];
     if (marker === 'if subgroups') {
-      if (branch) throw new Error(`${PRELUDE}:${i + 1}: //#if inside //#if`);
+      if (branch) throw new Error(`${file}:${i + 1}: //#if inside //#if`);
       branch = 'if';
     } else if (marker === 'else') {
-      if (branch !== 'if') throw new Error(`${PRELUDE}:${i + 1}: //#else without //#if subgroups`);
+      if (branch !== 'if') throw new Error(`${file}:${i + 1}: //#else without //#if subgroups`);
       branch = 'else';
     } else if (marker === 'endif') {
-      if (!branch) throw new Error(`${PRELUDE}:${i + 1}: //#endif without //#if subgroups`);
+      if (!branch) throw new Error(`${file}:${i + 1}: //#endif without //#if subgroups`);
       branch = undefined;
     } else if (/^\s*\/\/#/.test(line)) {
-      throw new Error(`${PRELUDE}:${i + 1}: unknown marker ${line.trim()} (only //#if subgroups, //#else, //#endif)`);
+      throw new Error(`${file}:${i + 1}: unknown marker ${line.trim()} (only //#if subgroups, //#else, //#endif)`);
     }
     if (marker) return '';
     return branch === undefined || (branch === 'if') === subgroups ? line : '';
   });
-  if (branch) throw new Error(`${PRELUDE}: //#if subgroups without //#endif`);
+  if (branch) throw new Error(`${file}: //#if subgroups without //#endif`);
   return out.join('\n');
 }
 
-/** The functions the prelude's subgroup parts declare: a shader calling one of them reduces (composeShader). */
+/** The prelude as compiled on one path (pathText). */
+export const preludeFor = (prelude: string, subgroups: boolean): string => pathText(prelude, subgroups, PRELUDE);
+
+/** The functions the prelude's subgroup parts declare: a shader calling one of them uses subgroups (composeShader). */
 export function subgroupHelpers(prelude: string): string[] {
   const names = new Set<string>();
   for (const m of prelude.matchAll(/^\s*\/\/#if subgroups\s*$([\s\S]*?)^\s*\/\/#(?:else|endif)\s*$/gm)) {
@@ -154,19 +157,21 @@ export interface ComposedShader {
  * The WGSL the runtime compiles for `file` (text `src`): its directives (`enable`, `requires`, `diagnostic`,
  * which must come first), then `defines` as constants, then the prelude, then the rest of the file. WGSL
  * declarations may come in any order, so the shader uses the defines and the prelude's helpers wherever.
- * With `path` 'subgroups', a shader that calls a helper of the prelude's subgroup parts (wg_reduce) gets
- * `enable subgroups;` after its own directives and those parts of the prelude; every other shader, and every
- * shader on the 'workgroup' path, gets the prelude's `//#else` parts and no directive (WGSL refuses a mention
- * of a subgroup builtin without `enable subgroups;`, even in code no entry point uses).
+ * With `path` 'subgroups', a shader that calls a helper of the prelude's subgroup parts (wg_reduce), or has a
+ * `//#if subgroups` part of its own (matmul's gemv_nt), gets `enable subgroups;` after its own directives and the
+ * subgroup parts of the prelude and of itself; every other shader, and every shader on the 'workgroup' path, gets
+ * the `//#else` parts and no directive (WGSL refuses a mention of a subgroup builtin without `enable subgroups;`,
+ * even in code no entry point uses).
  */
 export function composeShader(file: string, src: string, prelude: string, defines: Defines = {}, path: ReductionPath = 'workgroup'): ComposedShader {
   if (file === PRELUDE) throw new Error(`${PRELUDE} is prepended to every shader; it is no shader of its own`);
   const consts = Object.entries(defines)
     .map(([k, v]) => `const ${k} = ${typeof v === 'boolean' ? String(v) : Number.isInteger(v) ? `${v}u` : `${v}f`};`);
   const calls = src.replace(/\/\*[\s\S]*?\*\//g, '').replace(/\/\/[^\n]*/g, '');
-  const subgroups = path === 'subgroups' && subgroupHelpers(prelude).some((f) => new RegExp(`\\b${f}\\s*\\(`).test(calls));
+  const subgroups = path === 'subgroups'
+    && (/^\s*\/\/#if subgroups\s*$/m.test(src) || subgroupHelpers(prelude).some((f) => new RegExp(`\\b${f}\\s*\\(`).test(calls)));
   const enable = subgroups ? ['enable subgroups;'] : [];
-  const lines = src.split('\n'), pre = preludeFor(prelude, subgroups).trimEnd().split('\n');
+  const lines = pathText(src, subgroups, file).split('\n'), pre = preludeFor(prelude, subgroups).trimEnd().split('\n');
   let at = 0;
   for (let i = 0; i < lines.length; i++) if (/^\s*(enable|requires|diagnostic)\b/.test(lines[i]!)) at = i + 1;
   const code = [...lines.slice(0, at), ...enable, ...consts, ...pre, ...lines.slice(at)].join('\n');
