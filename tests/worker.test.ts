@@ -299,6 +299,31 @@ describe('training engine (worker API in Node)', () => {
     }
   });
 
+  it('a run whose buffers the GPU refuses (out of memory) fails to start, says so, and the engine trains the next run as before', async () => {
+    const { e, name } = await engine();
+    const gpu = await testGpu();
+    // the run's logits come from the real device at a size lavapipe refuses (its whole maxBufferSize): a real
+    // GPUOutOfMemoryError where the stage makes its first plan; no estimate can see it coming
+    const buffer = gpu.buffer.bind(gpu), destroy = gpu.destroy.bind(gpu);
+    gpu.buffer = (bytes, label, usage) => (label?.includes('logits') ? gpu.device.createBuffer({ label: 'refused logits', size: gpu.device.limits.maxBufferSize, usage: GPUBufferUsage.STORAGE }) : buffer(bytes, label, usage));
+    gpu.destroy = (b) => (b.label === 'refused logits' ? b.destroy() : destroy(b)); // never counted in allocatedBytes
+    const statuses: RunStatusEvent[] = [];
+    try {
+      await expect(e.startStage('sft', SFT, { onStatus: (s) => statuses.push(s) })).rejects.toThrow(/out of GPU memory/);
+    } finally {
+      gpu.buffer = buffer;
+      gpu.destroy = destroy;
+    }
+    expect(statuses).toEqual([]); // no run was made of it
+    const db = await openStore(name);
+    expect(await listRuns(db)).toEqual([]);
+    db.close();
+    const id = await e.startStage('sft', SFT);
+    expect(await e.wait(id)).toBe('done');
+    expect((await e.generate('the cat sat', { maxNewTokens: 3, temperature: 0 })).texts.length).toBeGreaterThan(0);
+    await e.dispose();
+  });
+
   it('cancel stops the run and leaves its last checkpoint usable', async () => {
     const cfg = { ...SFT, loraRank: 4, checkpointEvery: 2 };
     const a = await engine();

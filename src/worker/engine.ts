@@ -15,8 +15,7 @@ import type { AdapterSummary } from '../gpu/device.ts';
 import type { Record as DataRecord } from '../io/datasets.ts';
 import type { Progress as LoadProgress } from '../io/sources.ts';
 import { zipFiles } from '../io/zip.ts';
-import { LORA_DEFAULTS } from '../model/lora.ts';
-import { checkStageFits, stageMemory, type StageMemory } from '../shared/memory.ts';
+import { checkStageFits, stageMemoryOf, type StageMemory } from '../shared/memory.ts';
 import { cleanOrphanChunks, deleteCheckpointFiles } from '../store/checkpoints.ts';
 import * as db from '../store/db.ts';
 import { isGroup, resolveConfig, type Stage, type TrainConfig, type TrainInput } from '../shared/config.ts';
@@ -176,11 +175,7 @@ export class PlaygroundEngine implements Engine {
   }
 
   private memoryOf(stage: Stage, c: TrainConfig): StageMemory {
-    const cfg = this.session.need().base.cfg;
-    return stageMemory(cfg, {
-      stage, batch: c.batchSize, seqLen: c.seqLen, samples: c.numSamples, loraRank: c.loraRank, loraDropout: c.loraDropout,
-      loraTargets: c.loraRank > 0 ? [...LORA_DEFAULTS[cfg.arch].targets] : undefined, beta: c.beta, rewardModel: !!c.rewardRunId,
-    });
+    return stageMemoryOf(this.session.need().base.cfg, stage, c, !!c.rewardRunId);
   }
 
   countTokens(prompts: string[], completions: string[]): { prompts: number[]; completions: number[] } {
@@ -211,7 +206,8 @@ export class PlaygroundEngine implements Engine {
     let run: StageRun, cfg: TrainConfig;
     try {
       cfg = resolveConfig(stage, fns && !config.reward_funcs?.length ? { ...config, reward_funcs: fns.functions.map((f) => f.name) } : config, m.info);
-      // refused before anything is allocated when a buffer could not exist on this adapter (needed vs its limit)
+      // refused before anything is allocated when a buffer could not exist on this adapter (needed vs its
+      // limit); buildStage checks again, for the CLI and the experiment: this one is before the reward model loads
       const gpu = await this.session.gpu;
       checkStageFits(stage, this.memoryOf(stage, cfg), { maxBufferSize: gpu.maxBuffer, maxStorageBufferBindingSize: gpu.maxBinding });
       const reward = stage === 'ppo' || (isGroup(stage) && cfg.rewardRunId) ? await this.session.rewardOf(cfg.rewardRunId) : undefined;
