@@ -383,8 +383,9 @@ const nums = (xs: unknown[]) => xs.filter((x): x is number => typeof x === 'numb
 const matmulSpeedup = (k: PeerKey) => round(geo(nums(matmulRows.map((r) => r[`speedup_vs_${k}`]))), 3) ?? null;
 const trainSpeedup = (k: PeerKey) => round(geo(nums(train.map((t) => t[`speedup_vs_${k}`]))), 3) ?? null;
 const unavailable = Object.fromEntries(peerList.filter((p) => !p.info.ok).map((p) => [p.key, p.info.why]));
-let commit = 'unknown';
-try { commit = execSync('git rev-parse HEAD', { stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim(); } catch { /* not a git checkout */ }
+// BENCH_COMMIT: the commit a packed bundle was built from (bench/gpu/run.sh), not the checkout it runs in
+let commit = process.env.BENCH_COMMIT || 'unknown';
+if (!process.env.BENCH_COMMIT) try { commit = execSync('git rev-parse HEAD', { stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim(); } catch { /* not a git checkout */ }
 const doc = {
   adapter: gpu.adapter, date: new Date().toISOString(), commit, node: process.version,
   settings: { reps: REPS, rows: ROWS, quick: !!opt.quick, timing: 'median wall ms from submit to results ready on the device (every side); ours_gpu_ms from timestamp queries' },
