@@ -61,6 +61,11 @@ mkdir -p "$D/extra-debs"
 # shellcheck disable=SC2086
 (cd "$D/extra-debs" && apt-get $o download libglvnd0 libx11-6 libxext6 libxcb1 libxau6 libxdmcp6 libbsd0 libmd0 2>&1 | grep -v '^W: Download is performed unsandboxed' || true)
 [ "$(ls "$D/extra-debs" | wc -l)" = 8 ] || { echo "pack.sh: could not download the ICD's libraries" >&2; exit 1; }
+# plain file names (apt writes an epoch's ':' as %3a): letters, digits, '.', '_' and '-' travel anywhere
+for f in "$D"/libvulkan1_*.deb "$D"/extra-debs/*.deb; do
+  n=$(basename "$f" | tr -c 'A-Za-z0-9._\n-' '_')
+  [ "$n" = "$(basename "$f")" ] || mv "$f" "$(dirname "$f")/$n"
+done
 
 echo "== manifest"
 commit=$(git rev-parse HEAD 2>/dev/null || echo unknown)
