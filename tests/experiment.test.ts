@@ -242,6 +242,25 @@ describe('mergeResults', () => {
     expect(summaryTable(m)).toContain('3 seeds (1 + 2, 3, run separately)');
   });
 
+  it("GRPO's and RLOO's steps are averaged over every seed like PPO's (GRPO with no KL when it logged none), and plotted beside them", () => {
+    const withRl = (r: ExperimentResults, grpo: number[], rloo: { reward: number; kl: number }[]) => ({
+      ...r, summary: { concise: { ...r.summary.concise!, grpo_win_rate: r.summary.concise!.ppo_win_rate, rloo_win_rate: r.summary.concise!.ppo_win_rate } },
+      rl_steps: { concise: { grpo: grpo.map((reward, i) => ({ step: i + 1, reward })), rloo: rloo.map((x, i) => ({ step: i + 1, ...x })) } },
+    }) as ExperimentResults;
+    const m = mergeResults([withRl(a, [1, 2], [{ reward: 0, kl: 1 }]), withRl(b, [4, 8], [{ reward: 3, kl: 4 }])], ['a.json', 'b.json']);
+    expect(m.rl_steps!.concise!.grpo).toEqual([{ step: 1, reward: (1 + 2 * 4) / 3 }, { step: 2, reward: (2 + 2 * 8) / 3 }]);
+    expect(m.rl_steps!.concise!.rloo).toEqual([{ step: 1, reward: 2, kl: 3 }]);
+    expect(m.ppo_steps.concise!.map((x) => x.reward)).toEqual([(0 + 2 * 0.3) / 3, (3 + 2 * 1.5) / 3]); // PPO's as before
+    const svg = plotSvg(m);
+    for (const k of ['PPO', 'GRPO', 'RLOO']) expect(svg, k).toContain(`concise: ${k}</text>`);
+    expect(svg).toContain('stroke-dasharray="5 3"'); // GRPO's line
+    expect(svg).toContain('stroke-dasharray="2 2"'); // RLOO's line
+    // a run of GRPO and RLOO alone plots their steps, not "no data"
+    const alone = plotSvg({ ...m, ppo_steps: {} });
+    expect(alone).not.toContain('reward model score per step: no data');
+    expect(alone).not.toContain('KL to the SFT model per step: no data'); // RLOO logs its KL
+  });
+
   it('refuses a seed run twice, or runs of other settings, naming the files', () => {
     expect(() => mergeResults([a, a], ['a.json', 'again.json'])).toThrow('merge: again.json and a.json both ran seed 1');
     const other = { ...b, settings: { ...b.settings, comparisons: 100 } };

@@ -1,12 +1,15 @@
-// The experiment's figure as one SVG (no dependencies): PPO's reward and KL per step, and the win rate
-// against the number of comparisons, one line per labeler and method.
+// The experiment's figure as one SVG (no dependencies): the RL stages' reward-model score and KL per step
+// (PPO solid, GRPO dashed, RLOO dotted), and the win rate against the number of comparisons, one line per
+// labeler and method.
 import type { ExperimentResults } from './run.ts';
 
 const W = 420, H = 260, M = { l: 48, r: 12, t: 28, b: 40 };
 const COLORS = ['#1f77b4', '#d62728', '#2ca02c', '#9467bd', '#ff7f0e', '#8c564b'];
 const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 
-interface Series { name: string; points: [number, number][]; dashed?: boolean; color: string }
+interface Series { name: string; points: [number, number][]; dash?: string; color: string }
+/** A method's line style, the same in every panel. */
+const DASH: Record<string, string | undefined> = { ppo: undefined, dpo: '8 3', grpo: '5 3', rloo: '2 2' };
 
 function panel(x0: number, title: string, xLabel: string, yLabel: string, series: Series[], y?: [number, number], guide?: number): string {
   const pts = series.flatMap((s) => s.points);
@@ -28,7 +31,7 @@ function panel(x0: number, title: string, xLabel: string, yLabel: string, series
   out.push(`<text transform="translate(12,${H / 2}) rotate(-90)" text-anchor="middle" font-size="11">${esc(yLabel)}</text>`);
   series.forEach((s, i) => {
     const d = s.points.map(([x, v], j) => `${j ? 'L' : 'M'}${px(x).toFixed(1)},${py(v).toFixed(1)}`).join('');
-    out.push(`<path d="${d}" fill="none" stroke="${s.color}" stroke-width="1.6"${s.dashed ? ' stroke-dasharray="5 3"' : ''}/>`);
+    out.push(`<path d="${d}" fill="none" stroke="${s.color}" stroke-width="1.6"${s.dash ? ` stroke-dasharray="${s.dash}"` : ''}/>`);
     for (const [x, v] of s.points.length <= 12 ? s.points : []) out.push(`<circle cx="${px(x).toFixed(1)}" cy="${py(v).toFixed(1)}" r="2.5" fill="${s.color}"/>`);
     out.push(`<text x="${M.l + 6}" y="${M.t + 12 + 12 * i}" font-size="10" fill="${s.color}">${esc(s.name)}</text>`);
   });
@@ -41,20 +44,24 @@ export function plotSvg(r: ExperimentResults): string {
   const color = (i: number) => COLORS[i % COLORS.length]!;
   const reward: Series[] = [], kl: Series[] = [], win: Series[] = [];
   labelers.forEach((l, i) => {
-    const steps = r.ppo_steps[l] ?? [];
-    if (steps.length) {
-      reward.push({ name: `${l}: RM score`, points: steps.map((s) => [s.step, s.reward]), color: color(i) });
-      kl.push({ name: `${l}: KL (nats)`, points: steps.map((s) => [s.step, s.kl]), color: color(i), dashed: true });
+    const rl = { ppo: r.ppo_steps[l], grpo: r.rl_steps?.[l]?.grpo, rloo: r.rl_steps?.[l]?.rloo };
+    for (const [k, steps] of Object.entries(rl)) {
+      if (!steps?.length) continue;
+      const name = `${l}: ${k.toUpperCase()}`;
+      reward.push({ name, points: steps.map((s) => [s.step, s.reward]), color: color(i), dash: DASH[k] });
+      const withKl = steps.filter((s) => s.kl !== undefined && Number.isFinite(s.kl));
+      if (withKl.length) kl.push({ name, points: withKl.map((s) => [s.step, s.kl!]), color: color(i), dash: DASH[k] });
     }
     const c = r.curve[l] ?? [];
-    const ppo = c.flatMap((p) => (p.ppo_win_rate ? [[p.comparisons, p.ppo_win_rate.mean] as [number, number]] : []));
-    const dpo = c.flatMap((p) => (p.dpo_win_rate ? [[p.comparisons, p.dpo_win_rate.mean] as [number, number]] : []));
-    if (ppo.length) win.push({ name: `${l}: PPO`, points: ppo, color: color(i) });
-    if (dpo.length) win.push({ name: `${l}: DPO`, points: dpo, color: color(i), dashed: true });
+    for (const k of ['ppo', 'dpo', 'grpo', 'rloo'] as const) {
+      const pts = c.flatMap((p) => (p[`${k}_win_rate`] ? [[p.comparisons, p[`${k}_win_rate`]!.mean] as [number, number]] : []));
+      if (pts.length) win.push({ name: `${l}: ${k.toUpperCase()}`, points: pts, color: color(i), dash: DASH[k] });
+    }
   });
   const body = [
-    panel(0, 'PPO: reward model score per step', 'PPO step', 'mean RM score of the rollouts', reward),
-    panel(W, 'PPO: KL to the SFT model per step', 'PPO step', 'KL (nats per rollout)', kl),
+    panel(0, 'RL: reward model score per step', 'step (PPO, GRPO, RLOO)', 'mean RM score of the rollouts', reward),
+    // as each trainer logs it (TRL's names): PPO's objective/kl per rollout, GRPO's and RLOO's kl per token
+    panel(W, 'RL: KL to the SFT model per step', 'step (PPO, GRPO, RLOO)', 'KL, nats: PPO per rollout, GRPO/RLOO per token', kl),
     panel(2 * W, 'Win rate against the SFT model', 'comparisons given by the labeler', 'win rate (held-out prompts)', win, [0, 1], 0.5),
   ];
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${3 * W}" height="${H + 18}" font-family="sans-serif" font-size="12">

@@ -30,6 +30,11 @@ export type PolicyStage = 'ppo' | 'dpo' | 'grpo' | 'rloo';
 export const POLICY_STAGES: readonly PolicyStage[] = ['ppo', 'dpo', 'grpo', 'rloo'];
 /** The policy stages that train against the reward model, and the metric of its score in their steps. */
 const RM_SCORE = { ppo: 'objective/scores', grpo: 'rewards/reward_model/mean', rloo: 'rewards/reward_model/mean' } as const;
+/** Their KL to the reference in their steps (GRPO logs none when beta is 0: no reference). */
+const KL_OF = { ppo: 'objective/kl', grpo: 'kl', rloo: 'kl' } as const;
+type RlStage = keyof typeof RM_SCORE;
+/** One step of an RL stage, averaged over seeds: the reward model's mean score of its rollouts, and its KL where logged. */
+export interface RlStep { step: number; reward: number; kl?: number }
 
 export interface ExperimentOptions {
   model: string; // a model folder
@@ -207,7 +212,7 @@ async function experiment(gpu: Gpu, o: ExperimentOptions): Promise<ExperimentRes
   if (!files.tokenizer) throw new Error(`${o.model}: no tokenizer.json; the experiment reads and writes text`);
   const tok = Tok.fromJson(files.tokenizer, files.tokenizerConfig, `${files.source}/tokenizer.json`);
   const runs: RunResult[] = [];
-  const ppoCurves: Record<string, Record<string, number>[][]> = {};
+  const rlCurves: Record<string, Record<string, number>[][]> = {};
   // how often the labeler agrees with itself, judging the same held-out pair twice (InstructGPT's
   // labelers agreed with each other 72.6% of the time)
   const agree: Record<string, { same: number; n: number }> = {};
@@ -367,7 +372,7 @@ async function experiment(gpu: Gpu, o: ExperimentOptions): Promise<ExperimentRes
             const c = cfgOf(stage, seed, base);
             const run = await buildStage({ ...ctx, reward }, stage, c, online ? o.prompts.ppo(seed) : data);
             const lines = await runStage(run, join(dir, stage), log, stage, (u) => ((res.stages ??= {})[stage] = u));
-            if (stage === 'ppo') (ppoCurves[`${labeler.name}/${n}`] ??= []).push(lines);
+            if (stage in RM_SCORE) (rlCurves[`${stage}/${labeler.name}/${n}`] ??= []).push(lines);
             const r = (res[stage] = await evaluatePolicy(run, base, tok, labeler, evalPrompts, sftEval, o.evalSamples, seed, maxNew, judgeRng, online ? { lines, key: RM_SCORE[stage] } : undefined));
             r.seen = await evaluatePolicy(run, base, tok, labeler, seenPrompts, sftSeen, o.evalSamples, seed, maxNew, seenRng, undefined, SEEN_SEEDS);
             log(`  ${stage} win rate ${r.win_rate.toFixed(3)} (expected ${r.win_rate_expected.toFixed(3)}), KL ${r.kl.toFixed(2)} nats, labeler score ${r.labeler_score.toFixed(2)} vs SFT ${r.sft_labeler_score.toFixed(2)}; seen vocabulary ${r.seen.win_rate.toFixed(3)} (expected ${r.seen.win_rate_expected.toFixed(3)}), KL ${r.seen.kl.toFixed(2)}`);
@@ -387,7 +392,7 @@ async function experiment(gpu: Gpu, o: ExperimentOptions): Promise<ExperimentRes
   const { labelers, prompts, log: _log, out: _out, ...settings } = o;
   const results = summarize(
     { settings, labelers: labelers.map((l) => ({ name: l.name, taste: l.taste, noise: l.noise })), evalPrompts: prompts.eval.length },
-    runs, ppoCurves, agreement, gpu.adapter.name, (Date.now() - t0) / 1000,
+    runs, rlCurves, agreement, gpu.adapter.name, (Date.now() - t0) / 1000,
   );
   writeFileSync(join(o.out, 'results.json'), JSON.stringify(results, null, 2) + '\n');
   return results;
@@ -450,6 +455,8 @@ export interface ExperimentResults {
   curve: Record<string, ({ comparisons: number; rm_accuracy?: Interval; feature_fit_accuracy?: Interval } & Partial<Record<`${PolicyStage}_win_rate`, Interval>>)[]>;
   /** Per labeler: PPO's reward and KL per step, averaged over seeds (the full run). */
   ppo_steps: Record<string, { step: number; reward: number; kl: number }[]>;
+  /** Per labeler: GRPO's and RLOO's reward-model score (and KL, where logged) per step, averaged over seeds (the full run). */
+  rl_steps?: Record<string, Partial<Record<'grpo' | 'rloo', RlStep[]>>>;
   /** met: on the held-out prompts of unseen names; met_seen: on those of the training vocabulary. */
   targets: { rm_accuracy: number; win_rate: number; max_kl: number; met: Record<string, Record<string, boolean>>; met_seen?: Record<string, Record<string, boolean>> };
   runs: RunResult[];
@@ -479,9 +486,21 @@ const seenOf = (xs: (number | undefined)[]) => {
   return v.length ? interval(v) : undefined;
 };
 
-function summarize(input: SummaryInput, runs: RunResult[], ppoCurves: Record<string, Record<string, number>[][]>, agreement: Record<string, number>, adapter: string, seconds: number): ExperimentResults {
+/** An RL stage's steps averaged over its runs (`curves`: each run's metrics lines), as long as the shortest run. */
+function meanSteps(stage: RlStage, curves: Record<string, number>[][]): RlStep[] {
+  const rows = curves.map((c) => c.filter((x) => RM_SCORE[stage] in x));
+  if (!rows.length) return [];
+  return Array.from({ length: Math.min(...rows.map((r) => r.length)) }, (_, i) => {
+    const at = rows.map((r) => r[i]!), mean = (k: string) => at.reduce((a, x) => a + x[k]!, 0) / at.length;
+    return { step: i + 1, reward: mean(RM_SCORE[stage]), ...(at.every((x) => KL_OF[stage] in x) ? { kl: mean(KL_OF[stage]) } : {}) };
+  });
+}
+
+/** `rlCurves`: per `${stage}/${labeler}/${comparisons}`, each run's metrics lines (PPO, GRPO, RLOO). */
+function summarize(input: SummaryInput, runs: RunResult[], rlCurves: Record<string, Record<string, number>[][]>, agreement: Record<string, number>, adapter: string, seconds: number): ExperimentResults {
   const o = { ...input.settings, labelers: input.labelers };
   const summary: Record<string, LabelerSummary> = {}, curve: ExperimentResults['curve'] = {}, steps: ExperimentResults['ppo_steps'] = {};
+  const rlSteps: NonNullable<ExperimentResults['rl_steps']> = {};
   const met: Record<string, Record<string, boolean>> = {}, metSeen: Record<string, Record<string, boolean>> = {};
   for (const l of o.labelers) {
     const mine = runs.filter((r) => r.labeler === l.name);
@@ -530,19 +549,17 @@ function summarize(input: SummaryInput, runs: RunResult[], ppoCurves: Record<str
       ...(s.rm_accuracy_seen ? { rm_accuracy: s.rm_accuracy_seen.mean >= 0.9 } : {}),
       ...Object.fromEntries(POLICY_STAGES.flatMap((k) => (s[`${k}_win_rate_seen`] ? [[`${k}_win_rate`, s[`${k}_win_rate_seen`]!.mean >= 0.8], [`${k}_kl`, s[`${k}_kl_seen`]!.mean <= 10]] : []))),
     };
-    const curves = ppoCurves[`${l.name}/${o.comparisons}`] ?? [];
-    if (curves.length) {
-      const len = Math.min(...curves.map((c) => c.filter((x) => 'objective/scores' in x).length));
-      steps[l.name] = Array.from({ length: len }, (_, i) => {
-        const at = curves.map((c) => c.filter((x) => 'objective/scores' in x)[i]!);
-        return { step: i + 1, reward: at.reduce((a, x) => a + x['objective/scores']!, 0) / at.length, kl: at.reduce((a, x) => a + x['objective/kl']!, 0) / at.length };
-      });
+    const ppo = meanSteps('ppo', rlCurves[`ppo/${l.name}/${o.comparisons}`] ?? []);
+    if (ppo.length) steps[l.name] = ppo.map((x) => ({ step: x.step, reward: x.reward, kl: x.kl ?? NaN }));
+    for (const k of ['grpo', 'rloo'] as const) {
+      const xs = meanSteps(k, rlCurves[`${k}/${l.name}/${o.comparisons}`] ?? []);
+      if (xs.length) (rlSteps[l.name] ??= {})[k] = xs;
     }
   }
   return {
     adapter, date: new Date().toISOString(), model: o.model,
     settings: { ...input.settings, labelers: input.labelers.map((l) => ({ ...l, self_agreement: agreement[l.name] ?? NaN })), eval_prompts: input.evalPrompts },
-    seconds, summary, curve, ppo_steps: steps,
+    seconds, summary, curve, ppo_steps: steps, ...(Object.keys(rlSteps).length ? { rl_steps: rlSteps } : {}),
     targets: { rm_accuracy: 0.9, win_rate: 0.8, max_kl: 10, met, met_seen: metSeen },
     runs,
   };
@@ -584,7 +601,7 @@ export function mergeResults(parts: ExperimentResults[], names: string[] = parts
     if (same(r) !== same(first)) throw new Error(`merge: ${names[i]} was run with other settings than ${names[0]} (model, adapter, labelers, stages, comparisons, curve and sampling must be equal)`);
   });
   const runs = parts.flatMap((r) => r.runs).sort((a, b) => a.seed - b.seed || a.labeler.localeCompare(b.labeler) || a.comparisons - b.comparisons);
-  const ppoCurves: Record<string, Record<string, number>[][]> = {};
+  const rlCurves: Record<string, Record<string, number>[][]> = {};
   const agreement: Record<string, number> = {};
   const { seeds: _s, firstSeed: _f, labelers, eval_prompts, ...settings } = first.settings;
   for (const l of labelers) {
@@ -593,12 +610,13 @@ export function mergeResults(parts: ExperimentResults[], names: string[] = parts
       const k = seedLists[i]!.length;
       const a = r.settings.labelers.find((x) => x.name === l.name)?.self_agreement;
       if (a !== undefined && Number.isFinite(a)) (w += k), (sum += k * a);
-      const steps = r.ppo_steps[l.name];
-      if (steps?.length) {
-        const lines = steps.map((x) => ({ 'objective/scores': x.reward, 'objective/kl': x.kl }));
-        // the runs its curve is the mean of: those of the full size with PPO
-        const full = r.summary[l.name]?.ppo_win_rate?.n ?? k;
-        for (let j = 0; j < full; j++) (ppoCurves[`${l.name}/${first.settings.comparisons}`] ??= []).push(lines);
+      for (const stage of ['ppo', 'grpo', 'rloo'] as const) {
+        const steps: RlStep[] | undefined = stage === 'ppo' ? r.ppo_steps[l.name] : r.rl_steps?.[l.name]?.[stage];
+        if (!steps?.length) continue;
+        const lines = steps.map((x) => ({ [RM_SCORE[stage]]: x.reward, ...(x.kl === undefined ? {} : { [KL_OF[stage]]: x.kl }) }));
+        // the runs its curve is the mean of: those of the full size with this stage
+        const full = r.summary[l.name]?.[`${stage}_win_rate`]?.n ?? k;
+        for (let j = 0; j < full; j++) (rlCurves[`${stage}/${l.name}/${first.settings.comparisons}`] ??= []).push(lines);
       }
     });
     agreement[l.name] = w ? sum / w : NaN;
@@ -606,7 +624,7 @@ export function mergeResults(parts: ExperimentResults[], names: string[] = parts
   const seeds = seedLists.flat().sort((a, b) => a - b);
   const merged = summarize(
     { settings: { ...settings, seeds: seeds.length, firstSeed: seeds[0] }, labelers: labelers.map(({ self_agreement: _a, ...l }) => l), evalPrompts: eval_prompts },
-    runs, ppoCurves, agreement, first.adapter, parts.reduce((a, r) => a + r.seconds, 0),
+    runs, rlCurves, agreement, first.adapter, parts.reduce((a, r) => a + r.seconds, 0),
   );
   merged.merged_from = parts.map((r, i) => ({ date: r.date, seeds: seedLists[i]!, seconds: r.seconds }));
   return merged;
