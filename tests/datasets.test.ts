@@ -1,7 +1,18 @@
 import { describe, it, expect } from 'vitest';
 import {
-  checkRecord, checkRecords, exportJsonl, importJsonl, MAX_FILE_BYTES, recordProblem, RecordError, MAX_LINE_CHARS, promptText, toPreferencePairs, toPrompts, toRankings, toSftRows, type Record,
+  checkRecord, checkRecords, exportJsonl, importJsonl, MAX_FILE_BYTES, RecordError, MAX_LINE_CHARS, promptText, toPreferencePairs, toPrompts, toRankings, toSftRows, type Record,
 } from '../src/io/datasets.ts';
+
+/** Why `v` is not a record (checkRecord's message); undefined when it is one. */
+function recordProblem(v: unknown): string | undefined {
+  try {
+    checkRecord(v);
+    return undefined;
+  } catch (e) {
+    if (e instanceof RecordError) return e.message;
+    throw e;
+  }
+}
 
 const F = 'my-data.jsonl';
 

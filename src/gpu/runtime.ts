@@ -196,6 +196,20 @@ export interface Call {
 export class GpuError extends Error {}
 
 /** An error an error scope caught, as a GpuError naming what raised it. */
+/** Opens the three error scopes every GPU call here is checked in (closed by popScopes, in one go). */
+function pushScopes(d: GPUDevice): void {
+  d.pushErrorScope('internal');
+  d.pushErrorScope('out-of-memory');
+  d.pushErrorScope('validation');
+}
+
+/** Closes pushScopes's three scopes together; their first error, out of memory first (the validation errors
+ *  that follow from a buffer that could not be made are its consequence), or null. */
+async function popScopes(d: GPUDevice): Promise<GPUError | null> {
+  const errs = await Promise.all([d.popErrorScope(), d.popErrorScope(), d.popErrorScope()]);
+  return errs.find((e) => e instanceof GPUOutOfMemoryError) ?? errs.find((e) => e !== null) ?? null;
+}
+
 function scopeError(label: string, err: GPUError): GpuError {
   const kind = err instanceof GPUOutOfMemoryError ? 'out of GPU memory' : err instanceof GPUInternalError ? 'GPU internal error' : 'GPU validation error';
   return new GpuError(`${label}: ${kind}: ${err.message}`);
@@ -322,9 +336,7 @@ export class Gpu {
     let read: GPUBuffer | undefined, out: GPUBuffer | undefined;
     try {
       // everything is created and submitted inside error scopes popped before anything is awaited (see compile)
-      d.pushErrorScope('internal');
-      d.pushErrorScope('out-of-memory');
-      d.pushErrorScope('validation');
+      pushScopes(d);
       const module = d.createShaderModule({ label: 'subgroup probe', code: PROBE_WGSL });
       out = d.createBuffer({ label: 'subgroup probe', size: total * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC });
       read = d.createBuffer({ label: 'subgroup probe read', size: total * 4, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
@@ -341,9 +353,9 @@ export class Gpu {
       pass.end();
       enc.copyBufferToBuffer(out, 0, read, 0, total * 4);
       d.queue.submit([enc.finish()]);
-      const scopes = Promise.all([d.popErrorScope(), d.popErrorScope(), d.popErrorScope()]);
+      const scopes = popScopes(d);
       const messages = (await module.getCompilationInfo()).messages.filter((m) => m.type === 'error').map((m) => m.message);
-      const err = (await scopes).find((e) => e !== null);
+      const err = await scopes;
       if (this.lost) throw this.lost;
       if (messages.length || err) return { path: 'workgroup', why: `the subgroup probe failed: ${messages.join('; ') || err!.message}` };
       await read.mapAsync(GPUMapMode.READ);
@@ -383,18 +395,14 @@ export class Gpu {
   async check<T>(label: string, fn: () => T | Promise<T>): Promise<T> {
     const d = this.device;
     if (this.lost) throw this.lost;
-    d.pushErrorScope('internal');
-    d.pushErrorScope('out-of-memory');
-    d.pushErrorScope('validation');
+    pushScopes(d);
     let result: T;
     try {
       result = await fn();
     } finally {
-      const errs = await Promise.all([d.popErrorScope(), d.popErrorScope(), d.popErrorScope()]); // popped together
+      const err = await popScopes(d);
       // eslint-disable-next-line no-unsafe-finally
       if (this.lost) throw this.lost; // a lost device reports no errors: its results are not there
-      // out of memory first: the validation errors that follow from an invalid buffer are its consequence
-      const err = errs.find((e) => e instanceof GPUOutOfMemoryError) ?? errs.find((e) => e !== null);
       // eslint-disable-next-line no-unsafe-finally
       if (err) throw scopeError(label, err);
     }
@@ -464,21 +472,18 @@ export class Gpu {
     // The module and the layouts are created inside error scopes popped before anything is awaited, so kernels
     // compiled at the same time never take each other's errors; a WGSL error is reported from the compilation
     // messages, at lines of the files they came from (the shader, the defines or the prelude) rather than of `code`.
-    d.pushErrorScope('internal');
-    d.pushErrorScope('out-of-memory');
-    d.pushErrorScope('validation');
+    pushScopes(d);
     const module = d.createShaderModule({ label: name, code });
     const layout = this.layout(kinds);
     const pipelineLayout = d.createPipelineLayout({ label: name, bindGroupLayouts: [layout] });
-    const scopes = Promise.all([d.popErrorScope(), d.popErrorScope(), d.popErrorScope()]);
+    const scopes = popScopes(d);
     const info = await module.getCompilationInfo();
-    const errs = await scopes;
+    const err = await scopes;
     if (this.lost) throw this.lost;
     if (info.messages.some((m) => m.type === 'error')) {
       const text = info.messages.filter((m) => m.type !== 'warning').map((m) => `${where(m.lineNum)}: ${m.type === 'info' ? 'note: ' : ''}${m.message}`);
       throw new GpuError(`kernel ${name}: WGSL error: ${text.join('; ')}`);
     }
-    const err = errs.find((e) => e instanceof GPUOutOfMemoryError) ?? errs.find((e) => e !== null);
     if (err) throw scopeError(`kernel ${name}`, err);
     let pipeline: GPUComputePipeline;
     try {

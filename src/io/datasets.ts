@@ -303,13 +303,12 @@ export function checkRecord(value: unknown): Record {
   }
 }
 
-/** Why `v` is not a record (checkRecord's message); undefined when it is one. */
-export function recordProblem(v: unknown): string | undefined {
+/** `fn()`, or its RecordError again with `where` in front (`<where>: <problem>`): how callers name what was refused. */
+export function naming<T>(where: string, fn: () => T): T {
   try {
-    checkRecord(v);
-    return undefined;
+    return fn();
   } catch (e) {
-    if (e instanceof RecordError) return e.message;
+    if (e instanceof RecordError) throw new RecordError(`${where}: ${e.message}`);
     throw e;
   }
 }
@@ -317,14 +316,7 @@ export function recordProblem(v: unknown): string | undefined {
 /** checkRecord over a list: the plain copies, or a RecordError `<where>, record <n>: <problem>` (n from 1). */
 export function checkRecords(values: readonly unknown[], where: string): Record[] {
   if (!Array.isArray(values)) bad(`${where}: the records must be a list, got ${typeName(values)}`);
-  return values.map((v, i) => {
-    try {
-      return checkRecord(v);
-    } catch (e) {
-      if (e instanceof RecordError) throw new RecordError(`${where}, record ${i + 1} of ${values.length}: ${e.message}`);
-      throw e;
-    }
-  });
+  return values.map((v, i) => naming(`${where}, record ${i + 1} of ${values.length}`, () => checkRecord(v)));
 }
 
 // ---- the Rank tab's rankings, as the store keeps them ----

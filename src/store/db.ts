@@ -14,7 +14,7 @@
 //     mid-write leaves the previous checkpoint whole, and its half-written chunks are cleaned on start
 //     (src/store/checkpoints.ts).
 import { openDB, type DBSchema, type IDBPDatabase, type IDBPTransaction, type StoreNames } from 'idb';
-import { checkRankingLabels, checkRecord, checkRecords, isQualityScore, RecordError, type RankingLabels, type Record as DataRecord } from '../io/datasets.ts';
+import { checkRankingLabels, checkRecord, checkRecords, isQualityScore, naming, type RankingLabels, type Record as DataRecord } from '../io/datasets.ts';
 import type { GenerationConfig } from '../io/generation-config.ts';
 import type { CompletionRow } from '../shared/types.ts';
 
@@ -244,22 +244,12 @@ async function write<N extends StoreNames<Schema>>(db: Store, store: N, value: S
 
 /** A prompt's text, checked as a prompt record's (non-empty): a RecordError naming it otherwise. */
 function checkPromptText(text: string): void {
-  try {
-    checkRecord({ kind: 'prompt', prompt: text });
-  } catch (e) {
-    if (e instanceof RecordError) throw new RecordError(`prompt ${JSON.stringify(text.slice(0, 60))}: ${e.message}`);
-    throw e;
-  }
+  naming(`prompt ${JSON.stringify(text.slice(0, 60))}`, () => checkRecord({ kind: 'prompt', prompt: text }));
 }
 
 /** A ranking by the one rule set, or a RecordError naming it (`ranking 12: ...`). */
 function checkRanking(r: Omit<RankingRecord, 'createdAt'>, what = r.id === undefined ? 'a new ranking' : `ranking ${r.id}`): void {
-  try {
-    checkRankingLabels(r);
-  } catch (e) {
-    if (e instanceof RecordError) throw new RecordError(`${what}: ${e.message}`);
-    throw e;
-  }
+  naming(what, () => checkRankingLabels(r));
 }
 
 /**

@@ -199,7 +199,7 @@ export class PlaygroundEngine implements Engine {
     const store = await this.storeP;
     const m = this.session.need();
     this.runs.idle();
-    const data = stageRecords(stage, await db.userData(store));
+    const data = await this.stageData(stage); // the records the page's summaries counted, by the same policy
     // GRPO / RLOO: the reward functions of config.reward_module (every export when reward_funcs names none,
     // and the saved config then names them all)
     const fns: RewardModule | undefined = isGroup(stage) && typeof config.reward_module === 'string' && config.reward_module.trim() ? await loadRewardModule(config.reward_module) : undefined;
