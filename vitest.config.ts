@@ -10,7 +10,7 @@ import { defineConfig } from 'vitest/config';
 
 /** Tests that run WebGPU through Dawn: testGpu / tightGpu / createNodeGpu, or the CLI (which opens Dawn). */
 export const GPU_TESTS = [
-  'checkpoint-file', 'cli', 'default-model', 'dpo', 'experiment', 'generate', 'grpo-builtin', 'grpo-cli', 'grpo', 'loader',
+  'checkpoint-file', 'cli', 'default-model', 'dpo', 'experiment', 'f16-weights', 'generate', 'grpo-builtin', 'grpo-cli', 'grpo', 'loader',
   'lora', 'malformed', 'memory', 'models', 'ops', 'plan-set', 'ppo', 'reward', 'sft', 'train-cli', 'worker-grpo', 'worker',
 ].map((n) => `tests/${n}.test.ts`);
 

@@ -13,12 +13,23 @@
 // memory as vec4s along M and N, so the inner step is three vec4 loads and thirty-two multiply-adds. Global loads are
 // bounds-checked with select (no branches: edge tiles cost the same as inner ones).
 // Rows start at `row0` so the host can split a large M into several dispatches (browser watchdogs).
+// B_F16 (a define, true only where the device has 'shader-f16'): B is an array<f16>, a frozen weight stored in
+// half the bytes (src/model/params.ts); every load converts it to f32, and products and sums stay f32. The
+// `//#if B_F16` parts are kept or dropped by the runtime (a constant cannot change a binding's type), so
+// without it the shader is the f32 one, unchanged: f32() of an f32 is no operation.
+//#if B_F16
+enable f16;
+//#endif
 
 struct Params { M: u32, N: u32, K: u32, lda: u32, ldb: u32, ldc: u32, row0: u32, aoff: u32, boff: u32, coff: u32, alpha: f32, flags: u32 }
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> A: array<f32>;
+//#if B_F16
+@group(0) @binding(2) var<storage, read> B: array<f16>;
+//#else
 @group(0) @binding(2) var<storage, read> B: array<f32>;
+//#endif
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> C: array<f32>;
 
@@ -40,7 +51,7 @@ fn loadB(k: u32, n: u32) -> f32 {
   let ok = k < p.K && n < p.N;
   var i = p.boff + k * p.ldb + n;
   if (TRANS_B) { i = p.boff + n * p.ldb + k; }
-  return select(0.0, B[select(0u, i, ok)], ok);
+  return select(0.0, f32(B[select(0u, i, ok)]), ok);
 }
 
 @compute @workgroup_size(16, 16)
@@ -146,7 +157,7 @@ fn gemv_nn(@builtin(global_invocation_id) gid: vec3<u32>) {
   if (n >= p.N) { return; }
   var acc: array<f32, GM>;
   for (var k = 0u; k < p.K; k++) {
-    let w = B[p.boff + k * p.ldb + n];
+    let w = f32(B[p.boff + k * p.ldb + n]);
     for (var m = 0u; m < p.M; m++) { acc[m] += A[p.aoff + m * p.lda + k] * w; }
   }
   for (var m = 0u; m < p.M; m++) { store(m, n, acc[m]); }
@@ -164,7 +175,7 @@ fn gemv_nt(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: 
   if (n >= p.N) { return; } // uniform across the workgroup
   var acc: array<f32, GM>;
   for (var k = lid; k < p.K; k += 64u) {
-    let w = B[p.boff + n * p.ldb + k];
+    let w = f32(B[p.boff + n * p.ldb + k]);
     for (var m = 0u; m < p.M; m++) { acc[m] += A[p.aoff + m * p.lda + k] * w; }
   }
 //#if subgroups

@@ -107,15 +107,18 @@ export type ReductionPath = 'subgroups' | 'workgroup';
 /**
  * WGSL text (the prelude, or a shader) as compiled on one path: of each `//#if subgroups` ... `//#else` ...
  * `//#endif` part, the lines of the path's branch; the other branch and the marker lines become empty lines, so
- * line i of the result is line i of the file (compiler messages keep pointing at the right line).
+ * line i of the result is line i of the file (compiler messages keep pointing at the right line). A part under
+ * `//#if NAME` for another NAME is kept when the boolean define NAME is true (`flags`; absent is false): what a
+ * constant cannot choose, such as a binding's element type and the `enable f16;` it needs (matmul's B_F16).
  */
-export function pathText(text: string, subgroups: boolean, file = PRELUDE): string {
-  let branch: 'if' | 'else' | undefined;
+export function pathText(text: string, subgroups: boolean, file = PRELUDE, flags: Readonly<Record<string, boolean>> = {}): string {
+  let branch: 'if' | 'else' | undefined, on = false;
   const out = text.split('\n').map((line, i) => {
-    const marker = /^\s*\/\/#(if subgroups|else|endif)\s*$/.exec(line)?.[1];
-    if (marker === 'if subgroups') {
+    const m = /^\s*\/\/#(if (\w+)|else|endif)\s*$/.exec(line), marker = m?.[2] ? 'if' : m?.[1];
+    if (marker === 'if') {
       if (branch) throw new Error(`${file}:${i + 1}: //#if inside //#if`);
       branch = 'if';
+      on = m![2] === 'subgroups' ? subgroups : flags[m![2]!] === true;
     } else if (marker === 'else') {
       if (branch !== 'if') throw new Error(`${file}:${i + 1}: //#else without //#if subgroups`);
       branch = 'else';
@@ -123,10 +126,10 @@ export function pathText(text: string, subgroups: boolean, file = PRELUDE): stri
       if (!branch) throw new Error(`${file}:${i + 1}: //#endif without //#if subgroups`);
       branch = undefined;
     } else if (/^\s*\/\/#/.test(line)) {
-      throw new Error(`${file}:${i + 1}: unknown marker ${line.trim()} (only //#if subgroups, //#else, //#endif)`);
+      throw new Error(`${file}:${i + 1}: unknown marker ${line.trim()} (only //#if subgroups or //#if DEFINE, //#else, //#endif)`);
     }
     if (marker) return '';
-    return branch === undefined || (branch === 'if') === subgroups ? line : '';
+    return branch === undefined || (branch === 'if') === on ? line : '';
   });
   if (branch) throw new Error(`${file}: //#if subgroups without //#endif`);
   return out.join('\n');
@@ -171,7 +174,8 @@ export function composeShader(file: string, src: string, prelude: string, define
   const subgroups = path === 'subgroups'
     && (/^\s*\/\/#if subgroups\s*$/m.test(src) || subgroupHelpers(prelude).some((f) => new RegExp(`\\b${f}\\s*\\(`).test(calls)));
   const enable = subgroups ? ['enable subgroups;'] : [];
-  const lines = pathText(src, subgroups, file).split('\n'), pre = preludeFor(prelude, subgroups).trimEnd().split('\n');
+  const flags = Object.fromEntries(Object.entries(defines).filter(([, v]) => typeof v === 'boolean')) as Record<string, boolean>;
+  const lines = pathText(src, subgroups, file, flags).split('\n'), pre = preludeFor(prelude, subgroups).trimEnd().split('\n');
   let at = 0;
   for (let i = 0; i < lines.length; i++) if (/^\s*(enable|requires|diagnostic)\b/.test(lines[i]!)) at = i + 1;
   const code = [...lines.slice(0, at), ...enable, ...consts, ...pre, ...lines.slice(at)].join('\n');
@@ -231,6 +235,9 @@ export interface GpuOptions {
   /** false: reductions take the workgroup-memory tree even where the device has 'subgroups' (the tests run
    *  both paths on one adapter); by default they use subgroup operations wherever the device has them. */
   subgroups?: boolean;
+  /** false: frozen weights stay f32 even where the device has 'shader-f16' (the tests run both on one adapter);
+   *  by default a model built for frozen use under LoRA keeps its linear weights in f16 there (Gpu.f16Weights). */
+  f16Weights?: boolean;
 }
 
 /** How this runtime's kernels reduce across a workgroup, and why (Gpu.reductions). */
@@ -293,6 +300,9 @@ export class Gpu {
   /** Resolves when the device is lost. */
   readonly whenLost: Promise<GpuLostError>;
   private readonly wantSubgroups: boolean;
+  /** Whether frozen linear weights are stored and read as f16: the device has 'shader-f16' and the options did not
+   *  turn it off (GpuOptions.f16Weights). A model asks for it (Transformer's frozenF16); nothing else changes. */
+  readonly f16Weights: boolean;
   private reduction?: Promise<Reductions>;
   private decided?: Reductions;
 
@@ -308,6 +318,7 @@ export class Gpu {
     this.limits = device.limits;
     this.whenLost = device.lost.then((info) => (this.lost = new GpuLostError(info.reason, info.message)));
     this.wantSubgroups = opts.subgroups !== false;
+    this.f16Weights = this.features.has('shader-f16') && opts.f16Weights !== false;
   }
 
   /**

@@ -65,11 +65,12 @@ export class AdaptedLinear {
 
   constructor(private readonly layers: LinearLayers, readonly module: string, readonly shape: LinearShape) {}
 
-  private get base(): { w: View; b?: View; dw?: View; db?: View } {
+  /** The base weight (f16 where the frozen model stores it so: the matmuls read it as such), bias and their gradients. */
+  private get base(): { w: View; wF16: boolean; b?: View; dw?: View; db?: View } {
     const { params, trainBase } = this.layers.opts;
-    const w = `${this.module}.weight`, b = `${this.module}.bias`, hasBias = params.has(b);
+    const w = `${this.module}.weight`, b = `${this.module}.bias`, hasBias = params.has(b), weight = params.weight(w);
     return {
-      w: params.view(w), b: hasBias ? params.view(b) : undefined,
+      w: weight.view, wF16: weight.f16, b: hasBias ? params.view(b) : undefined,
       dw: trainBase ? params.view(w, 'grad') : undefined, db: trainBase && hasBias ? params.view(b, 'grad') : undefined,
     };
   }
@@ -77,7 +78,7 @@ export class AdaptedLinear {
   async forward(io: { y: View; x: View }): Promise<Call[]> {
     const { gpu, lora } = this.layers.opts;
     const s = this.shape, base = this.base;
-    const calls = await linearForward(gpu, s, { y: io.y, x: io.x, w: base.w, b: base.b });
+    const calls = await linearForward(gpu, s, { y: io.y, x: io.x, w: base.w, wF16: base.wF16, b: base.b });
     const m = lora?.modules.get(this.module);
     if (!lora || !m) return calls;
     const saved = (this.saved = this.layers.adapterState(this.module, m.In));
@@ -93,7 +94,7 @@ export class AdaptedLinear {
   async backward(io: { dx: View; dy: View; x: View; accumDx?: boolean }): Promise<Call[]> {
     const { gpu, lora } = this.layers.opts;
     const s = this.shape, base = this.base;
-    const calls = await linearBackward(gpu, s, { dx: io.dx, dw: base.dw, db: base.db, dy: io.dy, x: io.x, w: base.w, accumDx: io.accumDx });
+    const calls = await linearBackward(gpu, s, { dx: io.dx, dw: base.dw, db: base.db, dy: io.dy, x: io.x, w: base.w, wF16: base.wF16, accumDx: io.accumDx });
     const m = lora?.modules.get(this.module);
     if (!lora || !m) return calls;
     const saved = this.saved!;

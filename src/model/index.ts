@@ -3,7 +3,7 @@ import type { Gpu } from '../gpu/runtime.ts';
 import type { SafetensorsFile } from '../io/safetensors.ts';
 import { parseConfig } from '../shared/model-config.ts';
 import { loadWeights, scoreWeight } from './load.ts';
-import { Transformer } from './transformer.ts';
+import { Transformer, type ModelOptions } from './transformer.ts';
 
 export interface LoadedModel {
   model: Transformer;
@@ -14,7 +14,7 @@ export interface LoadedModel {
 }
 
 export function loadModel(
-  gpu: Gpu, files: { config: unknown; weights: SafetensorsFile[]; configFile?: string }, opts: { grads?: boolean; optimizer?: boolean } = {},
+  gpu: Gpu, files: { config: unknown; weights: SafetensorsFile[]; configFile?: string }, opts: ModelOptions = {},
 ): LoadedModel {
   const cfg = parseConfig(files.config, files.configFile);
   const model = new Transformer(gpu, cfg, opts);

@@ -14,6 +14,7 @@ import { LinearLayers } from './adapted-linear.ts';
 import { BlockEnv, type Block, type BlockGrads, type Step } from './blocks/block.ts';
 import { gpt2Block } from './blocks/gpt2.ts';
 import { llamaBlock } from './blocks/llama.ts';
+import { isHalfWeight } from '../shared/half.ts';
 import { paramSpecs, type ModelConfig } from '../shared/model-config.ts';
 import { MemoryError } from '../shared/memory.ts';
 import { bufferBytes, kvCacheBuffers, planBuffers, type PlanBuffer } from '../shared/plan-buffers.ts';
@@ -21,19 +22,40 @@ import type { ScoreHead } from './head.ts';
 import type { LoraSet } from './lora.ts';
 import { ParamTable, rowAlign } from './params.ts';
 
+export interface ModelOptions {
+  grads?: boolean;
+  optimizer?: boolean;
+  /**
+   * The model stays frozen (inference, and the base under LoRA adapters): where the device has 'shader-f16' and
+   * GpuOptions.f16Weights did not turn it off, its linear weights (isHalfWeight) are stored as f16, half the
+   * bytes, and the matmuls read them so with f32 arithmetic; their f32 values stay on the host (ParamTable), so
+   * merges and exports are exact. Ignored with grads or optimizer (the weights train). Off by default: a full
+   * fine-tune's reference model, which must compute what the f32 weights compute, never asks for it.
+   */
+  frozenF16?: boolean;
+}
+
 export class Transformer {
   readonly params: ParamTable;
   /** The recipe of every layer (and the names of the weights around the layers). */
   readonly block: Block<{ out: View }, BlockGrads>;
   private ropeCs?: View;
 
-  constructor(readonly gpu: Gpu, readonly cfg: ModelConfig, opts: { grads?: boolean; optimizer?: boolean } = {}) {
-    this.params = new ParamTable(gpu, paramSpecs(cfg), opts);
+  constructor(readonly gpu: Gpu, readonly cfg: ModelConfig, opts: ModelOptions = {}) {
+    const { frozenF16, ...table } = opts;
+    // a frozen model (no gradients) asked to, on a device with 'shader-f16' left on: its linear weights in f16
+    const half = frozenF16 && !opts.grads && !opts.optimizer && gpu.f16Weights ? isHalfWeight : undefined;
+    this.params = new ParamTable(gpu, paramSpecs(cfg), { ...table, ...(half ? { half } : {}) });
     this.block = cfg.arch === 'gpt2' ? gpt2Block : llamaBlock;
     if (cfg.arch === 'llama') {
       this.ropeCs = gpu.tensor(cfg.maxPositions * cfg.headDim, 'rope_cos_sin');
       gpu.write(this.ropeCs, ropeTable(cfg.maxPositions, cfg.headDim, cfg.ropeTheta));
     }
+  }
+
+  /** Whether the linear weights are stored and read as f16 (ModelOptions.frozenF16 on a device that has it). */
+  get f16Weights(): boolean {
+    return this.params.hasF16;
   }
 
   /** Names of the embedding and LM head weights (the same tensor when tied). */

@@ -1,5 +1,5 @@
 // C (= or +=) op(A) @ op(B) (+ bias): the hot path. See shaders/matmul.wgsl for layouts.
-import type { Call, Gpu, View } from '../gpu/runtime.ts';
+import { GpuError, type Call, type Defines, type Gpu, type View } from '../gpu/runtime.ts';
 
 export interface MatmulArgs {
   c: View;
@@ -24,6 +24,9 @@ export interface MatmulArgs {
   cOff?: number;
   /** Upper bound of FLOPs per dispatch (tests lower it to exercise the splits). */
   maxFlops?: number;
+  /** B is f16 (a frozen weight stored in half the bytes: its view's n counts 32-bit words, two values each, and
+   *  bOff / ldb count f16 values); products and sums stay f32. Needs the device's 'shader-f16'. */
+  bF16?: boolean;
 }
 
 /** Work per dispatch stays below this many FLOPs so no single dispatch trips a browser's GPU watchdog. */
@@ -44,7 +47,9 @@ export async function matmul(gpu: Gpu, x: MatmulArgs): Promise<Call[]> {
   const ldc = x.ldc ?? N;
   const maxFlops = x.maxFlops ?? MAX_DISPATCH_FLOPS;
   // the transposes are compiled in; bias and accumulation are uniform flags (shaders/matmul.wgsl)
-  const defines = { TRANS_A: transA, TRANS_B: transB };
+  if (x.bF16 && !gpu.features.has('shader-f16')) throw new GpuError("an f16 matmul operand on a device without 'shader-f16'");
+  // (B_F16 only when set: the f32 kernels keep their names and cache keys)
+  const defines: Defines = x.bF16 ? { TRANS_A: transA, TRANS_B: transB, B_F16: true } : { TRANS_A: transA, TRANS_B: transB };
   const flags = (bias: boolean, accum: boolean) => (bias ? FLAG_BIAS : 0) | (accum ? FLAG_ACCUM : 0);
   if (M <= GEMV_ROWS && !transA && K > 0) {
     // decoding: a matrix-vector kernel (the tiles would compute 64 rows for these few)

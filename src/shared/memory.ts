@@ -5,6 +5,7 @@ import { ALIGN, alignUp, rowAlign } from './align.ts';
 import { paramSpecs, type ModelConfig } from './model-config.ts';
 import { buffersBytes, kvCacheBuffers, planBuffers } from './plan-buffers.ts';
 import type { Stage, TrainConfig } from './config.ts';
+import { isHalfWeight } from './half.ts';
 import { LORA_DEFAULTS } from './lora.ts';
 
 export type Use = 'inference' | 'lora' | 'full';
@@ -30,13 +31,17 @@ export interface EstimateOptions {
   loraDropout?: number;
   /** module short names LoRA adapts (default: every attention and MLP projection) */
   loraTargets?: string[];
+  /** the frozen linear weights stored as f16 (isHalfWeight; a frozen model on a device with 'shader-f16': Transformer's
+   *  frozenF16): 2 bytes a value. Inference and LoRA only: full fine-tuning trains them in f32. */
+  f16Weights?: boolean;
 }
 
 const buf = (floats: number) => Math.max(16, alignUp(floats * 4, 16));
 
 export function estimateMemory(cfg: ModelConfig, use: Use, o: EstimateOptions): MemoryEstimate {
   const specs = paramSpecs(cfg);
-  const tensorBytes = specs.map((s) => alignUp(s.shape.reduce((a, b) => a * b, 1) * 4, ALIGN));
+  const half = !!o.f16Weights && use !== 'full';
+  const tensorBytes = specs.map((s) => alignUp(s.shape.reduce((a, b) => a * b, 1) * (half && isHalfWeight(s) ? 2 : 4), ALIGN));
   const parameters = specs.reduce((s, p) => s + p.shape.reduce((a, b) => a * b, 1), 0);
   const paramBytes = tensorBytes.reduce((a, b) => a + b, 0);
   // + Llama's rotary cos/sin table, uploaded once with the weights
@@ -61,7 +66,7 @@ export function estimateMemory(cfg: ModelConfig, use: Use, o: EstimateOptions): 
   let trainable = 0, gradients = 0, optimizer = 0;
   if (use === 'full') {
     trainable = parameters;
-    gradients = paramBytes;
+    gradients = paramBytes; // all f32 (half is off)
     optimizer = 2 * paramBytes;
   } else if (use === 'lora') {
     // The adapter's own table (A, B per module: weights, gradients, moments); its saved activations and
@@ -130,6 +135,8 @@ export interface StageMemoryInput {
   rewardModel: boolean; // GRPO/RLOO: a reward model scores beside the functions
   /** online stages: the longest prompt in tokens, which the rollouts' prefill holds for every row (default seqLen, a bound) */
   promptLen?: number;
+  /** with LoRA: the frozen base keeps its linear weights in f16 (Transformer.f16Weights): 2 bytes a value */
+  f16Weights?: boolean;
 }
 
 /**
@@ -150,8 +157,9 @@ export function stageMemory(cfg: ModelConfig, s: StageMemoryInput): StageMemory 
   };
   const online = s.stage === 'ppo' || s.stage === 'grpo' || s.stage === 'rloo';
   const rows = online ? s.batch * s.samples : s.stage === 'rm' ? s.batch * s.samples : s.stage === 'dpo' ? 2 * s.batch : s.batch;
-  const base = estimate( 'inference', { batch: 1, seqLen: 1 }).bytes.weights;
-  const opts = { seqLen: T, loraRank: s.loraRank, loraTargets: s.loraTargets, loraDropout: s.loraDropout };
+  const f16Weights = lora && !!s.f16Weights;
+  const base = estimate( 'inference', { batch: 1, seqLen: 1, f16Weights }).bytes.weights;
+  const opts = { seqLen: T, loraRank: s.loraRank, loraTargets: s.loraTargets, loraDropout: s.loraDropout, f16Weights };
   /** A trained role: its own weights (adapter, or the whole model under full fine-tuning), gradients, moments and training plan. */
   const trained = (batch: number) => {
     const e = estimate( lora ? 'lora' : 'full', { ...opts, batch });
@@ -190,11 +198,12 @@ export interface StageMemory {
   largestBinding: number;
 }
 
-/** A stage's memory from its resolved config: what the worker shows and every path that builds a stage checks. */
-export function stageMemoryOf(cfg: ModelConfig, stage: Stage, c: TrainConfig, rewardModel: boolean): StageMemory {
+/** A stage's memory from its resolved config: what the worker shows and every path that builds a stage checks.
+ *  `f16Weights`: the base the stage runs on keeps its linear weights in f16 (counted with LoRA only). */
+export function stageMemoryOf(cfg: ModelConfig, stage: Stage, c: TrainConfig, rewardModel: boolean, f16Weights = false): StageMemory {
   return stageMemory(cfg, {
     stage, batch: c.batchSize, seqLen: c.seqLen, samples: c.numSamples, loraRank: c.loraRank, loraDropout: c.loraDropout,
-    loraTargets: c.loraRank > 0 ? [...LORA_DEFAULTS[cfg.arch].targets] : undefined, beta: c.beta, rewardModel,
+    loraTargets: c.loraRank > 0 ? [...LORA_DEFAULTS[cfg.arch].targets] : undefined, beta: c.beta, rewardModel, f16Weights,
   });
 }
 
