@@ -6,6 +6,7 @@ import { openStore, requestPersistence } from './store/db.ts';
 import { AppContext } from './ui/context.ts';
 import { showNoWebGPU } from './ui/no-webgpu.ts';
 import type { Engine } from './worker/api.ts';
+import type { RlhfApp } from './ui/app.ts';
 import './ui/app.ts';
 
 const boot = document.getElementById('boot')!;
@@ -32,11 +33,11 @@ async function start(): Promise<void> {
   const engine = Comlink.wrap<Engine>(worker);
   const store = await openStore();
   const ctx = new AppContext(engine, store);
-  const app = document.createElement('rlhf-app') as HTMLElement & { ctx: AppContext };
+  const app = document.createElement('rlhf-app') as RlhfApp;
   app.ctx = ctx;
   boot.replaceWith(app);
   document.body.dataset.app = 'ready';
-  void requestPersistence().then((kept) => app.dispatchEvent(new CustomEvent('persisted', { detail: kept })));
+  void requestPersistence().then((kept) => (app.persisted = kept));
 }
 
 start().catch((e: unknown) => {

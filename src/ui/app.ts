@@ -42,7 +42,7 @@ export class RlhfApp extends LitElement {
     tab: { state: true },
     notices: { state: true },
     storage: { state: true },
-    persisted: { state: true },
+    persisted: { attribute: false },
     progress: { state: true },
     reconnecting: { state: true },
   };
@@ -50,6 +50,7 @@ export class RlhfApp extends LitElement {
   declare tab: TabId;
   declare notices: Notice[];
   declare storage: { usage: number; quota: number } | undefined;
+  /** whether the browser keeps this origin's storage (main.ts sets it once it has asked); undefined until then */
   declare persisted: boolean | undefined;
   declare progress: RunProgress | undefined;
   declare reconnecting: boolean;
@@ -86,7 +87,6 @@ export class RlhfApp extends LitElement {
   override connectedCallback(): void {
     super.connectedCallback();
     window.addEventListener('hashchange', this.onHash);
-    this.addEventListener('persisted', this.onPersisted);
     const c = this.ctx;
     this.off.push(
       c.on('notice', (n) => this.pushNotice(n.text, n.kind)),
@@ -111,7 +111,6 @@ export class RlhfApp extends LitElement {
 
   override disconnectedCallback(): void {
     window.removeEventListener('hashchange', this.onHash);
-    this.removeEventListener('persisted', this.onPersisted);
     for (const f of this.off) f();
     this.off = [];
     super.disconnectedCallback();
@@ -128,7 +127,6 @@ export class RlhfApp extends LitElement {
   }
 
   private onHash = () => (this.tab = tabFromHash());
-  private onPersisted = (e: Event) => void (this.persisted = (e as CustomEvent<boolean>).detail);
 
   private async refreshStorage(): Promise<void> {
     this.storage = await storageEstimate();

@@ -19,7 +19,7 @@ import type { AppContext } from './context.ts';
 import { CtxView } from './ctx-view.ts';
 import './rank-view.ts';
 import './pair-view.ts';
-import type { PairSubmit } from './pair-view.ts';
+import { on, type PairSubmit } from './events.ts';
 import { PairState, verdictLabel } from './pair-state.ts';
 import { agreementText, loadRecheckEvery, recheckReordered, recheckText } from './consistency.ts';
 import { FLAGS, RankingState } from './ranking-state.ts';
@@ -460,12 +460,12 @@ export class DataView extends CtxView {
   private rankingEditor(r: db.RankingRecord, state: RankingState | PairState): TemplateResult {
     if (state instanceof PairState) {
       return html`<div class="edit-ranking">
-        <pair-view .state=${state} @pair-submit=${(e: CustomEvent<PairSubmit>) => this.saveRanking(r, e.detail)} @ranking-skip=${() => this.stopEditing()}></pair-view>
+        <pair-view .state=${state} ${on('pair-submit', (d) => this.saveRanking(r, d))} ${on('ranking-skip', () => this.stopEditing())}></pair-view>
         <div class="actions"><button class="cancel" @click=${() => this.stopEditing()}>Cancel</button></div>
       </div>`;
     }
     return html`<div class="edit-ranking">
-      <rank-view .state=${state} @ranking-submit=${() => this.saveRanking(r)} @ranking-skip=${() => this.stopEditing()}></rank-view>
+      <rank-view .state=${state} ${on('ranking-submit', () => this.saveRanking(r))} ${on('ranking-skip', () => this.stopEditing())}></rank-view>
       ${this.editButtons(() => this.saveRanking(r))}
     </div>`;
   }

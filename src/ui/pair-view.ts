@@ -1,16 +1,14 @@
 // <pair-view>: two completions side by side, A and B, judged by one key or one click (PAIR_KEYS): A is
 // better, B is better, a tie, or both bad; Escape skips. A verdict is sent as a `pair-submit` event
-// ({ record, demonstration? }); a skip as `ranking-skip`, as the rank view does. "Both are bad" first offers
+// ({ record, demonstration? }); a skip as `ranking-skip`, as the rank view does (events.ts: their types). "Both are bad" first offers
 // to write a better answer: saved as a demonstration, it is the SFT data such a prompt lacks (leave it empty
 // to save the verdict alone). The rules live in PairState; model text is bound as text, never as HTML.
 import { css, html, LitElement } from 'lit';
 import type { Verdict } from '../io/datasets.ts';
-import type { RankingRecord } from '../store/db.ts';
+import { emit, type PairSubmit } from './events.ts';
 import { KeyController } from './keys.ts';
 import { PAIR_KEYS, type PairState } from './pair-state.ts';
 import { rationaleField, rationaleStyles, typing } from './rationale-field.ts';
-
-export interface PairSubmit { record: Omit<RankingRecord, 'createdAt'>; demonstration?: string }
 
 export class PairView extends LitElement {
   static override properties = { state: { attribute: false }, writing: { state: true } };
@@ -50,7 +48,7 @@ export class PairView extends LitElement {
     const action = s.handleKey(e.key, { alt: e.altKey, ctrl: e.ctrlKey, meta: e.metaKey });
     if (action === 'none') return;
     e.preventDefault();
-    if (action === 'skip') this.dispatchEvent(new CustomEvent('ranking-skip', { bubbles: true, composed: true }));
+    if (action === 'skip') emit(this, 'ranking-skip');
     else if (action === 'rationale') void this.openReason();
     else this.choose(action);
   };
@@ -83,7 +81,7 @@ export class PairView extends LitElement {
 
   private send(detail: PairSubmit): void {
     this.writing = undefined;
-    this.dispatchEvent(new CustomEvent<PairSubmit>('pair-submit', { detail, bubbles: true, composed: true }));
+    emit(this, 'pair-submit', detail);
   }
 
   private back(): void {
@@ -119,7 +117,7 @@ export class PairView extends LitElement {
       ${this.writing === s ? this.renderBetter() : html`<div class="verdicts">
         ${PAIR_KEYS.map((k) => html`<button class="verdict" data-verdict=${k.verdict} aria-pressed=${String(s.verdict === k.verdict)} title="key ${k.shown}"
           @click=${() => this.choose(k.verdict)}><kbd>${k.shown}</kbd> ${k.label}</button>`)}
-        <button class="skip" @click=${() => this.dispatchEvent(new CustomEvent('ranking-skip', { bubbles: true, composed: true }))}><kbd>Esc</kbd> Skip</button>
+        <button class="skip" @click=${() => emit(this, 'ranking-skip')}><kbd>Esc</kbd> Skip</button>
         <button class="why" @click=${() => void this.openReason()}><kbd>r</kbd> Why…</button>
       </div>`}
       ${this.reasonFor === s || s.rationale ? rationaleField(s, { enter: () => this.focus(), escape: () => this.focus() }) : ''}

@@ -28,7 +28,7 @@ import { KeyController } from './keys.ts';
 import './rank-view.ts';
 import { RankingState } from './ranking-state.ts';
 import './pair-view.ts';
-import type { PairSubmit } from './pair-view.ts';
+import { on } from './events.ts';
 import { PairState } from './pair-state.ts';
 import './guidelines-panel.ts';
 import { goalProgress, loadGoal, paceText, saveGoal, secondsPerRanking, stageCounts, stageNeeds, timeToGoal, type StageCounts } from './labeling.ts';
@@ -492,11 +492,11 @@ export class RankPanel extends CtxView {
         <button id="rank-start" class="primary" @click=${() => void this.advance()}>Generate ${this.mode === 'pair' ? 'a pair of' : this.K} completions</button></div>`;
     }
     if (this.state instanceof PairState) {
-      return html`${this.chosenNote(it)}<pair-view .state=${this.state} @pair-submit=${(e: CustomEvent<PairSubmit>) => void this.submit(e.detail.record, e.detail.demonstration)}
-        @ranking-skip=${() => void this.skipPrompt()}></pair-view>`;
+      return html`${this.chosenNote(it)}<pair-view .state=${this.state} ${on('pair-submit', (d) => void this.submit(d.record, d.demonstration))}
+        ${on('ranking-skip', () => void this.skipPrompt())}></pair-view>`;
     }
     if (this.state) {
-      return html`${this.chosenNote(it)}<rank-view .state=${this.state} @ranking-submit=${(e: CustomEvent<Omit<db.RankingRecord, 'createdAt'>>) => void this.submit(e.detail)} @ranking-skip=${() => void this.skipPrompt()}></rank-view>
+      return html`${this.chosenNote(it)}<rank-view .state=${this.state} ${on('ranking-submit', (record) => void this.submit(record))} ${on('ranking-skip', () => void this.skipPrompt())}></rank-view>
         <div class="row" style="margin-top:0.5rem"><button id="rank-submit" class="primary" @click=${() => this.submitClick()}>Submit ranking (Enter)</button>
         <button id="rank-skip" @click=${() => void this.skipPrompt()}>Skip (Esc)</button></div>`;
     }
@@ -548,8 +548,9 @@ export class RankPanel extends CtxView {
         ?data-next=${x === next && typeof x.margin === 'number'}>${oneLine(x.prompt, 60)} — ${status(x)}</li>`)}</ol>`;
   }
 
+  /** The Submit button: what the rank view's Enter does (its `ranking-submit` reaches submit() with the same record). */
   private submitClick(): void {
-    if (this.state instanceof RankingState) this.renderRoot.querySelector('rank-view')?.dispatchEvent(new CustomEvent('ranking-submit', { detail: this.state.toRecord() }));
+    if (this.state instanceof RankingState) void this.submit(this.state.toRecord());
   }
 
   override render() {

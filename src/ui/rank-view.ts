@@ -1,11 +1,12 @@
 // <rank-view>: order K completions best to worst by drag-and-drop or by keyboard alone, mark ties, score
 // 1-7 and set the Table 3 flags, 'r' writes a one-line reason; Enter submits (a `ranking-submit` event
-// carrying the record), Escape skips (`ranking-skip`). The rules live in RankingState; this element only
+// carrying the record), Escape skips (`ranking-skip`; events.ts: their types). The rules live in RankingState; this element only
 // renders and routes input.
 // Model text is bound as text, never as HTML.
 import { KeyController } from './keys.ts';
 import { css, html, LitElement } from 'lit';
 import { plural } from './data-io.ts';
+import { emit } from './events.ts';
 import { FLAGS, RankingState } from './ranking-state.ts';
 import { rationaleField, rationaleStyles, typing } from './rationale-field.ts';
 
@@ -44,13 +45,13 @@ export class RankView extends LitElement {
     if (action === 'none') return;
     e.preventDefault();
     if (action === 'submit') this.submit();
-    else if (action === 'skip') this.dispatchEvent(new CustomEvent('ranking-skip', { bubbles: true, composed: true }));
+    else if (action === 'skip') emit(this, 'ranking-skip');
     else if (action === 'rationale') void this.openReason();
     this.requestUpdate();
   };
 
   private submit(): void {
-    if (this.state) this.dispatchEvent(new CustomEvent('ranking-submit', { detail: this.state.toRecord(), bubbles: true, composed: true }));
+    if (this.state) emit(this, 'ranking-submit', this.state.toRecord());
   }
 
   private async openReason(): Promise<void> {

@@ -5,7 +5,7 @@
 import { listRankings, openStore, saveRanking } from '../../src/store/db.ts';
 import '../../src/ui/guidelines-panel.ts';
 import '../../src/ui/pair-view.ts';
-import type { PairSubmit, PairView } from '../../src/ui/pair-view.ts';
+import type { PairView } from '../../src/ui/pair-view.ts';
 import { PairState } from '../../src/ui/pair-state.ts';
 
 const pairs = [
@@ -29,7 +29,7 @@ const show = async () => {
 };
 view.addEventListener('pair-submit', async (e) => {
   document.body.dataset.ready = '';
-  const { record, demonstration } = (e as CustomEvent<PairSubmit>).detail;
+  const { record, demonstration } = e.detail; // typed by src/ui/events.ts's map
   await saveRanking(store, record);
   if (demonstration !== undefined) demos.push(demonstration);
   document.body.dataset.demos = JSON.stringify(demos);

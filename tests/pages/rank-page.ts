@@ -22,7 +22,7 @@ const show = async () => {
 };
 view.addEventListener('ranking-submit', async (e) => {
   document.body.dataset.ready = '';
-  await saveRanking(store, (e as CustomEvent).detail);
+  await saveRanking(store, e.detail); // typed by src/ui/events.ts's map
   await show();
 });
 await show();
