@@ -173,6 +173,25 @@ describe('rlhf-playground info, generate, export', () => {
     const b = JSON.parse((await cli(['score', '--model', unpacked, '--ids', idsArg])).stdout) as { logits: number[][][] };
     expect(b.logits).toEqual(a.logits);
   });
+
+  it('export carries every tokenizer file of the folder, a SentencePiece tokenizer.model too, byte for byte', async () => {
+    const { unzipFiles } = await import('../src/io/zip.ts');
+    const dir = mkdtempSync(join(tmpdir(), 'export-spm-'));
+    const model = join(dir, 'model');
+    mkdirSync(model);
+    for (const f of ['config.json', 'model.safetensors', 'tokenizer.json']) copyFileSync(join('tests/fixtures/llama-tiny', f), join(model, f));
+    const extra: Record<string, Uint8Array> = {
+      'tokenizer.model': new Uint8Array([0x0a, 0x0b, 0x0a, 0x05, 0x3c, 0x75, 0x6e, 0x6b, 0x3e, 0x15, 0, 0, 0, 0, 0x18, 0x02]), // a protobuf's first bytes
+      'tokenizer_config.json': new TextEncoder().encode('{"model_max_length": 64}\n'),
+      'special_tokens_map.json': new TextEncoder().encode('{"eos_token": "</s>"}\n'),
+    };
+    for (const [f, bytes] of Object.entries(extra)) writeFileSync(join(model, f), bytes);
+    const zip = join(dir, 'out.zip');
+    const r = await cli(['export', '--model', model, '--out', zip]);
+    expect(r.code, r.stderr).toBe(0);
+    const files = unzipFiles(readFileSync(zip), zip);
+    for (const [f, bytes] of Object.entries(extra)) expect(Buffer.from(files.get(f) ?? []).equals(Buffer.from(bytes)), f).toBe(true);
+  });
 });
 
 /** The options of a --help text: flags -> their description, on one line. */

@@ -63,6 +63,9 @@ const OPTIONAL_JSON = [
   ['generation_config.json', 'generationConfig'],
   ['special_tokens_map.json', 'specialTokensMap'],
 ] as const;
+/** Files read as bytes and carried, never parsed: a SentencePiece model, which exports hand on beside tokenizer.json
+ *  (tokenizerFilesOf) for the tools that load a slow tokenizer from it. */
+const OPTIONAL_BYTES = ['tokenizer.model'] as const;
 /** Checkpoints we recognise but cannot read, probed only to explain a missing model.safetensors. */
 const UNSUPPORTED_CHECKPOINTS = ['pytorch_model.bin', 'pytorch_model.bin.index.json', 'tf_model.h5', 'flax_model.msgpack'];
 
@@ -108,7 +111,7 @@ export async function loadModelFiles(src: FileGetter | FileSource, source: strin
   }
 
   // 2. The small optional files, together.
-  const [indexBytes, ...optional] = await Promise.all([INDEX_FILE, ...OPTIONAL_JSON.map(([p]) => p)].map(fetchFile));
+  const [indexBytes, ...optional] = await Promise.all([INDEX_FILE, ...OPTIONAL_JSON.map(([p]) => p), ...OPTIONAL_BYTES].map(fetchFile));
   const out: ModelFiles = { source, config, weights: [], raw };
   OPTIONAL_JSON.forEach(([path, key], i) => {
     const b = optional[i];
