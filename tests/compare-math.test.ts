@@ -248,8 +248,8 @@ describe('stored rankings, counters and export', () => {
       { prompt: 'q', completions: ['a', 'b', 'c', 'd'], ranks: [0, 1, 2, 3] }, // 6
       { prompt: 'q', completions: ['a', 'b'], ranks: [0, 0] }, // 0
     ];
-    expect(dataCounts(5, records, rankings)).toEqual({ prompts: 5, demonstrations: 2, rankings: 4, comparisons: 1 + 2 + 6 });
-    expect(dataCounts(0, [], [])).toEqual({ prompts: 0, demonstrations: 0, rankings: 0, comparisons: 0 });
+    expect(dataCounts({ prompts: ['a', 'b', 'c', 'd', 'e'], rankings, records })).toEqual({ prompts: 5, demonstrations: 2, rankings: 4, comparisons: 1 + 2 + 6 });
+    expect(dataCounts({ prompts: [], rankings: [], records: [] })).toEqual({ prompts: 0, demonstrations: 0, rankings: 0, comparisons: 0 });
   });
 
   it('exports what import reads back, and a second import adds nothing', () => {

@@ -114,10 +114,10 @@ describe('pairwise verdicts', () => {
     expect(toPreferencePairs(recs)).toEqual([{ prompt: 'p', chosen: 'x', rejected: 'y' }]); // what the cluster export and DPO train on
     expect(rewardRankings(recs)).toEqual([]); // the preference goes to the RM as a pair; the tied rankings give it nothing
     expect(rewardRankings([...recs, { kind: 'ranking', prompt: 's', completions: ['a', 'b', 'c'], ranks: [0, 0, 1] }]).map((r) => r.prompt)).toEqual(['s']);
-    expect(dataCounts(0, [], [
+    expect(dataCounts({ prompts: [], records: [], rankings: [
       { prompt: 'p', completions: ['x', 'y'], ranks: [0, 1], verdict: 'b' },
       { prompt: 'q', completions: ['x', 'y'], ranks: [0, 0], verdict: 'tie' },
-    ])).toEqual({ prompts: 0, demonstrations: 0, rankings: 2, comparisons: 1 });
+    ] })).toEqual({ prompts: 0, demonstrations: 0, rankings: 2, comparisons: 1 });
   });
 });
 
@@ -186,8 +186,9 @@ describe('guidelines, goal and pace', () => {
       { kind: 'preference', prompt: 'p', chosen: 'c', rejected: 'r' }, // imported: 1 pair
       { kind: 'ranking', prompt: 'q', completions: ['c', 'd'] }, // imported: 1 pair
     ];
-    const c = stageCounts(6, records, saved);
-    expect(c).toEqual({ pairs: 8, importedPairs: 2, rmRankings: 5, demonstrations: 3, betterAnswers: 1, prompts: 8 });
+    const prompts = ['k', 'k2', 'a', 't', 'bad', 'new'];
+    const c = stageCounts({ prompts, records, rankings: saved });
+    expect(c).toEqual({ pairs: 8, importedPairs: 2, dpoPairs: 8, rmRankings: 5, demonstrations: 3, betterAnswers: 1, prompts: 8 });
     // the reward model's and DPO's numbers are what those stages read: every pair of the Train tab's data
     const trainData = [...saved.map(rankingToRecord), ...records.filter((r) => r.kind === 'ranking' || r.kind === 'preference')];
     expect(c.pairs).toBe(toPreferencePairs(trainData).length);
@@ -199,14 +200,14 @@ describe('guidelines, goal and pace', () => {
       { stage: 'online', name: 'PPO, GRPO, RLOO', text: '8 prompts to sample on; PPO also needs the reward model.' },
     ]);
     expect(stageNeeds({ ...c, rmRankings: 10, importedPairs: 0 })[0]!.text).toBe('8 comparisons from 10 rankings; 1 in 10 held out to measure its accuracy.');
-    expect(stageNeeds(stageCounts(0, [], [])).map((n) => n.text)).toEqual([
+    expect(stageNeeds(stageCounts({ prompts: [], records: [], rankings: [] })).map((n) => n.text)).toEqual([
       'no comparisons yet: a decided pair or an ordered ranking gives them (a tie or both bad gives none).',
       'no pairs yet.',
       'no demonstrations yet: write one on the Data tab, or a better answer when both are bad (n).',
       '0 prompts to sample on: add prompts on the Data tab; PPO also needs the reward model.',
     ]);
     // only the ties and both-bad so far: nothing for the reward model, and the both-bad prompt's answer still counts for SFT
-    expect(stageCounts(1, records.slice(0, 1), saved.slice(3))).toMatchObject({ pairs: 0, rmRankings: 0, demonstrations: 1, betterAnswers: 1 });
+    expect(stageCounts({ prompts: ['bad'], records: records.slice(0, 1), rankings: saved.slice(3) })).toMatchObject({ pairs: 0, rmRankings: 0, demonstrations: 1, betterAnswers: 1 });
   });
 });
 
@@ -276,6 +277,6 @@ describe('self-consistency', () => {
     expect(agreementText([], 10)).toMatch(/^Agreement with yourself: not measured yet \(the Rank tab shows about 1 in 10 comparisons again, in a new order\)\. For context, InstructGPT's labelers agreed with each other 72\.6%/);
     // a repeat is not a second record: the export and the counts are the first judgement's
     expect(exportData([], [same], []).data).toBe('{"prompt":"q1","chosen":"x","rejected":"y"}\n');
-    expect(dataCounts(0, [], [same, three])).toMatchObject({ rankings: 2, comparisons: 4 });
+    expect(dataCounts({ prompts: [], records: [], rankings: [same, three] })).toMatchObject({ rankings: 2, comparisons: 4 });
   });
 });

@@ -17,7 +17,7 @@ const rankings: DataRecord[] = [
   { kind: 'ranking', prompt: 'Name a fruit.', completions: ['Apple.', 'Apple.'], ranks: [0, 0] }, // all tied: no pair
   { kind: 'preference', prompt: 'Thank Ana.', chosen: 'Thanks, Ana!', rejected: 'No.' },
 ];
-// an online stage's records (src/train/stage-data.ts): the prompts, then a demonstration, whose prompt is sampled too
+// an online stage's records (src/io/stage-data.ts): the prompts, then a demonstration, whose prompt is sampled too
 const prompts: DataRecord[] = [...['Say hi.', 'Name a fruit.', 'Thank Ana.', 'Tell a joke.'].map((prompt): DataRecord => ({ kind: 'prompt', prompt })), { kind: 'completion', prompt: 'Greet Bo.', completion: 'Hi Bo!' }];
 // one token per character stands in for a tokenizer
 const count = (t: { prompts: string[]; completions: string[] }) => ({ prompts: t.prompts.map((p) => p.length), completions: t.completions.map((c) => c.length + 1) });

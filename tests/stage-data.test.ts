@@ -1,10 +1,15 @@
-// Which records a stage trains on (src/train/stage-data.ts), the one policy the worker applies when a run
+// Which records a stage trains on (src/io/stage-data.ts), the one policy the worker applies when a run
 // starts and the page's summaries ask for: per stage, from the store's prompts, the Rank tab's rankings and
 // the user's own records. Pure: no store, no GPU.
-import { describe, expect, it } from 'vitest';
-import { checkRecords, toPreferencePairs, toPrompts, type Record as DataRecord } from '../src/io/datasets.ts';
-import { STAGES, type Stage } from '../src/shared/config.ts';
-import { stageRecords, type UserData } from '../src/train/stage-data.ts';
+//
+// The page's counts (the Rank tab's stageCounts, the Data tab's and the model card's dataCounts) are
+// counted from this policy's records, so they follow it: checked on random data, under this policy and
+// under another one put in its place.
+import fc from 'fast-check';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { checkRecords, rankingToRecord, rewardRankings, toPreferencePairs, toPrompts, type RankingLabels, type Record as DataRecord } from '../src/io/datasets.ts';
+import { isOnline, STAGES, type Stage } from '../src/shared/config.ts';
+import { stageRecords, type UserData } from '../src/io/stage-data.ts';
 
 const demo: DataRecord = { kind: 'completion', prompt: 'Greet Ana.', completion: 'Hello, Ana!' };
 const chat: DataRecord = { kind: 'messages', messages: [{ role: 'user', content: 'Hi?' }, { role: 'assistant', content: 'Hello.' }] };
@@ -56,5 +61,90 @@ describe('stageRecords: which records a stage trains on', () => {
       expect(stageRecords(stage, { prompts: [], rankings: [], records: [] })).toEqual([]);
       expect(stageRecords(stage, { prompts: [], rankings: [], records: got })).toEqual(got);
     }
+  });
+});
+
+// ---- the page's counts, from the policy ----
+
+/** Small user data of every kind: stored prompts, K-way rankings (ties included) and pairwise verdicts, and own records. */
+const userData: fc.Arbitrary<UserData> = (() => {
+  const text = fc.constantFrom('a', 'b', 'c', 'd');
+  const kWay = fc.integer({ min: 2, max: 4 }).chain((K) => fc.record({
+    prompt: text, completions: fc.constant(['w', 'x', 'y', 'z'].slice(0, K)), ranks: fc.array(fc.integer({ min: 0, max: K - 1 }), { minLength: K, maxLength: K }),
+  }));
+  const verdict = fc.constantFrom('a', 'b', 'tie', 'both-bad').chain((v) => fc.record({
+    prompt: text, completions: fc.constant(['w', 'x']), ranks: fc.constant(v === 'a' ? [0, 1] : v === 'b' ? [1, 0] : [0, 0]), verdict: fc.constant(v), shown: fc.constant<[number, number]>([0, 1]),
+  }));
+  const record: fc.Arbitrary<DataRecord> = fc.oneof(
+    fc.record({ kind: fc.constant('completion' as const), prompt: text, completion: fc.constantFrom('ok', 'fine') }),
+    fc.constant<DataRecord>(chat),
+    fc.record({ kind: fc.constant('prompt' as const), prompt: text }),
+    fc.record({ kind: fc.constant('preference' as const), prompt: text, chosen: fc.constant('c'), rejected: fc.constant('r') }),
+    kWay.map((r): DataRecord => ({ kind: 'ranking', ...r })),
+  );
+  return fc.record({
+    prompts: fc.array(text, { maxLength: 5 }),
+    rankings: fc.array(fc.oneof(kWay, verdict) as fc.Arbitrary<RankingLabels>, { maxLength: 5 }),
+    records: fc.array(record, { maxLength: 8 }),
+  });
+})();
+
+type Policy = typeof stageRecords;
+/** The UI's counting modules, imported afresh (after a vi.doMock of the policy, they count by the mock). */
+async function counters() {
+  const [{ stageCounts }, { dataCounts }, card] = await Promise.all([import('../src/ui/labeling.ts'), import('../src/ui/data-io.ts'), import('../src/ui/share-data.ts')]);
+  return { stageCounts, dataCounts, cardCounts: card.dataCounts };
+}
+
+/** Every count the page shows against the records `policy` gives each stage of `d`. */
+function expectCountsOf(policy: Policy, c: Awaited<ReturnType<typeof counters>>, d: UserData): void {
+  const of = (s: Stage) => policy(s, d), pairs = (rs: DataRecord[]) => toPreferencePairs(rs).length;
+  const rm = of('rm');
+  expect(c.stageCounts(d)).toEqual({
+    pairs: pairs(rm),
+    importedPairs: pairs(policy('rm', { prompts: [], rankings: [], records: d.records })),
+    dpoPairs: pairs(of('dpo')),
+    rmRankings: rewardRankings(rm).length + rm.filter((r) => r.kind === 'preference').length,
+    demonstrations: of('sft').length,
+    betterAnswers: expect.any(Number),
+    prompts: toPrompts(of('ppo')).length,
+  });
+  expect(c.dataCounts(d)).toEqual({ prompts: d.prompts.length, demonstrations: of('sft').length, rankings: rm.length, comparisons: pairs(rm) });
+  // a run's card counts the snapshot the policy gave it
+  for (const stage of STAGES) {
+    const taken = of(stage), card = c.cardCounts(stage, taken);
+    if (stage === 'sft') expect(card, stage).toEqual({ demonstrations: taken.length });
+    else if (isOnline(stage)) expect((card.prompts ?? 0) + (card.demonstrations ?? 0), stage).toBe(toPrompts(taken).length);
+    else expect(card.comparisons, stage).toBe(pairs(taken));
+  }
+}
+
+describe('the page\'s counts follow the policy', () => {
+  afterEach(() => {
+    vi.doUnmock('../src/io/stage-data.ts');
+    vi.resetModules();
+  });
+
+  it('each count is what the stage\'s records give (random data)', async () => {
+    const c = await counters();
+    fc.assert(fc.property(userData, (d) => expectCountsOf(stageRecords, c, d)));
+  });
+
+  it('another policy in its place moves every count with it (counting by kind on the side would not)', async () => {
+    // SFT without chat records, the online stages on prompt records alone, DPO on pairs alone: each still a
+    // fixed point on its own output, as a run's snapshot needs (the card counts it again)
+    const other: Policy = (stage, d) => {
+      if (stage === 'sft') return d.records.filter((r) => r.kind === 'completion');
+      if (isOnline(stage)) return [...d.prompts.map((prompt): DataRecord => ({ kind: 'prompt', prompt })), ...d.records.filter((r) => r.kind === 'prompt')];
+      const ranked = [...d.rankings.map(rankingToRecord), ...d.records.filter((r) => r.kind === 'ranking' || r.kind === 'preference')];
+      return stage === 'dpo' ? ranked.filter((r) => r.kind === 'preference') : ranked;
+    };
+    vi.resetModules();
+    vi.doMock('../src/io/stage-data.ts', () => ({ stageRecords: other }));
+    const c = await counters();
+    fc.assert(fc.property(userData, (d) => expectCountsOf(other, c, d)));
+    // and on the fixed data above, the counts differ from this policy's where the two policies do
+    const mine = (await import('../src/ui/labeling.ts')).stageCounts(data);
+    expect(mine).toMatchObject({ demonstrations: 1, prompts: 3, pairs: 6, dpoPairs: 2 }); // this policy: 2 demonstrations, 4 prompts, 6 and 6 pairs
   });
 });

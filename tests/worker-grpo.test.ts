@@ -20,7 +20,7 @@ import { testGpu } from './helpers/gpu.ts';
 const DIR = 'tests/fixtures/gpt2-tiny';
 const files = () => new Map(['config.json', 'model.safetensors', 'tokenizer.json'].map((f) => [f, new Uint8Array(readFileSync(`${DIR}/${f}`))]));
 const jsonl = (rows: object[]) => importJsonl(rows.map((r) => JSON.stringify(r)).join('\n'), 'data.jsonl').records;
-// the Data tab's prompts: what the engine gives GRPO and RLOO (src/train/stage-data.ts)
+// the Data tab's prompts: what the engine gives GRPO and RLOO (src/io/stage-data.ts)
 const PROMPTS = ['the cat sat', 'a dog ran', 'big red mat', 'the cat ran far'];
 
 // two functions: one scores every answer, one applies to the prompts with a cat only (null elsewhere)

@@ -41,7 +41,7 @@ const SFT: TrainInput = { seed: 3, steps: 5, epochs: 2, batchSize: 4, seqLen: 24
 
 /**
  * The user's data in a store, as the page keeps it: their own records (the Data tab's dataset) and the
- * prompts. The engine reads it when a run starts and takes the stage's records by src/train/stage-data.ts.
+ * prompts. The engine reads it when a run starts and takes the stage's records by src/io/stage-data.ts.
  */
 async function setData(name: string, records: DataRecord[], prompts: string[] = []): Promise<void> {
   const db = await openStore(name);

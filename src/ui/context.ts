@@ -154,8 +154,8 @@ export class AppContext {
   }
 
   /**
-   * The records a run of `stage` would train on now: the engine reads the store and applies the training
-   * side's policy (src/train/stage-data.ts), as startStage does; the page only shows them (summaries, token counts).
+   * The records a run of `stage` would train on now: the engine reads the store and applies the one policy
+   * (src/io/stage-data.ts), as startStage does; the page only shows them (summaries, token counts).
    */
   stageData(stage: Stage): Promise<DataRecord[]> {
     return this.engine.stageData(stage);

@@ -10,6 +10,7 @@
 // Nothing is replaced on import: records and prompts already stored (or twice in the file) are
 // counted as duplicates and skipped, so importing an export again adds nothing.
 import { exportJsonl, importJsonl, promptText, rankingToRecord, toPreferencePairs, type RankingLabels, type Record as DataRecord } from '../io/datasets.ts';
+import { stageRecords, type UserData as StageUserData } from '../io/stage-data.ts';
 import { decodeText } from '../io/text.ts';
 import { ImportError } from '../io/export.ts';
 import { unzipFiles, zipFiles } from '../io/zip.ts';
@@ -74,17 +75,18 @@ export function newItems<T>(existing: Iterable<string>, incoming: readonly T[], 
 export interface DataCounts { prompts: number; demonstrations: number; rankings: number; comparisons: number }
 
 /**
- * The counters: demonstrations are completion and messages records; rankings are the stored rankings
- * plus imported ranking and preference records; comparisons are the pairs all of them give the reward
- * model (K(K-1)/2 per ranking minus ties, one per preference).
+ * The counters, from the records the stages would take now (stageRecords, the policy a run applies):
+ * prompts are the store's prompts (the list on this tab); demonstrations are SFT's records; rankings are
+ * the reward model's records (the stored rankings, then the imported ranking and preference records); and
+ * comparisons the pairs they give it (K(K-1)/2 per ranking minus ties, one per preference).
  */
-export function dataCounts(prompts: number, records: readonly DataRecord[], rankings: readonly RankingLabels[]): DataCounts {
-  const ranked = [...rankings.map(rankingToRecord), ...records.filter((r) => r.kind === 'ranking' || r.kind === 'preference')];
+export function dataCounts(d: StageUserData): DataCounts {
+  const rm = stageRecords('rm', d);
   return {
-    prompts,
-    demonstrations: records.filter((r) => r.kind === 'completion' || r.kind === 'messages').length,
-    rankings: ranked.length,
-    comparisons: toPreferencePairs(ranked).length,
+    prompts: d.prompts.length,
+    demonstrations: stageRecords('sft', d).length,
+    rankings: rm.length,
+    comparisons: toPreferencePairs(rm).length,
   };
 }
 

@@ -484,7 +484,7 @@ export class DataView extends CtxView {
     const { prompts, records, rankings, shown } = this;
     return html`
       <h2>Your data</h2>
-      ${this.countsBar(dataCounts(prompts.length, records, rankings))}
+      ${this.countsBar(dataCounts({ prompts: prompts.map((p) => p.text), rankings, records }))}
       <p class="muted small" id="self-agreement">${agreementText(rankings, loadRecheckEvery(globalThis.localStorage))}</p>
 
       <section class="card" id="prompts">

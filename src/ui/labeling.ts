@@ -2,7 +2,8 @@
 // the data as guidelines.md), the goal (comparisons before a first reward model), the pace (time per
 // ranking, and the time to the goal at it) and what each training stage gets from the labels so far.
 // Pure rules and this origin's localStorage, passed in so Node tests run them without a page.
-import { rankingToRecord, rewardRankings, toPreferencePairs, type RankingLabels, type Record as DataRecord } from '../io/datasets.ts';
+import { rewardRankings, toPreferencePairs, toPrompts } from '../io/datasets.ts';
+import { stageRecords, type UserData } from '../io/stage-data.ts';
 import { plural } from './data-io.ts';
 
 /**
@@ -119,33 +120,40 @@ export function paceText(secondsPer: number | undefined, timed: number, toGoal: 
 /** Rankings a reward model wants before it holds 1 in 10 out to measure its accuracy (src/train/stages.ts). */
 export const HELD_OUT_FROM = 10;
 
-/** What the training stages get from everything labelled and written so far (the Train tab's data, counted). */
+/**
+ * What the training stages get from everything labelled and written so far: each stage's records as a run
+ * would take them now (stageRecords, the one policy the worker applies), counted as the stage reads them.
+ */
 export interface StageCounts {
-  /** the pairs the reward model and DPO train on (chosen over rejected), and how many came from imported records */
+  /** the pairs the reward model trains on (chosen over rejected), and how many came from the user's imported records */
   pairs: number;
   importedPairs: number;
+  /** DPO's pairs (the same records as the reward model's today) */
+  dpoPairs: number;
   /** rankings the reward model keeps: those that give a pair (a tie or both-bad drops out, as InstructGPT drops ties) */
   rmRankings: number;
   /** SFT's demonstrations, and of them the answers written for a prompt judged "both bad" */
   demonstrations: number;
   betterAnswers: number;
-  /** what PPO, GRPO and RLOO sample on: the prompts, and the demonstrations' prompts */
+  /** what PPO samples on (GRPO and RLOO take the same records): the prompts, and the demonstrations' prompts */
   prompts: number;
 }
 
-/** Counts `records` (the user's dataset), `rankings` (saved on the Rank tab) and `prompts` as the stages read them. */
-export function stageCounts(prompts: number, records: readonly DataRecord[], rankings: readonly RankingLabels[]): StageCounts {
-  const own = rankings.map(rankingToRecord), imported = records.filter((r) => r.kind === 'ranking' || r.kind === 'preference');
-  const ranked = [...own, ...imported];
-  const bothBad = new Set(rankings.filter((r) => r.verdict === 'both-bad').map((r) => r.prompt));
-  const demos = records.filter((r) => r.kind === 'completion' || r.kind === 'messages');
+/** Counts each stage's records, from the user's data (the store's prompts, the Rank tab's rankings, their own records). */
+export function stageCounts(d: UserData): StageCounts {
+  const rm = stageRecords('rm', d), sft = stageRecords('sft', d);
+  // what the reward model takes from the user's own records alone: their imported rankings and pairs
+  const imported = stageRecords('rm', { prompts: [], rankings: [], records: d.records });
+  const bothBad = new Set(d.rankings.filter((r) => r.verdict === 'both-bad').map((r) => r.prompt));
   return {
-    pairs: toPreferencePairs(ranked).length,
+    pairs: toPreferencePairs(rm).length,
     importedPairs: toPreferencePairs(imported).length,
-    rmRankings: rewardRankings(ranked).length + ranked.filter((r) => r.kind === 'preference').length,
-    demonstrations: demos.length,
-    betterAnswers: demos.filter((r) => r.kind === 'completion' && bothBad.has(r.prompt)).length,
-    prompts: prompts + records.filter((r) => r.kind === 'prompt' || r.kind === 'completion').length,
+    dpoPairs: toPreferencePairs(stageRecords('dpo', d)).length,
+    // as the reward model's stage reads them (src/train/stages/common.ts): rankings that give a pair, and each preference
+    rmRankings: rewardRankings(rm).length + rm.filter((r) => r.kind === 'preference').length,
+    demonstrations: sft.length,
+    betterAnswers: sft.filter((r) => r.kind === 'completion' && bothBad.has(r.prompt)).length,
+    prompts: toPrompts(stageRecords('ppo', d)).length, // one prompt per record, as the online stages sample them (toPrompts)
   };
 }
 
@@ -156,7 +164,7 @@ export function stageNeeds(c: StageCounts): { stage: 'rm' | 'dpo' | 'sft' | 'onl
     : `a held-out accuracy from ${HELD_OUT_FROM} rankings: ${HELD_OUT_FROM - c.rmRankings} to go`;
   return [
     { stage: 'rm', name: 'Reward model', text: c.pairs ? `${plural(c.pairs, 'comparison')}${imported} from ${plural(c.rmRankings, 'ranking')}; ${heldOut}.` : 'no comparisons yet: a decided pair or an ordered ranking gives them (a tie or both bad gives none).' },
-    { stage: 'dpo', name: 'DPO', text: c.pairs ? `the same ${plural(c.pairs, 'pair')}, the better answer as chosen.` : 'no pairs yet.' },
+    { stage: 'dpo', name: 'DPO', text: c.dpoPairs ? `${c.dpoPairs === c.pairs ? 'the same ' : ''}${plural(c.dpoPairs, 'pair')}, the better answer as chosen.` : 'no pairs yet.' },
     { stage: 'sft', name: 'SFT', text: c.demonstrations ? `${plural(c.demonstrations, 'demonstration')}${c.betterAnswers ? ` (${c.betterAnswers} written when both answers were bad)` : ''}.` : 'no demonstrations yet: write one on the Data tab, or a better answer when both are bad (n).' },
     { stage: 'online', name: 'PPO, GRPO, RLOO', text: `${plural(c.prompts, 'prompt')} to sample on${c.prompts ? '' : ': add prompts on the Data tab'}; PPO also needs the reward model.` },
   ];

@@ -167,7 +167,7 @@ export class RankPanel extends CtxView {
     await this.loadRuns();
     const [rankings, records, prompts] = await Promise.all([db.listRankings(this.ctx.store), this.ctx.userRecords(), db.listPrompts(this.ctx.store)]);
     this.counts = { rankings: rankings.length, comparisons: rankings.reduce((s, r) => s + comparisonsOf(r.ranks), 0) };
-    this.stages = stageCounts(prompts.length, records, rankings);
+    this.stages = stageCounts({ prompts: prompts.map((p) => p.text), rankings, records });
     this.promptsLeft = (await this.queue()).length;
   }
 

@@ -8,13 +8,14 @@
 // have changed since). A run trained on a starting model that earlier runs were merged into (the
 // engine's adoptRun: SFT merged, then RM and PPO on it) lists those runs first, as part of the weights;
 // the engine exports such a policy as a whole model, since PEFT could not rebuild its base from a Hub id.
-import { rankingToRecord, toPreferencePairs, type Record as DataRecord } from '../io/datasets.ts';
+import { toPreferencePairs, toPrompts, type Record as DataRecord } from '../io/datasets.ts';
+import { stageRecords } from '../io/stage-data.ts';
 import { hubIdOf, type CardData, type CardStage, type ModelCardInput } from '../io/model-card.ts';
 import { baseRefOf } from '../io/hub.ts';
 import { TRL_STAGES, type ClusterExportInput, type RunHyper, type TrlStage } from '../io/trl.ts';
 import { LORA_DEFAULTS } from '../shared/lora.ts';
 import * as db from '../store/db.ts';
-import { epochsFor, isGroup, isOnline, resolveConfig, type Stage, type TrainConfig, type TrainInput } from '../shared/config.ts';
+import { epochsFor, isGroup, isOnline, resolveConfig, STAGES, type Stage, type TrainConfig, type TrainInput } from '../shared/config.ts';
 import type { ModelInfo, PolicyInfo } from '../worker/api.ts';
 
 
@@ -103,12 +104,10 @@ export async function clusterInput(store: db.Store, own: DataRecord[], model: Mo
   const shape = model ?? { maxPositions: 1024, hidden: 768 }; // no model loaded: GPT-2's
   const base = model ? hubIdOf(model.source) ?? model.source : 'BASE_MODEL';
   const revision = model && hubIdOf(model.source) ? baseRefOf(model.source).revision : null; // "id@v1.0": model_revision v1.0
-  const rankings = (await db.listRankings(store)).map(rankingToRecord);
-  const datasets = {
-    sft: own.filter((r) => r.kind === 'completion' || r.kind === 'messages'),
-    preferences: [...rankings, ...own.filter((r) => r.kind === 'ranking' || r.kind === 'preference')],
-    prompts: (await db.listPrompts(store)).map((p) => p.text),
-  };
+  const user = { prompts: (await db.listPrompts(store)).map((p) => p.text), rankings: await db.listRankings(store), records: own };
+  // SFT's and the reward model's records by the policy a run here applies (stageRecords); the prompts as the
+  // store keeps them (TRL's prompt-only lines), without the demonstrations' prompts our online stages add
+  const datasets = { sft: stageRecords('sft', user), preferences: stageRecords('rm', user), prompts: user.prompts };
   // about one pass over each stage's data, in the units its batches count: what auto epochs (0) follow
   const items = (stage: Stage): number =>
     stage === 'sft' ? datasets.sft.length : stage === 'rm' ? datasets.preferences.length : stage === 'dpo' ? toPreferencePairs(datasets.preferences).length : datasets.prompts.length;
@@ -132,15 +131,19 @@ export async function clusterInput(store: db.Store, own: DataRecord[], model: Mo
 // ---------------------------------------------------------------------------------------------
 // The model card's input
 
-/** The counts a card shows for the data a run trained on. */
+/**
+ * The counts a card shows for the data a run trained on: its snapshot, which the policy (stageRecords) chose
+ * when it started, counted as the stage reads it; a record the policy would not give the stage counts for nothing.
+ */
 export function dataCounts(stage: string, records: DataRecord[]): CardData {
-  if (stage === 'sft') return { demonstrations: records.filter((r) => r.kind === 'completion' || r.kind === 'messages').length };
-  if (stage === 'ppo' || stage === 'grpo' || stage === 'rloo') {
-    const completions = records.filter((r) => r.kind === 'completion');
-    const ptx = completions.filter((r) => r.completion !== '').length;
-    return { prompts: completions.length - ptx + records.filter((r) => r.kind === 'prompt').length, ...(ptx ? { demonstrations: ptx } : {}) };
+  const as: Stage = (STAGES as readonly string[]).includes(stage) ? stage as Stage : 'rm'; // (a run of ours always has one)
+  const taken = stageRecords(as, { prompts: [], rankings: [], records }); // the policy gives a stage's own records back as they are
+  if (as === 'sft') return { demonstrations: taken.length };
+  if (isOnline(as)) {
+    const ptx = taken.filter((r) => r.kind === 'completion' && r.completion !== '').length; // PPO-ptx's demonstrations, whose prompts are sampled too
+    return { prompts: toPrompts(taken).length - ptx, ...(ptx ? { demonstrations: ptx } : {}) };
   }
-  return { rankings: records.filter((r) => r.kind === 'ranking').length, comparisons: toPreferencePairs(records).length };
+  return { rankings: taken.filter((r) => r.kind === 'ranking').length, comparisons: toPreferencePairs(taken).length };
 }
 
 async function stageOf(store: db.Store, run: db.RunRecord, role?: string): Promise<{ stage: CardStage; data: CardData }> {

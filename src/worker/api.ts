@@ -185,8 +185,8 @@ export interface Engine {
 
   /**
    * The records a run of `stage` would train on now: the user's data in the store (the prompts, the Rank
-   * tab's rankings, their own dataset) through the training side's policy (src/train/stage-data.ts), as
-   * startStage takes them. For the page's summaries; needs no model.
+   * tab's rankings, their own dataset) through the one policy (src/io/stage-data.ts), as startStage takes
+   * them. For the page's summaries; needs no model.
    */
   stageData(stage: Stage): Promise<DataRecord[]>;
 

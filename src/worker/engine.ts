@@ -5,8 +5,8 @@
 // generations); the units do the work.
 //
 // Runs: startStage reads the user's data from the store (prompts, rankings, their dataset, in one
-// transaction), takes the stage's records by the training side's policy (src/train/stage-data.ts: the page
-// asks the same through stageData), builds a stage on them (src/train/stages.ts), saves the resolved config
+// transaction), takes the stage's records by the one policy (src/io/stage-data.ts: the page counts by it
+// and asks the same through stageData), builds a stage on them (src/train/stages.ts), saves the resolved config
 // and those records with the run (its snapshot, `run:<id>`: resume trains on them, whatever the user changed
 // meanwhile), and hands it to the run driver. GRPO/RLOO: the reward functions are the JavaScript source in
 // config.reward_module, run in a sandbox worker of their own (reward-sandbox.ts), built again when a run
@@ -20,7 +20,7 @@ import { cleanOrphanChunks, deleteCheckpointFiles } from '../store/checkpoints.t
 import * as db from '../store/db.ts';
 import { isGroup, resolveConfig, type Stage, type TrainConfig, type TrainInput } from '../shared/config.ts';
 import { carriesBase, packageModel, packageRun } from '../train/package.ts';
-import { stageRecords } from '../train/stage-data.ts';
+import { stageRecords } from '../io/stage-data.ts';
 import type { StageRun } from '../train/stages.ts';
 import type { Engine, GenerateOptions, GenerateResult, GpuProblem, ModelInfo, PolicyInfo, RunCallbacks } from './api.ts';
 import { newId, runOf } from './common.ts';

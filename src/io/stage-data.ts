@@ -1,7 +1,8 @@
 // Which records a stage trains on: the one policy, applied by the worker when a run starts (it reads the
-// user's data from the store itself) and asked by the page for its summaries (the engine's stageData), so
-// that what the Train tab counts is what a run trains on. The run keeps the records it was given (its
-// snapshot in the store), and a resumed run trains on those, not on whatever the user's data is by then.
+// user's data from the store itself), and by the page for its counts (the Rank tab's stageCounts, the Data
+// tab's and the model card's dataCounts) and asked through the engine's stageData for the Train tab's
+// summaries, so that what the page counts is what a run trains on. The run keeps the records it was given
+// (its snapshot in the store), and a resumed run trains on those, not on whatever the user's data is by then.
 //
 //   SFT           the user's demonstrations: {"prompt","completion"} and chat {"messages"} records
 //   PPO, GRPO,    the store's prompts (as prompt records), the user's own prompt records, and their
@@ -9,8 +10,10 @@
 //   RM, DPO       the Rank tab's rankings (a decided pair as a preference: rankingToRecord), then the
 //                 user's imported ranking and preference records
 //
+// It lives in io, beside the records it chooses from, and not in train: the page may not import train
+// (src/LAYERS.md), and its counts must follow this policy rather than repeat it.
 // Pure: no store, no GPU (tests/stage-data.test.ts).
-import { rankingToRecord, type RankingLabels, type Record as DataRecord } from '../io/datasets.ts';
+import { rankingToRecord, type RankingLabels, type Record as DataRecord } from './datasets.ts';
 import { isOnline, type Stage } from '../shared/config.ts';
 
 /** What the user made, as the store keeps it: the prompts' texts, the Rank tab's rankings (oldest first), their own records. */
