@@ -448,6 +448,29 @@ describe('training engine (worker API in Node)', () => {
     (await f.rewardScores(rm, items)).forEach((s, i) => expect(s).toBeCloseTo(own[i]!, 4));
     await expect(f.rewardScores('no-such-run', items)).rejects.toThrow(/no run no-such-run/);
     await f.dispose();
+    // a size the GPU refuses is not kept: the next, smaller call plans its own size (it asked the refused one again before)
+    const g = createEngine({ gpu: testGpu(), store: openStore(name) });
+    await g.loadModel({ files: files(), name: 'gpt2-tiny' });
+    const gpu = await testGpu();
+    const buffer = gpu.buffer.bind(gpu), destroy = gpu.destroy.bind(gpu);
+    let largest = 0, refuseOver = Infinity;
+    gpu.buffer = (bytes, label, usage) => {
+      // over the bound: a real GPUOutOfMemoryError (lavapipe refuses a buffer of its whole maxBufferSize)
+      if (bytes > refuseOver) return gpu.device.createBuffer({ label: 'refused', size: gpu.device.limits.maxBufferSize, usage: GPUBufferUsage.STORAGE });
+      largest = Math.max(largest, bytes);
+      return buffer(bytes, label, usage);
+    };
+    gpu.destroy = (b) => (b.label === 'refused' ? b.destroy() : destroy(b));
+    try {
+      const two = await g.rewardScores(rm, items.slice(0, 2)); // the scorer at 2 rows: its largest buffer
+      refuseOver = largest;
+      await expect(g.rewardScores(rm, items)).rejects.toThrow(/out of GPU memory/); // 7 rows need more
+      expect(await g.rewardScores(rm, items.slice(0, 2))).toEqual(two);
+    } finally {
+      gpu.buffer = buffer;
+      gpu.destroy = destroy;
+    }
+    await g.dispose();
     await e.dispose();
   });
 
