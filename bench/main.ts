@@ -1,4 +1,4 @@
-// npm run bench [-- --out FILE.json] [--quick] [--no-peer | --peers tfjs,jaxjs] [--reps N] [--only matmul|train|stages|smollm|generate|rl-memory]
+// npm run bench [-- --out FILE.json] [--quick] [--no-peer | --peers tfjs,jaxjs] [--reps N] [--only matmul|train|stages|smollm|f16|generate|rl-memory]
 // Our engine against two peers, TensorFlow.js's WebGPU backend and jax-js's, in the same run on the same adapter
 // (Dawn in Node):
 //   1. matmul throughput for GPT-2-small layer shapes, forward and both backward products
@@ -26,7 +26,7 @@ import { matmul } from '../src/ops/matmul.ts';
 import { AdamW, ADAMW_DEFAULTS } from '../src/train/adamw.ts';
 import { GENERATE_DEFAULTS, Generator } from '../src/train/generate.ts';
 import { Rng } from '../src/shared/sampling.ts';
-import { benchSmolLM2, SMOLLM2_135M } from './smollm.ts';
+import { benchF16Sft, benchSmolLM2, SMOLLM2_135M, type F16Row } from './smollm.ts';
 import { benchStages, type StageRow } from './stages.ts';
 import { disposeJaxjs, initJaxjs, jaxjsMatmul, jaxjsTrainStep } from './peer-jaxjs.ts';
 import { initTfjs, tfjsMatmul, tfjsTrainStep, type GptShape, type PeerInfo } from './peer-tfjs.ts';
@@ -340,6 +340,11 @@ if (opt.only === 'smollm' || opt.only === 'generate') {
   console.log(JSON.stringify({ adapter: gpu.adapter, date: new Date().toISOString(), ...out }, null, 2));
   process.exit(0);
 }
+if (opt.only === 'f16') {
+  // the LoRA SFT step on an f32 and an f16 base, in one run (issue 10)
+  console.log(JSON.stringify({ adapter: gpu.adapter, date: new Date().toISOString(), f16_base: await benchF16Sft(gpu, log, !!opt.quick) }, null, 2));
+  process.exit(0);
+}
 if (opt.only === 'stages') {
   const stages = await benchStages(gpu, log, !!opt.quick);
   console.log(JSON.stringify({ adapter: gpu.adapter, date: new Date().toISOString(), stages }, null, 2));
@@ -378,6 +383,7 @@ const memory = opt.only ? undefined : await benchMemory(gpu, GPT2);
 const rlMemory = opt.only ? [] : [await benchRlMemory(gpu, 'gpt2-124m', gpt2Config(GPT2)), await benchRlMemory(gpu, 'smollm2-135m', SMOLLM2_135M())];
 const smollm2 = opt.only ? undefined : await benchSmolLM2(gpu, log, !!opt.quick);
 const stages: StageRow[] = opt.only ? [] : await benchStages(gpu, log, !!opt.quick);
+const f16Base: F16Row[] = opt.only ? [] : await benchF16Sft(gpu, log, !!opt.quick);
 const geo = (xs: number[]) => (xs.length ? Math.exp(xs.reduce((s, x) => s + Math.log(x), 0) / xs.length) : undefined);
 const nums = (xs: unknown[]) => xs.filter((x): x is number => typeof x === 'number');
 const matmulSpeedup = (k: PeerKey) => round(geo(nums(matmulRows.map((r) => r[`speedup_vs_${k}`]))), 3) ?? null;
@@ -390,7 +396,7 @@ const doc = {
   adapter: gpu.adapter, date: new Date().toISOString(), commit, node: process.version,
   settings: { reps: REPS, rows: ROWS, quick: !!opt.quick, timing: 'median wall ms from submit to results ready on the device (every side); ours_gpu_ms from timestamp queries' },
   peers: { tfjs: peerList[0]!.info, jaxjs: peerList[1]!.info }, units: { ms: 'milliseconds', gflops: 'GFLOP/s', tokens_per_s: 'tokens per second', bytes: 'bytes' },
-  matmul: matmulRows, train, generation, memory: memory ?? null, rl_memory: rlMemory, smollm2: smollm2 ?? null, stages,
+  matmul: matmulRows, train, generation, memory: memory ?? null, rl_memory: rlMemory, smollm2: smollm2 ?? null, stages, f16_base: f16Base,
   summary: {
     matmul_speedup_vs_tfjs: matmulSpeedup('tfjs'),
     train_step_speedup_vs_tfjs: trainSpeedup('tfjs'),
@@ -429,6 +435,13 @@ const table = [
     `| smollm2-135m-shaped (random weights, LoRA r 8) | ms | tokens/s | MiB beyond the ${(smollm2.base_weights_bytes / 2 ** 20).toFixed(0)} MiB base | setting |`,
     '| --- | --- | --- | --- | --- |',
     ...smollm2.rows.map((r) => `| ${r.name} | ${r.ms} | ${r.tokens_per_s} | ${(r.memory_bytes / 2 ** 20).toFixed(0)} | ${r.setting} |`),
+    '',
+  ] : []),
+  ...(f16Base.length ? [
+    '| smollm2-135m-shaped LoRA SFT step | base weights | ms | tokens/s | base MiB | MiB beyond the base | total MiB |',
+    '| --- | --- | --- | --- | --- | --- | --- |',
+    ...f16Base.map((r) => (r.error ? `| ${r.setting} | ${r.base} | ${r.error} | | | | |`
+      : `| ${r.setting} | ${r.base} | ${r.ms} | ${r.tokens_per_s} | ${(r.base_bytes / 2 ** 20).toFixed(0)} | ${(r.memory_bytes / 2 ** 20).toFixed(0)} | ${((r.base_bytes + r.memory_bytes) / 2 ** 20).toFixed(0)} |`)),
     '',
   ] : []),
   ...(stages.length ? [

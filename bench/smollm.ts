@@ -100,3 +100,55 @@ export async function benchSmolLM2(gpu: Gpu, log: (s: string) => void, quick: bo
   base.params.destroy();
   return { base_weights_bytes: baseBytes, rows };
 }
+
+export interface F16Row {
+  /** 'f32' or 'f16': how the frozen base stores its linear weights */
+  base: 'f32' | 'f16';
+  ms: number; tokens_per_s: number;
+  /** GPU bytes of the base weights, and what the step holds beyond them (adapter, moments, plan) */
+  base_bytes: number; memory_bytes: number;
+  setting: string;
+  error?: string;
+}
+
+/**
+ * The LoRA SFT step of the SmolLM2-135M-shaped model on an f32 base and on an f16 base (its linear weights
+ * in f16 where the adapter has 'shader-f16': Transformer's frozenF16), the same random weights and batches,
+ * one after the other in the same run: time (after a warm-up step) and GPU bytes of each.
+ */
+export async function benchF16Sft(gpu: Gpu, log: (s: string) => void, quick: boolean): Promise<F16Row[]> {
+  const cfg = SMOLLM2_135M(), B = 4, P = 16, C = 48, reps = quick ? 1 : 2;
+  const setting = `LoRA r 8 on every projection, batch ${B} x ${P + C} tokens`;
+  const rows: F16Row[] = [];
+  for (const half of [false, true]) {
+    const name = half ? 'f16' : 'f32';
+    if (half && !gpu.f16Weights) {
+      rows.push({ base: name, ms: 0, tokens_per_s: 0, base_bytes: 0, memory_bytes: 0, setting, error: "this adapter has no 'shader-f16' (or it was turned off)" });
+      continue;
+    }
+    const rng = new Rng(5);
+    const toks = (n: number) => Array.from({ length: n }, () => 1 + Math.floor(rng.next() * (cfg.vocabSize - 2)));
+    const before = gpu.allocatedBytes;
+    const base = new Transformer(gpu, cfg, { frozenF16: half });
+    initWeights(base, 3);
+    const baseBytes = gpu.allocatedBytes - before;
+    const lora = new LoraSet(base, { ...LORA_DEFAULTS.llama, dropout: 0 }, { optimizer: true });
+    lora.init(1);
+    const t = await SftTrainer.create(base, { ...ADAMW_DEFAULTS, lr: 1e-4, warmupSteps: 0, totalSteps: 100, minLrRatio: 1, batchSize: B, seqLen: P + C, accumulation: 1 }, lora);
+    const step = () => t.trainStep([sftBatch(Array.from({ length: B }, () => ({ prompt: toks(P), completion: toks(C) })), B, P + C, 0)]);
+    await step();
+    let ms = 0;
+    for (let i = 0; i < reps; i++) {
+      const t0 = performance.now();
+      await step();
+      ms += performance.now() - t0;
+    }
+    const row: F16Row = { base: name, ms: Math.round(ms / reps), tokens_per_s: Number(((B * (P + C) * reps) / (ms / 1000)).toFixed(1)), base_bytes: baseBytes, memory_bytes: gpu.allocatedBytes - before - baseBytes, setting };
+    t.destroy();
+    lora.destroy();
+    base.params.destroy();
+    log(`smollm2-135m lora sft step, ${name} base: ${row.ms} ms, ${row.tokens_per_s} tok/s, base ${(baseBytes / 2 ** 20).toFixed(0)} MiB + ${(row.memory_bytes / 2 ** 20).toFixed(0)} MiB`);
+    rows.push(row);
+  }
+  return rows;
+}

@@ -9,10 +9,16 @@
 // (a mean over tokens, whose errors partly cancel). The bounds are about 3x those: 3e-3 (6u) for logits and
 // decoding, 5e-3 (10u) for gradients, 1e-4 for the loss: PyTorch's fp16 rtol is 1e-3, and a wrong kernel or
 // a misread weight gives errors of order 1.
+import 'fake-indexeddb/auto';
 import { describe, expect, it } from 'vitest';
 import { createNodeGpu } from '../src/gpu/node.ts';
 import { composeShader, PRELUDE, type Gpu } from '../src/gpu/runtime.ts';
+import { importJsonl } from '../src/io/datasets.ts';
 import { readModelFolder } from '../src/io/folder.ts';
+import { readCheckpointAll } from '../src/store/checkpoints.ts';
+import { getMetrics, openStore, saveDataset, USER_DATASET } from '../src/store/db.ts';
+import type { TrainInput } from '../src/worker/api.ts';
+import { createEngine } from '../src/worker/engine.ts';
 import { exportTensors } from '../src/model/export.ts';
 import { loadModel } from '../src/model/index.ts';
 import { copyWeights, LoraSet, mergeLora, restoreWeights } from '../src/model/lora.ts';
@@ -21,6 +27,7 @@ import { matmul } from '../src/ops/matmul.ts';
 import { alignUp, ALIGN } from '../src/shared/align.ts';
 import { halfBits, halfValue, isHalfWeight, packHalf } from '../src/shared/half.ts';
 import { estimateMemory } from '../src/shared/memory.ts';
+import { paramSpecs, parseConfig } from '../src/shared/model-config.ts';
 import { readFileSync } from 'node:fs';
 import { relErr, run, testGpu, upload } from './helpers/gpu.ts';
 import { randn } from './ref/ops.ts';
@@ -101,6 +108,8 @@ describe('matmul with an f16 B operand', () => {
 
 const TARGETS = { gpt2: ['c_attn', 'c_proj', 'c_fc'], llama: ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'] };
 const linearBytes = (m: Transformer, bytesPer: number) => m.params.entries.filter(isHalfWeight).reduce((s, e) => s + alignUp(e.n * bytesPer, ALIGN), 0);
+const linearBytesOf = (cfg: Parameters<typeof paramSpecs>[0], bytesPer: number) =>
+  paramSpecs(cfg).filter(isHalfWeight).reduce((s, e) => s + alignUp(e.shape.reduce((a, b) => a * b, 1) * bytesPer, ALIGN), 0);
 const arenaBytes = (m: Transformer) => m.params.arenas.reduce((s, a) => s + a.param.size, 0);
 
 /** A LoRA adapter with random A and B (so its update is not zero) on `model`, the same on every model for one seed. */
@@ -194,6 +203,45 @@ for (const name of ['gpt2-tiny', 'llama-tiny', 'qwen2-tiny', 'qwen3-tiny']) {
   });
 }
 
+describe('f16 base weights: a stage\'s memory', () => {
+  it('the estimate before a GRPO run (LoRA, a reference pass) counts the f16 base as it is allocated', async () => {
+    const { GrpoTrainer } = await import('../src/train/grpo.ts');
+    const { ADAMW_DEFAULTS } = await import('../src/train/adamw.ts');
+    const { stageMemory } = await import('../src/shared/memory.ts');
+    const { parseConfig } = await import('../src/shared/model-config.ts');
+    const { Transformer } = await import('../src/model/transformer.ts');
+    const gpu = await f16Gpu();
+    const cfg = parseConfig(JSON.parse(readFileSync('tests/fixtures/gpt2-tiny/config.json', 'utf8')));
+    const targets = ['c_attn', 'c_fc', 'c_proj'], r = 4, P = 2, G = 3, T = 16, beta = 0.04;
+    const held: Record<string, number> = {};
+    for (const f16 of [true, false]) {
+      const before = gpu.allocatedBytes;
+      const base = new Transformer(gpu, cfg, { frozenF16: f16 });
+      expect(base.f16Weights).toBe(f16);
+      const baseBytes = gpu.allocatedBytes - before;
+      const lora = new LoraSet(base, { r, alpha: 8, dropout: 0, targets }, { optimizer: true });
+      const t = await GrpoTrainer.create({ model: base, lora }, base, [{ name: 'len', score: async (rs) => rs.map((x) => x.response.length) }], {
+        ...ADAMW_DEFAULTS, warmupSteps: 0, totalSteps: 4, minLrRatio: 1, method: 'grpo', num_generations: G, promptsPerStep: P, max_completion_length: T - 3, temperature: 1,
+        scale_rewards: 'group', loss_type: 'dapo', normalize_advantages: false, epsilon: 0.2, epsilon_high: 0.2, beta, num_iterations: 1, mask_truncated_completions: false,
+        seqLen: T, padId: 0, eosIds: [], seed: 1,
+      });
+      await t.trainStep([[1, 2, 3], [4, 5, 6]]);
+      const bytes = gpu.allocatedBytes - before;
+      t.destroy();
+      lora.destroy();
+      base.params.destroy();
+      const e = stageMemory(cfg, { stage: 'grpo', batch: P, seqLen: T, samples: G, loraRank: r, loraTargets: targets, beta, rewardModel: false, promptLen: 3, f16Weights: f16 });
+      expect(e.parts.base, `f16 ${f16}: the base`).toBe(baseBytes);
+      expect(Math.abs(e.total / bytes - 1), `f16 ${f16}: estimated ${e.total}, held ${bytes}`).toBeLessThan(0.1);
+      held[String(f16)] = bytes;
+    }
+    expect(held.false! - held.true!).toBe(linearBytesOf(cfg, 4) - linearBytesOf(cfg, 2));
+    // full fine-tuning counts no f16 weights: they train
+    const full = (f16Weights: boolean) => stageMemory(cfg, { stage: 'sft', batch: 2, seqLen: T, samples: 1, loraRank: 0, beta: 0, rewardModel: false, f16Weights }).total;
+    expect(full(true)).toBe(full(false));
+  });
+});
+
 describe('f16 base weights: what reads them in f32', () => {
   it('merging, restoring, exporting and copying use the f32 values, not the f16 ones', async () => {
     const gpu = await f16Gpu();
@@ -246,5 +294,47 @@ describe('f16 base weights: what reads them in f32', () => {
     for (const l of [la, lb]) l.destroy();
     for (const m of [a, b]) m.params.destroy();
     off.device.destroy();
+  });
+});
+
+describe('f16 base weights in the engine (the page\'s worker, here on Dawn)', () => {
+  const DIR = 'tests/fixtures/gpt2-tiny';
+  const files = () => new Map(['config.json', 'model.safetensors', 'tokenizer.json'].map((f) => [f, new Uint8Array(readFileSync(`${DIR}/${f}`))]));
+  const demos = importJsonl(Array.from({ length: 8 }, (_, i) => JSON.stringify({ prompt: `the cat ${i}`, completion: `sat on the mat ${i} times` })).join('\n'), 'demos.jsonl').records;
+  let n = 0;
+  /** The trained tensors and the losses of a SFT run on an engine over `gpu`. */
+  async function sft(gpu: Promise<Gpu>, input: TrainInput) {
+    const name = `f16-engine-${n++}`;
+    const db = await openStore(name);
+    await saveDataset(db, { id: USER_DATASET, name: 'My data', records: demos, createdAt: 1 });
+    db.close();
+    const e = createEngine({ gpu, store: openStore(name) });
+    await e.loadModel({ files: files(), name: 'gpt2-tiny' });
+    const memory = await e.stageMemory('sft', input);
+    const id = await e.startStage('sft', input);
+    expect(await e.wait(id)).toBe('done');
+    const store = await openStore(name);
+    const ck = await readCheckpointAll(store, id);
+    const losses = (await getMetrics(store, id)).map((m) => m.values.loss!);
+    store.close();
+    await e.dispose();
+    return { tensors: ck!.tensors, losses, memory };
+  }
+
+  it('a full fine-tune trains on f32 weights, bit for bit as with f16 off; a LoRA run on the f16 base, close to it, and its estimate counts the f16 base', async () => {
+    const on = Promise.resolve(await f16Gpu()), off = Promise.resolve(await createNodeGpu({ f16Weights: false }));
+    const full: TrainInput = { seed: 3, steps: 3, batchSize: 4, seqLen: 24, lr: 1e-3 };
+    const [a, b] = [await sft(on, full), await sft(off, full)];
+    expect(a.losses).toEqual(b.losses);
+    expect([...a.tensors.keys()]).toEqual([...b.tensors.keys()]);
+    for (const [k, t] of b.tensors) expect(a.tensors.get(k), k).toEqual(t);
+    expect(a.memory).toEqual(b.memory);
+    const lora: TrainInput = { ...full, loraRank: 4 };
+    const [c, d] = [await sft(on, lora), await sft(off, lora)];
+    expect(c.losses.length).toBe(3);
+    for (const [i, l] of d.losses.entries()) expect(Math.abs(c.losses[i]! - l) / l, `step ${i + 1} loss`).toBeLessThan(1e-3);
+    const cfg = parseConfig(JSON.parse(readFileSync(`${DIR}/config.json`, 'utf8')));
+    expect(d.memory.parts.base! - c.memory.parts.base!).toBe(linearBytesOf(cfg, 4) - linearBytesOf(cfg, 2));
+    (await off).device.destroy();
   });
 });

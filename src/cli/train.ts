@@ -22,6 +22,7 @@ import { rewardBiasOf } from '../model/export.ts';
 import { loadAdapterWithHead } from '../model/lora.ts';
 import { snapshot, type Checkpoint } from '../train/checkpoint.ts';
 import { readCheckpointFile, writeCheckpointFile } from './checkpoint-file.ts';
+import { parseConfig } from '../shared/model-config.ts';
 import { resolveConfig, widthScale, type Stage, type TrainConfig, type TrainInput } from '../shared/config.ts';
 import { flagOf as schemaFlagOf, OPTION, stageFlags, type StageFlag } from '../shared/schema.ts';
 import { builtinReward, BUILTIN_REWARDS, rewardFunctionsOf, type RewardFunction } from '../shared/rewards.ts';
@@ -241,16 +242,19 @@ export async function trainCommand(gpu: Gpu, stage: Stage, v: Record<string, unk
   const records = online ? readData(v.prompts, '--prompts') : readData(v.data, '--data');
   const promptOnly = records.filter((r) => r.kind === 'prompt').length;
   if (!online && promptOnly) process.stderr.write(`warning: ${String(v.data)}: ${promptOnly} prompt-only line${promptOnly > 1 ? 's' : ''} skipped (prompts are for ppo --prompts)\n`);
-  const { model: base } = loadModel(gpu, { ...files, configFile: `${files.source}/config.json` });
+  const modelCfg = parseConfig(files.config, `${files.source}/config.json`);
   const fns = GROUP.includes(stage) ? await rewardFunctions((v.rewardFn as string[] | undefined) ?? []) : [];
   let config;
   try {
     config = resolveConfig(stage, {
       ...flags(stage, v), ...(online ? { rewardRunId: String(v.reward ?? '') } : {}), ...(fns.length ? { reward_funcs: fns.map((f) => f.name) } : {}),
-    }, base.cfg);
+    }, modelCfg);
   } catch (e) {
     throw new TrainUsageError((e as Error).message.replace(/^config\.(\w+)/, (_, k: string) => flagOf(stage, k)));
   }
+  // under LoRA the base stays frozen: its linear weights in f16 where the device has 'shader-f16' (half the
+  // memory); a full fine-tune's base (its reference, its starting weights) stays f32
+  const { model: base } = loadModel(gpu, { ...files, configFile: `${files.source}/config.json` }, { frozenF16: config.loraRank > 0 });
   const reward = online && v.reward !== undefined ? await rewardRun(gpu, files, String(v.reward)) : undefined;
   let run;
   try {

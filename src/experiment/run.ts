@@ -18,6 +18,7 @@ import { snapshot } from '../train/checkpoint.ts';
 import { layoutRows, targetWeights } from '../train/layout.ts';
 import { meanMargin } from '../shared/selection.ts';
 import { resolveConfig, type Stage, type TrainInput } from '../shared/config.ts';
+import { parseConfig } from '../shared/model-config.ts';
 import { Generator, GENERATE_DEFAULTS } from '../train/generate.ts';
 import { Rng } from '../shared/sampling.ts';
 import { buildStage, type StageContext, type StageRun } from '../train/stages.ts';
@@ -218,12 +219,16 @@ async function experiment(gpu: Gpu, o: ExperimentOptions): Promise<ExperimentRes
   const agree: Record<string, { same: number; n: number }> = {};
   const maxNew = o.maxNewTokens ?? 48;
   // PPO's reward model is the one trained just before it, in this process (no run id to name)
-  const cfgOf = (stage: Stage, seed: number, base: Transformer) =>
+  const cfgOf = (stage: Stage, seed: number, base: Pick<Transformer, 'cfg'>) =>
     resolveConfig(stage, { seed, ...(stage in RM_SCORE ? { rewardRunId: 'experiment' } : {}), ...(o.config?.[stage] ?? {}) }, base.cfg);
+  // one base serves every stage of a seed: its linear weights in f16 (where the device has 'shader-f16') only
+  // when every stage trains a LoRA adapter on it; a full fine-tune's reference and starting weights stay f32
+  const modelCfg = parseConfig(files.config, `${files.source}/config.json`);
+  const frozenF16 = o.stages.every((st) => cfgOf(st, o.firstSeed ?? 1, { cfg: modelCfg }).loraRank > 0);
 
   const firstSeed = o.firstSeed ?? 1;
   for (let seed = firstSeed; seed < firstSeed + o.seeds; seed++) {
-    const { model: base } = loadModel(gpu, { ...files, configFile: `${files.source}/config.json` });
+    const { model: base } = loadModel(gpu, { ...files, configFile: `${files.source}/config.json` }, { frozenF16 });
     try {
       const ctx: StageContext = { gpu, files, tok, base };
       const seedDir = join(o.out, `seed-${seed}`);

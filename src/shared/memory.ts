@@ -94,13 +94,14 @@ export function estimateMemory(cfg: ModelConfig, use: Use, o: EstimateOptions): 
 }
 
 /** The uses the Model tab shows for a model: sampling 4 x seqLen with the KV cache, LoRA r=8 and full
- *  fine-tuning on 8 x seqLen, with seqLen 256 (or the model's positions when fewer). */
-export function playgroundMemory(cfg: ModelConfig): { seqLen: number; inference: MemoryEstimate; lora: MemoryEstimate; full: MemoryEstimate } {
+ *  fine-tuning on 8 x seqLen, with seqLen 256 (or the model's positions when fewer). `f16Weights`: the frozen
+ *  model keeps its linear weights in f16 (sampling and LoRA; the device has 'shader-f16'). */
+export function playgroundMemory(cfg: ModelConfig, f16Weights = false): { seqLen: number; inference: MemoryEstimate; lora: MemoryEstimate; full: MemoryEstimate } {
   const seqLen = Math.min(256, cfg.maxPositions);
   return {
     seqLen,
-    inference: estimateMemory(cfg, 'inference', { batch: 4, seqLen, kvCache: true }),
-    lora: estimateMemory(cfg, 'lora', { batch: 8, seqLen, loraRank: 8 }),
+    inference: estimateMemory(cfg, 'inference', { batch: 4, seqLen, kvCache: true, f16Weights }),
+    lora: estimateMemory(cfg, 'lora', { batch: 8, seqLen, loraRank: 8, f16Weights }),
     full: estimateMemory(cfg, 'full', { batch: 8, seqLen }),
   };
 }

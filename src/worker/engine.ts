@@ -175,7 +175,9 @@ export class PlaygroundEngine implements Engine {
   }
 
   private memoryOf(stage: Stage, c: TrainConfig): StageMemory {
-    return stageMemoryOf(this.session.need().base.cfg, stage, c, !!c.rewardRunId);
+    // the stage's base as the session gives it (Session.baseFor): f16 linear weights under LoRA where the device has them
+    const { base } = this.session.need();
+    return stageMemoryOf(base.cfg, stage, c, !!c.rewardRunId, c.loraRank > 0 && base.gpu.f16Weights);
   }
 
   countTokens(prompts: string[], completions: string[]): { prompts: number[]; completions: number[] } {

@@ -18,7 +18,7 @@ import { parseConfig } from '../shared/model-config.ts';
 import { loadModel as buildModel } from '../model/index.ts';
 import { copyWeights, loadAdapter, mergeLora, type LoraSet } from '../model/lora.ts';
 import { playgroundMemory } from '../shared/memory.ts';
-import type { Transformer } from '../model/transformer.ts';
+import { Transformer } from '../model/transformer.ts';
 import { readCheckpoint, readCheckpointAll } from '../store/checkpoints.ts';
 import * as db from '../store/db.ts';
 import { restoreFrom, type Checkpoint } from '../train/checkpoint.ts';
@@ -128,10 +128,11 @@ export class Session {
     if (parseConfig(files.config, `${files.source}/config.json`).sequenceClassification) {
       throw rewardModelError(files.source, 'a *ForSequenceClassification model: a score head instead of the LM head');
     }
-    const { model } = buildModel(gpu, { ...files, configFile: `${files.source}/config.json` });
+    // frozen (generation, LoRA runs): f16 linear weights where the device has them; a full run gets f32 (baseFor)
+    const { model } = buildModel(gpu, { ...files, configFile: `${files.source}/config.json` }, { frozenF16: true });
     this.unload();
     const c = model.cfg;
-    const uses = playgroundMemory(c);
+    const uses = playgroundMemory(c, model.f16Weights);
     const memory = { seqLen: uses.seqLen, inference: uses.inference.bytes.total, lora: uses.lora.bytes.total, full: uses.full.bytes.total };
     const info: ModelInfo = {
       source: files.source, arch: c.arch, modelType: c.modelType, params: model.params.count, layers: c.layers, hidden: c.hidden, heads: c.heads,
@@ -319,7 +320,7 @@ export class Session {
     const m = this.need();
     if (m.chain.length) {
       this.dropStage();
-      const { model } = buildModel(await this.gpuP, { ...m.files, configFile: `${m.files.source}/config.json` });
+      const { model } = buildModel(await this.gpuP, { ...m.files, configFile: `${m.files.source}/config.json` }, { frozenF16: true });
       const old = m.base;
       void this.between(async () => old.params.destroy());
       m.base = model;
@@ -379,8 +380,33 @@ export class Session {
     fns: RewardModule | undefined): Promise<StageRun> {
     const m = this.need();
     this.dropStage();
+    await this.baseFor(cfg.loraRank > 0);
     const run = await buildStage({ gpu: await this.gpuP, files: m.files, tok: m.tok, base: m.base, reward, adopted: m.chain.length > 0, rewardFunctions: fns?.functions }, stage, cfg, records);
     return withModule(run, fns);
+  }
+
+  /**
+   * The loaded model's weights as a stage needs them (after dropStage: nothing else holds the base then). The
+   * base is loaded frozen, with its linear weights in f16 where the device has 'shader-f16' (GpuOptions.f16Weights):
+   * half the memory, for generation, LoRA runs and the reward scores of a LoRA reward model alike; a full
+   * fine-tune gets it in f32, so that its reference computes what the CLI's and the experiment's do. A change
+   * builds the base again from its weights (exact: an f16 base keeps its f32 values on the host), the merged runs
+   * included; the old one is freed between generations.
+   */
+  private async baseFor(lora: boolean): Promise<void> {
+    const m = this.need(), gpu = await this.gpuP;
+    const want = lora && gpu.f16Weights;
+    if (m.base.f16Weights === want) return;
+    const model = new Transformer(gpu, m.base.cfg, { frozenF16: want });
+    try {
+      await copyWeights(m.base, model);
+    } catch (e) {
+      model.params.destroy();
+      throw e;
+    }
+    const old = m.base;
+    m.base = model;
+    void this.between(async () => old.params.destroy());
   }
 
   /** Makes `stage` (run `runId`'s) the one generation and export use. */
