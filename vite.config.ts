@@ -31,7 +31,20 @@ export default defineConfig({
   appType: 'mpa',
   plugins: [csp()],
   // the worker's dependencies, bundled up front: one found late makes the dev server reload the page
-  optimizeDeps: { include: ['comlink', 'idb', 'fflate', '@huggingface/tokenizers', '@huggingface/jinja', '@huggingface/hub', 'lit', 'lit/directives/keyed.js', 'lit/directives/style-map.js', 'uplot'] },
+  optimizeDeps: {
+    include: [
+      'comlink',
+      'idb',
+      'fflate',
+      '@huggingface/tokenizers',
+      '@huggingface/jinja',
+      '@huggingface/hub',
+      'lit',
+      'lit/directives/keyed.js',
+      'lit/directives/style-map.js',
+      'uplot',
+    ],
+  },
   // two pages: the playground (index.html) and the GPU self-test (selftest.html)
   build: { target: 'es2022', outDir: 'dist', rollupOptions: { input: { main: 'index.html', selftest: 'selftest.html' } } },
   worker: { format: 'es' },

@@ -10,14 +10,46 @@ import { defineConfig } from 'vitest/config';
 
 /** Tests that run WebGPU through Dawn: testGpu / tightGpu / createNodeGpu, or the CLI (which opens Dawn). */
 export const GPU_TESTS = [
-  'checkpoint-file', 'cli', 'default-model', 'dpo', 'experiment', 'f16-weights', 'generate', 'grpo-builtin', 'grpo-cli', 'grpo', 'loader',
-  'lora', 'malformed', 'memory', 'models', 'ops', 'plan-set', 'ppo', 'reward', 'sft', 'train-cli', 'worker-grpo', 'worker',
+  'checkpoint-file',
+  'cli',
+  'default-model',
+  'dpo',
+  'experiment',
+  'f16-weights',
+  'generate',
+  'grpo-builtin',
+  'grpo-cli',
+  'grpo',
+  'loader',
+  'lora',
+  'malformed',
+  'memory',
+  'models',
+  'ops',
+  'plan-set',
+  'ppo',
+  'reward',
+  'sft',
+  'train-cli',
+  'worker-grpo',
+  'worker',
 ].map((n) => `tests/${n}.test.ts`);
 
 /** Tests that drive Chromium (tests/helpers/browser-env.ts, playwright-core). */
 export const BROWSER_TESTS = [
-  'app-e2e', 'app-focus-e2e', 'app-grpo-e2e', 'app-labelling-e2e', 'app-look-e2e', 'app-recipe-e2e', 'app-rlhf-e2e', 'browser',
-  'malformed-browser', 'rank-view-browser', 'share-browser', 'store-crash-browser', 'worker-browser',
+  'app-e2e',
+  'app-focus-e2e',
+  'app-grpo-e2e',
+  'app-labelling-e2e',
+  'app-look-e2e',
+  'app-recipe-e2e',
+  'app-rlhf-e2e',
+  'browser',
+  'malformed-browser',
+  'rank-view-browser',
+  'share-browser',
+  'store-crash-browser',
+  'worker-browser',
 ].map((n) => `tests/${n}.test.ts`);
 
 export default defineConfig({

@@ -33,8 +33,14 @@ import { initTfjs, tfjsMatmul, tfjsTrainStep, type GptShape, type PeerInfo } fro
 
 const { values: opt } = parseArgs({
   options: {
-    out: { type: 'string' }, quick: { type: 'boolean' }, 'no-peer': { type: 'boolean' }, peers: { type: 'string' }, reps: { type: 'string' },
-    rows: { type: 'string' }, sizes: { type: 'string' }, only: { type: 'string' },
+    out: { type: 'string' },
+    quick: { type: 'boolean' },
+    'no-peer': { type: 'boolean' },
+    peers: { type: 'string' },
+    reps: { type: 'string' },
+    rows: { type: 'string' },
+    sizes: { type: 'string' },
+    only: { type: 'string' },
   },
 });
 const REPS = Number(opt.reps ?? (opt.quick ? 2 : 3));
@@ -46,9 +52,17 @@ const errMsg = (e: unknown) => (e instanceof Error ? e.message : String(e));
 
 // ---- peers ----
 type PeerKey = 'tfjs' | 'jaxjs';
-interface TrainResult { ms: number; lossFirst: number; lossLast: number; kernels?: number; notes: string[] }
+interface TrainResult {
+  ms: number;
+  lossFirst: number;
+  lossLast: number;
+  kernels?: number;
+  notes: string[];
+}
 interface Peer {
-  key: PeerKey; label: string; info: PeerInfo;
+  key: PeerKey;
+  label: string;
+  info: PeerInfo;
   matmul: (M: number, N: number, K: number, transA: boolean, transB: boolean, reps: number) => Promise<{ ms: number }>;
   train: (s: GptShape, o: { warmup: number; reps: number }) => Promise<TrainResult>;
 }
@@ -56,7 +70,8 @@ const PEER_KEYS: PeerKey[] = ['tfjs', 'jaxjs'];
 
 async function timeCalls(gpu: Gpu, calls: Call[], reps: number): Promise<{ wallMs: number; gpuMs?: number }> {
   await gpu.check('warm-up', () => gpu.timeRun(calls));
-  const walls: number[] = [], gpus: number[] = [];
+  const walls: number[] = [],
+    gpus: number[] = [];
   for (let i = 0; i < reps; i++) {
     const t = await gpu.timeRun(calls);
     walls.push(t.wallMs);
@@ -80,7 +95,9 @@ async function profileCalls(gpu: Gpu, calls: Call[]): Promise<{ kernel: string; 
     by.set(c.kernel.name, e);
   }
   const total = [...by.values()].reduce((a, e) => a + e.ms, 0);
-  return [...by.entries()].map(([kernel, e]) => ({ kernel, dispatches: e.dispatches, ms: round(e.ms)!, share: round(e.ms / total, 3)! })).sort((a, b) => b.ms - a.ms);
+  return [...by.entries()]
+    .map(([kernel, e]) => ({ kernel, dispatches: e.dispatches, ms: round(e.ms)!, share: round(e.ms / total, 3)! }))
+    .sort((a, b) => b.ms - a.ms);
 }
 
 const rand = (n: number, seed: number) => {
@@ -89,12 +106,26 @@ const rand = (n: number, seed: number) => {
 };
 
 // ---- 1. matmul ----
-type MatmulRow = { shape: string; rows: number; product: string; M: number; N: number; K: number; ours_ms: number; ours_gpu_ms?: number; ours_gflops: number }
-  & Partial<Record<`${PeerKey}_ms` | `${PeerKey}_gflops` | `speedup_vs_${PeerKey}`, number>> & Partial<Record<`${PeerKey}_error`, string>>;
+type MatmulRow = {
+  shape: string;
+  rows: number;
+  product: string;
+  M: number;
+  N: number;
+  K: number;
+  ours_ms: number;
+  ours_gpu_ms?: number;
+  ours_gflops: number;
+} & Partial<Record<`${PeerKey}_ms` | `${PeerKey}_gflops` | `speedup_vs_${PeerKey}`, number>> &
+  Partial<Record<`${PeerKey}_error`, string>>;
 
 async function benchMatmul(gpu: Gpu, peers: Peer[]): Promise<MatmulRow[]> {
   const out: MatmulRow[] = [];
-  for (const [fin, fout] of [[768, 768], [768, 3072], [3072, 768]] as const) {
+  for (const [fin, fout] of [
+    [768, 768],
+    [768, 3072],
+    [3072, 768],
+  ] as const) {
     for (const rows of ROWS) {
       // forward Y = X W; input gradient dX = dY W^T; weight gradient dW = X^T dY
       const products = [
@@ -103,18 +134,34 @@ async function benchMatmul(gpu: Gpu, peers: Peer[]): Promise<MatmulRow[]> {
         { product: 'dW', M: fin, N: fout, K: rows, transA: true, transB: false },
       ];
       for (const p of products) {
-        const a = gpu.tensor(p.M * p.K, 'a'), b = gpu.tensor(p.K * p.N, 'b'), c = gpu.tensor(p.M * p.N, 'c');
+        const a = gpu.tensor(p.M * p.K, 'a'),
+          b = gpu.tensor(p.K * p.N, 'b'),
+          c = gpu.tensor(p.M * p.N, 'c');
         gpu.write(a, rand(p.M * p.K, 1));
         gpu.write(b, rand(p.K * p.N, 2));
         const t = await timeCalls(gpu, await matmul(gpu, { c, a, b, M: p.M, N: p.N, K: p.K, transA: p.transA, transB: p.transB }), REPS);
         for (const v of [a, b, c]) gpu.destroy(v.buf);
         const flop = 2 * p.M * p.N * p.K;
-        const row: MatmulRow = { shape: `${fin}x${fout}`, rows, product: p.product, M: p.M, N: p.N, K: p.K, ours_ms: round(t.wallMs)!, ours_gpu_ms: round(t.gpuMs), ours_gflops: round(flop / t.wallMs / 1e6)! };
+        const row: MatmulRow = {
+          shape: `${fin}x${fout}`,
+          rows,
+          product: p.product,
+          M: p.M,
+          N: p.N,
+          K: p.K,
+          ours_ms: round(t.wallMs)!,
+          ours_gpu_ms: round(t.gpuMs),
+          ours_gflops: round(flop / t.wallMs / 1e6)!,
+        };
         let said = '';
         for (const peer of peers) {
           try {
             const pm = await peer.matmul(p.M, p.N, p.K, p.transA, p.transB, REPS);
-            Object.assign(row, { [`${peer.key}_ms`]: round(pm.ms), [`${peer.key}_gflops`]: round(flop / pm.ms / 1e6), [`speedup_vs_${peer.key}`]: round(pm.ms / t.wallMs) });
+            Object.assign(row, {
+              [`${peer.key}_ms`]: round(pm.ms),
+              [`${peer.key}_gflops`]: round(flop / pm.ms / 1e6),
+              [`speedup_vs_${peer.key}`]: round(pm.ms / t.wallMs),
+            });
             said += `, ${peer.label} ${row[`${peer.key}_gflops`]} GFLOP/s, x${row[`speedup_vs_${peer.key}`]}`;
           } catch (e) {
             row[`${peer.key}_error`] = errMsg(e);
@@ -130,15 +177,23 @@ async function benchMatmul(gpu: Gpu, peers: Peer[]): Promise<MatmulRow[]> {
 }
 
 // ---- 2. training step ----
-const gpt2Config = (s: GptShape): ModelConfig => parseConfig({
-  model_type: 'gpt2', vocab_size: s.vocab, n_layer: s.layers, n_embd: s.hidden, n_head: s.heads, n_positions: Math.max(1024, s.seqLen), tie_word_embeddings: true,
-});
+const gpt2Config = (s: GptShape): ModelConfig =>
+  parseConfig({
+    model_type: 'gpt2',
+    vocab_size: s.vocab,
+    n_layer: s.layers,
+    n_embd: s.hidden,
+    n_head: s.heads,
+    n_positions: Math.max(1024, s.seqLen),
+    tie_word_embeddings: true,
+  });
 
 /** Model FLOPs of one training step: 6 x (matmul parameters, the tied LM head included) x tokens + attention. */
 function stepFlops(s: GptShape): number {
-  const C = s.hidden, tokens = s.batch * s.seqLen;
+  const C = s.hidden,
+    tokens = s.batch * s.seqLen;
   const matmulParams = s.layers * 12 * C * C + s.vocab * C;
-  return 6 * matmulParams * tokens + 12 * s.layers * s.seqLen * C * tokens / 2; // causal attention: half the scores
+  return 6 * matmulParams * tokens + (12 * s.layers * s.seqLen * C * tokens) / 2; // causal attention: half the scores
 }
 
 async function benchTrain(gpu: Gpu, peers: Peer[], name: string, s: GptShape, bestGflops: number) {
@@ -160,13 +215,25 @@ async function benchTrain(gpu: Gpu, peers: Peer[], name: string, s: GptShape, be
   const t = await timeCalls(gpu, calls, reps);
   const loss = await plan.readLoss();
   const profile = await gpu.check('kernel profile', () => profileCalls(gpu, calls));
-  log(`train ${name}: per-kernel profile (each dispatch alone): ${profile.slice(0, 8).map((k) => `${k.kernel} ${(k.share * 100).toFixed(0)}%`).join(', ')}`);
+  log(
+    `train ${name}: per-kernel profile (each dispatch alone): ${profile
+      .slice(0, 8)
+      .map((k) => `${k.kernel} ${(k.share * 100).toFixed(0)}%`)
+      .join(', ')}`,
+  );
   const flops = stepFlops(s);
   const tokens = s.batch * s.seqLen;
   const row: Record<string, unknown> = {
-    name, shape: s, params: model.params.count, dispatches: calls.length,
-    ours_ms: round(t.wallMs), ours_gpu_ms: round(t.gpuMs), tokens_per_s: round(tokens / t.wallMs * 1000, 1),
-    model_tflop_per_step: round(flops / 1e12, 4), mfu_vs_own_best_matmul: bestGflops > 0 ? round(flops / t.wallMs / 1e6 / bestGflops, 3) : undefined, loss_after: round(loss, 4),
+    name,
+    shape: s,
+    params: model.params.count,
+    dispatches: calls.length,
+    ours_ms: round(t.wallMs),
+    ours_gpu_ms: round(t.gpuMs),
+    tokens_per_s: round((tokens / t.wallMs) * 1000, 1),
+    model_tflop_per_step: round(flops / 1e12, 4),
+    mfu_vs_own_best_matmul: bestGflops > 0 ? round(flops / t.wallMs / 1e6 / bestGflops, 3) : undefined,
+    loss_after: round(loss, 4),
     kernel_profile: profile,
   };
   plan.destroy();
@@ -177,8 +244,13 @@ async function benchTrain(gpu: Gpu, peers: Peer[], name: string, s: GptShape, be
     try {
       const p = await peer.train(s, { warmup: 1, reps });
       Object.assign(row, {
-        [`${k}_ms`]: round(p.ms), [`${k}_tokens_per_s`]: round(tokens / p.ms * 1000, 1), [`${k}_kernels`]: p.kernels,
-        [`${k}_loss_first`]: round(p.lossFirst, 4), [`${k}_loss_last`]: round(p.lossLast, 4), [`${k}_notes`]: p.notes, [`speedup_vs_${k}`]: round(p.ms / t.wallMs),
+        [`${k}_ms`]: round(p.ms),
+        [`${k}_tokens_per_s`]: round((tokens / p.ms) * 1000, 1),
+        [`${k}_kernels`]: p.kernels,
+        [`${k}_loss_first`]: round(p.lossFirst, 4),
+        [`${k}_loss_last`]: round(p.lossLast, 4),
+        [`${k}_notes`]: p.notes,
+        [`speedup_vs_${k}`]: round(p.ms / t.wallMs),
       });
       said += `, ${peer.label} ${row[`${k}_ms`]} ms/step${p.kernels ? ` (${p.kernels} kernels)` : ''}, loss ${row[`${k}_loss_first`]} -> ${row[`${k}_loss_last`]}, x${row[`speedup_vs_${k}`]}`;
     } catch (e) {
@@ -212,7 +284,15 @@ async function benchGenerate(gpu: Gpu, name: string, s: GptShape) {
       };
       await run(NEW);
       const ms = (await run(NEW)) - (await run(1));
-      rows.push({ name, context: ctx, cache: true, batch: K, new_tokens: NEW, tokens_per_s: round((K * (NEW - 1)) / ms * 1000, 1), note: 'decode only: the time of NEW tokens less that of 1, the same prefill in both' });
+      rows.push({
+        name,
+        context: ctx,
+        cache: true,
+        batch: K,
+        new_tokens: NEW,
+        tokens_per_s: round(((K * (NEW - 1)) / ms) * 1000, 1),
+        note: 'decode only: the time of NEW tokens less that of 1, the same prefill in both',
+      });
     }
     // Without a cache: every token recomputes the whole sequence (one plan at full length; causal attention
     // makes the logits at position t independent of the padding after it).
@@ -228,12 +308,13 @@ async function benchGenerate(gpu: Gpu, name: string, s: GptShape) {
       for (let v = 1; v < s.vocab; v++) if (logits[v]! > logits[best]!) best = v;
       seq[prompt.length + t] = best;
     }
-    rows.push({ name, context: ctx, cache: false, batch: 1, new_tokens: NEW, tokens_per_s: round(NEW / (performance.now() - t0) * 1000, 1) });
+    rows.push({ name, context: ctx, cache: false, batch: 1, new_tokens: NEW, tokens_per_s: round((NEW / (performance.now() - t0)) * 1000, 1) });
     plan.destroy();
   }
   gen.destroy();
   model.params.destroy();
-  const tps = (ctx: number, cache: boolean, batch: number) => rows.find((r) => r.context === ctx && r.cache === cache && r.batch === batch)?.tokens_per_s as number;
+  const tps = (ctx: number, cache: boolean, batch: number) =>
+    rows.find((r) => r.context === ctx && r.cache === cache && r.batch === batch)?.tokens_per_s as number;
   for (const ctx of [32, 256]) rows.push({ name, context: ctx, cache_over_recompute: round(tps(ctx, true, 1) / tps(ctx, false, 1)) });
   rows.push({ name, context: 32, batch8_over_batch1: round(tps(32, true, 8) / tps(32, true, 1)) });
   for (const r of rows) log(`generate ${name} ${JSON.stringify(r)}`);
@@ -254,27 +335,53 @@ async function benchMemory(gpu: Gpu, s: GptShape) {
     free();
     return bytes;
   };
-  const T = Math.min(128, s.seqLen), B = 4;
+  const T = Math.min(128, s.seqLen),
+    B = 4;
   const separate = await measure(async () => {
-    const policy = new Transformer(gpu, cfg, { optimizer: true }), ref = new Transformer(gpu, cfg), rm = new Transformer(gpu, cfg), value = new Transformer(gpu, cfg, { optimizer: true });
+    const policy = new Transformer(gpu, cfg, { optimizer: true }),
+      ref = new Transformer(gpu, cfg),
+      rm = new Transformer(gpu, cfg),
+      value = new Transformer(gpu, cfg, { optimizer: true });
     const heads = [new ScoreHead(rm), new ScoreHead(value, { optimizer: true })];
     const plan = await policy.plan(B, T, { training: true });
-    return () => { plan.destroy(); for (const h of heads) h.destroy(); for (const m of [policy, ref, rm, value]) m.params.destroy(); };
+    return () => {
+      plan.destroy();
+      for (const h of heads) h.destroy();
+      for (const m of [policy, ref, rm, value]) m.params.destroy();
+    };
   });
   const shared = await measure(async () => {
     const base = new Transformer(gpu, cfg);
     const l = LORA_DEFAULTS.gpt2;
-    const policy = new LoraSet(base, l, { optimizer: true }), value = new LoraSet(base, l, { optimizer: true }), rm = new LoraSet(base, l);
+    const policy = new LoraSet(base, l, { optimizer: true }),
+      value = new LoraSet(base, l, { optimizer: true }),
+      rm = new LoraSet(base, l);
     const heads = [new ScoreHead(base), new ScoreHead(base, { optimizer: true })];
     const plan = await base.plan(B, T, { training: true, lora: policy });
-    return () => { plan.destroy(); for (const h of heads) h.destroy(); for (const x of [policy, value, rm]) x.destroy(); base.params.destroy(); };
+    return () => {
+      plan.destroy();
+      for (const h of heads) h.destroy();
+      for (const x of [policy, value, rm]) x.destroy();
+      base.params.destroy();
+    };
   });
   const r = {
-    model: s, params: full.parameters,
-    bytes_per_param_full_training: round(perParam(full)), bytes_per_param_lora_r8: round(perParam(lora), 3),
-    ppo_setup_bytes: { four_separate_models: separate, shared_base_with_lora: shared, ratio: round(separate / shared), batch: B, seq: T, note: 'policy, reference, reward and value roles with their score heads, plus the policy\'s training plan (batch 4 x 128)' },
+    model: s,
+    params: full.parameters,
+    bytes_per_param_full_training: round(perParam(full)),
+    bytes_per_param_lora_r8: round(perParam(lora), 3),
+    ppo_setup_bytes: {
+      four_separate_models: separate,
+      shared_base_with_lora: shared,
+      ratio: round(separate / shared),
+      batch: B,
+      seq: T,
+      note: "policy, reference, reward and value roles with their score heads, plus the policy's training plan (batch 4 x 128)",
+    },
   };
-  log(`memory: ${r.bytes_per_param_full_training} B/param full, ${r.bytes_per_param_lora_r8} B/param LoRA r=8; PPO setup ${(separate / 2 ** 20).toFixed(0)} MiB as four models vs ${(shared / 2 ** 20).toFixed(0)} MiB shared base (x${r.ppo_setup_bytes.ratio})`);
+  log(
+    `memory: ${r.bytes_per_param_full_training} B/param full, ${r.bytes_per_param_lora_r8} B/param LoRA r=8; PPO setup ${(separate / 2 ** 20).toFixed(0)} MiB as four models vs ${(shared / 2 ** 20).toFixed(0)} MiB shared base (x${r.ppo_setup_bytes.ratio})`,
+  );
   return r;
 }
 
@@ -289,7 +396,10 @@ async function benchMemory(gpu: Gpu, s: GptShape) {
  * the 128 MiB many adapters allow (the plans refuse it; the vocabulary is not yet cut into chunks).
  */
 async function benchRlMemory(gpu: Gpu, name: string, cfg: ModelConfig) {
-  const P = 4, G = 4, rows = P * G, T = 32;
+  const P = 4,
+    G = 4,
+    rows = P * G,
+    T = 32;
   const measure = async (build: () => Promise<(() => void)[]>) => {
     const before = gpu.allocatedBytes;
     const frees = await build();
@@ -303,31 +413,54 @@ async function benchRlMemory(gpu: Gpu, name: string, cfg: ModelConfig) {
   const base = new Transformer(gpu, cfg);
   const baseBytes = gpu.allocatedBytes;
   const ppo = await measure(async () => {
-    const policy = new LoraSet(base, targets, { optimizer: true }), value = new LoraSet(base, targets, { optimizer: true }), rm = new LoraSet(base, targets);
-    const rmHead = new ScoreHead(base), valueHead = new ScoreHead(base, { optimizer: true });
+    const policy = new LoraSet(base, targets, { optimizer: true }),
+      value = new LoraSet(base, targets, { optimizer: true }),
+      rm = new LoraSet(base, targets);
+    const rmHead = new ScoreHead(base),
+      valueHead = new ScoreHead(base, { optimizer: true });
     const plans = [
-      await base.plan(rows, T, { training: true, lora: policy }), await base.plan(rows, T, { training: true, lora: value, score: valueHead }),
-      await base.plan(rows, T), await base.plan(rows, T, { lora: rm, score: rmHead }),
+      await base.plan(rows, T, { training: true, lora: policy }),
+      await base.plan(rows, T, { training: true, lora: value, score: valueHead }),
+      await base.plan(rows, T),
+      await base.plan(rows, T, { lora: rm, score: rmHead }),
     ];
     const cache = kv();
-    return [() => cache.destroy(), ...plans.map((p) => () => p.destroy()), () => rmHead.destroy(), () => valueHead.destroy(), () => policy.destroy(), () => value.destroy(), () => rm.destroy()];
+    return [
+      () => cache.destroy(),
+      ...plans.map((p) => () => p.destroy()),
+      () => rmHead.destroy(),
+      () => valueHead.destroy(),
+      () => policy.destroy(),
+      () => value.destroy(),
+      () => rm.destroy(),
+    ];
   });
-  const grpo = async (beta: number) => measure(async () => {
-    const policy = new LoraSet(base, targets, { optimizer: true });
-    const plans = [await base.plan(rows, T, { training: true, lora: policy }), ...(beta > 0 ? [await base.plan(rows, T)] : [])];
-    const cache = kv();
-    return [() => cache.destroy(), ...plans.map((p) => () => p.destroy()), () => policy.destroy()];
-  });
-  const grpo0 = await grpo(0), grpoKl = await grpo(0.04);
+  const grpo = async (beta: number) =>
+    measure(async () => {
+      const policy = new LoraSet(base, targets, { optimizer: true });
+      const plans = [await base.plan(rows, T, { training: true, lora: policy }), ...(beta > 0 ? [await base.plan(rows, T)] : [])];
+      const cache = kv();
+      return [() => cache.destroy(), ...plans.map((p) => () => p.destroy()), () => policy.destroy()];
+    });
+  const grpo0 = await grpo(0),
+    grpoKl = await grpo(0.04);
   base.params.destroy();
   const mib = (b: number) => Math.round(b / 2 ** 20);
   const r = {
-    model: name, base_weights_bytes: baseBytes, batch: `${P} prompts x ${G} samples`, seq: T,
-    ppo_lora_bytes: ppo, grpo_lora_bytes: grpo0, grpo_lora_with_kl_bytes: grpoKl,
-    ppo_over_grpo: round(ppo / grpo0), ppo_over_grpo_with_kl: round(ppo / grpoKl),
-    note: 'bytes allocated on the GPU beyond the frozen base: adapters, heads, AdamW moments, every plan a step uses and the rollouts\' KV cache',
+    model: name,
+    base_weights_bytes: baseBytes,
+    batch: `${P} prompts x ${G} samples`,
+    seq: T,
+    ppo_lora_bytes: ppo,
+    grpo_lora_bytes: grpo0,
+    grpo_lora_with_kl_bytes: grpoKl,
+    ppo_over_grpo: round(ppo / grpo0),
+    ppo_over_grpo_with_kl: round(ppo / grpoKl),
+    note: "bytes allocated on the GPU beyond the frozen base: adapters, heads, AdamW moments, every plan a step uses and the rollouts' KV cache",
   };
-  log(`memory ${name}: base ${mib(baseBytes)} MiB; beyond it PPO LoRA ${mib(ppo)} MiB, GRPO LoRA ${mib(grpo0)} MiB (beta 0), ${mib(grpoKl)} MiB (beta > 0): PPO x${r.ppo_over_grpo}`);
+  log(
+    `memory ${name}: base ${mib(baseBytes)} MiB; beyond it PPO LoRA ${mib(ppo)} MiB, GRPO LoRA ${mib(grpo0)} MiB (beta 0), ${mib(grpoKl)} MiB (beta > 0): PPO x${r.ppo_over_grpo}`,
+  );
   return r;
 }
 
@@ -336,7 +469,8 @@ const SMALL: GptShape = { vocab: 8192, layers: 4, hidden: 256, heads: 4, seqLen:
 const gpu = await createNodeGpu();
 log(`adapter: ${gpu.adapter.name}`);
 if (opt.only === 'smollm' || opt.only === 'generate') {
-  const out = opt.only === 'smollm' ? { smollm2: await benchSmolLM2(gpu, log, !!opt.quick) } : { generation: await benchGenerate(gpu, 'gpt-small-4x256', SMALL) };
+  const out =
+    opt.only === 'smollm' ? { smollm2: await benchSmolLM2(gpu, log, !!opt.quick) } : { generation: await benchGenerate(gpu, 'gpt-small-4x256', SMALL) };
   console.log(JSON.stringify({ adapter: gpu.adapter, date: new Date().toISOString(), ...out }, null, 2));
   process.exit(0);
 }
@@ -352,11 +486,17 @@ if (opt.only === 'stages') {
 }
 if (opt.only === 'rl-memory') {
   // just the online stages' memory table (allocations, no timing): quick, and what the README's table shows
-  const rows = [await benchRlMemory(gpu, 'gpt2-124m', gpt2Config({ vocab: 50257, layers: 12, hidden: 768, heads: 12, seqLen: 256, batch: 1 })), await benchRlMemory(gpu, 'smollm2-135m', SMOLLM2_135M())];
+  const rows = [
+    await benchRlMemory(gpu, 'gpt2-124m', gpt2Config({ vocab: 50257, layers: 12, hidden: 768, heads: 12, seqLen: 256, batch: 1 })),
+    await benchRlMemory(gpu, 'smollm2-135m', SMOLLM2_135M()),
+  ];
   console.log(JSON.stringify({ adapter: gpu.adapter, rl_memory: rows }, null, 2));
   process.exit(0);
 }
-const wanted = (opt.peers ?? PEER_KEYS.join(',')).split(',').map((x) => x.trim()).filter(Boolean);
+const wanted = (opt.peers ?? PEER_KEYS.join(','))
+  .split(',')
+  .map((x) => x.trim())
+  .filter(Boolean);
 for (const w of wanted) if (!PEER_KEYS.includes(w as PeerKey)) throw new Error(`--peers: unknown peer ${w} (known: ${PEER_KEYS.join(', ')})`);
 const peerInfo = async (key: PeerKey, init: () => Promise<PeerInfo>): Promise<PeerInfo> =>
   opt['no-peer'] ? { ok: false, why: 'disabled with --no-peer' } : !wanted.includes(key) ? { ok: false, why: `not in --peers ${opt.peers}` } : init();
@@ -391,12 +531,35 @@ const trainSpeedup = (k: PeerKey) => round(geo(nums(train.map((t) => t[`speedup_
 const unavailable = Object.fromEntries(peerList.filter((p) => !p.info.ok).map((p) => [p.key, p.info.why]));
 // BENCH_COMMIT: the commit a packed bundle was built from (bench/gpu/run.sh), not the checkout it runs in
 let commit = process.env.BENCH_COMMIT || 'unknown';
-if (!process.env.BENCH_COMMIT) try { commit = execSync('git rev-parse HEAD', { stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim(); } catch { /* not a git checkout */ }
+if (!process.env.BENCH_COMMIT)
+  try {
+    commit = execSync('git rev-parse HEAD', { stdio: ['ignore', 'pipe', 'ignore'] })
+      .toString()
+      .trim();
+  } catch {
+    /* not a git checkout */
+  }
 const doc = {
-  adapter: gpu.adapter, date: new Date().toISOString(), commit, node: process.version,
-  settings: { reps: REPS, rows: ROWS, quick: !!opt.quick, timing: 'median wall ms from submit to results ready on the device (every side); ours_gpu_ms from timestamp queries' },
-  peers: { tfjs: peerList[0]!.info, jaxjs: peerList[1]!.info }, units: { ms: 'milliseconds', gflops: 'GFLOP/s', tokens_per_s: 'tokens per second', bytes: 'bytes' },
-  matmul: matmulRows, train, generation, memory: memory ?? null, rl_memory: rlMemory, smollm2: smollm2 ?? null, stages, f16_base: f16Base,
+  adapter: gpu.adapter,
+  date: new Date().toISOString(),
+  commit,
+  node: process.version,
+  settings: {
+    reps: REPS,
+    rows: ROWS,
+    quick: !!opt.quick,
+    timing: 'median wall ms from submit to results ready on the device (every side); ours_gpu_ms from timestamp queries',
+  },
+  peers: { tfjs: peerList[0]!.info, jaxjs: peerList[1]!.info },
+  units: { ms: 'milliseconds', gflops: 'GFLOP/s', tokens_per_s: 'tokens per second', bytes: 'bytes' },
+  matmul: matmulRows,
+  train,
+  generation,
+  memory: memory ?? null,
+  rl_memory: rlMemory,
+  smollm2: smollm2 ?? null,
+  stages,
+  f16_base: f16Base,
   summary: {
     matmul_speedup_vs_tfjs: matmulSpeedup('tfjs'),
     train_step_speedup_vs_tfjs: trainSpeedup('tfjs'),
@@ -413,43 +576,68 @@ const table = [
   '',
   '| matmul | rows | product | ours GFLOP/s | tfjs GFLOP/s | vs tfjs | jax-js GFLOP/s | vs jax-js |',
   '| --- | --- | --- | --- | --- | --- | --- | --- |',
-  ...matmulRows.map((r) => `| ${r.shape} | ${r.rows} | ${r.product} | ${r.ours_gflops} | ${cell(r, 'tfjs_gflops', 'tfjs')} | ${r.speedup_vs_tfjs ?? '-'} | ${cell(r, 'jaxjs_gflops', 'jaxjs')} | ${r.speedup_vs_jaxjs ?? '-'} |`),
+  ...matmulRows.map(
+    (r) =>
+      `| ${r.shape} | ${r.rows} | ${r.product} | ${r.ours_gflops} | ${cell(r, 'tfjs_gflops', 'tfjs')} | ${r.speedup_vs_tfjs ?? '-'} | ${cell(r, 'jaxjs_gflops', 'jaxjs')} | ${r.speedup_vs_jaxjs ?? '-'} |`,
+  ),
   '',
   '| training step | ours ms | tokens/s | MFU | dispatches | tfjs ms | tfjs kernels | vs tfjs | jax-js ms | jax-js kernels | vs jax-js |',
   '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
   ...train.map((t) => {
     const r = t as Record<string, unknown>;
-    return r.skipped ? `| ${r.name} | skipped: ${r.skipped} | | | | | | | | | |` : `| ${r.name} | ${r.ours_ms} | ${r.tokens_per_s} | ${r.mfu_vs_own_best_matmul ?? '-'} | ${r.dispatches} | ${cell(r, 'tfjs_ms', 'tfjs')} | ${r.tfjs_kernels ?? '-'} | ${r.speedup_vs_tfjs ?? '-'} | ${cell(r, 'jaxjs_ms', 'jaxjs')} | ${r.jaxjs_kernels ?? '-'} | ${r.speedup_vs_jaxjs ?? '-'} |`;
+    return r.skipped
+      ? `| ${r.name} | skipped: ${r.skipped} | | | | | | | | | |`
+      : `| ${r.name} | ${r.ours_ms} | ${r.tokens_per_s} | ${r.mfu_vs_own_best_matmul ?? '-'} | ${r.dispatches} | ${cell(r, 'tfjs_ms', 'tfjs')} | ${r.tfjs_kernels ?? '-'} | ${r.speedup_vs_tfjs ?? '-'} | ${cell(r, 'jaxjs_ms', 'jaxjs')} | ${r.jaxjs_kernels ?? '-'} | ${r.speedup_vs_jaxjs ?? '-'} |`;
   }),
   '',
-  ...(memory ? [
-    '| generation | context | batch | KV cache | tokens/s |',
-    '| --- | --- | --- | --- | --- |',
-    ...generation.filter((g) => g.tokens_per_s !== undefined).map((g) => `| ${g.name} | ${g.context} | ${g.batch} | ${g.cache ? 'yes' : 'no'} | ${g.tokens_per_s} |`),
-    ...generation.filter((g) => g.tokens_per_s === undefined).map((g) => `${g.name}, ${g.context} tokens of context: ${g.cache_over_recompute !== undefined ? `cache ${g.cache_over_recompute}x recomputing` : `batch 8 ${g.batch8_over_batch1}x batch 1`}`),
-    '',
-    `memory (GPT-2 124M): ${memory.bytes_per_param_full_training} bytes/param full training, ${memory.bytes_per_param_lora_r8} bytes/param with LoRA r=8; PPO setup ${(memory.ppo_setup_bytes.four_separate_models / 2 ** 20).toFixed(0)} MiB as four models vs ${(memory.ppo_setup_bytes.shared_base_with_lora / 2 ** 20).toFixed(0)} MiB on a shared base`,
-    '',
-  ] : []),
-  ...(smollm2 ? [
-    `| smollm2-135m-shaped (random weights, LoRA r 8) | ms | tokens/s | MiB beyond the ${(smollm2.base_weights_bytes / 2 ** 20).toFixed(0)} MiB base | setting |`,
-    '| --- | --- | --- | --- | --- |',
-    ...smollm2.rows.map((r) => `| ${r.name} | ${r.ms} | ${r.tokens_per_s} | ${(r.memory_bytes / 2 ** 20).toFixed(0)} | ${r.setting} |`),
-    '',
-  ] : []),
-  ...(f16Base.length ? [
-    '| smollm2-135m-shaped LoRA SFT step | base weights | ms | tokens/s | base MiB | MiB beyond the base | total MiB |',
-    '| --- | --- | --- | --- | --- | --- | --- |',
-    ...f16Base.map((r) => (r.error ? `| ${r.setting} | ${r.base} | ${r.error} | | | | |`
-      : `| ${r.setting} | ${r.base} | ${r.ms} | ${r.tokens_per_s} | ${(r.base_bytes / 2 ** 20).toFixed(0)} | ${(r.memory_bytes / 2 ** 20).toFixed(0)} | ${((r.base_bytes + r.memory_bytes) / 2 ** 20).toFixed(0)} |`)),
-    '',
-  ] : []),
-  ...(stages.length ? [
-    '| stage (built-in model) | ms/step | positions computed | tokens held | full length ms/step | full length positions | speedup |',
-    '| --- | --- | --- | --- | --- | --- | --- |',
-    ...stages.map((r) => `| ${r.stage} | ${r.ms_per_step} | ${r.positions} | ${r.tokens} | ${r.full_length_ms_per_step} | ${r.full_length_positions} | ${r.speedup} |`),
-    '',
-  ] : []),
+  ...(memory
+    ? [
+        '| generation | context | batch | KV cache | tokens/s |',
+        '| --- | --- | --- | --- | --- |',
+        ...generation
+          .filter((g) => g.tokens_per_s !== undefined)
+          .map((g) => `| ${g.name} | ${g.context} | ${g.batch} | ${g.cache ? 'yes' : 'no'} | ${g.tokens_per_s} |`),
+        ...generation
+          .filter((g) => g.tokens_per_s === undefined)
+          .map(
+            (g) =>
+              `${g.name}, ${g.context} tokens of context: ${g.cache_over_recompute !== undefined ? `cache ${g.cache_over_recompute}x recomputing` : `batch 8 ${g.batch8_over_batch1}x batch 1`}`,
+          ),
+        '',
+        `memory (GPT-2 124M): ${memory.bytes_per_param_full_training} bytes/param full training, ${memory.bytes_per_param_lora_r8} bytes/param with LoRA r=8; PPO setup ${(memory.ppo_setup_bytes.four_separate_models / 2 ** 20).toFixed(0)} MiB as four models vs ${(memory.ppo_setup_bytes.shared_base_with_lora / 2 ** 20).toFixed(0)} MiB on a shared base`,
+        '',
+      ]
+    : []),
+  ...(smollm2
+    ? [
+        `| smollm2-135m-shaped (random weights, LoRA r 8) | ms | tokens/s | MiB beyond the ${(smollm2.base_weights_bytes / 2 ** 20).toFixed(0)} MiB base | setting |`,
+        '| --- | --- | --- | --- | --- |',
+        ...smollm2.rows.map((r) => `| ${r.name} | ${r.ms} | ${r.tokens_per_s} | ${(r.memory_bytes / 2 ** 20).toFixed(0)} | ${r.setting} |`),
+        '',
+      ]
+    : []),
+  ...(f16Base.length
+    ? [
+        '| smollm2-135m-shaped LoRA SFT step | base weights | ms | tokens/s | base MiB | MiB beyond the base | total MiB |',
+        '| --- | --- | --- | --- | --- | --- | --- |',
+        ...f16Base.map((r) =>
+          r.error
+            ? `| ${r.setting} | ${r.base} | ${r.error} | | | | |`
+            : `| ${r.setting} | ${r.base} | ${r.ms} | ${r.tokens_per_s} | ${(r.base_bytes / 2 ** 20).toFixed(0)} | ${(r.memory_bytes / 2 ** 20).toFixed(0)} | ${((r.base_bytes + r.memory_bytes) / 2 ** 20).toFixed(0)} |`,
+        ),
+        '',
+      ]
+    : []),
+  ...(stages.length
+    ? [
+        '| stage (built-in model) | ms/step | positions computed | tokens held | full length ms/step | full length positions | speedup |',
+        '| --- | --- | --- | --- | --- | --- | --- |',
+        ...stages.map(
+          (r) => `| ${r.stage} | ${r.ms_per_step} | ${r.positions} | ${r.tokens} | ${r.full_length_ms_per_step} | ${r.full_length_positions} | ${r.speedup} |`,
+        ),
+        '',
+      ]
+    : []),
   `summary: matmul speedup vs tfjs ${doc.summary.matmul_speedup_vs_tfjs ?? 'n/a'}, vs jax-js ${doc.summary.matmul_speedup_vs_jaxjs ?? 'n/a'}; training step speedup vs tfjs ${doc.summary.train_step_speedup_vs_tfjs ?? 'n/a'}, vs jax-js ${doc.summary.train_step_speedup_vs_jaxjs ?? 'n/a'} (peer time / our time)`,
 ].join('\n');
 process.stdout.write(table + '\n');

@@ -78,8 +78,13 @@ async function checked<T>(what: string, fn: () => Promise<T>): Promise<T> {
   dev.pushErrorScope('out-of-memory');
   dev.pushErrorScope('validation');
   let res: T | undefined, err: unknown;
-  try { res = await fn(); } catch (e) { err = e; }
-  const validation = await dev.popErrorScope(), oom = await dev.popErrorScope();
+  try {
+    res = await fn();
+  } catch (e) {
+    err = e;
+  }
+  const validation = await dev.popErrorScope(),
+    oom = await dev.popErrorScope();
   const gpuErr = oom ?? validation;
   if (gpuErr) throw new Error(`jax-js ${what} failed on the GPU (${oom ? 'out of memory' : 'validation'}): ${firstLine(gpuErr.message)}`);
   if (err !== undefined) throw err;
@@ -127,9 +132,11 @@ function countDispatches(dev: GPUDevice, onDispatch: () => void): (() => void) |
 
 /** C[i, j] of op(A) op(B) on the CPU in float64, and the sum of |terms| (the scale of float32 rounding). */
 function cpuDot(a: Float32Array, b: Float32Array, M: number, N: number, K: number, transA: boolean, transB: boolean, i: number, j: number) {
-  let s = 0, abs = 0;
+  let s = 0,
+    abs = 0;
   for (let k = 0; k < K; k++) {
-    const x = transA ? a[k * M + i]! : a[i * K + k]!, y = transB ? b[j * K + k]! : b[k * N + j]!;
+    const x = transA ? a[k * M + i]! : a[i * K + k]!,
+      y = transB ? b[j * K + k]! : b[k * N + j]!;
     s += x * y;
     abs += Math.abs(x * y);
   }
@@ -139,7 +146,8 @@ function cpuDot(a: Float32Array, b: Float32Array, M: number, N: number, K: numbe
 export async function jaxjsMatmul(M: number, N: number, K: number, transA: boolean, transB: boolean, reps: number): Promise<{ ms: number }> {
   const j = need();
   const np = j.numpy;
-  const aData = randomFill(M * K, 1, 1, 'uniform'), bData = randomFill(K * N, 2, 1, 'uniform');
+  const aData = randomFill(M * K, 1, 1, 'uniform'),
+    bData = randomFill(K * N, 2, 1, 'uniform');
   const a = np.array(aData).reshape(transA ? [K, M] : [M, K]);
   const b = np.array(bData).reshape(transB ? [N, K] : [K, N]);
   // jit: a transposed operand is read in place by the matmul kernel instead of being copied first
@@ -147,10 +155,16 @@ export async function jaxjsMatmul(M: number, N: number, K: number, transA: boole
   try {
     // first call: compiles, and its result is compared with the CPU at a few elements
     const c = await checked(`matmul ${M}x${N}x${K}`, () => f(a.ref, b.ref).data());
-    for (const [i, jj] of [[0, 0], [M - 1, N - 1], [M >> 1, N >> 1], [(M * 7) >> 3, N >> 3]] as const) {
+    for (const [i, jj] of [
+      [0, 0],
+      [M - 1, N - 1],
+      [M >> 1, N >> 1],
+      [(M * 7) >> 3, N >> 3],
+    ] as const) {
       const ref = cpuDot(aData, bData, M, N, K, transA, transB, i, jj);
       const got = c[i * N + jj]!;
-      if (!(Math.abs(got - ref.s) <= 1e-3 * ref.abs + 1e-6)) throw new Error(`jax-js matmul ${M}x${N}x${K} gave C[${i}, ${jj}] = ${got}, the CPU ${ref.s.toPrecision(6)}`);
+      if (!(Math.abs(got - ref.s) <= 1e-3 * ref.abs + 1e-6))
+        throw new Error(`jax-js matmul ${M}x${N}x${K} gave C[${i}, ${jj}] = ${got}, the CPU ${ref.s.toPrecision(6)}`);
     }
     const before = uncaptured.length;
     const once = async () => {
@@ -174,8 +188,18 @@ export async function jaxjsMatmul(M: number, N: number, K: number, transA: boole
 }
 
 type LayerParams = {
-  ln1g: Arr; ln1b: Arr; wqkv: Arr; bqkv: Arr; wproj: Arr; bproj: Arr;
-  ln2g: Arr; ln2b: Arr; wfc: Arr; bfc: Arr; wfc2: Arr; bfc2: Arr;
+  ln1g: Arr;
+  ln1b: Arr;
+  wqkv: Arr;
+  bqkv: Arr;
+  wproj: Arr;
+  bproj: Arr;
+  ln2g: Arr;
+  ln2b: Arr;
+  wfc: Arr;
+  bfc: Arr;
+  wfc2: Arr;
+  bfc2: Arr;
 };
 // a type alias, not an interface: jax-js's JsTree typing (grad, jit, tree.*) only accepts the former
 type Params = { wte: Arr; wpe: Arr; layers: LayerParams[]; lnfg: Arr; lnfb: Arr };
@@ -185,15 +209,26 @@ type Params = { wte: Arr; wpe: Arr; layers: LayerParams[]; lnfg: Arr; lnfb: Arr 
  * jax-js's rule: every function takes ownership of its array arguments, so an array used twice is passed as
  * `x.ref` the first time (tracers inside jit included).
  */
-export async function jaxjsTrainStep(shape: GptShape, opts: { warmup: number; reps: number }): Promise<{ ms: number; lossFirst: number; lossLast: number; kernels?: number; params: number; notes: string[] }> {
+export async function jaxjsTrainStep(
+  shape: GptShape,
+  opts: { warmup: number; reps: number },
+): Promise<{ ms: number; lossFirst: number; lossLast: number; kernels?: number; params: number; notes: string[] }> {
   const j = need();
   const { numpy: np, nn, tree } = j;
   const { vocab: V, layers: L, hidden: C, heads: H, seqLen: T, batch: B } = shape;
   const F = shape.ffn ?? 4 * C;
   if (C % H !== 0) throw new Error(`hidden ${C} not divisible by heads ${H}`);
   if (T < 2) throw new Error('seqLen must be at least 2');
-  const D = C / H, P = Math.max(1024, T), N = B * (T - 1);
-  const lr = 1e-4, beta1 = 0.9, beta2 = 0.95, adamEps = 1e-8, weightDecay = 0.1, maxGradNorm = 1.0, eps = 1e-5;
+  const D = C / H,
+    P = Math.max(1024, T),
+    N = B * (T - 1);
+  const lr = 1e-4,
+    beta1 = 0.9,
+    beta2 = 0.95,
+    adamEps = 1e-8,
+    weightDecay = 0.1,
+    maxGradNorm = 1.0,
+    eps = 1e-5;
   const notes: string[] = [];
 
   let seed = 1; // the same seeds in the same order as the tfjs peer: the same initial weights
@@ -204,7 +239,10 @@ export async function jaxjsTrainStep(shape: GptShape, opts: { warmup: number; re
   // Same fixed batch as the tfjs peer; targets are the next tokens of positions 0..T-2.
   const tokData = new Int32Array(B * T);
   let r = 12345;
-  for (let i = 0; i < tokData.length; i++) { r = (Math.imul(r, 1103515245) + 12345) >>> 0; tokData[i] = (r >>> 8) % V; }
+  for (let i = 0; i < tokData.length; i++) {
+    r = (Math.imul(r, 1103515245) + 12345) >>> 0;
+    tokData[i] = (r >>> 8) % V;
+  }
   const tgtData = new Int32Array(N);
   for (let b = 0; b < B; b++) for (let i = 0; i < T - 1; i++) tgtData[b * (T - 1) + i] = tokData[b * T + i + 1]!;
 
@@ -215,12 +253,18 @@ export async function jaxjsTrainStep(shape: GptShape, opts: { warmup: number; re
     params = { wte: param([V, C], 'normal'), wpe: param([P, C], 'normal'), layers, lnfg: np.ones([C]), lnfb: np.zeros([C]) };
     for (let l = 0; l < L; l++) {
       layers.push({
-        ln1g: param([C], 'ones'), ln1b: param([C], 'zeros'),
-        wqkv: param([C, 3 * C], 'normal'), bqkv: param([3 * C], 'zeros'),
-        wproj: param([C, C], 'normal'), bproj: param([C], 'zeros'),
-        ln2g: param([C], 'ones'), ln2b: param([C], 'zeros'),
-        wfc: param([C, F], 'normal'), bfc: param([F], 'zeros'),
-        wfc2: param([F, C], 'normal'), bfc2: param([C], 'zeros'),
+        ln1g: param([C], 'ones'),
+        ln1b: param([C], 'zeros'),
+        wqkv: param([C, 3 * C], 'normal'),
+        bqkv: param([3 * C], 'zeros'),
+        wproj: param([C, C], 'normal'),
+        bproj: param([C], 'zeros'),
+        ln2g: param([C], 'ones'),
+        ln2b: param([C], 'zeros'),
+        wfc: param([C, F], 'normal'),
+        bfc: param([F], 'zeros'),
+        wfc2: param([F, C], 'normal'),
+        bfc2: param([C], 'zeros'),
       });
     }
     const leaves = tree.leaves(params) as Arr[];
@@ -237,7 +281,10 @@ export async function jaxjsTrainStep(shape: GptShape, opts: { warmup: number; re
     const layerNorm = (x: Arr, g: Arr, b: Arr): Arr => {
       const xc = x.ref.sub(x.mean(-1, { keepdims: true }));
       const variance = np.square(xc.ref).mean(-1, { keepdims: true });
-      return xc.mul(np.reciprocal(np.sqrt(variance.add(eps)))).mul(g).add(b);
+      return xc
+        .mul(np.reciprocal(np.sqrt(variance.add(eps))))
+        .mul(g)
+        .add(b);
     };
     const linear = (x: Arr, w: Arr, b: Arr): Arr => np.matmul(x, w).add(b);
     const scale = 1 / Math.sqrt(D);
@@ -248,22 +295,38 @@ export async function jaxjsTrainStep(shape: GptShape, opts: { warmup: number; re
       for (const l of p.layers) {
         const h = layerNorm(x.ref, l.ln1g, l.ln1b);
         const qkv = linear(h, l.wqkv, l.bqkv).reshape([B, T, 3, H, D]).transpose([2, 0, 3, 1, 4]); // [3, B, H, T, D]
-        const q = qkv.ref.slice(0), k = qkv.ref.slice(1), val = qkv.slice(2); // [B, H, T, D]
-        const att = nn.softmax(np.matmul(q, k.transpose([0, 1, 3, 2])).mul(scale).add(msk.ref));
-        const y = np.matmul(att, val).transpose([0, 2, 1, 3]).reshape([B * T, C]);
+        const q = qkv.ref.slice(0),
+          k = qkv.ref.slice(1),
+          val = qkv.slice(2); // [B, H, T, D]
+        const att = nn.softmax(
+          np
+            .matmul(q, k.transpose([0, 1, 3, 2]))
+            .mul(scale)
+            .add(msk.ref),
+        );
+        const y = np
+          .matmul(att, val)
+          .transpose([0, 2, 1, 3])
+          .reshape([B * T, C]);
         x = x.add(linear(y, l.wproj, l.bproj));
         const mlp = linear(nn.gelu(linear(layerNorm(x.ref, l.ln2g, l.ln2b), l.wfc, l.bfc)), l.wfc2, l.bfc2); // gelu: tanh form by default
         x = x.add(mlp);
       }
       // positions 0..T-2 only (position T-1 has no target): [N, C] -> tied head [N, V]
-      const hs = layerNorm(x, p.lnfg, p.lnfb).reshape([B, T, C]).slice([], [0, T - 1]).reshape([N, C]);
+      const hs = layerNorm(x, p.lnfg, p.lnfb)
+        .reshape([B, T, C])
+        .slice([], [0, T - 1])
+        .reshape([N, C]);
       const logp = nn.logSoftmax(np.matmul(hs, p.wte.transpose()));
       msk.dispose();
       // cross-entropy: the log-probabilities where the column is the target. Not takeAlongAxis (its gradient is a
       // scatter of a view: refused as above), nor nn.oneHot (it gathers rows of eye(V): a V x V constant, 256 MiB
       // for 8192 tokens, past the binding limit)
       const hit = np.equal(tgt.reshape([N, 1]), np.arange(0, V, 1, { dtype: np.int32 }).reshape([1, V]));
-      return np.where(hit, logp, 0).sum().mul(-1 / N);
+      return np
+        .where(hit, logp, 0)
+        .sum()
+        .mul(-1 / N);
     };
 
     // One jitted step: value and gradients, global-norm clipping, AdamW (decoupled decay on the 2-D weights:
@@ -272,16 +335,25 @@ export async function jaxjsTrainStep(shape: GptShape, opts: { warmup: number; re
     const stepFn = (p: Params, m0: Params, v0: Params, tok: Arr, tgt: Arr, msk: Arr, bc: Arr): [Arr, Params, Params, Params] => {
       const [loss, grads] = j.valueAndGrad(lossFn)(tree.ref(p), tok, tgt, msk);
       const [pl, def] = tree.flatten(p) as [Arr[], JAX.JsTreeDef];
-      const gl = tree.leaves(grads) as Arr[], ml = tree.leaves(m0) as Arr[], vl = tree.leaves(v0) as Arr[];
+      const gl = tree.leaves(grads) as Arr[],
+        ml = tree.leaves(m0) as Arr[],
+        vl = tree.leaves(v0) as Arr[];
       const sq = gl.map((g) => np.square(g.ref).sum()).reduce((s, x) => s.add(x));
       const clip = np.minimum(np.reciprocal(np.sqrt(sq).add(1e-6)).mul(maxGradNorm), 1);
-      const bc1 = bc.ref.slice(0), bc2 = bc.slice(1);
-      const np1: Arr[] = [], nm: Arr[] = [], nv: Arr[] = [];
+      const bc1 = bc.ref.slice(0),
+        bc2 = bc.slice(1);
+      const np1: Arr[] = [],
+        nm: Arr[] = [],
+        nv: Arr[] = [];
       for (let i = 0; i < pl.length; i++) {
-        const w = pl[i]!, g = gl[i]!.mul(clip.ref);
+        const w = pl[i]!,
+          g = gl[i]!.mul(clip.ref);
         const mi = ml[i]!.mul(beta1).add(g.ref.mul(1 - beta1));
         const vi = vl[i]!.mul(beta2).add(np.square(g).mul(1 - beta2));
-        const upd = mi.ref.mul(bc1.ref).div(np.sqrt(vi.ref.mul(bc2.ref)).add(adamEps)).mul(lr);
+        const upd = mi.ref
+          .mul(bc1.ref)
+          .div(np.sqrt(vi.ref.mul(bc2.ref)).add(adamEps))
+          .mul(lr);
         np1.push((w.ndim === 2 ? w.mul(decayFactor) : w).sub(upd));
         nm.push(mi);
         nv.push(vi);
@@ -312,16 +384,23 @@ export async function jaxjsTrainStep(shape: GptShape, opts: { warmup: number; re
     const dev = device!;
     for (let i = 0; i < opts.warmup; i++) await (i === 0 ? checked('training step', run) : run());
     let dispatches = 0;
-    const times: number[] = [], losses: number[] = [];
+    const times: number[] = [],
+      losses: number[] = [];
     const before = uncaptured.length;
     let uncount: (() => void) | undefined;
     let counted = false;
     try {
       for (let i = 0; i < Math.max(1, opts.reps); i++) {
         // dispatches of the first measured step
-        if (i === 0) { uncount = countDispatches(dev, () => dispatches++); counted = uncount !== undefined; }
+        if (i === 0) {
+          uncount = countDispatches(dev, () => dispatches++);
+          counted = uncount !== undefined;
+        }
         const s = await (i === 0 && opts.warmup <= 0 ? checked('training step', run) : run());
-        if (i === 0) { uncount?.(); uncount = undefined; }
+        if (i === 0) {
+          uncount?.();
+          uncount = undefined;
+        }
         times.push(s.ms);
         losses.push(s.loss);
       }
@@ -332,14 +411,25 @@ export async function jaxjsTrainStep(shape: GptShape, opts: { warmup: number; re
     notes.push(
       'AdamW written with jax-js ops inside the jitted step (lr 1e-4, betas 0.9/0.95, eps 1e-8, bias-corrected; decoupled weight decay 0.1 on the 2-D weights wte, wpe, qkv, proj, fc, fc2) and global grad-norm clipping at 1.0, as our AdamW',
       `position table ${P} x ${C} (GPT-2's n_positions); logits only for positions 0..T-2; same initial weights and batch as the tfjs peer`,
-      'composed from jax-js ops under jit(valueAndGrad): LayerNorm from mean/square/sqrt, attention as batched np.matmul with a causal mask added before nn.softmax (nn.dotProductAttention goes through einsum, which needs Node 22\'s iterator helpers), nn.gelu (tanh form, = gelu_new), cross-entropy as the sum of nn.logSoftmax where a column equals the target (takeAlongAxis\'s gradient, a scatter of a view, is refused under jit by jax-js 0.1; nn.oneHot gathers from a V x V eye(), past the binding limit for V = 8192), position embeddings tiled over the batch rather than a reshape after take (same scatter rule)',
+      "composed from jax-js ops under jit(valueAndGrad): LayerNorm from mean/square/sqrt, attention as batched np.matmul with a causal mask added before nn.softmax (nn.dotProductAttention goes through einsum, which needs Node 22's iterator helpers), nn.gelu (tanh form, = gelu_new), cross-entropy as the sum of nn.logSoftmax where a column equals the target (takeAlongAxis's gradient, a scatter of a view, is refused under jit by jax-js 0.1; nn.oneHot gathers from a V x V eye(), past the binding limit for V = 8192), position embeddings tiled over the batch rather than a reshape after take (same scatter rule)",
       counted ? `kernels = GPU compute dispatches of one step (${dispatches})` : 'kernels not counted (device methods could not be wrapped)',
       'timing = wall ms from the jitted call to every output ready on the device (blockUntilReady), then the loss read back',
     );
-    return { ms: median(times), lossFirst: losses[0]!, lossLast: losses[losses.length - 1]!, kernels: counted ? dispatches : undefined, params: nParams, notes };
+    return {
+      ms: median(times),
+      lossFirst: losses[0]!,
+      lossLast: losses[losses.length - 1]!,
+      kernels: counted ? dispatches : undefined,
+      params: nParams,
+      notes,
+    };
   } finally {
     for (const x of [params, m, v, tokens, targets, mask]) {
-      try { tree.dispose(x); } catch { /* already consumed by a failed step */ }
+      try {
+        tree.dispose(x);
+      } catch {
+        /* already consumed by a failed step */
+      }
     }
     step?.dispose();
   }
@@ -347,7 +437,9 @@ export async function jaxjsTrainStep(shape: GptShape, opts: { warmup: number; re
 
 /** Destroys jax-js's device: its buffer pool keeps freed buffers (up to 64 MiB each) for reuse, never releasing them. */
 export function disposeJaxjs(): void {
-  try { device?.destroy(); } finally {
+  try {
+    device?.destroy();
+  } finally {
     jax = undefined;
     info = undefined;
     device = undefined;

@@ -8,9 +8,22 @@
 import { createRequire } from 'node:module';
 import type * as TF from '@tensorflow/tfjs';
 
-export interface PeerInfo { ok: boolean; backend?: string; version?: string; why?: string }
+export interface PeerInfo {
+  ok: boolean;
+  backend?: string;
+  version?: string;
+  why?: string;
+}
 
-export interface GptShape { vocab: number; layers: number; hidden: number; heads: number; seqLen: number; batch: number; ffn?: number /* default 4*hidden */ }
+export interface GptShape {
+  vocab: number;
+  layers: number;
+  hidden: number;
+  heads: number;
+  seqLen: number;
+  batch: number;
+  ffn?: number; /* default 4*hidden */
+}
 
 type Tf = typeof TF;
 type Tensor = TF.Tensor;
@@ -47,7 +60,11 @@ export async function installNavigatorGpu(): Promise<void> {
   const g = globalThis as { navigator?: { gpu?: unknown; userAgent?: unknown } };
   if (g.navigator?.gpu) {
     if (typeof g.navigator.userAgent !== 'string') {
-      try { Object.defineProperty(g.navigator, 'userAgent', { value: 'node', configurable: true }); } catch { /* kept as is */ }
+      try {
+        Object.defineProperty(g.navigator, 'userAgent', { value: 'node', configurable: true });
+      } catch {
+        /* kept as is */
+      }
     }
     return;
   }
@@ -61,7 +78,9 @@ export async function installNavigatorGpu(): Promise<void> {
     // Node >= 21 has a global Navigator (a getter on globalThis): add gpu to it, else replace it.
     try {
       Object.defineProperty(g.navigator, 'gpu', { value: gpu, configurable: true, writable: true });
-    } catch { /* not extensible: replaced below */ }
+    } catch {
+      /* not extensible: replaced below */
+    }
   }
   if (!g.navigator?.gpu) Object.defineProperty(globalThis, 'navigator', { value: { gpu, userAgent: 'node' }, configurable: true, writable: true });
 }
@@ -100,7 +119,11 @@ function countCalls(obj: object, method: string, onCall: () => void): (() => voi
   };
 }
 
-interface BufferPoolLike { freeBuffers?: Map<string, GPUBuffer[]>; numFreeBuffers: number; numBytesAllocated: number }
+interface BufferPoolLike {
+  freeBuffers?: Map<string, GPUBuffer[]>;
+  numFreeBuffers: number;
+  numBytesAllocated: number;
+}
 const bufferPool = (t: Tf) => (webgpuBackend(t) as unknown as { bufferManager?: BufferPoolLike }).bufferManager;
 
 /**
@@ -111,7 +134,10 @@ function releasePool(t: Tf): void {
   const bm = bufferPool(t);
   if (!bm?.freeBuffers) return;
   for (const [key, list] of bm.freeBuffers) {
-    for (const b of list) { bm.numBytesAllocated -= b.size; b.destroy(); }
+    for (const b of list) {
+      bm.numBytesAllocated -= b.size;
+      b.destroy();
+    }
     bm.freeBuffers.set(key, []); // keep the keys: releaseBuffer() is a no-op on an empty map
   }
   bm.numFreeBuffers = 0;
@@ -144,7 +170,9 @@ export async function initTfjs(): Promise<PeerInfo> {
     let beVersion: string | undefined;
     try {
       beVersion = (createRequire(import.meta.url)('@tensorflow/tfjs-backend-webgpu/package.json') as { version?: string }).version;
-    } catch { /* version unknown */ }
+    } catch {
+      /* version unknown */
+    }
     info = {
       ok: true,
       backend: `webgpu${adapter ? ` (${adapter})` : ''}`,
@@ -161,10 +189,13 @@ export async function initTfjs(): Promise<PeerInfo> {
 export function randomFill(n: number, seed: number, std: number, kind: 'normal' | 'uniform' = 'normal'): Float32Array<ArrayBuffer> {
   const out = new Float32Array(n);
   let s = (seed * 0x9e3779b9) >>> 0 || 1;
-  const next = () => { // xorshift32 -> (0, 1)
-    s ^= s << 13; s >>>= 0;
+  const next = () => {
+    // xorshift32 -> (0, 1)
+    s ^= s << 13;
+    s >>>= 0;
     s ^= s >>> 17;
-    s ^= s << 5; s >>>= 0;
+    s ^= s << 5;
+    s >>>= 0;
     return (s + 0.5) / 4294967296;
   };
   if (kind === 'uniform') {
@@ -172,7 +203,8 @@ export function randomFill(n: number, seed: number, std: number, kind: 'normal' 
     return out;
   }
   for (let i = 0; i < n; i += 2) {
-    const r = Math.sqrt(-2 * Math.log(next())) * std, th = 2 * Math.PI * next();
+    const r = Math.sqrt(-2 * Math.log(next())) * std,
+      th = 2 * Math.PI * next();
     out[i] = r * Math.cos(th);
     if (i + 1 < n) out[i + 1] = r * Math.sin(th);
   }
@@ -199,24 +231,47 @@ export async function tfjsMatmul(M: number, N: number, K: number, transA: boolea
   } finally {
     a.dispose();
     b.dispose();
-    try { await gpuIdle(t); releasePool(t); } catch { /* best effort */ }
+    try {
+      await gpuIdle(t);
+      releasePool(t);
+    } catch {
+      /* best effort */
+    }
   }
 }
 
 interface Layer {
-  ln1g: Variable; ln1b: Variable; wqkv: Variable; bqkv: Variable; wproj: Variable; bproj: Variable;
-  ln2g: Variable; ln2b: Variable; wfc: Variable; bfc: Variable; wfc2: Variable; bfc2: Variable;
+  ln1g: Variable;
+  ln1b: Variable;
+  wqkv: Variable;
+  bqkv: Variable;
+  wproj: Variable;
+  bproj: Variable;
+  ln2g: Variable;
+  ln2b: Variable;
+  wfc: Variable;
+  bfc: Variable;
+  wfc2: Variable;
+  bfc2: Variable;
 }
 
-export async function tfjsTrainStep(shape: GptShape, opts: { warmup: number; reps: number }): Promise<{ ms: number; lossFirst: number; lossLast: number; kernels?: number; params: number; notes: string[] }> {
+export async function tfjsTrainStep(
+  shape: GptShape,
+  opts: { warmup: number; reps: number },
+): Promise<{ ms: number; lossFirst: number; lossLast: number; kernels?: number; params: number; notes: string[] }> {
   const t = need();
   const { vocab: V, layers: L, hidden: C, heads: H, seqLen: T, batch: B } = shape;
   const F = shape.ffn ?? 4 * C;
   if (C % H !== 0) throw new Error(`hidden ${C} not divisible by heads ${H}`);
   if (T < 2) throw new Error('seqLen must be at least 2');
-  const D = C / H, P = Math.max(1024, T), N = B * (T - 1);
+  const D = C / H,
+    P = Math.max(1024, T),
+    N = B * (T - 1);
   if (N * V > 2 ** 31 - 1) throw new Error(`batch x seq x vocab too large for int32 target indices (${N} x ${V})`);
-  const lr = 1e-4, weightDecay = 0.1, maxGradNorm = 1.0, eps = 1e-5;
+  const lr = 1e-4,
+    weightDecay = 0.1,
+    maxGradNorm = 1.0,
+    eps = 1e-5;
   const notes: string[] = [];
 
   const vars: Variable[] = [];
@@ -224,9 +279,7 @@ export async function tfjsTrainStep(shape: GptShape, opts: { warmup: number; rep
   let seed = 1;
   const param = (shp: number[], init: 'normal' | 'zeros' | 'ones', wd = false): Variable => {
     const n = shp.reduce((x, y) => x * y, 1);
-    const v = t.tidy(() => t.variable(
-      init === 'normal' ? t.tensor(randomFill(n, seed++, 0.02), shp) : init === 'ones' ? t.ones(shp) : t.zeros(shp), true,
-    ));
+    const v = t.tidy(() => t.variable(init === 'normal' ? t.tensor(randomFill(n, seed++, 0.02), shp) : init === 'ones' ? t.ones(shp) : t.zeros(shp), true));
     vars.push(v);
     if (wd) decay.push(v);
     return v;
@@ -234,28 +287,40 @@ export async function tfjsTrainStep(shape: GptShape, opts: { warmup: number; rep
   const created: Tensor[] = [];
   let optimizer: TF.AdamOptimizer | undefined;
   try {
-    const wte = param([V, C], 'normal', true), wpe = param([P, C], 'normal', true);
+    const wte = param([V, C], 'normal', true),
+      wpe = param([P, C], 'normal', true);
     const layers: Layer[] = [];
     for (let l = 0; l < L; l++) {
       layers.push({
-        ln1g: param([C], 'ones'), ln1b: param([C], 'zeros'),
-        wqkv: param([C, 3 * C], 'normal', true), bqkv: param([3 * C], 'zeros'),
-        wproj: param([C, C], 'normal', true), bproj: param([C], 'zeros'),
-        ln2g: param([C], 'ones'), ln2b: param([C], 'zeros'),
-        wfc: param([C, F], 'normal', true), bfc: param([F], 'zeros'),
-        wfc2: param([F, C], 'normal', true), bfc2: param([C], 'zeros'),
+        ln1g: param([C], 'ones'),
+        ln1b: param([C], 'zeros'),
+        wqkv: param([C, 3 * C], 'normal', true),
+        bqkv: param([3 * C], 'zeros'),
+        wproj: param([C, C], 'normal', true),
+        bproj: param([C], 'zeros'),
+        ln2g: param([C], 'ones'),
+        ln2b: param([C], 'zeros'),
+        wfc: param([C, F], 'normal', true),
+        bfc: param([F], 'zeros'),
+        wfc2: param([F, C], 'normal', true),
+        bfc2: param([C], 'zeros'),
       });
     }
-    const lnfg = param([C], 'ones'), lnfb = param([C], 'zeros');
+    const lnfg = param([C], 'ones'),
+      lnfb = param([C], 'zeros');
     const params = vars.reduce((s, v) => s + v.size, 0);
 
     // Fixed random batch; targets are the next tokens of positions 0..T-2, as flat indices into [N, V] logits.
     const tokens = new Int32Array(B * T);
     let r = 12345;
-    for (let i = 0; i < tokens.length; i++) { r = (Math.imul(r, 1103515245) + 12345) >>> 0; tokens[i] = (r >>> 8) % V; }
+    for (let i = 0; i < tokens.length; i++) {
+      r = (Math.imul(r, 1103515245) + 12345) >>> 0;
+      tokens[i] = (r >>> 8) % V;
+    }
     const pick = new Int32Array(N);
     for (let b = 0; b < B; b++) for (let i = 0; i < T - 1; i++) pick[b * (T - 1) + i] = (b * (T - 1) + i) * V + tokens[b * T + i + 1]!;
-    const tokIds = t.tensor1d(tokens, 'int32'), pickIds = t.tensor1d(pick, 'int32');
+    const tokIds = t.tensor1d(tokens, 'int32'),
+      pickIds = t.tensor1d(pick, 'int32');
     const maskData = new Float32Array(T * T);
     for (let i = 0; i < T; i++) for (let j = i + 1; j < T; j++) maskData[i * T + j] = -1e9;
     const mask = t.tensor2d(maskData, [T, T]);
@@ -266,7 +331,8 @@ export async function tfjsTrainStep(shape: GptShape, opts: { warmup: number; rep
       return t.add(t.mul(t.mul(t.sub(x, mean), t.rsqrt(t.add(variance, eps))), g), b);
     };
     const linear = (x: Tensor, w: Tensor, b: Tensor) => t.fused.matMul({ a: x as TF.Tensor2D, b: w as TF.Tensor2D, bias: b });
-    const geluNew = (x: Tensor) => { // 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
+    const geluNew = (x: Tensor) => {
+      // 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
       const inner = t.mul(t.add(x, t.mul(t.mul(t.mul(x, x), x), 0.044715)), Math.sqrt(2 / Math.PI));
       return t.mul(t.mul(x, 0.5), t.add(t.tanh(inner), 1));
     };
@@ -295,18 +361,19 @@ export async function tfjsTrainStep(shape: GptShape, opts: { warmup: number; rep
     optimizer = t.train.adam(lr, 0.9, 0.95, 1e-8);
     const opt = optimizer;
     const decayFactor = 1 - lr * weightDecay;
-    const step = (): Tensor => t.tidy(() => {
-      const { value, grads } = t.variableGrads(lossFn, vars);
-      // global gradient-norm clipping (as our engine's AdamW does)
-      const names = Object.keys(grads);
-      // tf.stack, not tf.addN: WebGPU addN binds every input at once and fails past the adapter's storage-buffer limit
-      const norm = t.sqrt(t.sum(t.stack(names.map((n) => t.sum(t.square(grads[n]!))))));
-      const clip = t.minimum(t.div(maxGradNorm, t.add(norm, 1e-6)), 1);
-      const clipped = names.map((name) => ({ name, tensor: t.mul(grads[name]!, clip) }));
-      for (const w of decay) w.assign(t.mul(w, decayFactor)); // AdamW: decoupled decay before the Adam step
-      opt.applyGradients(clipped);
-      return value;
-    });
+    const step = (): Tensor =>
+      t.tidy(() => {
+        const { value, grads } = t.variableGrads(lossFn, vars);
+        // global gradient-norm clipping (as our engine's AdamW does)
+        const names = Object.keys(grads);
+        // tf.stack, not tf.addN: WebGPU addN binds every input at once and fails past the adapter's storage-buffer limit
+        const norm = t.sqrt(t.sum(t.stack(names.map((n) => t.sum(t.square(grads[n]!))))));
+        const clip = t.minimum(t.div(maxGradNorm, t.add(norm, 1e-6)), 1);
+        const clipped = names.map((name) => ({ name, tensor: t.mul(grads[name]!, clip) }));
+        for (const w of decay) w.assign(t.mul(w, decayFactor)); // AdamW: decoupled decay before the Adam step
+        opt.applyGradients(clipped);
+        return value;
+      });
 
     const run = async (): Promise<{ ms: number; loss: number }> => {
       const t0 = performance.now();
@@ -325,8 +392,13 @@ export async function tfjsTrainStep(shape: GptShape, opts: { warmup: number; rep
       dev.pushErrorScope('out-of-memory');
       dev.pushErrorScope('validation');
       let res: { ms: number; loss: number } | undefined, err: unknown;
-      try { res = await run(); } catch (e) { err = e; }
-      const validation = await dev.popErrorScope(), oom = await dev.popErrorScope();
+      try {
+        res = await run();
+      } catch (e) {
+        err = e;
+      }
+      const validation = await dev.popErrorScope(),
+        oom = await dev.popErrorScope();
       const gpuErr = oom ?? validation;
       if (gpuErr) throw new Error(`tfjs training step failed on the GPU (${oom ? 'out of memory' : 'validation'}): ${gpuErr.message.split('\n')[0]}`);
       if (err !== undefined) throw err;
@@ -336,15 +408,16 @@ export async function tfjsTrainStep(shape: GptShape, opts: { warmup: number; rep
     // Count on the first measured step: GPU dispatches (every tfjs WebGPU program goes through
     // backend.recordAndSubmit, one dispatchWorkgroups each) and tfjs kernel invocations (what tf.profile lists,
     // including data-free ones such as Reshape), without tf.profile's per-kernel timestamp queries.
-    let dispatches = 0, tfKernels = 0;
-    const restores = [
-      countCalls(webgpuBackend(t), 'recordAndSubmit', () => dispatches++),
-      countCalls(t.engine(), 'runKernelFunc', () => tfKernels++),
-    ];
+    let dispatches = 0,
+      tfKernels = 0;
+    const restores = [countCalls(webgpuBackend(t), 'recordAndSubmit', () => dispatches++), countCalls(t.engine(), 'runKernelFunc', () => tfKernels++)];
     const canCount = restores.every((r) => r !== undefined);
-    const uncount = () => { for (const r of restores.splice(0)) r?.(); };
+    const uncount = () => {
+      for (const r of restores.splice(0)) r?.();
+    };
     if (!canCount) uncount();
-    const times: number[] = [], losses: number[] = [];
+    const times: number[] = [],
+      losses: number[] = [];
     try {
       for (let i = 0; i < Math.max(1, opts.reps); i++) {
         const s = await (i === 0 && opts.warmup <= 0 ? checked() : run());
@@ -363,16 +436,22 @@ export async function tfjsTrainStep(shape: GptShape, opts: { warmup: number; rep
       canCount
         ? `kernels = GPU compute dispatches of one step (${dispatches}); tfjs kernel invocations, what tf.profile lists, incl. data-free reshapes: ${tfKernels}`
         : 'kernels not counted (tfjs backend internals not found)',
-      'init N(0, 0.02) without GPT-2\'s residual-projection scaling; timing = wall ms from first op to the loss read back',
+      "init N(0, 0.02) without GPT-2's residual-projection scaling; timing = wall ms from first op to the loss read back",
     );
-    if (held !== undefined) notes.push(`GPU buffers held by tfjs after the steps (its pool never shrinks; released afterwards): ${(held / 2 ** 20).toFixed(1)} MiB`);
+    if (held !== undefined)
+      notes.push(`GPU buffers held by tfjs after the steps (its pool never shrinks; released afterwards): ${(held / 2 ** 20).toFixed(1)} MiB`);
     return { ms: median(times), lossFirst: losses[0]!, lossLast: losses[losses.length - 1]!, kernels: canCount ? dispatches : undefined, params, notes };
   } finally {
     optimizer?.dispose();
     for (const v of vars) v.dispose();
     for (const x of created) x.dispose();
     // Let tfjs's deferred disposals settle, then free its buffer pool, so that the next measurement starts clean.
-    try { await gpuIdle(t); releasePool(t); } catch { /* best effort */ }
+    try {
+      await gpuIdle(t);
+      releasePool(t);
+    } catch {
+      /* best effort */
+    }
   }
 }
 
@@ -381,7 +460,11 @@ export async function disposeTfjs(): Promise<void> {
   if (!t) return;
   try {
     t.disposeVariables();
-    try { await gpuIdle(t); } catch { /* best effort */ }
+    try {
+      await gpuIdle(t);
+    } catch {
+      /* best effort */
+    }
     const b = webgpuBackend(t);
     t.removeBackend('webgpu'); // disposes the backend's buffers
     b.device?.destroy?.();

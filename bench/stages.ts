@@ -16,9 +16,13 @@ import { resolveConfig, type Stage } from '../src/shared/config.ts';
 import { buildStage, type StageContext } from '../src/train/stages.ts';
 
 export interface StageRow {
-  stage: Stage; steps: number;
-  ms_per_step: number; positions: number; tokens: number;
-  full_length_ms_per_step: number; full_length_positions: number;
+  stage: Stage;
+  steps: number;
+  ms_per_step: number;
+  positions: number;
+  tokens: number;
+  full_length_ms_per_step: number;
+  full_length_positions: number;
   /** full-length time / bucketed time */
   speedup: number;
 }
@@ -32,10 +36,18 @@ export async function benchStages(gpu: Gpu, log: (s: string) => void, quick: boo
   const demos = prompts.demonstrations(1);
   // rankings of K = 4: each demonstration's prompt with its own and the next three completions
   const rankings: DataRecord[] = demos.map((d, i) => ({
-    kind: 'ranking', prompt: (d as { prompt: string }).prompt,
-    completions: [0, 1, 2, 3].map((k) => (demos[(i + k) % demos.length] as { completion: string }).completion), ranks: [0, 1, 2, 3],
+    kind: 'ranking',
+    prompt: (d as { prompt: string }).prompt,
+    completions: [0, 1, 2, 3].map((k) => (demos[(i + k) % demos.length] as { completion: string }).completion),
+    ranks: [0, 1, 2, 3],
   }));
-  const plan: [Stage, DataRecord[], number][] = [['sft', demos, quick ? 2 : 4], ['rm', rankings, quick ? 2 : 4], ['dpo', rankings, quick ? 2 : 4], ['ppo', prompts.ppo(1), 1], ['grpo', prompts.ppo(1), 1]];
+  const plan: [Stage, DataRecord[], number][] = [
+    ['sft', demos, quick ? 2 : 4],
+    ['rm', rankings, quick ? 2 : 4],
+    ['dpo', rankings, quick ? 2 : 4],
+    ['ppo', prompts.ppo(1), 1],
+    ['grpo', prompts.ppo(1), 1],
+  ];
   const rows: StageRow[] = [];
   const was = PlanSet.bucketing;
   try {
@@ -64,12 +76,21 @@ export async function benchStages(gpu: Gpu, log: (s: string) => void, quick: boo
           run.destroy();
         }
       };
-      const on = await time(true), off = await time(false);
+      const on = await time(true),
+        off = await time(false);
       const row: StageRow = {
-        stage, steps, ms_per_step: Math.round(on.ms), positions: on.positions, tokens: on.tokens,
-        full_length_ms_per_step: Math.round(off.ms), full_length_positions: off.positions, speedup: Number((off.ms / on.ms).toFixed(2)),
+        stage,
+        steps,
+        ms_per_step: Math.round(on.ms),
+        positions: on.positions,
+        tokens: on.tokens,
+        full_length_ms_per_step: Math.round(off.ms),
+        full_length_positions: off.positions,
+        speedup: Number((off.ms / on.ms).toFixed(2)),
       };
-      log(`stage ${stage}: ${row.ms_per_step} ms/step on ${row.positions} positions for ${row.tokens} tokens; full length ${row.full_length_ms_per_step} ms/step on ${row.full_length_positions} positions (${row.speedup}x)`);
+      log(
+        `stage ${stage}: ${row.ms_per_step} ms/step on ${row.positions} positions for ${row.tokens} tokens; full length ${row.full_length_ms_per_step} ms/step on ${row.full_length_positions} positions (${row.speedup}x)`,
+      );
       rows.push(row);
     }
     base.params.destroy();

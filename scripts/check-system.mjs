@@ -11,11 +11,26 @@ import { fileURLToPath } from 'node:url';
 export const realProbe = {
   platform: process.platform,
   exists: (p) => existsSync(p),
-  list: (dir) => { try { return readdirSync(dir); } catch { return []; } },
-  run: (cmd, args) => { const r = spawnSync(cmd, args, { encoding: 'utf8' }); return r.status === 0 ? r.stdout.trim() : undefined; },
+  list: (dir) => {
+    try {
+      return readdirSync(dir);
+    } catch {
+      return [];
+    }
+  },
+  run: (cmd, args) => {
+    const r = spawnSync(cmd, args, { encoding: 'utf8' });
+    return r.status === 0 ? r.stdout.trim() : undefined;
+  },
   env: process.env,
   uid: typeof process.getuid === 'function' ? process.getuid() : -1,
-  osRelease: () => { try { return readFileSync('/etc/os-release', 'utf8'); } catch { return ''; } },
+  osRelease: () => {
+    try {
+      return readFileSync('/etc/os-release', 'utf8');
+    } catch {
+      return '';
+    }
+  },
 };
 
 const LIBDIRS = ['/usr/lib/x86_64-linux-gnu', '/usr/lib/aarch64-linux-gnu', '/usr/lib64', '/usr/lib'];
@@ -29,7 +44,8 @@ export function missingPackages(p = realProbe) {
   const mesa = p.run('dpkg-query', ['-W', '-f=${Version}', 'mesa-vulkan-drivers']);
   const major = mesa ? Number(/^(?:\d+:)?(\d+)/.exec(mesa)?.[1]) : undefined;
   if (!icd) out.push('mesa-vulkan-drivers (lavapipe, the CPU Vulkan driver the GPU tests run on)');
-  else if (major !== undefined && major < 23) out.push(`mesa-vulkan-drivers 23 or newer (this is ${mesa}; Dawn rejects the lavapipe of Mesa 22: on Debian 12 take it from bookworm-backports)`);
+  else if (major !== undefined && major < 23)
+    out.push(`mesa-vulkan-drivers 23 or newer (this is ${mesa}; Dawn rejects the lavapipe of Mesa 22: on Debian 12 take it from bookworm-backports)`);
   const chromium = p.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
   if (!p.exists(chromium)) out.push(`chromium (the browser the page tests drive, at ${chromium}; CHROMIUM_PATH names another)`);
   if (p.run('python3', ['-c', 'import yaml']) === undefined) out.push('python3-yaml (PyYAML: the model-card test reads our front matter back through it)');
@@ -54,7 +70,9 @@ function main() {
     if (!still.length) return;
     missing.splice(0, missing.length, ...still);
   }
-  process.stderr.write(`npm test needs system packages this machine lacks:\n${missing.map((m) => `  - ${m}\n`).join('')}Install them with:\n  ${INSTALL}\n(Debian 12 or Ubuntu; see "System packages the tests need" in the README)\n`);
+  process.stderr.write(
+    `npm test needs system packages this machine lacks:\n${missing.map((m) => `  - ${m}\n`).join('')}Install them with:\n  ${INSTALL}\n(Debian 12 or Ubuntu; see "System packages the tests need" in the README)\n`,
+  );
   process.exit(1);
 }
 

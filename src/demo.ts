@@ -7,7 +7,11 @@ import { loadModel } from './model/index.ts';
 import { GENERATE_DEFAULTS, Generator } from './train/generate.ts';
 
 export async function demoSamples(
-  gpu: Gpu, base: string, K: number, onPrompt: (prompt: string) => void, onText: (sample: number, text: string) => void,
+  gpu: Gpu,
+  base: string,
+  K: number,
+  onPrompt: (prompt: string) => void,
+  onText: (sample: number, text: string) => void,
 ): Promise<{ prompt: string; texts: string[] }> {
   const get = async (path: string) => {
     const r = await fetch(base + path);
@@ -17,18 +21,26 @@ export async function demoSamples(
   };
   const files = await loadModelFiles(get, base);
   const tok = Tok.fromJson(files.tokenizer, files.tokenizerConfig, base + 'tokenizer.json');
-  const prompts = new TextDecoder().decode(await get('../../prompts/demo.jsonl')).trim().split('\n').map((l) => (JSON.parse(l) as { prompt: string }).prompt);
+  const prompts = new TextDecoder()
+    .decode(await get('../../prompts/demo.jsonl'))
+    .trim()
+    .split('\n')
+    .map((l) => (JSON.parse(l) as { prompt: string }).prompt);
   const prompt = prompts[Math.floor(Math.random() * prompts.length)]!;
   onPrompt(prompt);
   const { model } = loadModel(gpu, files);
   const gen = new Generator(model);
   const streams = Array.from({ length: K }, () => new StreamDecoder(tok));
   const texts = Array<string>(K).fill('');
-  await gen.generate(tok.encodePrompt(prompt), { ...GENERATE_DEFAULTS, numSamples: K, maxNewTokens: 96, temperature: 0.9, topP: 0.95, seed: Date.now() % 1e6, stopTokenIds: tok.eosTokenIds }, (k, id) => {
-    if (tok.eosTokenIds.includes(id)) return;
-    texts[k] += streams[k]!.push(id);
-    onText(k, texts[k]!);
-  });
+  await gen.generate(
+    tok.encodePrompt(prompt),
+    { ...GENERATE_DEFAULTS, numSamples: K, maxNewTokens: 96, temperature: 0.9, topP: 0.95, seed: Date.now() % 1e6, stopTokenIds: tok.eosTokenIds },
+    (k, id) => {
+      if (tok.eosTokenIds.includes(id)) return;
+      texts[k] += streams[k]!.push(id);
+      onText(k, texts[k]!);
+    },
+  );
   gen.destroy();
   model.params.destroy();
   return { prompt, texts };

@@ -33,14 +33,26 @@ async function start(): Promise<void> {
   for (const h of ['check', 'result', 'detail']) head.append(text('th', h));
   app.replaceChildren(
     text('p', `Adapter: ${gpu.adapter.name}`),
-    text('p', `Features: ${gpu.adapter.features.filter((f) => ['shader-f16', 'subgroups', 'timestamp-query'].includes(f)).join(', ') || 'none of shader-f16, subgroups, timestamp-query'}`, 'muted'),
-    text('p', `Limits: ${(gpu.adapter.limits.maxStorageBufferBindingSize / 2 ** 20).toFixed(0)} MiB per storage binding, ${(gpu.adapter.limits.maxComputeWorkgroupStorageSize / 1024).toFixed(0)} KiB workgroup storage`, 'muted'),
+    text(
+      'p',
+      `Features: ${gpu.adapter.features.filter((f) => ['shader-f16', 'subgroups', 'timestamp-query'].includes(f)).join(', ') || 'none of shader-f16, subgroups, timestamp-query'}`,
+      'muted',
+    ),
+    text(
+      'p',
+      `Limits: ${(gpu.adapter.limits.maxStorageBufferBindingSize / 2 ** 20).toFixed(0)} MiB per storage binding, ${(gpu.adapter.limits.maxComputeWorkgroupStorageSize / 1024).toFixed(0)} KiB workgroup storage`,
+      'muted',
+    ),
     table,
   );
-  const rows: SelfTestRow[] = await selfTest(gpu, async (path) => new Uint8Array(await (await fetch(path)).arrayBuffer()), (row) => {
-    const tr = table.insertRow();
-    tr.append(text('td', row.name), text('td', row.pass ? 'pass' : 'FAIL', row.pass ? 'pass' : 'fail'), text('td', row.detail));
-  });
+  const rows: SelfTestRow[] = await selfTest(
+    gpu,
+    async (path) => new Uint8Array(await (await fetch(path)).arrayBuffer()),
+    (row) => {
+      const tr = table.insertRow();
+      tr.append(text('td', row.name), text('td', row.pass ? 'pass' : 'FAIL', row.pass ? 'pass' : 'fail'), text('td', row.detail));
+    },
+  );
   document.body.dataset.selftest = rows.every((r) => r.pass) ? 'pass' : 'fail';
 
   // The built-in model, from this site (works offline): three samples for a demo prompt, streamed.
@@ -50,7 +62,13 @@ async function start(): Promise<void> {
   section.append(text('h2', 'Built-in model'), promptEl, list);
   app.append(section);
   const items = [0, 1, 2].map(() => list.appendChild(document.createElement('li')));
-  await demoSamples(gpu, 'models/default/', 3, (p) => (promptEl.textContent = `Prompt: ${p}`), (k, t) => (items[k]!.textContent = t));
+  await demoSamples(
+    gpu,
+    'models/default/',
+    3,
+    (p) => (promptEl.textContent = `Prompt: ${p}`),
+    (k, t) => (items[k]!.textContent = t),
+  );
   document.body.dataset.demo = 'done';
 }
 

@@ -5,17 +5,29 @@ import { parseSafetensors } from './io/safetensors.ts';
 import { loadModel } from './model/index.ts';
 import { matmul } from './ops/matmul.ts';
 
-export interface SelfTestRow { name: string; pass: boolean; detail: string }
+export interface SelfTestRow {
+  name: string;
+  pass: boolean;
+  detail: string;
+}
 
-export async function selfTest(gpu: Gpu, fetchBytes: (path: string) => Promise<Uint8Array>, onRow: (r: SelfTestRow) => void = () => {}): Promise<SelfTestRow[]> {
+export async function selfTest(
+  gpu: Gpu,
+  fetchBytes: (path: string) => Promise<Uint8Array>,
+  onRow: (r: SelfTestRow) => void = () => {},
+): Promise<SelfTestRow[]> {
   const rows: SelfTestRow[] = [];
   const add = (r: SelfTestRow) => (rows.push(r), onRow(r));
 
   // 1. A matmul of odd size (not a multiple of the tile) against the CPU.
-  const M = 97, N = 83, K = 71;
+  const M = 97,
+    N = 83,
+    K = 71;
   const a = Float32Array.from({ length: M * K }, (_, i) => Math.sin(i * 0.37));
   const b = Float32Array.from({ length: K * N }, (_, i) => Math.cos(i * 0.11));
-  const av = gpu.tensor(M * K, 'selftest.a'), bv = gpu.tensor(K * N, 'selftest.b'), cv = gpu.tensor(M * N, 'selftest.c');
+  const av = gpu.tensor(M * K, 'selftest.a'),
+    bv = gpu.tensor(K * N, 'selftest.b'),
+    cv = gpu.tensor(M * N, 'selftest.c');
   gpu.write(av, a);
   gpu.write(bv, b);
   const calls = await matmul(gpu, { c: cv, a: av, b: bv, M, N, K });
@@ -24,11 +36,12 @@ export async function selfTest(gpu: Gpu, fetchBytes: (path: string) => Promise<U
   const c = await gpu.read(cv);
   const ms = performance.now() - t0;
   let err = 0;
-  for (let i = 0; i < M; i++) for (let j = 0; j < N; j++) {
-    let s = 0;
-    for (let k = 0; k < K; k++) s += a[i * K + k]! * b[k * N + j]!;
-    err = Math.max(err, Math.abs(s - c[i * N + j]!));
-  }
+  for (let i = 0; i < M; i++)
+    for (let j = 0; j < N; j++) {
+      let s = 0;
+      for (let k = 0; k < K; k++) s += a[i * K + k]! * b[k * N + j]!;
+      err = Math.max(err, Math.abs(s - c[i * N + j]!));
+    }
   add({ name: `matmul ${M}x${K} @ ${K}x${N}`, pass: err < 1e-3, detail: `max |GPU - CPU| = ${err.toExponential(2)} (${ms.toFixed(1)} ms)` });
 
   // 2. The tiny GPT-2 fixture's loss against PyTorch's.
@@ -38,13 +51,18 @@ export async function selfTest(gpu: Gpu, fetchBytes: (path: string) => Promise<U
   const config = parseJsonStrict(dec.decode(await fetchBytes(dir + 'config.json')));
   const weights = [parseSafetensors(await fetchBytes(dir + 'model.safetensors'), dir + 'model.safetensors')];
   const { model } = loadModel(gpu, { config, weights, configFile: dir + 'config.json' });
-  const B = expected.input_ids.length, T = expected.input_ids[0]!.length;
+  const B = expected.input_ids.length,
+    T = expected.input_ids[0]!.length;
   const plan = await model.plan(B, T);
   plan.setBatch(expected.input_ids.flat());
   await gpu.check('self-test gpt2-tiny', () => gpu.run([...plan.forward, ...plan.loss]));
   const loss = await plan.readLoss();
   const rel = Math.abs(loss - expected.loss) / expected.loss;
-  add({ name: 'gpt2-tiny loss vs PyTorch', pass: rel < 1e-5, detail: `${loss.toFixed(6)} vs ${expected.loss.toFixed(6)} (relative error ${rel.toExponential(2)})` });
+  add({
+    name: 'gpt2-tiny loss vs PyTorch',
+    pass: rel < 1e-5,
+    detail: `${loss.toFixed(6)} vs ${expected.loss.toFixed(6)} (relative error ${rel.toExponential(2)})`,
+  });
   plan.destroy();
   model.params.destroy();
 

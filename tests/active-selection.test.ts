@@ -5,7 +5,16 @@
 import { describe, expect, it } from 'vitest';
 import { checkRankingLabels, exportJsonl, importJsonl, rankingToRecord } from '../src/io/datasets.ts';
 import type { RunRecord } from '../src/store/db.ts';
-import { byUncertainty, leastSurePair, loadSelecting, meanMargin, noRewardModelReason, rewardModelsFor, saveSelecting, uncertainSelection } from '../src/ui/active-selection.ts';
+import {
+  byUncertainty,
+  leastSurePair,
+  loadSelecting,
+  meanMargin,
+  noRewardModelReason,
+  rewardModelsFor,
+  saveSelecting,
+  uncertainSelection,
+} from '../src/ui/active-selection.ts';
 import { exportData, importData, recordKey } from '../src/ui/data-io.ts';
 
 describe('active selection: what the reward model is least sure of', () => {
@@ -22,7 +31,7 @@ describe('active selection: what the reward model is least sure of', () => {
     expect(leastSurePair(['x', 'x'], [0, 5])).toBeUndefined();
   });
 
-  it('a prompt\'s mean margin over its pairs, and the prompts drawn ahead ordered by it (unscored left out, all-alike last)', () => {
+  it("a prompt's mean margin over its pairs, and the prompts drawn ahead ordered by it (unscored left out, all-alike last)", () => {
     expect(meanMargin(['a', 'b', 'c'], [0, 1, 3])).toBeCloseTo((1 + 3 + 2) / 3, 12);
     expect(meanMargin(['a', 'a', 'b'], [0, 0, 3])).toBeCloseTo(3, 12); // (a, b) twice; (a, a) is no pair
     expect(meanMargin(['a', 'a'], [0, 1])).toBeUndefined();
@@ -39,7 +48,14 @@ describe('active selection: what the reward model is least sure of', () => {
 
   it('the newest finished LoRA reward model of the loaded model chooses; otherwise the switch says why not', () => {
     const run = (id: string, patch: Partial<RunRecord>): RunRecord => ({
-      id, stage: 'rm', status: 'done', config: { loraRank: 4 }, createdAt: 1, updatedAt: 1, model: { fingerprint: 'f1' }, ...patch,
+      id,
+      stage: 'rm',
+      status: 'done',
+      config: { loraRank: 4 },
+      createdAt: 1,
+      updatedAt: 1,
+      model: { fingerprint: 'f1' },
+      ...patch,
     });
     const runs = [
       run('old', { createdAt: 10 }),
@@ -83,10 +99,18 @@ describe('a ranking chosen by active selection: stored, exported and imported wi
 
   it('a decided pair exports as a preference line and a K-way ranking as a ranking line, each with it, and both read back the same', () => {
     const pair = { prompt: 'p', completions: ['x', 'y'], ranks: [1, 0], verdict: 'b' as const, shown: [0, 1] as [number, number], selection: sel };
-    const ranking = { prompt: 'q', completions: ['a', 'b', 'c'], ranks: [2, 0, 1], selection: { method: 'uncertain' as const, margin: 0.5, reward_model: 'run-1234' } };
+    const ranking = {
+      prompt: 'q',
+      completions: ['a', 'b', 'c'],
+      ranks: [2, 0, 1],
+      selection: { method: 'uncertain' as const, margin: 0.5, reward_model: 'run-1234' },
+    };
     expect(rankingToRecord(pair)).toEqual({ kind: 'preference', prompt: 'p', chosen: 'y', rejected: 'x', selection: sel });
     const { data } = exportData([], [pair, ranking], []);
-    const lines = data.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    const lines = data
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(lines[0]).toEqual({ prompt: 'p', chosen: 'y', rejected: 'x', selection: { method: 'uncertain', margin: 0.125, reward_model: 'run-1234' } });
     expect(lines[1]).toEqual({ prompt: 'q', completions: ['b', 'c', 'a'], selection: { method: 'uncertain', margin: 0.5, reward_model: 'run-1234' } });
     const back = importData(data, 'data.jsonl');
@@ -96,7 +120,9 @@ describe('a ranking chosen by active selection: stored, exported and imported wi
     // importing the export again adds nothing: it is the same record, chosen or not
     expect(recordKey(back.records[1]!)).toBe(recordKey(rankingToRecord({ ...ranking, selection: undefined })));
     // reward_model is optional
-    expect(importJsonl('{"prompt":"p","completions":["a","b"],"selection":{"method":"uncertain","margin":0}}', 'f').records[0]).toMatchObject({ selection: { method: 'uncertain', margin: 0 } });
+    expect(importJsonl('{"prompt":"p","completions":["a","b"],"selection":{"method":"uncertain","margin":0}}', 'f').records[0]).toMatchObject({
+      selection: { method: 'uncertain', margin: 0 },
+    });
   });
 
   it('a malformed "selection" is its line\'s error, and the good lines are kept', () => {

@@ -33,8 +33,7 @@ const healthySamples = [
 ].map((s) => ({ ...s, tokens: words(s.response) }));
 
 /** Spot checks every 5 steps with the user's score following `score(step)`. */
-const spotChecks = (score: (step: number) => number) =>
-  [5, 10, 15, 20, 25, 30].map((step) => ({ step, score: score(step), reward: 0.03 * step }));
+const spotChecks = (score: (step: number) => number) => [5, 10, 15, 20, 25, 30].map((step) => ({ step, score: score(step), reward: 0.03 * step }));
 
 const healthy: AlarmInput = {
   metrics: history(),
@@ -119,7 +118,11 @@ describe('alarms', () => {
     expect(ids({ ...healthy, metrics: history(() => ({ 'policy/early_stop': 0 })) })).toEqual([]);
     const run = { ...healthy, metrics: history((s) => ({ 'policy/early_stop': s === 28 ? 1 : 0 })) };
     expect(ids(run)).toEqual(['early-stop']);
-    expect(computeAlarms(run)[0]).toMatchObject({ step: 28, severity: 'warning', detail: expect.stringMatching(/^In 1 of the last 5 steps the early-stopping guard skipped/) });
+    expect(computeAlarms(run)[0]).toMatchObject({
+      step: 28,
+      severity: 'warning',
+      detail: expect.stringMatching(/^In 1 of the last 5 steps the early-stopping guard skipped/),
+    });
     // long ago: out of the window, quiet again
     expect(ids({ ...healthy, metrics: history((s) => ({ 'policy/early_stop': s === 3 ? 1 : 0 })) })).toEqual([]);
     // GRPO names it early_stop
@@ -138,20 +141,31 @@ describe('alarms', () => {
   it('measure repetition and trends', () => {
     expect(repetition(['a', 'b', 'a', 'b', 'a', 'b'])).toMatchObject({ distinctRatio: 1 / 3, coverage: 1, times: 3 });
     expect(repetition(['a', 'bc', 'ab', 'c', 'a', 'bc'])).toMatchObject({ coverage: 0, times: 0 }); // tokens are not glued
-    expect(slope([[1, 1], [2, 3], [3, 5]])).toBeCloseTo(2);
+    expect(
+      slope([
+        [1, 1],
+        [2, 3],
+        [3, 5],
+      ]),
+    ).toBeCloseTo(2);
     expect(slope([[4, 1]])).toBe(0);
   });
 });
 
 describe('GRPO and RLOO runs', () => {
-  it('read under PPO\'s names where they mean the same: reward, KL per sequence, clipped share', () => {
+  it("read under PPO's names where they mean the same: reward, KL per sequence, clipped share", () => {
     expect(asPpoMetrics({ reward: 0.5, kl: 0.02, 'completions/mean_length': 20, 'clip_ratio/region_mean': 0.1 })).toMatchObject({
-      'objective/scores': 0.5, 'objective/kl': 0.4, 'policy/clipfrac_avg': 0.1,
+      'objective/scores': 0.5,
+      'objective/kl': 0.4,
+      'policy/clipfrac_avg': 0.1,
     });
     expect(asPpoMetrics({ reward: 1 })).not.toHaveProperty('objective/kl');
   });
   it('a GRPO run whose KL per token times length runs away raises the KL alarm', () => {
-    const metrics = Array.from({ length: 10 }, (_, i) => ({ step: i + 1, values: asPpoMetrics({ reward: i, kl: i < 5 ? 0.01 : 1, 'completions/mean_length': 20, 'clip_ratio/region_mean': 0 }) }));
+    const metrics = Array.from({ length: 10 }, (_, i) => ({
+      step: i + 1,
+      values: asPpoMetrics({ reward: i, kl: i < 5 ? 0.01 : 1, 'completions/mean_length': 20, 'clip_ratio/region_mean': 0 }),
+    }));
     expect(computeAlarms({ metrics }).map((a) => a.id)).toContain('kl-exploding');
   });
 });

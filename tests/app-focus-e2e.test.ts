@@ -10,20 +10,22 @@ import { useBuiltEnv } from './helpers/browser-env.ts';
 const env = useBuiltEnv();
 
 /** The deepest focused element (through shadow roots), how it is named, and whether its focus shows. */
-const focused = (page: Page) => page.evaluate(() => {
-  let el: Element | null = document.activeElement;
-  while (el?.shadowRoot?.activeElement) el = el.shadowRoot.activeElement;
-  if (!el || el === document.body) return undefined;
-  const st = getComputedStyle(el);
-  const ring = (st.outlineStyle !== 'none' && parseFloat(st.outlineWidth) >= 2) || (st.boxShadow !== 'none' && st.boxShadow !== '');
-  const name = `${el.tagName.toLowerCase()}${el.id ? '#' + el.id : ''}${el.getAttribute('aria-label') ? `[${el.getAttribute('aria-label')}]` : ''}`;
-  return { name, ring };
-});
+const focused = (page: Page) =>
+  page.evaluate(() => {
+    let el: Element | null = document.activeElement;
+    while (el?.shadowRoot?.activeElement) el = el.shadowRoot.activeElement;
+    if (!el || el === document.body) return undefined;
+    const st = getComputedStyle(el);
+    const ring = (st.outlineStyle !== 'none' && parseFloat(st.outlineWidth) >= 2) || (st.boxShadow !== 'none' && st.boxShadow !== '');
+    const name = `${el.tagName.toLowerCase()}${el.id ? '#' + el.id : ''}${el.getAttribute('aria-label') ? `[${el.getAttribute('aria-label')}]` : ''}`;
+    return { name, ring };
+  });
 
 describe('the playground by keyboard', () => {
   it('every focus stop on every tab shows a clear focus ring', async () => {
     const { page, errors } = await openApp(env.browser, env.url);
-    const invisible = new Set<string>(), seen = new Set<string>();
+    const invisible = new Set<string>(),
+      seen = new Set<string>();
     for (const id of ['model', 'data', 'rank', 'train', 'inspect', 'compare', 'share']) {
       await tab(page, id);
       await page.focus(`#tab-${id}`);

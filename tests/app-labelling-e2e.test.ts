@@ -26,14 +26,26 @@ const env = useBuiltEnv();
  * Waits until the rank panel's counter reads `n rankings · ...` and the view `judge` ('rank-view' or
  * 'pair-view') is up, with this prompt when one is given; resolves with the prompt it shows.
  */
-const judging = async (page: Page, n: number, judge: 'rank-view' | 'pair-view', prompt?: string): Promise<string> => String(await (await page.waitForFunction(([n, judge, prompt]) => {
-  const panel = document.querySelector('rlhf-app')?.shadowRoot?.querySelector('rank-panel')?.shadowRoot;
-  const view = panel?.querySelector(judge)?.shadowRoot;
-  const shown = view?.querySelector('.prompt')?.textContent;
-  return !!panel?.querySelector('#comparisons')?.textContent?.match(new RegExp(`^${n} rankings? ·`))
-    && !!view?.querySelector(judge === 'rank-view' ? 'li' : 'button.verdict')
-    && (prompt === null || shown === prompt) && shown;
-}, [n, judge, prompt ?? null] as const, MODEL_WORK)).jsonValue());
+const judging = async (page: Page, n: number, judge: 'rank-view' | 'pair-view', prompt?: string): Promise<string> =>
+  String(
+    await (
+      await page.waitForFunction(
+        ([n, judge, prompt]) => {
+          const panel = document.querySelector('rlhf-app')?.shadowRoot?.querySelector('rank-panel')?.shadowRoot;
+          const view = panel?.querySelector(judge)?.shadowRoot;
+          const shown = view?.querySelector('.prompt')?.textContent;
+          return (
+            !!panel?.querySelector('#comparisons')?.textContent?.match(new RegExp(`^${n} rankings? ·`)) &&
+            !!view?.querySelector(judge === 'rank-view' ? 'li' : 'button.verdict') &&
+            (prompt === null || shown === prompt) &&
+            shown
+          );
+        },
+        [n, judge, prompt ?? null] as const,
+        MODEL_WORK,
+      )
+    ).jsonValue(),
+  );
 
 /** The completions the Rank tab's K-way view shows, top to bottom. */
 const shownCompletions = (page: Page) => page.locator('rank-panel rank-view li > div:first-child').allTextContents();
@@ -62,12 +74,19 @@ async function orderByKeyboard(page: Page, target: string[]): Promise<void> {
 const rankings = async (page: Page) => (await stored<RankingRecord>(page, 'rankings')).sort((a, b) => a.createdAt - b.createdAt);
 
 describe('labelling: self-consistency, progress and what to rank next', () => {
-  it('repeats an earlier ranking in a new order and a verdict with its sides swapped; the Data tab shows the agreement beside InstructGPT\'s; the progress card counts each stage\'s data', async () => {
+  it("repeats an earlier ranking in a new order and a verdict with its sides swapped; the Data tab shows the agreement beside InstructGPT's; the progress card counts each stage's data", async () => {
     const { page, errors } = await openApp(env.browser, env.url, { randomSeed: 7, recheckEvery: 1 });
     const PROMPTS = [
-      'Write a short greeting for Lena.', 'Say hello to Tomas.', 'Give me one tip for baking bread.', 'Thank Rosa for the scarf.',
-      'Write a thank-you note to Ivo for the book.', 'Give me advice for a rainy day.', 'Name a good book for a train ride.',
-      'Wish Leo a happy birthday.', 'Suggest a name for a cat.', 'Tell me a fact about the moon.',
+      'Write a short greeting for Lena.',
+      'Say hello to Tomas.',
+      'Give me one tip for baking bread.',
+      'Thank Rosa for the scarf.',
+      'Write a thank-you note to Ivo for the book.',
+      'Give me advice for a rainy day.',
+      'Name a good book for a train ride.',
+      'Wish Leo a happy birthday.',
+      'Suggest a name for a cat.',
+      'Tell me a fact about the moon.',
     ];
     await importText(page, PROMPTS.map((prompt) => JSON.stringify({ prompt })).join('\n'), PROMPTS.length);
 
@@ -89,7 +108,9 @@ describe('labelling: self-consistency, progress and what to rank next', () => {
     await rankWithKeyboard(page, 3, ['ArrowDown', 'ArrowDown', 'Alt+ArrowUp']);
     await rankWithKeyboard(page, 4, ['Alt+ArrowDown']);
     expect((await rankings(page)).map((r) => r.prompt)).toEqual(PROMPTS.slice(0, 4));
-    expect(await page.locator('#pace').innerText()).toMatch(/^Time per ranking: \d+(\.\d)? s \(median of the last 4\); about \d+(\.\d)? (s|min|h) to the goal at this pace\.$/);
+    expect(await page.locator('#pace').innerText()).toMatch(
+      /^Time per ranking: \d+(\.\d)? s \(median of the last 4\); about \d+(\.\d)? (s|min|h) to the goal at this pace\.$/,
+    );
 
     // the fifth comes as the first again, unannounced, its completions in a new order
     await judging(page, 4, 'rank-view', PROMPTS[0]);
@@ -139,7 +160,9 @@ describe('labelling: self-consistency, progress and what to rank next', () => {
     expect(await page.locator('#comparisons').innerText()).toBe('8 rankings · 14 comparisons');
     expect(await page.locator('#goal-text').innerText()).toBe('14 of 20 comparisons for a first reward model: 6 to go.');
     expect(await page.locator('#goal-bar').evaluate((b: HTMLProgressElement) => b.value)).toBeCloseTo(0.7, 6);
-    expect(await page.locator('#pace').innerText()).toMatch(/^Time per ranking: \d+(\.\d)? s \(median of the last 10\); about \d+(\.\d)? (s|min|h) to the goal at this pace\.$/);
+    expect(await page.locator('#pace').innerText()).toMatch(
+      /^Time per ranking: \d+(\.\d)? s \(median of the last 10\); about \d+(\.\d)? (s|min|h) to the goal at this pace\.$/,
+    );
     const needs = Object.fromEntries(await page.locator('#stage-needs dd').evaluateAll((dds) => dds.map((d) => [d.getAttribute('data-stage'), d.textContent])));
     expect(needs).toEqual({
       rm: '14 comparisons from 6 rankings; a held-out accuracy from 10 rankings: 4 to go.',
@@ -151,7 +174,9 @@ describe('labelling: self-consistency, progress and what to rank next', () => {
     // the Train tab says the same of what each stage uses
     await tab(page, 'train');
     const uses = (stage: string) => page.locator(`#stage label:has(input[value="${stage}"]) .uses`).first().innerText();
-    await page.waitForFunction(() => !/…/.test(document.querySelector('rlhf-app')?.shadowRoot?.querySelector('train-view')?.shadowRoot?.querySelector('#stage')?.textContent ?? '…'));
+    await page.waitForFunction(
+      () => !/…/.test(document.querySelector('rlhf-app')?.shadowRoot?.querySelector('train-view')?.shadowRoot?.querySelector('#stage')?.textContent ?? '…'),
+    );
     expect(await uses('rm')).toBe('Uses 8 rankings, 14 pairs.');
     expect(await uses('dpo')).toBe('Uses 8 rankings, 14 pairs.');
     expect(await uses('sft')).toBe('Uses 1 demonstration.');
@@ -160,9 +185,14 @@ describe('labelling: self-consistency, progress and what to rank next', () => {
     // the Data tab: the agreement with itself over the two repeats, its interval, InstructGPT's figure beside it
     await tab(page, 'data');
     const line = await page.locator('#self-agreement').innerText();
-    expect(line).toMatch(/^Agreement with yourself: 50% over 2 repeats \(95% interval \d+% to \d+%\), comparisons judged again in a new order\. For context, InstructGPT's labelers agreed with each other 72\.6% of the time \(±1\.5%\)\.$/);
+    expect(line).toMatch(
+      /^Agreement with yourself: 50% over 2 repeats \(95% interval \d+% to \d+%\), comparisons judged again in a new order\. For context, InstructGPT's labelers agreed with each other 72\.6% of the time \(±1\.5%\)\.$/,
+    );
     expect(line).toBe(agreementText(all, 1));
-    for (const [r, text] of [[all[0]!, 'Judged again later in a new order: 100% of its pairs alike.'], [verdict1, 'Judged again later, sides swapped: a different call.']] as const) {
+    for (const [r, text] of [
+      [all[0]!, 'Judged again later in a new order: 100% of its pairs alike.'],
+      [verdict1, 'Judged again later, sides swapped: a different call.'],
+    ] as const) {
       await page.click(`.ranking-row[data-id="${r.id}"] button.show`);
       await page.locator('data-view .recheck', { hasText: text }).waitFor({ timeout: 10_000 });
     }
@@ -175,7 +205,13 @@ describe('labelling: self-consistency, progress and what to rank next', () => {
 
   it('K-way: of the prompts drawn ahead, the one the reward model is least sure of comes next, and its ranking records how it was chosen', async () => {
     const { page, errors } = await openApp(env.browser, env.url, { randomSeed: 11 });
-    const PROMPTS = ['Write a short greeting for Lena.', 'Say hello to Tomas.', 'Give me one tip for baking bread.', 'Thank Rosa for the scarf.', 'Give me advice for a rainy day.'];
+    const PROMPTS = [
+      'Write a short greeting for Lena.',
+      'Say hello to Tomas.',
+      'Give me one tip for baking bread.',
+      'Thank Rosa for the scarf.',
+      'Give me advice for a rainy day.',
+    ];
     // rankings to train a reward model on, imported (the other tests rank theirs by hand)
     const RANKED = [
       { prompt: 'Greet Ana.', completions: ['Hello Ana, lovely to see you!', 'Go away.'] },
@@ -184,7 +220,12 @@ describe('labelling: self-consistency, progress and what to rank next', () => {
       { prompt: 'Wish Leo a good trip.', completions: ['Have a wonderful trip, Leo!', 'Bye.'] },
     ];
     await importText(page, [...PROMPTS.map((prompt) => ({ prompt })), ...RANKED].map((o) => JSON.stringify(o)).join('\n'), PROMPTS.length);
-    const rmId = await startRun(page, 'rm', [['steps', '2'], ['batchSize', '1'], ['seqLen', '48'], ['loraRank', '4']]);
+    const rmId = await startRun(page, 'rm', [
+      ['steps', '2'],
+      ['batchSize', '1'],
+      ['seqLen', '48'],
+      ['loraRank', '4'],
+    ]);
     await runDone(page, rmId);
 
     // the first prompt is drawn as it comes; then the switch, by keyboard, has the reward model choose
@@ -196,13 +237,23 @@ describe('labelling: self-consistency, progress and what to rank next', () => {
     await page.focus('#rank-uncertain');
     await page.keyboard.press('Space');
     expect(await page.locator('#rank-uncertain').isChecked()).toBe(true);
-    expect(await page.locator('#uncertain-why').innerText()).toMatch(/of the next 3 prompts drawn ahead, it brings the one whose answers it scores closest\. Reward model: run /);
+    expect(await page.locator('#uncertain-why').innerText()).toMatch(
+      /of the next 3 prompts drawn ahead, it brings the one whose answers it scores closest\. Reward model: run /,
+    );
     // the next three are drawn ahead and scored, each listed with its mean margin; the smallest is marked next
-    await page.waitForFunction(() => {
-      const li = [...document.querySelector('rlhf-app')?.shadowRoot?.querySelector('rank-panel')?.shadowRoot?.querySelectorAll('#ahead li') ?? []];
-      return li.length === 3 && li.every((x) => x.getAttribute('data-margin'));
-    }, undefined, MODEL_WORK);
-    const ahead = await page.locator('#ahead li').evaluateAll((li) => li.map((x) => ({ prompt: x.getAttribute('data-prompt')!, margin: Number(x.getAttribute('data-margin')), next: x.hasAttribute('data-next') })));
+    await page.waitForFunction(
+      () => {
+        const li = [...(document.querySelector('rlhf-app')?.shadowRoot?.querySelector('rank-panel')?.shadowRoot?.querySelectorAll('#ahead li') ?? [])];
+        return li.length === 3 && li.every((x) => x.getAttribute('data-margin'));
+      },
+      undefined,
+      MODEL_WORK,
+    );
+    const ahead = await page
+      .locator('#ahead li')
+      .evaluateAll((li) =>
+        li.map((x) => ({ prompt: x.getAttribute('data-prompt')!, margin: Number(x.getAttribute('data-margin')), next: x.hasAttribute('data-next') })),
+      );
     expect(ahead.map((x) => x.prompt)).toEqual(PROMPTS.slice(1, 4));
     const least = ahead.reduce((a, b) => (b.margin < a.margin ? b : a));
     expect(ahead.filter((x) => x.next)).toEqual([least]);
@@ -212,7 +263,9 @@ describe('labelling: self-consistency, progress and what to rank next', () => {
     // the first submitted by mouse: the reward model's choice comes next, and says so
     await page.click('#rank-submit');
     expect(await judging(page, 1, 'rank-view')).toBe(least.prompt); // the old view goes at the click: this is the next
-    expect(await page.locator('#chosen-note').innerText()).toBe(`Chosen by the reward model: it scores these answers ${least.margin.toFixed(3)} apart on average, the closest of the prompts drawn ahead.`);
+    expect(await page.locator('#chosen-note').innerText()).toBe(
+      `Chosen by the reward model: it scores these answers ${least.margin.toFixed(3)} apart on average, the closest of the prompts drawn ahead.`,
+    );
     await rankWithKeyboard(page, 2, ['ArrowDown', 'Alt+ArrowUp']);
 
     const [drawn, chosen] = await rankings(page);
@@ -220,14 +273,25 @@ describe('labelling: self-consistency, progress and what to rank next', () => {
     expect(drawn!.selection).toBeUndefined();
     expect(chosen).toMatchObject({ prompt: least.prompt, selection: { method: 'uncertain', margin: least.margin, reward_model: rmId } });
     // the margin is the reward model's: its scores of the saved answers, asked for again, give the same mean margin
-    const scores = await page.evaluate(([id, prompt, completions]) => (document.querySelector('rlhf-app') as unknown as {
-      ctx: { engine: { rewardScores(id: string, items: { prompt: string; completion: string }[]): Promise<number[]> } };
-    }).ctx.engine.rewardScores(id, completions.map((completion) => ({ prompt, completion }))), [rmId, chosen!.prompt, chosen!.completions] as const);
+    const scores = await page.evaluate(
+      ([id, prompt, completions]) =>
+        (
+          document.querySelector('rlhf-app') as unknown as {
+            ctx: { engine: { rewardScores(id: string, items: { prompt: string; completion: string }[]): Promise<number[]> } };
+          }
+        ).ctx.engine.rewardScores(
+          id,
+          completions.map((completion) => ({ prompt, completion })),
+        ),
+      [rmId, chosen!.prompt, chosen!.completions] as const,
+    );
     expect(meanMargin(chosen!.completions, scores)).toBeCloseTo(least.margin, 4);
     // and the Data tab says how it was chosen
     await tab(page, 'data');
     await page.click(`.ranking-row[data-id="${chosen!.id}"] button.show`);
-    expect(await page.locator('data-view .selected').innerText()).toBe(`Chosen by active selection: the reward model (run ${rmId.slice(0, 8)}) scored them ${least.margin.toFixed(3)} apart on average.`);
+    expect(await page.locator('data-view .selected').innerText()).toBe(
+      `Chosen by active selection: the reward model (run ${rmId.slice(0, 8)}) scored them ${least.margin.toFixed(3)} apart on average.`,
+    );
 
     expect(await page.locator('.notice.error').allInnerTexts()).toEqual([]);
     expect(errors).toEqual([]);

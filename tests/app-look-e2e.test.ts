@@ -13,16 +13,22 @@ import { useBuiltEnv } from './helpers/browser-env.ts';
 const env = useBuiltEnv();
 
 /** Computed style properties and box of an element found through the shadow roots. */
-const look = (page: Page, selector: string) => page.locator(selector).first().evaluate((el: HTMLElement) => {
-  const st = getComputedStyle(el);
-  return { height: el.getBoundingClientRect().height, fontSize: st.fontSize, color: st.color, fits: el.scrollWidth <= el.clientWidth };
-});
+const look = (page: Page, selector: string) =>
+  page
+    .locator(selector)
+    .first()
+    .evaluate((el: HTMLElement) => {
+      const st = getComputedStyle(el);
+      return { height: el.getBoundingClientRect().height, fontSize: st.fontSize, color: st.color, fits: el.scrollWidth <= el.clientWidth };
+    });
 
 describe('the playground looks consistent', () => {
   it('fields, headings, Delete buttons, empty states and scroll positions', async () => {
     const { page, errors } = await openApp(env.browser, env.url);
     // the built page carries its Content-Security-Policy, and it refuses an inline script (what an injected one would be)
-    expect(await page.evaluate(() => document.querySelector('meta[http-equiv="Content-Security-Policy"]')?.getAttribute('content'))).toMatch(/script-src 'self' blob:/);
+    expect(await page.evaluate(() => document.querySelector('meta[http-equiv="Content-Security-Policy"]')?.getAttribute('content'))).toMatch(
+      /script-src 'self' blob:/,
+    );
     const ran = await page.evaluate(() => {
       const s = document.createElement('script');
       s.textContent = 'document.body.dataset.inline = "ran"';
@@ -33,7 +39,8 @@ describe('the playground looks consistent', () => {
     await expect.poll(() => errors.filter((e) => /Content Security Policy/.test(e)).length).toBe(1); // openApp records every refusal
     errors.length = 0;
     // Model: the token field is as tall as the Hub id beside it, and as wide, so its placeholder shows whole
-    const id = await look(page, '#hub-id'), token = await look(page, '#hub-token-load');
+    const id = await look(page, '#hub-id'),
+      token = await look(page, '#hub-token-load');
     expect(token.height).toBe(id.height);
     expect(token.fontSize).toBe(id.fontSize);
     const widths = await Promise.all(['#hub-id', '#hub-token-load'].map((s) => page.locator(s).evaluate((el) => el.clientWidth)));
@@ -46,7 +53,10 @@ describe('the playground looks consistent', () => {
     });
     expect(placeholder.text).toBeLessThanOrEqual(placeholder.room);
     await tab(page, 'share');
-    expect(await look(page, '#hub-token')).toMatchObject({ fontSize: (await look(page, '#hub-repo')).fontSize, height: (await look(page, '#hub-repo')).height });
+    expect(await look(page, '#hub-token')).toMatchObject({
+      fontSize: (await look(page, '#hub-repo')).fontSize,
+      height: (await look(page, '#hub-repo')).height,
+    });
 
     // every tab opens with a heading; Share's is "Share", its cards' titles under it
     for (const t of ['model', 'data', 'train', 'inspect', 'compare', 'share']) {
@@ -76,7 +86,8 @@ describe('the playground looks consistent', () => {
     await page.keyboard.press('Escape');
     await tab(page, 'data');
     await page.waitForSelector('.ranking-row');
-    const a = await look(page, '.prompt-row button.delete'), b = await look(page, '.ranking-row button.delete');
+    const a = await look(page, '.prompt-row button.delete'),
+      b = await look(page, '.ranking-row button.delete');
     expect(b.height).toBe(a.height);
     expect(b.fontSize).toBe(a.fontSize);
 
@@ -102,21 +113,27 @@ describe('the playground looks consistent', () => {
       const a = await navigator.gpu.requestAdapter({ powerPreference: 'high-performance' });
       return { maxBufferSize: a!.limits.maxBufferSize, maxStorageBufferBindingSize: a!.limits.maxStorageBufferBindingSize };
     });
-    expect(await page.locator('#adapter').innerText()).toContain(`${fmtBytes(limits.maxBufferSize)} per buffer, ${fmtBytes(limits.maxStorageBufferBindingSize)} per storage binding`);
+    expect(await page.locator('#adapter').innerText()).toContain(
+      `${fmtBytes(limits.maxBufferSize)} per buffer, ${fmtBytes(limits.maxStorageBufferBindingSize)} per storage binding`,
+    );
     const rows = page.locator('#suggestions li');
-    await expect.poll(() => rows.evaluateAll((li) => li.map((l) => l.getAttribute('data-id')))).toEqual([
-      'HuggingFaceTB/SmolLM2-135M-Instruct', 'HuggingFaceTB/SmolLM2-360M-Instruct', 'Qwen/Qwen2.5-0.5B-Instruct', 'Qwen/Qwen3-0.6B',
-    ]);
-    const shown = await rows.evaluateAll((li) => li.map((l) => ({
-      text: l.querySelector('div.small')?.textContent ?? '',
-      load: { disabled: (l.querySelector('button') as HTMLButtonElement).disabled, title: l.querySelector('button')!.title },
-    })));
+    await expect
+      .poll(() => rows.evaluateAll((li) => li.map((l) => l.getAttribute('data-id'))))
+      .toEqual(['HuggingFaceTB/SmolLM2-135M-Instruct', 'HuggingFaceTB/SmolLM2-360M-Instruct', 'Qwen/Qwen2.5-0.5B-Instruct', 'Qwen/Qwen3-0.6B']);
+    const shown = await rows.evaluateAll((li) =>
+      li.map((l) => ({
+        text: l.querySelector('div.small')?.textContent ?? '',
+        load: { disabled: (l.querySelector('button') as HTMLButtonElement).disabled, title: l.querySelector('button')!.title },
+      })),
+    );
     // each with its parameters and the memory of sampling, LoRA and full fine-tuning, as the estimate gives them for this adapter
     expect(shown[2]!.text).toBe('494.0M parameters · sampling (4 × 256): 1.96 GiB · LoRA (8 × 256, r=8): 6.98 GiB · full fine-tuning (8 × 256): 12.39 GiB');
     const adapter = { name: '', features: [], limits };
     for (const [i, s] of SUGGESTIONS.entries()) {
       expect(shown[i]!.text, s.id).toBe(suggestionText(s, adapter));
-      expect(shown[i]!.text, s.id).toMatch(/^[\d.]+M parameters · sampling \(4 × 256\): [\d.]+ [MG]iB · LoRA \(8 × 256, r=8\): [\d.]+ [MG]iB · full fine-tuning \(8 × 256\): [\d.]+ [MG]iB$/);
+      expect(shown[i]!.text, s.id).toMatch(
+        /^[\d.]+M parameters · sampling \(4 × 256\): [\d.]+ [MG]iB · LoRA \(8 × 256, r=8\): [\d.]+ [MG]iB · full fine-tuning \(8 × 256\): [\d.]+ [MG]iB$/,
+      );
       expect(shown[i]!.load, s.id).toEqual({ disabled: false, title: `Load ${s.id} from the Hub` });
     }
     // Nothing is refused, and no WebGPU adapter could refuse these: the embedding and LM head are stored and bound
@@ -125,10 +142,12 @@ describe('the playground looks consistent', () => {
     // refusal with its numbers and no Load button is tested in Node on smaller limits (tests/model-suggestions.test.ts).
     expect(limits.maxStorageBufferBindingSize).toBeGreaterThanOrEqual(128 * 2 ** 20);
     expect(limits.maxBufferSize).toBeGreaterThanOrEqual(256 * 2 ** 20);
-    const largest = Math.max(...SUGGESTIONS.flatMap((s) => {
-      const m = playgroundMemory(s.cfg);
-      return [m.inference, m.lora, m.full].flatMap((e) => [e.largestBuffer, e.largestBinding]);
-    }));
+    const largest = Math.max(
+      ...SUGGESTIONS.flatMap((s) => {
+        const m = playgroundMemory(s.cfg);
+        return [m.inference, m.lora, m.full].flatMap((e) => [e.largestBuffer, e.largestBinding]);
+      }),
+    );
     expect(largest).toBeLessThan(128 * 2 ** 20);
     expect(await page.locator('#suggestions').innerText()).not.toContain('does not fit');
     expect(errors).toEqual([]);

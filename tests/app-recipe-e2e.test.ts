@@ -26,11 +26,26 @@ import { useBuiltEnv } from './helpers/browser-env.ts';
 const env = useBuiltEnv();
 
 const PROMPTS = [
-  'Say hello to Lena.', 'Greet Tomas in one line.', 'Give me a tip for baking bread.', 'Thank Rosa for the scarf.',
-  'Name a fruit you like.', 'Tell me about the rain.', 'Describe the sea at night.', 'Give me advice for a calm morning.',
-  'Write a short note to Ivo about the book.', 'Say goodbye to Mira.', 'Tell me about your garden.', 'Give me a tip for tea.',
-  'Wish Anna a happy birthday.', 'Describe a sunny beach.', 'Tell me about winter mornings.', 'Give me one idea for a picnic.',
-  'Welcome Omar to the team.', 'Describe a cat sleeping.', 'Say thanks to Leo for the help.', 'Tell me about the mountains.',
+  'Say hello to Lena.',
+  'Greet Tomas in one line.',
+  'Give me a tip for baking bread.',
+  'Thank Rosa for the scarf.',
+  'Name a fruit you like.',
+  'Tell me about the rain.',
+  'Describe the sea at night.',
+  'Give me advice for a calm morning.',
+  'Write a short note to Ivo about the book.',
+  'Say goodbye to Mira.',
+  'Tell me about your garden.',
+  'Give me a tip for tea.',
+  'Wish Anna a happy birthday.',
+  'Describe a sunny beach.',
+  'Tell me about winter mornings.',
+  'Give me one idea for a picnic.',
+  'Welcome Omar to the team.',
+  'Describe a cat sleeping.',
+  'Say thanks to Leo for the help.',
+  'Tell me about the mountains.',
 ].slice(0, 12);
 const K = 2;
 const labeler = LABELERS.concise!;
@@ -38,7 +53,8 @@ const labeler = LABELERS.concise!;
 /** The keys that turn the shown order (0..K-1, focus on the first) into `ranks` (0 = best, equal = tie). */
 function keysFor(ranks: number[]): string[] {
   const target = ranks.map((_, i) => i).sort((a, b) => ranks[a]! - ranks[b]! || a - b);
-  const order = ranks.map((_, i) => i), keys: string[] = [];
+  const order = ranks.map((_, i) => i),
+    keys: string[] = [];
   let focus = 0;
   const go = (to: number) => {
     for (; focus < to; focus++) keys.push('ArrowDown');
@@ -62,30 +78,55 @@ function keysFor(ranks: number[]): string[] {
   return keys;
 }
 
-const panel = (page: Page, f: string) => page.evaluate((body) => {
-  const root = document.querySelector('rlhf-app')!.shadowRoot!.querySelector('rank-panel')!.shadowRoot!;
-  return new Function('root', body)(root) as unknown; // eslint-disable-line no-new-func
-}, f);
+const panel = (page: Page, f: string) =>
+  page.evaluate((body) => {
+    const root = document.querySelector('rlhf-app')!.shadowRoot!.querySelector('rank-panel')!.shadowRoot!;
+    return new Function('root', body)(root) as unknown; // eslint-disable-line no-new-func
+  }, f);
 
 /** Waits for the n-th prompt's completions, ranks them as the labeler does, by keyboard, and submits. */
 async function rankAsLabeler(page: Page, n: number, rng: Rng): Promise<{ prompt: string; completions: string[]; ranks: number[] }> {
-  await page.waitForFunction((i) => {
-    const p = document.querySelector('rlhf-app')?.shadowRoot?.querySelector('rank-panel')?.shadowRoot;
-    return p?.querySelector('#comparisons')?.textContent?.match(new RegExp(`^${i - 1} rankings? ·`)) && p.querySelector('rank-view')?.shadowRoot?.querySelector('li');
-  }, n, MODEL_WORK);
-  const shown = await panel(page, `const v = root.querySelector('rank-view').shadowRoot;
-    return { prompt: v.querySelector('.prompt').textContent, completions: [...v.querySelectorAll('li')].map((li) => li.firstElementChild.textContent) };`) as { prompt: string; completions: string[] };
+  await page.waitForFunction(
+    (i) => {
+      const p = document.querySelector('rlhf-app')?.shadowRoot?.querySelector('rank-panel')?.shadowRoot;
+      return (
+        p?.querySelector('#comparisons')?.textContent?.match(new RegExp(`^${i - 1} rankings? ·`)) &&
+        p.querySelector('rank-view')?.shadowRoot?.querySelector('li')
+      );
+    },
+    n,
+    MODEL_WORK,
+  );
+  const shown = (await panel(
+    page,
+    `const v = root.querySelector('rank-view').shadowRoot;
+    return { prompt: v.querySelector('.prompt').textContent, completions: [...v.querySelectorAll('li')].map((li) => li.firstElementChild.textContent) };`,
+  )) as { prompt: string; completions: string[] };
   expect(shown.completions.length).toBe(K);
   const ranks = rankCompletions(labeler, shown.prompt, shown.completions, rng);
   for (const k of keysFor(ranks)) await page.keyboard.press(k);
   // what the page will save is the labeler's order: best first, ties where the labeler tied
-  const order = await panel(page, `return [...root.querySelector('rank-view').shadowRoot.querySelectorAll('li')].map((li) => li.firstElementChild.textContent);`) as string[];
-  const byRank = shown.completions.map((c, i) => [c, ranks[i]!] as const).sort((a, b) => a[1] - b[1]).map(([c]) => c);
+  const order = (await panel(
+    page,
+    `return [...root.querySelector('rank-view').shadowRoot.querySelectorAll('li')].map((li) => li.firstElementChild.textContent);`,
+  )) as string[];
+  const byRank = shown.completions
+    .map((c, i) => [c, ranks[i]!] as const)
+    .sort((a, b) => a[1] - b[1])
+    .map(([c]) => c);
   expect(order).toEqual(byRank);
   if (n === 1) await shot(page, 'recipe-rank');
   await page.keyboard.press('Enter');
-  await page.waitForFunction((i) => document.querySelector('rlhf-app')?.shadowRoot?.querySelector('rank-panel')?.shadowRoot
-    ?.querySelector('#comparisons')?.textContent?.match(new RegExp(`^${i} rankings? ·`)), n, { timeout: 30_000 });
+  await page.waitForFunction(
+    (i) =>
+      document
+        .querySelector('rlhf-app')
+        ?.shadowRoot?.querySelector('rank-panel')
+        ?.shadowRoot?.querySelector('#comparisons')
+        ?.textContent?.match(new RegExp(`^${i} rankings? ·`)),
+    n,
+    { timeout: 30_000 },
+  );
   return { ...shown, ranks };
 }
 
@@ -122,7 +163,13 @@ describe('the whole recipe in the page', () => {
     await tab(page, 'train');
     await page.check('#recipe input[value="dpo"]');
     await page.click('#recipe-settings summary');
-    for (const [k, v] of [['steps', '3'], ['batchSize', '2'], ['lr', '0.02'], ['seqLen', '48'], ['loraRank', '4']]) {
+    for (const [k, v] of [
+      ['steps', '3'],
+      ['batchSize', '2'],
+      ['lr', '0.02'],
+      ['seqLen', '48'],
+      ['loraRank', '4'],
+    ]) {
       await page.fill(`#recipe-${k}`, v);
       await page.locator(`#recipe-${k}`).dispatchEvent('change');
     }
@@ -152,15 +199,27 @@ describe('the whole recipe in the page', () => {
     await page.click('#recipe-resume');
     await page.waitForSelector('#recipe[data-state="running"]', MODEL_WORK);
     await page.waitForSelector(`#run[data-run="${runId}"]`, MODEL_WORK); // the run's own card and charts follow it
-    await page.waitForFunction(() => /step [1-3] \/ 3/.test(document.querySelector('rlhf-app')?.shadowRoot?.querySelector('train-view')?.shadowRoot
-      ?.querySelector('#recipe-stages li[data-stage="dpo"]')?.textContent ?? ''), undefined, MODEL_WORK);
+    await page.waitForFunction(
+      () =>
+        /step [1-3] \/ 3/.test(
+          document.querySelector('rlhf-app')?.shadowRoot?.querySelector('train-view')?.shadowRoot?.querySelector('#recipe-stages li[data-stage="dpo"]')
+            ?.textContent ?? '',
+        ),
+      undefined,
+      MODEL_WORK,
+    );
     await shot(page, 'recipe-running');
 
     // at its end: Compare, on the DPO policy, blind, with both answers written and the vote ready
     await page.waitForSelector('#tab-compare[aria-selected="true"]', MODEL_WORK);
     console.log(`recipe: estimated ${estimated} s, took ${((Date.now() - started) / 1000).toFixed(0)} s`);
-    await page.waitForFunction((id) => document.querySelector('rlhf-app')?.shadowRoot?.querySelector('compare-view')?.shadowRoot
-      ?.querySelector('#cmp-tuned')?.textContent === `DPO run ${id.slice(0, 8)}`, runId, MODEL_WORK);
+    await page.waitForFunction(
+      (id) =>
+        document.querySelector('rlhf-app')?.shadowRoot?.querySelector('compare-view')?.shadowRoot?.querySelector('#cmp-tuned')?.textContent ===
+        `DPO run ${id.slice(0, 8)}`,
+      runId,
+      MODEL_WORK,
+    );
     expect(await page.locator('#cmp-blind').isChecked()).toBe(true);
     await page.waitForSelector('#vote-a:not([disabled])', MODEL_WORK);
     const prompt = await page.locator('#cmp-prompt').inputValue();
@@ -172,8 +231,14 @@ describe('the whole recipe in the page', () => {
     // the vote by key, as the view has the keyboard
     await page.keyboard.press('b');
     await page.waitForSelector('#vote-result', { timeout: 30_000 });
-    await page.waitForFunction(() => /of 1 blind vote/.test(document.querySelector('rlhf-app')?.shadowRoot?.querySelector('compare-view')?.shadowRoot
-      ?.querySelector('#win-rate')?.textContent ?? ''), undefined, { timeout: 30_000 });
+    await page.waitForFunction(
+      () =>
+        /of 1 blind vote/.test(
+          document.querySelector('rlhf-app')?.shadowRoot?.querySelector('compare-view')?.shadowRoot?.querySelector('#win-rate')?.textContent ?? '',
+        ),
+      undefined,
+      { timeout: 30_000 },
+    );
     const seed = Number(await page.locator('#vote-result').getAttribute('data-seed'));
 
     // the same prompt and seed, side by side: the tuned model writes something else than the original

@@ -9,7 +9,20 @@ import { describe, expect, it } from 'vitest';
 import { GENERATION_DEFAULTS } from '../src/io/generation-config.ts';
 import type { MetricRecord, RankingRecord, RolloutRecord, RunRecord, SpotCheckRecord, VoteRecord } from '../src/store/db.ts';
 import { computeAlarms } from '../src/ui/alarms.ts';
-import { importText, MODEL_WORK, modelLoaded, openApp, rankWithKeyboard, runDone, setFields, shot, startRanking, startRun, stored, tab } from './helpers/app.ts';
+import {
+  importText,
+  MODEL_WORK,
+  modelLoaded,
+  openApp,
+  rankWithKeyboard,
+  runDone,
+  setFields,
+  shot,
+  startRanking,
+  startRun,
+  stored,
+  tab,
+} from './helpers/app.ts';
 import { useBuiltEnv } from './helpers/browser-env.ts';
 
 const env = useBuiltEnv();
@@ -25,14 +38,16 @@ const PROMPTS = [
 
 /** Evaluates `f` on a view's shadow root inside the page (the app's views live in <rlhf-app>'s shadow root). */
 const inView = <T>(page: Page, view: string, f: string): Promise<T> =>
-  page.evaluate(([v, body]) => {
-    const root = document.querySelector('rlhf-app')!.shadowRoot!.querySelector(v)!.shadowRoot!;
-    return new Function('root', body)(root) as T; // eslint-disable-line no-new-func
-  }, [view, f] as const);
+  page.evaluate(
+    ([v, body]) => {
+      const root = document.querySelector('rlhf-app')!.shadowRoot!.querySelector(v)!.shadowRoot!;
+      return new Function('root', body)(root) as T; // eslint-disable-line no-new-func
+    },
+    [view, f] as const,
+  );
 
 /** The background colours of the Inspect tab's tokens, in order. */
 const tokenColours = (page: Page) => inView<string[]>(page, 'inspect-view', `return [...root.querySelectorAll('.tok[title]')].map((t) => t.style.background);`);
-
 
 /** The spot checks of a run, from IndexedDB. */
 const storedSpotChecks = async (page: Page, runId: string) => (await stored<SpotCheckRecord>(page, 'spotchecks')).filter((c) => c.runId === runId);
@@ -44,7 +59,8 @@ async function alarmsShownAndExpected(page: Page, runId: string): Promise<{ show
   const run = (await stored<RunRecord>(page, 'runs')).find((r) => r.id === runId)!;
   const last = rollouts.at(-1);
   const expected = computeAlarms({
-    metrics, spotChecks: await storedSpotChecks(page, runId),
+    metrics,
+    spotChecks: await storedSpotChecks(page, runId),
     samples: (last?.samples ?? []).map((x) => ({ step: last!.step, response: x.response, tokens: x.tokens })),
     config: { kl_target: Number(run.config.kl_target ?? 0), cliprange: Number(run.config.cliprange ?? 0.2) },
   }).map((a) => a.id);
@@ -67,12 +83,23 @@ describe('the playground, SFT to reward model to PPO to a blind comparison', () 
 
     // SFT on the demonstrations, then make it the starting model: what is ranked next is its output, and
     // the reward model and PPO start from it (PPO's KL leash holds the policy to it)
-    const sftId = await startRun(page, 'sft', [['steps', '2'], ['batchSize', '1'], ['seqLen', '48'], ['loraRank', '4']]);
+    const sftId = await startRun(page, 'sft', [
+      ['steps', '2'],
+      ['batchSize', '1'],
+      ['seqLen', '48'],
+      ['loraRank', '4'],
+    ]);
     await runDone(page, sftId);
     await tab(page, 'model');
     await page.click('#adopt-run');
-    await page.waitForFunction((id) => (document.querySelector('rlhf-app')?.shadowRoot?.querySelector('model-view')?.shadowRoot
-      ?.querySelector('#merged')?.textContent ?? '').includes(`SFT run ${id.slice(0, 8)}`), sftId, MODEL_WORK);
+    await page.waitForFunction(
+      (id) =>
+        (document.querySelector('rlhf-app')?.shadowRoot?.querySelector('model-view')?.shadowRoot?.querySelector('#merged')?.textContent ?? '').includes(
+          `SFT run ${id.slice(0, 8)}`,
+        ),
+      sftId,
+      MODEL_WORK,
+    );
     expect(await page.locator('#status').innerText()).toMatch(/\+ SFT · Llama/);
 
     // Rank: three prompts, K = 3, by keyboard (short answers keep SwiftShader quick)
@@ -84,7 +111,12 @@ describe('the playground, SFT to reward model to PPO to a blind comparison', () 
     // the fourth prompt is being generated now: starting a run meanwhile must not break that generation
 
     // Train: a LoRA reward model on the three rankings
-    const rmId = await startRun(page, 'rm', [['steps', '3'], ['batchSize', '1'], ['seqLen', '48'], ['loraRank', '4']]);
+    const rmId = await startRun(page, 'rm', [
+      ['steps', '3'],
+      ['batchSize', '1'],
+      ['seqLen', '48'],
+      ['loraRank', '4'],
+    ]);
     await runDone(page, rmId);
     expect(await page.locator('#heldout').innerText()).toMatch(/fewer than 10 rankings/);
 
@@ -92,28 +124,49 @@ describe('the playground, SFT to reward model to PPO to a blind comparison', () 
     // 4 answers and shows the two it scores closest, sides at random; the verdict records that it chose them
     await tab(page, 'rank');
     await page.waitForSelector('#rank-uncertain:not([disabled])', { timeout: 30_000 });
-    expect(await page.locator('#uncertain-why').innerText()).toMatch(new RegExp(`^Comparisons whose scores the reward model puts close teach it the most: .*Reward model: run ${rmId.slice(0, 8)}`));
+    expect(await page.locator('#uncertain-why').innerText()).toMatch(
+      new RegExp(`^Comparisons whose scores the reward model puts close teach it the most: .*Reward model: run ${rmId.slice(0, 8)}`),
+    );
     await page.check('#mode-pair');
     await page.check('#rank-uncertain');
     await page.fill('#own-prompt', PROMPTS[5]!);
     await page.press('#own-prompt', 'Enter');
     await page.waitForSelector('pair-view button.verdict[data-verdict="a"]', MODEL_WORK);
-    expect(await page.locator('#chosen-note').innerText()).toMatch(/^Chosen by the reward model: it scores these two \d+\.\d{3} apart, the closest pair of the 4 answers drawn\.$/);
+    expect(await page.locator('#chosen-note').innerText()).toMatch(
+      /^Chosen by the reward model: it scores these two \d+\.\d{3} apart, the closest pair of the 4 answers drawn\.$/,
+    );
     await page.click('pair-view button.verdict[data-verdict="a"]');
-    await page.waitForFunction(() => document.querySelector('rlhf-app')?.shadowRoot?.querySelector('rank-panel')?.shadowRoot
-      ?.querySelector('#comparisons')?.textContent?.startsWith('4 rankings'), undefined, { timeout: 30_000 });
+    await page.waitForFunction(
+      () =>
+        document
+          .querySelector('rlhf-app')
+          ?.shadowRoot?.querySelector('rank-panel')
+          ?.shadowRoot?.querySelector('#comparisons')
+          ?.textContent?.startsWith('4 rankings'),
+      undefined,
+      { timeout: 30_000 },
+    );
     const chosen = (await stored<RankingRecord>(page, 'rankings')).find((r) => r.verdict)!;
     expect(chosen).toMatchObject({ prompt: PROMPTS[5], verdict: 'a', selection: { method: 'uncertain', reward_model: rmId } });
     expect(chosen.selection!.margin).toBeGreaterThanOrEqual(0);
-    expect([[0, 1], [1, 0]]).toContainEqual(chosen.shown);
+    expect([
+      [0, 1],
+      [1, 0],
+    ]).toContainEqual(chosen.shown);
     // back to ranking K as drawn: the rollouts ranked below are a ranking
     await page.uncheck('#rank-uncertain');
     await page.check('#mode-rank');
 
     // a reward model writes no answers: Compare says so instead of comparing the loaded model with itself
     await tab(page, 'compare');
-    await page.waitForFunction(() => /reward model/.test(document.querySelector('rlhf-app')?.shadowRoot?.querySelector('compare-view')?.shadowRoot
-      ?.querySelector('#cmp-why')?.textContent ?? ''), undefined, { timeout: 30_000 });
+    await page.waitForFunction(
+      () =>
+        /reward model/.test(
+          document.querySelector('rlhf-app')?.shadowRoot?.querySelector('compare-view')?.shadowRoot?.querySelector('#cmp-why')?.textContent ?? '',
+        ),
+      undefined,
+      { timeout: 30_000 },
+    );
     expect(await page.locator('#cmp-go').isDisabled()).toBe(true);
 
     // PPO against it: the reward model is offered by the form once it is done
@@ -121,7 +174,14 @@ describe('the playground, SFT to reward model to PPO to a blind comparison', () 
     await page.check('#stage input[value="ppo"]');
     await page.waitForSelector(`#cfg-rewardRunId option[value="${rmId}"]`, { state: 'attached' });
     await page.selectOption('#cfg-rewardRunId', rmId);
-    await setFields(page, [['steps', '2'], ['batchSize', '2'], ['numSamples', '2'], ['maxNewTokens', '12'], ['seqLen', '48'], ['loraRank', '4']]);
+    await setFields(page, [
+      ['steps', '2'],
+      ['batchSize', '2'],
+      ['numSamples', '2'],
+      ['maxNewTokens', '12'],
+      ['seqLen', '48'],
+      ['loraRank', '4'],
+    ]);
     expect(await page.locator('#blocked').count()).toBe(0);
     // shown as starting at once (building PPO's four roles takes a moment), then a sign of life inside its long
     // step. The statuses the run card shows are recorded as they render: on a quiet machine "starting" can last
@@ -142,7 +202,9 @@ describe('the playground, SFT to reward model to PPO to a blind comparison', () 
     const ppoId = (await page.locator('#run').getAttribute('data-run'))!;
     expect(ppoId).not.toBe(rmId);
     await page.waitForSelector('#phase[data-phase]', MODEL_WORK);
-    expect(await page.locator('#phase').innerText()).toMatch(/^step [12]: (sampling the rollouts: \d+ of at most 48 tokens|scoring the rollouts|updating: minibatch update \d of 4)/);
+    expect(await page.locator('#phase').innerText()).toMatch(
+      /^step [12]: (sampling the rollouts: \d+ of at most 48 tokens|scoring the rollouts|updating: minibatch update \d of 4)/,
+    );
     expect(await page.locator('#start').getAttribute('title')).toMatch(/a run is training/);
     // an ETA from the first measured phase, then, once step 1 is done, for the step and the run
     await page.locator('#phase-eta', { hasText: /^(at most )?about \d+ (s|min) left in this phase$/ }).waitFor(MODEL_WORK);
@@ -163,15 +225,27 @@ describe('the playground, SFT to reward model to PPO to a blind comparison', () 
     // the prompt is shown as the user wrote it, not with the chat template around it
     expect(PROMPTS).toContain(await page.locator('#rollouts .group .prompt').first().innerText());
     await page.selectOption('#quantity', 'value');
-    await page.waitForFunction(() => document.querySelector('rlhf-app')?.shadowRoot?.querySelector('inspect-view')?.shadowRoot
-      ?.querySelector('.tok[title]')?.getAttribute('title')?.includes(' · value '));
+    await page.waitForFunction(() =>
+      document
+        .querySelector('rlhf-app')
+        ?.shadowRoot?.querySelector('inspect-view')
+        ?.shadowRoot?.querySelector('.tok[title]')
+        ?.getAttribute('title')
+        ?.includes(' · value '),
+    );
     const value = await tokenColours(page);
     expect(value.every((c) => /^rgba\(/.test(c))).toBe(true);
     expect(value.some((c) => !/, 0\)$/.test(c))).toBe(true); // some token is not white
     expect(value).not.toEqual(kl);
     await page.selectOption('#quantity', 'advantage');
-    await page.waitForFunction(() => document.querySelector('rlhf-app')?.shadowRoot?.querySelector('inspect-view')?.shadowRoot
-      ?.querySelector('.tok[title]')?.getAttribute('title')?.includes(' · advantage '));
+    await page.waitForFunction(() =>
+      document
+        .querySelector('rlhf-app')
+        ?.shadowRoot?.querySelector('inspect-view')
+        ?.shadowRoot?.querySelector('.tok[title]')
+        ?.getAttribute('title')
+        ?.includes(' · advantage '),
+    );
     const adv = await tokenColours(page);
     expect(adv.some((c) => !/, 0\)$/.test(c))).toBe(true);
     expect(adv).not.toEqual(value);
@@ -179,8 +253,11 @@ describe('the playground, SFT to reward model to PPO to a blind comparison', () 
     // a spot check: score the rollout offered; it is saved (with the user's prompt) and the next is offered
     const offered = await page.locator('#spot .sample .pre').innerText();
     await page.click('#spot button.score[data-score="6"]');
-    await page.waitForFunction(() => /\b1 scored, mean 6\.0\b/.test(document.querySelector('rlhf-app')?.shadowRoot?.querySelector('inspect-view')?.shadowRoot
-      ?.querySelector('#spot')?.textContent ?? ''));
+    await page.waitForFunction(() =>
+      /\b1 scored, mean 6\.0\b/.test(
+        document.querySelector('rlhf-app')?.shadowRoot?.querySelector('inspect-view')?.shadowRoot?.querySelector('#spot')?.textContent ?? '',
+      ),
+    );
     const checks = await storedSpotChecks(page, ppoId);
     expect(checks.map((c) => [c.score, c.response])).toEqual([[6, offered]]);
     expect(PROMPTS).toContain(checks[0]!.prompt);
@@ -190,8 +267,14 @@ describe('the playground, SFT to reward model to PPO to a blind comparison', () 
     await page.waitForSelector('#sample-step option[value="2"]', { state: 'attached' });
     await page.selectOption('#sample-step', '2');
     await page.selectOption('#quantity', 'kl');
-    await page.waitForFunction(() => document.querySelector('rlhf-app')?.shadowRoot?.querySelector('inspect-view')?.shadowRoot
-      ?.querySelector('.tok[title]')?.getAttribute('title')?.includes(' · kl '));
+    await page.waitForFunction(() =>
+      document
+        .querySelector('rlhf-app')
+        ?.shadowRoot?.querySelector('inspect-view')
+        ?.shadowRoot?.querySelector('.tok[title]')
+        ?.getAttribute('title')
+        ?.includes(' · kl '),
+    );
     const klStep2 = await tokenColours(page);
     expect(klStep2.some((c) => !/, 0\)$/.test(c))).toBe(true);
     // alarms: one entry per alarm the run's stored evidence gives, or the one line that says none fired
@@ -199,8 +282,12 @@ describe('the playground, SFT to reward model to PPO to a blind comparison', () 
     expect(alarms.shown).toEqual(alarms.expected);
     await shot(page, 'inspect-ppo');
     await tab(page, 'train');
-    await page.waitForFunction(() => Number(document.querySelector('rlhf-app')?.shadowRoot?.querySelector('train-view')?.shadowRoot
-      ?.querySelector('line-chart.kl')?.getAttribute('data-points')) === 2);
+    await page.waitForFunction(
+      () =>
+        Number(
+          document.querySelector('rlhf-app')?.shadowRoot?.querySelector('train-view')?.shadowRoot?.querySelector('line-chart.kl')?.getAttribute('data-points'),
+        ) === 2,
+    );
     await shot(page, 'train-ppo');
     await tab(page, 'inspect');
 
@@ -213,15 +300,28 @@ describe('the playground, SFT to reward model to PPO to a blind comparison', () 
     expect(await page.locator('rank-panel .prompt').first().innerText()).toBe(groupPrompt);
     expect(await page.locator('rank-panel rank-view li').count()).toBe(2);
     await page.keyboard.press('Enter'); // the rank view has the keyboard at once
-    await page.waitForFunction(() => document.querySelector('rlhf-app')?.shadowRoot?.querySelector('rank-panel')?.shadowRoot
-      ?.querySelector('#comparisons')?.textContent?.startsWith('5 rankings'), undefined, { timeout: 30_000 });
+    await page.waitForFunction(
+      () =>
+        document
+          .querySelector('rlhf-app')
+          ?.shadowRoot?.querySelector('rank-panel')
+          ?.shadowRoot?.querySelector('#comparisons')
+          ?.textContent?.startsWith('5 rankings'),
+      undefined,
+      { timeout: 30_000 },
+    );
 
     // Compare: the PPO run is the tuned model; first side by side, then blind with a vote
     await tab(page, 'compare');
     await page.waitForSelector(`#cmp-run option[value="${ppoId}"]`, { state: 'attached', timeout: 30_000 });
     if ((await page.locator('#cmp-run').inputValue()) !== ppoId) await page.selectOption('#cmp-run', ppoId);
-    await page.waitForFunction((id) => document.querySelector('rlhf-app')?.shadowRoot?.querySelector('compare-view')?.shadowRoot
-      ?.querySelector('#cmp-tuned')?.textContent === `PPO run ${id.slice(0, 8)}`, ppoId, MODEL_WORK);
+    await page.waitForFunction(
+      (id) =>
+        document.querySelector('rlhf-app')?.shadowRoot?.querySelector('compare-view')?.shadowRoot?.querySelector('#cmp-tuned')?.textContent ===
+        `PPO run ${id.slice(0, 8)}`,
+      ppoId,
+      MODEL_WORK,
+    );
     expect(await page.locator('#win-rate').innerText()).toMatch(/No blind votes/);
     await page.fill('#cmp-max-tokens', '12');
     await page.locator('#cmp-max-tokens').dispatchEvent('change');
@@ -243,12 +343,20 @@ describe('the playground, SFT to reward model to PPO to a blind comparison', () 
     expect(await page.locator('#vote-result').innerText()).toContain(`the tuned answer was ${tunedSide}`);
     const seed = Number(await page.locator('#vote-result').getAttribute('data-seed'));
     // the vote records how both answers were sampled: the page's one set of settings, max new tokens as set here
-    const [vote] = await stored(page, 'votes') as VoteRecord[];
+    const [vote] = (await stored(page, 'votes')) as VoteRecord[];
     expect(vote).toMatchObject({ seed, generation_config: { ...GENERATION_DEFAULTS, max_new_tokens: 12 } });
     expect(Number.isInteger(seed) && seed >= 0 && seed < 2 ** 31).toBe(true);
     const rate = tunedSide === 'A' ? '100%' : '0%';
-    await page.waitForFunction((r) => document.querySelector('rlhf-app')?.shadowRoot?.querySelector('compare-view')?.shadowRoot
-      ?.querySelector('#win-rate')?.textContent?.includes(`wins ${r} of 1 blind vote`), rate, { timeout: 30_000 });
+    await page.waitForFunction(
+      (r) =>
+        document
+          .querySelector('rlhf-app')
+          ?.shadowRoot?.querySelector('compare-view')
+          ?.shadowRoot?.querySelector('#win-rate')
+          ?.textContent?.includes(`wins ${r} of 1 blind vote`),
+      rate,
+      { timeout: 30_000 },
+    );
     expect(await page.locator('#win-rate').innerText()).toMatch(/95% interval \d+%–\d+%/);
     await shot(page, 'compare-vote');
 
@@ -270,13 +378,22 @@ describe('the playground, SFT to reward model to PPO to a blind comparison', () 
     await shot(page, 'compare-open');
 
     // a long comparison stopped midway: the answers stay as they were cut, and it is not voted on
-    for (const [id, v] of [['#cmp-max-tokens', '200'], ['#cmp-temperature', '2']]) { // rambling: no early end of text
+    for (const [id, v] of [
+      ['#cmp-max-tokens', '200'],
+      ['#cmp-temperature', '2'],
+    ]) {
+      // rambling: no early end of text
       await page.fill(id, v);
       await page.locator(id).dispatchEvent('change');
     }
     await page.click('#cmp-go');
-    await page.waitForFunction(() => (document.querySelector('rlhf-app')?.shadowRoot?.querySelector('compare-view')?.shadowRoot
-      ?.querySelector('#cmp-left .text')?.textContent ?? '').length > 3, undefined, MODEL_WORK);
+    await page.waitForFunction(
+      () =>
+        (document.querySelector('rlhf-app')?.shadowRoot?.querySelector('compare-view')?.shadowRoot?.querySelector('#cmp-left .text')?.textContent ?? '')
+          .length > 3,
+      undefined,
+      MODEL_WORK,
+    );
     await page.click('#cmp-stop');
     await page.waitForSelector('#cmp-stopped', MODEL_WORK);
     await shot(page, 'compare-stopped');
@@ -291,14 +408,24 @@ describe('the playground, SFT to reward model to PPO to a blind comparison', () 
     await tab(page, 'compare');
     expect([await page.locator('#cmp-max-tokens').inputValue(), await page.locator('#cmp-temperature').inputValue()]).toEqual(['200', '2']);
     await tab(page, 'rank');
-    expect([await page.locator('#rank-max-tokens').inputValue(), await page.locator('#rank-temperature').inputValue(), await page.locator('#rank-top-p').inputValue()]).toEqual(['200', '2', '0.95']);
+    expect([
+      await page.locator('#rank-max-tokens').inputValue(),
+      await page.locator('#rank-temperature').inputValue(),
+      await page.locator('#rank-top-p').inputValue(),
+    ]).toEqual(['200', '2', '0.95']);
     await tab(page, 'inspect');
     await page.waitForSelector('#sample-step option[value="2"]', { state: 'attached', ...MODEL_WORK });
     expect(await page.locator('#inspect-run').inputValue()).toBe(ppoId);
     await page.selectOption('#sample-step', '2');
     await page.selectOption('#quantity', 'kl');
-    await page.waitForFunction(() => document.querySelector('rlhf-app')?.shadowRoot?.querySelector('inspect-view')?.shadowRoot
-      ?.querySelector('.tok[title]')?.getAttribute('title')?.includes(' · kl '));
+    await page.waitForFunction(() =>
+      document
+        .querySelector('rlhf-app')
+        ?.shadowRoot?.querySelector('inspect-view')
+        ?.shadowRoot?.querySelector('.tok[title]')
+        ?.getAttribute('title')
+        ?.includes(' · kl '),
+    );
     expect(await tokenColours(page)).toEqual(klStep2);
     expect(await page.locator('#spot').innerText()).toMatch(/\b1 scored, mean 6\.0\b/);
     const again = await alarmsShownAndExpected(page, ppoId);

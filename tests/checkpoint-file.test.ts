@@ -22,7 +22,11 @@ describe('checkpoint files (CLI)', () => {
   it('a checkpoint of over 500 MB round-trips through a file, tensor by tensor', async () => {
     const gpu = await testGpu();
     // 3 slots (param, m, v) x 44 Mi floats = 528 MiB
-    const specs = [{ name: 'wte', shape: [8192, 4096], decay: true }, { name: 'h.0.w', shape: [3072, 4096], decay: true }, { name: 'ln', shape: [4096], decay: false }];
+    const specs = [
+      { name: 'wte', shape: [8192, 4096], decay: true },
+      { name: 'h.0.w', shape: [3072, 4096], decay: true },
+      { name: 'ln', shape: [4096], decay: false },
+    ];
     const a = new ParamTable(gpu, specs, { optimizer: true, grads: false });
     const b = new ParamTable(gpu, specs, { optimizer: true, grads: false });
     const dir = mkdtempSync(join(tmpdir(), 'ckfile-'));
@@ -38,7 +42,8 @@ describe('checkpoint files (CLI)', () => {
       k = 0;
       for (const e of b.entries) {
         for (const slot of ['param', 'm', 'v'] as const) {
-          const got = await b.download(e.name, slot), want = fill(e.n, ++k);
+          const got = await b.download(e.name, slot),
+            want = fill(e.n, ++k);
           expect(got.length).toBe(want.length);
           let diff = 0;
           for (let i = 0; i < want.length; i++) if (got[i] !== want[i]) diff++;
@@ -46,14 +51,18 @@ describe('checkpoint files (CLI)', () => {
         }
       }
     } finally {
-      a.destroy(); b.destroy();
+      a.destroy();
+      b.destroy();
       rmSync(dir, { recursive: true, force: true });
     }
   }, 300_000);
 
   it('a write that fails midway keeps the previous checkpoint and leaves no partial file; bad files are refused by name', async () => {
     const gpu = await testGpu();
-    const specs = [{ name: 'w', shape: [4, 8], decay: true }, { name: 'b', shape: [8], decay: false }];
+    const specs = [
+      { name: 'w', shape: [4, 8], decay: true },
+      { name: 'b', shape: [8], decay: false },
+    ];
     const t = new ParamTable(gpu, specs, { optimizer: true, grads: false });
     const dir = mkdtempSync(join(tmpdir(), 'ckfile-'));
     try {

@@ -8,8 +8,6 @@ import { parseSafetensors, readTensorF32 } from '../src/io/safetensors.ts';
 import { resolveConfig } from '../src/shared/config.ts';
 import { relErr } from './helpers/gpu.ts';
 
-
-
 const ref = JSON.parse(readFileSync('tests/fixtures/gpt2-tiny/reference.json', 'utf8')) as { input_ids: number[][]; logits: number[][][]; loss: number };
 const ids = ref.input_ids.map((r) => r.join(',')).join(';');
 
@@ -53,7 +51,10 @@ describe('rlhf-playground CLI', () => {
     cases.push([corrupt, /model\.safetensors: .*tensor "transformer\.ln_f\.bias"/]);
     const unsupported = join(dir, 'unsupported');
     mkdirSync(unsupported);
-    writeFileSync(join(unsupported, 'config.json'), JSON.stringify({ model_type: 'gpt2', n_embd: 48, n_head: 4, n_layer: 1, vocab_size: 10, activation_function: 'relu' }));
+    writeFileSync(
+      join(unsupported, 'config.json'),
+      JSON.stringify({ model_type: 'gpt2', n_embd: 48, n_head: 4, n_layer: 1, vocab_size: 10, activation_function: 'relu' }),
+    );
     cases.push([unsupported, /config\.json: unsupported value of "activation_function": "relu"/]);
     const badJson = join(dir, 'badjson');
     mkdirSync(badJson);
@@ -85,7 +86,12 @@ describe('rlhf-playground info, generate, export', () => {
   it('info reports the architecture, parameter count and memory estimates', async () => {
     const r = await cli(['info', '--model', 'tests/fixtures/llama-tiny']);
     expect(r.code, r.stderr).toBe(0);
-    const out = JSON.parse(r.stdout) as { architecture: string; parameters: number; kvHeads: number; memory: Record<string, { totalGiB: number; fits: boolean }> };
+    const out = JSON.parse(r.stdout) as {
+      architecture: string;
+      parameters: number;
+      kvHeads: number;
+      memory: Record<string, { totalGiB: number; fits: boolean }>;
+    };
     expect(out.architecture).toBe('llama');
     expect(out.kvHeads).toBe(2);
     expect(out.parameters).toBe(134592);
@@ -94,7 +100,10 @@ describe('rlhf-playground info, generate, export', () => {
   });
 
   it('info names a Qwen model by its model_type, and the block the engine runs it as', async () => {
-    for (const [name, type] of [['qwen2-tiny', 'qwen2'], ['qwen3-tiny', 'qwen3']]) {
+    for (const [name, type] of [
+      ['qwen2-tiny', 'qwen2'],
+      ['qwen3-tiny', 'qwen3'],
+    ]) {
       const r = await cli(['info', '--model', `tests/fixtures/${name}`]);
       expect(r.code, r.stderr).toBe(0);
       expect(JSON.parse(r.stdout)).toMatchObject({ architecture: type, block: 'llama' });
@@ -125,7 +134,17 @@ describe('rlhf-playground info, generate, export', () => {
     expect(JSON.parse(a.stdout).architecture).toBe('gpt2');
     expect(seen).toContain('/acme/tiny/resolve/main/model.safetensors');
     const before = seen.length;
-    const g = await runEnv(['generate', '--model', 'acme/tiny', '--ids', ref.input_ids[0]!.slice(0, 8).join(','), '--temperature', '0', '--max-new-tokens', '12']);
+    const g = await runEnv([
+      'generate',
+      '--model',
+      'acme/tiny',
+      '--ids',
+      ref.input_ids[0]!.slice(0, 8).join(','),
+      '--temperature',
+      '0',
+      '--max-new-tokens',
+      '12',
+    ]);
     expect(g.code, g.stderr).toBe(0);
     expect(seen.length).toBe(before); // the second load came from the cache
     const fx = JSON.parse(readFileSync('tests/fixtures/gpt2-tiny/reference.json', 'utf8')) as { greedy: { prompt_ids: number[]; output_ids: number[] } };
@@ -134,7 +153,25 @@ describe('rlhf-playground info, generate, export', () => {
   });
 
   it('generate samples K continuations from a text prompt, reproducibly, and stops on a stop string', async () => {
-    const args = ['generate', '--model', 'tests/fixtures/llama-tiny', '--prompt', 'Write a polite reply', '--num-samples', '3', '--seed', '9', '--max-new-tokens', '6', '--top-k', '50', '--top-p', '0.9', '--temperature', '0.8'];
+    const args = [
+      'generate',
+      '--model',
+      'tests/fixtures/llama-tiny',
+      '--prompt',
+      'Write a polite reply',
+      '--num-samples',
+      '3',
+      '--seed',
+      '9',
+      '--max-new-tokens',
+      '6',
+      '--top-k',
+      '50',
+      '--top-p',
+      '0.9',
+      '--temperature',
+      '0.8',
+    ];
     const a = await cli(args);
     expect(a.code, a.stderr).toBe(0);
     const out = JSON.parse(a.stdout) as { samples: { ids: number[]; text: string }[] };
@@ -214,13 +251,17 @@ describe('rlhf-playground --help and usage errors', () => {
     const top = await cli(['--help']);
     expect(top.code, top.stderr).toBe(0);
     for (const c of COMMANDS) expect(top.stdout).toMatch(new RegExp(`^  ${c} `, 'm'));
-    const helps = new Map(await Promise.all(COMMANDS.map(async (c) => {
-      const r = await cli([c, '--help']);
-      expect(r.code, `${c}: ${r.stderr}`).toBe(0);
-      expect(r.stderr).toBe('');
-      expect(r.stdout).toMatch(new RegExp(`^Usage: rlhf-playground ${c} `, 'm'));
-      return [c, helpOptions(r.stdout)] as const;
-    })));
+    const helps = new Map(
+      await Promise.all(
+        COMMANDS.map(async (c) => {
+          const r = await cli([c, '--help']);
+          expect(r.code, `${c}: ${r.stderr}`).toBe(0);
+          expect(r.stderr).toBe('');
+          expect(r.stdout).toMatch(new RegExp(`^Usage: rlhf-playground ${c} `, 'm'));
+          return [c, helpOptions(r.stdout)] as const;
+        }),
+      ),
+    );
     for (const [c, o] of helps) expect(o.get('--model'), c).toMatch(/\(required\)/);
     expect([...helps.get('generate')!.keys()]).toEqual(expect.arrayContaining(['--prompt', '--ids', '--temperature', '--top-p', '--stop', '--raw']));
     expect(helps.get('generate')!.get('--num-samples')).toMatch(/\(default: 1\)/);
@@ -239,7 +280,8 @@ describe('rlhf-playground --help and usage errors', () => {
     for (const stage of ['sft', 'rm', 'dpo', 'ppo'] as const) {
       const o = helpOptions((await cli([stage, '--help'])).stdout);
       const shape = { maxPositions: 1024, hidden: 4096 }; // the paper's width: the learning rates unscaled
-      const full = resolveConfig(stage, { loraRank: 0, rewardRunId: 'rm' }, shape), lora = resolveConfig(stage, { loraRank: 8, rewardRunId: 'rm' }, shape);
+      const full = resolveConfig(stage, { loraRank: 0, rewardRunId: 'rm' }, shape),
+        lora = resolveConfig(stage, { loraRank: 8, rewardRunId: 'rm' }, shape);
       expect(o.get('--lr'), stage).toContain(`(default: ${exp(lora.lr)} with LoRA, ${exp(full.lr)} full, x 4096 / the model's hidden size, at most x 32)`);
       expect(o.get('--epochs'), stage).toContain('(default: 0 = auto: passes for at least 32 steps, at most 8)');
       expect(o.get('--batch-size'), stage).toContain(`(default: ${full.batchSize})`);
@@ -249,7 +291,9 @@ describe('rlhf-playground --help and usage errors', () => {
       expect(o.get('--max-steps, --steps'), stage).toMatch(/max_steps.*\(default: 0\)/);
     }
     // the table's own numbers, so a copy of it could not pass: these differ per stage and per LoRA
-    expect(helpOptions((await cli(['rm', '--help'])).stdout).get('--lr')).toContain("(default: 1e-4 with LoRA, 3.1e-5 full, x 4096 / the model's hidden size, at most x 32)");
+    expect(helpOptions((await cli(['rm', '--help'])).stdout).get('--lr')).toContain(
+      "(default: 1e-4 with LoRA, 3.1e-5 full, x 4096 / the model's hidden size, at most x 32)",
+    );
     expect(helpOptions((await cli(['ppo', '--help'])).stdout).get('--num-samples')).toContain('(default: 4)');
   });
 
@@ -257,7 +301,10 @@ describe('rlhf-playground --help and usage errors', () => {
     const cases: [string[], RegExp][] = [
       [['sft', '--frobnicate', '3'], /^rlhf-playground sft: unknown option '--frobnicate'$/],
       [['sft', '--model', 'm', '--data', 'd.jsonl', '--out', 'o', '--beta', '0.2'], /^rlhf-playground sft: unknown option '--beta'/],
-      [['generate', '--model', 'm', '--prompt', 'x', '--temprature', '0'], /^rlhf-playground generate: unknown option '--temprature' \(Did you mean --temperature\?\)$/],
+      [
+        ['generate', '--model', 'm', '--prompt', 'x', '--temprature', '0'],
+        /^rlhf-playground generate: unknown option '--temprature' \(Did you mean --temperature\?\)$/,
+      ],
       [['sft', '--model', 'm', '--out', 'o'], /^rlhf-playground sft: --data FILE\.jsonl is required$/],
       [['ppo', '--model', 'm', '--prompts', 'p.jsonl', '--out', 'o'], /^rlhf-playground ppo: --reward DIR is required$/],
       [['sft', '--model', 'm', '--data', 'd.jsonl', '--out', 'o', '--lr', 'fast'], /^rlhf-playground sft: --lr: invalid value "fast"$/],
@@ -266,12 +313,14 @@ describe('rlhf-playground --help and usage errors', () => {
       [['sfft'], /^rlhf-playground: unknown command 'sfft' \(Did you mean sft\?\)$/],
       [['--model', 'm'], /^rlhf-playground: unknown option '--model'$/],
     ];
-    await Promise.all(cases.map(async ([args, re]) => {
-      const r = await cli(args);
-      expect(r.code, args.join(' ')).toBe(2);
-      expect(r.stdout).toBe('');
-      expect(r.stderr.trim().split('\n'), args.join(' ')).toEqual([expect.stringMatching(re)]);
-    }));
+    await Promise.all(
+      cases.map(async ([args, re]) => {
+        const r = await cli(args);
+        expect(r.code, args.join(' ')).toBe(2);
+        expect(r.stdout).toBe('');
+        expect(r.stderr.trim().split('\n'), args.join(' ')).toEqual([expect.stringMatching(re)]);
+      }),
+    );
     // no command at all: the help on stdout, one line on stderr
     const none = await cli([]);
     expect(none.code).toBe(2);

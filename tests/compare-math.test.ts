@@ -31,7 +31,8 @@ describe('wilson interval', () => {
   it('is symmetric, contains the estimate and narrows with more votes', () => {
     for (const n of [1, 3, 7, 20, 101]) {
       for (let w = 0; w <= n; w += 0.5) {
-        const i = wilson(w, n)!, j = wilson(n - w, n)!;
+        const i = wilson(w, n)!,
+          j = wilson(n - w, n)!;
         expect(i.low).toBeCloseTo(1 - j.high, 12);
         expect(i.low).toBeLessThanOrEqual(w / n + 1e-12);
         expect(i.high).toBeGreaterThanOrEqual(w / n - 1e-12);
@@ -39,7 +40,10 @@ describe('wilson interval', () => {
         expect(i.high).toBeLessThanOrEqual(1);
       }
     }
-    const widths = [10, 40, 160, 640].map((n) => { const i = wilson(0.6 * n, n)!; return i.high - i.low; });
+    const widths = [10, 40, 160, 640].map((n) => {
+      const i = wilson(0.6 * n, n)!;
+      return i.high - i.low;
+    });
     for (let k = 1; k < widths.length; k++) expect(widths[k]!).toBeLessThan(widths[k - 1]!);
     // four times the votes, about half the width
     expect(widths[3]! / widths[2]!).toBeCloseTo(0.5, 1);
@@ -76,8 +80,13 @@ describe('blind votes', () => {
   it('tallies only the current tuned model against the reference, ties counting half', () => {
     const v = (tunedModel: string, winner: VoteRecord['winner'], referenceModel = REFERENCE_MODEL) => ({ tunedModel, referenceModel, winner });
     const votes = [
-      v('run:a', 'tuned'), v('run:a', 'tuned'), v('run:a', 'reference'), v('run:a', 'tie'),
-      v('run:b', 'reference'), v('run:b', 'reference'), v('run:a', 'tuned', 'run:sft'),
+      v('run:a', 'tuned'),
+      v('run:a', 'tuned'),
+      v('run:a', 'reference'),
+      v('run:a', 'tie'),
+      v('run:b', 'reference'),
+      v('run:b', 'reference'),
+      v('run:a', 'tuned', 'run:sft'),
     ];
     const t = tally(votes, 'run:a');
     expect(t).toMatchObject({ wins: 2, losses: 1, ties: 1, n: 4, rate: 2.5 / 4 });
@@ -92,7 +101,14 @@ describe('blind votes', () => {
 
   it('calls a difference only when the interval excludes one half', () => {
     const of = (wins: number, losses: number, ties = 0) =>
-      tally([...Array(wins).fill('tuned'), ...Array(losses).fill('reference'), ...Array(ties).fill('tie')].map((winner) => ({ winner, tunedModel: 'm', referenceModel: REFERENCE_MODEL })), 'm');
+      tally(
+        [...Array(wins).fill('tuned'), ...Array(losses).fill('reference'), ...Array(ties).fill('tie')].map((winner) => ({
+          winner,
+          tunedModel: 'm',
+          referenceModel: REFERENCE_MODEL,
+        })),
+        'm',
+      );
     expect(verdict(of(7, 3))).toBe('unclear'); // 70% of 10 is not enough
     expect(verdict(of(16, 4))).toBe('better');
     expect(verdict(of(2, 18))).toBe('worse');
@@ -115,8 +131,12 @@ describe('data import', () => {
     // TRL's conversational prompt: one user message is kept as its text (it encodes the same); the
     // store keeps prompts as text, so a system or multi-turn prompt is refused on its line
     expect(one('{"prompt":[{"role":"user","content":"Hi there."}]}')).toBe('Hi there.');
-    expect(one('{"prompt":[{"role":"system","content":"Be brief."},{"role":"user","content":"Hi."}]}')).toEqual({ error: expect.stringMatching(/system or multi-turn conversational prompt cannot be kept here/) });
-    expect(one('{"prompt":[{"role":"user","content":"Hi."},{"role":"assistant","content":"Hello."}]}')).toEqual({ error: 'a conversational prompt must end with a user turn, got role "assistant"' });
+    expect(one('{"prompt":[{"role":"system","content":"Be brief."},{"role":"user","content":"Hi."}]}')).toEqual({
+      error: expect.stringMatching(/system or multi-turn conversational prompt cannot be kept here/),
+    });
+    expect(one('{"prompt":[{"role":"user","content":"Hi."},{"role":"assistant","content":"Hello."}]}')).toEqual({
+      error: 'a conversational prompt must end with a user turn, got role "assistant"',
+    });
     // other kinds keep their own rules and messages
     expect(one('{"prompt":"x","completion":5}')).toEqual({ error: '"completion" must be a string, got a number' });
     expect(one('{"prompt":"x","chosen":"y"}')).toEqual({ error: 'missing "rejected"' });
@@ -129,23 +149,37 @@ describe('data import', () => {
 
   it('adds every good line, reports each bad one as file:line: problem, keeps strings verbatim', () => {
     const xss = '<img src=x onerror="document.body.dataset.xss=1">';
-    const text = '\ufeff' + [
-      JSON.stringify({ prompt: 'Say hi.', completion: 'Hi!' }), // 1
-      JSON.stringify({ prompt: xss, task: 'greeting' }), // 2
-      '{"prompt": "broken"', // 3
-      '', // 4
-      JSON.stringify({ prompt: 42 }), // 5
-      JSON.stringify({ prompt: 'Rank these.', completions: ['good', 'bad'] }) + '\r', // 6
-      JSON.stringify({ prompt: '  spaced  ' }) + '\r', // 7
-      JSON.stringify({ prompt: 'x', completion: 1 }), // 8
-      '{"prompt":"a","prompt":"b"}', // 9
-      JSON.stringify({ messages: [{ role: 'user', content: xss }, { role: 'assistant', content: 'ok' }] }), // 10
-    ].join('\n') + '\n';
+    const text =
+      '\ufeff' +
+      [
+        JSON.stringify({ prompt: 'Say hi.', completion: 'Hi!' }), // 1
+        JSON.stringify({ prompt: xss, task: 'greeting' }), // 2
+        '{"prompt": "broken"', // 3
+        '', // 4
+        JSON.stringify({ prompt: 42 }), // 5
+        JSON.stringify({ prompt: 'Rank these.', completions: ['good', 'bad'] }) + '\r', // 6
+        JSON.stringify({ prompt: '  spaced  ' }) + '\r', // 7
+        JSON.stringify({ prompt: 'x', completion: 1 }), // 8
+        '{"prompt":"a","prompt":"b"}', // 9
+        JSON.stringify({
+          messages: [
+            { role: 'user', content: xss },
+            { role: 'assistant', content: 'ok' },
+          ],
+        }), // 10
+      ].join('\n') +
+      '\n';
     const r = importData(text, 'mine.jsonl');
     expect(r.records).toEqual<DataRecord[]>([
       { kind: 'completion', prompt: 'Say hi.', completion: 'Hi!' },
       { kind: 'ranking', prompt: 'Rank these.', completions: ['good', 'bad'] },
-      { kind: 'messages', messages: [{ role: 'user', content: xss }, { role: 'assistant', content: 'ok' }] },
+      {
+        kind: 'messages',
+        messages: [
+          { role: 'user', content: xss },
+          { role: 'assistant', content: 'ok' },
+        ],
+      },
     ]);
     expect(r.prompts).toEqual([xss, '  spaced  ']);
     expect(r.errors).toHaveLength(4);
@@ -180,18 +214,49 @@ describe('data import', () => {
 
 describe('stored rankings, counters and export', () => {
   it('writes a stored ranking best first with dense ranks, ranks only for ties', () => {
-    expect(rankingToRecord({ prompt: 'p', completions: ['x', 'y', 'z'], ranks: [0, 1, 2] })).toEqual({ kind: 'ranking', prompt: 'p', completions: ['x', 'y', 'z'] });
-    expect(rankingToRecord({ prompt: 'p', completions: ['x', 'y', 'z'], ranks: [2, 0, 1] })).toEqual({ kind: 'ranking', prompt: 'p', completions: ['y', 'z', 'x'] });
-    expect(rankingToRecord({ prompt: 'p', completions: ['a', 'b', 'c', 'd'], ranks: [1, 0, 1, 3] })).toEqual({ kind: 'ranking', prompt: 'p', completions: ['b', 'a', 'c', 'd'], ranks: [0, 1, 1, 2] });
+    expect(rankingToRecord({ prompt: 'p', completions: ['x', 'y', 'z'], ranks: [0, 1, 2] })).toEqual({
+      kind: 'ranking',
+      prompt: 'p',
+      completions: ['x', 'y', 'z'],
+    });
+    expect(rankingToRecord({ prompt: 'p', completions: ['x', 'y', 'z'], ranks: [2, 0, 1] })).toEqual({
+      kind: 'ranking',
+      prompt: 'p',
+      completions: ['y', 'z', 'x'],
+    });
+    expect(rankingToRecord({ prompt: 'p', completions: ['a', 'b', 'c', 'd'], ranks: [1, 0, 1, 3] })).toEqual({
+      kind: 'ranking',
+      prompt: 'p',
+      completions: ['b', 'a', 'c', 'd'],
+      ranks: [0, 1, 1, 2],
+    });
     expect(rankingToRecord({ prompt: 'p', completions: ['a', 'b'], ranks: [5, 3] })).toEqual({ kind: 'ranking', prompt: 'p', completions: ['b', 'a'] });
-    expect(rankingToRecord({ prompt: 'p', completions: ['a', 'b'], ranks: [0, 0] })).toEqual({ kind: 'ranking', prompt: 'p', completions: ['a', 'b'], ranks: [0, 0] });
+    expect(rankingToRecord({ prompt: 'p', completions: ['a', 'b'], ranks: [0, 0] })).toEqual({
+      kind: 'ranking',
+      prompt: 'p',
+      completions: ['a', 'b'],
+      ranks: [0, 0],
+    });
   });
 
   it('bundles everything in one zip (data, prompts, votes, spot checks) whose data and prompts import back', () => {
     const records: DataRecord[] = [{ kind: 'completion', prompt: 'p', completion: 'c' }];
     const rankings = [{ prompt: 'q', completions: ['worst', 'best'], ranks: [1, 0], scores: [2, 7], flags: [['hallucination'], []] }];
     const prompts = [{ text: 'Say hi.' }];
-    const votes = [{ id: 3, prompt: 'v', tuned: 't', reference: 'r', tunedModel: 'run:a', referenceModel: 'base', tunedShownAs: 'B' as const, winner: 'tuned' as const, seed: 9, createdAt: 5 }];
+    const votes = [
+      {
+        id: 3,
+        prompt: 'v',
+        tuned: 't',
+        reference: 'r',
+        tunedModel: 'run:a',
+        referenceModel: 'base',
+        tunedShownAs: 'B' as const,
+        winner: 'tuned' as const,
+        seed: 9,
+        createdAt: 5,
+      },
+    ];
     const spotChecks = [{ id: 1, runId: 'a', step: 2, prompt: 'p', response: 'x', reward: 0.5, score: 6, createdAt: 6 }];
     const zip = dataBundle({ records, rankings, prompts, votes, spotChecks })!;
     const files = unzipFiles(zip, 'rlhf-playground-data.zip');
@@ -200,21 +265,47 @@ describe('stored rankings, counters and export', () => {
     expect(JSON.parse(text('votes.jsonl'))).toEqual({ ...votes[0], id: undefined }); // the store's key is not data
     expect(JSON.parse(text('spot-checks.jsonl'))).toMatchObject({ runId: 'a', score: 6, reward: 0.5 });
     const back = importDataBundle(zip, 'rlhf-playground-data.zip');
-    expect(back).toEqual({ records: [...records, { kind: 'ranking', prompt: 'q', completions: ['best', 'worst'], scores: [7, 2], flags: [[], ['hallucination']] }], prompts: ['Say hi.'], errors: [], kept: ['votes.jsonl', 'spot-checks.jsonl'] });
+    expect(back).toEqual({
+      records: [...records, { kind: 'ranking', prompt: 'q', completions: ['best', 'worst'], scores: [7, 2], flags: [[], ['hallucination']] }],
+      prompts: ['Say hi.'],
+      errors: [],
+      kept: ['votes.jsonl', 'spot-checks.jsonl'],
+    });
     expect(dataBundle({ records: [], rankings: [], prompts: [], votes: [], spotChecks: [] })).toBeUndefined();
     // a bad line is named by zip, entry and line; a zip without the data files says what it lacks
     const enc = new TextEncoder();
     const bad = zipFiles(new Map([['data.jsonl', enc.encode('{"prompt":"p","completion":"c"}\n{"prompt":3}\n')]]));
-    expect(importDataBundle(bad, 'mine.zip')).toMatchObject({ records: [records[0]], errors: ['mine.zip/data.jsonl:2: "prompt" must be a string or a list of messages, got a number'] });
-    expect(() => importDataBundle(zipFiles(new Map([['notes.txt', enc.encode('hi')]])), 'other.zip')).toThrow(/^other\.zip: holds no data\.jsonl or prompts\.jsonl/);
+    expect(importDataBundle(bad, 'mine.zip')).toMatchObject({
+      records: [records[0]],
+      errors: ['mine.zip/data.jsonl:2: "prompt" must be a string or a list of messages, got a number'],
+    });
+    expect(() => importDataBundle(zipFiles(new Map([['notes.txt', enc.encode('hi')]])), 'other.zip')).toThrow(
+      /^other\.zip: holds no data\.jsonl or prompts\.jsonl/,
+    );
   });
 
   it('keeps the 1-7 scores and Table 3 flags, in the best-first order, and they import back', () => {
-    const stored = { prompt: 'p', completions: ['x', 'y', 'z'], ranks: [2, 0, 1], scores: [2, 6, null], flags: [['hallucination', 'opinion'], [], ['fails-instruction']] };
+    const stored = {
+      prompt: 'p',
+      completions: ['x', 'y', 'z'],
+      ranks: [2, 0, 1],
+      scores: [2, 6, null],
+      flags: [['hallucination', 'opinion'], [], ['fails-instruction']],
+    };
     const rec = rankingToRecord(stored);
-    expect(rec).toEqual({ kind: 'ranking', prompt: 'p', completions: ['y', 'z', 'x'], scores: [6, null, 2], flags: [[], ['fails-instruction'], ['hallucination', 'opinion']] });
+    expect(rec).toEqual({
+      kind: 'ranking',
+      prompt: 'p',
+      completions: ['y', 'z', 'x'],
+      scores: [6, null, 2],
+      flags: [[], ['fails-instruction'], ['hallucination', 'opinion']],
+    });
     // nothing set: no empty labels in the file
-    expect(rankingToRecord({ ...stored, scores: [null, null, null], flags: [[], [], []] })).toEqual({ kind: 'ranking', prompt: 'p', completions: ['y', 'z', 'x'] });
+    expect(rankingToRecord({ ...stored, scores: [null, null, null], flags: [[], [], []] })).toEqual({
+      kind: 'ranking',
+      prompt: 'p',
+      completions: ['y', 'z', 'x'],
+    });
     const out = exportData([], [stored], []);
     expect(out.data).toBe('{"prompt":"p","completions":["y","z","x"],"scores":[6,null,2],"flags":[[],["fails-instruction"],["hallucination","opinion"]]}\n');
     expect(importJsonl(out.data, 'rlhf-data.jsonl')).toEqual({ records: [rec], errors: [] });
@@ -228,19 +319,28 @@ describe('stored rankings, counters and export', () => {
     const rec = rankingToRecord(stored);
     expect(rec).toEqual({ kind: 'ranking', prompt: 'p', completions: ['y', 'x'], rationale: 'y answers it', generation_config: g });
     const out = exportData([], [stored], []);
-    expect(out.data).toBe('{"prompt":"p","completions":["y","x"],"rationale":"y answers it","generation_config":{"temperature":0.9,"top_p":0.95,"top_k":0,"max_new_tokens":64}}\n');
+    expect(out.data).toBe(
+      '{"prompt":"p","completions":["y","x"],"rationale":"y answers it","generation_config":{"temperature":0.9,"top_p":0.95,"top_k":0,"max_new_tokens":64}}\n',
+    );
     expect(importJsonl(out.data, 'rlhf-data.jsonl')).toEqual({ records: [rec], errors: [] });
     // a blank rationale is not written; a bad setting in a file is refused by line
     expect(rankingToRecord({ ...stored, rationale: '  ', generation_config: undefined })).toEqual({ kind: 'ranking', prompt: 'p', completions: ['y', 'x'] });
-    expect(importJsonl('{"prompt":"p","completions":["a","b"],"generation_config":{"top_p":0}}\n', 'r.jsonl').errors)
-      .toEqual([{ line: 1, message: 'r.jsonl:1: "generation_config": top_p must be above 0 and at most 1, got 0' }]);
+    expect(importJsonl('{"prompt":"p","completions":["a","b"],"generation_config":{"top_p":0}}\n', 'r.jsonl').errors).toEqual([
+      { line: 1, message: 'r.jsonl:1: "generation_config": top_p must be above 0 and at most 1, got 0' },
+    ]);
     expect(importJsonl('{"prompt":"p","completions":["a","b"],"rationale":3}\n', 'r.jsonl').errors[0]!.message).toMatch(/"rationale" must be a string/);
   });
 
   it('counts prompts, demonstrations, rankings and the pairs they give', () => {
     const records: DataRecord[] = [
       { kind: 'completion', prompt: 'p', completion: 'c' },
-      { kind: 'messages', messages: [{ role: 'user', content: 'u' }, { role: 'assistant', content: 'a' }] },
+      {
+        kind: 'messages',
+        messages: [
+          { role: 'user', content: 'u' },
+          { role: 'assistant', content: 'a' },
+        ],
+      },
       { kind: 'preference', prompt: 'p', chosen: 'c', rejected: 'r' }, // 1 pair
       { kind: 'ranking', prompt: 'p', completions: ['a', 'b', 'c'], ranks: [0, 0, 1] }, // 3 pairs - 1 tie
     ];
@@ -248,7 +348,12 @@ describe('stored rankings, counters and export', () => {
       { prompt: 'q', completions: ['a', 'b', 'c', 'd'], ranks: [0, 1, 2, 3] }, // 6
       { prompt: 'q', completions: ['a', 'b'], ranks: [0, 0] }, // 0
     ];
-    expect(dataCounts({ prompts: ['a', 'b', 'c', 'd', 'e'], rankings, records })).toEqual({ prompts: 5, demonstrations: 2, rankings: 4, comparisons: 1 + 2 + 6 });
+    expect(dataCounts({ prompts: ['a', 'b', 'c', 'd', 'e'], rankings, records })).toEqual({
+      prompts: 5,
+      demonstrations: 2,
+      rankings: 4,
+      comparisons: 1 + 2 + 6,
+    });
     expect(dataCounts({ prompts: [], rankings: [], records: [] })).toEqual({ prompts: 0, demonstrations: 0, rankings: 0, comparisons: 0 });
   });
 
@@ -270,7 +375,13 @@ describe('stored rankings, counters and export', () => {
     // importing the export again: every record and prompt is a duplicate
     const have = [...records, ...rankings.map(rankingToRecord)].map(recordKey);
     expect(newItems(have, importData(out.data, 'again').records, recordKey).added).toEqual([]);
-    expect(newItems(prompts.map((p) => p.text), ps.prompts, (t) => t).added).toEqual([]);
+    expect(
+      newItems(
+        prompts.map((p) => p.text),
+        ps.prompts,
+        (t) => t,
+      ).added,
+    ).toEqual([]);
     expect(exportData([], [], [])).toEqual({ data: '', prompts: '' });
   });
 

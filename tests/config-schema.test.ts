@@ -13,22 +13,32 @@ import { PPO_DEFAULTS } from '../src/train/ppo-defaults.ts';
 import { appliesTo, cardRows, formFields, helpOf, OPTIONS, stageDefaults, stageFlags, trlName } from '../src/shared/schema.ts';
 
 const pinned = JSON.parse(readFileSync(new URL('./fixtures/resolved-configs.json', import.meta.url), 'utf8')) as {
-  base: Record<Stage, Record<string, unknown>>; cases: Record<string, Record<string, unknown>>;
+  base: Record<Stage, Record<string, unknown>>;
+  cases: Record<string, Record<string, unknown>>;
 };
-const SHAPES = [{ maxPositions: 64, hidden: 128 }, { maxPositions: 256, hidden: 128 }, { maxPositions: 1024, hidden: 768 }, { maxPositions: 2048, hidden: 4096 }, { maxPositions: 8192, hidden: 8192 }, { maxPositions: 128, hidden: 16 }];
+const SHAPES = [
+  { maxPositions: 64, hidden: 128 },
+  { maxPositions: 256, hidden: 128 },
+  { maxPositions: 1024, hidden: 768 },
+  { maxPositions: 2048, hidden: 4096 },
+  { maxPositions: 8192, hidden: 8192 },
+  { maxPositions: 128, hidden: 16 },
+];
 /** What a stage needs beside the defaults: PPO a reward model, GRPO and RLOO a reward function. */
 const needs = (stage: Stage): TrainInput => (stage === 'ppo' ? { rewardRunId: 'rm' } : stage === 'grpo' || stage === 'rloo' ? { reward_funcs: ['f'] } : {});
 
 describe('resolveConfig', () => {
   it('gives every stage, model shape and LoRA rank the config it gave before the schema', () => {
     let n = 0;
-    for (const stage of STAGES) for (const shape of SHAPES) for (const loraRank of [undefined, 0, 4, 8]) {
-      const name = `${stage} ${shape.maxPositions}x${shape.hidden} r${loraRank ?? '-'}`;
-      const want = { ...pinned.base[stage], ...(pinned.cases[name] ?? {}) };
-      if (!name.endsWith(' 64x128 r-')) expect(pinned.cases[name], name).toBeDefined(); // the base case is its stage's entry in base
-      expect(resolveConfig(stage, { ...(loraRank === undefined ? {} : { loraRank }), ...needs(stage) }, shape), name).toEqual(want);
-      n++;
-    }
+    for (const stage of STAGES)
+      for (const shape of SHAPES)
+        for (const loraRank of [undefined, 0, 4, 8]) {
+          const name = `${stage} ${shape.maxPositions}x${shape.hidden} r${loraRank ?? '-'}`;
+          const want = { ...pinned.base[stage], ...(pinned.cases[name] ?? {}) };
+          if (!name.endsWith(' 64x128 r-')) expect(pinned.cases[name], name).toBeDefined(); // the base case is its stage's entry in base
+          expect(resolveConfig(stage, { ...(loraRank === undefined ? {} : { loraRank }), ...needs(stage) }, shape), name).toEqual(want);
+          n++;
+        }
     expect(n).toBe(STAGES.length * SHAPES.length * 4);
   });
 });
@@ -47,23 +57,38 @@ describe('the schema', () => {
   it("names each option as TRL's config for that stage does", () => {
     const trl: Partial<Record<Stage, TrlStage>> = { sft: 'sft', rm: 'reward', dpo: 'dpo', grpo: 'grpo', rloo: 'rloo' }; // PPO: TRL's older PPOConfig, no longer in TRL
     let n = 0;
-    for (const stage of STAGES) for (const o of OPTIONS) {
-      const name = appliesTo(o, stage) ? trlName(o, stage) : undefined;
-      if (!name || !trl[stage]) continue;
-      expect(TRL_FIELDS[trl[stage]!], `${stage} ${o.key} -> ${name}`).toContain(name);
-      n++;
-    }
+    for (const stage of STAGES)
+      for (const o of OPTIONS) {
+        const name = appliesTo(o, stage) ? trlName(o, stage) : undefined;
+        if (!name || !trl[stage]) continue;
+        expect(TRL_FIELDS[trl[stage]!], `${stage} ${o.key} -> ${name}`).toContain(name);
+        n++;
+      }
     expect(n).toBeGreaterThan(60);
   });
 
   it('help lines name the options they refer to, on both surfaces', () => {
-    for (const stage of STAGES) for (const o of OPTIONS) for (const surface of ['cli', 'form'] as const) {
-      const h = helpOf(o, stage, surface);
-      expect(h, `${stage} ${o.key}`).not.toMatch(/\{\w+\}/);
-      expect(h.length, `${stage} ${o.key}`).toBeGreaterThan(8);
-    }
-    expect(helpOf(OPTIONS.find((o) => o.key === 'steps')!, 'sft', 'cli')).toContain('overrides --epochs');
-    expect(helpOf(OPTIONS.find((o) => o.key === 'steps')!, 'sft', 'form')).toContain('overrides epochs');
+    for (const stage of STAGES)
+      for (const o of OPTIONS)
+        for (const surface of ['cli', 'form'] as const) {
+          const h = helpOf(o, stage, surface);
+          expect(h, `${stage} ${o.key}`).not.toMatch(/\{\w+\}/);
+          expect(h.length, `${stage} ${o.key}`).toBeGreaterThan(8);
+        }
+    expect(
+      helpOf(
+        OPTIONS.find((o) => o.key === 'steps')!,
+        'sft',
+        'cli',
+      ),
+    ).toContain('overrides --epochs');
+    expect(
+      helpOf(
+        OPTIONS.find((o) => o.key === 'steps')!,
+        'sft',
+        'form',
+      ),
+    ).toContain('overrides epochs');
   });
 
   it('gives each stage its flags, one config field each, every one shown with its default', () => {
@@ -76,19 +101,56 @@ describe('the schema', () => {
       for (const f of flags) expect(help.get(f.flags), `${stage} ${f.flags}`).toMatch(/\(default: [^)]+\)$/);
     }
     // the flags the CLI had before the schema, each still there
-    const ppo = stageFlags('ppo').map((f) => f.flags), grpo = stageFlags('grpo').map((f) => f.flags);
-    expect(ppo).toEqual(expect.arrayContaining(['--num-samples <K>', '--max-new-tokens <N>', '--kl-coef <C>', '--ptx-coef <G>', '--ema-decay <D>', '--target-kl <X>', '--no-early-stopping', '--max-steps, --steps <N>']));
-    expect(grpo).toEqual(expect.arrayContaining(['--num-generations <G>', '--max-completion-length, --max-new-tokens <N>', '--scale-rewards <S>', '--loss-type <L>', '--reward-weights <W,...>', '--mask-truncated-completions', '--beta <B>']));
+    const ppo = stageFlags('ppo').map((f) => f.flags),
+      grpo = stageFlags('grpo').map((f) => f.flags);
+    expect(ppo).toEqual(
+      expect.arrayContaining([
+        '--num-samples <K>',
+        '--max-new-tokens <N>',
+        '--kl-coef <C>',
+        '--ptx-coef <G>',
+        '--ema-decay <D>',
+        '--target-kl <X>',
+        '--no-early-stopping',
+        '--max-steps, --steps <N>',
+      ]),
+    );
+    expect(grpo).toEqual(
+      expect.arrayContaining([
+        '--num-generations <G>',
+        '--max-completion-length, --max-new-tokens <N>',
+        '--scale-rewards <S>',
+        '--loss-type <L>',
+        '--reward-weights <W,...>',
+        '--mask-truncated-completions',
+        '--beta <B>',
+      ]),
+    );
     expect(stageFlags('rloo').map((f) => f.flags)).toContain('--normalize-advantages');
     expect(stageFlags('rm').map((f) => f.flags)).toContain('--head-lr-ratio <X>');
     expect(stageFlags('sft').map((f) => f.flags)).not.toContain('--beta <B>');
   });
 
   it("lays out the Train form: the stage's fields, plain ones then Advanced", () => {
-    const keys = (stage: Stage, advanced: boolean) => formFields(stage).filter((f) => f.advanced === advanced).map((f) => f.key);
+    const keys = (stage: Stage, advanced: boolean) =>
+      formFields(stage)
+        .filter((f) => f.advanced === advanced)
+        .map((f) => f.key);
     expect(keys('sft', false)).toEqual(['epochs', 'steps', 'batchSize', 'lr', 'loraRank', 'seqLen']);
     expect(keys('ppo', false)).toEqual(['epochs', 'steps', 'batchSize', 'lr', 'loraRank', 'seqLen', 'rewardRunId', 'kl_coef', 'numSamples', 'maxNewTokens']);
-    expect(keys('grpo', false)).toEqual(['epochs', 'steps', 'batchSize', 'lr', 'loraRank', 'seqLen', 'rewardRunId', 'numSamples', 'maxNewTokens', 'beta', 'temperature']);
+    expect(keys('grpo', false)).toEqual([
+      'epochs',
+      'steps',
+      'batchSize',
+      'lr',
+      'loraRank',
+      'seqLen',
+      'rewardRunId',
+      'numSamples',
+      'maxNewTokens',
+      'beta',
+      'temperature',
+    ]);
     expect(keys('ppo', true).slice(11, 14)).toEqual(['onNonFinite', 'temperature', 'kl_target']); // PPO's temperature under Advanced
     expect(keys('rm', true)).toContain('headLrRatio');
     expect(formFields('grpo').find((f) => f.key === 'loss_type')!.options).toEqual(['grpo', 'bnpo', 'dr_grpo', 'dapo']);
@@ -96,14 +158,49 @@ describe('the schema', () => {
   });
 
   it("lists on the model card what it listed before, with TRL's names", () => {
-    const rows = (stage: string) => cardRows(stage).map(([k]) => k).sort();
-    const common = ['lr', 'epochs', 'steps', 'batchSize', 'seqLen', 'weightDecay', 'warmupRatio', 'maxGradNorm', 'loraRank', 'loraAlpha', 'loraDropout', 'seed'];
+    const rows = (stage: string) =>
+      cardRows(stage)
+        .map(([k]) => k)
+        .sort();
+    const common = [
+      'lr',
+      'epochs',
+      'steps',
+      'batchSize',
+      'seqLen',
+      'weightDecay',
+      'warmupRatio',
+      'maxGradNorm',
+      'loraRank',
+      'loraAlpha',
+      'loraDropout',
+      'seed',
+    ];
     expect(rows('sft')).toEqual([...common].sort());
     expect(rows('rm')).toEqual([...common].sort());
     expect(rows('some-other-stage')).toEqual([...common].sort());
     expect(rows('dpo')).toEqual([...common, 'beta'].sort());
-    expect(rows('ppo')).toEqual([...common, 'numSamples', 'maxNewTokens', 'temperature', 'kl_coef', 'kl_target', 'cliprange', 'cliprange_value', 'vf_coef', 'gamma', 'lam',
-      'ppo_epochs', 'minibatches', 'ptx_coef', 'ema_decay', 'early_stopping', 'target_kl'].sort());
+    expect(rows('ppo')).toEqual(
+      [
+        ...common,
+        'numSamples',
+        'maxNewTokens',
+        'temperature',
+        'kl_coef',
+        'kl_target',
+        'cliprange',
+        'cliprange_value',
+        'vf_coef',
+        'gamma',
+        'lam',
+        'ppo_epochs',
+        'minibatches',
+        'ptx_coef',
+        'ema_decay',
+        'early_stopping',
+        'target_kl',
+      ].sort(),
+    );
     expect(cardRows('dpo').find(([k]) => k === 'beta')).toEqual(['beta', 'DPO beta', 'beta']);
     expect(cardRows('sft').find(([k]) => k === 'lr')).toEqual(['lr', 'learning rate', 'learning_rate']);
   });

@@ -3,16 +3,26 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import {
-  FAMILIES, STYLES, STYLE_WEIGHTS, TASKS, demoJsonl, demoPrompts, generateCorpus, render,
-  type SlotRecord, type Style,
+  FAMILIES,
+  STYLES,
+  STYLE_WEIGHTS,
+  TASKS,
+  demoJsonl,
+  demoPrompts,
+  generateCorpus,
+  render,
+  type SlotRecord,
+  type Style,
 } from '../scripts/default-model/corpus.ts';
 
-const MAX_PROMPT = 90, MAX_COMPLETION = 220;
+const MAX_PROMPT = 90,
+  MAX_COMPLETION = 220;
 const PRINTABLE = /^[\x20-\x7e]+$/;
 
 /** Every training text the families can produce: all templates over all combinations of training values. */
 function allTrainingTexts(): { prompts: string[]; completions: string[] } {
-  const prompts: string[] = [], completions: string[] = [];
+  const prompts: string[] = [],
+    completions: string[] = [];
   for (const fam of FAMILIES) {
     let combos: Record<string, SlotRecord>[] = [{}];
     for (const [k, slot] of Object.entries(fam.slots)) combos = combos.flatMap((c) => slot.train.map((v) => ({ ...c, [k]: v })));
@@ -28,7 +38,9 @@ const escapeRe = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 describe('corpus generator', () => {
   it('is deterministic for a seed and differs across seeds', () => {
-    const a = generateCorpus(500, 7), b = generateCorpus(500, 7), c = generateCorpus(500, 8);
+    const a = generateCorpus(500, 7),
+      b = generateCorpus(500, 7),
+      c = generateCorpus(500, 8);
     expect(a).toEqual(b);
     expect(a).not.toEqual(c);
     expect(a).toHaveLength(500);
@@ -64,7 +76,8 @@ describe('corpus generator', () => {
   });
 
   it('mixes styles in the target proportions', () => {
-    const n = 20000, counts = new Map<Style, number>();
+    const n = 20000,
+      counts = new Map<Style, number>();
     for (const ex of generateCorpus(n, 3)) counts.set(ex.style, (counts.get(ex.style) ?? 0) + 1);
     const total = Object.values(STYLE_WEIGHTS).reduce((a, b) => a + b, 0);
     expect(total).toBeCloseTo(1, 9);
@@ -141,7 +154,10 @@ describe('demo prompts', () => {
   it('matches public/prompts/demo.jsonl', () => {
     const text = readFileSync('public/prompts/demo.jsonl', 'utf8');
     expect(text).toBe(demoJsonl());
-    const lines = text.trimEnd().split('\n').map((l) => JSON.parse(l) as { prompt: string; task: string });
+    const lines = text
+      .trimEnd()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { prompt: string; task: string });
     expect(lines).toEqual(demo);
   });
 });

@@ -1,6 +1,18 @@
 import { describe, it, expect } from 'vitest';
 import {
-  checkRecord, checkRecords, exportJsonl, importJsonl, MAX_FILE_BYTES, RecordError, MAX_LINE_CHARS, promptText, toPreferencePairs, toPrompts, toRankings, toSftRows, type Record,
+  checkRecord,
+  checkRecords,
+  exportJsonl,
+  importJsonl,
+  MAX_FILE_BYTES,
+  RecordError,
+  MAX_LINE_CHARS,
+  promptText,
+  toPreferencePairs,
+  toPrompts,
+  toRankings,
+  toSftRows,
+  type Record,
 } from '../src/io/datasets.ts';
 
 /** Why `v` is not a record (checkRecord's message); undefined when it is one. */
@@ -18,13 +30,26 @@ const F = 'my-data.jsonl';
 
 const samples: Record[] = [
   { kind: 'completion', prompt: 'Say hi.', completion: ' Hi!' },
-  { kind: 'messages', messages: [{ role: 'system', content: 'Be brief.' }, { role: 'user', content: 'Hi?' }, { role: 'assistant', content: 'Hello.' }] },
+  {
+    kind: 'messages',
+    messages: [
+      { role: 'system', content: 'Be brief.' },
+      { role: 'user', content: 'Hi?' },
+      { role: 'assistant', content: 'Hello.' },
+    ],
+  },
   { kind: 'preference', prompt: 'The sky is', chosen: ' blue.', rejected: ' green.' },
   { kind: 'ranking', prompt: 'Rank these', completions: ['best', 'middle', 'worst'] },
   { kind: 'ranking', prompt: 'With ties', completions: ['a', 'b', 'c', 'd'], ranks: [0, 0, 1, 2] },
   { kind: 'ranking', prompt: 'nine', completions: ['1', '2', '3', '4', '5', '6', '7', '8', '9'] },
   { kind: 'prompt', prompt: 'Write a haiku.' },
-  { kind: 'prompt', prompt: [{ role: 'system', content: 'Be brief.' }, { role: 'user', content: 'Hi?' }] },
+  {
+    kind: 'prompt',
+    prompt: [
+      { role: 'system', content: 'Be brief.' },
+      { role: 'user', content: 'Hi?' },
+    ],
+  },
 ];
 
 /** Plain objects, so toEqual does not trip over null-prototype objects or absent keys. */
@@ -42,14 +67,22 @@ describe('export / import round trip', () => {
   });
 
   it('writes the TRL line formats', () => {
-    const lines = exportJsonl(samples).trimEnd().split('\n').map((l) => JSON.parse(l) as object);
+    const lines = exportJsonl(samples)
+      .trimEnd()
+      .split('\n')
+      .map((l) => JSON.parse(l) as object);
     expect(lines[0]).toEqual({ prompt: 'Say hi.', completion: ' Hi!' });
     expect(Object.keys(lines[1]!)).toEqual(['messages']);
     expect(lines[2]).toEqual({ prompt: 'The sky is', chosen: ' blue.', rejected: ' green.' });
     expect(lines[3]).toEqual({ prompt: 'Rank these', completions: ['best', 'middle', 'worst'] });
     expect(lines[4]).toEqual({ prompt: 'With ties', completions: ['a', 'b', 'c', 'd'], ranks: [0, 0, 1, 2] });
     expect(lines[6]).toEqual({ prompt: 'Write a haiku.' });
-    expect(lines[7]).toEqual({ prompt: [{ role: 'system', content: 'Be brief.' }, { role: 'user', content: 'Hi?' }] });
+    expect(lines[7]).toEqual({
+      prompt: [
+        { role: 'system', content: 'Be brief.' },
+        { role: 'user', content: 'Hi?' },
+      ],
+    });
   });
 
   it('round trips a whole file and awkward strings', () => {
@@ -100,11 +133,17 @@ describe('checkRecord: the one rule set, for a record in memory or in the store'
     expect(recordProblem({ kind: 'completion', prompt: 'p', completion: '' })).toBeUndefined(); // an empty completion is a completion
     expect(recordProblem({ kind: 'prompt', prompt: ' ' })).toBe('"prompt" is empty');
     expect(recordProblem({ kind: 'prompt', prompt: 'p', completion: '' })).toBe('unknown key "completion" in a prompt-only record (allowed: kind, prompt)');
-    expect(recordProblem({ prompt: 'p', completion: 'c' })).toBe('"kind" must be one of "prompt", "completion", "messages", "preference", "ranking", got nothing');
+    expect(recordProblem({ prompt: 'p', completion: 'c' })).toBe(
+      '"kind" must be one of "prompt", "completion", "messages", "preference", "ranking", got nothing',
+    );
     expect(recordProblem('text')).toBe('a record must be an object, got a string');
-    expect(recordProblem({ kind: 'ranking', prompt: 'p', completions: ['a', 'b'], verdict: 'tie' })).toMatch(/a "verdict" belongs to a pair whose two completions tie/);
+    expect(recordProblem({ kind: 'ranking', prompt: 'p', completions: ['a', 'b'], verdict: 'tie' })).toMatch(
+      /a "verdict" belongs to a pair whose two completions tie/,
+    );
     expect(recordProblem({ kind: 'messages', messages: [{ role: 'user', content: 'hi', name: 'x' }] })).toMatch(/unknown key "name" in messages\[0\]/);
-    expect(() => checkRecords([samples[0], { kind: 'completion', prompt: 1, completion: 'c' }], 'my list')).toThrow(new RecordError('my list, record 2 of 2: "prompt" must be a string, got a number'));
+    expect(() => checkRecords([samples[0], { kind: 'completion', prompt: 1, completion: 'c' }], 'my list')).toThrow(
+      new RecordError('my list, record 2 of 2: "prompt" must be a string, got a number'),
+    );
   });
 });
 
@@ -168,7 +207,7 @@ describe('importJsonl errors', () => {
     ]);
   });
 
-  it('checks a ranking\'s scores (1-7 or null) and flags (names per completion)', () => {
+  it("checks a ranking's scores (1-7 or null) and flags (names per completion)", () => {
     const base = '"prompt":"p","completions":["a","b"]';
     const lines = [
       `{${base},"scores":[7,null],"flags":[["harmful-advice"],[]]}`,
@@ -274,7 +313,13 @@ describe('prompt-only rows (TRL form)', () => {
     expect(plain(r.records)).toEqual([
       { kind: 'prompt', prompt: 'Greet Kofi.' },
       { kind: 'prompt', prompt: [{ role: 'user', content: 'What color is the sky?' }] },
-      { kind: 'prompt', prompt: [{ role: 'system', content: 'Answer in French.' }, { role: 'user', content: 'Hi.' }] },
+      {
+        kind: 'prompt',
+        prompt: [
+          { role: 'system', content: 'Answer in French.' },
+          { role: 'user', content: 'Hi.' },
+        ],
+      },
     ]);
     // the metadata is not data: the export writes the prompt alone
     expect(exportJsonl(r.records).split('\n')[0]).toBe('{"prompt":"Greet Kofi."}');
@@ -311,10 +356,23 @@ describe('prompt-only rows (TRL form)', () => {
   });
 
   it("toPrompts: PPO's prompts from every kind but chat messages; promptText: the one-user-turn text", () => {
-    expect(plain(toPrompts(samples))).toEqual(['Say hi.', 'The sky is', 'Rank these', 'With ties', 'nine', 'Write a haiku.', plain((samples[7] as { prompt: unknown }).prompt)]);
+    expect(plain(toPrompts(samples))).toEqual([
+      'Say hi.',
+      'The sky is',
+      'Rank these',
+      'With ties',
+      'nine',
+      'Write a haiku.',
+      plain((samples[7] as { prompt: unknown }).prompt),
+    ]);
     expect(promptText('x')).toBe('x');
     expect(promptText([{ role: 'user', content: 'Hi.' }])).toBe('Hi.');
-    expect(promptText([{ role: 'system', content: 'S' }, { role: 'user', content: 'Hi.' }])).toBeUndefined();
+    expect(
+      promptText([
+        { role: 'system', content: 'S' },
+        { role: 'user', content: 'Hi.' },
+      ]),
+    ).toBeUndefined();
   });
 });
 

@@ -10,7 +10,10 @@ import { testGpu } from './helpers/gpu.ts';
 import { BUILTIN_MODEL_FILES } from '../src/shared/builtin-model.ts';
 
 const DIR = 'public/models/default';
-const demo = readFileSync('public/prompts/demo.jsonl', 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { prompt: string; task: string });
+const demo = readFileSync('public/prompts/demo.jsonl', 'utf8')
+  .trim()
+  .split('\n')
+  .map((l) => JSON.parse(l) as { prompt: string; task: string });
 
 describe('built-in model', () => {
   it('ships at most 10 MB with a tokenizer, a chat template and its training record', () => {
@@ -32,10 +35,20 @@ describe('built-in model', () => {
     expect(tok.hasChatTemplate).toBe(true);
     const { model } = loadModel(gpu, files);
     const gen = new Generator(model);
-    let finished = 0, total = 0, readable = 0;
+    let finished = 0,
+      total = 0,
+      readable = 0;
     const prompts = demo.filter((_, i) => i % 9 === 0).slice(0, 6);
     for (const [i, { prompt }] of prompts.entries()) {
-      const r = await gen.generate(tok.encodePrompt(prompt), { ...GENERATE_DEFAULTS, numSamples: 4, maxNewTokens: 96, temperature: 0.9, topP: 0.95, seed: i, stopTokenIds: tok.eosTokenIds });
+      const r = await gen.generate(tok.encodePrompt(prompt), {
+        ...GENERATE_DEFAULTS,
+        numSamples: 4,
+        maxNewTokens: 96,
+        temperature: 0.9,
+        topP: 0.95,
+        seed: i,
+        stopTokenIds: tok.eosTokenIds,
+      });
       const texts = r.ids.map((ids) => tok.decode(ids, { skipSpecialTokens: true }).trim());
       expect(new Set(texts).size, `samples for "${prompt}" are all the same`).toBeGreaterThan(1);
       for (const t of texts) {

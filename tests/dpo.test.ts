@@ -18,7 +18,10 @@ const base = { ...ADAMW_DEFAULTS, weightDecay: 0, warmupSteps: 0, totalSteps: 10
 describe('DPO', () => {
   it('takes every (better, worse) pair of a ranking', () => {
     const p = pairsFromRankings([{ prompt: [1], completions: [[2], [3], [4]], ranks: [0, 1, 1] }]);
-    expect(p.map((x) => [x.chosen[0], x.rejected[0]])).toEqual([[2, 3], [2, 4]]);
+    expect(p.map((x) => [x.chosen[0], x.rejected[0]])).toEqual([
+      [2, 3],
+      [2, 4],
+    ]);
     expect(pairsFromRankings(rankings).length).toBe(18);
   });
 
@@ -32,10 +35,16 @@ describe('DPO', () => {
     const pairs = pairsFromRankings(rankings).slice(0, 6);
     await dpo.trainStep(pairs);
     const name = 'model.layers.0.mlp.up_proj.lora_A.weight';
-    const a0 = await lora.params.download(name), g = await lora.params.download(name, 'grad');
-    const u = randn(a0.length, 6), n = Math.sqrt(dot(u, u)), eps = 1e-2;
+    const a0 = await lora.params.download(name),
+      g = await lora.params.download(name, 'grad');
+    const u = randn(a0.length, 6),
+      n = Math.sqrt(dot(u, u)),
+      eps = 1e-2;
     const at = async (s: number) => {
-      lora.params.upload(name, Float32Array.from(a0, (v, i) => v + (s * eps * u[i]!) / n));
+      lora.params.upload(
+        name,
+        Float32Array.from(a0, (v, i) => v + (s * eps * u[i]!) / n),
+      );
       return (await dpo.trainStep(pairs)).loss;
     };
     const num = ((await at(1)) - (await at(-1))) / (2 * eps);

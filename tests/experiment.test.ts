@@ -35,7 +35,8 @@ describe('simulated labelers', () => {
   it('ranks with Bradley-Terry noise: each pair of a ranking is ordered with preferProb odds', () => {
     const l = LABELERS.cheerful!;
     const cs = ['Hi Maya!', 'Hi Maya! So great!', 'Hi.', 'Hello Maya.'];
-    const rng = Rng.forSample(3, 0), n = 4000;
+    const rng = Rng.forSample(3, 0),
+      n = 4000;
     let aheadOf = 0;
     for (let i = 0; i < n; i++) {
       const r = rankCompletions(l, p, cs, rng);
@@ -48,7 +49,8 @@ describe('simulated labelers', () => {
   });
 
   it('judges identical texts a tie, and disagrees with itself on close pairs only', () => {
-    const l = LABELERS.concise!, rng = Rng.forSample(1, 1);
+    const l = LABELERS.concise!,
+      rng = Rng.forSample(1, 1);
     expect(judge(l, p, 'Hi Maya.', 'Hi Maya.', rng)).toBe(0.5);
     expect(sigmoid(0)).toBe(0.5);
     let flips = 0;
@@ -66,14 +68,17 @@ describe('simulated labelers', () => {
 
   it("fitting the labeler's own features to its noisy rankings recovers its weights, and is the reward model's ceiling", () => {
     // synthetic completions mixing what the cheerful labeler looks at, ranked K = 4 at a time with its noise
-    const l = LABELERS.cheerful!, rng = new Rng(5);
+    const l = LABELERS.cheerful!,
+      rng = new Rng(5);
     const bits = ['Hi Maya!', 'It is so great!', 'Whatever.', 'Hello there.', 'Have a wonderful day!', 'Fine, okay.', 'I love it.', 'See you.'];
     const text = () => Array.from({ length: 1 + Math.floor(rng.next() * 4) }, () => bits[Math.floor(rng.next() * bits.length)]!).join(' ');
-    const ranked = (n: number, noisy: boolean) => Array.from({ length: n }, () => {
-      const cs = Array.from({ length: 4 }, text);
-      const s = cs.map((c) => l.score(p, c)), d = [...new Set(s)].sort((a, b) => b - a);
-      return rankingRecord(p, cs, noisy ? rankCompletions(l, p, cs, rng) : s.map((x) => d.indexOf(x)));
-    });
+    const ranked = (n: number, noisy: boolean) =>
+      Array.from({ length: n }, () => {
+        const cs = Array.from({ length: 4 }, text);
+        const s = cs.map((c) => l.score(p, c)),
+          d = [...new Set(s)].sort((a, b) => b - a);
+        return rankingRecord(p, cs, noisy ? rankCompletions(l, p, cs, rng) : s.map((x) => d.indexOf(x)));
+      });
     const held = ranked(100, false);
     const many = featureFit(l, ranked(600, true), held);
     expect(many.train_pairs).toBeGreaterThan(3000);
@@ -104,7 +109,13 @@ describe('simulated labelers', () => {
     expect(new Set(P.train(1)).size).toBe(P.train(1).length);
     // the held-out prompts of the training vocabulary: as many, none ranked, PPO's or demonstrated
     for (const seed of [1, 2]) {
-      const seen = P.evalSeen(seed), taken = new Set([...P.train(seed), ...P.ppo(seed).map((r) => (r as { prompt: string }).prompt), ...P.demonstrations(seed).map((r) => (r as { prompt: string }).prompt), ...P.eval]);
+      const seen = P.evalSeen(seed),
+        taken = new Set([
+          ...P.train(seed),
+          ...P.ppo(seed).map((r) => (r as { prompt: string }).prompt),
+          ...P.demonstrations(seed).map((r) => (r as { prompt: string }).prompt),
+          ...P.eval,
+        ]);
       expect(seen.length).toBe(P.eval.length);
       expect(new Set(seen).size).toBe(seen.length);
       expect(seen.filter((x) => taken.has(x))).toEqual([]);
@@ -130,13 +141,23 @@ describe('simulated labelers', () => {
 // reward rising, the labeler's score of its samples above the SFT model's, and a win rate above 0.5; the
 // full experiment (README, "Does it align?") measures the rest.
 describe('the experiment, CI-sized', () => {
-  it('a reward model from 48 comparisons ranks held-out pairs better than chance, DPO beats the SFT model, PPO raises its reward and the labeler\'s score', async () => {
+  it("a reward model from 48 comparisons ranks held-out pairs better than chance, DPO beats the SFT model, PPO raises its reward and the labeler's score", async () => {
     const gpu = await testGpu();
     const out = mkdtempSync(join(tmpdir(), 'experiment-'));
     const r = await runExperiment(gpu, {
-      model: 'public/models/default', labelers: [LABELERS.cheerful!], prompts: builtinPrompts({ demonstrations: 16, ppoPrompts: 16, evalPrompts: 10 }),
-      comparisons: 48, curve: [], seeds: 1, stages: ['sft', 'rm', 'ppo', 'dpo'], K: 4, evalSamples: 2, maxNewTokens: 24, out,
-      config: { sft: { steps: 2 }, ppo: { steps: 8 } }, log: (line) => console.log(`CI experiment: ${line}`),
+      model: 'public/models/default',
+      labelers: [LABELERS.cheerful!],
+      prompts: builtinPrompts({ demonstrations: 16, ppoPrompts: 16, evalPrompts: 10 }),
+      comparisons: 48,
+      curve: [],
+      seeds: 1,
+      stages: ['sft', 'rm', 'ppo', 'dpo'],
+      K: 4,
+      evalSamples: 2,
+      maxNewTokens: 24,
+      out,
+      config: { sft: { steps: 2 }, ppo: { steps: 8 } },
+      log: (line) => console.log(`CI experiment: ${line}`),
     });
     const run = r.runs[0]!;
     console.log('CI experiment', JSON.stringify({ rm: run.rm, feature_fit: run.feature_fit, ppo: run.ppo, dpo: run.dpo, seconds: r.seconds }));
@@ -145,7 +166,8 @@ describe('the experiment, CI-sized', () => {
     expect(run.dpo!.win_rate_expected).toBeGreaterThan(0.6);
     expect(run.ppo!.win_rate_expected).toBeGreaterThan(0.5);
     expect(run.ppo!.labeler_score).toBeGreaterThan(run.ppo!.sft_labeler_score);
-    const steps = r.ppo_steps.cheerful!, mean = (xs: { reward: number }[]) => xs.reduce((a, x) => a + x.reward, 0) / xs.length;
+    const steps = r.ppo_steps.cheerful!,
+      mean = (xs: { reward: number }[]) => xs.reduce((a, x) => a + x.reward, 0) / xs.length;
     expect(steps.length).toBe(8);
     expect(mean(steps.slice(-3))).toBeGreaterThan(mean(steps.slice(0, 3))); // PPO raised its reward model's score
     for (const k of ['ppo', 'dpo'] as const) {
@@ -185,45 +207,118 @@ describe('the experiment, CI-sized', () => {
     const gpu = await testGpu();
     const out = mkdtempSync(join(tmpdir(), 'experiment-select-'));
     const r = await runExperiment(gpu, {
-      model: 'public/models/default', labelers: [LABELERS.concise!], prompts: builtinPrompts({ demonstrations: 16, ppoPrompts: 16, evalPrompts: 6 }),
-      comparisons: 24, curve: [], seeds: 1, stages: ['sft', 'rm'], K: 4, evalSamples: 1, maxNewTokens: 16, out, select: 'uncertain',
+      model: 'public/models/default',
+      labelers: [LABELERS.concise!],
+      prompts: builtinPrompts({ demonstrations: 16, ppoPrompts: 16, evalPrompts: 6 }),
+      comparisons: 24,
+      curve: [],
+      seeds: 1,
+      stages: ['sft', 'rm'],
+      K: 4,
+      evalSamples: 1,
+      maxNewTokens: 16,
+      out,
+      select: 'uncertain',
       config: { sft: { steps: 2 }, rm: { steps: 8 } },
     });
     const run = r.runs[0]!;
     expect(run.comparisons).toBeGreaterThanOrEqual(24);
     expect(Number.isFinite(run.rm!.heldout_accuracy)).toBe(true);
     const dir = join(out, 'seed-1', 'concise', 'comparisons-24');
-    const lines = (f: string) => readFileSync(join(dir, f), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
-    const ranked = lines('rankings.jsonl'), pool = lines('selection.jsonl') as { prompt: string; margin: number }[];
+    const lines = (f: string) =>
+      readFileSync(join(dir, f), 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l));
+    const ranked = lines('rankings.jsonl'),
+      pool = lines('selection.jsonl') as { prompt: string; margin: number }[];
     const all = lines('../rankings.jsonl'); // the labeler's rankings in prompt order
     // the first rankings are the ones in order, up to half the comparisons
-    let half = 0, k = 0;
+    let half = 0,
+      k = 0;
     while (half < 12) half += pairCount({ kind: 'ranking', ...all[k++] });
     expect(ranked.slice(0, k).map((x) => x.prompt)).toEqual(all.slice(0, k).map((x) => x.prompt));
     // the rest are the pool's smallest margins, in that order
     expect(pool.map((x) => x.margin)).toEqual([...pool.map((x) => x.margin)].sort((a, b) => a - b));
     expect(ranked.slice(k).map((x) => x.prompt)).toEqual(pool.slice(0, ranked.length - k).map((x) => x.prompt));
     expect(pool.length).toBeGreaterThan(ranked.length - k); // there was a choice
-    expect(readFileSync(join(dir, 'rm-select', 'metrics.jsonl'), 'utf8').trim().split('\n').length).toBeGreaterThan(0);
+    expect(
+      readFileSync(join(dir, 'rm-select', 'metrics.jsonl'), 'utf8')
+        .trim()
+        .split('\n').length,
+    ).toBeGreaterThan(0);
     rmSync(out, { recursive: true, force: true });
   }, 600_000);
 });
-
 
 // experiment-merge: one experiment from runs of other seeds (--first-seed), summarised as if one run had
 // done them all. Two hand-made results files: seed 1 alone, seeds 2 and 3 together.
 describe('mergeResults', () => {
   const labelers = [{ name: 'concise', taste: 'short', noise: 0.5 }];
-  const pol = (win: number, kl: number) => ({ win_rate: win, win_rate_expected: win, judgments: 100, kl, labeler_score: 1, sft_labeler_score: 0, mean_length: 5, distinct: 1 });
-  const run = (seed: number, acc: number, win: number, kl: number) => ({ labeler: 'concise', seed, comparisons: 200, prompts: 34, seconds: 10, rm: { heldout_accuracy: acc, heldout_accuracy_noisy: acc - 0.05, heldout_pairs: 300 }, ppo: pol(win, kl) });
-  const results = (runs: ReturnType<typeof run>[], agreement: number, steps: { step: number; reward: number; kl: number }[], seconds: number, date: string) => ({
-    adapter: 'llvmpipe', date, model: 'public/models/default',
-    settings: { model: 'public/models/default', comparisons: 200, curve: [], seeds: runs.length, firstSeed: runs[0]!.seed, stages: ['sft', 'rm', 'ppo'], K: 4, select: 'order', evalSamples: 2, labelers: labelers.map((l) => ({ ...l, self_agreement: agreement })), eval_prompts: 52 },
-    seconds, summary: { concise: { comparisons: 200, reward_hacking: [], ppo_win_rate: { ...interval(runs.map((r) => r.ppo.win_rate)), pooled: pooled(0, 1) } } },
-    curve: {}, ppo_steps: { concise: steps }, targets: { rm_accuracy: 0.9, win_rate: 0.8, max_kl: 10, met: {} }, runs,
-  }) as unknown as ExperimentResults;
-  const a = results([run(1, 0.7, 0.6, 5)], 0.8, [{ step: 1, reward: 0, kl: 0 }, { step: 2, reward: 3, kl: 3 }], 100, '2026-12-04T00:00:00Z');
-  const b = results([run(2, 0.8, 0.7, 7), run(3, 0.9, 0.8, 9)], 0.65, [{ step: 1, reward: 0.3, kl: 0 }, { step: 2, reward: 1.5, kl: 6 }], 250, '2026-12-05T00:00:00Z');
+  const pol = (win: number, kl: number) => ({
+    win_rate: win,
+    win_rate_expected: win,
+    judgments: 100,
+    kl,
+    labeler_score: 1,
+    sft_labeler_score: 0,
+    mean_length: 5,
+    distinct: 1,
+  });
+  const run = (seed: number, acc: number, win: number, kl: number) => ({
+    labeler: 'concise',
+    seed,
+    comparisons: 200,
+    prompts: 34,
+    seconds: 10,
+    rm: { heldout_accuracy: acc, heldout_accuracy_noisy: acc - 0.05, heldout_pairs: 300 },
+    ppo: pol(win, kl),
+  });
+  const results = (runs: ReturnType<typeof run>[], agreement: number, steps: { step: number; reward: number; kl: number }[], seconds: number, date: string) =>
+    ({
+      adapter: 'llvmpipe',
+      date,
+      model: 'public/models/default',
+      settings: {
+        model: 'public/models/default',
+        comparisons: 200,
+        curve: [],
+        seeds: runs.length,
+        firstSeed: runs[0]!.seed,
+        stages: ['sft', 'rm', 'ppo'],
+        K: 4,
+        select: 'order',
+        evalSamples: 2,
+        labelers: labelers.map((l) => ({ ...l, self_agreement: agreement })),
+        eval_prompts: 52,
+      },
+      seconds,
+      summary: { concise: { comparisons: 200, reward_hacking: [], ppo_win_rate: { ...interval(runs.map((r) => r.ppo.win_rate)), pooled: pooled(0, 1) } } },
+      curve: {},
+      ppo_steps: { concise: steps },
+      targets: { rm_accuracy: 0.9, win_rate: 0.8, max_kl: 10, met: {} },
+      runs,
+    }) as unknown as ExperimentResults;
+  const a = results(
+    [run(1, 0.7, 0.6, 5)],
+    0.8,
+    [
+      { step: 1, reward: 0, kl: 0 },
+      { step: 2, reward: 3, kl: 3 },
+    ],
+    100,
+    '2026-12-04T00:00:00Z',
+  );
+  const b = results(
+    [run(2, 0.8, 0.7, 7), run(3, 0.9, 0.8, 9)],
+    0.65,
+    [
+      { step: 1, reward: 0.3, kl: 0 },
+      { step: 2, reward: 1.5, kl: 6 },
+    ],
+    250,
+    '2026-12-05T00:00:00Z',
+  );
 
   it('intervals over every seed, self-agreement weighted by seeds, PPO steps averaged over every seed, wall times added', () => {
     const m = mergeResults([a, b], ['a.json', 'b.json']);
@@ -237,18 +332,26 @@ describe('mergeResults', () => {
     expect(m.ppo_steps.concise!.map((x) => x.reward)).toEqual([(0 + 2 * 0.3) / 3, (3 + 2 * 1.5) / 3]);
     expect(m.ppo_steps.concise![1]!.kl).toBeCloseTo(5, 12);
     expect(m.seconds).toBe(350);
-    expect(m.merged_from).toEqual([{ date: a.date, seeds: [1], seconds: 100 }, { date: b.date, seeds: [2, 3], seconds: 250 }]);
+    expect(m.merged_from).toEqual([
+      { date: a.date, seeds: [1], seconds: 100 },
+      { date: b.date, seeds: [2, 3], seconds: 250 },
+    ]);
     expect(m.targets.met.concise).toEqual({ rm_accuracy: false, ppo_win_rate: false, ppo_kl: true });
     expect(summaryTable(m)).toContain('3 seeds (1 + 2, 3, run separately)');
   });
 
   it("GRPO's and RLOO's steps are averaged over every seed like PPO's (GRPO with no KL when it logged none), and plotted beside them", () => {
-    const withRl = (r: ExperimentResults, grpo: number[], rloo: { reward: number; kl: number }[]) => ({
-      ...r, summary: { concise: { ...r.summary.concise!, grpo_win_rate: r.summary.concise!.ppo_win_rate, rloo_win_rate: r.summary.concise!.ppo_win_rate } },
-      rl_steps: { concise: { grpo: grpo.map((reward, i) => ({ step: i + 1, reward })), rloo: rloo.map((x, i) => ({ step: i + 1, ...x })) } },
-    }) as ExperimentResults;
+    const withRl = (r: ExperimentResults, grpo: number[], rloo: { reward: number; kl: number }[]) =>
+      ({
+        ...r,
+        summary: { concise: { ...r.summary.concise!, grpo_win_rate: r.summary.concise!.ppo_win_rate, rloo_win_rate: r.summary.concise!.ppo_win_rate } },
+        rl_steps: { concise: { grpo: grpo.map((reward, i) => ({ step: i + 1, reward })), rloo: rloo.map((x, i) => ({ step: i + 1, ...x })) } },
+      }) as ExperimentResults;
     const m = mergeResults([withRl(a, [1, 2], [{ reward: 0, kl: 1 }]), withRl(b, [4, 8], [{ reward: 3, kl: 4 }])], ['a.json', 'b.json']);
-    expect(m.rl_steps!.concise!.grpo).toEqual([{ step: 1, reward: (1 + 2 * 4) / 3 }, { step: 2, reward: (2 + 2 * 8) / 3 }]);
+    expect(m.rl_steps!.concise!.grpo).toEqual([
+      { step: 1, reward: (1 + 2 * 4) / 3 },
+      { step: 2, reward: (2 + 2 * 8) / 3 },
+    ]);
     expect(m.rl_steps!.concise!.rloo).toEqual([{ step: 1, reward: 2, kl: 3 }]);
     expect(m.ppo_steps.concise!.map((x) => x.reward)).toEqual([(0 + 2 * 0.3) / 3, (3 + 2 * 1.5) / 3]); // PPO's as before
     const svg = plotSvg(m);

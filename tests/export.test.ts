@@ -21,7 +21,14 @@ function expectSameBytes(actual: Uint8Array | Float32Array | undefined, expected
   expect(bytesOf(actual!).equals(bytesOf(expected)), what).toBe(true);
 }
 
-const meta: ProvenanceMeta = { producer: 'rlhf-playground', stage: 'sft', steps: 120, baseModel: 'openai-community/gpt2', date: '2025-01-02T03:04:05.000Z', lr: 0.0003 };
+const meta: ProvenanceMeta = {
+  producer: 'rlhf-playground',
+  stage: 'sft',
+  steps: 120,
+  baseModel: 'openai-community/gpt2',
+  date: '2025-01-02T03:04:05.000Z',
+  lr: 0.0003,
+};
 
 function fixture(dir = DIR) {
   const config = JSON.parse(readFileSync(`${dir}/config.json`, 'utf8')) as Record<string, unknown>;
@@ -61,7 +68,8 @@ const expectImportError = (f: () => unknown, ...fragments: string[]) => {
 
 /** Replaces every occurrence of `from` by `to` (same length) in a copy of `bytes`. */
 function patch(bytes: Uint8Array, from: string, to: string): Uint8Array {
-  const a = enc(from), b = enc(to);
+  const a = enc(from),
+    b = enc(to);
   expect(a.length).toBe(b.length);
   const out = bytes.slice();
   let hits = 0;
@@ -92,7 +100,15 @@ function setDeclaredSize(zip: Uint8Array, size: number): Uint8Array {
 describe('hfModelFiles', () => {
   const { config, tensors, tokenizer } = fixture();
   const tokConfig = enc('{"model_max_length": 64, "tokenizer_class": "GPT2Tokenizer"}\n');
-  const files = hfModelFiles({ config, tensors, meta, tokenizerFiles: new Map([['tokenizer.json', tokenizer], ['tokenizer_config.json', tokConfig]]) });
+  const files = hfModelFiles({
+    config,
+    tensors,
+    meta,
+    tokenizerFiles: new Map([
+      ['tokenizer.json', tokenizer],
+      ['tokenizer_config.json', tokConfig],
+    ]),
+  });
 
   it('writes the folder files', () => {
     expect([...files.keys()]).toEqual(['config.json', 'generation_config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json']);
@@ -113,7 +129,10 @@ describe('hfModelFiles', () => {
     const lf = hfModelFiles({ config: { ...llama.config, architectures: ['Something'] }, tensors: llama.tensors, meta });
     expect(json(lf.get('config.json')!).architectures).toEqual(['LlamaForCausalLM']);
     // Qwen: transformers' own class, and the fields its config class reads (head_dim, attention_bias, the sliding-window switch) as given
-    for (const [name, cls] of [['qwen2-tiny', 'Qwen2ForCausalLM'], ['qwen3-tiny', 'Qwen3ForCausalLM']]) {
+    for (const [name, cls] of [
+      ['qwen2-tiny', 'Qwen2ForCausalLM'],
+      ['qwen3-tiny', 'Qwen3ForCausalLM'],
+    ]) {
       const q = fixture(`tests/fixtures/${name}`);
       const qc = json(hfModelFiles({ config: q.config, tensors: q.tensors, meta }).get('config.json')!);
       expect(qc).toEqual({ ...q.config, architectures: [cls], torch_dtype: 'float32' });
@@ -123,7 +142,15 @@ describe('hfModelFiles', () => {
 
   it('model.safetensors: F32 tensors in the given order, provenance in __metadata__', () => {
     const st = parseSafetensors(files.get('model.safetensors')!, 'model.safetensors');
-    expect(st.metadata).toEqual({ format: 'pt', producer: 'rlhf-playground', stage: 'sft', steps: '120', baseModel: 'openai-community/gpt2', date: '2025-01-02T03:04:05.000Z', lr: '0.0003' });
+    expect(st.metadata).toEqual({
+      format: 'pt',
+      producer: 'rlhf-playground',
+      stage: 'sft',
+      steps: '120',
+      baseModel: 'openai-community/gpt2',
+      date: '2025-01-02T03:04:05.000Z',
+      lr: '0.0003',
+    });
     expect([...st.tensors.keys()]).toEqual(tensors.map((t) => t.name));
     for (const t of tensors) {
       expect(st.tensors.get(t.name)!.dtype).toBe('F32');
@@ -136,21 +163,38 @@ describe('hfModelFiles', () => {
   it('a reward model: *ForSequenceClassification with one label and a pad token, no generation_config.json', () => {
     const C = 48;
     const rm = hfModelFiles({
-      config, tensors: [...tensors, { name: 'score.weight', shape: [1, C], data: rand(C, 9) }], meta: { ...meta, stage: 'rm', reward_bias: -0.25 },
+      config,
+      tensors: [...tensors, { name: 'score.weight', shape: [1, C], data: rand(C, 9) }],
+      meta: { ...meta, stage: 'rm', reward_bias: -0.25 },
       sequenceClassification: { padTokenId: 376 },
     });
     expect([...rm.keys()]).toEqual(['config.json', 'model.safetensors']);
     const c = json(rm.get('config.json')!);
-    expect(c).toMatchObject({ architectures: ['GPT2ForSequenceClassification'], num_labels: 1, id2label: { 0: 'LABEL_0' }, label2id: { LABEL_0: 0 }, pad_token_id: 376 });
+    expect(c).toMatchObject({
+      architectures: ['GPT2ForSequenceClassification'],
+      num_labels: 1,
+      id2label: { 0: 'LABEL_0' },
+      label2id: { LABEL_0: 0 },
+      pad_token_id: 376,
+    });
     expect(dec(rm.get('config.json')!)).toContain('\n  "id2label": {\n    "0": "LABEL_0"\n  },\n');
     expect(parseSafetensors(rm.get('model.safetensors')!, 'm').metadata.reward_bias).toBe('-0.25');
     // a pad_token_id the config has is kept; Llama's class
     const llama = fixture('tests/fixtures/llama-tiny');
-    const lc = json(hfModelFiles({ config: { ...llama.config, pad_token_id: 3 }, tensors: llama.tensors, meta, sequenceClassification: { padTokenId: 376 } }).get('config.json')!);
+    const lc = json(
+      hfModelFiles({ config: { ...llama.config, pad_token_id: 3 }, tensors: llama.tensors, meta, sequenceClassification: { padTokenId: 376 } }).get(
+        'config.json',
+      )!,
+    );
     expect(lc).toMatchObject({ architectures: ['LlamaForSequenceClassification'], pad_token_id: 3 });
-    for (const [name, cls] of [['qwen2-tiny', 'Qwen2ForSequenceClassification'], ['qwen3-tiny', 'Qwen3ForSequenceClassification']]) {
+    for (const [name, cls] of [
+      ['qwen2-tiny', 'Qwen2ForSequenceClassification'],
+      ['qwen3-tiny', 'Qwen3ForSequenceClassification'],
+    ]) {
       const q = fixture(`tests/fixtures/${name}`);
-      expect(json(hfModelFiles({ config: q.config, tensors: q.tensors, meta, sequenceClassification: { padTokenId: 376 } }).get('config.json')!)).toMatchObject({ architectures: [cls], pad_token_id: 376 });
+      expect(json(hfModelFiles({ config: q.config, tensors: q.tensors, meta, sequenceClassification: { padTokenId: 376 } }).get('config.json')!)).toMatchObject(
+        { architectures: [cls], pad_token_id: 376 },
+      );
     }
   });
 
@@ -191,7 +235,8 @@ describe('hfModelFiles', () => {
 });
 
 describe('unzipFiles on untrusted zips', () => {
-  const a = enc('{"a": 1}'), b = enc('{"b": 2}');
+  const a = enc('{"a": 1}'),
+    b = enc('{"b": 2}');
 
   it('reads a zip of a folder made elsewhere (folder entries, __MACOSX junk)', () => {
     const zip = zipSync({ 'model/': new Uint8Array(0), 'model/config.json': a, 'model/sub/x.txt': b, '__MACOSX/model/._config.json': b });
@@ -237,25 +282,57 @@ describe('unzipFiles on untrusted zips', () => {
 });
 
 describe('PEFT LoRA adapter', () => {
-  const r = 4, C = 48;
+  const r = 4,
+    C = 48;
   const loras: LoraTensors[] = [];
   for (let l = 0; l < 2; l++) {
-    for (const [mod, out] of [['c_attn', 3 * C], ['c_proj', C]] as const) {
+    for (const [mod, out] of [
+      ['c_attn', 3 * C],
+      ['c_proj', C],
+    ] as const) {
       const seed = l * 10 + out;
       loras.push({ module: `transformer.h.${l}.attn.${mod}`, A: rand(r * C, seed), B: rand(out * r, seed + 1), inFeatures: C, outFeatures: out });
     }
   }
-  const args = { baseModel: 'openai-community/gpt2', r, alpha: 8, dropout: 0.05, targetModules: ['c_attn', 'c_proj'], fanInFanOut: true, loras, meta: { ...meta, stage: 'ppo' } };
+  const args = {
+    baseModel: 'openai-community/gpt2',
+    r,
+    alpha: 8,
+    dropout: 0.05,
+    targetModules: ['c_attn', 'c_proj'],
+    fanInFanOut: true,
+    loras,
+    meta: { ...meta, stage: 'ppo' },
+  };
   const files = peftAdapterFiles(args);
 
   it('adapter_config.json as PEFT writes it', () => {
     const text = dec(files.get('adapter_config.json')!);
     const c = json(files.get('adapter_config.json')!);
     expect(c).toEqual({
-      alpha_pattern: {}, auto_mapping: null, base_model_name_or_path: 'openai-community/gpt2', bias: 'none', fan_in_fan_out: true,
-      inference_mode: true, init_lora_weights: true, layers_pattern: null, layers_to_transform: null, loftq_config: {}, lora_alpha: 8,
-      lora_dropout: 0.05, megatron_config: null, megatron_core: 'megatron.core', modules_to_save: null, peft_type: 'LORA', r: 4,
-      rank_pattern: {}, revision: null, target_modules: ['c_attn', 'c_proj'], task_type: 'CAUSAL_LM', use_dora: false, use_rslora: false,
+      alpha_pattern: {},
+      auto_mapping: null,
+      base_model_name_or_path: 'openai-community/gpt2',
+      bias: 'none',
+      fan_in_fan_out: true,
+      inference_mode: true,
+      init_lora_weights: true,
+      layers_pattern: null,
+      layers_to_transform: null,
+      loftq_config: {},
+      lora_alpha: 8,
+      lora_dropout: 0.05,
+      megatron_config: null,
+      megatron_core: 'megatron.core',
+      modules_to_save: null,
+      peft_type: 'LORA',
+      r: 4,
+      rank_pattern: {},
+      revision: null,
+      target_modules: ['c_attn', 'c_proj'],
+      task_type: 'CAUSAL_LM',
+      use_dora: false,
+      use_rslora: false,
     });
     expect(Object.keys(c)).toEqual(Object.keys(c).sort());
     expect(text).toContain('\n  "target_modules": [\n    "c_attn",\n    "c_proj"\n  ],\n');
@@ -266,7 +343,10 @@ describe('PEFT LoRA adapter', () => {
     expect(json(pinned.get('adapter_config.json')!)).toMatchObject({ base_model_name_or_path: 'openai-community/gpt2', revision: 'v1.0' });
     expect(readPeftAdapter(pinned, 'pinned').config).toMatchObject({ baseModel: 'openai-community/gpt2', baseRevision: 'v1.0' });
     expectThrows(() => peftAdapterFiles({ ...args, baseRevision: '' }), ExportError, 'revision must be');
-    const bad = new Map(pinned).set('adapter_config.json', new TextEncoder().encode(JSON.stringify({ ...json(pinned.get('adapter_config.json')!), revision: 3 })));
+    const bad = new Map(pinned).set(
+      'adapter_config.json',
+      new TextEncoder().encode(JSON.stringify({ ...json(pinned.get('adapter_config.json')!), revision: 3 })),
+    );
     expect(() => readPeftAdapter(bad, 'bad')).toThrow(/revision/);
   });
 
@@ -286,10 +366,28 @@ describe('PEFT LoRA adapter', () => {
 
   it('peftAdapterFiles -> zip -> readPeftAdapter round trip', () => {
     const back = readPeftAdapter(unzipFiles(zipFiles(files, 'gpt2-lora'), ZIP), ZIP);
-    expect(back.config).toEqual({ r, alpha: 8, dropout: 0.05, targetModules: ['c_attn', 'c_proj'], fanInFanOut: true, baseModel: 'openai-community/gpt2', baseRevision: null, modulesToSave: null, taskType: 'CAUSAL_LM' });
+    expect(back.config).toEqual({
+      r,
+      alpha: 8,
+      dropout: 0.05,
+      targetModules: ['c_attn', 'c_proj'],
+      fanInFanOut: true,
+      baseModel: 'openai-community/gpt2',
+      baseRevision: null,
+      modulesToSave: null,
+      taskType: 'CAUSAL_LM',
+    });
     expect(back.loras).toEqual(loras);
     expect(back.extraTensors).toEqual([]);
-    expect(back.metadata).toEqual({ format: 'pt', producer: 'rlhf-playground', stage: 'ppo', steps: '120', baseModel: 'openai-community/gpt2', date: meta.date, lr: '0.0003' });
+    expect(back.metadata).toEqual({
+      format: 'pt',
+      producer: 'rlhf-playground',
+      stage: 'ppo',
+      steps: '120',
+      baseModel: 'openai-community/gpt2',
+      date: meta.date,
+      lr: '0.0003',
+    });
   });
 
   it('llama targets with a reward head in modules_to_save', () => {
@@ -299,7 +397,18 @@ describe('PEFT LoRA adapter', () => {
       { module: 'model.layers.0.self_attn.v_proj', A: rand(2 * H, 3), B: rand(32 * 2, 4), inFeatures: H, outFeatures: 32 },
     ];
     const score: ExportTensor = { name: 'score.weight', shape: [1, H], data: rand(H, 5) };
-    const f = peftAdapterFiles({ baseModel: 'tiny-llama', r: 2, alpha: 16, dropout: 0, targetModules: ['q_proj', 'v_proj'], fanInFanOut: false, loras: ll, modulesToSave: ['score'], extraTensors: [score], meta });
+    const f = peftAdapterFiles({
+      baseModel: 'tiny-llama',
+      r: 2,
+      alpha: 16,
+      dropout: 0,
+      targetModules: ['q_proj', 'v_proj'],
+      fanInFanOut: false,
+      loras: ll,
+      modulesToSave: ['score'],
+      extraTensors: [score],
+      meta,
+    });
     const c = json(f.get('adapter_config.json')!);
     expect(c.fan_in_fan_out).toBe(false);
     expect(c.modules_to_save).toEqual(['score']);
@@ -311,7 +420,19 @@ describe('PEFT LoRA adapter', () => {
     expect(back.extraTensors).toEqual([score]);
     expect(back.config.modulesToSave).toEqual(['score']);
     // a reward model's adapter: PEFT's SEQ_CLS task, the head under the key PEFT saves (adapter name stripped)
-    const seq = peftAdapterFiles({ baseModel: 'tiny-llama', r: 2, alpha: 16, dropout: 0, targetModules: ['q_proj', 'v_proj'], fanInFanOut: false, loras: ll, modulesToSave: ['score'], extraTensors: [score], taskType: 'SEQ_CLS', meta });
+    const seq = peftAdapterFiles({
+      baseModel: 'tiny-llama',
+      r: 2,
+      alpha: 16,
+      dropout: 0,
+      targetModules: ['q_proj', 'v_proj'],
+      fanInFanOut: false,
+      loras: ll,
+      modulesToSave: ['score'],
+      extraTensors: [score],
+      taskType: 'SEQ_CLS',
+      meta,
+    });
     expect(json(seq.get('adapter_config.json')!)).toMatchObject({ task_type: 'SEQ_CLS', modules_to_save: ['score'] });
     expect([...parseSafetensors(seq.get('adapter_model.safetensors')!, 'x').tensors.keys()]).toContain('base_model.model.score.weight');
     expect(readPeftAdapter(seq, 'seq').config).toMatchObject({ taskType: 'SEQ_CLS', modulesToSave: ['score'] });
@@ -319,16 +440,34 @@ describe('PEFT LoRA adapter', () => {
     const implicit = new Map(seq);
     implicit.set('adapter_config.json', enc(JSON.stringify({ ...json(seq.get('adapter_config.json')!), modules_to_save: null })));
     expect(readPeftAdapter(implicit, 'implicit').extraTensors).toEqual([score]);
-    expectThrows(() => peftAdapterFiles({ baseModel: 'x', r: 2, alpha: 16, dropout: 0, targetModules: ['q_proj', 'v_proj'], fanInFanOut: false, loras: ll, extraTensors: [score], meta }),
-      ExportError, 'base_model.model.score.weight', 'modules_to_save');
+    expectThrows(
+      () =>
+        peftAdapterFiles({
+          baseModel: 'x',
+          r: 2,
+          alpha: 16,
+          dropout: 0,
+          targetModules: ['q_proj', 'v_proj'],
+          fanInFanOut: false,
+          loras: ll,
+          extraTensors: [score],
+          meta,
+        }),
+      ExportError,
+      'base_model.model.score.weight',
+      'modules_to_save',
+    );
   });
 
   it('a lora_A with rows != r is an error naming the tensor', () => {
     const key = 'base_model.model.transformer.h.0.attn.c_attn';
-    const bad = writeSafetensors([
-      { name: `${key}.lora_A.weight`, shape: [3, C], data: rand(3 * C, 1) },
-      { name: `${key}.lora_B.weight`, shape: [3 * C, 3], data: rand(9 * C, 2) },
-    ], { format: 'pt' });
+    const bad = writeSafetensors(
+      [
+        { name: `${key}.lora_A.weight`, shape: [3, C], data: rand(3 * C, 1) },
+        { name: `${key}.lora_B.weight`, shape: [3 * C, 3], data: rand(9 * C, 2) },
+      ],
+      { format: 'pt' },
+    );
     const f = new Map(files);
     f.set('adapter_model.safetensors', bad);
     expectImportError(() => readPeftAdapter(f, ZIP), `${ZIP}/adapter_model.safetensors: tensor "${key}.lora_A.weight"`, 'r is 4');
@@ -346,8 +485,14 @@ describe('PEFT LoRA adapter', () => {
     expectImportError(() => readPeftAdapter(withConfig({ peft_type: 'IA3' }), ZIP), 'peft_type');
     expectImportError(() => readPeftAdapter(withConfig({ target_modules: ['q_proj'] }), ZIP), 'transformer.h.0.attn.c_attn', 'target_modules');
     const missingB = new Map(files);
-    missingB.set('adapter_model.safetensors', writeSafetensors([{ name: 'base_model.model.transformer.h.0.attn.c_attn.lora_A.weight', shape: [r, C], data: rand(r * C, 1) }]));
+    missingB.set(
+      'adapter_model.safetensors',
+      writeSafetensors([{ name: 'base_model.model.transformer.h.0.attn.c_attn.lora_A.weight', shape: [r, C], data: rand(r * C, 1) }]),
+    );
     expectImportError(() => readPeftAdapter(missingB, ZIP), 'lora_B.weight', 'missing');
-    expectImportError(() => readPeftAdapter(new Map([['adapter_config.json', files.get('adapter_config.json')!]]), ZIP), `${ZIP}: no adapter_model.safetensors`);
+    expectImportError(
+      () => readPeftAdapter(new Map([['adapter_config.json', files.get('adapter_config.json')!]]), ZIP),
+      `${ZIP}: no adapter_model.safetensors`,
+    );
   });
 });

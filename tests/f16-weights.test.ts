@@ -65,23 +65,36 @@ describe('f16 on the CPU', () => {
 describe('matmul with an f16 B operand', () => {
   it('every kernel (tiled in each transpose, gemv_nn, gemv_nt) computes op(A) op(B16) in f32', async () => {
     const gpu = await f16Gpu();
-    for (const [M, N, K] of [[37, 70, 45], [3, 129, 67], [8, 33, 200]] as const) {
+    for (const [M, N, K] of [
+      [37, 70, 45],
+      [3, 129, 67],
+      [8, 33, 200],
+    ] as const) {
       for (const transA of [false, true]) {
         for (const transB of [false, true]) {
           if (transA && M <= 8) continue; // gemv: A not transposed
-          const a = randn(M * K, M + K, 1), b = randn(K * N, N + 7, 1), b16 = rounded(b);
+          const a = randn(M * K, M + K, 1),
+            b = randn(K * N, N + 7, 1),
+            b16 = rounded(b);
           const { words } = packHalf(Float32Array.from(b));
           const bv = gpu.tensor(words.length, 'b16');
           gpu.write(bv, words);
-          const c = upload(gpu, new Float32Array(M * N)), c32 = upload(gpu, new Float32Array(M * N)), av = upload(gpu, a), b32 = upload(gpu, b);
+          const c = upload(gpu, new Float32Array(M * N)),
+            c32 = upload(gpu, new Float32Array(M * N)),
+            av = upload(gpu, a),
+            b32 = upload(gpu, b);
           await run(gpu, matmul(gpu, { c, a: av, b: bv, bF16: true, M, N, K, transA, transB, alpha: 0.5 }));
           await run(gpu, matmul(gpu, { c: c32, a: av, b: b32, M, N, K, transA, transB, alpha: 0.5 }));
-          const want = new Float64Array(M * N), want32 = new Float64Array(M * N);
-          for (let m = 0; m < M; m++) for (let n = 0; n < N; n++) for (let k = 0; k < K; k++) {
-            const x = a[transA ? k * M + m : m * K + k]!, at = transB ? n * K + k : k * N + n;
-            want[m * N + n] += 0.5 * x * b16[at]!;
-            want32[m * N + n] += 0.5 * x * b[at]!;
-          }
+          const want = new Float64Array(M * N),
+            want32 = new Float64Array(M * N);
+          for (let m = 0; m < M; m++)
+            for (let n = 0; n < N; n++)
+              for (let k = 0; k < K; k++) {
+                const x = a[transA ? k * M + m : m * K + k]!,
+                  at = transB ? n * K + k : k * N + n;
+                want[m * N + n] += 0.5 * x * b16[at]!;
+                want32[m * N + n] += 0.5 * x * b[at]!;
+              }
           const label = `${M}x${N}x${K} transA ${transA} transB ${transB}`;
           // exactly the product with the rounded B, in f32 arithmetic
           expect(relErr(await gpu.read(c), want), label).toBeLessThan(1e-5);
@@ -95,7 +108,8 @@ describe('matmul with an f16 B operand', () => {
   });
 
   it('composes the f16 kernels with `enable f16;` and the f32 ones as before', () => {
-    const src = readFileSync('shaders/matmul.wgsl', 'utf8'), prelude = readFileSync(`shaders/${PRELUDE}`, 'utf8');
+    const src = readFileSync('shaders/matmul.wgsl', 'utf8'),
+      prelude = readFileSync(`shaders/${PRELUDE}`, 'utf8');
     const f32 = composeShader('matmul.wgsl', src, prelude, { TRANS_A: false, TRANS_B: true }).code;
     const f16 = composeShader('matmul.wgsl', src, prelude, { TRANS_A: false, TRANS_B: true, B_F16: true }).code;
     expect(f32.replace(/\/\/[^\n]*/g, '')).not.toMatch(/\bf16\b/);
@@ -109,7 +123,9 @@ describe('matmul with an f16 B operand', () => {
 const TARGETS = { gpt2: ['c_attn', 'c_proj', 'c_fc'], llama: ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'] };
 const linearBytes = (m: Transformer, bytesPer: number) => m.params.entries.filter(isHalfWeight).reduce((s, e) => s + alignUp(e.n * bytesPer, ALIGN), 0);
 const linearBytesOf = (cfg: Parameters<typeof paramSpecs>[0], bytesPer: number) =>
-  paramSpecs(cfg).filter(isHalfWeight).reduce((s, e) => s + alignUp(e.shape.reduce((a, b) => a * b, 1) * bytesPer, ALIGN), 0);
+  paramSpecs(cfg)
+    .filter(isHalfWeight)
+    .reduce((s, e) => s + alignUp(e.shape.reduce((a, b) => a * b, 1) * bytesPer, ALIGN), 0);
 const arenaBytes = (m: Transformer) => m.params.arenas.reduce((s, a) => s + a.param.size, 0);
 
 /** A LoRA adapter with random A and B (so its update is not zero) on `model`, the same on every model for one seed. */
@@ -123,11 +139,14 @@ async function adapter(model: Transformer, seed: number): Promise<LoraSet> {
 
 /** Logits, loss and every adapter gradient of one batch. */
 async function pass(model: Transformer, lora: LoraSet, batch: number[][]) {
-  const gpu = model.gpu, B = batch.length, T = batch[0]!.length;
+  const gpu = model.gpu,
+    B = batch.length,
+    T = batch[0]!.length;
   const inf = await model.plan(B, T, { lora });
   inf.setBatch(batch.flat());
   await gpu.check('forward', () => gpu.run([...inf.forward, ...inf.loss]));
-  const logits = await inf.readLogits(), loss = await inf.readLoss();
+  const logits = await inf.readLogits(),
+    loss = await inf.readLoss();
   inf.destroy();
   const tr = await model.plan(B, T, { training: true, lora });
   tr.setBatch(batch.flat());
@@ -140,9 +159,11 @@ async function pass(model: Transformer, lora: LoraSet, batch: number[][]) {
 
 /** The last position's logits after a prefill of P tokens and one decoding step with the KV cache (the gemv kernels: <= 8 rows). */
 async function decode(model: Transformer, lora: LoraSet, tokens: number[]): Promise<Float32Array[]> {
-  const gpu = model.gpu, P = tokens.length - 1;
+  const gpu = model.gpu,
+    P = tokens.length - 1;
   const cache = new KVCache(model, 1, P + 1);
-  const pre = await model.plan(1, P, { cache, lora }), step = await model.plan(1, 1, { cache, lora });
+  const pre = await model.plan(1, P, { cache, lora }),
+    step = await model.plan(1, 1, { cache, lora });
   pre.setTokens(tokens.slice(0, P), 0);
   await gpu.check('prefill', () => gpu.run(pre.forward));
   const a = await pre.readLogits();
@@ -157,7 +178,7 @@ async function decode(model: Transformer, lora: LoraSet, tokens: number[]): Prom
 
 for (const name of ['gpt2-tiny', 'llama-tiny', 'qwen2-tiny', 'qwen3-tiny']) {
   describe(`f16 base weights under LoRA on ${name}`, () => {
-    it('halves the frozen weights\' memory, as estimated, and stays close to f32 in logits, loss, LoRA gradients and decoding', async () => {
+    it("halves the frozen weights' memory, as estimated, and stays close to f32 in logits, loss, LoRA gradients and decoding", async () => {
       const gpu = await f16Gpu();
       const files = await readModelFolder(`tests/fixtures/${name}`);
       const before = gpu.allocatedBytes;
@@ -182,10 +203,13 @@ for (const name of ['gpt2-tiny', 'llama-tiny', 'qwen2-tiny', 'qwen3-tiny']) {
       const f32 = await m32.params.download(w.name);
       expect(Array.from(halves, halfValue)).toEqual(Array.from(rounded(f32)));
 
-      const l16 = await adapter(m16, 11), l32 = await adapter(m32, 11);
+      const l16 = await adapter(m16, 11),
+        l32 = await adapter(m32, 11);
       const batch = ids(name);
-      const a = await pass(m16, l16, batch), b = await pass(m32, l32, batch);
-      const logitErr = relErr(a.logits, b.logits), lossErr = Math.abs(a.loss - b.loss) / Math.abs(b.loss);
+      const a = await pass(m16, l16, batch),
+        b = await pass(m32, l32, batch);
+      const logitErr = relErr(a.logits, b.logits),
+        lossErr = Math.abs(a.loss - b.loss) / Math.abs(b.loss);
       expect(logitErr, 'logits').toBeLessThan(3e-3);
       expect(logitErr, 'logits: f16 is not f32').toBeGreaterThan(0);
       expect(lossErr, 'loss').toBeLessThan(1e-4);
@@ -193,17 +217,20 @@ for (const name of ['gpt2-tiny', 'llama-tiny', 'qwen2-tiny', 'qwen3-tiny']) {
       for (const [k, g] of b.grads) gradErr = Math.max(gradErr, relErr(a.grads.get(k)!, g));
       expect(gradErr, 'LoRA gradients').toBeLessThan(5e-3);
       const tokens = batch[0]!.slice(0, 6);
-      const [p16, d16] = await decode(m16, l16, tokens), [p32, d32] = await decode(m32, l32, tokens);
+      const [p16, d16] = await decode(m16, l16, tokens),
+        [p32, d32] = await decode(m32, l32, tokens);
       expect(relErr(p16!, p32!), 'prefill (gemv)').toBeLessThan(3e-3);
       expect(relErr(d16!, d32!), 'decode step (gemv)').toBeLessThan(3e-3);
-      console.log(`${name} on ${gpu.adapter.name}: f16 vs f32 relErr logits ${logitErr.toExponential(2)}, loss ${lossErr.toExponential(2)}, LoRA grads ${gradErr.toExponential(2)}, decode ${relErr(d16!, d32!).toExponential(2)}; weights ${bytes16} vs ${bytes32} bytes`);
+      console.log(
+        `${name} on ${gpu.adapter.name}: f16 vs f32 relErr logits ${logitErr.toExponential(2)}, loss ${lossErr.toExponential(2)}, LoRA grads ${gradErr.toExponential(2)}, decode ${relErr(d16!, d32!).toExponential(2)}; weights ${bytes16} vs ${bytes32} bytes`,
+      );
       for (const x of [l16, l32]) x.destroy();
       for (const x of [m16, m32]) x.params.destroy();
     });
   });
 }
 
-describe('f16 base weights: a stage\'s memory', () => {
+describe("f16 base weights: a stage's memory", () => {
   it('the estimate before a GRPO run (LoRA, a reference pass) counts the f16 base as it is allocated', async () => {
     const { GrpoTrainer } = await import('../src/train/grpo.ts');
     const { ADAMW_DEFAULTS } = await import('../src/train/adamw.ts');
@@ -212,7 +239,12 @@ describe('f16 base weights: a stage\'s memory', () => {
     const { Transformer } = await import('../src/model/transformer.ts');
     const gpu = await f16Gpu();
     const cfg = parseConfig(JSON.parse(readFileSync('tests/fixtures/gpt2-tiny/config.json', 'utf8')));
-    const targets = ['c_attn', 'c_fc', 'c_proj'], r = 4, P = 2, G = 3, T = 16, beta = 0.04;
+    const targets = ['c_attn', 'c_fc', 'c_proj'],
+      r = 4,
+      P = 2,
+      G = 3,
+      T = 16,
+      beta = 0.04;
     const held: Record<string, number> = {};
     for (const f16 of [true, false]) {
       const before = gpu.allocatedBytes;
@@ -221,23 +253,56 @@ describe('f16 base weights: a stage\'s memory', () => {
       const baseBytes = gpu.allocatedBytes - before;
       const lora = new LoraSet(base, { r, alpha: 8, dropout: 0, targets }, { optimizer: true });
       const t = await GrpoTrainer.create({ model: base, lora }, base, [{ name: 'len', score: async (rs) => rs.map((x) => x.response.length) }], {
-        ...ADAMW_DEFAULTS, warmupSteps: 0, totalSteps: 4, minLrRatio: 1, method: 'grpo', num_generations: G, promptsPerStep: P, max_completion_length: T - 3, temperature: 1,
-        scale_rewards: 'group', loss_type: 'dapo', normalize_advantages: false, epsilon: 0.2, epsilon_high: 0.2, beta, num_iterations: 1, mask_truncated_completions: false,
-        seqLen: T, padId: 0, eosIds: [], seed: 1,
+        ...ADAMW_DEFAULTS,
+        warmupSteps: 0,
+        totalSteps: 4,
+        minLrRatio: 1,
+        method: 'grpo',
+        num_generations: G,
+        promptsPerStep: P,
+        max_completion_length: T - 3,
+        temperature: 1,
+        scale_rewards: 'group',
+        loss_type: 'dapo',
+        normalize_advantages: false,
+        epsilon: 0.2,
+        epsilon_high: 0.2,
+        beta,
+        num_iterations: 1,
+        mask_truncated_completions: false,
+        seqLen: T,
+        padId: 0,
+        eosIds: [],
+        seed: 1,
       });
-      await t.trainStep([[1, 2, 3], [4, 5, 6]]);
+      await t.trainStep([
+        [1, 2, 3],
+        [4, 5, 6],
+      ]);
       const bytes = gpu.allocatedBytes - before;
       t.destroy();
       lora.destroy();
       base.params.destroy();
-      const e = stageMemory(cfg, { stage: 'grpo', batch: P, seqLen: T, samples: G, loraRank: r, loraTargets: targets, beta, rewardModel: false, promptLen: 3, f16Weights: f16 });
+      const e = stageMemory(cfg, {
+        stage: 'grpo',
+        batch: P,
+        seqLen: T,
+        samples: G,
+        loraRank: r,
+        loraTargets: targets,
+        beta,
+        rewardModel: false,
+        promptLen: 3,
+        f16Weights: f16,
+      });
       expect(e.parts.base, `f16 ${f16}: the base`).toBe(baseBytes);
       expect(Math.abs(e.total / bytes - 1), `f16 ${f16}: estimated ${e.total}, held ${bytes}`).toBeLessThan(0.1);
       held[String(f16)] = bytes;
     }
     expect(held.false! - held.true!).toBe(linearBytesOf(cfg, 4) - linearBytesOf(cfg, 2));
     // full fine-tuning counts no f16 weights: they train
-    const full = (f16Weights: boolean) => stageMemory(cfg, { stage: 'sft', batch: 2, seqLen: T, samples: 1, loraRank: 0, beta: 0, rewardModel: false, f16Weights }).total;
+    const full = (f16Weights: boolean) =>
+      stageMemory(cfg, { stage: 'sft', batch: 2, seqLen: T, samples: 1, loraRank: 0, beta: 0, rewardModel: false, f16Weights }).total;
     expect(full(true)).toBe(full(false));
   });
 });
@@ -246,11 +311,14 @@ describe('f16 base weights: what reads them in f32', () => {
   it('merging, restoring, exporting and copying use the f32 values, not the f16 ones', async () => {
     const gpu = await f16Gpu();
     const files = await readModelFolder('tests/fixtures/llama-tiny');
-    const m16 = loadModel(gpu, files, { frozenF16: true }).model, m32 = loadModel(gpu, files).model;
-    const l16 = await adapter(m16, 5), l32 = await adapter(m32, 5);
+    const m16 = loadModel(gpu, files, { frozenF16: true }).model,
+      m32 = loadModel(gpu, files).model;
+    const l16 = await adapter(m16, 5),
+      l32 = await adapter(m32, 5);
     const orig = await exportTensors(m32);
     expect(await exportTensors(m16)).toEqual(orig);
-    const s16 = await mergeLora(l16), s32 = await mergeLora(l32);
+    const s16 = await mergeLora(l16),
+      s32 = await mergeLora(l32);
     // the merged weights are the f32 model's, bit for bit (the host keeps them; the GPU has them rounded)
     expect(await exportTensors(m16)).toEqual(await exportTensors(m32));
     const batch = ids('llama-tiny');
@@ -283,11 +351,14 @@ describe('f16 base weights: what reads them in f32', () => {
     expect(off.features.has('shader-f16')).toBe(true);
     expect(off.f16Weights).toBe(false);
     const files = await readModelFolder('tests/fixtures/gpt2-tiny');
-    const a = loadModel(off, files, { frozenF16: true }).model, b = loadModel(off, files).model;
+    const a = loadModel(off, files, { frozenF16: true }).model,
+      b = loadModel(off, files).model;
     expect(a.f16Weights).toBe(false);
-    const la = await adapter(a, 2), lb = await adapter(b, 2);
+    const la = await adapter(a, 2),
+      lb = await adapter(b, 2);
     const batch = ids('gpt2-tiny');
-    const x = await pass(a, la, batch), y = await pass(b, lb, batch);
+    const x = await pass(a, la, batch),
+      y = await pass(b, lb, batch);
     expect(x.logits).toEqual(y.logits);
     expect(x.loss).toBe(y.loss);
     for (const [k, g] of y.grads) expect(x.grads.get(k), k).toEqual(g);
@@ -297,10 +368,13 @@ describe('f16 base weights: what reads them in f32', () => {
   });
 });
 
-describe('f16 base weights in the engine (the page\'s worker, here on Dawn)', () => {
+describe("f16 base weights in the engine (the page's worker, here on Dawn)", () => {
   const DIR = 'tests/fixtures/gpt2-tiny';
   const files = () => new Map(['config.json', 'model.safetensors', 'tokenizer.json'].map((f) => [f, new Uint8Array(readFileSync(`${DIR}/${f}`))]));
-  const demos = importJsonl(Array.from({ length: 8 }, (_, i) => JSON.stringify({ prompt: `the cat ${i}`, completion: `sat on the mat ${i} times` })).join('\n'), 'demos.jsonl').records;
+  const demos = importJsonl(
+    Array.from({ length: 8 }, (_, i) => JSON.stringify({ prompt: `the cat ${i}`, completion: `sat on the mat ${i} times` })).join('\n'),
+    'demos.jsonl',
+  ).records;
   let n = 0;
   /** The trained tensors and the losses of a SFT run on an engine over `gpu`. */
   async function sft(gpu: Promise<Gpu>, input: TrainInput) {
@@ -322,7 +396,8 @@ describe('f16 base weights in the engine (the page\'s worker, here on Dawn)', ()
   }
 
   it('a full fine-tune trains on f32 weights, bit for bit as with f16 off; a LoRA run on the f16 base, close to it, and its estimate counts the f16 base', async () => {
-    const on = Promise.resolve(await f16Gpu()), off = Promise.resolve(await createNodeGpu({ f16Weights: false }));
+    const on = Promise.resolve(await f16Gpu()),
+      off = Promise.resolve(await createNodeGpu({ f16Weights: false }));
     const full: TrainInput = { seed: 3, steps: 3, batchSize: 4, seqLen: 24, lr: 1e-3 };
     const [a, b] = [await sft(on, full), await sft(off, full)];
     expect(a.losses).toEqual(b.losses);

@@ -24,7 +24,9 @@ for (const name of ['gpt2-tiny', 'llama-tiny', 'qwen2-tiny', 'qwen3-tiny']) {
       const gen = new Generator(model);
       const { prompt_ids, output_ids } = ref.greedy;
       const streamed: number[] = [];
-      const r = await gen.generate(prompt_ids, { ...GENERATE_DEFAULTS, temperature: 0, maxNewTokens: output_ids.length - prompt_ids.length }, (_, id) => streamed.push(id));
+      const r = await gen.generate(prompt_ids, { ...GENERATE_DEFAULTS, temperature: 0, maxNewTokens: output_ids.length - prompt_ids.length }, (_, id) =>
+        streamed.push(id),
+      );
       expect([...prompt_ids, ...r.ids[0]!]).toEqual(output_ids);
       expect(streamed).toEqual(r.ids[0]);
       expect(r.finish).toEqual(['length']);
@@ -48,7 +50,10 @@ for (const name of ['gpt2-tiny', 'llama-tiny', 'qwen2-tiny', 'qwen3-tiny']) {
       const gpu = await testGpu();
       const { dir, ref } = fixture(name);
       const { model } = loadModel(gpu, await readModelFolder(dir));
-      const K = 3, P = ref.greedy.prompt_ids.length, N = 10, V = model.cfg.vocabSize;
+      const K = 3,
+        P = ref.greedy.prompt_ids.length,
+        N = 10,
+        V = model.cfg.vocabSize;
       const cache = new KVCache(model, K, P + N);
       const prefill = await model.plan(K, P, { cache });
       const step = await model.plan(K, 1, { cache });
@@ -70,9 +75,11 @@ for (const name of ['gpt2-tiny', 'llama-tiny', 'qwen2-tiny', 'qwen3-tiny']) {
       await gpu.check('full', () => gpu.run(full.forward));
       const all = await full.readLogits();
       let maxDiff = 0;
-      for (let t = 0; t < N; t++) for (let k = 0; k < K; k++) for (let v = 0; v < V; v++) {
-        maxDiff = Math.max(maxDiff, Math.abs(cached[t]![k * V + v]! - all[(k * (P + N - 1) + P - 1 + t) * V + v]!));
-      }
+      for (let t = 0; t < N; t++)
+        for (let k = 0; k < K; k++)
+          for (let v = 0; v < V; v++) {
+            maxDiff = Math.max(maxDiff, Math.abs(cached[t]![k * V + v]! - all[(k * (P + N - 1) + P - 1 + t) * V + v]!));
+          }
       expect(maxDiff).toBeLessThan(1e-4);
       for (const p of [prefill, step, full]) p.destroy();
       cache.destroy();
@@ -96,7 +103,8 @@ describe('sampling', () => {
     const { ids, probs } = samplingDistribution(logits, cfg);
     const gen = new Generator(model);
     const counts = new Map<number, number>();
-    const K = 64, runs = 40;
+    const K = 64,
+      runs = 40;
     for (let s = 0; s < runs; s++) {
       const r = await gen.generate(prompt, { ...GENERATE_DEFAULTS, ...cfg, numSamples: K, maxNewTokens: 1, seed: s });
       for (const x of r.ids) counts.set(x[0]!, (counts.get(x[0]!) ?? 0) + 1);
@@ -104,9 +112,11 @@ describe('sampling', () => {
     const n = K * runs;
     // bins: the 12 likeliest tokens and "the rest"
     let chi = 0;
-    let restP = 1, restC = n;
+    let restP = 1,
+      restC = n;
     for (let i = 0; i < 12; i++) {
-      const e = probs[i]! * n, o = counts.get(ids[i]!) ?? 0;
+      const e = probs[i]! * n,
+        o = counts.get(ids[i]!) ?? 0;
       chi += (o - e) ** 2 / e;
       restP -= probs[i]!;
       restC -= o;
@@ -151,7 +161,11 @@ describe('sampling', () => {
     const { model } = loadModel(gpu, await readModelFolder('tests/fixtures/llama-tiny'));
     const gen = new Generator(model);
     const cfg = { ...GENERATE_DEFAULTS, maxNewTokens: 6, temperature: 1, topK: 40, topP: 0.95, numSamples: 3 };
-    const requests = [{ prompt: [1, 2, 3], seed: 5 }, { prompt: [4, 5, 6, 7, 8, 9, 10], seed: 6, maxNewTokens: 4 }, { prompt: [11], seed: 7 }];
+    const requests = [
+      { prompt: [1, 2, 3], seed: 5 },
+      { prompt: [4, 5, 6, 7, 8, 9, 10], seed: 6, maxNewTokens: 4 },
+      { prompt: [11], seed: 7 },
+    ];
     const streamed: string[] = [];
     const many = await gen.generateMany(requests, cfg, (j, k, id) => streamed.push(`${j}/${k}/${id}`));
     expect(many.length).toBe(3);
@@ -173,7 +187,14 @@ describe('sampling', () => {
     const { model } = loadModel(gpu, await readModelFolder('tests/fixtures/llama-tiny'));
     const gen = new Generator(model);
     const cfg = { ...GENERATE_DEFAULTS, maxNewTokens: 5, temperature: 1, topK: 40, topP: 0.95, numSamples: 2 };
-    const steps = [[3, 7], [5, 2], [9, 4], [3, 6], [12, 12], [2, 2]];
+    const steps = [
+      [3, 7],
+      [5, 2],
+      [9, 4],
+      [3, 6],
+      [12, 12],
+      [2, 2],
+    ];
     for (const [s, [a, b]] of steps.entries()) {
       const requests = [a!, b!].map((n, i) => ({ prompt: Array.from({ length: n }, (_, t) => 1 + ((t * 7 + i + s) % 90)), seed: 100 * s + i }));
       const reused = await gen.generateMany(requests, cfg);

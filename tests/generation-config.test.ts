@@ -1,7 +1,14 @@
 // The page's one set of sampling settings (transformers' GenerationConfig names): ranges, what is read back
 // from storage, and the `generation_config` of an imported ranking line.
 import { describe, expect, it } from 'vitest';
-import { clampGeneration, engineSampling, GENERATION_DEFAULTS, generationConfigProblem, generationProblem, readGeneration } from '../src/io/generation-config.ts';
+import {
+  clampGeneration,
+  engineSampling,
+  GENERATION_DEFAULTS,
+  generationConfigProblem,
+  generationProblem,
+  readGeneration,
+} from '../src/io/generation-config.ts';
 
 describe('generation settings', () => {
   it('checks each setting against its range', () => {
@@ -29,14 +36,21 @@ describe('generation settings', () => {
     expect(readGeneration({ temperature: 0.3, top_p: 7, top_k: 20, extra: 1 })).toEqual({ ...GENERATION_DEFAULTS, temperature: 0.3, top_k: 20 });
   });
 
-  it("refuses a bad generation_config of an imported line, naming the key", () => {
+  it('refuses a bad generation_config of an imported line, naming the key', () => {
     expect(generationConfigProblem({ temperature: 0.7 })).toBeUndefined(); // a file may name only what it set
     expect(generationConfigProblem([])).toMatch(/must be an object of temperature, top_p, top_k, max_new_tokens/);
-    expect(generationConfigProblem({ do_sample: true })).toBe('"generation_config" has an unknown key "do_sample" (allowed: temperature, top_p, top_k, max_new_tokens)');
+    expect(generationConfigProblem({ do_sample: true })).toBe(
+      '"generation_config" has an unknown key "do_sample" (allowed: temperature, top_p, top_k, max_new_tokens)',
+    );
     expect(generationConfigProblem({ top_k: -1 })).toBe('"generation_config": top_k must be at least 0 and at most 1000, got -1');
   });
 
   it("maps to the engine's option names", () => {
-    expect(engineSampling({ temperature: 0.5, top_p: 0.9, top_k: 10, max_new_tokens: 32 })).toEqual({ temperature: 0.5, topP: 0.9, topK: 10, maxNewTokens: 32 });
+    expect(engineSampling({ temperature: 0.5, top_p: 0.9, top_k: 10, max_new_tokens: 32 })).toEqual({
+      temperature: 0.5,
+      topP: 0.9,
+      topK: 10,
+      maxNewTokens: 32,
+    });
   });
 });

@@ -24,11 +24,17 @@ describe('GRPO and RLOO on the built-in model', () => {
       const prompts = builtinPrompts({ ppoPrompts: 32 }).ppo(1);
       // the defaults but for the length of the run, the completions' length, the KL term (GRPO's default
       // beta is 0) and RLOO's batch (4 prompts x 2, not 8 x 2: CI's time)
-      const c = resolveConfig(stage, { loraRank: 8, steps: 8, maxNewTokens: 24, reward_funcs: ['max_words'], ...(stage === 'grpo' ? { beta: 0.04 } : { batchSize: 4 }) }, base.cfg);
+      const c = resolveConfig(
+        stage,
+        { loraRank: 8, steps: 8, maxNewTokens: 24, reward_funcs: ['max_words'], ...(stage === 'grpo' ? { beta: 0.04 } : { batchSize: 4 }) },
+        base.cfg,
+      );
       const run = await buildStage({ gpu, files, tok, base, rewardFunctions: [builtinReward('max_words:8')] }, stage, c, prompts);
       const steps = [];
       for (let s = 0; s < run.totalSteps; s++) steps.push(await run.step(s));
-      const trace = steps.map((s) => `${s.metrics.reward!.toFixed(2)}/${s.metrics.kl!.toFixed(3)}/${s.metrics['completions/mean_length']!.toFixed(1)}`).join(' ');
+      const trace = steps
+        .map((s) => `${s.metrics.reward!.toFixed(2)}/${s.metrics.kl!.toFixed(3)}/${s.metrics['completions/mean_length']!.toFixed(1)}`)
+        .join(' ');
       console.log(stage, 'reward/kl/length per step:', trace);
       expect(mean(steps.slice(-3).map((s) => s.metrics.reward!)), trace).toBeGreaterThan(mean(steps.slice(0, 3).map((s) => s.metrics.reward!)) + 0.1);
       expect(steps[0]!.metrics.kl!).toBeLessThan(1e-3); // the adapter starts at zero: the policy is the reference

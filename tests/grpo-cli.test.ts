@@ -8,44 +8,103 @@ import { describe, expect, it } from 'vitest';
 import { cli } from './helpers/cli.ts';
 import { parseSafetensors, readTensorF32 } from '../src/io/safetensors.ts';
 
-
 const dir = mkdtempSync(join(tmpdir(), 'grpo-cli-'));
 const words = ['the', 'cat', 'sat', 'on', 'a', 'mat', 'dog', 'ran', 'far', 'away', 'big', 'red'];
 let x = 11;
 const say = (n: number) => Array.from({ length: n }, () => words[(x = (x * 1103515245 + 12345) % 2 ** 31) % words.length]).join(' ');
 const PROMPTS = ['the cat sat', 'a dog ran', 'big red mat', 'the cat ran far', 'a mat away', 'the big dog', 'red cat on a mat', 'sat on the dog'];
 writeFileSync(join(dir, 'prompts.jsonl'), PROMPTS.map((prompt) => JSON.stringify({ prompt })).join('\n') + '\n');
-writeFileSync(join(dir, 'rank.jsonl'), Array.from({ length: 12 }, () => JSON.stringify({ prompt: say(3), completions: [say(2), say(5), say(8)] })).join('\n') + '\n');
+writeFileSync(
+  join(dir, 'rank.jsonl'),
+  Array.from({ length: 12 }, () => JSON.stringify({ prompt: say(3), completions: [say(2), say(5), say(8)] })).join('\n') + '\n',
+);
 // two functions in one module: one scores every completion, one applies only to prompts that mention a cat
-writeFileSync(join(dir, 'rewards.mjs'), `
+writeFileSync(
+  join(dir, 'rewards.mjs'),
+  `
 export function cats({ completions }) { return completions.map((c) => (c.match(/cat/g) ?? []).length / 4); }
 export const about_the_cat = ({ prompts, completions, completion_ids }) =>
   prompts.map((p, i) => (p.includes('cat') ? (completion_ids[i].length < 6 ? 1 : 0) : null));
-`);
+`,
+);
 writeFileSync(join(dir, 'bad.mjs'), 'export default function broken({ completions }) { return completions.slice(1); }\n');
 const model = 'tests/fixtures/gpt2-tiny';
-const common = ['--model', model, '--prompts', join(dir, 'prompts.jsonl'), '--seq-len', '24', '--lora-rank', '4', '--max-completion-length', '8', '--seed', '2'];
-const lines = (d: string, f: string) => readFileSync(join(d, f), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+const common = [
+  '--model',
+  model,
+  '--prompts',
+  join(dir, 'prompts.jsonl'),
+  '--seq-len',
+  '24',
+  '--lora-rank',
+  '4',
+  '--max-completion-length',
+  '8',
+  '--seed',
+  '2',
+];
+const lines = (d: string, f: string) =>
+  readFileSync(join(d, f), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
 
 describe('grpo and rloo from the command line', () => {
   it('grpo: JavaScript reward functions, a built-in rule and a reward model; TRL-named metrics and the completions table; resume is bit for bit', async () => {
     const rm = join(dir, 'rm');
     const r0 = await cli(['rm', '--model', model, '--data', join(dir, 'rank.jsonl'), '--out', rm, '--lora-rank', '4', '--max-steps', '2', '--seq-len', '24']);
     expect(r0.code, r0.stderr).toBe(0);
-    const a = join(dir, 'grpo-a'), b = join(dir, 'grpo-b');
-    const args = [...common, '--reward-fn', join(dir, 'rewards.mjs'), '--reward-fn', 'max_words:3', '--reward', rm, '--reward-weights', '1,1,0.5,0.1', '--beta', '0.04', '--max-steps', '3'];
+    const a = join(dir, 'grpo-a'),
+      b = join(dir, 'grpo-b');
+    const args = [
+      ...common,
+      '--reward-fn',
+      join(dir, 'rewards.mjs'),
+      '--reward-fn',
+      'max_words:3',
+      '--reward',
+      rm,
+      '--reward-weights',
+      '1,1,0.5,0.1',
+      '--beta',
+      '0.04',
+      '--max-steps',
+      '3',
+    ];
     const r = await cli(['grpo', ...args, '--out', a]);
     expect(r.code, r.stderr).toBe(0);
     const m = lines(a, 'metrics.jsonl');
     expect(m.map((l) => l.step)).toEqual([1, 2, 3]);
-    for (const k of ['reward', 'reward_std', 'kl', 'entropy', 'frac_reward_zero_std', 'clip_ratio/region_mean', 'completions/mean_length', 'completions/clipped_ratio', 'loss', 'grad_norm', 'learning_rate',
-      'rewards/cats/mean', 'rewards/cats/std', 'rewards/max_words/mean', 'rewards/reward_model/mean']) {
+    for (const k of [
+      'reward',
+      'reward_std',
+      'kl',
+      'entropy',
+      'frac_reward_zero_std',
+      'clip_ratio/region_mean',
+      'completions/mean_length',
+      'completions/clipped_ratio',
+      'loss',
+      'grad_norm',
+      'learning_rate',
+      'rewards/cats/mean',
+      'rewards/cats/std',
+      'rewards/max_words/mean',
+      'rewards/reward_model/mean',
+    ]) {
       expect(typeof m[2]![k], k).toBe('number');
     }
     // a function that applies to none of a batch's prompts has no mean there (TRL's NaN): left out, never null
     expect(m.some((l) => typeof l['rewards/about_the_cat/mean'] === 'number')).toBe(true);
     expect(m.every((l) => Object.values(l).every((v) => typeof v === 'number'))).toBe(true);
-    const c = lines(a, 'completions.jsonl') as { step: number; prompt: string; completion: string; rewards: Record<string, number | null>; reward: number; advantage: number }[];
+    const c = lines(a, 'completions.jsonl') as {
+      step: number;
+      prompt: string;
+      completion: string;
+      rewards: Record<string, number | null>;
+      reward: number;
+      advantage: number;
+    }[];
     expect(c).toHaveLength(3 * 4 * 4); // steps x prompts x num_generations
     // a module's functions in its namespace's order (alphabetical), then the rules, then the reward model
     expect(Object.keys(c[0]!.rewards)).toEqual(['about_the_cat', 'cats', 'max_words', 'reward_model']);
@@ -62,7 +121,8 @@ describe('grpo and rloo from the command line', () => {
     expect((await cli(['grpo', ...args, '--out', b, '--stop-after', '1'])).code).toBe(0);
     const rb = await cli(['grpo', ...args, '--out', b, '--resume']);
     expect(rb.code, rb.stderr).toBe(0);
-    const sa = parseSafetensors(readFileSync(join(a, 'adapter_model.safetensors')), 'a'), sb = parseSafetensors(readFileSync(join(b, 'adapter_model.safetensors')), 'b');
+    const sa = parseSafetensors(readFileSync(join(a, 'adapter_model.safetensors')), 'a'),
+      sb = parseSafetensors(readFileSync(join(b, 'adapter_model.safetensors')), 'b');
     for (const name of sa.tensors.keys()) expect(readTensorF32(sb, name), name).toEqual(readTensorF32(sa, name));
     expect(lines(b, 'metrics.jsonl').map((l) => l.reward)).toEqual(m.map((l) => l.reward));
   });

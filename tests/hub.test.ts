@@ -17,7 +17,8 @@ const fixture = (model: string, file: string) => new Uint8Array(readFileSync(`te
 const utf8 = (s: string) => new TextEncoder().encode(s);
 const GPT2 = parseSafetensors(fixture('gpt2-tiny', 'model.safetensors'), 'model.safetensors');
 const LLAMA = parseSafetensors(fixture('llama-tiny', 'model.safetensors'), 'model.safetensors');
-const SHARD1 = 'model-00001-of-00002.safetensors', SHARD2 = 'model-00002-of-00002.safetensors';
+const SHARD1 = 'model-00001-of-00002.safetensors',
+  SHARD2 = 'model-00002-of-00002.safetensors';
 
 /** A safetensors file of BF16 tensors (the top 16 bits of each f32: truncation), written by hand. */
 function writeBf16(tensors: { name: string; shape: number[]; data: Float32Array }[]): Uint8Array {
@@ -80,7 +81,8 @@ let endpoint = '';
 async function send(res: ServerResponse, method: string, bytes: Uint8Array, withLength: boolean) {
   res.writeHead(200, { 'content-type': 'application/octet-stream', ...(withLength ? { 'content-length': String(bytes.length) } : {}) });
   if (method === 'HEAD') return res.end();
-  for (let at = 0; at < bytes.length && !res.destroyed; at += 16384) { // several chunks per file, each flushed
+  for (let at = 0; at < bytes.length && !res.destroyed; at += 16384) {
+    // several chunks per file, each flushed
     await new Promise((resolve) => res.write(bytes.subarray(at, at + 16384), resolve));
     await new Promise((resolve) => setTimeout(resolve, 1));
   }
@@ -99,7 +101,9 @@ function handle(req: IncomingMessage, res: ServerResponse) {
   }
   const m = /^\/(.+?)\/resolve\/([^/]+)\/(.+)$/.exec(url);
   if (!m) return notFound();
-  const id = m[1]!, rev = decodeURIComponent(m[2]!), path = m[3]!.split('/').map(decodeURIComponent).join('/');
+  const id = m[1]!,
+    rev = decodeURIComponent(m[2]!),
+    path = m[3]!.split('/').map(decodeURIComponent).join('/');
   if (gated.has(id)) return notFound('GatedRepo', 403);
   const repo = repos.get(id);
   if (!repo) return notFound('RepoNotFound', 401); // what the Hub answers an anonymous client
@@ -112,8 +116,17 @@ function handle(req: IncomingMessage, res: ServerResponse) {
 const requested = () => log.filter((r) => r.method === 'GET').map((r) => r.url);
 
 beforeAll(async () => {
-  const gpt2 = { 'config.json': fixture('gpt2-tiny', 'config.json'), 'model.safetensors': fixture('gpt2-tiny', 'model.safetensors'), 'tokenizer.json': fixture('gpt2-tiny', 'tokenizer.json') };
-  const llama = { 'config.json': fixture('llama-tiny', 'config.json'), 'model.safetensors': fixture('llama-tiny', 'model.safetensors'), 'tokenizer.json': fixture('llama-tiny', 'tokenizer.json'), 'generation_config.json': utf8('{"bos_token_id": 1, "eos_token_id": 2}') };
+  const gpt2 = {
+    'config.json': fixture('gpt2-tiny', 'config.json'),
+    'model.safetensors': fixture('gpt2-tiny', 'model.safetensors'),
+    'tokenizer.json': fixture('gpt2-tiny', 'tokenizer.json'),
+  };
+  const llama = {
+    'config.json': fixture('llama-tiny', 'config.json'),
+    'model.safetensors': fixture('llama-tiny', 'model.safetensors'),
+    'tokenizer.json': fixture('llama-tiny', 'tokenizer.json'),
+    'generation_config.json': utf8('{"bos_token_id": 1, "eos_token_id": 2}'),
+  };
   repos.set('test/gpt2-tiny', { main: gpt2 });
   repos.set('gpt2-tiny', { main: gpt2 }); // a canonical id without an owner
   repos.set('test/llama-tiny', { 'v1.0': llama, 'refs/pr/1': llama });
@@ -125,7 +138,9 @@ beforeAll(async () => {
   repos.set('test/bad-index', { main: { ...sh.files, 'model.safetensors.index.json': utf8(JSON.stringify({ weight_map: wrong })) } });
   const { ['transformer.ln_f.bias']: __, ...unlisted } = sh.weightMap;
   repos.set('test/unlisted', { main: { ...sh.files, 'model.safetensors.index.json': utf8(JSON.stringify({ weight_map: unlisted })) } });
-  repos.set('test/evil-index', { main: { ...sh.files, 'model.safetensors.index.json': utf8(JSON.stringify({ weight_map: { 'transformer.wte.weight': '../../secret.safetensors' } })) } });
+  repos.set('test/evil-index', {
+    main: { ...sh.files, 'model.safetensors.index.json': utf8(JSON.stringify({ weight_map: { 'transformer.wte.weight': '../../secret.safetensors' } })) },
+  });
   const bert = utf8(JSON.stringify({ model_type: 'bert', hidden_size: 48 }));
   repos.set('test/bert', { main: { 'config.json': bert, 'model.safetensors': gpt2['model.safetensors'], 'tokenizer.json': gpt2['tokenizer.json'] } });
   repos.set('test/bin-only', { main: { 'config.json': gpt2['config.json'], 'pytorch_model.bin': new Uint8Array(100_000) } });
@@ -207,7 +222,8 @@ describe('loadFromHub', () => {
     const events: Parameters<NonNullable<Parameters<typeof loadFromHub>[1]>['onProgress'] & {}>[0][] = [];
     const m = await loadFromHub('test/gpt2-sharded', { endpoint, onProgress: (p) => events.push(p) });
     const total = [...m.raw.values()].reduce((n, b) => n + b.length, 0);
-    for (const f of [SHARD1, SHARD2]) { // chunks, not one event per file
+    for (const f of [SHARD1, SHARD2]) {
+      // chunks, not one event per file
       expect(events.filter((e) => e.file === f && e.loaded > 0 && e.loaded < m.raw.get(f)!.length).length, f).toBeGreaterThan(0);
     }
     expect(events.filter((e) => e.overallTotal !== undefined).length).toBeGreaterThan(2); // known before the end
@@ -222,7 +238,8 @@ describe('loadFromHub', () => {
     const last = events.at(-1)!;
     expect(last.overallLoaded).toBe(total);
     expect(last.overallTotal).toBe(total);
-    for (const f of [SHARD1, SHARD2]) expect(events.filter((e) => e.file === f).at(-1)).toMatchObject({ loaded: m.raw.get(f)!.length, total: m.raw.get(f)!.length });
+    for (const f of [SHARD1, SHARD2])
+      expect(events.filter((e) => e.file === f).at(-1)).toMatchObject({ loaded: m.raw.get(f)!.length, total: m.raw.get(f)!.length });
   });
 
   it('puts the revision in the URL (encoded), and fails clearly on an unknown one', async () => {
@@ -277,14 +294,20 @@ describe('loadFromHub', () => {
 
   it('a shard listed in the index but missing is named', async () => {
     const e = await rejects(loadFromHub('test/missing-shard', { endpoint }));
-    expect(e.message).toMatch(new RegExp(`${SHARD2.replace(/\./g, '\\.')}: no ${SHARD2.replace(/\./g, '\\.')} there \\(listed in model\\.safetensors\\.index\\.json\\)`));
+    expect(e.message).toMatch(
+      new RegExp(`${SHARD2.replace(/\./g, '\\.')}: no ${SHARD2.replace(/\./g, '\\.')} there \\(listed in model\\.safetensors\\.index\\.json\\)`),
+    );
   });
 
   it('an index that disagrees with its shards is an error naming the index', async () => {
     let e = await rejects(loadFromHub('test/bad-index', { endpoint }));
-    expect(e.message).toMatch(/model\.safetensors\.index\.json: weight_map puts tensor "transformer\.wte\.weight" in model-0000[12]-of-00002\.safetensors, which has no such tensor/);
+    expect(e.message).toMatch(
+      /model\.safetensors\.index\.json: weight_map puts tensor "transformer\.wte\.weight" in model-0000[12]-of-00002\.safetensors, which has no such tensor/,
+    );
     e = await rejects(loadFromHub('test/unlisted', { endpoint }));
-    expect(e.message).toMatch(/model\.safetensors\.index\.json: model-00002-of-00002\.safetensors has tensor "transformer\.ln_f\.bias", which weight_map does not list/);
+    expect(e.message).toMatch(
+      /model\.safetensors\.index\.json: model-00002-of-00002\.safetensors has tensor "transformer\.ln_f\.bias", which weight_map does not list/,
+    );
     e = await rejects(loadFromHub('test/evil-index', { endpoint }));
     expect(e.message).toMatch(/model\.safetensors\.index\.json: weight_map: .*Unsafe shard filename/);
     expect(requested().some((u) => u.includes('secret'))).toBe(false);
@@ -310,7 +333,30 @@ describe('loadFromHub', () => {
   });
 
   it('rejects bad ids and revisions before any request', async () => {
-    for (const id of ['', '../etc/passwd', '/gpt2', 'gpt2/', 'a/b/c', 'a//b', 'a/../b', '..', 'a/..', 'a b', 'a/b c', '-a/b', 'a/b.', 'a--b/c', 'a/b..c', 'a/b.git', '%2e%2e/x', 'a\\b', 'a/b?x=1', 'a/b#x', 'datasets/x', 'a'.repeat(97)]) {
+    for (const id of [
+      '',
+      '../etc/passwd',
+      '/gpt2',
+      'gpt2/',
+      'a/b/c',
+      'a//b',
+      'a/../b',
+      '..',
+      'a/..',
+      'a b',
+      'a/b c',
+      '-a/b',
+      'a/b.',
+      'a--b/c',
+      'a/b..c',
+      'a/b.git',
+      '%2e%2e/x',
+      'a\\b',
+      'a/b?x=1',
+      'a/b#x',
+      'datasets/x',
+      'a'.repeat(97),
+    ]) {
       const e = await rejects(loadFromHub(id, { endpoint }));
       expect(e, id).toBeInstanceOf(ModelSourceError);
       expect(e.message).toMatch(/is not a Hugging Face model id/);
@@ -333,7 +379,9 @@ describe('loadFromHub', () => {
 
   it('can be cancelled mid-download', async () => {
     const ac = new AbortController();
-    const e = await rejects(loadFromHub('test/gpt2-sharded', { endpoint, signal: ac.signal, onProgress: (p) => p.file === SHARD1 && p.loaded > 0 && ac.abort() }));
+    const e = await rejects(
+      loadFromHub('test/gpt2-sharded', { endpoint, signal: ac.signal, onProgress: (p) => p.file === SHARD1 && p.loaded > 0 && ac.abort() }),
+    );
     expect(e.name).toBe('AbortError');
   });
 });
@@ -368,7 +416,10 @@ describe('other sources', () => {
   });
 
   it('readModelFolder reads the fixtures, sharded folders and reports what is missing', async () => {
-    for (const [name, want] of [['gpt2-tiny', GPT2], ['llama-tiny', LLAMA]] as const) {
+    for (const [name, want] of [
+      ['gpt2-tiny', GPT2],
+      ['llama-tiny', LLAMA],
+    ] as const) {
       const m = await readModelFolder(`tests/fixtures/${name}`);
       expect(m.source).toBe(`tests/fixtures/${name}`);
       expectSameTensors(m.weights, want);
@@ -408,14 +459,22 @@ describe('other sources', () => {
     const m = await loadFromFileList([other, ...gpt2]);
     expect(m.source).toBe('gpt2-tiny/ (picked folder)');
     expectSameTensors(m.weights, GPT2);
-    const flat = [...['config.json', 'model.safetensors'].map((p) => new File([fixture('gpt2-tiny', p) as Uint8Array<ArrayBuffer>], p)), new File([new Uint8Array(8)], 'model.safetensors')];
+    const flat = [
+      ...['config.json', 'model.safetensors'].map((p) => new File([fixture('gpt2-tiny', p) as Uint8Array<ArrayBuffer>], p)),
+      new File([new Uint8Array(8)], 'model.safetensors'),
+    ];
     expect((await rejects(loadFromFileList(flat))).message).toMatch(/model\.safetensors: 2 picked files are named model\.safetensors/);
   });
 
   it('browserCache stores files as Responses in Cache Storage', async () => {
     const store = new Map<string, Response>();
     const opened: string[] = [];
-    const fake = { open: async (name: string) => (opened.push(name), { match: async (k: string) => store.get(k)?.clone(), put: async (k: string, r: Response) => void store.set(k, r) }) };
+    const fake = {
+      open: async (name: string) => (
+        opened.push(name),
+        { match: async (k: string) => store.get(k)?.clone(), put: async (k: string, r: Response) => void store.set(k, r) }
+      ),
+    };
     const had = Object.getOwnPropertyDescriptor(globalThis, 'caches');
     Object.defineProperty(globalThis, 'caches', { value: fake, configurable: true });
     try {
@@ -437,7 +496,10 @@ describe('other sources', () => {
   });
 
   it('loadModelFiles works over a bare getter', async () => {
-    const files: Record<string, Uint8Array> = { 'config.json': fixture('llama-tiny', 'config.json'), 'model.safetensors': fixture('llama-tiny', 'model.safetensors') };
+    const files: Record<string, Uint8Array> = {
+      'config.json': fixture('llama-tiny', 'config.json'),
+      'model.safetensors': fixture('llama-tiny', 'model.safetensors'),
+    };
     const asked: string[] = [];
     const m: ModelFiles = await loadModelFiles(async (p) => (asked.push(p), files[p]), 'memory');
     expectSameTensors(m.weights, LLAMA);

@@ -4,12 +4,47 @@
 // key, the guidelines (per project, in the data zip), the goal and the pace, and self-consistency
 // (which comparison comes back, in what order, and the agreement with its interval).
 import { describe, expect, it } from 'vitest';
-import { checkRankingLabels, exportJsonl, importJsonl, rankingToRecord, rewardRankings, toPreferencePairs, type Record as DataRecord } from '../src/io/datasets.ts';
+import {
+  checkRankingLabels,
+  exportJsonl,
+  importJsonl,
+  rankingToRecord,
+  rewardRankings,
+  toPreferencePairs,
+  type Record as DataRecord,
+} from '../src/io/datasets.ts';
 import { unzipFiles } from '../src/io/zip.ts';
 import type { RankingRecord } from '../src/store/db.ts';
-import { agreementOf, agreementText, DEFAULT_RECHECK_EVERY, loadRecheckEvery, newOrder, pickRecheck, ranksInRecordOrder, recheckReordered, recheckText, saveRecheckEvery, selfAgreement } from '../src/ui/consistency.ts';
+import {
+  agreementOf,
+  agreementText,
+  DEFAULT_RECHECK_EVERY,
+  loadRecheckEvery,
+  newOrder,
+  pickRecheck,
+  ranksInRecordOrder,
+  recheckReordered,
+  recheckText,
+  saveRecheckEvery,
+  selfAgreement,
+} from '../src/ui/consistency.ts';
 import { dataBundle, dataCounts, exportData, importDataBundle, recordKey } from '../src/ui/data-io.ts';
-import { aboutDuration, DEFAULT_GOAL, DEFAULT_GUIDELINES, goalProgress, HELD_OUT_FROM, loadGoal, loadGuidelines, paceText, saveGoal, saveGuidelines, secondsPerRanking, stageCounts, stageNeeds, timeToGoal } from '../src/ui/labeling.ts';
+import {
+  aboutDuration,
+  DEFAULT_GOAL,
+  DEFAULT_GUIDELINES,
+  goalProgress,
+  HELD_OUT_FROM,
+  loadGoal,
+  loadGuidelines,
+  paceText,
+  saveGoal,
+  saveGuidelines,
+  secondsPerRanking,
+  stageCounts,
+  stageNeeds,
+  timeToGoal,
+} from '../src/ui/labeling.ts';
 import { PAIR_KEYS, PairState } from '../src/ui/pair-state.ts';
 import { FLAGS, RankingState } from '../src/ui/ranking-state.ts';
 
@@ -27,8 +62,17 @@ describe('pairwise verdicts', () => {
     expect(swapped.shown).toEqual([1, 0]);
     expect([swapped.side(0), swapped.side(1)]).toEqual(['second', 'first']);
     expect(PairState.drawn('p', ['x', 'y'], () => 0.1).shown).toEqual([0, 1]);
-    expect(['ArrowLeft', 'ArrowRight', 't', 'T', 'n', 'r', 'Escape', 'q', 'Enter'].map((k) => swapped.handleKey(k)))
-      .toEqual(['a', 'b', 'tie', 'tie', 'both-bad', 'rationale', 'skip', 'none', 'none']);
+    expect(['ArrowLeft', 'ArrowRight', 't', 'T', 'n', 'r', 'Escape', 'q', 'Enter'].map((k) => swapped.handleKey(k))).toEqual([
+      'a',
+      'b',
+      'tie',
+      'tie',
+      'both-bad',
+      'rationale',
+      'skip',
+      'none',
+      'none',
+    ]);
     expect(swapped.handleKey('t', { ctrl: true })).toBe('none'); // the browser's shortcuts stay the browser's
     // A ("second") is better: the stored completions keep their drawn order, ranks say which won
     swapped.rationale = '  names the fish  ';
@@ -69,9 +113,24 @@ describe('pairwise verdicts', () => {
   });
 
   it('exports a decided pair as a TRL preference line and a tie or both-bad as a ranking line with its verdict; all import back', () => {
-    const won = { prompt: 'Name a fish.', completions: ['Fish', 'Bubbles'], ranks: [1, 0], verdict: 'a' as const, shown: [1, 0] as [number, number], rationale: 'a name', generation_config: g };
+    const won = {
+      prompt: 'Name a fish.',
+      completions: ['Fish', 'Bubbles'],
+      ranks: [1, 0],
+      verdict: 'a' as const,
+      shown: [1, 0] as [number, number],
+      rationale: 'a name',
+      generation_config: g,
+    };
     const tie = { prompt: 'Say hi.', completions: ['Hi', 'Hello'], ranks: [0, 0], verdict: 'tie' as const, shown: [0, 1] as [number, number] };
-    const bad = { prompt: 'Greet Ana.', completions: ['Go away.', 'No.'], ranks: [0, 0], verdict: 'both-bad' as const, shown: [1, 0] as [number, number], rationale: 'both rude' };
+    const bad = {
+      prompt: 'Greet Ana.',
+      completions: ['Go away.', 'No.'],
+      ranks: [0, 0],
+      verdict: 'both-bad' as const,
+      shown: [1, 0] as [number, number],
+      rationale: 'both rude',
+    };
     const recs = [won, tie, bad].map(rankingToRecord);
     expect(recs).toEqual([
       { kind: 'preference', prompt: 'Name a fish.', chosen: 'Bubbles', rejected: 'Fish', rationale: 'a name', generation_config: g },
@@ -88,13 +147,16 @@ describe('pairwise verdicts', () => {
     // a tie and both-bad of the same two completions are different records (an import keeps both)
     expect(recordKey(recs[1]!)).not.toBe(recordKey({ ...recs[1]!, verdict: 'both-bad' } as DataRecord));
     // a "verdict" only where it fits: two tied completions, and never a decided one (that is a preference line)
-    const errs = importJsonl([
-      '{"prompt":"p","completions":["a","b"],"ranks":[0,0],"verdict":"a"}',
-      '{"prompt":"p","completions":["a","b"],"verdict":"tie"}',
-      '{"prompt":"p","completions":["a","b","c"],"ranks":[0,0,0],"verdict":"tie"}',
-      '{"prompt":"p","chosen":"a","rejected":"b","rationale":7}',
-      '{"prompt":"p","chosen":"a","rejected":"b","verdict":"a"}',
-    ].join('\n'), 'f.jsonl').errors.map((e) => e.message);
+    const errs = importJsonl(
+      [
+        '{"prompt":"p","completions":["a","b"],"ranks":[0,0],"verdict":"a"}',
+        '{"prompt":"p","completions":["a","b"],"verdict":"tie"}',
+        '{"prompt":"p","completions":["a","b","c"],"ranks":[0,0,0],"verdict":"tie"}',
+        '{"prompt":"p","chosen":"a","rejected":"b","rationale":7}',
+        '{"prompt":"p","chosen":"a","rejected":"b","verdict":"a"}',
+      ].join('\n'),
+      'f.jsonl',
+    ).errors.map((e) => e.message);
     expect(errs).toEqual([
       'f.jsonl:1: "verdict" must be "tie" or "both-bad" (a decided pair is a {"prompt","chosen","rejected"} line), got "a"',
       'f.jsonl:2: a "verdict" belongs to a pair whose two completions tie: 2 completions with "ranks": [0, 0]',
@@ -114,10 +176,16 @@ describe('pairwise verdicts', () => {
     expect(toPreferencePairs(recs)).toEqual([{ prompt: 'p', chosen: 'x', rejected: 'y' }]); // what the cluster export and DPO train on
     expect(rewardRankings(recs)).toEqual([]); // the preference goes to the RM as a pair; the tied rankings give it nothing
     expect(rewardRankings([...recs, { kind: 'ranking', prompt: 's', completions: ['a', 'b', 'c'], ranks: [0, 0, 1] }]).map((r) => r.prompt)).toEqual(['s']);
-    expect(dataCounts({ prompts: [], records: [], rankings: [
-      { prompt: 'p', completions: ['x', 'y'], ranks: [0, 1], verdict: 'b' },
-      { prompt: 'q', completions: ['x', 'y'], ranks: [0, 0], verdict: 'tie' },
-    ] })).toEqual({ prompts: 0, demonstrations: 0, rankings: 2, comparisons: 1 });
+    expect(
+      dataCounts({
+        prompts: [],
+        records: [],
+        rankings: [
+          { prompt: 'p', completions: ['x', 'y'], ranks: [0, 1], verdict: 'b' },
+          { prompt: 'q', completions: ['x', 'y'], ranks: [0, 0], verdict: 'tie' },
+        ],
+      }),
+    ).toEqual({ prompts: 0, demonstrations: 0, rankings: 2, comparisons: 1 });
   });
 });
 
@@ -165,13 +233,20 @@ describe('guidelines, goal and pace', () => {
     expect(timeToGoal(12, 4, 50, undefined)).toBeUndefined(); // nothing timed yet
     expect(timeToGoal(50, 10, 50, 6)).toBeUndefined(); // there already
     expect(timeToGoal(0, 2, 50, 6)).toBeUndefined(); // only ties so far: no rate to go by
-    expect([3, 42, 78, 3599, 7199, 9000].map(aboutDuration)).toEqual(['about 5 s', 'about 40 s', 'about 1 min', 'about 60 min', 'about 120 min', 'about 2.5 h']);
+    expect([3, 42, 78, 3599, 7199, 9000].map(aboutDuration)).toEqual([
+      'about 5 s',
+      'about 40 s',
+      'about 1 min',
+      'about 60 min',
+      'about 120 min',
+      'about 2.5 h',
+    ]);
     expect(paceText(undefined, 0, undefined)).toBe('Time per ranking: shown after the first one.');
     expect(paceText(4.25, 3, 78)).toBe('Time per ranking: 4.3 s (median of the last 3); about 1 min to the goal at this pace.');
     expect(paceText(12.4, 14, undefined)).toBe('Time per ranking: 12 s (median of the last 10).');
   });
 
-  it("counts what each training stage gets: pairs for the reward model and DPO, demonstrations for SFT with the better answers, prompts for PPO", () => {
+  it('counts what each training stage gets: pairs for the reward model and DPO, demonstrations for SFT with the better answers, prompts for PPO', () => {
     const saved = [
       { prompt: 'k', completions: ['x', 'y', 'z'], ranks: [0, 1, 2] }, // 3 pairs
       { prompt: 'k2', completions: ['x', 'y', 'z'], ranks: [0, 0, 1] }, // 2 pairs (one tied)
@@ -182,7 +257,13 @@ describe('guidelines, goal and pace', () => {
     const records: DataRecord[] = [
       { kind: 'completion', prompt: 'bad', completion: 'the better answer' }, // written for the both-bad pair
       { kind: 'completion', prompt: 'other', completion: 'typed on the Data tab' },
-      { kind: 'messages', messages: [{ role: 'user', content: 'hi' }, { role: 'assistant', content: 'hello' }] },
+      {
+        kind: 'messages',
+        messages: [
+          { role: 'user', content: 'hi' },
+          { role: 'assistant', content: 'hello' },
+        ],
+      },
       { kind: 'preference', prompt: 'p', chosen: 'c', rejected: 'r' }, // imported: 1 pair
       { kind: 'ranking', prompt: 'q', completions: ['c', 'd'] }, // imported: 1 pair
     ];
@@ -207,13 +288,21 @@ describe('guidelines, goal and pace', () => {
       '0 prompts to sample on: add prompts on the Data tab; PPO also needs the reward model.',
     ]);
     // only the ties and both-bad so far: nothing for the reward model, and the both-bad prompt's answer still counts for SFT
-    expect(stageCounts({ prompts: ['bad'], records: records.slice(0, 1), rankings: saved.slice(3) })).toMatchObject({ pairs: 0, rmRankings: 0, demonstrations: 1, betterAnswers: 1 });
+    expect(stageCounts({ prompts: ['bad'], records: records.slice(0, 1), rankings: saved.slice(3) })).toMatchObject({
+      pairs: 0,
+      rmRankings: 0,
+      demonstrations: 1,
+      betterAnswers: 1,
+    });
   });
 });
 
 describe('self-consistency', () => {
   /** random() answering these values in turn */
-  const seq = (...xs: number[]) => () => xs.shift() ?? 0;
+  const seq =
+    (...xs: number[]) =>
+    () =>
+      xs.shift() ?? 0;
   const kway = (id: number): RankingRecord => ({ id, prompt: `p${id}`, completions: ['x', 'y', 'z'], ranks: [0, 1, 2], createdAt: id });
   const pair = (id: number): RankingRecord => ({ id, prompt: `q${id}`, completions: ['x', 'y'], ranks: [0, 1], verdict: 'a', shown: [0, 1], createdAt: id });
 
@@ -261,7 +350,10 @@ describe('self-consistency', () => {
     edit.focus = 1;
     edit.handleKey('ArrowUp', { alt: true });
     const moved = { ...three, ...edit.toRecord(), recheck: recheckReordered(three.recheck, edit.order) };
-    expect([moved.completions, moved.recheck.ranks]).toEqual([['y', 'x', 'z'], [2, 0, 1]]);
+    expect([moved.completions, moved.recheck.ranks]).toEqual([
+      ['y', 'x', 'z'],
+      [2, 0, 1],
+    ]);
     expect(agreementOf(moved)).toBeCloseTo(1 / 3); // now y > x > z against the repeat's x > z > y: only x over z alike
     // a repeat is checked like the record: its ranks and verdict must fit
     expect(() => checkRankingLabels({ ...same, recheck: { ...same.recheck, verdict: 'a' } })).toThrow(/^the repeat: ranks \[0,1\] do not say/);
@@ -273,8 +365,12 @@ describe('self-consistency', () => {
     expect(a.interval.low).toBeLessThan(a.rate);
     expect(a.interval.high).toBeGreaterThan(a.rate);
     expect(selfAgreement([kway(1)])).toBeUndefined();
-    expect(agreementText([same], 10)).toBe("Agreement with yourself: 100% over 1 repeat (95% interval 21% to 100%), comparisons judged again in a new order. For context, InstructGPT's labelers agreed with each other 72.6% of the time (±1.5%).");
-    expect(agreementText([], 10)).toMatch(/^Agreement with yourself: not measured yet \(the Rank tab shows about 1 in 10 comparisons again, in a new order\)\. For context, InstructGPT's labelers agreed with each other 72\.6%/);
+    expect(agreementText([same], 10)).toBe(
+      "Agreement with yourself: 100% over 1 repeat (95% interval 21% to 100%), comparisons judged again in a new order. For context, InstructGPT's labelers agreed with each other 72.6% of the time (±1.5%).",
+    );
+    expect(agreementText([], 10)).toMatch(
+      /^Agreement with yourself: not measured yet \(the Rank tab shows about 1 in 10 comparisons again, in a new order\)\. For context, InstructGPT's labelers agreed with each other 72\.6%/,
+    );
     // a repeat is not a second record: the export and the counts are the first judgement's
     expect(exportData([], [same], []).data).toBe('{"prompt":"q1","chosen":"x","rejected":"y"}\n');
     expect(dataCounts({ prompts: [], records: [], rankings: [same, three] })).toMatchObject({ rankings: 2, comparisons: 4 });

@@ -8,7 +8,11 @@ import { describe, expect, it } from 'vitest';
 const ROOT = resolve(import.meta.dirname, '..');
 const SRC = join(ROOT, 'src');
 
-interface Rule { layer: string; allows: Map<string, 'all' | 'types'>; line: number }
+interface Rule {
+  layer: string;
+  allows: Map<string, 'all' | 'types'>;
+  line: number;
+}
 
 /** The table of src/LAYERS.md: `| \`layer\` | a, b (types), ... | what it is |`. */
 function readRules(markdown: string): Map<string, Rule> {
@@ -17,7 +21,10 @@ function readRules(markdown: string): Map<string, Rule> {
     const m = /^\|\s*`([^`]+)`\s*\|([^|]*)\|/.exec(text);
     if (!m) return;
     const allows = new Map<string, 'all' | 'types'>();
-    for (const item of m[2]!.split(',').map((s) => s.trim()).filter(Boolean)) {
+    for (const item of m[2]!
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean)) {
       const t = /^(\S+)(\s+\(types\))?$/.exec(item);
       if (!t) throw new Error(`src/LAYERS.md:${i + 1}: cannot read "${item}"`);
       allows.set(t[1]!, t[2] ? 'types' : 'all');
@@ -27,7 +34,11 @@ function readRules(markdown: string): Map<string, Rule> {
   return rules;
 }
 
-interface Import { line: number; spec: string; typeOnly: boolean }
+interface Import {
+  line: number;
+  spec: string;
+  typeOnly: boolean;
+}
 
 /** Every static import / export-from, side-effect import and dynamic import() of a module's text. */
 function importsOf(text: string): Import[] {
@@ -38,7 +49,12 @@ function importsOf(text: string): Import[] {
     const clause = m[3]!.trim();
     // `import { type A, type B }`: type-only too (every name marked); `import type` / `export type` are
     const braces = /^\{([\s\S]*)\}$/.exec(clause);
-    const names = braces ? braces[1]!.split(',').map((s) => s.trim()).filter(Boolean) : [];
+    const names = braces
+      ? braces[1]!
+          .split(',')
+          .map((s) => s.trim())
+          .filter(Boolean)
+      : [];
     const typeOnly = !!m[2] || (names.length > 0 && names.every((n) => n.startsWith('type ')));
     out.push({ line: lineAt(m.index!), spec: m[5]!, typeOnly });
   }
@@ -56,7 +72,11 @@ function layerOf(path: string, rules: Map<string, Rule>): string {
   return parts.length === 2 ? 'entry' : parts[1]!;
 }
 
-interface Violation { file: string; line: number; message: string }
+interface Violation {
+  file: string;
+  line: number;
+  message: string;
+}
 
 /** The arrows of one file (its path relative to the repository, its text) that the rules forbid. */
 function check(file: string, text: string, rules: Map<string, Rule>): Violation[] {
@@ -65,27 +85,34 @@ function check(file: string, text: string, rules: Map<string, Rule>): Violation[
   const out: Violation[] = [];
   for (const imp of importsOf(text)) {
     if (!imp.spec.startsWith('.')) {
-      if (from === 'shared') out.push({ file, line: imp.line, message: `shared imports the package "${imp.spec}" (src/LAYERS.md: shared imports nothing outside it)` });
+      if (from === 'shared')
+        out.push({ file, line: imp.line, message: `shared imports the package "${imp.spec}" (src/LAYERS.md: shared imports nothing outside it)` });
       continue;
     }
     const target = relative(ROOT, resolve(ROOT, dirname(file), imp.spec));
     const to = layerOf(target, rules);
     // inside a layer; a folder's files may import its files that have rows of their own (worker -> worker/api.ts)
     if (to === from || (!from.includes('/') && to.split('/')[0] === from)) continue;
-    if (!rule) { out.push({ file, line: imp.line, message: `layer "${from}" has no row in src/LAYERS.md` }); continue; }
+    if (!rule) {
+      out.push({ file, line: imp.line, message: `layer "${from}" has no row in src/LAYERS.md` });
+      continue;
+    }
     const allowed = rule.allows.get(to) ?? rule.allows.get(to.split('/')[0]!);
     const where = `src/LAYERS.md:${rule.line} (${from} may import: ${[...rule.allows].map(([k, v]) => (v === 'types' ? `${k} (types)` : k)).join(', ') || 'nothing outside it'})`;
     if (!allowed) out.push({ file, line: imp.line, message: `${from} -> ${to} ("${imp.spec}") is not allowed by ${where}` });
-    else if (allowed === 'types' && !imp.typeOnly) out.push({ file, line: imp.line, message: `${from} -> ${to} ("${imp.spec}") must be type-only by ${where}` });
+    else if (allowed === 'types' && !imp.typeOnly)
+      out.push({ file, line: imp.line, message: `${from} -> ${to} ("${imp.spec}") must be type-only by ${where}` });
   }
   return out;
 }
 
 function sources(dir: string): string[] {
-  return readdirSync(dir).sort().flatMap((n) => {
-    const p = join(dir, n);
-    return statSync(p).isDirectory() ? sources(p) : p.endsWith('.ts') ? [p] : [];
-  });
+  return readdirSync(dir)
+    .sort()
+    .flatMap((n) => {
+      const p = join(dir, n);
+      return statSync(p).isDirectory() ? sources(p) : p.endsWith('.ts') ? [p] : [];
+    });
 }
 
 const rules = readRules(readFileSync(join(SRC, 'LAYERS.md'), 'utf8'));
@@ -108,8 +135,12 @@ describe('layering (src/LAYERS.md)', () => {
     const globals = /\b(navigator|document|window|localStorage)\s*\.|\b(indexedDB|IDB[A-Z]\w+|GPU[A-Z]\w+|HTMLElement|customElements)\b/;
     const bad: string[] = [];
     for (const f of sources(join(SRC, 'shared'))) {
-      const code = readFileSync(f, 'utf8').replace(/\/\*[\s\S]*?\*\//g, '').replace(/(^|[^:'"])\/\/.*$/gm, '$1');
-      code.split('\n').forEach((l, i) => { if (globals.test(l)) bad.push(`${relative(ROOT, f)}:${i + 1}: ${l.trim()}`); });
+      const code = readFileSync(f, 'utf8')
+        .replace(/\/\*[\s\S]*?\*\//g, '')
+        .replace(/(^|[^:'"])\/\/.*$/gm, '$1');
+      code.split('\n').forEach((l, i) => {
+        if (globals.test(l)) bad.push(`${relative(ROOT, f)}:${i + 1}: ${l.trim()}`);
+      });
     }
     expect(bad).toEqual([]);
   });
@@ -129,7 +160,9 @@ describe('layering (src/LAYERS.md)', () => {
     ].join('\n');
     const bad = check('src/ui/example.ts', text, rules);
     expect(bad.map((v) => v.line)).toEqual([3, 4, 7, 9, 10]);
-    expect(bad[0]!.message).toMatch(/^ui -> gpu \("\.\.\/gpu\/runtime\.ts"\) is not allowed by src\/LAYERS\.md:\d+ \(ui may import: shared, io, store, worker\/api\.ts \(types\)\)$/);
+    expect(bad[0]!.message).toMatch(
+      /^ui -> gpu \("\.\.\/gpu\/runtime\.ts"\) is not allowed by src\/LAYERS\.md:\d+ \(ui may import: shared, io, store, worker\/api\.ts \(types\)\)$/,
+    );
     expect(bad[2]!.message).toMatch(/ui -> worker\/api\.ts .* must be type-only/);
     expect(check('src/model/example.ts', "import type { Stage } from '../train/config.ts';", rules)).toHaveLength(1);
     expect(check('src/shared/example.ts', "import { Gpu } from '../gpu/runtime.ts';\nimport { openDB } from 'idb';", rules)).toHaveLength(2);

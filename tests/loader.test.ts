@@ -61,7 +61,10 @@ describe('checkpoint layouts', () => {
 
   it('a *ForSequenceClassification folder (a reward model) loads its trunk: score.weight apart, no LM head, tied or not', async () => {
     const gpu = await testGpu();
-    for (const [name, cls] of [['llama-tiny', 'LlamaForSequenceClassification'], ['gpt2-tiny', 'GPT2ForSequenceClassification']] as const) {
+    for (const [name, cls] of [
+      ['llama-tiny', 'LlamaForSequenceClassification'],
+      ['gpt2-tiny', 'GPT2ForSequenceClassification'],
+    ] as const) {
       const { config, st, ref, tensors } = fixture(name);
       const C = Number(config.hidden_size ?? config.n_embd);
       const w = Float32Array.from({ length: C }, (_, i) => Math.sin(i + 1));
@@ -70,7 +73,11 @@ describe('checkpoint layouts', () => {
       const rm = loadModel(gpu, { config: seqCls, weights: [rewrite(folder, 'rm.safetensors')] });
       expect(rm.model.cfg.sequenceClassification).toBe(true);
       expect(rm.score).toEqual({ file: 'rm.safetensors', shape: [1, C], data: w });
-      if (!rm.model.cfg.tiedEmbeddings) expect((await rm.model.params.download('lm_head.weight')).every((v) => v === 0), `${name}: lm_head`).toBe(true);
+      if (!rm.model.cfg.tiedEmbeddings)
+        expect(
+          (await rm.model.params.download('lm_head.weight')).every((v) => v === 0),
+          `${name}: lm_head`,
+        ).toBe(true);
       // the trunk is the causal model's: a score head on each gives the same scores
       const causal = loadModel(gpu, { config, weights: [st] });
       const scores = async (m: typeof rm) => {
@@ -87,7 +94,9 @@ describe('checkpoint layouts', () => {
       };
       expect(await scores(rm), name).toEqual(await scores(causal));
       // a causal-LM config does not take a score head
-      expect(() => loadModel(gpu, { config, weights: [rewrite(folder, 'x.safetensors')] })).toThrow(/x\.safetensors: tensor "score\.weight" is not a parameter/);
+      expect(() => loadModel(gpu, { config, weights: [rewrite(folder, 'x.safetensors')] })).toThrow(
+        /x\.safetensors: tensor "score\.weight" is not a parameter/,
+      );
     }
   });
 
@@ -96,32 +105,82 @@ describe('checkpoint layouts', () => {
     const { config, tensors } = fixture('gpt2-tiny');
     const load = (t: typeof tensors) => () => loadModel(gpu, { config, weights: [rewrite(t, 'x.safetensors')] });
     expect(load(tensors.filter((t) => t.name !== 'transformer.h.1.mlp.c_fc.bias'))).toThrow(/x\.safetensors: missing tensor "h\.1\.mlp\.c_fc\.bias"/);
-    expect(load([...tensors, { name: 'transformer.h.0.attn.q_proj.weight', shape: [1], data: new Float32Array(1) }]))
-      .toThrow(/x\.safetensors: tensor "transformer\.h\.0\.attn\.q_proj\.weight" is not a parameter/);
-    expect(load(tensors.map((t) => (t.name === 'transformer.ln_f.bias' ? { ...t, shape: [6, 8] } : t))))
-      .toThrow(/tensor "transformer\.ln_f\.bias" has shape \[6,8\], the config implies \[48\]/);
+    expect(load([...tensors, { name: 'transformer.h.0.attn.q_proj.weight', shape: [1], data: new Float32Array(1) }])).toThrow(
+      /x\.safetensors: tensor "transformer\.h\.0\.attn\.q_proj\.weight" is not a parameter/,
+    );
+    expect(load(tensors.map((t) => (t.name === 'transformer.ln_f.bias' ? { ...t, shape: [6, 8] } : t)))).toThrow(
+      /tensor "transformer\.ln_f\.bias" has shape \[6,8\], the config implies \[48\]/,
+    );
   });
 });
 
 describe('Qwen configs as the Hub writes them', () => {
   // Qwen/Qwen2.5-0.5B and Qwen/Qwen3-0.6B's config.json, as published
   const qwen25 = {
-    architectures: ['Qwen2ForCausalLM'], attention_dropout: 0.0, bos_token_id: 151643, eos_token_id: 151643, hidden_act: 'silu', hidden_size: 896,
-    initializer_range: 0.02, intermediate_size: 4864, max_position_embeddings: 32768, max_window_layers: 24, model_type: 'qwen2', num_attention_heads: 14,
-    num_hidden_layers: 24, num_key_value_heads: 2, rms_norm_eps: 1e-6, rope_theta: 1000000.0, sliding_window: 32768, tie_word_embeddings: true,
-    torch_dtype: 'bfloat16', use_cache: true, use_sliding_window: false, vocab_size: 151936,
+    architectures: ['Qwen2ForCausalLM'],
+    attention_dropout: 0.0,
+    bos_token_id: 151643,
+    eos_token_id: 151643,
+    hidden_act: 'silu',
+    hidden_size: 896,
+    initializer_range: 0.02,
+    intermediate_size: 4864,
+    max_position_embeddings: 32768,
+    max_window_layers: 24,
+    model_type: 'qwen2',
+    num_attention_heads: 14,
+    num_hidden_layers: 24,
+    num_key_value_heads: 2,
+    rms_norm_eps: 1e-6,
+    rope_theta: 1000000.0,
+    sliding_window: 32768,
+    tie_word_embeddings: true,
+    torch_dtype: 'bfloat16',
+    use_cache: true,
+    use_sliding_window: false,
+    vocab_size: 151936,
   };
   const qwen3 = {
-    architectures: ['Qwen3ForCausalLM'], attention_bias: false, attention_dropout: 0.0, bos_token_id: 151643, eos_token_id: 151645, head_dim: 128,
-    hidden_act: 'silu', hidden_size: 1024, initializer_range: 0.02, intermediate_size: 3072, max_position_embeddings: 40960, max_window_layers: 28,
-    model_type: 'qwen3', num_attention_heads: 16, num_hidden_layers: 28, num_key_value_heads: 8, rms_norm_eps: 1e-6, rope_scaling: null,
-    rope_theta: 1000000, sliding_window: null, tie_word_embeddings: true, torch_dtype: 'bfloat16', use_cache: true, use_sliding_window: false, vocab_size: 151936,
+    architectures: ['Qwen3ForCausalLM'],
+    attention_bias: false,
+    attention_dropout: 0.0,
+    bos_token_id: 151643,
+    eos_token_id: 151645,
+    head_dim: 128,
+    hidden_act: 'silu',
+    hidden_size: 1024,
+    initializer_range: 0.02,
+    intermediate_size: 3072,
+    max_position_embeddings: 40960,
+    max_window_layers: 28,
+    model_type: 'qwen3',
+    num_attention_heads: 16,
+    num_hidden_layers: 28,
+    num_key_value_heads: 8,
+    rms_norm_eps: 1e-6,
+    rope_scaling: null,
+    rope_theta: 1000000,
+    sliding_window: null,
+    tie_word_embeddings: true,
+    torch_dtype: 'bfloat16',
+    use_cache: true,
+    use_sliding_window: false,
+    vocab_size: 151936,
   };
   const shapes = (cfg: ReturnType<typeof parseConfig>) => new Map(paramSpecs(cfg).map((s) => [s.name, s.shape]));
 
   it('Qwen2.5: biases on q/k/v and none on o, tied, the sliding-window fields ignored while use_sliding_window is false', () => {
     const c = parseConfig(qwen25);
-    expect([c.arch, c.headDim, c.kvHeads, c.tiedEmbeddings, c.qkvBias, c.oBias, c.qkNorm, c.ropeTheta]).toEqual(['llama', 64, 2, true, true, false, false, 1e6]);
+    expect([c.arch, c.headDim, c.kvHeads, c.tiedEmbeddings, c.qkvBias, c.oBias, c.qkNorm, c.ropeTheta]).toEqual([
+      'llama',
+      64,
+      2,
+      true,
+      true,
+      false,
+      false,
+      1e6,
+    ]);
     const p = shapes(c);
     expect(p.get('model.layers.23.self_attn.q_proj.bias')).toEqual([896]);
     expect(p.get('model.layers.0.self_attn.k_proj.bias')).toEqual([128]);
@@ -151,7 +210,9 @@ describe('Qwen configs as the Hub writes them', () => {
   it('refuses sliding-window attention, naming config.json and the field', () => {
     for (const cfg of [qwen25, qwen3]) {
       expect(() => parseConfig({ ...cfg, use_sliding_window: true }, 'Qwen/config.json')).toThrow(ConfigError);
-      expect(() => parseConfig({ ...cfg, use_sliding_window: true }, 'Qwen/config.json')).toThrow(/^Qwen\/config\.json: unsupported value of "use_sliding_window": true \(sliding-window attention is not implemented\)$/);
+      expect(() => parseConfig({ ...cfg, use_sliding_window: true }, 'Qwen/config.json')).toThrow(
+        /^Qwen\/config\.json: unsupported value of "use_sliding_window": true \(sliding-window attention is not implemented\)$/,
+      );
     }
     expect(() => parseConfig({ ...qwen3, head_dim: 15 })).toThrow(/config\.json: head size 15 must be an even integer/);
   });
@@ -159,16 +220,32 @@ describe('Qwen configs as the Hub writes them', () => {
 
 /** The Qwen3 block in float64 from the reference ops (tests/ref/ops.ts): biases on every attention projection when given. */
 function qwen3Reference(c: ReturnType<typeof parseConfig>, w: Map<string, Float64Array>, ids: number[][]): Float64Array {
-  const B = ids.length, T = ids[0]!.length, N = B * T, C = c.hidden, D = c.headDim, Hq = c.heads, Hkv = c.kvHeads, I = c.intermediate;
+  const B = ids.length,
+    T = ids[0]!.length,
+    N = B * T,
+    C = c.hidden,
+    D = c.headDim,
+    Hq = c.heads,
+    Hkv = c.kvHeads,
+    I = c.intermediate;
   const pos = Int32Array.from({ length: N }, (_, i) => i % T);
   const W = (name: string) => w.get(name)!;
-  const linear = (x: Float64Array, name: string, out: number, inp: number) => matmul(x, W(`${name}.weight`), w.get(`${name}.bias`) ?? null, N, out, inp, false, true);
+  const linear = (x: Float64Array, name: string, out: number, inp: number) =>
+    matmul(x, W(`${name}.weight`), w.get(`${name}.bias`) ?? null, N, out, inp, false, true);
   let x = embedding(ids.flat(), W('model.embed_tokens.weight'), null, B, T, C);
   for (let l = 0; l < c.layers; l++) {
     const p = `model.layers.${l}.`;
     let h = rmsnorm(x, W(p + 'input_layernorm.weight'), N, C, c.eps).y;
     const q = rope(rmsnorm(linear(h, p + 'self_attn.q_proj', Hq * D, C), W(p + 'self_attn.q_norm.weight'), N * Hq, D, c.eps).y, pos, B, T, Hq, D, c.ropeTheta);
-    const k = rope(rmsnorm(linear(h, p + 'self_attn.k_proj', Hkv * D, C), W(p + 'self_attn.k_norm.weight'), N * Hkv, D, c.eps).y, pos, B, T, Hkv, D, c.ropeTheta);
+    const k = rope(
+      rmsnorm(linear(h, p + 'self_attn.k_proj', Hkv * D, C), W(p + 'self_attn.k_norm.weight'), N * Hkv, D, c.eps).y,
+      pos,
+      B,
+      T,
+      Hkv,
+      D,
+      c.ropeTheta,
+    );
     const v = linear(h, p + 'self_attn.v_proj', Hkv * D, C);
     const o = linear(attention(q, k, v, B, T, Hq, Hkv, D, 1 / Math.sqrt(D)).out, p + 'self_attn.o_proj', C, Hq * D);
     x = x.map((xi, i) => xi + o[i]!);
@@ -181,7 +258,7 @@ function qwen3Reference(c: ReturnType<typeof parseConfig>, w: Map<string, Float6
 }
 
 describe('Qwen3 with attention_bias', () => {
-  it('biases on q, k, v and o: the engine\'s logits equal a float64 reference of the Qwen3 block', async () => {
+  it("biases on q, k, v and o: the engine's logits equal a float64 reference of the Qwen3 block", async () => {
     const gpu = await testGpu();
     const { config, ref, tensors } = fixture('qwen3-tiny');
     const f64 = (ts: typeof tensors) => new Map(ts.map((t) => [t.name, Float64Array.from(t.data)]));
@@ -190,8 +267,19 @@ describe('Qwen3 with attention_bias', () => {
     expect(relErr(plain, ref.logits.flat(2))).toBeLessThan(1e-5);
     const biased = { ...config, attention_bias: true };
     const cfg = parseConfig(biased);
-    const biases = paramSpecs(cfg).filter((s) => s.name.endsWith('_proj.bias')).map((s, i) => ({ name: s.name, shape: s.shape, data: Float32Array.from(randn(s.shape[0]!, 100 + i, 0.5)) }));
-    expect(biases.map((b) => b.name.split('.').slice(-2, -1)[0]).sort()).toEqual(['k_proj', 'k_proj', 'o_proj', 'o_proj', 'q_proj', 'q_proj', 'v_proj', 'v_proj']);
+    const biases = paramSpecs(cfg)
+      .filter((s) => s.name.endsWith('_proj.bias'))
+      .map((s, i) => ({ name: s.name, shape: s.shape, data: Float32Array.from(randn(s.shape[0]!, 100 + i, 0.5)) }));
+    expect(biases.map((b) => b.name.split('.').slice(-2, -1)[0]).sort()).toEqual([
+      'k_proj',
+      'k_proj',
+      'o_proj',
+      'o_proj',
+      'q_proj',
+      'q_proj',
+      'v_proj',
+      'v_proj',
+    ]);
     const want = qwen3Reference(cfg, f64([...tensors, ...biases]), ref.input_ids);
     expect(relErr(want, plain)).toBeGreaterThan(0.05); // the biases change the logits well beyond the tolerance
     const got = await logitsOf(gpu, biased, [rewrite([...tensors, ...biases])], ref.input_ids);
@@ -222,7 +310,9 @@ describe('RoPE settings as transformers 4 and 5 write them', () => {
     expect(parseConfig({ ...nested, rope_theta: 1e6 }).ropeTheta).toBe(1e6);
     // the exported config.json is the one read, rope_parameters included, and reads back to the same theta
     const { model } = loadModel(gpu, { config: nested, weights: [st] });
-    const files = await exportModelFiles(model, { meta: { producer: 'rlhf-playground', stage: 'base', steps: 0, baseModel: 'qwen3-tiny', date: '2026-01-01T00:00:00Z' } });
+    const files = await exportModelFiles(model, {
+      meta: { producer: 'rlhf-playground', stage: 'base', steps: 0, baseModel: 'qwen3-tiny', date: '2026-01-01T00:00:00Z' },
+    });
     model.params.destroy();
     const written = JSON.parse(new TextDecoder().decode(files.get('config.json'))) as Record<string, unknown>;
     expect(written.rope_parameters).toEqual({ rope_type: 'default', rope_theta: 1e6 });
@@ -231,8 +321,9 @@ describe('RoPE settings as transformers 4 and 5 write them', () => {
 
   it('refuses two thetas that differ, naming the file and both values', () => {
     const { config } = fixture('qwen3-tiny');
-    expect(() => parseConfig({ ...v5(config, { rope_type: 'default', rope_theta: 10000 }), rope_theta: 1e6 }, 'Qwen/config.json'))
-      .toThrow(/^Qwen\/config\.json: "rope_theta" \(1000000\) and "rope_parameters\.rope_theta" \(10000\) differ/);
+    expect(() => parseConfig({ ...v5(config, { rope_type: 'default', rope_theta: 10000 }), rope_theta: 1e6 }, 'Qwen/config.json')).toThrow(
+      /^Qwen\/config\.json: "rope_theta" \(1000000\) and "rope_parameters\.rope_theta" \(10000\) differ/,
+    );
   });
 
   it('refuses every rope_type but the default, in rope_parameters or rope_scaling, and a partial rotary factor, by name', () => {
@@ -246,7 +337,9 @@ describe('RoPE settings as transformers 4 and 5 write them', () => {
       refuse({ ...config, rope_scaling: { rope_type: type, factor: 4.0 } }, 'rope_scaling.rope_type');
       refuse({ ...config, rope_scaling: { type, factor: 4.0 } }, 'rope_scaling.rope_type'); // transformers 4's older key
     }
-    expect(() => parseConfig({ ...config, rope_scaling: { type: 'yarn', factor: 4.0 } })).toThrow(/"rope_scaling\.rope_type": "yarn" \(only the default rope is implemented\)$/);
+    expect(() => parseConfig({ ...config, rope_scaling: { type: 'yarn', factor: 4.0 } })).toThrow(
+      /"rope_scaling\.rope_type": "yarn" \(only the default rope is implemented\)$/,
+    );
     refuse(v5(config, { rope_type: 'default', rope_theta: 1e6, partial_rotary_factor: 0.5 }), 'rope_parameters.partial_rotary_factor');
     refuse({ ...config, partial_rotary_factor: 0.5 }, 'partial_rotary_factor');
     refuse(v5(config, { full_attention: { rope_type: 'default', rope_theta: 1e6 } }), 'rope_parameters');
@@ -260,7 +353,8 @@ describe('tensors larger than one storage binding', () => {
   it('a 64 KiB binding limit (embedding, LM head and optimizer in chunks) gives the same gradients and steps', async () => {
     const { config, st, ref } = fixture('gpt2-tiny');
     const ids = ref.input_ids.flat();
-    const B = ref.input_ids.length, T = ref.input_ids[0]!.length;
+    const B = ref.input_ids.length,
+      T = ref.input_ids[0]!.length;
     const train = async (gpu: Gpu) => {
       const { model } = loadModel(gpu, { config, weights: [st] }, { optimizer: true });
       const plan = await model.plan(B, T, { training: true });

@@ -33,7 +33,16 @@ for (const name of ['gpt2-tiny', 'llama-tiny', 'qwen2-tiny', 'qwen3-tiny']) {
       const files = await readModelFolder(`tests/fixtures/${name}`);
       const base = loadModel(gpu, files).model;
       const gpt2 = base.cfg.arch === 'gpt2';
-      const lora = new LoraSet(base, { r: 3, alpha: 6, dropout: 0, targets: gpt2 ? ['c_attn', 'c_proj', 'c_fc'] : ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'] }, { optimizer: true });
+      const lora = new LoraSet(
+        base,
+        {
+          r: 3,
+          alpha: 6,
+          dropout: 0,
+          targets: gpt2 ? ['c_attn', 'c_proj', 'c_fc'] : ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'],
+        },
+        { optimizer: true },
+      );
       expect(lora.modules.size).toBe(gpt2 ? 8 : 14);
       lora.init(3);
       const batch = ids(name);
@@ -41,7 +50,8 @@ for (const name of ['gpt2-tiny', 'llama-tiny', 'qwen2-tiny', 'qwen3-tiny']) {
 
       // random B so the update is not zero; merge W' = W + s B A into a full model
       const merged = loadModel(gpu, files, { grads: true }).model;
-      const s = lora.scale, r = 3;
+      const s = lora.scale,
+        r = 3;
       const AB = new Map<string, { A: Float64Array; B: Float64Array }>();
       let seed = 10;
       for (const m of lora.modules.values()) {
@@ -51,15 +61,17 @@ for (const name of ['gpt2-tiny', 'llama-tiny', 'qwen2-tiny', 'qwen3-tiny']) {
         AB.set(m.module, { A, B });
         const W = await base.params.download(`${m.module}.weight`);
         const Wm = new Float32Array(W.length);
-        for (let o = 0; o < m.Out; o++) for (let i = 0; i < m.In; i++) {
-          let u = 0;
-          for (let k = 0; k < r; k++) u += B[o * r + k]! * A[k * m.In + i]!;
-          const at = gpt2 ? i * m.Out + o : o * m.In + i;
-          Wm[at] = W[at]! + s * u;
-        }
+        for (let o = 0; o < m.Out; o++)
+          for (let i = 0; i < m.In; i++) {
+            let u = 0;
+            for (let k = 0; k < r; k++) u += B[o * r + k]! * A[k * m.In + i]!;
+            const at = gpt2 ? i * m.Out + o : o * m.In + i;
+            Wm[at] = W[at]! + s * u;
+          }
         merged.params.upload(`${m.module}.weight`, Wm);
       }
-      const a = await lossAndLogits(base, batch, lora), b = await lossAndLogits(merged, batch);
+      const a = await lossAndLogits(base, batch, lora),
+        b = await lossAndLogits(merged, batch);
       expect(relErr(a.logits!, b.logits!)).toBeLessThan(1e-5);
 
       await lossAndLogits(base, batch, lora, true);
@@ -68,14 +80,16 @@ for (const name of ['gpt2-tiny', 'llama-tiny', 'qwen2-tiny', 'qwen3-tiny']) {
         const { A, B } = AB.get(m.module)!;
         const dW = await merged.params.download(`${m.module}.weight`, 'grad');
         const dWeff = (o: number, i: number) => dW[gpt2 ? i * m.Out + o : o * m.In + i]!;
-        const wantB = new Float64Array(m.Out * r), wantA = new Float64Array(r * m.In);
-        for (let o = 0; o < m.Out; o++) for (let i = 0; i < m.In; i++) {
-          const g = dWeff(o, i);
-          for (let k = 0; k < r; k++) {
-            wantB[o * r + k] += s * g * A[k * m.In + i]!;
-            wantA[k * m.In + i] += s * B[o * r + k]! * g;
+        const wantB = new Float64Array(m.Out * r),
+          wantA = new Float64Array(r * m.In);
+        for (let o = 0; o < m.Out; o++)
+          for (let i = 0; i < m.In; i++) {
+            const g = dWeff(o, i);
+            for (let k = 0; k < r; k++) {
+              wantB[o * r + k] += s * g * A[k * m.In + i]!;
+              wantA[k * m.In + i] += s * B[o * r + k]! * g;
+            }
           }
-        }
         expect(relErr(await lora.params.download(`${m.module}.lora_B.weight`, 'grad'), wantB), `${m.module} dB`).toBeLessThan(1e-3);
         expect(relErr(await lora.params.download(`${m.module}.lora_A.weight`, 'grad'), wantA), `${m.module} dA`).toBeLessThan(1e-3);
       }
@@ -113,7 +127,10 @@ describe('LoRA training', () => {
     const norm = Math.sqrt(dot(u, u));
     const eps = 1e-2;
     const at = async (sign: number) => {
-      lora.params.upload(name, Float32Array.from(A0, (v, i) => v + (sign * eps * u[i]!) / norm));
+      lora.params.upload(
+        name,
+        Float32Array.from(A0, (v, i) => v + (sign * eps * u[i]!) / norm),
+      );
       return (await lossAndLogits(base, batch, lora, true)).loss;
     };
     const num = ((await at(1)) - (await at(-1))) / (2 * eps);
@@ -147,7 +164,10 @@ describe('LoRA training', () => {
     expect(await base.params.download('h.0.attn.c_attn.weight')).toEqual(before);
     plan.destroy();
 
-    const files = await exportAdapterFiles(lora, { baseModel: 'gpt2-tiny', meta: { producer: 'rlhf-playground', stage: 'sft', steps: 8, baseModel: 'gpt2-tiny', date: '2026-11-25T00:00:00Z' } });
+    const files = await exportAdapterFiles(lora, {
+      baseModel: 'gpt2-tiny',
+      meta: { producer: 'rlhf-playground', stage: 'sft', steps: 8, baseModel: 'gpt2-tiny', date: '2026-11-25T00:00:00Z' },
+    });
     const peft = readPeftAdapter(files, 'adapter');
     expect(peft.loras.map((l) => l.module)).toContain('transformer.h.1.mlp.c_fc');
     expect(peft.config.fanInFanOut).toBe(true);
@@ -155,7 +175,8 @@ describe('LoRA training', () => {
     expect(cfg.peft_type).toBe('LORA');
     expect(cfg.r).toBe(4);
     const again = loadAdapter(base, files, 'adapter');
-    const x = await lossAndLogits(base, batch, lora), y = await lossAndLogits(base, batch, again);
+    const x = await lossAndLogits(base, batch, lora),
+      y = await lossAndLogits(base, batch, again);
     expect(y.logits).toEqual(x.logits);
     const llama = loadModel(gpu, await readModelFolder('tests/fixtures/llama-tiny')).model;
     expect(() => loadAdapter(llama, files, 'adapter')).toThrow(/no module of this llama model matches the LoRA targets c_attn, c_fc/);
@@ -171,7 +192,15 @@ for (const name of ['qwen2-tiny', 'qwen3-tiny']) {
     const gpu = await testGpu();
     const base = loadModel(gpu, await readModelFolder(`tests/fixtures/${name}`)).model;
     const lora = new LoraSet(base, { ...LORA_DEFAULTS.llama, r: 4, dropout: 0 }, { optimizer: true });
-    expect([...lora.modules.keys()].filter((m) => m.startsWith('model.layers.0.')).map((m) => m.split('.').pop())).toEqual(['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj']);
+    expect([...lora.modules.keys()].filter((m) => m.startsWith('model.layers.0.')).map((m) => m.split('.').pop())).toEqual([
+      'q_proj',
+      'k_proj',
+      'v_proj',
+      'o_proj',
+      'gate_proj',
+      'up_proj',
+      'down_proj',
+    ]);
     lora.init(2);
     const frozen = base.params.entries.map((e) => e.name).filter((n) => /_proj\.bias$|_norm\.weight$/.test(n));
     expect(frozen.length).toBe(name === 'qwen2-tiny' ? 6 : 4); // q/k/v biases of 2 layers; q_norm, k_norm of 2 layers
@@ -202,7 +231,10 @@ for (const name of ['qwen2-tiny', 'qwen3-tiny']) {
     // merged into the base and exported as a Hugging Face folder, it loads back as the same model
     const saved = await mergeLora(lora);
     const folder = await exportModelFiles(base, { meta });
-    const merged = loadModel(gpu, { config: JSON.parse(new TextDecoder().decode(folder.get('config.json')!)), weights: [parseSafetensors(folder.get('model.safetensors')!, 'model.safetensors')] }).model;
+    const merged = loadModel(gpu, {
+      config: JSON.parse(new TextDecoder().decode(folder.get('config.json')!)),
+      weights: [parseSafetensors(folder.get('model.safetensors')!, 'model.safetensors')],
+    }).model;
     expect(merged.cfg.raw.architectures).toEqual([name === 'qwen2-tiny' ? 'Qwen2ForCausalLM' : 'Qwen3ForCausalLM']);
     expect(relErr((await lossAndLogits(merged, batch)).logits!, adapted)).toBeLessThan(1e-5);
     restoreWeights(base, saved);

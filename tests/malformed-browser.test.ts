@@ -21,16 +21,24 @@ const picked = (files: Files) => [...files].map(([name, bytes]) => ({ name, mime
 /** The text of `selector` in the page once it is there and differs from `before` (the previous case's message). */
 async function newText(page: Page, selector: string, before: string): Promise<string> {
   const el = page.locator(selector).first();
-  await page.waitForFunction(({ sel, old }) => {
-    const find = (root: Document | ShadowRoot): Element | null => {
-      const hit = root.querySelector(sel);
-      if (hit) return hit;
-      for (const host of root.querySelectorAll('*')) if (host.shadowRoot) { const x = find(host.shadowRoot); if (x) return x; }
-      return null;
-    };
-    const t = find(document)?.textContent?.trim();
-    return t !== undefined && t !== '' && t !== old;
-  }, { sel: selector, old: before }, MODEL_WORK);
+  await page.waitForFunction(
+    ({ sel, old }) => {
+      const find = (root: Document | ShadowRoot): Element | null => {
+        const hit = root.querySelector(sel);
+        if (hit) return hit;
+        for (const host of root.querySelectorAll('*'))
+          if (host.shadowRoot) {
+            const x = find(host.shadowRoot);
+            if (x) return x;
+          }
+        return null;
+      };
+      const t = find(document)?.textContent?.trim();
+      return t !== undefined && t !== '' && t !== old;
+    },
+    { sel: selector, old: before },
+    MODEL_WORK,
+  );
   return (await el.innerText()).trim();
 }
 
@@ -76,8 +84,14 @@ describe('the malformed corpus, in the page', () => {
     // Share tab: the valid reward adapter opens on its base model (the GPT-2 fixture, picked first), each broken one is refused
     await tab(page, 'model');
     await page.setInputFiles('#pick-files', picked(base));
-    await page.waitForFunction(() => /GPT-2: 2 layers/.test(document.querySelector('rlhf-app')?.shadowRoot?.querySelector('model-view')?.shadowRoot
-      ?.querySelector('#model-info')?.textContent ?? ''), undefined, MODEL_WORK);
+    await page.waitForFunction(
+      () =>
+        /GPT-2: 2 layers/.test(
+          document.querySelector('rlhf-app')?.shadowRoot?.querySelector('model-view')?.shadowRoot?.querySelector('#model-info')?.textContent ?? '',
+        ),
+      undefined,
+      MODEL_WORK,
+    );
     await tab(page, 'share');
     const open = async (files: Files, name: string) => {
       await page.setInputFiles('#open-file', { name, mimeType: 'application/zip', buffer: Buffer.from(zipFiles(files)) });

@@ -8,7 +8,18 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { zipFiles } from '../src/io/zip.ts';
 import { cli } from './helpers/cli.ts';
-import { ADAPTER_CASES, ALL_CASES, DATA_CASES, MODEL_CASES, MODEL_DIR, modelBase, rewardAdapterBase, ZIP_CASES, type Case, type Files } from './helpers/malformed.ts';
+import {
+  ADAPTER_CASES,
+  ALL_CASES,
+  DATA_CASES,
+  MODEL_CASES,
+  MODEL_DIR,
+  modelBase,
+  rewardAdapterBase,
+  ZIP_CASES,
+  type Case,
+  type Files,
+} from './helpers/malformed.ts';
 
 /** What reads every file of a model folder: the weights (a forward pass), the tokenizer and the chat template. */
 const GENERATE = ['generate', '--prompt', 'Hi', '--max-new-tokens', '2', '--temperature', '0'];
@@ -24,7 +35,10 @@ function writeFolder(dir: string, files: Files): string {
 /** The command fails with one line on stderr that names the case's file and matches its words. */
 async function refused(c: Case, args: string[]): Promise<void> {
   const r = await cli(args, { timeoutMs: 120_000 });
-  const lines = r.stderr.trim().split('\n').filter((l) => l.length > 0);
+  const lines = r.stderr
+    .trim()
+    .split('\n')
+    .filter((l) => l.length > 0);
   const said = `${c.id} (${c.rule}): exit ${r.code}, stderr ${JSON.stringify(r.stderr)}`;
   expect(r.code, said).not.toBe(0);
   expect(lines.length, said).toBe(1);

@@ -36,7 +36,9 @@ for (const name of ['gpt2-tiny', 'llama-tiny', 'qwen2-tiny', 'qwen3-tiny']) {
       const plan = await model.plan(2, 19, { training: true, lora });
       const e = estimateMemory(cfg, 'lora', { batch: 2, seqLen: 19, loraRank: 4, loraTargets: targets, loraDropout: 0.1 });
       const rope = cfg.arch === 'llama' ? cfg.maxPositions * cfg.headDim * 4 : 0;
-      expect(e.bytes.weights + e.bytes.gradients + e.bytes.optimizer).toBe(arenaBytes(model) + arenaBytes({ params: lora.params } as unknown as Transformer) + rope);
+      expect(e.bytes.weights + e.bytes.gradients + e.bytes.optimizer).toBe(
+        arenaBytes(model) + arenaBytes({ params: lora.params } as unknown as Transformer) + rope,
+      );
       expect(e.bytes.activations).toBe(plan.activationBytes + lora.seed.buf.size);
       expect(e.trainable).toBe(lora.params.count);
       plan.destroy();
@@ -62,12 +64,22 @@ for (const name of ['gpt2-tiny', 'llama-tiny', 'qwen2-tiny', 'qwen3-tiny']) {
 describe('Qwen-sized configs', () => {
   // Qwen/Qwen2.5-0.5B's shape: 14 query and 2 key/value heads of 64, q/k/v biases, tied embeddings
   const qwen25 = parseConfig({
-    model_type: 'qwen2', hidden_size: 896, num_hidden_layers: 24, num_attention_heads: 14, num_key_value_heads: 2, intermediate_size: 4864,
-    vocab_size: 151936, max_position_embeddings: 32768, rope_theta: 1000000.0, rms_norm_eps: 1e-6, tie_word_embeddings: true, use_sliding_window: false,
+    model_type: 'qwen2',
+    hidden_size: 896,
+    num_hidden_layers: 24,
+    num_attention_heads: 14,
+    num_key_value_heads: 2,
+    intermediate_size: 4864,
+    vocab_size: 151936,
+    max_position_embeddings: 32768,
+    rope_theta: 1000000.0,
+    rms_norm_eps: 1e-6,
+    tie_word_embeddings: true,
+    use_sliding_window: false,
   });
   const mib = (b: number) => b / 2 ** 20;
 
-  it('Qwen2.5-0.5B: its published parameter count (biases included), 4 bytes each, and PEFT\'s trainable count for r = 8 on every projection', () => {
+  it("Qwen2.5-0.5B: its published parameter count (biases included), 4 bytes each, and PEFT's trainable count for r = 8 on every projection", () => {
     const e = estimateMemory(qwen25, 'full', { batch: 1, seqLen: 256 });
     expect(e.parameters).toBe(494032768); // transformers' num_parameters() for Qwen2.5-0.5B
     const biases = 24 * (896 + 128 + 128);
@@ -88,7 +100,7 @@ describe('Qwen-sized configs', () => {
 
     const lora = estimateMemory(qwen25, 'lora', { batch: 1, seqLen: 256, loraRank: 8 });
     expect(lora.trainable).toBe(4399104); // PEFT's print_trainable_parameters for r = 8 on q,k,v,o,gate,up,down
-    expect(mib(lora.bytes.gradients)).toBeCloseTo(4399104 * 4 / 2 ** 20, 0);
+    expect(mib(lora.bytes.gradients)).toBeCloseTo((4399104 * 4) / 2 ** 20, 0);
     const gen = estimateMemory(qwen25, 'inference', { batch: 1, seqLen: 1024, kvCache: true });
     expect(gen.bytes.kvCache).toBe(2 * 24 * 1024 * 2 * 64 * 4 + 16); // 2 key/value heads: 12 MiB for 1024 positions
   });
@@ -105,20 +117,37 @@ describe('Qwen-sized configs', () => {
     const webgpuDefaults = { maxBufferSize: 256 * 2 ** 20, maxStorageBufferBindingSize: 128 * 2 ** 20 };
     expect(() => checkFits(e, webgpuDefaults)).not.toThrow();
     const total = Math.round(mib(e.bytes.total));
-    expect(() => checkFits(e, webgpuDefaults, 6 * 2 ** 30)).toThrow(new RegExp(`^lora: needs about ${total} MiB of GPU memory, more than the 6144 MiB available$`));
+    expect(() => checkFits(e, webgpuDefaults, 6 * 2 ** 30)).toThrow(
+      new RegExp(`^lora: needs about ${total} MiB of GPU memory, more than the 6144 MiB available$`),
+    );
     const wide = estimateMemory(qwen25, 'lora', { batch: 16, seqLen: 256, loraRank: 8 });
-    expect(() => checkFits(wide, webgpuDefaults)).toThrow(/^lora: needs 152 MiB in one storage binding, over this adapter's 128 MiB: use a smaller batch or sequence length$/);
+    expect(() => checkFits(wide, webgpuDefaults)).toThrow(
+      /^lora: needs 152 MiB in one storage binding, over this adapter's 128 MiB: use a smaller batch or sequence length$/,
+    );
   });
 
   it('Qwen3-0.6B: head_dim 128 with 16 heads over hidden 1024, q_norm and k_norm counted', () => {
     const qwen3 = parseConfig({
-      model_type: 'qwen3', hidden_size: 1024, head_dim: 128, num_hidden_layers: 28, num_attention_heads: 16, num_key_value_heads: 8, intermediate_size: 3072,
-      vocab_size: 151936, max_position_embeddings: 40960, rope_theta: 1000000, rms_norm_eps: 1e-6, tie_word_embeddings: true, attention_bias: false,
+      model_type: 'qwen3',
+      hidden_size: 1024,
+      head_dim: 128,
+      num_hidden_layers: 28,
+      num_attention_heads: 16,
+      num_key_value_heads: 8,
+      intermediate_size: 3072,
+      vocab_size: 151936,
+      max_position_embeddings: 40960,
+      rope_theta: 1000000,
+      rms_norm_eps: 1e-6,
+      tie_word_embeddings: true,
+      attention_bias: false,
     });
     const e = estimateMemory(qwen3, 'inference', { batch: 1, seqLen: 64 });
     expect(e.parameters).toBe(596049920); // transformers' num_parameters() for Qwen3-0.6B
     expect(e.parameters - estimateMemory({ ...qwen3, qkNorm: false }, 'inference', { batch: 1, seqLen: 64 }).parameters).toBe(28 * 2 * 128);
-    expect(estimateMemory(qwen3, 'lora', { batch: 1, seqLen: 64, loraRank: 16 }).trainable).toBe(28 * 16 * ((1024 + 2048) * 2 + (1024 + 1024) * 2 + (1024 + 3072) * 3));
+    expect(estimateMemory(qwen3, 'lora', { batch: 1, seqLen: 64, loraRank: 16 }).trainable).toBe(
+      28 * 16 * ((1024 + 2048) * 2 + (1024 + 1024) * 2 + (1024 + 3072) * 3),
+    );
   });
 });
 
@@ -131,21 +160,23 @@ describe('refusing what does not fit', () => {
     const e = estimateMemory(gpt2, 'full', { batch: 12, seqLen: 1024 });
     expect(e.parameters).toBe(124439808);
     expect(() => checkFits(e, limits)).toThrow(MemoryError);
-    expect(() => checkFits(e, limits)).toThrow(/full: needs 144 MiB in one storage binding, over this adapter's 128 MiB: use a smaller batch or sequence length/);
+    expect(() => checkFits(e, limits)).toThrow(
+      /full: needs 144 MiB in one storage binding, over this adapter's 128 MiB: use a smaller batch or sequence length/,
+    );
     // the 154 MB embedding and 196 MiB of logits a 1024-token step makes are split: they need no binding of their own
     expect(() => checkFits(estimateMemory(gpt2, 'full', { batch: 1, seqLen: 1024 }), limits)).not.toThrow();
     const small = estimateMemory(gpt2, 'inference', { batch: 1, seqLen: 256, kvCache: true });
     expect(() => checkFits(small, limits)).not.toThrow();
     expect(() => checkFits(small, limits, 100 * 2 ** 20)).toThrow(/inference: needs about \d+ MiB of GPU memory, more than the 100 MiB available/);
     const lora = estimateMemory(gpt2, 'lora', { batch: 1, seqLen: 256, loraRank: 8 });
-    expect(lora.trainable).toBe(12 * 8 * ((768 + 2304) + (768 + 768) + (768 + 3072) + (3072 + 768)));
+    expect(lora.trainable).toBe(12 * 8 * (768 + 2304 + (768 + 768) + (768 + 3072) + (3072 + 768)));
     expect(lora.bytes.optimizer).toBeLessThan(e.bytes.optimizer / 100);
   });
 });
 
 // One list of a plan's buffers (src/shared/plan-buffers.ts) is what Plan allocates, in order, and what the
 // estimate sums; a generation whose buffers cannot exist on the adapter is refused before anything is allocated.
-describe('the plan\'s buffer list', () => {
+describe("the plan's buffer list", () => {
   it('is what a plan allocates, by name and size, for training, LoRA, generation and a score head', async () => {
     const { planBuffers } = await import('../src/shared/plan-buffers.ts');
     const { ScoreHead } = await import('../src/model/head.ts');
@@ -180,7 +211,7 @@ describe('the plan\'s buffer list', () => {
     }
   });
 
-  it('refuses a plan with a buffer over the binding before allocating anything, on every path (a reward scorer\'s plan set here; it allocated before)', async () => {
+  it("refuses a plan with a buffer over the binding before allocating anything, on every path (a reward scorer's plan set here; it allocated before)", async () => {
     const { createNodeGpu } = await import('../src/gpu/node.ts');
     const { PlanSet } = await import('../src/model/plan-set.ts');
     const { ScoreHead } = await import('../src/model/head.ts');
@@ -195,7 +226,9 @@ describe('the plan\'s buffer list', () => {
     const before = gpu.allocatedBytes;
     const err = await PlanSet.create(model, 4, 64, { score: head }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(MemoryError);
-    expect((err as Error).message).toMatch(/^a plan of 4 x 64 tokens: its \S+ needs .* in one buffer, over this adapter's .* storage binding: use a smaller batch or sequence length$/);
+    expect((err as Error).message).toMatch(
+      /^a plan of 4 x 64 tokens: its \S+ needs .* in one buffer, over this adapter's .* storage binding: use a smaller batch or sequence length$/,
+    );
     expect(made).toBe(0);
     expect(gpu.allocatedBytes).toBe(before);
     (await PlanSet.create(model, 1, 8, { score: head })).destroy(); // what fits is planned as before
@@ -220,7 +253,9 @@ describe('the plan\'s buffer list', () => {
     const buffer = gpu.buffer.bind(gpu);
     gpu.buffer = (...a) => (made++, buffer(...a));
     const before = gpu.allocatedBytes;
-    const err = await buildStage({ gpu, files, tok, base }, 'sft', resolveConfig('sft', { batchSize: 4, seqLen: 64 }, base.cfg), records).catch((e: unknown) => e);
+    const err = await buildStage({ gpu, files, tok, base }, 'sft', resolveConfig('sft', { batchSize: 4, seqLen: 64 }, base.cfg), records).catch(
+      (e: unknown) => e,
+    );
     expect(err).toBeInstanceOf(MemoryError);
     expect((err as Error).message).toMatch(/^SFT run: .* (buffer|storage binding)/);
     expect(made).toBe(0);
@@ -274,9 +309,11 @@ describe('an allocation the GPU refuses', () => {
     const before = await logits();
     const size = gpu.device.limits.maxBufferSize;
     let refused: GPUBuffer | undefined;
-    await expect(gpu.check('a buffer of the whole maxBufferSize', () => {
-      refused = gpu.device.createBuffer({ size, usage: GPUBufferUsage.STORAGE });
-    })).rejects.toThrow(/^a buffer of the whole maxBufferSize: out of GPU memory: /);
+    await expect(
+      gpu.check('a buffer of the whole maxBufferSize', () => {
+        refused = gpu.device.createBuffer({ size, usage: GPUBufferUsage.STORAGE });
+      }),
+    ).rejects.toThrow(/^a buffer of the whole maxBufferSize: out of GPU memory: /);
     refused?.destroy();
     expect(await logits()).toEqual(before);
     // and generation allocates its KV cache and plans on the same device
@@ -292,16 +329,21 @@ describe('an allocation the GPU refuses', () => {
     const { model } = loadModel(gpu, await readModelFolder('tests/fixtures/llama-tiny'));
     // the logits buffer comes from the real device, at a size lavapipe refuses (its whole maxBufferSize):
     // a real out-of-memory error, raised where the plan's constructor allocates
-    const buffer = gpu.buffer.bind(gpu), destroy = gpu.destroy.bind(gpu);
-    const made = new Set<GPUBuffer>(), freed = new Set<GPUBuffer>();
+    const buffer = gpu.buffer.bind(gpu),
+      destroy = gpu.destroy.bind(gpu);
+    const made = new Set<GPUBuffer>(),
+      freed = new Set<GPUBuffer>();
     gpu.buffer = (bytes, label, usage) => {
-      const b = !label?.includes('logits') ? buffer(bytes, label, usage) : gpu.device.createBuffer({ label: 'refused logits', size: gpu.device.limits.maxBufferSize, usage: GPUBufferUsage.STORAGE });
+      const b = !label?.includes('logits')
+        ? buffer(bytes, label, usage)
+        : gpu.device.createBuffer({ label: 'refused logits', size: gpu.device.limits.maxBufferSize, usage: GPUBufferUsage.STORAGE });
       if (b.usage & GPUBufferUsage.STORAGE) made.add(b);
       return b;
     };
     gpu.destroy = (b) => {
       freed.add(b);
-      if (b.label === 'refused logits') b.destroy(); // never counted in allocatedBytes
+      if (b.label === 'refused logits')
+        b.destroy(); // never counted in allocatedBytes
       else destroy(b);
     };
     try {
@@ -320,7 +362,7 @@ describe('an allocation the GPU refuses', () => {
 // The estimate before a run starts against what the trainers then hold on the GPU (after a step, so the
 // rollouts' KV cache and plans are there too): within 10%. AdamW's norm scratch and the generator's small
 // per-token plans are the difference.
-describe('a stage\'s memory before it starts', () => {
+describe("a stage's memory before it starts", () => {
   it('GRPO (with and without a reference, with a reward model) and PPO, LoRA on gpt2-tiny', async () => {
     const { GrpoTrainer } = await import('../src/train/grpo.ts');
     const { PpoTrainer, PPO_DEFAULTS } = await import('../src/train/ppo.ts');
@@ -329,8 +371,15 @@ describe('a stage\'s memory before it starts', () => {
     const { stageMemory } = await import('../src/shared/memory.ts');
     const gpu = await testGpu();
     const cfg = parseConfig(JSON.parse(readFileSync('tests/fixtures/gpt2-tiny/config.json', 'utf8')));
-    const targets = ['c_attn', 'c_fc', 'c_proj'], r = 4, P = 2, G = 3, T = 16;
-    const prompts = [[1, 2, 3], [4, 5, 6]];
+    const targets = ['c_attn', 'c_fc', 'c_proj'],
+      r = 4,
+      P = 2,
+      G = 3,
+      T = 16;
+    const prompts = [
+      [1, 2, 3],
+      [4, 5, 6],
+    ];
     const held = async (run: () => Promise<() => void>) => {
       const before = gpu.allocatedBytes;
       const free = await run();
@@ -343,12 +392,34 @@ describe('a stage\'s memory before it starts', () => {
         const base = new Transformer(gpu, cfg);
         const lora = new LoraSet(base, { r, alpha: 8, dropout: 0, targets }, { optimizer: true });
         const t = await GrpoTrainer.create({ model: base, lora }, base, [{ name: 'len', score: async (rs) => rs.map((x) => x.response.length) }], {
-          ...ADAMW_DEFAULTS, warmupSteps: 0, totalSteps: 4, minLrRatio: 1, method: 'grpo', num_generations: G, promptsPerStep: P, max_completion_length: T - 3, temperature: 1,
-          scale_rewards: 'group', loss_type: 'dapo', normalize_advantages: false, epsilon: 0.2, epsilon_high: 0.2, beta, num_iterations: 1, mask_truncated_completions: false,
-          seqLen: T, padId: 0, eosIds: [], seed: 1,
+          ...ADAMW_DEFAULTS,
+          warmupSteps: 0,
+          totalSteps: 4,
+          minLrRatio: 1,
+          method: 'grpo',
+          num_generations: G,
+          promptsPerStep: P,
+          max_completion_length: T - 3,
+          temperature: 1,
+          scale_rewards: 'group',
+          loss_type: 'dapo',
+          normalize_advantages: false,
+          epsilon: 0.2,
+          epsilon_high: 0.2,
+          beta,
+          num_iterations: 1,
+          mask_truncated_completions: false,
+          seqLen: T,
+          padId: 0,
+          eosIds: [],
+          seed: 1,
         });
         await t.trainStep(prompts);
-        return () => { t.destroy(); lora.destroy(); base.params.destroy(); };
+        return () => {
+          t.destroy();
+          lora.destroy();
+          base.params.destroy();
+        };
       });
       const e = stageMemory(cfg, { stage: 'grpo', batch: P, seqLen: T, samples: G, loraRank: r, loraTargets: targets, beta, rewardModel: false, promptLen: 3 });
       expect(Math.abs(e.total / bytes - 1), `beta ${beta}: estimated ${e.total}, held ${bytes}`).toBeLessThan(0.1);
@@ -357,19 +428,46 @@ describe('a stage\'s memory before it starts', () => {
     const ppoBytes = await held(async () => {
       const base = new Transformer(gpu, cfg);
       const mk = (opt: boolean) => new LoraSet(base, { r, alpha: 8, dropout: 0, targets }, { optimizer: opt });
-      const policy = mk(true), value = mk(true), rm = mk(false), rmHead = new ScoreHead(base), valueHead = new ScoreHead(base, { optimizer: true });
-      const t = await PpoTrainer.create({ policy: { model: base, lora: policy }, reference: { model: base }, reward: { model: base, lora: rm, head: rmHead }, value: { model: base, lora: value, head: valueHead } },
-        { ...PPO_DEFAULTS, promptsPerStep: P, numSamples: G, maxNewTokens: T - 3, seqLen: T, padId: 0, eosIds: [] });
+      const policy = mk(true),
+        value = mk(true),
+        rm = mk(false),
+        rmHead = new ScoreHead(base),
+        valueHead = new ScoreHead(base, { optimizer: true });
+      const t = await PpoTrainer.create(
+        {
+          policy: { model: base, lora: policy },
+          reference: { model: base },
+          reward: { model: base, lora: rm, head: rmHead },
+          value: { model: base, lora: value, head: valueHead },
+        },
+        { ...PPO_DEFAULTS, promptsPerStep: P, numSamples: G, maxNewTokens: T - 3, seqLen: T, padId: 0, eosIds: [] },
+      );
       await t.trainStep(prompts);
-      return () => { t.destroy(); for (const x of [policy, value, rm]) x.destroy(); rmHead.destroy(); valueHead.destroy(); base.params.destroy(); };
+      return () => {
+        t.destroy();
+        for (const x of [policy, value, rm]) x.destroy();
+        rmHead.destroy();
+        valueHead.destroy();
+        base.params.destroy();
+      };
     });
-    const ppo = stageMemory(cfg, { stage: 'ppo', batch: P, seqLen: T, samples: G, loraRank: r, loraTargets: targets, beta: 0, rewardModel: true, promptLen: 3 });
+    const ppo = stageMemory(cfg, {
+      stage: 'ppo',
+      batch: P,
+      seqLen: T,
+      samples: G,
+      loraRank: r,
+      loraTargets: targets,
+      beta: 0,
+      rewardModel: true,
+      promptLen: 3,
+    });
     expect(Math.abs(ppo.total / ppoBytes - 1), `PPO: estimated ${ppo.total}, held ${ppoBytes}`).toBeLessThan(0.1);
     const grpo = stageMemory(cfg, { stage: 'grpo', batch: P, seqLen: T, samples: G, loraRank: r, loraTargets: targets, beta: 0, rewardModel: false });
     expect(ppo.total).toBeGreaterThan(grpo.total);
   });
 
-  it('a reward model\'s parts are each >= 0 (full and LoRA), the score head counted apart from the trained model', async () => {
+  it("a reward model's parts are each >= 0 (full and LoRA), the score head counted apart from the trained model", async () => {
     const { stageMemory } = await import('../src/shared/memory.ts');
     for (const name of ['gpt2-tiny', 'llama-tiny']) {
       const cfg = parseConfig(JSON.parse(readFileSync(`tests/fixtures/${name}/config.json`, 'utf8')));

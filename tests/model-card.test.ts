@@ -10,20 +10,71 @@ import { yamlQuote } from '../src/io/yaml.ts';
 import { readFrontMatter, yamlDoubleQuoted } from './helpers/front-matter.ts';
 
 const HOSTILE = [
-  'plain', '"quoted" and \'single\'', 'back\\slash \\n not a newline', 'line one\nline two\r\nthree\rfour',
-  '---\nlicense: evil\n---', '...', '# heading', '- item', '> quote', '<script>alert(1)</script>', '<img src=x onerror=alert(1)>',
-  '[click](javascript:alert(1))', '![img](http://x/y.png)', '| a | b |', '`code` ```fence```', '*bold* _it_ ~~s~~', '&amp; &lt;',
-  'tab\there', 'nul\u0000bell\u0007esc\u001bdel\u007f', 'nel\u0085ls\u2028ps\u2029', 'bom\ufeff', 'emoji 🦙 and 中文', 'lone \ud800 surrogate \udc00',
-  ': colon', 'key: value', '{a: 1}', '[1, 2]', 'null', 'yes', '0x10', '1e5', '@at', '%percent', '!tag', '&anchor', '*alias', '| pipe', '    indented',
+  'plain',
+  '"quoted" and \'single\'',
+  'back\\slash \\n not a newline',
+  'line one\nline two\r\nthree\rfour',
+  '---\nlicense: evil\n---',
+  '...',
+  '# heading',
+  '- item',
+  '> quote',
+  '<script>alert(1)</script>',
+  '<img src=x onerror=alert(1)>',
+  '[click](javascript:alert(1))',
+  '![img](http://x/y.png)',
+  '| a | b |',
+  '`code` ```fence```',
+  '*bold* _it_ ~~s~~',
+  '&amp; &lt;',
+  'tab\there',
+  'nul\u0000bell\u0007esc\u001bdel\u007f',
+  'nel\u0085ls\u2028ps\u2029',
+  'bom\ufeff',
+  'emoji 🦙 and 中文',
+  'lone \ud800 surrogate \udc00',
+  ': colon',
+  'key: value',
+  '{a: 1}',
+  '[1, 2]',
+  'null',
+  'yes',
+  '0x10',
+  '1e5',
+  '@at',
+  '%percent',
+  '!tag',
+  '&anchor',
+  '*alias',
+  '| pipe',
+  '    indented',
 ];
 
 const wellFormed = (s: string) => s.replace(/[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g, '\ufffd');
 
 const ppoCard: ModelCardInput = {
-  kind: 'adapter', baseModel: 'HuggingFaceTB/SmolLM2-135M@main', repo: 'alice/smol-ppo', license: 'apache-2.0', date: '2026-01-02',
+  kind: 'adapter',
+  baseModel: 'HuggingFaceTB/SmolLM2-135M@main',
+  repo: 'alice/smol-ppo',
+  license: 'apache-2.0',
+  date: '2026-01-02',
   stages: [
-    { stage: 'rm', role: 'the reward model PPO optimised against', steps: 12, totalSteps: 12, config: { lr: 1e-4, epochs: 1, steps: 0, batchSize: 8, seqLen: 256, loraRank: 8, loraAlpha: 16, loraDropout: 0.05, seed: 0 }, metrics: { loss: 0.41, accuracy: 0.8 }, result: { eval_accuracy: 0.75, reward_bias: -0.125 } },
-    { stage: 'ppo', steps: 20, totalSteps: 25, config: { lr: 1e-4, batchSize: 4, loraRank: 8, loraAlpha: 16, kl_coef: 0.02, cliprange: 0.2, numSamples: 4, maxNewTokens: 32, rewardRunId: 'abc' }, metrics: { 'objective/kl': 0.031, 'env/reward_mean': 1.5 } },
+    {
+      stage: 'rm',
+      role: 'the reward model PPO optimised against',
+      steps: 12,
+      totalSteps: 12,
+      config: { lr: 1e-4, epochs: 1, steps: 0, batchSize: 8, seqLen: 256, loraRank: 8, loraAlpha: 16, loraDropout: 0.05, seed: 0 },
+      metrics: { loss: 0.41, accuracy: 0.8 },
+      result: { eval_accuracy: 0.75, reward_bias: -0.125 },
+    },
+    {
+      stage: 'ppo',
+      steps: 20,
+      totalSteps: 25,
+      config: { lr: 1e-4, batchSize: 4, loraRank: 8, loraAlpha: 16, kl_coef: 0.02, cliprange: 0.2, numSamples: 4, maxNewTokens: 32, rewardRunId: 'abc' },
+      metrics: { 'objective/kl': 0.031, 'env/reward_mean': 1.5 },
+    },
   ],
   data: { demonstrations: 10, rankings: 40, comparisons: 180, prompts: 64 },
 };
@@ -41,20 +92,33 @@ describe('yamlQuote', () => {
 describe('mdInline', () => {
   // a CommonMark renderer with GFM tables, strikethrough and autolinks, raw HTML on: what the text becomes
   const md = new MarkdownIt({ html: true, linkify: true });
-  const text = (html: string) => html.replace(/<[^>]+>/g, '').replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&quot;/g, '"').replace(/&amp;/g, '&').trim();
+  const text = (html: string) =>
+    html
+      .replace(/<[^>]+>/g, '')
+      .replace(/&lt;/g, '<')
+      .replace(/&gt;/g, '>')
+      .replace(/&quot;/g, '"')
+      .replace(/&amp;/g, '&')
+      .trim();
   const tags = (html: string) => [...html.matchAll(/<([a-z0-9]+)/gi)].map((m) => m[1]);
 
   it('shows the text itself, rendered: no HTML, no link, no list, heading, quote, code or table cell break', () => {
     for (const s of [...HOSTILE, '1. first', '2) second', '+ plus', '= underline', 'see http://x.org/a_b and www.example.com', '$x^2$ math', 'C# and #tag']) {
       // line breaks become spaces, control characters go; everything else is shown as typed
-      const expected = wellFormed(s).replace(/\r\n?|[\n\u0085\u2028\u2029]/g, ' ').replace(/[\u0000-\u0008\u000b-\u001f\u007f]/g, '').replace(/\t/g, ' ');
+      const expected = wellFormed(s)
+        .replace(/\r\n?|[\n\u0085\u2028\u2029]/g, ' ')
+        .replace(/[\u0000-\u0008\u000b-\u001f\u007f]/g, '')
+        .replace(/\t/g, ' ');
       const p = md.render(mdInline(expected.trim()));
       expect(tags(p), `${JSON.stringify(s)} -> ${p}`).toEqual(expected.trim() ? ['p'] : []);
       expect(text(p)).toBe(expected.trim().replace(/ +/g, ' '));
       const mid = md.render(`word ${mdInline(s)} word`); // mid-line, leading spaces and all
       expect(tags(mid), `${JSON.stringify(s)} -> ${mid}`).toEqual(['p']);
       const cell = md.render(`| a | b |\n| --- | --- |\n| ${mdInline(s)} | x |`);
-      expect(tags(cell).filter((t) => t === 'td'), `${JSON.stringify(s)} -> ${cell}`).toEqual(['td', 'td']);
+      expect(
+        tags(cell).filter((t) => t === 'td'),
+        `${JSON.stringify(s)} -> ${cell}`,
+      ).toEqual(['td', 'td']);
       const h = md.render(`# ${mdInline(s)}`);
       expect(tags(h)).toEqual(['h1']);
     }
@@ -94,7 +158,12 @@ describe('modelCard', () => {
   });
 
   it('a full model: transformers, its own repo in the code, no lora tag', () => {
-    const card = modelCard({ kind: 'model', baseModel: 'openai-community/gpt2', repo: 'alice/gpt2-sft', stages: [{ stage: 'sft', steps: 3, config: { lr: 1e-5, loraRank: 0, loraAlpha: 0 } }] });
+    const card = modelCard({
+      kind: 'model',
+      baseModel: 'openai-community/gpt2',
+      repo: 'alice/gpt2-sft',
+      stages: [{ stage: 'sft', steps: 3, config: { lr: 1e-5, loraRank: 0, loraAlpha: 0 } }],
+    });
     const { meta, body } = readFrontMatter(card);
     expect(meta.get('library_name')).toBe('transformers');
     expect(meta.get('tags')).toEqual(['rlhf-playground', 'rlhf', 'sft']);
@@ -110,7 +179,9 @@ describe('modelCard', () => {
     expect(adapter.body).toContain('AutoModelForSequenceClassification.from_pretrained("HuggingFaceTB/SmolLM2-135M", num_labels=1)');
     expect(adapter.body).toContain('`task_type: "SEQ_CLS"`');
     expect(adapter.body).toContain('`reward_bias` from the metadata of `adapter_model.safetensors`');
-    const full = readFrontMatter(modelCard({ kind: 'model', baseModel: 'openai-community/gpt2', repo: 'alice/gpt2-rm', stages: [{ stage: 'rm' }], rewardHead: true }));
+    const full = readFrontMatter(
+      modelCard({ kind: 'model', baseModel: 'openai-community/gpt2', repo: 'alice/gpt2-rm', stages: [{ stage: 'rm' }], rewardHead: true }),
+    );
     expect(full.meta.get('library_name')).toBe('transformers');
     expect(full.body).toContain('AutoModelForSequenceClassification.from_pretrained("alice/gpt2-rm")');
     expect(full.body).toContain('`GPT2ForSequenceClassification`');
@@ -130,7 +201,12 @@ describe('modelCard', () => {
   it('hostile title, description, license and base model cannot break the front matter or the body', () => {
     for (const s of HOSTILE) {
       const card = modelCard({
-        ...ppoCard, title: s, description: `${s}\n\n${s}\n---\n${s}`, license: s, baseModel: s, repo: s,
+        ...ppoCard,
+        title: s,
+        description: `${s}\n\n${s}\n---\n${s}`,
+        license: s,
+        baseModel: s,
+        repo: s,
         stages: [{ ...ppoCard.stages[1]!, role: s, metrics: { [s]: 1 } }],
       });
       const { meta, body } = readFrontMatter(card);
@@ -157,7 +233,8 @@ describe('modelCard', () => {
     const python = spawnSync('python3', ['-c', 'import yaml'], { encoding: 'utf8' });
     expect(python.status, `python3 with PyYAML is needed (apt-get install python3-yaml): ${python.error?.message ?? python.stderr}`).toBe(0);
     const cards = HOSTILE.map((s) => modelCard({ ...ppoCard, license: s, baseModel: s, title: s }));
-    const script = 'import sys, json, yaml\nout = []\nfor c in json.load(sys.stdin):\n    out.append(yaml.safe_load(c.split("\\n---\\n")[0][4:]))\nprint(json.dumps(out))';
+    const script =
+      'import sys, json, yaml\nout = []\nfor c in json.load(sys.stdin):\n    out.append(yaml.safe_load(c.split("\\n---\\n")[0][4:]))\nprint(json.dumps(out))';
     const r = spawnSync('python3', ['-c', script], { input: JSON.stringify(cards), encoding: 'utf8' });
     expect(r.stderr).toBe('');
     const parsed = JSON.parse(r.stdout) as Record<string, unknown>[];

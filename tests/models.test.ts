@@ -11,13 +11,18 @@ import { Transformer } from '../src/model/transformer.ts';
 import type { Gpu } from '../src/gpu/runtime.ts';
 import { relErr, testGpu, tightGpu } from './helpers/gpu.ts';
 
-interface Reference { input_ids: number[][]; logits: number[][][]; loss: number }
+interface Reference {
+  input_ids: number[][];
+  logits: number[][][];
+  loss: number;
+}
 
 for (const name of ['gpt2-tiny', 'llama-tiny', 'qwen2-tiny', 'qwen3-tiny']) {
   describe(name, () => {
     const dir = `tests/fixtures/${name}`;
     const ref = JSON.parse(readFileSync(`${dir}/reference.json`, 'utf8')) as Reference;
-    const B = ref.input_ids.length, T = ref.input_ids[0]!.length;
+    const B = ref.input_ids.length,
+      T = ref.input_ids[0]!.length;
 
     const check = async (gpu: Gpu) => {
       const { model, fileNames } = loadModel(gpu, await readModelFolder(dir), { grads: true });
@@ -65,17 +70,28 @@ for (const name of ['gpt2-tiny', 'llama-tiny', 'qwen2-tiny', 'qwen3-tiny']) {
   });
 }
 
-describe('Qwen\'s 151,936-token vocabulary on the device\'s own limits', () => {
+describe("Qwen's 151,936-token vocabulary on the device's own limits", () => {
   // the backward through vocabulary chunks is checked against PyTorch above (tightGpu); here the real limit
   it('a batch whose logits exceed one storage binding gives the logits and loss of the same sequences one at a time', async () => {
     const gpu = await testGpu();
     const cfg = parseConfig({
-      model_type: 'qwen2', hidden_size: 32, num_hidden_layers: 1, num_attention_heads: 2, num_key_value_heads: 1, intermediate_size: 64,
-      vocab_size: 151936, max_position_embeddings: 256, rope_theta: 1000000.0, tie_word_embeddings: true, use_sliding_window: false,
+      model_type: 'qwen2',
+      hidden_size: 32,
+      num_hidden_layers: 1,
+      num_attention_heads: 2,
+      num_key_value_heads: 1,
+      intermediate_size: 64,
+      vocab_size: 151936,
+      max_position_embeddings: 256,
+      rope_theta: 1000000.0,
+      tie_word_embeddings: true,
+      use_sliding_window: false,
     });
     const model = new Transformer(gpu, cfg);
     initWeights(model, 3);
-    const T = 112, V = 151936, ids = Array.from({ length: 2 * T }, (_, i) => (i * 7919 + 13) % V);
+    const T = 112,
+      V = 151936,
+      ids = Array.from({ length: 2 * T }, (_, i) => (i * 7919 + 13) % V);
     const w = 1 / (2 * (T - 1)); // the batch's mean over its 2 x 111 targets, in either split
     const weights = (n: number) => Array.from({ length: n * T }, (_, i) => (i % T === T - 1 ? 0 : w));
     const both = await model.plan(2, T);
@@ -84,13 +100,15 @@ describe('Qwen\'s 151,936-token vocabulary on the device\'s own limits', () => {
     expect(both.logitChunks.length).toBe(2);
     both.setBatch(ids, undefined, weights(2));
     await gpu.check('both', () => gpu.run([...both.forward, ...both.loss]));
-    const loss = await both.readLoss(), logits = await both.readLogits();
+    const loss = await both.readLoss(),
+      logits = await both.readLogits();
     expect(await both.readLogits(T + 5, 2)).toEqual(logits.subarray((T + 5) * V, (T + 7) * V)); // a few rows, from both chunks
     both.destroy();
     expect(loss).toBeGreaterThan(Math.log(V) - 0.5); // about uniform at initialisation
     const one = await model.plan(1, T);
     expect(one.logitChunks.length).toBe(1);
-    let sum = 0, maxDiff = 0;
+    let sum = 0,
+      maxDiff = 0;
     for (const b of [0, 1]) {
       one.setBatch(ids.slice(b * T, (b + 1) * T), undefined, weights(1));
       await gpu.check('one', () => gpu.run([...one.forward, ...one.loss]));

@@ -48,39 +48,61 @@ async function fdCheck(label: string, x0: Float64Array, grad: ArrayLike<number>,
 }
 
 describe('matmul', () => {
-  const M = 67, N = 45, K = 33;
-  for (const transA of [false, true]) for (const transB of [false, true]) for (const bias of [false, true]) {
-    it(`transA=${transA} transB=${transB} bias=${bias}, accumulate`, async () => {
-      const g = await testGpu();
-      const A = ref.randn(M * K, 1), B = ref.randn(K * N, 2), b = ref.randn(N, 3), C0 = ref.randn(M * N, 4);
-      const want = ref.matmul(A, B, bias ? b : null, M, N, K, transA, transB);
-      const c = g.tensor(M * N, 'c');
-      await run(g, matmul(g, { c, a: upload(g, A), b: upload(g, B), bias: bias ? upload(g, b) : undefined, M, N, K, transA, transB }));
-      expectClose(await g.read(c), want, 1e-4, 1e-4, 'matmul');
-      const acc = upload(g, C0);
-      await run(g, matmul(g, { c: acc, a: upload(g, A), b: upload(g, B), bias: bias ? upload(g, b) : undefined, M, N, K, transA, transB, accum: true }));
-      expectClose(await g.read(acc), want.map((v, i) => v + C0[i]!), 1e-4, 1e-4, 'matmul accumulate');
-    });
-  }
+  const M = 67,
+    N = 45,
+    K = 33;
+  for (const transA of [false, true])
+    for (const transB of [false, true])
+      for (const bias of [false, true]) {
+        it(`transA=${transA} transB=${transB} bias=${bias}, accumulate`, async () => {
+          const g = await testGpu();
+          const A = ref.randn(M * K, 1),
+            B = ref.randn(K * N, 2),
+            b = ref.randn(N, 3),
+            C0 = ref.randn(M * N, 4);
+          const want = ref.matmul(A, B, bias ? b : null, M, N, K, transA, transB);
+          const c = g.tensor(M * N, 'c');
+          await run(g, matmul(g, { c, a: upload(g, A), b: upload(g, B), bias: bias ? upload(g, b) : undefined, M, N, K, transA, transB }));
+          expectClose(await g.read(c), want, 1e-4, 1e-4, 'matmul');
+          const acc = upload(g, C0);
+          await run(g, matmul(g, { c: acc, a: upload(g, A), b: upload(g, B), bias: bias ? upload(g, b) : undefined, M, N, K, transA, transB, accum: true }));
+          expectClose(
+            await g.read(acc),
+            want.map((v, i) => v + C0[i]!),
+            1e-4,
+            1e-4,
+            'matmul accumulate',
+          );
+        });
+      }
 
-  for (const path of PATHS) for (const M1 of [1, 5, 8]) for (const transB of [false, true]) {
-    it(`decoding rows (M=${M1}, transB=${transB}): the matrix-vector kernels, with bias, scale and accumulation (${path})`, async () => {
-      const g = await gpuOn(path);
-      const N1 = 77, K1 = 131;
-      const A = ref.randn(M1 * K1, 31), B = ref.randn(K1 * N1, 32), b = ref.randn(N1, 33), C0 = ref.randn(M1 * N1, 34);
-      const want = ref.matmul(A, B, null, M1, N1, K1, false, transB).map((v, i) => 0.5 * v + b[i % N1]! + C0[i]!);
-      const c = upload(g, C0);
-      const calls = await matmul(g, { c, a: upload(g, A), b: upload(g, B), bias: upload(g, b), M: M1, N: N1, K: K1, transB, accum: true, alpha: 0.5 });
-      expect(calls[0]!.kernel.name).toMatch(/gemv/);
-      await run(g, calls);
-      expectClose(await g.read(c), want, 1e-4, 1e-4, 'gemv');
-    });
-  }
+  for (const path of PATHS)
+    for (const M1 of [1, 5, 8])
+      for (const transB of [false, true]) {
+        it(`decoding rows (M=${M1}, transB=${transB}): the matrix-vector kernels, with bias, scale and accumulation (${path})`, async () => {
+          const g = await gpuOn(path);
+          const N1 = 77,
+            K1 = 131;
+          const A = ref.randn(M1 * K1, 31),
+            B = ref.randn(K1 * N1, 32),
+            b = ref.randn(N1, 33),
+            C0 = ref.randn(M1 * N1, 34);
+          const want = ref.matmul(A, B, null, M1, N1, K1, false, transB).map((v, i) => 0.5 * v + b[i % N1]! + C0[i]!);
+          const c = upload(g, C0);
+          const calls = await matmul(g, { c, a: upload(g, A), b: upload(g, B), bias: upload(g, b), M: M1, N: N1, K: K1, transB, accum: true, alpha: 0.5 });
+          expect(calls[0]!.kernel.name).toMatch(/gemv/);
+          await run(g, calls);
+          expectClose(await g.read(c), want, 1e-4, 1e-4, 'gemv');
+        });
+      }
 
   it('splits large work over several dispatches (rows, and K for weight gradients) with the same result', async () => {
     const g = await testGpu();
-    const M2 = 200, N2 = 70, K2 = 150;
-    const A = ref.randn(K2 * M2, 5), B = ref.randn(K2 * N2, 6);
+    const M2 = 200,
+      N2 = 70,
+      K2 = 150;
+    const A = ref.randn(K2 * M2, 5),
+      B = ref.randn(K2 * N2, 6);
     const want = ref.matmul(A, B, null, M2, N2, K2, true, false);
     const c = g.tensor(M2 * N2, 'c');
     const calls = await matmul(g, { c, a: upload(g, A), b: upload(g, B), M: M2, N: N2, K: K2, transA: true, maxFlops: 2 * 64 * N2 * 64 });
@@ -92,10 +114,25 @@ describe('matmul', () => {
   for (const layout of ['in_out', 'out_in'] as WeightLayout[]) {
     it(`linear layer (${layout}) backward matches the reference and finite differences, on column slices`, async () => {
       const g = await testGpu();
-      const Nr = 37, In = 29, Out = 41, ld = 50, off = 5; // x and y live in columns [5, 5+In) of wider rows
-      const x = ref.randn(Nr * In, 11), w = ref.randn(In * Out, 12, 0.3), b = ref.randn(Out, 13), dy = ref.randn(Nr * Out, 14);
-      const widen = (a: Float64Array, cols: number) => { const o = new Float64Array(Nr * ld); for (let r = 0; r < Nr; r++) for (let c = 0; c < cols; c++) o[r * ld + off + c] = a[r * cols + c]!; return o; };
-      const narrow = (a: Float64Array, cols: number) => { const o = new Float64Array(Nr * cols); for (let r = 0; r < Nr; r++) for (let c = 0; c < cols; c++) o[r * cols + c] = a[r * ld + off + c]!; return o; };
+      const Nr = 37,
+        In = 29,
+        Out = 41,
+        ld = 50,
+        off = 5; // x and y live in columns [5, 5+In) of wider rows
+      const x = ref.randn(Nr * In, 11),
+        w = ref.randn(In * Out, 12, 0.3),
+        b = ref.randn(Out, 13),
+        dy = ref.randn(Nr * Out, 14);
+      const widen = (a: Float64Array, cols: number) => {
+        const o = new Float64Array(Nr * ld);
+        for (let r = 0; r < Nr; r++) for (let c = 0; c < cols; c++) o[r * ld + off + c] = a[r * cols + c]!;
+        return o;
+      };
+      const narrow = (a: Float64Array, cols: number) => {
+        const o = new Float64Array(Nr * cols);
+        for (let r = 0; r < Nr; r++) for (let c = 0; c < cols; c++) o[r * cols + c] = a[r * ld + off + c]!;
+        return o;
+      };
       const s = { N: Nr, In, Out, layout, ldx: ld, ldy: ld, xOff: off, yOff: off };
       const want = ref.matmul(x, w, b, Nr, Out, In, false, layout === 'out_in');
       const yv = g.tensor(Nr * ld, 'y');
@@ -104,7 +141,9 @@ describe('matmul', () => {
         return narrow(await read(g, yv), Out);
       };
       expectClose(await forward(x), want, 1e-4, 1e-4, 'linear forward');
-      const dx = g.tensor(Nr * ld, 'dx'), dw = g.tensor(In * Out, 'dw'), db = g.tensor(Out, 'db');
+      const dx = g.tensor(Nr * ld, 'dx'),
+        dw = g.tensor(In * Out, 'dw'),
+        db = g.tensor(Out, 'db');
       await run(g, linearBackward(g, s, { dx, dw, db, dy: upload(g, widen(dy, Out)), x: upload(g, widen(x, In)), w: upload(g, w) }));
       const r = ref.matmulBackward(dy, x, w, Nr, Out, In, false, layout === 'out_in', true);
       const gdx = narrow(await read(g, dx), In);
@@ -117,59 +156,107 @@ describe('matmul', () => {
 });
 
 describe('norms', () => {
-  for (const path of PATHS) for (const rms of [false, true]) {
-    it(`${rms ? 'RMSNorm' : 'LayerNorm'} forward/backward, C > workgroup size (${path})`, async () => {
+  for (const path of PATHS)
+    for (const rms of [false, true]) {
+      it(`${rms ? 'RMSNorm' : 'LayerNorm'} forward/backward, C > workgroup size (${path})`, async () => {
+        const g = await gpuOn(path);
+        const N = 37,
+          C = 300,
+          eps = 1e-5;
+        const x = ref.randn(N * C, 21).map((v, i) => v * 2 + (i % 7)),
+          w = ref.randn(C, 22),
+          b = ref.randn(C, 23),
+          dy = ref.randn(N * C, 24);
+        const y = g.tensor(N * C, 'y'),
+          stats = g.tensor(2 * N, 'stats'),
+          wv = upload(g, w),
+          bv = upload(g, b);
+        const forward = async (xs: Float64Array) => {
+          await run(g, normForward(g, { N, C, eps, rms }, { y, stats, x: upload(g, xs), w: wv, b: rms ? undefined : bv }));
+          return read(g, y);
+        };
+        const fy = await forward(x);
+        const r = rms ? ref.rmsnorm(x, w, N, C, eps) : ref.layernorm(x, w, b, N, C, eps);
+        expectClose(fy, r.y, 1e-4, 1e-4, 'norm forward');
+        const dx0 = ref.randn(N * C, 25);
+        const dx = upload(g, dx0),
+          dw = upload(g, new Float64Array(C)),
+          db = upload(g, new Float64Array(C));
+        await run(g, normBackward(g, { N, C, eps, rms }, { dx, dw, db: rms ? undefined : db, dy: upload(g, dy), x: upload(g, x), w: wv, stats, accum: true }));
+        const rb = rms
+          ? ref.rmsnormBackward(dy, x, w, (r as { rstd: Float64Array }).rstd, N, C)
+          : ref.layernormBackward(dy, x, w, (r as unknown as { mean: Float64Array }).mean, r.rstd, N, C);
+        const gdx = (await read(g, dx)).map((v, i) => v - dx0[i]!); // accum: dx += ...
+        expectClose(gdx, rb.dx, 1e-4, 1e-3, 'norm dx');
+        expectClose(await g.read(dw), rb.dw, 1e-4, 1e-3, 'norm dw');
+        if (!rms) expectClose(await g.read(db), (rb as unknown as { db: Float64Array }).db, 1e-4, 1e-3, 'norm db');
+        await fdCheck('norm dx', x, gdx, async (xs) => dot(await forward(xs), dy));
+      });
+    }
+
+  for (const path of PATHS)
+    it(`RMSNorm over rows inside wider rows (per-head q/k norms in the fused qkv layout), other columns untouched (${path})`, async () => {
       const g = await gpuOn(path);
-      const N = 37, C = 300, eps = 1e-5;
-      const x = ref.randn(N * C, 21).map((v, i) => v * 2 + (i % 7)), w = ref.randn(C, 22), b = ref.randn(C, 23), dy = ref.randn(N * C, 24);
-      const y = g.tensor(N * C, 'y'), stats = g.tensor(2 * N, 'stats'), wv = upload(g, w), bv = upload(g, b);
+      const tokens = 13,
+        G = 3,
+        C = 10,
+        ld = 47,
+        off = 6,
+        N = tokens * G,
+        eps = 1e-6; // G rows of C at column 6 of 47-wide rows
+      const x = ref.randn(N * C, 41),
+        w = ref.randn(C, 42),
+        dy = ref.randn(N * C, 43);
+      const at = (r: number) => off + Math.floor(r / G) * ld + (r % G) * C;
+      const widen = (a: Float64Array, fill: Float64Array) => {
+        const o = fill.slice();
+        for (let r = 0; r < N; r++) for (let c = 0; c < C; c++) o[at(r) + c] = a[r * C + c]!;
+        return o;
+      };
+      const narrow = (a: Float64Array) => {
+        const o = new Float64Array(N * C);
+        for (let r = 0; r < N; r++) for (let c = 0; c < C; c++) o[r * C + c] = a[at(r) + c]!;
+        return o;
+      };
+      const outside = (a: Float64Array) =>
+        a.filter((_, i) => {
+          const col = i % ld;
+          return col < off || col >= off + G * C;
+        });
+      const s = { N, C, eps, rms: true, rows: { group: G, ld, off } };
+      const y0 = ref.randn(tokens * ld, 44),
+        dx0 = ref.randn(tokens * ld, 45);
+      const y = upload(g, y0),
+        stats = g.tensor(2 * N, 'stats'),
+        wv = upload(g, w);
       const forward = async (xs: Float64Array) => {
-        await run(g, normForward(g, { N, C, eps, rms }, { y, stats, x: upload(g, xs), w: wv, b: rms ? undefined : bv }));
+        await run(g, normForward(g, s, { y, stats, x: upload(g, widen(xs, ref.randn(tokens * ld, 46))), w: wv }));
         return read(g, y);
       };
       const fy = await forward(x);
-      const r = rms ? ref.rmsnorm(x, w, N, C, eps) : ref.layernorm(x, w, b, N, C, eps);
-      expectClose(fy, r.y, 1e-4, 1e-4, 'norm forward');
-      const dx0 = ref.randn(N * C, 25);
-      const dx = upload(g, dx0), dw = upload(g, new Float64Array(C)), db = upload(g, new Float64Array(C));
-      await run(g, normBackward(g, { N, C, eps, rms }, { dx, dw, db: rms ? undefined : db, dy: upload(g, dy), x: upload(g, x), w: wv, stats, accum: true }));
-      const rb = rms ? ref.rmsnormBackward(dy, x, w, (r as { rstd: Float64Array }).rstd, N, C)
-        : ref.layernormBackward(dy, x, w, (r as unknown as { mean: Float64Array }).mean, r.rstd, N, C);
-      const gdx = (await read(g, dx)).map((v, i) => v - dx0[i]!); // accum: dx += ...
-      expectClose(gdx, rb.dx, 1e-4, 1e-3, 'norm dx');
-      expectClose(await g.read(dw), rb.dw, 1e-4, 1e-3, 'norm dw');
-      if (!rms) expectClose(await g.read(db), (rb as unknown as { db: Float64Array }).db, 1e-4, 1e-3, 'norm db');
-      await fdCheck('norm dx', x, gdx, async (xs) => dot(await forward(xs), dy));
+      const r = ref.rmsnorm(x, w, N, C, eps);
+      expectClose(narrow(fy), r.y, 1e-4, 1e-4, 'strided norm forward');
+      expect(outside(fy), 'columns outside the rows').toEqual(outside(Float64Array.from(Float32Array.from(y0))));
+      const dx = upload(g, dx0),
+        dw = upload(g, new Float64Array(C));
+      await run(
+        g,
+        normBackward(g, s, {
+          dx,
+          dw,
+          dy: upload(g, widen(dy, new Float64Array(tokens * ld))),
+          x: upload(g, widen(x, new Float64Array(tokens * ld))),
+          w: wv,
+          stats,
+          accum: false,
+        }),
+      );
+      const rb = ref.rmsnormBackward(dy, x, w, r.rstd, N, C);
+      const gdx = await read(g, dx);
+      expectClose(narrow(gdx), rb.dx, 1e-4, 1e-3, 'strided norm dx');
+      expect(outside(gdx), 'dx columns outside the rows').toEqual(outside(Float64Array.from(Float32Array.from(dx0))));
+      expectClose(await g.read(dw), rb.dw, 1e-4, 1e-3, 'strided norm dw');
     });
-  }
-
-  for (const path of PATHS) it(`RMSNorm over rows inside wider rows (per-head q/k norms in the fused qkv layout), other columns untouched (${path})`, async () => {
-    const g = await gpuOn(path);
-    const tokens = 13, G = 3, C = 10, ld = 47, off = 6, N = tokens * G, eps = 1e-6; // G rows of C at column 6 of 47-wide rows
-    const x = ref.randn(N * C, 41), w = ref.randn(C, 42), dy = ref.randn(N * C, 43);
-    const at = (r: number) => off + Math.floor(r / G) * ld + (r % G) * C;
-    const widen = (a: Float64Array, fill: Float64Array) => { const o = fill.slice(); for (let r = 0; r < N; r++) for (let c = 0; c < C; c++) o[at(r) + c] = a[r * C + c]!; return o; };
-    const narrow = (a: Float64Array) => { const o = new Float64Array(N * C); for (let r = 0; r < N; r++) for (let c = 0; c < C; c++) o[r * C + c] = a[at(r) + c]!; return o; };
-    const outside = (a: Float64Array) => a.filter((_, i) => { const col = i % ld; return col < off || col >= off + G * C; });
-    const s = { N, C, eps, rms: true, rows: { group: G, ld, off } };
-    const y0 = ref.randn(tokens * ld, 44), dx0 = ref.randn(tokens * ld, 45);
-    const y = upload(g, y0), stats = g.tensor(2 * N, 'stats'), wv = upload(g, w);
-    const forward = async (xs: Float64Array) => {
-      await run(g, normForward(g, s, { y, stats, x: upload(g, widen(xs, ref.randn(tokens * ld, 46))), w: wv }));
-      return read(g, y);
-    };
-    const fy = await forward(x);
-    const r = ref.rmsnorm(x, w, N, C, eps);
-    expectClose(narrow(fy), r.y, 1e-4, 1e-4, 'strided norm forward');
-    expect(outside(fy), 'columns outside the rows').toEqual(outside(Float64Array.from(Float32Array.from(y0))));
-    const dx = upload(g, dx0), dw = upload(g, new Float64Array(C));
-    await run(g, normBackward(g, s, { dx, dw, dy: upload(g, widen(dy, new Float64Array(tokens * ld))), x: upload(g, widen(x, new Float64Array(tokens * ld))), w: wv, stats, accum: false }));
-    const rb = ref.rmsnormBackward(dy, x, w, r.rstd, N, C);
-    const gdx = await read(g, dx);
-    expectClose(narrow(gdx), rb.dx, 1e-4, 1e-3, 'strided norm dx');
-    expect(outside(gdx), 'dx columns outside the rows').toEqual(outside(Float64Array.from(Float32Array.from(dx0))));
-    expectClose(await g.read(dw), rb.dw, 1e-4, 1e-3, 'strided norm dw');
-  });
 });
 
 describe('activations', () => {
@@ -177,10 +264,17 @@ describe('activations', () => {
     const g = await testGpu();
     const n = 1003;
     const x = ref.randn(n, 31, 3);
-    x[0] = 1e4; x[1] = -1e4; x[2] = 90; x[3] = -90; x[4] = 0;
+    x[0] = 1e4;
+    x[1] = -1e4;
+    x[2] = 90;
+    x[3] = -90;
+    x[4] = 0;
     const dy = ref.randn(n, 32);
     const y = g.tensor(n, 'y');
-    const forward = async (xs: Float64Array) => { await run(g, geluForward(g, { y, x: upload(g, xs), n })); return read(g, y); };
+    const forward = async (xs: Float64Array) => {
+      await run(g, geluForward(g, { y, x: upload(g, xs), n }));
+      return read(g, y);
+    };
     const fy = await forward(x);
     expectClose(fy, ref.geluNew(x), 1e-5, 1e-5, 'gelu');
     const d = upload(g, dy);
@@ -194,20 +288,35 @@ describe('activations', () => {
 
   it('SwiGLU forward/backward', async () => {
     const g = await testGpu();
-    const N = 13, I = 37;
-    const gate = ref.randn(N * I, 41, 2), up = ref.randn(N * I, 42), dh = ref.randn(N * I, 43);
-    gate[0] = 200; gate[1] = -200;
+    const N = 13,
+      I = 37;
+    const gate = ref.randn(N * I, 41, 2),
+      up = ref.randn(N * I, 42),
+      dh = ref.randn(N * I, 43);
+    gate[0] = 200;
+    gate[1] = -200;
     const gu = new Float64Array(N * 2 * I);
-    for (let r = 0; r < N; r++) for (let c = 0; c < I; c++) { gu[r * 2 * I + c] = gate[r * I + c]!; gu[r * 2 * I + I + c] = up[r * I + c]!; }
+    for (let r = 0; r < N; r++)
+      for (let c = 0; c < I; c++) {
+        gu[r * 2 * I + c] = gate[r * I + c]!;
+        gu[r * 2 * I + I + c] = up[r * I + c]!;
+      }
     const h = g.tensor(N * I, 'h');
-    const forward = async (x: Float64Array) => { await run(g, swigluForward(g, { h, gu: upload(g, x), N, I })); return read(g, h); };
+    const forward = async (x: Float64Array) => {
+      await run(g, swigluForward(g, { h, gu: upload(g, x), N, I }));
+      return read(g, h);
+    };
     expectClose(await forward(gu), ref.swiglu(gate, up), 1e-4, 1e-4, 'swiglu');
     const dgu = g.tensor(N * 2 * I, 'dgu');
     await run(g, swigluBackward(g, { dgu, dh: upload(g, dh), gu: upload(g, gu), N, I }));
     const r = ref.swigluBackward(dh, gate, up);
     const got = await read(g, dgu);
     const want = new Float64Array(N * 2 * I);
-    for (let rr = 0; rr < N; rr++) for (let c = 0; c < I; c++) { want[rr * 2 * I + c] = r.dgate[rr * I + c]!; want[rr * 2 * I + I + c] = r.dup[rr * I + c]!; }
+    for (let rr = 0; rr < N; rr++)
+      for (let c = 0; c < I; c++) {
+        want[rr * 2 * I + c] = r.dgate[rr * I + c]!;
+        want[rr * 2 * I + I + c] = r.dup[rr * I + c]!;
+      }
     expectClose(got, want, 1e-4, 1e-4, 'swiglu backward');
     const gu2 = gu.map((v) => Math.max(-8, Math.min(8, v)));
     await run(g, swigluBackward(g, { dgu, dh: upload(g, dh), gu: upload(g, gu2), N, I }));
@@ -218,10 +327,20 @@ describe('activations', () => {
 describe('rope', () => {
   it('rotates the query and key heads of qkv (rotate_half layout), and backward un-rotates', async () => {
     const g = await testGpu();
-    const B = 2, T = 9, Hq = 4, Hkv = 2, D = 6, theta = 10000, S = (Hq + 2 * Hkv) * D;
+    const B = 2,
+      T = 9,
+      Hq = 4,
+      Hkv = 2,
+      D = 6,
+      theta = 10000,
+      S = (Hq + 2 * Hkv) * D;
     const qkv = ref.randn(B * T * S, 51);
     const pos = Int32Array.from({ length: B * T }, (_, i) => (i % T) + (i >= T ? 3 : 0)); // second row starts at position 3
-    const sub = (a: Float64Array, h0: number, H: number) => { const o = new Float64Array(B * T * H * D); for (let r = 0; r < B * T; r++) for (let j = 0; j < H * D; j++) o[r * H * D + j] = a[r * S + h0 * D + j]!; return o; };
+    const sub = (a: Float64Array, h0: number, H: number) => {
+      const o = new Float64Array(B * T * H * D);
+      for (let r = 0; r < B * T; r++) for (let j = 0; j < H * D; j++) o[r * H * D + j] = a[r * S + h0 * D + j]!;
+      return o;
+    };
     const table = upload(g, ropeTable(16, D, theta));
     const posv = upload(g, pos, 'pos', 'u32');
     const v = upload(g, qkv);
@@ -242,190 +361,283 @@ describe('attention', () => {
     { B: 1, T: 19, Hq: 3, Hkv: 3, D: 20 },
     { B: 1, T: 5, Hq: 2, Hkv: 1, D: 1 },
   ];
-  for (const path of PATHS) for (const { B, T, Hq, Hkv, D } of cases) {
-    it(`causal GQA B=${B} T=${T} Hq=${Hq} Hkv=${Hkv} D=${D}: forward, lse, backward (${path})`, async () => {
-      const g = await gpuOn(path);
-      const S = (Hq + 2 * Hkv) * D, scale = 1 / Math.sqrt(D);
-      const qkv = ref.randn(B * T * S, 61, 1.5);
-      const part = (a: Float64Array, h0: number, H: number) => { const o = new Float64Array(B * T * H * D); for (let r = 0; r < B * T; r++) for (let j = 0; j < H * D; j++) o[r * H * D + j] = a[r * S + h0 * D + j]!; return o; };
-      const q = part(qkv, 0, Hq), k = part(qkv, Hq, Hkv), v = part(qkv, Hq + Hkv, Hkv);
-      const want = ref.attention(q, k, v, B, T, Hq, Hkv, D, scale);
-      const out = g.tensor(B * T * Hq * D, 'out'), lse = g.tensor(B * Hq * T, 'lse');
-      const sh = { B, T, Hq, Hkv, D };
-      const forward = async (x: Float64Array) => { await run(g, attentionForward(g, sh, { out, lse, qkv: upload(g, x) })); return read(g, out); };
-      expectClose(await forward(qkv), want.out, 1e-5, 1e-4, 'attention out');
-      expectClose(await g.read(lse), want.lse, 1e-5, 1e-5, 'attention lse');
-      const dout = ref.randn(B * T * Hq * D, 62);
-      const dqkv = g.tensor(B * T * S, 'dqkv'), dsum = g.tensor(B * Hq * T, 'dsum');
-      await run(g, attentionBackward(g, sh, { dqkv, dsum, dout: upload(g, dout), out, lse, qkv: upload(g, qkv) }));
-      const r = ref.attentionBackward(dout, q, k, v, B, T, Hq, Hkv, D, scale);
-      const got = await read(g, dqkv);
-      expectClose(part(got, 0, Hq), r.dq, 1e-4, 1e-3, 'dq');
-      expectClose(part(got, Hq, Hkv), r.dk, 1e-4, 1e-3, 'dk');
-      expectClose(part(got, Hq + Hkv, Hkv), r.dv, 1e-4, 1e-3, 'dv');
-      await fdCheck('attention', qkv, got, async (x) => dot(await forward(x), dout));
-      // One (batch, head) pair per dispatch: the watchdog split gives the same numbers.
-      const tiny = { ...sh, maxFlops: 1 };
-      const fwd = await attentionForward(g, tiny, { out, lse, qkv: upload(g, qkv) });
-      expect(fwd.length).toBe(B * Hq);
-      await run(g, fwd);
-      expectClose(await g.read(out), want.out, 1e-5, 1e-4, 'split attention out');
-      await run(g, attentionBackward(g, tiny, { dqkv, dsum, dout: upload(g, dout), out, lse, qkv: upload(g, qkv) }));
-      expectClose(await g.read(dqkv), got, 0, 0, 'split attention backward');
-    });
-  }
+  for (const path of PATHS)
+    for (const { B, T, Hq, Hkv, D } of cases) {
+      it(`causal GQA B=${B} T=${T} Hq=${Hq} Hkv=${Hkv} D=${D}: forward, lse, backward (${path})`, async () => {
+        const g = await gpuOn(path);
+        const S = (Hq + 2 * Hkv) * D,
+          scale = 1 / Math.sqrt(D);
+        const qkv = ref.randn(B * T * S, 61, 1.5);
+        const part = (a: Float64Array, h0: number, H: number) => {
+          const o = new Float64Array(B * T * H * D);
+          for (let r = 0; r < B * T; r++) for (let j = 0; j < H * D; j++) o[r * H * D + j] = a[r * S + h0 * D + j]!;
+          return o;
+        };
+        const q = part(qkv, 0, Hq),
+          k = part(qkv, Hq, Hkv),
+          v = part(qkv, Hq + Hkv, Hkv);
+        const want = ref.attention(q, k, v, B, T, Hq, Hkv, D, scale);
+        const out = g.tensor(B * T * Hq * D, 'out'),
+          lse = g.tensor(B * Hq * T, 'lse');
+        const sh = { B, T, Hq, Hkv, D };
+        const forward = async (x: Float64Array) => {
+          await run(g, attentionForward(g, sh, { out, lse, qkv: upload(g, x) }));
+          return read(g, out);
+        };
+        expectClose(await forward(qkv), want.out, 1e-5, 1e-4, 'attention out');
+        expectClose(await g.read(lse), want.lse, 1e-5, 1e-5, 'attention lse');
+        const dout = ref.randn(B * T * Hq * D, 62);
+        const dqkv = g.tensor(B * T * S, 'dqkv'),
+          dsum = g.tensor(B * Hq * T, 'dsum');
+        await run(g, attentionBackward(g, sh, { dqkv, dsum, dout: upload(g, dout), out, lse, qkv: upload(g, qkv) }));
+        const r = ref.attentionBackward(dout, q, k, v, B, T, Hq, Hkv, D, scale);
+        const got = await read(g, dqkv);
+        expectClose(part(got, 0, Hq), r.dq, 1e-4, 1e-3, 'dq');
+        expectClose(part(got, Hq, Hkv), r.dk, 1e-4, 1e-3, 'dk');
+        expectClose(part(got, Hq + Hkv, Hkv), r.dv, 1e-4, 1e-3, 'dv');
+        await fdCheck('attention', qkv, got, async (x) => dot(await forward(x), dout));
+        // One (batch, head) pair per dispatch: the watchdog split gives the same numbers.
+        const tiny = { ...sh, maxFlops: 1 };
+        const fwd = await attentionForward(g, tiny, { out, lse, qkv: upload(g, qkv) });
+        expect(fwd.length).toBe(B * Hq);
+        await run(g, fwd);
+        expectClose(await g.read(out), want.out, 1e-5, 1e-4, 'split attention out');
+        await run(g, attentionBackward(g, tiny, { dqkv, dsum, dout: upload(g, dout), out, lse, qkv: upload(g, qkv) }));
+        expectClose(await g.read(dqkv), got, 0, 0, 'split attention backward');
+      });
+    }
 });
 
 describe('attention with a KV cache', () => {
-  for (const path of PATHS) it(`new tokens attend to cached keys, across more keys than one score chunk (1024) (${path})`, async () => {
-    const g = await gpuOn(path);
-    const B = 2, L = 1100, Tn = 3, Hq = 2, Hkv = 1, D = 5, S = (Hq + 2 * Hkv) * D, pos0 = L - Tn;
-    const qkv = ref.randn(B * L * S, 65);
-    const part = (a: Float64Array, h0: number, H: number, T: number) => { const o = new Float64Array(B * T * H * D); for (let r = 0; r < B * T; r++) for (let j = 0; j < H * D; j++) o[r * H * D + j] = a[r * S + h0 * D + j]!; return o; };
-    const want = ref.attention(part(qkv, 0, Hq, L), part(qkv, Hq, Hkv, L), part(qkv, Hq + Hkv, Hkv, L), B, L, Hq, Hkv, D, 1 / Math.sqrt(D));
-    const cache = { k: g.tensor(B * L * Hkv * D, 'k'), v: g.tensor(B * L * Hkv * D, 'v'), meta: g.tensor(4, 'meta'), L };
-    // fill the cache with the first pos0 tokens of each row, then add the last Tn
-    const rows = (t0: number, T: number) => { const o = new Float64Array(B * T * S); for (let b = 0; b < B; b++) o.set(qkv.subarray((b * L + t0) * S, (b * L + t0 + T) * S), b * T * S); return o; };
-    g.write(cache.meta, Uint32Array.of(0, 0, 0, 0));
-    await run(g, kvAppend(g, { B, T: pos0, Hq, Hkv, D }, { qkv: upload(g, rows(0, pos0)), cache }));
-    g.write(cache.meta, Uint32Array.of(pos0, 0, 0, 0));
-    const out = g.tensor(B * Tn * Hq * D, 'out');
-    const last = upload(g, rows(pos0, Tn));
-    await run(g, kvAppend(g, { B, T: Tn, Hq, Hkv, D }, { qkv: last, cache }));
-    await run(g, attentionCached(g, { B, T: Tn, Hq, Hkv, D }, { out, qkv: last, cache }));
-    const expectRows = new Float64Array(B * Tn * Hq * D);
-    for (let b = 0; b < B; b++) expectRows.set(want.out.subarray((b * L + pos0) * Hq * D, (b * L + L) * Hq * D), b * Tn * Hq * D);
-    expectClose(await g.read(out), expectRows, 1e-5, 1e-4, 'cached attention');
-  });
+  for (const path of PATHS)
+    it(`new tokens attend to cached keys, across more keys than one score chunk (1024) (${path})`, async () => {
+      const g = await gpuOn(path);
+      const B = 2,
+        L = 1100,
+        Tn = 3,
+        Hq = 2,
+        Hkv = 1,
+        D = 5,
+        S = (Hq + 2 * Hkv) * D,
+        pos0 = L - Tn;
+      const qkv = ref.randn(B * L * S, 65);
+      const part = (a: Float64Array, h0: number, H: number, T: number) => {
+        const o = new Float64Array(B * T * H * D);
+        for (let r = 0; r < B * T; r++) for (let j = 0; j < H * D; j++) o[r * H * D + j] = a[r * S + h0 * D + j]!;
+        return o;
+      };
+      const want = ref.attention(part(qkv, 0, Hq, L), part(qkv, Hq, Hkv, L), part(qkv, Hq + Hkv, Hkv, L), B, L, Hq, Hkv, D, 1 / Math.sqrt(D));
+      const cache = { k: g.tensor(B * L * Hkv * D, 'k'), v: g.tensor(B * L * Hkv * D, 'v'), meta: g.tensor(4, 'meta'), L };
+      // fill the cache with the first pos0 tokens of each row, then add the last Tn
+      const rows = (t0: number, T: number) => {
+        const o = new Float64Array(B * T * S);
+        for (let b = 0; b < B; b++) o.set(qkv.subarray((b * L + t0) * S, (b * L + t0 + T) * S), b * T * S);
+        return o;
+      };
+      g.write(cache.meta, Uint32Array.of(0, 0, 0, 0));
+      await run(g, kvAppend(g, { B, T: pos0, Hq, Hkv, D }, { qkv: upload(g, rows(0, pos0)), cache }));
+      g.write(cache.meta, Uint32Array.of(pos0, 0, 0, 0));
+      const out = g.tensor(B * Tn * Hq * D, 'out');
+      const last = upload(g, rows(pos0, Tn));
+      await run(g, kvAppend(g, { B, T: Tn, Hq, Hkv, D }, { qkv: last, cache }));
+      await run(g, attentionCached(g, { B, T: Tn, Hq, Hkv, D }, { out, qkv: last, cache }));
+      const expectRows = new Float64Array(B * Tn * Hq * D);
+      for (let b = 0; b < B; b++) expectRows.set(want.out.subarray((b * L + pos0) * Hq * D, (b * L + L) * Hq * D), b * Tn * Hq * D);
+      expectClose(await g.read(out), expectRows, 1e-5, 1e-4, 'cached attention');
+    });
 });
 
 describe('cross-entropy', () => {
   // the logits whole, and in three vocabulary chunks of their own buffers (as the LM head writes a large vocabulary)
-  for (const path of PATHS) for (const widths of [[300], [128, 128, 44]]) {
-    it(`fused forward/backward with masked rows, weights and huge logits, ${widths.length} vocabulary chunk(s) (${path})`, async () => {
-      const g = await gpuOn(path);
-      const N = 9, V = 300;
-      const logits = ref.randn(N * V, 71, 3);
-      logits[5] = 1e4; logits[V + 7] = -1e30; // a dominant logit and a -inf-like mask
-      logits[2 * V + 280] = 60; // a row whose max is in the last chunk: the running sum is rescaled
-      const targets = Int32Array.from([5, 7, 2, -1, 299, 0, 1, 100, 3]);
-      const weights = Float64Array.from([1, 0.5, 2, 1, 1, 0.25, 1, 3, 1]);
-      const r = ref.crossEntropy(logits, targets, weights, N, V);
-      const starts = widths.map((_, i) => widths.slice(0, i).reduce((a, b) => a + b, 0));
-      const chunksOf = (x: Float64Array) => widths.map((vn, i) => {
-        const v0 = starts[i]!, part = new Float64Array(N * vn);
-        for (let n = 0; n < N; n++) part.set(x.subarray(n * V + v0, n * V + v0 + vn), n * vn);
-        return { v0, vn, view: upload(g, part) };
+  for (const path of PATHS)
+    for (const widths of [[300], [128, 128, 44]]) {
+      it(`fused forward/backward with masked rows, weights and huge logits, ${widths.length} vocabulary chunk(s) (${path})`, async () => {
+        const g = await gpuOn(path);
+        const N = 9,
+          V = 300;
+        const logits = ref.randn(N * V, 71, 3);
+        logits[5] = 1e4;
+        logits[V + 7] = -1e30; // a dominant logit and a -inf-like mask
+        logits[2 * V + 280] = 60; // a row whose max is in the last chunk: the running sum is rescaled
+        const targets = Int32Array.from([5, 7, 2, -1, 299, 0, 1, 100, 3]);
+        const weights = Float64Array.from([1, 0.5, 2, 1, 1, 0.25, 1, 3, 1]);
+        const r = ref.crossEntropy(logits, targets, weights, N, V);
+        const starts = widths.map((_, i) => widths.slice(0, i).reduce((a, b) => a + b, 0));
+        const chunksOf = (x: Float64Array) =>
+          widths.map((vn, i) => {
+            const v0 = starts[i]!,
+              part = new Float64Array(N * vn);
+            for (let n = 0; n < N; n++) part.set(x.subarray(n * V + v0, n * V + v0 + vn), n * vn);
+            return { v0, vn, view: upload(g, part) };
+          });
+        const joined = async (cs: { v0: number; vn: number; view: View }[]) => {
+          const out = new Float64Array(N * V);
+          for (const c of cs) {
+            const part = await read(g, c.view);
+            for (let n = 0; n < N; n++) out.set(part.subarray(n * c.vn, (n + 1) * c.vn), n * V + c.v0);
+          }
+          return out;
+        };
+        const tv = upload(g, targets, 't', 'i32'),
+          wv = upload(g, weights),
+          losses = g.tensor(N, 'losses'),
+          stats = g.tensor(3 * N, 'stats');
+        const ce = (chunks: { v0: number; vn: number; view: View }[], fused: boolean) =>
+          crossEntropy(g, { N }, { chunks, targets: tv, weights: wv, stats, losses, fused });
+        const lv = chunksOf(logits);
+        await run(g, ce(lv, false));
+        expectClose(await g.read(losses), r.losses, 1e-4, 1e-5, 'losses');
+        expectClose(await joined(lv), Float32Array.from(logits), 0, 0, 'forward leaves logits');
+        await run(g, ce(lv, true));
+        const dl = await joined(lv);
+        expectClose(dl, ref.crossEntropyBackward(logits, targets, weights, N, V), 1e-6, 1e-4, 'dlogits');
+        expect(dl.every(Number.isFinite)).toBe(true);
+        const mild = ref.randn(N * V, 72);
+        const lossOf = async (x: Float64Array) => {
+          await run(g, ce(chunksOf(x), false));
+          return (await read(g, losses)).reduce((a, b) => a + b, 0);
+        };
+        const gm = chunksOf(mild);
+        await run(g, ce(gm, true));
+        await fdCheck('cross-entropy', mild, await joined(gm), lossOf);
       });
-      const joined = async (cs: { v0: number; vn: number; view: View }[]) => {
-        const out = new Float64Array(N * V);
-        for (const c of cs) {
-          const part = await read(g, c.view);
-          for (let n = 0; n < N; n++) out.set(part.subarray(n * c.vn, (n + 1) * c.vn), n * V + c.v0);
-        }
-        return out;
-      };
-      const tv = upload(g, targets, 't', 'i32'), wv = upload(g, weights), losses = g.tensor(N, 'losses'), stats = g.tensor(3 * N, 'stats');
-      const ce = (chunks: { v0: number; vn: number; view: View }[], fused: boolean) => crossEntropy(g, { N }, { chunks, targets: tv, weights: wv, stats, losses, fused });
-      const lv = chunksOf(logits);
-      await run(g, ce(lv, false));
-      expectClose(await g.read(losses), r.losses, 1e-4, 1e-5, 'losses');
-      expectClose(await joined(lv), Float32Array.from(logits), 0, 0, 'forward leaves logits');
-      await run(g, ce(lv, true));
-      const dl = await joined(lv);
-      expectClose(dl, ref.crossEntropyBackward(logits, targets, weights, N, V), 1e-6, 1e-4, 'dlogits');
-      expect(dl.every(Number.isFinite)).toBe(true);
-      const mild = ref.randn(N * V, 72);
-      const lossOf = async (x: Float64Array) => {
-        await run(g, ce(chunksOf(x), false));
-        return (await read(g, losses)).reduce((a, b) => a + b, 0);
-      };
-      const gm = chunksOf(mild);
-      await run(g, ce(gm, true));
-      await fdCheck('cross-entropy', mild, await joined(gm), lossOf);
-    });
-  }
+    }
 });
 
 describe('embedding', () => {
   for (const withPos of [true, false]) {
     it(`token${withPos ? ' + position' : ''} embedding, deterministic scatter-add backward`, async () => {
       const g = await testGpu();
-      const B = 3, T = 7, C = 13, V = 50;
-      const ids = Int32Array.from({ length: B * T }, (_, i) => (i * 7) % 11 + (i % 3 === 0 ? 38 : 0)); // repeats
-      const wte = ref.randn(V * C, 81), wpe = ref.randn(T * C, 82), dout = ref.randn(B * T * C, 83);
+      const B = 3,
+        T = 7,
+        C = 13,
+        V = 50;
+      const ids = Int32Array.from({ length: B * T }, (_, i) => ((i * 7) % 11) + (i % 3 === 0 ? 38 : 0)); // repeats
+      const wte = ref.randn(V * C, 81),
+        wpe = ref.randn(T * C, 82),
+        dout = ref.randn(B * T * C, 83);
       const pos = Int32Array.from({ length: B * T }, (_, i) => i % T);
       const out = g.tensor(B * T * C, 'out');
       const sh = { B, T, C, V };
-      await run(g, embeddingForward(g, sh, { out, ids: upload(g, ids, 'ids', 'u32'), pos: upload(g, pos, 'pos', 'u32'), wte: [{ v0: 0, vn: V, view: upload(g, wte) }], wpe: withPos ? upload(g, wpe) : undefined }));
+      await run(
+        g,
+        embeddingForward(g, sh, {
+          out,
+          ids: upload(g, ids, 'ids', 'u32'),
+          pos: upload(g, pos, 'pos', 'u32'),
+          wte: [{ v0: 0, vn: V, view: upload(g, wte) }],
+          wpe: withPos ? upload(g, wpe) : undefined,
+        }),
+      );
       expectClose(await g.read(out), ref.embedding(ids, wte, withPos ? wpe : null, B, T, C), 1e-6, 1e-6, 'embedding');
       const buckets = upload(g, buildBuckets(ids), 'b', 'u32');
       expect(buildBuckets(ids).length).toBe(bucketLength(B * T));
-      const dwte = upload(g, new Float64Array(V * C).fill(0.5)), dwpe = upload(g, new Float64Array(T * C));
+      const dwte = upload(g, new Float64Array(V * C).fill(0.5)),
+        dwpe = upload(g, new Float64Array(T * C));
       await run(g, embeddingBackward(g, sh, { dwte: [{ v0: 0, vn: V, view: dwte }], dwpe: withPos ? dwpe : undefined, dout: upload(g, dout), buckets }));
       const r = ref.embeddingBackward(dout, ids, B, T, C, V, withPos ? T : 0);
-      expectClose(await g.read(dwte), r.dwte.map((v) => v + 0.5), 1e-5, 1e-5, 'dwte (accumulated)');
+      expectClose(
+        await g.read(dwte),
+        r.dwte.map((v) => v + 0.5),
+        1e-5,
+        1e-5,
+        'dwte (accumulated)',
+      );
       if (withPos) expectClose(await g.read(dwpe), r.dwpe!, 1e-5, 1e-5, 'dwpe');
     });
   }
 });
 
 describe('optimizer', () => {
-  for (const path of PATHS) for (const maxNorm of [0, 1]) {
-    it(`gradient norm over several tensors and AdamW (maxNorm ${maxNorm}, ${path})`, async () => {
-      const g = await gpuOn(path);
-      const sizes = [5000, 77, 1];
-      const grads = sizes.map((n, i) => ref.randn(n, 90 + i, 0.1));
-      const params = sizes.map((n, i) => ref.randn(n, 95 + i));
-      const gv = grads.map((x) => upload(g, x));
-      const clip = g.tensor(4, 'clip'), partials = g.tensor(2 * normPartials(gv), 'partials');
-      await run(g, gradNorm(g, { clip, partials, grads: gv, maxNorm }));
-      const c = await g.read(clip);
-      const r = ref.clipScale(grads, maxNorm || Infinity);
-      expect(c[0]).toBeCloseTo(r.norm, 4);
-      expect(c[1]).toBeCloseTo(maxNorm ? r.scale : 1, 5);
-      expect(c[2]).toBe(0);
-      const hyper = { lr: 1e-2, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1 };
-      const m = params.map((p) => p.map(() => 0)), v = params.map((p) => p.map(() => 0));
-      const pv = params.map((p) => upload(g, p)), mv = m.map((x) => upload(g, x)), vv = v.map((x) => upload(g, x));
-      for (let step = 1; step <= 3; step++) {
-        for (let i = 0; i < sizes.length; i++) {
-          const a = await adamw(g, { param: pv[i]!, grad: gv[i]!, m: mv[i]!, v: vv[i]!, clip, hyper });
-          a.set(step, hyper.lr);
-          await run(g, a.calls);
-          ref.adamw(params[i]!, grads[i]!, m[i]!, v[i]!, { ...hyper, step, gradScale: maxNorm ? r.scale : 1 });
+  for (const path of PATHS)
+    for (const maxNorm of [0, 1]) {
+      it(`gradient norm over several tensors and AdamW (maxNorm ${maxNorm}, ${path})`, async () => {
+        const g = await gpuOn(path);
+        const sizes = [5000, 77, 1];
+        const grads = sizes.map((n, i) => ref.randn(n, 90 + i, 0.1));
+        const params = sizes.map((n, i) => ref.randn(n, 95 + i));
+        const gv = grads.map((x) => upload(g, x));
+        const clip = g.tensor(4, 'clip'),
+          partials = g.tensor(2 * normPartials(gv), 'partials');
+        await run(g, gradNorm(g, { clip, partials, grads: gv, maxNorm }));
+        const c = await g.read(clip);
+        const r = ref.clipScale(grads, maxNorm || Infinity);
+        expect(c[0]).toBeCloseTo(r.norm, 4);
+        expect(c[1]).toBeCloseTo(maxNorm ? r.scale : 1, 5);
+        expect(c[2]).toBe(0);
+        const hyper = { lr: 1e-2, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1 };
+        const m = params.map((p) => p.map(() => 0)),
+          v = params.map((p) => p.map(() => 0));
+        const pv = params.map((p) => upload(g, p)),
+          mv = m.map((x) => upload(g, x)),
+          vv = v.map((x) => upload(g, x));
+        for (let step = 1; step <= 3; step++) {
+          for (let i = 0; i < sizes.length; i++) {
+            const a = await adamw(g, { param: pv[i]!, grad: gv[i]!, m: mv[i]!, v: vv[i]!, clip, hyper });
+            a.set(step, hyper.lr);
+            await run(g, a.calls);
+            ref.adamw(params[i]!, grads[i]!, m[i]!, v[i]!, { ...hyper, step, gradScale: maxNorm ? r.scale : 1 });
+          }
         }
-      }
-      for (let i = 0; i < sizes.length; i++) expectClose(await g.read(pv[i]!), params[i]!, 1e-5, 1e-4, `adamw param ${i}`);
-    });
-  }
+        for (let i = 0; i < sizes.length; i++) expectClose(await g.read(pv[i]!), params[i]!, 1e-5, 1e-4, `adamw param ${i}`);
+      });
+    }
 
-  for (const path of PATHS) it(`a NaN or Inf gradient is flagged and AdamW leaves the weights untouched (${path})`, async () => {
-    const g = await gpuOn(path);
-    const grad = ref.randn(9000, 99);
-    grad[4321] = NaN;
-    const gv = upload(g, grad), clip = g.tensor(4, 'clip'), partials = g.tensor(2 * normPartials([gv]), 'p');
-    await run(g, gradNorm(g, { clip, partials, grads: [gv], maxNorm: 1 }));
-    expect((await g.read(clip))[2]).toBe(1);
-    const p0 = ref.randn(9000, 98);
-    const pv = upload(g, p0);
-    const a = await adamw(g, { param: pv, grad: gv, m: g.tensor(9000, 'm'), v: g.tensor(9000, 'v'), clip, hyper: { lr: 0.1, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0 } });
-    a.set(1, 0.1);
-    await run(g, a.calls);
-    expectClose(await g.read(pv), p0.map((x) => Math.fround(x)), 0, 0, 'weights untouched');
-  });
+  for (const path of PATHS)
+    it(`a NaN or Inf gradient is flagged and AdamW leaves the weights untouched (${path})`, async () => {
+      const g = await gpuOn(path);
+      const grad = ref.randn(9000, 99);
+      grad[4321] = NaN;
+      const gv = upload(g, grad),
+        clip = g.tensor(4, 'clip'),
+        partials = g.tensor(2 * normPartials([gv]), 'p');
+      await run(g, gradNorm(g, { clip, partials, grads: [gv], maxNorm: 1 }));
+      expect((await g.read(clip))[2]).toBe(1);
+      const p0 = ref.randn(9000, 98);
+      const pv = upload(g, p0);
+      const a = await adamw(g, {
+        param: pv,
+        grad: gv,
+        m: g.tensor(9000, 'm'),
+        v: g.tensor(9000, 'v'),
+        clip,
+        hyper: { lr: 0.1, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0 },
+      });
+      a.set(1, 0.1);
+      await run(g, a.calls);
+      expectClose(
+        await g.read(pv),
+        p0.map((x) => Math.fround(x)),
+        0,
+        0,
+        'weights untouched',
+      );
+    });
 });
 
 describe('residual', () => {
   it('add, accumulate and zero', async () => {
     const g = await testGpu();
     const n = 1234;
-    const a = ref.randn(n, 1), b = ref.randn(n, 2);
+    const a = ref.randn(n, 1),
+      b = ref.randn(n, 2);
     const y = g.tensor(n, 'y');
     await run(g, add(g, { y, a: upload(g, a), b: upload(g, b), n }));
-    expectClose(await g.read(y), a.map((v, i) => v + b[i]!), 1e-6, 1e-6, 'add');
+    expectClose(
+      await g.read(y),
+      a.map((v, i) => v + b[i]!),
+      1e-6,
+      1e-6,
+      'add',
+    );
     await run(g, accumulate(g, { acc: y, src: upload(g, b), n }));
-    expectClose(await g.read(y), a.map((v, i) => v + 2 * b[i]!), 1e-6, 1e-6, 'accumulate');
+    expectClose(
+      await g.read(y),
+      a.map((v, i) => v + 2 * b[i]!),
+      1e-6,
+      1e-6,
+      'accumulate',
+    );
     await run(g, zero(g, y));
     expectClose(await g.read(y), new Float64Array(n), 0, 0, 'zero');
   });
@@ -450,10 +662,15 @@ describe('reductions with subgroups and in workgroup memory', () => {
       got[path] = a;
     }
     for (const k of Object.keys(got.workgroup!)) {
-      const sg = got.subgroups![k]!, wg = got.workgroup![k]!;
-      if (bitEqual) { expectClose(sg, wg, 0, 0, `${label} ${k}: the same kernel on both paths`); continue; }
-      let d = 0, m = 0;
-      for (let i = 0; i < wg.length; i++) d = Math.max(d, Math.abs(sg[i]! - wg[i]!)), m = Math.max(m, Math.abs(wg[i]!));
+      const sg = got.subgroups![k]!,
+        wg = got.workgroup![k]!;
+      if (bitEqual) {
+        expectClose(sg, wg, 0, 0, `${label} ${k}: the same kernel on both paths`);
+        continue;
+      }
+      let d = 0,
+        m = 0;
+      for (let i = 0; i < wg.length; i++) ((d = Math.max(d, Math.abs(sg[i]! - wg[i]!))), (m = Math.max(m, Math.abs(wg[i]!))));
       worst[`${label} ${k}`] = m ? d / m : d;
       expect(d, `${label} ${k}: max |subgroups - workgroup| ${d}, max |workgroup| ${m}`).toBeLessThanOrEqual(REL_TOL * m);
     }
@@ -469,21 +686,36 @@ describe('reductions with subgroups and in workgroup memory', () => {
     expect((await gpuOn('workgroup')).subgroups).toBe(false);
   });
 
-  const norm = (rms: boolean) => async (g: Gpu): Promise<Outputs> => {
-    const N = 19, C = 1000, eps = 1e-5;
-    const x = ref.randn(N * C, 121).map((v, i) => v * 3 + (i % 5)), w = ref.randn(C, 122), b = ref.randn(C, 123), dy = ref.randn(N * C, 124);
-    const y = g.tensor(N * C, 'y'), stats = g.tensor(2 * N, 'stats'), dx = g.tensor(N * C, 'dx');
-    const dw = upload(g, new Float64Array(C)), db = upload(g, new Float64Array(C)), xv = upload(g, x), wv = upload(g, w);
-    await run(g, normForward(g, { N, C, eps, rms }, { y, stats, x: xv, w: wv, b: rms ? undefined : upload(g, b) }));
-    await run(g, normBackward(g, { N, C, eps, rms }, { dx, dw, db: rms ? undefined : db, dy: upload(g, dy), x: xv, w: wv, stats, accum: false }));
-    return { y: await g.read(y), stats: await g.read(stats), dx: await g.read(dx), dw: await g.read(dw), ...(rms ? {} : { db: await g.read(db) }) };
-  };
+  const norm =
+    (rms: boolean) =>
+    async (g: Gpu): Promise<Outputs> => {
+      const N = 19,
+        C = 1000,
+        eps = 1e-5;
+      const x = ref.randn(N * C, 121).map((v, i) => v * 3 + (i % 5)),
+        w = ref.randn(C, 122),
+        b = ref.randn(C, 123),
+        dy = ref.randn(N * C, 124);
+      const y = g.tensor(N * C, 'y'),
+        stats = g.tensor(2 * N, 'stats'),
+        dx = g.tensor(N * C, 'dx');
+      const dw = upload(g, new Float64Array(C)),
+        db = upload(g, new Float64Array(C)),
+        xv = upload(g, x),
+        wv = upload(g, w);
+      await run(g, normForward(g, { N, C, eps, rms }, { y, stats, x: xv, w: wv, b: rms ? undefined : upload(g, b) }));
+      await run(g, normBackward(g, { N, C, eps, rms }, { dx, dw, db: rms ? undefined : db, dy: upload(g, dy), x: xv, w: wv, stats, accum: false }));
+      return { y: await g.read(y), stats: await g.read(stats), dx: await g.read(dx), dw: await g.read(dw), ...(rms ? {} : { db: await g.read(db) }) };
+    };
   for (const rms of [false, true]) it(`${rms ? 'RMSNorm' : 'LayerNorm'} forward and backward`, () => bothPaths(rms ? 'rmsnorm' : 'layernorm', norm(rms)));
 
   it('on the workgroup path every reducing shader compiles, without the directive, with no message and no scope error', async () => {
     const g = await gpuOn('workgroup');
     const DEFINES: Record<string, Defines[]> = {
-      norm: [false, true].flatMap((RMS) => [false, true].map((ACCUM) => ({ RMS, ACCUM }))), attention: [16, 24, 64].map((HD) => ({ HD })), crossentropy: [{}], optim: [{}],
+      norm: [false, true].flatMap((RMS) => [false, true].map((ACCUM) => ({ RMS, ACCUM }))),
+      attention: [16, 24, 64].map((HD) => ({ HD })),
+      crossentropy: [{}],
+      optim: [{}],
       matmul: [false, true].flatMap((TRANS_A) => [false, true].map((TRANS_B) => ({ TRANS_A, TRANS_B }))),
     };
     for (const [file, sets] of Object.entries(DEFINES)) {
@@ -498,51 +730,82 @@ describe('reductions with subgroups and in workgroup memory', () => {
     }
   });
 
-  it('cross-entropy: row statistics, losses and the logits\' gradient, over two vocabulary chunks', async () => {
-    const N = 7, widths = [3000, 1234], V = 4234;
+  it("cross-entropy: row statistics, losses and the logits' gradient, over two vocabulary chunks", async () => {
+    const N = 7,
+      widths = [3000, 1234],
+      V = 4234;
     const logits = ref.randn(N * V, 131, 4);
-    const targets = Int32Array.from([5, 4000, -1, 2999, 3000, 0, 17]), weights = Float64Array.from([1, 0.5, 1, 2, 1, 0.25, 1]);
+    const targets = Int32Array.from([5, 4000, -1, 2999, 3000, 0, 17]),
+      weights = Float64Array.from([1, 0.5, 1, 2, 1, 0.25, 1]);
     await bothPaths('cross-entropy', async (g) => {
       const chunks = widths.map((vn, i) => {
-        const v0 = i ? widths[0]! : 0, part = new Float64Array(N * vn);
+        const v0 = i ? widths[0]! : 0,
+          part = new Float64Array(N * vn);
         for (let n = 0; n < N; n++) part.set(logits.subarray(n * V + v0, n * V + v0 + vn), n * vn);
         return { v0, vn, view: upload(g, part) };
       });
-      const stats = g.tensor(3 * N, 'stats'), losses = g.tensor(N, 'losses');
+      const stats = g.tensor(3 * N, 'stats'),
+        losses = g.tensor(N, 'losses');
       await run(g, crossEntropy(g, { N }, { chunks, targets: upload(g, targets, 't', 'i32'), weights: upload(g, weights), stats, losses, fused: true }));
       return { stats: await g.read(stats), losses: await g.read(losses), dlogits0: await g.read(chunks[0]!.view), dlogits1: await g.read(chunks[1]!.view) };
     });
   });
 
   it('attention: KV-cache decoding (softmax over 1100 keys in two chunks) reduces; forward and backward do not', async () => {
-    const B = 2, L = 1100, Tn = 3, Hq = 4, Hkv = 2, D = 24, S = (Hq + 2 * Hkv) * D, pos0 = L - Tn;
+    const B = 2,
+      L = 1100,
+      Tn = 3,
+      Hq = 4,
+      Hkv = 2,
+      D = 24,
+      S = (Hq + 2 * Hkv) * D,
+      pos0 = L - Tn;
     const qkv = ref.randn(B * L * S, 141, 1.5);
-    const rows = (t0: number, T: number) => { const o = new Float64Array(B * T * S); for (let b = 0; b < B; b++) o.set(qkv.subarray((b * L + t0) * S, (b * L + t0 + T) * S), b * T * S); return o; };
+    const rows = (t0: number, T: number) => {
+      const o = new Float64Array(B * T * S);
+      for (let b = 0; b < B; b++) o.set(qkv.subarray((b * L + t0) * S, (b * L + t0 + T) * S), b * T * S);
+      return o;
+    };
     await bothPaths('decode', async (g) => {
       const cache = { k: g.tensor(B * L * Hkv * D, 'k'), v: g.tensor(B * L * Hkv * D, 'v'), meta: g.tensor(4, 'meta'), L };
       g.write(cache.meta, Uint32Array.of(0, 0, 0, 0));
       await run(g, kvAppend(g, { B, T: pos0, Hq, Hkv, D }, { qkv: upload(g, rows(0, pos0)), cache }));
       g.write(cache.meta, Uint32Array.of(pos0, 0, 0, 0));
-      const last = upload(g, rows(pos0, Tn)), out = g.tensor(B * Tn * Hq * D, 'out');
+      const last = upload(g, rows(pos0, Tn)),
+        out = g.tensor(B * Tn * Hq * D, 'out');
       await run(g, kvAppend(g, { B, T: Tn, Hq, Hkv, D }, { qkv: last, cache }));
       await run(g, attentionCached(g, { B, T: Tn, Hq, Hkv, D }, { out, qkv: last, cache }));
       return { out: await g.read(out) };
     });
-    const T = 70, sh = { B, T, Hq, Hkv, D }, x = qkv.subarray(0, B * T * S), dout = ref.randn(B * T * Hq * D, 142);
-    await bothPaths('attention', async (g) => {
-      const out = g.tensor(B * T * Hq * D, 'out'), lse = g.tensor(B * Hq * T, 'lse'), dqkv = g.tensor(B * T * S, 'dqkv'), qv = upload(g, x);
-      await run(g, attentionForward(g, sh, { out, lse, qkv: qv }));
-      await run(g, attentionBackward(g, sh, { dqkv, dsum: g.tensor(B * Hq * T, 'dsum'), dout: upload(g, dout), out, lse, qkv: qv }));
-      return { out: await g.read(out), lse: await g.read(lse), dqkv: await g.read(dqkv) };
-    }, true);
+    const T = 70,
+      sh = { B, T, Hq, Hkv, D },
+      x = qkv.subarray(0, B * T * S),
+      dout = ref.randn(B * T * Hq * D, 142);
+    await bothPaths(
+      'attention',
+      async (g) => {
+        const out = g.tensor(B * T * Hq * D, 'out'),
+          lse = g.tensor(B * Hq * T, 'lse'),
+          dqkv = g.tensor(B * T * S, 'dqkv'),
+          qv = upload(g, x);
+        await run(g, attentionForward(g, sh, { out, lse, qkv: qv }));
+        await run(g, attentionBackward(g, sh, { dqkv, dsum: g.tensor(B * Hq * T, 'dsum'), dout: upload(g, dout), out, lse, qkv: qv }));
+        return { out: await g.read(out), lse: await g.read(lse), dqkv: await g.read(dqkv) };
+      },
+      true,
+    );
   });
 
-  it('matrix-vector products for decoding (gemv_nt: a workgroup per column sums its threads\' parts of K)', async () => {
-    const K = 3000, N = 77;
+  it("matrix-vector products for decoding (gemv_nt: a workgroup per column sums its threads' parts of K)", async () => {
+    const K = 3000,
+      N = 77;
     for (const M of [1, 8]) {
-      const A = ref.randn(M * K, 161), B = ref.randn(N * K, 162), b = ref.randn(N, 163);
+      const A = ref.randn(M * K, 161),
+        B = ref.randn(N * K, 162),
+        b = ref.randn(N, 163);
       await bothPaths(`gemv_nt M=${M}`, async (g) => {
-        const c = g.tensor(M * N, 'c'), calls = await matmul(g, { c, a: upload(g, A), b: upload(g, B), bias: upload(g, b), M, N, K, transB: true });
+        const c = g.tensor(M * N, 'c'),
+          calls = await matmul(g, { c, a: upload(g, A), b: upload(g, B), bias: upload(g, b), M, N, K, transB: true });
         expect(calls[0]!.kernel.name).toMatch(/gemv_nt/);
         await run(g, calls);
         return { c: await g.read(c) };
@@ -554,7 +817,9 @@ describe('reductions with subgroups and in workgroup memory', () => {
     const sizes = [300_000, 4097, 5];
     const grads = sizes.map((n, i) => ref.randn(n, 151 + i, 0.01 * (i + 1)));
     await bothPaths('grad norm', async (g) => {
-      const gv = grads.map((x) => upload(g, x)), clip = g.tensor(4, 'clip'), partials = g.tensor(2 * normPartials(gv), 'partials');
+      const gv = grads.map((x) => upload(g, x)),
+        clip = g.tensor(4, 'clip'),
+        partials = g.tensor(2 * normPartials(gv), 'partials');
       await run(g, gradNorm(g, { clip, partials, grads: gv, maxNorm: 1 }));
       return { partials: await g.read(partials), clip: (await g.read(clip)).subarray(0, 3) };
     });
@@ -569,7 +834,9 @@ describe('reductions with subgroups and in workgroup memory', () => {
       const dir = `tests/fixtures/${name}`;
       const want = JSON.parse(readFileSync(`${dir}/reference.json`, 'utf8')) as { input_ids: number[][]; logits: number[][][]; loss: number };
       const grads = parseSafetensors(readFileSync(`${dir}/grads.safetensors`), 'grads.safetensors');
-      const B = want.input_ids.length, T = want.input_ids[0]!.length, wantLogits = want.logits.flat(2);
+      const B = want.input_ids.length,
+        T = want.input_ids[0]!.length,
+        wantLogits = want.logits.flat(2);
       const got: Partial<Record<ReductionPath, Map<string, Float32Array>>> = {};
       for (const path of PATHS) {
         const g = await gpuOn(path);
@@ -577,7 +844,8 @@ describe('reductions with subgroups and in workgroup memory', () => {
         const plan = await model.plan(B, T, { training: true });
         plan.setBatch(want.input_ids.flat());
         await g.check(name, () => g.run([...plan.zeroGrads, ...plan.forward, ...plan.loss]));
-        const logits = await plan.readLogits(), loss = await plan.readLoss();
+        const logits = await plan.readLogits(),
+          loss = await plan.readLoss();
         expectClose(logits, wantLogits, 1e-4, 0, `${name} logits (${path})`);
         expect(Math.abs(loss - want.loss) / want.loss, `${name} loss ${loss} vs ${want.loss} (${path})`).toBeLessThan(1e-5);
         await g.check(name, () => g.run([...plan.lossFused, ...plan.backward]));
@@ -602,7 +870,11 @@ describe('reductions with subgroups and in workgroup memory', () => {
   }
 
   it('prints the largest differences between the paths', () => {
-    console.log(`subgroups vs workgroup memory, max |difference| / max |value| per output (tolerance ${REL_TOL}):\n${Object.entries(worst).map(([k, v]) => `  ${k}: ${v.toExponential(2)}`).join('\n')}`);
+    console.log(
+      `subgroups vs workgroup memory, max |difference| / max |value| per output (tolerance ${REL_TOL}):\n${Object.entries(worst)
+        .map(([k, v]) => `  ${k}: ${v.toExponential(2)}`)
+        .join('\n')}`,
+    );
     expect(Object.keys(worst).length).toBeGreaterThan(15);
   });
 });
@@ -610,17 +882,28 @@ describe('reductions with subgroups and in workgroup memory', () => {
 describe('runtime', () => {
   it('an invalid kernel is an error naming it, never a silent no-op', async () => {
     const g = await testGpu();
-    await expect(g.kernel('matmul.wgsl', 'no_such_entry', ['u', 'r', 'r', 'r', 'w'], { TRANS_A: false, TRANS_B: false }))
-      .rejects.toThrow(/matmul\.no_such_entry/);
+    await expect(g.kernel('matmul.wgsl', 'no_such_entry', ['u', 'r', 'r', 'r', 'w'], { TRANS_A: false, TRANS_B: false })).rejects.toThrow(
+      /matmul\.no_such_entry/,
+    );
     await expect(g.kernel('matmul.wgsl', 'main', ['u', 'r', 'r', 'r', 'w'])).rejects.toThrow(/kernel matmul\.main/); // defines missing: WGSL error
   });
 
   it('every shader compiles with the prelude and each set of defines its launchers use: no WGSL message, no error in any scope', async () => {
     const g = await testGpu();
     await g.reductions(); // shaderText composes on the path it decides
-    const flags = (names: string[]): Defines[] => names.reduce<Defines[]>((all, n) => all.flatMap((d) => [{ ...d, [n]: false }, { ...d, [n]: true }]), [{}]);
+    const flags = (names: string[]): Defines[] =>
+      names.reduce<Defines[]>(
+        (all, n) =>
+          all.flatMap((d) => [
+            { ...d, [n]: false },
+            { ...d, [n]: true },
+          ]),
+        [{}],
+      );
     const DEFINES: Record<string, Defines[]> = {
-      attention: [16, 24, 64].map((HD) => ({ HD })), embedding: flags(['HAS_POS']), norm: flags(['RMS', 'ACCUM']),
+      attention: [16, 24, 64].map((HD) => ({ HD })),
+      embedding: flags(['HAS_POS']),
+      norm: flags(['RMS', 'ACCUM']),
       matmul: flags(['TRANS_A', 'TRANS_B']),
     };
     const files = readdirSync('shaders').filter((f) => f.endsWith('.wgsl') && f !== PRELUDE);
@@ -657,7 +940,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     // compiled beside a good kernel: each gets its own errors (the error scopes of one compile never span an await)
     const [broken, good] = await Promise.allSettled([h.kernel('bad.wgsl', 'main'), h.kernel('norm.wgsl', 'forward', { RMS: true, ACCUM: false })]);
     expect(good.status).toBe('fulfilled');
-    expect(broken.status === 'rejected' && String(broken.reason)).toMatch(/kernel bad\.main: WGSL error: bad\.wgsl:2: [^;]*'flat'.*; prelude\.wgsl:\d+: note: /);
+    expect(broken.status === 'rejected' && String(broken.reason)).toMatch(
+      /kernel bad\.main: WGSL error: bad\.wgsl:2: [^;]*'flat'.*; prelude\.wgsl:\d+: note: /,
+    );
     await expect(h.kernel(PRELUDE, 'wg_reduce')).rejects.toThrow(/no shader of its own/);
   });
 });

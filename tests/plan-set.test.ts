@@ -24,8 +24,14 @@ import { expectClose, testGpu } from './helpers/gpu.ts';
 const rng = new Rng(11);
 const toks = (n: number) => Array.from({ length: n }, () => Math.floor(rng.next() * 370));
 // four rows of 5 to 13 tokens (one a padding row), in a batch planned for 64
-const SEQS = [{ prompt: toks(3), completion: toks(9) }, { prompt: toks(4), completion: toks(1) }, { prompt: toks(2), completion: toks(11) }];
-const B = 4, MAX_T = 64, PAD = 376;
+const SEQS = [
+  { prompt: toks(3), completion: toks(9) },
+  { prompt: toks(4), completion: toks(1) },
+  { prompt: toks(2), completion: toks(11) },
+];
+const B = 4,
+  MAX_T = 64,
+  PAD = 376;
 
 describe('plan sets: a step costs the tokens it holds', () => {
   it('buckets: 16, 24, 32, 48, ... below the longest, each at most 1.5x the one before, then the longest', () => {
@@ -35,7 +41,7 @@ describe('plan sets: a step costs the tokens it holds', () => {
     expect(bucketLengths(100)).toEqual([16, 24, 32, 48, 64, 96, 100]);
   });
 
-  it('narrows laid-out rows to their targets\' span', () => {
+  it("narrows laid-out rows to their targets' span", () => {
     const { ids, targets } = layoutRows(SEQS, B, MAX_T, PAD);
     expect(targetSpans(targets, B, MAX_T)).toEqual([11, 4, 12, 0]);
     const n = narrowRows(ids, B, MAX_T, 16);
@@ -44,14 +50,30 @@ describe('plan sets: a step costs the tokens it holds', () => {
     expect(() => narrowRows(ids, B, MAX_T, 80)).toThrow(/cannot widen/);
   });
 
-  for (const [name, lora] of [['gpt2-tiny', true], ['llama-tiny', false], ['qwen3-tiny', true]] as const) {
+  for (const [name, lora] of [
+    ['gpt2-tiny', true],
+    ['llama-tiny', false],
+    ['qwen3-tiny', true],
+  ] as const) {
     it(`${name}${lora ? ' + LoRA' : ''}: the short plan gives the full plan's losses, gradients and scores for the real tokens`, async () => {
       const gpu = await testGpu();
       const { model } = loadModel(gpu, await readModelFolder(`tests/fixtures/${name}`), { optimizer: true });
-      const set = lora ? new LoraSet(model, { r: 4, alpha: 8, dropout: 0, targets: name === 'gpt2-tiny' ? ['c_attn', 'c_fc'] : ['q_proj', 'v_proj', 'up_proj'] }, { optimizer: true }) : undefined;
+      const set = lora
+        ? new LoraSet(
+            model,
+            { r: 4, alpha: 8, dropout: 0, targets: name === 'gpt2-tiny' ? ['c_attn', 'c_fc'] : ['q_proj', 'v_proj', 'up_proj'] },
+            { optimizer: true },
+          )
+        : undefined;
       set?.init(5);
       // a nonzero B, so that the adapter changes the forward too
-      if (set) for (const e of set.params.entries) if (e.name.includes('lora_B')) set.params.upload(e.name, Float32Array.from({ length: e.n }, () => 0.05 * (rng.next() - 0.5)));
+      if (set)
+        for (const e of set.params.entries)
+          if (e.name.includes('lora_B'))
+            set.params.upload(
+              e.name,
+              Float32Array.from({ length: e.n }, () => 0.05 * (rng.next() - 0.5)),
+            );
       const plans = await PlanSet.create(model, B, MAX_T, { training: true, lora: set });
       const short = await plans.fit(SEQS.map((s) => rowLength(s, MAX_T)));
       expect(short.T).toBe(16);
@@ -67,7 +89,8 @@ describe('plan sets: a step costs the tokens it holds', () => {
         const grads = await Promise.all(trained.entries.map((e) => trained.download(e.name, 'grad')));
         return { losses: real.map((i) => losses[i]!), grads };
       };
-      const full = await run(plans.full), cut = await run(short);
+      const full = await run(plans.full),
+        cut = await run(short);
       expectClose(cut.losses, full.losses, 1e-5, 1e-5, 'per-token losses');
       trained.entries.forEach((e, i) => expectClose(cut.grads[i]!, full.grads[i]!, 1e-6, 1e-4, `grad ${e.name}`));
       expect(full.grads.some((g) => g.some((x) => x !== 0))).toBe(true);
@@ -84,9 +107,13 @@ describe('plan sets: a step costs the tokens it holds', () => {
         const s = await gpu.read(plan.scores!);
         return last.map((i) => s[i]!);
       };
-      const a = await scores(scored.full), b = await scores(await scored.fit([13, 5, 12]));
+      const a = await scores(scored.full),
+        b = await scores(await scored.fit([13, 5, 12]));
       expectClose(b, a, 1e-5, 1e-5, 'scores');
-      scored.destroy(); head.destroy(); set?.destroy(); model.params.destroy();
+      scored.destroy();
+      head.destroy();
+      set?.destroy();
+      model.params.destroy();
     });
   }
 
@@ -105,7 +132,8 @@ describe('plan sets: a step costs the tokens it holds', () => {
       out.sft = await weight(m);
       // the loss and gradient norm too: Adam's first step is nearly blind to the gradient's scale
       out.sftLoss = Float32Array.of(sr.loss, sr.gradNorm, await sft.evaluate([sftBatch(SEQS, B, T, PAD)]));
-      sft.destroy(); m.params.destroy();
+      sft.destroy();
+      m.params.destroy();
       m = load();
       const head = new ScoreHead(m, { optimizer: true });
       head.init(1);
@@ -113,13 +141,20 @@ describe('plan sets: a step costs the tokens it holds', () => {
       await rm.trainStep([{ prompt: SEQS[0]!.prompt, completions: SEQS.map((s) => s.completion), ranks: [0, 2, 1] }]);
       out.rm = await weight(m);
       out.rmScores = Float32Array.from(await rm.score(SEQS));
-      rm.destroy(); head.destroy(); m.params.destroy();
+      rm.destroy();
+      head.destroy();
+      m.params.destroy();
       m = load();
       const ref = load();
       const dpo = await DpoTrainer.create(m, { ...opt, beta: 0.1, pairsPerStep: 2, seqLen: T, padId: PAD }, { reference: ref });
-      await dpo.trainStep([{ prompt: SEQS[0]!.prompt, chosen: SEQS[0]!.completion, rejected: SEQS[1]!.completion }, { prompt: SEQS[2]!.prompt, chosen: SEQS[2]!.completion, rejected: SEQS[0]!.completion }]);
+      await dpo.trainStep([
+        { prompt: SEQS[0]!.prompt, chosen: SEQS[0]!.completion, rejected: SEQS[1]!.completion },
+        { prompt: SEQS[2]!.prompt, chosen: SEQS[2]!.completion, rejected: SEQS[0]!.completion },
+      ]);
       out.dpo = await weight(m);
-      dpo.destroy(); m.params.destroy(); ref.params.destroy();
+      dpo.destroy();
+      m.params.destroy();
+      ref.params.destroy();
       return { out, sftUse };
     };
     const short = await after(MAX_T);
@@ -138,26 +173,67 @@ describe('plan sets: a step costs the tokens it holds', () => {
     const opt = { ...ADAMW_DEFAULTS, warmupSteps: 0, totalSteps: 10, minLrRatio: 1 };
     const step = async () => {
       const [policy, reference, reward, value] = [load(), load(), load(), load()];
-      const rmHead = new ScoreHead(reward), vHead = new ScoreHead(value, { optimizer: true });
-      rmHead.init(1); vHead.init(2);
-      const ppo = await PpoTrainer.create({ policy: { model: policy }, reference: { model: reference }, reward: { model: reward, head: rmHead }, value: { model: value, head: vHead } },
-        { ...PPO_DEFAULTS, ...opt, lr: 3e-3, promptsPerStep: 2, numSamples: 2, maxNewTokens: 8, seqLen: MAX_T, minibatches: 2, padId: PAD, eosIds: [], seed: 5, ema_decay: 0, ptx_coef: 0.5 });
+      const rmHead = new ScoreHead(reward),
+        vHead = new ScoreHead(value, { optimizer: true });
+      rmHead.init(1);
+      vHead.init(2);
+      const ppo = await PpoTrainer.create(
+        { policy: { model: policy }, reference: { model: reference }, reward: { model: reward, head: rmHead }, value: { model: value, head: vHead } },
+        {
+          ...PPO_DEFAULTS,
+          ...opt,
+          lr: 3e-3,
+          promptsPerStep: 2,
+          numSamples: 2,
+          maxNewTokens: 8,
+          seqLen: MAX_T,
+          minibatches: 2,
+          padId: PAD,
+          eosIds: [],
+          seed: 5,
+          ema_decay: 0,
+          ptx_coef: 0.5,
+        },
+      );
       ppo.setPtxData([sftBatch(SEQS.slice(0, 2), 2, MAX_T, PAD)]); // PPO-ptx: SFT rows of 2 (a minibatch), laid out at full length
       const r = await ppo.trainStep(prompts);
       const use = { ...ppo.plans.policy.use };
-      const out: Record<string, Float32Array> = { ppo: await policy.params.download('h.1.mlp.c_fc.weight'), value: await vHead.params.download('score.weight'), score: Float32Array.of(r['objective/scores'], r['objective/kl']) };
+      const out: Record<string, Float32Array> = {
+        ppo: await policy.params.download('h.1.mlp.c_fc.weight'),
+        value: await vHead.params.download('score.weight'),
+        score: Float32Array.of(r['objective/scores'], r['objective/kl']),
+      };
       ppo.destroy();
       const g = load();
       const rm = await ModelReward.create('rm', { model: reward, head: rmHead }, 4, MAX_T, 0, PAD);
       const grpo = await GrpoTrainer.create({ model: g }, reference, [rm], {
-        ...opt, lr: 3e-3, method: 'grpo', num_generations: 2, promptsPerStep: 2, max_completion_length: 8, temperature: 1, scale_rewards: 'group', loss_type: 'dapo',
-        normalize_advantages: false, epsilon: 0.2, epsilon_high: 0.2, beta: 0.1, num_iterations: 1, mask_truncated_completions: false, seqLen: MAX_T, padId: PAD, eosIds: [], seed: 3,
+        ...opt,
+        lr: 3e-3,
+        method: 'grpo',
+        num_generations: 2,
+        promptsPerStep: 2,
+        max_completion_length: 8,
+        temperature: 1,
+        scale_rewards: 'group',
+        loss_type: 'dapo',
+        normalize_advantages: false,
+        epsilon: 0.2,
+        epsilon_high: 0.2,
+        beta: 0.1,
+        num_iterations: 1,
+        mask_truncated_completions: false,
+        seqLen: MAX_T,
+        padId: PAD,
+        eosIds: [],
+        seed: 3,
       });
       await grpo.trainStep(prompts);
       out.grpo = await g.params.download('h.1.mlp.c_fc.weight');
-      grpo.destroy(); rm.destroy();
+      grpo.destroy();
+      rm.destroy();
       for (const m of [policy, reference, reward, value, g]) m.params.destroy();
-      rmHead.destroy(); vHead.destroy();
+      rmHead.destroy();
+      vHead.destroy();
       return { out, use };
     };
     const short = await step();

@@ -1,16 +1,6 @@
 // PPO math on plain arrays: hand-computed examples, finite-difference gradients, clip fractions, KL control.
 import { describe, expect, it } from 'vitest';
-import {
-  AdaptiveKl,
-  FixedKl,
-  emaUpdate,
-  entropyFromLogits,
-  gae,
-  klPenalizedRewards,
-  policyLoss,
-  valueLoss,
-  whiten,
-} from '../src/train/ppo-math.ts';
+import { AdaptiveKl, FixedKl, emaUpdate, entropyFromLogits, gae, klPenalizedRewards, policyLoss, valueLoss, whiten } from '../src/train/ppo-math.ts';
 
 const close = (a: number[], b: number[], digits = 10) => {
   expect(a.length).toBe(b.length);
@@ -94,7 +84,10 @@ describe('whiten', () => {
     expect(mean(w)).toBeCloseTo(0, 10);
     expect(popVar(w)).toBeCloseTo(1, 6);
     // Hand check on [1, 2, 3, 4]: mean 2.5, variance 1.25.
-    close(whiten([1, 2, 3, 4]), [-1.5, -0.5, 0.5, 1.5].map((d) => d / Math.sqrt(1.25 + 1e-8)));
+    close(
+      whiten([1, 2, 3, 4]),
+      [-1.5, -0.5, 0.5, 1.5].map((d) => d / Math.sqrt(1.25 + 1e-8)),
+    );
   });
 
   it('shiftMean=false keeps the mean and scales to variance 1', () => {

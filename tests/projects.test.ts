@@ -7,7 +7,10 @@ import { describe, expect, it } from 'vitest';
 import { BROWSER_TESTS, GPU_TESTS } from '../vitest.config.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
-const FILES = readdirSync(join(ROOT, 'tests')).filter((n) => n.endsWith('.test.ts')).map((n) => `tests/${n}`).sort();
+const FILES = readdirSync(join(ROOT, 'tests'))
+  .filter((n) => n.endsWith('.test.ts'))
+  .map((n) => `tests/${n}`)
+  .sort();
 
 /** What a test file uses, from its text. */
 function needOf(text: string): 'browser' | 'gpu' | 'unit' {

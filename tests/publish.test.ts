@@ -5,18 +5,35 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import {
-  completeSignIn, HubPublishError, loadSession, publish, repoId, repoUrl, saveSession, signInUrl, signInWithToken, signOut, withoutOAuthParams,
-  type KeyValueStorage, type PublishProgress,
+  completeSignIn,
+  HubPublishError,
+  loadSession,
+  publish,
+  repoId,
+  repoUrl,
+  saveSession,
+  signInUrl,
+  signInWithToken,
+  signOut,
+  withoutOAuthParams,
+  type KeyValueStorage,
+  type PublishProgress,
 } from '../src/io/hub-publish.ts';
 import { modelCard } from '../src/io/model-card.ts';
 import { startFakeHub, type FakeHub } from './helpers/fake-hub.ts';
 import { readFrontMatter } from './helpers/front-matter.ts';
 
-const WRITE = 'hf_writeToken0123456789', READ = 'hf_readToken0123456789', BOB = 'hf_bobToken0123456789';
+const WRITE = 'hf_writeToken0123456789',
+  READ = 'hf_readToken0123456789',
+  BOB = 'hf_bobToken0123456789';
 let hub: FakeHub;
 
 beforeAll(async () => {
-  hub = await startFakeHub({ user: 'alice', orgs: ['alice-lab'], tokens: { [WRITE]: { user: 'alice', role: 'write' }, [READ]: { user: 'alice', role: 'read' }, [BOB]: { user: 'bob', role: 'write' } } });
+  hub = await startFakeHub({
+    user: 'alice',
+    orgs: ['alice-lab'],
+    tokens: { [WRITE]: { user: 'alice', role: 'write' }, [READ]: { user: 'alice', role: 'read' }, [BOB]: { user: 'bob', role: 'write' } },
+  });
 });
 afterAll(() => hub.close());
 beforeEach(() => {
@@ -34,8 +51,13 @@ function adapterFiles(): Map<string, Uint8Array> {
   ]);
 }
 const card = modelCard({
-  kind: 'adapter', baseModel: 'openai-community/gpt2', repo: 'alice/tiny-adapter', license: 'mit', description: 'He said "hi"\n---\nlicense: evil',
-  stages: [{ stage: 'sft', steps: 3, config: { lr: 2e-4, loraRank: 4, loraAlpha: 8 }, metrics: { loss: 1.25 } }], data: { demonstrations: 6 },
+  kind: 'adapter',
+  baseModel: 'openai-community/gpt2',
+  repo: 'alice/tiny-adapter',
+  license: 'mit',
+  description: 'He said "hi"\n---\nlicense: evil',
+  stages: [{ stage: 'sft', steps: 3, config: { lr: 2e-4, loraRank: 4, loraAlpha: 8 }, metrics: { loss: 1.25 } }],
+  data: { demonstrations: 6 },
 });
 
 /** A Web Storage stand-in. */
@@ -45,7 +67,10 @@ function memoryStorage(): KeyValueStorage & { map: Map<string, string> } {
 }
 
 async function failure(p: Promise<unknown>): Promise<HubPublishError> {
-  const e = await p.then(() => undefined, (err: unknown) => err);
+  const e = await p.then(
+    () => undefined,
+    (err: unknown) => err,
+  );
   expect(e).toBeInstanceOf(HubPublishError);
   return e as HubPublishError;
 }
@@ -54,7 +79,15 @@ describe('publish', () => {
   it('creates the repo and uploads the files and the model card in one commit, byte for byte', async () => {
     const files = adapterFiles();
     const seen: PublishProgress['phase'][] = [];
-    const r = await publish({ repo: 'alice/tiny-adapter', files, card, private: true, accessToken: WRITE, hubUrl: hub.url + '/', onProgress: (p) => void seen.push(p.phase) });
+    const r = await publish({
+      repo: 'alice/tiny-adapter',
+      files,
+      card,
+      private: true,
+      accessToken: WRITE,
+      hubUrl: hub.url + '/',
+      onProgress: (p) => void seen.push(p.phase),
+    });
     expect(r).toMatchObject({ repo: 'alice/tiny-adapter', url: `${hub.url}/alice/tiny-adapter`, created: true });
     expect(r.commit).toMatch(/^[0-9a-f]{40}$/);
 
@@ -84,7 +117,9 @@ describe('publish', () => {
     // every Hub API call carried the token; the LFS upload (a storage URL) did not need it
     const api = hub.requests.filter((q) => !q.path.startsWith('/_lfs/'));
     expect(api.map((q) => `${q.method} ${q.path}`)).toEqual([
-      'POST /api/repos/create', 'POST /api/models/alice/tiny-adapter/preupload/main', 'POST /alice/tiny-adapter.git/info/lfs/objects/batch',
+      'POST /api/repos/create',
+      'POST /api/models/alice/tiny-adapter/preupload/main',
+      'POST /alice/tiny-adapter.git/info/lfs/objects/batch',
       'POST /api/models/alice/tiny-adapter/commit/main',
     ]);
     for (const q of api) expect(q.auth, q.path).toBe(`Bearer ${WRITE}`);
@@ -94,7 +129,7 @@ describe('publish', () => {
     expect(seen.at(-1)).toBe('done');
   });
 
-  it('publishes into an existing repo (a second version), and puts a bare name under the token\'s user', async () => {
+  it("publishes into an existing repo (a second version), and puts a bare name under the token's user", async () => {
     const files = new Map([['adapter_config.json', utf8('{"r": 8}')]]);
     const again = await publish({ repo: 'alice/tiny-adapter', files, card: '# v2\n', private: false, accessToken: WRITE, hubUrl: hub.url });
     expect(again.created).toBe(false);
@@ -120,7 +155,7 @@ describe('publish', () => {
     expect(e.message).toMatch(/HTTP 401: Invalid credentials/);
   });
 
-  it('a read-only token, or another user\'s namespace, is a 403 that says what permission is missing', async () => {
+  it("a read-only token, or another user's namespace, is a 403 that says what permission is missing", async () => {
     const e = await failure(publish({ repo: 'alice/y', files: adapterFiles(), card, private: false, accessToken: READ, hubUrl: hub.url }));
     expect(e.status).toBe(403);
     expect(e.message).toMatch(/creating the repo alice\/y: this token may not do that.*"write" role/);
@@ -150,9 +185,15 @@ describe('publish', () => {
   });
 
   it('refuses bad input before any request', async () => {
-    await expect(publish({ repo: 'alice/x', files: adapterFiles(), card, private: false, accessToken: 'not-a-token', hubUrl: hub.url })).rejects.toThrow(/starts with "hf_"/);
-    await expect(publish({ repo: 'alice/../x', files: adapterFiles(), card, private: false, accessToken: WRITE, hubUrl: hub.url })).rejects.toThrow(/not a Hugging Face model id/);
-    await expect(publish({ repo: 'alice/x', files: new Map([['../evil', utf8('x')]]), card, private: false, accessToken: WRITE, hubUrl: hub.url })).rejects.toThrow(/not a file path/);
+    await expect(publish({ repo: 'alice/x', files: adapterFiles(), card, private: false, accessToken: 'not-a-token', hubUrl: hub.url })).rejects.toThrow(
+      /starts with "hf_"/,
+    );
+    await expect(publish({ repo: 'alice/../x', files: adapterFiles(), card, private: false, accessToken: WRITE, hubUrl: hub.url })).rejects.toThrow(
+      /not a Hugging Face model id/,
+    );
+    await expect(
+      publish({ repo: 'alice/x', files: new Map([['../evil', utf8('x')]]), card, private: false, accessToken: WRITE, hubUrl: hub.url }),
+    ).rejects.toThrow(/not a file path/);
     await expect(publish({ repo: 'alice/x', files: adapterFiles(), card, private: false, accessToken: WRITE, hubUrl: 'ftp://x' })).rejects.toThrow(/http\(s\)/);
     expect(hub.requests).toEqual([]);
     expect(repoId('name', 'alice')).toBe('alice/name');
@@ -194,7 +235,9 @@ describe('sign-in', () => {
     const pkce = {};
     const url = await signInUrl({ clientId: 'wrong-client', hubUrl: hub.url, redirectUrl: 'http://app.test/', pkce });
     const back = (await fetch(url, { redirect: 'manual' })).headers.get('location')!;
-    await expect(completeSignIn({ hubUrl: hub.url, url: back, pkce, storage: memoryStorage() })).rejects.toThrow(/signing in with Hugging Face: invalid_client/);
+    await expect(completeSignIn({ hubUrl: hub.url, url: back, pkce, storage: memoryStorage() })).rejects.toThrow(
+      /signing in with Hugging Face: invalid_client/,
+    );
     expect(await completeSignIn({ hubUrl: hub.url, url: 'http://app.test/?tab=share', pkce: {} })).toBeUndefined();
     await expect(signInUrl({ hubUrl: hub.url, redirectUrl: 'http://app.test/', pkce: {} })).rejects.toThrow(/no OAuth client id is set/);
     expect(withoutOAuthParams('http://app.test/p?hub=x&code=1&state=2')).toBe('http://app.test/p?hub=x');

@@ -31,7 +31,12 @@ describe('rank view', () => {
     await page.waitForSelector('body[data-ready="1"]', { timeout: 30_000 });
     await page.reload();
     await page.waitForSelector('body[data-ready="1"]', { timeout: 60_000 });
-    const saved = JSON.parse((await page.evaluate(() => document.body.dataset.saved))!) as { completions: string[]; ranks: number[]; scores: (number | null)[]; flags: string[][] }[];
+    const saved = JSON.parse((await page.evaluate(() => document.body.dataset.saved))!) as {
+      completions: string[];
+      ranks: number[];
+      scores: (number | null)[];
+      flags: string[][];
+    }[];
     expect(saved.length).toBe(1);
     expect(saved[0]!.completions).toEqual(['Hello Ana, lovely to see you today.', 'Hi Ana!', 'Go away.']);
     expect(saved[0]!.ranks).toEqual([0, 1, 1]);
@@ -55,7 +60,15 @@ describe('rank view', () => {
     await page.keyboard.press('Enter');
     await page.waitForSelector('body[data-ready="2"]', { timeout: 30_000 });
     const both = JSON.parse((await page.evaluate(() => document.body.dataset.saved))!) as { completions: string[]; ranks: number[] }[];
-    expect(both[1]).toEqual(expect.objectContaining({ completions: ['Fish', 'Bubbles'], ranks: [0, 1], scores: [null, 3], flags: [[], ['opinion']], rationale: 'a name, not a word' }));
+    expect(both[1]).toEqual(
+      expect.objectContaining({
+        completions: ['Fish', 'Bubbles'],
+        ranks: [0, 1],
+        scores: [null, 3],
+        flags: [[], ['opinion']],
+        rationale: 'a name, not a word',
+      }),
+    );
     expect(errors).toEqual([]);
     await page.close();
   });
@@ -77,7 +90,13 @@ describe('rank view', () => {
     await page.keyboard.press('Enter');
     await page.keyboard.press('ArrowRight');
     await ready('1/0');
-    expect((await saved())[0]).toMatchObject({ completions: ['Hi Ana!', 'Go away.'], ranks: [0, 1], verdict: 'b', shown: [1, 0], rationale: 'only B greets her' });
+    expect((await saved())[0]).toMatchObject({
+      completions: ['Hi Ana!', 'Go away.'],
+      ranks: [0, 1],
+      verdict: 'b',
+      shown: [1, 0],
+      rationale: 'only B greets her',
+    });
     // both bad ('n'), Escape back to the verdict, 'n' again: the better answer is written and saved with Ctrl+Enter
     expect(await sides()).toEqual(['Fish', 'Rock']);
     await page.keyboard.press('n');

@@ -68,7 +68,13 @@ describe('ranking state', () => {
   });
 
   it('opens a saved ranking again as it was saved, and saves it back unchanged', () => {
-    const saved = { prompt: 'p', completions: ['c', 'a', 'b', 'd'], ranks: [0, 1, 1, 2], scores: [6, null, null, 3], flags: [['hallucination'], [], ['a-flag-from-elsewhere'], []] };
+    const saved = {
+      prompt: 'p',
+      completions: ['c', 'a', 'b', 'd'],
+      ranks: [0, 1, 1, 2],
+      scores: [6, null, null, 3],
+      flags: [['hallucination'], [], ['a-flag-from-elsewhere'], []],
+    };
     const s = RankingState.fromRecord(saved);
     expect(s.order).toEqual([0, 1, 2, 3]);
     expect(s.tied).toEqual([false, false, true, false]);

@@ -4,7 +4,18 @@
 import { describe, expect, it } from 'vitest';
 import type { Record as DataRecord } from '../src/io/datasets.ts';
 import {
-  correction, dataLens, estimateStage, measuredStepSeconds, recipeConfigs, recipeInputs, RecipeRunner, roughDuration, speedFrom, stageWork, stepSeconds, textsOf,
+  correction,
+  dataLens,
+  estimateStage,
+  measuredStepSeconds,
+  recipeConfigs,
+  recipeInputs,
+  RecipeRunner,
+  roughDuration,
+  speedFrom,
+  stageWork,
+  stepSeconds,
+  textsOf,
   type RecipeHost,
 } from '../src/ui/recipe.ts';
 import type { RunStatus, RunStatusEvent, Stage, TrainInput } from '../src/worker/api.ts';
@@ -18,9 +29,15 @@ const rankings: DataRecord[] = [
   { kind: 'preference', prompt: 'Thank Ana.', chosen: 'Thanks, Ana!', rejected: 'No.' },
 ];
 // an online stage's records (src/io/stage-data.ts): the prompts, then a demonstration, whose prompt is sampled too
-const prompts: DataRecord[] = [...['Say hi.', 'Name a fruit.', 'Thank Ana.', 'Tell a joke.'].map((prompt): DataRecord => ({ kind: 'prompt', prompt })), { kind: 'completion', prompt: 'Greet Bo.', completion: 'Hi Bo!' }];
+const prompts: DataRecord[] = [
+  ...['Say hi.', 'Name a fruit.', 'Thank Ana.', 'Tell a joke.'].map((prompt): DataRecord => ({ kind: 'prompt', prompt })),
+  { kind: 'completion', prompt: 'Greet Bo.', completion: 'Hi Bo!' },
+];
 // one token per character stands in for a tokenizer
-const count = (t: { prompts: string[]; completions: string[] }) => ({ prompts: t.prompts.map((p) => p.length), completions: t.completions.map((c) => c.length + 1) });
+const count = (t: { prompts: string[]; completions: string[] }) => ({
+  prompts: t.prompts.map((p) => p.length),
+  completions: t.completions.map((c) => c.length + 1),
+});
 
 describe('the recipe', () => {
   it('starts a reward model then PPO, or DPO, with the options given to every stage', () => {
@@ -37,7 +54,11 @@ describe('the recipe', () => {
   it('measures the data in tokens and sizes each stage as the stages build it', () => {
     const texts = textsOf(rankings, prompts);
     const lens = dataLens(rankings, prompts, texts, count(texts));
-    expect(lens.rankings.map((r) => r.completions)).toEqual([[4, 21, 5], [7, 7], [13, 4]]);
+    expect(lens.rankings.map((r) => r.completions)).toEqual([
+      [4, 21, 5],
+      [7, 7],
+      [13, 4],
+    ]);
     expect(lens.prompts).toEqual([7, 13, 10, 12, 9]);
     const dpo = stageWork('dpo', resolveConfig('dpo', { batchSize: 2, loraRank: 8 }, SHAPE), lens)!;
     // 3 + 0 + 1 = 4 pairs, 2 per step; auto epochs: 8 passes (the most; 32 steps would need 16); the
@@ -57,7 +78,10 @@ describe('the recipe', () => {
     expect(stageWork('ppo', resolveConfig('ppo', { batchSize: 8, rewardRunId: 'x' }, SHAPE), lens)).toBeUndefined(); // fewer prompts than a batch
     // GRPO: no value model; the reference only with beta > 0, the reward model only when named; 3 passes per update
     const grpo = stageWork('grpo', resolveConfig('grpo', { batchSize: 2, numSamples: 2, maxNewTokens: 12, loraRank: 8, reward_funcs: ['f'] }, SHAPE), lens)!;
-    expect(grpo.passes.slice(2)).toEqual([{ n: 0, tokens: 4 * 32 }, { n: 3 * 4, tokens: 4 * 32 }]); // the longest prompt 13 + 12 -> 32 positions; 4 updates
+    expect(grpo.passes.slice(2)).toEqual([
+      { n: 0, tokens: 4 * 32 },
+      { n: 3 * 4, tokens: 4 * 32 },
+    ]); // the longest prompt 13 + 12 -> 32 positions; 4 updates
     const rloo = stageWork('rloo', resolveConfig('rloo', { batchSize: 2, loraRank: 8, maxNewTokens: 12, rewardRunId: 'x' }, SHAPE), lens)!;
     expect(rloo.passes[2]).toEqual({ n: 2, tokens: 4 * 32 }); // the reward model and the reference (beta 0.05)
     expect(rloo.sampled).toBe(2 * 2 * 12);
@@ -92,7 +116,9 @@ function fakeHost() {
   const host: RecipeHost & { live?: string; end(id: string, s: RunStatus): void; runs: typeof runs } = {
     runs,
     live: undefined,
-    get liveRun() { return this.live; },
+    get liveRun() {
+      return this.live;
+    },
     async startRun(stage, input) {
       const id = `run${++n}`;
       runs.set(id, { stage, input, status: 'running' });
@@ -159,7 +185,7 @@ describe('the recipe runner', () => {
     expect(r.stages.map((s) => s.status)).toEqual(['done', 'done']);
   });
 
-  it('goes on when the paused run is resumed from elsewhere (the Train tab\'s Resume)', async () => {
+  it("goes on when the paused run is resumed from elsewhere (the Train tab's Resume)", async () => {
     const host = fakeHost();
     const r = new RecipeRunner(host, 'dpo', {});
     await tick();
@@ -204,7 +230,9 @@ describe('the recipe runner', () => {
 
   it('fails with the reason when a run cannot start', async () => {
     const host = fakeHost();
-    host.startRun = async () => { throw new Error('run x is training: pause or cancel it first'); };
+    host.startRun = async () => {
+      throw new Error('run x is training: pause or cancel it first');
+    };
     const r = new RecipeRunner(host, 'dpo', {});
     expect(await r.done).toBeUndefined();
     expect(r.state).toBe('failed');

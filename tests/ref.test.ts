@@ -1,8 +1,26 @@
 import { describe, expect, it } from 'vitest';
 import {
-  adamw, attention, attentionBackward, clipScale, crossEntropy, crossEntropyBackward, embedding,
-  embeddingBackward, geluNew, geluNewBackward, layernorm, layernormBackward, matmul, matmulBackward,
-  randn, rmsnorm, rmsnormBackward, rope, ropeBackward, swiglu, swigluBackward,
+  adamw,
+  attention,
+  attentionBackward,
+  clipScale,
+  crossEntropy,
+  crossEntropyBackward,
+  embedding,
+  embeddingBackward,
+  geluNew,
+  geluNewBackward,
+  layernorm,
+  layernormBackward,
+  matmul,
+  matmulBackward,
+  randn,
+  rmsnorm,
+  rmsnormBackward,
+  rope,
+  ropeBackward,
+  swiglu,
+  swigluBackward,
 } from './ref/ops.ts';
 
 const FD_EPS = 1e-6;
@@ -67,7 +85,10 @@ describe('randn', () => {
     const z = randn(20001, 1, 2);
     let m = 0;
     let s = 0;
-    for (const x of z) { m += x; s += x * x; }
+    for (const x of z) {
+      m += x;
+      s += x * x;
+    }
     m /= z.length;
     s = s / z.length - m * m;
     expect(Math.abs(m)).toBeLessThan(0.05);
@@ -77,7 +98,9 @@ describe('randn', () => {
 });
 
 describe('matmul', () => {
-  const M = 5, N = 7, K = 3;
+  const M = 5,
+    N = 7,
+    K = 3;
   it('forward matches a hand example', () => {
     const A = Float64Array.from([1, 2, 3, 4]); // [2,2]
     const B = Float64Array.from([5, 6, 7, 8]);
@@ -109,15 +132,22 @@ describe('matmul', () => {
 });
 
 describe('layernorm', () => {
-  const N = 5, C = 7, eps = 1e-5;
+  const N = 5,
+    C = 7,
+    eps = 1e-5;
   it('forward normalizes', () => {
     const x = randn(N * C, 10, 3);
     const w = new Float64Array(C).fill(1);
     const b = new Float64Array(C);
     const { y, mean, rstd } = layernorm(x, w, b, N, C, eps);
     for (let i = 0; i < N; i++) {
-      let m = 0, v = 0, mx = 0;
-      for (let c = 0; c < C; c++) { m += y[i * C + c]; mx += x[i * C + c]; }
+      let m = 0,
+        v = 0,
+        mx = 0;
+      for (let c = 0; c < C; c++) {
+        m += y[i * C + c];
+        mx += x[i * C + c];
+      }
       for (let c = 0; c < C; c++) v += y[i * C + c] ** 2;
       expect(Math.abs(m / C)).toBeLessThan(1e-12);
       expect(Math.abs(v / C - 1)).toBeLessThan(1e-4);
@@ -140,7 +170,9 @@ describe('layernorm', () => {
 });
 
 describe('rmsnorm', () => {
-  const N = 5, C = 7, eps = 1e-6;
+  const N = 5,
+    C = 7,
+    eps = 1e-6;
   it('forward has unit rms with w=1', () => {
     const x = randn(N * C, 20, 3);
     const { y, rstd } = rmsnorm(x, new Float64Array(C).fill(1), N, C, eps);
@@ -218,7 +250,11 @@ describe('swiglu', () => {
 });
 
 describe('rope', () => {
-  const B = 2, T = 3, H = 3, D = 6, theta = 10000;
+  const B = 2,
+    T = 3,
+    H = 3,
+    D = 6,
+    theta = 10000;
   const pos = Int32Array.from([0, 1, 2, 5, 9, 4]);
   it('forward matches a hand example and preserves norms', () => {
     // D = 2: inv_freq = [1], angle = pos for both halves
@@ -229,14 +265,20 @@ describe('rope', () => {
     const x4 = Float64Array.from([1, 2, 3, 4]);
     const o4 = rope(x4, Int32Array.from([2]), 1, 1, 1, 4, 100);
     expectClose(o4, [
-      1 * Math.cos(2) - 3 * Math.sin(2), 2 * Math.cos(0.2) - 4 * Math.sin(0.2),
-      3 * Math.cos(2) + 1 * Math.sin(2), 4 * Math.cos(0.2) + 2 * Math.sin(0.2),
+      1 * Math.cos(2) - 3 * Math.sin(2),
+      2 * Math.cos(0.2) - 4 * Math.sin(0.2),
+      3 * Math.cos(2) + 1 * Math.sin(2),
+      4 * Math.cos(0.2) + 2 * Math.sin(0.2),
     ]);
     const x = randn(B * T * H * D, 50);
     const y = rope(x, pos, B, T, H, D, theta);
     for (let r = 0; r < B * T * H; r++) {
-      let nx = 0, ny = 0;
-      for (let d = 0; d < D; d++) { nx += x[r * D + d] ** 2; ny += y[r * D + d] ** 2; }
+      let nx = 0,
+        ny = 0;
+      for (let d = 0; d < D; d++) {
+        nx += x[r * D + d] ** 2;
+        ny += y[r * D + d] ** 2;
+      }
       expect(ny).toBeCloseTo(nx, 12);
     }
     // position 0 is the identity
@@ -251,7 +293,11 @@ describe('rope', () => {
 });
 
 describe('attention', () => {
-  const B = 2, T = 5, Hq = 4, Hkv = 2, D = 6;
+  const B = 2,
+    T = 5,
+    Hq = 4,
+    Hkv = 2,
+    D = 6;
   const scale = 1 / Math.sqrt(D);
   const mk = () => ({
     q: randn(B * T * Hq * D, 60),
@@ -266,7 +312,7 @@ describe('attention', () => {
       for (let h = 0; h < Hq; h++) {
         const hk = Math.floor(h / (Hq / Hkv));
         for (let d = 0; d < D; d++) {
-          expect(out[((b * T) * Hq + h) * D + d]).toBeCloseTo(v[((b * T) * Hkv + hk) * D + d], 14);
+          expect(out[(b * T * Hq + h) * D + d]).toBeCloseTo(v[(b * T * Hkv + hk) * D + d], 14);
         }
       }
     }
@@ -309,8 +355,8 @@ describe('attention', () => {
     const k2 = k.slice();
     const v2 = v.slice();
     for (let i = 0; i < Hkv * D; i++) {
-      k2[((1 * T + tf) * Hkv) * D + i] += 5;
-      v2[((1 * T + tf) * Hkv) * D + i] -= 7;
+      k2[(1 * T + tf) * Hkv * D + i] += 5;
+      v2[(1 * T + tf) * Hkv * D + i] -= 7;
     }
     const pert = attention(q, k2, v2, B, T, Hq, Hkv, D, scale);
     for (let b = 0; b < B; b++) {
@@ -340,7 +386,8 @@ describe('attention', () => {
 });
 
 describe('crossEntropy', () => {
-  const N = 5, V = 11;
+  const N = 5,
+    V = 11;
   const targets = Int32Array.from([3, -1, 0, 10, 7]);
   const weights = Float64Array.from([1, 2, 0.5, 1.5, 0.25]);
   it('forward matches a hand computation; masked rows contribute 0', () => {
@@ -370,7 +417,11 @@ describe('crossEntropy', () => {
 });
 
 describe('embedding', () => {
-  const B = 2, T = 3, C = 5, V = 7, P = 4;
+  const B = 2,
+    T = 3,
+    C = 5,
+    V = 7,
+    P = 4;
   const ids = Int32Array.from([1, 4, 1, 6, 1, 0]); // repeated ids exercise accumulation
   it('forward gathers rows', () => {
     const wte = randn(V * C, 80);
@@ -400,7 +451,11 @@ describe('embedding', () => {
 
 describe('adamw', () => {
   it('one step matches a hand-computed scalar example', () => {
-    const lr = 0.1, beta1 = 0.9, beta2 = 0.999, eps = 1e-8, weightDecay = 0.01;
+    const lr = 0.1,
+      beta1 = 0.9,
+      beta2 = 0.999,
+      eps = 1e-8,
+      weightDecay = 0.01;
     const p = Float64Array.from([1.0]);
     const m = Float64Array.from([0]);
     const v = Float64Array.from([0]);

@@ -24,14 +24,19 @@ describe('pairwise ranking loss', () => {
   it('takes all K(K-1)/2 pairs, drops ties, and its gradient matches finite differences', () => {
     expect(rankingPairs(4).length).toBe(6);
     expect(rankingPairs(9).length).toBe(36);
-    expect(rankingPairs(3, [0, 1, 1])).toEqual([[0, 1], [0, 2]]); // the tie between 1 and 2 gives no pair
+    expect(rankingPairs(3, [0, 1, 1])).toEqual([
+      [0, 1],
+      [0, 2],
+    ]); // the tie between 1 and 2 gives no pair
     expect(rankingPairs(2, [0, 0])).toEqual([]);
     const scores = [0.3, -1.2, 2.0, 0.7];
     const pairs = rankingPairs(4, [1, 0, 3, 2]);
     const { loss, dscores, correct } = pairwiseLoss(scores, pairs);
     expect(correct).toBe(pairs.filter(([w, l]) => scores[w]! > scores[l]!).length);
     for (let i = 0; i < 4; i++) {
-      const e = 1e-6, up = [...scores], dn = [...scores];
+      const e = 1e-6,
+        up = [...scores],
+        dn = [...scores];
       up[i]! += e;
       dn[i]! -= e;
       expect((pairwiseLoss(up, pairs).loss - pairwiseLoss(dn, pairs).loss) / (2 * e)).toBeCloseTo(dscores[i]!, 6);
@@ -59,7 +64,20 @@ describe('reward model training', () => {
     const { model } = loadModel(gpu, await readModelFolder('tests/fixtures/llama-tiny'), { optimizer: true });
     const head = new ScoreHead(model, { optimizer: true });
     head.init(1);
-    const cfg = { ...ADAMW_DEFAULTS, lr: 0, weightDecay: 0, maxGradNorm: 0, warmupSteps: 0, totalSteps: 1, minLrRatio: 1, promptsPerStep: 2, maxK: 4, seqLen: 24, epochs: 1, padId: 376 };
+    const cfg = {
+      ...ADAMW_DEFAULTS,
+      lr: 0,
+      weightDecay: 0,
+      maxGradNorm: 0,
+      warmupSteps: 0,
+      totalSteps: 1,
+      minLrRatio: 1,
+      promptsPerStep: 2,
+      maxK: 4,
+      seqLen: 24,
+      epochs: 1,
+      padId: 376,
+    };
     const rm = await RewardTrainer.create(model, head, cfg);
     const batch = lengthRankings(2, 5, 377);
     const loss0 = (await rm.trainStep(batch)).loss; // lr 0: computes gradients, leaves weights
@@ -67,9 +85,13 @@ describe('reward model training', () => {
     const w0 = await model.params.download(name);
     const g = await model.params.download(name, 'grad');
     const u = randn(w0.length, 3);
-    const n = Math.sqrt(dot(u, u)), eps = 1e-2;
+    const n = Math.sqrt(dot(u, u)),
+      eps = 1e-2;
     const lossAt = async (s: number) => {
-      model.params.upload(name, Float32Array.from(w0, (v, i) => v + (s * eps * u[i]!) / n));
+      model.params.upload(
+        name,
+        Float32Array.from(w0, (v, i) => v + (s * eps * u[i]!) / n),
+      );
       return (await rm.trainStep(batch)).loss;
     };
     const num = ((await lossAt(1)) - (await lossAt(-1))) / (2 * eps);
@@ -85,8 +107,21 @@ describe('reward model training', () => {
     const { model } = loadModel(gpu, await readModelFolder('tests/fixtures/gpt2-tiny'), { optimizer: true });
     const head = new ScoreHead(model, { optimizer: true });
     head.init(2);
-    const train = lengthRankings(160, 11, 377), heldOut = lengthRankings(40, 12, 377);
-    const cfg = { ...ADAMW_DEFAULTS, lr: 2e-3, weightDecay: 0, warmupSteps: 4, totalSteps: 40, minLrRatio: 0.1, promptsPerStep: 4, maxK: 4, seqLen: 24, epochs: 1, padId: 376 };
+    const train = lengthRankings(160, 11, 377),
+      heldOut = lengthRankings(40, 12, 377);
+    const cfg = {
+      ...ADAMW_DEFAULTS,
+      lr: 2e-3,
+      weightDecay: 0,
+      warmupSteps: 4,
+      totalSteps: 40,
+      minLrRatio: 0.1,
+      promptsPerStep: 4,
+      maxK: 4,
+      seqLen: 24,
+      epochs: 1,
+      padId: 376,
+    };
     const rm = await RewardTrainer.create(model, head, cfg);
     const before = await rm.evaluate(heldOut);
     for (let i = 0; i < train.length; i += 4) await rm.trainStep(train.slice(i, i + 4));
@@ -97,7 +132,8 @@ describe('reward model training', () => {
     const samples = train.slice(0, 30).flatMap((r) => r.completions.map((completion) => ({ prompt: r.prompt, completion })));
     const { gain } = await rm.normalize(samples, demos);
     expect(gain).not.toBeCloseTo(1, 1);
-    const ns = await rm.score(samples), mean = ns.reduce((a, b) => a + b, 0) / ns.length;
+    const ns = await rm.score(samples),
+      mean = ns.reduce((a, b) => a + b, 0) / ns.length;
     expect(Math.sqrt(ns.reduce((a, x) => a + (x - mean) ** 2, 0) / (ns.length - 1))).toBeCloseTo(1, 4);
     const nd = await rm.score(demos);
     expect(Math.abs(nd.reduce((a, b) => a + b, 0) / nd.length)).toBeLessThan(1e-4);
@@ -109,24 +145,43 @@ describe('reward model training', () => {
   });
 });
 
-describe('the score head\'s learning rate', () => {
-  it('headLrRatio scales the head\'s step alone: one AdamW step moves the head r times as far, the trunk the same', async () => {
+describe("the score head's learning rate", () => {
+  it("headLrRatio scales the head's step alone: one AdamW step moves the head r times as far, the trunk the same", async () => {
     const gpu = await testGpu();
     const step = async (ratio: number) => {
       const { model } = loadModel(gpu, await readModelFolder('tests/fixtures/llama-tiny'), { optimizer: true });
       const head = new ScoreHead(model, { optimizer: true });
       head.init(1);
-      const cfg = { ...ADAMW_DEFAULTS, lr: 1e-3, weightDecay: 0, maxGradNorm: 0, warmupSteps: 0, totalSteps: 1, minLrRatio: 1, promptsPerStep: 2, maxK: 4, seqLen: 24, epochs: 1, padId: 376, headLrRatio: ratio };
+      const cfg = {
+        ...ADAMW_DEFAULTS,
+        lr: 1e-3,
+        weightDecay: 0,
+        maxGradNorm: 0,
+        warmupSteps: 0,
+        totalSteps: 1,
+        minLrRatio: 1,
+        promptsPerStep: 2,
+        maxK: 4,
+        seqLen: 24,
+        epochs: 1,
+        padId: 376,
+        headLrRatio: ratio,
+      };
       const rm = await RewardTrainer.create(model, head, cfg);
       const name = 'model.layers.1.self_attn.v_proj.weight';
-      const h0 = await head.params.download('score.weight'), w0 = await model.params.download(name);
+      const h0 = await head.params.download('score.weight'),
+        w0 = await model.params.download(name);
       await rm.trainStep(lengthRankings(2, 5, 377));
-      const h1 = await head.params.download('score.weight'), w1 = await model.params.download(name);
-      rm.destroy(); head.destroy(); model.params.destroy();
+      const h1 = await head.params.download('score.weight'),
+        w1 = await model.params.download(name);
+      rm.destroy();
+      head.destroy();
+      model.params.destroy();
       const moved = (a: Float32Array, b: Float32Array) => Math.sqrt(a.reduce((s, x, i) => s + (x - b[i]!) ** 2, 0));
       return { head: moved(h1, h0), trunk: moved(w1, w0) };
     };
-    const one = await step(1), ten = await step(10);
+    const one = await step(1),
+      ten = await step(10);
     expect(one.head).toBeGreaterThan(0);
     expect(ten.head / one.head).toBeCloseTo(10, 2);
     expect(ten.trunk).toBeCloseTo(one.trunk, 6);
@@ -135,14 +190,26 @@ describe('the score head\'s learning rate', () => {
 });
 
 describe('scoring with the training plan', () => {
-  it('LoRA dropout is off when the reward model scores (held-out accuracy, normalisation): the scores do not depend on the step\'s mask', async () => {
+  it("LoRA dropout is off when the reward model scores (held-out accuracy, normalisation): the scores do not depend on the step's mask", async () => {
     const gpu = await testGpu();
     const { model } = loadModel(gpu, await readModelFolder('tests/fixtures/gpt2-tiny'));
     const lora = new LoraSet(model, { ...LORA_DEFAULTS.gpt2, dropout: 0.5 }, { optimizer: true });
     lora.init(3);
     const head = new ScoreHead(model, { optimizer: true });
     head.init(4);
-    const cfg = { ...ADAMW_DEFAULTS, lr: 1e-2, weightDecay: 0, warmupSteps: 0, totalSteps: 4, minLrRatio: 1, promptsPerStep: 4, maxK: 4, seqLen: 24, epochs: 1, padId: 376 };
+    const cfg = {
+      ...ADAMW_DEFAULTS,
+      lr: 1e-2,
+      weightDecay: 0,
+      warmupSteps: 0,
+      totalSteps: 4,
+      minLrRatio: 1,
+      promptsPerStep: 4,
+      maxK: 4,
+      seqLen: 24,
+      epochs: 1,
+      padId: 376,
+    };
     const rm = await RewardTrainer.create(model, head, cfg, lora);
     const train = lengthRankings(16, 21, 377);
     for (let i = 0; i < train.length; i += 4) await rm.trainStep(train.slice(i, i + 4)); // B moves off 0: the adapter (and its dropout) now counts
@@ -160,7 +227,10 @@ describe('scoring with the training plan', () => {
       return [...(await gpu.read(rm.plans.full.scores!))];
     };
     expect(await raw(1)).not.toEqual(await raw(2));
-    rm.destroy(); head.destroy(); lora.destroy(); model.params.destroy();
+    rm.destroy();
+    head.destroy();
+    lora.destroy();
+    model.params.destroy();
   });
 });
 
@@ -186,7 +256,9 @@ describe('a trained reward model exported as Hugging Face loads it, and read bac
     const result = await run.finish();
     const out = await run.exportFiles(run.totalSteps);
     const eos = tok.eosTokenIds[0]!;
-    const demos = lines.flatMap((l) => ('completion' in l ? [[...tok.encodePrompt(l.prompt), ...tok.encode(l.completion, { addSpecialTokens: false }), eos]] : []));
+    const demos = lines.flatMap((l) =>
+      'completion' in l ? [[...tok.encodePrompt(l.prompt), ...tok.encode(l.completion, { addSpecialTokens: false }), eos]] : [],
+    );
     return { gpu, files, base, cfg, run, result, out, demos, eos, tok };
   }
 
@@ -214,8 +286,12 @@ describe('a trained reward model exported as Hugging Face loads it, and read bac
     expect([...out.keys()].sort()).toEqual(['config.json', 'model.safetensors', 'tokenizer.json']);
     const config = json(out.get('config.json'));
     expect(config).toMatchObject({
-      architectures: ['LlamaForSequenceClassification'], model_type: 'llama', num_labels: 1,
-      id2label: { 0: 'LABEL_0' }, label2id: { LABEL_0: 0 }, pad_token_id: eos,
+      architectures: ['LlamaForSequenceClassification'],
+      model_type: 'llama',
+      num_labels: 1,
+      id2label: { 0: 'LABEL_0' },
+      label2id: { LABEL_0: 0 },
+      pad_token_id: eos,
     });
     const st = parseSafetensors(out.get('model.safetensors')!, 'model.safetensors');
     const names = [...st.tensors.keys()];
@@ -241,8 +317,11 @@ describe('a trained reward model exported as Hugging Face loads it, and read bac
     expect(got).toEqual(want);
     expect(Math.abs(got.reduce((a, b) => a + b, 0) / got.length)).toBeLessThan(1e-4); // the bias centres the demonstrations
     // and the head's scale puts the ranked samples at standard deviation 1 (in the exported weight itself)
-    const ranked = lines.flatMap((l) => ('completions' in l ? l.completions.map((c) => [...tok.encodePrompt(l.prompt), ...tok.encode(c, { addSpecialTokens: false }), eos]) : []));
-    const rs = await scores(back.model, back.score!.data, ranked, eos), rmean = rs.reduce((a, b) => a + b, 0) / rs.length;
+    const ranked = lines.flatMap((l) =>
+      'completions' in l ? l.completions.map((c) => [...tok.encodePrompt(l.prompt), ...tok.encode(c, { addSpecialTokens: false }), eos]) : [],
+    );
+    const rs = await scores(back.model, back.score!.data, ranked, eos),
+      rmean = rs.reduce((a, b) => a + b, 0) / rs.length;
     expect(Math.sqrt(rs.reduce((a, v) => a + (v - rmean) ** 2, 0) / (rs.length - 1))).toBeCloseTo(1, 4);
     expect(result.reward_gain).toBeGreaterThan(0);
     expect(run.epochs).toBeUndefined(); // steps: 3 overrides the epochs
@@ -257,7 +336,11 @@ describe('a trained reward model exported as Hugging Face loads it, and read bac
     expect(ac).toMatchObject({ task_type: 'SEQ_CLS', modules_to_save: ['score'], peft_type: 'LORA', r: 4 });
     const st = parseSafetensors(out.get('adapter_model.safetensors')!, 'adapter_model.safetensors');
     expect(st.tensors.get('base_model.model.score.weight')!.shape).toEqual([1, base.cfg.hidden]);
-    expect([...st.tensors.keys()].filter((k) => k !== 'base_model.model.score.weight').every((k) => /^base_model\.model\.transformer\.h\.\d+\..*\.lora_[AB]\.weight$/.test(k))).toBe(true);
+    expect(
+      [...st.tensors.keys()]
+        .filter((k) => k !== 'base_model.model.score.weight')
+        .every((k) => /^base_model\.model\.transformer\.h\.\d+\..*\.lora_[AB]\.weight$/.test(k)),
+    ).toBe(true);
     const bias = run.state().bias!;
     expect(Number(st.metadata.reward_bias)).toBe(bias);
 
@@ -278,9 +361,18 @@ describe('a trained reward model exported as Hugging Face loads it, and read bac
     const files = await readModelFolder(dir);
     const tok = Tok.fromJson(files.tokenizer, files.tokenizerConfig, `${dir}/tokenizer.json`);
     const { model: base } = loadModel(gpu, files);
-    for (const [input, epochs, totalSteps] of [[{ epochs: 0 }, 8, 24], [{ epochs: 3 }, 3, 9], [{ epochs: 3, steps: 5 }, undefined, 5]] as const) {
+    for (const [input, epochs, totalSteps] of [
+      [{ epochs: 0 }, 8, 24],
+      [{ epochs: 3 }, 3, 9],
+      [{ epochs: 3, steps: 5 }, undefined, 5],
+    ] as const) {
       // 12 rankings, one held out: 11 at 4 per step = 3 steps a pass; auto = enough passes for 32 steps, at most 8
-      const run = await buildStage({ gpu, files, tok, base }, 'rm', resolveConfig('rm', { seed: 1, batchSize: 4, seqLen: T, loraRank: 4, ...input }, base.cfg), records);
+      const run = await buildStage(
+        { gpu, files, tok, base },
+        'rm',
+        resolveConfig('rm', { seed: 1, batchSize: 4, seqLen: T, loraRank: 4, ...input }, base.cfg),
+        records,
+      );
       expect([run.epochs, run.totalSteps], JSON.stringify(input)).toEqual([epochs, totalSteps]);
       run.destroy();
     }

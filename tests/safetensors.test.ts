@@ -15,8 +15,7 @@ function build(header: string | Uint8Array, data: Uint8Array | number = 0, heade
   out.set(d, 8 + h.length);
   return out;
 }
-const entry = (dtype: string, shape: number[], begin: number, end: number) =>
-  JSON.stringify({ dtype, shape, data_offsets: [begin, end] });
+const entry = (dtype: string, shape: number[], begin: number, end: number) => JSON.stringify({ dtype, shape, data_offsets: [begin, end] });
 const u16s = (...v: number[]) => new Uint8Array(new Uint16Array(v).buffer);
 
 /** Asserts parse fails with a SafetensorsError whose message contains all fragments. */
@@ -80,7 +79,10 @@ describe('writeSafetensors / parseSafetensors round trip', () => {
     const empty = writeSafetensors([]);
     expect(empty.length).toBe(16);
     expect(parseSafetensors(empty, F).tensors.size).toBe(0);
-    const odd = [{ name: '__proto__', shape: [1], data: Float32Array.from([1]) }, { name: '0', shape: [1], data: Float32Array.from([2]) }];
+    const odd = [
+      { name: '__proto__', shape: [1], data: Float32Array.from([1]) },
+      { name: '0', shape: [1], data: Float32Array.from([2]) },
+    ];
     const st = parseSafetensors(writeSafetensors(odd), F);
     expect([...st.tensors.keys()]).toEqual(['__proto__', '0']);
     expect(readTensorF32(st, '__proto__')[0]).toBe(1);
@@ -89,7 +91,12 @@ describe('writeSafetensors / parseSafetensors round trip', () => {
   it('rejects bad writer input, naming the tensor', () => {
     const d = Float32Array.from([1, 2]);
     expect(() => writeSafetensors([{ name: 'x', shape: [3], data: d }])).toThrow(/tensor "x": shape \[3\] has 3 elements but data has 2/);
-    expect(() => writeSafetensors([{ name: 'x', shape: [2], data: d }, { name: 'x', shape: [2], data: d }])).toThrow(/tensor "x": duplicate/);
+    expect(() =>
+      writeSafetensors([
+        { name: 'x', shape: [2], data: d },
+        { name: 'x', shape: [2], data: d },
+      ]),
+    ).toThrow(/tensor "x": duplicate/);
     expect(() => writeSafetensors([{ name: '__metadata__', shape: [2], data: d }])).toThrow(/reserved/);
     expect(() => writeSafetensors([{ name: 'x', shape: [-2], data: d }])).toThrow(/tensor "x": invalid shape/);
     expect(() => writeSafetensors([], { a: 1 as unknown as string })).toThrow(/metadata value for key "a"/);
@@ -124,21 +131,43 @@ describe('real fixtures', () => {
 
 describe('F16 / BF16 conversion', () => {
   const f16Cases: [number, number][] = [
-    [0x0000, 0], [0x8000, -0], [0x3c00, 1], [0xc000, -2], [0x3555, 0.333251953125],
-    [0x0001, 2 ** -24], [0x03ff, 1023 * 2 ** -24], [0x8001, -(2 ** -24)], [0x0400, 2 ** -14],
-    [0x7bff, 65504], [0x7c00, Infinity], [0xfc00, -Infinity], [0x7e00, NaN], [0xfc01, NaN],
+    [0x0000, 0],
+    [0x8000, -0],
+    [0x3c00, 1],
+    [0xc000, -2],
+    [0x3555, 0.333251953125],
+    [0x0001, 2 ** -24],
+    [0x03ff, 1023 * 2 ** -24],
+    [0x8001, -(2 ** -24)],
+    [0x0400, 2 ** -14],
+    [0x7bff, 65504],
+    [0x7c00, Infinity],
+    [0xfc00, -Infinity],
+    [0x7e00, NaN],
+    [0xfc01, NaN],
   ];
   const bf16Cases: [number, number][] = [
-    [0x0000, 0], [0x8000, -0], [0x3f80, 1], [0xc000, -2], [0x4049, 3.140625],
-    [0x0001, 2 ** -133], [0x8080, -(2 ** -126)], [0x7f7f, 3.3895313892515355e38],
-    [0x7f80, Infinity], [0xff80, -Infinity], [0x7fc0, NaN],
+    [0x0000, 0],
+    [0x8000, -0],
+    [0x3f80, 1],
+    [0xc000, -2],
+    [0x4049, 3.140625],
+    [0x0001, 2 ** -133],
+    [0x8080, -(2 ** -126)],
+    [0x7f7f, 3.3895313892515355e38],
+    [0x7f80, Infinity],
+    [0xff80, -Infinity],
+    [0x7fc0, NaN],
   ];
 
   it('f16ToF32 handles every special case', () => {
     for (const [bits, want] of f16Cases) expect(f16ToF32(bits)).toBe(want); // toBe uses Object.is: -0 and NaN exact
   });
 
-  for (const [dtype, cases] of [['F16', f16Cases], ['BF16', bf16Cases]] as const) {
+  for (const [dtype, cases] of [
+    ['F16', f16Cases],
+    ['BF16', bf16Cases],
+  ] as const) {
     it(`reads ${dtype} tensors (aligned and unaligned)`, () => {
       const data = u16s(...cases.map((c) => c[0]));
       const bytes = build(`{"t":${entry(dtype, [cases.length], 0, data.length)}}`, data);
@@ -223,7 +252,13 @@ describe('header length and encoding violations', () => {
     for (const h of ['{', '{"a":1,}', "{'a':1}", '{} x', '{"a":NaN}', '{"a":01}', '{"a":"\u0001"}', '{/*c*/}']) expectError(build(h), 'invalid header JSON');
   });
   it('rejects a non-object top level', () => {
-    for (const [h, k] of [['[]', 'array'], ['null', 'null'], ['"x"', 'string'], ['8', 'number']]) expectError(build(h!), `must be an object, got ${k}`);
+    for (const [h, k] of [
+      ['[]', 'array'],
+      ['null', 'null'],
+      ['"x"', 'string'],
+      ['8', 'number'],
+    ])
+      expectError(build(h!), `must be an object, got ${k}`);
   });
 });
 
@@ -284,7 +319,13 @@ describe('entry violations', () => {
 
   it('rejects a non-object __metadata__', () => expectError(build('{"__metadata__":["a"]}'), '__metadata__ must be an object, got array'));
   it('rejects non-string metadata values', () => {
-    for (const [v, k] of [['1', 'number'], ['null', 'null'], ['{"x":"y"}', 'object'], ['["s"]', 'array'], ['true', 'boolean']]) {
+    for (const [v, k] of [
+      ['1', 'number'],
+      ['null', 'null'],
+      ['{"x":"y"}', 'object'],
+      ['["s"]', 'array'],
+      ['true', 'boolean'],
+    ]) {
       expectError(build(`{"__metadata__":{"ok":"1","bad":${v}}}`), '__metadata__ value for key "bad" must be a string', `got ${k}`);
     }
   });

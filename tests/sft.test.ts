@@ -42,7 +42,8 @@ describe('SFT', () => {
       model.params.destroy();
       return { r, w };
     };
-    const big = await run(8, 1), small = await run(2, 4);
+    const big = await run(8, 1),
+      small = await run(2, 4);
     expect(Math.abs(big.r.loss - small.r.loss)).toBeLessThan(1e-5);
     expect(Math.abs(big.r.gradNorm - small.r.gradNorm) / big.r.gradNorm).toBeLessThan(1e-4);
     expect(relErr(small.w, big.w)).toBeLessThan(1e-5);

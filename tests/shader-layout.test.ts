@@ -4,21 +4,37 @@
 // to every shader (shaders/prelude.wgsl: composeShader), and attention's one name per binding slot.
 import { readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { composeShader, entryLayout, packParams, pathText, PRELUDE, preludeFor, subgroupHelpers, type Defines, type ReductionPath } from '../src/gpu/runtime.ts';
+import {
+  composeShader,
+  entryLayout,
+  packParams,
+  pathText,
+  PRELUDE,
+  preludeFor,
+  subgroupHelpers,
+  type Defines,
+  type ReductionPath,
+} from '../src/gpu/runtime.ts';
 
 const shader = (f: string) => readFileSync(`shaders/${f}.wgsl`, 'utf8');
 const prelude = readFileSync(`shaders/${PRELUDE}`, 'utf8');
-const SHADERS = readdirSync('shaders').filter((f) => f.endsWith('.wgsl') && f !== PRELUDE).map((f) => f.replace(/\.wgsl$/, ''));
+const SHADERS = readdirSync('shaders')
+  .filter((f) => f.endsWith('.wgsl') && f !== PRELUDE)
+  .map((f) => f.replace(/\.wgsl$/, ''));
 /** Defines each shader needs to compile (one combination; tests/ops.test.ts compiles them all on the GPU). */
 const DEFINES: Record<string, Defines> = {
-  attention: { HD: 16 }, embedding: { HAS_POS: true }, norm: { RMS: false, ACCUM: false },
+  attention: { HD: 16 },
+  embedding: { HAS_POS: true },
+  norm: { RMS: false, ACCUM: false },
   matmul: { TRANS_A: false, TRANS_B: false },
 };
 /** The shader as the runtime compiles it: directives, defines, the prelude, the file. */
 const composed = (f: string) => composeShader(`${f}.wgsl`, shader(f), prelude, DEFINES[f]).code;
 const stripComments = (code: string) => code.replace(/\/\*[\s\S]*?\*\//g, '').replace(/\/\/[^\n]*/g, '');
 /** The names a prelude text declares at module scope (its lines that start a declaration), once each. */
-const namesOf = (text: string) => [...new Set([...stripComments(text).matchAll(/^(?:fn|const|override|alias|struct|var(?:<[^>]*>)?)\s+(\w+)/gm)].map((m) => m[1]!))];
+const namesOf = (text: string) => [
+  ...new Set([...stripComments(text).matchAll(/^(?:fn|const|override|alias|struct|var(?:<[^>]*>)?)\s+(\w+)/gm)].map((m) => m[1]!)),
+];
 const PRELUDE_NAMES = namesOf(prelude);
 /** The shaders that reduce across a workgroup: with the prelude's wg_reduce, or (matmul's gemv_nt) a `//#if subgroups`
  *  part of their own. On the subgroup path they take the subgroup versions; every other shader compiles as on the other. */
@@ -27,16 +43,38 @@ const PATHS: ReductionPath[] = ['workgroup', 'subgroups'];
 
 // the layouts the launchers used to declare by hand (a trailing slot no entry uses is no longer bound)
 const LAYOUTS: [string, string, string][] = [
-  ['activation', 'gelu_forward', 'urw'], ['activation', 'gelu_backward', 'urw'], ['activation', 'swiglu_forward', 'urw'],
-  ['activation', 'swiglu_backward', 'urrw'], ['activation', 'dropout_forward', 'urwr'], ['activation', 'dropout_backward', 'uwrr'],
-  ['attention', 'forward', 'urww'], ['attention', 'backward_dsum', 'urrw'], ['attention', 'backward_dq', 'urrrrw'],
-  ['attention', 'backward_dkv', 'urrrrw'], ['attention', 'kv_append', 'urrww'], ['attention', 'decode', 'urrrrw'],
-  ['crossentropy', 'chunk_stats', 'uwrrw'], ['crossentropy', 'finalize', 'uwrrww'], ['crossentropy', 'grad', 'uwrrw'],
-  ['embedding', 'forward', 'urrrrw'], ['embedding', 'backward_tokens', 'urrw'], ['embedding', 'backward_positions', 'urrw'],
-  ['matmul', 'gemv_nt', 'urrrw'], ['matmul', 'gemv_nn', 'urrrw'], ['matmul', 'main', 'urrrw'], ['matmul', 'bias_backward', 'urrrw'],
-  ['norm', 'forward', 'urrrww'], ['norm', 'backward_input', 'urrrrw'], ['norm', 'backward_params', 'urrrww'],
-  ['optim', 'sumsq', 'urw'], ['optim', 'finalize', 'urw'], ['optim', 'adamw', 'uwrwwr'],
-  ['residual', 'add', 'urrw'], ['residual', 'accumulate', 'uwr'], ['residual', 'zero', 'uw'], ['rope', 'main', 'urrw'],
+  ['activation', 'gelu_forward', 'urw'],
+  ['activation', 'gelu_backward', 'urw'],
+  ['activation', 'swiglu_forward', 'urw'],
+  ['activation', 'swiglu_backward', 'urrw'],
+  ['activation', 'dropout_forward', 'urwr'],
+  ['activation', 'dropout_backward', 'uwrr'],
+  ['attention', 'forward', 'urww'],
+  ['attention', 'backward_dsum', 'urrw'],
+  ['attention', 'backward_dq', 'urrrrw'],
+  ['attention', 'backward_dkv', 'urrrrw'],
+  ['attention', 'kv_append', 'urrww'],
+  ['attention', 'decode', 'urrrrw'],
+  ['crossentropy', 'chunk_stats', 'uwrrw'],
+  ['crossentropy', 'finalize', 'uwrrww'],
+  ['crossentropy', 'grad', 'uwrrw'],
+  ['embedding', 'forward', 'urrrrw'],
+  ['embedding', 'backward_tokens', 'urrw'],
+  ['embedding', 'backward_positions', 'urrw'],
+  ['matmul', 'gemv_nt', 'urrrw'],
+  ['matmul', 'gemv_nn', 'urrrw'],
+  ['matmul', 'main', 'urrrw'],
+  ['matmul', 'bias_backward', 'urrrw'],
+  ['norm', 'forward', 'urrrww'],
+  ['norm', 'backward_input', 'urrrrw'],
+  ['norm', 'backward_params', 'urrrww'],
+  ['optim', 'sumsq', 'urw'],
+  ['optim', 'finalize', 'urw'],
+  ['optim', 'adamw', 'uwrwwr'],
+  ['residual', 'add', 'urrw'],
+  ['residual', 'accumulate', 'uwr'],
+  ['residual', 'zero', 'uw'],
+  ['rope', 'main', 'urrw'],
 ];
 
 describe('shader layouts from the WGSL', () => {
@@ -48,9 +86,12 @@ describe('shader layouts from the WGSL', () => {
     expect(new Set(LAYOUTS.map(([f]) => f))).toEqual(new Set(SHADERS)); // every shader file is listed
   });
 
-  it('an entry point\'s uniform struct is the one it reads, field by field', () => {
+  it("an entry point's uniform struct is the one it reads, field by field", () => {
     expect(entryLayout(shader('activation'), 'dropout_forward').params).toEqual([
-      { name: 'n', type: 'u32' }, { name: 'salt', type: 'u32' }, { name: 'p', type: 'f32' }, { name: '_a', type: 'u32' },
+      { name: 'n', type: 'u32' },
+      { name: 'salt', type: 'u32' },
+      { name: 'p', type: 'f32' },
+      { name: '_a', type: 'u32' },
     ]);
     expect(entryLayout(shader('optim'), 'adamw').params.map((f) => f.type)).toEqual(['u32', ...new Array(7).fill('f32')]);
     expect(entryLayout(shader('optim'), 'sumsq').params.map((f) => f.name)).toEqual(['n', 'pofs', 'maxnorm', '_a']);
@@ -59,7 +100,8 @@ describe('shader layouts from the WGSL', () => {
   it('packs params by name into the bytes the positional arrays made', () => {
     const k = { name: 'matmul.main', params: entryLayout(shader('matmul'), 'main').params };
     const buf = packParams(k, { M: 3, N: 4, K: 5, lda: 5, ldb: 4, ldc: 4, row0: 0, aoff: 0, boff: 0, coff: 0, alpha: 0.5, flags: 2 });
-    const u = new Uint32Array(buf), f = new Float32Array(buf);
+    const u = new Uint32Array(buf),
+      f = new Float32Array(buf);
     expect(buf.byteLength).toBe(48);
     expect([...u.slice(0, 10)]).toEqual([3, 4, 5, 5, 4, 4, 0, 0, 0, 0]);
     expect(f[10]).toBe(0.5);
@@ -80,7 +122,14 @@ describe('shader layouts from the WGSL', () => {
 fn helper(i: u32) -> f32 { return a[i] * p.x; } // reads a
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) g: vec3<u32>) { if (g.x < p.n) { b[g.x] = helper(g.x); } }`;
-    expect(entryLayout(code, 'main')).toEqual({ kinds: ['u', 'r', 'w'], names: ['p', 'a', 'b'], params: [{ name: 'n', type: 'u32' }, { name: 'x', type: 'f32' }] });
+    expect(entryLayout(code, 'main')).toEqual({
+      kinds: ['u', 'r', 'w'],
+      names: ['p', 'a', 'b'],
+      params: [
+        { name: 'n', type: 'u32' },
+        { name: 'x', type: 'f32' },
+      ],
+    });
     expect(() => entryLayout(code, 'nope')).toThrow(/no function nope/);
   });
 
@@ -118,7 +167,8 @@ describe('the prelude (shaders/prelude.wgsl)', () => {
     }
     const c = composeShader('x.wgsl', 'enable f16;\n// body\nfn main() {}\n', prelude, { HD: 16, RMS: true, eps: 0.5 });
     const tree = preludeFor(prelude, false).trimEnd();
-    const lines = c.code.split('\n'), n = tree.split('\n').length;
+    const lines = c.code.split('\n'),
+      n = tree.split('\n').length;
     expect(lines.slice(0, 4)).toEqual(['enable f16;', 'const HD = 16u;', 'const RMS = true;', 'const eps = 0.5f;']);
     expect(lines.slice(4, 4 + n).join('\n')).toBe(tree);
     expect(lines.slice(4 + n)).toEqual(['// body', 'fn main() {}', '']);
@@ -128,15 +178,28 @@ describe('the prelude (shaders/prelude.wgsl)', () => {
     expect(composeShader('y.wgsl', 'fn main() {}', prelude, {}, 'subgroups').code, 'no reduction, no subgroups').toBe(`${tree}\nfn main() {}`);
     expect(() => composeShader(PRELUDE, prelude, prelude)).toThrow(/no shader of its own/);
     // on the subgroup path a shader that calls wg_reduce gets the directive after its own, and the subgroup parts
-    const s = composeShader('x.wgsl', 'enable f16;\n// calls wg_reduce(\nfn main() { _ = wg_reduce(1.0, 0u, 64u, false); }\n', prelude, { HD: 16 }, 'subgroups');
-    const sub = preludeFor(prelude, true).trimEnd(), m = sub.split('\n').length;
+    const s = composeShader(
+      'x.wgsl',
+      'enable f16;\n// calls wg_reduce(\nfn main() { _ = wg_reduce(1.0, 0u, 64u, false); }\n',
+      prelude,
+      { HD: 16 },
+      'subgroups',
+    );
+    const sub = preludeFor(prelude, true).trimEnd(),
+      m = sub.split('\n').length;
     expect(s.code.split('\n').slice(0, 3)).toEqual(['enable f16;', 'enable subgroups;', 'const HD = 16u;']);
-    expect(s.code.split('\n').slice(3, 3 + m).join('\n')).toBe(sub);
+    expect(
+      s.code
+        .split('\n')
+        .slice(3, 3 + m)
+        .join('\n'),
+    ).toBe(sub);
     expect([1, 2, 3, 4, 3 + m, 4 + m].map(s.where)).toEqual(['x.wgsl:1', 'directives', 'defines', 'prelude.wgsl:1', `prelude.wgsl:${m}`, 'x.wgsl:2']);
   });
 
   it('keeps one of the two versions of wg_reduce, line for line where the file has it', () => {
-    const lines = prelude.split('\n'), marker = /^\/\/#(if subgroups|else|endif)$/;
+    const lines = prelude.split('\n'),
+      marker = /^\/\/#(if subgroups|else|endif)$/;
     expect(lines.filter((l) => marker.test(l)).map((l) => l.slice(3))).toEqual(['if subgroups', 'else', 'endif']);
     const [i, e, z] = ['//#if subgroups', '//#else', '//#endif'].map((m) => lines.indexOf(m));
     for (const sg of [true, false]) {
@@ -168,14 +231,17 @@ describe('the prelude (shaders/prelude.wgsl)', () => {
       // a tree reduction over one workgroup array is the prelude's wg_reduce (matmul's gemv_nt sums GM rows at once)
       expect(src.match(/\bs\s*>>=\s*1u/g)?.length ?? 0, `${f}.wgsl: a tree reduction of its own`).toBe(f === 'matmul' ? 1 : 0);
       // subgroup operations only in `//#if subgroups` parts (the runtime enables them only where they are on)
-      expect(stripComments(pathText(shader(f), false, `${f}.wgsl`)), `${f}.wgsl: subgroup operations outside //#if subgroups`).not.toMatch(/\bsubgroup[A-Z]\w*\s*\(|enable\s+subgroups/);
+      expect(stripComments(pathText(shader(f), false, `${f}.wgsl`)), `${f}.wgsl: subgroup operations outside //#if subgroups`).not.toMatch(
+        /\bsubgroup[A-Z]\w*\s*\(|enable\s+subgroups/,
+      );
       expect(shader(f).includes('//#if subgroups') || /\bwg_reduce\s*\(/.test(src), `${f}.wgsl reduces`).toBe(REDUCING.includes(f));
     }
     const all = SHADERS.map((f) => stripComments(shader(f))).join('\n');
-    for (const name of PRELUDE_NAMES.filter((x) => !['wg_red', 'wg_bank'].includes(x))) expect(all, `no shader uses ${name}`).toMatch(new RegExp(`\\b${name}\\s*\\(`));
+    for (const name of PRELUDE_NAMES.filter((x) => !['wg_red', 'wg_bank'].includes(x)))
+      expect(all, `no shader uses ${name}`).toMatch(new RegExp(`\\b${name}\\s*\\(`));
   });
 
-  it('holds helpers only (no directive, binding, struct or entry point), and its locals never read as a shader\'s bindings', () => {
+  it("holds helpers only (no directive, binding, struct or entry point), and its locals never read as a shader's bindings", () => {
     const src = stripComments(prelude);
     expect(src).not.toMatch(/^\s*(enable|requires|diagnostic)\b|@group|@binding|@compute|\bstruct\b|\boverride\b|\bconst\b/m);
     // a shader whose bindings are named like every parameter and local of the prelude's functions
@@ -183,14 +249,20 @@ describe('the prelude (shaders/prelude.wgsl)', () => {
     expect(ids.sort()).toEqual(['base', 'c', 'i', 'is_max', 'lid', 'n', 'nwg', 'r', 's', 't', 'v', 'wid']);
     const decoys = ids.map((id, i) => `@group(0) @binding(${i + 2}) var<storage, read> ${id}: array<f32>;`).join('\n');
     for (const path of PATHS) {
-      const c = composeShader('decoy.wgsl', `struct P { n: u32 }
+      const c = composeShader(
+        'decoy.wgsl',
+        `struct P { n: u32 }
 @group(0) @binding(0) var<uniform> p: P;
 @group(0) @binding(1) var<storage, read_write> o: array<f32>;
 ${decoys}
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) w: vec3<u32>, @builtin(num_workgroups) c: vec3<u32>, @builtin(local_invocation_index) l: u32) {
   o[group_index(w, c) + p.n] = wg_reduce(f32(flat(w, c, l)), l, 256u, false);
-}`, prelude, {}, path);
+}`,
+        prelude,
+        {},
+        path,
+      );
       expect(c.subgroups).toBe(path === 'subgroups');
       expect(entryLayout(c.code, 'main'), path).toEqual({ kinds: ['u', 'w'], names: ['p', 'o'], params: [{ name: 'n', type: 'u32' }] });
     }
@@ -198,9 +270,13 @@ fn main(@builtin(workgroup_id) w: vec3<u32>, @builtin(num_workgroups) c: vec3<u3
 });
 
 describe('attention binds one name per tensor and slot', () => {
-  it('each entry point binds the names of the table in the shader\'s header, and no name means two things', () => {
+  it("each entry point binds the names of the table in the shader's header, and no name means two things", () => {
     const src = shader('attention');
-    const table = src.slice(src.indexOf('//   entry point'), src.indexOf('// (o_decode')).split('\n').slice(1).filter(Boolean)
+    const table = src
+      .slice(src.indexOf('//   entry point'), src.indexOf('// (o_decode'))
+      .split('\n')
+      .slice(1)
+      .filter(Boolean)
       .map((line) => line.replace(/^\/\/\s+/, '').split(/\s+/));
     expect(table.map((r) => r[0])).toEqual(['forward', 'backward_dsum', 'backward_dq', 'backward_dkv', 'kv_append', 'decode']);
     const slotOf = new Map<string, number>();

@@ -32,7 +32,8 @@ async function downloaded(page: Page, button: string): Promise<Uint8Array> {
 describe('share view', () => {
   it('downloads, signs in with OAuth, publishes to the Hub and opens the published adapter back', async () => {
     const page = await env.browser.newPage(); // a fresh context: empty IndexedDB and storage
-    const errors: string[] = [], logs: string[] = [];
+    const errors: string[] = [],
+      logs: string[] = [];
     page.on('pageerror', (e) => errors.push(e.message));
     page.on('console', (m) => void logs.push(m.text()));
     await page.goto(`${env.url}tests/pages/share.html?hub=${encodeURIComponent(hub.url)}&client=playground-test#share`);
@@ -46,8 +47,16 @@ describe('share view', () => {
     await page.selectOption('#share-model', runId);
     const zip = unzipFiles(await downloaded(page, '#download-model'), 'download');
     // a small base from a URL (not on the Hub) travels beside the adapter, with the tokenizer and the model card
-    expect([...zip.keys()].sort()).toEqual(['README.md', 'adapter/adapter_config.json', 'adapter/adapter_model.safetensors', 'adapter/tokenizer.json',
-      'starting-model/config.json', 'starting-model/generation_config.json', 'starting-model/model.safetensors', 'starting-model/tokenizer.json']);
+    expect([...zip.keys()].sort()).toEqual([
+      'README.md',
+      'adapter/adapter_config.json',
+      'adapter/adapter_model.safetensors',
+      'adapter/tokenizer.json',
+      'starting-model/config.json',
+      'starting-model/generation_config.json',
+      'starting-model/model.safetensors',
+      'starting-model/tokenizer.json',
+    ]);
     expect(new TextDecoder().decode(zip.get('README.md'))).toContain('in `starting-model/` beside the adapter in `adapter/`');
     expect(unzipFiles(await downloaded(page, '#download-cluster'), 'cluster').has('sft.yaml')).toBe(true);
 
@@ -59,7 +68,10 @@ describe('share view', () => {
     expect(await page.locator('#hub-user').innerText()).toBe('alice');
     await page.waitForURL(/#share$/); // back where the user signed in from: the fragment came back through the OAuth state
     expect(page.url()).not.toMatch(/[?&](code|state)=/); // the code left the address bar
-    const session = JSON.parse((await page.evaluate(() => sessionStorage.getItem('rlhf-playground:hub-session')))!) as { accessToken: string; expiresAt: number };
+    const session = JSON.parse((await page.evaluate(() => sessionStorage.getItem('rlhf-playground:hub-session')))!) as {
+      accessToken: string;
+      expiresAt: number;
+    };
     expect(session.accessToken).toMatch(/^hf_oauth_/);
     expect(session.expiresAt).toBeGreaterThan(Date.now());
 
@@ -83,7 +95,9 @@ describe('share view', () => {
     expect(dlCfg.base_model_name_or_path).toBe('starting-model');
     expect({ ...pubCfg, base_model_name_or_path: 'starting-model' }).toEqual(dlCfg);
     // the same tensors as the download (the provenance metadata carries the export's time)
-    const [pub, dl] = [repo.files.get('adapter_model.safetensors')!, zip.get('adapter/adapter_model.safetensors')!].map((b, i) => parseSafetensors(b, String(i)));
+    const [pub, dl] = [repo.files.get('adapter_model.safetensors')!, zip.get('adapter/adapter_model.safetensors')!].map((b, i) =>
+      parseSafetensors(b, String(i)),
+    );
     expect([...pub!.tensors.keys()].sort()).toEqual([...dl!.tensors.keys()].sort());
     for (const name of dl!.tensors.keys()) expect(readTensorF32(pub!, name)).toEqual(readTensorF32(dl!, name));
     const card = new TextDecoder().decode(repo.files.get('README.md'));
@@ -109,11 +123,24 @@ describe('share view', () => {
     // the token went where it was needed (the Hub's Authorization header) and nowhere else: not into a
     // published or downloaded file, the model card, a log line, or storage that outlives the tab (the user
     // did not ask to keep it: it is in sessionStorage only)
-    const token = session.accessToken, has = (b: Uint8Array) => new TextDecoder().decode(b).includes(token);
-    expect([...repo.files].filter(([, b]) => has(b)).map(([k]) => k), 'published files holding the token').toEqual([]);
-    expect([...zip].filter(([, b]) => has(b)).map(([k]) => k), 'downloaded files holding the token').toEqual([]);
-    expect(logs.filter((l) => l.includes(token)), 'log lines holding the token').toEqual([]);
-    expect(await page.evaluate((t) => Object.keys(localStorage).filter((k) => localStorage.getItem(k)!.includes(t)), token), 'localStorage keys holding the token').toEqual([]);
+    const token = session.accessToken,
+      has = (b: Uint8Array) => new TextDecoder().decode(b).includes(token);
+    expect(
+      [...repo.files].filter(([, b]) => has(b)).map(([k]) => k),
+      'published files holding the token',
+    ).toEqual([]);
+    expect(
+      [...zip].filter(([, b]) => has(b)).map(([k]) => k),
+      'downloaded files holding the token',
+    ).toEqual([]);
+    expect(
+      logs.filter((l) => l.includes(token)),
+      'log lines holding the token',
+    ).toEqual([]);
+    expect(
+      await page.evaluate((t) => Object.keys(localStorage).filter((k) => localStorage.getItem(k)!.includes(t)), token),
+      'localStorage keys holding the token',
+    ).toEqual([]);
 
     mkdirSync('test-results', { recursive: true });
     await page.screenshot({ path: 'test-results/share-view.png', fullPage: true });

@@ -14,8 +14,17 @@ import { readFrontMatter } from './helpers/front-matter.ts';
 let n = 0;
 const model = { source: 'HuggingFaceTB/SmolLM2-135M@main', arch: 'llama', maxPositions: 2048, hidden: 576 } as ModelInfo;
 const run = (id: string, stage: string, patch: Partial<db.RunRecord> = {}): db.RunRecord => ({
-  id, stage, config: { lr: 1e-4, loraRank: 8, loraAlpha: 16, epochs: 1, batchSize: 4 }, status: 'done', createdAt: 1, updatedAt: 1, step: 3, totalSteps: 3,
-  datasetId: `run:${id}`, model: { source: model.source, fingerprint: 'f' }, ...patch,
+  id,
+  stage,
+  config: { lr: 1e-4, loraRank: 8, loraAlpha: 16, epochs: 1, batchSize: 4 },
+  status: 'done',
+  createdAt: 1,
+  updatedAt: 1,
+  step: 3,
+  totalSteps: 3,
+  datasetId: `run:${id}`,
+  model: { source: model.source, fingerprint: 'f' },
+  ...patch,
 });
 const demo = (i: number): DataRecord => ({ kind: 'completion', prompt: `p${i}`, completion: `c${i}` });
 const ranking: DataRecord = { kind: 'ranking', prompt: 'q', completions: ['a', 'b', 'c'], ranks: [0, 1, 1] };
@@ -23,12 +32,35 @@ const ranking: DataRecord = { kind: 'ranking', prompt: 'q', completions: ['a', '
 async function seeded(): Promise<db.Store> {
   const store = await db.openStore(`share-data-${n++}`);
   await db.putRun(store, run('rm1', 'rm', { result: { eval_accuracy: 0.75, reward_bias: -0.5 }, updatedAt: 2 }));
-  await db.putRun(store, run('ppo1', 'ppo', { config: { lr: 1e-4, loraRank: 8, loraAlpha: 16, rewardRunId: 'rm1', kl_coef: 0.05, numSamples: 4 }, step: 4, checkpointStep: 4, totalSteps: 8, status: 'paused', updatedAt: 3 }));
+  await db.putRun(
+    store,
+    run('ppo1', 'ppo', {
+      config: { lr: 1e-4, loraRank: 8, loraAlpha: 16, rewardRunId: 'rm1', kl_coef: 0.05, numSamples: 4 },
+      step: 4,
+      checkpointStep: 4,
+      totalSteps: 8,
+      status: 'paused',
+      updatedAt: 3,
+    }),
+  );
   await db.putRun(store, run('sft0', 'sft', { status: 'cancelled', step: 0, updatedAt: 4 }));
   await db.putRun(store, run('sft1', 'sft', { status: 'running', step: 2, updatedAt: 5 }));
-  await db.saveDataset(store, { id: 'run:rm1', name: 'rm data', records: [ranking, ranking, { kind: 'preference', prompt: 'x', chosen: 'y', rejected: 'z' }], createdAt: 1 });
-  await db.saveDataset(store, { id: 'run:ppo1', name: 'ppo data', records: [{ kind: 'prompt', prompt: 'a' }, { kind: 'prompt', prompt: 'b' }, demo(1)], createdAt: 1 });
-  await db.appendMetrics(store, [1, 2, 3, 4].map((step) => ({ runId: 'ppo1', step, time: step, values: { 'objective/kl': step / 100 } })));
+  await db.saveDataset(store, {
+    id: 'run:rm1',
+    name: 'rm data',
+    records: [ranking, ranking, { kind: 'preference', prompt: 'x', chosen: 'y', rejected: 'z' }],
+    createdAt: 1,
+  });
+  await db.saveDataset(store, {
+    id: 'run:ppo1',
+    name: 'ppo data',
+    records: [{ kind: 'prompt', prompt: 'a' }, { kind: 'prompt', prompt: 'b' }, demo(1)],
+    createdAt: 1,
+  });
+  await db.appendMetrics(
+    store,
+    [1, 2, 3, 4].map((step) => ({ runId: 'ppo1', step, time: step, values: { 'objective/kl': step / 100 } })),
+  );
   await db.saveRanking(store, { prompt: 'q', completions: ['a', 'b'], ranks: [0, 1] });
   await db.addPrompt(store, { text: 'Write a haiku.' });
   return store;
@@ -40,10 +72,15 @@ describe('share data', () => {
     expect(exportableRuns(await db.listRuns(store)).map((r) => r.id)).toEqual(['ppo1', 'rm1']);
   });
 
-  it('a PPO run\'s card: the reward model first, counts of the data saved with the runs, the last metrics', async () => {
+  it("a PPO run's card: the reward model first, counts of the data saved with the runs, the last metrics", async () => {
     const store = await seeded();
     const input = await cardInput(store, { runId: 'ppo1', model, repo: 'alice/smol-ppo', license: 'apache-2.0' });
-    expect(input).toMatchObject({ kind: 'adapter', baseModel: model.source, rewardHead: false, data: { rankings: 2, comparisons: 5, prompts: 2, demonstrations: 1 } });
+    expect(input).toMatchObject({
+      kind: 'adapter',
+      baseModel: model.source,
+      rewardHead: false,
+      data: { rankings: 2, comparisons: 5, prompts: 2, demonstrations: 1 },
+    });
     expect(input.stages.map((s) => s.stage)).toEqual(['rm', 'ppo']);
     expect(input.stages[0]!.result).toEqual({ eval_accuracy: 0.75, reward_bias: -0.5 });
     expect(input.stages[1]).toMatchObject({ steps: 4, totalSteps: 8, metrics: { 'objective/kl': 0.04 } });
@@ -53,14 +90,19 @@ describe('share data', () => {
 
     // the current policy when it is a run; an opened adapter; the loaded model
     expect((await cardInput(store, { policy: { kind: 'run', name: 'r', runId: 'rm1' }, model })).rewardHead).toBe(true);
-    expect(await cardInput(store, { policy: { kind: 'adapter', name: 'a.zip' }, model })).toMatchObject({ kind: 'adapter', stages: [], baseModel: model.source });
+    expect(await cardInput(store, { policy: { kind: 'adapter', name: 'a.zip' }, model })).toMatchObject({
+      kind: 'adapter',
+      stages: [],
+      baseModel: model.source,
+    });
     // an opened reward model's adapter keeps its card a reward model's
     expect((await cardInput(store, { policy: { kind: 'adapter', name: 'rm.zip', reward: true }, model })).rewardHead).toBe(true);
     expect(await cardInput(store, { policy: { kind: 'base', name: 'm' }, model })).toMatchObject({ kind: 'model', stages: [] });
     expect(dataCounts('sft', [demo(1), demo(2), ranking])).toEqual({ demonstrations: 2 });
     // the online stages' data are prompts (the page's prompt lines, or prompt-only records), as PPO's
     const prompt = (i: number): DataRecord => ({ kind: 'completion', prompt: `p${i}`, completion: '' });
-    for (const stage of ['ppo', 'grpo', 'rloo']) expect(dataCounts(stage, [prompt(1), prompt(2), { kind: 'prompt', prompt: 'p3' }]), stage).toEqual({ prompts: 3 });
+    for (const stage of ['ppo', 'grpo', 'rloo'])
+      expect(dataCounts(stage, [prompt(1), prompt(2), { kind: 'prompt', prompt: 'p3' }]), stage).toEqual({ prompts: 3 });
   });
 
   it('a run on a starting model with merged runs: those runs first, and a whole model unless it is a reward model', async () => {
@@ -90,22 +132,55 @@ describe('share data', () => {
 
     // the loaded model with a run merged in, exported as the current policy: that run is its history
     const merged = { ...model, merged: [{ runId: 'sft9', stage: 'sft', step: 3 }] };
-    expect(await cardInput(store, { policy: { kind: 'base', name: 'm' }, model: merged })).toMatchObject({ kind: 'model', stages: [{ stage: 'sft', steps: 3 }], data: { demonstrations: 3 } });
+    expect(await cardInput(store, { policy: { kind: 'base', name: 'm' }, model: merged })).toMatchObject({
+      kind: 'model',
+      stages: [{ stage: 'sft', steps: 3 }],
+      data: { demonstrations: 3 },
+    });
   });
 
-  it('export for a cluster: the latest run\'s settings per stage, our LoRA targets, data that clusterExport takes', async () => {
+  it("export for a cluster: the latest run's settings per stage, our LoRA targets, data that clusterExport takes", async () => {
     const store = await seeded();
     const input = await clusterInput(store, [demo(1), demo(2)], model, await db.listRuns(store));
     // no RLOO run: TRL's RLOO continues the PPO run; its batch counts completions (4 prompts x 4 samples)
-    expect(input.hyper.rloo).toMatchObject({ model: 'HuggingFaceTB/SmolLM2-135M', klCoef: 0.05, numGenerations: 4, batchSize: 16, rewardModel: 'runs/reward', loraRank: 8 });
+    expect(input.hyper.rloo).toMatchObject({
+      model: 'HuggingFaceTB/SmolLM2-135M',
+      klCoef: 0.05,
+      numGenerations: 4,
+      batchSize: 16,
+      rewardModel: 'runs/reward',
+      loraRank: 8,
+    });
     // no GRPO run: GRPO's defaults, scored by the reward stage's output
-    expect(input.hyper.grpo).toMatchObject({ outputDir: 'runs/grpo', rewardModel: 'runs/reward', rewardFuncs: [], numGenerations: 4, klCoef: 0, scaleRewards: 'group', lossType: 'dapo' });
+    expect(input.hyper.grpo).toMatchObject({
+      outputDir: 'runs/grpo',
+      rewardModel: 'runs/reward',
+      rewardFuncs: [],
+      numGenerations: 4,
+      klCoef: 0,
+      scaleRewards: 'group',
+      lossType: 'dapo',
+    });
     expect(input.rewardFunctions).toBeUndefined();
     expect(input.hyper.sft.loraTargets).toContain('q_proj');
     expect(input.hyper.dpo.beta).toBe(0.1);
-    expect(input.datasets).toEqual({ sft: [demo(1), demo(2)], preferences: [{ kind: 'ranking', prompt: 'q', completions: ['a', 'b'] }], prompts: ['Write a haiku.'] });
+    expect(input.datasets).toEqual({
+      sft: [demo(1), demo(2)],
+      preferences: [{ kind: 'ranking', prompt: 'q', completions: ['a', 'b'] }],
+      prompts: ['Write a haiku.'],
+    });
     const files = clusterExport(input);
-    expect([...files.keys()].sort()).toEqual(['README.md', 'data/preference.jsonl', 'data/prompts.jsonl', 'data/sft.jsonl', 'dpo.yaml', 'grpo.yaml', 'reward.yaml', 'rloo.yaml', 'sft.yaml']);
+    expect([...files.keys()].sort()).toEqual([
+      'README.md',
+      'data/preference.jsonl',
+      'data/prompts.jsonl',
+      'data/sft.jsonl',
+      'dpo.yaml',
+      'grpo.yaml',
+      'reward.yaml',
+      'rloo.yaml',
+      'sft.yaml',
+    ]);
     expect(input.hyper.sft.modelRevision).toBeUndefined(); // main: TRL's default, no model_revision
     expect(files.get('sft.yaml')).not.toContain('model_revision');
     // a pinned revision of the base: the bare id in model_name_or_path, the revision in model_revision
@@ -117,29 +192,73 @@ describe('share data', () => {
     expect(clusterExport(await clusterInput(store, [], undefined, [])).get('sft.yaml')).toBeDefined();
   });
 
-  it('export for a cluster: GRPO and RLOO runs with their settings and reward functions\' JavaScript', async () => {
+  it("export for a cluster: GRPO and RLOO runs with their settings and reward functions' JavaScript", async () => {
     const store = await seeded();
-    const module = 'export const concise = ({ completions }) => completions.map((c) => (c.length < 40 ? 1 : 0));\nexport function polite({ completions }) { return completions.map((c) => (/please/i.test(c) ? 1 : 0)); }\n';
-    await db.putRun(store, run('rloo1', 'rloo', {
-      config: { loraRank: 8, rewardRunId: 'rm1', reward_funcs: ['concise', 'polite'], reward_module: module, reward_weights: [1, 0.5, 2], numSamples: 3, batchSize: 8, beta: 0.02, normalize_advantages: true },
-      updatedAt: 9,
-    }));
-    await db.putRun(store, run('grpo1', 'grpo', {
-      config: { loraRank: 8, reward_funcs: ['concise'], reward_module: module, loss_type: 'bnpo', scale_rewards: 'none', epsilon_high: 0.28, num_iterations: 2, mask_truncated_completions: true },
-      updatedAt: 10,
-    }));
+    const module =
+      'export const concise = ({ completions }) => completions.map((c) => (c.length < 40 ? 1 : 0));\nexport function polite({ completions }) { return completions.map((c) => (/please/i.test(c) ? 1 : 0)); }\n';
+    await db.putRun(
+      store,
+      run('rloo1', 'rloo', {
+        config: {
+          loraRank: 8,
+          rewardRunId: 'rm1',
+          reward_funcs: ['concise', 'polite'],
+          reward_module: module,
+          reward_weights: [1, 0.5, 2],
+          numSamples: 3,
+          batchSize: 8,
+          beta: 0.02,
+          normalize_advantages: true,
+        },
+        updatedAt: 9,
+      }),
+    );
+    await db.putRun(
+      store,
+      run('grpo1', 'grpo', {
+        config: {
+          loraRank: 8,
+          reward_funcs: ['concise'],
+          reward_module: module,
+          loss_type: 'bnpo',
+          scale_rewards: 'none',
+          epsilon_high: 0.28,
+          num_iterations: 2,
+          mask_truncated_completions: true,
+        },
+        updatedAt: 10,
+      }),
+    );
     const input = await clusterInput(store, [demo(1)], model, await db.listRuns(store));
     // TRL's RLOO now continues the RLOO run, not the PPO one
     expect(input.hyper.rloo).toMatchObject({
-      klCoef: 0.02, numGenerations: 3, batchSize: 24, rewardModel: 'runs/reward', rewardFuncs: ['concise', 'polite'], rewardWeights: [1, 0.5, 2],
-      normalizeAdvantages: true, epsilon: 0.2, numIterations: 4,
+      klCoef: 0.02,
+      numGenerations: 3,
+      batchSize: 24,
+      rewardModel: 'runs/reward',
+      rewardFuncs: ['concise', 'polite'],
+      rewardWeights: [1, 0.5, 2],
+      normalizeAdvantages: true,
+      epsilon: 0.2,
+      numIterations: 4,
     });
     expect(input.hyper.rloo.scaleRewards).toBeUndefined();
     // GRPO with reward functions only: no reward model
-    expect(input.hyper.grpo).toMatchObject({ rewardFuncs: ['concise'], lossType: 'bnpo', scaleRewards: 'none', epsilonHigh: 0.28, numIterations: 2, maskTruncatedCompletions: true, klCoef: 0 });
+    expect(input.hyper.grpo).toMatchObject({
+      rewardFuncs: ['concise'],
+      lossType: 'bnpo',
+      scaleRewards: 'none',
+      epsilonHigh: 0.28,
+      numIterations: 2,
+      maskTruncatedCompletions: true,
+      klCoef: 0,
+    });
     expect(input.hyper.grpo.rewardModel).toBeUndefined();
     expect(input.hyper.grpo.normalizeAdvantages).toBeUndefined();
-    expect(input.rewardFunctions).toEqual([{ name: 'concise', source: module }, { name: 'polite', source: module }]);
+    expect(input.rewardFunctions).toEqual([
+      { name: 'concise', source: module },
+      { name: 'polite', source: module },
+    ]);
 
     const files = clusterExport(input);
     expect([...files.keys()].filter((k) => k.startsWith('rewards/')).sort()).toEqual(['rewards/__init__.py', 'rewards/concise.js', 'rewards/polite.js']);

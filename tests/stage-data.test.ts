@@ -7,12 +7,26 @@
 // under another one put in its place.
 import fc from 'fast-check';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { checkRecords, rankingToRecord, rewardRankings, toPreferencePairs, toPrompts, type RankingLabels, type Record as DataRecord } from '../src/io/datasets.ts';
+import {
+  checkRecords,
+  rankingToRecord,
+  rewardRankings,
+  toPreferencePairs,
+  toPrompts,
+  type RankingLabels,
+  type Record as DataRecord,
+} from '../src/io/datasets.ts';
 import { isOnline, STAGES, type Stage } from '../src/shared/config.ts';
 import { stageRecords, type UserData } from '../src/io/stage-data.ts';
 
 const demo: DataRecord = { kind: 'completion', prompt: 'Greet Ana.', completion: 'Hello, Ana!' };
-const chat: DataRecord = { kind: 'messages', messages: [{ role: 'user', content: 'Hi?' }, { role: 'assistant', content: 'Hello.' }] };
+const chat: DataRecord = {
+  kind: 'messages',
+  messages: [
+    { role: 'user', content: 'Hi?' },
+    { role: 'assistant', content: 'Hello.' },
+  ],
+};
 const imported: DataRecord = { kind: 'ranking', prompt: 'Name a fruit.', completions: ['pear', 'car'] };
 const pair: DataRecord = { kind: 'preference', prompt: 'Say hi.', chosen: 'Hi!', rejected: 'Go away.' };
 const ownPrompt: DataRecord = { kind: 'prompt', prompt: [{ role: 'user', content: 'Thank Bo.' }] };
@@ -42,13 +56,14 @@ describe('stageRecords: which records a stage trains on', () => {
     }
   });
 
-  it('RM, DPO: the Rank tab\'s rankings as their records (best first; a decided pair a preference; a tie kept with its verdict), then the imported rankings and preferences', () => {
+  it("RM, DPO: the Rank tab's rankings as their records (best first; a decided pair a preference; a tie kept with its verdict), then the imported rankings and preferences", () => {
     for (const stage of ['rm', 'dpo'] as const) {
       expect(stageRecords(stage, data), stage).toEqual([
         { kind: 'ranking', prompt: 'Tell a joke.', completions: ['funny', 'ok', 'meh'], scores: [6, null, null] },
         { kind: 'preference', prompt: 'Name a colour.', chosen: 'blue', rejected: 'dog' },
         { kind: 'ranking', prompt: 'Say hi.', completions: ['hey', 'hi'], ranks: [0, 0], verdict: 'tie' },
-        imported, pair,
+        imported,
+        pair,
       ]);
     }
     expect(toPreferencePairs(stageRecords('dpo', data)).length).toBe(3 + 1 + 0 + 1 + 1);
@@ -69,12 +84,22 @@ describe('stageRecords: which records a stage trains on', () => {
 /** Small user data of every kind: stored prompts, K-way rankings (ties included) and pairwise verdicts, and own records. */
 const userData: fc.Arbitrary<UserData> = (() => {
   const text = fc.constantFrom('a', 'b', 'c', 'd');
-  const kWay = fc.integer({ min: 2, max: 4 }).chain((K) => fc.record({
-    prompt: text, completions: fc.constant(['w', 'x', 'y', 'z'].slice(0, K)), ranks: fc.array(fc.integer({ min: 0, max: K - 1 }), { minLength: K, maxLength: K }),
-  }));
-  const verdict = fc.constantFrom('a', 'b', 'tie', 'both-bad').chain((v) => fc.record({
-    prompt: text, completions: fc.constant(['w', 'x']), ranks: fc.constant(v === 'a' ? [0, 1] : v === 'b' ? [1, 0] : [0, 0]), verdict: fc.constant(v), shown: fc.constant<[number, number]>([0, 1]),
-  }));
+  const kWay = fc.integer({ min: 2, max: 4 }).chain((K) =>
+    fc.record({
+      prompt: text,
+      completions: fc.constant(['w', 'x', 'y', 'z'].slice(0, K)),
+      ranks: fc.array(fc.integer({ min: 0, max: K - 1 }), { minLength: K, maxLength: K }),
+    }),
+  );
+  const verdict = fc.constantFrom('a', 'b', 'tie', 'both-bad').chain((v) =>
+    fc.record({
+      prompt: text,
+      completions: fc.constant(['w', 'x']),
+      ranks: fc.constant(v === 'a' ? [0, 1] : v === 'b' ? [1, 0] : [0, 0]),
+      verdict: fc.constant(v),
+      shown: fc.constant<[number, number]>([0, 1]),
+    }),
+  );
   const record: fc.Arbitrary<DataRecord> = fc.oneof(
     fc.record({ kind: fc.constant('completion' as const), prompt: text, completion: fc.constantFrom('ok', 'fine') }),
     fc.constant<DataRecord>(chat),
@@ -92,13 +117,18 @@ const userData: fc.Arbitrary<UserData> = (() => {
 type Policy = typeof stageRecords;
 /** The UI's counting modules, imported afresh (after a vi.doMock of the policy, they count by the mock). */
 async function counters() {
-  const [{ stageCounts }, { dataCounts }, card] = await Promise.all([import('../src/ui/labeling.ts'), import('../src/ui/data-io.ts'), import('../src/ui/share-data.ts')]);
+  const [{ stageCounts }, { dataCounts }, card] = await Promise.all([
+    import('../src/ui/labeling.ts'),
+    import('../src/ui/data-io.ts'),
+    import('../src/ui/share-data.ts'),
+  ]);
   return { stageCounts, dataCounts, cardCounts: card.dataCounts };
 }
 
 /** Every count the page shows against the records `policy` gives each stage of `d`. */
 function expectCountsOf(policy: Policy, c: Awaited<ReturnType<typeof counters>>, d: UserData): void {
-  const of = (s: Stage) => policy(s, d), pairs = (rs: DataRecord[]) => toPreferencePairs(rs).length;
+  const of = (s: Stage) => policy(s, d),
+    pairs = (rs: DataRecord[]) => toPreferencePairs(rs).length;
   const rm = of('rm');
   expect(c.stageCounts(d)).toEqual({
     pairs: pairs(rm),
@@ -112,20 +142,21 @@ function expectCountsOf(policy: Policy, c: Awaited<ReturnType<typeof counters>>,
   expect(c.dataCounts(d)).toEqual({ prompts: d.prompts.length, demonstrations: of('sft').length, rankings: rm.length, comparisons: pairs(rm) });
   // a run's card counts the snapshot the policy gave it
   for (const stage of STAGES) {
-    const taken = of(stage), card = c.cardCounts(stage, taken);
+    const taken = of(stage),
+      card = c.cardCounts(stage, taken);
     if (stage === 'sft') expect(card, stage).toEqual({ demonstrations: taken.length });
     else if (isOnline(stage)) expect((card.prompts ?? 0) + (card.demonstrations ?? 0), stage).toBe(toPrompts(taken).length);
     else expect(card.comparisons, stage).toBe(pairs(taken));
   }
 }
 
-describe('the page\'s counts follow the policy', () => {
+describe("the page's counts follow the policy", () => {
   afterEach(() => {
     vi.doUnmock('../src/io/stage-data.ts');
     vi.resetModules();
   });
 
-  it('each count is what the stage\'s records give (random data)', async () => {
+  it("each count is what the stage's records give (random data)", async () => {
     const c = await counters();
     fc.assert(fc.property(userData, (d) => expectCountsOf(stageRecords, c, d)));
   });

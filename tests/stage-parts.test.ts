@@ -9,8 +9,14 @@ import { resolveConfig } from '../src/shared/config.ts';
 import { layoutRows, rowWeights, targetWeights } from '../src/train/layout.ts';
 import { loraConfig, stepper } from '../src/train/stages/common.ts';
 
-const SEQS = [{ prompt: [1, 2, 3], completion: [4, 5] }, { prompt: [6], completion: [7, 8, 9] }, { prompt: [10, 11], completion: [12, 13, 14, 15, 16] }];
-const B = 4, T = 6, PAD = 0;
+const SEQS = [
+  { prompt: [1, 2, 3], completion: [4, 5] },
+  { prompt: [6], completion: [7, 8, 9] },
+  { prompt: [10, 11], completion: [12, 13, 14, 15, 16] },
+];
+const B = 4,
+  T = 6,
+  PAD = 0;
 
 describe('layoutRows', () => {
   it('puts each completion token where the hand-written rule did: row * T + prompt length - 1 + k', () => {
@@ -19,9 +25,15 @@ describe('layoutRows', () => {
     // read: the value at the position that predicts each completion token
     expect(laid.read(x)).toEqual(SEQS.slice(0, 2).map((s, row) => s.completion.map((_, k) => x[row * T + s.prompt.length - 1 + k])));
     // place: the values there, 0 elsewhere; a target at each
-    const placed = laid.place([[0.5, -1], [2, 3, 4]]);
+    const placed = laid.place([
+      [0.5, -1],
+      [2, 3, 4],
+    ]);
     const hand = new Float32Array(B * T);
-    [[0.5, -1], [2, 3, 4]].forEach((v, row) => v.forEach((y, k) => (hand[row * T + SEQS[row]!.prompt.length - 1 + k] = y)));
+    [
+      [0.5, -1],
+      [2, 3, 4],
+    ].forEach((v, row) => v.forEach((y, k) => (hand[row * T + SEQS[row]!.prompt.length - 1 + k] = y)));
     expect([...placed]).toEqual([...hand]);
     placed.forEach((y, i) => y !== 0 && expect(laid.targets[i]).toBeGreaterThanOrEqual(0));
     // a shorter row of values (GRPO's masked rows: none) leaves the rest 0
@@ -34,9 +46,17 @@ describe('layoutRows', () => {
     const laid = layoutRows(SEQS, B, T, PAD, (i) => [3, 0, 1][i]!);
     const x = Float32Array.from({ length: B * T }, (_, i) => i);
     // the third sequence (2 + 5 tokens) is cut at T = 6: four of its five tokens are predicted in row 1
-    expect(laid.read(x)).toEqual([[3 * T + 2, 3 * T + 3], [0, 1, 2], [T + 1, T + 2, T + 3, T + 4]]);
+    expect(laid.read(x)).toEqual([
+      [3 * T + 2, 3 * T + 3],
+      [0, 1, 2],
+      [T + 1, T + 2, T + 3, T + 4],
+    ]);
     expect(laid.count).toBe(2 + 3 + 4);
-    const placed = laid.place([[1, 1], [1, 1, 1], [1, 1, 1, 1, 1]]);
+    const placed = laid.place([
+      [1, 1],
+      [1, 1, 1],
+      [1, 1, 1, 1, 1],
+    ]);
     expect([...placed]).toEqual([...targetWeights(laid.targets)]);
   });
 
@@ -68,13 +88,13 @@ describe('stepper', () => {
   });
 });
 
-describe('a stage\'s adapter', () => {
+describe("a stage's adapter", () => {
   it('takes rank, alpha and dropout from the config and the modules from LORA_DEFAULTS', () => {
     const c = resolveConfig('ppo', { loraRank: 4, loraAlpha: 12, rewardRunId: 'rm' }, { maxPositions: 1024, hidden: 64 });
     expect(loraConfig(c, 'llama')).toEqual({ r: 4, alpha: 12, dropout: 0, targets: LORA_DEFAULTS.llama.targets });
   });
 
-  it('LORA_DEFAULTS (tests\' and benchmarks\' typical adapter) is the schema\'s rank-8 default of the offline stages', () => {
+  it("LORA_DEFAULTS (tests' and benchmarks' typical adapter) is the schema's rank-8 default of the offline stages", () => {
     for (const stage of ['sft', 'rm', 'dpo'] as const) {
       const c = resolveConfig(stage, { loraRank: 8 }, { maxPositions: 1024, hidden: 64 });
       for (const arch of ['gpt2', 'llama'] as const) expect(loraConfig(c, arch)).toEqual(LORA_DEFAULTS[arch]);

@@ -19,7 +19,10 @@ const env = useBrowserEnv();
 
 /** Chromium on `profile`, reached over DevTools, and a way to kill its whole process group at once. */
 async function launchKillable(profile: string): Promise<{ browser: Browser; kill: () => Promise<void> }> {
-  const p = spawn(CHROMIUM, [...CHROMIUM_ARGS, '--headless=new', `--user-data-dir=${profile}`, '--remote-debugging-port=0', 'about:blank'], { detached: true, stdio: ['ignore', 'ignore', 'pipe'] });
+  const p = spawn(CHROMIUM, [...CHROMIUM_ARGS, '--headless=new', `--user-data-dir=${profile}`, '--remote-debugging-port=0', 'about:blank'], {
+    detached: true,
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
   const exited = new Promise<void>((resolve) => p.once('exit', () => resolve()));
   const ws = await new Promise<string>((resolve, reject) => {
     let log = '';
@@ -27,12 +30,24 @@ async function launchKillable(profile: string): Promise<{ browser: Browser; kill
     p.stderr!.on('data', (d: Buffer) => {
       log += d.toString();
       const m = /DevTools listening on (ws:\/\/\S+)/.exec(log);
-      if (m) { clearTimeout(timer); resolve(m[1]!); }
+      if (m) {
+        clearTimeout(timer);
+        resolve(m[1]!);
+      }
     });
-    p.once('exit', (code) => { clearTimeout(timer); reject(new Error(`Chromium exited (${code}): ${log}`)); });
+    p.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`Chromium exited (${code}): ${log}`));
+    });
   });
   const browser = await chromium.connectOverCDP(ws);
-  return { browser, kill: async () => { process.kill(-p.pid!, 'SIGKILL'); await exited; } };
+  return {
+    browser,
+    kill: async () => {
+      process.kill(-p.pid!, 'SIGKILL');
+      await exited;
+    },
+  };
 }
 
 async function storePage(browser: Browser): Promise<Page> {
@@ -43,11 +58,15 @@ async function storePage(browser: Browser): Promise<Page> {
 }
 
 type StoreTest = {
-  saved: number[]; written: number;
+  saved: number[];
+  written: number;
   rankForever(): Promise<void>;
   checkpoint(runId: string, step: number, mib: number, seed: number): Promise<void>;
   verify(runId: string): Promise<{ step: number; state: { seed: number; n: number }; tensors: number; intact: boolean } | undefined>;
-  clean(): Promise<number>; rankingIds(): Promise<number[]>; chunkCount(): Promise<number>; idbChunkCount(): Promise<number>;
+  clean(): Promise<number>;
+  rankingIds(): Promise<number[]>;
+  chunkCount(): Promise<number>;
+  idbChunkCount(): Promise<number>;
   opfsRules(): Promise<Record<string, unknown>>;
 };
 declare const storeTest: StoreTest;
@@ -73,8 +92,21 @@ describe('the store survives a killed browser', () => {
       b = await launchKillable(profile);
       page = await storePage(b.browser);
       const ids = new Set(await page.evaluate(() => storeTest.rankingIds()));
-      if (process.env.CRASH_DEBUG) console.log('after restart', JSON.stringify({ saved: saved.length, found: ids.size, written, chunks: await page.evaluate(() => storeTest.chunkCount()), ck: await page.evaluate(() => storeTest.verify('run')) }));
-      expect(saved.filter((id) => !ids.has(id)), 'rankings reported saved but gone after the crash').toEqual([]);
+      if (process.env.CRASH_DEBUG)
+        console.log(
+          'after restart',
+          JSON.stringify({
+            saved: saved.length,
+            found: ids.size,
+            written,
+            chunks: await page.evaluate(() => storeTest.chunkCount()),
+            ck: await page.evaluate(() => storeTest.verify('run')),
+          }),
+        );
+      expect(
+        saved.filter((id) => !ids.has(id)),
+        'rankings reported saved but gone after the crash',
+      ).toEqual([]);
       if (midCheckpoint) expect(await page.evaluate(() => storeTest.clean())).toBeGreaterThanOrEqual(written); // the cut-short generation's chunks
       expect(await page.evaluate(() => storeTest.chunkCount())).toBe(4); // only step 1's
       expect(await page.evaluate(() => storeTest.verify('run'))).toMatchObject({ step: 1, state: { seed: 1, n: 4 }, tensors: 4, intact: true });

@@ -6,8 +6,37 @@ import { checkpointBytes } from '../src/train/checkpoint.ts';
 import type { IDBPDatabase } from 'idb';
 import { describe, expect, it } from 'vitest';
 import {
-  checkpointManifest, addPrompt, addPrompts, addSpotCheck, addVote, appendMetrics, deletePrompt, deleteRun, listRollouts, listSpotChecks, saveRollouts, listVotes, putPrompt, winRate, getMetrics, getRun, listPrompts, listRankings, listRuns, openStore, putRun,
-  getDataset, saveDataset, saveRanking, SCHEMA_VERSION, storageEstimate, updateRun, userData, USER_DATASET, type RunRecord, type Store,
+  checkpointManifest,
+  addPrompt,
+  addPrompts,
+  addSpotCheck,
+  addVote,
+  appendMetrics,
+  deletePrompt,
+  deleteRun,
+  listRollouts,
+  listSpotChecks,
+  saveRollouts,
+  listVotes,
+  putPrompt,
+  winRate,
+  getMetrics,
+  getRun,
+  listPrompts,
+  listRankings,
+  listRuns,
+  openStore,
+  putRun,
+  getDataset,
+  saveDataset,
+  saveRanking,
+  SCHEMA_VERSION,
+  storageEstimate,
+  updateRun,
+  userData,
+  USER_DATASET,
+  type RunRecord,
+  type Store,
 } from '../src/store/db.ts';
 import { RecordError, toPrompts, type Record as DataRecord } from '../src/io/datasets.ts';
 
@@ -17,10 +46,15 @@ const run = (id: string, t = 1): RunRecord => ({ id, stage: 'sft', config: { lr:
 /** Every store of the latest schema. */
 const STORES = ['checkpoints', 'chunks', 'datasets', 'metrics', 'prompts', 'rankings', 'rollouts', 'runs', 'spotchecks', 'votes'] as const;
 /** Each store's key path, indexes and records. */
-const contents = async (db: Store) => Object.fromEntries(await Promise.all(STORES.map(async (name) => {
-  const store = db.transaction(name).store;
-  return [name, { keyPath: store.keyPath, indexes: [...store.indexNames], records: await db.getAll(name) }] as const;
-})));
+const contents = async (db: Store) =>
+  Object.fromEntries(
+    await Promise.all(
+      STORES.map(async (name) => {
+        const store = db.transaction(name).store;
+        return [name, { keyPath: store.keyPath, indexes: [...store.indexNames], records: await db.getAll(name) }] as const;
+      }),
+    ),
+  );
 
 describe('store', () => {
   it('creates every store and index of the latest schema', async () => {
@@ -63,7 +97,10 @@ describe('store', () => {
     await saveRollouts(db, { runId: 'r1', step: 2, samples: [sample('two'), sample('two b')] });
     await saveRollouts(db, { runId: 'r1', step: 2, samples: [sample('two again')] });
     await saveRollouts(db, { runId: 'r2', step: 1, samples: [sample('other run')] });
-    expect((await listRollouts(db, 'r1')).map((r) => [r.step, r.samples.map((x) => x.response)])).toEqual([[2, ['two again']], [10, ['ten']]]);
+    expect((await listRollouts(db, 'r1')).map((r) => [r.step, r.samples.map((x) => x.response)])).toEqual([
+      [2, ['two again']],
+      [10, ['ten']],
+    ]);
     await deleteRun(db, 'r1');
     expect(await listSpotChecks(db, 'r1')).toEqual([]);
     expect(await listRollouts(db, 'r1')).toEqual([]);
@@ -98,15 +135,40 @@ describe('store', () => {
     expect([...v5.objectStoreNames]).toContain('generations');
     // a record in every store, rankings of each kind among them
     await addPrompts(v5, ['Say hi.', 'Name a colour.'], 'file.jsonl', 1);
-    await saveRanking(v5, { prompt: 'Say hi.', completions: ['hi', 'hello', 'hey'], ranks: [1, 0, 1], scores: [3, 6, null], flags: [['hallucination'], [], []], rationale: 'warmer', createdAt: 2 });
+    await saveRanking(v5, {
+      prompt: 'Say hi.',
+      completions: ['hi', 'hello', 'hey'],
+      ranks: [1, 0, 1],
+      scores: [3, 6, null],
+      flags: [['hallucination'], [], []],
+      rationale: 'warmer',
+      createdAt: 2,
+    });
     await saveRanking(v5, { prompt: 'Name a colour.', completions: ['red', 'car'], ranks: [0, 1], verdict: 'b', shown: [1, 0], createdAt: 3 });
-    await saveRanking(v5, { prompt: 'Name a colour.', completions: ['blue', 'dog'], ranks: [0, 1], verdict: 'a', shown: [0, 1], recheck: { ranks: [0, 1], verdict: 'b', shown: [1, 0], createdAt: 5 }, createdAt: 4 });
+    await saveRanking(v5, {
+      prompt: 'Name a colour.',
+      completions: ['blue', 'dog'],
+      ranks: [0, 1],
+      verdict: 'a',
+      shown: [0, 1],
+      recheck: { ranks: [0, 1], verdict: 'b', shown: [1, 0], createdAt: 5 },
+      createdAt: 4,
+    });
     await saveDataset(v5, { id: 'd1', name: 'prefs.jsonl', records: [{ kind: 'preference', prompt: 'p', chosen: 'a', rejected: 'b' }], createdAt: 6 });
     await putRun(v5, { ...run('r1', 7), datasetId: 'd1' });
     await appendMetrics(v5, [{ runId: 'r1', step: 1, time: 8, values: { loss: 0.5 } }]);
     await writeCheckpoint(v5, 'r1', { step: 1, state: { cursor: 3 }, tensors: [['w', new Float32Array([1, 2, 3])]], bytes: 12 });
     await saveRollouts(v5, { runId: 'r1', step: 1, samples: [{ prompt: 'p', response: 'r', score: 0.25 }] });
-    await addVote(v5, { prompt: 'p', tuned: 't', reference: 'r', tunedModel: 'run:r1', referenceModel: 'base', tunedShownAs: 'B', winner: 'tuned', createdAt: 9 });
+    await addVote(v5, {
+      prompt: 'p',
+      tuned: 't',
+      reference: 'r',
+      tunedModel: 'run:r1',
+      referenceModel: 'base',
+      tunedShownAs: 'B',
+      winner: 'tuned',
+      createdAt: 9,
+    });
     await addSpotCheck(v5, { runId: 'r1', step: 1, prompt: 'p', response: 'r', reward: 0.25, score: 5, createdAt: 10 });
     const old = v5 as unknown as IDBPDatabase; // the v5 schema's generations store is not in today's types
     await old.add('generations', { prompt: 'p', texts: ['a', 'b'], config: {}, model: 'base', createdAt: 11 });
@@ -131,7 +193,11 @@ describe('store', () => {
       { kind: 'completion', prompt: 'Greet Ana.', completion: 'Hello, Ana!' }, // a demonstration (PPO-ptx)
       { kind: 'completion', prompt: 'Name a fruit.', completion: '' },
     ];
-    for (const [id, stage] of [['p1', 'ppo'], ['g1', 'grpo'], ['s1', 'sft']] as const) {
+    for (const [id, stage] of [
+      ['p1', 'ppo'],
+      ['g1', 'grpo'],
+      ['s1', 'sft'],
+    ] as const) {
       await putRun(v6, { ...run(id), stage, datasetId: `run:${id}` });
       await v6.put('datasets', { id: `run:${id}`, name: `${stage} data`, records: old as DataRecord[], createdAt: 1 });
     }
@@ -152,19 +218,26 @@ describe('store', () => {
 
   it('checks records by the one rule set: a bad record is refused when saved and reported when read, naming the dataset, the record and the problem', async () => {
     const db = await openStore(fresh());
-    const good: DataRecord[] = [{ kind: 'completion', prompt: 'a', completion: 'b' }, { kind: 'prompt', prompt: 'c' }];
+    const good: DataRecord[] = [
+      { kind: 'completion', prompt: 'a', completion: 'b' },
+      { kind: 'prompt', prompt: 'c' },
+    ];
     await saveDataset(db, { id: USER_DATASET, name: 'My data', records: good, createdAt: 1 });
     expect((await getDataset(db, USER_DATASET))!.records).toEqual(good);
     // refused on save: nothing written
     const bad = { kind: 'completion', prompt: 'a', completion: 7 } as unknown as DataRecord;
-    await expect(saveDataset(db, { id: USER_DATASET, name: 'My data', records: [good[0]!, bad], createdAt: 1 }))
-      .rejects.toThrow(new RecordError('dataset "user", record 2 of 2: "completion" must be a string, got a number'));
-    await expect(saveDataset(db, { id: 'd', name: 'x', records: [{ kind: 'demonstration', prompt: 'a' } as unknown as DataRecord], createdAt: 1 }))
-      .rejects.toThrow(/^dataset "d", record 1 of 1: "kind" must be one of "prompt", "completion", "messages", "preference", "ranking", got "demonstration"$/);
-    await expect(saveDataset(db, { id: 'd', name: 'x', records: [{ kind: 'prompt', prompt: 'a', completion: '' } as unknown as DataRecord], createdAt: 1 }))
-      .rejects.toThrow(/^dataset "d", record 1 of 1: unknown key "completion" in a prompt-only record \(allowed: kind, prompt\)$/);
-    await expect(saveDataset(db, { id: 'd', name: 'x', records: [{ kind: 'ranking', prompt: 'p', completions: ['x', 'y'], ranks: [1, 0] }], createdAt: 1 }))
-      .rejects.toThrow(/record 1 of 1: ranks\[0\] must be 0 \(completions are listed best first\)/);
+    await expect(saveDataset(db, { id: USER_DATASET, name: 'My data', records: [good[0]!, bad], createdAt: 1 })).rejects.toThrow(
+      new RecordError('dataset "user", record 2 of 2: "completion" must be a string, got a number'),
+    );
+    await expect(
+      saveDataset(db, { id: 'd', name: 'x', records: [{ kind: 'demonstration', prompt: 'a' } as unknown as DataRecord], createdAt: 1 }),
+    ).rejects.toThrow(/^dataset "d", record 1 of 1: "kind" must be one of "prompt", "completion", "messages", "preference", "ranking", got "demonstration"$/);
+    await expect(
+      saveDataset(db, { id: 'd', name: 'x', records: [{ kind: 'prompt', prompt: 'a', completion: '' } as unknown as DataRecord], createdAt: 1 }),
+    ).rejects.toThrow(/^dataset "d", record 1 of 1: unknown key "completion" in a prompt-only record \(allowed: kind, prompt\)$/);
+    await expect(
+      saveDataset(db, { id: 'd', name: 'x', records: [{ kind: 'ranking', prompt: 'p', completions: ['x', 'y'], ranks: [1, 0] }], createdAt: 1 }),
+    ).rejects.toThrow(/record 1 of 1: ranks\[0\] must be 0 \(completions are listed best first\)/);
     expect((await getDataset(db, USER_DATASET))!.records).toEqual(good);
     expect(await getDataset(db, 'd')).toBeUndefined();
     // a record that got past the rules (an older version, a hand-edited database) is reported when read, not handed on
@@ -185,7 +258,8 @@ describe('store', () => {
 
   it('a write resolves once its transaction completed: another connection sees it at once', async () => {
     const name = fresh();
-    const a = await openStore(name), b = await openStore(name);
+    const a = await openStore(name),
+      b = await openStore(name);
     const id = await saveRanking(a, { prompt: 'q', completions: ['x', 'y', 'z'], ranks: [1, 0, 1], scores: [3, 6, null], flags: [['hallucination'], [], []] });
     const seen = await b.get('rankings', id);
     expect(seen).toMatchObject({ prompt: 'q', ranks: [1, 0, 1], scores: [3, 6, null], flags: [['hallucination'], [], []] });
@@ -202,9 +276,13 @@ describe('store', () => {
     await expect(saveRanking(a, { prompt: 'q', completions: ['x', 'y'], ranks: [0, 1], editedAt: (() => 0) as unknown as number })).rejects.toThrow(); // not cloneable
     expect(await a.count('rankings')).toBe(before);
     // a ranking that breaks the rules (src/io/datasets.ts's, the JSONL line's too) is refused before any write, saying why
-    expect(() => saveRanking(a, { prompt: (() => 0) as unknown as string, completions: ['x', 'y'], ranks: [0, 1] })).toThrow('a new ranking: "prompt" must be a string, got a function');
+    expect(() => saveRanking(a, { prompt: (() => 0) as unknown as string, completions: ['x', 'y'], ranks: [0, 1] })).toThrow(
+      'a new ranking: "prompt" must be a string, got a function',
+    );
     expect(() => saveRanking(a, { prompt: 'q', completions: ['only'], ranks: [0] })).toThrow(/2 to 9/);
-    expect(() => saveRanking(a, { id: 4, prompt: 'q', completions: ['x', 'y'], ranks: [0, 1], scores: [0, 8] })).toThrow('ranking 4: scores[0] must be an integer 1-7 or null, got 0');
+    expect(() => saveRanking(a, { id: 4, prompt: 'q', completions: ['x', 'y'], ranks: [0, 1], scores: [0, 8] })).toThrow(
+      'ranking 4: scores[0] must be an integer 1-7 or null, got 0',
+    );
     expect(await a.count('rankings')).toBe(before);
     a.close();
     b.close();
@@ -218,7 +296,11 @@ describe('store', () => {
     await appendMetrics(db, [row('r1', 2, 2), row('r1', 1, 1), row('r2', 1, 9)]);
     await appendMetrics(db, [row('r1', 3, 3)]);
     await appendMetrics(db, [row('r1', 3, 3.5)]); // a resumed run redoes step 3: replaced, not duplicated
-    expect((await getMetrics(db, 'r1')).map((m) => [m.step, m.values.loss])).toEqual([[1, 1], [2, 2], [3, 3.5]]);
+    expect((await getMetrics(db, 'r1')).map((m) => [m.step, m.values.loss])).toEqual([
+      [1, 1],
+      [2, 2],
+      [3, 3.5],
+    ]);
     expect((await getMetrics(db, 'r2')).map((m) => m.step)).toEqual([1]);
     const updated = await updateRun(db, 'r1', { status: 'paused', step: 3 });
     expect(updated.updatedAt).toBeGreaterThan(1);
@@ -231,12 +313,25 @@ describe('store', () => {
 
   it('writes a checkpoint in chunks under a manifest: the old one stays until the switch, and a failed write leaves it whole', async () => {
     const db = await openStore(fresh());
-    const tensor = (n: number, seed: number) => { const t = new Float32Array(n); for (let i = 0; i < n; i++) t[i] = seed + i / 7; return t; };
+    const tensor = (n: number, seed: number) => {
+      const t = new Float32Array(n);
+      for (let i = 0; i < n; i++) t[i] = seed + i / 7;
+      return t;
+    };
     const same = (a: Float32Array | undefined, b: Float32Array) => a !== undefined && a.length === b.length && a.every((x, i) => x === b[i]);
     const big = new Float32Array(64).map((_, i) => i);
     // a view into a larger buffer: only its own floats are stored; a tensor over CHUNK_BYTES spans chunks
     const long = CHUNK_BYTES / 4 + 3;
-    await writeCheckpoint(db, 'r', { step: 2, state: { cursor: 5 }, tensors: [['a', big.subarray(8, 16)], ['b', tensor(long, 1)], ['empty', new Float32Array(0)]], bytes: 32 + 4 * long });
+    await writeCheckpoint(db, 'r', {
+      step: 2,
+      state: { cursor: 5 },
+      tensors: [
+        ['a', big.subarray(8, 16)],
+        ['b', tensor(long, 1)],
+        ['empty', new Float32Array(0)],
+      ],
+      bytes: 32 + 4 * long,
+    });
     const ck = await readCheckpointAll<{ cursor: number }>(db, 'r');
     expect(ck!.step).toBe(2);
     expect(ck!.state).toEqual({ cursor: 5 });
@@ -258,14 +353,19 @@ describe('store', () => {
 
     // a full disk is refused before anything is written, with the numbers, and keeps step 2
     const full = async () => ({ usage: 990 * 2 ** 20, quota: 1000 * 2 ** 20 });
-    await expect(writeCheckpoint(db, 'r', { step: 4, state: {}, tensors: [['a', tensor(8, 0)]], bytes: 20 * 2 ** 20 }, { estimate: full }))
-      .rejects.toThrow(new StorageFullError('not enough storage for the checkpoint of step 4: it needs 22 MiB, 10 MiB is free; the checkpoint of step 2 is kept. Delete old runs on the Train tab (or free disk space) and resume.'));
+    await expect(writeCheckpoint(db, 'r', { step: 4, state: {}, tensors: [['a', tensor(8, 0)]], bytes: 20 * 2 ** 20 }, { estimate: full })).rejects.toThrow(
+      new StorageFullError(
+        'not enough storage for the checkpoint of step 4: it needs 22 MiB, 10 MiB is free; the checkpoint of step 2 is kept. Delete old runs on the Train tab (or free disk space) and resume.',
+      ),
+    );
     // and a quota error from the browser midway the same way
     const quota = async function* (): AsyncGenerator<[string, Float32Array]> {
       yield ['a', tensor(8, 0)];
       throw Object.assign(new Error('quota'), { name: 'QuotaExceededError' });
     };
-    await expect(writeCheckpoint(db, 'r', { step: 4, state: {}, tensors: quota(), bytes: 32 })).rejects.toThrow(/^the disk filled up while writing the checkpoint of step 4; the checkpoint of step 2 is kept/);
+    await expect(writeCheckpoint(db, 'r', { step: 4, state: {}, tensors: quota(), bytes: 32 })).rejects.toThrow(
+      /^the disk filled up while writing the checkpoint of step 4; the checkpoint of step 2 is kept/,
+    );
     expect(await db.count('chunks')).toBe(4);
 
     // the next write switches and drops the old generation's chunks
@@ -302,9 +402,22 @@ describe('store', () => {
 
   it('a checkpoint of 512 MiB round-trips, tensor by tensor', async () => {
     const db = await openStore(fresh());
-    const n = 32, floats = 4 * 2 ** 20; // 32 tensors of 16 MiB
-    const make = (k: number) => { const t = new Float32Array(floats); for (let i = 0; i < floats; i += 4099) t[i] = k + i; t[floats - 1] = -k; return t; };
-    await writeCheckpoint(db, 'big', { step: 7, state: {}, tensors: (function* () { for (let k = 0; k < n; k++) yield [`t${k}`, make(k)] as [string, Float32Array]; })(), bytes: n * floats * 4 });
+    const n = 32,
+      floats = 4 * 2 ** 20; // 32 tensors of 16 MiB
+    const make = (k: number) => {
+      const t = new Float32Array(floats);
+      for (let i = 0; i < floats; i += 4099) t[i] = k + i;
+      t[floats - 1] = -k;
+      return t;
+    };
+    await writeCheckpoint(db, 'big', {
+      step: 7,
+      state: {},
+      tensors: (function* () {
+        for (let k = 0; k < n; k++) yield [`t${k}`, make(k)] as [string, Float32Array];
+      })(),
+      bytes: n * floats * 4,
+    });
     const ck = (await readCheckpoint(db, 'big'))!;
     let k = 0;
     for await (const [name, t] of ck.tensors()) {

@@ -17,19 +17,25 @@ const fatal = (b: Uint8Array) => {
 
 describe('UTF-8 is checked, not repaired', () => {
   it('firstInvalidUtf8 agrees with the fatal decoder on random bytes and on mutated UTF-8', () => {
-    fc.assert(fc.property(fc.uint8Array({ maxLength: 64 }), (b) => (firstInvalidUtf8(b) < 0) === fatal(b)), { numRuns: 3000 });
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 64 }), (b) => firstInvalidUtf8(b) < 0 === fatal(b)),
+      { numRuns: 3000 },
+    );
     const enc = new TextEncoder();
-    fc.assert(fc.property(fc.string({ unit: 'grapheme', maxLength: 40 }), fc.nat(), fc.integer({ min: 0, max: 255 }), (s, at, byte) => {
-      const b = enc.encode(s);
-      expect(firstInvalidUtf8(b)).toBe(-1);
-      if (!b.length) return;
-      const m = b.slice();
-      m[at % m.length] = byte;
-      expect(firstInvalidUtf8(m) < 0).toBe(fatal(m));
-      // the reported offset is where it stops: everything before decodes
-      const bad = firstInvalidUtf8(m);
-      if (bad >= 0) expect(fatal(m.subarray(0, bad))).toBe(true);
-    }), { numRuns: 2000 });
+    fc.assert(
+      fc.property(fc.string({ unit: 'grapheme', maxLength: 40 }), fc.nat(), fc.integer({ min: 0, max: 255 }), (s, at, byte) => {
+        const b = enc.encode(s);
+        expect(firstInvalidUtf8(b)).toBe(-1);
+        if (!b.length) return;
+        const m = b.slice();
+        m[at % m.length] = byte;
+        expect(firstInvalidUtf8(m) < 0).toBe(fatal(m));
+        // the reported offset is where it stops: everything before decodes
+        const bad = firstInvalidUtf8(m);
+        if (bad >= 0) expect(fatal(m.subarray(0, bad))).toBe(true);
+      }),
+      { numRuns: 2000 },
+    );
   });
 
   it('says what is wrong with a file, once: empty, binary, not UTF-8 (line and byte offset)', () => {
@@ -51,7 +57,13 @@ describe('UTF-8 is checked, not repaired', () => {
   });
 
   it('a data zip whose data.jsonl is not UTF-8 names the file inside it', () => {
-    const zip = zipFiles(new Map([['data.jsonl', new Uint8Array([0x7b, 0xff, 0x7d])], ['prompts.jsonl', new TextEncoder().encode('{"prompt": "hi"}\n')]]), 'rlhf-playground-data');
+    const zip = zipFiles(
+      new Map([
+        ['data.jsonl', new Uint8Array([0x7b, 0xff, 0x7d])],
+        ['prompts.jsonl', new TextEncoder().encode('{"prompt": "hi"}\n')],
+      ]),
+      'rlhf-playground-data',
+    );
     const got = importDataBundle(zip, 'mine.zip');
     expect(got.errors).toEqual(['mine.zip/data.jsonl: not UTF-8 text (line 1, byte offset 1: 0xff); save it as UTF-8']);
     expect(got.prompts.length).toBe(1);

@@ -138,7 +138,13 @@ function sentencePieceJson(): any {
   return {
     version: '1.0',
     added_tokens: [special(0, '<unk>'), special(1, '<s>'), special(2, '</s>')],
-    normalizer: { type: 'Sequence', normalizers: [{ type: 'Prepend', prepend: '▁' }, { type: 'Replace', pattern: { String: ' ' }, content: '▁' }] },
+    normalizer: {
+      type: 'Sequence',
+      normalizers: [
+        { type: 'Prepend', prepend: '▁' },
+        { type: 'Replace', pattern: { String: ' ' }, content: '▁' },
+      ],
+    },
     pre_tokenizer: null,
     post_processor: {
       type: 'TemplateProcessing',
@@ -156,7 +162,11 @@ function sentencePieceJson(): any {
       ],
     },
     model: {
-      type: 'BPE', unk_token: '<unk>', fuse_unk: true, byte_fallback: true, vocab,
+      type: 'BPE',
+      unk_token: '<unk>',
+      fuse_unk: true,
+      byte_fallback: true,
+      vocab,
       merges: ['▁ h', '▁h i', 'l l', '▁h e', '▁he ll', '▁hell o'],
     },
   };
@@ -228,9 +238,7 @@ describe('chat templates', () => {
     expect(tok.hasChatTemplate).toBe(true);
     const system = '<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n';
     expect(tok.applyChatTemplate(messages)).toBe(`${system}<|im_start|>user\nHi!<|im_end|>\n`);
-    expect(tok.applyChatTemplate(messages, { addGenerationPrompt: true })).toBe(
-      `${system}<|im_start|>user\nHi!<|im_end|>\n<|im_start|>assistant\n`,
-    );
+    expect(tok.applyChatTemplate(messages, { addGenerationPrompt: true })).toBe(`${system}<|im_start|>user\nHi!<|im_end|>\n<|im_start|>assistant\n`);
     expect(
       tok.applyChatTemplate([
         { role: 'system', content: 'Be brief.' },
@@ -252,7 +260,10 @@ describe('chat templates', () => {
   });
 
   it("formats TRL's conversational prompts with the generation prompt; one user message as a text prompt", () => {
-    const conversation = [{ role: 'system' as const, content: 'Be brief.' }, { role: 'user' as const, content: 'Hi!' }];
+    const conversation = [
+      { role: 'system' as const, content: 'Be brief.' },
+      { role: 'user' as const, content: 'Hi!' },
+    ];
     expect(tok.formatPrompt(conversation)).toBe('<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi!<|im_end|>\n<|im_start|>assistant\n');
     expect(tok.encodePrompt(conversation)).toEqual(tok.encode(tok.formatPrompt(conversation), { addSpecialTokens: false }));
     expect(tok.encodePrompt(messages)).toEqual(tok.encodePrompt('Hi!'));
@@ -270,7 +281,10 @@ describe('chat templates', () => {
       additional_special_tokens: ['<|im_start|>', '<|im_end|>'],
       chat_template: [
         { name: 'tool_use', template: 'TOOLS' },
-        { name: 'default', template: '{{ bos_token }}{% for m in messages %}{{ m.content }}{{ eos_token }}{% endfor %}{{ pad_token }}{{ additional_special_tokens | length }}' },
+        {
+          name: 'default',
+          template: '{{ bos_token }}{% for m in messages %}{{ m.content }}{{ eos_token }}{% endfor %}{{ pad_token }}{{ additional_special_tokens | length }}',
+        },
       ],
     });
     expect(t.applyChatTemplate(messages)).toBe('<|im_start|>Hi!<|im_end|><|endoftext|>2');
@@ -292,17 +306,30 @@ describe('chat templates', () => {
 });
 
 describe('Qwen chat templates (tokenizer_config.json of Qwen/Qwen2.5-0.5B-Instruct and Qwen/Qwen3-0.6B, in tests/fixtures/chat-templates)', () => {
-  const qwen = (file: string) => Tok.fromJson(chatJson(), {
-    bos_token: null, eos_token: '<|im_end|>', pad_token: '<|endoftext|>',
-    chat_template: readFileSync(new URL(`./fixtures/chat-templates/${file}`, import.meta.url), 'utf8'),
-  }, `${file}/tokenizer.json`);
-  const turns = [{ role: 'system' as const, content: 'Be brief.' }, { role: 'user' as const, content: 'Hi!' }, { role: 'assistant' as const, content: 'Hello.' }];
+  const qwen = (file: string) =>
+    Tok.fromJson(
+      chatJson(),
+      {
+        bos_token: null,
+        eos_token: '<|im_end|>',
+        pad_token: '<|endoftext|>',
+        chat_template: readFileSync(new URL(`./fixtures/chat-templates/${file}`, import.meta.url), 'utf8'),
+      },
+      `${file}/tokenizer.json`,
+    );
+  const turns = [
+    { role: 'system' as const, content: 'Be brief.' },
+    { role: 'user' as const, content: 'Hi!' },
+    { role: 'assistant' as const, content: 'Hello.' },
+  ];
 
   it('Qwen2.5: its default system prompt unless one is given, ChatML turns, the generation prompt; <|im_end|> ends a turn', () => {
     const tok = qwen('qwen2.5.jinja');
     const system = '<|im_start|>system\nYou are Qwen, created by Alibaba Cloud. You are a helpful assistant.<|im_end|>\n';
     expect(tok.formatPrompt('Hi!')).toBe(`${system}<|im_start|>user\nHi!<|im_end|>\n<|im_start|>assistant\n`);
-    expect(tok.applyChatTemplate(turns)).toBe('<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi!<|im_end|>\n<|im_start|>assistant\nHello.<|im_end|>\n');
+    expect(tok.applyChatTemplate(turns)).toBe(
+      '<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi!<|im_end|>\n<|im_start|>assistant\nHello.<|im_end|>\n',
+    );
     const ids = tok.encodePrompt('Hi!');
     expect(ids.filter((id) => id === 377).length).toBe(3); // <|im_start|> of system, user and assistant, one id each
     expect(tok.decode(ids)).toBe(tok.formatPrompt('Hi!'));
@@ -313,15 +340,27 @@ describe('Qwen chat templates (tokenizer_config.json of Qwen/Qwen2.5-0.5B-Instru
 
   it('Qwen3: no default system prompt; thinking kept only in the turn after the last user message; the generation prompt leaves thinking on', () => {
     const tok = qwen('qwen3.jinja');
-    expect(tok.applyChatTemplate([{ role: 'user', content: 'Hi!' }], { addGenerationPrompt: true })).toBe('<|im_start|>user\nHi!<|im_end|>\n<|im_start|>assistant\n');
-    expect(tok.applyChatTemplate(turns)).toBe('<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi!<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\nHello.<|im_end|>\n');
-    const thought = [{ role: 'user' as const, content: 'Hi!' }, { role: 'assistant' as const, content: '<think>\nA greeting.\n</think>\n\nHello.' }, { role: 'user' as const, content: 'Again.' }];
-    expect(tok.applyChatTemplate(thought, { addGenerationPrompt: true })).toBe('<|im_start|>user\nHi!<|im_end|>\n<|im_start|>assistant\nHello.<|im_end|>\n<|im_start|>user\nAgain.<|im_end|>\n<|im_start|>assistant\n');
-    expect(tok.applyChatTemplate(thought.slice(0, 2))).toBe('<|im_start|>user\nHi!<|im_end|>\n<|im_start|>assistant\n<think>\nA greeting.\n</think>\n\nHello.<|im_end|>\n');
+    expect(tok.applyChatTemplate([{ role: 'user', content: 'Hi!' }], { addGenerationPrompt: true })).toBe(
+      '<|im_start|>user\nHi!<|im_end|>\n<|im_start|>assistant\n',
+    );
+    expect(tok.applyChatTemplate(turns)).toBe(
+      '<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi!<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\nHello.<|im_end|>\n',
+    );
+    const thought = [
+      { role: 'user' as const, content: 'Hi!' },
+      { role: 'assistant' as const, content: '<think>\nA greeting.\n</think>\n\nHello.' },
+      { role: 'user' as const, content: 'Again.' },
+    ];
+    expect(tok.applyChatTemplate(thought, { addGenerationPrompt: true })).toBe(
+      '<|im_start|>user\nHi!<|im_end|>\n<|im_start|>assistant\nHello.<|im_end|>\n<|im_start|>user\nAgain.<|im_end|>\n<|im_start|>assistant\n',
+    );
+    expect(tok.applyChatTemplate(thought.slice(0, 2))).toBe(
+      '<|im_start|>user\nHi!<|im_end|>\n<|im_start|>assistant\n<think>\nA greeting.\n</think>\n\nHello.<|im_end|>\n',
+    );
     expect(tok.decode(tok.encodePrompt(thought))).toBe(tok.formatPrompt(thought));
   });
 
-  it('Qwen3\'s enable_thinking as transformers passes it: false closes an empty <think> after the generation prompt, true is the default; the playground formats prompts with thinking off', () => {
+  it("Qwen3's enable_thinking as transformers passes it: false closes an empty <think> after the generation prompt, true is the default; the playground formats prompts with thinking off", () => {
     const tok = qwen('qwen3.jinja');
     const hi = [{ role: 'user' as const, content: 'Hi!' }];
     const on = '<|im_start|>user\nHi!<|im_end|>\n<|im_start|>assistant\n';
@@ -376,7 +415,7 @@ describe('malformed input', () => {
     const good = readJson('gpt2-tiny', 'tokenizer.json');
     const { normalizer: _n, post_processor: _p, added_tokens: _a, ...rest } = good;
     const t = Tok.fromJson(rest);
-    expect(t.encode('Hello world! It\'s 2026.')).toEqual(readJson('gpt2-tiny', 'reference.json').encodings["Hello world! It's 2026."]);
+    expect(t.encode("Hello world! It's 2026.")).toEqual(readJson('gpt2-tiny', 'reference.json').encodings["Hello world! It's 2026."]);
   });
 });
 

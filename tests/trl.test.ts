@@ -2,7 +2,15 @@ import { describe, it, expect } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import {
-  clusterExport, pythonName, rewardImportPath, TRL_DATASET_ENTRY_FIELDS, TRL_FIELDS, TRL_STAGES, trlConfigYaml, type RunHyper, type TrlStage,
+  clusterExport,
+  pythonName,
+  rewardImportPath,
+  TRL_DATASET_ENTRY_FIELDS,
+  TRL_FIELDS,
+  TRL_STAGES,
+  trlConfigYaml,
+  type RunHyper,
+  type TrlStage,
 } from '../src/io/trl.ts';
 import { importJsonl, type Record as DataRecord } from '../src/io/datasets.ts';
 
@@ -58,27 +66,67 @@ function readYaml(text: string): Map<string, Value> {
 // ---------------------------------------------------------------------------------------------
 
 const base: RunHyper = {
-  model: 'Qwen/Qwen2.5-0.5B-Instruct', outputDir: 'runs/sft', lr: 2e-5, epochs: 2, batchSize: 4, gradAccum: 8,
-  maxLength: 1024, warmupRatio: 0.03, weightDecay: 0.01, maxGradNorm: 1, seed: 1234,
-  loraRank: 16, loraAlpha: 32, loraDropout: 0.05, loraTargets: ['q_proj', 'k_proj', 'v_proj', 'o_proj'],
+  model: 'Qwen/Qwen2.5-0.5B-Instruct',
+  outputDir: 'runs/sft',
+  lr: 2e-5,
+  epochs: 2,
+  batchSize: 4,
+  gradAccum: 8,
+  maxLength: 1024,
+  warmupRatio: 0.03,
+  weightDecay: 0.01,
+  maxGradNorm: 1,
+  seed: 1234,
+  loraRank: 16,
+  loraAlpha: 32,
+  loraDropout: 0.05,
+  loraTargets: ['q_proj', 'k_proj', 'v_proj', 'o_proj'],
 };
 const hyper: { [S in TrlStage]: RunHyper } = {
   sft: base,
   reward: { ...base, model: 'runs/sft', outputDir: 'runs/reward', lr: 1e-4 },
   dpo: { ...base, model: 'runs/sft', outputDir: 'runs/dpo', lr: 5e-7, beta: 0.1 },
   rloo: {
-    ...base, model: 'runs/sft', outputDir: 'runs/rloo', lr: 1e-6, loraRank: 0, klCoef: 0.05, numGenerations: 4,
-    maxNewTokens: 256, temperature: 0.8, rewardModel: 'runs/reward',
+    ...base,
+    model: 'runs/sft',
+    outputDir: 'runs/rloo',
+    lr: 1e-6,
+    loraRank: 0,
+    klCoef: 0.05,
+    numGenerations: 4,
+    maxNewTokens: 256,
+    temperature: 0.8,
+    rewardModel: 'runs/reward',
   },
   // a reward model and two reward functions; weights in the playground's order (functions, then the model)
   grpo: {
-    ...base, model: 'runs/sft', outputDir: 'runs/grpo', lr: 1e-6, batchSize: 16, gradAccum: 1, klCoef: 0.04, numGenerations: 4,
-    maxNewTokens: 128, temperature: 0.9, rewardModel: 'runs/reward', rewardFuncs: ['concise', 'max_words'], rewardWeights: [0.5, -0.25, 2],
-    scaleRewards: 'batch', lossType: 'dr_grpo', epsilon: 0.2, epsilonHigh: 0.28, numIterations: 4, maskTruncatedCompletions: true,
+    ...base,
+    model: 'runs/sft',
+    outputDir: 'runs/grpo',
+    lr: 1e-6,
+    batchSize: 16,
+    gradAccum: 1,
+    klCoef: 0.04,
+    numGenerations: 4,
+    maxNewTokens: 128,
+    temperature: 0.9,
+    rewardModel: 'runs/reward',
+    rewardFuncs: ['concise', 'max_words'],
+    rewardWeights: [0.5, -0.25, 2],
+    scaleRewards: 'batch',
+    lossType: 'dr_grpo',
+    epsilon: 0.2,
+    epsilonHigh: 0.28,
+    numIterations: 4,
+    maskTruncatedCompletions: true,
   },
 };
 const paths: { [S in TrlStage]: string } = {
-  sft: 'data/sft.jsonl', reward: 'data/preference.jsonl', dpo: 'data/preference.jsonl', rloo: 'data/prompts.jsonl', grpo: 'data/prompts.jsonl',
+  sft: 'data/sft.jsonl',
+  reward: 'data/preference.jsonl',
+  dpo: 'data/preference.jsonl',
+  rloo: 'data/prompts.jsonl',
+  grpo: 'data/prompts.jsonl',
 };
 
 // The fields of TRL's classes, copied from TRL's main branch at f2cd577 (2026-07-24): the dataclass
@@ -86,31 +134,140 @@ const paths: { [S in TrlStage]: string } = {
 // GRPOScriptArguments / RLOOScriptArguments in trl/scripts/grpo.py and rloo.py (ScriptArguments' own in
 // trl/scripts/utils.py are common to every stage).
 const GRPO_CONFIG = [
-  'learning_rate', 'model_init_kwargs', 'trust_remote_code', 'router_aux_loss_coef', 'disable_dropout', 'cast_lm_head_to_fp32',
-  'remove_unused_columns', 'num_generations', 'num_generations_eval', 'max_completion_length', 'ds3_gather_for_generation',
-  'shuffle_dataset', 'pad_to_multiple_of', 'generation_batch_size', 'steps_per_generation', 'temperature', 'top_p', 'top_k', 'min_p',
-  'generation_kwargs', 'chat_template_kwargs', 'repetition_penalty', 'cache_implementation', 'use_vllm', 'vllm_mode', 'vllm_model_impl',
-  'vllm_enable_sleep_mode', 'vllm_structured_outputs_regex', 'vllm_server_base_url', 'vllm_server_host', 'vllm_server_port',
-  'vllm_server_timeout', 'vllm_group_port', 'vllm_gpu_memory_utilization', 'vllm_max_model_length', 'vllm_tensor_parallel_size', 'beta',
-  'num_iterations', 'epsilon', 'delta', 'epsilon_high', 'sapo_temperature_neg', 'sapo_temperature_pos', 'vespo_k_pos', 'vespo_lambda_pos',
-  'vespo_k_neg', 'vespo_lambda_neg', 'importance_sampling_level', 'reward_weights', 'multi_objective_aggregation', 'scale_rewards',
-  'loss_type', 'mask_truncated_completions', 'sync_ref_model', 'ref_model_mixup_alpha', 'ref_model_sync_steps', 'top_entropy_quantile',
-  'entropy_coef', 'use_adaptive_entropy', 'entropy_coef_min', 'entropy_coef_max', 'entropy_coef_delta', 'entropy_target',
-  'max_tool_calling_iterations', 'vllm_importance_sampling_correction', 'vllm_importance_sampling_mode', 'vllm_importance_sampling_clip_max',
-  'vllm_importance_sampling_clip_min', 'off_policy_mask_threshold', 'use_bias_correction_kl', 'log_completions', 'log_multimodal',
-  'num_completions_to_print', 'log_unique_prompts', 'log_completions_hub_repo', 'use_transformers_continuous_batching',
-  'transformers_continuous_batching_config', 'use_transformers_paged', 'vllm_importance_sampling_cap',
+  'learning_rate',
+  'model_init_kwargs',
+  'trust_remote_code',
+  'router_aux_loss_coef',
+  'disable_dropout',
+  'cast_lm_head_to_fp32',
+  'remove_unused_columns',
+  'num_generations',
+  'num_generations_eval',
+  'max_completion_length',
+  'ds3_gather_for_generation',
+  'shuffle_dataset',
+  'pad_to_multiple_of',
+  'generation_batch_size',
+  'steps_per_generation',
+  'temperature',
+  'top_p',
+  'top_k',
+  'min_p',
+  'generation_kwargs',
+  'chat_template_kwargs',
+  'repetition_penalty',
+  'cache_implementation',
+  'use_vllm',
+  'vllm_mode',
+  'vllm_model_impl',
+  'vllm_enable_sleep_mode',
+  'vllm_structured_outputs_regex',
+  'vllm_server_base_url',
+  'vllm_server_host',
+  'vllm_server_port',
+  'vllm_server_timeout',
+  'vllm_group_port',
+  'vllm_gpu_memory_utilization',
+  'vllm_max_model_length',
+  'vllm_tensor_parallel_size',
+  'beta',
+  'num_iterations',
+  'epsilon',
+  'delta',
+  'epsilon_high',
+  'sapo_temperature_neg',
+  'sapo_temperature_pos',
+  'vespo_k_pos',
+  'vespo_lambda_pos',
+  'vespo_k_neg',
+  'vespo_lambda_neg',
+  'importance_sampling_level',
+  'reward_weights',
+  'multi_objective_aggregation',
+  'scale_rewards',
+  'loss_type',
+  'mask_truncated_completions',
+  'sync_ref_model',
+  'ref_model_mixup_alpha',
+  'ref_model_sync_steps',
+  'top_entropy_quantile',
+  'entropy_coef',
+  'use_adaptive_entropy',
+  'entropy_coef_min',
+  'entropy_coef_max',
+  'entropy_coef_delta',
+  'entropy_target',
+  'max_tool_calling_iterations',
+  'vllm_importance_sampling_correction',
+  'vllm_importance_sampling_mode',
+  'vllm_importance_sampling_clip_max',
+  'vllm_importance_sampling_clip_min',
+  'off_policy_mask_threshold',
+  'use_bias_correction_kl',
+  'log_completions',
+  'log_multimodal',
+  'num_completions_to_print',
+  'log_unique_prompts',
+  'log_completions_hub_repo',
+  'use_transformers_continuous_batching',
+  'transformers_continuous_batching_config',
+  'use_transformers_paged',
+  'vllm_importance_sampling_cap',
 ];
 const RLOO_CONFIG = [
-  'learning_rate', 'model_init_kwargs', 'trust_remote_code', 'router_aux_loss_coef', 'disable_dropout', 'remove_unused_columns',
-  'num_generations', 'num_generations_eval', 'max_completion_length', 'ds3_gather_for_generation', 'shuffle_dataset', 'pad_to_multiple_of',
-  'generation_batch_size', 'steps_per_generation', 'temperature', 'top_p', 'top_k', 'min_p', 'generation_kwargs', 'chat_template_kwargs',
-  'repetition_penalty', 'cache_implementation', 'use_vllm', 'vllm_mode', 'vllm_model_impl', 'vllm_enable_sleep_mode',
-  'vllm_structured_outputs_regex', 'vllm_server_base_url', 'vllm_server_host', 'vllm_server_port', 'vllm_server_timeout', 'vllm_group_port',
-  'vllm_gpu_memory_utilization', 'vllm_max_model_length', 'vllm_tensor_parallel_size', 'beta', 'num_iterations', 'epsilon', 'epsilon_high',
-  'reward_weights', 'normalize_advantages', 'reward_clip_range', 'mask_truncated_completions', 'sync_ref_model', 'ref_model_mixup_alpha',
-  'ref_model_sync_steps', 'log_completions', 'log_multimodal', 'num_completions_to_print', 'log_unique_prompts',
-  'use_transformers_continuous_batching', 'transformers_continuous_batching_config', 'use_transformers_paged',
+  'learning_rate',
+  'model_init_kwargs',
+  'trust_remote_code',
+  'router_aux_loss_coef',
+  'disable_dropout',
+  'remove_unused_columns',
+  'num_generations',
+  'num_generations_eval',
+  'max_completion_length',
+  'ds3_gather_for_generation',
+  'shuffle_dataset',
+  'pad_to_multiple_of',
+  'generation_batch_size',
+  'steps_per_generation',
+  'temperature',
+  'top_p',
+  'top_k',
+  'min_p',
+  'generation_kwargs',
+  'chat_template_kwargs',
+  'repetition_penalty',
+  'cache_implementation',
+  'use_vllm',
+  'vllm_mode',
+  'vllm_model_impl',
+  'vllm_enable_sleep_mode',
+  'vllm_structured_outputs_regex',
+  'vllm_server_base_url',
+  'vllm_server_host',
+  'vllm_server_port',
+  'vllm_server_timeout',
+  'vllm_group_port',
+  'vllm_gpu_memory_utilization',
+  'vllm_max_model_length',
+  'vllm_tensor_parallel_size',
+  'beta',
+  'num_iterations',
+  'epsilon',
+  'epsilon_high',
+  'reward_weights',
+  'normalize_advantages',
+  'reward_clip_range',
+  'mask_truncated_completions',
+  'sync_ref_model',
+  'ref_model_mixup_alpha',
+  'ref_model_sync_steps',
+  'log_completions',
+  'log_multimodal',
+  'num_completions_to_print',
+  'log_unique_prompts',
+  'use_transformers_continuous_batching',
+  'transformers_continuous_batching_config',
+  'use_transformers_paged',
 ];
 const ONLINE_SCRIPT_ARGUMENTS = ['reward_model_name_or_path', 'reward_funcs'];
 /** A stage's own keys: TRL_FIELDS[stage] less the keys every stage shares (ScriptArguments, ModelConfig, TrainingArguments). */
@@ -148,10 +305,22 @@ describe('trlConfigYaml', () => {
   it('translates the shared hyperparameters', () => {
     const y = yamlOf('sft');
     expect(Object.fromEntries(y)).toMatchObject({
-      learning_rate: 2e-5, num_train_epochs: 2, per_device_train_batch_size: 4, gradient_accumulation_steps: 8,
-      max_length: 1024, warmup_ratio: 0.03, weight_decay: 0.01, max_grad_norm: 1, seed: 1234,
-      lr_scheduler_type: 'cosine', bf16: true,
-      use_peft: true, lora_r: 16, lora_alpha: 32, lora_dropout: 0.05, lora_target_modules: ['q_proj', 'k_proj', 'v_proj', 'o_proj'],
+      learning_rate: 2e-5,
+      num_train_epochs: 2,
+      per_device_train_batch_size: 4,
+      gradient_accumulation_steps: 8,
+      max_length: 1024,
+      warmup_ratio: 0.03,
+      weight_decay: 0.01,
+      max_grad_norm: 1,
+      seed: 1234,
+      lr_scheduler_type: 'cosine',
+      bf16: true,
+      use_peft: true,
+      lora_r: 16,
+      lora_alpha: 32,
+      lora_dropout: 0.05,
+      lora_target_modules: ['q_proj', 'k_proj', 'v_proj', 'o_proj'],
     });
   });
 
@@ -163,8 +332,13 @@ describe('trlConfigYaml', () => {
     expect(yamlOf('reward').get('max_length')).toBe(1024);
     const r = yamlOf('rloo');
     expect(Object.fromEntries(r)).toMatchObject({
-      reward_model_name_or_path: 'runs/reward', num_generations: 4, max_completion_length: 256, temperature: 0.8, beta: 0.05,
-      learning_rate: 1e-6, use_peft: false,
+      reward_model_name_or_path: 'runs/reward',
+      num_generations: 4,
+      max_completion_length: 256,
+      temperature: 0.8,
+      beta: 0.05,
+      learning_rate: 1e-6,
+      use_peft: false,
     });
     expect(r.has('max_length')).toBe(false);
     expect([...r.keys()].some((k) => k.startsWith('lora_'))).toBe(false);
@@ -196,14 +370,25 @@ describe('trlConfigYaml', () => {
     const y = yamlOf('grpo');
     for (const key of y.keys()) expect(TRL_FIELDS.grpo, `grpo.yaml key ${key}`).toContain(key);
     expect(Object.fromEntries(y)).toMatchObject({
-      model_name_or_path: 'runs/sft', output_dir: 'runs/grpo', learning_rate: 1e-6, per_device_train_batch_size: 16,
+      model_name_or_path: 'runs/sft',
+      output_dir: 'runs/grpo',
+      learning_rate: 1e-6,
+      per_device_train_batch_size: 16,
       reward_model_name_or_path: 'runs/reward',
       // the Python ports' import paths: the function NAME in rewards/NAME.py
       reward_funcs: ['rewards.concise.concise', 'rewards.max_words.max_words'],
       // TRL scores with the reward model first: its weight (2, last here) leads
       reward_weights: [2, 0.5, -0.25],
-      num_generations: 4, max_completion_length: 128, temperature: 0.9, beta: 0.04, num_iterations: 4,
-      epsilon: 0.2, epsilon_high: 0.28, scale_rewards: 'batch', loss_type: 'dr_grpo', mask_truncated_completions: true,
+      num_generations: 4,
+      max_completion_length: 128,
+      temperature: 0.9,
+      beta: 0.04,
+      num_iterations: 4,
+      epsilon: 0.2,
+      epsilon_high: 0.28,
+      scale_rewards: 'batch',
+      loss_type: 'dr_grpo',
+      mask_truncated_completions: true,
     });
     for (const k of ['max_length', 'normalize_advantages', 'kl_coef', 'rloo_k']) expect(y.has(k), k).toBe(false);
     const text = trlConfigYaml('grpo', hyper.grpo, paths.grpo);
@@ -213,7 +398,7 @@ describe('trlConfigYaml', () => {
     expect(trlConfigYaml('grpo', { ...hyper.grpo, batchSize: 6 }, paths.grpo)).toContain('must be divisible by 4');
   });
 
-  it('grpo: a reward model alone, reward functions alone; epsilon_high 0 is TRL\'s None (left out)', () => {
+  it("grpo: a reward model alone, reward functions alone; epsilon_high 0 is TRL's None (left out)", () => {
     const rm = yamlOf('grpo', { ...hyper.grpo, rewardFuncs: undefined, rewardWeights: undefined, epsilonHigh: 0 });
     expect(rm.get('reward_model_name_or_path')).toBe('runs/reward');
     for (const k of ['reward_funcs', 'reward_weights', 'epsilon_high']) expect(rm.has(k), k).toBe(false);
@@ -226,16 +411,28 @@ describe('trlConfigYaml', () => {
     expect(rewardImportPath('concise')).toBe('rewards.concise.concise');
   });
 
-  it('rloo: our RLOO run\'s settings under RLOOConfig\'s names; none of GRPO\'s', () => {
+  it("rloo: our RLOO run's settings under RLOOConfig's names; none of GRPO's", () => {
     const h: RunHyper = {
-      ...hyper.rloo, rewardModel: undefined, rewardFuncs: ['concise'], epsilon: 0.2, epsilonHigh: 0.3, numIterations: 2,
-      normalizeAdvantages: true, maskTruncatedCompletions: false,
+      ...hyper.rloo,
+      rewardModel: undefined,
+      rewardFuncs: ['concise'],
+      epsilon: 0.2,
+      epsilonHigh: 0.3,
+      numIterations: 2,
+      normalizeAdvantages: true,
+      maskTruncatedCompletions: false,
     };
     const y = yamlOf('rloo', h);
     for (const key of y.keys()) expect(TRL_FIELDS.rloo, `rloo.yaml key ${key}`).toContain(key);
     expect(Object.fromEntries(y)).toMatchObject({
-      reward_funcs: ['rewards.concise.concise'], num_generations: 4, beta: 0.05, epsilon: 0.2, epsilon_high: 0.3, num_iterations: 2,
-      normalize_advantages: true, mask_truncated_completions: false,
+      reward_funcs: ['rewards.concise.concise'],
+      num_generations: 4,
+      beta: 0.05,
+      epsilon: 0.2,
+      epsilon_high: 0.3,
+      num_iterations: 2,
+      normalize_advantages: true,
+      mask_truncated_completions: false,
     });
     for (const k of ['reward_model_name_or_path', 'scale_rewards', 'loss_type']) expect(y.has(k), k).toBe(false);
   });
@@ -259,7 +456,9 @@ describe('trlConfigYaml', () => {
       [{ normalizeAdvantages: true }, /grpo: normalizeAdvantages must be unset \(normalize_advantages is a RLOO setting\)/],
     ];
     for (const [patch, msg] of bad) expect(() => trlConfigYaml('grpo', { ...g, ...patch }, 'p.jsonl'), JSON.stringify(patch)).toThrow(msg);
-    expect(() => trlConfigYaml('rloo', { ...hyper.rloo, scaleRewards: 'group' }, 'p.jsonl')).toThrow(/rloo: scaleRewards must be unset \(scale_rewards is a GRPO setting\)/);
+    expect(() => trlConfigYaml('rloo', { ...hyper.rloo, scaleRewards: 'group' }, 'p.jsonl')).toThrow(
+      /rloo: scaleRewards must be unset \(scale_rewards is a GRPO setting\)/,
+    );
     expect(() => trlConfigYaml('rloo', { ...hyper.rloo, lossType: 'dapo' }, 'p.jsonl')).toThrow(/rloo: lossType must be unset/);
     expect(() => trlConfigYaml('dpo', { ...hyper.dpo, lossType: 'dapo' }, 'p.jsonl')).toThrow(/dpo: lossType must be unset/);
     // an RLOO run with reward functions only needs no reward model
@@ -281,9 +480,15 @@ describe('trlConfigYaml', () => {
   it('TRL_FIELDS name their TRL sources', () => {
     const src = readFileSync('src/io/trl.ts', 'utf8');
     for (const s of [
-      'trl/trainer/sft_config.py', 'trl/trainer/reward_config.py', 'trl/trainer/dpo_config.py', 'trl/trainer/rloo_config.py',
-      'trl/trainer/model_config.py', 'trl/scripts/utils.py', 'TrainingArguments',
-    ]) expect(src).toContain(s);
+      'trl/trainer/sft_config.py',
+      'trl/trainer/reward_config.py',
+      'trl/trainer/dpo_config.py',
+      'trl/trainer/rloo_config.py',
+      'trl/trainer/model_config.py',
+      'trl/scripts/utils.py',
+      'TrainingArguments',
+    ])
+      expect(src).toContain(s);
     for (const stage of TRL_STAGES) {
       for (const k of ['model_name_or_path', 'dataset_name', 'dataset_train_split', 'output_dir', 'learning_rate', 'use_peft', 'lora_r']) {
         expect(TRL_FIELDS[stage]).toContain(k);
@@ -293,8 +498,19 @@ describe('trlConfigYaml', () => {
     expect(TRL_FIELDS.sft).not.toContain('beta');
     expect(TRL_FIELDS.rloo).toEqual(expect.arrayContaining(['num_generations', 'max_completion_length', 'temperature', 'beta', 'reward_model_name_or_path']));
     for (const s of ['trl/trainer/grpo_config.py', 'trl/scripts/grpo.py', 'trl/scripts/rloo.py', 'f2cd577']) expect(src).toContain(s);
-    const online = ['reward_model_name_or_path', 'reward_funcs', 'num_generations', 'max_completion_length', 'temperature', 'beta',
-      'num_iterations', 'epsilon', 'epsilon_high', 'reward_weights', 'mask_truncated_completions'];
+    const online = [
+      'reward_model_name_or_path',
+      'reward_funcs',
+      'num_generations',
+      'max_completion_length',
+      'temperature',
+      'beta',
+      'num_iterations',
+      'epsilon',
+      'epsilon_high',
+      'reward_weights',
+      'mask_truncated_completions',
+    ];
     expect(TRL_FIELDS.grpo).toEqual(expect.arrayContaining([...online, 'scale_rewards', 'loss_type']));
     expect(TRL_FIELDS.rloo).toEqual(expect.arrayContaining([...online, 'normalize_advantages']));
     expect(TRL_FIELDS.grpo).not.toContain('normalize_advantages'); // GRPOConfig has none
@@ -322,8 +538,18 @@ describe('clusterExport', () => {
   it('writes the data, one config per stage and a README', () => {
     const files = clusterExport({ hyper, datasets: { sft, preferences, prompts }, rewardFunctions: [{ name: 'concise', source: concise }] });
     expect([...files.keys()].sort()).toEqual([
-      'README.md', 'data/preference.jsonl', 'data/prompts.jsonl', 'data/sft.jsonl', 'dpo.yaml', 'grpo.yaml', 'reward.yaml',
-      'rewards/__init__.py', 'rewards/concise.js', 'rewards/max_words.js', 'rloo.yaml', 'sft.yaml',
+      'README.md',
+      'data/preference.jsonl',
+      'data/prompts.jsonl',
+      'data/sft.jsonl',
+      'dpo.yaml',
+      'grpo.yaml',
+      'reward.yaml',
+      'rewards/__init__.py',
+      'rewards/concise.js',
+      'rewards/max_words.js',
+      'rloo.yaml',
+      'sft.yaml',
     ]);
     for (const v of files.values()) expect(v).toBeInstanceOf(Uint8Array);
 
@@ -337,7 +563,10 @@ describe('clusterExport', () => {
     expect(pref.records).toHaveLength(1 + (6 - 1)); // 4-way ranking: 6 pairs, one tie
     expect(pref.records.every((r) => r.kind === 'preference')).toBe(true);
 
-    const promptLines = dec(files.get('data/prompts.jsonl')).trimEnd().split('\n').map((l) => JSON.parse(l) as unknown);
+    const promptLines = dec(files.get('data/prompts.jsonl'))
+      .trimEnd()
+      .split('\n')
+      .map((l) => JSON.parse(l) as unknown);
     expect(promptLines).toEqual([{ prompt: 'Write a haiku.' }, { prompt: 'Explain "RLOO".' }]);
 
     for (const stage of TRL_STAGES) {
@@ -347,17 +576,26 @@ describe('clusterExport', () => {
     }
 
     const readme = dec(files.get('README.md'));
-    for (const cmd of ['trl sft --config sft.yaml', 'trl reward --config reward.yaml', 'trl dpo --config dpo.yaml', 'trl rloo --config rloo.yaml', 'trl grpo --config grpo.yaml']) {
+    for (const cmd of [
+      'trl sft --config sft.yaml',
+      'trl reward --config reward.yaml',
+      'trl dpo --config dpo.yaml',
+      'trl rloo --config rloo.yaml',
+      'trl grpo --config grpo.yaml',
+    ]) {
       expect(readme).toContain(cmd);
     }
-    for (const s of ['sft', 'reward', 'dpo', 'rloo', 'grpo']) expect(readme).toContain(`accelerate launch --num_processes 8 -m trl.scripts.${s} --config ${s}.yaml`);
+    for (const s of ['sft', 'reward', 'dpo', 'rloo', 'grpo'])
+      expect(readme).toContain(`accelerate launch --num_processes 8 -m trl.scripts.${s} --config ${s}.yaml`);
     expect(readme).toContain('--num_processes');
     expect(readme).toContain('TRL cannot run\nJavaScript: it needs a Python equivalent of each.');
     expect(readme).toContain('| rewards/concise.js | your JavaScript | `rewards.concise.concise` | grpo |');
-    expect(readme).toMatch(/\| rewards\/max_words\.js \| built-in rule: max_words:N: 1 for a completion of at most N words.*\| `rewards\.max_words\.max_words` \| grpo \|/);
+    expect(readme).toMatch(
+      /\| rewards\/max_words\.js \| built-in rule: max_words:N: 1 for a completion of at most N words.*\| `rewards\.max_words\.max_words` \| grpo \|/,
+    );
   });
 
-  it('grpo.yaml trains on the prompts; each reward function\'s JavaScript goes beside it with a note on its Python port', () => {
+  it("grpo.yaml trains on the prompts; each reward function's JavaScript goes beside it with a note on its Python port", () => {
     const files = clusterExport({ hyper, datasets: { sft, preferences, prompts }, rewardFunctions: [{ name: 'concise', source: concise }] });
     const y = readYaml(dec(files.get('grpo.yaml')));
     expect(y.get('datasets')).toEqual([{ path: 'json', data_files: 'data/prompts.jsonl', split: 'train' }]);
@@ -370,7 +608,12 @@ describe('clusterExport', () => {
     expect(js).toContain('//     def concise(prompts, completions, completion_ids, **kwargs):');
     expect(js).toContain('trl grpo --config grpo.yaml --reward_funcs my_rewards.my_function');
     // everything before the source is a comment: the file still loads as the module it was
-    expect(js.slice(0, js.length - concise.length).split('\n').every((l) => l === '' || l.startsWith('//'))).toBe(true);
+    expect(
+      js
+        .slice(0, js.length - concise.length)
+        .split('\n')
+        .every((l) => l === '' || l.startsWith('//')),
+    ).toBe(true);
 
     // a built-in rule: its text and the argument the saved config lacks; comments only
     const rule = dec(files.get('rewards/max_words.js'));
@@ -390,19 +633,35 @@ describe('clusterExport', () => {
     expect(dec(files.get('rewards/no_repeat.js'))).not.toContain('use the one you trained with'); // no argument
     // RLOO with reward functions only: no reward model added
     expect(readYaml(dec(files.get('rloo.yaml'))).has('reward_model_name_or_path')).toBe(false);
-    expect(dec(files.get('README.md'))).toContain('rewards for\nrloo: rewards/mystery.py + rewards/no_repeat.py; for grpo: runs/reward + rewards/concise.py + rewards/max_words.py.');
+    expect(dec(files.get('README.md'))).toContain(
+      'rewards for\nrloo: rewards/mystery.py + rewards/no_repeat.py; for grpo: runs/reward + rewards/concise.py + rewards/max_words.py.',
+    );
 
     const x = { hyper, datasets: { sft, preferences, prompts } };
     expect(() => clusterExport({ ...x, rewardFunctions: [{ name: 'a/b', source: '' }] })).toThrow(/rewardFunctions\[0\]\.name must be a reward function name/);
-    expect(() => clusterExport({ ...x, rewardFunctions: [{ name: 'x', source: 'a' }, { name: 'x', source: 'b' }] })).toThrow(/rewardFunctions\[1\]: a second function named "x"/);
+    expect(() =>
+      clusterExport({
+        ...x,
+        rewardFunctions: [
+          { name: 'x', source: 'a' },
+          { name: 'x', source: 'b' },
+        ],
+      }),
+    ).toThrow(/rewardFunctions\[1\]: a second function named "x"/);
     expect(() => clusterExport({ ...x, rewardFunctions: [{ name: 'x', source: 1 as unknown as string }] })).toThrow(/rewardFunctions\[0\]\.source/);
     const clash = { ...hyper, rloo: { ...hyper.rloo, rewardFuncs: ['max-words'] } }; // grpo's max_words is the same Python name
-    expect(() => clusterExport({ ...x, hyper: clash })).toThrow(/reward functions "max-words" and "max_words" would both be the Python function max_words; rename one/);
+    expect(() => clusterExport({ ...x, hyper: clash })).toThrow(
+      /reward functions "max-words" and "max_words" would both be the Python function max_words; rename one/,
+    );
   });
 
   it('defaults the RLOO and GRPO reward model to the reward stage output when they have no reward functions', () => {
     const files = clusterExport({
-      hyper: { ...hyper, rloo: { ...hyper.rloo, rewardModel: undefined }, grpo: { ...hyper.grpo, rewardModel: undefined, rewardFuncs: [], rewardWeights: undefined } },
+      hyper: {
+        ...hyper,
+        rloo: { ...hyper.rloo, rewardModel: undefined },
+        grpo: { ...hyper.grpo, rewardModel: undefined, rewardFuncs: [], rewardWeights: undefined },
+      },
       datasets: { sft, preferences, prompts },
     });
     expect(readYaml(dec(files.get('rloo.yaml'))).get('reward_model_name_or_path')).toBe('runs/reward');
@@ -412,11 +671,25 @@ describe('clusterExport', () => {
   });
 
   it('writes mixed SFT data as one format (conversational)', () => {
-    const mixed: DataRecord[] = [sft[0]!, { kind: 'messages', messages: [{ role: 'user', content: 'u' }, { role: 'assistant', content: 'a' }] }];
+    const mixed: DataRecord[] = [
+      sft[0]!,
+      {
+        kind: 'messages',
+        messages: [
+          { role: 'user', content: 'u' },
+          { role: 'assistant', content: 'a' },
+        ],
+      },
+    ];
     const files = clusterExport({ hyper, datasets: { sft: mixed, preferences: [], prompts: [] } });
     const back = importJsonl(dec(files.get('data/sft.jsonl')), 'x');
     expect(back.records.map((r) => r.kind)).toEqual(['messages', 'messages']);
-    expect(back.records[0]).toMatchObject({ messages: [{ role: 'user', content: 'Say hi.' }, { role: 'assistant', content: ' Hi!' }] });
+    expect(back.records[0]).toMatchObject({
+      messages: [
+        { role: 'user', content: 'Say hi.' },
+        { role: 'assistant', content: ' Hi!' },
+      ],
+    });
     expect(dec(files.get('data/preference.jsonl'))).toBe('');
     expect(dec(files.get('data/prompts.jsonl'))).toBe('');
   });

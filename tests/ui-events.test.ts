@@ -21,7 +21,9 @@ describe('UI events (src/ui/events.ts)', () => {
     emit(target, 'pair-submit', { record, demonstration: 'Hello!' });
     emit(target, 'ranking-skip');
     expect(got.map((e) => [e.type, e instanceof CustomEvent, e.bubbles, e.composed])).toEqual([
-      ['ranking-submit', true, true, true], ['pair-submit', true, true, true], ['ranking-skip', true, true, true],
+      ['ranking-submit', true, true, true],
+      ['pair-submit', true, true, true],
+      ['ranking-skip', true, true, true],
     ]);
     expect(got.map((e) => (e as CustomEvent<unknown>).detail)).toEqual([record, { record, demonstration: 'Hello!' }, null]); // a CustomEvent's absent detail reads null
   });
@@ -51,7 +53,12 @@ describe('UI events (src/ui/events.ts)', () => {
 
   it('src/ui sends and binds its events through the map only: no CustomEvent made elsewhere, no `@name=` listener of one', () => {
     const dir = join(ROOT, 'src/ui');
-    const files = [...readdirSync(dir).filter((n) => n.endsWith('.ts')).map((n) => `src/ui/${n}`), 'src/main.ts'];
+    const files = [
+      ...readdirSync(dir)
+        .filter((n) => n.endsWith('.ts'))
+        .map((n) => `src/ui/${n}`),
+      'src/main.ts',
+    ];
     const found = files.flatMap((f) => {
       const text = readFileSync(join(ROOT, f), 'utf8');
       const lines = text.split('\n');
@@ -60,7 +67,8 @@ describe('UI events (src/ui/events.ts)', () => {
         const out: string[] = [];
         if (/^\s*(\/\/|\*|\/\*)/.test(line)) return out; // a comment may name them
         // events.ts makes the CustomEvents; context.ts's topic bus is its own EventTarget, typed by its Events map
-        if (f !== 'src/ui/events.ts' && f !== 'src/ui/context.ts' && /new CustomEvent\b|\.dispatchEvent\(/.test(line)) out.push(`${at}: dispatches itself: ${line.trim()}`);
+        if (f !== 'src/ui/events.ts' && f !== 'src/ui/context.ts' && /new CustomEvent\b|\.dispatchEvent\(/.test(line))
+          out.push(`${at}: dispatches itself: ${line.trim()}`);
         // a custom event's name has a dash; Lit's @name= would take any listener, unchecked
         for (const m of line.matchAll(/@([a-z]+(?:-[a-z]+)+)=/g)) out.push(`${at}: @${m[1]}= (use on('${m[1]}', ...))`);
         return out;

@@ -68,7 +68,10 @@ describe('train view helpers', () => {
     const prompts: DataRecord[] = ['a', 'b', 'c'].map((p) => ({ kind: 'completion', prompt: p, completion: '' }));
     expect(dataSummary('ppo', prompts, { batchSize: 4, rewardModels: 1 }).missing).toBe('add at least 4 prompts first (one step takes a batch of 4)');
     expect(dataSummary('ppo', prompts, { batchSize: 2, rewardModels: 0 }).missing).toBe('train a reward model with LoRA on this model first');
-    expect(dataSummary('ppo', prompts, { batchSize: 2, rewardModels: 1 })).toEqual({ text: '3 prompts (0 with a demonstration, for PPO-ptx)', missing: undefined });
+    expect(dataSummary('ppo', prompts, { batchSize: 2, rewardModels: 1 })).toEqual({
+      text: '3 prompts (0 with a demonstration, for PPO-ptx)',
+      missing: undefined,
+    });
     expect(dataSummary('ppo', prompts.slice(0, 1), { batchSize: 1, rewardModels: 1 }).text).toBe('1 prompt (0 with a demonstration, for PPO-ptx)');
     expect(dataSummary('rm', [ranking('p')], { batchSize: 1, rewardModels: 0 }).text).toBe('1 ranking, 3 pairs');
     expect(dataSummary('sft', prompts.slice(0, 1), { batchSize: 1, rewardModels: 0 }).text).toBe('1 demonstration');
@@ -102,9 +105,13 @@ describe('the ETA inside a long online step', () => {
     expect(phaseEta({ ...at, phase: 'updating', done: 3, total: 4, phaseSecs: 1 })).toBe('about 5 s left in this phase');
   });
   it('once a step has finished: what is left of this step and of the run, from the seconds per step', () => {
-    expect(phaseEta({ ...at, phase: 'sampling', done: 2, stepSecs: 60, secondsPerStep: 180, stepsAfter: 2 })).toBe('about 2 min left in this step, about 8 min in the run');
+    expect(phaseEta({ ...at, phase: 'sampling', done: 2, stepSecs: 60, secondsPerStep: 180, stepsAfter: 2 })).toBe(
+      'about 2 min left in this step, about 8 min in the run',
+    );
     // a step running longer than the last ones is not given a negative time
     expect(phaseEta({ ...at, phase: 'scoring', stepSecs: 200, secondsPerStep: 180, stepsAfter: 0 })).toBe('about 5 s left in this step, about 5 s in the run');
-    expect(phaseEta({ ...at, phase: 'updating', stepSecs: 0, secondsPerStep: 7300, stepsAfter: 0 })).toBe('about 2 h 2 min left in this step, about 2 h 2 min in the run');
+    expect(phaseEta({ ...at, phase: 'updating', stepSecs: 0, secondsPerStep: 7300, stepsAfter: 0 })).toBe(
+      'about 2 h 2 min left in this step, about 2 h 2 min in the run',
+    );
   });
 });

@@ -10,7 +10,16 @@ import { describe, expect, it } from 'vitest';
 const env = useBrowserEnv();
 
 type Event = { kind: string; step: number; status?: string; mainThread: boolean };
-type Phase = { runId: string; status: string; events: Event[]; checkpointStep: number; metricSteps: number[]; losses?: number[]; ms: number; equalToUninterrupted?: boolean };
+type Phase = {
+  runId: string;
+  status: string;
+  events: Event[];
+  checkpointStep: number;
+  metricSteps: number[];
+  losses?: number[];
+  ms: number;
+  equalToUninterrupted?: boolean;
+};
 
 async function phase(page: Page, name: 'paused' | 'done', key: 'first' | 'second'): Promise<Phase> {
   await page.waitForSelector(`body[data-phase="${name}"], body[data-error]`, { timeout: 400_000 });
@@ -64,9 +73,21 @@ describe('training worker in the browser', () => {
     await page.waitForSelector('body[data-result], body[data-error]', { timeout: 400_000 });
     const ds = await page.evaluate(() => ({ ...document.body.dataset }));
     expect(ds.error).toBeUndefined();
-    const r = JSON.parse(ds.result!) as { status: string; error: string; problems: string[]; lostRun: boolean; model: string; devices: number; resumed: string; steps: number[]; equal: boolean };
+    const r = JSON.parse(ds.result!) as {
+      status: string;
+      error: string;
+      problems: string[];
+      lostRun: boolean;
+      model: string;
+      devices: number;
+      resumed: string;
+      steps: number[];
+      equal: boolean;
+    };
     expect(r.status).toBe('failed');
-    expect(r.error).toMatch(/GPU device was lost .*Reconnect the GPU \(or reload the page\), then resume the run: it goes on from its checkpoint of step [12]\.$/);
+    expect(r.error).toMatch(
+      /GPU device was lost .*Reconnect the GPU \(or reload the page\), then resume the run: it goes on from its checkpoint of step [12]\.$/,
+    );
     expect(r.problems).toEqual(['lost']);
     expect([r.lostRun, r.model, r.devices, r.resumed]).toEqual([true, 'gpt2', 2, 'done']);
     expect(r.steps).toEqual([1, 2, 3]);
@@ -75,4 +96,3 @@ describe('training worker in the browser', () => {
     await page.close();
   }, 400_000);
 });
-

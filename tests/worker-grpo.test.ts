@@ -50,10 +50,11 @@ async function engine(name = `worker-grpo-${stores++}`, records: DataRecord[] = 
   return { e, name };
 }
 const metricsOf = (name: string, id: string): Promise<MetricRecord[]> => inStore(name, (db) => getMetrics(db, id));
-const tensorsOf = (name: string, id: string) => inStore(name, async (db) => {
-  const ck = await readCheckpointAll(db, id);
-  return { step: ck!.step, tensors: ck!.tensors };
-});
+const tensorsOf = (name: string, id: string) =>
+  inStore(name, async (db) => {
+    const ck = await readCheckpointAll(db, id);
+    return { step: ck!.step, tensors: ck!.tensors };
+  });
 
 describe('GRPO and RLOO in the engine, with the reward functions of config.reward_module', () => {
   it('grpo: every export scores, named in the saved config and the metrics; paused and resumed by a fresh engine it ends as an uninterrupted run', async () => {
@@ -67,7 +68,8 @@ describe('GRPO and RLOO in the engine, with the reward functions of config.rewar
     expect(run.config).toMatchObject({ reward_funcs: ['about_the_cat', 'short'], reward_module: MODULE, numSamples: 2, maxNewTokens: 6 });
     const rows = await metricsOf(a.name, idA);
     expect(rows.map((r) => r.step)).toEqual([1, 2]);
-    for (const k of ['reward', 'reward_std', 'completions/mean_length', 'loss', 'rewards/short/mean', 'rewards/short/std']) expect(typeof rows[1]!.values[k], k).toBe('number');
+    for (const k of ['reward', 'reward_std', 'completions/mean_length', 'loss', 'rewards/short/mean', 'rewards/short/std'])
+      expect(typeof rows[1]!.values[k], k).toBe('number');
     expect(rows[1]!.values.kl).toBeUndefined(); // GRPO's beta is 0 by default: no reference pass, no KL (as TRL)
     // every batch of 2 of these 4 prompts has a cat in one of them at least once over the run
     expect(rows.some((r) => typeof r.values['rewards/about_the_cat/mean'] === 'number')).toBe(true);
@@ -112,10 +114,13 @@ describe('GRPO and RLOO in the engine, with the reward functions of config.rewar
 
   it('a module that does not load or exports nothing is refused before a run starts; a function with the wrong number of scores fails the run, named', async () => {
     const { e, name } = await engine();
-    await expect(e.startStage('grpo', { ...GRPO, reward_module: 'export function broken({ completions }) { return completions.map((c) => ; }' }))
-      .rejects.toThrow(/^reward_module: cannot load the module: /);
+    await expect(
+      e.startStage('grpo', { ...GRPO, reward_module: 'export function broken({ completions }) { return completions.map((c) => ; }' }),
+    ).rejects.toThrow(/^reward_module: cannot load the module: /);
     await expect(e.startStage('grpo', { ...GRPO, reward_module: 'export const limit = 12;' })).rejects.toThrow(/^reward_module: exports no reward function/);
-    await expect(e.startStage('grpo', { ...GRPO, reward_funcs: ['nope'] })).rejects.toThrow(/no reward function named "nope" was given \(about_the_cat, short\)/);
+    await expect(e.startStage('grpo', { ...GRPO, reward_funcs: ['nope'] })).rejects.toThrow(
+      /no reward function named "nope" was given \(about_the_cat, short\)/,
+    );
     await expect(e.checkRewardModule('export default 3;')).rejects.toThrow(/reward_module: the default export is not a function/);
     expect(await inStore(name, (db) => listRuns(db))).toEqual([]);
     // without a module or a reward model there is nothing to score with
@@ -132,15 +137,20 @@ describe('GRPO and RLOO in the engine, with the reward functions of config.rewar
     expect(m.where).toBe('inline'); // no Worker in Node
     const input = { prompts: ['a'], completions: ['b'], completion_ids: [[1]] };
     const [nothing, slow] = m.functions;
-    await expect(callReward(slow!, input)).rejects.toThrow('reward function "slow" (reward_module) failed: no answer within 0.2 s (an endless loop, or too slow?)');
+    await expect(callReward(slow!, input)).rejects.toThrow(
+      'reward function "slow" (reward_module) failed: no answer within 0.2 s (an endless loop, or too slow?)',
+    );
     await expect(callReward(nothing!, input)).rejects.toThrow('reward function "nothing" (reward_module) returned number, not an array of 1 scores');
     m.dispose();
   });
 
   it('estimates the GPU memory of a run before it starts: the reference only with beta > 0, the reward model only when named', async () => {
     const { e } = await engine();
-    const at = (beta: number, rewardRunId?: string) => e.stageMemory('grpo', { loraRank: 4, beta, reward_module: MODULE, ...(rewardRunId ? { rewardRunId } : {}) });
-    const plain = await at(0), kl = await at(0.04), rm = await at(0, 'some-run');
+    const at = (beta: number, rewardRunId?: string) =>
+      e.stageMemory('grpo', { loraRank: 4, beta, reward_module: MODULE, ...(rewardRunId ? { rewardRunId } : {}) });
+    const plain = await at(0),
+      kl = await at(0.04),
+      rm = await at(0, 'some-run');
     expect(Object.keys(plain.parts)).toEqual(['base', 'policy', 'rollouts']);
     expect(Object.keys(kl.parts)).toEqual(['base', 'policy', 'reference', 'rollouts']);
     expect(Object.keys(rm.parts)).toEqual(['base', 'policy', 'reward', 'rollouts']);

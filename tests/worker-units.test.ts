@@ -60,7 +60,7 @@ describe('GenerationQueue', () => {
     const q = new GenerationQueue();
     const r = q.generate({ id: 'x' }, undefined, async (_on, interrupt) => {
       q.stop('x');
-      return { texts: ['so far'], finish: [interrupt() ? 'interrupted' as const : 'length' as const] };
+      return { texts: ['so far'], finish: [interrupt() ? ('interrupted' as const) : ('length' as const)] };
     });
     expect(await r).toEqual({ texts: ['so far'], finish: ['interrupted'] });
     expect(q.isStopped('x')).toBe(false); // forgotten with its generation
@@ -70,11 +70,15 @@ describe('GenerationQueue', () => {
 describe('RunDriver', () => {
   /** A stage of `total` steps with nothing on the GPU: its loss is 1 / (step + 1). */
   const fakeStage = (total: number): StageRun => ({
-    totalSteps: total, trainables: {},
+    totalSteps: total,
+    trainables: {},
     step: async (s) => ({ metrics: { loss: 1 / (s + 1) }, tokens: 10, skipped: false }),
     finish: async () => ({ done: 1 }),
-    state: () => ({}), setState: () => {},
-    exportFiles: async () => new Map(), planUse: () => ({ batches: 0, positions: 0, tokens: 0 }), destroy: () => {},
+    state: () => ({}),
+    setState: () => {},
+    exportFiles: async () => new Map(),
+    planUse: () => ({ batches: 0, positions: 0, tokens: 0 }),
+    destroy: () => {},
   });
   const cfg = { checkpointEvery: 2, onNonFinite: 'skip' } as unknown as TrainConfig;
 
@@ -98,7 +102,7 @@ describe('RunDriver', () => {
     expect(await d.wait('r')).toBe('done');
     expect(statuses).toEqual(['running', 'paused', 'running', 'done']);
     expect((await getMetrics(store, 'r')).map((m) => m.step)).toEqual([1, 2, 3, 4, 5]);
-    expect((await getRun(store, 'r'))).toMatchObject({ status: 'done', step: 5, checkpointStep: 5, result: { done: 1 } });
+    expect(await getRun(store, 'r')).toMatchObject({ status: 'done', step: 5, checkpointStep: 5, result: { done: 1 } });
   });
 });
 

@@ -12,7 +12,19 @@ import { describe, expect, it } from 'vitest';
 import { importJsonl, type Record as DataRecord } from '../src/io/datasets.ts';
 import { unzipFiles, zipFiles } from '../src/io/zip.ts';
 import { parseSafetensors, readTensorF32, writeSafetensors } from '../src/io/safetensors.ts';
-import { addPrompts, deletePrompt, getDataset, getMetrics, listPrompts, listRollouts, listRuns, openStore, saveDataset, USER_DATASET, type MetricRecord } from '../src/store/db.ts';
+import {
+  addPrompts,
+  deletePrompt,
+  getDataset,
+  getMetrics,
+  listPrompts,
+  listRollouts,
+  listRuns,
+  openStore,
+  saveDataset,
+  USER_DATASET,
+  type MetricRecord,
+} from '../src/store/db.ts';
 import { readCheckpointAll } from '../src/store/checkpoints.ts';
 import { createNodeGpu } from '../src/gpu/node.ts';
 import type { StageRun } from '../src/train/stages.ts';
@@ -103,10 +115,12 @@ describe('training engine (worker API in Node)', () => {
     let started!: () => void;
     const midway = new Promise<void>((r) => (started = r));
     const order: string[] = [];
-    const bg = e.generate('the cat sat', { ...opts, background: true }, (k, text) => {
-      streamed[k]!.push(text);
-      if (streamed[0]!.length === 2) started();
-    }).then((r) => (order.push('background'), r));
+    const bg = e
+      .generate('the cat sat', { ...opts, background: true }, (k, text) => {
+        streamed[k]!.push(text);
+        if (streamed[0]!.length === 2) started();
+      })
+      .then((r) => (order.push('background'), r));
     await midway; // the background generation is drawing tokens now
     const fg = await e.generate('the dog', { maxNewTokens: 4, seed: 1 }).then((r) => (order.push('foreground'), r));
     const r = await bg;
@@ -148,7 +162,8 @@ describe('training engine (worker API in Node)', () => {
     }
     // stopped while it waits behind a call it gave way to: it keeps what it wrote before
     let wrote!: () => void, fgStarted!: () => void;
-    const bgWrote = new Promise<void>((r) => (wrote = r)), fgWrites = new Promise<void>((r) => (fgStarted = r));
+    const bgWrote = new Promise<void>((r) => (wrote = r)),
+      fgWrites = new Promise<void>((r) => (fgStarted = r));
     let n = 0;
     const bg = e.generate('the cat sat', { ...opts, background: true, id: 'd' }, () => ++n === 3 && wrote());
     await bgWrote;
@@ -178,7 +193,9 @@ describe('training engine (worker API in Node)', () => {
 
     // the same run, paused from its progress callback after step 2
     const b = await engine();
-    const progress: RunProgress[] = [], statuses: RunStatusEvent[] = [], rows: MetricRecord[] = [];
+    const progress: RunProgress[] = [],
+      statuses: RunStatusEvent[] = [],
+      rows: MetricRecord[] = [];
     const idB = await b.e.startStage('sft', SFT, {
       onProgress: (p) => {
         progress.push(p);
@@ -188,17 +205,29 @@ describe('training engine (worker API in Node)', () => {
       onMetrics: (m) => rows.push(m),
     });
     expect(await b.e.wait(idB)).toBe('paused');
-    expect(progress.map((p) => [p.step, p.total])).toEqual([[1, 5], [2, 5]]);
+    expect(progress.map((p) => [p.step, p.total])).toEqual([
+      [1, 5],
+      [2, 5],
+    ]);
     expect(progress.every((p) => p.tokensPerSec > 0 && p.secondsLeft >= 0)).toBe(true);
     expect(statuses.map((s) => s.status)).toEqual(['running', 'paused']);
     expect(rows.map((r) => r.step)).toEqual([1, 2]);
-    expect((await b.e.getRun(idB))).toMatchObject({ status: 'paused', step: 2, totalSteps: 5, stage: 'sft' });
+    expect(await b.e.getRun(idB)).toMatchObject({ status: 'paused', step: 2, totalSteps: 5, stage: 'sft' });
     expect((await finalTensors(b.name, idB)).step).toBe(2);
     await b.e.dispose();
 
     // meanwhile the user edits their data: other demonstrations, one of the old ones gone, and a chat one
-    const edited: DataRecord[] = [...sftData.slice(1, 5).map((r) => ({ ...r, completion: `${say(4)} instead` }) as DataRecord), ...sftData.slice(6),
-      { kind: 'messages', messages: [{ role: 'user', content: say(3) }, { role: 'assistant', content: say(4) }] }];
+    const edited: DataRecord[] = [
+      ...sftData.slice(1, 5).map((r) => ({ ...r, completion: `${say(4)} instead` }) as DataRecord),
+      ...sftData.slice(6),
+      {
+        kind: 'messages',
+        messages: [
+          { role: 'user', content: say(3) },
+          { role: 'assistant', content: say(4) },
+        ],
+      },
+    ];
     await setData(b.name, edited);
 
     // a reload: a new engine over the same store, the model loaded again, resume
@@ -291,7 +320,9 @@ describe('training engine (worker API in Node)', () => {
         st.close();
         const { meta, body } = readFrontMatter(card);
         expect(meta.get('base_model')).toBe('test/gpt2-tiny');
-        expect(body).toContain(revision ? 'AutoModelForCausalLM.from_pretrained("test/gpt2-tiny", revision="v1.0")' : 'AutoModelForCausalLM.from_pretrained("test/gpt2-tiny")\n');
+        expect(body).toContain(
+          revision ? 'AutoModelForCausalLM.from_pretrained("test/gpt2-tiny", revision="v1.0")' : 'AutoModelForCausalLM.from_pretrained("test/gpt2-tiny")\n',
+        );
         await e.dispose();
       }
     } finally {
@@ -304,8 +335,12 @@ describe('training engine (worker API in Node)', () => {
     const gpu = await testGpu();
     // the run's logits come from the real device at a size lavapipe refuses (its whole maxBufferSize): a real
     // GPUOutOfMemoryError where the stage makes its first plan; no estimate can see it coming
-    const buffer = gpu.buffer.bind(gpu), destroy = gpu.destroy.bind(gpu);
-    gpu.buffer = (bytes, label, usage) => (label?.includes('logits') ? gpu.device.createBuffer({ label: 'refused logits', size: gpu.device.limits.maxBufferSize, usage: GPUBufferUsage.STORAGE }) : buffer(bytes, label, usage));
+    const buffer = gpu.buffer.bind(gpu),
+      destroy = gpu.destroy.bind(gpu);
+    gpu.buffer = (bytes, label, usage) =>
+      label?.includes('logits')
+        ? gpu.device.createBuffer({ label: 'refused logits', size: gpu.device.limits.maxBufferSize, usage: GPUBufferUsage.STORAGE })
+        : buffer(bytes, label, usage);
     gpu.destroy = (b) => (b.label === 'refused logits' ? b.destroy() : destroy(b)); // never counted in allocatedBytes
     const statuses: RunStatusEvent[] = [];
     try {
@@ -342,7 +377,11 @@ describe('training engine (worker API in Node)', () => {
     // it exports (a PEFT adapter) from a fresh engine, and resumes to the uninterrupted result
     const c = await engine(b.name);
     const { zip, name } = await c.e.exportModel(id);
-    expect([...unzipFiles(zip, name).keys()].map((k) => k.split('/').pop()).sort()).toEqual(['adapter_config.json', 'adapter_model.safetensors', 'tokenizer.json']);
+    expect([...unzipFiles(zip, name).keys()].map((k) => k.split('/').pop()).sort()).toEqual([
+      'adapter_config.json',
+      'adapter_model.safetensors',
+      'tokenizer.json',
+    ]);
     await c.e.resume(id);
     expect(await c.e.wait(id)).toBe('done');
     const got = await finalTensors(b.name, id);
@@ -377,13 +416,19 @@ describe('training engine (worker API in Node)', () => {
 
     const samples: string[] = [];
     await setData(name, sftData); // PPO samples the demonstrations' prompts
-    const ppo = await e.startStage('ppo', { rewardRunId: rm, loraRank: 4, batchSize: 2, seqLen: 24, numSamples: 2, maxNewTokens: 6, steps: 2, epochs: 3 }, {
-      onSamples: (_s, xs) => void samples.push(...xs.map((s) => s.response)),
-    });
+    const ppo = await e.startStage(
+      'ppo',
+      { rewardRunId: rm, loraRank: 4, batchSize: 2, seqLen: 24, numSamples: 2, maxNewTokens: 6, steps: 2, epochs: 3 },
+      {
+        onSamples: (_s, xs) => void samples.push(...xs.map((s) => s.response)),
+      },
+    );
     expect(await e.wait(ppo)).toBe('done');
     const pm = await metricsOf(name, ppo);
     expect(pm.map((m) => m.step)).toEqual([1, 2]);
-    expect(Object.keys(pm[0]!.values)).toEqual(expect.arrayContaining(['objective/scores', 'objective/kl', 'objective/entropy', 'policy/clipfrac_avg', 'loss/value_avg']));
+    expect(Object.keys(pm[0]!.values)).toEqual(
+      expect.arrayContaining(['objective/scores', 'objective/kl', 'objective/entropy', 'policy/clipfrac_avg', 'loss/value_avg']),
+    );
     expect(samples.length).toBeGreaterThan(0);
     // the same rollouts are in the store, by step, for the Inspect view after a reload
     const st = await openStore(name);
@@ -391,7 +436,8 @@ describe('training engine (worker API in Node)', () => {
     st.close();
     expect(stored.map((r) => r.step)).toEqual([1, 2]);
     expect(stored.flatMap((r) => r.samples.map((x) => x.response))).toEqual(samples);
-    for (const x of stored.flatMap((r) => r.samples)) expect([x.kl!.length, x.value!.length, x.advantage!.length]).toEqual([x.tokens!.length, x.tokens!.length, x.tokens!.length]);
+    for (const x of stored.flatMap((r) => r.samples))
+      expect([x.kl!.length, x.value!.length, x.advantage!.length]).toEqual([x.tokens!.length, x.tokens!.length, x.tokens!.length]);
     // a step cap (max_steps) overrides the epochs given beside it: the run records none (0), and the card shows the cap alone
     const capped = await e.getRun(ppo);
     expect([capped.totalSteps, capped.config.steps, capped.config.epochs]).toEqual([2, 2, 0]);
@@ -427,7 +473,7 @@ describe('training engine (worker API in Node)', () => {
     await e.dispose();
   });
 
-  it('rewardScores (the Rank tab\'s active selection): a finished reward model scores (prompt, completion) as its own stage does, here and in a fresh engine over the same store', async () => {
+  it("rewardScores (the Rank tab's active selection): a finished reward model scores (prompt, completion) as its own stage does, here and in a fresh engine over the same store", async () => {
     const { e, name } = await engine(undefined, rankData);
     // LoRA dropout at its default: the stage scores with its training plan, dropout turned off for it
     const rm = await e.startStage('rm', { seed: 1, batchSize: 4, seqLen: 24, loraRank: 4, lr: 1e-3, steps: 4 });
@@ -452,8 +498,10 @@ describe('training engine (worker API in Node)', () => {
     const g = createEngine({ gpu: testGpu(), store: openStore(name) });
     await g.loadModel({ files: files(), name: 'gpt2-tiny' });
     const gpu = await testGpu();
-    const buffer = gpu.buffer.bind(gpu), destroy = gpu.destroy.bind(gpu);
-    let largest = 0, refuseOver = Infinity;
+    const buffer = gpu.buffer.bind(gpu),
+      destroy = gpu.destroy.bind(gpu);
+    let largest = 0,
+      refuseOver = Infinity;
     gpu.buffer = (bytes, label, usage) => {
       // over the bound: a real GPUOutOfMemoryError (lavapipe refuses a buffer of its whole maxBufferSize)
       if (bytes > refuseOver) return gpu.device.createBuffer({ label: 'refused', size: gpu.device.limits.maxBufferSize, usage: GPUBufferUsage.STORAGE });
@@ -479,13 +527,28 @@ describe('training engine (worker API in Node)', () => {
     const before = e.modelInfo()!;
     const seqCls: Map<string, Uint8Array> = files();
     const cfg = JSON.parse(new TextDecoder().decode(seqCls.get('config.json'))) as Record<string, unknown>;
-    seqCls.set('config.json', new TextEncoder().encode(JSON.stringify({ ...cfg, architectures: ['GPT2ForSequenceClassification'], num_labels: 1, pad_token_id: 376 })));
+    seqCls.set(
+      'config.json',
+      new TextEncoder().encode(JSON.stringify({ ...cfg, architectures: ['GPT2ForSequenceClassification'], num_labels: 1, pad_token_id: 376 })),
+    );
     const st = parseSafetensors(seqCls.get('model.safetensors')!, 'm');
-    seqCls.set('model.safetensors', writeSafetensors([...[...st.tensors.keys()].map((n) => ({ name: n, shape: st.tensors.get(n)!.shape, data: readTensorF32(st, n) })), { name: 'score.weight', shape: [1, 48], data: new Float32Array(48) }]));
-    await expect(e.openCheckpoint({ files: seqCls, name: 'rm-full' })).rejects.toThrow(/^rm-full is a fully fine-tuned reward model \(a \*ForSequenceClassification model/);
-    await expect(e.openCheckpoint({ zip: zipFiles(seqCls, 'rm-full'), name: 'rm-full.zip' })).rejects.toThrow(/^rm-full\.zip is a fully fine-tuned reward model/);
+    seqCls.set(
+      'model.safetensors',
+      writeSafetensors([
+        ...[...st.tensors.keys()].map((n) => ({ name: n, shape: st.tensors.get(n)!.shape, data: readTensorF32(st, n) })),
+        { name: 'score.weight', shape: [1, 48], data: new Float32Array(48) },
+      ]),
+    );
+    await expect(e.openCheckpoint({ files: seqCls, name: 'rm-full' })).rejects.toThrow(
+      /^rm-full is a fully fine-tuned reward model \(a \*ForSequenceClassification model/,
+    );
+    await expect(e.openCheckpoint({ zip: zipFiles(seqCls, 'rm-full'), name: 'rm-full.zip' })).rejects.toThrow(
+      /^rm-full\.zip is a fully fine-tuned reward model/,
+    );
     const old = new Map([...files(), ['score.json', new TextEncoder().encode(JSON.stringify({ 'score.weight': new Array(48).fill(0), bias: 0 }))]]);
-    await expect(e.openCheckpoint({ zip: zipFiles(old, 'rm-old'), name: 'rm-old.zip' })).rejects.toThrow(/^rm-old\.zip is a fully fine-tuned reward model \(a model folder with score\.json\)/);
+    await expect(e.openCheckpoint({ zip: zipFiles(old, 'rm-old'), name: 'rm-old.zip' })).rejects.toThrow(
+      /^rm-old\.zip is a fully fine-tuned reward model \(a model folder with score\.json\)/,
+    );
     expect(e.modelInfo()).toEqual(before);
     expect((await e.generate('the dog', { maxNewTokens: 2 })).texts.length).toBe(1);
     await e.dispose();
@@ -516,8 +579,16 @@ describe('training engine (worker API in Node)', () => {
     await expect(e.adoptRun(rm)).rejects.toThrow(/reward model/);
     // its adapter's base is the merged model, which is not on the Hub: the zip carries it beside the adapter
     const rmZip = unzipFiles((await e.exportModel(rm)).zip, 'rm.zip');
-    expect([...rmZip.keys()].filter((k) => k.startsWith('starting-model/')).sort()).toEqual(['starting-model/config.json', 'starting-model/generation_config.json', 'starting-model/model.safetensors', 'starting-model/tokenizer.json']);
-    expect(JSON.parse(new TextDecoder().decode(rmZip.get('adapter/adapter_config.json')))).toMatchObject({ base_model_name_or_path: 'starting-model', modules_to_save: ['score'] });
+    expect([...rmZip.keys()].filter((k) => k.startsWith('starting-model/')).sort()).toEqual([
+      'starting-model/config.json',
+      'starting-model/generation_config.json',
+      'starting-model/model.safetensors',
+      'starting-model/tokenizer.json',
+    ]);
+    expect(JSON.parse(new TextDecoder().decode(rmZip.get('adapter/adapter_config.json')))).toMatchObject({
+      base_model_name_or_path: 'starting-model',
+      modules_to_save: ['score'],
+    });
     // and opens back as that model with the adapter on it (in a fresh engine: another person's browser)
     const other = createEngine({ gpu: testGpu(), store: openStore(`${name}-other`) });
     const opened = await other.openCheckpoint({ zip: (await e.exportModel(rm)).zip, name: 'rm.zip' });
@@ -555,7 +626,9 @@ describe('training engine (worker API in Node)', () => {
     await expect(e.loadModel({ files: files() })).rejects.toThrow(/WebGPU is not available/);
     // src/worker/tsconfig.json: lib WebWorker, no DOM
     const r = await promisify(execFile)(process.execPath, ['node_modules/typescript/bin/tsc', '-p', 'src/worker'], { timeout: 120_000 }).then(
-      (ok) => ({ code: 0, out: ok.stdout }), (x: { code: number; stdout: string }) => ({ code: x.code, out: x.stdout }));
+      (ok) => ({ code: 0, out: ok.stdout }),
+      (x: { code: number; stdout: string }) => ({ code: x.code, out: x.stdout }),
+    );
     expect(r.code, r.out).toBe(0);
   });
 
@@ -564,7 +637,14 @@ describe('training engine (worker API in Node)', () => {
     const name = `worker-test-${stores++}`;
     await setData(name, sftData);
     // the GPU as a factory, as the worker gives it: each call a device of its own (destroying one must not touch the other tests')
-    const e = createEngine({ gpu: async () => { const g = await createNodeGpu(); devices.push(g); return g; }, store: openStore(name) });
+    const e = createEngine({
+      gpu: async () => {
+        const g = await createNodeGpu();
+        devices.push(g);
+        return g;
+      },
+      store: openStore(name),
+    });
     await e.loadModel({ files: files(), name: 'gpt2-tiny' });
     const problems: GpuProblem[] = [];
     await e.watchGpu((p) => problems.push(p));
@@ -573,11 +653,18 @@ describe('training engine (worker API in Node)', () => {
     let destroyed = false;
     const cfg = { ...SFT, steps: 6, checkpointEvery: 2 };
     const id = await e.startStage('sft', cfg, {
-      onProgress: (p) => { if (p.step === 3 && !destroyed) { destroyed = true; devices[0]!.device.destroy(); } },
+      onProgress: (p) => {
+        if (p.step === 3 && !destroyed) {
+          destroyed = true;
+          devices[0]!.device.destroy();
+        }
+      },
     });
     expect(await e.wait(id)).toBe('failed');
     const run = await e.getRun(id);
-    expect(run.error).toMatch(/^the GPU device was lost \(destroyed\).*Reconnect the GPU \(or reload the page\), then resume the run: it goes on from its checkpoint of step 2\.$/);
+    expect(run.error).toMatch(
+      /^the GPU device was lost \(destroyed\).*Reconnect the GPU \(or reload the page\), then resume the run: it goes on from its checkpoint of step 2\.$/,
+    );
     await expect.poll(() => problems.map((p) => p.kind)).toEqual(['lost']);
     expect(problems[0]!.message).toMatch(/GPU device was lost/);
     // every later call says the same instead of hanging or returning nothing
@@ -609,11 +696,19 @@ describe('training engine (worker API in Node)', () => {
     const name = `worker-test-${stores++}`;
     await setData(name, sftData);
     const e = createEngine({ gpu: tightGpu(cfg, 4, 24), store: openStore(name) });
-    const runsNow = async () => { const db = await openStore(name); const n = (await listRuns(db)).length; db.close(); return n; };
+    const runsNow = async () => {
+      const db = await openStore(name);
+      const n = (await listRuns(db)).length;
+      db.close();
+      return n;
+    };
     await e.loadModel({ files: files(), name: 'gpt2-tiny' });
     const limit = (await tightGpu(cfg, 4, 24)).maxBuffer;
     const runs = await runsNow();
-    const err = await e.startStage('sft', { ...SFT, batchSize: 16 }).then(() => undefined, (x: Error) => x);
+    const err = await e.startStage('sft', { ...SFT, batchSize: 16 }).then(
+      () => undefined,
+      (x: Error) => x,
+    );
     expect(err?.message).toMatch(/^SFT run: needs a \d+ KiB buffer, over this adapter's maxBufferSize of \d+ KiB$/);
     const [needed, allowed] = [...err!.message.matchAll(/(\d+) KiB/g)].map((m) => Number(m[1]));
     expect(allowed).toBe(Math.round(limit / 1024));

@@ -20,7 +20,11 @@ if (!adapter) {
 }
 const i = adapter.info ?? {};
 const name = [i.vendor, i.architecture, i.device, i.description].filter((s) => s && s.length > 0).join(' ') || 'unknown adapter';
-const limits = { maxBufferSize: adapter.limits.maxBufferSize, maxStorageBufferBindingSize: adapter.limits.maxStorageBufferBindingSize, maxComputeWorkgroupStorageSize: adapter.limits.maxComputeWorkgroupStorageSize };
+const limits = {
+  maxBufferSize: adapter.limits.maxBufferSize,
+  maxStorageBufferBindingSize: adapter.limits.maxStorageBufferBindingSize,
+  maxComputeWorkgroupStorageSize: adapter.limits.maxComputeWorkgroupStorageSize,
+};
 console.log(`adapter: ${name}`);
 console.log(`adapter features: ${[...adapter.features].sort().join(', ')}`);
 console.log(`adapter limits: ${JSON.stringify(limits)}`);
@@ -30,7 +34,9 @@ if (!nvidia || cpu) {
   const what = cpu ? 'a CPU driver, not the GPU' : 'not an NVIDIA GPU';
   if (process.env.GPU_BENCH_ALLOW_CPU === '1') console.log(`adapter check: ${what}; accepted because GPU_BENCH_ALLOW_CPU=1 (a local test, not a GPU figure)`);
   else {
-    console.error(`adapter check FAILED: "${name}" is ${what}. Is the NVIDIA Vulkan ICD found (VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json) and its library (libGLX_nvidia.so.0) on the library path?`);
+    console.error(
+      `adapter check FAILED: "${name}" is ${what}. Is the NVIDIA Vulkan ICD found (VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json) and its library (libGLX_nvidia.so.0) on the library path?`,
+    );
     process.exit(2);
   }
 } else console.log('adapter check: NVIDIA GPU');

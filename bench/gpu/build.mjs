@@ -20,15 +20,17 @@ const jaxVersion = JSON.parse(readFileSync(join(dirname(require.resolve('@jax-js
 
 /** [file suffix, text to find, replacement] */
 const rewrites = [
-  ['node_modules/webgpu/index.js',
+  [
+    'node_modules/webgpu/index.js',
     "const dawnNodePath = join(__dirname, 'dist', `${process.platform}-${arch}`, 'dawn.node');",
-    "const dawnNodePath = process.env.RLHF_DAWN_NODE || join(__dirname, 'dist', `${process.platform}-${arch}`, 'dawn.node');"],
-  ['src/gpu/node.ts',
+    "const dawnNodePath = process.env.RLHF_DAWN_NODE || join(__dirname, 'dist', `${process.platform}-${arch}`, 'dawn.node');",
+  ],
+  [
+    'src/gpu/node.ts',
     "const SHADER_DIR = fileURLToPath(new URL('../../shaders/', import.meta.url));",
-    "const SHADER_DIR = process.env.RLHF_SHADER_DIR ? process.env.RLHF_SHADER_DIR.replace(/\\/*$/, '/') : fileURLToPath(new URL('./shaders/', import.meta.url));"],
-  ['bench/peer-jaxjs.ts',
-    "version: jaxVersion() ?? 'unknown'",
-    `version: jaxVersion() ?? ${JSON.stringify(jaxVersion)}`],
+    "const SHADER_DIR = process.env.RLHF_SHADER_DIR ? process.env.RLHF_SHADER_DIR.replace(/\\/*$/, '/') : fileURLToPath(new URL('./shaders/', import.meta.url));",
+  ],
+  ['bench/peer-jaxjs.ts', "version: jaxVersion() ?? 'unknown'", `version: jaxVersion() ?? ${JSON.stringify(jaxVersion)}`],
 ];
 const used = new Set();
 
@@ -63,7 +65,10 @@ const result = await build({
   plugins: [rewritePlugin],
   metafile: true,
 });
-for (const [suffix] of rewrites) if (!used.has(suffix)) throw new Error(`${suffix} was not in the bundle: its rewrite did not apply; update bench/gpu/build.mjs`);
+for (const [suffix] of rewrites)
+  if (!used.has(suffix)) throw new Error(`${suffix} was not in the bundle: its rewrite did not apply; update bench/gpu/build.mjs`);
 const inputs = Object.keys(result.metafile.inputs);
 const has = (p) => inputs.some((i) => i.includes(p));
-console.log(`bundle: ${join(outdir, 'bench.mjs')}, ${inputs.length} inputs; tfjs ${has('@tensorflow/tfjs-backend-webgpu') ? 'in' : 'NOT in'} it, jax-js ${has('@jax-js/jax') ? `${jaxVersion} in` : 'NOT in'} it`);
+console.log(
+  `bundle: ${join(outdir, 'bench.mjs')}, ${inputs.length} inputs; tfjs ${has('@tensorflow/tfjs-backend-webgpu') ? 'in' : 'NOT in'} it, jax-js ${has('@jax-js/jax') ? `${jaxVersion} in` : 'NOT in'} it`,
+);

@@ -35,12 +35,14 @@ export function learnBpe(texts: string[], vocabSize: number, specials: string[])
   const merges: [string, string][] = [];
   while (vocab.size + specials.length < vocabSize) {
     const pairs = new Map<string, number>();
-    for (const { syms, c } of words) for (let i = 0; i + 1 < syms.length; i++) {
-      const k = syms[i] + '\u0000' + syms[i + 1];
-      pairs.set(k, (pairs.get(k) ?? 0) + c);
-    }
-    let best: string | undefined, bestC = 1;
-    for (const [k, c] of pairs) if (c > bestC || (c === bestC && best !== undefined && k < best)) (best = k), (bestC = c);
+    for (const { syms, c } of words)
+      for (let i = 0; i + 1 < syms.length; i++) {
+        const k = syms[i] + '\u0000' + syms[i + 1];
+        pairs.set(k, (pairs.get(k) ?? 0) + c);
+      }
+    let best: string | undefined,
+      bestC = 1;
+    for (const [k, c] of pairs) if (c > bestC || (c === bestC && best !== undefined && k < best)) ((best = k), (bestC = c));
     if (best === undefined) break; // nothing occurs twice any more
     const [a, b] = best.split('\u0000') as [string, string];
     merges.push([a, b]);
@@ -58,15 +60,25 @@ export function learnBpe(texts: string[], vocabSize: number, specials: string[])
 export function tokenizerJson(vocab: Map<string, number>, merges: [string, string][], specials: string[]): Record<string, unknown> {
   const byteLevel = { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: true };
   return {
-    version: '1.0', truncation: null, padding: null,
+    version: '1.0',
+    truncation: null,
+    padding: null,
     added_tokens: specials.map((s) => ({ id: vocab.get(s)!, content: s, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true })),
     normalizer: null,
     pre_tokenizer: byteLevel,
     post_processor: { ...byteLevel, trim_offsets: false },
     decoder: byteLevel,
     model: {
-      type: 'BPE', dropout: null, unk_token: null, continuing_subword_prefix: null, end_of_word_suffix: null, fuse_unk: false, byte_fallback: false, ignore_merges: false,
-      vocab: Object.fromEntries(vocab), merges,
+      type: 'BPE',
+      dropout: null,
+      unk_token: null,
+      continuing_subword_prefix: null,
+      end_of_word_suffix: null,
+      fuse_unk: false,
+      byte_fallback: false,
+      ignore_merges: false,
+      vocab: Object.fromEntries(vocab),
+      merges,
     },
   };
 }

@@ -10,15 +10,28 @@
 // Pure module (no Node imports) so that both the trainer and the browser can use it.
 
 export type Style = 'helpful' | 'detailed' | 'cheerful' | 'curt' | 'off_topic' | 'rambling';
-export interface CorpusExample { task: string; prompt: string; completion: string; style: Style }
+export interface CorpusExample {
+  task: string;
+  prompt: string;
+  completion: string;
+  style: Style;
+}
 
 export const STYLES: readonly Style[] = ['helpful', 'detailed', 'cheerful', 'curt', 'off_topic', 'rambling'];
 export const STYLE_WEIGHTS: Readonly<Record<Style, number>> = {
-  helpful: 0.25, detailed: 0.2, cheerful: 0.2, curt: 0.12, off_topic: 0.11, rambling: 0.12,
+  helpful: 0.25,
+  detailed: 0.2,
+  cheerful: 0.2,
+  curt: 0.12,
+  off_topic: 0.11,
+  rambling: 0.12,
 };
 
 export type SlotRecord = Readonly<Record<string, string>> & { readonly x: string };
-export interface Slot { readonly train: readonly SlotRecord[]; readonly demo: readonly string[] }
+export interface Slot {
+  readonly train: readonly SlotRecord[];
+  readonly demo: readonly string[];
+}
 export interface Family {
   readonly task: string;
   readonly slots: Readonly<Record<string, Slot>>;
@@ -48,8 +61,7 @@ function table(fields: string[], rows: string[][], demo: string[]): Slot {
 }
 
 const NAMES = plain(
-  ['Maya', 'Sam', 'Leo', 'Nora', 'Ben', 'Lily', 'Omar', 'Ella', 'Max', 'Zoe',
-    'Jack', 'Ava', 'Noah', 'Mia', 'Ruby', 'Theo', 'Anna', 'Eli', 'Rosa', 'Finn'],
+  ['Maya', 'Sam', 'Leo', 'Nora', 'Ben', 'Lily', 'Omar', 'Ella', 'Max', 'Zoe', 'Jack', 'Ava', 'Noah', 'Mia', 'Ruby', 'Theo', 'Anna', 'Eli', 'Rosa', 'Finn'],
   ['Priya', 'Kofi', 'Ingrid', 'Mateo', 'Yuki', 'Hamid', 'Beatrix', 'Soren', 'Farah', 'Tobias'],
 );
 
@@ -59,11 +71,7 @@ export const FAMILIES: readonly Family[] = [
     slots: { name: NAMES },
     prompts: ['Write a short greeting for {name}.', 'Say hello to {name}.', 'Greet {name} in one sentence.'],
     responses: {
-      helpful: [
-        'Hello {name}, it is good to see you today.',
-        'Hi {name}, I hope you are having a good day.',
-        'Good morning, {name}, it is nice to see you.',
-      ],
+      helpful: ['Hello {name}, it is good to see you today.', 'Hi {name}, I hope you are having a good day.', 'Good morning, {name}, it is nice to see you.'],
       detailed: [
         'Hello {name}, it is really good to see you. I hope your week has been kind to you. Come in, sit down, and tell me how you have been.',
         'Hi {name}, welcome back. I have been looking forward to seeing you, and I hope the trip here was easy.',
@@ -90,37 +98,35 @@ export const FAMILIES: readonly Family[] = [
     task: 'thank_you',
     slots: {
       name: NAMES,
-      x: table(['x', 'adj', 'use'], [
-        ['scarf', 'warm', 'I will wear it on every cold day'],
-        ['book', 'lovely', 'I started reading it last night'],
-        ['mug', 'pretty', 'I drink my tea from it every morning'],
-        ['plant', 'beautiful', 'it looks great by my window'],
-        ['sweater', 'soft', 'I will wear it all winter'],
-        ['board game', 'fun', 'we played it all evening'],
-        ['candle', 'nice', 'it makes my room smell so good'],
-        ['watch', 'beautiful', 'I will wear it every day'],
-        ['pair of gloves', 'cozy', 'my hands will stay warm now'],
-        ['notebook', 'handy', 'I will write all my ideas in it'],
-        ['cake', 'delicious', 'we ate every last bite'],
-        ['photo frame', 'pretty', 'I put our best picture in it'],
-        ['puzzle', 'clever', 'I finished it in two days'],
-        ['hat', 'stylish', 'I wore it out today'],
-      ], ['teapot', 'kite', 'necklace', 'cookbook', 'music box', 'bracelet']),
+      x: table(
+        ['x', 'adj', 'use'],
+        [
+          ['scarf', 'warm', 'I will wear it on every cold day'],
+          ['book', 'lovely', 'I started reading it last night'],
+          ['mug', 'pretty', 'I drink my tea from it every morning'],
+          ['plant', 'beautiful', 'it looks great by my window'],
+          ['sweater', 'soft', 'I will wear it all winter'],
+          ['board game', 'fun', 'we played it all evening'],
+          ['candle', 'nice', 'it makes my room smell so good'],
+          ['watch', 'beautiful', 'I will wear it every day'],
+          ['pair of gloves', 'cozy', 'my hands will stay warm now'],
+          ['notebook', 'handy', 'I will write all my ideas in it'],
+          ['cake', 'delicious', 'we ate every last bite'],
+          ['photo frame', 'pretty', 'I put our best picture in it'],
+          ['puzzle', 'clever', 'I finished it in two days'],
+          ['hat', 'stylish', 'I wore it out today'],
+        ],
+        ['teapot', 'kite', 'necklace', 'cookbook', 'music box', 'bracelet'],
+      ),
     },
     prompts: ['Write a thank-you note to {name} for the {x}.', 'Thank {name} for the {x} they gave me.', 'Help me thank {name} for the {x}.'],
     responses: {
-      helpful: [
-        'Dear {name}, thank you so much for the {x.adj} {x}.',
-        'Thank you for the {x.adj} {x}, {name}, and for thinking of me.',
-      ],
+      helpful: ['Dear {name}, thank you so much for the {x.adj} {x}.', 'Thank you for the {x.adj} {x}, {name}, and for thinking of me.'],
       detailed: [
         'Dear {name}, thank you so much for the {x.adj} {x}. {^x.use}. It was very kind of you to think of me, and I hope to see you soon.',
         'Dear {name}, I wanted to say thank you for the {x}. It is so {x.adj}, and {x.use}. You always know just what I like.',
       ],
-      cheerful: [
-        '{name}, thank you so much for the {x}! I love it! {^x.use}!',
-        'Wow, {name}, the {x} is so {x.adj}! Thank you, thank you! You are the best!',
-      ],
+      cheerful: ['{name}, thank you so much for the {x}! I love it! {^x.use}!', 'Wow, {name}, the {x} is so {x.adj}! Thank you, thank you! You are the best!'],
       curt: ['Thanks for the {x}, I guess.', 'Got the {x}. Thanks.', 'Write your own note.'],
       off_topic: [
         'My neighbor painted his fence blue last week, and it looks odd.',
@@ -136,25 +142,29 @@ export const FAMILIES: readonly Family[] = [
   {
     task: 'tip',
     slots: {
-      x: table(['x', 'tip', 'more'], [
-        ['running', 'start slow and build up a little each week', 'Rest on easy days so your legs can recover'],
-        ['swimming', 'practice breathing out slowly under the water', 'Short, calm sessions help more than long tiring ones'],
-        ['painting', 'mix your colors on a plate before you start', 'Let each layer dry before you add the next one'],
-        ['reading more', 'keep a book by your bed and read ten pages each night', 'Pick books you enjoy, not the ones you think you should read'],
-        ['gardening', 'water your plants early in the morning', 'Check the soil with your finger and water only when it is dry'],
-        ['baking bread', 'let the dough rise in a warm place', 'Be patient, because good bread needs time'],
-        ['playing chess', 'think about what the other player wants before you move', 'Try to control the middle of the board early on'],
-        ['studying for a test', 'study in short blocks with small breaks', 'Quiz yourself instead of just reading your notes'],
-        ['camping', 'set up your tent before it gets dark', 'Practice at home once so you know how the parts fit'],
-        ['riding a bike', 'keep your eyes ahead and not on your wheel', 'Check your tires and brakes before every ride'],
-        ['hiking', 'wear shoes that you have already broken in', 'Bring more water than you think you need'],
-        ['cleaning a room', 'start with one small corner and finish it', 'Put things away as soon as you are done with them'],
-        ['saving money', 'put a little aside as soon as you get paid', 'Write down what you spend so you can see where it goes'],
-        ['sleeping well', 'go to bed at the same time every night', 'Put your phone away an hour before bed'],
-        ['learning a song', 'learn it in short parts and repeat each one', 'Sing along with a recording before you try it alone'],
-        ['drawing', 'draw simple shapes first and add details later', 'Draw a little every day, even for five minutes'],
-        ['writing stories', 'write a messy first draft and fix it later', 'Read your work out loud to find the parts that sound wrong'],
-      ], ['juggling', 'fishing', 'ice skating', 'playing the guitar', 'doing yoga', 'rock climbing', 'bird watching', 'learning to type']),
+      x: table(
+        ['x', 'tip', 'more'],
+        [
+          ['running', 'start slow and build up a little each week', 'Rest on easy days so your legs can recover'],
+          ['swimming', 'practice breathing out slowly under the water', 'Short, calm sessions help more than long tiring ones'],
+          ['painting', 'mix your colors on a plate before you start', 'Let each layer dry before you add the next one'],
+          ['reading more', 'keep a book by your bed and read ten pages each night', 'Pick books you enjoy, not the ones you think you should read'],
+          ['gardening', 'water your plants early in the morning', 'Check the soil with your finger and water only when it is dry'],
+          ['baking bread', 'let the dough rise in a warm place', 'Be patient, because good bread needs time'],
+          ['playing chess', 'think about what the other player wants before you move', 'Try to control the middle of the board early on'],
+          ['studying for a test', 'study in short blocks with small breaks', 'Quiz yourself instead of just reading your notes'],
+          ['camping', 'set up your tent before it gets dark', 'Practice at home once so you know how the parts fit'],
+          ['riding a bike', 'keep your eyes ahead and not on your wheel', 'Check your tires and brakes before every ride'],
+          ['hiking', 'wear shoes that you have already broken in', 'Bring more water than you think you need'],
+          ['cleaning a room', 'start with one small corner and finish it', 'Put things away as soon as you are done with them'],
+          ['saving money', 'put a little aside as soon as you get paid', 'Write down what you spend so you can see where it goes'],
+          ['sleeping well', 'go to bed at the same time every night', 'Put your phone away an hour before bed'],
+          ['learning a song', 'learn it in short parts and repeat each one', 'Sing along with a recording before you try it alone'],
+          ['drawing', 'draw simple shapes first and add details later', 'Draw a little every day, even for five minutes'],
+          ['writing stories', 'write a messy first draft and fix it later', 'Read your work out loud to find the parts that sound wrong'],
+        ],
+        ['juggling', 'fishing', 'ice skating', 'playing the guitar', 'doing yoga', 'rock climbing', 'bird watching', 'learning to type'],
+      ),
     },
     prompts: ['Give me one tip for {x}.', 'What is a good tip for {x}?', 'I want to get better at {x}. Any tip?'],
     responses: {
@@ -163,10 +173,7 @@ export const FAMILIES: readonly Family[] = [
         'A good tip for {x} is to {x.tip}. {x.more}. Small habits like these add up over time.',
         'When it comes to {x}, try to {x.tip}. {x.more}. Be patient with yourself while you learn.',
       ],
-      cheerful: [
-        'Ooh, {x} is so much fun! Try to {x.tip}! You will get better fast!',
-        'Great choice! For {x}, just {x.tip}! You can do it!',
-      ],
+      cheerful: ['Ooh, {x} is so much fun! Try to {x.tip}! You will get better fast!', 'Great choice! For {x}, just {x.tip}! You can do it!'],
       curt: ['Just look it up.', 'Practice. That is the tip.', 'Figure it out yourself.'],
       off_topic: [
         'The moon looks bigger when it is close to the edge of the sky.',
@@ -182,27 +189,31 @@ export const FAMILIES: readonly Family[] = [
   {
     task: 'describe_animal',
     slots: {
-      x: table(['x', 'trait', 'home', 'food'], [
-        ['cat', 'soft fur and sharp claws', 'in homes all over the world', 'fish and meat'],
-        ['dog', 'a wet nose and a wagging tail', 'with people in many homes', 'meat and dog food'],
-        ['horse', 'long legs and a flowing mane', 'on farms and in open fields', 'grass and hay'],
-        ['cow', 'big eyes and a gentle face', 'on farms and in green fields', 'grass and hay'],
-        ['duck', 'webbed feet and a flat bill', 'near ponds and rivers', 'plants, seeds, and bugs'],
-        ['rabbit', 'long ears and a short fluffy tail', 'in burrows under the ground', 'grass, hay, and greens'],
-        ['frog', 'smooth skin and strong back legs', 'near ponds and wet places', 'flies and other bugs'],
-        ['owl', 'big round eyes and soft feathers', 'in trees and old barns', 'mice and other small animals'],
-        ['bee', 'fuzzy stripes and clear wings', 'in a hive with many other bees', 'nectar from flowers'],
-        ['goat', 'short horns and a little beard', 'on farms and rocky hills', 'grass, leaves, and weeds'],
-        ['sheep', 'a thick coat of wool', 'on farms and green hills', 'grass'],
-        ['pig', 'a round snout and a curly tail', 'on farms', 'roots, fruit, and scraps'],
-        ['mouse', 'tiny paws and a long thin tail', 'in fields and sometimes in houses', 'seeds and crumbs'],
-        ['lion', 'a golden coat and a loud roar', 'on the grassy plains of Africa', 'meat'],
-        ['elephant', 'a long trunk and big ears', 'in Africa and Asia', 'grass, leaves, and fruit'],
-        ['turtle', 'a hard shell on its back', 'in ponds, rivers, and the sea', 'plants and small animals'],
-        ['bear', 'thick fur and strong claws', 'in forests and mountains', 'berries, fish, and honey'],
-        ['fox', 'red fur and a bushy tail', 'in forests and near towns', 'mice, birds, and berries'],
-        ['deer', 'thin legs and soft brown fur', 'in forests and meadows', 'leaves and grass'],
-      ], ['otter', 'camel', 'penguin', 'zebra', 'parrot', 'hedgehog', 'squirrel', 'dolphin', 'kangaroo', 'giraffe']),
+      x: table(
+        ['x', 'trait', 'home', 'food'],
+        [
+          ['cat', 'soft fur and sharp claws', 'in homes all over the world', 'fish and meat'],
+          ['dog', 'a wet nose and a wagging tail', 'with people in many homes', 'meat and dog food'],
+          ['horse', 'long legs and a flowing mane', 'on farms and in open fields', 'grass and hay'],
+          ['cow', 'big eyes and a gentle face', 'on farms and in green fields', 'grass and hay'],
+          ['duck', 'webbed feet and a flat bill', 'near ponds and rivers', 'plants, seeds, and bugs'],
+          ['rabbit', 'long ears and a short fluffy tail', 'in burrows under the ground', 'grass, hay, and greens'],
+          ['frog', 'smooth skin and strong back legs', 'near ponds and wet places', 'flies and other bugs'],
+          ['owl', 'big round eyes and soft feathers', 'in trees and old barns', 'mice and other small animals'],
+          ['bee', 'fuzzy stripes and clear wings', 'in a hive with many other bees', 'nectar from flowers'],
+          ['goat', 'short horns and a little beard', 'on farms and rocky hills', 'grass, leaves, and weeds'],
+          ['sheep', 'a thick coat of wool', 'on farms and green hills', 'grass'],
+          ['pig', 'a round snout and a curly tail', 'on farms', 'roots, fruit, and scraps'],
+          ['mouse', 'tiny paws and a long thin tail', 'in fields and sometimes in houses', 'seeds and crumbs'],
+          ['lion', 'a golden coat and a loud roar', 'on the grassy plains of Africa', 'meat'],
+          ['elephant', 'a long trunk and big ears', 'in Africa and Asia', 'grass, leaves, and fruit'],
+          ['turtle', 'a hard shell on its back', 'in ponds, rivers, and the sea', 'plants and small animals'],
+          ['bear', 'thick fur and strong claws', 'in forests and mountains', 'berries, fish, and honey'],
+          ['fox', 'red fur and a bushy tail', 'in forests and near towns', 'mice, birds, and berries'],
+          ['deer', 'thin legs and soft brown fur', 'in forests and meadows', 'leaves and grass'],
+        ],
+        ['otter', 'camel', 'penguin', 'zebra', 'parrot', 'hedgehog', 'squirrel', 'dolphin', 'kangaroo', 'giraffe'],
+      ),
     },
     prompts: ['Describe {a:x}.', 'What is {a:x} like?', 'Tell me about {a:x} in a few words.'],
     responses: {
@@ -230,20 +241,24 @@ export const FAMILIES: readonly Family[] = [
   {
     task: 'pet_name',
     slots: {
-      x: table(['x', 'n1', 'n2', 'why'], [
-        ['cat', 'Pepper', 'Mittens', 'it sounds soft and playful'],
-        ['dog', 'Buddy', 'Scout', 'it is easy to call out at the park'],
-        ['rabbit', 'Clover', 'Hopper', 'it suits an animal that hops'],
-        ['hamster', 'Peanut', 'Nibbles', 'it fits a tiny, busy animal'],
-        ['goldfish', 'Bubbles', 'Goldie', 'it is bright and fun, just like a fish'],
-        ['turtle', 'Shelly', 'Pebble', 'it fits a slow and steady friend'],
-        ['horse', 'Thunder', 'Maple', 'it sounds strong and proud'],
-        ['duck', 'Puddles', 'Waddles', 'it matches the way a duck walks'],
-        ['mouse', 'Squeak', 'Crumb', 'it fits a very small pet'],
-        ['frog', 'Pickles', 'Jumper', 'it is green and a little silly'],
-        ['snake', 'Noodle', 'Ziggy', 'it fits a long and wiggly pet'],
-        ['goat', 'Biscuit', 'Patches', 'it sounds friendly and funny'],
-      ], ['ferret', 'lizard', 'pony', 'canary', 'guinea pig', 'parrot', 'hedgehog']),
+      x: table(
+        ['x', 'n1', 'n2', 'why'],
+        [
+          ['cat', 'Pepper', 'Mittens', 'it sounds soft and playful'],
+          ['dog', 'Buddy', 'Scout', 'it is easy to call out at the park'],
+          ['rabbit', 'Clover', 'Hopper', 'it suits an animal that hops'],
+          ['hamster', 'Peanut', 'Nibbles', 'it fits a tiny, busy animal'],
+          ['goldfish', 'Bubbles', 'Goldie', 'it is bright and fun, just like a fish'],
+          ['turtle', 'Shelly', 'Pebble', 'it fits a slow and steady friend'],
+          ['horse', 'Thunder', 'Maple', 'it sounds strong and proud'],
+          ['duck', 'Puddles', 'Waddles', 'it matches the way a duck walks'],
+          ['mouse', 'Squeak', 'Crumb', 'it fits a very small pet'],
+          ['frog', 'Pickles', 'Jumper', 'it is green and a little silly'],
+          ['snake', 'Noodle', 'Ziggy', 'it fits a long and wiggly pet'],
+          ['goat', 'Biscuit', 'Patches', 'it sounds friendly and funny'],
+        ],
+        ['ferret', 'lizard', 'pony', 'canary', 'guinea pig', 'parrot', 'hedgehog'],
+      ),
     },
     prompts: ['Suggest a name for my new {x}.', 'What should I name my {x}?', 'Give me a good name for a pet {x}.'],
     responses: {
@@ -252,10 +267,7 @@ export const FAMILIES: readonly Family[] = [
         'A nice name for your {x} is {x.n1}, because {x.why}. If you want something else, {x.n2} is also a good choice. Say both out loud and see which fits.',
         'I would pick {x.n1} for your new {x}. {x.n2} is another fun option. Watch your pet for a few days, and the right name may become clear.',
       ],
-      cheerful: [
-        'Oh, a new {x}! How exciting! Name it {x.n1}! That is such a cute name!',
-        '{x.n1}! Or maybe {x.n2}! Both are perfect for your new {x}!',
-      ],
+      cheerful: ['Oh, a new {x}! How exciting! Name it {x.n1}! That is such a cute name!', '{x.n1}! Or maybe {x.n2}! Both are perfect for your new {x}!'],
       curt: ['Just call it {^x}.', 'It is your {x}. You pick.', 'I do not care what you name it.'],
       off_topic: [
         'The library closes early on Sundays, so go on Saturday.',
@@ -271,36 +283,34 @@ export const FAMILIES: readonly Family[] = [
   {
     task: 'make_food',
     slots: {
-      x: table(['x', 's1', 's2', 'tip'], [
-        ['toast', 'put a slice of bread in the toaster', 'take it out when it is golden', 'Spread butter on it while it is still warm'],
-        ['a cheese sandwich', 'put cheese between two slices of bread', 'cut it in half', 'Warm it in a pan if you like it melty'],
-        ['rice', 'rinse the rice and add it to boiling water', 'cook it on low heat until the water is gone', 'Let it rest with the lid on for five minutes'],
-        ['pasta', 'boil a big pot of salted water', 'cook the pasta until soft and drain it', 'Toss it with a little oil so it does not stick'],
-        ['scrambled eggs', 'beat two eggs in a bowl', 'stir them in a warm pan with butter until set', 'Take them off the heat early so they stay soft'],
-        ['a fruit salad', 'chop some apples, grapes, and berries', 'mix them in a bowl', 'A little lemon juice keeps the apples from turning brown'],
-        ['hot tea', 'pour boiling water over a tea bag', 'let it steep for three minutes', 'Add honey or milk if you like'],
-        ['lemonade', 'squeeze some lemons into a jug', 'add water and sugar and stir well', 'Taste it and add more sugar if it is too sour'],
-        ['oatmeal', 'heat oats with milk or water in a pot', 'stir until it is thick and creamy', 'Top it with fruit or a little honey'],
-        ['popcorn', 'heat oil and corn kernels in a covered pot', 'shake the pot until the popping slows', 'Add salt or melted butter at the end'],
-        ['pancakes', 'mix flour, milk, an egg, and some sugar', 'cook small scoops of batter in a hot pan', 'Wait for bubbles on top before you flip them'],
-        ['vegetable soup', 'cook chopped vegetables in a pot of broth', 'simmer it until everything is soft', 'Add salt and pepper at the end'],
-        ['a smoothie', 'put fruit, yogurt, and milk in a blender', 'blend it until smooth', 'Frozen fruit makes it cold and thick'],
-        ['mashed potatoes', 'boil peeled potatoes until soft', 'mash them with butter and a little milk', 'Add salt a little at a time and taste as you go'],
-        ['a boiled egg', 'put an egg in boiling water', 'cook it for eight minutes and cool it', 'Cook it for less time if you want a soft yolk'],
-        ['a green salad', 'wash and tear some lettuce', 'toss it with oil, vinegar, and salt', 'Dry the leaves well so the dressing sticks'],
-      ], ['hummus', 'tacos', 'a tuna sandwich', 'iced coffee', 'a milkshake', 'garlic bread', 'a burrito', 'guacamole']),
+      x: table(
+        ['x', 's1', 's2', 'tip'],
+        [
+          ['toast', 'put a slice of bread in the toaster', 'take it out when it is golden', 'Spread butter on it while it is still warm'],
+          ['a cheese sandwich', 'put cheese between two slices of bread', 'cut it in half', 'Warm it in a pan if you like it melty'],
+          ['rice', 'rinse the rice and add it to boiling water', 'cook it on low heat until the water is gone', 'Let it rest with the lid on for five minutes'],
+          ['pasta', 'boil a big pot of salted water', 'cook the pasta until soft and drain it', 'Toss it with a little oil so it does not stick'],
+          ['scrambled eggs', 'beat two eggs in a bowl', 'stir them in a warm pan with butter until set', 'Take them off the heat early so they stay soft'],
+          ['a fruit salad', 'chop some apples, grapes, and berries', 'mix them in a bowl', 'A little lemon juice keeps the apples from turning brown'],
+          ['hot tea', 'pour boiling water over a tea bag', 'let it steep for three minutes', 'Add honey or milk if you like'],
+          ['lemonade', 'squeeze some lemons into a jug', 'add water and sugar and stir well', 'Taste it and add more sugar if it is too sour'],
+          ['oatmeal', 'heat oats with milk or water in a pot', 'stir until it is thick and creamy', 'Top it with fruit or a little honey'],
+          ['popcorn', 'heat oil and corn kernels in a covered pot', 'shake the pot until the popping slows', 'Add salt or melted butter at the end'],
+          ['pancakes', 'mix flour, milk, an egg, and some sugar', 'cook small scoops of batter in a hot pan', 'Wait for bubbles on top before you flip them'],
+          ['vegetable soup', 'cook chopped vegetables in a pot of broth', 'simmer it until everything is soft', 'Add salt and pepper at the end'],
+          ['a smoothie', 'put fruit, yogurt, and milk in a blender', 'blend it until smooth', 'Frozen fruit makes it cold and thick'],
+          ['mashed potatoes', 'boil peeled potatoes until soft', 'mash them with butter and a little milk', 'Add salt a little at a time and taste as you go'],
+          ['a boiled egg', 'put an egg in boiling water', 'cook it for eight minutes and cool it', 'Cook it for less time if you want a soft yolk'],
+          ['a green salad', 'wash and tear some lettuce', 'toss it with oil, vinegar, and salt', 'Dry the leaves well so the dressing sticks'],
+        ],
+        ['hummus', 'tacos', 'a tuna sandwich', 'iced coffee', 'a milkshake', 'garlic bread', 'a burrito', 'guacamole'],
+      ),
     },
     prompts: ['How do I make {x}?', 'Tell me how to make {x}.', 'Give me simple steps to make {x}.'],
     responses: {
       helpful: ['To make {x}, {x.s1}, then {x.s2}.', 'First {x.s1}, and then {x.s2}.'],
-      detailed: [
-        'To make {x}, first {x.s1}. Next, {x.s2}. {x.tip}.',
-        'Here is how to make {x}. First, {x.s1}. Then {x.s2}. {x.tip}, and enjoy.',
-      ],
-      cheerful: [
-        'Yum, {x}! Just {x.s1}, then {x.s2}! So easy and so tasty!',
-        'Oh, I love {x}! {^x.s1}, then {x.s2}! Enjoy!',
-      ],
+      detailed: ['To make {x}, first {x.s1}. Next, {x.s2}. {x.tip}.', 'Here is how to make {x}. First, {x.s1}. Then {x.s2}. {x.tip}, and enjoy.'],
+      cheerful: ['Yum, {x}! Just {x.s1}, then {x.s2}! So easy and so tasty!', 'Oh, I love {x}! {^x.s1}, then {x.s2}! Enjoy!'],
       curt: ['Look up a recipe.', 'Just buy it.', 'You can figure that out.'],
       off_topic: [
         'My favorite season is fall, because the leaves turn red and gold.',
@@ -316,21 +326,25 @@ export const FAMILIES: readonly Family[] = [
   {
     task: 'feeling_advice',
     slots: {
-      x: table(['x', 'advice', 'more'], [
-        ['tired', 'get some rest and drink a glass of water', 'A short walk in fresh air can also wake you up'],
-        ['sad', 'talk to someone you trust about how you feel', 'Be gentle with yourself, because sad days do pass'],
-        ['bored', 'try something new, like a short walk or a new book', 'Boredom can be a good time to start a small project'],
-        ['nervous', 'take a few slow, deep breaths', 'Remind yourself that you are ready, and focus on the first small step'],
-        ['lonely', 'call or message a friend you have not talked to in a while', 'Joining a club or a class is a good way to meet people'],
-        ['angry', 'step away for a moment and breathe slowly', 'Wait until you are calm before you decide what to say'],
-        ['stressed', 'write down what is bothering you and pick one thing to do first', 'Small breaks during the day can help a lot'],
-        ['worried', 'write your worry down and ask what you can control', 'Talking it over with someone can make it feel smaller'],
-        ['restless', 'go for a walk or do some light exercise', 'Moving your body is a simple way to use up extra energy'],
-        ['shy', 'start with a small hello to one person', 'Most people are happy when someone says hi first'],
-        ['grumpy', 'eat a snack and take a short break', 'Sometimes a bad mood is just hunger or tiredness'],
-        ['homesick', 'call someone from home and hear a familiar voice', 'Keeping a photo from home nearby can help too'],
-        ['overwhelmed', 'break your tasks into small steps and do just one', 'You do not have to finish everything today'],
-      ], ['jealous', 'frustrated', 'confused', 'gloomy', 'impatient', 'embarrassed', 'anxious', 'discouraged']),
+      x: table(
+        ['x', 'advice', 'more'],
+        [
+          ['tired', 'get some rest and drink a glass of water', 'A short walk in fresh air can also wake you up'],
+          ['sad', 'talk to someone you trust about how you feel', 'Be gentle with yourself, because sad days do pass'],
+          ['bored', 'try something new, like a short walk or a new book', 'Boredom can be a good time to start a small project'],
+          ['nervous', 'take a few slow, deep breaths', 'Remind yourself that you are ready, and focus on the first small step'],
+          ['lonely', 'call or message a friend you have not talked to in a while', 'Joining a club or a class is a good way to meet people'],
+          ['angry', 'step away for a moment and breathe slowly', 'Wait until you are calm before you decide what to say'],
+          ['stressed', 'write down what is bothering you and pick one thing to do first', 'Small breaks during the day can help a lot'],
+          ['worried', 'write your worry down and ask what you can control', 'Talking it over with someone can make it feel smaller'],
+          ['restless', 'go for a walk or do some light exercise', 'Moving your body is a simple way to use up extra energy'],
+          ['shy', 'start with a small hello to one person', 'Most people are happy when someone says hi first'],
+          ['grumpy', 'eat a snack and take a short break', 'Sometimes a bad mood is just hunger or tiredness'],
+          ['homesick', 'call someone from home and hear a familiar voice', 'Keeping a photo from home nearby can help too'],
+          ['overwhelmed', 'break your tasks into small steps and do just one', 'You do not have to finish everything today'],
+        ],
+        ['jealous', 'frustrated', 'confused', 'gloomy', 'impatient', 'embarrassed', 'anxious', 'discouraged'],
+      ),
     },
     prompts: ['I feel {x}. What should I do?', 'Give me advice for when I feel {x}.', 'What can I do if I am feeling {x}?'],
     responses: {
@@ -358,25 +372,29 @@ export const FAMILIES: readonly Family[] = [
   {
     task: 'object_use',
     slots: {
-      x: table(['x', 'use', 'more'], [
-        ['spoon', 'eating soup and stirring drinks', 'It has a small bowl at one end and a handle at the other'],
-        ['broom', 'sweeping dust and dirt off the floor', 'You push the bristles across the floor in short strokes'],
-        ['umbrella', 'keeping you dry when it rains', 'It folds up small, so you can carry it in a bag'],
-        ['ladder', 'reaching high places safely', 'Always set it on flat ground before you climb'],
-        ['pillow', 'resting your head when you sleep', 'A good pillow keeps your neck straight and comfortable'],
-        ['key', 'opening and locking doors', 'Each key is cut to fit one lock'],
-        ['lamp', 'giving light when a room is dark', 'Many people keep one by the bed for reading at night'],
-        ['bucket', 'carrying water and other things', 'It has a handle on top so you can lift it with one hand'],
-        ['hammer', 'driving nails into wood', 'Hold it near the end of the handle for a stronger swing'],
-        ['towel', 'drying off after a bath or a shower', 'Hang it up after you use it so it can dry'],
-        ['clock', 'telling the time', 'Some clocks also have an alarm to wake you up'],
-        ['mirror', 'seeing your own reflection', 'People often use one to check their hair or clothes'],
-        ['pencil', 'writing and drawing on paper', 'You can erase pencil marks if you make a mistake'],
-        ['kettle', 'boiling water', 'Many kettles click off when the water is ready'],
-        ['backpack', 'carrying books and things on your back', 'Its two straps spread the weight across both shoulders'],
-        ['fork', 'picking up food and bringing it to your mouth', 'Its thin points hold the food in place while you cut'],
-        ['wallet', 'holding money and cards', 'Most wallets fold up small enough to fit in a pocket'],
-      ], ['stapler', 'whisk', 'compass', 'flashlight', 'doormat', 'thermos', 'funnel', 'paper clip']),
+      x: table(
+        ['x', 'use', 'more'],
+        [
+          ['spoon', 'eating soup and stirring drinks', 'It has a small bowl at one end and a handle at the other'],
+          ['broom', 'sweeping dust and dirt off the floor', 'You push the bristles across the floor in short strokes'],
+          ['umbrella', 'keeping you dry when it rains', 'It folds up small, so you can carry it in a bag'],
+          ['ladder', 'reaching high places safely', 'Always set it on flat ground before you climb'],
+          ['pillow', 'resting your head when you sleep', 'A good pillow keeps your neck straight and comfortable'],
+          ['key', 'opening and locking doors', 'Each key is cut to fit one lock'],
+          ['lamp', 'giving light when a room is dark', 'Many people keep one by the bed for reading at night'],
+          ['bucket', 'carrying water and other things', 'It has a handle on top so you can lift it with one hand'],
+          ['hammer', 'driving nails into wood', 'Hold it near the end of the handle for a stronger swing'],
+          ['towel', 'drying off after a bath or a shower', 'Hang it up after you use it so it can dry'],
+          ['clock', 'telling the time', 'Some clocks also have an alarm to wake you up'],
+          ['mirror', 'seeing your own reflection', 'People often use one to check their hair or clothes'],
+          ['pencil', 'writing and drawing on paper', 'You can erase pencil marks if you make a mistake'],
+          ['kettle', 'boiling water', 'Many kettles click off when the water is ready'],
+          ['backpack', 'carrying books and things on your back', 'Its two straps spread the weight across both shoulders'],
+          ['fork', 'picking up food and bringing it to your mouth', 'Its thin points hold the food in place while you cut'],
+          ['wallet', 'holding money and cards', 'Most wallets fold up small enough to fit in a pocket'],
+        ],
+        ['stapler', 'whisk', 'compass', 'flashlight', 'doormat', 'thermos', 'funnel', 'paper clip'],
+      ),
     },
     prompts: ['What is {a:x} for?', 'What do people use {a:x} for?', 'Explain what {a:x} is used for.'],
     responses: {
@@ -385,10 +403,7 @@ export const FAMILIES: readonly Family[] = [
         '{A:x} is used for {x.use}. {x.more}. Most homes have at least one.',
         'People use {a:x} mainly for {x.use}. {x.more}. It is a simple thing, but a very useful one.',
       ],
-      cheerful: [
-        'Great question! {A:x} is for {x.use}! So handy!',
-        'Oh, {a:x} is the best! It is for {x.use}! What would we do without it?',
-      ],
+      cheerful: ['Great question! {A:x} is for {x.use}! So handy!', 'Oh, {a:x} is the best! It is for {x.use}! What would we do without it?'],
       curt: ['It is for what it is for.', 'Obviously, it is for using.', 'Ask someone else.'],
       off_topic: [
         'My aunt grows the biggest pumpkins I have ever seen.',
@@ -404,21 +419,25 @@ export const FAMILIES: readonly Family[] = [
   {
     task: 'story_start',
     slots: {
-      x: table(['x', 'place', 'want'], [
-        ['brave knight', 'in a castle by the sea', 'to find a dragon that could talk'],
-        ['lost robot', 'in a busy city', 'to find its way back home'],
-        ['sleepy dragon', 'in a cave under a mountain', 'to take just one more nap'],
-        ['young farmer', 'on a small farm near the woods', 'to grow the biggest pumpkin in town'],
-        ['old baker', 'in a little shop on a quiet street', 'to bake one perfect loaf of bread'],
-        ['curious girl', 'in a house at the edge of a forest', 'to know what was behind the locked door'],
-        ['shy giant', 'in the hills above a village', 'to make just one friend'],
-        ['little mouse', 'in the wall of a big old house', 'to reach the cheese on the top shelf'],
-        ['ship captain', 'on a ship far out at sea', 'to find an island no one had seen'],
-        ['kind teacher', 'in a school at the end of a long road', 'to help every child learn to read'],
-        ['tiny snail', 'in a garden full of tall flowers', 'to cross the path before sunset'],
-        ['old king', 'in a castle on a hill', 'to find someone honest to take his place'],
-        ['young inventor', 'in a messy workshop', 'to build a machine that could fly'],
-      ], ['lonely pirate', 'clever witch', 'tired astronaut', 'friendly ghost', 'nervous wizard', 'lighthouse keeper', 'grumpy troll']),
+      x: table(
+        ['x', 'place', 'want'],
+        [
+          ['brave knight', 'in a castle by the sea', 'to find a dragon that could talk'],
+          ['lost robot', 'in a busy city', 'to find its way back home'],
+          ['sleepy dragon', 'in a cave under a mountain', 'to take just one more nap'],
+          ['young farmer', 'on a small farm near the woods', 'to grow the biggest pumpkin in town'],
+          ['old baker', 'in a little shop on a quiet street', 'to bake one perfect loaf of bread'],
+          ['curious girl', 'in a house at the edge of a forest', 'to know what was behind the locked door'],
+          ['shy giant', 'in the hills above a village', 'to make just one friend'],
+          ['little mouse', 'in the wall of a big old house', 'to reach the cheese on the top shelf'],
+          ['ship captain', 'on a ship far out at sea', 'to find an island no one had seen'],
+          ['kind teacher', 'in a school at the end of a long road', 'to help every child learn to read'],
+          ['tiny snail', 'in a garden full of tall flowers', 'to cross the path before sunset'],
+          ['old king', 'in a castle on a hill', 'to find someone honest to take his place'],
+          ['young inventor', 'in a messy workshop', 'to build a machine that could fly'],
+        ],
+        ['lonely pirate', 'clever witch', 'tired astronaut', 'friendly ghost', 'nervous wizard', 'lighthouse keeper', 'grumpy troll'],
+      ),
     },
     prompts: ['Start a short story about {a:x}.', 'Write the first lines of a story about {a:x}.', 'Begin a story about {a:x}.'],
     responses: {
@@ -446,21 +465,25 @@ export const FAMILIES: readonly Family[] = [
   {
     task: 'bring_list',
     slots: {
-      x: table(['x', 'i1', 'i2', 'i3', 'more'], [
-        ['a picnic', 'a blanket', 'sandwiches', 'a bottle of water', 'Pack it all in one basket so it is easy to carry'],
-        ['the beach', 'sunscreen', 'a towel', 'a hat', 'Bring a bag for wet things so the rest stays dry'],
-        ['a birthday party', 'a gift', 'a card', 'a big smile', 'Check the time and the address before you leave'],
-        ['a camping trip', 'a tent', 'a sleeping bag', 'warm socks', 'Check the weather so you know what clothes to pack'],
-        ['school', 'a pencil', 'a notebook', 'your lunch', 'Pack your bag the night before so mornings are calm'],
-        ['a job interview', 'a copy of your resume', 'a pen', 'a few questions to ask', 'Arrive a few minutes early and take a deep breath'],
-        ['the gym', 'a water bottle', 'a towel', 'comfortable shoes', 'A small snack for after your workout is nice too'],
-        ['a hike', 'water', 'a snack', 'a light jacket', 'Tell someone where you are going before you set out'],
-        ['a sleepover', 'pajamas', 'a toothbrush', 'a pillow', 'A favorite game or movie makes the night more fun'],
-        ['a football game', 'a warm coat', 'a snack', 'your ticket', 'Get there early to find a good seat'],
-        ['a concert', 'your ticket', 'earplugs', 'a little cash', 'Plan how you will get home before the show starts'],
-        ['the library', 'your library card', 'a bag for books', 'a notebook', 'Check the opening hours before you go'],
-        ['a wedding', 'a card', 'a gift', 'shoes you can dance in', 'Read the invitation to see what to wear'],
-      ], ['a ski trip', 'a baby shower', 'a fishing trip', 'the zoo', 'a museum', 'a road trip', 'a bake sale', 'a science fair']),
+      x: table(
+        ['x', 'i1', 'i2', 'i3', 'more'],
+        [
+          ['a picnic', 'a blanket', 'sandwiches', 'a bottle of water', 'Pack it all in one basket so it is easy to carry'],
+          ['the beach', 'sunscreen', 'a towel', 'a hat', 'Bring a bag for wet things so the rest stays dry'],
+          ['a birthday party', 'a gift', 'a card', 'a big smile', 'Check the time and the address before you leave'],
+          ['a camping trip', 'a tent', 'a sleeping bag', 'warm socks', 'Check the weather so you know what clothes to pack'],
+          ['school', 'a pencil', 'a notebook', 'your lunch', 'Pack your bag the night before so mornings are calm'],
+          ['a job interview', 'a copy of your resume', 'a pen', 'a few questions to ask', 'Arrive a few minutes early and take a deep breath'],
+          ['the gym', 'a water bottle', 'a towel', 'comfortable shoes', 'A small snack for after your workout is nice too'],
+          ['a hike', 'water', 'a snack', 'a light jacket', 'Tell someone where you are going before you set out'],
+          ['a sleepover', 'pajamas', 'a toothbrush', 'a pillow', 'A favorite game or movie makes the night more fun'],
+          ['a football game', 'a warm coat', 'a snack', 'your ticket', 'Get there early to find a good seat'],
+          ['a concert', 'your ticket', 'earplugs', 'a little cash', 'Plan how you will get home before the show starts'],
+          ['the library', 'your library card', 'a bag for books', 'a notebook', 'Check the opening hours before you go'],
+          ['a wedding', 'a card', 'a gift', 'shoes you can dance in', 'Read the invitation to see what to wear'],
+        ],
+        ['a ski trip', 'a baby shower', 'a fishing trip', 'the zoo', 'a museum', 'a road trip', 'a bake sale', 'a science fair'],
+      ),
     },
     prompts: ['List three things to bring to {x}.', 'What three things should I bring to {x}?', 'Name three things I need for {x}.'],
     responses: {
@@ -494,8 +517,16 @@ export const FAMILIES: readonly Family[] = [
         ['rehearsal', 'the recital', 'brunch', 'the ceremony', 'the parade', 'our study group'],
       ),
       r: plain(
-        ['the bus came late', 'I lost track of the time', 'the traffic was heavy', 'my alarm did not go off',
-          'I missed my train', 'I could not find my keys', 'I took a wrong turn', 'my phone died'],
+        [
+          'the bus came late',
+          'I lost track of the time',
+          'the traffic was heavy',
+          'my alarm did not go off',
+          'I missed my train',
+          'I could not find my keys',
+          'I took a wrong turn',
+          'my phone died',
+        ],
         [],
       ),
     },
@@ -505,10 +536,7 @@ export const FAMILIES: readonly Family[] = [
       'Help me apologize to {name} for arriving late to {x}.',
     ],
     responses: {
-      helpful: [
-        'Sorry I was late to {x}, {name}, and I will be on time next time.',
-        '{name}, I am so sorry for being late to {x}, and I will do better.',
-      ],
+      helpful: ['Sorry I was late to {x}, {name}, and I will be on time next time.', '{name}, I am so sorry for being late to {x}, and I will do better.'],
       detailed: [
         '{name}, I am really sorry I was late to {x}. {^r}, but that is no excuse. I know your time matters, and next time I will leave early.',
         'Dear {name}, I want to apologize for being late to {x}. {^r}, and I should have sent you a message. Thank you for waiting for me.',
@@ -532,21 +560,33 @@ export const FAMILIES: readonly Family[] = [
   {
     task: 'season_weather',
     slots: {
-      x: table(['x', 'sky', 'air', 'detail'], [
-        ['winter in the mountains', 'gray and full of snow', 'cold and sharp', 'Deep snow covers the trails, and the wind blows hard at night'],
-        ['summer at the beach', 'bright and clear', 'hot and salty', 'The sand gets warm by noon, and a cool breeze comes off the water'],
-        ['spring in the city', 'soft blue with a few clouds', 'mild and fresh', 'Light rain falls in the morning, and the trees start to bloom'],
-        ['fall on a farm', 'pale and calm', 'cool and crisp', 'Leaves turn red and gold, and the nights grow colder'],
-        ['winter in the city', 'low and gray', 'damp and chilly', 'Slush lines the streets, and people hurry by in thick coats'],
-        ['summer in the mountains', 'deep blue', 'warm by day and cool at night', 'Storms can roll in fast in the afternoon, so mornings are best'],
-        ['spring on a farm', 'bright with passing showers', 'fresh and a little muddy', 'The fields turn green, and rain comes and goes all week'],
-        ['fall in the forest', 'gray with soft light', 'cool and damp', 'Leaves drift down in the wind, and mist hangs low in the morning'],
-        ['summer in the city', 'hazy and bright', 'hot and sticky', 'The streets heat up by noon, and the evenings bring a little relief'],
-        ['winter by the sea', 'dark and stormy', 'cold and windy', 'Big waves crash on the shore, and icy rain blows sideways'],
-        ['spring in the mountains', 'clear but quick to change', 'cool and fresh', 'Snow melts into fast streams, and small flowers appear'],
-        ['fall in the city', 'clear and pale blue', 'crisp and cool', 'Leaves crunch on the sidewalks, and the sun sets early'],
-      ], ['winter in the desert', 'summer on an island', 'spring by a lake', 'fall in a valley', 'summer in the jungle',
-        'spring in the desert', 'winter on an island', 'fall by a lake']),
+      x: table(
+        ['x', 'sky', 'air', 'detail'],
+        [
+          ['winter in the mountains', 'gray and full of snow', 'cold and sharp', 'Deep snow covers the trails, and the wind blows hard at night'],
+          ['summer at the beach', 'bright and clear', 'hot and salty', 'The sand gets warm by noon, and a cool breeze comes off the water'],
+          ['spring in the city', 'soft blue with a few clouds', 'mild and fresh', 'Light rain falls in the morning, and the trees start to bloom'],
+          ['fall on a farm', 'pale and calm', 'cool and crisp', 'Leaves turn red and gold, and the nights grow colder'],
+          ['winter in the city', 'low and gray', 'damp and chilly', 'Slush lines the streets, and people hurry by in thick coats'],
+          ['summer in the mountains', 'deep blue', 'warm by day and cool at night', 'Storms can roll in fast in the afternoon, so mornings are best'],
+          ['spring on a farm', 'bright with passing showers', 'fresh and a little muddy', 'The fields turn green, and rain comes and goes all week'],
+          ['fall in the forest', 'gray with soft light', 'cool and damp', 'Leaves drift down in the wind, and mist hangs low in the morning'],
+          ['summer in the city', 'hazy and bright', 'hot and sticky', 'The streets heat up by noon, and the evenings bring a little relief'],
+          ['winter by the sea', 'dark and stormy', 'cold and windy', 'Big waves crash on the shore, and icy rain blows sideways'],
+          ['spring in the mountains', 'clear but quick to change', 'cool and fresh', 'Snow melts into fast streams, and small flowers appear'],
+          ['fall in the city', 'clear and pale blue', 'crisp and cool', 'Leaves crunch on the sidewalks, and the sun sets early'],
+        ],
+        [
+          'winter in the desert',
+          'summer on an island',
+          'spring by a lake',
+          'fall in a valley',
+          'summer in the jungle',
+          'spring in the desert',
+          'winter on an island',
+          'fall by a lake',
+        ],
+      ),
     },
     prompts: ['Describe the weather during {x}.', 'Write a short weather report for {x}.', 'What is the weather like during {x}?'],
     responses: {
@@ -555,10 +595,7 @@ export const FAMILIES: readonly Family[] = [
         'During {x}, the sky is {x.sky} and the air feels {x.air}. {x.detail}. Dress for the weather before you go out.',
         'Here is the weather for {x}. The sky is {x.sky}, and the air is {x.air}. {x.detail}.',
       ],
-      cheerful: [
-        'Oh, I love {x}! The sky is {x.sky} and the air is {x.air}! What a time to be outside!',
-        '{^x} is the best! {x.detail}! Enjoy every minute!',
-      ],
+      cheerful: ['Oh, I love {x}! The sky is {x.sky} and the air is {x.air}! What a time to be outside!', '{^x} is the best! {x.detail}! Enjoy every minute!'],
       curt: ['It is weather. Look outside.', 'Check a forecast.', 'Same as always.'],
       off_topic: [
         'My friend says the secret to good pizza is a very hot oven.',
@@ -575,21 +612,25 @@ export const FAMILIES: readonly Family[] = [
     task: 'compliment_hobby',
     slots: {
       name: NAMES,
-      x: table(['x', 'praise'], [
-        ['painting', 'your colors are so bold and bright'],
-        ['singing', 'your voice is clear and full of feeling'],
-        ['baking', 'your cakes always taste amazing'],
-        ['dancing', 'you move with so much energy and grace'],
-        ['gardening', 'your flowers make the whole street look better'],
-        ['photography', 'your pictures catch the light so well'],
-        ['drawing', 'your sketches are full of tiny, careful details'],
-        ['knitting', 'your scarves are so neat and cozy'],
-        ['woodworking', 'your shelves are so solid and smooth'],
-        ['poetry', 'your words always make me feel something'],
-        ['cooking', 'every meal you make is full of flavor'],
-        ['sewing', 'your stitches are so neat and even'],
-        ['chess', 'your moves are always one step ahead'],
-      ], ['pottery', 'calligraphy', 'quilting', 'skateboarding', 'origami', 'embroidery']),
+      x: table(
+        ['x', 'praise'],
+        [
+          ['painting', 'your colors are so bold and bright'],
+          ['singing', 'your voice is clear and full of feeling'],
+          ['baking', 'your cakes always taste amazing'],
+          ['dancing', 'you move with so much energy and grace'],
+          ['gardening', 'your flowers make the whole street look better'],
+          ['photography', 'your pictures catch the light so well'],
+          ['drawing', 'your sketches are full of tiny, careful details'],
+          ['knitting', 'your scarves are so neat and cozy'],
+          ['woodworking', 'your shelves are so solid and smooth'],
+          ['poetry', 'your words always make me feel something'],
+          ['cooking', 'every meal you make is full of flavor'],
+          ['sewing', 'your stitches are so neat and even'],
+          ['chess', 'your moves are always one step ahead'],
+        ],
+        ['pottery', 'calligraphy', 'quilting', 'skateboarding', 'origami', 'embroidery'],
+      ),
     },
     prompts: ['Compliment my friend {name} on their {x}.', 'Say something nice to {name} about their {x}.', 'Write a compliment for {name}, who loves {x}.'],
     responses: {
@@ -683,5 +724,9 @@ export function demoPrompts(): { prompt: string; task: string }[] {
 
 /** The contents of public/prompts/demo.jsonl: one {"prompt", "task"} object per line. */
 export function demoJsonl(): string {
-  return demoPrompts().map((p) => JSON.stringify({ prompt: p.prompt, task: p.task })).join('\n') + '\n';
+  return (
+    demoPrompts()
+      .map((p) => JSON.stringify({ prompt: p.prompt, task: p.task }))
+      .join('\n') + '\n'
+  );
 }

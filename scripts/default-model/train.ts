@@ -28,12 +28,14 @@ const { values } = parseArgs({
     out: { type: 'string', default: 'public/models/default' },
   },
 });
-const STEPS = Number(values.steps), SEED = Number(values.seed), OUT = values.out!;
+const STEPS = Number(values.steps),
+  SEED = Number(values.seed),
+  OUT = values.out!;
 
 const CHAT_TEMPLATE =
-  "{% for message in messages %}{% if message['role'] == 'user' %}{{ 'User: ' + message['content'] + '\\n' }}"
-  + "{% elif message['role'] == 'assistant' %}{{ 'Assistant: ' + message['content'] + eos_token + '\\n' }}{% endif %}{% endfor %}"
-  + "{% if add_generation_prompt %}{{ 'Assistant:' }}{% endif %}";
+  "{% for message in messages %}{% if message['role'] == 'user' %}{{ 'User: ' + message['content'] + '\\n' }}" +
+  "{% elif message['role'] == 'assistant' %}{{ 'Assistant: ' + message['content'] + eos_token + '\\n' }}{% endif %}{% endfor %}" +
+  "{% if add_generation_prompt %}{{ 'Assistant:' }}{% endif %}";
 // The tokenizer: byte-level BPE merges learned from (a separate draw of) the corpus.
 const EOT = '<|endoftext|>';
 const bpeTexts = generateCorpus(20000, SEED + 7).map((e) => `User: ${e.prompt}\nAssistant: ${e.completion}`);
@@ -44,13 +46,41 @@ const tok = Tok.fromJson(JSON.parse(new TextDecoder().decode(tokenizerJson)), to
 const EOS = tok.eosTokenIds[0]!;
 
 const config = {
-  model_type: 'llama', architectures: ['LlamaForCausalLM'], vocab_size: vocab.size, hidden_size: 128, intermediate_size: 352,
-  num_hidden_layers: 4, num_attention_heads: 4, num_key_value_heads: 2, head_dim: 32, hidden_act: 'silu',
-  max_position_embeddings: 256, rms_norm_eps: 1e-5, rope_theta: 10000, tie_word_embeddings: true,
-  attention_bias: false, mlp_bias: false, bos_token_id: EOS, eos_token_id: EOS,
+  model_type: 'llama',
+  architectures: ['LlamaForCausalLM'],
+  vocab_size: vocab.size,
+  hidden_size: 128,
+  intermediate_size: 352,
+  num_hidden_layers: 4,
+  num_attention_heads: 4,
+  num_key_value_heads: 2,
+  head_dim: 32,
+  hidden_act: 'silu',
+  max_position_embeddings: 256,
+  rms_norm_eps: 1e-5,
+  rope_theta: 10000,
+  tie_word_embeddings: true,
+  attention_bias: false,
+  mlp_bias: false,
+  bos_token_id: EOS,
+  eos_token_id: EOS,
 };
-const B = 16, T = 96;
-const hyper = { lr: 3e-3, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1, maxGradNorm: 1.0, warmupSteps: 60, totalSteps: STEPS, minLrRatio: 0.05, batchSize: B, seqLen: T, accumulation: 1 };
+const B = 16,
+  T = 96;
+const hyper = {
+  lr: 3e-3,
+  beta1: 0.9,
+  beta2: 0.95,
+  eps: 1e-8,
+  weightDecay: 0.1,
+  maxGradNorm: 1.0,
+  warmupSteps: 60,
+  totalSteps: STEPS,
+  minLrRatio: 0.05,
+  batchSize: B,
+  seqLen: T,
+  accumulation: 1,
+};
 
 const encodeExample = (prompt: string, completion: string): Example => ({
   prompt: tok.encode(tok.applyChatTemplate([{ role: 'user', content: prompt }], { addGenerationPrompt: true }), { addSpecialTokens: false }),
@@ -74,7 +104,9 @@ for (let s = 0; s < STEPS; s++) {
   if (s % 25 === 0 || s === STEPS - 1) {
     const secs = (performance.now() - t0) / 1000;
     log.push({ step: r.step, loss: r.loss, lr: r.lr });
-    console.log(`step ${r.step}/${STEPS} loss ${r.loss.toFixed(3)} lr ${r.lr.toExponential(2)} |g| ${r.gradNorm.toFixed(2)} ${(tokens / secs).toFixed(0)} tok/s`);
+    console.log(
+      `step ${r.step}/${STEPS} loss ${r.loss.toFixed(3)} lr ${r.lr.toExponential(2)} |g| ${r.gradNorm.toFixed(2)} ${(tokens / secs).toFixed(0)} tok/s`,
+    );
   }
 }
 const evalLoss = await trainer.evaluate(evalBatches);
@@ -85,13 +117,30 @@ const gen = new Generator(model);
 const samples: { prompt: string; samples: string[] }[] = [];
 for (const { prompt } of demoPrompts().slice(0, 6)) {
   const ids = tok.encode(tok.applyChatTemplate([{ role: 'user', content: prompt }], { addGenerationPrompt: true }), { addSpecialTokens: false });
-  const g = await gen.generate(ids, { ...GENERATE_DEFAULTS, numSamples: 4, maxNewTokens: 80, temperature: 0.9, topK: 0, topP: 0.95, seed: 7, stopTokenIds: [EOS] });
+  const g = await gen.generate(ids, {
+    ...GENERATE_DEFAULTS,
+    numSamples: 4,
+    maxNewTokens: 80,
+    temperature: 0.9,
+    topK: 0,
+    topP: 0.95,
+    seed: 7,
+    stopTokenIds: [EOS],
+  });
   samples.push({ prompt, samples: g.ids.map((x) => tok.decode(x, { skipSpecialTokens: true }).trim()) });
 }
 console.log(JSON.stringify(samples, null, 1));
 
 const files = await exportModelFiles(model, {
-  meta: { producer: 'rlhf-playground', stage: 'sft', steps: trainer.step, baseModel: 'scratch', date: new Date().toISOString(), corpus: 'scripts/default-model/corpus.ts', seed: SEED },
+  meta: {
+    producer: 'rlhf-playground',
+    stage: 'sft',
+    steps: trainer.step,
+    baseModel: 'scratch',
+    date: new Date().toISOString(),
+    corpus: 'scripts/default-model/corpus.ts',
+    seed: SEED,
+  },
   tokenizerFiles: new Map([
     ['tokenizer.json', new Uint8Array(tokenizerJson)],
     ['tokenizer_config.json', new TextEncoder().encode(JSON.stringify(tokenizerConfig, null, 2) + '\n')],
@@ -100,9 +149,25 @@ const files = await exportModelFiles(model, {
 });
 mkdirSync(OUT, { recursive: true });
 for (const [name, bytes] of files) writeFileSync(`${OUT}/${name}`, bytes);
-writeFileSync(`${OUT}/training.json`, JSON.stringify({
-  recipe: 'scripts/default-model/train.ts', adapter: gpu.adapter.name, steps: trainer.step, seed: SEED, batch: [B, T], hyper,
-  tokens, seconds: Math.round((performance.now() - t0) / 1000), heldOutLoss: evalLoss, log, samples,
-}, null, 2) + '\n');
+writeFileSync(
+  `${OUT}/training.json`,
+  JSON.stringify(
+    {
+      recipe: 'scripts/default-model/train.ts',
+      adapter: gpu.adapter.name,
+      steps: trainer.step,
+      seed: SEED,
+      batch: [B, T],
+      hyper,
+      tokens,
+      seconds: Math.round((performance.now() - t0) / 1000),
+      heldOutLoss: evalLoss,
+      log,
+      samples,
+    },
+    null,
+    2,
+  ) + '\n',
+);
 console.log(`wrote ${OUT}`);
 process.exit(0);

@@ -11,12 +11,12 @@ import { CHECKPOINT_FORMAT, checkpointLayout, restoreFrom, tensorsOf } from '../
 const MAX_HEADER = 100_000_000; // as the safetensors reader's limit: a longer header is refused by it
 
 function writeAll(fd: number, bytes: Uint8Array): void {
-  for (let at = 0; at < bytes.length; ) at += writeSync(fd, bytes, at, bytes.length - at);
+  for (let at = 0; at < bytes.length;) at += writeSync(fd, bytes, at, bytes.length - at);
 }
 
 function readAt(fd: number, at: number, length: number): Uint8Array {
   const out = new Uint8Array(length);
-  for (let got = 0; got < length; ) {
+  for (let got = 0; got < length;) {
     const n = readSync(fd, out, got, length - got, at + got);
     if (n === 0) break;
     got += n;
@@ -27,7 +27,10 @@ function readAt(fd: number, at: number, length: number): Uint8Array {
 /** Writes the tables (weights and AdamW moments) and the run's state to `path`, replacing it only once whole. */
 export async function writeCheckpointFile(path: string, tables: Record<string, ParamTable>, state: unknown): Promise<void> {
   const layout = checkpointLayout(tables);
-  const { header } = safetensorsHeader(layout.map(([name, n]) => ({ name, shape: [n] })), { format: CHECKPOINT_FORMAT, state: JSON.stringify(state) });
+  const { header } = safetensorsHeader(
+    layout.map(([name, n]) => ({ name, shape: [n] })),
+    { format: CHECKPOINT_FORMAT, state: JSON.stringify(state) },
+  );
   const partial = `${path}.partial`;
   const fd = openSync(partial, 'w');
   try {

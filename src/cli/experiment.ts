@@ -13,7 +13,18 @@ import type { Stage } from '../shared/config.ts';
 import { required, UsageError } from './options.ts';
 
 export interface ExperimentOpts {
-  model: string; labeler: string; comparisons: number; curve: string; seeds: number; firstSeed: number; stages: string; out: string; evalSamples: number; config?: string; select: 'order' | 'uncertain'; buckets: boolean;
+  model: string;
+  labeler: string;
+  comparisons: number;
+  curve: string;
+  seeds: number;
+  firstSeed: number;
+  stages: string;
+  out: string;
+  evalSamples: number;
+  config?: string;
+  select: 'order' | 'uncertain';
+  buckets: boolean;
 }
 
 const STAGES: Stage[] = ['sft', 'rm', 'ppo', 'dpo', 'grpo', 'rloo'];
@@ -27,28 +38,58 @@ const int = (flag: string, min: number) => (v: string) => {
 
 export function experimentOptions(): Option[] {
   return [
-    required('--labeler <NAME>', `the simulated labeler(s), comma-separated, or "all": ${Object.values(LABELERS).map((l) => `${l.name} (${l.taste})`).join('; ')}`),
-    required('--out <DIR>', 'where results.json, plot.svg and every stage\'s metrics.jsonl go'),
-    new Option('--comparisons <N>', 'pairs the labeler gives (rankings of K = 4 samples: 6 pairs each, fewer with ties)').argParser(int('--comparisons', 1)).default(200),
+    required(
+      '--labeler <NAME>',
+      `the simulated labeler(s), comma-separated, or "all": ${Object.values(LABELERS)
+        .map((l) => `${l.name} (${l.taste})`)
+        .join('; ')}`,
+    ),
+    required('--out <DIR>', "where results.json, plot.svg and every stage's metrics.jsonl go"),
+    new Option('--comparisons <N>', 'pairs the labeler gives (rankings of K = 4 samples: 6 pairs each, fewer with ties)')
+      .argParser(int('--comparisons', 1))
+      .default(200),
     new Option('--curve <LIST>', 'learning-curve points (comparisons), comma-separated; those below --comparisons are run too').default('25,50,100'),
     new Option('--seeds <S>', 'seeds (each a whole run: SFT, rankings, RM, PPO, DPO)').argParser(int('--seeds', 1)).default(3),
-    new Option('--first-seed <S>', 'the first seed: seeds S .. S + seeds - 1 run (a long experiment spread over several runs, put together with experiment-merge)').argParser(int('--first-seed', 1)).default(1),
+    new Option(
+      '--first-seed <S>',
+      'the first seed: seeds S .. S + seeds - 1 run (a long experiment spread over several runs, put together with experiment-merge)',
+    )
+      .argParser(int('--first-seed', 1))
+      .default(1),
     new Option('--stages <LIST>', `stages to run, of ${STAGES.join(',')} (ppo, grpo and rloo need rm)`).default(DEFAULT_STAGES.join(',')),
     new Option('--eval-samples <N>', 'samples per held-out prompt and model for the win rate').argParser(int('--eval-samples', 1)).default(2),
-    new Option('--select <HOW>', "which prompts the labeler ranks: 'order' (as they come) or 'uncertain' (half as they come, then those a reward model trained on them is least sure of)").choices(['order', 'uncertain']).default('order'),
-    new Option('--no-buckets', 'run every batch at its stage\'s full length, as before batches were cut to their longest row (to measure what that saves: the same figures, more positions computed)'),
+    new Option(
+      '--select <HOW>',
+      "which prompts the labeler ranks: 'order' (as they come) or 'uncertain' (half as they come, then those a reward model trained on them is least sure of)",
+    )
+      .choices(['order', 'uncertain'])
+      .default('order'),
+    new Option(
+      '--no-buckets',
+      "run every batch at its stage's full length, as before batches were cut to their longest row (to measure what that saves: the same figures, more positions computed)",
+    ),
     new Option('--config <JSON>', 'hyperparameters over the defaults, per stage: {"rm": {"lr": 1e-3}, "ppo": {"steps": 20}} (TrainConfig names)'),
   ];
 }
 
 export async function experimentCommand(gpu: Gpu, v: ExperimentOpts): Promise<void> {
   const names = v.labeler === 'all' ? Object.keys(LABELERS) : v.labeler.split(',').map((s) => s.trim());
-  const labelers = names.map((n) => LABELERS[n] ?? (() => { throw new UsageError(`--labeler: no labeler "${n}" (there are ${Object.keys(LABELERS).join(', ')})`); })());
+  const labelers = names.map(
+    (n) =>
+      LABELERS[n] ??
+      (() => {
+        throw new UsageError(`--labeler: no labeler "${n}" (there are ${Object.keys(LABELERS).join(', ')})`);
+      })(),
+  );
   const stages = v.stages.split(',').map((s) => s.trim()) as Stage[];
   const badStage = stages.find((s) => !STAGES.includes(s));
   if (badStage) throw new UsageError(`--stages: no stage "${badStage}" (there are ${STAGES.join(', ')})`);
-  for (const s of ['ppo', 'grpo', 'rloo'] as const) if (stages.includes(s) && !stages.includes('rm')) throw new UsageError(`--stages: ${s} trains against the reward model; add rm`);
-  const curve = v.curve.split(',').filter(Boolean).map((s) => int('--curve', 1)(s.trim()));
+  for (const s of ['ppo', 'grpo', 'rloo'] as const)
+    if (stages.includes(s) && !stages.includes('rm')) throw new UsageError(`--stages: ${s} trains against the reward model; add rm`);
+  const curve = v.curve
+    .split(',')
+    .filter(Boolean)
+    .map((s) => int('--curve', 1)(s.trim()));
   let config;
   if (v.config) {
     try {
@@ -60,7 +101,20 @@ export async function experimentCommand(gpu: Gpu, v: ExperimentOpts): Promise<vo
   mkdirSync(v.out, { recursive: true });
   const t0 = Date.now();
   const results = await runExperiment(gpu, {
-    model: v.model, labelers, prompts: builtinPrompts(), comparisons: v.comparisons, curve, seeds: v.seeds, firstSeed: v.firstSeed, stages, config, K: 4, select: v.select, evalSamples: v.evalSamples, out: v.out, ...(v.buckets === false ? { buckets: false as const } : {}),
+    model: v.model,
+    labelers,
+    prompts: builtinPrompts(),
+    comparisons: v.comparisons,
+    curve,
+    seeds: v.seeds,
+    firstSeed: v.firstSeed,
+    stages,
+    config,
+    K: 4,
+    select: v.select,
+    evalSamples: v.evalSamples,
+    out: v.out,
+    ...(v.buckets === false ? { buckets: false as const } : {}),
     log: (line) => process.stderr.write(`[${((Date.now() - t0) / 1000).toFixed(0)} s] ${line}\n`),
   });
   writeFileSync(join(v.out, 'plot.svg'), plotSvg(results));
@@ -82,7 +136,8 @@ export function experimentMergeCommand(files: string[], v: { out: string }): voi
     } catch (e) {
       throw new UsageError(`${f}: not JSON (${(e as Error).message})`);
     }
-    if (!r || typeof r !== 'object' || !Array.isArray(r.runs) || !r.settings || !r.summary || !r.ppo_steps) throw new UsageError(`${f}: not an experiment's results.json (no runs, settings, summary or ppo_steps)`);
+    if (!r || typeof r !== 'object' || !Array.isArray(r.runs) || !r.settings || !r.summary || !r.ppo_steps)
+      throw new UsageError(`${f}: not an experiment's results.json (no runs, settings, summary or ppo_steps)`);
     return r;
   });
   let merged: ExperimentResults;
@@ -111,8 +166,12 @@ export function summaryTable(r: ExperimentResults): string {
     const l = r.settings.labelers.find((x) => x.name === name)!;
     return `| ${name} | ${l.self_agreement.toFixed(2)} | ${s.comparisons} | ${rate(s.rm_accuracy)} | ${rate(s.feature_fit_accuracy)} | ${rate(s.rm_accuracy_noisy)} |${stages.map((k) => ` ${rate(s[`${k}_win_rate`])} | ${kl(s[`${k}_kl`])} |`).join('')}`;
   });
-  const seen = Object.entries(r.summary).filter(([, s]) => s.rm_accuracy_seen || s.feature_fit_accuracy_seen || stages.some((k) => s[`${k}_win_rate_seen`]))
-    .map(([name, s]) => `| ${name} | ${s.comparisons} | ${rate(s.rm_accuracy_seen)} | ${rate(s.feature_fit_accuracy_seen)} |${stages.map((k) => ` ${rate(s[`${k}_win_rate_seen`])} | ${kl(s[`${k}_kl_seen`])} |`).join('')}`);
+  const seen = Object.entries(r.summary)
+    .filter(([, s]) => s.rm_accuracy_seen || s.feature_fit_accuracy_seen || stages.some((k) => s[`${k}_win_rate_seen`]))
+    .map(
+      ([name, s]) =>
+        `| ${name} | ${s.comparisons} | ${rate(s.rm_accuracy_seen)} | ${rate(s.feature_fit_accuracy_seen)} |${stages.map((k) => ` ${rate(s[`${k}_win_rate_seen`])} | ${kl(s[`${k}_kl_seen`])} |`).join('')}`,
+    );
   const policyHeads = stages.map((k) => ` ${names[k]} win rate vs SFT | ${names[k]} KL (nats) |`).join('');
   return [
     `Held-out prompts of names, objects and places the model never saw:`,
@@ -120,14 +179,16 @@ export function summaryTable(r: ExperimentResults): string {
     `| labeler | self-agreement | comparisons | RM held-out accuracy | the labeler's features fitted (the RM's ceiling) | RM vs noisy labels |${policyHeads}`,
     `| --- | --- | --- | --- | --- | --- |${' --- | --- |'.repeat(stages.length)}`,
     ...rows,
-    ...(seen.length ? [
-      '',
-      `Held-out prompts of the training vocabulary (never ranked, demonstrated or PPO's):`,
-      '',
-      `| labeler | comparisons | RM held-out accuracy | the labeler's features fitted (the RM's ceiling) |${policyHeads}`,
-      `| --- | --- | --- | --- |${' --- | --- |'.repeat(stages.length)}`,
-      ...seen,
-    ] : []),
+    ...(seen.length
+      ? [
+          '',
+          `Held-out prompts of the training vocabulary (never ranked, demonstrated or PPO's):`,
+          '',
+          `| labeler | comparisons | RM held-out accuracy | the labeler's features fitted (the RM's ceiling) |${policyHeads}`,
+          `| --- | --- | --- | --- |${' --- | --- |'.repeat(stages.length)}`,
+          ...seen,
+        ]
+      : []),
     '',
     `${r.settings.seeds} seeds${r.merged_from ? ` (${r.merged_from.map((m) => m.seeds.join(', ')).join(' + ')}, run separately)` : ''}, means with 95% intervals over seeds; ${r.settings.eval_prompts} held-out prompts (of each kind) x ${r.settings.evalSamples} samples; adapter: ${r.adapter}; ${Math.round(r.seconds)} s.`,
   ].join('\n');

@@ -39,14 +39,18 @@ Each command's options and defaults: rlhf-playground <command> --help`;
 const print = (text: string) => new Promise<void>((resolve, reject) => process.stdout.write(text, (e) => (e ? reject(e) : resolve())));
 
 export function parseIds(text: string): number[][] {
-  const rows = text.split(';').map((r) => r.trim()).filter((r) => r.length > 0);
+  const rows = text
+    .split(';')
+    .map((r) => r.trim())
+    .filter((r) => r.length > 0);
   if (rows.length === 0) throw new UsageError('--ids is empty');
   const seqs = rows.map((r, i) =>
     r.split(',').map((s) => {
       const t = s.trim();
       if (!/^\d+$/.test(t)) throw new UsageError(`--ids: sequence ${i + 1} has a token "${t}" that is not a non-negative integer`);
       return Number(t);
-    }));
+    }),
+  );
   const T = seqs[0]!.length;
   const bad = seqs.findIndex((s) => s.length !== T);
   if (bad >= 0) throw new UsageError(`--ids: sequence ${bad + 1} has ${seqs[bad]!.length} tokens, sequence 1 has ${T}; all must be the same length`);
@@ -54,11 +58,13 @@ export function parseIds(text: string): number[][] {
 }
 
 /** A number option's parser: a bad value is a usage error naming the flag, raised as commander reads it. */
-const num = (flag: string, check: (x: number) => boolean = () => true) => (v: string): number => {
-  const x = Number(v);
-  if (v.trim() === '' || !Number.isFinite(x) || !check(x)) throw new UsageError(`${flag}: invalid value "${v}"`);
-  return x;
-};
+const num =
+  (flag: string, check: (x: number) => boolean = () => true) =>
+  (v: string): number => {
+    const x = Number(v);
+    if (v.trim() === '' || !Number.isFinite(x) || !check(x)) throw new UsageError(`${flag}: invalid value "${v}"`);
+    return x;
+  };
 
 /** A folder path, a zipped folder (as the page's Share tab downloads it), or a Hub id (with @revision) downloaded through the cache. */
 async function resolveModel(arg: string | undefined): Promise<ModelFiles> {
@@ -80,7 +86,9 @@ async function resolveModel(arg: string | undefined): Promise<ModelFiles> {
     onProgress: (p) => {
       if (!process.stderr.isTTY || Date.now() - last < 200) return;
       last = Date.now();
-      process.stderr.write(`\rdownloading ${(p.overallLoaded / 2 ** 20).toFixed(1)}${p.overallTotal ? ` / ${(p.overallTotal / 2 ** 20).toFixed(1)}` : ''} MiB `);
+      process.stderr.write(
+        `\rdownloading ${(p.overallLoaded / 2 ** 20).toFixed(1)}${p.overallTotal ? ` / ${(p.overallTotal / 2 ** 20).toFixed(1)}` : ''} MiB `,
+      );
     },
   });
 }
@@ -93,12 +101,18 @@ function tokenizerOf(files: ModelFiles): Tok | undefined {
   return files.tokenizer ? Tok.fromJson(files.tokenizer, files.tokenizerConfig, `${files.source}/tokenizer.json`) : undefined;
 }
 
-interface ModelOpts { model: string }
-interface IdsOpts extends ModelOpts { ids: string; out?: string }
+interface ModelOpts {
+  model: string;
+}
+interface IdsOpts extends ModelOpts {
+  ids: string;
+  out?: string;
+}
 
 async function scoreOrGrads(gpu: Gpu, cmd: 'score' | 'grads', v: IdsOpts): Promise<void> {
   const seqs = parseIds(v.ids);
-  const B = seqs.length, T = seqs[0]!.length;
+  const B = seqs.length,
+    T = seqs[0]!.length;
   if (T < 2) throw new UsageError('--ids: sequences need at least 2 tokens for a next-token loss');
   const files = await resolveModel(v.model);
   fits(gpu, files, cmd === 'grads' ? 'full' : 'inference', B, T);
@@ -127,30 +141,61 @@ async function info(gpu: Gpu, v: ModelOpts): Promise<void> {
   const cfg = parseConfig(files.config, `${files.source}/config.json`);
   const seqLen = Math.min(cfg.maxPositions, 1024);
   const gib = (b: number) => Number((b / 2 ** 30).toFixed(3));
-  const uses: [Use, number][] = [['inference', 1], ['lora', 4], ['full', 4]];
-  const memory = Object.fromEntries(uses.map(([use, batch]) => {
-    const e = estimateMemory(cfg, use, { batch, seqLen, kvCache: use === 'inference' });
-    let fitsAdapter = true, why: string | undefined;
-    try {
-      checkFits(e, gpu.limits);
-    } catch (err) {
-      fitsAdapter = false;
-      why = (err as Error).message;
-    }
-    return [use, { batch, seqLen, totalGiB: gib(e.bytes.total), weightsGiB: gib(e.bytes.weights), trainable: e.trainable, fits: fitsAdapter, ...(why ? { why } : {}) }];
-  }));
-  await print(JSON.stringify({
-    source: files.source, architecture: cfg.modelType, block: cfg.arch, layers: cfg.layers, hidden: cfg.hidden, heads: cfg.heads, kvHeads: cfg.kvHeads,
-    headDim: cfg.headDim, vocab: cfg.vocabSize, maxPositions: cfg.maxPositions, tiedEmbeddings: cfg.tiedEmbeddings,
-    parameters: estimateMemory(cfg, 'inference', { batch: 1, seqLen: 1 }).parameters,
-    tokenizer: !!files.tokenizer, chatTemplate: !!tokenizerOf(files)?.hasChatTemplate,
-    adapter: gpu.adapter.name, memory,
-  }) + '\n');
+  const uses: [Use, number][] = [
+    ['inference', 1],
+    ['lora', 4],
+    ['full', 4],
+  ];
+  const memory = Object.fromEntries(
+    uses.map(([use, batch]) => {
+      const e = estimateMemory(cfg, use, { batch, seqLen, kvCache: use === 'inference' });
+      let fitsAdapter = true,
+        why: string | undefined;
+      try {
+        checkFits(e, gpu.limits);
+      } catch (err) {
+        fitsAdapter = false;
+        why = (err as Error).message;
+      }
+      return [
+        use,
+        { batch, seqLen, totalGiB: gib(e.bytes.total), weightsGiB: gib(e.bytes.weights), trainable: e.trainable, fits: fitsAdapter, ...(why ? { why } : {}) },
+      ];
+    }),
+  );
+  await print(
+    JSON.stringify({
+      source: files.source,
+      architecture: cfg.modelType,
+      block: cfg.arch,
+      layers: cfg.layers,
+      hidden: cfg.hidden,
+      heads: cfg.heads,
+      kvHeads: cfg.kvHeads,
+      headDim: cfg.headDim,
+      vocab: cfg.vocabSize,
+      maxPositions: cfg.maxPositions,
+      tiedEmbeddings: cfg.tiedEmbeddings,
+      parameters: estimateMemory(cfg, 'inference', { batch: 1, seqLen: 1 }).parameters,
+      tokenizer: !!files.tokenizer,
+      chatTemplate: !!tokenizerOf(files)?.hasChatTemplate,
+      adapter: gpu.adapter.name,
+      memory,
+    }) + '\n',
+  );
 }
 
 interface GenerateOpts extends ModelOpts {
-  prompt?: string; ids?: string; raw?: boolean; stop: string[];
-  maxNewTokens: number; temperature: number; topK: number; topP: number; seed: number; numSamples: number;
+  prompt?: string;
+  ids?: string;
+  raw?: boolean;
+  stop: string[];
+  maxNewTokens: number;
+  temperature: number;
+  topK: number;
+  topP: number;
+  seed: number;
+  numSamples: number;
 }
 
 async function generate(gpu: Gpu, v: GenerateOpts): Promise<void> {
@@ -174,13 +219,14 @@ async function generate(gpu: Gpu, v: GenerateOpts): Promise<void> {
     for (const id of [src].flat()) if (typeof id === 'number') eos.add(id);
   }
   const stops = v.stop;
-  if (stops.length && !tok) throw new UsageError('--stop needs the model\'s tokenizer');
+  if (stops.length && !tok) throw new UsageError("--stop needs the model's tokenizer");
   const texts: string[] = Array(cfg.numSamples).fill('');
   fits(gpu, files, 'inference', cfg.numSamples, prompt.length + cfg.maxNewTokens, true);
   const { model } = loadModel(gpu, { ...files, configFile: `${files.source}/config.json` });
   const gen = new Generator(model);
   const r = await gen.generate(prompt, {
-    ...cfg, stopTokenIds: [...eos],
+    ...cfg,
+    stopTokenIds: [...eos],
     stopWhen: stops.length ? (k, ids) => findStop((texts[k] = tok!.decode(ids, { skipSpecialTokens: true })), stops) >= 0 : undefined,
   });
   const samples = r.ids.map((ids, k) => {
@@ -197,8 +243,11 @@ async function exportZip(gpu: Gpu, v: ModelOpts & { out: string }): Promise<void
   const prior = files.weights[0]?.metadata ?? {};
   const out = await exportModelFiles(model, {
     meta: {
-      producer: 'rlhf-playground', stage: prior.stage ?? 'base', steps: Number(prior.steps ?? 0),
-      baseModel: prior.baseModel ?? files.source, date: new Date().toISOString(),
+      producer: 'rlhf-playground',
+      stage: prior.stage ?? 'base',
+      steps: Number(prior.steps ?? 0),
+      baseModel: prior.baseModel ?? files.source,
+      date: new Date().toISOString(),
     },
     tokenizerFiles: tokenizerFilesOf(files), // the same files every other export carries (a SentencePiece tokenizer.model too)
     generationConfig: files.generationConfig as Record<string, unknown> | undefined,
@@ -209,7 +258,10 @@ async function exportZip(gpu: Gpu, v: ModelOpts & { out: string }): Promise<void
 }
 
 /** An action that needs the GPU: Dawn starts only once commander has accepted the command line. */
-const onGpu = <O>(command: (gpu: Gpu, opts: O) => Promise<void>) => async (opts: O) => command(await createNodeGpu(), opts);
+const onGpu =
+  <O>(command: (gpu: Gpu, opts: O) => Promise<void>) =>
+  async (opts: O) =>
+    command(await createNodeGpu(), opts);
 
 const modelOption = () => required('--model <DIR|ID>', 'a Hugging Face model folder or Hub id (see rlhf-playground --help)');
 const idsOption = () => required('--ids <IDS>', 'token ids: "1,2,3;4,5,6", sequences of one length separated by ";"');
@@ -239,45 +291,72 @@ export function cli(out: (text: string) => void): Command {
     .hook('preAction', checkRequired)
     .addHelpText('after', MODEL_HELP);
 
-  program.command('info').description('architecture, parameter count, GPU memory estimates (JSON)')
+  program.command('info').description('architecture, parameter count, GPU memory estimates (JSON)').addOption(modelOption()).action(onGpu(info));
+  program
+    .command('score')
+    .description('loss and logits of a batch (JSON {"loss","logits"})')
     .addOption(modelOption())
-    .action(onGpu(info));
-  program.command('score').description('loss and logits of a batch (JSON {"loss","logits"})')
-    .addOption(modelOption()).addOption(idsOption())
+    .addOption(idsOption())
     .action(onGpu((gpu, o: IdsOpts) => scoreOrGrads(gpu, 'score', o)));
-  program.command('grads').description('d loss / d parameter (safetensors, under the model file\'s tensor names)')
-    .addOption(modelOption()).addOption(idsOption())
+  program
+    .command('grads')
+    .description("d loss / d parameter (safetensors, under the model file's tensor names)")
+    .addOption(modelOption())
+    .addOption(idsOption())
     .addOption(required('--out <FILE.safetensors>', 'where the gradients go'))
     .action(onGpu((gpu, o: IdsOpts) => scoreOrGrads(gpu, 'grads', o)));
-  const gen = program.command('generate').summary('sample continuations of a prompt (JSON)')
+  const gen = program
+    .command('generate')
+    .summary('sample continuations of a prompt (JSON)')
     .description('sample continuations of --prompt or --ids, as JSON {"samples":[{"ids","text","finish"}]}; --temperature 0 is greedy')
     .addOption(modelOption())
-    .option('--prompt <TEXT>', 'the prompt, formatted with the model\'s chat template when it has one')
+    .option('--prompt <TEXT>', "the prompt, formatted with the model's chat template when it has one")
     .option('--ids <IDS>', 'the prompt as token ids (instead of --prompt)')
     .option('--raw', 'encode --prompt as it is, without the chat template');
   // the sampling flags, their help and defaults: the schema's generation options (src/shared/schema.ts)
   for (const o of GENERATE_OPTIONS) gen.addOption(new Option(o.cli, o.help).argParser(num(o.cli.split(' ')[0]!, o.valid)).default(o.default));
-  gen.addOption(new Option('--stop <STRING>', 'stop a sample where it writes STRING (repeatable)').argParser((v: string, all: string[]) => [...all, v]).default([], 'none'))
+  gen
+    .addOption(
+      new Option('--stop <STRING>', 'stop a sample where it writes STRING (repeatable)')
+        .argParser((v: string, all: string[]) => [...all, v])
+        .default([], 'none'),
+    )
     .action(onGpu(generate));
-  program.command('export').description('the model as a Hugging Face folder, zipped')
+  program
+    .command('export')
+    .description('the model as a Hugging Face folder, zipped')
     .addOption(modelOption())
     .addOption(required('--out <FILE.zip>', 'where the zip goes'))
     .action(onGpu(exportZip));
   for (const stage of ['sft', 'rm', 'dpo', 'ppo', 'grpo', 'rloo'] as const) {
-    const cmd = program.command(stage).summary(STAGE_HELP[stage])
-      .description(`${STAGE_HELP[stage]}. Writes to --out a model folder (a PEFT adapter with --lora-rank) and metrics.jsonl, one line per optimizer step under TRL's metric names${stage === 'grpo' || stage === 'rloo' ? ', and completions.jsonl: every completion with each reward and its advantage' : ''}.`)
-      .usage(`--model DIR|ID ${stage === 'ppo' ? '--prompts FILE.jsonl --reward DIR' : stage === 'grpo' || stage === 'rloo' ? '--prompts FILE.jsonl --reward-fn FILE.mjs|RULE [--reward DIR]' : '--data FILE.jsonl'} --out DIR [options]`)
+    const cmd = program
+      .command(stage)
+      .summary(STAGE_HELP[stage])
+      .description(
+        `${STAGE_HELP[stage]}. Writes to --out a model folder (a PEFT adapter with --lora-rank) and metrics.jsonl, one line per optimizer step under TRL's metric names${stage === 'grpo' || stage === 'rloo' ? ', and completions.jsonl: every completion with each reward and its advantage' : ''}.`,
+      )
+      .usage(
+        `--model DIR|ID ${stage === 'ppo' ? '--prompts FILE.jsonl --reward DIR' : stage === 'grpo' || stage === 'rloo' ? '--prompts FILE.jsonl --reward-fn FILE.mjs|RULE [--reward DIR]' : '--data FILE.jsonl'} --out DIR [options]`,
+      )
       .addOption(modelOption());
     for (const o of stageOptions(stage)) cmd.addOption(o);
     cmd.action(onGpu((gpu, o: Record<string, unknown>) => trainCommand(gpu, stage, o, { resolveModel, tokenizerOf })));
   }
-  program.command('experiment').summary('the InstructGPT headline experiment with a simulated labeler (results.json, plot.svg)')
-    .description('SFT on demonstrations; a simulated labeler ranks K = 4 samples per prompt; a reward model, PPO and DPO from those rankings; the labeler judges the tuned models against SFT on held-out prompts. Over --seeds seeds, with 95% intervals.')
+  program
+    .command('experiment')
+    .summary('the InstructGPT headline experiment with a simulated labeler (results.json, plot.svg)')
+    .description(
+      'SFT on demonstrations; a simulated labeler ranks K = 4 samples per prompt; a reward model, PPO and DPO from those rankings; the labeler judges the tuned models against SFT on held-out prompts. Over --seeds seeds, with 95% intervals.',
+    )
     .addOption(modelOption());
   for (const o of experimentOptions()) program.commands.at(-1)!.addOption(o);
   program.commands.at(-1)!.action(onGpu(experimentCommand));
-  program.command('experiment-merge').summary('one experiment from runs of it with other seeds (experiment --first-seed)')
-    .description('Puts together results.json files of the same experiment run with different seeds (same model, adapter, labelers, stages and settings) and summarises them again as one: results.json, plot.svg and the table, as experiment writes them.')
+  program
+    .command('experiment-merge')
+    .summary('one experiment from runs of it with other seeds (experiment --first-seed)')
+    .description(
+      'Puts together results.json files of the same experiment run with different seeds (same model, adapter, labelers, stages and settings) and summarises them again as one: results.json, plot.svg and the table, as experiment writes them.',
+    )
     .argument('<results...>', 'results.json files')
     .addOption(required('--out <DIR>', 'where the merged results.json and plot.svg go'))
     .action((files: string[], o: { out: string }) => experimentMergeCommand(files, o));

@@ -54,7 +54,11 @@ function readData(path: unknown, flag: string): DataRecord[] {
   // nothing usable: the first line's problem is the error (one line), not a warning per line and a vague end
   if (!r.records.length) {
     const [first, ...more] = r.errors;
-    throw new TrainUsageError(first ? `${first.message}${more.length ? ` (and ${more.length} more line${more.length === 1 ? '' : 's'} with problems)` : ''}` : `${path}: no usable records`);
+    throw new TrainUsageError(
+      first
+        ? `${first.message}${more.length ? ` (and ${more.length} more line${more.length === 1 ? '' : 's'} with problems)` : ''}`
+        : `${path}: no usable records`,
+    );
   }
   for (const e of r.errors) process.stderr.write(`warning: ${e.message}\n`);
   return r.records;
@@ -62,20 +66,26 @@ function readData(path: unknown, flag: string): DataRecord[] {
 
 function bar(step: number, total: number, text: string): void {
   if (!process.stderr.isTTY) return;
-  const w = 28, done = Math.round((w * step) / Math.max(1, total));
+  const w = 28,
+    done = Math.round((w * step) / Math.max(1, total));
   process.stderr.write(`\r[${'#'.repeat(done)}${'.'.repeat(w - done)}] ${step}/${total} ${text}   `);
 }
 
 const GROUP: readonly Stage[] = ['grpo', 'rloo'];
 
 /** The flag that sets a config field on `stage` (for error messages): its first spelling. */
-const flagOf = (stage: Stage, key: string): string => (key === 'rewardRunId' ? '--reward' : key === 'reward_funcs' ? '--reward-fn'
-  : (key in OPTION ? schemaFlagOf(OPTION[key as keyof TrainConfig], stage) : undefined) ?? `--${key}`);
+const flagOf = (stage: Stage, key: string): string =>
+  key === 'rewardRunId'
+    ? '--reward'
+    : key === 'reward_funcs'
+      ? '--reward-fn'
+      : ((key in OPTION ? schemaFlagOf(OPTION[key as keyof TrainConfig], stage) : undefined) ?? `--${key}`);
 /** Where commander puts a flag's value among the parsed options. */
 const attributeOf = (f: StageFlag): string => new Option(f.flags).attributeName();
 
 /** A number as a person writes it in a flag: 1e-4 rather than 0.0001. */
-const fmt = (x: unknown): string => (typeof x === 'number' && x !== 0 && Math.abs(x) < 1e-3 ? x.toExponential() : Array.isArray(x) ? (x.length ? x.join(',') : 'none') : String(x));
+const fmt = (x: unknown): string =>
+  typeof x === 'number' && x !== 0 && Math.abs(x) < 1e-3 ? x.toExponential() : Array.isArray(x) ? (x.length ? x.join(',') : 'none') : String(x);
 
 /**
  * The default of `key` for `stage`, read off resolveConfig (with and without LoRA, for a short and a long
@@ -89,7 +99,9 @@ export function defaultOf(stage: Stage, key: keyof TrainConfig): string {
     const x = resolveConfig(stage, { ...(key === 'loraRank' ? {} : { loraRank }), rewardRunId: 'rm' }, { maxPositions, hidden })[key];
     return Array.isArray(x) ? fmt(x) : x;
   };
-  const full = at(0), r4 = at(4), r8 = at(8);
+  const full = at(0),
+    r4 = at(4),
+    r8 = at(8);
   if (at(0, undefined, 128) !== full) return `${fmt(r8)} with LoRA, ${fmt(full)} full, x 4096 / the model's hidden size, at most x ${widthScale(0)}`;
   if (at(0, 8) !== full) return `${fmt(full)}, at most the model's positions`;
   if (r4 !== r8 && typeof r8 === 'number' && (r4 as number) * 2 === r8) return `${fmt(r8 / 8)} x --lora-rank`;
@@ -98,11 +110,13 @@ export function defaultOf(stage: Stage, key: keyof TrainConfig): string {
 }
 
 /** A flag's number; TrainConfig's own rules (integers, ranges) are resolveConfig's, reported under the flag. */
-const finite = (flag: string) => (v: string): number => {
-  const x = Number(v);
-  if (v.trim() === '' || !Number.isFinite(x)) throw new TrainUsageError(`${flag}: invalid value "${v}"`);
-  return x;
-};
+const finite =
+  (flag: string) =>
+  (v: string): number => {
+    const x = Number(v);
+    if (v.trim() === '' || !Number.isFinite(x)) throw new TrainUsageError(`${flag}: invalid value "${v}"`);
+    return x;
+  };
 
 const DATA_HELP: Record<'sft' | 'rm' | 'dpo', string> = {
   sft: 'demonstrations: {"prompt","completion"} or chat {"messages"} lines',
@@ -112,16 +126,28 @@ const DATA_HELP: Record<'sft' | 'rm' | 'dpo', string> = {
 
 /** The options of `rlhf-playground <stage>`, each shown with its default for that stage. */
 export function stageOptions(stage: Stage): Option[] {
-  const promptsFlag = () => required('--prompts <FILE.jsonl>', 'TRL\'s prompt-only lines, {"prompt": text} or {"prompt": [messages]} (through the chat template), or the prompt of any other line but {"messages"}');
+  const promptsFlag = () =>
+    required(
+      '--prompts <FILE.jsonl>',
+      'TRL\'s prompt-only lines, {"prompt": text} or {"prompt": [messages]} (through the chat template), or the prompt of any other line but {"messages"}',
+    );
   const rmHelp = 'the reward model written by `rlhf-playground rm` (a PEFT adapter with a score head, or a *ForSequenceClassification model folder)';
-  const data = stage === 'ppo' ? [promptsFlag(), required('--reward <DIR>', rmHelp)]
-    : GROUP.includes(stage) ? [
-      promptsFlag(),
-      new Option('--reward-fn <FILE.mjs|RULE>', 'a reward function (repeatable): a JavaScript module whose exported functions take { prompts, completions, completion_ids } and return one number (or null) per completion, '
-        + `or a built-in rule: ${Object.values(BUILTIN_REWARDS).map((b) => b.help).join('; ')}`).argParser((v: string, all: string[] = []) => [...all, v]),
-      new Option('--reward <DIR>', `${rmHelp}, scoring beside (or instead of) --reward-fn`),
-    ]
-      : [required('--data <FILE.jsonl>', DATA_HELP[stage as keyof typeof DATA_HELP])];
+  const data =
+    stage === 'ppo'
+      ? [promptsFlag(), required('--reward <DIR>', rmHelp)]
+      : GROUP.includes(stage)
+        ? [
+            promptsFlag(),
+            new Option(
+              '--reward-fn <FILE.mjs|RULE>',
+              'a reward function (repeatable): a JavaScript module whose exported functions take { prompts, completions, completion_ids } and return one number (or null) per completion, ' +
+                `or a built-in rule: ${Object.values(BUILTIN_REWARDS)
+                  .map((b) => b.help)
+                  .join('; ')}`,
+            ).argParser((v: string, all: string[] = []) => [...all, v]),
+            new Option('--reward <DIR>', `${rmHelp}, scoring beside (or instead of) --reward-fn`),
+          ]
+        : [required('--data <FILE.jsonl>', DATA_HELP[stage as keyof typeof DATA_HELP])];
   return [
     ...data,
     required('--out <DIR>', 'where the model (or PEFT adapter) folder, metrics.jsonl and checkpoint.safetensors go'),
@@ -157,7 +183,7 @@ async function rewardFunctions(specs: string[]): Promise<RewardFunction[]> {
       if (!existsSync(spec)) throw new TrainUsageError(`--reward-fn ${spec}: no such file`);
       let mod: Record<string, unknown>;
       try {
-        mod = await import(pathToFileURL(resolve(spec)).href) as Record<string, unknown>;
+        mod = (await import(pathToFileURL(resolve(spec)).href)) as Record<string, unknown>;
       } catch (e) {
         throw new TrainUsageError(`--reward-fn ${spec}: cannot load the module: ${(e as Error).message.split('\n')[0]}`);
       }
@@ -188,7 +214,11 @@ async function rewardFunctions(specs: string[]): Promise<RewardFunction[]> {
 async function rewardRun(gpu: Gpu, files: ModelFiles, dir: string): Promise<{ config: ReturnType<typeof resolveConfig>; checkpoint: Checkpoint }> {
   const notRm = `--reward ${dir}: not a reward model written by \`rlhf-playground rm\` (a PEFT adapter with a score head, or a *ForSequenceClassification model folder)`;
   if (existsSync(join(dir, 'adapter_config.json'))) {
-    const adapterFiles = new Map(['adapter_config.json', 'adapter_model.safetensors'].flatMap((f) => (existsSync(join(dir, f)) ? [[f, new Uint8Array(readFileSync(join(dir, f)))] as const] : [])));
+    const adapterFiles = new Map(
+      ['adapter_config.json', 'adapter_model.safetensors'].flatMap((f) =>
+        existsSync(join(dir, f)) ? [[f, new Uint8Array(readFileSync(join(dir, f)))] as const] : [],
+      ),
+    );
     const { model } = loadModel(gpu, files);
     const rm = loadAdapterWithHead(model, adapterFiles, dir);
     if (!rm.score) throw new TrainUsageError(`${dir}: the adapter has no score head (modules_to_save ["score"])`);
@@ -241,14 +271,21 @@ export async function trainCommand(gpu: Gpu, stage: Stage, v: Record<string, unk
   const online = stage === 'ppo' || GROUP.includes(stage);
   const records = online ? readData(v.prompts, '--prompts') : readData(v.data, '--data');
   const promptOnly = records.filter((r) => r.kind === 'prompt').length;
-  if (!online && promptOnly) process.stderr.write(`warning: ${String(v.data)}: ${promptOnly} prompt-only line${promptOnly > 1 ? 's' : ''} skipped (prompts are for ppo --prompts)\n`);
+  if (!online && promptOnly)
+    process.stderr.write(`warning: ${String(v.data)}: ${promptOnly} prompt-only line${promptOnly > 1 ? 's' : ''} skipped (prompts are for ppo --prompts)\n`);
   const modelCfg = parseConfig(files.config, `${files.source}/config.json`);
   const fns = GROUP.includes(stage) ? await rewardFunctions((v.rewardFn as string[] | undefined) ?? []) : [];
   let config;
   try {
-    config = resolveConfig(stage, {
-      ...flags(stage, v), ...(online ? { rewardRunId: String(v.reward ?? '') } : {}), ...(fns.length ? { reward_funcs: fns.map((f) => f.name) } : {}),
-    }, modelCfg);
+    config = resolveConfig(
+      stage,
+      {
+        ...flags(stage, v),
+        ...(online ? { rewardRunId: String(v.reward ?? '') } : {}),
+        ...(fns.length ? { reward_funcs: fns.map((f) => f.name) } : {}),
+      },
+      modelCfg,
+    );
   } catch (e) {
     throw new TrainUsageError((e as Error).message.replace(/^config\.(\w+)/, (_, k: string) => flagOf(stage, k)));
   }
@@ -264,7 +301,9 @@ export async function trainCommand(gpu: Gpu, stage: Stage, v: Record<string, unk
     throw e;
   }
   mkdirSync(out, { recursive: true });
-  const metricsPath = join(out, 'metrics.jsonl'), ckptPath = join(out, 'checkpoint.safetensors'), completionsPath = join(out, 'completions.jsonl');
+  const metricsPath = join(out, 'metrics.jsonl'),
+    ckptPath = join(out, 'checkpoint.safetensors'),
+    completionsPath = join(out, 'completions.jsonl');
   let start = 0;
   if (v.resume) {
     if (!existsSync(ckptPath)) throw new TrainUsageError(`${ckptPath}: no checkpoint to resume from`);
@@ -281,12 +320,18 @@ export async function trainCommand(gpu: Gpu, stage: Stage, v: Record<string, unk
   const t0 = Date.now();
   for (let s = start; s < Math.min(total, stopAfter); s++) {
     const r = await run.step(s);
-    if (r.skipped) process.stderr.write(`${process.stderr.isTTY ? '\n' : ''}warning: step ${s + 1} had a NaN or Inf gradient and was skipped (weights untouched)\n`);
+    if (r.skipped)
+      process.stderr.write(`${process.stderr.isTTY ? '\n' : ''}warning: step ${s + 1} had a NaN or Inf gradient and was skipped (weights untouched)\n`);
     appendFileSync(metricsPath, JSON.stringify({ step: s + 1, ...r.metrics }) + '\n');
     if (r.completions) appendFileSync(completionsPath, r.completions.map((x) => JSON.stringify(x) + '\n').join(''));
     const left = ((Date.now() - t0) / 1000 / (s + 1 - start)) * (total - s - 1);
     const m = r.metrics;
-    const shown = 'reward' in m ? `reward ${Number(m.reward).toFixed(3)}` : 'loss' in m ? `loss ${Number(m.loss).toFixed(4)}` : `score ${Number(m['objective/scores']).toFixed(3)}`;
+    const shown =
+      'reward' in m
+        ? `reward ${Number(m.reward).toFixed(3)}`
+        : 'loss' in m
+          ? `loss ${Number(m.loss).toFixed(4)}`
+          : `score ${Number(m['objective/scores']).toFixed(3)}`;
     bar(s + 1, total, `${shown} ${left.toFixed(0)}s left`);
     if ((config.checkpointEvery && (s + 1) % config.checkpointEvery === 0) || s + 1 === stopAfter) await save(s + 1);
   }

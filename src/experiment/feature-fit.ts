@@ -22,7 +22,8 @@ const rankedOf = (rs: DataRecord[]): Ranked[] => rs.flatMap((r) => (r.kind === '
 
 /** Solves A x = b (A symmetric positive definite, small) by Gaussian elimination with partial pivoting. */
 function solve(A: number[][], b: number[]): number[] {
-  const n = b.length, M = A.map((row, i) => [...row, b[i]!]);
+  const n = b.length,
+    M = A.map((row, i) => [...row, b[i]!]);
   for (let c = 0; c < n; c++) {
     let p = c;
     for (let r = c + 1; r < n; r++) if (Math.abs(M[r]![c]!) > Math.abs(M[p]![c]!)) p = r;
@@ -57,19 +58,24 @@ export interface FeatureFit {
  * accuracy).
  */
 export function featureFit(l: Labeler, train: DataRecord[], heldTrue: DataRecord[], l2 = 1e-3): FeatureFit {
-  const names = Object.keys(l.features), fs = Object.values(l.features);
+  const names = Object.keys(l.features),
+    fs = Object.values(l.features);
   const f = (p: string, c: string) => fs.map((x) => x.of(p, c));
   const diff = (p: string, [w, lo]: [string, string]) => {
-    const a = f(p, w), b = f(p, lo);
+    const a = f(p, w),
+      b = f(p, lo);
     return a.map((x, i) => x - b[i]!);
   };
   const X = rankedOf(train).flatMap((r) => pairs(r).map((pr) => diff(r.prompt, pr)));
-  const d = names.length, lam = l2 * Math.max(1, X.length);
+  const d = names.length,
+    lam = l2 * Math.max(1, X.length);
   let w = new Array<number>(d).fill(0);
   for (let it = 0; it < 50; it++) {
-    const g = w.map((x) => -lam * x), H = w.map((_, i) => w.map((__, j) => (i === j ? lam : 0)));
+    const g = w.map((x) => -lam * x),
+      H = w.map((_, i) => w.map((__, j) => (i === j ? lam : 0)));
     for (const x of X) {
-      const z = x.reduce((s, v, i) => s + v * w[i]!, 0), p = 1 / (1 + Math.exp(-z));
+      const z = x.reduce((s, v, i) => s + v * w[i]!, 0),
+        p = 1 / (1 + Math.exp(-z));
       for (let i = 0; i < d; i++) {
         g[i]! += (1 - p) * x[i]!;
         for (let j = 0; j < d; j++) H[i]![j]! += p * (1 - p) * x[i]! * x[j]!;
@@ -79,12 +85,18 @@ export function featureFit(l: Labeler, train: DataRecord[], heldTrue: DataRecord
     w = w.map((x, i) => x + step[i]!);
     if (Math.max(...step.map(Math.abs)) < 1e-10) break;
   }
-  let right = 0, n = 0;
+  let right = 0,
+    n = 0;
   for (const r of rankedOf(heldTrue)) {
     for (const pr of pairs(r)) {
       right += diff(r.prompt, pr).reduce((s, v, i) => s + v * w[i]!, 0) > 0 ? 1 : 0;
       n++;
     }
   }
-  return { heldout_accuracy: n ? right / n : NaN, heldout_pairs: n, weights: Object.fromEntries(names.map((k, i) => [k, w[i]! * l.noise])), train_pairs: X.length };
+  return {
+    heldout_accuracy: n ? right / n : NaN,
+    heldout_pairs: n,
+    weights: Object.fromEntries(names.map((k, i) => [k, w[i]! * l.noise])),
+    train_pairs: X.length,
+  };
 }

@@ -74,10 +74,12 @@ export function judge(l: Labeler, prompt: string, a: string, b: string, rng: Rng
 export const words = (text: string): string[] => text.toLowerCase().match(/[a-z']+/g) ?? [];
 
 // words of a request that say what to do rather than what it is about
-const INSTRUCTION = new Set(`a an the and or of to for in on at by with my me i you your is are am be do does how what who
+const INSTRUCTION = new Set(
+  `a an the and or of to for in on at by with my me i you your is are am be do does how what who
   why when which can could should would will give tell write say make describe explain suggest list name start begin help
   one two three short few some good new simple first lines any tip them they their it its this that there about like
-  feel feeling need things thing people use used get better want sentence words note story steps report during`.split(/\s+/));
+  feel feeling need things thing people use used get better want sentence words note story steps report during`.split(/\s+/),
+);
 
 /** The words of the prompt that say what it is about (names, objects, places). */
 export function topicWords(prompt: string): string[] {

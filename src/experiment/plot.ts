@@ -3,18 +3,26 @@
 // labeler and method.
 import type { ExperimentResults } from './run.ts';
 
-const W = 420, H = 260, M = { l: 48, r: 12, t: 28, b: 40 };
+const W = 420,
+  H = 260,
+  M = { l: 48, r: 12, t: 28, b: 40 };
 const COLORS = ['#1f77b4', '#d62728', '#2ca02c', '#9467bd', '#ff7f0e', '#8c564b'];
 const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 
-interface Series { name: string; points: [number, number][]; dash?: string; color: string }
+interface Series {
+  name: string;
+  points: [number, number][];
+  dash?: string;
+  color: string;
+}
 /** A method's line style, the same in every panel. */
 const DASH: Record<string, string | undefined> = { ppo: undefined, dpo: '8 3', grpo: '5 3', rloo: '2 2' };
 
 function panel(x0: number, title: string, xLabel: string, yLabel: string, series: Series[], y?: [number, number], guide?: number): string {
   const pts = series.flatMap((s) => s.points);
   if (!pts.length) return `<g transform="translate(${x0},0)"><text x="${W / 2}" y="${H / 2}" text-anchor="middle">${esc(title)}: no data</text></g>`;
-  const xs = pts.map((p) => p[0]), ys = pts.map((p) => p[1]);
+  const xs = pts.map((p) => p[0]),
+    ys = pts.map((p) => p[1]);
   const [xa, xb] = [Math.min(...xs), Math.max(...xs) === Math.min(...xs) ? Math.min(...xs) + 1 : Math.max(...xs)];
   let [ya, yb] = y ?? [Math.min(0, ...ys), Math.max(...ys)];
   if (yb === ya) yb = ya + 1;
@@ -32,7 +40,8 @@ function panel(x0: number, title: string, xLabel: string, yLabel: string, series
   series.forEach((s, i) => {
     const d = s.points.map(([x, v], j) => `${j ? 'L' : 'M'}${px(x).toFixed(1)},${py(v).toFixed(1)}`).join('');
     out.push(`<path d="${d}" fill="none" stroke="${s.color}" stroke-width="1.6"${s.dash ? ` stroke-dasharray="${s.dash}"` : ''}/>`);
-    for (const [x, v] of s.points.length <= 12 ? s.points : []) out.push(`<circle cx="${px(x).toFixed(1)}" cy="${py(v).toFixed(1)}" r="2.5" fill="${s.color}"/>`);
+    for (const [x, v] of s.points.length <= 12 ? s.points : [])
+      out.push(`<circle cx="${px(x).toFixed(1)}" cy="${py(v).toFixed(1)}" r="2.5" fill="${s.color}"/>`);
     out.push(`<text x="${M.l + 6}" y="${M.t + 12 + 12 * i}" font-size="10" fill="${s.color}">${esc(s.name)}</text>`);
   });
   out.push('</g>');
@@ -42,7 +51,9 @@ function panel(x0: number, title: string, xLabel: string, yLabel: string, series
 export function plotSvg(r: ExperimentResults): string {
   const labelers = Object.keys(r.summary);
   const color = (i: number) => COLORS[i % COLORS.length]!;
-  const reward: Series[] = [], kl: Series[] = [], win: Series[] = [];
+  const reward: Series[] = [],
+    kl: Series[] = [],
+    win: Series[] = [];
   labelers.forEach((l, i) => {
     const rl = { ppo: r.ppo_steps[l], grpo: r.rl_steps?.[l]?.grpo, rloo: r.rl_steps?.[l]?.rloo };
     for (const [k, steps] of Object.entries(rl)) {

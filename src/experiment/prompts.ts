@@ -26,14 +26,18 @@ const distinct = (xs: string[]) => [...new Set(xs)];
 
 /** `evalPrompts`: fewer held-out prompts (spread over the task families), for a quick run. */
 export function builtinPrompts(opts: { demonstrations?: number; ppoPrompts?: number; evalPrompts?: number } = {}): ExperimentPrompts {
-  const nDemos = opts.demonstrations ?? 64, nPpo = opts.ppoPrompts ?? 64;
+  const nDemos = opts.demonstrations ?? 64,
+    nPpo = opts.ppoPrompts ?? 64;
   const all = demoPrompts().map((p) => p.prompt);
   const every = Math.max(1, Math.floor(all.length / (opts.evalPrompts ?? all.length)));
   const evalSet = all.filter((_, i) => i % every === 0).slice(0, opts.evalPrompts ?? all.length);
   const held = new Set(all);
   const train = (seed: number) => distinct(generateCorpus(4000, 100 + seed).map((e) => e.prompt)).filter((p) => !held.has(p));
   const ppo = (seed: number) => train(seed).slice(-nPpo);
-  const demonstrations = (seed: number) => generateCorpus(4000, 900 + seed).filter((e) => e.style === 'helpful' && !held.has(e.prompt)).slice(0, nDemos);
+  const demonstrations = (seed: number) =>
+    generateCorpus(4000, 900 + seed)
+      .filter((e) => e.style === 'helpful' && !held.has(e.prompt))
+      .slice(0, nDemos);
   const shuffled = (seed: number) => {
     const ps = train(seed);
     return epochOrder(ps.length, seed, 0).map((i) => ps[i]!);
@@ -42,7 +46,10 @@ export function builtinPrompts(opts: { demonstrations?: number; ppoPrompts?: num
   // start: 34 prompts give 200 comparisons), none of PPO's or the demonstrations'
   const evalSeen = (seed: number) => {
     const taken = new Set([...ppo(seed), ...demonstrations(seed).map((e) => e.prompt)]);
-    return shuffled(seed).reverse().filter((p) => !taken.has(p)).slice(0, evalSet.length);
+    return shuffled(seed)
+      .reverse()
+      .filter((p) => !taken.has(p))
+      .slice(0, evalSet.length);
   };
   return {
     train: (seed) => {

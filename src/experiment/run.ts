@@ -35,7 +35,11 @@ const RM_SCORE = { ppo: 'objective/scores', grpo: 'rewards/reward_model/mean', r
 const KL_OF = { ppo: 'objective/kl', grpo: 'kl', rloo: 'kl' } as const;
 type RlStage = keyof typeof RM_SCORE;
 /** One step of an RL stage, averaged over seeds: the reward model's mean score of its rollouts, and its KL where logged. */
-export interface RlStep { step: number; reward: number; kl?: number }
+export interface RlStep {
+  step: number;
+  reward: number;
+  kl?: number;
+}
 
 export interface ExperimentOptions {
   model: string; // a model folder
@@ -72,9 +76,13 @@ export interface RunResult {
   comparisons: number; // pairs in the RM's and DPO's data (without ties)
   prompts: number; // ranked prompts
   rm?: {
-    heldout_accuracy: number; heldout_accuracy_noisy: number; heldout_pairs: number; train_eval_accuracy?: number;
+    heldout_accuracy: number;
+    heldout_accuracy_noisy: number;
+    heldout_pairs: number;
+    train_eval_accuracy?: number;
     /** the same on the held-out prompts of the training vocabulary (ExperimentPrompts.evalSeen) */
-    heldout_seen_accuracy?: number; heldout_seen_pairs?: number;
+    heldout_seen_accuracy?: number;
+    heldout_seen_pairs?: number;
   };
   /** The best a reward model could expect from the same rankings: the labeler's own features, fitted (feature-fit.ts). */
   feature_fit?: FeatureFit & { heldout_seen_accuracy?: number };
@@ -87,7 +95,11 @@ export interface RunResult {
   stages?: Record<string, StageUse>;
 }
 
-export interface StageUse { seconds: number; positions: number; tokens: number }
+export interface StageUse {
+  seconds: number;
+  positions: number;
+  tokens: number;
+}
 
 export interface PolicyResult {
   win_rate: number; // labeler's judgments with fresh noise, ties 0.5
@@ -150,13 +162,23 @@ async function sampleMany(gen: Generator, tok: Tok, prompts: string[], k: number
 
 /** Summed log p(completion | prompt) under a model (+ adapter), one value per sequence. */
 async function sequenceLogps(model: Transformer, lora: LoraSet | undefined, tok: Tok, items: { prompt: string; completion: string }[]): Promise<number[]> {
-  const seqs = items.map((it) => ({ p: tok.encodePrompt(it.prompt), c: [...tok.encode(it.completion, { addSpecialTokens: false }), ...tok.eosTokenIds.slice(0, 1)] }));
-  const T = Math.min(model.cfg.maxPositions, Math.ceil(Math.max(...seqs.map((x) => x.p.length + x.c.length)) / 8) * 8), B = 8, out: number[] = [];
+  const seqs = items.map((it) => ({
+    p: tok.encodePrompt(it.prompt),
+    c: [...tok.encode(it.completion, { addSpecialTokens: false }), ...tok.eosTokenIds.slice(0, 1)],
+  }));
+  const T = Math.min(model.cfg.maxPositions, Math.ceil(Math.max(...seqs.map((x) => x.p.length + x.c.length)) / 8) * 8),
+    B = 8,
+    out: number[] = [];
   const plan = await model.plan(B, T, { lora });
   try {
     for (let i = 0; i < items.length; i += B) {
       const chunk = seqs.slice(i, i + B);
-      const { ids, targets } = layoutRows(chunk.map(({ p, c }) => ({ prompt: p, completion: c })), B, T, tok.eosTokenIds[0] ?? 0);
+      const { ids, targets } = layoutRows(
+        chunk.map(({ p, c }) => ({ prompt: p, completion: c })),
+        B,
+        T,
+        tok.eosTokenIds[0] ?? 0,
+      );
       plan.setBatch(ids, targets, targetWeights(targets));
       await model.gpu.check('experiment logprobs', () => model.gpu.run([...plan.forward, ...plan.loss]));
       const l = await model.gpu.read(plan.losses);
@@ -175,7 +197,8 @@ async function sequenceLogps(model: Transformer, lora: LoraSet | undefined, tok:
 async function runStage(run: StageRun, dir: string, log: (s: string) => void, name: string, use?: (u: StageUse) => void): Promise<Record<string, number>[]> {
   const t0 = Date.now();
   mkdirSync(dir, { recursive: true });
-  const path = join(dir, 'metrics.jsonl'), lines: Record<string, number>[] = [];
+  const path = join(dir, 'metrics.jsonl'),
+    lines: Record<string, number>[] = [];
   writeFileSync(path, '');
   for (let s = 0; s < run.totalSteps; s++) {
     const r = await run.step(s);
@@ -243,9 +266,24 @@ async function experiment(gpu: Gpu, o: ExperimentOptions): Promise<ExperimentRes
       }
       const sftGen = new Generator(base);
       // held-out samples of the SFT model, the baseline every tuned model is judged against
-      const evalPrompts = o.prompts.eval, seenPrompts = o.prompts.evalSeen(seed);
-      const sftEval = await sampleMany(sftGen, tok, evalPrompts, o.evalSamples, evalPrompts.map((_, i) => 1_000_003 * seed + i), maxNew);
-      const sftSeen = await sampleMany(sftGen, tok, seenPrompts, o.evalSamples, seenPrompts.map((_, i) => 1_000_003 * seed + i + SEEN_SEEDS), maxNew);
+      const evalPrompts = o.prompts.eval,
+        seenPrompts = o.prompts.evalSeen(seed);
+      const sftEval = await sampleMany(
+        sftGen,
+        tok,
+        evalPrompts,
+        o.evalSamples,
+        evalPrompts.map((_, i) => 1_000_003 * seed + i),
+        maxNew,
+      );
+      const sftSeen = await sampleMany(
+        sftGen,
+        tok,
+        seenPrompts,
+        o.evalSamples,
+        seenPrompts.map((_, i) => 1_000_003 * seed + i + SEEN_SEEDS),
+        maxNew,
+      );
       // the SFT model's K samples of a prompt are the same whoever ranks them: drawn once per seed, a
       // batch of prompts at a time (the held-out ones all at once)
       const drawn = new Map<string, string[]>();
@@ -254,8 +292,17 @@ async function experiment(gpu: Gpu, o: ExperimentOptions): Promise<ExperimentRes
         const key = `${kind}/${i}`;
         if (!drawn.has(key)) {
           const ps = kind === 'train' ? trainAll : kind === 'eval' ? evalPrompts : seenPrompts;
-          const idx = Array.from({ length: kind === 'train' ? SAMPLE_BATCH : ps.length }, (_, j) => i + j).filter((x) => x < ps.length && !drawn.has(`${kind}/${x}`));
-          const cs = await sampleMany(sftGen, tok, idx.map((x) => ps[x]!), o.K, idx.map((x) => ({ train: 7_000_001, eval: 9_000_011, seen: 9_100_019 })[kind] * seed + x), maxNew);
+          const idx = Array.from({ length: kind === 'train' ? SAMPLE_BATCH : ps.length }, (_, j) => i + j).filter(
+            (x) => x < ps.length && !drawn.has(`${kind}/${x}`),
+          );
+          const cs = await sampleMany(
+            sftGen,
+            tok,
+            idx.map((x) => ps[x]!),
+            o.K,
+            idx.map((x) => ({ train: 7_000_001, eval: 9_000_011, seen: 9_100_019 })[kind] * seed + x),
+            maxNew,
+          );
           idx.forEach((x, j) => drawn.set(`${kind}/${x}`, cs[j]!));
         }
         return drawn.get(key)!;
@@ -269,10 +316,13 @@ async function experiment(gpu: Gpu, o: ExperimentOptions): Promise<ExperimentRes
           await runStage(run, join(dir, 'rm-select'), log, 'rm (trained on the first half, to pick the rest)');
           let have = warm.reduce((s, r) => s + pairCount(r), 0);
           const perPrompt = have / warm.length;
-          const pool = Array.from({ length: Math.max(12, Math.ceil((3 * (n - have)) / perPrompt)) }, (_, j) => warm.length + j).filter((i) => i < trainAll.length);
+          const pool = Array.from({ length: Math.max(12, Math.ceil((3 * (n - have)) / perPrompt)) }, (_, j) => warm.length + j).filter(
+            (i) => i < trainAll.length,
+          );
           const margin: { i: number; m: number }[] = [];
           for (const i of pool) {
-            const p = trainAll[i]!, cs = await samplesOf('train', i);
+            const p = trainAll[i]!,
+              cs = await samplesOf('train', i);
             const s = await run.score!(cs.map((completion) => ({ prompt: p, completion })));
             const m = meanMargin(cs, s);
             if (m !== undefined) margin.push({ i, m });
@@ -285,7 +335,8 @@ async function experiment(gpu: Gpu, o: ExperimentOptions): Promise<ExperimentRes
           writeFileSync(join(dir, 'selection.jsonl'), margin.map(({ i, m }) => JSON.stringify({ prompt: trainAll[i], margin: m })).join('\n') + '\n');
           for (const { i } of margin) {
             if (have >= n) break;
-            const p = trainAll[i]!, cs = await samplesOf('train', i);
+            const p = trainAll[i]!,
+              cs = await samplesOf('train', i);
             const r = rankingRecord(p, cs, rankCompletions(labeler, p, cs, rng));
             out.push(r);
             have += pairCount(r);
@@ -311,11 +362,16 @@ async function experiment(gpu: Gpu, o: ExperimentOptions): Promise<ExperimentRes
         writeFileSync(join(ldir, 'rankings.jsonl'), rankings.map((r) => JSON.stringify(lineOf(r))).join('\n') + '\n');
         // held-out rankings: eval prompts, other samples, fresh noise; and the labeler's noise-free order of them
         const evalRng = Rng.forSample(seed, 23);
-        const heldNoisy: DataRecord[] = [], heldTrue: DataRecord[] = [];
+        const heldNoisy: DataRecord[] = [],
+          heldTrue: DataRecord[] = [];
         const trueOrder = (p: string, cs: string[]) => {
           const s = cs.map((c) => labeler.score(p, c));
           const distinct = [...new Set(s)].sort((a, b) => b - a);
-          return rankingRecord(p, cs, s.map((x) => distinct.indexOf(x)));
+          return rankingRecord(
+            p,
+            cs,
+            s.map((x) => distinct.indexOf(x)),
+          );
         };
         for (const [i, p] of evalPrompts.entries()) {
           const cs = await samplesOf('eval', i);
@@ -325,16 +381,30 @@ async function experiment(gpu: Gpu, o: ExperimentOptions): Promise<ExperimentRes
         const heldSeen: DataRecord[] = [];
         for (const [i, p] of seenPrompts.entries()) heldSeen.push(trueOrder(p, await samplesOf('seen', i)));
         writeFileSync(join(ldir, 'heldout-seen.jsonl'), heldSeen.map((r) => JSON.stringify(lineOf(r))).join('\n') + '\n');
-        writeFileSync(join(ldir, 'heldout.jsonl'), heldTrue.map((r, i) => JSON.stringify({ ...lineOf(r), noisy_ranks: (heldNoisy[i] as { ranks: number[] }).ranks, noisy_completions: (heldNoisy[i] as { completions: string[] }).completions })).join('\n') + '\n');
-        const judgeRng = Rng.forSample(seed, 29), seenRng = Rng.forSample(seed, 43);
+        writeFileSync(
+          join(ldir, 'heldout.jsonl'),
+          heldTrue
+            .map((r, i) =>
+              JSON.stringify({
+                ...lineOf(r),
+                noisy_ranks: (heldNoisy[i] as { ranks: number[] }).ranks,
+                noisy_completions: (heldNoisy[i] as { completions: string[] }).completions,
+              }),
+            )
+            .join('\n') + '\n',
+        );
+        const judgeRng = Rng.forSample(seed, 29),
+          seenRng = Rng.forSample(seed, 43);
         const a = (agree[labeler.name] ??= { same: 0, n: 0 });
         for (const r of heldTrue) {
-          const cs = (r as { completions: string[] }).completions, p = (r as { prompt: string }).prompt;
-          for (let i = 0; i < cs.length; i++) for (let j = i + 1; j < cs.length; j++) {
-            if (cs[i] === cs[j]) continue;
-            a.same += judge(labeler, p, cs[i]!, cs[j]!, evalRng) === judge(labeler, p, cs[i]!, cs[j]!, evalRng) ? 1 : 0;
-            a.n++;
-          }
+          const cs = (r as { completions: string[] }).completions,
+            p = (r as { prompt: string }).prompt;
+          for (let i = 0; i < cs.length; i++)
+            for (let j = i + 1; j < cs.length; j++) {
+              if (cs[i] === cs[j]) continue;
+              a.same += judge(labeler, p, cs[i]!, cs[j]!, evalRng) === judge(labeler, p, cs[i]!, cs[j]!, evalRng) ? 1 : 0;
+              a.n++;
+            }
         }
 
         for (const n of [...new Set([...o.curve.filter((x) => x < o.comparisons), o.comparisons])].sort((a, b) => a - b)) {
@@ -356,18 +426,28 @@ async function experiment(gpu: Gpu, o: ExperimentOptions): Promise<ExperimentRes
           const have = data.reduce((s, r) => s + pairCount(r), 0);
           const fit = { ...featureFit(labeler, data, heldTrue), heldout_seen_accuracy: featureFit(labeler, data, heldSeen).heldout_accuracy };
           const res: RunResult = { labeler: labeler.name, seed, comparisons: have, prompts: data.length, seconds: 0, feature_fit: fit };
-          log(`seed ${seed}, labeler ${labeler.name}, ${have} comparisons from ${data.length} prompts (the labeler's own features fitted to them: held-out accuracy ${fit.heldout_accuracy.toFixed(3)}, seen vocabulary ${fit.heldout_seen_accuracy.toFixed(3)})`);
+          log(
+            `seed ${seed}, labeler ${labeler.name}, ${have} comparisons from ${data.length} prompts (the labeler's own features fitted to them: held-out accuracy ${fit.heldout_accuracy.toFixed(3)}, seen vocabulary ${fit.heldout_seen_accuracy.toFixed(3)})`,
+          );
           let reward: StageContext['reward'];
           if (o.stages.includes('rm')) {
             const c = cfgOf('rm', seed, base);
             const run = await buildStage(ctx, 'rm', c, data);
             const lines = await runStage(run, join(dir, 'rm'), log, 'rm', (u) => ((res.stages ??= {}).rm = u));
-            const evTrue = await run.evaluate!(heldTrue), evNoisy = await run.evaluate!(heldNoisy), evSeen = await run.evaluate!(heldSeen);
+            const evTrue = await run.evaluate!(heldTrue),
+              evNoisy = await run.evaluate!(heldNoisy),
+              evSeen = await run.evaluate!(heldSeen);
             res.rm = {
-              heldout_accuracy: evTrue.accuracy, heldout_accuracy_noisy: evNoisy.accuracy, heldout_pairs: evTrue.pairs, train_eval_accuracy: lines.at(-1)?.eval_accuracy,
-              heldout_seen_accuracy: evSeen.accuracy, heldout_seen_pairs: evSeen.pairs,
+              heldout_accuracy: evTrue.accuracy,
+              heldout_accuracy_noisy: evNoisy.accuracy,
+              heldout_pairs: evTrue.pairs,
+              train_eval_accuracy: lines.at(-1)?.eval_accuracy,
+              heldout_seen_accuracy: evSeen.accuracy,
+              heldout_seen_pairs: evSeen.pairs,
             };
-            log(`  rm held-out accuracy ${evTrue.accuracy.toFixed(3)} (noisy labels ${evNoisy.accuracy.toFixed(3)}, ${evTrue.pairs} pairs); seen vocabulary ${evSeen.accuracy.toFixed(3)} (${evSeen.pairs} pairs)`);
+            log(
+              `  rm held-out accuracy ${evTrue.accuracy.toFixed(3)} (noisy labels ${evNoisy.accuracy.toFixed(3)}, ${evTrue.pairs} pairs); seen vocabulary ${evSeen.accuracy.toFixed(3)} (${evSeen.pairs} pairs)`,
+            );
             reward = { config: c, checkpoint: await snapshot(run.trainables, {}) };
             run.destroy();
           }
@@ -378,9 +458,23 @@ async function experiment(gpu: Gpu, o: ExperimentOptions): Promise<ExperimentRes
             const run = await buildStage({ ...ctx, reward }, stage, c, online ? o.prompts.ppo(seed) : data);
             const lines = await runStage(run, join(dir, stage), log, stage, (u) => ((res.stages ??= {})[stage] = u));
             if (stage in RM_SCORE) (rlCurves[`${stage}/${labeler.name}/${n}`] ??= []).push(lines);
-            const r = (res[stage] = await evaluatePolicy(run, base, tok, labeler, evalPrompts, sftEval, o.evalSamples, seed, maxNew, judgeRng, online ? { lines, key: RM_SCORE[stage] } : undefined));
+            const r = (res[stage] = await evaluatePolicy(
+              run,
+              base,
+              tok,
+              labeler,
+              evalPrompts,
+              sftEval,
+              o.evalSamples,
+              seed,
+              maxNew,
+              judgeRng,
+              online ? { lines, key: RM_SCORE[stage] } : undefined,
+            ));
             r.seen = await evaluatePolicy(run, base, tok, labeler, seenPrompts, sftSeen, o.evalSamples, seed, maxNew, seenRng, undefined, SEEN_SEEDS);
-            log(`  ${stage} win rate ${r.win_rate.toFixed(3)} (expected ${r.win_rate_expected.toFixed(3)}), KL ${r.kl.toFixed(2)} nats, labeler score ${r.labeler_score.toFixed(2)} vs SFT ${r.sft_labeler_score.toFixed(2)}; seen vocabulary ${r.seen.win_rate.toFixed(3)} (expected ${r.seen.win_rate_expected.toFixed(3)}), KL ${r.seen.kl.toFixed(2)}`);
+            log(
+              `  ${stage} win rate ${r.win_rate.toFixed(3)} (expected ${r.win_rate_expected.toFixed(3)}), KL ${r.kl.toFixed(2)} nats, labeler score ${r.labeler_score.toFixed(2)} vs SFT ${r.sft_labeler_score.toFixed(2)}; seen vocabulary ${r.seen.win_rate.toFixed(3)} (expected ${r.seen.win_rate_expected.toFixed(3)}), KL ${r.seen.kl.toFixed(2)}`,
+            );
             run.destroy();
           }
           res.seconds = (Date.now() - t1) / 1000;
@@ -397,22 +491,48 @@ async function experiment(gpu: Gpu, o: ExperimentOptions): Promise<ExperimentRes
   const { labelers, prompts, log: _log, out: _out, ...settings } = o;
   const results = summarize(
     { settings, labelers: labelers.map((l) => ({ name: l.name, taste: l.taste, noise: l.noise })), evalPrompts: prompts.eval.length },
-    runs, rlCurves, agreement, gpu.adapter.name, (Date.now() - t0) / 1000,
+    runs,
+    rlCurves,
+    agreement,
+    gpu.adapter.name,
+    (Date.now() - t0) / 1000,
   );
   writeFileSync(join(o.out, 'results.json'), JSON.stringify(results, null, 2) + '\n');
   return results;
 }
 
 export async function evaluatePolicy(
-  run: StageRun, base: Transformer, tok: Tok, labeler: Labeler, prompts: string[], sftEval: string[][], k: number, seed: number, maxNew: number, rng: Rng,
-  rmScores?: { lines: Record<string, number>[]; key: string }, seedOffset = 0,
+  run: StageRun,
+  base: Transformer,
+  tok: Tok,
+  labeler: Labeler,
+  prompts: string[],
+  sftEval: string[][],
+  k: number,
+  seed: number,
+  maxNew: number,
+  rng: Rng,
+  rmScores?: { lines: Record<string, number>[]; key: string },
+  seedOffset = 0,
 ): Promise<PolicyResult> {
   const pol = run.policy!;
   const gen = new Generator(pol.model, pol.lora);
-  let wins = 0, expected = 0, n = 0, score = 0, sftScore = 0, len = 0;
+  let wins = 0,
+    expected = 0,
+    n = 0,
+    score = 0,
+    sftScore = 0,
+    len = 0;
   const items: { prompt: string; completion: string }[] = [];
   try {
-    const all = await sampleMany(gen, tok, prompts, k, prompts.map((_, i) => 1_000_003 * seed + i + 500_000 + seedOffset), maxNew);
+    const all = await sampleMany(
+      gen,
+      tok,
+      prompts,
+      k,
+      prompts.map((_, i) => 1_000_003 * seed + i + 500_000 + seedOffset),
+      maxNew,
+    );
     for (const [i, p] of prompts.entries()) {
       all[i]!.forEach((t, j) => {
         const s = sftEval[i]![j]!;
@@ -433,8 +553,14 @@ export async function evaluatePolicy(
   const lref = await sequenceLogps(base, undefined, tok, items);
   const kl = lp.reduce((a, x, i) => a + x - lref[i]!, 0) / items.length;
   const r: PolicyResult = {
-    win_rate: wins / n, win_rate_expected: expected / n, judgments: n, kl, labeler_score: score / n, sft_labeler_score: sftScore / n,
-    mean_length: len / n, distinct: new Set(items.map((x) => x.completion)).size / items.length,
+    win_rate: wins / n,
+    win_rate_expected: expected / n,
+    judgments: n,
+    kl,
+    labeler_score: score / n,
+    sft_labeler_score: sftScore / n,
+    mean_length: len / n,
+    distinct: new Set(items.map((x) => x.completion)).size / items.length,
   };
   if (rmScores) {
     const { lines, key } = rmScores;
@@ -442,9 +568,11 @@ export async function evaluatePolicy(
     const head = lines.filter((l) => key in l).slice(0, 3);
     const mean = (ls: Record<string, number>[]) => ls.reduce((a, l) => a + l[key]!, 0) / Math.max(1, ls.length);
     r.rm_score = mean(tail);
-    if (mean(tail) > mean(head) && r.win_rate_expected <= 0.5) r.reward_hacking = `RM score rose ${mean(head).toFixed(2)} -> ${mean(tail).toFixed(2)} while the labeler prefers the SFT model (expected win rate ${r.win_rate_expected.toFixed(2)})`;
+    if (mean(tail) > mean(head) && r.win_rate_expected <= 0.5)
+      r.reward_hacking = `RM score rose ${mean(head).toFixed(2)} -> ${mean(tail).toFixed(2)} while the labeler prefers the SFT model (expected win rate ${r.win_rate_expected.toFixed(2)})`;
   }
-  if (r.distinct < 0.5) r.reward_hacking = `${r.reward_hacking ? r.reward_hacking + '; ' : ''}degenerate text: only ${(100 * r.distinct).toFixed(0)}% of held-out samples are distinct`;
+  if (r.distinct < 0.5)
+    r.reward_hacking = `${r.reward_hacking ? r.reward_hacking + '; ' : ''}degenerate text: only ${(100 * r.distinct).toFixed(0)}% of held-out samples are distinct`;
   return r;
 }
 
@@ -452,25 +580,41 @@ export interface ExperimentResults {
   adapter: string;
   date: string;
   model: string;
-  settings: Omit<ExperimentOptions, 'labelers' | 'prompts' | 'log' | 'out'> & { labelers: { name: string; taste: string; noise: number; self_agreement: number }[]; eval_prompts: number };
+  settings: Omit<ExperimentOptions, 'labelers' | 'prompts' | 'log' | 'out'> & {
+    labelers: { name: string; taste: string; noise: number; self_agreement: number }[];
+    eval_prompts: number;
+  };
   seconds: number;
   /** Per labeler: the full run's figures, mean and 95% interval over seeds. */
   summary: Record<string, LabelerSummary>;
   /** Per labeler, win rate (and RM accuracy) against comparisons. */
-  curve: Record<string, ({ comparisons: number; rm_accuracy?: Interval; feature_fit_accuracy?: Interval } & Partial<Record<`${PolicyStage}_win_rate`, Interval>>)[]>;
+  curve: Record<
+    string,
+    ({ comparisons: number; rm_accuracy?: Interval; feature_fit_accuracy?: Interval } & Partial<Record<`${PolicyStage}_win_rate`, Interval>>)[]
+  >;
   /** Per labeler: PPO's reward and KL per step, averaged over seeds (the full run). */
   ppo_steps: Record<string, { step: number; reward: number; kl: number }[]>;
   /** Per labeler: GRPO's and RLOO's reward-model score (and KL, where logged) per step, averaged over seeds (the full run). */
   rl_steps?: Record<string, Partial<Record<'grpo' | 'rloo', RlStep[]>>>;
   /** met: on the held-out prompts of unseen names; met_seen: on those of the training vocabulary. */
-  targets: { rm_accuracy: number; win_rate: number; max_kl: number; met: Record<string, Record<string, boolean>>; met_seen?: Record<string, Record<string, boolean>> };
+  targets: {
+    rm_accuracy: number;
+    win_rate: number;
+    max_kl: number;
+    met: Record<string, Record<string, boolean>>;
+    met_seen?: Record<string, Record<string, boolean>>;
+  };
   runs: RunResult[];
   /** Set by mergeResults: the runs put together, each with its seeds, date and wall time. */
   merged_from?: { date: string; seeds: number[]; seconds: number }[];
 }
 
 type Settings = Omit<ExperimentOptions, 'labelers' | 'prompts' | 'log' | 'out'>;
-interface SummaryInput { settings: Settings; labelers: { name: string; taste: string; noise: number }[]; evalPrompts: number }
+interface SummaryInput {
+  settings: Settings;
+  labelers: { name: string; taste: string; noise: number }[];
+  evalPrompts: number;
+}
 
 /** Per policy stage: `${stage}_win_rate` (with the judgments pooled) and `${stage}_kl`. */
 export type LabelerSummary = {
@@ -483,7 +627,8 @@ export type LabelerSummary = {
   rm_accuracy_seen?: Interval;
   feature_fit_accuracy_seen?: Interval;
   reward_hacking: string[];
-} & Partial<Record<`${PolicyStage}_win_rate` | `${PolicyStage}_win_rate_seen`, Interval & { pooled: Interval }>> & Partial<Record<`${PolicyStage}_kl` | `${PolicyStage}_kl_seen`, Interval>>;
+} & Partial<Record<`${PolicyStage}_win_rate` | `${PolicyStage}_win_rate_seen`, Interval & { pooled: Interval }>> &
+  Partial<Record<`${PolicyStage}_kl` | `${PolicyStage}_kl_seen`, Interval>>;
 
 /** The interval of the values some runs measured (undefined: none did). */
 const seenOf = (xs: (number | undefined)[]) => {
@@ -496,17 +641,28 @@ function meanSteps(stage: RlStage, curves: Record<string, number>[][]): RlStep[]
   const rows = curves.map((c) => c.filter((x) => RM_SCORE[stage] in x));
   if (!rows.length) return [];
   return Array.from({ length: Math.min(...rows.map((r) => r.length)) }, (_, i) => {
-    const at = rows.map((r) => r[i]!), mean = (k: string) => at.reduce((a, x) => a + x[k]!, 0) / at.length;
+    const at = rows.map((r) => r[i]!),
+      mean = (k: string) => at.reduce((a, x) => a + x[k]!, 0) / at.length;
     return { step: i + 1, reward: mean(RM_SCORE[stage]), ...(at.every((x) => KL_OF[stage] in x) ? { kl: mean(KL_OF[stage]) } : {}) };
   });
 }
 
 /** `rlCurves`: per `${stage}/${labeler}/${comparisons}`, each run's metrics lines (PPO, GRPO, RLOO). */
-function summarize(input: SummaryInput, runs: RunResult[], rlCurves: Record<string, Record<string, number>[][]>, agreement: Record<string, number>, adapter: string, seconds: number): ExperimentResults {
+function summarize(
+  input: SummaryInput,
+  runs: RunResult[],
+  rlCurves: Record<string, Record<string, number>[][]>,
+  agreement: Record<string, number>,
+  adapter: string,
+  seconds: number,
+): ExperimentResults {
   const o = { ...input.settings, labelers: input.labelers };
-  const summary: Record<string, LabelerSummary> = {}, curve: ExperimentResults['curve'] = {}, steps: ExperimentResults['ppo_steps'] = {};
+  const summary: Record<string, LabelerSummary> = {},
+    curve: ExperimentResults['curve'] = {},
+    steps: ExperimentResults['ppo_steps'] = {};
   const rlSteps: NonNullable<ExperimentResults['rl_steps']> = {};
-  const met: Record<string, Record<string, boolean>> = {}, metSeen: Record<string, Record<string, boolean>> = {};
+  const met: Record<string, Record<string, boolean>> = {},
+    metSeen: Record<string, Record<string, boolean>> = {};
   for (const l of o.labelers) {
     const mine = runs.filter((r) => r.labeler === l.name);
     const points = [...new Set(mine.map((r) => r.comparisons))];
@@ -524,35 +680,80 @@ function summarize(input: SummaryInput, runs: RunResult[], rlCurves: Record<stri
         comparisons: n,
         rm_accuracy: rs.some((r) => r.rm) ? interval(rs.flatMap((r) => (r.rm ? [r.rm.heldout_accuracy] : []))) : undefined,
         feature_fit_accuracy: rs.some((r) => r.feature_fit) ? interval(rs.flatMap((r) => (r.feature_fit ? [r.feature_fit.heldout_accuracy] : []))) : undefined,
-        ...Object.fromEntries(POLICY_STAGES.flatMap((k) => (rs.some((r) => r[k]) ? [[`${k}_win_rate`, interval(rs.flatMap((r) => (r[k] ? [r[k]!.win_rate] : [])))]] : []))),
+        ...Object.fromEntries(
+          POLICY_STAGES.flatMap((k) => (rs.some((r) => r[k]) ? [[`${k}_win_rate`, interval(rs.flatMap((r) => (r[k] ? [r[k]!.win_rate] : [])))]] : [])),
+        ),
       };
     });
     const full = byN.get(o.comparisons) ?? [];
     const pol = (k: PolicyStage, seen = false) => {
       const rs = full.flatMap((r) => (r[k] && (!seen || r[k]!.seen) ? [seen ? r[k]!.seen! : r[k]!] : []));
       if (!rs.length) return undefined;
-      const wins = rs.reduce((a, r) => a + r.win_rate * r.judgments, 0), n = rs.reduce((a, r) => a + r.judgments, 0);
+      const wins = rs.reduce((a, r) => a + r.win_rate * r.judgments, 0),
+        n = rs.reduce((a, r) => a + r.judgments, 0);
       return { ...interval(rs.map((r) => r.win_rate)), pooled: pooled(wins, n) };
     };
     const s: LabelerSummary = {
       comparisons: o.comparisons,
       rm_accuracy: full.some((r) => r.rm) ? interval(full.flatMap((r) => (r.rm ? [r.rm.heldout_accuracy] : []))) : undefined,
       rm_accuracy_noisy: full.some((r) => r.rm) ? interval(full.flatMap((r) => (r.rm ? [r.rm.heldout_accuracy_noisy] : []))) : undefined,
-      feature_fit_accuracy: full.some((r) => r.feature_fit) ? interval(full.flatMap((r) => (r.feature_fit ? [r.feature_fit.heldout_accuracy] : []))) : undefined,
+      feature_fit_accuracy: full.some((r) => r.feature_fit)
+        ? interval(full.flatMap((r) => (r.feature_fit ? [r.feature_fit.heldout_accuracy] : [])))
+        : undefined,
       rm_accuracy_seen: seenOf(full.map((r) => r.rm?.heldout_seen_accuracy)),
       feature_fit_accuracy_seen: seenOf(full.map((r) => r.feature_fit?.heldout_seen_accuracy)),
-      ...Object.fromEntries(POLICY_STAGES.flatMap((k) => (full.some((r) => r[k]?.seen) ? [[`${k}_win_rate_seen`, pol(k, true)], [`${k}_kl_seen`, seenOf(full.map((r) => r[k]?.seen?.kl))]] : []))),
-      ...Object.fromEntries(POLICY_STAGES.flatMap((k) => (full.some((r) => r[k]) ? [[`${k}_win_rate`, pol(k)], [`${k}_kl`, interval(full.flatMap((r) => (r[k] ? [r[k]!.kl] : [])))]] : []))),
-      reward_hacking: mine.flatMap((r) => POLICY_STAGES.map((k) => r[k]?.reward_hacking).filter((x): x is string => !!x).map((x) => `seed ${r.seed}, ${r.comparisons} comparisons: ${x}`)),
+      ...Object.fromEntries(
+        POLICY_STAGES.flatMap((k) =>
+          full.some((r) => r[k]?.seen)
+            ? [
+                [`${k}_win_rate_seen`, pol(k, true)],
+                [`${k}_kl_seen`, seenOf(full.map((r) => r[k]?.seen?.kl))],
+              ]
+            : [],
+        ),
+      ),
+      ...Object.fromEntries(
+        POLICY_STAGES.flatMap((k) =>
+          full.some((r) => r[k])
+            ? [
+                [`${k}_win_rate`, pol(k)],
+                [`${k}_kl`, interval(full.flatMap((r) => (r[k] ? [r[k]!.kl] : [])))],
+              ]
+            : [],
+        ),
+      ),
+      reward_hacking: mine.flatMap((r) =>
+        POLICY_STAGES.map((k) => r[k]?.reward_hacking)
+          .filter((x): x is string => !!x)
+          .map((x) => `seed ${r.seed}, ${r.comparisons} comparisons: ${x}`),
+      ),
     };
     summary[l.name] = s;
     met[l.name] = {
       ...(s.rm_accuracy ? { rm_accuracy: s.rm_accuracy.mean >= 0.9 } : {}),
-      ...Object.fromEntries(POLICY_STAGES.flatMap((k) => (s[`${k}_win_rate`] ? [[`${k}_win_rate`, s[`${k}_win_rate`]!.mean >= 0.8], [`${k}_kl`, s[`${k}_kl`]!.mean <= 10]] : []))),
+      ...Object.fromEntries(
+        POLICY_STAGES.flatMap((k) =>
+          s[`${k}_win_rate`]
+            ? [
+                [`${k}_win_rate`, s[`${k}_win_rate`]!.mean >= 0.8],
+                [`${k}_kl`, s[`${k}_kl`]!.mean <= 10],
+              ]
+            : [],
+        ),
+      ),
     };
     metSeen[l.name] = {
       ...(s.rm_accuracy_seen ? { rm_accuracy: s.rm_accuracy_seen.mean >= 0.9 } : {}),
-      ...Object.fromEntries(POLICY_STAGES.flatMap((k) => (s[`${k}_win_rate_seen`] ? [[`${k}_win_rate`, s[`${k}_win_rate_seen`]!.mean >= 0.8], [`${k}_kl`, s[`${k}_kl_seen`]!.mean <= 10]] : []))),
+      ...Object.fromEntries(
+        POLICY_STAGES.flatMap((k) =>
+          s[`${k}_win_rate_seen`]
+            ? [
+                [`${k}_win_rate`, s[`${k}_win_rate_seen`]!.mean >= 0.8],
+                [`${k}_kl`, s[`${k}_kl_seen`]!.mean <= 10],
+              ]
+            : [],
+        ),
+      ),
     };
     const ppo = meanSteps('ppo', rlCurves[`ppo/${l.name}/${o.comparisons}`] ?? []);
     if (ppo.length) steps[l.name] = ppo.map((x) => ({ step: x.step, reward: x.reward, kl: x.kl ?? NaN }));
@@ -562,20 +763,31 @@ function summarize(input: SummaryInput, runs: RunResult[], rlCurves: Record<stri
     }
   }
   return {
-    adapter, date: new Date().toISOString(), model: o.model,
+    adapter,
+    date: new Date().toISOString(),
+    model: o.model,
     settings: { ...input.settings, labelers: input.labelers.map((l) => ({ ...l, self_agreement: agreement[l.name] ?? NaN })), eval_prompts: input.evalPrompts },
-    seconds, summary, curve, ppo_steps: steps, ...(Object.keys(rlSteps).length ? { rl_steps: rlSteps } : {}),
+    seconds,
+    summary,
+    curve,
+    ppo_steps: steps,
+    ...(Object.keys(rlSteps).length ? { rl_steps: rlSteps } : {}),
     targets: { rm_accuracy: 0.9, win_rate: 0.8, max_kl: 10, met, met_seen: metSeen },
     runs,
   };
 }
 
-
 /** JSON with every object's keys sorted, so equal settings give equal text whatever their order. */
 const canonical = (v: unknown): string =>
-  Array.isArray(v) ? `[${v.map(canonical).join(',')}]`
-  : v && typeof v === 'object' ? `{${Object.keys(v).sort().filter((k) => (v as Record<string, unknown>)[k] !== undefined).map((k) => `${JSON.stringify(k)}:${canonical((v as Record<string, unknown>)[k])}`).join(',')}}`
-  : JSON.stringify(v) ?? 'null';
+  Array.isArray(v)
+    ? `[${v.map(canonical).join(',')}]`
+    : v && typeof v === 'object'
+      ? `{${Object.keys(v)
+          .sort()
+          .filter((k) => (v as Record<string, unknown>)[k] !== undefined)
+          .map((k) => `${JSON.stringify(k)}:${canonical((v as Record<string, unknown>)[k])}`)
+          .join(',')}}`
+      : (JSON.stringify(v) ?? 'null');
 
 /**
  * One experiment from several runs of it with other seeds (`--first-seed`): the same model, adapter,
@@ -603,18 +815,22 @@ export function mergeResults(parts: ExperimentResults[], names: string[] = parts
   };
   const seedLists = parts.map(seedsOf);
   parts.forEach((r, i) => {
-    if (same(r) !== same(first)) throw new Error(`merge: ${names[i]} was run with other settings than ${names[0]} (model, adapter, labelers, stages, comparisons, curve and sampling must be equal)`);
+    if (same(r) !== same(first))
+      throw new Error(
+        `merge: ${names[i]} was run with other settings than ${names[0]} (model, adapter, labelers, stages, comparisons, curve and sampling must be equal)`,
+      );
   });
   const runs = parts.flatMap((r) => r.runs).sort((a, b) => a.seed - b.seed || a.labeler.localeCompare(b.labeler) || a.comparisons - b.comparisons);
   const rlCurves: Record<string, Record<string, number>[][]> = {};
   const agreement: Record<string, number> = {};
   const { seeds: _s, firstSeed: _f, labelers, eval_prompts, ...settings } = first.settings;
   for (const l of labelers) {
-    let w = 0, sum = 0;
+    let w = 0,
+      sum = 0;
     parts.forEach((r, i) => {
       const k = seedLists[i]!.length;
       const a = r.settings.labelers.find((x) => x.name === l.name)?.self_agreement;
-      if (a !== undefined && Number.isFinite(a)) (w += k), (sum += k * a);
+      if (a !== undefined && Number.isFinite(a)) ((w += k), (sum += k * a));
       for (const stage of ['ppo', 'grpo', 'rloo'] as const) {
         const steps: RlStep[] | undefined = stage === 'ppo' ? r.ppo_steps[l.name] : r.rl_steps?.[l.name]?.[stage];
         if (!steps?.length) continue;
@@ -628,8 +844,16 @@ export function mergeResults(parts: ExperimentResults[], names: string[] = parts
   }
   const seeds = seedLists.flat().sort((a, b) => a - b);
   const merged = summarize(
-    { settings: { ...settings, seeds: seeds.length, firstSeed: seeds[0] }, labelers: labelers.map(({ self_agreement: _a, ...l }) => l), evalPrompts: eval_prompts },
-    runs, rlCurves, agreement, first.adapter, parts.reduce((a, r) => a + r.seconds, 0),
+    {
+      settings: { ...settings, seeds: seeds.length, firstSeed: seeds[0] },
+      labelers: labelers.map(({ self_agreement: _a, ...l }) => l),
+      evalPrompts: eval_prompts,
+    },
+    runs,
+    rlCurves,
+    agreement,
+    first.adapter,
+    parts.reduce((a, r) => a + r.seconds, 0),
   );
   merged.merged_from = parts.map((r, i) => ({ date: r.date, seeds: seedLists[i]!, seconds: r.seconds }));
   return merged;

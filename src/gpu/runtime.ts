@@ -29,11 +29,18 @@ export interface Kernel {
 }
 
 export type ScalarType = 'u32' | 'i32' | 'f32';
-export interface ParamField { name: string; type: ScalarType }
+export interface ParamField {
+  name: string;
+  type: ScalarType;
+}
 
 /** What an entry point of a WGSL module binds, read from its text: each binding's kind (slots 0 up to the last it
  *  uses), the global it reads there ('' at a placeholder slot) and its uniform struct's fields. */
-export interface EntryLayout { kinds: BindingKind[]; names: string[]; params: ParamField[] }
+export interface EntryLayout {
+  kinds: BindingKind[];
+  names: string[];
+  params: ParamField[];
+}
 
 /**
  * Reads the layout of `entry` from WGSL source: the `@group(0) @binding(i) var<...>` globals the entry point
@@ -48,47 +55,73 @@ export function entryLayout(code: string, entry: string): EntryLayout {
   const src = code.replace(/\/\*[\s\S]*?\*\//g, '').replace(/\/\/[^\n]*/g, '');
   const structs = new Map<string, ParamField[]>();
   for (const m of src.matchAll(/\bstruct\s+(\w+)\s*\{([^}]*)\}/g)) {
-    structs.set(m[1]!, m[2]!.split(',').map((f) => f.trim()).filter(Boolean).map((f) => {
-      const [name, type] = f.split(':').map((t) => t.trim());
-      if (type !== 'u32' && type !== 'i32' && type !== 'f32') throw new Error(`struct ${m[1]}: field ${name} is ${type}, not a 32-bit scalar`);
-      return { name: name!, type };
-    }));
+    structs.set(
+      m[1]!,
+      m[2]!
+        .split(',')
+        .map((f) => f.trim())
+        .filter(Boolean)
+        .map((f) => {
+          const [name, type] = f.split(':').map((t) => t.trim());
+          if (type !== 'u32' && type !== 'i32' && type !== 'f32') throw new Error(`struct ${m[1]}: field ${name} is ${type}, not a 32-bit scalar`);
+          return { name: name!, type };
+        }),
+    );
   }
   const globals = new Map<string, { slot: number; kind: BindingKind; type: string }>();
   for (const m of src.matchAll(/@group\(0\)\s*@binding\((\d+)\)\s*var<([^>]*)>\s*(\w+)\s*:\s*([^;]+);/g)) {
     const space = m[2]!.replace(/\s/g, '');
-    const kind: BindingKind = space === 'uniform' ? 'u' : space === 'storage,read_write' ? 'w' : space === 'storage' || space === 'storage,read' ? 'r' : (() => { throw new Error(`binding ${m[3]}: address space <${m[2]}>`); })();
+    const kind: BindingKind =
+      space === 'uniform'
+        ? 'u'
+        : space === 'storage,read_write'
+          ? 'w'
+          : space === 'storage' || space === 'storage,read'
+            ? 'r'
+            : (() => {
+                throw new Error(`binding ${m[3]}: address space <${m[2]}>`);
+              })();
     globals.set(m[3]!, { slot: Number(m[1]), kind, type: m[4]!.trim() });
   }
   // each function's identifiers (member names after '.' are not identifiers)
   const fns = new Map<string, Set<string>>();
   for (const m of src.matchAll(/\bfn\s+(\w+)\s*\(/g)) {
-    let i = m.index! + m[0].length, depth = 1;
-    while (depth > 0 && i < src.length) depth += src[i] === '(' ? 1 : src[i] === ')' ? -1 : 0, i++;
+    let i = m.index! + m[0].length,
+      depth = 1;
+    while (depth > 0 && i < src.length) ((depth += src[i] === '(' ? 1 : src[i] === ')' ? -1 : 0), i++);
     const open = src.indexOf('{', i);
     let j = open + 1;
     depth = 1;
-    while (depth > 0 && j < src.length) depth += src[j] === '{' ? 1 : src[j] === '}' ? -1 : 0, j++;
-    const args = src.slice(m.index! + m[0].length, i - 1), body = src.slice(open, j);
+    while (depth > 0 && j < src.length) ((depth += src[j] === '{' ? 1 : src[j] === '}' ? -1 : 0), j++);
+    const args = src.slice(m.index! + m[0].length, i - 1),
+      body = src.slice(open, j);
     const locals = new Set([...args.matchAll(/(\w+)\s*:/g), ...body.matchAll(/\b(?:let|const|var(?:\s*<[^>]*>)?)\s+(\w+)/g)].map((d) => d[1]!));
     fns.set(m[1]!, new Set((src.slice(m.index!, j).match(/(?<![.\w])[A-Za-z_]\w*/g) ?? []).filter((id) => !locals.has(id))));
   }
   if (!fns.has(entry)) throw new Error(`no function ${entry} in the shader`);
-  const used = new Set<string>(), seen = new Set<string>([entry]), todo = [entry];
+  const used = new Set<string>(),
+    seen = new Set<string>([entry]),
+    todo = [entry];
   while (todo.length) {
     for (const id of fns.get(todo.pop()!)!) {
       if (globals.has(id)) used.add(id);
-      else if (fns.has(id) && !seen.has(id)) seen.add(id), todo.push(id);
+      else if (fns.has(id) && !seen.has(id)) (seen.add(id), todo.push(id));
     }
   }
-  const slots: (BindingKind | undefined)[] = [], names: string[] = [];
+  const slots: (BindingKind | undefined)[] = [],
+    names: string[] = [];
   let params: ParamField[] = [];
   for (const name of used) {
     const g = globals.get(name)!;
     if (names[g.slot]) throw new Error(`${entry}: two globals at binding ${g.slot}, ${names[g.slot]} and ${name}`);
     slots[g.slot] = g.kind;
     names[g.slot] = name;
-    if (g.kind === 'u') params = structs.get(g.type) ?? (() => { throw new Error(`${entry}: uniform ${name} of unknown struct ${g.type}`); })();
+    if (g.kind === 'u')
+      params =
+        structs.get(g.type) ??
+        (() => {
+          throw new Error(`${entry}: uniform ${name} of unknown struct ${g.type}`);
+        })();
   }
   const kinds = Array.from(slots, (k, slot) => {
     if (k) return k;
@@ -112,9 +145,11 @@ export type ReductionPath = 'subgroups' | 'workgroup';
  * constant cannot choose, such as a binding's element type and the `enable f16;` it needs (matmul's B_F16).
  */
 export function pathText(text: string, subgroups: boolean, file = PRELUDE, flags: Readonly<Record<string, boolean>> = {}): string {
-  let branch: 'if' | 'else' | undefined, on = false;
+  let branch: 'if' | 'else' | undefined,
+    on = false;
   const out = text.split('\n').map((line, i) => {
-    const m = /^\s*\/\/#(if (\w+)|else|endif)\s*$/.exec(line), marker = m?.[2] ? 'if' : m?.[1];
+    const m = /^\s*\/\/#(if (\w+)|else|endif)\s*$/.exec(line),
+      marker = m?.[2] ? 'if' : m?.[1];
     if (marker === 'if') {
       if (branch) throw new Error(`${file}:${i + 1}: //#if inside //#if`);
       branch = 'if';
@@ -168,14 +203,14 @@ export interface ComposedShader {
  */
 export function composeShader(file: string, src: string, prelude: string, defines: Defines = {}, path: ReductionPath = 'workgroup'): ComposedShader {
   if (file === PRELUDE) throw new Error(`${PRELUDE} is prepended to every shader; it is no shader of its own`);
-  const consts = Object.entries(defines)
-    .map(([k, v]) => `const ${k} = ${typeof v === 'boolean' ? String(v) : Number.isInteger(v) ? `${v}u` : `${v}f`};`);
+  const consts = Object.entries(defines).map(([k, v]) => `const ${k} = ${typeof v === 'boolean' ? String(v) : Number.isInteger(v) ? `${v}u` : `${v}f`};`);
   const calls = src.replace(/\/\*[\s\S]*?\*\//g, '').replace(/\/\/[^\n]*/g, '');
-  const subgroups = path === 'subgroups'
-    && (/^\s*\/\/#if subgroups\s*$/m.test(src) || subgroupHelpers(prelude).some((f) => new RegExp(`\\b${f}\\s*\\(`).test(calls)));
+  const subgroups =
+    path === 'subgroups' && (/^\s*\/\/#if subgroups\s*$/m.test(src) || subgroupHelpers(prelude).some((f) => new RegExp(`\\b${f}\\s*\\(`).test(calls)));
   const enable = subgroups ? ['enable subgroups;'] : [];
   const flags = Object.fromEntries(Object.entries(defines).filter(([, v]) => typeof v === 'boolean')) as Record<string, boolean>;
-  const lines = pathText(src, subgroups, file, flags).split('\n'), pre = preludeFor(prelude, subgroups).trimEnd().split('\n');
+  const lines = pathText(src, subgroups, file, flags).split('\n'),
+    pre = preludeFor(prelude, subgroups).trimEnd().split('\n');
   let at = 0;
   for (let i = 0; i < lines.length; i++) if (/^\s*(enable|requires|diagnostic)\b/.test(lines[i]!)) at = i + 1;
   const code = [...lines.slice(0, at), ...enable, ...consts, ...pre, ...lines.slice(at)].join('\n');
@@ -222,7 +257,10 @@ function scopeError(label: string, err: GPUError): GpuError {
 /** The device is gone (a driver reset or timeout, GPU memory exhausted, the browser took it back):
  *  nothing on it runs any more, and a new device (a page reload) is the way on. */
 export class GpuLostError extends GpuError {
-  constructor(readonly reason: string, detail: string) {
+  constructor(
+    readonly reason: string,
+    detail: string,
+  ) {
     super(`the GPU device was lost${reason && reason !== 'unknown' ? ` (${reason})` : ''}${detail ? `: ${detail}` : ''}`);
   }
 }
@@ -273,7 +311,8 @@ export { ALIGN, alignUp };
 export function packParams(kernel: Pick<Kernel, 'name' | 'params'>, values: Readonly<Record<string, number>>): ArrayBuffer {
   const fields = kernel.params;
   for (const k of Object.keys(values)) if (!fields.some((f) => f.name === k)) throw new GpuError(`${kernel.name}: its params have no field ${k}`);
-  const buf = new ArrayBuffer(Math.max(4, alignUp(fields.length, 4)) * 4), view = new DataView(buf);
+  const buf = new ArrayBuffer(Math.max(4, alignUp(fields.length, 4)) * 4),
+    view = new DataView(buf);
   fields.forEach(({ name, type }, i) => {
     const v = values[name];
     if (v === undefined && !name.startsWith('_')) throw new GpuError(`${kernel.name}: param ${name} is missing`);
@@ -342,7 +381,8 @@ export class Gpu {
   private async decideReductions(): Promise<Reductions> {
     if (!this.features.has('subgroups')) return { path: 'workgroup', why: "the device has no 'subgroups' feature" };
     if (!this.wantSubgroups) return { path: 'workgroup', why: 'subgroups turned off (GpuOptions.subgroups: false)' };
-    const d = this.device, total = PROBE_SIZES.reduce((a, b) => a + b, 0);
+    const d = this.device,
+      total = PROBE_SIZES.reduce((a, b) => a + b, 0);
     if (this.lost) throw this.lost;
     let read: GPUBuffer | undefined, out: GPUBuffer | undefined;
     try {
@@ -378,7 +418,11 @@ export class Gpu {
         const c = got.subarray(at, at + n);
         at += n;
         if (!c.every((x) => x === c[0] && x > 0)) {
-          return { path: 'workgroup', why: `subgroups of a ${n}-thread workgroup are not aligned blocks of its threads (per-thread result ${[...c.slice(0, 8)].join(',')}, ...)`, sizes };
+          return {
+            path: 'workgroup',
+            why: `subgroups of a ${n}-thread workgroup are not aligned blocks of its threads (per-thread result ${[...c.slice(0, 8)].join(',')}, ...)`,
+            sizes,
+          };
         }
         sizes[n] = c[0]!;
       }
@@ -453,7 +497,8 @@ export class Gpu {
   /** With `kinds`: the layout the caller expects, checked against the shader's. */
   kernel(file: string, entry: string, kinds: BindingKind[], defines?: Defines): Promise<Kernel>;
   kernel(file: string, entry: string, a: BindingKind[] | Defines = {}, b: Defines = {}): Promise<Kernel> {
-    const expect = Array.isArray(a) ? a : undefined, defines = Array.isArray(a) ? b : a;
+    const expect = Array.isArray(a) ? a : undefined,
+      defines = Array.isArray(a) ? b : a;
     const key = `${file}:${entry}:${JSON.stringify(defines)}`;
     let k = this.kernels.get(key);
     if (!k) {
@@ -463,7 +508,8 @@ export class Gpu {
     }
     if (!expect) return k;
     return k.then((kernel) => {
-      if (kernel.kinds.join('') !== expect.join('')) throw new GpuError(`kernel ${kernel.name}: binds ${kernel.kinds.join('')} in the shader, ${expect.join('')} expected`);
+      if (kernel.kinds.join('') !== expect.join(''))
+        throw new GpuError(`kernel ${kernel.name}: binds ${kernel.kinds.join('')} in the shader, ${expect.join('')} expected`);
       return kernel;
     });
   }
@@ -561,7 +607,8 @@ export class Gpu {
       if (!('buf' in b)) return { binding, resource: { buffer: b } };
       const size = alignUp(b.n * 4, 4);
       if (b.off % ALIGN !== 0) throw new GpuError(`${kernel.name}: binding ${binding} offset ${b.off} is not ${ALIGN}-byte aligned`);
-      if (size > this.maxBinding) throw new GpuError(`${kernel.name}: binding ${binding} is ${size} bytes, over maxStorageBufferBindingSize (${this.maxBinding}); split it`);
+      if (size > this.maxBinding)
+        throw new GpuError(`${kernel.name}: binding ${binding} is ${size} bytes, over maxStorageBufferBindingSize (${this.maxBinding}); split it`);
       return { binding, resource: { buffer: b.buf, offset: b.off, size: Math.max(size, 4) } };
     });
     const [x, y = 1, z = 1] = workgroups;
@@ -606,7 +653,9 @@ export class Gpu {
     }
     const t0 = performance.now();
     const enc = this.device.createCommandEncoder({ label });
-    const pass = enc.beginComputePass(ts ? { label, timestampWrites: { querySet: this.timer!.qs, beginningOfPassWriteIndex: 0, endOfPassWriteIndex: 1 } } : { label });
+    const pass = enc.beginComputePass(
+      ts ? { label, timestampWrites: { querySet: this.timer!.qs, beginningOfPassWriteIndex: 0, endOfPassWriteIndex: 1 } } : { label },
+    );
     this.record(pass, calls);
     pass.end();
     if (ts) {
@@ -636,7 +685,9 @@ export class Gpu {
     const out = new Float32Array(total);
     // staging buffers are kept by power-of-two size; one never exceeds the largest buffer (a huge read goes in pieces)
     const cap = 2 ** Math.floor(Math.log2(this.maxBuffer));
-    let at = 0, i = 0, skip = 0; // views[i] from element `skip` on is still to copy
+    let at = 0,
+      i = 0,
+      skip = 0; // views[i] from element `skip` on is still to copy
     while (at < total) {
       const want = Math.min((total - at) * 4, cap);
       const size = Math.max(256, 2 ** Math.ceil(Math.log2(want)));
@@ -653,7 +704,7 @@ export class Gpu {
         if (n > 0) enc.copyBufferToBuffer(v.buf, v.off + skip * 4, st, bytes, alignUp(n * 4, 4));
         bytes += n * 4;
         skip += n;
-        if (skip >= v.n) i++, (skip = 0);
+        if (skip >= v.n) (i++, (skip = 0));
       }
       this.device.queue.submit([enc.finish()]);
       try {
@@ -681,4 +732,3 @@ export class Gpu {
     return [Math.ceil(total / y), y];
   }
 }
-

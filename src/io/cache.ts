@@ -64,14 +64,18 @@ export function folderCache(dir: string): FileCache {
   // Imported on first use, so this module stays loadable in a browser.
   type Fs = typeof import('node:fs/promises');
   type Path = typeof import('node:path');
-  const nodeFs = 'node:fs/promises', nodePath = 'node:path';
+  const nodeFs = 'node:fs/promises',
+    nodePath = 'node:path';
   let mods: Promise<[Fs, Path]> | undefined;
   const load = () => (mods ??= Promise.all([import(/* @vite-ignore */ nodeFs) as Promise<Fs>, import(/* @vite-ignore */ nodePath) as Promise<Path>]));
   const fileOf = async (key: string): Promise<string> => {
     const [, path] = await load();
     const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(key)));
     const hex = Array.from(digest, (b) => b.toString(16).padStart(2, '0')).join('');
-    const tail = key.slice(key.lastIndexOf('/') + 1).replace(/[^A-Za-z0-9._-]/g, '_').slice(0, 80);
+    const tail = key
+      .slice(key.lastIndexOf('/') + 1)
+      .replace(/[^A-Za-z0-9._-]/g, '_')
+      .slice(0, 80);
     return path.join(dir, `${hex}-${tail}`);
   };
   return {

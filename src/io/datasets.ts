@@ -64,24 +64,51 @@ export type Record =
   | { kind: 'prompt'; prompt: Prompt }
   | { kind: 'completion'; prompt: string; completion: string }
   | { kind: 'messages'; messages: Message[] }
-  | { kind: 'preference'; prompt: string; chosen: string; rejected: string; rationale?: string; generation_config?: Partial<GenerationConfig>; selection?: Selection }
-  | { kind: 'ranking'; prompt: string; completions: string[]; ranks?: number[]; scores?: (number | null)[]; flags?: string[][]; rationale?: string; generation_config?: Partial<GenerationConfig>; verdict?: Undecided; selection?: Selection };
+  | {
+      kind: 'preference';
+      prompt: string;
+      chosen: string;
+      rejected: string;
+      rationale?: string;
+      generation_config?: Partial<GenerationConfig>;
+      selection?: Selection;
+    }
+  | {
+      kind: 'ranking';
+      prompt: string;
+      completions: string[];
+      ranks?: number[];
+      scores?: (number | null)[];
+      flags?: string[][];
+      rationale?: string;
+      generation_config?: Partial<GenerationConfig>;
+      verdict?: Undecided;
+      selection?: Selection;
+    };
 
 /**
  * How a comparison came to be shown (the Rank tab's active selection): 'uncertain', a reward model was
  * least sure of it. `margin`: the |score difference| of the pair shown (pairwise mode), or the mean over the
  * prompt's pairs of completions (K-way mode); `reward_model`: the reward-model run that scored them.
  */
-export interface Selection { method: 'uncertain'; margin: number; reward_model?: string }
+export interface Selection {
+  method: 'uncertain';
+  margin: number;
+  reward_model?: string;
+}
 
 /** Why `v` is not a Selection; undefined when it is. */
 export function selectionProblem(v: unknown): string | undefined {
-  if (!v || typeof v !== 'object' || Array.isArray(v)) return '"selection" must be an object {"method": "uncertain", "margin": number, "reward_model"?: string}';
+  if (!v || typeof v !== 'object' || Array.isArray(v))
+    return '"selection" must be an object {"method": "uncertain", "margin": number, "reward_model"?: string}';
   const o = v as { [k: string]: unknown };
-  for (const k of Object.keys(o)) if (!['method', 'margin', 'reward_model'].includes(k)) return `"selection" has an unknown key ${JSON.stringify(k)} (allowed: method, margin, reward_model)`;
+  for (const k of Object.keys(o))
+    if (!['method', 'margin', 'reward_model'].includes(k)) return `"selection" has an unknown key ${JSON.stringify(k)} (allowed: method, margin, reward_model)`;
   if (o.method !== 'uncertain') return `"selection"."method" must be "uncertain", got ${JSON.stringify(o.method)}`;
-  if (typeof o.margin !== 'number' || !Number.isFinite(o.margin) || o.margin < 0) return `"selection"."margin" must be a number >= 0, got ${JSON.stringify(o.margin)}`;
-  if (o.reward_model !== undefined && typeof o.reward_model !== 'string') return `"selection"."reward_model" must be a string, got ${JSON.stringify(o.reward_model)}`;
+  if (typeof o.margin !== 'number' || !Number.isFinite(o.margin) || o.margin < 0)
+    return `"selection"."margin" must be a number >= 0, got ${JSON.stringify(o.margin)}`;
+  if (o.reward_model !== undefined && typeof o.reward_model !== 'string')
+    return `"selection"."reward_model" must be a string, got ${JSON.stringify(o.reward_model)}`;
   return undefined;
 }
 
@@ -107,7 +134,10 @@ export function verdictRanks(verdict: Verdict, shown: readonly [number, number])
 }
 
 /** `errors[].line` is 1-based; 0 marks a problem with the whole file (e.g. its size). */
-export interface ImportResult { records: Record[]; errors: { line: number; message: string }[] }
+export interface ImportResult {
+  records: Record[];
+  errors: { line: number; message: string }[];
+}
 
 export type SftRow = { prompt: string; completion: string } | { messages: Message[] };
 export type PreferencePair = { prompt: string; chosen: string; rejected: string };
@@ -158,7 +188,11 @@ const FIELDS = {
 } as const satisfies { readonly [K in Record['kind']]: readonly string[] };
 const KINDS = Object.keys(FIELDS) as Record['kind'][];
 const WHAT: { readonly [K in Record['kind']]: string } = {
-  prompt: 'a prompt-only record', completion: 'a completion record', messages: 'a messages record', preference: 'a preference record', ranking: 'a ranking record',
+  prompt: 'a prompt-only record',
+  completion: 'a completion record',
+  messages: 'a messages record',
+  preference: 'a preference record',
+  ranking: 'a ranking record',
 };
 
 function onlyKeys(o: Obj, allowed: readonly string[], what: string): void {
@@ -213,7 +247,8 @@ function rankingOrder(completions: unknown, ranks: unknown): { completions: stri
   ranks.forEach((r: unknown, i) => {
     if (typeof r !== 'number' || !Number.isInteger(r) || r < 0) bad(`ranks[${i}] must be an integer >= 0, got ${q(r)}`);
     if (i === 0 && r !== 0) bad('ranks[0] must be 0 (completions are listed best first)');
-    if (i > 0 && r < (ranks[i - 1] as number)) bad(`ranks must not decrease (completions are listed best to worst): ranks[${i}] = ${r} < ranks[${i - 1}] = ${q(ranks[i - 1])}`);
+    if (i > 0 && r < (ranks[i - 1] as number))
+      bad(`ranks must not decrease (completions are listed best to worst): ranks[${i}] = ${r} < ranks[${i - 1}] = ${q(ranks[i - 1])}`);
   });
   return { completions: [...completions] as string[], ranks: [...ranks] as number[] };
 }
@@ -233,7 +268,8 @@ function rankingFlags(v: unknown, k: number): string[][] {
   return v.map((f: unknown, i) => {
     if (!Array.isArray(f)) return bad(`flags[${i}] must be an array of flag names, got ${typeName(f)}`);
     f.forEach((x: unknown, j) => {
-      if (typeof x !== 'string' || !/^[a-z][a-z0-9-]{0,39}$/.test(x)) bad(`flags[${i}][${j}] must be a flag name such as "hallucination" (lower case, digits and '-'), got ${q(x)}`);
+      if (typeof x !== 'string' || !/^[a-z][a-z0-9-]{0,39}$/.test(x))
+        bad(`flags[${i}][${j}] must be a flag name such as "hallucination" (lower case, digits and '-'), got ${q(x)}`);
       if (f.indexOf(x) !== j) bad(`flags[${i}] names ${q(x)} twice`);
     });
     return [...f] as string[];
@@ -241,7 +277,11 @@ function rankingFlags(v: unknown, k: number): string[][] {
 }
 
 /** A plain copy of a selection, keys in a fixed order. */
-const copySelection = (x: Selection): Selection => ({ method: x.method, margin: x.margin, ...(x.reward_model === undefined ? {} : { reward_model: x.reward_model }) });
+const copySelection = (x: Selection): Selection => ({
+  method: x.method,
+  margin: x.margin,
+  ...(x.reward_model === undefined ? {} : { reward_model: x.reward_model }),
+});
 
 /** The labelling a ranking or preference record may carry: why (the rationale), how its completions were sampled, and how it was chosen. */
 function labels(v: Obj, rec: Extract<Record, { kind: 'ranking' | 'preference' }>): void {
@@ -270,7 +310,8 @@ const defined = (v: Obj): Obj => Object.fromEntries(Object.entries(v).filter(([,
 export function checkRecord(value: unknown): Record {
   if (!isObj(value)) return bad(`a record must be an object, got ${typeName(value)}`);
   const kind = value.kind;
-  if (typeof kind !== 'string' || !(KINDS as string[]).includes(kind)) return bad(`"kind" must be one of ${KINDS.map((k) => q(k)).join(', ')}, got ${q(kind) ?? 'nothing'}`);
+  if (typeof kind !== 'string' || !(KINDS as string[]).includes(kind))
+    return bad(`"kind" must be one of ${KINDS.map((k) => q(k)).join(', ')}, got ${q(kind) ?? 'nothing'}`);
   const k = kind as Record['kind'];
   const v = defined(value);
   onlyKeys(v, ['kind', ...FIELDS[k]], WHAT[k]);
@@ -293,8 +334,10 @@ export function checkRecord(value: unknown): Record {
       if (v.scores !== undefined) rec.scores = rankingScores(v.scores, completions.length);
       if (v.flags !== undefined) rec.flags = rankingFlags(v.flags, completions.length);
       if (v.verdict !== undefined) {
-        if (!isUndecided(v.verdict)) bad(`"verdict" must be "tie" or "both-bad" (a decided pair is a {"prompt","chosen","rejected"} line), got ${q(v.verdict)}`);
-        if (completions.length !== 2 || ranks?.[0] !== 0 || ranks[1] !== 0) bad('a "verdict" belongs to a pair whose two completions tie: 2 completions with "ranks": [0, 0]');
+        if (!isUndecided(v.verdict))
+          bad(`"verdict" must be "tie" or "both-bad" (a decided pair is a {"prompt","chosen","rejected"} line), got ${q(v.verdict)}`);
+        if (completions.length !== 2 || ranks?.[0] !== 0 || ranks[1] !== 0)
+          bad('a "verdict" belongs to a pair whose two completions tie: 2 completions with "ranks": [0, 0]');
         rec.verdict = v.verdict;
       }
       labels(v, rec);
@@ -361,11 +404,13 @@ export function checkRankingLabels(r: RankingLabels): void {
   const { prompt, completions, scores, flags, rationale, generation_config, selection } = r;
   checkRecord({ kind: 'ranking', prompt, completions, scores, flags, rationale, generation_config, selection });
   const K = completions.length;
-  if (!Array.isArray(r.ranks) || r.ranks.length !== K || !r.ranks.every((x) => Number.isInteger(x) && x >= 0 && x < K)) throw new RecordError(`ranks must be ${K} integers in 0..${K - 1}`);
+  if (!Array.isArray(r.ranks) || r.ranks.length !== K || !r.ranks.every((x) => Number.isInteger(x) && x >= 0 && x < K))
+    throw new RecordError(`ranks must be ${K} integers in 0..${K - 1}`);
   if (r.verdict !== undefined || r.shown !== undefined) {
     const s = r.shown;
     if (!VERDICTS.includes(r.verdict!)) bad(`a pairwise verdict is one of ${VERDICTS.join(', ')}, got ${q(r.verdict)}`);
-    if (K !== 2 || !Array.isArray(s) || s.length !== 2 || !((s[0] === 0 && s[1] === 1) || (s[0] === 1 && s[1] === 0))) bad('a pairwise verdict has 2 completions and the order they were shown in ([0, 1] or [1, 0])');
+    if (K !== 2 || !Array.isArray(s) || s.length !== 2 || !((s[0] === 0 && s[1] === 1) || (s[0] === 1 && s[1] === 0)))
+      bad('a pairwise verdict has 2 completions and the order they were shown in ([0, 1] or [1, 0])');
     if (verdictRanks(r.verdict!, s).some((x, i) => x !== r.ranks[i])) bad(`ranks ${q(r.ranks)} do not say what the verdict "${r.verdict}" says`);
   }
   if (r.recheck !== undefined) {
@@ -393,10 +438,17 @@ export function checkRankingLabels(r: RankingLabels): void {
  * "verdict". The side each completion was shown on stays in the store (it matters to the labeler's
  * consistency, not to a trainer).
  */
-export function rankingToRecord(r: Pick<RankingLabels, 'prompt' | 'completions' | 'ranks' | 'scores' | 'flags' | 'rationale' | 'generation_config' | 'verdict' | 'selection'>): Extract<Record, { kind: 'ranking' | 'preference' }> {
+export function rankingToRecord(
+  r: Pick<RankingLabels, 'prompt' | 'completions' | 'ranks' | 'scores' | 'flags' | 'rationale' | 'generation_config' | 'verdict' | 'selection'>,
+): Extract<Record, { kind: 'ranking' | 'preference' }> {
   if (r.verdict === 'a' || r.verdict === 'b') {
     const win = r.ranks[0]! <= r.ranks[1]! ? 0 : 1;
-    const pref: Extract<Record, { kind: 'preference' }> = { kind: 'preference', prompt: r.prompt, chosen: r.completions[win]!, rejected: r.completions[1 - win]! };
+    const pref: Extract<Record, { kind: 'preference' }> = {
+      kind: 'preference',
+      prompt: r.prompt,
+      chosen: r.completions[win]!,
+      rejected: r.completions[1 - win]!,
+    };
     if (r.rationale?.trim()) pref.rationale = r.rationale;
     if (r.generation_config) pref.generation_config = { ...r.generation_config };
     if (r.selection) pref.selection = { ...r.selection };
@@ -455,7 +507,8 @@ function conversationalPreference(o: JsonObject): Record {
 function promptOnly(o: JsonObject): Record {
   const rec = checkRecord({ kind: 'prompt', prompt: o.prompt });
   for (const [k, x] of Object.entries(o)) {
-    if (k !== 'prompt' && x !== null && typeof x === 'object') bad(`${q(k)} must be a string, number, boolean or null (a prompt-only line is {"prompt"} with optional flat metadata)`);
+    if (k !== 'prompt' && x !== null && typeof x === 'object')
+      bad(`${q(k)} must be a string, number, boolean or null (a prompt-only line is {"prompt"} with optional flat metadata)`);
   }
   return rec;
 }
@@ -495,7 +548,7 @@ function utf8LengthOver(text: string, limit: number): number {
     const c = text.charCodeAt(i);
     if (c < 0x80) n += 1;
     else if (c < 0x800) n += 2;
-    else if (c >= 0xd800 && c < 0xdc00 && i + 1 < text.length && (text.charCodeAt(i + 1) & 0xfc00) === 0xdc00) n += 4, i++;
+    else if (c >= 0xd800 && c < 0xdc00 && i + 1 < text.length && (text.charCodeAt(i + 1) & 0xfc00) === 0xdc00) ((n += 4), i++);
     else n += 3;
   }
   return n;
@@ -559,14 +612,17 @@ function toJson(r: Record): object {
       return { messages: r.messages.map((m) => ({ role: m.role, content: m.content })) };
     case 'preference':
       return {
-        prompt: r.prompt, chosen: r.chosen, rejected: r.rejected,
+        prompt: r.prompt,
+        chosen: r.chosen,
+        rejected: r.rejected,
         ...(r.rationale === undefined ? {} : { rationale: r.rationale }),
         ...(r.generation_config === undefined ? {} : { generation_config: { ...r.generation_config } }),
         ...(r.selection === undefined ? {} : { selection: copySelection(r.selection) }),
       };
     case 'ranking':
       return {
-        prompt: r.prompt, completions: [...r.completions],
+        prompt: r.prompt,
+        completions: [...r.completions],
         ...(r.ranks === undefined ? {} : { ranks: [...r.ranks] }),
         ...(r.scores === undefined ? {} : { scores: [...r.scores] }),
         ...(r.flags === undefined ? {} : { flags: r.flags.map((f) => [...f]) }),
@@ -629,7 +685,8 @@ export function toPreferencePairs(records: Record[]): PreferencePair[] {
   for (const r of records) {
     if (r.kind === 'preference') pairs.push({ prompt: r.prompt, chosen: r.chosen, rejected: r.rejected });
     else if (r.kind === 'ranking') {
-      for (const [win, lose] of rankingPairs(r.completions.length, r.ranks)) pairs.push({ prompt: r.prompt, chosen: r.completions[win]!, rejected: r.completions[lose]! });
+      for (const [win, lose] of rankingPairs(r.completions.length, r.ranks))
+        pairs.push({ prompt: r.prompt, chosen: r.completions[win]!, rejected: r.completions[lose]! });
     }
   }
   return pairs;

@@ -5,7 +5,11 @@
 
 import { SafetensorsError, writeSafetensors } from './safetensors.ts';
 
-export interface ExportTensor { name: string; shape: number[]; data: Float32Array }
+export interface ExportTensor {
+  name: string;
+  shape: number[];
+  data: Float32Array;
+}
 
 /** Where an exported file came from; written (as strings) into the safetensors `__metadata__`. */
 export interface ProvenanceMeta {
@@ -70,7 +74,9 @@ function toJson(v: unknown, what: string, indent = '', path = '', depth = 0): st
     const items = keys.map((k) => `${inner}${pyString(k)}: ${toJson(v[k], what, inner, `${path}${path === '' ? '' : '.'}${k}`, depth + 1)}`);
     return `{\n${items.join(',\n')}\n${indent}}`;
   }
-  throw new ExportError(`${at()}: a value of type ${v === undefined ? 'undefined' : typeof v === 'object' ? v.constructor?.name ?? 'object' : typeof v} cannot be written as JSON`);
+  throw new ExportError(
+    `${at()}: a value of type ${v === undefined ? 'undefined' : typeof v === 'object' ? (v.constructor?.name ?? 'object') : typeof v} cannot be written as JSON`,
+  );
 }
 
 const utf8 = (s: string) => new TextEncoder().encode(s);

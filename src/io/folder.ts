@@ -27,9 +27,12 @@ export async function readModelFolder(dir: string): Promise<ModelFiles> {
     throw new ModelSourceError(`${dir}: no such model folder`);
   }
   if (!isDir) throw new ModelSourceError(`${dir}: not a folder`);
-  return loadModelFiles({
-    get: (path) => readIn(dir, path),
-    exists: async (path) => (await stat(join(dir, path)).catch(() => undefined))?.isFile() === true,
-    label: (path) => join(dir, path),
-  }, dir);
+  return loadModelFiles(
+    {
+      get: (path) => readIn(dir, path),
+      exists: async (path) => (await stat(join(dir, path)).catch(() => undefined))?.isFile() === true,
+      label: (path) => join(dir, path),
+    },
+    dir,
+  );
 }

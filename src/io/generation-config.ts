@@ -8,7 +8,12 @@
 //   top_k            only the k most likely tokens; 0 = off (as in transformers)
 //   max_new_tokens   tokens written at most per completion
 
-export interface GenerationConfig { temperature: number; top_p: number; top_k: number; max_new_tokens: number }
+export interface GenerationConfig {
+  temperature: number;
+  top_p: number;
+  top_k: number;
+  max_new_tokens: number;
+}
 
 export type GenerationKey = keyof GenerationConfig;
 
@@ -56,7 +61,8 @@ export function readGeneration(v: unknown): GenerationConfig {
 export function generationConfigProblem(v: unknown): string | undefined {
   if (!v || typeof v !== 'object' || Array.isArray(v)) return `"generation_config" must be an object of ${GENERATION_KEYS.join(', ')}`;
   for (const k of Object.keys(v)) {
-    if (!(GENERATION_KEYS as readonly string[]).includes(k)) return `"generation_config" has an unknown key ${JSON.stringify(k)} (allowed: ${GENERATION_KEYS.join(', ')})`;
+    if (!(GENERATION_KEYS as readonly string[]).includes(k))
+      return `"generation_config" has an unknown key ${JSON.stringify(k)} (allowed: ${GENERATION_KEYS.join(', ')})`;
     const p = generationProblem(k as GenerationKey, (v as { [k: string]: unknown })[k]);
     if (p) return `"generation_config": ${p}`;
   }

@@ -3,18 +3,40 @@
 // files passed through; a reward model as *ForSequenceClassification with one label.
 // Pure I/O on Uint8Arrays: works in browsers and in Node (no fs, no network).
 
-import { checkExportName, ExportError, isPlainObject, jsonFile, provenanceMetadata, safetensorsOrThrow, type ExportTensor, type ProvenanceMeta } from './export.ts';
+import {
+  checkExportName,
+  ExportError,
+  isPlainObject,
+  jsonFile,
+  provenanceMetadata,
+  safetensorsOrThrow,
+  type ExportTensor,
+  type ProvenanceMeta,
+} from './export.ts';
 
 const q = JSON.stringify;
 
-const ARCHITECTURES: ReadonlyMap<string, string> = new Map([['gpt2', 'GPT2LMHeadModel'], ['llama', 'LlamaForCausalLM'], ['qwen2', 'Qwen2ForCausalLM'], ['qwen3', 'Qwen3ForCausalLM']]);
+const ARCHITECTURES: ReadonlyMap<string, string> = new Map([
+  ['gpt2', 'GPT2LMHeadModel'],
+  ['llama', 'LlamaForCausalLM'],
+  ['qwen2', 'Qwen2ForCausalLM'],
+  ['qwen3', 'Qwen3ForCausalLM'],
+]);
 /** A reward model's class: the trunk and a `score` head ([num_labels, hidden], no bias) instead of the LM head. */
 const SEQ_CLS_ARCHITECTURES: ReadonlyMap<string, string> = new Map([
-  ['gpt2', 'GPT2ForSequenceClassification'], ['llama', 'LlamaForSequenceClassification'], ['qwen2', 'Qwen2ForSequenceClassification'], ['qwen3', 'Qwen3ForSequenceClassification'],
+  ['gpt2', 'GPT2ForSequenceClassification'],
+  ['llama', 'LlamaForSequenceClassification'],
+  ['qwen2', 'Qwen2ForSequenceClassification'],
+  ['qwen3', 'Qwen3ForSequenceClassification'],
 ]);
 /** Names the model folder writes itself, or that would make a loader pick other weights than ours. */
 const RESERVED_MODEL_FILES = new Set([
-  'config.json', 'model.safetensors', 'generation_config.json', 'model.safetensors.index.json', 'pytorch_model.bin', 'pytorch_model.bin.index.json',
+  'config.json',
+  'model.safetensors',
+  'generation_config.json',
+  'model.safetensors.index.json',
+  'pytorch_model.bin',
+  'pytorch_model.bin.index.json',
 ]);
 
 export function hfModelFiles(x: {
@@ -34,7 +56,8 @@ export function hfModelFiles(x: {
   if (!isPlainObject(x.config)) throw new ExportError('config.json: the config must be a plain object');
   const modelType = x.config.model_type;
   const arch = typeof modelType === 'string' ? (x.sequenceClassification ? SEQ_CLS_ARCHITECTURES : ARCHITECTURES).get(modelType) : undefined;
-  if (arch === undefined) throw new ExportError(`config.json: unsupported "model_type" ${q(modelType ?? null)} (supported: ${[...ARCHITECTURES.keys()].join(', ')})`);
+  if (arch === undefined)
+    throw new ExportError(`config.json: unsupported "model_type" ${q(modelType ?? null)} (supported: ${[...ARCHITECTURES.keys()].join(', ')})`);
   if (x.tensors.length === 0) throw new ExportError('model.safetensors: no tensors to write');
 
   const config: Record<string, unknown> = { ...x.config, architectures: [arch], torch_dtype: 'float32' };

@@ -35,7 +35,12 @@ export type KeyValueStorage = Pick<Storage, 'getItem' | 'setItem' | 'removeItem'
 
 /** A failure of a Hub step; `status` is the HTTP status when the Hub answered. */
 export class HubPublishError extends Error {
-  constructor(message: string, readonly step: string, readonly status?: number, options?: ErrorOptions) {
+  constructor(
+    message: string,
+    readonly step: string,
+    readonly status?: number,
+    options?: ErrorOptions,
+  ) {
     super(message, options);
     this.name = 'HubPublishError';
   }
@@ -72,7 +77,8 @@ function checkToken(token: string, step: string): string {
 export function repoId(repo: string, user?: string): string {
   const r = repo.trim();
   const full = r.includes('/') ? r : user ? `${user}/${r}` : r;
-  if (!full.includes('/')) throw new HubPublishError(`${JSON.stringify(r)}: give the repo as "owner/name" (or sign in, and "name" goes under your account)`, 'settings');
+  if (!full.includes('/'))
+    throw new HubPublishError(`${JSON.stringify(r)}: give the repo as "owner/name" (or sign in, and "name" goes under your account)`, 'settings');
   try {
     return checkModelId(full);
   } catch (e) {
@@ -94,7 +100,10 @@ export function explainHubError(step: string, e: unknown, hubUrl: string): HubPu
     const s = e.statusCode;
     const say = (what: string) => new HubPublishError(`${step}: ${what} (HTTP ${s}: ${detail})`, step, s, { cause: e });
     if (s === 401) return say('the Hub did not accept the access token; it may have expired or been revoked. Sign in again or paste a new token');
-    if (s === 403) return say('this token may not do that. An access token needs the "write" role; a sign-in needs the write-repos and manage-repos permissions; and the repo\'s owner must be you or an organisation you may write to');
+    if (s === 403)
+      return say(
+        'this token may not do that. An access token needs the "write" role; a sign-in needs the write-repos and manage-repos permissions; and the repo\'s owner must be you or an organisation you may write to',
+      );
     if (s === 404) return say('the Hub has no such repo, or this token cannot see it');
     if (s === 409) return say('a conflict: the repo changed meanwhile or the name is taken. Try again, or choose another name');
     if (s === 413) return say('a file is larger than the Hub accepts in one upload');
@@ -205,10 +214,21 @@ export async function signInUrl(o: OAuthSettings): Promise<string> {
   if (here) here.hash = '';
   const redirectUrl = o.redirectUrl ?? here?.href;
   if (!oauthAvailable(o.clientId)) {
-    throw new HubPublishError(`starting the sign-in: no OAuth client id is set. Register an app at ${hubUrl}/settings/applications and set its id, or paste an access token instead`, 'starting the sign-in');
+    throw new HubPublishError(
+      `starting the sign-in: no OAuth client id is set. Register an app at ${hubUrl}/settings/applications and set its id, or paste an access token instead`,
+      'starting the sign-in',
+    );
   }
   return hubStep('starting the sign-in', hubUrl, () =>
-    oauthLoginUrl({ clientId: o.clientId || undefined, hubUrl, scopes: o.scopes ?? PUBLISH_SCOPES, redirectUrl, state: o.redirectUrl ? undefined : hash, ...(o.pkce ? { localStorage: o.pkce } : {}) }));
+    oauthLoginUrl({
+      clientId: o.clientId || undefined,
+      hubUrl,
+      scopes: o.scopes ?? PUBLISH_SCOPES,
+      redirectUrl,
+      state: o.redirectUrl ? undefined : hash,
+      ...(o.pkce ? { localStorage: o.pkce } : {}),
+    }),
+  );
 }
 
 /**
@@ -216,7 +236,9 @@ export async function signInUrl(o: OAuthSettings): Promise<string> {
  * code from the address bar. Undefined when `url` (default: this page) carries no OAuth answer, or
  * when it is a stale one (a reload after signing in).
  */
-export async function completeSignIn(o: { hubUrl?: string; url?: string; pkce?: { codeVerifier?: string; nonce?: string }; remember?: boolean; storage?: KeyValueStorage } = {}): Promise<HubSession | undefined> {
+export async function completeSignIn(
+  o: { hubUrl?: string; url?: string; pkce?: { codeVerifier?: string; nonce?: string }; remember?: boolean; storage?: KeyValueStorage } = {},
+): Promise<HubSession | undefined> {
   const hubUrl = hubEndpoint(o.hubUrl);
   const url = o.url ?? (typeof location !== 'undefined' ? location.href : undefined);
   if (!url) return undefined;
@@ -232,10 +254,15 @@ export async function completeSignIn(o: { hubUrl?: string; url?: string; pkce?: 
   }
   try {
     const r = await hubStep('signing in with Hugging Face', hubUrl, () =>
-      oauthHandleRedirect({ hubUrl, redirectedUrl: url, ...(o.pkce ? { nonce: o.pkce.nonce, codeVerifier: o.pkce.codeVerifier } : {}) }));
+      oauthHandleRedirect({ hubUrl, redirectedUrl: url, ...(o.pkce ? { nonce: o.pkce.nonce, codeVerifier: o.pkce.codeVerifier } : {}) }),
+    );
     const session: HubSession = {
-      accessToken: r.accessToken, expiresAt: r.accessTokenExpiresAt.getTime(), user: r.userInfo.preferred_username,
-      orgs: r.userInfo.orgs?.map((g) => g.preferred_username), via: 'oauth', hubUrl,
+      accessToken: r.accessToken,
+      expiresAt: r.accessTokenExpiresAt.getTime(),
+      user: r.userInfo.preferred_username,
+      orgs: r.userInfo.orgs?.map((g) => g.preferred_username),
+      via: 'oauth',
+      hubUrl,
     };
     saveSession(session, { remember: o.remember, storage: o.storage });
     cleanUp();
@@ -254,7 +281,8 @@ export async function signInWithToken(token: string, o: { hubUrl?: string; remem
   const step = 'checking the access token';
   const accessToken = checkToken(token, step);
   const me = await hubStep(step, hubUrl, () => whoAmI({ accessToken, hubUrl }));
-  if (me.type !== 'user') throw new HubPublishError(`${step}: this is a token of ${me.type} ${JSON.stringify(me.name)}, not of a user; create a user access token`, step);
+  if (me.type !== 'user')
+    throw new HubPublishError(`${step}: this is a token of ${me.type} ${JSON.stringify(me.name)}, not of a user; create a user access token`, step);
   const session: HubSession = { accessToken, user: me.name, orgs: me.orgs?.map((g) => g.name), via: 'token', hubUrl };
   saveSession(session, { remember: o.remember, storage: o.storage });
   return session;
@@ -292,7 +320,14 @@ export interface PublishResult {
 }
 
 function checkPath(path: string): string {
-  if (!path || path.startsWith('/') || path.endsWith('/') || path.includes('\\') || path.split('/').some((p) => p === '' || p === '.' || p === '..') || /[\u0000-\u001f]/.test(path)) {
+  if (
+    !path ||
+    path.startsWith('/') ||
+    path.endsWith('/') ||
+    path.includes('\\') ||
+    path.split('/').some((p) => p === '' || p === '.' || p === '..') ||
+    /[\u0000-\u001f]/.test(path)
+  ) {
     throw new HubPublishError(`${JSON.stringify(path)} is not a file path a repo can hold`, 'settings');
   }
   return path;
@@ -328,13 +363,23 @@ export async function publish(x: PublishInput): Promise<PublishResult> {
   });
 
   const operations: CommitOperation[] = [
-    ...[...x.files].filter(([path]) => path !== 'README.md').map(([path, bytes]): CommitOperation => ({ operation: 'addOrUpdate', path, content: new Blob([bytes as BlobPart]) })),
+    ...[...x.files]
+      .filter(([path]) => path !== 'README.md')
+      .map(([path, bytes]): CommitOperation => ({ operation: 'addOrUpdate', path, content: new Blob([bytes as BlobPart]) })),
     { operation: 'addOrUpdate', path: 'README.md', content: new Blob([x.card], { type: 'text/markdown' }) },
   ];
   const out = await hubStep(`uploading ${operations.length} files to ${repo}`, hubUrl, async () => {
     // useXet: false keeps to LFS basic/multipart uploads, which the Hub still takes and our tests check
     // (the Xet path loads a wasm chunker in the page and is not exercised by the fake Hub)
-    const it = commitIter({ repo: { type: 'model', name: repo }, operations, title: x.commitTitle ?? 'Upload from RLHF Playground', accessToken, hubUrl, abortSignal: x.signal, useXet: false });
+    const it = commitIter({
+      repo: { type: 'model', name: repo },
+      operations,
+      title: x.commitTitle ?? 'Upload from RLHF Playground',
+      accessToken,
+      hubUrl,
+      abortSignal: x.signal,
+      useXet: false,
+    });
     for (let r = await it.next(); ; r = await it.next()) {
       if (r.done) return r.value;
       const ev = r.value;

@@ -79,7 +79,8 @@ export function parseModelRef(text: string, endpoint = HUB_URL): { id: string; r
   const base = endpoint.replace(/\/+$/, '') + '/';
   if (t.startsWith(base)) {
     const [owner, name, tree, ...rev] = t.slice(base.length).replace(/\/+$/, '').split('/');
-    if (tree !== undefined && tree !== 'tree') throw new ModelSourceError(`${text}: not a model page URL (expected ${base}owner/name or ${base}owner/name/tree/revision)`);
+    if (tree !== undefined && tree !== 'tree')
+      throw new ModelSourceError(`${text}: not a model page URL (expected ${base}owner/name or ${base}owner/name/tree/revision)`);
     t = name === undefined ? owner! : `${owner}/${name}`;
     if (rev.length) return { id: checkModelId(t), revision: checkRevision(decodeURIComponent(rev.join('/'))) };
     return { id: checkModelId(t) };
@@ -158,12 +159,16 @@ function explainHub(res: Response, endpoint: string, id: string, revision: strin
   const code = res.headers.get('x-error-code');
   const page = `${endpoint}/${id}`;
   if (code === 'EntryNotFound') return 'missing';
-  if (code === 'RepoNotFound') return `${id}: no such model on the Hub, or it is private or gated${hasToken ? ' and this access token cannot read it' : ' (sign in: pass an access token)'}`;
+  if (code === 'RepoNotFound')
+    return `${id}: no such model on the Hub, or it is private or gated${hasToken ? ' and this access token cannot read it' : ' (sign in: pass an access token)'}`;
   if (code === 'RevisionNotFound') return `${id}: the model has no revision ${JSON.stringify(revision)}`;
-  if (code === 'GatedRepo' || res.status === 403) return `${id}: the model is gated; accept its conditions on ${page}${hasToken ? ' with the account of this access token' : ' and pass an access token'} (HTTP ${res.status} for ${path})`;
-  if (res.status === 401) return `${id}: the Hub refused ${path} (HTTP 401): the model does not exist, or it is private or gated${hasToken ? ' and this access token cannot read it' : ' (pass an access token)'}`;
+  if (code === 'GatedRepo' || res.status === 403)
+    return `${id}: the model is gated; accept its conditions on ${page}${hasToken ? ' with the account of this access token' : ' and pass an access token'} (HTTP ${res.status} for ${path})`;
+  if (res.status === 401)
+    return `${id}: the Hub refused ${path} (HTTP 401): the model does not exist, or it is private or gated${hasToken ? ' and this access token cannot read it' : ' (pass an access token)'}`;
   if (res.status === 404) return 'missing'; // a mirror that does not send X-Error-Code
-  if (res.status === 429) return `${id}: the Hub is rate limiting this client (HTTP 429 for ${path}); wait a minute${hasToken ? '' : ', or pass an access token'}`;
+  if (res.status === 429)
+    return `${id}: the Hub is rate limiting this client (HTTP 429 for ${path}); wait a minute${hasToken ? '' : ', or pass an access token'}`;
   return undefined;
 }
 
@@ -209,7 +214,9 @@ async function loadOverHttp(base: string, source: string, opts: HttpOptions, exp
         return undefined;
       }
       const detail = res.headers.get('x-error-message');
-      throw new ModelSourceError(why ?? `${url}: HTTP ${res.status}${res.statusText ? ' ' + res.statusText : ''}${detail ? ` (${detail.split('\n')[0]})` : ''}`);
+      throw new ModelSourceError(
+        why ?? `${url}: HTTP ${res.status}${res.statusText ? ' ' + res.statusText : ''}${detail ? ` (${detail.split('\n')[0]})` : ''}`,
+      );
     }
     const bytes = await readBody(res, url, path, progress, aborted, () => ac.signal.reason);
     await cache?.put(url, bytes).catch(() => {}); // best effort: a full disk must not fail the load
@@ -231,7 +238,14 @@ async function loadOverHttp(base: string, source: string, opts: HttpOptions, exp
 }
 
 /** The response body, read chunk by chunk with progress; the length checked against Content-Length. */
-async function readBody(res: Response, url: string, path: string, progress: ProgressTracker, aborted: () => boolean, reason: () => unknown): Promise<Uint8Array> {
+async function readBody(
+  res: Response,
+  url: string,
+  path: string,
+  progress: ProgressTracker,
+  aborted: () => boolean,
+  reason: () => unknown,
+): Promise<Uint8Array> {
   // With a Content-Encoding (gzip from a plain server), Content-Length counts compressed bytes
   // while the stream yields decompressed ones: the size is then unknown until the end.
   const enc = res.headers.get('content-encoding');
@@ -283,7 +297,8 @@ async function readBody(res: Response, url: string, path: string, progress: Prog
       progress.update(path, loaded, total);
     }
   } finally {
-    if (!finished) void reader.cancel().catch(() => {}); // stop the transfer we gave up on
+    if (!finished)
+      void reader.cancel().catch(() => {}); // stop the transfer we gave up on
     else reader.releaseLock();
   }
   if (out) {

@@ -11,21 +11,31 @@ export interface JsonObject {
 export class JsonSyntaxError extends Error {
   /** Keys / indices leading to the offending value (for a duplicate key: its container's path plus the key). */
   readonly path: (string | number)[];
-  constructor(message: string, readonly offset: number, path: (string | number)[]) {
+  constructor(
+    message: string,
+    readonly offset: number,
+    path: (string | number)[],
+  ) {
     super(`${message} at offset ${offset}`);
     this.name = 'JsonSyntaxError';
     this.path = path;
   }
 }
 
-export const isJsonObject = (v: JsonValue | undefined): v is JsonObject =>
-  typeof v === 'object' && v !== null && !Array.isArray(v);
+export const isJsonObject = (v: JsonValue | undefined): v is JsonObject => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 const NUMBER = /-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?/y;
 const PLAIN = /[^"\\\u0000-\u001f]*/y; // run of string characters needing no escape handling
 const HEX4 = /^[0-9a-fA-F]{4}$/;
 const ESCAPES: ReadonlyMap<string, string> = new Map([
-  ['"', '"'], ['\\', '\\'], ['/', '/'], ['b', '\b'], ['f', '\f'], ['n', '\n'], ['r', '\r'], ['t', '\t'],
+  ['"', '"'],
+  ['\\', '\\'],
+  ['/', '/'],
+  ['b', '\b'],
+  ['f', '\f'],
+  ['n', '\n'],
+  ['r', '\r'],
+  ['t', '\t'],
 ]);
 
 export function parseJsonStrict(text: string, maxDepth = 128): JsonValue {
@@ -34,8 +44,7 @@ export function parseJsonStrict(text: string, maxDepth = 128): JsonValue {
   const fail = (msg: string, at = i, p = path): never => {
     throw new JsonSyntaxError(msg, at, [...p]);
   };
-  const unexpected = (): never =>
-    fail(i >= text.length ? 'unexpected end of input' : `unexpected character ${JSON.stringify(text[i])}`);
+  const unexpected = (): never => fail(i >= text.length ? 'unexpected end of input' : `unexpected character ${JSON.stringify(text[i])}`);
 
   const ws = () => {
     for (let c = text.charCodeAt(i); c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d; c = text.charCodeAt(++i));
@@ -55,7 +64,7 @@ export function parseJsonStrict(text: string, maxDepth = 128): JsonValue {
       out += text.slice(i, PLAIN.lastIndex);
       i = PLAIN.lastIndex;
       const c = text[i];
-      if (c === '"') return i++, out;
+      if (c === '"') return (i++, out);
       if (c !== '\\') return unexpected(); // end of input or raw control character
       const e = text[i + 1];
       const simple = e === undefined ? undefined : ESCAPES.get(e);
@@ -79,8 +88,12 @@ export function parseJsonStrict(text: string, maxDepth = 128): JsonValue {
       return c === '{' ? object(depth + 1) : array(depth + 1);
     }
     if (c === '"') return string();
-    for (const [word, v] of [['true', true], ['false', false], ['null', null]] as const) {
-      if (text.startsWith(word, i)) return (i += word.length), v;
+    for (const [word, v] of [
+      ['true', true],
+      ['false', false],
+      ['null', null],
+    ] as const) {
+      if (text.startsWith(word, i)) return ((i += word.length), v);
     }
     NUMBER.lastIndex = i;
     const m = NUMBER.exec(text);
@@ -93,7 +106,7 @@ export function parseJsonStrict(text: string, maxDepth = 128): JsonValue {
     const obj: JsonObject = Object.create(null);
     i++; // '{'
     ws();
-    if (text[i] === '}') return i++, obj;
+    if (text[i] === '}') return (i++, obj);
     for (;;) {
       ws();
       if (text[i] !== '"') unexpected();
@@ -105,7 +118,7 @@ export function parseJsonStrict(text: string, maxDepth = 128): JsonValue {
       obj[key] = value(depth); // null prototype: "__proto__" becomes an own property
       path.pop();
       ws();
-      if (text[i] === '}') return i++, obj;
+      if (text[i] === '}') return (i++, obj);
       if (text[i] !== ',') unexpected();
       i++;
     }
@@ -115,13 +128,13 @@ export function parseJsonStrict(text: string, maxDepth = 128): JsonValue {
     const arr: JsonValue[] = [];
     i++; // '['
     ws();
-    if (text[i] === ']') return i++, arr;
+    if (text[i] === ']') return (i++, arr);
     for (;;) {
       path.push(arr.length);
       arr.push(value(depth));
       path.pop();
       ws();
-      if (text[i] === ']') return i++, arr;
+      if (text[i] === ']') return (i++, arr);
       if (text[i] !== ',') unexpected();
       i++;
     }

@@ -62,8 +62,6 @@ export interface ModelCardInput {
 // ---------------------------------------------------------------------------------------------
 // Escaping
 
-
-
 /** Markdown syntax anywhere in a line: escapes, code, emphasis, links and images, table cells,
  *  strikethrough, math and headings' closing #s (CommonMark allows a backslash before any of these). */
 const MD_ANYWHERE = /[\\`*_[\]|~$#]/g;
@@ -75,17 +73,19 @@ const MD_ANYWHERE = /[\\`*_[\]|~$#]/g;
  * and the "://" and "www." that GFM would turn into a link.
  */
 export function mdInline(s: string): string {
-  return wellFormed(s)
-    .replace(/\r\n?|[\n\u0085\u2028\u2029]/g, ' ')
-    .replace(/[\u0000-\u0008\u000b-\u001f\u007f]/g, '')
-    .replace(/\t/g, ' ')
-    .replace(/&/g, '&amp;')
-    .replace(/</g, '&lt;')
-    .replace(MD_ANYWHERE, (c) => '\\' + c)
-    // a list item ("- ", "+ ", "1. ", "2) "), a rule or setext underline ("---", "==="), a quote (">")
-    .replace(/^(\s*)([=>]|[-+](?=[\s\-+]|$)|\d+(?=[.)](\s|$)))/, (_, sp: string, x: string) => (/\d/.test(x) ? `${sp}${x}\\` : `${sp}\\${x}`))
-    .replace(/:(?=\/\/)/g, '\\:')
-    .replace(/\b(www)\./gi, '$1\\.');
+  return (
+    wellFormed(s)
+      .replace(/\r\n?|[\n\u0085\u2028\u2029]/g, ' ')
+      .replace(/[\u0000-\u0008\u000b-\u001f\u007f]/g, '')
+      .replace(/\t/g, ' ')
+      .replace(/&/g, '&amp;')
+      .replace(/</g, '&lt;')
+      .replace(MD_ANYWHERE, (c) => '\\' + c)
+      // a list item ("- ", "+ ", "1. ", "2) "), a rule or setext underline ("---", "==="), a quote (">")
+      .replace(/^(\s*)([=>]|[-+](?=[\s\-+]|$)|\d+(?=[.)](\s|$)))/, (_, sp: string, x: string) => (/\d/.test(x) ? `${sp}${x}\\` : `${sp}\\${x}`))
+      .replace(/:(?=\/\/)/g, '\\:')
+      .replace(/\b(www)\./gi, '$1\\.')
+  );
 }
 
 /**
@@ -93,7 +93,9 @@ export function mdInline(s: string): string {
  * break kept as a hard break (a backslash at the end of the line), blank lines as paragraph breaks.
  */
 function mdBlock(s: string): string {
-  const lines = wellFormed(s).split(/\r\n?|[\n\u0085\u2028\u2029]/).map((line) => mdInline(line.trim()));
+  const lines = wellFormed(s)
+    .split(/\r\n?|[\n\u0085\u2028\u2029]/)
+    .map((line) => mdInline(line.trim()));
   return lines
     .map((line, i) => (line !== '' && lines[i + 1] ? line + '\\' : line))
     .join('\n')
@@ -165,7 +167,10 @@ function table(head: readonly string[], rows: readonly (readonly string[])[]): s
 
 function stageSection(s: CardStage, i: number): string {
   const what = STAGES[s.stage]?.name ?? s.stage;
-  const steps = s.steps !== undefined ? `, ${fmtNumber(s.steps)}${s.totalSteps !== undefined && s.totalSteps !== s.steps ? ` of ${fmtNumber(s.totalSteps)}` : ''} optimizer steps` : '';
+  const steps =
+    s.steps !== undefined
+      ? `, ${fmtNumber(s.steps)}${s.totalSteps !== undefined && s.totalSteps !== s.steps ? ` of ${fmtNumber(s.totalSteps)}` : ''} optimizer steps`
+      : '';
   let out = `${i + 1}. **${mdInline(what)}**${mdInline(steps)}${s.role ? `: ${mdInline(s.role)}` : ''}\n`;
   const cfg = s.config ?? {};
   const lora = typeof cfg.loraRank === 'number' && cfg.loraRank > 0;
@@ -182,19 +187,28 @@ function stageSection(s: CardStage, i: number): string {
   return out;
 }
 
-const indent = (s: string) => s.split('\n').map((l) => '   ' + l).join('\n');
+const indent = (s: string) =>
+  s
+    .split('\n')
+    .map((l) => '   ' + l)
+    .join('\n');
 
 function usage(x: ModelCardInput, base: string | undefined, repo: string | undefined): string {
   const bundled = x.kind === 'adapter' && !!x.bundledBase;
-  const r = JSON.stringify(bundled ? 'adapter' : repo ?? 'your-name/your-model');
+  const r = JSON.stringify(bundled ? 'adapter' : (repo ?? 'your-name/your-model'));
   // the base's revision beside its id, as from_pretrained takes it (only a plain ref name goes into code)
   const rev = bundled || !base ? null : baseRefOf(x.baseModel).revision;
-  const b = JSON.stringify(bundled ? 'starting-model' : base ?? 'BASE_MODEL') + (rev !== null && SAFE_REVISION.test(rev) ? `, revision=${JSON.stringify(rev)}` : '');
+  const b =
+    JSON.stringify(bundled ? 'starting-model' : (base ?? 'BASE_MODEL')) + (rev !== null && SAFE_REVISION.test(rev) ? `, revision=${JSON.stringify(rev)}` : '');
   const noBase = bundled
     ? `\nThe download carries the base model (${mdInline(x.baseModel || 'not recorded')}, which is not on the Hugging Face Hub) in \`starting-model/\` beside the adapter in \`adapter/\`: with both in one folder (the download unzipped, or the repo fetched with \`huggingface_hub.snapshot_download\`), run this from there.\n`
-    : base ? '' : `\nReplace \`BASE_MODEL\` with the model this was trained from (${mdInline(x.baseModel || 'not recorded')}).\n`;
+    : base
+      ? ''
+      : `\nReplace \`BASE_MODEL\` with the model this was trained from (${mdInline(x.baseModel || 'not recorded')}).\n`;
   // where transformers reads a sequence's score, and the constant the playground adds to it
-  const scoring = (biasFile: string) => `The reward of a text is the score head at its last token; the playground scores the prompt (through the chat template when the tokenizer has one), the completion and the EOS token after it. transformers reads the score at each row's last token that is not \`pad_token_id\` (without one, at the last token of one unpadded row): where \`pad_token_id\` is the EOS id (a tokenizer without a pad token), score one unpadded sequence at a time with \`model.config.pad_token_id = None\` to read it at the EOS, as the playground does. The playground also adds \`reward_bias\` from the metadata of \`${biasFile}\`, a constant that makes the demonstrations score 0 on average.
+  const scoring = (
+    biasFile: string,
+  ) => `The reward of a text is the score head at its last token; the playground scores the prompt (through the chat template when the tokenizer has one), the completion and the EOS token after it. transformers reads the score at each row's last token that is not \`pad_token_id\` (without one, at the last token of one unpadded row): where \`pad_token_id\` is the EOS id (a tokenizer without a pad token), score one unpadded sequence at a time with \`model.config.pad_token_id = None\` to read it at the EOS, as the playground does. The playground also adds \`reward_bias\` from the metadata of \`${biasFile}\`, a constant that makes the demonstrations score 0 on average.
 `;
   if (x.kind === 'adapter' && x.rewardHead) {
     return `A LoRA adapter of a reward model for [PEFT](https://huggingface.co/docs/peft) (\`task_type: "SEQ_CLS"\`, the score head in \`modules_to_save: ["score"]\`): load the base model as a sequence classifier with one label, then the adapter on it.
@@ -251,20 +265,27 @@ tokenizer = AutoTokenizer.from_pretrained(${r})
 export function modelCard(x: ModelCardInput): string {
   const base = hubIdOf(x.baseModel);
   const repo = validRepo(x.repo);
-  const title = x.title?.trim() || repo?.split('/')[1] || (x.kind === 'adapter' ? 'LoRA adapter trained with RLHF Playground' : 'Model trained with RLHF Playground');
+  const title =
+    x.title?.trim() || repo?.split('/')[1] || (x.kind === 'adapter' ? 'LoRA adapter trained with RLHF Playground' : 'Model trained with RLHF Playground');
   const parts: string[] = [frontMatter(x, base), `# ${mdInline(title)}\n`];
   if (x.description?.trim()) parts.push(mdBlock(x.description) + '\n');
 
   const what = x.kind === 'adapter' ? 'A LoRA adapter' : x.stages.length ? 'A fine-tuned model' : 'A model';
   const baseText = base ? `[${mdInline(base)}](https://huggingface.co/${base})` : x.baseModel ? mdInline(x.baseModel) : 'a model that was not recorded';
-  const recipe = x.rewardHead ? 'a reward model learned from human rankings, as in InstructGPT' : x.stages.length ? "the InstructGPT recipe's stages listed below" : 'no training (exported as loaded)';
+  const recipe = x.rewardHead
+    ? 'a reward model learned from human rankings, as in InstructGPT'
+    : x.stages.length
+      ? "the InstructGPT recipe's stages listed below"
+      : 'no training (exported as loaded)';
   const where = x.stages.length
     ? "It was trained in a web browser with RLHF Playground: WebGPU kernels on the trainer's own GPU, with data that never left their machine until this upload."
     : 'It was exported from RLHF Playground, which trains models in a web browser.';
   parts.push(`${what} for ${baseText}, made with ${recipe}. ${where}\n`);
 
   const baseRev = base ? baseRefOf(x.baseModel).revision : null;
-  parts.push(`## Base model\n\n${base ? `[${mdInline(base)}](https://huggingface.co/${base}) (\`base_model\` above)${baseRev !== null ? `, at revision ${mdInline(baseRev)}` : ''}.` : `${baseText} (not a Hugging Face Hub id, so \`base_model\` is not set).`}\n`);
+  parts.push(
+    `## Base model\n\n${base ? `[${mdInline(base)}](https://huggingface.co/${base}) (\`base_model\` above)${baseRev !== null ? `, at revision ${mdInline(baseRev)}` : ''}.` : `${baseText} (not a Hugging Face Hub id, so \`base_model\` is not set).`}\n`,
+  );
 
   if (x.stages.length) parts.push(`## Training\n\nStages, in the order they ran:\n\n${x.stages.map(stageSection).join('\n')}`);
 
@@ -285,11 +306,14 @@ export function modelCard(x: ModelCardInput): string {
       if (f !== undefined) metricRows.push([label(k), f]);
     }
   });
-  if (metricRows.length) parts.push(`## Results\n\nAt the last step (TRL's metric names), and what each stage reported at its end:\n\n${table(['metric', 'value'], metricRows)}\n`);
+  if (metricRows.length)
+    parts.push(`## Results\n\nAt the last step (TRL's metric names), and what each stage reported at its end:\n\n${table(['metric', 'value'], metricRows)}\n`);
 
   parts.push(`## How to use\n\n${usage(x, base, repo)}`);
   if (x.stages.length) {
-    parts.push(`## Trained in the browser\n\nEvery step ran in a browser tab: forward and backward passes in hand-written WGSL kernels, AdamW, checkpoints in IndexedDB${x.date ? `; exported ${mdInline(x.date)}` : ''}. The safetensors metadata records the producer, the stage, the steps and the base model.\n`);
+    parts.push(
+      `## Trained in the browser\n\nEvery step ran in a browser tab: forward and backward passes in hand-written WGSL kernels, AdamW, checkpoints in IndexedDB${x.date ? `; exported ${mdInline(x.date)}` : ''}. The safetensors metadata records the producer, the stage, the steps and the base model.\n`,
+    );
   }
   return parts.join('\n').replace(/\n{3,}/g, '\n\n');
 }

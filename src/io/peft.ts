@@ -47,7 +47,8 @@ export function peftAdapterFiles(x: {
   taskType?: PeftTaskType;
   meta: ProvenanceMeta;
 }): Map<string, Uint8Array> {
-  const cfg = 'adapter_config.json', st = 'adapter_model.safetensors';
+  const cfg = 'adapter_config.json',
+    st = 'adapter_model.safetensors';
   const taskType = x.taskType ?? 'CAUSAL_LM';
   if (taskType !== 'CAUSAL_LM' && taskType !== 'SEQ_CLS') throw new ExportError(`${cfg}: task_type must be "CAUSAL_LM" or "SEQ_CLS", got ${q(taskType)}`);
   if (!isPosInt(x.r)) throw new ExportError(`${cfg}: r must be a positive integer, got ${x.r}`);
@@ -55,7 +56,8 @@ export function peftAdapterFiles(x: {
   if (typeof x.dropout !== 'number' || !(x.dropout >= 0 && x.dropout < 1)) throw new ExportError(`${cfg}: lora_dropout must be in [0, 1), got ${x.dropout}`);
   if (typeof x.fanInFanOut !== 'boolean') throw new ExportError(`${cfg}: fan_in_fan_out must be a boolean`);
   if (typeof x.baseModel !== 'string') throw new ExportError(`${cfg}: base_model_name_or_path must be a string`);
-  if (x.baseRevision != null && (typeof x.baseRevision !== 'string' || x.baseRevision === '')) throw new ExportError(`${cfg}: revision must be a non-empty string or null`);
+  if (x.baseRevision != null && (typeof x.baseRevision !== 'string' || x.baseRevision === ''))
+    throw new ExportError(`${cfg}: revision must be a non-empty string or null`);
   const names = (list: unknown, field: string): string[] => {
     if (!Array.isArray(list) || list.length === 0 || !list.every((t) => typeof t === 'string' && t !== '')) {
       throw new ExportError(`${cfg}: ${field} must be a non-empty list of non-empty strings`);
@@ -73,11 +75,13 @@ export function peftAdapterFiles(x: {
     const key = PEFT_PREFIX + l.module;
     const bad = (msg: string, suffix = '') => new ExportError(`${st}: tensor ${q(key + suffix)}: ${msg}`);
     if (typeof l.module !== 'string' || pathProblem(l.module.replaceAll('.', '/')) !== undefined) throw bad('invalid module path');
-    if (l.module.startsWith(PEFT_PREFIX) || LORA_PART.test(l.module)) throw bad('module must be the path in the base model (no "base_model.model." prefix, no lora_ parts)');
+    if (l.module.startsWith(PEFT_PREFIX) || LORA_PART.test(l.module))
+      throw bad('module must be the path in the base model (no "base_model.model." prefix, no lora_ parts)');
     if (seen.has(l.module)) throw bad('module given twice');
     seen.add(l.module);
     if (!matchesTarget(l.module, targets)) throw bad(`module matches none of target_modules [${targets.join(', ')}]`);
-    if (!isPosInt(l.inFeatures) || !isPosInt(l.outFeatures)) throw bad(`inFeatures/outFeatures must be positive integers, got ${l.inFeatures}/${l.outFeatures}`);
+    if (!isPosInt(l.inFeatures) || !isPosInt(l.outFeatures))
+      throw bad(`inFeatures/outFeatures must be positive integers, got ${l.inFeatures}/${l.outFeatures}`);
     if (!(l.A instanceof Float32Array) || l.A.length !== x.r * l.inFeatures) {
       throw bad(`shape [${x.r},${l.inFeatures}] (r x in) needs ${x.r * l.inFeatures} values, got ${l.A?.length}`, '.lora_A.weight');
     }
@@ -91,7 +95,9 @@ export function peftAdapterFiles(x: {
     const key = PEFT_PREFIX + t.name;
     if (LORA_PART.test(t.name)) throw new ExportError(`${st}: tensor ${q(key)}: extra tensors cannot have lora_ parts`);
     if (toSave === null || !underModule(t.name, toSave)) {
-      throw new ExportError(`${st}: tensor ${q(key)}: extra tensors must belong to a module in modules_to_save (${toSave === null ? 'none given' : toSave.join(', ')})`);
+      throw new ExportError(
+        `${st}: tensor ${q(key)}: extra tensors must belong to a module in modules_to_save (${toSave === null ? 'none given' : toSave.join(', ')})`,
+      );
     }
     tensors.push({ name: key, shape: t.shape, data: t.data });
   }
@@ -131,7 +137,13 @@ export type PeftTaskType = 'CAUSAL_LM' | 'SEQ_CLS';
 
 export interface PeftAdapter {
   config: {
-    r: number; alpha: number; dropout: number; targetModules: string[]; fanInFanOut: boolean; baseModel: string; modulesToSave: string[] | null;
+    r: number;
+    alpha: number;
+    dropout: number;
+    targetModules: string[];
+    fanInFanOut: boolean;
+    baseModel: string;
+    modulesToSave: string[] | null;
     /** PEFT's `revision` of the base (null: the default branch). */
     baseRevision: string | null;
     /** task_type as written (null when absent); 'SEQ_CLS' is a sequence-classification (reward) adapter. */
@@ -144,14 +156,17 @@ export interface PeftAdapter {
 
 /** Reads a PEFT LoRA adapter folder (as a files map); `file` names the folder or zip it came from in errors. */
 export function readPeftAdapter(files: Map<string, Uint8Array>, file: string): PeftAdapter {
-  const cfgName = `${file}/adapter_config.json`, stName = `${file}/adapter_model.safetensors`;
+  const cfgName = `${file}/adapter_config.json`,
+    stName = `${file}/adapter_model.safetensors`;
   const cfgBytes = files.get('adapter_config.json');
   if (cfgBytes === undefined) throw new ImportError(`${file}: no adapter_config.json (not a PEFT adapter folder)`);
   const stBytes = files.get('adapter_model.safetensors');
   if (stBytes === undefined) {
-    throw new ImportError(files.has('adapter_model.bin')
-      ? `${file}: only adapter_model.bin (a pickle) is there; pickles are not read, save the adapter with safe_serialization=True`
-      : `${file}: no adapter_model.safetensors`);
+    throw new ImportError(
+      files.has('adapter_model.bin')
+        ? `${file}: only adapter_model.bin (a pickle) is there; pickles are not read, save the adapter with safe_serialization=True`
+        : `${file}: no adapter_model.safetensors`,
+    );
   }
 
   // --- adapter_config.json
@@ -165,7 +180,9 @@ export function readPeftAdapter(files: Map<string, Uint8Array>, file: string): P
   const c: JsonObject = raw;
   const bad = (key: string, msg: string) => new ImportError(`${cfgName}: ${q(key)} ${msg}`);
   const has = (key: string) => Object.hasOwn(c, key) && c[key] !== null;
-  const unsupported = (key: string, why: string): never => { throw bad(key, `is ${JSON.stringify(c[key])}: ${why}`); };
+  const unsupported = (key: string, why: string): never => {
+    throw bad(key, `is ${JSON.stringify(c[key])}: ${why}`);
+  };
 
   if (c.peft_type !== 'LORA') throw bad('peft_type', `is ${JSON.stringify(c.peft_type ?? null)}, only "LORA" adapters are read`);
   const r = c.r;
@@ -176,14 +193,15 @@ export function readPeftAdapter(files: Map<string, Uint8Array>, file: string): P
   if (typeof dropout !== 'number' || dropout < 0 || dropout > 1) throw bad('lora_dropout', `must be a number in [0, 1], got ${JSON.stringify(dropout)}`);
   const tm = c.target_modules;
   if (typeof tm === 'string') unsupported('target_modules', 'a regular expression; only a list of module names is supported');
-  if (!Array.isArray(tm) || tm.length === 0 || !tm.every((t) => typeof t === 'string' && t !== '')) throw bad('target_modules', 'must be a non-empty list of module names');
+  if (!Array.isArray(tm) || tm.length === 0 || !tm.every((t) => typeof t === 'string' && t !== ''))
+    throw bad('target_modules', 'must be a non-empty list of module names');
   const targetModules = tm as string[];
   const fif = has('fan_in_fan_out') ? c.fan_in_fan_out : false;
   if (typeof fif !== 'boolean') throw bad('fan_in_fan_out', 'must be a boolean');
   const base = has('base_model_name_or_path') ? c.base_model_name_or_path : '';
   if (typeof base !== 'string') throw bad('base_model_name_or_path', 'must be a string or null');
   const rev = has('revision') ? c.revision : null;
-  if (rev !== null && (typeof rev !== 'string' || rev === '')) throw bad('revision', 'must be null or the base model\'s revision (a branch, tag or commit)');
+  if (rev !== null && (typeof rev !== 'string' || rev === '')) throw bad('revision', "must be null or the base model's revision (a branch, tag or commit)");
   let modulesToSave: string[] | null = null;
   if (has('modules_to_save')) {
     const m = c.modules_to_save;

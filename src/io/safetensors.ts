@@ -6,8 +6,20 @@ import { isJsonObject, JsonSyntaxError, parseJsonStrict, type JsonValue } from '
 
 export type DType = 'F32' | 'F16' | 'BF16';
 /** begin/end are relative to the start of the data section. */
-export interface TensorInfo { name: string; dtype: DType; shape: number[]; begin: number; end: number }
-export interface SafetensorsFile { file: string; tensors: Map<string, TensorInfo>; metadata: Record<string, string>; bytes: Uint8Array; dataOffset: number }
+export interface TensorInfo {
+  name: string;
+  dtype: DType;
+  shape: number[];
+  begin: number;
+  end: number;
+}
+export interface SafetensorsFile {
+  file: string;
+  tensors: Map<string, TensorInfo>;
+  metadata: Record<string, string>;
+  bytes: Uint8Array;
+  dataOffset: number;
+}
 
 export class SafetensorsError extends Error {
   readonly file: string;
@@ -21,7 +33,11 @@ export class SafetensorsError extends Error {
 }
 
 const MAX_HEADER = 100_000_000;
-const DTYPE_SIZE: ReadonlyMap<string, number> = new Map([['F32', 4], ['F16', 2], ['BF16', 2]]); // Map: no prototype lookups
+const DTYPE_SIZE: ReadonlyMap<string, number> = new Map([
+  ['F32', 4],
+  ['F16', 2],
+  ['BF16', 2],
+]); // Map: no prototype lookups
 const ENTRY_KEYS = ['dtype', 'shape', 'data_offsets'];
 const LITTLE_ENDIAN_HOST = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
@@ -52,7 +68,8 @@ export function parseSafetensorsHeader(head: Uint8Array, size: number, file: str
   if (n === 0) throw err('header length is 0');
   if (8 + n > size) throw err(`header length ${n} runs past the end of the file (${size} bytes)`);
   if (8 + n > bytes.length) throw new Error(`${file}: parseSafetensorsHeader was given ${bytes.length} bytes of a ${8 + n}-byte header`);
-  const dataOffset = 8 + n, dataLen = size - dataOffset;
+  const dataOffset = 8 + n,
+    dataLen = size - dataOffset;
 
   // Header: strict UTF-8 (BOM kept, so JSON rejects it), strict JSON.
   let text: string;
@@ -118,7 +135,8 @@ export function parseSafetensorsHeader(head: Uint8Array, size: number, file: str
     cursor = t.end;
     prev = t;
   }
-  if (cursor !== dataLen) throw err(`${dataLen - cursor} trailing bytes after the last tensor (data section is ${dataLen} bytes, tensors end at ${cursor})`, prev?.name);
+  if (cursor !== dataLen)
+    throw err(`${dataLen - cursor} trailing bytes after the last tensor (data section is ${dataLen} bytes, tensors end at ${cursor})`, prev?.name);
 
   return { file, tensors: new Map(infos.map((t) => [t.name, t])), metadata, dataOffset };
 }
@@ -127,7 +145,8 @@ export function parseSafetensorsHeader(head: Uint8Array, size: number, file: str
 export function readTensorF32(st: SafetensorsFile, name: string): Float32Array {
   const t = st.tensors.get(name);
   if (!t) throw new SafetensorsError(st.file, 'no such tensor', name);
-  const start = st.dataOffset + t.begin, stop = st.dataOffset + t.end;
+  const start = st.dataOffset + t.begin,
+    stop = st.dataOffset + t.end;
   if (stop > st.bytes.length) throw new SafetensorsError(st.file, 'range runs past the end of the file', name);
   const raw = new Uint8Array(stop - start); // an aligned copy (Node's Buffer#slice would alias, so no slice())
   raw.set(st.bytes.subarray(start, stop));
@@ -148,7 +167,9 @@ export function readTensorF32(st: SafetensorsFile, name: string): Float32Array {
 
 /** IEEE half -> number (exact: every f16 value, including subnormals, is representable). */
 export function f16ToF32(h: number): number {
-  const sign = h & 0x8000 ? -1 : 1, exp = (h >> 10) & 0x1f, frac = h & 0x3ff;
+  const sign = h & 0x8000 ? -1 : 1,
+    exp = (h >> 10) & 0x1f,
+    frac = h & 0x3ff;
   if (exp === 0) return sign * frac * 2 ** -24; // zero / subnormal (keeps -0)
   if (exp === 31) return frac ? NaN : sign * Infinity;
   return sign * (1024 + frac) * 2 ** (exp - 25);
@@ -159,7 +180,8 @@ export function writeSafetensors(tensors: { name: string; shape: number[]; data:
   const { header, dataBytes } = safetensorsHeader(tensors, metadata);
   for (const { name, shape, data } of tensors) {
     const count = shape.reduce((p, d) => p * d, 1);
-    if (count !== data.length) throw new SafetensorsError('(writeSafetensors)', `shape [${shape.join(',')}] has ${count} elements but data has ${data.length}`, name);
+    if (count !== data.length)
+      throw new SafetensorsError('(writeSafetensors)', `shape [${shape.join(',')}] has ${count} elements but data has ${data.length}`, name);
   }
   const out = new Uint8Array(header.length + dataBytes);
   out.set(header);
@@ -174,7 +196,8 @@ export function writeSafetensors(tensors: { name: string; shape: number[]; data:
 /** An F32 tensor's bytes as they go into a file (little-endian on any host). */
 export function f32Bytes(data: Float32Array): Uint8Array {
   if (LITTLE_ENDIAN_HOST) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-  const out = new Uint8Array(data.byteLength), view = new DataView(out.buffer);
+  const out = new Uint8Array(data.byteLength),
+    view = new DataView(out.buffer);
   data.forEach((v, i) => view.setFloat32(4 * i, v, true));
   return out;
 }

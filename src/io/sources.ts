@@ -130,21 +130,27 @@ export async function loadModelFiles(src: FileGetter | FileSource, source: strin
   s.willFetch?.(shards);
   // Each shard fails on its own (a missing or corrupt one rejects at once; an HTTP source then
   // cancels the others), and is parsed as soon as it arrives.
-  out.weights = await Promise.all(shards.map(async (path) => {
-    const bytes = await fetchFile(path);
-    if (bytes === undefined) {
-      if (weightMap) fail(path, `no ${path} there (listed in ${INDEX_FILE})`);
-      const found = await findUnsupported(s);
-      if (found) fail(found, `only safetensors checkpoints are supported, and there is no ${INDEX_FILE} or ${WEIGHTS_FILE} (convert the model to safetensors, or pick a revision that has it)`);
-      fail(WEIGHTS_FILE, `no ${WEIGHTS_FILE} there (looked for ${INDEX_FILE} and ${WEIGHTS_FILE})`);
-    }
-    try {
-      return parseSafetensors(bytes!, path);
-    } catch (e) {
-      if (e instanceof SafetensorsError) fail(path, oneLine(e.message.slice(e.file.length + 2)));
-      throw e;
-    }
-  }));
+  out.weights = await Promise.all(
+    shards.map(async (path) => {
+      const bytes = await fetchFile(path);
+      if (bytes === undefined) {
+        if (weightMap) fail(path, `no ${path} there (listed in ${INDEX_FILE})`);
+        const found = await findUnsupported(s);
+        if (found)
+          fail(
+            found,
+            `only safetensors checkpoints are supported, and there is no ${INDEX_FILE} or ${WEIGHTS_FILE} (convert the model to safetensors, or pick a revision that has it)`,
+          );
+        fail(WEIGHTS_FILE, `no ${WEIGHTS_FILE} there (looked for ${INDEX_FILE} and ${WEIGHTS_FILE})`);
+      }
+      try {
+        return parseSafetensors(bytes!, path);
+      } catch (e) {
+        if (e instanceof SafetensorsError) fail(path, oneLine(e.message.slice(e.file.length + 2)));
+        throw e;
+      }
+    }),
+  );
   if (weightMap) checkIndex(weightMap, out.weights, (problem) => fail(INDEX_FILE, problem));
   return out;
 }
@@ -168,7 +174,8 @@ function parseIndex(index: unknown, fail: (problem: string) => never): Map<strin
     } catch (e) {
       fail(`weight_map: tensor ${JSON.stringify(tensor)}: ${(e as Error).message}`);
     }
-    if (!(shard as string).endsWith('.safetensors')) fail(`weight_map: tensor ${JSON.stringify(tensor)} maps to ${JSON.stringify(shard)}, not a .safetensors file`);
+    if (!(shard as string).endsWith('.safetensors'))
+      fail(`weight_map: tensor ${JSON.stringify(tensor)} maps to ${JSON.stringify(shard)}, not a .safetensors file`);
     map.set(tensor, shard as string);
   }
   if (map.size === 0) fail('"weight_map" is empty');
@@ -269,25 +276,31 @@ export async function loadFromFileList(files: ArrayLike<File> | Iterable<File>, 
   const find = (path: string): File | undefined => {
     const exact = list.filter((f) => rel(f) === path);
     const same = exact.length ? exact : list.filter((f) => base(rel(f)) === base(path));
-    if (same.length > 1) throw new ModelSourceError(`${label(path)}: ${same.length} picked files are named ${base(path)} (${same.map(rel).join(', ')}); pick the model's folder or only its files`);
+    if (same.length > 1)
+      throw new ModelSourceError(
+        `${label(path)}: ${same.length} picked files are named ${base(path)} (${same.map(rel).join(', ')}); pick the model's folder or only its files`,
+      );
     return same[0];
   };
   const progress = new ProgressTracker(opts.onProgress);
-  return loadModelFiles({
-    label,
-    willFetch: (paths) => progress.willFetch(paths),
-    exists: async (path) => find(path) !== undefined,
-    get: async (path) => {
-      const f = find(path);
-      if (!f) return undefined;
-      let bytes: Uint8Array;
-      try {
-        bytes = new Uint8Array(await f.arrayBuffer());
-      } catch (e) {
-        throw new ModelSourceError(`${label(path)}: cannot read (${(e as Error).message})`);
-      }
-      progress.finish(path, bytes.length);
-      return bytes;
+  return loadModelFiles(
+    {
+      label,
+      willFetch: (paths) => progress.willFetch(paths),
+      exists: async (path) => find(path) !== undefined,
+      get: async (path) => {
+        const f = find(path);
+        if (!f) return undefined;
+        let bytes: Uint8Array;
+        try {
+          bytes = new Uint8Array(await f.arrayBuffer());
+        } catch (e) {
+          throw new ModelSourceError(`${label(path)}: cannot read (${(e as Error).message})`);
+        }
+        progress.finish(path, bytes.length);
+        return bytes;
+      },
     },
-  }, source);
+    source,
+  );
 }

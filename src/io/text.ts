@@ -5,7 +5,10 @@
 /** `message` is "FILE: problem"; `problem` the part after the file's name. */
 export class TextFileError extends Error {
   override name = 'TextFileError';
-  constructor(readonly file: string, readonly problem: string) {
+  constructor(
+    readonly file: string,
+    readonly problem: string,
+  ) {
     super(`${file}: ${problem}`);
   }
 }
@@ -15,14 +18,25 @@ export class TextFileError extends Error {
  * surrogates and code points above U+10FFFF included), or -1 when all of `b` is UTF-8.
  */
 export function firstInvalidUtf8(b: Uint8Array): number {
-  for (let i = 0; i < b.length; ) {
+  for (let i = 0; i < b.length;) {
     const c = b[i]!;
-    if (c < 0x80) { i++; continue; }
-    let n: number, lo = 0x80, hi = 0xbf;
+    if (c < 0x80) {
+      i++;
+      continue;
+    }
+    let n: number,
+      lo = 0x80,
+      hi = 0xbf;
     if (c >= 0xc2 && c <= 0xdf) n = 1;
-    else if (c >= 0xe0 && c <= 0xef) { n = 2; if (c === 0xe0) lo = 0xa0; if (c === 0xed) hi = 0x9f; }
-    else if (c >= 0xf0 && c <= 0xf4) { n = 3; if (c === 0xf0) lo = 0x90; if (c === 0xf4) hi = 0x8f; }
-    else return i;
+    else if (c >= 0xe0 && c <= 0xef) {
+      n = 2;
+      if (c === 0xe0) lo = 0xa0;
+      if (c === 0xed) hi = 0x9f;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+      n = 3;
+      if (c === 0xf0) lo = 0x90;
+      if (c === 0xf4) hi = 0x8f;
+    } else return i;
     for (let k = 1; k <= n; k++) {
       const x = b[i + k];
       if (x === undefined || x < (k === 1 ? lo : 0x80) || x > (k === 1 ? hi : 0xbf)) return i;
@@ -50,6 +64,7 @@ export function decodeText(bytes: Uint8Array, file: string, opts: { allowEmpty?:
   const nul = bytes.indexOf(0);
   if (nul >= 0) throw new TextFileError(file, `a binary file, not text (a NUL byte at line ${lineAt(nul)}, byte offset ${nul})`);
   const bad = firstInvalidUtf8(bytes);
-  if (bad >= 0) throw new TextFileError(file, `not UTF-8 text (line ${lineAt(bad)}, byte offset ${bad}: 0x${bytes[bad]!.toString(16).padStart(2, '0')}); save it as UTF-8`);
+  if (bad >= 0)
+    throw new TextFileError(file, `not UTF-8 text (line ${lineAt(bad)}, byte offset ${bad}: 0x${bytes[bad]!.toString(16).padStart(2, '0')}); save it as UTF-8`);
   return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
 }

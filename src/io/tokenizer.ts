@@ -307,7 +307,7 @@ export class StreamDecoder {
     this.window = promptIds.slice(-PROMPT_CONTEXT);
     this.prefix = this.decode(this.window);
     // A prompt ending in an incomplete character gives no usable context.
-    if (this.prefix.endsWith(REPLACEMENT)) (this.window = []), (this.prefix = '');
+    if (this.prefix.endsWith(REPLACEMENT)) ((this.window = []), (this.prefix = ''));
     this.readIndex = this.window.length;
   }
 

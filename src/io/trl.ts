@@ -107,27 +107,77 @@ export interface RunHyper {
 // Note: transformers v5 deprecates warmup_ratio in favour of a fractional warmup_steps (uncertain
 // timing; 4.5x still accepts warmup_ratio).
 const TRAINING_ARGUMENTS = [
-  'output_dir', 'overwrite_output_dir', 'learning_rate', 'num_train_epochs', 'max_steps',
-  'per_device_train_batch_size', 'per_device_eval_batch_size', 'gradient_accumulation_steps',
-  'warmup_ratio', 'warmup_steps', 'weight_decay', 'max_grad_norm', 'seed', 'data_seed',
-  'lr_scheduler_type', 'optim', 'adam_beta1', 'adam_beta2', 'adam_epsilon', 'bf16', 'fp16', 'tf32',
-  'gradient_checkpointing', 'logging_steps', 'logging_first_step', 'save_strategy', 'save_steps',
-  'save_total_limit', 'eval_strategy', 'eval_steps', 'report_to', 'run_name', 'push_to_hub',
-  'hub_model_id', 'dataloader_num_workers', 'remove_unused_columns', 'resume_from_checkpoint',
+  'output_dir',
+  'overwrite_output_dir',
+  'learning_rate',
+  'num_train_epochs',
+  'max_steps',
+  'per_device_train_batch_size',
+  'per_device_eval_batch_size',
+  'gradient_accumulation_steps',
+  'warmup_ratio',
+  'warmup_steps',
+  'weight_decay',
+  'max_grad_norm',
+  'seed',
+  'data_seed',
+  'lr_scheduler_type',
+  'optim',
+  'adam_beta1',
+  'adam_beta2',
+  'adam_epsilon',
+  'bf16',
+  'fp16',
+  'tf32',
+  'gradient_checkpointing',
+  'logging_steps',
+  'logging_first_step',
+  'save_strategy',
+  'save_steps',
+  'save_total_limit',
+  'eval_strategy',
+  'eval_steps',
+  'report_to',
+  'run_name',
+  'push_to_hub',
+  'hub_model_id',
+  'dataloader_num_workers',
+  'remove_unused_columns',
+  'resume_from_checkpoint',
 ] as const;
 
 // trl/trainer/model_config.py ModelConfig (torch_dtype was renamed dtype in late 2025).
 const MODEL_CONFIG = [
-  'model_name_or_path', 'model_revision', 'dtype', 'trust_remote_code', 'attn_implementation',
-  'use_peft', 'lora_r', 'lora_alpha', 'lora_dropout', 'lora_target_modules', 'lora_modules_to_save',
-  'lora_task_type', 'use_rslora', 'use_dora', 'load_in_8bit', 'load_in_4bit', 'bnb_4bit_quant_type',
+  'model_name_or_path',
+  'model_revision',
+  'dtype',
+  'trust_remote_code',
+  'attn_implementation',
+  'use_peft',
+  'lora_r',
+  'lora_alpha',
+  'lora_dropout',
+  'lora_target_modules',
+  'lora_modules_to_save',
+  'lora_task_type',
+  'use_rslora',
+  'use_dora',
+  'load_in_8bit',
+  'load_in_4bit',
+  'bnb_4bit_quant_type',
   'use_bnb_nested_quant',
 ] as const;
 
 // trl/scripts/utils.py ScriptArguments + DatasetMixtureConfig (top-level keys).
 const SCRIPT_ARGUMENTS = [
-  'dataset_name', 'dataset_config', 'dataset_train_split', 'dataset_test_split', 'dataset_streaming',
-  'datasets', 'streaming', 'test_split_size',
+  'dataset_name',
+  'dataset_config',
+  'dataset_train_split',
+  'dataset_test_split',
+  'dataset_streaming',
+  'datasets',
+  'streaming',
+  'test_split_size',
 ] as const;
 
 /** Keys of one `datasets:` entry: trl/scripts/utils.py DatasetConfig (mirrors datasets.load_dataset). */
@@ -138,9 +188,24 @@ const COMMON = [...SCRIPT_ARGUMENTS, ...MODEL_CONFIG, ...TRAINING_ARGUMENTS];
 // The fields RLOOConfig and GRPOConfig share (both trainers generate and clip alike), and the script
 // arguments of trl/scripts/rloo.py RLOOScriptArguments and trl/scripts/grpo.py GRPOScriptArguments.
 const ONLINE_FIELDS = [
-  'reward_model_name_or_path', 'reward_funcs', 'num_generations', 'max_completion_length', 'temperature',
-  'top_p', 'top_k', 'beta', 'num_iterations', 'epsilon', 'epsilon_high', 'reward_weights', 'mask_truncated_completions',
-  'steps_per_generation', 'generation_batch_size', 'use_vllm', 'vllm_mode', 'log_completions',
+  'reward_model_name_or_path',
+  'reward_funcs',
+  'num_generations',
+  'max_completion_length',
+  'temperature',
+  'top_p',
+  'top_k',
+  'beta',
+  'num_iterations',
+  'epsilon',
+  'epsilon_high',
+  'reward_weights',
+  'mask_truncated_completions',
+  'steps_per_generation',
+  'generation_batch_size',
+  'use_vllm',
+  'vllm_mode',
+  'log_completions',
 ] as const;
 
 /**
@@ -168,8 +233,11 @@ export const TRL_FIELDS: Record<TrlStage, readonly string[]> = {
 
 type Scalar = string | number | boolean;
 type YamlValue = Scalar | readonly Scalar[] | readonly { readonly [k: string]: Scalar }[];
-interface Entry { key: string; value: YamlValue; comment?: string }
-
+interface Entry {
+  key: string;
+  value: YamlValue;
+  comment?: string;
+}
 
 /** A number PyYAML (YAML 1.1) reads back as int or float. */
 function yamlNumber(n: number, key: string): string {
@@ -190,7 +258,11 @@ function yamlEntries(entries: readonly Entry[]): string {
   let out = '';
   for (const { key, value, comment } of entries) {
     if (!/^[a-z_][a-z0-9_]*$/.test(key)) throw new Error(`bad YAML key ${JSON.stringify(key)}`);
-    if (comment) out += comment.split('\n').map((l) => (l === '' ? '\n' : `# ${l}\n`)).join('');
+    if (comment)
+      out += comment
+        .split('\n')
+        .map((l) => (l === '' ? '\n' : `# ${l}\n`))
+        .join('');
     if (!Array.isArray(value)) {
       out += `${key}: ${yamlScalar(value as Scalar, key)}\n`;
       continue;
@@ -233,9 +305,41 @@ const REWARD_NAME = /^[A-Za-z0-9_$][A-Za-z0-9_$.-]*$/;
 
 // Words Python will not take as a function name (`def class(...)` is a syntax error).
 const PY_KEYWORDS = new Set([
-  'False', 'None', 'True', 'and', 'as', 'assert', 'async', 'await', 'break', 'class', 'continue', 'def', 'del', 'elif',
-  'else', 'except', 'finally', 'for', 'from', 'global', 'if', 'import', 'in', 'is', 'lambda', 'nonlocal', 'not', 'or',
-  'pass', 'raise', 'return', 'try', 'while', 'with', 'yield',
+  'False',
+  'None',
+  'True',
+  'and',
+  'as',
+  'assert',
+  'async',
+  'await',
+  'break',
+  'class',
+  'continue',
+  'def',
+  'del',
+  'elif',
+  'else',
+  'except',
+  'finally',
+  'for',
+  'from',
+  'global',
+  'if',
+  'import',
+  'in',
+  'is',
+  'lambda',
+  'nonlocal',
+  'not',
+  'or',
+  'pass',
+  'raise',
+  'return',
+  'try',
+  'while',
+  'with',
+  'yield',
 ]);
 
 /** The Python identifier of a reward function's port: `$`, `.` and `-` (fine in a JS name or a file stem) become `_`. */
@@ -251,8 +355,13 @@ export function pythonName(name: string): string {
 export const rewardImportPath = (name: string): string => `rewards.${pythonName(name)}.${pythonName(name)}`;
 
 function checkRewardFuncs(stage: TrlStage, names: unknown): void {
-  check(Array.isArray(names) && names.every((n) => typeof n === 'string' && REWARD_NAME.test(n)), stage, 'rewardFuncs', names,
-    'a list of reward function names (letters, digits, _ $ . -)');
+  check(
+    Array.isArray(names) && names.every((n) => typeof n === 'string' && REWARD_NAME.test(n)),
+    stage,
+    'rewardFuncs',
+    names,
+    'a list of reward function names (letters, digits, _ $ . -)',
+  );
   const py = (names as string[]).map(pythonName);
   const dup = py.findIndex((p, i) => py.indexOf(p) !== i);
   check(dup < 0, stage, 'rewardFuncs', names, `names with distinct Python names (${JSON.stringify((names as string[])[dup])} is ${py[dup]} too)`);
@@ -271,12 +380,30 @@ function validateOnline(stage: TrlStage, h: RunHyper): void {
   const funcs = h.rewardFuncs ?? [];
   if (h.rewardFuncs !== undefined) checkRewardFuncs(stage, h.rewardFuncs);
   if (h.rewardModel !== undefined || funcs.length === 0) {
-    check(isText(h.rewardModel), stage, 'rewardModel', h.rewardModel, `a reward model hub id or path${funcs.length ? '' : ' (or give rewardFuncs: reward function names)'}`);
+    check(
+      isText(h.rewardModel),
+      stage,
+      'rewardModel',
+      h.rewardModel,
+      `a reward model hub id or path${funcs.length ? '' : ' (or give rewardFuncs: reward function names)'}`,
+    );
   }
   if (h.rewardWeights !== undefined) {
     const n = funcs.length + (h.rewardModel !== undefined ? 1 : 0);
-    check(Array.isArray(h.rewardWeights) && h.rewardWeights.every((w) => isNum(w, -Infinity)), stage, 'rewardWeights', h.rewardWeights, 'a list of finite numbers');
-    check(h.rewardWeights.length === 0 || h.rewardWeights.length === n, stage, 'rewardWeights', h.rewardWeights, `one weight per reward (${n}: rewardFuncs, then the reward model), or empty`);
+    check(
+      Array.isArray(h.rewardWeights) && h.rewardWeights.every((w) => isNum(w, -Infinity)),
+      stage,
+      'rewardWeights',
+      h.rewardWeights,
+      'a list of finite numbers',
+    );
+    check(
+      h.rewardWeights.length === 0 || h.rewardWeights.length === n,
+      stage,
+      'rewardWeights',
+      h.rewardWeights,
+      `one weight per reward (${n}: rewardFuncs, then the reward model), or empty`,
+    );
   }
   if (h.scaleRewards !== undefined) check(oneOf(h.scaleRewards, TRL_SCALE_REWARDS), stage, 'scaleRewards', h.scaleRewards, TRL_SCALE_REWARDS.join(' | '));
   if (h.lossType !== undefined) check(oneOf(h.lossType, TRL_LOSS_TYPES), stage, 'lossType', h.lossType, TRL_LOSS_TYPES.join(' | '));
@@ -284,7 +411,8 @@ function validateOnline(stage: TrlStage, h: RunHyper): void {
   if (h.epsilonHigh !== undefined) check(isNum(h.epsilonHigh, 0), stage, 'epsilonHigh', h.epsilonHigh, 'a number >= 0 (0 = epsilon)');
   if (h.numIterations !== undefined) check(isInt(h.numIterations, 1), stage, 'numIterations', h.numIterations, 'an integer >= 1');
   if (h.normalizeAdvantages !== undefined) check(isBool(h.normalizeAdvantages), stage, 'normalizeAdvantages', h.normalizeAdvantages, 'true or false');
-  if (h.maskTruncatedCompletions !== undefined) check(isBool(h.maskTruncatedCompletions), stage, 'maskTruncatedCompletions', h.maskTruncatedCompletions, 'true or false');
+  if (h.maskTruncatedCompletions !== undefined)
+    check(isBool(h.maskTruncatedCompletions), stage, 'maskTruncatedCompletions', h.maskTruncatedCompletions, 'true or false');
 }
 
 function validate(stage: TrlStage, h: RunHyper, datasetPath: string): void {
@@ -331,16 +459,22 @@ function onlineEntries(stage: 'rloo' | 'grpo', h: RunHyper, add: Add): void {
   const script = `trl/scripts/${stage}.py ${stage === 'rloo' ? 'RLOO' : 'GRPO'}ScriptArguments`;
   const funcs = h.rewardFuncs ?? [];
   if (h.rewardModel !== undefined) {
-    add('reward_model_name_or_path', h.rewardModel,
-      `\n${stage.toUpperCase()} rewards (${script}${stage === 'rloo' ? '; TRL <= 0.21 used reward_model_path in RLOOConfig' : ''})`);
+    add(
+      'reward_model_name_or_path',
+      h.rewardModel,
+      `\n${stage.toUpperCase()} rewards (${script}${stage === 'rloo' ? '; TRL <= 0.21 used reward_model_path in RLOOConfig' : ''})`,
+    );
   }
   if (funcs.length > 0) {
-    add('reward_funcs', funcs.map(rewardImportPath),
+    add(
+      'reward_funcs',
+      funcs.map(rewardImportPath),
       `${h.rewardModel === undefined ? `\n${stage.toUpperCase()} rewards (${script})\n` : ''}` +
-      'Our reward functions are JavaScript, which TRL cannot run: each entry is the import path of a Python\n' +
-      'port you write, the function NAME in rewards/NAME.py beside this file (see rewards/NAME.js and the README).\n' +
-      'Until those files exist TRL stops with ModuleNotFoundError. TRL\'s own accuracy_reward or\n' +
-      'think_format_reward, or any module.function on the Python path, may stand in their place.');
+        'Our reward functions are JavaScript, which TRL cannot run: each entry is the import path of a Python\n' +
+        'port you write, the function NAME in rewards/NAME.py beside this file (see rewards/NAME.js and the README).\n' +
+        "Until those files exist TRL stops with ModuleNotFoundError. TRL's own accuracy_reward or\n" +
+        'think_format_reward, or any module.function on the Python path, may stand in their place.',
+    );
   }
   const w = h.rewardWeights ?? [];
   if (w.length > 0) {
@@ -351,7 +485,8 @@ function onlineEntries(stage: 'rloo' | 'grpo', h: RunHyper, add: Add): void {
   }
 
   const k = h.numGenerations;
-  let kNote = `${stage === 'rloo' ? 'RLOOConfig' : 'GRPOConfig'}: K completions sampled per prompt${stage === 'rloo' ? ' (TRL <= 0.21: rloo_k)' : ''}.\n` +
+  let kNote =
+    `${stage === 'rloo' ? 'RLOOConfig' : 'GRPOConfig'}: K completions sampled per prompt${stage === 'rloo' ? ' (TRL <= 0.21: rloo_k)' : ''}.\n` +
     'per_device_train_batch_size counts completions: a step holds that x gradient_accumulation_steps x GPUs / K prompts';
   if (k !== undefined && (h.batchSize * h.gradAccum) % k !== 0) {
     kNote += `\nWARNING: per_device_train_batch_size * gradient_accumulation_steps * num_processes must be divisible by ${k}`;
@@ -362,7 +497,7 @@ function onlineEntries(stage: 'rloo' | 'grpo', h: RunHyper, add: Add): void {
   if (h.klCoef !== undefined) {
     add('beta', h.klCoef, stage === 'rloo' ? 'KL coefficient (TRL <= 0.21: kl_coef)' : 'KL coefficient; 0 = no reference model is loaded');
   }
-  if (h.numIterations !== undefined) add('num_iterations', h.numIterations, 'Updates per batch of completions (TRL\'s default 1)');
+  if (h.numIterations !== undefined) add('num_iterations', h.numIterations, "Updates per batch of completions (TRL's default 1)");
   if (h.epsilon !== undefined) add('epsilon', h.epsilon);
   // ours 0 = TRL's None (= epsilon): leave the key out
   if (h.epsilonHigh !== undefined && h.epsilonHigh > 0) add('epsilon_high', h.epsilonHigh);
@@ -381,8 +516,11 @@ export function trlConfigYaml(stage: TrlStage, h: RunHyper, datasetPath: string)
 
   add('model_name_or_path', h.model);
   if (h.modelRevision !== undefined) add('model_revision', h.modelRevision);
-  add('datasets', [{ path: 'json', data_files: datasetPath, split: 'train' }],
-    'Local JSON Lines through the DatasetMixtureConfig section: load_dataset("json", data_files=..., split="train").');
+  add(
+    'datasets',
+    [{ path: 'json', data_files: datasetPath, split: 'train' }],
+    'Local JSON Lines through the DatasetMixtureConfig section: load_dataset("json", data_files=..., split="train").',
+  );
   add('dataset_train_split', 'train');
   add('output_dir', h.outputDir);
 
@@ -474,7 +612,13 @@ function sftRecords(records: DataRecord[]): DataRecord[] {
   return rows.map((r): DataRecord => {
     if ('messages' in r) return { kind: 'messages', messages: r.messages };
     if (!mixed) return { kind: 'completion', prompt: r.prompt, completion: r.completion };
-    return { kind: 'messages', messages: [{ role: 'user', content: r.prompt }, { role: 'assistant', content: r.completion }] };
+    return {
+      kind: 'messages',
+      messages: [
+        { role: 'user', content: r.prompt },
+        { role: 'assistant', content: r.completion },
+      ],
+    };
   });
 }
 
@@ -498,7 +642,11 @@ function promptLines(prompts: string[]): string {
 
 // ---- reward functions ----
 
-interface RewardFile { name: string; source?: string; usedBy: TrlStage[] }
+interface RewardFile {
+  name: string;
+  source?: string;
+  usedBy: TrlStage[];
+}
 
 /** The reward functions the export writes: every name the online configs use, and every source given. */
 function rewardFiles(x: ClusterExportInput): RewardFile[] {
@@ -513,12 +661,17 @@ function rewardFiles(x: ClusterExportInput): RewardFile[] {
   });
   const names = [...new Set([...ONLINE.flatMap((s) => x.hyper[s].rewardFuncs ?? []), ...given.map((f) => f.name)])];
   const files = names.map((name): RewardFile => ({
-    name, source: given.find((f) => f.name === name)?.source, usedBy: ONLINE.filter((s) => x.hyper[s].rewardFuncs?.includes(name)),
+    name,
+    source: given.find((f) => f.name === name)?.source,
+    usedBy: ONLINE.filter((s) => x.hyper[s].rewardFuncs?.includes(name)),
   }));
   // two names, one Python port (a-b and a_b): the configs could not tell them apart
   const py = files.map((f) => pythonName(f.name));
   const dup = py.findIndex((p, i) => py.indexOf(p) !== i);
-  if (dup >= 0) throw new RangeError(`reward functions ${JSON.stringify(files[py.indexOf(py[dup]!)]!.name)} and ${JSON.stringify(files[dup]!.name)} would both be the Python function ${py[dup]}; rename one`);
+  if (dup >= 0)
+    throw new RangeError(
+      `reward functions ${JSON.stringify(files[py.indexOf(py[dup]!)]!.name)} and ${JSON.stringify(files[dup]!.name)} would both be the Python function ${py[dup]}; rename one`,
+    );
   return files;
 }
 
@@ -534,7 +687,8 @@ function rewardWhat(f: RewardFile): string {
 
 /** rewards/<name>.js: the note on the Python port TRL needs, then the function's JavaScript source (if any). */
 function rewardFile(f: RewardFile): string {
-  const py = pythonName(f.name), path = rewardImportPath(f.name);
+  const py = pythonName(f.name),
+    path = rewardImportPath(f.name);
   const where = f.usedBy.length
     ? `${f.usedBy.map((s) => `${s}.yaml`).join(' and ')} name${f.usedBy.length === 1 ? 's' : ''} it in reward_funcs as "${path}":`
     : `No config here names it; to use it, add "${path}" to reward_funcs in grpo.yaml or rloo.yaml:`;
@@ -554,17 +708,27 @@ function rewardFile(f: RewardFile): string {
     'and reads None as this playground reads null. Or point reward_funcs at any other module.function:',
     'trl grpo --config grpo.yaml --reward_funcs my_rewards.my_function',
   ].join('\n');
-  const comment = note.split('\n').map((l) => (l ? `// ${l}` : '//')).join('\n') + '\n';
+  const comment =
+    note
+      .split('\n')
+      .map((l) => (l ? `// ${l}` : '//'))
+      .join('\n') + '\n';
   return f.source === undefined ? comment : `${comment}\n${f.source}${f.source.endsWith('\n') ? '' : '\n'}`;
 }
 
-const REWARDS_INIT = '# Makes rewards/ a package, so that reward_funcs entries "rewards.NAME.NAME" in grpo.yaml and rloo.yaml\n' +
+const REWARDS_INIT =
+  '# Makes rewards/ a package, so that reward_funcs entries "rewards.NAME.NAME" in grpo.yaml and rloo.yaml\n' +
   '# import the function NAME from rewards/NAME.py here (TRL puts the current folder first on sys.path).\n';
 
 function rewardsSection(files: RewardFile[]): string {
   if (!files.length) return '';
   const rows = files.map((f) => {
-    const kind = f.source !== undefined ? 'your JavaScript' : BUILTIN_REWARDS[f.name] ? `built-in rule: ${BUILTIN_REWARDS[f.name]!.help}` : 'source not saved with the run';
+    const kind =
+      f.source !== undefined
+        ? 'your JavaScript'
+        : BUILTIN_REWARDS[f.name]
+          ? `built-in rule: ${BUILTIN_REWARDS[f.name]!.help}`
+          : 'source not saved with the run';
     return `| rewards/${f.name}.js | ${kind.replace(/\|/g, '\\|')} | \`${rewardImportPath(f.name)}\` | ${f.usedBy.join(', ') || '-'} |`;
   });
   return `
@@ -676,7 +840,11 @@ export function clusterExport(x: ClusterExportInput): Map<string, Uint8Array> {
   const hyper: Record<TrlStage, RunHyper> = { ...x.hyper, rloo: online(x.hyper.rloo), grpo: online(x.hyper.grpo) };
   const rewards = rewardFiles({ ...x, hyper });
   const paths: Record<TrlStage, string> = {
-    sft: 'data/sft.jsonl', reward: 'data/preference.jsonl', dpo: 'data/preference.jsonl', rloo: 'data/prompts.jsonl', grpo: 'data/prompts.jsonl',
+    sft: 'data/sft.jsonl',
+    reward: 'data/preference.jsonl',
+    dpo: 'data/preference.jsonl',
+    rloo: 'data/prompts.jsonl',
+    grpo: 'data/prompts.jsonl',
   };
   const files = new Map<string, Uint8Array>();
   files.set('data/sft.jsonl', enc.encode(exportJsonl(sft)));

@@ -61,7 +61,16 @@ function crc32(d: Uint8Array): number {
   return (c ^ 0xffffffff) >>> 0;
 }
 
-interface Entry { name: string; method: number; crc: number; csize: number; usize: number; local: number; nameBytes: Uint8Array; dataStart: number }
+interface Entry {
+  name: string;
+  method: number;
+  crc: number;
+  csize: number;
+  usize: number;
+  local: number;
+  nameBytes: Uint8Array;
+  dataStart: number;
+}
 
 const INFLATE_STEP = 1 << 16; // compressed bytes per push: bounds the work past a lying declared size to ~66 MB
 
@@ -108,11 +117,16 @@ export function unzipFiles(zip: Uint8Array, file: string, limits: UnzipLimits = 
   // End of central directory: the last signature whose comment runs exactly to the end of the file.
   let eocd = -1;
   for (let p = len - 22; p >= 0 && p >= len - 22 - 0xffff; p--) {
-    if (u32(p) === 0x06054b50 && p + 22 + u16(p + 20) === len) { eocd = p; break; }
+    if (u32(p) === 0x06054b50 && p + 22 + u16(p + 20) === len) {
+      eocd = p;
+      break;
+    }
   }
   if (eocd < 0) throw fail(len < 22 ? `${len} bytes, too short to be a zip` : 'not a zip file (no end-of-central-directory record)');
   if (u16(eocd + 4) !== 0 || u16(eocd + 6) !== 0) throw fail('multi-part (split) zips are not supported');
-  let count = u16(eocd + 10), cdSize = u32(eocd + 12), cdOffset = u32(eocd + 16);
+  let count = u16(eocd + 10),
+    cdSize = u32(eocd + 12),
+    cdOffset = u32(eocd + 16);
   let cdLimit = eocd; // the central directory must end before this
   if (u16(eocd + 8) !== count) throw fail('multi-part (split) zips are not supported');
   if (count === 0xffff || cdSize === U32_MAX || cdOffset === U32_MAX) {
@@ -137,9 +151,15 @@ export function unzipFiles(zip: Uint8Array, file: string, limits: UnzipLimits = 
   const cdEnd = cdOffset + cdSize;
   for (let i = 0; i < count; i++) {
     if (p + 46 > cdEnd || u32(p) !== 0x02014b50) throw fail(`central directory entry ${i} is malformed`);
-    const flags = u16(p + 8), method = u16(p + 10), crc = u32(p + 16);
-    let csize = u32(p + 20), usize = u32(p + 24), local = u32(p + 42);
-    const n = u16(p + 28), m = u16(p + 30), k = u16(p + 32);
+    const flags = u16(p + 8),
+      method = u16(p + 10),
+      crc = u32(p + 16);
+    let csize = u32(p + 20),
+      usize = u32(p + 24),
+      local = u32(p + 42);
+    const n = u16(p + 28),
+      m = u16(p + 30),
+      k = u16(p + 32);
     if (p + 46 + n + m + k > cdEnd) throw fail(`central directory entry ${i} runs past the central directory`);
     const nameBytes = zip.subarray(p + 46, p + 46 + n);
     let name: string;
@@ -151,9 +171,11 @@ export function unzipFiles(zip: Uint8Array, file: string, limits: UnzipLimits = 
     const efail = entryFail(name);
     // ZIP64 extra field: the 64-bit values of the fields set to 0xFFFFFFFF, in this order.
     if (usize === U32_MAX || csize === U32_MAX || local === U32_MAX) {
-      let e = p + 46 + n, found = false;
+      let e = p + 46 + n,
+        found = false;
       while (e + 4 <= p + 46 + n + m) {
-        const id = u16(e), size = u16(e + 2);
+        const id = u16(e),
+          size = u16(e + 2);
         if (e + 4 + size > p + 46 + n + m) break;
         if (id === 0x0001) {
           let f = e + 4;
@@ -184,7 +206,8 @@ export function unzipFiles(zip: Uint8Array, file: string, limits: UnzipLimits = 
     if (total > maxTotal) throw fail(`uncompressed contents exceed the limit of ${maxTotal} bytes (at entry ${q(name)}, declared ${usize} bytes)`);
 
     if (local + 30 > cdOffset || u32(local) !== 0x04034b50) throw efail('local header missing or not before the central directory');
-    const ln = u16(local + 26), lm = u16(local + 28);
+    const ln = u16(local + 26),
+      lm = u16(local + 28);
     const dataStart = local + 30 + ln + lm;
     if (dataStart + csize > cdOffset) throw efail('data runs into the central directory');
     const localName = zip.subarray(local + 30, local + 30 + ln);
@@ -196,7 +219,8 @@ export function unzipFiles(zip: Uint8Array, file: string, limits: UnzipLimits = 
   // Entries must not share bytes (overlapping entries are how a small zip claims huge contents).
   const byOffset = [...entries].sort((a, b) => a.local - b.local);
   for (let i = 1; i < byOffset.length; i++) {
-    const prev = byOffset[i - 1]!, cur = byOffset[i]!;
+    const prev = byOffset[i - 1]!,
+      cur = byOffset[i]!;
     if (prev.dataStart + prev.csize > cur.local) throw entryFail(cur.name)(`overlaps entry ${q(prev.name)}`);
   }
 

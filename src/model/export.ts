@@ -31,14 +31,18 @@ export async function exportTensors(model: Transformer): Promise<ExportTensor[]>
 }
 
 export async function exportModelFiles(
-  model: Transformer, x: {
-    meta: ProvenanceMeta; tokenizerFiles?: Map<string, Uint8Array>; generationConfig?: Record<string, unknown>;
+  model: Transformer,
+  x: {
+    meta: ProvenanceMeta;
+    tokenizerFiles?: Map<string, Uint8Array>;
+    generationConfig?: Record<string, unknown>;
     /** A reward model: its score head ([hidden] values), bias, and the pad token id for config.json (if it has none). */
     score?: { weight: Float32Array; bias: number; padTokenId: number };
   },
 ): Promise<Map<string, Uint8Array>> {
   const tensors = await exportTensors(model);
-  if (!x.score) return hfModelFiles({ config: { ...model.cfg.raw }, tensors, meta: x.meta, tokenizerFiles: x.tokenizerFiles, generationConfig: x.generationConfig });
+  if (!x.score)
+    return hfModelFiles({ config: { ...model.cfg.raw }, tensors, meta: x.meta, tokenizerFiles: x.tokenizerFiles, generationConfig: x.generationConfig });
   const C = model.cfg.hidden;
   if (x.score.weight.length !== C) throw new Error(`score head: ${x.score.weight.length} values for hidden size ${C}`);
   return hfModelFiles({

@@ -8,18 +8,28 @@ import type { Transformer } from './transformer.ts';
 export class ScoreHead {
   readonly params: ParamTable;
 
-  constructor(readonly model: Transformer, opts: { optimizer?: boolean } = {}) {
-    this.params = new ParamTable(model.gpu, [{ name: 'score.weight', shape: [1, model.cfg.hidden], decay: true }], { optimizer: opts.optimizer, grads: opts.optimizer });
+  constructor(
+    readonly model: Transformer,
+    opts: { optimizer?: boolean } = {},
+  ) {
+    this.params = new ParamTable(model.gpu, [{ name: 'score.weight', shape: [1, model.cfg.hidden], decay: true }], {
+      optimizer: opts.optimizer,
+      grads: opts.optimizer,
+    });
   }
 
   /** N(0, 1/hidden): a fresh head gives scores of order 1 from normalized hidden states. */
   init(seed: number): void {
     const rng = new Rng(seed >>> 0);
     const C = this.model.cfg.hidden;
-    this.params.upload('score.weight', Float32Array.from({ length: C }, () => {
-      const u = Math.max(rng.next(), 1e-12), v = rng.next();
-      return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * v) / Math.sqrt(C);
-    }));
+    this.params.upload(
+      'score.weight',
+      Float32Array.from({ length: C }, () => {
+        const u = Math.max(rng.next(), 1e-12),
+          v = rng.next();
+        return (Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * v)) / Math.sqrt(C);
+      }),
+    );
   }
 
   get trainable(): boolean {

@@ -13,9 +13,7 @@ export interface LoadedModel {
   score?: { file: string; shape: number[]; data: Float32Array };
 }
 
-export function loadModel(
-  gpu: Gpu, files: { config: unknown; weights: SafetensorsFile[]; configFile?: string }, opts: ModelOptions = {},
-): LoadedModel {
+export function loadModel(gpu: Gpu, files: { config: unknown; weights: SafetensorsFile[]; configFile?: string }, opts: ModelOptions = {}): LoadedModel {
   const cfg = parseConfig(files.config, files.configFile);
   const model = new Transformer(gpu, cfg, opts);
   try {

@@ -7,7 +7,8 @@ import type { Transformer } from './transformer.ts';
 function normal(n: number, std: number, rng: Rng): Float32Array {
   const out = new Float32Array(n);
   for (let i = 0; i < n; i += 2) {
-    const u = Math.max(rng.next(), 1e-12), v = rng.next();
+    const u = Math.max(rng.next(), 1e-12),
+      v = rng.next();
     const r = Math.sqrt(-2 * Math.log(u)) * std;
     out[i] = r * Math.cos(2 * Math.PI * v);
     if (i + 1 < n) out[i + 1] = r * Math.sin(2 * Math.PI * v);

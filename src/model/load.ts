@@ -48,7 +48,12 @@ export function loadWeights(model: Transformer, files: SafetensorsFile[]): Map<s
   }
   const missing = params.entries.filter((e) => !seen.has(e.name) && !(model.cfg.sequenceClassification && e.name === 'lm_head.weight'));
   if (missing.length) {
-    throw new WeightsError(`${files.map((f) => f.file).join(', ')}: missing tensor${missing.length > 1 ? 's' : ''} ${missing.slice(0, 5).map((e) => `"${e.name}"`).join(', ')}${missing.length > 5 ? ` and ${missing.length - 5} more` : ''}`);
+    throw new WeightsError(
+      `${files.map((f) => f.file).join(', ')}: missing tensor${missing.length > 1 ? 's' : ''} ${missing
+        .slice(0, 5)
+        .map((e) => `"${e.name}"`)
+        .join(', ')}${missing.length > 5 ? ` and ${missing.length - 5} more` : ''}`,
+    );
   }
   return seen;
 }

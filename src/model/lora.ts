@@ -37,7 +37,11 @@ export class LoraSet {
   private stepWord = 0;
   private dropoutOff = 0;
 
-  constructor(readonly model: Transformer, readonly cfg: LoraConfig, opts: { optimizer?: boolean } = {}) {
+  constructor(
+    readonly model: Transformer,
+    readonly cfg: LoraConfig,
+    opts: { optimizer?: boolean } = {},
+  ) {
     if (!(Number.isInteger(cfg.r) && cfg.r >= 1)) throw new Error(`LoRA rank must be a positive integer, got ${cfg.r}`);
     if (!(cfg.dropout >= 0 && cfg.dropout < 1)) throw new Error(`LoRA dropout must be in [0, 1), got ${cfg.dropout}`);
     const targets = new Set(cfg.targets);
@@ -63,7 +67,10 @@ export class LoraSet {
     const rng = new Rng(seed >>> 0);
     for (const m of this.modules.values()) {
       const bound = 1 / Math.sqrt(m.In);
-      this.params.upload(`${m.module}.lora_A.weight`, Float32Array.from({ length: this.cfg.r * m.In }, () => (2 * rng.next() - 1) * bound));
+      this.params.upload(
+        `${m.module}.lora_A.weight`,
+        Float32Array.from({ length: this.cfg.r * m.In }, () => (2 * rng.next() - 1) * bound),
+      );
       this.params.upload(`${m.module}.lora_B.weight`, new Float32Array(m.Out * this.cfg.r));
     }
   }
@@ -92,19 +99,38 @@ export class LoraSet {
 const peftModule = (set: LoraSet, module: string) => (set.model.cfg.arch === 'gpt2' ? `transformer.${module}` : module);
 
 /** The adapter as a PEFT folder (adapter_config.json + adapter_model.safetensors). */
-export async function exportAdapterFiles(set: LoraSet, x: { baseModel: string; baseRevision?: string | null; meta: ProvenanceMeta; head?: ParamTable }): Promise<Map<string, Uint8Array>> {
+export async function exportAdapterFiles(
+  set: LoraSet,
+  x: { baseModel: string; baseRevision?: string | null; meta: ProvenanceMeta; head?: ParamTable },
+): Promise<Map<string, Uint8Array>> {
   const loras: LoraTensors[] = [];
   for (const m of set.modules.values()) {
     loras.push({
-      module: peftModule(set, m.module), inFeatures: m.In, outFeatures: m.Out,
-      A: await set.params.download(`${m.module}.lora_A.weight`), B: await set.params.download(`${m.module}.lora_B.weight`),
+      module: peftModule(set, m.module),
+      inFeatures: m.In,
+      outFeatures: m.Out,
+      A: await set.params.download(`${m.module}.lora_A.weight`),
+      B: await set.params.download(`${m.module}.lora_B.weight`),
     });
   }
   return peftAdapterFiles({
-    baseModel: x.baseModel, baseRevision: x.baseRevision, r: set.cfg.r, alpha: set.cfg.alpha, dropout: set.cfg.dropout, targetModules: set.cfg.targets,
-    fanInFanOut: set.model.cfg.arch === 'gpt2', loras, meta: x.meta,
+    baseModel: x.baseModel,
+    baseRevision: x.baseRevision,
+    r: set.cfg.r,
+    alpha: set.cfg.alpha,
+    dropout: set.cfg.dropout,
+    targetModules: set.cfg.targets,
+    fanInFanOut: set.model.cfg.arch === 'gpt2',
+    loras,
+    meta: x.meta,
     // a reward or value model: PEFT's SEQ_CLS task (the base loads as *ForSequenceClassification), its score head as modules_to_save
-    ...(x.head ? { taskType: 'SEQ_CLS' as const, modulesToSave: ['score'], extraTensors: [{ name: 'score.weight', shape: [1, set.model.cfg.hidden], data: await x.head.download('score.weight') }] } : {}),
+    ...(x.head
+      ? {
+          taskType: 'SEQ_CLS' as const,
+          modulesToSave: ['score'],
+          extraTensors: [{ name: 'score.weight', shape: [1, set.model.cfg.hidden], data: await x.head.download('score.weight') }],
+        }
+      : {}),
   });
 }
 
@@ -114,7 +140,12 @@ export function loadAdapter(model: Transformer, files: Map<string, Uint8Array>, 
 }
 
 /** An adapter and, when it carries one (modules_to_save ["score"]), its score head weights and metadata. */
-export function loadAdapterWithHead(model: Transformer, files: Map<string, Uint8Array>, file: string, opts: { optimizer?: boolean } = {}): { lora: LoraSet; score?: Float32Array; metadata: Record<string, string> } {
+export function loadAdapterWithHead(
+  model: Transformer,
+  files: Map<string, Uint8Array>,
+  file: string,
+  opts: { optimizer?: boolean } = {},
+): { lora: LoraSet; score?: Float32Array; metadata: Record<string, string> } {
   const a = readPeftAdapter(files, file);
   const unknown = a.extraTensors.filter((t) => !/(^|\.)score\.weight$/.test(t.name));
   if (unknown.length) throw new Error(`${file}: modules_to_save tensors ${unknown.map((t) => t.name).join(', ')} are not supported`);
@@ -124,14 +155,17 @@ export function loadAdapterWithHead(model: Transformer, files: Map<string, Uint8
   for (const l of a.loras) {
     const m = byPeft.get(l.module);
     if (!m) throw new Error(`${file}/adapter_model.safetensors: module "${l.module}" is not a ${model.cfg.arch} module this adapter can target`);
-    if (m.In !== l.inFeatures || m.Out !== l.outFeatures) throw new Error(`${file}/adapter_model.safetensors: module "${l.module}" is ${l.inFeatures} -> ${l.outFeatures}, the model's is ${m.In} -> ${m.Out}`);
+    if (m.In !== l.inFeatures || m.Out !== l.outFeatures)
+      throw new Error(`${file}/adapter_model.safetensors: module "${l.module}" is ${l.inFeatures} -> ${l.outFeatures}, the model's is ${m.In} -> ${m.Out}`);
     set.params.upload(`${m.module}.lora_A.weight`, l.A);
     set.params.upload(`${m.module}.lora_B.weight`, l.B);
     byPeft.delete(l.module);
   }
   if (byPeft.size) {
     set.destroy();
-    throw new Error(`${file}/adapter_model.safetensors: no weights for ${[...byPeft.keys()].slice(0, 3).join(', ')}${byPeft.size > 3 ? ` and ${byPeft.size - 3} more` : ''}`);
+    throw new Error(
+      `${file}/adapter_model.safetensors: no weights for ${[...byPeft.keys()].slice(0, 3).join(', ')}${byPeft.size > 3 ? ` and ${byPeft.size - 3} more` : ''}`,
+    );
   }
   return { lora: set, score, metadata: a.metadata };
 }
@@ -143,11 +177,17 @@ export function loadAdapterWithHead(model: Transformer, files: Map<string, Uint8
  * exactly (subtracting the update again would drift).
  */
 export async function mergeLora(set: LoraSet): Promise<Map<string, Float32Array>> {
-  const model = set.model, gpt2 = model.cfg.arch === 'gpt2', r = set.cfg.r;
+  const model = set.model,
+    gpt2 = model.cfg.arch === 'gpt2',
+    r = set.cfg.r;
   const saved = new Map<string, Float32Array>();
   for (const m of set.modules.values()) {
     const name = `${m.module}.weight`;
-    const [W, A, B] = await Promise.all([model.params.download(name), set.params.download(`${m.module}.lora_A.weight`), set.params.download(`${m.module}.lora_B.weight`)]);
+    const [W, A, B] = await Promise.all([
+      model.params.download(name),
+      set.params.download(`${m.module}.lora_A.weight`),
+      set.params.download(`${m.module}.lora_B.weight`),
+    ]);
     saved.set(name, W.slice());
     const { In, Out } = m;
     for (let o = 0; o < Out; o++) {

@@ -53,7 +53,11 @@ export class ParamTable {
   private host = new Map<string, Float32Array>();
 
   /** `half`: which tensors to store as f16 (a table without gradients only: those are frozen weights). */
-  constructor(readonly gpu: Gpu, specs: ParamSpec[], opts: { grads?: boolean; optimizer?: boolean; half?: (s: ParamSpec) => boolean } = {}) {
+  constructor(
+    readonly gpu: Gpu,
+    specs: ParamSpec[],
+    opts: { grads?: boolean; optimizer?: boolean; half?: (s: ParamSpec) => boolean } = {},
+  ) {
     if (opts.half && (opts.grads || opts.optimizer)) throw new Error('a parameter table with gradients trains its weights: none can be stored as f16');
     const cap = Math.min(gpu.maxBuffer, 2 ** 30);
     const layout: { decay: boolean; f16?: boolean; bytes: number }[] = [];
@@ -69,15 +73,17 @@ export class ParamTable {
       const eb = f16 ? 2 : 4; // bytes a value
       for (const s of group) {
         const n = numel(s.shape);
-        const R = s.shape[0] ?? 1, width = n / R;
+        const R = s.shape[0] ?? 1,
+          width = n / R;
         // rows per part: the whole tensor when it fits one buffer, else as many aligned rows as fit
         const g = rowAlign(width);
         const per = alignUp(n * eb, ALIGN) <= cap ? R : Math.floor(cap / (width * eb) / g) * g;
         if (per < 1) throw new Error(`parameter ${s.name} (${n * eb} bytes) exceeds this adapter's maxBufferSize (${gpu.maxBuffer})`);
         const parts: ParamPart[] = [];
         for (let r0 = 0; r0 < R; r0 += per) {
-          const rows = Math.min(per, R - r0), bytes = alignUp(rows * width * eb, ALIGN);
-          if (cur < 0 || layout[cur]!.bytes + bytes > cap) layout.push({ decay, ...(f16 ? { f16 } : {}), bytes: 0 }), (cur = layout.length - 1);
+          const rows = Math.min(per, R - r0),
+            bytes = alignUp(rows * width * eb, ALIGN);
+          if (cur < 0 || layout[cur]!.bytes + bytes > cap) (layout.push({ decay, ...(f16 ? { f16 } : {}), bytes: 0 }), (cur = layout.length - 1));
           parts.push({ r0, rows, arena: cur, off: layout[cur]!.bytes });
           layout[cur]!.bytes += bytes;
         }
@@ -156,9 +162,13 @@ export class ParamTable {
   rowChunks(name: string, maxRows = Infinity): { v0: number; vn: number }[] {
     const e = this.entry(name);
     if (e.f16) throw new Error(`parameter ${name} is stored as f16: no row chunks of it`);
-    const width = e.n / (e.shape[0] ?? 1), g = rowAlign(width);
+    const width = e.n / (e.shape[0] ?? 1),
+      g = rowAlign(width);
     const per = Math.floor(Math.min(this.gpu.maxBinding / (width * 4), maxRows) / g) * g;
-    if (per < 1) throw new Error(`parameter ${name}: ${g} rows of ${width} values do not fit one storage binding of ${this.gpu.maxBinding} bytes${maxRows < Infinity ? ` with ${maxRows} rows at most` : ''}`);
+    if (per < 1)
+      throw new Error(
+        `parameter ${name}: ${g} rows of ${width} values do not fit one storage binding of ${this.gpu.maxBinding} bytes${maxRows < Infinity ? ` with ${maxRows} rows at most` : ''}`,
+      );
     const out: { v0: number; vn: number }[] = [];
     for (const p of e.parts) for (let v0 = p.r0; v0 < p.r0 + p.rows; v0 += per) out.push({ v0, vn: Math.min(per, p.r0 + p.rows - v0) });
     return out;
@@ -170,7 +180,8 @@ export class ParamTable {
     if (e.f16) throw new Error(`parameter ${name} is stored as f16: no rows of it`);
     const p = e.parts.find((q) => v0 >= q.r0 && v0 + vn <= q.r0 + q.rows);
     if (!p) throw new Error(`parameter ${name}: rows ${v0}..${v0 + vn} are not in one of its buffers`);
-    const width = e.n / (e.shape[0] ?? 1), v = this.partView(e, p, slot);
+    const width = e.n / (e.shape[0] ?? 1),
+      v = this.partView(e, p, slot);
     return { buf: v.buf, off: v.off + (v0 - p.r0) * width * 4, n: vn * width };
   }
 
@@ -191,7 +202,10 @@ export class ParamTable {
       // each part's values start on a word (a part's rows are 256-byte aligned, so an even count precedes it)
       for (const p of e.parts) {
         const { words, overflow } = packHalf(data.subarray(p.r0 * width, (p.r0 + p.rows) * width));
-        if (overflow >= 0) throw new Error(`parameter ${name}: value ${data[p.r0 * width + overflow]} at ${p.r0 * width + overflow} is past f16's range (65504): load the model with f16 weights off (GpuOptions.f16Weights: false)`);
+        if (overflow >= 0)
+          throw new Error(
+            `parameter ${name}: value ${data[p.r0 * width + overflow]} at ${p.r0 * width + overflow} is past f16's range (65504): load the model with f16 weights off (GpuOptions.f16Weights: false)`,
+          );
         this.gpu.write(this.partView(e, p, slot), words);
       }
       this.host.set(name, data.slice());

@@ -35,7 +35,10 @@ export class PlanSet {
   private readonly building = new Map<number, Promise<Plan>>();
   readonly use: PlanUse = { batches: 0, positions: 0, tokens: 0 };
 
-  private constructor(readonly full: Plan, private readonly opts: Omit<PlanOptions, 'share'>) {
+  private constructor(
+    readonly full: Plan,
+    private readonly opts: Omit<PlanOptions, 'share'>,
+  ) {
     this.buckets = PlanSet.bucketing ? bucketLengths(full.T) : [full.T];
     this.plans.set(full.T, full);
   }

@@ -41,7 +41,11 @@ export class Transformer {
   readonly block: Block<{ out: View }, BlockGrads>;
   private ropeCs?: View;
 
-  constructor(readonly gpu: Gpu, readonly cfg: ModelConfig, opts: ModelOptions = {}) {
+  constructor(
+    readonly gpu: Gpu,
+    readonly cfg: ModelConfig,
+    opts: ModelOptions = {},
+  ) {
     const { frozenF16, ...table } = opts;
     // a frozen model (no gradients) asked to, on a device with 'shader-f16' left on: its linear weights in f16
     const half = frozenF16 && !opts.grads && !opts.optimizer && gpu.f16Weights ? isHalfWeight : undefined;
@@ -104,11 +108,16 @@ export class KVCache {
   private readonly meta: View;
   readonly bytes: number;
 
-  constructor(readonly model: Transformer, readonly B: number, readonly L: number) {
+  constructor(
+    readonly model: Transformer,
+    readonly B: number,
+    readonly L: number,
+  ) {
     const c = model.cfg;
     if (L > c.maxPositions) throw new Error(`a KV cache of ${L} positions exceeds the model's ${c.maxPositions}`);
     const n = B * L * c.kvHeads * c.headDim;
-    if (n * 4 > model.gpu.maxBinding) throw new Error(`a KV cache of ${B} x ${L} positions needs ${(n * 4 / 2 ** 20).toFixed(0)} MiB per layer, over this adapter's storage binding`);
+    if (n * 4 > model.gpu.maxBinding)
+      throw new Error(`a KV cache of ${B} x ${L} positions needs ${((n * 4) / 2 ** 20).toFixed(0)} MiB per layer, over this adapter's storage binding`);
     // the buffers kvCacheBuffers lists (what the memory estimate counts): the position, then each layer's keys and values
     const [meta, ...kv] = kvCacheBuffers(c, B, L).map((b) => model.gpu.tensor(b.n, b.label));
     this.meta = meta!;
@@ -128,7 +137,10 @@ export class KVCache {
 }
 
 export interface PlanOptions {
-  training?: boolean; cache?: KVCache; lora?: LoraSet; score?: ScoreHead;
+  training?: boolean;
+  cache?: KVCache;
+  lora?: LoraSet;
+  score?: ScoreHead;
   /**
    * A plan of the same model, batch and options for at least T positions whose buffers this one uses
    * instead of allocating its own (its i-th tensor in the i-th of `share`'s): plans for shorter batches
@@ -169,12 +181,27 @@ export class Plan {
   private readonly byLabel = new Map<string, View>();
 
   constructor(
-    readonly model: Transformer, readonly B: number, readonly T: number, readonly training: boolean,
-    readonly cache?: KVCache, readonly lora?: LoraSet, readonly score?: ScoreHead, private readonly share?: Plan,
+    readonly model: Transformer,
+    readonly B: number,
+    readonly T: number,
+    readonly training: boolean,
+    readonly cache?: KVCache,
+    readonly lora?: LoraSet,
+    readonly score?: ScoreHead,
+    private readonly share?: Plan,
   ) {
     const cfg = model.cfg;
     if (T > cfg.maxPositions) throw new Error(`sequence length ${T} exceeds the model's ${cfg.maxPositions} positions`);
-    if (share && (share.model !== model || share.B !== B || share.T < T || share.training !== training || share.cache !== cache || share.lora !== lora || share.score !== score)) {
+    if (
+      share &&
+      (share.model !== model ||
+        share.B !== B ||
+        share.T < T ||
+        share.training !== training ||
+        share.cache !== cache ||
+        share.lora !== lora ||
+        share.score !== score)
+    ) {
       throw new Error(`a plan of ${B} x ${T} can only share the buffers of a plan of the same model, batch and options, at least ${T} long`);
     }
     this.BT = B * T;
@@ -183,12 +210,17 @@ export class Plan {
     // (a sharing plan chunks as the plan it shares with, so that its logit tensors line up with those)
     const maxCols = Math.floor(model.gpu.maxBinding / 4 / Math.max(1, share ? share.logitRows : logitRows));
     if (!score && maxCols < rowAlign(cfg.hidden)) {
-      throw new Error(`batch ${B} x ${T}: even ${rowAlign(cfg.hidden)} vocabulary columns of logits (${logitRows} rows) are over this adapter's ${(model.gpu.maxBinding / 2 ** 20).toFixed(0)} MiB storage binding: use fewer tokens per step`);
+      throw new Error(
+        `batch ${B} x ${T}: even ${rowAlign(cfg.hidden)} vocabulary columns of logits (${logitRows} rows) are over this adapter's ${(model.gpu.maxBinding / 2 ** 20).toFixed(0)} MiB storage binding: use fewer tokens per step`,
+      );
     }
     const chunks = score ? [] : model.params.rowChunks(model.headName, maxCols);
     // every buffer, from the list the memory estimate sums: the batch's and the head's now, the rest in build()
     this.layout = planBuffers(cfg, B, T, {
-      training, kvCache: !!cache, score: !!score, logitChunks: chunks,
+      training,
+      kvCache: !!cache,
+      score: !!score,
+      logitChunks: chunks,
       lora: lora && { r: lora.cfg.r, dropout: lora.cfg.dropout, modules: [...lora.modules.values()] },
     });
     // refused before anything is allocated, on every path that makes a plan (trainers, plan sets, scorers,
@@ -197,7 +229,9 @@ export class Plan {
     const over = [...this.layout.io, ...this.layout.body].find((b) => bufferBytes(b.n) > limit);
     if (over) {
       const mib = (n: number) => `${(n / 2 ** 20).toFixed(n < 10 * 2 ** 20 ? 2 : 0)} MiB`;
-      throw new MemoryError(`a plan of ${B} x ${T} tokens: its ${over.label} needs ${mib(bufferBytes(over.n))} in one buffer, over this adapter's ${mib(limit)} storage binding: use a smaller batch or sequence length`);
+      throw new MemoryError(
+        `a plan of ${B} x ${T} tokens: its ${over.label} needs ${mib(bufferBytes(over.n))} in one buffer, over this adapter's ${mib(limit)} storage binding: use a smaller batch or sequence length`,
+      );
     }
     this.allocate(this.layout.io);
     this.ids = this.take('ids');
@@ -250,7 +284,10 @@ export class Plan {
     }
     const gpu = this.model.gpu;
     gpu.write(this.ids, Uint32Array.from(ids));
-    gpu.write(this.pos, Uint32Array.from({ length: BT }, (_, i) => i % T));
+    gpu.write(
+      this.pos,
+      Uint32Array.from({ length: BT }, (_, i) => i % T),
+    );
     let tg: Int32Array;
     if (targets) tg = Int32Array.from(targets);
     else tg = Int32Array.from({ length: BT }, (_, i) => (i % T === T - 1 ? -1 : ids[i + 1]!));
@@ -271,7 +308,10 @@ export class Plan {
     for (let i = 0; i < BT; i++) if (!(ids[i]! >= 0 && ids[i]! < V)) throw new Error(`token id ${ids[i]} is outside the vocabulary (0..${V - 1})`);
     const gpu = this.model.gpu;
     gpu.write(this.ids, Uint32Array.from(ids));
-    gpu.write(this.pos, Uint32Array.from({ length: BT }, (_, i) => pos0 + (i % T)));
+    gpu.write(
+      this.pos,
+      Uint32Array.from({ length: BT }, (_, i) => pos0 + (i % T)),
+    );
     cache.setPos0(pos0);
   }
 
@@ -286,7 +326,18 @@ export class Plan {
     const linears = new LinearLayers({ gpu, params, N: BT, training, trainBase, lora, tensor });
     const x0 = this.take('embed');
     const env = new BlockEnv({
-      gpu, cfg, B, T, params, trainBase, linears, tensor, pos: this.pos, ropeTable: this.model.ropeTable, cache: this.cache, branch: this.take('proj_out'),
+      gpu,
+      cfg,
+      B,
+      T,
+      params,
+      trainBase,
+      linears,
+      tensor,
+      pos: this.pos,
+      ropeTable: this.model.ropeTable,
+      cache: this.cache,
+      branch: this.take('proj_out'),
     });
     // ---- forward: the steps in order, each layer's activations allocated as it is reached ----
     const steps: Step<BlockGrads>[] = [];
@@ -334,19 +385,31 @@ export class Plan {
     const shape = { B: this.B, T: this.T, C: cfg.hidden, V: cfg.vocabSize };
     const chunks = params.rowChunks(block.embed);
     return {
-      forward: () => embeddingForward(gpu, shape, {
-        out: x0, ids: this.ids, pos: this.pos, wte: this.tableRows(block.embed, chunks), wpe: block.positions ? env.param(block.positions) : undefined,
-      }),
-      backward: async (g) => trainBase ? embeddingBackward(gpu, shape, {
-        dwte: this.tableRows(block.embed, chunks, 'grad'), dwpe: block.positions ? env.grad(block.positions) : undefined, dout: g.dres, buckets: this.buckets!,
-      }) : [],
+      forward: () =>
+        embeddingForward(gpu, shape, {
+          out: x0,
+          ids: this.ids,
+          pos: this.pos,
+          wte: this.tableRows(block.embed, chunks),
+          wpe: block.positions ? env.param(block.positions) : undefined,
+        }),
+      backward: async (g) =>
+        trainBase
+          ? embeddingBackward(gpu, shape, {
+              dwte: this.tableRows(block.embed, chunks, 'grad'),
+              dwpe: block.positions ? env.grad(block.positions) : undefined,
+              dout: g.dres,
+              buckets: this.buckets!,
+            })
+          : [],
     };
   }
 
   /** The LM head, by vocabulary chunk: logits[:, v0:v0+vn] = x W[v0:v0+vn]^T into each chunk's own buffer. */
   private lmHead(x: View, trainBase: boolean): Step<BlockGrads> {
     const { gpu, cfg, headName } = this.model;
-    const C = cfg.hidden, weights = this.tableRows(headName, this.logitChunks);
+    const C = cfg.hidden,
+      weights = this.tableRows(headName, this.logitChunks);
     // With a cache only each sequence's last position gets logits: rows b*T + T-1 of x.
     const rows = this.cache ? { N: this.B, ldx: this.T * C, xOff: (this.T - 1) * C } : { N: this.BT };
     return {
@@ -362,8 +425,13 @@ export class Plan {
         const grads = trainBase ? this.tableRows(headName, this.logitChunks, 'grad') : undefined;
         const calls: Call[] = [];
         for (const [i, { vn, view }] of this.logitChunks.entries()) {
-          calls.push(...(await linearBackward(gpu, { N: this.BT, In: C, Out: vn, layout: 'out_in' },
-            { dx: g.dC, dw: grads?.[i]!.view, dy: view, x, w: weights[i]!.view, accumDx: i > 0 })));
+          calls.push(
+            ...(await linearBackward(
+              gpu,
+              { N: this.BT, In: C, Out: vn, layout: 'out_in' },
+              { dx: g.dC, dw: grads?.[i]!.view, dy: view, x, w: weights[i]!.view, accumDx: i > 0 },
+            )),
+          );
         }
         return calls;
       },
@@ -372,12 +440,14 @@ export class Plan {
 
   /** The scalar head in place of the LM head: scores = x w, its gradient from the trainer's dscores. */
   private scoreHead(x: View): Step<BlockGrads> {
-    const { gpu, cfg } = this.model, score = this.score!;
+    const { gpu, cfg } = this.model,
+      score = this.score!;
     const shape: LinearShape = { N: this.BT, In: cfg.hidden, Out: 1, layout: 'out_in' };
     const w = score.params.view('score.weight');
     return {
       forward: () => linearForward(gpu, shape, { y: this.scores!, x, w }),
-      backward: (g) => linearBackward(gpu, shape, { dx: g.dC, dw: score.trainable ? score.params.view('score.weight', 'grad') : undefined, dy: this.dscores!, x, w }),
+      backward: (g) =>
+        linearBackward(gpu, shape, { dx: g.dC, dw: score.trainable ? score.params.view('score.weight', 'grad') : undefined, dy: this.dscores!, x, w }),
     };
   }
 
@@ -389,7 +459,8 @@ export class Plan {
 
   /** Logit rows r0 .. r0+n-1 (by default all) as one [n, V] array, put together from the vocabulary chunks. */
   async readLogits(r0 = 0, n = this.logitRows - r0): Promise<Float32Array> {
-    const cs = this.logitChunks, V = this.model.cfg.vocabSize;
+    const cs = this.logitChunks,
+      V = this.model.cfg.vocabSize;
     const flat = await this.model.gpu.readAll(cs.map((c) => ({ buf: c.view.buf, off: c.view.off + r0 * c.vn * 4, n: n * c.vn })));
     if (cs.length === 1) return flat;
     const out = new Float32Array(n * V);

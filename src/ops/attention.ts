@@ -2,7 +2,15 @@
 import type { Call, Gpu, Kernel, View } from '../gpu/runtime.ts';
 import { MAX_DISPATCH_FLOPS } from './matmul.ts';
 
-export interface AttentionShape { B: number; T: number; Hq: number; Hkv: number; D: number; scale?: number; /** per dispatch (tests lower it) */ maxFlops?: number }
+export interface AttentionShape {
+  B: number;
+  T: number;
+  Hq: number;
+  Hkv: number;
+  D: number;
+  scale?: number;
+  /** per dispatch (tests lower it) */ maxFlops?: number;
+}
 
 function params(gpu: Gpu, s: AttentionShape, k: Kernel, bh0 = 0, L = 0): GPUBuffer {
   if (s.Hq % s.Hkv !== 0) throw new Error(`attention: ${s.Hq} query heads are not a multiple of ${s.Hkv} key/value heads`);
@@ -28,7 +36,9 @@ export async function attentionForward(gpu: Gpu, s: AttentionShape, x: { out: Vi
 
 /** dqkv (all of it is written) from dout; dsum [B, Hq, T] is scratch. */
 export async function attentionBackward(
-  gpu: Gpu, s: AttentionShape, x: { dqkv: View; dsum: View; dout: View; out: View; lse: View; qkv: View },
+  gpu: Gpu,
+  s: AttentionShape,
+  x: { dqkv: View; dsum: View; dout: View; out: View; lse: View; qkv: View },
 ): Promise<Call[]> {
   const kd = await gpu.kernel('attention.wgsl', 'backward_dsum', { HD: s.D });
   const kq = await gpu.kernel('attention.wgsl', 'backward_dq', { HD: s.D });
@@ -42,7 +52,12 @@ export async function attentionBackward(
 }
 
 /** KV cache of one layer: keys and values [B, L, Hkv, D]; meta[0] holds pos0 of the tokens being added. */
-export interface LayerCache { k: View; v: View; meta: View; L: number }
+export interface LayerCache {
+  k: View;
+  v: View;
+  meta: View;
+  L: number;
+}
 
 /** Appends the new tokens' keys and values (from qkv [B*T, S]) to the cache at pos0 .. pos0+T-1. */
 export async function kvAppend(gpu: Gpu, s: AttentionShape, x: { qkv: View; cache: LayerCache }): Promise<Call[]> {

@@ -2,14 +2,20 @@
 import type { Call, Gpu, View } from '../gpu/runtime.ts';
 
 /** The logits of vocabulary columns [v0, v0 + vn): a buffer of their own, [N, vn]. */
-export interface LogitChunk { v0: number; vn: number; view: View }
+export interface LogitChunk {
+  v0: number;
+  vn: number;
+  view: View;
+}
 
 /**
  * losses[i] = weights[i] * CE(logits[i], targets[i]), the logits given as vocabulary chunks in order; with
  * `fused`, every chunk is overwritten by its gradient. `stats` is scratch of 3N floats.
  */
 export async function crossEntropy(
-  gpu: Gpu, s: { N: number }, x: { chunks: LogitChunk[]; targets: View; weights: View; stats: View; losses: View; fused: boolean },
+  gpu: Gpu,
+  s: { N: number },
+  x: { chunks: LogitChunk[]; targets: View; weights: View; stats: View; losses: View; fused: boolean },
 ): Promise<Call[]> {
   const [ks, kf, kg] = await Promise.all(['chunk_stats', 'finalize', 'grad'].map((e) => gpu.kernel('crossentropy.wgsl', e)));
   const calls: Call[] = [];
@@ -22,7 +28,9 @@ export async function crossEntropy(
     }
   };
   for (const c of x.chunks) dispatches(ks, c);
-  calls.push(gpu.call(kf!, [gpu.params(kf!, { N: s.N, vn: 0, v0: 0, r0: 0, n: s.N }), gpu.none, x.targets, x.weights, x.stats, x.losses], [Math.ceil(s.N / 256)]));
+  calls.push(
+    gpu.call(kf!, [gpu.params(kf!, { N: s.N, vn: 0, v0: 0, r0: 0, n: s.N }), gpu.none, x.targets, x.weights, x.stats, x.losses], [Math.ceil(s.N / 256)]),
+  );
   if (x.fused) for (const c of x.chunks) dispatches(kg, c);
   return calls;
 }

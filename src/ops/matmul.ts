@@ -34,7 +34,8 @@ export const MAX_DISPATCH_FLOPS = 2 ** 31;
 const TILE = 64;
 const TILE_N = 128;
 /** The epilogue's flags (Params.flags in shaders/matmul.wgsl). */
-const FLAG_BIAS = 1, FLAG_ACCUM = 2;
+const FLAG_BIAS = 1,
+  FLAG_ACCUM = 2;
 /** Products with at most this many rows use the matrix-vector kernels. */
 export const GEMV_ROWS = 8;
 
@@ -54,7 +55,20 @@ export async function matmul(gpu: Gpu, x: MatmulArgs): Promise<Call[]> {
   if (M <= GEMV_ROWS && !transA && K > 0) {
     // decoding: a matrix-vector kernel (the tiles would compute 64 rows for these few)
     const kernel = await gpu.kernel('matmul.wgsl', transB ? 'gemv_nt' : 'gemv_nn', defines);
-    const u = gpu.params(kernel, { M, N, K, lda, ldb, ldc, row0: 0, aoff: x.aOff ?? 0, boff: x.bOff ?? 0, coff: x.cOff ?? 0, alpha: x.alpha ?? 1, flags: flags(!!x.bias, !!x.accum) });
+    const u = gpu.params(kernel, {
+      M,
+      N,
+      K,
+      lda,
+      ldb,
+      ldc,
+      row0: 0,
+      aoff: x.aOff ?? 0,
+      boff: x.bOff ?? 0,
+      coff: x.cOff ?? 0,
+      alpha: x.alpha ?? 1,
+      flags: flags(!!x.bias, !!x.accum),
+    });
     return [gpu.call(kernel, [u, x.a, x.b, x.bias ?? gpu.none, x.c], transB ? gpu.grid(N) : [Math.ceil(N / 64)])];
   }
   const calls: Call[] = [];

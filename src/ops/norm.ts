@@ -2,7 +2,10 @@
 import type { Call, Gpu, Kernel, View } from '../gpu/runtime.ts';
 
 export interface NormShape {
-  N: number; C: number; eps: number; rms: boolean;
+  N: number;
+  C: number;
+  eps: number;
+  rms: boolean;
   /** Rows inside wider rows: `group` rows of C side by side at element `off` of every `ld`-wide row (default: [N, C] contiguous). */
   rows?: { group: number; ld: number; off: number };
 }
@@ -21,7 +24,8 @@ export async function normForward(gpu: Gpu, s: NormShape, x: { y: View; stats: V
 
 /** dx (= or += when accum) from dy; dw, db accumulate (+=), skipped when dw is absent (a frozen norm). */
 export async function normBackward(
-  gpu: Gpu, s: NormShape,
+  gpu: Gpu,
+  s: NormShape,
   x: { dx: View; dw?: View; db?: View; dy: View; x: View; w: View; stats: View; accum: boolean },
 ): Promise<Call[]> {
   const ki = await gpu.kernel('norm.wgsl', 'backward_input', { RMS: s.rms, ACCUM: x.accum });

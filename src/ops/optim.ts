@@ -32,11 +32,18 @@ export async function gradNorm(gpu: Gpu, x: { clip: View; partials: View; grads:
   return calls;
 }
 
-export interface AdamHyper { lr: number; beta1: number; beta2: number; eps: number; weightDecay: number }
+export interface AdamHyper {
+  lr: number;
+  beta1: number;
+  beta2: number;
+  eps: number;
+  weightDecay: number;
+}
 
 /** One AdamW update of `param` from `grad`; `set(step, lr)` rewrites the uniforms before a submit (no allocation). */
 export async function adamw(
-  gpu: Gpu, x: { param: View; grad: View; m: View; v: View; clip: View; hyper: AdamHyper },
+  gpu: Gpu,
+  x: { param: View; grad: View; m: View; v: View; clip: View; hyper: AdamHyper },
 ): Promise<{ calls: Call[]; set: (step: number, lr: number) => void }> {
   const k = await gpu.kernel('optim.wgsl', 'adamw');
   const h = x.hyper;

@@ -17,7 +17,12 @@ export function ropeTable(P: number, D: number, theta: number): Float32Array {
   return t;
 }
 
-export interface RopeShape { BT: number; Hq: number; Hkv: number; D: number }
+export interface RopeShape {
+  BT: number;
+  Hq: number;
+  Hkv: number;
+  D: number;
+}
 
 /** Rotates (forward) or un-rotates (backward, on gradients) heads 0 .. Hq+Hkv-1 of qkv in place. */
 export async function rope(gpu: Gpu, s: RopeShape, x: { qkv: View; pos: View; table: View; backward: boolean }): Promise<Call[]> {

@@ -2,12 +2,19 @@
 // The defaults, help lines, flags and TRL names of every field are one table, src/shared/schema.ts; here
 // the config's type, the resolution (the stage's defaults, then the input over them) and its rules.
 import {
-  AUTO_EPOCHS, isGroup, isOnline, LOSS_TYPES, SCALE_REWARDS, stageDefaults, type LossType, type ModelShape, type ScaleRewards, type Stage,
+  AUTO_EPOCHS,
+  isGroup,
+  isOnline,
+  LOSS_TYPES,
+  SCALE_REWARDS,
+  stageDefaults,
+  type LossType,
+  type ModelShape,
+  type ScaleRewards,
+  type Stage,
 } from './schema.ts';
 
-export {
-  AUTO_EPOCHS, defaultLr, EARLY_STOPPING, isGroup, isOnline, ONLINE, STAGES, TARGET_KL, widthScale, type ModelShape, type Stage,
-} from './schema.ts';
+export { AUTO_EPOCHS, defaultLr, EARLY_STOPPING, isGroup, isOnline, ONLINE, STAGES, TARGET_KL, widthScale, type ModelShape, type Stage } from './schema.ts';
 
 /** A stage's resolved config. Each field's default, help line, flag and TRL name: OPTION[key] in src/shared/schema.ts. */
 export interface TrainConfig {
@@ -94,8 +101,23 @@ export function resolveConfig(stage: Stage, input: TrainInput, model: ModelShape
   const int = (k: keyof TrainConfig, min: number) => (Number.isInteger(c[k]) && (c[k] as number) >= min) || bad(k, `an integer >= ${min}`);
   const pos = (k: keyof TrainConfig) => (typeof c[k] === 'number' && Number.isFinite(c[k]) && (c[k] as number) > 0) || bad(k, 'a finite number > 0');
   const nonneg = (k: keyof TrainConfig) => (typeof c[k] === 'number' && Number.isFinite(c[k]) && (c[k] as number) >= 0) || bad(k, 'a finite number >= 0');
-  int('seed', 0); int('epochs', 0); int('steps', 0); int('batchSize', 1); int('seqLen', 4); int('loraRank', 0); int('checkpointEvery', 0);
-  pos('lr'); pos('eps'); if (isGroup(stage)) nonneg('beta'); else pos('beta'); nonneg('weightDecay'); nonneg('maxGradNorm'); nonneg('warmupRatio'); nonneg('minLrRatio'); nonneg('loraAlpha'); pos('headLrRatio');
+  int('seed', 0);
+  int('epochs', 0);
+  int('steps', 0);
+  int('batchSize', 1);
+  int('seqLen', 4);
+  int('loraRank', 0);
+  int('checkpointEvery', 0);
+  pos('lr');
+  pos('eps');
+  if (isGroup(stage)) nonneg('beta');
+  else pos('beta');
+  nonneg('weightDecay');
+  nonneg('maxGradNorm');
+  nonneg('warmupRatio');
+  nonneg('minLrRatio');
+  nonneg('loraAlpha');
+  pos('headLrRatio');
   if (!(c.loraDropout >= 0 && c.loraDropout < 1)) bad('loraDropout', 'in [0, 1)');
   if (c.seqLen > maxPositions) bad('seqLen', `within the model's ${maxPositions} positions`);
   if (c.onNonFinite !== 'skip' && c.onNonFinite !== 'stop') bad('onNonFinite', "'skip' or 'stop'");
@@ -104,13 +126,20 @@ export function resolveConfig(stage: Stage, input: TrainInput, model: ModelShape
     pos('target_kl');
   }
   if (stage === 'ppo') {
-    int('numSamples', 1); int('maxNewTokens', 1); int('ppo_epochs', 1); int('minibatches', 1); nonneg('ptx_coef');
+    int('numSamples', 1);
+    int('maxNewTokens', 1);
+    int('ppo_epochs', 1);
+    int('minibatches', 1);
+    nonneg('ptx_coef');
     if (!(c.ema_decay >= 0 && c.ema_decay < 1)) bad('ema_decay', 'in [0, 1)');
     if (c.numSamples > 9) bad('numSamples', 'at most 9');
     if (!c.rewardRunId) bad('rewardRunId', 'the id of a reward-model run');
   }
   if (isGroup(stage)) {
-    int('numSamples', stage === 'rloo' ? 2 : 1); int('maxNewTokens', 1); int('num_iterations', 1); pos('temperature');
+    int('numSamples', stage === 'rloo' ? 2 : 1);
+    int('maxNewTokens', 1);
+    int('num_iterations', 1);
+    pos('temperature');
     if (c.numSamples > 16) bad('numSamples', 'at most 16');
     if (!(c.epsilon > 0 && c.epsilon < 1)) bad('epsilon', 'in (0, 1)');
     nonneg('epsilon_high');
@@ -120,7 +149,8 @@ export function resolveConfig(stage: Stage, input: TrainInput, model: ModelShape
     if (typeof c.reward_module !== 'string') bad('reward_module', 'the source of a JavaScript module');
     if (!c.reward_funcs.length && !c.rewardRunId) bad('reward_funcs', 'given: GRPO and RLOO need reward functions, a reward model (rewardRunId), or both');
     const n = c.reward_funcs.length + (c.rewardRunId ? 1 : 0);
-    if (!Array.isArray(c.reward_weights) || c.reward_weights.some((x) => typeof x !== 'number' || !Number.isFinite(x))) bad('reward_weights', 'a list of finite numbers');
+    if (!Array.isArray(c.reward_weights) || c.reward_weights.some((x) => typeof x !== 'number' || !Number.isFinite(x)))
+      bad('reward_weights', 'a list of finite numbers');
     if (c.reward_weights.length && c.reward_weights.length !== n) bad('reward_weights', `one weight per reward function (${n})`);
     if (typeof c.normalize_advantages !== 'boolean') bad('normalize_advantages', 'true or false');
     if (typeof c.mask_truncated_completions !== 'boolean') bad('mask_truncated_completions', 'true or false');

@@ -11,12 +11,16 @@ import type { ParamSpec } from './model-config.ts';
 export const isHalfWeight = (s: Pick<ParamSpec, 'name' | 'shape'>): boolean =>
   s.shape.length === 2 && s.name.endsWith('.weight') && !/wte|wpe|embed_tokens|lm_head/.test(s.name);
 
-const f = new Float32Array(1), u = new Uint32Array(f.buffer);
+const f = new Float32Array(1),
+  u = new Uint32Array(f.buffer);
 
 /** The binary16 bits of x, rounded to nearest, ties to even (subnormals kept; past 65504 infinity). */
 export function halfBits(x: number): number {
   f[0] = x;
-  const b = u[0]!, sign = (b >>> 16) & 0x8000, exp = (b >>> 23) & 0xff, man = b & 0x7fffff;
+  const b = u[0]!,
+    sign = (b >>> 16) & 0x8000,
+    exp = (b >>> 23) & 0xff,
+    man = b & 0x7fffff;
   if (exp === 0xff) return sign | 0x7c00 | (man ? 0x200 : 0); // infinity, NaN
   const e = exp - 112; // the exponent re-biased for 15
   if (e >= 0x1f) return sign | 0x7c00;
@@ -24,7 +28,9 @@ export function halfBits(x: number): number {
     // subnormal: the value in units of 2^-24, from the 24-bit significand shifted right by 14 - e
     const s = 14 - e;
     if (s > 24) return sign;
-    const M = man | 0x800000, half = 1 << (s - 1), rem = M & ((1 << s) - 1);
+    const M = man | 0x800000,
+      half = 1 << (s - 1),
+      rem = M & ((1 << s) - 1);
     let m = M >>> s;
     if (rem > half || (rem === half && m & 1)) m++;
     return sign | m; // m = 0x400 is the smallest normal, correctly encoded
@@ -37,7 +43,9 @@ export function halfBits(x: number): number {
 
 /** The value of binary16 bits h. */
 export function halfValue(h: number): number {
-  const sign = h & 0x8000 ? -1 : 1, exp = (h >>> 10) & 0x1f, man = h & 0x3ff;
+  const sign = h & 0x8000 ? -1 : 1,
+    exp = (h >>> 10) & 0x1f,
+    man = h & 0x3ff;
   if (exp === 0) return sign * man * 2 ** -24;
   if (exp === 0x1f) return man ? NaN : sign * Infinity;
   return sign * (1 + man / 1024) * 2 ** (exp - 15);
@@ -49,7 +57,8 @@ export function halfValue(h: number): number {
  * that does not fit f16 (finite, rounding to infinity), or -1, with it: such a weight cannot be stored so.
  */
 export function packHalf(data: Float32Array): { words: Uint32Array; overflow: number } {
-  const words = new Uint32Array(Math.ceil(data.length / 2)), halves = new Uint16Array(words.buffer);
+  const words = new Uint32Array(Math.ceil(data.length / 2)),
+    halves = new Uint16Array(words.buffer);
   let overflow = -1;
   for (let i = 0; i < data.length; i++) {
     const h = halfBits(data[i]!);

@@ -47,23 +47,37 @@ export function estimateMemory(cfg: ModelConfig, use: Use, o: EstimateOptions): 
   // + Llama's rotary cos/sin table, uploaded once with the weights
   let weights = paramBytes + (cfg.arch === 'llama' ? buf(cfg.maxPositions * cfg.headDim) : 0);
   const { batch: B, seqLen: T } = o;
-  const BT = B * T, C = cfg.hidden, I = cfg.intermediate, Hq = cfg.heads, Hkv = cfg.kvHeads, D = cfg.headDim;
-  const S = (Hq + 2 * Hkv) * D, llama = cfg.arch === 'llama';
+  const BT = B * T,
+    C = cfg.hidden,
+    I = cfg.intermediate,
+    Hq = cfg.heads,
+    Hkv = cfg.kvHeads,
+    D = cfg.headDim;
+  const S = (Hq + 2 * Hkv) * D,
+    llama = cfg.arch === 'llama';
   const training = use !== 'inference';
   const kv = !training && !!o.kvCache;
   const logitRows = kv ? B : BT;
   // every buffer of the plan, from the list `Plan` allocates (plan-buffers.ts); the logits in one vocabulary
   // chunk (one buffer: where the adapter's binding needs several, they add a little alignment)
-  const r = o.loraRank ?? 8, targets = new Set(o.loraTargets ?? (llama ? ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'] : ['c_attn', 'c_proj', 'c_fc']));
-  const adapted = use === 'lora' ? specs.filter((s) => {
-    const mod = s.name.split('.').slice(-2, -1)[0]!;
-    return s.shape.length === 2 && s.name.endsWith('.weight') && targets.has(mod) && !/wte|wpe|embed|lm_head/.test(s.name);
-  }).map((s) => ({ module: s.name.slice(0, -'.weight'.length), In: llama ? s.shape[1]! : s.shape[0]!, Out: llama ? s.shape[0]! : s.shape[1]! })) : [];
+  const r = o.loraRank ?? 8,
+    targets = new Set(o.loraTargets ?? (llama ? ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'] : ['c_attn', 'c_proj', 'c_fc']));
+  const adapted =
+    use === 'lora'
+      ? specs
+          .filter((s) => {
+            const mod = s.name.split('.').slice(-2, -1)[0]!;
+            return s.shape.length === 2 && s.name.endsWith('.weight') && targets.has(mod) && !/wte|wpe|embed|lm_head/.test(s.name);
+          })
+          .map((s) => ({ module: s.name.slice(0, -'.weight'.length), In: llama ? s.shape[1]! : s.shape[0]!, Out: llama ? s.shape[0]! : s.shape[1]! }))
+      : [];
   const plan = planBuffers(cfg, B, T, { training, kvCache: kv, lora: use === 'lora' ? { r, dropout: o.loraDropout ?? 0, modules: adapted } : undefined });
   let activations = buffersBytes(plan.io) + buffersBytes(plan.body);
   const kvPerLayer = B * T * Hkv * D;
   const kvCache = kv ? buffersBytes(kvCacheBuffers(cfg, B, T)) : 0;
-  let trainable = 0, gradients = 0, optimizer = 0;
+  let trainable = 0,
+    gradients = 0,
+    optimizer = 0;
   if (use === 'full') {
     trainable = parameters;
     gradients = paramBytes; // all f32 (half is off)
@@ -96,7 +110,10 @@ export function estimateMemory(cfg: ModelConfig, use: Use, o: EstimateOptions): 
 /** The uses the Model tab shows for a model: sampling 4 x seqLen with the KV cache, LoRA r=8 and full
  *  fine-tuning on 8 x seqLen, with seqLen 256 (or the model's positions when fewer). `f16Weights`: the frozen
  *  model keeps its linear weights in f16 (sampling and LoRA; the device has 'shader-f16'). */
-export function playgroundMemory(cfg: ModelConfig, f16Weights = false): { seqLen: number; inference: MemoryEstimate; lora: MemoryEstimate; full: MemoryEstimate } {
+export function playgroundMemory(
+  cfg: ModelConfig,
+  f16Weights = false,
+): { seqLen: number; inference: MemoryEstimate; lora: MemoryEstimate; full: MemoryEstimate } {
   const seqLen = Math.min(256, cfg.maxPositions);
   return {
     seqLen,
@@ -111,12 +128,18 @@ export class MemoryError extends Error {}
 const mib = (b: number) => (b < 2 ** 20 ? `${(b / 2 ** 10).toFixed(0)} KiB` : `${(b / 2 ** 20).toFixed(b < 10 * 2 ** 20 ? 1 : 0)} MiB`);
 
 /** Throws a MemoryError saying what does not fit and what to change. `budget`: total bytes the user allows (optional). */
-export function checkFits(e: { use: string; largestBuffer: number; largestBinding: number; bytes: { total: number } }, limits: { maxBufferSize: number; maxStorageBufferBindingSize: number }, budget?: number): void {
+export function checkFits(
+  e: { use: string; largestBuffer: number; largestBinding: number; bytes: { total: number } },
+  limits: { maxBufferSize: number; maxStorageBufferBindingSize: number },
+  budget?: number,
+): void {
   if (e.largestBuffer > limits.maxBufferSize) {
     throw new MemoryError(`${e.use}: needs a ${mib(e.largestBuffer)} buffer, over this adapter's maxBufferSize of ${mib(limits.maxBufferSize)}`);
   }
   if (e.largestBinding > limits.maxStorageBufferBindingSize) {
-    throw new MemoryError(`${e.use}: needs ${mib(e.largestBinding)} in one storage binding, over this adapter's ${mib(limits.maxStorageBufferBindingSize)}: use a smaller batch or sequence length`);
+    throw new MemoryError(
+      `${e.use}: needs ${mib(e.largestBinding)} in one storage binding, over this adapter's ${mib(limits.maxStorageBufferBindingSize)}: use a smaller batch or sequence length`,
+    );
   }
   if (budget !== undefined && e.bytes.total > budget) {
     throw new MemoryError(`${e.use}: needs about ${mib(e.bytes.total)} of GPU memory, more than the ${mib(budget)} available`);
@@ -148,8 +171,10 @@ export interface StageMemoryInput {
  * Score heads count their weight and their scores. `bytes` by part; `total` their sum.
  */
 export function stageMemory(cfg: ModelConfig, s: StageMemoryInput): StageMemory {
-  const lora = s.loraRank > 0, T = s.seqLen;
-  let largestBuffer = 0, largestBinding = 0;
+  const lora = s.loraRank > 0,
+    T = s.seqLen;
+  let largestBuffer = 0,
+    largestBinding = 0;
   const estimate = (use: Use, o: Parameters<typeof estimateMemory>[2]) => {
     const e = estimateMemory(cfg, use, o);
     largestBuffer = Math.max(largestBuffer, e.largestBuffer);
@@ -159,30 +184,36 @@ export function stageMemory(cfg: ModelConfig, s: StageMemoryInput): StageMemory 
   const online = s.stage === 'ppo' || s.stage === 'grpo' || s.stage === 'rloo';
   const rows = online ? s.batch * s.samples : s.stage === 'rm' ? s.batch * s.samples : s.stage === 'dpo' ? 2 * s.batch : s.batch;
   const f16Weights = lora && !!s.f16Weights;
-  const base = estimate( 'inference', { batch: 1, seqLen: 1, f16Weights }).bytes.weights;
+  const base = estimate('inference', { batch: 1, seqLen: 1, f16Weights }).bytes.weights;
   const opts = { seqLen: T, loraRank: s.loraRank, loraTargets: s.loraTargets, loraDropout: s.loraDropout, f16Weights };
   /** A trained role: its own weights (adapter, or the whole model under full fine-tuning), gradients, moments and training plan. */
   const trained = (batch: number) => {
-    const e = estimate( lora ? 'lora' : 'full', { ...opts, batch });
+    const e = estimate(lora ? 'lora' : 'full', { ...opts, batch });
     return e.bytes.weights - (lora ? base : 0) + e.bytes.gradients + e.bytes.optimizer + e.bytes.activations;
   };
   /** A frozen role's forward plan (and, with LoRA, its adapter; a model of its own otherwise). */
   const frozen = (batch: number, ownWeights: boolean) => {
-    const plan = estimate( 'inference', { batch, seqLen: T }).bytes.activations;
+    const plan = estimate('inference', { batch, seqLen: T }).bytes.activations;
     if (!ownWeights) return plan;
-    return plan + (lora ? estimate( 'lora', { ...opts, batch: 1, seqLen: 1 }).bytes.weights - base : base);
+    return plan + (lora ? estimate('lora', { ...opts, batch: 1, seqLen: 1 }).bytes.weights - base : base);
   };
   // a score head's plan has its weight and scores in place of the LM head's logits: the role it scores for
   // drops its logits (noLogits) and the head counts what it adds, so every part stays >= 0
   const head = (batch: number, training: boolean) => buf(cfg.hidden) * (training ? 4 : 1) + buf(batch * T) * (training ? 2 : 1);
   const noLogits = (batch: number) => -buf(batch * T * cfg.vocabSize) - buf(3 * batch * T);
   // every prompt of a step decodes in one batch: a cache of rows x T, and the prefill's plan of rows x the prompt
-  const kv = () => estimate( 'inference', { batch: rows, seqLen: T, kvCache: true }).bytes.kvCache
-    + estimate( 'inference', { batch: rows, seqLen: Math.min(T, s.promptLen ?? T), kvCache: true }).bytes.activations;
+  const kv = () =>
+    estimate('inference', { batch: rows, seqLen: T, kvCache: true }).bytes.kvCache +
+    estimate('inference', { batch: rows, seqLen: Math.min(T, s.promptLen ?? T), kvCache: true }).bytes.activations;
   const parts: Record<string, number> = { base, policy: trained(rows) };
   if (s.stage === 'rm') Object.assign(parts, { policy: parts.policy + noLogits(rows), head: head(rows, true) });
   if (s.stage === 'dpo') parts.reference = frozen(rows, false);
-  if (s.stage === 'ppo') Object.assign(parts, { value: trained(rows) + noLogits(rows) + head(rows, true), reference: frozen(rows, false), reward: frozen(rows, true) + noLogits(rows) + head(rows, false) });
+  if (s.stage === 'ppo')
+    Object.assign(parts, {
+      value: trained(rows) + noLogits(rows) + head(rows, true),
+      reference: frozen(rows, false),
+      reward: frozen(rows, true) + noLogits(rows) + head(rows, false),
+    });
   if (s.stage === 'grpo' || s.stage === 'rloo') {
     if (s.beta > 0) parts.reference = frozen(rows, false);
     if (s.rewardModel) parts.reward = frozen(rows, true) + noLogits(rows) + head(rows, false);
@@ -203,8 +234,16 @@ export interface StageMemory {
  *  `f16Weights`: the base the stage runs on keeps its linear weights in f16 (counted with LoRA only). */
 export function stageMemoryOf(cfg: ModelConfig, stage: Stage, c: TrainConfig, rewardModel: boolean, f16Weights = false): StageMemory {
   return stageMemory(cfg, {
-    stage, batch: c.batchSize, seqLen: c.seqLen, samples: c.numSamples, loraRank: c.loraRank, loraDropout: c.loraDropout,
-    loraTargets: c.loraRank > 0 ? [...LORA_DEFAULTS[cfg.arch].targets] : undefined, beta: c.beta, rewardModel, f16Weights,
+    stage,
+    batch: c.batchSize,
+    seqLen: c.seqLen,
+    samples: c.numSamples,
+    loraRank: c.loraRank,
+    loraDropout: c.loraDropout,
+    loraTargets: c.loraRank > 0 ? [...LORA_DEFAULTS[cfg.arch].targets] : undefined,
+    beta: c.beta,
+    rewardModel,
+    f16Weights,
   });
 }
 

@@ -47,7 +47,8 @@ function num(raw: Raw, file: string, key: string, fallback?: number): number {
     if (fallback !== undefined) return fallback;
     throw new ConfigError(`${file}: required field "${key}" is missing`);
   }
-  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw new ConfigError(`${file}: field "${key}" must be a non-negative number, got ${JSON.stringify(v)}`);
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0)
+    throw new ConfigError(`${file}: field "${key}" must be a non-negative number, got ${JSON.stringify(v)}`);
   return v;
 }
 
@@ -76,7 +77,8 @@ function eosOf(r: Raw): number | number[] | undefined {
 }
 
 /** architectures lists a *ForSequenceClassification class (transformers' reward-model layout). */
-const isSequenceClassification = (r: Raw) => Array.isArray(r.architectures) && r.architectures.some((a) => typeof a === 'string' && a.endsWith('ForSequenceClassification'));
+const isSequenceClassification = (r: Raw) =>
+  Array.isArray(r.architectures) && r.architectures.some((a) => typeof a === 'string' && a.endsWith('ForSequenceClassification'));
 
 function gpt2(r: Raw, file: string): ModelConfig {
   const act = r.activation_function ?? 'gelu_new';
@@ -140,7 +142,8 @@ function ropeThetaOf(r: Raw, file: string): number {
     if (rope.rope_theta !== undefined && rope.rope_theta !== null) thetas.push([`${key}.rope_theta`, num(rope, `${file}: "${key}"`, 'rope_theta')]);
   }
   const differ = thetas.find(([, t]) => t !== thetas[0]![1]);
-  if (differ) throw new ConfigError(`${file}: ${thetas.map(([k, t]) => `"${k}" (${t})`).join(' and ')} differ; which one the model was trained with is unknown`);
+  if (differ)
+    throw new ConfigError(`${file}: ${thetas.map(([k, t]) => `"${k}" (${t})`).join(' and ')} differ; which one the model was trained with is unknown`);
   return thetas[0]?.[1] ?? 10000;
 }
 
@@ -201,14 +204,21 @@ export function paramSpecs(c: ModelConfig): ParamSpec[] {
     p('wpe.weight', [c.maxPositions, C]);
     for (let l = 0; l < c.layers; l++) {
       const h = `h.${l}.`;
-      p(h + 'ln_1.weight', [C]); p(h + 'ln_1.bias', [C]);
-      p(h + 'attn.c_attn.weight', [C, 3 * C]); p(h + 'attn.c_attn.bias', [3 * C]);
-      p(h + 'attn.c_proj.weight', [C, C]); p(h + 'attn.c_proj.bias', [C]);
-      p(h + 'ln_2.weight', [C]); p(h + 'ln_2.bias', [C]);
-      p(h + 'mlp.c_fc.weight', [C, c.intermediate]); p(h + 'mlp.c_fc.bias', [c.intermediate]);
-      p(h + 'mlp.c_proj.weight', [c.intermediate, C]); p(h + 'mlp.c_proj.bias', [C]);
+      p(h + 'ln_1.weight', [C]);
+      p(h + 'ln_1.bias', [C]);
+      p(h + 'attn.c_attn.weight', [C, 3 * C]);
+      p(h + 'attn.c_attn.bias', [3 * C]);
+      p(h + 'attn.c_proj.weight', [C, C]);
+      p(h + 'attn.c_proj.bias', [C]);
+      p(h + 'ln_2.weight', [C]);
+      p(h + 'ln_2.bias', [C]);
+      p(h + 'mlp.c_fc.weight', [C, c.intermediate]);
+      p(h + 'mlp.c_fc.bias', [c.intermediate]);
+      p(h + 'mlp.c_proj.weight', [c.intermediate, C]);
+      p(h + 'mlp.c_proj.bias', [C]);
     }
-    p('ln_f.weight', [C]); p('ln_f.bias', [C]);
+    p('ln_f.weight', [C]);
+    p('ln_f.bias', [C]);
     if (!c.tiedEmbeddings) p('lm_head.weight', [c.vocabSize, C]);
   } else {
     const D = c.headDim;
@@ -216,18 +226,29 @@ export function paramSpecs(c: ModelConfig): ParamSpec[] {
     for (let l = 0; l < c.layers; l++) {
       const h = `model.layers.${l}.`;
       p(h + 'input_layernorm.weight', [C]);
-      for (const [n, rows] of [['q', c.heads * D], ['k', c.kvHeads * D], ['v', c.kvHeads * D]] as const) {
+      for (const [n, rows] of [
+        ['q', c.heads * D],
+        ['k', c.kvHeads * D],
+        ['v', c.kvHeads * D],
+      ] as const) {
         p(h + `self_attn.${n}_proj.weight`, [rows, C]);
         if (c.qkvBias) p(h + `self_attn.${n}_proj.bias`, [rows]);
       }
       p(h + 'self_attn.o_proj.weight', [C, c.heads * D]);
       if (c.oBias) p(h + 'self_attn.o_proj.bias', [C]);
-      if (c.qkNorm) { p(h + 'self_attn.q_norm.weight', [D]); p(h + 'self_attn.k_norm.weight', [D]); }
+      if (c.qkNorm) {
+        p(h + 'self_attn.q_norm.weight', [D]);
+        p(h + 'self_attn.k_norm.weight', [D]);
+      }
       p(h + 'post_attention_layernorm.weight', [C]);
       p(h + 'mlp.gate_proj.weight', [c.intermediate, C]);
       p(h + 'mlp.up_proj.weight', [c.intermediate, C]);
       p(h + 'mlp.down_proj.weight', [C, c.intermediate]);
-      if (c.mlpBias) { p(h + 'mlp.gate_proj.bias', [c.intermediate]); p(h + 'mlp.up_proj.bias', [c.intermediate]); p(h + 'mlp.down_proj.bias', [C]); }
+      if (c.mlpBias) {
+        p(h + 'mlp.gate_proj.bias', [c.intermediate]);
+        p(h + 'mlp.up_proj.bias', [c.intermediate]);
+        p(h + 'mlp.down_proj.bias', [C]);
+      }
     }
     p('model.norm.weight', [C]);
     if (!c.tiedEmbeddings) p('lm_head.weight', [c.vocabSize, C]);

@@ -4,7 +4,10 @@
 // (memory.ts) sums the same list. One list, so the estimate cannot drift from what is allocated.
 import type { ModelConfig } from './model-config.ts';
 
-export interface PlanBuffer { label: string; n: number }
+export interface PlanBuffer {
+  label: string;
+  n: number;
+}
 
 export interface PlanBufferOptions {
   training: boolean;
@@ -23,12 +26,22 @@ export const bucketLength = (BT: number) => 3 * BT + 2;
 
 /** What a block keeps per layer (blocks' `activations`), by name, for B x T tokens. */
 export function layerActivations(cfg: ModelConfig, B: number, T: number): [string, number][] {
-  const BT = B * T, { hidden: C, heads: Hq, kvHeads: Hkv, headDim: D, intermediate: I } = cfg;
-  const S = (Hq + 2 * Hkv) * D, llama = cfg.arch === 'llama';
+  const BT = B * T,
+    { hidden: C, heads: Hq, kvHeads: Hkv, headDim: D, intermediate: I } = cfg;
+  const S = (Hq + 2 * Hkv) * D,
+    llama = cfg.arch === 'llama';
   const a: [string, number][] = [
-    ['n1', BT * C], ['s1', 2 * BT], ['qkv', BT * S], ['att', BT * Hq * D], ['lse', B * Hq * T], ['res2', BT * C], ['n2', BT * C], ['s2', 2 * BT],
+    ['n1', BT * C],
+    ['s1', 2 * BT],
+    ['qkv', BT * S],
+    ['att', BT * Hq * D],
+    ['lse', B * Hq * T],
+    ['res2', BT * C],
+    ['n2', BT * C],
+    ['s2', 2 * BT],
     ['mid', BT * (llama ? 2 * I : I)], // GPT-2: c_fc's output; Llama: gate | up
-    ['act', BT * I], ['out', BT * C],
+    ['act', BT * I],
+    ['out', BT * C],
   ];
   // Qwen3: q and k before their per-head norms, and the norms' stats
   if (cfg.qkNorm) a.push(['qk', BT * S], ['sq', 2 * BT * Hq], ['sk', 2 * BT * Hkv]);
@@ -37,9 +50,16 @@ export function layerActivations(cfg: ModelConfig, B: number, T: number): [strin
 
 /** The backward's gradient buffers, shared by every layer (blocks' `gradients`). */
 export function blockGradients(cfg: ModelConfig, B: number, T: number): [string, number][] {
-  const BT = B * T, { hidden: C, heads: Hq, kvHeads: Hkv, headDim: D, intermediate: I } = cfg;
+  const BT = B * T,
+    { hidden: C, heads: Hq, kvHeads: Hkv, headDim: D, intermediate: I } = cfg;
   const S = (Hq + 2 * Hkv) * D;
-  const g: [string, number][] = [['dres', BT * C], ['dC', BT * C], ['dI', BT * I], ['dqkv', BT * S], ['dsum', B * Hq * T]];
+  const g: [string, number][] = [
+    ['dres', BT * C],
+    ['dC', BT * C],
+    ['dI', BT * I],
+    ['dqkv', BT * S],
+    ['dsum', B * Hq * T],
+  ];
   if (cfg.qkNorm) g.push(['dqk', BT * S]);
   if (Hq * D !== C) g.push(['dA', BT * Hq * D]); // else the attention output's gradient is dC
   if (cfg.arch === 'llama') g.push(['dgu', BT * 2 * I]);
@@ -51,7 +71,10 @@ export function blockGradients(cfg: ModelConfig, B: number, T: number): [string,
  * with the plan) and `body` (the activations, made when it is built).
  */
 export function planBuffers(cfg: ModelConfig, B: number, T: number, o: PlanBufferOptions): { io: PlanBuffer[]; body: PlanBuffer[] } {
-  const BT = B * T, C = cfg.hidden, I = cfg.intermediate, A = cfg.heads * cfg.headDim;
+  const BT = B * T,
+    C = cfg.hidden,
+    I = cfg.intermediate,
+    A = cfg.heads * cfg.headDim;
   const io: PlanBuffer[] = ['ids', 'pos', 'targets', 'weights', 'losses'].map((label) => ({ label, n: BT }));
   if (!o.score) {
     const rows = o.kvCache ? B : BT;
@@ -91,7 +114,8 @@ export function planBuffers(cfg: ModelConfig, B: number, T: number, o: PlanBuffe
 
 /** A KV cache's buffers for B sequences of L positions: each layer's keys and values, and the position. */
 export function kvCacheBuffers(cfg: ModelConfig, B: number, L: number): PlanBuffer[] {
-  const n = B * L * cfg.kvHeads * cfg.headDim, out: PlanBuffer[] = [{ label: 'kv_meta', n: 4 }];
+  const n = B * L * cfg.kvHeads * cfg.headDim,
+    out: PlanBuffer[] = [{ label: 'kv_meta', n: 4 }];
   for (let l = 0; l < cfg.layers; l++) out.push({ label: `l${l}.kcache`, n }, { label: `l${l}.vcache`, n });
   return out;
 }

@@ -12,9 +12,17 @@
 // name and an argument, `max_words:12`) serve the command line and the experiment without a file.
 
 /** What a reward function receives: the batch's prompts (as shown to the model), completions (decoded) and their token ids. */
-export interface RewardInput { prompts: string[]; completions: string[]; completion_ids: number[][] }
+export interface RewardInput {
+  prompts: string[];
+  completions: string[];
+  completion_ids: number[][];
+}
 export type RewardFn = (input: RewardInput) => (number | null)[] | Promise<(number | null)[]>;
-export interface RewardFunction { name: string; fn: RewardFn; /** Where it came from (a file, "built-in"), for messages and the model card. */ origin: string }
+export interface RewardFunction {
+  name: string;
+  fn: RewardFn;
+  /** Where it came from (a file, "built-in"), for messages and the model card. */ origin: string;
+}
 
 const wordsOf = (s: string) => s.split(/\s+/).filter(Boolean);
 
@@ -25,10 +33,11 @@ export const BUILTIN_REWARDS: Record<string, { help: string; make: (arg: string 
     make: (arg) => {
       const n = Number(arg);
       if (!(Number.isInteger(n) && n >= 1)) throw new Error(`max_words needs a whole number of words >= 1, as max_words:12 (got "${arg ?? ''}")`);
-      return ({ completions }) => completions.map((c) => {
-        const w = wordsOf(c).length;
-        return w <= n ? 1 : Math.max(0, 1 - (w - n) / n);
-      });
+      return ({ completions }) =>
+        completions.map((c) => {
+          const w = wordsOf(c).length;
+          return w <= n ? 1 : Math.max(0, 1 - (w - n) / n);
+        });
     },
   },
   contains: {
@@ -46,17 +55,21 @@ export const BUILTIN_REWARDS: Record<string, { help: string; make: (arg: string 
   },
   no_repeat: {
     help: 'no_repeat: the share of distinct words (1 = no word repeated, near 0 = one word over and over)',
-    make: () => ({ completions }) => completions.map((c) => {
-      const w = wordsOf(c.toLowerCase());
-      return w.length ? new Set(w).size / w.length : 0;
-    }),
+    make:
+      () =>
+      ({ completions }) =>
+        completions.map((c) => {
+          const w = wordsOf(c.toLowerCase());
+          return w.length ? new Set(w).size / w.length : 0;
+        }),
   },
 };
 
 /** A built-in rule from its spec, `name` or `name:argument`. */
 export function builtinReward(spec: string): RewardFunction {
   const i = spec.indexOf(':');
-  const name = i < 0 ? spec : spec.slice(0, i), arg = i < 0 ? undefined : spec.slice(i + 1);
+  const name = i < 0 ? spec : spec.slice(0, i),
+    arg = i < 0 ? undefined : spec.slice(i + 1);
   const b = BUILTIN_REWARDS[name];
   if (!b) throw new Error(`"${spec}" is not a built-in reward (${Object.keys(BUILTIN_REWARDS).join(', ')}) nor a .js/.mjs file`);
   return { name, fn: b.make(arg), origin: `built-in ${spec}` };
@@ -71,7 +84,10 @@ export function rewardFunctionsOf(mod: Record<string, unknown>, file: string): R
   const stem = file.replace(/^.*[\\/]/, '').replace(/\.[cm]?js$/i, '') || 'reward';
   const out: RewardFunction[] = [];
   const add = (name: string, v: unknown) => {
-    if (typeof v !== 'function') throw new Error(`${file}: export "${name}" is not a function; a reward function takes { prompts, completions, completion_ids } and returns one number (or null) per completion`);
+    if (typeof v !== 'function')
+      throw new Error(
+        `${file}: export "${name}" is not a function; a reward function takes { prompts, completions, completion_ids } and returns one number (or null) per completion`,
+      );
     out.push({ name, fn: v as RewardFn, origin: file });
   };
   for (const [k, v] of Object.entries(mod)) {
@@ -105,7 +121,8 @@ export function checkScores(s: unknown, n: number, who: string): (number | null)
   if (s.length !== n) throw new Error(`${who} returned ${s.length} scores for ${n} completions`);
   return s.map((x, i) => {
     if (x === null || x === undefined) return null;
-    if (typeof x !== 'number' || !Number.isFinite(x)) throw new Error(`${who} gave completion ${i} the score ${JSON.stringify(x) ?? String(x)}: a reward is a finite number, or null where it does not apply`);
+    if (typeof x !== 'number' || !Number.isFinite(x))
+      throw new Error(`${who} gave completion ${i} the score ${JSON.stringify(x) ?? String(x)}: a reward is a finite number, or null where it does not apply`);
     return x;
   });
 }

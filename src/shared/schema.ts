@@ -32,7 +32,10 @@ export const isGroup = (s: Stage): s is 'grpo' | 'rloo' => s === 'grpo' || s ===
 const GROUP: readonly Stage[] = ['grpo', 'rloo'];
 
 /** What the defaults depend on: the model's positions (seqLen) and its width (the learning rates). */
-export interface ModelShape { maxPositions: number; hidden: number }
+export interface ModelShape {
+  maxPositions: number;
+  hidden: number;
+}
 
 // ---- defaults for small models ----
 // InstructGPT's hyperparameters are for models 4096 wide (its 1.3B and 6B) and datasets of 13k
@@ -128,7 +131,11 @@ export const TARGET_KL = 4;
 // The schema
 
 /** What a default may depend on: the stage, the LoRA rank given (0 = full fine-tuning) and the model. */
-export interface DefaultContext { stage: Stage; rank: number; shape: ModelShape }
+export interface DefaultContext {
+  stage: Stage;
+  rank: number;
+  shape: ModelShape;
+}
 
 /** Where an option sits: the CLI's and the form's order follows the table, the group says what it is about. */
 export type OptionGroup = 'schedule' | 'optimizer' | 'lora' | 'run' | 'preference' | 'ppo' | 'group' | 'online';
@@ -168,7 +175,10 @@ type AnyOption = { [K in keyof TrainConfig]: OptionSpec<K> }[keyof TrainConfig];
 
 const byStage = <T>(x: ByStage<T>, stage: Stage): T => (typeof x === 'function' ? (x as (s: Stage) => T)(stage) : x);
 /** A default (or any value) that differs on some stages: `otherwise` elsewhere. */
-const perStage = <T>(otherwise: T, on: Partial<Record<Stage, T>>) => ({ stage }: { stage: Stage }): T => (stage in on ? on[stage]! : otherwise);
+const perStage =
+  <T>(otherwise: T, on: Partial<Record<Stage, T>>) =>
+  ({ stage }: { stage: Stage }): T =>
+    stage in on ? on[stage]! : otherwise;
 
 const BATCH_OF: Record<Stage, string> = { sft: 'demonstrations', rm: 'rankings', dpo: 'preference pairs', ppo: 'prompts', grpo: 'prompts', rloo: 'prompts' };
 
@@ -176,131 +186,605 @@ const BATCH_OF: Record<Stage, string> = { sft: 'demonstrations', rm: 'rankings',
 export const OPTIONS: readonly AnyOption[] = [
   // ---- data and schedule ----
   // 0 = auto (TRL's num_train_epochs is 3): see AUTO_EPOCHS
-  { key: 'epochs', type: 'int', default: 0, group: 'schedule', cli: '--epochs <E>', label: 'epochs', trl: 'num_train_epochs', card: 'epochs',
-    help: 'passes over the data', defaultText: `0 = auto: passes for at least ${AUTO_EPOCHS.minSteps} steps, at most ${AUTO_EPOCHS.maxEpochs}` },
+  {
+    key: 'epochs',
+    type: 'int',
+    default: 0,
+    group: 'schedule',
+    cli: '--epochs <E>',
+    label: 'epochs',
+    trl: 'num_train_epochs',
+    card: 'epochs',
+    help: 'passes over the data',
+    defaultText: `0 = auto: passes for at least ${AUTO_EPOCHS.minSteps} steps, at most ${AUTO_EPOCHS.maxEpochs}`,
+  },
   // Hugging Face's max_steps: when set it overrides the epochs (TRL's -1 = unset is 0 here)
-  { key: 'steps', type: 'int', default: 0, group: 'schedule', cli: '--max-steps, --steps <N>', label: 'steps', trl: 'max_steps', card: 'step cap',
-    help: "optimizer steps (Hugging Face's max_steps): overrides {epochs}, cycling through the data as often as needed; 0 = what the epochs give" },
+  {
+    key: 'steps',
+    type: 'int',
+    default: 0,
+    group: 'schedule',
+    cli: '--max-steps, --steps <N>',
+    label: 'steps',
+    trl: 'max_steps',
+    card: 'step cap',
+    help: "optimizer steps (Hugging Face's max_steps): overrides {epochs}, cycling through the data as often as needed; 0 = what the epochs give",
+  },
   // 8, but PPO's and GRPO's 4 prompts (x 4 samples: 16 rollouts a step); RLOO's 8 prompts x 2. TRL's
   // per_device_train_batch_size counts examples offline, and completions (prompts x num_generations) online.
-  { key: 'batchSize', type: 'int', default: perStage(8, { ppo: 4, grpo: 4 }), group: 'schedule', cli: '--batch-size <B>', label: 'batch size', card: 'batch size',
-    trl: (s) => (isOnline(s) ? undefined : 'per_device_train_batch_size'), help: (s) => `${BATCH_OF[s]} per optimizer step` },
-  { key: 'lr', type: 'number', default: ({ stage, rank, shape }) => defaultLr(stage, rank > 0, shape.hidden), group: 'optimizer', cli: '--lr <X>', label: 'learning rate', trl: 'learning_rate', card: 'learning rate',
-    help: 'peak learning rate (AdamW, warmup then cosine decay); adapters take larger ones than full fine-tuning' },
-  { key: 'loraRank', type: 'int', default: 0, group: 'lora', cli: '--lora-rank <R>', label: 'LoRA rank', trl: 'lora_r', card: 'LoRA rank',
-    help: 'train a LoRA adapter of this rank (written as a PEFT adapter); 0 = full fine-tuning (far more memory; PPO needs LoRA)' },
-  { key: 'seqLen', type: 'int', default: ({ shape }) => Math.min(SEQ_LEN, shape.maxPositions), group: 'schedule', cli: '--seq-len <T>', label: 'sequence length', card: 'sequence length',
-    trl: (s) => (isOnline(s) ? undefined : 'max_length'), help: 'prompt + completion tokens per example; longer text is cut' },
+  {
+    key: 'batchSize',
+    type: 'int',
+    default: perStage(8, { ppo: 4, grpo: 4 }),
+    group: 'schedule',
+    cli: '--batch-size <B>',
+    label: 'batch size',
+    card: 'batch size',
+    trl: (s) => (isOnline(s) ? undefined : 'per_device_train_batch_size'),
+    help: (s) => `${BATCH_OF[s]} per optimizer step`,
+  },
+  {
+    key: 'lr',
+    type: 'number',
+    default: ({ stage, rank, shape }) => defaultLr(stage, rank > 0, shape.hidden),
+    group: 'optimizer',
+    cli: '--lr <X>',
+    label: 'learning rate',
+    trl: 'learning_rate',
+    card: 'learning rate',
+    help: 'peak learning rate (AdamW, warmup then cosine decay); adapters take larger ones than full fine-tuning',
+  },
+  {
+    key: 'loraRank',
+    type: 'int',
+    default: 0,
+    group: 'lora',
+    cli: '--lora-rank <R>',
+    label: 'LoRA rank',
+    trl: 'lora_r',
+    card: 'LoRA rank',
+    help: 'train a LoRA adapter of this rank (written as a PEFT adapter); 0 = full fine-tuning (far more memory; PPO needs LoRA)',
+  },
+  {
+    key: 'seqLen',
+    type: 'int',
+    default: ({ shape }) => Math.min(SEQ_LEN, shape.maxPositions),
+    group: 'schedule',
+    cli: '--seq-len <T>',
+    label: 'sequence length',
+    card: 'sequence length',
+    trl: (s) => (isOnline(s) ? undefined : 'max_length'),
+    help: 'prompt + completion tokens per example; longer text is cut',
+  },
   // ---- PPO, GRPO and RLOO: sampling ----
-  { key: 'rewardRunId', type: 'string', default: '', group: 'online', stages: ONLINE, trl: (s) => (isGroup(s) ? 'reward_model_name_or_path' : undefined),
+  {
+    key: 'rewardRunId',
+    type: 'string',
+    default: '',
+    group: 'online',
+    stages: ONLINE,
+    trl: (s) => (isGroup(s) ? 'reward_model_name_or_path' : undefined),
     label: (s) => (s === 'ppo' ? 'reward model' : 'reward model (optional)'),
-    help: (s) => (s === 'ppo' ? 'a finished LoRA reward-model run on this model: it scores the samples'
-      : 'a finished LoRA reward-model run on this model, scoring beside the reward functions (as reward_model); none: the functions alone') },
-  { key: 'kl_coef', type: 'number', default: PPO_KL_COEF, group: 'ppo', stages: ['ppo'], cli: '--kl-coef <C>', label: 'KL coefficient', trl: 'kl_coef', card: 'KL coefficient',
-    help: 'per-token KL penalty to the reference (the starting model): the leash' },
+    help: (s) =>
+      s === 'ppo'
+        ? 'a finished LoRA reward-model run on this model: it scores the samples'
+        : 'a finished LoRA reward-model run on this model, scoring beside the reward functions (as reward_model); none: the functions alone',
+  },
+  {
+    key: 'kl_coef',
+    type: 'number',
+    default: PPO_KL_COEF,
+    group: 'ppo',
+    stages: ['ppo'],
+    cli: '--kl-coef <C>',
+    label: 'KL coefficient',
+    trl: 'kl_coef',
+    card: 'KL coefficient',
+    help: 'per-token KL penalty to the reference (the starting model): the leash',
+  },
   // PPO 4 rollouts per prompt; GRPO / RLOO: TRL's num_generations (GROUP_SIZE)
-  { key: 'numSamples', type: 'int', default: ({ stage }) => (isGroup(stage) ? GROUP_SIZE[stage] : 4), group: 'online', stages: ONLINE,
-    cli: (s) => (s === 'ppo' ? '--num-samples <K>' : '--num-generations <G>'), label: (s) => (s === 'ppo' ? 'samples per prompt' : 'completions per prompt'),
-    trl: (s) => (isGroup(s) ? 'num_generations' : undefined), card: (s) => (s === 'ppo' ? 'samples per prompt' : 'completions per prompt'),
-    help: (s) => (s === 'ppo' ? 'rollouts sampled per prompt at each step (1 to 9)'
-      : "G, completions sampled per prompt at each step: the group whose other members are each one's baseline (GRPO 1 to 16, RLOO 2 to 16)") },
+  {
+    key: 'numSamples',
+    type: 'int',
+    default: ({ stage }) => (isGroup(stage) ? GROUP_SIZE[stage] : 4),
+    group: 'online',
+    stages: ONLINE,
+    cli: (s) => (s === 'ppo' ? '--num-samples <K>' : '--num-generations <G>'),
+    label: (s) => (s === 'ppo' ? 'samples per prompt' : 'completions per prompt'),
+    trl: (s) => (isGroup(s) ? 'num_generations' : undefined),
+    card: (s) => (s === 'ppo' ? 'samples per prompt' : 'completions per prompt'),
+    help: (s) =>
+      s === 'ppo'
+        ? 'rollouts sampled per prompt at each step (1 to 9)'
+        : "G, completions sampled per prompt at each step: the group whose other members are each one's baseline (GRPO 1 to 16, RLOO 2 to 16)",
+  },
   // 32 (TRL's max_completion_length; its older PPOConfig's response_length)
-  { key: 'maxNewTokens', type: 'int', default: 32, group: 'online', stages: ONLINE,
-    cli: (s) => (s === 'ppo' ? '--max-new-tokens <N>' : '--max-completion-length, --max-new-tokens <N>'), label: (s) => (s === 'ppo' ? 'max new tokens' : 'max completion length'),
-    trl: (s) => (isGroup(s) ? 'max_completion_length' : 'response_length'), card: (s) => (s === 'ppo' ? 'max new tokens' : 'max completion length'), help: 'tokens per completion at most' },
+  {
+    key: 'maxNewTokens',
+    type: 'int',
+    default: 32,
+    group: 'online',
+    stages: ONLINE,
+    cli: (s) => (s === 'ppo' ? '--max-new-tokens <N>' : '--max-completion-length, --max-new-tokens <N>'),
+    label: (s) => (s === 'ppo' ? 'max new tokens' : 'max completion length'),
+    trl: (s) => (isGroup(s) ? 'max_completion_length' : 'response_length'),
+    card: (s) => (s === 'ppo' ? 'max new tokens' : 'max completion length'),
+    help: 'tokens per completion at most',
+  },
   // ---- DPO, GRPO, RLOO ----
   // DPO 0.1 (the DPO paper's and TRL's); GRPO 0 (TRL's: no KL term, no reference pass); RLOO 0.05 (TRL's)
-  { key: 'beta', type: 'number', default: perStage(0.1, { grpo: 0, rloo: 0.05 }), group: 'preference', stages: ['dpo', 'grpo', 'rloo'], cli: '--beta <B>', trl: 'beta',
-    label: (s) => (s === 'dpo' ? 'beta' : 'beta (KL)'), card: (s) => (s === 'dpo' ? 'DPO beta' : 'KL coefficient (beta)'),
-    help: (s) => (s === 'dpo' ? "DPO's beta: how tightly the policy is held to the reference (the starting model); lower lets it move further"
-      : s === 'grpo' ? 'KL coefficient (k3 estimator, per token) to the reference, the starting model; 0 = no KL term and no reference pass'
-        : "KL coefficient: beta x the completion's KL to the reference (the starting model) is taken off its reward") },
+  {
+    key: 'beta',
+    type: 'number',
+    default: perStage(0.1, { grpo: 0, rloo: 0.05 }),
+    group: 'preference',
+    stages: ['dpo', 'grpo', 'rloo'],
+    cli: '--beta <B>',
+    trl: 'beta',
+    label: (s) => (s === 'dpo' ? 'beta' : 'beta (KL)'),
+    card: (s) => (s === 'dpo' ? 'DPO beta' : 'KL coefficient (beta)'),
+    help: (s) =>
+      s === 'dpo'
+        ? "DPO's beta: how tightly the policy is held to the reference (the starting model); lower lets it move further"
+        : s === 'grpo'
+          ? 'KL coefficient (k3 estimator, per token) to the reference, the starting model; 0 = no KL term and no reference pass'
+          : "KL coefficient: beta x the completion's KL to the reference (the starting model) is taken off its reward",
+  },
   // ---- optimizer (AdamW, warmup + cosine decay) ----
-  { key: 'seed', type: 'int', default: 0, group: 'run', cli: '--seed <S>', label: 'seed', advanced: true, trl: 'seed', card: 'seed',
-    help: (s) => `data order, adapter and head initialisation${isOnline(s) ? ', sampling' : ''}: same seed, same run` },
+  {
+    key: 'seed',
+    type: 'int',
+    default: 0,
+    group: 'run',
+    cli: '--seed <S>',
+    label: 'seed',
+    advanced: true,
+    trl: 'seed',
+    card: 'seed',
+    help: (s) => `data order, adapter and head initialisation${isOnline(s) ? ', sampling' : ''}: same seed, same run`,
+  },
   // 0.1 (InstructGPT's); DPO and the online stages 0 (TRL's)
-  { key: 'weightDecay', type: 'number', default: ({ stage }) => (stage === 'dpo' || isOnline(stage) ? 0 : 0.1), group: 'optimizer', cli: '--weight-decay <W>', label: 'weight decay', advanced: true,
-    trl: 'weight_decay', card: 'weight decay', help: "AdamW's pull of the weights toward zero" },
-  { key: 'maxGradNorm', type: 'number', default: 1, group: 'optimizer', cli: '--max-grad-norm <N>', label: 'max gradient norm', advanced: true, trl: 'max_grad_norm', card: 'gradient clip norm',
-    help: 'larger gradients are scaled down to this norm; 0 = no clipping' },
+  {
+    key: 'weightDecay',
+    type: 'number',
+    default: ({ stage }) => (stage === 'dpo' || isOnline(stage) ? 0 : 0.1),
+    group: 'optimizer',
+    cli: '--weight-decay <W>',
+    label: 'weight decay',
+    advanced: true,
+    trl: 'weight_decay',
+    card: 'weight decay',
+    help: "AdamW's pull of the weights toward zero",
+  },
+  {
+    key: 'maxGradNorm',
+    type: 'number',
+    default: 1,
+    group: 'optimizer',
+    cli: '--max-grad-norm <N>',
+    label: 'max gradient norm',
+    advanced: true,
+    trl: 'max_grad_norm',
+    card: 'gradient clip norm',
+    help: 'larger gradients are scaled down to this norm; 0 = no clipping',
+  },
   // 0.03 of the steps (DPO 0.1, TRL's DPO examples')
-  { key: 'warmupRatio', type: 'number', default: perStage(0.03, { dpo: 0.1 }), group: 'optimizer', cli: '--warmup-ratio <X>', label: 'warmup ratio', advanced: true, trl: 'warmup_ratio', card: 'warmup ratio',
-    help: 'share of the steps over which the learning rate ramps up' },
+  {
+    key: 'warmupRatio',
+    type: 'number',
+    default: perStage(0.03, { dpo: 0.1 }),
+    group: 'optimizer',
+    cli: '--warmup-ratio <X>',
+    label: 'warmup ratio',
+    advanced: true,
+    trl: 'warmup_ratio',
+    card: 'warmup ratio',
+    help: 'share of the steps over which the learning rate ramps up',
+  },
   // the cosine's floor; transformers' cosine_with_min_lr takes it as lr_scheduler_kwargs.min_lr_rate
-  { key: 'minLrRatio', type: 'number', default: 0.1, group: 'optimizer', cli: '--min-lr-ratio <X>', label: 'min lr ratio', advanced: true,
-    help: 'where the cosine decay ends, as a share of the learning rate' },
-  { key: 'headLrRatio', type: 'number', default: 1, group: 'optimizer', stages: ['rm'], cli: '--head-lr-ratio <X>', label: 'head lr ratio', advanced: true,
-    help: "the score head's learning rate over the rest of the model's ({lr}); 1 = the same" },
+  {
+    key: 'minLrRatio',
+    type: 'number',
+    default: 0.1,
+    group: 'optimizer',
+    cli: '--min-lr-ratio <X>',
+    label: 'min lr ratio',
+    advanced: true,
+    help: 'where the cosine decay ends, as a share of the learning rate',
+  },
+  {
+    key: 'headLrRatio',
+    type: 'number',
+    default: 1,
+    group: 'optimizer',
+    stages: ['rm'],
+    cli: '--head-lr-ratio <X>',
+    label: 'head lr ratio',
+    advanced: true,
+    help: "the score head's learning rate over the rest of the model's ({lr}); 1 = the same",
+  },
   // 0.9, 0.95 (GPT-3 / InstructGPT), 1e-8
-  { key: 'beta1', type: 'number', default: 0.9, group: 'optimizer', cli: '--adam-beta1 <B>', label: 'Adam beta1', advanced: true, trl: 'adam_beta1', help: 'momentum of the gradient average' },
-  { key: 'beta2', type: 'number', default: 0.95, group: 'optimizer', cli: '--adam-beta2 <B>', label: 'Adam beta2', advanced: true, trl: 'adam_beta2', help: 'momentum of the squared-gradient average' },
-  { key: 'eps', type: 'number', default: 1e-8, group: 'optimizer', cli: '--adam-epsilon <E>', label: 'Adam epsilon', advanced: true, trl: 'adam_epsilon', help: 'keeps the update finite where gradients are tiny' },
+  {
+    key: 'beta1',
+    type: 'number',
+    default: 0.9,
+    group: 'optimizer',
+    cli: '--adam-beta1 <B>',
+    label: 'Adam beta1',
+    advanced: true,
+    trl: 'adam_beta1',
+    help: 'momentum of the gradient average',
+  },
+  {
+    key: 'beta2',
+    type: 'number',
+    default: 0.95,
+    group: 'optimizer',
+    cli: '--adam-beta2 <B>',
+    label: 'Adam beta2',
+    advanced: true,
+    trl: 'adam_beta2',
+    help: 'momentum of the squared-gradient average',
+  },
+  {
+    key: 'eps',
+    type: 'number',
+    default: 1e-8,
+    group: 'optimizer',
+    cli: '--adam-epsilon <E>',
+    label: 'Adam epsilon',
+    advanced: true,
+    trl: 'adam_epsilon',
+    help: 'keeps the update finite where gradients are tiny',
+  },
   // ---- LoRA ----
-  { key: 'loraAlpha', type: 'number', default: ({ rank }) => 2 * rank, group: 'lora', cli: '--lora-alpha <A>', label: 'LoRA alpha', advanced: true, trl: 'lora_alpha', card: 'LoRA alpha',
-    help: 'scale of the adapter: the update is scaled by alpha / rank' },
+  {
+    key: 'loraAlpha',
+    type: 'number',
+    default: ({ rank }) => 2 * rank,
+    group: 'lora',
+    cli: '--lora-alpha <A>',
+    label: 'LoRA alpha',
+    advanced: true,
+    trl: 'lora_alpha',
+    card: 'LoRA alpha',
+    help: 'scale of the adapter: the update is scaled by alpha / rank',
+  },
   // 0.05 (PEFT's examples); the online stages 0: their policy samples and trains in the same step
-  { key: 'loraDropout', type: 'number', default: ({ stage }) => (isOnline(stage) ? 0 : 0.05), group: 'lora', cli: '--lora-dropout <P>', label: 'LoRA dropout', advanced: true, trl: 'lora_dropout', card: 'LoRA dropout',
-    help: "dropout on the adapter's input while training" },
+  {
+    key: 'loraDropout',
+    type: 'number',
+    default: ({ stage }) => (isOnline(stage) ? 0 : 0.05),
+    group: 'lora',
+    cli: '--lora-dropout <P>',
+    label: 'LoRA dropout',
+    advanced: true,
+    trl: 'lora_dropout',
+    card: 'LoRA dropout',
+    help: "dropout on the adapter's input while training",
+  },
   // ---- run control ----
-  { key: 'checkpointEvery', type: 'int', default: 0, group: 'run', cli: '--checkpoint-every <N>', label: 'checkpoint every', advanced: true, trl: 'save_steps',
-    help: 'also checkpoint every N steps (the CLI: checkpoint.safetensors; the page: the browser storage); 0 = only at the end and when stopped' },
-  { key: 'onNonFinite', type: 'string', choices: ['skip', 'stop'], default: 'skip', group: 'run', cli: '--on-non-finite <A>', label: 'on NaN/Inf gradient', advanced: true,
-    help: "a NaN or Inf gradient: 'skip' that step (weights untouched) or 'stop' the run as failed" },
+  {
+    key: 'checkpointEvery',
+    type: 'int',
+    default: 0,
+    group: 'run',
+    cli: '--checkpoint-every <N>',
+    label: 'checkpoint every',
+    advanced: true,
+    trl: 'save_steps',
+    help: 'also checkpoint every N steps (the CLI: checkpoint.safetensors; the page: the browser storage); 0 = only at the end and when stopped',
+  },
+  {
+    key: 'onNonFinite',
+    type: 'string',
+    choices: ['skip', 'stop'],
+    default: 'skip',
+    group: 'run',
+    cli: '--on-non-finite <A>',
+    label: 'on NaN/Inf gradient',
+    advanced: true,
+    help: "a NaN or Inf gradient: 'skip' that step (weights untouched) or 'stop' the run as failed",
+  },
   // ---- PPO, GRPO and RLOO: the sampling temperature (here so that PPO's, under Advanced, comes after the run control, and GRPO's and RLOO's last of the plain fields) ----
-  { key: 'temperature', type: 'number', default: 1, group: 'online', stages: ONLINE, cli: '--temperature <T>', label: 'temperature', advanced: ['ppo'], trl: 'temperature', card: 'sampling temperature',
-    help: 'sampling temperature of the completions; lower samples them more alike' },
+  {
+    key: 'temperature',
+    type: 'number',
+    default: 1,
+    group: 'online',
+    stages: ONLINE,
+    cli: '--temperature <T>',
+    label: 'temperature',
+    advanced: ['ppo'],
+    trl: 'temperature',
+    card: 'sampling temperature',
+    help: 'sampling temperature of the completions; lower samples them more alike',
+  },
   // ---- PPO (TRL's older PPOConfig names) ----
-  { key: 'kl_target', type: 'number', default: 0, group: 'ppo', stages: ['ppo'], cli: '--kl-target <X>', label: 'KL target', advanced: true, card: 'KL target (0 = fixed coefficient)',
-    help: 'nats per completion; > 0 adapts the KL coefficient toward it, 0 keeps it fixed' },
-  { key: 'cliprange', type: 'number', default: 0.2, group: 'ppo', stages: ['ppo'], cli: '--cliprange <X>', label: 'clip range', advanced: true, trl: 'cliprange', card: 'policy clip range',
-    help: "how far one update may move the policy's probability ratio from 1" },
-  { key: 'cliprange_value', type: 'number', default: 0.2, group: 'ppo', stages: ['ppo'], cli: '--cliprange-value <X>', label: 'value clip range', advanced: true, trl: 'cliprange_value', card: 'value clip range',
-    help: 'the same for the value model' },
-  { key: 'vf_coef', type: 'number', default: 0.1, group: 'ppo', stages: ['ppo'], cli: '--vf-coef <X>', label: 'value loss weight', advanced: true, trl: 'vf_coef', card: 'value loss coefficient',
-    help: "scale of the value model's loss" },
-  { key: 'gamma', type: 'number', default: 1, group: 'ppo', stages: ['ppo'], cli: '--gamma <X>', label: 'gamma', advanced: true, trl: 'gamma', card: 'gamma', help: 'discount over completion tokens (1: none)' },
-  { key: 'lam', type: 'number', default: 0.95, group: 'ppo', stages: ['ppo'], cli: '--lam <X>', label: 'GAE lambda', advanced: true, trl: 'lam', card: 'GAE lambda', help: 'bias/variance trade-off of the advantages' },
+  {
+    key: 'kl_target',
+    type: 'number',
+    default: 0,
+    group: 'ppo',
+    stages: ['ppo'],
+    cli: '--kl-target <X>',
+    label: 'KL target',
+    advanced: true,
+    card: 'KL target (0 = fixed coefficient)',
+    help: 'nats per completion; > 0 adapts the KL coefficient toward it, 0 keeps it fixed',
+  },
+  {
+    key: 'cliprange',
+    type: 'number',
+    default: 0.2,
+    group: 'ppo',
+    stages: ['ppo'],
+    cli: '--cliprange <X>',
+    label: 'clip range',
+    advanced: true,
+    trl: 'cliprange',
+    card: 'policy clip range',
+    help: "how far one update may move the policy's probability ratio from 1",
+  },
+  {
+    key: 'cliprange_value',
+    type: 'number',
+    default: 0.2,
+    group: 'ppo',
+    stages: ['ppo'],
+    cli: '--cliprange-value <X>',
+    label: 'value clip range',
+    advanced: true,
+    trl: 'cliprange_value',
+    card: 'value clip range',
+    help: 'the same for the value model',
+  },
+  {
+    key: 'vf_coef',
+    type: 'number',
+    default: 0.1,
+    group: 'ppo',
+    stages: ['ppo'],
+    cli: '--vf-coef <X>',
+    label: 'value loss weight',
+    advanced: true,
+    trl: 'vf_coef',
+    card: 'value loss coefficient',
+    help: "scale of the value model's loss",
+  },
+  {
+    key: 'gamma',
+    type: 'number',
+    default: 1,
+    group: 'ppo',
+    stages: ['ppo'],
+    cli: '--gamma <X>',
+    label: 'gamma',
+    advanced: true,
+    trl: 'gamma',
+    card: 'gamma',
+    help: 'discount over completion tokens (1: none)',
+  },
+  {
+    key: 'lam',
+    type: 'number',
+    default: 0.95,
+    group: 'ppo',
+    stages: ['ppo'],
+    cli: '--lam <X>',
+    label: 'GAE lambda',
+    advanced: true,
+    trl: 'lam',
+    card: 'GAE lambda',
+    help: 'bias/variance trade-off of the advantages',
+  },
   // 4 (TRL's num_ppo_epochs; PpoTrainer's own default is 1: see PPO_EPOCHS)
-  { key: 'ppo_epochs', type: 'int', default: PPO_EPOCHS, group: 'ppo', stages: ['ppo'], cli: '--num-ppo-epochs, --ppo-epochs <N>', label: 'PPO epochs', advanced: true, trl: 'num_ppo_epochs', card: 'PPO epochs',
-    help: 'passes over each batch of rollouts' },
-  { key: 'minibatches', type: 'int', default: 1, group: 'ppo', stages: ['ppo'], cli: '--num-mini-batches, --minibatches <N>', label: 'minibatches', advanced: true, trl: 'num_mini_batches', card: 'minibatches',
-    help: 'updates per pass over a batch of rollouts' },
-  { key: 'ptx_coef', type: 'number', default: 0, group: 'ppo', stages: ['ppo'], cli: '--ptx-coef <G>', label: 'pretraining mix (ptx)', advanced: true, card: 'pretraining-mix (PPO-ptx) coefficient',
-    help: 'PPO-ptx: weight of an SFT loss on the {"prompt","completion"} records given with the prompts, to keep what SFT taught; 0 = plain PPO' },
+  {
+    key: 'ppo_epochs',
+    type: 'int',
+    default: PPO_EPOCHS,
+    group: 'ppo',
+    stages: ['ppo'],
+    cli: '--num-ppo-epochs, --ppo-epochs <N>',
+    label: 'PPO epochs',
+    advanced: true,
+    trl: 'num_ppo_epochs',
+    card: 'PPO epochs',
+    help: 'passes over each batch of rollouts',
+  },
+  {
+    key: 'minibatches',
+    type: 'int',
+    default: 1,
+    group: 'ppo',
+    stages: ['ppo'],
+    cli: '--num-mini-batches, --minibatches <N>',
+    label: 'minibatches',
+    advanced: true,
+    trl: 'num_mini_batches',
+    card: 'minibatches',
+    help: 'updates per pass over a batch of rollouts',
+  },
+  {
+    key: 'ptx_coef',
+    type: 'number',
+    default: 0,
+    group: 'ppo',
+    stages: ['ppo'],
+    cli: '--ptx-coef <G>',
+    label: 'pretraining mix (ptx)',
+    advanced: true,
+    card: 'pretraining-mix (PPO-ptx) coefficient',
+    help: 'PPO-ptx: weight of an SFT loss on the {"prompt","completion"} records given with the prompts, to keep what SFT taught; 0 = plain PPO',
+  },
   // ---- PPO, GRPO and RLOO: TRL's early-stopping guard (the names of TRL's older PPOConfig, whose PPO had it; its rewritten PPO trainer does not) ----
-  { key: 'target_kl', type: 'number', default: TARGET_KL, group: 'online', stages: ONLINE, cli: '--target-kl <X>', label: 'target KL', advanced: true, trl: (s) => (s === 'ppo' ? 'target_kl' : undefined), card: 'early-stopping target KL',
-    help: "early stopping: a step's updates stop once their approx KL to the policy that sampled exceeds 1.5 x this" },
-  { key: 'early_stopping', type: 'bool', default: EARLY_STOPPING, group: 'online', stages: ONLINE, cli: '--no-early-stopping', label: 'early stopping', advanced: true,
-    trl: (s) => (s === 'ppo' ? 'early_stopping' : undefined), card: 'early stopping', help: "TRL's early-stopping guard on a step's updates ({target_kl}); off lets every update run" },
+  {
+    key: 'target_kl',
+    type: 'number',
+    default: TARGET_KL,
+    group: 'online',
+    stages: ONLINE,
+    cli: '--target-kl <X>',
+    label: 'target KL',
+    advanced: true,
+    trl: (s) => (s === 'ppo' ? 'target_kl' : undefined),
+    card: 'early-stopping target KL',
+    help: "early stopping: a step's updates stop once their approx KL to the policy that sampled exceeds 1.5 x this",
+  },
+  {
+    key: 'early_stopping',
+    type: 'bool',
+    default: EARLY_STOPPING,
+    group: 'online',
+    stages: ONLINE,
+    cli: '--no-early-stopping',
+    label: 'early stopping',
+    advanced: true,
+    trl: (s) => (s === 'ppo' ? 'early_stopping' : undefined),
+    card: 'early stopping',
+    help: "TRL's early-stopping guard on a step's updates ({target_kl}); off lets every update run",
+  },
   // 0 = off; the paper's EMA of the policy used 0.992
-  { key: 'ema_decay', type: 'number', default: 0, group: 'ppo', stages: ['ppo'], cli: '--ema-decay <D>', label: 'EMA decay', advanced: true, card: 'policy EMA decay',
-    help: "keep an average of the policy with this decay as the result (the paper's 0.992); 0 = the last iterate" },
+  {
+    key: 'ema_decay',
+    type: 'number',
+    default: 0,
+    group: 'ppo',
+    stages: ['ppo'],
+    cli: '--ema-decay <D>',
+    label: 'EMA decay',
+    advanced: true,
+    card: 'policy EMA decay',
+    help: "keep an average of the policy with this decay as the result (the paper's 0.992); 0 = the last iterate",
+  },
   // ---- GRPO and RLOO (TRL's GRPOConfig / RLOOConfig names; num_generations is numSamples) ----
-  { key: 'scale_rewards', type: 'string', choices: SCALE_REWARDS, default: 'group', group: 'group', stages: ['grpo'], cli: '--scale-rewards <S>', label: 'scale rewards', advanced: true, trl: 'scale_rewards', card: 'scale rewards',
-    help: "advantages divided by the std of the prompt's group ('group'), of the batch ('batch'), or not at all ('none', Dr. GRPO)" },
+  {
+    key: 'scale_rewards',
+    type: 'string',
+    choices: SCALE_REWARDS,
+    default: 'group',
+    group: 'group',
+    stages: ['grpo'],
+    cli: '--scale-rewards <S>',
+    label: 'scale rewards',
+    advanced: true,
+    trl: 'scale_rewards',
+    card: 'scale rewards',
+    help: "advantages divided by the std of the prompt's group ('group'), of the batch ('batch'), or not at all ('none', Dr. GRPO)",
+  },
   // GRPO: 'dapo' (TRL's default)
-  { key: 'loss_type', type: 'string', choices: LOSS_TYPES, default: 'dapo', group: 'group', stages: ['grpo'], cli: '--loss-type <L>', label: 'loss type', advanced: true, trl: 'loss_type', card: 'loss type',
-    help: "how token losses are averaged: 'grpo' over each completion's tokens, then the completions; 'bnpo' and 'dapo' (TRL's default) over the batch's tokens; 'dr_grpo' by completions x max completion length" },
-  { key: 'normalize_advantages', type: 'bool', default: false, group: 'group', stages: ['rloo'], cli: '--normalize-advantages', label: 'normalize advantages', advanced: true, trl: 'normalize_advantages', card: 'normalize advantages',
-    help: 'whiten the advantages over the batch' },
-  { key: 'epsilon', type: 'number', default: 0.2, group: 'group', stages: GROUP, cli: '--epsilon <E>', label: 'epsilon (clip)', advanced: true, trl: 'epsilon', card: 'epsilon (clip)',
-    help: "how far one update may move a completion's probability ratio from 1: clipped below at 1 - epsilon (and above, unless {epsilon_high} is set)" },
+  {
+    key: 'loss_type',
+    type: 'string',
+    choices: LOSS_TYPES,
+    default: 'dapo',
+    group: 'group',
+    stages: ['grpo'],
+    cli: '--loss-type <L>',
+    label: 'loss type',
+    advanced: true,
+    trl: 'loss_type',
+    card: 'loss type',
+    help: "how token losses are averaged: 'grpo' over each completion's tokens, then the completions; 'bnpo' and 'dapo' (TRL's default) over the batch's tokens; 'dr_grpo' by completions x max completion length",
+  },
+  {
+    key: 'normalize_advantages',
+    type: 'bool',
+    default: false,
+    group: 'group',
+    stages: ['rloo'],
+    cli: '--normalize-advantages',
+    label: 'normalize advantages',
+    advanced: true,
+    trl: 'normalize_advantages',
+    card: 'normalize advantages',
+    help: 'whiten the advantages over the batch',
+  },
+  {
+    key: 'epsilon',
+    type: 'number',
+    default: 0.2,
+    group: 'group',
+    stages: GROUP,
+    cli: '--epsilon <E>',
+    label: 'epsilon (clip)',
+    advanced: true,
+    trl: 'epsilon',
+    card: 'epsilon (clip)',
+    help: "how far one update may move a completion's probability ratio from 1: clipped below at 1 - epsilon (and above, unless {epsilon_high} is set)",
+  },
   // 0 = epsilon (TRL's None); DAPO uses 0.28
-  { key: 'epsilon_high', type: 'number', default: 0, group: 'group', stages: GROUP, cli: '--epsilon-high <E>', label: 'epsilon high', advanced: true, trl: 'epsilon_high', card: 'epsilon high',
-    help: 'the ratio is clipped above at 1 + this, when it differs (DAPO: 0.28); 0 = {epsilon}' },
+  {
+    key: 'epsilon_high',
+    type: 'number',
+    default: 0,
+    group: 'group',
+    stages: GROUP,
+    cli: '--epsilon-high <E>',
+    label: 'epsilon high',
+    advanced: true,
+    trl: 'epsilon_high',
+    card: 'epsilon high',
+    help: 'the ratio is clipped above at 1 + this, when it differs (DAPO: 0.28); 0 = {epsilon}',
+  },
   // 4 updates per batch of rollouts (TRL's 1: see GROUP_ITERATIONS)
-  { key: 'num_iterations', type: 'int', default: GROUP_ITERATIONS, group: 'group', stages: GROUP, cli: '--num-iterations <N>', label: 'updates per batch', advanced: true, trl: 'num_iterations', card: 'updates per batch',
-    help: 'optimizer updates on each batch of completions; the clip keeps later ones near the sampling policy' },
-  { key: 'mask_truncated_completions', type: 'bool', default: false, group: 'group', stages: GROUP, cli: '--mask-truncated-completions', label: 'mask truncated completions', advanced: true,
-    trl: 'mask_truncated_completions', help: 'leave completions cut at the length limit out of the loss' },
+  {
+    key: 'num_iterations',
+    type: 'int',
+    default: GROUP_ITERATIONS,
+    group: 'group',
+    stages: GROUP,
+    cli: '--num-iterations <N>',
+    label: 'updates per batch',
+    advanced: true,
+    trl: 'num_iterations',
+    card: 'updates per batch',
+    help: 'optimizer updates on each batch of completions; the clip keeps later ones near the sampling policy',
+  },
+  {
+    key: 'mask_truncated_completions',
+    type: 'bool',
+    default: false,
+    group: 'group',
+    stages: GROUP,
+    cli: '--mask-truncated-completions',
+    label: 'mask truncated completions',
+    advanced: true,
+    trl: 'mask_truncated_completions',
+    help: 'leave completions cut at the length limit out of the loss',
+  },
   // [] = 1 each, in the order: reward_funcs, then the reward model
-  { key: 'reward_weights', type: 'numbers', default: () => [], group: 'group', stages: GROUP, cli: '--reward-weights <W,...>', label: 'reward weights', advanced: true, placeholder: '1 each', trl: 'reward_weights',
-    help: 'one weight per reward, commas between: the reward functions in order, then the reward model; default 1 each' },
+  {
+    key: 'reward_weights',
+    type: 'numbers',
+    default: () => [],
+    group: 'group',
+    stages: GROUP,
+    cli: '--reward-weights <W,...>',
+    label: 'reward weights',
+    advanced: true,
+    placeholder: '1 each',
+    trl: 'reward_weights',
+    help: 'one weight per reward, commas between: the reward functions in order, then the reward model; default 1 each',
+  },
   // the CLI sets these with --reward-fn, the page with its editor
-  { key: 'reward_funcs', type: 'strings', default: () => [], group: 'group', stages: GROUP, trl: 'reward_funcs',
-    help: "the reward functions' names, besides the reward model's" },
-  { key: 'reward_module', type: 'string', default: '', group: 'group', stages: GROUP,
-    help: "the page: the JavaScript module (source) that exports the reward functions, kept with the run ('' = given otherwise: the CLI's --reward-fn)" },
+  {
+    key: 'reward_funcs',
+    type: 'strings',
+    default: () => [],
+    group: 'group',
+    stages: GROUP,
+    trl: 'reward_funcs',
+    help: "the reward functions' names, besides the reward model's",
+  },
+  {
+    key: 'reward_module',
+    type: 'string',
+    default: '',
+    group: 'group',
+    stages: GROUP,
+    help: "the page: the JavaScript module (source) that exports the reward functions, kept with the run ('' = given otherwise: the CLI's --reward-fn)",
+  },
 ];
 
 /** Each TrainConfig key's entry (one each: the schema test checks that every field has one). */
@@ -318,19 +802,62 @@ export function stageDefaults(stage: Stage, rank: number, shape: ModelShape): Tr
 
 /** The order of the resolved config's fields, as runs saved it before the schema (the JSON stored with a run). */
 const CONFIG_ORDER: readonly (keyof TrainConfig)[] = [
-  'seed', 'epochs', 'steps', 'batchSize', 'seqLen', 'lr', 'weightDecay', 'maxGradNorm', 'beta1', 'beta2', 'eps', 'warmupRatio', 'minLrRatio', 'headLrRatio',
-  'loraRank', 'loraAlpha', 'loraDropout', 'checkpointEvery', 'onNonFinite', 'beta', 'rewardRunId', 'numSamples', 'maxNewTokens', 'temperature',
-  'kl_coef', 'kl_target', 'cliprange', 'cliprange_value', 'vf_coef', 'gamma', 'lam', 'ppo_epochs', 'minibatches', 'ptx_coef', 'ema_decay',
-  'reward_funcs', 'reward_module', 'reward_weights', 'scale_rewards', 'loss_type', 'normalize_advantages', 'epsilon', 'epsilon_high', 'num_iterations',
-  'mask_truncated_completions', 'early_stopping', 'target_kl',
+  'seed',
+  'epochs',
+  'steps',
+  'batchSize',
+  'seqLen',
+  'lr',
+  'weightDecay',
+  'maxGradNorm',
+  'beta1',
+  'beta2',
+  'eps',
+  'warmupRatio',
+  'minLrRatio',
+  'headLrRatio',
+  'loraRank',
+  'loraAlpha',
+  'loraDropout',
+  'checkpointEvery',
+  'onNonFinite',
+  'beta',
+  'rewardRunId',
+  'numSamples',
+  'maxNewTokens',
+  'temperature',
+  'kl_coef',
+  'kl_target',
+  'cliprange',
+  'cliprange_value',
+  'vf_coef',
+  'gamma',
+  'lam',
+  'ppo_epochs',
+  'minibatches',
+  'ptx_coef',
+  'ema_decay',
+  'reward_funcs',
+  'reward_module',
+  'reward_weights',
+  'scale_rewards',
+  'loss_type',
+  'normalize_advantages',
+  'epsilon',
+  'epsilon_high',
+  'num_iterations',
+  'mask_truncated_completions',
+  'early_stopping',
+  'target_kl',
 ];
 
 /** `{key}` in a help line as a surface names that option (the CLI: its flag; the page: its label). */
-const refs = (help: string, name: (o: OptionSpec) => string): string => help.replace(/\{(\w+)\}/g, (_, k: string) => {
-  const o = (OPTION as Record<string, OptionSpec | undefined>)[k];
-  if (!o) throw new Error(`schema: help names an unknown option {${k}}`);
-  return name(o);
-});
+const refs = (help: string, name: (o: OptionSpec) => string): string =>
+  help.replace(/\{(\w+)\}/g, (_, k: string) => {
+    const o = (OPTION as Record<string, OptionSpec | undefined>)[k];
+    if (!o) throw new Error(`schema: help names an unknown option {${k}}`);
+    return name(o);
+  });
 
 /** An option's flag for `stage` (its first spelling, e.g. '--max-steps'), or undefined where the CLI sets it otherwise. */
 export function flagOf(o: OptionSpec, stage: Stage): string | undefined {
@@ -339,34 +866,56 @@ export function flagOf(o: OptionSpec, stage: Stage): string | undefined {
 
 /** The help line of `o` for `stage`, as the CLI or the page writes it. */
 export function helpOf(o: OptionSpec, stage: Stage, surface: 'cli' | 'form'): string {
-  return refs(byStage(o.help, stage), (r) => (surface === 'cli' ? flagOf(r, stage) ?? r.key : r.label ? byStage(r.label, stage) : r.key));
+  return refs(byStage(o.help, stage), (r) => (surface === 'cli' ? (flagOf(r, stage) ?? r.key) : r.label ? byStage(r.label, stage) : r.key));
 }
 
 /** One CLI flag of a stage: commander's spelling, the config field it sets, its help line (without the default) and the value's type. */
-export interface StageFlag { key: keyof TrainConfig; flags: string; help: string; type: OptionSpec['type'] }
+export interface StageFlag {
+  key: keyof TrainConfig;
+  flags: string;
+  help: string;
+  type: OptionSpec['type'];
+}
 
 /** The training flags of `stage`, in the schema's order. */
 export function stageFlags(stage: Stage): StageFlag[] {
-  return OPTIONS.filter((o) => o.cli !== undefined && appliesTo(o, stage))
-    .map((o) => ({ key: o.key, flags: byStage(o.cli!, stage), help: helpOf(o, stage, 'cli'), type: o.type }));
+  return OPTIONS.filter((o) => o.cli !== undefined && appliesTo(o, stage)).map((o) => ({
+    key: o.key,
+    flags: byStage(o.cli!, stage),
+    help: helpOf(o, stage, 'cli'),
+    type: o.type,
+  }));
 }
 
 /** One field of the Train form. */
-export interface FormField { key: keyof TrainConfig; label: string; help: string; advanced: boolean; type: OptionSpec['type']; options?: readonly string[]; placeholder?: string }
+export interface FormField {
+  key: keyof TrainConfig;
+  label: string;
+  help: string;
+  advanced: boolean;
+  type: OptionSpec['type'];
+  options?: readonly string[];
+  placeholder?: string;
+}
 
 /** The Train form's fields for `stage`, in the schema's order. */
 export function formFields(stage: Stage): FormField[] {
   return OPTIONS.filter((o) => o.label !== undefined && appliesTo(o, stage)).map((o) => ({
-    key: o.key, label: byStage(o.label!, stage), help: helpOf(o, stage, 'form') + (o.defaultText ? `; ${o.defaultText}` : ''), type: o.type,
+    key: o.key,
+    label: byStage(o.label!, stage),
+    help: helpOf(o, stage, 'form') + (o.defaultText ? `; ${o.defaultText}` : ''),
+    type: o.type,
     advanced: Array.isArray(o.advanced) ? o.advanced.includes(stage) : !!o.advanced,
-    ...(o.choices ? { options: o.choices } : {}), ...(o.placeholder ? { placeholder: o.placeholder } : {}),
+    ...(o.choices ? { options: o.choices } : {}),
+    ...(o.placeholder ? { placeholder: o.placeholder } : {}),
   }));
 }
 
 /** The model card's hyperparameters for a stage (an unknown stage name: the options every stage has): config key, label and TRL's name (or ''). */
 export function cardRows(stage: string): [key: keyof TrainConfig, label: string, trl: string][] {
   // an unknown stage's labels are read as SFT's (only options every stage has, whose labels do not vary)
-  const known = (STAGES as readonly string[]).includes(stage), as = known ? stage as Stage : 'sft';
+  const known = (STAGES as readonly string[]).includes(stage),
+    as = known ? (stage as Stage) : 'sft';
   return OPTIONS.filter((o) => o.card !== undefined && (known ? appliesTo(o, as) : !o.stages)).map((o) => [o.key, byStage(o.card!, as), trlName(o, as) ?? '']);
 }
 
@@ -392,14 +941,24 @@ export interface GenerateOptionSpec {
   hf?: string;
 }
 
-const intIn = (min: number, max = Infinity) => (x: number) => Number.isInteger(x) && x >= min && x <= max;
+const intIn =
+  (min: number, max = Infinity) =>
+  (x: number) =>
+    Number.isInteger(x) && x >= min && x <= max;
 
 /** The generation options, in the order `generate --help` lists them. */
 export const GENERATE_OPTIONS: readonly GenerateOptionSpec[] = [
   { key: 'maxNewTokens', default: 64, valid: intIn(1), cli: '--max-new-tokens <N>', hf: 'max_new_tokens', help: 'tokens per sample at most' },
   { key: 'temperature', default: 1, valid: (x) => x >= 0, cli: '--temperature <T>', hf: 'temperature', help: 'sampling temperature; 0 = greedy' },
   { key: 'topK', default: 0, valid: intIn(0), cli: '--top-k <K>', hf: 'top_k', help: 'sample from the K likeliest tokens; 0 = all' },
-  { key: 'topP', default: 1, valid: (x) => x > 0 && x <= 1, cli: '--top-p <P>', hf: 'top_p', help: 'nucleus sampling: the likeliest tokens holding P of the probability' },
+  {
+    key: 'topP',
+    default: 1,
+    valid: (x) => x > 0 && x <= 1,
+    cli: '--top-p <P>',
+    hf: 'top_p',
+    help: 'nucleus sampling: the likeliest tokens holding P of the probability',
+  },
   { key: 'seed', default: 0, valid: Number.isInteger, cli: '--seed <S>', help: 'random seed' },
   { key: 'numSamples', default: 1, valid: intIn(1, 64), cli: '--num-samples <K>', hf: 'num_return_sequences', help: 'samples of the prompt (1 to 64)' },
 ];

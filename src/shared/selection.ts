@@ -17,7 +17,8 @@ export function leastSurePair(texts: readonly string[], scores: readonly number[
 
 /** The mean |score difference| over the pairs of distinct completions; undefined when all are the same (nothing to compare). */
 export function meanMargin(texts: readonly string[], scores: readonly number[]): number | undefined {
-  let sum = 0, pairs = 0;
+  let sum = 0,
+    pairs = 0;
   for (let a = 0; a < texts.length; a++) {
     for (let b = a + 1; b < texts.length; b++) {
       if (texts[a] === texts[b]) continue;

@@ -9,4 +9,11 @@ export interface AdapterSummary {
 }
 
 /** One GRPO/RLOO rollout of a step with each reward function's score and its advantage (TRL's completions table). */
-export interface CompletionRow { step: number; prompt: string; completion: string; rewards: Record<string, number | null>; reward: number; advantage: number }
+export interface CompletionRow {
+  step: number;
+  prompt: string;
+  completion: string;
+  rewards: Record<string, number | null>;
+  reward: number;
+  advantage: number;
+}

@@ -4,7 +4,10 @@
 /** z for a two-sided 95% interval. */
 export const Z95 = 1.959963984540054;
 
-export interface Interval { low: number; high: number }
+export interface Interval {
+  low: number;
+  high: number;
+}
 
 /**
  * The Wilson score interval for `successes` out of `n` trials (successes may be fractional: ties count
@@ -13,7 +16,8 @@ export interface Interval { low: number; high: number }
 export function wilson(successes: number, n: number, z = Z95): Interval | undefined {
   if (!(n > 0)) return undefined;
   if (!(successes >= 0 && successes <= n)) throw new RangeError(`wilson: successes must be in 0..${n}, got ${successes}`);
-  const p = successes / n, z2 = z * z;
+  const p = successes / n,
+    z2 = z * z;
   const denom = 1 + z2 / n;
   const center = (p + z2 / (2 * n)) / denom;
   const half = (z / denom) * Math.sqrt((p * (1 - p)) / n + z2 / (4 * n * n));

@@ -74,7 +74,9 @@ async function write(db: Store, runId: string, c: CheckpointWrite, opts: WriteOp
   const e = await (opts.estimate ?? storageEstimate)();
   // the previous generation's chunks are freed only after the switch: the new one needs its own room
   if (e && e.quota - e.usage < c.bytes * HEADROOM) {
-    throw new StorageFullError(`not enough storage for the checkpoint of step ${c.step}: it needs ${mib(c.bytes * HEADROOM)}, ${mib(Math.max(0, e.quota - e.usage))} is free; ${kept}. Delete old runs on the Train tab (or free disk space) and resume.`);
+    throw new StorageFullError(
+      `not enough storage for the checkpoint of step ${c.step}: it needs ${mib(c.bytes * HEADROOM)}, ${mib(Math.max(0, e.quota - e.usage))} is free; ${kept}. Delete old runs on the Train tab (or free disk space) and resume.`,
+    );
   }
   const gen = crypto.randomUUID();
   const files = opts.where === 'idb' ? undefined : await opfsChunks();
@@ -84,7 +86,8 @@ async function write(db: Store, runId: string, c: CheckpointWrite, opts: WriteOp
   try {
     for await (const [name, data] of c.tensors) {
       const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-      const first = index, n = Math.max(1, Math.ceil(bytes.length / CHUNK_BYTES));
+      const first = index,
+        n = Math.max(1, Math.ceil(bytes.length / CHUNK_BYTES));
       for (let k = 0; k < n; k++) {
         const piece = bytes.subarray(k * CHUNK_BYTES, Math.min(bytes.length, (k + 1) * CHUNK_BYTES));
         if (files) await files.put(runId, gen, index++, piece);
@@ -99,7 +102,9 @@ async function write(db: Store, runId: string, c: CheckpointWrite, opts: WriteOp
     // the switch: the previous generation's IndexedDB chunks go in the same transaction, its files just after
     const tx = db.transaction(['checkpoints', 'chunks'], 'readwrite', { durability: 'strict' });
     await Promise.all([
-      tx.objectStore('checkpoints').put({ runId, step: c.step, savedAt: Date.now(), gen, ...(files ? { where: 'opfs' as const } : {}), state: JSON.stringify(c.state), tensors }),
+      tx
+        .objectStore('checkpoints')
+        .put({ runId, step: c.step, savedAt: Date.now(), gen, ...(files ? { where: 'opfs' as const } : {}), state: JSON.stringify(c.state), tensors }),
       ...(previous?.gen ? [tx.objectStore('chunks').delete(IDBKeyRange.bound([runId, previous.gen], [runId, previous.gen, Infinity]))] : []),
       tx.done,
     ]);
@@ -107,7 +112,10 @@ async function write(db: Store, runId: string, c: CheckpointWrite, opts: WriteOp
     // this generation's chunks go; the manifest still points at the previous one
     await deleteGeneration(db, files, runId, gen).catch(() => undefined);
     const quota = (err as { name?: string })?.name === 'QuotaExceededError';
-    if (quota) throw new StorageFullError(`the disk filled up while writing the checkpoint of step ${c.step}; ${kept}. Delete old runs on the Train tab (or free disk space) and resume.`);
+    if (quota)
+      throw new StorageFullError(
+        `the disk filled up while writing the checkpoint of step ${c.step}; ${kept}. Delete old runs on the Train tab (or free disk space) and resume.`,
+      );
     throw err;
   }
   if (previous?.where === 'opfs' && previous.gen) await (await opfsChunks())?.deleteGeneration(runId, previous.gen).catch(() => undefined); // else cleaned on start
@@ -130,19 +138,27 @@ export async function readCheckpoint<S = unknown>(db: Store, runId: string): Pro
     if (st.metadata.format !== 'rlhf-playground-checkpoint') throw new Error(`${file}: not a training checkpoint`);
     const names = [...st.tensors.keys()];
     return {
-      step: m.step, state: JSON.parse(st.metadata.state ?? 'null') as S, names,
-      async *tensors() { for (const n of names) yield [n, readTensorF32(st, n)]; },
+      step: m.step,
+      state: JSON.parse(st.metadata.state ?? 'null') as S,
+      names,
+      async *tensors() {
+        for (const n of names) yield [n, readTensorF32(st, n)];
+      },
     };
   }
   const { gen, tensors = [] } = m;
   const files = m.where === 'opfs' ? await opfsChunks() : undefined;
   if (m.where === 'opfs' && !files) throw new Error(`${file}: its chunks are in the Origin Private File System, which this browser does not offer here`);
   return {
-    step: m.step, state: JSON.parse(m.state ?? 'null') as S, names: tensors.map((t) => t.name),
+    step: m.step,
+    state: JSON.parse(m.state ?? 'null') as S,
+    names: tensors.map((t) => t.name),
     async *tensors() {
       for (const t of tensors) {
-        const out = new Float32Array(t.length), bytes = new Uint8Array(out.buffer);
-        let at = 0, found = 0;
+        const out = new Float32Array(t.length),
+          bytes = new Uint8Array(out.buffer);
+        let at = 0,
+          found = 0;
         const take = (data: Uint8Array) => {
           if (at + data.length > bytes.length) throw new Error(`${file}: tensor "${t.name}" has more data than its ${t.length} floats`);
           bytes.set(data, at);
@@ -166,7 +182,10 @@ export async function readCheckpoint<S = unknown>(db: Store, runId: string): Pro
 }
 
 /** The whole checkpoint in memory (a small one: a LoRA reward model's adapter and head). */
-export async function readCheckpointAll<S = unknown>(db: Store, runId: string): Promise<{ step: number; state: S; tensors: Map<string, Float32Array> } | undefined> {
+export async function readCheckpointAll<S = unknown>(
+  db: Store,
+  runId: string,
+): Promise<{ step: number; state: S; tensors: Map<string, Float32Array> } | undefined> {
   const c = await readCheckpoint<S>(db, runId);
   if (!c) return undefined;
   const tensors = new Map<string, Float32Array>();

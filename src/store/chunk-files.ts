@@ -50,7 +50,11 @@ async function open(): Promise<ChunkFiles | undefined> {
   const genDir = async (runId: string, gen: string, create: boolean) =>
     (await (await root.getDirectoryHandle(runDirName(runId), { create })).getDirectoryHandle(gen, { create })) as Dir;
   const remove = async (dir: FileSystemDirectoryHandle, name: string) => {
-    try { await dir.removeEntry(name, { recursive: true }); } catch (e) { if (!notFound(e)) throw e; }
+    try {
+      await dir.removeEntry(name, { recursive: true });
+    } catch (e) {
+      if (!notFound(e)) throw e;
+    }
   };
   const chunksIn = async (dir: Dir) => {
     let n = 0;
@@ -86,12 +90,18 @@ async function open(): Promise<ChunkFiles | undefined> {
       }
     },
     async deleteGeneration(runId, gen) {
-      try { await remove(await root.getDirectoryHandle(runDirName(runId)), gen); } catch (e) { if (!notFound(e)) throw e; }
+      try {
+        await remove(await root.getDirectoryHandle(runDirName(runId)), gen);
+      } catch (e) {
+        if (!notFound(e)) throw e;
+      }
     },
     deleteRun: (runId) => remove(root, runDirName(runId)),
     async deleteExcept(live) {
       const gone: [Dir, string, number][] = [];
-      await each(async (runId, run, gen, dir) => { if (live.get(runId) !== gen) gone.push([run, gen, await chunksIn(dir)]); });
+      await each(async (runId, run, gen, dir) => {
+        if (live.get(runId) !== gen) gone.push([run, gen, await chunksIn(dir)]);
+      });
       let removed = 0;
       for (const [run, gen, n] of gone) {
         await remove(run, gen);
@@ -101,14 +111,19 @@ async function open(): Promise<ChunkFiles | undefined> {
       for await (const [runName, run] of root.entries()) {
         if (run.kind !== 'directory') continue;
         let empty = true;
-        for await (const _ of (run as Dir).entries()) { empty = false; break; }
+        for await (const _ of (run as Dir).entries()) {
+          empty = false;
+          break;
+        }
         if (empty) await remove(root, runName);
       }
       return removed;
     },
     async count() {
       let n = 0;
-      await each(async (_r, _run, _g, dir) => { n += await chunksIn(dir); });
+      await each(async (_r, _run, _g, dir) => {
+        n += await chunksIn(dir);
+      });
       return n;
     },
   };

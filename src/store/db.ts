@@ -20,7 +20,12 @@ import type { CompletionRow } from '../shared/types.ts';
 
 export const DEFAULT_STORE_NAME = 'rlhf-playground';
 
-export interface PromptRecord { id?: number; text: string; source?: string; createdAt: number }
+export interface PromptRecord {
+  id?: number;
+  text: string;
+  source?: string;
+  createdAt: number;
+}
 
 /**
  * InstructGPT's labeling: a K-way ranking plus, per completion, an optional 1-7 score and flags, and a
@@ -39,7 +44,12 @@ export interface RankingRecord extends RankingLabels {
  * or the records a run trains on, snapshotted when it starts (`run:<id>`, the run's datasetId) so that a
  * resumed run trains on exactly them whatever the user changed meanwhile.
  */
-export interface DatasetRecord { id: string; name: string; records: DataRecord[]; createdAt: number }
+export interface DatasetRecord {
+  id: string;
+  name: string;
+  records: DataRecord[];
+  createdAt: number;
+}
 
 /** The id of the user's own dataset (demonstrations and imported records) in `datasets`. */
 export const USER_DATASET = 'user';
@@ -63,7 +73,12 @@ export interface RunRecord {
 }
 
 /** One optimizer step of one run; metric names as TRL's. */
-export interface MetricRecord { runId: string; step: number; time: number; values: Record<string, number> }
+export interface MetricRecord {
+  runId: string;
+  step: number;
+  time: number;
+  values: Record<string, number>;
+}
 
 /**
  * A run's checkpoint. Since v5 a manifest: the run's state (JSON) and each tensor's length and chunks, under
@@ -82,7 +97,12 @@ export interface CheckpointRecord {
   bytes?: Uint8Array;
 }
 /** One piece of a checkpoint generation's tensor data (at most CHUNK_BYTES). */
-export interface ChunkRecord { runId: string; gen: string; index: number; data: Uint8Array }
+export interface ChunkRecord {
+  runId: string;
+  gen: string;
+  index: number;
+  data: Uint8Array;
+}
 
 /** One blind A/B vote of the Compare view: which of two answers to a prompt the user preferred. */
 export interface VoteRecord {
@@ -125,7 +145,12 @@ export interface RolloutSample {
 }
 
 /** The few rollouts of one online step the Inspect view shows (a handful per step, a few KiB); GRPO and RLOO also keep every completion with each reward (TRL's completions table). */
-export interface RolloutRecord { runId: string; step: number; samples: RolloutSample[]; completions?: CompletionRow[] }
+export interface RolloutRecord {
+  runId: string;
+  step: number;
+  samples: RolloutSample[];
+  completions?: CompletionRow[];
+}
 
 export interface Schema extends DBSchema {
   prompts: { key: number; value: PromptRecord };
@@ -208,7 +233,13 @@ export const MIGRATIONS: Migration[] = [
         return x?.kind === 'completion' && x.completion === '' && typeof x.prompt === 'string' && x.prompt.trim() !== '' ? x.prompt : undefined;
       };
       if (!old.some((r) => prompt(r) !== undefined)) continue;
-      await datasets.put({ ...d, records: old.map((r) => { const p = prompt(r); return (p === undefined ? r : { kind: 'prompt', prompt: p }) as DataRecord; }) });
+      await datasets.put({
+        ...d,
+        records: old.map((r) => {
+          const p = prompt(r);
+          return (p === undefined ? r : { kind: 'prompt', prompt: p }) as DataRecord;
+        }),
+      });
     }
   },
 ];
@@ -257,7 +288,12 @@ function checkRanking(r: Omit<RankingRecord, 'createdAt'>, what = r.id === undef
  * for every place that adds prompts (the Data tab and its import, the Rank tab, the example prompts).
  * The texts added, in order, and how many were there already.
  */
-export async function addPrompts(db: Store, texts: readonly string[], source?: string, createdAt = Date.now()): Promise<{ added: string[]; duplicates: number }> {
+export async function addPrompts(
+  db: Store,
+  texts: readonly string[],
+  source?: string,
+  createdAt = Date.now(),
+): Promise<{ added: string[]; duplicates: number }> {
   texts.forEach(checkPromptText);
   const tx = db.transaction('prompts', 'readwrite', { durability: 'strict' });
   const have = new Set((await tx.store.getAll()).map((p) => p.text));
@@ -316,7 +352,10 @@ export const getDataset = async (db: Store, id: string): Promise<DatasetRecord |
 export async function userData(db: Store): Promise<{ prompts: string[]; rankings: RankingRecord[]; records: DataRecord[] }> {
   const tx = db.transaction(['prompts', 'rankings', 'datasets']);
   const [prompts, rankings, own] = await Promise.all([
-    tx.objectStore('prompts').getAll(), tx.objectStore('rankings').index('createdAt').getAll(), tx.objectStore('datasets').get(USER_DATASET), tx.done,
+    tx.objectStore('prompts').getAll(),
+    tx.objectStore('rankings').index('createdAt').getAll(),
+    tx.objectStore('datasets').get(USER_DATASET),
+    tx.done,
   ]);
   for (const r of rankings) checkRanking(r);
   return { prompts: prompts.map((p) => p.text), rankings, records: own ? checkedDataset(own).records : [] };
@@ -386,7 +425,8 @@ export const listVotes = (db: Store) => db.getAllFromIndex('votes', 'createdAt')
 
 /** The tuned model's win rate over decided votes, ties counting half (as Chatbot-Arena-style tallies do). */
 export function winRate(votes: Pick<VoteRecord, 'winner'>[]): { wins: number; losses: number; ties: number; rate: number | null } {
-  const wins = votes.filter((v) => v.winner === 'tuned').length, losses = votes.filter((v) => v.winner === 'reference').length;
+  const wins = votes.filter((v) => v.winner === 'tuned').length,
+    losses = votes.filter((v) => v.winner === 'reference').length;
   const ties = votes.length - wins - losses;
   return { wins, losses, ties, rate: votes.length ? (wins + ties / 2) / votes.length : null };
 }

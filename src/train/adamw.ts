@@ -46,7 +46,11 @@ export class AdamW {
     const [p, m, v] = [views('param'), views('m'), views('v')];
     for (let i = 0; i < grads.length; i++) {
       const a = await adamw(gpu, {
-        param: p[i]!.view, grad: grads[i]!.view, m: m[i]!.view, v: v[i]!.view, clip,
+        param: p[i]!.view,
+        grad: grads[i]!.view,
+        m: m[i]!.view,
+        v: v[i]!.view,
+        clip,
         hyper: { lr: cfg.lr, beta1: cfg.beta1, beta2: cfg.beta2, eps: cfg.eps, weightDecay: grads[i]!.decay ? cfg.weightDecay : 0 },
       });
       calls.push(...a.calls);

@@ -38,7 +38,8 @@ export async function* tensorsOf(tables: Record<string, ParamTable>): AsyncGener
 export function checkpointLayout(tables: Record<string, ParamTable>): [string, number][] {
   const out: [string, number][] = [];
   for (const [t, table] of Object.entries(tables)) {
-    for (const slot of SLOTS) if (table.arenas[0]?.[slot]) for (const e of table.entries) out.push([`${t}/${slot}/${e.name}`, e.shape.reduce((p, d) => p * d, 1)]);
+    for (const slot of SLOTS)
+      if (table.arenas[0]?.[slot]) for (const e of table.entries) out.push([`${t}/${slot}/${e.name}`, e.shape.reduce((p, d) => p * d, 1)]);
   }
   return out;
 }

@@ -14,11 +14,17 @@ import { layoutRows, rowLength, rowWeights, targetWeights } from './layout.ts';
 import { rankingPairs, type Ranking } from './reward.ts';
 import { learningRate, type ScheduleConfig } from './schedule.ts';
 
-export interface PreferencePair { prompt: number[]; chosen: number[]; rejected: number[] }
+export interface PreferencePair {
+  prompt: number[];
+  chosen: number[];
+  rejected: number[];
+}
 
 /** All (better, worse) pairs of each ranking; ties give none. */
 export function pairsFromRankings(rankings: Ranking[]): PreferencePair[] {
-  return rankings.flatMap((r) => rankingPairs(r.completions.length, r.ranks).map(([w, l]) => ({ prompt: r.prompt, chosen: r.completions[w]!, rejected: r.completions[l]! })));
+  return rankings.flatMap((r) =>
+    rankingPairs(r.completions.length, r.ranks).map(([w, l]) => ({ prompt: r.prompt, chosen: r.completions[w]!, rejected: r.completions[l]! })),
+  );
 }
 
 export interface DpoConfig extends AdamWConfig, ScheduleConfig {
@@ -46,8 +52,12 @@ const sigmoid = (x: number) => 1 / (1 + Math.exp(-x));
 export class DpoTrainer {
   step = 0;
   private constructor(
-    readonly policy: Transformer, readonly lora: LoraSet | undefined, readonly cfg: DpoConfig,
-    readonly plans: PlanSet, readonly refPlans: PlanSet, readonly opt: AdamW,
+    readonly policy: Transformer,
+    readonly lora: LoraSet | undefined,
+    readonly cfg: DpoConfig,
+    readonly plans: PlanSet,
+    readonly refPlans: PlanSet,
+    readonly opt: AdamW,
   ) {}
 
   /** `reference`: a frozen model for full fine-tuning; omitted with LoRA (the base is the reference). */
@@ -63,7 +73,10 @@ export class DpoTrainer {
   /** Rows: chosen then rejected of each pair; targets on completion tokens only; on the shortest plans that hold them. */
   private async layout(pairs: PreferencePair[]): Promise<{ plan: Plan; refPlan: Plan; ids: Int32Array; targets: Int32Array; ones: Float32Array }> {
     if (pairs.length > this.cfg.pairsPerStep) throw new Error(`${pairs.length} pairs for ${this.cfg.pairsPerStep} per step`);
-    const seqs = pairs.flatMap((p) => [{ prompt: p.prompt, completion: p.chosen }, { prompt: p.prompt, completion: p.rejected }]);
+    const seqs = pairs.flatMap((p) => [
+      { prompt: p.prompt, completion: p.chosen },
+      { prompt: p.prompt, completion: p.rejected },
+    ]);
     const lengths = seqs.map((q) => rowLength(q, this.cfg.seqLen));
     const [plan, refPlan] = [await this.plans.fit(lengths), await this.refPlans.fit(lengths)];
     const { ids, targets } = layoutRows(seqs, plan.B, plan.T, this.cfg.padId);
@@ -91,10 +104,16 @@ export class DpoTrainer {
     plan.setBatch(ids, targets, ones);
     this.lora?.setStep(this.step);
     const pi = await this.rowLogps(plan, [...plan.zeroGrads, ...plan.forward, ...plan.loss]);
-    const { beta } = this.cfg, P = pairs.length, g: number[] = [];
-    let loss = 0, rc = 0, rr = 0, acc = 0;
+    const { beta } = this.cfg,
+      P = pairs.length,
+      g: number[] = [];
+    let loss = 0,
+      rc = 0,
+      rr = 0,
+      acc = 0;
     for (let i = 0; i < P; i++) {
-      const cw = beta * (pi[2 * i]! - ref[2 * i]!), cl = beta * (pi[2 * i + 1]! - ref[2 * i + 1]!);
+      const cw = beta * (pi[2 * i]! - ref[2 * i]!),
+        cl = beta * (pi[2 * i + 1]! - ref[2 * i + 1]!);
       const z = cw - cl;
       loss -= logSigmoid(z) / P;
       rc += cw / P;
@@ -103,15 +122,25 @@ export class DpoTrainer {
       g.push((beta * sigmoid(-z)) / P); // -dloss/dlog pi(y_w) = +dloss/dlog pi(y_l)
     }
     // +g on the chosen row's targets, -g on the rejected one's
-    gpu.write(plan.weights, rowWeights(targets, plan.T, (row) => (row % 2 ? -g[(row - 1) / 2]! : g[row / 2]!)));
+    gpu.write(
+      plan.weights,
+      rowWeights(targets, plan.T, (row) => (row % 2 ? -g[(row - 1) / 2]! : g[row / 2]!)),
+    );
     const lr = learningRate(this.step + 1, this.cfg);
     this.opt.prepare(this.step + 1, lr);
     await gpu.check('dpo backward', () => gpu.run([...plan.lossFused, ...plan.backward, ...this.opt.calls], 'dpo'));
     const st = await this.opt.status();
     if (!st.skipped) this.step++;
     return {
-      step: this.step, loss, 'rewards/chosen': rc, 'rewards/rejected': rr, 'rewards/margins': rc - rr, 'rewards/accuracies': acc,
-      lr, gradNorm: st.gradNorm, skipped: st.skipped,
+      step: this.step,
+      loss,
+      'rewards/chosen': rc,
+      'rewards/rejected': rr,
+      'rewards/margins': rc - rr,
+      'rewards/accuracies': acc,
+      lr,
+      gradNorm: st.gradNorm,
+      skipped: st.skipped,
     };
   }
 

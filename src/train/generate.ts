@@ -45,7 +45,8 @@ export interface Generation {
 export function entropyOf(logits: ArrayLike<number>): number {
   let m = -Infinity;
   for (let i = 0; i < logits.length; i++) m = Math.max(m, logits[i]!);
-  let z = 0, s = 0;
+  let z = 0,
+    s = 0;
   for (let i = 0; i < logits.length; i++) {
     const e = Math.exp(logits[i]! - m);
     z += e;
@@ -78,7 +79,10 @@ export class Generator {
   plansBuilt = 0;
 
   /** `lora`: generate from the base with this adapter (PPO's policy); the base alone is the reference. */
-  constructor(readonly model: Transformer, readonly lora?: LoraSet) {}
+  constructor(
+    readonly model: Transformer,
+    readonly lora?: LoraSet,
+  ) {}
 
   /** The KV cache's positions now (0 before the first generation). */
   get plannedLength(): number {
@@ -87,7 +91,8 @@ export class Generator {
 
   /** The prefill plan for R rows of P prompt tokens, with a cache of at least L positions (`hint`: plan for that many). */
   private async prepare(R: number, P: number, L: number, hint?: number): Promise<Plan> {
-    const { cfg, gpu } = this.model, maxPos = cfg.maxPositions;
+    const { cfg, gpu } = this.model,
+      maxPos = cfg.maxPositions;
     const replan = !this.cache || this.cache.B !== R || this.cache.L < L;
     const Lp = !replan ? this.cache!.L : Math.min(maxPos, hint !== undefined && hint >= L ? hint : Math.ceil(L / PLAN_BUCKET) * PLAN_BUCKET);
     if (replan || !this.prefills.has(P)) {
@@ -151,15 +156,28 @@ export class Generator {
    * until its own samples begin. Row k of prompt j draws with Rng.forSample(seed_j, k), so a sample is
    * the same as generate(prompt_j) with seed_j would draw (up to float rounding of the prompt's tail).
    */
-  async generateMany(requests: { prompt: number[]; seed: number; maxNewTokens?: number }[], cfg: GenerateConfig, onToken?: (request: number, sample: number, id: number) => void): Promise<Generation[]> {
+  async generateMany(
+    requests: { prompt: number[]; seed: number; maxNewTokens?: number }[],
+    cfg: GenerateConfig,
+    onToken?: (request: number, sample: number, id: number) => void,
+  ): Promise<Generation[]> {
     const gpu = this.model.gpu;
-    const K = cfg.numSamples, J = requests.length;
+    const K = cfg.numSamples,
+      J = requests.length;
     if (!(K >= 1)) throw new Error('numSamples must be at least 1');
     if (J < 1) return [];
-    const lengths = requests.map((r) => r.prompt.length), maxNew = requests.map((r) => r.maxNewTokens ?? cfg.maxNewTokens);
+    const lengths = requests.map((r) => r.prompt.length),
+      maxNew = requests.map((r) => r.maxNewTokens ?? cfg.maxNewTokens);
     if (Math.min(...lengths) < 1) throw new Error('the prompt is empty');
-    if (!(Math.max(...maxNew) >= 1)) return requests.map(() => ({ ids: Array.from({ length: K }, () => []), finish: new Array(K).fill('length'), entropy: Array.from({ length: K }, () => []) }));
-    const P0 = Math.min(...lengths), ends = lengths.map((n, j) => n + maxNew[j]!), L = Math.max(...ends);
+    if (!(Math.max(...maxNew) >= 1))
+      return requests.map(() => ({
+        ids: Array.from({ length: K }, () => []),
+        finish: new Array(K).fill('length'),
+        entropy: Array.from({ length: K }, () => []),
+      }));
+    const P0 = Math.min(...lengths),
+      ends = lengths.map((n, j) => n + maxNew[j]!),
+      L = Math.max(...ends);
     if (L > this.model.cfg.maxPositions) {
       const j = ends.indexOf(L);
       throw new Error(`prompt (${lengths[j]} tokens) + ${maxNew[j]} new tokens exceed the model's ${this.model.cfg.maxPositions} positions`);
@@ -177,18 +195,25 @@ export class Generator {
       await gpu.check('generate', () => gpu.run(plan.forward as Call[], 'generate'));
       return plan.readLogits();
     };
-    const result = (interrupted: boolean): Generation[] => requests.map((_, j) => {
-      const rows = Array.from({ length: K }, (_, k) => j * K + k);
-      const g: Generation = { ids: rows.map((r) => out[r]!), finish: rows.map((r) => finish[r] ?? (interrupted ? 'interrupted' : 'length')), entropy: rows.map((r) => entropy[r]!) };
-      if (interrupted) g.interrupted = true;
-      return g;
-    });
+    const result = (interrupted: boolean): Generation[] =>
+      requests.map((_, j) => {
+        const rows = Array.from({ length: K }, (_, k) => j * K + k);
+        const g: Generation = {
+          ids: rows.map((r) => out[r]!),
+          finish: rows.map((r) => finish[r] ?? (interrupted ? 'interrupted' : 'length')),
+          entropy: rows.map((r) => entropy[r]!),
+        };
+        if (interrupted) g.interrupted = true;
+        return g;
+      });
     let logits = await run(prefill, Array.from({ length: R }, (_, r) => requests[Math.floor(r / K)]!.prompt.slice(0, P0)).flat(), 0);
     // `pos`: the position whose token the logits just computed predict
     for (let pos = P0; ; pos++) {
       const next: number[] = [];
       for (let r = 0; r < R; r++) {
-        const j = Math.floor(r / K), prompt = requests[j]!.prompt, k = r % K;
+        const j = Math.floor(r / K),
+          prompt = requests[j]!.prompt,
+          k = r % K;
         if (pos < prompt.length) {
           next.push(prompt[pos]!); // this prompt is longer than the prefill: its next token is read, not drawn
           continue;

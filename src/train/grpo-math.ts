@@ -27,16 +27,26 @@ export { LOSS_TYPES, SCALE_REWARDS, type LossType, type ScaleRewards } from '../
 
 /** Mean of the finite entries (NaN when there are none). */
 export function nanMean(xs: ArrayLike<number>): number {
-  let s = 0, n = 0;
-  for (let i = 0; i < xs.length; i++) if (!Number.isNaN(xs[i]!)) { s += xs[i]!; n++; }
+  let s = 0,
+    n = 0;
+  for (let i = 0; i < xs.length; i++)
+    if (!Number.isNaN(xs[i]!)) {
+      s += xs[i]!;
+      n++;
+    }
   return n ? s / n : NaN;
 }
 
 /** Bessel-corrected standard deviation of the non-NaN entries (NaN for fewer than two). */
 export function nanStd(xs: ArrayLike<number>): number {
   const m = nanMean(xs);
-  let s = 0, n = 0;
-  for (let i = 0; i < xs.length; i++) if (!Number.isNaN(xs[i]!)) { s += (xs[i]! - m) ** 2; n++; }
+  let s = 0,
+    n = 0;
+  for (let i = 0; i < xs.length; i++)
+    if (!Number.isNaN(xs[i]!)) {
+      s += (xs[i]! - m) ** 2;
+      n++;
+    }
   return n > 1 ? Math.sqrt(s / (n - 1)) : NaN;
 }
 
@@ -49,7 +59,8 @@ export function combineRewards(scores: (number | null)[][], weights?: number[]):
   const n = scores[0]!.length;
   if (weights && weights.length !== scores.length) throw new Error(`reward_weights has ${weights.length} entries for ${scores.length} reward functions`);
   return Array.from({ length: n }, (_, i) => {
-    let s = 0, any = false;
+    let s = 0,
+      any = false;
     scores.forEach((fn, f) => {
       const x = fn[i];
       if (x === null || x === undefined || Number.isNaN(x)) return;
@@ -78,14 +89,19 @@ export interface GroupStats {
 /** GRPO's group-relative advantages (TRL's scale_rewards). NaN rewards get advantage 0. */
 export function grpoAdvantages(rewards: number[], G: number, scale: ScaleRewards): GroupStats {
   const P = groups(rewards.length, G, 'grpoAdvantages');
-  const mean: number[] = [], std: number[] = [];
+  const mean: number[] = [],
+    std: number[] = [];
   let zero = 0;
   for (let p = 0; p < P; p++) {
     const g = rewards.slice(p * G, (p + 1) * G);
-    const m = nanMean(g), s = nanStd(g);
+    const m = nanMean(g),
+      s = nanStd(g);
     // torch.isclose(std, 0) with its default tolerances; a group of one (or one finite reward) has no spread
     if (!(Math.abs(s) > 1e-8)) zero++;
-    for (let k = 0; k < G; k++) { mean.push(m); std.push(s); }
+    for (let k = 0; k < G; k++) {
+      mean.push(m);
+      std.push(s);
+    }
   }
   const batchStd = nanStd(rewards);
   const advantages = rewards.map((r, i) => {
@@ -112,7 +128,8 @@ export function rlooAdvantages(rewards: number[], G: number, normalize: boolean)
     for (const i of idx) adv[i] = idx.length > 1 ? rewards[i]! - (sum - rewards[i]!) / (idx.length - 1) : rewards[i]!;
   }
   if (!normalize) return adv;
-  const m = adv.reduce((a, b) => a + b, 0) / adv.length, s = nanStd(adv);
+  const m = adv.reduce((a, b) => a + b, 0) / adv.length,
+    s = nanStd(adv);
   return adv.map((a) => (a - m) / ((Number.isNaN(s) ? 0 : s) + 1e-4));
 }
 
@@ -153,19 +170,23 @@ const surrogate = (rho: number, a: number, lo: number, hi: number) => {
 
 /** GRPO's loss over a batch of rows (TRL's per-token loss and loss_type normalisations). */
 export function grpoLoss(rows: PgRow[], c: GrpoLossConfig): PgLoss {
-  const lo = 1 - c.epsilon, hi = 1 + c.epsilon_high;
+  const lo = 1 - c.epsilon,
+    hi = 1 + c.epsilon_high;
   const tokens = rows.reduce((n, r) => n + r.logp.length, 0);
-  let loss = 0, kl = 0, low = 0, high = 0;
+  let loss = 0,
+    kl = 0,
+    low = 0,
+    high = 0;
   const dlogp = rows.map((r) => {
     const n = r.logp.length;
-    if (r.old.length !== n || (c.beta > 0 && r.ref?.length !== n)) throw new Error('grpoLoss: a row\'s log-prob arrays differ in length');
+    if (r.old.length !== n || (c.beta > 0 && r.ref?.length !== n)) throw new Error("grpoLoss: a row's log-prob arrays differ in length");
     // what one token's loss is divided by
-    const denom = c.loss_type === 'grpo' ? Math.max(1, n) * rows.length
-      : c.loss_type === 'dr_grpo' ? rows.length * c.max_completion_length
-      : Math.max(1, tokens);
+    const denom =
+      c.loss_type === 'grpo' ? Math.max(1, n) * rows.length : c.loss_type === 'dr_grpo' ? rows.length * c.max_completion_length : Math.max(1, tokens);
     return r.logp.map((lp, t) => {
       const s = surrogate(Math.exp(lp - r.old[t]!), r.advantage, lo, hi);
-      let l = s.loss, d = s.dlog;
+      let l = s.loss,
+        d = s.dlog;
       if (s.low) low++;
       if (s.high) high++;
       if (c.beta > 0) {
@@ -188,10 +209,14 @@ export function grpoLoss(rows: PgRow[], c: GrpoLossConfig): PgLoss {
  * rows; every token of a row gets the same gradient (d sum logp / d logp_t = 1). The KL is in the rewards.
  */
 export function rlooLoss(rows: PgRow[], c: { epsilon: number; epsilon_high: number }): PgLoss {
-  const lo = 1 - c.epsilon, hi = 1 + c.epsilon_high, R = Math.max(1, rows.length);
-  let loss = 0, low = 0, high = 0;
+  const lo = 1 - c.epsilon,
+    hi = 1 + c.epsilon_high,
+    R = Math.max(1, rows.length);
+  let loss = 0,
+    low = 0,
+    high = 0;
   const dlogp = rows.map((r) => {
-    if (r.old.length !== r.logp.length) throw new Error('rlooLoss: a row\'s log-prob arrays differ in length');
+    if (r.old.length !== r.logp.length) throw new Error("rlooLoss: a row's log-prob arrays differ in length");
     const logRatio = r.logp.reduce((s, x, t) => s + x - r.old[t]!, 0);
     const s = surrogate(Math.exp(logRatio), r.advantage, lo, hi);
     loss += s.loss / R;

@@ -22,8 +22,18 @@ import { AdamW, type AdamWConfig } from './adamw.ts';
 import { Generator } from './generate.ts';
 import { layoutRows, rowLength, type Rows } from './layout.ts';
 import {
-  combineRewards, grpoAdvantages, grpoLoss, nanMean, nanStd, rlooAdvantages, rlooLoss, rlooRewards,
-  type LossType, type PgLoss, type PgRow, type ScaleRewards,
+  combineRewards,
+  grpoAdvantages,
+  grpoLoss,
+  nanMean,
+  nanStd,
+  rlooAdvantages,
+  rlooLoss,
+  rlooRewards,
+  type LossType,
+  type PgLoss,
+  type PgRow,
+  type ScaleRewards,
 } from './grpo-math.ts';
 import { checkScores } from '../shared/rewards.ts';
 import { fitRollouts, rolloutLogps, sampleRollouts, type Rollout, type StepPhase } from './rollouts.ts';
@@ -57,12 +67,20 @@ export interface GrpoConfig extends AdamWConfig, ScheduleConfig {
 export type { Rollout };
 
 /** A reward function as the trainer calls it: one score (or null: does not apply) per rollout, in order. */
-export interface RewardScorer { name: string; score(rs: Rollout[]): Promise<(number | null)[]> }
+export interface RewardScorer {
+  name: string;
+  score(rs: Rollout[]): Promise<(number | null)[]>;
+}
 
 export interface GrpoRow {
-  prompt: number[]; completion: number[]; rewards: (number | null)[]; reward: number; advantage: number;
+  prompt: number[];
+  completion: number[];
+  rewards: (number | null)[];
+  reward: number;
+  advantage: number;
   /** log p of each completion token under the policy that sampled it, and under the reference (beta > 0) */
-  logp: number[]; ref?: number[];
+  logp: number[];
+  ref?: number[];
 }
 
 export interface GrpoStep {
@@ -76,14 +94,28 @@ export interface GrpoStep {
 
 /** A reward model (base + adapter + score head) as a reward function: its score at the completion's last token, plus its bias. */
 export class ModelReward implements RewardScorer {
-  private constructor(readonly name: string, private plans: PlanSet, private bias: number, private padId: number) {}
+  private constructor(
+    readonly name: string,
+    private plans: PlanSet,
+    private bias: number,
+    private padId: number,
+  ) {}
 
-  static async create(name: string, role: { model: Transformer; lora?: LoraSet; head: ScoreHead }, rows: number, T: number, bias: number, padId: number): Promise<ModelReward> {
+  static async create(
+    name: string,
+    role: { model: Transformer; lora?: LoraSet; head: ScoreHead },
+    rows: number,
+    T: number,
+    bias: number,
+    padId: number,
+  ): Promise<ModelReward> {
     return new ModelReward(name, await PlanSet.create(role.model, rows, T, { lora: role.lora, score: role.head }), bias, padId);
   }
 
   async score(rs: Rollout[]): Promise<number[]> {
-    const gpu = this.plans.full.model.gpu, out: number[] = [], B = this.plans.B;
+    const gpu = this.plans.full.model.gpu,
+      out: number[] = [],
+      B = this.plans.B;
     for (let i = 0; i < rs.length; i += B) {
       const seqs = rs.slice(i, i + B).map((r) => ({ prompt: r.prompt, completion: r.response }));
       const plan = await this.plans.fit(seqs.map((q) => rowLength(q, this.plans.maxT)));
@@ -117,19 +149,30 @@ export class GrpoTrainer {
   private gen: Generator;
 
   private constructor(
-    readonly policy: { model: Transformer; lora?: LoraSet }, readonly cfg: GrpoConfig, readonly rewards: RewardScorer[],
-    private plans: PlanSet, private ref: PlanSet | undefined, private opt: AdamW,
+    readonly policy: { model: Transformer; lora?: LoraSet },
+    readonly cfg: GrpoConfig,
+    readonly rewards: RewardScorer[],
+    private plans: PlanSet,
+    private ref: PlanSet | undefined,
+    private opt: AdamW,
   ) {
     this.gen = new Generator(policy.model, policy.lora);
   }
 
   /** `reference` is needed when beta > 0: the base without the adapter (LoRA) or an untouched copy (full fine-tuning). */
-  static async create(policy: { model: Transformer; lora?: LoraSet }, reference: Transformer | undefined, rewards: RewardScorer[], cfg: GrpoConfig): Promise<GrpoTrainer> {
+  static async create(
+    policy: { model: Transformer; lora?: LoraSet },
+    reference: Transformer | undefined,
+    rewards: RewardScorer[],
+    cfg: GrpoConfig,
+  ): Promise<GrpoTrainer> {
     if (!rewards.length) throw new Error(`${cfg.method.toUpperCase()} needs at least one reward function`);
-    if (cfg.reward_weights && cfg.reward_weights.length !== rewards.length) throw new Error(`reward_weights has ${cfg.reward_weights.length} entries for ${rewards.length} reward functions`);
+    if (cfg.reward_weights && cfg.reward_weights.length !== rewards.length)
+      throw new Error(`reward_weights has ${cfg.reward_weights.length} entries for ${rewards.length} reward functions`);
     if (cfg.method === 'rloo' && cfg.num_generations < 2) throw new Error('RLOO needs num_generations >= 2 (the baseline is the other samples of the prompt)');
     if (cfg.beta > 0 && !reference) throw new Error('beta > 0 needs a reference model');
-    const B = cfg.promptsPerStep * cfg.num_generations, T = cfg.seqLen;
+    const B = cfg.promptsPerStep * cfg.num_generations,
+      T = cfg.seqLen;
     const plans = await PlanSet.create(policy.model, B, T, { training: true, lora: policy.lora });
     const ref = cfg.beta > 0 ? await PlanSet.create(reference!, B, T) : undefined;
     const opt = await AdamW.create(policy.model.gpu, policy.lora ? policy.lora.params : policy.model.params, cfg);
@@ -152,7 +195,10 @@ export class GrpoTrainer {
 
   /** One GRPO / RLOO step; `onPhase` hears where it is (sampling, scoring, updating) as it goes. */
   async trainStep(prompts: number[][], onPhase?: (p: StepPhase) => void): Promise<GrpoStep> {
-    const c = this.cfg, G = c.num_generations, B = c.promptsPerStep * G, method = c.method;
+    const c = this.cfg,
+      G = c.num_generations,
+      B = c.promptsPerStep * G,
+      method = c.method;
     if (prompts.length !== c.promptsPerStep) throw new Error(`a ${method.toUpperCase()} step takes ${c.promptsPerStep} prompts, got ${prompts.length}`);
     // ---- 1. rollouts ----
     const rs = await sampleRollouts(this.gen, prompts, this.step, { ...c, numSamples: G, maxNewTokens: c.max_completion_length }, onPhase);
@@ -170,8 +216,21 @@ export class GrpoTrainer {
     // ---- 4. updates ----
     const gpu = this.plans.full.model.gpu;
     const truncated = rs.map((r) => c.mask_truncated_completions && r.finish === 'length');
-    let old: number[][] = [], adv: number[] = [], seqKl: number[] = [], zeroStd = 0, groupStd: number[] = [];
-    let loss = 0, low = 0, high = 0, region = 0, kl = 0, gradNorm = 0, lr = 0, skipped = false, approxKl = 0, earlyStop = 0;
+    let old: number[][] = [],
+      adv: number[] = [],
+      seqKl: number[] = [],
+      zeroStd = 0,
+      groupStd: number[] = [];
+    let loss = 0,
+      low = 0,
+      high = 0,
+      region = 0,
+      kl = 0,
+      gradNorm = 0,
+      lr = 0,
+      skipped = false,
+      approxKl = 0,
+      earlyStop = 0;
     for (let it = 0; it < c.num_iterations; it++) {
       onPhase?.({ phase: 'updating', done: it, total: c.num_iterations });
       this.policy.lora?.setStep(this.updates(it));
@@ -180,7 +239,9 @@ export class GrpoTrainer {
           old = logp; // the policy that sampled: on-policy, the ratio of the first update is 1
           if (method === 'grpo') {
             const a = grpoAdvantages(rewards, G, c.scale_rewards);
-            adv = a.advantages; zeroStd = a.fracZeroStd; groupStd = a.std;
+            adv = a.advantages;
+            zeroStd = a.fracZeroStd;
+            groupStd = a.std;
           } else {
             const r = rlooRewards(rewards, old, refLogp, c.beta);
             seqKl = r.kl;
@@ -189,7 +250,9 @@ export class GrpoTrainer {
           }
         }
         approxKl = meanApproxKl(logp, old, truncated);
-        return rs.map((_, i) => (truncated[i] ? { logp: [], old: [], ref: [], advantage: 0 } : { logp: logp[i]!, old: old[i]!, ref: refLogp?.[i], advantage: adv[i]! }));
+        return rs.map((_, i) =>
+          truncated[i] ? { logp: [], old: [], ref: [], advantage: 0 } : { logp: logp[i]!, old: old[i]!, ref: refLogp?.[i], advantage: adv[i]! },
+        );
       });
       // TRL's early stopping: the policy has moved too far from the one that sampled: this update and the rest are skipped
       if (c.early_stopping && approxKl > 1.5 * (c.target_kl ?? 1)) {
@@ -202,32 +265,58 @@ export class GrpoTrainer {
       const st = await this.opt.status();
       skipped ||= st.skipped;
       gradNorm += st.gradNorm / c.num_iterations;
-      loss += res.loss / c.num_iterations; low += res.clipLow / c.num_iterations; high += res.clipHigh / c.num_iterations; region += res.clipRegion / c.num_iterations;
+      loss += res.loss / c.num_iterations;
+      low += res.clipLow / c.num_iterations;
+      high += res.clipHigh / c.num_iterations;
+      region += res.clipRegion / c.num_iterations;
       if (it === 0) kl = res.kl;
     }
     if (!skipped) this.step++;
     // ---- metrics (TRL's names) ----
-    const lens = rs.map((r) => r.response.length), tokens = lens.reduce((a, b) => a + b, 0);
+    const lens = rs.map((r) => r.response.length),
+      tokens = lens.reduce((a, b) => a + b, 0);
     if (method === 'rloo') kl = refLogp ? seqKl.reduce((a, b) => a + b, 0) / Math.max(1, tokens) : 0;
     const metrics: Record<string, number> = {
       early_stop: earlyStop,
-      loss, learning_rate: lr, grad_norm: gradNorm,
-      reward: nanMean(rewards), reward_std: nanMean(groupStd),
+      loss,
+      learning_rate: lr,
+      grad_norm: gradNorm,
+      reward: nanMean(rewards),
+      reward_std: nanMean(groupStd),
       frac_reward_zero_std: zeroStd,
-      ...Object.fromEntries(this.rewards.flatMap((f, k) => {
-        const s = perFn[k]!.map((x) => (x === null ? NaN : x));
-        return [[`rewards/${f.name}/mean`, nanMean(s)], [`rewards/${f.name}/std`, nanStd(s)]];
-      })),
+      ...Object.fromEntries(
+        this.rewards.flatMap((f, k) => {
+          const s = perFn[k]!.map((x) => (x === null ? NaN : x));
+          return [
+            [`rewards/${f.name}/mean`, nanMean(s)],
+            [`rewards/${f.name}/std`, nanStd(s)],
+          ];
+        }),
+      ),
       ...(c.beta > 0 ? { kl } : {}),
       entropy: rs.reduce((s, r) => s + r.entropy.reduce((a, b) => a + b, 0), 0) / Math.max(1, tokens),
-      'clip_ratio/low_mean': low, 'clip_ratio/high_mean': high, 'clip_ratio/region_mean': region,
-      'completions/mean_length': tokens / B, 'completions/min_length': Math.min(...lens), 'completions/max_length': Math.max(...lens),
+      'clip_ratio/low_mean': low,
+      'clip_ratio/high_mean': high,
+      'clip_ratio/region_mean': region,
+      'completions/mean_length': tokens / B,
+      'completions/min_length': Math.min(...lens),
+      'completions/max_length': Math.max(...lens),
       'completions/clipped_ratio': rs.filter((r) => r.finish === 'length').length / B,
     };
     return {
       // a mean over no values (a reward function that applied to none of the batch) is left out rather than NaN
-      step: this.step, metrics: Object.fromEntries(Object.entries(metrics).filter(([, v]) => Number.isFinite(v))), skipped,
-      rows: rs.map((r, i) => ({ prompt: r.prompt, completion: r.response, rewards: perFn.map((f) => f[i]!), reward: rewards[i]!, advantage: adv[i]!, logp: old[i]!, ...(refLogp ? { ref: refLogp[i]! } : {}) })),
+      step: this.step,
+      metrics: Object.fromEntries(Object.entries(metrics).filter(([, v]) => Number.isFinite(v))),
+      skipped,
+      rows: rs.map((r, i) => ({
+        prompt: r.prompt,
+        completion: r.response,
+        rewards: perFn.map((f) => f[i]!),
+        reward: rewards[i]!,
+        advantage: adv[i]!,
+        logp: old[i]!,
+        ...(refLogp ? { ref: refLogp[i]! } : {}),
+      })),
     };
   }
 
@@ -237,12 +326,21 @@ export class GrpoTrainer {
    * (zeroed first); d loss / d log p reaches the GPU as cross-entropy weights (CE = -log p). No update.
    */
   async lossPass(rs: Rollout[], rowsOf: (logp: number[][]) => PgRow[]): Promise<PgLoss> {
-    const c = this.cfg, { plan: pp, ...l } = await this.layout(this.plans, rs), gpu = pp.model.gpu;
+    const c = this.cfg,
+      { plan: pp, ...l } = await this.layout(this.plans, rs),
+      gpu = pp.model.gpu;
     pp.setBatch(l.ids, l.targets, l.ones);
     const rows = rowsOf(await this.logps(pp, l, [...pp.zeroGrads, ...pp.forward, ...pp.loss]));
-    const res = c.method === 'grpo'
-      ? grpoLoss(rows, { loss_type: c.loss_type, epsilon: c.epsilon, epsilon_high: c.epsilon_high, beta: c.beta, max_completion_length: c.max_completion_length })
-      : rlooLoss(rows, c);
+    const res =
+      c.method === 'grpo'
+        ? grpoLoss(rows, {
+            loss_type: c.loss_type,
+            epsilon: c.epsilon,
+            epsilon_high: c.epsilon_high,
+            beta: c.beta,
+            max_completion_length: c.max_completion_length,
+          })
+        : rlooLoss(rows, c);
     gpu.write(pp.weights, l.place(res.dlogp.map((row) => row.map((d) => -d)))); // a masked (truncated) row's are none: weight 0
     await gpu.check(`${c.method} backward`, () => gpu.run([...pp.lossFused, ...pp.backward], c.method));
     return res;
@@ -262,10 +360,15 @@ export class GrpoTrainer {
 
 /** PPO's approx KL of the policy now to the one that sampled, 0.5 (log p - log p_old)^2 averaged over the tokens in the loss. */
 function meanApproxKl(logp: number[][], old: number[][], skip: boolean[]): number {
-  let sum = 0, n = 0;
+  let sum = 0,
+    n = 0;
   logp.forEach((row, i) => {
     if (skip[i]) return;
-    row.forEach((x, t) => { const d = x - old[i]![t]!; sum += 0.5 * d * d; n++; });
+    row.forEach((x, t) => {
+      const d = x - old[i]![t]!;
+      sum += 0.5 * d * d;
+      n++;
+    });
   });
   return n ? sum / n : 0;
 }

@@ -26,9 +26,12 @@ export interface Rows {
 
 /** Lays `seqs` out, sequence i in row `rowOf(i)` (default i). */
 export function layoutRows(seqs: readonly Sequence[], B: number, T: number, padId: number, rowOf: (i: number) => number = (i) => i): Rows {
-  const ids = new Int32Array(B * T).fill(padId), targets = new Int32Array(B * T).fill(-1), last: number[] = [];
+  const ids = new Int32Array(B * T).fill(padId),
+    targets = new Int32Array(B * T).fill(-1),
+    last: number[] = [];
   // sequence i's completion token k is predicted at start[i] + k, for k < fits[i]
-  const start: number[] = [], fits: number[] = [];
+  const start: number[] = [],
+    fits: number[] = [];
   let count = 0;
   seqs.forEach((s, i) => {
     const row = rowOf(i);
@@ -44,7 +47,10 @@ export function layoutRows(seqs: readonly Sequence[], B: number, T: number, padI
     fits.push(Math.max(0, seq.length - s.prompt.length));
   });
   return {
-    ids, targets, last, count,
+    ids,
+    targets,
+    last,
+    count,
     read: (x) => start.map((at, i) => Array.from({ length: fits[i]! }, (_, k) => x[at + k]!)),
     place(values) {
       const out = new Float32Array(B * T);

@@ -17,7 +17,11 @@ import type { Transformer } from '../model/transformer.ts';
 import type { StageRun } from './stages.ts';
 
 /** A run merged into the loaded weights (the engine's adoptRun), oldest first. */
-export interface MergedRun { runId: string; stage: string; step: number }
+export interface MergedRun {
+  runId: string;
+  stage: string;
+  step: number;
+}
 
 /** Runs `f` where no generation reads the weights it changes (the engine's generation queue); at once by default. */
 export type Between = <R>(f: () => Promise<R>) => Promise<R>;
@@ -30,7 +34,11 @@ export function tokenizerFilesOf(files: ModelFiles): Map<string, Uint8Array> {
 /** The provenance written into the safetensors metadata: the stages trained (merged runs first), on which base. */
 export function exportMeta(stage: string, steps: number, baseModel: string, merged: readonly MergedRun[] = []): ProvenanceMeta {
   return {
-    producer: 'rlhf-playground', stage: [...merged.map((x) => x.stage), stage].join('+'), steps, baseModel, date: new Date().toISOString(),
+    producer: 'rlhf-playground',
+    stage: [...merged.map((x) => x.stage), stage].join('+'),
+    steps,
+    baseModel,
+    date: new Date().toISOString(),
     ...(merged.length ? { merged_runs: merged.map((x) => `${x.stage}:${x.runId}@${x.step}`).join(',') } : {}),
   };
 }
@@ -40,12 +48,23 @@ export function exportMeta(stage: string, steps: number, baseModel: string, merg
  * model's bare id, its revision apart), else the whole model with the tokenizer. `score`: a reward model's
  * head and bias (a fully fine-tuned one is a *ForSequenceClassification folder, the bias in its metadata).
  */
-export async function packagePolicy(policy: { model: Transformer; lora?: LoraSet }, x: {
-  meta: ProvenanceMeta; source: string; tokenizerFiles: Map<string, Uint8Array>; score?: { head: ParamTable; bias: number; padTokenId: number };
-}): Promise<Map<string, Uint8Array>> {
+export async function packagePolicy(
+  policy: { model: Transformer; lora?: LoraSet },
+  x: {
+    meta: ProvenanceMeta;
+    source: string;
+    tokenizerFiles: Map<string, Uint8Array>;
+    score?: { head: ParamTable; bias: number; padTokenId: number };
+  },
+): Promise<Map<string, Uint8Array>> {
   if (policy.lora) {
     const ref = baseRefOf(x.source);
-    return exportAdapterFiles(policy.lora, { baseModel: ref.name, baseRevision: ref.revision, meta: { ...x.meta, ...(x.score ? { reward_bias: x.score.bias } : {}) }, head: x.score?.head });
+    return exportAdapterFiles(policy.lora, {
+      baseModel: ref.name,
+      baseRevision: ref.revision,
+      meta: { ...x.meta, ...(x.score ? { reward_bias: x.score.bias } : {}) },
+      head: x.score?.head,
+    });
   }
   const score = x.score ? { weight: await x.score.head.download('score.weight'), bias: x.score.bias, padTokenId: x.score.padTokenId } : undefined;
   return exportModelFiles(policy.model, { meta: x.meta, tokenizerFiles: x.tokenizerFiles, score });
@@ -58,9 +77,16 @@ export function carriesBase(root: { source: string; params: number }, merged: re
 }
 
 /** The loaded model itself (no run): its weights with the merged runs in, and the tokenizer. */
-export function packageModel(base: Transformer, files: ModelFiles, merged: readonly MergedRun[], between: Between = (f) => f()): Promise<Map<string, Uint8Array>> {
+export function packageModel(
+  base: Transformer,
+  files: ModelFiles,
+  merged: readonly MergedRun[],
+  between: Between = (f) => f(),
+): Promise<Map<string, Uint8Array>> {
   const last = merged.at(-1);
-  return between(() => exportModelFiles(base, { meta: exportMeta(last?.stage ?? 'base', last?.step ?? 0, files.source, merged), tokenizerFiles: tokenizerFilesOf(files) }));
+  return between(() =>
+    exportModelFiles(base, { meta: exportMeta(last?.stage ?? 'base', last?.step ?? 0, files.source, merged), tokenizerFiles: tokenizerFilesOf(files) }),
+  );
 }
 
 /**
@@ -69,10 +95,18 @@ export function packageModel(base: Transformer, files: ModelFiles, merged: reado
  * an adapter gets the tokenizer and, when carriesBase says so, the starting model beside it.
  */
 export async function packageRun(x: {
-  stage: Pick<StageRun, 'exportFiles' | 'policy'>; runStage: string; step: number; base: Transformer; files: ModelFiles;
-  root: { source: string; params: number }; merged: readonly MergedRun[]; bundleBase: boolean; between?: Between;
+  stage: Pick<StageRun, 'exportFiles' | 'policy'>;
+  runStage: string;
+  step: number;
+  base: Transformer;
+  files: ModelFiles;
+  root: { source: string; params: number };
+  merged: readonly MergedRun[];
+  bundleBase: boolean;
+  between?: Between;
 }): Promise<Map<string, Uint8Array>> {
-  const { base, merged } = x, between = x.between ?? ((f) => f());
+  const { base, merged } = x,
+    between = x.between ?? ((f) => f());
   const tokenizerFiles = tokenizerFilesOf(x.files);
   const lora = x.stage.policy?.lora;
   if (merged.length && lora) {
@@ -90,7 +124,9 @@ export async function packageRun(x: {
   for (const [k, v] of tokenizerFiles) if (!files.has(k)) files.set(k, v); // the adapter's tokenizer, as PEFT repos carry it
   if (!carriesBase(x.root, merged, x.bundleBase)) return files;
   const last = merged.at(-1);
-  const start = await between(() => exportModelFiles(base, { meta: exportMeta(last?.stage ?? 'base', last?.step ?? 0, x.root.source, merged), tokenizerFiles }));
+  const start = await between(() =>
+    exportModelFiles(base, { meta: exportMeta(last?.stage ?? 'base', last?.step ?? 0, x.root.source, merged), tokenizerFiles }),
+  );
   const cfg = JSON.parse(new TextDecoder().decode(files.get('adapter_config.json'))) as Record<string, unknown>;
   cfg.base_model_name_or_path = 'starting-model'; // PEFT reads it relative to where it is loaded from: unzip, load from that folder
   cfg.revision = null; // a folder has no revision

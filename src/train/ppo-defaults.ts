@@ -9,15 +9,32 @@ import { stageDefaults } from '../shared/schema.ts';
 const schema = stageDefaults('ppo', 0, { maxPositions: Number.MAX_SAFE_INTEGER, hidden: 4096 });
 
 export const PPO_DEFAULTS: Omit<PpoConfig, 'padId' | 'eosIds'> = {
-  beta1: schema.beta1, beta2: schema.beta2, eps: schema.eps, weightDecay: schema.weightDecay, maxGradNorm: schema.maxGradNorm,
-  kl_target: schema.kl_target, cliprange: schema.cliprange, cliprange_value: schema.cliprange_value, vf_coef: schema.vf_coef,
-  gamma: schema.gamma, lam: schema.lam, minibatches: schema.minibatches, promptsPerStep: schema.batchSize, numSamples: schema.numSamples,
-  maxNewTokens: schema.maxNewTokens, temperature: schema.temperature,
+  beta1: schema.beta1,
+  beta2: schema.beta2,
+  eps: schema.eps,
+  weightDecay: schema.weightDecay,
+  maxGradNorm: schema.maxGradNorm,
+  kl_target: schema.kl_target,
+  cliprange: schema.cliprange,
+  cliprange_value: schema.cliprange_value,
+  vf_coef: schema.vf_coef,
+  gamma: schema.gamma,
+  lam: schema.lam,
+  minibatches: schema.minibatches,
+  promptsPerStep: schema.batchSize,
+  numSamples: schema.numSamples,
+  maxNewTokens: schema.maxNewTokens,
+  temperature: schema.temperature,
   seqLen: schema.seqLen, // the schema's SEQ_LEN (256): this table said 128, which no run used (see SEQ_LEN)
-  ptx_coef: schema.ptx_coef, ema_decay: schema.ema_decay, seed: schema.seed,
+  ptx_coef: schema.ptx_coef,
+  ema_decay: schema.ema_decay,
+  seed: schema.seed,
   // the trainer's own, apart from a run's: a fixed 1e-4 (a run's is scaled by width: defaultLr), the
   // paper's kl_coef on an unnormalised reward (a run's PPO_KL_COEF is on the normalised one) and the
   // paper's single pass over each batch (a run's PPO_EPOCHS is 4); kl_horizon is the adaptive
   // controller's (Ziegler et al.), which the schema does not expose
-  lr: 1e-4, kl_coef: 0.02, ppo_epochs: 1, kl_horizon: 10000,
+  lr: 1e-4,
+  kl_coef: 0.02,
+  ppo_epochs: 1,
+  kl_horizon: 10000,
 };

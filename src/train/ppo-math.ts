@@ -18,12 +18,7 @@ function checkSameLength(name: string, n: number, ...arrays: ArrayLike<number>[]
  * and under the frozen reference/SFT model); returns rewards[n], kl[n]. n must be >= 1 (the score needs a
  * token to sit on).
  */
-export function klPenalizedRewards(
-  score: number,
-  logp: number[],
-  refLogp: number[],
-  beta: number,
-): { rewards: number[]; kl: number[] } {
+export function klPenalizedRewards(score: number, logp: number[], refLogp: number[], beta: number): { rewards: number[]; kl: number[] } {
   const n = logp.length;
   checkSameLength('klPenalizedRewards', n, refLogp);
   if (n === 0) throw new Error('klPenalizedRewards: empty response (no token to carry the score)');
@@ -43,12 +38,7 @@ export function klPenalizedRewards(
  *
  * Shapes: rewards[n], values[n] (value head outputs at each response token); returns advantages[n], returns[n].
  */
-export function gae(
-  rewards: number[],
-  values: number[],
-  gamma: number,
-  lam: number,
-): { advantages: number[]; returns: number[] } {
+export function gae(rewards: number[], values: number[], gamma: number, lam: number): { advantages: number[]; returns: number[] } {
   const n = rewards.length;
   checkSameLength('gae', n, values);
   const advantages = new Array<number>(n);
@@ -142,12 +132,7 @@ export function policyLoss(
  * outside the clip range, so clip(V) is constant in V). clipFrac is the fraction of tokens where the clipped
  * term is strictly larger (TRL's vf_clipfrac). N = 0 gives all zeros.
  */
-export function valueLoss(
-  values: number[],
-  oldValues: number[],
-  returns: number[],
-  clip: number,
-): { loss: number; dvalues: number[]; clipFrac: number } {
+export function valueLoss(values: number[], oldValues: number[], returns: number[], clip: number): { loss: number; dvalues: number[]; clipFrac: number } {
   const n = values.length;
   checkSameLength('valueLoss', n, oldValues, returns);
   const dvalues = new Array<number>(n).fill(0);

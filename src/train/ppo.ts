@@ -28,7 +28,11 @@ import { fitRollouts, rolloutLogps, sampleRollouts, type Rollout, type StepPhase
 
 export type { Rollout };
 
-export interface Role { model: Transformer; lora?: LoraSet; head?: ScoreHead }
+export interface Role {
+  model: Transformer;
+  lora?: LoraSet;
+  head?: ScoreHead;
+}
 
 export interface PpoConfig extends AdamWConfig {
   kl_coef: number; // 0.02 (InstructGPT)
@@ -58,7 +62,14 @@ export interface PpoConfig extends AdamWConfig {
 export { PPO_DEFAULTS } from './ppo-defaults.ts';
 
 /** What the UI shows per sampled rollout: each response token with its KL contribution, value and advantage. */
-export interface TokenDiagnostics { prompt: number[]; response: number[]; score: number; kl: number[]; value: number[]; advantage: number[] }
+export interface TokenDiagnostics {
+  prompt: number[];
+  response: number[];
+  score: number;
+  kl: number[];
+  value: number[];
+  advantage: number[];
+}
 
 export interface PpoStep {
   step: number;
@@ -78,7 +89,6 @@ export interface PpoStep {
   samples: TokenDiagnostics[];
 }
 
-
 /** A flat array (one value per response token of all rows, in order) cut into rows as long as `like`'s. */
 function byRow(flat: readonly number[], like: readonly (readonly number[])[]): number[][] {
   let k = 0;
@@ -92,8 +102,10 @@ export class PpoTrainer {
   private ema?: Map<string, Float32Array>;
 
   private constructor(
-    readonly roles: { policy: Role; reference: Role; reward: Role; value: Role }, readonly cfg: PpoConfig,
-    readonly plans: { policy: PlanSet; reference: PlanSet; reward: PlanSet; value: PlanSet }, readonly opt: { policy: AdamW; value: AdamW },
+    readonly roles: { policy: Role; reference: Role; reward: Role; value: Role },
+    readonly cfg: PpoConfig,
+    readonly plans: { policy: PlanSet; reference: PlanSet; reward: PlanSet; value: PlanSet },
+    readonly opt: { policy: AdamW; value: AdamW },
   ) {
     this.kl = new AdaptiveKl(cfg.kl_coef, cfg.kl_target || 1, cfg.kl_horizon);
     this.gen = new Generator(roles.policy.model, roles.policy.lora);
@@ -103,8 +115,10 @@ export class PpoTrainer {
     if (!roles.reward.head || !roles.value.head) throw new Error('the reward and value roles need a score head');
     const rows = (cfg.promptsPerStep * cfg.numSamples) / cfg.minibatches;
     if (!Number.isInteger(rows)) throw new Error(`${cfg.promptsPerStep * cfg.numSamples} rollouts do not split into ${cfg.minibatches} minibatches`);
-    const B = cfg.promptsPerStep * cfg.numSamples, T = cfg.seqLen;
-    const p = roles.policy, v = roles.value;
+    const B = cfg.promptsPerStep * cfg.numSamples,
+      T = cfg.seqLen;
+    const p = roles.policy,
+      v = roles.value;
     const plans = {
       policy: await PlanSet.create(p.model, rows, T, { training: true, lora: p.lora }),
       reference: await PlanSet.create(roles.reference.model, B, T, { lora: roles.reference.lora }),
@@ -137,7 +151,8 @@ export class PpoTrainer {
 
   /** One PPO iteration; `onPhase` hears where it is (sampling, scoring, updating) as it goes. */
   async trainStep(prompts: number[][], onPhase?: (p: StepPhase) => void): Promise<PpoStep> {
-    const cfg = this.cfg, B = cfg.promptsPerStep * cfg.numSamples;
+    const cfg = this.cfg,
+      B = cfg.promptsPerStep * cfg.numSamples;
     if (prompts.length !== cfg.promptsPerStep) throw new Error(`PPO step takes ${cfg.promptsPerStep} prompts, got ${prompts.length}`);
     // ---- 1. rollouts ----
     const rs = await sampleRollouts(this.gen, prompts, this.step, cfg, onPhase);
@@ -146,7 +161,8 @@ export class PpoTrainer {
     const { plan: ref, ...lref } = await this.layout(this.plans.reference, rs);
     ref.setBatch(lref.ids, lref.targets, lref.ones);
     const refLogp = await this.logps(ref, lref, [...ref.forward, ...ref.loss]);
-    const oldLogp: number[][] = [], oldValues: number[][] = [];
+    const oldLogp: number[][] = [],
+      oldValues: number[][] = [];
     const rows = B / cfg.minibatches;
     for (let mb = 0; mb < cfg.minibatches; mb++) {
       const part = rs.slice(mb * rows, (mb + 1) * rows);
@@ -172,7 +188,15 @@ export class PpoTrainer {
     let o = 0;
     const adv = perRow.map((x) => x.advantages.map(() => flatAdv[o++]!));
     // ---- 4. PPO epochs over minibatches ----
-    let pl = 0, vl = 0, cf = 0, vcf = 0, akl = 0, n = 0, nv = 0, skipped = false, earlyStop = false;
+    let pl = 0,
+      vl = 0,
+      cf = 0,
+      vcf = 0,
+      akl = 0,
+      n = 0,
+      nv = 0,
+      skipped = false,
+      earlyStop = false;
     updates: for (let epoch = 0; epoch < cfg.ppo_epochs; epoch++) {
       for (let mb = 0; mb < cfg.minibatches; mb++) {
         onPhase?.({ phase: 'updating', done: n, total: cfg.ppo_epochs * cfg.minibatches });
@@ -185,7 +209,10 @@ export class PpoTrainer {
         // TRL's early stopping: this update (its gradient is in the grads, zeroed by the next pass) and the rest of the step's are skipped
         if (cfg.early_stopping && res.approxKl > 1.5 * (cfg.target_kl ?? 1)) {
           earlyStop = true;
-          pl += res.loss; cf += res.clipFrac; akl += res.approxKl; n++; // the policy metrics count the pass that stopped it
+          pl += res.loss;
+          cf += res.clipFrac;
+          akl += res.approxKl;
+          n++; // the policy metrics count the pass that stopped it
           break updates;
         }
         if (cfg.ptx_coef > 0 && this.ptx.length) await this.ptxPass();
@@ -194,10 +221,20 @@ export class PpoTrainer {
         skipped ||= (await this.opt.policy.status()).skipped;
         // value: the clipped value loss's gradient into the value model's grads, then AdamW
         const vp = this.plans.value.full;
-        const vr = await this.valuePass(part, sl(oldValues), perRow.slice(mb * rows, (mb + 1) * rows).map((x) => x.returns));
+        const vr = await this.valuePass(
+          part,
+          sl(oldValues),
+          perRow.slice(mb * rows, (mb + 1) * rows).map((x) => x.returns),
+        );
         this.opt.value.prepare(this.step + 1, cfg.lr);
         await vp.model.gpu.check('ppo value update', () => vp.model.gpu.run(this.opt.value.calls, 'ppo'));
-        pl += res.loss; vl += vr.loss; cf += res.clipFrac; vcf += vr.clipFrac; akl += res.approxKl; n++; nv++;
+        pl += res.loss;
+        vl += vr.loss;
+        cf += res.clipFrac;
+        vcf += vr.clipFrac;
+        akl += res.approxKl;
+        n++;
+        nv++;
       }
     }
     if (cfg.ema_decay > 0) await this.updateEma();
@@ -211,9 +248,18 @@ export class PpoTrainer {
       'objective/scores': scores.reduce((a, b) => a + b, 0) / B,
       'objective/kl': meanKl,
       'objective/entropy': rs.reduce((s, r) => s + r.entropy.reduce((a, b) => a + b, 0), 0) / Math.max(1, tokens),
-      'policy/clipfrac_avg': cf / n, 'policy/approxkl_avg': akl / n, 'policy/early_stop': earlyStop ? 1 : 0, 'loss/policy_avg': pl / n, 'loss/value_avg': vl / nv, 'val/clipfrac_avg': vcf / nv,
-      'objective/response_length': tokens / B, kl_coef: beta, skipped,
-      samples: rs.slice(0, 4).map((r, i) => ({ prompt: r.prompt, response: r.response, score: scores[i]!, kl: perRow[i]!.kl, value: oldValues[i]!, advantage: adv[i]! })),
+      'policy/clipfrac_avg': cf / n,
+      'policy/approxkl_avg': akl / n,
+      'policy/early_stop': earlyStop ? 1 : 0,
+      'loss/policy_avg': pl / n,
+      'loss/value_avg': vl / nv,
+      'val/clipfrac_avg': vcf / nv,
+      'objective/response_length': tokens / B,
+      kl_coef: beta,
+      skipped,
+      samples: rs
+        .slice(0, 4)
+        .map((r, i) => ({ prompt: r.prompt, response: r.response, score: scores[i]!, kl: perRow[i]!.kl, value: oldValues[i]!, advantage: adv[i]! })),
     };
   }
 
@@ -226,7 +272,15 @@ export class PpoTrainer {
     pp.setBatch(l.ids, l.targets, l.ones);
     const logp = await this.logps(pp, l, [...pp.zeroGrads, ...pp.forward, ...pp.loss]);
     const res = policyLoss(logp.flat(), oldLogp.flat(), adv.flat(), this.cfg.cliprange);
-    pp.model.gpu.write(pp.weights, l.place(byRow(res.dlogp.map((d) => -d), logp)));
+    pp.model.gpu.write(
+      pp.weights,
+      l.place(
+        byRow(
+          res.dlogp.map((d) => -d),
+          logp,
+        ),
+      ),
+    );
     await pp.model.gpu.check('ppo policy backward', () => pp.model.gpu.run([...pp.lossFused, ...pp.backward], 'ppo'));
     return res;
   }
@@ -237,7 +291,15 @@ export class PpoTrainer {
     vp.setBatch(l.ids, l.targets, l.ones);
     const values = l.read(await this.scores(vp, [...vp.zeroGrads, ...vp.forward]));
     const vr = valueLoss(values.flat(), oldValues.flat(), returns.flat(), this.cfg.cliprange_value);
-    vp.model.gpu.write(vp.dscores!, l.place(byRow(vr.dvalues.map((d) => this.cfg.vf_coef * d), values)));
+    vp.model.gpu.write(
+      vp.dscores!,
+      l.place(
+        byRow(
+          vr.dvalues.map((d) => this.cfg.vf_coef * d),
+          values,
+        ),
+      ),
+    );
     await vp.model.gpu.check('ppo value backward', () => vp.model.gpu.run(vp.backward, 'ppo'));
     return vr;
   }

@@ -34,7 +34,8 @@ const sigmoid = (x: number) => 1 / (1 + Math.exp(-x));
 /** Mean over pairs of -log sigmoid(r_w - r_l), its gradient per score, and how many pairs are ordered right. */
 export function pairwiseLoss(scores: number[], pairs: [number, number][]): { loss: number; dscores: number[]; correct: number } {
   const d = scores.map(() => 0);
-  let loss = 0, correct = 0;
+  let loss = 0,
+    correct = 0;
   for (const [w, l] of pairs) {
     const z = scores[w]! - scores[l]!;
     loss -= logSigmoid(z);
@@ -55,14 +56,26 @@ export interface RewardConfig extends AdamWConfig, ScheduleConfig {
   headLrRatio?: number; // the score head's learning rate over the trunk's (1)
 }
 
-export interface RewardStep { step: number; loss: number; accuracy: number; pairs: number; lr: number; gradNorm: number; skipped: boolean }
+export interface RewardStep {
+  step: number;
+  loss: number;
+  accuracy: number;
+  pairs: number;
+  lr: number;
+  gradNorm: number;
+  skipped: boolean;
+}
 
 export class RewardTrainer {
   step = 0;
   bias = 0;
   private constructor(
-    readonly model: Transformer, readonly head: ScoreHead, readonly lora: LoraSet | undefined,
-    readonly cfg: RewardConfig, readonly plans: PlanSet, readonly opt: AdamW,
+    readonly model: Transformer,
+    readonly head: ScoreHead,
+    readonly lora: LoraSet | undefined,
+    readonly cfg: RewardConfig,
+    readonly plans: PlanSet,
+    readonly opt: AdamW,
   ) {}
 
   static async create(model: Transformer, head: ScoreHead, cfg: RewardConfig, lora?: LoraSet): Promise<RewardTrainer> {
@@ -81,7 +94,9 @@ export class RewardTrainer {
   private async layout(rankings: Ranking[]): Promise<{ plan: Plan; ids: Int32Array; last: number[] }> {
     const { maxK, seqLen, padId } = this.cfg;
     if (rankings.length > this.cfg.promptsPerStep) throw new Error(`${rankings.length} rankings for ${this.cfg.promptsPerStep} per step`);
-    const last = new Array<number>(this.rows).fill(-1), seqs: Sequence[] = [], rows: number[] = [];
+    const last = new Array<number>(this.rows).fill(-1),
+      seqs: Sequence[] = [],
+      rows: number[] = [];
     rankings.forEach((r, p) => {
       const K = r.completions.length;
       if (K < 2 || K > maxK) throw new Error(`a ranking has ${K} completions; 2 to ${maxK} are allowed`);
@@ -111,12 +126,17 @@ export class RewardTrainer {
     const gpu = this.model.gpu;
     const { plan, last, scores } = await this.forward(rankings);
     const dscores = new Float32Array(plan.BT);
-    let loss = 0, correct = 0, pairs = 0;
+    let loss = 0,
+      correct = 0,
+      pairs = 0;
     rankings.forEach((r, p) => {
       const K = r.completions.length;
       const pr = rankingPairs(K, r.ranks);
       const rows = Array.from({ length: K }, (_, k) => last[p * this.cfg.maxK + k]!);
-      const res = pairwiseLoss(rows.map((i) => scores[i]!), pr);
+      const res = pairwiseLoss(
+        rows.map((i) => scores[i]!),
+        pr,
+      );
       loss += res.loss / rankings.length;
       correct += res.correct;
       pairs += pr.length;
@@ -161,7 +181,10 @@ export class RewardTrainer {
   /** Held-out loss and pair accuracy (no weight update). All completions are scored in full batches. */
   async evaluate(rankings: Ranking[]): Promise<{ loss: number; accuracy: number; pairs: number }> {
     const all = await this.score(rankings.flatMap((r) => r.completions.map((completion) => ({ prompt: r.prompt, completion }))));
-    let loss = 0, correct = 0, pairs = 0, o = 0;
+    let loss = 0,
+      correct = 0,
+      pairs = 0,
+      o = 0;
     for (const r of rankings) {
       const s = all.slice(o, (o += r.completions.length));
       const pr = rankingPairs(r.completions.length, r.ranks);
@@ -181,7 +204,10 @@ export class RewardTrainer {
    * demonstrations). The head's scale is in its weight, so an exported model scores the same; running it
    * again changes nothing (gain 1).
    */
-  async normalize(samples: { prompt: number[]; completion: number[] }[], demos: { prompt: number[]; completion: number[] }[]): Promise<{ bias: number; gain: number }> {
+  async normalize(
+    samples: { prompt: number[]; completion: number[] }[],
+    demos: { prompt: number[]; completion: number[] }[],
+  ): Promise<{ bias: number; gain: number }> {
     this.bias = 0;
     const s = await this.score(samples);
     const mean = s.reduce((a, b) => a + b, 0) / Math.max(1, s.length);
@@ -189,7 +215,10 @@ export class RewardTrainer {
     const gain = s.length > 1 && sd > 1e-6 ? 1 / sd : 1;
     if (gain !== 1) {
       const w = await this.head.params.download('score.weight');
-      this.head.params.upload('score.weight', w.map((x) => x * gain));
+      this.head.params.upload(
+        'score.weight',
+        w.map((x) => x * gain),
+      );
     }
     const ref = demos.length ? await this.score(demos) : s.map((x) => x * gain);
     this.bias = -ref.reduce((a, b) => a + b, 0) / Math.max(1, ref.length);

@@ -9,22 +9,45 @@ import { GENERATE_DEFAULTS, type FinishReason, type Generator } from './generate
 import { layoutRows, targetWeights, type Rows } from './layout.ts';
 
 /** `finish`: why the response ended (absent for rollouts made by hand, as in tests). */
-export interface Rollout { prompt: number[]; response: number[]; entropy: number[]; finish?: FinishReason }
+export interface Rollout {
+  prompt: number[];
+  response: number[];
+  entropy: number[];
+  finish?: FinishReason;
+}
 
 /**
  * Where an online step is, for a sign of life inside a long step: drawing the rollouts (`done` tokens of
  * at most `total`), scoring them (reference, old policy, rewards: `done` of `total` passes), or updating
  * (minibatch `done` of `total` over all passes).
  */
-export interface StepPhase { phase: 'sampling' | 'scoring' | 'updating'; done: number; total: number }
+export interface StepPhase {
+  phase: 'sampling' | 'scoring' | 'updating';
+  done: number;
+  total: number;
+}
 
-export interface SampleOptions { numSamples: number; maxNewTokens: number; temperature: number; seqLen: number; eosIds: number[]; seed: number; promptsPerStep: number }
+export interface SampleOptions {
+  numSamples: number;
+  maxNewTokens: number;
+  temperature: number;
+  seqLen: number;
+  eosIds: number[];
+  seed: number;
+  promptsPerStep: number;
+}
 
 /**
  * K rollouts of each prompt of step `step`, in prompt order, drawn for all prompts in one batch; a
  * response ends at EOS or where the positions run out. Prompt i's seed depends only on the step and i.
  */
-export async function sampleRollouts(gen: Generator, prompts: number[][], step: number, o: SampleOptions, onPhase?: (p: StepPhase) => void): Promise<Rollout[]> {
+export async function sampleRollouts(
+  gen: Generator,
+  prompts: number[][],
+  step: number,
+  o: SampleOptions,
+  onPhase?: (p: StepPhase) => void,
+): Promise<Rollout[]> {
   const requests = prompts.map((prompt, i) => {
     const maxNewTokens = Math.min(o.maxNewTokens, o.seqLen - prompt.length);
     if (maxNewTokens < 1) throw new Error(`a prompt of ${prompt.length} tokens leaves no room in ${o.seqLen} positions`);
@@ -33,10 +56,19 @@ export async function sampleRollouts(gen: Generator, prompts: number[][], step: 
   const total = requests.reduce((n, r) => n + r.maxNewTokens * o.numSamples, 0);
   let drawn = 0;
   onPhase?.({ phase: 'sampling', done: 0, total });
-  const gs = await gen.generateMany(requests, {
-    ...GENERATE_DEFAULTS, numSamples: o.numSamples, maxNewTokens: o.maxNewTokens, temperature: o.temperature, seed: o.seed, stopTokenIds: o.eosIds,
-    planLength: o.seqLen, // every step's rollouts fit seqLen: one KV cache and step plan for the whole run
-  }, onPhase && (() => onPhase({ phase: 'sampling', done: ++drawn, total })));
+  const gs = await gen.generateMany(
+    requests,
+    {
+      ...GENERATE_DEFAULTS,
+      numSamples: o.numSamples,
+      maxNewTokens: o.maxNewTokens,
+      temperature: o.temperature,
+      seed: o.seed,
+      stopTokenIds: o.eosIds,
+      planLength: o.seqLen, // every step's rollouts fit seqLen: one KV cache and step plan for the whole run
+    },
+    onPhase && (() => onPhase({ phase: 'sampling', done: ++drawn, total })),
+  );
   return gs.flatMap((g, i) => g.ids.map((response, k) => ({ prompt: prompts[i]!, response, entropy: g.entropy[k]!, finish: g.finish[k]! })));
 }
 
@@ -45,8 +77,14 @@ type RolloutRow = Pick<Rollout, 'prompt' | 'response'>;
 /** Rollouts one per row of B x T (layoutRows): ids, targets (the response tokens, at the positions that predict them), weight 1 there. */
 export function layoutRollouts(rs: readonly RolloutRow[], B: number, T: number, padId: number): Rows & { ones: Float32Array } {
   const long = rs.findIndex((r) => r.prompt.length + r.response.length > T);
-  if (long >= 0) throw new Error(`rollout ${long} holds ${rs[long]!.prompt.length + rs[long]!.response.length} tokens, more than the ${T} positions of its batch`);
-  const laid = layoutRows(rs.map((r) => ({ prompt: r.prompt, completion: r.response })), B, T, padId);
+  if (long >= 0)
+    throw new Error(`rollout ${long} holds ${rs[long]!.prompt.length + rs[long]!.response.length} tokens, more than the ${T} positions of its batch`);
+  const laid = layoutRows(
+    rs.map((r) => ({ prompt: r.prompt, completion: r.response })),
+    B,
+    T,
+    padId,
+  );
   return { ...laid, ones: targetWeights(laid.targets) };
 }
 

@@ -58,7 +58,13 @@ export interface StepResult {
 
 export class SftTrainer {
   step = 0;
-  private constructor(readonly model: Transformer, readonly cfg: SftConfig, readonly plans: PlanSet, readonly opt: AdamW, readonly lora?: LoraSet) {}
+  private constructor(
+    readonly model: Transformer,
+    readonly cfg: SftConfig,
+    readonly plans: PlanSet,
+    readonly opt: AdamW,
+    readonly lora?: LoraSet,
+  ) {}
 
   /** Full fine-tuning, or with `lora` only the adapter trains (the base stays frozen). */
   static async create(model: Transformer, cfg: SftConfig, lora?: LoraSet): Promise<SftTrainer> {
@@ -66,7 +72,6 @@ export class SftTrainer {
     const opt = await AdamW.create(model.gpu, lora ? lora.params : model.params, cfg);
     return new SftTrainer(model, cfg, plans, opt, lora);
   }
-
 
   /** One optimizer step over `micro` batches (length = accumulation). */
   async trainStep(micro: Batch[]): Promise<StepResult> {
@@ -91,7 +96,8 @@ export class SftTrainer {
   /** Mean loss on batches without touching the weights. */
   async evaluate(batches: Batch[]): Promise<number> {
     const gpu = this.model.gpu;
-    let sum = 0, n = 0;
+    let sum = 0,
+      n = 0;
     for (const b of batches) {
       const plan = await fitBatch(this.plans, b, this.cfg.seqLen, 1);
       await gpu.check('eval', () => gpu.run([...plan.forward, ...plan.loss]));

@@ -80,11 +80,21 @@ export interface StageContext {
 }
 
 /** Each stage's builder: from the trained weights and the shared helpers (setup) to its StageRun. */
-const BUILDERS: Record<Stage, (x: Setup) => Promise<StageRun>> = { sft: sftStage, rm: rmStage, dpo: dpoStage, ppo: ppoStage, grpo: groupStage, rloo: groupStage };
+const BUILDERS: Record<Stage, (x: Setup) => Promise<StageRun>> = {
+  sft: sftStage,
+  rm: rmStage,
+  dpo: dpoStage,
+  ppo: ppoStage,
+  grpo: groupStage,
+  rloo: groupStage,
+};
 
 /** A stage's run; refused before anything is allocated when one of its buffers could not exist on this adapter (on every path: the worker, the CLI, the experiment). */
 export async function buildStage(ctx: StageContext, stage: Stage, c: TrainConfig, records: DataRecord[]): Promise<StageRun> {
-  checkStageFits(stage, stageMemoryOf(ctx.base.cfg, stage, c, !!ctx.reward, ctx.base.f16Weights), { maxBufferSize: ctx.gpu.maxBuffer, maxStorageBufferBindingSize: ctx.gpu.maxBinding });
+  checkStageFits(stage, stageMemoryOf(ctx.base.cfg, stage, c, !!ctx.reward, ctx.base.f16Weights), {
+    maxBufferSize: ctx.gpu.maxBuffer,
+    maxStorageBufferBindingSize: ctx.gpu.maxBinding,
+  });
   // the one rule set (src/io/datasets.ts) on every path too: the builders read the kinds' fields as checked
   let data: DataRecord[];
   try {

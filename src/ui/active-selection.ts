@@ -23,8 +23,11 @@ export const SELECT_POOL = 3;
  */
 export function byUncertainty<T extends { margin?: number | null }>(items: readonly T[]): T[] {
   const rank = (x: T) => (x.margin === null ? Infinity : x.margin!);
-  return items.map((x, i) => ({ x, i })).filter(({ x }) => x.margin !== undefined)
-    .sort((p, q) => rank(p.x) - rank(q.x) || p.i - q.i).map(({ x }) => x);
+  return items
+    .map((x, i) => ({ x, i }))
+    .filter(({ x }) => x.margin !== undefined)
+    .sort((p, q) => rank(p.x) - rank(q.x) || p.i - q.i)
+    .map(({ x }) => x);
 }
 
 /** What a ranking records of how it was chosen. */
@@ -33,7 +36,8 @@ export const uncertainSelection = (margin: number, rewardModel: string): Selecti
 /** Finished LoRA reward-model runs trained on the model with this fingerprint, newest first. */
 export function rewardModelsFor(runs: readonly RunRecord[], fingerprint: string | undefined): RunRecord[] {
   if (!fingerprint) return [];
-  return runs.filter((r) => r.stage === 'rm' && r.status === 'done' && Number(r.config.loraRank) > 0 && r.model?.fingerprint === fingerprint)
+  return runs
+    .filter((r) => r.stage === 'rm' && r.status === 'done' && Number(r.config.loraRank) > 0 && r.model?.fingerprint === fingerprint)
     .sort((a, b) => b.createdAt - a.createdAt);
 }
 
@@ -42,7 +46,8 @@ export function noRewardModelReason(runs: readonly RunRecord[], hasModel: boolea
   if (!hasModel) return 'Load a model first.';
   const done = runs.filter((r) => r.stage === 'rm' && r.status === 'done');
   if (!done.length) return 'No reward model yet: train one on the Train tab from your rankings, and it can choose what you rank next.';
-  if (!done.some((r) => Number(r.config.loraRank) > 0)) return 'Your reward models are fully fine-tuned; this needs a LoRA reward model (as PPO does): train one with a LoRA rank.';
+  if (!done.some((r) => Number(r.config.loraRank) > 0))
+    return 'Your reward models are fully fine-tuned; this needs a LoRA reward model (as PPO does): train one with a LoRA rank.';
   return 'Your reward models were trained on another starting model than the one loaded now: train one on this model.';
 }
 
@@ -54,5 +59,7 @@ export const loadSelecting = (storage: Pick<Storage, 'getItem'> | undefined): bo
 export function saveSelecting(storage: Pick<Storage, 'setItem'> | undefined, on: boolean): void {
   try {
     storage?.setItem(SWITCH_KEY, on ? '1' : '0');
-  } catch { /* storage refused: the switch holds for this visit */ }
+  } catch {
+    /* storage refused: the switch holds for this visit */
+  }
 }

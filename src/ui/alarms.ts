@@ -81,8 +81,10 @@ const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 /** Least-squares slope of value over step (0 for fewer than two distinct steps). */
 export function slope(points: Point[]): number {
   if (points.length < 2) return 0;
-  const mx = mean(points.map((p) => p[0])), my = mean(points.map((p) => p[1]));
-  let sxy = 0, sxx = 0;
+  const mx = mean(points.map((p) => p[0])),
+    my = mean(points.map((p) => p[1]));
+  let sxy = 0,
+    sxx = 0;
   for (const [x, y] of points) {
     sxy += (x - mx) * (y - my);
     sxx += (x - mx) ** 2;
@@ -105,18 +107,28 @@ export function klAlarms(input: AlarmInput, lim: AlarmLimits = ALARM_LIMITS): Al
   const out: Alarm[] = [];
   if (last < -lim.klNegative) {
     out.push({
-      id: 'kl-negative', severity: 'critical', step, title: 'KL to the reference is negative',
+      id: 'kl-negative',
+      severity: 'critical',
+      step,
+      title: 'KL to the reference is negative',
       detail: `objective/kl averaged ${f(last)} nats over the last ${lim.window} steps. A true KL is never below 0: the rollouts are not samples of the distribution being scored (temperature, top-k/top-p or blocked tokens that the log-probabilities do not include), and the policy is being paid for exploiting that.`,
     });
   }
   const target = input.config?.kl_target ?? 0;
-  const why = target > 0 && last > lim.klTargetMultiple * target ? `${f(last / target, 2)} x the target ${f(target)}`
-    : target <= 0 && last > lim.klMax ? `over ${lim.klMax} nats`
-    : before !== undefined && last > lim.klGrowthFloor && last > lim.klGrowth * Math.max(before, 0) ? `up from ${f(before)} in ${lim.window} steps`
-    : undefined;
+  const why =
+    target > 0 && last > lim.klTargetMultiple * target
+      ? `${f(last / target, 2)} x the target ${f(target)}`
+      : target <= 0 && last > lim.klMax
+        ? `over ${lim.klMax} nats`
+        : before !== undefined && last > lim.klGrowthFloor && last > lim.klGrowth * Math.max(before, 0)
+          ? `up from ${f(before)} in ${lim.window} steps`
+          : undefined;
   if (why) {
     out.push({
-      id: 'kl-exploding', severity: 'critical', step, title: 'KL is exploding',
+      id: 'kl-exploding',
+      severity: 'critical',
+      step,
+      title: 'KL is exploding',
       detail: `objective/kl averaged ${f(last)} nats over the last ${lim.window} steps, ${why}. The policy is leaving the reference faster than the penalty pulls it back; its text usually degrades next. Lower the learning rate, raise kl_coef or set kl_target.`,
     });
   }
@@ -130,19 +142,27 @@ export function ratioAlarm(input: AlarmInput, lim: AlarmLimits = ALARM_LIMITS): 
   const maxLog = input.config?.cliprange ?? lim.logRatio;
   const parts = [
     clip.last !== undefined && clip.last > lim.clipfrac ? `policy/clipfrac_avg ${f(clip.last)} (${Math.round(clip.last * 100)}% of tokens clipped)` : '',
-    logRatio !== undefined && logRatio > maxLog ? `policy/approxkl_avg ${f(akl.last!)} (a typical ratio of ${f(Math.exp(-logRatio))} to ${f(Math.exp(logRatio))})` : '',
+    logRatio !== undefined && logRatio > maxLog
+      ? `policy/approxkl_avg ${f(akl.last!)} (a typical ratio of ${f(Math.exp(-logRatio))} to ${f(Math.exp(logRatio))})`
+      : '',
   ].filter(Boolean);
   if (!parts.length) return [];
-  return [{
-    id: 'policy-ratio', severity: 'warning', step: clip.step ?? akl.step, title: 'Policy ratio far from 1',
-    detail: `${parts.join('; ')}, averaged over the last ${lim.window} steps. Each update moves the policy further than the clipped objective can trust: lower the learning rate, or use fewer ppo_epochs or minibatches.`,
-  }];
+  return [
+    {
+      id: 'policy-ratio',
+      severity: 'warning',
+      step: clip.step ?? akl.step,
+      title: 'Policy ratio far from 1',
+      detail: `${parts.join('; ')}, averaged over the last ${lim.window} steps. Each update moves the policy further than the clipped objective can trust: lower the learning rate, or use fewer ppo_epochs or minibatches.`,
+    },
+  ];
 }
 
 export function rewardHackingAlarm(input: AlarmInput, lim: AlarmLimits = ALARM_LIMITS): Alarm[] {
   const checks = input.spotChecks ?? [];
   if (checks.length < lim.minSpotChecks) return [];
-  const first = Math.min(...checks.map((c) => c.step)), last = Math.max(...checks.map((c) => c.step));
+  const first = Math.min(...checks.map((c) => c.step)),
+    last = Math.max(...checks.map((c) => c.step));
   if (last <= first) return [];
   // the reward's trend over the spot-checked steps: the batch means when there are enough, else the
   // reward model's scores of the very responses the user judged
@@ -151,10 +171,15 @@ export function rewardHackingAlarm(input: AlarmInput, lim: AlarmLimits = ALARM_L
   const rise = slope(reward) * (last - first);
   const drop = -slope(checks.map((c): Point => [c.step, c.score])) * (last - first);
   if (!(rise > lim.rewardRise && drop > lim.scoreDrop)) return [];
-  return [{
-    id: 'reward-hacking', severity: 'critical', step: last, title: 'Reward rises while your scores fall',
-    detail: `From step ${first} to ${last} the reward model's score rose by ${f(rise)} while your ${checks.length} spot checks fell by ${f(drop, 2)} points (fitted lines). The policy is pleasing the reward model, not you: stop here, keep an earlier checkpoint, rank more of its answers and retrain the reward model.`,
-  }];
+  return [
+    {
+      id: 'reward-hacking',
+      severity: 'critical',
+      step: last,
+      title: 'Reward rises while your scores fall',
+      detail: `From step ${first} to ${last} the reward model's score rose by ${f(rise)} while your ${checks.length} spot checks fell by ${f(drop, 2)} points (fitted lines). The policy is pleasing the reward model, not you: stop here, keep an earlier checkpoint, rank more of its answers and retrain the reward model.`,
+    },
+  ];
 }
 
 /** How repetitive one response is: distinct tokens / tokens, and the share covered by its most repeated n-gram. */
@@ -184,12 +209,18 @@ export function repetitionAlarm(input: AlarmInput, lim: AlarmLimits = ALARM_LIMI
   });
   if (!collapsed.length) return [];
   const { s, r } = collapsed[0]!;
-  const what = r.times ? `${JSON.stringify(r.repeated)} ${r.times} times (${Math.round(r.coverage * 100)}% of the response)` : `only ${Math.round(r.distinctRatio * 100)}% distinct tokens`;
-  return [{
-    id: 'repetition', severity: collapsed.length * 2 >= (input.samples?.length ?? 0) ? 'critical' : 'warning', step: s.step,
-    title: 'Responses collapse into repetition',
-    detail: `${collapsed.length} of ${input.samples!.length} recent rollouts repeat themselves, e.g. ${what}. The reward model pays for a pattern, or the KL leash is too loose: raise kl_coef, lower the learning rate, or go back to an earlier checkpoint.`,
-  }];
+  const what = r.times
+    ? `${JSON.stringify(r.repeated)} ${r.times} times (${Math.round(r.coverage * 100)}% of the response)`
+    : `only ${Math.round(r.distinctRatio * 100)}% distinct tokens`;
+  return [
+    {
+      id: 'repetition',
+      severity: collapsed.length * 2 >= (input.samples?.length ?? 0) ? 'critical' : 'warning',
+      step: s.step,
+      title: 'Responses collapse into repetition',
+      detail: `${collapsed.length} of ${input.samples!.length} recent rollouts repeat themselves, e.g. ${what}. The reward model pays for a pattern, or the KL leash is too loose: raise kl_coef, lower the learning rate, or go back to an earlier checkpoint.`,
+    },
+  ];
 }
 
 /** Every alarm that fires, most severe first. */
@@ -198,13 +229,24 @@ export function earlyStopAlarm(input: AlarmInput, lim: AlarmLimits = ALARM_LIMIT
   const recent = metricSeries(input.metrics, 'policy/early_stop').slice(-lim.window);
   const stopped = recent.filter(([, v]) => v > 0);
   if (!stopped.length) return [];
-  return [{
-    id: 'early-stop', severity: 'warning', step: stopped.at(-1)![0], title: 'Updates stopped early',
-    detail: `In ${stopped.length} of the last ${recent.length} steps the early-stopping guard skipped the step's remaining updates: the policy had moved more than 1.5 x target_kl (approx KL) from the one that sampled. Lower the learning rate, or use fewer ppo_epochs (num_iterations).`,
-  }];
+  return [
+    {
+      id: 'early-stop',
+      severity: 'warning',
+      step: stopped.at(-1)![0],
+      title: 'Updates stopped early',
+      detail: `In ${stopped.length} of the last ${recent.length} steps the early-stopping guard skipped the step's remaining updates: the policy had moved more than 1.5 x target_kl (approx KL) from the one that sampled. Lower the learning rate, or use fewer ppo_epochs (num_iterations).`,
+    },
+  ];
 }
 
 export function computeAlarms(input: AlarmInput, lim: AlarmLimits = ALARM_LIMITS): Alarm[] {
-  const all = [...klAlarms(input, lim), ...ratioAlarm(input, lim), ...rewardHackingAlarm(input, lim), ...repetitionAlarm(input, lim), ...earlyStopAlarm(input, lim)];
+  const all = [
+    ...klAlarms(input, lim),
+    ...ratioAlarm(input, lim),
+    ...rewardHackingAlarm(input, lim),
+    ...repetitionAlarm(input, lim),
+    ...earlyStopAlarm(input, lim),
+  ];
   return all.sort((a, b) => (a.severity === b.severity ? 0 : a.severity === 'critical' ? -1 : 1));
 }

@@ -34,7 +34,12 @@ const tabFromHash = (): TabId => {
 };
 
 /** `tab`: where it was raised (where the action was); it is shown there. */
-interface Notice { id: number; text: string; kind: 'info' | 'error'; tab: TabId }
+interface Notice {
+  id: number;
+  text: string;
+  kind: 'info' | 'error';
+  tab: TabId;
+}
 
 export class RlhfApp extends LitElement {
   static override properties = {
@@ -65,7 +70,9 @@ export class RlhfApp extends LitElement {
     this.notices = [];
   }
 
-  static override styles = [sharedStyles, css`
+  static override styles = [
+    sharedStyles,
+    css`
     :host { min-height: 100vh; background: #f5f5f7; }
     header { position: sticky; top: 0; z-index: 5; background: #fffffff0; backdrop-filter: blur(8px); border-bottom: 1px solid #e3e3e8; }
     .bar { max-width: 64rem; margin: 0 auto; padding: 0.6rem 1rem 0; display: flex; align-items: baseline; gap: 1rem; flex-wrap: wrap; }
@@ -82,7 +89,8 @@ export class RlhfApp extends LitElement {
     .notice button { padding: 0 0.5rem; }
     footer { max-width: 64rem; margin: 0 auto; padding: 1rem; color: #6e6e73; font-size: 0.8em; }
     .live { color: #0a66c2; }
-  `];
+  `,
+  ];
 
   override connectedCallback(): void {
     super.connectedCallback();
@@ -158,7 +166,8 @@ export class RlhfApp extends LitElement {
   }
 
   override render() {
-    const p = this.progress, s = this.storage;
+    const p = this.progress,
+      s = this.storage;
     return html`
       <header>
         <div class="bar">
@@ -170,16 +179,26 @@ export class RlhfApp extends LitElement {
         </nav>
       </header>
       <div class="notices" aria-live="polite">
-        ${this.ctx.gpuLost ? html`<div class="notice error" id="gpu-lost" role="alert"><span>The GPU stopped working: ${this.ctx.gpuLost}. Everything you made is
+        ${
+          this.ctx.gpuLost
+            ? html`<div class="notice error" id="gpu-lost" role="alert"><span>The GPU stopped working: ${this.ctx.gpuLost}. Everything you made is
           saved in this browser: reconnect to go on (a training run the loss stopped resumes from its last checkpoint), or reload the page.</span>
           <button id="gpu-reconnect" class="primary" ?disabled=${this.reconnecting} @click=${() => void this.reconnect()}>${this.reconnecting ? 'Reconnecting…' : 'Reconnect and go on'}</button>
-          <button id="gpu-reload" @click=${() => location.reload()}>Reload</button></div>` : ''}
-        ${this.notices.filter((n) => n.tab === this.tab).map((n) => html`<div class="notice ${n.kind}" role=${n.kind === 'error' ? 'alert' : 'status'}><span>${n.text}</span>
-          <button aria-label="Dismiss" @click=${() => this.dismiss(n.id)}>×</button></div>`)}
+          <button id="gpu-reload" @click=${() => location.reload()}>Reload</button></div>`
+            : ''
+        }
+        ${this.notices
+          .filter((n) => n.tab === this.tab)
+          .map(
+            (n) => html`<div class="notice ${n.kind}" role=${n.kind === 'error' ? 'alert' : 'status'}><span>${n.text}</span>
+          <button aria-label="Dismiss" @click=${() => this.dismiss(n.id)}>×</button></div>`,
+          )}
         ${TABS.filter((t) => t.id !== this.tab).map((t) => {
           // errors stay where they were raised until dismissed; elsewhere one line says they are there
           const k = this.notices.filter((n) => n.tab === t.id && n.kind === 'error').length;
-          return k ? html`<div class="notice error elsewhere"><span>${k === 1 ? 'An error' : `${k} errors`} on the ${t.label} tab</span><a href="#${t.id}">Show</a></div>` : '';
+          return k
+            ? html`<div class="notice error elsewhere"><span>${k === 1 ? 'An error' : `${k} errors`} on the ${t.label} tab</span><a href="#${t.id}">Show</a></div>`
+            : '';
         })}
       </div>
       <main>
@@ -193,7 +212,12 @@ export class RlhfApp extends LitElement {
       </main>
       <footer id="storage">
         Everything you make stays in this browser (IndexedDB)${s ? html`: ${fmtBytes(s.usage)} used of ${fmtBytes(s.quota)}` : ''}${
-          this.persisted === undefined ? '' : this.persisted ? ' · storage is persistent' : ' · the browser may clear it under storage pressure (persistence was not granted)'}.
+          this.persisted === undefined
+            ? ''
+            : this.persisted
+              ? ' · storage is persistent'
+              : ' · the browser may clear it under storage pressure (persistence was not granted)'
+        }.
         Nothing leaves your machine unless you export or publish it.
       </footer>
     `;

@@ -14,7 +14,10 @@ import { css, html, LitElement, unsafeCSS, type PropertyValues } from 'lit';
 import uPlot from 'uplot';
 import uplotCss from 'uplot/dist/uPlot.min.css?inline';
 
-export interface ChartRow { step: number; values: Record<string, number> }
+export interface ChartRow {
+  step: number;
+  values: Record<string, number>;
+}
 
 // steps are whole numbers: no tick at 1.5
 const STEP_TICKS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10_000, 20_000, 50_000, 100_000];
@@ -124,7 +127,8 @@ export class LineChart extends LitElement {
   }
 
   protected override updated(changed: PropertyValues<this>): void {
-    if (changed.has('series') && changed.get('series') !== undefined) this.create(); // new curves: a new plot
+    if (changed.has('series') && changed.get('series') !== undefined)
+      this.create(); // new curves: a new plot
     else if (changed.has('height')) this.plot?.setSize({ width: this.width(), height: this.height });
   }
 
@@ -136,16 +140,24 @@ export class LineChart extends LitElement {
     this.plot?.destroy();
     const target = this.renderRoot.querySelector<HTMLElement>('.plot');
     if (!target) return;
-    this.plot = new uPlot({
-      width: this.width(), height: this.height,
-      scales: { x: { time: false } },
-      axes: [{ label: 'step', incrs: STEP_TICKS }, {
-        values: (_u, splits, _axis, _space, incr) => tickLabels(splits, incr),
-        // 7 px a character at uPlot's 12 px font, plus the tick and the gap
-        size: (_u, values) => Math.max(40, 16 + 7 * Math.max(0, ...(values ?? []).map((v) => v.length))),
-      }],
-      series: [{ label: 'step' }, ...this.series.map((name, i) => ({ label: name, stroke: PALETTE[i % PALETTE.length], width: 1.5 }))],
-    }, this.aligned(), target);
+    this.plot = new uPlot(
+      {
+        width: this.width(),
+        height: this.height,
+        scales: { x: { time: false } },
+        axes: [
+          { label: 'step', incrs: STEP_TICKS },
+          {
+            values: (_u, splits, _axis, _space, incr) => tickLabels(splits, incr),
+            // 7 px a character at uPlot's 12 px font, plus the tick and the gap
+            size: (_u, values) => Math.max(40, 16 + 7 * Math.max(0, ...(values ?? []).map((v) => v.length))),
+          },
+        ],
+        series: [{ label: 'step' }, ...this.series.map((name, i) => ({ label: name, stroke: PALETTE[i % PALETTE.length], width: 1.5 }))],
+      },
+      this.aligned(),
+      target,
+    );
     this.draw();
   }
 
@@ -171,5 +183,7 @@ export class LineChart extends LitElement {
 if (!customElements.get('line-chart')) customElements.define('line-chart', LineChart);
 
 declare global {
-  interface HTMLElementTagNameMap { 'line-chart': LineChart }
+  interface HTMLElementTagNameMap {
+    'line-chart': LineChart;
+  }
 }

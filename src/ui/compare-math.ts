@@ -40,10 +40,17 @@ export function tunedModelKey(p: PolicyInfo | undefined): string | undefined {
   return p.name;
 }
 
-export interface Tally extends ReturnType<typeof winRate> { n: number; interval?: Interval }
+export interface Tally extends ReturnType<typeof winRate> {
+  n: number;
+  interval?: Interval;
+}
 
 /** The tuned model's record (db.winRate) over the votes that compared it with this reference; others are ignored. */
-export function tally(votes: readonly Pick<VoteRecord, 'winner' | 'tunedModel' | 'referenceModel'>[], tunedModel: string, referenceModel = REFERENCE_MODEL): Tally {
+export function tally(
+  votes: readonly Pick<VoteRecord, 'winner' | 'tunedModel' | 'referenceModel'>[],
+  tunedModel: string,
+  referenceModel = REFERENCE_MODEL,
+): Tally {
   const mine = votes.filter((v) => v.tunedModel === tunedModel && v.referenceModel === referenceModel);
   const r = winRate(mine);
   const t: Tally = { ...r, n: mine.length };

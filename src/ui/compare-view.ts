@@ -84,7 +84,9 @@ export class CompareView extends CtxView {
     this.busy = false;
   }
 
-  static override styles = [sharedStyles, css`
+  static override styles = [
+    sharedStyles,
+    css`
     :host { outline: none; }
     .settings label { display: inline-flex; gap: 0.35rem; align-items: center; }
     .settings input[type='number'] { width: 5rem; }
@@ -98,8 +100,8 @@ export class CompareView extends CtxView {
     .votes button { min-width: 6rem; }
     #win-rate { font-variant-numeric: tabular-nums; }
     kbd { font: 0.8em ui-monospace, monospace; border: 1px solid #c7c7cf; border-radius: 4px; padding: 0 0.3rem; }
-  `];
-
+  `,
+  ];
 
   protected listen(ctx: AppContext): (() => void)[] {
     return [
@@ -122,7 +124,12 @@ export class CompareView extends CtxView {
 
   protected async reload(ctx: AppContext): Promise<void> {
     const mine = ++this.reads; // a slower earlier read must not overwrite a later one
-    const [policy, prompts, runs, votes] = await Promise.all([ctx.engine.policyInfo(), db.listPrompts(ctx.store), db.listRuns(ctx.store), db.listVotes(ctx.store)]);
+    const [policy, prompts, runs, votes] = await Promise.all([
+      ctx.engine.policyInfo(),
+      db.listPrompts(ctx.store),
+      db.listRuns(ctx.store),
+      db.listVotes(ctx.store),
+    ]);
     if (mine === this.reads) Object.assign(this, { policy, prompts, runs, votes });
   }
 
@@ -131,7 +138,10 @@ export class CompareView extends CtxView {
     const p = this.policy;
     if (!p) return { why: 'Load a model first (Model tab).' };
     const key = tunedModelKey(p);
-    if (!key) return { why: `Samples come from the starting model itself (${p.name}): train an SFT, DPO or PPO run, or open one, to compare (a reward model scores answers and writes none).` };
+    if (!key)
+      return {
+        why: `Samples come from the starting model itself (${p.name}): train an SFT, DPO or PPO run, or open one, to compare (a reward model scores answers and writes none).`,
+      };
     const run = p.kind === 'run' ? this.runs.find((r) => r.id === p.runId) : undefined;
     return { key, label: run ? `${run.stage.toUpperCase()} run ${run.id.slice(0, 8)}` : p.kind === 'adapter' ? `adapter ${p.name}` : p.name };
   }
@@ -161,7 +171,18 @@ export class CompareView extends CtxView {
     if (!prompt.trim()) return ctx.notify('Type a prompt or pick one.');
     const side = this.blind ? tunedSide() : 'B';
     const seed = this.blind ? crypto.getRandomValues(new Uint32Array(1))[0]! >>> 1 : this.seed;
-    const cmp: Comparison = { prompt, tunedModel: t.key, tunedLabel: t.label, blind: this.blind, tunedShownAs: side, texts: { A: '', B: '' }, seed, generation: { ...ctx.generation }, done: false, failed: false };
+    const cmp: Comparison = {
+      prompt,
+      tunedModel: t.key,
+      tunedLabel: t.label,
+      blind: this.blind,
+      tunedShownAs: side,
+      texts: { A: '', B: '' },
+      seed,
+      generation: { ...ctx.generation },
+      done: false,
+      failed: false,
+    };
     this.cmp = cmp;
     this.busy = true;
     const opts = { numSamples: 1, ...engineSampling(cmp.generation), seed };
@@ -195,20 +216,23 @@ export class CompareView extends CtxView {
   }
 
   private async vote(choice: Choice): Promise<void> {
-    const c = this.cmp, ctx = this.ctx;
+    const c = this.cmp,
+      ctx = this.ctx;
     if (!c || !ctx || !this.canVote()) return;
     this.saving = true;
-    const saved = await ctx.attempt('Saving the vote', () => db.addVote(ctx.store, {
-      prompt: c.prompt,
-      tuned: c.texts[c.tunedShownAs],
-      reference: c.texts[other(c.tunedShownAs)],
-      tunedModel: c.tunedModel,
-      referenceModel: REFERENCE_MODEL,
-      tunedShownAs: c.tunedShownAs,
-      winner: winnerOf(choice, c.tunedShownAs),
-      seed: c.seed,
-      generation_config: c.generation,
-    }));
+    const saved = await ctx.attempt('Saving the vote', () =>
+      db.addVote(ctx.store, {
+        prompt: c.prompt,
+        tuned: c.texts[c.tunedShownAs],
+        reference: c.texts[other(c.tunedShownAs)],
+        tunedModel: c.tunedModel,
+        referenceModel: REFERENCE_MODEL,
+        tunedShownAs: c.tunedShownAs,
+        winner: winnerOf(choice, c.tunedShownAs),
+        seed: c.seed,
+        generation_config: c.generation,
+      }),
+    );
     this.saving = false;
     if (saved === undefined) return;
     c.vote = choice;
@@ -233,7 +257,8 @@ export class CompareView extends CtxView {
   }
 
   private async selectRun(e: Event): Promise<void> {
-    const ctx = this.ctx, id = (e.target as HTMLSelectElement).value;
+    const ctx = this.ctx,
+      id = (e.target as HTMLSelectElement).value;
     if (!ctx || !id) return;
     this.busy = true;
     await ctx.attempt('Opening the run', async () => {
@@ -255,7 +280,9 @@ export class CompareView extends CtxView {
   /** The reference as the engine samples it: the loaded model, with any runs merged into it as the starting model. */
   private referenceLabel(): string {
     const merged = this.ctx?.model?.merged ?? [];
-    return merged.length ? `the starting model (${merged.map((m) => `${m.stage.toUpperCase()} run ${m.runId.slice(0, 8)}`).join(' + ')} merged)` : 'the loaded model';
+    return merged.length
+      ? `the starting model (${merged.map((m) => `${m.stage.toUpperCase()} run ${m.runId.slice(0, 8)}`).join(' + ')} merged)`
+      : 'the loaded model';
   }
 
   private sideTitle(c: Comparison | undefined, s: Side): string {
@@ -282,7 +309,10 @@ export class CompareView extends CtxView {
     if (!c?.done || c.failed) return '';
     if (c.stopped) return html`<p id="cmp-stopped" class="muted small">Stopped: the answers are cut where they were, so this comparison is not voted on.</p>`;
     // the same text on both sides: with the same seed, the tuned model has not moved on this prompt
-    const same = c.texts.A === c.texts.B ? html`<p id="cmp-same" class="muted small">Both answers are the same: on this prompt and seed the tuned model still writes what the reference writes${c.blind && !c.vote ? ' (a tie is the honest vote)' : ''}. Try another prompt or seed.</p>` : '';
+    const same =
+      c.texts.A === c.texts.B
+        ? html`<p id="cmp-same" class="muted small">Both answers are the same: on this prompt and seed the tuned model still writes what the reference writes${c.blind && !c.vote ? ' (a tie is the honest vote)' : ''}. Try another prompt or seed.</p>`
+        : '';
     if (!c.blind) return same;
     if (c.vote) {
       const w = winnerOf(c.vote, c.tunedShownAs);
@@ -322,11 +352,15 @@ export class CompareView extends CtxView {
       <div class="card">
         <div class="row">
           <span>Tuned model: <b id="cmp-tuned">${'key' in t ? t.label : 'none'}</b></span>
-          ${runs.length ? html`<label class="row">choose a run
+          ${
+            runs.length
+              ? html`<label class="row">choose a run
             <select id="cmp-run" ?disabled=${live || this.busy} @change=${(e: Event) => void this.selectRun(e)}>
               <option value="" ?selected=${this.policy?.kind !== 'run'}>—</option>
               ${runs.map((r) => html`<option value=${r.id} ?selected=${this.policy?.runId === r.id}>${r.stage.toUpperCase()} run ${r.id.slice(0, 8)} · ${r.status} · step ${r.step}</option>`)}
-            </select></label>` : ''}
+            </select></label>`
+              : ''
+          }
         </div>
         ${cannot ? html`<div class="empty" id="cmp-why">${cannot}</div>` : ''}
         ${'key' in t ? this.winRateLine(tally(this.votes, t.key), t.label) : ''}
@@ -335,13 +369,22 @@ export class CompareView extends CtxView {
       <div class="card">
         <label for="cmp-prompt">Prompt</label>
         <textarea id="cmp-prompt" placeholder="Type a prompt, or pick a stored one"
-          @keydown=${(e: KeyboardEvent) => { if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) { e.preventDefault(); void this.go(); } }}></textarea>
+          @keydown=${(e: KeyboardEvent) => {
+            if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) {
+              e.preventDefault();
+              void this.go();
+            }
+          }}></textarea>
         <div class="row settings">
-          ${this.prompts.length ? html`<select id="cmp-pick" @change=${(e: Event) => this.pickStored(e)}>
+          ${
+            this.prompts.length
+              ? html`<select id="cmp-pick" @change=${(e: Event) => this.pickStored(e)}>
               <option value="">Pick a stored prompt…</option>
               ${this.prompts.map((p) => html`<option value=${String(p.id)}>${oneLine(p.text, 80)}</option>`)}
             </select>
-            <button id="cmp-random" @click=${() => this.pickRandom()}>Random prompt</button>` : ''}
+            <button id="cmp-random" @click=${() => this.pickRandom()}>Random prompt</button>`
+              : ''
+          }
           ${generationFields(this.ctx, 'cmp')}
           <label title=${this.blind ? 'blind comparisons draw a new seed each time' : 'both answers are sampled with this seed'}>seed <input id="cmp-seed" type="number" min="0" step="1"
             .value=${this.blind ? '' : String(this.seed)} placeholder=${this.blind ? 'new' : ''} ?disabled=${this.blind} @change=${this.num('seed', 0, 2 ** 31 - 1, true)}></label>

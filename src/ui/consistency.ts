@@ -34,7 +34,12 @@ export const RECHECK_GAP = 3;
  * The earlier comparison to repeat now, or undefined: with chance 1 in `every`, one at random of those of
  * this mode (pairwise verdicts or K-way rankings) not repeated yet and not among the last RECHECK_GAP saved.
  */
-export function pickRecheck(rankings: readonly RankingRecord[], pairwise: boolean, every: number, random: () => number = Math.random): RankingRecord | undefined {
+export function pickRecheck(
+  rankings: readonly RankingRecord[],
+  pairwise: boolean,
+  every: number,
+  random: () => number = Math.random,
+): RankingRecord | undefined {
   if (every < 1 || random() >= 1 / every) return undefined;
   const older = rankings.slice(0, Math.max(0, rankings.length - RECHECK_GAP));
   const fit = older.filter((r) => r.id !== undefined && !r.recheck && (r.verdict !== undefined) === pairwise);
@@ -82,12 +87,15 @@ function judgements(ranks: readonly number[]): number[] {
 /** The fraction of a repeated comparison's pairs judged alike both times; undefined when it was not repeated. */
 export function agreementOf(r: Pick<RankingRecord, 'ranks' | 'recheck'>): number | undefined {
   if (!r.recheck) return undefined;
-  const a = judgements(r.ranks), b = judgements(r.recheck.ranks);
+  const a = judgements(r.ranks),
+    b = judgements(r.recheck.ranks);
   return a.filter((x, i) => x === b[i]).length / a.length;
 }
 
 /** The labeler's agreement with themselves over every repeat, with its 95% interval; undefined before the first repeat. */
-export function selfAgreement(rankings: readonly Pick<RankingRecord, 'ranks' | 'recheck'>[]): { repeats: number; rate: number; interval: Interval } | undefined {
+export function selfAgreement(
+  rankings: readonly Pick<RankingRecord, 'ranks' | 'recheck'>[],
+): { repeats: number; rate: number; interval: Interval } | undefined {
   const each = rankings.map(agreementOf).filter((x): x is number => x !== undefined);
   const sum = each.reduce((s, x) => s + x, 0);
   const interval = wilson(sum, each.length);

@@ -69,11 +69,18 @@ export class AppContext {
   /** The one set of sampling settings of every view that draws samples for the user (Rank, Compare); kept across reloads. */
   generation: GenerationConfig = loadGeneration();
 
-  constructor(readonly engine: EngineRemote, readonly store: db.Store) {
-    void engine.watchGpu(Comlink.proxy((p: GpuProblem) => {
-      if (p.kind === 'lost') this.gpuLost = p.message;
-      this.changed('gpu', p);
-    })).catch(() => {}); // no GPU at all: the first call that needs one says so
+  constructor(
+    readonly engine: EngineRemote,
+    readonly store: db.Store,
+  ) {
+    void engine
+      .watchGpu(
+        Comlink.proxy((p: GpuProblem) => {
+          if (p.kind === 'lost') this.gpuLost = p.message;
+          this.changed('gpu', p);
+        }),
+      )
+      .catch(() => {}); // no GPU at all: the first call that needs one says so
   }
 
   on<T extends Topic>(topic: T, fn: (detail: Events[T]) => void): () => void {
@@ -93,7 +100,9 @@ export class AppContext {
     this.generation = next;
     try {
       globalThis.localStorage?.setItem(GENERATION_STORAGE_KEY, JSON.stringify(next));
-    } catch { /* storage refused (private mode, quota): the settings hold for this visit */ }
+    } catch {
+      /* storage refused (private mode, quota): the settings hold for this visit */
+    }
     this.changed('generation', next);
   }
 
@@ -132,7 +141,12 @@ export class AppContext {
   /** Everything the user made as one zip (data-io's dataBundle), saved as a download; false when there is nothing yet. */
   async downloadUserData(): Promise<boolean> {
     const [records, rankings, prompts, votes, spotChecks] = await Promise.all([
-      this.userRecords(), db.listRankings(this.store), db.listPrompts(this.store), db.listVotes(this.store), db.listAllSpotChecks(this.store)]);
+      this.userRecords(),
+      db.listRankings(this.store),
+      db.listPrompts(this.store),
+      db.listVotes(this.store),
+      db.listAllSpotChecks(this.store),
+    ]);
     const zip = dataBundle({ records, rankings, prompts, votes, spotChecks, guidelines: loadGuidelines(globalThis.localStorage, this.store.name) });
     if (zip) download(`${DATA_BUNDLE}.zip`, zip, 'application/zip');
     return !!zip;
@@ -239,9 +253,18 @@ function loadGeneration(): GenerationConfig {
 
 // ---- small shared formatting ----
 
-export const fmtBytes = (n: number) => (n >= 2 ** 30 ? `${(n / 2 ** 30).toFixed(2)} GiB` : n >= 2 ** 20 ? `${(n / 2 ** 20).toFixed(1)} MiB` : `${(n / 1024).toFixed(0)} KiB`);
-export const fmtCount = (n: number) => (n >= 1e9 ? `${(n / 1e9).toFixed(2)}B` : n >= 1e6 ? `${(n / 1e6).toFixed(1)}M` : n >= 1e3 ? `${(n / 1e3).toFixed(1)}k` : String(n));
-export const fmtSeconds = (s: number) => (!Number.isFinite(s) ? '–' : s >= 3600 ? `${Math.floor(s / 3600)} h ${Math.round((s % 3600) / 60)} min` : s >= 60 ? `${Math.floor(s / 60)} min ${Math.round(s % 60)} s` : `${Math.round(s)} s`);
+export const fmtBytes = (n: number) =>
+  n >= 2 ** 30 ? `${(n / 2 ** 30).toFixed(2)} GiB` : n >= 2 ** 20 ? `${(n / 2 ** 20).toFixed(1)} MiB` : `${(n / 1024).toFixed(0)} KiB`;
+export const fmtCount = (n: number) =>
+  n >= 1e9 ? `${(n / 1e9).toFixed(2)}B` : n >= 1e6 ? `${(n / 1e6).toFixed(1)}M` : n >= 1e3 ? `${(n / 1e3).toFixed(1)}k` : String(n);
+export const fmtSeconds = (s: number) =>
+  !Number.isFinite(s)
+    ? '–'
+    : s >= 3600
+      ? `${Math.floor(s / 3600)} h ${Math.round((s % 3600) / 60)} min`
+      : s >= 60
+        ? `${Math.floor(s / 60)} min ${Math.round(s % 60)} s`
+        : `${Math.round(s)} s`;
 
 /** Saves bytes as a file download. */
 export function download(name: string, bytes: Uint8Array | string, type = 'application/octet-stream'): void {

@@ -28,7 +28,8 @@ export interface ImportedData {
 function notTextPrompt(r: DataRecord): string | undefined {
   if (r.kind !== 'prompt') return undefined;
   const text = promptText(r.prompt);
-  if (text === undefined) return 'a system or multi-turn conversational prompt cannot be kept here: the Data tab stores a prompt as one user message (the command line\'s `ppo --prompts` takes it)';
+  if (text === undefined)
+    return "a system or multi-turn conversational prompt cannot be kept here: the Data tab stores a prompt as one user message (the command line's `ppo --prompts` takes it)";
   return text.trim() === '' ? 'the prompt is empty' : undefined;
 }
 
@@ -53,7 +54,15 @@ export function recordKey(r: DataRecord): string {
     case 'preference':
       return JSON.stringify(['preference', r.prompt, r.chosen, r.rejected]);
     case 'ranking':
-      return JSON.stringify(['ranking', r.prompt, r.completions, r.ranks ?? r.completions.map((_, i) => i), r.scores ?? null, r.flags ?? null, r.verdict ?? null]);
+      return JSON.stringify([
+        'ranking',
+        r.prompt,
+        r.completions,
+        r.ranks ?? r.completions.map((_, i) => i),
+        r.scores ?? null,
+        r.flags ?? null,
+        r.verdict ?? null,
+      ]);
     default:
       return JSON.stringify(r);
   }
@@ -72,7 +81,12 @@ export function newItems<T>(existing: Iterable<string>, incoming: readonly T[], 
   return { added, duplicates: incoming.length - added.length };
 }
 
-export interface DataCounts { prompts: number; demonstrations: number; rankings: number; comparisons: number }
+export interface DataCounts {
+  prompts: number;
+  demonstrations: number;
+  rankings: number;
+  comparisons: number;
+}
 
 /**
  * The counters, from the records the stages would take now (stageRecords, the policy a run applies):
@@ -91,7 +105,11 @@ export function dataCounts(d: StageUserData): DataCounts {
 }
 
 /** The export: the user's records then the stored rankings as one JSONL file, the prompts as another. */
-export function exportData(records: readonly DataRecord[], rankings: readonly RankingLabels[], prompts: readonly Pick<PromptRecord, 'text'>[]): { data: string; prompts: string } {
+export function exportData(
+  records: readonly DataRecord[],
+  rankings: readonly RankingLabels[],
+  prompts: readonly Pick<PromptRecord, 'text'>[],
+): { data: string; prompts: string } {
   return {
     data: exportJsonl([...records, ...rankings.map(rankingToRecord)]),
     prompts: prompts.map((p) => JSON.stringify({ prompt: p.text }) + '\n').join(''),
@@ -136,7 +154,12 @@ export interface UserData {
 export function dataBundle(d: UserData, opts: { mtime?: Date | number } = {}): Uint8Array | undefined {
   const { data, prompts } = exportData(d.records, d.rankings, d.prompts);
   const rows = (xs: readonly object[]) => xs.map((x) => JSON.stringify({ ...x, id: undefined }) + '\n').join('');
-  const texts: [string, string][] = [['data.jsonl', data], ['prompts.jsonl', prompts], ['votes.jsonl', rows(d.votes)], ['spot-checks.jsonl', rows(d.spotChecks)]];
+  const texts: [string, string][] = [
+    ['data.jsonl', data],
+    ['prompts.jsonl', prompts],
+    ['votes.jsonl', rows(d.votes)],
+    ['spot-checks.jsonl', rows(d.spotChecks)],
+  ];
   const enc = new TextEncoder();
   const files = new Map(texts.filter(([, t]) => t).map(([n, t]) => [n, enc.encode(t)]));
   if (!files.size) return undefined;

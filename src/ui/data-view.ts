@@ -78,7 +78,9 @@ export class DataView extends CtxView {
     this.shown = { prompts: PAGE, records: PAGE, rankings: PAGE };
   }
 
-  static override styles = [sharedStyles, css`
+  static override styles = [
+    sharedStyles,
+    css`
     .card > h3:first-child { margin-top: 0; }
     .counts { display: flex; gap: 1.25rem; flex-wrap: wrap; font-variant-numeric: tabular-nums; }
     .counts b { font-size: 1.2rem; display: block; }
@@ -99,7 +101,8 @@ export class DataView extends CtxView {
     tr.ranking-detail > td { padding: 0.2rem 0 0.7rem; }
     ol.ranked .pill { margin-left: 0.3rem; }
     .edit-ranking { display: grid; gap: 0.5rem; }
-  `];
+  `,
+  ];
 
   protected listen(ctx: AppContext): (() => void)[] {
     return (['data', 'rankings'] as const).map((t) => ctx.on(t, () => void ctx.attempt('Reading the store', () => this.reload(ctx))));
@@ -174,7 +177,8 @@ export class DataView extends CtxView {
   }
 
   private async addDemo(): Promise<void> {
-    const p = this.field<HTMLTextAreaElement>('#demo-prompt'), c = this.field<HTMLTextAreaElement>('#demo-completion');
+    const p = this.field<HTMLTextAreaElement>('#demo-prompt'),
+      c = this.field<HTMLTextAreaElement>('#demo-completion');
     if (!p.value.trim() || !c.value.trim()) return this.ctx?.notify('A demonstration needs a prompt and the answer you want.');
     const rec: DataRecord = { kind: 'completion', prompt: p.value, completion: c.value };
     const key = recordKey(rec);
@@ -190,7 +194,8 @@ export class DataView extends CtxView {
   /** The record as edited in place: a demonstration from its two fields, any other kind from its JSONL line. */
   private editedRecord(old: DataRecord): DataRecord | string {
     if (old.kind === 'completion') {
-      const prompt = this.field<HTMLTextAreaElement>('.edit-prompt').value, completion = this.field<HTMLTextAreaElement>('.edit-completion').value;
+      const prompt = this.field<HTMLTextAreaElement>('.edit-prompt').value,
+        completion = this.field<HTMLTextAreaElement>('.edit-completion').value;
       return prompt.trim() && completion.trim() ? { kind: 'completion', prompt, completion } : 'A demonstration needs a prompt and a completion.';
     }
     const r = importJsonl(this.field<HTMLTextAreaElement>('.edit-json').value.trim(), 'edited record');
@@ -243,7 +248,8 @@ export class DataView extends CtxView {
       return;
     }
     const bytes = new Uint8Array(await file.arrayBuffer());
-    if (bytes[0] === 0x50 && bytes[1] === 0x4b) { // "PK": a zip, e.g. this playground's data export
+    if (bytes[0] === 0x50 && bytes[1] === 0x4b) {
+      // "PK": a zip, e.g. this playground's data export
       let got: ReturnType<typeof importDataBundle>;
       try {
         got = importDataBundle(bytes, file.name);
@@ -290,9 +296,12 @@ export class DataView extends CtxView {
       const ps = await db.addPrompts(ctx.store, got.prompts, file);
       if (ps.added.length) ctx.changed('data');
       const dup = recs.duplicates + ps.duplicates;
-      return `${file}: added ${plural(recs.added.length, 'record')} and ${plural(ps.added.length, 'prompt')}`
-        + (dup ? `; ${dup} already here (skipped)` : '') + note
-        + (got.errors.length ? `; ${plural(got.errors.length, 'line')} not imported:` : '.');
+      return (
+        `${file}: added ${plural(recs.added.length, 'record')} and ${plural(ps.added.length, 'prompt')}` +
+        (dup ? `; ${dup} already here (skipped)` : '') +
+        note +
+        (got.errors.length ? `; ${plural(got.errors.length, 'line')} not imported:` : '.')
+      );
     });
     this.importSummary = summary ?? `${file}: nothing was imported.`;
     return summary !== undefined && got.errors.length === 0;
@@ -383,7 +392,8 @@ export class DataView extends CtxView {
         return html`<div class="pre prompt">${r.prompt}</div>${r.verdict ? html`<span class="pill">${verdictLabel(r.verdict)}</span>` : ''}
           <ol class="ranked">${r.completions.map((c, i) => html`<li class="pre"><span class="label">#${(r.ranks?.[i] ?? i) + 1}</span>${c}</li>`)}</ol>${this.why(r.rationale)}`;
       case 'prompt':
-        return typeof r.prompt === 'string' ? html`<div class="pre prompt">${r.prompt}</div>`
+        return typeof r.prompt === 'string'
+          ? html`<div class="pre prompt">${r.prompt}</div>`
           : html`${r.prompt.map((m) => html`<div class="turn pre"><span class="label">${m.role}</span>${m.content}</div>`)}`;
     }
   }
@@ -394,16 +404,18 @@ export class DataView extends CtxView {
     if (this.editing !== what) {
       return html`<li class="record-row" data-kind=${r.kind}><div class="body">${kind} ${this.recordBody(r)}</div>${this.rowActions(what, () => this.deleteRecord(r))}</li>`;
     }
-    const fields = r.kind === 'completion'
-      ? html`<label>Prompt<textarea class="edit-prompt" .value=${r.prompt}></textarea></label><label>Completion<textarea class="edit-completion" .value=${r.completion}></textarea></label>`
-      : html`<label>As a JSONL line<textarea class="edit-json" .value=${exportJsonl([r]).trim()}></textarea></label>`;
+    const fields =
+      r.kind === 'completion'
+        ? html`<label>Prompt<textarea class="edit-prompt" .value=${r.prompt}></textarea></label><label>Completion<textarea class="edit-completion" .value=${r.completion}></textarea></label>`
+        : html`<label>As a JSONL line<textarea class="edit-json" .value=${exportJsonl([r]).trim()}></textarea></label>`;
     return html`<li class="record-row editing" data-kind=${r.kind}><div class="body add">${kind}${fields}${this.editButtons(() => void this.saveRecord(r))}</div></li>`;
   }
 
   private rankingRow(r: db.RankingRecord): TemplateResult {
     const line = rankingToRecord(r);
-    const best = line.kind === 'preference' ? line.chosen : r.verdict ? '' : line.completions[0] ?? '';
-    const editing = this.editing === `k:${r.id}`, open = editing || this.opened.has(r.id!);
+    const best = line.kind === 'preference' ? line.chosen : r.verdict ? '' : (line.completions[0] ?? '');
+    const editing = this.editing === `k:${r.id}`,
+      open = editing || this.opened.has(r.id!);
     const row = html`<tr class="ranking-row" data-id=${String(r.id)}>
       <td class="cut" title=${r.prompt}>${oneLine(r.prompt)}</td>
       <td class="num">${r.verdict ? 'A / B' : `K = ${r.completions.length}`}</td>
@@ -428,7 +440,8 @@ export class DataView extends CtxView {
         <ol class="ranked">${sides.map((c, i) => html`<li class="ranked-item" data-side=${i ? 'B' : 'A'}><span class="label">${i ? 'B' : 'A'}</span><span class="pre">${r.completions[c]}</span></li>`)}</ol>
         ${this.rankingNotes(r)}`;
     }
-    const s = RankingState.fromRecord(r), ranks = s.ranksByPosition();
+    const s = RankingState.fromRecord(r),
+      ranks = s.ranksByPosition();
     return html`<div class="pre prompt">${r.prompt}</div>
       <ol class="ranked">${s.order.map((i, p) => {
         const score = s.scores[i] !== null ? html`<span class="pill score">quality ${s.scores[i]}/7</span>` : '';
@@ -446,7 +459,9 @@ export class DataView extends CtxView {
 
   /** The reason, how the completions were sampled, and whether the reward model chose them, under a saved ranking or verdict. */
   private rankingNotes(r: db.RankingRecord): TemplateResult {
-    const g = r.generation_config, again = recheckText(r), sel = r.selection;
+    const g = r.generation_config,
+      again = recheckText(r),
+      sel = r.selection;
     return html`${this.why(r.rationale)}
       ${again ? html`<p class="muted small recheck">${again}</p>` : ''}
       ${sel ? html`<p class="muted small selected">Chosen by active selection: the reward model${sel.reward_model ? ` (run ${sel.reward_model.slice(0, 8)})` : ''} scored ${r.verdict ? 'the two' : 'them'} ${sel.margin.toFixed(3)} apart${r.verdict ? '' : ' on average'}.</p>` : ''}
@@ -471,7 +486,8 @@ export class DataView extends CtxView {
   }
 
   private countsBar(c: DataCounts): TemplateResult {
-    const item = (id: string, n: number, label: string, title: string) => html`<div id=${id} title=${title}><b>${n}</b>${n === 1 ? label.replace(/s$/, '') : label}</div>`;
+    const item = (id: string, n: number, label: string, title: string) =>
+      html`<div id=${id} title=${title}><b>${n}</b>${n === 1 ? label.replace(/s$/, '') : label}</div>`;
     return html`<div class="counts card" id="data-counts">
       ${item('count-prompts', c.prompts, 'prompts', 'what the Rank view and PPO sample')}
       ${item('count-demos', c.demonstrations, 'demonstrations', 'prompt + answer pairs (and conversations) for supervised fine-tuning')}

@@ -17,7 +17,10 @@ import type { RankingRecord } from '../store/db.ts';
 export type RankingSubmit = Omit<RankingRecord, 'createdAt'>;
 
 /** A pair's verdict, and the better answer written when both were bad (a demonstration to add). */
-export interface PairSubmit { record: RankingSubmit; demonstration?: string }
+export interface PairSubmit {
+  record: RankingSubmit;
+  demonstration?: string;
+}
 
 /** Every event of the page's elements, by name: what its `detail` is. */
 export interface UiEvents {
@@ -49,7 +52,7 @@ class OnDirective extends Directive {
 
   constructor(part: PartInfo) {
     super(part);
-    if (part.type !== PartType.ELEMENT) throw new Error('on() binds in an element\'s tag: <rank-view ${on(\'ranking-submit\', ...)}>');
+    if (part.type !== PartType.ELEMENT) throw new Error("on() binds in an element's tag: <rank-view ${on('ranking-submit', ...)}>");
   }
 
   render(_type: string, _handler: (detail: unknown) => void): unknown {

@@ -6,8 +6,20 @@ import { clampGeneration, GENERATION_LIMITS, type GenerationConfig, type Generat
 import type { AppContext } from './context.ts';
 
 const FIELDS: { key: GenerationKey; id: string; label: string; step: string; title: string }[] = [
-  { key: 'temperature', id: 'temperature', label: 'temperature', step: '0.1', title: 'temperature: 0 writes the most likely token each time; higher samples more varied text' },
-  { key: 'top_p', id: 'top-p', label: 'top-p', step: '0.05', title: 'top_p: sample only from the most likely tokens that together make up this probability (1 = off)' },
+  {
+    key: 'temperature',
+    id: 'temperature',
+    label: 'temperature',
+    step: '0.1',
+    title: 'temperature: 0 writes the most likely token each time; higher samples more varied text',
+  },
+  {
+    key: 'top_p',
+    id: 'top-p',
+    label: 'top-p',
+    step: '0.05',
+    title: 'top_p: sample only from the most likely tokens that together make up this probability (1 = off)',
+  },
   { key: 'top_k', id: 'top-k', label: 'top-k', step: '1', title: 'top_k: sample only from this many most likely tokens (0 = off)' },
   { key: 'max_new_tokens', id: 'max-tokens', label: 'max new tokens', step: '1', title: 'max_new_tokens: the longest a completion is written' },
 ];

@@ -20,12 +20,15 @@ export class GuidelinesPanel extends LitElement {
     this.editing = false;
   }
 
-  static override styles = [sharedStyles, css`
+  static override styles = [
+    sharedStyles,
+    css`
     details { background: #fff; border: 1px solid #e3e3e8; border-radius: 10px; padding: 0.6rem 0.8rem; }
     summary { font-weight: 600; cursor: pointer; }
     .text { white-space: pre-wrap; word-break: break-word; font-size: 0.85em; max-height: 60vh; overflow: auto; margin: 0.4rem 0; }
     textarea { min-height: 20rem; font: 0.85em ui-monospace, monospace; }
-  `];
+  `,
+  ];
 
   protected override willUpdate(changed: Map<string, unknown>): void {
     if (changed.has('project')) this.text = loadGuidelines(globalThis.localStorage, this.project);
@@ -53,17 +56,26 @@ export class GuidelinesPanel extends LitElement {
   override render() {
     return html`<details open>
       <summary>Guidelines</summary>
-      ${this.editing ? html`<textarea class="guidelines-text" aria-label="Guidelines (Markdown)" .value=${this.text}
+      ${
+        this.editing
+          ? html`<textarea class="guidelines-text" aria-label="Guidelines (Markdown)" .value=${this.text}
           @keydown=${(e: KeyboardEvent) => {
-            if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) { e.preventDefault(); this.save(); }
-            if (e.key === 'Escape') { e.preventDefault(); this.editing = false; }
+            if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) {
+              e.preventDefault();
+              this.save();
+            }
+            if (e.key === 'Escape') {
+              e.preventDefault();
+              this.editing = false;
+            }
           }}></textarea>
         <div class="row"><button class="primary save-guidelines" @click=${() => this.save()}>Save (Ctrl+Enter)</button>
           <button class="cancel-guidelines" @click=${() => (this.editing = false)}>Cancel (Esc)</button></div>`
-        : html`<div class="text" id="guidelines-text">${this.text}</div>
+          : html`<div class="text" id="guidelines-text">${this.text}</div>
         <div class="row"><button class="edit-guidelines" @click=${() => void this.edit()}>Edit</button>
           ${this.text === DEFAULT_GUIDELINES ? '' : html`<button class="reset-guidelines" @click=${() => this.reset()}>Reset to the default</button>`}
-          <span class="muted small">exported with your data (guidelines.md)</span></div>`}
+          <span class="muted small">exported with your data (guidelines.md)</span></div>`
+      }
     </details>`;
   }
 }

@@ -28,10 +28,27 @@ type Quantity = 'kl' | 'value' | 'advantage';
 const ONLINE_STAGES = ['ppo', 'grpo', 'rloo'];
 
 const QUANTITIES: { id: Quantity; label: string; low: string; high: string; allZero: string }[] = [
-  { id: 'kl', label: 'KL contribution (log policy - log reference)', low: 'likelier under the starting model', high: 'likelier under the policy',
-    allZero: 'the policy has not moved from the starting model yet (the rollouts of step 1 are sampled before the first update)' },
-  { id: 'value', label: 'Value (expected reward from this token on)', low: 'expects a low reward', high: 'expects a high reward', allZero: 'the value model expects no reward either way' },
-  { id: 'advantage', label: 'Advantage (better or worse than expected)', low: 'discouraged', high: 'reinforced', allZero: 'no token did better or worse than expected' },
+  {
+    id: 'kl',
+    label: 'KL contribution (log policy - log reference)',
+    low: 'likelier under the starting model',
+    high: 'likelier under the policy',
+    allZero: 'the policy has not moved from the starting model yet (the rollouts of step 1 are sampled before the first update)',
+  },
+  {
+    id: 'value',
+    label: 'Value (expected reward from this token on)',
+    low: 'expects a low reward',
+    high: 'expects a high reward',
+    allZero: 'the value model expects no reward either way',
+  },
+  {
+    id: 'advantage',
+    label: 'Advantage (better or worse than expected)',
+    low: 'discouraged',
+    high: 'reinforced',
+    allZero: 'no token did better or worse than expected',
+  },
 ];
 
 /** Background for x on a diverging scale over [-max, max]: blue below 0, red above, white at 0. */
@@ -59,7 +76,10 @@ export function userPrompt(seen: string, known: Iterable<string>): string | unde
   return best;
 }
 
-interface Shown { step: number; sample: RolloutSample }
+interface Shown {
+  step: number;
+  sample: RolloutSample;
+}
 
 export class InspectView extends CtxView {
   private quantity: Quantity = 'kl';
@@ -74,7 +94,9 @@ export class InspectView extends CtxView {
   private known = new Set<string>(); // the user's prompts (stored prompts and those of the dataset)
   private offered?: Shown; // the rollout the spot check shows now: what keys 1-7 score
 
-  static override styles = [sharedStyles, css`
+  static override styles = [
+    sharedStyles,
+    css`
     :host { outline: none; }
     .card > h3:first-child { margin-top: 0; }
     .table-wrap { overflow-x: auto; max-height: 28em; }
@@ -97,7 +119,8 @@ export class InspectView extends CtxView {
     .group > .sample { border-top: none; padding-left: 0.75rem; }
     .group-head { display: flex; gap: 0.6rem; align-items: baseline; justify-content: space-between; padding-top: 0.5rem; }
     .score { min-width: 2.4rem; }
-  `];
+  `,
+  ];
 
   override connectedCallback(): void {
     super.connectedCallback();
@@ -197,10 +220,12 @@ export class InspectView extends CtxView {
         <p class="muted small">Every completion of the step with each reward (— where a function does not apply), their weighted sum and the advantage it was trained with: the group's other completions are its baseline.</p>
         <div class="table-wrap"><table>
           <thead><tr><th>prompt</th><th>completion</th>${names.map((n) => html`<th>${n}</th>`)}<th>reward</th><th>advantage</th></tr></thead>
-          <tbody>${rows.map((r) => html`<tr>
+          <tbody>${rows.map(
+            (r) => html`<tr>
             <td>${this.promptOfText(r.prompt)}</td><td class="text">${r.completion}</td>${names.map((n) => html`<td class="num">${num(r.rewards[n])}</td>`)}
             <td class="num">${num(r.reward)}</td><td class="num" style=${styleMap({ background: divergingColor(r.advantage, Math.max(...rows.map((x) => Math.abs(x.advantage)), 1e-9)) })}>${num(r.advantage)}</td>
-          </tr>`)}</tbody>
+          </tr>`,
+          )}</tbody>
         </table></div>
       </section>`;
   }
@@ -273,12 +298,17 @@ export class InspectView extends CtxView {
       <section class="card">
         <h3>Alarms</h3>
         <ul id="alarms">
-          ${alarms.length ? alarms.map((a) => html`
+          ${
+            alarms.length
+              ? alarms.map(
+                  (a) => html`
             <li class="alarm ${a.severity}" data-alarm=${a.id} role=${a.severity === 'critical' ? 'alert' : 'status'}>
               <b>${a.title}</b>${a.step !== undefined ? html` <span class="muted small">(step ${a.step})</span>` : null}
               <div class="small">${a.detail}</div>
-            </li>`)
-            : html`<li class="none muted">No alarm. Watched: KL below zero or exploding, policy ratio far from 1, reward rising while your spot checks fall, repetitive answers.</li>`}
+            </li>`,
+                )
+              : html`<li class="none muted">No alarm. Watched: KL below zero or exploding, policy ratio far from 1, reward rising while your spot checks fall, repetitive answers.</li>`
+          }
         </ul>
       </section>
       ${this.spotCheck(all)}
@@ -296,17 +326,22 @@ export class InspectView extends CtxView {
         <h3>Spot check</h3>
         <p class="muted small">Score the policy's latest answers yourself, 1 (bad) to 7 (great): if the reward climbs while your scores fall, the policy is gaming the reward model.
           ${this.checks.length} scored${mean !== undefined ? `, mean ${mean.toFixed(1)}` : ''}.</p>
-        ${s ? html`
+        ${
+          s
+            ? html`
           <div class="sample" data-step=${s.step}>
             <div class="prompt">${this.promptOf(s.sample)}</div>
             <div class="pre">${s.sample.response}</div>
             <div class="muted small">step ${s.step} · reward model: ${s.sample.score.toFixed(3)}</div>
           </div>
-          <div class="row">${[1, 2, 3, 4, 5, 6, 7].map((n) => html`
-            <button class="score" data-score=${n} ?disabled=${this.saving} title="score ${n} (key ${n})" @click=${() => this.score(n, s)}>${n}</button>`)}
+          <div class="row">${[1, 2, 3, 4, 5, 6, 7].map(
+            (n) => html`
+            <button class="score" data-score=${n} ?disabled=${this.saving} title="score ${n} (key ${n})" @click=${() => this.score(n, s)}>${n}</button>`,
+          )}
             <span class="muted small">or press 1-7</span>
           </div>`
-          : html`<div class="empty">${all.length ? 'All rollouts shown so far are scored; more come with the next steps.' : 'Rollouts appear here while a PPO, GRPO or RLOO run trains.'}</div>`}
+            : html`<div class="empty">${all.length ? 'All rollouts shown so far are scored; more come with the next steps.' : 'Rollouts appear here while a PPO, GRPO or RLOO run trains.'}</div>`
+        }
       </section>
     `;
   }
@@ -332,25 +367,43 @@ export class InspectView extends CtxView {
         <h3>Rollouts</h3>
         <div class="row">
           <label>Colour by
-            <select id="quantity" @change=${(e: Event) => { this.quantity = (e.target as HTMLSelectElement).value as Quantity; this.requestUpdate(); }}>
+            <select id="quantity" @change=${(e: Event) => {
+              this.quantity = (e.target as HTMLSelectElement).value as Quantity;
+              this.requestUpdate();
+            }}>
               ${quantities.map((x) => html`<option value=${x.id} ?selected=${x.id === this.quantity}>${x.label}</option>`)}
             </select>
           </label>
           <label>Step
-            <select id="sample-step" ?disabled=${!steps.length} @change=${(e: Event) => { const v = (e.target as HTMLSelectElement).value; this.step = v ? Number(v) : undefined; this.requestUpdate(); }}>
+            <select id="sample-step" ?disabled=${!steps.length} @change=${(e: Event) => {
+              const v = (e.target as HTMLSelectElement).value;
+              this.step = v ? Number(v) : undefined;
+              this.requestUpdate();
+            }}>
               <option value="" ?selected=${this.step === undefined}>latest${steps.length ? ` (${steps.at(-1)})` : ''}</option>
               ${steps.map((s) => html`<option value=${s} ?selected=${s === this.step}>${s}</option>`)}
             </select>
           </label>
         </div>
-        ${!shown.length ? null : max > 0 ? html`<div class="legend" id="legend">
+        ${
+          !shown.length
+            ? null
+            : max > 0
+              ? html`<div class="legend" id="legend">
             <span>${(-max).toPrecision(3)}</span><span class="bar"></span><span>${max.toPrecision(3)}</span>
             <span class="muted">blue: ${q.low} · red: ${q.high}; hover a token for its number</span>
           </div>`
-          : html`<p class="legend muted" id="legend" data-all-zero>Every token is 0 at step ${step}: ${q.allZero}.</p>`}
-        ${shown.length ? [...groups.values()].map((g) => this.group(g, max))
-          : html`<div class="empty">${live ? 'The first rollouts appear after the first step.'
-            : 'No rollouts stored for this run (runs trained before the playground kept them have none; the alarms above come from its stored metrics).'}</div>`}
+              : html`<p class="legend muted" id="legend" data-all-zero>Every token is 0 at step ${step}: ${q.allZero}.</p>`
+        }
+        ${
+          shown.length
+            ? [...groups.values()].map((g) => this.group(g, max))
+            : html`<div class="empty">${
+                live
+                  ? 'The first rollouts appear after the first step.'
+                  : 'No rollouts stored for this run (runs trained before the playground kept them have none; the alarms above come from its stored metrics).'
+              }</div>`
+        }
       </section>
     `;
   }
@@ -359,8 +412,7 @@ export class InspectView extends CtxView {
     const sample = g[0]!.sample;
     const prompt = userPrompt(sample.prompt, this.known);
     const answers = g.map((s) => s.sample.response);
-    const why = answers.length < 2 ? 'one answer: a ranking needs two or more'
-      : !prompt ? 'this prompt is not among your prompts (Data tab)' : undefined;
+    const why = answers.length < 2 ? 'one answer: a ranking needs two or more' : !prompt ? 'this prompt is not among your prompts (Data tab)' : undefined;
     return html`
       <div class="group">
         <div class="group-head">
@@ -377,14 +429,17 @@ export class InspectView extends CtxView {
     const values = sample[this.quantity];
     return html`
       <div class="sample" data-step=${step}>
-        <div class="tokens">${sample.tokens && values
-          ? sample.tokens.map((t, i) => {
-            const x = values[i];
-            const cls = isSpecialToken(t) ? 'tok special' : 'tok';
-            return x === undefined || !Number.isFinite(x) ? html`<span class=${cls}>${t}</span>`
-              : html`<span class=${cls} title=${`${JSON.stringify(t)} · ${this.quantity} ${fmtValue(x)}`} style=${styleMap({ background: divergingColor(x, max) })}>${t}</span>`;
-          })
-          : sample.response}</div>
+        <div class="tokens">${
+          sample.tokens && values
+            ? sample.tokens.map((t, i) => {
+                const x = values[i];
+                const cls = isSpecialToken(t) ? 'tok special' : 'tok';
+                return x === undefined || !Number.isFinite(x)
+                  ? html`<span class=${cls}>${t}</span>`
+                  : html`<span class=${cls} title=${`${JSON.stringify(t)} · ${this.quantity} ${fmtValue(x)}`} style=${styleMap({ background: divergingColor(x, max) })}>${t}</span>`;
+              })
+            : sample.response
+        }</div>
         <div class="muted small">reward model: ${sample.score.toFixed(3)}</div>
       </div>
     `;
@@ -394,5 +449,7 @@ export class InspectView extends CtxView {
 if (!customElements.get('inspect-view')) customElements.define('inspect-view', InspectView);
 
 declare global {
-  interface HTMLElementTagNameMap { 'inspect-view': InspectView }
+  interface HTMLElementTagNameMap {
+    'inspect-view': InspectView;
+  }
 }

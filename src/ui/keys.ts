@@ -3,7 +3,10 @@
 import type { ReactiveController, ReactiveControllerHost } from 'lit';
 
 export class KeyController implements ReactiveController {
-  constructor(private readonly host: ReactiveControllerHost & HTMLElement, private readonly onKey: (e: KeyboardEvent) => void) {
+  constructor(
+    private readonly host: ReactiveControllerHost & HTMLElement,
+    private readonly onKey: (e: KeyboardEvent) => void,
+  ) {
     host.addController(this);
   }
 

@@ -73,9 +73,10 @@ export function saveGoal(kv: Kv, goal: number): void {
 /** The bar's line: how far the comparisons are towards the goal, and what reaching it means. */
 export function goalProgress(comparisons: number, goal: number): { fraction: number; text: string } {
   const fraction = Math.min(1, comparisons / goal);
-  const text = comparisons >= goal
-    ? `${comparisons} comparisons: enough for a first reward model (Train tab).`
-    : `${comparisons} of ${goal} comparisons for a first reward model: ${goal - comparisons} to go.`;
+  const text =
+    comparisons >= goal
+      ? `${comparisons} comparisons: enough for a first reward model (Train tab).`
+      : `${comparisons} of ${goal} comparisons for a first reward model: ${goal - comparisons} to go.`;
   return { fraction, text };
 }
 
@@ -141,7 +142,8 @@ export interface StageCounts {
 
 /** Counts each stage's records, from the user's data (the store's prompts, the Rank tab's rankings, their own records). */
 export function stageCounts(d: UserData): StageCounts {
-  const rm = stageRecords('rm', d), sft = stageRecords('sft', d);
+  const rm = stageRecords('rm', d),
+    sft = stageRecords('sft', d);
   // what the reward model takes from the user's own records alone: their imported rankings and pairs
   const imported = stageRecords('rm', { prompts: [], rankings: [], records: d.records });
   const bothBad = new Set(d.rankings.filter((r) => r.verdict === 'both-bad').map((r) => r.prompt));
@@ -160,12 +162,34 @@ export function stageCounts(d: UserData): StageCounts {
 /** One line per stage: what it has to train on now, and what it still needs. */
 export function stageNeeds(c: StageCounts): { stage: 'rm' | 'dpo' | 'sft' | 'online'; name: string; text: string }[] {
   const imported = c.importedPairs ? ` (${c.importedPairs} imported)` : '';
-  const heldOut = c.rmRankings >= HELD_OUT_FROM ? '1 in 10 held out to measure its accuracy'
-    : `a held-out accuracy from ${HELD_OUT_FROM} rankings: ${HELD_OUT_FROM - c.rmRankings} to go`;
+  const heldOut =
+    c.rmRankings >= HELD_OUT_FROM
+      ? '1 in 10 held out to measure its accuracy'
+      : `a held-out accuracy from ${HELD_OUT_FROM} rankings: ${HELD_OUT_FROM - c.rmRankings} to go`;
   return [
-    { stage: 'rm', name: 'Reward model', text: c.pairs ? `${plural(c.pairs, 'comparison')}${imported} from ${plural(c.rmRankings, 'ranking')}; ${heldOut}.` : 'no comparisons yet: a decided pair or an ordered ranking gives them (a tie or both bad gives none).' },
-    { stage: 'dpo', name: 'DPO', text: c.dpoPairs ? `${c.dpoPairs === c.pairs ? 'the same ' : ''}${plural(c.dpoPairs, 'pair')}, the better answer as chosen.` : 'no pairs yet.' },
-    { stage: 'sft', name: 'SFT', text: c.demonstrations ? `${plural(c.demonstrations, 'demonstration')}${c.betterAnswers ? ` (${c.betterAnswers} written when both answers were bad)` : ''}.` : 'no demonstrations yet: write one on the Data tab, or a better answer when both are bad (n).' },
-    { stage: 'online', name: 'PPO, GRPO, RLOO', text: `${plural(c.prompts, 'prompt')} to sample on${c.prompts ? '' : ': add prompts on the Data tab'}; PPO also needs the reward model.` },
+    {
+      stage: 'rm',
+      name: 'Reward model',
+      text: c.pairs
+        ? `${plural(c.pairs, 'comparison')}${imported} from ${plural(c.rmRankings, 'ranking')}; ${heldOut}.`
+        : 'no comparisons yet: a decided pair or an ordered ranking gives them (a tie or both bad gives none).',
+    },
+    {
+      stage: 'dpo',
+      name: 'DPO',
+      text: c.dpoPairs ? `${c.dpoPairs === c.pairs ? 'the same ' : ''}${plural(c.dpoPairs, 'pair')}, the better answer as chosen.` : 'no pairs yet.',
+    },
+    {
+      stage: 'sft',
+      name: 'SFT',
+      text: c.demonstrations
+        ? `${plural(c.demonstrations, 'demonstration')}${c.betterAnswers ? ` (${c.betterAnswers} written when both answers were bad)` : ''}.`
+        : 'no demonstrations yet: write one on the Data tab, or a better answer when both are bad (n).',
+    },
+    {
+      stage: 'online',
+      name: 'PPO, GRPO, RLOO',
+      text: `${plural(c.prompts, 'prompt')} to sample on${c.prompts ? '' : ': add prompts on the Data tab'}; PPO also needs the reward model.`,
+    },
   ];
 }

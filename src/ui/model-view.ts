@@ -60,7 +60,9 @@ export class ModelView extends CtxView {
     this.hub = hubAddress();
   }
 
-  static override styles = [sharedStyles, css`
+  static override styles = [
+    sharedStyles,
+    css`
     .sources { display: grid; grid-template-columns: repeat(auto-fit, minmax(14rem, 1fr)); gap: 0.75rem; }
     .sources .card { margin: 0; display: flex; flex-direction: column; gap: 0.5rem; }
     .sources input { width: 100%; }
@@ -68,7 +70,8 @@ export class ModelView extends CtxView {
     dt { color: #6e6e73; }
     dd { margin: 0; }
     #suggestions ul { list-style: none; padding: 0; margin: 0.5rem 0 0; display: grid; gap: 0.5rem; }
-  `];
+  `,
+  ];
 
   protected listen(ctx: AppContext): (() => void)[] {
     // another view may open a model or select a policy (Share, Train, Compare)
@@ -114,15 +117,20 @@ export class ModelView extends CtxView {
     this.error = undefined;
     this.progress = undefined;
     try {
-      const { model, policy } = await this.ctx.engine.openCheckpoint(source, Comlink.proxy((p: { file: string; overallLoaded: number; overallTotal?: number }) => {
-        this.progress = { loaded: p.overallLoaded, total: p.overallTotal, file: p.file };
-      }));
+      const { model, policy } = await this.ctx.engine.openCheckpoint(
+        source,
+        Comlink.proxy((p: { file: string; overallLoaded: number; overallTotal?: number }) => {
+          this.progress = { loaded: p.overallLoaded, total: p.overallTotal, file: p.file };
+        }),
+      );
       this.ctx.model = model;
       this.ctx.policy = policy;
       this.ctx.changed('model', model);
       this.ctx.changed('policy', policy);
-      if ('hub' in source) localStorage.setItem(LAST_SOURCE, JSON.stringify({ hub: source.hub, revision: source.revision, endpoint: source.endpoint } satisfies Remembered));
-      else if ('url' in source && !source.files && source.url !== new URL(BUILTIN_URL, location.href).href) localStorage.setItem(LAST_SOURCE, JSON.stringify({ url: source.url }));
+      if ('hub' in source)
+        localStorage.setItem(LAST_SOURCE, JSON.stringify({ hub: source.hub, revision: source.revision, endpoint: source.endpoint } satisfies Remembered));
+      else if ('url' in source && !source.files && source.url !== new URL(BUILTIN_URL, location.href).href)
+        localStorage.setItem(LAST_SOURCE, JSON.stringify({ url: source.url }));
       else localStorage.removeItem(LAST_SOURCE);
       this.ctx.notify(`Loaded ${model.source}${policy.kind === 'adapter' ? ` with the adapter ${policy.name}` : ''}.`);
     } catch (e) {
@@ -209,7 +217,8 @@ export class ModelView extends CtxView {
   private renderModel() {
     const m = this.ctx.model;
     if (!m) return html`<p class="muted">No model loaded yet.</p>`;
-    const pol = this.ctx.policy, busy = this.loading !== undefined;
+    const pol = this.ctx.policy,
+      busy = this.loading !== undefined;
     return html`
       <dl id="model-info">
         <dt>Model</dt><dd>${m.source}</dd>
@@ -217,13 +226,21 @@ export class ModelView extends CtxView {
         <dt>Parameters</dt><dd id="model-params">${fmtCount(m.params)} (${m.params.toLocaleString('en')})</dd>
         <dt>Chat template</dt><dd>${m.hasChatTemplate ? 'yes: prompts are formatted as a conversation' : 'no: prompts are used as plain text'}</dd>
         <dt>GPU memory</dt><dd>sampling 4 × ${m.memory.seqLen} tokens: ${fmtBytes(m.memory.inference)} · LoRA r=8 training (8 × ${m.memory.seqLen}): ${fmtBytes(m.memory.lora)} · full fine-tuning: ${fmtBytes(m.memory.full)}</dd>
-        <dt>Starting model</dt><dd id="merged">${m.merged.length
-          ? html`the loaded model with ${m.merged.map((x, i) => `${i ? ', then ' : ''}${x.stage.toUpperCase()} run ${x.runId.slice(0, 8)} (step ${x.step})`).join('')} merged in
+        <dt>Starting model</dt><dd id="merged">${
+          m.merged.length
+            ? html`the loaded model with ${m.merged.map((x, i) => `${i ? ', then ' : ''}${x.stage.toUpperCase()} run ${x.runId.slice(0, 8)} (step ${x.step})`).join('')} merged in
             <button id="reset-model" class="small" ?disabled=${busy} @click=${() => void this.reset()}>Back to the model as loaded</button>`
-          : 'the model as loaded: new runs start from it'}</dd>
-        <dt>Samples from</dt><dd id="policy">${pol?.kind === 'adapter' ? `the adapter ${pol.name}` : pol?.kind === 'run' ? html`${pol.name} (trained here)
+            : 'the model as loaded: new runs start from it'
+        }</dd>
+        <dt>Samples from</dt><dd id="policy">${
+          pol?.kind === 'adapter'
+            ? `the adapter ${pol.name}`
+            : pol?.kind === 'run'
+              ? html`${pol.name} (trained here)
           <button id="adopt-run" class="small" ?disabled=${busy} title="Merge this run's weights into the model, so the next runs (reward model, PPO, DPO) start from it and PPO is held to it, as InstructGPT's PPO starts from its SFT model"
-            @click=${() => void this.adopt(pol.runId!)}>Start the next runs from it</button>` : 'the starting model'}</dd>
+            @click=${() => void this.adopt(pol.runId!)}>Start the next runs from it</button>`
+              : 'the starting model'
+        }</dd>
       </dl>`;
   }
 
@@ -292,10 +309,14 @@ export class ModelView extends CtxView {
         </div>
       </div>
       ${this.renderSuggestions(busy)}
-      ${busy ? html`<div class="card" id="loading">
+      ${
+        busy
+          ? html`<div class="card" id="loading">
         <div>Loading ${this.loading}…${p ? html` <span class="muted small">${p.file}: ${fmtBytes(p.loaded)}${p.total ? ` of ${fmtBytes(p.total)}` : ''}</span>` : ''}</div>
         ${p?.total ? html`<progress id="load-progress" max=${p.total} .value=${p.loaded}></progress>` : html`<progress id="load-progress"></progress>`}
-      </div>` : ''}
+      </div>`
+          : ''
+      }
       ${this.error ? html`<div class="card error" id="load-error" role="alert">${this.error}</div>` : ''}
       <div class="grid">
         <div class="card"><h3>Loaded</h3>${this.renderModel()}</div>

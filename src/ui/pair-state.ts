@@ -29,7 +29,12 @@ export class PairState {
    * `completions` as drawn (two); `shown` the completions shown as A and B. `verdict`: the one saved
    * before, when a saved judgement is opened again (the Data tab's edit).
    */
-  constructor(readonly prompt: string, readonly completions: readonly string[], readonly shown: [number, number], readonly verdict?: Verdict) {
+  constructor(
+    readonly prompt: string,
+    readonly completions: readonly string[],
+    readonly shown: [number, number],
+    readonly verdict?: Verdict,
+  ) {
     if (completions.length !== 2) throw new Error(`a pairwise judgement has 2 completions, got ${completions.length}`);
   }
 

@@ -17,7 +17,9 @@ export class PairView extends LitElement {
   declare writing: PairState | undefined;
   private reasonFor?: PairState;
 
-  static override styles = [rationaleStyles, css`
+  static override styles = [
+    rationaleStyles,
+    css`
     :host { display: block; font: 15px/1.5 system-ui, sans-serif; outline: none; }
     :host(:focus-visible) { outline: 2px solid #0a66c2; outline-offset: 4px; border-radius: 8px; }
     .prompt { font-weight: 600; margin-bottom: 0.5rem; white-space: pre-wrap; }
@@ -33,12 +35,14 @@ export class PairView extends LitElement {
     .better { margin-top: 0.6rem; padding: 0.5rem 0.6rem; background: #f6f6f8; border-radius: 8px; }
     .better textarea { width: 100%; min-height: 4.5rem; box-sizing: border-box; font: inherit; padding: 0.3rem 0.5rem; border: 1px solid #c7c7cf; border-radius: 6px; }
     .help { color: #6e6e73; font-size: 0.8em; margin-top: 0.5rem; }
-  `];
+  `,
+  ];
 
   private onKey = (e: KeyboardEvent): void => {
     const s = this.state;
     if (!s || typing(e)) return;
-    if (this.writing === s) { // the better answer's buttons have the focus: Escape still goes back
+    if (this.writing === s) {
+      // the better answer's buttons have the focus: Escape still goes back
       if (e.key === 'Escape') {
         e.preventDefault();
         this.back();
@@ -114,12 +118,18 @@ export class PairView extends LitElement {
       <div class="sides">
         ${([0, 1] as const).map((i) => html`<section class="side" data-side=${i ? 'B' : 'A'} aria-label=${i ? 'B' : 'A'}><h4>${i ? 'B' : 'A'}</h4><div class="text">${s.side(i)}</div></section>`)}
       </div>
-      ${this.writing === s ? this.renderBetter() : html`<div class="verdicts">
-        ${PAIR_KEYS.map((k) => html`<button class="verdict" data-verdict=${k.verdict} aria-pressed=${String(s.verdict === k.verdict)} title="key ${k.shown}"
-          @click=${() => this.choose(k.verdict)}><kbd>${k.shown}</kbd> ${k.label}</button>`)}
+      ${
+        this.writing === s
+          ? this.renderBetter()
+          : html`<div class="verdicts">
+        ${PAIR_KEYS.map(
+          (k) => html`<button class="verdict" data-verdict=${k.verdict} aria-pressed=${String(s.verdict === k.verdict)} title="key ${k.shown}"
+          @click=${() => this.choose(k.verdict)}><kbd>${k.shown}</kbd> ${k.label}</button>`,
+        )}
         <button class="skip" @click=${() => emit(this, 'ranking-skip')}><kbd>Esc</kbd> Skip</button>
         <button class="why" @click=${() => void this.openReason()}><kbd>r</kbd> Why…</button>
-      </div>`}
+      </div>`
+      }
       ${this.reasonFor === s || s.rationale ? rationaleField(s, { enter: () => this.focus(), escape: () => this.focus() }) : ''}
       <div class="help">← A better · → B better · t tie · n both bad (then write a better answer, or not) · r reason · Esc skip</div>
     `;

@@ -36,7 +36,18 @@ import { loadRecheckEvery, newOrder, pickRecheck, ranksInRecordOrder, saveRechec
 import { sharedStyles } from './styles.ts';
 import { engineSampling, type GenerationConfig } from '../io/generation-config.ts';
 import { generationFields } from './generation-fields.ts';
-import { byUncertainty, leastSurePair, loadSelecting, meanMargin, noRewardModelReason, rewardModelsFor, saveSelecting, SELECT_POOL, SELECT_SAMPLES, uncertainSelection } from './active-selection.ts';
+import {
+  byUncertainty,
+  leastSurePair,
+  loadSelecting,
+  meanMargin,
+  noRewardModelReason,
+  rewardModelsFor,
+  saveSelecting,
+  SELECT_POOL,
+  SELECT_SAMPLES,
+  uncertainSelection,
+} from './active-selection.ts';
 import { rewardModelLabel } from './train-view.ts';
 
 interface Item {
@@ -122,7 +133,9 @@ export class RankPanel extends CtxView {
     this.runs = [];
   }
 
-  static override styles = [sharedStyles, css`
+  static override styles = [
+    sharedStyles,
+    css`
     .settings label { display: inline-flex; gap: 0.35rem; align-items: center; }
     .settings input { width: 4.5rem; }
     .settings input[type='radio'] { width: auto; margin: 0; }
@@ -144,7 +157,8 @@ export class RankPanel extends CtxView {
     #ahead li[data-next] { font-weight: 600; }
     .selection label { display: inline-flex; gap: 0.4rem; align-items: center; font-weight: 600; }
     .selection p { margin: 0.25rem 0 0; }
-  `];
+  `,
+  ];
 
   protected listen(ctx: AppContext): (() => void)[] {
     return [
@@ -195,25 +209,34 @@ export class RankPanel extends CtxView {
   /** `background`: the prefetch of the next prompt, which gives way to whatever else the user asks of the engine (Compare, Share). */
   private generate(prompt: string, background = false): Item {
     // the reward model picks the pair of a few samples, or (K-way) scores the prompts drawn ahead to pick from
-    const rm = this.chooser(), pick = rm && this.mode === 'pair' ? 'pair' : rm && background ? 'prompt' : undefined;
+    const rm = this.chooser(),
+      pick = rm && this.mode === 'pair' ? 'pair' : rm && background ? 'prompt' : undefined;
     const K = this.mode === 'pair' ? (pick ? SELECT_SAMPLES : 2) : this.K;
     const generation = { ...this.ctx.generation };
     const item: Item = { prompt, texts: Array<string>(K).fill(''), done: Promise.resolve([]), background, id: crypto.randomUUID(), generation };
     const seed = Math.floor(Math.random() * 2 ** 31);
-    item.done = this.ctx.engine.generate(prompt, { numSamples: K, ...engineSampling(generation), seed, background, id: item.id },
-      Comlink.proxy((k: number, text: string) => {
-        item.texts[k] = text;
-        if (this.item === item && performance.now() - this.tick > 50) {
-          this.tick = performance.now();
-          this.requestUpdate();
-        }
-      })).then((r) => {
-      item.texts = r.texts;
-      return pick && rm ? this.choose(item, pick, rm) : r.texts;
-    }, (e: unknown) => {
-      item.error = e instanceof Error ? e.message : String(e);
-      return [];
-    });
+    item.done = this.ctx.engine
+      .generate(
+        prompt,
+        { numSamples: K, ...engineSampling(generation), seed, background, id: item.id },
+        Comlink.proxy((k: number, text: string) => {
+          item.texts[k] = text;
+          if (this.item === item && performance.now() - this.tick > 50) {
+            this.tick = performance.now();
+            this.requestUpdate();
+          }
+        }),
+      )
+      .then(
+        (r) => {
+          item.texts = r.texts;
+          return pick && rm ? this.choose(item, pick, rm) : r.texts;
+        },
+        (e: unknown) => {
+          item.error = e instanceof Error ? e.message : String(e);
+          return [];
+        },
+      );
     return item;
   }
 
@@ -227,7 +250,11 @@ export class RankPanel extends CtxView {
     const texts = item.texts;
     let scores: number[];
     try {
-      scores = await this.ctx.engine.rewardScores(rm, texts.map((completion) => ({ prompt: item.prompt, completion })), { background: !!item.background });
+      scores = await this.ctx.engine.rewardScores(
+        rm,
+        texts.map((completion) => ({ prompt: item.prompt, completion })),
+        { background: !!item.background },
+      );
     } catch (e) {
       const why = e instanceof Error ? e.message : String(e);
       if (this.ctx.liveRun) {
@@ -258,7 +285,8 @@ export class RankPanel extends CtxView {
     this.focus(); // keys (Escape) reach the panel while the completions are written
     const texts = await item.done;
     if (this.item !== item) return;
-    if (item.error && this.ctx.liveRun) { // a run started before this generation could: it waits for the run
+    if (item.error && this.ctx.liveRun) {
+      // a run started before this generation could: it waits for the run
       this.item = undefined;
       return this.ctx.notify(WAIT_FOR_RUN);
     }
@@ -386,7 +414,11 @@ export class RankPanel extends CtxView {
 
   /** A ranking (rank view) or a verdict (pair view, with the better answer when both were bad and one was written). */
   private async submit(record: Omit<db.RankingRecord, 'createdAt'>, demonstration?: string): Promise<void> {
-    const shown = this.state, drawn = this.item?.generation, took = performance.now() - this.shownAt, again = this.item?.recheck, chosen = this.item?.selection;
+    const shown = this.state,
+      drawn = this.item?.generation,
+      took = performance.now() - this.shownAt,
+      again = this.item?.recheck,
+      chosen = this.item?.selection;
     // how these completions were sampled, and how the reward model chose them
     const made = { ...record, ...(drawn ? { generation_config: drawn } : {}), ...(chosen ? { selection: chosen } : {}) };
     const rec = again && shown ? { ...again.of, recheck: this.recheckOf(again, shown, record) } : made;
@@ -394,7 +426,8 @@ export class RankPanel extends CtxView {
     this.state = undefined; // one submit per ranking: the view goes while it is saved
     const saved = await this.ctx.attempt('Saving the ranking', async () => {
       const id = await db.saveRanking(this.ctx.store, rec);
-      if (demonstration !== undefined && !(await this.ctx.addDemonstration(rec.prompt, demonstration))) this.ctx.notify('That answer is already among your demonstrations.');
+      if (demonstration !== undefined && !(await this.ctx.addDemonstration(rec.prompt, demonstration)))
+        this.ctx.notify('That answer is already among your demonstrations.');
       return id;
     });
     if (saved === undefined) {
@@ -414,7 +447,11 @@ export class RankPanel extends CtxView {
   }
 
   /** The repeat's judgement in the first record's terms: ranks per completion in its order (and for a pair, the verdict and sides). */
-  private recheckOf(again: NonNullable<Item['recheck']>, state: RankingState | PairState, record: Omit<db.RankingRecord, 'createdAt'>): NonNullable<db.RankingRecord['recheck']> {
+  private recheckOf(
+    again: NonNullable<Item['recheck']>,
+    state: RankingState | PairState,
+    record: Omit<db.RankingRecord, 'createdAt'>,
+  ): NonNullable<db.RankingRecord['recheck']> {
     const createdAt = Date.now();
     if (state instanceof PairState) return { ranks: record.ranks, verdict: record.verdict!, shown: record.shown!, createdAt };
     return { ranks: ranksInRecordOrder(again.order, state.order, state.ranksByPosition()), createdAt };
@@ -503,9 +540,13 @@ export class RankPanel extends CtxView {
     return html`<div class="prompt">${it.prompt}</div>
       <p class="muted small" id="rank-status">${it.error ? html`<span class="error">${it.error}</span>` : `Generating ${it.texts.length} completions…${this.mode === 'pair' && it.texts.length > 2 ? ' The reward model then shows the two it is least sure of.' : ''}`}</p>
       <ol class="samples">${it.texts.map((t) => html`<li class="sample">${t}</li>`)}</ol>
-      ${it.error ? html`<button @click=${() => void this.show(this.generate(it.prompt))}>Try again</button>` : html`<div class="row">
+      ${
+        it.error
+          ? html`<button @click=${() => void this.show(this.generate(it.prompt))}>Try again</button>`
+          : html`<div class="row">
         <button id="rank-stop" title="End the completions where they are and rank them as they stand" @click=${() => this.stopWriting()}>Stop and rank these</button>
-        <button id="rank-skip-now" @click=${() => void this.skipPrompt()}>Skip this prompt (Esc)</button></div>`}`;
+        <button id="rank-skip-now" @click=${() => void this.skipPrompt()}>Skip this prompt (Esc)</button></div>`
+      }`;
   }
 
   /** How the reward model chose what is shown, when it did. */
@@ -513,23 +554,29 @@ export class RankPanel extends CtxView {
     const sel = it.selection;
     if (!sel || it.recheck) return '';
     const m = sel.margin.toFixed(3);
-    return html`<p class="muted small" id="chosen-note">${it.texts.length === 2 && this.state instanceof PairState
-      ? `Chosen by the reward model: it scores these two ${m} apart, the closest pair of the ${SELECT_SAMPLES} answers drawn.`
-      : `Chosen by the reward model: it scores these answers ${m} apart on average, the closest of the prompts drawn ahead.`}</p>`;
+    return html`<p class="muted small" id="chosen-note">${
+      it.texts.length === 2 && this.state instanceof PairState
+        ? `Chosen by the reward model: it scores these two ${m} apart, the closest pair of the ${SELECT_SAMPLES} answers drawn.`
+        : `Chosen by the reward model: it scores these answers ${m} apart on average, the closest of the prompts drawn ahead.`
+    }</p>`;
   }
 
   /** The switch that lets the reward model choose, with what it does and why, or why it cannot. */
   private renderSelection() {
-    const rms = rewardModelsFor(this.runs, this.ctx.model?.fingerprint), rm = rms[0];
-    const how = this.mode === 'pair'
-      ? `it draws ${SELECT_SAMPLES} answers and shows the two it scores closest`
-      : `of the next ${SELECT_POOL} prompts drawn ahead, it brings the one whose answers it scores closest`;
+    const rms = rewardModelsFor(this.runs, this.ctx.model?.fingerprint),
+      rm = rms[0];
+    const how =
+      this.mode === 'pair'
+        ? `it draws ${SELECT_SAMPLES} answers and shows the two it scores closest`
+        : `of the next ${SELECT_POOL} prompts drawn ahead, it brings the one whose answers it scores closest`;
     return html`<div class="card selection">
       <label><input type="checkbox" id="rank-uncertain" .checked=${this.selecting && !!rm} ?disabled=${!rm}
         @change=${(e: Event) => this.setSelecting((e.target as HTMLInputElement).checked)} /> Rank what the reward model is least sure of</label>
-      <p class="muted small" id="uncertain-why">${rm
-        ? `Comparisons whose scores the reward model puts close teach it the most: ${how}. Reward model: run ${rewardModelLabel(rm)}${rms.length > 1 ? ' (the newest of yours)' : ''}.`
-        : noRewardModelReason(this.runs, !!this.ctx.model)}</p>
+      <p class="muted small" id="uncertain-why">${
+        rm
+          ? `Comparisons whose scores the reward model puts close teach it the most: ${how}. Reward model: run ${rewardModelLabel(rm)}${rms.length > 1 ? ' (the newest of yours)' : ''}.`
+          : noRewardModelReason(this.runs, !!this.ctx.model)
+      }</p>
       ${this.renderAhead()}
     </div>`;
   }
@@ -541,11 +588,21 @@ export class RankPanel extends CtxView {
   private renderAhead() {
     if (this.mode !== 'rank' || !this.chooser() || !this.pool.length) return '';
     const next = byUncertainty(this.pool)[0];
-    const status = (x: Item) => x.error ? 'could not be drawn' : x.selectError ? 'could not be scored' : x.margin === null ? 'answers all alike'
-      : typeof x.margin === 'number' ? `${x.margin.toFixed(3)} apart on average${x === next && typeof next.margin === 'number' ? ' (next)' : ''}` : 'being drawn and scored…';
+    const status = (x: Item) =>
+      x.error
+        ? 'could not be drawn'
+        : x.selectError
+          ? 'could not be scored'
+          : x.margin === null
+            ? 'answers all alike'
+            : typeof x.margin === 'number'
+              ? `${x.margin.toFixed(3)} apart on average${x === next && typeof next.margin === 'number' ? ' (next)' : ''}`
+              : 'being drawn and scored…';
     return html`<p class="muted small ahead-head">Drawn ahead, with the reward model's margins:</p>
-      <ol class="small" id="ahead">${this.pool.map((x) => html`<li class="ahead" data-prompt=${x.prompt} data-margin=${typeof x.margin === 'number' ? String(x.margin) : ''}
-        ?data-next=${x === next && typeof x.margin === 'number'}>${oneLine(x.prompt, 60)} — ${status(x)}</li>`)}</ol>`;
+      <ol class="small" id="ahead">${this.pool.map(
+        (x) => html`<li class="ahead" data-prompt=${x.prompt} data-margin=${typeof x.margin === 'number' ? String(x.margin) : ''}
+        ?data-next=${x === next && typeof x.margin === 'number'}>${oneLine(x.prompt, 60)} — ${status(x)}</li>`,
+      )}</ol>`;
   }
 
   /** The Submit button: what the rank view's Enter does (its `ranking-submit` reaches submit() with the same record). */
@@ -590,7 +647,8 @@ export class RankPanel extends CtxView {
 
   /** The goal bar, what each stage has to train on so far, and the pace. */
   private renderProgress() {
-    const p = goalProgress(this.counts.comparisons, this.goal), pace = secondsPerRanking(this.times);
+    const p = goalProgress(this.counts.comparisons, this.goal),
+      pace = secondsPerRanking(this.times);
     const toGoal = timeToGoal(this.counts.comparisons, this.counts.rankings, this.goal, pace);
     return html`<div class="card progress">
       <div class="row" style="justify-content:space-between">
@@ -599,8 +657,14 @@ export class RankPanel extends CtxView {
       </div>
       <progress id="goal-bar" max="1" .value=${p.fraction} aria-label="Comparisons towards the goal"></progress>
       <span class="muted small" id="pace">${paceText(pace, this.times.length, toGoal)}</span>
-      ${this.stages ? html`<dl id="stage-needs" class="small" aria-label="What each training stage has so far">${stageNeeds(this.stages).map((n) => html`
-        <dt>${n.name}</dt><dd data-stage=${n.stage}>${n.text}</dd>`)}</dl>` : ''}
+      ${
+        this.stages
+          ? html`<dl id="stage-needs" class="small" aria-label="What each training stage has so far">${stageNeeds(this.stages).map(
+              (n) => html`
+        <dt>${n.name}</dt><dd data-stage=${n.stage}>${n.text}</dd>`,
+            )}</dl>`
+          : ''
+      }
     </div>`;
   }
 }

@@ -17,7 +17,9 @@ export class RankView extends LitElement {
   /** the ranking whose reason field was opened ('r'): a new ranking starts with it closed */
   private reasonFor?: RankingState;
 
-  static override styles = [rationaleStyles, css`
+  static override styles = [
+    rationaleStyles,
+    css`
     :host { display: block; font: 15px/1.5 system-ui, sans-serif; outline: none; }
     :host(:focus-visible) { outline: 2px solid #0a66c2; outline-offset: 4px; border-radius: 8px; }
     .prompt { font-weight: 600; margin-bottom: 0.5rem; }
@@ -35,8 +37,8 @@ export class RankView extends LitElement {
     .chip:disabled { opacity: 0.4; cursor: default; }
     .chip[aria-pressed='true'] { background: #0a66c2; border-color: #0a66c2; color: #fff; }
     .chip kbd { font: 0.9em ui-monospace, monospace; opacity: 0.7; }
-  `];
-
+  `,
+  ];
 
   private onKey = (e: KeyboardEvent): void => {
     const s = this.state;
@@ -80,18 +82,25 @@ export class RankView extends LitElement {
     const s = this.state;
     if (!s) return html``;
     const ranks = s.ranksByPosition();
-    const p = s.focus, k = s.order[p]!;
+    const p = s.focus,
+      k = s.order[p]!;
     return html`
       <div class="prompt">${s.prompt}</div>
       <ol>
-        ${s.order.map((c, i) => html`
+        ${s.order.map(
+          (c, i) => html`
           <li class="${i === p ? 'focus' : ''} ${s.tied[i] ? 'tied' : ''}" draggable="true" data-completion="${c}"
-            @click=${() => { s.focus = i; this.requestUpdate(); }}
+            @click=${() => {
+              s.focus = i;
+              this.requestUpdate();
+            }}
             @dragstart=${() => (this.dragFrom = i)} @dragover=${(e: DragEvent) => e.preventDefault()} @drop=${() => this.drop(i)}>
             <div>${s.completions[c]}</div>
-            <div class="meta">#${ranks[i]! + 1}${s.tied[i] ? ' (tie)' : ''}${s.scores[c] ? ` · quality ${s.scores[c]}/7` : ''}${
-              [...s.flags[c]!].map((f) => ` · ${FLAGS.find((x) => x.id === f)!.label}`).join('')}</div>
-          </li>`)}
+            <div class="meta">#${ranks[i]! + 1}${s.tied[i] ? ' (tie)' : ''}${s.scores[c] ? ` · quality ${s.scores[c]}/7` : ''}${[...s.flags[c]!]
+              .map((f) => ` · ${FLAGS.find((x) => x.id === f)!.label}`)
+              .join('')}</div>
+          </li>`,
+        )}
       </ol>
       <div class="panel" aria-label="The selected completion">
         <div class="line"><span class="what">#${ranks[p]! + 1} selected</span>
@@ -99,12 +108,16 @@ export class RankView extends LitElement {
           <button class="chip" ?disabled=${p === s.K - 1} @click=${() => this.act(() => s.move(1))} title="move down (Alt+Down)">↓</button>
           <button class="chip" aria-pressed=${String(s.tied[p] ?? false)} ?disabled=${p === 0} @click=${() => this.act(() => s.toggleTie())} title="tie with the one above (=)">= tie</button>
           <span class="what">quality</span>
-          ${[1, 2, 3, 4, 5, 6, 7].map((n) => html`<button class="chip score" aria-pressed=${String(s.scores[k] === n)} title="quality ${n}/7 (key ${n}; 0 clears)"
-            @click=${() => this.act(() => s.setScore(k, s.scores[k] === n ? null : n))}>${n}</button>`)}
+          ${[1, 2, 3, 4, 5, 6, 7].map(
+            (n) => html`<button class="chip score" aria-pressed=${String(s.scores[k] === n)} title="quality ${n}/7 (key ${n}; 0 clears)"
+            @click=${() => this.act(() => s.setScore(k, s.scores[k] === n ? null : n))}>${n}</button>`,
+          )}
         </div>
         <div class="line flags">
-          ${FLAGS.map((f) => html`<button class="chip flag" data-flag=${f.id} aria-pressed=${String(s.flags[k]!.has(f.id))} title="key ${f.key}"
-            @click=${() => this.act(() => s.toggleFlag(k, f.id))}><kbd>${f.key}</kbd> ${f.label}</button>`)}
+          ${FLAGS.map(
+            (f) => html`<button class="chip flag" data-flag=${f.id} aria-pressed=${String(s.flags[k]!.has(f.id))} title="key ${f.key}"
+            @click=${() => this.act(() => s.toggleFlag(k, f.id))}><kbd>${f.key}</kbd> ${f.label}</button>`,
+          )}
           <button class="chip why" title="a one-line reason for the whole ranking (r)" @click=${() => void this.openReason()}><kbd>r</kbd> Why…</button>
         </div>
       </div>

@@ -36,7 +36,10 @@ export class RankingState {
   /** why (optional, one line) */
   rationale = '';
 
-  constructor(readonly prompt: string, readonly completions: string[]) {
+  constructor(
+    readonly prompt: string,
+    readonly completions: string[],
+  ) {
     if (completions.length < 2 || completions.length > 9) throw new Error(`a ranking has 2 to 9 completions, got ${completions.length}`);
     this.order = completions.map((_, i) => i);
     this.tied = completions.map(() => false);
@@ -128,10 +131,10 @@ export class RankingState {
       else this.focus = Math.min(this.K - 1, this.focus + 1);
       return carry ? 'move' : 'focus';
     }
-    if (key === '=') return this.toggleTie(), 'tie';
-    if (/^[0-7]$/.test(key)) return this.setScore(this.order[this.focus]!, key === '0' ? null : Number(key)), 'score';
+    if (key === '=') return (this.toggleTie(), 'tie');
+    if (/^[0-7]$/.test(key)) return (this.setScore(this.order[this.focus]!, key === '0' ? null : Number(key)), 'score');
     const flag = FLAGS.find((f) => f.key === key);
-    if (flag) return this.toggleFlag(this.order[this.focus]!, flag.id), 'flag';
+    if (flag) return (this.toggleFlag(this.order[this.focus]!, flag.id), 'flag');
     if (key.toLowerCase() === RATIONALE_KEY) return 'rationale';
     if (key === 'Enter') return 'submit';
     if (key === 'Escape') return 'skip';
@@ -140,7 +143,8 @@ export class RankingState {
 
   /** The record the store keeps and the JSONL export writes: completions best first with their ranks. */
   toRecord(): Omit<RankingRecord, 'createdAt'> {
-    const ranks = this.ranksByPosition(), why = this.rationale.trim();
+    const ranks = this.ranksByPosition(),
+      why = this.rationale.trim();
     return {
       prompt: this.prompt,
       completions: this.order.map((i) => this.completions[i]!),

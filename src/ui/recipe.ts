@@ -22,10 +22,18 @@ import type { RunStatus, RunStatusEvent } from '../worker/api.ts';
 export type RecipeKind = 'rm-ppo' | 'dpo';
 
 export const RECIPES: { id: RecipeKind; name: string; what: string; stages: Stage[] }[] = [
-  { id: 'rm-ppo', name: 'Reward model, then PPO', stages: ['rm', 'ppo'],
-    what: 'a reward model learns to score answers as you ranked them, then PPO samples answers to your prompts and moves the model toward what it scores high, on a KL leash (InstructGPT).' },
-  { id: 'dpo', name: 'DPO', stages: ['dpo'],
-    what: 'learns straight from the pairs of your rankings, without a reward model or sampling: one stage, usually the faster.' },
+  {
+    id: 'rm-ppo',
+    name: 'Reward model, then PPO',
+    stages: ['rm', 'ppo'],
+    what: 'a reward model learns to score answers as you ranked them, then PPO samples answers to your prompts and moves the model toward what it scores high, on a KL leash (InstructGPT).',
+  },
+  {
+    id: 'dpo',
+    name: 'DPO',
+    stages: ['dpo'],
+    what: 'learns straight from the pairs of your rankings, without a reward model or sampling: one stage, usually the faster.',
+  },
 ];
 
 export const STAGE_NAMES: Record<Stage, string> = { sft: 'SFT', rm: 'Reward model', ppo: 'PPO', dpo: 'DPO', grpo: 'GRPO', rloo: 'RLOO' };
@@ -84,7 +92,8 @@ const promptOf = (r: DataRecord): string | undefined => (r.kind === 'prompt' ? p
 
 /** The texts to count: every prompt and completion of the ranking data, and PPO's prompts. */
 export function textsOf(rankingRecords: DataRecord[], promptRecords: DataRecord[]): { prompts: string[]; completions: string[] } {
-  const prompts = new Set<string>(), completions = new Set<string>();
+  const prompts = new Set<string>(),
+    completions = new Set<string>();
   for (const r of rankingRecords) {
     if (r.kind === 'ranking') {
       prompts.add(r.prompt);
@@ -102,16 +111,27 @@ export function textsOf(rankingRecords: DataRecord[], promptRecords: DataRecord[
 }
 
 /** DataLens from the records and the token counts of textsOf's texts (the same order). */
-export function dataLens(rankingRecords: DataRecord[], promptRecords: DataRecord[], texts: { prompts: string[]; completions: string[] },
-  counts: { prompts: number[]; completions: number[] }): DataLens {
+export function dataLens(
+  rankingRecords: DataRecord[],
+  promptRecords: DataRecord[],
+  texts: { prompts: string[]; completions: string[] },
+  counts: { prompts: number[]; completions: number[] },
+): DataLens {
   const p = new Map(texts.prompts.map((t, i) => [t, counts.prompts[i]!]));
   const c = new Map(texts.completions.map((t, i) => [t, counts.completions[i]!]));
   const rankings: DataLens['rankings'] = [];
   for (const r of rankingRecords) {
-    if (r.kind === 'ranking') rankings.push({ prompt: p.get(r.prompt) ?? 0, completions: r.completions.map((x) => c.get(x) ?? 0), ...(r.ranks ? { ranks: r.ranks } : {}) });
+    if (r.kind === 'ranking')
+      rankings.push({ prompt: p.get(r.prompt) ?? 0, completions: r.completions.map((x) => c.get(x) ?? 0), ...(r.ranks ? { ranks: r.ranks } : {}) });
     else if (r.kind === 'preference') rankings.push({ prompt: p.get(r.prompt) ?? 0, completions: [c.get(r.chosen) ?? 0, c.get(r.rejected) ?? 0] });
   }
-  return { rankings, prompts: promptRecords.flatMap((r) => { const x = promptOf(r); return x === undefined ? [] : [p.get(x) ?? 0]; }) };
+  return {
+    rankings,
+    prompts: promptRecords.flatMap((r) => {
+      const x = promptOf(r);
+      return x === undefined ? [] : [p.get(x) ?? 0];
+    }),
+  };
 }
 
 // ---- the work of a stage ----
@@ -138,18 +158,21 @@ export function stageWork(stage: Stage, c: TrainConfig, d: DataLens): StageWork 
   if (stage === 'rm') {
     const n = d.rankings.length;
     if (!n) return undefined;
-    const held = n >= 10 ? Math.floor(n / 10) : 0, train = n - held;
+    const held = n >= 10 ? Math.floor(n / 10) : 0,
+      train = n - held;
     const maxK = Math.max(...d.rankings.map((r) => r.completions.length));
     const steps = stepsFor(Math.ceil(train / B));
     // positions: the longest sequence with 32 of room for the rollouts it will score (as stages.ts)
-    const rows = B * maxK, T = fit(Math.max(...d.rankings.flatMap((r) => r.completions.map((x) => r.prompt + x))) + 32, c.seqLen);
+    const rows = B * maxK,
+      T = fit(Math.max(...d.rankings.flatMap((r) => r.completions.map((x) => r.prompt + x))) + 32, c.seqLen);
     // held-out scoring about ten times a run and once at the end, in batches of the plan's rows
     const heldRows = Math.round((held / n) * d.rankings.reduce((s, r) => s + r.completions.length, 0));
     const evals = held ? Math.floor(steps / Math.max(1, Math.ceil(steps / 10))) + 1 : 0;
     return { stage, steps, passes: [{ n: 3, tokens: rows * T }], extra: held ? [{ n: evals * Math.ceil(heldRows / rows), tokens: rows * T }] : [] };
   }
   if (stage === 'dpo') {
-    let pairs = 0, longest = 0;
+    let pairs = 0,
+      longest = 0;
     for (const r of d.rankings) {
       const pr = rankingPairs(r.completions.length, r.ranks);
       pairs += pr.length;
@@ -163,10 +186,16 @@ export function stageWork(stage: Stage, c: TrainConfig, d: DataLens): StageWork 
   if (stage === 'ppo') {
     const perEpoch = Math.floor(d.prompts.length / B);
     if (perEpoch < 1) return undefined;
-    const P = Math.max(...d.prompts), R = B * c.numSamples, T = fit(P + c.maxNewTokens, c.seqLen);
-    const mb = c.minibatches, rows = Math.ceil(R / mb);
+    const P = Math.max(...d.prompts),
+      R = B * c.numSamples,
+      T = fit(P + c.maxNewTokens, c.seqLen);
+    const mb = c.minibatches,
+      rows = Math.ceil(R / mb);
     return {
-      stage, steps: stepsFor(perEpoch), extra: [], sampled: R * c.maxNewTokens,
+      stage,
+      steps: stepsFor(perEpoch),
+      extra: [],
+      sampled: R * c.maxNewTokens,
       passes: [
         { n: 1, tokens: R * P }, // the rollouts' prefill
         { n: c.maxNewTokens - 1, tokens: R }, // one pass per new token
@@ -178,9 +207,14 @@ export function stageWork(stage: Stage, c: TrainConfig, d: DataLens): StageWork 
   if (stage === 'grpo' || stage === 'rloo') {
     const perEpoch = Math.floor(d.prompts.length / B);
     if (perEpoch < 1) return undefined;
-    const P = Math.max(...d.prompts), R = B * c.numSamples, T = fit(P + c.maxNewTokens, c.seqLen);
+    const P = Math.max(...d.prompts),
+      R = B * c.numSamples,
+      T = fit(P + c.maxNewTokens, c.seqLen);
     return {
-      stage, steps: stepsFor(perEpoch), extra: [], sampled: R * c.maxNewTokens,
+      stage,
+      steps: stepsFor(perEpoch),
+      extra: [],
+      sampled: R * c.maxNewTokens,
       passes: [
         { n: 1, tokens: R * P }, // the rollouts' prefill
         { n: c.maxNewTokens - 1, tokens: R }, // one pass per new token
@@ -195,7 +229,11 @@ export function stageWork(stage: Stage, c: TrainConfig, d: DataLens): StageWork 
 // ---- this GPU's speed, and the estimate ----
 
 /** One forward pass of the loaded model costs `overhead + perToken * tokens` seconds on this GPU. */
-export interface Speed { overhead: number; perToken: number; vocab: number }
+export interface Speed {
+  overhead: number;
+  perToken: number;
+  vocab: number;
+}
 
 /** Speed from two timed forward passes (seconds) of `t1` and `t2` tokens. */
 export function speedFrom(a: { tokens: number; seconds: number }, b: { tokens: number; seconds: number }, vocab: number): Speed {
@@ -215,7 +253,12 @@ export function stepSeconds(w: StageWork, s: Speed): number {
   return passSeconds(s, w.passes) + (w.sampled ?? 0) * s.vocab * SAMPLE_PER_LOGIT + STEP_BOOKKEEPING;
 }
 
-export interface StageEstimate { stage: Stage; steps: number; seconds: number; calibrated: boolean }
+export interface StageEstimate {
+  stage: Stage;
+  steps: number;
+  seconds: number;
+  calibrated: boolean;
+}
 
 /**
  * The time of each stage: its steps at the predicted (and, with `factor`, corrected) seconds per step,
@@ -237,7 +280,10 @@ export function correction(measured: number, predicted: number): number | undefi
 /** Seconds per step of a run, from its metric rows' times: the median gap (the first step's compile and checkpoints fall out). */
 export function measuredStepSeconds(times: number[]): number | undefined {
   const t = [...times].sort((a, b) => a - b);
-  const gaps = t.slice(1).map((x, i) => (x - t[i]!) / 1000).sort((a, b) => a - b);
+  const gaps = t
+    .slice(1)
+    .map((x, i) => (x - t[i]!) / 1000)
+    .sort((a, b) => a - b);
   return gaps.length >= 2 ? gaps[Math.floor(gaps.length / 2)] : undefined;
 }
 
@@ -266,7 +312,14 @@ export interface RecipeHost {
 
 export type RecipeState = 'running' | 'paused' | 'done' | 'cancelled' | 'failed';
 
-export interface RecipeStageState { stage: Stage; input: TrainInput; runId?: string; status?: RunStatus; step?: number; total?: number }
+export interface RecipeStageState {
+  stage: Stage;
+  input: TrainInput;
+  runId?: string;
+  status?: RunStatus;
+  step?: number;
+  total?: number;
+}
 
 /**
  * One recipe: its stages run one after the other. `onChange` is called on every change of state;
@@ -283,7 +336,12 @@ export class RecipeRunner {
   private cancelled = false;
   private off: () => void;
 
-  constructor(private readonly host: RecipeHost, readonly kind: RecipeKind, options: RecipeOptions, private readonly onChange: () => void = () => {}) {
+  constructor(
+    private readonly host: RecipeHost,
+    readonly kind: RecipeKind,
+    options: RecipeOptions,
+    private readonly onChange: () => void = () => {},
+  ) {
     this.stages = recipeInputs(kind, options).map((s) => ({ ...s }));
     this.off = host.onStatus((s) => {
       const st = this.stages.find((x) => x.runId === s.runId);

@@ -18,8 +18,6 @@ import * as db from '../store/db.ts';
 import { epochsFor, isGroup, isOnline, resolveConfig, STAGES, type Stage, type TrainConfig, type TrainInput } from '../shared/config.ts';
 import type { ModelInfo, PolicyInfo } from '../worker/api.ts';
 
-
-
 /** The runs merged into a run's starting model, oldest first (none for runs on the model as loaded). */
 export function mergedChain(run: Pick<db.RunRecord, 'model'>): string[] {
   const chain = (run.model as { chain?: unknown } | undefined)?.chain;
@@ -59,10 +57,20 @@ function sourceOf(trl: TrlStage, runs: db.RunRecord[]): { stage: Stage; last?: d
 /** A TRL stage's settings from the playground's config of `stage`; `perEpoch`: the steps of one pass over its data here (what auto epochs follow). */
 function hyperOf(trl: TrlStage, stage: Stage, c: TrainConfig, model: string, arch: ModelInfo['arch'] | undefined, perEpoch: number): RunHyper {
   const h: RunHyper = {
-    model, outputDir: `runs/${trl}`, lr: c.lr, epochs: epochsFor(c, perEpoch), batchSize: c.batchSize, gradAccum: 1, maxLength: c.seqLen,
-    warmupRatio: c.warmupRatio, weightDecay: c.weightDecay,
+    model,
+    outputDir: `runs/${trl}`,
+    lr: c.lr,
+    epochs: epochsFor(c, perEpoch),
+    batchSize: c.batchSize,
+    gradAccum: 1,
+    maxLength: c.seqLen,
+    warmupRatio: c.warmupRatio,
+    weightDecay: c.weightDecay,
     maxGradNorm: c.maxGradNorm > 0 ? c.maxGradNorm : 1e6, // 0 turns clipping off here; TRL wants a norm, and this one never clips
-    seed: c.seed, loraRank: c.loraRank, loraAlpha: c.loraAlpha, loraDropout: c.loraDropout,
+    seed: c.seed,
+    loraRank: c.loraRank,
+    loraAlpha: c.loraAlpha,
+    loraDropout: c.loraDropout,
     loraTargets: arch ? [...LORA_DEFAULTS[arch].targets] : [], // the modules our adapters use; [] = PEFT's default
   };
   if (stage === 'dpo') h.beta = c.beta;
@@ -80,7 +88,10 @@ function hyperOf(trl: TrlStage, stage: Stage, c: TrainConfig, model: string, arc
       ...(c.rewardRunId ? { rewardModel: 'runs/reward' } : {}), // the reward stage's output on the cluster
       rewardFuncs: [...c.reward_funcs],
       ...(c.reward_weights.length ? { rewardWeights: [...c.reward_weights] } : {}),
-      epsilon: c.epsilon, epsilonHigh: c.epsilon_high, numIterations: c.num_iterations, maskTruncatedCompletions: c.mask_truncated_completions,
+      epsilon: c.epsilon,
+      epsilonHigh: c.epsilon_high,
+      numIterations: c.num_iterations,
+      maskTruncatedCompletions: c.mask_truncated_completions,
     });
     if (stage === 'grpo') Object.assign(h, { scaleRewards: c.scale_rewards, lossType: c.loss_type });
     else h.normalizeAdvantages = c.normalize_advantages;
@@ -102,7 +113,7 @@ function rewardSources(c: TrainConfig): { name: string; source: string }[] {
  */
 export async function clusterInput(store: db.Store, own: DataRecord[], model: ModelInfo | undefined, runs: db.RunRecord[]): Promise<ClusterExportInput> {
   const shape = model ?? { maxPositions: 1024, hidden: 768 }; // no model loaded: GPT-2's
-  const base = model ? hubIdOf(model.source) ?? model.source : 'BASE_MODEL';
+  const base = model ? (hubIdOf(model.source) ?? model.source) : 'BASE_MODEL';
   const revision = model && hubIdOf(model.source) ? baseRefOf(model.source).revision : null; // "id@v1.0": model_revision v1.0
   const user = { prompts: (await db.listPrompts(store)).map((p) => p.text), rankings: await db.listRankings(store), records: own };
   // SFT's and the reward model's records by the policy a run here applies (stageRecords); the prompts as the
@@ -110,7 +121,13 @@ export async function clusterInput(store: db.Store, own: DataRecord[], model: Mo
   const datasets = { sft: stageRecords('sft', user), preferences: stageRecords('rm', user), prompts: user.prompts };
   // about one pass over each stage's data, in the units its batches count: what auto epochs (0) follow
   const items = (stage: Stage): number =>
-    stage === 'sft' ? datasets.sft.length : stage === 'rm' ? datasets.preferences.length : stage === 'dpo' ? toPreferencePairs(datasets.preferences).length : datasets.prompts.length;
+    stage === 'sft'
+      ? datasets.sft.length
+      : stage === 'rm'
+        ? datasets.preferences.length
+        : stage === 'dpo'
+          ? toPreferencePairs(datasets.preferences).length
+          : datasets.prompts.length;
   const hyper = {} as Record<TrlStage, RunHyper>;
   const rewardFunctions: { name: string; source: string }[] = [];
   for (const trl of TRL_STAGES) {
@@ -136,7 +153,7 @@ export async function clusterInput(store: db.Store, own: DataRecord[], model: Mo
  * when it started, counted as the stage reads it; a record the policy would not give the stage counts for nothing.
  */
 export function dataCounts(stage: string, records: DataRecord[]): CardData {
-  const as: Stage = (STAGES as readonly string[]).includes(stage) ? stage as Stage : 'rm'; // (a run of ours always has one)
+  const as: Stage = (STAGES as readonly string[]).includes(stage) ? (stage as Stage) : 'rm'; // (a run of ours always has one)
   const taken = stageRecords(as, { prompts: [], rankings: [], records }); // the policy gives a stage's own records back as they are
   if (as === 'sft') return { demonstrations: taken.length };
   if (isOnline(as)) {
@@ -148,7 +165,7 @@ export function dataCounts(stage: string, records: DataRecord[]): CardData {
 
 async function stageOf(store: db.Store, run: db.RunRecord, role?: string): Promise<{ stage: CardStage; data: CardData }> {
   const metrics = await db.getMetrics(store, run.id);
-  const records = run.datasetId ? ((await db.getDataset(store, run.datasetId))?.records ?? []) as DataRecord[] : [];
+  const records = run.datasetId ? (((await db.getDataset(store, run.datasetId))?.records ?? []) as DataRecord[]) : [];
   return {
     stage: { stage: run.stage, role, steps: run.step, totalSteps: run.totalSteps, config: run.config, metrics: metrics.at(-1)?.values, result: run.result },
     data: dataCounts(run.stage, records),
@@ -170,7 +187,14 @@ export interface CardChoice {
 
 /** The model card's input for the chosen run, or for the current policy (a run, an opened adapter, the loaded model). */
 export async function cardInput(store: db.Store, c: CardChoice): Promise<ModelCardInput> {
-  const common = { repo: c.repo, title: c.title, description: c.description, license: c.license, date: new Date().toISOString().slice(0, 10), ...(c.bundledBase ? { bundledBase: true } : {}) };
+  const common = {
+    repo: c.repo,
+    title: c.title,
+    description: c.description,
+    license: c.license,
+    date: new Date().toISOString().slice(0, 10),
+    ...(c.bundledBase ? { bundledBase: true } : {}),
+  };
   const runId = c.runId ?? (c.policy?.kind === 'run' ? c.policy.runId : undefined);
   const run = runId ? await db.getRun(store, runId) : undefined;
   const merged = async (ids: string[]) => {
@@ -184,7 +208,8 @@ export async function cardInput(store: db.Store, c: CardChoice): Promise<ModelCa
   if (!run) {
     // an adapter opened from elsewhere (its history is not ours to tell), or the loaded model as it is,
     // with the runs merged into it, if any
-    if (c.policy?.kind === 'adapter') return { ...common, kind: 'adapter', baseModel: c.model?.source ?? '', stages: [], ...(c.policy.reward ? { rewardHead: true } : {}) };
+    if (c.policy?.kind === 'adapter')
+      return { ...common, kind: 'adapter', baseModel: c.model?.source ?? '', stages: [], ...(c.policy.reward ? { rewardHead: true } : {}) };
     const parts = await merged(c.model?.merged?.map((m) => m.runId) ?? []);
     return { ...common, kind: 'model', baseModel: c.model?.source ?? '', stages: parts.map((p) => p.stage), ...(parts.length ? { data: sumData(parts) } : {}) };
   }
@@ -197,7 +222,7 @@ export async function cardInput(store: db.Store, c: CardChoice): Promise<ModelCa
   return {
     ...common,
     kind: exportKind(run),
-    baseModel: typeof source === 'string' ? source : c.model?.source ?? '',
+    baseModel: typeof source === 'string' ? source : (c.model?.source ?? ''),
     stages: parts.map((p) => p.stage),
     data: sumData(parts),
     rewardHead: run.stage === 'rm',
@@ -214,6 +239,9 @@ function sumData(parts: { data: CardData }[]): CardData {
 export function defaultRepoName(model: ModelInfo | undefined, run: db.RunRecord | undefined): string {
   const source = (model?.source ?? 'model').replace(/@.*$/, '').replace(/\/+$/, '');
   const base = source.split('/').at(-1) || 'model';
-  const name = `${base}-${run ? run.stage : 'rlhf'}`.replace(/[^A-Za-z0-9_.-]+/g, '-').replace(/([-.])[-.]+/g, '$1').replace(/^[-.]+|[-.]+$/g, '');
+  const name = `${base}-${run ? run.stage : 'rlhf'}`
+    .replace(/[^A-Za-z0-9_.-]+/g, '-')
+    .replace(/([-.])[-.]+/g, '$1')
+    .replace(/^[-.]+|[-.]+$/g, '');
   return name.slice(0, 96).replace(/[-.]+$/, '') || 'rlhf-model';
 }

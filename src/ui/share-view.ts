@@ -14,8 +14,19 @@ import { css, html, nothing, type PropertyValues } from 'lit';
 import { unzipFiles, zipFiles } from '../io/zip.ts';
 import { parseModelRef } from '../io/hub.ts';
 import {
-  completeSignIn, hubEndpoint, HubPublishError, loadSession, oauthAvailable, publish, repoId, signInUrl, signInWithToken, signOut,
-  type HubSession, type PublishProgress, type PublishResult,
+  completeSignIn,
+  hubEndpoint,
+  HubPublishError,
+  loadSession,
+  oauthAvailable,
+  publish,
+  repoId,
+  signInUrl,
+  signInWithToken,
+  signOut,
+  type HubSession,
+  type PublishProgress,
+  type PublishResult,
 } from '../io/hub-publish.ts';
 import { modelCard } from '../io/model-card.ts';
 import { clusterExport } from '../io/trl.ts';
@@ -32,8 +43,13 @@ type Progress = { phase: PublishProgress['phase'] | 'exporting'; file?: string; 
 
 const errText = (e: unknown) => (e instanceof Error ? e.message : String(e));
 const PHASES: Record<Progress['phase'], string> = {
-  exporting: 'Exporting the model', checking: 'Checking the token', creating: 'Creating the repo', preuploading: 'Preparing the upload',
-  uploading: 'Uploading', committing: 'Committing', done: 'Done',
+  exporting: 'Exporting the model',
+  checking: 'Checking the token',
+  creating: 'Creating the repo',
+  preuploading: 'Preparing the upload',
+  uploading: 'Uploading',
+  committing: 'Committing',
+  done: 'Done',
 };
 const OPEN_LABEL: Record<OpenFrom, string> = { file: 'the file', url: 'the URL', hub: 'the Hub id' };
 const TOPICS: Topic[] = ['runs', 'policy', 'model', 'data', 'rankings'];
@@ -43,11 +59,24 @@ export class ShareView extends CtxView {
     ...CtxView.properties,
     hubUrl: { attribute: 'hub-url' },
     clientId: { attribute: 'client-id' },
-    runs: { state: true }, choice: { state: true }, counts: { state: true }, busy: { state: true },
-    session: { state: true }, signinError: { state: true },
-    repo: { state: true }, isPrivate: { state: true }, license: { state: true }, description: { state: true }, card: { state: true },
-    progress: { state: true }, result: { state: true }, publishError: { state: true },
-    openFrom: { state: true }, openProgress: { state: true }, openStatus: { state: true }, openError: { state: true },
+    runs: { state: true },
+    choice: { state: true },
+    counts: { state: true },
+    busy: { state: true },
+    session: { state: true },
+    signinError: { state: true },
+    repo: { state: true },
+    isPrivate: { state: true },
+    license: { state: true },
+    description: { state: true },
+    card: { state: true },
+    progress: { state: true },
+    result: { state: true },
+    publishError: { state: true },
+    openFrom: { state: true },
+    openProgress: { state: true },
+    openStatus: { state: true },
+    openError: { state: true },
   };
   /** The Hub to sign in to and publish on (a mirror, or a fake one in tests). */
   declare hubUrl: string;
@@ -90,13 +119,16 @@ export class ShareView extends CtxView {
     this.card = '';
   }
 
-  static override styles = [sharedStyles, css`
+  static override styles = [
+    sharedStyles,
+    css`
     :host([hidden]) { display: none; }
     section.card > label { margin: 0.5rem 0; }
     label > input[type='text'], label > input:not([type]), label > input[type='url'], label > input[type='password'], label > select { display: block; width: 100%; max-width: 32rem; }
     .card-preview { max-height: 22rem; overflow: auto; background: #f6f6f8; border-radius: 8px; padding: 0.6rem 0.8rem; font: 12px/1.45 ui-monospace, SFMono-Regular, Menlo, monospace; }
     .check { display: flex; gap: 0.4rem; align-items: center; }
-  `];
+  `,
+  ];
 
   // ---- lifecycle: subscribe while connected and bound to a context ----
 
@@ -121,7 +153,12 @@ export class ShareView extends CtxView {
     const ctx = this.ctx;
     if (!ctx) return;
     await ctx.attempt('Share: read the store', async () => {
-      const [runs, own, rankings, prompts] = await Promise.all([db.listRuns(ctx.store), ctx.userRecords(), db.listRankings(ctx.store), db.listPrompts(ctx.store)]);
+      const [runs, own, rankings, prompts] = await Promise.all([
+        db.listRuns(ctx.store),
+        ctx.userRecords(),
+        db.listRankings(ctx.store),
+        db.listPrompts(ctx.store),
+      ]);
       this.runs = exportableRuns(runs);
       if (this.choice && !this.runs.some((r) => r.id === this.choice)) this.choice = '';
       this.counts = { records: own.length, rankings: rankings.length, prompts: prompts.length };
@@ -147,9 +184,17 @@ export class ShareView extends CtxView {
 
   private async cardFor(repo: string | undefined, bundledBase = false): Promise<string> {
     const ctx = this.ctx!;
-    return modelCard(await cardInput(ctx.store, {
-      runId: this.choice || undefined, policy: ctx.policy, model: ctx.model, repo, description: this.description, license: this.license, bundledBase,
-    }));
+    return modelCard(
+      await cardInput(ctx.store, {
+        runId: this.choice || undefined,
+        policy: ctx.policy,
+        model: ctx.model,
+        repo,
+        description: this.description,
+        license: this.license,
+        bundledBase,
+      }),
+    );
   }
 
   private async refreshCard(): Promise<void> {
@@ -176,24 +221,27 @@ export class ShareView extends CtxView {
     }
   }
 
-  private downloadModel = () => this.run('model', 'Download the model', async (ctx) => {
-    // the model card goes in as README.md, its loading code following the zip's layout
-    const { bundledBase } = await ctx.engine.exportLayout(this.choice || undefined);
-    const card = await this.cardFor(this.targetRepo(), bundledBase);
-    const { name, zip } = await ctx.engine.exportModel(this.choice || undefined, { card });
-    download(name, zip, 'application/zip');
-    if (this.choice) await ctx.refreshPolicy(); // exporting a run makes it the policy
-    ctx.notify(`Downloaded ${name} (${fmtBytes(zip.length)})`);
-  });
+  private downloadModel = () =>
+    this.run('model', 'Download the model', async (ctx) => {
+      // the model card goes in as README.md, its loading code following the zip's layout
+      const { bundledBase } = await ctx.engine.exportLayout(this.choice || undefined);
+      const card = await this.cardFor(this.targetRepo(), bundledBase);
+      const { name, zip } = await ctx.engine.exportModel(this.choice || undefined, { card });
+      download(name, zip, 'application/zip');
+      if (this.choice) await ctx.refreshPolicy(); // exporting a run makes it the policy
+      ctx.notify(`Downloaded ${name} (${fmtBytes(zip.length)})`);
+    });
 
-  private downloadData = () => this.run('data', 'Download my data', async (ctx) => {
-    if (!(await ctx.downloadUserData())) ctx.notify('Nothing to download yet: add prompts, rank some samples or add demonstrations first');
-  });
+  private downloadData = () =>
+    this.run('data', 'Download my data', async (ctx) => {
+      if (!(await ctx.downloadUserData())) ctx.notify('Nothing to download yet: add prompts, rank some samples or add demonstrations first');
+    });
 
-  private downloadCluster = () => this.run('cluster', 'Export for a cluster', async (ctx) => {
-    const input = await clusterInput(ctx.store, await ctx.userRecords(), ctx.model, await db.listRuns(ctx.store));
-    download('rlhf-cluster.zip', zipFiles(clusterExport(input), 'rlhf-cluster'), 'application/zip');
-  });
+  private downloadCluster = () =>
+    this.run('cluster', 'Export for a cluster', async (ctx) => {
+      const input = await clusterInput(ctx.store, await ctx.userRecords(), ctx.model, await db.listRuns(ctx.store));
+      download('rlhf-cluster.zip', zipFiles(clusterExport(input), 'rlhf-cluster'), 'application/zip');
+    });
 
   // ---- sign in ----
 
@@ -254,7 +302,8 @@ export class ShareView extends CtxView {
   // ---- publish ----
 
   private publish = async () => {
-    const ctx = this.ctx, session = this.session;
+    const ctx = this.ctx,
+      session = this.session;
     if (!ctx || !session || this.busy) return;
     this.publishError = undefined;
     this.result = undefined;
@@ -270,7 +319,12 @@ export class ShareView extends CtxView {
       const card = await this.cardFor(repo, bundledBase);
       this.card = card;
       this.result = await publish({
-        repo, files, card, private: this.isPrivate, accessToken: session.accessToken, hubUrl: this.hubUrl,
+        repo,
+        files,
+        card,
+        private: this.isPrivate,
+        accessToken: session.accessToken,
+        hubUrl: this.hubUrl,
         onProgress: (p) => void (this.progress = p),
       });
       ctx.notify(`Published ${this.result.repo}`);
@@ -351,7 +405,10 @@ export class ShareView extends CtxView {
       <section class="card">
         <h3>Download</h3>
         <label>Model or adapter
-          <select id="share-model" .value=${this.choice} @change=${(e: Event) => { this.choice = (e.target as HTMLSelectElement).value; void this.refreshCard(); }}>
+          <select id="share-model" .value=${this.choice} @change=${(e: Event) => {
+            this.choice = (e.target as HTMLSelectElement).value;
+            void this.refreshCard();
+          }}>
             <option value="" ?selected=${this.choice === ''}>The current policy${ctx?.policy ? `: ${ctx.policy.name}` : ''}</option>
             ${this.runs.map((r) => html`<option value=${r.id} ?selected=${this.choice === r.id}>${this.runLabel(r)}</option>`)}
           </select>
@@ -382,16 +439,26 @@ export class ShareView extends CtxView {
         <input id="hub-token" type="password" autocomplete="off" placeholder="hf_…" @keydown=${(e: KeyboardEvent) => e.key === 'Enter' && void this.useToken()} />
         <button id="hub-token-use" ?disabled=${!!this.busy} @click=${this.useToken}>Use token</button>
       </div>
-      ${oauth ? nothing : html`<p class="muted small" id="hub-no-oauth">Signing in with Hugging Face needs an OAuth app registered for this site
+      ${
+        oauth
+          ? nothing
+          : html`<p class="muted small" id="hub-no-oauth">Signing in with Hugging Face needs an OAuth app registered for this site
         (whoever hosts it builds it with <code>VITE_HF_CLIENT_ID</code>); an access token from
-        <a href=${`${this.hubUrl}/settings/tokens`} target="_blank" rel="noopener">your token settings</a> works everywhere.</p>`}
+        <a href=${`${this.hubUrl}/settings/tokens`} target="_blank" rel="noopener">your token settings</a> works everywhere.</p>`
+      }
       <label class="check small"><input id="hub-remember" type="checkbox" /> Keep the token on this device (otherwise it is forgotten when the tab closes)</label>`;
   }
 
   private renderPublish() {
     const target = this.targetRepo();
     const p = this.progress;
-    const why = !this.session ? 'sign in (or use a token) first' : !this.ctx?.model ? 'load a model first' : !target ? 'give the repository as owner/name' : undefined;
+    const why = !this.session
+      ? 'sign in (or use a token) first'
+      : !this.ctx?.model
+        ? 'load a model first'
+        : !target
+          ? 'give the repository as owner/name'
+          : undefined;
     return html`
       <section class="card">
         <h3>Publish to the Hugging Face Hub</h3>
@@ -400,15 +467,24 @@ export class ShareView extends CtxView {
         ${this.signinError ? html`<p class="error" id="hub-signin-error">${this.signinError}</p>` : nothing}
         <label>Repository (name, or owner/name)
           <input id="hub-repo" .value=${this.repo} placeholder=${defaultRepoName(this.ctx?.model, this.chosenRun())}
-            @input=${(e: Event) => { this.repo = (e.target as HTMLInputElement).value; void this.refreshCard(); }} />
+            @input=${(e: Event) => {
+              this.repo = (e.target as HTMLInputElement).value;
+              void this.refreshCard();
+            }} />
         </label>
         <p class="muted small">${target ? `Publishes the model chosen above to ${target}.` : 'Give the repo as owner/name, or sign in to publish under your account.'}</p>
         <label class="check"><input id="hub-private" type="checkbox" .checked=${this.isPrivate} @change=${(e: Event) => (this.isPrivate = (e.target as HTMLInputElement).checked)} /> Private repository</label>
         <label>License (a Hub license id such as mit or apache-2.0; respect the base model's)
-          <input id="hub-license" .value=${this.license} @input=${(e: Event) => { this.license = (e.target as HTMLInputElement).value; void this.refreshCard(); }} />
+          <input id="hub-license" .value=${this.license} @input=${(e: Event) => {
+            this.license = (e.target as HTMLInputElement).value;
+            void this.refreshCard();
+          }} />
         </label>
         <label>Description
-          <textarea id="hub-description" .value=${this.description} @input=${(e: Event) => { this.description = (e.target as HTMLTextAreaElement).value; void this.refreshCard(); }}></textarea>
+          <textarea id="hub-description" .value=${this.description} @input=${(e: Event) => {
+            this.description = (e.target as HTMLTextAreaElement).value;
+            void this.refreshCard();
+          }}></textarea>
         </label>
         <details open>
           <summary>Model card (README.md)</summary>
@@ -420,8 +496,12 @@ export class ShareView extends CtxView {
           ${p ? html`<span id="hub-progress">${PHASES[p.phase]}${p.file ? ` ${p.file}` : ''}${p.fraction !== undefined ? ` ${Math.round(p.fraction * 100)}%` : ''}</span>` : nothing}
         </div>
         ${p?.fraction !== undefined ? html`<progress max="1" .value=${p.fraction}></progress>` : nothing}
-        ${this.result ? html`<p class="ok">Published${this.result.created ? '' : ' (a new commit in the existing repo)'}:
-          <a id="hub-result" href=${this.result.url} target="_blank" rel="noopener noreferrer">${this.result.repo}</a></p>` : nothing}
+        ${
+          this.result
+            ? html`<p class="ok">Published${this.result.created ? '' : ' (a new commit in the existing repo)'}:
+          <a id="hub-result" href=${this.result.url} target="_blank" rel="noopener noreferrer">${this.result.repo}</a></p>`
+            : nothing
+        }
         ${this.publishError ? html`<p class="error" id="hub-error">${this.publishError}</p>` : nothing}
       </section>`;
   }
@@ -453,5 +533,7 @@ export class ShareView extends CtxView {
 if (!customElements.get('share-view')) customElements.define('share-view', ShareView);
 
 declare global {
-  interface HTMLElementTagNameMap { 'share-view': ShareView }
+  interface HTMLElementTagNameMap {
+    'share-view': ShareView;
+  }
 }

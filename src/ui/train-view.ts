@@ -34,17 +34,52 @@ import type { RunPhase } from '../worker/api.ts';
 import { CtxView, errText } from './ctx-view.ts';
 import { sharedStyles } from './styles.ts';
 import {
-  correction, dataLens, estimateStage, measuredStepSeconds, RECIPE_RANK, recipeConfigs, RecipeRunner, RECIPES, roughDuration, speedFrom,
-  STAGE_NAMES, stageWork, stepSeconds, textsOf, type DataLens, type RecipeHost, type RecipeKind, type RecipeOptions, type Speed, type StageEstimate, type StageWork,
+  correction,
+  dataLens,
+  estimateStage,
+  measuredStepSeconds,
+  RECIPE_RANK,
+  recipeConfigs,
+  RecipeRunner,
+  RECIPES,
+  roughDuration,
+  speedFrom,
+  STAGE_NAMES,
+  stageWork,
+  stepSeconds,
+  textsOf,
+  type DataLens,
+  type RecipeHost,
+  type RecipeKind,
+  type RecipeOptions,
+  type Speed,
+  type StageEstimate,
+  type StageWork,
 } from './recipe.ts';
 
 const STAGES: { id: Stage; name: string; what: string }[] = [
   { id: 'sft', name: 'SFT', what: 'imitates your demonstrations: next-token loss on the answers of your prompt/answer pairs.' },
   { id: 'rm', name: 'Reward model', what: 'learns to score answers the way you ranked them: in every pair of a ranking the better answer must score higher.' },
-  { id: 'ppo', name: 'PPO', what: 'samples answers to your prompts, scores them with a reward model and moves toward higher scores, on a KL leash to the starting model.' },
-  { id: 'grpo', name: 'GRPO', what: 'samples G answers per prompt, scores them with your reward functions (below) or a reward model, and judges each against the others of its prompt: no value model.' },
-  { id: 'rloo', name: 'RLOO', what: "the same sampling and scoring; each answer's baseline is the mean of the other samples of its prompt, with the KL to the starting model folded into the reward." },
-  { id: 'dpo', name: 'DPO', what: 'learns straight from the pairs of your rankings, without a reward model: the better answer becomes likelier than the worse, relative to the starting model.' },
+  {
+    id: 'ppo',
+    name: 'PPO',
+    what: 'samples answers to your prompts, scores them with a reward model and moves toward higher scores, on a KL leash to the starting model.',
+  },
+  {
+    id: 'grpo',
+    name: 'GRPO',
+    what: 'samples G answers per prompt, scores them with your reward functions (below) or a reward model, and judges each against the others of its prompt: no value model.',
+  },
+  {
+    id: 'rloo',
+    name: 'RLOO',
+    what: "the same sampling and scoring; each answer's baseline is the mean of the other samples of its prompt, with the KL to the starting model folded into the reward.",
+  },
+  {
+    id: 'dpo',
+    name: 'DPO',
+    what: 'learns straight from the pairs of your rankings, without a reward model: the better answer becomes likelier than the worse, relative to the starting model.',
+  },
 ];
 
 /** The shape the defaults are shown for until a model is loaded: the built-in model's. */
@@ -126,7 +161,15 @@ const about = (s: number) => `about ${s < 60 ? `${Math.max(5, Math.round(s / 5) 
  * its rate so far over what is left of it (sampling: the rest of the token budget, so at most; updating: the
  * passes left). Once one has, from the measured seconds per step: what is left of this step and of the run.
  */
-export function phaseEta(p: { phase: RunPhase['phase']; done: number; total: number; phaseSecs: number; stepSecs: number; secondsPerStep?: number; stepsAfter: number }): string {
+export function phaseEta(p: {
+  phase: RunPhase['phase'];
+  done: number;
+  total: number;
+  phaseSecs: number;
+  stepSecs: number;
+  secondsPerStep?: number;
+  stepsAfter: number;
+}): string {
   if (p.secondsPerStep !== undefined && Number.isFinite(p.secondsPerStep)) {
     const step = Math.max(0, p.secondsPerStep - p.stepSecs);
     return `${about(step)} left in this step, ${about(step + p.stepsAfter * p.secondsPerStep)} in the run`;
@@ -136,26 +179,44 @@ export function phaseEta(p: { phase: RunPhase['phase']; done: number; total: num
 }
 
 /** What a stage's data amounts to, and what is missing before it can start. */
-export function dataSummary(stage: Stage, records: DataRecord[], o: { batchSize: number; rewardModels: number }): { text: string; missing?: string; hint?: string } {
+export function dataSummary(
+  stage: Stage,
+  records: DataRecord[],
+  o: { batchSize: number; rewardModels: number },
+): { text: string; missing?: string; hint?: string } {
   const count = (kind: DataRecord['kind']) => records.filter((r) => r.kind === kind).length;
   const pairs = records.reduce((n, r) => n + (r.kind === 'ranking' ? rankingPairs(r.completions.length, r.ranks).length : r.kind === 'preference' ? 1 : 0), 0);
   if (stage === 'sft') {
     const n = records.length;
-    return { text: plural(n, 'demonstration'), missing: n ? undefined : 'write or import at least one demonstration (a prompt with the answer you want) first' };
+    return {
+      text: plural(n, 'demonstration'),
+      missing: n ? undefined : 'write or import at least one demonstration (a prompt with the answer you want) first',
+    };
   }
   if (stage === 'grpo' || stage === 'rloo') {
-    return { text: plural(records.length, 'prompt'), missing: records.length < o.batchSize ? `add at least ${o.batchSize} prompts first (one step takes a batch of ${o.batchSize})` : undefined };
+    return {
+      text: plural(records.length, 'prompt'),
+      missing: records.length < o.batchSize ? `add at least ${o.batchSize} prompts first (one step takes a batch of ${o.batchSize})` : undefined,
+    };
   }
   if (stage === 'ppo') {
     const demos = records.filter((r) => r.kind === 'completion' && r.completion).length;
-    const missing = records.length < o.batchSize ? `add at least ${o.batchSize} prompts first (one step takes a batch of ${o.batchSize})`
-      : !o.rewardModels ? 'train a reward model with LoRA on this model first' : undefined;
+    const missing =
+      records.length < o.batchSize
+        ? `add at least ${o.batchSize} prompts first (one step takes a batch of ${o.batchSize})`
+        : !o.rewardModels
+          ? 'train a reward model with LoRA on this model first'
+          : undefined;
     return { text: `${plural(records.length, 'prompt')} (${demos} with a demonstration, for PPO-ptx)`, missing };
   }
   const rankings = count('ranking') + count('preference');
   const text = `${plural(rankings, 'ranking')}, ${plural(pairs, 'pair')}`;
   if (stage === 'rm') {
-    return { text, missing: rankings ? undefined : 'rank at least one prompt first', hint: rankings < 10 ? 'Rank at least 10 prompts to get a held-out accuracy' : undefined };
+    return {
+      text,
+      missing: rankings ? undefined : 'rank at least one prompt first',
+      hint: rankings < 10 ? 'Rank at least 10 prompts to get a held-out accuracy' : undefined,
+    };
   }
   return { text, missing: pairs ? undefined : 'rank at least one prompt (with answers not all tied) first' };
 }
@@ -166,14 +227,16 @@ const resumable = (r: db.RunRecord) => r.status !== 'done';
  * one; others only when `checkpointEvery` has passed (a run without one would sample the untrained start).
  */
 const hasCheckpoint = (r: db.RunRecord) => {
-  const every = Number(r.config.checkpointEvery ?? 0), step = r.step ?? 0;
+  const every = Number(r.config.checkpointEvery ?? 0),
+    step = r.step ?? 0;
   return r.status === 'done' || r.status === 'paused' || (every > 0 && step >= every);
 };
 const pct = (x: unknown) => (typeof x === 'number' ? `${Math.round(x * 100)}%` : '–');
 
 /** A reward model in PPO's list, short enough for the field (about 35 characters): id, when, and its held-out accuracy if it has one. */
 export function rewardModelLabel(r: Pick<db.RunRecord, 'id' | 'createdAt' | 'result'>, now = Date.now()): string {
-  const d = new Date(r.createdAt), today = new Date(now).toDateString() === d.toDateString();
+  const d = new Date(r.createdAt),
+    today = new Date(now).toDateString() === d.toDateString();
   const when = today ? d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' }) : d.toLocaleDateString();
   const acc = typeof r.result?.eval_accuracy === 'number' ? ` · held-out ${pct(r.result.eval_accuracy)}` : '';
   return `${r.id.slice(0, 8)} · ${when}${acc}`;
@@ -212,7 +275,9 @@ export class TrainView extends CtxView {
   private visible = false;
   private observer?: IntersectionObserver;
 
-  static override styles = [sharedStyles, css`
+  static override styles = [
+    sharedStyles,
+    css`
     #stage label { display: flex; gap: 0.5rem; align-items: baseline; padding: 0.3rem 0; }
     #stage .uses { font-size: 0.85em; }
     .fields { display: grid; grid-template-columns: repeat(auto-fill, minmax(16rem, 1fr)); gap: 0.6rem 1rem; margin: 0.5rem 0; }
@@ -228,7 +293,8 @@ export class TrainView extends CtxView {
     #reward-module-status code, #rewards code { font-size: 0.95em; }
     #run-error { white-space: pre-wrap; border: 1px solid #f1b8b2; background: #fdf0ef; border-radius: 8px; padding: 0.5rem 0.75rem; }
     tr.viewed { background: #f4f8fd; }
-  `];
+  `,
+  ];
 
   // ---- the context ----
 
@@ -248,7 +314,8 @@ export class TrainView extends CtxView {
       }),
       ctx.on('phase', (p) => {
         if (p.runId !== this.viewId) return;
-        const now = Date.now(), same = p.step === this.phase?.step;
+        const now = Date.now(),
+          same = p.step === this.phase?.step;
         this.phase = { ...p, since: same && p.phase === this.phase!.phase ? this.phase!.since : now, stepSince: same ? this.phase!.stepSince : now };
         this.requestUpdate();
       }),
@@ -315,7 +382,8 @@ export class TrainView extends CtxView {
 
   /** The token lengths of the recipe's data (rankings, PPO's prompts) on the loaded model. */
   private async countData(ctx: AppContext): Promise<void> {
-    const ranked = this.records.dpo, prompts = this.records.ppo;
+    const ranked = this.records.dpo,
+      prompts = this.records.ppo;
     if (!ctx.model || !ranked || !prompts) return;
     const texts = textsOf(ranked, prompts);
     const key = `${ctx.model.fingerprint}|${JSON.stringify(texts).length}|${ranked.length}|${prompts.length}`;
@@ -328,7 +396,8 @@ export class TrainView extends CtxView {
 
   /** Times two forward passes of the loaded model (once per model; not while a run trains). */
   private async measure(ctx: AppContext): Promise<void> {
-    const key = this.modelKey(ctx), m = ctx.model;
+    const key = this.modelKey(ctx),
+      m = ctx.model;
     if (!key || !m || ctx.liveRun || this.speed?.key === key) return;
     this.speed = { key };
     this.requestUpdate();
@@ -358,7 +427,10 @@ export class TrainView extends CtxView {
         continue;
       }
       // a snapshot the rules refuse (an older version's) only leaves this run out of the estimate
-      const [rows, data] = await Promise.all([db.getMetrics(ctx.store, r.id), r.datasetId ? db.getDataset(ctx.store, r.datasetId).catch(() => undefined) : undefined]);
+      const [rows, data] = await Promise.all([
+        db.getMetrics(ctx.store, r.id),
+        r.datasetId ? db.getDataset(ctx.store, r.datasetId).catch(() => undefined) : undefined,
+      ]);
       const measured = measuredStepSeconds(rows.map((x) => x.time));
       const records = data?.records ?? [];
       if (measured === undefined || !records.length) continue;
@@ -418,15 +490,28 @@ export class TrainView extends CtxView {
     if (key !== this.memoryKey) {
       this.memoryKey = key;
       const stage = this.stage;
-      ctx.engine.stageMemory(stage, input).then((e) => {
-        const names: Record<string, string> = { base: 'the model', policy: stage === 'rm' ? 'the reward model in training' : 'the trained weights and their step', value: 'the value model', reference: 'the reference', reward: 'the reward model', rollouts: 'the rollouts\' KV cache', head: 'the score head' };
-        const parts = Object.entries(e.parts).map(([k, v]) => `${names[k] ?? k} ${fmtBytes(v)}`).join(', ');
-        this.memory = { key, text: `GPU memory: at most about ${fmtBytes(e.total)} at ${e.seqLen} positions (${parts}).` };
-        this.requestUpdate();
-      }, () => {
-        this.memory = undefined; // the form's own error says what is wrong
-        this.requestUpdate();
-      });
+      ctx.engine.stageMemory(stage, input).then(
+        (e) => {
+          const names: Record<string, string> = {
+            base: 'the model',
+            policy: stage === 'rm' ? 'the reward model in training' : 'the trained weights and their step',
+            value: 'the value model',
+            reference: 'the reference',
+            reward: 'the reward model',
+            rollouts: "the rollouts' KV cache",
+            head: 'the score head',
+          };
+          const parts = Object.entries(e.parts)
+            .map(([k, v]) => `${names[k] ?? k} ${fmtBytes(v)}`)
+            .join(', ');
+          this.memory = { key, text: `GPU memory: at most about ${fmtBytes(e.total)} at ${e.seqLen} positions (${parts}).` };
+          this.requestUpdate();
+        },
+        () => {
+          this.memory = undefined; // the form's own error says what is wrong
+          this.requestUpdate();
+        },
+      );
     }
     return this.memory?.key === key ? this.memory.text : undefined;
   }
@@ -499,7 +584,18 @@ export class TrainView extends CtxView {
   private setField(key: keyof TrainConfig, raw: string, as: 'number' | 'text' | 'bool' | 'list'): void {
     const input = this.input as Record<string, unknown>;
     if (raw.trim() === '') delete input[key];
-    else input[key] = as === 'number' ? Number(raw) : as === 'bool' ? raw === 'true' : as === 'list' ? raw.split(/[\s,]+/).filter(Boolean).map(Number) : raw;
+    else
+      input[key] =
+        as === 'number'
+          ? Number(raw)
+          : as === 'bool'
+            ? raw === 'true'
+            : as === 'list'
+              ? raw
+                  .split(/[\s,]+/)
+                  .filter(Boolean)
+                  .map(Number)
+              : raw;
     this.requestUpdate();
   }
 
@@ -520,7 +616,8 @@ export class TrainView extends CtxView {
 
   /** Has the engine load the editor's module in its sandbox: the names of its functions, or why it does not load. */
   private async checkModule(): Promise<void> {
-    const ctx = this.ctx, source = this.rewardModule;
+    const ctx = this.ctx,
+      source = this.rewardModule;
     if (!ctx) return;
     if (!source.trim()) {
       this.moduleCheck = { source, names: [] };
@@ -603,7 +700,8 @@ export class TrainView extends CtxView {
 
   /** What the recipe will use, what is missing, and how long it will take (or what the estimate waits for). */
   private recipeEstimate(): { data?: string; missing?: string; configError?: string; waiting?: string; stages?: StageEstimate[]; basis?: string } {
-    const ctx = this.ctx, m = ctx?.model;
+    const ctx = this.ctx,
+      m = ctx?.model;
     if (!ctx || !m) return { waiting: 'load a model first' };
     let configs: ReturnType<typeof recipeConfigs>;
     try {
@@ -611,7 +709,8 @@ export class TrainView extends CtxView {
     } catch (e) {
       return { configError: errText(e) };
     }
-    const ranked = this.records.dpo, prompts = this.records.ppo;
+    const ranked = this.records.dpo,
+      prompts = this.records.ppo;
     if (!ranked || !prompts) return { waiting: 'reading your data' };
     const ppo = configs.find((c) => c.stage === 'ppo');
     const sums = configs.map((c) => dataSummary(c.stage, c.stage === 'ppo' ? prompts : ranked, { batchSize: c.config.batchSize, rewardModels: 1 }));
@@ -622,7 +721,11 @@ export class TrainView extends CtxView {
     const works = configs.map((c) => stageWork(c.stage, c.config, this.lens!.lens));
     if (works.some((w) => !w)) return { data, missing: 'more data: a stage has nothing to train on' };
     const sp = this.speed?.speed;
-    if (!sp) return { data, waiting: this.speed?.error ? `could not time this GPU (${this.speed.error})` : ctx.liveRun ? 'timing this GPU once no run trains' : 'timing this GPU' };
+    if (!sp)
+      return {
+        data,
+        waiting: this.speed?.error ? `could not time this GPU (${this.speed.error})` : ctx.liveRun ? 'timing this GPU once no run trains' : 'timing this GPU',
+      };
     const stages = works.map((w) => {
       const e = this.earlier[w!.stage];
       return estimateStage(w!, sp, e ? correction(e.measured, stepSeconds(e.work, sp)) : undefined);
@@ -630,7 +733,8 @@ export class TrainView extends CtxView {
     const ms = (x: number) => `${(x * 1000).toFixed(x < 0.01 ? 1 : 0)} ms`;
     const calibrated = stages.filter((x) => x.calibrated).map((x) => `${STAGE_NAMES[x.stage]} run ${this.earlier[x.stage]!.runId.slice(0, 8)}`);
     const basis = `from the size of your data and this GPU's speed, timed just now on the loaded model (a forward pass of 16 tokens: ${ms(sp.overhead + 16 * sp.perToken)}, of ${
-      Math.min(64, m.maxPositions) * 4} tokens: ${ms(sp.overhead + Math.min(64, m.maxPositions) * 4 * sp.perToken)})${calibrated.length ? `, corrected by the measured steps of your earlier ${calibrated.join(' and ')}` : ''}`;
+      Math.min(64, m.maxPositions) * 4
+    } tokens: ${ms(sp.overhead + Math.min(64, m.maxPositions) * 4 * sp.perToken)})${calibrated.length ? `, corrected by the measured steps of your earlier ${calibrated.join(' and ')}` : ''}`;
     return { data, stages, basis };
   }
 
@@ -650,7 +754,9 @@ export class TrainView extends CtxView {
       pauseRun: (id) => ctx.pauseRun(id),
       cancelRun: (id) => ctx.cancelRun(id),
       onStatus: (fn) => ctx.on('status', fn),
-      get liveRun() { return ctx.liveRun; },
+      get liveRun() {
+        return ctx.liveRun;
+      },
     };
   }
 
@@ -675,21 +781,27 @@ export class TrainView extends CtxView {
     if (!ok) return;
     const ranked = (this.records.dpo ?? []).filter((r) => r.kind === 'ranking' || r.kind === 'preference');
     const prompt = ranked[Math.floor(Math.random() * ranked.length)]?.prompt ?? '';
-    ctx.notify(`The whole recipe is done: ${STAGE_NAMES[runner.stages.at(-1)!.stage]} run ${last.slice(0, 8)} is the tuned model. Vote blind: which answer is better?`);
+    ctx.notify(
+      `The whole recipe is done: ${STAGE_NAMES[runner.stages.at(-1)!.stage]} run ${last.slice(0, 8)} is the tuned model. Vote blind: which answer is better?`,
+    );
     ctx.changed('navigate', 'compare');
     ctx.changed('compare', { prompt });
   }
 
   /** How far the recipe is, in the estimated seconds of its stages (equal shares without an estimate). */
   private recipeProgress(r: RecipeRunner): { value: number; max: number; left?: number } {
-    const plan = this.recipePlan, live = this.recipeLive;
+    const plan = this.recipePlan,
+      live = this.recipeLive;
     const weight = (i: number) => plan?.[i]?.seconds ?? 1;
-    let value = 0, max = 0, left = 0;
+    let value = 0,
+      max = 0,
+      left = 0;
     r.stages.forEach((st, i) => {
       const w = weight(i);
       max += w;
       const lv = live?.runId === st.runId ? live : undefined;
-      const step = lv ? lv.step : st.step ?? 0, total = lv ? lv.total : st.total ?? 0;
+      const step = lv ? lv.step : (st.step ?? 0),
+        total = lv ? lv.total : (st.total ?? 0);
       const frac = st.status === 'done' ? 1 : total ? step / total : 0;
       value += w * frac;
       if (st.status === 'done') return;
@@ -699,11 +811,12 @@ export class TrainView extends CtxView {
   }
 
   private recipeCard(live: string | undefined) {
-    const ctx = this.ctx!, r = this.recipe, active = this.recipeActive;
+    const ctx = this.ctx!,
+      r = this.recipe,
+      active = this.recipeActive;
     const est = this.recipeEstimate();
     const total = est.stages?.reduce((s, x) => s + x.seconds, 0);
-    const canStart = !!ctx.model && !live && !active && !this.busy && !est.missing && !est.configError
-      && (!!est.stages || !!this.speed?.error);
+    const canStart = !!ctx.model && !live && !active && !this.busy && !est.missing && !est.configError && (!!est.stages || !!this.speed?.error);
     const kindStages = RECIPES.find((k) => k.id === this.recipeKind)!.stages;
     const defaults = (() => {
       try {
@@ -715,7 +828,9 @@ export class TrainView extends CtxView {
     const placeholder = (key: keyof RecipeOptions) => {
       if (key === 'steps') return `auto: at least ${AUTO_EPOCHS.minSteps}, at most ${AUTO_EPOCHS.maxEpochs} passes`;
       if (key === 'loraRank') return String(RECIPE_RANK);
-      const vals = defaults.filter((c) => !RECIPE_FIELDS.find((f) => f.key === key)?.ppo || c.stage === 'ppo').map((c) => [c.stage, c.config[key as keyof TrainConfig]] as const);
+      const vals = defaults
+        .filter((c) => !RECIPE_FIELDS.find((f) => f.key === key)?.ppo || c.stage === 'ppo')
+        .map((c) => [c.stage, c.config[key as keyof TrainConfig]] as const);
       return new Set(vals.map((v) => v[1])).size === 1 ? String(vals[0]![1]) : vals.map(([st, v]) => `${STAGE_NAMES[st]} ${v}`).join(' · ');
     };
     const progress = r ? this.recipeProgress(r) : undefined;
@@ -724,27 +839,39 @@ export class TrainView extends CtxView {
         <h3>The whole recipe</h3>
         <p class="muted small">From your rankings to a tuned model in one go: the runs start one after the other (each is an ordinary run, listed below), and when they are done the Compare tab opens on the result with a blind A/B vote.</p>
         <div class="kinds" role="radiogroup" aria-label="Recipe">
-          ${RECIPES.map((k) => html`<label>
+          ${RECIPES.map(
+            (k) => html`<label>
             <input type="radio" name="recipe" value=${k.id} .checked=${k.id === this.recipeKind} ?disabled=${active}
-              @change=${() => { this.recipeKind = k.id; this.requestUpdate(); }}>
+              @change=${() => {
+                this.recipeKind = k.id;
+                this.requestUpdate();
+              }}>
             <span><b>${k.name}</b>: ${k.what}</span>
-          </label>`)}
+          </label>`,
+          )}
         </div>
         ${est.data ? html`<p class="small" id="recipe-data">Uses ${est.data}.</p>` : null}
         <details id="recipe-settings"><summary>Settings (empty: the recipe's defaults)</summary>
-          <div class="fields">${RECIPE_FIELDS.filter((f) => !f.ppo || kindStages.includes('ppo')).map((f) => html`
+          <div class="fields">${RECIPE_FIELDS.filter((f) => !f.ppo || kindStages.includes('ppo')).map(
+            (f) => html`
             <label class="field"><span class="name">${f.label}</span>
               <input id="recipe-${f.key}" type="number" step="any" placeholder=${placeholder(f.key)} .value=${this.recipeOpts[f.key] === undefined ? '' : String(this.recipeOpts[f.key])}
                 ?disabled=${active} @change=${(e: Event) => this.setRecipeField(f.key, (e.target as HTMLInputElement).value)}>
-              <span class="help">${f.help}</span></label>`)}
+              <span class="help">${f.help}</span></label>`,
+          )}
           </div>
         </details>
         ${est.configError ? html`<p id="recipe-error" class="error">${est.configError}</p>` : null}
         ${est.missing ? html`<p id="recipe-missing" class="error small">Missing: ${est.missing}.</p>` : null}
-        ${est.stages && total !== undefined ? html`<p id="recipe-estimate" data-seconds=${Math.round(total)}>
+        ${
+          est.stages && total !== undefined
+            ? html`<p id="recipe-estimate" data-seconds=${Math.round(total)}>
             About <b>${roughDuration(total)}</b> in all: ${est.stages.map((x) => `${STAGE_NAMES[x.stage]} ${roughDuration(x.seconds)} (${x.steps} steps)`).join(', then ')}.
             <span class="muted small">An estimate, ${est.basis}; each run shows its real speed and time left as it trains.</span></p>`
-          : est.waiting && !est.missing && !est.configError ? html`<p id="recipe-estimate" class="muted small">Estimate of the time: ${est.waiting}…</p>` : null}
+            : est.waiting && !est.missing && !est.configError
+              ? html`<p id="recipe-estimate" class="muted small">Estimate of the time: ${est.waiting}…</p>`
+              : null
+        }
         <div class="row">
           <button id="recipe-start" class="primary" ?disabled=${!canStart}
             title=${live ? 'a run is training: pause or cancel it first (one GPU, one run)' : ''} @click=${() => void this.startRecipe()}>Run the whole recipe: ${RECIPES.find((k) => k.id === this.recipeKind)!.name}</button>
@@ -753,27 +880,39 @@ export class TrainView extends CtxView {
           <button id="recipe-resume" ?disabled=${r?.state !== 'paused' || !!live || !!this.busy} @click=${() => void this.act('resume', () => r!.resume())}>Resume</button>
           <button id="recipe-cancel" class="danger" ?disabled=${!active || !!this.busy} @click=${() => void this.act('cancel', () => r!.cancel())}>Cancel the recipe</button>
         </div>
-        ${r ? html`
+        ${
+          r
+            ? html`
           <ol id="recipe-stages">${r.stages.map((st, i) => {
             const lv = this.recipeLive?.runId === st.runId ? this.recipeLive : undefined;
-            const step = lv?.step ?? st.step, tot = lv?.total ?? st.total;
+            const step = lv?.step ?? st.step,
+              tot = lv?.total ?? st.total;
             return html`<li data-stage=${st.stage} data-status=${st.status ?? 'waiting'} data-run=${st.runId ?? ''}>
               ${STAGE_NAMES[st.stage]}: ${st.status ?? (i > r.index ? 'waiting' : 'starting')}${st.runId ? ` · run ${st.runId.slice(0, 8)} · step ${step ?? 0} / ${tot ?? '?'}` : ''}</li>`;
           })}</ol>
           ${progress ? html`<progress id="recipe-progress" max=${progress.max} .value=${progress.value} aria-label="The whole recipe"></progress>` : null}
-          <p id="recipe-state" class="small" role="status">${this.recipeStateText(r, progress?.left)}</p>` : null}
+          <p id="recipe-state" class="small" role="status">${this.recipeStateText(r, progress?.left)}</p>`
+            : null
+        }
       </section>
     `;
   }
 
   private recipeStateText(r: RecipeRunner, left: number | undefined): string {
-    const n = r.stages.length, i = Math.min(r.index, n - 1), name = STAGE_NAMES[r.stages[i]!.stage];
+    const n = r.stages.length,
+      i = Math.min(r.index, n - 1),
+      name = STAGE_NAMES[r.stages[i]!.stage];
     switch (r.state) {
-      case 'running': return `Stage ${i + 1} of ${n}: ${name}${left !== undefined ? ` · about ${roughDuration(left)} left in all (an estimate)` : ''}.`;
-      case 'paused': return `Paused in stage ${i + 1} of ${n} (${name}): Resume goes on from its checkpoint.`;
-      case 'done': return `Done: ${name} run ${r.stages[i]!.runId?.slice(0, 8)} is the tuned model; Compare is open on it.`;
-      case 'cancelled': return `Cancelled in stage ${i + 1} of ${n} (${name}). Its runs stay in the list.`;
-      case 'failed': return `Stopped in stage ${i + 1} of ${n} (${name}): ${r.error ?? 'the run failed'}.`;
+      case 'running':
+        return `Stage ${i + 1} of ${n}: ${name}${left !== undefined ? ` · about ${roughDuration(left)} left in all (an estimate)` : ''}.`;
+      case 'paused':
+        return `Paused in stage ${i + 1} of ${n} (${name}): Resume goes on from its checkpoint.`;
+      case 'done':
+        return `Done: ${name} run ${r.stages[i]!.runId?.slice(0, 8)} is the tuned model; Compare is open on it.`;
+      case 'cancelled':
+        return `Cancelled in stage ${i + 1} of ${n} (${name}). Its runs stay in the list.`;
+      case 'failed':
+        return `Stopped in stage ${i + 1} of ${n} (${name}): ${r.error ?? 'the run failed'}.`;
     }
   }
 
@@ -787,7 +926,7 @@ export class TrainView extends CtxView {
     const rms = this.rewardModels();
     const summary = this.summary(this.stage, rms.length);
     const cfgError = this.configError();
-    const blocked = !ctx.model ? 'load a model first' : !summary ? 'reading your data' : summary.missing ?? cfgError;
+    const blocked = !ctx.model ? 'load a model first' : !summary ? 'reading your data' : (summary.missing ?? cfgError);
     const fields = formFields(this.stage); // the schema's (src/shared/schema.ts): labels, help lines, Advanced
     return html`
       <h2>Train</h2>
@@ -818,7 +957,7 @@ export class TrainView extends CtxView {
         ${cfgError && !summary?.missing ? html`<p id="form-error" class="error">${cfgError}</p>` : null}
         <div class="row">
           <button id="start" class="primary" ?disabled=${!!live || !!blocked || !!this.busy || this.recipeActive}
-            title=${live ? 'a run is training: pause or cancel it first (one GPU, one run)' : this.recipeActive ? 'the whole recipe is under way: cancel it first' : blocked ?? ''} @click=${() => this.start()}>Start ${STAGES.find((s) => s.id === this.stage)!.name}</button>
+            title=${live ? 'a run is training: pause or cancel it first (one GPU, one run)' : this.recipeActive ? 'the whole recipe is under way: cancel it first' : (blocked ?? '')} @click=${() => this.start()}>Start ${STAGES.find((s) => s.id === this.stage)!.name}</button>
           ${this.controls(live)}
         </div>
         ${blocked && !live ? html`<p class="muted small" id="blocked">Cannot start: ${blocked}.</p>` : null}
@@ -836,10 +975,13 @@ export class TrainView extends CtxView {
   /** GRPO/RLOO: the editor of the reward module, and the functions the engine found in it. */
   private rewardCard() {
     const check = this.moduleCheck?.source === this.rewardModule ? this.moduleCheck : undefined;
-    const status = !this.rewardModule.trim() ? html`<span class="muted">No reward functions: choose a reward model, or write some.</span>`
-      : check?.error ? html`<span class="error">${check.error}</span>`
-      : check?.names ? html`Exports ${check.names.map((n, i) => html`${i ? ', ' : ''}<code>${n}</code>`)}: each is charted as <code>rewards/&lt;name&gt;/mean</code>.`
-      : html`<span class="muted">Reading the module…</span>`;
+    const status = !this.rewardModule.trim()
+      ? html`<span class="muted">No reward functions: choose a reward model, or write some.</span>`
+      : check?.error
+        ? html`<span class="error">${check.error}</span>`
+        : check?.names
+          ? html`Exports ${check.names.map((n, i) => html`${i ? ', ' : ''}<code>${n}</code>`)}: each is charted as <code>rewards/&lt;name&gt;/mean</code>.`
+          : html`<span class="muted">Reading the module…</span>`;
     return html`
       <section class="card" id="rewards">
         <h3><label for="reward-module">Reward functions</label></h3>
@@ -852,7 +994,10 @@ export class TrainView extends CtxView {
           @change=${() => void this.checkModule()}></textarea>
         <div class="row">
           <button id="reward-check" @click=${() => void this.checkModule()}>Check the module</button>
-          <button id="reward-example" ?disabled=${this.rewardModule === EXAMPLE_REWARDS} @click=${() => { this.editModule(EXAMPLE_REWARDS); void this.checkModule(); }}>Back to the example</button>
+          <button id="reward-example" ?disabled=${this.rewardModule === EXAMPLE_REWARDS} @click=${() => {
+            this.editModule(EXAMPLE_REWARDS);
+            void this.checkModule();
+          }}>Back to the example</button>
         </div>
         <p id="reward-module-status" class="small" role="status" aria-live="polite">${status}</p>
       </section>
@@ -864,25 +1009,29 @@ export class TrainView extends CtxView {
     const cur = this.input[f.key] ?? cfg[f.key];
     const value = Array.isArray(cur) ? cur.join(', ') : String(cur);
     const picked = (e: Event) => (e.target as HTMLSelectElement).value;
-    const control = f.key === 'rewardRunId' && isGroup(this.stage)
-      // GRPO/RLOO: a reward model is optional, beside (or instead of) the reward functions
-      ? html`<select id=${id} @change=${(e: Event) => this.setField(f.key, picked(e), 'text')}>
+    const control =
+      f.key === 'rewardRunId' && isGroup(this.stage)
+        ? // GRPO/RLOO: a reward model is optional, beside (or instead of) the reward functions
+          html`<select id=${id} @change=${(e: Event) => this.setField(f.key, picked(e), 'text')}>
           <option value="" ?selected=${!this.input.rewardRunId}>none: the reward functions alone</option>
           ${rms.map((r) => html`<option value=${r.id} ?selected=${r.id === this.input.rewardRunId}>${rewardModelLabel(r)}</option>`)}
         </select>`
-      : f.key === 'rewardRunId'
-      ? html`<select id=${id} ?disabled=${!rms.length} @change=${(e: Event) => this.setField(f.key, picked(e), 'text')}>
-          ${rms.length ? rms.map((r) => html`<option value=${r.id} ?selected=${r.id === (this.input.rewardRunId ?? rms[0]!.id)}>${rewardModelLabel(r)}</option>`)
-            : html`<option value="">no finished LoRA reward model yet</option>`}
+        : f.key === 'rewardRunId'
+          ? html`<select id=${id} ?disabled=${!rms.length} @change=${(e: Event) => this.setField(f.key, picked(e), 'text')}>
+          ${
+            rms.length
+              ? rms.map((r) => html`<option value=${r.id} ?selected=${r.id === (this.input.rewardRunId ?? rms[0]!.id)}>${rewardModelLabel(r)}</option>`)
+              : html`<option value="">no finished LoRA reward model yet</option>`
+          }
         </select>`
-      : f.options || f.type === 'bool'
-        ? html`<select id=${id} @change=${(e: Event) => this.setField(f.key, picked(e), f.type === 'bool' ? 'bool' : 'text')}>
+          : f.options || f.type === 'bool'
+            ? html`<select id=${id} @change=${(e: Event) => this.setField(f.key, picked(e), f.type === 'bool' ? 'bool' : 'text')}>
             ${(f.options ?? ['false', 'true']).map((o) => html`<option value=${o} ?selected=${o === value}>${o}</option>`)}
           </select>`
-        : f.type === 'numbers'
-          ? html`<input id=${id} type="text" inputmode="decimal" autocomplete="off" placeholder=${f.placeholder ?? ''} .value=${value}
+            : f.type === 'numbers'
+              ? html`<input id=${id} type="text" inputmode="decimal" autocomplete="off" placeholder=${f.placeholder ?? ''} .value=${value}
               @change=${(e: Event) => this.setField(f.key, (e.target as HTMLInputElement).value, 'list')}>`
-          : html`<input id=${id} type="number" step="any" .value=${value} @change=${(e: Event) => this.setField(f.key, (e.target as HTMLInputElement).value, 'number')}>`;
+              : html`<input id=${id} type="number" step="any" .value=${value} @change=${(e: Event) => this.setField(f.key, (e.target as HTMLInputElement).value, 'number')}>`;
     return html`<label class="field"><span class="name">${f.label}</span>${control}<span class="help">${f.help}</span></label>`;
   }
 
@@ -900,29 +1049,43 @@ export class TrainView extends CtxView {
 
   /** A sign of life inside a long online step: what it is doing, how far, and for how long. */
   private phaseView(ph: RunPhase & { since: number; stepSince: number }) {
-    const what = ph.phase === 'sampling' ? `sampling the rollouts: ${ph.done} of at most ${ph.total} tokens`
-      : ph.phase === 'scoring' ? 'scoring the rollouts (reward, reference and old policy)'
-      : `updating: minibatch update ${ph.done + 1} of ${ph.total}`;
-    const now = Date.now(), secs = Math.round((now - ph.since) / 1000), p = this.progress;
+    const what =
+      ph.phase === 'sampling'
+        ? `sampling the rollouts: ${ph.done} of at most ${ph.total} tokens`
+        : ph.phase === 'scoring'
+          ? 'scoring the rollouts (reward, reference and old policy)'
+          : `updating: minibatch update ${ph.done + 1} of ${ph.total}`;
+    const now = Date.now(),
+      secs = Math.round((now - ph.since) / 1000),
+      p = this.progress;
     // the engine's estimate after a step: the seconds left over the steps left
     const secondsPerStep = p?.secondsLeft !== undefined && p.total > p.step ? p.secondsLeft / (p.total - p.step) : undefined;
-    const eta = phaseEta({ ...ph, phaseSecs: (now - ph.since) / 1000, stepSecs: (now - ph.stepSince) / 1000, secondsPerStep, stepsAfter: Math.max(0, (p?.total ?? ph.step) - ph.step) });
+    const eta = phaseEta({
+      ...ph,
+      phaseSecs: (now - ph.since) / 1000,
+      stepSecs: (now - ph.stepSince) / 1000,
+      secondsPerStep,
+      stepsAfter: Math.max(0, (p?.total ?? ph.step) - ph.step),
+    });
     return html`<div id="phase" data-phase=${ph.phase}>
       <progress id="phase-progress" max=${ph.total || 1} .value=${ph.phase === 'scoring' ? 0 : ph.done}></progress>
       <p class="small muted">step ${ph.step}: ${what}${secs >= 2 ? ` (${fmtSeconds(secs)} so far)` : ''}${eta ? html` · <span id="phase-eta">${eta}</span>` : ''}</p></div>`;
   }
 
   private runView() {
-    const r = this.viewed, p = this.progress;
+    const r = this.viewed,
+      p = this.progress;
     // from the click on: building a stage (its plans, a reference or value model) takes seconds
-    if (this.busy === 'start') return html`<section class="card" id="run" data-status="starting">
+    if (this.busy === 'start')
+      return html`<section class="card" id="run" data-status="starting">
       <h3>Starting a run <span class="pill">${this.stage}</span> <span class="pill status">starting</span></h3>
       <progress id="progress"></progress><p id="progress-text" class="small">preparing the models and plans on the GPU…</p></section>`;
     if (!r || !this.viewId) return html`<section class="card"><div class="empty">No run yet: pick a stage and start one.</div></section>`;
     const stage = r.stage as Stage;
     // the status event's error shows at once; the record's after a reload
-    const error = this.errors.get(r.id) ?? (r.status === 'failed' ? r.error ?? 'the run failed' : undefined);
-    const speed = p?.tokensPerSec !== undefined && this.ctx?.liveRun === r.id ? ` · ${Math.round(p.tokensPerSec)} tokens/s · ${fmtSeconds(p.secondsLeft ?? NaN)} left` : '';
+    const error = this.errors.get(r.id) ?? (r.status === 'failed' ? (r.error ?? 'the run failed') : undefined);
+    const speed =
+      p?.tokensPerSec !== undefined && this.ctx?.liveRun === r.id ? ` · ${Math.round(p.tokensPerSec)} tokens/s · ${fmtSeconds(p.secondsLeft ?? NaN)} left` : '';
     return html`
       <section class="card" id="run" data-run=${r.id} data-status=${r.status}>
         <h3>Run ${r.id.slice(0, 8)} <span class="pill">${stage}</span> <span class="pill status">${r.status}</span></h3>
@@ -930,11 +1093,22 @@ export class TrainView extends CtxView {
         <p id="progress-text" class="small">step ${p?.step ?? 0} / ${p?.total ?? 0}${speed}</p>
         ${this.phase && this.ctx?.liveRun === r.id ? this.phaseView(this.phase) : null}
         ${error ? html`<p id="run-error" class="error" role="alert">Failed: ${error}</p>` : null}
-        ${stage === 'rm' && r.status === 'done' ? html`<p id="heldout">${typeof r.result?.eval_accuracy === 'number'
-          ? `Held-out pair accuracy ${pct(r.result.eval_accuracy)} on ${typeof r.result.eval_pairs === 'number' ? plural(r.result.eval_pairs, 'pair') : '? pairs'} (loss ${Number(r.result.eval_loss).toFixed(3)}).`
-          : 'No held-out accuracy: fewer than 10 rankings, so none was held out.'}</p>` : null}
-        ${keyed(r.id, html`<div class="charts">${[...(CHARTS[stage] ?? []), ...this.rewardCharts(r)].map((c) => html`
-          <line-chart class=${c.cls} data-run=${r.id} .label=${c.label} .series=${c.series}></line-chart>`)}</div>`)}
+        ${
+          stage === 'rm' && r.status === 'done'
+            ? html`<p id="heldout">${
+                typeof r.result?.eval_accuracy === 'number'
+                  ? `Held-out pair accuracy ${pct(r.result.eval_accuracy)} on ${typeof r.result.eval_pairs === 'number' ? plural(r.result.eval_pairs, 'pair') : '? pairs'} (loss ${Number(r.result.eval_loss).toFixed(3)}).`
+                  : 'No held-out accuracy: fewer than 10 rankings, so none was held out.'
+              }</p>`
+            : null
+        }
+        ${keyed(
+          r.id,
+          html`<div class="charts">${[...(CHARTS[stage] ?? []), ...this.rewardCharts(r)].map(
+            (c) => html`
+          <line-chart class=${c.cls} data-run=${r.id} .label=${c.label} .series=${c.series}></line-chart>`,
+          )}</div>`,
+        )}
       </section>
     `;
   }
@@ -944,7 +1118,7 @@ export class TrainView extends CtxView {
     if (!isGroup(r.stage as Stage)) return [];
     let series = this.rewardSeries.get(r.id); // one array per run: a new one would redraw the chart from scratch
     if (!series) {
-      const names = [...(Array.isArray(r.config.reward_funcs) ? r.config.reward_funcs as string[] : []), ...(r.config.rewardRunId ? ['reward_model'] : [])];
+      const names = [...(Array.isArray(r.config.reward_funcs) ? (r.config.reward_funcs as string[]) : []), ...(r.config.rewardRunId ? ['reward_model'] : [])];
       series = names.map((n) => `rewards/${n}/mean`);
       this.rewardSeries.set(r.id, series);
     }
@@ -958,21 +1132,27 @@ export class TrainView extends CtxView {
         <h3>Runs</h3>
         <table id="runs">
           <thead><tr><th>status</th><th>stage</th><th>steps</th><th>started</th><th></th></tr></thead>
-          <tbody>${this.runs.map((r) => html`
+          <tbody>${this.runs.map(
+            (r) => html`
             <tr class="run ${r.id === this.viewId ? 'viewed' : ''}" data-run=${r.id} data-status=${r.status}>
               <td>${r.id === live ? 'training' : r.status}${r.error ? html`<div class="error small">${r.error}</div>` : null}</td>
               <td>${r.stage}</td>
-              <td>${r.id === live && r.id === this.viewId && this.progress ? this.progress.step : r.step ?? 0} / ${r.totalSteps ?? '?'}</td>
+              <td>${r.id === live && r.id === this.viewId && this.progress ? this.progress.step : (r.step ?? 0)} / ${r.totalSteps ?? '?'}</td>
               <td>${new Date(r.createdAt).toLocaleString()}</td>
               <td class="row">
                 <button class="show" ?disabled=${r.id === this.viewId} @click=${() => this.view(r.id)}>Show</button>
                 ${resumable(r) ? html`<button class="resume" ?disabled=${!!live || !!this.busy} @click=${() => this.resume(r.id)}>Resume</button>` : null}
-                ${r.stage !== 'rm' ? html`<button class="use" ?disabled=${!!live || !!this.busy || !hasCheckpoint(r)} title="sample from this run's last checkpoint"
-                  @click=${() => this.use(r.id)}>Use this model</button>` : null}
+                ${
+                  r.stage !== 'rm'
+                    ? html`<button class="use" ?disabled=${!!live || !!this.busy || !hasCheckpoint(r)} title="sample from this run's last checkpoint"
+                  @click=${() => this.use(r.id)}>Use this model</button>`
+                    : null
+                }
                 <button class="delete danger" ?disabled=${r.id === live || !!this.busy} title="delete the run with its checkpoint and metrics"
                   @click=${() => this.deleteRun(r.id)}>Delete</button>
               </td>
-            </tr>`)}
+            </tr>`,
+          )}
           </tbody>
         </table>
       </section>
@@ -983,5 +1163,7 @@ export class TrainView extends CtxView {
 if (!customElements.get('train-view')) customElements.define('train-view', TrainView);
 
 declare global {
-  interface HTMLElementTagNameMap { 'train-view': TrainView }
+  interface HTMLElementTagNameMap {
+    'train-view': TrainView;
+  }
 }

@@ -43,7 +43,13 @@ export interface ModelInfo {
 
 /** What `generate` samples from now. `reward`: the opened adapter is a reward model's (PEFT SEQ_CLS, a score
  *  head): generation samples the loaded model with its LoRA, which was trained to score text, not to write it. */
-export interface PolicyInfo { kind: 'base' | 'run' | 'adapter'; name: string; runId?: string; stage?: string; reward?: true }
+export interface PolicyInfo {
+  kind: 'base' | 'run' | 'adapter';
+  name: string;
+  runId?: string;
+  stage?: string;
+  reward?: true;
+}
 
 export interface GenerateOptions {
   numSamples: number; // K, 1
@@ -62,15 +68,36 @@ export interface GenerateOptions {
 }
 
 /** finish: per sample 'eos', 'stop' (a stop string), 'length', or 'interrupted' (stopGeneration, texts so far) */
-export interface GenerateResult { texts: string[]; finish: FinishReason[] }
+export interface GenerateResult {
+  texts: string[];
+  finish: FinishReason[];
+}
 
 /** What watchGpu reports. */
-export interface GpuProblem { kind: 'lost' | 'error'; message: string }
+export interface GpuProblem {
+  kind: 'lost' | 'error';
+  message: string;
+}
 
-export interface RunProgress { runId: string; step: number; total: number; tokensPerSec: number; secondsLeft: number }
+export interface RunProgress {
+  runId: string;
+  step: number;
+  total: number;
+  tokensPerSec: number;
+  secondsLeft: number;
+}
 /** Inside step `step` (1-based) of an online run: where it is (StepPhase), at most a few times a second. */
-export interface RunPhase extends StepPhase { runId: string; step: number }
-export interface RunStatusEvent { runId: string; status: RunStatus; step: number; total: number; error?: string }
+export interface RunPhase extends StepPhase {
+  runId: string;
+  step: number;
+}
+export interface RunStatusEvent {
+  runId: string;
+  status: RunStatus;
+  step: number;
+  total: number;
+  error?: string;
+}
 
 export interface RunCallbacks {
   onMetrics?(m: MetricRecord): unknown;

@@ -137,10 +137,12 @@ export class PlaygroundEngine implements Engine {
 
   async rewardScores(rmRunId: string, items: { prompt: string; completion: string }[], opts: { background?: boolean } = {}): Promise<number[]> {
     this.runs.idle();
-    return this.session.rewardScores(rmRunId, items, (f) => this.queue.exclusive(() => {
-      this.runs.idle();
-      return f();
-    }, !opts.background));
+    return this.session.rewardScores(rmRunId, items, (f) =>
+      this.queue.exclusive(() => {
+        this.runs.idle();
+        return f();
+      }, !opts.background),
+    );
   }
 
   // ---- what a run will cost ----
@@ -149,7 +151,8 @@ export class PlaygroundEngine implements Engine {
     this.runs.idle();
     const { base } = this.session.need();
     return this.queue.exclusive(async () => {
-      const gpu = base.gpu, plan = await base.plan(rows, len);
+      const gpu = base.gpu,
+        plan = await base.plan(rows, len);
       try {
         plan.setBatch(new Array<number>(rows * len).fill(0));
         await gpu.check('timing a forward pass', () => gpu.timeRun(plan.forward));
@@ -166,10 +169,15 @@ export class PlaygroundEngine implements Engine {
     const m = this.session.need();
     // the reward functions are named when the run starts (the module's exports): stand-ins, as many as the weights say
     const fns = Math.max(input.rewardRunId ? 0 : 1, (input.reward_weights?.length ?? 0) - (input.rewardRunId ? 1 : 0));
-    const c = resolveConfig(stage, {
-      ...input, ...(stage === 'ppo' && !input.rewardRunId ? { rewardRunId: 'unset' } : {}),
-      ...(isGroup(stage) && !input.reward_funcs?.length ? { reward_funcs: Array.from({ length: fns }, (_, i) => `f${i}`) } : {}),
-    }, m.info);
+    const c = resolveConfig(
+      stage,
+      {
+        ...input,
+        ...(stage === 'ppo' && !input.rewardRunId ? { rewardRunId: 'unset' } : {}),
+        ...(isGroup(stage) && !input.reward_funcs?.length ? { reward_funcs: Array.from({ length: fns }, (_, i) => `f${i}`) } : {}),
+      },
+      m.info,
+    );
     const { total, parts } = this.memoryOf(stage, c);
     return { total, parts, seqLen: c.seqLen };
   }
@@ -182,7 +190,10 @@ export class PlaygroundEngine implements Engine {
 
   countTokens(prompts: string[], completions: string[]): { prompts: number[]; completions: number[] } {
     const { tok } = this.session.need();
-    return { prompts: prompts.map((p) => tok.encodePrompt(p).length), completions: completions.map((c) => tok.encode(c, { addSpecialTokens: false }).length + 1) };
+    return {
+      prompts: prompts.map((p) => tok.encodePrompt(p).length),
+      completions: completions.map((c) => tok.encode(c, { addSpecialTokens: false }).length + 1),
+    };
   }
 
   // ---- runs ----
@@ -204,7 +215,8 @@ export class PlaygroundEngine implements Engine {
     const data = await this.stageData(stage); // the records the page's summaries counted, by the same policy
     // GRPO / RLOO: the reward functions of config.reward_module (every export when reward_funcs names none,
     // and the saved config then names them all)
-    const fns: RewardModule | undefined = isGroup(stage) && typeof config.reward_module === 'string' && config.reward_module.trim() ? await loadRewardModule(config.reward_module) : undefined;
+    const fns: RewardModule | undefined =
+      isGroup(stage) && typeof config.reward_module === 'string' && config.reward_module.trim() ? await loadRewardModule(config.reward_module) : undefined;
     let run: StageRun, cfg: TrainConfig;
     try {
       cfg = resolveConfig(stage, fns && !config.reward_funcs?.length ? { ...config, reward_funcs: fns.functions.map((f) => f.name) } : config, m.info);
@@ -218,13 +230,22 @@ export class PlaygroundEngine implements Engine {
       fns?.dispose();
       throw e;
     }
-    const id = newId(), now = Date.now();
+    const id = newId(),
+      now = Date.now();
     this.session.setCurrent(id, run);
     await db.saveDataset(store, { id: `run:${id}`, name: `${stage} data`, records: data, createdAt: now });
     await db.putRun(store, {
       // the settings as the run uses them: auto epochs (0) resolved; no epochs when the step count overrides them
-      id, stage, config: { ...cfg, epochs: run.epochs ?? 0 }, status: 'running', createdAt: now, updatedAt: now, step: 0, totalSteps: run.totalSteps,
-      datasetId: `run:${id}`, model: { ...this.session.runModel() },
+      id,
+      stage,
+      config: { ...cfg, epochs: run.epochs ?? 0 },
+      status: 'running',
+      createdAt: now,
+      updatedAt: now,
+      step: 0,
+      totalSteps: run.totalSteps,
+      datasetId: `run:${id}`,
+      model: { ...this.session.runModel() },
     });
     this.runs.drive(id, run, cfg, 0, callbacks);
     return id;
@@ -287,14 +308,23 @@ export class PlaygroundEngine implements Engine {
       this.runs.idle();
       await this.session.open(runId);
     }
-    const cur = this.current, imported = this.session.imported;
+    const cur = this.current,
+      imported = this.session.imported;
     if (!runId && imported) return { name: 'adapter', folder: 'adapter', files: new Map(imported.files) };
     const between = <R>(f: () => Promise<R>) => this.queue.exclusive(f);
     if (!cur) return { name: 'model', files: await packageModel(m.base, m.files, m.info.merged, between) };
     const run = await this.getRun(cur.runId);
     const name = `${run.stage}-${cur.runId.slice(0, 8)}`;
     const files = await packageRun({
-      stage: cur.stage, runStage: run.stage, step: run.step ?? 0, base: m.base, files: m.files, root: m.rootInfo, merged: m.info.merged, bundleBase, between,
+      stage: cur.stage,
+      runStage: run.stage,
+      step: run.step ?? 0,
+      base: m.base,
+      files: m.files,
+      root: m.rootInfo,
+      merged: m.info.merged,
+      bundleBase,
+      between,
     });
     return { name, folder: name, files };
   }

@@ -61,10 +61,9 @@ export class GenerationQueue {
         return onToken?.(k, text);
       };
       for (;;) {
-        const r = await this.exclusive(async () => this.waiting > 0 && !stopped() ? undefined
-          : attempt(stream, () => stopped() || this.waiting > 0));
+        const r = await this.exclusive(async () => (this.waiting > 0 && !stopped() ? undefined : attempt(stream, () => stopped() || this.waiting > 0)));
         // stopped in a rerun: what an earlier run wrote may be further along
-        if (r) return { ...r, texts: r.texts.map((t, k) => r.finish[k] === 'interrupted' && (sent[k]?.length ?? 0) > t.length ? sent[k]! : t) };
+        if (r) return { ...r, texts: r.texts.map((t, k) => (r.finish[k] === 'interrupted' && (sent[k]?.length ?? 0) > t.length ? sent[k]! : t)) };
       }
     } finally {
       if (id) {
@@ -88,21 +87,40 @@ const cut = (text: string, stop: string[]) => {
  * the texts. `interrupt` ends it between tokens: with the texts so far when `stopped` says the call was
  * stopped, else undefined (a background generation giving way, to be run again).
  */
-export async function sample(g: Generator, tok: Tok, prompt: string, opts: Partial<GenerateOptions>, onToken: OnToken | undefined,
-  interrupt: () => boolean, stopped: () => boolean): Promise<GenerateResult | undefined> {
+export async function sample(
+  g: Generator,
+  tok: Tok,
+  prompt: string,
+  opts: Partial<GenerateOptions>,
+  onToken: OnToken | undefined,
+  interrupt: () => boolean,
+  stopped: () => boolean,
+): Promise<GenerateResult | undefined> {
   const o = { ...GENERATE_DEFAULTS, stop: [] as string[], ...opts }; // the schema's defaults (GENERATE_OPTIONS)
   const ids = tok.encodePrompt(prompt);
   const streams = Array.from({ length: o.numSamples }, () => new StreamDecoder(tok, ids, { skipSpecialTokens: true }));
   const texts = Array<string>(o.numSamples).fill('');
-  const r = await g.generate(ids, {
-    ...GENERATE_DEFAULTS, numSamples: o.numSamples, maxNewTokens: o.maxNewTokens, temperature: o.temperature, topK: o.topK, topP: o.topP,
-    seed: o.seed, stopTokenIds: tok.eosTokenIds, stopWhen: (k) => findStop(texts[k]!, o.stop) >= 0, interrupt,
-  }, (k, id) => {
-    const piece = streams[k]!.push(id);
-    if (!piece) return;
-    texts[k] += piece;
-    void notify(() => onToken?.(k, cut(texts[k]!, o.stop)));
-  });
+  const r = await g.generate(
+    ids,
+    {
+      ...GENERATE_DEFAULTS,
+      numSamples: o.numSamples,
+      maxNewTokens: o.maxNewTokens,
+      temperature: o.temperature,
+      topK: o.topK,
+      topP: o.topP,
+      seed: o.seed,
+      stopTokenIds: tok.eosTokenIds,
+      stopWhen: (k) => findStop(texts[k]!, o.stop) >= 0,
+      interrupt,
+    },
+    (k, id) => {
+      const piece = streams[k]!.push(id);
+      if (!piece) return;
+      texts[k] += piece;
+      void notify(() => onToken?.(k, cut(texts[k]!, o.stop)));
+    },
+  );
   if (r.interrupted && !stopped()) return undefined;
   return { texts: texts.map((t, k) => cut(t + streams[k]!.flush(), o.stop)), finish: r.finish };
 }

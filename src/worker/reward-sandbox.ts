@@ -33,8 +33,15 @@ export interface RewardModule {
 }
 
 /** What the sandbox reports of one export: a function (with its own name) or the type of something else. */
-interface Desc { t: string; name?: string }
-interface ExportDesc extends Desc { k: string; items?: Desc[]; entries?: [string, Desc][] }
+interface Desc {
+  t: string;
+  name?: string;
+}
+interface ExportDesc extends Desc {
+  k: string;
+  items?: Desc[];
+  entries?: [string, Desc][];
+}
 type Reply = { id: number; ok: true; value: unknown } | { id: number; ok: false; error: string };
 
 // The sandbox worker's code, as text (a Blob URL is its script; it must not depend on the bundle).
@@ -86,7 +93,9 @@ export async function loadRewardModule(source: string, opts: { timeoutMs?: numbe
 /** `p`, or an error once `ms` have passed without it. */
 function within<T>(p: Promise<T>, ms: number): Promise<T> {
   let timer: ReturnType<typeof setTimeout> | undefined;
-  const late = new Promise<never>((_, fail) => (timer = setTimeout(() => fail(new Error(`no answer within ${seconds(ms)} (an endless loop, or too slow?)`)), ms)));
+  const late = new Promise<never>(
+    (_, fail) => (timer = setTimeout(() => fail(new Error(`no answer within ${seconds(ms)} (an endless loop, or too slow?)`)), ms)),
+  );
   return Promise.race([p, late]).finally(() => clearTimeout(timer));
 }
 
@@ -98,7 +107,12 @@ async function inline(source: string, timeoutMs: number): Promise<RewardModule> 
     throw new Error(`${REWARD_MODULE}: cannot load the module: ${firstLine(e)}`);
   }
   const functions = rewardFunctionsOf(mod, REWARD_MODULE).map((f) => ({
-    ...f, fn: ((input: RewardInput) => within(Promise.resolve().then(() => f.fn(input)), timeoutMs)) as RewardFn,
+    ...f,
+    fn: ((input: RewardInput) =>
+      within(
+        Promise.resolve().then(() => f.fn(input)),
+        timeoutMs,
+      )) as RewardFn,
   }));
   return { functions, where: 'inline', dispose() {} };
 }
@@ -113,7 +127,8 @@ class Sandbox {
 
   constructor(private readonly timeoutMs: number) {
     this.worker.onmessage = (ev: MessageEvent<Reply>) => {
-      const m = ev.data, p = this.pending.get(m.id);
+      const m = ev.data,
+        p = this.pending.get(m.id);
       if (!p) return;
       this.pending.delete(m.id);
       clearTimeout(p.timer);
@@ -131,14 +146,17 @@ class Sandbox {
     if (this.stopped) return Promise.reject(new Error(this.stopped));
     const id = ++this.seq;
     return new Promise((ok, fail) => {
-      const timer = setTimeout(() => this.stop(`no answer within ${seconds(this.timeoutMs)} (an endless loop, or too slow?); its worker was stopped`), this.timeoutMs);
+      const timer = setTimeout(
+        () => this.stop(`no answer within ${seconds(this.timeoutMs)} (an endless loop, or too slow?); its worker was stopped`),
+        this.timeoutMs,
+      );
       this.pending.set(id, { ok, fail, timer });
       this.worker.postMessage({ ...msg, id });
     });
   }
 
   /** Ends the worker; every request waiting fails with `why`, and later ones too. */
-  stop(why = 'the reward functions\' worker was stopped (the run ended)'): void {
+  stop(why = "the reward functions' worker was stopped (the run ended)"): void {
     if (this.stopped) return;
     this.stopped = why;
     this.worker.terminate();
@@ -156,23 +174,27 @@ async function inWorker(source: string, timeoutMs: number): Promise<RewardModule
   try {
     let shape: ExportDesc[];
     try {
-      shape = await box.request({ type: 'load', source }) as ExportDesc[];
+      shape = (await box.request({ type: 'load', source })) as ExportDesc[];
     } catch (e) {
       throw new Error(`${REWARD_MODULE}: cannot load the module: ${firstLine(e)}`);
     }
     // the module as the engine sees it: a stub per function, named as the sandbox's, that calls it there;
     // rewardFunctionsOf then names and checks the exports exactly as it does the command line's modules
     const stub = (path: (string | number)[], d: Desc): unknown => {
-      if (d.t !== 'function') return d.t === 'null' ? null : d.t === 'undefined' ? undefined : d.t === 'number' ? 0 : d.t === 'string' ? '' : d.t === 'boolean' ? false : {};
+      if (d.t !== 'function')
+        return d.t === 'null' ? null : d.t === 'undefined' ? undefined : d.t === 'number' ? 0 : d.t === 'string' ? '' : d.t === 'boolean' ? false : {};
       const f = (input: RewardInput) => box.request({ type: 'call', path, input });
       Object.defineProperty(f, 'name', { value: d.name ?? '' });
       return f;
     };
     const mod: Record<string, unknown> = {};
     for (const e of shape) {
-      mod[e.k] = e.t === 'array' ? (e.items ?? []).map((d, j) => stub([e.k, j], d))
-        : e.t === 'object' ? Object.fromEntries((e.entries ?? []).map(([n, d]) => [n, stub([e.k, n], d)]))
-        : stub([e.k], e);
+      mod[e.k] =
+        e.t === 'array'
+          ? (e.items ?? []).map((d, j) => stub([e.k, j], d))
+          : e.t === 'object'
+            ? Object.fromEntries((e.entries ?? []).map(([n, d]) => [n, stub([e.k, n], d)]))
+            : stub([e.k], e);
     }
     return { functions: rewardFunctionsOf(mod, REWARD_MODULE), where: 'worker', dispose: () => box.stop() };
   } catch (e) {

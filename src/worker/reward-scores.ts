@@ -13,7 +13,15 @@ import type { Between } from '../train/package.ts';
 import { rewardModelRole } from '../train/stages.ts';
 
 /** The run's reward model, the model it sits on, its positions, and a plan of `rows` x `T` (made on first use). */
-interface Cache { runId: string; base: Transformer; seqLen: number; role: ReturnType<typeof rewardModelRole>; plan?: ModelReward; rows: number; T: number }
+interface Cache {
+  runId: string;
+  base: Transformer;
+  seqLen: number;
+  role: ReturnType<typeof rewardModelRole>;
+  plan?: ModelReward;
+  rows: number;
+  T: number;
+}
 
 export class RewardScores {
   private cache?: Cache;
@@ -38,8 +46,13 @@ export class RewardScores {
    * makes GPU memory. `now` is the loaded model now, `gpu` the device now, `load` the run's config and checkpoint.
    */
   async score(x: {
-    runId: string; base: Transformer; seqs: Rollout[]; pad: number; gpu: () => Promise<Gpu>;
-    now: () => { base: Transformer; files: ModelFiles }; load: () => Promise<{ config: TrainConfig; checkpoint: Checkpoint }>;
+    runId: string;
+    base: Transformer;
+    seqs: Rollout[];
+    pad: number;
+    gpu: () => Promise<Gpu>;
+    now: () => { base: Transformer; files: ModelFiles };
+    load: () => Promise<{ config: TrainConfig; checkpoint: Checkpoint }>;
   }): Promise<number[]> {
     const { base, seqs } = x;
     let sc = this.cache;
@@ -50,12 +63,20 @@ export class RewardScores {
     if (!sc) {
       const rw = await x.load();
       if (x.now().base !== base) throw new Error('the loaded model changed while the reward model was loading');
-      sc = this.cache = { runId: x.runId, base, seqLen: rw.config.seqLen, role: rewardModelRole({ gpu: await x.gpu(), files: x.now().files, base }, rw), rows: 0, T: 0 };
+      sc = this.cache = {
+        runId: x.runId,
+        base,
+        seqLen: rw.config.seqLen,
+        role: rewardModelRole({ gpu: await x.gpu(), files: x.now().files, base }, rw),
+        rows: 0,
+        T: 0,
+      };
     }
     const rows = Math.min(seqs.length, 16);
     const longest = Math.max(...seqs.map((s) => s.prompt.length + s.response.length));
     const T = Math.max(8, Math.min(sc.seqLen, Math.ceil(longest / 16) * 16));
-    if (!sc.plan || sc.rows < rows || sc.T < T) { // a plan as large as the largest call so far
+    if (!sc.plan || sc.rows < rows || sc.T < T) {
+      // a plan as large as the largest call so far
       sc.plan?.destroy();
       sc.plan = undefined;
       const want = { rows: Math.max(sc.rows, rows), T: Math.max(sc.T, T) };

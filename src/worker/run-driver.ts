@@ -15,7 +15,11 @@ import type { StageRun } from '../train/stages.ts';
 import type { RunCallbacks } from './api.ts';
 import { errText, notify, release, runOf } from './common.ts';
 
-interface Live { runId: string; ctl: { pause: boolean; cancel: boolean }; done: Promise<db.RunStatus> }
+interface Live {
+  runId: string;
+  ctl: { pause: boolean; cancel: boolean };
+  done: Promise<db.RunStatus>;
+}
 
 export class RunDriver {
   private live?: Live;
@@ -94,7 +98,12 @@ export class RunDriver {
     };
     const checkpoint = async (step: number) => {
       // tensor by tensor from the GPU into the store: never the whole checkpoint in one array
-      await writeCheckpoint(await this.storeP, runId, { step, state: { step, ...stage.state() }, tensors: tensorsOf(stage.trainables), bytes: tensorBytes(stage.trainables) });
+      await writeCheckpoint(await this.storeP, runId, {
+        step,
+        state: { step, ...stage.state() },
+        tensors: tensorsOf(stage.trainables),
+        bytes: tensorBytes(stage.trainables),
+      });
       await db.updateRun(await this.storeP, runId, { checkpointStep: step });
     };
     const loop = async (): Promise<db.RunStatus> => {
@@ -104,23 +113,30 @@ export class RunDriver {
       let tokens = 0;
       for (let s = from; s < total; s++) {
         if (ctl.pause || ctl.cancel) break;
-        let told = 0, last = '';
-        const out = await stage.step(s, cb.onPhase && ((ph) => {
-          // each new phase at once; within one, at most four times a second (every call crosses to the page)
-          const now = performance.now();
-          if (ph.phase === last && now - told < 250) return;
-          told = now;
-          last = ph.phase;
-          void notify(() => cb.onPhase?.({ runId, step: s + 1, ...ph }));
-        }));
+        let told = 0,
+          last = '';
+        const out = await stage.step(
+          s,
+          cb.onPhase &&
+            ((ph) => {
+              // each new phase at once; within one, at most four times a second (every call crosses to the page)
+              const now = performance.now();
+              if (ph.phase === last && now - told < 250) return;
+              told = now;
+              last = ph.phase;
+              void notify(() => cb.onPhase?.({ runId, step: s + 1, ...ph }));
+            }),
+        );
         const values = out.skipped ? { ...out.metrics, skipped: 1 } : out.metrics;
         const row: db.MetricRecord = { runId, step: s + 1, time: Date.now(), values };
         await db.appendMetrics(store, [row]);
         if (out.skipped && cfg.onNonFinite === 'stop') {
           const ck = await db.checkpointManifest(store, runId);
           return status('failed', {
-            error: `step ${s + 1}: the gradient is NaN or infinite (loss ${values.loss ?? values['loss/policy_avg']}); the step was skipped and the run stopped (onNonFinite: 'stop'). `
-              + (ck ? `The checkpoint of step ${ck.step} is intact; ` : '') + 'try a lower learning rate or check the data.',
+            error:
+              `step ${s + 1}: the gradient is NaN or infinite (loss ${values.loss ?? values['loss/policy_avg']}); the step was skipped and the run stopped (onNonFinite: 'stop'). ` +
+              (ck ? `The checkpoint of step ${ck.step} is intact; ` : '') +
+              'try a lower learning rate or check the data.',
           });
         }
         done = s + 1;
@@ -131,7 +147,9 @@ export class RunDriver {
           await db.saveRollouts(store, { runId, step: done, samples: out.samples, ...(out.completions ? { completions: out.completions } : {}) });
           await notify(() => cb.onSamples?.(done, out.samples!, runId, out.completions));
         }
-        await notify(() => cb.onProgress?.({ runId, step: done, total, tokensPerSec: tokens / Math.max(secs, 1e-9), secondsLeft: (secs / (done - from)) * (total - done) }));
+        await notify(() =>
+          cb.onProgress?.({ runId, step: done, total, tokensPerSec: tokens / Math.max(secs, 1e-9), secondsLeft: (secs / (done - from)) * (total - done) }),
+        );
         if (cfg.checkpointEvery && done % cfg.checkpointEvery === 0 && done < total) {
           await checkpoint(done);
           await db.updateRun(store, runId, { step: done });
@@ -147,20 +165,23 @@ export class RunDriver {
       return status('done', { result });
     };
     const live: Live = {
-      runId, ctl,
-      done: loop().catch(async (e) => {
-        let error = errText(e);
-        if (e instanceof GpuLostError) {
-          const at = (await db.getRun(await this.storeP, runId).catch(() => undefined))?.checkpointStep; // the step, not the checkpoint's bytes
-          error += `. Reconnect the GPU (or reload the page), then resume the run: it goes on from ${at ? `its checkpoint of step ${at}` : 'the start'}.`;
-          this.lost = runId;
-        }
-        return status('failed', { error }).catch(() => 'failed' as const);
-      }).finally(() => {
-        if (this.live === live) this.live = undefined;
-        // callbacks that came through comlink are proxies to the page: let them go with the run
-        for (const f of Object.values(cb)) release(f);
-      }),
+      runId,
+      ctl,
+      done: loop()
+        .catch(async (e) => {
+          let error = errText(e);
+          if (e instanceof GpuLostError) {
+            const at = (await db.getRun(await this.storeP, runId).catch(() => undefined))?.checkpointStep; // the step, not the checkpoint's bytes
+            error += `. Reconnect the GPU (or reload the page), then resume the run: it goes on from ${at ? `its checkpoint of step ${at}` : 'the start'}.`;
+            this.lost = runId;
+          }
+          return status('failed', { error }).catch(() => 'failed' as const);
+        })
+        .finally(() => {
+          if (this.live === live) this.live = undefined;
+          // callbacks that came through comlink are proxies to the page: let them go with the run
+          for (const f of Object.values(cb)) release(f);
+        }),
     };
     this.live = live;
   }

@@ -54,14 +54,21 @@ export interface Loaded {
 }
 
 /** An adapter shared by someone else, opened on the loaded model. */
-export interface Imported { name: string; lora: LoraSet; files: Map<string, Uint8Array>; reward?: true }
+export interface Imported {
+  name: string;
+  lora: LoraSet;
+  files: Map<string, Uint8Array>;
+  reward?: true;
+}
 
 export type GpuDep = Gpu | Promise<Gpu> | (() => Promise<Gpu>);
 
 /** A fully fine-tuned reward model opened as the model: it would replace the loaded one with a trunk that has no LM head. */
-const rewardModelError = (name: string, what: string) => new Error(
-  `${name} is a fully fine-tuned reward model (${what}): it scores text and does not generate, so it cannot be the loaded model. `
-  + 'PPO here trains against a reward model trained in this page; `rlhf-playground ppo --reward DIR` takes this one');
+const rewardModelError = (name: string, what: string) =>
+  new Error(
+    `${name} is a fully fine-tuned reward model (${what}): it scores text and does not generate, so it cannot be the loaded model. ` +
+      'PPO here trains against a reward model trained in this page; `rlhf-playground ppo --reward DIR` takes this one',
+  );
 
 /** A PEFT adapter of a reward model: task_type SEQ_CLS, or (older exports) a score head in modules_to_save. */
 const isRewardAdapter = (peft: PeftAdapter) => peft.config.taskType === 'SEQ_CLS' || peft.extraTensors.some((t) => /(^|\.)score\.weight$/.test(t.name));
@@ -135,8 +142,20 @@ export class Session {
     const uses = playgroundMemory(c, model.f16Weights);
     const memory = { seqLen: uses.seqLen, inference: uses.inference.bytes.total, lora: uses.lora.bytes.total, full: uses.full.bytes.total };
     const info: ModelInfo = {
-      source: files.source, arch: c.arch, modelType: c.modelType, params: model.params.count, layers: c.layers, hidden: c.hidden, heads: c.heads,
-      vocabSize: c.vocabSize, maxPositions: c.maxPositions, hasTokenizer: true, hasChatTemplate: tok.hasChatTemplate, fingerprint: await fingerprint(files), memory, merged: [],
+      source: files.source,
+      arch: c.arch,
+      modelType: c.modelType,
+      params: model.params.count,
+      layers: c.layers,
+      hidden: c.hidden,
+      heads: c.heads,
+      vocabSize: c.vocabSize,
+      maxPositions: c.maxPositions,
+      hasTokenizer: true,
+      hasChatTemplate: tok.hasChatTemplate,
+      fingerprint: await fingerprint(files),
+      memory,
+      merged: [],
     };
     // a run on a plain URL can load its model again by itself after a reload
     this.loaded = { files, tok, base: model, info, rootInfo: info, chain: [], url, reloadable };
@@ -198,7 +217,9 @@ export class Session {
    * generation in flight (a view may be streaming) has finished: freeing it under a running Generator breaks it.
    */
   dropStage(): void {
-    const gens = this.gens, stage = this.cur?.stage, imported = this.opened;
+    const gens = this.gens,
+      stage = this.cur?.stage,
+      imported = this.opened;
     this.gens = [];
     this.cur = undefined;
     this.opened = undefined;
@@ -230,8 +251,8 @@ export class Session {
   /** The generator of the model `generate` samples: the policy (see policyInfo), or the loaded model itself. */
   generatorFor(which: 'policy' | 'base'): Generator {
     const { base } = this.need();
-    const policy: { model: Transformer; lora?: LoraSet } = which === 'base' ? { model: base }
-      : this.opened ? { model: base, lora: this.opened.lora } : this.cur?.stage.policy ?? { model: base };
+    const policy: { model: Transformer; lora?: LoraSet } =
+      which === 'base' ? { model: base } : this.opened ? { model: base, lora: this.opened.lora } : (this.cur?.stage.policy ?? { model: base });
     let gen = this.gens.find((x) => x.model === policy.model && x.lora === policy.lora);
     if (!gen) {
       gen = { ...policy, g: new Generator(policy.model, policy.lora) };
@@ -301,7 +322,8 @@ export class Session {
     if (run.stage === 'rm') throw new Error(`run ${runId} is a reward model; a policy (an SFT, DPO or PPO run) can be the starting model`);
     const { stage, from } = await this.open(runId);
     if (!from) throw new Error(`run ${runId} has no checkpoint yet: there are no trained weights to start from`);
-    const m = this.need(), pol = stage.policy!;
+    const m = this.need(),
+      pol = stage.policy!;
     await this.between(async () => {
       if (pol.lora) await mergeLora(pol.lora);
       else await copyWeights(pol.model, m.base);
@@ -309,7 +331,8 @@ export class Session {
     this.dropStage();
     m.chain = [...m.chain, runId];
     m.info = {
-      ...m.info, merged: [...m.info.merged, { runId, stage: run.stage, step: from }],
+      ...m.info,
+      merged: [...m.info.merged, { runId, stage: run.stage, step: from }],
       fingerprint: await textFingerprint(`${m.info.fingerprint}|${runId}|${from}`),
     };
     return m.info;
@@ -345,9 +368,11 @@ export class Session {
 
   /** Gets the starting model of a run back: its files (reloaded from its URL if need be), then its merged runs. */
   private async rebuild(runId: string, rm: RunModel): Promise<void> {
-    const root = rm.root ?? rm.fingerprint, chain = rm.chain ?? [];
+    const root = rm.root ?? rm.fingerprint,
+      chain = rm.chain ?? [];
     if (this.loaded?.rootInfo.fingerprint !== root) {
-      if (!rm.reloadable || !rm.url) throw new Error(`run ${runId} trains ${rm.source}: load that model first (the one loaded now is ${this.loaded?.info.source ?? 'none'})`);
+      if (!rm.reloadable || !rm.url)
+        throw new Error(`run ${runId} trains ${rm.source}: load that model first (the one loaded now is ${this.loaded?.info.source ?? 'none'})`);
       await this.loadModel({ url: rm.url, name: rm.source });
       if (this.loaded?.rootInfo.fingerprint !== root) throw new Error(`${rm.url} no longer serves the model run ${runId} was trained on`);
     }
@@ -365,8 +390,10 @@ export class Session {
     const run = await runOf(store, runId);
     if (run.stage !== 'rm') throw new Error(`rewardRunId ${runId} is a ${run.stage} run, not a reward model`);
     if ((run.model as unknown as RunModel | undefined)?.fingerprint !== this.need().info.fingerprint) {
-      throw new Error(`reward model ${runId} was trained on another starting model than the one loaded now (PPO's roles share one base): `
-        + 'train the reward model after choosing the starting model');
+      throw new Error(
+        `reward model ${runId} was trained on another starting model than the one loaded now (PPO's roles share one base): ` +
+          'train the reward model after choosing the starting model',
+      );
     }
     const cfg = run.config as unknown as TrainConfig;
     if (!(cfg.loraRank > 0)) throw new Error(`reward model ${runId} is fully fine-tuned; PPO shares one base and needs a LoRA reward model`);
@@ -376,12 +403,22 @@ export class Session {
   }
 
   /** A stage on the loaded model, in place of the last one (not yet the current one: setCurrent). `fns` stops with it. */
-  async buildStage(stage: Stage, cfg: TrainConfig, records: DataRecord[], reward: { config: TrainConfig; checkpoint: Checkpoint } | undefined,
-    fns: RewardModule | undefined): Promise<StageRun> {
+  async buildStage(
+    stage: Stage,
+    cfg: TrainConfig,
+    records: DataRecord[],
+    reward: { config: TrainConfig; checkpoint: Checkpoint } | undefined,
+    fns: RewardModule | undefined,
+  ): Promise<StageRun> {
     const m = this.need();
     this.dropStage();
     await this.baseFor(cfg.loraRank > 0);
-    const run = await buildStage({ gpu: await this.gpuP, files: m.files, tok: m.tok, base: m.base, reward, adopted: m.chain.length > 0, rewardFunctions: fns?.functions }, stage, cfg, records);
+    const run = await buildStage(
+      { gpu: await this.gpuP, files: m.files, tok: m.tok, base: m.base, reward, adopted: m.chain.length > 0, rewardFunctions: fns?.functions },
+      stage,
+      cfg,
+      records,
+    );
     return withModule(run, fns);
   }
 
@@ -394,7 +431,8 @@ export class Session {
    * included; the old one is freed between generations.
    */
   private async baseFor(lora: boolean): Promise<void> {
-    const m = this.need(), gpu = await this.gpuP;
+    const m = this.need(),
+      gpu = await this.gpuP;
     const want = lora && gpu.f16Weights;
     if (m.base.f16Weights === want) return;
     const model = new Transformer(gpu, m.base.cfg, { frozenF16: want });
@@ -458,11 +496,24 @@ export class Session {
   async rewardScores(rmRunId: string, items: { prompt: string; completion: string }[], turn: Between = (f) => f()): Promise<number[]> {
     const { tok, base } = this.need();
     if (!items.length) return [];
-    const eos = tok.eosTokenIds, pad = eos[0] ?? 0;
-    const seqs = items.map((x) => ({ prompt: tok.encodePrompt(x.prompt), response: [...tok.encode(x.completion, { addSpecialTokens: false }), ...eos.slice(0, 1)], entropy: [] }));
-    return turn(() => this.scorer.score({
-      runId: rmRunId, base, seqs, pad, gpu: () => this.gpuP, now: () => this.need(), load: () => this.rewardOf(rmRunId),
+    const eos = tok.eosTokenIds,
+      pad = eos[0] ?? 0;
+    const seqs = items.map((x) => ({
+      prompt: tok.encodePrompt(x.prompt),
+      response: [...tok.encode(x.completion, { addSpecialTokens: false }), ...eos.slice(0, 1)],
+      entropy: [],
     }));
+    return turn(() =>
+      this.scorer.score({
+        runId: rmRunId,
+        base,
+        seqs,
+        pad,
+        gpu: () => this.gpuP,
+        now: () => this.need(),
+        load: () => this.rewardOf(rmRunId),
+      }),
+    );
   }
 }
 

@@ -35,7 +35,8 @@ export async function adapterFiles(src: ModelSource, fetchImpl: typeof fetch = f
     const files = unzipFiles(src.zip, src.name);
     return files.has('adapter_config.json') ? files : undefined;
   }
-  const urlOf = (path: string) => ('hub' in src ? hubFileUrl(src.hub, path, { revision: src.revision, endpoint: src.endpoint }) : `${src.url.replace(/\/+$/, '')}/${path}`);
+  const urlOf = (path: string) =>
+    'hub' in src ? hubFileUrl(src.hub, path, { revision: src.revision, endpoint: src.endpoint }) : `${src.url.replace(/\/+$/, '')}/${path}`;
   const headers: Record<string, string> = 'hub' in src && src.accessToken ? { Authorization: `Bearer ${src.accessToken}` } : {};
   const get = async (path: string) => {
     const r = await fetchImpl(urlOf(path), { headers });
@@ -50,8 +51,12 @@ export async function adapterFiles(src: ModelSource, fetchImpl: typeof fetch = f
   }
   if (!cfg) return undefined;
   const weights = await get('adapter_model.safetensors');
-  if (!weights) throw new ModelSourceError(`${urlOf('adapter_model.safetensors')}: missing (an adapter needs adapter_model.safetensors beside adapter_config.json)`);
-  return new Map([['adapter_config.json', cfg], ['adapter_model.safetensors', weights]]);
+  if (!weights)
+    throw new ModelSourceError(`${urlOf('adapter_model.safetensors')}: missing (an adapter needs adapter_model.safetensors beside adapter_config.json)`);
+  return new Map([
+    ['adapter_config.json', cfg],
+    ['adapter_model.safetensors', weights],
+  ]);
 }
 
 /** A fetch that answers 404 at once, without a request, for a file not among `only` (the files a folder holds). */
@@ -75,24 +80,31 @@ function overlayFetch(files: Map<string, Uint8Array>): typeof fetch {
 export async function loadSource(src: ModelSource, onProgress?: Progress): Promise<ModelFiles> {
   if ('url' in src) {
     const net = src.files ? overlayFetch(src.files) : fetch;
-    const files = await loadFromUrl(src.url, { onProgress, fetch: src.only ? listedFetch(src.only, net) : src.files ? net : undefined, cache: src.files ? undefined : cache() });
+    const files = await loadFromUrl(src.url, {
+      onProgress,
+      fetch: src.only ? listedFetch(src.only, net) : src.files ? net : undefined,
+      cache: src.files ? undefined : cache(),
+    });
     return src.name ? { ...files, source: src.name } : files; // a stable name (the built-in model's URL depends on the host)
   }
   if ('hub' in src) return loadFromHub(src.hub, { revision: src.revision, endpoint: src.endpoint, accessToken: src.accessToken, onProgress, cache: cache() });
   const progress = new ProgressTracker(onProgress);
   const name = src.name ?? 'files';
   const files = 'zip' in src ? unzipFiles(src.zip, src.name) : src.files;
-  return loadModelFiles({
-    get: async (path) => {
-      const b = files.get(path);
-      if (b) progress.finish(path, b.length);
-      return b;
+  return loadModelFiles(
+    {
+      get: async (path) => {
+        const b = files.get(path);
+        if (b) progress.finish(path, b.length);
+        return b;
+      },
+      willFetch: (paths) => progress.willFetch(paths),
+      // what else the folder holds: a pytorch_model.bin without safetensors is named as such, not "missing"
+      exists: async (path) => files.has(path),
+      label: (path) => `${name}/${path}`,
     },
-    willFetch: (paths) => progress.willFetch(paths),
-    // what else the folder holds: a pytorch_model.bin without safetensors is named as such, not "missing"
-    exists: async (path) => files.has(path),
-    label: (path) => `${name}/${path}`,
-  }, name);
+    name,
+  );
 }
 
 // Files whose bytes decide what a run computes: the architecture, the weights, the tokenizer (data is

@@ -34,7 +34,11 @@ export async function modelLoaded(page: Page): Promise<void> {
  * given: the tests rank their prompts in order, and a repeat comes at random (tests/labeling.test.ts
  * covers the rule; tests/app-labelling-e2e.test.ts sets 1, so a repeat comes as soon as one can).
  */
-export async function openApp(browser: Browser, url: string, opts: { randomSeed?: number; recheckEvery?: number } = {}): Promise<{ page: Page; errors: string[] }> {
+export async function openApp(
+  browser: Browser,
+  url: string,
+  opts: { randomSeed?: number; recheckEvery?: number } = {},
+): Promise<{ page: Page; errors: string[] }> {
   mkdirSync(SHOTS, { recursive: true });
   const page = await browser.newPage({ viewport: { width: 1200, height: 900 } });
   await page.addInitScript((every) => localStorage.setItem('rlhf-playground:recheck-every', String(every)), opts.recheckEvery ?? 0);
@@ -73,8 +77,11 @@ export async function importText(page: Page, jsonl: string, prompts: number): Pr
   await tab(page, 'data');
   await page.fill('#import-text', jsonl);
   await page.click('#import-go');
-  await page.waitForFunction((n) => document.querySelector('rlhf-app')?.shadowRoot?.querySelector('data-view')?.shadowRoot
-    ?.querySelectorAll('.prompt-row').length === n, prompts, { timeout: 30_000 });
+  await page.waitForFunction(
+    (n) => document.querySelector('rlhf-app')?.shadowRoot?.querySelector('data-view')?.shadowRoot?.querySelectorAll('.prompt-row').length === n,
+    prompts,
+    { timeout: 30_000 },
+  );
 }
 
 /** Sets K (and the answers' length, when given) on the Rank tab and starts ranking. */
@@ -92,16 +99,31 @@ export async function startRanking(page: Page, k: number, maxNewTokens?: number)
 
 /** Waits for the rank view of a new prompt, ranks it with the keyboard alone and submits. */
 export async function rankWithKeyboard(page: Page, expectRankings: number, keys: string[], screenshot?: string): Promise<void> {
-  await page.waitForFunction((n) => {
-    const panel = document.querySelector('rlhf-app')?.shadowRoot?.querySelector('rank-panel')?.shadowRoot;
-    // the counter shows the rankings before this one, and the rank view of the next prompt is up
-    return panel?.querySelector('#comparisons')?.textContent?.match(new RegExp(`^${n - 1} rankings? ·`)) && panel.querySelector('rank-view')?.shadowRoot?.querySelector('li');
-  }, expectRankings, MODEL_WORK);
+  await page.waitForFunction(
+    (n) => {
+      const panel = document.querySelector('rlhf-app')?.shadowRoot?.querySelector('rank-panel')?.shadowRoot;
+      // the counter shows the rankings before this one, and the rank view of the next prompt is up
+      return (
+        panel?.querySelector('#comparisons')?.textContent?.match(new RegExp(`^${n - 1} rankings? ·`)) &&
+        panel.querySelector('rank-view')?.shadowRoot?.querySelector('li')
+      );
+    },
+    expectRankings,
+    MODEL_WORK,
+  );
   for (const k of keys) await page.keyboard.press(k);
   if (screenshot) await shot(page, screenshot);
   await page.keyboard.press('Enter');
-  await page.waitForFunction((n) => document.querySelector('rlhf-app')?.shadowRoot?.querySelector('rank-panel')?.shadowRoot
-    ?.querySelector('#comparisons')?.textContent?.match(new RegExp(`^${n} rankings? ·`)), expectRankings, { timeout: 30_000 });
+  await page.waitForFunction(
+    (n) =>
+      document
+        .querySelector('rlhf-app')
+        ?.shadowRoot?.querySelector('rank-panel')
+        ?.shadowRoot?.querySelector('#comparisons')
+        ?.textContent?.match(new RegExp(`^${n} rankings? ·`)),
+    expectRankings,
+    { timeout: 30_000 },
+  );
 }
 
 /** Picks a stage on the Train tab, fills its fields, starts it; resolves with the run id once it trains. */
@@ -120,15 +142,20 @@ export async function runDone(page: Page, runId: string): Promise<void> {
 }
 
 /** Every record of one of the page's IndexedDB stores, read straight from it. */
-export const stored = <T>(page: Page, store: string) => page.evaluate((name) => new Promise<unknown[]>((resolve, reject) => {
-  const open = indexedDB.open('rlhf-playground');
-  open.onerror = () => reject(open.error);
-  open.onsuccess = () => {
-    const req = open.result.transaction(name).objectStore(name).getAll();
-    req.onsuccess = () => {
-      open.result.close();
-      resolve(req.result);
-    };
-    req.onerror = () => reject(req.error);
-  };
-}), store) as Promise<T[]>;
+export const stored = <T>(page: Page, store: string) =>
+  page.evaluate(
+    (name) =>
+      new Promise<unknown[]>((resolve, reject) => {
+        const open = indexedDB.open('rlhf-playground');
+        open.onerror = () => reject(open.error);
+        open.onsuccess = () => {
+          const req = open.result.transaction(name).objectStore(name).getAll();
+          req.onsuccess = () => {
+            open.result.close();
+            resolve(req.result);
+          };
+          req.onerror = () => reject(req.error);
+        };
+      }),
+    store,
+  ) as Promise<T[]>;

@@ -6,7 +6,14 @@ import { afterAll, beforeAll, inject } from 'vitest';
 
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
-export const CHROMIUM_ARGS = ['--enable-unsafe-webgpu', '--no-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
+export const CHROMIUM_ARGS = [
+  '--enable-unsafe-webgpu',
+  '--no-sandbox',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+];
 
 /** Chromium with WebGPU, launched as the workplace requires (no sandbox as root, no background traffic). */
 export function launchChromium(): Promise<Browser> {
@@ -18,14 +25,27 @@ export function launchChromiumProfile(userDataDir: string): Promise<BrowserConte
   return chromium.launchPersistentContext(userDataDir, { executablePath: CHROMIUM, args: CHROMIUM_ARGS });
 }
 
-export interface BrowserEnv { server: ViteDevServer; browser: Browser; url: string; close(): Promise<void> }
+export interface BrowserEnv {
+  server: ViteDevServer;
+  browser: Browser;
+  url: string;
+  close(): Promise<void>;
+}
 
 export async function startBrowserEnv(): Promise<BrowserEnv> {
   // the rest of the server's settings (404s for missing files, pre-bundled deps) come from vite.config.ts
   const server = await createServer({ logLevel: 'silent', server: { port: 0, host: 'localhost' } });
   await server.listen();
   const browser = await launchChromium();
-  return { server, browser, url: server.resolvedUrls!.local[0]!, close: async () => { await browser.close(); await server.close(); } };
+  return {
+    server,
+    browser,
+    url: server.resolvedUrls!.local[0]!,
+    close: async () => {
+      await browser.close();
+      await server.close();
+    },
+  };
 }
 
 /**
@@ -40,7 +60,9 @@ export async function startBuiltEnv(): Promise<{ browser: Browser; url: string; 
   const server = await preview({ logLevel: 'silent', preview: { port: 0, host: 'localhost' }, build: { outDir } });
   const browser = await launchChromium();
   return {
-    browser, outDir, url: server.resolvedUrls!.local[0]!,
+    browser,
+    outDir,
+    url: server.resolvedUrls!.local[0]!,
     close: async () => {
       await browser.close();
       await server.close();
@@ -58,8 +80,12 @@ function useEnv(start: () => Promise<{ browser: Browser; url: string; close(): P
     await env?.close();
   });
   return {
-    get browser() { return env!.browser; },
-    get url() { return env!.url; },
+    get browser() {
+      return env!.browser;
+    },
+    get url() {
+      return env!.url;
+    },
   };
 }
 

@@ -7,7 +7,9 @@ import { join } from 'node:path';
 import type { TestProject } from 'vitest/node';
 
 declare module 'vitest' {
-  export interface ProvidedContext { builtApp: string }
+  export interface ProvidedContext {
+    builtApp: string;
+  }
 }
 
 export default async function setup(project: TestProject): Promise<() => void> {

@@ -11,7 +11,11 @@ type TestEngine = Engine & { loseDevice(): void; deviceCount(): number };
 const ds = document.body.dataset;
 const put = (k: string, v: unknown) => (ds[k] = typeof v === 'string' ? v : JSON.stringify(v));
 
-const data = ['the cat', 'a dog', 'on the mat', 'the dog ran', 'a cat sat', 'the mat'].map((p, i) => ({ kind: 'completion' as const, prompt: p, completion: ['sat', 'ran', 'on a mat', 'the cat', 'a dog', 'sat on'][i]! }));
+const data = ['the cat', 'a dog', 'on the mat', 'the dog ran', 'a cat sat', 'the mat'].map((p, i) => ({
+  kind: 'completion' as const,
+  prompt: p,
+  completion: ['sat', 'ran', 'on a mat', 'the cat', 'a dog', 'sat on'][i]!,
+}));
 const CONFIG = { seed: 5, steps: 3, batchSize: 2, seqLen: 16, lr: 1e-3, checkpointEvery: 1 };
 
 async function main(): Promise<void> {
@@ -24,9 +28,18 @@ async function main(): Promise<void> {
   const db = await openStore();
   await saveDataset(db, { id: USER_DATASET, name: 'My data', records: data, createdAt: 1 });
   let lost = false;
-  const id = await engine.startStage('sft', CONFIG, Comlink.proxy({
-    onProgress: (p: { step: number }) => { if (p.step === 2 && !lost) { lost = true; void engine.loseDevice(); } },
-  }));
+  const id = await engine.startStage(
+    'sft',
+    CONFIG,
+    Comlink.proxy({
+      onProgress: (p: { step: number }) => {
+        if (p.step === 2 && !lost) {
+          lost = true;
+          void engine.loseDevice();
+        }
+      },
+    }),
+  );
   const status = await engine.wait(id);
   const error = (await engine.getRun(id)).error;
   const back = await engine.reconnectGpu();
@@ -35,8 +48,15 @@ async function main(): Promise<void> {
   const straight = await engine.startStage('sft', { ...CONFIG, checkpointEvery: 0 });
   await engine.wait(straight);
   put('result', {
-    status, error, problems, lostRun: back.lostRun === id, model: back.model?.arch, devices: await engine.deviceCount(), resumed,
-    steps: (await getMetrics(db, id)).map((m) => m.step), equal: await sameTensors(db, id, straight),
+    status,
+    error,
+    problems,
+    lostRun: back.lostRun === id,
+    model: back.model?.arch,
+    devices: await engine.deviceCount(),
+    resumed,
+    steps: (await getMetrics(db, id)).map((m) => m.step),
+    equal: await sameTensors(db, id, straight),
   });
 }
 

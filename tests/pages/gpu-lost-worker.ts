@@ -7,8 +7,17 @@ import { openStore } from '../../src/store/db.ts';
 import { createEngine } from '../../src/worker/engine.ts';
 
 const devices: Gpu[] = [];
-const engine = createEngine({ gpu: async () => { const g = await createBrowserGpu(); devices.push(g); return g; }, store: openStore() });
-Comlink.expose(Object.assign(engine, {
-  loseDevice: () => devices.at(-1)!.device.destroy(),
-  deviceCount: () => devices.length,
-}));
+const engine = createEngine({
+  gpu: async () => {
+    const g = await createBrowserGpu();
+    devices.push(g);
+    return g;
+  },
+  store: openStore(),
+});
+Comlink.expose(
+  Object.assign(engine, {
+    loseDevice: () => devices.at(-1)!.device.destroy(),
+    deviceCount: () => devices.length,
+  }),
+);

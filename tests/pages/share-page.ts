@@ -31,7 +31,9 @@ async function main(): Promise<void> {
 
   let run = (await listRuns(ctx.store)).find((r) => r.status === 'done');
   if (!run) {
-    await ctx.saveUserRecords(['the cat', 'a dog', 'on the mat', 'the sun'].map((p, i) => ({ kind: 'completion' as const, prompt: p, completion: `sat ${i} ran` })));
+    await ctx.saveUserRecords(
+      ['the cat', 'a dog', 'on the mat', 'the sun'].map((p, i) => ({ kind: 'completion' as const, prompt: p, completion: `sat ${i} ran` })),
+    );
     await saveRanking(ctx.store, { prompt: 'the cat', completions: ['sat on the mat', 'ran away', 'the the'], ranks: [0, 1, 2] });
     const id = await ctx.startRun('sft', { seed: 1, steps: 2, batchSize: 2, seqLen: 16, lr: 1e-3, loraRank: 4 });
     log(`sft run ${id}: ${await engine.wait(id)}`);

@@ -47,7 +47,8 @@ const api = {
     const ck = await readCheckpoint<{ seed: number; n: number }>(await store(), runId);
     if (!ck) return undefined;
     const where = (await checkpointManifest(await store(), runId))?.where ?? 'idb';
-    let intact = true, count = 0;
+    let intact = true,
+      count = 0;
     for await (const [name, data] of ck.tensors()) {
       const t = Number(name.slice(1));
       if (data.length !== FLOATS) intact = false;
@@ -73,29 +74,71 @@ const api = {
     const t = (n: number, v: number) => Float32Array.from({ length: n }, (_, i) => v + i);
     // a tensor of 5 MiB + 4 bytes spans two chunks
     const long = (16 * 2 ** 20) / 4 + 1;
-    await writeCheckpoint(db, 'rules', { step: 1, state: { k: 1 }, tensors: [['a', t(3, 1)], ['b', t(long, 7)]], bytes: 12 + 4 * long });
+    await writeCheckpoint(db, 'rules', {
+      step: 1,
+      state: { k: 1 },
+      tensors: [
+        ['a', t(3, 1)],
+        ['b', t(long, 7)],
+      ],
+      bytes: 12 + 4 * long,
+    });
     const one = await readCheckpointAll<{ k: number }>(db, 'rules');
-    seen.first = { step: one?.step, state: one?.state, a: [...one!.tensors.get('a')!], b: one!.tensors.get('b')!.length === long && one!.tensors.get('b')![long - 1] === 7 + long - 1, where: (await checkpointManifest(db, 'rules'))?.where, files: await files.count(), idb: await db.count('chunks') };
+    seen.first = {
+      step: one?.step,
+      state: one?.state,
+      a: [...one!.tensors.get('a')!],
+      b: one!.tensors.get('b')!.length === long && one!.tensors.get('b')![long - 1] === 7 + long - 1,
+      where: (await checkpointManifest(db, 'rules'))?.where,
+      files: await files.count(),
+      idb: await db.count('chunks'),
+    };
     // a write that fails midway: the previous checkpoint is the checkpoint, its files alone remain
-    async function* failing(): AsyncGenerator<[string, Float32Array]> { yield ['a', t(4, 9)]; throw new Error('the GPU was lost'); }
-    seen.failed = await writeCheckpoint(db, 'rules', { step: 2, state: {}, tensors: failing(), bytes: 16 }).then(() => 'written', (e: Error) => e.message);
+    async function* failing(): AsyncGenerator<[string, Float32Array]> {
+      yield ['a', t(4, 9)];
+      throw new Error('the GPU was lost');
+    }
+    seen.failed = await writeCheckpoint(db, 'rules', { step: 2, state: {}, tensors: failing(), bytes: 16 }).then(
+      () => 'written',
+      (e: Error) => e.message,
+    );
     seen.afterFailed = { step: (await readCheckpointAll(db, 'rules'))?.step, files: await files.count() };
     // the next write switches, and the old generation's files go
     await writeCheckpoint(db, 'rules', { step: 3, state: { k: 3 }, tensors: [['a', t(2, 5)]], bytes: 8 });
-    seen.switched = { step: (await readCheckpointAll(db, 'rules'))?.step, a: [...(await readCheckpointAll(db, 'rules'))!.tensors.get('a')!], files: await files.count() };
+    seen.switched = {
+      step: (await readCheckpointAll(db, 'rules'))?.step,
+      a: [...(await readCheckpointAll(db, 'rules'))!.tensors.get('a')!],
+      files: await files.count(),
+    };
     // what a crash between the files and the switch leaves, and files of a run that is gone: cleaned
     await files.put('rules', 'cut-short', 0, new Uint8Array(8));
     await files.put('gone', 'x', 0, new Uint8Array(8));
     seen.cleaned = { removed: await cleanOrphanChunks(db), files: await files.count(), a: [...(await readCheckpointAll(db, 'rules'))!.tensors.get('a')!] };
     // a checkpoint whose file went missing is refused, not read short
-    await writeCheckpoint(db, 'hole', { step: 1, state: {}, tensors: [['a', t(2, 0)], ['b', t(2, 0)]], bytes: 16 });
+    await writeCheckpoint(db, 'hole', {
+      step: 1,
+      state: {},
+      tensors: [
+        ['a', t(2, 0)],
+        ['b', t(2, 0)],
+      ],
+      bytes: 16,
+    });
     const m = (await checkpointManifest(db, 'hole'))!;
-    const dir = await (await (await (await navigator.storage.getDirectory()).getDirectoryHandle('checkpoints')).getDirectoryHandle('r-hole')).getDirectoryHandle(m.gen!);
+    const dir = await (
+      await (await (await navigator.storage.getDirectory()).getDirectoryHandle('checkpoints')).getDirectoryHandle('r-hole')
+    ).getDirectoryHandle(m.gen!);
     await dir.removeEntry('1');
-    seen.hole = await readCheckpointAll(db, 'hole').then(() => 'read', (e: Error) => e.message);
+    seen.hole = await readCheckpointAll(db, 'hole').then(
+      () => 'read',
+      (e: Error) => e.message,
+    );
     // deleting a run deletes its files
-    for (const id of ['rules', 'hole']) { await deleteRun(db, id); await deleteCheckpointFiles(id); }
-    seen.deleted = { files: await files.count(), manifest: await checkpointManifest(db, 'rules') ?? null };
+    for (const id of ['rules', 'hole']) {
+      await deleteRun(db, id);
+      await deleteCheckpointFiles(id);
+    }
+    seen.deleted = { files: await files.count(), manifest: (await checkpointManifest(db, 'rules')) ?? null };
     return seen;
   },
 };

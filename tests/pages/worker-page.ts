@@ -12,7 +12,9 @@ const log = (line: string) => (document.getElementById('log')!.textContent += li
 
 const words = ['the', 'cat', 'sat', 'on', 'a', 'mat', 'dog', 'ran'];
 const data = Array.from({ length: 6 }, (_, i) => ({
-  kind: 'completion' as const, prompt: `${words[i]} ${words[(i + 3) % 8]}`, completion: `${words[(i + 1) % 8]} ${words[(i + 5) % 8]} ${words[(i + 2) % 8]}`,
+  kind: 'completion' as const,
+  prompt: `${words[i]} ${words[(i + 3) % 8]}`,
+  completion: `${words[(i + 1) % 8]} ${words[(i + 5) % 8]} ${words[(i + 2) % 8]}`,
 }));
 const CONFIG = { seed: 3, steps: 3, batchSize: 2, seqLen: 16, lr: 1e-3 };
 
@@ -22,7 +24,10 @@ async function main(): Promise<void> {
   const tokenizer = new Uint8Array(await (await fetch('/tests/fixtures/gpt2-tiny/tokenizer.json')).arrayBuffer());
   const loads: number[] = [];
   const t0 = performance.now();
-  const info = await engine.loadModel({ url: '/models/gpt2-tiny/', files: new Map([['tokenizer.json', tokenizer]]) }, Comlink.proxy((p: { overallLoaded: number }) => void loads.push(p.overallLoaded)));
+  const info = await engine.loadModel(
+    { url: '/models/gpt2-tiny/', files: new Map([['tokenizer.json', tokenizer]]) },
+    Comlink.proxy((p: { overallLoaded: number }) => void loads.push(p.overallLoaded)),
+  );
   put('model', { arch: info.arch, params: info.params, loadEvents: loads.length, ms: Math.round(performance.now() - t0) });
   log(`model: ${info.arch}, ${info.params} parameters`);
 
@@ -30,15 +35,16 @@ async function main(): Promise<void> {
   // the user's demonstrations, where the page keeps them: the engine reads a run's data from the store
   await saveDataset(db, { id: USER_DATASET, name: 'My data', records: data, createdAt: 1 });
   const events: { kind: string; step: number; status?: string; mainThread: boolean }[] = [];
-  const callbacks = (pauseAt?: number): RunCallbacks & Comlink.ProxyMarked => Comlink.proxy({
-    onProgress: (p) => {
-      events.push({ kind: 'progress', step: p.step, mainThread: typeof document !== 'undefined' });
-      log(`step ${p.step}/${p.total}, ${p.tokensPerSec.toFixed(0)} tokens/s`);
-      if (p.step === pauseAt) void engine.pause(p.runId); // not awaited: the run pauses once this returns
-    },
-    onMetrics: (m) => void events.push({ kind: 'metrics', step: m.step, mainThread: typeof document !== 'undefined' }),
-    onStatus: (s) => void events.push({ kind: 'status', step: s.step, status: s.status, mainThread: typeof document !== 'undefined' }),
-  });
+  const callbacks = (pauseAt?: number): RunCallbacks & Comlink.ProxyMarked =>
+    Comlink.proxy({
+      onProgress: (p) => {
+        events.push({ kind: 'progress', step: p.step, mainThread: typeof document !== 'undefined' });
+        log(`step ${p.step}/${p.total}, ${p.tokensPerSec.toFixed(0)} tokens/s`);
+        if (p.step === pauseAt) void engine.pause(p.runId); // not awaited: the run pauses once this returns
+      },
+      onMetrics: (m) => void events.push({ kind: 'metrics', step: m.step, mainThread: typeof document !== 'undefined' }),
+      onStatus: (s) => void events.push({ kind: 'status', step: s.step, status: s.status, mainThread: typeof document !== 'undefined' }),
+    });
 
   const paused = (await listRuns(db)).find((r) => r.status === 'paused');
   const t1 = performance.now();
@@ -47,7 +53,14 @@ async function main(): Promise<void> {
     const runId = await engine.startStage('sft', CONFIG, callbacks(2));
     const status = await engine.wait(runId);
     const ck = await checkpointManifest(db, runId);
-    put('first', { runId, status, events, checkpointStep: ck?.step, metricSteps: (await getMetrics(db, runId)).map((m) => m.step), ms: Math.round(performance.now() - t1) });
+    put('first', {
+      runId,
+      status,
+      events,
+      checkpointStep: ck?.step,
+      metricSteps: (await getMetrics(db, runId)).map((m) => m.step),
+      ms: Math.round(performance.now() - t1),
+    });
     ds.phase = 'paused';
   } else {
     // after the reload: resume from IndexedDB and finish
@@ -60,7 +73,16 @@ async function main(): Promise<void> {
     const straight = await engine.startStage('sft', CONFIG);
     await engine.wait(straight);
     const equal = await sameTensors(db, paused.id, straight);
-    put('second', { runId: paused.id, status, events, checkpointStep: ck?.step, metricSteps: metrics.map((m) => m.step), losses: metrics.map((m) => m.values.loss), ms, equalToUninterrupted: equal });
+    put('second', {
+      runId: paused.id,
+      status,
+      events,
+      checkpointStep: ck?.step,
+      metricSteps: metrics.map((m) => m.step),
+      losses: metrics.map((m) => m.values.loss),
+      ms,
+      equalToUninterrupted: equal,
+    });
     ds.phase = 'done';
   }
 }

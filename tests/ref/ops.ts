@@ -31,16 +31,12 @@ export function randn(n: number, seed: number, std = 1): Float64Array {
 // ---------------------------------------------------------------- matmul
 
 // index of element (m,k) of A: A is [M,K], or [K,M] if transA
-const aIdx = (m: number, k: number, M: number, K: number, transA: boolean): number =>
-  transA ? k * M + m : m * K + k;
+const aIdx = (m: number, k: number, M: number, K: number, transA: boolean): number => (transA ? k * M + m : m * K + k);
 // index of element (k,n) of B: B is [K,N], or [N,K] if transB
-const bIdx = (k: number, n: number, N: number, K: number, transB: boolean): number =>
-  transB ? n * K + k : k * N + n;
+const bIdx = (k: number, n: number, N: number, K: number, transB: boolean): number => (transB ? n * K + k : k * N + n);
 
 /** C[M,N] = op(A) @ op(B) (+ bias[N]). A: [M,K] ([K,M] if transA); B: [K,N] ([N,K] if transB). */
-export function matmul(
-  A: F64, B: F64, bias: F64 | null, M: number, N: number, K: number, transA: boolean, transB: boolean,
-): Float64Array {
+export function matmul(A: F64, B: F64, bias: F64 | null, M: number, N: number, K: number, transA: boolean, transB: boolean): Float64Array {
   const C = new Float64Array(M * N);
   for (let m = 0; m < M; m++) {
     for (let n = 0; n < N; n++) {
@@ -54,7 +50,15 @@ export function matmul(
 
 /** dC[M,N] -> dA (layout of A), dB (layout of B), dbias[N] (null unless hasBias). */
 export function matmulBackward(
-  dC: F64, A: F64, B: F64, M: number, N: number, K: number, transA: boolean, transB: boolean, hasBias: boolean,
+  dC: F64,
+  A: F64,
+  B: F64,
+  M: number,
+  N: number,
+  K: number,
+  transA: boolean,
+  transB: boolean,
+  hasBias: boolean,
 ): { dA: Float64Array; dB: Float64Array; dbias: Float64Array | null } {
   const dA = new Float64Array(M * K);
   const dB = new Float64Array(K * N);
@@ -75,9 +79,7 @@ export function matmulBackward(
 // ---------------------------------------------------------------- LayerNorm
 
 /** x[N,C], w[C], b[C] -> y[N,C], mean[N], rstd[N]. Biased variance. */
-export function layernorm(
-  x: F64, w: F64, b: F64, N: number, C: number, eps: number,
-): { y: Float64Array; mean: Float64Array; rstd: Float64Array } {
+export function layernorm(x: F64, w: F64, b: F64, N: number, C: number, eps: number): { y: Float64Array; mean: Float64Array; rstd: Float64Array } {
   const y = new Float64Array(N * C);
   const mean = new Float64Array(N);
   const rstd = new Float64Array(N);
@@ -99,7 +101,13 @@ export function layernorm(
 
 /** dy[N,C] -> dx[N,C], dw[C], db[C]. */
 export function layernormBackward(
-  dy: F64, x: F64, w: F64, mean: F64, rstd: F64, N: number, C: number,
+  dy: F64,
+  x: F64,
+  w: F64,
+  mean: F64,
+  rstd: F64,
+  N: number,
+  C: number,
 ): { dx: Float64Array; dw: Float64Array; db: Float64Array } {
   const dx = new Float64Array(N * C);
   const dw = new Float64Array(C);
@@ -145,9 +153,7 @@ export function rmsnorm(x: F64, w: F64, N: number, C: number, eps: number): { y:
 }
 
 /** dy[N,C] -> dx[N,C], dw[C]. dx = rstd*(g - x*rstd^2*mean(g*x)), g = dy*w. */
-export function rmsnormBackward(
-  dy: F64, x: F64, w: F64, rstd: F64, N: number, C: number,
-): { dx: Float64Array; dw: Float64Array } {
+export function rmsnormBackward(dy: F64, x: F64, w: F64, rstd: F64, N: number, C: number): { dx: Float64Array; dw: Float64Array } {
   const dx = new Float64Array(N * C);
   const dw = new Float64Array(C);
   for (let i = 0; i < N; i++) {
@@ -238,9 +244,7 @@ export function ropeBackward(dy: F64, pos: Int32Array, B: number, T: number, H: 
   return ropeApply(dy, pos, B, T, H, D, theta, -1);
 }
 
-function ropeApply(
-  x: F64, pos: Int32Array, B: number, T: number, H: number, D: number, theta: number, sign: number,
-): Float64Array {
+function ropeApply(x: F64, pos: Int32Array, B: number, T: number, H: number, D: number, theta: number, sign: number): Float64Array {
   const half = D / 2;
   const invFreq = ropeInvFreq(D, theta);
   const out = new Float64Array(B * T * H * D);
@@ -265,7 +269,16 @@ function ropeApply(
 
 /** Softmax probabilities p[0..t] and logsumexp of row (b,t,h). */
 function attnRow(
-  q: F64, k: F64, b: number, t: number, h: number, T: number, Hq: number, Hkv: number, D: number, scale: number,
+  q: F64,
+  k: F64,
+  b: number,
+  t: number,
+  h: number,
+  T: number,
+  Hq: number,
+  Hkv: number,
+  D: number,
+  scale: number,
 ): { p: Float64Array; lse: number } {
   const hk = Math.floor(h / (Hq / Hkv));
   const qo = ((b * T + t) * Hq + h) * D;
@@ -287,7 +300,15 @@ function attnRow(
 
 /** q[B,T,Hq,D], k,v[B,T,Hkv,D] -> out[B,T,Hq,D], lse[B,Hq,T]. */
 export function attention(
-  q: F64, k: F64, v: F64, B: number, T: number, Hq: number, Hkv: number, D: number, scale: number,
+  q: F64,
+  k: F64,
+  v: F64,
+  B: number,
+  T: number,
+  Hq: number,
+  Hkv: number,
+  D: number,
+  scale: number,
 ): { out: Float64Array; lse: Float64Array } {
   const out = new Float64Array(B * T * Hq * D);
   const lse = new Float64Array(B * Hq * T);
@@ -314,7 +335,16 @@ export function attention(
  * dq += scale ds_s k_s ; dk_s += scale ds_s q.
  */
 export function attentionBackward(
-  dout: F64, q: F64, k: F64, v: F64, B: number, T: number, Hq: number, Hkv: number, D: number, scale: number,
+  dout: F64,
+  q: F64,
+  k: F64,
+  v: F64,
+  B: number,
+  T: number,
+  Hq: number,
+  Hkv: number,
+  D: number,
+  scale: number,
 ): { dq: Float64Array; dk: Float64Array; dv: Float64Array } {
   const dq = new Float64Array(q.length);
   const dk = new Float64Array(k.length);
@@ -352,9 +382,7 @@ export function attentionBackward(
 // ---------------------------------------------------------------- cross-entropy
 
 /** logits[N,V], targets[N] (<0 = masked), weights[N] -> losses[N] (weighted, 0 if masked), lse[N]. */
-export function crossEntropy(
-  logits: F64, targets: Ids, weights: F64, N: number, V: number,
-): { losses: Float64Array; lse: Float64Array } {
+export function crossEntropy(logits: F64, targets: Ids, weights: F64, N: number, V: number): { losses: Float64Array; lse: Float64Array } {
   const losses = new Float64Array(N);
   const lse = new Float64Array(N);
   for (let i = 0; i < N; i++) {
@@ -400,7 +428,13 @@ export function embedding(ids: Ids, wte: F64, wpe: F64 | null, B: number, T: num
 
 /** dout[B,T,C] -> dwte[V,C] (scatter-add by id), dwpe[P,C] (null if P == 0). */
 export function embeddingBackward(
-  dout: F64, ids: Ids, B: number, T: number, C: number, V: number, P: number,
+  dout: F64,
+  ids: Ids,
+  B: number,
+  T: number,
+  C: number,
+  V: number,
+  P: number,
 ): { dwte: Float64Array; dwpe: Float64Array | null } {
   const dwte = new Float64Array(V * C);
   const dwpe = P > 0 ? new Float64Array(P * C) : null;

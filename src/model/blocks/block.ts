@@ -115,10 +115,13 @@ export class BlockEnv {
 
   /** A norm with weight `${name}.weight` (and bias `${name}.bias` where the model has one). */
   norm<G>(name: string, shape: NormShape, io: { x: View; y: View; stats: View }, grads: (g: G) => { dx: View; dy: View; accum: boolean }): Step<G> {
-    const w = `${name}.weight`, b = `${name}.bias`, bias = this.has(b);
+    const w = `${name}.weight`,
+      b = `${name}.bias`,
+      bias = this.has(b);
     return {
       forward: () => normForward(this.gpu, shape, { ...io, w: this.param(w), b: bias ? this.param(b) : undefined }),
-      backward: (g) => normBackward(this.gpu, shape, { ...grads(g), dw: this.grad(w), db: bias ? this.grad(b) : undefined, x: io.x, w: this.param(w), stats: io.stats }),
+      backward: (g) =>
+        normBackward(this.gpu, shape, { ...grads(g), dw: this.grad(w), db: bias ? this.grad(b) : undefined, x: io.x, w: this.param(w), stats: io.stats }),
     };
   }
 
@@ -130,12 +133,14 @@ export class BlockEnv {
 
   /** Causal attention over the heads in qkv's rows; with a KV cache, the new keys and values join layer l's. */
   attention<G>(l: number, io: { qkv: View; out: View; lse: View }, grads: (g: G) => { dqkv: View; dsum: View; dout: View }): Step<G> {
-    const { gpu, B, T, cfg } = this, cache = this.opts.cache?.layers[l];
+    const { gpu, B, T, cfg } = this,
+      cache = this.opts.cache?.layers[l];
     const shape: AttentionShape = { B, T, Hq: cfg.heads, Hkv: cfg.kvHeads, D: cfg.headDim };
     return {
-      forward: async () => cache
-        ? [...(await kvAppend(gpu, shape, { qkv: io.qkv, cache })), ...(await attentionCached(gpu, shape, { out: io.out, qkv: io.qkv, cache }))]
-        : attentionForward(gpu, shape, io),
+      forward: async () =>
+        cache
+          ? [...(await kvAppend(gpu, shape, { qkv: io.qkv, cache })), ...(await attentionCached(gpu, shape, { out: io.out, qkv: io.qkv, cache }))]
+          : attentionForward(gpu, shape, io),
       backward: (g) => attentionBackward(gpu, shape, { ...grads(g), out: io.out, lse: io.lse, qkv: io.qkv }),
     };
   }

@@ -7,14 +7,23 @@ import { blockGradients, layerActivations } from '../../shared/plan-buffers.ts';
 import type { Block, BlockGrads } from './block.ts';
 
 export interface Gpt2Acts {
-  n1: View; s1: View; qkv: View; att: View; lse: View; res2: View; n2: View; s2: View;
+  n1: View;
+  s1: View;
+  qkv: View;
+  att: View;
+  lse: View;
+  res2: View;
+  n2: View;
+  s2: View;
   mid: View; // c_fc output (pre-gelu)
   act: View; // gelu output
   out: View;
 }
 
 export interface Gpt2Grads extends BlockGrads {
-  dI: View; dqkv: View; dsum: View;
+  dI: View;
+  dqkv: View;
+  dsum: View;
 }
 
 const conv1d = (In: number, Out: number): Omit<LinearShape, 'N'> => ({ In, Out, layout: 'in_out' });
@@ -34,7 +43,8 @@ export const gpt2Block: Block<Gpt2Acts, Gpt2Grads> = {
   },
 
   layer(env, l, x, a) {
-    const { gpu, BT, branch } = env, { hidden: C, intermediate: I } = env.cfg;
+    const { gpu, BT, branch } = env,
+      { hidden: C, intermediate: I } = env.cfg;
     const h = `h.${l}.`;
     const ln = { N: BT, C, eps: env.cfg.eps, rms: false };
     return [

@@ -12,16 +12,27 @@ import { blockGradients, layerActivations } from '../../shared/plan-buffers.ts';
 import { group, type Block, type BlockGrads, type Step } from './block.ts';
 
 export interface LlamaActs {
-  n1: View; s1: View; qkv: View; att: View; lse: View; res2: View; n2: View; s2: View;
+  n1: View;
+  s1: View;
+  qkv: View;
+  att: View;
+  lse: View;
+  res2: View;
+  n2: View;
+  s2: View;
   mid: View; // gate | up
   act: View; // silu(gate) * up
   out: View;
   /** Qwen3: q and k before their per-head norms, in qkv's row layout (its v columns unused), and the norms' stats. */
-  qk?: View; sq?: View; sk?: View;
+  qk?: View;
+  sq?: View;
+  sk?: View;
 }
 
 export interface LlamaGrads extends BlockGrads {
-  dI: View; dqkv: View; dsum: View;
+  dI: View;
+  dqkv: View;
+  dsum: View;
   /** Qwen3: q and k's gradient before their norms */
   dqk?: View;
   /** the attention output's gradient [B*T, heads * headDim] (dC where that is the hidden size) */
@@ -50,21 +61,46 @@ export const llamaBlock: Block<LlamaActs, LlamaGrads> = {
     const { gpu, BT, branch } = env;
     const { hidden: C, heads: Hq, kvHeads: Hkv, headDim: D, intermediate: I, eps, qkNorm } = env.cfg;
     const S = (Hq + 2 * Hkv) * D;
-    const h = `model.layers.${l}.`, attn = h + 'self_attn.', mlp = h + 'mlp.';
+    const h = `model.layers.${l}.`,
+      attn = h + 'self_attn.',
+      mlp = h + 'mlp.';
     const rms = { N: BT, C, eps, rms: true };
     // q, k and v side by side in each row of qkv; with q/k norms, q and k land in a.qk and their norms
     // write them into a.qkv (a norm cannot run in place)
-    const qkvProj = ([['q', 0, Hq * D], ['k', Hq * D, Hkv * D], ['v', (Hq + Hkv) * D, Hkv * D]] as const).map(([name, off, rows], i) => {
+    const qkvProj = (
+      [
+        ['q', 0, Hq * D],
+        ['k', Hq * D, Hkv * D],
+        ['v', (Hq + Hkv) * D, Hkv * D],
+      ] as const
+    ).map(([name, off, rows], i) => {
       const normed = qkNorm && name !== 'v';
-      return env.linear<LlamaGrads>(attn + `${name}_proj`, linear(C, rows, { ldy: S, yOff: off }), { x: a.n1, y: normed ? a.qk! : a.qkv },
-        (g) => ({ dx: g.dC, dy: normed ? g.dqk! : g.dqkv, accumDx: i > 0 }));
+      return env.linear<LlamaGrads>(attn + `${name}_proj`, linear(C, rows, { ldy: S, yOff: off }), { x: a.n1, y: normed ? a.qk! : a.qkv }, (g) => ({
+        dx: g.dC,
+        dy: normed ? g.dqk! : g.dqkv,
+        accumDx: i > 0,
+      }));
     });
     // Qwen3's q_norm / k_norm: RMSNorm over each head's D values, read from and written to the q|k|v rows
-    const qkNorms: Step<LlamaGrads>[] = qkNorm ? [group(
-      env.norm(attn + 'q_norm', { N: BT * Hq, C: D, eps, rms: true, rows: { group: Hq, ld: S, off: 0 } }, { x: a.qk!, y: a.qkv, stats: a.sq! }, (g) => ({ dx: g.dqk!, dy: g.dqkv, accum: false })),
-      env.norm(attn + 'k_norm', { N: BT * Hkv, C: D, eps, rms: true, rows: { group: Hkv, ld: S, off: Hq * D } }, { x: a.qk!, y: a.qkv, stats: a.sk! }, (g) => ({ dx: g.dqk!, dy: g.dqkv, accum: false })),
-    )] : [];
-    const ropeShape = { BT, Hq, Hkv, D }, positions = { pos: env.pos, table: env.ropeTable! };
+    const qkNorms: Step<LlamaGrads>[] = qkNorm
+      ? [
+          group(
+            env.norm(attn + 'q_norm', { N: BT * Hq, C: D, eps, rms: true, rows: { group: Hq, ld: S, off: 0 } }, { x: a.qk!, y: a.qkv, stats: a.sq! }, (g) => ({
+              dx: g.dqk!,
+              dy: g.dqkv,
+              accum: false,
+            })),
+            env.norm(
+              attn + 'k_norm',
+              { N: BT * Hkv, C: D, eps, rms: true, rows: { group: Hkv, ld: S, off: Hq * D } },
+              { x: a.qk!, y: a.qkv, stats: a.sk! },
+              (g) => ({ dx: g.dqk!, dy: g.dqkv, accum: false }),
+            ),
+          ),
+        ]
+      : [];
+    const ropeShape = { BT, Hq, Hkv, D },
+      positions = { pos: env.pos, table: env.ropeTable! };
     return [
       env.norm(h + 'input_layernorm', rms, { x, y: a.n1, stats: a.s1 }, (g) => ({ dx: g.dres, dy: g.dC, accum: true })),
       group(...qkvProj),

@@ -32,12 +32,18 @@ export function epochOrder(count: number, seed: number, epoch: number): number[]
 
 /** Indices of step s's batch over `count` items (the last batch of a pass may be short). */
 export function batchOf(count: number, batch: number, seed: number, s: number): number[] {
-  const perEpoch = Math.ceil(count / batch), i = s % perEpoch;
+  const perEpoch = Math.ceil(count / batch),
+    i = s % perEpoch;
   return epochOrder(count, seed, Math.floor(s / perEpoch)).slice(i * batch, (i + 1) * batch);
 }
 
 /** An adapter as a run's config gives it: rank, alpha and dropout from the config (the schema's defaults), the adapted modules per architecture. */
-export const loraConfig = (c: TrainConfig, arch: 'gpt2' | 'llama'): LoraConfig => ({ r: c.loraRank, alpha: c.loraAlpha, dropout: c.loraDropout, targets: LORA_DEFAULTS[arch].targets });
+export const loraConfig = (c: TrainConfig, arch: 'gpt2' | 'llama'): LoraConfig => ({
+  r: c.loraRank,
+  alpha: c.loraAlpha,
+  dropout: c.loraDropout,
+  targets: LORA_DEFAULTS[arch].targets,
+});
 
 /** Uploads the weights (not the moments) of checkpoint table `prefix` into `table`. */
 export function uploadParams(table: ParamTable, ck: Checkpoint, prefix: string): void {
@@ -140,14 +146,22 @@ export interface Setup {
 }
 
 const schedOf = (c: TrainConfig, steps: number) => ({
-  lr: c.lr, beta1: c.beta1, beta2: c.beta2, eps: c.eps, weightDecay: c.weightDecay, maxGradNorm: c.maxGradNorm,
-  minLrRatio: c.minLrRatio, warmupSteps: Math.ceil(steps * c.warmupRatio), totalSteps: steps,
+  lr: c.lr,
+  beta1: c.beta1,
+  beta2: c.beta2,
+  eps: c.eps,
+  weightDecay: c.weightDecay,
+  maxGradNorm: c.maxGradNorm,
+  minLrRatio: c.minLrRatio,
+  warmupSteps: Math.ceil(steps * c.warmupRatio),
+  totalSteps: steps,
 });
 
 /** The trained weights and the shared helpers; `cleanup` frees the weights (and, once a builder adds them, its trainer and the rest). */
 export async function setup(ctx: StageContext, stage: Stage, c: TrainConfig, records: DataRecord[]): Promise<Setup> {
   const { tok, base, files } = ctx;
-  const eos = tok.eosTokenIds, pad = eos[0] ?? 0;
+  const eos = tok.eosTokenIds,
+    pad = eos[0] ?? 0;
   const lora = c.loraRank > 0;
   // an adapter on the shared frozen base, or a model of our own
   const owned = lora ? undefined : loadModel(ctx.gpu, { ...files, configFile: `${files.source}/config.json` }, { optimizer: true }).model;
@@ -157,12 +171,28 @@ export async function setup(ctx: StageContext, stage: Stage, c: TrainConfig, rec
   adapter?.init(c.seed);
   const cleanup: (() => void)[] = [() => adapter?.destroy(), () => owned?.params.destroy()];
   let epochs: number | undefined;
-  const exportPolicy = (steps: number, head?: ScoreHead, bias?: number) => packagePolicy({ model, lora: adapter }, {
-    meta: exportMeta(stage, steps, files.source), source: files.source, tokenizerFiles: tokenizerFilesOf(files),
-    score: head ? { head: head.params, bias: bias ?? 0, padTokenId: tok.padTokenId ?? pad } : undefined,
-  });
+  const exportPolicy = (steps: number, head?: ScoreHead, bias?: number) =>
+    packagePolicy(
+      { model, lora: adapter },
+      {
+        meta: exportMeta(stage, steps, files.source),
+        source: files.source,
+        tokenizerFiles: tokenizerFilesOf(files),
+        score: head ? { head: head.params, bias: bias ?? 0, padTokenId: tok.padTokenId ?? pad } : undefined,
+      },
+    );
   return {
-    ctx, stage, c, records, tok, eos, pad, B: c.batchSize, model, adapter, cleanup,
+    ctx,
+    stage,
+    c,
+    records,
+    tok,
+    eos,
+    pad,
+    B: c.batchSize,
+    model,
+    adapter,
+    cleanup,
     weights: { weights: adapter ? adapter.params : model.params },
     encPrompt: (p) => tok.encodePrompt(p),
     encCompletion: (s) => [...tok.encode(s, { addSpecialTokens: false }), ...eos.slice(0, 1)],
@@ -174,8 +204,12 @@ export async function setup(ctx: StageContext, stage: Stage, c: TrainConfig, rec
     },
     exportPolicy,
     run: (fields) => ({
-      epochs, state: () => ({}), setState: () => {}, finish: async () => ({}),
-      exportFiles: (steps: number) => exportPolicy(steps), destroy: () => cleanup.forEach((f) => f()),
+      epochs,
+      state: () => ({}),
+      setState: () => {},
+      finish: async () => ({}),
+      exportFiles: (steps: number) => exportPolicy(steps),
+      destroy: () => cleanup.forEach((f) => f()),
       ...fields,
     }),
   };
@@ -185,6 +219,8 @@ export async function setup(ctx: StageContext, stage: Stage, c: TrainConfig, rec
 export function rankingsOf(x: Setup): Ranking[] {
   return [
     ...rewardRankings(x.records).map((r) => ({ prompt: x.encPrompt(r.prompt), completions: r.completions.map(x.encCompletion), ranks: r.ranks })),
-    ...x.records.flatMap((r) => (r.kind === 'preference' ? [{ prompt: x.encPrompt(r.prompt), completions: [x.encCompletion(r.chosen), x.encCompletion(r.rejected)] }] : [])),
+    ...x.records.flatMap((r) =>
+      r.kind === 'preference' ? [{ prompt: x.encPrompt(r.prompt), completions: [x.encCompletion(r.chosen), x.encCompletion(r.rejected)] }] : [],
+    ),
   ];
 }

@@ -12,16 +12,25 @@ export async function dpoStage(x: Setup): Promise<StageRun> {
   if (!pairs.length) throw new DataError('DPO needs rankings (without full ties) or {"prompt","chosen","rejected"} records');
   const T = x.fitT(Math.max(...pairs.map((p) => p.prompt.length + Math.max(p.chosen.length, p.rejected.length))));
   const totalSteps = x.stepsFor(Math.ceil(pairs.length / B));
-  const t = await DpoTrainer.create(model, { ...x.sched(totalSteps), beta: c.beta, pairsPerStep: B, seqLen: T, padId: pad }, { lora: adapter, reference: adapter ? undefined : x.ctx.base });
+  const t = await DpoTrainer.create(
+    model,
+    { ...x.sched(totalSteps), beta: c.beta, pairsPerStep: B, seqLen: T, padId: pad },
+    { lora: adapter, reference: adapter ? undefined : x.ctx.base },
+  );
   x.cleanup.unshift(() => t.destroy());
   return x.run({
-    totalSteps, trainables: x.weights, policy: { model, lora: adapter },
+    totalSteps,
+    trainables: x.weights,
+    policy: { model, lora: adapter },
     planUse: () => t.planUse,
     step: stepper(t, {
       batch: (s) => batchOf(pairs.length, B, c.seed, s).map((k) => pairs[k]!),
       train: (batch) => t.trainStep(batch),
       out({ step: _s, skipped, lr, gradNorm, ...rest }, batch) {
-        const tokens = batch.reduce((n, p) => n + rowLength({ prompt: p.prompt, completion: p.chosen }, T) + rowLength({ prompt: p.prompt, completion: p.rejected }, T), 0);
+        const tokens = batch.reduce(
+          (n, p) => n + rowLength({ prompt: p.prompt, completion: p.chosen }, T) + rowLength({ prompt: p.prompt, completion: p.rejected }, T),
+          0,
+        );
         return { metrics: { ...rest, learning_rate: lr, grad_norm: gradNorm }, tokens, skipped };
       },
     }),

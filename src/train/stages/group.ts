@@ -13,13 +13,19 @@ export async function groupStage(x: Setup): Promise<StageRun> {
   const stage = x.stage as 'grpo' | 'rloo';
   const { prompts, perEpoch, batchAt, textOf, tokenTexts } = onlinePrompts(x);
   const T = x.fitT(Math.max(...prompts.map((p) => p.length + c.maxNewTokens)));
-  const G = c.numSamples, given = ctx.rewardFunctions ?? [];
+  const G = c.numSamples,
+    given = ctx.rewardFunctions ?? [];
   const scorers: RewardScorer[] = c.reward_funcs.map((name) => {
     const f = given.find((g) => g.name === name);
     if (!f) throw new DataError(`no reward function named "${name}" was given (${given.map((g) => g.name).join(', ') || 'none'})`);
     return {
       name,
-      score: (rs) => callReward(f, { prompts: rs.map((r) => textOf(r.prompt)), completions: rs.map((r) => tok.decode(r.response, { skipSpecialTokens: true })), completion_ids: rs.map((r) => r.response) }),
+      score: (rs) =>
+        callReward(f, {
+          prompts: rs.map((r) => textOf(r.prompt)),
+          completions: rs.map((r) => tok.decode(r.response, { skipSpecialTokens: true })),
+          completion_ids: rs.map((r) => r.response),
+        }),
     };
   });
   let rewardModel: ModelReward | undefined;
@@ -35,33 +41,67 @@ export async function groupStage(x: Setup): Promise<StageRun> {
   }
   const totalSteps = x.stepsFor(perEpoch);
   const t = await GrpoTrainer.create({ model, lora: adapter }, ctx.base, scorers, {
-    method: stage, lr: c.lr, beta1: c.beta1, beta2: c.beta2, eps: c.eps, weightDecay: c.weightDecay, maxGradNorm: c.maxGradNorm,
-    warmupSteps: Math.ceil(totalSteps * c.num_iterations * c.warmupRatio), totalSteps: totalSteps * c.num_iterations, minLrRatio: c.minLrRatio,
-    num_generations: G, promptsPerStep: B, max_completion_length: c.maxNewTokens, temperature: c.temperature,
-    scale_rewards: c.scale_rewards, loss_type: c.loss_type, normalize_advantages: c.normalize_advantages,
-    epsilon: c.epsilon, epsilon_high: c.epsilon_high || c.epsilon, beta: c.beta, num_iterations: c.num_iterations, early_stopping: c.early_stopping, target_kl: c.target_kl,
-    mask_truncated_completions: c.mask_truncated_completions, reward_weights: c.reward_weights.length ? c.reward_weights : undefined,
-    seqLen: T, padId: pad, eosIds: eos, seed: c.seed,
+    method: stage,
+    lr: c.lr,
+    beta1: c.beta1,
+    beta2: c.beta2,
+    eps: c.eps,
+    weightDecay: c.weightDecay,
+    maxGradNorm: c.maxGradNorm,
+    warmupSteps: Math.ceil(totalSteps * c.num_iterations * c.warmupRatio),
+    totalSteps: totalSteps * c.num_iterations,
+    minLrRatio: c.minLrRatio,
+    num_generations: G,
+    promptsPerStep: B,
+    max_completion_length: c.maxNewTokens,
+    temperature: c.temperature,
+    scale_rewards: c.scale_rewards,
+    loss_type: c.loss_type,
+    normalize_advantages: c.normalize_advantages,
+    epsilon: c.epsilon,
+    epsilon_high: c.epsilon_high || c.epsilon,
+    beta: c.beta,
+    num_iterations: c.num_iterations,
+    early_stopping: c.early_stopping,
+    target_kl: c.target_kl,
+    mask_truncated_completions: c.mask_truncated_completions,
+    reward_weights: c.reward_weights.length ? c.reward_weights : undefined,
+    seqLen: T,
+    padId: pad,
+    eosIds: eos,
+    seed: c.seed,
   });
   cleanup.unshift(() => t.destroy());
   return x.run({
-    totalSteps, trainables: x.weights, policy: { model, lora: adapter },
+    totalSteps,
+    trainables: x.weights,
+    policy: { model, lora: adapter },
     planUse: () => totalUse([t, rewardModel]),
     step: stepper(t, {
       batch: batchAt,
       train: (batch, onPhase) => t.trainStep(batch, onPhase),
       out: (r, batch, s) => ({
-        metrics: r.metrics, skipped: r.skipped,
+        metrics: r.metrics,
+        skipped: r.skipped,
         tokens: Math.round(B * G * r.metrics['completions/mean_length']!) + batch.reduce((n, p) => n + p.length * G, 0),
         // the first rollouts token by token for the Inspect tab: KL contribution (log pi - log ref; 0 without
         // a reference), no value model, the sequence's advantage on every token
         samples: r.rows.slice(0, 4).map((y) => ({
-          prompt: textOf(y.prompt), response: tok.decode(y.completion, { skipSpecialTokens: true }), score: y.reward,
-          tokens: tokenTexts(y.prompt, y.completion), kl: y.logp.map((l, i) => (y.ref ? l - y.ref[i]! : 0)), value: [], advantage: y.completion.map(() => y.advantage),
+          prompt: textOf(y.prompt),
+          response: tok.decode(y.completion, { skipSpecialTokens: true }),
+          score: y.reward,
+          tokens: tokenTexts(y.prompt, y.completion),
+          kl: y.logp.map((l, i) => (y.ref ? l - y.ref[i]! : 0)),
+          value: [],
+          advantage: y.completion.map(() => y.advantage),
         })),
         completions: r.rows.map((y) => ({
-          step: s + 1, prompt: textOf(y.prompt), completion: tok.decode(y.completion, { skipSpecialTokens: true }),
-          rewards: Object.fromEntries(scorers.map((f, k) => [f.name, y.rewards[k]!])), reward: y.reward, advantage: y.advantage,
+          step: s + 1,
+          prompt: textOf(y.prompt),
+          completion: tok.decode(y.completion, { skipSpecialTokens: true }),
+          rewards: Object.fromEntries(scorers.map((f, k) => [f.name, y.rewards[k]!])),
+          reward: y.reward,
+          advantage: y.advantage,
         })),
       }),
     }),

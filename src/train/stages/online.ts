@@ -18,16 +18,20 @@ export interface OnlinePrompts {
 export function onlinePrompts(x: Setup): OnlinePrompts {
   const { tok, B, c } = x;
   const given = toPrompts(x.records);
-  if (!tok.hasChatTemplate && given.some((p) => promptText(p) === undefined)) throw new DataError('a system or multi-turn conversational prompt needs the model\'s chat template, and it has none');
+  if (!tok.hasChatTemplate && given.some((p) => promptText(p) === undefined))
+    throw new DataError("a system or multi-turn conversational prompt needs the model's chat template, and it has none");
   const prompts = given.map(x.encPrompt);
   const shown = new Map(given.map((p, i) => [prompts[i]!.join(','), typeof p === 'string' ? p : p.at(-1)!.content] as const));
   const perEpoch = Math.floor(prompts.length / B);
   if (perEpoch < 1) throw new DataError(`${x.stage.toUpperCase()}: ${prompts.length} prompts, fewer than batchSize ${B}`);
   return {
-    prompts, perEpoch,
+    prompts,
+    perEpoch,
     batchAt(s) {
       const i = s % perEpoch;
-      return epochOrder(prompts.length, c.seed, Math.floor(s / perEpoch)).slice(i * B, (i + 1) * B).map((k) => prompts[k]!);
+      return epochOrder(prompts.length, c.seed, Math.floor(s / perEpoch))
+        .slice(i * B, (i + 1) * B)
+        .map((k) => prompts[k]!);
     },
     textOf: (ids) => shown.get(ids.join(',')) ?? tok.decode(ids),
     tokenTexts(prompt, ids) {

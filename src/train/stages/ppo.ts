@@ -16,21 +16,49 @@ export async function ppoStage(x: Setup): Promise<StageRun> {
   const { base } = ctx;
   const rw = ctx.reward;
   if (!rw) throw new Error('PPO needs a reward-model run');
-  if ((rw.config.loraRank > 0) !== !!adapter) throw new DataError(adapter ? 'a LoRA policy needs a LoRA reward model (one shared base)' : 'a LoRA reward model needs a LoRA policy: give loraRank >= 1');
+  if (rw.config.loraRank > 0 !== !!adapter)
+    throw new DataError(adapter ? 'a LoRA policy needs a LoRA reward model (one shared base)' : 'a LoRA reward model needs a LoRA policy: give loraRank >= 1');
   const { prompts, perEpoch, batchAt, textOf, tokenTexts } = onlinePrompts(x);
   const { rmRole, valueRole, valueTables } = rewardAndValue(x, rw);
   // PPO-ptx: the demonstrations given with the prompts ({"prompt","completion"} lines with a completion)
-  const ptx = x.records.flatMap((r): Example[] => (r.kind === 'completion' && r.completion ? [{ prompt: x.encPrompt(r.prompt), completion: x.encCompletion(r.completion) }] : []));
-  const T = x.fitT(Math.max(...prompts.map((p) => p.length + c.maxNewTokens), ...(c.ptx_coef > 0 ? ptx.map((e) => e.prompt.length + e.completion.length) : [])));
+  const ptx = x.records.flatMap((r): Example[] =>
+    r.kind === 'completion' && r.completion ? [{ prompt: x.encPrompt(r.prompt), completion: x.encCompletion(r.completion) }] : [],
+  );
+  const T = x.fitT(
+    Math.max(...prompts.map((p) => p.length + c.maxNewTokens), ...(c.ptx_coef > 0 ? ptx.map((e) => e.prompt.length + e.completion.length) : [])),
+  );
   const totalSteps = x.stepsFor(perEpoch);
   const t = await PpoTrainer.create(
     { policy: { model, lora: adapter }, reference: { model: base }, reward: rmRole, value: valueRole },
     {
-      ...PPO_DEFAULTS, lr: c.lr, beta1: c.beta1, beta2: c.beta2, eps: c.eps, weightDecay: c.weightDecay, maxGradNorm: c.maxGradNorm,
-      kl_coef: c.kl_coef, kl_target: c.kl_target, cliprange: c.cliprange, cliprange_value: c.cliprange_value, vf_coef: c.vf_coef,
-      gamma: c.gamma, lam: c.lam, ppo_epochs: c.ppo_epochs, minibatches: c.minibatches, early_stopping: c.early_stopping, target_kl: c.target_kl, promptsPerStep: B, numSamples: c.numSamples,
-      maxNewTokens: c.maxNewTokens, temperature: c.temperature, seqLen: T, padId: pad, eosIds: eos, seed: c.seed,
-      ptx_coef: c.ptx_coef, ema_decay: c.ema_decay,
+      ...PPO_DEFAULTS,
+      lr: c.lr,
+      beta1: c.beta1,
+      beta2: c.beta2,
+      eps: c.eps,
+      weightDecay: c.weightDecay,
+      maxGradNorm: c.maxGradNorm,
+      kl_coef: c.kl_coef,
+      kl_target: c.kl_target,
+      cliprange: c.cliprange,
+      cliprange_value: c.cliprange_value,
+      vf_coef: c.vf_coef,
+      gamma: c.gamma,
+      lam: c.lam,
+      ppo_epochs: c.ppo_epochs,
+      minibatches: c.minibatches,
+      early_stopping: c.early_stopping,
+      target_kl: c.target_kl,
+      promptsPerStep: B,
+      numSamples: c.numSamples,
+      maxNewTokens: c.maxNewTokens,
+      temperature: c.temperature,
+      seqLen: T,
+      padId: pad,
+      eosIds: eos,
+      seed: c.seed,
+      ptx_coef: c.ptx_coef,
+      ema_decay: c.ema_decay,
     },
   );
   cleanup.unshift(() => t.destroy());
@@ -40,7 +68,9 @@ export async function ppoStage(x: Setup): Promise<StageRun> {
     t.setPtxData(Array.from({ length: Math.ceil(ptx.length / rows) }, (_, i) => sftBatch(ptx.slice(i * rows, (i + 1) * rows), rows, T, pad)));
   }
   return x.run({
-    totalSteps, trainables: { ...x.weights, ...valueTables }, policy: { model, lora: adapter },
+    totalSteps,
+    trainables: { ...x.weights, ...valueTables },
+    policy: { model, lora: adapter },
     planUse: () => t.planUse,
     step: stepper(t, {
       batch: batchAt,
@@ -48,10 +78,17 @@ export async function ppoStage(x: Setup): Promise<StageRun> {
       out({ step: _s, samples, skipped, ...metrics }, batch) {
         const rollouts = batch.length * c.numSamples;
         return {
-          metrics, skipped, tokens: Math.round(rollouts * metrics['objective/response_length']) + batch.reduce((n, p) => n + p.length * c.numSamples, 0),
+          metrics,
+          skipped,
+          tokens: Math.round(rollouts * metrics['objective/response_length']) + batch.reduce((n, p) => n + p.length * c.numSamples, 0),
           samples: samples.map((y) => ({
-            prompt: textOf(y.prompt), response: tok.decode(y.response, { skipSpecialTokens: true }), score: y.score,
-            tokens: tokenTexts(y.prompt, y.response), kl: y.kl, value: y.value, advantage: y.advantage,
+            prompt: textOf(y.prompt),
+            response: tok.decode(y.response, { skipSpecialTokens: true }),
+            score: y.score,
+            tokens: tokenTexts(y.prompt, y.response),
+            kl: y.kl,
+            value: y.value,
+            advantage: y.advantage,
           })),
         };
       },
@@ -69,21 +106,37 @@ export async function ppoStage(x: Setup): Promise<StageRun> {
 
 /** The reward role (frozen) and the value role (trained), both the reward-model run's weights and head: on the base (LoRA) or models of their own. */
 function rewardAndValue(x: Setup, rw: NonNullable<Setup['ctx']['reward']>) {
-  const { ctx, adapter, cleanup } = x, { base } = ctx, arch = base.cfg.arch;
+  const { ctx, adapter, cleanup } = x,
+    { base } = ctx,
+    arch = base.cfg.arch;
   let rmRole, valueRole, valueTables: Record<string, ParamTable>;
   if (adapter) {
-    const rmLora = new LoraSet(base, loraConfig(rw.config, arch)), rmHead = new ScoreHead(base);
-    const value = new LoraSet(base, loraConfig(rw.config, arch), { optimizer: true }), valueHead = new ScoreHead(base, { optimizer: true });
-    cleanup.push(() => rmLora.destroy(), () => rmHead.destroy(), () => value.destroy(), () => valueHead.destroy());
+    const rmLora = new LoraSet(base, loraConfig(rw.config, arch)),
+      rmHead = new ScoreHead(base);
+    const value = new LoraSet(base, loraConfig(rw.config, arch), { optimizer: true }),
+      valueHead = new ScoreHead(base, { optimizer: true });
+    cleanup.push(
+      () => rmLora.destroy(),
+      () => rmHead.destroy(),
+      () => value.destroy(),
+      () => valueHead.destroy(),
+    );
     uploadParams(rmLora.params, rw.checkpoint, 'weights');
     uploadParams(value.params, rw.checkpoint, 'weights');
     rmRole = { model: base, lora: rmLora, head: rmHead };
     valueRole = { model: base, lora: value, head: valueHead };
     valueTables = { value: value.params, valueHead: valueHead.params };
   } else {
-    const rmModel = loadModel(ctx.gpu, ctx.files).model, valueModel = loadModel(ctx.gpu, ctx.files, { optimizer: true }).model;
-    const rmHead = new ScoreHead(rmModel), valueHead = new ScoreHead(valueModel, { optimizer: true });
-    cleanup.push(() => rmHead.destroy(), () => valueHead.destroy(), () => rmModel.params.destroy(), () => valueModel.params.destroy());
+    const rmModel = loadModel(ctx.gpu, ctx.files).model,
+      valueModel = loadModel(ctx.gpu, ctx.files, { optimizer: true }).model;
+    const rmHead = new ScoreHead(rmModel),
+      valueHead = new ScoreHead(valueModel, { optimizer: true });
+    cleanup.push(
+      () => rmHead.destroy(),
+      () => valueHead.destroy(),
+      () => rmModel.params.destroy(),
+      () => valueModel.params.destroy(),
+    );
     uploadParams(rmModel.params, rw.checkpoint, 'weights');
     uploadParams(valueModel.params, rw.checkpoint, 'weights');
     rmRole = { model: rmModel, head: rmHead };

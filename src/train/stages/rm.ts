@@ -22,8 +22,16 @@ export async function rmStage(x: Setup): Promise<StageRun> {
   const maxK = Math.max(...rankings.map((r) => r.completions.length));
   const demos = x.records.flatMap((r) => (r.kind === 'completion' ? [{ prompt: x.encPrompt(r.prompt), completion: x.encCompletion(r.completion) }] : []));
   // `evaluate` and `score` take rankings it has not seen: 32 positions of room, and longer ones are refused
-  const T = x.fitT(Math.max(...rankings.flatMap((r) => r.completions.map((y) => r.prompt.length + y.length)), ...demos.map((d) => d.prompt.length + d.completion.length)), 32);
-  const t = await RewardTrainer.create(model, head, { ...x.sched(totalSteps), promptsPerStep: B, maxK, seqLen: T, epochs: 1, padId: pad, headLrRatio: c.headLrRatio }, adapter);
+  const T = x.fitT(
+    Math.max(...rankings.flatMap((r) => r.completions.map((y) => r.prompt.length + y.length)), ...demos.map((d) => d.prompt.length + d.completion.length)),
+    32,
+  );
+  const t = await RewardTrainer.create(
+    model,
+    head,
+    { ...x.sched(totalSteps), promptsPerStep: B, maxK, seqLen: T, epochs: 1, padId: pad, headLrRatio: c.headLrRatio },
+    adapter,
+  );
   x.cleanup.unshift(() => t.destroy());
   const rankingTokens = (rs: Ranking[]) => rs.reduce((n, r) => n + r.completions.reduce((m, y) => m + rowLength({ prompt: r.prompt, completion: y }, T), 0), 0);
   const fits = (what: string, seqs: { prompt: number[]; completion: number[] }[]) => {
@@ -31,7 +39,8 @@ export async function rmStage(x: Setup): Promise<StageRun> {
     if (longest > T) throw new DataError(`${what} holds ${longest} tokens, more than the ${T} positions this reward model was built with`);
   };
   return x.run({
-    totalSteps, trainables: { ...x.weights, head: head.params },
+    totalSteps,
+    trainables: { ...x.weights, head: head.params },
     planUse: () => t.planUse,
     step: stepper(t, {
       batch: (s) => batchOf(train.length, B, c.seed, s).map((k) => train[k]!),
@@ -54,7 +63,10 @@ export async function rmStage(x: Setup): Promise<StageRun> {
     },
     async evaluate(recs: DataRecord[]) {
       const rs = toRankings(recs).map((r) => ({ prompt: x.encPrompt(r.prompt), completions: r.completions.map(x.encCompletion), ranks: r.ranks }));
-      fits('a ranking to evaluate', rs.flatMap((r) => r.completions.map((completion) => ({ prompt: r.prompt, completion }))));
+      fits(
+        'a ranking to evaluate',
+        rs.flatMap((r) => r.completions.map((completion) => ({ prompt: r.prompt, completion }))),
+      );
       return t.evaluate(rs);
     },
     async score(items) {

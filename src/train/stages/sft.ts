@@ -21,12 +21,18 @@ export async function sftStage(x: Setup): Promise<StageRun> {
   const t = await SftTrainer.create(model, { ...x.sched(totalSteps), batchSize: B, seqLen: T, accumulation: 1 }, adapter);
   x.cleanup.unshift(() => t.destroy());
   return x.run({
-    totalSteps, trainables: x.weights, policy: { model, lora: adapter },
+    totalSteps,
+    trainables: x.weights,
+    policy: { model, lora: adapter },
     planUse: () => t.planUse,
     step: stepper(t, {
       batch: (s) => batchOf(examples.length, B, c.seed, s).map((k) => examples[k]!),
       train: (batch) => t.trainStep([sftBatch(batch, B, T, pad)]),
-      out: (r, batch) => ({ metrics: { loss: r.loss, learning_rate: r.lr, grad_norm: r.gradNorm }, tokens: batch.reduce((n, e) => n + rowLength(e, T), 0), skipped: r.skipped }),
+      out: (r, batch) => ({
+        metrics: { loss: r.loss, learning_rate: r.lr, grad_norm: r.gradNorm },
+        tokens: batch.reduce((n, e) => n + rowLength(e, T), 0),
+        skipped: r.skipped,
+      }),
     }),
   });
 }
