@@ -229,276 +229,341 @@ export async function runExperiment(gpu: Gpu, o: ExperimentOptions): Promise<Exp
   }
 }
 
+/** What every part of one experiment shares: its options, the model's files and tokenizer, and the tallies it fills. */
+interface Env {
+  gpu: Gpu;
+  o: ExperimentOptions;
+  log: (s: string) => void;
+  files: ModelFiles;
+  tok: Tok;
+  maxNew: number;
+  /** A stage's config for a seed: the defaults, the options' own values over them; PPO's reward model is the one trained just before it, in this process (no run id to name). */
+  cfgOf: (stage: Stage, seed: number, base: Pick<Transformer, 'cfg'>) => ReturnType<typeof resolveConfig>;
+  runs: RunResult[];
+  /** each RL stage's metrics lines, by `${stage}/${labeler}/${comparisons}`, one list per seed */
+  rlCurves: Record<string, Record<string, number>[][]>;
+  /** how often the labeler agrees with itself, judging the same held-out pair twice (InstructGPT's labelers agreed with each other 72.6% of the time) */
+  agree: Record<string, { same: number; n: number }>;
+}
+
 async function experiment(gpu: Gpu, o: ExperimentOptions): Promise<ExperimentResults> {
-  const log = o.log ?? (() => {});
   const t0 = Date.now();
   const files: ModelFiles = await readModelFolder(o.model);
   if (!files.tokenizer) throw new Error(`${o.model}: no tokenizer.json; the experiment reads and writes text`);
-  const tok = Tok.fromJson(files.tokenizer, files.tokenizerConfig, `${files.source}/tokenizer.json`);
-  const runs: RunResult[] = [];
-  const rlCurves: Record<string, Record<string, number>[][]> = {};
-  // how often the labeler agrees with itself, judging the same held-out pair twice (InstructGPT's
-  // labelers agreed with each other 72.6% of the time)
-  const agree: Record<string, { same: number; n: number }> = {};
-  const maxNew = o.maxNewTokens ?? 48;
-  // PPO's reward model is the one trained just before it, in this process (no run id to name)
-  const cfgOf = (stage: Stage, seed: number, base: Pick<Transformer, 'cfg'>) =>
-    resolveConfig(stage, { seed, ...(stage in RM_SCORE ? { rewardRunId: 'experiment' } : {}), ...(o.config?.[stage] ?? {}) }, base.cfg);
+  const env: Env = {
+    gpu,
+    o,
+    log: o.log ?? (() => {}),
+    files,
+    tok: Tok.fromJson(files.tokenizer, files.tokenizerConfig, `${files.source}/tokenizer.json`),
+    maxNew: o.maxNewTokens ?? 48,
+    cfgOf: (stage, seed, base) =>
+      resolveConfig(stage, { seed, ...(stage in RM_SCORE ? { rewardRunId: 'experiment' } : {}), ...(o.config?.[stage] ?? {}) }, base.cfg),
+    runs: [],
+    rlCurves: {},
+    agree: {},
+  };
   // one base serves every stage of a seed: its linear weights in f16 (where the device has 'shader-f16') only
   // when every stage trains a LoRA adapter on it; a full fine-tune's reference and starting weights stay f32
   const modelCfg = parseConfig(files.config, `${files.source}/config.json`);
-  const frozenF16 = o.stages.every((st) => cfgOf(st, o.firstSeed ?? 1, { cfg: modelCfg }).loraRank > 0);
+  const frozenF16 = o.stages.every((st) => env.cfgOf(st, o.firstSeed ?? 1, { cfg: modelCfg }).loraRank > 0);
 
   const firstSeed = o.firstSeed ?? 1;
   for (let seed = firstSeed; seed < firstSeed + o.seeds; seed++) {
     const { model: base } = loadModel(gpu, { ...files, configFile: `${files.source}/config.json` }, { frozenF16 });
     try {
-      const ctx: StageContext = { gpu, files, tok, base };
-      const seedDir = join(o.out, `seed-${seed}`);
-      // ---- SFT on the demonstrations, merged into the base: the starting model of every later stage ----
-      if (o.stages.includes('sft')) {
-        const demos = o.prompts.demonstrations(seed);
-        const run = await buildStage(ctx, 'sft', cfgOf('sft', seed, base), demos);
-        await runStage(run, join(seedDir, 'sft'), log, `seed ${seed} sft (${demos.length} demonstrations)`);
-        if (run.policy?.lora) await mergeLora(run.policy.lora);
-        run.destroy();
-        ctx.adopted = true;
-      }
-      const sftGen = new Generator(base);
-      // held-out samples of the SFT model, the baseline every tuned model is judged against
-      const evalPrompts = o.prompts.eval,
-        seenPrompts = o.prompts.evalSeen(seed);
-      const sftEval = await sampleMany(
-        sftGen,
-        tok,
-        evalPrompts,
-        o.evalSamples,
-        evalPrompts.map((_, i) => 1_000_003 * seed + i),
-        maxNew,
-      );
-      const sftSeen = await sampleMany(
-        sftGen,
-        tok,
-        seenPrompts,
-        o.evalSamples,
-        seenPrompts.map((_, i) => 1_000_003 * seed + i + SEEN_SEEDS),
-        maxNew,
-      );
-      // the SFT model's K samples of a prompt are the same whoever ranks them: drawn once per seed, a
-      // batch of prompts at a time (the held-out ones all at once)
-      const drawn = new Map<string, string[]>();
-      const trainAll = o.prompts.train(seed);
-      const samplesOf = async (kind: 'train' | 'eval' | 'seen', i: number) => {
-        const key = `${kind}/${i}`;
-        if (!drawn.has(key)) {
-          const ps = kind === 'train' ? trainAll : kind === 'eval' ? evalPrompts : seenPrompts;
-          const idx = Array.from({ length: kind === 'train' ? SAMPLE_BATCH : ps.length }, (_, j) => i + j).filter(
-            (x) => x < ps.length && !drawn.has(`${kind}/${x}`),
-          );
-          const cs = await sampleMany(
-            sftGen,
-            tok,
-            idx.map((x) => ps[x]!),
-            o.K,
-            idx.map((x) => ({ train: 7_000_001, eval: 9_000_011, seen: 9_100_019 })[kind] * seed + x),
-            maxNew,
-          );
-          idx.forEach((x, j) => drawn.set(`${kind}/${x}`, cs[j]!));
-        }
-        return drawn.get(key)!;
-      };
-
+      const s = await startSeed(env, seed, base);
       for (const labeler of o.labelers) {
-        const ldir = join(seedDir, labeler.name);
-        /** Active selection: `warm` ranked as the prompts come, then the most uncertain prompts of a pool, until n pairs. */
-        const uncertainRankings = async (warm: DataRecord[], n: number, dir: string): Promise<DataRecord[]> => {
-          const run = await buildStage(ctx, 'rm', cfgOf('rm', seed, base), warm);
-          await runStage(run, join(dir, 'rm-select'), log, 'rm (trained on the first half, to pick the rest)');
-          let have = warm.reduce((s, r) => s + pairCount(r), 0);
-          const perPrompt = have / warm.length;
-          const pool = Array.from({ length: Math.max(12, Math.ceil((3 * (n - have)) / perPrompt)) }, (_, j) => warm.length + j).filter(
-            (i) => i < trainAll.length,
-          );
-          const margin: { i: number; m: number }[] = [];
-          for (const i of pool) {
-            const p = trainAll[i]!,
-              cs = await samplesOf('train', i);
-            const s = await run.score!(cs.map((completion) => ({ prompt: p, completion })));
-            const m = meanMargin(cs, s);
-            if (m !== undefined) margin.push({ i, m });
-          }
-          run.destroy();
-          const rng = Rng.forSample(seed, 31);
-          const out = [...warm];
-          margin.sort((x, y) => x.m - y.m || x.i - y.i);
-          mkdirSync(dir, { recursive: true });
-          writeFileSync(join(dir, 'selection.jsonl'), margin.map(({ i, m }) => JSON.stringify({ prompt: trainAll[i], margin: m })).join('\n') + '\n');
-          for (const { i } of margin) {
-            if (have >= n) break;
-            const p = trainAll[i]!,
-              cs = await samplesOf('train', i);
-            const r = rankingRecord(p, cs, rankCompletions(labeler, p, cs, rng));
-            out.push(r);
-            have += pairCount(r);
-          }
-          if (have < n) throw new Error(`active selection: a pool of ${pool.length} prompts gave only ${have} of the ${n} comparisons asked for`);
-          writeFileSync(join(dir, 'rankings.jsonl'), out.map((r) => JSON.stringify(lineOf(r))).join('\n') + '\n');
-          return out;
-        };
-        // ---- the labeler ranks K samples of training prompts until it has given `comparisons` pairs ----
-        const rng = Rng.forSample(seed, 17);
-        const trainPrompts = trainAll;
-        const rankings: DataRecord[] = [];
-        let pairs = 0;
-        for (const [i, p] of trainPrompts.entries()) {
-          if (pairs >= o.comparisons) break;
-          const cs = await samplesOf('train', i);
-          const r = rankingRecord(p, cs, rankCompletions(labeler, p, cs, rng));
-          rankings.push(r);
-          pairs += pairCount(r);
-        }
-        if (pairs < o.comparisons) throw new Error(`${trainPrompts.length} training prompts gave only ${pairs} of the ${o.comparisons} comparisons asked for`);
-        mkdirSync(ldir, { recursive: true });
-        writeFileSync(join(ldir, 'rankings.jsonl'), rankings.map((r) => JSON.stringify(lineOf(r))).join('\n') + '\n');
-        // held-out rankings: eval prompts, other samples, fresh noise; and the labeler's noise-free order of them
-        const evalRng = Rng.forSample(seed, 23);
-        const heldNoisy: DataRecord[] = [],
-          heldTrue: DataRecord[] = [];
-        const trueOrder = (p: string, cs: string[]) => {
-          const s = cs.map((c) => labeler.score(p, c));
-          const distinct = [...new Set(s)].sort((a, b) => b - a);
-          return rankingRecord(
-            p,
-            cs,
-            s.map((x) => distinct.indexOf(x)),
-          );
-        };
-        for (const [i, p] of evalPrompts.entries()) {
-          const cs = await samplesOf('eval', i);
-          heldNoisy.push(rankingRecord(p, cs, rankCompletions(labeler, p, cs, evalRng)));
-          heldTrue.push(trueOrder(p, cs));
-        }
-        const heldSeen: DataRecord[] = [];
-        for (const [i, p] of seenPrompts.entries()) heldSeen.push(trueOrder(p, await samplesOf('seen', i)));
-        writeFileSync(join(ldir, 'heldout-seen.jsonl'), heldSeen.map((r) => JSON.stringify(lineOf(r))).join('\n') + '\n');
-        writeFileSync(
-          join(ldir, 'heldout.jsonl'),
-          heldTrue
-            .map((r, i) =>
-              JSON.stringify({
-                ...lineOf(r),
-                noisy_ranks: (heldNoisy[i] as { ranks: number[] }).ranks,
-                noisy_completions: (heldNoisy[i] as { completions: string[] }).completions,
-              }),
-            )
-            .join('\n') + '\n',
-        );
-        const judgeRng = Rng.forSample(seed, 29),
-          seenRng = Rng.forSample(seed, 43);
-        const a = (agree[labeler.name] ??= { same: 0, n: 0 });
-        for (const r of heldTrue) {
-          const cs = (r as { completions: string[] }).completions,
-            p = (r as { prompt: string }).prompt;
-          for (let i = 0; i < cs.length; i++)
-            for (let j = i + 1; j < cs.length; j++) {
-              if (cs[i] === cs[j]) continue;
-              a.same += judge(labeler, p, cs[i]!, cs[j]!, evalRng) === judge(labeler, p, cs[i]!, cs[j]!, evalRng) ? 1 : 0;
-              a.n++;
-            }
-        }
-
+        const data = await labelerData(env, s, labeler);
         for (const n of [...new Set([...o.curve.filter((x) => x < o.comparisons), o.comparisons])].sort((a, b) => a - b)) {
-          const t1 = Date.now();
-          const dir = join(ldir, `comparisons-${n}`);
-          // the first rankings that give n pairs (the last one may give a few more), or with active selection
-          // the first that give half of them and then the ones a reward model trained on those is least sure of
-          const first = (upTo: number) => {
-            const out: DataRecord[] = [];
-            let got = 0;
-            for (const r of rankings) {
-              if (got >= upTo) break;
-              out.push(r);
-              got += pairCount(r);
-            }
-            return out;
-          };
-          const data = o.select === 'uncertain' ? await uncertainRankings(first(Math.ceil(n / 2)), n, dir) : first(n);
-          const have = data.reduce((s, r) => s + pairCount(r), 0);
-          const fit = { ...featureFit(labeler, data, heldTrue), heldout_seen_accuracy: featureFit(labeler, data, heldSeen).heldout_accuracy };
-          const res: RunResult = { labeler: labeler.name, seed, comparisons: have, prompts: data.length, seconds: 0, feature_fit: fit };
-          log(
-            `seed ${seed}, labeler ${labeler.name}, ${have} comparisons from ${data.length} prompts (the labeler's own features fitted to them: held-out accuracy ${fit.heldout_accuracy.toFixed(3)}, seen vocabulary ${fit.heldout_seen_accuracy.toFixed(3)})`,
-          );
-          let reward: StageContext['reward'];
-          if (o.stages.includes('rm')) {
-            const c = cfgOf('rm', seed, base);
-            const run = await buildStage(ctx, 'rm', c, data);
-            const lines = await runStage(run, join(dir, 'rm'), log, 'rm', (u) => ((res.stages ??= {}).rm = u));
-            const evTrue = await run.evaluate!(heldTrue),
-              evNoisy = await run.evaluate!(heldNoisy),
-              evSeen = await run.evaluate!(heldSeen);
-            res.rm = {
-              heldout_accuracy: evTrue.accuracy,
-              heldout_accuracy_noisy: evNoisy.accuracy,
-              heldout_pairs: evTrue.pairs,
-              train_eval_accuracy: lines.at(-1)?.eval_accuracy,
-              heldout_seen_accuracy: evSeen.accuracy,
-              heldout_seen_pairs: evSeen.pairs,
-            };
-            log(
-              `  rm held-out accuracy ${evTrue.accuracy.toFixed(3)} (noisy labels ${evNoisy.accuracy.toFixed(3)}, ${evTrue.pairs} pairs); seen vocabulary ${evSeen.accuracy.toFixed(3)} (${evSeen.pairs} pairs)`,
-            );
-            reward = { config: c, checkpoint: await snapshot(run.trainables, {}) };
-            run.destroy();
-          }
-          for (const stage of POLICY_STAGES) {
-            const online = stage !== 'dpo';
-            if (!o.stages.includes(stage) || (online && !reward)) continue;
-            const c = cfgOf(stage, seed, base);
-            const run = await buildStage({ ...ctx, reward }, stage, c, online ? o.prompts.ppo(seed) : data);
-            const lines = await runStage(run, join(dir, stage), log, stage, (u) => ((res.stages ??= {})[stage] = u));
-            if (stage in RM_SCORE) (rlCurves[`${stage}/${labeler.name}/${n}`] ??= []).push(lines);
-            const r = (res[stage] = await evaluatePolicy(
-              run,
-              base,
-              tok,
-              labeler,
-              evalPrompts,
-              sftEval,
-              o.evalSamples,
-              seed,
-              maxNew,
-              judgeRng,
-              online ? { lines, key: RM_SCORE[stage] } : undefined,
-            ));
-            r.seen = await evaluatePolicy(run, base, tok, labeler, seenPrompts, sftSeen, o.evalSamples, seed, maxNew, seenRng, undefined, SEEN_SEEDS);
-            log(
-              `  ${stage} win rate ${r.win_rate.toFixed(3)} (expected ${r.win_rate_expected.toFixed(3)}), KL ${r.kl.toFixed(2)} nats, labeler score ${r.labeler_score.toFixed(2)} vs SFT ${r.sft_labeler_score.toFixed(2)}; seen vocabulary ${r.seen.win_rate.toFixed(3)} (expected ${r.seen.win_rate_expected.toFixed(3)}), KL ${r.seen.kl.toFixed(2)}`,
-            );
-            run.destroy();
-          }
-          res.seconds = (Date.now() - t1) / 1000;
-          runs.push(res);
-          writeFileSync(join(dir, 'result.json'), JSON.stringify(res, null, 2) + '\n');
+          await curvePoint(env, s, labeler, data, n);
         }
       }
-      sftGen.destroy();
+      s.sftGen.destroy();
     } finally {
       base.params.destroy();
     }
   }
-  const agreement = Object.fromEntries(Object.entries(agree).map(([k, v]) => [k, v.same / v.n]));
+  const agreement = Object.fromEntries(Object.entries(env.agree).map(([k, v]) => [k, v.same / v.n]));
   const { labelers, prompts, log: _log, out: _out, ...settings } = o;
   const results = summarize(
     { settings, labelers: labelers.map((l) => ({ name: l.name, taste: l.taste, noise: l.noise })), evalPrompts: prompts.eval.length },
-    runs,
-    rlCurves,
+    env.runs,
+    env.rlCurves,
     agreement,
     gpu.adapter.name,
     (Date.now() - t0) / 1000,
   );
   writeFileSync(join(o.out, 'results.json'), JSON.stringify(results, null, 2) + '\n');
   return results;
+}
+
+/** One seed's starting point: the SFT model (merged into `base`), its held-out samples, and its samples of the training prompts, drawn on demand. */
+interface Seed {
+  seed: number;
+  base: Transformer;
+  ctx: StageContext;
+  dir: string;
+  sftGen: Generator;
+  evalPrompts: string[];
+  seenPrompts: string[];
+  /** the SFT model's samples of the held-out prompts: the baseline every tuned model is judged against */
+  sftEval: string[][];
+  sftSeen: string[][];
+  trainAll: string[];
+  /** the SFT model's K samples of prompt `i` of a kind: the same whoever ranks them */
+  samplesOf: (kind: 'train' | 'eval' | 'seen', i: number) => Promise<string[]>;
+}
+
+async function startSeed(env: Env, seed: number, base: Transformer): Promise<Seed> {
+  const { o, log, tok, maxNew } = env;
+  const ctx: StageContext = { gpu: env.gpu, files: env.files, tok, base };
+  const dir = join(o.out, `seed-${seed}`);
+  // ---- SFT on the demonstrations, merged into the base: the starting model of every later stage ----
+  if (o.stages.includes('sft')) {
+    const demos = o.prompts.demonstrations(seed);
+    const run = await buildStage(ctx, 'sft', env.cfgOf('sft', seed, base), demos);
+    await runStage(run, join(dir, 'sft'), log, `seed ${seed} sft (${demos.length} demonstrations)`);
+    if (run.policy?.lora) await mergeLora(run.policy.lora);
+    run.destroy();
+    ctx.adopted = true;
+  }
+  const sftGen = new Generator(base);
+  // held-out samples of the SFT model, the baseline every tuned model is judged against
+  const evalPrompts = o.prompts.eval,
+    seenPrompts = o.prompts.evalSeen(seed);
+  const sftEval = await sampleMany(
+    sftGen,
+    tok,
+    evalPrompts,
+    o.evalSamples,
+    evalPrompts.map((_, i) => 1_000_003 * seed + i),
+    maxNew,
+  );
+  const sftSeen = await sampleMany(
+    sftGen,
+    tok,
+    seenPrompts,
+    o.evalSamples,
+    seenPrompts.map((_, i) => 1_000_003 * seed + i + SEEN_SEEDS),
+    maxNew,
+  );
+  // the SFT model's K samples of a prompt are the same whoever ranks them: drawn once per seed, a
+  // batch of prompts at a time (the held-out ones all at once)
+  const drawn = new Map<string, string[]>();
+  const trainAll = o.prompts.train(seed);
+  const samplesOf = async (kind: 'train' | 'eval' | 'seen', i: number) => {
+    const key = `${kind}/${i}`;
+    if (!drawn.has(key)) {
+      const ps = kind === 'train' ? trainAll : kind === 'eval' ? evalPrompts : seenPrompts;
+      const idx = Array.from({ length: kind === 'train' ? SAMPLE_BATCH : ps.length }, (_, j) => i + j).filter(
+        (x) => x < ps.length && !drawn.has(`${kind}/${x}`),
+      );
+      const cs = await sampleMany(
+        sftGen,
+        tok,
+        idx.map((x) => ps[x]!),
+        o.K,
+        idx.map((x) => ({ train: 7_000_001, eval: 9_000_011, seen: 9_100_019 })[kind] * seed + x),
+        maxNew,
+      );
+      idx.forEach((x, j) => drawn.set(`${kind}/${x}`, cs[j]!));
+    }
+    return drawn.get(key)!;
+  };
+  return { seed, base, ctx, dir, sftGen, evalPrompts, seenPrompts, sftEval, sftSeen, trainAll, samplesOf };
+}
+
+/** A labeler's data in one seed: its rankings of the training prompts, and its held-out rankings to measure reward models on. */
+interface LabelerData {
+  dir: string;
+  /** K samples per training prompt ranked with the labeler's noise, until `comparisons` pairs */
+  rankings: DataRecord[];
+  /** the held-out prompts' samples in the labeler's noise-free order, and ranked with fresh noise */
+  heldTrue: DataRecord[];
+  heldNoisy: DataRecord[];
+  /** the held-out prompts of the training vocabulary, noise-free */
+  heldSeen: DataRecord[];
+  judgeRng: Rng;
+  seenRng: Rng;
+}
+
+async function labelerData(env: Env, s: Seed, labeler: Labeler): Promise<LabelerData> {
+  const { o } = env;
+  const dir = join(s.dir, labeler.name);
+  // ---- the labeler ranks K samples of training prompts until it has given `comparisons` pairs ----
+  const rng = Rng.forSample(s.seed, 17);
+  const rankings: DataRecord[] = [];
+  let pairs = 0;
+  for (const [i, p] of s.trainAll.entries()) {
+    if (pairs >= o.comparisons) break;
+    const cs = await s.samplesOf('train', i);
+    const r = rankingRecord(p, cs, rankCompletions(labeler, p, cs, rng));
+    rankings.push(r);
+    pairs += pairCount(r);
+  }
+  if (pairs < o.comparisons) throw new Error(`${s.trainAll.length} training prompts gave only ${pairs} of the ${o.comparisons} comparisons asked for`);
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'rankings.jsonl'), rankings.map((r) => JSON.stringify(lineOf(r))).join('\n') + '\n');
+  // held-out rankings: eval prompts, other samples, fresh noise; and the labeler's noise-free order of them
+  const evalRng = Rng.forSample(s.seed, 23);
+  const heldNoisy: DataRecord[] = [],
+    heldTrue: DataRecord[] = [];
+  const trueOrder = (p: string, cs: string[]) => {
+    const sc = cs.map((c) => labeler.score(p, c));
+    const distinct = [...new Set(sc)].sort((a, b) => b - a);
+    return rankingRecord(
+      p,
+      cs,
+      sc.map((x) => distinct.indexOf(x)),
+    );
+  };
+  for (const [i, p] of s.evalPrompts.entries()) {
+    const cs = await s.samplesOf('eval', i);
+    heldNoisy.push(rankingRecord(p, cs, rankCompletions(labeler, p, cs, evalRng)));
+    heldTrue.push(trueOrder(p, cs));
+  }
+  const heldSeen: DataRecord[] = [];
+  for (const [i, p] of s.seenPrompts.entries()) heldSeen.push(trueOrder(p, await s.samplesOf('seen', i)));
+  writeFileSync(join(dir, 'heldout-seen.jsonl'), heldSeen.map((r) => JSON.stringify(lineOf(r))).join('\n') + '\n');
+  writeFileSync(
+    join(dir, 'heldout.jsonl'),
+    heldTrue
+      .map((r, i) =>
+        JSON.stringify({
+          ...lineOf(r),
+          noisy_ranks: (heldNoisy[i] as { ranks: number[] }).ranks,
+          noisy_completions: (heldNoisy[i] as { completions: string[] }).completions,
+        }),
+      )
+      .join('\n') + '\n',
+  );
+  const judgeRng = Rng.forSample(s.seed, 29),
+    seenRng = Rng.forSample(s.seed, 43);
+  const a = (env.agree[labeler.name] ??= { same: 0, n: 0 });
+  for (const r of heldTrue) {
+    const cs = (r as { completions: string[] }).completions,
+      p = (r as { prompt: string }).prompt;
+    for (let i = 0; i < cs.length; i++)
+      for (let j = i + 1; j < cs.length; j++) {
+        if (cs[i] === cs[j]) continue;
+        a.same += judge(labeler, p, cs[i]!, cs[j]!, evalRng) === judge(labeler, p, cs[i]!, cs[j]!, evalRng) ? 1 : 0;
+        a.n++;
+      }
+  }
+  return { dir, rankings, heldTrue, heldNoisy, heldSeen, judgeRng, seenRng };
+}
+
+/** Active selection: `warm` ranked as the prompts come, then the most uncertain prompts of a pool, until n pairs. */
+async function uncertainRankings(env: Env, s: Seed, labeler: Labeler, warm: DataRecord[], n: number, dir: string): Promise<DataRecord[]> {
+  const run = await buildStage(s.ctx, 'rm', env.cfgOf('rm', s.seed, s.base), warm);
+  await runStage(run, join(dir, 'rm-select'), env.log, 'rm (trained on the first half, to pick the rest)');
+  let have = warm.reduce((sum, r) => sum + pairCount(r), 0);
+  const perPrompt = have / warm.length;
+  const pool = Array.from({ length: Math.max(12, Math.ceil((3 * (n - have)) / perPrompt)) }, (_, j) => warm.length + j).filter((i) => i < s.trainAll.length);
+  const margin: { i: number; m: number }[] = [];
+  for (const i of pool) {
+    const p = s.trainAll[i]!,
+      cs = await s.samplesOf('train', i);
+    const sc = await run.score!(cs.map((completion) => ({ prompt: p, completion })));
+    const m = meanMargin(cs, sc);
+    if (m !== undefined) margin.push({ i, m });
+  }
+  run.destroy();
+  const rng = Rng.forSample(s.seed, 31);
+  const out = [...warm];
+  margin.sort((x, y) => x.m - y.m || x.i - y.i);
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'selection.jsonl'), margin.map(({ i, m }) => JSON.stringify({ prompt: s.trainAll[i], margin: m })).join('\n') + '\n');
+  for (const { i } of margin) {
+    if (have >= n) break;
+    const p = s.trainAll[i]!,
+      cs = await s.samplesOf('train', i);
+    const r = rankingRecord(p, cs, rankCompletions(labeler, p, cs, rng));
+    out.push(r);
+    have += pairCount(r);
+  }
+  if (have < n) throw new Error(`active selection: a pool of ${pool.length} prompts gave only ${have} of the ${n} comparisons asked for`);
+  writeFileSync(join(dir, 'rankings.jsonl'), out.map((r) => JSON.stringify(lineOf(r))).join('\n') + '\n');
+  return out;
+}
+
+/** One point of the learning curve: the reward model, then the policy stages, from the labeler's first `n` comparisons. */
+async function curvePoint(env: Env, s: Seed, labeler: Labeler, d: LabelerData, n: number): Promise<void> {
+  const { o, log, tok, maxNew } = env;
+  const { seed, base, ctx } = s;
+  const t1 = Date.now();
+  const dir = join(d.dir, `comparisons-${n}`);
+  // the first rankings that give n pairs (the last one may give a few more), or with active selection
+  // the first that give half of them and then the ones a reward model trained on those is least sure of
+  const first = (upTo: number) => {
+    const out: DataRecord[] = [];
+    let got = 0;
+    for (const r of d.rankings) {
+      if (got >= upTo) break;
+      out.push(r);
+      got += pairCount(r);
+    }
+    return out;
+  };
+  const data = o.select === 'uncertain' ? await uncertainRankings(env, s, labeler, first(Math.ceil(n / 2)), n, dir) : first(n);
+  const have = data.reduce((sum, r) => sum + pairCount(r), 0);
+  const fit = { ...featureFit(labeler, data, d.heldTrue), heldout_seen_accuracy: featureFit(labeler, data, d.heldSeen).heldout_accuracy };
+  const res: RunResult = { labeler: labeler.name, seed, comparisons: have, prompts: data.length, seconds: 0, feature_fit: fit };
+  log(
+    `seed ${seed}, labeler ${labeler.name}, ${have} comparisons from ${data.length} prompts (the labeler's own features fitted to them: held-out accuracy ${fit.heldout_accuracy.toFixed(3)}, seen vocabulary ${fit.heldout_seen_accuracy.toFixed(3)})`,
+  );
+  let reward: StageContext['reward'];
+  if (o.stages.includes('rm')) {
+    const c = env.cfgOf('rm', seed, base);
+    const run = await buildStage(ctx, 'rm', c, data);
+    const lines = await runStage(run, join(dir, 'rm'), log, 'rm', (u) => ((res.stages ??= {}).rm = u));
+    const evTrue = await run.evaluate!(d.heldTrue),
+      evNoisy = await run.evaluate!(d.heldNoisy),
+      evSeen = await run.evaluate!(d.heldSeen);
+    res.rm = {
+      heldout_accuracy: evTrue.accuracy,
+      heldout_accuracy_noisy: evNoisy.accuracy,
+      heldout_pairs: evTrue.pairs,
+      train_eval_accuracy: lines.at(-1)?.eval_accuracy,
+      heldout_seen_accuracy: evSeen.accuracy,
+      heldout_seen_pairs: evSeen.pairs,
+    };
+    log(
+      `  rm held-out accuracy ${evTrue.accuracy.toFixed(3)} (noisy labels ${evNoisy.accuracy.toFixed(3)}, ${evTrue.pairs} pairs); seen vocabulary ${evSeen.accuracy.toFixed(3)} (${evSeen.pairs} pairs)`,
+    );
+    reward = { config: c, checkpoint: await snapshot(run.trainables, {}) };
+    run.destroy();
+  }
+  for (const stage of POLICY_STAGES) {
+    const online = stage !== 'dpo';
+    if (!o.stages.includes(stage) || (online && !reward)) continue;
+    const c = env.cfgOf(stage, seed, base);
+    const run = await buildStage({ ...ctx, reward }, stage, c, online ? o.prompts.ppo(seed) : data);
+    const lines = await runStage(run, join(dir, stage), log, stage, (u) => ((res.stages ??= {})[stage] = u));
+    if (stage in RM_SCORE) (env.rlCurves[`${stage}/${labeler.name}/${n}`] ??= []).push(lines);
+    const r = (res[stage] = await evaluatePolicy(
+      run,
+      base,
+      tok,
+      labeler,
+      s.evalPrompts,
+      s.sftEval,
+      o.evalSamples,
+      seed,
+      maxNew,
+      d.judgeRng,
+      online ? { lines, key: RM_SCORE[stage] } : undefined,
+    ));
+    r.seen = await evaluatePolicy(run, base, tok, labeler, s.seenPrompts, s.sftSeen, o.evalSamples, seed, maxNew, d.seenRng, undefined, SEEN_SEEDS);
+    log(
+      `  ${stage} win rate ${r.win_rate.toFixed(3)} (expected ${r.win_rate_expected.toFixed(3)}), KL ${r.kl.toFixed(2)} nats, labeler score ${r.labeler_score.toFixed(2)} vs SFT ${r.sft_labeler_score.toFixed(2)}; seen vocabulary ${r.seen.win_rate.toFixed(3)} (expected ${r.seen.win_rate_expected.toFixed(3)}), KL ${r.seen.kl.toFixed(2)}`,
+    );
+    run.destroy();
+  }
+  res.seconds = (Date.now() - t1) / 1000;
+  env.runs.push(res);
+  writeFileSync(join(dir, 'result.json'), JSON.stringify(res, null, 2) + '\n');
 }
 
 export async function evaluatePolicy(
