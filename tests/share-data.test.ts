@@ -141,7 +141,8 @@ describe('share data', () => {
 
   it("export for a cluster: the latest run's settings per stage, our LoRA targets, data that clusterExport takes", async () => {
     const store = await seeded();
-    const input = await clusterInput(store, [demo(1), demo(2)], model, await db.listRuns(store));
+    const chat: DataRecord = { kind: 'prompt', prompt: [{ role: 'user', content: 'Say hi.' }] };
+    const input = await clusterInput(store, [demo(1), demo(2), chat], model, await db.listRuns(store));
     // no RLOO run: TRL's RLOO continues the PPO run; its batch counts completions (4 prompts x 4 samples)
     expect(input.hyper.rloo).toMatchObject({
       model: 'HuggingFaceTB/SmolLM2-135M',
@@ -167,9 +168,19 @@ describe('share data', () => {
     expect(input.datasets).toEqual({
       sft: [demo(1), demo(2)],
       preferences: [{ kind: 'ranking', prompt: 'q', completions: ['a', 'b'] }],
-      prompts: ['Write a haiku.'],
+      // what PPO, GRPO and RLOO sample on here (stageRecords): the store's prompts, the user's prompt records
+      // (a conversation stays one) and the demonstrations' prompts
+      prompts: ['Write a haiku.', 'p1', 'p2', [{ role: 'user', content: 'Say hi.' }]],
     });
     const files = clusterExport(input);
+    // TRL's prompt-only lines, a conversation as {"prompt": [messages]}
+    expect(
+      new TextDecoder()
+        .decode(files.get('data/prompts.jsonl'))
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l)),
+    ).toEqual([{ prompt: 'Write a haiku.' }, { prompt: 'p1' }, { prompt: 'p2' }, { prompt: [{ role: 'user', content: 'Say hi.' }] }]);
     expect([...files.keys()].sort()).toEqual([
       'README.md',
       'data/preference.jsonl',

@@ -54,7 +54,7 @@
 // contract as ours (src/shared/rewards.ts), and reads None as "does not apply", as we read null.
 
 import { yamlQuote } from './yaml.ts';
-import { exportJsonl, toPreferencePairs, toSftRows, type Record as DataRecord } from './datasets.ts';
+import { exportJsonl, toPreferencePairs, toSftRows, type Prompt, type Record as DataRecord } from './datasets.ts';
 import { BUILTIN_REWARDS } from '../shared/rewards.ts';
 
 export type TrlStage = 'sft' | 'reward' | 'dpo' | 'rloo' | 'grpo';
@@ -587,7 +587,8 @@ export function trlConfigYaml(stage: TrlStage, h: RunHyper, datasetPath: string)
 
 export interface ClusterExportInput {
   hyper: Record<TrlStage, RunHyper>;
-  datasets: { sft: DataRecord[]; preferences: DataRecord[]; prompts: string[] };
+  /** prompts: TRL's prompt-only lines, a text or a conversation ({"prompt": [messages]}) each */
+  datasets: { sft: DataRecord[]; preferences: DataRecord[]; prompts: Prompt[] };
   /**
    * The JavaScript source of reward functions that hyper.grpo / hyper.rloo name (rewardFuncs), as the
    * user wrote them; a module that defines several goes in under each of their names. Each is written as
@@ -631,10 +632,10 @@ function preferenceRecords(records: DataRecord[]): DataRecord[] {
   return toPreferencePairs(records).map((p) => ({ kind: 'preference', ...p }));
 }
 
-function promptLines(prompts: string[]): string {
+function promptLines(prompts: Prompt[]): string {
   return prompts
     .map((p, i) => {
-      if (typeof p !== 'string') throw new RangeError(`datasets.prompts[${i}] must be a string`);
+      if (typeof p !== 'string' && !Array.isArray(p)) throw new RangeError(`datasets.prompts[${i}] must be a text or a list of messages`);
       return JSON.stringify({ prompt: p }) + '\n';
     })
     .join('');

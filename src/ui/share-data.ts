@@ -116,9 +116,10 @@ export async function clusterInput(store: db.Store, own: DataRecord[], model: Mo
   const base = model ? (hubIdOf(model.source) ?? model.source) : 'BASE_MODEL';
   const revision = model && hubIdOf(model.source) ? baseRefOf(model.source).revision : null; // "id@v1.0": model_revision v1.0
   const user = { prompts: (await db.listPrompts(store)).map((p) => p.text), rankings: await db.listRankings(store), records: own };
-  // SFT's and the reward model's records by the policy a run here applies (stageRecords); the prompts as the
-  // store keeps them (TRL's prompt-only lines), without the demonstrations' prompts our online stages add
-  const datasets = { sft: stageRecords('sft', user), preferences: stageRecords('rm', user), prompts: user.prompts };
+  // every stage's records by the policy a run here applies (stageRecords): the online stages' prompts are the
+  // store's, the user's prompt records and their demonstrations' prompts, as PPO, GRPO and RLOO sample here
+  const prompts = stageRecords('ppo', user).flatMap((r) => (r.kind === 'prompt' || r.kind === 'completion' ? [r.prompt] : []));
+  const datasets = { sft: stageRecords('sft', user), preferences: stageRecords('rm', user), prompts };
   // about one pass over each stage's data, in the units its batches count: what auto epochs (0) follow
   const items = (stage: Stage): number =>
     stage === 'sft'
