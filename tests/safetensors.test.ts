@@ -1,6 +1,7 @@
 import { describe, it, expect } from 'vitest';
 import { readFileSync } from 'node:fs';
-import { parseSafetensors, readTensorF32, writeSafetensors, SafetensorsError, f16ToF32 } from '../src/io/safetensors.ts';
+import { parseSafetensors, readTensorF32, writeSafetensors, SafetensorsError } from '../src/io/safetensors.ts';
+import { halfValue } from '../src/shared/half.ts';
 import { parseJsonStrict, JsonSyntaxError } from '../src/io/json-strict.ts';
 
 const F = 'model.safetensors';
@@ -160,8 +161,8 @@ describe('F16 / BF16 conversion', () => {
     [0x7fc0, NaN],
   ];
 
-  it('f16ToF32 handles every special case', () => {
-    for (const [bits, want] of f16Cases) expect(f16ToF32(bits)).toBe(want); // toBe uses Object.is: -0 and NaN exact
+  it("F16 values decode exactly, every special case (halfValue, the reader's decoder)", () => {
+    for (const [bits, want] of f16Cases) expect(halfValue(bits)).toBe(want); // toBe uses Object.is: -0 and NaN exact
   });
 
   for (const [dtype, cases] of [

@@ -2,6 +2,7 @@
 // Format: u64 LE header length N, N bytes of UTF-8 JSON header, then the data section.
 // Browser- and Node-safe: only Uint8Array / DataView / TextDecoder / TextEncoder.
 
+import { halfValue } from '../shared/half.ts';
 import { isJsonObject, JsonSyntaxError, parseJsonStrict, type JsonValue } from './json-strict.ts';
 
 export type DType = 'F32' | 'F16' | 'BF16';
@@ -160,19 +161,9 @@ export function readTensorF32(st: SafetensorsFile, name: string): Float32Array {
     const bits = new Uint32Array(out.buffer); // bf16 is the top half of an f32: keeps NaN payloads exactly
     for (let i = 0; i < out.length; i++) bits[i] = view.getUint16(2 * i, true) << 16;
   } else {
-    for (let i = 0; i < out.length; i++) out[i] = f16ToF32(view.getUint16(2 * i, true));
+    for (let i = 0; i < out.length; i++) out[i] = halfValue(view.getUint16(2 * i, true));
   }
   return out;
-}
-
-/** IEEE half -> number (exact: every f16 value, including subnormals, is representable). */
-export function f16ToF32(h: number): number {
-  const sign = h & 0x8000 ? -1 : 1,
-    exp = (h >> 10) & 0x1f,
-    frac = h & 0x3ff;
-  if (exp === 0) return sign * frac * 2 ** -24; // zero / subnormal (keeps -0)
-  if (exp === 31) return frac ? NaN : sign * Infinity;
-  return sign * (1024 + frac) * 2 ** (exp - 25);
 }
 
 /** Writes F32 tensors contiguously in the given order; header padded with spaces to a multiple of 8. */

@@ -41,14 +41,15 @@ export function halfBits(x: number): number {
   return sign | h;
 }
 
-/** The value of binary16 bits h. */
+/** The value of binary16 bits h (exact: every f16 value, subnormals included, is a double; -0 kept). Also what
+ *  the safetensors reader decodes F16 tensors with. */
 export function halfValue(h: number): number {
   const sign = h & 0x8000 ? -1 : 1,
     exp = (h >>> 10) & 0x1f,
     man = h & 0x3ff;
-  if (exp === 0) return sign * man * 2 ** -24;
+  if (exp === 0) return sign * man * 2 ** -24; // zero / subnormal
   if (exp === 0x1f) return man ? NaN : sign * Infinity;
-  return sign * (1 + man / 1024) * 2 ** (exp - 15);
+  return sign * (1024 + man) * 2 ** (exp - 25);
 }
 
 /**
