@@ -39,7 +39,7 @@ const healthy: AlarmInput = {
   metrics: history(),
   spotChecks: spotChecks((s) => Math.min(7, 3 + Math.round(s / 10))),
   samples: healthySamples,
-  config: { kl_target: 0, cliprange: 0.2 },
+  config: { klTarget: 0, cliprange: 0.2 },
 };
 
 const ids = (input: AlarmInput) => computeAlarms(input).map((a) => a.id);
@@ -70,9 +70,9 @@ describe('alarms', () => {
     // slow but unbounded drift with a fixed kl_coef
     expect(ids({ ...healthy, metrics: history((s) => ({ 'objective/kl': 0.5 * s })) })).toEqual(['kl-exploding']);
     // the healthy run's 1.5 nats are fine without a target, but 5 x a target of 0.3
-    const adaptive = { ...healthy, config: { kl_target: 0.3 } };
+    const adaptive = { ...healthy, config: { klTarget: 0.3 } };
     expect(computeAlarms(adaptive).map((a) => [a.id, a.detail.includes('target')])).toEqual([['kl-exploding', true]]);
-    expect(ids({ ...healthy, config: { kl_target: 1 } })).toEqual([]);
+    expect(ids({ ...healthy, config: { klTarget: 1 } })).toEqual([]);
   });
 
   it('fire when the policy ratio strays from 1 (clip fraction or approx KL)', () => {

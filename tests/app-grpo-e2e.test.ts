@@ -61,18 +61,18 @@ describe('the playground, GRPO with reward functions written in the page', () =>
     // its fields: the reward model is optional, G and the completion length are there, PPO's are not
     for (const id of ['cfg-rewardRunId', 'cfg-numSamples', 'cfg-maxNewTokens', 'cfg-beta', 'cfg-temperature'])
       expect(await page.locator(`#${id}`).count(), id).toBe(1);
-    expect(await page.locator('#cfg-kl_coef').count()).toBe(0);
+    expect(await page.locator('#cfg-klCoef').count()).toBe(0);
     expect(await page.locator('#cfg-rewardRunId option').allInnerTexts()).toEqual(['none: the reward functions alone']);
     expect(await page.locator('#cfg-numSamples').inputValue()).toBe('4');
     await page.click('#advanced summary');
-    expect(await page.locator('#cfg-scale_rewards option').allInnerTexts()).toEqual(['group', 'batch', 'none']);
-    expect(await page.locator('#cfg-loss_type').inputValue()).toBe('dapo');
+    expect(await page.locator('#cfg-scaleRewards option').allInnerTexts()).toEqual(['group', 'batch', 'none']);
+    expect(await page.locator('#cfg-lossType').inputValue()).toBe('dapo');
 
     // RLOO on the way: the same editor and its own fields (normalize_advantages; no scale_rewards)
     await page.check('#stage input[value="rloo"]');
     expect(await page.locator('#reward-module').inputValue()).toMatch(/^\/\/ Reward functions for GRPO and RLOO\./);
-    expect(await page.locator('#cfg-normalize_advantages option').allInnerTexts()).toEqual(['false', 'true']);
-    expect(await page.locator('#cfg-scale_rewards').count()).toBe(0);
+    expect(await page.locator('#cfg-normalizeAdvantages option').allInnerTexts()).toEqual(['false', 'true']);
+    expect(await page.locator('#cfg-scaleRewards').count()).toBe(0);
     expect(await page.locator('#cfg-numSamples').inputValue()).toBe('2');
     await page.check('#stage input[value="grpo"]');
 
@@ -84,8 +84,8 @@ describe('the playground, GRPO with reward functions written in the page', () =>
       ['maxNewTokens', '6'],
       ['seqLen', '48'],
       ['loraRank', '4'],
-      ['num_iterations', '1'],
-      ['reward_weights', '1, 0.5'],
+      ['numIterations', '1'],
+      ['rewardWeights', '1, 0.5'],
     ]);
     expect(await page.locator('#blocked').count()).toBe(0);
 
@@ -169,12 +169,12 @@ describe('the playground, GRPO with reward functions written in the page', () =>
     const run = (await stored<RunRecord>(page, 'runs')).find((r) => r.id === runId)!;
     expect(run.stage).toBe('grpo');
     expect(run.config).toMatchObject({
-      reward_module: MODULE,
-      reward_funcs: ['concise', 'sandboxed'],
-      reward_weights: [1, 0.5],
+      rewardModule: MODULE,
+      rewardFuncs: ['concise', 'sandboxed'],
+      rewardWeights: [1, 0.5],
       numSamples: 2,
       maxNewTokens: 6,
-      num_iterations: 1,
+      numIterations: 1,
     });
     const metrics = (await stored<MetricRecord>(page, 'metrics')).filter((m) => m.runId === runId).sort((a, b) => a.step - b.step);
     expect(metrics.map((m) => m.step)).toEqual([1, 2]);
@@ -223,9 +223,9 @@ describe('the playground, GRPO with reward functions written in the page', () =>
       undefined,
       { timeout: 30_000 },
     );
-    expect(await page.locator('#blocked').innerText()).toMatch(/config\.reward_weights: \[1,0\.5\] is not one weight per reward function \(1\)/);
+    expect(await page.locator('#blocked').innerText()).toMatch(/config\.rewardWeights: \[1,0\.5\] is not one weight per reward function \(1\)/);
     await setFields(page, [
-      ['reward_weights', ''],
+      ['rewardWeights', ''],
       ['steps', '1'],
     ]);
     expect(await page.locator('#blocked').count()).toBe(0);

@@ -62,7 +62,7 @@ async function alarmsShownAndExpected(page: Page, runId: string): Promise<{ show
     metrics,
     spotChecks: await storedSpotChecks(page, runId),
     samples: (last?.samples ?? []).map((x) => ({ step: last!.step, response: x.response, tokens: x.tokens })),
-    config: { kl_target: Number(run.config.kl_target ?? 0), cliprange: Number(run.config.cliprange ?? 0.2) },
+    config: { klTarget: Number(run.config.klTarget ?? 0), cliprange: Number(run.config.cliprange ?? 0.2) },
   }).map((a) => a.id);
   const shown = await page.locator('#alarms > li.alarm').evaluateAll((li) => li.map((x) => x.getAttribute('data-alarm') ?? ''));
   if (!shown.length) expect(await page.locator('#alarms > li.none').count()).toBe(1);

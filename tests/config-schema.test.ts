@@ -25,7 +25,7 @@ const SHAPES = [
   { maxPositions: 128, hidden: 16 },
 ];
 /** What a stage needs beside the defaults: PPO a reward model, GRPO and RLOO a reward function. */
-const needs = (stage: Stage): TrainInput => (stage === 'ppo' ? { rewardRunId: 'rm' } : stage === 'grpo' || stage === 'rloo' ? { reward_funcs: ['f'] } : {});
+const needs = (stage: Stage): TrainInput => (stage === 'ppo' ? { rewardRunId: 'rm' } : stage === 'grpo' || stage === 'rloo' ? { rewardFuncs: ['f'] } : {});
 
 describe('resolveConfig', () => {
   it('gives every stage, model shape and LoRA rank the config it gave before the schema', () => {
@@ -137,7 +137,7 @@ describe('the schema', () => {
         .filter((f) => f.advanced === advanced)
         .map((f) => f.key);
     expect(keys('sft', false)).toEqual(['epochs', 'steps', 'batchSize', 'lr', 'loraRank', 'seqLen']);
-    expect(keys('ppo', false)).toEqual(['epochs', 'steps', 'batchSize', 'lr', 'loraRank', 'seqLen', 'rewardRunId', 'kl_coef', 'numSamples', 'maxNewTokens']);
+    expect(keys('ppo', false)).toEqual(['epochs', 'steps', 'batchSize', 'lr', 'loraRank', 'seqLen', 'rewardRunId', 'klCoef', 'numSamples', 'maxNewTokens']);
     expect(keys('grpo', false)).toEqual([
       'epochs',
       'steps',
@@ -151,9 +151,9 @@ describe('the schema', () => {
       'beta',
       'temperature',
     ]);
-    expect(keys('ppo', true).slice(11, 14)).toEqual(['onNonFinite', 'temperature', 'kl_target']); // PPO's temperature under Advanced
+    expect(keys('ppo', true).slice(11, 14)).toEqual(['onNonFinite', 'temperature', 'klTarget']); // PPO's temperature under Advanced
     expect(keys('rm', true)).toContain('headLrRatio');
-    expect(formFields('grpo').find((f) => f.key === 'loss_type')!.options).toEqual(['grpo', 'bnpo', 'dr_grpo', 'dapo']);
+    expect(formFields('grpo').find((f) => f.key === 'lossType')!.options).toEqual(['grpo', 'bnpo', 'dr_grpo', 'dapo']);
     expect(formFields('rloo').find((f) => f.key === 'numSamples')!.label).toBe('completions per prompt');
   });
 
@@ -186,19 +186,19 @@ describe('the schema', () => {
         'numSamples',
         'maxNewTokens',
         'temperature',
-        'kl_coef',
-        'kl_target',
+        'klCoef',
+        'klTarget',
         'cliprange',
-        'cliprange_value',
-        'vf_coef',
+        'cliprangeValue',
+        'vfCoef',
         'gamma',
         'lam',
-        'ppo_epochs',
+        'ppoEpochs',
         'minibatches',
-        'ptx_coef',
-        'ema_decay',
-        'early_stopping',
-        'target_kl',
+        'ptxCoef',
+        'emaDecay',
+        'earlyStopping',
+        'targetKl',
       ].sort(),
     );
     expect(cardRows('dpo').find(([k]) => k === 'beta')).toEqual(['beta', 'DPO beta', 'beta']);
@@ -207,7 +207,7 @@ describe('the schema', () => {
 
   it("PpoTrainer's own defaults are the schema's but for the paper's lr, kl_coef and single pass", () => {
     const d = stageDefaults('ppo', 0, { maxPositions: 1e9, hidden: 4096 });
-    const same = Object.entries(PPO_DEFAULTS).filter(([k]) => k in d && !['lr', 'kl_coef', 'ppo_epochs'].includes(k));
+    const same = Object.entries(PPO_DEFAULTS).filter(([k]) => k in d && !['lr', 'klCoef', 'ppoEpochs'].includes(k));
     expect(same.length).toBeGreaterThan(15);
     for (const [k, v] of same) expect(v, k).toEqual(d[k as keyof typeof d]);
     expect(PPO_DEFAULTS.seqLen).toBe(resolveConfig('ppo', { rewardRunId: 'rm' }, { maxPositions: 4096, hidden: 128 }).seqLen); // one sequence length: 256

@@ -1,7 +1,8 @@
 // The stage defaults for small models (src/shared/config.ts): learning rates scaled by width from the
 // paper's (and LoRA's usual) values for 4096-wide models, and passes over the data that follow its size.
 import { describe, expect, it } from 'vitest';
-import { autoEpochs, defaultLr, resolveConfig, stepsFor, widthScale } from '../src/shared/config.ts';
+import { autoEpochs, defaultLr, RENAMED_KEYS, resolveConfig, stepsFor, upgradeConfig, widthScale, type TrainInput } from '../src/shared/config.ts';
+import { OPTION } from '../src/shared/schema.ts';
 
 describe('stage defaults', () => {
   it("scales the paper's learning rates by 4096 / hidden, within 1x and 32x", () => {
@@ -29,5 +30,38 @@ describe('stage defaults', () => {
     expect(stepsFor(resolveConfig('dpo', { epochs: 1 }, shape), 4)).toBe(4);
     expect(stepsFor(resolveConfig('dpo', { epochs: 1, steps: 40 }, shape), 4)).toBe(40); // max_steps overrides
     expect(() => resolveConfig('dpo', { epochs: -1 }, shape)).toThrow(/config.epochs/);
+  });
+});
+
+describe('config keys', () => {
+  const shape = { maxPositions: 64, hidden: 128 };
+  it('are camelCase, each one an option of the schema', () => {
+    for (const k of Object.keys(OPTION)) expect(k, k).toMatch(/^[a-z][a-zA-Z0-9]*$/);
+    for (const [old, key] of Object.entries(RENAMED_KEYS)) {
+      expect(key in OPTION, key).toBe(true);
+      expect(
+        old.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase()),
+        old,
+      ).toBe(key); // the old name is the key in snake_case
+    }
+  });
+
+  it('reads a config written with the old snake_case keys as it meant', () => {
+    const old = { rewardRunId: 'rm', kl_coef: 0.2, ppo_epochs: 2, early_stopping: false, target_kl: 1 } as unknown as TrainInput;
+    const c = resolveConfig('ppo', old, shape);
+    expect([c.klCoef, c.ppoEpochs, c.earlyStopping, c.targetKl]).toEqual([0.2, 2, false, 1]);
+    expect(Object.keys(c).some((k) => k.includes('_'))).toBe(false);
+    const g = resolveConfig('grpo', { reward_funcs: ['concise'], loss_type: 'grpo', num_iterations: 2 } as unknown as TrainInput, shape);
+    expect([g.rewardFuncs, g.lossType, g.numIterations]).toEqual([['concise'], 'grpo', 2]);
+    // both spellings: the same value is one setting, different values an error that names both
+    expect(upgradeConfig({ klCoef: 0.2, kl_coef: 0.2 })).toEqual({ klCoef: 0.2 });
+    expect(() => upgradeConfig({ klCoef: 0.2, kl_coef: 0.1 })).toThrow('config.klCoef: given twice, as klCoef and as kl_coef, with different values');
+    const today = { lr: 1e-4 };
+    expect(upgradeConfig(today)).toBe(today); // nothing to rename: the same object
+  });
+
+  it('refuses a key that is no option, rather than ignoring it', () => {
+    expect(() => resolveConfig('sft', { learning_rate: 1e-4 } as unknown as TrainInput, shape)).toThrow('config.learning_rate: not a training option');
+    expect(() => resolveConfig('sft', { lr: 1e-4, foo: 1, bar: 2 } as unknown as TrainInput, shape)).toThrow('config.foo: not a training option (nor bar)');
   });
 });

@@ -10,7 +10,8 @@ import { LABELERS } from '../src/experiment/labelers/index.ts';
 import { builtinPrompts } from '../src/experiment/prompts.ts';
 import { plotSvg } from '../src/experiment/plot.ts';
 import { mergeResults, pairCount, rankingRecord, runExperiment, type ExperimentResults } from '../src/experiment/run.ts';
-import { summaryTable } from '../src/cli/experiment.ts';
+import { experimentCommand, summaryTable } from '../src/cli/experiment.ts';
+import type { Gpu } from '../src/gpu/runtime.ts';
 import { cli } from './helpers/cli.ts';
 import { interval, pooled } from '../src/experiment/stats.ts';
 import { importJsonl, exportJsonl } from '../src/io/datasets.ts';
@@ -253,6 +254,36 @@ describe('the experiment, CI-sized', () => {
 
 // experiment-merge: one experiment from runs of other seeds (--first-seed), summarised as if one run had
 // done them all. Two hand-made results files: seed 1 alone, seeds 2 and 3 together.
+describe('the experiment command', () => {
+  it("checks --config before any stage trains: stages, options (old snake_case names read as today's), and says which is wrong", async () => {
+    const out = mkdtempSync(join(tmpdir(), 'exp-config-'));
+    const v = {
+      model: 'builtin',
+      labeler: 'cheerful',
+      comparisons: 48,
+      curve: '',
+      seeds: 1,
+      firstSeed: 1,
+      stages: 'sft,dpo',
+      out,
+      evalSamples: 8,
+      select: 'order',
+      buckets: true,
+    } as const;
+    const noGpu = null as unknown as Gpu; // refused before the GPU is touched
+    try {
+      await expect(experimentCommand(noGpu, { ...v, config: '{"dpo": {"betta": 1}}' })).rejects.toThrow('--config: dpo: config.betta: not a training option');
+      await expect(experimentCommand(noGpu, { ...v, config: '{"dop": {"beta": 1}}' })).rejects.toThrow('--config: no stage "dop"');
+      await expect(experimentCommand(noGpu, { ...v, config: '[1]' })).rejects.toThrow('--config: not an object of stages');
+      await expect(experimentCommand(noGpu, { ...v, config: '{"ppo": {"kl_coef": 0.1, "klCoef": 0.2}}' })).rejects.toThrow(
+        '--config: ppo: config.klCoef: given twice, as kl_coef and as klCoef, with different values',
+      );
+    } finally {
+      rmSync(out, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('mergeResults', () => {
   const labelers = [{ name: 'concise', taste: 'short', noise: 0.5 }];
   const pol = (win: number, kl: number) => ({

@@ -26,7 +26,7 @@ describe('GRPO and RLOO on the built-in model', () => {
       // beta is 0) and RLOO's batch (4 prompts x 2, not 8 x 2: CI's time)
       const c = resolveConfig(
         stage,
-        { loraRank: 8, steps: 8, maxNewTokens: 24, reward_funcs: ['max_words'], ...(stage === 'grpo' ? { beta: 0.04 } : { batchSize: 4 }) },
+        { loraRank: 8, steps: 8, maxNewTokens: 24, rewardFuncs: ['max_words'], ...(stage === 'grpo' ? { beta: 0.04 } : { batchSize: 4 }) },
         base.cfg,
       );
       const run = await buildStage({ gpu, files, tok, base, rewardFunctions: [builtinReward('max_words:8')] }, stage, c, prompts);

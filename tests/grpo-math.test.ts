@@ -91,12 +91,12 @@ describe('RLOO advantages', () => {
   });
 });
 
-const cfg = (loss_type: GrpoLossConfig['loss_type'], extra: Partial<GrpoLossConfig> = {}): GrpoLossConfig => ({
-  loss_type,
+const cfg = (loss_type: GrpoLossConfig['lossType'], extra: Partial<GrpoLossConfig> = {}): GrpoLossConfig => ({
+  lossType: loss_type,
   epsilon: 0.2,
-  epsilon_high: 0.2,
+  epsilonHigh: 0.2,
   beta: 0,
-  max_completion_length: 4,
+  maxCompletionLength: 4,
   ...extra,
 });
 
@@ -133,7 +133,7 @@ describe('GRPO loss (loss_type)', () => {
         { logp: [down], old: [0], advantage: -1 }, // 0.5 < 0.8 with A < 0: clipped low
         { logp: [down], old: [0], advantage: 1 }, // A > 0: min picks 0.5 A
       ],
-      cfg('bnpo', { epsilon_high: 0.3 }),
+      cfg('bnpo', { epsilonHigh: 0.3 }),
     );
     close(l.dlogp.flat(), [0, 1.5 / 4, 0, -0.5 / 4]);
     expect(l.loss).toBeCloseTo((-1.3 + 1.5 + 0.8 - 0.5) / 4, 12);
@@ -154,7 +154,7 @@ describe('RLOO loss', () => {
         { logp: [-1, -2], old: [-1, -2], advantage: 2 }, // ratio 1: loss -2, d = -2 / rows
         { logp: [Math.log(0.25), 0], old: [0, 0], advantage: -1 }, // ratio 0.25 < 0.8, A < 0: clipped low
       ],
-      { epsilon: 0.2, epsilon_high: 0.2 },
+      { epsilon: 0.2, epsilonHigh: 0.2 },
     );
     expect(l.loss).toBeCloseTo((-2 + 0.8) / 2, 12);
     close(l.dlogp.flat(), [-1, -1, 0, 0]);
@@ -181,6 +181,6 @@ describe("every loss's gradient matches central differences of the loss", () => 
       }),
     );
   };
-  for (const t of LOSS_TYPES) it(`GRPO ${t}, beta 0.04`, () => check((rs) => grpoLoss(rs, cfg(t, { beta: 0.04, epsilon_high: 0.28 }))));
-  it('RLOO', () => check((rs) => rlooLoss(rs, { epsilon: 0.2, epsilon_high: 0.2 })));
+  for (const t of LOSS_TYPES) it(`GRPO ${t}, beta 0.04`, () => check((rs) => grpoLoss(rs, cfg(t, { beta: 0.04, epsilonHigh: 0.28 }))));
+  it('RLOO', () => check((rs) => rlooLoss(rs, { epsilon: 0.2, epsilonHigh: 0.2 })));
 });

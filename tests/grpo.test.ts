@@ -18,18 +18,18 @@ const base: Omit<GrpoConfig, 'method'> = {
   warmupSteps: 0,
   totalSteps: 100,
   minLrRatio: 1,
-  num_generations: 4,
+  numGenerations: 4,
   promptsPerStep: 4,
-  max_completion_length: 8,
+  maxCompletionLength: 8,
   temperature: 1,
-  scale_rewards: 'group',
-  loss_type: 'dapo',
-  normalize_advantages: false,
+  scaleRewards: 'group',
+  lossType: 'dapo',
+  normalizeAdvantages: false,
   epsilon: 0.2,
-  epsilon_high: 0.2,
+  epsilonHigh: 0.2,
   beta: 0,
-  num_iterations: 1,
-  mask_truncated_completions: false,
+  numIterations: 1,
+  maskTruncatedCompletions: false,
   seqLen: 16,
   padId: 376,
   eosIds: [],
@@ -53,8 +53,8 @@ describe('GRPO / RLOO gradients', () => {
     }));
     const none: RewardScorer = { name: 'none', score: async (x) => x.map(() => 0) };
     for (const [method, extra] of [
-      ['grpo', { loss_type: 'grpo' }],
-      ['grpo', { loss_type: 'dr_grpo', beta: 0.1 }],
+      ['grpo', { lossType: 'grpo' }],
+      ['grpo', { lossType: 'dr_grpo', beta: 0.1 }],
       ['rloo', {}],
     ] as const) {
       const t = await GrpoTrainer.create({ model, lora }, model, [none], {
@@ -62,9 +62,9 @@ describe('GRPO / RLOO gradients', () => {
         ...extra,
         method,
         promptsPerStep: 2,
-        num_generations: 2,
+        numGenerations: 2,
         seqLen: 12,
-        max_completion_length: 5,
+        maxCompletionLength: 5,
       });
       // "old" and reference log-probs a little off the current ones, so some ratios clip and most do not
       const now = await t.lossPass(rs, (logp) => logp.map((l) => ({ logp: l, old: l, ref: l, advantage: 0 })));
@@ -116,9 +116,9 @@ describe('mask_truncated_completions', () => {
         ...base,
         method: 'grpo',
         promptsPerStep: 2,
-        num_generations: 2,
-        max_completion_length: 4,
-        mask_truncated_completions: mask,
+        numGenerations: 2,
+        maxCompletionLength: 4,
+        maskTruncatedCompletions: mask,
       });
       const s = await t.trainStep([
         [1, 2, 3],
@@ -141,7 +141,7 @@ describe('GRPO / RLOO learn a verifiable reward', () => {
   const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
   for (const [method, extra] of [
     ['grpo', { beta: 0.04 }],
-    ['rloo', { num_generations: 2, promptsPerStep: 8, beta: 0.05 }],
+    ['rloo', { numGenerations: 2, promptsPerStep: 8, beta: 0.05 }],
   ] as const) {
     it(`${method}: the reward rises, the KL to the reference is reported`, async () => {
       const gpu = await testGpu();
@@ -175,7 +175,7 @@ describe('GRPO / RLOO learn a verifiable reward', () => {
       ]) {
         expect(Number.isFinite(last.metrics[k]), k).toBe(true);
       }
-      expect(last.rows.length).toBe(cfg.promptsPerStep * cfg.num_generations);
+      expect(last.rows.length).toBe(cfg.promptsPerStep * cfg.numGenerations);
       expect(last.rows[0]!.rewards).toHaveLength(1);
       expect(last.metrics.early_stop).toBe(0);
       t.destroy();
@@ -183,7 +183,7 @@ describe('GRPO / RLOO learn a verifiable reward', () => {
       // pass finds the policy moved more than 1.5 x target_kl from the one that sampled, so it and the third
       // are skipped; without the guard all three run
       for (const early_stopping of [true, false]) {
-        const g = await GrpoTrainer.create({ model, lora }, model, [low], { ...cfg, num_iterations: 3, early_stopping, target_kl: 1e-8 });
+        const g = await GrpoTrainer.create({ model, lora }, model, [low], { ...cfg, numIterations: 3, earlyStopping: early_stopping, targetKl: 1e-8 });
         const seen: number[] = [];
         const out = await g.trainStep(prompts, (p) => void (p.phase === 'updating' && seen.push(p.done)));
         expect([out.metrics.early_stop, seen], `early_stopping ${early_stopping}`).toEqual(early_stopping ? [1, [0, 1]] : [0, [0, 1, 2]]);

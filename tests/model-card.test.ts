@@ -72,7 +72,7 @@ const ppoCard: ModelCardInput = {
       stage: 'ppo',
       steps: 20,
       totalSteps: 25,
-      config: { lr: 1e-4, batchSize: 4, loraRank: 8, loraAlpha: 16, kl_coef: 0.02, cliprange: 0.2, numSamples: 4, maxNewTokens: 32, rewardRunId: 'abc' },
+      config: { lr: 1e-4, batchSize: 4, loraRank: 8, loraAlpha: 16, klCoef: 0.02, cliprange: 0.2, numSamples: 4, maxNewTokens: 32, rewardRunId: 'abc' },
       metrics: { 'objective/kl': 0.031, 'env/reward_mean': 1.5 },
     },
   ],

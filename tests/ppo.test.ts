@@ -72,14 +72,14 @@ describe('PPO', () => {
       numSamples: 4,
       maxNewTokens: 8,
       seqLen: 16,
-      kl_coef: 0.02,
-      kl_target: 4,
-      kl_horizon: 100,
+      klCoef: 0.02,
+      klTarget: 4,
+      klHorizon: 100,
       minibatches: 2,
       padId: 376,
       eosIds: STOP,
       seed: 3,
-      ema_decay: 0.9,
+      emaDecay: 0.9,
     };
     const ppo = await PpoTrainer.create(
       {
@@ -107,7 +107,7 @@ describe('PPO', () => {
       .map((s) => `${s['objective/scores'].toFixed(2)}/${s['objective/response_length'].toFixed(1)}/${s['objective/kl'].toFixed(2)}`)
       .join(' ');
     expect(late, `reward/length/kl per step: ${trace}`).toBeGreaterThan(early + 0.3);
-    expect(mean(steps.slice(-3).map((s) => s['objective/kl']))).toBeLessThan(2 * cfg.kl_target);
+    expect(mean(steps.slice(-3).map((s) => s['objective/kl']))).toBeLessThan(2 * cfg.klTarget);
     expect(Math.abs(steps[0]!['objective/kl'])).toBeLessThan(1e-3); // policy = reference before the first update
     const last = steps.at(-1)!;
     for (const k of ['policy/clipfrac_avg', 'loss/value_avg', 'objective/entropy', 'policy/approxkl_avg', 'objective/response_length'] as const)
@@ -127,7 +127,7 @@ describe('PPO', () => {
         reward: { model: base, lora: rmLora, head: rmHead },
         value: { model: base, lora: valueLora, head: valueHead },
       },
-      { ...cfg, ppo_epochs: 2, ema_decay: 0, early_stopping: true, target_kl: 1e-8 },
+      { ...cfg, ppoEpochs: 2, emaDecay: 0, earlyStopping: true, targetKl: 1e-8 },
     );
     const updates = async (t: PpoTrainer) => {
       const seen: string[] = [];
@@ -148,7 +148,7 @@ describe('PPO', () => {
         reward: { model: base, lora: rmLora, head: rmHead },
         value: { model: base, lora: valueLora, head: valueHead },
       },
-      { ...cfg, ppo_epochs: 2, ema_decay: 0, early_stopping: false, target_kl: 1e-8 },
+      { ...cfg, ppoEpochs: 2, emaDecay: 0, earlyStopping: false, targetKl: 1e-8 },
     );
     const all = await updates(free);
     expect([all.seen, all.out['policy/early_stop']]).toEqual([['0/4', '1/4', '2/4', '3/4'], 0]);
@@ -176,7 +176,7 @@ describe('PPO gradients', () => {
       valueHead = new ScoreHead(base, { optimizer: true });
     rmHead.init(4);
     valueHead.init(5);
-    const cfg = { ...PPO_DEFAULTS, promptsPerStep: 2, numSamples: 2, maxNewTokens: 5, seqLen: 12, padId: 376, eosIds: [376], cliprange: 0.2, vf_coef: 1 };
+    const cfg = { ...PPO_DEFAULTS, promptsPerStep: 2, numSamples: 2, maxNewTokens: 5, seqLen: 12, padId: 376, eosIds: [376], cliprange: 0.2, vfCoef: 1 };
     const ppo = await PpoTrainer.create(
       {
         policy: { model: base, lora: policy },

@@ -77,7 +77,7 @@ describe('the recipe', () => {
     expect(ppo.sampled).toBe(4 * 12);
     expect(stageWork('ppo', resolveConfig('ppo', { batchSize: 8, rewardRunId: 'x' }, SHAPE), lens)).toBeUndefined(); // fewer prompts than a batch
     // GRPO: no value model; the reference only with beta > 0, the reward model only when named; 3 passes per update
-    const grpo = stageWork('grpo', resolveConfig('grpo', { batchSize: 2, numSamples: 2, maxNewTokens: 12, loraRank: 8, reward_funcs: ['f'] }, SHAPE), lens)!;
+    const grpo = stageWork('grpo', resolveConfig('grpo', { batchSize: 2, numSamples: 2, maxNewTokens: 12, loraRank: 8, rewardFuncs: ['f'] }, SHAPE), lens)!;
     expect(grpo.passes.slice(2)).toEqual([
       { n: 0, tokens: 4 * 32 },
       { n: 3 * 4, tokens: 4 * 32 },

@@ -216,6 +216,32 @@ describe('store', () => {
     db.close();
   });
 
+  it("migrates a version-7 database: a run's saved config gets today's camelCase keys with the same values; a run without old keys is untouched", async () => {
+    const name = fresh();
+    const v7 = await openStore(name, 7);
+    const saved = { lr: 1e-4, kl_coef: 0.05, ppo_epochs: 4, early_stopping: true, target_kl: 4, rewardRunId: 'rm' };
+    await putRun(v7, { ...run('p1'), stage: 'ppo', config: saved });
+    await putRun(v7, {
+      ...run('g1'),
+      stage: 'grpo',
+      config: { reward_funcs: ['concise'], reward_module: 'export const concise = () => [];', loss_type: 'dapo', num_iterations: 2 },
+    });
+    await putRun(v7, run('s1'));
+    v7.close();
+
+    const db = await openStore(name);
+    expect(db.version).toBe(SCHEMA_VERSION);
+    expect((await getRun(db, 'p1'))!.config).toEqual({ lr: 1e-4, klCoef: 0.05, ppoEpochs: 4, earlyStopping: true, targetKl: 4, rewardRunId: 'rm' });
+    expect((await getRun(db, 'g1'))!.config).toEqual({
+      rewardFuncs: ['concise'],
+      rewardModule: 'export const concise = () => [];',
+      lossType: 'dapo',
+      numIterations: 2,
+    });
+    expect(await getRun(db, 's1')).toEqual(run('s1'));
+    db.close();
+  });
+
   it('checks records by the one rule set: a bad record is refused when saved and reported when read, naming the dataset, the record and the problem', async () => {
     const db = await openStore(fresh());
     const good: DataRecord[] = [

@@ -1,5 +1,5 @@
 // GRPO and RLOO through the worker's API (the engine on Dawn in Node, over fake-indexeddb), as the page
-// starts them: the reward functions are the JavaScript source in config.reward_module (in Node, where
+// starts them: the reward functions are the JavaScript source in config.rewardModule (in Node, where
 // there is no Worker, imported from a data: URL; the page's sandbox worker is tests/app-grpo-e2e.test.ts's).
 // Every export is used when reward_funcs names none, and the saved config names them; the metrics are
 // TRL's (rewards/<name>/mean); a paused run resumed by a fresh engine ends as an uninterrupted one; a
@@ -28,7 +28,7 @@ const MODULE = `
 export function short({ completions }) { return completions.map((c) => (c.split(/\\s+/).filter(Boolean).length <= 3 ? 1 : 0)); }
 export const about_the_cat = ({ prompts, completion_ids }) => prompts.map((p, i) => (p.includes('cat') ? completion_ids[i].length / 8 : null));
 `;
-const GRPO: TrainInput = { seed: 2, loraRank: 4, batchSize: 2, numSamples: 2, maxNewTokens: 6, seqLen: 24, steps: 2, num_iterations: 1, reward_module: MODULE };
+const GRPO: TrainInput = { seed: 2, loraRank: 4, batchSize: 2, numSamples: 2, maxNewTokens: 6, seqLen: 24, steps: 2, numIterations: 1, rewardModule: MODULE };
 
 async function inStore<T>(name: string, f: (db: Awaited<ReturnType<typeof openStore>>) => Promise<T>): Promise<T> {
   const db = await openStore(name);
@@ -56,7 +56,7 @@ const tensorsOf = (name: string, id: string) =>
     return { step: ck!.step, tensors: ck!.tensors };
   });
 
-describe('GRPO and RLOO in the engine, with the reward functions of config.reward_module', () => {
+describe('GRPO and RLOO in the engine, with the reward functions of config.rewardModule', () => {
   it('grpo: every export scores, named in the saved config and the metrics; paused and resumed by a fresh engine it ends as an uninterrupted run', async () => {
     const t0 = performance.now();
     const a = await engine();
@@ -65,7 +65,7 @@ describe('GRPO and RLOO in the engine, with the reward functions of config.rewar
     expect(await a.e.wait(idA), (await a.e.getRun(idA)).error).toBe('done');
     const run = await a.e.getRun(idA);
     // the module's functions in its namespace's order (alphabetical), and its source, kept with the run
-    expect(run.config).toMatchObject({ reward_funcs: ['about_the_cat', 'short'], reward_module: MODULE, numSamples: 2, maxNewTokens: 6 });
+    expect(run.config).toMatchObject({ rewardFuncs: ['about_the_cat', 'short'], rewardModule: MODULE, numSamples: 2, maxNewTokens: 6 });
     const rows = await metricsOf(a.name, idA);
     expect(rows.map((r) => r.step)).toEqual([1, 2]);
     for (const k of ['reward', 'reward_std', 'completions/mean_length', 'loss', 'rewards/short/mean', 'rewards/short/std'])
@@ -103,9 +103,9 @@ describe('GRPO and RLOO in the engine, with the reward functions of config.rewar
     const { e, name } = await engine(undefined, rank); // the reward model trains on the rankings, RLOO samples the prompts
     const rm = await e.startStage('rm', { seed: 1, batchSize: 2, seqLen: 24, loraRank: 4, lr: 1e-3, steps: 2 });
     expect(await e.wait(rm)).toBe('done');
-    const id = await e.startStage('rloo', { ...GRPO, steps: 1, rewardRunId: rm, reward_funcs: ['short'], reward_weights: [1, 0.5] });
+    const id = await e.startStage('rloo', { ...GRPO, steps: 1, rewardRunId: rm, rewardFuncs: ['short'], rewardWeights: [1, 0.5] });
     expect(await e.wait(id), (await e.getRun(id)).error).toBe('done');
-    expect((await e.getRun(id)).config).toMatchObject({ reward_funcs: ['short'], rewardRunId: rm, beta: 0.05 });
+    expect((await e.getRun(id)).config).toMatchObject({ rewardFuncs: ['short'], rewardRunId: rm, beta: 0.05 });
     const [row] = await metricsOf(name, id);
     for (const k of ['rewards/short/mean', 'rewards/reward_model/mean', 'reward', 'kl']) expect(typeof row!.values[k], k).toBe('number');
     expect(row!.values['rewards/about_the_cat/mean']).toBeUndefined(); // reward_funcs named one function: the other is not used
@@ -115,18 +115,18 @@ describe('GRPO and RLOO in the engine, with the reward functions of config.rewar
   it('a module that does not load or exports nothing is refused before a run starts; a function with the wrong number of scores fails the run, named', async () => {
     const { e, name } = await engine();
     await expect(
-      e.startStage('grpo', { ...GRPO, reward_module: 'export function broken({ completions }) { return completions.map((c) => ; }' }),
+      e.startStage('grpo', { ...GRPO, rewardModule: 'export function broken({ completions }) { return completions.map((c) => ; }' }),
     ).rejects.toThrow(/^reward_module: cannot load the module: /);
-    await expect(e.startStage('grpo', { ...GRPO, reward_module: 'export const limit = 12;' })).rejects.toThrow(/^reward_module: exports no reward function/);
-    await expect(e.startStage('grpo', { ...GRPO, reward_funcs: ['nope'] })).rejects.toThrow(
+    await expect(e.startStage('grpo', { ...GRPO, rewardModule: 'export const limit = 12;' })).rejects.toThrow(/^reward_module: exports no reward function/);
+    await expect(e.startStage('grpo', { ...GRPO, rewardFuncs: ['nope'] })).rejects.toThrow(
       /no reward function named "nope" was given \(about_the_cat, short\)/,
     );
     await expect(e.checkRewardModule('export default 3;')).rejects.toThrow(/reward_module: the default export is not a function/);
     expect(await inStore(name, (db) => listRuns(db))).toEqual([]);
     // without a module or a reward model there is nothing to score with
-    await expect(e.startStage('grpo', { ...GRPO, reward_module: '' })).rejects.toThrow(/config\.reward_funcs: .*need reward functions, a reward model/);
+    await expect(e.startStage('grpo', { ...GRPO, rewardModule: '' })).rejects.toThrow(/config\.rewardFuncs: .*need reward functions, a reward model/);
 
-    const id = await e.startStage('grpo', { ...GRPO, reward_module: 'export default function broken({ completions }) { return completions.slice(1); }' });
+    const id = await e.startStage('grpo', { ...GRPO, rewardModule: 'export default function broken({ completions }) { return completions.slice(1); }' });
     expect(await e.wait(id)).toBe('failed');
     expect((await e.getRun(id)).error).toBe('reward function "broken" (reward_module) returned 3 scores for 4 completions');
     await e.dispose();
@@ -147,7 +147,7 @@ describe('GRPO and RLOO in the engine, with the reward functions of config.rewar
   it('estimates the GPU memory of a run before it starts: the reference only with beta > 0, the reward model only when named', async () => {
     const { e } = await engine();
     const at = (beta: number, rewardRunId?: string) =>
-      e.stageMemory('grpo', { loraRank: 4, beta, reward_module: MODULE, ...(rewardRunId ? { rewardRunId } : {}) });
+      e.stageMemory('grpo', { loraRank: 4, beta, rewardModule: MODULE, ...(rewardRunId ? { rewardRunId } : {}) });
     const plain = await at(0),
       kl = await at(0.04),
       rm = await at(0, 'some-run');

@@ -9,7 +9,7 @@ import { LABELERS } from '../experiment/labelers/index.ts';
 import { plotSvg } from '../experiment/plot.ts';
 import { builtinPrompts } from '../experiment/prompts.ts';
 import { mergeResults, POLICY_STAGES, runExperiment, type ExperimentResults } from '../experiment/run.ts';
-import type { Stage } from '../shared/config.ts';
+import { configInput, type Stage } from '../shared/config.ts';
 import { required, UsageError } from './options.ts';
 
 export interface ExperimentOpts {
@@ -96,6 +96,18 @@ export async function experimentCommand(gpu: Gpu, v: ExperimentOpts): Promise<vo
       config = JSON.parse(v.config);
     } catch (e) {
       throw new UsageError(`--config: not JSON (${(e as Error).message})`);
+    }
+    // checked now, not when the stage starts (after the stages before it have trained)
+    if (typeof config !== 'object' || config === null || Array.isArray(config))
+      throw new UsageError('--config: not an object of stages ({"dpo": {"beta": 0.5}})');
+    for (const [stage, c] of Object.entries(config as Record<string, unknown>)) {
+      if (!STAGES.includes(stage as Stage)) throw new UsageError(`--config: no stage "${stage}" (there are ${STAGES.join(', ')})`);
+      if (typeof c !== 'object' || c === null || Array.isArray(c)) throw new UsageError(`--config: ${stage}: not an object of options`);
+      try {
+        configInput(c as Record<string, unknown>);
+      } catch (e) {
+        throw new UsageError(`--config: ${stage}: ${(e as Error).message}`);
+      }
     }
   }
   mkdirSync(v.out, { recursive: true });

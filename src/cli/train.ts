@@ -77,7 +77,7 @@ const GROUP: readonly Stage[] = ['grpo', 'rloo'];
 const flagOf = (stage: Stage, key: string): string =>
   key === 'rewardRunId'
     ? '--reward'
-    : key === 'reward_funcs'
+    : key === 'rewardFuncs'
       ? '--reward-fn'
       : ((key in OPTION ? schemaFlagOf(OPTION[key as keyof TrainConfig], stage) : undefined) ?? `--${key}`);
 /** Where commander puts a flag's value among the parsed options. */
@@ -282,7 +282,7 @@ export async function trainCommand(gpu: Gpu, stage: Stage, v: Record<string, unk
       {
         ...flags(stage, v),
         ...(online ? { rewardRunId: String(v.reward ?? '') } : {}),
-        ...(fns.length ? { reward_funcs: fns.map((f) => f.name) } : {}),
+        ...(fns.length ? { rewardFuncs: fns.map((f) => f.name) } : {}),
       },
       modelCfg,
     );

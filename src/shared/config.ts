@@ -6,6 +6,7 @@ import {
   isGroup,
   isOnline,
   LOSS_TYPES,
+  OPTION,
   SCALE_REWARDS,
   stageDefaults,
   type LossType,
@@ -48,31 +49,31 @@ export interface TrainConfig {
   numSamples: number; // rollouts per prompt (GRPO/RLOO: num_generations)
   maxNewTokens: number; // TRL's max_completion_length
   temperature: number;
-  kl_coef: number;
-  kl_target: number; // 0 = fixed kl_coef
+  klCoef: number;
+  klTarget: number; // 0 = fixed klCoef
   cliprange: number;
-  cliprange_value: number;
-  vf_coef: number;
+  cliprangeValue: number;
+  vfCoef: number;
   gamma: number;
   lam: number;
-  ppo_epochs: number; // TRL's num_ppo_epochs
+  ppoEpochs: number; // TRL's num_ppo_epochs
   minibatches: number; // TRL's num_mini_batches
-  ptx_coef: number; // 0 = PPO; > 0 = PPO-ptx on the {"prompt","completion"} records given with the prompts
-  ema_decay: number; // 0 = off
+  ptxCoef: number; // 0 = PPO; > 0 = PPO-ptx on the {"prompt","completion"} records given with the prompts
+  emaDecay: number; // 0 = off
   // ---- GRPO and RLOO (TRL's GRPOConfig / RLOOConfig names; num_generations is numSamples) ----
-  reward_funcs: string[]; // the reward functions' names, besides rewardRunId's reward model
-  reward_module: string; // the page: the JavaScript module (source) that exports them, kept with the run ('' = given otherwise: the CLI's --reward-fn)
-  reward_weights: number[]; // [] = 1 each, in the order: reward_funcs, then the reward model
-  scale_rewards: ScaleRewards;
-  loss_type: LossType;
-  normalize_advantages: boolean;
+  rewardFuncs: string[]; // the reward functions' names, besides rewardRunId's reward model
+  rewardModule: string; // the page: the JavaScript module (source) that exports them, kept with the run ('' = given otherwise: the CLI's --reward-fn)
+  rewardWeights: number[]; // [] = 1 each, in the order: rewardFuncs, then the reward model
+  scaleRewards: ScaleRewards;
+  lossType: LossType;
+  normalizeAdvantages: boolean;
   epsilon: number;
-  epsilon_high: number; // 0 = epsilon
-  num_iterations: number;
-  mask_truncated_completions: boolean;
+  epsilonHigh: number; // 0 = epsilon
+  numIterations: number;
+  maskTruncatedCompletions: boolean;
   // ---- PPO, GRPO and RLOO: TRL's early-stopping guard ----
-  early_stopping: boolean;
-  target_kl: number; // a step's remaining updates are skipped once approx KL > 1.5 x target_kl
+  earlyStopping: boolean;
+  targetKl: number; // a step's remaining updates are skipped once approx KL > 1.5 x targetKl
 }
 
 export type TrainInput = Partial<TrainConfig>;
@@ -88,12 +89,62 @@ export const epochsFor = (c: TrainConfig, perEpoch: number): number => c.epochs 
 /** A run's optimizer steps over data of `perEpoch` steps per pass: `steps` when set (Hugging Face's max_steps overrides the epochs), else the passes'. */
 export const stepsFor = (c: TrainConfig, perEpoch: number): number => c.steps || epochsFor(c, perEpoch) * perEpoch;
 
-/** Fills the defaults of `stage` for `model` (a ModelConfig or the worker's ModelInfo), and checks the values. */
+/**
+ * The keys that runs saved, and configs were written with, before every key was camelCase (the store's
+ * version 8 renames them in saved runs): their old spelling -> today's. A config that uses them still reads
+ * as it meant (resolveConfig takes them, upgradeConfig renames them); TRL's own names are the schema's `trl`.
+ */
+export const RENAMED_KEYS: Readonly<Record<string, keyof TrainConfig>> = {
+  kl_coef: 'klCoef',
+  kl_target: 'klTarget',
+  cliprange_value: 'cliprangeValue',
+  vf_coef: 'vfCoef',
+  ppo_epochs: 'ppoEpochs',
+  ptx_coef: 'ptxCoef',
+  ema_decay: 'emaDecay',
+  reward_funcs: 'rewardFuncs',
+  reward_module: 'rewardModule',
+  reward_weights: 'rewardWeights',
+  scale_rewards: 'scaleRewards',
+  loss_type: 'lossType',
+  normalize_advantages: 'normalizeAdvantages',
+  epsilon_high: 'epsilonHigh',
+  num_iterations: 'numIterations',
+  mask_truncated_completions: 'maskTruncatedCompletions',
+  early_stopping: 'earlyStopping',
+  target_kl: 'targetKl',
+};
+
+/** `config` with its old keys (RENAMED_KEYS) under today's names, in place of the old; one key under both names with different values is an error. */
+export function upgradeConfig<T extends Readonly<Record<string, unknown>>>(config: T): T {
+  if (!Object.keys(config).some((k) => k in RENAMED_KEYS)) return config;
+  const out: Record<string, unknown> = {},
+    as: Record<string, string> = {};
+  for (const [k, v] of Object.entries(config)) {
+    const key = RENAMED_KEYS[k] ?? k;
+    if (key in out && JSON.stringify(out[key]) !== JSON.stringify(v))
+      throw new Error(`config.${key}: given twice, as ${as[key]} and as ${k}, with different values`);
+    out[key] = v;
+    as[key] = k;
+  }
+  return out as T;
+}
+
+/** A config as given (a JSON file, a flag, a saved run): its old keys renamed (upgradeConfig), and an error for a key that is no option. */
+export function configInput(input: Readonly<Record<string, unknown>>): TrainInput {
+  const given = upgradeConfig(input);
+  const unknown = Object.keys(given).filter((k) => !(k in OPTION));
+  if (unknown.length) throw new Error(`config.${unknown[0]}: not a training option${unknown.length > 1 ? ` (nor ${unknown.slice(1).join(', ')})` : ''}`);
+  return given as TrainInput;
+}
+
+/** Fills the defaults of `stage` for `model` (a ModelConfig or the worker's ModelInfo), and checks the values. Keys under their old names (RENAMED_KEYS) are read as today's; a key that is no option is refused. */
 export function resolveConfig(stage: Stage, input: TrainInput, model: ModelShape): TrainConfig {
   const { maxPositions } = model;
+  const given = configInput(input);
   const c: TrainConfig = {
-    ...stageDefaults(stage, input.loraRank ?? 0, model),
-    ...Object.fromEntries(Object.entries(input).filter(([, v]) => v !== undefined)),
+    ...stageDefaults(stage, given.loraRank ?? 0, model),
+    ...Object.fromEntries(Object.entries(given).filter(([, v]) => v !== undefined)),
   };
   const bad = (k: keyof TrainConfig, rule: string) => {
     throw new Error(`config.${k}: ${JSON.stringify(c[k])} is not ${rule}`);
@@ -122,38 +173,38 @@ export function resolveConfig(stage: Stage, input: TrainInput, model: ModelShape
   if (c.seqLen > maxPositions) bad('seqLen', `within the model's ${maxPositions} positions`);
   if (c.onNonFinite !== 'skip' && c.onNonFinite !== 'stop') bad('onNonFinite', "'skip' or 'stop'");
   if (isOnline(stage)) {
-    if (typeof c.early_stopping !== 'boolean') bad('early_stopping', 'true or false');
-    pos('target_kl');
+    if (typeof c.earlyStopping !== 'boolean') bad('earlyStopping', 'true or false');
+    pos('targetKl');
   }
   if (stage === 'ppo') {
     int('numSamples', 1);
     int('maxNewTokens', 1);
-    int('ppo_epochs', 1);
+    int('ppoEpochs', 1);
     int('minibatches', 1);
-    nonneg('ptx_coef');
-    if (!(c.ema_decay >= 0 && c.ema_decay < 1)) bad('ema_decay', 'in [0, 1)');
+    nonneg('ptxCoef');
+    if (!(c.emaDecay >= 0 && c.emaDecay < 1)) bad('emaDecay', 'in [0, 1)');
     if (c.numSamples > 9) bad('numSamples', 'at most 9');
     if (!c.rewardRunId) bad('rewardRunId', 'the id of a reward-model run');
   }
   if (isGroup(stage)) {
     int('numSamples', stage === 'rloo' ? 2 : 1);
     int('maxNewTokens', 1);
-    int('num_iterations', 1);
+    int('numIterations', 1);
     pos('temperature');
     if (c.numSamples > 16) bad('numSamples', 'at most 16');
     if (!(c.epsilon > 0 && c.epsilon < 1)) bad('epsilon', 'in (0, 1)');
-    nonneg('epsilon_high');
-    if (!SCALE_REWARDS.includes(c.scale_rewards)) bad('scale_rewards', SCALE_REWARDS.map((x) => `'${x}'`).join(', '));
-    if (!LOSS_TYPES.includes(c.loss_type)) bad('loss_type', LOSS_TYPES.map((x) => `'${x}'`).join(', '));
-    if (!Array.isArray(c.reward_funcs) || c.reward_funcs.some((x) => typeof x !== 'string' || !x)) bad('reward_funcs', 'a list of reward function names');
-    if (typeof c.reward_module !== 'string') bad('reward_module', 'the source of a JavaScript module');
-    if (!c.reward_funcs.length && !c.rewardRunId) bad('reward_funcs', 'given: GRPO and RLOO need reward functions, a reward model (rewardRunId), or both');
-    const n = c.reward_funcs.length + (c.rewardRunId ? 1 : 0);
-    if (!Array.isArray(c.reward_weights) || c.reward_weights.some((x) => typeof x !== 'number' || !Number.isFinite(x)))
-      bad('reward_weights', 'a list of finite numbers');
-    if (c.reward_weights.length && c.reward_weights.length !== n) bad('reward_weights', `one weight per reward function (${n})`);
-    if (typeof c.normalize_advantages !== 'boolean') bad('normalize_advantages', 'true or false');
-    if (typeof c.mask_truncated_completions !== 'boolean') bad('mask_truncated_completions', 'true or false');
+    nonneg('epsilonHigh');
+    if (!SCALE_REWARDS.includes(c.scaleRewards)) bad('scaleRewards', SCALE_REWARDS.map((x) => `'${x}'`).join(', '));
+    if (!LOSS_TYPES.includes(c.lossType)) bad('lossType', LOSS_TYPES.map((x) => `'${x}'`).join(', '));
+    if (!Array.isArray(c.rewardFuncs) || c.rewardFuncs.some((x) => typeof x !== 'string' || !x)) bad('rewardFuncs', 'a list of reward function names');
+    if (typeof c.rewardModule !== 'string') bad('rewardModule', 'the source of a JavaScript module');
+    if (!c.rewardFuncs.length && !c.rewardRunId) bad('rewardFuncs', 'given: GRPO and RLOO need reward functions, a reward model (rewardRunId), or both');
+    const n = c.rewardFuncs.length + (c.rewardRunId ? 1 : 0);
+    if (!Array.isArray(c.rewardWeights) || c.rewardWeights.some((x) => typeof x !== 'number' || !Number.isFinite(x)))
+      bad('rewardWeights', 'a list of finite numbers');
+    if (c.rewardWeights.length && c.rewardWeights.length !== n) bad('rewardWeights', `one weight per reward function (${n})`);
+    if (typeof c.normalizeAdvantages !== 'boolean') bad('normalizeAdvantages', 'true or false');
+    if (typeof c.maskTruncatedCompletions !== 'boolean') bad('maskTruncatedCompletions', 'true or false');
   }
   return c;
 }

@@ -271,7 +271,7 @@ export const OPTIONS: readonly AnyOption[] = [
         : 'a finished LoRA reward-model run on this model, scoring beside the reward functions (as reward_model); none: the functions alone',
   },
   {
-    key: 'kl_coef',
+    key: 'klCoef',
     type: 'number',
     default: PPO_KL_COEF,
     group: 'ppo',
@@ -502,7 +502,7 @@ export const OPTIONS: readonly AnyOption[] = [
   },
   // ---- PPO (TRL's older PPOConfig names) ----
   {
-    key: 'kl_target',
+    key: 'klTarget',
     type: 'number',
     default: 0,
     group: 'ppo',
@@ -527,7 +527,7 @@ export const OPTIONS: readonly AnyOption[] = [
     help: "how far one update may move the policy's probability ratio from 1",
   },
   {
-    key: 'cliprange_value',
+    key: 'cliprangeValue',
     type: 'number',
     default: 0.2,
     group: 'ppo',
@@ -540,7 +540,7 @@ export const OPTIONS: readonly AnyOption[] = [
     help: 'the same for the value model',
   },
   {
-    key: 'vf_coef',
+    key: 'vfCoef',
     type: 'number',
     default: 0.1,
     group: 'ppo',
@@ -580,7 +580,7 @@ export const OPTIONS: readonly AnyOption[] = [
   },
   // 4 (TRL's num_ppo_epochs; PpoTrainer's own default is 1: see PPO_EPOCHS)
   {
-    key: 'ppo_epochs',
+    key: 'ppoEpochs',
     type: 'int',
     default: PPO_EPOCHS,
     group: 'ppo',
@@ -606,7 +606,7 @@ export const OPTIONS: readonly AnyOption[] = [
     help: 'updates per pass over a batch of rollouts',
   },
   {
-    key: 'ptx_coef',
+    key: 'ptxCoef',
     type: 'number',
     default: 0,
     group: 'ppo',
@@ -619,7 +619,7 @@ export const OPTIONS: readonly AnyOption[] = [
   },
   // ---- PPO, GRPO and RLOO: TRL's early-stopping guard (the names of TRL's older PPOConfig, whose PPO had it; its rewritten PPO trainer does not) ----
   {
-    key: 'target_kl',
+    key: 'targetKl',
     type: 'number',
     default: TARGET_KL,
     group: 'online',
@@ -632,7 +632,7 @@ export const OPTIONS: readonly AnyOption[] = [
     help: "early stopping: a step's updates stop once their approx KL to the policy that sampled exceeds 1.5 x this",
   },
   {
-    key: 'early_stopping',
+    key: 'earlyStopping',
     type: 'bool',
     default: EARLY_STOPPING,
     group: 'online',
@@ -642,11 +642,11 @@ export const OPTIONS: readonly AnyOption[] = [
     advanced: true,
     trl: (s) => (s === 'ppo' ? 'early_stopping' : undefined),
     card: 'early stopping',
-    help: "TRL's early-stopping guard on a step's updates ({target_kl}); off lets every update run",
+    help: "TRL's early-stopping guard on a step's updates ({targetKl}); off lets every update run",
   },
   // 0 = off; the paper's EMA of the policy used 0.992
   {
-    key: 'ema_decay',
+    key: 'emaDecay',
     type: 'number',
     default: 0,
     group: 'ppo',
@@ -659,7 +659,7 @@ export const OPTIONS: readonly AnyOption[] = [
   },
   // ---- GRPO and RLOO (TRL's GRPOConfig / RLOOConfig names; num_generations is numSamples) ----
   {
-    key: 'scale_rewards',
+    key: 'scaleRewards',
     type: 'string',
     choices: SCALE_REWARDS,
     default: 'group',
@@ -674,7 +674,7 @@ export const OPTIONS: readonly AnyOption[] = [
   },
   // GRPO: 'dapo' (TRL's default)
   {
-    key: 'loss_type',
+    key: 'lossType',
     type: 'string',
     choices: LOSS_TYPES,
     default: 'dapo',
@@ -688,7 +688,7 @@ export const OPTIONS: readonly AnyOption[] = [
     help: "how token losses are averaged: 'grpo' over each completion's tokens, then the completions; 'bnpo' and 'dapo' (TRL's default) over the batch's tokens; 'dr_grpo' by completions x max completion length",
   },
   {
-    key: 'normalize_advantages',
+    key: 'normalizeAdvantages',
     type: 'bool',
     default: false,
     group: 'group',
@@ -711,11 +711,11 @@ export const OPTIONS: readonly AnyOption[] = [
     advanced: true,
     trl: 'epsilon',
     card: 'epsilon (clip)',
-    help: "how far one update may move a completion's probability ratio from 1: clipped below at 1 - epsilon (and above, unless {epsilon_high} is set)",
+    help: "how far one update may move a completion's probability ratio from 1: clipped below at 1 - epsilon (and above, unless {epsilonHigh} is set)",
   },
   // 0 = epsilon (TRL's None); DAPO uses 0.28
   {
-    key: 'epsilon_high',
+    key: 'epsilonHigh',
     type: 'number',
     default: 0,
     group: 'group',
@@ -729,7 +729,7 @@ export const OPTIONS: readonly AnyOption[] = [
   },
   // 4 updates per batch of rollouts (TRL's 1: see GROUP_ITERATIONS)
   {
-    key: 'num_iterations',
+    key: 'numIterations',
     type: 'int',
     default: GROUP_ITERATIONS,
     group: 'group',
@@ -742,7 +742,7 @@ export const OPTIONS: readonly AnyOption[] = [
     help: 'optimizer updates on each batch of completions; the clip keeps later ones near the sampling policy',
   },
   {
-    key: 'mask_truncated_completions',
+    key: 'maskTruncatedCompletions',
     type: 'bool',
     default: false,
     group: 'group',
@@ -755,7 +755,7 @@ export const OPTIONS: readonly AnyOption[] = [
   },
   // [] = 1 each, in the order: reward_funcs, then the reward model
   {
-    key: 'reward_weights',
+    key: 'rewardWeights',
     type: 'numbers',
     default: () => [],
     group: 'group',
@@ -769,7 +769,7 @@ export const OPTIONS: readonly AnyOption[] = [
   },
   // the CLI sets these with --reward-fn, the page with its editor
   {
-    key: 'reward_funcs',
+    key: 'rewardFuncs',
     type: 'strings',
     default: () => [],
     group: 'group',
@@ -778,7 +778,7 @@ export const OPTIONS: readonly AnyOption[] = [
     help: "the reward functions' names, besides the reward model's",
   },
   {
-    key: 'reward_module',
+    key: 'rewardModule',
     type: 'string',
     default: '',
     group: 'group',
@@ -826,29 +826,29 @@ const CONFIG_ORDER: readonly (keyof TrainConfig)[] = [
   'numSamples',
   'maxNewTokens',
   'temperature',
-  'kl_coef',
-  'kl_target',
+  'klCoef',
+  'klTarget',
   'cliprange',
-  'cliprange_value',
-  'vf_coef',
+  'cliprangeValue',
+  'vfCoef',
   'gamma',
   'lam',
-  'ppo_epochs',
+  'ppoEpochs',
   'minibatches',
-  'ptx_coef',
-  'ema_decay',
-  'reward_funcs',
-  'reward_module',
-  'reward_weights',
-  'scale_rewards',
-  'loss_type',
-  'normalize_advantages',
+  'ptxCoef',
+  'emaDecay',
+  'rewardFuncs',
+  'rewardModule',
+  'rewardWeights',
+  'scaleRewards',
+  'lossType',
+  'normalizeAdvantages',
   'epsilon',
-  'epsilon_high',
-  'num_iterations',
-  'mask_truncated_completions',
-  'early_stopping',
-  'target_kl',
+  'epsilonHigh',
+  'numIterations',
+  'maskTruncatedCompletions',
+  'earlyStopping',
+  'targetKl',
 ];
 
 /** `{key}` in a help line as a surface names that option (the CLI: its flag; the page: its label). */

@@ -16,6 +16,7 @@
 import { openDB, type DBSchema, type IDBPDatabase, type IDBPTransaction, type StoreNames } from 'idb';
 import { checkRankingLabels, checkRecord, checkRecords, isQualityScore, naming, type RankingLabels, type Record as DataRecord } from '../io/datasets.ts';
 import type { GenerationConfig } from '../io/generation-config.ts';
+import { upgradeConfig } from '../shared/config.ts';
 import type { CompletionRow } from '../shared/types.ts';
 
 export const DEFAULT_STORE_NAME = 'rlhf-playground';
@@ -240,6 +241,16 @@ export const MIGRATIONS: Migration[] = [
           return (p === undefined ? r : { kind: 'prompt', prompt: p }) as DataRecord;
         }),
       });
+    }
+  },
+  // v8: a run's saved config has every key in camelCase: the 18 snake_case keys it held before (kl_coef,
+  // reward_funcs, ..., RENAMED_KEYS) are renamed in place, with their values; a run resumes with the
+  // same settings, and every reader of a run's config reads one spelling.
+  async (_db, tx) => {
+    const runs = tx.objectStore('runs');
+    for (let c = await runs.openCursor(); c; c = await c.continue()) {
+      const config = upgradeConfig(c.value.config);
+      if (config !== c.value.config) await c.update({ ...c.value, config });
     }
   },
 ];

@@ -142,11 +142,11 @@ export interface PgRow {
 }
 
 export interface GrpoLossConfig {
-  loss_type: LossType;
+  lossType: LossType;
   epsilon: number; // 0.2: the ratio's lower clip is 1 - epsilon
-  epsilon_high: number; // the upper clip is 1 + epsilon_high (= epsilon unless set; DAPO's 0.28)
+  epsilonHigh: number; // the upper clip is 1 + epsilon_high (= epsilon unless set; DAPO's 0.28)
   beta: number; // KL coefficient; 0 = no KL term (and no reference needed)
-  max_completion_length: number; // dr_grpo's constant denominator
+  maxCompletionLength: number; // dr_grpo's constant denominator
 }
 
 export interface PgLoss {
@@ -171,7 +171,7 @@ const surrogate = (rho: number, a: number, lo: number, hi: number) => {
 /** GRPO's loss over a batch of rows (TRL's per-token loss and loss_type normalisations). */
 export function grpoLoss(rows: PgRow[], c: GrpoLossConfig): PgLoss {
   const lo = 1 - c.epsilon,
-    hi = 1 + c.epsilon_high;
+    hi = 1 + c.epsilonHigh;
   const tokens = rows.reduce((n, r) => n + r.logp.length, 0);
   let loss = 0,
     kl = 0,
@@ -181,8 +181,7 @@ export function grpoLoss(rows: PgRow[], c: GrpoLossConfig): PgLoss {
     const n = r.logp.length;
     if (r.old.length !== n || (c.beta > 0 && r.ref?.length !== n)) throw new Error("grpoLoss: a row's log-prob arrays differ in length");
     // what one token's loss is divided by
-    const denom =
-      c.loss_type === 'grpo' ? Math.max(1, n) * rows.length : c.loss_type === 'dr_grpo' ? rows.length * c.max_completion_length : Math.max(1, tokens);
+    const denom = c.lossType === 'grpo' ? Math.max(1, n) * rows.length : c.lossType === 'dr_grpo' ? rows.length * c.maxCompletionLength : Math.max(1, tokens);
     return r.logp.map((lp, t) => {
       const s = surrogate(Math.exp(lp - r.old[t]!), r.advantage, lo, hi);
       let l = s.loss,
@@ -208,9 +207,9 @@ export function grpoLoss(rows: PgRow[], c: GrpoLossConfig): PgLoss {
  * RLOO's loss: the clipped surrogate on each sequence's ratio exp(sum logp - sum old), averaged over the
  * rows; every token of a row gets the same gradient (d sum logp / d logp_t = 1). The KL is in the rewards.
  */
-export function rlooLoss(rows: PgRow[], c: { epsilon: number; epsilon_high: number }): PgLoss {
+export function rlooLoss(rows: PgRow[], c: { epsilon: number; epsilonHigh: number }): PgLoss {
   const lo = 1 - c.epsilon,
-    hi = 1 + c.epsilon_high,
+    hi = 1 + c.epsilonHigh,
     R = Math.max(1, rows.length);
   let loss = 0,
     low = 0,

@@ -43,21 +43,21 @@ export type GroupMethod = 'grpo' | 'rloo';
 
 export interface GrpoConfig extends AdamWConfig, ScheduleConfig {
   method: GroupMethod;
-  num_generations: number; // G
+  numGenerations: number; // G
   promptsPerStep: number;
-  max_completion_length: number;
+  maxCompletionLength: number;
   temperature: number;
-  scale_rewards: ScaleRewards; // GRPO
-  loss_type: LossType; // GRPO
-  normalize_advantages: boolean; // RLOO
+  scaleRewards: ScaleRewards; // GRPO
+  lossType: LossType; // GRPO
+  normalizeAdvantages: boolean; // RLOO
   epsilon: number;
-  epsilon_high: number;
+  epsilonHigh: number;
   beta: number; // GRPO: k3 KL term in the loss; RLOO: sequence KL folded into the reward
-  num_iterations: number;
-  mask_truncated_completions: boolean;
-  early_stopping?: boolean; // TRL's guard: the rest of a step's updates are skipped once approx KL > 1.5 x target_kl
-  target_kl?: number;
-  reward_weights?: number[];
+  numIterations: number;
+  maskTruncatedCompletions: boolean;
+  earlyStopping?: boolean; // TRL's guard: the rest of a step's updates are skipped once approx KL > 1.5 x target_kl
+  targetKl?: number;
+  rewardWeights?: number[];
   seqLen: number; // prompt + completion positions of the plans
   padId: number;
   eosIds: number[];
@@ -167,11 +167,11 @@ export class GrpoTrainer {
     cfg: GrpoConfig,
   ): Promise<GrpoTrainer> {
     if (!rewards.length) throw new Error(`${cfg.method.toUpperCase()} needs at least one reward function`);
-    if (cfg.reward_weights && cfg.reward_weights.length !== rewards.length)
-      throw new Error(`reward_weights has ${cfg.reward_weights.length} entries for ${rewards.length} reward functions`);
-    if (cfg.method === 'rloo' && cfg.num_generations < 2) throw new Error('RLOO needs num_generations >= 2 (the baseline is the other samples of the prompt)');
+    if (cfg.rewardWeights && cfg.rewardWeights.length !== rewards.length)
+      throw new Error(`reward_weights has ${cfg.rewardWeights.length} entries for ${rewards.length} reward functions`);
+    if (cfg.method === 'rloo' && cfg.numGenerations < 2) throw new Error('RLOO needs num_generations >= 2 (the baseline is the other samples of the prompt)');
     if (cfg.beta > 0 && !reference) throw new Error('beta > 0 needs a reference model');
-    const B = cfg.promptsPerStep * cfg.num_generations,
+    const B = cfg.promptsPerStep * cfg.numGenerations,
       T = cfg.seqLen;
     const plans = await PlanSet.create(policy.model, B, T, { training: true, lora: policy.lora });
     const ref = cfg.beta > 0 ? await PlanSet.create(reference!, B, T) : undefined;
@@ -190,22 +190,22 @@ export class GrpoTrainer {
 
   /** Optimizer updates so far (num_iterations per step): AdamW's bias correction and the schedule count these. */
   private updates(it: number): number {
-    return this.step * this.cfg.num_iterations + it + 1;
+    return this.step * this.cfg.numIterations + it + 1;
   }
 
   /** One GRPO / RLOO step; `onPhase` hears where it is (sampling, scoring, updating) as it goes. */
   async trainStep(prompts: number[][], onPhase?: (p: StepPhase) => void): Promise<GrpoStep> {
     const c = this.cfg,
-      G = c.num_generations,
+      G = c.numGenerations,
       B = c.promptsPerStep * G,
       method = c.method;
     if (prompts.length !== c.promptsPerStep) throw new Error(`a ${method.toUpperCase()} step takes ${c.promptsPerStep} prompts, got ${prompts.length}`);
     // ---- 1. rollouts ----
-    const rs = await sampleRollouts(this.gen, prompts, this.step, { ...c, numSamples: G, maxNewTokens: c.max_completion_length }, onPhase);
+    const rs = await sampleRollouts(this.gen, prompts, this.step, { ...c, numSamples: G, maxNewTokens: c.maxCompletionLength }, onPhase);
     // ---- 2. rewards ----
     onPhase?.({ phase: 'scoring', done: 0, total: 1 });
     const perFn = await scoreAll(this.rewards, rs);
-    const rewards = combineRewards(perFn, c.reward_weights);
+    const rewards = combineRewards(perFn, c.rewardWeights);
     // ---- 3. the reference's log-probs ----
     let refLogp: number[][] | undefined;
     if (this.ref) {
@@ -215,7 +215,7 @@ export class GrpoTrainer {
     }
     // ---- 4. updates ----
     const gpu = this.plans.full.model.gpu;
-    const truncated = rs.map((r) => c.mask_truncated_completions && r.finish === 'length');
+    const truncated = rs.map((r) => c.maskTruncatedCompletions && r.finish === 'length');
     let old: number[][] = [],
       adv: number[] = [],
       seqKl: number[] = [],
@@ -231,21 +231,21 @@ export class GrpoTrainer {
       skipped = false,
       approxKl = 0,
       earlyStop = 0;
-    for (let it = 0; it < c.num_iterations; it++) {
-      onPhase?.({ phase: 'updating', done: it, total: c.num_iterations });
+    for (let it = 0; it < c.numIterations; it++) {
+      onPhase?.({ phase: 'updating', done: it, total: c.numIterations });
       this.policy.lora?.setStep(this.updates(it));
       const res = await this.lossPass(rs, (logp) => {
         if (it === 0) {
           old = logp; // the policy that sampled: on-policy, the ratio of the first update is 1
           if (method === 'grpo') {
-            const a = grpoAdvantages(rewards, G, c.scale_rewards);
+            const a = grpoAdvantages(rewards, G, c.scaleRewards);
             adv = a.advantages;
             zeroStd = a.fracZeroStd;
             groupStd = a.std;
           } else {
             const r = rlooRewards(rewards, old, refLogp, c.beta);
             seqKl = r.kl;
-            adv = rlooAdvantages(r.rewards, G, c.normalize_advantages);
+            adv = rlooAdvantages(r.rewards, G, c.normalizeAdvantages);
             ({ fracZeroStd: zeroStd, std: groupStd } = grpoAdvantages(rewards, G, 'none'));
           }
         }
@@ -255,7 +255,7 @@ export class GrpoTrainer {
         );
       });
       // TRL's early stopping: the policy has moved too far from the one that sampled: this update and the rest are skipped
-      if (c.early_stopping && approxKl > 1.5 * (c.target_kl ?? 1)) {
+      if (c.earlyStopping && approxKl > 1.5 * (c.targetKl ?? 1)) {
         earlyStop = 1;
         break;
       }
@@ -264,11 +264,11 @@ export class GrpoTrainer {
       await gpu.check(`${method} update`, () => gpu.run(this.opt.calls, method));
       const st = await this.opt.status();
       skipped ||= st.skipped;
-      gradNorm += st.gradNorm / c.num_iterations;
-      loss += res.loss / c.num_iterations;
-      low += res.clipLow / c.num_iterations;
-      high += res.clipHigh / c.num_iterations;
-      region += res.clipRegion / c.num_iterations;
+      gradNorm += st.gradNorm / c.numIterations;
+      loss += res.loss / c.numIterations;
+      low += res.clipLow / c.numIterations;
+      high += res.clipHigh / c.numIterations;
+      region += res.clipRegion / c.numIterations;
       if (it === 0) kl = res.kl;
     }
     if (!skipped) this.step++;
@@ -334,11 +334,11 @@ export class GrpoTrainer {
     const res =
       c.method === 'grpo'
         ? grpoLoss(rows, {
-            loss_type: c.loss_type,
+            lossType: c.lossType,
             epsilon: c.epsilon,
-            epsilon_high: c.epsilon_high,
+            epsilonHigh: c.epsilonHigh,
             beta: c.beta,
-            max_completion_length: c.max_completion_length,
+            maxCompletionLength: c.maxCompletionLength,
           })
         : rlooLoss(rows, c);
     gpu.write(pp.weights, l.place(res.dlogp.map((row) => row.map((d) => -d)))); // a masked (truncated) row's are none: weight 0

@@ -14,10 +14,10 @@ export const PPO_DEFAULTS: Omit<PpoConfig, 'padId' | 'eosIds'> = {
   eps: schema.eps,
   weightDecay: schema.weightDecay,
   maxGradNorm: schema.maxGradNorm,
-  kl_target: schema.kl_target,
+  klTarget: schema.klTarget,
   cliprange: schema.cliprange,
-  cliprange_value: schema.cliprange_value,
-  vf_coef: schema.vf_coef,
+  cliprangeValue: schema.cliprangeValue,
+  vfCoef: schema.vfCoef,
   gamma: schema.gamma,
   lam: schema.lam,
   minibatches: schema.minibatches,
@@ -26,15 +26,15 @@ export const PPO_DEFAULTS: Omit<PpoConfig, 'padId' | 'eosIds'> = {
   maxNewTokens: schema.maxNewTokens,
   temperature: schema.temperature,
   seqLen: schema.seqLen, // the schema's SEQ_LEN (256): this table said 128, which no run used (see SEQ_LEN)
-  ptx_coef: schema.ptx_coef,
-  ema_decay: schema.ema_decay,
+  ptxCoef: schema.ptxCoef,
+  emaDecay: schema.emaDecay,
   seed: schema.seed,
   // the trainer's own, apart from a run's: a fixed 1e-4 (a run's is scaled by width: defaultLr), the
   // paper's kl_coef on an unnormalised reward (a run's PPO_KL_COEF is on the normalised one) and the
   // paper's single pass over each batch (a run's PPO_EPOCHS is 4); kl_horizon is the adaptive
   // controller's (Ziegler et al.), which the schema does not expose
   lr: 1e-4,
-  kl_coef: 0.02,
-  ppo_epochs: 1,
-  kl_horizon: 10000,
+  klCoef: 0.02,
+  ppoEpochs: 1,
+  klHorizon: 10000,
 };

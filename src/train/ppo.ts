@@ -35,25 +35,25 @@ export interface Role {
 }
 
 export interface PpoConfig extends AdamWConfig {
-  kl_coef: number; // 0.02 (InstructGPT)
-  kl_target: number; // adaptive controller target (nats per sequence); 0 = fixed kl_coef
-  kl_horizon: number; // 10000 (Ziegler et al.)
+  klCoef: number; // 0.02 (InstructGPT)
+  klTarget: number; // adaptive controller target (nats per sequence); 0 = fixed kl_coef
+  klHorizon: number; // 10000 (Ziegler et al.)
   cliprange: number; // 0.2
-  cliprange_value: number; // 0.2
-  vf_coef: number; // 0.1 scale of the value loss gradient
+  cliprangeValue: number; // 0.2
+  vfCoef: number; // 0.1 scale of the value loss gradient
   gamma: number; // 1
   lam: number; // 0.95
-  ppo_epochs: number; // 1 (the paper)
+  ppoEpochs: number; // 1 (the paper)
   minibatches: number; // per epoch
   promptsPerStep: number;
   numSamples: number; // K
   maxNewTokens: number;
   temperature: number;
   seqLen: number; // prompt + response
-  ptx_coef: number; // 0 = PPO, > 0 = PPO-ptx
-  ema_decay: number; // 0 = off; the paper's EMA used 0.992
-  early_stopping?: boolean; // TRL's guard: skip the rest of a step's updates once approx KL > 1.5 x target_kl
-  target_kl?: number;
+  ptxCoef: number; // 0 = PPO, > 0 = PPO-ptx
+  emaDecay: number; // 0 = off; the paper's EMA used 0.992
+  earlyStopping?: boolean; // TRL's guard: skip the rest of a step's updates once approx KL > 1.5 x target_kl
+  targetKl?: number;
   padId: number;
   eosIds: number[];
   seed: number;
@@ -107,7 +107,7 @@ export class PpoTrainer {
     readonly plans: { policy: PlanSet; reference: PlanSet; reward: PlanSet; value: PlanSet },
     readonly opt: { policy: AdamW; value: AdamW },
   ) {
-    this.kl = new AdaptiveKl(cfg.kl_coef, cfg.kl_target || 1, cfg.kl_horizon);
+    this.kl = new AdaptiveKl(cfg.klCoef, cfg.klTarget || 1, cfg.klHorizon);
     this.gen = new Generator(roles.policy.model, roles.policy.lora);
   }
 
@@ -197,9 +197,9 @@ export class PpoTrainer {
       nv = 0,
       skipped = false,
       earlyStop = false;
-    updates: for (let epoch = 0; epoch < cfg.ppo_epochs; epoch++) {
+    updates: for (let epoch = 0; epoch < cfg.ppoEpochs; epoch++) {
       for (let mb = 0; mb < cfg.minibatches; mb++) {
-        onPhase?.({ phase: 'updating', done: n, total: cfg.ppo_epochs * cfg.minibatches });
+        onPhase?.({ phase: 'updating', done: n, total: cfg.ppoEpochs * cfg.minibatches });
         const sl = (a: number[][]) => a.slice(mb * rows, (mb + 1) * rows);
         const part = rs.slice(mb * rows, (mb + 1) * rows);
         // policy: the clipped objective's gradient into the policy's grads, then (ptx and) AdamW
@@ -207,7 +207,7 @@ export class PpoTrainer {
         this.roles.policy.lora?.setStep(this.step * 1000 + epoch * 100 + mb);
         const res = await this.policyPass(part, sl(oldLogp), sl(adv));
         // TRL's early stopping: this update (its gradient is in the grads, zeroed by the next pass) and the rest of the step's are skipped
-        if (cfg.early_stopping && res.approxKl > 1.5 * (cfg.target_kl ?? 1)) {
+        if (cfg.earlyStopping && res.approxKl > 1.5 * (cfg.targetKl ?? 1)) {
           earlyStop = true;
           pl += res.loss;
           cf += res.clipFrac;
@@ -215,7 +215,7 @@ export class PpoTrainer {
           n++; // the policy metrics count the pass that stopped it
           break updates;
         }
-        if (cfg.ptx_coef > 0 && this.ptx.length) await this.ptxPass();
+        if (cfg.ptxCoef > 0 && this.ptx.length) await this.ptxPass();
         this.opt.policy.prepare(this.step + 1, cfg.lr);
         await pp.model.gpu.check('ppo policy update', () => pp.model.gpu.run(this.opt.policy.calls, 'ppo'));
         skipped ||= (await this.opt.policy.status()).skipped;
@@ -237,10 +237,10 @@ export class PpoTrainer {
         nv++;
       }
     }
-    if (cfg.ema_decay > 0) await this.updateEma();
+    if (cfg.emaDecay > 0) await this.updateEma();
     const klSum = perRow.map((x) => x.kl.reduce((a, b) => a + b, 0));
     const meanKl = klSum.reduce((a, b) => a + b, 0) / B;
-    if (cfg.kl_target > 0) this.kl.update(meanKl, B);
+    if (cfg.klTarget > 0) this.kl.update(meanKl, B);
     if (!skipped) this.step++;
     const tokens = rs.reduce((s, r) => s + r.response.length, 0);
     return {
@@ -290,12 +290,12 @@ export class PpoTrainer {
     const { plan: vp, ...l } = await this.layout(this.plans.value, part);
     vp.setBatch(l.ids, l.targets, l.ones);
     const values = l.read(await this.scores(vp, [...vp.zeroGrads, ...vp.forward]));
-    const vr = valueLoss(values.flat(), oldValues.flat(), returns.flat(), this.cfg.cliprange_value);
+    const vr = valueLoss(values.flat(), oldValues.flat(), returns.flat(), this.cfg.cliprangeValue);
     vp.model.gpu.write(
       vp.dscores!,
       l.place(
         byRow(
-          vr.dvalues.map((d) => this.cfg.vf_coef * d),
+          vr.dvalues.map((d) => this.cfg.vfCoef * d),
           values,
         ),
       ),
@@ -315,7 +315,7 @@ export class PpoTrainer {
 
   private async ptxPass(): Promise<void> {
     const b = this.ptx[this.ptxNext++ % this.ptx.length]!;
-    const pp = await fitBatch(this.plans.policy, b, this.cfg.seqLen, this.cfg.ptx_coef / Math.max(1, b.count));
+    const pp = await fitBatch(this.plans.policy, b, this.cfg.seqLen, this.cfg.ptxCoef / Math.max(1, b.count));
     await pp.model.gpu.check('ppo ptx', () => pp.model.gpu.run([...pp.forward, ...pp.lossFused, ...pp.backward], 'ppo'));
   }
 
@@ -327,7 +327,7 @@ export class PpoTrainer {
       const w = await table.download(e.name);
       const cur = this.ema.get(e.name);
       if (!cur) this.ema.set(e.name, w);
-      else emaUpdate(cur, w, this.cfg.ema_decay);
+      else emaUpdate(cur, w, this.cfg.emaDecay);
     }
   }
 

@@ -75,7 +75,7 @@ export interface StageContext {
   adopted?: boolean;
   /** PPO: the reward-model run it trains against; GRPO/RLOO: the one named by rewardRunId, if any. */
   reward?: { config: TrainConfig; checkpoint: Checkpoint };
-  /** GRPO/RLOO: the reward functions that config.reward_funcs names. */
+  /** GRPO/RLOO: the reward functions that config.rewardFuncs names. */
   rewardFunctions?: RewardFunction[];
 }
 

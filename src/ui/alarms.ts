@@ -32,7 +32,7 @@ export interface AlarmInput {
   metrics: Pick<MetricRecord, 'step' | 'values'>[]; // in step order
   spotChecks?: Pick<SpotCheckRecord, 'step' | 'score' | 'reward'>[];
   samples?: { step: number; response: string; tokens?: string[] }[]; // recent rollouts
-  config?: { kl_target?: number; cliprange?: number };
+  config?: { klTarget?: number; cliprange?: number };
 }
 
 export const ALARM_LIMITS = {
@@ -114,7 +114,7 @@ export function klAlarms(input: AlarmInput, lim: AlarmLimits = ALARM_LIMITS): Al
       detail: `objective/kl averaged ${f(last)} nats over the last ${lim.window} steps. A true KL is never below 0: the rollouts are not samples of the distribution being scored (temperature, top-k/top-p or blocked tokens that the log-probabilities do not include), and the policy is being paid for exploiting that.`,
     });
   }
-  const target = input.config?.kl_target ?? 0;
+  const target = input.config?.klTarget ?? 0;
   const why =
     target > 0 && last > lim.klTargetMultiple * target
       ? `${f(last / target, 2)} x the target ${f(target)}`

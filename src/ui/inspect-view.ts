@@ -283,7 +283,7 @@ export class InspectView extends CtxView {
       spotChecks: this.checks,
       // the newest rollouts, whichever step is on screen: alarms are about now
       samples: all.filter((s) => s.step === steps.at(-1)).map((s) => ({ step: s.step, response: s.sample.response, tokens: s.sample.tokens })),
-      config: { kl_target: Number(run?.config.kl_target ?? 0), cliprange: Number(run?.config.cliprange ?? 0.2) },
+      config: { klTarget: Number(run?.config.klTarget ?? 0), cliprange: Number(run?.config.cliprange ?? 0.2) },
     });
     return html`
       <h2>Inspect</h2>

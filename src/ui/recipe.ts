@@ -200,7 +200,7 @@ export function stageWork(stage: Stage, c: TrainConfig, d: DataLens): StageWork 
         { n: 1, tokens: R * P }, // the rollouts' prefill
         { n: c.maxNewTokens - 1, tokens: R }, // one pass per new token
         { n: 4, tokens: R * T }, // old log-probs, reference, reward and value
-        { n: 6 * c.ppo_epochs * mb, tokens: rows * T }, // policy and value, forward and backward, per minibatch
+        { n: 6 * c.ppoEpochs * mb, tokens: rows * T }, // policy and value, forward and backward, per minibatch
       ],
     };
   }
@@ -219,7 +219,7 @@ export function stageWork(stage: Stage, c: TrainConfig, d: DataLens): StageWork 
         { n: 1, tokens: R * P }, // the rollouts' prefill
         { n: c.maxNewTokens - 1, tokens: R }, // one pass per new token
         { n: (c.rewardRunId ? 1 : 0) + (c.beta > 0 ? 1 : 0), tokens: R * T }, // the reward model, the reference (beta > 0)
-        { n: 3 * c.num_iterations, tokens: R * T }, // the policy, forward and backward, per update (no value model)
+        { n: 3 * c.numIterations, tokens: R * T }, // the policy, forward and backward, per update (no value model)
       ],
     };
   }

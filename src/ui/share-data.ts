@@ -81,28 +81,28 @@ function hyperOf(trl: TrlStage, stage: Stage, c: TrainConfig, model: string, arc
     // on one GPU, and divisible by num_generations.
     Object.assign(h, { batchSize: c.batchSize * k, numGenerations: k, maxNewTokens: c.maxNewTokens, temperature: c.temperature });
   }
-  if (stage === 'ppo') Object.assign(h, { klCoef: c.kl_coef, rewardModel: 'runs/reward' });
+  if (stage === 'ppo') Object.assign(h, { klCoef: c.klCoef, rewardModel: 'runs/reward' });
   if (isGroup(stage)) {
     Object.assign(h, {
       klCoef: c.beta, // GRPO's and RLOO's KL coefficient is beta, in TRL as here
       ...(c.rewardRunId ? { rewardModel: 'runs/reward' } : {}), // the reward stage's output on the cluster
-      rewardFuncs: [...c.reward_funcs],
-      ...(c.reward_weights.length ? { rewardWeights: [...c.reward_weights] } : {}),
+      rewardFuncs: [...c.rewardFuncs],
+      ...(c.rewardWeights.length ? { rewardWeights: [...c.rewardWeights] } : {}),
       epsilon: c.epsilon,
-      epsilonHigh: c.epsilon_high,
-      numIterations: c.num_iterations,
-      maskTruncatedCompletions: c.mask_truncated_completions,
+      epsilonHigh: c.epsilonHigh,
+      numIterations: c.numIterations,
+      maskTruncatedCompletions: c.maskTruncatedCompletions,
     });
-    if (stage === 'grpo') Object.assign(h, { scaleRewards: c.scale_rewards, lossType: c.loss_type });
-    else h.normalizeAdvantages = c.normalize_advantages;
+    if (stage === 'grpo') Object.assign(h, { scaleRewards: c.scaleRewards, lossType: c.lossType });
+    else h.normalizeAdvantages = c.normalizeAdvantages;
   }
   return h;
 }
 
 /** The JavaScript of a GRPO/RLOO run's reward functions: the module the page keeps in its config
- *  (reward_module), under each name it gives ('' for the CLI's --reward-fn files, which stay on its disk). */
+ *  (rewardModule), under each name it gives ('' for the CLI's --reward-fn files, which stay on its disk). */
 function rewardSources(c: TrainConfig): { name: string; source: string }[] {
-  return c.reward_module.trim() ? c.reward_funcs.map((name) => ({ name, source: c.reward_module })) : [];
+  return c.rewardModule.trim() ? c.rewardFuncs.map((name) => ({ name, source: c.rewardModule })) : [];
 }
 
 /**
@@ -136,7 +136,7 @@ export async function clusterInput(store: db.Store, own: DataRecord[], model: Mo
     // PPO needs a reward model, GRPO and RLOO a reward model or reward functions: without a run of
     // theirs, the reward stage's output stands in (as 'runs/reward' in the export)
     const input: TrainInput = { loraRank: 8, ...(last?.config as TrainInput | undefined) };
-    if (stage === 'ppo' || (isGroup(stage) && !input.rewardRunId && !input.reward_funcs?.length)) input.rewardRunId = 'reward';
+    if (stage === 'ppo' || (isGroup(stage) && !input.rewardRunId && !input.rewardFuncs?.length)) input.rewardRunId = 'reward';
     const c = resolveConfig(stage, input, shape);
     hyper[trl] = hyperOf(trl, stage, c, base, model?.arch, Math.max(1, Math.ceil(items(stage) / c.batchSize)));
     if (revision !== null) hyper[trl].modelRevision = revision;

@@ -15,7 +15,7 @@
 //    an estimate of the time before it starts; at its end the tuned policy is selected (as "Use this
 //    model") and the Compare tab opens on it with a blind comparison.
 //  - GRPO and RLOO score with reward functions the user writes in a textarea (a JavaScript module, sent as
-//    config.reward_module; the engine runs it in a sandbox worker and uses every export). The engine
+//    config.rewardModule; the engine runs it in a sandbox worker and uses every export). The engine
 //    reads it when the editor is left (checkRewardModule), so the names of its functions, or why it does
 //    not load, show before a run starts; they also size the check of reward_weights.
 //  - All text (errors, run data) is bound as text, never as HTML.
@@ -362,9 +362,9 @@ export class TrainView extends CtxView {
   private async loadRuns(ctx: AppContext): Promise<void> {
     this.runs = await db.listRuns(ctx.store);
     // the editor starts from the reward module of the latest GRPO/RLOO run, until the user edits it
-    const last = this.runs.find((r) => isGroup(r.stage as Stage) && typeof r.config.reward_module === 'string' && r.config.reward_module.trim());
-    if (!this.moduleEdited && last && last.config.reward_module !== this.rewardModule) {
-      this.rewardModule = last.config.reward_module as string;
+    const last = this.runs.find((r) => isGroup(r.stage as Stage) && typeof r.config.rewardModule === 'string' && r.config.rewardModule.trim());
+    if (!this.moduleEdited && last && last.config.rewardModule !== this.rewardModule) {
+      this.rewardModule = last.config.rewardModule as string;
       if (isGroup(this.stage)) void this.checkModule();
     }
     const r = this.viewed;
@@ -486,7 +486,7 @@ export class TrainView extends CtxView {
     const ctx = this.ctx;
     if (!ctx?.model) return undefined;
     const input = this.startInput();
-    const key = JSON.stringify([ctx.model.fingerprint, this.stage, { ...input, reward_module: undefined }]);
+    const key = JSON.stringify([ctx.model.fingerprint, this.stage, { ...input, rewardModule: undefined }]);
     if (key !== this.memoryKey) {
       this.memoryKey = key;
       const stage = this.stage;
@@ -554,7 +554,7 @@ export class TrainView extends CtxView {
     if (this.stage === 'ppo') input.rewardRunId = rewardRunId ?? this.rewardModels()[0]?.id ?? '';
     if (isGroup(this.stage)) {
       // the engine runs the module's functions (all of them: reward_funcs is left to it) and keeps the source with the run
-      input.reward_module = this.rewardModule;
+      input.rewardModule = this.rewardModule;
       if (rewardRunId) input.rewardRunId = rewardRunId;
     }
     return input;
@@ -571,7 +571,7 @@ export class TrainView extends CtxView {
         if (empty && !input.rewardRunId) return 'write reward functions in the editor, or choose a reward model';
         // the functions' names once the engine has read the module; until then one stands for them (and the weights wait for the count)
         const names = empty ? [] : check?.names;
-        input = { ...input, reward_funcs: names ?? ['reward_module'], ...(names ? {} : { reward_weights: [] }) };
+        input = { ...input, rewardFuncs: names ?? ['reward_module'], ...(names ? {} : { rewardWeights: [] }) };
       }
       resolveConfig(this.stage, input, this.ctx?.model ?? NO_MODEL);
       return undefined;
@@ -1118,7 +1118,7 @@ export class TrainView extends CtxView {
     if (!isGroup(r.stage as Stage)) return [];
     let series = this.rewardSeries.get(r.id); // one array per run: a new one would redraw the chart from scratch
     if (!series) {
-      const names = [...(Array.isArray(r.config.reward_funcs) ? (r.config.reward_funcs as string[]) : []), ...(r.config.rewardRunId ? ['reward_model'] : [])];
+      const names = [...(Array.isArray(r.config.rewardFuncs) ? (r.config.rewardFuncs as string[]) : []), ...(r.config.rewardRunId ? ['reward_model'] : [])];
       series = names.map((n) => `rewards/${n}/mean`);
       this.rewardSeries.set(r.id, series);
     }

@@ -9,7 +9,7 @@
 // and asks the same through stageData), builds a stage on them (src/train/stages.ts), saves the resolved config
 // and those records with the run (its snapshot, `run:<id>`: resume trains on them, whatever the user changed
 // meanwhile), and hands it to the run driver. GRPO/RLOO: the reward functions are the JavaScript source in
-// config.reward_module, run in a sandbox worker of their own (reward-sandbox.ts), built again when a run
+// config.rewardModule, run in a sandbox worker of their own (reward-sandbox.ts), built again when a run
 // is opened or resumed.
 import type { AdapterSummary } from '../gpu/device.ts';
 import type { Record as DataRecord } from '../io/datasets.ts';
@@ -168,13 +168,13 @@ export class PlaygroundEngine implements Engine {
   async stageMemory(stage: Stage, input: TrainInput): Promise<{ total: number; parts: Record<string, number>; seqLen: number }> {
     const m = this.session.need();
     // the reward functions are named when the run starts (the module's exports): stand-ins, as many as the weights say
-    const fns = Math.max(input.rewardRunId ? 0 : 1, (input.reward_weights?.length ?? 0) - (input.rewardRunId ? 1 : 0));
+    const fns = Math.max(input.rewardRunId ? 0 : 1, (input.rewardWeights?.length ?? 0) - (input.rewardRunId ? 1 : 0));
     const c = resolveConfig(
       stage,
       {
         ...input,
         ...(stage === 'ppo' && !input.rewardRunId ? { rewardRunId: 'unset' } : {}),
-        ...(isGroup(stage) && !input.reward_funcs?.length ? { reward_funcs: Array.from({ length: fns }, (_, i) => `f${i}`) } : {}),
+        ...(isGroup(stage) && !input.rewardFuncs?.length ? { rewardFuncs: Array.from({ length: fns }, (_, i) => `f${i}`) } : {}),
       },
       m.info,
     );
@@ -213,13 +213,13 @@ export class PlaygroundEngine implements Engine {
     const m = this.session.need();
     this.runs.idle();
     const data = await this.stageData(stage); // the records the page's summaries counted, by the same policy
-    // GRPO / RLOO: the reward functions of config.reward_module (every export when reward_funcs names none,
+    // GRPO / RLOO: the reward functions of config.rewardModule (every export when rewardFuncs names none,
     // and the saved config then names them all)
     const fns: RewardModule | undefined =
-      isGroup(stage) && typeof config.reward_module === 'string' && config.reward_module.trim() ? await loadRewardModule(config.reward_module) : undefined;
+      isGroup(stage) && typeof config.rewardModule === 'string' && config.rewardModule.trim() ? await loadRewardModule(config.rewardModule) : undefined;
     let run: StageRun, cfg: TrainConfig;
     try {
-      cfg = resolveConfig(stage, fns && !config.reward_funcs?.length ? { ...config, reward_funcs: fns.functions.map((f) => f.name) } : config, m.info);
+      cfg = resolveConfig(stage, fns && !config.rewardFuncs?.length ? { ...config, rewardFuncs: fns.functions.map((f) => f.name) } : config, m.info);
       // refused before anything is allocated when a buffer could not exist on this adapter (needed vs its
       // limit); buildStage checks again, for the CLI and the experiment: this one is before the reward model loads
       const gpu = await this.session.gpu;

@@ -1,5 +1,5 @@
 // The page's reward functions (GRPO, RLOO): a JavaScript module the user writes on the Train tab, kept
-// as source in the run's config (config.reward_module), turned here into the RewardFunction list that
+// as source in the run's config (config.rewardModule), turned here into the RewardFunction list that
 // the stage builder calls (src/shared/rewards.ts: every exported function; each gets
 // { prompts, completions, completion_ids } and returns one number or null per completion).
 //
@@ -21,7 +21,7 @@ import { rewardFunctionsOf, type RewardFn, type RewardFunction, type RewardInput
 
 /** How long a reward function (or the module's loading) may take before it fails. */
 export const REWARD_TIMEOUT_MS = 30_000;
-/** The module's name in messages, and the name of a default-exported anonymous function: the config field's. */
+/** The module's name in messages, and the name of a default-exported anonymous function (as TRL's reward_funcs name functions: snake_case). */
 export const REWARD_MODULE = 'reward_module';
 
 export interface RewardModule {

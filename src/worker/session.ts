@@ -463,7 +463,7 @@ export class Session {
     const cfg = run.config as unknown as TrainConfig;
     const group = isGroup(run.stage as Stage);
     const reward = run.stage === 'ppo' || (group && cfg.rewardRunId) ? await this.rewardOf(cfg.rewardRunId) : undefined;
-    const fns = group && typeof cfg.reward_module === 'string' && cfg.reward_module.trim() ? await loadRewardModule(cfg.reward_module) : undefined;
+    const fns = group && typeof cfg.rewardModule === 'string' && cfg.rewardModule.trim() ? await loadRewardModule(cfg.rewardModule) : undefined;
     let stage: StageRun;
     try {
       stage = await this.buildStage(run.stage as Stage, cfg, data.records as DataRecord[], reward, fns);

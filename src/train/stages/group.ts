@@ -15,7 +15,7 @@ export async function groupStage(x: Setup): Promise<StageRun> {
   const T = x.fitT(Math.max(...prompts.map((p) => p.length + c.maxNewTokens)));
   const G = c.numSamples,
     given = ctx.rewardFunctions ?? [];
-  const scorers: RewardScorer[] = c.reward_funcs.map((name) => {
+  const scorers: RewardScorer[] = c.rewardFuncs.map((name) => {
     const f = given.find((g) => g.name === name);
     if (!f) throw new DataError(`no reward function named "${name}" was given (${given.map((g) => g.name).join(', ') || 'none'})`);
     return {
@@ -48,24 +48,24 @@ export async function groupStage(x: Setup): Promise<StageRun> {
     eps: c.eps,
     weightDecay: c.weightDecay,
     maxGradNorm: c.maxGradNorm,
-    warmupSteps: Math.ceil(totalSteps * c.num_iterations * c.warmupRatio),
-    totalSteps: totalSteps * c.num_iterations,
+    warmupSteps: Math.ceil(totalSteps * c.numIterations * c.warmupRatio),
+    totalSteps: totalSteps * c.numIterations,
     minLrRatio: c.minLrRatio,
-    num_generations: G,
+    numGenerations: G,
     promptsPerStep: B,
-    max_completion_length: c.maxNewTokens,
+    maxCompletionLength: c.maxNewTokens,
     temperature: c.temperature,
-    scale_rewards: c.scale_rewards,
-    loss_type: c.loss_type,
-    normalize_advantages: c.normalize_advantages,
+    scaleRewards: c.scaleRewards,
+    lossType: c.lossType,
+    normalizeAdvantages: c.normalizeAdvantages,
     epsilon: c.epsilon,
-    epsilon_high: c.epsilon_high || c.epsilon,
+    epsilonHigh: c.epsilonHigh || c.epsilon,
     beta: c.beta,
-    num_iterations: c.num_iterations,
-    early_stopping: c.early_stopping,
-    target_kl: c.target_kl,
-    mask_truncated_completions: c.mask_truncated_completions,
-    reward_weights: c.reward_weights.length ? c.reward_weights : undefined,
+    numIterations: c.numIterations,
+    earlyStopping: c.earlyStopping,
+    targetKl: c.targetKl,
+    maskTruncatedCompletions: c.maskTruncatedCompletions,
+    rewardWeights: c.rewardWeights.length ? c.rewardWeights : undefined,
     seqLen: T,
     padId: pad,
     eosIds: eos,

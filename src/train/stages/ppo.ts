@@ -24,9 +24,7 @@ export async function ppoStage(x: Setup): Promise<StageRun> {
   const ptx = x.records.flatMap((r): Example[] =>
     r.kind === 'completion' && r.completion ? [{ prompt: x.encPrompt(r.prompt), completion: x.encCompletion(r.completion) }] : [],
   );
-  const T = x.fitT(
-    Math.max(...prompts.map((p) => p.length + c.maxNewTokens), ...(c.ptx_coef > 0 ? ptx.map((e) => e.prompt.length + e.completion.length) : [])),
-  );
+  const T = x.fitT(Math.max(...prompts.map((p) => p.length + c.maxNewTokens), ...(c.ptxCoef > 0 ? ptx.map((e) => e.prompt.length + e.completion.length) : [])));
   const totalSteps = x.stepsFor(perEpoch);
   const t = await PpoTrainer.create(
     { policy: { model, lora: adapter }, reference: { model: base }, reward: rmRole, value: valueRole },
@@ -38,17 +36,17 @@ export async function ppoStage(x: Setup): Promise<StageRun> {
       eps: c.eps,
       weightDecay: c.weightDecay,
       maxGradNorm: c.maxGradNorm,
-      kl_coef: c.kl_coef,
-      kl_target: c.kl_target,
+      klCoef: c.klCoef,
+      klTarget: c.klTarget,
       cliprange: c.cliprange,
-      cliprange_value: c.cliprange_value,
-      vf_coef: c.vf_coef,
+      cliprangeValue: c.cliprangeValue,
+      vfCoef: c.vfCoef,
       gamma: c.gamma,
       lam: c.lam,
-      ppo_epochs: c.ppo_epochs,
+      ppoEpochs: c.ppoEpochs,
       minibatches: c.minibatches,
-      early_stopping: c.early_stopping,
-      target_kl: c.target_kl,
+      earlyStopping: c.earlyStopping,
+      targetKl: c.targetKl,
       promptsPerStep: B,
       numSamples: c.numSamples,
       maxNewTokens: c.maxNewTokens,
@@ -57,13 +55,13 @@ export async function ppoStage(x: Setup): Promise<StageRun> {
       padId: pad,
       eosIds: eos,
       seed: c.seed,
-      ptx_coef: c.ptx_coef,
-      ema_decay: c.ema_decay,
+      ptxCoef: c.ptxCoef,
+      emaDecay: c.emaDecay,
     },
   );
   cleanup.unshift(() => t.destroy());
   const rows = (B * c.numSamples) / c.minibatches;
-  if (c.ptx_coef > 0) {
+  if (c.ptxCoef > 0) {
     if (!ptx.length) throw new DataError('ptx_coef > 0 needs {"prompt","completion"} records with completions beside the prompts');
     t.setPtxData(Array.from({ length: Math.ceil(ptx.length / rows) }, (_, i) => sftBatch(ptx.slice(i * rows, (i + 1) * rows), rows, T, pad)));
   }
@@ -99,7 +97,7 @@ export async function ppoStage(x: Setup): Promise<StageRun> {
     async finish(): Promise<Record<string, number>> {
       if (!t.emaWeights) return {};
       for (const [name, w] of t.emaWeights) x.weights.weights.upload(name, w);
-      return { ema_decay: c.ema_decay };
+      return { ema_decay: c.emaDecay };
     },
   });
 }
