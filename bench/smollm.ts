@@ -11,7 +11,7 @@ import { initWeights } from '../src/model/init.ts';
 import { LoraSet, LORA_DEFAULTS } from '../src/model/lora.ts';
 import { Transformer } from '../src/model/transformer.ts';
 import { ADAMW_DEFAULTS } from '../src/train/adamw.ts';
-import { GrpoTrainer } from '../src/train/grpo.ts';
+import { GRPO_DEFAULTS, GrpoTrainer } from '../src/train/grpo.ts';
 import { PPO_DEFAULTS, PpoTrainer } from '../src/train/ppo.ts';
 import { Rng } from '../src/shared/sampling.ts';
 import { SftTrainer, sftBatch } from '../src/train/sft.ts';
@@ -161,20 +161,12 @@ export async function benchSmolLM2(gpu: Gpu, log: (s: string) => void, quick: bo
         undefined,
         [{ name: 'short', score: async (rs) => rs.map((r) => -r.response.length) }],
         {
+          ...GRPO_DEFAULTS,
           ...opt,
           method: 'grpo',
           numGenerations: 4,
           promptsPerStep: 2,
           maxCompletionLength: NEW,
-          temperature: 1,
-          scaleRewards: 'group',
-          lossType: 'dapo',
-          normalizeAdvantages: false,
-          epsilon: 0.2,
-          epsilonHigh: 0.2,
-          beta: 0,
-          numIterations: 1,
-          maskTruncatedCompletions: false,
           seqLen: T,
           padId: 0,
           eosIds: [],

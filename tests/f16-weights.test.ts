@@ -232,8 +232,7 @@ for (const name of ['gpt2-tiny', 'llama-tiny', 'qwen2-tiny', 'qwen3-tiny']) {
 
 describe("f16 base weights: a stage's memory", () => {
   it('the estimate before a GRPO run (LoRA, a reference pass) counts the f16 base as it is allocated', async () => {
-    const { GrpoTrainer } = await import('../src/train/grpo.ts');
-    const { ADAMW_DEFAULTS } = await import('../src/train/adamw.ts');
+    const { GRPO_DEFAULTS, GrpoTrainer } = await import('../src/train/grpo.ts');
     const { stageMemory } = await import('../src/shared/memory.ts');
     const { parseConfig } = await import('../src/shared/model-config.ts');
     const { Transformer } = await import('../src/model/transformer.ts');
@@ -253,23 +252,13 @@ describe("f16 base weights: a stage's memory", () => {
       const baseBytes = gpu.allocatedBytes - before;
       const lora = new LoraSet(base, { r, alpha: 8, dropout: 0, targets }, { optimizer: true });
       const t = await GrpoTrainer.create({ model: base, lora }, base, [{ name: 'len', score: async (rs) => rs.map((x) => x.response.length) }], {
-        ...ADAMW_DEFAULTS,
-        warmupSteps: 0,
+        ...GRPO_DEFAULTS,
         totalSteps: 4,
-        minLrRatio: 1,
         method: 'grpo',
         numGenerations: G,
         promptsPerStep: P,
         maxCompletionLength: T - 3,
-        temperature: 1,
-        scaleRewards: 'group',
-        lossType: 'dapo',
-        normalizeAdvantages: false,
-        epsilon: 0.2,
-        epsilonHigh: 0.2,
         beta,
-        numIterations: 1,
-        maskTruncatedCompletions: false,
         seqLen: T,
         padId: 0,
         eosIds: [],

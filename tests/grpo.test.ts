@@ -5,31 +5,19 @@ import { describe, expect, it } from 'vitest';
 import { readModelFolder } from '../src/io/folder.ts';
 import { loadModel } from '../src/model/index.ts';
 import { LoraSet } from '../src/model/lora.ts';
-import { ADAMW_DEFAULTS } from '../src/train/adamw.ts';
-import { GrpoTrainer, type GrpoConfig, type RewardScorer, type Rollout } from '../src/train/grpo.ts';
+import { GRPO_DEFAULTS, GrpoTrainer, type GrpoConfig, type RewardScorer, type Rollout } from '../src/train/grpo.ts';
 import type { PgRow } from '../src/train/grpo-math.ts';
 import { Rng } from '../src/shared/sampling.ts';
 import { dot, testGpu } from './helpers/gpu.ts';
 import { randn } from './ref/ops.ts';
 
 const base: Omit<GrpoConfig, 'method'> = {
-  ...ADAMW_DEFAULTS,
+  ...GRPO_DEFAULTS,
   weightDecay: 0,
-  warmupSteps: 0,
   totalSteps: 100,
-  minLrRatio: 1,
   numGenerations: 4,
   promptsPerStep: 4,
   maxCompletionLength: 8,
-  temperature: 1,
-  scaleRewards: 'group',
-  lossType: 'dapo',
-  normalizeAdvantages: false,
-  epsilon: 0.2,
-  epsilonHigh: 0.2,
-  beta: 0,
-  numIterations: 1,
-  maskTruncatedCompletions: false,
   seqLen: 16,
   padId: 376,
   eosIds: [],

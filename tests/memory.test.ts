@@ -364,10 +364,9 @@ describe('an allocation the GPU refuses', () => {
 // per-token plans are the difference.
 describe("a stage's memory before it starts", () => {
   it('GRPO (with and without a reference, with a reward model) and PPO, LoRA on gpt2-tiny', async () => {
-    const { GrpoTrainer } = await import('../src/train/grpo.ts');
+    const { GRPO_DEFAULTS, GrpoTrainer } = await import('../src/train/grpo.ts');
     const { PpoTrainer, PPO_DEFAULTS } = await import('../src/train/ppo.ts');
     const { ScoreHead } = await import('../src/model/head.ts');
-    const { ADAMW_DEFAULTS } = await import('../src/train/adamw.ts');
     const { stageMemory } = await import('../src/shared/memory.ts');
     const gpu = await testGpu();
     const cfg = parseConfig(JSON.parse(readFileSync('tests/fixtures/gpt2-tiny/config.json', 'utf8')));
@@ -392,23 +391,13 @@ describe("a stage's memory before it starts", () => {
         const base = new Transformer(gpu, cfg);
         const lora = new LoraSet(base, { r, alpha: 8, dropout: 0, targets }, { optimizer: true });
         const t = await GrpoTrainer.create({ model: base, lora }, base, [{ name: 'len', score: async (rs) => rs.map((x) => x.response.length) }], {
-          ...ADAMW_DEFAULTS,
-          warmupSteps: 0,
+          ...GRPO_DEFAULTS,
           totalSteps: 4,
-          minLrRatio: 1,
           method: 'grpo',
           numGenerations: G,
           promptsPerStep: P,
           maxCompletionLength: T - 3,
-          temperature: 1,
-          scaleRewards: 'group',
-          lossType: 'dapo',
-          normalizeAdvantages: false,
-          epsilon: 0.2,
-          epsilonHigh: 0.2,
           beta,
-          numIterations: 1,
-          maskTruncatedCompletions: false,
           seqLen: T,
           padId: 0,
           eosIds: [],

@@ -13,7 +13,7 @@ import { bucketLengths, PlanSet } from '../src/model/plan-set.ts';
 import type { Plan, Transformer } from '../src/model/transformer.ts';
 import { ADAMW_DEFAULTS } from '../src/train/adamw.ts';
 import { DpoTrainer } from '../src/train/dpo.ts';
-import { GrpoTrainer, ModelReward } from '../src/train/grpo.ts';
+import { GRPO_DEFAULTS, GrpoTrainer, ModelReward } from '../src/train/grpo.ts';
 import { PPO_DEFAULTS, PpoTrainer } from '../src/train/ppo.ts';
 import { layoutRows, narrowRows, rowLength, targetSpans, targetWeights } from '../src/train/layout.ts';
 import { RewardTrainer } from '../src/train/reward.ts';
@@ -207,21 +207,14 @@ describe('plan sets: a step costs the tokens it holds', () => {
       const g = load();
       const rm = await ModelReward.create('rm', { model: reward, head: rmHead }, 4, MAX_T, 0, PAD);
       const grpo = await GrpoTrainer.create({ model: g }, reference, [rm], {
+        ...GRPO_DEFAULTS,
         ...opt,
         lr: 3e-3,
         method: 'grpo',
         numGenerations: 2,
         promptsPerStep: 2,
         maxCompletionLength: 8,
-        temperature: 1,
-        scaleRewards: 'group',
-        lossType: 'dapo',
-        normalizeAdvantages: false,
-        epsilon: 0.2,
-        epsilonHigh: 0.2,
         beta: 0.1,
-        numIterations: 1,
-        maskTruncatedCompletions: false,
         seqLen: MAX_T,
         padId: PAD,
         eosIds: [],

@@ -18,7 +18,7 @@ import type { ScoreHead } from '../model/head.ts';
 import type { LoraSet } from '../model/lora.ts';
 import { PlanSet, totalUse, type PlanUse } from '../model/plan-set.ts';
 import type { Plan, Transformer } from '../model/transformer.ts';
-import { AdamW, type AdamWConfig } from './adamw.ts';
+import { AdamW, ADAMW_DEFAULTS, type AdamWConfig } from './adamw.ts';
 import { Generator } from './generate.ts';
 import { layoutRows, rowLength, type Rows } from './layout.ts';
 import {
@@ -63,6 +63,30 @@ export interface GrpoConfig extends AdamWConfig, ScheduleConfig {
   eosIds: number[];
   seed: number;
 }
+
+/** What a caller of GrpoTrainer gives each time: the method, the batch's shape, the tokens and the schedule's length. */
+type GrpoShape = 'method' | 'numGenerations' | 'promptsPerStep' | 'maxCompletionLength' | 'seqLen' | 'padId' | 'eosIds' | 'seed' | 'totalSteps';
+
+/**
+ * GrpoTrainer's own defaults, for callers that build the trainer directly (tests, benchmarks), as PPO_DEFAULTS
+ * are PpoTrainer's: TRL's GRPOConfig defaults for the method (temperature 1, scale_rewards 'group', loss_type
+ * 'dapo', epsilon 0.2 both ways, beta 0, one iteration per batch, truncated completions kept), AdamW's, and a
+ * constant learning rate. A run's values are the schema's: the GRPO and RLOO stages pass a whole resolved config.
+ */
+export const GRPO_DEFAULTS: Omit<GrpoConfig, GrpoShape> = {
+  ...ADAMW_DEFAULTS,
+  warmupSteps: 0,
+  minLrRatio: 1,
+  temperature: 1,
+  scaleRewards: 'group',
+  lossType: 'dapo',
+  normalizeAdvantages: false,
+  epsilon: 0.2,
+  epsilonHigh: 0.2,
+  beta: 0,
+  numIterations: 1,
+  maskTruncatedCompletions: false,
+};
 
 export type { Rollout };
 
