@@ -110,8 +110,8 @@ describe('matmul with an f16 B operand', () => {
   it('composes the f16 kernels with `enable f16;` and the f32 ones as before', () => {
     const src = readFileSync('shaders/matmul.wgsl', 'utf8'),
       prelude = readFileSync(`shaders/${PRELUDE}`, 'utf8');
-    const f32 = composeShader('matmul.wgsl', src, prelude, { TRANS_A: false, TRANS_B: true }).code;
-    const f16 = composeShader('matmul.wgsl', src, prelude, { TRANS_A: false, TRANS_B: true, B_F16: true }).code;
+    const f32 = composeShader('matmul.wgsl', src, prelude, { TRANS_A: false, TRANS_B: true, GR: 8 }).code;
+    const f16 = composeShader('matmul.wgsl', src, prelude, { TRANS_A: false, TRANS_B: true, B_F16: true, GR: 8 }).code;
     expect(f32.replace(/\/\/[^\n]*/g, '')).not.toMatch(/\bf16\b/);
     expect(f32).toMatch(/var<storage, read> B: array<f32>;/);
     expect(f16.match(/^enable f16;$/gm)?.length).toBe(1);

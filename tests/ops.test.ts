@@ -111,6 +111,29 @@ describe('matmul', () => {
     expectClose(await g.read(c), want, 1e-4, 1e-4, 'split matmul');
   });
 
+  it('matrix-vector products for 1 to 8 rows (decoding): compiled for the next power of two of rows, each row right, nothing written past row M', async () => {
+    const g = await testGpu();
+    const N2 = 37,
+      K2 = 70,
+      tail = 5;
+    for (const transB of [false, true])
+      for (let M2 = 1; M2 <= 8; M2++) {
+        const A = ref.randn(M2 * K2, 170 + M2),
+          B = ref.randn(K2 * N2, 180 + M2),
+          b = ref.randn(N2, 190);
+        const want = ref.matmul(A, B, b, M2, N2, K2, false, transB);
+        const c = upload(g, new Float32Array(M2 * N2 + tail).fill(7)); // 7s after the M rows: left alone
+        const calls = await matmul(g, { c, a: upload(g, A), b: upload(g, B), bias: upload(g, b), M: M2, N: N2, K: K2, transB });
+        expect(calls.map((x) => x.kernel.name)).toEqual([
+          `matmul.${transB ? 'gemv_nt' : 'gemv_nn'}{"TRANS_A":false,"TRANS_B":${transB},"GR":${2 ** Math.ceil(Math.log2(M2))}}`,
+        ]);
+        await run(g, calls);
+        const got = await g.read(c);
+        expectClose(got.subarray(0, M2 * N2), want, 1e-4, 1e-4, `gemv M=${M2} transB=${transB}`);
+        expect([...got.subarray(M2 * N2)]).toEqual(new Array(tail).fill(7));
+      }
+  });
+
   for (const layout of ['in_out', 'out_in'] as WeightLayout[]) {
     it(`linear layer (${layout}) backward matches the reference and finite differences, on column slices`, async () => {
       const g = await testGpu();
@@ -716,7 +739,8 @@ describe('reductions with subgroups and in workgroup memory', () => {
       attention: [16, 24, 64].map((HD) => ({ HD })),
       crossentropy: [{}],
       optim: [{}],
-      matmul: [false, true].flatMap((TRANS_A) => [false, true].map((TRANS_B) => ({ TRANS_A, TRANS_B }))),
+      // GR: the rows the matrix-vector kernels are compiled for (1 to 8; 2 and 4 differ from these only in the constant)
+      matmul: [false, true].flatMap((TRANS_A) => [false, true].flatMap((TRANS_B) => [1, 8].map((GR) => ({ TRANS_A, TRANS_B, GR })))),
     };
     for (const [file, sets] of Object.entries(DEFINES)) {
       for (const defines of sets) {
@@ -882,7 +906,7 @@ describe('reductions with subgroups and in workgroup memory', () => {
 describe('runtime', () => {
   it('an invalid kernel is an error naming it, never a silent no-op', async () => {
     const g = await testGpu();
-    await expect(g.kernel('matmul.wgsl', 'no_such_entry', ['u', 'r', 'r', 'r', 'w'], { TRANS_A: false, TRANS_B: false })).rejects.toThrow(
+    await expect(g.kernel('matmul.wgsl', 'no_such_entry', ['u', 'r', 'r', 'r', 'w'], { TRANS_A: false, TRANS_B: false, GR: 8 })).rejects.toThrow(
       /matmul\.no_such_entry/,
     );
     await expect(g.kernel('matmul.wgsl', 'main', ['u', 'r', 'r', 'r', 'w'])).rejects.toThrow(/kernel matmul\.main/); // defines missing: WGSL error
@@ -904,7 +928,7 @@ describe('runtime', () => {
       attention: [16, 24, 64].map((HD) => ({ HD })),
       embedding: flags(['HAS_POS']),
       norm: flags(['RMS', 'ACCUM']),
-      matmul: flags(['TRANS_A', 'TRANS_B']),
+      matmul: flags(['TRANS_A', 'TRANS_B']).flatMap((d) => [1, 8].map((GR) => ({ ...d, GR }))),
     };
     const files = readdirSync('shaders').filter((f) => f.endsWith('.wgsl') && f !== PRELUDE);
     let pipelines = 0;
@@ -927,7 +951,7 @@ describe('runtime', () => {
         }
       }
     }
-    expect(pipelines).toBeGreaterThan(60); // 68 today: 4 matmul entries x 4 transposes, attention x 3 head sizes, ...
+    expect(pipelines).toBeGreaterThan(60); // 84 today: 4 matmul entries x 4 transposes x 2 row counts, attention x 3 head sizes, ...
   });
 
   it('a shader that redeclares a prelude helper fails to compile, the message pointing into the files; the prelude is no kernel', async () => {

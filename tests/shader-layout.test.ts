@@ -26,7 +26,7 @@ const DEFINES: Record<string, Defines> = {
   attention: { HD: 16 },
   embedding: { HAS_POS: true },
   norm: { RMS: false, ACCUM: false },
-  matmul: { TRANS_A: false, TRANS_B: false },
+  matmul: { TRANS_A: false, TRANS_B: false, GR: 8 },
 };
 /** The shader as the runtime compiles it: directives, defines, the prelude, the file. */
 const composed = (f: string) => composeShader(`${f}.wgsl`, shader(f), prelude, DEFINES[f]).code;

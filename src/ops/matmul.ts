@@ -51,10 +51,13 @@ export async function matmul(gpu: Gpu, x: MatmulArgs): Promise<Call[]> {
   if (x.bF16 && !gpu.features.has('shader-f16')) throw new GpuError("an f16 matmul operand on a device without 'shader-f16'");
   // (B_F16 only when set: the f32 kernels keep their names and cache keys)
   const defines: Defines = x.bF16 ? { TRANS_A: transA, TRANS_B: transB, B_F16: true } : { TRANS_A: transA, TRANS_B: transB };
+  // GR: the rows a matrix-vector kernel is compiled for (a power of two >= M): its loops over rows have a
+  // constant bound, so their per-row sums stay in registers (an array indexed by a runtime bound is kept in memory)
+  const rowsFor = (m: number) => Math.min(GEMV_ROWS, 2 ** Math.ceil(Math.log2(Math.max(1, m))));
   const flags = (bias: boolean, accum: boolean) => (bias ? FLAG_BIAS : 0) | (accum ? FLAG_ACCUM : 0);
   if (M <= GEMV_ROWS && !transA && K > 0) {
     // decoding: a matrix-vector kernel (the tiles would compute 64 rows for these few)
-    const kernel = await gpu.kernel('matmul.wgsl', transB ? 'gemv_nt' : 'gemv_nn', defines);
+    const kernel = await gpu.kernel('matmul.wgsl', transB ? 'gemv_nt' : 'gemv_nn', { ...defines, GR: rowsFor(M) });
     const u = gpu.params(kernel, {
       M,
       N,
@@ -77,7 +80,7 @@ export async function matmul(gpu: Gpu, x: MatmulArgs): Promise<Call[]> {
   const mSplit = Math.max(TILE, Math.floor(maxFlops / (2 * N * Math.min(K, kSplit)) / TILE) * TILE);
   for (let k0 = 0; k0 < K || (K === 0 && k0 === 0); k0 += kSplit) {
     const kn = Math.min(kSplit, K - k0);
-    const kernel = await gpu.kernel('matmul.wgsl', 'main', defines);
+    const kernel = await gpu.kernel('matmul.wgsl', 'main', { ...defines, GR: GEMV_ROWS });
     const f = flags(!!x.bias && k0 === 0, !!x.accum || k0 > 0);
     const aOff = (x.aOff ?? 0) + k0 * lda; // A is [K, M] here: slab k0 starts k0 rows in
     const bOff = (x.bOff ?? 0) + k0 * ldb;
@@ -93,7 +96,7 @@ export async function matmul(gpu: Gpu, x: MatmulArgs): Promise<Call[]> {
 
 /** dbias[N] += column sums of dy[M, N] (row stride ldy). */
 export async function biasBackward(gpu: Gpu, x: { dbias: View; dy: View; M: number; N: number; ldy?: number; dyOff?: number }): Promise<Call[]> {
-  const kernel = await gpu.kernel('matmul.wgsl', 'bias_backward', { TRANS_A: false, TRANS_B: false });
+  const kernel = await gpu.kernel('matmul.wgsl', 'bias_backward', { TRANS_A: false, TRANS_B: false, GR: GEMV_ROWS });
   const u = gpu.params(kernel, { M: x.M, N: x.N, K: 0, lda: x.ldy ?? x.N, ldb: 0, ldc: 0, row0: 0, aoff: x.dyOff ?? 0, boff: 0, coff: 0, alpha: 0, flags: 0 });
   return [gpu.call(kernel, [u, x.dy, gpu.none, gpu.none, x.dbias], [Math.ceil(x.N / 64)])];
 }
