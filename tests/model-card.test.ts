@@ -146,7 +146,7 @@ describe('modelCard', () => {
     expect(body).toMatch(/\| LoRA rank \| 8 \|/);
     expect(body).not.toMatch(/rewardRunId|abc/);
     // data and metrics
-    expect(body).toContain('| rankings (K answers of one prompt, ordered) | 40 |');
+    expect(body).toContain('| rankings (K answers of one prompt, ordered; a preference pair is one of 2) | 40 |');
     expect(body).toMatch(/\| comparisons .* \| 180 \|/);
     expect(body).toMatch(/\| prompts .* \| 64 \|/);
     expect(body).toContain('| ppo: objective/kl | 0.031 |');

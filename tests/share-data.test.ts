@@ -3,12 +3,13 @@
 // the user's data as JSONL records, and an "export for a cluster" input that clusterExport accepts.
 import 'fake-indexeddb/auto';
 import { describe, expect, it } from 'vitest';
-import type { Record as DataRecord } from '../src/io/datasets.ts';
+import { toPreferencePairs, type Record as DataRecord } from '../src/io/datasets.ts';
 import { modelCard } from '../src/io/model-card.ts';
 import { clusterExport } from '../src/io/trl.ts';
 import * as db from '../src/store/db.ts';
 import { cardInput, clusterInput, dataCounts, defaultRepoName, exportableRuns, exportKind, mergedChain } from '../src/ui/share-data.ts';
 import type { ModelInfo } from '../src/worker/api.ts';
+import { dataCounts as dataIoCounts } from '../src/ui/data-io.ts';
 import { readFrontMatter } from './helpers/front-matter.ts';
 
 let n = 0;
@@ -79,7 +80,7 @@ describe('share data', () => {
       kind: 'adapter',
       baseModel: model.source,
       rewardHead: false,
-      data: { rankings: 2, comparisons: 5, prompts: 2, demonstrations: 1 },
+      data: { rankings: 3, comparisons: 5, prompts: 2, demonstrations: 1 }, // two rankings and a preference pair (a ranking of two)
     });
     expect(input.stages.map((s) => s.stage)).toEqual(['rm', 'ppo']);
     expect(input.stages[0]!.result).toEqual({ eval_accuracy: 0.75, reward_bias: -0.5 });
@@ -99,6 +100,12 @@ describe('share data', () => {
     expect((await cardInput(store, { policy: { kind: 'adapter', name: 'rm.zip', reward: true }, model })).rewardHead).toBe(true);
     expect(await cardInput(store, { policy: { kind: 'base', name: 'm' }, model })).toMatchObject({ kind: 'model', stages: [] });
     expect(dataCounts('sft', [demo(1), demo(2), ranking])).toEqual({ demonstrations: 2 });
+    // the reward model's and DPO's: rankings and preference pairs, counted as the Data tab counts them (a pair is a ranking of two)
+    const pair: DataRecord = { kind: 'preference', prompt: 'q', chosen: 'a', rejected: 'b' };
+    for (const stage of ['rm', 'dpo']) {
+      expect(dataCounts(stage, [ranking, pair]), stage).toEqual({ rankings: 2, comparisons: toPreferencePairs([ranking, pair]).length });
+      expect(dataCounts(stage, [ranking, pair]).rankings, stage).toBe(dataIoCounts({ prompts: [], rankings: [], records: [ranking, pair] }).rankings);
+    }
     // the online stages' data are prompts (the page's prompt lines, or prompt-only records), as PPO's
     const prompt = (i: number): DataRecord => ({ kind: 'completion', prompt: `p${i}`, completion: '' });
     for (const stage of ['ppo', 'grpo', 'rloo'])

@@ -292,7 +292,7 @@ export function modelCard(x: ModelCardInput): string {
   const d = x.data ?? {};
   const dataRows: [string, string][] = [];
   if (d.demonstrations !== undefined) dataRows.push(['demonstrations (prompt and written answer)', fmtNumber(d.demonstrations)]);
-  if (d.rankings !== undefined) dataRows.push(['rankings (K answers of one prompt, ordered)', fmtNumber(d.rankings)]);
+  if (d.rankings !== undefined) dataRows.push(['rankings (K answers of one prompt, ordered; a preference pair is one of 2)', fmtNumber(d.rankings)]);
   if (d.comparisons !== undefined) dataRows.push(['comparisons (preference pairs from the rankings)', fmtNumber(d.comparisons)]);
   if (d.prompts !== undefined) dataRows.push(['prompts (for sampling during PPO)', fmtNumber(d.prompts)]);
   if (dataRows.length) parts.push(`## Data\n\n${table(['data', 'count'], dataRows)}\n`);

@@ -161,7 +161,8 @@ export function dataCounts(stage: string, records: DataRecord[]): CardData {
     const ptx = taken.filter((r) => r.kind === 'completion' && r.completion !== '').length; // PPO-ptx's demonstrations, whose prompts are sampled too
     return { prompts: toPrompts(taken).length - ptx, ...(ptx ? { demonstrations: ptx } : {}) };
   }
-  return { rankings: taken.filter((r) => r.kind === 'ranking').length, comparisons: toPreferencePairs(taken).length };
+  // a preference record is a ranking of two, as the Data tab counts it (dataCounts in data-io.ts)
+  return { rankings: taken.length, comparisons: toPreferencePairs(taken).length };
 }
 
 async function stageOf(store: db.Store, run: db.RunRecord, role?: string): Promise<{ stage: CardStage; data: CardData }> {
