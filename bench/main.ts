@@ -68,8 +68,15 @@ interface Peer {
 }
 const PEER_KEYS: PeerKey[] = ['tfjs', 'jaxjs'];
 
-async function timeCalls(gpu: Gpu, calls: Call[], reps: number): Promise<{ wallMs: number; gpuMs?: number }> {
-  await gpu.check('warm-up', () => gpu.timeRun(calls));
+interface Timing {
+  wallMs: number;
+  gpuMs?: number;
+  walls: number[];
+  gpus: number[];
+}
+
+async function timeCalls(gpu: Gpu, calls: Call[], reps: number, warm = true): Promise<Timing> {
+  if (warm) await gpu.check('warm-up', () => gpu.timeRun(calls));
   const walls: number[] = [],
     gpus: number[] = [];
   for (let i = 0; i < reps; i++) {
@@ -77,7 +84,42 @@ async function timeCalls(gpu: Gpu, calls: Call[], reps: number): Promise<{ wallM
     walls.push(t.wallMs);
     if (t.gpuMs !== undefined) gpus.push(t.gpuMs);
   }
-  return { wallMs: median(walls), gpuMs: gpus.length ? median(gpus) : undefined };
+  return { wallMs: median(walls), gpuMs: gpus.length ? median(gpus) : undefined, walls, gpus };
+}
+
+/**
+ * Ours against each peer on a machine whose load may drift (a shared CPU adapter, other jobs): ours is timed
+ * right before and right after each peer, and each speedup is the peer's time over the median of our times
+ * around it; our figure is the median of all of them. Timed once and the peers after, a speedup compared
+ * times from different minutes (on 2026-12-07 that read 0.69x against jax-js for a step measured 1.15-1.37x
+ * alternating). `peer` returns its result with its ms, or throws (its error goes into the row).
+ */
+async function besidePeers<R extends { ms: number }>(
+  gpu: Gpu,
+  calls: Call[],
+  reps: number,
+  peers: Peer[],
+  peer: (p: Peer) => Promise<R>,
+): Promise<{ ours: Timing; peers: Map<PeerKey, { result: R; oursMs: number } | { error: string }> }> {
+  let last = await timeCalls(gpu, calls, reps);
+  const walls = [...last.walls],
+    gpus = [...last.gpus],
+    out = new Map<PeerKey, { result: R; oursMs: number } | { error: string }>();
+  for (const p of peers) {
+    const before = last;
+    let result: R;
+    try {
+      result = await peer(p);
+    } catch (e) {
+      out.set(p.key, { error: errMsg(e) });
+      continue;
+    }
+    last = await timeCalls(gpu, calls, reps, false);
+    walls.push(...last.walls);
+    gpus.push(...last.gpus);
+    out.set(p.key, { result, oursMs: median([...before.walls, ...last.walls]) });
+  }
+  return { ours: { wallMs: median(walls), gpuMs: gpus.length ? median(gpus) : undefined, walls, gpus }, peers: out };
 }
 
 /**
@@ -139,7 +181,8 @@ async function benchMatmul(gpu: Gpu, peers: Peer[]): Promise<MatmulRow[]> {
           c = gpu.tensor(p.M * p.N, 'c');
         gpu.write(a, rand(p.M * p.K, 1));
         gpu.write(b, rand(p.K * p.N, 2));
-        const t = await timeCalls(gpu, await matmul(gpu, { c, a, b, M: p.M, N: p.N, K: p.K, transA: p.transA, transB: p.transB }), REPS);
+        const calls = await matmul(gpu, { c, a, b, M: p.M, N: p.N, K: p.K, transA: p.transA, transB: p.transB });
+        const { ours: t, peers: got } = await besidePeers(gpu, calls, REPS, peers, (peer) => peer.matmul(p.M, p.N, p.K, p.transA, p.transB, REPS));
         for (const v of [a, b, c]) gpu.destroy(v.buf);
         const flop = 2 * p.M * p.N * p.K;
         const row: MatmulRow = {
@@ -155,18 +198,18 @@ async function benchMatmul(gpu: Gpu, peers: Peer[]): Promise<MatmulRow[]> {
         };
         let said = '';
         for (const peer of peers) {
-          try {
-            const pm = await peer.matmul(p.M, p.N, p.K, p.transA, p.transB, REPS);
-            Object.assign(row, {
-              [`${peer.key}_ms`]: round(pm.ms),
-              [`${peer.key}_gflops`]: round(flop / pm.ms / 1e6),
-              [`speedup_vs_${peer.key}`]: round(pm.ms / t.wallMs),
-            });
-            said += `, ${peer.label} ${row[`${peer.key}_gflops`]} GFLOP/s, x${row[`speedup_vs_${peer.key}`]}`;
-          } catch (e) {
-            row[`${peer.key}_error`] = errMsg(e);
-            said += `, ${peer.label} failed: ${errMsg(e).split('\n')[0]}`;
+          const pm = got.get(peer.key)!;
+          if ('error' in pm) {
+            row[`${peer.key}_error`] = pm.error;
+            said += `, ${peer.label} failed: ${pm.error.split('\n')[0]}`;
+            continue;
           }
+          Object.assign(row, {
+            [`${peer.key}_ms`]: round(pm.result.ms),
+            [`${peer.key}_gflops`]: round(flop / pm.result.ms / 1e6),
+            [`speedup_vs_${peer.key}`]: round(pm.result.ms / pm.oursMs),
+          });
+          said += `, ${peer.label} ${row[`${peer.key}_gflops`]} GFLOP/s, x${row[`speedup_vs_${peer.key}`]}`;
         }
         log(`matmul ${row.shape} rows ${rows} ${p.product}: ours ${row.ours_gflops} GFLOP/s${said}`);
         out.push(row);
@@ -212,7 +255,7 @@ async function benchTrain(gpu: Gpu, peers: Peer[], name: string, s: GptShape, be
   plan.setBatch(Array.from({ length: s.batch * s.seqLen }, () => Math.floor(rng.next() * s.vocab)));
   const calls = [...plan.zeroGrads, ...plan.forward, ...plan.lossFused, ...plan.backward, ...adam.calls];
   const reps = s.layers >= 12 ? Math.min(REPS, 2) : REPS;
-  const t = await timeCalls(gpu, calls, reps);
+  const { ours: t, peers: got } = await besidePeers(gpu, calls, reps, peers, (peer) => peer.train(s, { warmup: 1, reps }));
   const loss = await plan.readLoss();
   const profile = await gpu.check('kernel profile', () => profileCalls(gpu, calls));
   log(
@@ -240,23 +283,24 @@ async function benchTrain(gpu: Gpu, peers: Peer[], name: string, s: GptShape, be
   model.params.destroy();
   let said = '';
   for (const peer of peers) {
-    const k = peer.key;
-    try {
-      const p = await peer.train(s, { warmup: 1, reps });
-      Object.assign(row, {
-        [`${k}_ms`]: round(p.ms),
-        [`${k}_tokens_per_s`]: round((tokens / p.ms) * 1000, 1),
-        [`${k}_kernels`]: p.kernels,
-        [`${k}_loss_first`]: round(p.lossFirst, 4),
-        [`${k}_loss_last`]: round(p.lossLast, 4),
-        [`${k}_notes`]: p.notes,
-        [`speedup_vs_${k}`]: round(p.ms / t.wallMs),
-      });
-      said += `, ${peer.label} ${row[`${k}_ms`]} ms/step${p.kernels ? ` (${p.kernels} kernels)` : ''}, loss ${row[`${k}_loss_first`]} -> ${row[`${k}_loss_last`]}, x${row[`speedup_vs_${k}`]}`;
-    } catch (e) {
-      row[`${k}_error`] = errMsg(e);
-      said += `, ${peer.label} failed: ${errMsg(e).split('\n')[0]}`;
+    const k = peer.key,
+      pm = got.get(k)!;
+    if ('error' in pm) {
+      row[`${k}_error`] = pm.error;
+      said += `, ${peer.label} failed: ${pm.error.split('\n')[0]}`;
+      continue;
     }
+    const p = pm.result;
+    Object.assign(row, {
+      [`${k}_ms`]: round(p.ms),
+      [`${k}_tokens_per_s`]: round((tokens / p.ms) * 1000, 1),
+      [`${k}_kernels`]: p.kernels,
+      [`${k}_loss_first`]: round(p.lossFirst, 4),
+      [`${k}_loss_last`]: round(p.lossLast, 4),
+      [`${k}_notes`]: p.notes,
+      [`speedup_vs_${k}`]: round(p.ms / pm.oursMs),
+    });
+    said += `, ${peer.label} ${row[`${k}_ms`]} ms/step${p.kernels ? ` (${p.kernels} kernels)` : ''}, loss ${row[`${k}_loss_first`]} -> ${row[`${k}_loss_last`]}, x${row[`speedup_vs_${k}`]}`;
   }
   log(`train ${name}: ours ${row.ours_ms} ms/step (${row.tokens_per_s} tok/s, MFU ${row.mfu_vs_own_best_matmul}, ${calls.length} dispatches)${said}`);
   return row;
@@ -271,7 +315,10 @@ async function benchGenerate(gpu: Gpu, name: string, s: GptShape) {
   const model = new Transformer(gpu, cfg);
   initWeights(model, 2);
   const gen = new Generator(model);
-  const NEW = opt.quick ? 8 : 16;
+  // 16 new tokens and the median of 3 timings even in a quick run: the decode of a few tokens is a difference of
+  // two short times, and one timing of 8 tokens moved by 2x between runs on a loaded machine
+  const NEW = 16,
+    TIMES = 3;
   const rows: Record<string, unknown>[] = [];
   for (const ctx of [32, 256]) {
     const prompt = Array.from({ length: ctx }, (_, i) => (i * 37) % s.vocab);
@@ -283,7 +330,9 @@ async function benchGenerate(gpu: Gpu, name: string, s: GptShape) {
         return performance.now() - t0;
       };
       await run(NEW);
-      const ms = (await run(NEW)) - (await run(1));
+      const diffs: number[] = [];
+      for (let i = 0; i < TIMES; i++) diffs.push((await run(NEW)) - (await run(1)));
+      const ms = median(diffs);
       rows.push({
         name,
         context: ctx,
@@ -291,24 +340,29 @@ async function benchGenerate(gpu: Gpu, name: string, s: GptShape) {
         batch: K,
         new_tokens: NEW,
         tokens_per_s: round(((K * (NEW - 1)) / ms) * 1000, 1),
-        note: 'decode only: the time of NEW tokens less that of 1, the same prefill in both',
+        note: 'decode only: the time of NEW tokens less that of 1, the same prefill in both; the median of 3',
       });
     }
     // Without a cache: every token recomputes the whole sequence (one plan at full length; causal attention
     // makes the logits at position t independent of the padding after it).
     const L = prompt.length + NEW;
     const plan = await model.plan(1, L);
-    const seq = [...prompt, ...Array(NEW).fill(0)];
-    const t0 = performance.now();
-    for (let t = 0; t < NEW; t++) {
-      plan.setBatch(seq);
-      gpu.run(plan.forward);
-      const logits = await plan.readLogits(prompt.length + t - 1, 1);
-      let best = 0;
-      for (let v = 1; v < s.vocab; v++) if (logits[v]! > logits[best]!) best = v;
-      seq[prompt.length + t] = best;
-    }
-    rows.push({ name, context: ctx, cache: false, batch: 1, new_tokens: NEW, tokens_per_s: round((NEW / (performance.now() - t0)) * 1000, 1) });
+    const recompute = async () => {
+      const seq = [...prompt, ...Array(NEW).fill(0)];
+      const t0 = performance.now();
+      for (let t = 0; t < NEW; t++) {
+        plan.setBatch(seq);
+        gpu.run(plan.forward);
+        const logits = await plan.readLogits(prompt.length + t - 1, 1);
+        let best = 0;
+        for (let v = 1; v < s.vocab; v++) if (logits[v]! > logits[best]!) best = v;
+        seq[prompt.length + t] = best;
+      }
+      return performance.now() - t0;
+    };
+    const times: number[] = [];
+    for (let i = 0; i < TIMES; i++) times.push(await recompute());
+    rows.push({ name, context: ctx, cache: false, batch: 1, new_tokens: NEW, tokens_per_s: round((NEW / median(times)) * 1000, 1) });
     plan.destroy();
   }
   gen.destroy();
@@ -468,30 +522,37 @@ async function benchRlMemory(gpu: Gpu, name: string, cfg: ModelConfig) {
 const SMALL: GptShape = { vocab: 8192, layers: 4, hidden: 256, heads: 4, seqLen: 128, batch: 8 };
 const gpu = await createNodeGpu();
 log(`adapter: ${gpu.adapter.name}`);
-if (opt.only === 'smollm' || opt.only === 'generate') {
-  const out =
-    opt.only === 'smollm' ? { smollm2: await benchSmolLM2(gpu, log, !!opt.quick) } : { generation: await benchGenerate(gpu, 'gpt-small-4x256', SMALL) };
-  console.log(JSON.stringify({ adapter: gpu.adapter, date: new Date().toISOString(), ...out }, null, 2));
+/** The commit measured: BENCH_COMMIT (the commit a packed bundle was built from, bench/gpu/run.sh), else the checkout's. */
+function commitOf(): string {
+  if (process.env.BENCH_COMMIT) return process.env.BENCH_COMMIT;
+  try {
+    return execSync('git rev-parse HEAD', { stdio: ['ignore', 'pipe', 'ignore'] })
+      .toString()
+      .trim();
+  } catch {
+    return 'unknown'; // not a git checkout
+  }
+}
+/** A one-section run (--only smollm, generate, f16, stages, rl-memory): its document printed, and written to --out when given. */
+function emitSection(section: Record<string, unknown>): never {
+  const text = JSON.stringify({ adapter: gpu.adapter, date: new Date().toISOString(), commit: commitOf(), ...section }, null, 2);
+  console.log(text);
+  if (opt.out) writeFileSync(opt.out, text + '\n');
   process.exit(0);
 }
-if (opt.only === 'f16') {
-  // the LoRA SFT step on an f32 and an f16 base, in one run (issue 10)
-  console.log(JSON.stringify({ adapter: gpu.adapter, date: new Date().toISOString(), f16_base: await benchF16Sft(gpu, log, !!opt.quick) }, null, 2));
-  process.exit(0);
-}
-if (opt.only === 'stages') {
-  const stages = await benchStages(gpu, log, !!opt.quick);
-  console.log(JSON.stringify({ adapter: gpu.adapter, date: new Date().toISOString(), stages }, null, 2));
-  process.exit(0);
-}
+if (opt.only === 'smollm') emitSection({ smollm2: await benchSmolLM2(gpu, log, !!opt.quick) });
+if (opt.only === 'generate') emitSection({ generation: await benchGenerate(gpu, 'gpt-small-4x256', SMALL) });
+// the LoRA SFT step on an f32 and an f16 base, in one run (issue 10)
+if (opt.only === 'f16') emitSection({ f16_base: await benchF16Sft(gpu, log, !!opt.quick) });
+if (opt.only === 'stages') emitSection({ stages: await benchStages(gpu, log, !!opt.quick) });
 if (opt.only === 'rl-memory') {
   // just the online stages' memory table (allocations, no timing): quick, and what the README's table shows
-  const rows = [
-    await benchRlMemory(gpu, 'gpt2-124m', gpt2Config({ vocab: 50257, layers: 12, hidden: 768, heads: 12, seqLen: 256, batch: 1 })),
-    await benchRlMemory(gpu, 'smollm2-135m', SMOLLM2_135M()),
-  ];
-  console.log(JSON.stringify({ adapter: gpu.adapter, rl_memory: rows }, null, 2));
-  process.exit(0);
+  emitSection({
+    rl_memory: [
+      await benchRlMemory(gpu, 'gpt2-124m', gpt2Config({ vocab: 50257, layers: 12, hidden: 768, heads: 12, seqLen: 256, batch: 1 })),
+      await benchRlMemory(gpu, 'smollm2-135m', SMOLLM2_135M()),
+    ],
+  });
 }
 const wanted = (opt.peers ?? PEER_KEYS.join(','))
   .split(',')
@@ -529,16 +590,7 @@ const nums = (xs: unknown[]) => xs.filter((x): x is number => typeof x === 'numb
 const matmulSpeedup = (k: PeerKey) => round(geo(nums(matmulRows.map((r) => r[`speedup_vs_${k}`]))), 3) ?? null;
 const trainSpeedup = (k: PeerKey) => round(geo(nums(train.map((t) => t[`speedup_vs_${k}`]))), 3) ?? null;
 const unavailable = Object.fromEntries(peerList.filter((p) => !p.info.ok).map((p) => [p.key, p.info.why]));
-// BENCH_COMMIT: the commit a packed bundle was built from (bench/gpu/run.sh), not the checkout it runs in
-let commit = process.env.BENCH_COMMIT || 'unknown';
-if (!process.env.BENCH_COMMIT)
-  try {
-    commit = execSync('git rev-parse HEAD', { stdio: ['ignore', 'pipe', 'ignore'] })
-      .toString()
-      .trim();
-  } catch {
-    /* not a git checkout */
-  }
+const commit = commitOf();
 const doc = {
   adapter: gpu.adapter,
   date: new Date().toISOString(),

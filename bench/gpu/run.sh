@@ -195,11 +195,6 @@ run_all() {
     local t0=$SECONDS
     (cd "$ROOT" && "${to[@]}" "${NODE[@]}" "$PACK/bench.mjs" "${args[@]}" --out "$OUT/$name.json") | tee "$OUT/$name.txt"
     prc=${PIPESTATUS[0]}
-    # --only stages/smollm/generate/rl-memory print their JSON instead of writing --out: keep it as the JSON
-    if [ "$prc" = 0 ] && [ ! -s "$OUT/$name.json" ] && command -v python3 >/dev/null 2>&1 &&
-      python3 -c 'import json, sys; json.load(open(sys.argv[1]))' "$OUT/$name.txt" 2>/dev/null; then
-      cp "$OUT/$name.txt" "$OUT/$name.json"
-    fi
     local note=''
     [ "$prc" = 124 ] && note=' (timed out: no JSON; the log has what it measured)'
     say "phase $phase: exit $prc after $((SECONDS - t0)) s$note"
