@@ -522,17 +522,18 @@ async function benchRlMemory(gpu: Gpu, name: string, cfg: ModelConfig) {
 const SMALL: GptShape = { vocab: 8192, layers: 4, hidden: 256, heads: 4, seqLen: 128, batch: 8 };
 const gpu = await createNodeGpu();
 log(`adapter: ${gpu.adapter.name}`);
-/** The commit measured: BENCH_COMMIT (the commit a packed bundle was built from, bench/gpu/run.sh), else the checkout's. */
-function commitOf(): string {
-  if (process.env.BENCH_COMMIT) return process.env.BENCH_COMMIT;
+/** The checkout's commit, or 'unknown' outside a git checkout. */
+function gitHead(): string {
   try {
     return execSync('git rev-parse HEAD', { stdio: ['ignore', 'pipe', 'ignore'] })
       .toString()
       .trim();
   } catch {
-    return 'unknown'; // not a git checkout
+    return 'unknown';
   }
 }
+/** The commit measured: BENCH_COMMIT (the commit a packed bundle was built from, bench/gpu/run.sh), else the checkout's. */
+const commitOf = (): string => process.env.BENCH_COMMIT || gitHead();
 /** A one-section run (--only smollm, generate, f16, stages, rl-memory): its document printed, and written to --out when given. */
 function emitSection(section: Record<string, unknown>): never {
   const text = JSON.stringify({ adapter: gpu.adapter, date: new Date().toISOString(), commit: commitOf(), ...section }, null, 2);
