@@ -227,6 +227,7 @@ describe('store', () => {
       config: { reward_funcs: ['concise'], reward_module: 'export const concise = () => [];', loss_type: 'dapo', num_iterations: 2 },
     });
     await putRun(v7, run('s1'));
+    await putRun(v7, { ...run('x1'), config: null as unknown as Record<string, unknown> }); // no config at all: left as it is, the upgrade goes on
     v7.close();
 
     const db = await openStore(name);
@@ -239,6 +240,7 @@ describe('store', () => {
       numIterations: 2,
     });
     expect(await getRun(db, 's1')).toEqual(run('s1'));
+    expect((await getRun(db, 'x1'))!.config).toBeNull();
     db.close();
   });
 

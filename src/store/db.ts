@@ -249,8 +249,10 @@ export const MIGRATIONS: Migration[] = [
   async (_db, tx) => {
     const runs = tx.objectStore('runs');
     for (let c = await runs.openCursor(); c; c = await c.continue()) {
-      const config = upgradeConfig(c.value.config);
-      if (config !== c.value.config) await c.update({ ...c.value, config });
+      const old: unknown = c.value.config;
+      if (typeof old !== 'object' || old === null) continue; // nothing to rename; a failed upgrade would lock the whole store
+      const config = upgradeConfig(old as Record<string, unknown>);
+      if (config !== old) await c.update({ ...c.value, config });
     }
   },
 ];

@@ -118,8 +118,7 @@ export async function clusterInput(store: db.Store, own: DataRecord[], model: Mo
   const user = { prompts: (await db.listPrompts(store)).map((p) => p.text), rankings: await db.listRankings(store), records: own };
   // every stage's records by the policy a run here applies (stageRecords): the online stages' prompts are the
   // store's, the user's prompt records and their demonstrations' prompts, as PPO, GRPO and RLOO sample here
-  const prompts = stageRecords('ppo', user).flatMap((r) => (r.kind === 'prompt' || r.kind === 'completion' ? [r.prompt] : []));
-  const datasets = { sft: stageRecords('sft', user), preferences: stageRecords('rm', user), prompts };
+  const datasets = { sft: stageRecords('sft', user), preferences: stageRecords('rm', user), prompts: toPrompts(stageRecords('ppo', user)) };
   // about one pass over each stage's data, in the units its batches count: what auto epochs (0) follow
   const items = (stage: Stage): number =>
     stage === 'sft'
