@@ -76,7 +76,7 @@ interface Timing {
 }
 
 async function timeCalls(gpu: Gpu, calls: Call[], reps: number, warm = true): Promise<Timing> {
-  if (warm) await gpu.check('warm-up', () => gpu.timeRun(calls));
+  if (warm) await gpu.checkAsync('warm-up', () => gpu.timeRun(calls));
   const walls: number[] = [],
     gpus: number[] = [];
   for (let i = 0; i < reps; i++) {
@@ -257,7 +257,7 @@ async function benchTrain(gpu: Gpu, peers: Peer[], name: string, s: GptShape, be
   const reps = s.layers >= 12 ? Math.min(REPS, 2) : REPS;
   const { ours: t, peers: got } = await besidePeers(gpu, calls, reps, peers, (peer) => peer.train(s, { warmup: 1, reps }));
   const loss = await plan.readLoss();
-  const profile = await gpu.check('kernel profile', () => profileCalls(gpu, calls));
+  const profile = await gpu.checkAsync('kernel profile', () => profileCalls(gpu, calls));
   log(
     `train ${name}: per-kernel profile (each dispatch alone): ${profile
       .slice(0, 8)

@@ -42,6 +42,6 @@ export async function demoSamples(
     },
   );
   gen.destroy();
-  model.params.destroy();
+  model.destroy();
   return { prompt, texts };
 }

@@ -64,7 +64,7 @@ export async function selfTest(
     detail: `${loss.toFixed(6)} vs ${expected.loss.toFixed(6)} (relative error ${rel.toExponential(2)})`,
   });
   plan.destroy();
-  model.params.destroy();
+  model.destroy();
 
   // 3. The same model frozen, as the base under LoRA: its linear weights in f16 where the adapter has
   //    'shader-f16' (within f16's precision of PyTorch: tests/f16-weights.test.ts measured 3e-5), else f32 as above.
@@ -76,7 +76,7 @@ export async function selfTest(
   const path = frozen.f16Weights ? 'f16 weights' : `f32 weights (${gpu.features.has('shader-f16') ? 'f16 turned off' : "the adapter has no 'shader-f16'"})`;
   add({ name: 'frozen gpt2-tiny loss vs PyTorch', pass: frel < (frozen.f16Weights ? 1e-4 : 1e-5), detail: `${path}: relative error ${frel.toExponential(2)}` });
   fp.destroy();
-  frozen.params.destroy();
+  frozen.destroy();
   for (const v of [av, bv, cv]) gpu.destroy(v.buf);
   return rows;
 }

@@ -379,11 +379,13 @@ describe("a stage's memory before it starts", () => {
       [1, 2, 3],
       [4, 5, 6],
     ];
+    void gpu.none; // made once per device, kept
     const held = async (run: () => Promise<() => void>) => {
       const before = gpu.allocatedBytes;
       const free = await run();
       const bytes = gpu.allocatedBytes - before;
       free();
+      expect(gpu.allocatedBytes, 'bytes left after destroy').toBe(before); // uniforms and optimizer scratch too
       return bytes;
     };
     for (const beta of [0, 0.04]) {
@@ -470,5 +472,75 @@ describe("a stage's memory before it starts", () => {
         expect(e.total).toBeLessThan(sft.total);
       }
     }
+  });
+});
+
+describe('what is made is freed', () => {
+  it('a plan and a stage give back every byte they allocated, their uniform buffers and optimizer scratch included', async () => {
+    const { buildStage } = await import('../src/train/stages.ts');
+    const { resolveConfig } = await import('../src/shared/config.ts');
+    const { Tok } = await import('../src/io/tokenizer.ts');
+    const gpu = await testGpu();
+    const dir = 'tests/fixtures/llama-tiny';
+    const files = await readModelFolder(dir);
+    const tok = Tok.fromJson(files.tokenizer, files.tokenizerConfig, `${dir}/tokenizer.json`);
+    const { model: base } = loadModel(gpu, files);
+    void gpu.none; // made once per device, kept
+    const made: GPUBuffer[] = [];
+    const buffer = gpu.buffer.bind(gpu);
+    gpu.buffer = (...a) => {
+      const b = buffer(...a);
+      made.push(b);
+      return b;
+    };
+    let before = gpu.allocatedBytes;
+    const plan = await base.plan(2, 16);
+    expect(made.some((b) => b.usage & GPUBufferUsage.UNIFORM)).toBe(true);
+    plan.destroy();
+    plan.destroy(); // twice is once
+    expect(gpu.allocatedBytes).toBe(before);
+    const records = [
+      { kind: 'completion' as const, prompt: 'Hi', completion: 'Hello there' },
+      { kind: 'preference' as const, prompt: 'Hi', chosen: 'Hello there', rejected: 'No' },
+    ];
+    for (const stage of ['sft', 'rm', 'dpo'] as const) {
+      before = gpu.allocatedBytes;
+      const run = await buildStage({ gpu, files, tok, base }, stage, resolveConfig(stage, { batchSize: 1, seqLen: 16, steps: 1 }, base.cfg), records);
+      await run.step(0);
+      run.destroy();
+      expect(gpu.allocatedBytes, stage).toBe(before);
+    }
+    base.params.destroy();
+  });
+});
+
+describe('error scopes', () => {
+  it('name the check whose work failed when checks overlap (the Rank tab sampling beside a training step)', async () => {
+    const gpu = await testGpu();
+    // MAP_READ goes only with COPY_DST: a validation error
+    const bad = () => gpu.device.createBuffer({ label: 'invalid', size: 16, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.STORAGE }).destroy();
+    const [good, failed] = await Promise.allSettled([gpu.check('good', () => 1), gpu.check('bad', bad)]);
+    expect(good).toEqual({ status: 'fulfilled', value: 1 });
+    expect(failed.status === 'rejected' && (failed.reason as Error).message).toMatch(/^bad: GPU validation error/);
+    // work that awaits: the second waits for the first, so each scope holds its own work
+    const slow = gpu.checkAsync('slow good', async () => {
+      await new Promise((r) => setTimeout(r, 20));
+      return 2;
+    });
+    const asyncBad = gpu.checkAsync('bad async', async () => bad());
+    const [s, b] = await Promise.allSettled([slow, asyncBad]);
+    expect(s).toEqual({ status: 'fulfilled', value: 2 });
+    expect(b.status === 'rejected' && (b.reason as Error).message).toMatch(/^bad async: GPU validation error/);
+    // a synchronous check's work inside an asynchronous one is its own
+    const outer = await gpu.checkAsync('outer', async () => {
+      await expect(gpu.check('inner bad', bad)).rejects.toThrow(/^inner bad: GPU validation error/);
+      await new Promise((r) => setTimeout(r, 5));
+      return 3;
+    });
+    expect(outer).toBe(3);
+    // a promise handed to check is refused, not checked halfway
+    await expect(gpu.check('async in check', (async () => 4) as unknown as () => number)).rejects.toThrow(/use checkAsync/);
+    // and nothing is left on the scope stack: a later check sees only its own work
+    await expect(gpu.check('after', () => 5)).resolves.toBe(5);
   });
 });

@@ -228,7 +228,7 @@ async function rewardRun(gpu: Gpu, files: ModelFiles, dir: string): Promise<{ co
     const config = resolveConfig('rm', { loraRank: rm.lora.cfg.r, loraAlpha: rm.lora.cfg.alpha, loraDropout: rm.lora.cfg.dropout }, model.cfg);
     head.destroy();
     rm.lora.destroy();
-    model.params.destroy();
+    model.destroy();
     return { config, checkpoint };
   }
   if (!existsSync(join(dir, 'config.json'))) throw new TrainUsageError(notRm);
@@ -244,11 +244,11 @@ async function rewardRun(gpu: Gpu, files: ModelFiles, dir: string): Promise<{ co
     bias = typeof s.bias === 'number' ? s.bias : 0;
   } else {
     if (!score) {
-      model.params.destroy();
+      model.destroy();
       throw new TrainUsageError(model.cfg.sequenceClassification ? `${dir}: no score.weight in the model's safetensors` : notRm);
     }
     if (score.shape.length !== 2 || score.shape[0] !== 1 || score.shape[1] !== model.cfg.hidden) {
-      model.params.destroy();
+      model.destroy();
       throw new TrainUsageError(`${score.file}: score.weight has shape [${score.shape}]; a reward model's is [1, ${model.cfg.hidden}] (num_labels 1)`);
     }
     weight = score.data;
@@ -258,7 +258,7 @@ async function rewardRun(gpu: Gpu, files: ModelFiles, dir: string): Promise<{ co
   head.params.upload('score.weight', weight);
   const checkpoint = await snapshot({ weights: model.params, head: head.params }, { bias });
   head.destroy();
-  model.params.destroy();
+  model.destroy();
   return { config: resolveConfig('rm', { loraRank: 0 }, model.cfg), checkpoint };
 }
 

@@ -281,7 +281,7 @@ async function experiment(gpu: Gpu, o: ExperimentOptions): Promise<ExperimentRes
       }
       s.sftGen.destroy();
     } finally {
-      base.params.destroy();
+      base.destroy();
     }
   }
   const agreement = Object.fromEntries(Object.entries(env.agree).map(([k, v]) => [k, v.same / v.n]));

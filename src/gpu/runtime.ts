@@ -230,6 +230,8 @@ export interface Call {
   kernel: Kernel;
   group: GPUBindGroup;
   workgroups: [number, number, number];
+  /** The uniform buffers it binds (made by `params` for it): whoever owns the call frees them (Gpu.release). */
+  uniforms: readonly GPUBuffer[];
 }
 
 export class GpuError extends Error {}
@@ -446,22 +448,66 @@ export class Gpu {
     return this.bufferLimit;
   }
 
-  /** Runs `fn` inside validation, out-of-memory and internal error scopes; any error becomes a GpuError naming `label`. */
-  async check<T>(label: string, fn: () => T | Promise<T>): Promise<T> {
-    const d = this.device;
+  /**
+   * Runs `fn` inside validation, out-of-memory and internal error scopes; any error becomes a GpuError naming
+   * `label`. Error scopes are one stack per device, so a scope held open across an `await` would catch, or lose
+   * to another's pop, the errors of whatever else ran meanwhile (the Rank tab sampling while a training step
+   * runs). So `fn` is synchronous (encoding and submitting work: nearly every check) and its scopes are popped
+   * before anything else can run; work that awaits goes through checkAsync.
+   */
+  async check<T>(label: string, fn: () => T extends PromiseLike<unknown> ? never : T): Promise<T> {
     if (this.lost) throw this.lost;
+    const d = this.device;
     pushScopes(d);
-    let result: T;
+    let out: T;
     try {
-      result = await fn();
-    } finally {
-      const err = await popScopes(d);
-      // eslint-disable-next-line no-unsafe-finally
-      if (this.lost) throw this.lost; // a lost device reports no errors: its results are not there
-      // eslint-disable-next-line no-unsafe-finally
-      if (err) throw scopeError(label, err);
+      out = fn();
+    } catch (e) {
+      await this.closeScopes(label, popScopes(d));
+      throw e;
     }
-    return result;
+    const popped = popScopes(d); // before anything else runs
+    if (out instanceof Promise) {
+      void out.catch(() => undefined);
+      throw new GpuError(`${label}: Gpu.check runs synchronous work; this returned a promise (use checkAsync)`);
+    }
+    await this.closeScopes(label, popped);
+    return out;
+  }
+
+  /**
+   * `check` for work that awaits (building a plan, a timed run): its scopes stay open across its awaits, so
+   * such checks run one at a time, each started when the one before has ended. A synchronous `check` inside
+   * one nests properly (its scopes are pushed and popped with nothing in between); one checkAsync inside
+   * another would wait for itself: they must not nest.
+   */
+  checkAsync<T>(label: string, fn: () => Promise<T>): Promise<T> {
+    const turn = this.asyncChecks.then(async () => {
+      if (this.lost) throw this.lost;
+      const d = this.device;
+      pushScopes(d);
+      let result: T;
+      try {
+        result = await fn();
+      } finally {
+        await this.closeScopes(label, popScopes(d));
+      }
+      return result;
+    });
+    this.asyncChecks = turn.then(
+      () => undefined,
+      () => undefined,
+    );
+    return turn;
+  }
+
+  private asyncChecks: Promise<void> = Promise.resolve();
+
+  /** Awaits scopes already popped; a lost device, else the first error, is thrown naming `label`. */
+  private async closeScopes(label: string, popped: Promise<GPUError | null>): Promise<void> {
+    const err = await popped;
+    if (this.lost) throw this.lost; // a lost device reports no errors: its results are not there
+    if (err) throw scopeError(label, err);
   }
 
   /** WGSL text of `file` as compiled: `defines` as constants and the prelude prepended (composeShader), on this
@@ -615,7 +661,14 @@ export class Gpu {
     const max = this.limits.maxComputeWorkgroupsPerDimension;
     if (x > max || y > max || z > max) throw new GpuError(`${kernel.name}: dispatch ${x}x${y}x${z} exceeds ${max} workgroups per dimension`);
     const group = this.device.createBindGroup({ label: kernel.name, layout: kernel.layout, entries });
-    return { kernel, group, workgroups: [x, y, z] };
+    return { kernel, group, workgroups: [x, y, z], uniforms: bindings.filter((b): b is GPUBuffer => !('buf' in b)) };
+  }
+
+  /** Frees the uniform buffers of calls that will not run again (each once, however many calls bind it). */
+  release(calls: Iterable<Call>): void {
+    const seen = new Set<GPUBuffer>();
+    for (const c of calls) for (const u of c.uniforms) seen.add(u);
+    for (const u of seen) this.destroy(u);
   }
 
   record(pass: GPUComputePassEncoder, calls: readonly Call[]): void {

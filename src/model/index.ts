@@ -21,7 +21,7 @@ export function loadModel(gpu: Gpu, files: { config: unknown; weights: Safetenso
     const score = cfg.sequenceClassification ? scoreWeight(files.weights) : undefined;
     return { model, fileNames, ...(score ? { score } : {}) };
   } catch (e) {
-    model.params.destroy();
+    model.destroy();
     throw e;
   }
 }

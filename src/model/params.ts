@@ -221,8 +221,13 @@ export class ParamTable {
     return this.gpu.readAll(e.parts.map((p) => this.partView(e, p, slot)));
   }
 
+  private destroyed = false;
+
+  /** Frees its buffers (once: a second call does nothing). */
   destroy(): void {
     this.host.clear();
+    if (this.destroyed) return;
+    this.destroyed = true;
     for (const a of this.arenas) for (const b of [a.param, a.grad, a.m, a.v]) if (b) this.gpu.destroy(b);
   }
 }

@@ -57,6 +57,13 @@ export class Transformer {
     }
   }
 
+  /** Frees its weights (and their gradients and moments) and its RoPE table. */
+  destroy(): void {
+    this.params.destroy();
+    if (this.ropeCs) this.gpu.destroy(this.ropeCs.buf);
+    this.ropeCs = undefined;
+  }
+
   /** Whether the linear weights are stored and read as f16 (ModelOptions.frozenF16 on a device that has it). */
   get f16Weights(): boolean {
     return this.params.hasF16;
@@ -86,7 +93,7 @@ export class Transformer {
     // constructor's buffers (ids, targets, logits: often the largest) as well as build()'s
     let plan: Plan | undefined;
     try {
-      await this.gpu.check(`a plan of ${B} x ${T} tokens`, () => {
+      await this.gpu.checkAsync(`a plan of ${B} x ${T} tokens`, () => {
         plan = new Plan(this, B, T, !!opts.training, opts.cache, opts.lora, opts.score, opts.share);
         return plan.build();
       });
@@ -483,5 +490,7 @@ export class Plan {
   destroy(): void {
     for (const b of this.owned) this.model.gpu.destroy(b);
     this.owned = [];
+    this.model.gpu.release([...this.forward, ...this.loss, ...this.lossFused, ...this.backward, ...this.zeroGrads]);
+    this.forward = this.loss = this.lossFused = this.backward = this.zeroGrads = [];
   }
 }

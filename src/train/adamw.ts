@@ -27,6 +27,7 @@ export class AdamW {
     private readonly setters: ((step: number, lr: number) => void)[],
     clip: View,
     private readonly gpu: Gpu,
+    private readonly scratch: View[],
   ) {
     this.clip = clip;
   }
@@ -57,12 +58,18 @@ export class AdamW {
       const scale = grads[i]!.lrScale;
       setters.push(scale === 1 ? a.set : (step, lr) => a.set(step, lr * scale));
     }
-    return new AdamW(calls, setters, clip, gpu);
+    return new AdamW(calls, setters, clip, gpu, [clip, partials]);
   }
 
   /** Sets the step number (from 1, for bias correction) and learning rate of the next `calls`. */
   prepare(step: number, lr: number): void {
     for (const s of this.setters) s(step, lr);
+  }
+
+  /** Frees what it allocated (its norm scratch and uniforms); the tables' moments are theirs. */
+  destroy(): void {
+    this.gpu.release(this.calls.splice(0));
+    for (const v of this.scratch.splice(0)) this.gpu.destroy(v.buf);
   }
 
   /** Reads [grad norm, clip scale, whether the step was skipped for a NaN/Inf]. */

@@ -152,5 +152,6 @@ export class DpoTrainer {
   destroy(): void {
     this.plans.destroy();
     this.refPlans.destroy();
+    this.opt.destroy();
   }
 }

@@ -379,6 +379,7 @@ export class GrpoTrainer {
     this.gen.destroy();
     this.plans.destroy();
     this.ref?.destroy();
+    this.opt.destroy();
   }
 }
 

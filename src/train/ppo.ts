@@ -343,5 +343,7 @@ export class PpoTrainer {
   destroy(): void {
     this.gen.destroy();
     for (const p of Object.values(this.plans)) p.destroy();
+    this.opt.policy.destroy();
+    this.opt.value.destroy();
   }
 }

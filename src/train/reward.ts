@@ -232,5 +232,6 @@ export class RewardTrainer {
 
   destroy(): void {
     this.plans.destroy();
+    this.opt.destroy();
   }
 }

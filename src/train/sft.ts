@@ -114,5 +114,6 @@ export class SftTrainer {
 
   destroy(): void {
     this.plans.destroy();
+    this.opt.destroy();
   }
 }

@@ -155,7 +155,7 @@ export class PlaygroundEngine implements Engine {
         plan = await base.plan(rows, len);
       try {
         plan.setBatch(new Array<number>(rows * len).fill(0));
-        await gpu.check('timing a forward pass', () => gpu.timeRun(plan.forward));
+        await gpu.checkAsync('timing a forward pass', () => gpu.timeRun(plan.forward));
         const ms: number[] = [];
         for (let i = 0; i < 3; i++) ms.push((await gpu.timeRun(plan.forward)).wallMs);
         return ms.sort((a, b) => a - b)[1]! / 1000;

@@ -209,7 +209,7 @@ export class Session {
     const base = this.loaded?.base;
     this.dropStage();
     this.loaded = undefined;
-    if (base) void this.between(async () => base.params.destroy());
+    if (base) void this.between(async () => base.destroy());
   }
 
   /**
@@ -345,7 +345,7 @@ export class Session {
       this.dropStage();
       const { model } = buildModel(await this.gpuP, { ...m.files, configFile: `${m.files.source}/config.json` }, { frozenF16: true });
       const old = m.base;
-      void this.between(async () => old.params.destroy());
+      void this.between(async () => old.destroy());
       m.base = model;
       m.chain = [];
       m.info = m.rootInfo;
@@ -439,12 +439,12 @@ export class Session {
     try {
       await copyWeights(m.base, model);
     } catch (e) {
-      model.params.destroy();
+      model.destroy();
       throw e;
     }
     const old = m.base;
     m.base = model;
-    void this.between(async () => old.params.destroy());
+    void this.between(async () => old.destroy());
   }
 
   /** Makes `stage` (run `runId`'s) the one generation and export use. */

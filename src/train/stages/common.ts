@@ -75,7 +75,7 @@ export function rewardModelRole(ctx: Pick<StageContext, 'gpu' | 'files' | 'base'
   const destroy = () => {
     rmHead.destroy();
     rmLora?.destroy();
-    if (rmModel !== base) rmModel.params.destroy();
+    if (rmModel !== base) rmModel.destroy();
   };
   try {
     uploadParams(rmLora ? rmLora.params : rmModel.params, rw.checkpoint, 'weights');
@@ -169,7 +169,7 @@ export async function setup(ctx: StageContext, stage: Stage, c: TrainConfig, rec
   const model = owned ?? base;
   const adapter = lora ? new LoraSet(base, loraConfig(c, base.cfg.arch), { optimizer: true }) : undefined;
   adapter?.init(c.seed);
-  const cleanup: (() => void)[] = [() => adapter?.destroy(), () => owned?.params.destroy()];
+  const cleanup: (() => void)[] = [() => adapter?.destroy(), () => owned?.destroy()];
   let epochs: number | undefined;
   const exportPolicy = (steps: number, head?: ScoreHead, bias?: number) =>
     packagePolicy(

@@ -132,8 +132,8 @@ function rewardAndValue(x: Setup, rw: NonNullable<Setup['ctx']['reward']>) {
     cleanup.push(
       () => rmHead.destroy(),
       () => valueHead.destroy(),
-      () => rmModel.params.destroy(),
-      () => valueModel.params.destroy(),
+      () => rmModel.destroy(),
+      () => valueModel.destroy(),
     );
     uploadParams(rmModel.params, rw.checkpoint, 'weights');
     uploadParams(valueModel.params, rw.checkpoint, 'weights');
