@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { featureFit } from '../src/experiment/feature-fit.ts';
+import { accuracyByFeature, featureFit } from '../src/experiment/feature-fit.ts';
 import { judge, preferProb, rankCompletions, sigmoid } from '../src/experiment/labeler.ts';
 import { LABELERS } from '../src/experiment/labelers/index.ts';
 import { builtinPrompts } from '../src/experiment/prompts.ts';
@@ -90,6 +90,36 @@ describe('simulated labelers', () => {
     const few = featureFit(l, ranked(3, true), held);
     expect(few.heldout_accuracy).toBeLessThan(many.heldout_accuracy);
     expect(featureFit(l, [rankingRecord(p, ['Hi!', 'Hi!'], [0, 0])], held).train_pairs).toBe(0);
+  });
+
+  it("counts a reward model's held-out accuracy by the feature that tells each pair apart", () => {
+    const l = LABELERS.cheerful!;
+    // noise-free order: 'Hi Maya! So great!' (two marks, one happy word) > 'Hi Maya!' (one mark) > 'Hi Maya.' > 'Whatever.' (curt)
+    const cs = ['Hi Maya.', 'Hi Maya!', 'Whatever.', 'Hi Maya! So great!'];
+    const sc = cs.map((c) => l.score(p, c)),
+      d = [...new Set(sc)].sort((a, b) => b - a);
+    const held = [
+      rankingRecord(
+        p,
+        cs,
+        sc.map((x) => d.indexOf(x)),
+      ),
+    ];
+    // a reward model that sees exclamation marks and nothing else
+    const rm = [(held[0] as { completions: string[] }).completions.map((c) => (c.match(/!/g) ?? []).length)];
+    const by = accuracyByFeature(l, held, rm);
+    expect(Object.keys(by)).toEqual(Object.keys(l.features));
+    // marks differ in 5 of the 6 pairs (not 'Hi Maya.' vs 'Whatever.'), each ordered right
+    expect(by.exclamation_marks).toMatchObject({ pairs: 5, accuracy: 1 });
+    // alone: 'Hi Maya.' vs 'Hi Maya!' only (on_topic is the same, and no other feature moves)
+    expect(by.exclamation_marks).toMatchObject({ alone_pairs: 1, alone_accuracy: 1 });
+    // the curt word (with on_topic) tells 'Whatever.' from the others: this reward model ties it with 'Hi Maya.', which counts as wrong
+    expect(by.curt_words).toMatchObject({ pairs: 3, alone_pairs: 0 });
+    expect(by.curt_words!.accuracy).toBeCloseTo(2 / 3, 12);
+    expect(by.on_topic).toEqual(by.curt_words);
+    expect(by.happy_words).toMatchObject({ pairs: 3, alone_pairs: 0 });
+    expect(by.happy_words!.alone_accuracy).toBeNaN();
+    expect(() => accuracyByFeature(l, held, [[1, 2]])).toThrow('ranking 0: 2 scores for 4 completions');
   });
 
   it('a ranking becomes a K-way line best first, ties kept, that the JSONL reader takes back', () => {
@@ -182,6 +212,17 @@ describe('the experiment, CI-sized', () => {
     expect(run.dpo!.seen!.win_rate_expected).toBeGreaterThan(0.6);
     expect(run.feature_fit!.heldout_accuracy).toBeGreaterThan(0.6);
     expect(run.feature_fit!.heldout_seen_accuracy).toBeGreaterThan(0.6);
+    // where its held-out errors lie, by the labeler's features: every pair differs in at least one, in one alone at most once
+    for (const [by, pairs] of [
+      [run.rm!.by_feature!, run.rm!.heldout_pairs],
+      [run.rm!.by_feature_seen!, run.rm!.heldout_seen_pairs!],
+    ] as const) {
+      const fs = Object.values(by);
+      expect(fs).toHaveLength(Object.keys(LABELERS.cheerful!.features).length);
+      expect(Math.max(...fs.map((f) => f.pairs))).toBeLessThanOrEqual(pairs);
+      expect(fs.reduce((n, f) => n + f.pairs, 0)).toBeGreaterThanOrEqual(pairs);
+      expect(fs.reduce((n, f) => n + f.alone_pairs, 0)).toBeLessThanOrEqual(pairs);
+    }
     expect(summaryTable(r)).toContain('Held-out prompts of the training vocabulary');
     const res = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8'));
     expect(res.adapter).toBe(gpu.adapter.name);

@@ -100,3 +100,48 @@ export function featureFit(l: Labeler, train: DataRecord[], heldTrue: DataRecord
     train_pairs: X.length,
   };
 }
+
+/** The reward model's held-out accuracy on the pairs a feature of the labeler's tells apart. */
+export interface FeatureAccuracy {
+  /** Pairs whose two completions differ in this feature (and in the labeler's score), and the share the reward model orders right. */
+  pairs: number;
+  accuracy: number;
+  /** Pairs that differ in this feature alone: what the reward model makes of it without the others' help. */
+  alone_pairs: number;
+  alone_accuracy: number;
+}
+
+/**
+ * Where a reward model's held-out errors lie, by the labeler's features: for each feature, its accuracy (against
+ * the labeler's noise-free order) on the pairs that differ in that feature, and on those that differ in it alone.
+ * `scores[i][k]` is the reward model's score of completion k of the i-th ranking of `heldTrue`. A feature the
+ * reward model has not learned shows as accuracy near 0.5 on the pairs it alone decides.
+ */
+export function accuracyByFeature(l: Labeler, heldTrue: DataRecord[], scores: number[][]): Record<string, FeatureAccuracy> {
+  const names = Object.keys(l.features),
+    fs = Object.values(l.features);
+  const count = names.map(() => ({ pairs: 0, right: 0, alone: 0, aloneRight: 0 }));
+  rankedOf(heldTrue).forEach((r, i) => {
+    const s = scores[i]!;
+    if (s.length !== r.completions.length) throw new Error(`ranking ${i}: ${s.length} scores for ${r.completions.length} completions`);
+    const f = r.completions.map((c) => fs.map((x) => x.of(r.prompt, c)));
+    const ranks = r.ranks ?? r.completions.map((_, k) => k);
+    for (let a = 0; a < ranks.length; a++)
+      for (let b = 0; b < ranks.length; b++) {
+        if (!(ranks[a]! < ranks[b]!)) continue; // a better than b; ties give no pair
+        const right = s[a]! > s[b]! ? 1 : 0;
+        const differ = names.flatMap((_, k) => (f[a]![k] !== f[b]![k] ? [k] : []));
+        for (const k of differ) {
+          count[k]!.pairs++;
+          count[k]!.right += right;
+          if (differ.length === 1) (count[k]!.alone++, (count[k]!.aloneRight += right));
+        }
+      }
+  });
+  return Object.fromEntries(
+    names.map((n, k) => {
+      const c = count[k]!;
+      return [n, { pairs: c.pairs, accuracy: c.pairs ? c.right / c.pairs : NaN, alone_pairs: c.alone, alone_accuracy: c.alone ? c.aloneRight / c.alone : NaN }];
+    }),
+  );
+}

@@ -22,7 +22,7 @@ import { parseConfig } from '../shared/model-config.ts';
 import { Generator, GENERATE_DEFAULTS } from '../train/generate.ts';
 import { Rng } from '../shared/sampling.ts';
 import { buildStage, type StageContext, type StageRun } from '../train/stages.ts';
-import { featureFit, type FeatureFit } from './feature-fit.ts';
+import { accuracyByFeature, featureFit, type FeatureAccuracy, type FeatureFit } from './feature-fit.ts';
 import { judge, preferProb, rankCompletions, type Labeler } from './labeler.ts';
 import type { ExperimentPrompts } from './prompts.ts';
 import { interval, pooled, type Interval } from './stats.ts';
@@ -83,6 +83,9 @@ export interface RunResult {
     /** the same on the held-out prompts of the training vocabulary (ExperimentPrompts.evalSeen) */
     heldout_seen_accuracy?: number;
     heldout_seen_pairs?: number;
+    /** its held-out accuracy on the pairs each of the labeler's features tells apart (feature-fit.ts: accuracyByFeature); unseen names, then training vocabulary */
+    by_feature?: Record<string, FeatureAccuracy>;
+    by_feature_seen?: Record<string, FeatureAccuracy>;
   };
   /** The best a reward model could expect from the same rankings: the labeler's own features, fitted (feature-fit.ts). */
   feature_fit?: FeatureFit & { heldout_seen_accuracy?: number };
@@ -455,6 +458,14 @@ async function labelerData(env: Env, s: Seed, labeler: Labeler): Promise<Labeler
 }
 
 /** Active selection: `warm` ranked as the prompts come, then the most uncertain prompts of a pool, until n pairs. */
+/** The stage's scores of every completion of each ranking, in order (one scoring pass over all of them). */
+async function scoresOf(run: StageRun, rankings: DataRecord[]): Promise<number[][]> {
+  const rs = rankings.flatMap((r) => (r.kind === 'ranking' ? [r] : []));
+  const flat = await run.score!(rs.flatMap((r) => r.completions.map((completion) => ({ prompt: r.prompt, completion }))));
+  let at = 0;
+  return rs.map((r) => flat.slice(at, (at += r.completions.length)));
+}
+
 async function uncertainRankings(env: Env, s: Seed, labeler: Labeler, warm: DataRecord[], n: number, dir: string): Promise<DataRecord[]> {
   const run = await buildStage(s.ctx, 'rm', env.cfgOf('rm', s.seed, s.base), warm);
   await runStage(run, join(dir, 'rm-select'), env.log, 'rm (trained on the first half, to pick the rest)');
@@ -528,9 +539,16 @@ async function curvePoint(env: Env, s: Seed, labeler: Labeler, d: LabelerData, n
       train_eval_accuracy: lines.at(-1)?.eval_accuracy,
       heldout_seen_accuracy: evSeen.accuracy,
       heldout_seen_pairs: evSeen.pairs,
+      by_feature: accuracyByFeature(labeler, d.heldTrue, await scoresOf(run, d.heldTrue)),
+      by_feature_seen: accuracyByFeature(labeler, d.heldSeen, await scoresOf(run, d.heldSeen)),
     };
     log(
       `  rm held-out accuracy ${evTrue.accuracy.toFixed(3)} (noisy labels ${evNoisy.accuracy.toFixed(3)}, ${evTrue.pairs} pairs); seen vocabulary ${evSeen.accuracy.toFixed(3)} (${evSeen.pairs} pairs)`,
+    );
+    log(
+      `  rm held-out accuracy by the feature that tells a pair apart (all pairs it differs in / it alone): ${Object.entries(res.rm.by_feature!)
+        .map(([k, f]) => `${k} ${f.accuracy.toFixed(2)} of ${f.pairs} / ${f.alone_pairs ? f.alone_accuracy.toFixed(2) : '-'} of ${f.alone_pairs}`)
+        .join('; ')}`,
     );
     reward = { config: c, checkpoint: await snapshot(run.trainables, {}) };
     run.destroy();
