@@ -12,6 +12,8 @@ export async function demoSamples(
   K: number,
   onPrompt: (prompt: string) => void,
   onText: (sample: number, text: string) => void,
+  /** Fixes the prompt (the seed-th, round the list) and the sampling, where a page or a test asks for the same samples every time; absent: a random prompt and seed. */
+  seed?: number,
 ): Promise<{ prompt: string; texts: string[] }> {
   const get = async (path: string) => {
     const r = await fetch(base + path);
@@ -26,7 +28,7 @@ export async function demoSamples(
     .trim()
     .split('\n')
     .map((l) => (JSON.parse(l) as { prompt: string }).prompt);
-  const prompt = prompts[Math.floor(Math.random() * prompts.length)]!;
+  const prompt = prompts[seed === undefined ? Math.floor(Math.random() * prompts.length) : seed % prompts.length]!;
   onPrompt(prompt);
   const { model } = loadModel(gpu, files);
   const gen = new Generator(model);
@@ -34,7 +36,7 @@ export async function demoSamples(
   const texts = Array<string>(K).fill('');
   await gen.generate(
     tok.encodePrompt(prompt),
-    { ...GENERATE_DEFAULTS, numSamples: K, maxNewTokens: 96, temperature: 0.9, topP: 0.95, seed: Date.now() % 1e6, stopTokenIds: tok.eosTokenIds },
+    { ...GENERATE_DEFAULTS, numSamples: K, maxNewTokens: 96, temperature: 0.9, topP: 0.95, seed: seed ?? Date.now() % 1e6, stopTokenIds: tok.eosTokenIds },
     (k, id) => {
       if (tok.eosTokenIds.includes(id)) return;
       texts[k] += streams[k]!.push(id);

@@ -68,8 +68,15 @@ async function start(): Promise<void> {
     3,
     (p) => (promptEl.textContent = `Prompt: ${p}`),
     (k, t) => (items[k]!.textContent = t),
+    seedParam(),
   );
   document.body.dataset.demo = 'done';
+}
+
+/** `selftest.html?seed=N`: the same demo prompt and samples every time (tests); without it, random ones. */
+function seedParam(): number | undefined {
+  const s = new URLSearchParams(location.search).get('seed');
+  return s !== null && /^\d+$/.test(s) ? Number(s) : undefined;
 }
 
 start().catch((e: unknown) => {
