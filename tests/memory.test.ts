@@ -484,8 +484,9 @@ describe('what is made is freed', () => {
     const dir = 'tests/fixtures/llama-tiny';
     const files = await readModelFolder(dir);
     const tok = Tok.fromJson(files.tokenizer, files.tokenizerConfig, `${dir}/tokenizer.json`);
-    const { model: base } = loadModel(gpu, files);
     void gpu.none; // made once per device, kept
+    const empty = gpu.allocatedBytes;
+    const { model: base } = loadModel(gpu, files);
     const made: GPUBuffer[] = [];
     const buffer = gpu.buffer.bind(gpu);
     gpu.buffer = (...a) => {
@@ -510,7 +511,12 @@ describe('what is made is freed', () => {
       run.destroy();
       expect(gpu.allocatedBytes, stage).toBe(before);
     }
-    base.params.destroy();
+    // the model: its weights and its RoPE table, once however often it is asked
+    expect(base.ropeTable).toBeDefined();
+    base.destroy();
+    base.destroy();
+    expect(base.ropeTable).toBeUndefined();
+    expect(gpu.allocatedBytes).toBe(empty);
   });
 });
 

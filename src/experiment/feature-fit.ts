@@ -5,18 +5,13 @@
 // reference the reward model's is read against: where it is below a target, no reward model trained on
 // that many comparisons of that labeler can be expected to reach it; where the reward model falls far
 // below it, the reward model (not the data) is what loses accuracy.
-import type { Record as DataRecord } from '../io/datasets.ts';
+import { rankingPairs, type Record as DataRecord } from '../io/datasets.ts';
 import type { Labeler } from './labeler.ts';
 
 type Ranked = { prompt: string; completions: string[]; ranks?: number[] };
 
-/** The (better, worse) pairs of a ranking: ties give none. */
-function pairs(r: Ranked): [string, string][] {
-  const ranks = r.ranks ?? r.completions.map((_, i) => i);
-  const out: [string, string][] = [];
-  for (let i = 0; i < ranks.length; i++) for (let j = 0; j < ranks.length; j++) if (ranks[i]! < ranks[j]!) out.push([r.completions[i]!, r.completions[j]!]);
-  return out;
-}
+/** The (better, worse) pairs of a ranking, as texts: ties give none (rankingPairs, the reward model's own rule). */
+const pairs = (r: Ranked): [string, string][] => rankingPairs(r.completions.length, r.ranks).map(([w, l]) => [r.completions[w]!, r.completions[l]!]);
 
 const rankedOf = (rs: DataRecord[]): Ranked[] => rs.flatMap((r) => (r.kind === 'ranking' ? [r] : []));
 
@@ -125,18 +120,15 @@ export function accuracyByFeature(l: Labeler, heldTrue: DataRecord[], scores: nu
     const s = scores[i]!;
     if (s.length !== r.completions.length) throw new Error(`ranking ${i}: ${s.length} scores for ${r.completions.length} completions`);
     const f = r.completions.map((c) => fs.map((x) => x.of(r.prompt, c)));
-    const ranks = r.ranks ?? r.completions.map((_, k) => k);
-    for (let a = 0; a < ranks.length; a++)
-      for (let b = 0; b < ranks.length; b++) {
-        if (!(ranks[a]! < ranks[b]!)) continue; // a better than b; ties give no pair
-        const right = s[a]! > s[b]! ? 1 : 0;
-        const differ = names.flatMap((_, k) => (f[a]![k] !== f[b]![k] ? [k] : []));
-        for (const k of differ) {
-          count[k]!.pairs++;
-          count[k]!.right += right;
-          if (differ.length === 1) (count[k]!.alone++, (count[k]!.aloneRight += right));
-        }
+    for (const [a, b] of rankingPairs(r.completions.length, r.ranks)) {
+      const right = s[a]! > s[b]! ? 1 : 0;
+      const differ = names.flatMap((_, k) => (f[a]![k] !== f[b]![k] ? [k] : []));
+      for (const k of differ) {
+        count[k]!.pairs++;
+        count[k]!.right += right;
+        if (differ.length === 1) (count[k]!.alone++, (count[k]!.aloneRight += right));
       }
+    }
   });
   return Object.fromEntries(
     names.map((n, k) => {

@@ -457,7 +457,6 @@ async function labelerData(env: Env, s: Seed, labeler: Labeler): Promise<Labeler
   return { dir, rankings, heldTrue, heldNoisy, heldSeen, judgeRng, seenRng };
 }
 
-/** Active selection: `warm` ranked as the prompts come, then the most uncertain prompts of a pool, until n pairs. */
 /** The stage's scores of every completion of each ranking, in order (one scoring pass over all of them). */
 async function scoresOf(run: StageRun, rankings: DataRecord[]): Promise<number[][]> {
   const rs = rankings.flatMap((r) => (r.kind === 'ranking' ? [r] : []));
@@ -466,6 +465,7 @@ async function scoresOf(run: StageRun, rankings: DataRecord[]): Promise<number[]
   return rs.map((r) => flat.slice(at, (at += r.completions.length)));
 }
 
+/** Active selection: `warm` ranked as the prompts come, then the most uncertain prompts of a pool, until n pairs. */
 async function uncertainRankings(env: Env, s: Seed, labeler: Labeler, warm: DataRecord[], n: number, dir: string): Promise<DataRecord[]> {
   const run = await buildStage(s.ctx, 'rm', env.cfgOf('rm', s.seed, s.base), warm);
   await runStage(run, join(dir, 'rm-select'), env.log, 'rm (trained on the first half, to pick the rest)');
