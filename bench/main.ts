@@ -4,6 +4,7 @@
 //   1. matmul throughput for GPT-2-small layer shapes, forward and both backward products
 //   2. one full training step (forward, backward, AdamW) of a GPT-2-shaped model at two sizes
 //   3. generation tokens/s with the KV cache at batch 1 and 8, and recomputing without it, after 32 and 256 tokens
+//   3b. sampling a token on the CPU from a vocabulary of 8k to 152k logits: ours against sorting them (what it did before)
 //   4. memory: bytes per parameter (full, LoRA), and a PPO setup with a shared base vs four models
 //   5. a SmolLM2-135M-shaped Llama with LoRA: an SFT step, a PPO and a GRPO iteration, tokens/s and memory (bench/smollm.ts)
 //   6. every stage of the recipe on the built-in model: ms per step, positions computed vs tokens held,
@@ -25,7 +26,7 @@ import { KVCache, Transformer } from '../src/model/transformer.ts';
 import { matmul } from '../src/ops/matmul.ts';
 import { AdamW, ADAMW_DEFAULTS } from '../src/train/adamw.ts';
 import { GENERATE_DEFAULTS, Generator } from '../src/train/generate.ts';
-import { Rng } from '../src/shared/sampling.ts';
+import { Rng, sampleToken, samplingDistribution } from '../src/shared/sampling.ts';
 import { benchF16Sft, benchSmolLM2, SMOLLM2_135M, type F16Row } from './smollm.ts';
 import { benchStages, type StageRow } from './stages.ts';
 import { disposeJaxjs, initJaxjs, jaxjsMatmul, jaxjsTrainStep } from './peer-jaxjs.ts';
@@ -375,6 +376,48 @@ async function benchGenerate(gpu: Gpu, name: string, s: GptShape) {
   return rows;
 }
 
+// ---- 3b. sampling on the CPU ----
+// A decode step reads back each row's logits and draws its token on the CPU: that draw costs time beside the
+// GPU's step, once per sample per token. The draw (sampleToken: bins, no sort) against the sorted distribution
+// it must equal (samplingDistribution, what the draw did before), over vocabularies of the shipped families.
+// The logits: Gaussian, standard deviation 2.5 (nats), a seeded stream: the shape of a small model's logits.
+function benchSampling() {
+  const rows: Record<string, unknown>[] = [];
+  const configs = [
+    { name: 'temperature 1', temperature: 1, topK: 0, topP: 1 },
+    { name: 'temperature 0.7, top-p 0.9', temperature: 0.7, topK: 0, topP: 0.9 },
+    { name: 'top-k 50', temperature: 1, topK: 50, topP: 1 },
+  ];
+  for (const [family, V] of [
+    ['gpt-small-4x256', 8192],
+    ['gpt2', 50257],
+    ['smollm2', 49152],
+    ['qwen2.5', 151936],
+  ] as const) {
+    const r = new Rng(V);
+    const logits = Float32Array.from({ length: V }, () => 2.5 * Math.sqrt(-2 * Math.log(1 - r.next())) * Math.cos(2 * Math.PI * r.next()));
+    for (const c of configs) {
+      const time = (draw: () => void) => {
+        draw(); // warm the JIT
+        const n = Math.max(3, Math.round(2e6 / V)),
+          t0 = performance.now();
+        for (let i = 0; i < n; i++) draw();
+        return (performance.now() - t0) / n;
+      };
+      const rng = new Rng(1);
+      const sorted = time(() => {
+        const { ids, probs } = samplingDistribution(logits, c);
+        let u = rng.next();
+        for (let i = 0; i < ids.length && (u -= probs[i]!) >= 0; i++);
+      });
+      const ours = time(() => sampleToken(logits, c, rng));
+      rows.push({ vocab: V, family, config: c.name, sort_ms: round(sorted, 3), ours_ms: round(ours, 3), speedup: round(sorted / ours, 1) });
+    }
+  }
+  for (const row of rows) log(`sampling ${JSON.stringify(row)}`);
+  return rows;
+}
+
 // ---- 4. memory ----
 async function benchMemory(gpu: Gpu, s: GptShape) {
   const cfg = gpt2Config(s);
@@ -542,7 +585,7 @@ function emitSection(section: Record<string, unknown>): never {
   process.exit(0);
 }
 if (opt.only === 'smollm') emitSection({ smollm2: await benchSmolLM2(gpu, log, !!opt.quick) });
-if (opt.only === 'generate') emitSection({ generation: await benchGenerate(gpu, 'gpt-small-4x256', SMALL) });
+if (opt.only === 'generate') emitSection({ generation: await benchGenerate(gpu, 'gpt-small-4x256', SMALL), sampling: benchSampling() });
 // the LoRA SFT step on an f32 and an f16 base, in one run (issue 10)
 if (opt.only === 'f16') emitSection({ f16_base: await benchF16Sft(gpu, log, !!opt.quick) });
 if (opt.only === 'stages') emitSection({ stages: await benchStages(gpu, log, !!opt.quick) });
@@ -581,6 +624,7 @@ if (opt.only !== 'matmul') {
 }
 disposeJaxjs(); // its buffer pool never shrinks: let go of the memory before the rest
 const generation = opt.only ? [] : await benchGenerate(gpu, 'gpt-small-4x256', SMALL);
+const sampling = opt.only ? [] : benchSampling();
 const memory = opt.only ? undefined : await benchMemory(gpu, GPT2);
 const rlMemory = opt.only ? [] : [await benchRlMemory(gpu, 'gpt2-124m', gpt2Config(GPT2)), await benchRlMemory(gpu, 'smollm2-135m', SMOLLM2_135M())];
 const smollm2 = opt.only ? undefined : await benchSmolLM2(gpu, log, !!opt.quick);
@@ -608,6 +652,7 @@ const doc = {
   matmul: matmulRows,
   train,
   generation,
+  sampling,
   memory: memory ?? null,
   rl_memory: rlMemory,
   smollm2: smollm2 ?? null,
@@ -656,6 +701,10 @@ const table = [
             (g) =>
               `${g.name}, ${g.context} tokens of context: ${g.cache_over_recompute !== undefined ? `cache ${g.cache_over_recompute}x recomputing` : `batch 8 ${g.batch8_over_batch1}x batch 1`}`,
           ),
+        '',
+        '| sampling a token on the CPU | vocabulary | settings | sorting ms | ours ms | speedup |',
+        '| --- | --- | --- | --- | --- | --- |',
+        ...sampling.map((r) => `| ${r.family} | ${r.vocab} | ${r.config} | ${r.sort_ms} | ${r.ours_ms} | ${r.speedup} |`),
         '',
         `memory (GPT-2 124M): ${memory.bytes_per_param_full_training} bytes/param full training, ${memory.bytes_per_param_lora_r8} bytes/param with LoRA r=8; PPO setup ${(memory.ppo_setup_bytes.four_separate_models / 2 ** 20).toFixed(0)} MiB as four models vs ${(memory.ppo_setup_bytes.shared_base_with_lora / 2 ** 20).toFixed(0)} MiB on a shared base`,
         '',
