@@ -26,7 +26,7 @@ import { KVCache, Transformer } from '../src/model/transformer.ts';
 import { matmul } from '../src/ops/matmul.ts';
 import { AdamW, ADAMW_DEFAULTS } from '../src/train/adamw.ts';
 import { GENERATE_DEFAULTS, Generator } from '../src/train/generate.ts';
-import { Rng, sampleToken, samplingDistribution } from '../src/shared/sampling.ts';
+import { draw, Rng, sampleToken, samplingDistribution } from '../src/shared/sampling.ts';
 import { benchF16Sft, benchSmolLM2, SMOLLM2_135M, type F16Row } from './smollm.ts';
 import { benchStages, type StageRow } from './stages.ts';
 import { disposeJaxjs, initJaxjs, jaxjsMatmul, jaxjsTrainStep } from './peer-jaxjs.ts';
@@ -405,11 +405,7 @@ function benchSampling() {
         return (performance.now() - t0) / n;
       };
       const rng = new Rng(1);
-      const sorted = time(() => {
-        const { ids, probs } = samplingDistribution(logits, c);
-        let u = rng.next();
-        for (let i = 0; i < ids.length && (u -= probs[i]!) >= 0; i++);
-      });
+      const sorted = time(() => draw(samplingDistribution(logits, c), rng.next()));
       const ours = time(() => sampleToken(logits, c, rng));
       rows.push({ vocab: V, family, config: c.name, sort_ms: round(sorted, 3), ours_ms: round(ours, 3), speedup: round(sorted / ours, 1) });
     }

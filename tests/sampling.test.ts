@@ -1,18 +1,10 @@
 // sampleToken draws without sorting the vocabulary: it must pick the same token as walking the sorted
 // distribution (samplingDistribution, the definition) with the same random number, for every kind of logits.
 import { describe, expect, it } from 'vitest';
-import { Rng, sampleToken, samplingDistribution, type SamplingConfig } from '../src/shared/sampling.ts';
+import { draw, Rng, sampleToken, samplingDistribution, type SamplingConfig } from '../src/shared/sampling.ts';
 
 /** The definition: the sorted distribution, walked with one random number. */
-function bySorting(logits: Float32Array, cfg: SamplingConfig, rng: Rng, dist = samplingDistribution(logits, cfg)): number {
-  const { ids, probs } = dist;
-  let u = rng.next();
-  for (let i = 0; i < ids.length; i++) {
-    u -= probs[i]!;
-    if (u < 0) return ids[i]!;
-  }
-  return ids[ids.length - 1]!;
-}
+const bySorting = (logits: Float32Array, cfg: SamplingConfig, rng: Rng, dist = samplingDistribution(logits, cfg)) => draw(dist, rng.next());
 
 function gaussian(r: Rng): number {
   return Math.sqrt(-2 * Math.log(1 - r.next())) * Math.cos(2 * Math.PI * r.next());

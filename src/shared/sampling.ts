@@ -56,8 +56,9 @@ function distributionOf(logits: ArrayLike<number>, ids: number[], cfg: SamplingC
   return { ids, probs };
 }
 
-/** The token at which u, less each probability in turn, falls below 0 (the last one if rounding leaves it above). */
-function draw(ids: number[], probs: number[], u: number): number {
+/** The token at which u, less each probability in turn, falls below 0 (the last one if rounding leaves it above):
+ *  with samplingDistribution's pairs, the definition of a draw (what sampleToken did by sorting, and must equal). */
+export function draw({ ids, probs }: { ids: number[]; probs: number[] }, u: number): number {
   for (let i = 0; i < ids.length; i++) {
     u -= probs[i]!;
     if (u < 0) return ids[i]!;
@@ -93,8 +94,7 @@ export function sampleToken(logits: ArrayLike<number>, cfg: SamplingConfig, rng:
     if (l < lo) lo = l;
   }
   if (!defined || hi === -Infinity || V < 2 * BINS) {
-    const { ids, probs } = samplingDistribution(logits, cfg);
-    return draw(ids, probs, rng.next());
+    return draw(samplingDistribution(logits, cfg), rng.next());
   }
   const t = cfg.temperature;
   if (scratchBins.length < V) scratchBins = new Uint16Array(V);
@@ -110,8 +110,7 @@ export function sampleToken(logits: ArrayLike<number>, cfg: SamplingConfig, rng:
     for (let n = count[0]!; n < cfg.topK; n += count[++last]!);
     const ids: number[] = [];
     for (let i = 0; i < V; i++) if (bins[i]! <= last) ids.push(i);
-    const d = distributionOf(logits, bySize(logits, ids).slice(0, cfg.topK), cfg);
-    return draw(d.ids, d.probs, rng.next());
+    return draw(distributionOf(logits, bySize(logits, ids).slice(0, cfg.topK), cfg), rng.next());
   }
   // every token: p_i = exp((l_i - max) / T) / z, as samplingDistribution computes it; the bins' masses
   if (scratchP.length < V) scratchP = new Float64Array(V);
