@@ -528,6 +528,15 @@ describe('error scopes', () => {
     const [good, failed] = await Promise.allSettled([gpu.check('good', () => 1), gpu.check('bad', bad)]);
     expect(good).toEqual({ status: 'fulfilled', value: 1 });
     expect(failed.status === 'rejected' && (failed.reason as Error).message).toMatch(/^bad: GPU validation error/);
+    // work that awaits: the second waits for the first, so each scope holds its own work
+    const slow = gpu.checkAsync('slow good', async () => {
+      await new Promise((r) => setTimeout(r, 20));
+      return 2;
+    });
+    const asyncBad = gpu.checkAsync('bad async', async () => bad());
+    const [s, b] = await Promise.allSettled([slow, asyncBad]);
+    expect(s).toEqual({ status: 'fulfilled', value: 2 });
+    expect(b.status === 'rejected' && (b.reason as Error).message).toMatch(/^bad async: GPU validation error/);
     // a synchronous check's work inside an asynchronous one is its own
     const outer = await gpu.checkAsync('outer', async () => {
       await expect(gpu.check('inner bad', bad)).rejects.toThrow(/^inner bad: GPU validation error/);

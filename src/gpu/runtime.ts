@@ -477,21 +477,33 @@ export class Gpu {
 
   /**
    * `check` for work that awaits (building a plan, a timed run): its scopes stay open across its awaits, so
-   * they also catch what other work did meanwhile (not serialised: a queue of such checks hung the Rank
-   * tab's uncertainty selection, reason not yet found). A synchronous `check` inside one nests properly.
+   * such checks run one at a time, each started when the one before has ended. A synchronous `check` inside
+   * one nests properly (its scopes are pushed and popped with nothing in between); one checkAsync inside
+   * another would wait for itself: they must not nest. (This queue once seemed to hang the Rank tab's
+   * uncertainty selection. It did not: every check ended; the end-to-end test waited for a margin on each prompt
+   * drawn ahead, and in those runs one prompt's three answers came out identical, which have none.)
    */
-  async checkAsync<T>(label: string, fn: () => Promise<T>): Promise<T> {
-    if (this.lost) throw this.lost;
-    const d = this.device;
-    pushScopes(d);
-    let result: T;
-    try {
-      result = await fn();
-    } finally {
-      await this.closeScopes(label, popScopes(d));
-    }
-    return result;
+  checkAsync<T>(label: string, fn: () => Promise<T>): Promise<T> {
+    const turn = this.asyncChecks.then(async () => {
+      if (this.lost) throw this.lost;
+      const d = this.device;
+      pushScopes(d);
+      let result: T;
+      try {
+        result = await fn();
+      } finally {
+        await this.closeScopes(label, popScopes(d));
+      }
+      return result;
+    });
+    this.asyncChecks = turn.then(
+      () => undefined,
+      () => undefined,
+    );
+    return turn;
   }
+
+  private asyncChecks: Promise<void> = Promise.resolve();
 
   /** Awaits scopes already popped; a lost device, else the first error, is thrown naming `label`. */
   private async closeScopes(label: string, popped: Promise<GPUError | null>): Promise<void> {
