@@ -1,7 +1,7 @@
 // sampleToken draws without sorting the vocabulary: it must pick the same token as walking the sorted
 // distribution (samplingDistribution, the definition) with the same random number, for every kind of logits.
 import { describe, expect, it } from 'vitest';
-import { draw, Rng, sampleToken, samplingDistribution, type SamplingConfig } from '../src/shared/sampling.ts';
+import { draw, entropyOf, Rng, sampleToken, samplingDistribution, type SamplingConfig } from '../src/shared/sampling.ts';
 
 /** The definition: the sorted distribution, walked with one random number. */
 const bySorting = (logits: Float32Array, cfg: SamplingConfig, rng: Rng, dist = samplingDistribution(logits, cfg)) => draw(dist, rng.next());
@@ -87,6 +87,25 @@ describe('sampleToken', () => {
       expect(got).toBe(bySorting(logits, cfg, b));
       expect(got === 5 || got === 9).toBe(false);
     }
+  });
+
+  it("reports the entropy of softmax(logits), the draw's own sums where it has them, whatever the settings", () => {
+    for (const kind of ['spread', 'peaked', 'tail', 'flat'])
+      for (const V of [64, 8192]) {
+        const logits = logitsOf(kind, V, 5);
+        // the definition, in float64 from the probabilities (terms of masked tokens are 0)
+        let m = -Infinity;
+        for (const l of logits) m = Math.max(m, l);
+        const e = Array.from(logits, (l) => Math.exp(l - m));
+        const z = e.reduce((a, b) => a + b, 0);
+        const want = -e.reduce((a, x) => (x > 0 ? a + (x / z) * Math.log(x / z) : a), 0);
+        expect(entropyOf(logits)).toBeCloseTo(want, 9);
+        for (const cfg of [...configs, { temperature: 0, topK: 0, topP: 1 }]) {
+          const stats = { entropy: NaN };
+          sampleToken(logits, cfg, new Rng(3), stats);
+          expect(stats.entropy).toBe(entropyOf(logits)); // to the bit, fused into the draw's pass or not
+        }
+      }
   });
 
   it('follows the distribution: the likeliest tokens drawn as often as their probability says', () => {

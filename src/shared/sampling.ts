@@ -77,12 +77,19 @@ export function draw({ ids, probs }: { ids: number[]; probs: number[] }, u: numb
  * -Infinity (a masked token) is a logit like any other; NaN and +Infinity take the sorting path, which defines
  * what they do.
  */
-export function sampleToken(logits: ArrayLike<number>, cfg: SamplingConfig, rng: Rng): number {
+export function sampleToken(logits: ArrayLike<number>, cfg: SamplingConfig, rng: Rng, stats?: { entropy: number }): number {
   const V = logits.length;
+  // the entropy (of softmax(logits), before temperature and filters) comes from the draw's own pass over the
+  // logits where that pass computes its terms (temperature 1, no top-k); else from a pass of its own
+  let entropyDone = false;
+  const withEntropy = (id: number) => {
+    if (stats && !entropyDone) stats.entropy = entropyOf(logits);
+    return id;
+  };
   if (cfg.temperature <= 0) {
     let best = 0;
     for (let i = 1; i < V; i++) if (logits[i]! > logits[best]!) best = i;
-    return best;
+    return withEntropy(best);
   }
   let hi = -Infinity,
     lo = Infinity,
@@ -93,9 +100,7 @@ export function sampleToken(logits: ArrayLike<number>, cfg: SamplingConfig, rng:
     if (l > hi) hi = l;
     if (l < lo) lo = l;
   }
-  if (!defined || hi === -Infinity || V < 2 * BINS) {
-    return draw(samplingDistribution(logits, cfg), rng.next());
-  }
+  if (!defined || hi === -Infinity || V < 2 * BINS) return withEntropy(draw(samplingDistribution(logits, cfg), rng.next()));
   const t = cfg.temperature;
   if (scratchBins.length < V) scratchBins = new Uint16Array(V);
   const bins = scratchBins;
@@ -110,21 +115,27 @@ export function sampleToken(logits: ArrayLike<number>, cfg: SamplingConfig, rng:
     for (let n = count[0]!; n < cfg.topK; n += count[++last]!);
     const ids: number[] = [];
     for (let i = 0; i < V; i++) if (bins[i]! <= last) ids.push(i);
-    return draw(distributionOf(logits, bySize(logits, ids).slice(0, cfg.topK), cfg), rng.next());
+    return withEntropy(draw(distributionOf(logits, bySize(logits, ids).slice(0, cfg.topK), cfg), rng.next()));
   }
   // every token: p_i = exp((l_i - max) / T) / z, as samplingDistribution computes it; the bins' masses
   if (scratchP.length < V) scratchP = new Float64Array(V);
   const p = scratchP;
   const mass = new Float64Array(BINS);
-  let z = 0;
+  let z = 0,
+    s = 0; // sum of e (l - hi): the entropy's, at temperature 1
   for (let i = 0; i < V; i++) {
     const l = logits[i]!;
     const b = (bins[i] = Math.min(BINS - 1, Math.floor((hi - l) * k)));
     const e = (p[i] = Math.exp((l - hi) / t));
     mass[b] += e;
     z += e;
+    if (e > 0) s += e * (l - hi);
   }
   for (let b = 0; b < BINS; b++) mass[b] /= z;
+  if (t === 1) {
+    if (stats) stats.entropy = Math.log(z) - s / z; // entropyOf's sums, in its order
+    entropyDone = true;
+  }
   const w: Walk = { logits, bins, p, z, mass };
   // top-p: the nucleus ends at the first token, likeliest first, where the mass so far reaches topP (the first
   // token at least); where rounding never reaches it, every token is kept. Its probabilities are p / kept.
@@ -137,12 +148,26 @@ export function sampleToken(logits: ArrayLike<number>, cfg: SamplingConfig, rng:
   }
   const u = rng.next();
   const hit = walk(w, (cum) => cum / kept > u, end);
-  if (hit) return hit.members[hit.j]!;
+  if (hit) return withEntropy(hit.members[hit.j]!);
   // rounding left u above the whole mass: the last token walked, as draw() does
-  if (end) return end.members[end.j]!;
+  if (end) return withEntropy(end.members[end.j]!);
   let last = 0;
   for (let i = 1; i < V; i++) if (logits[i]! <= logits[last]!) last = i;
-  return last;
+  return withEntropy(last);
+}
+
+/** Entropy of softmax(logits) in nats, stable for large logits; masked tokens (-Infinity) add nothing. */
+export function entropyOf(logits: ArrayLike<number>): number {
+  let m = -Infinity;
+  for (let i = 0; i < logits.length; i++) m = Math.max(m, logits[i]!);
+  let z = 0,
+    s = 0;
+  for (let i = 0; i < logits.length; i++) {
+    const e = Math.exp(logits[i]! - m);
+    z += e;
+    if (e > 0) s += e * (logits[i]! - m);
+  }
+  return Math.log(z) - s / z;
 }
 
 /** Value bins a sampler walks (see sampleToken), over the top SPAN nats of (logit - max) / temperature at most:

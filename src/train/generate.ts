@@ -41,20 +41,6 @@ export interface Generation {
   interrupted?: boolean;
 }
 
-/** Entropy of softmax(logits) in nats, stable for large logits. */
-export function entropyOf(logits: ArrayLike<number>): number {
-  let m = -Infinity;
-  for (let i = 0; i < logits.length; i++) m = Math.max(m, logits[i]!);
-  let z = 0,
-    s = 0;
-  for (let i = 0; i < logits.length; i++) {
-    const e = Math.exp(logits[i]! - m);
-    z += e;
-    s += e * (logits[i]! - m);
-  }
-  return Math.log(z) - s / z;
-}
-
 /** Positions a KV cache is planned for are rounded up to a multiple of this, so calls whose lengths
  *  differ a little share one cache and step plan. */
 export const PLAN_BUCKET = 32;
@@ -223,9 +209,10 @@ export class Generator {
           continue;
         }
         const row = logits.subarray(r * V, (r + 1) * V);
-        const id = sampleToken(row, cfg, rngs[r]!);
+        const drawn = { entropy: 0 };
+        const id = sampleToken(row, cfg, rngs[r]!, drawn);
         out[r]!.push(id);
-        entropy[r]!.push(entropyOf(row));
+        entropy[r]!.push(drawn.entropy);
         next.push(id);
         onToken?.(j, k, id);
         if (cfg.stopTokenIds.includes(id)) finish[r] = 'eos';
