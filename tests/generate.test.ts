@@ -7,6 +7,7 @@ import { loadModel } from '../src/model/index.ts';
 import { KVCache } from '../src/model/transformer.ts';
 import { GENERATE_DEFAULTS, Generator } from '../src/train/generate.ts';
 import { Rng, sampleToken, samplingDistribution } from '../src/shared/sampling.ts';
+import { chiSquareTop } from './helpers/chi-square.ts';
 import { testGpu, tightGpu } from './helpers/gpu.ts';
 import type { Gpu } from '../src/gpu/runtime.ts';
 import { parseConfig } from '../src/shared/model-config.ts';
@@ -111,17 +112,7 @@ describe('sampling', () => {
     }
     const n = K * runs;
     // bins: the 12 likeliest tokens and "the rest"
-    let chi = 0;
-    let restP = 1,
-      restC = n;
-    for (let i = 0; i < 12; i++) {
-      const e = probs[i]! * n,
-        o = counts.get(ids[i]!) ?? 0;
-      chi += (o - e) ** 2 / e;
-      restP -= probs[i]!;
-      restC -= o;
-    }
-    chi += (restC - restP * n) ** 2 / (restP * n);
+    const chi = chiSquareTop(ids, probs, counts, n, 12);
     expect(chi).toBeLessThan(32.9); // chi-square, 12 degrees of freedom, p = 0.001
     gen.destroy();
     full.destroy();

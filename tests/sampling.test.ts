@@ -1,6 +1,7 @@
 // sampleToken draws without sorting the vocabulary: it must pick the same token as walking the sorted
 // distribution (samplingDistribution, the definition) with the same random number, for every kind of logits.
 import { describe, expect, it } from 'vitest';
+import { chiSquareTop } from './helpers/chi-square.ts';
 import { draw, entropyOf, Rng, sampleToken, samplingDistribution, type SamplingConfig } from '../src/shared/sampling.ts';
 
 /** The definition: the sorted distribution, walked with one random number. */
@@ -122,17 +123,7 @@ describe('sampleToken', () => {
     const support = new Set(ids);
     for (const t of counts.keys()) expect(support.has(t)).toBe(true); // nothing outside the nucleus
     // chi-square over the 10 likeliest tokens and the rest (10 degrees of freedom, p = 0.001: 29.6)
-    let chi = 0,
-      restP = 1,
-      restC = n;
-    for (let i = 0; i < 10; i++) {
-      const e = probs[i]! * n,
-        o = counts.get(ids[i]!) ?? 0;
-      chi += (o - e) ** 2 / e;
-      restP -= probs[i]!;
-      restC -= o;
-    }
-    chi += (restC - restP * n) ** 2 / (restP * n);
+    const chi = chiSquareTop(ids, probs, counts, n, 10);
     expect(chi).toBeLessThan(29.6);
   });
 });
