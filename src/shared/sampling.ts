@@ -109,7 +109,7 @@ export function sampleToken(logits: ArrayLike<number>, cfg: SamplingConfig, rng:
   const k = span > 0 ? BINS / span : 0;
   if (cfg.topK > 0 && cfg.topK < V) {
     // the top k: whole bins from the top until they hold k, sorted; then exactly samplingDistribution's arithmetic
-    const count = new Uint32Array(BINS);
+    const count = scratchCount.fill(0);
     for (let i = 0; i < V; i++) count[(bins[i] = Math.min(BINS - 1, Math.floor((hi - logits[i]!) * k)))]!++;
     let last = 0;
     for (let n = count[0]!; n < cfg.topK; n += count[++last]!);
@@ -120,7 +120,7 @@ export function sampleToken(logits: ArrayLike<number>, cfg: SamplingConfig, rng:
   // every token: p_i = exp((l_i - max) / T) / z, as samplingDistribution computes it; the bins' masses
   if (scratchP.length < V) scratchP = new Float64Array(V);
   const p = scratchP;
-  const mass = new Float64Array(BINS);
+  const mass = scratchMass.fill(0);
   let z = 0,
     s = 0; // sum of e (l - hi): the entropy's, at temperature 1
   for (let i = 0; i < V; i++) {
@@ -177,6 +177,9 @@ const BINS = 1024;
 const SPAN = 64;
 let scratchP = new Float64Array(0);
 let scratchBins = new Uint16Array(0);
+// per-draw scratch, reused: a draw runs once per row per decoded token and need not allocate its bins anew
+const scratchMass = new Float64Array(BINS);
+const scratchCount = new Uint32Array(BINS);
 
 /** ids sorted likeliest first (ties: the lower id first), in place. */
 function bySize(logits: ArrayLike<number>, ids: number[]): number[] {
