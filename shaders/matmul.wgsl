@@ -8,10 +8,14 @@
 // FLAG_ACCUM makes C += result, for parameter grads): a branch per stored element that every thread takes
 // the same way, where defines would compile four pipelines per transpose (a shader compile costs seconds
 // on CPU adapters and on first use in a browser; the branch costs nothing next to the K loop).
-// A workgroup computes a 64x128 tile of C with 16x16 threads; thread (tx, ty) owns a 4x8 block: rows
-// 4ty.., columns 4tx.. and 64+4tx... K advances in slabs of 16: both operands are staged in workgroup
-// memory as vec4s along M and N, so the inner step is three vec4 loads and thirty-two multiply-adds. Global loads are
-// bounds-checked with select (no branches: edge tiles cost the same as inner ones).
+// A workgroup computes a 128x128 tile of C with 16x16 threads; thread (tx, ty) owns an 8x8 block: rows
+// 4ty.. and 64+4ty.., columns 4tx.. and 64+4tx... K advances in slabs of 16: both operands are staged in
+// workgroup memory as vec4s along M and N (16 KiB, WebGPU's default limit), so the inner step is four vec4
+// loads and sixty-four multiply-adds (the 64x128 tiles with 4x8 blocks that came before did thirty-two for
+// three loads; on llvmpipe, where each load of a value that differs per lane costs a branch per lane, the
+// 8x8 blocks ran the bench's matmuls about 1.3x faster at every shape, and a 64x128 tile of 128 threads with
+// 8x8 blocks was between the two). Global loads are bounds-checked with select (no branches: edge tiles cost
+// the same as inner ones).
 // Rows start at `row0` so the host can split a large M into several dispatches (browser watchdogs).
 // B_F16 (a define, true only where the device has 'shader-f16'): B is an array<f16>, a frozen weight stored in
 // half the bytes (src/model/params.ts); every load converts it to f32, and products and sums stay f32. The
@@ -33,11 +37,11 @@ struct Params { M: u32, N: u32, K: u32, lda: u32, ldb: u32, ldc: u32, row0: u32,
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> C: array<f32>;
 
-const BM = 64u;
+const BM = 128u;
 const BN = 128u;
 const BK = 16u;
 
-var<workgroup> As: array<vec4<f32>, 256>; // [k][m / 4]: As[k * 16 + i] holds rows 4i .. 4i+3 of column k
+var<workgroup> As: array<vec4<f32>, 512>; // [k][m / 4]: As[k * 32 + i] holds rows 4i .. 4i+3 of column k
 var<workgroup> Bs: array<vec4<f32>, 512>; // [k][n / 4]
 
 fn loadA(m: u32, k: u32) -> f32 {
@@ -61,26 +65,23 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   let t = ty * 16u + tx;
   let m0 = p.row0 + wid.y * BM;
   let n0 = wid.x * BN;
-  var c0 = vec4<f32>(0.0);
-  var c1 = vec4<f32>(0.0);
-  var c2 = vec4<f32>(0.0);
-  var c3 = vec4<f32>(0.0);
-  var d0 = vec4<f32>(0.0);
-  var d1 = vec4<f32>(0.0);
-  var d2 = vec4<f32>(0.0);
-  var d3 = vec4<f32>(0.0);
+  // c: columns 4tx.., d: columns 64+4tx..; the first digit: rows 4ty.. (0) or 64+4ty.. (1); the second: the row
+  var c00 = vec4<f32>(0.0); var c01 = vec4<f32>(0.0); var c02 = vec4<f32>(0.0); var c03 = vec4<f32>(0.0);
+  var c10 = vec4<f32>(0.0); var c11 = vec4<f32>(0.0); var c12 = vec4<f32>(0.0); var c13 = vec4<f32>(0.0);
+  var d00 = vec4<f32>(0.0); var d01 = vec4<f32>(0.0); var d02 = vec4<f32>(0.0); var d03 = vec4<f32>(0.0);
+  var d10 = vec4<f32>(0.0); var d11 = vec4<f32>(0.0); var d12 = vec4<f32>(0.0); var d13 = vec4<f32>(0.0);
   for (var k0 = 0u; k0 < p.K; k0 += BK) {
-    // Each thread stages one vec4 of each operand (4 rows of A / 4 columns of B at one k). The
-    // element order follows memory order of the source so neighbouring threads read neighbouring words.
-    if (TRANS_A) {
-      let mm = (t % 16u) * 4u; let kk = t / 16u; // A is [K, M]: m fastest
-      As[kk * 16u + mm / 4u] = vec4<f32>(loadA(m0 + mm, k0 + kk), loadA(m0 + mm + 1u, k0 + kk), loadA(m0 + mm + 2u, k0 + kk), loadA(m0 + mm + 3u, k0 + kk));
-    } else {
-      let kk = t % 16u; let mm = (t / 16u) * 4u; // A is [M, K]: k fastest
-      As[kk * 16u + mm / 4u] = vec4<f32>(loadA(m0 + mm, k0 + kk), loadA(m0 + mm + 1u, k0 + kk), loadA(m0 + mm + 2u, k0 + kk), loadA(m0 + mm + 3u, k0 + kk));
-    }
+    // Each thread stages two vec4s of each operand (4 rows of A / 4 columns of B at one k). The element
+    // order follows memory order of the source so neighbouring threads read neighbouring words.
     for (var h = 0u; h < 2u; h++) {
       let e = t + h * 256u;
+      if (TRANS_A) {
+        let mm = (e % 32u) * 4u; let kk = e / 32u; // A is [K, M]: m fastest
+        As[kk * 32u + mm / 4u] = vec4<f32>(loadA(m0 + mm, k0 + kk), loadA(m0 + mm + 1u, k0 + kk), loadA(m0 + mm + 2u, k0 + kk), loadA(m0 + mm + 3u, k0 + kk));
+      } else {
+        let kk = e % 16u; let mm = (e / 16u) * 4u; // A is [M, K]: k fastest
+        As[kk * 32u + mm / 4u] = vec4<f32>(loadA(m0 + mm, k0 + kk), loadA(m0 + mm + 1u, k0 + kk), loadA(m0 + mm + 2u, k0 + kk), loadA(m0 + mm + 3u, k0 + kk));
+      }
       if (TRANS_B) {
         let kk = e % 16u; let nn = (e / 16u) * 4u; // B is [N, K]: k fastest
         Bs[kk * 32u + nn / 4u] = vec4<f32>(loadB(k0 + kk, n0 + nn), loadB(k0 + kk, n0 + nn + 1u), loadB(k0 + kk, n0 + nn + 2u), loadB(k0 + kk, n0 + nn + 3u));
@@ -91,28 +92,27 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
     }
     workgroupBarrier();
     for (var k = 0u; k < BK; k++) {
-      let a = As[k * 16u + ty];
+      let a = As[k * 32u + ty];
+      let a2 = As[k * 32u + 16u + ty];
       let b = Bs[k * 32u + tx];
       let e = Bs[k * 32u + 16u + tx];
-      c0 += a.x * b;
-      c1 += a.y * b;
-      c2 += a.z * b;
-      c3 += a.w * b;
-      d0 += a.x * e;
-      d1 += a.y * e;
-      d2 += a.z * e;
-      d3 += a.w * e;
+      c00 += a.x * b; c01 += a.y * b; c02 += a.z * b; c03 += a.w * b;
+      d00 += a.x * e; d01 += a.y * e; d02 += a.z * e; d03 += a.w * e;
+      c10 += a2.x * b; c11 += a2.y * b; c12 += a2.z * b; c13 += a2.w * b;
+      d10 += a2.x * e; d11 += a2.y * e; d12 += a2.z * e; d13 += a2.w * e;
     }
     workgroupBarrier();
   }
-  let rows = array<vec4<f32>, 8>(c0, c1, c2, c3, d0, d1, d2, d3);
-  for (var i = 0u; i < 4u; i++) {
-    let m = m0 + ty * 4u + i;
-    if (m >= p.M) { continue; }
-    for (var j = 0u; j < 8u; j++) {
-      let n = n0 + (j / 4u) * 64u + tx * 4u + (j % 4u);
-      if (n >= p.N) { continue; }
-      store(m, n, rows[i + (j / 4u) * 4u][j % 4u]);
+  let rows = array<vec4<f32>, 16>(c00, c01, c02, c03, d00, d01, d02, d03, c10, c11, c12, c13, d10, d11, d12, d13);
+  for (var hm = 0u; hm < 2u; hm++) {
+    for (var i = 0u; i < 4u; i++) {
+      let m = m0 + hm * 64u + ty * 4u + i;
+      if (m >= p.M) { continue; }
+      for (var j = 0u; j < 8u; j++) {
+        let n = n0 + (j / 4u) * 64u + tx * 4u + (j % 4u);
+        if (n >= p.N) { continue; }
+        store(m, n, rows[hm * 8u + i + (j / 4u) * 4u][j % 4u]);
+      }
     }
   }
 }

@@ -48,8 +48,9 @@ async function fdCheck(label: string, x0: Float64Array, grad: ArrayLike<number>,
 }
 
 describe('matmul', () => {
-  const M = 67,
-    N = 45,
+  // past one 128x128 tile each way, with partial tiles and both 64-wide halves of each thread's block in play
+  const M = 197,
+    N = 141,
     K = 33;
   for (const transA of [false, true])
     for (const transB of [false, true])
@@ -98,9 +99,10 @@ describe('matmul', () => {
 
   it('splits large work over several dispatches (rows, and K for weight gradients) with the same result', async () => {
     const g = await testGpu();
-    const M2 = 200,
+    // past two 128-row tiles in M and in K, so a budget of one tile's work per dispatch splits both ways
+    const M2 = 300,
       N2 = 70,
-      K2 = 150;
+      K2 = 280;
     const A = ref.randn(K2 * M2, 5),
       B = ref.randn(K2 * N2, 6);
     const want = ref.matmul(A, B, null, M2, N2, K2, true, false);

@@ -31,7 +31,7 @@ export interface MatmulArgs {
 
 /** Work per dispatch stays below this many FLOPs so no single dispatch trips a browser's GPU watchdog. */
 export const MAX_DISPATCH_FLOPS = 2 ** 31;
-const TILE = 64;
+const TILE = 128;
 const TILE_N = 128;
 /** The epilogue's flags (Params.flags in shaders/matmul.wgsl). */
 const FLAG_BIAS = 1,
