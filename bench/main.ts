@@ -1,4 +1,4 @@
-// npm run bench [-- --out FILE.json] [--quick] [--no-peer | --peers tfjs,jaxjs] [--reps N] [--only matmul|train|stages|smollm|f16|generate|rl-memory]
+// npm run bench [-- --out FILE.json] [--quick] [--no-peer | --peers tfjs,jaxjs] [--reps N] [--only matmul|train|matmul,train|stages|smollm|f16|generate|rl-memory]
 // Our engine against two peers, TensorFlow.js's WebGPU backend and jax-js's, in the same run on the same adapter
 // (Dawn in Node):
 //   1. matmul throughput for GPT-2-small layer shapes, forward and both backward products
@@ -609,12 +609,16 @@ for (const p of peerList) log(p.info.ok ? `peer: ${p.label} ${p.info.version} ($
 const peers = peerList.filter((p) => p.info.ok);
 const GPT2: GptShape = { vocab: 50257, layers: 12, hidden: 768, heads: 12, seqLen: opt.quick ? 128 : 256, batch: 1 };
 const sizes = (opt.sizes ?? (opt.quick ? 'small' : 'small,gpt2')).split(',');
-// --only matmul / --only train: one section (and the peers' part of it), e.g. to measure again on a busy machine
-if (opt.only && !['matmul', 'train'].includes(opt.only)) throw new Error(`--only: matmul, train, stages or rl-memory, not ${opt.only}`);
-const matmulRows = opt.only === 'train' ? [] : await benchMatmul(gpu, peers);
+// --only matmul, --only train or --only matmul,train: those sections (and the peers' part of them), e.g. to
+// measure again on a busy machine; both together give the step's MFU against the run's best matmul
+const only = opt.only?.split(',');
+for (const o of only ?? [])
+  if (!['matmul', 'train'].includes(o))
+    throw new Error(`--only: matmul, train (or both: matmul,train), generate, smollm, f16, stages or rl-memory, not ${opt.only}`);
+const matmulRows = only && !only.includes('matmul') ? [] : await benchMatmul(gpu, peers);
 const best = Math.max(...matmulRows.map((r) => r.ours_gflops)); // -Infinity without matmuls: no MFU
 const train: Record<string, unknown>[] = [];
-if (opt.only !== 'matmul') {
+if (!only || only.includes('train')) {
   if (sizes.includes('small')) train.push(await benchTrain(gpu, peers, 'gpt-small-4x256', SMALL, best));
   if (sizes.includes('gpt2')) train.push(await benchTrain(gpu, peers, 'gpt2-12x768', GPT2, best));
 }
