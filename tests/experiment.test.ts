@@ -412,6 +412,25 @@ describe('mergeResults', () => {
     expect(summaryTable(m)).toContain('3 seeds (1 + 2, 3, run separately)');
   });
 
+  it("the learning curve carries each point's KL beside its win rate, over every seed, and the summary prints it", () => {
+    const at = (seed: number, comparisons: number, win: number, kl: number) => ({ ...run(seed, 0.7, win, kl), comparisons });
+    const curved = (runs: ReturnType<typeof run>[], date: string) => {
+      const r = results(runs, 0.7, [{ step: 1, reward: 0, kl: 0 }], 10, date);
+      return { ...r, settings: { ...r.settings, curve: [25] } } as ExperimentResults;
+    };
+    const m = mergeResults([curved([at(1, 25, 0.5, 2), at(1, 200, 0.6, 5)], a.date), curved([at(2, 25, 0.7, 4), at(2, 200, 0.8, 7)], b.date)]);
+    expect(m.curve.concise!.map((c) => c.comparisons)).toEqual([25, 200]);
+    expect(m.curve.concise![0]!.ppo_win_rate).toEqual(interval([0.5, 0.7]));
+    expect(m.curve.concise![0]!.ppo_kl).toEqual(interval([2, 4]));
+    expect(m.curve.concise![1]!.ppo_kl).toEqual(interval([5, 7]));
+    const table = summaryTable(m);
+    expect(table).toContain('The learning curve');
+    expect(table).toMatch(/\| concise \| 25 \| 0\.70 \[0\.70, 0\.70\] \| - \| 0\.60 \[0\.00, 1\.00\] \| 3\.00 \[0\.00, 15\.\d\d\] \|/);
+    expect(table).toMatch(/\| concise \| 200 \| 0\.70 \[0\.70, 0\.70\] \| - \| 0\.70 \[0\.00, 1\.00\] \| 6\.00 \[0\.00, 18\.\d\d\] \|/);
+    // one point (no curve) prints no curve table
+    expect(summaryTable(a)).not.toContain('The learning curve');
+  });
+
   it("GRPO's and RLOO's steps are averaged over every seed like PPO's (GRPO with no KL when it logged none), and plotted beside them", () => {
     const withRl = (r: ExperimentResults, grpo: number[], rloo: { reward: number; kl: number }[]) =>
       ({

@@ -185,6 +185,15 @@ export function summaryTable(r: ExperimentResults): string {
         `| ${name} | ${s.comparisons} | ${rate(s.rm_accuracy_seen)} | ${rate(s.feature_fit_accuracy_seen)} |${stages.map((k) => ` ${rate(s[`${k}_win_rate_seen`])} | ${kl(s[`${k}_kl_seen`])} |`).join('')}`,
     );
   const policyHeads = stages.map((k) => ` ${names[k]} win rate vs SFT | ${names[k]} KL (nats) |`).join('');
+  // the learning curve, where a labeler has more than one point: each point its own reward model and policies
+  const curve = Object.entries(r.curve ?? {})
+    .filter(([, pts]) => pts.length > 1)
+    .flatMap(([name, pts]) =>
+      pts.map(
+        (c) =>
+          `| ${name} | ${c.comparisons} | ${rate(c.rm_accuracy)} | ${rate(c.feature_fit_accuracy)} |${stages.map((k) => ` ${rate(c[`${k}_win_rate`])} | ${kl(c[`${k}_kl`])} |`).join('')}`,
+      ),
+    );
   return [
     `Held-out prompts of names, objects and places the model never saw:`,
     '',
@@ -199,6 +208,16 @@ export function summaryTable(r: ExperimentResults): string {
           `| labeler | comparisons | RM held-out accuracy | the labeler's features fitted (the RM's ceiling) |${policyHeads}`,
           `| --- | --- | --- | --- |${' --- | --- |'.repeat(stages.length)}`,
           ...seen,
+        ]
+      : []),
+    ...(curve.length
+      ? [
+          '',
+          `The learning curve (held-out prompts of unseen names; each point trains its own reward model and policies from the labeler's first comparisons):`,
+          '',
+          `| labeler | comparisons | RM held-out accuracy | the labeler's features fitted (the RM's ceiling) |${policyHeads}`,
+          `| --- | --- | --- | --- |${' --- | --- |'.repeat(stages.length)}`,
+          ...curve,
         ]
       : []),
     '',

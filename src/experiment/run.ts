@@ -670,10 +670,10 @@ export interface ExperimentResults {
   seconds: number;
   /** Per labeler: the full run's figures, mean and 95% interval over seeds. */
   summary: Record<string, LabelerSummary>;
-  /** Per labeler, win rate (and RM accuracy) against comparisons. */
+  /** Per labeler, win rate and KL (and RM accuracy) against comparisons. */
   curve: Record<
     string,
-    ({ comparisons: number; rm_accuracy?: Interval; feature_fit_accuracy?: Interval } & Partial<Record<`${PolicyStage}_win_rate`, Interval>>)[]
+    ({ comparisons: number; rm_accuracy?: Interval; feature_fit_accuracy?: Interval } & Partial<Record<`${PolicyStage}_${'win_rate' | 'kl'}`, Interval>>)[]
   >;
   /** Per labeler: PPO's reward and KL per step, averaged over seeds (the full run). */
   ppo_steps: Record<string, { step: number; reward: number; kl: number }[]>;
@@ -764,7 +764,14 @@ function summarize(
         rm_accuracy: rs.some((r) => r.rm) ? interval(rs.flatMap((r) => (r.rm ? [r.rm.heldout_accuracy] : []))) : undefined,
         feature_fit_accuracy: rs.some((r) => r.feature_fit) ? interval(rs.flatMap((r) => (r.feature_fit ? [r.feature_fit.heldout_accuracy] : []))) : undefined,
         ...Object.fromEntries(
-          POLICY_STAGES.flatMap((k) => (rs.some((r) => r[k]) ? [[`${k}_win_rate`, interval(rs.flatMap((r) => (r[k] ? [r[k]!.win_rate] : [])))]] : [])),
+          POLICY_STAGES.flatMap((k) =>
+            rs.some((r) => r[k])
+              ? [
+                  [`${k}_win_rate`, interval(rs.flatMap((r) => (r[k] ? [r[k]!.win_rate] : [])))],
+                  [`${k}_kl`, interval(rs.flatMap((r) => (r[k] ? [r[k]!.kl] : [])))],
+                ]
+              : [],
+          ),
         ),
       };
     });
