@@ -86,7 +86,8 @@ fn forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_inde
     workgroupBarrier();
     if (valid && j0 <= t) {
       // the tile's scores, d outer: each q[d] is read once per tile, not once per key (see the file's head);
-      // each score still sums over d in order. Keys past t (causal) score -1e30 and add nothing.
+      // each score still sums over d in order. Keys past t (causal, jj > lim) are scored but left out of the
+      // max, the sum and acc.
       let lim = t - j0; // key jj is visible when jj <= lim
       var s: array<f32, TK>;
       for (var jj = 0u; jj < TK; jj++) { s[jj] = 0.0; }

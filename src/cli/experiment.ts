@@ -178,22 +178,18 @@ export function summaryTable(r: ExperimentResults): string {
     const l = r.settings.labelers.find((x) => x.name === name)!;
     return `| ${name} | ${l.self_agreement.toFixed(2)} | ${s.comparisons} | ${rate(s.rm_accuracy)} | ${rate(s.feature_fit_accuracy)} | ${rate(s.rm_accuracy_noisy)} |${stages.map((k) => ` ${rate(s[`${k}_win_rate`])} | ${kl(s[`${k}_kl`])} |`).join('')}`;
   });
+  type Iv = { mean: number; lo: number; hi: number } | undefined;
+  /** A row of the tables without self-agreement and noisy labels: the seen vocabulary's and the learning curve's. */
+  const shortRow = (name: string, n: number, rm: Iv, fit: Iv, policy: (k: (typeof stages)[number]) => [Iv, Iv]) =>
+    `| ${name} | ${n} | ${rate(rm)} | ${rate(fit)} |${stages.map((k) => ` ${rate(policy(k)[0])} | ${kl(policy(k)[1])} |`).join('')}`;
   const seen = Object.entries(r.summary)
     .filter(([, s]) => s.rm_accuracy_seen || s.feature_fit_accuracy_seen || stages.some((k) => s[`${k}_win_rate_seen`]))
-    .map(
-      ([name, s]) =>
-        `| ${name} | ${s.comparisons} | ${rate(s.rm_accuracy_seen)} | ${rate(s.feature_fit_accuracy_seen)} |${stages.map((k) => ` ${rate(s[`${k}_win_rate_seen`])} | ${kl(s[`${k}_kl_seen`])} |`).join('')}`,
-    );
+    .map(([name, s]) => shortRow(name, s.comparisons, s.rm_accuracy_seen, s.feature_fit_accuracy_seen, (k) => [s[`${k}_win_rate_seen`], s[`${k}_kl_seen`]]));
   const policyHeads = stages.map((k) => ` ${names[k]} win rate vs SFT | ${names[k]} KL (nats) |`).join('');
   // the learning curve, where a labeler has more than one point: each point its own reward model and policies
   const curve = Object.entries(r.curve ?? {})
     .filter(([, pts]) => pts.length > 1)
-    .flatMap(([name, pts]) =>
-      pts.map(
-        (c) =>
-          `| ${name} | ${c.comparisons} | ${rate(c.rm_accuracy)} | ${rate(c.feature_fit_accuracy)} |${stages.map((k) => ` ${rate(c[`${k}_win_rate`])} | ${kl(c[`${k}_kl`])} |`).join('')}`,
-      ),
-    );
+    .flatMap(([name, pts]) => pts.map((c) => shortRow(name, c.comparisons, c.rm_accuracy, c.feature_fit_accuracy, (k) => [c[`${k}_win_rate`], c[`${k}_kl`]])));
   return [
     `Held-out prompts of names, objects and places the model never saw:`,
     '',
