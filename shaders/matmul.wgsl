@@ -205,3 +205,90 @@ fn gemv_nt(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: 
   if (lid < p.M) { store(lid, n, part[lid][0]); }
 //#endif
 }
+
+// ---- The same products with vec4 loads (gemv4_nn, gemv4_nt) ----
+// Where K and the row strides and offsets of A and B are multiples of 4 (the host checks; every model's widths
+// are), A and B are read as vec4s: A4 and B4 are the same bindings as A and B (one entry point uses one or the
+// other), so a thread loads four values per load. A thread owns four adjacent columns and all GR rows: gemv4_nn
+// reads a vec4 of B along n (adjacent threads read adjacent 16 bytes: coalesced), gemv4_nt reads a vec4 along k
+// from each of its four rows of B and transposes the 4x4 block in registers. Either way one vec4 of A (four k of
+// a row, the same for every thread) serves sixteen multiply-adds, where the scalar kernels above load a value of
+// A for each one; on llvmpipe, where a load costs a branch per lane, batch-8 decoding of the bench's GPT ran its
+// LM head (gemv_nt, 8192 x 256) about 7x faster and the nn products 2-4x (bench/results/lavapipe-generate.json).
+// Each column still sums its products in k order, one at a time, so gemv4_nn gives gemv_nn's results to the bit;
+// gemv4_nt's order is k order where gemv_nt's was a strided tree. On a real GPU gemv4_nt's lanes read different
+// rows (16 bytes each, each row walked in order, so every cache line fetched is used whole by its thread): not
+// coalesced across lanes, unlike gemv_nt's workgroup per column; not measured on one (no GPU here).
+// Columns past N (the last thread's, when N is not a multiple of 4) read a row that exists (nt: row N - 1; nn:
+// the next vec4 of the buffer, clamped by robust access at its end) and are not stored.
+@group(0) @binding(1) var<storage, read> A4: array<vec4<f32>>;
+//#if B_F16
+@group(0) @binding(2) var<storage, read> B4: array<vec4<f16>>;
+//#else
+@group(0) @binding(2) var<storage, read> B4: array<vec4<f32>>;
+//#endif
+
+@compute @workgroup_size(64)
+fn gemv4_nn(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let n = 4u * (group_index(wid, nwg) * 64u + lid); // columns n .. n + 3
+  if (n >= p.N) { return; }
+  let lda = p.lda / 4u;
+  let ldb = p.ldb / 4u;
+  let a0 = p.aoff / 4u;
+  let b0 = p.boff / 4u + n / 4u;
+  var acc: array<vec4<f32>, GR>;
+  for (var k = 0u; k < p.K / 4u; k++) {
+    let r = b0 + 4u * k * ldb; // row 4k of B at column n
+    let w0 = vec4<f32>(B4[r]);
+    let w1 = vec4<f32>(B4[r + ldb]);
+    let w2 = vec4<f32>(B4[r + 2u * ldb]);
+    let w3 = vec4<f32>(B4[r + 3u * ldb]);
+    for (var m = 0u; m < GR; m++) {
+      let a = A4[a0 + min(m, p.M - 1u) * lda + k];
+      var s = acc[m];
+      s += a.x * w0;
+      s += a.y * w1;
+      s += a.z * w2;
+      s += a.w * w3;
+      acc[m] = s;
+    }
+  }
+  for (var m = 0u; m < GR; m++) {
+    if (m < p.M) {
+      for (var j = 0u; j < 4u; j++) { if (n + j < p.N) { store(m, n + j, acc[m][j]); } }
+    }
+  }
+}
+
+@compute @workgroup_size(64)
+fn gemv4_nt(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let n = 4u * (group_index(wid, nwg) * 64u + lid); // columns n .. n + 3: rows n .. n + 3 of B
+  if (n >= p.N) { return; }
+  let lda = p.lda / 4u;
+  let ldb = p.ldb / 4u;
+  let a0 = p.aoff / 4u;
+  let b0 = p.boff / 4u;
+  let r0 = b0 + n * ldb;
+  let r1 = b0 + min(n + 1u, p.N - 1u) * ldb;
+  let r2 = b0 + min(n + 2u, p.N - 1u) * ldb;
+  let r3 = b0 + min(n + 3u, p.N - 1u) * ldb;
+  var acc: array<vec4<f32>, GR>;
+  for (var k = 0u; k < p.K / 4u; k++) {
+    // t[i]: element 4k + i of the four rows
+    let t = transpose(mat4x4<f32>(vec4<f32>(B4[r0 + k]), vec4<f32>(B4[r1 + k]), vec4<f32>(B4[r2 + k]), vec4<f32>(B4[r3 + k])));
+    for (var m = 0u; m < GR; m++) {
+      let a = A4[a0 + min(m, p.M - 1u) * lda + k];
+      var s = acc[m];
+      s += a.x * t[0];
+      s += a.y * t[1];
+      s += a.z * t[2];
+      s += a.w * t[3];
+      acc[m] = s;
+    }
+  }
+  for (var m = 0u; m < GR; m++) {
+    if (m < p.M) {
+      for (var j = 0u; j < 4u; j++) { if (n + j < p.N) { store(m, n + j, acc[m][j]); } }
+    }
+  }
+}

@@ -63,12 +63,13 @@ describe('f16 on the CPU', () => {
 });
 
 describe('matmul with an f16 B operand', () => {
-  it('every kernel (tiled in each transpose, gemv_nn, gemv_nt) computes op(A) op(B16) in f32', async () => {
+  it('every kernel (tiled in each transpose, gemv_nn, gemv_nt, gemv4_nn, gemv4_nt) computes op(A) op(B16) in f32', async () => {
     const gpu = await f16Gpu();
     for (const [M, N, K] of [
       [137, 70, 45],
       [3, 129, 67],
       [8, 33, 200],
+      [5, 36, 64], // K and both strides multiples of 4: gemv4_nn and gemv4_nt
     ] as const) {
       for (const transA of [false, true]) {
         for (const transB of [false, true]) {

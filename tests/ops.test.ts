@@ -79,23 +79,23 @@ describe('matmul', () => {
 
   for (const path of PATHS)
     for (const M1 of [1, 5, 8])
-      for (const transB of [false, true]) {
-        it(`decoding rows (M=${M1}, transB=${transB}): the matrix-vector kernels, with bias, scale and accumulation (${path})`, async () => {
-          const g = await gpuOn(path);
-          const N1 = 77,
-            K1 = 131;
-          const A = ref.randn(M1 * K1, 31),
-            B = ref.randn(K1 * N1, 32),
-            b = ref.randn(N1, 33),
-            C0 = ref.randn(M1 * N1, 34);
-          const want = ref.matmul(A, B, null, M1, N1, K1, false, transB).map((v, i) => 0.5 * v + b[i % N1]! + C0[i]!);
-          const c = upload(g, C0);
-          const calls = await matmul(g, { c, a: upload(g, A), b: upload(g, B), bias: upload(g, b), M: M1, N: N1, K: K1, transB, accum: true, alpha: 0.5 });
-          expect(calls[0]!.kernel.name).toMatch(/gemv/);
-          await run(g, calls);
-          expectClose(await g.read(c), want, 1e-4, 1e-4, 'gemv');
-        });
-      }
+      for (const transB of [false, true])
+        for (const K1 of [131, 132]) {
+          it(`decoding rows (M=${M1}, transB=${transB}, K=${K1}): the matrix-vector kernels${K1 % 4 ? '' : ' with vec4 loads'}, with bias, scale and accumulation (${path})`, async () => {
+            const g = await gpuOn(path);
+            const N1 = K1 % 4 ? 77 : 76;
+            const A = ref.randn(M1 * K1, 31),
+              B = ref.randn(K1 * N1, 32),
+              b = ref.randn(N1, 33),
+              C0 = ref.randn(M1 * N1, 34);
+            const want = ref.matmul(A, B, null, M1, N1, K1, false, transB).map((v, i) => 0.5 * v + b[i % N1]! + C0[i]!);
+            const c = upload(g, C0);
+            const calls = await matmul(g, { c, a: upload(g, A), b: upload(g, B), bias: upload(g, b), M: M1, N: N1, K: K1, transB, accum: true, alpha: 0.5 });
+            expect(calls[0]!.kernel.name).toMatch(/gemv/);
+            await run(g, calls);
+            expectClose(await g.read(c), want, 1e-4, 1e-4, 'gemv');
+          });
+        }
 
   it('splits large work over several dispatches (rows, and K for weight gradients) with the same result', async () => {
     const g = await testGpu();
@@ -116,24 +116,51 @@ describe('matmul', () => {
   it('matrix-vector products for 1 to 8 rows (decoding): compiled for the next power of two of rows, each row right, nothing written past row M', async () => {
     const g = await testGpu();
     const N2 = 37,
-      K2 = 70,
       tail = 5;
-    for (const transB of [false, true])
-      for (let M2 = 1; M2 <= 8; M2++) {
-        const A = ref.randn(M2 * K2, 170 + M2),
-          B = ref.randn(K2 * N2, 180 + M2),
-          b = ref.randn(N2, 190);
-        const want = ref.matmul(A, B, b, M2, N2, K2, false, transB);
-        const c = upload(g, new Float32Array(M2 * N2 + tail).fill(7)); // 7s after the M rows: left alone
-        const calls = await matmul(g, { c, a: upload(g, A), b: upload(g, B), bias: upload(g, b), M: M2, N: N2, K: K2, transB });
-        expect(calls.map((x) => x.kernel.name)).toEqual([
-          `matmul.${transB ? 'gemv_nt' : 'gemv_nn'}{"TRANS_A":false,"TRANS_B":${transB},"GR":${2 ** Math.ceil(Math.log2(M2))}}`,
-        ]);
-        await run(g, calls);
-        const got = await g.read(c);
-        expectClose(got.subarray(0, M2 * N2), want, 1e-4, 1e-4, `gemv M=${M2} transB=${transB}`);
-        expect([...got.subarray(M2 * N2)]).toEqual(new Array(tail).fill(7));
-      }
+    // K 70: the scalar kernels; K 72 (and B's row stride 40 for gemv4_nn): the vec4 ones, four columns a
+    // thread, so 37 columns leave a last thread with one column
+    for (const vec4 of [false, true])
+      for (const transB of [false, true])
+        for (let M2 = 1; M2 <= 8; M2++) {
+          const K2 = vec4 ? 72 : 70,
+            ldb = transB ? K2 : vec4 ? 40 : N2;
+          const A = ref.randn(M2 * K2, 170 + M2),
+            Bs = ref.randn(K2 * (transB ? N2 : ldb), 180 + M2),
+            b = ref.randn(N2, 190);
+          const B = transB ? Bs : Bs.filter((_, i) => i % ldb < N2); // the [K, N] the product reads
+          const want = ref.matmul(A, B, b, M2, N2, K2, false, transB);
+          const c = upload(g, new Float32Array(M2 * N2 + tail).fill(7)); // 7s after the M rows: left alone
+          const calls = await matmul(g, { c, a: upload(g, A), b: upload(g, Bs), bias: upload(g, b), M: M2, N: N2, K: K2, ldb, transB });
+          expect(calls.map((x) => x.kernel.name)).toEqual([
+            `matmul.gemv${vec4 ? '4' : ''}_${transB ? 'nt' : 'nn'}{"TRANS_A":false,"TRANS_B":${transB},"GR":${2 ** Math.ceil(Math.log2(M2))}}`,
+          ]);
+          await run(g, calls);
+          const got = await g.read(c);
+          expectClose(got.subarray(0, M2 * N2), want, 1e-4, 1e-4, `gemv M=${M2} transB=${transB} vec4=${vec4}`);
+          expect([...got.subarray(M2 * N2)]).toEqual(new Array(tail).fill(7));
+        }
+  });
+
+  it('gemv4_nn sums in the order gemv_nn does: the same bits; an offset of A that is not a multiple of 4 takes the scalar kernel', async () => {
+    const g = await testGpu();
+    const M = 5,
+      N = 44,
+      K = 96;
+    const A = ref.randn(M * K, 201),
+      B = ref.randn(K * N, 202);
+    const padded = new Float32Array(1 + M * K);
+    padded.set(A, 1);
+    const c4 = g.tensor(M * N, 'c4'),
+      c1 = g.tensor(M * N, 'c1'),
+      bv = upload(g, B);
+    const vec = await matmul(g, { c: c4, a: upload(g, A), b: bv, M, N, K });
+    const scalar = await matmul(g, { c: c1, a: upload(g, padded), aOff: 1, b: bv, M, N, K });
+    expect(vec[0]!.kernel.name).toMatch(/gemv4_nn/);
+    expect(scalar[0]!.kernel.name).toMatch(/gemv_nn/);
+    await run(g, [...vec, ...scalar]);
+    const [x, y] = [await g.read(c4), await g.read(c1)];
+    expectClose(x, ref.matmul(A, B, null, M, N, K, false, false), 1e-4, 1e-4, 'gemv4_nn');
+    expect(new Uint32Array(x.buffer)).toEqual(new Uint32Array(y.buffer));
   });
 
   for (const layout of ['in_out', 'out_in'] as WeightLayout[]) {
@@ -823,7 +850,7 @@ describe('reductions with subgroups and in workgroup memory', () => {
   });
 
   it("matrix-vector products for decoding (gemv_nt: a workgroup per column sums its threads' parts of K)", async () => {
-    const K = 3000,
+    const K = 2999, // not a multiple of 4: gemv_nt, not gemv4_nt
       N = 77;
     for (const M of [1, 8]) {
       const A = ref.randn(M * K, 161),

@@ -63,6 +63,8 @@ const LAYOUTS: [string, string, string][] = [
   ['embedding', 'backward_positions', 'urrw'],
   ['matmul', 'gemv_nt', 'urrrw'],
   ['matmul', 'gemv_nn', 'urrrw'],
+  ['matmul', 'gemv4_nt', 'urrrw'],
+  ['matmul', 'gemv4_nn', 'urrrw'],
   ['matmul', 'main', 'urrrw'],
   ['matmul', 'bias_backward', 'urrrw'],
   ['norm', 'forward', 'urrrww'],

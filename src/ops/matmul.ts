@@ -56,8 +56,11 @@ export async function matmul(gpu: Gpu, x: MatmulArgs): Promise<Call[]> {
   const rowsFor = (m: number) => Math.min(GEMV_ROWS, 2 ** Math.ceil(Math.log2(Math.max(1, m))));
   const flags = (bias: boolean, accum: boolean) => (bias ? FLAG_BIAS : 0) | (accum ? FLAG_ACCUM : 0);
   if (M <= GEMV_ROWS && !transA && K > 0) {
-    // decoding: a matrix-vector kernel (the tiles would compute 64 rows for these few)
-    const kernel = await gpu.kernel('matmul.wgsl', transB ? 'gemv_nt' : 'gemv_nn', { ...defines, GR: rowsFor(M) });
+    // decoding: a matrix-vector kernel (the tiles would compute 128 rows for these few); with vec4 loads where
+    // K and A's and B's strides and offsets are multiples of 4, four columns per thread
+    const vec4 = [K, lda, ldb, x.aOff ?? 0, x.bOff ?? 0].every((v) => v % 4 === 0);
+    const entry = `gemv${vec4 ? '4' : ''}_${transB ? 'nt' : 'nn'}`;
+    const kernel = await gpu.kernel('matmul.wgsl', entry, { ...defines, GR: rowsFor(M) });
     const u = gpu.params(kernel, {
       M,
       N,
@@ -72,7 +75,8 @@ export async function matmul(gpu: Gpu, x: MatmulArgs): Promise<Call[]> {
       alpha: x.alpha ?? 1,
       flags: flags(!!x.bias, !!x.accum),
     });
-    return [gpu.call(kernel, [u, x.a, x.b, x.bias ?? gpu.none, x.c], transB ? gpu.grid(N) : [Math.ceil(N / 64)])];
+    const grid = vec4 ? gpu.grid(Math.ceil(N / 256)) : transB ? gpu.grid(N) : ([Math.ceil(N / 64)] as [number]);
+    return [gpu.call(kernel, [u, x.a, x.b, x.bias ?? gpu.none, x.c], grid)];
   }
   const calls: Call[] = [];
   // dW-style products (A transposed, K = tokens) are split along K: each slab accumulates into C.
