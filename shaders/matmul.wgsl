@@ -137,7 +137,7 @@ fn bias_backward(@builtin(global_invocation_id) gid: vec3<u32>) {
 // first thread writes them to slot lid / c (c = its thread count; aligned blocks, as the runtime's probe found),
 // one barrier, then thread m adds row m's slots in slot order (deterministic on one device; 512 bytes of
 // workgroup memory); without, one tree over the 64 threads for all rows, sharing its barriers (2 KiB).
-// GR (a define: 1, 2, 4 or 8, the next power of two >= M): the rows both kernels are compiled for. Their loops
+// GR (a define: 1, 2, 4 or 8, the next power of two >= M; up to 32 for gemv4 below): the rows both kernels are compiled for. Their loops
 // over rows have that constant bound, so each thread's row sums are registers: with the runtime M as the bound,
 // the array was indexed dynamically and compilers keep such an array in memory (lavapipe; local memory on
 // NVIDIA), which made 8 rows cost 8x one (measured on llvmpipe: batch-8 decoding 1.7x faster with it). Rows
@@ -215,8 +215,9 @@ fn gemv_nt(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: 
 // a row, the same for every thread) serves sixteen multiply-adds, where the scalar kernels above load a value of
 // A for each one; on llvmpipe, where a load costs a branch per lane, batch-8 decoding of the bench's GPT ran its
 // LM head (gemv_nt, 8192 x 256) about 7x faster and the nn products 2-4x (bench/results/lavapipe-generate.json).
-// Each column still sums its products in k order, one at a time, so gemv4_nn gives gemv_nn's results to the bit;
-// gemv4_nt's order is k order where gemv_nt's was a strided tree. On a real GPU gemv4_nt's lanes read different
+// They take up to 32 rows (src/ops/matmul.ts: GEMV4_ROWS): a batch of rollouts decodes 16, where a 128-row tile
+// computed 8x the rows (4-7x slower on llvmpipe). Each column sums its products in k order, one at a time, as
+// gemv_nn and the tiles do, so gemv4_nn and gemv4_nt give their results to the bit; gemv_nt's order was a strided tree. On a real GPU gemv4_nt's lanes read different
 // rows (16 bytes each, each row walked in order, so every cache line fetched is used whole by its thread): not
 // coalesced across lanes, unlike gemv_nt's workgroup per column; not measured on one (no GPU here).
 // Columns past N (the last thread's, when N is not a multiple of 4) read a row that exists (nt: row N - 1; nn:

@@ -141,26 +141,30 @@ describe('matmul', () => {
         }
   });
 
-  it('gemv4_nn sums in the order gemv_nn does: the same bits; an offset of A that is not a multiple of 4 takes the scalar kernel', async () => {
+  it('gemv4 sums each column in k order, as gemv_nn and the tiles do: the same bits; up to 32 rows; an offset of A that is not a multiple of 4 takes the scalar kernel', async () => {
     const g = await testGpu();
-    const M = 5,
-      N = 44,
+    const N = 44,
       K = 96;
-    const A = ref.randn(M * K, 201),
-      B = ref.randn(K * N, 202);
-    const padded = new Float32Array(1 + M * K);
-    padded.set(A, 1);
-    const c4 = g.tensor(M * N, 'c4'),
-      c1 = g.tensor(M * N, 'c1'),
-      bv = upload(g, B);
-    const vec = await matmul(g, { c: c4, a: upload(g, A), b: bv, M, N, K });
-    const scalar = await matmul(g, { c: c1, a: upload(g, padded), aOff: 1, b: bv, M, N, K });
-    expect(vec[0]!.kernel.name).toMatch(/gemv4_nn/);
-    expect(scalar[0]!.kernel.name).toMatch(/gemv_nn/);
-    await run(g, [...vec, ...scalar]);
-    const [x, y] = [await g.read(c4), await g.read(c1)];
-    expectClose(x, ref.matmul(A, B, null, M, N, K, false, false), 1e-4, 1e-4, 'gemv4_nn');
-    expect(new Uint32Array(x.buffer)).toEqual(new Uint32Array(y.buffer));
+    for (const transB of [false, true])
+      for (const M of [5, 16, 32, 33]) {
+        const A = ref.randn(M * K, 201 + M),
+          B = ref.randn(K * N, 202);
+        const padded = new Float32Array(1 + M * K);
+        padded.set(A, 1);
+        const c4 = g.tensor(M * N, 'c4'),
+          c1 = g.tensor(M * N, 'c1'),
+          bv = upload(g, B);
+        const vec = await matmul(g, { c: c4, a: upload(g, A), b: bv, M, N, K, transB });
+        const other = await matmul(g, { c: c1, a: upload(g, padded), aOff: 1, b: bv, M, N, K, transB });
+        const label = `M=${M} transB=${transB}`;
+        expect(vec[0]!.kernel.name, label).toMatch(M <= 32 ? `gemv4_${transB ? 'nt' : 'nn'}` : /matmul\.main/);
+        expect(other[0]!.kernel.name, label).toMatch(M <= 8 ? `gemv_${transB ? 'nt' : 'nn'}` : /matmul\.main/);
+        await run(g, [...vec, ...other]);
+        const [x, y] = [await g.read(c4), await g.read(c1)];
+        expectClose(x, ref.matmul(A, B, null, M, N, K, false, transB), 1e-4, 1e-4, label);
+        // gemv_nt sums a strided tree: close, not the same bits
+        if (!(transB && M <= 8)) expect(new Uint32Array(x.buffer), label).toEqual(new Uint32Array(y.buffer));
+      }
   });
 
   for (const layout of ['in_out', 'out_in'] as WeightLayout[]) {
