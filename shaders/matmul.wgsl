@@ -213,8 +213,9 @@ fn gemv_nt(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: 
 // reads a vec4 of B along n (adjacent threads read adjacent 16 bytes: coalesced), gemv4_nt reads a vec4 along k
 // from each of its four rows of B and transposes the 4x4 block in registers. Either way one vec4 of A (four k of
 // a row, the same for every thread) serves sixteen multiply-adds, where the scalar kernels above load a value of
-// A for each one; on llvmpipe, where a load costs a branch per lane, batch-8 decoding of the bench's GPT ran its
-// LM head (gemv_nt, 8192 x 256) about 7x faster and the nn products 2-4x (bench/results/lavapipe-generate.json).
+// A for each one; on llvmpipe, where a load costs a branch per lane, the bench's GPT's LM head (8192 x 256) took
+// 0.9-1.5 ms against gemv_nt's 9-12 at one row, 3-6 against 21 at eight (each timed alone), and decoding ran 2.3-2.5x
+// as many tokens/s (bench/results/lavapipe-generate.json against lavapipe-generate-before-gemv4.json).
 // They take up to 32 rows (src/ops/matmul.ts: GEMV4_ROWS): a batch of rollouts decodes 16, where a 128-row tile
 // computed 8x the rows (4-7x slower on llvmpipe). Each column sums its products in k order, one at a time, as
 // gemv_nn and the tiles do, so gemv4_nn and gemv4_nt give their results to the bit; gemv_nt's order was a strided tree. On a real GPU gemv4_nt's lanes read different
