@@ -294,3 +294,43 @@ fn gemv4_nt(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
     }
   }
 }
+
+//#if subgroups
+// gemv4_nt for GPUs (the host picks it: Gpu.matvecLanes): the S lanes of a subgroup share four columns and split K,
+// lane j reading vec4 j, j + S, ... of each of the four rows of B, so a subgroup's loads are adjacent (one row's
+// 16 S bytes at a time: coalesced), then one subgroupAdd per row of A sums the lanes' parts. A 64-thread workgroup
+// covers 4 * 64 / S columns (subgroups are aligned blocks of its threads: the runtime's probe). Its sums are the
+// lanes' k-strided parts added by the subgroup, not k order: close to gemv4_nt's, not the same bits. On llvmpipe,
+// whose "lanes" are one CPU thread's SIMD lanes, it ran like gemv4_nt at one row and 1.8x slower at eight.
+@compute @workgroup_size(64)
+fn gemv4_nt_lanes(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32,
+                  @builtin(subgroup_size) S: u32, @builtin(subgroup_invocation_id) j: u32) {
+  let n = 4u * (group_index(wid, nwg) * (64u / S) + lid / S); // columns n .. n + 3, the same in the whole subgroup
+  let lda = p.lda / 4u;
+  let ldb = p.ldb / 4u;
+  let a0 = p.aoff / 4u;
+  let b0 = p.boff / 4u;
+  // rows past N read row N - 1 and are not stored (no early return: subgroupAdd needs the whole subgroup)
+  let r0 = b0 + min(n, p.N - 1u) * ldb;
+  let r1 = b0 + min(n + 1u, p.N - 1u) * ldb;
+  let r2 = b0 + min(n + 2u, p.N - 1u) * ldb;
+  let r3 = b0 + min(n + 3u, p.N - 1u) * ldb;
+  var acc: array<vec4<f32>, GR>;
+  for (var k = j; k < p.K / 4u; k += S) {
+    let w0 = vec4<f32>(B4[r0 + k]);
+    let w1 = vec4<f32>(B4[r1 + k]);
+    let w2 = vec4<f32>(B4[r2 + k]);
+    let w3 = vec4<f32>(B4[r3 + k]);
+    for (var m = 0u; m < GR; m++) {
+      let a = A4[a0 + min(m, p.M - 1u) * lda + k];
+      acc[m] += vec4<f32>(dot(a, w0), dot(a, w1), dot(a, w2), dot(a, w3));
+    }
+  }
+  for (var m = 0u; m < GR; m++) {
+    let s = subgroupAdd(acc[m]);
+    if (j == 0u && m < p.M) {
+      for (var i = 0u; i < 4u; i++) { if (n + i < p.N) { store(m, n + i, s[i]); } }
+    }
+  }
+}
+//#endif

@@ -11,12 +11,14 @@ import { chiSquareTop } from './helpers/chi-square.ts';
 import { testGpu, tightGpu } from './helpers/gpu.ts';
 import type { Gpu } from '../src/gpu/runtime.ts';
 import { parseConfig } from '../src/shared/model-config.ts';
+import { createNodeGpu } from '../src/gpu/node.ts';
 
 const fixture = (name: string) => ({
   dir: `tests/fixtures/${name}`,
   ref: JSON.parse(readFileSync(`tests/fixtures/${name}/reference.json`, 'utf8')) as { greedy: { prompt_ids: number[]; output_ids: number[] } },
 });
 
+let lanesGpu: Promise<Gpu> | undefined;
 for (const name of ['gpt2-tiny', 'llama-tiny', 'qwen2-tiny', 'qwen3-tiny']) {
   describe(`${name} generation`, () => {
     const greedy = async (gpu: Gpu) => {
@@ -39,6 +41,13 @@ for (const name of ['gpt2-tiny', 'llama-tiny', 'qwen2-tiny', 'qwen3-tiny']) {
 
     it('greedy decoding reproduces the reference', async () => {
       expect(await greedy(await testGpu())).toBe(1);
+    });
+
+    it("greedy decoding reproduces the reference with a GPU's matrix-vector kernel (gemv4_nt_lanes: a subgroup splits K)", async () => {
+      const gpu = await (lanesGpu ??= createNodeGpu({ matvecLanes: true }));
+      await gpu.reductions();
+      expect(gpu.matvecLanes).toBeGreaterThan(0);
+      expect(await greedy(gpu)).toBe(1);
     });
 
     it('greedy decoding reproduces the reference with the LM head over several buffers, its logits in vocabulary chunks', async () => {

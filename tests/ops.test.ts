@@ -8,6 +8,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { Gpu, PRELUDE, type Defines, type ReductionPath, type View } from '../src/gpu/runtime.ts';
 import { createNodeGpu, nodeShaderSource } from '../src/gpu/node.ts';
 import { matmul } from '../src/ops/matmul.ts';
+import { halfBits, halfValue, packHalf } from '../src/shared/half.ts';
 import { linearBackward, linearForward, type WeightLayout } from '../src/ops/linear.ts';
 import { normBackward, normForward } from '../src/ops/norm.ts';
 import { geluBackward, geluForward, swigluBackward, swigluForward } from '../src/ops/activation.ts';
@@ -165,6 +166,45 @@ describe('matmul', () => {
         // gemv_nt sums a strided tree: close, not the same bits
         if (!(transB && M <= 8)) expect(new Uint32Array(x.buffer), label).toEqual(new Uint32Array(y.buffer));
       }
+  });
+
+  it('gemv4_nt_lanes (for GPUs: a subgroup splits K): chosen on a GPU with subgroups, or when asked; each row right up to 32 rows, with a tail of columns, bias, scale, accumulation, and an f16 B', async () => {
+    const def = await testGpu();
+    await def.reductions();
+    // the test adapter is a CPU one (lavapipe): a thread per four columns there, unless asked
+    expect(def.adapter.fallback, def.adapter.name).toBe(true);
+    expect(def.matvecLanes).toBe(0);
+    const g = await createNodeGpu({ matvecLanes: true });
+    const r = await g.reductions();
+    expect(r.path, r.why).toBe('subgroups');
+    expect(g.matvecLanes).toBe(r.sizes![64]);
+    const N = 77,
+      K = 136;
+    for (const M of [1, 3, 8, 16, 32]) {
+      const A = ref.randn(M * K, 211 + M),
+        B = ref.randn(N * K, 212),
+        b = ref.randn(N, 213),
+        C0 = ref.randn(M * N, 214);
+      const want = ref.matmul(A, B, null, M, N, K, false, true).map((v, i) => 0.5 * v + b[i % N]! + C0[i]!);
+      const c = upload(g, C0);
+      const calls = await matmul(g, { c, a: upload(g, A), b: upload(g, B), bias: upload(g, b), M, N, K, transB: true, accum: true, alpha: 0.5 });
+      expect(calls.map((x) => x.kernel.name)).toEqual([`matmul.gemv4_nt_lanes{"TRANS_A":false,"TRANS_B":true,"GR":${2 ** Math.ceil(Math.log2(M))}}`]);
+      await run(g, calls);
+      expectClose(await g.read(c), want, 1e-4, 1e-4, `gemv4_nt_lanes M=${M}`);
+    }
+    // an f16 B: the product with B rounded to f16, in f32
+    const M = 5,
+      A = ref.randn(M * K, 215),
+      B = ref.randn(N * K, 216);
+    const { words } = packHalf(Float32Array.from(B));
+    const b16 = g.tensor(words.length, 'b16');
+    g.write(b16, words);
+    const rounded = Float64Array.from(B, (x) => halfValue(halfBits(x)));
+    const c = g.tensor(M * N, 'c');
+    const calls = await matmul(g, { c, a: upload(g, A), b: b16, bF16: true, M, N, K, transB: true });
+    expect(calls[0]!.kernel.name).toMatch(/gemv4_nt_lanes/);
+    await run(g, calls);
+    expectClose(await g.read(c), ref.matmul(A, rounded, null, M, N, K, false, true), 1e-4, 1e-4, 'gemv4_nt_lanes f16');
   });
 
   for (const layout of ['in_out', 'out_in'] as WeightLayout[]) {

@@ -26,7 +26,8 @@ export function summarize(adapter: GPUAdapter): AdapterSummary {
   const parts = [i?.vendor, i?.architecture, i?.device, i?.description].filter((s) => s && s.length > 0);
   const limits: Record<string, number> = {};
   for (const k of WANTED_LIMITS) limits[k] = adapter.limits[k];
-  return { name: parts.join(' ') || 'unknown adapter', features: [...adapter.features].sort(), limits };
+  const fallback = (i as { isFallbackAdapter?: boolean } | undefined)?.isFallbackAdapter === true;
+  return { name: parts.join(' ') || 'unknown adapter', features: [...adapter.features].sort(), limits, fallback };
 }
 
 export async function requestDevice(gpu: GPU | undefined, label = 'rlhf-playground'): Promise<{ device: GPUDevice; adapter: AdapterSummary }> {

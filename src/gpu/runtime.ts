@@ -278,6 +278,12 @@ export interface GpuOptions {
   /** false: frozen weights stay f32 even where the device has 'shader-f16' (the tests run both on one adapter);
    *  by default a model built for frozen use under LoRA keeps its linear weights in f16 there (Gpu.f16Weights). */
   f16Weights?: boolean;
+  /** Which vec4 matrix-vector kernel reads a B stored [N, K] (the Hub's Linear layout) in decoding: true, the
+   *  lanes of a subgroup split K (their loads adjacent: what a GPU's memory wants; only on the subgroups path);
+   *  false, a thread per four columns (a CPU adapter's lanes are SIMD lanes, and a sum across them costs more
+   *  than it saves). By default lanes on the subgroups path of an adapter that is not a fallback (CPU) one; the
+   *  tests run both on one adapter. */
+  matvecLanes?: boolean;
 }
 
 /** How this runtime's kernels reduce across a workgroup, and why (Gpu.reductions). */
@@ -360,6 +366,15 @@ export class Gpu {
     this.whenLost = device.lost.then((info) => (this.lost = new GpuLostError(info.reason, info.message)));
     this.wantSubgroups = opts.subgroups !== false;
     this.f16Weights = this.features.has('shader-f16') && opts.f16Weights !== false;
+    this.wantLanes = opts.matvecLanes ?? !adapter.fallback;
+  }
+
+  private readonly wantLanes: boolean;
+
+  /** Threads per subgroup of a 64-thread workgroup where decoding's matrix-vector products over B's rows split K
+   *  over a subgroup's lanes (GpuOptions.matvecLanes; after `await gpu.reductions()`), else 0. */
+  get matvecLanes(): number {
+    return this.wantLanes && this.subgroups ? (this.decided?.sizes?.[64] ?? 0) : 0;
   }
 
   /**

@@ -63,7 +63,10 @@ export async function matmul(gpu: Gpu, x: MatmulArgs): Promise<Call[]> {
   // K and A's and B's strides and offsets are multiples of 4, four columns per thread
   const vec4 = [K, lda, ldb, x.aOff ?? 0, x.bOff ?? 0].every((v) => v % 4 === 0);
   if (M <= (vec4 ? GEMV4_ROWS : GEMV_ROWS) && !transA && K > 0) {
-    const entry = `gemv${vec4 ? '4' : ''}_${transB ? 'nt' : 'nn'}`;
+    // B stored [N, K] on a GPU with subgroups: a subgroup's lanes split K (Gpu.matvecLanes: S lanes per 4 columns)
+    if (vec4 && transB) await gpu.reductions(); // decided once per runtime, before any kernel compiles
+    const lanes = vec4 && transB ? gpu.matvecLanes : 0;
+    const entry = lanes ? 'gemv4_nt_lanes' : `gemv${vec4 ? '4' : ''}_${transB ? 'nt' : 'nn'}`;
     const kernel = await gpu.kernel('matmul.wgsl', entry, { ...defines, GR: rowsFor(M) });
     const u = gpu.params(kernel, {
       M,
@@ -79,7 +82,13 @@ export async function matmul(gpu: Gpu, x: MatmulArgs): Promise<Call[]> {
       alpha: x.alpha ?? 1,
       flags: flags(!!x.bias, !!x.accum),
     });
-    const grid = vec4 ? gpu.grid(Math.ceil(N / 256)) : transB ? gpu.grid(N) : ([Math.ceil(N / 64)] as [number]);
+    const grid = lanes
+      ? gpu.grid(Math.ceil(N / ((4 * 64) / lanes)))
+      : vec4
+        ? gpu.grid(Math.ceil(N / 256))
+        : transB
+          ? gpu.grid(N)
+          : ([Math.ceil(N / 64)] as [number]);
     return [gpu.call(kernel, [u, x.a, x.b, x.bias ?? gpu.none, x.c], grid)];
   }
   const calls: Call[] = [];

@@ -6,6 +6,9 @@ export interface AdapterSummary {
   name: string; // vendor / architecture / device / description, whatever the adapter tells
   features: string[];
   limits: Record<string, number>;
+  /** The adapter says it is a fallback one (GPUAdapterInfo.isFallbackAdapter): a CPU implementation such as
+   *  lavapipe or SwiftShader, where some kernels take a CPU-friendly shape (Gpu.matvecLanes). */
+  fallback?: boolean;
 }
 
 /** One GRPO/RLOO rollout of a step with each reward function's score and its advantage (TRL's completions table). */
