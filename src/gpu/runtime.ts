@@ -374,7 +374,8 @@ export class Gpu {
   /** Threads per subgroup of a 64-thread workgroup where decoding's matrix-vector products over B's rows split K
    *  over a subgroup's lanes (GpuOptions.matvecLanes; after `await gpu.reductions()`), else 0. */
   get matvecLanes(): number {
-    return this.wantLanes && this.subgroups ? (this.decided?.sizes?.[64] ?? 0) : 0;
+    const S = this.wantLanes && this.subgroups ? (this.decided?.sizes?.[64] ?? 0) : 0;
+    return S > 0 && 64 % S === 0 ? S : 0; // whole subgroups of the 64 threads (a subgroup wider than them: not used)
   }
 
   /**
