@@ -137,7 +137,8 @@ fn bias_backward(@builtin(global_invocation_id) gid: vec3<u32>) {
 // first thread writes them to slot lid / c (c = its thread count; aligned blocks, as the runtime's probe found),
 // one barrier, then thread m adds row m's slots in slot order (deterministic on one device; 512 bytes of
 // workgroup memory); without, one tree over the 64 threads for all rows, sharing its barriers (2 KiB).
-// GR (a define: 1, 2, 4 or 8, the next power of two >= M; up to 32 for gemv4 below): the rows both kernels are compiled for. Their loops
+// GR (a define: 1, 2, 4 or 8, the next power of two >= M; up to 32 for gemv4 below): the rows both kernels are
+// compiled for. Their loops
 // over rows have that constant bound, so each thread's row sums are registers: with the runtime M as the bound,
 // the array was indexed dynamically and compilers keep such an array in memory (lavapipe; local memory on
 // NVIDIA), which made 8 rows cost 8x one (measured on llvmpipe: batch-8 decoding 1.7x faster with it). Rows
@@ -218,9 +219,9 @@ fn gemv_nt(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: 
 // as many tokens/s (bench/results/lavapipe-generate.json against lavapipe-generate-before-gemv4.json).
 // They take up to 32 rows (src/ops/matmul.ts: GEMV4_ROWS): a batch of rollouts decodes 16, where a 128-row tile
 // computed 8x the rows (4-7x slower on llvmpipe). Each column sums its products in k order, one at a time, as
-// gemv_nn and the tiles do, so gemv4_nn and gemv4_nt give their results to the bit; gemv_nt's order was a strided tree. On a real GPU gemv4_nt's lanes read different
-// rows (16 bytes each, each row walked in order, so every cache line fetched is used whole by its thread): not
-// coalesced across lanes, unlike gemv_nt's workgroup per column; not measured on one (no GPU here).
+// gemv_nn and the tiles do, so gemv4_nn and gemv4_nt give their results to the bit; gemv_nt's order was a strided
+// tree. gemv4_nt's lanes read different rows (16 bytes each): right for a CPU adapter's SIMD lanes, not coalesced on
+// a GPU, where gemv4_nt_lanes (below) runs instead.
 // Columns past N (the last thread's, when N is not a multiple of 4) read a row that exists (nt: row N - 1; nn:
 // the next vec4 of the buffer, clamped by robust access at its end) and are not stored.
 @group(0) @binding(1) var<storage, read> A4: array<vec4<f32>>;
@@ -229,6 +230,26 @@ fn gemv_nt(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: 
 //#else
 @group(0) @binding(2) var<storage, read> B4: array<vec4<f32>>;
 //#endif
+
+// s + a.x w0 + a.y w1 + a.z w2 + a.w w3, added one term at a time (each column's sum keeps k order)
+fn madd4(s: vec4<f32>, a: vec4<f32>, w0: vec4<f32>, w1: vec4<f32>, w2: vec4<f32>, w3: vec4<f32>) -> vec4<f32> {
+  var r = s;
+  r += a.x * w0;
+  r += a.y * w1;
+  r += a.z * w2;
+  r += a.w * w3;
+  return r;
+}
+
+// Where rows n .. n + 3 of a B stored [N, K] start, as vec4 indexes; rows past N read row N - 1.
+fn rows4(n: u32) -> vec4<u32> {
+  return p.boff / 4u + min(vec4<u32>(n) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(p.N - 1u)) * (p.ldb / 4u);
+}
+
+// C[m, n .. n + 3] from v; columns past N are not stored.
+fn store4(m: u32, n: u32, v: vec4<f32>) {
+  for (var j = 0u; j < 4u; j++) { if (n + j < p.N) { store(m, n + j, v[j]); } }
+}
 
 @compute @workgroup_size(64)
 fn gemv4_nn(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
@@ -245,21 +266,9 @@ fn gemv4_nn(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
     let w1 = vec4<f32>(B4[r + ldb]);
     let w2 = vec4<f32>(B4[r + 2u * ldb]);
     let w3 = vec4<f32>(B4[r + 3u * ldb]);
-    for (var m = 0u; m < GR; m++) {
-      let a = A4[a0 + min(m, p.M - 1u) * lda + k];
-      var s = acc[m];
-      s += a.x * w0;
-      s += a.y * w1;
-      s += a.z * w2;
-      s += a.w * w3;
-      acc[m] = s;
-    }
+    for (var m = 0u; m < GR; m++) { acc[m] = madd4(acc[m], A4[a0 + min(m, p.M - 1u) * lda + k], w0, w1, w2, w3); }
   }
-  for (var m = 0u; m < GR; m++) {
-    if (m < p.M) {
-      for (var j = 0u; j < 4u; j++) { if (n + j < p.N) { store(m, n + j, acc[m][j]); } }
-    }
-  }
+  for (var m = 0u; m < GR; m++) { if (m < p.M) { store4(m, n, acc[m]); } }
 }
 
 @compute @workgroup_size(64)
@@ -267,32 +276,15 @@ fn gemv4_nt(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
   let n = 4u * (group_index(wid, nwg) * 64u + lid); // columns n .. n + 3: rows n .. n + 3 of B
   if (n >= p.N) { return; }
   let lda = p.lda / 4u;
-  let ldb = p.ldb / 4u;
   let a0 = p.aoff / 4u;
-  let b0 = p.boff / 4u;
-  let r0 = b0 + n * ldb;
-  let r1 = b0 + min(n + 1u, p.N - 1u) * ldb;
-  let r2 = b0 + min(n + 2u, p.N - 1u) * ldb;
-  let r3 = b0 + min(n + 3u, p.N - 1u) * ldb;
+  let r = rows4(n);
   var acc: array<vec4<f32>, GR>;
   for (var k = 0u; k < p.K / 4u; k++) {
     // t[i]: element 4k + i of the four rows
-    let t = transpose(mat4x4<f32>(vec4<f32>(B4[r0 + k]), vec4<f32>(B4[r1 + k]), vec4<f32>(B4[r2 + k]), vec4<f32>(B4[r3 + k])));
-    for (var m = 0u; m < GR; m++) {
-      let a = A4[a0 + min(m, p.M - 1u) * lda + k];
-      var s = acc[m];
-      s += a.x * t[0];
-      s += a.y * t[1];
-      s += a.z * t[2];
-      s += a.w * t[3];
-      acc[m] = s;
-    }
+    let t = transpose(mat4x4<f32>(vec4<f32>(B4[r.x + k]), vec4<f32>(B4[r.y + k]), vec4<f32>(B4[r.z + k]), vec4<f32>(B4[r.w + k])));
+    for (var m = 0u; m < GR; m++) { acc[m] = madd4(acc[m], A4[a0 + min(m, p.M - 1u) * lda + k], t[0], t[1], t[2], t[3]); }
   }
-  for (var m = 0u; m < GR; m++) {
-    if (m < p.M) {
-      for (var j = 0u; j < 4u; j++) { if (n + j < p.N) { store(m, n + j, acc[m][j]); } }
-    }
-  }
+  for (var m = 0u; m < GR; m++) { if (m < p.M) { store4(m, n, acc[m]); } }
 }
 
 //#if subgroups
@@ -307,20 +299,15 @@ fn gemv4_nt_lanes(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups
                   @builtin(subgroup_size) S: u32, @builtin(subgroup_invocation_id) j: u32) {
   let n = 4u * (group_index(wid, nwg) * (64u / S) + lid / S); // columns n .. n + 3, the same in the whole subgroup
   let lda = p.lda / 4u;
-  let ldb = p.ldb / 4u;
   let a0 = p.aoff / 4u;
-  let b0 = p.boff / 4u;
   // rows past N read row N - 1 and are not stored (no early return: subgroupAdd needs the whole subgroup)
-  let r0 = b0 + min(n, p.N - 1u) * ldb;
-  let r1 = b0 + min(n + 1u, p.N - 1u) * ldb;
-  let r2 = b0 + min(n + 2u, p.N - 1u) * ldb;
-  let r3 = b0 + min(n + 3u, p.N - 1u) * ldb;
+  let r = rows4(n);
   var acc: array<vec4<f32>, GR>;
   for (var k = j; k < p.K / 4u; k += S) {
-    let w0 = vec4<f32>(B4[r0 + k]);
-    let w1 = vec4<f32>(B4[r1 + k]);
-    let w2 = vec4<f32>(B4[r2 + k]);
-    let w3 = vec4<f32>(B4[r3 + k]);
+    let w0 = vec4<f32>(B4[r.x + k]);
+    let w1 = vec4<f32>(B4[r.y + k]);
+    let w2 = vec4<f32>(B4[r.z + k]);
+    let w3 = vec4<f32>(B4[r.w + k]);
     for (var m = 0u; m < GR; m++) {
       let a = A4[a0 + min(m, p.M - 1u) * lda + k];
       acc[m] += vec4<f32>(dot(a, w0), dot(a, w1), dot(a, w2), dot(a, w3));
@@ -328,9 +315,7 @@ fn gemv4_nt_lanes(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups
   }
   for (var m = 0u; m < GR; m++) {
     let s = subgroupAdd(acc[m]);
-    if (j == 0u && m < p.M) {
-      for (var i = 0u; i < 4u; i++) { if (n + i < p.N) { store(m, n + i, s[i]); } }
-    }
+    if (j == 0u && m < p.M) { store4(m, n, s); }
   }
 }
 //#endif
