@@ -4,7 +4,7 @@
 //   SwiGLU (Llama MLP): gu [N, 2I] holds gate | up side by side (one matmul writes both halves),
 //     forward: h[N, I] = silu(gate) * up;  backward: dgu = (dh * up * silu'(gate) | dh * silu(gate))
 // tanh's argument is clamped: some drivers return NaN for |u| > ~88, and tanh(15) is already 1 in f32.
-// One thread per element, its index the prelude's flat (shaders/prelude.wgsl).
+// Four elements a thread, their indices the prelude's nth (shaders/prelude.wgsl; launched by Gpu.elementGrid).
 
 struct Params { n: u32, I: u32, _a: u32, _b: u32 }
 
@@ -19,21 +19,25 @@ fn tanh_safe(u: f32) -> f32 { return tanh(clamp(u, -15.0, 15.0)); }
 
 @compute @workgroup_size(256)
 fn gelu_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let i = flat(wid, nwg, lid);
-  if (i >= p.n) { return; }
-  let v = x[i];
-  y[i] = 0.5 * v * (1.0 + tanh_safe(K0 * (v + K1 * v * v * v)));
+  for (var k = 0u; k < 4u; k++) {
+    let i = nth(wid, nwg, lid, k);
+    if (i >= p.n) { return; }
+    let v = x[i];
+    y[i] = 0.5 * v * (1.0 + tanh_safe(K0 * (v + K1 * v * v * v)));
+  }
 }
 
 // y holds dy on entry and dx on exit.
 @compute @workgroup_size(256)
 fn gelu_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let i = flat(wid, nwg, lid);
-  if (i >= p.n) { return; }
-  let v = x[i];
-  let t = tanh_safe(K0 * (v + K1 * v * v * v));
-  let dudx = K0 * (1.0 + 3.0 * K1 * v * v);
-  y[i] *= 0.5 * (1.0 + t) + 0.5 * v * (1.0 - t * t) * dudx;
+  for (var k = 0u; k < 4u; k++) {
+    let i = nth(wid, nwg, lid, k);
+    if (i >= p.n) { return; }
+    let v = x[i];
+    let t = tanh_safe(K0 * (v + K1 * v * v * v));
+    let dudx = K0 * (1.0 + 3.0 * K1 * v * v);
+    y[i] *= 0.5 * (1.0 + t) + 0.5 * v * (1.0 - t * t) * dudx;
+  }
 }
 
 fn sigmoid(g: f32) -> f32 { return 1.0 / (1.0 + exp(-clamp(g, -80.0, 80.0))); }
@@ -41,13 +45,15 @@ fn sigmoid(g: f32) -> f32 { return 1.0 / (1.0 + exp(-clamp(g, -80.0, 80.0))); }
 // n = N * I outputs
 @compute @workgroup_size(256)
 fn swiglu_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let i = flat(wid, nwg, lid);
-  if (i >= p.n) { return; }
-  let r = i / p.I;
-  let c = i % p.I;
-  let g = x[r * 2u * p.I + c];
-  let u = x[r * 2u * p.I + p.I + c];
-  y[i] = g * sigmoid(g) * u;
+  for (var k = 0u; k < 4u; k++) {
+    let i = nth(wid, nwg, lid, k);
+    if (i >= p.n) { return; }
+    let r = i / p.I;
+    let c = i % p.I;
+    let g = x[r * 2u * p.I + c];
+    let u = x[r * 2u * p.I + p.I + c];
+    y[i] = g * sigmoid(g) * u;
+  }
 }
 
 @group(0) @binding(1) var<storage, read> dh: array<f32>;
@@ -56,17 +62,19 @@ fn swiglu_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups
 
 @compute @workgroup_size(256)
 fn swiglu_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let i = flat(wid, nwg, lid);
-  if (i >= p.n) { return; }
-  let r = i / p.I;
-  let c = i % p.I;
-  let gi = r * 2u * p.I + c;
-  let g = gu[gi];
-  let u = gu[gi + p.I];
-  let s = sigmoid(g);
-  let d = dh[i];
-  dgu[gi] = d * u * s * (1.0 + g * (1.0 - s));
-  dgu[gi + p.I] = d * g * s;
+  for (var k = 0u; k < 4u; k++) {
+    let i = nth(wid, nwg, lid, k);
+    if (i >= p.n) { return; }
+    let r = i / p.I;
+    let c = i % p.I;
+    let gi = r * 2u * p.I + c;
+    let g = gu[gi];
+    let u = gu[gi + p.I];
+    let s = sigmoid(g);
+    let d = dh[i];
+    dgu[gi] = d * u * s * (1.0 + g * (1.0 - s));
+    dgu[gi + p.I] = d * g * s;
+  }
 }
 
 // Dropout (LoRA's input dropout): y = x * keep / (1 - p), keep ~ Bernoulli(1 - p) drawn from a hash of
@@ -91,9 +99,11 @@ fn keep(i: u32) -> f32 {
 
 @compute @workgroup_size(256)
 fn dropout_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let i = flat(wid, nwg, lid);
-  if (i >= dp.n) { return; }
-  y[i] = x[i] * keep(i);
+  for (var k = 0u; k < 4u; k++) {
+    let i = nth(wid, nwg, lid, k);
+    if (i >= dp.n) { return; }
+    y[i] = x[i] * keep(i);
+  }
 }
 
 @group(0) @binding(1) var<storage, read_write> dd: array<f32>;
@@ -101,7 +111,9 @@ fn dropout_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroup
 // dd holds dy on entry and dx on exit
 @compute @workgroup_size(256)
 fn dropout_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let i = flat(wid, nwg, lid);
-  if (i >= dp.n) { return; }
-  dd[i] *= keep(i);
+  for (var k = 0u; k < 4u; k++) {
+    let i = nth(wid, nwg, lid, k);
+    if (i >= dp.n) { return; }
+    dd[i] *= keep(i);
+  }
 }

@@ -10,8 +10,8 @@
 // sumsq and finalize sum over their 256 threads with the prelude's wg_reduce (shaders/prelude.wgsl), the squares
 // and the non-finite counts one after the other: subgroup operations where the device has them (512 bytes of
 // workgroup memory instead of 1 KiB), else a tree. The norm is deterministic on one device, not bit-equal across
-// the paths; the counts are whole numbers, exact on both, so a step is skipped on both or neither. adamw takes its
-// element from the prelude's flat.
+// the paths; the counts are whole numbers, exact on both, so a step is skipped on both or neither. adamw takes four
+// elements a thread, from the prelude's nth.
 
 struct NormParams { n: u32, pofs: u32, maxnorm: f32, _a: u32 }
 
@@ -70,14 +70,17 @@ struct AdamParams { n: u32, lr: f32, b1: f32, b2: f32, eps: f32, wd: f32, bc1: f
 
 @compute @workgroup_size(256)
 fn adamw(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let i = flat(wid, nwg, lid);
-  if (i >= ap.n || cl[2] != 0.0) { return; }
-  let gi = grad[i] * cl[1];
-  var pi = param[i] * (1.0 - ap.lr * ap.wd);
-  let mi = ap.b1 * m1[i] + (1.0 - ap.b1) * gi;
-  let vi = ap.b2 * m2[i] + (1.0 - ap.b2) * gi * gi;
-  pi -= (ap.lr / ap.bc1) * mi / (sqrt(vi) / sqrt(ap.bc2) + ap.eps);
-  m1[i] = mi;
-  m2[i] = vi;
-  param[i] = pi;
+  if (cl[2] != 0.0) { return; }
+  for (var k = 0u; k < 4u; k++) {
+    let i = nth(wid, nwg, lid, k);
+    if (i >= ap.n) { return; }
+    let gi = grad[i] * cl[1];
+    var pi = param[i] * (1.0 - ap.lr * ap.wd);
+    let mi = ap.b1 * m1[i] + (1.0 - ap.b1) * gi;
+    let vi = ap.b2 * m2[i] + (1.0 - ap.b2) * gi * gi;
+    pi -= (ap.lr / ap.bc1) * mi / (sqrt(vi) / sqrt(ap.bc2) + ap.eps);
+    m1[i] = mi;
+    m2[i] = vi;
+    param[i] = pi;
+  }
 }

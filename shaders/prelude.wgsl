@@ -15,6 +15,13 @@ fn group_index(wid: vec3<u32>, nwg: vec3<u32>) -> u32 { return wid.y * nwg.x + w
 // per thread, workgroups in group_index order.
 fn flat(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 { return group_index(wid, nwg) * 256u + lid; }
 
+// Element k (0 .. 3) of the four a thread owns in an element-wise kernel of 256-thread workgroups launched by
+// Gpu.elementGrid (a quarter of the threads flat would need): thread t takes t, t + s, t + 2 s, t + 3 s, s the
+// dispatch's thread count, so a step of k reads adjacent elements across adjacent threads (coalesced on a GPU,
+// one vector load on a CPU's SIMD lanes). On llvmpipe, where each invocation has a fixed cost, GELU's forward over
+// 1M elements took 3.5 ms instead of 5.8.
+fn nth(wid: vec3<u32>, nwg: vec3<u32>, lid: u32, k: u32) -> u32 { return flat(wid, nwg, lid) + k * nwg.x * nwg.y * 256u; }
+
 // wg_reduce(v, lid, n, is_max): a reduction across a workgroup of `n` threads (its thread count, a power of
 // two, at most 256, the same in every thread; lid its local_invocation_index): each thread passes its value and
 // gets back the sum of all of them, or the maximum when is_max, the same bits in every thread. Call it from

@@ -737,6 +737,32 @@ describe('residual', () => {
     await run(g, zero(g, y));
     expectClose(await g.read(y), new Float64Array(n), 0, 0, 'zero');
   });
+
+  it('element-wise kernels take four elements a thread and cover every element of a 2-D grid', async () => {
+    const g = await createNodeGpu();
+    // at most 4 workgroups a dimension: 10,007 elements need 10 workgroups of 1024, launched as 4 x 3
+    Object.defineProperty(g, 'limits', { value: { maxComputeWorkgroupsPerDimension: 4 } });
+    const n = 10_007;
+    expect(g.elementGrid(n)).toEqual([4, 3]);
+    const a = ref.randn(n, 3),
+      b = ref.randn(n, 4);
+    const y = g.tensor(n + 5, 'y');
+    g.write(y, new Float32Array(n + 5).fill(7));
+    await run(g, add(g, { y, a: upload(g, a), b: upload(g, b), n }));
+    const got = await g.read(y);
+    expectClose(
+      got.subarray(0, n),
+      a.map((v, i) => v + b[i]!),
+      1e-6,
+      1e-6,
+      'add over a 2-D grid',
+    );
+    expect([...got.subarray(n)], 'nothing past n is written').toEqual([7, 7, 7, 7, 7]);
+    await run(g, geluForward(g, { y, x: upload(g, a), n }));
+    expectClose((await g.read(y)).subarray(0, n), ref.geluNew(a), 1e-5, 1e-5, 'gelu over a 2-D grid');
+    await run(g, zero(g, { ...y, n }));
+    expect((await g.read(y)).every((v, i) => (i < n ? v === 0 : v === 7))).toBe(true);
+  });
 });
 
 describe('reductions with subgroups and in workgroup memory', () => {

@@ -248,7 +248,7 @@ describe('the prelude (shaders/prelude.wgsl)', () => {
     expect(src).not.toMatch(/^\s*(enable|requires|diagnostic)\b|@group|@binding|@compute|\bstruct\b|\boverride\b|\bconst\b/m);
     // a shader whose bindings are named like every parameter and local of the prelude's functions
     const ids = [...new Set([...src.matchAll(/[(,]\s*(\w+)\s*:|\b(?:let|var)\s+(\w+)/g)].map((m) => m[1] ?? m[2]!))];
-    expect(ids.sort()).toEqual(['base', 'c', 'i', 'is_max', 'lid', 'n', 'nwg', 'r', 's', 't', 'v', 'wid']);
+    expect(ids.sort()).toEqual(['base', 'c', 'i', 'is_max', 'k', 'lid', 'n', 'nwg', 'r', 's', 't', 'v', 'wid']);
     const decoys = ids.map((id, i) => `@group(0) @binding(${i + 2}) var<storage, read> ${id}: array<f32>;`).join('\n');
     for (const path of PATHS) {
       const c = composeShader(

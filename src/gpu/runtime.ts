@@ -331,6 +331,9 @@ export function packParams(kernel: Pick<Kernel, 'name' | 'params'>, values: Read
   return buf;
 }
 
+/** Elements each thread of an element-wise kernel takes (the prelude's nth: k < 4). */
+export const ELEMENTS_PER_THREAD = 4;
+
 export class Gpu {
   readonly features: Set<string>;
   readonly limits: GPUSupportedLimits;
@@ -793,6 +796,11 @@ export class Gpu {
   async readU32(v: View, n = v.n): Promise<Uint32Array> {
     const f = await this.read(v, n);
     return new Uint32Array(f.buffer, f.byteOffset, n);
+  }
+
+  /** The workgroups of an element-wise kernel over n elements, four a thread (the prelude's nth). */
+  elementGrid(n: number): [number, number] {
+    return this.grid(Math.ceil(n / (256 * ELEMENTS_PER_THREAD)));
   }
 
   /** Splits `total` workgroups into a 2-D grid within the per-dimension limit; shaders rebuild the index as y * x_count + x. */

@@ -1,7 +1,7 @@
 // gelu_new and SwiGLU, forward and backward (shaders/activation.wgsl).
 import type { Call, Gpu, View } from '../gpu/runtime.ts';
 
-const groups = (gpu: Gpu, n: number) => gpu.grid(Math.ceil(n / 256));
+const groups = (gpu: Gpu, n: number) => gpu.elementGrid(n);
 
 export async function geluForward(gpu: Gpu, x: { y: View; x: View; n: number }): Promise<Call[]> {
   const k = await gpu.kernel('activation.wgsl', 'gelu_forward');

@@ -52,7 +52,7 @@ export async function adamw(
   const calls = parts[0]!.map((p, i) => {
     const u = gpu.params(k, { n: p.n, lr: h.lr, b1: h.beta1, b2: h.beta2, eps: h.eps, wd: h.weightDecay, bc1: 1, bc2: 1 });
     uniforms.push({ u, n: p.n });
-    return gpu.call(k, [u, p, parts[1]![i]!, parts[2]![i]!, parts[3]![i]!, x.clip], gpu.grid(Math.ceil(p.n / 256)));
+    return gpu.call(k, [u, p, parts[1]![i]!, parts[2]![i]!, parts[3]![i]!, x.clip], gpu.elementGrid(p.n));
   });
   const set = (step: number, lr: number) => {
     for (const { u, n } of uniforms) {

@@ -3,12 +3,12 @@ import type { Call, Gpu, View } from '../gpu/runtime.ts';
 
 export async function add(gpu: Gpu, x: { y: View; a: View; b: View; n: number }): Promise<Call[]> {
   const k = await gpu.kernel('residual.wgsl', 'add');
-  return [gpu.call(k, [gpu.params(k, { n: x.n }), x.a, x.b, x.y], gpu.grid(Math.ceil(x.n / 256)))];
+  return [gpu.call(k, [gpu.params(k, { n: x.n }), x.a, x.b, x.y], gpu.elementGrid(x.n))];
 }
 
 export async function accumulate(gpu: Gpu, x: { acc: View; src: View; n: number }): Promise<Call[]> {
   const k = await gpu.kernel('residual.wgsl', 'accumulate');
-  return [gpu.call(k, [gpu.params(k, { n: x.n }), x.acc, x.src], gpu.grid(Math.ceil(x.n / 256)))];
+  return [gpu.call(k, [gpu.params(k, { n: x.n }), x.acc, x.src], gpu.elementGrid(x.n))];
 }
 
 /** Zeroes a view, in pieces no larger than one storage binding. */
@@ -18,7 +18,7 @@ export async function zero(gpu: Gpu, v: View): Promise<Call[]> {
   const step = Math.floor(gpu.maxBinding / 4 / 64) * 64;
   for (let i = 0; i < v.n; i += step) {
     const n = Math.min(step, v.n - i);
-    calls.push(gpu.call(k, [gpu.params(k, { n }), { buf: v.buf, off: v.off + i * 4, n }], gpu.grid(Math.ceil(n / 256))));
+    calls.push(gpu.call(k, [gpu.params(k, { n }), { buf: v.buf, off: v.off + i * 4, n }], gpu.elementGrid(n)));
   }
   return calls;
 }
