@@ -99,7 +99,9 @@ fn forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_inde
     stage_kv(b, hk, j0, lid);
     workgroupBarrier();
     if (valid && j0 <= t) {
-      let lim = t - j0;
+      // Keys past t (causal, jj > lim) are scored but left out of the max; their weight is 0, so they add
+      // nothing to the sum or acc (select, not a product: their exp may overflow).
+      let lim = t - j0; // key jj is visible when jj <= lim
       var s: array<f32, TK>;
       for (var jj = 0u; jj < TK; jj++) { s[jj] = 0.0; }
       for (var d4 = 0u; d4 < HD4; d4++) {
@@ -201,7 +203,7 @@ fn backward_dq(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_
       }
       for (var jj = 0u; jj < TK; jj++) {
         let pr = exp(s[jj] * p.scale - Li);
-        s[jj] = select(0.0, pr * (dp[jj] - Di), jj <= lim); // now dS
+        s[jj] = select(0.0, pr * (dp[jj] - Di), jj <= lim); // now dS; 0 for keys past t, as in forward
       }
       for (var jj = 0u; jj < TK; jj++) {
         let w = s[jj];
