@@ -505,42 +505,58 @@ describe('attention', () => {
 });
 
 describe('attention with a KV cache', () => {
+  // head sizes: 5 (not a multiple of 4: scalar loads, zeros past it), 20 (vec4 loads; 5 vec4s a row, so the weighted
+  // sum's 12 key groups leave 4 threads idle), 260 (65 vec4s: one group, two vec4s a thread)
   for (const path of PATHS)
-    it(`new tokens attend to cached keys, across more keys than one score chunk (1024) (${path})`, async () => {
-      const g = await gpuOn(path);
-      const B = 2,
-        L = 1100,
-        Tn = 3,
-        Hq = 2,
-        Hkv = 1,
-        D = 5,
-        S = (Hq + 2 * Hkv) * D,
-        pos0 = L - Tn;
-      const qkv = ref.randn(B * L * S, 65);
-      const part = (a: Float64Array, h0: number, H: number, T: number) => {
-        const o = new Float64Array(B * T * H * D);
-        for (let r = 0; r < B * T; r++) for (let j = 0; j < H * D; j++) o[r * H * D + j] = a[r * S + h0 * D + j]!;
-        return o;
-      };
-      const want = ref.attention(part(qkv, 0, Hq, L), part(qkv, Hq, Hkv, L), part(qkv, Hq + Hkv, Hkv, L), B, L, Hq, Hkv, D, 1 / Math.sqrt(D));
-      const cache = { k: g.tensor(B * L * Hkv * D, 'k'), v: g.tensor(B * L * Hkv * D, 'v'), meta: g.tensor(4, 'meta'), L };
-      // fill the cache with the first pos0 tokens of each row, then add the last Tn
-      const rows = (t0: number, T: number) => {
-        const o = new Float64Array(B * T * S);
-        for (let b = 0; b < B; b++) o.set(qkv.subarray((b * L + t0) * S, (b * L + t0 + T) * S), b * T * S);
-        return o;
-      };
-      g.write(cache.meta, Uint32Array.of(0, 0, 0, 0));
-      await run(g, kvAppend(g, { B, T: pos0, Hq, Hkv, D }, { qkv: upload(g, rows(0, pos0)), cache }));
-      g.write(cache.meta, Uint32Array.of(pos0, 0, 0, 0));
-      const out = g.tensor(B * Tn * Hq * D, 'out');
-      const last = upload(g, rows(pos0, Tn));
-      await run(g, kvAppend(g, { B, T: Tn, Hq, Hkv, D }, { qkv: last, cache }));
-      await run(g, attentionCached(g, { B, T: Tn, Hq, Hkv, D }, { out, qkv: last, cache }));
-      const expectRows = new Float64Array(B * Tn * Hq * D);
-      for (let b = 0; b < B; b++) expectRows.set(want.out.subarray((b * L + pos0) * Hq * D, (b * L + L) * Hq * D), b * Tn * Hq * D);
-      expectClose(await g.read(out), expectRows, 1e-5, 1e-4, 'cached attention');
-    });
+    for (const D of [5, 20, 260])
+      it(`new tokens attend to cached keys, across more keys than one score chunk (1024), head size ${D} (${path})`, async () => {
+        const g = await gpuOn(path);
+        const B = 2,
+          L = 1100,
+          Tn = 3,
+          Hq = 2,
+          Hkv = 1,
+          S = (Hq + 2 * Hkv) * D,
+          pos0 = L - Tn;
+        const qkv = ref.randn(B * L * S, 65);
+        const part = (a: Float64Array, h0: number, H: number, T: number) => {
+          const o = new Float64Array(B * T * H * D);
+          for (let r = 0; r < B * T; r++) for (let j = 0; j < H * D; j++) o[r * H * D + j] = a[r * S + h0 * D + j]!;
+          return o;
+        };
+        const want = ref.attention(part(qkv, 0, Hq, L), part(qkv, Hq, Hkv, L), part(qkv, Hq + Hkv, Hkv, L), B, L, Hq, Hkv, D, 1 / Math.sqrt(D));
+        // the caches with 8 values past their end, which kv_append must leave as they are
+        const n = B * L * Hkv * D,
+          sentinel = new Float32Array(n + 8).fill(-7);
+        const cache = { k: g.tensor(n + 8, 'k'), v: g.tensor(n + 8, 'v'), meta: g.tensor(4, 'meta'), L };
+        g.write(cache.k, sentinel);
+        g.write(cache.v, sentinel);
+        // fill the cache with the first pos0 tokens of each row, then add the last Tn
+        const rows = (t0: number, T: number) => {
+          const o = new Float64Array(B * T * S);
+          for (let b = 0; b < B; b++) o.set(qkv.subarray((b * L + t0) * S, (b * L + t0 + T) * S), b * T * S);
+          return o;
+        };
+        g.write(cache.meta, Uint32Array.of(0, 0, 0, 0));
+        await run(g, kvAppend(g, { B, T: pos0, Hq, Hkv, D }, { qkv: upload(g, rows(0, pos0)), cache }));
+        g.write(cache.meta, Uint32Array.of(pos0, 0, 0, 0));
+        const out = g.tensor(B * Tn * Hq * D, 'out');
+        const last = upload(g, rows(pos0, Tn));
+        await run(g, kvAppend(g, { B, T: Tn, Hq, Hkv, D }, { qkv: last, cache }));
+        await run(g, attentionCached(g, { B, T: Tn, Hq, Hkv, D }, { out, qkv: last, cache }));
+        const expectRows = new Float64Array(B * Tn * Hq * D);
+        for (let b = 0; b < B; b++) expectRows.set(want.out.subarray((b * L + pos0) * Hq * D, (b * L + L) * Hq * D), b * Tn * Hq * D);
+        expectClose(await g.read(out), expectRows, 1e-5, 1e-4, 'cached attention');
+        // the caches hold every position's key and value rows ([B, L, Hkv, D]) as uploaded, and nothing past them
+        for (const [view, h0] of [
+          [cache.k, Hq],
+          [cache.v, Hq + Hkv],
+        ] as const) {
+          const want = new Float32Array(n + 8).fill(-7);
+          want.set(part(qkv, h0, Hkv, L));
+          expect(Array.from(await g.read(view))).toEqual(Array.from(want));
+        }
+      });
 });
 
 describe('cross-entropy', () => {

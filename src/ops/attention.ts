@@ -59,16 +59,20 @@ export interface LayerCache {
   L: number;
 }
 
+/** The cache kernels' defines: KV4 binds the caches as vec4 arrays, where every row starts on a vec4 (the cache
+ *  views start on 256-byte boundaries, as WebGPU's binding offsets do). */
+const cacheDefines = (s: AttentionShape) => ({ HD: s.D, KV4: s.D % 4 === 0 });
+
 /** Appends the new tokens' keys and values (from qkv [B*T, S]) to the cache at pos0 .. pos0+T-1. */
 export async function kvAppend(gpu: Gpu, s: AttentionShape, x: { qkv: View; cache: LayerCache }): Promise<Call[]> {
-  const k = await gpu.kernel('attention.wgsl', 'kv_append', { HD: s.D });
-  const n = s.B * s.T * s.Hkv * s.D;
-  return [gpu.call(k, [params(gpu, s, k, 0, x.cache.L), x.qkv, x.cache.meta, x.cache.k, x.cache.v], [Math.ceil(n / 64)])];
+  const k = await gpu.kernel('attention.wgsl', 'kv_append', cacheDefines(s));
+  const n = s.B * s.T * s.Hkv * Math.ceil(s.D / 4); // a thread per vec4 of a key and a value row
+  return [gpu.call(k, [params(gpu, s, k, 0, x.cache.L), x.qkv, x.cache.meta, x.cache.k, x.cache.v], gpu.grid(Math.ceil(n / 64)))];
 }
 
 /** out [B*T, Hq*D]: the new tokens' queries attend to cached keys 0 .. pos0+t. */
 export async function attentionCached(gpu: Gpu, s: AttentionShape, x: { out: View; qkv: View; cache: LayerCache }): Promise<Call[]> {
-  const k = await gpu.kernel('attention.wgsl', 'decode', { HD: s.D });
+  const k = await gpu.kernel('attention.wgsl', 'decode', cacheDefines(s));
   const per = Math.max(1, Math.floor((s.maxFlops ?? MAX_DISPATCH_FLOPS) / Math.max(1, 4 * s.T * x.cache.L * s.D)));
   const rows = s.B * s.Hq;
   const calls: Call[] = [];
