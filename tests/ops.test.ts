@@ -781,6 +781,41 @@ describe('residual', () => {
   });
 });
 
+describe('kv_append over a 2-D grid', () => {
+  // at most 8 workgroups a dimension: the new tokens' 2400 vec4s (two a row at head size 8, and at 6, where the
+  // second is half zeros) take 38 workgroups of 64, launched as 8 x 5; every row lands at its position and nothing
+  // else is written
+  for (const D of [8, 6])
+    it(`writes every key and value row of a long prefill, head size ${D}`, async () => {
+      const g = await createNodeGpu();
+      Object.defineProperty(g, 'limits', { value: { maxComputeWorkgroupsPerDimension: 8 } });
+      expect(g.grid(38)).toEqual([8, 5]);
+      const B = 2,
+        T = 300,
+        L = 310,
+        Hq = 4,
+        Hkv = 2,
+        S = (Hq + 2 * Hkv) * D,
+        pos0 = 7;
+      const qkv = ref.randn(B * T * S, 9);
+      const n = B * L * Hkv * D;
+      const cache = { k: g.tensor(n + 8, 'k'), v: g.tensor(n + 8, 'v'), meta: g.tensor(4, 'meta'), L };
+      g.write(cache.k, new Float32Array(n + 8).fill(-7));
+      g.write(cache.v, new Float32Array(n + 8).fill(-7));
+      g.write(cache.meta, Uint32Array.of(pos0, 0, 0, 0));
+      await run(g, kvAppend(g, { B, T, Hq, Hkv, D }, { qkv: upload(g, qkv), cache }));
+      for (const [view, h0] of [
+        [cache.k, Hq],
+        [cache.v, Hq + Hkv],
+      ] as const) {
+        const want = new Float32Array(n + 8).fill(-7);
+        for (let b = 0; b < B; b++)
+          for (let t = 0; t < T; t++) for (let j = 0; j < Hkv * D; j++) want[(b * L + pos0 + t) * Hkv * D + j] = qkv[(b * T + t) * S + h0 * D + j]!;
+        expect(Array.from(await g.read(view))).toEqual(Array.from(want));
+      }
+    });
+});
+
 describe('reductions with subgroups and in workgroup memory', () => {
   // Every kernel that reduces across a workgroup, on both paths with the same inputs. The paths add in different
   // orders, so they are not bit-equal: each output tensor must agree within REL_TOL of its largest magnitude (f32
