@@ -286,8 +286,8 @@ fn backward_dkv(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation
 //   kcache, vcache: [B, L, Hkv, HD]; kvmeta[0] = pos0, the absolute position of the first of this call's T tokens.
 //   kv_append: writes the keys and values of qkv's T tokens into the cache at pos0 .. pos0+T-1.
 //   decode:    o_decode[b, t, h] = attention of query (b, t, h) over cached keys 0 .. pos0+t (causal).
-// decode runs one workgroup per (query, batch, head): threads split the keys to score them, then the
-// head dimensions to sum the values; keys are taken in chunks of CH scores with an online softmax.
+// decode runs one workgroup per (query, batch, key/value head), for the GQ query heads that share it: threads split
+// the keys to score them, then the head dimensions to sum the values; keys are taken in chunks with an online softmax.
 // Both read and write the cache in vec4s, HD4 of them a row (zeros past HD). Where the host says HD is a multiple
 // of 4 (the define KV4: every model's head size is), the caches' bindings are arrays of vec4 (the same names, as
 // matmul's B_F16 changes B's type), so one load or store moves four values; else f32 arrays, four scalars at a time.
@@ -362,76 +362,100 @@ fn vload4(at: u32, d4: u32) -> vec4<f32> {
 //#endif
 }
 
+// decode's workgroup serves the GQ query heads of one key/value head (GQ = Hq / Hkv, a define): each key and value
+// is loaded once for all of them, and each head's scores, softmax and sums are the same operations in the same
+// order as a workgroup of its own would run. Scores are taken in chunks of CHG keys per head (CH in all).
 const CH = 1024u;
+const CHG = CH / GQ;
 // The weighted sum of values: thread lid takes vec4 lid % W (and + 64, + 128, ... past 64 of them: NV) of the
 // keys j = g, g + GV, ... of a chunk, g = lid / W; the GV groups' partial sums are joined in group order at the end.
 const W = min(HD4, 64u);
 const GV = 64u / W;
 const NV = (HD4 + 63u) / 64u;
-var<workgroup> sc: array<f32, CH>;
-var<workgroup> qs: array<vec4<f32>, HD4>;
+var<workgroup> sc: array<f32, CH>; // head q's scores of a chunk at q * CHG ..
+var<workgroup> qs: array<vec4<f32>, GQ * HD4>;
 var<workgroup> part4: array<vec4<f32>, 64>;
 var<workgroup> wpos: u32;
 
 @compute @workgroup_size(64)
 fn decode(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let t = wid.x;
-  let bh = wid.y + p.bh0;
-  let b = bh / p.Hq;
-  let h = bh % p.Hq;
-  let hk = h / (p.Hq / p.Hkv);
+  let bk = wid.y + p.bh0; // (batch, key/value head) pairs
+  let b = bk / p.Hkv;
+  let hk = bk % p.Hkv;
+  let h0 = hk * GQ; // its query heads: h0 .. h0 + GQ - 1
   if (lid == 0u) { wpos = kvmeta[0]; }
   let pos0 = workgroupUniformLoad(&wpos);
   let kend = pos0 + t + 1u;
-  for (var d4 = lid; d4 < HD4; d4 += 64u) { qs[d4] = load4(qoff(b, t, h), d4) * p.scale; }
+  for (var e = lid; e < GQ * HD4; e += 64u) { qs[e] = load4(qoff(b, t, h0 + e / HD4), e % HD4) * p.scale; }
   workgroupBarrier();
   let g = lid / W;
-  var acc: array<vec4<f32>, NV>;
-  for (var i = 0u; i < NV; i++) { acc[i] = vec4<f32>(0.0); }
-  var m = -1e30;
-  var l = 0.0;
-  for (var c0 = 0u; c0 < kend; c0 += CH) {
-    let cn = min(CH, kend - c0);
-    var mloc = -1e30;
+  var acc: array<vec4<f32>, GQ * NV>; // head q's vec4 i at q * NV + i
+  for (var i = 0u; i < GQ * NV; i++) { acc[i] = vec4<f32>(0.0); }
+  var m: array<f32, GQ>;
+  var l: array<f32, GQ>;
+  for (var q = 0u; q < GQ; q++) { m[q] = -1e30; l[q] = 0.0; }
+  for (var c0 = 0u; c0 < kend; c0 += CHG) {
+    let cn = min(CHG, kend - c0);
+    var mloc: array<f32, GQ>;
+    for (var q = 0u; q < GQ; q++) { mloc[q] = -1e30; }
     for (var j = lid; j < cn; j += 64u) {
       let kb = ((b * p.L + c0 + j) * p.Hkv + hk) * HD;
-      var s = 0.0;
-      for (var d4 = 0u; d4 < HD4; d4++) { s += dot(qs[d4], kload4(kb, d4)); }
-      sc[j] = s;
-      mloc = max(mloc, s);
+      var s: array<f32, GQ>;
+      for (var q = 0u; q < GQ; q++) { s[q] = 0.0; }
+      for (var d4 = 0u; d4 < HD4; d4++) {
+        let k4 = kload4(kb, d4);
+        for (var q = 0u; q < GQ; q++) { s[q] += dot(qs[q * HD4 + d4], k4); }
+      }
+      for (var q = 0u; q < GQ; q++) { sc[q * CHG + j] = s[q]; mloc[q] = max(mloc[q], s[q]); }
     }
-    let mn = max(m, wg_reduce(mloc, lid, 64u, true));
-    let corr = exp(m - mn);
-    var sloc = 0.0;
-    for (var j = lid; j < cn; j += 64u) { let e = exp(sc[j] - mn); sc[j] = e; sloc += e; }
-    l = l * corr + wg_reduce(sloc, lid, 64u, false); // the reduction's barrier (either path has one) also publishes sc
+    var mn: array<f32, GQ>;
+    var corr: array<f32, GQ>;
+    for (var q = 0u; q < GQ; q++) {
+      mn[q] = max(m[q], wg_reduce(mloc[q], lid, 64u, true));
+      corr[q] = exp(m[q] - mn[q]);
+    }
+    var sloc: array<f32, GQ>;
+    for (var q = 0u; q < GQ; q++) { sloc[q] = 0.0; }
+    for (var j = lid; j < cn; j += 64u) {
+      for (var q = 0u; q < GQ; q++) { let e = exp(sc[q * CHG + j] - mn[q]); sc[q * CHG + j] = e; sloc[q] += e; }
+    }
+    // the first reduction's barrier (either path has one) also publishes sc
+    for (var q = 0u; q < GQ; q++) { l[q] = l[q] * corr[q] + wg_reduce(sloc[q], lid, 64u, false); }
     if (g < GV) {
       for (var i = 0u; i < NV; i++) {
         let d4 = lid % W + 64u * i;
         if (d4 < HD4) {
-          var a = acc[i] * corr;
-          for (var j = g; j < cn; j += GV) { a += sc[j] * vload4(((b * p.L + c0 + j) * p.Hkv + hk) * HD, d4); }
-          acc[i] = a;
+          var a: array<vec4<f32>, GQ>;
+          for (var q = 0u; q < GQ; q++) { a[q] = acc[q * NV + i] * corr[q]; }
+          for (var j = g; j < cn; j += GV) {
+            let v4 = vload4(((b * p.L + c0 + j) * p.Hkv + hk) * HD, d4);
+            for (var q = 0u; q < GQ; q++) { a[q] += sc[q * CHG + j] * v4; }
+          }
+          for (var q = 0u; q < GQ; q++) { acc[q * NV + i] = a[q]; }
         }
       }
     }
-    m = mn;
+    for (var q = 0u; q < GQ; q++) { m[q] = mn[q]; }
     workgroupBarrier(); // sc is rewritten by the next chunk
   }
-  let ob = (b * p.T + t) * p.Hq * HD + h * HD;
-  if (GV > 1u) {
-    // NV is 1 here: join the groups' parts of vec4 lid (lid < W = HD4)
-    part4[lid] = acc[0];
-    workgroupBarrier();
-    if (lid < W) {
-      var r = part4[lid];
-      for (var k = 1u; k < GV; k++) { r += part4[k * W + lid]; }
-      put_decode(ob, lid, r / l);
-    }
-  } else {
-    for (var i = 0u; i < NV; i++) {
-      let d4 = lid + 64u * i;
-      if (d4 < HD4) { put_decode(ob, d4, acc[i] / l); }
+  for (var q = 0u; q < GQ; q++) {
+    let ob = (b * p.T + t) * p.Hq * HD + (h0 + q) * HD;
+    if (GV > 1u) {
+      // NV is 1 here: join the groups' parts of vec4 lid (lid < W = HD4)
+      part4[lid] = acc[q];
+      workgroupBarrier();
+      if (lid < W) {
+        var r = part4[lid];
+        for (var k = 1u; k < GV; k++) { r += part4[k * W + lid]; }
+        put_decode(ob, lid, r / l[q]);
+      }
+      workgroupBarrier(); // part4 is rewritten for the next head
+    } else {
+      for (var i = 0u; i < NV; i++) {
+        let d4 = lid + 64u * i;
+        if (d4 < HD4) { put_decode(ob, d4, acc[q * NV + i] / l[q]); }
+      }
     }
   }
 }

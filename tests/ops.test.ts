@@ -506,16 +506,19 @@ describe('attention', () => {
 
 describe('attention with a KV cache', () => {
   // head sizes: 5 (not a multiple of 4: scalar loads, zeros past it), 20 (vec4 loads; 5 vec4s a row, so the weighted
-  // sum's 12 key groups leave 4 threads idle), 260 (65 vec4s: one group, two vec4s a thread)
+  // sum's 12 key groups leave 4 threads idle), 260 (65 vec4s: one group, two vec4s a thread); query heads per
+  // key/value head (a decode workgroup's): 2, 3 (chunks of 341 keys a head) and 1
   for (const path of PATHS)
-    for (const D of [5, 20, 260])
-      it(`new tokens attend to cached keys, across more keys than one score chunk (1024), head size ${D} (${path})`, async () => {
+    for (const [D, Hq, Hkv] of [
+      [5, 2, 1],
+      [20, 3, 1],
+      [260, 2, 2],
+    ] as const)
+      it(`new tokens attend to cached keys, across more keys than one score chunk, head size ${D}, ${Hq}/${Hkv} heads (${path})`, async () => {
         const g = await gpuOn(path);
         const B = 2,
           L = 1100,
           Tn = 3,
-          Hq = 2,
-          Hkv = 1,
           S = (Hq + 2 * Hkv) * D,
           pos0 = L - Tn;
         const qkv = ref.randn(B * L * S, 65);
@@ -886,7 +889,12 @@ describe('reductions with subgroups and in workgroup memory', () => {
     const g = await gpuOn('workgroup');
     const DEFINES: Record<string, Defines[]> = {
       norm: [false, true].flatMap((RMS) => [false, true].map((ACCUM) => ({ RMS, ACCUM }))),
-      attention: [16, 24, 64].map((HD) => ({ HD })),
+      // GQ: decode's query heads per key/value head; KV4: the caches bound as vec4s
+      attention: [
+        { HD: 16, GQ: 1 },
+        { HD: 24, GQ: 3, KV4: true },
+        { HD: 64, GQ: 2, KV4: true },
+      ],
       crossentropy: [{}],
       optim: [{}],
       // GR: the rows the matrix-vector kernels are compiled for (1 to 8; 2 and 4 differ from these only in the constant)
@@ -925,7 +933,7 @@ describe('reductions with subgroups and in workgroup memory', () => {
     });
   });
 
-  it('attention: KV-cache decoding (softmax over 1100 keys in two chunks) reduces; forward and backward do not', async () => {
+  it('attention: KV-cache decoding (softmax over 1100 keys in three chunks of 512 a head: 4/2 heads) reduces; forward and backward do not', async () => {
     const B = 2,
       L = 1100,
       Tn = 3,
@@ -1075,7 +1083,12 @@ describe('runtime', () => {
         [{}],
       );
     const DEFINES: Record<string, Defines[]> = {
-      attention: [16, 24, 64].map((HD) => ({ HD })),
+      // GQ: decode's query heads per key/value head; KV4: the caches bound as vec4s
+      attention: [
+        { HD: 16, GQ: 1 },
+        { HD: 24, GQ: 3, KV4: true },
+        { HD: 64, GQ: 2, KV4: true },
+      ],
       embedding: flags(['HAS_POS']),
       norm: flags(['RMS', 'ACCUM']),
       matmul: flags(['TRANS_A', 'TRANS_B']).flatMap((d) => [1, 8].map((GR) => ({ ...d, GR }))),

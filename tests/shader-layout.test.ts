@@ -23,7 +23,7 @@ const SHADERS = readdirSync('shaders')
   .map((f) => f.replace(/\.wgsl$/, ''));
 /** Defines each shader needs to compile (one combination; tests/ops.test.ts compiles them all on the GPU). */
 const DEFINES: Record<string, Defines> = {
-  attention: { HD: 16 },
+  attention: { HD: 16, GQ: 1 },
   embedding: { HAS_POS: true },
   norm: { RMS: false, ACCUM: false },
   matmul: { TRANS_A: false, TRANS_B: false, GR: 8 },

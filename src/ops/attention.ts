@@ -12,8 +12,17 @@ export interface AttentionShape {
   /** per dispatch (tests lower it) */ maxFlops?: number;
 }
 
-function params(gpu: Gpu, s: AttentionShape, k: Kernel, bh0 = 0, L = 0): GPUBuffer {
+/** Every attention kernel's defines: the head size, and the query heads per key/value head (decode's workgroup
+ *  serves a group, and the shader sizes its arrays by it). */
+function defines(s: AttentionShape): { HD: number; GQ: number } {
   if (s.Hq % s.Hkv !== 0) throw new Error(`attention: ${s.Hq} query heads are not a multiple of ${s.Hkv} key/value heads`);
+  return { HD: s.D, GQ: s.Hq / s.Hkv };
+}
+/** The cache kernels': KV4 binds the caches as vec4 arrays, where every row starts on a vec4 (the cache views start
+ *  on WebGPU's binding offset alignment, 256 bytes by default). */
+const cacheDefines = (s: AttentionShape) => ({ ...defines(s), KV4: s.D % 4 === 0 });
+
+function params(gpu: Gpu, s: AttentionShape, k: Kernel, bh0 = 0, L = 0): GPUBuffer {
   const S = (s.Hq + 2 * s.Hkv) * s.D;
   return gpu.params(k, { B: s.B, T: s.T, Hq: s.Hq, Hkv: s.Hkv, S, scale: s.scale ?? 1 / Math.sqrt(s.D), bh0, L });
 }
@@ -30,7 +39,7 @@ function split(gpu: Gpu, s: AttentionShape, k: Kernel, rows: number, perRowFlops
 
 /** out [B*T, Hq*D] and lse [B, Hq, T] from qkv [B*T, (Hq + 2 Hkv) * D]. */
 export async function attentionForward(gpu: Gpu, s: AttentionShape, x: { out: View; lse: View; qkv: View }): Promise<Call[]> {
-  const k = await gpu.kernel('attention.wgsl', 'forward', { HD: s.D });
+  const k = await gpu.kernel('attention.wgsl', 'forward', defines(s));
   return split(gpu, s, k, s.B * s.Hq, 2 * s.T * s.T * s.D, (u) => [u, x.qkv, x.out, x.lse]);
 }
 
@@ -40,9 +49,9 @@ export async function attentionBackward(
   s: AttentionShape,
   x: { dqkv: View; dsum: View; dout: View; out: View; lse: View; qkv: View },
 ): Promise<Call[]> {
-  const kd = await gpu.kernel('attention.wgsl', 'backward_dsum', { HD: s.D });
-  const kq = await gpu.kernel('attention.wgsl', 'backward_dq', { HD: s.D });
-  const kkv = await gpu.kernel('attention.wgsl', 'backward_dkv', { HD: s.D });
+  const kd = await gpu.kernel('attention.wgsl', 'backward_dsum', defines(s));
+  const kq = await gpu.kernel('attention.wgsl', 'backward_dq', defines(s));
+  const kkv = await gpu.kernel('attention.wgsl', 'backward_dkv', defines(s));
   const G = s.Hq / s.Hkv;
   return [
     gpu.call(kd, [params(gpu, s, kd), x.out, x.dout, x.dsum], [Math.ceil((s.B * s.Hq * s.T) / 64)]),
@@ -59,10 +68,6 @@ export interface LayerCache {
   L: number;
 }
 
-/** The cache kernels' defines: KV4 binds the caches as vec4 arrays, where every row starts on a vec4 (the cache
- *  views start on 256-byte boundaries, as WebGPU's binding offsets do). */
-const cacheDefines = (s: AttentionShape) => ({ HD: s.D, KV4: s.D % 4 === 0 });
-
 /** Appends the new tokens' keys and values (from qkv [B*T, S]) to the cache at pos0 .. pos0+T-1. */
 export async function kvAppend(gpu: Gpu, s: AttentionShape, x: { qkv: View; cache: LayerCache }): Promise<Call[]> {
   const k = await gpu.kernel('attention.wgsl', 'kv_append', cacheDefines(s));
@@ -72,9 +77,11 @@ export async function kvAppend(gpu: Gpu, s: AttentionShape, x: { qkv: View; cach
 
 /** out [B*T, Hq*D]: the new tokens' queries attend to cached keys 0 .. pos0+t. */
 export async function attentionCached(gpu: Gpu, s: AttentionShape, x: { out: View; qkv: View; cache: LayerCache }): Promise<Call[]> {
+  // a workgroup per new token and (batch, key/value head): its GQ query heads share each key and value loaded
+  const G = s.Hq / s.Hkv;
   const k = await gpu.kernel('attention.wgsl', 'decode', cacheDefines(s));
-  const per = Math.max(1, Math.floor((s.maxFlops ?? MAX_DISPATCH_FLOPS) / Math.max(1, 4 * s.T * x.cache.L * s.D)));
-  const rows = s.B * s.Hq;
+  const per = Math.max(1, Math.floor((s.maxFlops ?? MAX_DISPATCH_FLOPS) / Math.max(1, 4 * G * s.T * x.cache.L * s.D)));
+  const rows = s.B * s.Hkv;
   const calls: Call[] = [];
   for (let bh0 = 0; bh0 < rows; bh0 += per) {
     const u = params(gpu, s, k, bh0, x.cache.L);
