@@ -362,9 +362,10 @@ fn vload4(at: u32, d4: u32) -> vec4<f32> {
 //#endif
 }
 
-// decode's workgroup serves the GQ query heads of one key/value head (GQ = Hq / Hkv, a define): each key and value
-// is loaded once for all of them, and each head's scores, softmax and sums are the same operations in the same
-// order as a workgroup of its own would run. Scores are taken in chunks of CHG keys per head (CH in all).
+// decode's workgroup serves GQ query heads of one key/value head (a define: the host picks a divisor of Hq / Hkv,
+// all of them but for very wide groups, and a key/value head's G = Hq / Hkv query heads take G / GQ workgroups): each
+// key and value is loaded once for its GQ heads, and each head's scores, softmax and sums are the same operations in
+// the same order as a workgroup of its own would run. Scores are taken in chunks of CHG keys per head (CH in all).
 const CH = 1024u;
 const CHG = CH / GQ;
 // The weighted sum of values: thread lid takes vec4 lid % W (and + 64, + 128, ... past 64 of them: NV) of the
@@ -380,10 +381,13 @@ var<workgroup> wpos: u32;
 @compute @workgroup_size(64)
 fn decode(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let t = wid.x;
-  let bk = wid.y + p.bh0; // (batch, key/value head) pairs
+  let G = p.Hq / p.Hkv;
+  let parts = G / GQ;
+  let row = wid.y + p.bh0; // (batch, key/value head, part of its query heads)
+  let bk = row / parts;
   let b = bk / p.Hkv;
   let hk = bk % p.Hkv;
-  let h0 = hk * GQ; // its query heads: h0 .. h0 + GQ - 1
+  let h0 = hk * G + (row % parts) * GQ; // its query heads: h0 .. h0 + GQ - 1
   if (lid == 0u) { wpos = kvmeta[0]; }
   let pos0 = workgroupUniformLoad(&wpos);
   let kend = pos0 + t + 1u;

@@ -507,11 +507,12 @@ describe('attention', () => {
 describe('attention with a KV cache', () => {
   // head sizes: 5 (not a multiple of 4: scalar loads, zeros past it), 20 (vec4 loads; 5 vec4s a row, so the weighted
   // sum's 12 key groups leave 4 threads idle), 260 (65 vec4s: one group, two vec4s a thread); query heads per
-  // key/value head (a decode workgroup's): 2, 3 (chunks of 341 keys a head) and 1
+  // key/value head: 2 (one workgroup serves both), 10 (two workgroups of 5: at most 8 a workgroup; chunks of 204 keys
+  // a head) and 1
   for (const path of PATHS)
     for (const [D, Hq, Hkv] of [
       [5, 2, 1],
-      [20, 3, 1],
+      [20, 10, 1],
       [260, 2, 2],
     ] as const)
       it(`new tokens attend to cached keys, across more keys than one score chunk, head size ${D}, ${Hq}/${Hkv} heads (${path})`, async () => {
@@ -546,7 +547,10 @@ describe('attention with a KV cache', () => {
         const out = g.tensor(B * Tn * Hq * D, 'out');
         const last = upload(g, rows(pos0, Tn));
         await run(g, kvAppend(g, { B, T: Tn, Hq, Hkv, D }, { qkv: last, cache }));
-        await run(g, attentionCached(g, { B, T: Tn, Hq, Hkv, D }, { out, qkv: last, cache }));
+        // at 10/1 heads, a dispatch per workgroup row (a budget of 1 FLOP: each of the 4 rows of 5 heads alone)
+        const calls = await attentionCached(g, { B, T: Tn, Hq, Hkv, D, maxFlops: Hq === 10 ? 1 : undefined }, { out, qkv: last, cache });
+        expect(calls.length).toBe(Hq === 10 ? 4 : 1);
+        await run(g, calls);
         const expectRows = new Float64Array(B * Tn * Hq * D);
         for (let b = 0; b < B; b++) expectRows.set(want.out.subarray((b * L + pos0) * Hq * D, (b * L + L) * Hq * D), b * Tn * Hq * D);
         expectClose(await g.read(out), expectRows, 1e-5, 1e-4, 'cached attention');

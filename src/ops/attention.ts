@@ -12,11 +12,20 @@ export interface AttentionShape {
   /** per dispatch (tests lower it) */ maxFlops?: number;
 }
 
-/** Every attention kernel's defines: the head size, and the query heads per key/value head (decode's workgroup
- *  serves a group, and the shader sizes its arrays by it). */
+/** Most query heads a decode workgroup serves, and most bytes of their queries it stages in workgroup memory. */
+const DECODE_HEADS = 8,
+  DECODE_QUERY_BYTES = 8192;
+
+/** Every attention kernel's defines: the head size, and GQ, the query heads a decode workgroup serves (the shader
+ *  sizes its arrays by it): the largest divisor of the group's Hq / Hkv within DECODE_HEADS and DECODE_QUERY_BYTES
+ *  (every family the playground loads has groups of 1 to 8 heads: one workgroup a group). */
 function defines(s: AttentionShape): { HD: number; GQ: number } {
   if (s.Hq % s.Hkv !== 0) throw new Error(`attention: ${s.Hq} query heads are not a multiple of ${s.Hkv} key/value heads`);
-  return { HD: s.D, GQ: s.Hq / s.Hkv };
+  const G = s.Hq / s.Hkv,
+    most = Math.max(1, Math.min(DECODE_HEADS, Math.floor(DECODE_QUERY_BYTES / (16 * Math.ceil(s.D / 4)))));
+  let GQ = Math.min(G, most);
+  while (G % GQ !== 0) GQ--;
+  return { HD: s.D, GQ };
 }
 /** The cache kernels': KV4 binds the caches as vec4 arrays, where every row starts on a vec4 (the cache views start
  *  on WebGPU's binding offset alignment, 256 bytes by default). */
@@ -77,11 +86,11 @@ export async function kvAppend(gpu: Gpu, s: AttentionShape, x: { qkv: View; cach
 
 /** out [B*T, Hq*D]: the new tokens' queries attend to cached keys 0 .. pos0+t. */
 export async function attentionCached(gpu: Gpu, s: AttentionShape, x: { out: View; qkv: View; cache: LayerCache }): Promise<Call[]> {
-  // a workgroup per new token and (batch, key/value head): its GQ query heads share each key and value loaded
-  const G = s.Hq / s.Hkv;
-  const k = await gpu.kernel('attention.wgsl', 'decode', cacheDefines(s));
-  const per = Math.max(1, Math.floor((s.maxFlops ?? MAX_DISPATCH_FLOPS) / Math.max(1, 4 * G * s.T * x.cache.L * s.D)));
-  const rows = s.B * s.Hkv;
+  // a workgroup per new token and (batch, key/value head, GQ of its query heads): they share each key and value loaded
+  const d = cacheDefines(s);
+  const k = await gpu.kernel('attention.wgsl', 'decode', d);
+  const per = Math.max(1, Math.floor((s.maxFlops ?? MAX_DISPATCH_FLOPS) / Math.max(1, 4 * d.GQ * s.T * x.cache.L * s.D)));
+  const rows = (s.B * s.Hq) / d.GQ;
   const calls: Call[] = [];
   for (let bh0 = 0; bh0 < rows; bh0 += per) {
     const u = params(gpu, s, k, bh0, x.cache.L);
