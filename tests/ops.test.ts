@@ -13,7 +13,7 @@ import { linearBackward, linearForward, type WeightLayout } from '../src/ops/lin
 import { normBackward, normForward } from '../src/ops/norm.ts';
 import { geluBackward, geluForward, swigluBackward, swigluForward } from '../src/ops/activation.ts';
 import { rope, ropeTable } from '../src/ops/rope.ts';
-import { attentionBackward, attentionCached, attentionForward, kvAppend } from '../src/ops/attention.ts';
+import { attentionBackward, attentionCached, attentionForward, decodeGroup, kvAppend } from '../src/ops/attention.ts';
 import { crossEntropy } from '../src/ops/crossentropy.ts';
 import { buildBuckets, bucketLength, embeddingBackward, embeddingForward } from '../src/ops/embedding.ts';
 import { adamw, gradNorm, normPartials } from '../src/ops/optim.ts';
@@ -785,6 +785,17 @@ describe('residual', () => {
     expectClose((await g.read(y)).subarray(0, n), ref.geluNew(a), 1e-5, 1e-5, 'gelu over a 2-D grid');
     await run(g, zero(g, { ...y, n }));
     expect((await g.read(y)).every((v, i) => (i < n ? v === 0 : v === 7))).toBe(true);
+  });
+});
+
+describe('decode workgroups', () => {
+  it('serve a whole group of query heads up to 8 and 8 KiB of their queries, else the largest divisor within both', () => {
+    const gq = (Hq: number, Hkv: number, D: number) => decodeGroup({ Hq, Hkv, D });
+    expect([gq(4, 4, 64), gq(4, 2, 32), gq(9, 3, 64), gq(14, 2, 64), gq(16, 2, 128)]).toEqual([1, 2, 3, 7, 8]); // GPT-2, built-in, SmolLM2, Qwen2.5
+    expect([gq(10, 1, 20), gq(12, 1, 64), gq(32, 1, 128)]).toEqual([5, 6, 8]); // past 8 heads: a divisor
+    expect([gq(8, 1, 256), gq(8, 1, 512), gq(6, 1, 1024)]).toEqual([8, 4, 2]); // queries of 1, 2, 4 KiB a head
+    expect(gq(7, 1, 2000)).toBe(1); // one head's queries past 4 KiB: a workgroup each
+    expect(() => gq(6, 4, 64)).toThrow(/6 query heads are not a multiple of 4/);
   });
 });
 

@@ -20,12 +20,17 @@ const DECODE_HEADS = 8,
  *  sizes its arrays by it): the largest divisor of the group's Hq / Hkv within DECODE_HEADS and DECODE_QUERY_BYTES
  *  (every family the playground loads has groups of 1 to 8 heads: one workgroup a group). */
 function defines(s: AttentionShape): { HD: number; GQ: number } {
+  return { HD: s.D, GQ: decodeGroup(s) };
+}
+
+/** GQ of `defines`: the query heads a decode workgroup serves. */
+export function decodeGroup(s: Pick<AttentionShape, 'Hq' | 'Hkv' | 'D'>): number {
   if (s.Hq % s.Hkv !== 0) throw new Error(`attention: ${s.Hq} query heads are not a multiple of ${s.Hkv} key/value heads`);
   const G = s.Hq / s.Hkv,
     most = Math.max(1, Math.min(DECODE_HEADS, Math.floor(DECODE_QUERY_BYTES / (16 * Math.ceil(s.D / 4)))));
   let GQ = Math.min(G, most);
   while (G % GQ !== 0) GQ--;
-  return { HD: s.D, GQ };
+  return GQ;
 }
 /** The cache kernels': KV4 binds the caches as vec4 arrays, where every row starts on a vec4 (the cache views start
  *  on WebGPU's binding offset alignment, 256 bytes by default). */
