@@ -179,7 +179,7 @@ describe('the schema', () => {
     expect(rows('sft')).toEqual([...common].sort());
     expect(rows('rm')).toEqual([...common].sort());
     expect(rows('some-other-stage')).toEqual([...common].sort());
-    expect(rows('dpo')).toEqual([...common, 'beta'].sort());
+    expect(rows('dpo')).toEqual([...common, 'beta', 'lossType', 'lossWeights', 'ldAlpha', 'labelSmoothing'].sort());
     expect(rows('ppo')).toEqual(
       [
         ...common,

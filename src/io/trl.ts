@@ -223,7 +223,7 @@ const ONLINE_FIELDS = [
 export const TRL_FIELDS: Record<TrlStage, readonly string[]> = {
   sft: [...COMMON, 'max_length', 'packing', 'completion_only_loss', 'assistant_only_loss', 'dataset_text_field', 'eos_token', 'pad_token'],
   reward: [...COMMON, 'max_length', 'center_rewards_coefficient', 'disable_dropout'],
-  dpo: [...COMMON, 'beta', 'max_length', 'loss_type', 'label_smoothing', 'precompute_ref_log_probs'],
+  dpo: [...COMMON, 'beta', 'max_length', 'loss_type', 'loss_weights', 'ld_alpha', 'label_smoothing', 'precompute_ref_log_probs'],
   rloo: [...COMMON, ...ONLINE_FIELDS, 'normalize_advantages'],
   grpo: [...COMMON, ...ONLINE_FIELDS, 'scale_rewards', 'loss_type'],
 };

@@ -5,8 +5,11 @@ import {
   AUTO_EPOCHS,
   isGroup,
   isOnline,
+  DPO_LOSS_TYPES,
+  dpoLossTypes,
   LOSS_TYPES,
   OPTION,
+  READS_LABEL_SMOOTHING,
   SCALE_REWARDS,
   stageDefaults,
   type LossType,
@@ -65,7 +68,10 @@ export interface TrainConfig {
   rewardModule: string; // the page: the JavaScript module (source) that exports them, kept with the run ('' = given otherwise: the CLI's --reward-fn)
   rewardWeights: number[]; // [] = 1 each, in the order: rewardFuncs, then the reward model
   scaleRewards: ScaleRewards;
-  lossType: LossType;
+  lossType: LossType | string; // GRPO: a LossType; DPO: DPO_LOSS_TYPES, several joined by commas (TRL's list)
+  lossWeights: number[]; // DPO: one per loss of lossType; [] = 1 each
+  ldAlpha: number; // DPO: LD-DPO's alpha; 1 = off
+  labelSmoothing: number; // DPO: robust and exo_pair's label smoothing
   normalizeAdvantages: boolean;
   epsilon: number;
   epsilonHigh: number; // 0 = epsilon
@@ -195,7 +201,7 @@ export function resolveConfig(stage: Stage, input: TrainInput, model: ModelShape
     if (!(c.epsilon > 0 && c.epsilon < 1)) bad('epsilon', 'in (0, 1)');
     nonneg('epsilonHigh');
     if (!SCALE_REWARDS.includes(c.scaleRewards)) bad('scaleRewards', SCALE_REWARDS.map((x) => `'${x}'`).join(', '));
-    if (!LOSS_TYPES.includes(c.lossType)) bad('lossType', LOSS_TYPES.map((x) => `'${x}'`).join(', '));
+    if (!(LOSS_TYPES as readonly string[]).includes(c.lossType)) bad('lossType', LOSS_TYPES.map((x) => `'${x}'`).join(', '));
     if (!Array.isArray(c.rewardFuncs) || c.rewardFuncs.some((x) => typeof x !== 'string' || !x)) bad('rewardFuncs', 'a list of reward function names');
     if (typeof c.rewardModule !== 'string') bad('rewardModule', 'the source of a JavaScript module');
     if (!c.rewardFuncs.length && !c.rewardRunId) bad('rewardFuncs', 'given: GRPO and RLOO need reward functions, a reward model (rewardRunId), or both');
@@ -205,6 +211,24 @@ export function resolveConfig(stage: Stage, input: TrainInput, model: ModelShape
     if (c.rewardWeights.length && c.rewardWeights.length !== n) bad('rewardWeights', `one weight per reward function (${n})`);
     if (typeof c.normalizeAdvantages !== 'boolean') bad('normalizeAdvantages', 'true or false');
     if (typeof c.maskTruncatedCompletions !== 'boolean') bad('maskTruncatedCompletions', 'true or false');
+  }
+  if (stage === 'dpo') {
+    // a DPO config saved before DPO had loss types holds GRPO's default ('dapo'), which DPO never read: it meant DPO's own
+    if ((LOSS_TYPES as readonly string[]).includes(c.lossType)) c.lossType = 'sigmoid';
+    let types: readonly string[] = [];
+    try {
+      types = dpoLossTypes(String(c.lossType));
+    } catch {
+      bad('lossType', `one of ${DPO_LOSS_TYPES.map((x) => `'${x}'`).join(', ')}, or several joined by commas`);
+    }
+    if (!Array.isArray(c.lossWeights) || c.lossWeights.some((x) => typeof x !== 'number' || !Number.isFinite(x)))
+      bad('lossWeights', 'a list of finite numbers');
+    if (c.lossWeights.length && c.lossWeights.length !== types.length) bad('lossWeights', `one weight per loss type (${types.length})`);
+    if (!(c.ldAlpha >= 0 && c.ldAlpha <= 1)) bad('ldAlpha', 'in [0, 1]');
+    if (!(c.labelSmoothing >= 0 && c.labelSmoothing < 0.5)) bad('labelSmoothing', 'in [0, 0.5)');
+    const reads = types.filter((t) => (READS_LABEL_SMOOTHING as readonly string[]).includes(t));
+    if (c.labelSmoothing > 0 && !reads.length) bad('labelSmoothing', `0: only the 'robust' and 'exo_pair' losses read it`);
+    if (types.includes('exo_pair') && !(c.labelSmoothing > 0)) bad('labelSmoothing', `above 0 for 'exo_pair' (its paper suggests 1e-3)`);
   }
   return c;
 }

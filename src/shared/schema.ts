@@ -21,6 +21,36 @@ export type ScaleRewards = 'group' | 'batch' | 'none';
 export type LossType = 'grpo' | 'bnpo' | 'dr_grpo' | 'dapo';
 export const SCALE_REWARDS: readonly ScaleRewards[] = ['group', 'batch', 'none'];
 export const LOSS_TYPES: readonly LossType[] = ['grpo', 'bnpo', 'dr_grpo', 'dapo'];
+/** DPO's pairwise losses (TRL's DPOConfig loss_type; the math is src/train/dpo-math.ts). */
+export type DpoLossType =
+  'sigmoid' | 'hinge' | 'ipo' | 'robust' | 'exo_pair' | 'nca_pair' | 'bco_pair' | 'sppo_hard' | 'apo_zero' | 'apo_down' | 'sigmoid_norm' | 'sft';
+export const DPO_LOSS_TYPES: readonly DpoLossType[] = [
+  'sigmoid',
+  'hinge',
+  'ipo',
+  'robust',
+  'exo_pair',
+  'nca_pair',
+  'bco_pair',
+  'sppo_hard',
+  'apo_zero',
+  'apo_down',
+  'sigmoid_norm',
+  'sft',
+];
+
+/** The loss types a comma-separated `lossType` names, each checked; the error names the bad one. */
+export function dpoLossTypes(lossType: string): DpoLossType[] {
+  const types = lossType.split(',').map((x) => x.trim());
+  for (const t of types)
+    if (!(DPO_LOSS_TYPES as readonly string[]).includes(t))
+      throw new Error(`DPO loss type '${t}' is not one of ${DPO_LOSS_TYPES.map((x) => `'${x}'`).join(', ')}`);
+  if (new Set(types).size !== types.length) throw new Error(`DPO loss type '${lossType}' names a loss twice`);
+  return types as DpoLossType[];
+}
+
+/** The label smoothing each loss reads: robust and exo_pair only. */
+export const READS_LABEL_SMOOTHING: readonly DpoLossType[] = ['robust', 'exo_pair'];
 
 export type Stage = 'sft' | 'rm' | 'dpo' | 'ppo' | 'grpo' | 'rloo';
 export const STAGES: readonly Stage[] = ['sft', 'rm', 'dpo', 'ppo', 'grpo', 'rloo'];
@@ -147,8 +177,8 @@ export interface OptionSpec<K extends keyof TrainConfig = keyof TrainConfig> {
   key: K;
   /** 'int' and 'number' are numbers (the rules are resolveConfig's); 'numbers' a list of them; 'strings' a list of names. */
   type: 'int' | 'number' | 'bool' | 'string' | 'numbers' | 'strings';
-  /** The values a string option takes (a select on the page). */
-  choices?: readonly string[];
+  /** The values a string option takes (a select on the page), per stage where they differ. */
+  choices?: ByStage<readonly string[]>;
   default: TrainConfig[K] | ((x: DefaultContext) => TrainConfig[K]);
   group: OptionGroup;
   /** The stages that read it; absent: every stage. Only these get its flag and its field. */
@@ -672,20 +702,66 @@ export const OPTIONS: readonly AnyOption[] = [
     card: 'scale rewards',
     help: "advantages divided by the std of the prompt's group ('group'), of the batch ('batch'), or not at all ('none', Dr. GRPO)",
   },
-  // GRPO: 'dapo' (TRL's default)
+  // DPO: 'sigmoid' (TRL's default, the DPO paper's); GRPO: 'dapo' (TRL's default)
   {
     key: 'lossType',
     type: 'string',
-    choices: LOSS_TYPES,
-    default: 'dapo',
+    choices: (st) => (st === 'dpo' ? DPO_LOSS_TYPES : LOSS_TYPES),
+    default: perStage<string>('dapo', { dpo: 'sigmoid' }),
     group: 'group',
-    stages: ['grpo'],
+    stages: ['dpo', 'grpo'],
     cli: '--loss-type <L>',
     label: 'loss type',
     advanced: true,
     trl: 'loss_type',
     card: 'loss type',
-    help: "how token losses are averaged: 'grpo' over each completion's tokens, then the completions; 'bnpo' and 'dapo' (TRL's default) over the batch's tokens; 'dr_grpo' by completions x max completion length",
+    help: (st) =>
+      st === 'dpo'
+        ? "the preference loss (TRL's): 'sigmoid' (DPO), 'ipo' (per-token averages held to a margin of 1 / (2 {beta})), 'hinge', 'robust' and 'exo_pair' (with {labelSmoothing}), 'nca_pair', 'bco_pair', 'sppo_hard', 'apo_zero', 'apo_down', 'sigmoid_norm', 'sft' (the chosen completions' likelihood); several joined by commas add up, weighted by {lossWeights}"
+        : "how token losses are averaged: 'grpo' over each completion's tokens, then the completions; 'bnpo' and 'dapo' (TRL's default) over the batch's tokens; 'dr_grpo' by completions x max completion length",
+  },
+  // [] = 1 each (TRL's None)
+  {
+    key: 'lossWeights',
+    type: 'numbers',
+    default: () => [],
+    group: 'preference',
+    stages: ['dpo'],
+    cli: '--loss-weights <W,...>',
+    label: 'loss weights',
+    advanced: true,
+    placeholder: '1 each',
+    trl: 'loss_weights',
+    card: 'loss weights',
+    help: 'one weight per loss of {lossType}, commas between (MPO: sigmoid,bco_pair,sft with 0.8,0.2,1; RPO: sigmoid,sft with 1,alpha); default 1 each',
+  },
+  // 1 = no weighting (TRL's None)
+  {
+    key: 'ldAlpha',
+    type: 'number',
+    default: 1,
+    group: 'preference',
+    stages: ['dpo'],
+    cli: '--ld-alpha <A>',
+    label: 'LD alpha',
+    advanced: true,
+    trl: 'ld_alpha',
+    card: 'LD-DPO alpha',
+    help: "LD-DPO: the tokens of the longer completion past the shorter one's length count this much in its log-probability (0 to 1; 1 = all fully, plain DPO): less reward for length alone",
+  },
+  // 0 (TRL's)
+  {
+    key: 'labelSmoothing',
+    type: 'number',
+    default: 0,
+    group: 'preference',
+    stages: ['dpo'],
+    cli: '--label-smoothing <E>',
+    label: 'label smoothing',
+    advanced: true,
+    trl: 'label_smoothing',
+    card: 'label smoothing',
+    help: "the share of rankings taken to be flipped: 'robust' (below 0.5; its paper suggests 0.1) and 'exo_pair' (above 0; its paper suggests 1e-3) read it",
   },
   {
     key: 'normalizeAdvantages',
@@ -842,6 +918,9 @@ const CONFIG_ORDER: readonly (keyof TrainConfig)[] = [
   'rewardWeights',
   'scaleRewards',
   'lossType',
+  'lossWeights',
+  'ldAlpha',
+  'labelSmoothing',
   'normalizeAdvantages',
   'epsilon',
   'epsilonHigh',
@@ -906,7 +985,7 @@ export function formFields(stage: Stage): FormField[] {
     help: helpOf(o, stage, 'form') + (o.defaultText ? `; ${o.defaultText}` : ''),
     type: o.type,
     advanced: Array.isArray(o.advanced) ? o.advanced.includes(stage) : !!o.advanced,
-    ...(o.choices ? { options: o.choices } : {}),
+    ...(o.choices ? { options: byStage(o.choices, stage) } : {}),
     ...(o.placeholder ? { placeholder: o.placeholder } : {}),
   }));
 }

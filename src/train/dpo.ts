@@ -1,16 +1,19 @@
 // Direct Preference Optimization (Rafailov et al. 2023) straight from the user's rankings: every ranking
-// gives its (better, worse) pairs, and
+// gives its (better, worse) pairs, and by default (TRL's loss_type 'sigmoid')
 //   loss = -log sigmoid(beta * ((log pi(y_w) - log ref(y_w)) - (log pi(y_l) - log ref(y_l))))
-// with log pi(y) the summed log-probability of the completion tokens given the prompt. The reference is
-// the SFT model: the base without the adapter when training LoRA, else a frozen copy.
+// with log pi(y) the summed log-probability of the completion tokens given the prompt; TRL's other pairwise
+// losses (IPO, hinge, robust, ...), their weighted sums and LD-DPO's weighting of the longer completion's
+// extra tokens are in dpo-math.ts. The reference is the SFT model: the base without the adapter when
+// training LoRA, else a frozen copy.
 // A step runs the policy forward once for chosen and rejected rows, reads the per-token log-probs back,
-// and turns dloss/dlog pi(y) into per-token cross-entropy weights (CE = -log p, so weight = -dloss/dlog p),
-// so the fused cross-entropy kernel and the usual backward produce the DPO gradient.
+// and turns dloss/dlog pi(token) into per-token cross-entropy weights (CE = -log p, so weight = -dloss/dlog p),
+// so the fused cross-entropy kernel and the usual backward produce the gradient.
 import type { LoraSet } from '../model/lora.ts';
 import { PlanSet, totalUse, type PlanUse } from '../model/plan-set.ts';
 import type { Plan, Transformer } from '../model/transformer.ts';
 import { AdamW, type AdamWConfig } from './adamw.ts';
-import { layoutRows, rowLength, rowWeights, targetWeights } from './layout.ts';
+import { ldWeighted, pairLoss, type DpoLossType } from './dpo-math.ts';
+import { layoutRows, rowLength, targetWeights } from './layout.ts';
 import { rankingPairs, type Ranking } from './reward.ts';
 import { learningRate, type ScheduleConfig } from './schedule.ts';
 
@@ -32,6 +35,10 @@ export interface DpoConfig extends AdamWConfig, ScheduleConfig {
   pairsPerStep: number;
   seqLen: number;
   padId: number;
+  lossTypes?: DpoLossType[]; // TRL's loss_type: ['sigmoid'] when absent
+  lossWeights?: number[]; // one per loss type; absent or [] = 1 each
+  ldAlpha?: number; // LD-DPO's alpha: 1 (absent) = every token fully
+  labelSmoothing?: number; // robust and exo_pair
 }
 
 export interface DpoStep {
@@ -45,9 +52,6 @@ export interface DpoStep {
   gradNorm: number;
   skipped: boolean;
 }
-
-const logSigmoid = (x: number) => (x >= 0 ? -Math.log1p(Math.exp(-x)) : x - Math.log1p(Math.exp(x)));
-const sigmoid = (x: number) => 1 / (1 + Math.exp(-x));
 
 export class DpoTrainer {
   step = 0;
@@ -83,16 +87,16 @@ export class DpoTrainer {
     return { plan, refPlan, ids, targets, ones: targetWeights(targets) };
   }
 
-  /** Summed log-probability of each row's completion under a plan (losses hold -log p per token). */
-  private async rowLogps(plan: Plan, calls: Parameters<Plan['model']['gpu']['run']>[0]): Promise<number[]> {
+  /** Each row's per-token log-probabilities of its completion's targets, in order (losses hold -log p per token). */
+  private async rowLogps(plan: Plan, targets: Int32Array, calls: Parameters<Plan['model']['gpu']['run']>[0]): Promise<number[][]> {
     const gpu = this.policy.gpu;
     await gpu.check('dpo forward', () => gpu.run(calls, 'dpo'));
     const l = await gpu.read(plan.losses);
     const T = plan.T;
     return Array.from({ length: plan.B }, (_, r) => {
-      let s = 0;
-      for (let t = 0; t < T; t++) s -= l[r * T + t]!;
-      return s;
+      const out: number[] = [];
+      for (let t = 0; t < T; t++) if (targets[r * T + t]! >= 0) out.push(-l[r * T + t]!);
+      return out;
     });
   }
 
@@ -100,32 +104,60 @@ export class DpoTrainer {
     const gpu = this.policy.gpu;
     const { plan, refPlan, ids, targets, ones } = await this.layout(pairs);
     refPlan.setBatch(ids, targets, ones);
-    const ref = await this.rowLogps(refPlan, [...refPlan.forward, ...refPlan.loss]);
+    const ref = await this.rowLogps(refPlan, targets, [...refPlan.forward, ...refPlan.loss]);
     plan.setBatch(ids, targets, ones);
     this.lora?.setStep(this.step);
-    const pi = await this.rowLogps(plan, [...plan.zeroGrads, ...plan.forward, ...plan.loss]);
+    const pi = await this.rowLogps(plan, targets, [...plan.zeroGrads, ...plan.forward, ...plan.loss]);
     const { beta } = this.cfg,
-      P = pairs.length,
-      g: number[] = [];
+      types = this.cfg.lossTypes ?? ['sigmoid'],
+      weights = this.cfg.lossWeights?.length ? this.cfg.lossWeights : types.map(() => 1),
+      alpha = this.cfg.ldAlpha ?? 1,
+      e = this.cfg.labelSmoothing ?? 0,
+      P = pairs.length;
+    // per row: d(loss)/d(its log-ratio), the length its first tokens count fully for (LD-DPO), and the SFT term's weight per token
+    const dRow = new Float64Array(2 * P),
+      shared: number[] = [],
+      sftWeight = new Float64Array(2 * P);
     let loss = 0,
       rc = 0,
       rr = 0,
       acc = 0;
+    const chosenTokens = pairs.reduce((n, _, i) => n + pi[2 * i]!.length, 0);
     for (let i = 0; i < P; i++) {
-      const cw = beta * (pi[2 * i]! - ref[2 * i]!),
-        cl = beta * (pi[2 * i + 1]! - ref[2 * i + 1]!);
-      const z = cw - cl;
-      loss -= logSigmoid(z) / P;
+      const [w, l] = [2 * i, 2 * i + 1];
+      const n = Math.min(pi[w]!.length, pi[l]!.length);
+      shared.push(n);
+      const sum = (x: number[]) => (alpha === 1 ? x.reduce((a, b) => a + b, 0) : ldWeighted(x, n, alpha));
+      const scores = { chosen: sum(pi[w]!) - sum(ref[w]!), rejected: sum(pi[l]!) - sum(ref[l]!), chosenTokens: pi[w]!.length, rejectedTokens: pi[l]!.length };
+      const cw = beta * scores.chosen,
+        cl = beta * scores.rejected;
       rc += cw / P;
       rr += cl / P;
-      acc += (z > 0 ? 1 : 0) / P;
-      g.push((beta * sigmoid(-z)) / P); // -dloss/dlog pi(y_w) = +dloss/dlog pi(y_l)
+      acc += (cw - cl > 0 ? 1 : 0) / P;
+      types.forEach((type, k) => {
+        if (type === 'sft') {
+          // the chosen completions' mean negative log-likelihood per token, over the batch's chosen tokens (TRL's 'sft')
+          loss -= (weights[k]! * pi[w]!.reduce((a, b) => a + b, 0)) / Math.max(1, chosenTokens);
+          sftWeight[w] += weights[k]! / Math.max(1, chosenTokens);
+          return;
+        }
+        const f = pairLoss(type, scores, beta, e);
+        loss += (weights[k]! * f.loss) / P;
+        dRow[w] += (f.dChosen * weights[k]!) / P;
+        dRow[l] += (f.dRejected * weights[k]!) / P;
+      });
     }
-    // +g on the chosen row's targets, -g on the rejected one's
-    gpu.write(
-      plan.weights,
-      rowWeights(targets, plan.T, (row) => (row % 2 ? -g[(row - 1) / 2]! : g[row / 2]!)),
-    );
+    // CE weight = -d(loss)/d(log p) per target: -dRow (times alpha past the shared length), plus the SFT term on chosen rows
+    const tokenWeights = new Float32Array(targets.length);
+    for (let r = 0; r < Math.min(2 * P, plan.B); r++) {
+      let k = 0;
+      for (let t = 0; t < plan.T; t++) {
+        const j = r * plan.T + t;
+        if (targets[j]! < 0) continue;
+        tokenWeights[j] = -dRow[r]! * (k++ < shared[r >> 1]! ? 1 : alpha) + sftWeight[r]!;
+      }
+    }
+    gpu.write(plan.weights, tokenWeights);
     const lr = learningRate(this.step + 1, this.cfg);
     this.opt.prepare(this.step + 1, lr);
     await gpu.check('dpo backward', () => gpu.run([...plan.lossFused, ...plan.backward, ...this.opt.calls], 'dpo'));

@@ -1,6 +1,7 @@
 // DPO's stage: every (better, worse) pair of the rankings and {"prompt","chosen","rejected"} records,
 // batchSize pairs a step (dpo.ts). The reference is the base under the adapter (LoRA) or the untouched
 // loaded model (full fine-tuning).
+import { dpoLossTypes } from '../dpo-math.ts';
 import { DpoTrainer, pairsFromRankings } from '../dpo.ts';
 import { rowLength } from '../layout.ts';
 import type { StageRun } from '../stages.ts';
@@ -14,7 +15,17 @@ export async function dpoStage(x: Setup): Promise<StageRun> {
   const totalSteps = x.stepsFor(Math.ceil(pairs.length / B));
   const t = await DpoTrainer.create(
     model,
-    { ...x.sched(totalSteps), beta: c.beta, pairsPerStep: B, seqLen: T, padId: pad },
+    {
+      ...x.sched(totalSteps),
+      beta: c.beta,
+      pairsPerStep: B,
+      seqLen: T,
+      padId: pad,
+      lossTypes: dpoLossTypes(c.lossType),
+      lossWeights: c.lossWeights,
+      ldAlpha: c.ldAlpha,
+      labelSmoothing: c.labelSmoothing,
+    },
     { lora: adapter, reference: adapter ? undefined : x.ctx.base },
   );
   x.cleanup.unshift(() => t.destroy());

@@ -2,6 +2,7 @@
 // rewardRunId names one), and the reference only when beta > 0: the base with the adapter off (LoRA) or
 // the untouched loaded model (full fine-tuning).
 import { callReward } from '../../shared/rewards.ts';
+import type { LossType } from '../../shared/schema.ts';
 import { GrpoTrainer, ModelReward, type RewardScorer } from '../grpo.ts';
 import { totalUse } from '../../model/plan-set.ts';
 import type { StageRun } from '../stages.ts';
@@ -56,7 +57,7 @@ export async function groupStage(x: Setup): Promise<StageRun> {
     maxCompletionLength: c.maxNewTokens,
     temperature: c.temperature,
     scaleRewards: c.scaleRewards,
-    lossType: c.lossType,
+    lossType: c.lossType as LossType, // resolveConfig checked it is one of GRPO's
     normalizeAdvantages: c.normalizeAdvantages,
     epsilon: c.epsilon,
     epsilonHigh: c.epsilonHigh || c.epsilon,
