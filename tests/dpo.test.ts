@@ -6,6 +6,7 @@ import { loadModel } from '../src/model/index.ts';
 import { LoraSet } from '../src/model/lora.ts';
 import { ADAMW_DEFAULTS } from '../src/train/adamw.ts';
 import { DpoTrainer, pairsFromRankings } from '../src/train/dpo.ts';
+import type { DpoLossType } from '../src/train/dpo-math.ts';
 import { Rng } from '../src/shared/sampling.ts';
 import { dot, testGpu } from './helpers/gpu.ts';
 import { randn } from './ref/ops.ts';
@@ -25,13 +26,17 @@ describe('DPO', () => {
     expect(pairsFromRankings(rankings).length).toBe(18);
   });
 
-  it('its gradient matches finite differences of the DPO loss', async () => {
+  it.each([
+    ['sigmoid (DPO)', {}],
+    ['ipo and sft weighted, LD-DPO alpha 0.5', { lossTypes: ['ipo', 'sft'] as DpoLossType[], lossWeights: [1, 0.5], ldAlpha: 0.5, beta: 0.5 }],
+    ['robust with label smoothing, and bco_pair', { lossTypes: ['robust', 'bco_pair'] as DpoLossType[], labelSmoothing: 0.2 }],
+  ])('its gradient matches finite differences of the loss: %s', async (_, loss) => {
     const gpu = await testGpu();
     const { model } = loadModel(gpu, await readModelFolder('tests/fixtures/llama-tiny'));
     const lora = new LoraSet(model, { r: 4, alpha: 8, dropout: 0, targets: ['q_proj', 'v_proj', 'up_proj'] }, { optimizer: true });
     lora.init(1);
     for (const m of lora.modules.values()) lora.params.upload(`${m.module}.lora_B.weight`, Float32Array.from(randn(m.Out * 4, 5, 0.2)));
-    const dpo = await DpoTrainer.create(model, { ...base, lr: 0, maxGradNorm: 0 }, { lora });
+    const dpo = await DpoTrainer.create(model, { ...base, lr: 0, maxGradNorm: 0, ...loss }, { lora });
     const pairs = pairsFromRankings(rankings).slice(0, 6);
     await dpo.trainStep(pairs);
     const name = 'model.layers.0.mlp.up_proj.lora_A.weight';

@@ -324,6 +324,22 @@ describe('trlConfigYaml', () => {
     });
   });
 
+  it("writes DPO's loss settings where they are not TRL's defaults, and refuses them elsewhere", () => {
+    const dpo = (h: Partial<RunHyper>) => yamlOf('dpo', { ...hyper.dpo, ...h });
+    const plain = dpo({ dpoLossTypes: ['sigmoid'], ldAlpha: 1, labelSmoothing: 0 });
+    for (const k of ['loss_type', 'loss_weights', 'ld_alpha', 'label_smoothing']) expect(plain.has(k), k).toBe(false);
+    expect(dpo({ dpoLossTypes: ['ipo'] }).get('loss_type')).toBe('ipo');
+    const mpo = dpo({ dpoLossTypes: ['sigmoid', 'bco_pair', 'sft'], lossWeights: [0.8, 0.2, 1], ldAlpha: 0.5 });
+    expect(mpo.get('loss_type')).toEqual(['sigmoid', 'bco_pair', 'sft']);
+    expect(mpo.get('loss_weights')).toEqual([0.8, 0.2, 1]);
+    expect(mpo.get('ld_alpha')).toBe(0.5);
+    expect(dpo({ dpoLossTypes: ['robust'], labelSmoothing: 0.1 }).get('label_smoothing')).toBe(0.1);
+    expect(() => dpo({ dpoLossTypes: ['sigmoid', 'kto'] })).toThrow(/dpo: dpoLossTypes must be a list of sigmoid \| hinge \| ipo/);
+    expect(() => dpo({ dpoLossTypes: ['sigmoid', 'sft'], lossWeights: [1] })).toThrow(/dpo: lossWeights must be one finite number per loss type/);
+    expect(() => dpo({ ldAlpha: 2 })).toThrow(/dpo: ldAlpha must be a number in \[0, 1\]/);
+    expect(() => trlConfigYaml('grpo', { ...hyper.grpo, ldAlpha: 0.5 }, paths.grpo)).toThrow(/grpo: ldAlpha must be unset \(a DPO setting\)/);
+  });
+
   it('translates stage-specific fields', () => {
     expect(yamlOf('dpo').get('beta')).toBe(0.1);
     expect(yamlOf('dpo').get('learning_rate')).toBe(5e-7);

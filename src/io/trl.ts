@@ -56,6 +56,7 @@
 import { yamlQuote } from './yaml.ts';
 import { exportJsonl, toPreferencePairs, toSftRows, type Prompt, type Record as DataRecord } from './datasets.ts';
 import { BUILTIN_REWARDS } from '../shared/rewards.ts';
+import { DPO_LOSS_TYPES } from '../shared/schema.ts';
 
 export type TrlStage = 'sft' | 'reward' | 'dpo' | 'rloo' | 'grpo';
 export const TRL_STAGES: readonly TrlStage[] = ['sft', 'reward', 'dpo', 'rloo', 'grpo'];
@@ -86,6 +87,10 @@ export interface RunHyper {
   loraDropout: number;
   loraTargets: string[]; // empty = PEFT's default for the architecture
   beta?: number; // DPO
+  dpoLossTypes?: string[]; // DPO: loss_type (TRL's list; DPO_LOSS_TYPES), written where not ['sigmoid']
+  lossWeights?: number[]; // DPO: loss_weights, one per loss type
+  ldAlpha?: number; // DPO: ld_alpha; 1 = TRL's None (no weighting), left out
+  labelSmoothing?: number; // DPO: label_smoothing, written where > 0
   klCoef?: number; // online stages: the KL coefficient (TRL's beta in RLOOConfig and GRPOConfig)
   numGenerations?: number; // K samples per prompt
   maxNewTokens?: number;
@@ -367,6 +372,31 @@ function checkRewardFuncs(stage: TrlStage, names: unknown): void {
   check(dup < 0, stage, 'rewardFuncs', names, `names with distinct Python names (${JSON.stringify((names as string[])[dup])} is ${py[dup]} too)`);
 }
 
+/** Checks DPO's loss settings, and that the other stages take none of them. */
+function validateDpo(stage: TrlStage, h: RunHyper): void {
+  for (const field of ['dpoLossTypes', 'lossWeights', 'ldAlpha', 'labelSmoothing'] as const)
+    check(h[field] === undefined || stage === 'dpo', stage, field, h[field], 'unset (a DPO setting)');
+  const types = h.dpoLossTypes;
+  if (types !== undefined)
+    check(
+      Array.isArray(types) && types.length > 0 && types.every((t) => (DPO_LOSS_TYPES as readonly string[]).includes(t)),
+      stage,
+      'dpoLossTypes',
+      types,
+      `a list of ${DPO_LOSS_TYPES.join(' | ')}`,
+    );
+  if (h.lossWeights !== undefined)
+    check(
+      Array.isArray(h.lossWeights) && h.lossWeights.every((w) => isNum(w, -Infinity)) && h.lossWeights.length === (types ?? ['sigmoid']).length,
+      stage,
+      'lossWeights',
+      h.lossWeights,
+      'one finite number per loss type',
+    );
+  if (h.ldAlpha !== undefined) check(isNum(h.ldAlpha, 0, 1), stage, 'ldAlpha', h.ldAlpha, 'a number in [0, 1]');
+  if (h.labelSmoothing !== undefined) check(isNum(h.labelSmoothing, 0, 0.5, false, true), stage, 'labelSmoothing', h.labelSmoothing, 'a number in [0, 0.5)');
+}
+
 /** Checks what only the online stages (GRPO, RLOO) take, and that the other stages take none of it. */
 function validateOnline(stage: TrlStage, h: RunHyper): void {
   const online = ONLINE.includes(stage);
@@ -436,6 +466,7 @@ function validate(stage: TrlStage, h: RunHyper, datasetPath: string): void {
     check(Array.isArray(h.loraTargets) && h.loraTargets.every(isText), stage, 'loraTargets', h.loraTargets, 'a list of module names');
   }
   if (h.beta !== undefined) check(isNum(h.beta, 0), stage, 'beta', h.beta, 'a number >= 0');
+  validateDpo(stage, h);
   if (h.klCoef !== undefined) check(isNum(h.klCoef, 0), stage, 'klCoef', h.klCoef, 'a number >= 0');
   if (h.numGenerations !== undefined) check(isInt(h.numGenerations, 2), stage, 'numGenerations', h.numGenerations, 'an integer >= 2');
   if (h.maxNewTokens !== undefined) check(isInt(h.maxNewTokens, 1), stage, 'maxNewTokens', h.maxNewTokens, 'an integer >= 1');
@@ -566,6 +597,15 @@ export function trlConfigYaml(stage: TrlStage, h: RunHyper, datasetPath: string)
     case 'dpo':
       add('max_length', h.maxLength, '\nDPOConfig');
       if (h.beta !== undefined) add('beta', h.beta);
+      if (h.dpoLossTypes !== undefined && h.dpoLossTypes.join() !== 'sigmoid')
+        add(
+          'loss_type',
+          h.dpoLossTypes.length === 1 ? h.dpoLossTypes[0]! : h.dpoLossTypes,
+          h.dpoLossTypes.length > 1 ? 'Summed, weighted by loss_weights' : undefined,
+        );
+      if (h.lossWeights?.length) add('loss_weights', h.lossWeights);
+      if (h.ldAlpha !== undefined && h.ldAlpha < 1) add('ld_alpha', h.ldAlpha, 'LD-DPO');
+      if (h.labelSmoothing) add('label_smoothing', h.labelSmoothing);
       break;
     case 'rloo':
     case 'grpo':

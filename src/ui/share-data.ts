@@ -14,6 +14,7 @@ import { hubIdOf, type CardData, type CardStage, type ModelCardInput } from '../
 import { baseRefOf } from '../io/hub.ts';
 import { TRL_STAGES, type ClusterExportInput, type RunHyper, type TrlStage } from '../io/trl.ts';
 import { LORA_DEFAULTS } from '../shared/lora.ts';
+import { dpoLossTypes } from '../shared/schema.ts';
 import * as db from '../store/db.ts';
 import { epochsFor, isGroup, isOnline, resolveConfig, STAGES, type Stage, type TrainConfig, type TrainInput } from '../shared/config.ts';
 import type { ModelInfo, PolicyInfo } from '../worker/api.ts';
@@ -73,7 +74,14 @@ function hyperOf(trl: TrlStage, stage: Stage, c: TrainConfig, model: string, arc
     loraDropout: c.loraDropout,
     loraTargets: arch ? [...LORA_DEFAULTS[arch].targets] : [], // the modules our adapters use; [] = PEFT's default
   };
-  if (stage === 'dpo') h.beta = c.beta;
+  if (stage === 'dpo')
+    Object.assign(h, {
+      beta: c.beta,
+      dpoLossTypes: dpoLossTypes(c.lossType),
+      ...(c.lossWeights.length ? { lossWeights: [...c.lossWeights] } : {}),
+      ldAlpha: c.ldAlpha,
+      labelSmoothing: c.labelSmoothing,
+    });
   if (isOnline(stage)) {
     const k = Math.max(2, c.numSamples); // TRL wants 2 or more (PPO takes 1 here)
     // Our batch counts prompts, each sampled K times; TRL's per_device_train_batch_size counts completions
