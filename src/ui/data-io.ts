@@ -92,13 +92,14 @@ export interface DataCounts {
  * The counters, from the records the stages would take now (stageRecords, the policy a run applies):
  * prompts are the store's prompts (the list on this tab); demonstrations are SFT's records; rankings are
  * the reward model's records (the stored rankings, then the imported ranking and preference records); and
- * comparisons the pairs they give it (K(K-1)/2 per ranking minus ties, one per preference).
+ * comparisons the pairs they give it (K(K-1)/2 per ranking minus ties, one per preference). `policy`: the
+ * tests' stand-in for stageRecords, to show that every count follows it.
  */
-export function dataCounts(d: StageUserData): DataCounts {
-  const rm = stageRecords('rm', d);
+export function dataCounts(d: StageUserData, policy: typeof stageRecords = stageRecords): DataCounts {
+  const rm = policy('rm', d);
   return {
     prompts: d.prompts.length,
-    demonstrations: stageRecords('sft', d).length,
+    demonstrations: policy('sft', d).length,
     rankings: rm.length,
     comparisons: toPreferencePairs(rm).length,
   };

@@ -140,22 +140,22 @@ export interface StageCounts {
   prompts: number;
 }
 
-/** Counts each stage's records, from the user's data (the store's prompts, the Rank tab's rankings, their own records). */
-export function stageCounts(d: UserData): StageCounts {
-  const rm = stageRecords('rm', d),
-    sft = stageRecords('sft', d);
+/** Counts each stage's records, from the user's data (the store's prompts, the Rank tab's rankings, their own records); `policy`: the tests' stand-in for stageRecords. */
+export function stageCounts(d: UserData, policy: typeof stageRecords = stageRecords): StageCounts {
+  const rm = policy('rm', d),
+    sft = policy('sft', d);
   // what the reward model takes from the user's own records alone: their imported rankings and pairs
-  const imported = stageRecords('rm', { prompts: [], rankings: [], records: d.records });
+  const imported = policy('rm', { prompts: [], rankings: [], records: d.records });
   const bothBad = new Set(d.rankings.filter((r) => r.verdict === 'both-bad').map((r) => r.prompt));
   return {
     pairs: toPreferencePairs(rm).length,
     importedPairs: toPreferencePairs(imported).length,
-    dpoPairs: toPreferencePairs(stageRecords('dpo', d)).length,
+    dpoPairs: toPreferencePairs(policy('dpo', d)).length,
     // as the reward model's stage reads them (src/train/stages/common.ts): rankings that give a pair, and each preference
     rmRankings: rewardRankings(rm).length + rm.filter((r) => r.kind === 'preference').length,
     demonstrations: sft.length,
     betterAnswers: sft.filter((r) => r.kind === 'completion' && bothBad.has(r.prompt)).length,
-    prompts: toPrompts(stageRecords('ppo', d)).length, // one prompt per record, as the online stages sample them (toPrompts)
+    prompts: toPrompts(policy('ppo', d)).length, // one prompt per record, as the online stages sample them (toPrompts)
   };
 }
 

@@ -160,9 +160,9 @@ export async function clusterInput(store: db.Store, own: DataRecord[], model: Mo
  * The counts a card shows for the data a run trained on: its snapshot, which the policy (stageRecords) chose
  * when it started, counted as the stage reads it; a record the policy would not give the stage counts for nothing.
  */
-export function dataCounts(stage: string, records: DataRecord[]): CardData {
+export function dataCounts(stage: string, records: DataRecord[], policy: typeof stageRecords = stageRecords): CardData {
   const as: Stage = (STAGES as readonly string[]).includes(stage) ? (stage as Stage) : 'rm'; // (a run of ours always has one)
-  const taken = stageRecords(as, { prompts: [], rankings: [], records }); // the policy gives a stage's own records back as they are
+  const taken = policy(as, { prompts: [], rankings: [], records }); // the policy gives a stage's own records back as they are
   if (as === 'sft') return { demonstrations: taken.length };
   if (isOnline(as)) {
     const ptx = taken.filter((r) => r.kind === 'completion' && r.completion !== '').length; // PPO-ptx's demonstrations, whose prompts are sampled too
