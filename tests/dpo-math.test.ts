@@ -78,7 +78,10 @@ describe('DPO losses', () => {
     expect(() => resolveConfig('dpo', { lossType: 'robust', labelSmoothing: 0.5 }, shape)).toThrow(/config.labelSmoothing: 0.5 is not in \[0, 0.5\)/);
     expect(() => resolveConfig('dpo', { lossType: 'exo_pair' }, shape)).toThrow(/above 0 for 'exo_pair'/);
     expect(() => resolveConfig('dpo', { ldAlpha: 1.5 }, shape)).toThrow(/config.ldAlpha: 1.5 is not in \[0, 1\]/);
-    expect(() => resolveConfig('dpo', { lossType: 'kto' }, shape)).toThrow(/config.lossType: "kto" is not one of 'sigmoid'/);
+    expect(() => resolveConfig('dpo', { lossType: 'ipo,kto' }, shape)).toThrow(
+      /config.lossType: "ipo,kto" is not made of DPO's loss types \(sigmoid, hinge, .*\) joined by commas: 'kto' is none of them/,
+    );
+    expect(() => resolveConfig('dpo', { lossType: 'ipo,ipo' }, shape)).toThrow(/config.lossType: "ipo,ipo" is not a list that names each loss once/);
     // GRPO keeps its own
     expect(resolveConfig('grpo', { rewardFuncs: ['f'] }, shape).lossType).toBe('dapo');
     expect(() => resolveConfig('grpo', { rewardFuncs: ['f'], lossType: 'ipo' }, shape)).toThrow(/config.lossType: "ipo" is not 'grpo'/);

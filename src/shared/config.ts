@@ -215,12 +215,13 @@ export function resolveConfig(stage: Stage, input: TrainInput, model: ModelShape
   if (stage === 'dpo') {
     // a DPO config saved before DPO had loss types holds GRPO's default ('dapo'), which DPO never read: it meant DPO's own
     if ((LOSS_TYPES as readonly string[]).includes(c.lossType)) c.lossType = 'sigmoid';
-    let types: readonly string[] = [];
-    try {
-      types = dpoLossTypes(String(c.lossType));
-    } catch {
-      bad('lossType', `one of ${DPO_LOSS_TYPES.map((x) => `'${x}'`).join(', ')}, or several joined by commas`);
-    }
+    const names = String(c.lossType)
+      .split(',')
+      .map((x) => x.trim());
+    const unknown = names.find((x) => !(DPO_LOSS_TYPES as readonly string[]).includes(x));
+    if (unknown !== undefined) bad('lossType', `made of DPO's loss types (${DPO_LOSS_TYPES.join(', ')}) joined by commas: '${unknown}' is none of them`);
+    if (new Set(names).size !== names.length) bad('lossType', 'a list that names each loss once');
+    const types = dpoLossTypes(String(c.lossType));
     if (!Array.isArray(c.lossWeights) || c.lossWeights.some((x) => typeof x !== 'number' || !Number.isFinite(x)))
       bad('lossWeights', 'a list of finite numbers');
     if (c.lossWeights.length && c.lossWeights.length !== types.length) bad('lossWeights', `one weight per loss type (${types.length})`);

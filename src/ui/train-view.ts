@@ -1009,6 +1009,7 @@ export class TrainView extends CtxView {
     const cur = this.input[f.key] ?? cfg[f.key];
     const value = Array.isArray(cur) ? cur.join(', ') : String(cur);
     const picked = (e: Event) => (e.target as HTMLSelectElement).value;
+    // a select shows a value its choices lack as one more choice (DPO's loss types joined by commas, from a config or the CLI)
     const control =
       f.key === 'rewardRunId' && isGroup(this.stage)
         ? // GRPO/RLOO: a reward model is optional, beside (or instead of) the reward functions
@@ -1026,7 +1027,9 @@ export class TrainView extends CtxView {
         </select>`
           : f.options || f.type === 'bool'
             ? html`<select id=${id} @change=${(e: Event) => this.setField(f.key, picked(e), f.type === 'bool' ? 'bool' : 'text')}>
-            ${(f.options ?? ['false', 'true']).map((o) => html`<option value=${o} ?selected=${o === value}>${o}</option>`)}
+            ${(f.options ? (f.options.includes(value) ? f.options : [...f.options, value]) : ['false', 'true']).map(
+              (o) => html`<option value=${o} ?selected=${o === value}>${o}</option>`,
+            )}
           </select>`
             : f.type === 'numbers'
               ? html`<input id=${id} type="text" inputmode="decimal" autocomplete="off" placeholder=${f.placeholder ?? ''} .value=${value}
