@@ -702,7 +702,9 @@ export const OPTIONS: readonly AnyOption[] = [
     card: 'scale rewards',
     help: "advantages divided by the std of the prompt's group ('group'), of the batch ('batch'), or not at all ('none', Dr. GRPO)",
   },
-  // DPO: 'sigmoid' (TRL's default, the DPO paper's); GRPO: 'dapo' (TRL's default)
+  // DPO: 'sigmoid' (TRL's default, the DPO paper's). Measured on the built-in model (seed 1, 200 comparisons; README,
+  // "DPO's other losses"): ipo, sigmoid_norm, LD-DPO and RPO (sigmoid,sft) did not reach 0.8 within 10 nats for
+  // concise or cheerful either, and sigmoid won most for cheerful. GRPO: 'dapo' (TRL's default)
   {
     key: 'lossType',
     type: 'string',
