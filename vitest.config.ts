@@ -29,6 +29,7 @@ export const GPU_TESTS = [
   'plan-set',
   'ppo',
   'reward',
+  'sampling-gpu',
   'sft',
   'train-cli',
   'worker-grpo',

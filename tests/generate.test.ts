@@ -21,10 +21,11 @@ const fixture = (name: string) => ({
 let lanesGpu: Promise<Gpu> | undefined;
 for (const name of ['gpt2-tiny', 'llama-tiny', 'qwen2-tiny', 'qwen3-tiny']) {
   describe(`${name} generation`, () => {
-    const greedy = async (gpu: Gpu) => {
+    const greedy = async (gpu: Gpu, device = false) => {
       const { dir, ref } = fixture(name);
       const { model } = loadModel(gpu, await readModelFolder(dir));
       const gen = new Generator(model);
+      gen.deviceSampling = device;
       const { prompt_ids, output_ids } = ref.greedy;
       const streamed: number[] = [];
       const r = await gen.generate(prompt_ids, { ...GENERATE_DEFAULTS, temperature: 0, maxNewTokens: output_ids.length - prompt_ids.length }, (_, id) =>
@@ -33,6 +34,13 @@ for (const name of ['gpt2-tiny', 'llama-tiny', 'qwen2-tiny', 'qwen3-tiny']) {
       expect([...prompt_ids, ...r.ids[0]!]).toEqual(output_ids);
       expect(streamed).toEqual(r.ids[0]);
       expect(r.finish).toEqual(['length']);
+      expect(gen.deviceDraws).toBe(device ? r.ids[0]!.length : 0);
+      if (device) {
+        // the entropies the device computes (f32) are the CPU's (float64 over the same logits)
+        gen.deviceSampling = false;
+        const cpu = await gen.generate(prompt_ids, { ...GENERATE_DEFAULTS, temperature: 0, maxNewTokens: output_ids.length - prompt_ids.length });
+        r.entropy[0]!.forEach((e, i) => expect(e).toBeCloseTo(cpu.entropy[0]![i]!, 4));
+      }
       const parts = model.params.entry(model.headName).parts.length;
       gen.destroy();
       model.params.destroy();
@@ -41,6 +49,10 @@ for (const name of ['gpt2-tiny', 'llama-tiny', 'qwen2-tiny', 'qwen3-tiny']) {
 
     it('greedy decoding reproduces the reference', async () => {
       expect(await greedy(await testGpu())).toBe(1);
+    });
+
+    it('greedy decoding reproduces the reference with the tokens drawn on the device', async () => {
+      expect(await greedy(await testGpu(), true)).toBe(1);
     });
 
     it("greedy decoding reproduces the reference with a GPU's matrix-vector kernel (gemv4_nt_lanes: a subgroup splits K)", async () => {
@@ -99,7 +111,10 @@ for (const name of ['gpt2-tiny', 'llama-tiny', 'qwen2-tiny', 'qwen3-tiny']) {
 }
 
 describe('sampling', () => {
-  it('draws from the softmax of the model logits (chi-square), K samples per batch', async () => {
+  it.each([
+    ['on the CPU', false],
+    ['on the device', true],
+  ])('draws from the softmax of the model logits (chi-square), K samples per batch, %s', async (_, device) => {
     const gpu = await testGpu();
     const { dir, ref } = fixture('gpt2-tiny');
     const { model } = loadModel(gpu, await readModelFolder(dir));
@@ -112,6 +127,7 @@ describe('sampling', () => {
     const cfg = { temperature: 1.5, topK: 0, topP: 1 };
     const { ids, probs } = samplingDistribution(logits, cfg);
     const gen = new Generator(model);
+    gen.deviceSampling = device;
     const counts = new Map<number, number>();
     const K = 64,
       runs = 40;
@@ -120,11 +136,31 @@ describe('sampling', () => {
       for (const x of r.ids) counts.set(x[0]!, (counts.get(x[0]!) ?? 0) + 1);
     }
     const n = K * runs;
+    expect(gen.deviceDraws).toBe(device ? n : 0);
     // bins: the 12 likeliest tokens and "the rest"
     const chi = chiSquareTop(ids, probs, counts, n, 12);
     expect(chi).toBeLessThan(32.9); // chi-square, 12 degrees of freedom, p = 0.001
     gen.destroy();
     full.destroy();
+    model.params.destroy();
+  });
+
+  it("a row the device cannot draw (a NaN logit) is drawn on the CPU with the same u: the CPU path's tokens", async () => {
+    const gpu = await testGpu();
+    const { model } = loadModel(gpu, await readModelFolder('tests/fixtures/llama-tiny'));
+    const head = model.headName;
+    const w = await model.params.download(head);
+    const H = model.cfg.hidden;
+    w.fill(NaN, 7 * H, 8 * H); // token 7's logit is NaN at every step
+    model.params.upload(head, w);
+    const cfg = { ...GENERATE_DEFAULTS, maxNewTokens: 5, temperature: 1, numSamples: 3, seed: 3 };
+    const gen = new Generator(model);
+    const cpu = await gen.generate([1, 2, 3], cfg);
+    gen.deviceSampling = true;
+    const dev = await gen.generate([1, 2, 3], cfg);
+    expect(gen.deviceDraws).toBe(0);
+    expect(dev.ids).toEqual(cpu.ids);
+    gen.destroy();
     model.params.destroy();
   });
 
@@ -156,11 +192,15 @@ describe('sampling', () => {
     gen.destroy();
     model.params.destroy();
   });
-  it('generateMany: prompts of different lengths in one batch draw what each would alone', async () => {
+  it.each([
+    ['on the CPU (top-k, top-p)', false],
+    ['on the device', true],
+  ])('generateMany: prompts of different lengths in one batch draw what each would alone, %s', async (_, device) => {
     const gpu = await testGpu();
     const { model } = loadModel(gpu, await readModelFolder('tests/fixtures/llama-tiny'));
     const gen = new Generator(model);
-    const cfg = { ...GENERATE_DEFAULTS, maxNewTokens: 6, temperature: 1, topK: 40, topP: 0.95, numSamples: 3 };
+    gen.deviceSampling = device;
+    const cfg = { ...GENERATE_DEFAULTS, maxNewTokens: 6, temperature: 1, topK: device ? 0 : 40, topP: device ? 1 : 0.95, numSamples: 3 };
     const requests = [
       { prompt: [1, 2, 3], seed: 5 },
       { prompt: [4, 5, 6, 7, 8, 9, 10], seed: 6, maxNewTokens: 4 },
@@ -176,6 +216,7 @@ describe('sampling', () => {
       many[j]!.entropy.flat().forEach((e, i) => expect(e).toBeCloseTo(alone.entropy.flat()[i]!, 4));
     }
     expect(many[1]!.ids.every((x) => x.length <= 4)).toBe(true);
+    expect(gen.deviceDraws > 0).toBe(device);
     expect(streamed.length).toBe(many.flatMap((g) => g.ids).flat().length);
     expect(await gen.generateMany([], cfg)).toEqual([]);
     gen.destroy();

@@ -1,8 +1,10 @@
 // Generation with a KV cache on the GPU: K samples of a prompt (or of several prompts) decoded side by
 // side in one batch.
 // Prefill runs the prompt for all K rows at once; then one token per step, reading back only each
-// row's last logits for sampling on the CPU. Tokens stream out through `onToken` as they are drawn.
-import type { Call } from '../gpu/runtime.ts';
+// row's last logits for sampling on the CPU, or, for a large vocabulary, only the token drawn on the device
+// (src/ops/sampling.ts). Tokens stream out through `onToken` as they are drawn.
+import type { Call, View } from '../gpu/runtime.ts';
+import { drawTokens } from '../ops/sampling.ts';
 import type { LoraSet } from '../model/lora.ts';
 import { KVCache, type Plan, type Transformer } from '../model/transformer.ts';
 import { checkFits, estimateMemory } from '../shared/memory.ts';
@@ -41,6 +43,25 @@ export interface Generation {
   interrupted?: boolean;
 }
 
+/**
+ * Vocabularies at least this large draw their tokens on the device (temperature sampling or greedy; top-k and
+ * top-p stay on the CPU): a row of Qwen's 151,936 logits is 594 KB to read back and took 3.4 ms to draw in
+ * Node, more than a decode step on a GPU. Smaller ones keep the CPU's draw in float64 over the sorted
+ * distribution (sampleToken), on which the built-in model's experiment figures rest. The device draws in id
+ * order in f32 (shaders/sampling.wgsl), so the same seed gives other samples than the CPU's would.
+ */
+export const DEVICE_SAMPLING_VOCAB = 32768;
+
+/** An Rng that gives one fixed draw: a row the device handed back to the CPU draws with the u it already took. */
+class OneDraw extends Rng {
+  constructor(private readonly u: number) {
+    super(0);
+  }
+  override next(): number {
+    return this.u;
+  }
+}
+
 /** Positions a KV cache is planned for are rounded up to a multiple of this, so calls whose lengths
  *  differ a little share one cache and step plan. */
 export const PLAN_BUCKET = 32;
@@ -63,6 +84,11 @@ export class Generator {
   private prefills = new Map<number, Plan>();
   /** Plans built so far (KV-cache step and prefill plans): what reuse saves, for tests and benchmarks. */
   plansBuilt = 0;
+  /** Where tokens are drawn: 'auto' = on the device for vocabularies of DEVICE_SAMPLING_VOCAB or more (where the
+   *  sampling config allows: no top-k, no top-p); true = there whenever the config allows (tests, benchmarks). */
+  deviceSampling: 'auto' | boolean = 'auto';
+  /** Tokens drawn on the device so far (tests, benchmarks). */
+  deviceDraws = 0;
 
   /** `lora`: generate from the base with this adapter (PPO's policy); the base alone is the reference. */
   constructor(
@@ -176,10 +202,40 @@ export class Generator {
     // a request with no new tokens to draw is finished before it starts
     const finish: (FinishReason | undefined)[] = Array.from({ length: R }, (_, r) => (maxNew[Math.floor(r / K)]! < 1 ? 'length' : undefined));
     const V = this.model.cfg.vocabSize;
-    const run = async (plan: Plan, ids: number[], pos0: number): Promise<Float32Array> => {
+    const onDevice =
+      (this.deviceSampling === true || (this.deviceSampling === 'auto' && V >= DEVICE_SAMPLING_VOCAB)) &&
+      (cfg.topK <= 0 || cfg.topK >= V) &&
+      cfg.topP >= 1 &&
+      prefill.logitChunks.length === 1 &&
+      this.step!.logitChunks.length === 1;
+    // the device's draws: each drawing row's u (taken from its Rng as the CPU's draw would take it), and (id, entropy) back
+    const device = onDevice ? { u: gpu.tensor(R, 'draw u'), out: gpu.tensor(2 * R, 'draws'), calls: new Map<Plan, Call[]>() } : undefined;
+    const us = new Float64Array(R); // kept in float64: a row handed back to the CPU draws exactly as the CPU path would
+    const drawing = (r: number, q: number) => q >= requests[Math.floor(r / K)]!.prompt.length && !finish[r];
+    type Step = { plan: Plan; logits?: Float32Array; drawn?: Float32Array };
+    /** Runs `plan` on `ids` from position pos0; its logits predict position q, whose tokens come back drawn (device) or as logits. */
+    const run = async (plan: Plan, ids: number[], pos0: number, q: number): Promise<Step> => {
       plan.setTokens(ids, pos0);
-      await gpu.check('generate', () => gpu.run(plan.forward as Call[], 'generate'));
-      return plan.readLogits();
+      if (!device) {
+        await gpu.check('generate', () => gpu.run(plan.forward as Call[], 'generate'));
+        return { plan, logits: await plan.readLogits() };
+      }
+      if (cfg.temperature > 0) {
+        for (let r = 0; r < R; r++) us[r] = drawing(r, q) ? rngs[r]!.next() : 0;
+        gpu.write(device.u, Float32Array.from(us));
+      }
+      let draw = device.calls.get(plan);
+      if (!draw)
+        device.calls.set(
+          plan,
+          (draw = await drawTokens(
+            gpu,
+            { N: R, V, temperature: cfg.temperature },
+            { logits: plan.logitChunks[0]!.view as View, u: device.u, out: device.out },
+          )),
+        );
+      await gpu.check('generate', () => gpu.run([...(plan.forward as Call[]), ...draw], 'generate'));
+      return { plan, drawn: await gpu.read(device.out) };
     };
     const result = (interrupted: boolean): Generation[] =>
       requests.map((_, j) => {
@@ -192,36 +248,53 @@ export class Generator {
         if (interrupted) g.interrupted = true;
         return g;
       });
-    let logits = await run(prefill, Array.from({ length: R }, (_, r) => requests[Math.floor(r / K)]!.prompt.slice(0, P0)).flat(), 0);
-    // `pos`: the position whose token the logits just computed predict
-    for (let pos = P0; ; pos++) {
-      const next: number[] = [];
-      for (let r = 0; r < R; r++) {
-        const j = Math.floor(r / K),
-          prompt = requests[j]!.prompt,
-          k = r % K;
-        if (pos < prompt.length) {
-          next.push(prompt[pos]!); // this prompt is longer than the prefill: its next token is read, not drawn
-          continue;
+    try {
+      let step = await run(prefill, Array.from({ length: R }, (_, r) => requests[Math.floor(r / K)]!.prompt.slice(0, P0)).flat(), 0, P0);
+      // `pos`: the position whose token the logits just computed predict
+      for (let pos = P0; ; pos++) {
+        const next: number[] = [];
+        for (let r = 0; r < R; r++) {
+          const j = Math.floor(r / K),
+            prompt = requests[j]!.prompt,
+            k = r % K;
+          if (pos < prompt.length) {
+            next.push(prompt[pos]!); // this prompt is longer than the prefill: its next token is read, not drawn
+            continue;
+          }
+          if (finish[r]) {
+            next.push(out[r]![out[r]!.length - 1] ?? 0); // finished rows keep decoding a filler; it is ignored
+            continue;
+          }
+          const drawn = { entropy: 0 };
+          let id: number;
+          if (step.drawn && step.drawn[2 * r]! >= 0) {
+            id = step.drawn[2 * r]!;
+            drawn.entropy = step.drawn[2 * r + 1]!;
+            this.deviceDraws++;
+          } else if (step.drawn) {
+            // NaN, +Inf or every token masked: the CPU's sampler defines the draw, with the u this row took
+            id = sampleToken(await step.plan.readLogits(r, 1), cfg, new OneDraw(us[r]!), drawn);
+          } else {
+            id = sampleToken(step.logits!.subarray(r * V, (r + 1) * V), cfg, rngs[r]!, drawn);
+          }
+          out[r]!.push(id);
+          entropy[r]!.push(drawn.entropy);
+          next.push(id);
+          onToken?.(j, k, id);
+          if (cfg.stopTokenIds.includes(id)) finish[r] = 'eos';
+          else if (cfg.stopWhen?.(k, out[r]!)) finish[r] = 'stop';
+          else if (out[r]!.length >= maxNew[j]!) finish[r] = 'length';
         }
-        if (finish[r]) {
-          next.push(out[r]![out[r]!.length - 1] ?? 0); // finished rows keep decoding a filler; it is ignored
-          continue;
-        }
-        const row = logits.subarray(r * V, (r + 1) * V);
-        const drawn = { entropy: 0 };
-        const id = sampleToken(row, cfg, rngs[r]!, drawn);
-        out[r]!.push(id);
-        entropy[r]!.push(drawn.entropy);
-        next.push(id);
-        onToken?.(j, k, id);
-        if (cfg.stopTokenIds.includes(id)) finish[r] = 'eos';
-        else if (cfg.stopWhen?.(k, out[r]!)) finish[r] = 'stop';
-        else if (out[r]!.length >= maxNew[j]!) finish[r] = 'length';
+        if (finish.every((f) => f)) break;
+        if (cfg.interrupt?.()) return result(true);
+        step = await run(this.step!, next, pos, pos + 1);
       }
-      if (finish.every((f) => f)) break;
-      if (cfg.interrupt?.()) return result(true);
-      logits = await run(this.step!, next, pos);
+    } finally {
+      if (device) {
+        for (const calls of device.calls.values()) gpu.release(calls);
+        gpu.destroy(device.u.buf);
+        gpu.destroy(device.out.buf);
+      }
     }
     return result(false);
   }
