@@ -1,10 +1,11 @@
-// npm run bench [-- --out FILE.json] [--quick] [--no-peer | --peers tfjs,jaxjs] [--reps N] [--only matmul|train|matmul,train|stages|smollm|f16|generate|rl-memory]
+// npm run bench [-- --out FILE.json] [--quick] [--no-peer | --peers tfjs,jaxjs] [--reps N] [--only matmul|train|matmul,train|stages|smollm|f16|generate|device-sampling|rl-memory]
 // Our engine against two peers, TensorFlow.js's WebGPU backend and jax-js's, in the same run on the same adapter
 // (Dawn in Node):
 //   1. matmul throughput for GPT-2-small layer shapes, forward and both backward products
 //   2. one full training step (forward, backward, AdamW) of a GPT-2-shaped model at two sizes
 //   3. generation tokens/s with the KV cache at batch 1 and 8, and recomputing without it, after 32 and 256 tokens
 //   3b. sampling a token on the CPU from a vocabulary of 8k to 152k logits: ours against sorting them (what it did before)
+//   3c. decoding with SmolLM2's and Qwen's vocabularies, the tokens drawn on the CPU against on the device
 //   4. memory: bytes per parameter (full, LoRA), and a PPO setup with a shared base vs four models
 //   5. a SmolLM2-135M-shaped Llama with LoRA: an SFT step, a PPO and a GRPO iteration, tokens/s and memory (bench/smollm.ts)
 //   6. every stage of the recipe on the built-in model: ms per step, positions computed vs tokens held,
@@ -416,6 +417,48 @@ function benchSampling() {
   return rows;
 }
 
+// ---- 3c. drawing on the device ----
+// Decoding with a large vocabulary: the bench's GPT (4 x 256) with SmolLM2's and Qwen's vocabularies, 32 new tokens
+// after 32 of prompt at temperature 1, the tokens drawn on the CPU (each row's logits read back, sampleToken) or on
+// the device (Generator.deviceSampling: two numbers a row read back); decode only (the time of 32 tokens less that
+// of 1), the median of 5, the two alternating.
+async function benchDeviceSampling(gpu: Gpu) {
+  const rows: Record<string, unknown>[] = [];
+  for (const vocab of [49152, 151936]) {
+    const model = new Transformer(gpu, gpt2Config({ ...SMALL, vocab }));
+    initWeights(model, 2);
+    const prompt = Array.from({ length: 32 }, (_, i) => (i * 37) % vocab);
+    for (const K of [1, 8]) {
+      const gens = { cpu: new Generator(model), device: new Generator(model) };
+      gens.cpu.deviceSampling = false;
+      gens.device.deviceSampling = true;
+      const run = async (g: Generator, n: number) => {
+        const t0 = performance.now();
+        await g.generate(prompt, { ...GENERATE_DEFAULTS, numSamples: K, maxNewTokens: n, temperature: 1, seed: 1 });
+        return performance.now() - t0;
+      };
+      const NEW = 32;
+      for (const g of Object.values(gens)) await run(g, NEW);
+      const diffs = { cpu: [] as number[], device: [] as number[] };
+      for (let i = 0; i < 5; i++) for (const k of ['cpu', 'device'] as const) diffs[k].push((await run(gens[k], NEW)) - (await run(gens[k], 1)));
+      const tps = (k: 'cpu' | 'device') => round(((K * (NEW - 1)) / median(diffs[k])) * 1000, 1);
+      rows.push({
+        name: 'gpt-small-4x256',
+        vocab,
+        batch: K,
+        cpu_draw_tokens_per_s: tps('cpu'),
+        device_draw_tokens_per_s: tps('device'),
+        speedup: round(tps('device')! / tps('cpu')!),
+      });
+      if (!(gens.device.deviceDraws > 0) || gens.cpu.deviceDraws !== 0) throw new Error('device sampling bench: the draws did not happen where asked');
+      for (const g of Object.values(gens)) g.destroy();
+    }
+    model.params.destroy();
+  }
+  for (const r of rows) log(`device sampling ${JSON.stringify(r)}`);
+  return rows;
+}
+
 // ---- 4. memory ----
 async function benchMemory(gpu: Gpu, s: GptShape) {
   const cfg = gpt2Config(s);
@@ -575,7 +618,7 @@ function gitHead(): string {
 }
 /** The commit measured: BENCH_COMMIT (the commit a packed bundle was built from, bench/gpu/run.sh), else the checkout's. */
 const commitOf = (): string => process.env.BENCH_COMMIT || gitHead();
-/** A one-section run (--only smollm, generate, f16, stages, rl-memory): its document printed, and written to --out when given. */
+/** A one-section run (--only smollm, generate, device-sampling, f16, stages, rl-memory): its document printed, and written to --out when given. */
 function emitSection(section: Record<string, unknown>): never {
   const text = JSON.stringify({ adapter: gpu.adapter, date: new Date().toISOString(), commit: commitOf(), ...section }, null, 2);
   console.log(text);
@@ -583,7 +626,9 @@ function emitSection(section: Record<string, unknown>): never {
   process.exit(0);
 }
 if (opt.only === 'smollm') emitSection({ smollm2: await benchSmolLM2(gpu, log, !!opt.quick) });
-if (opt.only === 'generate') emitSection({ generation: await benchGenerate(gpu, 'gpt-small-4x256', SMALL), sampling: benchSampling() });
+if (opt.only === 'generate')
+  emitSection({ generation: await benchGenerate(gpu, 'gpt-small-4x256', SMALL), sampling: benchSampling(), device_sampling: await benchDeviceSampling(gpu) });
+if (opt.only === 'device-sampling') emitSection({ device_sampling: await benchDeviceSampling(gpu) });
 // the LoRA SFT step on an f32 and an f16 base, in one run (issue 10)
 if (opt.only === 'f16') emitSection({ f16_base: await benchF16Sft(gpu, log, !!opt.quick) });
 if (opt.only === 'stages') emitSection({ stages: await benchStages(gpu, log, !!opt.quick) });
@@ -627,6 +672,7 @@ if (!only || only.includes('train')) {
 disposeJaxjs(); // its buffer pool never shrinks: let go of the memory before the rest
 const generation = opt.only ? [] : await benchGenerate(gpu, 'gpt-small-4x256', SMALL);
 const sampling = opt.only ? [] : benchSampling();
+const deviceSampling = opt.only ? [] : await benchDeviceSampling(gpu);
 const memory = opt.only ? undefined : await benchMemory(gpu, GPT2);
 const rlMemory = opt.only ? [] : [await benchRlMemory(gpu, 'gpt2-124m', gpt2Config(GPT2)), await benchRlMemory(gpu, 'smollm2-135m', SMOLLM2_135M())];
 const smollm2 = opt.only ? undefined : await benchSmolLM2(gpu, log, !!opt.quick);
@@ -655,6 +701,7 @@ const doc = {
   train,
   generation,
   sampling,
+  device_sampling: deviceSampling,
   memory: memory ?? null,
   rl_memory: rlMemory,
   smollm2: smollm2 ?? null,
@@ -707,6 +754,10 @@ const table = [
         '| sampling a token on the CPU | vocabulary | settings | sorting ms | ours ms | speedup |',
         '| --- | --- | --- | --- | --- | --- |',
         ...sampling.map((r) => `| ${r.family} | ${r.vocab} | ${r.config} | ${r.sort_ms} | ${r.ours_ms} | ${r.speedup} |`),
+        '',
+        '| decoding, drawn on the CPU vs the device | vocabulary | batch | CPU draw tokens/s | device draw tokens/s | speedup |',
+        '| --- | --- | --- | --- | --- | --- |',
+        ...deviceSampling.map((r) => `| ${r.name} | ${r.vocab} | ${r.batch} | ${r.cpu_draw_tokens_per_s} | ${r.device_draw_tokens_per_s} | ${r.speedup} |`),
         '',
         `memory (GPT-2 124M): ${memory.bytes_per_param_full_training} bytes/param full training, ${memory.bytes_per_param_lora_r8} bytes/param with LoRA r=8; PPO setup ${(memory.ppo_setup_bytes.four_separate_models / 2 ** 20).toFixed(0)} MiB as four models vs ${(memory.ppo_setup_bytes.shared_base_with_lora / 2 ** 20).toFixed(0)} MiB on a shared base`,
         '',

@@ -38,7 +38,7 @@ const namesOf = (text: string) => [
 const PRELUDE_NAMES = namesOf(prelude);
 /** The shaders that reduce across a workgroup: with the prelude's wg_reduce, or (matmul's gemv_nt) a `//#if subgroups`
  *  part of their own. On the subgroup path they take the subgroup versions; every other shader compiles as on the other. */
-const REDUCING = ['attention', 'crossentropy', 'matmul', 'norm', 'optim'];
+const REDUCING = ['attention', 'crossentropy', 'matmul', 'norm', 'optim', 'sampling'];
 const PATHS: ReductionPath[] = ['workgroup', 'subgroups'];
 
 // the layouts the launchers used to declare by hand (a trailing slot no entry uses is no longer bound)
@@ -77,6 +77,7 @@ const LAYOUTS: [string, string, string][] = [
   ['residual', 'accumulate', 'uwr'],
   ['residual', 'zero', 'uw'],
   ['rope', 'main', 'urrw'],
+  ['sampling', 'draw', 'urrw'],
 ];
 
 describe('shader layouts from the WGSL', () => {
