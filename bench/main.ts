@@ -450,7 +450,10 @@ async function benchDeviceSampling(gpu: Gpu) {
         device_draw_tokens_per_s: tps('device'),
         speedup: round(tps('device')! / tps('cpu')!),
       });
-      if (!(gens.device.deviceDraws > 0) || gens.cpu.deviceDraws !== 0) throw new Error('device sampling bench: the draws did not happen where asked');
+      if (!(gens.device.deviceDraws > 0) || gens.cpu.deviceDraws !== 0)
+        throw new Error(
+          `device sampling bench: the draws did not happen where asked (${gens.device.deviceDraws} on the device, ${gens.cpu.deviceDraws} by the CPU generator)`,
+        );
       for (const g of Object.values(gens)) g.destroy();
     }
     model.params.destroy();

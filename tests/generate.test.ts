@@ -68,6 +68,12 @@ for (const name of ['gpt2-tiny', 'llama-tiny', 'qwen2-tiny', 'qwen3-tiny']) {
       expect(await greedy(await tightGpu(parseConfig(config), 1, ref.greedy.output_ids.length))).toBeGreaterThanOrEqual(2);
     });
 
+    it('greedy decoding reproduces the reference with the tokens drawn on the device from logits in vocabulary chunks', async () => {
+      const { dir, ref } = fixture(name);
+      const { config } = await readModelFolder(dir);
+      expect(await greedy(await tightGpu(parseConfig(config), 1, ref.greedy.output_ids.length), true)).toBeGreaterThanOrEqual(2);
+    });
+
     it('cached decoding gives the logits of a full recompute at every step', async () => {
       const gpu = await testGpu();
       const { dir, ref } = fixture(name);

@@ -2,7 +2,8 @@
 // definition: the id at which u z, less each exp((l - max) / T) in id order, falls below 0; greedy is the first id
 // of the max; the entropy is the CPU sampler's; rows the CPU must define (NaN, +Inf, all masked) come back as -1.
 import { describe, expect, it } from 'vitest';
-import { drawTokens } from '../src/ops/sampling.ts';
+import type { LogitChunk } from '../src/ops/crossentropy.ts';
+import { drawScratch, drawTokens } from '../src/ops/sampling.ts';
 import { entropyOf, Rng } from '../src/shared/sampling.ts';
 import { run, testGpu, upload } from './helpers/gpu.ts';
 
@@ -29,18 +30,26 @@ function reference(row: Float32Array, T: number, u: number, k = -1): { id: numbe
   return { id, margin, outside };
 }
 
-async function drawn(rows: Float32Array[], T: number, us: number[]): Promise<Float32Array> {
+/** The rows drawn on the device, their logits given in vocabulary chunks of `split` columns (the last one the rest). */
+async function drawn(rows: Float32Array[], T: number, us: number[], split = Infinity): Promise<Float32Array> {
   const gpu = await testGpu();
   const V = rows[0]!.length,
     N = rows.length;
-  const flat = new Float32Array(N * V);
-  rows.forEach((r, i) => flat.set(r, i * V));
-  const logits = upload(gpu, flat),
-    u = upload(gpu, us),
-    out = gpu.tensor(2 * N, 'out');
-  await run(gpu, drawTokens(gpu, { N, V, temperature: T }, { logits, u, out }));
+  const chunks: LogitChunk[] = [];
+  for (let v0 = 0; v0 < V; v0 += split) {
+    const vn = Math.min(split, V - v0),
+      flat = new Float32Array(N * vn);
+    rows.forEach((r, i) => flat.set(r.subarray(v0, v0 + vn), i * vn));
+    chunks.push({ v0, vn, view: upload(gpu, flat) });
+  }
+  const need = drawScratch(N, chunks.length);
+  const u = upload(gpu, us),
+    out = gpu.tensor(2 * N, 'out'),
+    state = gpu.tensor(need.state, 'state'),
+    masses = gpu.tensor(need.masses, 'masses');
+  await run(gpu, drawTokens(gpu, { N, temperature: T }, { chunks, u, out, state, masses }));
   const r = await gpu.read(out);
-  for (const v of [logits, u, out]) gpu.destroy(v.buf);
+  for (const v of [...chunks.map((c) => c.view), u, out, state, masses]) gpu.destroy(v.buf);
   return r;
 }
 
@@ -49,15 +58,17 @@ const randomRow = (V: number, scale: number) => Float32Array.from({ length: V },
 
 describe('drawing on the device', () => {
   it.each([
-    [1000, 1, 4],
-    [5003, 0.7, 8],
-    [300, 1.5, 3],
-    [70, 1, 6], // fewer columns than threads: most threads hold none
-  ])('draws what the float64 walk draws (V %i, temperature %f, logits within +-%i)', async (V, T, scale) => {
+    [1000, 1, 4, Infinity],
+    [5003, 0.7, 8, Infinity],
+    [5003, 0.7, 8, 2000], // three vocabulary chunks, as the LM head writes a large vocabulary's logits
+    [300, 1.5, 3, Infinity],
+    [300, 1, 3, 7], // 43 chunks of 7 columns: most threads of every chunk hold none
+    [70, 1, 6, Infinity], // fewer columns than threads: most threads hold none
+  ])('draws what the float64 walk draws (V %i, temperature %f, logits within +-%i, chunks of %f)', async (V, T, scale, split) => {
     const rows = Array.from({ length: 24 }, () => randomRow(V, scale));
     // the same row's u from 0 to just below 1, and random ones
     const us = rows.map((_, i) => (i < 3 ? [0, 0.5, 0.99999994][i]! : rng.next()));
-    const out = await drawn(rows, T, us);
+    const out = await drawn(rows, T, us, split);
     let exact = 0;
     rows.forEach((row, i) => {
       const got = out[2 * i]!;
@@ -82,8 +93,13 @@ describe('drawing on the device', () => {
     const allMasked = new Float32Array(V).fill(-Infinity);
     const rows = [masked, masked, masked, nan, inf, allMasked];
     const us = [0, 0.3, 0.99999994, 0.5, 0.5, 0.5];
-    for (const T of [1, 0]) {
-      const out = await drawn(rows, T, us);
+    for (const [T, split] of [
+      [1, Infinity],
+      [0, Infinity],
+      [1, 250],
+      [0, 250],
+    ] as const) {
+      const out = await drawn(rows, T, us, split);
       for (let i = 0; i < 3; i++) {
         expect(out[2 * i]! % 3, `row ${i} at T ${T}`).toBe(0);
         if (T === 1) expect(out[2 * i]!).toBe(reference(masked, 1, us[i]!).id);
@@ -101,9 +117,11 @@ describe('drawing on the device', () => {
     const second = randomRow(V, 2);
     second[3] = 5;
     second[1999] = 5;
-    const out = await drawn([row, second], 0, [0.7, 0.2]);
-    expect([out[0], out[2]]).toEqual([1500, 3]);
-    expect(out[1]!).toBeCloseTo(entropyOf(row), 4);
+    for (const split of [Infinity, 1600, 1501]) {
+      const out = await drawn([row, second], 0, [0.7, 0.2], split);
+      expect([out[0], out[2]], `chunks of ${split}`).toEqual([1500, 3]);
+      expect(out[1]!).toBeCloseTo(entropyOf(row), 4);
+    }
   });
 
   it('draws each token about as often as its probability says (a 6-token row, 4800 draws)', async () => {

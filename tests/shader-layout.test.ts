@@ -77,7 +77,10 @@ const LAYOUTS: [string, string, string][] = [
   ['residual', 'accumulate', 'uwr'],
   ['residual', 'zero', 'uw'],
   ['rope', 'main', 'urrw'],
-  ['sampling', 'draw', 'urrw'],
+  ['sampling', 'chunk_max', 'urrw'],
+  ['sampling', 'chunk_mass', 'urrww'],
+  ['sampling', 'pick', 'urrwww'],
+  ['sampling', 'walk', 'urrwww'],
 ];
 
 describe('shader layouts from the WGSL', () => {

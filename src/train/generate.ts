@@ -3,8 +3,8 @@
 // Prefill runs the prompt for all K rows at once; then one token per step, reading back only each
 // row's last logits for sampling on the CPU, or, for a large vocabulary, only the token drawn on the device
 // (src/ops/sampling.ts). Tokens stream out through `onToken` as they are drawn.
-import type { Call, View } from '../gpu/runtime.ts';
-import { drawTokens } from '../ops/sampling.ts';
+import type { Call } from '../gpu/runtime.ts';
+import { drawScratch, drawTokens } from '../ops/sampling.ts';
 import type { LoraSet } from '../model/lora.ts';
 import { KVCache, type Plan, type Transformer } from '../model/transformer.ts';
 import { checkFits, estimateMemory } from '../shared/memory.ts';
@@ -203,13 +203,18 @@ export class Generator {
     const finish: (FinishReason | undefined)[] = Array.from({ length: R }, (_, r) => (maxNew[Math.floor(r / K)]! < 1 ? 'length' : undefined));
     const V = this.model.cfg.vocabSize;
     const onDevice =
-      (this.deviceSampling === true || (this.deviceSampling === 'auto' && V >= DEVICE_SAMPLING_VOCAB)) &&
-      (cfg.topK <= 0 || cfg.topK >= V) &&
-      cfg.topP >= 1 &&
-      prefill.logitChunks.length === 1 &&
-      this.step!.logitChunks.length === 1;
+      (this.deviceSampling === true || (this.deviceSampling === 'auto' && V >= DEVICE_SAMPLING_VOCAB)) && (cfg.topK <= 0 || cfg.topK >= V) && cfg.topP >= 1;
     // the device's draws: each drawing row's u (taken from its Rng as the CPU's draw would take it), and (id, entropy) back
-    const device = onDevice ? { u: gpu.tensor(R, 'draw u'), out: gpu.tensor(2 * R, 'draws'), calls: new Map<Plan, Call[]>() } : undefined;
+    const scratch = drawScratch(R, Math.max(prefill.logitChunks.length, this.step!.logitChunks.length));
+    const device = onDevice
+      ? {
+          u: gpu.tensor(R, 'draw u'),
+          out: gpu.tensor(2 * R, 'draws'),
+          state: gpu.tensor(scratch.state, 'draw state'),
+          masses: gpu.tensor(scratch.masses, 'draw masses'),
+          calls: new Map<Plan, Call[]>(),
+        }
+      : undefined;
     const us = new Float64Array(R); // kept in float64: a row handed back to the CPU draws exactly as the CPU path would
     const drawing = (r: number, q: number) => q >= requests[Math.floor(r / K)]!.prompt.length && !finish[r];
     type Step = { plan: Plan; logits?: Float32Array; drawn?: Float32Array };
@@ -225,15 +230,7 @@ export class Generator {
         gpu.write(device.u, Float32Array.from(us));
       }
       let draw = device.calls.get(plan);
-      if (!draw)
-        device.calls.set(
-          plan,
-          (draw = await drawTokens(
-            gpu,
-            { N: R, V, temperature: cfg.temperature },
-            { logits: plan.logitChunks[0]!.view as View, u: device.u, out: device.out },
-          )),
-        );
+      if (!draw) device.calls.set(plan, (draw = await drawTokens(gpu, { N: R, temperature: cfg.temperature }, { ...device, chunks: plan.logitChunks })));
       await gpu.check('generate', () => gpu.run([...(plan.forward as Call[]), ...draw], 'generate'));
       return { plan, drawn: await gpu.read(device.out) };
     };
@@ -292,8 +289,7 @@ export class Generator {
     } finally {
       if (device) {
         for (const calls of device.calls.values()) gpu.release(calls);
-        gpu.destroy(device.u.buf);
-        gpu.destroy(device.out.buf);
+        for (const v of [device.u, device.out, device.state, device.masses]) gpu.destroy(v.buf);
       }
     }
     return result(false);
