@@ -91,7 +91,7 @@ fn chunk_mass(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
       s1 += e * (l - m);
     }
     if (l == m && first == NONE) { first = -f32(p.v0 + i); }
-    if (p.temp > 0.0) { mass += exp((l - m) / p.temp); }
+    if (p.temp == 1.0) { mass += e; } else if (p.temp > 0.0) { mass += exp((l - m) / p.temp); } // (l - m) / 1 is l - m: the walk's e
   }
   masses[(row * p.C + p.c) * 256u + lid] = mass;
   z1 = wg_reduce(z1, lid, 256u, false);
