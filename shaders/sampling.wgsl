@@ -47,18 +47,24 @@ fn row_max(row: u32) -> f32 {
 }
 
 fn the_row(wid: vec3<u32>, nwg: vec3<u32>) -> u32 { return p.r0 + group_index(wid, nwg); }
+// whether `row` is among this dispatch's rows
+fn live(row: u32) -> bool { return row < p.r0 + p.n && row < p.N; }
+// the columns [x, y) of the chunk thread `lid` owns: K = ceil(vn / 256) contiguous ones
+fn span(lid: u32) -> vec2<u32> {
+  let K = (p.vn + 255u) / 256u;
+  let a = min(lid * K, p.vn);
+  return vec2<u32>(a, min(a + K, p.vn));
+}
 
 @compute @workgroup_size(256)
 fn chunk_max(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let row = the_row(wid, nwg);
-  if (row >= p.r0 + p.n || row >= p.N) { return; }
+  if (!live(row)) { return; }
   let base = row * p.vn;
-  let K = (p.vn + 255u) / 256u;
-  let a = min(lid * K, p.vn);
-  let b = min(a + K, p.vn);
+  let cols = span(lid);
   var m = -3.0e38;
   var bad = 0.0;
-  for (var i = a; i < b; i++) {
+  for (var i = cols.x; i < cols.y; i++) {
     let l = logits[base + i];
     if (undefined_logit(l)) { bad = 1.0; } else { m = max(m, l); }
   }
@@ -73,17 +79,15 @@ fn chunk_max(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
 @compute @workgroup_size(256)
 fn chunk_mass(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let row = the_row(wid, nwg);
-  if (row >= p.r0 + p.n || row >= p.N) { return; }
+  if (!live(row)) { return; }
   let base = row * p.vn;
-  let K = (p.vn + 255u) / 256u;
-  let a = min(lid * K, p.vn);
-  let b = min(a + K, p.vn);
+  let cols = span(lid);
   let m = row_max(row);
   var z1 = 0.0;
   var s1 = 0.0;
   var first = NONE;
   var mass = 0.0;
-  for (var i = a; i < b; i++) {
+  for (var i = cols.x; i < cols.y; i++) {
     let l = logits[base + i];
     let e = exp(l - m);
     if (e > 0.0) {
@@ -108,7 +112,7 @@ fn chunk_mass(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
 @compute @workgroup_size(64)
 fn pick(@builtin(global_invocation_id) gid: vec3<u32>) {
   let row = p.r0 + gid.x;
-  if (row >= p.r0 + p.n || row >= p.N) { return; }
+  if (!live(row)) { return; }
   var bad = 0.0;
   var z1 = 0.0;
   var s1 = 0.0;
@@ -166,17 +170,15 @@ fn pick(@builtin(global_invocation_id) gid: vec3<u32>) {
 @compute @workgroup_size(256)
 fn walk(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let row = the_row(wid, nwg);
-  if (row >= p.r0 + p.n || row >= p.N) { return; }
+  if (!live(row)) { return; }
   if (u32(state[claim_slot(row, 0u)]) != p.c || u32(state[claim_slot(row, 1u)]) != lid) { return; }
   let base = row * p.vn;
-  let K = (p.vn + 255u) / 256u;
-  let a = min(lid * K, p.vn);
-  let b = min(a + K, p.vn);
+  let cols = span(lid);
   let m = row_max(row);
   let goal = state[claim_slot(row, 3u)];
   var cum = state[claim_slot(row, 2u)];
-  var id = a;
-  for (var i = a; i < b; i++) {
+  var id = cols.x;
+  for (var i = cols.x; i < cols.y; i++) {
     let e = exp((logits[base + i] - m) / p.temp);
     if (e > 0.0) {
       id = i;
