@@ -4,6 +4,7 @@ import { parseJsonStrict } from './io/json-strict.ts';
 import { parseSafetensors } from './io/safetensors.ts';
 import { loadModel } from './model/index.ts';
 import { matmul } from './ops/matmul.ts';
+import { GENERATE_DEFAULTS, Generator } from './train/generate.ts';
 
 export interface SelfTestRow {
   name: string;
@@ -77,6 +78,25 @@ export async function selfTest(
   add({ name: 'frozen gpt2-tiny loss vs PyTorch', pass: frel < (frozen.f16Weights ? 1e-4 : 1e-5), detail: `${path}: relative error ${frel.toExponential(2)}` });
   fp.destroy();
   frozen.destroy();
+
+  // 4. Tokens drawn on the device (shaders/sampling.wgsl, what decoding a large vocabulary uses): greedy decoding of
+  //    the same model with the draws on the device and on the CPU, the same tokens and entropies.
+  const m4 = loadModel(gpu, { config, weights, configFile: dir + 'config.json' }).model;
+  const gen = new Generator(m4);
+  const prompt = expected.input_ids[0]!.slice(0, 4);
+  const greedy = { ...GENERATE_DEFAULTS, temperature: 0, maxNewTokens: 8 };
+  gen.deviceSampling = true;
+  const onDevice = await gen.generate(prompt, greedy);
+  gen.deviceSampling = false;
+  const onCpu = await gen.generate(prompt, greedy);
+  const entropyErr = Math.max(...onDevice.entropy[0]!.map((e, i) => Math.abs(e - onCpu.entropy[0]![i]!)));
+  add({
+    name: 'tokens drawn on the device',
+    pass: gen.deviceDraws === 8 && onDevice.ids[0]!.join() === onCpu.ids[0]!.join() && entropyErr < 1e-4,
+    detail: `${gen.deviceDraws} greedy tokens on the device: ${onDevice.ids[0]!.join(' ')}; on the CPU: ${onCpu.ids[0]!.join(' ')}; entropies within ${entropyErr.toExponential(1)}`,
+  });
+  gen.destroy();
+  m4.destroy();
   for (const v of [av, bv, cv]) gpu.destroy(v.buf);
   return rows;
 }

@@ -24,6 +24,8 @@ describe('playground page', () => {
     expect(body).toMatch(/gpt2-tiny loss vs PyTorch\s+pass/);
     // SwiftShader has no 'shader-f16': a frozen model (the base under LoRA) keeps its weights in f32 here
     expect(body).toMatch(/frozen gpt2-tiny loss vs PyTorch\s+pass\s+f32 weights \(the adapter has no 'shader-f16'\)/);
+    // the tokens decoding draws on the device (large vocabularies): the CPU's greedy tokens, under SwiftShader's compiler too
+    expect(body).toMatch(/tokens drawn on the device\s+pass\s+8 greedy tokens on the device/);
     // the built-in model, served by this site: three streamed samples for a demo prompt
     await page.waitForSelector('body[data-demo="done"]', { timeout: 300_000 });
     await page.screenshot({ path: 'test-results/builtin-model.png', fullPage: true });
