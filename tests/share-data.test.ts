@@ -247,7 +247,16 @@ describe('share data', () => {
         updatedAt: 10,
       }),
     );
+    await db.putRun(
+      store,
+      run('dpo1', 'dpo', { config: { loraRank: 8, lossType: 'sigmoid,sft', lossWeights: [1, 0.5], ldAlpha: 0.3, beta: 0.2 }, updatedAt: 11 }),
+    );
     const input = await clusterInput(store, [demo(1)], model, await db.listRuns(store));
+    // DPO's loss settings go to dpo.yaml as TRL names them
+    expect(input.hyper.dpo).toMatchObject({ beta: 0.2, dpoLossTypes: ['sigmoid', 'sft'], lossWeights: [1, 0.5], ldAlpha: 0.3, labelSmoothing: 0 });
+    const dpoYaml = new TextDecoder().decode(clusterExport(input).get('dpo.yaml'));
+    expect(dpoYaml).toContain('loss_type:\n  - "sigmoid"\n  - "sft"\n');
+    expect(dpoYaml).toContain('ld_alpha: 0.3');
     // TRL's RLOO now continues the RLOO run, not the PPO one
     expect(input.hyper.rloo).toMatchObject({
       klCoef: 0.02,

@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { LORA_DEFAULTS } from '../src/model/lora.ts';
 import { resolveConfig } from '../src/shared/config.ts';
-import { layoutRows, rowWeights, targetWeights } from '../src/train/layout.ts';
+import { layoutRows, targetWeights } from '../src/train/layout.ts';
 import { loraConfig, stepper } from '../src/train/stages/common.ts';
 
 const SEQS = [
@@ -60,12 +60,9 @@ describe('layoutRows', () => {
     expect([...placed]).toEqual([...targetWeights(laid.targets)]);
   });
 
-  it('weights targets by a constant or by row', () => {
+  it('weights targets by a constant', () => {
     const { targets } = layoutRows(SEQS.slice(0, 2), B, T, PAD);
     expect([...targetWeights(targets, 0.25)]).toEqual([...targets].map((t) => (t >= 0 ? 0.25 : 0)));
-    const g = [0.5];
-    const w = rowWeights(targets, T, (row) => (row % 2 ? -g[(row - 1) / 2]! : g[row / 2]!));
-    expect([...w]).toEqual([...targets].map((t, j) => (t < 0 ? 0 : Math.floor(j / T) === 0 ? 0.5 : -0.5)));
   });
 });
 

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import type { Record as DataRecord } from '../src/io/datasets.ts';
 import { tickLabels } from '../src/ui/chart.ts';
 import { divergingColor, fmtValue, isSpecialToken, userPrompt } from '../src/ui/inspect-view.ts';
-import { dataSummary, phaseEta, rewardModelLabel } from '../src/ui/train-view.ts';
+import { dataSummary, phaseEta, rewardModelLabel, selectChoices } from '../src/ui/train-view.ts';
 
 describe('chart value axis', () => {
   it('writes the decimals the tick spacing needs, so small values are not all "0"', () => {
@@ -113,5 +113,12 @@ describe('the ETA inside a long online step', () => {
     expect(phaseEta({ ...at, phase: 'updating', stepSecs: 0, secondsPerStep: 7300, stepsAfter: 0 })).toBe(
       'about 2 h 2 min left in this step, about 2 h 2 min in the run',
     );
+  });
+});
+
+describe("the Train form's selects", () => {
+  it('offer the current value where the choices lack it (a combination of DPO losses)', () => {
+    expect(selectChoices(['sigmoid', 'ipo', 'sft'], 'ipo')).toEqual(['sigmoid', 'ipo', 'sft']);
+    expect(selectChoices(['sigmoid', 'ipo', 'sft'], 'sigmoid,sft')).toEqual(['sigmoid', 'ipo', 'sft', 'sigmoid,sft']);
   });
 });

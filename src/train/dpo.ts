@@ -127,7 +127,7 @@ export class DpoTrainer {
       const [w, l] = [2 * i, 2 * i + 1];
       const n = Math.min(pi[w]!.length, pi[l]!.length);
       shared.push(n);
-      const sum = (x: number[]) => (alpha === 1 ? x.reduce((a, b) => a + b, 0) : ldWeighted(x, n, alpha));
+      const sum = (x: number[]) => ldWeighted(x, n, alpha); // alpha 1: the plain sum, to the bit (1 x is exact)
       const scores = { chosen: sum(pi[w]!) - sum(ref[w]!), rejected: sum(pi[l]!) - sum(ref[l]!), chosenTokens: pi[w]!.length, rejectedTokens: pi[l]!.length };
       const cw = beta * scores.chosen,
         cl = beta * scores.rejected;

@@ -65,10 +65,6 @@ export function layoutRows(seqs: readonly Sequence[], B: number, T: number, padI
 /** `weight` (1) where a position has a target, 0 elsewhere. */
 export const targetWeights = (targets: Int32Array, weight = 1): Float32Array => Float32Array.from(targets, (t) => (t >= 0 ? weight : 0));
 
-/** `weightOf(row)` on every target of each row of T positions, 0 elsewhere (DPO: +g on a chosen row, -g on its rejected one). */
-export const rowWeights = (targets: Int32Array, T: number, weightOf: (row: number) => number): Float32Array =>
-  Float32Array.from(targets, (t, j) => (t >= 0 ? weightOf(Math.floor(j / T)) : 0));
-
 /** Tokens a sequence fills of a row of T (prompt then completion, cut at T): what its plan must hold. */
 export const rowLength = (s: Sequence, T: number): number => Math.min(T, s.prompt.length + s.completion.length);
 

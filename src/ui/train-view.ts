@@ -233,6 +233,10 @@ const hasCheckpoint = (r: db.RunRecord) => {
 };
 const pct = (x: unknown) => (typeof x === 'number' ? `${Math.round(x * 100)}%` : '–');
 
+/** A select's choices: `options`, and the current value as one more where they lack it (DPO's loss types joined by
+ *  commas, from a config or the CLI), so the form shows what the run will use. */
+export const selectChoices = (options: readonly string[], value: string): readonly string[] => (options.includes(value) ? options : [...options, value]);
+
 /** A reward model in PPO's list, short enough for the field (about 35 characters): id, when, and its held-out accuracy if it has one. */
 export function rewardModelLabel(r: Pick<db.RunRecord, 'id' | 'createdAt' | 'result'>, now = Date.now()): string {
   const d = new Date(r.createdAt),
@@ -1009,7 +1013,6 @@ export class TrainView extends CtxView {
     const cur = this.input[f.key] ?? cfg[f.key];
     const value = Array.isArray(cur) ? cur.join(', ') : String(cur);
     const picked = (e: Event) => (e.target as HTMLSelectElement).value;
-    // a select shows a value its choices lack as one more choice (DPO's loss types joined by commas, from a config or the CLI)
     const control =
       f.key === 'rewardRunId' && isGroup(this.stage)
         ? // GRPO/RLOO: a reward model is optional, beside (or instead of) the reward functions
@@ -1027,9 +1030,7 @@ export class TrainView extends CtxView {
         </select>`
           : f.options || f.type === 'bool'
             ? html`<select id=${id} @change=${(e: Event) => this.setField(f.key, picked(e), f.type === 'bool' ? 'bool' : 'text')}>
-            ${(f.options ? (f.options.includes(value) ? f.options : [...f.options, value]) : ['false', 'true']).map(
-              (o) => html`<option value=${o} ?selected=${o === value}>${o}</option>`,
-            )}
+            ${selectChoices(f.options ?? ['false', 'true'], value).map((o) => html`<option value=${o} ?selected=${o === value}>${o}</option>`)}
           </select>`
             : f.type === 'numbers'
               ? html`<input id=${id} type="text" inputmode="decimal" autocomplete="off" placeholder=${f.placeholder ?? ''} .value=${value}
